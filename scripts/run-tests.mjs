@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// Runs every compiled test file (dist/**/*.test.js) with node's test runner. Listing the files here keeps
+// the behaviour the same on Node 20, 22 and 24 (their directory/glob handling differs).
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const root = new URL('..', import.meta.url).pathname;
+const dist = join(root, 'dist');
+const filter = process.argv.slice(2);
+
+function walk(dir, out) {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+
+let files = walk(dist, []).sort();
+if (filter.length > 0) files = files.filter((f) => filter.some((x) => relative(root, f).includes(x)));
+if (files.length === 0) {
+  console.error('no test files found under dist/ (did the build run?)');
+  process.exit(1);
+}
+const args = ['--test', '--test-reporter=spec', ...files];
+const result = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
+process.exit(result.status ?? 1);

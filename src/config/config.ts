@@ -1,0 +1,191 @@
+/**
+ * One declarative table of settings. Each setting has a default, a unit, an env var, a flag, a config-file
+ * key and a line of documentation; `--help` and docs/configuration.md are both rendered from this table.
+ * Precedence: flag > env var > config file > default. The result is frozen and passed in, never global.
+ */
+import { readFileSync } from 'node:fs';
+import { isLogLevel, type LogLevel } from '../log/logger.js';
+
+export type FsyncPolicy = 'always' | 'never';
+
+export interface UserConfig {
+  readonly name: string;
+  readonly password: string;
+  /** vhosts this user may open; '*' means all */
+  readonly vhosts: readonly string[];
+  /** when true the user may only connect from loopback (RabbitMQ's rule for guest) */
+  readonly loopbackOnly: boolean;
+  readonly tags: readonly string[];
+}
+
+export interface Config {
+  readonly dataDir: string;
+  readonly hosts: readonly string[];
+  readonly amqpPort: number;
+  readonly httpPort: number;
+  readonly kafkaPort: number;
+  readonly logLevel: LogLevel;
+  readonly fsync: FsyncPolicy;
+  readonly frameMax: number;
+  readonly channelMax: number;
+  readonly heartbeatSeconds: number;
+  readonly maxMessageBytes: number;
+  readonly segmentBytes: number;
+  readonly users: readonly UserConfig[];
+  readonly vhosts: readonly string[];
+  readonly configFile: string | undefined;
+}
+
+type Kind = 'string' | 'port' | 'int' | 'hosts' | 'level' | 'fsync';
+
+interface Setting {
+  readonly key: keyof Config;
+  readonly flag: string;
+  readonly env: string;
+  readonly file: string;
+  readonly kind: Kind;
+  readonly unit: string;
+  readonly defaultValue: string;
+  readonly doc: string;
+}
+
+/** The AMQP port RabbitMQ uses; clients default to it. */
+export const DEFAULT_AMQP_PORT = 5672;
+/** The management port RabbitMQ uses. */
+export const DEFAULT_HTTP_PORT = 15672;
+/** The Kafka port clients default to. */
+export const DEFAULT_KAFKA_PORT = 9092;
+/** Largest frame we offer in connection.tune, bytes (RabbitMQ's default). */
+export const DEFAULT_FRAME_MAX = 131072;
+/** Channels per connection we offer in connection.tune (RabbitMQ's default). */
+export const DEFAULT_CHANNEL_MAX = 2047;
+/** Heartbeat interval we offer in connection.tune, seconds (RabbitMQ's default). */
+export const DEFAULT_HEARTBEAT_SECONDS = 60;
+/** Largest message body accepted, bytes: RabbitMQ 3.x's default max_message_size (128 MiB). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
+/** Segment file size at which a queue's log rolls to a new file, bytes. */
+export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
+
+export const SETTINGS: readonly Setting[] = [
+  { key: 'dataDir', flag: '--data-dir', env: 'POSTBOX_DATA_DIR', file: 'dataDir', kind: 'string', unit: 'path', defaultValue: './data', doc: 'directory for queues, messages and definitions' },
+  { key: 'hosts', flag: '--host', env: 'POSTBOX_HOST', file: 'host', kind: 'hosts', unit: 'addresses', defaultValue: '127.0.0.1,::1', doc: 'comma-separated addresses to listen on (0.0.0.0 and :: for all interfaces)' },
+  { key: 'amqpPort', flag: '--amqp-port', env: 'POSTBOX_AMQP_PORT', file: 'amqpPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_AMQP_PORT), doc: 'AMQP 0-9-1 listener port (0 = ephemeral)' },
+  { key: 'httpPort', flag: '--http-port', env: 'POSTBOX_HTTP_PORT', file: 'httpPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_HTTP_PORT), doc: 'management HTTP port (reserved; the management issue adds the listener)' },
+  { key: 'kafkaPort', flag: '--kafka-port', env: 'POSTBOX_KAFKA_PORT', file: 'kafkaPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_KAFKA_PORT), doc: 'Kafka protocol port (reserved; the Kafka issue adds the listener)' },
+  { key: 'logLevel', flag: '--log-level', env: 'POSTBOX_LOG_LEVEL', file: 'logLevel', kind: 'level', unit: 'level', defaultValue: 'info', doc: 'debug, info, warn, error or silent' },
+  { key: 'fsync', flag: '--fsync', env: 'POSTBOX_FSYNC', file: 'fsync', kind: 'fsync', unit: 'policy', defaultValue: 'always', doc: "'always': confirms wait for the group-commit fsync; 'never': confirms after the OS write (a power loss can lose confirmed messages)" },
+  { key: 'frameMax', flag: '--frame-max', env: 'POSTBOX_FRAME_MAX', file: 'frameMax', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_FRAME_MAX), doc: 'largest AMQP frame offered in connection.tune' },
+  { key: 'channelMax', flag: '--channel-max', env: 'POSTBOX_CHANNEL_MAX', file: 'channelMax', kind: 'int', unit: 'channels', defaultValue: String(DEFAULT_CHANNEL_MAX), doc: 'channels per connection offered in connection.tune' },
+  { key: 'heartbeatSeconds', flag: '--heartbeat', env: 'POSTBOX_HEARTBEAT', file: 'heartbeat', kind: 'int', unit: 'seconds', defaultValue: String(DEFAULT_HEARTBEAT_SECONDS), doc: 'heartbeat interval offered in connection.tune (0 disables)' },
+  { key: 'maxMessageBytes', flag: '--max-message-size', env: 'POSTBOX_MAX_MESSAGE_SIZE', file: 'maxMessageSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_MAX_MESSAGE_BYTES), doc: 'largest message body accepted (larger: channel closed with 406)' },
+  { key: 'segmentBytes', flag: '--segment-size', env: 'POSTBOX_SEGMENT_SIZE', file: 'segmentSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_SEGMENT_BYTES), doc: 'size at which a queue log rolls to a new segment file' },
+];
+
+export class ConfigError extends Error {}
+
+function parseValue(setting: Setting, raw: unknown, source: string): unknown {
+  const text = typeof raw === 'string' ? raw : String(raw);
+  switch (setting.kind) {
+    case 'string':
+      return text;
+    case 'hosts': {
+      const list = Array.isArray(raw) ? raw.map(String) : text.split(',');
+      const hosts = list.map((h) => h.trim()).filter((h) => h.length > 0);
+      if (hosts.length === 0) throw new ConfigError(`${source}: ${setting.flag} needs at least one address`);
+      return hosts;
+    }
+    case 'port':
+    case 'int': {
+      const n = Number(text);
+      const max = setting.kind === 'port' ? 65535 : Number.MAX_SAFE_INTEGER;
+      if (!Number.isInteger(n) || n < 0 || n > max) throw new ConfigError(`${source}: ${setting.flag} must be an integer 0..${max}, got '${text}'`);
+      return n;
+    }
+    case 'level':
+      if (!isLogLevel(text)) throw new ConfigError(`${source}: ${setting.flag} must be debug, info, warn, error or silent, got '${text}'`);
+      return text;
+    case 'fsync':
+      if (text !== 'always' && text !== 'never') throw new ConfigError(`${source}: ${setting.flag} must be 'always' or 'never', got '${text}'`);
+      return text;
+  }
+}
+
+const DEFAULT_GUEST: UserConfig = Object.freeze({ name: 'guest', password: 'guest', vhosts: Object.freeze(['*']), loopbackOnly: true, tags: Object.freeze(['administrator']) });
+
+function parseUsers(raw: unknown, source: string): UserConfig[] {
+  if (!Array.isArray(raw)) throw new ConfigError(`${source}: 'users' must be an array`);
+  return raw.map((u: any, i: number) => {
+    if (typeof u !== 'object' || u === null || typeof u.name !== 'string' || typeof u.password !== 'string') {
+      throw new ConfigError(`${source}: users[${i}] needs string 'name' and 'password'`);
+    }
+    const vhosts = u.vhosts === undefined ? ['/'] : u.vhosts;
+    if (!Array.isArray(vhosts) || !vhosts.every((v: unknown) => typeof v === 'string')) throw new ConfigError(`${source}: users[${i}].vhosts must be an array of strings`);
+    return Object.freeze({
+      name: u.name,
+      password: u.password,
+      vhosts: Object.freeze([...vhosts]),
+      loopbackOnly: u.loopbackOnly === true,
+      tags: Object.freeze(Array.isArray(u.tags) ? u.tags.map(String) : []),
+    });
+  });
+}
+
+export interface ConfigSources {
+  readonly flags?: Readonly<Record<string, string>>;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** parsed config file contents (JSON object) */
+  readonly file?: Readonly<Record<string, unknown>>;
+  readonly configFile?: string;
+  /** programmatic overrides (startBroker options), highest precedence */
+  readonly overrides?: Partial<Config>;
+}
+
+export function buildConfig(sources: ConfigSources): Config {
+  const out: Record<string, unknown> = {};
+  const file = sources.file ?? {};
+  for (const s of SETTINGS) {
+    let value = parseValue(s, s.defaultValue, 'default');
+    if (file[s.file] !== undefined) value = parseValue(s, file[s.file], `config file ${sources.configFile ?? ''}`.trim());
+    const envValue = sources.env?.[s.env];
+    if (envValue !== undefined && envValue !== '') value = parseValue(s, envValue, `env ${s.env}`);
+    const flagValue = sources.flags?.[s.flag];
+    if (flagValue !== undefined) value = parseValue(s, flagValue, `flag ${s.flag}`);
+    out[s.key] = value;
+  }
+  const users = file.users !== undefined ? parseUsers(file.users, 'config file') : [];
+  if (!users.some((u) => u.name === 'guest') && file.defaultGuest !== false) users.unshift(DEFAULT_GUEST);
+  const vhostsRaw = file.vhosts ?? ['/'];
+  if (!Array.isArray(vhostsRaw) || !vhostsRaw.every((v) => typeof v === 'string')) throw new ConfigError("config file: 'vhosts' must be an array of strings");
+  const vhosts = vhostsRaw.includes('/') ? [...vhostsRaw] : ['/', ...vhostsRaw];
+  const config = {
+    ...out,
+    users: Object.freeze(users),
+    vhosts: Object.freeze(vhosts),
+    configFile: sources.configFile,
+    ...(sources.overrides ?? {}),
+  } as Config;
+  if (config.frameMax < 4096) throw new ConfigError('frame-max must be at least 4096 (AMQP frame-min-size)');
+  if (config.channelMax < 1 || config.channelMax > 65535) throw new ConfigError('channel-max must be 1..65535');
+  return Object.freeze(config);
+}
+
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const parsed = JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('top level must be an object');
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export function renderSettingsHelp(): string {
+  const width = Math.max(...SETTINGS.map((s) => s.flag.length)) + 8;
+  return SETTINGS.map((s) => `  ${(s.flag + ' <' + s.unit + '>').padEnd(width + 10)} ${s.doc} (default ${s.defaultValue}; env ${s.env})`).join('\n');
+}

@@ -1,0 +1,144 @@
+/**
+ * The protocol-neutral broker core: virtual hosts, users, queue storage, durable definitions and the
+ * group-commit scheduler. Protocol adapters talk to this and never to storage directly.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { mkdirSync, rmSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FsyncPolicy, UserConfig } from '../config/config.js';
+import type { Logger } from '../log/logger.js';
+import { SegmentLog } from '../storage/log.js';
+import { SyncScheduler } from '../storage/sync.js';
+import { loadDefinitions, saveDefinitions, type Definitions } from './definitions.js';
+import { recordIsPersistent } from './message.js';
+import { VirtualHost, type VhostContext } from './vhost.js';
+
+export interface CoreOptions {
+  readonly dataDir: string;
+  readonly fsync: FsyncPolicy;
+  readonly segmentBytes: number;
+  readonly users: readonly UserConfig[];
+  readonly vhosts: readonly string[];
+  readonly logger: Logger;
+}
+
+export class BrokerCore implements VhostContext {
+  readonly vhosts = new Map<string, VirtualHost>();
+  readonly scheduler: SyncScheduler;
+  private readonly queuesDir: string;
+  private readonly transientDir: string;
+  private transientCounter = 0;
+  private loading = true;
+  private closed = false;
+
+  private constructor(private readonly options: CoreOptions) {
+    this.scheduler = new SyncScheduler(options.fsync);
+    this.queuesDir = join(options.dataDir, 'queues');
+    this.transientDir = join(options.dataDir, 'transient');
+  }
+
+  /** Open the data directory: wipe transient queues, load definitions, recover every durable queue. */
+  static open(options: CoreOptions): BrokerCore {
+    const core = new BrokerCore(options);
+    mkdirSync(options.dataDir, { recursive: true });
+    rmSync(core.transientDir, { recursive: true, force: true });
+    mkdirSync(core.queuesDir, { recursive: true });
+    mkdirSync(core.transientDir, { recursive: true });
+    for (const name of options.vhosts) core.vhosts.set(name, new VirtualHost(name, core));
+    core.recover(loadDefinitions(options.dataDir));
+    core.loading = false;
+    return core;
+  }
+
+  private recover(defs: Definitions): void {
+    const log = this.options.logger;
+    const vhost = (name: string): VirtualHost => {
+      let v = this.vhosts.get(name);
+      if (v === undefined) {
+        v = new VirtualHost(name, this);
+        this.vhosts.set(name, v);
+      }
+      return v;
+    };
+    for (const e of defs.exchanges) vhost(e.vhost).restoreExchange(e);
+    let messages = 0;
+    let dropped = 0;
+    for (const q of defs.queues) {
+      const segmentLog = SegmentLog.open({
+        dir: join(this.queuesDir, q.storage),
+        scheduler: this.scheduler,
+        segmentBytes: this.options.segmentBytes,
+        logger: (line) => log.warn(`queue '${q.name}' in vhost '${q.vhost}': ${line}`),
+      });
+      const queue = vhost(q.vhost).restoreQueue(q, segmentLog);
+      for (const r of segmentLog.takeRecovered()) {
+        if (queue.restore(r.segment, r.offset, r.length, recordIsPersistent(r.payload))) messages++;
+        else dropped++;
+      }
+    }
+    for (const b of defs.bindings) vhost(b.vhost).restoreBinding(b);
+    if (defs.queues.length + defs.exchanges.length > 0) {
+      log.info(
+        `recovered ${defs.exchanges.length} exchanges, ${defs.queues.length} queues, ${defs.bindings.length} bindings, ` +
+          `${messages} persistent messages (${dropped} transient messages dropped)`,
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- VhostContext
+
+  openQueueLog(vhost: string, name: string, durable: boolean): { log: SegmentLog; storage: string } {
+    const hash = createHash('sha256').update(vhost).update('\0').update(name).digest('hex').slice(0, 32);
+    const storage = durable ? hash : `${++this.transientCounter}-${hash}`;
+    const dir = join(durable ? this.queuesDir : this.transientDir, storage);
+    if (durable && existsSync(dir)) rmSync(dir, { recursive: true, force: true }); // leftovers of a deleted queue
+    const log = SegmentLog.open({
+      dir,
+      scheduler: this.scheduler,
+      segmentBytes: this.options.segmentBytes,
+      logger: (line) => this.options.logger.warn(`queue '${name}' in vhost '${vhost}': ${line}`),
+    });
+    return { log, storage };
+  }
+
+  definitionsChanged(): void {
+    if (this.loading || this.closed) return;
+    const all: Definitions = { exchanges: [], queues: [], bindings: [] };
+    for (const v of this.vhosts.values()) {
+      const d = v.durableDefinitions();
+      all.exchanges.push(...d.exchanges);
+      all.queues.push(...d.queues);
+      all.bindings.push(...d.bindings);
+    }
+    saveDefinitions(this.options.dataDir, all);
+  }
+
+  // ---------------------------------------------------------------- users
+
+  /** the user, or undefined when the name/password pair is wrong or the user may not connect from there */
+  authenticate(username: string, password: string, fromLoopback: boolean): UserConfig | undefined {
+    const user = this.options.users.find((u) => u.name === username);
+    if (user === undefined) return undefined;
+    const a = Buffer.from(user.password);
+    const b = Buffer.from(password);
+    if (a.length !== b.length || !timingSafeEqual(a, b)) return undefined;
+    if (user.loopbackOnly && !fromLoopback) return undefined;
+    return user;
+  }
+
+  vhostFor(user: UserConfig, name: string): VirtualHost | undefined {
+    const v = this.vhosts.get(name);
+    if (v === undefined) return undefined;
+    return user.vhosts.includes('*') || user.vhosts.includes(name) ? v : undefined;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.scheduler.close();
+    for (const v of this.vhosts.values()) for (const q of v.queues.values()) q.close();
+    rmSync(this.transientDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Durable definitions (exchanges, queues, bindings) in one JSON file per data directory, rewritten
+ * atomically (write temp, fsync, rename, fsync dir) on every change. Field tables are stored with tagged
+ * values so types that JSON lacks (bigint, bytes, timestamps, decimals) round-trip exactly.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { AmqpDecimal, type FieldTable, type FieldValue } from './field-table.js';
+
+export const DEFINITIONS_FILE = 'definitions.json';
+export const DEFINITIONS_VERSION = 1;
+
+export interface ExchangeDefinition {
+  vhost: string;
+  name: string;
+  type: string;
+  autoDelete: boolean;
+  internal: boolean;
+  arguments: FieldTable;
+}
+
+export interface QueueDefinition {
+  vhost: string;
+  name: string;
+  autoDelete: boolean;
+  arguments: FieldTable;
+  /** storage directory name under queues/ */
+  storage: string;
+}
+
+export interface BindingDefinition {
+  vhost: string;
+  source: string;
+  destination: string;
+  destinationType: 'queue' | 'exchange';
+  routingKey: string;
+  arguments: FieldTable;
+}
+
+export interface Definitions {
+  exchanges: ExchangeDefinition[];
+  queues: QueueDefinition[];
+  bindings: BindingDefinition[];
+}
+
+function encodeValue(v: FieldValue): unknown {
+  if (typeof v === 'bigint') return { $bigint: v.toString() };
+  if (Buffer.isBuffer(v)) return { $bytes: v.toString('base64') };
+  if (v instanceof Date) return { $date: v.getTime() };
+  if (v instanceof AmqpDecimal) return { $decimal: [v.scale, v.value] };
+  if (Array.isArray(v)) return v.map(encodeValue);
+  if (v !== null && typeof v === 'object') return { $table: encodeTable(v as FieldTable) };
+  return v;
+}
+
+function encodeTable(t: FieldTable): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(t)) out[k] = encodeValue(t[k]!);
+  return out;
+}
+
+function decodeValue(v: unknown): FieldValue {
+  if (Array.isArray(v)) return v.map(decodeValue);
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, any>;
+    if ('$bigint' in o) return BigInt(o.$bigint);
+    if ('$bytes' in o) return Buffer.from(o.$bytes, 'base64');
+    if ('$date' in o) return new Date(o.$date);
+    if ('$decimal' in o) return new AmqpDecimal(o.$decimal[0], o.$decimal[1]);
+    if ('$table' in o) return decodeTable(o.$table);
+  }
+  return v as FieldValue;
+}
+
+function decodeTable(t: Record<string, unknown>): FieldTable {
+  const out: FieldTable = {};
+  for (const k of Object.keys(t)) out[k] = decodeValue(t[k]);
+  return out;
+}
+
+export function loadDefinitions(dataDir: string): Definitions {
+  const path = join(dataDir, DEFINITIONS_FILE);
+  if (!existsSync(path)) return { exchanges: [], queues: [], bindings: [] };
+  const raw = JSON.parse(readFileSync(path, 'utf8'));
+  if (raw.version !== DEFINITIONS_VERSION) throw new Error(`${path}: unsupported definitions version ${raw.version}`);
+  return {
+    exchanges: raw.exchanges.map((e: any) => ({ ...e, arguments: decodeTable(e.arguments) })),
+    queues: raw.queues.map((q: any) => ({ ...q, arguments: decodeTable(q.arguments) })),
+    bindings: raw.bindings.map((b: any) => ({ ...b, arguments: decodeTable(b.arguments) })),
+  };
+}
+
+export function saveDefinitions(dataDir: string, defs: Definitions): void {
+  const path = join(dataDir, DEFINITIONS_FILE);
+  const tmp = path + '.tmp';
+  const text = JSON.stringify(
+    {
+      version: DEFINITIONS_VERSION,
+      exchanges: defs.exchanges.map((e) => ({ ...e, arguments: encodeTable(e.arguments) })),
+      queues: defs.queues.map((q) => ({ ...q, arguments: encodeTable(q.arguments) })),
+      bindings: defs.bindings.map((b) => ({ ...b, arguments: encodeTable(b.arguments) })),
+    },
+    null,
+    1,
+  );
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dirFd = openSync(dataDir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}

@@ -1,0 +1,445 @@
+/**
+ * A virtual host: its exchanges, queues and bindings, routing, and the RabbitMQ rules for declaring and
+ * deleting them. Every failure is a BrokerError from the registry; the protocol adapter maps it.
+ */
+import { brokerError, Errors } from '../errors/errors.js';
+import type { SegmentLog } from '../storage/log.js';
+import { DirectRouter } from './exchange/direct.js';
+import {
+  argumentsKey,
+  Exchange,
+  EXCHANGE_TYPES,
+  type Binding,
+  type Destination,
+  type ExchangeRouter,
+  type RoutingInput,
+} from './exchange/exchange.js';
+import { FanoutRouter } from './exchange/fanout.js';
+import { HeadersRouter, parseMatchMode } from './exchange/headers.js';
+import { TopicRouter } from './exchange/topic.js';
+import type { FieldTable } from './field-table.js';
+import type { Message } from './message.js';
+import { Queue } from './queue/queue.js';
+import type { BindingDefinition, ExchangeDefinition, QueueDefinition } from './definitions.js';
+import { randomBytes } from 'node:crypto';
+
+/** Where a direct reply-to (amq.rabbitmq.reply-to.<token>) message goes: a channel's reply consumer. */
+export interface DirectReplyTarget {
+  /** false when the target can no longer take replies */
+  deliverReply(message: Message): boolean;
+}
+
+/** What a vhost needs from the broker around it. */
+export interface VhostContext {
+  /** create storage for a new queue; durable queues get a directory that survives restarts */
+  openQueueLog(vhost: string, name: string, durable: boolean): { log: SegmentLog; storage: string };
+  /** durable definitions changed: persist them */
+  definitionsChanged(): void;
+}
+
+/** Depth limit for exchange-to-exchange routing chains (cycles are cut by a per-message mark anyway). */
+const MAX_ROUTE_DEPTH = 64;
+
+/** Queue arguments whose values must match on re-declare (others are ignored, as RabbitMQ does). */
+const EQUIVALENCE_QUEUE_ARGS = [
+  'x-expires', 'x-message-ttl', 'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-max-length',
+  'x-max-length-bytes', 'x-max-priority', 'x-overflow', 'x-queue-mode', 'x-queue-type', 'x-single-active-consumer',
+  'x-delivery-limit',
+];
+
+class DefaultExchangeRouter implements ExchangeRouter {
+  constructor(private readonly queues: Map<string, Queue>) {}
+  add(): void {}
+  remove(): void {}
+  route(input: RoutingInput, out: Destination[]): void {
+    const q = this.queues.get(input.routingKey);
+    if (q !== undefined) out.push(q);
+  }
+}
+
+function createRouter(type: string): ExchangeRouter {
+  switch (type) {
+    case 'direct':
+      return new DirectRouter();
+    case 'fanout':
+      return new FanoutRouter();
+    case 'topic':
+      return new TopicRouter();
+    case 'headers':
+      return new HeadersRouter();
+    default:
+      throw brokerError(Errors.COMMAND_INVALID, `invalid exchange type '${type}'`);
+  }
+}
+
+export interface ExchangeDeclare {
+  readonly name: string;
+  readonly type: string;
+  readonly passive: boolean;
+  readonly durable: boolean;
+  readonly autoDelete: boolean;
+  readonly internal: boolean;
+  readonly arguments: FieldTable;
+}
+
+export interface QueueDeclare {
+  readonly name: string;
+  readonly passive: boolean;
+  readonly durable: boolean;
+  readonly exclusive: boolean;
+  readonly autoDelete: boolean;
+  readonly arguments: FieldTable;
+}
+
+export interface QueueDeclared {
+  readonly queue: Queue;
+  readonly messageCount: number;
+  readonly consumerCount: number;
+}
+
+export class VirtualHost {
+  readonly exchanges = new Map<string, Exchange>();
+  readonly queues = new Map<string, Queue>();
+  /** direct reply-to consumers by token */
+  readonly directReply = new Map<string, DirectReplyTarget>();
+  private readonly exchangeMarks = new WeakMap<Exchange, number>();
+  private routeEpoch = 0;
+  /** storage directory of each durable queue */
+  private readonly queueStorage = new Map<Queue, string>();
+
+  constructor(
+    readonly name: string,
+    private readonly context: VhostContext,
+  ) {
+    this.exchanges.set('', new Exchange('', 'direct', true, false, false, {}, new DefaultExchangeRouter(this.queues)));
+    const predeclared: Array<[string, string, boolean]> = [
+      ['amq.direct', 'direct', false],
+      ['amq.fanout', 'fanout', false],
+      ['amq.topic', 'topic', false],
+      ['amq.headers', 'headers', false],
+      ['amq.match', 'headers', false],
+      ['amq.rabbitmq.trace', 'topic', true],
+    ];
+    for (const [name, type, internal] of predeclared) {
+      this.exchanges.set(name, new Exchange(name, type, true, false, internal, {}, createRouter(type)));
+    }
+  }
+
+  // ---------------------------------------------------------------- routing
+
+  /**
+   * Route a message from an exchange to the set of queues it reaches (each once), following
+   * exchange-to-exchange bindings and alternate exchanges. `out` is cleared first.
+   */
+  route(exchange: Exchange, message: Message, out: Queue[]): void {
+    out.length = 0;
+    const epoch = ++this.routeEpoch;
+    this.routeFrom(exchange, message, out, epoch, 0);
+    let current = exchange;
+    let hops = 0;
+    while (out.length === 0 && current.alternateExchange !== undefined && hops < MAX_ROUTE_DEPTH) {
+      const ae = this.exchanges.get(current.alternateExchange);
+      if (ae === undefined || this.exchangeMarks.get(ae) === epoch) break;
+      this.routeFrom(ae, message, out, epoch, 0);
+      current = ae;
+      hops++;
+    }
+  }
+
+  private routeFrom(exchange: Exchange, message: Message, out: Queue[], epoch: number, depth: number): void {
+    this.exchangeMarks.set(exchange, epoch);
+    const destinations: Destination[] = [];
+    exchange.router.route(message, destinations);
+    for (let i = 0; i < destinations.length; i++) {
+      const d = destinations[i]!;
+      if (d.kind === 'queue') {
+        const q = d as Queue;
+        if (q.routeMark !== epoch) {
+          q.routeMark = epoch;
+          out.push(q);
+        }
+      } else if (depth < MAX_ROUTE_DEPTH) {
+        const e = d as Exchange;
+        if (this.exchangeMarks.get(e) !== epoch) this.routeFrom(e, message, out, epoch, depth + 1);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- exchanges
+
+  exchangeOrThrow(name: string): Exchange {
+    const e = this.exchanges.get(name);
+    if (e === undefined) throw brokerError(Errors.NOT_FOUND, `no exchange '${name}' in vhost '${this.name}'`);
+    return e;
+  }
+
+  declareExchange(d: ExchangeDeclare): Exchange {
+    if (d.name === '') throw brokerError(Errors.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    if (d.passive) return this.exchangeOrThrow(d.name);
+    if (d.name.startsWith('amq.')) {
+      throw brokerError(Errors.ACCESS_REFUSED, `exchange name '${d.name}' contains reserved prefix 'amq.*'`);
+    }
+    if (!(EXCHANGE_TYPES as readonly string[]).includes(d.type)) {
+      throw brokerError(Errors.COMMAND_INVALID, `invalid exchange type '${d.type}'`);
+    }
+    const existing = this.exchanges.get(d.name);
+    if (existing !== undefined) {
+      this.assertExchangeEquivalent(existing, d);
+      return existing;
+    }
+    const ae = d.arguments['alternate-exchange'];
+    if (ae !== undefined && typeof ae !== 'string' && !Buffer.isBuffer(ae)) {
+      throw brokerError(Errors.PRECONDITION_FAILED, `invalid arg 'alternate-exchange' for exchange '${d.name}' in vhost '${this.name}': expected a string`);
+    }
+    const args = Buffer.isBuffer(ae) ? { ...d.arguments, 'alternate-exchange': ae.toString('utf8') } : d.arguments;
+    const exchange = new Exchange(d.name, d.type, d.durable, d.autoDelete, d.internal, args, createRouter(d.type));
+    this.exchanges.set(d.name, exchange);
+    if (exchange.durable) this.context.definitionsChanged();
+    return exchange;
+  }
+
+  private assertExchangeEquivalent(e: Exchange, d: ExchangeDeclare): void {
+    const mismatch = (field: string, received: unknown, current: unknown): never => {
+      throw brokerError(
+        Errors.PRECONDITION_FAILED,
+        `inequivalent arg '${field}' for exchange '${e.name}' in vhost '${this.name}': received '${String(received)}' but current is '${String(current)}'`,
+      );
+    };
+    if (e.type !== d.type) mismatch('type', d.type, e.type);
+    if (e.durable !== d.durable) mismatch('durable', d.durable, e.durable);
+    if (e.autoDelete !== d.autoDelete) mismatch('auto_delete', d.autoDelete, e.autoDelete);
+    if (e.internal !== d.internal) mismatch('internal', d.internal, e.internal);
+    const requested = d.arguments['alternate-exchange'];
+    const requestedAe = Buffer.isBuffer(requested) ? requested.toString('utf8') : requested;
+    if ((requestedAe ?? undefined) !== e.alternateExchange) mismatch('alternate-exchange', requestedAe ?? 'none', e.alternateExchange ?? 'none');
+  }
+
+  deleteExchange(name: string, ifUnused: boolean): void {
+    if (name === '') throw brokerError(Errors.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    if (name.startsWith('amq.')) throw brokerError(Errors.ACCESS_REFUSED, `exchange name '${name}' contains reserved prefix 'amq.*'`);
+    const e = this.exchanges.get(name);
+    if (e === undefined) return; // idempotent, as RabbitMQ
+    if (ifUnused && e.bindings.length > 0) throw brokerError(Errors.PRECONDITION_FAILED, `exchange '${name}' in vhost '${this.name}' in use`);
+    this.removeExchange(e);
+  }
+
+  private removeExchange(e: Exchange): void {
+    this.exchanges.delete(e.name);
+    let durableChange = e.durable;
+    // bindings where it is the destination
+    for (const source of this.exchanges.values()) {
+      for (let i = source.bindings.length - 1; i >= 0; i--) {
+        if (source.bindings[i]!.destination === e) {
+          source.removeBindingAt(i);
+          if (source.durable) durableChange = true;
+          this.maybeAutoDeleteExchange(source);
+        }
+      }
+    }
+    if (durableChange) this.context.definitionsChanged();
+  }
+
+  private maybeAutoDeleteExchange(e: Exchange): void {
+    if (e.autoDelete && e.bindings.length === 0 && this.exchanges.get(e.name) === e) this.removeExchange(e);
+  }
+
+  // ---------------------------------------------------------------- queues
+
+  queueOrThrow(name: string, owner: object | null): Queue {
+    const q = this.queues.get(name);
+    if (q === undefined) throw brokerError(Errors.NOT_FOUND, `no queue '${name}' in vhost '${this.name}'`);
+    this.checkExclusiveAccess(q, owner);
+    return q;
+  }
+
+  checkExclusiveAccess(q: Queue, owner: object | null): void {
+    if (q.exclusiveOwner !== null && q.exclusiveOwner !== owner) {
+      throw brokerError(
+        Errors.RESOURCE_LOCKED,
+        `cannot obtain exclusive access to locked queue '${q.name}' in vhost '${this.name}'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.`,
+      );
+    }
+  }
+
+  declareQueue(d: QueueDeclare, owner: object): QueueDeclared {
+    let name = d.name;
+    if (d.passive) {
+      const q = this.queueOrThrow(name, owner);
+      return { queue: q, messageCount: q.messageCount, consumerCount: q.consumers.length };
+    }
+    if (name === '') name = `amq.gen-${randomBytes(16).toString('base64url').slice(0, 22)}`;
+    else if (name.startsWith('amq.')) throw brokerError(Errors.ACCESS_REFUSED, `queue name '${name}' contains reserved prefix 'amq.*'`);
+    const existing = this.queues.get(name);
+    if (existing !== undefined) {
+      this.checkExclusiveAccess(existing, owner);
+      this.assertQueueEquivalent(existing, d);
+      return { queue: existing, messageCount: existing.messageCount, consumerCount: existing.consumers.length };
+    }
+    const { log, storage } = this.context.openQueueLog(this.name, name, d.durable);
+    const queue = new Queue(
+      { name, vhost: this.name, durable: d.durable, exclusiveOwner: d.exclusive ? owner : null, autoDelete: d.autoDelete, arguments: d.arguments },
+      log,
+    );
+    this.queues.set(name, queue);
+    if (queue.durable) {
+      this.queueStorage.set(queue, storage);
+      this.context.definitionsChanged();
+    }
+    // every queue is bound to the default exchange implicitly (the default router looks queues up by name)
+    return { queue, messageCount: 0, consumerCount: 0 };
+  }
+
+  private assertQueueEquivalent(q: Queue, d: QueueDeclare): void {
+    const mismatch = (field: string, received: unknown, current: unknown): never => {
+      throw brokerError(
+        Errors.PRECONDITION_FAILED,
+        `inequivalent arg '${field}' for queue '${q.name}' in vhost '${this.name}': received '${String(received)}' but current is '${String(current)}'`,
+      );
+    };
+    if (q.durable !== d.durable) mismatch('durable', d.durable, q.durable);
+    if ((q.exclusiveOwner !== null) !== d.exclusive) mismatch('exclusive', d.exclusive, q.exclusiveOwner !== null);
+    if (q.autoDelete !== d.autoDelete) mismatch('auto_delete', d.autoDelete, q.autoDelete);
+    for (const key of EQUIVALENCE_QUEUE_ARGS) {
+      const a = q.arguments[key];
+      const b = d.arguments[key];
+      if (argumentsKey({ v: a ?? null }) !== argumentsKey({ v: b ?? null }) && !(a === undefined && b === undefined)) {
+        mismatch(key, b ?? 'none', a ?? 'none');
+      }
+    }
+  }
+
+  /** Restore a durable queue at startup (its log already recovered). */
+  restoreQueue(def: QueueDefinition, log: SegmentLog): Queue {
+    const queue = new Queue({ name: def.name, vhost: this.name, durable: true, exclusiveOwner: null, autoDelete: def.autoDelete, arguments: def.arguments }, log);
+    this.queues.set(def.name, queue);
+    this.queueStorage.set(queue, def.storage);
+    return queue;
+  }
+
+  restoreExchange(def: ExchangeDefinition): void {
+    if (this.exchanges.has(def.name)) return;
+    this.exchanges.set(def.name, new Exchange(def.name, def.type, true, def.autoDelete, def.internal, def.arguments, createRouter(def.type)));
+  }
+
+  restoreBinding(def: BindingDefinition): void {
+    const source = this.exchanges.get(def.source);
+    const destination = def.destinationType === 'queue' ? this.queues.get(def.destination) : this.exchanges.get(def.destination);
+    if (source === undefined || destination === undefined) return;
+    source.addBinding(this.makeBinding(def.source, destination as Destination, def.routingKey, def.arguments));
+  }
+
+  /** returns the number of ready messages the queue had */
+  deleteQueue(name: string, ifUnused: boolean, ifEmpty: boolean, owner: object | null): number {
+    const q = this.queues.get(name);
+    if (q === undefined) return 0; // idempotent, as RabbitMQ
+    this.checkExclusiveAccess(q, owner);
+    if (ifUnused && q.consumers.length > 0) throw brokerError(Errors.PRECONDITION_FAILED, `queue '${name}' in vhost '${this.name}' in use`);
+    if (ifEmpty && q.messageCount > 0) throw brokerError(Errors.PRECONDITION_FAILED, `queue '${name}' in vhost '${this.name}' not empty`);
+    return this.removeQueue(q);
+  }
+
+  /** remove a queue: unbind it everywhere, cancel its consumers, delete its storage */
+  removeQueue(q: Queue): number {
+    if (this.queues.get(q.name) !== q) return 0;
+    this.queues.delete(q.name);
+    let durableChange = q.durable;
+    for (const source of [...this.exchanges.values()]) {
+      for (let i = source.bindings.length - 1; i >= 0; i--) {
+        if (source.bindings[i]!.destination === q) {
+          source.removeBindingAt(i);
+          if (source.durable && q.durable) durableChange = true;
+          this.maybeAutoDeleteExchange(source);
+        }
+      }
+    }
+    this.queueStorage.delete(q);
+    const n = q.destroy();
+    if (durableChange) this.context.definitionsChanged();
+    return n;
+  }
+
+  purgeQueue(name: string, owner: object | null): number {
+    return this.queueOrThrow(name, owner).purge();
+  }
+
+  /** a connection closed: its exclusive queues go */
+  ownerGone(owner: object): void {
+    for (const q of [...this.queues.values()]) if (q.exclusiveOwner === owner) this.removeQueue(q);
+  }
+
+  // ---------------------------------------------------------------- bindings
+
+  private makeBinding(source: string, destination: Destination, routingKey: string, args: FieldTable): Binding {
+    return { source, destination, routingKey, arguments: args, argumentsKey: argumentsKey(args) };
+  }
+
+  private checkBindable(source: Exchange, args: FieldTable): void {
+    if (source.name === '') throw brokerError(Errors.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    if (source.type === 'headers' && parseMatchMode(args) === undefined) {
+      throw brokerError(Errors.PRECONDITION_FAILED, `invalid arg 'x-match' for binding: expected all, any, all-with-x or any-with-x`);
+    }
+  }
+
+  bindQueue(queueName: string, exchangeName: string, routingKey: string, args: FieldTable, owner: object | null): void {
+    if (exchangeName === '') throw brokerError(Errors.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    const q = this.queueOrThrow(queueName, owner);
+    const e = this.exchangeOrThrow(exchangeName);
+    this.checkBindable(e, args);
+    if (e.addBinding(this.makeBinding(e.name, q, routingKey, args)) && e.durable && q.durable) this.context.definitionsChanged();
+  }
+
+  unbindQueue(queueName: string, exchangeName: string, routingKey: string, args: FieldTable, owner: object | null): void {
+    if (exchangeName === '') throw brokerError(Errors.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    const q = this.queueOrThrow(queueName, owner);
+    const e = this.exchangeOrThrow(exchangeName);
+    const i = e.findBinding(q, routingKey, argumentsKey(args));
+    if (i < 0) return;
+    e.removeBindingAt(i);
+    if (e.durable && q.durable) this.context.definitionsChanged();
+    this.maybeAutoDeleteExchange(e);
+  }
+
+  bindExchange(destinationName: string, sourceName: string, routingKey: string, args: FieldTable): void {
+    if (destinationName === '' || sourceName === '') throw brokerError(Errors.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    const destination = this.exchangeOrThrow(destinationName);
+    const source = this.exchangeOrThrow(sourceName);
+    this.checkBindable(source, args);
+    const added = source.addBinding(this.makeBinding(source.name, destination, routingKey, args));
+    if (added && source.durable && destination.durable) this.context.definitionsChanged();
+  }
+
+  unbindExchange(destinationName: string, sourceName: string, routingKey: string, args: FieldTable): void {
+    if (destinationName === '' || sourceName === '') throw brokerError(Errors.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    const destination = this.exchangeOrThrow(destinationName);
+    const source = this.exchangeOrThrow(sourceName);
+    const i = source.findBinding(destination, routingKey, argumentsKey(args));
+    if (i < 0) return;
+    source.removeBindingAt(i);
+    if (source.durable && destination.durable) this.context.definitionsChanged();
+    this.maybeAutoDeleteExchange(source);
+  }
+
+  // ---------------------------------------------------------------- persistence
+
+  durableDefinitions(): { exchanges: ExchangeDefinition[]; queues: QueueDefinition[]; bindings: BindingDefinition[] } {
+    const exchanges: ExchangeDefinition[] = [];
+    const bindings: BindingDefinition[] = [];
+    for (const e of this.exchanges.values()) {
+      if (!e.durable || e.name === '') continue;
+      if (!e.name.startsWith('amq.')) {
+        exchanges.push({ vhost: this.name, name: e.name, type: e.type, autoDelete: e.autoDelete, internal: e.internal, arguments: e.arguments_ });
+      }
+      for (const b of e.bindings) {
+        const dest = b.destination as Queue | Exchange;
+        if (!dest.durable) continue;
+        bindings.push({ vhost: this.name, source: e.name, destination: b.destination.name, destinationType: b.destination.kind, routingKey: b.routingKey, arguments: b.arguments });
+      }
+    }
+    const queues: QueueDefinition[] = [];
+    for (const q of this.queues.values()) {
+      const storage = this.queueStorage.get(q);
+      if (q.durable && storage !== undefined) queues.push({ vhost: this.name, name: q.name, autoDelete: q.autoDelete, arguments: q.arguments, storage });
+    }
+    return { exchanges, queues, bindings };
+  }
+}

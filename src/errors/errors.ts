@@ -1,0 +1,55 @@
+/**
+ * The error registry: every failure the broker reports is one of these definitions, so the same failure
+ * maps the same way on every protocol. AMQP scope follows the spec: soft errors (4xx, 311-313) close the
+ * channel, hard errors (3xx connection-forced, 5xx) close the connection.
+ */
+export interface ErrorDef {
+  /** stable identifier, used in logs and the HTTP API */
+  readonly code: string;
+  /** AMQP 0-9-1 reply code */
+  readonly amqp: number;
+  /** HTTP status for the management API */
+  readonly http: number;
+  /** Kafka error code (later protocols map through this) */
+  readonly kafka: number;
+  readonly retriable: boolean;
+}
+
+function def(code: string, amqp: number, http: number, kafka: number, retriable = false): ErrorDef {
+  return Object.freeze({ code, amqp, http, kafka, retriable });
+}
+
+export const Errors = Object.freeze({
+  CONTENT_TOO_LARGE: def('CONTENT_TOO_LARGE', 311, 413, 10),
+  NO_ROUTE: def('NO_ROUTE', 312, 404, 3),
+  NO_CONSUMERS: def('NO_CONSUMERS', 313, 404, -1),
+  CONNECTION_FORCED: def('CONNECTION_FORCED', 320, 503, -1, true),
+  INVALID_PATH: def('INVALID_PATH', 402, 400, -1),
+  ACCESS_REFUSED: def('ACCESS_REFUSED', 403, 403, 29),
+  NOT_FOUND: def('NOT_FOUND', 404, 404, 3),
+  RESOURCE_LOCKED: def('RESOURCE_LOCKED', 405, 409, -1, true),
+  PRECONDITION_FAILED: def('PRECONDITION_FAILED', 406, 400, 87),
+  FRAME_ERROR: def('FRAME_ERROR', 501, 400, 2),
+  SYNTAX_ERROR: def('SYNTAX_ERROR', 502, 400, 2),
+  COMMAND_INVALID: def('COMMAND_INVALID', 503, 400, 42),
+  CHANNEL_ERROR: def('CHANNEL_ERROR', 504, 400, -1),
+  UNEXPECTED_FRAME: def('UNEXPECTED_FRAME', 505, 400, -1),
+  RESOURCE_ERROR: def('RESOURCE_ERROR', 506, 503, -1, true),
+  NOT_ALLOWED: def('NOT_ALLOWED', 530, 403, 29),
+  NOT_IMPLEMENTED: def('NOT_IMPLEMENTED', 540, 501, 35),
+  INTERNAL_ERROR: def('INTERNAL_ERROR', 541, 500, -1),
+});
+
+/** Thrown by the core; protocol adapters translate it with its definition. */
+export class BrokerError extends Error {
+  readonly def: ErrorDef;
+  constructor(errorDef: ErrorDef, message: string) {
+    super(message);
+    this.def = errorDef;
+    this.name = 'BrokerError';
+  }
+}
+
+export function brokerError(errorDef: ErrorDef, message: string): BrokerError {
+  return new BrokerError(errorDef, message);
+}

@@ -1,0 +1,714 @@
+/**
+ * One AMQP channel: maps basic/queue/exchange/confirm/tx methods onto the core, assembles published
+ * content, tracks deliveries until they are acked, and sends publisher confirms after the group-commit
+ * round that covers each message.
+ */
+import { randomBytes } from 'node:crypto';
+import { Message } from '../../core/message.js';
+import type { Consumer, Queue, RequeueEntry } from '../../core/queue/queue.js';
+import type { DirectReplyTarget } from '../../core/vhost.js';
+import { BrokerError, brokerError, Errors } from '../../errors/errors.js';
+import type { DurabilityListener } from '../../storage/sync.js';
+import type { FieldTable } from './field-table.js';
+import type { AmqpConnection } from './connection.js';
+import {
+  CLASS_BASIC,
+  FRAME_BODY,
+  FRAME_HEADER,
+  FRAME_METHOD,
+  M_ACCESS_REQUEST,
+  M_ACCESS_REQUEST_OK,
+  M_BASIC_ACK,
+  M_BASIC_CANCEL,
+  M_BASIC_CANCEL_OK,
+  M_BASIC_CONSUME,
+  M_BASIC_CONSUME_OK,
+  M_BASIC_GET,
+  M_BASIC_GET_EMPTY,
+  M_BASIC_GET_OK,
+  M_BASIC_NACK,
+  M_BASIC_PUBLISH,
+  M_BASIC_QOS,
+  M_BASIC_QOS_OK,
+  M_BASIC_RECOVER,
+  M_BASIC_RECOVER_ASYNC,
+  M_BASIC_RECOVER_OK,
+  M_BASIC_REJECT,
+  M_BASIC_RETURN,
+  M_CHANNEL_CLOSE,
+  M_CHANNEL_CLOSE_OK,
+  M_CHANNEL_FLOW,
+  M_CHANNEL_FLOW_OK,
+  M_CHANNEL_OPEN,
+  M_CHANNEL_OPEN_OK,
+  M_CONFIRM_SELECT,
+  M_CONFIRM_SELECT_OK,
+  M_EXCHANGE_BIND,
+  M_EXCHANGE_BIND_OK,
+  M_EXCHANGE_DECLARE,
+  M_EXCHANGE_DECLARE_OK,
+  M_EXCHANGE_DELETE,
+  M_EXCHANGE_DELETE_OK,
+  M_EXCHANGE_UNBIND,
+  M_EXCHANGE_UNBIND_OK,
+  M_QUEUE_BIND,
+  M_QUEUE_BIND_OK,
+  M_QUEUE_DECLARE,
+  M_QUEUE_DECLARE_OK,
+  M_QUEUE_DELETE,
+  M_QUEUE_DELETE_OK,
+  M_QUEUE_PURGE,
+  M_QUEUE_PURGE_OK,
+  M_QUEUE_UNBIND,
+  M_QUEUE_UNBIND_OK,
+  M_TX_COMMIT,
+  M_TX_COMMIT_OK,
+  M_TX_ROLLBACK,
+  M_TX_ROLLBACK_OK,
+  M_TX_SELECT,
+  M_TX_SELECT_OK,
+  ReplyCode,
+  basicPropertiesSize,
+  classIdOf,
+  decodeBasicProperties,
+  decodeMethod,
+  isHardError,
+  methodIdOf,
+  methodName,
+  newPropertyScan,
+  scanBasicProperties,
+  writeBasicProperties,
+  type AmqpMethod,
+  type BasicPublishArgs,
+} from './generated/spec.js';
+import type { Exchange } from '../../core/exchange/exchange.js';
+
+const DIRECT_REPLY_QUEUE = 'amq.rabbitmq.reply-to';
+const DIRECT_REPLY_PREFIX = 'amq.rabbitmq.reply-to.';
+/** property-flag bits read on the publish path (see core/properties.ts) */
+const PROP_FLAG_REPLY_TO = 0x0200;
+const PROP_FLAG_USER_ID = 0x0010;
+
+const enum State {
+  Open,
+  Closing,
+  Closed,
+}
+
+class Unacked implements RequeueEntry {
+  constructor(
+    readonly queue: Queue,
+    readonly segment: number,
+    readonly offset: number,
+    readonly length: number,
+    readonly consumer: ChannelConsumer | null,
+  ) {}
+}
+
+export class ChannelConsumer implements Consumer {
+  readonly tagBuffer: Buffer;
+  unacked = 0;
+  constructor(
+    readonly channel: Channel,
+    readonly queue: Queue,
+    readonly tag: string,
+    readonly noAck: boolean,
+    readonly exclusive: boolean,
+    readonly prefetch: number,
+    readonly owner: object,
+  ) {
+    this.tagBuffer = Buffer.from(tag, 'utf8');
+  }
+
+  hasCredit(): boolean {
+    const ch = this.channel;
+    return (
+      ch.flowActive &&
+      ch.connection.writable &&
+      (this.prefetch === 0 || this.unacked < this.prefetch) &&
+      (ch.globalPrefetch === 0 || ch.unackedTotal < ch.globalPrefetch)
+    );
+  }
+
+  deliver(queue: Queue, message: Message, segment: number, offset: number, length: number, redelivered: boolean): void {
+    this.channel.deliver(this, queue, message, segment, offset, length, redelivered);
+  }
+
+  cancelledByBroker(_queue: Queue): void {
+    this.channel.consumerCancelledByBroker(this);
+  }
+}
+
+interface PendingPublish {
+  exchange: Exchange;
+  routingKey: string;
+  mandatory: boolean;
+}
+
+interface TxPublish {
+  readonly exchange: Exchange;
+  readonly message: Message;
+  readonly mandatory: boolean;
+}
+
+type TxAck = { readonly kind: 'ack' | 'reject'; readonly tag: number; readonly multiple: boolean; readonly requeue: boolean };
+
+export class Channel implements DurabilityListener, DirectReplyTarget {
+  flowActive = true;
+  globalPrefetch = 0;
+  unackedTotal = 0;
+  private state = State.Open;
+  private prefetchCount = 0;
+  private readonly consumers = new Map<string, ChannelConsumer>();
+  private readonly unacked = new Map<number, Unacked>();
+  private deliveryTag = 0;
+  private lastQueueName = '';
+  // content assembly
+  private pending: PendingPublish | null = null;
+  private pendingProperties: Buffer | null = null;
+  private bodySize = 0;
+  private bodyReceived = 0;
+  private bodyParts: Buffer[] = [];
+  // publisher confirms: sequence numbers waiting for their sync round, in publish order
+  private confirming = false;
+  private publishSeq = 0;
+  private confirmSeqs: number[] = [];
+  private confirmRounds: number[] = [];
+  private confirmHead = 0;
+  private confirmScheduled = false;
+  // transactions
+  private transactional = false;
+  private txPublishes: TxPublish[] = [];
+  private txAcks: TxAck[] = [];
+  // direct reply-to
+  private replyConsumerTag: Buffer | null = null;
+  private replyToken = '';
+  private readonly routed: Queue[] = [];
+  private readonly scan = newPropertyScan();
+  private readonly confirmBound: () => void;
+
+  constructor(
+    readonly id: number,
+    readonly connection: AmqpConnection,
+  ) {
+    this.confirmBound = () => {
+      this.confirmScheduled = false;
+      this.sendConfirms();
+    };
+  }
+
+  private get vhost() {
+    return this.connection.vhost!;
+  }
+
+  opened(): void {
+    this.send({ id: M_CHANNEL_OPEN_OK, args: { channelId: Buffer.alloc(0) } });
+  }
+
+  private send(m: AmqpMethod): void {
+    this.connection.writer.method(this.id, m);
+  }
+
+  // ---------------------------------------------------------------- frames
+
+  onFrame(type: number, payload: Buffer): void {
+    if (this.state !== State.Open) {
+      if (type === FRAME_METHOD) {
+        const m = decodeMethod(payload, 0, payload.length);
+        if (m.id === M_CHANNEL_CLOSE_OK) this.finishClose();
+        else if (m.id === M_CHANNEL_CLOSE) {
+          this.send({ id: M_CHANNEL_CLOSE_OK, args: {} });
+        }
+      }
+      return; // everything else on a closing channel is discarded, as the spec says
+    }
+    if (type === FRAME_METHOD) {
+      if (this.pending !== null) {
+        return this.connection.fatal(ReplyCode.UNEXPECTED_FRAME, `expected content header for class 60, got non content header frame instead`, 0, 0);
+      }
+      const m = decodeMethod(payload, 0, payload.length);
+      try {
+        this.onMethod(m);
+      } catch (err) {
+        if (err instanceof BrokerError) this.fail(err, classIdOf(m.id), methodIdOf(m.id));
+        else throw err;
+      }
+      return;
+    }
+    if (type === FRAME_HEADER) return this.onContentHeader(payload);
+    if (type === FRAME_BODY) return this.onContentBody(payload);
+    this.connection.fatal(ReplyCode.FRAME_ERROR, `unexpected frame type ${type}`, 0, 0);
+  }
+
+  private onContentHeader(payload: Buffer): void {
+    if (this.pending === null || this.pendingProperties !== null) {
+      return this.connection.fatal(ReplyCode.UNEXPECTED_FRAME, 'unexpected content header frame', 0, 0);
+    }
+    if (payload.length < 14) return this.connection.fatal(ReplyCode.FRAME_ERROR, 'content header frame too short', 0, 0);
+    const classId = payload.readUInt16BE(0);
+    if (classId !== CLASS_BASIC) {
+      return this.connection.fatal(ReplyCode.UNEXPECTED_FRAME, `expected content header for class 60, got one for class ${classId} instead`, 0, 0);
+    }
+    const size = payload.readUInt32BE(4) * 0x100000000 + payload.readUInt32BE(8);
+    const properties = payload.subarray(12);
+    scanBasicProperties(properties, 0, properties.length, this.scan);
+    if (size > this.connection.maxMessageBytes) {
+      this.pending = null;
+      throw brokerError(Errors.PRECONDITION_FAILED, `message size ${size} is larger than configured max size ${this.connection.maxMessageBytes}`);
+    }
+    this.pendingProperties = properties;
+    this.bodySize = size;
+    this.bodyReceived = 0;
+    if (size === 0) this.completePublish(EMPTY_BODY);
+  }
+
+  private onContentBody(payload: Buffer): void {
+    if (this.pending === null || this.pendingProperties === null) {
+      return this.connection.fatal(ReplyCode.UNEXPECTED_FRAME, 'unexpected content body frame', 0, 0);
+    }
+    const received = this.bodyReceived + payload.length;
+    if (received > this.bodySize) {
+      return this.connection.fatal(ReplyCode.FRAME_ERROR, `content body exceeds the declared size ${this.bodySize}`, 0, 0);
+    }
+    if (received === this.bodySize && this.bodyParts.length === 0) {
+      this.completePublish(payload);
+      return;
+    }
+    this.bodyParts.push(payload);
+    this.bodyReceived = received;
+    if (received === this.bodySize) {
+      const body = Buffer.concat(this.bodyParts, this.bodySize);
+      this.bodyParts = [];
+      this.completePublish(body);
+    }
+  }
+
+  // ---------------------------------------------------------------- publish
+
+  private startPublish(args: BasicPublishArgs): void {
+    if (args.immediate) throw new BrokerError(Errors.NOT_IMPLEMENTED, 'immediate=true');
+    let exchange: Exchange;
+    if (args.exchange === '' && args.routingKey.startsWith(DIRECT_REPLY_PREFIX)) exchange = this.vhost.exchangeOrThrow('');
+    else exchange = this.vhost.exchangeOrThrow(args.exchange);
+    if (exchange.internal) throw brokerError(Errors.ACCESS_REFUSED, `cannot publish to internal exchange '${exchange.name}' in vhost '${this.vhost.name}'`);
+    this.pending = { exchange, routingKey: args.routingKey, mandatory: args.mandatory };
+    this.pendingProperties = null;
+  }
+
+  private completePublish(body: Buffer): void {
+    const pending = this.pending!;
+    let properties = this.pendingProperties!;
+    this.pending = null;
+    this.pendingProperties = null;
+    const flags = properties.length >= 2 ? properties.readUInt16BE(0) : 0;
+    if ((flags & (PROP_FLAG_REPLY_TO | PROP_FLAG_USER_ID)) !== 0) properties = this.checkSpecialProperties(properties);
+    const message = new Message(pending.exchange.name, pending.routingKey, properties, body, this.scan.deliveryMode === 2);
+    if (this.transactional) {
+      this.txPublishes.push({ exchange: pending.exchange, message, mandatory: pending.mandatory });
+      return;
+    }
+    this.publish(pending.exchange, message, pending.mandatory);
+  }
+
+  /** validate user-id, and rewrite reply-to for direct reply-to */
+  private checkSpecialProperties(properties: Buffer): Buffer {
+    const props = decodeBasicProperties(properties, 0, properties.length);
+    if (props.userId !== undefined && props.userId !== this.connection.user!.name) {
+      throw brokerError(Errors.PRECONDITION_FAILED, `user_id property set to '${props.userId}' but authenticated user was '${this.connection.user!.name}'`);
+    }
+    if (props.replyTo === DIRECT_REPLY_QUEUE) {
+      if (this.replyConsumerTag === null) throw brokerError(Errors.PRECONDITION_FAILED, 'fast reply consumer does not exist');
+      props.replyTo = DIRECT_REPLY_PREFIX + this.replyToken;
+      const out = Buffer.allocUnsafe(basicPropertiesSize(props));
+      writeBasicProperties(out, 0, props);
+      return out;
+    }
+    return properties;
+  }
+
+  private publish(exchange: Exchange, message: Message, mandatory: boolean): void {
+    let needsSync = false;
+    let routedCount = 0;
+    if (exchange.name === '' && message.routingKey.startsWith(DIRECT_REPLY_PREFIX)) {
+      const target = this.vhost.directReply.get(message.routingKey.slice(DIRECT_REPLY_PREFIX.length));
+      if (target !== undefined && target.deliverReply(message)) routedCount = 1;
+    } else {
+      const routed = this.routed;
+      this.vhost.route(exchange, message, routed);
+      routedCount = routed.length;
+      for (let i = 0; i < routed.length; i++) if (routed[i]!.enqueue(message)) needsSync = true;
+      routed.length = 0;
+    }
+    if (routedCount === 0 && mandatory) {
+      this.connection.writer.methodWithContent(
+        this.id,
+        { id: M_BASIC_RETURN, args: { replyCode: ReplyCode.NO_ROUTE, replyText: 'NO_ROUTE', exchange: exchange.name, routingKey: message.routingKey } },
+        message.properties,
+        message.body,
+      );
+    }
+    if (this.confirming) {
+      const scheduler = this.connection.core.scheduler;
+      this.confirmSeqs.push(++this.publishSeq);
+      this.confirmRounds.push(needsSync ? scheduler.requestRound() : 0);
+      if (!needsSync && !this.confirmScheduled) {
+        this.confirmScheduled = true;
+        setImmediate(this.confirmBound);
+      }
+    }
+  }
+
+  onDurable(_round: number): void {
+    this.sendConfirms();
+  }
+
+  /** ack every pending confirm whose round is complete, in publish order, as one multiple ack */
+  private sendConfirms(): void {
+    if (this.state !== State.Open) return;
+    const completed = this.connection.core.scheduler.completedRound;
+    const seqs = this.confirmSeqs;
+    const rounds = this.confirmRounds;
+    let head = this.confirmHead;
+    const start = head;
+    while (head < seqs.length && rounds[head]! <= completed) head++;
+    if (head === start) return;
+    const last = seqs[head - 1]!;
+    this.send({ id: M_BASIC_ACK, args: { deliveryTag: last, multiple: head - start > 1 } });
+    if (head === seqs.length) {
+      seqs.length = 0;
+      rounds.length = 0;
+      this.confirmHead = 0;
+    } else if (head > 4096) {
+      seqs.splice(0, head);
+      rounds.splice(0, head);
+      this.confirmHead = 0;
+    } else {
+      this.confirmHead = head;
+    }
+  }
+
+  // ---------------------------------------------------------------- deliveries
+
+  deliver(consumer: ChannelConsumer, queue: Queue, message: Message, segment: number, offset: number, length: number, redelivered: boolean): void {
+    const tag = ++this.deliveryTag;
+    if (!consumer.noAck) {
+      this.unacked.set(tag, new Unacked(queue, segment, offset, length, consumer));
+      consumer.unacked++;
+      this.unackedTotal++;
+    }
+    this.connection.writer.deliver(this.id, consumer.tagBuffer, tag, redelivered, message.exchange, message.routingKey, message.properties, message.body);
+  }
+
+  deliverReply(message: Message): boolean {
+    if (this.state !== State.Open || this.replyConsumerTag === null) return false;
+    const tag = ++this.deliveryTag;
+    this.connection.writer.deliver(this.id, this.replyConsumerTag, tag, false, message.exchange, message.routingKey, message.properties, message.body);
+    return true;
+  }
+
+  resumeConsumers(): void {
+    for (const c of this.consumers.values()) c.queue.drain();
+  }
+
+  consumerCancelledByBroker(consumer: ChannelConsumer): void {
+    if (this.consumers.get(consumer.tag) !== consumer) return;
+    this.consumers.delete(consumer.tag);
+    const caps = this.connection.clientProperties.capabilities as FieldTable | undefined;
+    if (this.state === State.Open && caps?.consumer_cancel_notify === true) {
+      this.send({ id: M_BASIC_CANCEL, args: { consumerTag: consumer.tag, nowait: true } });
+    }
+  }
+
+  private settle(tag: number, multiple: boolean, requeue: boolean | null): void {
+    // requeue === null: ack; true/false: reject/nack
+    if (multiple) {
+      if (tag !== 0 && tag > this.deliveryTag) throw brokerError(Errors.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
+      const requeued: Unacked[] = [];
+      for (const [t, entry] of this.unacked) {
+        if (tag !== 0 && t > tag) break;
+        this.unacked.delete(t);
+        this.release1(entry, requeue, requeued);
+      }
+      this.requeueAll(requeued);
+    } else {
+      const entry = this.unacked.get(tag);
+      if (entry === undefined) throw brokerError(Errors.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
+      this.unacked.delete(tag);
+      const requeued: Unacked[] = [];
+      this.release1(entry, requeue, requeued);
+      this.requeueAll(requeued);
+    }
+    this.resumeConsumers();
+  }
+
+  private release1(entry: Unacked, requeue: boolean | null, requeued: Unacked[]): void {
+    if (entry.consumer !== null) entry.consumer.unacked--;
+    this.unackedTotal--;
+    if (requeue === true) requeued.push(entry);
+    else entry.queue.settle(entry.segment, entry.offset);
+  }
+
+  private requeueAll(entries: Unacked[]): void {
+    if (entries.length === 0) return;
+    const byQueue = new Map<Queue, Unacked[]>();
+    for (const e of entries) {
+      let list = byQueue.get(e.queue);
+      if (list === undefined) byQueue.set(e.queue, (list = []));
+      list.push(e);
+    }
+    for (const [q, list] of byQueue) q.requeue(list);
+  }
+
+  // ---------------------------------------------------------------- methods
+
+  private queueName(name: string): string {
+    if (name !== '') return name;
+    if (this.lastQueueName === '') throw brokerError(Errors.NOT_FOUND, 'no previously declared queue');
+    return this.lastQueueName;
+  }
+
+  private onMethod(m: AmqpMethod): void {
+    const owner = this.connection;
+    const vhost = this.vhost;
+    switch (m.id) {
+      case M_BASIC_PUBLISH:
+        return this.startPublish(m.args);
+      case M_BASIC_ACK:
+        if (this.transactional) return void this.txAcks.push({ kind: 'ack', tag: m.args.deliveryTag, multiple: m.args.multiple, requeue: false });
+        return this.settle(m.args.deliveryTag, m.args.multiple, null);
+      case M_BASIC_NACK:
+        if (this.transactional) return void this.txAcks.push({ kind: 'reject', tag: m.args.deliveryTag, multiple: m.args.multiple, requeue: m.args.requeue });
+        return this.settle(m.args.deliveryTag, m.args.multiple, m.args.requeue);
+      case M_BASIC_REJECT:
+        if (this.transactional) return void this.txAcks.push({ kind: 'reject', tag: m.args.deliveryTag, multiple: false, requeue: m.args.requeue });
+        return this.settle(m.args.deliveryTag, false, m.args.requeue);
+      case M_BASIC_QOS:
+        if (m.args.prefetchSize !== 0) throw brokerError(Errors.NOT_IMPLEMENTED, `prefetch_size!=0 (${m.args.prefetchSize})`);
+        if (m.args.global) this.globalPrefetch = m.args.prefetchCount;
+        else this.prefetchCount = m.args.prefetchCount;
+        this.send({ id: M_BASIC_QOS_OK, args: {} });
+        this.resumeConsumers();
+        return;
+      case M_BASIC_CONSUME:
+        return this.consume(m.args.queue, m.args.consumerTag, m.args.noAck, m.args.exclusive, m.args.nowait, m.args.arguments);
+      case M_BASIC_CANCEL:
+        return this.cancel(m.args.consumerTag, m.args.nowait);
+      case M_BASIC_GET:
+        return this.get(m.args.queue, m.args.noAck);
+      case M_BASIC_RECOVER:
+      case M_BASIC_RECOVER_ASYNC: {
+        if (!m.args.requeue) throw brokerError(Errors.NOT_IMPLEMENTED, 'requeue=false');
+        this.requeueEverything();
+        if (m.id === M_BASIC_RECOVER) this.send({ id: M_BASIC_RECOVER_OK, args: {} });
+        return;
+      }
+      case M_QUEUE_DECLARE: {
+        const a = m.args;
+        if (a.queue === DIRECT_REPLY_QUEUE && a.passive) {
+          return this.send({ id: M_QUEUE_DECLARE_OK, args: { queue: a.queue, messageCount: 0, consumerCount: 0 } });
+        }
+        const r = vhost.declareQueue(
+          { name: a.queue, passive: a.passive, durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments },
+          owner,
+        );
+        this.lastQueueName = r.queue.name;
+        if (!a.nowait) this.send({ id: M_QUEUE_DECLARE_OK, args: { queue: r.queue.name, messageCount: r.messageCount, consumerCount: r.consumerCount } });
+        return;
+      }
+      case M_QUEUE_BIND: {
+        const q = this.queueName(m.args.queue);
+        const key = m.args.queue === '' && m.args.routingKey === '' ? q : m.args.routingKey;
+        vhost.bindQueue(q, m.args.exchange, key, m.args.arguments, owner);
+        if (!m.args.nowait) this.send({ id: M_QUEUE_BIND_OK, args: {} });
+        return;
+      }
+      case M_QUEUE_UNBIND:
+        vhost.unbindQueue(this.queueName(m.args.queue), m.args.exchange, m.args.routingKey, m.args.arguments, owner);
+        return this.send({ id: M_QUEUE_UNBIND_OK, args: {} });
+      case M_QUEUE_PURGE: {
+        const n = vhost.purgeQueue(this.queueName(m.args.queue), owner);
+        if (!m.args.nowait) this.send({ id: M_QUEUE_PURGE_OK, args: { messageCount: n } });
+        return;
+      }
+      case M_QUEUE_DELETE: {
+        const n = vhost.deleteQueue(this.queueName(m.args.queue), m.args.ifUnused, m.args.ifEmpty, owner);
+        if (!m.args.nowait) this.send({ id: M_QUEUE_DELETE_OK, args: { messageCount: n } });
+        return;
+      }
+      case M_EXCHANGE_DECLARE: {
+        const a = m.args;
+        vhost.declareExchange({ name: a.exchange, type: a.type, passive: a.passive, durable: a.durable, autoDelete: a.autoDelete, internal: a.internal, arguments: a.arguments });
+        if (!a.nowait) this.send({ id: M_EXCHANGE_DECLARE_OK, args: {} });
+        return;
+      }
+      case M_EXCHANGE_DELETE:
+        vhost.deleteExchange(m.args.exchange, m.args.ifUnused);
+        if (!m.args.nowait) this.send({ id: M_EXCHANGE_DELETE_OK, args: {} });
+        return;
+      case M_EXCHANGE_BIND:
+        vhost.bindExchange(m.args.destination, m.args.source, m.args.routingKey, m.args.arguments);
+        if (!m.args.nowait) this.send({ id: M_EXCHANGE_BIND_OK, args: {} });
+        return;
+      case M_EXCHANGE_UNBIND:
+        vhost.unbindExchange(m.args.destination, m.args.source, m.args.routingKey, m.args.arguments);
+        if (!m.args.nowait) this.send({ id: M_EXCHANGE_UNBIND_OK, args: {} });
+        return;
+      case M_CONFIRM_SELECT:
+        if (this.transactional) throw brokerError(Errors.PRECONDITION_FAILED, 'cannot switch from tx to confirm mode');
+        if (!this.confirming) {
+          this.confirming = true;
+          this.connection.core.scheduler.addListener(this);
+        }
+        if (!m.args.nowait) this.send({ id: M_CONFIRM_SELECT_OK, args: {} });
+        return;
+      case M_TX_SELECT:
+        if (this.confirming) throw brokerError(Errors.PRECONDITION_FAILED, 'cannot switch from confirm to tx mode');
+        this.transactional = true;
+        return this.send({ id: M_TX_SELECT_OK, args: {} });
+      case M_TX_COMMIT:
+        if (!this.transactional) throw brokerError(Errors.PRECONDITION_FAILED, 'channel is not transactional');
+        return this.commit();
+      case M_TX_ROLLBACK:
+        if (!this.transactional) throw brokerError(Errors.PRECONDITION_FAILED, 'channel is not transactional');
+        this.txPublishes = [];
+        this.txAcks = [];
+        return this.send({ id: M_TX_ROLLBACK_OK, args: {} });
+      case M_CHANNEL_FLOW:
+        this.flowActive = m.args.active;
+        this.send({ id: M_CHANNEL_FLOW_OK, args: { active: m.args.active } });
+        if (this.flowActive) this.resumeConsumers();
+        return;
+      case M_CHANNEL_CLOSE:
+        this.release();
+        this.send({ id: M_CHANNEL_CLOSE_OK, args: {} });
+        this.state = State.Closed;
+        this.connection.channelClosed(this.id);
+        return;
+      case M_CHANNEL_CLOSE_OK:
+        return;
+      case M_CHANNEL_OPEN:
+        return this.connection.fatal(ReplyCode.CHANNEL_ERROR, `second 'channel.open' seen`, classIdOf(m.id), methodIdOf(m.id));
+      case M_ACCESS_REQUEST:
+        return this.send({ id: M_ACCESS_REQUEST_OK, args: { ticket: 1 } });
+      default:
+        return this.connection.fatal(ReplyCode.COMMAND_INVALID, `unexpected method '${methodName(m.id)}' from client`, classIdOf(m.id), methodIdOf(m.id));
+    }
+  }
+
+  private consume(queueArg: string, tagArg: string, noAck: boolean, exclusive: boolean, nowait: boolean, _args: FieldTable): void {
+    const tag = tagArg === '' ? `amq.ctag-${randomBytes(16).toString('base64url').slice(0, 22)}` : tagArg;
+    if (this.consumers.has(tag) || (this.replyConsumerTag !== null && this.replyConsumerTag.toString() === tag)) {
+      throw brokerError(Errors.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
+    }
+    if (queueArg === DIRECT_REPLY_QUEUE) {
+      if (!noAck) throw brokerError(Errors.PRECONDITION_FAILED, 'reply consumer cannot acknowledge');
+      if (this.replyConsumerTag !== null) throw brokerError(Errors.PRECONDITION_FAILED, 'reply consumer already set');
+      this.replyConsumerTag = Buffer.from(tag);
+      this.replyToken = randomBytes(18).toString('base64url');
+      this.vhost.directReply.set(this.replyToken, this);
+      if (!nowait) this.send({ id: M_BASIC_CONSUME_OK, args: { consumerTag: tag } });
+      return;
+    }
+    const queue = this.vhost.queueOrThrow(this.queueName(queueArg), this.connection);
+    if (queue.hasExclusiveConsumer() || (exclusive && queue.consumers.length > 0)) {
+      throw brokerError(Errors.ACCESS_REFUSED, `queue '${queue.name}' in vhost '${this.vhost.name}' in exclusive use`);
+    }
+    const consumer = new ChannelConsumer(this, queue, tag, noAck, exclusive, this.prefetchCount, this.connection);
+    this.consumers.set(tag, consumer);
+    if (!nowait) this.send({ id: M_BASIC_CONSUME_OK, args: { consumerTag: tag } });
+    queue.addConsumer(consumer);
+  }
+
+  private cancel(tag: string, nowait: boolean): void {
+    if (this.replyConsumerTag !== null && this.replyConsumerTag.toString() === tag) {
+      this.dropReplyConsumer();
+    } else {
+      const consumer = this.consumers.get(tag);
+      if (consumer !== undefined) this.removeConsumer(consumer);
+    }
+    if (!nowait) this.send({ id: M_BASIC_CANCEL_OK, args: { consumerTag: tag } });
+  }
+
+  private removeConsumer(consumer: ChannelConsumer): void {
+    this.consumers.delete(consumer.tag);
+    if (consumer.queue.removeConsumer(consumer)) this.vhost.removeQueue(consumer.queue);
+  }
+
+  private dropReplyConsumer(): void {
+    if (this.replyConsumerTag === null) return;
+    this.vhost.directReply.delete(this.replyToken);
+    this.replyConsumerTag = null;
+  }
+
+  private get(queueArg: string, noAck: boolean): void {
+    const queue = this.vhost.queueOrThrow(this.queueName(queueArg), this.connection);
+    const taken = queue.take();
+    if (taken === null) return this.send({ id: M_BASIC_GET_EMPTY, args: { clusterId: '' } });
+    const tag = ++this.deliveryTag;
+    if (noAck) queue.discard(taken.segment, taken.offset);
+    else {
+      queue.trackUnacked();
+      this.unacked.set(tag, new Unacked(queue, taken.segment, taken.offset, taken.length, null));
+      this.unackedTotal++;
+    }
+    const msg = taken.message;
+    this.connection.writer.methodWithContent(
+      this.id,
+      { id: M_BASIC_GET_OK, args: { deliveryTag: tag, redelivered: taken.redelivered, exchange: msg.exchange, routingKey: msg.routingKey, messageCount: queue.messageCount } },
+      msg.properties,
+      msg.body,
+    );
+  }
+
+  private commit(): void {
+    const publishes = this.txPublishes;
+    const acks = this.txAcks;
+    this.txPublishes = [];
+    this.txAcks = [];
+    for (const a of acks) this.settle(a.tag, a.multiple, a.kind === 'ack' ? null : a.requeue);
+    for (const p of publishes) this.publish(p.exchange, p.message, p.mandatory);
+    this.send({ id: M_TX_COMMIT_OK, args: {} });
+  }
+
+  private requeueEverything(): void {
+    const all = [...this.unacked.values()];
+    this.unacked.clear();
+    const requeued: Unacked[] = [];
+    for (const e of all) this.release1(e, true, requeued);
+    this.requeueAll(requeued);
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  /** a soft error closes this channel; a hard one the whole connection */
+  fail(err: BrokerError, classId: number, methodId: number): void {
+    const code = err.def.amqp;
+    if (isHardError(code)) return this.connection.fatal(code, err.message, classId, methodId);
+    if (this.state !== State.Open) return;
+    const text = `${err.def.code} - ${err.message}`;
+    this.connection.logger.info(`connection ${this.connection.name}, channel ${this.id}: closing with ${code} ${text}`);
+    this.release();
+    this.state = State.Closing;
+    this.send({ id: M_CHANNEL_CLOSE, args: { replyCode: code, replyText: text.slice(0, 255), classId, methodId } });
+  }
+
+  private finishClose(): void {
+    this.state = State.Closed;
+    this.connection.channelClosed(this.id);
+  }
+
+  /** give back everything this channel holds: consumers cancelled, unacked messages requeued in order */
+  release(): void {
+    if (this.confirming) this.connection.core.scheduler.removeListener(this);
+    this.confirming = false;
+    this.pending = null;
+    this.bodyParts = [];
+    this.txPublishes = [];
+    this.txAcks = [];
+    this.dropReplyConsumer();
+    this.requeueEverything();
+    for (const c of [...this.consumers.values()]) this.removeConsumer(c);
+  }
+}
+
+const EMPTY_BODY = Buffer.alloc(0);

@@ -1,0 +1,477 @@
+/**
+ * One AMQP 0-9-1 connection: the handshake (start/secure/tune/open), frame dispatch to channels,
+ * heartbeats, and connection-level errors. Owns no broker state: it talks to the BrokerCore.
+ */
+import type { Socket } from 'node:net';
+import type { UserConfig } from '../../config/config.js';
+import type { BrokerCore } from '../../core/core.js';
+import type { VirtualHost } from '../../core/vhost.js';
+import { BrokerError } from '../../errors/errors.js';
+import type { Logger } from '../../log/logger.js';
+import { AmqpCodecError } from './codec-error.js';
+import { readTable, type FieldTable } from './field-table.js';
+import { FrameParser, PROTOCOL_HEADER, type FrameSink } from './frame-parser.js';
+import { FrameWriter } from './frame-writer.js';
+import {
+  FRAME_HEARTBEAT,
+  FRAME_METHOD,
+  FRAME_MIN_SIZE,
+  M_CHANNEL_OPEN,
+  M_CONNECTION_CLOSE,
+  M_CONNECTION_CLOSE_OK,
+  M_CONNECTION_OPEN,
+  M_CONNECTION_OPEN_OK,
+  M_CONNECTION_SECURE,
+  M_CONNECTION_SECURE_OK,
+  M_CONNECTION_START,
+  M_CONNECTION_START_OK,
+  M_CONNECTION_TUNE,
+  M_CONNECTION_TUNE_OK,
+  M_CONNECTION_UPDATE_SECRET,
+  M_CONNECTION_UPDATE_SECRET_OK,
+  M_CONNECTION_BLOCKED,
+  M_CONNECTION_UNBLOCKED,
+  ReplyCode,
+  classIdOf,
+  decodeMethod,
+  methodIdOf,
+  methodName,
+  type AmqpMethod,
+} from './generated/spec.js';
+import { Channel } from './channel.js';
+
+export interface AmqpLimits {
+  readonly frameMax: number;
+  readonly channelMax: number;
+  readonly heartbeatSeconds: number;
+  readonly maxMessageBytes: number;
+}
+
+/** Time to wait for connection.close-ok after the broker closed a connection, ms. */
+const CLOSE_OK_TIMEOUT_MS = 3000;
+/** Time a client has to finish the handshake, ms (RabbitMQ's handshake_timeout). */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Output backlog above which consumers on this connection stop receiving, bytes. */
+export const OUTPUT_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+
+const enum State {
+  AwaitHeader,
+  AwaitStartOk,
+  AwaitSecureOk,
+  AwaitTuneOk,
+  AwaitOpen,
+  Open,
+  Closing,
+  Closed,
+}
+
+let connectionCounter = 0;
+
+export class AmqpConnection implements FrameSink {
+  readonly id = ++connectionCounter;
+  readonly name: string;
+  readonly writer: FrameWriter;
+  readonly channels = new Map<number, Channel>();
+  vhost: VirtualHost | null = null;
+  user: UserConfig | null = null;
+  clientProperties: FieldTable = {};
+  frameMax: number;
+  channelMax: number;
+  heartbeatSeconds = 0;
+  readonly maxMessageBytes: number;
+  private state = State.AwaitHeader;
+  private readonly parser: FrameParser;
+  private receivedSinceTick = true;
+  private missedTicks = 0;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private handshakeTimer: NodeJS.Timeout | null;
+  private closeTimer: NodeJS.Timeout | null = null;
+  private startMechanism = '';
+  private blockedNotified = false;
+
+  constructor(
+    readonly socket: Socket,
+    readonly core: BrokerCore,
+    private readonly limits: AmqpLimits,
+    readonly logger: Logger,
+    private readonly onGone: (c: AmqpConnection) => void,
+  ) {
+    this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
+    this.frameMax = limits.frameMax;
+    this.channelMax = limits.channelMax;
+    this.maxMessageBytes = limits.maxMessageBytes;
+    this.parser = new FrameParser(this, FRAME_MIN_SIZE);
+    this.writer = new FrameWriter(socket, FRAME_MIN_SIZE);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.logger.debug(() => `connection ${this.name}: socket error ${err.message}`));
+    socket.on('close', () => this.teardown('socket closed'));
+    socket.on('drain', () => this.resumeConsumers());
+    this.handshakeTimer = setTimeout(() => {
+      this.logger.warn(`connection ${this.name}: handshake not completed in ${HANDSHAKE_TIMEOUT_MS} ms, closing`);
+      socket.destroy();
+    }, HANDSHAKE_TIMEOUT_MS);
+    this.handshakeTimer.unref();
+  }
+
+  get isLoopback(): boolean {
+    const a = this.socket.remoteAddress ?? '';
+    return a.startsWith('127.') || a === '::1' || a.startsWith('::ffff:127.');
+  }
+
+  /** true while consumers may be given more messages (output not backed up) */
+  get writable(): boolean {
+    return this.state === State.Open && this.writer.backlog < OUTPUT_HIGH_WATER_BYTES;
+  }
+
+  private onData(chunk: Buffer): void {
+    this.receivedSinceTick = true;
+    try {
+      this.parser.push(chunk);
+    } catch (err) {
+      this.internalError(err);
+    }
+  }
+
+  // ---------------------------------------------------------------- FrameSink
+
+  onProtocolHeader(ok: boolean, header: Buffer): void {
+    if (!ok) {
+      this.logger.warn(`connection ${this.name}: bad protocol header ${JSON.stringify(header.toString('latin1'))}, sent ours and closed`);
+      this.socket.end(PROTOCOL_HEADER);
+      this.state = State.Closed;
+      return;
+    }
+    this.state = State.AwaitStartOk;
+    this.writer.method(0, {
+      id: M_CONNECTION_START,
+      args: {
+        versionMajor: 0,
+        versionMinor: 9,
+        serverProperties: serverProperties(),
+        mechanisms: Buffer.from('PLAIN AMQPLAIN'),
+        locales: Buffer.from('en_US'),
+      },
+    });
+  }
+
+  onFrameError(replyCode: number, text: string): void {
+    this.fatal(replyCode, text, 0, 0);
+  }
+
+  onFrame(type: number, channelId: number, payload: Buffer): void {
+    if (this.state === State.Closed) return;
+    if (type === FRAME_HEARTBEAT) {
+      if (channelId !== 0) this.fatal(ReplyCode.FRAME_ERROR, `heartbeat frame on channel ${channelId}`, 0, 0);
+      return;
+    }
+    if (channelId === 0) {
+      if (type !== FRAME_METHOD) {
+        this.fatal(ReplyCode.UNEXPECTED_FRAME, `unexpected frame type ${type} on channel 0`, 0, 0);
+        return;
+      }
+      let m: AmqpMethod;
+      try {
+        m = decodeMethod(payload, 0, payload.length);
+      } catch (err) {
+        this.codecFailure(err, payload);
+        return;
+      }
+      this.onConnectionMethod(m);
+      return;
+    }
+    if (this.state !== State.Open) {
+      if (this.state !== State.Closing) this.fatal(ReplyCode.CHANNEL_ERROR, `frame on channel ${channelId} before connection.open`, 0, 0);
+      return;
+    }
+    if (channelId > this.channelMax) {
+      this.fatal(ReplyCode.CHANNEL_ERROR, `channel id ${channelId} exceeds channel-max ${this.channelMax}`, 0, 0);
+      return;
+    }
+    const channel = this.channels.get(channelId);
+    if (channel === undefined) {
+      if (type !== FRAME_METHOD) {
+        this.fatal(ReplyCode.UNEXPECTED_FRAME, `content frame on unopened channel ${channelId}`, 0, 0);
+        return;
+      }
+      let m: AmqpMethod;
+      try {
+        m = decodeMethod(payload, 0, payload.length);
+      } catch (err) {
+        this.codecFailure(err, payload);
+        return;
+      }
+      if (m.id !== M_CHANNEL_OPEN) {
+        this.fatal(ReplyCode.CHANNEL_ERROR, `expected 'channel.open' on channel ${channelId}, got '${methodName(m.id)}'`, classIdOf(m.id), methodIdOf(m.id));
+        return;
+      }
+      const ch = new Channel(channelId, this);
+      this.channels.set(channelId, ch);
+      ch.opened();
+      return;
+    }
+    try {
+      channel.onFrame(type, payload);
+    } catch (err) {
+      if (err instanceof AmqpCodecError) this.codecFailure(err, payload);
+      else if (err instanceof BrokerError) channel.fail(err, 0, 0);
+      else this.internalError(err);
+    }
+  }
+
+  private codecFailure(err: unknown, payload: Buffer): void {
+    if (err instanceof AmqpCodecError) {
+      const classId = payload.length >= 2 ? payload.readUInt16BE(0) : 0;
+      const methodId = payload.length >= 4 ? payload.readUInt16BE(2) : 0;
+      this.fatal(err.replyCode, err.message, classId, methodId);
+    } else {
+      this.internalError(err);
+    }
+  }
+
+  private internalError(err: unknown): void {
+    this.logger.error(`connection ${this.name}: internal error: ${(err as Error)?.stack ?? String(err)}`);
+    this.fatal(ReplyCode.INTERNAL_ERROR, 'internal error', 0, 0);
+  }
+
+  // ---------------------------------------------------------------- connection class
+
+  private onConnectionMethod(m: AmqpMethod): void {
+    switch (m.id) {
+      case M_CONNECTION_START_OK:
+        if (this.state !== State.AwaitStartOk) return this.unexpected(m);
+        this.clientProperties = m.args.clientProperties;
+        this.startMechanism = m.args.mechanism;
+        if (m.args.mechanism === 'PLAIN' && m.args.response.length === 0) {
+          this.state = State.AwaitSecureOk;
+          this.writer.method(0, { id: M_CONNECTION_SECURE, args: { challenge: Buffer.alloc(0) } });
+          return;
+        }
+        return this.authenticate(m.args.mechanism, m.args.response);
+      case M_CONNECTION_SECURE_OK:
+        if (this.state !== State.AwaitSecureOk) return this.unexpected(m);
+        return this.authenticate(this.startMechanism, m.args.response);
+      case M_CONNECTION_TUNE_OK: {
+        if (this.state !== State.AwaitTuneOk) return this.unexpected(m);
+        const { channelMax, frameMax, heartbeat } = m.args;
+        if (frameMax !== 0 && frameMax < FRAME_MIN_SIZE) {
+          return this.fatal(ReplyCode.NOT_ALLOWED, `frame_max=${frameMax} < ${FRAME_MIN_SIZE} min size`, 10, 31);
+        }
+        if (frameMax > this.limits.frameMax) {
+          return this.fatal(ReplyCode.NOT_ALLOWED, `frame_max=${frameMax} > ${this.limits.frameMax} max size`, 10, 31);
+        }
+        if (channelMax > this.limits.channelMax) {
+          return this.fatal(ReplyCode.NOT_ALLOWED, `channel_max=${channelMax} > ${this.limits.channelMax} max`, 10, 31);
+        }
+        this.frameMax = frameMax === 0 ? this.limits.frameMax : frameMax;
+        this.channelMax = channelMax === 0 ? this.limits.channelMax : channelMax;
+        this.parser.setMaxFrameSize(this.frameMax);
+        this.writer.setFrameMax(this.frameMax);
+        this.heartbeatSeconds = heartbeat;
+        this.startHeartbeats();
+        this.state = State.AwaitOpen;
+        return;
+      }
+      case M_CONNECTION_OPEN: {
+        if (this.state !== State.AwaitOpen) return this.unexpected(m);
+        const vhost = this.core.vhostFor(this.user!, m.args.virtualHost);
+        if (vhost === undefined) {
+          const exists = this.core.vhosts.has(m.args.virtualHost);
+          return this.fatal(
+            ReplyCode.NOT_ALLOWED,
+            exists ? `access to vhost '${m.args.virtualHost}' refused for user '${this.user!.name}'` : `vhost ${m.args.virtualHost} not found`,
+            10,
+            40,
+          );
+        }
+        this.vhost = vhost;
+        this.state = State.Open;
+        if (this.handshakeTimer !== null) clearTimeout(this.handshakeTimer);
+        this.handshakeTimer = null;
+        this.writer.method(0, { id: M_CONNECTION_OPEN_OK, args: { knownHosts: '' } });
+        this.logger.debug(() => `connection ${this.name}: user '${this.user!.name}' opened vhost '${vhost.name}'`);
+        return;
+      }
+      case M_CONNECTION_CLOSE:
+        this.writer.method(0, { id: M_CONNECTION_CLOSE_OK, args: {} });
+        this.writer.flush();
+        this.teardown('closed by client');
+        this.socket.end();
+        return;
+      case M_CONNECTION_CLOSE_OK:
+        if (this.state === State.Closing) {
+          this.teardown('closed');
+          this.socket.end();
+        }
+        return;
+      case M_CONNECTION_UPDATE_SECRET:
+        if (this.state !== State.Open) return this.unexpected(m);
+        this.writer.method(0, { id: M_CONNECTION_UPDATE_SECRET_OK, args: {} });
+        return;
+      default:
+        return this.unexpected(m);
+    }
+  }
+
+  private unexpected(m: AmqpMethod): void {
+    if (this.state === State.Closing) return;
+    this.fatal(ReplyCode.COMMAND_INVALID, `unexpected method '${methodName(m.id)}' on channel 0`, classIdOf(m.id), methodIdOf(m.id));
+  }
+
+  private authenticate(mechanism: string, response: Buffer): void {
+    let username = '';
+    let password = '';
+    if (mechanism === 'PLAIN') {
+      const parts = response.toString('utf8').split('\0');
+      if (parts.length !== 3) return this.refuse(mechanism);
+      username = parts[1]!;
+      password = parts[2]!;
+    } else if (mechanism === 'AMQPLAIN') {
+      let table: FieldTable;
+      try {
+        const framed = Buffer.allocUnsafe(response.length + 4);
+        framed.writeUInt32BE(response.length, 0);
+        response.copy(framed, 4);
+        table = readTable(framed, 0)[0];
+      } catch {
+        return this.refuse(mechanism);
+      }
+      username = String(table.LOGIN ?? '');
+      password = String(table.PASSWORD ?? '');
+    } else {
+      return this.fatal(ReplyCode.COMMAND_INVALID, `unknown authentication mechanism '${mechanism}'`, 10, 11);
+    }
+    const user = this.core.authenticate(username, password, this.isLoopback);
+    if (user === undefined) {
+      this.logger.warn(`connection ${this.name}: login refused for user '${username}' (${mechanism})`);
+      return this.refuse(mechanism);
+    }
+    this.user = user;
+    this.state = State.AwaitTuneOk;
+    this.writer.method(0, {
+      id: M_CONNECTION_TUNE,
+      args: { channelMax: this.limits.channelMax, frameMax: this.limits.frameMax, heartbeat: this.limits.heartbeatSeconds },
+    });
+  }
+
+  private refuse(mechanism: string): void {
+    this.fatal(ReplyCode.ACCESS_REFUSED, `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`, 10, 11);
+  }
+
+  /** connection.blocked / unblocked for clients that support it (resource alarms) */
+  setBlocked(reason: string | null): void {
+    if (this.state !== State.Open) return;
+    const caps = this.clientProperties.capabilities as FieldTable | undefined;
+    if (caps?.['connection.blocked'] !== true) return;
+    if (reason !== null && !this.blockedNotified) {
+      this.blockedNotified = true;
+      this.writer.method(0, { id: M_CONNECTION_BLOCKED, args: { reason } });
+    } else if (reason === null && this.blockedNotified) {
+      this.blockedNotified = false;
+      this.writer.method(0, { id: M_CONNECTION_UNBLOCKED, args: {} });
+    }
+  }
+
+  // ---------------------------------------------------------------- heartbeats
+
+  private startHeartbeats(): void {
+    if (this.heartbeatSeconds === 0) return;
+    // tick at half the interval: send a heartbeat if we sent nothing; two silent intervals from the peer kill it
+    const tickMs = (this.heartbeatSeconds * 1000) / 2;
+    this.heartbeatTimer = setInterval(() => {
+      if (!this.writer.sentSinceTick) this.writer.heartbeat();
+      this.writer.sentSinceTick = false;
+      if (this.receivedSinceTick) {
+        this.missedTicks = 0;
+        this.receivedSinceTick = false;
+      } else if (++this.missedTicks >= 4) {
+        this.logger.warn(`connection ${this.name}: missed heartbeats from client, timeout: ${this.heartbeatSeconds}s`);
+        this.socket.destroy();
+      }
+    }, tickMs);
+    this.heartbeatTimer.unref();
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  /** close the connection with a hard error (the spec's connection.close) */
+  fatal(replyCode: number, text: string, classId: number, methodId: number): void {
+    if (this.state === State.Closing || this.state === State.Closed) return;
+    const fullText = `${replyCodeName(replyCode)} - ${text}`;
+    this.logger.warn(`connection ${this.name}: closing with ${replyCode} ${fullText}`);
+    if (this.state === State.AwaitHeader) {
+      this.socket.destroy();
+      return;
+    }
+    this.state = State.Closing;
+    this.writer.method(0, { id: M_CONNECTION_CLOSE, args: { replyCode, replyText: fullText.slice(0, 255), classId, methodId } });
+    this.writer.flush();
+    this.releaseChannels();
+    this.closeTimer = setTimeout(() => this.socket.destroy(), CLOSE_OK_TIMEOUT_MS);
+    this.closeTimer.unref();
+  }
+
+  /** broker shutdown: 320 CONNECTION_FORCED */
+  forceClose(text: string): void {
+    if (this.state === State.Open || this.state === State.AwaitOpen || this.state === State.AwaitTuneOk) {
+      this.fatal(ReplyCode.CONNECTION_FORCED, text, 0, 0);
+    } else {
+      this.socket.destroy();
+    }
+  }
+
+  channelClosed(id: number): void {
+    this.channels.delete(id);
+  }
+
+  /** consumers on this connection may have credit again */
+  resumeConsumers(): void {
+    for (const ch of this.channels.values()) ch.resumeConsumers();
+  }
+
+  private releaseChannels(): void {
+    for (const ch of this.channels.values()) ch.release();
+    this.channels.clear();
+    if (this.vhost !== null) this.vhost.ownerGone(this);
+  }
+
+  private teardown(reason: string): void {
+    if (this.state === State.Closed) return;
+    const wasOpen = this.state === State.Open;
+    this.state = State.Closed;
+    this.writer.close();
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    if (this.handshakeTimer !== null) clearTimeout(this.handshakeTimer);
+    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    this.releaseChannels();
+    if (wasOpen) this.logger.debug(() => `connection ${this.name}: ${reason}`);
+    this.onGone(this);
+  }
+}
+
+function replyCodeName(code: number): string {
+  for (const [name, value] of Object.entries(ReplyCode)) if (value === code) return name;
+  return String(code);
+}
+
+export function serverProperties(): FieldTable {
+  return {
+    product: 'Postbox',
+    version: '0.1.0',
+    platform: `Node.js ${process.version}`,
+    copyright: 'Postbox contributors',
+    information: 'Postbox: an AMQP 0-9-1 and Kafka message broker',
+    cluster_name: 'postbox',
+    capabilities: {
+      publisher_confirms: true,
+      exchange_exchange_bindings: true,
+      'basic.nack': true,
+      consumer_cancel_notify: true,
+      'connection.blocked': true,
+      consumer_priorities: true,
+      authentication_failure_close: true,
+      per_consumer_qos: true,
+      direct_reply_to: true,
+    },
+  };
+}
