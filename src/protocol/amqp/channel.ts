@@ -9,7 +9,7 @@ import type { Consumer, Queue, RequeueEntry } from '../../core/queue/queue.js';
 import type { DirectReplyTarget } from '../../core/vhost.js';
 import { BrokerError, brokerError, Errors } from '../../errors/errors.js';
 import type { DurabilityListener } from '../../storage/sync.js';
-import type { FieldTable } from './field-table.js';
+import type { FieldTable } from '../../core/field-table.js';
 import type { AmqpConnection } from './connection.js';
 import {
   CLASS_BASIC,

@@ -8,8 +8,8 @@ import type { BrokerCore } from '../../core/core.js';
 import type { VirtualHost } from '../../core/vhost.js';
 import { BrokerError } from '../../errors/errors.js';
 import type { Logger } from '../../log/logger.js';
-import { AmqpCodecError } from './codec-error.js';
-import { readTable, type FieldTable } from './field-table.js';
+import { AmqpCodecError } from '../../errors/codec-error.js';
+import { readTable, type FieldTable } from '../../core/field-table.js';
 import { FrameParser, PROTOCOL_HEADER, type FrameSink } from './frame-parser.js';
 import { FrameWriter } from './frame-writer.js';
 import {
