@@ -12,6 +12,7 @@ import { SyncScheduler } from '../storage/sync.js';
 import { loadDefinitions, saveDefinitions, type Definitions } from './definitions.js';
 import { recordIsPersistent } from './message.js';
 import { VirtualHost, type VhostContext } from './vhost.js';
+import { PositionRing } from '../util/position-ring.js';
 
 export interface CoreOptions {
   readonly dataDir: string;
@@ -64,17 +65,22 @@ export class BrokerCore implements VhostContext {
     let messages = 0;
     let dropped = 0;
     for (const q of defs.queues) {
+      // the log calls back for each live record while it scans: only 13-byte positions stay in memory
+      const ready = new PositionRing();
+      const transient = new PositionRing();
       const segmentLog = SegmentLog.open({
         dir: join(this.queuesDir, q.storage),
         scheduler: this.scheduler,
         segmentBytes: this.options.segmentBytes,
-        logger: (line) => log.warn(`queue '${q.name}' in vhost '${q.vhost}': ${line}`),
+        logger: (line) => log.info(`queue '${q.name}' in vhost '${q.vhost}': ${line}`),
+        onRecovered: (segment, offset, length, payload) =>
+          (recordIsPersistent(payload) ? ready : transient).push(segment, offset, length, 0),
       });
-      const queue = vhost(q.vhost).restoreQueue(q, segmentLog);
-      for (const r of segmentLog.takeRecovered()) {
-        if (queue.restore(r.segment, r.offset, r.length, recordIsPersistent(r.payload))) messages++;
-        else dropped++;
-      }
+      // transient messages do not survive a restart (as in RabbitMQ): ack them away
+      transient.forEach((segment, offset) => segmentLog.ack(segment, offset));
+      messages += ready.size;
+      dropped += transient.size;
+      vhost(q.vhost).restoreQueue(q, segmentLog, ready);
     }
     for (const b of defs.bindings) vhost(b.vhost).restoreBinding(b);
     if (defs.queues.length + defs.exchanges.length > 0) {
@@ -96,7 +102,7 @@ export class BrokerCore implements VhostContext {
       dir,
       scheduler: this.scheduler,
       segmentBytes: this.options.segmentBytes,
-      logger: (line) => this.options.logger.warn(`queue '${name}' in vhost '${vhost}': ${line}`),
+      logger: (line) => this.options.logger.debug(`queue '${name}' in vhost '${vhost}': ${line}`),
     });
     return { log, storage };
   }

@@ -22,6 +22,7 @@ import type { Message } from './message.js';
 import { Queue } from './queue/queue.js';
 import type { BindingDefinition, ExchangeDefinition, QueueDefinition } from './definitions.js';
 import { randomBytes } from 'node:crypto';
+import type { PositionRing } from '../util/position-ring.js';
 
 /** Where a direct reply-to (amq.rabbitmq.reply-to.<token>) message goes: a channel's reply consumer. */
 export interface DirectReplyTarget {
@@ -309,8 +310,8 @@ export class VirtualHost {
   }
 
   /** Restore a durable queue at startup (its log already recovered). */
-  restoreQueue(def: QueueDefinition, log: SegmentLog): Queue {
-    const queue = new Queue({ name: def.name, vhost: this.name, durable: true, exclusiveOwner: null, autoDelete: def.autoDelete, arguments: def.arguments }, log);
+  restoreQueue(def: QueueDefinition, log: SegmentLog, ready: PositionRing): Queue {
+    const queue = new Queue({ name: def.name, vhost: this.name, durable: true, exclusiveOwner: null, autoDelete: def.autoDelete, arguments: def.arguments }, log, ready);
     this.queues.set(def.name, queue);
     this.queueStorage.set(queue, def.storage);
     return queue;

@@ -69,12 +69,14 @@ export class Queue implements Destination {
   hadConsumer = false;
 
   private readonly log: SegmentLog;
-  private readonly ready = new PositionRing();
+  private readonly ready: PositionRing;
   private nextConsumer = 0;
   private drainScheduled = false;
   private readonly parts: Buffer[] = [];
 
-  constructor(options: QueueOptions, log: SegmentLog) {
+  /** `ready`: positions recovered at startup, in order */
+  constructor(options: QueueOptions, log: SegmentLog, ready: PositionRing = new PositionRing()) {
+    this.ready = ready;
     this.name = options.name;
     this.vhost = options.vhost;
     this.durable = options.durable;
@@ -86,16 +88,6 @@ export class Queue implements Destination {
 
   get messageCount(): number {
     return this.ready.size;
-  }
-
-  /** Load recovered records (at startup). Non-persistent messages are dropped: they do not survive restarts. */
-  restore(segment: number, offset: number, length: number, persistent: boolean): boolean {
-    if (!persistent) {
-      this.log.ack(segment, offset);
-      return false;
-    }
-    this.ready.push(segment, offset, length, 0);
-    return true;
   }
 
   /**

@@ -1,0 +1,797 @@
+/**
+ * SegmentLog: an append-only log of opaque records in one directory (one log per queue).
+ * Layout of the files: see format.ts. Durability: see sync.ts.
+ *
+ *   dir/00000007.seg  sealed   ─┐ read through one shared read-only fd (reopened per segment)
+ *   dir/00000007.ack           ─┘ appended as its records are acked; both deleted when all are acked
+ *   dir/00000008.seg  active   ◄── append(): write buffer ──(end of turn: one write() per log)──► OS
+ *
+ * Positions are (segment number, offset of the record header in that segment). Appends go to a
+ * per-log write buffer that the SyncScheduler flushes once per event-loop turn; the active segment
+ * rolls to a new file when a record would take it past `segmentBytes`. Reads of flushed data go
+ * through a read-ahead block: one readSync into a fresh Buffer that is never written again, so the
+ * subarrays handed out stay valid for as long as the caller holds them.
+ *
+ * Recovery at open() scans every segment, truncates a torn or corrupt tail (first record whose
+ * header is incomplete, whose length runs past end of file, or whose CRC does not match), moves
+ * files with a bad header aside as `.corrupt`, applies the ack files and deletes fully acked
+ * segments. It is synchronous: a broker cannot serve a queue before it knows what is in it.
+ */
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { crc32c } from '@node-rs/crc32';
+import {
+  ACK_ENTRY_BYTES,
+  CORRUPT_FILE_SUFFIX,
+  MAX_RECORD_PAYLOAD_BYTES,
+  MAX_SEGMENT_BYTES,
+  MAX_SEGMENT_NUMBER,
+  MIN_RECORD_PAYLOAD_BYTES,
+  RECORD_HEADER_BYTES,
+  SEGMENT_HEADER_BYTES,
+  ackFileName,
+  checkSegmentHeader,
+  encodeSegmentHeader,
+  parseAckFileName,
+  parseSegmentFileName,
+  readRecordCrc,
+  readRecordLength,
+  segmentFileName,
+  writeRecordHeader,
+} from './format.js';
+import { closeQuietly, readFully, readdirOrEmpty, unlinkIfExists, writeFully } from './files.js';
+import { Segment } from './segment.js';
+import type { SyncScheduler, SyncableLog } from './sync.js';
+
+/** Default segment size, 8 MiB: small enough that acked segments are freed soon, large enough that rolls are rare. */
+export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
+/** Default read-ahead, 1 MiB: one readSync serves a consumer many consecutive messages. */
+export const DEFAULT_READ_AHEAD_BYTES = 1024 * 1024;
+/** Write buffer per log, 256 KiB: one turn's appends of a busy queue fit in one write(). */
+export const WRITE_BUFFER_BYTES = 256 * 1024;
+/**
+ * A recovered segment whose live payload is below this fraction of its size gets its live payloads
+ * copied out, so the segment-sized scan buffer can be garbage-collected.
+ */
+const RECOVERY_COPY_FRACTION = 0.5;
+
+export interface SegmentLogOptions {
+  dir: string;
+  scheduler: SyncScheduler;
+  /** Roll when the active segment would exceed this many bytes (default DEFAULT_SEGMENT_BYTES). */
+  segmentBytes?: number;
+  /** Bytes read per read-ahead block (default DEFAULT_READ_AHEAD_BYTES). */
+  readAheadBytes?: number;
+  /** Check the CRC of every record read back (default false; recovery always checks). */
+  verifyOnRead?: boolean;
+  /** One line per notable event (recovery summary, dropped tails, corrupt files). Default: stderr. */
+  logger?: (line: string) => void;
+  /**
+   * Called for each live record during open, in append order, instead of collecting them for
+   * takeRecovered(). `payload` is only valid during the call, so recovery holds one segment at a time.
+   */
+  onRecovered?: (segment: number, offset: number, length: number, payload: Buffer) => void;
+}
+
+export interface RecoveredRecord {
+  segment: number;
+  offset: number;
+  length: number;
+  payload: Buffer;
+}
+
+const enum LogState {
+  Open,
+  Closed,
+  Destroyed,
+}
+
+interface RecoveryTotals {
+  droppedBytes: number;
+  corruptFiles: number;
+}
+
+export class SegmentLog implements SyncableLog {
+  readonly dir: string;
+  /** Segment number of the last append. */
+  lastSegment = 0;
+  flushQueued = false;
+  syncQueued = false;
+
+  private readonly scheduler: SyncScheduler;
+  private readonly segmentBytes: number;
+  private readonly readAheadBytes: number;
+  private readonly verifyOnRead: boolean;
+  private readonly logger: (line: string) => void;
+  private readonly syncEnabled: boolean;
+  private readonly onRecovered: SegmentLogOptions['onRecovered'];
+  private state = LogState.Open;
+
+  private readonly segments = new Map<number, Segment>();
+  private active!: Segment;
+  private readonly writeBuffer = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
+  private writeLength = 0;
+  private readonly directHeader = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+
+  private liveRecordCount = 0;
+  private liveByteCount = 0;
+  private recovered: RecoveredRecord[] | null = [];
+
+  /** Current read-ahead block: bytes [blockStart, blockEnd) of segment blockSegment. Never mutated. */
+  private block: Buffer | null = null;
+  private blockSegment = 0;
+  private blockStart = 0;
+  private blockEnd = 0;
+  /** Read-only fd of the sealed segment last read (sealed segments keep no fd of their own). */
+  private readFd = -1;
+  private readFdSegment = 0;
+
+  private directoryFd = -1;
+  private directorySyncPending = false;
+  private activeSyncPending = false;
+  private sealedAwaitingSync: Segment[] = [];
+  private sealedSyncing: Segment[] = [];
+  private ackWriteSegments: Segment[] = [];
+  private ackSyncSegments: Segment[] = [];
+  /** The scheduler has fdatasyncs in flight on fds of this log: closing them must wait. */
+  private syncInFlight = false;
+  private deferredCloses: number[] = [];
+
+  private constructor(options: SegmentLogOptions) {
+    this.dir = options.dir;
+    this.scheduler = options.scheduler;
+    this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.readAheadBytes = options.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES;
+    this.verifyOnRead = options.verifyOnRead ?? false;
+    this.logger = options.logger ?? ((line) => process.stderr.write(line + '\n'));
+    this.syncEnabled = options.scheduler.policy === 'always';
+    this.onRecovered = options.onRecovered;
+    const minimumSegment = SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES + MIN_RECORD_PAYLOAD_BYTES;
+    if (!Number.isInteger(this.segmentBytes) || this.segmentBytes < minimumSegment || this.segmentBytes > MAX_SEGMENT_BYTES) {
+      throw new RangeError(`segmentBytes ${this.segmentBytes} outside ${minimumSegment}..${MAX_SEGMENT_BYTES}`);
+    }
+    if (!Number.isInteger(this.readAheadBytes) || this.readAheadBytes < 1) {
+      throw new RangeError(`readAheadBytes ${this.readAheadBytes} must be a positive integer`);
+    }
+  }
+
+  /** Opens (creating the directory if missing) and recovers the log synchronously. */
+  static open(options: SegmentLogOptions): SegmentLog {
+    const log = new SegmentLog(options);
+    log.recover();
+    return log;
+  }
+
+  /** The live records found at open, in append order. Call once; the array is then dropped. */
+  takeRecovered(): RecoveredRecord[] {
+    const records = this.recovered ?? [];
+    this.recovered = null;
+    return records;
+  }
+
+  get liveRecords(): number {
+    return this.liveRecordCount;
+  }
+
+  get liveBytes(): number {
+    return this.liveByteCount;
+  }
+
+  /** Segment number appends currently go to. */
+  get activeSegment(): number {
+    return this.active.number;
+  }
+
+  /** Number of segment files the log holds. */
+  get segmentCount(): number {
+    return this.segments.size;
+  }
+
+  /**
+   * Appends one record whose payload is the concatenation of `parts` (`payloadLength` bytes in all).
+   * Returns the record's offset; its segment number is in `lastSegment`.
+   */
+  append(parts: readonly Buffer[], payloadLength: number): number {
+    if (this.state !== LogState.Open) throw this.notOpenError();
+    if (!(payloadLength >= MIN_RECORD_PAYLOAD_BYTES && payloadLength <= MAX_RECORD_PAYLOAD_BYTES)) {
+      throw new RangeError(`payload length ${payloadLength} outside ${MIN_RECORD_PAYLOAD_BYTES}..${MAX_RECORD_PAYLOAD_BYTES}`);
+    }
+    const size = RECORD_HEADER_BYTES + payloadLength;
+    let segment = this.active;
+    if (segment.size + size > this.segmentBytes && segment.recordCount > 0) segment = this.roll();
+    const offset = segment.size;
+    if (size > WRITE_BUFFER_BYTES - this.writeLength) {
+      this.flush();
+      if (size > WRITE_BUFFER_BYTES) {
+        this.appendDirect(segment, parts, payloadLength);
+        this.recordAppended(segment, offset, payloadLength);
+        return offset;
+      }
+    }
+    const buffer = this.writeBuffer;
+    const start = this.writeLength;
+    const end = start + size;
+    const payloadStart = start + RECORD_HEADER_BYTES;
+    let at = payloadStart;
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      const partLength = part.length;
+      if (at + partLength > end) throw partsMismatchError(parts, payloadLength);
+      buffer.set(part, at);
+      at += partLength;
+    }
+    if (at !== end) throw partsMismatchError(parts, payloadLength);
+    // One native call per record: a crc32c call costs ~250 ns whatever its length, so checksumming
+    // the copied payload once beats chaining initialState over every part (see log.bench.ts).
+    // (a plain Uint8Array view is cheaper to make than Buffer#subarray)
+    const crc =
+      parts.length === 1
+        ? crc32c(parts[0]!)
+        : crc32c(new Uint8Array(buffer.buffer, buffer.byteOffset + payloadStart, payloadLength));
+    writeRecordHeader(buffer, start, payloadLength, crc);
+    this.writeLength = end;
+    this.recordAppended(segment, offset, payloadLength);
+    if (!this.flushQueued) this.scheduler.markDirty(this);
+    return offset;
+  }
+
+  /** The payload of the record at (segment, offset). The Buffer stays valid and unchanged forever. */
+  read(segment: number, offset: number, length: number): Buffer {
+    const block = this.block;
+    if (
+      block !== null &&
+      this.blockSegment === segment &&
+      offset >= this.blockStart &&
+      offset + RECORD_HEADER_BYTES + length <= this.blockEnd
+    ) {
+      return this.payloadFromBlock(block, segment, offset - this.blockStart, length);
+    }
+    return this.readMiss(segment, offset, length);
+  }
+
+  /**
+   * Records the ack of the record at (segment, offset). Returns false when no such live record
+   * exists (unknown position, or acked before). Deletes a sealed segment once all of it is acked.
+   */
+  ack(segment: number, offset: number): boolean {
+    if (this.state !== LogState.Open) throw this.notOpenError();
+    const target = this.segments.get(segment);
+    if (target === undefined) return false;
+    const index = target.findRecord(offset);
+    if (index < 0) return false;
+    const length = target.markAcked(index);
+    if (length < 0) return false;
+    this.liveRecordCount--;
+    this.liveByteCount -= length;
+    if (target.fullyAcked && target !== this.active) {
+      this.deleteSegment(target);
+      return true;
+    }
+    const full = target.bufferAck(offset);
+    if (!target.ackWritePending) {
+      target.ackWritePending = true;
+      this.ackWriteSegments.push(target);
+    }
+    if (full) this.flushAcks();
+    else if (!this.flushQueued) this.scheduler.markDirty(this);
+    return true;
+  }
+
+  /** Writes buffered records and acks to the OS (no fsync). */
+  flush(): void {
+    if (this.state !== LogState.Open) return;
+    const length = this.writeLength;
+    if (length > 0) {
+      const segment = this.active;
+      writeFully(segment.fd, this.writeBuffer, length, segment.flushedSize);
+      segment.flushedSize += length;
+      this.writeLength = 0;
+      this.dataWritten();
+    }
+    if (this.ackWriteSegments.length > 0) this.flushAcks();
+  }
+
+  /** Drops every record: deletes all segments and starts a fresh one with the next number. */
+  purge(): void {
+    if (this.state !== LogState.Open) throw this.notOpenError();
+    const next = this.active.number + 1;
+    this.writeLength = 0;
+    this.activeSyncPending = false;
+    for (const segment of [...this.segments.values()]) this.deleteSegment(segment);
+    this.active = this.createSegment(next);
+    this.lastSegment = next;
+  }
+
+  /** Deletes every file of the log (and the directory when it is then empty). Unusable until reset(). */
+  destroy(): void {
+    if (this.state === LogState.Destroyed) return;
+    const wasOpen = this.state === LogState.Open;
+    this.writeLength = 0;
+    this.activeSyncPending = false;
+    this.directorySyncPending = false;
+    if (wasOpen) {
+      for (const segment of [...this.segments.values()]) this.deleteSegment(segment);
+    }
+    this.closeReadFd();
+    this.block = null;
+    this.segments.clear();
+    this.liveRecordCount = 0;
+    this.liveByteCount = 0;
+    this.recovered = null;
+    for (const name of readdirOrEmpty(this.dir)) {
+      if (parseSegmentFileName(name) > 0 || parseAckFileName(name) > 0 || name.endsWith(CORRUPT_FILE_SUFFIX)) {
+        unlinkIfExists(path.join(this.dir, name));
+      }
+    }
+    try {
+      fs.rmdirSync(this.dir);
+    } catch {
+      // not empty (someone else's files) or already gone: leave it
+    }
+    if (this.directoryFd >= 0) this.closeFd(this.directoryFd);
+    this.directoryFd = -1;
+    this.state = LogState.Destroyed;
+  }
+
+  /** Makes a destroyed log usable again, empty, starting at segment 1. */
+  reset(): void {
+    if (this.state !== LogState.Destroyed) throw new Error(`storage ${this.dir}: reset() is only for a destroyed log`);
+    this.state = LogState.Open;
+    fs.mkdirSync(this.dir, { recursive: true });
+    if (this.syncEnabled) this.directoryFd = fs.openSync(this.dir, 'r');
+    this.active = this.createSegment(1);
+  }
+
+  /**
+   * Flushes and closes every fd. Does not fsync what a finished SyncScheduler.close() already
+   * synced; bytes written since the last round (policy 'always') are synced here before closing,
+   * so closing a log never silently loses durability.
+   */
+  close(): void {
+    if (this.state !== LogState.Open) return;
+    this.flush();
+    if (this.syncEnabled) this.syncPendingNow();
+    this.state = LogState.Closed;
+    for (const segment of this.segments.values()) {
+      if (segment.fd >= 0) this.closeFd(segment.fd);
+      if (segment.ackFd >= 0) this.closeFd(segment.ackFd);
+      segment.fd = -1;
+      segment.ackFd = -1;
+    }
+    this.closeReadFd();
+    if (this.directoryFd >= 0) this.closeFd(this.directoryFd);
+    this.directoryFd = -1;
+    this.block = null;
+  }
+
+  // ---- SyncableLog: called by the SyncScheduler -------------------------------------------------
+
+  collectSyncFds(dataFds: number[], directoryFds: number[]): void {
+    if (this.directorySyncPending && this.directoryFd >= 0) directoryFds.push(this.directoryFd);
+    this.directorySyncPending = false;
+    if (this.activeSyncPending && this.active.fd >= 0) dataFds.push(this.active.fd);
+    this.activeSyncPending = false;
+    const sealed = this.sealedAwaitingSync;
+    for (let i = 0; i < sealed.length; i++) {
+      const segment = sealed[i]!;
+      segment.dataSyncPending = false;
+      if (segment.fd >= 0) {
+        dataFds.push(segment.fd);
+        this.sealedSyncing.push(segment);
+      }
+    }
+    sealed.length = 0;
+    const acks = this.ackSyncSegments;
+    for (let i = 0; i < acks.length; i++) {
+      const segment = acks[i]!;
+      segment.ackSyncPending = false;
+      if (segment.ackFd >= 0) dataFds.push(segment.ackFd);
+    }
+    acks.length = 0;
+    this.syncInFlight = true;
+  }
+
+  onSyncDone(): void {
+    this.syncInFlight = false;
+    const sealed = this.sealedSyncing;
+    for (let i = 0; i < sealed.length; i++) {
+      const segment = sealed[i]!;
+      // a sealed segment is read through readFd from now on; its own fd was kept only for this sync
+      if (segment.fd >= 0 && segment !== this.active) {
+        closeQuietly(segment.fd);
+        segment.fd = -1;
+      }
+    }
+    sealed.length = 0;
+    const deferred = this.deferredCloses;
+    for (let i = 0; i < deferred.length; i++) closeQuietly(deferred[i]!);
+    deferred.length = 0;
+  }
+
+  // ---- appending ---------------------------------------------------------------------------------
+
+  private recordAppended(segment: Segment, offset: number, payloadLength: number): void {
+    segment.size += RECORD_HEADER_BYTES + payloadLength;
+    segment.addRecord(offset, payloadLength);
+    this.liveRecordCount++;
+    this.liveByteCount += payloadLength;
+    this.lastSegment = segment.number;
+  }
+
+  /** A record too large for the write buffer: written straight to the file (the buffer is empty). */
+  private appendDirect(segment: Segment, parts: readonly Buffer[], payloadLength: number): void {
+    let crc = 0;
+    let total = 0;
+    for (let i = 0; i < parts.length; i++) {
+      crc = crc32c(parts[i]!, crc);
+      total += parts[i]!.length;
+    }
+    if (total !== payloadLength) throw partsMismatchError(parts, payloadLength);
+    writeRecordHeader(this.directHeader, 0, payloadLength, crc);
+    let position = segment.flushedSize;
+    writeFully(segment.fd, this.directHeader, RECORD_HEADER_BYTES, position);
+    position += RECORD_HEADER_BYTES;
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      writeFully(segment.fd, part, part.length, position);
+      position += part.length;
+    }
+    segment.flushedSize = position;
+    this.dataWritten();
+  }
+
+  private dataWritten(): void {
+    if (!this.syncEnabled) return;
+    this.activeSyncPending = true;
+    this.scheduler.markUnsynced(this);
+  }
+
+  private flushAcks(): void {
+    const segments = this.ackWriteSegments;
+    for (let i = 0; i < segments.length; i++) {
+      const segment = segments[i]!;
+      segment.ackWritePending = false;
+      if (segment.ackBufferLength === 0 || segment.ackBuffer === null) continue;
+      if (segment.ackFd < 0) segment.ackFd = fs.openSync(segment.ackPath, 'a');
+      writeFully(segment.ackFd, segment.ackBuffer, segment.ackBufferLength, null);
+      segment.ackBufferLength = 0;
+      if (this.syncEnabled && !segment.ackSyncPending) {
+        segment.ackSyncPending = true;
+        this.ackSyncSegments.push(segment);
+        this.scheduler.markUnsynced(this);
+      }
+    }
+    segments.length = 0;
+  }
+
+  /** Seals the active segment and starts the next one. */
+  private roll(): Segment {
+    this.flush();
+    const sealed = this.active;
+    if (sealed.fullyAcked) {
+      this.activeSyncPending = false; // its bytes are acked already: nothing worth syncing
+      this.active = this.createSegment(sealed.number + 1);
+      this.deleteSegment(sealed);
+      return this.active;
+    }
+    if (this.activeSyncPending) {
+      // keep its fd open until the next round has fdatasync'ed it (onSyncDone closes it)
+      this.activeSyncPending = false;
+      sealed.dataSyncPending = true;
+      this.sealedAwaitingSync.push(sealed);
+    } else {
+      this.closeFd(sealed.fd);
+      sealed.fd = -1;
+    }
+    this.active = this.createSegment(sealed.number + 1);
+    return this.active;
+  }
+
+  private createSegment(number: number): Segment {
+    if (number > MAX_SEGMENT_NUMBER) throw new RangeError(`storage ${this.dir}: segment numbers exhausted`);
+    const segmentPath = path.join(this.dir, segmentFileName(number));
+    const ackPath = path.join(this.dir, ackFileName(number));
+    unlinkIfExists(ackPath); // a stale ack file must never apply to a new segment of the same number
+    const fd = fs.openSync(segmentPath, 'wx+');
+    const segment = new Segment(number, segmentPath, ackPath);
+    segment.fd = fd;
+    writeFully(fd, encodeSegmentHeader(number), SEGMENT_HEADER_BYTES, 0);
+    segment.size = SEGMENT_HEADER_BYTES;
+    segment.flushedSize = SEGMENT_HEADER_BYTES;
+    this.segments.set(number, segment);
+    if (this.syncEnabled) {
+      this.directorySyncPending = true;
+      this.activeSyncPending = true;
+      this.scheduler.markUnsynced(this);
+    }
+    return segment;
+  }
+
+  /** Closes a segment's fds, forgets it and unlinks its files (.seg first: an orphan .ack is harmless). */
+  private deleteSegment(segment: Segment): void {
+    this.segments.delete(segment.number);
+    this.liveRecordCount -= segment.liveRecords;
+    this.liveByteCount -= segment.liveBytes;
+    if (segment.fd >= 0) this.closeFd(segment.fd);
+    if (segment.ackFd >= 0) this.closeFd(segment.ackFd);
+    segment.fd = -1;
+    segment.ackFd = -1;
+    segment.ackBuffer = null;
+    segment.ackBufferLength = 0;
+    if (segment.ackWritePending) removeFrom(this.ackWriteSegments, segment);
+    if (segment.ackSyncPending) removeFrom(this.ackSyncSegments, segment);
+    if (segment.dataSyncPending) removeFrom(this.sealedAwaitingSync, segment);
+    segment.ackWritePending = segment.ackSyncPending = segment.dataSyncPending = false;
+    if (this.readFdSegment === segment.number) this.closeReadFd();
+    if (this.blockSegment === segment.number) this.block = null;
+    unlinkIfExists(segment.path);
+    unlinkIfExists(segment.ackPath);
+  }
+
+  private closeFd(fd: number): void {
+    if (this.syncInFlight) this.deferredCloses.push(fd);
+    else closeQuietly(fd);
+  }
+
+  private closeReadFd(): void {
+    if (this.readFd >= 0) closeQuietly(this.readFd); // read fds are never synced: close now
+    this.readFd = -1;
+    this.readFdSegment = 0;
+  }
+
+  /** close() on a log with bytes not yet covered by a round: sync them synchronously. */
+  private syncPendingNow(): void {
+    const dataFds: number[] = [];
+    const directoryFds: number[] = [];
+    const wasInFlight = this.syncInFlight;
+    const sealedInFlight = this.sealedSyncing.length;
+    this.collectSyncFds(dataFds, directoryFds);
+    this.syncInFlight = wasInFlight;
+    this.sealedSyncing.length = sealedInFlight; // close() closes the newly collected ones itself
+    for (const fd of dataFds) fs.fdatasyncSync(fd);
+    for (const fd of directoryFds) fs.fsyncSync(fd);
+  }
+
+  // ---- reading -----------------------------------------------------------------------------------
+
+  private readMiss(segmentNumber: number, offset: number, length: number): Buffer {
+    if (this.state !== LogState.Open) throw this.notOpenError();
+    const segment = this.segments.get(segmentNumber);
+    if (segment === undefined) {
+      throw new RangeError(`storage ${this.dir}: segment ${segmentNumber} does not exist (deleted or never written)`);
+    }
+    const end = offset + RECORD_HEADER_BYTES + length;
+    if (segment === this.active && end > segment.flushedSize) this.flush();
+    const fileEnd = segment.flushedSize;
+    if (offset < SEGMENT_HEADER_BYTES || end > fileEnd || length < MIN_RECORD_PAYLOAD_BYTES) {
+      throw new RangeError(`storage ${this.dir}: no record of ${length} bytes at ${segmentNumber}:${offset}`);
+    }
+    const blockLength = Math.min(Math.max(this.readAheadBytes, end - offset), fileEnd - offset);
+    const block = Buffer.allocUnsafe(blockLength);
+    const fd = segment.fd >= 0 ? segment.fd : this.readFdFor(segment);
+    readFully(fd, block, blockLength, offset);
+    this.block = block;
+    this.blockSegment = segmentNumber;
+    this.blockStart = offset;
+    this.blockEnd = offset + blockLength;
+    return this.payloadFromBlock(block, segmentNumber, 0, length);
+  }
+
+  private payloadFromBlock(block: Buffer, segment: number, at: number, length: number): Buffer {
+    if (readRecordLength(block, at) !== length) {
+      throw new RangeError(
+        `storage ${this.dir}: record at ${segment}:${this.blockStart + at} holds ${readRecordLength(block, at)} bytes, not ${length}`,
+      );
+    }
+    const payload = block.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + length);
+    if (this.verifyOnRead && crc32c(payload) !== readRecordCrc(block, at)) {
+      throw new Error(`storage ${this.dir}: CRC mismatch reading record ${segment}:${this.blockStart + at}`);
+    }
+    return payload;
+  }
+
+  private readFdFor(segment: Segment): number {
+    if (this.readFdSegment === segment.number && this.readFd >= 0) return this.readFd;
+    this.closeReadFd();
+    this.readFd = fs.openSync(segment.path, 'r');
+    this.readFdSegment = segment.number;
+    return this.readFd;
+  }
+
+  // ---- recovery ----------------------------------------------------------------------------------
+
+  private recover(): void {
+    const started = Date.now();
+    fs.mkdirSync(this.dir, { recursive: true });
+    if (this.syncEnabled) this.directoryFd = fs.openSync(this.dir, 'r');
+    const names = fs.readdirSync(this.dir);
+    const numbers: number[] = [];
+    const ackNumbers: number[] = [];
+    for (const name of names) {
+      const segment = parseSegmentFileName(name);
+      if (segment > 0) numbers.push(segment);
+      const acked = parseAckFileName(name);
+      if (acked > 0) ackNumbers.push(acked);
+    }
+    numbers.sort((a, b) => a - b);
+    const highest = numbers.length > 0 ? numbers[numbers.length - 1]! : 0;
+    const totals: RecoveryTotals = { droppedBytes: 0, corruptFiles: 0 };
+    const recovered: RecoveredRecord[] = [];
+    let last: Segment | null = null;
+    for (const number of numbers) {
+      const segment = this.recoverSegment(number, totals, recovered);
+      if (segment !== null) last = segment;
+    }
+    for (const number of ackNumbers) {
+      if (!this.segments.has(number)) unlinkIfExists(path.join(this.dir, ackFileName(number))); // orphan
+    }
+    for (const segment of [...this.segments.values()]) {
+      if (segment !== last && segment.fullyAcked) this.deleteSegment(segment);
+    }
+    const recoveredSegments = this.segments.size;
+    if (last !== null && last.number === highest && last.size < this.segmentBytes) {
+      last.fd = fs.openSync(last.path, 'r+');
+      this.active = last;
+    } else {
+      this.active = this.createSegment(highest + 1);
+      if (last !== null && last.fullyAcked) this.deleteSegment(last);
+    }
+    this.recovered = recovered;
+    this.lastSegment = this.active.number;
+    this.logger(
+      `storage ${this.dir}: recovered ${recoveredSegments} segment(s), ${this.liveRecordCount} live record(s) ` +
+        `(${this.liveByteCount} payload bytes), dropped ${totals.droppedBytes} byte(s), ` +
+        `${totals.corruptFiles} corrupt file(s) moved aside, in ${Date.now() - started} ms`,
+    );
+  }
+
+  /** Scans one segment file; returns its state, or null when the file was removed or moved aside. */
+  private recoverSegment(number: number, totals: RecoveryTotals, recovered: RecoveredRecord[]): Segment | null {
+    const name = segmentFileName(number);
+    const segmentPath = path.join(this.dir, name);
+    const ackPath = path.join(this.dir, ackFileName(number));
+    const fd = fs.openSync(segmentPath, 'r+');
+    let bytes: Buffer;
+    let validEnd: number;
+    const segment = new Segment(number, segmentPath, ackPath);
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size === 0) {
+        // created but never written: a crash right after a roll. Nothing to keep.
+        this.logger(`storage ${this.dir}: ${name} is empty, removed`);
+        unlinkIfExists(segmentPath);
+        unlinkIfExists(ackPath);
+        return null;
+      }
+      bytes = Buffer.allocUnsafe(size);
+      readFully(fd, bytes, size, 0);
+      const problem = checkSegmentHeader(bytes, number);
+      if (problem !== null) {
+        this.moveAside(segmentPath, ackPath, `${name}: ${problem}`);
+        totals.corruptFiles++;
+        return null;
+      }
+      let reason = '';
+      let at = SEGMENT_HEADER_BYTES;
+      for (;;) {
+        if (at === size) break;
+        if (at + RECORD_HEADER_BYTES > size) {
+          reason = 'incomplete record header';
+          break;
+        }
+        const length = readRecordLength(bytes, at);
+        if (length < MIN_RECORD_PAYLOAD_BYTES || length > MAX_RECORD_PAYLOAD_BYTES) {
+          reason = `invalid record length ${length}`;
+          break;
+        }
+        const payloadStart = at + RECORD_HEADER_BYTES;
+        if (payloadStart + length > size) {
+          reason = `record length ${length} runs past end of file`;
+          break;
+        }
+        if (crc32c(bytes.subarray(payloadStart, payloadStart + length)) !== readRecordCrc(bytes, at)) {
+          reason = 'CRC mismatch';
+          break;
+        }
+        segment.addRecord(at, length);
+        at = payloadStart + length;
+      }
+      validEnd = at;
+      if (validEnd < size) {
+        fs.ftruncateSync(fd, validEnd);
+        totals.droppedBytes += size - validEnd;
+        this.logger(`storage ${this.dir}: ${name}: dropped ${size - validEnd} byte(s) at offset ${validEnd} (${reason})`);
+      }
+    } finally {
+      // sealed segments keep no fd; the active one is reopened by recover()
+      closeQuietly(fd);
+    }
+    segment.size = validEnd;
+    segment.flushedSize = validEnd;
+    this.loadAcks(segment);
+    this.segments.set(number, segment);
+    this.liveRecordCount += segment.liveRecords;
+    this.liveByteCount += segment.liveBytes;
+    const visit = this.onRecovered;
+    const copy = segment.liveBytes < validEnd * RECOVERY_COPY_FRACTION;
+    for (let i = 0; i < segment.recordCount; i++) {
+      if (segment.isAcked(i)) continue;
+      const offset = segment.recordOffset(i);
+      const length = segment.recordLength(i);
+      const view = bytes.subarray(offset + RECORD_HEADER_BYTES, offset + RECORD_HEADER_BYTES + length);
+      if (visit !== undefined) visit(number, offset, length, view);
+      else recovered.push({ segment: number, offset, length, payload: copy ? Buffer.from(view) : view });
+    }
+    return segment;
+  }
+
+  /**
+   * Applies a segment's ack file. Entries that name no record are ignored; if any exist (or a
+   * partial entry), the file is rewritten with the valid entries only, so that an entry pointing
+   * into a dropped tail can never ack a new record appended at that offset later.
+   */
+  private loadAcks(segment: Segment): void {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(segment.ackPath);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    const entries = Math.floor(bytes.length / ACK_ENTRY_BYTES);
+    let invalid = bytes.length % ACK_ENTRY_BYTES !== 0;
+    const valid = Buffer.allocUnsafe(entries * ACK_ENTRY_BYTES);
+    let validLength = 0;
+    for (let i = 0; i < entries; i++) {
+      const offset = bytes.readUInt32BE(i * ACK_ENTRY_BYTES);
+      const index = segment.findRecord(offset);
+      if (index < 0) {
+        invalid = true;
+        continue;
+      }
+      if (segment.markAcked(index) < 0) continue; // duplicate: harmless, keep the file as it is
+      valid.writeUInt32BE(offset, validLength);
+      validLength += ACK_ENTRY_BYTES;
+    }
+    if (!invalid) return;
+    const temporary = segment.ackPath + '.tmp';
+    const fd = fs.openSync(temporary, 'w');
+    try {
+      writeFully(fd, valid, validLength, 0);
+      if (this.syncEnabled) fs.fdatasyncSync(fd);
+    } finally {
+      closeQuietly(fd);
+    }
+    fs.renameSync(temporary, segment.ackPath);
+    this.logger(
+      `storage ${this.dir}: ${path.basename(segment.ackPath)}: kept ${validLength / ACK_ENTRY_BYTES} of ${entries} ack entries`,
+    );
+  }
+
+  private moveAside(segmentPath: string, ackPath: string, problem: string): void {
+    fs.renameSync(segmentPath, segmentPath + CORRUPT_FILE_SUFFIX);
+    try {
+      fs.renameSync(ackPath, ackPath + CORRUPT_FILE_SUFFIX);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    this.logger(`storage ${this.dir}: ${problem}; moved aside to ${path.basename(segmentPath)}${CORRUPT_FILE_SUFFIX}`);
+  }
+
+  private notOpenError(): Error {
+    const state = this.state === LogState.Closed ? 'closed' : 'destroyed';
+    return new Error(`storage ${this.dir}: log is ${state}`);
+  }
+}
+
+function removeFrom<T>(list: T[], item: T): void {
+  const index = list.indexOf(item);
+  if (index >= 0) list.splice(index, 1);
+}
+
+function partsMismatchError(parts: readonly Buffer[], payloadLength: number): RangeError {
+  let total = 0;
+  for (const part of parts) total += part.length;
+  return new RangeError(`payload parts hold ${total} bytes, payloadLength says ${payloadLength}`);
+}

@@ -1,0 +1,147 @@
+/**
+ * In-memory state of one segment file of a SegmentLog (layout: see format.ts).
+ *
+ * A segment keeps a compact index of its records — offset, payload length and an acked flag per
+ * record, in typed arrays — so an ack can be validated (unknown offsets and repeated acks are
+ * ignored), live payload bytes can be kept exact, and the segment can be deleted the moment its
+ * last record is acked. The index costs 9 bytes per record.
+ *
+ * File descriptors are owned and closed by the log (it may have to defer a close while an fsync
+ * is in flight); this class only records them.
+ */
+
+import { ACK_ENTRY_BYTES } from './format.js';
+
+/** Index slots allocated for a new segment; doubled whenever full. */
+const INITIAL_INDEX_CAPACITY = 1024;
+/** Acks buffered per segment before they are written to its ack file: 4 KiB = 1024 entries. */
+export const ACK_BUFFER_BYTES = 4096;
+
+export class Segment {
+  readonly number: number;
+  readonly path: string;
+  readonly ackPath: string;
+
+  /** fd of the .seg file, -1 when closed (sealed segments are read through the log's read fd). */
+  fd = -1;
+  /** Logical end of the segment: file size plus bytes still in the log's write buffer. */
+  size = 0;
+  /** Bytes already written to the file (== size for a sealed segment). */
+  flushedSize = 0;
+
+  recordCount = 0;
+  ackedCount = 0;
+  /** Payload bytes of records not yet acked. */
+  liveBytes = 0;
+
+  private offsets: Uint32Array;
+  private lengths: Uint32Array;
+  private acked: Uint8Array;
+  /** Index where the next ack is expected (acks mostly come in append order). */
+  private ackHint = 0;
+
+  /** fd of the .ack file, -1 until the first ack write (opened append-only). */
+  ackFd = -1;
+  /** Buffered ack entries not yet written to the ack file. */
+  ackBuffer: Buffer | null = null;
+  ackBufferLength = 0;
+  /** In the log's list of segments with buffered acks. */
+  ackWritePending = false;
+  /** In the log's list of segments whose ack file was written since its last sync. */
+  ackSyncPending = false;
+  /** Sealed by a roll with data not yet synced; the log syncs then closes its fd in the next round. */
+  dataSyncPending = false;
+
+  constructor(number: number, path: string, ackPath: string, indexCapacity: number = INITIAL_INDEX_CAPACITY) {
+    this.number = number;
+    this.path = path;
+    this.ackPath = ackPath;
+    const capacity = Math.max(16, indexCapacity);
+    this.offsets = new Uint32Array(capacity);
+    this.lengths = new Uint32Array(capacity);
+    this.acked = new Uint8Array(capacity);
+  }
+
+  get liveRecords(): number {
+    return this.recordCount - this.ackedCount;
+  }
+
+  get fullyAcked(): boolean {
+    return this.ackedCount === this.recordCount;
+  }
+
+  /** Adds a record to the index. Records arrive in increasing offset order. */
+  addRecord(offset: number, payloadLength: number): void {
+    const index = this.recordCount;
+    if (index === this.offsets.length) this.grow();
+    this.offsets[index] = offset;
+    this.lengths[index] = payloadLength;
+    this.acked[index] = 0;
+    this.recordCount = index + 1;
+    this.liveBytes += payloadLength;
+  }
+
+  /** Index of the record starting at `offset`, or -1. */
+  findRecord(offset: number): number {
+    const hint = this.ackHint;
+    if (hint < this.recordCount && this.offsets[hint] === offset) return hint;
+    let low = 0;
+    let high = this.recordCount - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const value = this.offsets[middle]!;
+      if (value === offset) return middle;
+      if (value < offset) low = middle + 1;
+      else high = middle - 1;
+    }
+    return -1;
+  }
+
+  isAcked(index: number): boolean {
+    return this.acked[index] === 1;
+  }
+
+  recordOffset(index: number): number {
+    return this.offsets[index]!;
+  }
+
+  recordLength(index: number): number {
+    return this.lengths[index]!;
+  }
+
+  /** Marks record `index` acked; returns its payload length, or -1 if it was already acked. */
+  markAcked(index: number): number {
+    if (this.acked[index] === 1) return -1;
+    this.acked[index] = 1;
+    this.ackedCount++;
+    this.ackHint = index + 1;
+    const length = this.lengths[index]!;
+    this.liveBytes -= length;
+    return length;
+  }
+
+  /** Appends one ack entry to the buffer; returns true when the buffer is now full. */
+  bufferAck(offset: number): boolean {
+    let buffer = this.ackBuffer;
+    if (buffer === null) {
+      buffer = Buffer.allocUnsafe(ACK_BUFFER_BYTES);
+      this.ackBuffer = buffer;
+    }
+    buffer.writeUInt32BE(offset, this.ackBufferLength);
+    this.ackBufferLength += ACK_ENTRY_BYTES;
+    return this.ackBufferLength === ACK_BUFFER_BYTES;
+  }
+
+  private grow(): void {
+    const capacity = this.offsets.length * 2;
+    const offsets = new Uint32Array(capacity);
+    offsets.set(this.offsets);
+    const lengths = new Uint32Array(capacity);
+    lengths.set(this.lengths);
+    const acked = new Uint8Array(capacity);
+    acked.set(this.acked);
+    this.offsets = offsets;
+    this.lengths = lengths;
+    this.acked = acked;
+  }
+}
