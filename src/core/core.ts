@@ -30,10 +30,19 @@ export class BrokerCore implements VhostContext {
   private readonly transientDir: string;
   private transientCounter = 0;
   private loading = true;
+  /** set when a write or fsync failed; the broker keeps serving reads but confirms nothing more */
+  storageFailure: Error | null = null;
   private closed = false;
 
   private constructor(private readonly options: CoreOptions) {
-    this.scheduler = new SyncScheduler(options.fsync);
+    this.scheduler = new SyncScheduler(options.fsync, {
+      // a failed write or fsync is not retried (the kernel may have dropped the pages): from then on no
+      // confirm is sent, so nothing is confirmed that might not be on disk
+      onError: (error) => {
+        this.storageFailure = error;
+        options.logger.error(`storage write/fsync failed, no further publisher confirms will be sent: ${error.message}`);
+      },
+    });
     this.queuesDir = join(options.dataDir, 'queues');
     this.transientDir = join(options.dataDir, 'transient');
   }
