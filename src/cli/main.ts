@@ -55,7 +55,7 @@ async function serve(argv: string[]): Promise<void> {
   const logger = createLogger(config.logLevel);
   const broker = await startWithConfig(config, logger);
   const hosts = config.hosts.map((h) => (h.includes(':') ? `[${h}]` : h) + ':' + broker.amqpPort).join(', ');
-  logger.info(`Postbox ${VERSION} ready: amqp on ${hosts}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
+  logger.notice(`Postbox ${VERSION} ready: amqp on ${hosts}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -63,7 +63,7 @@ async function serve(argv: string[]): Promise<void> {
     logger.info(`${signal} received: closing connections and flushing`);
     broker.close().then(
       () => {
-        logger.info('stopped cleanly');
+        logger.notice('stopped cleanly');
         process.exit(0);
       },
       (err) => {

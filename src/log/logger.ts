@@ -11,6 +11,8 @@ export interface Logger {
   info(line: LogLine): void;
   warn(line: LogLine): void;
   error(line: LogLine): void;
+  /** lifecycle lines (ready, stopped) printed at every level but silent */
+  notice(line: LogLine): void;
   enabled(level: LogLevel): boolean;
 }
 
@@ -33,6 +35,9 @@ export function createLogger(level: LogLevel, writer: LogWriter = defaultWriter)
     info: (l) => emit('info', l),
     warn: (l) => emit('warn', l),
     error: (l) => emit('error', l),
+    notice: (l) => {
+      if (level !== 'silent') writer(`${new Date().toISOString()} ${'info'.padEnd(5)} ${typeof l === 'function' ? l() : l}`);
+    },
     enabled: (lvl) => LEVEL_RANK[lvl] >= rank,
   };
 }
