@@ -1,6 +1,7 @@
 /** The composition root: builds storage, core and listeners from a frozen Config. No logic of its own. */
 import { resolve } from 'node:path';
 import { buildConfig, type Config } from './config/config.js';
+import { DiskAlarm } from './core/alarms.js';
 import { BrokerCore } from './core/core.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { AmqpServer } from './protocol/amqp/server.js';
@@ -36,9 +37,14 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     logger,
   });
   const amqp = new AmqpServer(core, config, logger);
+  const diskAlarm = new DiskAlarm(resolve(config.dataDir), config.diskFreeLimitBytes, logger);
+  diskAlarm.onChange((reason) => amqp.setBlocked(reason));
+  core.alarm = diskAlarm;
+  diskAlarm.start();
   try {
     await amqp.listen(config.hosts, config.amqpPort);
   } catch (err) {
+    diskAlarm.stop();
     await core.close();
     throw err;
   }
@@ -49,6 +55,7 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     core,
     close() {
       closing ??= (async () => {
+        diskAlarm.stop();
         await amqp.close();
         await core.close();
       })();

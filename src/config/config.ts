@@ -31,6 +31,7 @@ export interface Config {
   readonly heartbeatSeconds: number;
   readonly maxMessageBytes: number;
   readonly segmentBytes: number;
+  readonly diskFreeLimitBytes: number;
   readonly users: readonly UserConfig[];
   readonly vhosts: readonly string[];
   readonly configFile: string | undefined;
@@ -63,6 +64,8 @@ export const DEFAULT_CHANNEL_MAX = 2047;
 export const DEFAULT_HEARTBEAT_SECONDS = 60;
 /** Largest message body accepted, bytes: RabbitMQ 3.x's default max_message_size (128 MiB). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
+/** Free disk space below which publishers are blocked, bytes (RabbitMQ's default disk_free_limit, 50 MB). */
+export const DEFAULT_DISK_FREE_LIMIT_BYTES = 50_000_000;
 /** Segment file size at which a queue's log rolls to a new file, bytes. */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 
@@ -78,6 +81,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'channelMax', flag: '--channel-max', env: 'POSTBOX_CHANNEL_MAX', file: 'channelMax', kind: 'int', unit: 'channels', defaultValue: String(DEFAULT_CHANNEL_MAX), doc: 'channels per connection offered in connection.tune' },
   { key: 'heartbeatSeconds', flag: '--heartbeat', env: 'POSTBOX_HEARTBEAT', file: 'heartbeat', kind: 'int', unit: 'seconds', defaultValue: String(DEFAULT_HEARTBEAT_SECONDS), doc: 'heartbeat interval offered in connection.tune (0 disables)' },
   { key: 'maxMessageBytes', flag: '--max-message-size', env: 'POSTBOX_MAX_MESSAGE_SIZE', file: 'maxMessageSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_MAX_MESSAGE_BYTES), doc: 'largest message body accepted (larger: channel closed with 406)' },
+  { key: 'diskFreeLimitBytes', flag: '--disk-free-limit', env: 'POSTBOX_DISK_FREE_LIMIT', file: 'diskFreeLimit', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_DISK_FREE_LIMIT_BYTES), doc: 'free space on the data directory\'s disk below which publishers are blocked (connection.blocked)' },
   { key: 'segmentBytes', flag: '--segment-size', env: 'POSTBOX_SEGMENT_SIZE', file: 'segmentSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_SEGMENT_BYTES), doc: 'size at which a queue log rolls to a new segment file' },
 ];
 

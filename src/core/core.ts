@@ -12,6 +12,7 @@ import { SyncScheduler } from '../storage/sync.js';
 import { loadDefinitions, saveDefinitions, type Definitions } from './definitions.js';
 import { recordIsPersistent } from './message.js';
 import { VirtualHost, type VhostContext } from './vhost.js';
+import type { DiskAlarm } from './alarms.js';
 import { PositionRing } from '../util/position-ring.js';
 
 export interface CoreOptions {
@@ -32,6 +33,8 @@ export class BrokerCore implements VhostContext {
   private loading = true;
   /** set when a write or fsync failed; the broker keeps serving reads but confirms nothing more */
   storageFailure: Error | null = null;
+  /** the disk alarm, when the broker runs one (publishers are blocked while its reason is set) */
+  alarm: DiskAlarm | null = null;
   private closed = false;
 
   private constructor(private readonly options: CoreOptions) {

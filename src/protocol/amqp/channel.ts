@@ -293,6 +293,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     if (exchange.internal) throw brokerError(Errors.ACCESS_REFUSED, `cannot publish to internal exchange '${exchange.name}' in vhost '${this.vhost.name}'`);
     this.pending = { exchange, routingKey: args.routingKey, mandatory: args.mandatory };
     this.pendingProperties = null;
+    if (this.connection.core.alarm?.reason != null) this.connection.pausePublisher();
   }
 
   private completePublish(body: Buffer): void {
