@@ -177,16 +177,17 @@ export class VirtualHost {
   declareExchange(d: ExchangeDeclare): Exchange {
     if (d.name === '') throw brokerError(Errors.ACCESS_REFUSED, 'operation not permitted on the default exchange');
     if (d.passive) return this.exchangeOrThrow(d.name);
-    if (d.name.startsWith('amq.')) {
-      throw brokerError(Errors.ACCESS_REFUSED, `exchange name '${d.name}' contains reserved prefix 'amq.*'`);
-    }
     if (!(EXCHANGE_TYPES as readonly string[]).includes(d.type)) {
       throw brokerError(Errors.COMMAND_INVALID, `invalid exchange type '${d.type}'`);
     }
+    // an equivalent re-declare of an existing exchange is fine, amq.* included (as RabbitMQ)
     const existing = this.exchanges.get(d.name);
     if (existing !== undefined) {
       this.assertExchangeEquivalent(existing, d);
       return existing;
+    }
+    if (d.name.startsWith('amq.')) {
+      throw brokerError(Errors.ACCESS_REFUSED, `exchange name '${d.name}' contains reserved prefix 'amq.*'`);
     }
     const ae = d.arguments['alternate-exchange'];
     if (ae !== undefined && typeof ae !== 'string' && !Buffer.isBuffer(ae)) {

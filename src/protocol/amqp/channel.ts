@@ -224,7 +224,12 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     }
     if (type === FRAME_METHOD) {
       if (this.pending !== null) {
-        return this.connection.fatal(ReplyCode.UNEXPECTED_FRAME, `expected content header for class 60, got non content header frame instead`, 0, 0);
+        // RabbitMQ's wording, naming the basic.publish whose content was cut short
+        const text =
+          this.pendingProperties === null
+            ? 'expected content header for class 60, got non content header frame instead'
+            : 'expected content body, got non content body frame instead';
+        return this.connection.fatal(ReplyCode.UNEXPECTED_FRAME, text, CLASS_BASIC, methodIdOf(M_BASIC_PUBLISH));
       }
       const m = decodeMethod(payload, 0, payload.length);
       try {

@@ -88,6 +88,7 @@ export class AmqpConnection implements FrameSink {
   private closeTimer: NodeJS.Timeout | null = null;
   private startMechanism = '';
   private blockedNotified = false;
+  private readingPaused = false;
 
   constructor(
     readonly socket: Socket,
@@ -157,6 +158,8 @@ export class AmqpConnection implements FrameSink {
 
   onFrameError(replyCode: number, text: string): void {
     this.fatal(replyCode, text, 0, 0);
+    // the parser reads nothing after a frame error, so close-ok can never arrive: end the socket now
+    this.socket.end();
   }
 
   onFrame(type: number, channelId: number, payload: Buffer): void {
@@ -185,7 +188,8 @@ export class AmqpConnection implements FrameSink {
       return;
     }
     if (channelId > this.channelMax) {
-      this.fatal(ReplyCode.CHANNEL_ERROR, `channel id ${channelId} exceeds channel-max ${this.channelMax}`, 0, 0);
+      // RabbitMQ's answer to a channel past the limit: 530 NOT_ALLOWED
+      this.fatal(ReplyCode.NOT_ALLOWED, `channel id ${channelId} exceeds the negotiated channel_max (${this.channelMax})`, 0, 0);
       return;
     }
     const channel = this.channels.get(channelId);
@@ -289,6 +293,8 @@ export class AmqpConnection implements FrameSink {
         if (this.handshakeTimer !== null) clearTimeout(this.handshakeTimer);
         this.handshakeTimer = null;
         this.writer.method(0, { id: M_CONNECTION_OPEN_OK, args: { knownHosts: '' } });
+        const alarm = this.core.alarm?.reason ?? null;
+        if (alarm !== null) this.setBlocked(alarm);
         this.logger.debug(() => `connection ${this.name}: user '${this.user!.name}' opened vhost '${vhost.name}'`);
         return;
       }
@@ -358,8 +364,15 @@ export class AmqpConnection implements FrameSink {
     this.fatal(ReplyCode.ACCESS_REFUSED, `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`, 10, 11);
   }
 
-  /** connection.blocked / unblocked for clients that support it (resource alarms) */
+  /**
+   * A resource alarm changed. Clients that support it are told (connection.blocked / unblocked); a
+   * connection that publishes while the alarm is on stops being read until it clears, as in RabbitMQ.
+   */
   setBlocked(reason: string | null): void {
+    if (reason === null && this.readingPaused) {
+      this.readingPaused = false;
+      this.socket.resume();
+    }
     if (this.state !== State.Open) return;
     const caps = this.clientProperties.capabilities as FieldTable | undefined;
     if (caps?.['connection.blocked'] !== true) return;
@@ -370,6 +383,13 @@ export class AmqpConnection implements FrameSink {
       this.blockedNotified = false;
       this.writer.method(0, { id: M_CONNECTION_UNBLOCKED, args: {} });
     }
+  }
+
+  /** a publish arrived while an alarm is on: stop reading this socket until the alarm clears */
+  pausePublisher(): void {
+    if (this.readingPaused) return;
+    this.readingPaused = true;
+    this.socket.pause();
   }
 
   // ---------------------------------------------------------------- heartbeats
