@@ -19,6 +19,8 @@ export interface Consumer {
   readonly exclusive: boolean;
   /** the connection-level owner, for exclusivity checks */
   readonly owner: object;
+  /** consumer priority (AMQP `x-priority`): higher ones get messages first while they have credit */
+  readonly priority: number;
   /** true when one more message may be delivered now (prefetch, flow, socket backpressure) */
   hasCredit(): boolean;
   /** hand a message over; the consumer tracks the ack (unless noAck) */
@@ -188,7 +190,11 @@ export class Queue implements Destination {
   }
 
   addConsumer(consumer: Consumer): void {
-    this.consumers.push(consumer);
+    // kept sorted by priority, highest first; equal priorities in subscription order
+    let at = this.consumers.length;
+    while (at > 0 && this.consumers[at - 1]!.priority < consumer.priority) at--;
+    this.consumers.splice(at, 0, consumer);
+    if (this.nextConsumer > at) this.nextConsumer++;
     this.hadConsumer = true;
     this.scheduleDrain();
   }
@@ -230,16 +236,26 @@ export class Queue implements Destination {
     this.log.close();
   }
 
+  /** round-robin within the highest priority group that has a consumer with credit */
   private pickConsumer(): Consumer | null {
     const list = this.consumers;
     const n = list.length;
-    for (let k = 0; k < n; k++) {
-      const i = (this.nextConsumer + k) % n;
-      const c = list[i]!;
-      if (c.hasCredit()) {
-        this.nextConsumer = (i + 1) % n;
-        return c;
+    let start = 0;
+    while (start < n) {
+      const priority = list[start]!.priority;
+      let end = start + 1;
+      while (end < n && list[end]!.priority === priority) end++;
+      const size = end - start;
+      const from = this.nextConsumer >= start && this.nextConsumer < end ? this.nextConsumer - start : 0;
+      for (let k = 0; k < size; k++) {
+        const i = start + ((from + k) % size);
+        const c = list[i]!;
+        if (c.hasCredit()) {
+          this.nextConsumer = i + 1 < end ? i + 1 : start;
+          return c;
+        }
       }
+      start = end;
     }
     return null;
   }

@@ -116,6 +116,7 @@ export class ChannelConsumer implements Consumer {
     readonly exclusive: boolean,
     readonly prefetch: number,
     readonly owner: object,
+    readonly priority: number,
   ) {
     this.tagBuffer = Buffer.from(tag, 'utf8');
   }
@@ -601,7 +602,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     }
   }
 
-  private consume(queueArg: string, tagArg: string, noAck: boolean, exclusive: boolean, nowait: boolean, _args: FieldTable): void {
+  private consume(queueArg: string, tagArg: string, noAck: boolean, exclusive: boolean, nowait: boolean, args: FieldTable): void {
     const tag = tagArg === '' ? `amq.ctag-${randomBytes(16).toString('base64url').slice(0, 22)}` : tagArg;
     if (this.consumers.has(tag) || (this.replyConsumerTag !== null && this.replyConsumerTag.toString() === tag)) {
       throw brokerError(Errors.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
@@ -619,7 +620,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     if (queue.hasExclusiveConsumer() || (exclusive && queue.consumers.length > 0)) {
       throw brokerError(Errors.ACCESS_REFUSED, `queue '${queue.name}' in vhost '${this.vhost.name}' in exclusive use`);
     }
-    const consumer = new ChannelConsumer(this, queue, tag, noAck, exclusive, this.prefetchCount, this.connection);
+    const consumer = new ChannelConsumer(this, queue, tag, noAck, exclusive, this.prefetchCount, this.connection, consumerPriority(args));
     this.consumers.set(tag, consumer);
     if (!nowait) this.send({ id: M_BASIC_CONSUME_OK, args: { consumerTag: tag } });
     queue.addConsumer(consumer);
@@ -718,3 +719,12 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
 }
 
 const EMPTY_BODY = Buffer.alloc(0);
+
+/** the `x-priority` consume argument (RabbitMQ: an integer, default 0) */
+function consumerPriority(args: FieldTable): number {
+  const p = args['x-priority'];
+  if (p === undefined) return 0;
+  if (typeof p === 'number' && Number.isInteger(p)) return p;
+  if (typeof p === 'bigint') return Number(p);
+  throw brokerError(Errors.PRECONDITION_FAILED, `invalid arg 'x-priority' for consumer: expected an integer, got ${String(p)}`);
+}
