@@ -277,13 +277,15 @@ export class VirtualHost {
       this.assertQueueEquivalent(existing, d);
       return { queue: existing, messageCount: existing.messageCount, consumerCount: existing.consumers.length };
     }
-    const { log, storage } = this.context.openQueueLog(this.name, name, d.durable);
+    // exclusive queues end with their connection, so even a durable one is never persisted (as RabbitMQ)
+    const persisted = d.durable && !d.exclusive;
+    const { log, storage } = this.context.openQueueLog(this.name, name, persisted);
     const queue = new Queue(
       { name, vhost: this.name, durable: d.durable, exclusiveOwner: d.exclusive ? owner : null, autoDelete: d.autoDelete, arguments: d.arguments },
       log,
     );
     this.queues.set(name, queue);
-    if (queue.durable) {
+    if (persisted) {
       this.queueStorage.set(queue, storage);
       this.context.definitionsChanged();
     }
