@@ -200,13 +200,16 @@ export class VirtualHost {
     return exchange;
   }
 
+  /** RabbitMQ's 406 for a re-declare whose properties differ from the existing resource */
+  private inequivalent(kind: 'exchange' | 'queue', name: string, field: string, received: unknown, current: unknown): never {
+    throw brokerError(
+      Errors.PRECONDITION_FAILED,
+      `inequivalent arg '${field}' for ${kind} '${name}' in vhost '${this.name}': received '${String(received)}' but current is '${String(current)}'`,
+    );
+  }
+
   private assertExchangeEquivalent(e: Exchange, d: ExchangeDeclare): void {
-    const mismatch = (field: string, received: unknown, current: unknown): never => {
-      throw brokerError(
-        Errors.PRECONDITION_FAILED,
-        `inequivalent arg '${field}' for exchange '${e.name}' in vhost '${this.name}': received '${String(received)}' but current is '${String(current)}'`,
-      );
-    };
+    const mismatch = (field: string, received: unknown, current: unknown): never => this.inequivalent('exchange', e.name, field, received, current);
     if (e.type !== d.type) mismatch('type', d.type, e.type);
     if (e.durable !== d.durable) mismatch('durable', d.durable, e.durable);
     if (e.autoDelete !== d.autoDelete) mismatch('auto_delete', d.autoDelete, e.autoDelete);
@@ -294,12 +297,7 @@ export class VirtualHost {
   }
 
   private assertQueueEquivalent(q: Queue, d: QueueDeclare): void {
-    const mismatch = (field: string, received: unknown, current: unknown): never => {
-      throw brokerError(
-        Errors.PRECONDITION_FAILED,
-        `inequivalent arg '${field}' for queue '${q.name}' in vhost '${this.name}': received '${String(received)}' but current is '${String(current)}'`,
-      );
-    };
+    const mismatch = (field: string, received: unknown, current: unknown): never => this.inequivalent('queue', q.name, field, received, current);
     if (q.durable !== d.durable) mismatch('durable', d.durable, q.durable);
     if ((q.exclusiveOwner !== null) !== d.exclusive) mismatch('exclusive', d.exclusive, q.exclusiveOwner !== null);
     if (q.autoDelete !== d.autoDelete) mismatch('auto_delete', d.autoDelete, q.autoDelete);

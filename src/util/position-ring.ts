@@ -4,6 +4,8 @@
  * Grows by doubling; never shrinks below its initial capacity.
  */
 const INITIAL_CAPACITY = 1024;
+/** An emptied ring larger than this many slots gives its memory back (a drained backlog of 1M = 13 MB). */
+const SHRINK_ABOVE_CAPACITY = 65536;
 
 export const POSITION_REDELIVERED = 1;
 
@@ -68,7 +70,7 @@ export class PositionRing {
   shift(): void {
     if (this.count === 0) return;
     this.head = (this.head + 1) & this.mask;
-    this.count--;
+    if (--this.count === 0 && this.segments.length > SHRINK_ABOVE_CAPACITY) this.reallocate(INITIAL_CAPACITY);
   }
 
   /** visit every position from head to tail */
@@ -82,6 +84,16 @@ export class PositionRing {
   clear(): void {
     this.head = 0;
     this.count = 0;
+    if (this.segments.length > SHRINK_ABOVE_CAPACITY) this.reallocate(INITIAL_CAPACITY);
+  }
+
+  private reallocate(capacity: number): void {
+    this.segments = new Uint32Array(capacity);
+    this.offsets = new Uint32Array(capacity);
+    this.lengths = new Uint32Array(capacity);
+    this.flagBits = new Uint8Array(capacity);
+    this.head = 0;
+    this.mask = capacity - 1;
   }
 
   private grow(): void {
