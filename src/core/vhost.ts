@@ -20,6 +20,7 @@ import { TopicRouter } from './exchange/topic.js';
 import type { FieldTable } from './field-table.js';
 import type { Message } from './message.js';
 import { Queue } from './queue/queue.js';
+import { validateQueueArguments } from './queue/settings.js';
 import type { BindingDefinition, ExchangeDefinition, QueueDefinition } from './definitions.js';
 import { randomBytes } from 'node:crypto';
 import type { PositionRing } from '../util/position-ring.js';
@@ -272,6 +273,7 @@ export class VirtualHost {
       const q = this.queueOrThrow(name, owner);
       return { queue: q, messageCount: q.messageCount, consumerCount: q.consumers.length };
     }
+    validateQueueArguments(d.arguments);
     if (name === '') name = `amq.gen-${randomBytes(16).toString('base64url').slice(0, 22)}`;
     else if (name.startsWith('amq.')) throw brokerError(Errors.ACCESS_REFUSED, `queue name '${name}' contains reserved prefix 'amq.*'`);
     const existing = this.queues.get(name);

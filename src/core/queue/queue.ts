@@ -8,6 +8,7 @@ import { PositionRing, POSITION_REDELIVERED } from '../../util/position-ring.js'
 import type { FieldTable } from '../field-table.js';
 import { decodeRecord, type Message } from '../message.js';
 import type { Destination } from '../exchange/exchange.js';
+import { resolveSettings, type AppliedPolicy, type QueueSettings } from './settings.js';
 
 /** Deliveries made in one drain call before yielding to the event loop (keeps other sockets served). */
 const DRAIN_BATCH = 512;
@@ -69,6 +70,10 @@ export class Queue implements Destination {
   deleted = false;
   /** set once a consumer has subscribed (auto-delete needs it) */
   hadConsumer = false;
+  /** the policy that applies to this queue, if any (set by the vhost) */
+  policy: AppliedPolicy | null = null;
+  /** features resolved from arguments and policy */
+  settings: QueueSettings;
 
   private readonly log: SegmentLog;
   private readonly ready: PositionRing;
@@ -79,6 +84,7 @@ export class Queue implements Destination {
   /** `ready`: positions recovered at startup, in order */
   constructor(options: QueueOptions, log: SegmentLog, ready: PositionRing = new PositionRing()) {
     this.ready = ready;
+    this.settings = resolveSettings(options.arguments, null);
     this.name = options.name;
     this.vhost = options.vhost;
     this.durable = options.durable;
@@ -86,6 +92,12 @@ export class Queue implements Destination {
     this.autoDelete = options.autoDelete;
     this.arguments = options.arguments;
     this.log = log;
+  }
+
+  /** a policy started or stopped applying to this queue, or changed: re-resolve the settings */
+  applyPolicy(policy: AppliedPolicy | null): void {
+    this.policy = policy;
+    this.settings = resolveSettings(this.arguments, policy);
   }
 
   get messageCount(): number {
