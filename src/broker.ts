@@ -1,10 +1,13 @@
 /** The composition root: builds storage, core and listeners from a frozen Config. No logic of its own. */
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { buildConfig, type Config } from './config/config.js';
 import { DiskAlarm } from './core/alarms.js';
 import { BrokerCore } from './core/core.js';
 import { createLogger, type Logger } from './log/logger.js';
+import { ManagementServer } from './management/http.js';
 import { AmqpServer } from './protocol/amqp/server.js';
+import { POSTBOX_VERSION, PRODUCT_NAME } from './version.js';
 
 export interface BrokerOptions extends Partial<Config> {
   /** a ready-made logger (tests pass a quiet one) */
@@ -14,6 +17,8 @@ export interface BrokerOptions extends Partial<Config> {
 export interface RunningBroker {
   readonly config: Config;
   readonly amqpPort: number;
+  /** the management HTTP API's port */
+  readonly httpPort: number;
   readonly core: BrokerCore;
   /** close connections (320), flush and fsync, release the data directory */
   close(): Promise<void>;
@@ -41,10 +46,24 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
   diskAlarm.onChange((reason) => amqp.setBlocked(reason));
   core.alarm = diskAlarm;
   diskAlarm.start();
+  const http: ManagementServer = new ManagementServer({
+    core,
+    logger,
+    productName: PRODUCT_NAME,
+    version: POSTBOX_VERSION,
+    node: `postbox@${hostname()}`,
+    listeners: () => [
+      ...config.hosts.map((ip_address) => ({ protocol: 'amqp' as const, ip_address, port: amqp.port })),
+      ...http.boundHosts.map((ip_address) => ({ protocol: 'http' as const, ip_address, port: http.port })),
+    ],
+  });
   try {
     await amqp.listen(config.hosts, config.amqpPort);
+    await http.listen(config.hosts, config.httpPort);
   } catch (err) {
     diskAlarm.stop();
+    await http.close();
+    await amqp.close();
     await core.close();
     throw err;
   }
@@ -52,10 +71,12 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
   return {
     config,
     amqpPort: amqp.port,
+    httpPort: http.port,
     core,
     close() {
       closing ??= (async () => {
         diskAlarm.stop();
+        await http.close();
         await amqp.close();
         await core.close();
       })();

@@ -1,18 +1,24 @@
 #!/usr/bin/env node
-/** The `postbox` command. `postbox serve` runs the broker; more subcommands come with the management API. */
+/** The `postbox` command. `postbox serve` runs the broker; other subcommands are thin clients of the management API. */
 import { resolve } from 'node:path';
 import { buildConfig, ConfigError, readConfigFile, renderSettingsHelp, SETTINGS } from '../config/config.js';
 import { startWithConfig } from '../broker.js';
 import { createLogger } from '../log/logger.js';
+import { POSTBOX_VERSION } from '../version.js';
+import { runPolicies } from './policies.js';
 
-const VERSION = '0.1.0';
+const VERSION = POSTBOX_VERSION;
 
 const MAIN_HELP = `postbox ${VERSION}: a message broker speaking AMQP 0-9-1
 
 Usage:
-  postbox serve [flags]     run the broker (data in ./data, AMQP on 127.0.0.1:5672 and [::1]:5672)
+  postbox serve [flags]     run the broker (data in ./data, AMQP on 127.0.0.1:5672 and [::1]:5672,
+                            management HTTP API on port 15672)
+  postbox policies list|set|clear [flags]
+                            list, set or clear policies through the management API
   postbox --help            this text
   postbox serve --help      every flag of serve
+  postbox policies --help   the policies commands and their flags
   postbox --version         print the version
 `;
 
@@ -55,7 +61,7 @@ async function serve(argv: string[]): Promise<void> {
   const logger = createLogger(config.logLevel);
   const broker = await startWithConfig(config, logger);
   const hosts = config.hosts.map((h) => (h.includes(':') ? `[${h}]` : h) + ':' + broker.amqpPort).join(', ');
-  logger.notice(`Postbox ${VERSION} ready: amqp on ${hosts}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
+  logger.notice(`Postbox ${VERSION} ready: amqp on ${hosts}; http on port ${broker.httpPort}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -87,6 +93,10 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'serve') return serve(rest);
+  if (command === 'policies') {
+    process.exitCode = await runPolicies(rest, process.env, process.stdout, process.stderr);
+    return;
+  }
   process.stderr.write(`postbox: unknown command '${command}'\n\n${MAIN_HELP}`);
   process.exit(2);
 }

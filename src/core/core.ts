@@ -3,17 +3,16 @@
  * group-commit scheduler. Protocol adapters talk to this and never to storage directly.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FsyncPolicy, UserConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { SegmentLog } from '../storage/log.js';
 import { SyncScheduler } from '../storage/sync.js';
 import { loadDefinitions, saveDefinitions, type Definitions } from './definitions.js';
-import { recordIsPersistent } from './message.js';
 import { VirtualHost, type VhostContext } from './vhost.js';
+import type { RecoveryVisitor } from './delayed/delayed-store.js';
 import type { DiskAlarm } from './alarms.js';
-import { PositionRing } from '../util/position-ring.js';
 
 export interface CoreOptions {
   readonly dataDir: string;
@@ -29,6 +28,10 @@ export class BrokerCore implements VhostContext {
   readonly scheduler: SyncScheduler;
   private readonly queuesDir: string;
   private readonly transientDir: string;
+  /** held messages of durable x-delayed-message exchanges, one directory each */
+  private readonly delayedDir: string;
+  /** delayed directories restored at startup; any other one there is a leftover */
+  private readonly delayedRestored = new Set<string>();
   private transientCounter = 0;
   private loading = true;
   /** set when a write or fsync failed; the broker keeps serving reads but confirms nothing more */
@@ -48,6 +51,7 @@ export class BrokerCore implements VhostContext {
     });
     this.queuesDir = join(options.dataDir, 'queues');
     this.transientDir = join(options.dataDir, 'transient');
+    this.delayedDir = join(options.dataDir, 'delayed');
   }
 
   /** Open the data directory: wipe transient queues, load definitions, recover every durable queue. */
@@ -59,6 +63,7 @@ export class BrokerCore implements VhostContext {
     mkdirSync(core.transientDir, { recursive: true });
     for (const name of options.vhosts) core.vhosts.set(name, new VirtualHost(name, core));
     core.recover(loadDefinitions(options.dataDir));
+    core.removeDelayedLeftovers();
     core.loading = false;
     return core;
   }
@@ -73,31 +78,37 @@ export class BrokerCore implements VhostContext {
       }
       return v;
     };
+    // policies first, so every restored queue starts with the policy that applies to it
+    for (const p of defs.policies) {
+      try {
+        vhost(p.vhost).restorePolicy(p);
+      } catch (err) {
+        log.warn(`policy '${p.name}' in vhost '${p.vhost}' not restored: ${(err as Error).message}`);
+      }
+    }
     for (const e of defs.exchanges) vhost(e.vhost).restoreExchange(e);
     let messages = 0;
     let dropped = 0;
     for (const q of defs.queues) {
-      // the log calls back for each live record while it scans: only 13-byte positions stay in memory
-      const ready = new PositionRing();
-      const transient = new PositionRing();
+      // the queue exists first, so the log can hand it each live record while it scans: only positions
+      // (not bodies) stay in memory
+      const queue = vhost(q.vhost).restoreQueue(q);
       const segmentLog = SegmentLog.open({
         dir: join(this.queuesDir, q.storage),
         scheduler: this.scheduler,
         segmentBytes: this.options.segmentBytes,
         logger: (line) => log.info(`queue '${q.name}' in vhost '${q.vhost}': ${line}`),
-        onRecovered: (segment, offset, length, payload) =>
-          (recordIsPersistent(payload) ? ready : transient).push(segment, offset, length, 0),
+        onRecovered: (segment, offset, length, payload) => queue.restoreRecord(segment, offset, length, payload),
       });
-      // transient messages do not survive a restart (as in RabbitMQ): ack them away
-      transient.forEach((segment, offset) => segmentLog.ack(segment, offset));
-      messages += ready.size;
-      dropped += transient.size;
-      vhost(q.vhost).restoreQueue(q, segmentLog, ready);
+      // transient messages do not survive a restart (as in RabbitMQ): attachLog acks them away
+      dropped += queue.attachLog(segmentLog);
+      messages += queue.messageCount;
+      queue.started();
     }
     for (const b of defs.bindings) vhost(b.vhost).restoreBinding(b);
-    if (defs.queues.length + defs.exchanges.length > 0) {
+    if (defs.queues.length + defs.exchanges.length + defs.policies.length > 0) {
       log.info(
-        `recovered ${defs.exchanges.length} exchanges, ${defs.queues.length} queues, ${defs.bindings.length} bindings, ` +
+        `recovered ${defs.exchanges.length} exchanges, ${defs.queues.length} queues, ${defs.bindings.length} bindings, ${defs.policies.length} policies, ` +
           `${messages} persistent messages (${dropped} transient messages dropped)`,
       );
     }
@@ -119,14 +130,46 @@ export class BrokerCore implements VhostContext {
     return { log, storage };
   }
 
+  openDelayedLog(vhost: string, exchange: string, durable: boolean, restore: boolean, onRecovered: RecoveryVisitor): SegmentLog {
+    const hash = createHash('sha256').update(vhost).update('\0').update(exchange).digest('hex').slice(0, 32);
+    const dir = durable ? join(this.delayedDir, hash) : join(this.transientDir, `delayed-${++this.transientCounter}-${hash}`);
+    if (restore) this.delayedRestored.add(hash);
+    else if (durable && existsSync(dir)) rmSync(dir, { recursive: true, force: true }); // leftovers of a deleted exchange
+    return SegmentLog.open({
+      dir,
+      scheduler: this.scheduler,
+      segmentBytes: this.options.segmentBytes,
+      logger: (line) => {
+        const text = `delayed exchange '${exchange}' in vhost '${vhost}': ${line}`;
+        if (restore) this.options.logger.info(text);
+        else this.options.logger.debug(text);
+      },
+      onRecovered,
+    });
+  }
+
+  delayedMessageLost(vhost: string, exchange: string, reason: string): void {
+    this.options.logger.error(`delayed exchange '${exchange}' in vhost '${vhost}': a held message was dropped: ${reason}`);
+  }
+
+  /** delete delayed storage no restored exchange owns (the exchange was deleted while files were left behind) */
+  private removeDelayedLeftovers(): void {
+    if (!existsSync(this.delayedDir)) return;
+    for (const name of readdirSync(this.delayedDir)) {
+      if (!this.delayedRestored.has(name)) rmSync(join(this.delayedDir, name), { recursive: true, force: true });
+    }
+    this.delayedRestored.clear();
+  }
+
   definitionsChanged(): void {
     if (this.loading || this.closed) return;
-    const all: Definitions = { exchanges: [], queues: [], bindings: [] };
+    const all: Definitions = { exchanges: [], queues: [], bindings: [], policies: [] };
     for (const v of this.vhosts.values()) {
       const d = v.durableDefinitions();
       all.exchanges.push(...d.exchanges);
       all.queues.push(...d.queues);
       all.bindings.push(...d.bindings);
+      all.policies.push(...d.policies);
     }
     saveDefinitions(this.options.dataDir, all);
   }
@@ -157,6 +200,7 @@ export class BrokerCore implements VhostContext {
     this.closed = true;
     await this.scheduler.close();
     for (const v of this.vhosts.values()) for (const q of v.queues.values()) q.close();
+    for (const v of this.vhosts.values()) for (const e of v.exchanges.values()) e.delayed?.close();
     rmSync(this.transientDir, { recursive: true, force: true });
   }
 }

@@ -1,11 +1,13 @@
 /**
- * Durable definitions (exchanges, queues, bindings) in one JSON file per data directory, rewritten
+ * Durable definitions (exchanges, queues, bindings, policies) in one JSON file per data directory, rewritten
  * atomically (write temp, fsync, rename, fsync dir) on every change. Field tables are stored with tagged
  * values so types that JSON lacks (bigint, bytes, timestamps, decimals) round-trip exactly.
+ * `policies` was added within version 1: a file without the key has no policies.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AmqpDecimal, type FieldTable, type FieldValue } from './field-table.js';
+import type { Policy } from './policy.js';
 
 export const DEFINITIONS_FILE = 'definitions.json';
 export const DEFINITIONS_VERSION = 1;
@@ -41,6 +43,8 @@ export interface Definitions {
   exchanges: ExchangeDefinition[];
   queues: QueueDefinition[];
   bindings: BindingDefinition[];
+  /** in definition order (a priority tie goes to the later one) */
+  policies: Policy[];
 }
 
 function encodeValue(v: FieldValue): unknown {
@@ -80,13 +84,14 @@ function decodeTable(t: Record<string, unknown>): FieldTable {
 
 export function loadDefinitions(dataDir: string): Definitions {
   const path = join(dataDir, DEFINITIONS_FILE);
-  if (!existsSync(path)) return { exchanges: [], queues: [], bindings: [] };
+  if (!existsSync(path)) return { exchanges: [], queues: [], bindings: [], policies: [] };
   const raw = JSON.parse(readFileSync(path, 'utf8'));
   if (raw.version !== DEFINITIONS_VERSION) throw new Error(`${path}: unsupported definitions version ${raw.version}`);
   return {
     exchanges: raw.exchanges.map((e: any) => ({ ...e, arguments: decodeTable(e.arguments) })),
     queues: raw.queues.map((q: any) => ({ ...q, arguments: decodeTable(q.arguments) })),
     bindings: raw.bindings.map((b: any) => ({ ...b, arguments: decodeTable(b.arguments) })),
+    policies: (raw.policies ?? []).map((p: any) => ({ ...p, definition: decodeTable(p.definition) })),
   };
 }
 
@@ -99,6 +104,7 @@ export function saveDefinitions(dataDir: string, defs: Definitions): void {
       exchanges: defs.exchanges.map((e) => ({ ...e, arguments: encodeTable(e.arguments) })),
       queues: defs.queues.map((q) => ({ ...q, arguments: encodeTable(q.arguments) })),
       bindings: defs.bindings.map((b) => ({ ...b, arguments: encodeTable(b.arguments) })),
+      policies: defs.policies.map((p) => ({ ...p, definition: encodeTable(p.definition) })),
     },
     null,
     1,

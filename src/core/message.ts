@@ -6,23 +6,28 @@
  * property format because it is compact, complete for every property RabbitMQ clients use, and lets the
  * AMQP adapter deliver without re-encoding. Other protocols translate to and from it at their edge.
  *
- * Record payload layout (big-endian), one per queued message:
+ * Record payload layout (big-endian), one per queued message, version 2:
  *
- *   offset   size  field
- *   0        1     record version (= 1)
- *   1        1     flags: bit 0 = persistent (delivery-mode 2)
- *   2        1     E = exchange name length
- *   3        E     exchange name (UTF-8)
- *   3+E      1     R = routing key length
- *   4+E      R     routing key (UTF-8)
- *   4+E+R    4     P = property list length
- *   8+E+R    P     property list (see above)
- *   8+E+R+P  ...   body (to the end of the payload)
+ *   offset    size  field
+ *   0         1     record version (= 2)
+ *   1         1     flags: bit 0 = persistent (delivery-mode 2)
+ *   2         1     priority (0..255; 0 when the message has none)
+ *   3         8     published at, ms since the epoch (f64): TTLs are measured from it, also after restarts
+ *   11        1     E = exchange name length
+ *   12        E     exchange name (UTF-8)
+ *   12+E      1     R = routing key length
+ *   13+E      R     routing key (UTF-8)
+ *   13+E+R    4     P = property list length
+ *   17+E+R    P     property list (see above)
+ *   17+E+R+P  ...   body (to the end of the payload)
+ *
+ * Version 1 (the first development format: no priority, no time) is still read: test/fixtures has one.
  */
 import type { FieldTable } from './field-table.js';
 import { readHeaders } from './properties.js';
 
-export const RECORD_VERSION = 1;
+export const RECORD_VERSION = 2;
+const RECORD_VERSION_1 = 1;
 export const RECORD_FLAG_PERSISTENT = 1;
 
 export class Message {
@@ -31,30 +36,39 @@ export class Message {
   properties: Buffer;
   body: Buffer;
   persistent: boolean;
+  /** 0..255; 0 when the message has no priority */
+  priority = 0;
+  /** when it was first published, ms since the epoch */
+  publishedAt: number;
+  /** the per-message TTL from the expiration property, ms; -1 when none */
+  expirationMs = -1;
   /** encoded record header (everything before the property list), built once per message however many queues */
   private header: Buffer | null = null;
   private decodedHeaders: FieldTable | undefined | null = null;
 
-  constructor(exchange: string, routingKey: string, properties: Buffer, body: Buffer, persistent: boolean) {
+  constructor(exchange: string, routingKey: string, properties: Buffer, body: Buffer, persistent: boolean, publishedAt = Date.now()) {
     this.exchange = exchange;
     this.routingKey = routingKey;
     this.properties = properties;
     this.body = body;
     this.persistent = persistent;
+    this.publishedAt = publishedAt;
   }
 
   recordHeader(): Buffer {
     if (this.header !== null) return this.header;
     const exLen = Buffer.byteLength(this.exchange);
     const rkLen = Buffer.byteLength(this.routingKey);
-    const h = Buffer.allocUnsafe(8 + exLen + rkLen);
+    const h = Buffer.allocUnsafe(17 + exLen + rkLen);
     h[0] = RECORD_VERSION;
     h[1] = this.persistent ? RECORD_FLAG_PERSISTENT : 0;
-    h[2] = exLen;
-    h.write(this.exchange, 3, 'utf8');
-    h[3 + exLen] = rkLen;
-    h.write(this.routingKey, 4 + exLen, 'utf8');
-    h.writeUInt32BE(this.properties.length, 4 + exLen + rkLen);
+    h[2] = this.priority;
+    h.writeDoubleBE(this.publishedAt, 3);
+    h[11] = exLen;
+    h.write(this.exchange, 12, 'utf8');
+    h[12 + exLen] = rkLen;
+    h.write(this.routingKey, 13 + exLen, 'utf8');
+    h.writeUInt32BE(this.properties.length, 13 + exLen + rkLen);
     this.header = h;
     return h;
   }
@@ -72,19 +86,31 @@ export class Message {
 
 /** Decode a record payload back to a Message (subarrays of the payload; no copies). */
 export function decodeRecord(payload: Buffer): Message {
-  if (payload.length < 8 || payload[0] !== RECORD_VERSION) throw new Error(`unknown message record version ${payload[0]}`);
+  const version = payload[0];
+  const v2 = version === RECORD_VERSION;
+  if (payload.length < 8 || (!v2 && version !== RECORD_VERSION_1)) throw new Error(`unknown message record version ${version}`);
   const persistent = (payload[1]! & RECORD_FLAG_PERSISTENT) !== 0;
-  const exLen = payload[2]!;
-  const exchange = payload.toString('utf8', 3, 3 + exLen);
-  const rkLen = payload[3 + exLen]!;
-  const routingKey = payload.toString('utf8', 4 + exLen, 4 + exLen + rkLen);
-  const propStart = 8 + exLen + rkLen;
-  const propLen = payload.readUInt32BE(4 + exLen + rkLen);
-  const properties = payload.subarray(propStart, propStart + propLen);
-  const body = payload.subarray(propStart + propLen);
-  return new Message(exchange, routingKey, properties, body, persistent);
+  let at = v2 ? 11 : 2;
+  const exLen = payload[at]!;
+  const exchange = payload.toString('utf8', at + 1, at + 1 + exLen);
+  at += 1 + exLen;
+  const rkLen = payload[at]!;
+  const routingKey = payload.toString('utf8', at + 1, at + 1 + rkLen);
+  at += 1 + rkLen;
+  const propLen = payload.readUInt32BE(at);
+  const properties = payload.subarray(at + 4, at + 4 + propLen);
+  const body = payload.subarray(at + 4 + propLen);
+  const message = new Message(exchange, routingKey, properties, body, persistent, v2 ? payload.readDoubleBE(3) : 0);
+  if (v2) message.priority = payload[2]!;
+  return message;
 }
 
 export function recordIsPersistent(payload: Buffer): boolean {
   return payload.length > 1 && (payload[1]! & RECORD_FLAG_PERSISTENT) !== 0;
+}
+
+/** Parse an AMQP expiration property (a non-negative integer string, ms); throws on anything else. */
+export function parseExpiration(text: string): number {
+  if (!/^\d{1,15}$/.test(text)) throw new Error(`invalid expiration '${text}'`);
+  return Number(text);
 }

@@ -17,13 +17,16 @@ import {
 import { FanoutRouter } from './exchange/fanout.js';
 import { HeadersRouter, parseMatchMode } from './exchange/headers.js';
 import { TopicRouter } from './exchange/topic.js';
+import { DELAYED_EXCHANGE_TYPE, DelayedRouter, delayedInnerType } from './exchange/delayed.js';
+import { DelayedStore, type DelayedStorage } from './delayed/delayed-store.js';
 import type { FieldTable } from './field-table.js';
 import type { Message } from './message.js';
-import { Queue } from './queue/queue.js';
+import { Queue, type QueueContext } from './queue/queue.js';
+import { deadLetter, isDeathCycle, type DeathReason } from './queue/dead-letter.js';
 import { validateQueueArguments } from './queue/settings.js';
 import type { BindingDefinition, ExchangeDefinition, QueueDefinition } from './definitions.js';
+import { PolicyRegistry, validatePolicy, type Policy } from './policy.js';
 import { randomBytes } from 'node:crypto';
-import type { PositionRing } from '../util/position-ring.js';
 
 /** Where a direct reply-to (amq.rabbitmq.reply-to.<token>) message goes: a channel's reply consumer. */
 export interface DirectReplyTarget {
@@ -32,7 +35,7 @@ export interface DirectReplyTarget {
 }
 
 /** What a vhost needs from the broker around it. */
-export interface VhostContext {
+export interface VhostContext extends DelayedStorage {
   /** create storage for a new queue; durable queues get a directory that survives restarts */
   openQueueLog(vhost: string, name: string, durable: boolean): { log: SegmentLog; storage: string };
   /** durable definitions changed: persist them */
@@ -59,8 +62,12 @@ class DefaultExchangeRouter implements ExchangeRouter {
   }
 }
 
-function createRouter(type: string): ExchangeRouter {
+function createRouter(type: string, args: FieldTable = {}): ExchangeRouter {
   switch (type) {
+    case DELAYED_EXCHANGE_TYPE: {
+      const inner = delayedInnerType(args); // 406 when x-delayed-type is missing or not a routing type
+      return new DelayedRouter(inner, createRouter(inner));
+    }
     case 'direct':
       return new DirectRouter();
     case 'fanout':
@@ -99,7 +106,7 @@ export interface QueueDeclared {
   readonly consumerCount: number;
 }
 
-export class VirtualHost {
+export class VirtualHost implements QueueContext {
   readonly exchanges = new Map<string, Exchange>();
   readonly queues = new Map<string, Queue>();
   /** direct reply-to consumers by token */
@@ -108,6 +115,8 @@ export class VirtualHost {
   private routeEpoch = 0;
   /** storage directory of each durable queue */
   private readonly queueStorage = new Map<Queue, string>();
+  /** the vhost's policies; change them through setPolicy/clearPolicy so queues follow */
+  readonly policies = new PolicyRegistry();
 
   constructor(
     readonly name: string,
@@ -178,7 +187,7 @@ export class VirtualHost {
   declareExchange(d: ExchangeDeclare): Exchange {
     if (d.name === '') throw brokerError(Errors.ACCESS_REFUSED, 'operation not permitted on the default exchange');
     if (d.passive) return this.exchangeOrThrow(d.name);
-    if (!(EXCHANGE_TYPES as readonly string[]).includes(d.type)) {
+    if (!(EXCHANGE_TYPES as readonly string[]).includes(d.type) && d.type !== DELAYED_EXCHANGE_TYPE) {
       throw brokerError(Errors.COMMAND_INVALID, `invalid exchange type '${d.type}'`);
     }
     // an equivalent re-declare of an existing exchange is fine, amq.* included (as RabbitMQ)
@@ -195,7 +204,8 @@ export class VirtualHost {
       throw brokerError(Errors.PRECONDITION_FAILED, `invalid arg 'alternate-exchange' for exchange '${d.name}' in vhost '${this.name}': expected a string`);
     }
     const args = Buffer.isBuffer(ae) ? { ...d.arguments, 'alternate-exchange': ae.toString('utf8') } : d.arguments;
-    const exchange = new Exchange(d.name, d.type, d.durable, d.autoDelete, d.internal, args, createRouter(d.type));
+    const exchange = new Exchange(d.name, d.type, d.durable, d.autoDelete, d.internal, args, createRouter(d.type, args));
+    if (d.type === DELAYED_EXCHANGE_TYPE) exchange.delayed = new DelayedStore(this.context, this, exchange, false);
     this.exchanges.set(d.name, exchange);
     if (exchange.durable) this.context.definitionsChanged();
     return exchange;
@@ -231,6 +241,7 @@ export class VirtualHost {
 
   private removeExchange(e: Exchange): void {
     this.exchanges.delete(e.name);
+    e.delayed?.destroy(); // held messages go with a delayed exchange
     let durableChange = e.durable;
     // bindings where it is the destination
     for (const source of this.exchanges.values()) {
@@ -280,6 +291,7 @@ export class VirtualHost {
     if (existing !== undefined) {
       this.checkExclusiveAccess(existing, owner);
       this.assertQueueEquivalent(existing, d);
+      existing.touch();
       return { queue: existing, messageCount: existing.messageCount, consumerCount: existing.consumers.length };
     }
     // exclusive queues end with their connection, so even a durable one is never persisted (as RabbitMQ)
@@ -287,9 +299,11 @@ export class VirtualHost {
     const { log, storage } = this.context.openQueueLog(this.name, name, persisted);
     const queue = new Queue(
       { name, vhost: this.name, durable: d.durable, exclusiveOwner: d.exclusive ? owner : null, autoDelete: d.autoDelete, arguments: d.arguments },
+      this,
       log,
     );
     this.queues.set(name, queue);
+    queue.applyPolicy(this.policies.forQueue(name));
     if (persisted) {
       this.queueStorage.set(queue, storage);
       this.context.definitionsChanged();
@@ -312,17 +326,20 @@ export class VirtualHost {
     }
   }
 
-  /** Restore a durable queue at startup (its log already recovered). */
-  restoreQueue(def: QueueDefinition, log: SegmentLog, ready: PositionRing): Queue {
-    const queue = new Queue({ name: def.name, vhost: this.name, durable: true, exclusiveOwner: null, autoDelete: def.autoDelete, arguments: def.arguments }, log, ready);
+  /** Restore a durable queue at startup; the caller recovers its log into it (restoreRecord, attachLog). */
+  restoreQueue(def: QueueDefinition): Queue {
+    const queue = new Queue({ name: def.name, vhost: this.name, durable: true, exclusiveOwner: null, autoDelete: def.autoDelete, arguments: def.arguments }, this, null);
     this.queues.set(def.name, queue);
     this.queueStorage.set(queue, def.storage);
+    queue.applyPolicy(this.policies.forQueue(def.name));
     return queue;
   }
 
   restoreExchange(def: ExchangeDefinition): void {
     if (this.exchanges.has(def.name)) return;
-    this.exchanges.set(def.name, new Exchange(def.name, def.type, true, def.autoDelete, def.internal, def.arguments, createRouter(def.type)));
+    const exchange = new Exchange(def.name, def.type, true, def.autoDelete, def.internal, def.arguments, createRouter(def.type, def.arguments));
+    if (def.type === DELAYED_EXCHANGE_TYPE) exchange.delayed = new DelayedStore(this.context, this, exchange, true);
+    this.exchanges.set(def.name, exchange);
   }
 
   restoreBinding(def: BindingDefinition): void {
@@ -379,7 +396,8 @@ export class VirtualHost {
 
   private checkBindable(source: Exchange, args: FieldTable): void {
     if (source.name === '') throw brokerError(Errors.ACCESS_REFUSED, 'operation not permitted on the default exchange');
-    if (source.type === 'headers' && parseMatchMode(args) === undefined) {
+    const rules = source.router instanceof DelayedRouter ? source.router.innerType : source.type;
+    if (rules === 'headers' && parseMatchMode(args) === undefined) {
       throw brokerError(Errors.PRECONDITION_FAILED, `invalid arg 'x-match' for binding: expected all, any, all-with-x or any-with-x`);
     }
   }
@@ -423,9 +441,71 @@ export class VirtualHost {
     this.maybeAutoDeleteExchange(source);
   }
 
+  // ---------------------------------------------------------------- policies
+
+  /**
+   * Create or replace a policy (validated here; PRECONDITION_FAILED names what is wrong), re-apply policies
+   * to every queue and persist. Returns true when the policy is new.
+   */
+  setPolicy(input: { name: unknown; pattern: unknown; applyTo?: unknown; priority?: unknown; definition: unknown }): boolean {
+    const created = this.policies.set(validatePolicy({ ...input, vhost: this.name }));
+    this.reapplyPolicies();
+    this.context.definitionsChanged();
+    return created;
+  }
+
+  /** Remove a policy; NOT_FOUND when there is none of that name. */
+  clearPolicy(name: string): void {
+    if (!this.policies.delete(name)) throw brokerError(Errors.NOT_FOUND, `no policy '${name}' in vhost '${this.name}'`);
+    this.reapplyPolicies();
+    this.context.definitionsChanged();
+  }
+
+  listPolicies(): Policy[] {
+    return this.policies.list();
+  }
+
+  /** Restore a policy at startup, before queues are restored (they pick it up in restoreQueue). */
+  restorePolicy(def: Policy): void {
+    this.policies.set(validatePolicy({ ...def, vhost: this.name }));
+  }
+
+  /** hand each queue the policy that now applies to it, touching only queues whose policy changed */
+  private reapplyPolicies(): void {
+    for (const q of this.queues.values()) {
+      const policy = this.policies.forQueue(q.name);
+      if (policy !== q.policy) q.applyPolicy(policy);
+    }
+  }
+
+  // ---------------------------------------------------------------- QueueContext
+
+  /**
+   * Republish a message that left `queue` (rejected, expired, over a length limit, past its delivery
+   * limit) to the queue's dead-letter exchange. A missing exchange drops it, as in RabbitMQ; so does a
+   * cycle without a rejection (isDeathCycle). Dead-lettering does not wait for an fsync.
+   */
+  deadLetter(queue: Queue, message: Message, reason: DeathReason): void {
+    const s = queue.settings;
+    if (s.deadLetterExchange === null) return;
+    const dlx = this.exchanges.get(s.deadLetterExchange);
+    if (dlx === undefined) return;
+    const { message: dead, deaths } = deadLetter(message, queue.name, reason, dlx.name, s.deadLetterRoutingKey, new Date());
+    const targets: Queue[] = [];
+    this.route(dlx, dead, targets);
+    for (const target of targets) {
+      if (isDeathCycle(deaths, target.name)) continue;
+      target.enqueue(dead);
+    }
+  }
+
+  expireQueue(queue: Queue): void {
+    this.removeQueue(queue);
+  }
+
   // ---------------------------------------------------------------- persistence
 
-  durableDefinitions(): { exchanges: ExchangeDefinition[]; queues: QueueDefinition[]; bindings: BindingDefinition[] } {
+  durableDefinitions(): { exchanges: ExchangeDefinition[]; queues: QueueDefinition[]; bindings: BindingDefinition[]; policies: Policy[] } {
     const exchanges: ExchangeDefinition[] = [];
     const bindings: BindingDefinition[] = [];
     for (const e of this.exchanges.values()) {
@@ -444,6 +524,6 @@ export class VirtualHost {
       const storage = this.queueStorage.get(q);
       if (q.durable && storage !== undefined) queues.push({ vhost: this.name, name: q.name, autoDelete: q.autoDelete, arguments: q.arguments, storage });
     }
-    return { exchanges, queues, bindings };
+    return { exchanges, queues, bindings, policies: this.policies.list() };
   }
 }

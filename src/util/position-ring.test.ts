@@ -43,3 +43,15 @@ test('a ring emptied after a large backlog still works and keeps order', () => {
   ring.push(2, 8, 3, 0);
   assert.deepEqual(drain(ring), [[2, 7, 3, 0], [2, 8, 3, 0]]);
 });
+
+test('optional columns (expiry, deliveries, body size) appear when first used and survive growth', () => {
+  const ring = new PositionRing();
+  for (let i = 0; i < 3000; i++) ring.push(1, i, 10, 0, i === 5 ? 12345.5 : 0, i % 7, i === 2000 ? 99 : 0);
+  for (let i = 0; i < 3000; i++) {
+    assert.equal(ring.headOffset(), i);
+    assert.equal(ring.headExpiresAt(), i === 5 ? 12345.5 : 0);
+    assert.equal(ring.headDeliveries(), i % 7);
+    assert.equal(ring.headBodySize(), i === 2000 ? 99 : 0);
+    ring.shift();
+  }
+});

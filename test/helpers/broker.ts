@@ -7,6 +7,8 @@ import { createLogger } from '../../src/log/logger.js';
 
 export interface TestBroker extends RunningBroker {
   readonly url: string;
+  /** the management API's base URL, e.g. http://127.0.0.1:34567 */
+  readonly httpUrl: string;
   readonly dataDir: string;
   /** close the broker and delete its data directory */
   stop(): Promise<void>;
@@ -19,10 +21,11 @@ export function tempDataDir(prefix = 'postbox-test-'): string {
 export async function startTestBroker(options: BrokerOptions = {}): Promise<TestBroker> {
   const dataDir = options.dataDir ?? tempDataDir();
   const logLevel = (process.env.POSTBOX_TEST_LOG as BrokerOptions['logLevel']) ?? 'silent';
-  const broker = await startBroker({ hosts: ['127.0.0.1'], amqpPort: 0, logger: createLogger(logLevel ?? 'silent'), ...options, dataDir });
+  const broker = await startBroker({ hosts: ['127.0.0.1'], amqpPort: 0, httpPort: 0, logger: createLogger(logLevel ?? 'silent'), ...options, dataDir });
   return {
     ...broker,
     url: `amqp://guest:guest@127.0.0.1:${broker.amqpPort}`,
+    httpUrl: `http://127.0.0.1:${broker.httpPort}`,
     dataDir,
     async stop() {
       await broker.close();

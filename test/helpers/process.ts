@@ -8,6 +8,7 @@ export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.me
 export interface BrokerProcess {
   readonly child: ChildProcess;
   readonly amqpPort: number;
+  readonly httpPort: number;
   /** everything the process wrote to stderr so far */
   output(): string;
   /** resolves with the exit code (or signal name) */
@@ -15,19 +16,19 @@ export interface BrokerProcess {
 }
 
 export async function spawnBroker(dataDir: string, extraArgs: string[] = [], timeoutMs = 20_000): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--data-dir', dataDir, '--host', '127.0.0.1', '--amqp-port', '0', ...extraArgs], {
+  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--data-dir', dataDir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  const port = await new Promise<number>((resolve, reject) => {
+  const [port, httpPort] = await new Promise<[number, number]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`broker did not get ready in ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const onData = (chunk: Buffer): void => {
       out += chunk.toString();
-      const m = /ready: amqp on 127\.0\.0\.1:(\d+)/.exec(out);
+      const m = /ready: amqp on 127\.0\.0\.1:(\d+); http on port (\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve(Number(m[1]));
+        resolve([Number(m[1]), Number(m[2])]);
       }
     };
     child.stderr!.on('data', onData);
@@ -37,5 +38,5 @@ export async function spawnBroker(dataDir: string, extraArgs: string[] = [], tim
       reject(new Error(`broker exited (${code}) before ready:\n${out}`));
     });
   });
-  return { child, amqpPort: port, output: () => out, exited };
+  return { child, amqpPort: port, httpPort, output: () => out, exited };
 }

@@ -3,6 +3,7 @@
  * indexes bindings for its own matching rule and appends matching destinations to `out`.
  */
 import type { FieldTable } from '../field-table.js';
+import type { DelayedStore } from '../delayed/delayed-store.js';
 
 /** A binding target: a queue or another exchange (exchange-to-exchange bindings). */
 export interface Destination {
@@ -38,6 +39,8 @@ export class Exchange implements Destination {
   readonly kind = 'exchange' as const;
   readonly bindings: Binding[] = [];
   readonly alternateExchange: string | undefined;
+  /** the held messages of an x-delayed-message exchange (see exchange/delayed.ts); null for other types */
+  delayed: DelayedStore | null = null;
 
   constructor(
     readonly name: string,

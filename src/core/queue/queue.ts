@@ -1,17 +1,34 @@
 /**
- * A queue keeps positions, not bodies: each queued message is 13 bytes in a PositionRing; its record lives
- * in the queue's SegmentLog and is read back when delivered. A message published while a consumer has
- * credit and nothing is queued is handed over from memory (no read) after its record is appended.
+ * A queue keeps positions, not bodies: each queued message is a 13-byte position in a PositionRing (plus
+ * optional expiry/delivery-count/size columns); its record lives in the queue's SegmentLog and is read
+ * back when delivered. A message published while a consumer has credit and nothing is queued is handed
+ * over from memory (no read) after its record is appended.
+ *
+ * Features (settings.ts): message TTL (queue and per message, expired at the head as RabbitMQ does),
+ * dead-lettering, length limits with overflow behaviours, priorities (one ring per level), delivery limit
+ * with x-delivery-count, native retry backoff, single active consumer, and x-expires.
  */
 import type { SegmentLog } from '../../storage/log.js';
-import { PositionRing, POSITION_REDELIVERED } from '../../util/position-ring.js';
+import { newPosition, PositionRing, POSITION_REDELIVERED, type Position } from '../../util/position-ring.js';
 import type { FieldTable } from '../field-table.js';
-import { decodeRecord, type Message } from '../message.js';
+import { decodeRecord, parseExpiration, recordIsPersistent, type Message } from '../message.js';
 import type { Destination } from '../exchange/exchange.js';
+import { editProperties, readExpiration } from '../properties.js';
+import type { DeathReason } from './dead-letter.js';
 import { resolveSettings, type AppliedPolicy, type QueueSettings } from './settings.js';
 
 /** Deliveries made in one drain call before yielding to the event loop (keeps other sockets served). */
 const DRAIN_BATCH = 512;
+/** Expired head messages removed per timer run before yielding, so a mass expiry cannot stall the broker. */
+const EXPIRE_BATCH = 4096;
+
+/** What enqueue() did with a message. */
+export const ENQUEUED = 0;
+/** stored, and its record must be fsynced before a publisher confirm */
+export const ENQUEUED_DURABLE = 1;
+/** refused by an x-overflow reject-publish limit: the publisher gets a nack */
+export const REJECTED = 2;
+export type EnqueueResult = typeof ENQUEUED | typeof ENQUEUED_DURABLE | typeof REJECTED;
 
 /** A subscriber of a queue. The AMQP channel implements this; the core never sees the protocol. */
 export interface Consumer {
@@ -24,10 +41,21 @@ export interface Consumer {
   readonly priority: number;
   /** true when one more message may be delivered now (prefetch, flow, socket backpressure) */
   hasCredit(): boolean;
-  /** hand a message over; the consumer tracks the ack (unless noAck) */
-  deliver(queue: Queue, message: Message, segment: number, offset: number, length: number, redelivered: boolean): void;
+  /**
+   * Hand a message over; the consumer tracks the ack (unless noAck). `position` is reused by the queue:
+   * copy what you keep (a RequeueEntry) before returning.
+   */
+  deliver(queue: Queue, message: Message, position: Readonly<Position>): void;
   /** the broker cancelled this consumer (queue deleted) */
   cancelledByBroker(queue: Queue): void;
+}
+
+/** What a queue needs from its vhost. */
+export interface QueueContext {
+  /** republish a message to the queue's dead-letter exchange (the vhost routes it) */
+  deadLetter(queue: Queue, message: Message, reason: DeathReason): void;
+  /** x-expires ran out: delete the queue */
+  expireQueue(queue: Queue): void;
 }
 
 export interface QueueOptions {
@@ -42,16 +70,18 @@ export interface QueueOptions {
 /** A message taken out with basic.get */
 export interface Taken {
   readonly message: Message;
-  readonly segment: number;
-  readonly offset: number;
-  readonly length: number;
-  readonly redelivered: boolean;
+  readonly position: Position;
 }
 
+/** Everything needed to put a delivered message back (a copy of its Position). */
 export interface RequeueEntry {
   readonly segment: number;
   readonly offset: number;
   readonly length: number;
+  readonly expiresAt: number;
+  readonly deliveries: number;
+  readonly bodySize: number;
+  readonly priority: number;
 }
 
 export class Queue implements Destination {
@@ -75,40 +105,135 @@ export class Queue implements Destination {
   /** features resolved from arguments and policy */
   settings: QueueSettings;
 
-  private readonly log: SegmentLog;
-  private readonly ready: PositionRing;
+  private log!: SegmentLog;
+  /** ready messages, one ring per priority level (index = priority); one ring without priorities */
+  private rings: PositionRing[];
+  private readyCount = 0;
+  private readyBodyBytes = 0;
   private nextConsumer = 0;
   private drainScheduled = false;
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private expiryTimerAt = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
+  /** messages waiting out a retry backoff before they are requeued, sorted by due time */
+  private retrying: Array<{ due: number; entry: RequeueEntry }> = [];
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** positions of non-persistent records found at startup, acked once the log is attached */
+  private restoredTransient: PositionRing | null = null;
   private readonly parts: Buffer[] = [];
+  private readonly position = newPosition();
 
-  /** `ready`: positions recovered at startup, in order */
-  constructor(options: QueueOptions, log: SegmentLog, ready: PositionRing = new PositionRing()) {
-    this.ready = ready;
-    this.settings = resolveSettings(options.arguments, null);
+  constructor(
+    options: QueueOptions,
+    private readonly context: QueueContext,
+    log: SegmentLog | null,
+  ) {
     this.name = options.name;
     this.vhost = options.vhost;
     this.durable = options.durable;
     this.exclusiveOwner = options.exclusiveOwner;
     this.autoDelete = options.autoDelete;
     this.arguments = options.arguments;
-    this.log = log;
+    this.settings = resolveSettings(options.arguments, null);
+    this.rings = [new PositionRing()];
+    this.configureRings();
+    if (log !== null) this.log = log;
+    this.touch();
+  }
+
+  private configureRings(): void {
+    const levels = this.settings.maxPriority + 1;
+    while (this.rings.length < levels) this.rings.push(new PositionRing());
   }
 
   /** a policy started or stopped applying to this queue, or changed: re-resolve the settings */
   applyPolicy(policy: AppliedPolicy | null): void {
     this.policy = policy;
     this.settings = resolveSettings(this.arguments, policy);
+    this.configureRings();
+    this.touch();
+    this.enforceLimits();
+    this.armExpiry();
   }
 
   get messageCount(): number {
-    return this.ready.size;
+    return this.readyCount;
+  }
+
+  /** ready body bytes, tracked for queues with x-max-length-bytes (0 for others) */
+  get messageBytes(): number {
+    return this.readyBodyBytes;
+  }
+
+  // ---------------------------------------------------------------- startup
+
+  /** one live record found while the log recovers (before attachLog) */
+  restoreRecord(segment: number, offset: number, length: number, payload: Buffer): void {
+    if (!recordIsPersistent(payload)) {
+      (this.restoredTransient ??= new PositionRing()).push(segment, offset, length, 0);
+      return;
+    }
+    const message = decodeRecord(payload);
+    const props = message.properties;
+    const expiration = readExpiration(props);
+    if (expiration !== undefined) {
+      try {
+        message.expirationMs = parseExpiration(expiration);
+      } catch {
+        // kept without a per-message TTL
+      }
+    }
+    this.pushReady(segment, offset, length, 0, this.expiryFor(message), 0, this.trackedSize(message.body.length), message.priority);
+  }
+
+  /** the recovered log: transient records are dropped now (they do not survive a restart, as in RabbitMQ) */
+  attachLog(log: SegmentLog): number {
+    this.log = log;
+    const transient = this.restoredTransient;
+    this.restoredTransient = null;
+    if (transient === null) return 0;
+    transient.forEach((segment, offset) => log.ack(segment, offset));
+    return transient.size;
+  }
+
+  /** after startup: apply limits and arm timers for what was recovered */
+  started(): void {
+    this.enforceLimits();
+    this.armExpiry();
+  }
+
+  // ---------------------------------------------------------------- publish
+
+  /** when a message published now expires in this queue: 0 = never */
+  private expiryFor(message: Message): number {
+    const queueTtl = this.settings.messageTtl;
+    const messageTtl = message.expirationMs;
+    let ttl = -1;
+    if (queueTtl !== null) ttl = queueTtl;
+    if (messageTtl >= 0 && (ttl < 0 || messageTtl < ttl)) ttl = messageTtl;
+    return ttl < 0 ? 0 : message.publishedAt + ttl;
+  }
+
+  private overLimit(extraCount: number, extraBytes: number): boolean {
+    const s = this.settings;
+    return (
+      (s.maxLength !== null && this.readyCount + extraCount > s.maxLength) ||
+      (s.maxLengthBytes !== null && this.readyBodyBytes + extraBytes > s.maxLengthBytes)
+    );
   }
 
   /**
-   * Store a routed message and deliver it if a consumer can take it now.
-   * Returns true when the record must be fsynced before a publisher confirm.
+   * Store a routed message and deliver it if a consumer can take it now. Returns ENQUEUED_DURABLE when
+   * the record must be fsynced before a publisher confirm, REJECTED when a reject-publish limit refused it.
    */
-  enqueue(message: Message): boolean {
+  enqueue(message: Message): EnqueueResult {
+    const s = this.settings;
+    const bodySize = message.body.length;
+    if (s.overflow !== 'drop-head' && this.overLimit(1, bodySize) && !(this.readyCount === 0 && this.consumerReady())) {
+      if (s.overflow === 'reject-publish-dlx') this.context.deadLetter(this, message, 'maxlen');
+      return REJECTED;
+    }
+    const result = message.persistent && this.durable ? ENQUEUED_DURABLE : ENQUEUED;
     const parts = this.parts;
     parts[0] = message.recordHeader();
     parts[1] = message.properties;
@@ -117,37 +242,203 @@ export class Queue implements Destination {
     const offset = this.log.append(parts, length);
     const segment = this.log.lastSegment;
     parts[1] = parts[2] = parts[0] = EMPTY;
-    if (this.ready.size === 0 && this.consumers.length > 0) {
+    const expiresAt = this.expiryFor(message);
+    if (this.readyCount === 0 && this.consumers.length > 0) {
       const consumer = this.pickConsumer();
       if (consumer !== null) {
-        this.handOver(consumer, message, segment, offset, length, false);
-        return message.persistent && this.durable;
+        const p = this.position;
+        p.segment = segment;
+        p.offset = offset;
+        p.length = length;
+        p.flags = 0;
+        p.expiresAt = expiresAt;
+        p.deliveries = 0;
+        p.bodySize = bodySize;
+        this.handOver(consumer, message, p);
+        return result;
       }
     }
-    this.ready.push(segment, offset, length, 0);
-    return message.persistent && this.durable;
+    if (expiresAt !== 0 && expiresAt <= Date.now()) {
+      // a TTL of 0 (or a past expiry): it could not be delivered at once, so it expires now
+      this.log.ack(segment, offset);
+      this.context.deadLetter(this, message, 'expired');
+      return result;
+    }
+    this.pushReady(segment, offset, length, 0, expiresAt, 0, this.trackedSize(bodySize), message.priority);
+    this.enforceLimits();
+    if (expiresAt !== 0) this.armExpiry();
+    return result;
   }
+
+  /** body sizes are kept (4 bytes a message) only for queues with a byte limit */
+  private trackedSize(bodySize: number): number {
+    return this.settings.maxLengthBytes === null ? 0 : bodySize;
+  }
+
+  private consumerReady(): boolean {
+    for (let i = 0; i < this.consumers.length; i++) if (this.consumers[i]!.hasCredit()) return true;
+    return false;
+  }
+
+  private pushReady(segment: number, offset: number, length: number, flags: number, expiresAt: number, deliveries: number, bodySize: number, priority: number): void {
+    const level = priority < this.rings.length ? priority : this.rings.length - 1;
+    this.rings[level]!.push(segment, offset, length, flags, expiresAt, deliveries, bodySize);
+    this.readyCount++;
+    this.readyBodyBytes += bodySize;
+  }
+
+  private unshiftReady(e: RequeueEntry, flags: number): void {
+    const level = e.priority < this.rings.length ? e.priority : this.rings.length - 1;
+    this.rings[level]!.unshift(e.segment, e.offset, e.length, flags, e.expiresAt, e.deliveries, e.bodySize);
+    this.readyCount++;
+    this.readyBodyBytes += e.bodySize;
+  }
+
+  /** the ring holding the next message to deliver (highest priority first), or null when empty */
+  private headRing(): PositionRing | null {
+    const rings = this.rings;
+    for (let i = rings.length - 1; i >= 0; i--) if (rings[i]!.size > 0) return rings[i]!;
+    return null;
+  }
+
+  /** remove the head into this.position; expired heads on the way are dead-lettered. null when empty. */
+  private shiftHead(): Position | null {
+    const now = this.settings.messageTtl !== null || this.anyExpiry() ? Date.now() : 0;
+    for (;;) {
+      const ring = this.headRing();
+      if (ring === null) return null;
+      const p = ring.readHead(this.position);
+      ring.shift();
+      this.readyCount--;
+      this.readyBodyBytes -= p.bodySize;
+      if (p.expiresAt !== 0 && now !== 0 && p.expiresAt <= now) {
+        this.dropPosition(p, 'expired');
+        continue;
+      }
+      return p;
+    }
+  }
+
+  private anyExpiry(): boolean {
+    const rings = this.rings;
+    for (let i = 0; i < rings.length; i++) if (rings[i]!.size > 0 && rings[i]!.headExpiresAt() !== 0) return true;
+    return false;
+  }
+
+  /** a ready message leaves the queue without delivery: dead-letter it (if configured) and ack its record */
+  private dropPosition(p: Position, reason: DeathReason): void {
+    if (this.settings.deadLetterExchange !== null) {
+      const message = decodeRecord(this.log.read(p.segment, p.offset, p.length));
+      this.context.deadLetter(this, message, reason);
+    }
+    this.log.ack(p.segment, p.offset);
+  }
+
+  /** drop-head overflow: remove heads until the limits hold */
+  private enforceLimits(): void {
+    const s = this.settings;
+    if (s.maxLength === null && s.maxLengthBytes === null) return;
+    if (s.overflow !== 'drop-head') return;
+    while (this.readyCount > 0 && this.overLimit(0, 0)) {
+      const p = this.shiftHead();
+      if (p === null) break;
+      this.dropPosition(p, 'maxlen');
+    }
+  }
+
+  // ---------------------------------------------------------------- TTL
+
+  /** arm one timer for the earliest head expiry (only heads expire, as in RabbitMQ) */
+  private armExpiry(): void {
+    if (this.deleted) return;
+    let earliest = 0;
+    for (const ring of this.rings) {
+      if (ring.size === 0) continue;
+      const at = ring.headExpiresAt();
+      if (at !== 0 && (earliest === 0 || at < earliest)) earliest = at;
+    }
+    if (earliest === 0) return;
+    if (this.expiryTimer !== null && this.expiryTimerAt <= earliest) return;
+    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
+    this.expiryTimerAt = earliest;
+    this.expiryTimer = setTimeout(() => this.expireHeads(), Math.max(0, earliest - Date.now()) + 1);
+    this.expiryTimer.unref();
+  }
+
+  private expireHeads(): void {
+    this.expiryTimer = null;
+    if (this.deleted) return;
+    const now = Date.now();
+    let n = 0;
+    for (let level = this.rings.length - 1; level >= 0; level--) {
+      const ring = this.rings[level]!;
+      while (ring.size > 0 && n < EXPIRE_BATCH) {
+        const at = ring.headExpiresAt();
+        if (at === 0 || at > now) break;
+        const p = ring.readHead(this.position);
+        ring.shift();
+        this.readyCount--;
+        this.readyBodyBytes -= p.bodySize;
+        this.dropPosition(p, 'expired');
+        n++;
+      }
+    }
+    if (n === EXPIRE_BATCH) {
+      this.expiryTimer = setTimeout(() => this.expireHeads(), 0);
+      this.expiryTimerAt = now;
+      return;
+    }
+    this.armExpiry();
+  }
+
+  // ---------------------------------------------------------------- x-expires
+
+  /** the queue was used (declared, consumed from, got from): restart its x-expires clock */
+  touch(): void {
+    const expires = this.settings.expires;
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    if (expires === null || this.deleted) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (this.consumers.length > 0) this.touch();
+      else this.context.expireQueue(this);
+    }, expires);
+    this.idleTimer.unref();
+  }
+
+  // ---------------------------------------------------------------- delivery
 
   /** Deliver queued messages while consumers have credit. */
   drain(): void {
     if (this.deleted) return;
     let delivered = 0;
-    while (this.ready.size > 0 && this.consumers.length > 0) {
+    while (this.readyCount > 0 && this.consumers.length > 0) {
       const consumer = this.pickConsumer();
       if (consumer === null) return;
       if (delivered === DRAIN_BATCH) {
         this.scheduleDrain();
         return;
       }
-      const segment = this.ready.headSegment();
-      const offset = this.ready.headOffset();
-      const length = this.ready.headLength();
-      const redelivered = (this.ready.headFlags() & POSITION_REDELIVERED) !== 0;
-      this.ready.shift();
-      const message = decodeRecord(this.log.read(segment, offset, length));
-      this.handOver(consumer, message, segment, offset, length, redelivered);
+      const p = this.shiftHead();
+      if (p === null) break;
+      this.handOver(consumer, this.readMessage(p), p);
       delivered++;
     }
+    this.armExpiry();
+  }
+
+  /** read a record back; a redelivered message of a queue that counts deliveries gets x-delivery-count */
+  private readMessage(p: Position): Message {
+    const message = decodeRecord(this.log.read(p.segment, p.offset, p.length));
+    if (p.deliveries > 0 && this.countsDeliveries()) {
+      message.properties = editProperties(message.properties, { ...(message.headers() ?? {}), 'x-delivery-count': p.deliveries }, false);
+    }
+    return message;
+  }
+
+  private countsDeliveries(): boolean {
+    return this.settings.queueType === 'quorum' || this.settings.deliveryLimit !== null;
   }
 
   scheduleDrain(): void {
@@ -161,14 +452,11 @@ export class Queue implements Destination {
 
   /** basic.get: take the head message, or null when empty */
   take(): Taken | null {
-    if (this.ready.size === 0) return null;
-    const segment = this.ready.headSegment();
-    const offset = this.ready.headOffset();
-    const length = this.ready.headLength();
-    const redelivered = (this.ready.headFlags() & POSITION_REDELIVERED) !== 0;
-    this.ready.shift();
-    const message = decodeRecord(this.log.read(segment, offset, length));
-    return { message, segment, offset, length, redelivered };
+    this.touch();
+    const p = this.shiftHead();
+    this.armExpiry();
+    if (p === null) return null;
+    return { message: this.readMessage(p), position: { ...p } };
   }
 
   /** the consumer (or basic.get with no-ack=false) now holds one more unacked message */
@@ -176,7 +464,7 @@ export class Queue implements Destination {
     this.unackedCount++;
   }
 
-  /** an unacked message was acked (or rejected without requeue) */
+  /** an unacked message was acked */
   settle(segment: number, offset: number): void {
     if (this.unackedCount > 0) this.unackedCount--;
     if (!this.deleted) this.log.ack(segment, offset);
@@ -187,18 +475,76 @@ export class Queue implements Destination {
     if (!this.deleted) this.log.ack(segment, offset);
   }
 
+  /** reject / nack without requeue: dead-letter with reason `rejected` (if configured) */
+  reject(entry: RequeueEntry): void {
+    if (this.unackedCount > 0) this.unackedCount--;
+    if (this.deleted) return;
+    this.dropPosition(this.toPosition(entry), 'rejected');
+  }
+
+  private toPosition(e: RequeueEntry): Position {
+    const p = this.position;
+    p.segment = e.segment;
+    p.offset = e.offset;
+    p.length = e.length;
+    p.flags = POSITION_REDELIVERED;
+    p.expiresAt = e.expiresAt;
+    p.deliveries = e.deliveries;
+    p.bodySize = e.bodySize;
+    return p;
+  }
+
   /**
-   * Put unacked messages back at the head, marked redelivered, in their original (log) order.
-   * Entries may arrive in any order; they are sorted by position.
+   * Put unacked messages back, marked redelivered, in their original (log) order. Each return counts as
+   * a delivery: past x-delivery-limit a message is dead-lettered (delivery_limit); with x-retry-backoff it
+   * waits out an exponential delay before it is ready again.
    */
   requeue(entries: RequeueEntry[]): void {
     if (entries.length > 1) entries.sort((a, b) => a.segment - b.segment || a.offset - b.offset);
+    const s = this.settings;
+    const now = Date.now();
     for (let i = entries.length - 1; i >= 0; i--) {
-      const e = entries[i]!;
+      const old = entries[i]!;
       if (this.unackedCount > 0) this.unackedCount--;
-      if (!this.deleted) this.ready.unshift(e.segment, e.offset, e.length, POSITION_REDELIVERED);
+      if (this.deleted) continue;
+      const e: RequeueEntry = { ...old, deliveries: old.deliveries + 1 };
+      if (s.deliveryLimit !== null && e.deliveries > s.deliveryLimit) {
+        this.dropPosition(this.toPosition(e), 'delivery_limit');
+      } else if (s.retryBackoff !== null && s.retryBackoff > 0) {
+        const delay = Math.min(s.retryBackoff * 2 ** Math.min(e.deliveries - 1, 30), s.retryBackoffMax ?? Infinity);
+        this.holdForRetry(now + delay, e);
+      } else {
+        this.unshiftReady(e, POSITION_REDELIVERED);
+      }
     }
     this.scheduleDrain();
+  }
+
+  private holdForRetry(due: number, entry: RequeueEntry): void {
+    const list = this.retrying;
+    let at = list.length;
+    while (at > 0 && list[at - 1]!.due > due) at--;
+    list.splice(at, 0, { due, entry });
+    if (at === 0) this.armRetry();
+  }
+
+  private armRetry(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.retrying.length === 0 || this.deleted) return;
+    this.retryTimer = setTimeout(() => this.releaseRetries(), Math.max(0, this.retrying[0]!.due - Date.now()) + 1);
+    this.retryTimer.unref();
+  }
+
+  private releaseRetries(): void {
+    this.retryTimer = null;
+    const now = Date.now();
+    const due: RequeueEntry[] = [];
+    while (this.retrying.length > 0 && this.retrying[0]!.due <= now) due.push(this.retrying.shift()!.entry);
+    due.sort((a, b) => a.segment - b.segment || a.offset - b.offset);
+    for (let i = due.length - 1; i >= 0; i--) this.unshiftReady(due[i]!, POSITION_REDELIVERED);
+    this.armRetry();
+    this.drain();
   }
 
   addConsumer(consumer: Consumer): void {
@@ -208,6 +554,7 @@ export class Queue implements Destination {
     this.consumers.splice(at, 0, consumer);
     if (this.nextConsumer > at) this.nextConsumer++;
     this.hadConsumer = true;
+    this.touch();
     this.scheduleDrain();
   }
 
@@ -217,6 +564,9 @@ export class Queue implements Destination {
     if (i < 0) return false;
     this.consumers.splice(i, 1);
     if (this.nextConsumer > i) this.nextConsumer--;
+    this.touch();
+    // with a single active consumer, the next one takes over
+    if (this.consumers.length > 0) this.scheduleDrain();
     return this.autoDelete && this.consumers.length === 0 && this.hadConsumer;
   }
 
@@ -224,20 +574,33 @@ export class Queue implements Destination {
     return this.consumers.length === 1 && this.consumers[0]!.exclusive;
   }
 
-  /** remove all ready messages; returns how many */
+  /** the consumer that receives messages under x-single-active-consumer (null when SAC is off or none) */
+  activeConsumer(): Consumer | null {
+    return this.settings.singleActiveConsumer && this.consumers.length > 0 ? this.consumers[0]! : null;
+  }
+
+  /** remove all ready messages (not unacked ones, not those waiting out a retry); returns how many */
   purge(): number {
-    const n = this.ready.size;
+    const n = this.readyCount;
     const log = this.log;
-    this.ready.forEach((segment, offset) => log.ack(segment, offset));
-    this.ready.clear();
+    for (const ring of this.rings) {
+      ring.forEach((segment, offset) => log.ack(segment, offset));
+      ring.clear();
+    }
+    this.readyCount = 0;
+    this.readyBodyBytes = 0;
     return n;
   }
 
   /** delete the queue and its storage; consumers are told */
   destroy(): number {
-    const n = this.ready.size;
+    const n = this.readyCount;
     this.deleted = true;
-    this.ready.clear();
+    this.stopTimers();
+    for (const ring of this.rings) ring.clear();
+    this.readyCount = 0;
+    this.readyBodyBytes = 0;
+    this.retrying = [];
     const consumers = this.consumers.splice(0);
     for (const c of consumers) c.cancelledByBroker(this);
     this.log.destroy();
@@ -245,13 +608,22 @@ export class Queue implements Destination {
   }
 
   close(): void {
+    this.stopTimers();
     this.log.close();
+  }
+
+  private stopTimers(): void {
+    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.expiryTimer = this.idleTimer = this.retryTimer = null;
   }
 
   /** round-robin within the highest priority group that has a consumer with credit */
   private pickConsumer(): Consumer | null {
     const list = this.consumers;
     const n = list.length;
+    if (this.settings.singleActiveConsumer) return n > 0 && list[0]!.hasCredit() ? list[0]! : null;
     let start = 0;
     while (start < n) {
       const priority = list[start]!.priority;
@@ -272,10 +644,10 @@ export class Queue implements Destination {
     return null;
   }
 
-  private handOver(consumer: Consumer, message: Message, segment: number, offset: number, length: number, redelivered: boolean): void {
+  private handOver(consumer: Consumer, message: Message, p: Position): void {
     if (!consumer.noAck) this.unackedCount++;
-    consumer.deliver(this, message, segment, offset, length, redelivered);
-    if (consumer.noAck) this.log.ack(segment, offset);
+    consumer.deliver(this, message, p);
+    if (consumer.noAck) this.log.ack(p.segment, p.offset);
   }
 }
 

@@ -4,8 +4,9 @@
  * round that covers each message.
  */
 import { randomBytes } from 'node:crypto';
-import { Message } from '../../core/message.js';
-import type { Consumer, Queue, RequeueEntry } from '../../core/queue/queue.js';
+import { Message, parseExpiration } from '../../core/message.js';
+import { REJECTED, ENQUEUED_DURABLE, type Consumer, type Queue, type RequeueEntry } from '../../core/queue/queue.js';
+import { POSITION_REDELIVERED, type Position } from '../../util/position-ring.js';
 import type { DirectReplyTarget } from '../../core/vhost.js';
 import { BrokerError, brokerError, Errors } from '../../errors/errors.js';
 import type { DurabilityListener } from '../../storage/sync.js';
@@ -84,6 +85,8 @@ import {
 import type { Exchange } from '../../core/exchange/exchange.js';
 
 const DIRECT_REPLY_QUEUE = 'amq.rabbitmq.reply-to';
+/** confirm-round marker of a publish refused by a queue limit: answered with basic.nack */
+const NACK_ROUND = -1;
 const DIRECT_REPLY_PREFIX = 'amq.rabbitmq.reply-to.';
 /** property-flag bits read on the publish path (see core/properties.ts) */
 const PROP_FLAG_REPLY_TO = 0x0200;
@@ -95,14 +98,27 @@ const enum State {
   Closed,
 }
 
+/** a delivery waiting for its ack: a copy of the queue position (what requeue and dead-lettering need) */
 class Unacked implements RequeueEntry {
+  readonly segment: number;
+  readonly offset: number;
+  readonly length: number;
+  readonly expiresAt: number;
+  readonly deliveries: number;
+  readonly bodySize: number;
   constructor(
     readonly queue: Queue,
-    readonly segment: number,
-    readonly offset: number,
-    readonly length: number,
+    p: Readonly<Position>,
+    readonly priority: number,
     readonly consumer: ChannelConsumer | null,
-  ) {}
+  ) {
+    this.segment = p.segment;
+    this.offset = p.offset;
+    this.length = p.length;
+    this.expiresAt = p.expiresAt;
+    this.deliveries = p.deliveries;
+    this.bodySize = p.bodySize;
+  }
 }
 
 export class ChannelConsumer implements Consumer {
@@ -131,8 +147,8 @@ export class ChannelConsumer implements Consumer {
     );
   }
 
-  deliver(queue: Queue, message: Message, segment: number, offset: number, length: number, redelivered: boolean): void {
-    this.channel.deliver(this, queue, message, segment, offset, length, redelivered);
+  deliver(queue: Queue, message: Message, position: Readonly<Position>): void {
+    this.channel.deliver(this, queue, message, position);
   }
 
   cancelledByBroker(_queue: Queue): void {
@@ -310,6 +326,15 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     const flags = properties.length >= 2 ? properties.readUInt16BE(0) : 0;
     if ((flags & (PROP_FLAG_REPLY_TO | PROP_FLAG_USER_ID)) !== 0) properties = this.checkSpecialProperties(properties);
     const message = new Message(pending.exchange.name, pending.routingKey, properties, body, this.scan.deliveryMode === 2);
+    const scan = this.scan;
+    if (scan.priority > 0) message.priority = scan.priority;
+    if (scan.expiration !== undefined) {
+      try {
+        message.expirationMs = parseExpiration(scan.expiration);
+      } catch {
+        throw brokerError(Errors.PRECONDITION_FAILED, `invalid expiration '${scan.expiration}'`);
+      }
+    }
     if (this.transactional) {
       this.txPublishes.push({ exchange: pending.exchange, message, mandatory: pending.mandatory });
       return;
@@ -335,15 +360,24 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
 
   private publish(exchange: Exchange, message: Message, mandatory: boolean): void {
     let needsSync = false;
+    let rejected = false;
     let routedCount = 0;
     if (exchange.name === '' && message.routingKey.startsWith(DIRECT_REPLY_PREFIX)) {
       const target = this.vhost.directReply.get(message.routingKey.slice(DIRECT_REPLY_PREFIX.length));
       if (target !== undefined && target.deliverReply(message)) routedCount = 1;
+    } else if (exchange.delayed !== null && exchange.delayed.delays(message)) {
+      // x-delayed-message: held, routed when due; `mandatory` is judged by the bindings at publish time
+      routedCount = mandatory ? exchange.delayed.routableNow(message) : 1;
+      if (routedCount > 0) needsSync = exchange.delayed.hold(message);
     } else {
       const routed = this.routed;
       this.vhost.route(exchange, message, routed);
       routedCount = routed.length;
-      for (let i = 0; i < routed.length; i++) if (routed[i]!.enqueue(message)) needsSync = true;
+      for (let i = 0; i < routed.length; i++) {
+        const result = routed[i]!.enqueue(message);
+        if (result === ENQUEUED_DURABLE) needsSync = true;
+        else if (result === REJECTED) rejected = true;
+      }
       routed.length = 0;
     }
     if (routedCount === 0 && mandatory) {
@@ -357,7 +391,8 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     if (this.confirming) {
       const scheduler = this.connection.core.scheduler;
       this.confirmSeqs.push(++this.publishSeq);
-      this.confirmRounds.push(needsSync ? scheduler.requestRound() : 0);
+      // a queue's reject-publish limit refused it: the publisher gets basic.nack (RabbitMQ's rule)
+      this.confirmRounds.push(rejected ? NACK_ROUND : needsSync ? scheduler.requestRound() : 0);
       if (!needsSync && !this.confirmScheduled) {
         this.confirmScheduled = true;
         setImmediate(this.confirmBound);
@@ -376,11 +411,18 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     const seqs = this.confirmSeqs;
     const rounds = this.confirmRounds;
     let head = this.confirmHead;
-    const start = head;
-    while (head < seqs.length && rounds[head]! <= completed) head++;
-    if (head === start) return;
-    const last = seqs[head - 1]!;
-    this.send({ id: M_BASIC_ACK, args: { deliveryTag: last, multiple: head - start > 1 } });
+    let runStart = head;
+    while (head < seqs.length && rounds[head]! <= completed) {
+      if (rounds[head] === NACK_ROUND) {
+        // ack the run before it (multiple acks are cumulative), then nack this one alone
+        if (head > runStart) this.send({ id: M_BASIC_ACK, args: { deliveryTag: seqs[head - 1]!, multiple: head - runStart > 1 } });
+        this.send({ id: M_BASIC_NACK, args: { deliveryTag: seqs[head]!, multiple: false, requeue: false } });
+        runStart = head + 1;
+      }
+      head++;
+    }
+    if (head > runStart) this.send({ id: M_BASIC_ACK, args: { deliveryTag: seqs[head - 1]!, multiple: head - runStart > 1 } });
+    if (head === this.confirmHead) return;
     if (head === seqs.length) {
       seqs.length = 0;
       rounds.length = 0;
@@ -396,13 +438,14 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
 
   // ---------------------------------------------------------------- deliveries
 
-  deliver(consumer: ChannelConsumer, queue: Queue, message: Message, segment: number, offset: number, length: number, redelivered: boolean): void {
+  deliver(consumer: ChannelConsumer, queue: Queue, message: Message, position: Readonly<Position>): void {
     const tag = ++this.deliveryTag;
     if (!consumer.noAck) {
-      this.unacked.set(tag, new Unacked(queue, segment, offset, length, consumer));
+      this.unacked.set(tag, new Unacked(queue, position, message.priority, consumer));
       consumer.unacked++;
       this.unackedTotal++;
     }
+    const redelivered = (position.flags & POSITION_REDELIVERED) !== 0;
     this.connection.writer.deliver(this.id, consumer.tagBuffer, tag, redelivered, message.exchange, message.routingKey, message.properties, message.body);
   }
 
@@ -452,6 +495,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     if (entry.consumer !== null) entry.consumer.unacked--;
     this.unackedTotal--;
     if (requeue === true) requeued.push(entry);
+    else if (requeue === false) entry.queue.reject(entry);
     else entry.queue.settle(entry.segment, entry.offset);
   }
 
@@ -652,16 +696,18 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     const taken = queue.take();
     if (taken === null) return this.send({ id: M_BASIC_GET_EMPTY, args: { clusterId: '' } });
     const tag = ++this.deliveryTag;
-    if (noAck) queue.discard(taken.segment, taken.offset);
+    const p = taken.position;
+    if (noAck) queue.discard(p.segment, p.offset);
     else {
       queue.trackUnacked();
-      this.unacked.set(tag, new Unacked(queue, taken.segment, taken.offset, taken.length, null));
+      this.unacked.set(tag, new Unacked(queue, p, taken.message.priority, null));
       this.unackedTotal++;
     }
     const msg = taken.message;
+    const redelivered = (p.flags & POSITION_REDELIVERED) !== 0;
     this.connection.writer.methodWithContent(
       this.id,
-      { id: M_BASIC_GET_OK, args: { deliveryTag: tag, redelivered: taken.redelivered, exchange: msg.exchange, routingKey: msg.routingKey, messageCount: queue.messageCount } },
+      { id: M_BASIC_GET_OK, args: { deliveryTag: tag, redelivered, exchange: msg.exchange, routingKey: msg.routingKey, messageCount: queue.messageCount } },
       msg.properties,
       msg.body,
     );

@@ -7,6 +7,7 @@ import type { UserConfig } from '../../config/config.js';
 import type { BrokerCore } from '../../core/core.js';
 import type { VirtualHost } from '../../core/vhost.js';
 import { BrokerError } from '../../errors/errors.js';
+import { isLoopbackAddress } from '../../util/net.js';
 import type { Logger } from '../../log/logger.js';
 import { AmqpCodecError } from '../../errors/codec-error.js';
 import { readTable, type FieldTable } from '../../core/field-table.js';
@@ -116,8 +117,7 @@ export class AmqpConnection implements FrameSink {
   }
 
   get isLoopback(): boolean {
-    const a = this.socket.remoteAddress ?? '';
-    return a.startsWith('127.') || a === '::1' || a.startsWith('::ffff:127.');
+    return isLoopbackAddress(this.socket.remoteAddress);
   }
 
   /** true while consumers may be given more messages (output not backed up) */

@@ -1,0 +1,176 @@
+/**
+ * The management HTTP listener (node:http only): one server per configured address, HTTP basic auth against
+ * the broker's users (the loopback-only rule applies, as for AMQP), JSON in and out, and dispatch through the
+ * route table. Resources add routes in their own module (policies.ts, overview.ts) and list them in ROUTES.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { UserConfig } from '../config/config.js';
+import type { Logger } from '../log/logger.js';
+import { isLoopbackAddress } from '../util/net.js';
+import { overviewRoutes } from './overview.js';
+import { policyRoutes } from './policies.js';
+import { errorReply, httpError, Router, type ApiReply, type ApiRequest, type HttpMethod, type ManagementContext, type Route } from './router.js';
+
+/** Every route the API serves. */
+export const ROUTES: readonly Route[] = [...overviewRoutes, ...policyRoutes];
+
+/** Largest request body accepted, bytes: policies and definitions are small; anything bigger is refused (413). */
+export const MAX_REQUEST_BODY_BYTES = 1024 * 1024;
+
+/** The realm in the WWW-Authenticate header of a 401. */
+const AUTH_REALM = 'Postbox Management';
+
+const METHODS: ReadonlySet<string> = new Set<HttpMethod>(['GET', 'PUT', 'POST', 'DELETE']);
+
+export class ManagementServer {
+  private readonly servers: Server[] = [];
+  private readonly router = new Router(ROUTES);
+  /** the hosts actually listened on */
+  readonly boundHosts: string[] = [];
+  port = 0;
+
+  constructor(private readonly context: ManagementContext) {}
+
+  private get logger(): Logger {
+    return this.context.logger;
+  }
+
+  /** listen on every host; the first bound port is reused for the others when port 0 was asked for */
+  async listen(hosts: readonly string[], port: number): Promise<number> {
+    let bound = port;
+    for (const host of hosts) {
+      const server = createServer((req, res) => this.handle(req, res));
+      try {
+        bound = await new Promise<number>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ host, port: bound }, () => {
+            server.off('error', reject);
+            const address = server.address();
+            resolve(typeof address === 'object' && address !== null ? address.port : bound);
+          });
+        });
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        // an address family the machine lacks (no IPv6) is skipped when another address is listening
+        if ((e.code === 'EADDRNOTAVAIL' || e.code === 'EAFNOSUPPORT') && hosts.length > 1) {
+          this.logger.warn(`http: cannot listen on ${host}: ${e.message}; skipping`);
+          continue;
+        }
+        await this.close();
+        throw err;
+      }
+      server.on('error', (err) => this.logger.error(`http listener ${host}:${bound}: ${err.message}`));
+      this.servers.push(server);
+      this.boundHosts.push(host);
+    }
+    if (this.servers.length === 0) throw new Error('http: no address could be listened on');
+    this.port = bound;
+    return bound;
+  }
+
+  /** stop accepting and drop every connection (idle keep-alive ones included) */
+  async close(): Promise<void> {
+    const closing = this.servers.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          s.closeAllConnections();
+        }),
+    );
+    this.servers.length = 0;
+    await Promise.all(closing);
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
+    req.on('data', (chunk: Buffer) => {
+      if (refused) return;
+      size += chunk.length;
+      if (size > MAX_REQUEST_BODY_BYTES) {
+        refused = true;
+        res.setHeader('Connection', 'close');
+        this.send(res, errorReply(httpError(413, `request body larger than ${MAX_REQUEST_BODY_BYTES} bytes`)));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!refused) this.dispatch(req, res, Buffer.concat(chunks));
+    });
+    req.on('error', (err) => this.logger.debug(`http request error: ${err.message}`));
+  }
+
+  private dispatch(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
+    let reply: ApiReply & { headers?: Readonly<Record<string, string>> };
+    try {
+      const user = this.authenticate(req);
+      const match = this.router.match(method, path);
+      if (match.kind === 'not-found' || !METHODS.has(method)) throw httpError(404, 'Not Found');
+      if (match.kind === 'method-not-allowed') throw httpError(405, `method ${method} not allowed`, { Allow: match.allowed.join(', ') });
+      const request: ApiRequest = {
+        method: method as HttpMethod,
+        params: match.params,
+        user,
+        json: () => parseJson(body),
+      };
+      reply = match.route.handler(request, this.context);
+    } catch (err) {
+      reply = errorReply(err);
+      if (reply.status >= 500) this.logger.error(`http ${method} ${path}: ${(err as Error)?.stack ?? String(err)}`);
+    }
+    this.logger.debug(() => `http ${method} ${path} → ${reply.status}`);
+    this.send(res, reply);
+  }
+
+  /** the user named in the basic-auth header, or a 401 */
+  private authenticate(req: IncomingMessage): UserConfig {
+    const challenge = { 'WWW-Authenticate': `Basic realm="${AUTH_REALM}"` };
+    const header = req.headers.authorization;
+    if (header === undefined || !/^basic /i.test(header)) throw httpError(401, 'authentication required (HTTP basic auth)', challenge);
+    const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) throw httpError(401, 'malformed basic auth credentials', challenge);
+    const name = decoded.slice(0, colon);
+    const user = this.context.core.authenticate(name, decoded.slice(colon + 1), isLoopbackAddress(req.socket.remoteAddress));
+    if (user === undefined) throw httpError(401, `login failed for user '${name}'`, challenge);
+    return user;
+  }
+
+  private send(res: ServerResponse, reply: ApiReply & { headers?: Readonly<Record<string, string>> }): void {
+    if (res.headersSent) return;
+    for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
+    res.setHeader('Cache-Control', 'no-cache');
+    if (reply.status === 204 || reply.body === undefined) {
+      res.writeHead(reply.status);
+      res.end();
+      return;
+    }
+    const text = JSON.stringify(reply.body, jsonReplacer);
+    res.writeHead(reply.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+}
+
+function parseJson(body: Buffer): unknown {
+  if (body.length === 0) throw httpError(400, 'request body required (JSON)');
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw httpError(400, `request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** field-table values JSON lacks: bigints as numbers when safe, bytes as text */
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+  if (value !== null && typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data)) {
+    return Buffer.from((value as { data: number[] }).data).toString('utf8');
+  }
+  return value;
+}

@@ -1,0 +1,177 @@
+/**
+ * The management API's routing: a table of routes (method + path template) with one handler each, and the
+ * helpers handlers share (vhost lookup, tag checks, errors). Handlers are synchronous functions of a parsed
+ * request; node:http details stay in http.ts. Errors are data: a handler throws a BrokerError from the
+ * registry (mapped with its HTTP status) or an HttpError for HTTP-only failures.
+ */
+import type { UserConfig } from '../config/config.js';
+import type { BrokerCore } from '../core/core.js';
+import type { VirtualHost } from '../core/vhost.js';
+import { BrokerError } from '../errors/errors.js';
+import type { Logger } from '../log/logger.js';
+
+export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
+
+export interface ListenerInfo {
+  readonly protocol: 'amqp' | 'http';
+  readonly ip_address: string;
+  readonly port: number;
+}
+
+/** What handlers may use of the broker around them. */
+export interface ManagementContext {
+  readonly core: BrokerCore;
+  readonly logger: Logger;
+  readonly productName: string;
+  readonly version: string;
+  /** this broker's node name, as RabbitMQ's `rabbit@host` */
+  readonly node: string;
+  listeners(): readonly ListenerInfo[];
+}
+
+export interface ApiRequest {
+  readonly method: HttpMethod;
+  /** path parameters by name, URL-decoded (`%2F` is `/`) */
+  readonly params: Readonly<Record<string, string>>;
+  /** the authenticated user */
+  readonly user: UserConfig;
+  /** the body parsed as JSON; a 400 HttpError when it is missing or not JSON */
+  json(): unknown;
+}
+
+export interface ApiReply {
+  readonly status: number;
+  /** serialised as JSON; omitted for 204 */
+  readonly body?: unknown;
+}
+
+export type Handler = (request: ApiRequest, context: ManagementContext) => ApiReply;
+
+export interface Route {
+  readonly method: HttpMethod;
+  /** e.g. `/api/policies/:vhost/:name`; `:x` segments are parameters */
+  readonly path: string;
+  readonly handler: Handler;
+}
+
+/** An HTTP-level failure; `error` is the short name RabbitMQ's management API uses for the status. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    reason: string,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(reason);
+    this.name = 'HttpError';
+  }
+}
+
+/** RabbitMQ-style `error` names by HTTP status */
+const ERROR_NAMES: Readonly<Record<number, string>> = {
+  400: 'bad_request',
+  401: 'not_authorised',
+  403: 'access_refused',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'payload_too_large',
+  500: 'internal_server_error',
+  501: 'not_implemented',
+  503: 'service_unavailable',
+};
+
+export function errorName(status: number): string {
+  return ERROR_NAMES[status] ?? 'error';
+}
+
+export function httpError(status: number, reason: string, headers?: Record<string, string>): HttpError {
+  return new HttpError(status, errorName(status), reason, headers);
+}
+
+/** The reply for a thrown error: `{ error, reason }` with the registry's or the HttpError's status. */
+export function errorReply(err: unknown): { status: number; body: { error: string; reason: string }; headers: Readonly<Record<string, string>> } {
+  if (err instanceof HttpError) return { status: err.status, body: { error: err.error, reason: err.message }, headers: err.headers };
+  if (err instanceof BrokerError) return { status: err.def.http, body: { error: errorName(err.def.http), reason: err.message }, headers: {} };
+  return { status: 500, body: { error: errorName(500), reason: 'internal error' }, headers: {} };
+}
+
+interface CompiledRoute {
+  readonly route: Route;
+  /** literal segment, or null for a parameter */
+  readonly segments: readonly (string | null)[];
+  readonly names: readonly string[];
+}
+
+export type RouteMatch =
+  | { readonly kind: 'found'; readonly route: Route; readonly params: Record<string, string> }
+  | { readonly kind: 'method-not-allowed'; readonly allowed: readonly HttpMethod[] }
+  | { readonly kind: 'not-found' };
+
+export class Router {
+  private readonly routes: CompiledRoute[];
+
+  constructor(routes: readonly Route[]) {
+    this.routes = routes.map((route) => {
+      const parts = route.path.split('/').slice(1);
+      return {
+        route,
+        segments: parts.map((p) => (p.startsWith(':') ? null : p)),
+        names: parts.filter((p) => p.startsWith(':')).map((p) => p.slice(1)),
+      };
+    });
+  }
+
+  /** `rawPath` is the request path without the query string, still URL-encoded */
+  match(method: string, rawPath: string): RouteMatch {
+    let parts = rawPath.split('/').slice(1);
+    if (parts.length > 1 && parts[parts.length - 1] === '') parts = parts.slice(0, -1); // a trailing slash
+    let decoded: string[];
+    try {
+      // decode each segment on its own so an encoded slash (%2F, the default vhost) stays inside its segment
+      decoded = parts.map((p) => decodeURIComponent(p));
+    } catch {
+      throw httpError(400, `malformed URL encoding in path '${rawPath}'`);
+    }
+    const allowed: HttpMethod[] = [];
+    for (const c of this.routes) {
+      if (c.segments.length !== decoded.length) continue;
+      if (!c.segments.every((s, i) => s === null || s === decoded[i])) continue;
+      if (c.route.method !== method) {
+        allowed.push(c.route.method);
+        continue;
+      }
+      const params: Record<string, string> = {};
+      let n = 0;
+      c.segments.forEach((s, i) => {
+        if (s === null) params[c.names[n++]!] = decoded[i]!;
+      });
+      return { kind: 'found', route: c.route, params };
+    }
+    return allowed.length > 0 ? { kind: 'method-not-allowed', allowed } : { kind: 'not-found' };
+  }
+}
+
+// ---------------------------------------------------------------- helpers for handlers
+
+/** The vhost named in the path: 404 when it does not exist, 403 when the user may not use it. */
+export function vhostFor(context: ManagementContext, user: UserConfig, name: string): VirtualHost {
+  const vhost = context.core.vhosts.get(name);
+  if (vhost === undefined) throw httpError(404, `no vhost '${name}'`);
+  if (context.core.vhostFor(user, name) === undefined) throw httpError(403, `user '${user.name}' has no access to vhost '${name}'`);
+  return vhost;
+}
+
+/** 403 unless the user has one of the tags. */
+export function requireTag(user: UserConfig, tags: readonly string[], action: string): void {
+  if (!user.tags.some((t) => tags.includes(t))) {
+    throw httpError(403, `user '${user.name}' may not ${action}: needs the ${tags.join(' or ')} tag`);
+  }
+}
+
+/** The request body as a JSON object, 400 otherwise. */
+export function jsonObject(request: ApiRequest): Record<string, unknown> {
+  const body = request.json();
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw httpError(400, 'request body must be a JSON object');
+  return body as Record<string, unknown>;
+}
