@@ -73,6 +73,13 @@ export class Message {
     return h;
   }
 
+  /** replace the property list (before the message is stored: the record header is rebuilt) */
+  setProperties(properties: Buffer): void {
+    this.properties = properties;
+    this.header = null;
+    this.decodedHeaders = null;
+  }
+
   /** decoded headers table (lazily, once): the headers exchange and dead-lettering read it */
   headers(): FieldTable | undefined {
     if (this.decodedHeaders === null) this.decodedHeaders = readHeaders(this.properties);

@@ -23,6 +23,7 @@ import type { FieldTable } from './field-table.js';
 import type { Message } from './message.js';
 import { Queue, type QueueContext } from './queue/queue.js';
 import { deadLetter, isDeathCycle, type DeathReason } from './queue/dead-letter.js';
+import { editProperties, PROP_HEADERS } from './properties.js';
 import { validateQueueArguments } from './queue/settings.js';
 import type { BindingDefinition, ExchangeDefinition, QueueDefinition } from './definitions.js';
 import { PolicyRegistry, validatePolicy, type Policy } from './policy.js';
@@ -40,6 +41,35 @@ export interface VhostContext extends DelayedStorage {
   openQueueLog(vhost: string, name: string, durable: boolean): { log: SegmentLog; storage: string };
   /** durable definitions changed: persist them */
   definitionsChanged(): void;
+}
+
+const CC_KEY = Buffer.from('\x02CC', 'latin1');
+const BCC_KEY = Buffer.from('\x03BCC', 'latin1');
+
+function keyList(v: FieldTable[string] | undefined): string[] {
+  if (typeof v === 'string') return [v];
+  if (Buffer.isBuffer(v)) return [v.toString('utf8')];
+  if (Array.isArray(v)) return v.filter((x) => typeof x === 'string' || Buffer.isBuffer(x)).map((x) => x.toString());
+  return [];
+}
+
+/**
+ * Sender-selected distribution (RabbitMQ): `CC` and `BCC` headers (a string or an array of strings) route
+ * copies by extra routing keys; `BCC` is removed from the message before it is stored. Returns the extra
+ * keys, or null (the usual case, decided by a byte search of the property list without decoding it).
+ */
+function senderSelectedKeys(message: Message): string[] | null {
+  const props = message.properties;
+  if (props.length < 2 || (props.readUInt16BE(0) & PROP_HEADERS) === 0) return null;
+  if (!props.includes(CC_KEY) && !props.includes(BCC_KEY)) return null;
+  const headers = message.headers();
+  if (headers === undefined || (headers.CC === undefined && headers.BCC === undefined)) return null;
+  const keys = [...keyList(headers.CC), ...keyList(headers.BCC)];
+  if (headers.BCC !== undefined) {
+    const { BCC: _dropped, ...rest } = headers;
+    message.setProperties(editProperties(props, rest, false));
+  }
+  return keys;
 }
 
 /** Depth limit for exchange-to-exchange routing chains (cycles are cut by a per-message mark anyway). */
@@ -146,6 +176,10 @@ export class VirtualHost implements QueueContext {
     out.length = 0;
     const epoch = ++this.routeEpoch;
     this.routeFrom(exchange, message, out, epoch, 0);
+    const extra = senderSelectedKeys(message);
+    if (extra !== null) {
+      for (const key of extra) this.routeFrom(exchange, { routingKey: key, headers: () => message.headers() }, out, epoch, 0);
+    }
     let current = exchange;
     let hops = 0;
     while (out.length === 0 && current.alternateExchange !== undefined && hops < MAX_ROUTE_DEPTH) {
@@ -157,7 +191,7 @@ export class VirtualHost implements QueueContext {
     }
   }
 
-  private routeFrom(exchange: Exchange, message: Message, out: Queue[], epoch: number, depth: number): void {
+  private routeFrom(exchange: Exchange, message: RoutingInput, out: Queue[], epoch: number, depth: number): void {
     this.exchangeMarks.set(exchange, epoch);
     const destinations: Destination[] = [];
     exchange.router.route(message, destinations);
