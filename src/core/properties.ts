@@ -117,3 +117,77 @@ export function readExpiration(props: Buffer): string | undefined {
   for (let i = 0; i < EXPIRATION_INDEX; i++) if (flags & (1 << (15 - i))) at = fieldEnd(props, PROPERTY_TYPES[i]!, at);
   return props.toString('utf8', at + 1, at + 1 + props[at]!);
 }
+
+/** bytes a field-table value of type `tag` occupies at `at` (after its type byte); -1 when unknown */
+function fieldValueEnd(buf: Buffer, tag: number, at: number): number {
+  switch (tag) {
+    case 0x74: // t boolean
+    case 0x62: // b int8
+    case 0x42: // B uint8
+      return at + 1;
+    case 0x73: // s int16
+    case 0x75: // u uint16
+      return at + 2;
+    case 0x49: // I int32
+    case 0x69: // i uint32
+    case 0x66: // f float
+      return at + 4;
+    case 0x44: // D decimal
+      return at + 5;
+    case 0x6c: // l int64
+    case 0x64: // d double
+    case 0x54: // T timestamp
+      return at + 8;
+    case 0x56: // V void
+      return at;
+    case 0x53: // S longstr
+    case 0x78: // x bytes
+    case 0x41: // A array
+    case 0x46: // F table
+      return at + 4 + buf.readUInt32BE(at);
+    default:
+      return -1;
+  }
+}
+
+/**
+ * An integer header read straight from the property list, without decoding the table (no allocation):
+ * the publish path of the delayed exchange reads `x-delay` this way. Returns null when the header is
+ * absent or not an integer.
+ */
+export function readIntegerHeader(props: Buffer, key: string): number | null {
+  if (props.length < 2) return null;
+  const flags = props.readUInt16BE(0);
+  if ((flags & PROP_HEADERS) === 0) return null;
+  let at = fieldsStart(props);
+  if (flags & PROP_CONTENT_TYPE) at += 1 + props[at]!;
+  if (flags & PROP_CONTENT_ENCODING) at += 1 + props[at]!;
+  if (at + 4 > props.length) return null;
+  const end = at + 4 + props.readUInt32BE(at);
+  if (end > props.length) return null;
+  at += 4;
+  const keyLength = Buffer.byteLength(key);
+  while (at < end) {
+    const n = props[at]!;
+    const matches = n === keyLength && props.toString('latin1', at + 1, at + 1 + n) === key;
+    at += 1 + n;
+    const tag = props[at]!;
+    const valueAt = at + 1;
+    if (matches) {
+      switch (tag) {
+        case 0x62: return props.readInt8(valueAt);
+        case 0x42: return props[valueAt]!;
+        case 0x73: return props.readInt16BE(valueAt);
+        case 0x75: return props.readUInt16BE(valueAt);
+        case 0x49: return props.readInt32BE(valueAt);
+        case 0x69: return props.readUInt32BE(valueAt);
+        case 0x6c: return Number(props.readBigInt64BE(valueAt));
+        default: return null;
+      }
+    }
+    const next = fieldValueEnd(props, tag, valueAt);
+    if (next < 0) return null;
+    at = next;
+  }
+  return null;
+}

@@ -7,6 +7,8 @@
 import { brokerError, Errors } from '../../errors/errors.js';
 import type { FieldTable } from '../field-table.js';
 import { EXCHANGE_TYPES, type Binding, type Destination, type ExchangeRouter, type RoutingInput } from './exchange.js';
+import type { Message } from '../message.js';
+import { readIntegerHeader } from '../properties.js';
 
 export const DELAYED_EXCHANGE_TYPE = 'x-delayed-message';
 /** exchange argument naming the type whose routing rules apply */
@@ -31,13 +33,10 @@ export function delayedInnerType(args: FieldTable): string {
  * The delay a message asks for, in milliseconds; 0 = route at once. As the plugin, only an integer header
  * value delays (any integer width); absent, zero, negative, fractional or non-numeric values do not.
  */
-export function delayOf(input: RoutingInput): number {
-  const headers = input.headers();
-  if (headers === undefined) return 0;
-  const value = headers[DELAY_HEADER];
-  if (typeof value === 'number') return Number.isInteger(value) && value > 0 ? value : 0;
-  if (typeof value === 'bigint') return value > 0n ? Number(value) : 0;
-  return 0;
+export function delayOf(message: Message): number {
+  // read from the raw property list: decoding the whole headers table per publish would be garbage
+  const value = readIntegerHeader(message.properties, DELAY_HEADER);
+  return value !== null && value > 0 ? value : 0;
 }
 
 /** Routes with the inner type's router; exists so the vhost can tell which rules a binding follows. */
