@@ -1,7 +1,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
-import { startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { startTestBroker, tempDataDir, type TestBroker } from '../helpers/broker.js';
+import { rmSync } from 'node:fs';
 import { collect, drainBodies, expectChannelClose, readyCount, text } from '../helpers/amqplib.js';
 
 /** the next message on `queue` (a consumer that takes one and cancels) */
@@ -158,5 +159,42 @@ describe('message TTL, queue expiry and dead-lettering', () => {
     await new Promise((r) => setTimeout(r, 150));
     assert.ok(broker.core.vhosts.get('/')!.queues.has('expiring.used'));
     await c.close();
+  });
+});
+
+describe('dead-lettering back into the same queue', () => {
+  test('a rejected message dead-lettered to its own queue comes back once, nothing is lost, and nothing reappears after a restart', async () => {
+    const dataDir = tempDataDir('postbox-self-dlx-');
+    let broker = await startTestBroker({ dataDir });
+    try {
+      const conn = await amqp.connect(broker.url);
+      const ch = await conn.createChannel();
+      await ch.assertQueue('self.dlx', { durable: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'self.dlx' } });
+      for (const b of ['a', 'b', 'c']) ch.sendToQueue('self.dlx', text(b), { persistent: true });
+      const seen: string[] = [];
+      await new Promise<void>((resolve) => {
+        void ch.consume('self.dlx', (m) => {
+          if (m === null) return;
+          seen.push(m.content.toString());
+          // reject 'a' the first time: it goes to the back of its own queue through the dead-letter route
+          if (m.content.toString() === 'a' && m.properties.headers?.['x-death'] === undefined) ch.reject(m, false);
+          else ch.ack(m);
+          if (seen.length === 4) resolve();
+        });
+      });
+      assert.deepEqual(seen, ['a', 'b', 'c', 'a']);
+      assert.equal((await ch.checkQueue('self.dlx')).messageCount, 0);
+      await conn.close();
+      // every record was acked exactly: a restart finds nothing to redeliver
+      await broker.stop();
+      broker = await startTestBroker({ dataDir });
+      const conn2 = await amqp.connect(broker.url);
+      const ch2 = await conn2.createChannel();
+      assert.equal((await ch2.checkQueue('self.dlx')).messageCount, 0);
+      await conn2.close();
+    } finally {
+      await broker.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

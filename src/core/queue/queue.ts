@@ -327,11 +327,12 @@ export class Queue implements Destination {
 
   /** a ready message leaves the queue without delivery: dead-letter it (if configured) and ack its record */
   private dropPosition(p: Position, reason: DeathReason): void {
-    if (this.settings.deadLetterExchange !== null) {
-      const message = decodeRecord(this.log.read(p.segment, p.offset, p.length));
-      this.context.deadLetter(this, message, reason);
-    }
-    this.log.ack(p.segment, p.offset);
+    // copy the position out first: dead-lettering may enqueue into this very queue, which reuses it
+    const segment = p.segment;
+    const offset = p.offset;
+    const message = this.settings.deadLetterExchange !== null ? decodeRecord(this.log.read(segment, offset, p.length)) : null;
+    this.log.ack(segment, offset);
+    if (message !== null) this.context.deadLetter(this, message, reason);
   }
 
   /** drop-head overflow: remove heads until the limits hold */
