@@ -10,7 +10,7 @@
  * is in flight); this class only records them.
  */
 
-import { ACK_ENTRY_BYTES } from './format.js';
+import { ACK_ENTRY_BYTES, RECORD_HEADER_BYTES } from './format.js';
 
 /** Index slots allocated for a new segment; doubled whenever full. */
 const INITIAL_INDEX_CAPACITY = 1024;
@@ -34,9 +34,11 @@ export class Segment {
   /** Payload bytes of records not yet acked. */
   liveBytes = 0;
 
+  /** record offsets in append order; records are contiguous, so a length is the gap to the next one */
   private offsets: Uint32Array;
-  private lengths: Uint32Array;
   private acked: Uint8Array;
+  /** end of the last indexed record (where the next one starts) */
+  private indexEnd = 0;
   /** Index where the next ack is expected (acks mostly come in append order). */
   private ackHint = 0;
 
@@ -58,7 +60,6 @@ export class Segment {
     this.ackPath = ackPath;
     const capacity = Math.max(16, indexCapacity);
     this.offsets = new Uint32Array(capacity);
-    this.lengths = new Uint32Array(capacity);
     this.acked = new Uint8Array(capacity);
   }
 
@@ -75,8 +76,8 @@ export class Segment {
     const index = this.recordCount;
     if (index === this.offsets.length) this.grow();
     this.offsets[index] = offset;
-    this.lengths[index] = payloadLength;
     this.acked[index] = 0;
+    this.indexEnd = offset + RECORD_HEADER_BYTES + payloadLength;
     this.recordCount = index + 1;
     this.liveBytes += payloadLength;
   }
@@ -106,7 +107,8 @@ export class Segment {
   }
 
   recordLength(index: number): number {
-    return this.lengths[index]!;
+    const end = index + 1 < this.recordCount ? this.offsets[index + 1]! : this.indexEnd;
+    return end - this.offsets[index]! - RECORD_HEADER_BYTES;
   }
 
   /** Marks record `index` acked; returns its payload length, or -1 if it was already acked. */
@@ -115,7 +117,7 @@ export class Segment {
     this.acked[index] = 1;
     this.ackedCount++;
     this.ackHint = index + 1;
-    const length = this.lengths[index]!;
+    const length = this.recordLength(index);
     this.liveBytes -= length;
     return length;
   }
@@ -133,15 +135,12 @@ export class Segment {
   }
 
   private grow(): void {
-    const capacity = this.offsets.length * 2;
+    const capacity = Math.max(16, this.offsets.length * 2);
     const offsets = new Uint32Array(capacity);
     offsets.set(this.offsets);
-    const lengths = new Uint32Array(capacity);
-    lengths.set(this.lengths);
     const acked = new Uint8Array(capacity);
     acked.set(this.acked);
     this.offsets = offsets;
-    this.lengths = lengths;
     this.acked = acked;
   }
 }
