@@ -6,6 +6,7 @@ import { DiskAlarm } from './core/alarms.js';
 import { BrokerCore } from './core/core.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { ManagementServer } from './management/http.js';
+import { KafkaServer } from './protocol/kafka/server.js';
 import { AmqpServer } from './protocol/amqp/server.js';
 import { POSTBOX_VERSION, PRODUCT_NAME } from './version.js';
 
@@ -19,6 +20,8 @@ export interface RunningBroker {
   readonly amqpPort: number;
   /** the management HTTP API's port */
   readonly httpPort: number;
+  /** the Kafka listener's port */
+  readonly kafkaPort: number;
   readonly core: BrokerCore;
   /** close connections (320), flush and fsync, release the data directory */
   close(): Promise<void>;
@@ -42,6 +45,7 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     logger,
   });
   const amqp = new AmqpServer(core, config, logger);
+  const kafka = new KafkaServer({ advertisedHost: config.advertisedHost === '' ? null : config.advertisedHost, clusterId: 'postbox' }, logger);
   const diskAlarm = new DiskAlarm(resolve(config.dataDir), config.diskFreeLimitBytes, logger);
   diskAlarm.onChange((reason) => amqp.setBlocked(reason));
   core.alarm = diskAlarm;
@@ -60,8 +64,10 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
   try {
     await amqp.listen(config.hosts, config.amqpPort);
     await http.listen(config.hosts, config.httpPort);
+    await kafka.listen(config.hosts, config.kafkaPort);
   } catch (err) {
     diskAlarm.stop();
+    await kafka.close();
     await http.close();
     await amqp.close();
     await core.close();
@@ -72,10 +78,12 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     config,
     amqpPort: amqp.port,
     httpPort: http.port,
+    kafkaPort: kafka.port,
     core,
     close() {
       closing ??= (async () => {
         diskAlarm.stop();
+        await kafka.close();
         await http.close();
         await amqp.close();
         await core.close();

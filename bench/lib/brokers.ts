@@ -117,7 +117,7 @@ export async function startPostbox(logLevel = 'warn'): Promise<Broker> {
   if (!existsSync(entry)) throw new Error(`Postbox is not built: ${entry} is missing (run npx tsc -p tsconfig.json)`);
   const dataDir = mkdtempSync(join(tmpdir(), 'postbox-bench-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [entry, 'serve', '--amqp-port', String(port), '--http-port', '0', '--data-dir', dataDir, '--host', '127.0.0.1', '--log-level', logLevel], {
+  const child = spawn(process.execPath, [entry, 'serve', '--amqp-port', String(port), '--http-port', '0', '--kafka-port', '0', '--data-dir', dataDir, '--host', '127.0.0.1', '--log-level', logLevel], {
     stdio: ['ignore', 'inherit', 'pipe'],
   });
   let stderrTail = '';

@@ -61,7 +61,7 @@ async function serve(argv: string[]): Promise<void> {
   const logger = createLogger(config.logLevel);
   const broker = await startWithConfig(config, logger);
   const hosts = config.hosts.map((h) => (h.includes(':') ? `[${h}]` : h) + ':' + broker.amqpPort).join(', ');
-  logger.notice(`Postbox ${VERSION} ready: amqp on ${hosts}; http on port ${broker.httpPort}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
+  logger.notice(`Postbox ${VERSION} ready: amqp on ${hosts}; http on port ${broker.httpPort}; kafka on port ${broker.kafkaPort}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

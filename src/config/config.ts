@@ -24,6 +24,8 @@ export interface Config {
   readonly amqpPort: number;
   readonly httpPort: number;
   readonly kafkaPort: number;
+  /** host the Kafka listener advertises in Metadata ('' = the first listen address) */
+  readonly advertisedHost: string;
   readonly logLevel: LogLevel;
   readonly fsync: FsyncPolicy;
   readonly frameMax: number;
@@ -74,7 +76,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'hosts', flag: '--host', env: 'POSTBOX_HOST', file: 'host', kind: 'hosts', unit: 'addresses', defaultValue: '127.0.0.1,::1', doc: 'comma-separated addresses to listen on (0.0.0.0 and :: for all interfaces)' },
   { key: 'amqpPort', flag: '--amqp-port', env: 'POSTBOX_AMQP_PORT', file: 'amqpPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_AMQP_PORT), doc: 'AMQP 0-9-1 listener port (0 = ephemeral)' },
   { key: 'httpPort', flag: '--http-port', env: 'POSTBOX_HTTP_PORT', file: 'httpPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_HTTP_PORT), doc: 'management HTTP API port (policies, overview, health checks; 0 = ephemeral)' },
-  { key: 'kafkaPort', flag: '--kafka-port', env: 'POSTBOX_KAFKA_PORT', file: 'kafkaPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_KAFKA_PORT), doc: 'Kafka protocol port (reserved; the Kafka issue adds the listener)' },
+  { key: 'kafkaPort', flag: '--kafka-port', env: 'POSTBOX_KAFKA_PORT', file: 'kafkaPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_KAFKA_PORT), doc: 'Kafka protocol listener port (0 = ephemeral)' },
+  { key: 'advertisedHost', flag: '--advertised-host', env: 'POSTBOX_ADVERTISED_HOST', file: 'advertisedHost', kind: 'string', unit: 'host', defaultValue: '', doc: 'host Kafka clients are told to connect to (Metadata); empty = the first --host address' },
   { key: 'logLevel', flag: '--log-level', env: 'POSTBOX_LOG_LEVEL', file: 'logLevel', kind: 'level', unit: 'level', defaultValue: 'info', doc: 'debug, info, warn, error or silent' },
   { key: 'fsync', flag: '--fsync', env: 'POSTBOX_FSYNC', file: 'fsync', kind: 'fsync', unit: 'policy', defaultValue: 'always', doc: "'always': confirms wait for the group-commit fsync; 'never': confirms after the OS write (a power loss can lose confirmed messages)" },
   { key: 'frameMax', flag: '--frame-max', env: 'POSTBOX_FRAME_MAX', file: 'frameMax', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_FRAME_MAX), doc: 'largest AMQP frame offered in connection.tune' },

@@ -16,7 +16,7 @@ export interface BrokerProcess {
 }
 
 export async function spawnBroker(dataDir: string, extraArgs: string[] = [], timeoutMs = 20_000): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--data-dir', dataDir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', ...extraArgs], {
+  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--data-dir', dataDir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
