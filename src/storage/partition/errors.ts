@@ -1,0 +1,29 @@
+/**
+ * Typed failures of a partition log. `code` names the failure the way the protocol adapters' error
+ * tables do (Kafka: CORRUPT_MESSAGE = 2, OFFSET_OUT_OF_RANGE = 1), so an adapter maps it without
+ * parsing messages; storage itself knows nothing about protocols.
+ */
+
+/** A produce request's batch is malformed or fails its CRC; nothing of the request was appended. */
+export class CorruptBatchError extends Error {
+  readonly code = 'CORRUPT_MESSAGE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'CorruptBatchError';
+  }
+}
+
+/** A fetch asked for an offset outside [logStartOffset, highWatermark]. */
+export class OffsetOutOfRangeError extends Error {
+  readonly code = 'OFFSET_OUT_OF_RANGE';
+  readonly offset: bigint;
+  readonly logStartOffset: bigint;
+  readonly highWatermark: bigint;
+  constructor(offset: bigint, logStartOffset: bigint, highWatermark: bigint) {
+    super(`offset ${offset} outside [${logStartOffset}, ${highWatermark}]`);
+    this.name = 'OffsetOutOfRangeError';
+    this.offset = offset;
+    this.logStartOffset = logStartOffset;
+    this.highWatermark = highWatermark;
+  }
+}

@@ -1,0 +1,471 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SyncScheduler } from '../sync.js';
+import { CorruptBatchError, OffsetOutOfRangeError } from './errors.js';
+import { PARTITION_SEGMENT_HEADER_BYTES } from './format.js';
+import { PartitionLog, type PartitionLogOptions } from './partition-log.js';
+import { asStored, batchId, encodeBatch, splitBatches, type TestBatch } from './test-batches.js';
+
+const createdDirs: string[] = [];
+after(() => {
+  for (const dir of createdDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function temporaryDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postbox-partition-'));
+  createdDirs.push(dir);
+  return dir;
+}
+
+function openLog(dir: string, extra: Partial<PartitionLogOptions> = {}, lines: string[] = []): PartitionLog {
+  return PartitionLog.open({ dir, scheduler: new SyncScheduler('never'), logger: (line) => lines.push(line), ...extra });
+}
+
+interface Appended {
+  batch: Buffer;
+  baseOffset: bigint;
+  recordCount: number;
+}
+
+/** Appends batches id first..first+count-1, each alone, with 1..4 records and varying sizes. */
+function appendMany(log: PartitionLog, count: number, first = 0, spec: (id: number) => Partial<TestBatch> = () => ({})): Appended[] {
+  const appended: Appended[] = [];
+  for (let id = first; id < first + count; id++) {
+    const recordCount = 1 + (id % 4);
+    const batch = encodeBatch({ id, recordCount, recordBytes: 20 + ((id * 37) % 300), ...spec(id) });
+    const result = log.append(batch, 1_000 + id);
+    assert.equal(result.lastOffset - result.baseOffset + 1n, BigInt(batch.readInt32BE(57)));
+    appended.push({ batch, baseOffset: result.baseOffset, recordCount: batch.readInt32BE(57) });
+  }
+  return appended;
+}
+
+function segmentFiles(dir: string, suffix = '.log'): string[] {
+  return fs.readdirSync(dir).filter((name) => name.endsWith(suffix)).sort();
+}
+
+/** Reads the whole log from its start, one read() after another. */
+function readAll(log: PartitionLog, maxBytes = 1000): Buffer[] {
+  const batches: Buffer[] = [];
+  let offset = log.logStartOffset;
+  while (offset < log.highWatermark) {
+    const bytes = log.read(offset, maxBytes);
+    assert.ok(bytes.length > 0);
+    for (const batch of splitBatches(bytes)) {
+      batches.push(batch);
+      offset = batch.readBigInt64BE(0) + BigInt(batch.readInt32BE(23)) + 1n;
+    }
+  }
+  return batches;
+}
+
+function assertHolds(log: PartitionLog, appended: Appended[]): void {
+  assert.deepEqual(
+    readAll(log),
+    appended.map((a) => asStored(a.batch, a.baseOffset)),
+  );
+}
+
+test('batches read back byte for byte, with broker-assigned offsets, across segment rolls', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 2048, indexIntervalBytes: 256 });
+  const appended = appendMany(log, 300);
+  assert.ok(log.segmentCount > 20, `rolled into ${log.segmentCount} segments`);
+  assert.equal(segmentFiles(dir).length, log.segmentCount);
+  assert.equal(log.logStartOffset, 0n);
+  let expected = 0n;
+  for (const a of appended) {
+    assert.equal(a.baseOffset, expected, 'offsets are contiguous');
+    expected += BigInt(a.recordCount);
+  }
+  assert.equal(log.highWatermark, expected);
+  assertHolds(log, appended); // before the end-of-turn flush: read() flushes what it needs
+  log.flush();
+  for (const a of appended.slice().reverse()) {
+    const first = splitBatches(log.read(a.baseOffset, 1))[0]!;
+    assert.deepEqual(first, asStored(a.batch, a.baseOffset));
+  }
+  assert.equal(log.sizeBytes, segmentFiles(dir).reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0));
+  log.close();
+});
+
+test('a multi-batch produce request gets contiguous offsets that respect each recordCount', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir);
+  log.append(encodeBatch({ id: 1, recordCount: 3 }), 0);
+  const parts = [encodeBatch({ id: 2, recordCount: 5 }), encodeBatch({ id: 3, recordCount: 1 }), encodeBatch({ id: 4, recordCount: 7, attributes: 1 })];
+  const result = log.append(Buffer.concat(parts), 0);
+  assert.equal(result.baseOffset, 3n);
+  assert.equal(result.lastOffset, 3n + 5n + 1n + 7n - 1n);
+  assert.equal(result.logAppendTime, -1);
+  assert.equal(log.highWatermark, 16n);
+  const stored = splitBatches(log.read(3n, 1 << 20));
+  assert.deepEqual(stored.map((b) => b.readBigInt64BE(0)), [3n, 8n, 9n]);
+  assert.deepEqual(stored.map(batchId), [2, 3, 4]);
+  assert.deepEqual(stored[2], asStored(parts[2]!, 9n), 'a compressed batch is stored as received');
+  log.close();
+});
+
+test('the partition leader epoch is written into each batch; the batch CRC stays valid', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { leaderEpoch: 7 });
+  const batch = encodeBatch({ id: 1 });
+  log.append(batch, 0);
+  assert.deepEqual(log.read(0n, 100), asStored(batch, 0n, 7));
+  log.close();
+});
+
+test('a read from the middle of a batch returns that whole batch; maxBytes bounds whole batches', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir);
+  const appended = appendMany(log, 20, 0, () => ({ recordCount: 10, recordBytes: 100 }));
+  const size = appended[0]!.batch.length;
+  const middle = log.read(appended[5]!.baseOffset + 4n, 1);
+  assert.deepEqual(middle, asStored(appended[5]!.batch, appended[5]!.baseOffset));
+  const three = splitBatches(log.read(appended[5]!.baseOffset + 9n, size * 3 + size - 1));
+  assert.deepEqual(three.map(batchId), [5, 6, 7], 'only whole batches, no partial fourth');
+  const oversized = log.read(appended[2]!.baseOffset, 10);
+  assert.equal(oversized.length, size, 'at least one whole batch even when larger than maxBytes');
+  log.close();
+});
+
+test('a read at the high watermark is empty; below the log start or above the high watermark it throws', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir);
+  assert.equal(log.read(0n, 100).length, 0, 'an empty log');
+  appendMany(log, 5);
+  assert.equal(log.read(log.highWatermark, 100).length, 0);
+  assert.throws(() => log.read(log.highWatermark + 1n, 100), OffsetOutOfRangeError);
+  assert.throws(() => log.read(-1n, 100), (error: unknown) => error instanceof OffsetOutOfRangeError && error.code === 'OFFSET_OUT_OF_RANGE');
+  log.close();
+});
+
+test('offsetForTimestamp finds the first batch whose maxTimestamp reaches the time, in any segment', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 4096, indexIntervalBytes: 300 });
+  // timestamps grow by 10 per batch, with a late straggler: batch 50 has maxTimestamp far ahead
+  const appended = appendMany(log, 200, 0, (id) => ({ baseTimestamp: 10_000 + id * 10, maxTimestamp: id === 50 ? 10_000 + 1500 : 10_000 + id * 10 + 5 }));
+  const check = (reopened: PartitionLog): void => {
+    assert.equal(reopened.offsetForTimestamp(0), 0n);
+    assert.equal(reopened.offsetForTimestamp(10_000 + 5), 0n);
+    assert.equal(reopened.offsetForTimestamp(10_000 + 6), appended[1]!.baseOffset);
+    assert.equal(reopened.offsetForTimestamp(10_000 + 30 * 10 + 1), appended[30]!.baseOffset);
+    assert.equal(reopened.offsetForTimestamp(10_000 + 1200), appended[50]!.baseOffset, 'the straggler is found first');
+    assert.equal(reopened.offsetForTimestamp(10_000 + 1501), appended[150]!.baseOffset);
+    assert.equal(reopened.offsetForTimestamp(10_000 + 199 * 10 + 5), appended[199]!.baseOffset);
+    assert.equal(reopened.offsetForTimestamp(10_000 + 199 * 10 + 6), null);
+  };
+  assert.ok(log.segmentCount > 5);
+  check(log);
+  log.close();
+  const reopened = openLog(dir, { segmentBytes: 4096, indexIntervalBytes: 300 });
+  check(reopened); // sealed segments now answer from their .timeindex files
+  reopened.close();
+});
+
+test('retention by time deletes whole old segments, never the active one, and advances logStartOffset', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 2048, retentionMs: 1000 });
+  const appended = appendMany(log, 100, 0, (id) => ({ baseTimestamp: id < 50 ? 1_000 : 5_000 }));
+  const before = log.segmentCount;
+  const firstNew = appended[50]!.baseOffset;
+  assert.equal(log.enforceRetention(1_900), 0, 'nothing is older than 1000 ms yet');
+  const deleted = log.enforceRetention(4_000);
+  assert.ok(deleted > 0);
+  assert.equal(log.segmentCount, before - deleted);
+  assert.ok(log.logStartOffset <= firstNew, 'no segment holding a new batch was deleted');
+  const survivors = readAll(log);
+  assert.equal(survivors[survivors.length - 1]!.readBigInt64BE(0), appended[99]!.baseOffset);
+  assert.ok(survivors.filter((b) => batchId(b) < 50).length < 50 * 0.2, 'the old segments are (almost all) gone');
+  assert.throws(() => log.read(0n, 100), OffsetOutOfRangeError);
+  assert.equal(segmentFiles(dir).length, log.segmentCount);
+  assert.equal(segmentFiles(dir, '.index').filter((n) => n.slice(0, 20) < segmentFiles(dir)[0]!.slice(0, 20)).length, 0, 'their index files went too');
+  const everything = log.enforceRetention(1_000_000);
+  assert.equal(log.segmentCount, 1, 'the active segment stays');
+  assert.ok(everything > 0);
+  assert.equal(log.highWatermark, appended[99]!.baseOffset + BigInt(appended[99]!.recordCount));
+  log.close();
+  const reopened = openLog(dir);
+  assert.equal(reopened.logStartOffset, log.logStartOffset);
+  reopened.close();
+});
+
+test('retention by size deletes the oldest segments while the rest still hold retentionBytes', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 2048, retentionBytes: 10_000 });
+  const appended = appendMany(log, 200);
+  const total = log.sizeBytes;
+  assert.ok(total > 30_000);
+  const deleted = log.enforceRetention(0);
+  assert.ok(deleted > 0);
+  assert.ok(log.sizeBytes >= 10_000, `kept ${log.sizeBytes}`);
+  assert.ok(log.sizeBytes < 10_000 + 2048 + 400, `kept ${log.sizeBytes}: at most one segment more than needed`);
+  const firstKept = appended.find((a) => a.baseOffset === log.logStartOffset);
+  assert.ok(firstKept, 'logStartOffset is the base offset of a batch');
+  assertHolds(log, appended.slice(appended.indexOf(firstKept)));
+  assert.equal(log.enforceRetention(0), 0, 'idempotent');
+  log.close();
+});
+
+test('reopening after close keeps every batch, trusts the index files and appends after the end', () => {
+  const dir = temporaryDir();
+  const options = { segmentBytes: 4096, indexIntervalBytes: 512 };
+  const log = openLog(dir, options);
+  const appended = appendMany(log, 150);
+  log.close();
+  assert.equal(segmentFiles(dir, '.index').length, segmentFiles(dir).length);
+  const lines: string[] = [];
+  const reopened = openLog(dir, options, lines);
+  assert.match(lines.join('\n'), new RegExp(`${segmentFiles(dir).length} index\\(es\\) trusted, 0 segment\\(s\\) scanned`));
+  assertHolds(reopened, appended);
+  const more = appendMany(reopened, 30, 1000);
+  assert.equal(more[0]!.baseOffset, appended[149]!.baseOffset + BigInt(appended[149]!.recordCount));
+  reopened.close();
+  const again = openLog(dir, options);
+  assertHolds(again, [...appended, ...more]);
+  again.close();
+});
+
+test('missing or damaged index files are rebuilt by scanning, with the same answers', () => {
+  const dir = temporaryDir();
+  const options = { segmentBytes: 4096, indexIntervalBytes: 512 };
+  const log = openLog(dir, options);
+  const appended = appendMany(log, 150, 0, (id) => ({ baseTimestamp: id * 100 }));
+  log.close();
+  const indexes = segmentFiles(dir, '.index');
+  fs.rmSync(path.join(dir, indexes[1]!));
+  const damaged = path.join(dir, segmentFiles(dir, '.timeindex')[2]!);
+  const bytes = fs.readFileSync(damaged);
+  bytes[bytes.length - 3]! ^= 0x10;
+  fs.writeFileSync(damaged, bytes);
+  const lines: string[] = [];
+  const reopened = openLog(dir, options, lines);
+  assert.match(lines.join('\n'), /2 segment\(s\) scanned/);
+  assertHolds(reopened, appended);
+  assert.equal(reopened.offsetForTimestamp(120 * 100), appended[120]!.baseOffset);
+  reopened.close();
+  assert.equal(segmentFiles(dir, '.index').length, segmentFiles(dir).length, 'rewritten');
+});
+
+// ---- torn and corrupt tails ---------------------------------------------------------------------
+
+function lastSegmentPath(dir: string): string {
+  const logs = segmentFiles(dir);
+  return path.join(dir, logs[logs.length - 1]!);
+}
+
+/** Positions of the batches of the last segment file. */
+function batchPositions(file: string): number[] {
+  const bytes = fs.readFileSync(file);
+  const positions: number[] = [];
+  for (let at = PARTITION_SEGMENT_HEADER_BYTES; at < bytes.length; at += 12 + bytes.readInt32BE(at + 8)) positions.push(at);
+  return positions;
+}
+
+function damageAndReopen(damage: (file: string, positions: number[]) => void, options: Partial<PartitionLogOptions> = {}) {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 8192, ...options });
+  const appended = appendMany(log, 60);
+  log.close();
+  const file = lastSegmentPath(dir);
+  const positions = batchPositions(file);
+  damage(file, positions);
+  const lines: string[] = [];
+  const reopened = openLog(dir, { segmentBytes: 8192 }, lines);
+  return { dir, appended, positions, lines, log: reopened, kept: appended.length - positions.length };
+}
+
+test('a segment cut in the middle of a batch loses that batch only, with a log line', () => {
+  const result = damageAndReopen((file, positions) => fs.truncateSync(file, positions[positions.length - 1]! + 30));
+  const expected = result.appended.slice(0, -1);
+  assertHolds(result.log, expected);
+  assert.ok(result.lines.some((line) => /dropped 30 byte\(s\)/.test(line)), result.lines.join('\n'));
+  const next = appendMany(result.log, 2, 500);
+  assert.equal(next[0]!.baseOffset, result.appended[59]!.baseOffset, 'the lost offsets are assigned again');
+  result.log.close();
+  const again = openLog(result.dir, { segmentBytes: 8192 });
+  assertHolds(again, [...expected, ...next]);
+  again.close();
+});
+
+test('a corrupt last batch (CRC) is dropped even when the index files look intact', () => {
+  const result = damageAndReopen((file, positions) => {
+    const bytes = fs.readFileSync(file);
+    bytes[positions[positions.length - 1]! + 70]! ^= 0x01;
+    fs.writeFileSync(file, bytes);
+  });
+  assertHolds(result.log, result.appended.slice(0, -1));
+  assert.ok(result.lines.some((line) => line.includes('CRC mismatch')), result.lines.join('\n'));
+  result.log.close();
+});
+
+test('after a crash (no index written), a corrupt batch in the middle drops it and everything after it', () => {
+  const result = damageAndReopen((file, positions) => {
+    fs.rmSync(file.replace(/\.log$/, '.index'));
+    const bytes = fs.readFileSync(file);
+    bytes[positions[3]! + 20]! ^= 0x80; // inside the CRC-covered attributes/lastOffsetDelta
+    fs.writeFileSync(file, bytes);
+  });
+  const kept = result.appended.length - result.positions.length + 3;
+  assertHolds(result.log, result.appended.slice(0, kept));
+  assert.ok(result.lines.some((line) => line.includes('dropped')), result.lines.join('\n'));
+  result.log.close();
+});
+
+test('garbage and zero-filled tails are dropped', () => {
+  for (const tail of [Buffer.from('not a batch, just noise'), Buffer.alloc(4096)]) {
+    const result = damageAndReopen((file) => fs.appendFileSync(file, tail));
+    assertHolds(result.log, result.appended);
+    assert.ok(result.lines.some((line) => line.includes(`dropped ${tail.length} byte(s)`)), result.lines.join('\n'));
+    result.log.close();
+  }
+});
+
+test('a torn sealed segment takes the segments after it with it', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 2048 });
+  const appended = appendMany(log, 80);
+  log.close();
+  const logs = segmentFiles(dir);
+  const torn = path.join(dir, logs[2]!);
+  fs.rmSync(torn.replace(/\.log$/, '.index'));
+  const positions = batchPositions(torn);
+  fs.truncateSync(torn, positions[positions.length - 1]! + 5);
+  const lines: string[] = [];
+  const reopened = openLog(dir, { segmentBytes: 2048 }, lines);
+  assert.equal(reopened.segmentCount, 3);
+  const survivors = readAll(reopened);
+  assertHolds(reopened, appended.slice(0, survivors.length));
+  assert.ok(lines.some((line) => line.includes('follows a damaged segment')), lines.join('\n'));
+  assert.deepEqual(segmentFiles(dir), logs.slice(0, 3));
+  reopened.close();
+});
+
+test('an empty segment file left by a crash during a roll is removed, and the one before it is active again', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 2048 });
+  const appended = appendMany(log, 30);
+  const highWatermark = log.highWatermark;
+  log.close();
+  const empty = path.join(dir, String(highWatermark).padStart(20, '0') + '.log');
+  fs.writeFileSync(empty, Buffer.alloc(0));
+  const lines: string[] = [];
+  const reopened = openLog(dir, { segmentBytes: 2048 }, lines);
+  assert.ok(lines.some((line) => line.includes('is empty')), lines.join('\n'));
+  assert.equal(reopened.highWatermark, highWatermark);
+  const more = appendMany(reopened, 5, 100);
+  assertHolds(reopened, [...appended, ...more]);
+  reopened.close();
+});
+
+test('a segment with a bad header is moved aside; offsets never go back below it', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 2048 });
+  appendMany(log, 40);
+  const highWatermark = log.highWatermark;
+  log.close();
+  const last = lastSegmentPath(dir);
+  const bytes = fs.readFileSync(last);
+  bytes[0] = 0x51;
+  fs.writeFileSync(last, bytes);
+  const lines: string[] = [];
+  const reopened = openLog(dir, { segmentBytes: 2048 }, lines);
+  assert.ok(fs.existsSync(last + '.corrupt'));
+  assert.ok(lines.some((line) => line.includes('moved aside')), lines.join('\n'));
+  const lastBase = BigInt(path.basename(last, '.log'));
+  assert.ok(reopened.highWatermark > lastBase && reopened.highWatermark <= highWatermark);
+  reopened.append(encodeBatch({ id: 9 }), 0);
+  reopened.close();
+});
+
+// ---- validation ---------------------------------------------------------------------------------
+
+test('a batch with a bad CRC, magic, length or record count is rejected and nothing of the request is appended', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir);
+  appendMany(log, 3);
+  const highWatermark = log.highWatermark;
+  const size = log.sizeBytes;
+  const good = encodeBatch({ id: 1, recordCount: 2 });
+  const corruptions: Array<[string, (batch: Buffer) => void]> = [
+    ['CRC mismatch', (b) => (b[70]! ^= 1)],
+    ['CRC mismatch', (b) => (b[17]! ^= 1)],
+    ['unsupported magic', (b) => b.writeInt8(1, 16)],
+    ['invalid batchLength', (b) => b.writeInt32BE(10, 8)],
+    ['bytes claimed', (b) => b.writeInt32BE(b.length, 8)],
+    ['does not match recordCount', (b) => b.writeInt32BE(5, 23)],
+    ['invalid recordCount', (b) => b.writeInt32BE(0, 57)],
+  ];
+  for (const [message, corrupt] of corruptions) {
+    const bad = Buffer.from(good);
+    corrupt(bad);
+    const request = Buffer.concat([good, bad]); // the valid first batch must not be appended either
+    assert.throws(
+      () => log.append(request, 0),
+      (error: unknown) => error instanceof CorruptBatchError && error.code === 'CORRUPT_MESSAGE' && error.message.includes(message),
+      message,
+    );
+  }
+  assert.throws(() => log.append(Buffer.alloc(0), 0), CorruptBatchError);
+  assert.throws(() => log.append(good.subarray(0, 40), 0), CorruptBatchError);
+  assert.equal(log.highWatermark, highWatermark);
+  assert.equal(log.sizeBytes, size);
+  assert.equal(log.append(good, 0).baseOffset, highWatermark);
+  log.close();
+});
+
+test('a batch larger than the write buffer is written directly and gets a segment of its own', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 64 * 1024 });
+  const small = log.append(encodeBatch({ id: 1 }), 0);
+  const bigBatch = encodeBatch({ id: 2, recordCount: 3, recordBytes: 600 * 1024 });
+  const big = log.append(bigBatch, 0);
+  const after = log.append(encodeBatch({ id: 3 }), 0);
+  assert.equal(log.segmentCount, 3);
+  assert.deepEqual(log.read(big.baseOffset + 1n, 10), asStored(bigBatch, big.baseOffset));
+  assert.equal(batchId(log.read(small.baseOffset, 10)), 1);
+  assert.equal(batchId(log.read(after.baseOffset, 10)), 3);
+  log.close();
+  const reopened = openLog(dir, { segmentBytes: 64 * 1024, verifyAllOnOpen: true });
+  assert.deepEqual(readAll(reopened, 10).map(batchId), [1, 2, 3]);
+  reopened.close();
+});
+
+// ---- group commit -------------------------------------------------------------------------------
+
+test('a round requested after an append completes only once the batch is on disk; sealed indexes follow', async () => {
+  const dir = temporaryDir();
+  const scheduler = new SyncScheduler('always');
+  const log = openLog(dir, { scheduler, segmentBytes: 2048 });
+  const durable: number[] = [];
+  scheduler.addListener({ onDurable: (round) => durable.push(round) });
+  const appended = appendMany(log, 10);
+  const round = scheduler.requestRound();
+  assert.equal(durable.length, 0, 'nothing is durable during the turn of the append');
+  await new Promise<void>((resolve) => {
+    const check = (): void => (durable.includes(round) ? resolve() : void setTimeout(check, 1));
+    check();
+  });
+  const onDisk = segmentFiles(dir).reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0);
+  assert.equal(onDisk, log.sizeBytes, 'every appended byte was written before the round completed');
+  const more = appendMany(log, 40, 10);
+  await scheduler.close();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(segmentFiles(dir, '.index').length >= segmentFiles(dir).length - 1, 'sealed segments got their index files');
+  log.close();
+  const reopened = openLog(dir, { segmentBytes: 2048 });
+  assertHolds(reopened, [...appended, ...more]);
+  reopened.close();
+});
+
+test('destroy removes every file and the directory', () => {
+  const dir = path.join(temporaryDir(), 'topic-0');
+  const log = openLog(dir, { segmentBytes: 2048 });
+  appendMany(log, 40);
+  log.destroy();
+  assert.equal(fs.existsSync(dir), false);
+  assert.throws(() => log.append(encodeBatch({ id: 1 }), 0), /destroyed/);
+});

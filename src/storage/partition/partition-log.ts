@@ -1,0 +1,1058 @@
+/**
+ * PartitionLog: the offset-addressed log of one Kafka topic partition, in one directory.
+ * File layouts: format.ts (segments, indexes) and record-batch.ts (the batches). Durability: ../sync.ts.
+ *
+ *   00000000000000000000.log (+ .index, .timeindex)   sealed: read through one shared read-only fd
+ *   00000000000000052817.log (+ .index, .timeindex)   sealed
+ *   00000000000000104033.log                          active ◄── append(): write buffer ──(end of turn)──► OS
+ *
+ * append() validates every batch of a produce request (header, CRC-32C) before taking any, assigns
+ * offsets by rewriting each batch's baseOffset (and partitionLeaderEpoch; both outside the CRC) and
+ * copies it into a per-log write buffer that the SyncScheduler flushes once per event-loop turn. An
+ * acks=-1/1 answer waits for scheduler.requestRound() to complete: the round's fdatasync covers every
+ * batch appended before the request. The active segment rolls when a batch would take it past
+ * `segmentBytes` (a batch larger than that gets a segment of its own).
+ *
+ * Each segment keeps a sparse index: one (relative offset, position, largest timestamp so far) entry
+ * per `indexIntervalBytes` of batches. The active segment's index is in memory (16 bytes an entry); a
+ * sealed segment's is written to its .index/.timeindex files once the .log is durable, then dropped
+ * from memory and binary-searched in the files with 8- and 12-byte reads. A fetch therefore reads
+ * O(log entries) index bytes plus at most about one index interval of batch headers before it reads
+ * the answer, wherever the offset is; a consumer reading on from where its last fetch ended skips even
+ * that (the log remembers where the last read stopped).
+ *
+ * Recovery at open() is synchronous. A segment whose index files are intact and describe exactly the
+ * .log's size (and whose last batch checks out) is trusted without reading its batches. Any other
+ * segment (the active one after a crash, a sealed one whose index was never written) is scanned, every
+ * batch's CRC checked, its torn or corrupt tail truncated and its index rebuilt. Segments after a
+ * damaged one are deleted: nothing in them can have been reported durable.
+ */
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { closeQuietly, readFully, readdirOrEmpty, unlinkIfExists, writeFully } from '../files.js';
+import type { SyncScheduler, SyncableLog } from '../sync.js';
+import { OffsetOutOfRangeError } from './errors.js';
+import {
+  CORRUPT_SEGMENT_SUFFIX,
+  LOG_FILE_SUFFIX,
+  MAX_OFFSET,
+  MemoryIndex,
+  OFFSET_INDEX_ENTRY_BYTES,
+  OFFSET_INDEX_FILE_SUFFIX,
+  OFFSET_INDEX_HEADER_BYTES,
+  PARTITION_SEGMENT_HEADER_BYTES,
+  TIME_INDEX_ENTRY_BYTES,
+  TIME_INDEX_FILE_SUFFIX,
+  TIME_INDEX_HEADER_BYTES,
+  checkSegmentHeader,
+  decodeIndexFiles,
+  encodeOffsetIndex,
+  encodeSegmentHeader,
+  encodeTimeIndex,
+  parseSegmentFile,
+  segmentBaseName,
+} from './format.js';
+import {
+  BASE_OFFSET_AT,
+  BATCH_HEADER_BYTES,
+  BATCH_LENGTH_OVERHEAD,
+  MAX_BATCH_BYTES,
+  PARTITION_LEADER_EPOCH_AT,
+  batchCrcMatches,
+  batchSizeAt,
+  checkBatchHeader,
+  lastOffsetDeltaAt,
+  maxTimestampAt,
+  validateBatches,
+} from './record-batch.js';
+
+/**
+ * Default segment size, 64 MiB: retention frees space in steps of one segment, an unclean open rescans
+ * at most about one segment per partition (tens of milliseconds), and a GiB of partition is 16 files.
+ */
+export const DEFAULT_PARTITION_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Largest segment size, 1 GiB: with MAX_BATCH_BYTES every file position fits a u32 index entry. */
+export const MAX_PARTITION_SEGMENT_BYTES = 1024 * 1024 * 1024;
+/** Smallest segment size: a header and one minimal batch (tests use tiny segments). */
+export const MIN_PARTITION_SEGMENT_BYTES = PARTITION_SEGMENT_HEADER_BYTES + BATCH_HEADER_BYTES;
+/** Default sparse-index interval, 4 KiB (Kafka's index.interval.bytes): a lookup scans about one page of headers. */
+export const DEFAULT_INDEX_INTERVAL_BYTES = 4096;
+/** Write buffer per partition, 256 KiB: one turn's produce requests for a busy partition fit in one write(). */
+export const PARTITION_WRITE_BUFFER_BYTES = 256 * 1024;
+/** Block read while walking batch headers from an index entry: covers a default index interval and a header. */
+const LOCATE_BLOCK_BYTES = 8 * 1024;
+/** Block read while scanning a segment at recovery, 1 MiB: few syscalls, bounded memory. */
+const RECOVERY_BLOCK_BYTES = 1024 * 1024;
+/** Largest offset delta inside a segment: relative offsets are u32 in the index. */
+const MAX_RELATIVE_OFFSET = 0xffffffffn;
+
+const EMPTY = Buffer.alloc(0);
+
+export interface PartitionLogOptions {
+  dir: string;
+  scheduler: SyncScheduler;
+  /** Roll the active segment when a batch would take it past this many bytes (default DEFAULT_PARTITION_SEGMENT_BYTES). */
+  segmentBytes?: number;
+  /** Bytes of batches between sparse index entries (default DEFAULT_INDEX_INTERVAL_BYTES). */
+  indexIntervalBytes?: number;
+  /** enforceRetention() deletes sealed segments whose newest batch is older than this; null: keep forever. */
+  retentionMs?: number | null;
+  /** enforceRetention() deletes the oldest sealed segments while the rest still hold this many bytes; null: no limit. */
+  retentionBytes?: number | null;
+  /** Written into every appended batch's partitionLeaderEpoch (default 0); also settable as `leaderEpoch`. */
+  leaderEpoch?: number;
+  /** Scan and CRC-check every segment at open, even those with intact index files (default false). */
+  verifyAllOnOpen?: boolean;
+  /** One line per notable event (recovery summary, dropped tails, corrupt files). Default: stderr. */
+  logger?: (line: string) => void;
+}
+
+export interface AppendResult {
+  baseOffset: bigint;
+  lastOffset: bigint;
+  /** Kafka's produce-response log_append_time: -1, batches keep their CreateTime timestamps. */
+  logAppendTime: number;
+}
+
+/** Bytes read from files by read() and offsetForTimestamp(), for tests and metrics. */
+export interface ReadCounters {
+  /** Bytes of .log files read: batch headers while locating, plus the batches returned. */
+  logBytesRead: number;
+  /** Bytes of .index/.timeindex files read by binary searches over sealed segments. */
+  indexBytesRead: number;
+  /** Of logBytesRead, the bytes read to locate a batch (not the returned batches). */
+  locateBytesRead: number;
+}
+
+const enum LogState {
+  Open,
+  Closed,
+  Destroyed,
+}
+
+/** One segment's state: a few fields, plus the sparse index while it is in memory. */
+class PartitionSegment {
+  readonly baseOffset: bigint;
+  readonly logPath: string;
+  readonly indexPath: string;
+  readonly timeIndexPath: string;
+  /** fd of the .log: the active segment, and a sealed one until the round that syncs it; else -1. */
+  fd = -1;
+  /** Logical end: file size plus bytes in the write buffer. */
+  size = PARTITION_SEGMENT_HEADER_BYTES;
+  /** Bytes written to the file (== size once flushed). */
+  flushedSize = PARTITION_SEGMENT_HEADER_BYTES;
+  /** The offset after the segment's last batch (== baseOffset while empty). */
+  nextOffset: bigint;
+  /** Largest batch maxTimestamp in the segment, -1 when none. */
+  maxTimestamp = -1;
+  /** Time of the last append (or the file's mtime at open): retention age when batches carry no timestamps. */
+  lastAppendTime = 0;
+  /** Position of the last batch, 0 while the segment is empty. */
+  lastBatchPosition = 0;
+  bytesSinceIndexEntry = 0;
+  /** The index while in memory; null once it lives only in the index files (sealed segments). */
+  memoryIndex: MemoryIndex | null = new MemoryIndex();
+  /** Entries in the index files (used when memoryIndex is null). */
+  fileEntryCount = 0;
+  /** Sealed, waiting for the next round to fdatasync its .log (fd kept open for it). */
+  dataSyncPending = false;
+  deleted = false;
+  /** Recovery truncated a torn or corrupt tail. */
+  truncated = false;
+
+  constructor(dir: string, baseOffset: bigint) {
+    const base = path.join(dir, segmentBaseName(baseOffset));
+    this.baseOffset = baseOffset;
+    this.nextOffset = baseOffset;
+    this.logPath = base + LOG_FILE_SUFFIX;
+    this.indexPath = base + OFFSET_INDEX_FILE_SUFFIX;
+    this.timeIndexPath = base + TIME_INDEX_FILE_SUFFIX;
+  }
+}
+
+interface RecoveryTotals {
+  trusted: number;
+  scanned: number;
+  scannedBytes: number;
+  droppedBytes: number;
+  removed: number;
+  corrupt: number;
+  /** Highest base offset of a segment that was removed or moved aside: new offsets never go below it. */
+  lostBase: bigint;
+}
+
+export class PartitionLog implements SyncableLog {
+  readonly dir: string;
+  /** Written into the partitionLeaderEpoch of every batch appended from now on. */
+  leaderEpoch: number;
+  readonly readCounters: ReadCounters = { logBytesRead: 0, indexBytesRead: 0, locateBytesRead: 0 };
+  flushQueued = false;
+  syncQueued = false;
+
+  private readonly scheduler: SyncScheduler;
+  private readonly segmentBytes: number;
+  private readonly indexIntervalBytes: number;
+  private readonly retentionMs: number | null;
+  private readonly retentionBytes: number | null;
+  private readonly verifyAllOnOpen: boolean;
+  private readonly logger: (line: string) => void;
+  private readonly syncEnabled: boolean;
+  private state = LogState.Open;
+
+  /** Ascending by base offset; the last one is the active segment. */
+  private segments: PartitionSegment[] = [];
+  private active!: PartitionSegment;
+  private nextOffset = 0n;
+  private totalBytes = 0;
+
+  private readonly writeBuffer = Buffer.allocUnsafe(PARTITION_WRITE_BUFFER_BYTES);
+  private writeLength = 0;
+  private readonly directPrefix = Buffer.allocUnsafe(PARTITION_LEADER_EPOCH_AT + 4);
+
+  /** Header block for locating batches: bytes [scanStart, scanEnd) of scanSegment. */
+  private readonly scanBlock = Buffer.allocUnsafe(LOCATE_BLOCK_BYTES);
+  private scanSegment: PartitionSegment | null = null;
+  private scanStart = 0;
+  private scanEnd = 0;
+  /** Where the last read() stopped: the batch of hintOffset starts at hintPosition of hintSegment. */
+  private hintSegment: PartitionSegment | null = null;
+  private hintOffset = -1n;
+  private hintPosition = 0;
+  /** Size of the batch found by the last locate(). */
+  private locatedSize = 0;
+
+  /** Read-only fds of the sealed segment (and index files) last read. */
+  private readFd = -1;
+  private readFdSegment: PartitionSegment | null = null;
+  private indexFd = -1;
+  private timeIndexFd = -1;
+  private indexFdSegment: PartitionSegment | null = null;
+  private readonly entryScratch = Buffer.allocUnsafe(OFFSET_INDEX_ENTRY_BYTES);
+  private readonly timeEntryScratch = Buffer.allocUnsafe(TIME_INDEX_ENTRY_BYTES);
+  /** Which .index entry entryScratch holds (a binary search reads an entry's offset, then its position). */
+  private scratchSegment: PartitionSegment | null = null;
+  private scratchEntry = -1;
+
+  private directoryFd = -1;
+  private directorySyncPending = false;
+  private activeSyncPending = false;
+  /** The active segment's fd is in the round in flight. */
+  private activeInFlight = false;
+  private sealedAwaitingSync: PartitionSegment[] = [];
+  private sealedSyncing: PartitionSegment[] = [];
+  /** Sealed segments whose .log is durable and whose index files are still to be written. */
+  private indexWritePending: PartitionSegment[] = [];
+  private syncInFlight = false;
+  private deferredCloses: number[] = [];
+
+  private constructor(options: PartitionLogOptions) {
+    this.dir = options.dir;
+    this.scheduler = options.scheduler;
+    this.segmentBytes = options.segmentBytes ?? DEFAULT_PARTITION_SEGMENT_BYTES;
+    this.indexIntervalBytes = options.indexIntervalBytes ?? DEFAULT_INDEX_INTERVAL_BYTES;
+    this.retentionMs = options.retentionMs ?? null;
+    this.retentionBytes = options.retentionBytes ?? null;
+    this.leaderEpoch = options.leaderEpoch ?? 0;
+    this.verifyAllOnOpen = options.verifyAllOnOpen ?? false;
+    this.logger = options.logger ?? ((line) => process.stderr.write(line + '\n'));
+    this.syncEnabled = options.scheduler.policy === 'always';
+    if (
+      !Number.isInteger(this.segmentBytes) ||
+      this.segmentBytes < MIN_PARTITION_SEGMENT_BYTES ||
+      this.segmentBytes > MAX_PARTITION_SEGMENT_BYTES
+    ) {
+      throw new RangeError(`segmentBytes ${this.segmentBytes} outside ${MIN_PARTITION_SEGMENT_BYTES}..${MAX_PARTITION_SEGMENT_BYTES}`);
+    }
+    if (!Number.isInteger(this.indexIntervalBytes) || this.indexIntervalBytes < 1) {
+      throw new RangeError(`indexIntervalBytes ${this.indexIntervalBytes} must be a positive integer`);
+    }
+    if (this.retentionMs !== null && !(this.retentionMs >= 0)) throw new RangeError(`retentionMs ${this.retentionMs} must be >= 0`);
+    if (this.retentionBytes !== null && !(this.retentionBytes >= 0)) {
+      throw new RangeError(`retentionBytes ${this.retentionBytes} must be >= 0`);
+    }
+  }
+
+  /** Opens (creating the directory if missing) and recovers the partition synchronously. */
+  static open(options: PartitionLogOptions): PartitionLog {
+    const log = new PartitionLog(options);
+    log.recover();
+    return log;
+  }
+
+  /** The first offset still stored. */
+  get logStartOffset(): bigint {
+    return this.segments[0]!.baseOffset;
+  }
+
+  /** The offset the next appended record gets (Kafka's log end offset; with one replica also the high watermark). */
+  get highWatermark(): bigint {
+    return this.nextOffset;
+  }
+
+  /** Bytes of all segment files, headers included, counting bytes still in the write buffer. */
+  get sizeBytes(): number {
+    return this.totalBytes;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /**
+   * Appends the concatenated batches of one produce request. Either every batch is valid and all are
+   * appended with consecutive offsets, or CorruptBatchError is thrown and nothing is appended.
+   */
+  append(batches: Buffer, now: number): AppendResult {
+    if (this.state !== LogState.Open) throw this.notOpenError();
+    validateBatches(batches);
+    const baseOffset = this.nextOffset;
+    let at = 0;
+    while (at < batches.length) {
+      const size = batchSizeAt(batches, at);
+      const lastOffsetDelta = lastOffsetDeltaAt(batches, at);
+      const maxTimestamp = maxTimestampAt(batches, at);
+      const offset = this.nextOffset;
+      if (offset + BigInt(lastOffsetDelta) > MAX_OFFSET) throw new RangeError(`partition ${this.dir}: offsets exhausted`);
+      let segment = this.active;
+      if (
+        segment.lastBatchPosition !== 0 &&
+        (segment.size + size > this.segmentBytes || offset + BigInt(lastOffsetDelta) - segment.baseOffset > MAX_RELATIVE_OFFSET)
+      ) {
+        segment = this.roll();
+      }
+      const position = segment.size;
+      if (segment.bytesSinceIndexEntry >= this.indexIntervalBytes) {
+        segment.memoryIndex!.add(Number(offset - segment.baseOffset), position, segment.maxTimestamp);
+        segment.bytesSinceIndexEntry = 0;
+      }
+      this.writeBatch(segment, batches, at, size, offset);
+      segment.size += size;
+      segment.bytesSinceIndexEntry += size;
+      segment.lastBatchPosition = position;
+      if (maxTimestamp > segment.maxTimestamp) segment.maxTimestamp = maxTimestamp;
+      segment.lastAppendTime = now;
+      this.nextOffset = offset + BigInt(lastOffsetDelta) + 1n;
+      segment.nextOffset = this.nextOffset;
+      this.totalBytes += size;
+      at += size;
+    }
+    return { baseOffset, lastOffset: this.nextOffset - 1n, logAppendTime: -1 };
+  }
+
+  /**
+   * Whole batches, starting with the one holding `offset`, up to about `maxBytes` (at least one whole
+   * batch even when it is larger) and never past the end of that batch's segment. Empty at the high
+   * watermark. The Buffer is fresh: the caller may keep it.
+   */
+  read(offset: bigint, maxBytes: number): Buffer {
+    if (this.state !== LogState.Open) throw this.notOpenError();
+    if (offset < this.logStartOffset || offset > this.nextOffset) {
+      throw new OffsetOutOfRangeError(offset, this.logStartOffset, this.nextOffset);
+    }
+    if (offset === this.nextOffset) return EMPTY;
+    let index = this.segmentIndexFor(offset);
+    let segment = this.segments[index]!;
+    while (offset >= segment.nextOffset) {
+      // only after a segment was lost at recovery: continue with the next batch that exists
+      if (++index === this.segments.length) return EMPTY;
+      segment = this.segments[index]!;
+      if (offset < segment.baseOffset) offset = segment.baseOffset;
+    }
+    if (segment === this.active && this.writeLength > 0) this.flush();
+    const available = segment.flushedSize;
+    let position: number;
+    let firstSize: number;
+    if (this.hintSegment === segment && this.hintOffset === offset) {
+      // a consumer reading on from where its last read stopped: no search, the answer's first bytes tell its size
+      position = this.hintPosition;
+      firstSize = 0;
+    } else {
+      position = this.locate(segment, offset);
+      firstSize = this.locatedSize;
+    }
+    let length = Math.max(firstSize, BATCH_HEADER_BYTES, Math.min(maxBytes, available - position));
+    let bytes = Buffer.allocUnsafe(length);
+    readFully(this.readFdFor(segment), bytes, length, position);
+    this.readCounters.logBytesRead += length;
+    if (firstSize === 0) {
+      firstSize = batchSizeAt(bytes, 0);
+      if (firstSize > length) {
+        const whole = Buffer.allocUnsafe(firstSize);
+        bytes.copy(whole, 0, 0, length);
+        readFully(this.readFdFor(segment), whole.subarray(length), firstSize - length, position + length);
+        this.readCounters.logBytesRead += firstSize - length;
+        bytes = whole;
+        length = firstSize;
+      }
+    }
+    let lastStart = 0;
+    let end = firstSize;
+    while (end + BATCH_LENGTH_OVERHEAD <= length) {
+      const size = batchSizeAt(bytes, end);
+      if (end + size > length) break;
+      lastStart = end;
+      end += size;
+    }
+    this.hintSegment = segment;
+    this.hintOffset = bytes.readBigInt64BE(lastStart + BASE_OFFSET_AT) + BigInt(lastOffsetDeltaAt(bytes, lastStart)) + 1n;
+    this.hintPosition = position + end;
+    return end === length ? bytes : bytes.subarray(0, end);
+  }
+
+  /** The base offset of the first batch whose maxTimestamp >= `timestamp` (ListOffsets by time), or null. */
+  offsetForTimestamp(timestamp: number): bigint | null {
+    if (this.state !== LogState.Open) throw this.notOpenError();
+    for (let i = 0; i < this.segments.length; i++) {
+      const segment = this.segments[i]!;
+      if (segment.maxTimestamp < timestamp) continue;
+      if (segment === this.active && this.writeLength > 0) this.flush();
+      // entries' timestamps only grow: find the last entry before which every batch is older than `timestamp`
+      let low = 0;
+      let high = this.entryCount(segment) - 1;
+      let start = PARTITION_SEGMENT_HEADER_BYTES;
+      while (low <= high) {
+        const middle = (low + high) >>> 1;
+        if (this.entryTimestamp(segment, middle) < timestamp) {
+          start = this.entryPosition(segment, middle);
+          low = middle + 1;
+        } else {
+          high = middle - 1;
+        }
+      }
+      for (let position = start; position < segment.flushedSize; ) {
+        const at = this.headerInBlock(segment, position);
+        if (maxTimestampAt(this.scanBlock, at) >= timestamp) return this.scanBlock.readBigInt64BE(at + BASE_OFFSET_AT);
+        position += batchSizeAt(this.scanBlock, at);
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Deletes sealed segments, oldest first: those whose newest batch is older than retentionMs, then
+   * those beyond retentionBytes (while the segments left still hold at least retentionBytes). Never the
+   * active segment. Returns the number deleted; logStartOffset moves to the first segment left.
+   */
+  enforceRetention(now: number): number {
+    if (this.state !== LogState.Open) throw this.notOpenError();
+    let deleted = 0;
+    const retentionMs = this.retentionMs;
+    if (retentionMs !== null) {
+      while (this.segments.length > 1) {
+        const oldest = this.segments[0]!;
+        const newest = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : oldest.lastAppendTime;
+        if (now - newest <= retentionMs) break;
+        this.deleteOldest();
+        deleted++;
+      }
+    }
+    const retentionBytes = this.retentionBytes;
+    if (retentionBytes !== null) {
+      while (this.segments.length > 1 && this.totalBytes - this.segments[0]!.size >= retentionBytes) {
+        this.deleteOldest();
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
+  /** Writes buffered batches to the OS (no fsync), and index files of sealed segments made durable. */
+  flush(): void {
+    if (this.state !== LogState.Open) return;
+    const length = this.writeLength;
+    if (length > 0) {
+      const segment = this.active;
+      writeFully(segment.fd, this.writeBuffer, length, segment.flushedSize);
+      segment.flushedSize += length;
+      this.writeLength = 0;
+      this.dataWritten();
+    }
+    const pending = this.indexWritePending;
+    if (pending.length > 0 && this.scheduler.failure === null) {
+      for (let i = 0; i < pending.length; i++) {
+        const segment = pending[i]!;
+        if (!segment.deleted) this.writeIndexFiles(segment);
+      }
+      pending.length = 0;
+    }
+  }
+
+  /**
+   * Flushes, fdatasyncs whatever no round has synced yet (policy 'always'), writes every segment's
+   * index files (so the next open trusts them instead of scanning) and closes every fd.
+   */
+  close(): void {
+    if (this.state !== LogState.Open) return;
+    this.flush();
+    if (this.syncEnabled) {
+      for (const segment of this.segments) if (segment.fd >= 0) fs.fdatasyncSync(segment.fd);
+      if (this.directorySyncPending && this.directoryFd >= 0) fs.fsyncSync(this.directoryFd);
+    }
+    this.directorySyncPending = false;
+    this.activeSyncPending = false;
+    for (const segment of this.segments) {
+      if (segment.memoryIndex !== null) this.writeIndexFiles(segment);
+      if (segment.fd >= 0) this.closeFd(segment.fd);
+      segment.fd = -1;
+    }
+    this.sealedAwaitingSync.length = 0;
+    this.indexWritePending.length = 0;
+    this.closeReadFds();
+    if (this.directoryFd >= 0) this.closeFd(this.directoryFd);
+    this.directoryFd = -1;
+    this.state = LogState.Closed;
+  }
+
+  /** Deletes every file of the partition (and the directory when it is then empty). */
+  destroy(): void {
+    if (this.state === LogState.Destroyed) return;
+    this.writeLength = 0;
+    for (const segment of this.segments) {
+      segment.deleted = true;
+      if (segment.fd >= 0) this.closeFd(segment.fd);
+      segment.fd = -1;
+    }
+    this.closeReadFds();
+    if (this.directoryFd >= 0) this.closeFd(this.directoryFd);
+    this.directoryFd = -1;
+    this.segments = [];
+    this.sealedAwaitingSync.length = 0;
+    this.indexWritePending.length = 0;
+    this.activeSyncPending = this.directorySyncPending = false;
+    for (const name of readdirOrEmpty(this.dir)) {
+      if (parseSegmentFile(name) !== null || name.endsWith(LOG_FILE_SUFFIX + CORRUPT_SEGMENT_SUFFIX)) {
+        unlinkIfExists(path.join(this.dir, name));
+      }
+    }
+    try {
+      fs.rmdirSync(this.dir);
+    } catch {
+      // not empty (someone else's files) or already gone: leave it
+    }
+    this.state = LogState.Destroyed;
+  }
+
+  // ---- SyncableLog: called by the SyncScheduler -------------------------------------------------
+
+  collectSyncFds(dataFds: number[], directoryFds: number[]): void {
+    if (this.directorySyncPending && this.directoryFd >= 0) directoryFds.push(this.directoryFd);
+    this.directorySyncPending = false;
+    if (this.activeSyncPending && this.active.fd >= 0) {
+      dataFds.push(this.active.fd);
+      this.activeInFlight = true;
+    }
+    this.activeSyncPending = false;
+    const sealed = this.sealedAwaitingSync;
+    for (let i = 0; i < sealed.length; i++) {
+      const segment = sealed[i]!;
+      segment.dataSyncPending = false;
+      if (segment.fd >= 0) {
+        dataFds.push(segment.fd);
+        this.sealedSyncing.push(segment);
+      }
+    }
+    sealed.length = 0;
+    this.syncInFlight = true;
+  }
+
+  onSyncDone(): void {
+    this.syncInFlight = false;
+    this.activeInFlight = false;
+    const sealed = this.sealedSyncing;
+    for (let i = 0; i < sealed.length; i++) {
+      const segment = sealed[i]!;
+      if (segment.deleted || segment === this.active) continue;
+      if (segment.fd >= 0) closeQuietly(segment.fd);
+      segment.fd = -1;
+      this.indexWritePending.push(segment);
+    }
+    sealed.length = 0;
+    const deferred = this.deferredCloses;
+    for (let i = 0; i < deferred.length; i++) closeQuietly(deferred[i]!);
+    deferred.length = 0;
+    // the index files are written by the next flush, which runs only if the scheduler has not failed
+    if (this.indexWritePending.length > 0 && this.state === LogState.Open && !this.flushQueued) this.scheduler.markDirty(this);
+  }
+
+  // ---- appending ---------------------------------------------------------------------------------
+
+  /** Copies one batch into the write buffer (or straight to the file when large), with its offset and epoch set. */
+  private writeBatch(segment: PartitionSegment, source: Buffer, at: number, size: number, offset: bigint): void {
+    if (size > PARTITION_WRITE_BUFFER_BYTES - this.writeLength) {
+      this.flush();
+      if (size > PARTITION_WRITE_BUFFER_BYTES) {
+        const prefix = this.directPrefix;
+        source.copy(prefix, 0, at, at + prefix.length);
+        prefix.writeBigInt64BE(offset, BASE_OFFSET_AT);
+        prefix.writeInt32BE(this.leaderEpoch, PARTITION_LEADER_EPOCH_AT);
+        writeFully(segment.fd, prefix, prefix.length, segment.flushedSize);
+        const rest = source.subarray(at + prefix.length, at + size);
+        writeFully(segment.fd, rest, rest.length, segment.flushedSize + prefix.length);
+        segment.flushedSize += size;
+        this.dataWritten();
+        return;
+      }
+    }
+    const buffer = this.writeBuffer;
+    const start = this.writeLength;
+    source.copy(buffer, start, at, at + size);
+    buffer.writeBigInt64BE(offset, start + BASE_OFFSET_AT);
+    buffer.writeInt32BE(this.leaderEpoch, start + PARTITION_LEADER_EPOCH_AT);
+    this.writeLength = start + size;
+    if (!this.flushQueued) this.scheduler.markDirty(this);
+  }
+
+  private dataWritten(): void {
+    if (!this.syncEnabled) return;
+    this.activeSyncPending = true;
+    this.scheduler.markUnsynced(this);
+  }
+
+  /** Seals the active segment and starts the next one at the current end offset. */
+  private roll(): PartitionSegment {
+    this.flush();
+    const sealed = this.active;
+    if (!this.syncEnabled) {
+      this.writeIndexFiles(sealed);
+      this.closeFd(sealed.fd);
+      sealed.fd = -1;
+    } else if (this.activeSyncPending) {
+      // keep the fd until the next round has fdatasync'ed it; onSyncDone then writes the index files
+      this.activeSyncPending = false;
+      sealed.dataSyncPending = true;
+      this.sealedAwaitingSync.push(sealed);
+    } else if (this.activeInFlight) {
+      this.sealedSyncing.push(sealed); // the round in flight covers all of it
+    } else {
+      this.writeIndexFiles(sealed); // every byte is durable already
+      this.closeFd(sealed.fd);
+      sealed.fd = -1;
+    }
+    this.activeInFlight = false;
+    const next = this.createSegment(this.nextOffset);
+    this.segments.push(next);
+    this.active = next;
+    return next;
+  }
+
+  private createSegment(baseOffset: bigint): PartitionSegment {
+    const segment = new PartitionSegment(this.dir, baseOffset);
+    unlinkIfExists(segment.indexPath); // stale index files must never describe a new segment
+    unlinkIfExists(segment.timeIndexPath);
+    segment.fd = fs.openSync(segment.logPath, 'wx+');
+    writeFully(segment.fd, encodeSegmentHeader(baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
+    this.totalBytes += PARTITION_SEGMENT_HEADER_BYTES;
+    if (this.syncEnabled) {
+      this.directorySyncPending = true;
+      this.activeSyncPending = true;
+      this.scheduler.markUnsynced(this);
+    }
+    return segment;
+  }
+
+  /** Writes a segment's .timeindex and .index from its in-memory index; a sealed one then drops it. */
+  private writeIndexFiles(segment: PartitionSegment): void {
+    const index = segment.memoryIndex;
+    if (index === null) return;
+    const summary = {
+      baseOffset: segment.baseOffset,
+      nextOffset: segment.nextOffset,
+      maxTimestamp: segment.maxTimestamp,
+      logBytes: segment.size,
+      lastBatchPosition: segment.lastBatchPosition,
+    };
+    fs.writeFileSync(segment.timeIndexPath, encodeTimeIndex(segment.baseOffset, index));
+    fs.writeFileSync(segment.indexPath, encodeOffsetIndex(summary, index));
+    segment.fileEntryCount = index.count;
+    if (segment !== this.active) segment.memoryIndex = null;
+  }
+
+  private deleteOldest(): void {
+    const segment = this.segments.shift()!;
+    segment.deleted = true;
+    this.totalBytes -= segment.size;
+    if (segment.fd >= 0) this.closeFd(segment.fd);
+    segment.fd = -1;
+    if (segment.dataSyncPending) removeFrom(this.sealedAwaitingSync, segment);
+    segment.dataSyncPending = false;
+    if (this.readFdSegment === segment || this.indexFdSegment === segment) this.closeReadFds();
+    if (this.hintSegment === segment) this.hintSegment = null;
+    if (this.scanSegment === segment) this.scanSegment = null;
+    if (this.scratchSegment === segment) this.scratchSegment = null;
+    unlinkIfExists(segment.logPath); // .log first: index files without a .log are removed at open
+    unlinkIfExists(segment.indexPath);
+    unlinkIfExists(segment.timeIndexPath);
+  }
+
+  private closeFd(fd: number): void {
+    if (this.syncInFlight) this.deferredCloses.push(fd);
+    else closeQuietly(fd);
+  }
+
+  private closeReadFds(): void {
+    // read fds are never synced: close now
+    if (this.readFd >= 0) closeQuietly(this.readFd);
+    if (this.indexFd >= 0) closeQuietly(this.indexFd);
+    if (this.timeIndexFd >= 0) closeQuietly(this.timeIndexFd);
+    this.readFd = this.indexFd = this.timeIndexFd = -1;
+    this.readFdSegment = this.indexFdSegment = null;
+  }
+
+  // ---- reading -----------------------------------------------------------------------------------
+
+  /** Index in `segments` of the last segment whose base offset is <= offset. */
+  private segmentIndexFor(offset: bigint): number {
+    const segments = this.segments;
+    let low = 0;
+    let high = segments.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1;
+      if (segments[middle]!.baseOffset <= offset) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
+  /** Position of the batch holding `offset` (inside [baseOffset, nextOffset)); its size goes to locatedSize. */
+  private locate(segment: PartitionSegment, offset: bigint): number {
+    let position = PARTITION_SEGMENT_HEADER_BYTES;
+    const relative = Number(offset - segment.baseOffset);
+    let low = 0;
+    let high = this.entryCount(segment) - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      if (this.entryRelativeOffset(segment, middle) <= relative) {
+        position = this.entryPosition(segment, middle);
+        low = middle + 1;
+      } else {
+        high = middle - 1;
+      }
+    }
+    const end = segment.flushedSize;
+    while (position < end) {
+      const at = this.headerInBlock(segment, position);
+      const block = this.scanBlock;
+      const size = batchSizeAt(block, at);
+      const last = block.readBigInt64BE(at + BASE_OFFSET_AT) + BigInt(lastOffsetDeltaAt(block, at));
+      if (last >= offset) {
+        this.locatedSize = size;
+        return position;
+      }
+      position += size;
+    }
+    throw new Error(`partition ${this.dir}: offset ${offset} not found in segment ${segment.baseOffset}`);
+  }
+
+  /** Makes the batch header at `position` of `segment` available in scanBlock; returns where it starts there. */
+  private headerInBlock(segment: PartitionSegment, position: number): number {
+    if (this.scanSegment === segment && position >= this.scanStart && position + BATCH_HEADER_BYTES <= this.scanEnd) {
+      return position - this.scanStart;
+    }
+    const length = Math.min(LOCATE_BLOCK_BYTES, segment.flushedSize - position);
+    if (length < BATCH_HEADER_BYTES) throw new Error(`partition ${this.dir}: truncated batch header at ${segment.baseOffset}:${position}`);
+    readFully(this.readFdFor(segment), this.scanBlock, length, position);
+    this.readCounters.logBytesRead += length;
+    this.readCounters.locateBytesRead += length;
+    this.scanSegment = segment;
+    this.scanStart = position;
+    this.scanEnd = position + length;
+    return 0;
+  }
+
+  private readFdFor(segment: PartitionSegment): number {
+    if (segment.fd >= 0) return segment.fd;
+    if (this.readFdSegment === segment) return this.readFd;
+    if (this.readFd >= 0) closeQuietly(this.readFd);
+    this.readFd = fs.openSync(segment.logPath, 'r');
+    this.readFdSegment = segment;
+    return this.readFd;
+  }
+
+  private entryCount(segment: PartitionSegment): number {
+    return segment.memoryIndex !== null ? segment.memoryIndex.count : segment.fileEntryCount;
+  }
+
+  private entryRelativeOffset(segment: PartitionSegment, k: number): number {
+    const index = segment.memoryIndex;
+    if (index !== null) return index.relativeOffsets[k]!;
+    this.readIndexEntry(segment, k);
+    return this.entryScratch.readUInt32BE(0);
+  }
+
+  private entryPosition(segment: PartitionSegment, k: number): number {
+    const index = segment.memoryIndex;
+    if (index !== null) return index.positions[k]!;
+    this.readIndexEntry(segment, k);
+    return this.entryScratch.readUInt32BE(4);
+  }
+
+  private entryTimestamp(segment: PartitionSegment, k: number): number {
+    const index = segment.memoryIndex;
+    if (index !== null) return index.timestamps[k]!;
+    this.openIndexFds(segment);
+    const scratch = this.timeEntryScratch;
+    readFully(this.timeIndexFd, scratch, TIME_INDEX_ENTRY_BYTES, TIME_INDEX_HEADER_BYTES + k * TIME_INDEX_ENTRY_BYTES);
+    this.readCounters.indexBytesRead += TIME_INDEX_ENTRY_BYTES;
+    return Number(scratch.readBigInt64BE(0));
+  }
+
+  /** Reads .index entry k into entryScratch. */
+  private readIndexEntry(segment: PartitionSegment, k: number): void {
+    if (this.scratchSegment === segment && this.scratchEntry === k) return;
+    this.openIndexFds(segment);
+    this.scratchSegment = null;
+    readFully(this.indexFd, this.entryScratch, OFFSET_INDEX_ENTRY_BYTES, OFFSET_INDEX_HEADER_BYTES + k * OFFSET_INDEX_ENTRY_BYTES);
+    this.scratchSegment = segment;
+    this.scratchEntry = k;
+    this.readCounters.indexBytesRead += OFFSET_INDEX_ENTRY_BYTES;
+  }
+
+  private openIndexFds(segment: PartitionSegment): void {
+    if (this.indexFdSegment === segment) return;
+    if (this.indexFd >= 0) closeQuietly(this.indexFd);
+    if (this.timeIndexFd >= 0) closeQuietly(this.timeIndexFd);
+    this.indexFd = this.timeIndexFd = -1;
+    this.indexFdSegment = null;
+    this.indexFd = fs.openSync(segment.indexPath, 'r');
+    this.timeIndexFd = fs.openSync(segment.timeIndexPath, 'r');
+    this.indexFdSegment = segment;
+  }
+
+  // ---- recovery ----------------------------------------------------------------------------------
+
+  private recover(): void {
+    const started = Date.now();
+    fs.mkdirSync(this.dir, { recursive: true });
+    if (this.syncEnabled) this.directoryFd = fs.openSync(this.dir, 'r');
+    const logBases: bigint[] = [];
+    const indexBases = new Set<bigint>();
+    for (const name of fs.readdirSync(this.dir)) {
+      const parsed = parseSegmentFile(name);
+      if (parsed === null) continue;
+      if (parsed.suffix === LOG_FILE_SUFFIX) logBases.push(parsed.baseOffset);
+      else indexBases.add(parsed.baseOffset);
+    }
+    logBases.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const base of logBases) indexBases.delete(base);
+    for (const base of indexBases) this.removeSegmentFiles(new PartitionSegment(this.dir, base)); // orphans
+
+    const totals: RecoveryTotals = { trusted: 0, scanned: 0, scannedBytes: 0, droppedBytes: 0, removed: 0, corrupt: 0, lostBase: -1n };
+    const recoveryBlock = { buffer: Buffer.allocUnsafe(0) };
+    let damaged = false;
+    for (let i = 0; i < logBases.length; i++) {
+      const base = logBases[i]!;
+      const segment = new PartitionSegment(this.dir, base);
+      const previous = this.segments.length > 0 ? this.segments[this.segments.length - 1]! : null;
+      if (damaged || (previous !== null && base < previous.nextOffset)) {
+        // nothing after a torn segment was reported durable; an overlapping segment cannot be trusted
+        this.logger(
+          `partition ${this.dir}: ${segmentBaseName(base)}${LOG_FILE_SUFFIX}: removed (` +
+            (damaged ? 'follows a damaged segment' : `overlaps offsets up to ${previous!.nextOffset}`) +
+            ')',
+        );
+        this.removeSegmentFiles(segment); // their offsets were never reported durable: they are reused
+        totals.removed++;
+        damaged = true;
+        continue;
+      }
+      if (!this.recoverSegment(segment, i === logBases.length - 1, totals, recoveryBlock)) continue;
+      this.segments.push(segment);
+      this.totalBytes += segment.size;
+      if (segment.truncated) damaged = true;
+    }
+    const last = this.segments.length > 0 ? this.segments[this.segments.length - 1]! : null;
+    let resumeAt = last !== null ? last.nextOffset : 0n;
+    if (totals.lostBase >= resumeAt) resumeAt = totals.lostBase + 1n;
+    this.nextOffset = resumeAt;
+    if (last !== null && last.nextOffset === resumeAt) {
+      this.active = last;
+      last.fd = fs.openSync(last.logPath, 'r+');
+      // a sealed segment became the last one (a newer, empty one was removed): its index goes back into memory
+      if (last.memoryIndex === null && !this.trustIndexFiles(last, last.fd, last.size, true)) {
+        throw new Error(`partition ${this.dir}: index files of ${segmentBaseName(last.baseOffset)} unreadable right after writing them`);
+      }
+    } else {
+      this.active = this.createSegment(resumeAt);
+      this.segments.push(this.active);
+    }
+    this.logger(
+      `partition ${this.dir}: recovered ${this.segments.length} segment(s), offsets ${this.logStartOffset}..${this.nextOffset}, ` +
+        `${this.totalBytes} bytes; ${totals.trusted} index(es) trusted, ${totals.scanned} segment(s) scanned ` +
+        `(${totals.scannedBytes} bytes, CRC-checked), dropped ${totals.droppedBytes} byte(s), ` +
+        `${totals.removed} segment(s) removed, ${totals.corrupt} moved aside, in ${Date.now() - started} ms`,
+    );
+  }
+
+  /** Recovers one segment into `segment`; false when its files were removed or moved aside. */
+  private recoverSegment(
+    segment: PartitionSegment,
+    isLast: boolean,
+    totals: RecoveryTotals,
+    recoveryBlock: { buffer: Buffer },
+  ): boolean {
+    const name = path.basename(segment.logPath);
+    const fd = fs.openSync(segment.logPath, 'r+');
+    try {
+      const stat = fs.fstatSync(fd);
+      const size = stat.size;
+      segment.lastAppendTime = stat.mtimeMs;
+      if (size === 0) {
+        this.logger(`partition ${this.dir}: ${name} is empty (a crash during a roll), removed`);
+        this.removeSegmentFiles(segment);
+        return false;
+      }
+      const header = Buffer.alloc(PARTITION_SEGMENT_HEADER_BYTES);
+      const headerLength = fs.readSync(fd, header, 0, PARTITION_SEGMENT_HEADER_BYTES, 0);
+      const problem = checkSegmentHeader(header, headerLength, segment.baseOffset);
+      if (problem !== null || size > MAX_PARTITION_SEGMENT_BYTES + MAX_BATCH_BYTES) {
+        fs.renameSync(segment.logPath, segment.logPath + CORRUPT_SEGMENT_SUFFIX);
+        unlinkIfExists(segment.indexPath);
+        unlinkIfExists(segment.timeIndexPath);
+        this.logger(`partition ${this.dir}: ${name}: ${problem ?? `${size} bytes`}; moved aside to ${name}${CORRUPT_SEGMENT_SUFFIX}`);
+        totals.corrupt++;
+        if (segment.baseOffset > totals.lostBase) totals.lostBase = segment.baseOffset;
+        return false;
+      }
+      if (!this.verifyAllOnOpen && this.trustIndexFiles(segment, fd, size, isLast)) {
+        totals.trusted++;
+        return true;
+      }
+      // the index files (if any) describe other bytes: never let them outlive this scan
+      unlinkIfExists(segment.indexPath);
+      unlinkIfExists(segment.timeIndexPath);
+      this.scanSegmentFile(segment, fd, size, totals, recoveryBlock);
+      if (!isLast) this.writeIndexFiles(segment);
+      return true;
+    } finally {
+      closeQuietly(fd); // the active segment is reopened by recover()
+    }
+  }
+
+  /** Adopts a segment's index files when they are intact, match the .log's size and name a sound last batch. */
+  private trustIndexFiles(segment: PartitionSegment, fd: number, size: number, isLast: boolean): boolean {
+    let decoded: ReturnType<typeof decodeIndexFiles>;
+    try {
+      decoded = decodeIndexFiles(fs.readFileSync(segment.indexPath), fs.readFileSync(segment.timeIndexPath), segment.baseOffset);
+    } catch {
+      return false; // missing (never written before a crash) or unreadable
+    }
+    if (typeof decoded === 'string') return false;
+    const { summary, index } = decoded;
+    if (summary.logBytes !== size) return false;
+    if (summary.lastBatchPosition !== 0) {
+      // the last batch must end the file, carry the right offsets and pass its CRC
+      const position = summary.lastBatchPosition;
+      if (position < PARTITION_SEGMENT_HEADER_BYTES || size - position < BATCH_HEADER_BYTES) return false;
+      const batch = Buffer.allocUnsafe(size - position);
+      readFully(fd, batch, batch.length, position);
+      if (checkBatchHeader(batch, 0, batch.length) !== null || batchSizeAt(batch, 0) !== batch.length) return false;
+      if (batch.readBigInt64BE(BASE_OFFSET_AT) + BigInt(lastOffsetDeltaAt(batch, 0)) + 1n !== summary.nextOffset) return false;
+      if (!batchCrcMatches(batch, 0, batch.length)) return false;
+    } else if (size !== PARTITION_SEGMENT_HEADER_BYTES || summary.nextOffset !== segment.baseOffset) {
+      return false;
+    }
+    segment.size = segment.flushedSize = size;
+    segment.nextOffset = summary.nextOffset;
+    segment.maxTimestamp = summary.maxTimestamp;
+    segment.lastBatchPosition = summary.lastBatchPosition;
+    segment.fileEntryCount = index.count;
+    const lastEntry = index.count > 0 ? index.positions[index.count - 1]! : PARTITION_SEGMENT_HEADER_BYTES;
+    segment.bytesSinceIndexEntry = size - lastEntry;
+    segment.memoryIndex = isLast ? index : null;
+    return true;
+  }
+
+  /** Walks every batch, checking header, offsets and CRC; truncates at the first bad one; rebuilds the index. */
+  private scanSegmentFile(segment: PartitionSegment, fd: number, size: number, totals: RecoveryTotals, recoveryBlock: { buffer: Buffer }): void {
+    if (recoveryBlock.buffer.length === 0) recoveryBlock.buffer = Buffer.allocUnsafe(RECOVERY_BLOCK_BYTES);
+    let block = recoveryBlock.buffer;
+    let blockStart = 0;
+    let blockEnd = 0;
+    let position = PARTITION_SEGMENT_HEADER_BYTES;
+    let expected = segment.baseOffset;
+    let reason = '';
+    const index = segment.memoryIndex!;
+    while (position < size) {
+      if (position + BATCH_HEADER_BYTES > blockEnd) {
+        if (size - position < BATCH_HEADER_BYTES) {
+          reason = 'incomplete batch header';
+          break;
+        }
+        block = recoveryBlock.buffer;
+        const length = Math.min(block.length, size - position);
+        readFully(fd, block, length, position);
+        blockStart = position;
+        blockEnd = position + length;
+      }
+      let at = position - blockStart;
+      const problem = checkBatchHeader(block, at, blockEnd - position);
+      if (problem !== null) {
+        reason = problem;
+        break;
+      }
+      const batchSize = batchSizeAt(block, at);
+      if (position + batchSize > size) {
+        reason = `batch of ${batchSize} bytes runs past end of file`;
+        break;
+      }
+      const baseOffset = block.readBigInt64BE(at + BASE_OFFSET_AT);
+      if (baseOffset !== expected) {
+        reason = `batch has offset ${baseOffset}, ${expected} expected`;
+        break;
+      }
+      if (position + batchSize > blockEnd) {
+        block = batchSize <= recoveryBlock.buffer.length ? recoveryBlock.buffer : Buffer.allocUnsafe(batchSize);
+        const length = Math.max(batchSize, Math.min(block.length, size - position));
+        readFully(fd, block, length, position);
+        blockStart = position;
+        blockEnd = position + length;
+        at = 0;
+      }
+      if (!batchCrcMatches(block, at, batchSize)) {
+        reason = 'CRC mismatch';
+        break;
+      }
+      if (segment.bytesSinceIndexEntry >= this.indexIntervalBytes) {
+        index.add(Number(expected - segment.baseOffset), position, segment.maxTimestamp);
+        segment.bytesSinceIndexEntry = 0;
+      }
+      segment.bytesSinceIndexEntry += batchSize;
+      segment.lastBatchPosition = position;
+      const maxTimestamp = maxTimestampAt(block, at);
+      if (maxTimestamp > segment.maxTimestamp) segment.maxTimestamp = maxTimestamp;
+      expected = baseOffset + BigInt(lastOffsetDeltaAt(block, at)) + 1n;
+      position += batchSize;
+    }
+    totals.scanned++;
+    totals.scannedBytes += position;
+    if (position < size) {
+      fs.ftruncateSync(fd, position);
+      if (this.syncEnabled) fs.fdatasyncSync(fd);
+      totals.droppedBytes += size - position;
+      segment.truncated = true;
+      this.logger(
+        `partition ${this.dir}: ${path.basename(segment.logPath)}: dropped ${size - position} byte(s) at position ${position}, ` +
+          `offset ${expected} (${reason})`,
+      );
+    }
+    segment.size = segment.flushedSize = position;
+    segment.nextOffset = expected;
+  }
+
+  private removeSegmentFiles(segment: PartitionSegment): void {
+    unlinkIfExists(segment.logPath);
+    unlinkIfExists(segment.indexPath);
+    unlinkIfExists(segment.timeIndexPath);
+  }
+
+  private notOpenError(): Error {
+    return new Error(`partition ${this.dir}: log is ${this.state === LogState.Closed ? 'closed' : 'destroyed'}`);
+  }
+}
+
+function removeFrom<T>(list: T[], item: T): void {
+  const index = list.indexOf(item);
+  if (index >= 0) list.splice(index, 1);
+}
