@@ -10,6 +10,7 @@ import { isLoopbackAddress } from '../util/net.js';
 import { overviewRoutes } from './overview.js';
 import { policyRoutes } from './policies.js';
 import { errorReply, httpError, Router, type ApiReply, type ApiRequest, type HttpMethod, type ManagementContext, type Route } from './router.js';
+import { listenOnAll } from '../util/listen.js';
 
 /** Every route the API serves. */
 export const ROUTES: readonly Route[] = [...overviewRoutes, ...policyRoutes];
@@ -37,35 +38,11 @@ export class ManagementServer {
 
   /** listen on every host; the first bound port is reused for the others when port 0 was asked for */
   async listen(hosts: readonly string[], port: number): Promise<number> {
-    let bound = port;
-    for (const host of hosts) {
-      const server = createServer((req, res) => this.handle(req, res));
-      try {
-        bound = await new Promise<number>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen({ host, port: bound }, () => {
-            server.off('error', reject);
-            const address = server.address();
-            resolve(typeof address === 'object' && address !== null ? address.port : bound);
-          });
-        });
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        // an address family the machine lacks (no IPv6) is skipped when another address is listening
-        if ((e.code === 'EADDRNOTAVAIL' || e.code === 'EAFNOSUPPORT') && hosts.length > 1) {
-          this.logger.warn(`http: cannot listen on ${host}: ${e.message}; skipping`);
-          continue;
-        }
-        await this.close();
-        throw err;
-      }
-      server.on('error', (err) => this.logger.error(`http listener ${host}:${bound}: ${err.message}`));
-      this.servers.push(server);
-      this.boundHosts.push(host);
-    }
-    if (this.servers.length === 0) throw new Error('http: no address could be listened on');
-    this.port = bound;
-    return bound;
+    const listening = await listenOnAll('http', hosts, port, () => createServer((req, res) => this.handle(req, res)), (l) => this.logger.warn(l), (l) => this.logger.error(l));
+    this.servers.push(...listening.servers);
+    this.boundHosts.push(...listening.hosts);
+    this.port = listening.port;
+    return listening.port;
   }
 
   /** stop accepting and drop every connection (idle keep-alive ones included) */

@@ -75,13 +75,14 @@ const BODY_BYTES = 1000;
 /** far in the future: nothing falls due during the test */
 const FAR_DELAY_MS = 3_600_000;
 /**
- * Budget for 200k more held messages: their positions take ~7 MB (20 B each in the due-time heap, grown by
- * doubling, and ~8 B each in the log's segment index); the rest is allocator noise after a 200 MB publish
- * burst (measured +9..18 MB). Bodies in RAM would be 200 MB.
+ * Budget for 200k more held messages: their positions take ~6 MB (20 B each in the due-time heap, grown by
+ * doubling, and ~5 B each in the log's segment index); allocator retention after a 200 MB publish burst
+ * varies run to run (measured +8..26 MB). Bodies in RAM would be 200 MB, so a 60 MB budget still proves
+ * they stay on disk without failing on allocator noise. (The 1M-message figure is measured separately.)
  */
-const RSS_BUDGET_BYTES = 25 * 1024 * 1024;
+const RSS_BUDGET_BYTES = 60 * 1024 * 1024;
 
-test('memory (light variant): 200k held 1 KB delayed messages add under 25 MB of RSS, bodies stay on disk', { timeout: 300_000 }, async () => {
+test('memory (light variant): 200k held 1 KB delayed messages (200 MB of bodies) add under 60 MB of RSS: bodies stay on disk', { timeout: 300_000 }, async () => {
   const dir = tempDataDir('postbox-delayed-memory-');
   const broker = await spawnBroker(dir);
   try {

@@ -3,6 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { BrokerCore } from '../../core/core.js';
 import type { Logger } from '../../log/logger.js';
 import { AmqpConnection, type AmqpLimits } from './connection.js';
+import { listenOnAll } from '../../util/listen.js';
 
 export class AmqpServer {
   private readonly servers: Server[] = [];
@@ -15,35 +16,12 @@ export class AmqpServer {
     private readonly logger: Logger,
   ) {}
 
-  /** listen on every host; the first bound port is reused for the others when port 0 was asked for */
+  /** listen on every host (see listenOnAll) */
   async listen(hosts: readonly string[], port: number): Promise<number> {
-    let bound = port;
-    for (const host of hosts) {
-      const server = createServer((socket) => this.accept(socket));
-      try {
-        bound = await new Promise<number>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen({ host, port: bound }, () => {
-            server.off('error', reject);
-            const address = server.address();
-            resolve(typeof address === 'object' && address !== null ? address.port : bound);
-          });
-        });
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        // an address family the machine lacks (no IPv6) is skipped when another address is listening
-        if ((e.code === 'EADDRNOTAVAIL' || e.code === 'EAFNOSUPPORT') && hosts.length > 1) {
-          this.logger.warn(`amqp: cannot listen on ${host}: ${e.message}; skipping`);
-          continue;
-        }
-        throw err;
-      }
-      server.on('error', (err) => this.logger.error(`amqp listener ${host}:${bound}: ${err.message}`));
-      this.servers.push(server);
-    }
-    if (this.servers.length === 0) throw new Error('amqp: no address could be listened on');
-    this.port = bound;
-    return bound;
+    const listening = await listenOnAll('amqp', hosts, port, () => createServer((socket) => this.accept(socket)), (l) => this.logger.warn(l), (l) => this.logger.error(l));
+    this.servers.push(...listening.servers);
+    this.port = listening.port;
+    return listening.port;
   }
 
   private accept(socket: Socket): void {
