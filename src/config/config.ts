@@ -1,6 +1,7 @@
 /**
  * One declarative table of settings. Each setting has a default, a unit, an env var, a flag, a config-file
- * key and a line of documentation; `--help` and docs/configuration.md are both rendered from this table.
+ * key and a line of documentation; `--help` is rendered from this table, and a test keeps
+ * docs/configuration.md listing every entry.
  * Precedence: flag > env var > config file > default. The result is frozen and passed in, never global.
  */
 import { readFileSync } from 'node:fs';

@@ -85,10 +85,6 @@ export class Message {
     if (this.decodedHeaders === null) this.decodedHeaders = readHeaders(this.properties);
     return this.decodedHeaders;
   }
-
-  recordLength(): number {
-    return this.recordHeader().length + this.properties.length + this.body.length;
-  }
 }
 
 /** Decode a record payload back to a Message (subarrays of the payload; no copies). */

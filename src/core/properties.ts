@@ -9,7 +9,6 @@ import { encodeTable, readTable, type FieldTable } from './field-table.js';
 export const PROP_CONTENT_TYPE = 1 << 15;
 export const PROP_CONTENT_ENCODING = 1 << 14;
 export const PROP_HEADERS = 1 << 13;
-export const PROP_DELIVERY_MODE = 1 << 12;
 
 /** offset of the first property after the flags word(s) */
 function fieldsStart(props: Buffer): number {
@@ -31,18 +30,6 @@ export function readHeaders(props: Buffer): FieldTable | undefined {
   if (flags & PROP_CONTENT_TYPE) off += 1 + props[off]!;
   if (flags & PROP_CONTENT_ENCODING) off += 1 + props[off]!;
   return readTable(props, off)[0];
-}
-
-/** delivery-mode (2 = persistent), or 0 when absent */
-export function readDeliveryMode(props: Buffer): number {
-  if (props.length < 2) return 0;
-  const flags = props.readUInt16BE(0);
-  if ((flags & PROP_DELIVERY_MODE) === 0) return 0;
-  let off = fieldsStart(props);
-  if (flags & PROP_CONTENT_TYPE) off += 1 + props[off]!;
-  if (flags & PROP_CONTENT_ENCODING) off += 1 + props[off]!;
-  if (flags & PROP_HEADERS) off += 4 + props.readUInt32BE(off);
-  return props[off] ?? 0;
 }
 
 /** Wire type of each property, in flag order (bit 15 first): the layout of the neutral property list. */

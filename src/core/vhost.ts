@@ -141,7 +141,8 @@ export class VirtualHost implements QueueContext {
   readonly queues = new Map<string, Queue>();
   /** direct reply-to consumers by token */
   readonly directReply = new Map<string, DirectReplyTarget>();
-  private readonly exchangeMarks = new WeakMap<Exchange, number>();
+  /** one destination list per exchange-to-exchange depth, reused by every publish */
+  private readonly routeScratch: Destination[][] = [];
   private routeEpoch = 0;
   /** storage directory of each durable queue */
   private readonly queueStorage = new Map<Queue, string>();
@@ -184,7 +185,7 @@ export class VirtualHost implements QueueContext {
     let hops = 0;
     while (out.length === 0 && current.alternateExchange !== undefined && hops < MAX_ROUTE_DEPTH) {
       const ae = this.exchanges.get(current.alternateExchange);
-      if (ae === undefined || this.exchangeMarks.get(ae) === epoch) break;
+      if (ae === undefined || ae.routeMark === epoch) break;
       this.routeFrom(ae, message, out, epoch, 0);
       current = ae;
       hops++;
@@ -192,8 +193,9 @@ export class VirtualHost implements QueueContext {
   }
 
   private routeFrom(exchange: Exchange, message: RoutingInput, out: Queue[], epoch: number, depth: number): void {
-    this.exchangeMarks.set(exchange, epoch);
-    const destinations: Destination[] = [];
+    exchange.routeMark = epoch;
+    const destinations = (this.routeScratch[depth] ??= []);
+    destinations.length = 0;
     exchange.router.route(message, destinations);
     for (let i = 0; i < destinations.length; i++) {
       const d = destinations[i]!;
@@ -205,7 +207,7 @@ export class VirtualHost implements QueueContext {
         }
       } else if (depth < MAX_ROUTE_DEPTH) {
         const e = d as Exchange;
-        if (this.exchangeMarks.get(e) !== epoch) this.routeFrom(e, message, out, epoch, depth + 1);
+        if (e.routeMark !== epoch) this.routeFrom(e, message, out, epoch, depth + 1);
       }
     }
   }

@@ -37,6 +37,8 @@ export type ExchangeType = (typeof EXCHANGE_TYPES)[number];
 
 export class Exchange implements Destination {
   readonly kind = 'exchange' as const;
+  /** used by routing to visit an exchange once per message (cycles in exchange-to-exchange bindings) */
+  routeMark = 0;
   readonly bindings: Binding[] = [];
   readonly alternateExchange: string | undefined;
   /** the held messages of an x-delayed-message exchange (see exchange/delayed.ts); null for other types */

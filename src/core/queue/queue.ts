@@ -121,7 +121,13 @@ export class Queue implements Destination {
   /** positions of non-persistent records found at startup, acked once the log is attached */
   private restoredTransient: PositionRing | null = null;
   private readonly parts: Buffer[] = [];
+  /** scratch for positions taken from the rings or rebuilt from a RequeueEntry */
   private readonly position = newPosition();
+  /**
+   * scratch for the direct hand-over in enqueue(): enqueue can run inside dead-lettering while a caller
+   * still holds `position`, so the two never share one object
+   */
+  private readonly handoverPosition = newPosition();
 
   constructor(
     options: QueueOptions,
@@ -158,11 +164,6 @@ export class Queue implements Destination {
 
   get messageCount(): number {
     return this.readyCount;
-  }
-
-  /** ready body bytes, tracked for queues with x-max-length-bytes (0 for others) */
-  get messageBytes(): number {
-    return this.readyBodyBytes;
   }
 
   // ---------------------------------------------------------------- startup
@@ -246,7 +247,7 @@ export class Queue implements Destination {
     if (this.readyCount === 0 && this.consumers.length > 0) {
       const consumer = this.pickConsumer();
       if (consumer !== null) {
-        const p = this.position;
+        const p = this.handoverPosition;
         p.segment = segment;
         p.offset = offset;
         p.length = length;
@@ -573,11 +574,6 @@ export class Queue implements Destination {
 
   hasExclusiveConsumer(): boolean {
     return this.consumers.length === 1 && this.consumers[0]!.exclusive;
-  }
-
-  /** the consumer that receives messages under x-single-active-consumer (null when SAC is off or none) */
-  activeConsumer(): Consumer | null {
-    return this.settings.singleActiveConsumer && this.consumers.length > 0 ? this.consumers[0]! : null;
   }
 
   /** remove all ready messages (not unacked ones, not those waiting out a retry); returns how many */
