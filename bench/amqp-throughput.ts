@@ -19,24 +19,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { externalRabbitmq, startPostbox, startRabbitmq, type Broker } from './lib/brokers.js';
 import { fmtInt, fmtRatio, intFlag, listFlag, machineInfo, parseArgs, table } from './lib/common.js';
-import { CLIENTS, runPair, type ClientKind, type RunResult } from './lib/driver.js';
+import { BROKERS, CLIENTS, isResult, runPair, type BrokerName, type Row as DriverRow, type RunResult } from './lib/driver.js';
 
 type Mode = 'transient' | 'persistent' | 'confirms';
 const MODES: readonly Mode[] = ['transient', 'persistent', 'confirms'];
-type BrokerName = 'postbox' | 'rabbitmq';
-const BROKERS: readonly BrokerName[] = ['postbox', 'rabbitmq'];
 
 const FLAGS = ['count', 'modes', 'client', 'only', 'json', 'rabbitmq-url', 'prefetch', 'ack-every', 'confirm-window', 'body-size', 'help'] as const;
 
-interface Row {
-  client: ClientKind;
-  mode: Mode;
-  results: Partial<Record<BrokerName, RunResult | { error: string }>>;
-}
-
-function isResult(r: RunResult | { error: string } | undefined): r is RunResult {
-  return r !== undefined && !('error' in r);
-}
+type Row = DriverRow<Mode>;
 
 async function main(): Promise<void> {
   const flags = parseArgs(process.argv.slice(2), FLAGS);

@@ -13,6 +13,20 @@ import type { WorkerConfig } from '../workers/ipc.js';
 export type ClientKind = 'amqplib' | 'lean';
 export const CLIENTS: readonly ClientKind[] = ['amqplib', 'lean'];
 
+export type BrokerName = 'postbox' | 'rabbitmq';
+export const BROKERS: readonly BrokerName[] = ['postbox', 'rabbitmq'];
+
+/** one table row of a bench: a client and a mode, with each broker's result (or why it failed) */
+export interface Row<Mode extends string> {
+  client: ClientKind;
+  mode: Mode;
+  results: Partial<Record<BrokerName, RunResult | { error: string }>>;
+}
+
+export function isResult(r: RunResult | { error: string } | undefined): r is RunResult {
+  return r !== undefined && !('error' in r);
+}
+
 /** A worker's setup (connect, declare, consume) must finish within this, ms. */
 const SETUP_TIMEOUT_MS = 30_000;
 /** A run fails when no message is consumed for this long, ms. */
