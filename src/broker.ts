@@ -1,12 +1,14 @@
 /** The composition root: builds storage, core and listeners from a frozen Config. No logic of its own. */
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { buildConfig, type Config } from './config/config.js';
+import { buildConfig, ConfigError, type Config } from './config/config.js';
 import { DiskAlarm } from './core/alarms.js';
 import { BrokerCore } from './core/core.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { ManagementServer } from './management/http.js';
 import { KafkaServer } from './protocol/kafka/server.js';
+import { StreamStore } from './core/stream/topics.js';
+import { GroupCoordinator } from './core/stream/groups.js';
 import { AmqpServer } from './protocol/amqp/server.js';
 import { POSTBOX_VERSION, PRODUCT_NAME } from './version.js';
 
@@ -23,6 +25,9 @@ export interface RunningBroker {
   /** the Kafka listener's port */
   readonly kafkaPort: number;
   readonly core: BrokerCore;
+  /** Kafka-model topics */
+  readonly streams: StreamStore;
+  readonly groups: GroupCoordinator;
   /** close connections (320), flush and fsync, release the data directory */
   close(): Promise<void>;
 }
@@ -45,7 +50,19 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     logger,
   });
   const amqp = new AmqpServer(core, config, logger);
-  const kafka = new KafkaServer({ advertisedHost: config.advertisedHost === '' ? null : config.advertisedHost, clusterId: 'postbox' }, logger);
+  if (config.kafkaDefaultPartitions < 1) throw new ConfigError(`--kafka-partitions must be at least 1, got ${config.kafkaDefaultPartitions}`);
+  const streams = StreamStore.open({
+    dataDir: resolve(config.dataDir),
+    scheduler: core.scheduler,
+    logger,
+    autoCreateTopics: config.kafkaAutoCreateTopics,
+    defaultPartitions: config.kafkaDefaultPartitions,
+    segmentBytes: config.kafkaSegmentBytes,
+    retentionCheckMs: Math.max(1, config.kafkaRetentionCheckMs),
+  });
+  core.onStorageFailure((error) => streams.storageFailed(error));
+  const groups = GroupCoordinator.open({ dataDir: resolve(config.dataDir), scheduler: core.scheduler, logger, streams });
+  const kafka = new KafkaServer({ advertisedHost: config.advertisedHost === '' ? null : config.advertisedHost, clusterId: 'postbox' }, streams, groups, logger);
   const diskAlarm = new DiskAlarm(resolve(config.dataDir), config.diskFreeLimitBytes, logger);
   diskAlarm.onChange((reason) => amqp.setBlocked(reason));
   core.alarm = diskAlarm;
@@ -70,6 +87,8 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     await kafka.close();
     await http.close();
     await amqp.close();
+    await groups.close();
+    await streams.close();
     await core.close();
     throw err;
   }
@@ -80,12 +99,16 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     httpPort: http.port,
     kafkaPort: kafka.port,
     core,
+    streams,
+    groups,
     close() {
       closing ??= (async () => {
         diskAlarm.stop();
         await kafka.close();
         await http.close();
         await amqp.close();
+        await groups.close();
+        await streams.close();
         await core.close();
       })();
       return closing;

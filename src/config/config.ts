@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isLogLevel, type LogLevel } from '../log/logger.js';
+import { DEFAULT_PARTITION_SEGMENT_BYTES } from '../storage/partition/partition-log.js';
 
 export type FsyncPolicy = 'always' | 'never';
 
@@ -35,12 +36,20 @@ export interface Config {
   readonly maxMessageBytes: number;
   readonly segmentBytes: number;
   readonly diskFreeLimitBytes: number;
+  /** create a Kafka topic when a client produces to, or asks metadata for, one that does not exist */
+  readonly kafkaAutoCreateTopics: boolean;
+  /** partitions of an auto-created topic (and of CreateTopics with numPartitions -1) */
+  readonly kafkaDefaultPartitions: number;
+  /** how often Kafka topic retention and compaction run */
+  readonly kafkaRetentionCheckMs: number;
+  /** Kafka partition segment size for topics that do not set segment.bytes */
+  readonly kafkaSegmentBytes: number;
   readonly users: readonly UserConfig[];
   readonly vhosts: readonly string[];
   readonly configFile: string | undefined;
 }
 
-type Kind = 'string' | 'port' | 'int' | 'hosts' | 'level' | 'fsync';
+type Kind = 'string' | 'port' | 'int' | 'hosts' | 'level' | 'fsync' | 'bool';
 
 interface Setting {
   readonly key: keyof Config;
@@ -57,6 +66,10 @@ interface Setting {
 export const DEFAULT_AMQP_PORT = 5672;
 /** The management port RabbitMQ uses. */
 export const DEFAULT_HTTP_PORT = 15672;
+/** Partitions of an auto-created Kafka topic: Kafka's num.partitions default, so keyed order is total. */
+export const DEFAULT_KAFKA_PARTITIONS = 1;
+/** Retention/compaction interval, 60 s: retention deletes whole segments, so a minute's lag is noise. */
+export const DEFAULT_KAFKA_RETENTION_CHECK_MS = 60_000;
 /** The Kafka port clients default to. */
 export const DEFAULT_KAFKA_PORT = 9092;
 /** Largest frame we offer in connection.tune, bytes (RabbitMQ's default). */
@@ -86,6 +99,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'heartbeatSeconds', flag: '--heartbeat', env: 'POSTBOX_HEARTBEAT', file: 'heartbeat', kind: 'int', unit: 'seconds', defaultValue: String(DEFAULT_HEARTBEAT_SECONDS), doc: 'heartbeat interval offered in connection.tune (0 disables)' },
   { key: 'maxMessageBytes', flag: '--max-message-size', env: 'POSTBOX_MAX_MESSAGE_SIZE', file: 'maxMessageSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_MAX_MESSAGE_BYTES), doc: 'largest message body accepted (larger: channel closed with 406)' },
   { key: 'diskFreeLimitBytes', flag: '--disk-free-limit', env: 'POSTBOX_DISK_FREE_LIMIT', file: 'diskFreeLimit', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_DISK_FREE_LIMIT_BYTES), doc: 'free space on the data directory\'s disk below which publishers are blocked (connection.blocked)' },
+  { key: 'kafkaAutoCreateTopics', flag: '--kafka-auto-create-topics', env: 'POSTBOX_KAFKA_AUTO_CREATE_TOPICS', file: 'kafkaAutoCreateTopics', kind: 'bool', unit: 'true/false', defaultValue: 'true', doc: "create a topic with --kafka-partitions partitions when a client produces to or asks metadata for one that does not exist (Kafka's auto.create.topics.enable)" },
+  { key: 'kafkaDefaultPartitions', flag: '--kafka-partitions', env: 'POSTBOX_KAFKA_PARTITIONS', file: 'kafkaPartitions', kind: 'int', unit: 'partitions', defaultValue: String(DEFAULT_KAFKA_PARTITIONS), doc: "partitions of an auto-created topic, and of CreateTopics with numPartitions -1 (Kafka's num.partitions)" },
+  { key: 'kafkaRetentionCheckMs', flag: '--kafka-retention-check', env: 'POSTBOX_KAFKA_RETENTION_CHECK', file: 'kafkaRetentionCheck', kind: 'int', unit: 'ms', defaultValue: String(DEFAULT_KAFKA_RETENTION_CHECK_MS), doc: "how often topic retention (retention.ms, retention.bytes) and compaction run (Kafka's log.retention.check.interval.ms)" },
+  { key: 'kafkaSegmentBytes', flag: '--kafka-segment-size', env: 'POSTBOX_KAFKA_SEGMENT_SIZE', file: 'kafkaSegmentSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_PARTITION_SEGMENT_BYTES), doc: "size at which a Kafka partition rolls to a new segment, for topics that do not set segment.bytes (Kafka's log.segment.bytes)" },
   { key: 'segmentBytes', flag: '--segment-size', env: 'POSTBOX_SEGMENT_SIZE', file: 'segmentSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_SEGMENT_BYTES), doc: 'size at which a queue log rolls to a new segment file' },
 ];
 
@@ -112,6 +129,9 @@ function parseValue(setting: Setting, raw: unknown, source: string): unknown {
     case 'level':
       if (!isLogLevel(text)) throw new ConfigError(`${source}: ${setting.flag} must be debug, info, warn, error or silent, got '${text}'`);
       return text;
+    case 'bool':
+      if (text !== 'true' && text !== 'false') throw new ConfigError(`${source}: ${setting.flag} must be 'true' or 'false', got '${text}'`);
+      return text === 'true';
     case 'fsync':
       if (text !== 'always' && text !== 'never') throw new ConfigError(`${source}: ${setting.flag} must be 'always' or 'never', got '${text}'`);
       return text;

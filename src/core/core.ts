@@ -39,6 +39,7 @@ export class BrokerCore implements VhostContext {
   /** the disk alarm, when the broker runs one (publishers are blocked while its reason is set) */
   alarm: DiskAlarm | null = null;
   private closed = false;
+  private readonly storageFailureListeners: Array<(error: Error) => void> = [];
 
   private constructor(private readonly options: CoreOptions) {
     this.scheduler = new SyncScheduler(options.fsync, {
@@ -47,11 +48,17 @@ export class BrokerCore implements VhostContext {
       onError: (error) => {
         this.storageFailure = error;
         options.logger.error(`storage write/fsync failed, no further publisher confirms will be sent: ${error.message}`);
+        for (const listener of this.storageFailureListeners) listener(error);
       },
     });
     this.queuesDir = join(options.dataDir, 'queues');
     this.transientDir = join(options.dataDir, 'transient');
     this.delayedDir = join(options.dataDir, 'delayed');
+  }
+
+  /** `listener` runs once if a write or fsync fails (the scheduler then completes no more rounds). */
+  onStorageFailure(listener: (error: Error) => void): void {
+    this.storageFailureListeners.push(listener);
   }
 
   /** Open the data directory: wipe transient queues, load definitions, recover every durable queue. */

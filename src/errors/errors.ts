@@ -38,6 +38,12 @@ export const Errors = Object.freeze({
   NOT_ALLOWED: def('NOT_ALLOWED', 530, 403, 29),
   NOT_IMPLEMENTED: def('NOT_IMPLEMENTED', 540, 501, 35),
   INTERNAL_ERROR: def('INTERNAL_ERROR', 541, 500, -1),
+  // streams (Kafka model); AMQP never raises these, so their AMQP code is the nearest soft error
+  UNKNOWN_TOPIC: def('UNKNOWN_TOPIC', 404, 404, 3, true),
+  TOPIC_EXISTS: def('TOPIC_EXISTS', 406, 409, 36),
+  INVALID_TOPIC: def('INVALID_TOPIC', 406, 400, 17),
+  INVALID_PARTITIONS: def('INVALID_PARTITIONS', 406, 400, 37),
+  INVALID_CONFIG: def('INVALID_CONFIG', 406, 400, 40),
 });
 
 /** Thrown by the core; protocol adapters translate it with its definition. */

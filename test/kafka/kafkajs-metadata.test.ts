@@ -14,7 +14,7 @@ after(async () => {
   await broker.stop();
 });
 
-test('kafkajs connects to the Kafka listener: ApiVersions and Metadata answer, and there are no topics yet', async () => {
+test('kafkajs connects to the Kafka listener: ApiVersions and Metadata answer, and a fresh broker has no topics', async () => {
   const kafka = new Kafka({ clientId: 'postbox-test', brokers: [`127.0.0.1:${broker.kafkaPort}`], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -70,12 +70,13 @@ test('an ApiVersions version the broker does not know gets UNSUPPORTED_VERSION w
   assert.ok(body.apiKeys.some((a) => a.apiKey === 3));
 });
 
-test('a Metadata request for a topic that does not exist answers UNKNOWN_TOPIC_OR_PARTITION for it', async () => {
-  const frame = encodeRequest(3, 1, 9, 'raw', { topics: [{ name: 'nope', topicId: Buffer.alloc(16) }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
-  const { body } = decodeResponse(3, 1, (await roundTrip(frame)).subarray(4));
+test('a Metadata request that forbids auto-creation answers UNKNOWN_TOPIC_OR_PARTITION for a topic that does not exist', async () => {
+  const frame = encodeRequest(3, 4, 9, 'raw', { topics: [{ name: 'nope', topicId: Buffer.alloc(16) }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+  const { body } = decodeResponse(3, 4, (await roundTrip(frame)).subarray(4));
   assert.equal(body.topics.length, 1);
   assert.equal(body.topics[0]!.name, 'nope');
   assert.equal(body.topics[0]!.errorCode, 3);
+  assert.equal(broker.streams.topic('nope'), undefined);
 });
 
 test('a garbage frame closes only that Kafka connection; the listener keeps serving', async () => {

@@ -1,46 +1,53 @@
 /**
- * One Kafka connection: size-prefixed frames in, one response per request out (in request order), and a
- * handler per API key. This first slice serves ApiVersions and Metadata; the topic-backed APIs come with
- * the partition storage.
+ * One Kafka connection: size-prefixed frames in, one response per request out, in request order.
  *
  * Frame: | int32 size | request header + body (size bytes) |
+ *
+ * Requests are handled as they arrive (a Produce is appended at once, so many share one fsync), but
+ * answers leave strictly in request order: each request takes a slot in `slots`, a handler's promise
+ * fills its slot when it settles, and the filled slots at the head are written. A request without an
+ * answer (Produce with acks=0) takes no slot's bytes but keeps its place. At most MAX_IN_FLIGHT requests
+ * wait per connection; past that the socket stops being read until answers leave.
  */
 import type { Socket } from 'node:net';
 import type { Logger } from '../../log/logger.js';
 import { KafkaCodecError } from './codec.js';
 import { decodeRequest, encodeResponse, FRAME_SIZE_BYTES, UnsupportedKafkaRequestError, type DecodedRequest } from './envelope.js';
-import { API_VERSIONS_API, METADATA_API, type ApiVersionsResponse, type MetadataResponse } from './generated/messages.js';
+import { API_VERSIONS_API } from './generated/messages.js';
 import { KafkaErrorCode } from './errors.js';
+import type { KafkaContext, KafkaSession } from './handlers/context.js';
+import { handlerFor, apiVersionsBody } from './handlers/index.js';
+
+export { ADVERTISED_APIS } from './handlers/index.js';
+export type { KafkaBrokerIdentity } from './handlers/context.js';
 
 /** Largest request accepted, bytes (Kafka's socket.request.max.bytes default, 100 MiB). */
 export const MAX_REQUEST_BYTES = 100 * 1024 * 1024;
+/** Requests a connection may have waiting for their answers before the broker stops reading it. */
+export const MAX_IN_FLIGHT = 128;
 
-/** The versions this broker answers, per API; only APIs with a handler are advertised. */
-export const ADVERTISED_APIS: ReadonlyArray<{ apiKey: number; minVersion: number; maxVersion: number }> = [
-  { apiKey: API_VERSIONS_API.apiKey, minVersion: 0, maxVersion: 3 },
-  // v10+ address topics by id; names are enough for the clients we serve
-  { apiKey: METADATA_API.apiKey, minVersion: 0, maxVersion: 9 },
-];
-
-export interface KafkaBrokerIdentity {
-  readonly nodeId: number;
-  readonly host: string;
-  readonly port: number;
-  readonly clusterId: string;
+interface Slot {
+  done: boolean;
+  frame: Buffer | null;
 }
 
-export class KafkaConnection {
+export class KafkaConnection implements KafkaSession {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private closed = false;
+  private readonly slots: Slot[] = [];
+  private paused = false;
   readonly name: string;
+  readonly clientHost: string;
+  clientId = '';
 
   constructor(
     private readonly socket: Socket,
-    private readonly identity: () => KafkaBrokerIdentity,
+    private readonly context: KafkaContext,
     private readonly logger: Logger,
   ) {
     this.name = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.clientHost = `/${socket.remoteAddress ?? ''}`;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.logger.debug(() => `kafka connection ${this.name}: ${err.message}`));
@@ -50,7 +57,11 @@ export class KafkaConnection {
   private onData(chunk: Buffer): void {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    while (!this.closed && this.pendingBytes >= FRAME_SIZE_BYTES) {
+    this.drainFrames();
+  }
+
+  private drainFrames(): void {
+    while (!this.closed && !this.paused && this.pendingBytes >= FRAME_SIZE_BYTES) {
       const head = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
       this.pending = [head];
       const size = head.readInt32BE(0);
@@ -64,6 +75,10 @@ export class KafkaConnection {
       this.pending = rest.length > 0 ? [rest] : [];
       this.pendingBytes = rest.length;
       this.onFrame(frame);
+      if (this.slots.length >= MAX_IN_FLIGHT && !this.paused) {
+        this.paused = true;
+        this.socket.pause();
+      }
     }
   }
 
@@ -74,57 +89,65 @@ export class KafkaConnection {
     } catch (err) {
       if (err instanceof UnsupportedKafkaRequestError && err.apiKey === API_VERSIONS_API.apiKey) {
         // the client asked for an ApiVersions version we do not know: answer with v0 and our versions
-        this.socket.write(encodeResponse(API_VERSIONS_API.apiKey, 0, err.correlationId, this.apiVersions(KafkaErrorCode.UNSUPPORTED_VERSION)));
+        this.answerNow(encodeResponse(API_VERSIONS_API.apiKey, 0, err.correlationId, apiVersionsBody(KafkaErrorCode.UNSUPPORTED_VERSION)));
         return;
       }
       if (err instanceof UnsupportedKafkaRequestError || err instanceof KafkaCodecError) return this.fail(err.message);
       throw err;
     }
+    this.clientId = request.header.clientId ?? '';
+    const handler = handlerFor(request.apiKey);
+    if (handler === undefined || request.apiVersion < handler.minVersion || request.apiVersion > handler.maxVersion) {
+      return this.fail(`API ${request.apiKey} v${request.apiVersion} is not served`);
+    }
+    const { apiKey, apiVersion } = request;
     const correlationId = request.header.correlationId;
-    switch (request.apiKey) {
-      case API_VERSIONS_API.apiKey:
-        return this.reply(encodeResponse(request.apiKey, request.apiVersion, correlationId, this.apiVersions(KafkaErrorCode.NONE)));
-      case METADATA_API.apiKey:
-        return this.reply(encodeResponse(request.apiKey, request.apiVersion, correlationId, this.metadata(request.body.topics)));
-      default:
-        return this.fail(`${request.apiKey} v${request.apiVersion} is not served yet`);
+    const slot: Slot = { done: false, frame: null };
+    this.slots.push(slot);
+    let result;
+    try {
+      result = (handler.handle as (c: KafkaContext, r: unknown, v: number, s: KafkaSession) => unknown)(this.context, request.body, apiVersion, this);
+    } catch (err) {
+      return this.handlerFailed(apiKey, apiVersion, err);
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (body) => this.fill(slot, body === null ? null : encodeResponse(apiKey, apiVersion, correlationId, body as never)),
+        (err: unknown) => this.handlerFailed(apiKey, apiVersion, err),
+      );
+    } else {
+      this.fill(slot, result === null ? null : encodeResponse(apiKey, apiVersion, correlationId, result as never));
     }
   }
 
-  private reply(frame: Buffer): void {
-    if (!this.closed) this.socket.write(frame);
+  private answerNow(frame: Buffer): void {
+    const slot: Slot = { done: false, frame: null };
+    this.slots.push(slot);
+    this.fill(slot, frame);
   }
 
-  private apiVersions(errorCode: number): ApiVersionsResponse {
-    return {
-      errorCode,
-      apiKeys: ADVERTISED_APIS.map((a) => ({ ...a })),
-      throttleTimeMs: 0,
-      supportedFeatures: [],
-      finalizedFeaturesEpoch: -1n,
-      finalizedFeatures: [],
-      zkMigrationReady: false,
-    };
+  private fill(slot: Slot, frame: Buffer | null): void {
+    slot.done = true;
+    slot.frame = frame;
+    let written = 0;
+    while (written < this.slots.length && this.slots[written]!.done) {
+      const f = this.slots[written]!.frame;
+      if (f !== null && !this.closed) this.socket.write(f);
+      written++;
+    }
+    if (written > 0) this.slots.splice(0, written);
+    if (this.paused && this.slots.length < MAX_IN_FLIGHT / 2 && !this.closed) {
+      this.paused = false;
+      this.socket.resume();
+      this.drainFrames();
+    }
   }
 
-  private metadata(requested: ReadonlyArray<{ name: string | null }> | null): MetadataResponse {
-    const id = this.identity();
-    return {
-      throttleTimeMs: 0,
-      brokers: [{ nodeId: id.nodeId, host: id.host, port: id.port, rack: null }],
-      clusterId: id.clusterId,
-      controllerId: id.nodeId,
-      // no topics exist yet: every named topic is unknown (auto-creation comes with partition storage)
-      topics: (requested ?? []).map((t) => ({
-        errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-        name: t.name,
-        topicId: Buffer.alloc(16),
-        isInternal: false,
-        partitions: [],
-        topicAuthorizedOperations: -2147483648,
-      })),
-      clusterAuthorizedOperations: -2147483648,
-    };
+  /** a handler threw: a bug or an unexpected state, never the client's bytes (those fail in decode) */
+  private handlerFailed(apiKey: number, apiVersion: number, err: unknown): void {
+    const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    this.logger.error(`kafka connection ${this.name}: API ${apiKey} v${apiVersion} failed: ${message}`);
+    this.fail('internal error while handling a request');
   }
 
   /** malformed or unserved input: log one line and close this connection (Kafka has no error frame for it) */

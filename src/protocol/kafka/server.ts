@@ -1,7 +1,10 @@
 /** The Kafka listener: one TCP server per configured address, one KafkaConnection per socket. */
 import { createServer, type Server } from 'node:net';
 import type { Logger } from '../../log/logger.js';
-import { KafkaConnection, type KafkaBrokerIdentity } from './connection.js';
+import { KafkaConnection } from './connection.js';
+import type { KafkaBrokerIdentity, KafkaContext } from './handlers/context.js';
+import type { StreamStore } from '../../core/stream/topics.js';
+import type { GroupCoordinator } from '../../core/stream/groups.js';
 import { listenOnAll } from '../../util/listen.js';
 
 export interface KafkaServerOptions {
@@ -15,15 +18,20 @@ export class KafkaServer {
   private readonly connections = new Set<KafkaConnection>();
   port = 0;
   private advertisedHost = '127.0.0.1';
+  private readonly context: KafkaContext;
 
   constructor(
     private readonly options: KafkaServerOptions,
+    streams: StreamStore,
+    groups: GroupCoordinator,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.context = { streams, groups, identity: () => this.identity(), logger };
+  }
 
   async listen(hosts: readonly string[], port: number): Promise<number> {
     const listening = await listenOnAll('kafka', hosts, port, () => createServer((socket) => {
-      const c = new KafkaConnection(socket, () => this.identity(), this.logger);
+      const c = new KafkaConnection(socket, this.context, this.logger);
       this.connections.add(c);
       socket.on('close', () => this.connections.delete(c));
     }), (l) => this.logger.warn(l), (l) => this.logger.error(l));

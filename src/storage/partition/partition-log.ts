@@ -296,6 +296,11 @@ export class PartitionLog implements SyncableLog {
     return this.totalBytes;
   }
 
+  /** Base offset of the active (last) segment: recovery of per-producer state scans from here. */
+  get activeBaseOffset(): bigint {
+    return this.active.baseOffset;
+  }
+
   get segmentCount(): number {
     return this.segments.length;
   }

@@ -1,0 +1,125 @@
+/**
+ * Idempotent producers: per partition, the last few batches each producer id appended, so that a batch
+ * the producer retries (its response was lost) is answered with the offset it already got instead of
+ * being written twice, and a gap in sequence numbers is reported instead of silently accepted.
+ *
+ * Kafka's rules, for a batch with producerId >= 0 and baseSequence >= 0:
+ *   - epoch older than the producer's current one    → INVALID_PRODUCER_EPOCH (a fenced, older producer)
+ *   - same epoch, same (baseSequence, lastSequence) as one of the last DEDUPE_WINDOW batches → duplicate:
+ *     answer with that batch's base offset, append nothing
+ *   - same epoch, baseSequence != last sequence + 1   → OUT_OF_ORDER_SEQUENCE_NUMBER
+ *   - newer epoch: sequences restart (must be 0, but any start is accepted, as for an unknown producer)
+ *   - a producer not seen yet (new, or its state aged out with retention): any sequence starts it
+ *
+ * State is rebuilt at open by reading the batch headers of the active segment, the only place a retry can
+ * still refer to (a producer retries for seconds, not for a segment's lifetime).
+ */
+import {
+  BASE_OFFSET_AT,
+  BASE_SEQUENCE_AT,
+  BATCH_LENGTH_AT,
+  BATCH_LENGTH_OVERHEAD,
+  LAST_OFFSET_DELTA_AT,
+  PRODUCER_EPOCH_AT,
+  PRODUCER_ID_AT,
+} from '../../storage/partition/record-batch.js';
+import type { PartitionLog } from '../../storage/partition/partition-log.js';
+
+/** Batches remembered per producer: Kafka's max.in.flight.requests.per.connection limit for idempotence. */
+export const DEDUPE_WINDOW = 5;
+/** Bytes read per step while rebuilding state at open. */
+const RECOVERY_READ_BYTES = 1024 * 1024;
+
+
+interface RememberedBatch {
+  firstSequence: number;
+  lastSequence: number;
+  baseOffset: bigint;
+}
+
+interface ProducerEntry {
+  epoch: number;
+  /** oldest first, at most DEDUPE_WINDOW */
+  batches: RememberedBatch[];
+}
+
+export type SequenceCheck =
+  | { readonly kind: 'new' }
+  | { readonly kind: 'duplicate'; readonly baseOffset: bigint }
+  | { readonly kind: 'out-of-order'; readonly expected: number; readonly got: number }
+  | { readonly kind: 'fenced'; readonly current: number; readonly got: number };
+
+export interface BatchIdentity {
+  producerId: bigint;
+  epoch: number;
+  firstSequence: number;
+  lastSequence: number;
+}
+
+/** The idempotence fields of the batch at `at`, or null when the batch carries none. */
+export function batchIdentity(bytes: Buffer, at: number): BatchIdentity | null {
+  const producerId = bytes.readBigInt64BE(at + PRODUCER_ID_AT);
+  const firstSequence = bytes.readInt32BE(at + BASE_SEQUENCE_AT);
+  if (producerId < 0n || firstSequence < 0) return null;
+  const delta = bytes.readInt32BE(at + LAST_OFFSET_DELTA_AT);
+  // sequences wrap at int32 max back to 0, as in Kafka
+  const lastSequence = (firstSequence + delta) % 2147483648;
+  return { producerId, epoch: bytes.readInt16BE(at + PRODUCER_EPOCH_AT), firstSequence, lastSequence };
+}
+
+export class ProducerStates {
+  private readonly producers = new Map<bigint, ProducerEntry>();
+
+  get size(): number {
+    return this.producers.size;
+  }
+
+  check(id: BatchIdentity): SequenceCheck {
+    const entry = this.producers.get(id.producerId);
+    if (entry === undefined) return { kind: 'new' };
+    if (id.epoch < entry.epoch) return { kind: 'fenced', current: entry.epoch, got: id.epoch };
+    if (id.epoch > entry.epoch) return { kind: 'new' };
+    for (const b of entry.batches) {
+      if (b.firstSequence === id.firstSequence && b.lastSequence === id.lastSequence) return { kind: 'duplicate', baseOffset: b.baseOffset };
+    }
+    const last = entry.batches[entry.batches.length - 1];
+    if (last === undefined) return { kind: 'new' };
+    const expected = (last.lastSequence + 1) % 2147483648;
+    if (id.firstSequence !== expected) return { kind: 'out-of-order', expected, got: id.firstSequence };
+    return { kind: 'new' };
+  }
+
+  record(id: BatchIdentity, baseOffset: bigint): void {
+    let entry = this.producers.get(id.producerId);
+    if (entry === undefined || id.epoch > entry.epoch) {
+      entry = { epoch: id.epoch, batches: [] };
+      this.producers.set(id.producerId, entry);
+    }
+    entry.batches.push({ firstSequence: id.firstSequence, lastSequence: id.lastSequence, baseOffset });
+    if (entry.batches.length > DEDUPE_WINDOW) entry.batches.shift();
+  }
+
+  /** Rebuilds from the batch headers of the log's active segment. */
+  recover(log: PartitionLog): void {
+    let offset = log.activeBaseOffset;
+    if (offset < log.logStartOffset) offset = log.logStartOffset;
+    const end = log.highWatermark;
+    while (offset < end) {
+      const bytes = log.read(offset, RECOVERY_READ_BYTES);
+      if (bytes.length === 0) break;
+      let at = 0;
+      let next = offset;
+      while (at + BATCH_LENGTH_OVERHEAD <= bytes.length) {
+        const size = BATCH_LENGTH_OVERHEAD + bytes.readInt32BE(at + BATCH_LENGTH_AT);
+        if (at + size > bytes.length) break;
+        const base = bytes.readBigInt64BE(at + BASE_OFFSET_AT);
+        const id = batchIdentity(bytes, at);
+        if (id !== null) this.record(id, base);
+        next = base + BigInt(bytes.readInt32BE(at + LAST_OFFSET_DELTA_AT)) + 1n;
+        at += size;
+      }
+      if (next <= offset) break;
+      offset = next;
+    }
+  }
+}

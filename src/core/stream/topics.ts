@@ -1,0 +1,426 @@
+/**
+ * The stream store: Kafka-model topics, each with N partitions, each partition one PartitionLog.
+ * Protocol-neutral: the Kafka adapter maps requests onto it, the management API lists it.
+ *
+ * On disk, under <dataDir>/streams/:
+ *
+ *   <topic>/topic.json           { id, partitions, configs } written once at creation (temp file + rename)
+ *   <topic>/<partition>/         one PartitionLog directory per partition (00000000000000000000.log, ...)
+ *   .deleted-<topic>-<n>/        a deleted topic, renamed away at once and removed in the background
+ *   producer-ids                 the next block of producer ids (InitProducerId), see ProducerIds
+ *
+ * A topic exists once its topic.json exists: creation makes the partition directories first and renames
+ * topic.json into place last, so a crash in between leaves a directory without topic.json, removed at open.
+ *
+ * Retention runs on a timer (retentionCheckMs): every partition drops whole sealed segments older than
+ * retention.ms or beyond retention.bytes; compacted topics are compacted on the same timer.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../../log/logger.js';
+import { BrokerError, Errors } from '../../errors/errors.js';
+import { PartitionLog, DEFAULT_PARTITION_SEGMENT_BYTES, MIN_PARTITION_SEGMENT_BYTES, MAX_PARTITION_SEGMENT_BYTES } from '../../storage/partition/partition-log.js';
+import type { SyncScheduler, DurabilityListener } from '../../storage/sync.js';
+import { ProducerStates } from './producer-state.js';
+import { TOPIC_CONFIGS, defaultTopicConfig, parseTopicConfig, type TopicConfig } from './topic-config.js';
+
+/** Longest topic name, Kafka's limit (249: a partition directory name must stay under 255 bytes). */
+export const MAX_TOPIC_NAME_LENGTH = 249;
+/** Most partitions one topic may have here; a guard against a typo creating a million directories. */
+export const MAX_PARTITIONS = 10_000;
+const LEGAL_TOPIC_NAME = /^[a-zA-Z0-9._-]+$/;
+const TOPIC_FILE = 'topic.json';
+const DELETED_PREFIX = '.deleted-';
+
+export interface StreamStoreOptions {
+  readonly dataDir: string;
+  readonly scheduler: SyncScheduler;
+  readonly logger: Logger;
+  /** create a topic with defaultPartitions when a client produces to or asks metadata for an unknown one */
+  readonly autoCreateTopics: boolean;
+  readonly defaultPartitions: number;
+  /** default segment.bytes of new topics */
+  readonly segmentBytes?: number;
+  /** how often retention and compaction run, ms */
+  readonly retentionCheckMs: number;
+}
+
+export class Partition {
+  readonly producers = new ProducerStates();
+  /**
+   * The end of what is durable: consumers read below it and ListOffsets(latest) reports it. A record
+   * becomes visible only after the fsync that covers it, so no consumer ever sees a record a crash can
+   * take back (Kafka's high watermark plays the same role with replicas instead of fsync).
+   */
+  highWatermark: bigint;
+  /** appended ends waiting for their durability round, oldest first */
+  readonly pendingEnds: Array<{ round: number; end: bigint }> = [];
+  /** called once each at the next advance of the high watermark (fetches waiting for data) */
+  private waiters: Array<() => void> = [];
+
+  constructor(
+    readonly topic: Topic,
+    readonly index: number,
+    readonly log: PartitionLog,
+  ) {
+    this.highWatermark = log.highWatermark;
+  }
+
+  /** wake everyone waiting for data on this partition */
+  notifyAppend(): void {
+    if (this.waiters.length === 0) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** `wake` is called once, at the next append (or never, if removed first with the returned function) */
+  waitForAppend(wake: () => void): () => void {
+    this.waiters.push(wake);
+    return () => {
+      const i = this.waiters.indexOf(wake);
+      if (i >= 0) this.waiters.splice(i, 1);
+    };
+  }
+}
+
+export class Topic {
+  readonly partitions: Partition[] = [];
+  deleted = false;
+  constructor(
+    readonly name: string,
+    /** 16-byte topic id (Kafka's Uuid) */
+    readonly id: Buffer,
+    readonly config: TopicConfig,
+    /** the configs set explicitly at creation (DescribeConfigs reports the rest as defaults) */
+    readonly explicitConfigs: Readonly<Record<string, string>>,
+    readonly dir: string,
+  ) {}
+}
+
+interface TopicFile {
+  id: string;
+  partitions: number;
+  configs: Record<string, string>;
+}
+
+export function topicNameProblem(name: string): string | null {
+  if (name.length === 0) return 'topic name is empty';
+  if (name === '.' || name === '..') return `topic name "${name}" is not allowed`;
+  if (name.length > MAX_TOPIC_NAME_LENGTH) return `topic name is longer than ${MAX_TOPIC_NAME_LENGTH} characters`;
+  if (!LEGAL_TOPIC_NAME.test(name)) return `topic name "${name}" has characters outside [a-zA-Z0-9._-]`;
+  return null;
+}
+
+export class StreamStore implements DurabilityListener {
+  private readonly topicsByName = new Map<string, Topic>();
+  private readonly root: string;
+  private readonly durableWaiters: Array<{ round: number; resolve: () => void; reject: (e: Error) => void }> = [];
+  /** partitions with appends not yet durable */
+  private pendingPartitions: Partition[] = [];
+  private retentionTimer: NodeJS.Timeout | null = null;
+  private deletedCounter = 0;
+  private closed = false;
+  readonly producerIds: ProducerIds;
+
+  private constructor(private readonly options: StreamStoreOptions) {
+    this.root = path.join(options.dataDir, 'streams');
+    this.producerIds = new ProducerIds(path.join(this.root, 'producer-ids'));
+  }
+
+  static open(options: StreamStoreOptions): StreamStore {
+    const store = new StreamStore(options);
+    fs.mkdirSync(store.root, { recursive: true });
+    store.recover();
+    options.scheduler.addListener(store);
+    store.retentionTimer = setInterval(() => store.runRetention(Date.now()), options.retentionCheckMs);
+    store.retentionTimer.unref();
+    return store;
+  }
+
+  get autoCreateTopics(): boolean {
+    return this.options.autoCreateTopics;
+  }
+
+  /** set when a write or fsync failed: nothing more is acknowledged */
+  get storageFailure(): Error | null {
+    return this.options.scheduler.failure;
+  }
+
+  /**
+   * Why a produce request's batches cannot go to a compacted topic (a record without a key), or null.
+   * Compaction keeps the latest record per key, so a keyless record has nothing to be kept by.
+   */
+  nullKeyProblem(batches: Buffer): string | null {
+    return findNullKey(batches);
+  }
+
+  /** Rejects every producer waiting for durability: the scheduler failed and will complete no more rounds. */
+  storageFailed(error: Error): void {
+    for (const w of this.durableWaiters.splice(0)) w.reject(error);
+  }
+
+  get defaultPartitions(): number {
+    return this.options.defaultPartitions;
+  }
+
+  /**
+   * Records that `partition` was appended to up to its log's end: the high watermark moves there when
+   * the durability round covering it completes. Returns that round.
+   */
+  appended(partition: Partition): number {
+    const round = this.options.scheduler.requestRound();
+    const pending = partition.pendingEnds;
+    const end = partition.log.highWatermark;
+    const last = pending[pending.length - 1];
+    if (last !== undefined && last.round === round) last.end = end;
+    else pending.push({ round, end });
+    if (pending.length === 1) this.pendingPartitions.push(partition);
+    return round;
+  }
+
+  topic(name: string): Topic | undefined {
+    return this.topicsByName.get(name);
+  }
+
+  topics(): IterableIterator<Topic> {
+    return this.topicsByName.values();
+  }
+
+  /** the topic, auto-created with the default partition count when allowed and the name is legal */
+  topicOrCreate(name: string, allowCreate: boolean): Topic | undefined {
+    const existing = this.topicsByName.get(name);
+    if (existing !== undefined || !allowCreate || !this.options.autoCreateTopics || topicNameProblem(name) !== null) return existing;
+    return this.createTopic(name, this.options.defaultPartitions, {});
+  }
+
+  /** Validates without creating (CreateTopics validateOnly, and the first half of createTopic). */
+  validateNewTopic(name: string, partitions: number, configs: Readonly<Record<string, string | null>>): TopicConfig {
+    const problem = topicNameProblem(name);
+    if (problem !== null) throw new BrokerError(Errors.INVALID_TOPIC, problem);
+    if (this.topicsByName.has(name)) throw new BrokerError(Errors.TOPIC_EXISTS, `Topic '${name}' already exists.`);
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS) {
+      throw new BrokerError(Errors.INVALID_PARTITIONS, `Number of partitions must be between 1 and ${MAX_PARTITIONS}, got ${partitions}.`);
+    }
+    const config = defaultTopicConfig(this.options.segmentBytes ?? DEFAULT_PARTITION_SEGMENT_BYTES);
+    for (const [key, value] of Object.entries(configs)) {
+      if (value === null) continue;
+      parseTopicConfig(config, key, value);
+    }
+    if (config.segmentBytes < MIN_PARTITION_SEGMENT_BYTES || config.segmentBytes > MAX_PARTITION_SEGMENT_BYTES) {
+      throw new BrokerError(Errors.INVALID_CONFIG, `segment.bytes must be between ${MIN_PARTITION_SEGMENT_BYTES} and ${MAX_PARTITION_SEGMENT_BYTES}`);
+    }
+    return config;
+  }
+
+  createTopic(name: string, partitions: number, configs: Readonly<Record<string, string | null>>): Topic {
+    const config = this.validateNewTopic(name, partitions, configs);
+    const explicit: Record<string, string> = {};
+    for (const [key, value] of Object.entries(configs)) if (value !== null) explicit[key] = value;
+    const dir = path.join(this.root, name);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { recursive: true });
+    const id = randomBytes(16);
+    const topic = new Topic(name, id, config, explicit, dir);
+    for (let p = 0; p < partitions; p++) topic.partitions.push(this.openPartition(topic, p));
+    const file: TopicFile = { id: id.toString('hex'), partitions, configs: explicit };
+    writeFileDurably(path.join(dir, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n');
+    syncDirectory(this.root);
+    this.topicsByName.set(name, topic);
+    this.options.logger.info(`stream topic '${name}' created with ${partitions} partition(s)`);
+    return topic;
+  }
+
+  deleteTopic(name: string): void {
+    const topic = this.topicsByName.get(name);
+    if (topic === undefined) throw new BrokerError(Errors.UNKNOWN_TOPIC, `Topic '${name}' does not exist.`);
+    this.topicsByName.delete(name);
+    topic.deleted = true;
+    for (const p of topic.partitions) {
+      p.log.destroy();
+      p.notifyAppend();
+    }
+    const away = path.join(this.root, `${DELETED_PREFIX}${name}-${process.pid}-${this.deletedCounter++}`);
+    try {
+      fs.renameSync(topic.dir, away);
+      syncDirectory(this.root);
+      fs.rm(away, { recursive: true, force: true }, () => undefined);
+    } catch (err) {
+      this.options.logger.warn(`stream topic '${name}': removing its directory failed: ${(err as Error).message}`);
+    }
+    this.options.logger.info(`stream topic '${name}' deleted`);
+  }
+
+  /** Resolves when `round` completed (acks=-1/1 wait for the round of their appends). */
+  whenDurable(round: number): Promise<void> {
+    const scheduler = this.options.scheduler;
+    if (scheduler.failure !== null) return Promise.reject(scheduler.failure);
+    if (scheduler.completedRound >= round) return Promise.resolve();
+    return new Promise((resolve, reject) => this.durableWaiters.push({ round, resolve, reject }));
+  }
+
+  onDurable(round: number): void {
+    if (this.pendingPartitions.length > 0) {
+      const still: Partition[] = [];
+      for (const p of this.pendingPartitions) {
+        const pending = p.pendingEnds;
+        let done = 0;
+        while (done < pending.length && pending[done]!.round <= round) done++;
+        if (done > 0) {
+          p.highWatermark = pending[done - 1]!.end;
+          pending.splice(0, done);
+          p.notifyAppend();
+        }
+        if (pending.length > 0) still.push(p);
+      }
+      this.pendingPartitions = still;
+    }
+    const waiters = this.durableWaiters;
+    let done = 0;
+    while (done < waiters.length && waiters[done]!.round <= round) done++;
+    if (done === 0) return;
+    const ready = waiters.splice(0, done);
+    for (const w of ready) w.resolve();
+  }
+
+  /** Retention (delete policy) and compaction (compact policy) over every partition. */
+  runRetention(now: number): void {
+    if (this.closed) return;
+    for (const topic of this.topicsByName.values()) {
+      for (const p of topic.partitions) {
+        try {
+          if (topic.config.cleanupDelete) {
+            const deleted = p.log.enforceRetention(now);
+            if (deleted > 0) this.options.logger.debug(() => `stream ${topic.name}-${p.index}: retention deleted ${deleted} segment(s)`);
+          }
+          if (topic.config.cleanupCompact) this.compact(topic, p, now);
+        } catch (err) {
+          this.options.logger.warn(`stream ${topic.name}-${p.index}: retention failed: ${(err as Error).message}`);
+        }
+      }
+    }
+  }
+
+  /** compaction hook: PartitionLog.compact when the storage provides it */
+  private compact(topic: Topic, partition: Partition, now: number): void {
+    const log = partition.log as PartitionLog & { compact?: (now: number, options: { deleteRetentionMs: number }) => unknown };
+    if (typeof log.compact === 'function') log.compact(now, { deleteRetentionMs: topic.config.deleteRetentionMs });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
+    this.options.scheduler.removeListener(this);
+    for (const topic of this.topicsByName.values()) {
+      for (const p of topic.partitions) {
+        p.notifyAppend();
+        p.log.close();
+      }
+    }
+    const failure = new Error('broker closing');
+    for (const w of this.durableWaiters.splice(0)) w.reject(failure);
+  }
+
+  private openPartition(topic: Topic, index: number): Partition {
+    const log = PartitionLog.open({
+      dir: path.join(topic.dir, String(index)),
+      scheduler: this.options.scheduler,
+      segmentBytes: topic.config.segmentBytes,
+      retentionMs: topic.config.retentionMs,
+      retentionBytes: topic.config.retentionBytes,
+      logger: (line) => this.options.logger.warn(`stream ${topic.name}-${index}: ${line}`),
+    });
+    const partition = new Partition(topic, index, log);
+    partition.producers.recover(log);
+    return partition;
+  }
+
+  private recover(): void {
+    for (const entry of fs.readdirSync(this.root, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const dir = path.join(this.root, entry.name);
+      if (entry.name.startsWith(DELETED_PREFIX)) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        continue;
+      }
+      let file: TopicFile;
+      try {
+        file = JSON.parse(fs.readFileSync(path.join(dir, TOPIC_FILE), 'utf8')) as TopicFile;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          // creation was interrupted before topic.json landed: the topic never existed
+          this.options.logger.warn(`stream topic directory '${entry.name}' has no ${TOPIC_FILE} (interrupted creation); removing it`);
+          fs.rmSync(dir, { recursive: true, force: true });
+          continue;
+        }
+        throw new Error(`stream topic '${entry.name}': unreadable ${TOPIC_FILE}: ${(err as Error).message}`);
+      }
+      const config = defaultTopicConfig(this.options.segmentBytes ?? DEFAULT_PARTITION_SEGMENT_BYTES);
+      for (const [key, value] of Object.entries(file.configs)) parseTopicConfig(config, key, value);
+      const topic = new Topic(entry.name, Buffer.from(file.id, 'hex'), config, file.configs, dir);
+      for (let p = 0; p < file.partitions; p++) topic.partitions.push(this.openPartition(topic, p));
+      this.topicsByName.set(topic.name, topic);
+    }
+    if (this.topicsByName.size > 0) this.options.logger.info(`streams: ${this.topicsByName.size} topic(s) recovered`);
+  }
+}
+
+/**
+ * Producer ids for idempotent producers. Ids are handed out from blocks of PRODUCER_ID_BLOCK; the end of
+ * the current block is written (durably) before the first id of it is given out, so after a crash the
+ * next id is past every id ever handed out. File: the decimal next-block start, one line.
+ */
+export const PRODUCER_ID_BLOCK = 1000;
+
+export class ProducerIds {
+  private next = 0;
+  private blockEnd = 0;
+
+  constructor(private readonly file: string) {
+    try {
+      const stored = Number.parseInt(fs.readFileSync(file, 'utf8').trim(), 10);
+      if (Number.isSafeInteger(stored) && stored >= 0) this.next = this.blockEnd = stored;
+    } catch {
+      // no file yet: start at 0
+    }
+  }
+
+  allocate(): number {
+    if (this.next >= this.blockEnd) {
+      this.blockEnd = this.next + PRODUCER_ID_BLOCK;
+      writeFileDurably(this.file, `${this.blockEnd}\n`);
+    }
+    return this.next++;
+  }
+}
+
+function writeFileDurably(file: string, text: string): void {
+  const temp = `${file}.tmp`;
+  const fd = fs.openSync(temp, 'w');
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(temp, file);
+  syncDirectory(path.dirname(file));
+}
+
+function syncDirectory(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export { TOPIC_CONFIGS };
+
+/** placeholder until the record codec lands: replaced by a real scan of record keys */
+function findNullKey(_batches: Buffer): string | null {
+  return null;
+}

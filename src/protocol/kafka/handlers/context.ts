@@ -1,0 +1,56 @@
+/**
+ * What a Kafka API handler gets: the broker's stream store and group coordinator (protocol-neutral core),
+ * the identity this listener advertises, and the connection that sent the request.
+ *
+ * A handler is a pure function of (context, decoded request, version) to a response body, synchronous or a
+ * promise (JoinGroup waits for a rebalance, Fetch for data, Produce with acks=-1 for its fsync). It returns
+ * `null` only when the protocol says there is no response (Produce with acks=0). The connection writes
+ * responses in request order, whatever order the promises settle in.
+ */
+import type { Logger } from '../../../log/logger.js';
+import type { StreamStore } from '../../../core/stream/topics.js';
+import type { GroupCoordinator } from '../../../core/stream/groups.js';
+import type { KafkaRequests, KafkaResponses, ServedApiKey } from '../generated/messages.js';
+
+export interface KafkaBrokerIdentity {
+  readonly nodeId: number;
+  readonly host: string;
+  readonly port: number;
+  readonly clusterId: string;
+}
+
+/** The connection a request came on (for client ids in group membership and logs). */
+export interface KafkaSession {
+  /** remote address:port */
+  readonly name: string;
+  /** the request header's client_id ('' when null) */
+  readonly clientId: string;
+  /** the remote host, as Kafka reports it in group member descriptions (e.g. '/127.0.0.1') */
+  readonly clientHost: string;
+}
+
+export interface KafkaContext {
+  readonly streams: StreamStore;
+  readonly groups: GroupCoordinator;
+  readonly identity: () => KafkaBrokerIdentity;
+  readonly logger: Logger;
+}
+
+export interface KafkaHandler<K extends ServedApiKey> {
+  readonly apiKey: K;
+  /** the versions advertised in ApiVersions and accepted; anything else closes the connection */
+  readonly minVersion: number;
+  readonly maxVersion: number;
+  handle(
+    context: KafkaContext,
+    request: KafkaRequests[K],
+    version: number,
+    session: KafkaSession,
+  ): KafkaResponses[K] | null | Promise<KafkaResponses[K] | null>;
+}
+
+/** A handler whose key type is erased, for the dispatch table. */
+export type AnyKafkaHandler = { [K in ServedApiKey]: KafkaHandler<K> }[ServedApiKey];
+
+/** Kafka's "authorized operations were not requested" sentinel (INT32_MIN). */
+export const AUTHORIZED_OPERATIONS_OMITTED = -2147483648;

@@ -1,0 +1,181 @@
+/**
+ * Fetch and ListOffsets.
+ *
+ * Fetch returns, per partition, whole batches starting with the one that holds the fetch offset (a
+ * consumer skips the records before its offset itself, as with Kafka), below the partition's high
+ * watermark (the durable end). When fewer than minBytes are ready it waits up to maxWaitMs for appends
+ * to become durable on any of the partitions asked for, then answers with what there is.
+ * Fetch sessions (KIP-227) are not kept: every answer has session id 0, so clients send full fetches.
+ */
+import { FETCH_API, LIST_OFFSETS_API, type FetchRequest, type FetchResponse, type FetchResponsePartitionData, type FetchableTopicResponse, type ListOffsetsPartitionResponse } from '../generated/messages.js';
+import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
+import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
+import type { Partition } from '../../../core/stream/topics.js';
+import { BASE_OFFSET_AT, BATCH_LENGTH_OVERHEAD, batchSizeAt } from '../../../storage/partition/record-batch.js';
+
+/** ListOffsets special timestamps. */
+const LATEST_TIMESTAMP = -1n;
+const EARLIEST_TIMESTAMP = -2n;
+const MAX_TIMESTAMP = -3n;
+/** Longest a fetch waits for data whatever the client asks, ms (clients ask for 500 ms to a few seconds). */
+const MAX_FETCH_WAIT_MS = 30_000;
+
+const NO_EPOCH_END = Object.freeze({ epoch: -1, endOffset: -1n });
+const NO_LEADER = Object.freeze({ leaderId: -1, leaderEpoch: -1 });
+const NO_SNAPSHOT = Object.freeze({ endOffset: -1n, epoch: -1 });
+
+/** The batches of `bytes` whose base offset is below `end` (whole batches only). */
+function belowOffset(bytes: Buffer, end: bigint): Buffer {
+  let at = 0;
+  while (at + BATCH_LENGTH_OVERHEAD <= bytes.length) {
+    if (bytes.readBigInt64BE(at + BASE_OFFSET_AT) >= end) break;
+    at += batchSizeAt(bytes, at);
+  }
+  return at >= bytes.length ? bytes : bytes.subarray(0, at);
+}
+
+function partitionData(index: number, errorCode: number, partition: Partition | undefined, records: Buffer | null): FetchResponsePartitionData {
+  const hw = partition?.highWatermark ?? -1n;
+  return {
+    partitionIndex: index,
+    errorCode,
+    highWatermark: hw,
+    lastStableOffset: hw,
+    logStartOffset: partition?.log.logStartOffset ?? -1n,
+    divergingEpoch: NO_EPOCH_END,
+    currentLeader: NO_LEADER,
+    snapshotId: NO_SNAPSHOT,
+    abortedTransactions: null,
+    preferredReadReplica: -1,
+    records,
+  };
+}
+
+interface FetchPass {
+  response: FetchResponse;
+  bytes: number;
+  partitions: Partition[];
+}
+
+/** One read over every partition asked for. */
+function fetchOnce(context: KafkaContext, request: FetchRequest): FetchPass {
+  const streams = context.streams;
+  let budget = request.maxBytes > 0 ? request.maxBytes : Number.MAX_SAFE_INTEGER;
+  let bytes = 0;
+  const partitions: Partition[] = [];
+  const responses: FetchableTopicResponse[] = request.topics.map((t) => {
+    const topic = streams.topic(t.topic);
+    return {
+      topic: t.topic,
+      topicId: topic?.id ?? t.topicId,
+      partitions: t.partitions.map((p) => {
+        const partition = topic?.partitions[p.partition];
+        if (partition === undefined) return partitionData(p.partition, KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, undefined, null);
+        partitions.push(partition);
+        const log = partition.log;
+        const offset = p.fetchOffset;
+        if (offset < log.logStartOffset || offset > log.highWatermark) {
+          return partitionData(p.partition, KafkaErrorCode.OFFSET_OUT_OF_RANGE, partition, null);
+        }
+        if (offset >= partition.highWatermark || budget <= 0) return partitionData(p.partition, KafkaErrorCode.NONE, partition, Buffer.alloc(0));
+        let records: Buffer;
+        try {
+          // the first partition with data may exceed the budget by one batch (clients must make progress)
+          records = belowOffset(log.read(offset, Math.min(p.partitionMaxBytes, budget)), partition.highWatermark);
+        } catch (err) {
+          const code = kafkaErrorCodeOf(err);
+          if (code === KafkaErrorCode.UNKNOWN_SERVER_ERROR) {
+            context.logger.error(`kafka fetch ${t.topic}-${p.partition} at ${offset}: ${(err as Error).message}`);
+            return partitionData(p.partition, KafkaErrorCode.KAFKA_STORAGE_ERROR, partition, null);
+          }
+          return partitionData(p.partition, code, partition, null);
+        }
+        budget -= records.length;
+        bytes += records.length;
+        return partitionData(p.partition, KafkaErrorCode.NONE, partition, records);
+      }),
+    };
+  });
+  return { response: { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, sessionId: 0, responses, nodeEndpoints: [] }, bytes, partitions };
+}
+
+const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
+  apiKey: FETCH_API.apiKey,
+  minVersion: 0,
+  // v13+ name topics by id
+  maxVersion: 12,
+  handle(context, request) {
+    if (request.sessionId !== 0 && request.sessionEpoch > 0) {
+      // an incremental fetch in a session this broker never created (it creates none)
+      return { throttleTimeMs: 0, errorCode: KafkaErrorCode.FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [], nodeEndpoints: [] };
+    }
+    const first = fetchOnce(context, request);
+    const wait = Math.min(request.maxWaitMs, MAX_FETCH_WAIT_MS);
+    if (first.bytes >= request.minBytes || wait <= 0 || first.partitions.length === 0) return first.response;
+    return new Promise<FetchResponse>((resolve) => {
+      const cancels: Array<() => void> = [];
+      let settled = false;
+      const finish = (): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        for (const cancel of cancels) cancel();
+        resolve(fetchOnce(context, request).response);
+      };
+      const timer = setTimeout(finish, wait);
+      const onData = (): void => {
+        if (settled) return;
+        const pass = fetchOnce(context, request);
+        if (pass.bytes >= request.minBytes) return finish();
+        // not enough yet: wait again on every partition (each waiter fires once)
+        for (const cancel of cancels.splice(0)) cancel();
+        for (const p of first.partitions) cancels.push(p.waitForAppend(onData));
+      };
+      for (const p of first.partitions) cancels.push(p.waitForAppend(onData));
+    });
+  },
+};
+
+function listOffset(partition: Partition, timestamp: bigint): { offset: bigint; timestamp: bigint } {
+  const log = partition.log;
+  if (timestamp === LATEST_TIMESTAMP) return { offset: partition.highWatermark, timestamp: -1n };
+  if (timestamp === EARLIEST_TIMESTAMP) return { offset: log.logStartOffset, timestamp: -1n };
+  if (timestamp === MAX_TIMESTAMP) return { offset: partition.highWatermark, timestamp: -1n };
+  const found = log.offsetForTimestamp(Number(timestamp));
+  if (found === null || found >= partition.highWatermark) return { offset: -1n, timestamp: -1n };
+  return { offset: found, timestamp };
+}
+
+const LIST_OFFSETS: KafkaHandler<typeof LIST_OFFSETS_API.apiKey> = {
+  apiKey: LIST_OFFSETS_API.apiKey,
+  minVersion: 0,
+  maxVersion: 6,
+  handle(context, request) {
+    return {
+      throttleTimeMs: 0,
+      topics: request.topics.map((t) => {
+        const topic = context.streams.topic(t.name);
+        return {
+          name: t.name,
+          partitions: t.partitions.map((p): ListOffsetsPartitionResponse => {
+            const partition = topic?.partitions[p.partitionIndex];
+            if (partition === undefined) {
+              return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, oldStyleOffsets: [], timestamp: -1n, offset: -1n, leaderEpoch: -1 };
+            }
+            const { offset, timestamp } = listOffset(partition, p.timestamp);
+            return {
+              partitionIndex: p.partitionIndex,
+              errorCode: KafkaErrorCode.NONE,
+              oldStyleOffsets: offset >= 0n ? [offset] : [],
+              timestamp,
+              offset,
+              leaderEpoch: 0,
+            };
+          }),
+        };
+      }),
+    };
+  },
+};
+
+export const FETCH_HANDLERS: readonly AnyKafkaHandler[] = [FETCH, LIST_OFFSETS];

@@ -1,0 +1,179 @@
+/**
+ * Produce and InitProducerId.
+ *
+ * Produce appends each partition's batches as they came (compressed batches stay compressed), in request
+ * order, then, for acks=1 and acks=-1, answers after the durability round that covers every append of the
+ * request (one fdatasync shared with every other request of the turn). acks=0 gets no answer at all.
+ * Idempotent batches (producerId >= 0) are checked against the partition's producer state first: a retry
+ * of a batch already written is answered with the offset it got then and is not written again.
+ */
+import { INIT_PRODUCER_ID_API, PRODUCE_API, type ProduceResponsePartitionProduceResponse, type ProduceResponseTopicProduceResponse } from '../generated/messages.js';
+import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
+import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
+import type { Partition } from '../../../core/stream/topics.js';
+import { batchIdentity, type BatchIdentity } from '../../../core/stream/producer-state.js';
+import { BATCH_LENGTH_OVERHEAD, MAGIC_AT, RECORD_BATCH_MAGIC, batchSizeAt, lastOffsetDeltaAt, validateBatches } from '../../../storage/partition/record-batch.js';
+import { CorruptBatchError } from '../../../storage/partition/errors.js';
+
+function partitionResponse(index: number, errorCode: number, baseOffset: bigint, logStartOffset: bigint, errorMessage: string | null = null): ProduceResponsePartitionProduceResponse {
+  return {
+    index,
+    errorCode,
+    baseOffset,
+    logAppendTimeMs: -1n,
+    logStartOffset,
+    recordErrors: [],
+    errorMessage,
+    currentLeader: { leaderId: -1, leaderEpoch: -1 },
+  };
+}
+
+/** Appends one partition's records; fills `response` (errorCode, baseOffset). Returns true when bytes were appended. */
+function appendToPartition(context: KafkaContext, partition: Partition, records: Buffer, response: ProduceResponsePartitionProduceResponse): boolean {
+  const log = partition.log;
+  response.logStartOffset = log.logStartOffset;
+  // the legacy message formats (v0/v1) keep their magic byte at the same position as RecordBatch v2
+  if (records.length > MAGIC_AT && records.readInt8(MAGIC_AT) !== RECORD_BATCH_MAGIC) {
+    response.errorCode = KafkaErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT;
+    response.errorMessage = `record batch magic ${records.readInt8(MAGIC_AT)} is not supported (only magic 2, Kafka 0.11+ clients)`;
+    return false;
+  }
+  try {
+    validateBatches(records);
+  } catch (err) {
+    response.errorCode = KafkaErrorCode.CORRUPT_MESSAGE;
+    response.errorMessage = (err as Error).message;
+    context.logger.warn(`kafka produce to ${partition.topic.name}-${partition.index}: ${(err as Error).message}`);
+    return false;
+  }
+  const config = partition.topic.config;
+  const identities: Array<BatchIdentity | null> = [];
+  for (let at = 0; at < records.length; ) {
+    const size = batchSizeAt(records, at);
+    if (size - BATCH_LENGTH_OVERHEAD > config.maxMessageBytes) {
+      response.errorCode = KafkaErrorCode.MESSAGE_TOO_LARGE;
+      response.errorMessage = `batch of ${size} bytes is larger than max.message.bytes ${config.maxMessageBytes}`;
+      return false;
+    }
+    const id = batchIdentity(records, at);
+    if (id !== null) {
+      const check = partition.producers.check(id);
+      switch (check.kind) {
+        case 'duplicate':
+          // a retry of a batch already written: same answer as the first time, nothing appended
+          response.baseOffset = check.baseOffset;
+          return false;
+        case 'fenced':
+          response.errorCode = KafkaErrorCode.INVALID_PRODUCER_EPOCH;
+          response.errorMessage = `producer epoch ${check.got} is older than the current ${check.current}`;
+          return false;
+        case 'out-of-order':
+          response.errorCode = KafkaErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER;
+          response.errorMessage = `expected sequence ${check.expected}, got ${check.got}`;
+          return false;
+        case 'new':
+          break;
+      }
+    }
+    identities.push(id);
+    at += size;
+  }
+  if (config.cleanupCompact) {
+    const problem = context.streams.nullKeyProblem(records);
+    if (problem !== null) {
+      response.errorCode = KafkaErrorCode.INVALID_RECORD;
+      response.errorMessage = problem;
+      return false;
+    }
+  }
+  let result;
+  try {
+    result = log.append(records, Date.now());
+  } catch (err) {
+    response.errorCode = err instanceof CorruptBatchError ? KafkaErrorCode.CORRUPT_MESSAGE : KafkaErrorCode.KAFKA_STORAGE_ERROR;
+    response.errorMessage = (err as Error).message;
+    context.logger.error(`kafka produce to ${partition.topic.name}-${partition.index}: append failed: ${(err as Error).message}`);
+    return false;
+  }
+  response.baseOffset = result.baseOffset;
+  let offset = result.baseOffset;
+  let i = 0;
+  for (let at = 0; at < records.length; i++) {
+    const id = identities[i];
+    if (id !== null && id !== undefined) partition.producers.record(id, offset);
+    offset += BigInt(lastOffsetDeltaAt(records, at)) + 1n;
+    at += batchSizeAt(records, at);
+  }
+  return true;
+}
+
+const PRODUCE: KafkaHandler<typeof PRODUCE_API.apiKey> = {
+  apiKey: PRODUCE_API.apiKey,
+  // v0-2 carry the legacy message formats: their batches are refused per partition, the API still answers
+  minVersion: 0,
+  maxVersion: 9,
+  handle(context, request) {
+    const streams = context.streams;
+    const acks = request.acks;
+    const responses: ProduceResponseTopicProduceResponse[] = [];
+    let round = -1;
+    for (const topicData of request.topicData) {
+      const topic = streams.topicOrCreate(topicData.name, true);
+      const partitionResponses: ProduceResponsePartitionProduceResponse[] = [];
+      responses.push({ name: topicData.name, partitionResponses });
+      for (const p of topicData.partitionData) {
+        const response = partitionResponse(p.index, KafkaErrorCode.NONE, -1n, -1n);
+        partitionResponses.push(response);
+        if (acks !== 0 && acks !== 1 && acks !== -1) {
+          response.errorCode = KafkaErrorCode.INVALID_REQUIRED_ACKS;
+          continue;
+        }
+        const partition = topic?.partitions[p.index];
+        if (partition === undefined) {
+          response.errorCode = KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+          continue;
+        }
+        if (streams.storageFailure !== null) {
+          response.errorCode = KafkaErrorCode.KAFKA_STORAGE_ERROR;
+          continue;
+        }
+        if (p.records === null || p.records.length === 0) {
+          response.errorCode = KafkaErrorCode.CORRUPT_MESSAGE;
+          continue;
+        }
+        if (appendToPartition(context, partition, p.records, response)) round = streams.appended(partition);
+      }
+    }
+    if (acks === 0) return null;
+    const body = { responses, throttleTimeMs: 0, nodeEndpoints: [] };
+    if (round < 0) return body;
+    return streams.whenDurable(round).then(
+      () => body,
+      (err: unknown) => {
+        const code = kafkaErrorCodeOf(err) === KafkaErrorCode.UNKNOWN_SERVER_ERROR ? KafkaErrorCode.KAFKA_STORAGE_ERROR : kafkaErrorCodeOf(err);
+        for (const t of responses) for (const p of t.partitionResponses) if (p.errorCode === KafkaErrorCode.NONE) p.errorCode = code;
+        return body;
+      },
+    );
+  },
+};
+
+const INIT_PRODUCER_ID: KafkaHandler<typeof INIT_PRODUCER_ID_API.apiKey> = {
+  apiKey: INIT_PRODUCER_ID_API.apiKey,
+  minVersion: 0,
+  maxVersion: 4,
+  handle(context, request) {
+    if (request.transactionalId !== null) {
+      // transactions are not supported (docs/compatibility.md): refuse clearly instead of half-working
+      return { throttleTimeMs: 0, errorCode: KafkaErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1n, producerEpoch: -1 };
+    }
+    if (request.producerId >= 0n && request.producerEpoch >= 0) {
+      // v3+: an existing producer bumps its epoch (after a sequence error) and keeps its id
+      if (request.producerEpoch >= 32766) return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, producerId: BigInt(context.streams.producerIds.allocate()), producerEpoch: 0 };
+      return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, producerId: request.producerId, producerEpoch: request.producerEpoch + 1 };
+    }
+    return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, producerId: BigInt(context.streams.producerIds.allocate()), producerEpoch: 0 };
+  },
+};
+
+export const PRODUCE_HANDLERS: readonly AnyKafkaHandler[] = [PRODUCE, INIT_PRODUCER_ID];

@@ -1,0 +1,229 @@
+/** Metadata, CreateTopics, DeleteTopics and DescribeConfigs: the topic catalogue over the stream store. */
+import {
+  CREATE_TOPICS_API,
+  DELETE_TOPICS_API,
+  DESCRIBE_CONFIGS_API,
+  METADATA_API,
+  type CreateTopicsResponseCreatableTopicResult,
+  type DescribeConfigsResult,
+  type MetadataResponseTopic,
+} from '../generated/messages.js';
+import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
+import { AUTHORIZED_OPERATIONS_OMITTED, type AnyKafkaHandler, type KafkaContext, type KafkaHandler } from './context.js';
+import { topicNameProblem, type Topic } from '../../../core/stream/topics.js';
+import { TOPIC_CONFIGS } from '../../../core/stream/topic-config.js';
+
+const ZERO_UUID = Buffer.alloc(16);
+/** DescribeConfigs resource types (Kafka's ConfigResource.Type). */
+const RESOURCE_TOPIC = 2;
+const RESOURCE_BROKER = 4;
+/** DescribeConfigs config sources. */
+const SOURCE_DYNAMIC_TOPIC = 1;
+const SOURCE_DEFAULT = 5;
+
+function topicMetadata(context: KafkaContext, topic: Topic): MetadataResponseTopic {
+  const nodeId = context.identity().nodeId;
+  return {
+    errorCode: KafkaErrorCode.NONE,
+    name: topic.name,
+    topicId: topic.id,
+    isInternal: false,
+    partitions: topic.partitions.map((p) => ({
+      errorCode: KafkaErrorCode.NONE,
+      partitionIndex: p.index,
+      leaderId: nodeId,
+      leaderEpoch: 0,
+      replicaNodes: [nodeId],
+      isrNodes: [nodeId],
+      offlineReplicas: [],
+    })),
+    topicAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
+  };
+}
+
+function missingTopic(name: string | null, errorCode: number): MetadataResponseTopic {
+  return { errorCode, name, topicId: ZERO_UUID, isInternal: false, partitions: [], topicAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED };
+}
+
+const METADATA: KafkaHandler<typeof METADATA_API.apiKey> = {
+  apiKey: METADATA_API.apiKey,
+  minVersion: 0,
+  // v10+ address topics by id; names are enough for the clients we serve
+  maxVersion: 9,
+  handle(context, request, version) {
+    const id = context.identity();
+    const streams = context.streams;
+    // v0: an empty list means every topic; v1+: null means every topic, [] none
+    const all = request.topics === null || (version === 0 && request.topics.length === 0);
+    const allowCreate = version < 4 ? true : request.allowAutoTopicCreation;
+    const topics: MetadataResponseTopic[] = [];
+    if (all) {
+      for (const t of streams.topics()) topics.push(topicMetadata(context, t));
+    } else {
+      for (const requested of request.topics ?? []) {
+        const name = requested.name;
+        if (name === null) {
+          topics.push(missingTopic(null, KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION));
+          continue;
+        }
+        if (topicNameProblem(name) !== null) {
+          topics.push(missingTopic(name, KafkaErrorCode.INVALID_TOPIC_EXCEPTION));
+          continue;
+        }
+        let topic: Topic | undefined;
+        try {
+          topic = streams.topicOrCreate(name, allowCreate);
+        } catch (err) {
+          topics.push(missingTopic(name, kafkaErrorCodeOf(err)));
+          continue;
+        }
+        topics.push(topic === undefined ? missingTopic(name, KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION) : topicMetadata(context, topic));
+      }
+    }
+    return {
+      throttleTimeMs: 0,
+      brokers: [{ nodeId: id.nodeId, host: id.host, port: id.port, rack: null }],
+      clusterId: id.clusterId,
+      controllerId: id.nodeId,
+      topics,
+      clusterAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
+    };
+  },
+};
+
+/** Every config of a topic with its value and where it came from. */
+function describeTopicConfigs(topic: Topic, keys: readonly string[] | null): Array<{ name: string; value: string; isDefault: boolean }> {
+  const out: Array<{ name: string; value: string; isDefault: boolean }> = [];
+  for (const c of TOPIC_CONFIGS) {
+    if (keys !== null && !keys.includes(c.name)) continue;
+    const explicit = topic.explicitConfigs[c.name];
+    out.push(explicit !== undefined ? { name: c.name, value: explicit, isDefault: false } : { name: c.name, value: c.defaultValue(topic.config.segmentBytes), isDefault: true });
+  }
+  return out;
+}
+
+const CREATE_TOPICS: KafkaHandler<typeof CREATE_TOPICS_API.apiKey> = {
+  apiKey: CREATE_TOPICS_API.apiKey,
+  minVersion: 0,
+  maxVersion: 7,
+  handle(context, request) {
+    const streams = context.streams;
+    const results: CreateTopicsResponseCreatableTopicResult[] = [];
+    for (const t of request.topics) {
+      const result: CreateTopicsResponseCreatableTopicResult = {
+        name: t.name,
+        topicId: ZERO_UUID,
+        errorCode: KafkaErrorCode.NONE,
+        errorMessage: null,
+        topicConfigErrorCode: KafkaErrorCode.NONE,
+        numPartitions: -1,
+        replicationFactor: -1,
+        configs: [],
+      };
+      results.push(result);
+      const partitions = t.assignments.length > 0 ? t.assignments.length : t.numPartitions === -1 ? streams.defaultPartitions : t.numPartitions;
+      if (t.replicationFactor > 1 || t.assignments.some((a) => a.brokerIds.length > 1)) {
+        result.errorCode = KafkaErrorCode.INVALID_REPLICATION_FACTOR;
+        result.errorMessage = `Replication factor: ${t.replicationFactor} larger than available brokers: 1.`;
+        continue;
+      }
+      if (t.replicationFactor === 0 || t.replicationFactor < -1) {
+        result.errorCode = KafkaErrorCode.INVALID_REPLICATION_FACTOR;
+        result.errorMessage = 'Replication factor must be larger than 0, or -1 to use the default value.';
+        continue;
+      }
+      const configs: Record<string, string | null> = {};
+      for (const c of t.configs) configs[c.name] = c.value;
+      try {
+        if (request.validateOnly) {
+          streams.validateNewTopic(t.name, partitions, configs);
+          result.numPartitions = partitions;
+          result.replicationFactor = 1;
+          continue;
+        }
+        const topic = streams.createTopic(t.name, partitions, configs);
+        result.topicId = topic.id;
+        result.numPartitions = partitions;
+        result.replicationFactor = 1;
+        result.configs = describeTopicConfigs(topic, null).map((c) => ({
+          name: c.name,
+          value: c.value,
+          readOnly: false,
+          configSource: c.isDefault ? SOURCE_DEFAULT : SOURCE_DYNAMIC_TOPIC,
+          isSensitive: false,
+        }));
+      } catch (err) {
+        const code = kafkaErrorCodeOf(err);
+        if (code === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
+        result.errorCode = code;
+        result.errorMessage = (err as Error).message;
+      }
+    }
+    return { throttleTimeMs: 0, topics: results };
+  },
+};
+
+const DELETE_TOPICS: KafkaHandler<typeof DELETE_TOPICS_API.apiKey> = {
+  apiKey: DELETE_TOPICS_API.apiKey,
+  minVersion: 0,
+  maxVersion: 6,
+  handle(context, request, version) {
+    const streams = context.streams;
+    const wanted: Array<{ name: string | null; topicId: Buffer }> =
+      version >= 6 ? request.topics.map((t) => ({ name: t.name, topicId: t.topicId })) : request.topicNames.map((name) => ({ name, topicId: ZERO_UUID }));
+    const responses = wanted.map((w) => {
+      let name = w.name;
+      if (name === null) {
+        for (const t of streams.topics()) if (t.id.equals(w.topicId)) name = t.name;
+      }
+      const topic = name === null ? undefined : streams.topic(name);
+      if (topic === undefined) {
+        return { name, topicId: w.topicId, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: 'This server does not host this topic.' };
+      }
+      streams.deleteTopic(topic.name);
+      return { name: topic.name, topicId: topic.id, errorCode: KafkaErrorCode.NONE, errorMessage: null };
+    });
+    return { throttleTimeMs: 0, responses };
+  },
+};
+
+const DESCRIBE_CONFIGS: KafkaHandler<typeof DESCRIBE_CONFIGS_API.apiKey> = {
+  apiKey: DESCRIBE_CONFIGS_API.apiKey,
+  minVersion: 0,
+  maxVersion: 4,
+  handle(context, request) {
+    const results: DescribeConfigsResult[] = request.resources.map((r) => {
+      const base = { resourceType: r.resourceType, resourceName: r.resourceName };
+      if (r.resourceType === RESOURCE_BROKER) {
+        // no broker-level configs are described; an empty, successful answer keeps admin tools working
+        return { ...base, errorCode: KafkaErrorCode.NONE, errorMessage: null, configs: [] };
+      }
+      if (r.resourceType !== RESOURCE_TOPIC) {
+        return { ...base, errorCode: KafkaErrorCode.INVALID_REQUEST, errorMessage: `resource type ${r.resourceType} is not described by this broker`, configs: [] };
+      }
+      const topic = context.streams.topic(r.resourceName);
+      if (topic === undefined) {
+        return { ...base, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `Topic '${r.resourceName}' does not exist.`, configs: [] };
+      }
+      return {
+        ...base,
+        errorCode: KafkaErrorCode.NONE,
+        errorMessage: null,
+        configs: describeTopicConfigs(topic, r.configurationKeys).map((c) => ({
+          name: c.name,
+          value: c.value,
+          readOnly: false,
+          isDefault: c.isDefault,
+          configSource: c.isDefault ? SOURCE_DEFAULT : SOURCE_DYNAMIC_TOPIC,
+          isSensitive: false,
+          synonyms: [],
+          configType: 0,
+          documentation: null,
+        })),
+      };
+    });
+    return { throttleTimeMs: 0, results };
+  },
+};
+
+export const TOPIC_HANDLERS: readonly AnyKafkaHandler[] = [METADATA, CREATE_TOPICS, DELETE_TOPICS, DESCRIBE_CONFIGS];
