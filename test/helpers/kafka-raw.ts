@@ -79,12 +79,18 @@ export class RawKafkaClient {
   private readonly socket = new Socket();
   private buffered = Buffer.alloc(0);
   private correlation = 1;
-  private readonly waiting = new Map<number, (frame: Buffer) => void>();
+  private readonly waiting = new Map<number, { resolve: (frame: Buffer) => void; reject: (error: Error) => void }>();
 
   static async connect(port: number, host = '127.0.0.1'): Promise<RawKafkaClient> {
     const client = new RawKafkaClient();
     await new Promise<void>((resolve, reject) => client.socket.connect(port, host, resolve).once('error', reject));
     client.socket.on('data', (chunk: Buffer) => client.onData(chunk));
+    const failAll = (error: Error): void => {
+      for (const w of client.waiting.values()) w.reject(error);
+      client.waiting.clear();
+    };
+    client.socket.on('error', failAll);
+    client.socket.on('close', () => failAll(new Error('connection closed')));
     return client;
   }
 
@@ -95,7 +101,7 @@ export class RawKafkaClient {
       const frame = this.buffered.subarray(4, 4 + size);
       this.buffered = this.buffered.subarray(4 + size);
       const id = frame.readInt32BE(0);
-      this.waiting.get(id)?.(frame);
+      this.waiting.get(id)?.resolve(frame);
       this.waiting.delete(id);
     }
   }
@@ -103,14 +109,16 @@ export class RawKafkaClient {
   request<K extends ServedApiKey>(apiKey: K, version: number, body: KafkaRequests[K]): Promise<KafkaResponses[K]> {
     const id = this.correlation++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, (frame) => {
-        try {
-          resolve(decodeResponse(apiKey, version, frame).body);
-        } catch (err) {
-          reject(err);
-        }
+      this.waiting.set(id, {
+        resolve: (frame) => {
+          try {
+            resolve(decodeResponse(apiKey, version, frame).body);
+          } catch (err) {
+            reject(err);
+          }
+        },
+        reject,
       });
-      this.socket.once('error', reject);
       this.socket.write(encodeRequest(apiKey, version, id, 'raw-test', body));
     });
   }

@@ -9,6 +9,7 @@ export interface BrokerProcess {
   readonly child: ChildProcess;
   readonly amqpPort: number;
   readonly httpPort: number;
+  readonly kafkaPort: number;
   /** everything the process wrote to stderr so far */
   output(): string;
   /** resolves with the exit code (or signal name) */
@@ -21,14 +22,14 @@ export async function spawnBroker(dataDir: string, extraArgs: string[] = [], tim
   });
   let out = '';
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  const [port, httpPort] = await new Promise<[number, number]>((resolve, reject) => {
+  const [port, httpPort, kafkaPort] = await new Promise<[number, number, number]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`broker did not get ready in ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const onData = (chunk: Buffer): void => {
       out += chunk.toString();
-      const m = /ready: amqp on 127\.0\.0\.1:(\d+); http on port (\d+)/.exec(out);
+      const m = /ready: amqp on 127\.0\.0\.1:(\d+); http on port (\d+); kafka on port (\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve([Number(m[1]), Number(m[2])]);
+        resolve([Number(m[1]), Number(m[2]), Number(m[3])]);
       }
     };
     child.stderr!.on('data', onData);
@@ -38,5 +39,5 @@ export async function spawnBroker(dataDir: string, extraArgs: string[] = [], tim
       reject(new Error(`broker exited (${code}) before ready:\n${out}`));
     });
   });
-  return { child, amqpPort: port, httpPort, output: () => out, exited };
+  return { child, amqpPort: port, httpPort, kafkaPort, output: () => out, exited };
 }
