@@ -23,6 +23,8 @@ export interface Broker {
   readonly name: 'postbox' | 'rabbitmq';
   readonly url: string;
   readonly port: number;
+  /** Postbox's Kafka listener port (Postbox only) */
+  readonly kafkaPort?: number;
   /** the broker's OS process, for RSS/CPU sampling; undefined for an external broker */
   readonly pid: number | undefined;
   stop(): Promise<void>;
@@ -117,7 +119,8 @@ export async function startPostbox(logLevel = 'warn'): Promise<Broker> {
   if (!existsSync(entry)) throw new Error(`Postbox is not built: ${entry} is missing (run npx tsc -p tsconfig.json)`);
   const dataDir = mkdtempSync(join(tmpdir(), 'postbox-bench-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [entry, 'serve', '--amqp-port', String(port), '--http-port', '0', '--kafka-port', '0', '--data-dir', dataDir, '--host', '127.0.0.1', '--log-level', logLevel], {
+  const kafkaPort = await freePort();
+  const child = spawn(process.execPath, [entry, 'serve', '--amqp-port', String(port), '--http-port', '0', '--kafka-port', String(kafkaPort), '--data-dir', dataDir, '--host', '127.0.0.1', '--log-level', logLevel], {
     stdio: ['ignore', 'inherit', 'pipe'],
   });
   let stderrTail = '';
@@ -144,6 +147,7 @@ export async function startPostbox(logLevel = 'warn'): Promise<Broker> {
     name: 'postbox',
     url: `amqp://guest:guest@127.0.0.1:${port}`,
     port,
+    kafkaPort,
     pid: child.pid,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {

@@ -22,6 +22,7 @@ import type { Logger } from '../../log/logger.js';
 import { BrokerError, Errors } from '../../errors/errors.js';
 import { PartitionLog, DEFAULT_PARTITION_SEGMENT_BYTES, MIN_PARTITION_SEGMENT_BYTES, MAX_PARTITION_SEGMENT_BYTES } from '../../storage/partition/partition-log.js';
 import type { SyncScheduler, DurabilityListener } from '../../storage/sync.js';
+import { batchKeysAllPresent } from '../../storage/partition/records.js';
 import { ProducerStates } from './producer-state.js';
 import { TOPIC_CONFIGS, defaultTopicConfig, parseTopicConfig, type TopicConfig } from './topic-config.js';
 
@@ -56,6 +57,9 @@ export class Partition {
   highWatermark: bigint;
   /** appended ends waiting for their durability round, oldest first */
   readonly pendingEnds: Array<{ round: number; end: bigint }> = [];
+  /** log end and time of the last compaction pass (compacted topics) */
+  compactedEnd = -1n;
+  compactedAt = 0;
   /** called once each at the next advance of the high watermark (fetches waiting for data) */
   private waiters: Array<() => void> = [];
 
@@ -153,7 +157,7 @@ export class StreamStore implements DurabilityListener {
    * Compaction keeps the latest record per key, so a keyless record has nothing to be kept by.
    */
   nullKeyProblem(batches: Buffer): string | null {
-    return findNullKey(batches);
+    return batchKeysAllPresent(batches) ? null : 'Compacted topic cannot accept message without key.';
   }
 
   /** Rejects every producer waiting for durability: the scheduler failed and will complete no more rounds. */
@@ -302,10 +306,20 @@ export class StreamStore implements DurabilityListener {
     }
   }
 
-  /** compaction hook: PartitionLog.compact when the storage provides it */
+  /**
+   * Compacts when there is something new to clean: data appended since the last pass, or a tombstone
+   * lifetime (delete.retention.ms) passed since then. A pass reads every sealed segment, so an idle
+   * compacted topic is not re-read each interval.
+   */
   private compact(topic: Topic, partition: Partition, now: number): void {
-    const log = partition.log as PartitionLog & { compact?: (now: number, options: { deleteRetentionMs: number }) => unknown };
-    if (typeof log.compact === 'function') log.compact(now, { deleteRetentionMs: topic.config.deleteRetentionMs });
+    const end = partition.log.highWatermark;
+    if (end === partition.compactedEnd && now - partition.compactedAt < topic.config.deleteRetentionMs) return;
+    partition.compactedEnd = end;
+    partition.compactedAt = now;
+    const result = partition.log.compact(now, { deleteRetentionMs: topic.config.deleteRetentionMs });
+    if (result.recordsRemoved > 0) {
+      this.options.logger.debug(() => `stream ${topic.name}-${partition.index}: compaction removed ${result.recordsRemoved} record(s), ${result.bytesBefore - result.bytesAfter} byte(s)`);
+    }
   }
 
   async close(): Promise<void> {
@@ -419,8 +433,3 @@ function syncDirectory(dir: string): void {
 }
 
 export { TOPIC_CONFIGS };
-
-/** placeholder until the record codec lands: replaced by a real scan of record keys */
-function findNullKey(_batches: Buffer): string | null {
-  return null;
-}

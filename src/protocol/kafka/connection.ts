@@ -60,26 +60,60 @@ export class KafkaConnection implements KafkaSession {
     this.drainFrames();
   }
 
+  /**
+   * Cuts whole frames out of the received chunks. A frame's bytes are copied at most once, when they span
+   * chunks, and only once all of them are here (a 1 MB produce request arrives in dozens of chunks).
+   */
   private drainFrames(): void {
     while (!this.closed && !this.paused && this.pendingBytes >= FRAME_SIZE_BYTES) {
-      const head = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-      this.pending = [head];
-      const size = head.readInt32BE(0);
+      const size = this.peekSize();
       if (size < 0 || size > MAX_REQUEST_BYTES) {
         this.fail(`request size ${size} outside 0..${MAX_REQUEST_BYTES}`);
         return;
       }
-      if (head.length < FRAME_SIZE_BYTES + size) return;
-      const frame = head.subarray(FRAME_SIZE_BYTES, FRAME_SIZE_BYTES + size);
-      const rest = head.subarray(FRAME_SIZE_BYTES + size);
-      this.pending = rest.length > 0 ? [rest] : [];
-      this.pendingBytes = rest.length;
+      if (this.pendingBytes < FRAME_SIZE_BYTES + size) return;
+      const frame = this.take(FRAME_SIZE_BYTES + size).subarray(FRAME_SIZE_BYTES);
       this.onFrame(frame);
       if (this.slots.length >= MAX_IN_FLIGHT && !this.paused) {
         this.paused = true;
         this.socket.pause();
       }
     }
+  }
+
+  /** The int32 size prefix at the head of the pending bytes (which may span chunks). */
+  private peekSize(): number {
+    const first = this.pending[0]!;
+    if (first.length >= FRAME_SIZE_BYTES) return first.readInt32BE(0);
+    const head = Buffer.allocUnsafe(FRAME_SIZE_BYTES);
+    let filled = 0;
+    for (const chunk of this.pending) {
+      filled += chunk.copy(head, filled, 0, Math.min(chunk.length, FRAME_SIZE_BYTES - filled));
+      if (filled === FRAME_SIZE_BYTES) break;
+    }
+    return head.readInt32BE(0);
+  }
+
+  /** Removes the first `length` pending bytes and returns them (a view when they lie in one chunk). */
+  private take(length: number): Buffer {
+    this.pendingBytes -= length;
+    const first = this.pending[0]!;
+    if (first.length >= length) {
+      if (first.length === length) this.pending.shift();
+      else this.pending[0] = first.subarray(length);
+      return first.subarray(0, length);
+    }
+    const out = Buffer.allocUnsafe(length);
+    let filled = 0;
+    while (filled < length) {
+      const chunk = this.pending[0]!;
+      const n = Math.min(chunk.length, length - filled);
+      chunk.copy(out, filled, 0, n);
+      filled += n;
+      if (n === chunk.length) this.pending.shift();
+      else this.pending[0] = chunk.subarray(n);
+    }
+    return out;
   }
 
   private onFrame(frame: Buffer): void {

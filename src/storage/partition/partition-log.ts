@@ -25,28 +25,43 @@
  * .log's size (and whose last batch checks out) is trusted without reading its batches. Any other
  * segment (the active one after a crash, a sealed one whose index was never written) is scanned, every
  * batch's CRC checked, its torn or corrupt tail truncated and its index rebuilt. Segments after a
- * damaged one are deleted: nothing in them can have been reported durable.
+ * damaged one are deleted: nothing in them can have been reported durable. Segment state and both
+ * recovery paths: partition-segment.ts.
+ *
+ * compact() (cleanup.policy=compact, compaction.ts) rewrites sealed segments keeping the latest record
+ * of every key. Offsets never change, so a compacted log has gaps: between batches of a segment and
+ * between segments. A read at an offset in a gap returns the next batch that exists (its baseOffset
+ * is then greater than the offset asked for), exactly as Kafka answers a fetch there.
  */
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { closeQuietly, readFully, readdirOrEmpty, unlinkIfExists, writeFully } from '../files.js';
 import type { SyncScheduler, SyncableLog } from '../sync.js';
+import {
+  DEFAULT_DELETE_RETENTION_MS,
+  KeyOffsetMap,
+  cleanSegmentFile,
+  discardCleanedSegment,
+  emptyCompactionResult,
+  forEachStoredBatch,
+  isCompactionTemporaryFile,
+  recoverInterruptedCompaction,
+  swapInCleanedSegment,
+  type CompactionOptions,
+  type CompactionResult,
+} from './compaction.js';
 import { OffsetOutOfRangeError } from './errors.js';
 import {
   CORRUPT_SEGMENT_SUFFIX,
   LOG_FILE_SUFFIX,
   MAX_OFFSET,
-  MemoryIndex,
   OFFSET_INDEX_ENTRY_BYTES,
-  OFFSET_INDEX_FILE_SUFFIX,
   OFFSET_INDEX_HEADER_BYTES,
   PARTITION_SEGMENT_HEADER_BYTES,
   TIME_INDEX_ENTRY_BYTES,
-  TIME_INDEX_FILE_SUFFIX,
   TIME_INDEX_HEADER_BYTES,
   checkSegmentHeader,
-  decodeIndexFiles,
   encodeOffsetIndex,
   encodeSegmentHeader,
   encodeTimeIndex,
@@ -59,13 +74,19 @@ import {
   BATCH_LENGTH_OVERHEAD,
   MAX_BATCH_BYTES,
   PARTITION_LEADER_EPOCH_AT,
-  batchCrcMatches,
   batchSizeAt,
-  checkBatchHeader,
   lastOffsetDeltaAt,
   maxTimestampAt,
   validateBatches,
 } from './record-batch.js';
+import {
+  MAX_RELATIVE_OFFSET,
+  PartitionSegment,
+  scanSegmentFile,
+  trustIndexFiles,
+  type RecoveryTotals,
+  type SegmentScanContext,
+} from './partition-segment.js';
 
 /**
  * Default segment size, 64 MiB: retention frees space in steps of one segment, an unclean open rescans
@@ -82,10 +103,6 @@ export const DEFAULT_INDEX_INTERVAL_BYTES = 4096;
 export const PARTITION_WRITE_BUFFER_BYTES = 256 * 1024;
 /** Block read while walking batch headers from an index entry: covers a default index interval and a header. */
 const LOCATE_BLOCK_BYTES = 8 * 1024;
-/** Block read while scanning a segment at recovery, 1 MiB: few syscalls, bounded memory. */
-const RECOVERY_BLOCK_BYTES = 1024 * 1024;
-/** Largest offset delta inside a segment: relative offsets are u32 in the index. */
-const MAX_RELATIVE_OFFSET = 0xffffffffn;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -131,58 +148,6 @@ const enum LogState {
   Destroyed,
 }
 
-/** One segment's state: a few fields, plus the sparse index while it is in memory. */
-class PartitionSegment {
-  readonly baseOffset: bigint;
-  readonly logPath: string;
-  readonly indexPath: string;
-  readonly timeIndexPath: string;
-  /** fd of the .log: the active segment, and a sealed one until the round that syncs it; else -1. */
-  fd = -1;
-  /** Logical end: file size plus bytes in the write buffer. */
-  size = PARTITION_SEGMENT_HEADER_BYTES;
-  /** Bytes written to the file (== size once flushed). */
-  flushedSize = PARTITION_SEGMENT_HEADER_BYTES;
-  /** The offset after the segment's last batch (== baseOffset while empty). */
-  nextOffset: bigint;
-  /** Largest batch maxTimestamp in the segment, -1 when none. */
-  maxTimestamp = -1;
-  /** Time of the last append (or the file's mtime at open): retention age when batches carry no timestamps. */
-  lastAppendTime = 0;
-  /** Position of the last batch, 0 while the segment is empty. */
-  lastBatchPosition = 0;
-  bytesSinceIndexEntry = 0;
-  /** The index while in memory; null once it lives only in the index files (sealed segments). */
-  memoryIndex: MemoryIndex | null = new MemoryIndex();
-  /** Entries in the index files (used when memoryIndex is null). */
-  fileEntryCount = 0;
-  /** Sealed, waiting for the next round to fdatasync its .log (fd kept open for it). */
-  dataSyncPending = false;
-  deleted = false;
-  /** Recovery truncated a torn or corrupt tail. */
-  truncated = false;
-
-  constructor(dir: string, baseOffset: bigint) {
-    const base = path.join(dir, segmentBaseName(baseOffset));
-    this.baseOffset = baseOffset;
-    this.nextOffset = baseOffset;
-    this.logPath = base + LOG_FILE_SUFFIX;
-    this.indexPath = base + OFFSET_INDEX_FILE_SUFFIX;
-    this.timeIndexPath = base + TIME_INDEX_FILE_SUFFIX;
-  }
-}
-
-interface RecoveryTotals {
-  trusted: number;
-  scanned: number;
-  scannedBytes: number;
-  droppedBytes: number;
-  removed: number;
-  corrupt: number;
-  /** Highest base offset of a segment that was removed or moved aside: new offsets never go below it. */
-  lostBase: bigint;
-}
-
 export class PartitionLog implements SyncableLog {
   readonly dir: string;
   /** Written into the partitionLeaderEpoch of every batch appended from now on. */
@@ -199,6 +164,7 @@ export class PartitionLog implements SyncableLog {
   private readonly verifyAllOnOpen: boolean;
   private readonly logger: (line: string) => void;
   private readonly syncEnabled: boolean;
+  private readonly scanContext: SegmentScanContext;
   private state = LogState.Open;
 
   /** Ascending by base offset; the last one is the active segment. */
@@ -258,6 +224,7 @@ export class PartitionLog implements SyncableLog {
     this.verifyAllOnOpen = options.verifyAllOnOpen ?? false;
     this.logger = options.logger ?? ((line) => process.stderr.write(line + '\n'));
     this.syncEnabled = options.scheduler.policy === 'always';
+    this.scanContext = { dir: this.dir, indexIntervalBytes: this.indexIntervalBytes, syncEnabled: this.syncEnabled, logger: this.logger };
     if (
       !Number.isInteger(this.segmentBytes) ||
       this.segmentBytes < MIN_PARTITION_SEGMENT_BYTES ||
@@ -360,7 +327,8 @@ export class PartitionLog implements SyncableLog {
     let index = this.segmentIndexFor(offset);
     let segment = this.segments[index]!;
     while (offset >= segment.nextOffset) {
-      // only after a segment was lost at recovery: continue with the next batch that exists
+      // in a gap (compaction removed the segment's last batches or the whole segment, or recovery lost
+      // a segment): continue with the next batch that exists
       if (++index === this.segments.length) return EMPTY;
       segment = this.segments[index]!;
       if (offset < segment.baseOffset) offset = segment.baseOffset;
@@ -463,6 +431,68 @@ export class PartitionLog implements SyncableLog {
     return deleted;
   }
 
+  /**
+   * Compacts the log (cleanup.policy=compact; semantics, tombstone age and crash safety: compaction.ts):
+   * keeps the latest record of every key in the sealed segments whose .log is durable and indexed,
+   * oldest first, stopping at the first that is not yet. Offsets never change. Synchronous. Should a
+   * file operation fail midway, the error is thrown and the files stay recoverable: reopen the log.
+   */
+  compact(now: number, options: CompactionOptions = { deleteRetentionMs: DEFAULT_DELETE_RETENTION_MS }): CompactionResult {
+    if (this.state !== LogState.Open) throw this.notOpenError();
+    const deleteRetentionMs = options.deleteRetentionMs;
+    if (!(deleteRetentionMs >= 0)) throw new RangeError(`deleteRetentionMs ${deleteRetentionMs} must be >= 0`);
+    const result = emptyCompactionResult(this.totalBytes);
+    this.flush(); // the key map reads the active segment's batches from its file
+    const keys = new KeyOffsetMap();
+    for (const segment of this.segments) {
+      forEachStoredBatch(this.readFdFor(segment), PARTITION_SEGMENT_HEADER_BYTES, segment.flushedSize, (batch) => keys.addBatch(batch));
+    }
+    for (let i = 0; i < this.segments.length - 1; i++) {
+      const segment = this.segments[i]!;
+      // awaiting its fsync (fd still open) or its index files: it and every later segment wait for the next pass
+      if (segment.fd >= 0 || this.indexWritePending.includes(segment)) break;
+      result.segmentsExamined++;
+      const newest = segment.maxTimestamp >= 0 ? segment.maxTimestamp : segment.lastAppendTime;
+      const cleaned = cleanSegmentFile({
+        logPath: segment.logPath,
+        baseOffset: segment.baseOffset,
+        size: segment.size,
+        keys,
+        removeTombstones: now - newest > deleteRetentionMs,
+        indexIntervalBytes: this.indexIntervalBytes,
+        sync: this.syncEnabled,
+      });
+      if (cleaned === null) continue;
+      result.batchesRemoved += cleaned.batchesRemoved;
+      result.recordsRemoved += cleaned.recordsRemoved;
+      result.tombstonesRemoved += cleaned.tombstonesRemoved;
+      result.batchesKeptOpaque += cleaned.batchesKeptOpaque;
+      if (cleaned.lastBatchPosition === 0 && i > 0) {
+        // nothing kept: the segment goes (the first one stays, header only, to hold logStartOffset)
+        discardCleanedSegment(segment.logPath);
+        this.deleteSegmentAt(i--);
+        result.segmentsRemoved++;
+        continue;
+      }
+      this.forgetSegment(segment); // before the swap: no read may use its fds or positions again
+      swapInCleanedSegment(segment.logPath, this.syncEnabled ? this.directoryFd : -1);
+      const replacement = new PartitionSegment(this.dir, segment.baseOffset);
+      replacement.size = replacement.flushedSize = cleaned.size;
+      replacement.nextOffset = cleaned.nextOffset;
+      replacement.maxTimestamp = cleaned.maxTimestamp;
+      replacement.lastAppendTime = segment.lastAppendTime;
+      replacement.lastBatchPosition = cleaned.lastBatchPosition;
+      replacement.bytesSinceIndexEntry = cleaned.bytesSinceIndexEntry;
+      replacement.memoryIndex = cleaned.index;
+      this.segments[i] = replacement;
+      this.totalBytes += cleaned.size - segment.size;
+      this.writeIndexFiles(replacement); // step 5: the cleaned .log is durable already
+      result.segmentsRewritten++;
+    }
+    result.bytesAfter = this.totalBytes;
+    return result;
+  }
+
   /** Writes buffered batches to the OS (no fsync), and index files of sealed segments made durable. */
   flush(): void {
     if (this.state !== LogState.Open) return;
@@ -527,7 +557,7 @@ export class PartitionLog implements SyncableLog {
     this.indexWritePending.length = 0;
     this.activeSyncPending = this.directorySyncPending = false;
     for (const name of readdirOrEmpty(this.dir)) {
-      if (parseSegmentFile(name) !== null || name.endsWith(LOG_FILE_SUFFIX + CORRUPT_SEGMENT_SUFFIX)) {
+      if (parseSegmentFile(name) !== null || name.endsWith(LOG_FILE_SUFFIX + CORRUPT_SEGMENT_SUFFIX) || isCompactionTemporaryFile(name)) {
         unlinkIfExists(path.join(this.dir, name));
       }
     }
@@ -675,9 +705,23 @@ export class PartitionLog implements SyncableLog {
   }
 
   private deleteOldest(): void {
-    const segment = this.segments.shift()!;
-    segment.deleted = true;
+    this.deleteSegmentAt(0);
+  }
+
+  /** Deletes the (sealed) segment at `index` of `segments` with its files. */
+  private deleteSegmentAt(index: number): void {
+    const segment = this.segments[index]!;
+    this.segments.splice(index, 1);
     this.totalBytes -= segment.size;
+    this.forgetSegment(segment);
+    unlinkIfExists(segment.logPath); // .log first: index files without a .log are removed at open
+    unlinkIfExists(segment.indexPath);
+    unlinkIfExists(segment.timeIndexPath);
+  }
+
+  /** Marks a segment deleted or replaced: closes its fds and drops every cached position in it. */
+  private forgetSegment(segment: PartitionSegment): void {
+    segment.deleted = true;
     if (segment.fd >= 0) this.closeFd(segment.fd);
     segment.fd = -1;
     if (segment.dataSyncPending) removeFrom(this.sealedAwaitingSync, segment);
@@ -686,9 +730,6 @@ export class PartitionLog implements SyncableLog {
     if (this.hintSegment === segment) this.hintSegment = null;
     if (this.scanSegment === segment) this.scanSegment = null;
     if (this.scratchSegment === segment) this.scratchSegment = null;
-    unlinkIfExists(segment.logPath); // .log first: index files without a .log are removed at open
-    unlinkIfExists(segment.indexPath);
-    unlinkIfExists(segment.timeIndexPath);
   }
 
   private closeFd(fd: number): void {
@@ -831,6 +872,7 @@ export class PartitionLog implements SyncableLog {
     const started = Date.now();
     fs.mkdirSync(this.dir, { recursive: true });
     if (this.syncEnabled) this.directoryFd = fs.openSync(this.dir, 'r');
+    recoverInterruptedCompaction(this.dir, this.directoryFd, this.logger);
     const logBases: bigint[] = [];
     const indexBases = new Set<bigint>();
     for (const name of fs.readdirSync(this.dir)) {
@@ -843,7 +885,7 @@ export class PartitionLog implements SyncableLog {
     for (const base of logBases) indexBases.delete(base);
     for (const base of indexBases) this.removeSegmentFiles(new PartitionSegment(this.dir, base)); // orphans
 
-    const totals: RecoveryTotals = { trusted: 0, scanned: 0, scannedBytes: 0, droppedBytes: 0, removed: 0, corrupt: 0, lostBase: -1n };
+    const totals: RecoveryTotals = { trusted: 0, scanned: 0, scannedBytes: 0, droppedBytes: 0, removed: 0, corrupt: 0, lostBase: -1n, emptyBase: -1n };
     const recoveryBlock = { buffer: Buffer.allocUnsafe(0) };
     let damaged = false;
     for (let i = 0; i < logBases.length; i++) {
@@ -870,12 +912,13 @@ export class PartitionLog implements SyncableLog {
     const last = this.segments.length > 0 ? this.segments[this.segments.length - 1]! : null;
     let resumeAt = last !== null ? last.nextOffset : 0n;
     if (totals.lostBase >= resumeAt) resumeAt = totals.lostBase + 1n;
+    if (totals.emptyBase > resumeAt) resumeAt = totals.emptyBase;
     this.nextOffset = resumeAt;
     if (last !== null && last.nextOffset === resumeAt) {
       this.active = last;
       last.fd = fs.openSync(last.logPath, 'r+');
       // a sealed segment became the last one (a newer, empty one was removed): its index goes back into memory
-      if (last.memoryIndex === null && !this.trustIndexFiles(last, last.fd, last.size, true)) {
+      if (last.memoryIndex === null && !trustIndexFiles(last, last.fd, last.size, true)) {
         throw new Error(`partition ${this.dir}: index files of ${segmentBaseName(last.baseOffset)} unreadable right after writing them`);
       }
     } else {
@@ -905,6 +948,7 @@ export class PartitionLog implements SyncableLog {
       segment.lastAppendTime = stat.mtimeMs;
       if (size === 0) {
         this.logger(`partition ${this.dir}: ${name} is empty (a crash during a roll), removed`);
+        if (segment.baseOffset > totals.emptyBase) totals.emptyBase = segment.baseOffset;
         this.removeSegmentFiles(segment);
         return false;
       }
@@ -920,130 +964,19 @@ export class PartitionLog implements SyncableLog {
         if (segment.baseOffset > totals.lostBase) totals.lostBase = segment.baseOffset;
         return false;
       }
-      if (!this.verifyAllOnOpen && this.trustIndexFiles(segment, fd, size, isLast)) {
+      if (!this.verifyAllOnOpen && trustIndexFiles(segment, fd, size, isLast)) {
         totals.trusted++;
         return true;
       }
       // the index files (if any) describe other bytes: never let them outlive this scan
       unlinkIfExists(segment.indexPath);
       unlinkIfExists(segment.timeIndexPath);
-      this.scanSegmentFile(segment, fd, size, totals, recoveryBlock);
+      scanSegmentFile(segment, fd, size, this.scanContext, totals, recoveryBlock);
       if (!isLast) this.writeIndexFiles(segment);
       return true;
     } finally {
       closeQuietly(fd); // the active segment is reopened by recover()
     }
-  }
-
-  /** Adopts a segment's index files when they are intact, match the .log's size and name a sound last batch. */
-  private trustIndexFiles(segment: PartitionSegment, fd: number, size: number, isLast: boolean): boolean {
-    let decoded: ReturnType<typeof decodeIndexFiles>;
-    try {
-      decoded = decodeIndexFiles(fs.readFileSync(segment.indexPath), fs.readFileSync(segment.timeIndexPath), segment.baseOffset);
-    } catch {
-      return false; // missing (never written before a crash) or unreadable
-    }
-    if (typeof decoded === 'string') return false;
-    const { summary, index } = decoded;
-    if (summary.logBytes !== size) return false;
-    if (summary.lastBatchPosition !== 0) {
-      // the last batch must end the file, carry the right offsets and pass its CRC
-      const position = summary.lastBatchPosition;
-      if (position < PARTITION_SEGMENT_HEADER_BYTES || size - position < BATCH_HEADER_BYTES) return false;
-      const batch = Buffer.allocUnsafe(size - position);
-      readFully(fd, batch, batch.length, position);
-      if (checkBatchHeader(batch, 0, batch.length) !== null || batchSizeAt(batch, 0) !== batch.length) return false;
-      if (batch.readBigInt64BE(BASE_OFFSET_AT) + BigInt(lastOffsetDeltaAt(batch, 0)) + 1n !== summary.nextOffset) return false;
-      if (!batchCrcMatches(batch, 0, batch.length)) return false;
-    } else if (size !== PARTITION_SEGMENT_HEADER_BYTES || summary.nextOffset !== segment.baseOffset) {
-      return false;
-    }
-    segment.size = segment.flushedSize = size;
-    segment.nextOffset = summary.nextOffset;
-    segment.maxTimestamp = summary.maxTimestamp;
-    segment.lastBatchPosition = summary.lastBatchPosition;
-    segment.fileEntryCount = index.count;
-    const lastEntry = index.count > 0 ? index.positions[index.count - 1]! : PARTITION_SEGMENT_HEADER_BYTES;
-    segment.bytesSinceIndexEntry = size - lastEntry;
-    segment.memoryIndex = isLast ? index : null;
-    return true;
-  }
-
-  /** Walks every batch, checking header, offsets and CRC; truncates at the first bad one; rebuilds the index. */
-  private scanSegmentFile(segment: PartitionSegment, fd: number, size: number, totals: RecoveryTotals, recoveryBlock: { buffer: Buffer }): void {
-    if (recoveryBlock.buffer.length === 0) recoveryBlock.buffer = Buffer.allocUnsafe(RECOVERY_BLOCK_BYTES);
-    let block = recoveryBlock.buffer;
-    let blockStart = 0;
-    let blockEnd = 0;
-    let position = PARTITION_SEGMENT_HEADER_BYTES;
-    let expected = segment.baseOffset;
-    let reason = '';
-    const index = segment.memoryIndex!;
-    while (position < size) {
-      if (position + BATCH_HEADER_BYTES > blockEnd) {
-        if (size - position < BATCH_HEADER_BYTES) {
-          reason = 'incomplete batch header';
-          break;
-        }
-        block = recoveryBlock.buffer;
-        const length = Math.min(block.length, size - position);
-        readFully(fd, block, length, position);
-        blockStart = position;
-        blockEnd = position + length;
-      }
-      let at = position - blockStart;
-      const problem = checkBatchHeader(block, at, blockEnd - position);
-      if (problem !== null) {
-        reason = problem;
-        break;
-      }
-      const batchSize = batchSizeAt(block, at);
-      if (position + batchSize > size) {
-        reason = `batch of ${batchSize} bytes runs past end of file`;
-        break;
-      }
-      const baseOffset = block.readBigInt64BE(at + BASE_OFFSET_AT);
-      if (baseOffset !== expected) {
-        reason = `batch has offset ${baseOffset}, ${expected} expected`;
-        break;
-      }
-      if (position + batchSize > blockEnd) {
-        block = batchSize <= recoveryBlock.buffer.length ? recoveryBlock.buffer : Buffer.allocUnsafe(batchSize);
-        const length = Math.max(batchSize, Math.min(block.length, size - position));
-        readFully(fd, block, length, position);
-        blockStart = position;
-        blockEnd = position + length;
-        at = 0;
-      }
-      if (!batchCrcMatches(block, at, batchSize)) {
-        reason = 'CRC mismatch';
-        break;
-      }
-      if (segment.bytesSinceIndexEntry >= this.indexIntervalBytes) {
-        index.add(Number(expected - segment.baseOffset), position, segment.maxTimestamp);
-        segment.bytesSinceIndexEntry = 0;
-      }
-      segment.bytesSinceIndexEntry += batchSize;
-      segment.lastBatchPosition = position;
-      const maxTimestamp = maxTimestampAt(block, at);
-      if (maxTimestamp > segment.maxTimestamp) segment.maxTimestamp = maxTimestamp;
-      expected = baseOffset + BigInt(lastOffsetDeltaAt(block, at)) + 1n;
-      position += batchSize;
-    }
-    totals.scanned++;
-    totals.scannedBytes += position;
-    if (position < size) {
-      fs.ftruncateSync(fd, position);
-      if (this.syncEnabled) fs.fdatasyncSync(fd);
-      totals.droppedBytes += size - position;
-      segment.truncated = true;
-      this.logger(
-        `partition ${this.dir}: ${path.basename(segment.logPath)}: dropped ${size - position} byte(s) at position ${position}, ` +
-          `offset ${expected} (${reason})`,
-      );
-    }
-    segment.size = segment.flushedSize = position;
-    segment.nextOffset = expected;
   }
 
   private removeSegmentFiles(segment: PartitionSegment): void {

@@ -12,6 +12,7 @@ import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
 import type { Partition } from '../../../core/stream/topics.js';
 import { BASE_OFFSET_AT, BATCH_LENGTH_OVERHEAD, batchSizeAt } from '../../../storage/partition/record-batch.js';
+import { decodeBatchRecords, readBatchHeader } from '../../../storage/partition/records.js';
 
 /** ListOffsets special timestamps. */
 const LATEST_TIMESTAMP = -1n;
@@ -141,9 +142,24 @@ function listOffset(partition: Partition, timestamp: bigint): { offset: bigint; 
   if (timestamp === LATEST_TIMESTAMP) return { offset: partition.highWatermark, timestamp: -1n };
   if (timestamp === EARLIEST_TIMESTAMP) return { offset: log.logStartOffset, timestamp: -1n };
   if (timestamp === MAX_TIMESTAMP) return { offset: partition.highWatermark, timestamp: -1n };
-  const found = log.offsetForTimestamp(Number(timestamp));
-  if (found === null || found >= partition.highWatermark) return { offset: -1n, timestamp: -1n };
-  return { offset: found, timestamp };
+  const target = Number(timestamp);
+  let found = log.offsetForTimestamp(target);
+  // the index finds the first batch whose newest record is recent enough; the answer is its first such record
+  while (found !== null && found < partition.highWatermark) {
+    const batch = log.read(found, 1);
+    if (batch.length === 0) break;
+    const header = readBatchHeader(batch);
+    for (const record of decodeBatchRecords(batch.subarray(0, header.size))) {
+      const recordTimestamp = header.baseTimestamp + record.timestampDelta;
+      if (recordTimestamp >= target) {
+        const offset = header.baseOffset + BigInt(record.offsetDelta);
+        if (offset < found) continue;
+        return offset < partition.highWatermark ? { offset, timestamp: BigInt(recordTimestamp) } : { offset: -1n, timestamp: -1n };
+      }
+    }
+    found = header.baseOffset + BigInt(header.lastOffsetDelta) + 1n;
+  }
+  return { offset: -1n, timestamp: -1n };
 }
 
 const LIST_OFFSETS: KafkaHandler<typeof LIST_OFFSETS_API.apiKey> = {

@@ -1,0 +1,128 @@
+/**
+ * Kafka-protocol throughput of Postbox with kcat (librdkafka), next to the physical limit: the disk's
+ * sequential write bandwidth, measured in the same run on the same file system as the broker's data.
+ *
+ * For each record size: kcat produces N records read from a file (acks=all, so every produce request is
+ * answered after the fsync covering it), then a second kcat consumes them all from the beginning. Each is
+ * timed from process start to exit. The disk figure is 1 MiB sequential writes of the same total size,
+ * ended by one fdatasync (what a log writer without per-request fsync could reach).
+ *
+ *   node dist/bench/kafka-throughput.js [--sizes 100,1024] [--mib 256] [--json out.json]
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startPostbox } from './lib/brokers.js';
+import { fmtInt, intFlag, machineInfo, nowMs, parseArgs, table } from './lib/common.js';
+
+/** Block size of the disk write test: large enough that syscall cost is noise. */
+const DISK_BLOCK_BYTES = 1024 * 1024;
+/** A kcat run must finish within this, ms. */
+const KCAT_TIMEOUT_MS = 600_000;
+
+interface SizeResult {
+  recordBytes: number;
+  records: number;
+  produceSeconds: number;
+  consumeSeconds: number;
+}
+
+/** Sequential write bandwidth of the file system holding tmpdir(), MB/s (10^6 bytes). */
+function diskWriteMBps(totalBytes: number): number {
+  const dir = mkdtempSync(join(tmpdir(), 'postbox-disk-'));
+  const file = join(dir, 'sequential');
+  const block = Buffer.alloc(DISK_BLOCK_BYTES, 0x61);
+  try {
+    const fd = openSync(file, 'w');
+    const start = nowMs();
+    for (let written = 0; written < totalBytes; written += DISK_BLOCK_BYTES) writeSync(fd, block);
+    fdatasyncSync(fd);
+    const seconds = (nowMs() - start) / 1000;
+    closeSync(fd);
+    return totalBytes / seconds / 1e6;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function runKcat(args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const start = nowMs();
+    const child = spawn('kcat', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), KCAT_TIMEOUT_MS);
+    child.on('error', (err) => reject(new Error(`kcat: ${err.message} (apt-get install kcat)`)));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve((nowMs() - start) / 1000);
+      else reject(new Error(`kcat ${args.join(' ')} exited ${String(code)}:\n${stderr}`));
+    });
+  });
+}
+
+/** A file of `records` lines, each `recordBytes` long including its newline, with varied (incompressible-ish) bytes. */
+function writeRecordsFile(path: string, recordBytes: number, records: number): void {
+  const line = Buffer.alloc(recordBytes);
+  const fd = openSync(path, 'w');
+  const chunk = Buffer.alloc(recordBytes * 1024);
+  let filled = 0;
+  let seed = 12345;
+  for (let i = 0; i < records; i++) {
+    for (let j = 0; j < recordBytes - 1; j++) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      line[j] = 97 + (seed % 26);
+    }
+    line[recordBytes - 1] = 10;
+    line.copy(chunk, filled);
+    filled += recordBytes;
+    if (filled === chunk.length) {
+      writeSync(fd, chunk);
+      filled = 0;
+    }
+  }
+  if (filled > 0) writeSync(fd, chunk.subarray(0, filled));
+  closeSync(fd);
+}
+
+async function main(): Promise<void> {
+  const flags = parseArgs(process.argv.slice(2), ['sizes', 'mib', 'json']);
+  const sizes = (flags.get('sizes') ?? '100,1024').split(',').map(Number);
+  const totalBytes = intFlag(flags, 'mib', 256) * 1024 * 1024;
+  const work = mkdtempSync(join(tmpdir(), 'postbox-kafka-bench-'));
+  const diskMBps = diskWriteMBps(totalBytes);
+  const broker = await startPostbox();
+  const results: SizeResult[] = [];
+  try {
+    const bootstrap = `127.0.0.1:${broker.kafkaPort}`;
+    for (const recordBytes of sizes) {
+      const records = Math.floor(totalBytes / recordBytes);
+      const file = join(work, `records-${recordBytes}`);
+      writeRecordsFile(file, recordBytes, records);
+      const topic = `bench-${recordBytes}`;
+      const produceSeconds = await runKcat(['-P', '-b', bootstrap, '-t', topic, '-X', 'acks=all', '-X', 'linger.ms=5', '-X', 'batch.num.messages=10000', '-X', 'queue.buffering.max.messages=1000000', '-l', file]);
+      const consumeSeconds = await runKcat(['-C', '-b', bootstrap, '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%s\n']);
+      rmSync(file, { force: true });
+      results.push({ recordBytes, records, produceSeconds, consumeSeconds });
+    }
+  } finally {
+    await broker.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+  const mbps = (r: SizeResult, seconds: number): number => (r.records * r.recordBytes) / seconds / 1e6;
+  const rows = results.flatMap((r) => [
+    [`${r.recordBytes} B produce (acks=all)`, fmtInt(r.records / r.produceSeconds), mbps(r, r.produceSeconds).toFixed(1), `${((100 * mbps(r, r.produceSeconds)) / diskMBps).toFixed(0)}%`],
+    [`${r.recordBytes} B consume`, fmtInt(r.records / r.consumeSeconds), mbps(r, r.consumeSeconds).toFixed(1), `${((100 * mbps(r, r.consumeSeconds)) / diskMBps).toFixed(0)}%`],
+  ]);
+  console.log(`# Kafka throughput, Postbox with kcat — ${machineInfo()}`);
+  console.log(`\n${(totalBytes / 2 ** 20).toFixed(0)} MiB of records per size; disk sequential write (1 MiB writes + fdatasync): ${diskMBps.toFixed(1)} MB/s\n`);
+  console.log(table(['run', 'records/s', 'MB/s', 'of disk write'], rows));
+  const json = flags.get('json');
+  if (json !== undefined) writeFileSync(json, JSON.stringify({ machine: machineInfo(), diskMBps, results }, null, 2) + '\n');
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

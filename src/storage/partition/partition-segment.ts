@@ -1,0 +1,253 @@
+/**
+ * One segment of a PartitionLog in memory, and the two ways recovery learns a segment's state at open:
+ * trusting its index files, or scanning its .log batch by batch. Layouts: format.ts, record-batch.ts.
+ *
+ * A stored batch is checked more loosely than a produced one (record-batch.ts checkBatchHeader): a
+ * batch rewritten by compaction (compaction.ts) keeps its original lastOffsetDelta with fewer records,
+ * and whole batches removed by compaction leave offset gaps between the batches that remain.
+ */
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { readFully } from '../files.js';
+import {
+  LOG_FILE_SUFFIX,
+  MemoryIndex,
+  OFFSET_INDEX_FILE_SUFFIX,
+  PARTITION_SEGMENT_HEADER_BYTES,
+  TIME_INDEX_FILE_SUFFIX,
+  decodeIndexFiles,
+  segmentBaseName,
+} from './format.js';
+import {
+  BASE_OFFSET_AT,
+  BATCH_HEADER_BYTES,
+  BATCH_LENGTH_AT,
+  BATCH_LENGTH_OVERHEAD,
+  LAST_OFFSET_DELTA_AT,
+  MAGIC_AT,
+  MAX_BATCH_BYTES,
+  MIN_BATCH_LENGTH,
+  RECORD_BATCH_MAGIC,
+  RECORD_COUNT_AT,
+  batchCrcMatches,
+  batchSizeAt,
+  lastOffsetDeltaAt,
+  maxTimestampAt,
+} from './record-batch.js';
+
+/** Block read while scanning a segment at recovery, 1 MiB: few syscalls, bounded memory. */
+const RECOVERY_BLOCK_BYTES = 1024 * 1024;
+/** Largest offset delta inside a segment: relative offsets are u32 in the index. */
+export const MAX_RELATIVE_OFFSET = 0xffffffffn;
+
+/** What scanning needs from its log. */
+export interface SegmentScanContext {
+  dir: string;
+  indexIntervalBytes: number;
+  syncEnabled: boolean;
+  logger: (line: string) => void;
+}
+
+/** One segment's state: a few fields, plus the sparse index while it is in memory. */
+export class PartitionSegment {
+  readonly baseOffset: bigint;
+  readonly logPath: string;
+  readonly indexPath: string;
+  readonly timeIndexPath: string;
+  /** fd of the .log: the active segment, and a sealed one until the round that syncs it; else -1. */
+  fd = -1;
+  /** Logical end: file size plus bytes in the write buffer. */
+  size = PARTITION_SEGMENT_HEADER_BYTES;
+  /** Bytes written to the file (== size once flushed). */
+  flushedSize = PARTITION_SEGMENT_HEADER_BYTES;
+  /** The offset after the segment's last batch (== baseOffset while empty). */
+  nextOffset: bigint;
+  /** Largest batch maxTimestamp in the segment, -1 when none. */
+  maxTimestamp = -1;
+  /** Time of the last append (or the file's mtime at open): retention age when batches carry no timestamps. */
+  lastAppendTime = 0;
+  /** Position of the last batch, 0 while the segment is empty. */
+  lastBatchPosition = 0;
+  bytesSinceIndexEntry = 0;
+  /** The index while in memory; null once it lives only in the index files (sealed segments). */
+  memoryIndex: MemoryIndex | null = new MemoryIndex();
+  /** Entries in the index files (used when memoryIndex is null). */
+  fileEntryCount = 0;
+  /** Sealed, waiting for the next round to fdatasync its .log (fd kept open for it). */
+  dataSyncPending = false;
+  deleted = false;
+  /** Recovery truncated a torn or corrupt tail. */
+  truncated = false;
+
+  constructor(dir: string, baseOffset: bigint) {
+    const base = path.join(dir, segmentBaseName(baseOffset));
+    this.baseOffset = baseOffset;
+    this.nextOffset = baseOffset;
+    this.logPath = base + LOG_FILE_SUFFIX;
+    this.indexPath = base + OFFSET_INDEX_FILE_SUFFIX;
+    this.timeIndexPath = base + TIME_INDEX_FILE_SUFFIX;
+  }
+}
+
+export interface RecoveryTotals {
+  trusted: number;
+  scanned: number;
+  scannedBytes: number;
+  droppedBytes: number;
+  removed: number;
+  corrupt: number;
+  /** Highest base offset of a segment that was removed or moved aside: new offsets never go below it. */
+  lostBase: bigint;
+  /**
+   * Base offset of an empty .log removed at open (a crash during a roll): new offsets start at least
+   * there, since after compaction the segment before it may end below that offset. -1: none.
+   */
+  emptyBase: bigint;
+}
+
+/** Adopts a segment's index files when they are intact, match the .log's size and name a sound last batch. */
+export function trustIndexFiles(segment: PartitionSegment, fd: number, size: number, isLast: boolean): boolean {
+  let decoded: ReturnType<typeof decodeIndexFiles>;
+  try {
+    decoded = decodeIndexFiles(fs.readFileSync(segment.indexPath), fs.readFileSync(segment.timeIndexPath), segment.baseOffset);
+  } catch {
+    return false; // missing (never written before a crash) or unreadable
+  }
+  if (typeof decoded === 'string') return false;
+  const { summary, index } = decoded;
+  if (summary.logBytes !== size) return false;
+  if (summary.lastBatchPosition !== 0) {
+    // the last batch must end the file, carry the right offsets and pass its CRC
+    const position = summary.lastBatchPosition;
+    if (position < PARTITION_SEGMENT_HEADER_BYTES || size - position < BATCH_HEADER_BYTES) return false;
+    const batch = Buffer.allocUnsafe(size - position);
+    readFully(fd, batch, batch.length, position);
+    if (checkStoredBatchHeader(batch, 0, batch.length) !== null || batchSizeAt(batch, 0) !== batch.length) return false;
+    if (batch.readBigInt64BE(BASE_OFFSET_AT) + BigInt(lastOffsetDeltaAt(batch, 0)) + 1n !== summary.nextOffset) return false;
+    if (!batchCrcMatches(batch, 0, batch.length)) return false;
+  } else if (size !== PARTITION_SEGMENT_HEADER_BYTES || summary.nextOffset !== segment.baseOffset) {
+    return false;
+  }
+  segment.size = segment.flushedSize = size;
+  segment.nextOffset = summary.nextOffset;
+  segment.maxTimestamp = summary.maxTimestamp;
+  segment.lastBatchPosition = summary.lastBatchPosition;
+  segment.fileEntryCount = index.count;
+  const lastEntry = index.count > 0 ? index.positions[index.count - 1]! : PARTITION_SEGMENT_HEADER_BYTES;
+  segment.bytesSinceIndexEntry = size - lastEntry;
+  segment.memoryIndex = isLast ? index : null;
+  return true;
+}
+
+/**
+ * Walks every batch, checking header, offsets and CRC; truncates at the first bad one; rebuilds the
+ * index. Offsets must grow from batch to batch; gaps between batches are allowed (compaction leaves
+ * them where it removed whole batches), so a baseOffset is checked only for going backwards.
+ */
+export function scanSegmentFile(
+segment: PartitionSegment,
+fd: number,
+size: number,
+context: SegmentScanContext,
+totals: RecoveryTotals,
+recoveryBlock: { buffer: Buffer },
+): void {
+  if (recoveryBlock.buffer.length === 0) recoveryBlock.buffer = Buffer.allocUnsafe(RECOVERY_BLOCK_BYTES);
+  let block = recoveryBlock.buffer;
+  let blockStart = 0;
+  let blockEnd = 0;
+  let position = PARTITION_SEGMENT_HEADER_BYTES;
+  let expected = segment.baseOffset;
+  let reason = '';
+  const index = segment.memoryIndex!;
+  while (position < size) {
+    if (position + BATCH_HEADER_BYTES > blockEnd) {
+      if (size - position < BATCH_HEADER_BYTES) {
+        reason = 'incomplete batch header';
+        break;
+      }
+      block = recoveryBlock.buffer;
+      const length = Math.min(block.length, size - position);
+      readFully(fd, block, length, position);
+      blockStart = position;
+      blockEnd = position + length;
+    }
+    let at = position - blockStart;
+    const problem = checkStoredBatchHeader(block, at, blockEnd - position);
+    if (problem !== null) {
+      reason = problem;
+      break;
+    }
+    const batchSize = batchSizeAt(block, at);
+    if (position + batchSize > size) {
+      reason = `batch of ${batchSize} bytes runs past end of file`;
+      break;
+    }
+    const baseOffset = block.readBigInt64BE(at + BASE_OFFSET_AT);
+    if (baseOffset < expected) {
+      reason = `batch has offset ${baseOffset}, ${expected} or more expected`;
+      break;
+    }
+    if (baseOffset + BigInt(lastOffsetDeltaAt(block, at)) - segment.baseOffset > MAX_RELATIVE_OFFSET) {
+      reason = `batch offset ${baseOffset} is too far past the segment's base offset`;
+      break;
+    }
+    if (position + batchSize > blockEnd) {
+      block = batchSize <= recoveryBlock.buffer.length ? recoveryBlock.buffer : Buffer.allocUnsafe(batchSize);
+      const length = Math.max(batchSize, Math.min(block.length, size - position));
+      readFully(fd, block, length, position);
+      blockStart = position;
+      blockEnd = position + length;
+      at = 0;
+    }
+    if (!batchCrcMatches(block, at, batchSize)) {
+      reason = 'CRC mismatch';
+      break;
+    }
+    if (segment.bytesSinceIndexEntry >= context.indexIntervalBytes) {
+      index.add(Number(baseOffset - segment.baseOffset), position, segment.maxTimestamp);
+      segment.bytesSinceIndexEntry = 0;
+    }
+    segment.bytesSinceIndexEntry += batchSize;
+    segment.lastBatchPosition = position;
+    const maxTimestamp = maxTimestampAt(block, at);
+    if (maxTimestamp > segment.maxTimestamp) segment.maxTimestamp = maxTimestamp;
+    expected = baseOffset + BigInt(lastOffsetDeltaAt(block, at)) + 1n;
+    position += batchSize;
+  }
+  totals.scanned++;
+  totals.scannedBytes += position;
+  if (position < size) {
+    fs.ftruncateSync(fd, position);
+    if (context.syncEnabled) fs.fdatasyncSync(fd);
+    totals.droppedBytes += size - position;
+    segment.truncated = true;
+    context.logger(
+      `partition ${context.dir}: ${path.basename(segment.logPath)}: dropped ${size - position} byte(s) at position ${position}, ` +
+        `offset ${expected} (${reason})`,
+    );
+  }
+  segment.size = segment.flushedSize = position;
+  segment.nextOffset = expected;
+}
+
+/**
+ * Why the stored batch header at `at` (with `available` bytes from `at` on) is not sound, or null:
+ * length bounds, magic, and 1 <= recordCount <= lastOffsetDelta + 1 (equal unless compacted).
+ */
+export function checkStoredBatchHeader(bytes: Buffer, at: number, available: number): string | null {
+  if (available < BATCH_HEADER_BYTES) return `${available} byte(s) left, a batch header needs ${BATCH_HEADER_BYTES}`;
+  const batchLength = bytes.readInt32BE(at + BATCH_LENGTH_AT);
+  if (batchLength < MIN_BATCH_LENGTH || batchLength > MAX_BATCH_BYTES - BATCH_LENGTH_OVERHEAD) {
+    return `invalid batchLength ${batchLength}`;
+  }
+  const magic = bytes.readInt8(at + MAGIC_AT);
+  if (magic !== RECORD_BATCH_MAGIC) return `unsupported magic ${magic}`;
+  const recordCount = bytes.readInt32BE(at + RECORD_COUNT_AT);
+  const lastOffsetDelta = bytes.readInt32BE(at + LAST_OFFSET_DELTA_AT);
+  if (recordCount < 1 || lastOffsetDelta < 0 || recordCount - 1 > lastOffsetDelta) {
+    return `recordCount ${recordCount} does not fit lastOffsetDelta ${lastOffsetDelta}`;
+  }
+  return null;
+}
