@@ -1,12 +1,19 @@
 /**
- * A minimal Kafka client for tests that need one request at a time without a consumer group: raw frames
- * built with the broker's generated codecs, and record batches decoded by kafkajs's own decoder (so the
- * bytes are checked by a real client's parser, not by ours).
+ * A minimal Kafka client for wire tests: raw frames built with the broker's generated codecs, responses
+ * matched by correlation id (several may be in flight), and record batches encoded and decoded by kafkajs's
+ * own code (so the bytes are checked by a real client's parser, not by ours).
  */
 import { Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import { decodeResponse, encodeRequest } from '../../src/protocol/kafka/envelope.js';
-import type { KafkaRequests, KafkaResponses, ServedApiKey } from '../../src/protocol/kafka/generated/messages.js';
+import { KafkaWriter } from '../../src/protocol/kafka/codec.js';
+import {
+  encodeConsumerProtocolAssignment,
+  sizeConsumerProtocolAssignment,
+  type KafkaRequests,
+  type KafkaResponses,
+  type ServedApiKey,
+} from '../../src/protocol/kafka/generated/messages.js';
 
 const require = createRequire(import.meta.url);
 // kafkajs ships CommonJS internals: the decoder of a Fetch response's record set
@@ -81,9 +88,11 @@ export class RawKafkaClient {
   private correlation = 1;
   private readonly waiting = new Map<number, { resolve: (frame: Buffer) => void; reject: (error: Error) => void }>();
 
-  static async connect(port: number, host = '127.0.0.1'): Promise<RawKafkaClient> {
-    const client = new RawKafkaClient();
-    await new Promise<void>((resolve, reject) => client.socket.connect(port, host, resolve).once('error', reject));
+  private constructor(readonly clientId: string) {}
+
+  static async connect(port: number, clientId = 'raw-test'): Promise<RawKafkaClient> {
+    const client = new RawKafkaClient(clientId);
+    await new Promise<void>((resolve, reject) => client.socket.connect(port, '127.0.0.1', resolve).once('error', reject));
     client.socket.on('data', (chunk: Buffer) => client.onData(chunk));
     const failAll = (error: Error): void => {
       for (const w of client.waiting.values()) w.reject(error);
@@ -119,7 +128,7 @@ export class RawKafkaClient {
         },
         reject,
       });
-      this.socket.write(encodeRequest(apiKey, version, id, 'raw-test', body));
+      this.socket.write(encodeRequest(apiKey, version, id, this.clientId, body));
     });
   }
 
@@ -150,6 +159,25 @@ export class RawKafkaClient {
     return { errorCode: p.errorCode, baseOffset: p.baseOffset };
   }
 
+  /** Every record from `offset` to the high watermark (which may be fewer than the offsets: compaction leaves gaps). */
+  async readToEnd(topic: string, partition: number, offset: bigint): Promise<DecodedRecord[]> {
+    const out: DecodedRecord[] = [];
+    let next = offset;
+    for (;;) {
+      const { errorCode, records, highWatermark } = await this.fetch(topic, partition, next, 0);
+      if (errorCode !== 0) throw new Error(`fetch ${topic}-${partition}@${next}: error ${errorCode}`);
+      const decoded = await decodeRecords(records);
+      if (decoded.length === 0) return out;
+      for (const r of decoded) {
+        if (r.offset < next) continue;
+        out.push(r);
+        next = r.offset + 1n;
+      }
+      // a batch emptied of its last records by compaction ends before its offsets do
+      if (next >= highWatermark) return out;
+    }
+  }
+
   /** Reads records from `offset` on until `count` were seen (records before `offset` in the first batch are skipped). */
   async readRecords(topic: string, partition: number, offset: bigint, count: number): Promise<DecodedRecord[]> {
     const out: DecodedRecord[] = [];
@@ -169,4 +197,13 @@ export class RawKafkaClient {
   close(): void {
     this.socket.destroy();
   }
+}
+
+/** A ConsumerProtocolAssignment (version 0) as a consumer group leader sends it in SyncGroup. */
+export function consumerAssignment(partitions: Record<string, number[]>): Buffer {
+  const value = { assignedPartitions: Object.entries(partitions).map(([topic, p]) => ({ topic, partitions: p })), userData: null };
+  const w = new KafkaWriter(2 + sizeConsumerProtocolAssignment(0, value));
+  w.int16(0);
+  encodeConsumerProtocolAssignment(w, 0, value);
+  return w.finish();
 }

@@ -1,4 +1,335 @@
-/** Kafka group APIs (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups, ListGroups). Being written. */
-import type { AnyKafkaHandler } from './context.js';
+/**
+ * Kafka group APIs over the protocol-neutral GroupCoordinator: FindCoordinator, JoinGroup, SyncGroup,
+ * Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups and ListGroups.
+ *
+ * This one broker coordinates every group. Transactions are not supported, so a transaction coordinator
+ * lookup answers COORDINATOR_NOT_AVAILABLE. Versions stop before the KIP-848 consumer-group protocol
+ * (OffsetCommit v9, OffsetFetch v9), which needs a different coordinator.
+ */
+import {
+  DESCRIBE_GROUPS_API,
+  FIND_COORDINATOR_API,
+  HEARTBEAT_API,
+  JOIN_GROUP_API,
+  LEAVE_GROUP_API,
+  LIST_GROUPS_API,
+  OFFSET_COMMIT_API,
+  OFFSET_FETCH_API,
+  SYNC_GROUP_API,
+  decodeConsumerProtocolAssignment,
+  type FindCoordinatorResponseCoordinator,
+  type OffsetCommitResponseTopic,
+  type OffsetFetchResponsePartition,
+} from '../generated/messages.js';
+import { KafkaReader } from '../codec.js';
+import { KafkaErrorCode } from '../errors.js';
+import { AUTHORIZED_OPERATIONS_OMITTED, type AnyKafkaHandler, type KafkaBrokerIdentity, type KafkaHandler } from './context.js';
+import type { AssignedTopic, FetchedTopic, GroupError, MemberAssignment } from '../../../core/stream/groups.js';
 
-export const GROUP_HANDLERS: readonly AnyKafkaHandler[] = [];
+/** FindCoordinator key types. */
+const KEY_TYPE_GROUP = 0;
+const KEY_TYPE_TRANSACTION = 1;
+/** The protocol type Kafka consumers join with; their assignments use the ConsumerProtocol layout. */
+const CONSUMER_PROTOCOL_TYPE = 'consumer';
+/** Highest ConsumerProtocolAssignment version the generated codec reads; later ones only add fields. */
+const MAX_CONSUMER_ASSIGNMENT_VERSION = 3;
+/** ListGroups v5+: every group here speaks the classic protocol. */
+const CLASSIC_GROUP_TYPE = 'classic';
+/** What OffsetFetch reports as the metadata of a partition with nothing (or null) committed, as Kafka. */
+const NO_METADATA = '';
+
+const EMPTY = Buffer.alloc(0);
+
+const GROUP_ERROR_CODES: Readonly<Record<GroupError, number>> = Object.freeze({
+  none: KafkaErrorCode.NONE,
+  'invalid-group-id': KafkaErrorCode.INVALID_GROUP_ID,
+  'invalid-session-timeout': KafkaErrorCode.INVALID_SESSION_TIMEOUT,
+  'member-id-required': KafkaErrorCode.MEMBER_ID_REQUIRED,
+  'unknown-member': KafkaErrorCode.UNKNOWN_MEMBER_ID,
+  'illegal-generation': KafkaErrorCode.ILLEGAL_GENERATION,
+  'rebalance-in-progress': KafkaErrorCode.REBALANCE_IN_PROGRESS,
+  'inconsistent-protocol': KafkaErrorCode.INCONSISTENT_GROUP_PROTOCOL,
+  'coordinator-not-available': KafkaErrorCode.COORDINATOR_NOT_AVAILABLE,
+  'unknown-partition': KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+  'metadata-too-large': KafkaErrorCode.OFFSET_METADATA_TOO_LARGE,
+  'non-empty-group': KafkaErrorCode.NON_EMPTY_GROUP,
+  'group-not-found': KafkaErrorCode.GROUP_ID_NOT_FOUND,
+});
+
+export function kafkaGroupErrorCode(error: GroupError): number {
+  return GROUP_ERROR_CODES[error];
+}
+
+// ---- FindCoordinator ------------------------------------------------------------------------------------
+
+function coordinatorFor(identity: KafkaBrokerIdentity, key: string, keyType: number): FindCoordinatorResponseCoordinator {
+  if (keyType === KEY_TYPE_GROUP) {
+    return { key, nodeId: identity.nodeId, host: identity.host, port: identity.port, errorCode: KafkaErrorCode.NONE, errorMessage: null };
+  }
+  const transaction = keyType === KEY_TYPE_TRANSACTION;
+  return {
+    key,
+    nodeId: -1,
+    host: '',
+    port: -1,
+    errorCode: transaction ? KafkaErrorCode.COORDINATOR_NOT_AVAILABLE : KafkaErrorCode.INVALID_REQUEST,
+    errorMessage: transaction ? 'transactions are not supported by this broker' : `unknown coordinator key type ${keyType}`,
+  };
+}
+
+const FIND_COORDINATOR: KafkaHandler<typeof FIND_COORDINATOR_API.apiKey> = {
+  apiKey: FIND_COORDINATOR_API.apiKey,
+  minVersion: 0,
+  // v4 batches keys; v5 and v6 only add error codes and share groups
+  maxVersion: 4,
+  handle(context, request, version) {
+    const identity = context.identity();
+    if (version >= 4) {
+      const coordinators = request.coordinatorKeys.map((key) => coordinatorFor(identity, key, request.keyType));
+      return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, errorMessage: null, nodeId: -1, host: '', port: -1, coordinators };
+    }
+    const c = coordinatorFor(identity, request.key, request.keyType);
+    return { throttleTimeMs: 0, errorCode: c.errorCode, errorMessage: c.errorMessage, nodeId: c.nodeId, host: c.host, port: c.port, coordinators: [] };
+  },
+};
+
+// ---- JoinGroup, SyncGroup, Heartbeat, LeaveGroup ----------------------------------------------------------
+
+const JOIN_GROUP: KafkaHandler<typeof JOIN_GROUP_API.apiKey> = {
+  apiKey: JOIN_GROUP_API.apiKey,
+  minVersion: 0,
+  maxVersion: 9,
+  async handle(context, request, version, session) {
+    const outcome = await context.groups.join({
+      groupId: request.groupId,
+      memberId: request.memberId,
+      groupInstanceId: version >= 5 ? request.groupInstanceId : null,
+      clientId: session.clientId,
+      clientHost: session.clientHost,
+      sessionTimeoutMs: request.sessionTimeoutMs,
+      // v0 has no rebalance timeout: the session timeout bounds the join phase
+      rebalanceTimeoutMs: version >= 1 ? request.rebalanceTimeoutMs : request.sessionTimeoutMs,
+      protocolType: request.protocolType,
+      protocols: request.protocols,
+      requireKnownMemberId: version >= 4,
+    });
+    return {
+      throttleTimeMs: 0,
+      errorCode: kafkaGroupErrorCode(outcome.error),
+      generationId: outcome.generationId,
+      protocolType: outcome.protocolType,
+      // nullable from v7 only
+      protocolName: version >= 7 ? outcome.protocolName : (outcome.protocolName ?? ''),
+      leader: outcome.leaderId,
+      skipAssignment: false,
+      memberId: outcome.memberId,
+      members: outcome.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId, metadata: m.metadata })),
+    };
+  },
+};
+
+/** The topic partitions of a ConsumerProtocolAssignment, or null when the bytes are not one. */
+export function consumerAssignmentPartitions(bytes: Buffer): AssignedTopic[] | null {
+  if (bytes.length < 2) return null;
+  const version = bytes.readInt16BE(0);
+  if (version < 0) return null;
+  try {
+    const r = new KafkaReader(bytes, 2);
+    const assignment = decodeConsumerProtocolAssignment(r, Math.min(version, MAX_CONSUMER_ASSIGNMENT_VERSION));
+    return assignment.assignedPartitions.map((t) => ({ topic: t.topic, partitions: t.partitions }));
+  } catch {
+    return null;
+  }
+}
+
+const SYNC_GROUP: KafkaHandler<typeof SYNC_GROUP_API.apiKey> = {
+  apiKey: SYNC_GROUP_API.apiKey,
+  minVersion: 0,
+  maxVersion: 5,
+  async handle(context, request, version) {
+    const readable = request.assignments.length > 0 && context.groups.protocolTypeOf(request.groupId) === CONSUMER_PROTOCOL_TYPE;
+    const assignments: MemberAssignment[] = request.assignments.map((a) => ({
+      memberId: a.memberId,
+      assignment: a.assignment,
+      partitions: readable ? consumerAssignmentPartitions(a.assignment) : null,
+    }));
+    const outcome = await context.groups.sync({
+      groupId: request.groupId,
+      generationId: request.generationId,
+      memberId: request.memberId,
+      groupInstanceId: version >= 3 ? request.groupInstanceId : null,
+      protocolType: version >= 5 ? request.protocolType : null,
+      protocolName: version >= 5 ? request.protocolName : null,
+      assignments,
+    });
+    return {
+      throttleTimeMs: 0,
+      errorCode: kafkaGroupErrorCode(outcome.error),
+      protocolType: outcome.protocolType,
+      protocolName: outcome.protocolName,
+      assignment: outcome.assignment,
+    };
+  },
+};
+
+const HEARTBEAT: KafkaHandler<typeof HEARTBEAT_API.apiKey> = {
+  apiKey: HEARTBEAT_API.apiKey,
+  minVersion: 0,
+  maxVersion: 4,
+  handle(context, request) {
+    const error = context.groups.heartbeat(request.groupId, request.memberId, request.generationId);
+    return { throttleTimeMs: 0, errorCode: kafkaGroupErrorCode(error) };
+  },
+};
+
+const LEAVE_GROUP: KafkaHandler<typeof LEAVE_GROUP_API.apiKey> = {
+  apiKey: LEAVE_GROUP_API.apiKey,
+  minVersion: 0,
+  maxVersion: 5,
+  handle(context, request, version) {
+    // v0-2 name one member; v3+ a batch, possibly by group instance id
+    const leaving = version >= 3 ? request.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId })) : [{ memberId: request.memberId, groupInstanceId: null }];
+    const outcome = context.groups.leave(request.groupId, leaving);
+    let errorCode = kafkaGroupErrorCode(outcome.error);
+    if (version < 3 && errorCode === KafkaErrorCode.NONE && outcome.members[0] !== undefined) errorCode = kafkaGroupErrorCode(outcome.members[0].error);
+    return {
+      throttleTimeMs: 0,
+      errorCode,
+      members: outcome.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId, errorCode: kafkaGroupErrorCode(m.error) })),
+    };
+  },
+};
+
+// ---- OffsetCommit, OffsetFetch ----------------------------------------------------------------------------
+
+const OFFSET_COMMIT: KafkaHandler<typeof OFFSET_COMMIT_API.apiKey> = {
+  apiKey: OFFSET_COMMIT_API.apiKey,
+  minVersion: 0,
+  // v9 is the KIP-848 consumer protocol's (member epochs)
+  maxVersion: 8,
+  async handle(context, request, version) {
+    const offsets = [];
+    for (const t of request.topics) {
+      for (const p of t.partitions) {
+        offsets.push({
+          topic: t.name,
+          partition: p.partitionIndex,
+          offset: p.committedOffset,
+          leaderEpoch: version >= 6 ? p.committedLeaderEpoch : -1,
+          metadata: p.committedMetadata,
+        });
+      }
+    }
+    // v0 has no generation or member: a standalone commit. v2-4's retention time is ignored: offsets stay
+    // until the group is deleted.
+    const results = await context.groups.commitOffsets({
+      groupId: request.groupId,
+      generationId: version >= 1 ? request.generationIdOrMemberEpoch : -1,
+      memberId: version >= 1 ? request.memberId : '',
+      groupInstanceId: version >= 7 ? request.groupInstanceId : null,
+      offsets,
+    });
+    let i = 0;
+    const topics: OffsetCommitResponseTopic[] = request.topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: kafkaGroupErrorCode(results[i++]!.error) })),
+    }));
+    return { throttleTimeMs: 0, topics };
+  },
+};
+
+function fetchedPartitions(t: FetchedTopic): OffsetFetchResponsePartition[] {
+  return t.partitions.map((p) => ({
+    partitionIndex: p.partition,
+    committedOffset: p.offset,
+    committedLeaderEpoch: p.leaderEpoch,
+    metadata: p.metadata ?? NO_METADATA,
+    errorCode: KafkaErrorCode.NONE,
+  }));
+}
+
+const OFFSET_FETCH: KafkaHandler<typeof OFFSET_FETCH_API.apiKey> = {
+  apiKey: OFFSET_FETCH_API.apiKey,
+  minVersion: 0,
+  // v8 batches groups; v9 adds KIP-848 member epochs
+  maxVersion: 8,
+  handle(context, request, version) {
+    if (version >= 8) {
+      const groups = request.groups.map((g) => {
+        const wanted = g.topics === null ? null : g.topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes }));
+        const topics = context.groups.fetchOffsets(g.groupId, wanted).map((t) => ({ name: t.topic, partitions: fetchedPartitions(t) }));
+        return { groupId: g.groupId, topics, errorCode: KafkaErrorCode.NONE };
+      });
+      return { throttleTimeMs: 0, topics: [], errorCode: KafkaErrorCode.NONE, groups };
+    }
+    // null topics (v2+) means every committed offset of the group
+    const wanted = request.topics === null ? null : request.topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes }));
+    const topics = context.groups.fetchOffsets(request.groupId, wanted).map((t) => ({ name: t.topic, partitions: fetchedPartitions(t) }));
+    return { throttleTimeMs: 0, topics, errorCode: KafkaErrorCode.NONE, groups: [] };
+  },
+};
+
+// ---- DescribeGroups, ListGroups ---------------------------------------------------------------------------
+
+const DESCRIBE_GROUPS: KafkaHandler<typeof DESCRIBE_GROUPS_API.apiKey> = {
+  apiKey: DESCRIBE_GROUPS_API.apiKey,
+  minVersion: 0,
+  maxVersion: 5,
+  handle(context, request) {
+    const groups = request.groups.map((groupId) => {
+      const view = context.groups.describeGroup(groupId);
+      if (view === null) {
+        // Kafka describes a group it does not know as Dead, without an error
+        return { errorCode: KafkaErrorCode.NONE, groupId, groupState: 'Dead', protocolType: '', protocolData: '', members: [], authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED };
+      }
+      // as in Kafka, the protocol, member metadata and assignments are shown only while Stable
+      const stable = view.state === 'Stable';
+      return {
+        errorCode: KafkaErrorCode.NONE,
+        groupId,
+        groupState: view.state,
+        protocolType: view.protocolType,
+        protocolData: stable ? view.protocolName : '',
+        members: view.members.map((m) => ({
+          memberId: m.memberId,
+          groupInstanceId: m.groupInstanceId,
+          clientId: m.clientId,
+          clientHost: m.clientHost,
+          memberMetadata: stable ? m.metadata : EMPTY,
+          memberAssignment: stable ? m.assignment : EMPTY,
+        })),
+        authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
+      };
+    });
+    return { throttleTimeMs: 0, groups };
+  },
+};
+
+const LIST_GROUPS: KafkaHandler<typeof LIST_GROUPS_API.apiKey> = {
+  apiKey: LIST_GROUPS_API.apiKey,
+  minVersion: 0,
+  maxVersion: 5,
+  handle(context, request, version) {
+    // filters match case-insensitively, as Kafka's; empty means no filter
+    const states = version >= 4 ? request.statesFilter.map((s) => s.toLowerCase()) : [];
+    const types = version >= 5 ? request.typesFilter.map((s) => s.toLowerCase()) : [];
+    if (types.length > 0 && !types.includes(CLASSIC_GROUP_TYPE)) return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, groups: [] };
+    const groups = context.groups
+      .listGroups()
+      .filter((g) => states.length === 0 || states.includes(g.state.toLowerCase()))
+      .map((g) => ({ groupId: g.groupId, protocolType: g.protocolType, groupState: g.state, groupType: CLASSIC_GROUP_TYPE }));
+    return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, groups };
+  },
+};
+
+export const GROUP_HANDLERS: readonly AnyKafkaHandler[] = [
+  OFFSET_COMMIT,
+  OFFSET_FETCH,
+  FIND_COORDINATOR,
+  JOIN_GROUP,
+  HEARTBEAT,
+  LEAVE_GROUP,
+  SYNC_GROUP,
+  DESCRIBE_GROUPS,
+  LIST_GROUPS,
+];

@@ -1,0 +1,436 @@
+/**
+ * The committed-offsets log of the consumer-group coordinator: one append-only file,
+ * <dataDir>/groups/offsets.log, replayed at open. It participates in the broker's group commit like every
+ * other log (SyncableLog): an OffsetCommit is answered only after the fsync round that covers its record.
+ *
+ * File header (8 bytes, once at the start of the file):
+ *
+ *   byte  0     1     2     3     4     5     6     7
+ *       +-----+-----+-----+-----+-----+-----+-----+-----+
+ *       | 'P' | 'B' | 'G' | 'O' |  version  | reserved  |
+ *       | 50  | 42  | 47  | 4F  | 00  | 01  | 00  | 00  |
+ *       +-----+-----+-----+-----+-----+-----+-----+-----+
+ *    byte 0..3  magic "PBGO" (Postbox Group Offsets)
+ *    byte 4..5  format version, big-endian, = 1
+ *    byte 6..7  reserved, written as 0, ignored on read
+ *
+ * Record (back to back after the header until end of file):
+ *
+ *   +0       +4       +8     +9     +10          +12               +12+G
+ *   +--------+--------+------+------+------------+-----------------+-----------------
+ *   | length | crc32c | type | rsvd | group len  | group id        | body (by type)
+ *   | u32 BE | u32 BE | u8   | u8   | u16 BE = G | G bytes UTF-8   |
+ *   +--------+--------+------+------+------------+-----------------+-----------------
+ *    length  bytes after the crc32c field (type .. end of body); at least 4, at most MAX_OFFSET_RECORD_BYTES
+ *    crc32c  CRC-32C (Castagnoli) of those `length` bytes
+ *    rsvd    written as 0, ignored on read
+ *
+ *   A record is never shorter than 4 bytes, so a zero-filled tail (which some filesystems leave after a
+ *   crash) never parses: length 0 is invalid and replay stops there.
+ *
+ *   type 1 = COMMIT: offsets of one group, all from one OffsetCommit (one record, so a torn write drops
+ *   the whole commit, never half of it). Body:
+ *
+ *     +0            +4
+ *     +-------------+------------- N entries, back to back
+ *     | count u32 N | entry ...
+ *     +-------------+-------------
+ *
+ *     entry:
+ *     +0         +2        +2+T        +6+T            +14+T          +18+T            +26+T          +30+T
+ *     +----------+---------+-----------+---------------+--------------+----------------+--------------+---------
+ *     | topic    | topic   | partition | committed     | leader epoch | commit time    | metadata len | metadata
+ *     | len u16  | T bytes | u32 BE    | offset i64 BE | i32 BE       | i64 BE, ms     | i32 BE = M   | M bytes
+ *     | = T      | UTF-8   |           |               | -1 = none    | since epoch    | -1 = null    | UTF-8
+ *     +----------+---------+-----------+---------------+--------------+----------------+--------------+---------
+ *
+ *   type 2 = DELETE GROUP: forget every committed offset of the group. Empty body.
+ *
+ * Recovery reads the file from the start and stops at the first record that is short, has an impossible
+ * length, a wrong checksum or an undecodable body: everything from there on is a torn tail (an append the
+ * crash interrupted, never acknowledged) and the file is truncated to the last good record. A record with a
+ * good checksum and an unknown type was written by a newer Postbox: opening refuses rather than drop it.
+ *
+ * Compaction rewrites the file as one COMMIT record per group (chunked) holding the live offsets: written
+ * to offsets.log.tmp, fsynced, renamed over offsets.log, directory fsynced. A crash before the rename
+ * leaves the old file intact (the temp file is removed at the next open); after it, the new one.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { crc32c } from '@node-rs/crc32';
+import { closeQuietly, unlinkIfExists, writeFully } from '../../storage/files.js';
+import type { SyncScheduler, SyncableLog } from '../../storage/sync.js';
+
+/** "PBGO" read as one big-endian u32. */
+export const OFFSET_LOG_MAGIC = 0x5042474f;
+export const OFFSET_LOG_FORMAT_VERSION = 1;
+export const OFFSET_LOG_HEADER_BYTES = 8;
+/** length u32 + crc32c u32 in front of every record. */
+export const OFFSET_RECORD_HEADER_BYTES = 8;
+/** type u8 + reserved u8 + group length u16: the smallest possible record body. */
+const RECORD_FIXED_BYTES = 4;
+/** Fixed bytes of one COMMIT entry besides its topic and metadata strings (2+4+8+4+8+4). */
+const ENTRY_FIXED_BYTES = 30;
+/**
+ * Largest record, 64 MiB: far above one OffsetCommit (thousands of partitions take a few hundred KiB),
+ * and small enough that a corrupt length cannot make recovery allocate gigabytes.
+ */
+export const MAX_OFFSET_RECORD_BYTES = 64 * 1024 * 1024;
+/** Longest group id the format stores: a u16 length (Kafka's own strings stop at 32767 bytes). */
+export const MAX_GROUP_ID_BYTES = 0xffff;
+/** Entries per COMMIT record when compaction writes a group's snapshot (keeps each record modest). */
+export const SNAPSHOT_ENTRIES_PER_RECORD = 4096;
+
+export const RECORD_TYPE_COMMIT = 1;
+export const RECORD_TYPE_DELETE_GROUP = 2;
+
+export const OFFSET_LOG_FILE = 'offsets.log';
+const TEMP_SUFFIX = '.tmp';
+const CORRUPT_SUFFIX = '.corrupt';
+
+/** One committed offset as stored: plain data, no protocol types. */
+export interface StoredOffset {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  /** the leader epoch the client saw with the offset, -1 when it sent none */
+  readonly leaderEpoch: number;
+  /** when the commit was made, ms since the epoch */
+  readonly commitTimestampMs: number;
+  /** the client's free-form string (Kafka's offset metadata), null when it sent none */
+  readonly metadata: string | null;
+}
+
+export type OffsetRecord =
+  | { readonly type: typeof RECORD_TYPE_COMMIT; readonly groupId: string; readonly offsets: readonly StoredOffset[] }
+  | { readonly type: typeof RECORD_TYPE_DELETE_GROUP; readonly groupId: string };
+
+// ---- encoding -------------------------------------------------------------------------------------------
+
+function recordShell(type: number, groupId: string, bodyBytes: number): { buffer: Buffer; at: number } {
+  const groupBytes = Buffer.byteLength(groupId, 'utf8');
+  if (groupBytes > MAX_GROUP_ID_BYTES) throw new RangeError(`group id of ${groupBytes} bytes is longer than ${MAX_GROUP_ID_BYTES}`);
+  const length = RECORD_FIXED_BYTES + groupBytes + bodyBytes;
+  if (length > MAX_OFFSET_RECORD_BYTES) throw new RangeError(`offset record of ${length} bytes is larger than ${MAX_OFFSET_RECORD_BYTES}`);
+  const buffer = Buffer.allocUnsafe(OFFSET_RECORD_HEADER_BYTES + length);
+  buffer.writeUInt32BE(length, 0);
+  // crc32c at 4 is filled in by sealRecord once the body is written
+  buffer.writeUInt8(type, 8);
+  buffer.writeUInt8(0, 9);
+  buffer.writeUInt16BE(groupBytes, 10);
+  buffer.write(groupId, 12, groupBytes, 'utf8');
+  return { buffer, at: 12 + groupBytes };
+}
+
+function sealRecord(buffer: Buffer): Buffer {
+  buffer.writeUInt32BE(crc32c(buffer.subarray(OFFSET_RECORD_HEADER_BYTES)), 4);
+  return buffer;
+}
+
+/** A COMMIT record (header included) for `offsets` of `groupId`. */
+export function encodeCommitRecord(groupId: string, offsets: readonly StoredOffset[]): Buffer {
+  let bodyBytes = 4;
+  for (const o of offsets) {
+    bodyBytes += ENTRY_FIXED_BYTES + Buffer.byteLength(o.topic, 'utf8') + (o.metadata === null ? 0 : Buffer.byteLength(o.metadata, 'utf8'));
+  }
+  const { buffer, at: start } = recordShell(RECORD_TYPE_COMMIT, groupId, bodyBytes);
+  let at = start;
+  at = buffer.writeUInt32BE(offsets.length, at);
+  for (const o of offsets) {
+    const topicBytes = Buffer.byteLength(o.topic, 'utf8');
+    if (topicBytes > 0xffff) throw new RangeError(`topic name of ${topicBytes} bytes is too long to store`);
+    at = buffer.writeUInt16BE(topicBytes, at);
+    at += buffer.write(o.topic, at, topicBytes, 'utf8');
+    at = buffer.writeUInt32BE(o.partition, at);
+    at = buffer.writeBigInt64BE(o.offset, at);
+    at = buffer.writeInt32BE(o.leaderEpoch, at);
+    at = buffer.writeBigInt64BE(BigInt(o.commitTimestampMs), at);
+    if (o.metadata === null) {
+      at = buffer.writeInt32BE(-1, at);
+    } else {
+      const metadataBytes = Buffer.byteLength(o.metadata, 'utf8');
+      at = buffer.writeInt32BE(metadataBytes, at);
+      at += buffer.write(o.metadata, at, metadataBytes, 'utf8');
+    }
+  }
+  if (at !== buffer.length) throw new Error(`offset record encoding wrote ${at} of ${buffer.length} bytes`);
+  return sealRecord(buffer);
+}
+
+/** A DELETE GROUP record (header included). */
+export function encodeDeleteGroupRecord(groupId: string): Buffer {
+  return sealRecord(recordShell(RECORD_TYPE_DELETE_GROUP, groupId, 0).buffer);
+}
+
+// ---- decoding -------------------------------------------------------------------------------------------
+
+class TruncatedRecord extends Error {}
+
+/** Decodes one record body (the `length` bytes after the crc); throws TruncatedRecord when it does not fit. */
+function decodeBody(bytes: Buffer, start: number, end: number): OffsetRecord | number {
+  let at = start;
+  const need = (n: number): void => {
+    if (at + n > end) throw new TruncatedRecord();
+  };
+  need(RECORD_FIXED_BYTES);
+  const type = bytes.readUInt8(at);
+  const groupBytes = bytes.readUInt16BE(at + 2);
+  at += RECORD_FIXED_BYTES;
+  need(groupBytes);
+  const groupId = bytes.toString('utf8', at, at + groupBytes);
+  at += groupBytes;
+  if (type === RECORD_TYPE_DELETE_GROUP) {
+    if (at !== end) throw new TruncatedRecord();
+    return { type, groupId };
+  }
+  if (type !== RECORD_TYPE_COMMIT) return type;
+  need(4);
+  const count = bytes.readUInt32BE(at);
+  at += 4;
+  if (count > (end - at) / ENTRY_FIXED_BYTES) throw new TruncatedRecord();
+  const offsets: StoredOffset[] = [];
+  for (let i = 0; i < count; i++) {
+    need(2);
+    const topicBytes = bytes.readUInt16BE(at);
+    at += 2;
+    need(topicBytes + ENTRY_FIXED_BYTES - 2);
+    const topic = bytes.toString('utf8', at, at + topicBytes);
+    at += topicBytes;
+    const partition = bytes.readUInt32BE(at);
+    const offset = bytes.readBigInt64BE(at + 4);
+    const leaderEpoch = bytes.readInt32BE(at + 12);
+    const commitTimestampMs = Number(bytes.readBigInt64BE(at + 16));
+    const metadataBytes = bytes.readInt32BE(at + 24);
+    at += 28;
+    let metadata: string | null = null;
+    if (metadataBytes >= 0) {
+      need(metadataBytes);
+      metadata = bytes.toString('utf8', at, at + metadataBytes);
+      at += metadataBytes;
+    } else if (metadataBytes !== -1) {
+      throw new TruncatedRecord();
+    }
+    offsets.push({ topic, partition, offset, leaderEpoch, commitTimestampMs, metadata });
+  }
+  if (at !== end) throw new TruncatedRecord();
+  return { type: RECORD_TYPE_COMMIT, groupId, offsets };
+}
+
+export interface ReplayResult {
+  /** bytes of the file up to the end of the last good record */
+  readonly validBytes: number;
+  readonly records: number;
+}
+
+/**
+ * Replays the records of a whole file image (header included) into `visit`, stopping at the first bad one.
+ * Throws when the header is not an offset log's or the file was written by a newer format.
+ */
+export function replayOffsetLog(bytes: Buffer, visit: (record: OffsetRecord) => void): ReplayResult {
+  if (bytes.length < OFFSET_LOG_HEADER_BYTES) throw new Error(`offset log is ${bytes.length} bytes, shorter than its header`);
+  if (bytes.readUInt32BE(0) !== OFFSET_LOG_MAGIC) throw new Error('offset log does not start with the PBGO magic');
+  const version = bytes.readUInt16BE(4);
+  if (version !== OFFSET_LOG_FORMAT_VERSION) throw new Error(`offset log format version ${version} is not ${OFFSET_LOG_FORMAT_VERSION}`);
+  let at = OFFSET_LOG_HEADER_BYTES;
+  let records = 0;
+  while (at + OFFSET_RECORD_HEADER_BYTES <= bytes.length) {
+    const length = bytes.readUInt32BE(at);
+    if (length < RECORD_FIXED_BYTES || length > MAX_OFFSET_RECORD_BYTES) break;
+    const start = at + OFFSET_RECORD_HEADER_BYTES;
+    const end = start + length;
+    if (end > bytes.length) break;
+    if (crc32c(bytes.subarray(start, end)) !== bytes.readUInt32BE(at + 4)) break;
+    let record: OffsetRecord | number;
+    try {
+      record = decodeBody(bytes, start, end);
+    } catch (err) {
+      if (err instanceof TruncatedRecord) break;
+      throw err;
+    }
+    if (typeof record === 'number') {
+      throw new Error(`offset log record at byte ${at} has type ${record}, unknown to this version (written by a newer Postbox?)`);
+    }
+    visit(record);
+    records++;
+    at = end;
+  }
+  return { validBytes: at, records };
+}
+
+function encodeFileHeader(): Buffer {
+  const header = Buffer.alloc(OFFSET_LOG_HEADER_BYTES);
+  header.writeUInt32BE(OFFSET_LOG_MAGIC, 0);
+  header.writeUInt16BE(OFFSET_LOG_FORMAT_VERSION, 4);
+  return header;
+}
+
+function syncDirectory(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+// ---- the file -------------------------------------------------------------------------------------------
+
+export interface OffsetLogFileOptions {
+  /** the directory holding offsets.log (created when missing) */
+  readonly dir: string;
+  readonly scheduler: SyncScheduler;
+  readonly warn: (line: string) => void;
+}
+
+/** The open offsets.log: appends buffered until the scheduler flushes them, fsynced in its rounds. */
+export class OffsetLogFile implements SyncableLog {
+  flushQueued = false;
+  syncQueued = false;
+
+  private fd: number;
+  /** bytes in the file (written to the OS) */
+  private fileBytes: number;
+  private buffered: Buffer[] = [];
+  private bufferedBytes = 0;
+  private dataSyncPending = false;
+  private syncInFlight = false;
+  private readonly deferredCloses: number[] = [];
+  private closed = false;
+
+  private constructor(
+    private readonly options: OffsetLogFileOptions,
+    readonly file: string,
+    fd: number,
+    size: number,
+  ) {
+    this.fd = fd;
+    this.fileBytes = size;
+  }
+
+  /**
+   * Opens (creating when missing) and replays the log into `visit`, truncating a torn tail. A file whose
+   * header is not an offset log's is moved aside as offsets.log.corrupt-<ms> and a fresh log started.
+   */
+  static open(options: OffsetLogFileOptions, visit: (record: OffsetRecord) => void): { log: OffsetLogFile; records: number; droppedBytes: number } {
+    fs.mkdirSync(options.dir, { recursive: true });
+    const file = path.join(options.dir, OFFSET_LOG_FILE);
+    unlinkIfExists(file + TEMP_SUFFIX); // a compaction interrupted before its rename: the old file is whole
+    let bytes: Buffer | null = null;
+    try {
+      bytes = fs.readFileSync(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (bytes !== null && bytes.length < OFFSET_LOG_HEADER_BYTES) bytes = null; // creation torn before its header landed
+    if (bytes !== null && (bytes.readUInt32BE(0) !== OFFSET_LOG_MAGIC)) {
+      const aside = `${file}${CORRUPT_SUFFIX}-${Date.now()}`;
+      fs.renameSync(file, aside);
+      options.warn(`offset log ${file} has no offset-log header; moved aside to ${aside}, starting an empty one`);
+      bytes = null;
+    }
+    if (bytes === null) {
+      const fd = fs.openSync(file, 'w+');
+      writeFully(fd, encodeFileHeader(), OFFSET_LOG_HEADER_BYTES, 0);
+      fs.fsyncSync(fd);
+      syncDirectory(options.dir);
+      return { log: new OffsetLogFile(options, file, fd, OFFSET_LOG_HEADER_BYTES), records: 0, droppedBytes: 0 };
+    }
+    const { validBytes, records } = replayOffsetLog(bytes, visit);
+    const fd = fs.openSync(file, 'r+');
+    const droppedBytes = bytes.length - validBytes;
+    if (droppedBytes > 0) {
+      fs.ftruncateSync(fd, validBytes);
+      fs.fsyncSync(fd);
+      options.warn(`offset log ${file}: dropped a torn tail of ${droppedBytes} byte(s) after ${records} good record(s)`);
+    }
+    return { log: new OffsetLogFile(options, file, fd, validBytes), records, droppedBytes };
+  }
+
+  /** Bytes of the log including appends not yet written to the OS. */
+  get bytes(): number {
+    return this.fileBytes + this.bufferedBytes;
+  }
+
+  /** Queues a whole record (from encode*Record); the scheduler writes it at the end of this turn. */
+  append(record: Buffer): void {
+    if (this.closed) throw new Error(`offset log ${this.file} is closed`);
+    this.buffered.push(record);
+    this.bufferedBytes += record.length;
+    if (!this.flushQueued) this.options.scheduler.markDirty(this);
+  }
+
+  // ---- SyncableLog ------------------------------------------------------------------------------------
+
+  flush(): void {
+    if (this.closed || this.bufferedBytes === 0) return;
+    const bytes = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered, this.bufferedBytes);
+    const length = this.bufferedBytes;
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    writeFully(this.fd, bytes, length, this.fileBytes);
+    this.fileBytes += length;
+    this.dataSyncPending = true;
+    this.options.scheduler.markUnsynced(this);
+  }
+
+  collectSyncFds(dataFds: number[], _directoryFds: number[]): void {
+    if (this.dataSyncPending && !this.closed) dataFds.push(this.fd);
+    this.dataSyncPending = false;
+    this.syncInFlight = true;
+  }
+
+  onSyncDone(): void {
+    this.syncInFlight = false;
+    for (const fd of this.deferredCloses) closeQuietly(fd);
+    this.deferredCloses.length = 0;
+  }
+
+  // ---- compaction and close -----------------------------------------------------------------------------
+
+  /**
+   * Replaces the whole file with `records` (a snapshot of the live state plus any appends still waiting
+   * for durability), synchronously and durably: temp file, fsync, rename, directory fsync. Anything
+   * buffered is dropped: the caller's snapshot covers it.
+   */
+  rewrite(records: readonly Buffer[]): void {
+    if (this.closed) throw new Error(`offset log ${this.file} is closed`);
+    const temp = this.file + TEMP_SUFFIX;
+    const fd = fs.openSync(temp, 'w+');
+    let size = 0;
+    try {
+      const image = Buffer.concat([encodeFileHeader(), ...records]);
+      writeFully(fd, image, image.length, 0);
+      size = image.length;
+      fs.fsyncSync(fd);
+      fs.renameSync(temp, this.file);
+      syncDirectory(this.options.dir);
+    } catch (err) {
+      closeQuietly(fd);
+      unlinkIfExists(temp);
+      throw err;
+    }
+    this.closeFd(this.fd);
+    this.fd = fd;
+    this.fileBytes = size;
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    this.dataSyncPending = false;
+  }
+
+  /** Writes what is buffered and fsyncs it (unless fsync is off), then closes the file. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    if (this.dataSyncPending && this.options.scheduler.policy === 'always') fs.fdatasyncSync(this.fd);
+    this.dataSyncPending = false;
+    this.closed = true;
+    this.closeFd(this.fd);
+    this.fd = -1;
+  }
+
+  private closeFd(fd: number): void {
+    if (fd < 0) return;
+    if (this.syncInFlight) this.deferredCloses.push(fd);
+    else closeQuietly(fd);
+  }
+}

@@ -1,0 +1,401 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SyncScheduler } from '../../storage/sync.js';
+import { createLogger } from '../../log/logger.js';
+import { StreamStore } from './topics.js';
+import { EMPTY_GROUP_RETENTION_MS, GroupCoordinator, type JoinOutcome, type JoinRequest } from './groups.js';
+import { INITIAL_REBALANCE_DELAY_MS } from './group-state.js';
+import { OFFSET_LOG_FILE, OFFSET_LOG_HEADER_BYTES } from './group-offset-log.js';
+
+const START = 1_000_000;
+
+interface Harness {
+  readonly dir: string;
+  readonly groups: GroupCoordinator;
+  readonly streams: StreamStore;
+  /** moves the fake clock and runs the coordinator's timer once */
+  advance(ms: number): void;
+  close(): Promise<void>;
+}
+
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postbox-groups-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function open(dir = tempDir(), extra: { offsetLogCompactionMinBytes?: number } = {}): Harness {
+  const scheduler = new SyncScheduler('always');
+  const logger = createLogger('silent');
+  const streams = StreamStore.open({ dataDir: dir, scheduler, logger, autoCreateTopics: false, defaultPartitions: 1, retentionCheckMs: 60_000 });
+  if (streams.topic('t') === undefined) streams.createTopic('t', 4, {});
+  let now = START;
+  const groups = GroupCoordinator.open({ dataDir: dir, scheduler, logger, streams, clock: () => now, timer: false, ...extra });
+  return {
+    dir,
+    groups,
+    streams,
+    advance(ms) {
+      now += ms;
+      groups.checkTimeouts(now);
+    },
+    async close() {
+      await groups.close();
+      await streams.close();
+      await scheduler.close();
+    },
+  };
+}
+
+function request(over: Partial<JoinRequest> = {}): JoinRequest {
+  return {
+    groupId: 'g',
+    memberId: '',
+    groupInstanceId: null,
+    clientId: 'client',
+    clientHost: '/127.0.0.1',
+    sessionTimeoutMs: 10_000,
+    rebalanceTimeoutMs: 30_000,
+    protocolType: 'consumer',
+    protocols: [{ name: 'range', metadata: Buffer.from('meta') }],
+    requireKnownMemberId: false,
+    ...over,
+  };
+}
+
+/** whether the promise settled by the end of the next turn (an ordering check, not a timing one) */
+async function peek<T>(promise: Promise<T>): Promise<T | undefined> {
+  let value: T | undefined;
+  void promise.then((v) => (value = v));
+  await new Promise((resolve) => setImmediate(resolve));
+  return value;
+}
+
+/**
+ * Ends a join phase that started from Empty: members arriving during the initial delay extend it once
+ * more (Kafka's InitialDelayedJoin), so two delays pass.
+ */
+function passInitialDelay(h: Harness): void {
+  h.advance(INITIAL_REBALANCE_DELAY_MS);
+  h.advance(INITIAL_REBALANCE_DELAY_MS);
+}
+
+/** one member joined and synced into a Stable generation */
+async function stableMember(h: Harness, over: Partial<JoinRequest> = {}): Promise<JoinOutcome> {
+  const joining = h.groups.join(request(over));
+  h.advance(INITIAL_REBALANCE_DELAY_MS);
+  const joined = await joining;
+  assert.equal(joined.error, 'none');
+  const synced = await h.groups.sync({ groupId: 'g', generationId: joined.generationId, memberId: joined.memberId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [{ memberId: joined.memberId, assignment: Buffer.from('all'), partitions: null }] });
+  assert.equal(synced.error, 'none');
+  return joined;
+}
+
+test('the first member leads, and its JoinGroup waits out the initial rebalance delay', async () => {
+  const h = open();
+  try {
+    const joining = h.groups.join(request());
+    assert.equal(await peek(joining), undefined);
+    assert.equal(h.groups.describeGroup('g')!.state, 'PreparingRebalance');
+    h.advance(INITIAL_REBALANCE_DELAY_MS);
+    const joined = await joining;
+    assert.equal(joined.error, 'none');
+    assert.equal(joined.generationId, 1);
+    assert.equal(joined.leaderId, joined.memberId);
+    assert.equal(joined.protocolName, 'range');
+    assert.deepEqual(joined.members.map((m) => m.metadata.toString()), ['meta']);
+    assert.equal(h.groups.describeGroup('g')!.state, 'CompletingRebalance');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a join that must know its member id gets member-id-required with a fresh id, and is admitted with it', async () => {
+  const h = open();
+  try {
+    const first = await h.groups.join(request({ requireKnownMemberId: true, clientId: 'app' }));
+    assert.equal(first.error, 'member-id-required');
+    assert.match(first.memberId, /^app-[0-9a-f-]{36}$/);
+    const again = h.groups.join(request({ requireKnownMemberId: true, memberId: first.memberId }));
+    h.advance(INITIAL_REBALANCE_DELAY_MS);
+    const joined = await again;
+    assert.equal(joined.error, 'none');
+    assert.equal(joined.memberId, first.memberId);
+    const stranger = await h.groups.join(request({ memberId: 'made-up' }));
+    assert.equal(stranger.error, 'unknown-member');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a second member rebalances the group: followers wait in SyncGroup for the leader, who saw both members', async () => {
+  const h = open();
+  try {
+    const a = await stableMember(h);
+    assert.equal(h.groups.heartbeat('g', a.memberId, a.generationId), 'none');
+    const bJoining = h.groups.join(request({ protocols: [{ name: 'range', metadata: Buffer.from('b-meta') }] }));
+    assert.equal(await peek(bJoining), undefined);
+    assert.equal(h.groups.heartbeat('g', a.memberId, a.generationId), 'rebalance-in-progress');
+    const aJoining = h.groups.join(request({ memberId: a.memberId }));
+    const [aJoined, bJoined] = await Promise.all([aJoining, bJoining]);
+    assert.equal(aJoined.generationId, 2);
+    assert.equal(bJoined.generationId, 2);
+    assert.equal(aJoined.leaderId, a.memberId);
+    assert.deepEqual(aJoined.members.map((m) => m.metadata.toString()).sort(), ['b-meta', 'meta']);
+    assert.deepEqual(bJoined.members, []);
+    const bSync = h.groups.sync({ groupId: 'g', generationId: 2, memberId: bJoined.memberId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [] });
+    assert.equal(await peek(bSync), undefined);
+    const aSync = await h.groups.sync({
+      groupId: 'g',
+      generationId: 2,
+      memberId: a.memberId,
+      groupInstanceId: null,
+      protocolType: 'consumer',
+      protocolName: 'range',
+      assignments: [
+        { memberId: a.memberId, assignment: Buffer.from('0,1'), partitions: [{ topic: 't', partitions: [0, 1] }] },
+        { memberId: bJoined.memberId, assignment: Buffer.from('2,3'), partitions: [{ topic: 't', partitions: [2, 3] }] },
+      ],
+    });
+    assert.equal(aSync.assignment.toString(), '0,1');
+    assert.equal((await bSync).assignment.toString(), '2,3');
+    const view = h.groups.describeGroup('g')!;
+    assert.equal(view.state, 'Stable');
+    assert.deepEqual(view.members.map((m) => m.assignedPartitions?.[0]?.partitions).sort(), [[0, 1], [2, 3]]);
+    assert.equal(h.groups.heartbeat('g', a.memberId, 1), 'illegal-generation');
+    assert.equal(h.groups.heartbeat('g', 'nobody', 2), 'unknown-member');
+  } finally {
+    await h.close();
+  }
+});
+
+test('the chosen protocol is one every member supports, by vote; a member sharing none is refused', async () => {
+  const h = open();
+  try {
+    const protocols = (...names: string[]) => names.map((name) => ({ name, metadata: Buffer.from(name) }));
+    const a = h.groups.join(request({ protocols: protocols('roundrobin', 'range') }));
+    const b = h.groups.join(request({ protocols: protocols('sticky', 'range', 'roundrobin') }));
+    const c = h.groups.join(request({ protocols: protocols('range') }));
+    const refused = await h.groups.join(request({ protocols: protocols('sticky') }));
+    assert.equal(refused.error, 'inconsistent-protocol');
+    const otherType = await h.groups.join(request({ protocolType: 'connect' }));
+    assert.equal(otherType.error, 'inconsistent-protocol');
+    h.advance(INITIAL_REBALANCE_DELAY_MS);
+    assert.equal(await peek(a), undefined, 'members that arrived during the initial delay extend it');
+    h.advance(INITIAL_REBALANCE_DELAY_MS);
+    const outcomes = await Promise.all([a, b, c]);
+    // candidates: range, roundrobin; votes: a roundrobin, b range, c range
+    for (const o of outcomes) assert.equal(o.protocolName, 'range');
+    const leader = outcomes.find((o) => o.members.length > 0)!;
+    assert.deepEqual(leader.members.map((m) => m.metadata.toString()), ['range', 'range', 'range']);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a member that stops heartbeating is expired after its session timeout and the others rebalance without it', async () => {
+  const h = open();
+  try {
+    const a = h.groups.join(request({ sessionTimeoutMs: 1000 }));
+    const b = h.groups.join(request({ sessionTimeoutMs: 5000 }));
+    passInitialDelay(h);
+    const [aJoined, bJoined] = await Promise.all([a, b]);
+    const sync = (o: JoinOutcome) => h.groups.sync({ groupId: 'g', generationId: o.generationId, memberId: o.memberId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [] });
+    await Promise.all([sync(aJoined), sync(bJoined)]);
+    assert.equal(h.groups.describeGroup('g')!.state, 'Stable');
+    // b keeps heartbeating, a goes silent
+    for (let i = 0; i < 4; i++) {
+      h.advance(400);
+      assert.equal(h.groups.heartbeat('g', bJoined.memberId, 1), i < 2 ? 'none' : 'rebalance-in-progress');
+    }
+    assert.deepEqual(h.groups.describeGroup('g')!.members.map((m) => m.memberId), [bJoined.memberId]);
+    const rejoined = await h.groups.join(request({ memberId: bJoined.memberId, sessionTimeoutMs: 5000 }));
+    assert.equal(rejoined.generationId, 2);
+    assert.deepEqual(rejoined.members.map((m) => m.memberId), [bJoined.memberId]);
+    assert.equal(h.groups.heartbeat('g', aJoined.memberId, 1), 'unknown-member');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a member that does not rejoin within the rebalance timeout is left out of the next generation', async () => {
+  const h = open();
+  try {
+    const a = await stableMember(h, { rebalanceTimeoutMs: 2000 });
+    const b = h.groups.join(request({ rebalanceTimeoutMs: 2000 }));
+    // a heartbeats (so its session stays alive) but never rejoins
+    for (let t = 0; t < 2000; t += 500) {
+      assert.equal(h.groups.heartbeat('g', a.memberId, 1), 'rebalance-in-progress');
+      h.advance(500);
+    }
+    const joined = await b;
+    assert.equal(joined.error, 'none');
+    assert.equal(joined.leaderId, joined.memberId);
+    assert.deepEqual(joined.members.map((m) => m.memberId), [joined.memberId]);
+    assert.equal(h.groups.heartbeat('g', a.memberId, 1), 'unknown-member');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a member waiting in SyncGroup hears rebalance-in-progress when a new member arrives before the leader assigns', async () => {
+  const h = open();
+  try {
+    const a = h.groups.join(request());
+    const b = h.groups.join(request());
+    passInitialDelay(h);
+    const [aj, bj] = await Promise.all([a, b]);
+    const follower = aj.members.length > 0 ? bj : aj;
+    const waiting = h.groups.sync({ groupId: 'g', generationId: 1, memberId: follower.memberId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [] });
+    void h.groups.join(request());
+    assert.equal((await waiting).error, 'rebalance-in-progress');
+    assert.equal(h.groups.describeGroup('g')!.state, 'PreparingRebalance');
+  } finally {
+    await h.close();
+  }
+});
+
+test('the last member leaving empties the group, which is forgotten a while later when nothing was committed', async () => {
+  const h = open();
+  try {
+    const a = await stableMember(h);
+    const left = h.groups.leave('g', [{ memberId: a.memberId, groupInstanceId: null }, { memberId: 'ghost', groupInstanceId: null }]);
+    assert.deepEqual(left.members.map((m) => m.error), ['none', 'unknown-member']);
+    const emptied = h.groups.describeGroup('g')!;
+    assert.deepEqual([emptied.state, emptied.protocolType, emptied.generationId, emptied.members.length], ['Empty', 'consumer', 2, 0]);
+    h.advance(EMPTY_GROUP_RETENTION_MS);
+    assert.equal(h.groups.describeGroup('g'), null);
+    assert.deepEqual(h.groups.listGroups(), []);
+  } finally {
+    await h.close();
+  }
+});
+
+test('offsets commit standalone to an Empty group, but only from the current generation while it has members', async () => {
+  const h = open();
+  try {
+    const standalone = await h.groups.commitOffsets({ groupId: 'g', generationId: -1, memberId: '', groupInstanceId: null, offsets: [{ topic: 't', partition: 0, offset: 5n, leaderEpoch: -1, metadata: null }] });
+    assert.deepEqual(standalone.map((r) => r.error), ['none']);
+    assert.equal(h.groups.describeGroup('g')!.state, 'Empty');
+    const a = await stableMember(h);
+    const commit = (generationId: number, memberId: string) =>
+      h.groups.commitOffsets({ groupId: 'g', generationId, memberId, groupInstanceId: null, offsets: [{ topic: 't', partition: 1, offset: 7n, leaderEpoch: 3, metadata: 'm' }] });
+    assert.deepEqual((await commit(-1, '')).map((r) => r.error), ['unknown-member']);
+    assert.deepEqual((await commit(0, a.memberId)).map((r) => r.error), ['illegal-generation']);
+    assert.deepEqual((await commit(a.generationId, 'ghost')).map((r) => r.error), ['unknown-member']);
+    assert.deepEqual((await commit(a.generationId, a.memberId)).map((r) => r.error), ['none']);
+    const unknown = await h.groups.commitOffsets({ groupId: 'g', generationId: a.generationId, memberId: a.memberId, groupInstanceId: null, offsets: [{ topic: 'nope', partition: 0, offset: 1n, leaderEpoch: -1, metadata: null }, { topic: 't', partition: 9, offset: 1n, leaderEpoch: -1, metadata: null }] });
+    assert.deepEqual(unknown.map((r) => r.error), ['unknown-partition', 'unknown-partition']);
+    const fetched = h.groups.fetchOffsets('g', [{ topic: 't', partitions: [0, 1, 2] }]);
+    assert.deepEqual(fetched, [{ topic: 't', partitions: [
+      { partition: 0, offset: 5n, leaderEpoch: -1, metadata: null },
+      { partition: 1, offset: 7n, leaderEpoch: 3, metadata: 'm' },
+      { partition: 2, offset: -1n, leaderEpoch: -1, metadata: null },
+    ] }]);
+    assert.equal(h.groups.fetchOffsets('g', null)[0]!.partitions.length, 2);
+    assert.deepEqual(h.groups.fetchOffsets('other', null), []);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a committed offset becomes visible only once the fsync covering it completed', async () => {
+  const h = open();
+  try {
+    const committing = h.groups.commitOffsets({ groupId: 'g', generationId: -1, memberId: '', groupInstanceId: null, offsets: [{ topic: 't', partition: 0, offset: 42n, leaderEpoch: -1, metadata: null }] });
+    assert.equal(h.groups.fetchOffsets('g', [{ topic: 't', partitions: [0] }])[0]!.partitions[0]!.offset, -1n);
+    await committing;
+    assert.equal(h.groups.fetchOffsets('g', [{ topic: 't', partitions: [0] }])[0]!.partitions[0]!.offset, 42n);
+  } finally {
+    await h.close();
+  }
+});
+
+test('committed offsets survive a reopen, and a torn tail of the offsets log is cut off at open', async () => {
+  const first = open();
+  const dir = first.dir;
+  const commit = (h: Harness, offset: bigint) =>
+    h.groups.commitOffsets({ groupId: 'g', generationId: -1, memberId: '', groupInstanceId: null, offsets: [{ topic: 't', partition: 2, offset, leaderEpoch: -1, metadata: 'kept' }] });
+  await commit(first, 10n);
+  await commit(first, 11n);
+  await first.close();
+  const file = path.join(dir, 'groups', OFFSET_LOG_FILE);
+  const goodBytes = fs.statSync(file).size;
+  // a commit the crash interrupted: half a record (a length promising more bytes than there are)
+  const torn = Buffer.from([0, 0, 0, 200, 1, 2, 3, 4, 1, 0]);
+  fs.appendFileSync(file, torn);
+  const second = open(dir);
+  try {
+    assert.equal(fs.statSync(file).size, goodBytes);
+    assert.deepEqual(second.groups.fetchOffsets('g', null), [{ topic: 't', partitions: [{ partition: 2, offset: 11n, leaderEpoch: -1, metadata: 'kept' }] }]);
+    assert.equal((await commit(second, 12n))[0]!.error, 'none');
+  } finally {
+    await second.close();
+  }
+  const third = open(dir);
+  try {
+    assert.equal(third.groups.fetchOffsets('g', null)[0]!.partitions[0]!.offset, 12n);
+  } finally {
+    await third.close();
+  }
+});
+
+test('the offsets log is compacted once it outgrows its live content, keeping every latest offset', async () => {
+  const h = open(undefined, { offsetLogCompactionMinBytes: 2048 });
+  const dir = h.dir;
+  for (let i = 0; i < 200; i++) {
+    const results = await h.groups.commitOffsets({
+      groupId: `g${i % 3}`,
+      generationId: -1,
+      memberId: '',
+      groupInstanceId: null,
+      offsets: [0, 1, 2, 3].map((partition) => ({ topic: 't', partition, offset: BigInt(i * 10 + partition), leaderEpoch: -1, metadata: null })),
+    });
+    assert.ok(results.every((r) => r.error === 'none'));
+  }
+  const stats = h.groups.offsetLogStats();
+  assert.ok(stats.compactions > 0, 'compacted at least once');
+  assert.ok(stats.bytes < 2 * 2048 + 1024, `log stays bounded (${stats.bytes} bytes)`);
+  const expected = (g: number) => {
+    const last = [197, 198, 199].find((i) => i % 3 === g)!;
+    return [{ topic: 't', partitions: [0, 1, 2, 3].map((p) => ({ partition: p, offset: BigInt(last * 10 + p), leaderEpoch: -1, metadata: null })) }];
+  };
+  for (const g of [0, 1, 2]) assert.deepEqual(h.groups.fetchOffsets(`g${g}`, null), expected(g));
+  await h.close();
+  const reopened = open(dir);
+  try {
+    for (const g of [0, 1, 2]) assert.deepEqual(reopened.groups.fetchOffsets(`g${g}`, null), expected(g));
+    assert.ok(fs.statSync(path.join(dir, 'groups', OFFSET_LOG_FILE)).size > OFFSET_LOG_HEADER_BYTES);
+  } finally {
+    await reopened.close();
+  }
+});
+
+test('lag is the high watermark minus the committed offset, and deleting an empty group forgets its offsets durably', async () => {
+  const h = open();
+  const dir = h.dir;
+  await h.groups.commitOffsets({ groupId: 'g', generationId: -1, memberId: '', groupInstanceId: null, offsets: [{ topic: 't', partition: 3, offset: 0n, leaderEpoch: -1, metadata: null }] });
+  const [view] = h.groups.committedOffsets('g');
+  assert.equal(view!.highWatermark, h.streams.topic('t')!.partitions[3]!.highWatermark);
+  assert.equal(view!.lag, view!.highWatermark! - 0n);
+  const a = await stableMember(h);
+  assert.equal(await h.groups.deleteGroup('g'), 'non-empty-group');
+  h.groups.leave('g', [{ memberId: a.memberId, groupInstanceId: null }]);
+  assert.equal(await h.groups.deleteGroup('g'), 'none');
+  assert.equal(await h.groups.deleteGroup('g'), 'group-not-found');
+  await h.close();
+  const reopened = open(dir);
+  try {
+    assert.equal(reopened.groups.describeGroup('g'), null);
+  } finally {
+    await reopened.close();
+  }
+});
