@@ -69,6 +69,8 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
   diskAlarm.start();
   const http: ManagementServer = new ManagementServer({
     core,
+    streams,
+    groups,
     logger,
     productName: PRODUCT_NAME,
     version: POSTBOX_VERSION,
@@ -76,6 +78,7 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     listeners: () => [
       ...config.hosts.map((ip_address) => ({ protocol: 'amqp' as const, ip_address, port: amqp.port })),
       ...http.boundHosts.map((ip_address) => ({ protocol: 'http' as const, ip_address, port: http.port })),
+      ...config.hosts.map((ip_address) => ({ protocol: 'kafka' as const, ip_address, port: kafka.port })),
     ],
   });
   try {

@@ -6,6 +6,8 @@
  */
 import type { UserConfig } from '../config/config.js';
 import type { BrokerCore } from '../core/core.js';
+import type { StreamStore } from '../core/stream/topics.js';
+import type { GroupCoordinator } from '../core/stream/groups.js';
 import type { VirtualHost } from '../core/vhost.js';
 import { BrokerError } from '../errors/errors.js';
 import type { Logger } from '../log/logger.js';
@@ -13,7 +15,7 @@ import type { Logger } from '../log/logger.js';
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
 export interface ListenerInfo {
-  readonly protocol: 'amqp' | 'http';
+  readonly protocol: 'amqp' | 'http' | 'kafka';
   readonly ip_address: string;
   readonly port: number;
 }
@@ -21,6 +23,9 @@ export interface ListenerInfo {
 /** What handlers may use of the broker around them. */
 export interface ManagementContext {
   readonly core: BrokerCore;
+  /** Kafka-model topics and consumer groups */
+  readonly streams: StreamStore;
+  readonly groups: GroupCoordinator;
   readonly logger: Logger;
   readonly productName: string;
   readonly version: string;
