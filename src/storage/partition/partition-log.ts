@@ -925,6 +925,8 @@ export class PartitionLog implements SyncableLog {
       this.active = this.createSegment(resumeAt);
       this.segments.push(this.active);
     }
+    // a clean open of a healthy partition is not news: only a recovery that repaired something is logged
+    if (totals.droppedBytes === 0 && totals.removed === 0 && totals.corrupt === 0) return;
     this.logger(
       `partition ${this.dir}: recovered ${this.segments.length} segment(s), offsets ${this.logStartOffset}..${this.nextOffset}, ` +
         `${this.totalBytes} bytes; ${totals.trusted} index(es) trusted, ${totals.scanned} segment(s) scanned ` +
