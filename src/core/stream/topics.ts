@@ -344,7 +344,10 @@ export class StreamStore implements DurabilityListener {
       segmentBytes: topic.config.segmentBytes,
       retentionMs: topic.config.retentionMs,
       retentionBytes: topic.config.retentionBytes,
-      logger: (line) => this.options.logger.warn(`stream ${topic.name}-${index}: ${line}`),
+      logger: (line, routine) => {
+        if (routine === true) this.options.logger.debug(() => `stream ${topic.name}-${index}: ${line}`);
+        else this.options.logger.warn(`stream ${topic.name}-${index}: ${line}`);
+      },
     });
     const partition = new Partition(topic, index, log);
     partition.producers.recover(log);

@@ -122,7 +122,7 @@ export interface PartitionLogOptions {
   /** Scan and CRC-check every segment at open, even those with intact index files (default false). */
   verifyAllOnOpen?: boolean;
   /** One line per notable event (recovery summary, dropped tails, corrupt files). Default: stderr. */
-  logger?: (line: string) => void;
+  logger?: (line: string, routine?: boolean) => void;
 }
 
 export interface AppendResult {
@@ -162,7 +162,8 @@ export class PartitionLog implements SyncableLog {
   private readonly retentionMs: number | null;
   private readonly retentionBytes: number | null;
   private readonly verifyAllOnOpen: boolean;
-  private readonly logger: (line: string) => void;
+  /** `routine` is true for lines that report nothing wrong (a clean recovery summary) */
+  private readonly logger: (line: string, routine?: boolean) => void;
   private readonly syncEnabled: boolean;
   private readonly scanContext: SegmentScanContext;
   private state = LogState.Open;
@@ -925,13 +926,14 @@ export class PartitionLog implements SyncableLog {
       this.active = this.createSegment(resumeAt);
       this.segments.push(this.active);
     }
-    // a clean open of a healthy partition is not news: only a recovery that repaired something is logged
-    if (totals.droppedBytes === 0 && totals.removed === 0 && totals.corrupt === 0) return;
+    // a clean open of a healthy partition is routine; one that repaired something is news
+    const repaired = totals.droppedBytes > 0 || totals.removed > 0 || totals.corrupt > 0;
     this.logger(
       `partition ${this.dir}: recovered ${this.segments.length} segment(s), offsets ${this.logStartOffset}..${this.nextOffset}, ` +
         `${this.totalBytes} bytes; ${totals.trusted} index(es) trusted, ${totals.scanned} segment(s) scanned ` +
         `(${totals.scannedBytes} bytes, CRC-checked), dropped ${totals.droppedBytes} byte(s), ` +
         `${totals.removed} segment(s) removed, ${totals.corrupt} moved aside, in ${Date.now() - started} ms`,
+      !repaired,
     );
   }
 
