@@ -2,7 +2,7 @@
  * One segment of a PartitionLog in memory, and the two ways recovery learns a segment's state at open:
  * trusting its index files, or scanning its .log batch by batch. Layouts: format.ts, record-batch.ts.
  *
- * A stored batch is checked more loosely than a produced one (record-batch.ts checkBatchHeader): a
+ * A stored batch is checked more loosely than a produced one (checkBatchHeader with `stored`): a
  * batch rewritten by compaction (compaction.ts) keeps its original lastOffsetDelta with fewer records,
  * and whole batches removed by compaction leave offset gaps between the batches that remain.
  */
@@ -22,15 +22,8 @@ import {
 import {
   BASE_OFFSET_AT,
   BATCH_HEADER_BYTES,
-  BATCH_LENGTH_AT,
-  BATCH_LENGTH_OVERHEAD,
-  LAST_OFFSET_DELTA_AT,
-  MAGIC_AT,
-  MAX_BATCH_BYTES,
-  MIN_BATCH_LENGTH,
-  RECORD_BATCH_MAGIC,
-  RECORD_COUNT_AT,
   batchCrcMatches,
+  checkBatchHeader,
   batchSizeAt,
   lastOffsetDeltaAt,
   maxTimestampAt,
@@ -123,7 +116,7 @@ export function trustIndexFiles(segment: PartitionSegment, fd: number, size: num
     if (position < PARTITION_SEGMENT_HEADER_BYTES || size - position < BATCH_HEADER_BYTES) return false;
     const batch = Buffer.allocUnsafe(size - position);
     readFully(fd, batch, batch.length, position);
-    if (checkStoredBatchHeader(batch, 0, batch.length) !== null || batchSizeAt(batch, 0) !== batch.length) return false;
+    if (checkBatchHeader(batch, 0, batch.length, true) !== null || batchSizeAt(batch, 0) !== batch.length) return false;
     if (batch.readBigInt64BE(BASE_OFFSET_AT) + BigInt(lastOffsetDeltaAt(batch, 0)) + 1n !== summary.nextOffset) return false;
     if (!batchCrcMatches(batch, 0, batch.length)) return false;
   } else if (size !== PARTITION_SEGMENT_HEADER_BYTES || summary.nextOffset !== segment.baseOffset) {
@@ -174,7 +167,7 @@ recoveryBlock: { buffer: Buffer },
       blockEnd = position + length;
     }
     let at = position - blockStart;
-    const problem = checkStoredBatchHeader(block, at, blockEnd - position);
+    const problem = checkBatchHeader(block, at, blockEnd - position, true);
     if (problem !== null) {
       reason = problem;
       break;
@@ -232,22 +225,3 @@ recoveryBlock: { buffer: Buffer },
   segment.nextOffset = expected;
 }
 
-/**
- * Why the stored batch header at `at` (with `available` bytes from `at` on) is not sound, or null:
- * length bounds, magic, and 1 <= recordCount <= lastOffsetDelta + 1 (equal unless compacted).
- */
-export function checkStoredBatchHeader(bytes: Buffer, at: number, available: number): string | null {
-  if (available < BATCH_HEADER_BYTES) return `${available} byte(s) left, a batch header needs ${BATCH_HEADER_BYTES}`;
-  const batchLength = bytes.readInt32BE(at + BATCH_LENGTH_AT);
-  if (batchLength < MIN_BATCH_LENGTH || batchLength > MAX_BATCH_BYTES - BATCH_LENGTH_OVERHEAD) {
-    return `invalid batchLength ${batchLength}`;
-  }
-  const magic = bytes.readInt8(at + MAGIC_AT);
-  if (magic !== RECORD_BATCH_MAGIC) return `unsupported magic ${magic}`;
-  const recordCount = bytes.readInt32BE(at + RECORD_COUNT_AT);
-  const lastOffsetDelta = bytes.readInt32BE(at + LAST_OFFSET_DELTA_AT);
-  if (recordCount < 1 || lastOffsetDelta < 0 || recordCount - 1 > lastOffsetDelta) {
-    return `recordCount ${recordCount} does not fit lastOffsetDelta ${lastOffsetDelta}`;
-  }
-  return null;
-}

@@ -80,9 +80,11 @@ export function batchCrcMatches(bytes: Buffer, at: number, size: number): boolea
 
 /**
  * Why the batch header at `at` (with `available` bytes from `at` on) is not a valid magic-2 header, or
- * null. Checks the header only: length bounds, magic, and recordCount against lastOffsetDelta.
+ * null. Checks the header only: length bounds, magic, and recordCount against lastOffsetDelta. A produced
+ * batch has exactly lastOffsetDelta + 1 records; a `stored` one may have fewer (compaction removes records
+ * but keeps the batch's offset range).
  */
-export function checkBatchHeader(bytes: Buffer, at: number, available: number): string | null {
+export function checkBatchHeader(bytes: Buffer, at: number, available: number, stored = false): string | null {
   if (available < BATCH_HEADER_BYTES) return `${available} byte(s) left, a batch header needs ${BATCH_HEADER_BYTES}`;
   const batchLength = bytes.readInt32BE(at + BATCH_LENGTH_AT);
   if (batchLength < MIN_BATCH_LENGTH || batchLength > MAX_BATCH_BYTES - BATCH_LENGTH_OVERHEAD) {
@@ -91,8 +93,14 @@ export function checkBatchHeader(bytes: Buffer, at: number, available: number): 
   const magic = bytes.readInt8(at + MAGIC_AT);
   if (magic !== RECORD_BATCH_MAGIC) return `unsupported magic ${magic}`;
   const recordCount = bytes.readInt32BE(at + RECORD_COUNT_AT);
-  if (recordCount < 1) return `invalid recordCount ${recordCount}`;
   const lastOffsetDelta = bytes.readInt32BE(at + LAST_OFFSET_DELTA_AT);
+  if (stored) {
+    if (recordCount < 1 || lastOffsetDelta < 0 || recordCount - 1 > lastOffsetDelta) {
+      return `recordCount ${recordCount} does not fit lastOffsetDelta ${lastOffsetDelta}`;
+    }
+    return null;
+  }
+  if (recordCount < 1) return `invalid recordCount ${recordCount}`;
   if (lastOffsetDelta !== recordCount - 1) return `lastOffsetDelta ${lastOffsetDelta} does not match recordCount ${recordCount}`;
   return null;
 }

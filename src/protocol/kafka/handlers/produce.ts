@@ -8,7 +8,7 @@
  * of a batch already written is answered with the offset it got then and is not written again.
  */
 import { INIT_PRODUCER_ID_API, PRODUCE_API, type ProduceResponsePartitionProduceResponse, type ProduceResponseTopicProduceResponse } from '../generated/messages.js';
-import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
+import { KafkaErrorCode } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
 import type { Partition } from '../../../core/stream/topics.js';
 import { batchIdentity, type BatchIdentity } from '../../../core/stream/producer-state.js';
@@ -149,9 +149,9 @@ const PRODUCE: KafkaHandler<typeof PRODUCE_API.apiKey> = {
     if (round < 0) return body;
     return streams.whenDurable(round).then(
       () => body,
-      (err: unknown) => {
-        const code = kafkaErrorCodeOf(err) === KafkaErrorCode.UNKNOWN_SERVER_ERROR ? KafkaErrorCode.KAFKA_STORAGE_ERROR : kafkaErrorCodeOf(err);
-        for (const t of responses) for (const p of t.partitionResponses) if (p.errorCode === KafkaErrorCode.NONE) p.errorCode = code;
+      () => {
+        // the fsync failed (or the broker is closing): nothing appended by this request may be acknowledged
+        for (const t of responses) for (const p of t.partitionResponses) if (p.errorCode === KafkaErrorCode.NONE) p.errorCode = KafkaErrorCode.KAFKA_STORAGE_ERROR;
         return body;
       },
     );
