@@ -256,6 +256,11 @@ export class StreamStore implements DurabilityListener {
     this.options.logger.info(`stream topic '${name}' deleted`);
   }
 
+  /** A durability round covering everything appended so far. */
+  durabilityRound(): number {
+    return this.options.scheduler.requestRound();
+  }
+
   /** Resolves when `round` completed (acks=-1/1 wait for the round of their appends). */
   whenDurable(round: number): Promise<void> {
     const scheduler = this.options.scheduler;

@@ -28,15 +28,23 @@ function partitionResponse(index: number, errorCode: number, baseOffset: bigint,
   };
 }
 
-/** Appends one partition's records; fills `response` (errorCode, baseOffset). Returns true when bytes were appended. */
-function appendToPartition(context: KafkaContext, partition: Partition, records: Buffer, response: ProduceResponsePartitionProduceResponse): boolean {
+/** What appendToPartition did: the answer must wait for durability in the first two cases. */
+const enum Appended {
+  Written,
+  /** a retried idempotent batch: nothing written, answered with the offset it got the first time */
+  Duplicate,
+  Refused,
+}
+
+/** Appends one partition's records; fills `response` (errorCode, baseOffset). */
+function appendToPartition(context: KafkaContext, partition: Partition, records: Buffer, response: ProduceResponsePartitionProduceResponse): Appended {
   const log = partition.log;
   response.logStartOffset = log.logStartOffset;
   // the legacy message formats (v0/v1) keep their magic byte at the same position as RecordBatch v2
   if (records.length > MAGIC_AT && records.readInt8(MAGIC_AT) !== RECORD_BATCH_MAGIC) {
     response.errorCode = KafkaErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT;
     response.errorMessage = `record batch magic ${records.readInt8(MAGIC_AT)} is not supported (only magic 2, Kafka 0.11+ clients)`;
-    return false;
+    return Appended.Refused;
   }
   try {
     validateBatches(records);
@@ -44,7 +52,7 @@ function appendToPartition(context: KafkaContext, partition: Partition, records:
     response.errorCode = KafkaErrorCode.CORRUPT_MESSAGE;
     response.errorMessage = (err as Error).message;
     context.logger.warn(`kafka produce to ${partition.topic.name}-${partition.index}: ${(err as Error).message}`);
-    return false;
+    return Appended.Refused;
   }
   const config = partition.topic.config;
   const identities: Array<BatchIdentity | null> = [];
@@ -53,7 +61,7 @@ function appendToPartition(context: KafkaContext, partition: Partition, records:
     if (size - BATCH_LENGTH_OVERHEAD > config.maxMessageBytes) {
       response.errorCode = KafkaErrorCode.MESSAGE_TOO_LARGE;
       response.errorMessage = `batch of ${size} bytes is larger than max.message.bytes ${config.maxMessageBytes}`;
-      return false;
+      return Appended.Refused;
     }
     const id = batchIdentity(records, at);
     if (id !== null) {
@@ -62,15 +70,15 @@ function appendToPartition(context: KafkaContext, partition: Partition, records:
         case 'duplicate':
           // a retry of a batch already written: same answer as the first time, nothing appended
           response.baseOffset = check.baseOffset;
-          return false;
+          return Appended.Duplicate;
         case 'fenced':
           response.errorCode = KafkaErrorCode.INVALID_PRODUCER_EPOCH;
           response.errorMessage = `producer epoch ${check.got} is older than the current ${check.current}`;
-          return false;
+          return Appended.Refused;
         case 'out-of-order':
           response.errorCode = KafkaErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER;
           response.errorMessage = `expected sequence ${check.expected}, got ${check.got}`;
-          return false;
+          return Appended.Refused;
         case 'new':
           break;
       }
@@ -83,7 +91,7 @@ function appendToPartition(context: KafkaContext, partition: Partition, records:
     if (problem !== null) {
       response.errorCode = KafkaErrorCode.INVALID_RECORD;
       response.errorMessage = problem;
-      return false;
+      return Appended.Refused;
     }
   }
   let result;
@@ -93,7 +101,7 @@ function appendToPartition(context: KafkaContext, partition: Partition, records:
     response.errorCode = err instanceof CorruptBatchError ? KafkaErrorCode.CORRUPT_MESSAGE : KafkaErrorCode.KAFKA_STORAGE_ERROR;
     response.errorMessage = (err as Error).message;
     context.logger.error(`kafka produce to ${partition.topic.name}-${partition.index}: append failed: ${(err as Error).message}`);
-    return false;
+    return Appended.Refused;
   }
   response.baseOffset = result.baseOffset;
   let offset = result.baseOffset;
@@ -104,7 +112,7 @@ function appendToPartition(context: KafkaContext, partition: Partition, records:
     offset += BigInt(lastOffsetDeltaAt(records, at)) + 1n;
     at += batchSizeAt(records, at);
   }
-  return true;
+  return Appended.Written;
 }
 
 const PRODUCE: KafkaHandler<typeof PRODUCE_API.apiKey> = {
@@ -141,7 +149,17 @@ const PRODUCE: KafkaHandler<typeof PRODUCE_API.apiKey> = {
           response.errorCode = KafkaErrorCode.CORRUPT_MESSAGE;
           continue;
         }
-        if (appendToPartition(context, partition, p.records, response)) round = streams.appended(partition);
+        switch (appendToPartition(context, partition, p.records, response)) {
+          case Appended.Written:
+            round = streams.appended(partition);
+            break;
+          case Appended.Duplicate:
+            // the first copy may still be waiting for its fsync: answer no sooner than it is answered
+            round = Math.max(round, streams.durabilityRound());
+            break;
+          case Appended.Refused:
+            break;
+        }
       }
     }
     if (acks === 0) return null;
