@@ -1,11 +1,12 @@
 /** The composition root: builds storage, core and listeners from a frozen Config. No logic of its own. */
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { buildConfig, ConfigError, type Config } from './config/config.js';
-import { DiskAlarm } from './core/alarms.js';
+import { DiskAlarm, MemoryAlarm, ResourceAlarms } from './core/alarms.js';
 import { BrokerCore } from './core/core.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { ManagementServer } from './management/http.js';
+import { AlertEngine, AlertRuleError, parseAlertRule, type QueueSample } from './management/alerts.js';
 import { KafkaServer } from './protocol/kafka/server.js';
 import { StreamStore } from './core/stream/topics.js';
 import { GroupCoordinator } from './core/stream/groups.js';
@@ -48,6 +49,7 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     users: config.users,
     vhosts: config.vhosts,
     logger,
+    statsIntervalMs: config.statsIntervalMs,
   });
   const amqp = new AmqpServer(core, config, logger);
   if (config.kafkaDefaultPartitions < 1) throw new ConfigError(`--kafka-partitions must be at least 1, got ${config.kafkaDefaultPartitions}`);
@@ -63,18 +65,52 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
   core.onStorageFailure((error) => streams.storageFailed(error));
   const groups = GroupCoordinator.open({ dataDir: resolve(config.dataDir), scheduler: core.scheduler, logger, streams });
   const kafka = new KafkaServer({ advertisedHost: config.advertisedHost === '' ? null : config.advertisedHost, clusterId: 'postbox' }, streams, groups, logger);
-  const diskAlarm = new DiskAlarm(resolve(config.dataDir), config.diskFreeLimitBytes, logger);
-  diskAlarm.onChange((reason) => amqp.setBlocked(reason));
-  core.alarm = diskAlarm;
-  diskAlarm.start();
+  const alarms = new ResourceAlarms(new DiskAlarm(resolve(config.dataDir), config.diskFreeLimitBytes, logger), new MemoryAlarm(config.memoryHighWatermarkBytes, logger));
+  alarms.onChange((reason) => amqp.setBlocked(reason));
+  core.alarm = alarms;
+  alarms.start();
+  const alerts = new AlertEngine({
+    logger,
+    configRules: config.alertRules.map((raw) => {
+      try {
+        return parseAlertRule(String(raw.name), raw);
+      } catch (err) {
+        if (err instanceof AlertRuleError) throw new ConfigError(`config file: alert '${String(raw.name)}': ${err.message}`);
+        throw err;
+      }
+    }),
+    rulesFile: join(resolve(config.dataDir), 'alert-rules.json'),
+    webhookUrl: config.alertWebhook,
+    intervalMs: config.alertIntervalMs,
+    sample: () => {
+      const samples: QueueSample[] = [];
+      for (const vhost of core.vhosts.values()) {
+        for (const q of vhost.queues.values()) {
+          const c = q.counters;
+          samples.push({
+            vhost: vhost.name,
+            name: q.name,
+            messages: q.messageCount + q.unackedCount,
+            consumers: q.consumers.length,
+            deadLettered: c.deadLetteredExpired + c.deadLetteredRejected + c.deadLetteredMaxlen + c.deadLetteredDeliveryLimit,
+            oldestReadyPublishedAt: () => q.oldestReadyPublishedAt(),
+          });
+        }
+      }
+      return samples;
+    },
+  });
+  alerts.start();
   const http: ManagementServer = new ManagementServer({
     core,
     streams,
     groups,
+    alerts,
     logger,
     productName: PRODUCT_NAME,
     version: POSTBOX_VERSION,
     node: `postbox@${hostname()}`,
+    diskFreeLimitBytes: config.diskFreeLimitBytes,
     listeners: () => [
       ...config.hosts.map((ip_address) => ({ protocol: 'amqp' as const, ip_address, port: amqp.port })),
       ...http.boundHosts.map((ip_address) => ({ protocol: 'http' as const, ip_address, port: http.port })),
@@ -86,7 +122,8 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     await http.listen(config.hosts, config.httpPort);
     await kafka.listen(config.hosts, config.kafkaPort);
   } catch (err) {
-    diskAlarm.stop();
+    alarms.stop();
+    alerts.stop();
     await kafka.close();
     await http.close();
     await amqp.close();
@@ -106,7 +143,8 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     groups,
     close() {
       closing ??= (async () => {
-        diskAlarm.stop();
+        alarms.stop();
+        alerts.stop();
         await kafka.close();
         await http.close();
         await amqp.close();

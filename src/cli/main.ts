@@ -5,21 +5,43 @@ import { buildConfig, ConfigError, readConfigFile, renderSettingsHelp, SETTINGS 
 import { startWithConfig } from '../broker.js';
 import { createLogger } from '../log/logger.js';
 import { POSTBOX_VERSION } from '../version.js';
+import { BENCH_COMMANDS } from './bench.js';
+import { runCommand, type CliCommand } from './command.js';
+import { DEFINITIONS_COMMANDS } from './definitions.js';
+import { INSPECT_COMMANDS } from './inspect.js';
+import { MESSAGE_COMMANDS } from './messages.js';
 import { runPolicies } from './policies.js';
 
 const VERSION = POSTBOX_VERSION;
 
-const MAIN_HELP = `postbox ${VERSION}: a message broker speaking AMQP 0-9-1
+/** The subcommands that are clients of a running broker, in the order `postbox --help` lists them. */
+const CLIENT_COMMANDS: readonly CliCommand[] = [...INSPECT_COMMANDS, ...MESSAGE_COMMANDS, ...DEFINITIONS_COMMANDS, ...BENCH_COMMANDS];
+
+/** Column at which the one-line summaries start in `postbox --help`. */
+const HELP_SUMMARY_COLUMN = 28;
+
+function helpLine(command: string, summary: string): string {
+  const left = `  postbox ${command}`;
+  return left.length + 2 <= HELP_SUMMARY_COLUMN ? left.padEnd(HELP_SUMMARY_COLUMN) + summary : `${left}\n${' '.repeat(HELP_SUMMARY_COLUMN)}${summary}`;
+}
+
+const MAIN_HELP = `postbox ${VERSION}: a message broker speaking AMQP 0-9-1 and Kafka
 
 Usage:
   postbox serve [flags]     run the broker (data in ./data, AMQP on 127.0.0.1:5672 and [::1]:5672,
                             management HTTP API on port 15672)
-  postbox policies list|set|clear [flags]
-                            list, set or clear policies through the management API
+
+Clients of a running broker (through its management HTTP API; table output, or --json):
+${CLIENT_COMMANDS.map((c) => helpLine(c.name === 'definitions' ? 'definitions export|import' : c.name, c.summary)).join('\n')}
+${helpLine('policies list|set|clear', 'list, set or clear policies')}
+
   postbox --help            this text
-  postbox serve --help      every flag of serve
-  postbox policies --help   the policies commands and their flags
+  postbox <command> --help  what a command does and every flag it takes
   postbox --version         print the version
+
+They find the broker with --host, --http-port, --user and --password (or POSTBOX_HOST, POSTBOX_HTTP_PORT,
+POSTBOX_USER, POSTBOX_PASSWORD; default localhost:15672, guest/guest). Exit codes: 0 done, 1 the broker
+refused or could not be reached, 2 wrong usage. See docs/cli.md.
 `;
 
 const SERVE_HELP = `Usage: postbox serve [flags]
@@ -97,9 +119,20 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = await runPolicies(rest, process.env, process.stdout, process.stderr);
     return;
   }
+  const client = CLIENT_COMMANDS.find((c) => c.name === command);
+  if (client !== undefined) {
+    process.exitCode = await runCommand(client, rest, { env: process.env, stdout: process.stdout, stderr: process.stderr });
+    return;
+  }
   process.stderr.write(`postbox: unknown command '${command}'\n\n${MAIN_HELP}`);
   process.exit(2);
 }
+
+// output piped into a command that stopped reading (`postbox queues | head`): stop quietly, as Unix tools do
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(0);
+});
 
 main(process.argv.slice(2)).catch((err) => {
   if (err instanceof ConfigError) process.stderr.write(`postbox: ${err.message}\n`);

@@ -3,10 +3,8 @@
  * Exit codes: 0 done, 1 the API refused or could not be reached, 2 wrong usage.
  */
 import { parseArgs } from 'node:util';
+import { DEFAULT_CLI_VHOST, type Output } from './command.js';
 import { ClientError, clientOptions, CONNECTION_FLAGS, ManagementClient, renderTable, UsageError } from './http-client.js';
-
-/** The vhost every command uses unless --vhost says otherwise. */
-export const DEFAULT_CLI_VHOST = '/';
 
 export const POLICIES_HELP = `Usage:
   postbox policies list [--vhost <vhost>] [--json]
@@ -28,10 +26,6 @@ ${CONNECTION_FLAGS.map((f) => `  --${f.flag.padEnd(12)} ${f.doc} (env ${f.env})`
   --json         print JSON instead of a table or a sentence
   --help         this text
 `;
-
-export interface Output {
-  write(text: string): unknown;
-}
 
 interface PolicyJson {
   vhost: string;

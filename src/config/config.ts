@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { isLogLevel, type LogLevel } from '../log/logger.js';
 import { DEFAULT_PARTITION_SEGMENT_BYTES } from '../storage/partition/partition-log.js';
+import { DEFAULT_STATS_INTERVAL_MS } from '../core/stats.js';
 
 export type FsyncPolicy = 'always' | 'never';
 
@@ -36,6 +37,8 @@ export interface Config {
   readonly maxMessageBytes: number;
   readonly segmentBytes: number;
   readonly diskFreeLimitBytes: number;
+  /** resident memory above which publishers are blocked; 0 = 40% of physical memory */
+  readonly memoryHighWatermarkBytes: number;
   /** create a Kafka topic when a client produces to, or asks metadata for, one that does not exist */
   readonly kafkaAutoCreateTopics: boolean;
   /** partitions of an auto-created topic (and of CreateTopics with numPartitions -1) */
@@ -44,8 +47,16 @@ export interface Config {
   readonly kafkaRetentionCheckMs: number;
   /** Kafka partition segment size for topics that do not set segment.bytes */
   readonly kafkaSegmentBytes: number;
+  /** how often message rates are sampled (RabbitMQ's collect_statistics_interval) */
+  readonly statsIntervalMs: number;
   readonly users: readonly UserConfig[];
   readonly vhosts: readonly string[];
+  /** alert rules from the config file's `alerts` array, as written (validated by the alert engine) */
+  readonly alertRules: ReadonlyArray<Readonly<Record<string, unknown>>>;
+  /** URL POSTed a JSON event when an alert fires or resolves; '' = none */
+  readonly alertWebhook: string;
+  /** how often alert rules are evaluated */
+  readonly alertIntervalMs: number;
   readonly configFile: string | undefined;
 }
 
@@ -66,6 +77,8 @@ interface Setting {
 export const DEFAULT_AMQP_PORT = 5672;
 /** The management port RabbitMQ uses. */
 export const DEFAULT_HTTP_PORT = 15672;
+/** How often alert rules are evaluated, ms: alerts are about minutes, not milliseconds. */
+export const DEFAULT_ALERT_INTERVAL_MS = 5000;
 /** Partitions of an auto-created Kafka topic: Kafka's num.partitions default, so keyed order is total. */
 export const DEFAULT_KAFKA_PARTITIONS = 1;
 /** Retention/compaction interval, 60 s: retention deletes whole segments, so a minute's lag is noise. */
@@ -99,10 +112,14 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'heartbeatSeconds', flag: '--heartbeat', env: 'POSTBOX_HEARTBEAT', file: 'heartbeat', kind: 'int', unit: 'seconds', defaultValue: String(DEFAULT_HEARTBEAT_SECONDS), doc: 'heartbeat interval offered in connection.tune (0 disables)' },
   { key: 'maxMessageBytes', flag: '--max-message-size', env: 'POSTBOX_MAX_MESSAGE_SIZE', file: 'maxMessageSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_MAX_MESSAGE_BYTES), doc: 'largest message body accepted (larger: channel closed with 406)' },
   { key: 'diskFreeLimitBytes', flag: '--disk-free-limit', env: 'POSTBOX_DISK_FREE_LIMIT', file: 'diskFreeLimit', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_DISK_FREE_LIMIT_BYTES), doc: 'free space on the data directory\'s disk below which publishers are blocked (connection.blocked)' },
+  { key: 'memoryHighWatermarkBytes', flag: '--memory-high-watermark', env: 'POSTBOX_MEMORY_HIGH_WATERMARK', file: 'memoryHighWatermark', kind: 'int', unit: 'bytes', defaultValue: '0', doc: "resident memory of the broker above which publishers are blocked (connection.blocked) until it falls back; 0 = 40% of physical memory (RabbitMQ's vm_memory_high_watermark)" },
+  { key: 'alertWebhook', flag: '--alert-webhook', env: 'POSTBOX_ALERT_WEBHOOK', file: 'alertWebhook', kind: 'string', unit: 'URL', defaultValue: '', doc: 'URL that gets a JSON POST when an alert fires or resolves; empty = none (alerts are always shown at /api/alerts)' },
+  { key: 'alertIntervalMs', flag: '--alert-interval', env: 'POSTBOX_ALERT_INTERVAL', file: 'alertInterval', kind: 'int', unit: 'ms', defaultValue: String(DEFAULT_ALERT_INTERVAL_MS), doc: 'how often alert rules are evaluated' },
   { key: 'kafkaAutoCreateTopics', flag: '--kafka-auto-create-topics', env: 'POSTBOX_KAFKA_AUTO_CREATE_TOPICS', file: 'kafkaAutoCreateTopics', kind: 'bool', unit: 'true/false', defaultValue: 'true', doc: "create a topic with --kafka-partitions partitions when a client produces to or asks metadata for one that does not exist (Kafka's auto.create.topics.enable)" },
   { key: 'kafkaDefaultPartitions', flag: '--kafka-partitions', env: 'POSTBOX_KAFKA_PARTITIONS', file: 'kafkaPartitions', kind: 'int', unit: 'partitions', defaultValue: String(DEFAULT_KAFKA_PARTITIONS), doc: "partitions of an auto-created topic, and of CreateTopics with numPartitions -1 (Kafka's num.partitions)" },
   { key: 'kafkaRetentionCheckMs', flag: '--kafka-retention-check', env: 'POSTBOX_KAFKA_RETENTION_CHECK', file: 'kafkaRetentionCheck', kind: 'int', unit: 'ms', defaultValue: String(DEFAULT_KAFKA_RETENTION_CHECK_MS), doc: "how often topic retention (retention.ms, retention.bytes) and compaction run (Kafka's log.retention.check.interval.ms)" },
   { key: 'kafkaSegmentBytes', flag: '--kafka-segment-size', env: 'POSTBOX_KAFKA_SEGMENT_SIZE', file: 'kafkaSegmentSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_PARTITION_SEGMENT_BYTES), doc: "size at which a Kafka partition rolls to a new segment, for topics that do not set segment.bytes (Kafka's log.segment.bytes)" },
+  { key: 'statsIntervalMs', flag: '--stats-interval', env: 'POSTBOX_STATS_INTERVAL', file: 'statsInterval', kind: 'int', unit: 'ms', defaultValue: String(DEFAULT_STATS_INTERVAL_MS), doc: "how often message rates (the management API's *_details.rate) are sampled; a rate is the change over the last interval (RabbitMQ's collect_statistics_interval)" },
   { key: 'segmentBytes', flag: '--segment-size', env: 'POSTBOX_SEGMENT_SIZE', file: 'segmentSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_SEGMENT_BYTES), doc: 'size at which a queue log rolls to a new segment file' },
 ];
 
@@ -185,8 +202,13 @@ export function buildConfig(sources: ConfigSources): Config {
   const vhostsRaw = file.vhosts ?? ['/'];
   if (!Array.isArray(vhostsRaw) || !vhostsRaw.every((v) => typeof v === 'string')) throw new ConfigError("config file: 'vhosts' must be an array of strings");
   const vhosts = vhostsRaw.includes('/') ? [...vhostsRaw] : ['/', ...vhostsRaw];
+  const alertRules = file.alerts ?? [];
+  if (!Array.isArray(alertRules) || !alertRules.every((r) => typeof r === 'object' && r !== null && typeof (r as { name?: unknown }).name === 'string')) {
+    throw new ConfigError("config file: 'alerts' must be an array of objects, each with a 'name'");
+  }
   const config = {
     ...out,
+    alertRules: Object.freeze(alertRules as Array<Record<string, unknown>>),
     users: Object.freeze(users),
     vhosts: Object.freeze(vhosts),
     configFile: sources.configFile,
@@ -194,6 +216,8 @@ export function buildConfig(sources: ConfigSources): Config {
   } as Config;
   if (config.frameMax < 4096) throw new ConfigError('frame-max must be at least 4096 (AMQP frame-min-size)');
   if (config.channelMax < 1 || config.channelMax > 65535) throw new ConfigError('channel-max must be 1..65535');
+  if (config.statsIntervalMs < 1) throw new ConfigError('stats-interval must be at least 1 ms');
+  if (config.alertIntervalMs < 1) throw new ConfigError('alert-interval must be at least 1 ms');
   return Object.freeze(config);
 }
 

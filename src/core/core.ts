@@ -2,17 +2,24 @@
  * The protocol-neutral broker core: virtual hosts, users, queue storage, durable definitions and the
  * group-commit scheduler. Protocol adapters talk to this and never to storage directly.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FsyncPolicy, UserConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { SegmentLog } from '../storage/log.js';
 import { SyncScheduler } from '../storage/sync.js';
-import { loadDefinitions, saveDefinitions, type Definitions } from './definitions.js';
+import { emptyDefinitions, loadDefinitions, saveDefinitions, type Definitions } from './definitions.js';
 import { VirtualHost, type VhostContext } from './vhost.js';
 import type { RecoveryVisitor } from './delayed/delayed-store.js';
-import type { DiskAlarm } from './alarms.js';
+import type { ResourceAlarms } from './alarms.js';
+import { BrokerStats, DEFAULT_STATS_INTERVAL_MS, type SampledQueue } from './stats.js';
+import { ClientRegistry } from './clients.js';
+import { UserStore } from './users.js';
+import { brokerError, Errors } from '../errors/errors.js';
+
+/** Longest vhost name accepted, bytes of UTF-8 (it travels as an AMQP shortstr in connection.open). */
+export const MAX_VHOST_NAME_BYTES = 255;
 
 export interface CoreOptions {
   readonly dataDir: string;
@@ -21,11 +28,23 @@ export interface CoreOptions {
   readonly users: readonly UserConfig[];
   readonly vhosts: readonly string[];
   readonly logger: Logger;
+  /** how often message rates are sampled, ms (default DEFAULT_STATS_INTERVAL_MS) */
+  readonly statsIntervalMs?: number;
 }
 
 export class BrokerCore implements VhostContext {
   readonly vhosts = new Map<string, VirtualHost>();
   readonly scheduler: SyncScheduler;
+  /** message counters, rates and latency (read by the management API and /metrics) */
+  readonly stats = new BrokerStats();
+  /** open client connections, registered by the protocol adapters */
+  readonly clients = new ClientRegistry();
+  readonly users: UserStore;
+  /** vhosts named in the config file: they exist at every start, so they are not deleted at run time */
+  private readonly configVhosts: ReadonlySet<string>;
+  /** > 0 while a batch of changes runs: definitions are written once at its end */
+  private batchDepth = 0;
+  private batchDirty = false;
   private readonly queuesDir: string;
   private readonly transientDir: string;
   /** held messages of durable x-delayed-message exchanges, one directory each */
@@ -37,7 +56,7 @@ export class BrokerCore implements VhostContext {
   /** set when a write or fsync failed; the broker keeps serving reads but confirms nothing more */
   storageFailure: Error | null = null;
   /** the disk alarm, when the broker runs one (publishers are blocked while its reason is set) */
-  alarm: DiskAlarm | null = null;
+  alarm: ResourceAlarms | null = null;
   private closed = false;
   private readonly storageFailureListeners: Array<(error: Error) => void> = [];
 
@@ -51,6 +70,8 @@ export class BrokerCore implements VhostContext {
         for (const listener of this.storageFailureListeners) listener(error);
       },
     });
+    this.users = new UserStore(options.users, () => this.vhosts.keys());
+    this.configVhosts = new Set(options.vhosts);
     this.queuesDir = join(options.dataDir, 'queues');
     this.transientDir = join(options.dataDir, 'transient');
     this.delayedDir = join(options.dataDir, 'delayed');
@@ -72,6 +93,7 @@ export class BrokerCore implements VhostContext {
     core.recover(loadDefinitions(options.dataDir));
     core.removeDelayedLeftovers();
     core.loading = false;
+    core.stats.start(options.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS, () => core.allQueues());
     return core;
   }
 
@@ -85,6 +107,12 @@ export class BrokerCore implements VhostContext {
       }
       return v;
     };
+    for (const name of defs.vhosts) vhost(name);
+    try {
+      this.users.restore(defs.users, defs.permissions);
+    } catch (err) {
+      log.warn(`managed users not fully restored: ${(err as Error).message}`);
+    }
     // policies first, so every restored queue starts with the policy that applies to it
     for (const p of defs.policies) {
       try {
@@ -170,7 +198,15 @@ export class BrokerCore implements VhostContext {
 
   definitionsChanged(): void {
     if (this.loading || this.closed) return;
-    const all: Definitions = { exchanges: [], queues: [], bindings: [], policies: [] };
+    if (this.batchDepth > 0) {
+      this.batchDirty = true;
+      return;
+    }
+    const all: Definitions = emptyDefinitions();
+    for (const name of this.vhosts.keys()) if (!this.configVhosts.has(name)) all.vhosts.push(name);
+    const managed = this.users.managedDefinitions();
+    all.users = managed.users;
+    all.permissions = managed.permissions;
     for (const v of this.vhosts.values()) {
       const d = v.durableDefinitions();
       all.exchanges.push(...d.exchanges);
@@ -185,13 +221,7 @@ export class BrokerCore implements VhostContext {
 
   /** the user, or undefined when the name/password pair is wrong or the user may not connect from there */
   authenticate(username: string, password: string, fromLoopback: boolean): UserConfig | undefined {
-    const user = this.options.users.find((u) => u.name === username);
-    if (user === undefined) return undefined;
-    const a = Buffer.from(user.password);
-    const b = Buffer.from(password);
-    if (a.length !== b.length || !timingSafeEqual(a, b)) return undefined;
-    if (user.loopbackOnly && !fromLoopback) return undefined;
-    return user;
+    return this.users.authenticate(username, password, fromLoopback);
   }
 
   vhostFor(user: UserConfig, name: string): VirtualHost | undefined {
@@ -200,11 +230,63 @@ export class BrokerCore implements VhostContext {
     return user.vhosts.includes('*') || user.vhosts.includes(name) ? v : undefined;
   }
 
+  // ---------------------------------------------------------------- vhosts, batches, statistics
+
+  /** Run `change` with definitions written once at the end (imports, vhost deletion), not per change. */
+  batchDefinitions<T>(change: () => T): T {
+    this.batchDepth++;
+    try {
+      return change();
+    } finally {
+      if (--this.batchDepth === 0 && this.batchDirty) {
+        this.batchDirty = false;
+        this.definitionsChanged();
+      }
+    }
+  }
+
+  /** true for vhosts named in the config file (they come back at every start) */
+  isConfigVhost(name: string): boolean {
+    return this.configVhosts.has(name);
+  }
+
+  /** Create a vhost (persisted); returns false when it exists already. */
+  addVhost(name: string): boolean {
+    if (name === '' || Buffer.byteLength(name) > MAX_VHOST_NAME_BYTES) throw brokerError(Errors.PRECONDITION_FAILED, `vhost name must be 1..${MAX_VHOST_NAME_BYTES} bytes`);
+    if (this.vhosts.has(name)) return false;
+    this.vhosts.set(name, new VirtualHost(name, this));
+    this.definitionsChanged();
+    return true;
+  }
+
+  /**
+   * Delete a vhost created at run time: its connections are closed (320 CONNECTION_FORCED), its queues and
+   * their messages deleted, managed users' permissions in it dropped.
+   */
+  deleteVhost(name: string): void {
+    const vhost = this.vhosts.get(name);
+    if (vhost === undefined) throw brokerError(Errors.NOT_FOUND, `no vhost '${name}'`);
+    if (this.configVhosts.has(name)) throw brokerError(Errors.PRECONDITION_FAILED, `vhost '${name}' is defined in the config file`);
+    for (const c of [...this.clients]) if (c.details().vhost === name) c.closeByOperator(`vhost '${name}' is deleted`);
+    this.batchDefinitions(() => {
+      vhost.destroy();
+      this.vhosts.delete(name);
+      this.users.vhostDeleted(name);
+      this.definitionsChanged();
+    });
+  }
+
+  /** every queue of every vhost (the stats sampler walks these) */
+  *allQueues(): IterableIterator<SampledQueue & { readonly vhost: string; readonly name: string }> {
+    for (const v of this.vhosts.values()) yield* v.queues.values();
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stats.stop();
     await this.scheduler.close();
     for (const v of this.vhosts.values()) for (const q of v.queues.values()) q.close();
     for (const v of this.vhosts.values()) for (const e of v.exchanges.values()) e.delayed?.close();

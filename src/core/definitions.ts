@@ -2,12 +2,15 @@
  * Durable definitions (exchanges, queues, bindings, policies) in one JSON file per data directory, rewritten
  * atomically (write temp, fsync, rename, fsync dir) on every change. Field tables are stored with tagged
  * values so types that JSON lacks (bigint, bytes, timestamps, decimals) round-trip exactly.
- * `policies` was added within version 1: a file without the key has no policies.
+ * `policies` was added within version 1: a file without the key has no policies. So were `vhosts` (vhosts
+ * created at run time; config-file vhosts are not listed), `users` and `permissions` (users managed through
+ * the management API, with password hashes, never passwords): a file without them has none.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AmqpDecimal, type FieldTable, type FieldValue } from './field-table.js';
 import type { Policy } from './policy.js';
+import type { PermissionDefinition, UserDefinition } from './users.js';
 
 export const DEFINITIONS_FILE = 'definitions.json';
 export const DEFINITIONS_VERSION = 1;
@@ -45,6 +48,15 @@ export interface Definitions {
   bindings: BindingDefinition[];
   /** in definition order (a priority tie goes to the later one) */
   policies: Policy[];
+  /** vhosts created at run time (config-file vhosts are not listed) */
+  vhosts: string[];
+  /** users managed through the management API */
+  users: UserDefinition[];
+  permissions: PermissionDefinition[];
+}
+
+export function emptyDefinitions(): Definitions {
+  return { exchanges: [], queues: [], bindings: [], policies: [], vhosts: [], users: [], permissions: [] };
 }
 
 function encodeValue(v: FieldValue): unknown {
@@ -84,7 +96,7 @@ function decodeTable(t: Record<string, unknown>): FieldTable {
 
 export function loadDefinitions(dataDir: string): Definitions {
   const path = join(dataDir, DEFINITIONS_FILE);
-  if (!existsSync(path)) return { exchanges: [], queues: [], bindings: [], policies: [] };
+  if (!existsSync(path)) return emptyDefinitions();
   const raw = JSON.parse(readFileSync(path, 'utf8'));
   if (raw.version !== DEFINITIONS_VERSION) throw new Error(`${path}: unsupported definitions version ${raw.version}`);
   return {
@@ -92,6 +104,9 @@ export function loadDefinitions(dataDir: string): Definitions {
     queues: raw.queues.map((q: any) => ({ ...q, arguments: decodeTable(q.arguments) })),
     bindings: raw.bindings.map((b: any) => ({ ...b, arguments: decodeTable(b.arguments) })),
     policies: (raw.policies ?? []).map((p: any) => ({ ...p, definition: decodeTable(p.definition) })),
+    vhosts: raw.vhosts ?? [],
+    users: raw.users ?? [],
+    permissions: raw.permissions ?? [],
   };
 }
 
@@ -105,6 +120,9 @@ export function saveDefinitions(dataDir: string, defs: Definitions): void {
       queues: defs.queues.map((q) => ({ ...q, arguments: encodeTable(q.arguments) })),
       bindings: defs.bindings.map((b) => ({ ...b, arguments: encodeTable(b.arguments) })),
       policies: defs.policies.map((p) => ({ ...p, definition: encodeTable(p.definition) })),
+      vhosts: defs.vhosts,
+      users: defs.users,
+      permissions: defs.permissions,
     },
     null,
     1,

@@ -28,6 +28,7 @@ import { validateQueueArguments } from './queue/settings.js';
 import type { BindingDefinition, ExchangeDefinition, QueueDefinition } from './definitions.js';
 import { PolicyRegistry, validatePolicy, type Policy } from './policy.js';
 import { randomBytes } from 'node:crypto';
+import type { BrokerStats } from './stats.js';
 
 /** Where a direct reply-to (amq.rabbitmq.reply-to.<token>) message goes: a channel's reply consumer. */
 export interface DirectReplyTarget {
@@ -41,6 +42,8 @@ export interface VhostContext extends DelayedStorage {
   openQueueLog(vhost: string, name: string, durable: boolean): { log: SegmentLog; storage: string };
   /** durable definitions changed: persist them */
   definitionsChanged(): void;
+  /** the broker's message statistics */
+  readonly stats: BrokerStats;
 }
 
 const CC_KEY = Buffer.from('\x02CC', 'latin1');
@@ -148,11 +151,13 @@ export class VirtualHost implements QueueContext {
   private readonly queueStorage = new Map<Queue, string>();
   /** the vhost's policies; change them through setPolicy/clearPolicy so queues follow */
   readonly policies = new PolicyRegistry();
+  readonly stats: BrokerStats;
 
   constructor(
     readonly name: string,
     private readonly context: VhostContext,
   ) {
+    this.stats = context.stats;
     this.exchanges.set('', new Exchange('', 'direct', true, false, false, {}, new DefaultExchangeRouter(this.queues)));
     const predeclared: Array<[string, string, boolean]> = [
       ['amq.direct', 'direct', false],
@@ -321,6 +326,7 @@ export class VirtualHost implements QueueContext {
       return { queue: q, messageCount: q.messageCount, consumerCount: q.consumers.length };
     }
     validateQueueArguments(d.arguments);
+    this.stats.counters.queueDeclared++;
     if (name === '') name = `amq.gen-${randomBytes(16).toString('base64url').slice(0, 22)}`;
     else if (name.startsWith('amq.')) throw brokerError(Errors.ACCESS_REFUSED, `queue name '${name}' contains reserved prefix 'amq.*'`);
     const existing = this.queues.get(name);
@@ -339,6 +345,7 @@ export class VirtualHost implements QueueContext {
       log,
     );
     this.queues.set(name, queue);
+    this.stats.counters.queueCreated++;
     queue.applyPolicy(this.policies.forQueue(name));
     if (persisted) {
       this.queueStorage.set(queue, storage);
@@ -410,6 +417,7 @@ export class VirtualHost implements QueueContext {
       }
     }
     this.queueStorage.delete(q);
+    this.stats.queueDeleted(q.counters);
     const n = q.destroy();
     if (durableChange) this.context.definitionsChanged();
     return n;
@@ -417,6 +425,13 @@ export class VirtualHost implements QueueContext {
 
   purgeQueue(name: string, owner: object | null): number {
     return this.queueOrThrow(name, owner).purge();
+  }
+
+  /** the vhost is deleted: every queue goes with its messages, and every delayed exchange's held messages */
+  destroy(): void {
+    for (const q of [...this.queues.values()]) this.removeQueue(q);
+    for (const e of this.exchanges.values()) e.delayed?.destroy();
+    this.exchanges.clear();
   }
 
   /** a connection closed: its exclusive queues go */

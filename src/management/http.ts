@@ -1,7 +1,8 @@
 /**
  * The management HTTP listener (node:http only): one server per configured address, HTTP basic auth against
  * the broker's users (the loopback-only rule applies, as for AMQP), JSON in and out, and dispatch through the
- * route table. Resources add routes in their own module (policies.ts, overview.ts) and list them in ROUTES.
+ * route table. Resources add routes in their own module (policies.ts, queues.ts, ...) and list them in ROUTES.
+ * Every route but the public ones (the dashboard's files) needs a user with a management tag (router.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { UserConfig } from '../config/config.js';
@@ -9,11 +10,34 @@ import type { Logger } from '../log/logger.js';
 import { isLoopbackAddress } from '../util/net.js';
 import { overviewRoutes } from './overview.js';
 import { policyRoutes } from './policies.js';
-import { errorReply, httpError, Router, type ApiReply, type ApiRequest, type HttpMethod, type ManagementContext, type Route } from './router.js';
+import { queueRoutes } from './queues.js';
+import { exchangeRoutes } from './exchanges.js';
+import { bindingRoutes } from './bindings.js';
+import { connectionRoutes } from './connections.js';
+import { accessControlRoutes } from './access-control.js';
+import { definitionRoutes } from './definitions.js';
+import { streamRoutes } from './streams.js';
+import { uiRoutes } from './ui.js';
+import { alertRoutes } from './alerts.js';
+import { metricsRoutes } from './metrics.js';
+import { ANONYMOUS_USER, requireManagementTag, errorReply, httpError, Router, type ApiReply, type ApiRequest, type HttpMethod, type ManagementContext, type Route } from './router.js';
 import { listenOnAll } from '../util/listen.js';
 
 /** Every route the API serves. */
-export const ROUTES: readonly Route[] = [...overviewRoutes, ...policyRoutes];
+export const ROUTES: readonly Route[] = [
+  ...overviewRoutes,
+  ...policyRoutes,
+  ...queueRoutes,
+  ...exchangeRoutes,
+  ...bindingRoutes,
+  ...connectionRoutes,
+  ...accessControlRoutes,
+  ...definitionRoutes,
+  ...streamRoutes,
+  ...alertRoutes,
+  ...metricsRoutes,
+  ...uiRoutes(() => ROUTES),
+];
 
 /** Largest request body accepted, bytes: policies and definitions are small; anything bigger is refused (413). */
 export const MAX_REQUEST_BODY_BYTES = 1024 * 1024;
@@ -74,29 +98,33 @@ export class ManagementServer {
       chunks.push(chunk);
     });
     req.on('end', () => {
-      if (!refused) this.dispatch(req, res, Buffer.concat(chunks));
+      if (!refused) void this.dispatch(req, res, Buffer.concat(chunks));
     });
     req.on('error', (err) => this.logger.debug(`http request error: ${err.message}`));
   }
 
-  private dispatch(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  private async dispatch(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const path = query < 0 ? url : url.slice(0, query);
     let reply: ApiReply & { headers?: Readonly<Record<string, string>> };
     try {
-      const user = this.authenticate(req);
       const match = this.router.match(method, path);
+      const user = match.kind === 'found' && match.route.public === true ? ANONYMOUS_USER : this.authenticate(req);
       if (match.kind === 'not-found' || !METHODS.has(method)) throw httpError(404, 'Not Found');
       if (match.kind === 'method-not-allowed') throw httpError(405, `method ${method} not allowed`, { Allow: match.allowed.join(', ') });
+      if (match.route.public !== true) requireManagementTag(user);
       const request: ApiRequest = {
         method: method as HttpMethod,
         params: match.params,
         user,
+        query: new URLSearchParams(query < 0 ? '' : url.slice(query + 1)),
+        header: (name) => headerValue(req, name),
+        hasBody: body.length > 0,
         json: () => parseJson(body),
       };
-      reply = match.route.handler(request, this.context);
+      reply = await match.route.handler(request, this.context);
     } catch (err) {
       reply = errorReply(err);
       if (reply.status >= 500) this.logger.error(`http ${method} ${path}: ${(err as Error)?.stack ?? String(err)}`);
@@ -123,6 +151,12 @@ export class ManagementServer {
     if (res.headersSent) return;
     for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
     res.setHeader('Cache-Control', 'no-cache');
+    if (reply.raw !== undefined) {
+      for (const [k, v] of Object.entries(reply.raw.headers ?? {})) res.setHeader(k, v);
+      res.writeHead(reply.status, { 'Content-Type': reply.raw.contentType, 'Content-Length': reply.raw.bytes.byteLength });
+      res.end(reply.raw.bytes);
+      return;
+    }
     if (reply.status === 204 || reply.body === undefined) {
       res.writeHead(reply.status);
       res.end();
@@ -132,6 +166,11 @@ export class ManagementServer {
     res.writeHead(reply.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v.join(', ') : v;
 }
 
 function parseJson(body: Buffer): unknown {

@@ -1,8 +1,9 @@
 /**
  * The management API's routing: a table of routes (method + path template) with one handler each, and the
- * helpers handlers share (vhost lookup, tag checks, errors). Handlers are synchronous functions of a parsed
- * request; node:http details stay in http.ts. Errors are data: a handler throws a BrokerError from the
- * registry (mapped with its HTTP status) or an HttpError for HTTP-only failures.
+ * helpers handlers share (vhost lookup, tag checks, errors). Handlers are functions of a parsed request,
+ * synchronous or async (when they wait, e.g. for an fsync); node:http details stay in http.ts. Errors are
+ * data: a handler throws a BrokerError from the registry (mapped with its HTTP status) or an HttpError for
+ * HTTP-only failures.
  */
 import type { UserConfig } from '../config/config.js';
 import type { BrokerCore } from '../core/core.js';
@@ -11,6 +12,7 @@ import type { GroupCoordinator } from '../core/stream/groups.js';
 import type { VirtualHost } from '../core/vhost.js';
 import { BrokerError } from '../errors/errors.js';
 import type { Logger } from '../log/logger.js';
+import type { AlertEngine } from './alerts.js';
 
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
@@ -31,6 +33,10 @@ export interface ManagementContext {
   readonly version: string;
   /** this broker's node name, as RabbitMQ's `rabbit@host` */
   readonly node: string;
+  /** the disk alarm's limit, bytes (RabbitMQ's disk_free_limit), for /api/nodes */
+  readonly diskFreeLimitBytes?: number;
+  /** the alert rules and their states (absent: the routes answer 404) */
+  readonly alerts?: AlertEngine;
   listeners(): readonly ListenerInfo[];
 }
 
@@ -40,6 +46,12 @@ export interface ApiRequest {
   readonly params: Readonly<Record<string, string>>;
   /** the authenticated user */
   readonly user: UserConfig;
+  /** the query string's parameters */
+  readonly query: URLSearchParams;
+  /** a request header's value (case-insensitive name), undefined when absent */
+  header(name: string): string | undefined;
+  /** true when the request carried a body */
+  readonly hasBody: boolean;
   /** the body parsed as JSON; a 400 HttpError when it is missing or not JSON */
   json(): unknown;
 }
@@ -48,16 +60,32 @@ export interface ApiReply {
   readonly status: number;
   /** serialised as JSON; omitted for 204 */
   readonly body?: unknown;
+  /** extra response headers (e.g. Location) */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** sent as is instead of `body` (the dashboard's static files) */
+  readonly raw?: RawBody;
 }
 
-export type Handler = (request: ApiRequest, context: ManagementContext) => ApiReply;
+/** A non-JSON reply body: bytes with their content type and any extra headers. */
+export interface RawBody {
+  readonly contentType: string;
+  readonly bytes: Uint8Array;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export type Handler = (request: ApiRequest, context: ManagementContext) => ApiReply | Promise<ApiReply>;
 
 export interface Route {
   readonly method: HttpMethod;
   /** e.g. `/api/policies/:vhost/:name`; `:x` segments are parameters */
   readonly path: string;
   readonly handler: Handler;
+  /** served without credentials (the dashboard's page and assets); the handler gets ANONYMOUS_USER */
+  readonly public?: boolean;
 }
+
+/** The `user` of a request to a public route: no vhosts, no tags, so it may do nothing a user needs rights for. */
+export const ANONYMOUS_USER: UserConfig = Object.freeze({ name: '', password: '', vhosts: [], loopbackOnly: true, tags: [] });
 
 /** An HTTP-level failure; `error` is the short name RabbitMQ's management API uses for the status. */
 export class HttpError extends Error {
@@ -165,6 +193,27 @@ export function vhostFor(context: ManagementContext, user: UserConfig, name: str
   if (vhost === undefined) throw httpError(404, `no vhost '${name}'`);
   if (context.core.vhostFor(user, name) === undefined) throw httpError(403, `user '${user.name}' has no access to vhost '${name}'`);
   return vhost;
+}
+
+/**
+ * Tags that open the management API (RabbitMQ's): management sees the vhosts it may use, policymaker also
+ * changes policies, monitoring also sees every connection and the node, administrator does everything.
+ */
+export const MANAGEMENT_TAGS: readonly string[] = ['management', 'policymaker', 'monitoring', 'administrator'];
+/** Tags that see every connection, channel and the node (RabbitMQ's monitoring includes administrator). */
+export const MONITORING_TAGS: readonly string[] = ['monitoring', 'administrator'];
+/** Users, vhosts, permissions, definitions: administrators only. */
+export const ADMINISTRATOR_TAGS: readonly string[] = ['administrator'];
+
+/** 403 unless the user has a tag that opens the management API (every authenticated, non-public route). */
+export function requireManagementTag(user: UserConfig): void {
+  if (!user.tags.some((t) => MANAGEMENT_TAGS.includes(t))) {
+    throw httpError(403, `user '${user.name}' may not use the management API: needs one of the tags ${MANAGEMENT_TAGS.join(', ')}`);
+  }
+}
+
+export function hasTag(user: UserConfig, tags: readonly string[]): boolean {
+  return user.tags.some((t) => tags.includes(t));
 }
 
 /** 403 unless the user has one of the tags. */

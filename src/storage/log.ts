@@ -41,7 +41,7 @@ import {
   writeRecordHeader,
 } from './format.js';
 import { closeQuietly, readFully, readdirOrEmpty, unlinkIfExists, writeFully } from './files.js';
-import { Segment } from './segment.js';
+import { INITIAL_INDEX_CAPACITY, Segment } from './segment.js';
 import type { SyncScheduler, SyncableLog } from './sync.js';
 
 /** Default segment size, 8 MiB: small enough that acked segments are freed soon, large enough that rolls are rare. */
@@ -55,6 +55,12 @@ export const WRITE_BUFFER_BYTES = 256 * 1024;
  * copied out, so the segment-sized scan buffer can be garbage-collected.
  */
 const RECOVERY_COPY_FRACTION = 0.5;
+/**
+ * A new segment's index gets room for its predecessor's record count plus this fraction (1/16): the
+ * records of a steady stream fit without regrowing it. Regrowing copies the index and leaves the old
+ * copy for a full GC, which an idle broker may not run for hours; 1/16 more costs 0.25 bytes a record.
+ */
+const INDEX_CAPACITY_HEADROOM = 1 / 16;
 
 export interface SegmentLogOptions {
   dir: string;
@@ -117,6 +123,11 @@ export class SegmentLog implements SyncableLog {
   private liveRecordCount = 0;
   private liveByteCount = 0;
   private recovered: RecoveredRecord[] | null = [];
+  /**
+   * With an onRecovered visitor, recovery reads every segment into this one buffer (payloads are only
+   * valid during the visit): one segment-sized buffer, instead of one per segment left for the GC.
+   */
+  private recoveryScan: Buffer | null = null;
 
   /** Current read-ahead block: bytes [blockStart, blockEnd) of segment blockSegment. Never mutated. */
   private block: Buffer | null = null;
@@ -248,6 +259,17 @@ export class SegmentLog implements SyncableLog {
       return this.payloadFromBlock(block, segment, offset - this.blockStart, length);
     }
     return this.readMiss(segment, offset, length);
+  }
+
+  /**
+   * The payload of the record at (segment, offset), its length looked up in the segment index (for
+   * callers that keep positions without lengths). Throws a RangeError when no record starts there.
+   */
+  readAt(segment: number, offset: number): Buffer {
+    const target = this.segments.get(segment);
+    const index = target === undefined ? -1 : target.findRecord(offset);
+    if (index < 0) throw new RangeError(`storage ${this.dir}: no record at ${segment}:${offset}`);
+    return this.read(segment, offset, target!.recordLength(index));
   }
 
   /**
@@ -471,7 +493,7 @@ export class SegmentLog implements SyncableLog {
     const sealed = this.active;
     if (sealed.fullyAcked) {
       this.activeSyncPending = false; // its bytes are acked already: nothing worth syncing
-      this.active = this.createSegment(sealed.number + 1);
+      this.active = this.createSegment(sealed.number + 1, indexCapacityAfter(sealed));
       this.deleteSegment(sealed);
       return this.active;
     }
@@ -484,17 +506,17 @@ export class SegmentLog implements SyncableLog {
       this.closeFd(sealed.fd);
       sealed.fd = -1;
     }
-    this.active = this.createSegment(sealed.number + 1);
+    this.active = this.createSegment(sealed.number + 1, indexCapacityAfter(sealed));
     return this.active;
   }
 
-  private createSegment(number: number): Segment {
+  private createSegment(number: number, indexCapacity: number = INITIAL_INDEX_CAPACITY): Segment {
     if (number > MAX_SEGMENT_NUMBER) throw new RangeError(`storage ${this.dir}: segment numbers exhausted`);
     const segmentPath = path.join(this.dir, segmentFileName(number));
     const ackPath = path.join(this.dir, ackFileName(number));
     unlinkIfExists(ackPath); // a stale ack file must never apply to a new segment of the same number
     const fd = fs.openSync(segmentPath, 'wx+');
-    const segment = new Segment(number, segmentPath, ackPath);
+    const segment = new Segment(number, segmentPath, ackPath, indexCapacity);
     segment.fd = fd;
     writeFully(fd, encodeSegmentHeader(number), SEGMENT_HEADER_BYTES, 0);
     segment.size = SEGMENT_HEADER_BYTES;
@@ -620,7 +642,8 @@ export class SegmentLog implements SyncableLog {
     const recovered: RecoveredRecord[] = [];
     let last: Segment | null = null;
     for (const number of numbers) {
-      const segment = this.recoverSegment(number, totals, recovered);
+      const indexCapacity = last === null ? INITIAL_INDEX_CAPACITY : indexCapacityAfter(last);
+      const segment = this.recoverSegment(number, indexCapacity, totals, recovered);
       if (segment !== null) last = segment;
     }
     for (const number of ackNumbers) {
@@ -634,10 +657,11 @@ export class SegmentLog implements SyncableLog {
       last.fd = fs.openSync(last.path, 'r+');
       this.active = last;
     } else {
-      this.active = this.createSegment(highest + 1);
+      this.active = this.createSegment(highest + 1, last === null ? INITIAL_INDEX_CAPACITY : indexCapacityAfter(last));
       if (last !== null && last.fullyAcked) this.deleteSegment(last);
     }
     this.recovered = recovered;
+    this.recoveryScan = null;
     this.lastSegment = this.active.number;
     this.logger(
       `storage ${this.dir}: recovered ${recoveredSegments} segment(s), ${this.liveRecordCount} live record(s) ` +
@@ -647,14 +671,14 @@ export class SegmentLog implements SyncableLog {
   }
 
   /** Scans one segment file; returns its state, or null when the file was removed or moved aside. */
-  private recoverSegment(number: number, totals: RecoveryTotals, recovered: RecoveredRecord[]): Segment | null {
+  private recoverSegment(number: number, indexCapacity: number, totals: RecoveryTotals, recovered: RecoveredRecord[]): Segment | null {
     const name = segmentFileName(number);
     const segmentPath = path.join(this.dir, name);
     const ackPath = path.join(this.dir, ackFileName(number));
     const fd = fs.openSync(segmentPath, 'r+');
     let bytes: Buffer;
     let validEnd: number;
-    const segment = new Segment(number, segmentPath, ackPath);
+    const segment = new Segment(number, segmentPath, ackPath, indexCapacity);
     try {
       const size = fs.fstatSync(fd).size;
       if (size === 0) {
@@ -664,7 +688,7 @@ export class SegmentLog implements SyncableLog {
         unlinkIfExists(ackPath);
         return null;
       }
-      bytes = Buffer.allocUnsafe(size);
+      bytes = this.scanBufferFor(size);
       readFully(fd, bytes, size, 0);
       const problem = checkSegmentHeader(bytes, number);
       if (problem !== null) {
@@ -726,6 +750,17 @@ export class SegmentLog implements SyncableLog {
     return segment;
   }
 
+  /** a buffer for a whole segment file of `size` bytes (reused across segments when visiting) */
+  private scanBufferFor(size: number): Buffer {
+    if (this.onRecovered === undefined) return Buffer.allocUnsafe(size); // takeRecovered() keeps views of it
+    let scan = this.recoveryScan;
+    if (scan === null || scan.length < size) {
+      scan = Buffer.allocUnsafe(Math.max(size, this.segmentBytes));
+      this.recoveryScan = scan;
+    }
+    return scan;
+  }
+
   /**
    * Applies a segment's ack file. Entries that name no record are ignored; if any exist (or a
    * partial entry), the file is rewritten with the valid entries only, so that an entry pointing
@@ -783,6 +818,11 @@ export class SegmentLog implements SyncableLog {
     const state = this.state === LogState.Closed ? 'closed' : 'destroyed';
     return new Error(`storage ${this.dir}: log is ${state}`);
   }
+}
+
+/** index slots for the segment after `previous`: its record count and some headroom */
+function indexCapacityAfter(previous: Segment): number {
+  return Math.max(INITIAL_INDEX_CAPACITY, Math.ceil(previous.recordCount * (1 + INDEX_CAPACITY_HEADROOM)));
 }
 
 function removeFrom<T>(list: T[], item: T): void {

@@ -1,10 +1,12 @@
 /**
  * In-memory state of one segment file of a SegmentLog (layout: see format.ts).
  *
- * A segment keeps a compact index of its records — offset, payload length and an acked flag per
- * record, in typed arrays — so an ack can be validated (unknown offsets and repeated acks are
- * ignored), live payload bytes can be kept exact, and the segment can be deleted the moment its
- * last record is acked. The index costs 9 bytes per record.
+ * A segment keeps a compact index of its records — the offset of each (a payload length is the gap to
+ * the next offset) and an acked bit, in typed arrays — so an ack can be validated (unknown offsets and
+ * repeated acks are ignored), live payload bytes can be kept exact, a record's length can be looked up
+ * by offset, and the segment can be deleted the moment its last record is acked. The index costs
+ * 4 bytes and 1 bit per record, plus the slack of its capacity: the log sizes a new segment's index
+ * from its predecessor's record count, so a steady stream fills it without regrowing.
  *
  * File descriptors are owned and closed by the log (it may have to defer a close while an fsync
  * is in flight); this class only records them.
@@ -12,8 +14,10 @@
 
 import { ACK_ENTRY_BYTES, RECORD_HEADER_BYTES } from './format.js';
 
-/** Index slots allocated for a new segment; doubled whenever full. */
-const INITIAL_INDEX_CAPACITY = 1024;
+/** Index slots allocated for a new segment when the log has no better estimate; doubled whenever full. */
+export const INITIAL_INDEX_CAPACITY = 1024;
+/** The smallest index: 16 slots (the acked bits of 8 slots share a byte). */
+const MIN_INDEX_CAPACITY = 16;
 /** Acks buffered per segment before they are written to its ack file: 4 KiB = 1024 entries. */
 export const ACK_BUFFER_BYTES = 4096;
 
@@ -36,6 +40,7 @@ export class Segment {
 
   /** record offsets in append order; records are contiguous, so a length is the gap to the next one */
   private offsets: Uint32Array;
+  /** one bit per record, record i at bit (i & 7) of byte i >> 3 */
   private acked: Uint8Array;
   /** end of the last indexed record (where the next one starts) */
   private indexEnd = 0;
@@ -58,9 +63,9 @@ export class Segment {
     this.number = number;
     this.path = path;
     this.ackPath = ackPath;
-    const capacity = Math.max(16, indexCapacity);
+    const capacity = Math.max(MIN_INDEX_CAPACITY, Math.ceil(indexCapacity / 8) * 8);
     this.offsets = new Uint32Array(capacity);
-    this.acked = new Uint8Array(capacity);
+    this.acked = new Uint8Array(capacity >>> 3);
   }
 
   get liveRecords(): number {
@@ -76,7 +81,6 @@ export class Segment {
     const index = this.recordCount;
     if (index === this.offsets.length) this.grow();
     this.offsets[index] = offset;
-    this.acked[index] = 0;
     this.indexEnd = offset + RECORD_HEADER_BYTES + payloadLength;
     this.recordCount = index + 1;
     this.liveBytes += payloadLength;
@@ -99,7 +103,7 @@ export class Segment {
   }
 
   isAcked(index: number): boolean {
-    return this.acked[index] === 1;
+    return (this.acked[index >>> 3]! & (1 << (index & 7))) !== 0;
   }
 
   recordOffset(index: number): number {
@@ -113,8 +117,10 @@ export class Segment {
 
   /** Marks record `index` acked; returns its payload length, or -1 if it was already acked. */
   markAcked(index: number): number {
-    if (this.acked[index] === 1) return -1;
-    this.acked[index] = 1;
+    const bit = 1 << (index & 7);
+    const byte = index >>> 3;
+    if ((this.acked[byte]! & bit) !== 0) return -1;
+    this.acked[byte] = this.acked[byte]! | bit;
     this.ackedCount++;
     this.ackHint = index + 1;
     const length = this.recordLength(index);
@@ -135,10 +141,10 @@ export class Segment {
   }
 
   private grow(): void {
-    const capacity = Math.max(16, this.offsets.length * 2);
+    const capacity = Math.max(MIN_INDEX_CAPACITY, this.offsets.length * 2);
     const offsets = new Uint32Array(capacity);
     offsets.set(this.offsets);
-    const acked = new Uint8Array(capacity);
+    const acked = new Uint8Array(capacity >>> 3);
     acked.set(this.acked);
     this.offsets = offsets;
     this.acked = acked;

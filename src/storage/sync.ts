@@ -47,6 +47,24 @@ export interface SyncableLog {
   onSyncDone(): void;
 }
 
+/** Upper bounds of the fsync-round duration histogram, ms (a round is one fdatasync per written file, in parallel). */
+export const SYNC_DURATION_BOUNDS_MS: readonly number[] = Object.freeze([0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500]);
+
+/** How long completed fsync rounds took: counts per bucket of SYNC_DURATION_BOUNDS_MS (the last one is +Inf). */
+export class SyncDurations {
+  readonly counts = new Float64Array(SYNC_DURATION_BOUNDS_MS.length + 1);
+  count = 0;
+  sumMs = 0;
+
+  record(ms: number): void {
+    let i = 0;
+    while (i < SYNC_DURATION_BOUNDS_MS.length && ms > SYNC_DURATION_BOUNDS_MS[i]!) i++;
+    this.counts[i]!++;
+    this.count++;
+    this.sumMs += ms;
+  }
+}
+
 export interface SyncSchedulerOptions {
   /** Called once with the first write or fsync error; without it the error is thrown (crashing the process). */
   onError?: (error: Error) => void;
@@ -69,6 +87,10 @@ export class SyncScheduler {
   private readonly directoryFds: number[] = [];
   private syncsOutstanding = 0;
   private roundError: Error | null = null;
+  /** when the syncs of the round in flight were issued (performance.now()) */
+  private roundStartedAt = 0;
+  /** durations of rounds that issued syncs (policy 'always'), for metrics */
+  readonly durations = new SyncDurations();
   /** Replaced (never mutated) on add/remove, so completing a round iterates without allocating. */
   private listeners: readonly DurabilityListener[] = [];
   private closeWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
@@ -201,6 +223,7 @@ export class SyncScheduler {
     this.syncingLogs = logs;
     this.syncsOutstanding = total;
     this.roundError = null;
+    this.roundStartedAt = performance.now();
     for (let i = 0; i < dataFds.length; i++) fs.fdatasync(dataFds[i]!, this.syncCallback);
     for (let i = 0; i < directoryFds.length; i++) fs.fsync(directoryFds[i]!, this.syncCallback);
     dataFds.length = 0;
@@ -219,6 +242,7 @@ export class SyncScheduler {
       this.fail(this.roundError);
       return;
     }
+    this.durations.record(performance.now() - this.roundStartedAt);
     this.completeRound(round);
   }
 

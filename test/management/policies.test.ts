@@ -241,7 +241,7 @@ describe('management API: policies', () => {
     assert.ok(overview.body.listeners.some((l: any) => l.protocol === 'http' && l.port === broker.httpPort));
     const healthy = await api(broker, 'GET', '/api/health/checks/alarms');
     assert.deepEqual([healthy.status, healthy.body], [200, { status: 'ok' }]);
-    const alarm = broker.core.alarm!;
+    const alarm = broker.core.alarm!.disk;
     alarm.reason = 'low on disk';
     try {
       const alarmed = await api(broker, 'GET', '/api/health/checks/alarms');

@@ -2,7 +2,8 @@
  * The held messages of one x-delayed-message exchange: bodies in a SegmentLog on disk, positions in RAM.
  *
  *   hold(message) ──append──► SegmentLog (<dataDir>/delayed/<hash>/ for a durable exchange)
- *                 ──push───► DueHeap: due time + segment/offset/length, 20 bytes per held message
+ *                 ──push───► DueHeap: due time + segment/offset, 16 bytes per held message (the log's
+ *                            segment index adds ~4.3 bytes: record lengths are read from it when due)
  *
  *   one timer, armed for the earliest due time (unref'd, re-armed only when a hold is due sooner)
  *     └─► deliverDue(): up to DUE_BATCH due messages per turn: read the record back, decode it, route it
@@ -94,7 +95,7 @@ export class DelayedStore implements DurabilityListener {
     this.log = storage.openDelayedLog(routing.name, exchange.name, exchange.durable, restore, (segment, offset, length, payload) => {
       const ok = payload.length > DELAYED_RECORD_HEADER_BYTES && payload[0] === DELAYED_RECORD_VERSION;
       if (ok && (payload[DELAYED_RECORD_HEADER_BYTES + 1]! & RECORD_FLAG_PERSISTENT) !== 0) {
-        heap.push(payload.readDoubleBE(1), segment, offset, length);
+        heap.push(payload.readDoubleBE(1), segment, offset);
       } else {
         dropped.push(segment, offset, length, 0);
       }
@@ -141,7 +142,7 @@ export class DelayedStore implements DurabilityListener {
     const length = DELAYED_RECORD_HEADER_BYTES + parts[1].length + parts[2].length + parts[3].length;
     const offset = this.log.append(parts, length);
     parts[1] = parts[2] = parts[3] = EMPTY;
-    this.heap.push(due, this.log.lastSegment, offset, length);
+    this.heap.push(due, this.log.lastSegment, offset);
     if (due < this.armedAt) this.arm();
     return message.persistent && this.exchange.durable;
   }
@@ -231,11 +232,10 @@ export class DelayedStore implements DurabilityListener {
       if (delivered === DUE_BATCH) break;
       const segment = heap.topSegment();
       const offset = heap.topOffset();
-      const length = heap.topLength();
       heap.pop();
       delivered++;
-      if (this.routeRecord(segment, offset, length)) {
-        waiting.push(segment, offset, length, 0);
+      if (this.routeRecord(segment, offset)) {
+        waiting.push(segment, offset, 0, 0); // an ack needs the position only
         syncing++;
       } else {
         log.ack(segment, offset);
@@ -249,11 +249,11 @@ export class DelayedStore implements DurabilityListener {
   }
 
   /** route one held record into its queues; true when a queue's copy needs a sync before the ack */
-  private routeRecord(segment: number, offset: number, length: number): boolean {
+  private routeRecord(segment: number, offset: number): boolean {
     const routed = this.routed;
     let needsSync = false;
     try {
-      const payload = this.log.read(segment, offset, length);
+      const payload = this.log.readAt(segment, offset);
       if (payload[0] !== DELAYED_RECORD_VERSION) throw new Error(`unknown delayed record version ${payload[0]}`);
       const message = decodeRecord(payload.subarray(DELAYED_RECORD_HEADER_BYTES));
       message.publishedAt = Date.now(); // a TTL runs from here, as with the plugin (which republishes)

@@ -16,6 +16,8 @@ import type { Destination } from '../exchange/exchange.js';
 import { editProperties, readExpiration } from '../properties.js';
 import type { DeathReason } from './dead-letter.js';
 import { resolveSettings, type AppliedPolicy, type QueueSettings } from './settings.js';
+import { QueueCounters, type BrokerStats, type LatencyHistogram } from '../stats.js';
+import type { ConsumerOwnerDetails } from '../clients.js';
 
 /** Deliveries made in one drain call before yielding to the event loop (keeps other sockets served). */
 const DRAIN_BATCH = 512;
@@ -48,6 +50,8 @@ export interface Consumer {
   deliver(queue: Queue, message: Message, position: Readonly<Position>): void;
   /** the broker cancelled this consumer (queue deleted) */
   cancelledByBroker(queue: Queue): void;
+  /** who holds it (connection, channel, prefetch), for listing consumers; management only */
+  ownerDetails?(): ConsumerOwnerDetails;
 }
 
 /** What a queue needs from its vhost. */
@@ -56,6 +60,8 @@ export interface QueueContext {
   deadLetter(queue: Queue, message: Message, reason: DeathReason): void;
   /** x-expires ran out: delete the queue */
   expireQueue(queue: Queue): void;
+  /** the broker's statistics (the latency histogram acks are recorded in) */
+  readonly stats: BrokerStats;
 }
 
 export interface QueueOptions {
@@ -104,6 +110,9 @@ export class Queue implements Destination {
   policy: AppliedPolicy | null = null;
   /** features resolved from arguments and policy */
   settings: QueueSettings;
+  /** message counters (see core/stats.ts); incremented here, rates filled by the broker's sampler */
+  readonly counters = new QueueCounters();
+  private readonly latency: LatencyHistogram;
 
   private log!: SegmentLog;
   /** ready messages, one ring per priority level (index = priority); one ring without priorities */
@@ -140,6 +149,7 @@ export class Queue implements Destination {
     this.exclusiveOwner = options.exclusiveOwner;
     this.autoDelete = options.autoDelete;
     this.arguments = options.arguments;
+    this.latency = context.stats.latency;
     this.settings = resolveSettings(options.arguments, null);
     this.rings = [new PositionRing()];
     this.configureRings();
@@ -164,6 +174,11 @@ export class Queue implements Destination {
 
   get messageCount(): number {
     return this.readyCount;
+  }
+
+  /** bytes of the queue's live records (ready, unacked and retrying messages, with their properties) */
+  get storedBytes(): number {
+    return this.log === undefined ? 0 : this.log.liveBytes;
   }
 
   // ---------------------------------------------------------------- startup
@@ -231,9 +246,13 @@ export class Queue implements Destination {
     const s = this.settings;
     const bodySize = message.body.length;
     if (s.overflow !== 'drop-head' && this.overLimit(1, bodySize) && !(this.readyCount === 0 && this.consumerReady())) {
-      if (s.overflow === 'reject-publish-dlx') this.context.deadLetter(this, message, 'maxlen');
+      if (s.overflow === 'reject-publish-dlx') {
+        this.counters.deadLetteredMaxlen++;
+        this.context.deadLetter(this, message, 'maxlen');
+      }
       return REJECTED;
     }
+    this.counters.publish++;
     const result = message.persistent && this.durable ? ENQUEUED_DURABLE : ENQUEUED;
     const parts = this.parts;
     parts[0] = message.recordHeader();
@@ -261,6 +280,7 @@ export class Queue implements Destination {
     }
     if (expiresAt !== 0 && expiresAt <= Date.now()) {
       // a TTL of 0 (or a past expiry): it could not be delivered at once, so it expires now
+      this.counters.deadLetteredExpired++;
       this.log.ack(segment, offset);
       this.context.deadLetter(this, message, 'expired');
       return result;
@@ -320,6 +340,23 @@ export class Queue implements Destination {
     }
   }
 
+  /**
+   * Publish time of the oldest ready message (ms since the epoch), or null when none is ready or its time
+   * is unknown. Reads the head record of each priority level from the log: for monitoring (the
+   * processing-delay alert), not for the message path.
+   */
+  oldestReadyPublishedAt(): number | null {
+    let oldest: number | null = null;
+    const scratch = newPosition();
+    for (const ring of this.rings) {
+      if (ring.size === 0) continue;
+      const p = ring.readHead(scratch);
+      const publishedAt = decodeRecord(this.log.read(p.segment, p.offset, p.length)).publishedAt;
+      if (publishedAt > 0 && (oldest === null || publishedAt < oldest)) oldest = publishedAt;
+    }
+    return oldest;
+  }
+
   private anyExpiry(): boolean {
     const rings = this.rings;
     for (let i = 0; i < rings.length; i++) if (rings[i]!.size > 0 && rings[i]!.headExpiresAt() !== 0) return true;
@@ -328,6 +365,11 @@ export class Queue implements Destination {
 
   /** a ready message leaves the queue without delivery: dead-letter it (if configured) and ack its record */
   private dropPosition(p: Position, reason: DeathReason): void {
+    const c = this.counters;
+    if (reason === 'expired') c.deadLetteredExpired++;
+    else if (reason === 'rejected') c.deadLetteredRejected++;
+    else if (reason === 'maxlen') c.deadLetteredMaxlen++;
+    else c.deadLetteredDeliveryLimit++;
     // copy the position out first: dead-lettering may enqueue into this very queue, which reuses it
     const segment = p.segment;
     const offset = p.offset;
@@ -457,23 +499,34 @@ export class Queue implements Destination {
     this.touch();
     const p = this.shiftHead();
     this.armExpiry();
-    if (p === null) return null;
+    if (p === null) {
+      this.counters.getEmpty++;
+      return null;
+    }
+    if ((p.flags & POSITION_REDELIVERED) !== 0) this.counters.redeliver++;
     return { message: this.readMessage(p), position: { ...p } };
   }
 
   /** the consumer (or basic.get with no-ack=false) now holds one more unacked message */
   trackUnacked(): void {
     this.unackedCount++;
+    this.counters.get++;
   }
 
-  /** an unacked message was acked */
-  settle(segment: number, offset: number): void {
+  /**
+   * An unacked message was acked. `publishedAt` (ms since the epoch, 0 when unknown) feeds the broker's
+   * publish → ack latency histogram.
+   */
+  settle(segment: number, offset: number, publishedAt = 0): void {
     if (this.unackedCount > 0) this.unackedCount--;
+    this.counters.ack++;
+    if (publishedAt > 0) this.latency.recordSince(publishedAt);
     if (!this.deleted) this.log.ack(segment, offset);
   }
 
   /** drop a message that was taken with no-ack */
   discard(segment: number, offset: number): void {
+    this.counters.getNoAck++;
     if (!this.deleted) this.log.ack(segment, offset);
   }
 
@@ -509,6 +562,7 @@ export class Queue implements Destination {
       const old = entries[i]!;
       if (this.unackedCount > 0) this.unackedCount--;
       if (this.deleted) continue;
+      this.counters.requeue++;
       const e: RequeueEntry = { ...old, deliveries: old.deliveries + 1 };
       if (s.deliveryLimit !== null && e.deliveries > s.deliveryLimit) {
         this.dropPosition(this.toPosition(e), 'delivery_limit');
@@ -642,9 +696,19 @@ export class Queue implements Destination {
   }
 
   private handOver(consumer: Consumer, message: Message, p: Position): void {
-    if (!consumer.noAck) this.unackedCount++;
+    const c = this.counters;
+    if ((p.flags & POSITION_REDELIVERED) !== 0) c.redeliver++;
+    if (!consumer.noAck) {
+      this.unackedCount++;
+      c.deliver++;
+    }
     consumer.deliver(this, message, p);
-    if (consumer.noAck) this.log.ack(p.segment, p.offset);
+    if (consumer.noAck) {
+      c.deliverNoAck++;
+      // no ack will come: for latency, delivery is the end of the message's trip
+      this.latency.recordSince(message.publishedAt);
+      this.log.ack(p.segment, p.offset);
+    }
   }
 }
 

@@ -40,6 +40,7 @@ import {
   type AmqpMethod,
 } from './generated/spec.js';
 import { Channel } from './channel.js';
+import type { ChannelDetails, ClientConnection, ConnectionDetails } from '../../core/clients.js';
 
 export interface AmqpLimits {
   readonly frameMax: number;
@@ -68,9 +69,14 @@ const enum State {
 
 let connectionCounter = 0;
 
-export class AmqpConnection implements FrameSink {
+/** connection state names as RabbitMQ's management API shows them, by State */
+const STATE_NAMES = ['starting', 'starting', 'starting', 'tuning', 'opening', 'running', 'closing', 'closed'];
+
+export class AmqpConnection implements FrameSink, ClientConnection {
   readonly id = ++connectionCounter;
   readonly name: string;
+  /** ms since the epoch */
+  readonly connectedAt = Date.now();
   readonly writer: FrameWriter;
   readonly channels = new Map<number, Channel>();
   vhost: VirtualHost | null = null;
@@ -141,6 +147,7 @@ export class AmqpConnection implements FrameSink {
       this.logger.warn(`connection ${this.name}: bad protocol header ${JSON.stringify(header.toString('latin1'))}, sent ours and closed`);
       this.socket.end(PROTOCOL_HEADER);
       this.state = State.Closed;
+      this.onGone(this);
       return;
     }
     this.state = State.AwaitStartOk;
@@ -211,6 +218,7 @@ export class AmqpConnection implements FrameSink {
       }
       const ch = new Channel(channelId, this);
       this.channels.set(channelId, ch);
+      this.core.stats.counters.channelCreated++;
       ch.opened();
       return;
     }
@@ -441,7 +449,42 @@ export class AmqpConnection implements FrameSink {
   }
 
   channelClosed(id: number): void {
-    this.channels.delete(id);
+    if (this.channels.delete(id)) this.core.stats.counters.channelClosed++;
+  }
+
+  // ---------------------------------------------------------------- management (ClientConnection)
+
+  details(): ConnectionDetails {
+    const s = this.socket;
+    const blocked = this.readingPaused || this.blockedNotified;
+    return {
+      name: this.name,
+      protocol: 'AMQP 0-9-1',
+      user: this.user?.name ?? '',
+      vhost: this.vhost?.name ?? '',
+      host: s.localAddress ?? '',
+      port: s.localPort ?? 0,
+      peerHost: s.remoteAddress ?? '',
+      peerPort: s.remotePort ?? 0,
+      connectedAt: this.connectedAt,
+      state: this.state === State.Open && blocked ? 'blocked' : STATE_NAMES[this.state]!,
+      channels: this.channels.size,
+      channelMax: this.channelMax,
+      frameMax: this.frameMax,
+      heartbeatSeconds: this.heartbeatSeconds,
+      authMechanism: this.startMechanism,
+      clientProperties: this.clientProperties,
+      recvBytes: s.bytesRead,
+      sendBytes: s.bytesWritten,
+    };
+  }
+
+  channelDetails(): ChannelDetails[] {
+    return [...this.channels.values()].map((ch) => ch.details());
+  }
+
+  closeByOperator(reason: string): void {
+    this.forceClose(reason);
   }
 
   /** consumers on this connection may have credit again */
@@ -450,6 +493,7 @@ export class AmqpConnection implements FrameSink {
   }
 
   private releaseChannels(): void {
+    this.core.stats.counters.channelClosed += this.channels.size;
     for (const ch of this.channels.values()) ch.release();
     this.channels.clear();
     if (this.vhost !== null) this.vhost.ownerGone(this);

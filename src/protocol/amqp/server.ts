@@ -25,8 +25,16 @@ export class AmqpServer {
   }
 
   private accept(socket: Socket): void {
-    const connection = new AmqpConnection(socket, this.core, this.limits, this.logger, (c) => this.connections.delete(c));
+    const connection = new AmqpConnection(socket, this.core, this.limits, this.logger, (c) => this.gone(c));
     this.connections.add(connection);
+    this.core.clients.add(connection);
+    this.core.stats.counters.connectionCreated++;
+  }
+
+  private gone(connection: AmqpConnection): void {
+    this.connections.delete(connection);
+    this.core.clients.delete(connection);
+    this.core.stats.counters.connectionClosed++;
   }
 
   setBlocked(reason: string | null): void {

@@ -1,0 +1,209 @@
+/**
+ * What every management-API subcommand of `postbox` shares: a declaration (name, usage, description,
+ * flags), flag parsing with node:util parseArgs, generated --help text, and one mapping of failures to
+ * exit codes: 0 done, 1 the API refused or could not be reached, 2 wrong usage (the help is printed).
+ */
+import { parseArgs } from 'node:util';
+import { ClientError, clientOptions, CONNECTION_FLAGS, ManagementClient, UsageError } from './http-client.js';
+import type { ProgressStream } from './progress.js';
+
+/** The vhost every command uses unless --vhost says otherwise. */
+export const DEFAULT_CLI_VHOST = '/';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** Where output goes: process.stdout and process.stderr, or a test's stand-ins. */
+export interface Output {
+  write(text: string): unknown;
+}
+
+export interface CliIo {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly stdout: Output;
+  /** also where progress bars are drawn, when it is a terminal */
+  readonly stderr: ProgressStream;
+}
+
+/** A command that could not do its work for a reason of its own (an unreadable file, say): exit 1. */
+export class CommandFailure extends Error {}
+
+export interface FlagSpec {
+  readonly name: string;
+  readonly type: 'string' | 'boolean';
+  /** how the value is shown in help, e.g. `<n>` */
+  readonly value?: string;
+  readonly doc: string;
+}
+
+export type Flags = Readonly<Record<string, string | boolean | undefined>>;
+
+/** What a subcommand's `run` gets. */
+export interface CommandRun extends CliIo {
+  readonly flags: Flags;
+  readonly positionals: readonly string[];
+  /** --json was given */
+  readonly json: boolean;
+  /** a client of the management API, built from the connection flags */
+  client(): ManagementClient;
+}
+
+export interface CliCommand {
+  /** the word after `postbox`; a command with subcommands (definitions) handles them in `run` */
+  readonly name: string;
+  /** one line for `postbox --help` */
+  readonly summary: string;
+  /** usage lines, each starting with `postbox ` */
+  readonly usage: readonly string[];
+  readonly description: string;
+  readonly flags: readonly FlagSpec[];
+  /** positional arguments allowed (default 0) */
+  readonly maxPositionals?: number;
+  /** takes the --host/--http-port/--user/--password flags (default true) */
+  readonly connects?: boolean;
+  run(run: CommandRun): Promise<number>;
+}
+
+export const VHOST_FLAG: FlagSpec = { name: 'vhost', type: 'string', value: '<vhost>', doc: `the virtual host (default ${DEFAULT_CLI_VHOST})` };
+export const JSON_FLAG: FlagSpec = { name: 'json', type: 'boolean', doc: 'print JSON instead of a table or a sentence' };
+const HELP_FLAG: FlagSpec = { name: 'help', type: 'boolean', doc: 'this text' };
+
+const CONNECTION_FLAG_SPECS: readonly FlagSpec[] = CONNECTION_FLAGS.map((f) => ({
+  name: f.flag,
+  type: 'string' as const,
+  value: f.flag === 'http-port' ? '<port>' : `<${f.flag}>`,
+  doc: `${f.doc} (env ${f.env})`,
+}));
+
+function allFlags(command: CliCommand): FlagSpec[] {
+  return [...command.flags, ...(command.connects === false ? [] : CONNECTION_FLAG_SPECS), HELP_FLAG];
+}
+
+/** Flag help lines: `  --name <value>   doc`, aligned. */
+export function renderFlags(flags: readonly FlagSpec[]): string {
+  const left = flags.map((f) => `--${f.name}${f.value === undefined ? '' : ' ' + f.value}`);
+  const width = Math.max(...left.map((l) => l.length));
+  return flags.map((f, i) => `  ${left[i]!.padEnd(width)}  ${f.doc}`).join('\n');
+}
+
+export function commandHelp(command: CliCommand): string {
+  return `Usage:\n${command.usage.map((u) => '  ' + u).join('\n')}\n\n${command.description}\n\nFlags:\n${renderFlags(allFlags(command))}\n`;
+}
+
+function parse(command: CliCommand, argv: readonly string[]): { flags: Flags; positionals: string[] } {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
+  for (const f of allFlags(command)) options[f.name] = f.name === 'help' ? { type: 'boolean', short: 'h' } : { type: f.type };
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+    return { flags: values, positionals };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** Parse, run and map failures to an exit code. Anything but a usage or client error is a bug and rethrown. */
+export async function runCommand(command: CliCommand, argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const { flags, positionals } = parse(command, argv);
+    if (flags.help === true) {
+      io.stdout.write(commandHelp(command));
+      return EXIT_OK;
+    }
+    const max = command.maxPositionals ?? 0;
+    if (positionals.length > max) throw new UsageError(`unexpected argument '${positionals[max]}'`);
+    let client: ManagementClient | undefined;
+    return await command.run({
+      ...io,
+      flags,
+      positionals,
+      json: flags.json === true,
+      client: () => (client ??= new ManagementClient(clientOptions(flags, io.env))),
+    });
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`postbox ${command.name}: ${err.message}\n\n${commandHelp(command)}`);
+      return EXIT_USAGE;
+    }
+    if (err instanceof ClientError || err instanceof CommandFailure) {
+      io.stderr.write(`postbox ${command.name}: ${err.message}\n`);
+      return EXIT_FAILED;
+    }
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------- flag readers and formatting
+
+/** A string flag, or `fallback` when absent. */
+export function stringFlag(flags: Flags, name: string, fallback: string): string {
+  const v = flags[name];
+  return typeof v === 'string' ? v : fallback;
+}
+
+/** A required string flag. */
+export function requiredFlag(flags: Flags, name: string): string {
+  const v = flags[name];
+  if (typeof v !== 'string') throw new UsageError(`--${name} is required`);
+  return v;
+}
+
+/** A whole-number flag within [min, max], or `fallback` when absent. */
+export function integerFlag(flags: Flags, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const v = flags[name];
+  if (typeof v !== 'string') return fallback;
+  const n = Number(v);
+  if (!/^\s*-?\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got '${v}'`);
+  }
+  return n;
+}
+
+/** The vhost given with --vhost, or undefined for "every vhost". */
+export function vhostFlag(flags: Flags): string | undefined {
+  const v = flags.vhost;
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Pretty JSON with a trailing newline. */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value, null, 2) + '\n';
+}
+
+/** A number field of a loosely typed API object, 0 when absent (RabbitMQ leaves out stats it has none of). */
+export function num(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+}
+
+/** A message rate for a table: one decimal place. */
+export function formatRate(rate: unknown): string {
+  return num(rate).toFixed(1);
+}
+
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'] as const;
+const BYTES_PER_UNIT = 1024;
+
+/** A byte count for a table: `512 B`, `1.5 KiB`, `20.0 MiB`. */
+export function formatBytes(bytes: unknown): string {
+  let value = num(bytes);
+  let unit = 0;
+  while (value >= BYTES_PER_UNIT && unit < BYTE_UNITS.length - 1) {
+    value /= BYTES_PER_UNIT;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${BYTE_UNITS[unit]}`;
+}
+
+/** How the default exchange (named '') is shown in tables, as RabbitMQ's UI shows it. */
+export const DEFAULT_EXCHANGE_LABEL = '(AMQP default)';
+
+export function exchangeLabel(name: unknown): string {
+  return typeof name === 'string' && name !== '' ? name : DEFAULT_EXCHANGE_LABEL;
+}
+
+/** A field table or argument object for a table cell: `{}` shown as empty. */
+export function argumentsText(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'object' && Object.keys(value).length === 0) return '';
+  return JSON.stringify(value);
+}

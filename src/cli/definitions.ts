@@ -1,0 +1,104 @@
+/**
+ * `postbox definitions export|import`: RabbitMQ's definitions JSON (users, vhosts, permissions, policies,
+ * exchanges, queues, bindings, ...) through GET and POST /api/definitions. An import is one POST; for a
+ * large file a progress bar shows the bytes sent, then that the broker is applying them.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { CommandFailure, EXIT_OK, JSON_FLAG, jsonText, type CliCommand, type CommandRun } from './command.js';
+import { UsageError } from './http-client.js';
+import { ProgressBar } from './progress.js';
+
+/** Files from this size on get an upload progress bar (when stderr is a terminal); smaller ones go in a blink. */
+export const IMPORT_PROGRESS_MIN_BYTES = 256 * 1024;
+
+/** The sections of a definitions file counted in the summary, in the order RabbitMQ exports them. */
+const SECTIONS = ['users', 'vhosts', 'permissions', 'topic_permissions', 'parameters', 'global_parameters', 'policies', 'queues', 'exchanges', 'bindings'] as const;
+
+/** How many entries each section holds (sections that are absent are left out). */
+export function sectionCounts(definitions: Record<string, unknown>): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const section of SECTIONS) {
+    const v = definitions[section];
+    if (Array.isArray(v)) counts[section] = v.length;
+  }
+  return counts;
+}
+
+function countsText(counts: Record<string, number>): string {
+  const parts = Object.entries(counts).map(([section, n]) => `${n} ${section}`);
+  return parts.length > 0 ? parts.join(', ') : 'nothing';
+}
+
+function asObject(value: unknown, what: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new CommandFailure(`${what} is not a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+async function exportDefinitions(run: CommandRun, file: string | undefined): Promise<number> {
+  const { body } = await run.client().request('GET', ['api', 'definitions']);
+  const definitions = asObject(body, 'the broker\'s definitions');
+  if (file === undefined) {
+    run.stdout.write(jsonText(definitions));
+    return EXIT_OK;
+  }
+  try {
+    writeFileSync(file, jsonText(definitions));
+  } catch (err) {
+    throw new CommandFailure(`cannot write ${file}: ${(err as Error).message}`);
+  }
+  const counts = sectionCounts(definitions);
+  run.stdout.write(run.json ? jsonText({ file, result: 'exported', ...counts }) : `exported definitions to ${file}: ${countsText(counts)}\n`);
+  return EXIT_OK;
+}
+
+async function importDefinitions(run: CommandRun, file: string): Promise<number> {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    throw new CommandFailure(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new CommandFailure(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  const definitions = asObject(parsed, file);
+  const bar = new ProgressBar(run.stderr, bytes.length, 'bytes sent', IMPORT_PROGRESS_MIN_BYTES);
+  try {
+    await run.client().request('POST', ['api', 'definitions'], definitions, (sent, total) => {
+      bar.update(sent, sent < total ? 'bytes sent' : 'bytes sent; the broker is applying them');
+    });
+  } finally {
+    bar.finish();
+  }
+  const counts = sectionCounts(definitions);
+  run.stdout.write(run.json ? jsonText({ file, result: 'imported', ...counts }) : `imported definitions from ${file}: ${countsText(counts)}\n`);
+  return EXIT_OK;
+}
+
+const definitions: CliCommand = {
+  name: 'definitions',
+  summary: 'export or import exchanges, queues, bindings, policies, users and vhosts',
+  usage: ['postbox definitions export [--file <path>] [--json]', 'postbox definitions import --file <path> [--json]'],
+  description: `export writes the broker's definitions (GET /api/definitions, RabbitMQ's format) to --file, or to
+stdout without it. import loads a definitions file (from Postbox or RabbitMQ) into the broker with one POST /api/definitions.
+For files of
+${IMPORT_PROGRESS_MIN_BYTES / 1024} KiB or more a progress bar on stderr (when it is a terminal) shows the upload
+and then that the broker is applying it. Both print a count of each section.`,
+  flags: [{ name: 'file', type: 'string', value: '<path>', doc: 'the definitions file (export: default stdout)' }, JSON_FLAG],
+  maxPositionals: 1,
+  async run(run) {
+    const file = typeof run.flags.file === 'string' ? run.flags.file : undefined;
+    const [action] = run.positionals;
+    if (action === 'export') return exportDefinitions(run, file);
+    if (action === 'import') {
+      if (file === undefined) throw new UsageError('definitions import needs --file <path>');
+      return importDefinitions(run, file);
+    }
+    throw new UsageError(action === undefined ? 'say export or import' : `unknown definitions command '${action}' (export or import)`);
+  },
+};
+
+export const DEFINITIONS_COMMANDS: readonly CliCommand[] = [definitions];

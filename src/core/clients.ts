@@ -1,0 +1,96 @@
+/**
+ * The client connections a protocol adapter has open, as the control plane sees them: a registry the
+ * adapter adds to and removes from, and protocol-neutral descriptions the management API lists. The core
+ * never calls into a connection on the message path; these are read on demand (a management request).
+ */
+import type { FieldTable } from './field-table.js';
+
+/** One client connection as the management API shows it (RabbitMQ's field meanings). */
+export interface ConnectionDetails {
+  /** unique while open: "peer host:port -> local host:port" */
+  readonly name: string;
+  /** e.g. 'AMQP 0-9-1' */
+  readonly protocol: string;
+  /** the authenticated user, '' before authentication */
+  readonly user: string;
+  /** the virtual host opened, '' before connection.open */
+  readonly vhost: string;
+  readonly host: string;
+  readonly port: number;
+  readonly peerHost: string;
+  readonly peerPort: number;
+  /** ms since the epoch */
+  readonly connectedAt: number;
+  /** 'starting' | 'tuning' | 'opening' | 'running' | 'blocked' | 'closing' | 'closed' */
+  readonly state: string;
+  readonly channels: number;
+  readonly channelMax: number;
+  readonly frameMax: number;
+  /** heartbeat interval, seconds (0 = none) */
+  readonly heartbeatSeconds: number;
+  readonly authMechanism: string;
+  readonly clientProperties: FieldTable;
+  /** bytes received and sent on the socket */
+  readonly recvBytes: number;
+  readonly sendBytes: number;
+}
+
+/** One channel of a connection. */
+export interface ChannelDetails {
+  readonly number: number;
+  readonly consumerCount: number;
+  readonly unacked: number;
+  readonly prefetchCount: number;
+  readonly globalPrefetchCount: number;
+  readonly confirm: boolean;
+  readonly transactional: boolean;
+  /** publishes waiting for their confirm */
+  readonly unconfirmed: number;
+  /** 'running' | 'flow' (paused by channel.flow) | 'closing' */
+  readonly state: string;
+  /** messages published on this channel */
+  readonly publish: number;
+}
+
+/** A client connection a protocol adapter registered. */
+export interface ClientConnection {
+  details(): ConnectionDetails;
+  channelDetails(): ChannelDetails[];
+  /** an operator (management API, vhost deletion) closes it; AMQP sends 320 CONNECTION_FORCED with `reason` */
+  closeByOperator(reason: string): void;
+}
+
+/** Who holds a consumer, for listing consumers: the connection and channel it came over. */
+export interface ConsumerOwnerDetails {
+  readonly connection: ClientConnection;
+  readonly channelNumber: number;
+  /** per-consumer prefetch (0 = unlimited) */
+  readonly prefetchCount: number;
+  /** the consume arguments that matter for display (x-priority) */
+  readonly arguments: FieldTable;
+}
+
+/** The open client connections of a broker (all protocols that register). */
+export class ClientRegistry {
+  private readonly connections = new Set<ClientConnection>();
+
+  add(connection: ClientConnection): void {
+    this.connections.add(connection);
+  }
+
+  delete(connection: ClientConnection): void {
+    this.connections.delete(connection);
+  }
+
+  get size(): number {
+    return this.connections.size;
+  }
+
+  has(connection: ClientConnection): boolean {
+    return this.connections.has(connection);
+  }
+
+  [Symbol.iterator](): IterableIterator<ClientConnection> {
+    return this.connections.values();
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * Users and their vhost permissions. Two kinds of user:
+ *
+ * - config users, from the config file (and the built-in guest): fixed while the broker runs; their
+ *   permissions are the vhosts listed in the file ('*' = every vhost). The management API shows them but
+ *   cannot change them (edit the file instead).
+ * - managed users, created through the management API or a definitions import: stored in the data
+ *   directory's definitions file with a salted password hash (RabbitMQ's format, so a RabbitMQ export
+ *   imports with working passwords), and given vhost access by permission entries.
+ *
+ * Permissions carry RabbitMQ's configure/write/read regular expressions, stored and reported as given; what
+ * is enforced is access to the vhost as a whole (an entry for the vhost grants it), not the per-resource
+ * expressions.
+ *
+ * Password hashes (RabbitMQ's rabbit_password_hashing_*): base64(salt ‖ H(salt ‖ UTF-8 password)) with a
+ * 4-byte random salt and H = SHA-256 (the default), SHA-512 or MD5.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { UserConfig } from '../config/config.js';
+import { brokerError, Errors } from '../errors/errors.js';
+
+export const HASHING_SHA256 = 'rabbit_password_hashing_sha256';
+export const HASHING_SHA512 = 'rabbit_password_hashing_sha512';
+export const HASHING_MD5 = 'rabbit_password_hashing_md5';
+const DIGESTS: Readonly<Record<string, string>> = { [HASHING_SHA256]: 'sha256', [HASHING_SHA512]: 'sha512', [HASHING_MD5]: 'md5' };
+
+/** Salt length of a password hash, bytes (RabbitMQ's). */
+const SALT_BYTES = 4;
+/** Longest user name accepted, bytes of UTF-8 (AMQP's shortstr limit, as the name travels in SASL). */
+export const MAX_USER_NAME_BYTES = 255;
+/** The regular expression that grants everything, as RabbitMQ writes it. */
+export const FULL_PERMISSION = '.*';
+
+/** A managed user as persisted (RabbitMQ's definitions field names). */
+export interface UserDefinition {
+  readonly name: string;
+  readonly password_hash: string;
+  readonly hashing_algorithm: string;
+  readonly tags: readonly string[];
+}
+
+/** One user's permissions in one vhost (RabbitMQ's definitions field names). */
+export interface PermissionDefinition {
+  readonly user: string;
+  readonly vhost: string;
+  readonly configure: string;
+  readonly write: string;
+  readonly read: string;
+}
+
+/** A user as the management API lists it. */
+export interface UserView {
+  readonly name: string;
+  readonly tags: readonly string[];
+  readonly passwordHash: string;
+  readonly hashingAlgorithm: string;
+  /** true for users from the config file (read-only at run time) */
+  readonly fromConfig: boolean;
+}
+
+export interface UserInput {
+  /** a new password (hashed here) */
+  readonly password?: string;
+  /** or a ready hash (imports); '' means no password login */
+  readonly passwordHash?: string;
+  readonly hashingAlgorithm?: string;
+  readonly tags: readonly string[];
+}
+
+export function hashPassword(password: string, algorithm: string = HASHING_SHA256): string {
+  const digest = DIGESTS[algorithm];
+  if (digest === undefined) throw brokerError(Errors.PRECONDITION_FAILED, `unknown hashing algorithm '${algorithm}'`);
+  const salt = randomBytes(SALT_BYTES);
+  return Buffer.concat([salt, createHash(digest).update(salt).update(password, 'utf8').digest()]).toString('base64');
+}
+
+function passwordMatches(hash: string, algorithm: string, password: string): boolean {
+  const digest = DIGESTS[algorithm];
+  if (digest === undefined || hash === '') return false;
+  const raw = Buffer.from(hash, 'base64');
+  if (raw.length <= SALT_BYTES) return false;
+  const salt = raw.subarray(0, SALT_BYTES);
+  const expected = raw.subarray(SALT_BYTES);
+  const actual = createHash(digest).update(salt).update(password, 'utf8').digest();
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+interface ConfigUser {
+  readonly config: UserConfig;
+  /** a hash of the configured password, made at startup, so exports carry a working hash */
+  readonly hash: string;
+}
+
+interface ManagedUser {
+  readonly name: string;
+  readonly hash: string;
+  readonly algorithm: string;
+  readonly tags: readonly string[];
+  /** what authentication hands out; rebuilt when tags or permissions change */
+  identity: UserConfig;
+}
+
+export class UserStore {
+  private readonly configUsers = new Map<string, ConfigUser>();
+  private readonly managed = new Map<string, ManagedUser>();
+  /** permissions of managed users: user → vhost → permission */
+  private readonly grants = new Map<string, Map<string, PermissionDefinition>>();
+
+  /** `vhostNames` lists the vhosts that exist now (config users with '*' have all of them) */
+  constructor(
+    configUsers: readonly UserConfig[],
+    private readonly vhostNames: () => Iterable<string>,
+  ) {
+    for (const u of configUsers) this.configUsers.set(u.name, { config: u, hash: hashPassword(u.password) });
+  }
+
+  // ---------------------------------------------------------------- authentication
+
+  /** the user, or undefined when the name/password pair is wrong or the user may not connect from there */
+  authenticate(username: string, password: string, fromLoopback: boolean): UserConfig | undefined {
+    const fixed = this.configUsers.get(username);
+    if (fixed !== undefined) {
+      const a = Buffer.from(fixed.config.password);
+      const b = Buffer.from(password);
+      if (a.length !== b.length || !timingSafeEqual(a, b)) return undefined;
+      if (fixed.config.loopbackOnly && !fromLoopback) return undefined;
+      return fixed.config;
+    }
+    const user = this.managed.get(username);
+    if (user === undefined || !passwordMatches(user.hash, user.algorithm, password)) return undefined;
+    if (user.identity.loopbackOnly && !fromLoopback) return undefined;
+    return user.identity;
+  }
+
+  // ---------------------------------------------------------------- users
+
+  isFromConfig(name: string): boolean {
+    return this.configUsers.has(name);
+  }
+
+  get(name: string): UserView | undefined {
+    const fixed = this.configUsers.get(name);
+    if (fixed !== undefined) return { name, tags: fixed.config.tags, passwordHash: fixed.hash, hashingAlgorithm: HASHING_SHA256, fromConfig: true };
+    const user = this.managed.get(name);
+    if (user === undefined) return undefined;
+    return { name, tags: user.tags, passwordHash: user.hash, hashingAlgorithm: user.algorithm, fromConfig: false };
+  }
+
+  list(): UserView[] {
+    const names = [...this.configUsers.keys(), ...this.managed.keys()];
+    return names.map((n) => this.get(n)!);
+  }
+
+  /** the identity authentication would return for a user (no password check), or undefined */
+  identity(name: string): UserConfig | undefined {
+    return this.configUsers.get(name)?.config ?? this.managed.get(name)?.identity;
+  }
+
+  /** Create or replace a managed user; returns true when it is new. */
+  put(name: string, input: UserInput): boolean {
+    if (this.configUsers.has(name)) throw brokerError(Errors.PRECONDITION_FAILED, `user '${name}' is defined in the config file`);
+    if (name === '' || Buffer.byteLength(name) > MAX_USER_NAME_BYTES) throw brokerError(Errors.PRECONDITION_FAILED, `user name must be 1..${MAX_USER_NAME_BYTES} bytes`);
+    const existing = this.managed.get(name);
+    let hash: string;
+    let algorithm = input.hashingAlgorithm ?? HASHING_SHA256;
+    if (DIGESTS[algorithm] === undefined) throw brokerError(Errors.PRECONDITION_FAILED, `unknown hashing algorithm '${algorithm}'`);
+    if (input.password !== undefined) hash = hashPassword(input.password, algorithm);
+    else if (input.passwordHash !== undefined) hash = input.passwordHash;
+    else if (existing !== undefined) {
+      hash = existing.hash;
+      algorithm = existing.algorithm;
+    } else throw brokerError(Errors.PRECONDITION_FAILED, 'a new user needs a password or a password_hash');
+    if (hash !== '' && Buffer.from(hash, 'base64').length <= SALT_BYTES) throw brokerError(Errors.PRECONDITION_FAILED, 'password_hash is not a salted hash (base64)');
+    const user: ManagedUser = { name, hash, algorithm, tags: Object.freeze([...input.tags]), identity: EMPTY_IDENTITY };
+    this.managed.set(name, user);
+    this.rebuildIdentity(user);
+    return existing === undefined;
+  }
+
+  delete(name: string): void {
+    if (this.configUsers.has(name)) throw brokerError(Errors.PRECONDITION_FAILED, `user '${name}' is defined in the config file`);
+    if (!this.managed.delete(name)) throw brokerError(Errors.NOT_FOUND, `no user '${name}'`);
+    this.grants.delete(name);
+  }
+
+  // ---------------------------------------------------------------- permissions
+
+  /** Every permission: config users' (expanded over the vhosts that exist) and managed users'. */
+  permissions(): PermissionDefinition[] {
+    const out: PermissionDefinition[] = [];
+    const vhosts = [...this.vhostNames()];
+    for (const { config } of this.configUsers.values()) {
+      for (const vhost of vhosts) {
+        if (config.vhosts.includes('*') || config.vhosts.includes(vhost)) {
+          out.push({ user: config.name, vhost, configure: FULL_PERMISSION, write: FULL_PERMISSION, read: FULL_PERMISSION });
+        }
+      }
+    }
+    for (const byVhost of this.grants.values()) for (const p of byVhost.values()) if (vhosts.includes(p.vhost)) out.push(p);
+    return out;
+  }
+
+  /** Grant a managed user access to a vhost (the expressions are kept, not enforced); true when new. */
+  setPermission(p: PermissionDefinition): boolean {
+    if (this.configUsers.has(p.user)) throw brokerError(Errors.PRECONDITION_FAILED, `user '${p.user}' is defined in the config file`);
+    const user = this.managed.get(p.user);
+    if (user === undefined) throw brokerError(Errors.NOT_FOUND, `no user '${p.user}'`);
+    for (const key of ['configure', 'write', 'read'] as const) {
+      try {
+        new RegExp(p[key]);
+      } catch {
+        throw brokerError(Errors.PRECONDITION_FAILED, `permission '${key}' is not a valid regular expression: ${p[key]}`);
+      }
+    }
+    let byVhost = this.grants.get(p.user);
+    if (byVhost === undefined) this.grants.set(p.user, (byVhost = new Map()));
+    const created = !byVhost.has(p.vhost);
+    byVhost.set(p.vhost, { user: p.user, vhost: p.vhost, configure: p.configure, write: p.write, read: p.read });
+    this.rebuildIdentity(user);
+    return created;
+  }
+
+  clearPermission(user: string, vhost: string): void {
+    if (this.configUsers.has(user)) throw brokerError(Errors.PRECONDITION_FAILED, `user '${user}' is defined in the config file`);
+    const byVhost = this.grants.get(user);
+    if (byVhost === undefined || !byVhost.delete(vhost)) throw brokerError(Errors.NOT_FOUND, `no permissions for user '${user}' in vhost '${vhost}'`);
+    this.rebuildIdentity(this.managed.get(user)!);
+  }
+
+  /** a vhost was deleted: managed users' permissions in it go */
+  vhostDeleted(vhost: string): void {
+    for (const [name, byVhost] of this.grants) {
+      if (byVhost.delete(vhost)) this.rebuildIdentity(this.managed.get(name)!);
+    }
+  }
+
+  // ---------------------------------------------------------------- persistence
+
+  /** managed users and their permissions, for the definitions file */
+  managedDefinitions(): { users: UserDefinition[]; permissions: PermissionDefinition[] } {
+    const users: UserDefinition[] = [];
+    for (const u of this.managed.values()) users.push({ name: u.name, password_hash: u.hash, hashing_algorithm: u.algorithm, tags: u.tags });
+    const permissions: PermissionDefinition[] = [];
+    for (const byVhost of this.grants.values()) permissions.push(...byVhost.values());
+    return { users, permissions };
+  }
+
+  /** restore managed users at startup (a name now in the config file stays a config user) */
+  restore(users: readonly UserDefinition[], permissions: readonly PermissionDefinition[]): void {
+    for (const u of users) {
+      if (this.configUsers.has(u.name)) continue;
+      this.put(u.name, { passwordHash: u.password_hash, hashingAlgorithm: u.hashing_algorithm, tags: u.tags });
+    }
+    for (const p of permissions) if (this.managed.has(p.user)) this.setPermission(p);
+  }
+
+  private rebuildIdentity(user: ManagedUser): void {
+    const vhosts = [...(this.grants.get(user.name)?.keys() ?? [])];
+    user.identity = Object.freeze({
+      name: user.name,
+      password: '',
+      vhosts: Object.freeze(vhosts),
+      // RabbitMQ's loopback_users default: a user named guest may only connect from loopback
+      loopbackOnly: user.name === 'guest',
+      tags: user.tags,
+    });
+  }
+}
+
+const EMPTY_IDENTITY: UserConfig = Object.freeze({ name: '', password: '', vhosts: Object.freeze([]), loopbackOnly: true, tags: Object.freeze([]) });

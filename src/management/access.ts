@@ -1,0 +1,52 @@
+/**
+ * Small helpers the resource modules share: which vhosts a user sees, body fields read with a 400 naming
+ * the field, and the owner the management API declares queues with.
+ */
+import type { UserConfig } from '../config/config.js';
+import type { VirtualHost } from '../core/vhost.js';
+import { httpError, type ApiRequest, type ManagementContext } from './router.js';
+
+/**
+ * The connection-level owner of what the API declares. Queues it declares are never exclusive, so this
+ * only stands in where the core asks who is acting.
+ */
+export const MANAGEMENT_OWNER: object = Object.freeze({ owner: 'management API' });
+
+/** The vhosts `user` may use, in name order. */
+export function visibleVhosts(ctx: ManagementContext, user: UserConfig): VirtualHost[] {
+  const out: VirtualHost[] = [];
+  for (const v of ctx.core.vhosts.values()) if (ctx.core.vhostFor(user, v.name) !== undefined) out.push(v);
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** The body as a JSON object; an empty body is `{}` (routes whose every field is optional). */
+export function optionalJsonObject(request: ApiRequest): Record<string, unknown> {
+  if (!request.hasBody) return {};
+  const body = request.json();
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw httpError(400, 'request body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+export function boolField(body: Record<string, unknown>, key: string, fallback: boolean): boolean {
+  const v = body[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === 'false') return v === 'true';
+  throw httpError(400, `'${key}' must be true or false`);
+}
+
+export function stringField(body: Record<string, unknown>, key: string, fallback?: string): string {
+  const v = body[key];
+  if (v === undefined || v === null) {
+    if (fallback !== undefined) return fallback;
+    throw httpError(400, `'${key}' is required`);
+  }
+  if (typeof v !== 'string') throw httpError(400, `'${key}' must be a string`);
+  return v;
+}
+
+/** a query flag such as `if-unused=true` */
+export function queryFlag(request: ApiRequest, name: string): boolean {
+  const v = request.query.get(name);
+  return v === 'true' || v === '';
+}

@@ -1,0 +1,98 @@
+/**
+ * Binding routes, shaped like RabbitMQ's management API. `e` is an exchange, `q` a queue; `props` is a
+ * binding's properties_key from a listing (routing key, and a hash of the arguments when there are any).
+ *   GET    /api/bindings[/{vhost}]                                    every binding (default-exchange ones too)
+ *   GET    /api/bindings/{vhost}/e/{source}/q/{queue}                 bindings between the two
+ *   POST   /api/bindings/{vhost}/e/{source}/q/{queue}                 { routing_key?, arguments? } → 201 + Location
+ *   GET    /api/bindings/{vhost}/e/{source}/q/{queue}/{props}         one binding
+ *   DELETE /api/bindings/{vhost}/e/{source}/q/{queue}/{props}         → 204; 404 when missing
+ * and the same with e/{source}/e/{destination} for exchange-to-exchange bindings.
+ */
+import { argumentsKey, type Binding, type Destination, type Exchange } from '../core/exchange/exchange.js';
+import type { VirtualHost } from '../core/vhost.js';
+import { optionalJsonObject, stringField, visibleVhosts } from './access.js';
+import { exchangeIn } from './exchanges.js';
+import { listReply } from './listing.js';
+import { jsonToFieldTable } from './message-json.js';
+import { httpError, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
+import { bindingJson, DEFAULT_EXCHANGE_PATH_NAME, propertiesKey, vhostBindings } from './shapes.js';
+
+type Kind = 'q' | 'e';
+
+interface Ends {
+  readonly vhost: VirtualHost;
+  readonly source: Exchange;
+  readonly destination: Destination;
+}
+
+function ends(req: ApiRequest, ctx: ManagementContext, kind: Kind): Ends {
+  const vhost = vhostFor(ctx, req.user, req.params.vhost!);
+  const source = exchangeIn(vhost, req.params.source!);
+  const name = req.params.destination!;
+  const destination = kind === 'q' ? vhost.queues.get(name) : vhost.exchanges.get(name === DEFAULT_EXCHANGE_PATH_NAME ? '' : name);
+  if (destination === undefined) throw httpError(404, `no ${kind === 'q' ? 'queue' : 'exchange'} '${name}' in vhost '${vhost.name}'`);
+  return { vhost, source, destination };
+}
+
+function between(e: Ends): Binding[] {
+  return e.source.bindings.filter((b) => b.destination === e.destination);
+}
+
+function one(req: ApiRequest, e: Ends): Binding {
+  const props = req.params.props!;
+  const found = between(e).find((b) => propertiesKey(b.routingKey, b.argumentsKey) === props);
+  if (found === undefined) throw httpError(404, `no binding '${props}' from '${e.source.name}' to '${e.destination.name}' in vhost '${e.vhost.name}'`);
+  return found;
+}
+
+function create(req: ApiRequest, ctx: ManagementContext, kind: Kind): ApiReply {
+  const e = ends(req, ctx, kind);
+  const body = optionalJsonObject(req);
+  const routingKey = stringField(body, 'routing_key', '');
+  const args = jsonToFieldTable(body.arguments, 'arguments');
+  if (kind === 'q') e.vhost.bindQueue(e.destination.name, e.source.name, routingKey, args, null);
+  else e.vhost.bindExchange(e.destination.name, e.source.name, routingKey, args);
+  const location = ['bindings', e.vhost.name, 'e', e.source.name || DEFAULT_EXCHANGE_PATH_NAME, kind, e.destination.name, propertiesKey(routingKey, argumentsKey(args))]
+    .map(encodeURIComponent)
+    .join('/');
+  return { status: 201, headers: { Location: location } };
+}
+
+function remove(req: ApiRequest, ctx: ManagementContext, kind: Kind): ApiReply {
+  const e = ends(req, ctx, kind);
+  const b = one(req, e);
+  if (kind === 'q') e.vhost.unbindQueue(e.destination.name, e.source.name, b.routingKey, b.arguments, null);
+  else e.vhost.unbindExchange(e.destination.name, e.source.name, b.routingKey, b.arguments);
+  return { status: 204 };
+}
+
+function routesFor(kind: Kind): Route[] {
+  const base = `/api/bindings/:vhost/e/:source/${kind}/:destination`;
+  return [
+    {
+      method: 'GET',
+      path: base,
+      handler: (req, ctx) => {
+        const e = ends(req, ctx, kind);
+        return { status: 200, body: between(e).map((b) => bindingJson(e.vhost.name, b)) };
+      },
+    },
+    { method: 'POST', path: base, handler: (req, ctx) => create(req, ctx, kind) },
+    {
+      method: 'GET',
+      path: `${base}/:props`,
+      handler: (req, ctx) => {
+        const e = ends(req, ctx, kind);
+        return { status: 200, body: bindingJson(e.vhost.name, one(req, e)) };
+      },
+    },
+    { method: 'DELETE', path: `${base}/:props`, handler: (req, ctx) => remove(req, ctx, kind) },
+  ];
+}
+
+export const bindingRoutes: readonly Route[] = [
+  { method: 'GET', path: '/api/bindings', handler: (req, ctx) => listReply(req, visibleVhosts(ctx, req.user).flatMap(vhostBindings)) },
+  { method: 'GET', path: '/api/bindings/:vhost', handler: (req, ctx) => listReply(req, vhostBindings(vhostFor(ctx, req.user, req.params.vhost!))) },
+  ...routesFor('q'),
+  ...routesFor('e'),
+];

@@ -1,0 +1,262 @@
+/**
+ * Definitions export and import in RabbitMQ's definitions JSON format (administrator only):
+ *   GET  /api/definitions            { rabbit_version, rabbitmq_version, product_name, product_version, users,
+ *                                      vhosts, permissions, topic_permissions, parameters, global_parameters,
+ *                                      policies, queues, exchanges, bindings }
+ *   POST /api/definitions            import that format: creates what is missing → 204
+ *   GET  /api/definitions/{vhost}    one vhost's policies, queues, exchanges and bindings
+ *   POST /api/definitions/{vhost}    import those into that vhost (their own vhost fields are ignored) → 204
+ *
+ * Export: users with password hashes (a config-file user's hash is made from its password at startup, so it
+ * logs in after an import elsewhere), every non-exclusive queue (transient ones too), every exchange but the
+ * default and amq.* ones, every binding but the implicit default-exchange ones.
+ * Import order: vhosts, users, permissions, policies, exchanges, queues, bindings. What exists already is
+ * kept (an inequivalent exchange or queue is a 400 naming it). Users and permissions of users defined in
+ * the config file are skipped (the file wins). topic_permissions, parameters and global_parameters are
+ * accepted and ignored. The first failure stops the import with a 400 naming the entry; entries before it
+ * stay applied, as in RabbitMQ.
+ */
+import type { Exchange } from '../core/exchange/exchange.js';
+import type { VirtualHost } from '../core/vhost.js';
+import { BrokerError } from '../errors/errors.js';
+import { MANAGEMENT_OWNER } from './access.js';
+import { parseTags } from './access-control.js';
+import { fieldTableToJson, jsonToFieldTable } from './message-json.js';
+import { policyJson } from './policies.js';
+import { ADMINISTRATOR_TAGS, HttpError, httpError, jsonObject, requireTag, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
+import { RABBITMQ_API_VERSION } from './overview.js';
+
+type Row = Record<string, unknown>;
+
+/** the default exchange and amq.* exist in every vhost: they are not exported */
+function exportedExchange(e: Exchange): boolean {
+  return e.name !== '' && !e.name.startsWith('amq.');
+}
+
+function vhostSections(v: VirtualHost, withVhost: boolean): { policies: Row[]; queues: Row[]; exchanges: Row[]; bindings: Row[] } {
+  const tag = (row: Row): Row => (withVhost ? { vhost: v.name, ...row } : row);
+  const queues: Row[] = [];
+  for (const q of v.queues.values()) {
+    if (q.exclusiveOwner !== null) continue;
+    queues.push(tag({ name: q.name, durable: q.durable, auto_delete: q.autoDelete, arguments: fieldTableToJson(q.arguments) }));
+  }
+  const exchanges: Row[] = [];
+  const bindings: Row[] = [];
+  for (const e of v.exchanges.values()) {
+    if (exportedExchange(e)) {
+      exchanges.push(tag({ name: e.name, type: e.type, durable: e.durable, auto_delete: e.autoDelete, internal: e.internal, arguments: fieldTableToJson(e.arguments_) }));
+    }
+    for (const b of e.bindings) {
+      const d = b.destination;
+      if (d.kind === 'queue' && (v.queues.get(d.name)?.exclusiveOwner ?? null) !== null) continue;
+      bindings.push(tag({ source: b.source, destination: d.name, destination_type: d.kind, routing_key: b.routingKey, arguments: fieldTableToJson(b.arguments) }));
+    }
+  }
+  const policies = v.listPolicies().map((p) => {
+    const row = policyJson(p);
+    if (!withVhost) delete row.vhost;
+    return row;
+  });
+  return { policies, queues, exchanges, bindings };
+}
+
+function exportAll(ctx: ManagementContext): Row {
+  const vhosts = [...ctx.core.vhosts.values()];
+  const sections = vhosts.map((v) => vhostSections(v, true));
+  return {
+    rabbit_version: RABBITMQ_API_VERSION,
+    rabbitmq_version: RABBITMQ_API_VERSION,
+    product_name: ctx.productName,
+    product_version: ctx.version,
+    users: ctx.core.users.list().map((u) => ({ name: u.name, password_hash: u.passwordHash, hashing_algorithm: u.hashingAlgorithm, tags: [...u.tags], limits: {} })),
+    vhosts: vhosts.map((v) => ({ name: v.name, description: '', tags: [], metadata: { description: '', tags: [] } })),
+    permissions: ctx.core.users.permissions(),
+    topic_permissions: [],
+    parameters: [],
+    global_parameters: [],
+    policies: sections.flatMap((s) => s.policies),
+    queues: sections.flatMap((s) => s.queues),
+    exchanges: sections.flatMap((s) => s.exchanges),
+    bindings: sections.flatMap((s) => s.bindings),
+  };
+}
+
+// ---------------------------------------------------------------- import
+
+function section(body: Row, key: string): Row[] {
+  const v = body[key];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw httpError(400, `'${key}' must be an array`);
+  v.forEach((item, i) => {
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw httpError(400, `${key}[${i}] must be an object`);
+  });
+  return v as Row[];
+}
+
+function str(item: Row, key: string, where: string, fallback?: string): string {
+  const v = item[key];
+  if (v === undefined || v === null) {
+    if (fallback !== undefined) return fallback;
+    throw httpError(400, `${where}: '${key}' is required`);
+  }
+  if (typeof v !== 'string') throw httpError(400, `${where}: '${key}' must be a string`);
+  return v;
+}
+
+function bool(item: Row, key: string, where: string, fallback: boolean): boolean {
+  const v = item[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'boolean') throw httpError(400, `${where}: '${key}' must be true or false`);
+  return v;
+}
+
+/** run one import step; a failure becomes an HTTP error naming the entry */
+function step(where: string, apply: () => void): void {
+  try {
+    apply();
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    if (err instanceof BrokerError) throw httpError(err.def.http >= 500 ? 400 : err.def.http, `${where}: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * Apply a definitions document. `only` limits it to one vhost (the per-vhost route): entries' own vhost
+ * fields are then ignored and users, vhosts and permissions are not touched.
+ */
+function importDefinitions(ctx: ManagementContext, body: Row, only: VirtualHost | null): { skippedUsers: string[] } {
+  const core = ctx.core;
+  const skippedUsers: string[] = [];
+  const vhostOf = (item: Row, where: string): VirtualHost => {
+    if (only !== null) return only;
+    const name = str(item, 'vhost', where);
+    const v = core.vhosts.get(name);
+    if (v === undefined) throw httpError(400, `${where}: no vhost '${name}' (list it under 'vhosts')`);
+    return v;
+  };
+  // validate every section's shape before anything changes
+  const sections = {
+    vhosts: only === null ? section(body, 'vhosts') : [],
+    users: only === null ? section(body, 'users') : [],
+    permissions: only === null ? section(body, 'permissions') : [],
+    policies: section(body, 'policies'),
+    exchanges: section(body, 'exchanges'),
+    queues: section(body, 'queues'),
+    bindings: section(body, 'bindings'),
+  };
+  core.batchDefinitions(() => {
+    sections.vhosts.forEach((item, i) => step(`vhosts[${i}]`, () => core.addVhost(str(item, 'name', `vhosts[${i}]`))));
+    sections.users.forEach((item, i) => {
+      const where = `users[${i}]`;
+      const name = str(item, 'name', where);
+      if (core.users.isFromConfig(name)) {
+        skippedUsers.push(name);
+        return;
+      }
+      const tags = parseTags(item.tags);
+      step(where, () => {
+        if (typeof item.password === 'string') core.users.put(name, { password: item.password, tags });
+        else core.users.put(name, { passwordHash: str(item, 'password_hash', where), hashingAlgorithm: str(item, 'hashing_algorithm', where, 'rabbit_password_hashing_sha256'), tags });
+      });
+    });
+    sections.permissions.forEach((item, i) => {
+      const where = `permissions[${i}]`;
+      const user = str(item, 'user', where);
+      if (core.users.isFromConfig(user)) return;
+      const vhost = vhostOf(item, where).name;
+      step(where, () => core.users.setPermission({ user, vhost, configure: str(item, 'configure', where), write: str(item, 'write', where), read: str(item, 'read', where) }));
+    });
+    sections.policies.forEach((item, i) => {
+      const where = `policies[${i}]`;
+      const v = vhostOf(item, where);
+      step(where, () => v.setPolicy({ name: item.name, pattern: item.pattern, applyTo: item['apply-to'], priority: item.priority, definition: item.definition }));
+    });
+    sections.exchanges.forEach((item, i) => {
+      const where = `exchanges[${i}]`;
+      const v = vhostOf(item, where);
+      const name = str(item, 'name', where);
+      step(`${where} '${name}'`, () => {
+        v.declareExchange({
+          name,
+          type: str(item, 'type', where),
+          passive: false,
+          durable: bool(item, 'durable', where, true),
+          autoDelete: bool(item, 'auto_delete', where, false),
+          internal: bool(item, 'internal', where, false),
+          arguments: jsonToFieldTable(item.arguments, `${where}.arguments`),
+        });
+      });
+    });
+    sections.queues.forEach((item, i) => {
+      const where = `queues[${i}]`;
+      const v = vhostOf(item, where);
+      const name = str(item, 'name', where);
+      step(`${where} '${name}'`, () => {
+        v.declareQueue(
+          {
+            name,
+            passive: false,
+            durable: bool(item, 'durable', where, true),
+            exclusive: false,
+            autoDelete: bool(item, 'auto_delete', where, false),
+            arguments: jsonToFieldTable(item.arguments, `${where}.arguments`),
+          },
+          MANAGEMENT_OWNER,
+        );
+      });
+    });
+    sections.bindings.forEach((item, i) => {
+      const where = `bindings[${i}]`;
+      const v = vhostOf(item, where);
+      const source = str(item, 'source', where);
+      const destination = str(item, 'destination', where);
+      const type = str(item, 'destination_type', where);
+      const routingKey = str(item, 'routing_key', where, '');
+      const args = jsonToFieldTable(item.arguments, `${where}.arguments`);
+      if (source === '') return; // the default exchange's implicit bindings exist by themselves
+      step(`${where} '${source}' → '${destination}'`, () => {
+        if (type === 'queue') v.bindQueue(destination, source, routingKey, args, null);
+        else if (type === 'exchange') v.bindExchange(destination, source, routingKey, args);
+        else throw httpError(400, `${where}: 'destination_type' must be 'queue' or 'exchange'`);
+      });
+    });
+    core.definitionsChanged();
+  });
+  return { skippedUsers };
+}
+
+function importReply(ctx: ManagementContext, req: ApiRequest, only: VirtualHost | null): ApiReply {
+  requireTag(req.user, ADMINISTRATOR_TAGS, 'import definitions');
+  const { skippedUsers } = importDefinitions(ctx, jsonObject(req), only);
+  if (skippedUsers.length > 0) ctx.logger.info(`definitions import: users defined in the config file were kept as they are: ${skippedUsers.join(', ')}`);
+  ctx.logger.info(`definitions imported by '${req.user.name}'${only !== null ? ` into vhost '${only.name}'` : ''}`);
+  return { status: 204 };
+}
+
+export const definitionRoutes: readonly Route[] = [
+  {
+    method: 'GET',
+    path: '/api/definitions',
+    handler: (req, ctx) => {
+      requireTag(req.user, ADMINISTRATOR_TAGS, 'export definitions');
+      return { status: 200, body: exportAll(ctx) };
+    },
+  },
+  { method: 'POST', path: '/api/definitions', handler: (req, ctx) => importReply(ctx, req, null) },
+  {
+    method: 'GET',
+    path: '/api/definitions/:vhost',
+    handler: (req, ctx) => {
+      requireTag(req.user, ADMINISTRATOR_TAGS, 'export definitions');
+      const v = vhostFor(ctx, req.user, req.params.vhost!);
+      return { status: 200, body: { rabbit_version: RABBITMQ_API_VERSION, rabbitmq_version: RABBITMQ_API_VERSION, product_name: ctx.productName, product_version: ctx.version, parameters: [], ...vhostSections(v, false) } };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/definitions/:vhost',
+    handler: (req, ctx) => importReply(ctx, req, vhostFor(ctx, req.user, req.params.vhost!)),
+  },
+];
+

@@ -1,0 +1,126 @@
+// Exchanges (list and one exchange's page, with its bindings and a publish form) and the bindings list.
+import { DataTable, count, exchangeName, facts, h, link, listPage, panel, plain, problem, rate, replace, yesNo } from './dom.js';
+import { publishForm } from './forms.js';
+
+function features(x) {
+  const list = [];
+  if (x.durable) list.push('D');
+  if (x.auto_delete) list.push('AD');
+  if (x.internal) list.push('I');
+  if (x.arguments && Object.keys(x.arguments).length > 0) list.push('Args');
+  return list.join(' ');
+}
+
+function statRate(x, stat) {
+  return x.message_stats?.[`${stat}_details`]?.rate;
+}
+
+/** a link to a binding's destination, queue or exchange */
+function destination(b, vhost) {
+  const kind = b.destination_type === 'exchange' ? 'exchanges' : 'queues';
+  return link([kind, b.vhost ?? vhost, b.destination], b.destination);
+}
+
+function source(b, vhost) {
+  return b.source === '' ? '(default exchange)' : link(['exchanges', b.vhost ?? vhost, b.source], b.source);
+}
+
+export function exchangeListPage(context) {
+  const table = new DataTable({
+    label: 'Exchanges',
+    filter: true,
+    keyOf: (x) => exchangeName(x.name),
+    empty: 'No exchanges.',
+    columns: [
+      { label: 'Virtual host', cell: (x) => x.vhost },
+      { label: 'Name', cell: (x) => link(['exchanges', x.vhost, exchangeName(x.name)], exchangeName(x.name)), sort: (x) => exchangeName(x.name) },
+      { label: 'Type', cell: (x) => x.type ?? '–' },
+      { label: 'Features', cell: features },
+      { label: 'Message rate in', cell: (x) => rate(statRate(x, 'publish_in')), sort: (x) => statRate(x, 'publish_in') ?? 0, numeric: true },
+      { label: 'Message rate out', cell: (x) => rate(statRate(x, 'publish_out')), sort: (x) => statRate(x, 'publish_out') ?? 0, numeric: true },
+    ],
+  });
+  return listPage({ title: 'Exchanges', table, load: () => context.api.get('/api/exchanges') });
+}
+
+export function exchangePage(context, { vhost, name }) {
+  const { api } = context;
+  // the default exchange is '' in the API's lists and 'amq.default' in paths
+  const isThis = (x) => exchangeName(x) === name;
+  const detailsPanel = panel('Details');
+  const bindingColumns = (other) => [
+    other,
+    { label: 'Routing key', cell: (b) => b.routing_key ?? '' },
+    { label: 'Arguments', cell: (b) => plain(b.arguments) },
+  ];
+  const outgoing = new DataTable({ label: 'Bindings from this exchange', empty: 'No bindings from this exchange.', columns: bindingColumns({ label: 'To', cell: (b) => destination(b, vhost), sort: (b) => b.destination }) });
+  const incoming = new DataTable({ label: 'Bindings to this exchange', empty: 'No bindings to this exchange.', columns: bindingColumns({ label: 'From', cell: (b) => source(b, vhost), sort: (b) => b.source }) });
+  const outgoingPanel = panel('Bindings from this exchange', outgoing.element);
+  const incomingPanel = panel('Bindings to this exchange', incoming.element);
+  const publishPanel = panel('Publish message', publishForm({ api, vhost, exchange: name, onPublished: () => context.refreshNow() }));
+  const element = h(
+    'div',
+    { class: 'page' },
+    h('p', { class: 'crumbs' }, link(['exchanges'], 'Exchanges'), ' › virtual host ', h('code', {}, vhost)),
+    h('h1', {}, 'Exchange ', h('span', { class: 'name' }, name)),
+    h('div', { class: 'grid two' }, detailsPanel.element, publishPanel.element),
+    h('div', { class: 'grid two' }, outgoingPanel.element, incomingPanel.element),
+  );
+
+  async function refresh() {
+    try {
+      const list = await api.get('/api/exchanges/:vhost', { vhost });
+      const x = (list ?? []).find((e) => isThis(e.name));
+      if (x === undefined) {
+        replace(detailsPanel.body, h('p', { class: 'error', role: 'alert' }, `Exchange '${name}' does not exist in virtual host '${vhost}'.`));
+      } else {
+        replace(
+          detailsPanel.body,
+          facts([
+            ['Virtual host', x.vhost ?? vhost],
+            ['Type', x.type ?? '–'],
+            ['Durable', yesNo(x.durable)],
+            ['Auto-delete', yesNo(x.auto_delete)],
+            ['Internal', yesNo(x.internal)],
+            ['Policy', x.policy || '–'],
+            ['Arguments', plain(x.arguments)],
+            ['Messages in', count(x.message_stats?.publish_in)],
+            ['Messages out', count(x.message_stats?.publish_out)],
+          ]),
+        );
+      }
+    } catch (err) {
+      replace(detailsPanel.body, problem(err));
+    }
+    try {
+      const bindings = (await api.get('/api/bindings/:vhost', { vhost })) ?? [];
+      replace(outgoingPanel.body, outgoing.element);
+      replace(incomingPanel.body, incoming.element);
+      outgoing.update(bindings.filter((b) => isThis(b.source)));
+      incoming.update(bindings.filter((b) => b.destination_type === 'exchange' && b.destination === name));
+    } catch (err) {
+      replace(outgoingPanel.body, problem(err));
+      replace(incomingPanel.body, problem(err));
+    }
+  }
+
+  return { title: `Exchange ${name}`, element, refresh };
+}
+
+export function bindingListPage(context) {
+  const table = new DataTable({
+    label: 'Bindings',
+    filter: true,
+    keyOf: (b) => `${b.source} ${b.destination} ${b.routing_key}`,
+    empty: 'No bindings.',
+    columns: [
+      { label: 'Virtual host', cell: (b) => b.vhost },
+      { label: 'Source', cell: (b) => source(b, b.vhost), sort: (b) => b.source },
+      { label: 'Destination', cell: (b) => destination(b, b.vhost), sort: (b) => b.destination },
+      { label: 'Type', cell: (b) => b.destination_type ?? '–' },
+      { label: 'Routing key', cell: (b) => b.routing_key ?? '' },
+      { label: 'Arguments', cell: (b) => plain(b.arguments) },
+    ],
+  });
+  return listPage({ title: 'Bindings', table, load: () => context.api.get('/api/bindings') });
+}
