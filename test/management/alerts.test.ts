@@ -102,8 +102,9 @@ test('no consumers on a queue that has messages fires, and clears when a consume
   }
 });
 
-test('dead-letter growth fires when rejected messages are dead-lettered faster than the threshold', async () => {
-  await api(broker, 'PUT', '/api/alert-rules/dlx', { body: { kind: 'dead_letter_growth', queue: '^work$', threshold: 2, for_ms: 60_000 } });
+test('dead-letter growth fires when rejected messages are dead-lettered faster than the threshold, and clears once the window passes without more', async () => {
+  // a 1.5 s window: long enough that the growth is seen at one evaluation, short enough to pass in the test
+  await api(broker, 'PUT', '/api/alert-rules/dlx', { body: { kind: 'dead_letter_growth', queue: '^work$', threshold: 2, for_ms: 1500 } });
   const conn = await amqp.connect(broker.url);
   try {
     const ch = await conn.createChannel();
@@ -121,6 +122,9 @@ test('dead-letter growth fires when rejected messages are dead-lettered faster t
     const firing = await alertState('dlx', 'work', (a) => a?.state === 'firing');
     assert.ok(firing!.value > 2, `growth ${firing!.value}`);
     assert.equal(rejected, 5);
+    // nothing more is dead-lettered: once the window slides past the burst the alert resolves
+    const resolved = await alertState('dlx', 'work', (a) => a?.state === 'ok');
+    assert.equal(resolved!.value, 0);
   } finally {
     await conn.close();
   }
