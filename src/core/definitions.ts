@@ -6,7 +6,8 @@
  * created at run time; config-file vhosts are not listed), `users` and `permissions` (users managed through
  * the management API, with password hashes, never passwords): a file without them has none.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
+import { writeFileAtomic } from '../storage/files.js';
 import { join } from 'node:path';
 import { AmqpDecimal, type FieldTable, type FieldValue } from './field-table.js';
 import type { Policy } from './policy.js';
@@ -112,7 +113,6 @@ export function loadDefinitions(dataDir: string): Definitions {
 
 export function saveDefinitions(dataDir: string, defs: Definitions): void {
   const path = join(dataDir, DEFINITIONS_FILE);
-  const tmp = path + '.tmp';
   const text = JSON.stringify(
     {
       version: DEFINITIONS_VERSION,
@@ -127,18 +127,5 @@ export function saveDefinitions(dataDir: string, defs: Definitions): void {
     null,
     1,
   );
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dirFd = openSync(dataDir, 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
+  writeFileAtomic(path, text);
 }

@@ -17,6 +17,7 @@
  */
 import fs from 'node:fs';
 import type { Logger } from '../log/logger.js';
+import { writeFileAtomic } from '../storage/files.js';
 import { httpError, jsonObject, requireTag, type ManagementContext, type Route } from './router.js';
 
 export const ALERT_KINDS = ['queue_depth', 'dead_letter_growth', 'no_consumers', 'processing_delay'] as const;
@@ -296,15 +297,7 @@ export class AlertEngine {
     const file = this.options.rulesFile;
     if (file === null) return;
     const list = [...this.apiRules].map((n) => this.rules.get(n)).filter((r): r is AlertRule => r !== undefined).map(ruleToJson);
-    const temp = `${file}.tmp`;
-    fs.writeFileSync(temp, JSON.stringify(list, null, 2) + '\n');
-    const fd = fs.openSync(temp, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(temp, file);
+    writeFileAtomic(file, JSON.stringify(list, null, 2) + '\n');
   }
 }
 

@@ -1,6 +1,7 @@
 /** Small synchronous file helpers shared by the storage engine. */
 
 import fs from 'node:fs';
+import path from 'node:path';
 
 /** write() until `length` bytes of `buffer` are written at `position` (null: at the fd's file position). */
 export function writeFully(fd: number, buffer: Buffer, length: number, position: number | null): void {
@@ -44,4 +45,31 @@ export function readdirOrEmpty(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** fsync a directory, so a rename or a new file in it survives a power loss. */
+export function syncDirectory(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Replaces `file` with `text` atomically and durably: write `<file>.tmp`, fsync it, rename it over `file`,
+ * fsync the directory. After a crash the file holds either the old or the new text, never a mix.
+ */
+export function writeFileAtomic(file: string, text: string): void {
+  const temp = `${file}.tmp`;
+  const fd = fs.openSync(temp, 'w');
+  try {
+    writeFully(fd, Buffer.from(text), Buffer.byteLength(text), null);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(temp, file);
+  syncDirectory(path.dirname(file));
 }

@@ -23,6 +23,7 @@ import { BrokerError, Errors } from '../../errors/errors.js';
 import { PartitionLog, DEFAULT_PARTITION_SEGMENT_BYTES, MIN_PARTITION_SEGMENT_BYTES, MAX_PARTITION_SEGMENT_BYTES } from '../../storage/partition/partition-log.js';
 import type { SyncScheduler, DurabilityListener } from '../../storage/sync.js';
 import { batchKeysAllPresent } from '../../storage/partition/records.js';
+import { syncDirectory, writeFileAtomic } from '../../storage/files.js';
 import { ProducerStates } from './producer-state.js';
 import { TOPIC_CONFIGS, defaultTopicConfig, parseTopicConfig, type TopicConfig } from './topic-config.js';
 
@@ -229,7 +230,7 @@ export class StreamStore implements DurabilityListener {
     const topic = new Topic(name, id, config, explicit, dir);
     for (let p = 0; p < partitions; p++) topic.partitions.push(this.openPartition(topic, p));
     const file: TopicFile = { id: id.toString('hex'), partitions, configs: explicit };
-    writeFileDurably(path.join(dir, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n');
+    writeFileAtomic(path.join(dir, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n');
     syncDirectory(this.root);
     this.topicsByName.set(name, topic);
     this.options.logger.info(`stream topic '${name}' created with ${partitions} partition(s)`);
@@ -412,31 +413,9 @@ export class ProducerIds {
   allocate(): number {
     if (this.next >= this.blockEnd) {
       this.blockEnd = this.next + PRODUCER_ID_BLOCK;
-      writeFileDurably(this.file, `${this.blockEnd}\n`);
+      writeFileAtomic(this.file, `${this.blockEnd}\n`);
     }
     return this.next++;
-  }
-}
-
-function writeFileDurably(file: string, text: string): void {
-  const temp = `${file}.tmp`;
-  const fd = fs.openSync(temp, 'w');
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(temp, file);
-  syncDirectory(path.dirname(file));
-}
-
-function syncDirectory(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
   }
 }
 
