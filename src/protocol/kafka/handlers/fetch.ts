@@ -124,6 +124,7 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
         resolve(fetchOnce(context, request).response);
       };
       const timer = setTimeout(finish, wait);
+      timer.unref(); // a waiting fetch never keeps a closing broker process alive
       const onData = (): void => {
         if (settled) return;
         const pass = fetchOnce(context, request);
