@@ -55,3 +55,64 @@ test('optional columns (expiry, deliveries, body size) appear when first used an
     ring.shift();
   }
 });
+
+test('requeues and pushes interleaved across chunk boundaries keep order (a model deque agrees)', () => {
+  const ring = new PositionRing();
+  const model: number[] = [];
+  let seed = 7;
+  const random = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  let next = 0;
+  for (let step = 0; step < 200_000; step++) {
+    const r = random();
+    if (r < 0.5) {
+      ring.push(1, next, 3, 0, 0, 0, next % 5);
+      model.push(next++);
+    } else if (r < 0.6) {
+      ring.unshift(1, next, 3, 1, 0, 0, next % 5);
+      model.unshift(next++);
+    } else if (model.length > 0) {
+      const expected = model.shift()!;
+      assert.equal(ring.headOffset(), expected);
+      assert.equal(ring.headBodySize(), expected % 5);
+      ring.shift();
+    }
+    assert.equal(ring.size, model.length);
+  }
+  const seen: number[] = [];
+  ring.forEach((_segment, offset) => seen.push(offset));
+  assert.deepEqual(seen, model);
+});
+
+test('a million positions take 13 bytes each plus under 5% (no outgrown copies), and a drained ring gives them back', () => {
+  const ring = new PositionRing();
+  for (let i = 0; i < 1_000_000; i++) ring.push(1 + (i >> 16), i & 0xffff, 100, 0);
+  assert.ok(ring.capacityBytes >= 13_000_000);
+  assert.ok(ring.capacityBytes <= 13_000_000 * 1.05, `${ring.capacityBytes} bytes`);
+  for (let i = 0; i < 1_000_000; i++) {
+    assert.equal(ring.headOffset(), i & 0xffff);
+    ring.shift();
+  }
+  assert.ok(ring.capacityBytes <= 2 * 16384 * 13, `${ring.capacityBytes} bytes after draining`);
+});
+
+test('a steady backlog reuses its emptied chunk instead of allocating', () => {
+  const ring = new PositionRing();
+  for (let i = 0; i < 5000; i++) ring.push(1, i, 1, 0);
+  // the first chunks were sized while the backlog grew; within a few passes every chunk fits the backlog
+  for (let i = 0; i < 40_000; i++) {
+    ring.shift();
+    ring.push(1, 5000 + i, 1, 0);
+  }
+  const settled = ring.capacityBytes;
+  assert.ok(settled <= 3 * 5000 * 13, `${settled} bytes for a backlog of 5000`);
+  for (let i = 0; i < 50_000; i++) {
+    assert.equal(ring.headOffset(), 40_000 + i);
+    ring.shift();
+    ring.push(1, 45_000 + i, 1, 0);
+  }
+  assert.equal(ring.capacityBytes, settled);
+  assert.equal(ring.size, 5000);
+});

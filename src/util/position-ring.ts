@@ -16,8 +16,11 @@
 const INITIAL_SLOTS = 1024;
 /** The largest chunk: 65536 slots = 832 KiB (a million-message backlog takes 16 of them). */
 const MAX_CHUNK_SLOTS = 65536;
-/** An emptied ring keeps its chunk up to this many slots (832 KiB) and gives a larger one back. */
-const KEEP_WHEN_EMPTY_SLOTS = 65536;
+/**
+ * An emptied ring keeps its last chunk if it has at most this many slots (208 KiB) and starts over with a
+ * new small one otherwise: a queue that fills and drains by a few thousand does not reallocate each time.
+ */
+const KEEP_WHEN_EMPTY_SLOTS = 16384;
 /** bytes per slot in a chunk's required columns: segment (4) + offset (4) + length (4) + flags (1) */
 const SLOT_BYTES = 13;
 /** delivery counts saturate here (u16) */
