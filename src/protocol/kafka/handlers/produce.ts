@@ -36,7 +36,11 @@ const enum Appended {
   Refused,
 }
 
-/** Appends one partition's records; fills `response` (errorCode, baseOffset). */
+/**
+ * Appends one partition's records; fills `response` (errorCode, baseOffset). `records` may lie in the
+ * connection's shared produce scratch (connection.ts), reused by the next request: nothing may keep a
+ * reference to it past this call (the log copies or writes it; idempotence keeps numbers only).
+ */
 function appendToPartition(context: KafkaContext, partition: Partition, records: Buffer, response: ProduceResponsePartitionProduceResponse): Appended {
   const log = partition.log;
   response.logStartOffset = log.logStartOffset;
@@ -96,7 +100,7 @@ function appendToPartition(context: KafkaContext, partition: Partition, records:
   }
   let result;
   try {
-    result = log.append(records, Date.now());
+    result = log.append(records, Date.now(), true); // validateBatches() above checked every CRC
   } catch (err) {
     response.errorCode = err instanceof CorruptBatchError ? KafkaErrorCode.CORRUPT_MESSAGE : KafkaErrorCode.KAFKA_STORAGE_ERROR;
     response.errorMessage = (err as Error).message;
