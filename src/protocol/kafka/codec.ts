@@ -418,14 +418,15 @@ export function sizeArrayLength(count: number, compact: boolean): number {
  * over-count either.
  */
 export class KafkaWriter {
-  readonly buffer: Buffer;
+  /** where the next bytes go; a GatheringWriter moves to a fresh chunk when one is full */
+  buffer: Buffer;
   offset = 0;
 
-  constructor(size: number) {
-    this.buffer = Buffer.allocUnsafe(size);
+  constructor(size: number, initialBytes = size) {
+    this.buffer = Buffer.allocUnsafe(initialBytes);
   }
 
-  private room(n: number, what: string): void {
+  protected room(n: number, what: string): void {
     if (n > this.buffer.length - this.offset) {
       throw new KafkaCodecError(
         `writer overflow writing ${what} at offset ${this.offset} of ${this.buffer.length}: the size was under-counted`,
@@ -584,6 +585,75 @@ export class KafkaWriter {
   /** Compact array length prefix; -1 writes null. */
   compactArrayLength(count: number): void {
     this.uvarint(count + 1);
+  }
+}
+
+/** Chunk size of a GatheringWriter's own bytes. */
+const GATHER_CHUNK_BYTES = 16 * 1024;
+
+/**
+ * A writer that does not copy large byte fields: raw() of at least `threshold` bytes (the record batches
+ * of a Fetch response, read fresh from the log) becomes a piece of its own between pieces of the writer's
+ * own bytes, which go into chunks of at most GATHER_CHUNK_BYTES. The pieces concatenated are exactly what
+ * a KafkaWriter of the same size would have written; the socket sends them with one writev. Size checks
+ * are the KafkaWriter's: under- and over-counting fail loudly.
+ */
+export class GatheringWriter extends KafkaWriter {
+  private readonly pieces: Buffer[] = [];
+  /** bytes in `pieces` */
+  private piecesBytes = 0;
+  /** start of the current chunk's bytes not yet in `pieces` */
+  private chunkStart = 0;
+
+  constructor(
+    private readonly size: number,
+    private readonly threshold: number,
+  ) {
+    super(size, Math.min(size, GATHER_CHUNK_BYTES));
+  }
+
+  /** Moves the current chunk's unpushed bytes into `pieces`. */
+  private pushChunk(): void {
+    if (this.offset > this.chunkStart) {
+      this.pieces.push(this.buffer.subarray(this.chunkStart, this.offset));
+      this.piecesBytes += this.offset - this.chunkStart;
+      this.chunkStart = this.offset;
+    }
+  }
+
+  protected override room(n: number, what: string): void {
+    if (n <= this.buffer.length - this.offset) return;
+    this.pushChunk();
+    const left = this.size - this.piecesBytes;
+    if (n > left) {
+      throw new KafkaCodecError(`writer overflow writing ${what} at offset ${this.piecesBytes} of ${this.size}: the size was under-counted`);
+    }
+    this.buffer = Buffer.allocUnsafe(Math.min(left, Math.max(n, GATHER_CHUNK_BYTES)));
+    this.offset = this.chunkStart = 0;
+  }
+
+  override raw(v: Buffer): void {
+    if (v.length < this.threshold) return super.raw(v);
+    this.pushChunk();
+    if (v.length > this.size - this.piecesBytes) {
+      throw new KafkaCodecError(`writer overflow writing bytes at offset ${this.piecesBytes} of ${this.size}: the size was under-counted`);
+    }
+    this.pieces.push(v);
+    this.piecesBytes += v.length;
+  }
+
+  /** Use finishPieces(): the bytes are not in one buffer. */
+  override finish(): Buffer {
+    return Buffer.concat(this.finishPieces());
+  }
+
+  /** The written pieces, in order, after checking that exactly `size` bytes were written. */
+  finishPieces(): Buffer[] {
+    this.pushChunk();
+    if (this.piecesBytes !== this.size) {
+      throw new KafkaCodecError(`writer finished at offset ${this.piecesBytes} of ${this.size}: the size was over-counted`);
+    }
+    return this.pieces;
   }
 }
 

@@ -12,11 +12,12 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../../log/logger.js';
 import { KafkaCodecError } from './codec.js';
-import { decodeRequest, encodeResponse, FRAME_SIZE_BYTES, UnsupportedKafkaRequestError, type DecodedRequest } from './envelope.js';
-import { API_VERSIONS_API } from './generated/messages.js';
+import { decodeRequest, encodeResponse, encodeResponsePieces, FRAME_SIZE_BYTES, UnsupportedKafkaRequestError, type DecodedRequest } from './envelope.js';
+import { API_VERSIONS_API, PRODUCE_API } from './generated/messages.js';
 import { KafkaErrorCode } from './errors.js';
 import type { KafkaContext, KafkaSession } from './handlers/context.js';
 import { handlerFor, apiVersionsBody } from './handlers/index.js';
+import { FETCH_BUFFERS } from './handlers/fetch.js';
 
 export { ADVERTISED_APIS } from './handlers/index.js';
 export type { KafkaBrokerIdentity } from './handlers/context.js';
@@ -26,9 +27,26 @@ export const MAX_REQUEST_BYTES = 100 * 1024 * 1024;
 /** Requests a connection may have waiting for their answers before the broker stops reading it. */
 export const MAX_IN_FLIGHT = 128;
 
+/**
+ * Produce frames that span socket chunks are assembled here instead of in a fresh buffer: the Produce
+ * handler appends (copies or writes) every batch before handle() returns and keeps no reference to the
+ * request's bytes, and a frame is assembled only once all its bytes are here and then handled at once, so
+ * one buffer serves every connection. It grows to the largest such frame up to PRODUCE_SCRATCH_MAX_BYTES;
+ * larger frames get their own buffer. This spares a 1 MB allocation per request and the garbage
+ * collections those trigger (about a sixth of the broker's CPU when producing 1 KiB records).
+ */
+const PRODUCE_SCRATCH_MAX_BYTES = 8 * 1024 * 1024;
+let produceScratch: Buffer = Buffer.alloc(0);
+
+/** The api key of a request frame (size prefix included) whose first bytes are `head`. */
+function frameApiKey(head: Buffer): number {
+  return head.length >= FRAME_SIZE_BYTES + 2 ? head.readInt16BE(FRAME_SIZE_BYTES) : -1;
+}
+
 interface Slot {
   done: boolean;
-  frame: Buffer | null;
+  /** the response frame as pieces to write in order (see encodeResponsePieces), or null: no answer */
+  frame: Buffer[] | null;
 }
 
 export class KafkaConnection implements KafkaSession {
@@ -94,7 +112,10 @@ export class KafkaConnection implements KafkaSession {
     return head.readInt32BE(0);
   }
 
-  /** Removes the first `length` pending bytes and returns them (a view when they lie in one chunk). */
+  /**
+   * Removes the first `length` pending bytes (one whole frame) and returns them: a view when they lie in
+   * one chunk, else a copy (into the shared produce scratch for a Produce frame).
+   */
   private take(length: number): Buffer {
     this.pendingBytes -= length;
     const first = this.pending[0]!;
@@ -103,7 +124,13 @@ export class KafkaConnection implements KafkaSession {
       else this.pending[0] = first.subarray(length);
       return first.subarray(0, length);
     }
-    const out = Buffer.allocUnsafe(length);
+    let out: Buffer;
+    if (frameApiKey(first) === PRODUCE_API.apiKey && length <= PRODUCE_SCRATCH_MAX_BYTES) {
+      if (produceScratch.length < length) produceScratch = Buffer.allocUnsafe(Math.min(PRODUCE_SCRATCH_MAX_BYTES, Math.max(length, 2 * produceScratch.length)));
+      out = produceScratch.subarray(0, length);
+    } else {
+      out = Buffer.allocUnsafe(length);
+    }
     let filled = 0;
     while (filled < length) {
       const chunk = this.pending[0]!;
@@ -146,35 +173,62 @@ export class KafkaConnection implements KafkaSession {
     }
     if (result instanceof Promise) {
       result.then(
-        (body) => this.fill(slot, body === null ? null : encodeResponse(apiKey, apiVersion, correlationId, body as never)),
+        (body) => this.fill(slot, body === null ? null : encodeResponsePieces(apiKey, apiVersion, correlationId, body as never)),
         (err: unknown) => this.handlerFailed(apiKey, apiVersion, err),
       );
     } else {
-      this.fill(slot, result === null ? null : encodeResponse(apiKey, apiVersion, correlationId, result as never));
+      this.fill(slot, result === null ? null : encodeResponsePieces(apiKey, apiVersion, correlationId, result as never));
     }
   }
 
   private answerNow(frame: Buffer): void {
     const slot: Slot = { done: false, frame: null };
     this.slots.push(slot);
-    this.fill(slot, frame);
+    this.fill(slot, [frame]);
   }
 
-  private fill(slot: Slot, frame: Buffer | null): void {
+  private fill(slot: Slot, frame: Buffer[] | null): void {
     slot.done = true;
     slot.frame = frame;
     let written = 0;
-    while (written < this.slots.length && this.slots[written]!.done) {
-      const f = this.slots[written]!.frame;
-      if (f !== null && !this.closed) this.socket.write(f);
-      written++;
+    const slots = this.slots;
+    if (slots[0]!.done && !this.closed) {
+      // every ready frame leaves in one writev
+      this.socket.cork();
+      while (written < slots.length && slots[written]!.done) {
+        const pieces = slots[written]!.frame;
+        if (pieces !== null) this.writePieces(pieces);
+        written++;
+      }
+      this.socket.uncork();
+    } else {
+      while (written < slots.length && slots[written]!.done) written++;
     }
-    if (written > 0) this.slots.splice(0, written);
+    if (written > 0) slots.splice(0, written);
     if (this.paused && this.slots.length < MAX_IN_FLIGHT / 2 && !this.closed) {
       this.paused = false;
       this.socket.resume();
       this.drainFrames();
     }
+  }
+
+  /**
+   * Writes one response frame's pieces. Pieces in pooled fetch buffers go back to the pool once the socket
+   * has handed the frame to the kernel (the write callback); if the socket dies first they are garbage.
+   */
+  private writePieces(pieces: Buffer[]): void {
+    const last = pieces.length - 1;
+    for (let i = 0; i < last; i++) this.socket.write(pieces[i]!);
+    let pooled = false;
+    for (let i = 0; i <= last && !pooled; i++) pooled = FETCH_BUFFERS.isLent(pieces[i]!);
+    if (!pooled) {
+      this.socket.write(pieces[last]!);
+      return;
+    }
+    this.socket.write(pieces[last]!, (err) => {
+      if (err !== undefined && err !== null) return; // the socket failed: the bytes may still be queued in it
+      for (let i = 0; i <= last; i++) FETCH_BUFFERS.release(pieces[i]!);
+    });
   }
 
   /** a handler threw: a bug or an unexpected state, never the client's bytes (those fail in decode) */

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KafkaCodecError } from './codec.js';
+import { GatheringWriter, KafkaCodecError } from './codec.js';
 import {
   UnsupportedKafkaRequestError,
   decodeRequest,
   decodeResponse,
   encodeRequest,
   encodeResponse,
+  encodeResponsePieces,
   requestHeaderVersion,
   responseHeaderVersion,
 } from './envelope.js';
@@ -275,4 +276,71 @@ test('random bytes into decodeRequest only ever decode or throw the two typed er
 
 test('request encoders exist for every served API', () => {
   for (const api of KAFKA_APIS) assert.equal(typeof REQUEST_ENCODERS[api.apiKey as ServedApiKey].size, 'function');
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Responses as pieces (record batches not copied)
+// ---------------------------------------------------------------------------------------------------------
+
+function fetchResponseWith(records: Array<Buffer | null>): Parameters<typeof encodeResponse<typeof ApiKey.Fetch>>[3] {
+  return {
+    throttleTimeMs: 0,
+    errorCode: 0,
+    sessionId: 0,
+    responses: [
+      {
+        topic: 'orders',
+        topicId: Buffer.alloc(16),
+        partitions: records.map((r, partitionIndex) => ({
+          partitionIndex,
+          errorCode: 0,
+          highWatermark: 10n,
+          lastStableOffset: 10n,
+          logStartOffset: 0n,
+          divergingEpoch: { epoch: -1, endOffset: -1n },
+          currentLeader: { leaderId: -1, leaderEpoch: -1 },
+          snapshotId: { endOffset: -1n, epoch: -1 },
+          abortedTransactions: [],
+          preferredReadReplica: -1,
+          records: r,
+        })),
+      },
+    ],
+    nodeEndpoints: [],
+  };
+}
+
+test('a Fetch response as pieces is byte for byte the single-buffer frame, with large record sets sent as they are', () => {
+  const big = Buffer.alloc(100_000, 7);
+  const big2 = Buffer.alloc(40_000, 9);
+  const small = Buffer.alloc(100, 3);
+  for (const version of [4, 11, 12]) {
+    const body = fetchResponseWith([big, small, null, big2]);
+    const pieces = encodeResponsePieces(ApiKey.Fetch, version, 77, body);
+    assert.deepEqual(Buffer.concat(pieces), encodeResponse(ApiKey.Fetch, version, 77, body), `v${version}`);
+    // the large record sets are the very buffers given, not copies; the small one is copied into a chunk
+    assert.ok(pieces.includes(big) && pieces.includes(big2), `v${version}: large records are pieces of their own`);
+    assert.ok(!pieces.includes(small));
+  }
+  // a small response is a single piece
+  const one = encodeResponsePieces(ApiKey.Fetch, 12, 1, fetchResponseWith([small]));
+  assert.equal(one.length, 1);
+});
+
+test('a GatheringWriter fails loudly when the size was under- or over-counted, across chunk boundaries', () => {
+  const under = new GatheringWriter(40_000, 1024);
+  under.raw(Buffer.alloc(30_000));
+  assert.throws(() => under.raw(Buffer.alloc(20_000)), KafkaCodecError);
+  const under2 = new GatheringWriter(20_000, 1 << 30);
+  under2.raw(Buffer.alloc(19_999));
+  assert.throws(() => under2.int32(1), KafkaCodecError);
+  const over = new GatheringWriter(50_000, 1024);
+  over.raw(Buffer.alloc(30_000));
+  over.int64(1n);
+  assert.throws(() => over.finishPieces(), KafkaCodecError);
+  // many small writes spanning several 16 KiB chunks come out in order
+  const exact = new GatheringWriter(4 * 20_000, 1 << 30);
+  for (let i = 0; i < 20_000; i++) exact.int32(i);
+  const joined = Buffer.concat(exact.finishPieces());
+  for (let i = 0; i < 20_000; i++) assert.equal(joined.readInt32BE(4 * i), i);
 });

@@ -20,7 +20,7 @@
  *   whose response always uses v0: a client that sent a version the broker does not know must still be able
  *   to read the (v0) answer that says so.
  */
-import { KafkaCodecError, KafkaReader, KafkaWriter } from './codec.js';
+import { GatheringWriter, KafkaCodecError, KafkaReader, KafkaWriter } from './codec.js';
 import {
   API_VERSIONS_API,
   REQUEST_DECODERS,
@@ -137,20 +137,41 @@ function withContext(e: unknown, what: string): unknown {
   return e instanceof KafkaCodecError ? new KafkaCodecError(`${what}: ${e.message}`) : e;
 }
 
+/** Byte fields at least this long (record batches read from a log) are sent as pieces, not copied. */
+const GATHER_THRESHOLD_BYTES = 16 * 1024;
+
+/** Writes a whole response frame (size prefix, header, body) of `size` body+header bytes into `w`. */
+function writeResponse<K extends ServedApiKey>(w: KafkaWriter, size: number, apiKey: K, apiVersion: number, correlationId: number, body: KafkaResponses[K]): void {
+  w.int32(size);
+  encodeResponseHeader(w, responseHeaderVersion(apiKey, apiVersion), { correlationId });
+  RESPONSE_ENCODERS[apiKey].encode(w, apiVersion, body);
+}
+
+/** Bytes of a response's header and body (the frame's size prefix). */
+function responseSize<K extends ServedApiKey>(apiKey: K, apiVersion: number, correlationId: number, body: KafkaResponses[K]): number {
+  return sizeResponseHeader(responseHeaderVersion(apiKey, apiVersion), { correlationId }) + RESPONSE_ENCODERS[apiKey].size(apiVersion, body);
+}
+
 /**
  * Encodes a whole response frame (size prefix, header, body) into one buffer allocated at its final size.
  * `apiVersion` is the version of the request being answered.
  */
 export function encodeResponse<K extends ServedApiKey>(apiKey: K, apiVersion: number, correlationId: number, body: KafkaResponses[K]): Buffer {
-  const encoder = RESPONSE_ENCODERS[apiKey];
-  const headerVersion = responseHeaderVersion(apiKey, apiVersion);
-  const header = { correlationId };
-  const size = sizeResponseHeader(headerVersion, header) + encoder.size(apiVersion, body);
+  const size = responseSize(apiKey, apiVersion, correlationId, body);
   const w = new KafkaWriter(FRAME_SIZE_BYTES + size);
-  w.int32(size);
-  encodeResponseHeader(w, headerVersion, header);
-  encoder.encode(w, apiVersion, body);
+  writeResponse(w, size, apiKey, apiVersion, correlationId, body);
   return w.finish();
+}
+
+/**
+ * The same frame as encodeResponse(), as pieces to be written in order: byte fields of 16 KiB or more
+ * (a Fetch response's record batches) are pieces of their own instead of being copied into the frame.
+ */
+export function encodeResponsePieces<K extends ServedApiKey>(apiKey: K, apiVersion: number, correlationId: number, body: KafkaResponses[K]): Buffer[] {
+  const size = responseSize(apiKey, apiVersion, correlationId, body);
+  const w = new GatheringWriter(FRAME_SIZE_BYTES + size, GATHER_THRESHOLD_BYTES);
+  writeResponse(w, size, apiKey, apiVersion, correlationId, body);
+  return w.finishPieces();
 }
 
 /** Encodes a whole request frame (size prefix, header, body), as a client would: for tests and tools. */

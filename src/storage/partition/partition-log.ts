@@ -276,10 +276,12 @@ export class PartitionLog implements SyncableLog {
   /**
    * Appends the concatenated batches of one produce request. Either every batch is valid and all are
    * appended with consecutive offsets, or CorruptBatchError is thrown and nothing is appended.
+   * `validated`: the caller ran validateBatches() on these very bytes already (a produce request checks
+   * them before its idempotence checks), so the CRC pass over every byte is not repeated here.
    */
-  append(batches: Buffer, now: number): AppendResult {
+  append(batches: Buffer, now: number, validated = false): AppendResult {
     if (this.state !== LogState.Open) throw this.notOpenError();
-    validateBatches(batches);
+    if (!validated) validateBatches(batches);
     const baseOffset = this.nextOffset;
     let at = 0;
     while (at < batches.length) {
@@ -317,9 +319,9 @@ export class PartitionLog implements SyncableLog {
   /**
    * Whole batches, starting with the one holding `offset`, up to about `maxBytes` (at least one whole
    * batch even when it is larger) and never past the end of that batch's segment. Empty at the high
-   * watermark. The Buffer is fresh: the caller may keep it.
+   * watermark. The bytes are in a buffer from `allocate` (by default a fresh one the caller may keep).
    */
-  read(offset: bigint, maxBytes: number): Buffer {
+  read(offset: bigint, maxBytes: number, allocate: (size: number) => Buffer = Buffer.allocUnsafe): Buffer {
     if (this.state !== LogState.Open) throw this.notOpenError();
     if (offset < this.logStartOffset || offset > this.nextOffset) {
       throw new OffsetOutOfRangeError(offset, this.logStartOffset, this.nextOffset);
@@ -347,13 +349,13 @@ export class PartitionLog implements SyncableLog {
       firstSize = this.locatedSize;
     }
     let length = Math.max(firstSize, BATCH_HEADER_BYTES, Math.min(maxBytes, available - position));
-    let bytes = Buffer.allocUnsafe(length);
+    let bytes = allocate(length);
     readFully(this.readFdFor(segment), bytes, length, position);
     this.readCounters.logBytesRead += length;
     if (firstSize === 0) {
       firstSize = batchSizeAt(bytes, 0);
       if (firstSize > length) {
-        const whole = Buffer.allocUnsafe(firstSize);
+        const whole = Buffer.allocUnsafe(firstSize); // larger than asked for: `bytes` is dropped (not returned to a pool)
         bytes.copy(whole, 0, 0, length);
         readFully(this.readFdFor(segment), whole.subarray(length), firstSize - length, position + length);
         this.readCounters.logBytesRead += firstSize - length;

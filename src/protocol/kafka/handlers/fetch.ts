@@ -13,6 +13,15 @@ import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
 import type { Partition } from '../../../core/stream/topics.js';
 import { BASE_OFFSET_AT, BATCH_LENGTH_OVERHEAD, batchSizeAt } from '../../../storage/partition/record-batch.js';
 import { decodeBatchRecords, readBatchHeader } from '../../../storage/partition/records.js';
+import { BufferPool } from '../../../util/buffer-pool.js';
+
+/**
+ * Record batches read for Fetch responses: 1 MiB slabs (the partition fetch size of librdkafka and
+ * kafkajs), at most 8 kept free. The connection releases a response's slabs once the socket has taken
+ * its bytes (connection.ts).
+ */
+export const FETCH_BUFFERS = new BufferPool(1024 * 1024, 8);
+const acquireFetchBuffer = (size: number): Buffer => FETCH_BUFFERS.acquire(size);
 
 /** ListOffsets special timestamps. */
 const LATEST_TIMESTAMP = -1n;
@@ -82,7 +91,7 @@ function fetchOnce(context: KafkaContext, request: FetchRequest): FetchPass {
         let records: Buffer;
         try {
           // the first partition with data may exceed the budget by one batch (clients must make progress)
-          records = belowOffset(log.read(offset, Math.min(p.partitionMaxBytes, budget)), partition.highWatermark);
+          records = belowOffset(log.read(offset, Math.min(p.partitionMaxBytes, budget), acquireFetchBuffer), partition.highWatermark);
         } catch (err) {
           const code = kafkaErrorCodeOf(err);
           if (code === KafkaErrorCode.UNKNOWN_SERVER_ERROR) {
