@@ -11,8 +11,8 @@
  *   node dist/bench/kafka-throughput.js [--sizes 100,1024] [--mib 1024] [--json out.json]
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostbox } from './lib/brokers.js';
 import { fmtInt, intFlag, machineInfo, nowMs, parseArgs, table } from './lib/common.js';
@@ -27,6 +27,24 @@ interface SizeResult {
   records: number;
   produceSeconds: number;
   consumeSeconds: number;
+  /** share of the machine's CPU time the hypervisor gave to others during each run (/proc/stat steal), % */
+  produceStealPct: number;
+  consumeStealPct: number;
+}
+
+interface KcatRun {
+  seconds: number;
+  stealPct: number;
+}
+
+/** Cumulative steal time of all CPUs in clock ticks (Linux /proc/stat), or NaN elsewhere. */
+function stealTicks(): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
+    return Number(fields[8]);
+  } catch {
+    return NaN;
+  }
 }
 
 /**
@@ -62,9 +80,14 @@ function bufferedWriteMBps(totalBytes: number): number {
   }
 }
 
-function runKcat(args: string[]): Promise<number> {
+/**
+ * Runs kcat to completion: its wall time, and how much CPU a virtual machine's host took away meanwhile (a
+ * run with a high steal share measured the neighbours as much as the broker).
+ */
+function runKcat(args: string[]): Promise<KcatRun> {
   return new Promise((resolve, reject) => {
     const start = nowMs();
+    const stealStart = stealTicks();
     const child = spawn('kcat', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
@@ -72,7 +95,10 @@ function runKcat(args: string[]): Promise<number> {
     child.on('error', (err) => reject(new Error(`kcat: ${err.message} (apt-get install kcat)`)));
     child.on('exit', (code) => {
       clearTimeout(timer);
-      if (code === 0) resolve((nowMs() - start) / 1000);
+      const seconds = (nowMs() - start) / 1000;
+      // steal is counted in USER_HZ (100) ticks per CPU
+      const stealPct = (100 * (stealTicks() - stealStart)) / (seconds * 100 * cpus().length);
+      if (code === 0) resolve({ seconds, stealPct });
       else reject(new Error(`kcat ${args.join(' ')} exited ${String(code)}:\n${stderr}`));
     });
   });
@@ -121,12 +147,19 @@ async function main(): Promise<void> {
       const file = join(work, `records-${recordBytes}`);
       writeRecordsFile(file, recordBytes, records);
       const topic = `bench-${recordBytes}`;
-      const produceSeconds = await runKcat(['-P', '-b', bootstrap, '-t', topic, '-X', 'acks=all', '-X', 'linger.ms=5', '-X', 'batch.num.messages=10000', '-X', 'queue.buffering.max.messages=1000000', '-l', file]);
+      const produce = await runKcat(['-P', '-b', bootstrap, '-t', topic, '-X', 'acks=all', '-X', 'linger.ms=5', '-X', 'batch.num.messages=10000', '-X', 'queue.buffering.max.messages=1000000', '-l', file]);
       // -c: exit with the last record; -e alone would add the final long-poll at the end of the log
       // (fetch.wait.max.ms, 500 ms) to the time, as it would against any Kafka broker
-      const consumeSeconds = await runKcat(['-C', '-b', bootstrap, '-t', topic, '-o', 'beginning', '-c', String(records), '-e', '-q', '-f', '%s\n']);
+      const consume = await runKcat(['-C', '-b', bootstrap, '-t', topic, '-o', 'beginning', '-c', String(records), '-e', '-q', '-f', '%s\n']);
       rmSync(file, { force: true });
-      results.push({ recordBytes, records, produceSeconds, consumeSeconds });
+      results.push({
+        recordBytes,
+        records,
+        produceSeconds: produce.seconds,
+        consumeSeconds: consume.seconds,
+        produceStealPct: produce.stealPct,
+        consumeStealPct: consume.stealPct,
+      });
     }
   } finally {
     await broker.stop();
@@ -134,15 +167,15 @@ async function main(): Promise<void> {
   }
   const mbps = (r: SizeResult, seconds: number): number => (r.records * r.recordBytes) / seconds / 1e6;
   const rows = results.flatMap((r) => [
-    [`${r.recordBytes} B produce (acks=all)`, fmtInt(r.records / r.produceSeconds), mbps(r, r.produceSeconds).toFixed(1), `${((100 * mbps(r, r.produceSeconds)) / diskMBps).toFixed(0)}%`],
-    [`${r.recordBytes} B consume`, fmtInt(r.records / r.consumeSeconds), mbps(r, r.consumeSeconds).toFixed(1), `${((100 * mbps(r, r.consumeSeconds)) / diskMBps).toFixed(0)}%`],
+    [`${r.recordBytes} B produce (acks=all)`, fmtInt(r.records / r.produceSeconds), mbps(r, r.produceSeconds).toFixed(1), `${((100 * mbps(r, r.produceSeconds)) / diskMBps).toFixed(0)}%`, `${r.produceStealPct.toFixed(0)}%`],
+    [`${r.recordBytes} B consume`, fmtInt(r.records / r.consumeSeconds), mbps(r, r.consumeSeconds).toFixed(1), `${((100 * mbps(r, r.consumeSeconds)) / diskMBps).toFixed(0)}%`, `${r.consumeStealPct.toFixed(0)}%`],
   ]);
   console.log(`# Kafka throughput, Postbox with kcat — ${machineInfo()}`);
   console.log(
     `\n${(totalBytes / 2 ** 20).toFixed(0)} MiB of records per size; disk sequential write: ${directMBps.toFixed(1)} MB/s direct (dd oflag=direct, 1 MiB blocks), ` +
       `${bufferedMBps.toFixed(1)} MB/s buffered (1 MiB writes + one fdatasync); the ratios below are against ${diskMBps.toFixed(1)} MB/s\n`,
   );
-  console.log(table(['run', 'records/s', 'MB/s', 'of disk write'], rows));
+  console.log(table(['run', 'records/s', 'MB/s', 'of disk write', 'CPU stolen by host'], rows));
   const json = flags.get('json');
   if (json !== undefined) writeFileSync(json, JSON.stringify({ machine: machineInfo(), directMBps, bufferedMBps, results }, null, 2) + '\n');
 }
