@@ -1,21 +1,15 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import amqp, { type ChannelModel } from 'amqplib';
-import { startTestBroker, type TestBroker } from '../helpers/broker.js';
-import { collect, drainBodies, expectChannelClose, readyCount, text } from '../helpers/amqplib.js';
+import type { ChannelModel } from 'amqplib';
+import type { TestBroker } from '../helpers/broker.js';
+import { closeAmqplib, collect, drainBodies, expectChannelClose, openAmqplib, readyCount, text } from '../helpers/amqplib.js';
 
 describe('amqplib: publisher confirms and transactions', () => {
   let broker: TestBroker;
   let conn: ChannelModel;
 
-  before(async () => {
-    broker = await startTestBroker();
-    conn = await amqp.connect(broker.url);
-  });
-  after(async () => {
-    await conn.close();
-    await broker.stop();
-  });
+  before(async () => ({ broker, conn } = await openAmqplib()));
+  after(() => closeAmqplib(conn, broker));
 
   test('1000 persistent messages to a durable queue are all acked and waitForConfirms resolves', async () => {
     const ch = await conn.createConfirmChannel();

@@ -2,21 +2,15 @@ import { test, describe, before, after } from 'node:test';
 import { createServer, connect as tcpConnect, type Socket } from 'node:net';
 import assert from 'node:assert/strict';
 import amqp, { type ChannelModel } from 'amqplib';
-import { delay, startTestBroker, type TestBroker } from '../helpers/broker.js';
-import { collect, drainBodies, text } from '../helpers/amqplib.js';
+import { delay, type TestBroker } from '../helpers/broker.js';
+import { closeAmqplib, collect, drainBodies, openAmqplib, text } from '../helpers/amqplib.js';
 
 describe('amqplib: connections', () => {
   let broker: TestBroker;
   let conn: ChannelModel;
 
-  before(async () => {
-    broker = await startTestBroker();
-    conn = await amqp.connect(broker.url);
-  });
-  after(async () => {
-    await conn.close();
-    await broker.stop();
-  });
+  before(async () => ({ broker, conn } = await openAmqplib()));
+  after(() => closeAmqplib(conn, broker));
 
   const base = () => `amqp://127.0.0.1:${broker.amqpPort}`;
 

@@ -1,8 +1,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
-import { startTestBroker, waitFor, type TestBroker } from '../helpers/broker.js';
-import { collect, drainBodies, expectChannelClose, expectConnectionClose, readyCount, text } from '../helpers/amqplib.js';
+import { waitFor, type TestBroker } from '../helpers/broker.js';
+import { closeAmqplib, collect, drainBodies, expectChannelClose, expectConnectionClose, openAmqplib, readyCount, text } from '../helpers/amqplib.js';
 
 const bodies = (ms: readonly ConsumeMessage[]) => ms.map((m) => m.content.toString());
 
@@ -10,14 +10,8 @@ describe('amqplib: consuming and acknowledging', () => {
   let broker: TestBroker;
   let conn: ChannelModel;
 
-  before(async () => {
-    broker = await startTestBroker();
-    conn = await amqp.connect(broker.url);
-  });
-  after(async () => {
-    await conn.close();
-    await broker.stop();
-  });
+  before(async () => ({ broker, conn } = await openAmqplib()));
+  after(() => closeAmqplib(conn, broker));
 
   test('a consumer with an explicit tag gets consume-ok with that tag and deliveries carrying it', async () => {
     const ch = await conn.createChannel();

@@ -1,21 +1,15 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
-import { startTestBroker, type TestBroker } from '../helpers/broker.js';
-import { drainBodies, expectChannelClose, expectConnectionClose, readyCount, text } from '../helpers/amqplib.js';
+import type { TestBroker } from '../helpers/broker.js';
+import { closeAmqplib, drainBodies, expectChannelClose, expectConnectionClose, openAmqplib, readyCount, text } from '../helpers/amqplib.js';
 
 describe('amqplib: exchanges', () => {
   let broker: TestBroker;
   let conn: ChannelModel;
 
-  before(async () => {
-    broker = await startTestBroker();
-    conn = await amqp.connect(broker.url);
-  });
-  after(async () => {
-    await conn.close();
-    await broker.stop();
-  });
+  before(async () => ({ broker, conn } = await openAmqplib()));
+  after(() => closeAmqplib(conn, broker));
 
   async function channel(): Promise<Channel> {
     return conn.createChannel();

@@ -2,21 +2,15 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import amqp, { type ChannelModel, type Message } from 'amqplib';
-import { startTestBroker, type TestBroker } from '../helpers/broker.js';
-import { collect, drainBodies, expectChannelClose, text } from '../helpers/amqplib.js';
+import type { TestBroker } from '../helpers/broker.js';
+import { closeAmqplib, collect, drainBodies, expectChannelClose, openAmqplib, text } from '../helpers/amqplib.js';
 
 describe('amqplib: publishing', () => {
   let broker: TestBroker;
   let conn: ChannelModel;
 
-  before(async () => {
-    broker = await startTestBroker();
-    conn = await amqp.connect(broker.url);
-  });
-  after(async () => {
-    await conn.close();
-    await broker.stop();
-  });
+  before(async () => ({ broker, conn } = await openAmqplib()));
+  after(() => closeAmqplib(conn, broker));
 
   test('an unroutable mandatory message comes back as a return with 312 NO_ROUTE', async () => {
     const ch = await conn.createChannel();

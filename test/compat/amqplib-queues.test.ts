@@ -1,21 +1,15 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
-import { startTestBroker, waitFor, type TestBroker } from '../helpers/broker.js';
-import { collect, drainBodies, expectChannelClose, readyCount, text } from '../helpers/amqplib.js';
+import { waitFor, type TestBroker } from '../helpers/broker.js';
+import { closeAmqplib, collect, drainBodies, expectChannelClose, openAmqplib, readyCount, text } from '../helpers/amqplib.js';
 
 describe('amqplib: queues', () => {
   let broker: TestBroker;
   let conn: ChannelModel;
 
-  before(async () => {
-    broker = await startTestBroker();
-    conn = await amqp.connect(broker.url);
-  });
-  after(async () => {
-    await conn.close();
-    await broker.stop();
-  });
+  before(async () => ({ broker, conn } = await openAmqplib()));
+  after(() => closeAmqplib(conn, broker));
 
   const vhost = () => broker.core.vhosts.get('/')!;
 

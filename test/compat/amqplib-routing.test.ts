@@ -1,8 +1,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import amqp, { type Channel, type ChannelModel } from 'amqplib';
-import { startTestBroker, type TestBroker } from '../helpers/broker.js';
-import { drainBodies, expectChannelClose, readyCount, text } from '../helpers/amqplib.js';
+import type { Channel, ChannelModel } from 'amqplib';
+import type { TestBroker } from '../helpers/broker.js';
+import { closeAmqplib, drainBodies, expectChannelClose, openAmqplibChannel, readyCount, text } from '../helpers/amqplib.js';
 
 /**
  * binding pattern, routing key, whether it matches (RabbitMQ's topic semantics). An empty routing key is
@@ -50,15 +50,8 @@ describe('amqplib: routing', () => {
   let conn: ChannelModel;
   let ch: Channel;
 
-  before(async () => {
-    broker = await startTestBroker();
-    conn = await amqp.connect(broker.url);
-    ch = await conn.createChannel();
-  });
-  after(async () => {
-    await conn.close();
-    await broker.stop();
-  });
+  before(async () => ({ broker, conn, ch } = await openAmqplibChannel()));
+  after(() => closeAmqplib(conn, broker));
 
   test('a direct exchange routes by exact routing key', async () => {
     await ch.assertExchange('r.direct', 'direct', { durable: false });

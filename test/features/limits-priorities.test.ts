@@ -1,23 +1,16 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
-import { startTestBroker, type TestBroker } from '../helpers/broker.js';
-import { collect, drainBodies, expectChannelClose, readyCount, text } from '../helpers/amqplib.js';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { TestBroker } from '../helpers/broker.js';
+import { closeAmqplib, collect, drainBodies, expectChannelClose, openAmqplibChannel, readyCount, text } from '../helpers/amqplib.js';
 
 describe('length limits, priorities, delivery limits, retry backoff, single active consumer, queue types', () => {
   let broker: TestBroker;
   let conn: ChannelModel;
   let ch: Channel;
 
-  before(async () => {
-    broker = await startTestBroker();
-    conn = await amqp.connect(broker.url);
-    ch = await conn.createChannel();
-  });
-  after(async () => {
-    await conn.close();
-    await broker.stop();
-  });
+  before(async () => ({ broker, conn, ch } = await openAmqplibChannel()));
+  after(() => closeAmqplib(conn, broker));
 
   test('x-max-length with drop-head keeps the newest messages and dead-letters the dropped ones with maxlen', async () => {
     await ch.assertExchange('dlx.maxlen', 'fanout');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { startTestBroker, tempDataDir, type TestBroker } from '../helpers/broker.js';
 import { rmSync } from 'node:fs';
-import { collect, drainBodies, expectChannelClose, readyCount, text } from '../helpers/amqplib.js';
+import { closeAmqplib, collect, drainBodies, expectChannelClose, openAmqplibChannel, readyCount, text } from '../helpers/amqplib.js';
 
 /** the next message on `queue` (a consumer that takes one and cancels) */
 async function next(ch: Channel, queue: string): Promise<ConsumeMessage> {
@@ -18,15 +18,8 @@ describe('message TTL, queue expiry and dead-lettering', () => {
   let conn: ChannelModel;
   let ch: Channel;
 
-  before(async () => {
-    broker = await startTestBroker();
-    conn = await amqp.connect(broker.url);
-    ch = await conn.createChannel();
-  });
-  after(async () => {
-    await conn.close();
-    await broker.stop();
-  });
+  before(async () => ({ broker, conn, ch } = await openAmqplibChannel()));
+  after(() => closeAmqplib(conn, broker));
 
   test('a queue message TTL expires waiting messages and dead-letters them with reason expired and an x-death entry', async () => {
     await ch.assertExchange('dlx.ttl', 'fanout');

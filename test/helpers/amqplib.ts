@@ -4,7 +4,27 @@
  * are handled in order, so an RPC reply means every earlier publish has been routed).
  */
 import assert from 'node:assert/strict';
-import type { Channel, ChannelModel, ConsumeMessage, GetMessage } from 'amqplib';
+import amqp, { type Channel, type ChannelModel, type ConsumeMessage, type GetMessage } from 'amqplib';
+import type { BrokerOptions } from '../../src/broker.js';
+import { startTestBroker, type TestBroker } from './broker.js';
+
+/** A test broker and one amqplib connection to it (the usual before() of a compat test file). */
+export async function openAmqplib(options: BrokerOptions = {}): Promise<{ broker: TestBroker; conn: ChannelModel }> {
+  const broker = await startTestBroker(options);
+  return { broker, conn: await amqp.connect(broker.url) };
+}
+
+/** openAmqplib() plus a channel on the connection. */
+export async function openAmqplibChannel(options: BrokerOptions = {}): Promise<{ broker: TestBroker; conn: ChannelModel; ch: Channel }> {
+  const opened = await openAmqplib(options);
+  return { ...opened, ch: await opened.conn.createChannel() };
+}
+
+/** The usual after(): closes the connection, then stops the broker. */
+export async function closeAmqplib(conn: ChannelModel, broker: TestBroker): Promise<void> {
+  await conn.close();
+  await broker.stop();
+}
 
 /** An Error as amqplib raises it for a server-side close: it carries the reply code. */
 export interface AmqpError extends Error {

@@ -4,8 +4,9 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import amqp, { type ChannelModel, type Channel } from 'amqplib';
-import { startTestBroker, type TestBroker } from '../helpers/broker.js';
+import type { ChannelModel, Channel } from 'amqplib';
+import type { TestBroker } from '../helpers/broker.js';
+import { closeAmqplib, openAmqplibChannel } from '../helpers/amqplib.js';
 import { api, get } from './helpers.js';
 
 describe('management API: publish, get and purge', () => {
@@ -13,15 +14,8 @@ describe('management API: publish, get and purge', () => {
   let conn: ChannelModel;
   let ch: Channel;
 
-  before(async () => {
-    broker = await startTestBroker();
-    conn = await amqp.connect(broker.url);
-    ch = await conn.createChannel();
-  });
-  after(async () => {
-    await conn.close();
-    await broker.stop();
-  });
+  before(async () => ({ broker, conn, ch } = await openAmqplibChannel()));
+  after(() => closeAmqplib(conn, broker));
 
   function publish(exchange: string, body: Record<string, unknown>) {
     return api(broker, 'POST', `/api/exchanges/%2F/${encodeURIComponent(exchange)}/publish`, { body });
