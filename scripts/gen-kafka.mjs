@@ -41,6 +41,10 @@ const SERVED_APIS = [
   ['DeleteTopics', 20],
   ['InitProducerId', 22],
   ['DescribeConfigs', 32],
+  ['AlterConfigs', 33],
+  ['CreatePartitions', 37],
+  ['DeleteGroups', 42],
+  ['IncrementalAlterConfigs', 44],
 ];
 
 /** Headers and data types (embedded in other messages' bytes) generated alongside the APIs. */

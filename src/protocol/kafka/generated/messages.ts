@@ -38,6 +38,10 @@ export const CREATE_TOPICS_API = Object.freeze({ apiKey: 19, name: 'CreateTopics
 export const DELETE_TOPICS_API = Object.freeze({ apiKey: 20, name: 'DeleteTopics', minVersion: 0, maxVersion: 6, flexibleFrom: 4 }) satisfies KafkaApiInfo;
 export const INIT_PRODUCER_ID_API = Object.freeze({ apiKey: 22, name: 'InitProducerId', minVersion: 0, maxVersion: 5, flexibleFrom: 2 }) satisfies KafkaApiInfo;
 export const DESCRIBE_CONFIGS_API = Object.freeze({ apiKey: 32, name: 'DescribeConfigs', minVersion: 0, maxVersion: 4, flexibleFrom: 4 }) satisfies KafkaApiInfo;
+export const ALTER_CONFIGS_API = Object.freeze({ apiKey: 33, name: 'AlterConfigs', minVersion: 0, maxVersion: 2, flexibleFrom: 2 }) satisfies KafkaApiInfo;
+export const CREATE_PARTITIONS_API = Object.freeze({ apiKey: 37, name: 'CreatePartitions', minVersion: 0, maxVersion: 3, flexibleFrom: 2 }) satisfies KafkaApiInfo;
+export const DELETE_GROUPS_API = Object.freeze({ apiKey: 42, name: 'DeleteGroups', minVersion: 0, maxVersion: 2, flexibleFrom: 2 }) satisfies KafkaApiInfo;
+export const INCREMENTAL_ALTER_CONFIGS_API = Object.freeze({ apiKey: 44, name: 'IncrementalAlterConfigs', minVersion: 0, maxVersion: 1, flexibleFrom: 1 }) satisfies KafkaApiInfo;
 
 /** API keys by name. */
 export const ApiKey = Object.freeze({
@@ -60,10 +64,14 @@ export const ApiKey = Object.freeze({
   DeleteTopics: 20,
   InitProducerId: 22,
   DescribeConfigs: 32,
+  AlterConfigs: 33,
+  CreatePartitions: 37,
+  DeleteGroups: 42,
+  IncrementalAlterConfigs: 44,
 } as const);
 
 /** Every served API, by api key (ascending). */
-export const KAFKA_APIS: readonly KafkaApiInfo[] = Object.freeze([PRODUCE_API, FETCH_API, LIST_OFFSETS_API, METADATA_API, OFFSET_COMMIT_API, OFFSET_FETCH_API, FIND_COORDINATOR_API, JOIN_GROUP_API, HEARTBEAT_API, LEAVE_GROUP_API, SYNC_GROUP_API, DESCRIBE_GROUPS_API, LIST_GROUPS_API, SASL_HANDSHAKE_API, API_VERSIONS_API, CREATE_TOPICS_API, DELETE_TOPICS_API, INIT_PRODUCER_ID_API, DESCRIBE_CONFIGS_API]);
+export const KAFKA_APIS: readonly KafkaApiInfo[] = Object.freeze([PRODUCE_API, FETCH_API, LIST_OFFSETS_API, METADATA_API, OFFSET_COMMIT_API, OFFSET_FETCH_API, FIND_COORDINATOR_API, JOIN_GROUP_API, HEARTBEAT_API, LEAVE_GROUP_API, SYNC_GROUP_API, DESCRIBE_GROUPS_API, LIST_GROUPS_API, SASL_HANDSHAKE_API, API_VERSIONS_API, CREATE_TOPICS_API, DELETE_TOPICS_API, INIT_PRODUCER_ID_API, DESCRIBE_CONFIGS_API, ALTER_CONFIGS_API, CREATE_PARTITIONS_API, DELETE_GROUPS_API, INCREMENTAL_ALTER_CONFIGS_API]);
 
 /** The served API with this key, or undefined. */
 export function kafkaApi(apiKey: number): KafkaApiInfo | undefined {
@@ -6632,6 +6640,858 @@ function encodeDescribeConfigsResult(w: KafkaWriter, version: number, v: Describ
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// AlterConfigsRequest (api key 33)
+// ---------------------------------------------------------------------------------------------------------
+
+/** AlterConfigsRequest, versions 0-2, flexible 2+. */
+export interface AlterConfigsRequest {
+  /** The updates for each resource. (versions 0+) */
+  resources: AlterConfigsResource[];
+  /** True if we should validate the request, but not change the configurations. (versions 0+) */
+  validateOnly: boolean;
+}
+
+export function decodeAlterConfigsRequest(r: KafkaReader, version: number): AlterConfigsRequest {
+  let $resources: AlterConfigsResource[];
+  {
+    const n = (version >= 2 ? r.compactArrayLength() : r.arrayLength());
+    const a: AlterConfigsResource[] = [];
+    for (let i = 0; i < n; i++) a.push(decodeAlterConfigsResource(r, version));
+    $resources = a;
+  }
+  let $validateOnly: boolean = r.bool();
+  if (version >= 2) r.skipTaggedFields();
+  return { resources: $resources, validateOnly: $validateOnly };
+}
+
+export function sizeAlterConfigsRequest(version: number, v: AlterConfigsRequest): number {
+  let s = 0;
+  {
+    const x = v.resources;
+    s += sizeArrayLength(x.length, version >= 2);
+    for (let i = 0; i < x.length; i++) s += sizeAlterConfigsResource(version, x[i]);
+  }
+  s += 1;
+  if (version >= 2) s += 1;
+  return s;
+}
+
+export function encodeAlterConfigsRequest(w: KafkaWriter, version: number, v: AlterConfigsRequest): void {
+  {
+    const x = v.resources;
+    if (version >= 2) w.compactArrayLength(x.length);
+    else w.arrayLength(x.length);
+    for (let i = 0; i < x.length; i++) encodeAlterConfigsResource(w, version, x[i]);
+  }
+  w.bool(v.validateOnly);
+  if (version >= 2) w.uvarint(0);
+}
+
+/** AlterableConfig (in AlterConfigsRequest), flexible 2+. */
+export interface AlterConfigsRequestAlterableConfig {
+  /** The configuration key name. (versions 0+) */
+  name: string;
+  /** The value to set for the configuration key. (versions 0+; nullable 0+) */
+  value: string | null;
+}
+
+function decodeAlterConfigsRequestAlterableConfig(r: KafkaReader, version: number): AlterConfigsRequestAlterableConfig {
+  let $name: string = (version >= 2 ? r.compactString() : r.string());
+  let $value: string | null = (version >= 2 ? r.compactNullableString() : r.nullableString());
+  if (version >= 2) r.skipTaggedFields();
+  return { name: $name, value: $value };
+}
+
+function sizeAlterConfigsRequestAlterableConfig(version: number, v: AlterConfigsRequestAlterableConfig): number {
+  let s = 0;
+  s += sizeString(v.name, version >= 2);
+  s += sizeString(v.value, version >= 2);
+  if (version >= 2) s += 1;
+  return s;
+}
+
+function encodeAlterConfigsRequestAlterableConfig(w: KafkaWriter, version: number, v: AlterConfigsRequestAlterableConfig): void {
+  if (version >= 2) w.compactString(v.name);
+  else w.string(v.name);
+  {
+    const x = v.value;
+    if (x === null) {
+      if (version >= 2) w.uvarint(0);
+      else w.int16(-1);
+    } else {
+      if (version >= 2) w.compactString(x);
+      else w.string(x);
+    }
+  }
+  if (version >= 2) w.uvarint(0);
+}
+
+/** AlterConfigsResource (in AlterConfigsRequest), flexible 2+. */
+export interface AlterConfigsResource {
+  /** The resource type. (versions 0+) */
+  resourceType: number;
+  /** The resource name. (versions 0+) */
+  resourceName: string;
+  /** The configurations. (versions 0+) */
+  configs: AlterConfigsRequestAlterableConfig[];
+}
+
+function decodeAlterConfigsResource(r: KafkaReader, version: number): AlterConfigsResource {
+  let $resourceType: number = r.int8();
+  let $resourceName: string = (version >= 2 ? r.compactString() : r.string());
+  let $configs: AlterConfigsRequestAlterableConfig[];
+  {
+    const n = (version >= 2 ? r.compactArrayLength() : r.arrayLength());
+    const a: AlterConfigsRequestAlterableConfig[] = [];
+    for (let i = 0; i < n; i++) a.push(decodeAlterConfigsRequestAlterableConfig(r, version));
+    $configs = a;
+  }
+  if (version >= 2) r.skipTaggedFields();
+  return { resourceType: $resourceType, resourceName: $resourceName, configs: $configs };
+}
+
+function sizeAlterConfigsResource(version: number, v: AlterConfigsResource): number {
+  let s = 0;
+  s += 1;
+  s += sizeString(v.resourceName, version >= 2);
+  {
+    const x = v.configs;
+    s += sizeArrayLength(x.length, version >= 2);
+    for (let i = 0; i < x.length; i++) s += sizeAlterConfigsRequestAlterableConfig(version, x[i]);
+  }
+  if (version >= 2) s += 1;
+  return s;
+}
+
+function encodeAlterConfigsResource(w: KafkaWriter, version: number, v: AlterConfigsResource): void {
+  w.int8(v.resourceType);
+  if (version >= 2) w.compactString(v.resourceName);
+  else w.string(v.resourceName);
+  {
+    const x = v.configs;
+    if (version >= 2) w.compactArrayLength(x.length);
+    else w.arrayLength(x.length);
+    for (let i = 0; i < x.length; i++) encodeAlterConfigsRequestAlterableConfig(w, version, x[i]);
+  }
+  if (version >= 2) w.uvarint(0);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// AlterConfigsResponse (api key 33)
+// ---------------------------------------------------------------------------------------------------------
+
+/** AlterConfigsResponse, versions 0-2, flexible 2+. */
+export interface AlterConfigsResponse {
+  /** Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. (versions 0+) */
+  throttleTimeMs: number;
+  /** The responses for each resource. (versions 0+) */
+  responses: AlterConfigsResourceResponse[];
+}
+
+export function decodeAlterConfigsResponse(r: KafkaReader, version: number): AlterConfigsResponse {
+  let $throttleTimeMs: number = r.int32();
+  let $responses: AlterConfigsResourceResponse[];
+  {
+    const n = (version >= 2 ? r.compactArrayLength() : r.arrayLength());
+    const a: AlterConfigsResourceResponse[] = [];
+    for (let i = 0; i < n; i++) a.push(decodeAlterConfigsResourceResponse(r, version));
+    $responses = a;
+  }
+  if (version >= 2) r.skipTaggedFields();
+  return { throttleTimeMs: $throttleTimeMs, responses: $responses };
+}
+
+export function sizeAlterConfigsResponse(version: number, v: AlterConfigsResponse): number {
+  let s = 0;
+  s += 4;
+  {
+    const x = v.responses;
+    s += sizeArrayLength(x.length, version >= 2);
+    for (let i = 0; i < x.length; i++) s += sizeAlterConfigsResourceResponse(version, x[i]);
+  }
+  if (version >= 2) s += 1;
+  return s;
+}
+
+export function encodeAlterConfigsResponse(w: KafkaWriter, version: number, v: AlterConfigsResponse): void {
+  w.int32(v.throttleTimeMs);
+  {
+    const x = v.responses;
+    if (version >= 2) w.compactArrayLength(x.length);
+    else w.arrayLength(x.length);
+    for (let i = 0; i < x.length; i++) encodeAlterConfigsResourceResponse(w, version, x[i]);
+  }
+  if (version >= 2) w.uvarint(0);
+}
+
+/** AlterConfigsResourceResponse (in AlterConfigsResponse), flexible 2+. */
+export interface AlterConfigsResourceResponse {
+  /** The resource error code. (versions 0+) */
+  errorCode: number;
+  /** The resource error message, or null if there was no error. (versions 0+; nullable 0+) */
+  errorMessage: string | null;
+  /** The resource type. (versions 0+) */
+  resourceType: number;
+  /** The resource name. (versions 0+) */
+  resourceName: string;
+}
+
+function decodeAlterConfigsResourceResponse(r: KafkaReader, version: number): AlterConfigsResourceResponse {
+  let $errorCode: number = r.int16();
+  let $errorMessage: string | null = (version >= 2 ? r.compactNullableString() : r.nullableString());
+  let $resourceType: number = r.int8();
+  let $resourceName: string = (version >= 2 ? r.compactString() : r.string());
+  if (version >= 2) r.skipTaggedFields();
+  return {
+    errorCode: $errorCode,
+    errorMessage: $errorMessage,
+    resourceType: $resourceType,
+    resourceName: $resourceName,
+  };
+}
+
+function sizeAlterConfigsResourceResponse(version: number, v: AlterConfigsResourceResponse): number {
+  let s = 0;
+  s += 2;
+  s += sizeString(v.errorMessage, version >= 2);
+  s += 1;
+  s += sizeString(v.resourceName, version >= 2);
+  if (version >= 2) s += 1;
+  return s;
+}
+
+function encodeAlterConfigsResourceResponse(w: KafkaWriter, version: number, v: AlterConfigsResourceResponse): void {
+  w.int16(v.errorCode);
+  {
+    const x = v.errorMessage;
+    if (x === null) {
+      if (version >= 2) w.uvarint(0);
+      else w.int16(-1);
+    } else {
+      if (version >= 2) w.compactString(x);
+      else w.string(x);
+    }
+  }
+  w.int8(v.resourceType);
+  if (version >= 2) w.compactString(v.resourceName);
+  else w.string(v.resourceName);
+  if (version >= 2) w.uvarint(0);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// CreatePartitionsRequest (api key 37)
+// ---------------------------------------------------------------------------------------------------------
+
+/** CreatePartitionsRequest, versions 0-3, flexible 2+. */
+export interface CreatePartitionsRequest {
+  /** Each topic that we want to create new partitions inside. (versions 0+) */
+  topics: CreatePartitionsTopic[];
+  /** The time in ms to wait for the partitions to be created. (versions 0+) */
+  timeoutMs: number;
+  /** If true, then validate the request, but don't actually increase the number of partitions. (versions 0+) */
+  validateOnly: boolean;
+}
+
+export function decodeCreatePartitionsRequest(r: KafkaReader, version: number): CreatePartitionsRequest {
+  let $topics: CreatePartitionsTopic[];
+  {
+    const n = (version >= 2 ? r.compactArrayLength() : r.arrayLength());
+    const a: CreatePartitionsTopic[] = [];
+    for (let i = 0; i < n; i++) a.push(decodeCreatePartitionsTopic(r, version));
+    $topics = a;
+  }
+  let $timeoutMs: number = r.int32();
+  let $validateOnly: boolean = r.bool();
+  if (version >= 2) r.skipTaggedFields();
+  return { topics: $topics, timeoutMs: $timeoutMs, validateOnly: $validateOnly };
+}
+
+export function sizeCreatePartitionsRequest(version: number, v: CreatePartitionsRequest): number {
+  let s = 0;
+  {
+    const x = v.topics;
+    s += sizeArrayLength(x.length, version >= 2);
+    for (let i = 0; i < x.length; i++) s += sizeCreatePartitionsTopic(version, x[i]);
+  }
+  s += 4;
+  s += 1;
+  if (version >= 2) s += 1;
+  return s;
+}
+
+export function encodeCreatePartitionsRequest(w: KafkaWriter, version: number, v: CreatePartitionsRequest): void {
+  {
+    const x = v.topics;
+    if (version >= 2) w.compactArrayLength(x.length);
+    else w.arrayLength(x.length);
+    for (let i = 0; i < x.length; i++) encodeCreatePartitionsTopic(w, version, x[i]);
+  }
+  w.int32(v.timeoutMs);
+  w.bool(v.validateOnly);
+  if (version >= 2) w.uvarint(0);
+}
+
+/** CreatePartitionsAssignment (in CreatePartitionsRequest), flexible 2+. */
+export interface CreatePartitionsAssignment {
+  /** The assigned broker IDs. (versions 0+) */
+  brokerIds: number[];
+}
+
+function decodeCreatePartitionsAssignment(r: KafkaReader, version: number): CreatePartitionsAssignment {
+  let $brokerIds: number[];
+  {
+    const n = (version >= 2 ? r.compactArrayLength() : r.arrayLength());
+    const a: number[] = [];
+    for (let i = 0; i < n; i++) a.push(r.int32());
+    $brokerIds = a;
+  }
+  if (version >= 2) r.skipTaggedFields();
+  return { brokerIds: $brokerIds };
+}
+
+function sizeCreatePartitionsAssignment(version: number, v: CreatePartitionsAssignment): number {
+  let s = 0;
+  {
+    const x = v.brokerIds;
+    s += sizeArrayLength(x.length, version >= 2) + x.length * 4;
+  }
+  if (version >= 2) s += 1;
+  return s;
+}
+
+function encodeCreatePartitionsAssignment(w: KafkaWriter, version: number, v: CreatePartitionsAssignment): void {
+  {
+    const x = v.brokerIds;
+    if (version >= 2) w.compactArrayLength(x.length);
+    else w.arrayLength(x.length);
+    for (let i = 0; i < x.length; i++) w.int32(x[i]);
+  }
+  if (version >= 2) w.uvarint(0);
+}
+
+/** CreatePartitionsTopic (in CreatePartitionsRequest), flexible 2+. */
+export interface CreatePartitionsTopic {
+  /** The topic name. (versions 0+) */
+  name: string;
+  /** The new partition count. (versions 0+) */
+  count: number;
+  /** The new partition assignments. (versions 0+; nullable 0+) */
+  assignments: CreatePartitionsAssignment[] | null;
+}
+
+function decodeCreatePartitionsTopic(r: KafkaReader, version: number): CreatePartitionsTopic {
+  let $name: string = (version >= 2 ? r.compactString() : r.string());
+  let $count: number = r.int32();
+  let $assignments: CreatePartitionsAssignment[] | null;
+  {
+    const n = (version >= 2 ? r.compactNullableArrayLength() : r.nullableArrayLength());
+    if (n < 0) {
+      $assignments = null;
+    } else {
+      const a: CreatePartitionsAssignment[] = [];
+      for (let i = 0; i < n; i++) a.push(decodeCreatePartitionsAssignment(r, version));
+      $assignments = a;
+    }
+  }
+  if (version >= 2) r.skipTaggedFields();
+  return { name: $name, count: $count, assignments: $assignments };
+}
+
+function sizeCreatePartitionsTopic(version: number, v: CreatePartitionsTopic): number {
+  let s = 0;
+  s += sizeString(v.name, version >= 2);
+  s += 4;
+  {
+    const x = v.assignments;
+    if (x === null) s += sizeArrayLength(-1, version >= 2);
+    else {
+      s += sizeArrayLength(x.length, version >= 2);
+      for (let i = 0; i < x.length; i++) s += sizeCreatePartitionsAssignment(version, x[i]);
+    }
+  }
+  if (version >= 2) s += 1;
+  return s;
+}
+
+function encodeCreatePartitionsTopic(w: KafkaWriter, version: number, v: CreatePartitionsTopic): void {
+  if (version >= 2) w.compactString(v.name);
+  else w.string(v.name);
+  w.int32(v.count);
+  {
+    const x = v.assignments;
+    if (x === null) {
+      if (version >= 2) w.uvarint(0);
+      else w.int32(-1);
+    } else {
+      if (version >= 2) w.compactArrayLength(x.length);
+      else w.arrayLength(x.length);
+      for (let i = 0; i < x.length; i++) encodeCreatePartitionsAssignment(w, version, x[i]);
+    }
+  }
+  if (version >= 2) w.uvarint(0);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// CreatePartitionsResponse (api key 37)
+// ---------------------------------------------------------------------------------------------------------
+
+/** CreatePartitionsResponse, versions 0-3, flexible 2+. */
+export interface CreatePartitionsResponse {
+  /** The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. (versions 0+) */
+  throttleTimeMs: number;
+  /** The partition creation results for each topic. (versions 0+) */
+  results: CreatePartitionsTopicResult[];
+}
+
+export function decodeCreatePartitionsResponse(r: KafkaReader, version: number): CreatePartitionsResponse {
+  let $throttleTimeMs: number = r.int32();
+  let $results: CreatePartitionsTopicResult[];
+  {
+    const n = (version >= 2 ? r.compactArrayLength() : r.arrayLength());
+    const a: CreatePartitionsTopicResult[] = [];
+    for (let i = 0; i < n; i++) a.push(decodeCreatePartitionsTopicResult(r, version));
+    $results = a;
+  }
+  if (version >= 2) r.skipTaggedFields();
+  return { throttleTimeMs: $throttleTimeMs, results: $results };
+}
+
+export function sizeCreatePartitionsResponse(version: number, v: CreatePartitionsResponse): number {
+  let s = 0;
+  s += 4;
+  {
+    const x = v.results;
+    s += sizeArrayLength(x.length, version >= 2);
+    for (let i = 0; i < x.length; i++) s += sizeCreatePartitionsTopicResult(version, x[i]);
+  }
+  if (version >= 2) s += 1;
+  return s;
+}
+
+export function encodeCreatePartitionsResponse(w: KafkaWriter, version: number, v: CreatePartitionsResponse): void {
+  w.int32(v.throttleTimeMs);
+  {
+    const x = v.results;
+    if (version >= 2) w.compactArrayLength(x.length);
+    else w.arrayLength(x.length);
+    for (let i = 0; i < x.length; i++) encodeCreatePartitionsTopicResult(w, version, x[i]);
+  }
+  if (version >= 2) w.uvarint(0);
+}
+
+/** CreatePartitionsTopicResult (in CreatePartitionsResponse), flexible 2+. */
+export interface CreatePartitionsTopicResult {
+  /** The topic name. (versions 0+) */
+  name: string;
+  /** The result error, or zero if there was no error. (versions 0+) */
+  errorCode: number;
+  /** The result message, or null if there was no error. (versions 0+; nullable 0+; default null) */
+  errorMessage: string | null;
+}
+
+function decodeCreatePartitionsTopicResult(r: KafkaReader, version: number): CreatePartitionsTopicResult {
+  let $name: string = (version >= 2 ? r.compactString() : r.string());
+  let $errorCode: number = r.int16();
+  let $errorMessage: string | null = (version >= 2 ? r.compactNullableString() : r.nullableString());
+  if (version >= 2) r.skipTaggedFields();
+  return { name: $name, errorCode: $errorCode, errorMessage: $errorMessage };
+}
+
+function sizeCreatePartitionsTopicResult(version: number, v: CreatePartitionsTopicResult): number {
+  let s = 0;
+  s += sizeString(v.name, version >= 2);
+  s += 2;
+  s += sizeString(v.errorMessage, version >= 2);
+  if (version >= 2) s += 1;
+  return s;
+}
+
+function encodeCreatePartitionsTopicResult(w: KafkaWriter, version: number, v: CreatePartitionsTopicResult): void {
+  if (version >= 2) w.compactString(v.name);
+  else w.string(v.name);
+  w.int16(v.errorCode);
+  {
+    const x = v.errorMessage;
+    if (x === null) {
+      if (version >= 2) w.uvarint(0);
+      else w.int16(-1);
+    } else {
+      if (version >= 2) w.compactString(x);
+      else w.string(x);
+    }
+  }
+  if (version >= 2) w.uvarint(0);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// DeleteGroupsRequest (api key 42)
+// ---------------------------------------------------------------------------------------------------------
+
+/** DeleteGroupsRequest, versions 0-2, flexible 2+. */
+export interface DeleteGroupsRequest {
+  /** The group names to delete. (versions 0+) */
+  groupsNames: string[];
+}
+
+export function decodeDeleteGroupsRequest(r: KafkaReader, version: number): DeleteGroupsRequest {
+  let $groupsNames: string[];
+  {
+    const n = (version >= 2 ? r.compactArrayLength() : r.arrayLength());
+    const a: string[] = [];
+    for (let i = 0; i < n; i++) a.push((version >= 2 ? r.compactString() : r.string()));
+    $groupsNames = a;
+  }
+  if (version >= 2) r.skipTaggedFields();
+  return { groupsNames: $groupsNames };
+}
+
+export function sizeDeleteGroupsRequest(version: number, v: DeleteGroupsRequest): number {
+  let s = 0;
+  {
+    const x = v.groupsNames;
+    s += sizeArrayLength(x.length, version >= 2);
+    for (let i = 0; i < x.length; i++) s += sizeString(x[i], version >= 2);
+  }
+  if (version >= 2) s += 1;
+  return s;
+}
+
+export function encodeDeleteGroupsRequest(w: KafkaWriter, version: number, v: DeleteGroupsRequest): void {
+  {
+    const x = v.groupsNames;
+    if (version >= 2) w.compactArrayLength(x.length);
+    else w.arrayLength(x.length);
+    for (let i = 0; i < x.length; i++) {
+      if (version >= 2) w.compactString(x[i]);
+      else w.string(x[i]);
+    }
+  }
+  if (version >= 2) w.uvarint(0);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// DeleteGroupsResponse (api key 42)
+// ---------------------------------------------------------------------------------------------------------
+
+/** DeleteGroupsResponse, versions 0-2, flexible 2+. */
+export interface DeleteGroupsResponse {
+  /** The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. (versions 0+) */
+  throttleTimeMs: number;
+  /** The deletion results (versions 0+) */
+  results: DeleteGroupsResponseDeletableGroupResult[];
+}
+
+export function decodeDeleteGroupsResponse(r: KafkaReader, version: number): DeleteGroupsResponse {
+  let $throttleTimeMs: number = r.int32();
+  let $results: DeleteGroupsResponseDeletableGroupResult[];
+  {
+    const n = (version >= 2 ? r.compactArrayLength() : r.arrayLength());
+    const a: DeleteGroupsResponseDeletableGroupResult[] = [];
+    for (let i = 0; i < n; i++) a.push(decodeDeleteGroupsResponseDeletableGroupResult(r, version));
+    $results = a;
+  }
+  if (version >= 2) r.skipTaggedFields();
+  return { throttleTimeMs: $throttleTimeMs, results: $results };
+}
+
+export function sizeDeleteGroupsResponse(version: number, v: DeleteGroupsResponse): number {
+  let s = 0;
+  s += 4;
+  {
+    const x = v.results;
+    s += sizeArrayLength(x.length, version >= 2);
+    for (let i = 0; i < x.length; i++) s += sizeDeleteGroupsResponseDeletableGroupResult(version, x[i]);
+  }
+  if (version >= 2) s += 1;
+  return s;
+}
+
+export function encodeDeleteGroupsResponse(w: KafkaWriter, version: number, v: DeleteGroupsResponse): void {
+  w.int32(v.throttleTimeMs);
+  {
+    const x = v.results;
+    if (version >= 2) w.compactArrayLength(x.length);
+    else w.arrayLength(x.length);
+    for (let i = 0; i < x.length; i++) encodeDeleteGroupsResponseDeletableGroupResult(w, version, x[i]);
+  }
+  if (version >= 2) w.uvarint(0);
+}
+
+/** DeletableGroupResult (in DeleteGroupsResponse), flexible 2+. */
+export interface DeleteGroupsResponseDeletableGroupResult {
+  /** The group id (versions 0+) */
+  groupId: string;
+  /** The deletion error, or 0 if the deletion succeeded. (versions 0+) */
+  errorCode: number;
+}
+
+function decodeDeleteGroupsResponseDeletableGroupResult(r: KafkaReader, version: number): DeleteGroupsResponseDeletableGroupResult {
+  let $groupId: string = (version >= 2 ? r.compactString() : r.string());
+  let $errorCode: number = r.int16();
+  if (version >= 2) r.skipTaggedFields();
+  return { groupId: $groupId, errorCode: $errorCode };
+}
+
+function sizeDeleteGroupsResponseDeletableGroupResult(version: number, v: DeleteGroupsResponseDeletableGroupResult): number {
+  let s = 0;
+  s += sizeString(v.groupId, version >= 2);
+  s += 2;
+  if (version >= 2) s += 1;
+  return s;
+}
+
+function encodeDeleteGroupsResponseDeletableGroupResult(w: KafkaWriter, version: number, v: DeleteGroupsResponseDeletableGroupResult): void {
+  if (version >= 2) w.compactString(v.groupId);
+  else w.string(v.groupId);
+  w.int16(v.errorCode);
+  if (version >= 2) w.uvarint(0);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// IncrementalAlterConfigsRequest (api key 44)
+// ---------------------------------------------------------------------------------------------------------
+
+/** IncrementalAlterConfigsRequest, versions 0-1, flexible 1+. */
+export interface IncrementalAlterConfigsRequest {
+  /** The incremental updates for each resource. (versions 0+) */
+  resources: IncrementalAlterConfigsRequestAlterConfigsResource[];
+  /** True if we should validate the request, but not change the configurations. (versions 0+) */
+  validateOnly: boolean;
+}
+
+export function decodeIncrementalAlterConfigsRequest(r: KafkaReader, version: number): IncrementalAlterConfigsRequest {
+  let $resources: IncrementalAlterConfigsRequestAlterConfigsResource[];
+  {
+    const n = (version >= 1 ? r.compactArrayLength() : r.arrayLength());
+    const a: IncrementalAlterConfigsRequestAlterConfigsResource[] = [];
+    for (let i = 0; i < n; i++) a.push(decodeIncrementalAlterConfigsRequestAlterConfigsResource(r, version));
+    $resources = a;
+  }
+  let $validateOnly: boolean = r.bool();
+  if (version >= 1) r.skipTaggedFields();
+  return { resources: $resources, validateOnly: $validateOnly };
+}
+
+export function sizeIncrementalAlterConfigsRequest(version: number, v: IncrementalAlterConfigsRequest): number {
+  let s = 0;
+  {
+    const x = v.resources;
+    s += sizeArrayLength(x.length, version >= 1);
+    for (let i = 0; i < x.length; i++) s += sizeIncrementalAlterConfigsRequestAlterConfigsResource(version, x[i]);
+  }
+  s += 1;
+  if (version >= 1) s += 1;
+  return s;
+}
+
+export function encodeIncrementalAlterConfigsRequest(w: KafkaWriter, version: number, v: IncrementalAlterConfigsRequest): void {
+  {
+    const x = v.resources;
+    if (version >= 1) w.compactArrayLength(x.length);
+    else w.arrayLength(x.length);
+    for (let i = 0; i < x.length; i++) encodeIncrementalAlterConfigsRequestAlterConfigsResource(w, version, x[i]);
+  }
+  w.bool(v.validateOnly);
+  if (version >= 1) w.uvarint(0);
+}
+
+/** AlterableConfig (in IncrementalAlterConfigsRequest), flexible 1+. */
+export interface IncrementalAlterConfigsRequestAlterableConfig {
+  /** The configuration key name. (versions 0+) */
+  name: string;
+  /** The type (Set, Delete, Append, Subtract) of operation. (versions 0+) */
+  configOperation: number;
+  /** The value to set for the configuration key. (versions 0+; nullable 0+) */
+  value: string | null;
+}
+
+function decodeIncrementalAlterConfigsRequestAlterableConfig(r: KafkaReader, version: number): IncrementalAlterConfigsRequestAlterableConfig {
+  let $name: string = (version >= 1 ? r.compactString() : r.string());
+  let $configOperation: number = r.int8();
+  let $value: string | null = (version >= 1 ? r.compactNullableString() : r.nullableString());
+  if (version >= 1) r.skipTaggedFields();
+  return { name: $name, configOperation: $configOperation, value: $value };
+}
+
+function sizeIncrementalAlterConfigsRequestAlterableConfig(version: number, v: IncrementalAlterConfigsRequestAlterableConfig): number {
+  let s = 0;
+  s += sizeString(v.name, version >= 1);
+  s += 1;
+  s += sizeString(v.value, version >= 1);
+  if (version >= 1) s += 1;
+  return s;
+}
+
+function encodeIncrementalAlterConfigsRequestAlterableConfig(w: KafkaWriter, version: number, v: IncrementalAlterConfigsRequestAlterableConfig): void {
+  if (version >= 1) w.compactString(v.name);
+  else w.string(v.name);
+  w.int8(v.configOperation);
+  {
+    const x = v.value;
+    if (x === null) {
+      if (version >= 1) w.uvarint(0);
+      else w.int16(-1);
+    } else {
+      if (version >= 1) w.compactString(x);
+      else w.string(x);
+    }
+  }
+  if (version >= 1) w.uvarint(0);
+}
+
+/** AlterConfigsResource (in IncrementalAlterConfigsRequest), flexible 1+. */
+export interface IncrementalAlterConfigsRequestAlterConfigsResource {
+  /** The resource type. (versions 0+) */
+  resourceType: number;
+  /** The resource name. (versions 0+) */
+  resourceName: string;
+  /** The configurations. (versions 0+) */
+  configs: IncrementalAlterConfigsRequestAlterableConfig[];
+}
+
+function decodeIncrementalAlterConfigsRequestAlterConfigsResource(r: KafkaReader, version: number): IncrementalAlterConfigsRequestAlterConfigsResource {
+  let $resourceType: number = r.int8();
+  let $resourceName: string = (version >= 1 ? r.compactString() : r.string());
+  let $configs: IncrementalAlterConfigsRequestAlterableConfig[];
+  {
+    const n = (version >= 1 ? r.compactArrayLength() : r.arrayLength());
+    const a: IncrementalAlterConfigsRequestAlterableConfig[] = [];
+    for (let i = 0; i < n; i++) a.push(decodeIncrementalAlterConfigsRequestAlterableConfig(r, version));
+    $configs = a;
+  }
+  if (version >= 1) r.skipTaggedFields();
+  return { resourceType: $resourceType, resourceName: $resourceName, configs: $configs };
+}
+
+function sizeIncrementalAlterConfigsRequestAlterConfigsResource(version: number, v: IncrementalAlterConfigsRequestAlterConfigsResource): number {
+  let s = 0;
+  s += 1;
+  s += sizeString(v.resourceName, version >= 1);
+  {
+    const x = v.configs;
+    s += sizeArrayLength(x.length, version >= 1);
+    for (let i = 0; i < x.length; i++) s += sizeIncrementalAlterConfigsRequestAlterableConfig(version, x[i]);
+  }
+  if (version >= 1) s += 1;
+  return s;
+}
+
+function encodeIncrementalAlterConfigsRequestAlterConfigsResource(w: KafkaWriter, version: number, v: IncrementalAlterConfigsRequestAlterConfigsResource): void {
+  w.int8(v.resourceType);
+  if (version >= 1) w.compactString(v.resourceName);
+  else w.string(v.resourceName);
+  {
+    const x = v.configs;
+    if (version >= 1) w.compactArrayLength(x.length);
+    else w.arrayLength(x.length);
+    for (let i = 0; i < x.length; i++) encodeIncrementalAlterConfigsRequestAlterableConfig(w, version, x[i]);
+  }
+  if (version >= 1) w.uvarint(0);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// IncrementalAlterConfigsResponse (api key 44)
+// ---------------------------------------------------------------------------------------------------------
+
+/** IncrementalAlterConfigsResponse, versions 0-1, flexible 1+. */
+export interface IncrementalAlterConfigsResponse {
+  /** Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. (versions 0+) */
+  throttleTimeMs: number;
+  /** The responses for each resource. (versions 0+) */
+  responses: IncrementalAlterConfigsResponseAlterConfigsResourceResponse[];
+}
+
+export function decodeIncrementalAlterConfigsResponse(r: KafkaReader, version: number): IncrementalAlterConfigsResponse {
+  let $throttleTimeMs: number = r.int32();
+  let $responses: IncrementalAlterConfigsResponseAlterConfigsResourceResponse[];
+  {
+    const n = (version >= 1 ? r.compactArrayLength() : r.arrayLength());
+    const a: IncrementalAlterConfigsResponseAlterConfigsResourceResponse[] = [];
+    for (let i = 0; i < n; i++) a.push(decodeIncrementalAlterConfigsResponseAlterConfigsResourceResponse(r, version));
+    $responses = a;
+  }
+  if (version >= 1) r.skipTaggedFields();
+  return { throttleTimeMs: $throttleTimeMs, responses: $responses };
+}
+
+export function sizeIncrementalAlterConfigsResponse(version: number, v: IncrementalAlterConfigsResponse): number {
+  let s = 0;
+  s += 4;
+  {
+    const x = v.responses;
+    s += sizeArrayLength(x.length, version >= 1);
+    for (let i = 0; i < x.length; i++) s += sizeIncrementalAlterConfigsResponseAlterConfigsResourceResponse(version, x[i]);
+  }
+  if (version >= 1) s += 1;
+  return s;
+}
+
+export function encodeIncrementalAlterConfigsResponse(w: KafkaWriter, version: number, v: IncrementalAlterConfigsResponse): void {
+  w.int32(v.throttleTimeMs);
+  {
+    const x = v.responses;
+    if (version >= 1) w.compactArrayLength(x.length);
+    else w.arrayLength(x.length);
+    for (let i = 0; i < x.length; i++) encodeIncrementalAlterConfigsResponseAlterConfigsResourceResponse(w, version, x[i]);
+  }
+  if (version >= 1) w.uvarint(0);
+}
+
+/** AlterConfigsResourceResponse (in IncrementalAlterConfigsResponse), flexible 1+. */
+export interface IncrementalAlterConfigsResponseAlterConfigsResourceResponse {
+  /** The resource error code. (versions 0+) */
+  errorCode: number;
+  /** The resource error message, or null if there was no error. (versions 0+; nullable 0+) */
+  errorMessage: string | null;
+  /** The resource type. (versions 0+) */
+  resourceType: number;
+  /** The resource name. (versions 0+) */
+  resourceName: string;
+}
+
+function decodeIncrementalAlterConfigsResponseAlterConfigsResourceResponse(r: KafkaReader, version: number): IncrementalAlterConfigsResponseAlterConfigsResourceResponse {
+  let $errorCode: number = r.int16();
+  let $errorMessage: string | null = (version >= 1 ? r.compactNullableString() : r.nullableString());
+  let $resourceType: number = r.int8();
+  let $resourceName: string = (version >= 1 ? r.compactString() : r.string());
+  if (version >= 1) r.skipTaggedFields();
+  return {
+    errorCode: $errorCode,
+    errorMessage: $errorMessage,
+    resourceType: $resourceType,
+    resourceName: $resourceName,
+  };
+}
+
+function sizeIncrementalAlterConfigsResponseAlterConfigsResourceResponse(version: number, v: IncrementalAlterConfigsResponseAlterConfigsResourceResponse): number {
+  let s = 0;
+  s += 2;
+  s += sizeString(v.errorMessage, version >= 1);
+  s += 1;
+  s += sizeString(v.resourceName, version >= 1);
+  if (version >= 1) s += 1;
+  return s;
+}
+
+function encodeIncrementalAlterConfigsResponseAlterConfigsResourceResponse(w: KafkaWriter, version: number, v: IncrementalAlterConfigsResponseAlterConfigsResourceResponse): void {
+  w.int16(v.errorCode);
+  {
+    const x = v.errorMessage;
+    if (x === null) {
+      if (version >= 1) w.uvarint(0);
+      else w.int16(-1);
+    } else {
+      if (version >= 1) w.compactString(x);
+      else w.string(x);
+    }
+  }
+  w.int8(v.resourceType);
+  if (version >= 1) w.compactString(v.resourceName);
+  else w.string(v.resourceName);
+  if (version >= 1) w.uvarint(0);
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Dispatch by api key
 // ---------------------------------------------------------------------------------------------------------
 
@@ -6656,6 +7516,10 @@ export interface KafkaRequests {
   20: DeleteTopicsRequest;
   22: InitProducerIdRequest;
   32: DescribeConfigsRequest;
+  33: AlterConfigsRequest;
+  37: CreatePartitionsRequest;
+  42: DeleteGroupsRequest;
+  44: IncrementalAlterConfigsRequest;
 }
 
 /** Response body type by api key. */
@@ -6679,6 +7543,10 @@ export interface KafkaResponses {
   20: DeleteTopicsResponse;
   22: InitProducerIdResponse;
   32: DescribeConfigsResponse;
+  33: AlterConfigsResponse;
+  37: CreatePartitionsResponse;
+  42: DeleteGroupsResponse;
+  44: IncrementalAlterConfigsResponse;
 }
 
 /** An api key this broker serves. */
@@ -6717,6 +7585,10 @@ export const REQUEST_DECODERS: { readonly [K in ServedApiKey]: BodyDecoder<Kafka
   20: decodeDeleteTopicsRequest,
   22: decodeInitProducerIdRequest,
   32: decodeDescribeConfigsRequest,
+  33: decodeAlterConfigsRequest,
+  37: decodeCreatePartitionsRequest,
+  42: decodeDeleteGroupsRequest,
+  44: decodeIncrementalAlterConfigsRequest,
 });
 
 /** Response encoders by api key: what the broker writes. */
@@ -6740,6 +7612,10 @@ export const RESPONSE_ENCODERS: { readonly [K in ServedApiKey]: BodyEncoder<Kafk
   20: { size: sizeDeleteTopicsResponse, encode: encodeDeleteTopicsResponse },
   22: { size: sizeInitProducerIdResponse, encode: encodeInitProducerIdResponse },
   32: { size: sizeDescribeConfigsResponse, encode: encodeDescribeConfigsResponse },
+  33: { size: sizeAlterConfigsResponse, encode: encodeAlterConfigsResponse },
+  37: { size: sizeCreatePartitionsResponse, encode: encodeCreatePartitionsResponse },
+  42: { size: sizeDeleteGroupsResponse, encode: encodeDeleteGroupsResponse },
+  44: { size: sizeIncrementalAlterConfigsResponse, encode: encodeIncrementalAlterConfigsResponse },
 });
 
 /** Request encoders by api key: what a client writes (tests, tools). */
@@ -6763,6 +7639,10 @@ export const REQUEST_ENCODERS: { readonly [K in ServedApiKey]: BodyEncoder<Kafka
   20: { size: sizeDeleteTopicsRequest, encode: encodeDeleteTopicsRequest },
   22: { size: sizeInitProducerIdRequest, encode: encodeInitProducerIdRequest },
   32: { size: sizeDescribeConfigsRequest, encode: encodeDescribeConfigsRequest },
+  33: { size: sizeAlterConfigsRequest, encode: encodeAlterConfigsRequest },
+  37: { size: sizeCreatePartitionsRequest, encode: encodeCreatePartitionsRequest },
+  42: { size: sizeDeleteGroupsRequest, encode: encodeDeleteGroupsRequest },
+  44: { size: sizeIncrementalAlterConfigsRequest, encode: encodeIncrementalAlterConfigsRequest },
 });
 
 /** Response decoders by api key: what a client reads (tests, tools). */
@@ -6786,5 +7666,9 @@ export const RESPONSE_DECODERS: { readonly [K in ServedApiKey]: BodyDecoder<Kafk
   20: decodeDeleteTopicsResponse,
   22: decodeInitProducerIdResponse,
   32: decodeDescribeConfigsResponse,
+  33: decodeAlterConfigsResponse,
+  37: decodeCreatePartitionsResponse,
+  42: decodeDeleteGroupsResponse,
+  44: decodeIncrementalAlterConfigsResponse,
 });
 

@@ -696,4 +696,98 @@ export const MESSAGE_SCHEMAS: readonly MessageSchema[] = [
       ] },
     ],
   },
+  {
+    name: 'AlterConfigsRequest', type: 'request', apiKey: 33, validVersions: [0,2], flexibleVersions: [2,32767],
+    fields: [
+      { name: 'resources', type: '[]struct', versions: [0,32767], nullableVersions: null, fields: [
+        { name: 'resourceType', type: 'int8', versions: [0,32767], nullableVersions: null },
+        { name: 'resourceName', type: 'string', versions: [0,32767], nullableVersions: null },
+        { name: 'configs', type: '[]struct', versions: [0,32767], nullableVersions: null, fields: [
+          { name: 'name', type: 'string', versions: [0,32767], nullableVersions: null },
+          { name: 'value', type: 'string', versions: [0,32767], nullableVersions: [0,32767] },
+        ] },
+      ] },
+      { name: 'validateOnly', type: 'bool', versions: [0,32767], nullableVersions: null },
+    ],
+  },
+  {
+    name: 'AlterConfigsResponse', type: 'response', apiKey: 33, validVersions: [0,2], flexibleVersions: [2,32767],
+    fields: [
+      { name: 'throttleTimeMs', type: 'int32', versions: [0,32767], nullableVersions: null },
+      { name: 'responses', type: '[]struct', versions: [0,32767], nullableVersions: null, fields: [
+        { name: 'errorCode', type: 'int16', versions: [0,32767], nullableVersions: null },
+        { name: 'errorMessage', type: 'string', versions: [0,32767], nullableVersions: [0,32767] },
+        { name: 'resourceType', type: 'int8', versions: [0,32767], nullableVersions: null },
+        { name: 'resourceName', type: 'string', versions: [0,32767], nullableVersions: null },
+      ] },
+    ],
+  },
+  {
+    name: 'CreatePartitionsRequest', type: 'request', apiKey: 37, validVersions: [0,3], flexibleVersions: [2,32767],
+    fields: [
+      { name: 'topics', type: '[]struct', versions: [0,32767], nullableVersions: null, fields: [
+        { name: 'name', type: 'string', versions: [0,32767], nullableVersions: null },
+        { name: 'count', type: 'int32', versions: [0,32767], nullableVersions: null },
+        { name: 'assignments', type: '[]struct', versions: [0,32767], nullableVersions: [0,32767], fields: [
+          { name: 'brokerIds', type: '[]int32', versions: [0,32767], nullableVersions: null },
+        ] },
+      ] },
+      { name: 'timeoutMs', type: 'int32', versions: [0,32767], nullableVersions: null },
+      { name: 'validateOnly', type: 'bool', versions: [0,32767], nullableVersions: null },
+    ],
+  },
+  {
+    name: 'CreatePartitionsResponse', type: 'response', apiKey: 37, validVersions: [0,3], flexibleVersions: [2,32767],
+    fields: [
+      { name: 'throttleTimeMs', type: 'int32', versions: [0,32767], nullableVersions: null },
+      { name: 'results', type: '[]struct', versions: [0,32767], nullableVersions: null, fields: [
+        { name: 'name', type: 'string', versions: [0,32767], nullableVersions: null },
+        { name: 'errorCode', type: 'int16', versions: [0,32767], nullableVersions: null },
+        { name: 'errorMessage', type: 'string', versions: [0,32767], nullableVersions: [0,32767], default: "null" },
+      ] },
+    ],
+  },
+  {
+    name: 'DeleteGroupsRequest', type: 'request', apiKey: 42, validVersions: [0,2], flexibleVersions: [2,32767],
+    fields: [
+      { name: 'groupsNames', type: '[]string', versions: [0,32767], nullableVersions: null },
+    ],
+  },
+  {
+    name: 'DeleteGroupsResponse', type: 'response', apiKey: 42, validVersions: [0,2], flexibleVersions: [2,32767],
+    fields: [
+      { name: 'throttleTimeMs', type: 'int32', versions: [0,32767], nullableVersions: null },
+      { name: 'results', type: '[]struct', versions: [0,32767], nullableVersions: null, fields: [
+        { name: 'groupId', type: 'string', versions: [0,32767], nullableVersions: null },
+        { name: 'errorCode', type: 'int16', versions: [0,32767], nullableVersions: null },
+      ] },
+    ],
+  },
+  {
+    name: 'IncrementalAlterConfigsRequest', type: 'request', apiKey: 44, validVersions: [0,1], flexibleVersions: [1,32767],
+    fields: [
+      { name: 'resources', type: '[]struct', versions: [0,32767], nullableVersions: null, fields: [
+        { name: 'resourceType', type: 'int8', versions: [0,32767], nullableVersions: null },
+        { name: 'resourceName', type: 'string', versions: [0,32767], nullableVersions: null },
+        { name: 'configs', type: '[]struct', versions: [0,32767], nullableVersions: null, fields: [
+          { name: 'name', type: 'string', versions: [0,32767], nullableVersions: null },
+          { name: 'configOperation', type: 'int8', versions: [0,32767], nullableVersions: null },
+          { name: 'value', type: 'string', versions: [0,32767], nullableVersions: [0,32767] },
+        ] },
+      ] },
+      { name: 'validateOnly', type: 'bool', versions: [0,32767], nullableVersions: null },
+    ],
+  },
+  {
+    name: 'IncrementalAlterConfigsResponse', type: 'response', apiKey: 44, validVersions: [0,1], flexibleVersions: [1,32767],
+    fields: [
+      { name: 'throttleTimeMs', type: 'int32', versions: [0,32767], nullableVersions: null },
+      { name: 'responses', type: '[]struct', versions: [0,32767], nullableVersions: null, fields: [
+        { name: 'errorCode', type: 'int16', versions: [0,32767], nullableVersions: null },
+        { name: 'errorMessage', type: 'string', versions: [0,32767], nullableVersions: [0,32767] },
+        { name: 'resourceType', type: 'int8', versions: [0,32767], nullableVersions: null },
+        { name: 'resourceName', type: 'string', versions: [0,32767], nullableVersions: null },
+      ] },
+    ],
+  },
 ];
