@@ -13,7 +13,7 @@ import { emptyDefinitions, loadDefinitions, saveDefinitions, type Definitions } 
 import { VirtualHost, type VhostContext } from './vhost.js';
 import type { RecoveryVisitor } from './delayed/delayed-store.js';
 import type { ResourceAlarms } from './alarms.js';
-import { BrokerStats, DEFAULT_STATS_INTERVAL_MS, type SampledQueue } from './stats.js';
+import { BrokerStats, DEFAULT_STATS_INTERVAL_MS, type SampledExchange, type SampledQueue } from './stats.js';
 import { ClientRegistry } from './clients.js';
 import { UserStore } from './users.js';
 import { brokerError, Errors } from '../errors/errors.js';
@@ -93,7 +93,11 @@ export class BrokerCore implements VhostContext {
     core.recover(loadDefinitions(options.dataDir));
     core.removeDelayedLeftovers();
     core.loading = false;
-    core.stats.start(options.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS, () => core.allQueues());
+    core.stats.start(
+      options.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS,
+      () => core.allQueues(),
+      () => core.allExchanges(),
+    );
     return core;
   }
 
@@ -279,6 +283,10 @@ export class BrokerCore implements VhostContext {
   /** every queue of every vhost (the stats sampler walks these) */
   *allQueues(): IterableIterator<SampledQueue & { readonly vhost: string; readonly name: string }> {
     for (const v of this.vhosts.values()) yield* v.queues.values();
+  }
+
+  *allExchanges(): IterableIterator<SampledExchange> {
+    for (const v of this.vhosts.values()) yield* v.exchanges.values();
   }
 
   // ---------------------------------------------------------------- lifecycle

@@ -122,6 +122,33 @@ export class QueueCounters {
   }
 }
 
+// ---------------------------------------------------------------- per-exchange counters
+
+export const X_PUBLISH_IN = 0;
+export const X_PUBLISH_OUT = 1;
+export const EXCHANGE_SAMPLE_SIZE = 2;
+
+/** Counters of one exchange (RabbitMQ's exchange message_stats); every field only grows. */
+export class ExchangeCounters {
+  /** messages published into the exchange (by clients and the management API) */
+  publishIn = 0;
+  /** of those, messages routed to at least one queue (held by a delayed exchange counts as routed) */
+  publishOut = 0;
+  readonly rates = new Float64Array(EXCHANGE_SAMPLE_SIZE);
+  readonly previous = new Float64Array(EXCHANGE_SAMPLE_SIZE);
+  sampled = false;
+
+  snapshot(out: Float64Array): void {
+    out[X_PUBLISH_IN] = this.publishIn;
+    out[X_PUBLISH_OUT] = this.publishOut;
+  }
+}
+
+/** What the sampler needs of an exchange. */
+export interface SampledExchange {
+  readonly counters: ExchangeCounters;
+}
+
 // ---------------------------------------------------------------- broker-wide counters
 
 export const B_PUBLISH = 0;
@@ -262,14 +289,17 @@ export class BrokerStats {
   samples = 0;
   private timer: NodeJS.Timeout | null = null;
   private queues: (() => Iterable<SampledQueue>) | null = null;
+  private exchanges: (() => Iterable<SampledExchange>) | null = null;
   private readonly scratch = new Float64Array(QUEUE_SAMPLE_SIZE);
+  private readonly exchangeScratch = new Float64Array(EXCHANGE_SAMPLE_SIZE);
   private readonly brokerScratch = new Float64Array(BROKER_SAMPLE_SIZE);
 
-  /** start sampling every `intervalMs`; `queues` lists the live queues at each sample */
-  start(intervalMs: number, queues: () => Iterable<SampledQueue>): void {
+  /** start sampling every `intervalMs`; `queues` and `exchanges` list the live ones at each sample */
+  start(intervalMs: number, queues: () => Iterable<SampledQueue>, exchanges: () => Iterable<SampledExchange> = () => []): void {
     this.stop();
     this.intervalMs = intervalMs;
     this.queues = queues;
+    this.exchanges = exchanges;
     this.sample();
     this.timer = setInterval(() => this.sample(), intervalMs);
     this.timer.unref();
@@ -313,6 +343,14 @@ export class BrokerStats {
         c.snapshot(this.scratch, q.messageCount, q.unackedCount);
         // a queue's first sample has no previous one: its rates start at 0
         updateRates(this.scratch, c.previous, c.rates, seconds, !c.sampled);
+        c.sampled = true;
+      }
+    }
+    if (this.exchanges !== null) {
+      for (const x of this.exchanges()) {
+        const c = x.counters;
+        c.snapshot(this.exchangeScratch);
+        updateRates(this.exchangeScratch, c.previous, c.rates, seconds, !c.sampled);
         c.sampled = true;
       }
     }

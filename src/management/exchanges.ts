@@ -107,6 +107,7 @@ async function publish(req: ApiRequest, ctx: ManagementContext): Promise<ApiRepl
   }
   const counters = ctx.core.stats.counters;
   counters.publish++;
+  exchange.counters.publishIn++;
   let routed: boolean;
   let needsSync = false;
   if (exchange.delayed !== null && exchange.delayed.delays(message)) {
@@ -119,6 +120,7 @@ async function publish(req: ApiRequest, ctx: ManagementContext): Promise<ApiRepl
     for (const q of queues) if (q.enqueue(message) === ENQUEUED_DURABLE) needsSync = true;
   }
   if (!routed) counters.dropUnroutable++;
+  else exchange.counters.publishOut++;
   if (needsSync) await whenDurable(ctx.core.scheduler, ctx.core.scheduler.requestRound());
   return { status: 200, body: { routed } };
 }

@@ -27,6 +27,8 @@ import {
   Q_REDELIVER,
   Q_REQUEUE,
   Q_UNACKED,
+  X_PUBLISH_IN,
+  X_PUBLISH_OUT,
   type BrokerCounters,
   type QueueCounters,
 } from '../core/stats.js';
@@ -154,6 +156,12 @@ export function exchangeJson(e: Exchange, vhost: string): Record<string, unknown
     auto_delete: e.autoDelete,
     internal: e.internal,
     arguments: fieldTableToJson(e.arguments_),
+    message_stats: {
+      publish_in: e.counters.publishIn,
+      publish_in_details: rate(e.counters.rates[X_PUBLISH_IN]!),
+      publish_out: e.counters.publishOut,
+      publish_out_details: rate(e.counters.rates[X_PUBLISH_OUT]!),
+    },
   };
 }
 

@@ -171,6 +171,37 @@ describe('management API: queue counts and message rates', () => {
     assert.equal(page.filtered_count, 3);
     assert.equal((await api(broker, 'GET', '/api/queues?page=0')).status, 400);
   });
+
+  test('an exchange counts messages published in and routed out (unroutable ones only in), with rates', async () => {
+    await ch.assertExchange('stats.x', 'direct', { durable: false });
+    await ch.assertQueue('stats.x.q', { durable: false });
+    await ch.bindQueue('stats.x.q', 'stats.x', 'bound');
+    for (let i = 0; i < 30; i++) ch.publish('stats.x', i < 20 ? 'bound' : 'nowhere', Buffer.from('m'));
+    await ch.waitForConfirms();
+    // one through the management API's publish route as well
+    const published = await api(broker, 'POST', '/api/exchanges/%2F/stats.x/publish', { body: { properties: {}, routing_key: 'bound', payload: 'x', payload_encoding: 'string' } });
+    assert.equal(published.status, 200);
+    const x = await get(broker, '/api/exchanges/%2F/stats.x');
+    assert.equal(x.message_stats.publish_in, 31);
+    assert.equal(x.message_stats.publish_out, 21);
+    const listed = (await get(broker, '/api/exchanges/%2F')).find((e: any) => e.name === 'stats.x');
+    assert.equal(listed.message_stats.publish_in, 31);
+    // rates: above zero once a sampling tick has seen traffic flow
+    let flowing = true;
+    const traffic = (async () => {
+      while (flowing) {
+        for (let i = 0; i < 20; i++) ch.publish('stats.x', 'bound', Buffer.from('m'));
+        await ch.waitForConfirms();
+      }
+    })();
+    try {
+      const rated = await waitFor200(broker, '/api/exchanges/%2F/stats.x', (e) => e.message_stats.publish_in_details.rate > 0 && e.message_stats.publish_out_details.rate > 0);
+      assert.ok(rated.message_stats.publish_in > 31);
+    } finally {
+      flowing = false;
+      await traffic;
+    }
+  });
 });
 
 /** poll a queue until `predicate` holds (a guard against waiting forever, not a timing assertion) */

@@ -4,6 +4,7 @@
  */
 import type { FieldTable } from '../field-table.js';
 import type { DelayedStore } from '../delayed/delayed-store.js';
+import { ExchangeCounters } from '../stats.js';
 
 /** A binding target: a queue or another exchange (exchange-to-exchange bindings). */
 export interface Destination {
@@ -43,6 +44,8 @@ export class Exchange implements Destination {
   readonly alternateExchange: string | undefined;
   /** the held messages of an x-delayed-message exchange (see exchange/delayed.ts); null for other types */
   delayed: DelayedStore | null = null;
+  /** messages published into it and routed out of it (the management API's message_stats) */
+  readonly counters = new ExchangeCounters();
 
   constructor(
     readonly name: string,

@@ -377,6 +377,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
   private publish(exchange: Exchange, message: Message, mandatory: boolean): void {
     const counters = this.connection.core.stats.counters;
     counters.publish++;
+    exchange.counters.publishIn++;
     this.publishCount++;
     let needsSync = false;
     let rejected = false;
@@ -402,6 +403,8 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     if (routedCount === 0) {
       if (mandatory) counters.returnUnroutable++;
       else counters.dropUnroutable++;
+    } else {
+      exchange.counters.publishOut++;
     }
     if (routedCount === 0 && mandatory) {
       this.connection.writer.methodWithContent(
