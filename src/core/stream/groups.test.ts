@@ -399,3 +399,26 @@ test('lag is the high watermark minus the committed offset, and deleting an empt
     await reopened.close();
   }
 });
+
+test('deleting a group: an empty id is invalid, a member still joining makes it non-empty, and a deletion already under way leaves nothing to delete', async () => {
+  const h = open();
+  try {
+    assert.equal(await h.groups.deleteGroup(''), 'invalid-group-id');
+    assert.equal(await h.groups.deleteGroup('nobody'), 'group-not-found');
+    // a first JoinGroup waiting out the initial delay is a member
+    const joining = h.groups.join(request());
+    assert.equal(await h.groups.deleteGroup('g'), 'non-empty-group');
+    h.advance(INITIAL_REBALANCE_DELAY_MS);
+    const joined = await joining;
+    h.groups.leave('g', [{ memberId: joined.memberId, groupInstanceId: null }]);
+    await h.groups.commitOffsets({ groupId: 'g', generationId: -1, memberId: '', groupInstanceId: null, offsets: [{ topic: 't', partition: 0, offset: 4n, leaderEpoch: -1, metadata: null }] });
+    const first = h.groups.deleteGroup('g');
+    const second = h.groups.deleteGroup('g');
+    assert.deepEqual(await Promise.all([first, second]), ['none', 'group-not-found']);
+    assert.equal(h.groups.describeGroup('g'), null);
+    assert.deepEqual(h.groups.listGroups(), []);
+    assert.deepEqual(h.groups.fetchOffsets('g', [{ topic: 't', partitions: [0] }])[0]!.partitions[0]!.offset, -1n);
+  } finally {
+    await h.close();
+  }
+});

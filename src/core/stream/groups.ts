@@ -158,6 +158,8 @@ export interface CommittedOffsetView {
 export class GroupCoordinator {
   private readonly groups = new Map<string, ConsumerGroup>();
   private readonly offsets: OffsetStore;
+  /** groups whose DELETE GROUP record is written but not yet durable */
+  private readonly deleting = new Set<string>();
   private readonly clock: () => number;
   private readonly initialRebalanceDelayMs: number;
   private timer: NodeJS.Timeout | null = null;
@@ -310,23 +312,34 @@ export class GroupCoordinator {
   }
 
   /**
-   * Deletes a group's committed offsets (and the group): 'group-not-found' when it has neither members
-   * nor offsets, 'non-empty-group' while it has members.
+   * Deletes a group: its membership object and, durably, its committed offsets (a DELETE GROUP record in
+   * the offsets log). Resolves once that record is fsynced, so an answer sent then survives kill -9; until
+   * then the offsets stay visible, as a commit's do not show before they are durable. 'invalid-group-id'
+   * for an empty id, 'non-empty-group' while it has members (or members joining), 'group-not-found' when
+   * it has neither members nor offsets, or a deletion of the same id is already under way.
    */
   async deleteGroup(groupId: string): Promise<GroupError> {
     if (this.closed) return 'coordinator-not-available';
+    const problem = groupIdProblem(groupId);
+    if (problem !== null) return problem;
     const group = this.groups.get(groupId);
     if (group !== undefined && !group.idle) return 'non-empty-group';
+    if (this.deleting.has(groupId)) return 'group-not-found';
     if (group === undefined && !this.offsets.has(groupId)) return 'group-not-found';
     if (group !== undefined) {
       group.markDead();
       this.groups.delete(groupId);
     }
+    this.deleting.add(groupId);
     try {
       await this.offsets.deleteGroup(groupId);
+      this.options.logger.info(`consumer group '${groupId}': deleted with its committed offsets`);
       return 'none';
-    } catch {
+    } catch (err) {
+      this.options.logger.warn(`consumer group '${groupId}': deletion not durable: ${(err as Error).message}`);
       return 'coordinator-not-available';
+    } finally {
+      this.deleting.delete(groupId);
     }
   }
 

@@ -1,12 +1,13 @@
 /**
  * Kafka group APIs over the protocol-neutral GroupCoordinator: FindCoordinator, JoinGroup, SyncGroup,
- * Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups and ListGroups.
+ * Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups, ListGroups and DeleteGroups.
  *
  * This one broker coordinates every group. Transactions are not supported, so a transaction coordinator
  * lookup answers COORDINATOR_NOT_AVAILABLE. Versions stop before the KIP-848 consumer-group protocol
  * (OffsetCommit v9, OffsetFetch v9), which needs a different coordinator.
  */
 import {
+  DELETE_GROUPS_API,
   DESCRIBE_GROUPS_API,
   FIND_COORDINATOR_API,
   HEARTBEAT_API,
@@ -322,6 +323,22 @@ const LIST_GROUPS: KafkaHandler<typeof LIST_GROUPS_API.apiKey> = {
   },
 };
 
+// ---- DeleteGroups ---------------------------------------------------------------------------------------
+
+const DELETE_GROUPS: KafkaHandler<typeof DELETE_GROUPS_API.apiKey> = {
+  apiKey: DELETE_GROUPS_API.apiKey,
+  minVersion: 0,
+  // v1 only changes throttling; v2 is flexible
+  maxVersion: 2,
+  async handle(context, request) {
+    // as Kafka: a group named twice is deleted (and answered) once, in the order first named
+    const groupIds = [...new Set(request.groupsNames)];
+    // every deletion appends its record at once, so they share one fsync round
+    const errors = await Promise.all(groupIds.map((groupId) => context.groups.deleteGroup(groupId)));
+    return { throttleTimeMs: 0, results: groupIds.map((groupId, i) => ({ groupId, errorCode: kafkaGroupErrorCode(errors[i]!) })) };
+  },
+};
+
 export const GROUP_HANDLERS: readonly AnyKafkaHandler[] = [
   OFFSET_COMMIT,
   OFFSET_FETCH,
@@ -332,4 +349,5 @@ export const GROUP_HANDLERS: readonly AnyKafkaHandler[] = [
   SYNC_GROUP,
   DESCRIBE_GROUPS,
   LIST_GROUPS,
+  DELETE_GROUPS,
 ];

@@ -1,0 +1,217 @@
+/** The offsets log's DELETE GROUP record (the tombstone a deleted group leaves): layout, replay, compaction. */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { crc32c } from '@node-rs/crc32';
+import { SyncScheduler } from '../../storage/sync.js';
+import { OffsetStore, type StoredOffset } from './group-offsets.js';
+import { OFFSET_LOG_FILE, encodeDeleteGroupRecord, replayOffsetLog, type OffsetRecord } from './group-offset-log.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postbox-offset-log-'));
+  dirs.push(dir);
+  return dir;
+}
+
+interface Opened {
+  readonly store: OffsetStore;
+  close(): Promise<void>;
+}
+
+function openStore(dir: string): Opened {
+  const scheduler = new SyncScheduler('always');
+  const store = OffsetStore.open({ dir, scheduler, warn: () => {}, info: () => {} });
+  return {
+    store,
+    async close() {
+      store.close();
+      await scheduler.close();
+    },
+  };
+}
+
+function offset(topic: string, partition: number, at: bigint, metadata: string | null = null): StoredOffset {
+  return { topic, partition, offset: at, leaderEpoch: -1, commitTimestampMs: 1_700_000_000_000, metadata };
+}
+
+/** topic → partition → offset of one group, as plain arrays for deepEqual */
+function offsetsOf(store: OffsetStore, groupId: string): Array<[string, number, bigint]> | undefined {
+  const group = store.offsetsOf(groupId);
+  if (group === undefined) return undefined;
+  const out: Array<[string, number, bigint]> = [];
+  for (const [topic, partitions] of group) for (const [p, o] of partitions) out.push([topic, p, o.offset]);
+  return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
+}
+
+// ---- the layout, byte by byte as group-offset-log.ts draws it (not through its encoder) -----------------
+
+const FILE_HEADER = Buffer.from([0x50, 0x42, 0x47, 0x4f, 0x00, 0x01, 0x00, 0x00]);
+
+function u16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+function i64(n: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64BE(n);
+  return b;
+}
+
+/** length u32 | crc32c u32 | type u8 | reserved u8 | group len u16 | group | body */
+function handRecord(type: number, groupId: string, body: Buffer): Buffer {
+  const group = Buffer.from(groupId, 'utf8');
+  const payload = Buffer.concat([Buffer.from([type, 0]), u16(group.length), group, body]);
+  return Buffer.concat([u32(payload.length), u32(crc32c(payload)), payload]);
+}
+
+/** COMMIT body: count u32, then per entry topic len u16 | topic | partition u32 | offset i64 | epoch i32 | time i64 | metadata len i32 | metadata */
+function handCommit(groupId: string, entries: Array<{ topic: string; partition: number; offset: bigint }>): Buffer {
+  const parts: Buffer[] = [u32(entries.length)];
+  for (const e of entries) {
+    const topic = Buffer.from(e.topic, 'utf8');
+    parts.push(u16(topic.length), topic, u32(e.partition), i64(e.offset), u32(0xffffffff), i64(1_700_000_000_000n), u32(0xffffffff));
+  }
+  return handRecord(1, groupId, Buffer.concat(parts));
+}
+
+function handTombstone(groupId: string): Buffer {
+  return handRecord(2, groupId, Buffer.alloc(0));
+}
+
+test('a DELETE GROUP record is type 2 with an empty body, exactly as the format draws it', () => {
+  const encoded = encodeDeleteGroupRecord('orders-group');
+  assert.deepEqual(encoded, handTombstone('orders-group'));
+  // length = type + reserved + group length + 12 bytes of group id
+  assert.equal(encoded.readUInt32BE(0), 4 + 12);
+  assert.equal(encoded.readUInt8(8), 2);
+});
+
+test('replaying a tombstone forgets everything committed for the group before it, and only that group', async () => {
+  const image = Buffer.concat([
+    FILE_HEADER,
+    handCommit('a', [{ topic: 't', partition: 0, offset: 5n }, { topic: 'u', partition: 3, offset: 9n }]),
+    handCommit('b', [{ topic: 't', partition: 1, offset: 7n }]),
+    handTombstone('a'),
+    handCommit('a', [{ topic: 't', partition: 2, offset: 1n }]),
+    handTombstone('never-committed'),
+  ]);
+  const seen: OffsetRecord[] = [];
+  const result = replayOffsetLog(image, (r) => seen.push(r));
+  assert.equal(result.validBytes, image.length);
+  assert.deepEqual(seen.map((r) => [r.type, r.groupId]), [[1, 'a'], [1, 'b'], [2, 'a'], [1, 'a'], [2, 'never-committed']]);
+
+  // a log in this layout (the first and only format, which had the tombstone from the start) opens as it is
+  const dir = tempDir();
+  fs.writeFileSync(path.join(dir, OFFSET_LOG_FILE), image);
+  const opened = openStore(dir);
+  try {
+    assert.deepEqual(offsetsOf(opened.store, 'a'), [['t', 2, 1n]]);
+    assert.deepEqual(offsetsOf(opened.store, 'b'), [['t', 1, 7n]]);
+    assert.equal(opened.store.has('never-committed'), false);
+    assert.deepEqual([...opened.store.groupIds()].sort(), ['a', 'b']);
+  } finally {
+    await opened.close();
+  }
+});
+
+test('a deletion shows only once its tombstone is durable, and the group stays deleted across a reopen', async () => {
+  const dir = tempDir();
+  const first = openStore(dir);
+  await first.store.commit('gone', [offset('t', 0, 10n, 'm'), offset('t', 1, 11n)]);
+  await first.store.commit('kept', [offset('t', 0, 3n)]);
+  const deleting = first.store.deleteGroup('gone');
+  assert.equal(first.store.has('gone'), true, 'still there until the fsync covering the tombstone');
+  await deleting;
+  assert.equal(first.store.has('gone'), false);
+  assert.equal(first.store.offsetsOf('gone'), undefined);
+  await first.close();
+
+  const second = openStore(dir);
+  try {
+    assert.equal(second.store.has('gone'), false);
+    assert.deepEqual(offsetsOf(second.store, 'kept'), [['t', 0, 3n]]);
+    // the same id committed again is a new group with only the new offsets
+    await second.store.commit('gone', [offset('t', 2, 1n)]);
+  } finally {
+    await second.close();
+  }
+  const third = openStore(dir);
+  try {
+    assert.deepEqual(offsetsOf(third.store, 'gone'), [['t', 2, 1n]]);
+  } finally {
+    await third.close();
+  }
+});
+
+test('compaction drops a deleted group entirely: no commit of it and no tombstone stays in the rewritten log', async () => {
+  const dir = tempDir();
+  const opened = openStore(dir);
+  try {
+    for (let i = 0; i < 20; i++) await opened.store.commit('deleted-group-id', [offset('topic-of-deleted', 0, BigInt(i))]);
+    await opened.store.commit('kept', [offset('t', 0, 3n)]);
+    await opened.store.deleteGroup('deleted-group-id');
+    opened.store.compact();
+    const bytes = fs.readFileSync(path.join(dir, OFFSET_LOG_FILE));
+    assert.equal(bytes.indexOf('deleted-group-id'), -1);
+    assert.equal(bytes.indexOf('topic-of-deleted'), -1);
+    const seen: OffsetRecord[] = [];
+    replayOffsetLog(bytes, (r) => seen.push(r));
+    assert.deepEqual(seen.map((r) => [r.type, r.groupId]), [[1, 'kept']]);
+  } finally {
+    await opened.close();
+  }
+});
+
+test('a compaction while a tombstone waits for its fsync keeps the tombstone after the snapshot', async () => {
+  const dir = tempDir();
+  const first = openStore(dir);
+  await first.store.commit('g', [offset('t', 0, 8n)]);
+  const deleting = first.store.deleteGroup('g');
+  // the snapshot still holds g's offsets (the deletion is not durable); the pending tombstone follows them
+  first.store.compact();
+  await deleting;
+  assert.equal(first.store.has('g'), false);
+  const seen: OffsetRecord[] = [];
+  replayOffsetLog(fs.readFileSync(path.join(dir, OFFSET_LOG_FILE)), (r) => seen.push(r));
+  assert.deepEqual(seen.map((r) => [r.type, r.groupId]), [[1, 'g'], [2, 'g']]);
+  await first.close();
+  const second = openStore(dir);
+  try {
+    assert.equal(second.store.has('g'), false);
+  } finally {
+    await second.close();
+  }
+});
+
+test('a torn tombstone (a deletion never acknowledged) is cut off at open and the group keeps its offsets', async () => {
+  const dir = tempDir();
+  const first = openStore(dir);
+  await first.store.commit('g', [offset('t', 0, 8n)]);
+  await first.close();
+  const file = path.join(dir, OFFSET_LOG_FILE);
+  const goodBytes = fs.statSync(file).size;
+  const tombstone = encodeDeleteGroupRecord('g');
+  fs.appendFileSync(file, tombstone.subarray(0, tombstone.length - 1));
+  const second = openStore(dir);
+  try {
+    assert.equal(fs.statSync(file).size, goodBytes);
+    assert.deepEqual(offsetsOf(second.store, 'g'), [['t', 0, 8n]]);
+  } finally {
+    await second.close();
+  }
+});
