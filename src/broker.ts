@@ -64,7 +64,12 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
   });
   core.onStorageFailure((error) => streams.storageFailed(error));
   const groups = GroupCoordinator.open({ dataDir: resolve(config.dataDir), scheduler: core.scheduler, logger, streams });
-  const kafka = new KafkaServer({ advertisedHost: config.advertisedHost === '' ? null : config.advertisedHost, clusterId: 'postbox' }, streams, groups, logger);
+  const kafka = new KafkaServer(
+    { advertisedHost: config.advertisedHost === '' ? null : config.advertisedHost, clusterId: 'postbox', clients: core.clients },
+    streams,
+    groups,
+    logger,
+  );
   const alarms = new ResourceAlarms(new DiskAlarm(resolve(config.dataDir), config.diskFreeLimitBytes, logger), new MemoryAlarm(config.memoryHighWatermarkBytes, logger));
   alarms.onChange((reason) => amqp.setBlocked(reason));
   core.alarm = alarms;

@@ -98,7 +98,7 @@ export function renderMetrics(ctx: ManagementContext): string {
   }
 
   // ---- RabbitMQ's names: object counts, queue depths and consumers
-  out.family('rabbitmq_connections', 'Open AMQP connections').sample('rabbitmq_connections', null, core.clients.size);
+  out.family('rabbitmq_connections', 'Open client connections (AMQP and Kafka)').sample('rabbitmq_connections', null, core.clients.size);
   out.family('rabbitmq_channels', 'Open AMQP channels').sample('rabbitmq_channels', null, channelCount(ctx));
   out.family('rabbitmq_queues', 'Queues').sample('rabbitmq_queues', null, queues.length);
   out.family('rabbitmq_consumers', 'Consumers on all queues').sample('rabbitmq_consumers', null, consumers);

@@ -5,6 +5,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp from 'amqplib';
+import { Kafka, logLevel } from 'kafkajs';
 import type { UserConfig } from '../../src/config/config.js';
 import { startTestBroker, waitFor, type TestBroker } from '../helpers/broker.js';
 import type { AmqpError } from '../helpers/amqplib.js';
@@ -143,5 +144,35 @@ describe('management API: connections, channels and consumers', () => {
     assert.equal(after.churn_rates.connection_closed, before.churn_rates.connection_closed + 1);
     assert.equal(after.churn_rates.channel_closed, before.churn_rates.channel_closed + 1);
     assert.equal(after.object_totals.connections, before.object_totals.connections);
+  });
+
+  test('a Kafka client connection is listed with protocol Kafka and its client id, and DELETE closes it', async () => {
+    const kafka = new Kafka({ clientId: 'listed-kafka-client', brokers: [`127.0.0.1:${broker.kafkaPort}`], logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.listTopics();
+      const mine = (list: any[]) => list.filter((c) => c.protocol === 'Kafka' && c.client_properties.client_id === 'listed-kafka-client');
+      const listed = mine(await get(broker, '/api/connections'));
+      assert.ok(listed.length >= 1, 'the kafkajs admin connection is listed');
+      const c = listed[0];
+      assert.equal(c.user, '');
+      assert.equal(c.channels, 0);
+      assert.equal(c.port, broker.kafkaPort);
+      assert.ok(c.recv_oct > 0 && c.send_oct > 0);
+      // a management-tagged user sees only its own connections: not an unauthenticated Kafka client's
+      assert.equal(mine(await get(broker, '/api/connections', ['app', 'app-pw'])).length, 0);
+      for (const each of listed) assert.equal((await api(broker, 'DELETE', `/api/connections/${encodeURIComponent(each.name)}`)).status, 204);
+      const names = new Set(listed.map((l: any) => l.name));
+      const deadline = Date.now() + 10_000;
+      while ((await get(broker, '/api/connections')).some((x: any) => names.has(x.name))) {
+        assert.ok(Date.now() < deadline, 'the closed connections are still listed');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // the client reconnects on its next request
+      assert.ok(Array.isArray(await admin.listTopics()));
+    } finally {
+      await admin.disconnect();
+    }
   });
 });

@@ -10,6 +10,7 @@
  * wait per connection; past that the socket stops being read until answers leave.
  */
 import type { Socket } from 'node:net';
+import type { ChannelDetails, ClientConnection, ConnectionDetails } from '../../core/clients.js';
 import type { Logger } from '../../log/logger.js';
 import { KafkaCodecError } from './codec.js';
 import { decodeRequest, encodeResponse, encodeResponsePieces, FRAME_SIZE_BYTES, UnsupportedKafkaRequestError, type DecodedRequest } from './envelope.js';
@@ -49,22 +50,24 @@ interface Slot {
   frame: Buffer[] | null;
 }
 
-export class KafkaConnection implements KafkaSession {
+export class KafkaConnection implements KafkaSession, ClientConnection {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private closed = false;
   private readonly slots: Slot[] = [];
   private paused = false;
+  /** "peer host:port -> local host:port", as AMQP connections are named in the management API */
   readonly name: string;
   readonly clientHost: string;
   clientId = '';
+  private readonly connectedAt = Date.now();
 
   constructor(
     private readonly socket: Socket,
     private readonly context: KafkaContext,
     private readonly logger: Logger,
   ) {
-    this.name = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
     this.clientHost = `/${socket.remoteAddress ?? ''}`;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -249,5 +252,43 @@ export class KafkaConnection implements KafkaSession {
   close(): void {
     this.closed = true;
     this.socket.destroy();
+  }
+
+  // ---- ClientConnection: how the management API lists and closes it
+
+  details(): ConnectionDetails {
+    const s = this.socket;
+    return {
+      name: this.name,
+      protocol: 'Kafka',
+      // no SASL: a Kafka client is not authenticated and opens no vhost
+      user: '',
+      vhost: '',
+      host: s.localAddress ?? '',
+      port: s.localPort ?? 0,
+      peerHost: s.remoteAddress ?? '',
+      peerPort: s.remotePort ?? 0,
+      connectedAt: this.connectedAt,
+      state: this.closed ? 'closed' : this.paused ? 'blocked' : 'running',
+      channels: 0,
+      channelMax: 0,
+      frameMax: MAX_REQUEST_BYTES,
+      heartbeatSeconds: 0,
+      authMechanism: '',
+      clientProperties: { client_id: this.clientId },
+      recvBytes: s.bytesRead,
+      sendBytes: s.bytesWritten,
+    };
+  }
+
+  channelDetails(): ChannelDetails[] {
+    return [];
+  }
+
+  /** Kafka has no close frame: the socket is closed, and the client reconnects if it wants to */
+  closeByOperator(reason: string): void {
+    if (this.closed) return;
+    this.logger.info(`kafka connection ${this.name} (client id '${this.clientId}') closed by an operator: ${reason}`);
+    this.close();
   }
 }

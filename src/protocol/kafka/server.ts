@@ -1,5 +1,6 @@
 /** The Kafka listener: one TCP server per configured address, one KafkaConnection per socket. */
 import { createServer, type Server } from 'node:net';
+import type { ClientRegistry } from '../../core/clients.js';
 import type { Logger } from '../../log/logger.js';
 import { KafkaConnection } from './connection.js';
 import type { KafkaBrokerIdentity, KafkaContext } from './handlers/context.js';
@@ -11,6 +12,8 @@ export interface KafkaServerOptions {
   /** host advertised in Metadata (clients connect to it); defaults to the first listen address */
   readonly advertisedHost: string | null;
   readonly clusterId: string;
+  /** where open connections are listed for the management API (null: not listed) */
+  readonly clients?: ClientRegistry | null;
 }
 
 export class KafkaServer {
@@ -33,7 +36,11 @@ export class KafkaServer {
     const listening = await listenOnAll('kafka', hosts, port, () => createServer((socket) => {
       const c = new KafkaConnection(socket, this.context, this.logger);
       this.connections.add(c);
-      socket.on('close', () => this.connections.delete(c));
+      this.options.clients?.add(c);
+      socket.on('close', () => {
+        this.connections.delete(c);
+        this.options.clients?.delete(c);
+      });
     }), (l) => this.logger.warn(l), (l) => this.logger.error(l));
     this.servers.push(...listening.servers);
     this.port = listening.port;
