@@ -28,3 +28,8 @@ test('kafka-python creates a topic, produces with gzip, reads from the beginning
   const lines = await runSmoke('kafka', 'install it with `apt-get install python3-kafka`', 'test/compat/kafka_python_smoke.py');
   assert.deepEqual(lines, ['created kp-orders', 'produced 60', 'read 60 from the beginning', 'offsets by time', 'group consumed and committed 60', 'deleted kp-orders']);
 });
+
+test("kafka-python's delete_consumer_groups deletes a group with committed offsets and reports an unknown one", async () => {
+  const lines = await runSmoke('kafka', 'install it with `apt-get install python3-kafka`', 'test/compat/kafka_python_delete_groups.py');
+  assert.deepEqual(lines, ['committed for kp-old', 'deleted kp-old, kp-missing not found', 'kp-old is gone']);
+});
