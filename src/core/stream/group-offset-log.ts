@@ -44,14 +44,17 @@
  *     | = T      | UTF-8   |           |               | -1 = none    | since epoch    | -1 = null    | UTF-8
  *     +----------+---------+-----------+---------------+--------------+----------------+--------------+---------
  *
- *   type 2 = DELETE GROUP: forget every committed offset of the group. Empty body.
+ *   type 2 = DELETE GROUP (a tombstone, written when a group is deleted): forget every committed offset of
+ *   the group recorded before it. Empty body. Part of format version 1 from the start.
  *
  * Recovery reads the file from the start and stops at the first record that is short, has an impossible
  * length, a wrong checksum or an undecodable body: everything from there on is a torn tail (an append the
  * crash interrupted, never acknowledged) and the file is truncated to the last good record. A record with a
  * good checksum and an unknown type was written by a newer Postbox: opening refuses rather than drop it.
  *
- * Compaction rewrites the file as one COMMIT record per group (chunked) holding the live offsets: written
+ * Compaction rewrites the file as one COMMIT record per group (chunked) holding the live offsets (a deleted
+ * group has none, so neither its commits nor its tombstone survive), followed by the records still waiting
+ * for their fsync: written
  * to offsets.log.tmp, fsynced, renamed over offsets.log, directory fsynced. A crash before the rename
  * leaves the old file intact (the temp file is removed at the next open); after it, the new one.
  */
