@@ -157,10 +157,11 @@ export class PartitionLog implements SyncableLog {
   syncQueued = false;
 
   private readonly scheduler: SyncScheduler;
-  private readonly segmentBytes: number;
+  /** segmentBytes, retentionMs and retentionBytes change with setLimits() (a topic's configs altered live) */
+  private segmentBytes: number;
   private readonly indexIntervalBytes: number;
-  private readonly retentionMs: number | null;
-  private readonly retentionBytes: number | null;
+  private retentionMs: number | null;
+  private retentionBytes: number | null;
   private readonly verifyAllOnOpen: boolean;
   /** `routine` is true for lines that report nothing wrong (a clean recovery summary) */
   private readonly logger: (line: string, routine?: boolean) => void;
@@ -226,20 +227,30 @@ export class PartitionLog implements SyncableLog {
     this.logger = options.logger ?? ((line) => process.stderr.write(line + '\n'));
     this.syncEnabled = options.scheduler.policy === 'always';
     this.scanContext = { dir: this.dir, indexIntervalBytes: this.indexIntervalBytes, syncEnabled: this.syncEnabled, logger: this.logger };
-    if (
-      !Number.isInteger(this.segmentBytes) ||
-      this.segmentBytes < MIN_PARTITION_SEGMENT_BYTES ||
-      this.segmentBytes > MAX_PARTITION_SEGMENT_BYTES
-    ) {
-      throw new RangeError(`segmentBytes ${this.segmentBytes} outside ${MIN_PARTITION_SEGMENT_BYTES}..${MAX_PARTITION_SEGMENT_BYTES}`);
-    }
+    PartitionLog.checkLimits(this.segmentBytes, this.retentionMs, this.retentionBytes);
     if (!Number.isInteger(this.indexIntervalBytes) || this.indexIntervalBytes < 1) {
       throw new RangeError(`indexIntervalBytes ${this.indexIntervalBytes} must be a positive integer`);
     }
-    if (this.retentionMs !== null && !(this.retentionMs >= 0)) throw new RangeError(`retentionMs ${this.retentionMs} must be >= 0`);
-    if (this.retentionBytes !== null && !(this.retentionBytes >= 0)) {
-      throw new RangeError(`retentionBytes ${this.retentionBytes} must be >= 0`);
+  }
+
+  private static checkLimits(segmentBytes: number, retentionMs: number | null, retentionBytes: number | null): void {
+    if (!Number.isInteger(segmentBytes) || segmentBytes < MIN_PARTITION_SEGMENT_BYTES || segmentBytes > MAX_PARTITION_SEGMENT_BYTES) {
+      throw new RangeError(`segmentBytes ${segmentBytes} outside ${MIN_PARTITION_SEGMENT_BYTES}..${MAX_PARTITION_SEGMENT_BYTES}`);
     }
+    if (retentionMs !== null && !(retentionMs >= 0)) throw new RangeError(`retentionMs ${retentionMs} must be >= 0`);
+    if (retentionBytes !== null && !(retentionBytes >= 0)) throw new RangeError(`retentionBytes ${retentionBytes} must be >= 0`);
+  }
+
+  /**
+   * Changes the roll size and retention limits of an open log. A new segmentBytes applies from the next
+   * append (the active segment rolls once it would pass the new size); the retention limits from the next
+   * enforceRetention(). Throws RangeError for values the constructor would refuse, changing nothing.
+   */
+  setLimits(limits: { segmentBytes: number; retentionMs: number | null; retentionBytes: number | null }): void {
+    PartitionLog.checkLimits(limits.segmentBytes, limits.retentionMs, limits.retentionBytes);
+    this.segmentBytes = limits.segmentBytes;
+    this.retentionMs = limits.retentionMs;
+    this.retentionBytes = limits.retentionBytes;
   }
 
   /** Opens (creating the directory if missing) and recovers the partition synchronously. */
