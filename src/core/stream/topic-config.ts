@@ -28,13 +28,15 @@ export interface TopicConfigDescription {
   readonly defaultValue: (segmentBytes: number) => string;
   /** false: accepted and stored, not applied */
   readonly applied: boolean;
+  /** a comma-separated list (Kafka's LIST type): the only kind an incremental APPEND or SUBTRACT may change */
+  readonly list?: boolean;
 }
 
-const stored = (name: string, value: string): TopicConfigDescription => ({ name, defaultValue: () => value, applied: false });
+const stored = (name: string, value: string, list = false): TopicConfigDescription => ({ name, defaultValue: () => value, applied: false, list });
 
 /** Every topic config name accepted, with its default as DescribeConfigs reports it. */
 export const TOPIC_CONFIGS: readonly TopicConfigDescription[] = [
-  { name: 'cleanup.policy', defaultValue: () => 'delete', applied: true },
+  { name: 'cleanup.policy', defaultValue: () => 'delete', applied: true, list: true },
   { name: 'retention.ms', defaultValue: () => String(DEFAULT_RETENTION_MS), applied: true },
   { name: 'retention.bytes', defaultValue: () => '-1', applied: true },
   { name: 'segment.bytes', defaultValue: (segmentBytes) => String(segmentBytes), applied: true },
@@ -58,11 +60,12 @@ export const TOPIC_CONFIGS: readonly TopicConfigDescription[] = [
   stored('segment.jitter.ms', '0'),
   stored('segment.ms', '604800000'),
   stored('unclean.leader.election.enable', 'false'),
-  stored('follower.replication.throttled.replicas', ''),
-  stored('leader.replication.throttled.replicas', ''),
+  stored('follower.replication.throttled.replicas', '', true),
+  stored('leader.replication.throttled.replicas', '', true),
 ];
 
-const KNOWN = new Set(TOPIC_CONFIGS.map((c) => c.name));
+const BY_NAME = new Map(TOPIC_CONFIGS.map((c) => [c.name, c]));
+const KNOWN = new Set(BY_NAME.keys());
 
 export function defaultTopicConfig(segmentBytes: number): TopicConfig {
   return {
@@ -117,4 +120,53 @@ export function parseTopicConfig(config: TopicConfig, name: string, value: strin
     default:
       return; // accepted, stored, not applied
   }
+}
+
+/** One change of an incremental alter (Kafka's IncrementalAlterConfigs operations). */
+export interface TopicConfigChange {
+  readonly name: string;
+  /** set: replace the value; delete: back to the default; append/subtract: add or remove list items */
+  readonly operation: 'set' | 'delete' | 'append' | 'subtract';
+  /** the value (set) or the comma-separated items (append, subtract); ignored by delete */
+  readonly value: string | null;
+}
+
+function listItems(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/**
+ * The explicitly set configs after applying `changes` in order to `explicit`, Kafka's way: append and
+ * subtract start from the current value, or the default when it is not set, and apply only to list
+ * configs (cleanup.policy, the throttled-replica lists); an item already present is not appended twice.
+ * Throws INVALID_CONFIG for an unknown name, a missing value, or append/subtract on a non-list config.
+ * The values themselves are validated by parsing the result (parseTopicConfig), not here.
+ */
+export function applyTopicConfigChanges(
+  explicit: Readonly<Record<string, string>>,
+  changes: readonly TopicConfigChange[],
+  segmentBytes: number,
+): Record<string, string> {
+  const next: Record<string, string> = { ...explicit };
+  for (const change of changes) {
+    const description = BY_NAME.get(change.name);
+    if (description === undefined) throw new BrokerError(Errors.INVALID_CONFIG, `Unknown topic config name: ${change.name}`);
+    if (change.operation === 'delete') {
+      delete next[change.name];
+      continue;
+    }
+    if (change.value === null) throw new BrokerError(Errors.INVALID_CONFIG, `Null value not supported for ${change.operation} of topic config ${change.name}`);
+    if (change.operation === 'set') {
+      next[change.name] = change.value;
+      continue;
+    }
+    if (description.list !== true) {
+      throw new BrokerError(Errors.INVALID_CONFIG, `Config value ${change.operation} is not allowed for config key: ${change.name} (not a list)`);
+    }
+    const current = listItems(next[change.name] ?? description.defaultValue(segmentBytes));
+    const items = listItems(change.value);
+    const result = change.operation === 'append' ? [...current, ...items.filter((i) => !current.includes(i))] : current.filter((i) => !items.includes(i));
+    next[change.name] = result.join(',');
+  }
+  return next;
 }

@@ -4,13 +4,17 @@
  *
  * On disk, under <dataDir>/streams/:
  *
- *   <topic>/topic.json           { id, partitions, configs } written once at creation (temp file + rename)
+ *   <topic>/topic.json           { id, partitions, configs }, written at creation and rewritten whole when
+ *                                partitions are added or configs altered (always temp file + fsync + rename)
  *   <topic>/<partition>/         one PartitionLog directory per partition (00000000000000000000.log, ...)
  *   .deleted-<topic>-<n>/        a deleted topic, renamed away at once and removed in the background
  *   producer-ids                 the next block of producer ids (InitProducerId), see ProducerIds
  *
  * A topic exists once its topic.json exists: creation makes the partition directories first and renames
  * topic.json into place last, so a crash in between leaves a directory without topic.json, removed at open.
+ * Adding partitions works the same way: the new partition directories first, then the topic.json naming the
+ * new count; partition directories past the count in topic.json (an interrupted grow) are removed at open.
+ * Altered configs take effect in memory only after the new topic.json is in place.
  *
  * Retention runs on a timer (retentionCheckMs): every partition drops whole sealed segments older than
  * retention.ms or beyond retention.bytes; compacted topics are compacted on the same timer.
@@ -97,9 +101,10 @@ export class Topic {
     readonly name: string,
     /** 16-byte topic id (Kafka's Uuid) */
     readonly id: Buffer,
+    /** the parsed configs in effect; updated in place when they are altered (produce and retention read it live) */
     readonly config: TopicConfig,
-    /** the configs set explicitly at creation (DescribeConfigs reports the rest as defaults) */
-    readonly explicitConfigs: Readonly<Record<string, string>>,
+    /** the configs set explicitly, at creation or by an alter (DescribeConfigs reports the rest as defaults) */
+    public explicitConfigs: Readonly<Record<string, string>>,
     readonly dir: string,
   ) {}
 }
@@ -208,7 +213,17 @@ export class StreamStore implements DurabilityListener {
     if (!Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS) {
       throw new BrokerError(Errors.INVALID_PARTITIONS, `Number of partitions must be between 1 and ${MAX_PARTITIONS}, got ${partitions}.`);
     }
-    const config = defaultTopicConfig(this.options.segmentBytes ?? DEFAULT_PARTITION_SEGMENT_BYTES);
+    return this.parseConfigs(configs);
+  }
+
+  /** The default segment.bytes of topics that do not set it (the broker's setting). */
+  get defaultSegmentBytes(): number {
+    return this.options.segmentBytes ?? DEFAULT_PARTITION_SEGMENT_BYTES;
+  }
+
+  /** Defaults overlaid with `configs` (null values skipped); throws INVALID_CONFIG for an unknown name or bad value. */
+  private parseConfigs(configs: Readonly<Record<string, string | null>>): TopicConfig {
+    const config = defaultTopicConfig(this.defaultSegmentBytes);
     for (const [key, value] of Object.entries(configs)) {
       if (value === null) continue;
       parseTopicConfig(config, key, value);
@@ -217,6 +232,88 @@ export class StreamStore implements DurabilityListener {
       throw new BrokerError(Errors.INVALID_CONFIG, `segment.bytes must be between ${MIN_PARTITION_SEGMENT_BYTES} and ${MAX_PARTITION_SEGMENT_BYTES}`);
     }
     return config;
+  }
+
+  private existingTopic(name: string): Topic {
+    const topic = this.topicsByName.get(name);
+    if (topic === undefined) throw new BrokerError(Errors.UNKNOWN_TOPIC, `Topic '${name}' does not exist.`);
+    return topic;
+  }
+
+  /**
+   * Checks that `name` may grow to `count` partitions in total (the count is the new total, as in Kafka's
+   * CreatePartitions): throws UNKNOWN_TOPIC, or INVALID_PARTITIONS when the count does not grow the topic.
+   */
+  validatePartitionCount(name: string, count: number): Topic {
+    const topic = this.existingTopic(name);
+    const current = topic.partitions.length;
+    if (!Number.isInteger(count) || count < current) {
+      throw new BrokerError(Errors.INVALID_PARTITIONS, `Topic currently has ${current} partitions, which is higher than the requested ${count}.`);
+    }
+    if (count === current) throw new BrokerError(Errors.INVALID_PARTITIONS, `Topic already has ${current} partitions.`);
+    if (count > MAX_PARTITIONS) throw new BrokerError(Errors.INVALID_PARTITIONS, `Number of partitions must be at most ${MAX_PARTITIONS}, got ${count}.`);
+    return topic;
+  }
+
+  /**
+   * Grows `name` to `count` partitions: opens the new partition directories, then rewrites topic.json
+   * with the new count (atomically, durably), then makes the partitions visible. Existing partitions and
+   * their data are untouched. Throws as validatePartitionCount does, or the file error (nothing changed).
+   */
+  addPartitions(name: string, count: number): Topic {
+    const topic = this.validatePartitionCount(name, count);
+    const added: Partition[] = [];
+    try {
+      for (let p = topic.partitions.length; p < count; p++) {
+        // a directory left by an interrupted grow was removed at open; this one starts empty
+        fs.rmSync(path.join(topic.dir, String(p)), { recursive: true, force: true });
+        added.push(this.openPartition(topic, p));
+      }
+      this.writeTopicFile(topic, count, topic.explicitConfigs);
+    } catch (err) {
+      for (const p of added) p.log.destroy();
+      throw err;
+    }
+    const before = topic.partitions.length;
+    topic.partitions.push(...added);
+    this.options.logger.info(`stream topic '${name}' grown from ${before} to ${count} partition(s)`);
+    return topic;
+  }
+
+  /**
+   * Validates `configs` as the complete set of explicitly set configs of `name` (the rest at their
+   * defaults) without applying it. Throws UNKNOWN_TOPIC or INVALID_CONFIG.
+   */
+  validateTopicConfigs(name: string, configs: Readonly<Record<string, string>>): TopicConfig {
+    this.existingTopic(name);
+    return this.parseConfigs(configs);
+  }
+
+  /**
+   * Replaces the explicitly set configs of `name` with `configs` (configs left out go back to their
+   * defaults): writes topic.json atomically, then applies the new values live (max.message.bytes and
+   * cleanup.policy to the next produce, retention and compaction to the next timer pass, segment.bytes
+   * to the next roll). Throws UNKNOWN_TOPIC, INVALID_CONFIG, or the file error (nothing changed).
+   */
+  alterTopicConfigs(name: string, configs: Readonly<Record<string, string>>): Topic {
+    const topic = this.existingTopic(name);
+    const config = this.parseConfigs(configs);
+    const explicit = { ...configs };
+    this.writeTopicFile(topic, topic.partitions.length, explicit);
+    Object.assign(topic.config, config);
+    topic.explicitConfigs = explicit;
+    for (const p of topic.partitions) {
+      p.log.setLimits({ segmentBytes: config.segmentBytes, retentionMs: config.retentionMs, retentionBytes: config.retentionBytes });
+      // compaction is due at the next pass whatever happened before (delete.retention.ms or the policy changed)
+      p.compactedEnd = -1n;
+    }
+    this.options.logger.info(`stream topic '${name}' configs altered: ${JSON.stringify(explicit)}`);
+    return topic;
+  }
+
+  private writeTopicFile(topic: Topic, partitions: number, configs: Readonly<Record<string, string>>): void {
+    const file: TopicFile = { id: topic.id.toString('hex'), partitions, configs: { ...configs } };
+    writeFileAtomic(path.join(topic.dir, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n');
   }
 
   createTopic(name: string, partitions: number, configs: Readonly<Record<string, string | null>>): Topic {
@@ -380,13 +477,23 @@ export class StreamStore implements DurabilityListener {
         }
         throw new Error(`stream topic '${entry.name}': unreadable ${TOPIC_FILE}: ${(err as Error).message}`);
       }
-      const config = defaultTopicConfig(this.options.segmentBytes ?? DEFAULT_PARTITION_SEGMENT_BYTES);
+      const config = defaultTopicConfig(this.defaultSegmentBytes);
       for (const [key, value] of Object.entries(file.configs)) parseTopicConfig(config, key, value);
       const topic = new Topic(entry.name, Buffer.from(file.id, 'hex'), config, file.configs, dir);
+      this.removeUnlistedPartitions(topic, file.partitions);
       for (let p = 0; p < file.partitions; p++) topic.partitions.push(this.openPartition(topic, p));
       this.topicsByName.set(topic.name, topic);
     }
     if (this.topicsByName.size > 0) this.options.logger.info(`streams: ${this.topicsByName.size} topic(s) recovered`);
+  }
+
+  /** Removes partition directories numbered at or past `partitions`: a grow interrupted before its topic.json landed. */
+  private removeUnlistedPartitions(topic: Topic, partitions: number): void {
+    for (const entry of fs.readdirSync(topic.dir, { withFileTypes: true })) {
+      if (!entry.isDirectory() || !/^\d+$/.test(entry.name) || Number(entry.name) < partitions) continue;
+      this.options.logger.warn(`stream topic '${topic.name}': partition directory ${entry.name} is past the ${partitions} in ${TOPIC_FILE} (interrupted grow); removing it`);
+      fs.rmSync(path.join(topic.dir, entry.name), { recursive: true, force: true });
+    }
   }
 }
 
