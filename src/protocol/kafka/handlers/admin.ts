@@ -1,0 +1,205 @@
+/**
+ * CreatePartitions, AlterConfigs and IncrementalAlterConfigs: changing existing topics over the stream store.
+ *
+ * Every topic (or config resource) gets its own result: a bad one is answered with its error code and a
+ * message, the others in the same request still go through. validateOnly runs every check and changes
+ * nothing. Broker resources cannot be altered here (Postbox's broker settings come from flags, environment
+ * variables and the config file, read once at start), so a non-empty change to one is refused with
+ * INVALID_REQUEST, the code Kafka gives for a broker config that cannot be updated dynamically.
+ */
+import {
+  ALTER_CONFIGS_API,
+  CREATE_PARTITIONS_API,
+  INCREMENTAL_ALTER_CONFIGS_API,
+  type CreatePartitionsTopic,
+  type CreatePartitionsTopicResult,
+} from '../generated/messages.js';
+import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
+import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
+import type { StreamStore } from '../../../core/stream/topics.js';
+import { applyTopicConfigChanges, type TopicConfigChange } from '../../../core/stream/topic-config.js';
+
+/** Config resource types (Kafka's ConfigResource.Type). */
+const RESOURCE_TOPIC = 2;
+const RESOURCE_BROKER = 4;
+const RESOURCE_BROKER_LOGGER = 8;
+
+/** IncrementalAlterConfigs operations, by their wire numbers. */
+const OPERATIONS: readonly TopicConfigChange['operation'][] = ['set', 'delete', 'append', 'subtract'];
+
+const BROKER_CONFIGS_MESSAGE =
+  'Broker configs cannot be changed at runtime on Postbox: set them with command-line flags, environment variables or the config file, and restart.';
+
+/** One resource's outcome; null message when it succeeded. */
+interface Outcome {
+  errorCode: number;
+  errorMessage: string | null;
+}
+
+const OK: Outcome = Object.freeze({ errorCode: KafkaErrorCode.NONE, errorMessage: null });
+
+function failure(errorCode: number, errorMessage: string): Outcome {
+  return { errorCode, errorMessage };
+}
+
+/** The outcome of a core call: its BrokerError as a Kafka error; anything else is a real failure and rethrown. */
+function attempt(action: () => void): Outcome {
+  try {
+    action();
+    return OK;
+  } catch (err) {
+    const code = kafkaErrorCodeOf(err);
+    if (code === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
+    return failure(code, (err as Error).message);
+  }
+}
+
+/** Names that occur more than once in `names` (Kafka refuses every copy of a duplicated topic or resource). */
+function duplicates(names: readonly string[]): Set<string> {
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const n of names) (seen.has(n) ? twice : seen).add(n);
+  return twice;
+}
+
+// ---- CreatePartitions ----
+
+function assignmentProblem(context: KafkaContext, topic: CreatePartitionsTopic, current: number): string | null {
+  const assignments = topic.assignments;
+  if (assignments === null) return null;
+  const adding = topic.count - current;
+  if (assignments.length !== adding) return `Increasing the number of partitions by ${adding} but ${assignments.length} assignments provided.`;
+  const nodeId = context.identity().nodeId;
+  for (let i = 0; i < assignments.length; i++) {
+    const brokers = assignments[i]!.brokerIds;
+    const partition = current + i;
+    if (brokers.length !== 1) {
+      return `Inconsistent replication factor between partitions, partition 0 has 1 while partition ${partition} has ${brokers.length}: this broker is the only one (node id ${nodeId}).`;
+    }
+    if (brokers[0] !== nodeId) return `Unknown broker(s) in replica assignment: ${brokers[0]} for partition ${partition}; the only broker is node id ${nodeId}.`;
+  }
+  return null;
+}
+
+function createPartitions(context: KafkaContext, topic: CreatePartitionsTopic, validateOnly: boolean): Outcome {
+  const streams = context.streams;
+  const existing = streams.topic(topic.name);
+  if (existing === undefined) return failure(KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `The topic '${topic.name}' does not exist.`);
+  const counted = attempt(() => streams.validatePartitionCount(topic.name, topic.count));
+  if (counted.errorCode !== KafkaErrorCode.NONE) return counted;
+  const problem = assignmentProblem(context, topic, existing.partitions.length);
+  if (problem !== null) return failure(KafkaErrorCode.INVALID_REPLICA_ASSIGNMENT, problem);
+  if (validateOnly) return OK;
+  return attempt(() => streams.addPartitions(topic.name, topic.count));
+}
+
+const CREATE_PARTITIONS: KafkaHandler<typeof CREATE_PARTITIONS_API.apiKey> = {
+  apiKey: CREATE_PARTITIONS_API.apiKey,
+  minVersion: 0,
+  maxVersion: 3,
+  handle(context, request) {
+    const twice = duplicates(request.topics.map((t) => t.name));
+    const results: CreatePartitionsTopicResult[] = request.topics.map((t) => {
+      const outcome = twice.has(t.name)
+        ? failure(KafkaErrorCode.INVALID_REQUEST, `Duplicate topic in request: ${t.name}`)
+        : createPartitions(context, t, request.validateOnly);
+      return { name: t.name, ...outcome };
+    });
+    return { throttleTimeMs: 0, results };
+  },
+};
+
+// ---- AlterConfigs and IncrementalAlterConfigs ----
+
+interface ConfigResource {
+  readonly resourceType: number;
+  readonly resourceName: string;
+  readonly configs: readonly { readonly name: string }[];
+}
+
+/**
+ * The outcome for a resource that is not a topic, or null for a topic (which the caller alters). A broker
+ * resource with no configs changes nothing and succeeds; with configs it is refused (see the file comment).
+ */
+function nonTopicOutcome(resource: ConfigResource): Outcome | null {
+  if (resource.resourceType === RESOURCE_TOPIC) return null;
+  if (resource.resourceType === RESOURCE_BROKER || resource.resourceType === RESOURCE_BROKER_LOGGER) {
+    return resource.configs.length === 0 ? OK : failure(KafkaErrorCode.INVALID_REQUEST, BROKER_CONFIGS_MESSAGE);
+  }
+  return failure(KafkaErrorCode.INVALID_REQUEST, `Config resource type ${resource.resourceType} cannot be altered on this broker (only topics, type ${RESOURCE_TOPIC}).`);
+}
+
+/** The checks both alter APIs share: duplicates, the resource type, the topic's existence, repeated config names. */
+function preliminaryOutcome(streams: StreamStore, resource: ConfigResource, duplicated: boolean): Outcome | null {
+  if (duplicated) return failure(KafkaErrorCode.INVALID_REQUEST, `Duplicate resource in request: type ${resource.resourceType}, name '${resource.resourceName}'.`);
+  const other = nonTopicOutcome(resource);
+  if (other !== null) return other;
+  if (streams.topic(resource.resourceName) === undefined) {
+    return failure(KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `Topic '${resource.resourceName}' does not exist.`);
+  }
+  const repeated = duplicates(resource.configs.map((c) => c.name));
+  if (repeated.size > 0) return failure(KafkaErrorCode.INVALID_REQUEST, `Error due to duplicate config keys: ${[...repeated].join(', ')}`);
+  return null;
+}
+
+/** Validates `explicit` as the topic's whole set of explicit configs, and applies it unless validateOnly. */
+function replaceTopicConfigs(streams: StreamStore, topic: string, explicit: Record<string, string>, validateOnly: boolean): Outcome {
+  return attempt(() => {
+    if (validateOnly) streams.validateTopicConfigs(topic, explicit);
+    else streams.alterTopicConfigs(topic, explicit);
+  });
+}
+
+function resourceKeys(resources: readonly ConfigResource[]): Set<string> {
+  return duplicates(resources.map((r) => `${r.resourceType}\u0000${r.resourceName}`));
+}
+
+const ALTER_CONFIGS: KafkaHandler<typeof ALTER_CONFIGS_API.apiKey> = {
+  apiKey: ALTER_CONFIGS_API.apiKey,
+  minVersion: 0,
+  maxVersion: 2,
+  handle(context, request) {
+    const twice = resourceKeys(request.resources);
+    const responses = request.resources.map((r) => {
+      const base = { resourceType: r.resourceType, resourceName: r.resourceName };
+      const early = preliminaryOutcome(context.streams, r, twice.has(`${r.resourceType}\u0000${r.resourceName}`));
+      if (early !== null) return { ...base, ...early };
+      // Kafka's legacy semantics: the configs given are the topic's whole explicit set; a null value is left out
+      const explicit: Record<string, string> = {};
+      for (const c of r.configs) if (c.value !== null) explicit[c.name] = c.value;
+      return { ...base, ...replaceTopicConfigs(context.streams, r.resourceName, explicit, request.validateOnly) };
+    });
+    return { throttleTimeMs: 0, responses };
+  },
+};
+
+const INCREMENTAL_ALTER_CONFIGS: KafkaHandler<typeof INCREMENTAL_ALTER_CONFIGS_API.apiKey> = {
+  apiKey: INCREMENTAL_ALTER_CONFIGS_API.apiKey,
+  minVersion: 0,
+  maxVersion: 1,
+  handle(context, request) {
+    const streams = context.streams;
+    const twice = resourceKeys(request.resources);
+    const responses = request.resources.map((r) => {
+      const base = { resourceType: r.resourceType, resourceName: r.resourceName };
+      const early = preliminaryOutcome(streams, r, twice.has(`${r.resourceType}\u0000${r.resourceName}`));
+      if (early !== null) return { ...base, ...early };
+      const changes: TopicConfigChange[] = [];
+      for (const c of r.configs) {
+        const operation = OPERATIONS[c.configOperation];
+        if (operation === undefined) return { ...base, ...failure(KafkaErrorCode.INVALID_REQUEST, `Unknown config operation ${c.configOperation} for ${c.name}.`) };
+        changes.push({ name: c.name, operation, value: c.value });
+      }
+      const topic = streams.topic(r.resourceName)!;
+      let explicit: Record<string, string> = {};
+      const applied = attempt(() => {
+        explicit = applyTopicConfigChanges(topic.explicitConfigs, changes, streams.defaultSegmentBytes);
+      });
+      if (applied.errorCode !== KafkaErrorCode.NONE) return { ...base, ...applied };
+      return { ...base, ...replaceTopicConfigs(streams, r.resourceName, explicit, request.validateOnly) };
+    });
+    return { throttleTimeMs: 0, responses };
+  },
+};
+
+export const ADMIN_HANDLERS: readonly AnyKafkaHandler[] = [CREATE_PARTITIONS, ALTER_CONFIGS, INCREMENTAL_ALTER_CONFIGS];
