@@ -8,9 +8,9 @@
  *   directory's definitions file with a salted password hash (RabbitMQ's format, so a RabbitMQ export
  *   imports with working passwords), and given vhost access by permission entries.
  *
- * Permissions carry RabbitMQ's configure/write/read regular expressions, stored and reported as given; what
- * is enforced is access to the vhost as a whole (an entry for the vhost grants it), not the per-resource
- * expressions.
+ * Permissions carry RabbitMQ's configure/write/read regular expressions. An entry for a vhost lets the user
+ * open it; inside, access() gives the compiled expressions the AMQP channel checks each resource name
+ * against, with RabbitMQ's rules: unanchored matching, and an empty expression matches nothing.
  *
  * Password hashes (RabbitMQ's rabbit_password_hashing_*): base64(salt ‖ H(salt ‖ UTF-8 password)) with a
  * 4-byte random salt and H = SHA-256 (the default), SHA-512 or MD5.
@@ -67,6 +67,41 @@ export interface UserInput {
   readonly tags: readonly string[];
 }
 
+/** What an operation needs of a resource, RabbitMQ's three permission kinds. */
+export type AccessKind = 'configure' | 'write' | 'read';
+
+/** One user's compiled permissions in one vhost. */
+export class ResourceAccess {
+  private readonly configure: RegExp | null;
+  private readonly write: RegExp | null;
+  private readonly read: RegExp | null;
+
+  constructor(configure: string, write: string, read: string) {
+    this.configure = compilePermission(configure);
+    this.write = compilePermission(write);
+    this.read = compilePermission(read);
+  }
+
+  /** whether an operation of `kind` may touch the resource called `name` */
+  allows(kind: AccessKind, name: string): boolean {
+    const re = kind === 'configure' ? this.configure : kind === 'write' ? this.write : this.read;
+    return re !== null && (re === MATCH_ALL || re.test(name));
+  }
+}
+
+/** stands for '.*' (and '^.*$' ...): matches every name without running a regular expression */
+const MATCH_ALL = /(?:)/;
+
+function compilePermission(expression: string): RegExp | null {
+  // RabbitMQ: the empty expression grants nothing; any other is matched unanchored (re:run)
+  if (expression === '') return null;
+  if (expression === FULL_PERMISSION || expression === '^.*$' || expression === '^.*') return MATCH_ALL;
+  return new RegExp(expression);
+}
+
+export const FULL_ACCESS = new ResourceAccess(FULL_PERMISSION, FULL_PERMISSION, FULL_PERMISSION);
+export const NO_ACCESS = new ResourceAccess('', '', '');
+
 export function hashPassword(password: string, algorithm: string = HASHING_SHA256): string {
   const digest = DIGESTS[algorithm];
   if (digest === undefined) throw brokerError(Errors.PRECONDITION_FAILED, `unknown hashing algorithm '${algorithm}'`);
@@ -105,6 +140,10 @@ export class UserStore {
   private readonly managed = new Map<string, ManagedUser>();
   /** permissions of managed users: user → vhost → permission */
   private readonly grants = new Map<string, Map<string, PermissionDefinition>>();
+  /** the same permissions compiled: user → vhost → access */
+  private readonly compiled = new Map<string, Map<string, ResourceAccess>>();
+  /** grows whenever any permission changes, so a cached access check knows to look again */
+  generation = 0;
 
   /** `vhostNames` lists the vhosts that exist now (config users with '*' have all of them) */
   constructor(
@@ -181,9 +220,17 @@ export class UserStore {
     if (this.configUsers.has(name)) throw brokerError(Errors.PRECONDITION_FAILED, `user '${name}' is defined in the config file`);
     if (!this.managed.delete(name)) throw brokerError(Errors.NOT_FOUND, `no user '${name}'`);
     this.grants.delete(name);
+    this.rebuildAccess(name);
   }
 
   // ---------------------------------------------------------------- permissions
+
+  /** What `user` may do with the resources of `vhost`: full for config users allowed there. */
+  access(user: string, vhost: string): ResourceAccess {
+    const fixed = this.configUsers.get(user);
+    if (fixed !== undefined) return fixed.config.vhosts.includes('*') || fixed.config.vhosts.includes(vhost) ? FULL_ACCESS : NO_ACCESS;
+    return this.compiled.get(user)?.get(vhost) ?? NO_ACCESS;
+  }
 
   /** Every permission: config users' (expanded over the vhosts that exist) and managed users'. */
   permissions(): PermissionDefinition[] {
@@ -200,7 +247,7 @@ export class UserStore {
     return out;
   }
 
-  /** Grant a managed user access to a vhost (the expressions are kept, not enforced); true when new. */
+  /** Grant a managed user access to a vhost with RabbitMQ's three expressions; true when new. */
   setPermission(p: PermissionDefinition): boolean {
     if (this.configUsers.has(p.user)) throw brokerError(Errors.PRECONDITION_FAILED, `user '${p.user}' is defined in the config file`);
     const user = this.managed.get(p.user);
@@ -217,6 +264,7 @@ export class UserStore {
     const created = !byVhost.has(p.vhost);
     byVhost.set(p.vhost, { user: p.user, vhost: p.vhost, configure: p.configure, write: p.write, read: p.read });
     this.rebuildIdentity(user);
+    this.rebuildAccess(p.user);
     return created;
   }
 
@@ -225,12 +273,16 @@ export class UserStore {
     const byVhost = this.grants.get(user);
     if (byVhost === undefined || !byVhost.delete(vhost)) throw brokerError(Errors.NOT_FOUND, `no permissions for user '${user}' in vhost '${vhost}'`);
     this.rebuildIdentity(this.managed.get(user)!);
+    this.rebuildAccess(user);
   }
 
   /** a vhost was deleted: managed users' permissions in it go */
   vhostDeleted(vhost: string): void {
     for (const [name, byVhost] of this.grants) {
-      if (byVhost.delete(vhost)) this.rebuildIdentity(this.managed.get(name)!);
+      if (byVhost.delete(vhost)) {
+        this.rebuildIdentity(this.managed.get(name)!);
+        this.rebuildAccess(name);
+      }
     }
   }
 
@@ -252,6 +304,18 @@ export class UserStore {
       this.put(u.name, { passwordHash: u.password_hash, hashingAlgorithm: u.hashing_algorithm, tags: u.tags });
     }
     for (const p of permissions) if (this.managed.has(p.user)) this.setPermission(p);
+  }
+
+  private rebuildAccess(user: string): void {
+    this.generation++;
+    const byVhost = this.grants.get(user);
+    if (byVhost === undefined) {
+      this.compiled.delete(user);
+      return;
+    }
+    const access = new Map<string, ResourceAccess>();
+    for (const [vhost, p] of byVhost) access.set(vhost, new ResourceAccess(p.configure, p.write, p.read));
+    this.compiled.set(user, access);
   }
 
   private rebuildIdentity(user: ManagedUser): void {

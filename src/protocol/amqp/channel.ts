@@ -84,6 +84,7 @@ import {
 } from './generated/spec.js';
 import type { Exchange } from '../../core/exchange/exchange.js';
 import type { ChannelDetails, ConsumerOwnerDetails } from '../../core/clients.js';
+import type { AccessKind } from '../../core/users.js';
 
 const DIRECT_REPLY_QUEUE = 'amq.rabbitmq.reply-to';
 /** confirm-round marker of a publish refused by a queue limit: answered with basic.nack */
@@ -193,6 +194,9 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
   private readonly unacked = new Map<number, Unacked>();
   private deliveryTag = 0;
   private lastQueueName = '';
+  /** the exchange this channel last published to with write access, at permission generation publishCheckedAt */
+  private publishChecked: Exchange | null = null;
+  private publishCheckedAt = -1;
   // content assembly
   private pending: PendingPublish | null = null;
   private pendingProperties: Buffer | null = null;
@@ -329,6 +333,12 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     if (args.exchange === '' && args.routingKey.startsWith(DIRECT_REPLY_PREFIX)) exchange = this.vhost.exchangeOrThrow('');
     else exchange = this.vhost.exchangeOrThrow(args.exchange);
     if (exchange.internal) throw brokerError(Errors.ACCESS_REFUSED, `cannot publish to internal exchange '${exchange.name}' in vhost '${this.vhost.name}'`);
+    const generation = this.connection.core.users.generation;
+    if (exchange !== this.publishChecked || generation !== this.publishCheckedAt) {
+      this.checkAccess('write', 'exchange', exchange.name);
+      this.publishChecked = exchange;
+      this.publishCheckedAt = generation;
+    }
     this.pending = { exchange, routingKey: args.routingKey, mandatory: args.mandatory };
     this.pendingProperties = null;
     if (this.connection.core.alarm?.reason != null) this.connection.pausePublisher();
@@ -552,6 +562,17 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
 
   // ---------------------------------------------------------------- methods
 
+  /**
+   * Throws 403 ACCESS_REFUSED (closing the channel) unless the user's permissions in this vhost allow `kind`
+   * on the resource, with RabbitMQ's wording. The default exchange is named amq.default, as in RabbitMQ.
+   */
+  private checkAccess(kind: AccessKind, type: 'queue' | 'exchange', name: string): void {
+    const user = this.connection.user!;
+    const resource = type === 'exchange' && name === '' ? 'amq.default' : name;
+    if (this.connection.core.users.access(user.name, this.vhost.name).allows(kind, resource)) return;
+    throw brokerError(Errors.ACCESS_REFUSED, `access to ${type} '${resource}' in vhost '${this.vhost.name}' refused for user '${user.name}'`);
+  }
+
   private queueName(name: string): string {
     if (name !== '') return name;
     if (this.lastQueueName === '') throw brokerError(Errors.NOT_FOUND, 'no previously declared queue');
@@ -598,6 +619,8 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
         if (a.queue === DIRECT_REPLY_QUEUE && a.passive) {
           return this.send({ id: M_QUEUE_DECLARE_OK, args: { queue: a.queue, messageCount: 0, consumerCount: 0 } });
         }
+        // a server-named queue is checked as amq.gen-* (its name is made by the declaration)
+        if (!a.passive) this.checkAccess('configure', 'queue', a.queue === '' ? 'amq.gen-' : a.queue);
         const r = vhost.declareQueue(
           { name: a.queue, passive: a.passive, durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments },
           owner,
@@ -609,38 +632,54 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
       case M_QUEUE_BIND: {
         const q = this.queueName(m.args.queue);
         const key = m.args.queue === '' && m.args.routingKey === '' ? q : m.args.routingKey;
+        this.checkAccess('write', 'queue', q);
+        this.checkAccess('read', 'exchange', m.args.exchange);
         vhost.bindQueue(q, m.args.exchange, key, m.args.arguments, owner);
         if (!m.args.nowait) this.send({ id: M_QUEUE_BIND_OK, args: {} });
         return;
       }
-      case M_QUEUE_UNBIND:
-        vhost.unbindQueue(this.queueName(m.args.queue), m.args.exchange, m.args.routingKey, m.args.arguments, owner);
+      case M_QUEUE_UNBIND: {
+        const q = this.queueName(m.args.queue);
+        this.checkAccess('write', 'queue', q);
+        this.checkAccess('read', 'exchange', m.args.exchange);
+        vhost.unbindQueue(q, m.args.exchange, m.args.routingKey, m.args.arguments, owner);
         return this.send({ id: M_QUEUE_UNBIND_OK, args: {} });
+      }
       case M_QUEUE_PURGE: {
-        const n = vhost.purgeQueue(this.queueName(m.args.queue), owner);
+        const q = this.queueName(m.args.queue);
+        this.checkAccess('read', 'queue', q);
+        const n = vhost.purgeQueue(q, owner);
         if (!m.args.nowait) this.send({ id: M_QUEUE_PURGE_OK, args: { messageCount: n } });
         return;
       }
       case M_QUEUE_DELETE: {
-        const n = vhost.deleteQueue(this.queueName(m.args.queue), m.args.ifUnused, m.args.ifEmpty, owner);
+        const q = this.queueName(m.args.queue);
+        this.checkAccess('configure', 'queue', q);
+        const n = vhost.deleteQueue(q, m.args.ifUnused, m.args.ifEmpty, owner);
         if (!m.args.nowait) this.send({ id: M_QUEUE_DELETE_OK, args: { messageCount: n } });
         return;
       }
       case M_EXCHANGE_DECLARE: {
         const a = m.args;
+        if (!a.passive) this.checkAccess('configure', 'exchange', a.exchange);
         vhost.declareExchange({ name: a.exchange, type: a.type, passive: a.passive, durable: a.durable, autoDelete: a.autoDelete, internal: a.internal, arguments: a.arguments });
         if (!a.nowait) this.send({ id: M_EXCHANGE_DECLARE_OK, args: {} });
         return;
       }
       case M_EXCHANGE_DELETE:
+        this.checkAccess('configure', 'exchange', m.args.exchange);
         vhost.deleteExchange(m.args.exchange, m.args.ifUnused);
         if (!m.args.nowait) this.send({ id: M_EXCHANGE_DELETE_OK, args: {} });
         return;
       case M_EXCHANGE_BIND:
+        this.checkAccess('write', 'exchange', m.args.destination);
+        this.checkAccess('read', 'exchange', m.args.source);
         vhost.bindExchange(m.args.destination, m.args.source, m.args.routingKey, m.args.arguments);
         if (!m.args.nowait) this.send({ id: M_EXCHANGE_BIND_OK, args: {} });
         return;
       case M_EXCHANGE_UNBIND:
+        this.checkAccess('write', 'exchange', m.args.destination);
+        this.checkAccess('read', 'exchange', m.args.source);
         vhost.unbindExchange(m.args.destination, m.args.source, m.args.routingKey, m.args.arguments);
         if (!m.args.nowait) this.send({ id: M_EXCHANGE_UNBIND_OK, args: {} });
         return;
@@ -700,7 +739,9 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
       if (!nowait) this.send({ id: M_BASIC_CONSUME_OK, args: { consumerTag: tag } });
       return;
     }
-    const queue = this.vhost.queueOrThrow(this.queueName(queueArg), this.connection);
+    const queueName = this.queueName(queueArg);
+    this.checkAccess('read', 'queue', queueName);
+    const queue = this.vhost.queueOrThrow(queueName, this.connection);
     if (queue.hasExclusiveConsumer() || (exclusive && queue.consumers.length > 0)) {
       throw brokerError(Errors.ACCESS_REFUSED, `queue '${queue.name}' in vhost '${this.vhost.name}' in exclusive use`);
     }
@@ -732,7 +773,9 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
   }
 
   private get(queueArg: string, noAck: boolean): void {
-    const queue = this.vhost.queueOrThrow(this.queueName(queueArg), this.connection);
+    const queueName = this.queueName(queueArg);
+    this.checkAccess('read', 'queue', queueName);
+    const queue = this.vhost.queueOrThrow(queueName, this.connection);
     const taken = queue.take();
     if (taken === null) return this.send({ id: M_BASIC_GET_EMPTY, args: { clusterId: '' } });
     const tag = ++this.deliveryTag;
