@@ -54,9 +54,9 @@
  *
  * Compaction rewrites the file as one COMMIT record per group (chunked) holding the live offsets (a deleted
  * group has none, so neither its commits nor its tombstone survive), followed by the records still waiting
- * for their fsync: written
- * to offsets.log.tmp, fsynced, renamed over offsets.log, directory fsynced. A crash before the rename
- * leaves the old file intact (the temp file is removed at the next open); after it, the new one.
+ * for their fsync: written to offsets.log.tmp, fsynced, renamed over offsets.log, directory fsynced. A crash
+ * before the rename leaves the old file intact (the temp file is removed at the next open); after it, the
+ * new one.
  */
 import fs from 'node:fs';
 import path from 'node:path';
