@@ -102,6 +102,7 @@ async function deleteGroup(req: ApiRequest, ctx: ManagementContext): Promise<Api
   if (outcome === 'none') return { status: 204 };
   if (outcome === 'group-not-found') throw httpError(404, `no consumer group '${id}'`);
   if (outcome === 'non-empty-group') throw httpError(409, `consumer group '${id}' has members`);
+  if (outcome === 'invalid-group-id') throw httpError(400, 'a consumer group id cannot be empty');
   throw httpError(503, `consumer group '${id}' could not be deleted: ${outcome}`);
 }
 
