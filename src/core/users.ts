@@ -99,6 +99,16 @@ function compilePermission(expression: string): RegExp | null {
   return new RegExp(expression);
 }
 
+/** RabbitMQ's words for a refused resource access; the default exchange is named amq.default. */
+export function accessRefusedText(type: 'queue' | 'exchange', name: string, vhost: string, user: string): string {
+  return `access to ${type} '${resourceName(type, name)}' in vhost '${vhost}' refused for user '${user}'`;
+}
+
+/** The name permission expressions are matched against: the default exchange is amq.default. */
+export function resourceName(type: 'queue' | 'exchange', name: string): string {
+  return type === 'exchange' && name === '' ? 'amq.default' : name;
+}
+
 export const FULL_ACCESS = new ResourceAccess(FULL_PERMISSION, FULL_PERMISSION, FULL_PERMISSION);
 export const NO_ACCESS = new ResourceAccess('', '', '');
 

@@ -10,7 +10,7 @@
  */
 import { argumentsKey, type Binding, type Destination, type Exchange } from '../core/exchange/exchange.js';
 import type { VirtualHost } from '../core/vhost.js';
-import { optionalJsonObject, stringField, visibleVhosts } from './access.js';
+import { optionalJsonObject, requireAccess, stringField, visibleVhosts } from './access.js';
 import { exchangeIn } from './exchanges.js';
 import { listReply } from './listing.js';
 import { jsonToFieldTable } from './message-json.js';
@@ -34,6 +34,12 @@ function ends(req: ApiRequest, ctx: ManagementContext, kind: Kind): Ends {
   return { vhost, source, destination };
 }
 
+/** Binding and unbinding need write on the destination and read on the source, as on AMQP. */
+function requireBindAccess(req: ApiRequest, ctx: ManagementContext, kind: Kind, e: Ends): void {
+  requireAccess(ctx, req.user, e.vhost, 'write', kind === 'q' ? 'queue' : 'exchange', e.destination.name);
+  requireAccess(ctx, req.user, e.vhost, 'read', 'exchange', e.source.name);
+}
+
 function between(e: Ends): Binding[] {
   return e.source.bindings.filter((b) => b.destination === e.destination);
 }
@@ -47,6 +53,7 @@ function one(req: ApiRequest, e: Ends): Binding {
 
 function create(req: ApiRequest, ctx: ManagementContext, kind: Kind): ApiReply {
   const e = ends(req, ctx, kind);
+  requireBindAccess(req, ctx, kind, e);
   const body = optionalJsonObject(req);
   const routingKey = stringField(body, 'routing_key', '');
   const args = jsonToFieldTable(body.arguments, 'arguments');
@@ -60,6 +67,7 @@ function create(req: ApiRequest, ctx: ManagementContext, kind: Kind): ApiReply {
 
 function remove(req: ApiRequest, ctx: ManagementContext, kind: Kind): ApiReply {
   const e = ends(req, ctx, kind);
+  requireBindAccess(req, ctx, kind, e);
   const b = one(req, e);
   if (kind === 'q') e.vhost.unbindQueue(e.destination.name, e.source.name, b.routingKey, b.arguments, null);
   else e.vhost.unbindExchange(e.destination.name, e.source.name, b.routingKey, b.arguments);

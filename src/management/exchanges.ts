@@ -16,7 +16,7 @@ import { ENQUEUED_DURABLE, type Queue } from '../core/queue/queue.js';
 import type { VirtualHost } from '../core/vhost.js';
 import { Message, parseExpiration } from '../core/message.js';
 import type { SyncScheduler } from '../storage/sync.js';
-import { boolField, optionalJsonObject, queryFlag, stringField, visibleVhosts } from './access.js';
+import { boolField, optionalJsonObject, queryFlag, requireAccess, stringField, visibleVhosts } from './access.js';
 import { listReply } from './listing.js';
 import { jsonToFieldTable, payloadFromJson, propertiesFromJson, propertiesToJson } from './message-json.js';
 import { httpError, jsonObject, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
@@ -42,6 +42,7 @@ function declare(req: ApiRequest, ctx: ManagementContext): ApiReply {
   const vhost = vhostFor(ctx, req.user, req.params.vhost!);
   const body = optionalJsonObject(req);
   const name = exchangeName(req.params.name!);
+  requireAccess(ctx, req.user, vhost, 'configure', 'exchange', name);
   const existed = vhost.exchanges.has(name);
   vhost.declareExchange({
     name,
@@ -58,6 +59,7 @@ function declare(req: ApiRequest, ctx: ManagementContext): ApiReply {
 
 function remove(req: ApiRequest, ctx: ManagementContext): ApiReply {
   const { vhost, exchange } = target(req, ctx);
+  requireAccess(ctx, req.user, vhost, 'configure', 'exchange', exchange.name);
   vhost.deleteExchange(exchange.name, queryFlag(req, 'if-unused'));
   ctx.logger.info(`exchange '${exchange.name}' deleted in vhost '${vhost.name}' by '${req.user.name}' (management API)`);
   return { status: 204 };
@@ -85,6 +87,7 @@ function whenDurable(scheduler: SyncScheduler, round: number): Promise<void> {
  */
 async function publish(req: ApiRequest, ctx: ManagementContext): Promise<ApiReply> {
   const { vhost, exchange } = target(req, ctx);
+  requireAccess(ctx, req.user, vhost, 'write', 'exchange', exchange.name);
   const body = jsonObject(req);
   if (exchange.internal) throw httpError(403, `cannot publish to internal exchange '${exchange.name}' in vhost '${vhost.name}'`);
   const routingKey = stringField(body, 'routing_key');

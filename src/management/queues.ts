@@ -12,7 +12,7 @@
 import type { Queue, RequeueEntry } from '../core/queue/queue.js';
 import type { VirtualHost } from '../core/vhost.js';
 import { POSITION_REDELIVERED } from '../util/position-ring.js';
-import { boolField, MANAGEMENT_OWNER, optionalJsonObject, queryFlag, visibleVhosts } from './access.js';
+import { boolField, MANAGEMENT_OWNER, optionalJsonObject, queryFlag, requireAccess, visibleVhosts } from './access.js';
 import { listReply } from './listing.js';
 import { jsonToFieldTable, payloadToJson, propertiesToJson, type PayloadEncoding } from './message-json.js';
 import { httpError, jsonObject, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
@@ -40,6 +40,7 @@ function declare(req: ApiRequest, ctx: ManagementContext): ApiReply {
   const body = optionalJsonObject(req);
   if (boolField(body, 'exclusive', false)) throw httpError(400, 'the management API cannot declare exclusive queues (they belong to a connection)');
   const name = req.params.name!;
+  requireAccess(ctx, req.user, vhost, 'configure', 'queue', name);
   const existed = vhost.queues.has(name);
   vhost.declareQueue(
     {
@@ -58,6 +59,7 @@ function declare(req: ApiRequest, ctx: ManagementContext): ApiReply {
 
 function remove(req: ApiRequest, ctx: ManagementContext): ApiReply {
   const { vhost, queue } = target(req, ctx);
+  requireAccess(ctx, req.user, vhost, 'configure', 'queue', queue.name);
   if (queryFlag(req, 'if-unused') && queue.consumers.length > 0) throw httpError(400, `queue '${queue.name}' in vhost '${vhost.name}' in use`);
   if (queryFlag(req, 'if-empty') && queue.messageCount + queue.unackedCount > 0) throw httpError(400, `queue '${queue.name}' in vhost '${vhost.name}' not empty`);
   // an exclusive queue may be deleted by an operator, as in RabbitMQ (its owner's consumers are cancelled)
@@ -68,6 +70,7 @@ function remove(req: ApiRequest, ctx: ManagementContext): ApiReply {
 
 function purge(req: ApiRequest, ctx: ManagementContext): ApiReply {
   const { vhost, queue } = target(req, ctx);
+  requireAccess(ctx, req.user, vhost, 'read', 'queue', queue.name);
   const n = queue.purge();
   ctx.logger.info(`queue '${queue.name}' in vhost '${vhost.name}' purged of ${n} messages by '${req.user.name}' (management API)`);
   return { status: 204 };
@@ -105,7 +108,8 @@ function parseGet(req: ApiRequest): GetRequest {
  * which dead-letters (reject_requeue_false).
  */
 function getMessages(req: ApiRequest, ctx: ManagementContext): ApiReply {
-  const { queue } = target(req, ctx);
+  const { vhost, queue } = target(req, ctx);
+  requireAccess(ctx, req.user, vhost, 'read', 'queue', queue.name);
   const g = parseGet(req);
   const out: Record<string, unknown>[] = [];
   const requeue: RequeueEntry[] = [];

@@ -2,7 +2,8 @@
  * RabbitMQ's per-resource permissions enforced on AMQP: a managed user's configure/write/read expressions
  * (set through the management API) decide which queues and exchanges it may declare, delete, bind, publish
  * to, consume from, get from and purge; anything else closes the channel with 403 ACCESS_REFUSED in
- * RabbitMQ's words, and the connection keeps working.
+ * RabbitMQ's words, and the connection keeps working. The management API applies the same expressions to
+ * what it does on the user's behalf (403 with the same text).
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,7 +27,7 @@ describe('amqplib: permissions (configure, write, read) are enforced per resourc
 
   before(async () => {
     ({ broker, conn, ch } = await openAmqplibChannel());
-    assert.equal((await api(broker, 'PUT', '/api/users/bob', { body: { password: 'bob-pw', tags: '' } })).status, 201);
+    assert.equal((await api(broker, 'PUT', '/api/users/bob', { body: { password: 'bob-pw', tags: 'management' } })).status, 201);
     await setPermissions('^bob\\.', '^(bob\\.|amq\\.default$)', '^bob\\.');
     // resources that are not bob's, made by guest (full permissions)
     await ch.assertQueue('alice.q', { durable: false });
@@ -89,6 +90,26 @@ describe('amqplib: permissions (configure, write, read) are enforced per resourc
     // read on amq.direct is not granted: binding bob's own queue to it is refused
     const message = await expectChannelClose(c4, ACCESS_REFUSED, () => c4.bindQueue('bob.work', 'amq.direct', 'k'));
     assert.match(message, /access to exchange 'amq.direct' in vhost '\/' refused for user 'bob'/);
+  });
+
+  test('the management API applies the same permissions to what a user does through it', async () => {
+    const asBob = { auth: ['bob', 'bob-pw'] as [string, string] };
+    assert.equal((await api(broker, 'PUT', '/api/queues/%2F/bob.http', { ...asBob, body: { durable: false } })).status, 201);
+    const refused = await api(broker, 'PUT', '/api/queues/%2F/alice.http', { ...asBob, body: { durable: false } });
+    assert.equal(refused.status, 403);
+    assert.match(JSON.stringify(refused.body), /access to queue 'alice.http' in vhost '\/' refused for user 'bob'/);
+    assert.equal((await api(broker, 'GET', '/api/queues/%2F/alice.http')).status, 404, 'nothing was declared');
+    assert.equal((await api(broker, 'DELETE', '/api/queues/%2F/alice.q', asBob)).status, 403);
+    assert.equal((await api(broker, 'DELETE', '/api/queues/%2F/alice.q/contents', asBob)).status, 403);
+    assert.equal((await api(broker, 'POST', '/api/queues/%2F/alice.q/get', { ...asBob, body: { count: 1, ackmode: 'ack_requeue_true' } })).status, 403);
+    const publish = { properties: {}, routing_key: '', payload: 'x', payload_encoding: 'string' };
+    assert.equal((await api(broker, 'POST', '/api/exchanges/%2F/alice.x/publish', { ...asBob, body: publish })).status, 403);
+    assert.equal((await api(broker, 'POST', '/api/exchanges/%2F/bob.x/publish', { ...asBob, body: publish })).status, 200);
+    // binding: write on the queue, read on the exchange
+    assert.equal((await api(broker, 'POST', '/api/bindings/%2F/e/bob.x/q/bob.http', { ...asBob, body: { routing_key: '' } })).status, 201);
+    assert.equal((await api(broker, 'POST', '/api/bindings/%2F/e/amq.direct/q/bob.http', { ...asBob, body: { routing_key: 'k' } })).status, 403);
+    assert.equal((await api(broker, 'POST', '/api/bindings/%2F/e/bob.x/q/alice.q', { ...asBob, body: { routing_key: '' } })).status, 403);
+    assert.equal((await api(broker, 'DELETE', '/api/queues/%2F/bob.http', asBob)).status, 204);
   });
 
   test('a permission change applies to open channels at once, and an empty expression grants nothing', async () => {

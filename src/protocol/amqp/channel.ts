@@ -84,7 +84,7 @@ import {
 } from './generated/spec.js';
 import type { Exchange } from '../../core/exchange/exchange.js';
 import type { ChannelDetails, ConsumerOwnerDetails } from '../../core/clients.js';
-import type { AccessKind } from '../../core/users.js';
+import { accessRefusedText, resourceName, type AccessKind } from '../../core/users.js';
 
 const DIRECT_REPLY_QUEUE = 'amq.rabbitmq.reply-to';
 /** confirm-round marker of a publish refused by a queue limit: answered with basic.nack */
@@ -568,9 +568,8 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
    */
   private checkAccess(kind: AccessKind, type: 'queue' | 'exchange', name: string): void {
     const user = this.connection.user!;
-    const resource = type === 'exchange' && name === '' ? 'amq.default' : name;
-    if (this.connection.core.users.access(user.name, this.vhost.name).allows(kind, resource)) return;
-    throw brokerError(Errors.ACCESS_REFUSED, `access to ${type} '${resource}' in vhost '${this.vhost.name}' refused for user '${user.name}'`);
+    if (this.connection.core.users.access(user.name, this.vhost.name).allows(kind, resourceName(type, name))) return;
+    throw brokerError(Errors.ACCESS_REFUSED, accessRefusedText(type, name, this.vhost.name, user.name));
   }
 
   private queueName(name: string): string {
