@@ -32,13 +32,18 @@
  *   A zero length is never written: crc32c of nothing is 0, so a zero-filled tail (which some
  *   filesystems leave after a crash) would otherwise parse as an endless run of valid empty records.
  *
- * Ack file = a flat sequence of 4-byte entries, appended as records are acknowledged:
+ * Ack file = a flat sequence of 4-byte entries, appended as records are delivered and acknowledged:
  *
- *   +--------------+--------------+-----
- *   | offset u32 BE| offset u32 BE| ...
- *   +--------------+--------------+-----
- *    each entry is the offset of an acked record's header inside the segment of the same number.
+ *   bit 31  30 ............................................... 0
+ *       +---+--------------------------------------------------+
+ *       | D | offset of a record's header in the segment (u31) |   u32 big-endian
+ *       +---+--------------------------------------------------+
+ *    D = 0  the record is acked: it is gone.
+ *    D = 1  the record was handed to a consumer that owes an ack ("delivered" marker). A live record
+ *           with k markers was delivered k times without an ack: after a restart it comes back marked
+ *           redelivered with a delivery count of k. Offsets fit 31 bits (MAX_SEGMENT_BYTES = 2^31).
  *    A trailing partial entry (torn write) is ignored; entries naming no record are ignored.
+ *    Files written before markers existed hold D = 0 entries only and read the same way.
  */
 
 /** "PBSG" read as one big-endian u32. */
@@ -50,6 +55,8 @@ export const SEGMENT_HEADER_BYTES = 16;
 export const RECORD_HEADER_BYTES = 8;
 /** Bytes in one ack-file entry: one u32 offset. */
 export const ACK_ENTRY_BYTES = 4;
+/** Bit 31 of an ack-file entry: a delivered marker, not an ack (see the drawing). */
+export const ACK_DELIVERED_BIT = 0x8000_0000;
 
 /** Smallest payload: zero-length records are forbidden (see the drawing: a zero tail would look valid). */
 export const MIN_RECORD_PAYLOAD_BYTES = 1;

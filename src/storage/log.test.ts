@@ -155,6 +155,58 @@ test('reopening shows only the unacked records, in append order', () => {
   reopened.close();
 });
 
+test('delivered markers come back as each live record\'s delivery count; acked records and old ack files are unaffected', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 1024 });
+  const positions = appendMany(log, 30);
+  const mark = (n: number) => log.markDelivered(positions[n]!.segment, positions[n]!.offset);
+  mark(1);
+  mark(2);
+  mark(2);
+  mark(3);
+  log.ack(positions[3]!.segment, positions[3]!.offset); // delivered, then acked: gone
+  for (let k = 0; k < 300; k++) mark(29); // saturates
+  mark(4);
+  log.markDelivered(999, 16); // unknown segment: ignored
+  assert.equal(log.liveRecords, 29, 'markers are not acks');
+  log.close();
+  const reopened = openLog(dir, { segmentBytes: 1024 });
+  const recovered = reopened.takeRecovered();
+  const counts = new Map(recovered.map((r) => [r.payload.readUInt32BE(0), r.deliveries]));
+  assert.equal(counts.has(3), false);
+  assert.deepEqual([counts.get(0), counts.get(1), counts.get(2), counts.get(4), counts.get(5), counts.get(29)], [0, 1, 2, 1, 0, 255]);
+  assert.equal(recovered.length, 29);
+  reopened.close();
+
+  // an ack file written before markers existed (acks only) reads as before: no deliveries
+  const old = temporaryDir();
+  const oldLog = openLog(old);
+  const oldPositions = appendMany(oldLog, 5);
+  oldLog.ack(oldPositions[0]!.segment, oldPositions[0]!.offset);
+  oldLog.close();
+  const visited: Array<[number, number]> = [];
+  openLog(old, { onRecovered: (_segment, _offset, _length, payload, deliveries) => visited.push([payload.readUInt32BE(0), deliveries]) }).close();
+  assert.deepEqual(visited, [[1, 0], [2, 0], [3, 0], [4, 0]]);
+});
+
+test('a delivered marker pointing into a dropped tail is discarded with it, and never marks a later record', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir);
+  const positions = appendMany(log, 5);
+  log.markDelivered(positions[4]!.segment, positions[4]!.offset);
+  log.markDelivered(positions[0]!.segment, positions[0]!.offset);
+  log.close();
+  fs.truncateSync(path.join(dir, segmentFileName(1)), positions[4]!.offset + 4); // the marked record is torn
+  const reopened = openLog(dir);
+  assert.deepEqual(reopened.takeRecovered().map((r) => r.deliveries), [1, 0, 0, 0]);
+  const replacement = appendSplit(reopened, payloadFor(99));
+  assert.equal(replacement.offset, positions[4]!.offset, 'the new record reuses the torn offset');
+  reopened.close();
+  const again = openLog(dir);
+  assert.deepEqual(again.takeRecovered().map((r) => r.deliveries), [1, 0, 0, 0, 0]);
+  again.close();
+});
+
 test('liveRecords and liveBytes follow appends and acks; unknown and repeated acks are ignored', () => {
   const dir = temporaryDir();
   const log = openLog(dir);

@@ -22,6 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import {
+  ACK_DELIVERED_BIT,
   ACK_ENTRY_BYTES,
   CORRUPT_FILE_SUFFIX,
   MAX_RECORD_PAYLOAD_BYTES,
@@ -76,8 +77,9 @@ export interface SegmentLogOptions {
   /**
    * Called for each live record during open, in append order, instead of collecting them for
    * takeRecovered(). `payload` is only valid during the call, so recovery holds one segment at a time.
+   * `deliveries` counts the record's delivered markers (markDelivered), capped at 255.
    */
-  onRecovered?: (segment: number, offset: number, length: number, payload: Buffer) => void;
+  onRecovered?: (segment: number, offset: number, length: number, payload: Buffer, deliveries: number) => void;
 }
 
 export interface RecoveredRecord {
@@ -85,7 +87,12 @@ export interface RecoveredRecord {
   offset: number;
   length: number;
   payload: Buffer;
+  /** delivered markers found for the record (markDelivered), capped at 255 */
+  deliveries: number;
 }
+
+/** Delivered markers counted per record during recovery saturate here (a Uint8Array). */
+const MAX_RECOVERED_DELIVERIES = 255;
 
 const enum LogState {
   Open,
@@ -290,14 +297,31 @@ export class SegmentLog implements SyncableLog {
       this.deleteSegment(target);
       return true;
     }
-    const full = target.bufferAck(offset);
+    this.bufferAckEntry(target, offset);
+    return true;
+  }
+
+  /**
+   * Records that the record at (segment, offset) was handed to a consumer that owes an ack: a live
+   * record comes back from recovery with the number of such markers as its `deliveries`. The marker
+   * shares the ack file and its writes; nothing waits for it to be synced (it is a hint for the
+   * redelivered flag and the delivery count, and acks that follow it are synced as before).
+   */
+  markDelivered(segment: number, offset: number): void {
+    if (this.state !== LogState.Open) throw this.notOpenError();
+    const target = this.segments.get(segment);
+    if (target === undefined) return;
+    this.bufferAckEntry(target, (offset | ACK_DELIVERED_BIT) >>> 0);
+  }
+
+  private bufferAckEntry(target: Segment, entry: number): void {
+    const full = target.bufferAck(entry);
     if (!target.ackWritePending) {
       target.ackWritePending = true;
       this.ackWriteSegments.push(target);
     }
     if (full) this.flushAcks();
     else if (!this.flushQueued) this.scheduler.markDirty(this);
-    return true;
   }
 
   /** Writes buffered records and acks to the OS (no fsync). */
@@ -733,7 +757,7 @@ export class SegmentLog implements SyncableLog {
     }
     segment.size = validEnd;
     segment.flushedSize = validEnd;
-    this.loadAcks(segment);
+    const deliveries = this.loadAcks(segment);
     this.segments.set(number, segment);
     this.liveRecordCount += segment.liveRecords;
     this.liveByteCount += segment.liveBytes;
@@ -744,8 +768,9 @@ export class SegmentLog implements SyncableLog {
       const offset = segment.recordOffset(i);
       const length = segment.recordLength(i);
       const view = bytes.subarray(offset + RECORD_HEADER_BYTES, offset + RECORD_HEADER_BYTES + length);
-      if (visit !== undefined) visit(number, offset, length, view);
-      else recovered.push({ segment: number, offset, length, payload: copy ? Buffer.from(view) : view });
+      const delivered = deliveries === null ? 0 : deliveries[i]!;
+      if (visit !== undefined) visit(number, offset, length, view, delivered);
+      else recovered.push({ segment: number, offset, length, payload: copy ? Buffer.from(view) : view, deliveries: delivered });
     }
     return segment;
   }
@@ -762,34 +787,40 @@ export class SegmentLog implements SyncableLog {
   }
 
   /**
-   * Applies a segment's ack file. Entries that name no record are ignored; if any exist (or a
-   * partial entry), the file is rewritten with the valid entries only, so that an entry pointing
-   * into a dropped tail can never ack a new record appended at that offset later.
+   * Applies a segment's ack file, and returns the delivered markers counted per record index (null
+   * when there are none). Entries that name no record are ignored; if any exist (or a partial entry),
+   * the file is rewritten with the valid entries only, so that an entry pointing into a dropped tail
+   * can never ack (or mark) a new record appended at that offset later.
    */
-  private loadAcks(segment: Segment): void {
+  private loadAcks(segment: Segment): Uint8Array | null {
     let bytes: Buffer;
     try {
       bytes = fs.readFileSync(segment.ackPath);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw error;
     }
+    let deliveries: Uint8Array | null = null;
     const entries = Math.floor(bytes.length / ACK_ENTRY_BYTES);
     let invalid = bytes.length % ACK_ENTRY_BYTES !== 0;
     const valid = Buffer.allocUnsafe(entries * ACK_ENTRY_BYTES);
     let validLength = 0;
     for (let i = 0; i < entries; i++) {
-      const offset = bytes.readUInt32BE(i * ACK_ENTRY_BYTES);
-      const index = segment.findRecord(offset);
+      const entry = bytes.readUInt32BE(i * ACK_ENTRY_BYTES);
+      const delivered = entry >= ACK_DELIVERED_BIT;
+      const index = segment.findRecord(delivered ? entry - ACK_DELIVERED_BIT : entry);
       if (index < 0) {
         invalid = true;
         continue;
       }
-      if (segment.markAcked(index) < 0) continue; // duplicate: harmless, keep the file as it is
-      valid.writeUInt32BE(offset, validLength);
+      if (delivered) {
+        deliveries ??= new Uint8Array(segment.recordCount);
+        if (deliveries[index]! < MAX_RECOVERED_DELIVERIES) deliveries[index]!++;
+      } else if (segment.markAcked(index) < 0) continue; // duplicate: harmless, keep the file as it is
+      valid.writeUInt32BE(entry, validLength);
       validLength += ACK_ENTRY_BYTES;
     }
-    if (!invalid) return;
+    if (!invalid) return deliveries;
     const temporary = segment.ackPath + '.tmp';
     const fd = fs.openSync(temporary, 'w');
     try {
@@ -802,6 +833,7 @@ export class SegmentLog implements SyncableLog {
     this.logger(
       `storage ${this.dir}: ${path.basename(segment.ackPath)}: kept ${validLength / ACK_ENTRY_BYTES} of ${entries} ack entries`,
     );
+    return deliveries;
   }
 
   private moveAside(segmentPath: string, ackPath: string, problem: string): void {
