@@ -11,6 +11,7 @@ import { SegmentLog } from '../storage/log.js';
 import { SyncScheduler } from '../storage/sync.js';
 import { emptyDefinitions, loadDefinitions, saveDefinitions, type Definitions } from './definitions.js';
 import { VirtualHost, type VhostContext } from './vhost.js';
+import type { Queue } from './queue/queue.js';
 import type { RecoveryVisitor } from './delayed/delayed-store.js';
 import type { ResourceAlarms } from './alarms.js';
 import { BrokerStats, DEFAULT_STATS_INTERVAL_MS, type SampledExchange, type SampledQueue } from './stats.js';
@@ -128,6 +129,7 @@ export class BrokerCore implements VhostContext {
     for (const e of defs.exchanges) vhost(e.vhost).restoreExchange(e);
     let messages = 0;
     let dropped = 0;
+    const restored: Queue[] = [];
     for (const q of defs.queues) {
       // the queue exists first, so the log can hand it each live record while it scans: only positions
       // (not bodies) stay in memory
@@ -137,14 +139,16 @@ export class BrokerCore implements VhostContext {
         scheduler: this.scheduler,
         segmentBytes: this.options.segmentBytes,
         logger: (line) => log.info(`queue '${q.name}' in vhost '${q.vhost}': ${line}`),
-        onRecovered: (segment, offset, length, payload) => queue.restoreRecord(segment, offset, length, payload),
+        onRecovered: (segment, offset, length, payload, deliveries) => queue.restoreRecord(segment, offset, length, payload, deliveries),
       });
       // transient messages do not survive a restart (as in RabbitMQ): attachLog acks them away
       dropped += queue.attachLog(segmentLog);
       messages += queue.messageCount;
-      queue.started();
+      restored.push(queue);
     }
     for (const b of defs.bindings) vhost(b.vhost).restoreBinding(b);
+    // only now can dead-lettering route (every queue, exchange and binding is back)
+    for (const queue of restored) queue.started();
     if (defs.queues.length + defs.exchanges.length + defs.policies.length > 0) {
       log.info(
         `recovered ${defs.exchanges.length} exchanges, ${defs.queues.length} queues, ${defs.bindings.length} bindings, ${defs.policies.length} policies, ` +

@@ -117,7 +117,7 @@ function getMessages(req: ApiRequest, ctx: ManagementContext): ApiReply {
     const taken = queue.take();
     if (taken === null) break;
     const { message, position: p } = taken;
-    queue.trackUnacked();
+    queue.trackUnacked(taken);
     const entry: RequeueEntry = { segment: p.segment, offset: p.offset, length: p.length, expiresAt: p.expiresAt, deliveries: p.deliveries, bodySize: p.bodySize, priority: message.priority };
     out.push({
       payload_bytes: message.body.length,

@@ -129,6 +129,11 @@ export class Queue implements Destination {
   private retryTimer: NodeJS.Timeout | null = null;
   /** positions of non-persistent records found at startup, acked once the log is attached */
   private restoredTransient: PositionRing | null = null;
+  /**
+   * persistent records found at startup that were delivered more often than x-delivery-limit allows
+   * (delivered markers left by deliveries a crash cut off): dead-lettered by started()
+   */
+  private restoredOverLimit: PositionRing | null = null;
   private readonly parts: Buffer[] = [];
   /** scratch for positions taken from the rings or rebuilt from a RequeueEntry */
   private readonly position = newPosition();
@@ -183,8 +188,12 @@ export class Queue implements Destination {
 
   // ---------------------------------------------------------------- startup
 
-  /** one live record found while the log recovers (before attachLog) */
-  restoreRecord(segment: number, offset: number, length: number, payload: Buffer): void {
+  /**
+   * One live record found while the log recovers (before attachLog). `deliveries` counts the times it
+   * was handed to a consumer that never acked it (the log's delivered markers): such a record comes back
+   * redelivered, with its delivery count, as RabbitMQ does after a crash.
+   */
+  restoreRecord(segment: number, offset: number, length: number, payload: Buffer, deliveries = 0): void {
     if (!recordIsPersistent(payload)) {
       (this.restoredTransient ??= new PositionRing()).push(segment, offset, length, 0);
       return;
@@ -199,7 +208,14 @@ export class Queue implements Destination {
         // kept without a per-message TTL
       }
     }
-    this.pushReady(segment, offset, length, 0, this.expiryFor(message), 0, this.trackedSize(message.body.length), message.priority);
+    const expiresAt = this.expiryFor(message);
+    const limit = this.settings.deliveryLimit;
+    if (limit !== null && deliveries > limit) {
+      (this.restoredOverLimit ??= new PositionRing()).push(segment, offset, length, POSITION_REDELIVERED, expiresAt, deliveries);
+      return;
+    }
+    const flags = deliveries > 0 ? POSITION_REDELIVERED : 0;
+    this.pushReady(segment, offset, length, flags, expiresAt, deliveries, this.trackedSize(message.body.length), message.priority);
   }
 
   /** the recovered log: transient records are dropped now (they do not survive a restart, as in RabbitMQ) */
@@ -212,8 +228,21 @@ export class Queue implements Destination {
     return transient.size;
   }
 
-  /** after startup: apply limits and arm timers for what was recovered */
+  /**
+   * After startup, once every queue, exchange and binding is back (dead-lettering routes): dead-letter
+   * what is over its delivery limit, apply length limits and arm timers for what was recovered.
+   */
   started(): void {
+    const overLimit = this.restoredOverLimit;
+    this.restoredOverLimit = null;
+    if (overLimit !== null) {
+      const p = newPosition();
+      while (overLimit.size > 0) {
+        overLimit.readHead(p);
+        overLimit.shift();
+        this.dropPosition(p, 'delivery_limit');
+      }
+    }
     this.enforceLimits();
     this.armExpiry();
   }
@@ -507,10 +536,20 @@ export class Queue implements Destination {
     return { message: this.readMessage(p), position: { ...p } };
   }
 
-  /** the consumer (or basic.get with no-ack=false) now holds one more unacked message */
-  trackUnacked(): void {
+  /** basic.get with no-ack=false (or the management API's get) now holds the taken message unacked */
+  trackUnacked(taken: Taken): void {
     this.unackedCount++;
     this.counters.get++;
+    this.markDelivered(taken.message, taken.position);
+  }
+
+  /**
+   * A persistent message of a durable queue went to a consumer that owes an ack: a delivered marker in
+   * the log, so that if the broker dies before the ack, the message comes back redelivered with this
+   * delivery counted (storage/format.ts draws the marker).
+   */
+  private markDelivered(message: Message, p: Position): void {
+    if (message.persistent && this.durable) this.log.markDelivered(p.segment, p.offset);
   }
 
   /**
@@ -701,6 +740,7 @@ export class Queue implements Destination {
     if (!consumer.noAck) {
       this.unackedCount++;
       c.deliver++;
+      this.markDelivered(message, p);
     }
     consumer.deliver(this, message, p);
     if (consumer.noAck) {

@@ -781,7 +781,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     const p = taken.position;
     if (noAck) queue.discard(p.segment, p.offset);
     else {
-      queue.trackUnacked();
+      queue.trackUnacked(taken);
       this.unacked.set(tag, new Unacked(queue, p, taken.message.priority, null, taken.message.publishedAt));
       this.unackedTotal++;
     }
