@@ -4,7 +4,7 @@
  * 13 headers, 12 delivery-mode, 11 priority, 10 correlation-id, 9 reply-to, 8 expiration, 7 message-id,
  * 6 timestamp, 5 type, 4 user-id, 3 app-id, 2 cluster-id; bit 0 = another flags word follows.
  */
-import { encodeTable, readTable, type FieldTable } from './field-table.js';
+import { encodeTable, readTable, type FieldTable, type FieldValue } from './field-table.js';
 
 export const PROP_CONTENT_TYPE = 1 << 15;
 export const PROP_CONTENT_ENCODING = 1 << 14;
@@ -177,4 +177,15 @@ export function readIntegerHeader(props: Buffer, key: string): number | null {
     at = next;
   }
   return null;
+}
+
+/**
+ * The routing keys named by a `CC` or `BCC` header (sender-selected distribution): a string or an array of
+ * strings; anything else names none.
+ */
+export function headerRoutingKeys(v: FieldValue | undefined): string[] {
+  if (typeof v === 'string') return [v];
+  if (Buffer.isBuffer(v)) return [v.toString('utf8')];
+  if (Array.isArray(v)) return v.filter((x) => typeof x === 'string' || Buffer.isBuffer(x)).map((x) => x.toString());
+  return [];
 }

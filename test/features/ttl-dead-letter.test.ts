@@ -120,20 +120,95 @@ describe('message TTL, queue expiry and dead-lettering', () => {
         }
       });
     });
-    const last = (seen[2]!.properties.headers as any)['x-death'] as Array<Record<string, unknown>>;
-    const byKey = Object.fromEntries(last.map((d) => [`${d.queue}/${d.reason}`, d.count]));
-    assert.deepEqual(byKey, { 'retry.work/rejected': 2, 'retry.wait/expired': 2 });
-    assert.equal((seen[2]!.properties.headers as any)['x-first-death-reason'], 'rejected');
+    const headers = seen[2]!.properties.headers as any;
+    const last = headers['x-death'] as Array<Record<string, unknown>>;
+    // one entry per queue and reason, the most recent death first
+    assert.deepEqual(last.map((d) => [d.queue, d.reason, d.count, d.exchange]), [
+      ['retry.wait', 'expired', 2, 'retry.wait.x'],
+      ['retry.work', 'rejected', 2, 'retry.work.x'],
+    ]);
+    assert.deepEqual(
+      [headers['x-first-death-reason'], headers['x-first-death-queue'], headers['x-first-death-exchange']],
+      ['rejected', 'retry.work', 'retry.work.x'],
+    );
+    assert.deepEqual(
+      [headers['x-last-death-reason'], headers['x-last-death-queue'], headers['x-last-death-exchange']],
+      ['expired', 'retry.wait', 'retry.wait.x'],
+    );
     await worker.close();
   });
 
   test('a dead-letter cycle without a rejection drops the message instead of looping', async () => {
+    // an observer bound to the same exchange sees the one dead-lettering; the copy for cycle.q, made in
+    // the same step, is dropped as a cycle (a loop would keep the message in cycle.q at every moment)
     await ch.assertExchange('cycle.x', 'fanout');
     await ch.assertQueue('cycle.q', { arguments: { 'x-message-ttl': 20, 'x-dead-letter-exchange': 'cycle.x' } });
+    await ch.assertQueue('cycle.observer');
     await ch.bindQueue('cycle.q', 'cycle.x', '');
+    await ch.bindQueue('cycle.observer', 'cycle.x', '');
     ch.sendToQueue('cycle.q', text('loop'));
-    await new Promise((r) => setTimeout(r, 150));
+    const seen = await next(ch, 'cycle.observer');
+    assert.deepEqual((seen.properties.headers as any)['x-death'].map((d: any) => [d.queue, d.reason]), [['cycle.q', 'expired']]);
     assert.equal(await readyCount(ch, 'cycle.q'), 0);
+    assert.equal(await readyCount(ch, 'cycle.observer'), 0);
+  });
+
+  test('a rejection before a TTL loop does not keep the loop going: only rejections inside the cycle count, as in RabbitMQ', async () => {
+    // C (rejected) -> a.x -> A (expires) -> b.x -> B (expires) -> a.x -> A: dropped, the cycle A, B is automatic
+    await ch.assertExchange('loop.a.x', 'fanout');
+    await ch.assertExchange('loop.b.x', 'fanout');
+    await ch.assertQueue('loop.A', { arguments: { 'x-message-ttl': 20, 'x-dead-letter-exchange': 'loop.b.x' } });
+    await ch.assertQueue('loop.B', { arguments: { 'x-message-ttl': 20, 'x-dead-letter-exchange': 'loop.a.x' } });
+    await ch.assertQueue('loop.C', { arguments: { 'x-dead-letter-exchange': 'loop.a.x' } });
+    await ch.assertQueue('loop.observer');
+    await ch.bindQueue('loop.A', 'loop.a.x', '');
+    await ch.bindQueue('loop.observer', 'loop.a.x', '');
+    await ch.bindQueue('loop.B', 'loop.b.x', '');
+    ch.sendToQueue('loop.C', text('poison'));
+    const worker = await conn.createChannel();
+    const { done } = collect(worker, 'loop.C', 1);
+    const [m] = await done;
+    worker.reject(m!, false);
+    const { done: observed } = collect(ch, 'loop.observer', 2, { noAck: true });
+    const [afterReject, afterLoop] = await observed;
+    assert.deepEqual((afterReject!.properties.headers as any)['x-death'].map((d: any) => `${d.queue}/${d.reason}`), ['loop.C/rejected']);
+    assert.deepEqual((afterLoop!.properties.headers as any)['x-death'].map((d: any) => `${d.queue}/${d.reason}`), [
+      'loop.B/expired',
+      'loop.A/expired',
+      'loop.C/rejected',
+    ]);
+    assert.equal(await readyCount(ch, 'loop.A'), 0, 'the copy for loop.A was dropped as a cycle');
+    assert.equal(await readyCount(ch, 'loop.B'), 0);
+    await worker.close();
+  });
+
+  test("x-death routing-keys include the message's CC keys; with a dead-letter routing key the CC header is removed", async () => {
+    await ch.assertExchange('cc.x', 'direct');
+    await ch.assertExchange('cc.dlx', 'fanout');
+    await ch.assertQueue('cc.work', { arguments: { 'x-dead-letter-exchange': 'cc.dlx' } });
+    await ch.assertQueue('cc.rekeyed', { arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'cc.parked' } });
+    await ch.assertQueue('cc.dead');
+    await ch.assertQueue('cc.parked');
+    await ch.bindQueue('cc.work', 'cc.x', 'orders.eu');
+    await ch.bindQueue('cc.rekeyed', 'cc.x', 'orders.us');
+    await ch.bindQueue('cc.dead', 'cc.dlx', '');
+    ch.publish('cc.x', 'orders.eu', text('copied'), { headers: { CC: ['orders.us'] } });
+    await readyCount(ch, 'cc.rekeyed');
+    const worker = await conn.createChannel();
+    for (const queue of ['cc.work', 'cc.rekeyed']) {
+      const [m] = await collect(worker, queue, 1).done;
+      worker.reject(m!, false);
+    }
+    const dead = await next(ch, 'cc.dead');
+    const deadHeaders = dead.properties.headers as any;
+    assert.deepEqual(deadHeaders['x-death'][0]['routing-keys'], ['orders.eu', 'orders.us']);
+    assert.deepEqual(deadHeaders.CC, ['orders.us']);
+    const parked = await next(ch, 'cc.parked');
+    const parkedHeaders = parked.properties.headers as any;
+    assert.equal(parked.fields.routingKey, 'cc.parked');
+    assert.deepEqual(parkedHeaders['x-death'][0]['routing-keys'], ['orders.eu', 'orders.us']);
+    assert.equal(parkedHeaders.CC, undefined);
+    await worker.close();
   });
 
   test('x-expires deletes a queue nobody uses', async () => {

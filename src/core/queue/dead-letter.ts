@@ -3,13 +3,16 @@
  * the dead-letter routing key (or its own routing key), its expiration removed, and an `x-death` header
  * that keeps one entry per (queue, reason), most recent first, with a count:
  *
- *   { count, reason, queue, time, exchange, routing-keys, original-expiration? }
+ *   { count (long), reason, queue, time, exchange, routing-keys, original-expiration? }
  *
  * plus `x-first-death-{reason,queue,exchange}` (set once) and `x-last-death-{reason,queue,exchange}`.
+ * `routing-keys` are the message's routing key and its `CC` keys (`BCC` is removed before a message is
+ * stored, so it is not there). With a dead-letter routing key the `CC` header is removed, so the copy is
+ * routed by that key alone; without one the copy keeps it and is routed by all its keys, as in RabbitMQ.
  */
 import type { FieldTable, FieldValue } from '../field-table.js';
 import { Message } from '../message.js';
-import { editProperties, readExpiration } from '../properties.js';
+import { editProperties, headerRoutingKeys, readExpiration } from '../properties.js';
 
 export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
@@ -37,10 +40,12 @@ export function deadLetter(message: Message, queueName: string, reason: DeathRea
   const rest = previous.slice();
   if (index >= 0) {
     const old = rest.splice(index, 1)[0]!;
-    const count = typeof old.count === 'number' ? old.count : typeof old.count === 'bigint' ? Number(old.count) : 0;
-    entry = { ...old, count: count + 1 };
+    const count = typeof old.count === 'bigint' ? old.count : typeof old.count === 'number' ? BigInt(Math.trunc(old.count)) : 0n;
+    entry = { ...old, count: count + 1n };
   } else {
-    entry = { count: 1, reason, queue: queueName, time: now, exchange: message.exchange, 'routing-keys': [message.routingKey] };
+    const routingKeys = [message.routingKey, ...headerRoutingKeys(headers.CC)];
+    // a bigint encodes as 'l' (long), the type RabbitMQ gives the count
+    entry = { count: 1n, reason, queue: queueName, time: now, exchange: message.exchange, 'routing-keys': routingKeys };
     const expiration = readExpiration(message.properties);
     if (expiration !== undefined) entry['original-expiration'] = expiration;
   }
@@ -54,6 +59,7 @@ export function deadLetter(message: Message, queueName: string, reason: DeathRea
   headers['x-last-death-reason'] = reason;
   headers['x-last-death-queue'] = queueName;
   headers['x-last-death-exchange'] = message.exchange;
+  if (routingKey !== null) delete headers.CC;
   const properties = editProperties(message.properties, headers, true);
   const dead = new Message(exchange, routingKey ?? message.routingKey, properties, message.body, message.persistent);
   dead.priority = message.priority;
@@ -62,9 +68,14 @@ export function deadLetter(message: Message, queueName: string, reason: DeathRea
 
 /**
  * RabbitMQ's cycle rule: a dead-lettered message that would come back to a queue it already died in is
- * dropped for that queue, unless some death in its history was a rejection (a consumer decided).
+ * dropped for that queue when the cycle is "fully automatic": no death from the most recent one back to
+ * (and including) the latest death in that queue was a rejection. A rejection outside that span (an
+ * older one, before the cycle) does not save a TTL loop.
  */
 export function isDeathCycle(deaths: readonly FieldTable[], targetQueue: string): boolean {
-  if (!deaths.some((d) => text(d.queue) === targetQueue)) return false;
-  return !deaths.some((d) => text(d.reason) === 'rejected');
+  for (const d of deaths) {
+    if (text(d.reason) === 'rejected') return false;
+    if (text(d.queue) === targetQueue) return true;
+  }
+  return false;
 }
