@@ -23,8 +23,8 @@ import type { FieldTable } from './field-table.js';
 import type { Message } from './message.js';
 import { Queue, type QueueContext } from './queue/queue.js';
 import { deadLetter, isDeathCycle, type DeathReason } from './queue/dead-letter.js';
-import { editProperties, PROP_HEADERS } from './properties.js';
-import { validateQueueArguments } from './queue/settings.js';
+import { editProperties, headerRoutingKeys, PROP_HEADERS } from './properties.js';
+import { declaresQuorum, validateQueueArguments } from './queue/settings.js';
 import type { BindingDefinition, ExchangeDefinition, QueueDefinition } from './definitions.js';
 import { PolicyRegistry, validatePolicy, type Policy } from './policy.js';
 import { randomBytes } from 'node:crypto';
@@ -49,13 +49,6 @@ export interface VhostContext extends DelayedStorage {
 const CC_KEY = Buffer.from('\x02CC', 'latin1');
 const BCC_KEY = Buffer.from('\x03BCC', 'latin1');
 
-function keyList(v: FieldTable[string] | undefined): string[] {
-  if (typeof v === 'string') return [v];
-  if (Buffer.isBuffer(v)) return [v.toString('utf8')];
-  if (Array.isArray(v)) return v.filter((x) => typeof x === 'string' || Buffer.isBuffer(x)).map((x) => x.toString());
-  return [];
-}
-
 /**
  * Sender-selected distribution (RabbitMQ): `CC` and `BCC` headers (a string or an array of strings) route
  * copies by extra routing keys; `BCC` is removed from the message before it is stored. Returns the extra
@@ -67,7 +60,7 @@ function senderSelectedKeys(message: Message): string[] | null {
   if (!props.includes(CC_KEY) && !props.includes(BCC_KEY)) return null;
   const headers = message.headers();
   if (headers === undefined || (headers.CC === undefined && headers.BCC === undefined)) return null;
-  const keys = [...keyList(headers.CC), ...keyList(headers.BCC)];
+  const keys = [...headerRoutingKeys(headers.CC), ...headerRoutingKeys(headers.BCC)];
   if (headers.BCC !== undefined) {
     const { BCC: _dropped, ...rest } = headers;
     message.setProperties(editProperties(props, rest, false));
@@ -82,7 +75,7 @@ const MAX_ROUTE_DEPTH = 64;
 const EQUIVALENCE_QUEUE_ARGS = [
   'x-expires', 'x-message-ttl', 'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-max-length',
   'x-max-length-bytes', 'x-max-priority', 'x-overflow', 'x-queue-mode', 'x-queue-type', 'x-single-active-consumer',
-  'x-delivery-limit',
+  'x-delivery-limit', 'x-retry-backoff', 'x-retry-backoff-max',
 ];
 
 class DefaultExchangeRouter implements ExchangeRouter {
@@ -336,6 +329,11 @@ export class VirtualHost implements QueueContext {
       existing.touch();
       return { queue: existing, messageCount: existing.messageCount, consumerCount: existing.consumers.length };
     }
+    if (declaresQuorum(d.arguments)) {
+      // RabbitMQ's checks for a new quorum queue, in its order and words
+      const property = d.autoDelete ? 'auto-delete' : d.exclusive ? 'exclusive-owner' : !d.durable ? 'non-durable' : null;
+      if (property !== null) throw brokerError(Errors.PRECONDITION_FAILED, `invalid property '${property}' for queue '${name}' in vhost '${this.name}'`);
+    }
     // exclusive queues end with their connection, so even a durable one is never persisted (as RabbitMQ)
     const persisted = d.durable && !d.exclusive;
     const { log, storage } = this.context.openQueueLog(this.name, name, persisted);
@@ -346,7 +344,7 @@ export class VirtualHost implements QueueContext {
     );
     this.queues.set(name, queue);
     this.stats.counters.queueCreated++;
-    queue.applyPolicy(this.policies.forQueue(name));
+    queue.applyPolicy(this.policies.forQueue(name, queue.settings.queueType));
     if (persisted) {
       this.queueStorage.set(queue, storage);
       this.context.definitionsChanged();
@@ -374,7 +372,7 @@ export class VirtualHost implements QueueContext {
     const queue = new Queue({ name: def.name, vhost: this.name, durable: true, exclusiveOwner: null, autoDelete: def.autoDelete, arguments: def.arguments }, this, null);
     this.queues.set(def.name, queue);
     this.queueStorage.set(queue, def.storage);
-    queue.applyPolicy(this.policies.forQueue(def.name));
+    queue.applyPolicy(this.policies.forQueue(def.name, queue.settings.queueType));
     return queue;
   }
 
@@ -524,7 +522,7 @@ export class VirtualHost implements QueueContext {
   /** hand each queue the policy that now applies to it, touching only queues whose policy changed */
   private reapplyPolicies(): void {
     for (const q of this.queues.values()) {
-      const policy = this.policies.forQueue(q.name);
+      const policy = this.policies.forQueue(q.name, q.settings.queueType);
       if (policy !== q.policy) q.applyPolicy(policy);
     }
   }

@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import type { TestBroker } from '../helpers/broker.js';
 import { closeAmqplib, collect, drainBodies, expectChannelClose, openAmqplibChannel, readyCount, text } from '../helpers/amqplib.js';
 
@@ -47,16 +47,35 @@ describe('length limits, priorities, delivery limits, retry backoff, single acti
     await cc.close();
   });
 
-  test('reject-publish-dlx dead-letters what it refuses', async () => {
+  test('reject-publish-dlx nacks what it refuses and dead-letters it with reason maxlen', async () => {
     await ch.assertExchange('dlx.rpd', 'fanout');
     await ch.assertQueue('dead.rpd');
     await ch.bindQueue('dead.rpd', 'dlx.rpd', '');
     await ch.assertQueue('limit.rpd', { arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish-dlx', 'x-dead-letter-exchange': 'dlx.rpd' } });
-    ch.sendToQueue('limit.rpd', text('kept'));
-    ch.sendToQueue('limit.rpd', text('refused'));
+    const cc = await conn.createConfirmChannel();
+    const outcome = (body: string) => new Promise<string>((resolve) => cc.sendToQueue('limit.rpd', text(body), {}, (err) => resolve(err ? 'nack' : 'ack')));
+    assert.deepEqual(await Promise.all([outcome('kept'), outcome('refused')]), ['ack', 'nack']);
     assert.deepEqual(await drainBodies(ch, 'limit.rpd'), ['kept']);
-    const [dead] = await drainBodies(ch, 'dead.rpd');
-    assert.equal(dead, 'refused');
+    const dead = await ch.get('dead.rpd', { noAck: true });
+    assert.ok(dead !== false);
+    assert.equal(dead.content.toString(), 'refused');
+    assert.equal((dead.properties.headers as any)['x-death'][0].reason, 'maxlen');
+    await cc.close();
+  });
+
+  test('reject-publish checks the limit before a waiting consumer could take the message: x-max-length 0 refuses everything', async () => {
+    await ch.assertQueue('limit.zero', { arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+    const consumer = await conn.createChannel();
+    const got: string[] = [];
+    await consumer.consume('limit.zero', (m) => m && got.push(m.content.toString()), { noAck: true });
+    const cc = await conn.createConfirmChannel();
+    const result = await new Promise<string>((resolve) => cc.sendToQueue('limit.zero', text('never'), {}, (err) => resolve(err ? 'nack' : 'ack')));
+    assert.equal(result, 'nack');
+    // a delivery would have been written to this same connection before the nack
+    assert.deepEqual(got, []);
+    assert.equal(await readyCount(ch, 'limit.zero'), 0);
+    await consumer.close();
+    await cc.close();
   });
 
   test('a priority queue delivers the highest priority first and keeps FIFO within a priority', async () => {
@@ -134,6 +153,48 @@ describe('length limits, priorities, delivery limits, retry backoff, single acti
     assert.deepEqual(taken.map((m) => m.content.toString()), ['c', 'd']);
     await first.close();
     await second.close();
+  });
+
+  test('a single active consumer whose connection goes away hands its unacked messages, redelivered, and the rest to the next consumer', async () => {
+    await ch.assertQueue('sac.failover', { arguments: { 'x-single-active-consumer': true } });
+    const activeConn = await amqp.connect(broker.url);
+    const active = await activeConn.createChannel();
+    const firstTwo = collect(active, 'sac.failover', 2);
+    const standby = await conn.createChannel();
+    const taken = collect(standby, 'sac.failover', 4, { noAck: true });
+    for (const b of ['a', 'b']) ch.sendToQueue('sac.failover', text(b));
+    assert.deepEqual((await firstTwo.done).map((m) => m.content.toString()), ['a', 'b']);
+    assert.equal(taken.messages.length, 0, 'the standby got nothing while the first consumer was active');
+    await activeConn.close(); // without acking a or b
+    for (const b of ['c', 'd']) ch.sendToQueue('sac.failover', text(b));
+    const after = await taken.done;
+    assert.deepEqual(after.map((m) => [m.content.toString(), m.fields.redelivered]), [['a', true], ['b', true], ['c', false], ['d', false]]);
+    await standby.close();
+  });
+
+  test('x-cancel-on-ha-failover is accepted, and ignored, on basic.consume as RabbitMQ clients send it', async () => {
+    await ch.assertQueue('ha.consume');
+    const consumer = await conn.createChannel();
+    const got: string[] = [];
+    await consumer.consume('ha.consume', (m) => m && got.push(m.content.toString()), { noAck: true, arguments: { 'x-cancel-on-ha-failover': true } });
+    ch.sendToQueue('ha.consume', text('x'));
+    while (got.length < 1) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(got, ['x']);
+    await consumer.close();
+  });
+
+  test('a quorum queue must be durable, not exclusive and not auto-delete, refused with 406 in RabbitMQ words', async () => {
+    for (const [options, property] of [
+      [{ durable: false }, 'non-durable'],
+      [{ durable: true, exclusive: true }, 'exclusive-owner'],
+      [{ durable: true, autoDelete: true }, 'auto-delete'],
+    ] as const) {
+      const bad = await conn.createChannel();
+      const reply = await expectChannelClose(bad, 406, () => bad.assertQueue('quorum.bad', { ...options, arguments: { 'x-queue-type': 'quorum' } }));
+      assert.match(reply, new RegExp(`invalid property '${property}' for queue 'quorum.bad'`));
+    }
+    await ch.assertQueue('quorum.bad', { durable: false }); // the name was never taken
+    await ch.deleteQueue('quorum.bad');
   });
 
   test('x-queue-type classic and quorum are accepted; an unknown type is refused with 406', async () => {

@@ -149,7 +149,7 @@ describe('management API: policies', () => {
       [{ body: { pattern: '.*' } }, /definition/],
       [{ body: { pattern: '(', definition: { 'max-length': 1 } } }, /invalid policy pattern/],
       [{ body: { definition: { 'max-length': 1 } } }, /pattern/],
-      [{ body: { pattern: '.*', definition: { 'max-length': 1 }, 'apply-to': 'streams' } }, /apply-to/],
+      [{ body: { pattern: '.*', definition: { 'max-length': 1 }, 'apply-to': 'stream' } }, /apply-to/],
       [{ body: { pattern: '.*', definition: { 'max-length': 1 }, priority: 1.5 } }, /priority/],
     ];
     for (const [call, reason] of cases) {
@@ -230,6 +230,47 @@ describe('management API: policies', () => {
     assert.equal(settings(broker, 'args.small').maxLength, 3, 'the argument is lower than the policy');
     assert.equal(settings(broker, 'args.none').maxLength, 20);
     await deletePolicy(broker, 'args');
+  });
+
+  test("a policy's dead-letter-exchange and message-ttl act on messages: they expire and are dead-lettered through the policy's exchange", async () => {
+    const conn = await amqp.connect(broker.url);
+    try {
+      const ch = await conn.createChannel();
+      await ch.assertExchange('policy.dlx', 'fanout', { durable: false });
+      await ch.assertQueue('policy.dead', { durable: false });
+      await ch.bindQueue('policy.dead', 'policy.dlx', '');
+      await ch.assertQueue('acting.ttl', { durable: false });
+      assert.equal((await putPolicy(broker, 'acting-ttl', { pattern: '^acting\\.ttl$', definition: { 'message-ttl': 30, 'dead-letter-exchange': 'policy.dlx' } })).status, 201);
+      ch.sendToQueue('acting.ttl', Buffer.from('stale'));
+      const dead = await new Promise<amqp.ConsumeMessage>((resolve) => {
+        void ch.consume('policy.dead', (m) => m && resolve(m), { noAck: true });
+      });
+      assert.equal(dead.content.toString(), 'stale');
+      assert.equal((dead.properties.headers as any)['x-death'][0].reason, 'expired');
+      assert.equal((await ch.checkQueue('acting.ttl')).messageCount, 0);
+    } finally {
+      await conn.close();
+      await deletePolicy(broker, 'acting-ttl');
+    }
+  });
+
+  test('a max-length-bytes policy set on a queue that already holds messages counts their bodies and drops the oldest', async () => {
+    const conn = await amqp.connect(broker.url);
+    try {
+      const ch = await conn.createChannel();
+      await ch.assertQueue('acting.bytes', { durable: false });
+      for (let i = 1; i <= 5; i++) ch.sendToQueue('acting.bytes', Buffer.alloc(100, 48 + i));
+      assert.equal((await ch.checkQueue('acting.bytes')).messageCount, 5);
+      assert.equal((await putPolicy(broker, 'acting-bytes', { pattern: '^acting\\.bytes$', definition: { 'max-length-bytes': 250 } })).status, 201);
+      assert.equal((await ch.checkQueue('acting.bytes')).messageCount, 2, 'the 500 queued bytes were cut to 200');
+      ch.sendToQueue('acting.bytes', Buffer.alloc(100, 48 + 6));
+      const left: string[] = [];
+      for (let m = await ch.get('acting.bytes', { noAck: true }); m !== false; m = await ch.get('acting.bytes', { noAck: true })) left.push(m.content.toString()[0]!);
+      assert.deepEqual(left, ['5', '6'], 'the newest messages stay');
+    } finally {
+      await conn.close();
+      await deletePolicy(broker, 'acting-bytes');
+    }
   });
 
   test('the overview names the product, version and listeners, and the alarms health check reports a disk alarm', async () => {

@@ -169,12 +169,32 @@ export class Queue implements Destination {
 
   /** a policy started or stopped applying to this queue, or changed: re-resolve the settings */
   applyPolicy(policy: AppliedPolicy | null): void {
+    const sizesTracked = this.settings.maxLengthBytes !== null;
     this.policy = policy;
     this.settings = resolveSettings(this.arguments, policy);
     this.configureRings();
+    if (!sizesTracked && this.settings.maxLengthBytes !== null) this.measureReadyBodies();
     this.touch();
     this.enforceLimits();
     this.armExpiry();
+  }
+
+  /**
+   * A byte limit now applies (a policy brought it) to messages queued while body sizes were not kept
+   * (trackedSize): read each ready record once to learn its body size, keeping the order.
+   */
+  private measureReadyBodies(): void {
+    const p = newPosition();
+    this.readyBodyBytes = 0;
+    for (const ring of this.rings) {
+      for (let n = ring.size; n > 0; n--) {
+        ring.readHead(p);
+        ring.shift();
+        const bodySize = decodeRecord(this.log.read(p.segment, p.offset, p.length)).body.length;
+        ring.push(p.segment, p.offset, p.length, p.flags, p.expiresAt, p.deliveries, bodySize);
+        this.readyBodyBytes += bodySize;
+      }
+    }
   }
 
   get messageCount(): number {
@@ -274,7 +294,9 @@ export class Queue implements Destination {
   enqueue(message: Message): EnqueueResult {
     const s = this.settings;
     const bodySize = message.body.length;
-    if (s.overflow !== 'drop-head' && this.overLimit(1, bodySize) && !(this.readyCount === 0 && this.consumerReady())) {
+    // as RabbitMQ: the limit is checked before any consumer could take the message, so a queue with
+    // x-max-length 0 (or a byte limit below the body) refuses everything even with consumers waiting
+    if (s.overflow !== 'drop-head' && this.overLimit(1, bodySize)) {
       if (s.overflow === 'reject-publish-dlx') {
         this.counters.deadLetteredMaxlen++;
         this.context.deadLetter(this, message, 'maxlen');
@@ -323,11 +345,6 @@ export class Queue implements Destination {
   /** body sizes are kept (4 bytes a message) only for queues with a byte limit */
   private trackedSize(bodySize: number): number {
     return this.settings.maxLengthBytes === null ? 0 : bodySize;
-  }
-
-  private consumerReady(): boolean {
-    for (let i = 0; i < this.consumers.length; i++) if (this.consumers[i]!.hasCredit()) return true;
-    return false;
   }
 
   private pushReady(segment: number, offset: number, length: number, flags: number, expiresAt: number, deliveries: number, bodySize: number, priority: number): void {

@@ -99,6 +99,11 @@ export function validateQueueArguments(args: FieldTable): void {
   }
 }
 
+/** the arguments ask for a quorum queue (`x-queue-type: quorum`) */
+export function declaresQuorum(args: FieldTable): boolean {
+  return str(args['x-queue-type']) === 'quorum';
+}
+
 export function resolveSettings(args: FieldTable, policy: AppliedPolicy | null): QueueSettings {
   const p = policy?.definition ?? {};
   const queueType = (str(args['x-queue-type']) ?? 'classic') as QueueType;
