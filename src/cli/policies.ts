@@ -8,7 +8,7 @@ import { ClientError, clientOptions, CONNECTION_FLAGS, ManagementClient, renderT
 
 export const POLICIES_HELP = `Usage:
   postbox policies list [--vhost <vhost>] [--json]
-  postbox policies set <name> <pattern> '<definition-json>' [--priority <n>] [--apply-to queues|exchanges|all]
+  postbox policies set <name> <pattern> '<definition-json>' [--priority <n>] [--apply-to queues|classic_queues|quorum_queues|streams|exchanges|all]
                        [--vhost <vhost>] [--json]
   postbox policies clear <name> [--vhost <vhost>] [--json]
 
@@ -22,7 +22,7 @@ Flags:
 ${CONNECTION_FLAGS.map((f) => `  --${f.flag.padEnd(12)} ${f.doc} (env ${f.env})`).join('\n')}
   --vhost        the virtual host (default ${DEFAULT_CLI_VHOST})
   --priority     set: the policy's priority, higher wins (default 0)
-  --apply-to     set: queues, exchanges or all (default all)
+  --apply-to     set: queues, classic_queues, quorum_queues, streams, exchanges or all (default all)
   --json         print JSON instead of a table or a sentence
   --help         this text
 `;

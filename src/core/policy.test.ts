@@ -62,3 +62,18 @@ test('unknown keys and wrong values are refused as PRECONDITION_FAILED naming th
   refused(null, /JSON object/);
   assert.deepEqual(validatePolicyDefinition({ 'ha-mode': 'exactly', 'ha-params': 2, 'retry-backoff-max': 0 }), { 'ha-mode': 'exactly', 'ha-params': 2, 'retry-backoff-max': 0 });
 });
+
+test("classic_queues and quorum_queues narrow a policy to one queue type; streams matches no queue; queues and all match both", () => {
+  const r = new PolicyRegistry();
+  r.set(policy('classic-only', '^q', 3, { 'max-length': 1 }, 'classic_queues'));
+  r.set(policy('quorum-only', '^q', 2, { 'max-length': 2 }, 'quorum_queues'));
+  r.set(policy('streams', '^q', 9, { 'max-length': 3 }, 'streams'));
+  assert.equal(r.forQueue('q1')?.name, 'classic-only');
+  assert.equal(r.forQueue('q1', 'classic')?.name, 'classic-only');
+  assert.equal(r.forQueue('q1', 'quorum')?.name, 'quorum-only');
+  assert.equal(r.forExchange('q1'), null);
+  r.set(policy('any-queue', '^q', 5, { 'max-length': 4 }, 'queues'));
+  assert.equal(r.forQueue('q1', 'classic')?.name, 'any-queue');
+  assert.equal(r.forQueue('q1', 'quorum')?.name, 'any-queue');
+  assert.throws(() => policy('bad', '^q', 0, { 'max-length': 1 }, 'stream'), (e: unknown) => e instanceof BrokerError && /apply-to must be one of/.test(e.message));
+});

@@ -15,9 +15,13 @@ import { brokerError, Errors } from '../errors/errors.js';
 import type { FieldValue } from './field-table.js';
 import type { AppliedPolicy } from './queue/settings.js';
 
-export type PolicyApplyTo = 'queues' | 'exchanges' | 'all';
+/**
+ * What a policy applies to. `classic_queues`, `quorum_queues` and `streams` are RabbitMQ 3.12's narrower
+ * forms; Postbox has no AMQP stream queues, so a `streams` policy matches no queue here.
+ */
+export type PolicyApplyTo = 'queues' | 'classic_queues' | 'quorum_queues' | 'streams' | 'exchanges' | 'all';
 
-export const POLICY_APPLY_TO: readonly PolicyApplyTo[] = ['queues', 'exchanges', 'all'];
+export const POLICY_APPLY_TO: readonly PolicyApplyTo[] = ['queues', 'classic_queues', 'quorum_queues', 'streams', 'exchanges', 'all'];
 
 /** RabbitMQ's default for apply-to when a policy does not say. */
 export const DEFAULT_POLICY_APPLY_TO: PolicyApplyTo = 'all';
@@ -137,7 +141,7 @@ export function validatePolicy(input: {
   compilePattern(input.pattern);
   const applyTo = input.applyTo ?? DEFAULT_POLICY_APPLY_TO;
   if (!(POLICY_APPLY_TO as readonly unknown[]).includes(applyTo)) {
-    invalid(`policy '${input.name}': apply-to must be queues, exchanges or all, got ${JSON.stringify(applyTo)}`);
+    invalid(`policy '${input.name}': apply-to must be one of ${POLICY_APPLY_TO.join(', ')}, got ${JSON.stringify(applyTo)}`);
   }
   const priority = input.priority ?? 0;
   if (!isInteger(priority as FieldValue)) invalid(`policy '${input.name}': priority must be an integer, got ${JSON.stringify(priority)}`);
@@ -199,9 +203,9 @@ export class PolicyRegistry {
     return this.entries.size;
   }
 
-  /** the policy that applies to a queue of this name, or null */
-  forQueue(name: string): AppliedPolicy | null {
-    return this.effective(name, 'queues')?.applied ?? null;
+  /** the policy that applies to a queue of this name and type, or null */
+  forQueue(name: string, queueType: 'classic' | 'quorum' = 'classic'): AppliedPolicy | null {
+    return this.effective(name, queueType === 'quorum' ? 'quorum_queues' : 'classic_queues')?.applied ?? null;
   }
 
   /** the policy that applies to an exchange of this name, or null (stored for later: exchanges ignore it today) */
@@ -209,10 +213,11 @@ export class PolicyRegistry {
     return this.effective(name, 'exchanges')?.applied ?? null;
   }
 
-  private effective(name: string, kind: 'queues' | 'exchanges'): Entry | null {
+  private effective(name: string, kind: 'classic_queues' | 'quorum_queues' | 'exchanges'): Entry | null {
     let best: Entry | null = null;
     for (const e of this.entries.values()) {
-      if (e.policy.applyTo !== kind && e.policy.applyTo !== 'all') continue;
+      const to = e.policy.applyTo;
+      if (to !== kind && to !== 'all' && !(to === 'queues' && kind !== 'exchanges')) continue;
       if (!e.regex.test(name)) continue;
       if (best === null || e.policy.priority > best.policy.priority || (e.policy.priority === best.policy.priority && e.sequence > best.sequence)) {
         best = e;
