@@ -78,7 +78,7 @@ const FAR_DELAY_MS = 3_600_000;
  * Budget for 200k more held messages: their positions take ~4 MB (16 B each in the due-time heap, ~4.4 B
  * each in the log's segment index); allocator retention after a 200 MB publish burst varies run to run
  * (measured +2..26 MB). Bodies in RAM would be 200 MB, so a 60 MB budget still proves they stay on disk
- * without failing on allocator noise. (The million-message figure: delayed-memory.test.ts, POSTBOX_HEAVY=1.)
+ * without failing on allocator noise. (The million-message figure: delayed-memory.test.ts.)
  */
 const RSS_BUDGET_BYTES = 60 * 1024 * 1024;
 

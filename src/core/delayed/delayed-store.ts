@@ -3,7 +3,7 @@
  *
  *   hold(message) ──append──► SegmentLog (<dataDir>/delayed/<hash>/ for a durable exchange)
  *                 ──push───► DueHeap: due time + segment/offset, 16 bytes per held message (the log's
- *                            segment index adds ~4.3 bytes: record lengths are read from it when due)
+ *                            segment index adds ~4.4 bytes: record lengths are read from it when due)
  *
  *   one timer, armed for the earliest due time (unref'd, re-armed only when a hold is due sooner)
  *     └─► deliverDue(): up to DUE_BATCH due messages per turn: read the record back, decode it, route it
