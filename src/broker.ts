@@ -71,7 +71,10 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     logger,
   );
   const alarms = new ResourceAlarms(new DiskAlarm(resolve(config.dataDir), config.diskFreeLimitBytes, logger), new MemoryAlarm(config.memoryHighWatermarkBytes, logger));
-  alarms.onChange((reason) => amqp.setBlocked(reason));
+  alarms.onChange((reason) => {
+    amqp.setBlocked(reason);
+    kafka.setBlocked(reason);
+  });
   core.alarm = alarms;
   alarms.start();
   const alerts = new AlertEngine({

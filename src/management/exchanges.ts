@@ -99,6 +99,10 @@ async function publish(req: ApiRequest, ctx: ManagementContext): Promise<ApiRepl
     throw httpError(400, `user_id property set to '${String(props.user_id)}' but authenticated user was '${req.user.name}'`);
   }
   if (ctx.core.storageFailure !== null) throw httpError(503, 'storage failed: the broker accepts no more messages');
+  // AMQP publishers are blocked and Kafka producers held while an alarm is on; an HTTP request cannot be
+  // held open usefully, so it is refused and nothing is stored
+  const alarm = ctx.core.alarm?.reason ?? null;
+  if (alarm !== null) throw httpError(503, `resource alarm (${alarm}): publishing is blocked until it clears`);
   const message = new Message(exchange.name, routingKey, properties, payload, props.delivery_mode === 2);
   if (typeof props.priority === 'number') message.priority = props.priority;
   if (typeof props.expiration === 'string') {

@@ -56,6 +56,8 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
   private closed = false;
   private readonly slots: Slot[] = [];
   private paused = false;
+  /** a Produce arrived while a resource alarm is on: reading waits for publishUnblocked() */
+  private heldByAlarm = false;
   /** "peer host:port -> local host:port", as AMQP connections are named in the management API */
   readonly name: string;
   readonly clientHost: string;
@@ -86,10 +88,15 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
    * chunks, and only once all of them are here (a 1 MB produce request arrives in dozens of chunks).
    */
   private drainFrames(): void {
-    while (!this.closed && !this.paused && this.pendingBytes >= FRAME_SIZE_BYTES) {
+    while (!this.closed && !this.paused && !this.heldByAlarm && this.pendingBytes >= FRAME_SIZE_BYTES) {
       const size = this.peekSize();
       if (size < 0 || size > MAX_REQUEST_BYTES) {
         this.fail(`request size ${size} outside 0..${MAX_REQUEST_BYTES}`);
+        return;
+      }
+      if (this.pendingBytes >= FRAME_SIZE_BYTES + 2 && this.context.publishBlocked() && this.peekApiKey() === PRODUCE_API.apiKey) {
+        this.heldByAlarm = true;
+        this.socket.pause();
         return;
       }
       if (this.pendingBytes < FRAME_SIZE_BYTES + size) return;
@@ -104,15 +111,33 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
 
   /** The int32 size prefix at the head of the pending bytes (which may span chunks). */
   private peekSize(): number {
+    return this.peekHead(FRAME_SIZE_BYTES).readInt32BE(0);
+  }
+
+  /** The api key (int16 after the size prefix) of the frame at the head of the pending bytes. */
+  private peekApiKey(): number {
+    return this.peekHead(FRAME_SIZE_BYTES + 2).readInt16BE(FRAME_SIZE_BYTES);
+  }
+
+  /** The first `n` pending bytes (at least `n` are pending): a view of the first chunk, or a copy. */
+  private peekHead(n: number): Buffer {
     const first = this.pending[0]!;
-    if (first.length >= FRAME_SIZE_BYTES) return first.readInt32BE(0);
-    const head = Buffer.allocUnsafe(FRAME_SIZE_BYTES);
+    if (first.length >= n) return first;
+    const head = Buffer.allocUnsafe(n);
     let filled = 0;
     for (const chunk of this.pending) {
-      filled += chunk.copy(head, filled, 0, Math.min(chunk.length, FRAME_SIZE_BYTES - filled));
-      if (filled === FRAME_SIZE_BYTES) break;
+      filled += chunk.copy(head, filled, 0, Math.min(chunk.length, n - filled));
+      if (filled === n) break;
     }
-    return head.readInt32BE(0);
+    return head;
+  }
+
+  /** the resource alarm cleared: read on (a held Produce is handled now) */
+  publishUnblocked(): void {
+    if (!this.heldByAlarm || this.closed) return;
+    this.heldByAlarm = false;
+    if (!this.paused) this.socket.resume();
+    this.drainFrames();
   }
 
   /**
@@ -210,7 +235,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
     if (written > 0) slots.splice(0, written);
     if (this.paused && this.slots.length < MAX_IN_FLIGHT / 2 && !this.closed) {
       this.paused = false;
-      this.socket.resume();
+      if (!this.heldByAlarm) this.socket.resume();
       this.drainFrames();
     }
   }
@@ -269,7 +294,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
       peerHost: s.remoteAddress ?? '',
       peerPort: s.remotePort ?? 0,
       connectedAt: this.connectedAt,
-      state: this.closed ? 'closed' : this.paused ? 'blocked' : 'running',
+      state: this.closed ? 'closed' : this.paused || this.heldByAlarm ? 'blocked' : 'running',
       channels: 0,
       channelMax: 0,
       frameMax: MAX_REQUEST_BYTES,

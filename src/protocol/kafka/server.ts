@@ -22,6 +22,7 @@ export class KafkaServer {
   port = 0;
   private advertisedHost = '127.0.0.1';
   private readonly context: KafkaContext;
+  private blockedReason: string | null = null;
 
   constructor(
     private readonly options: KafkaServerOptions,
@@ -29,7 +30,17 @@ export class KafkaServer {
     groups: GroupCoordinator,
     private readonly logger: Logger,
   ) {
-    this.context = { streams, groups, identity: () => this.identity(), logger };
+    this.context = { streams, groups, identity: () => this.identity(), logger, publishBlocked: () => this.blockedReason !== null };
+  }
+
+  /**
+   * A resource alarm changed. While it is on, a connection whose next request is a Produce stops being
+   * read (the request waits whole, unanswered) until the alarm clears; fetches, metadata and group
+   * traffic on other connections go on. Kafka has no "blocked" notice, so clients see a slow answer.
+   */
+  setBlocked(reason: string | null): void {
+    this.blockedReason = reason;
+    if (reason === null) for (const c of this.connections) c.publishUnblocked();
   }
 
   async listen(hosts: readonly string[], port: number): Promise<number> {

@@ -34,6 +34,8 @@ export interface KafkaContext {
   readonly groups: GroupCoordinator;
   readonly identity: () => KafkaBrokerIdentity;
   readonly logger: Logger;
+  /** a resource alarm is on: Produce requests wait, unread, until it clears (as AMQP publishers are blocked) */
+  readonly publishBlocked: () => boolean;
 }
 
 export interface KafkaHandler<K extends ServedApiKey> {
