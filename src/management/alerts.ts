@@ -145,6 +145,11 @@ export class AlertEngine {
     return this.rules.get(name);
   }
 
+  /** the rule comes from the config file (and has not been replaced through the API) */
+  isConfigRule(name: string): boolean {
+    return this.rules.has(name) && !this.apiRules.has(name);
+  }
+
   setRule(rule: AlertRule): void {
     this.rules.set(rule.name, rule);
     this.apiRules.add(rule.name);

@@ -10,9 +10,13 @@
  * Export: users with password hashes (a config-file user's hash is made from its password at startup, so it
  * logs in after an import elsewhere), every non-exclusive queue (transient ones too), every exchange but the
  * default and amq.* ones, every binding but the implicit default-exchange ones.
- * Import order: vhosts, users, permissions, policies, exchanges, queues, bindings. What exists already is
- * kept (an inequivalent exchange or queue is a 400 naming it). Users and permissions of users defined in
- * the config file are skipped (the file wins). topic_permissions, parameters and global_parameters are
+ * Beyond RabbitMQ's format, the whole-broker document also carries Postbox's other declarative state:
+ * `topics` ([{ name, partitions, configs }], the Kafka topics with their explicitly set configs) and
+ * `alert_rules` (as GET /api/alert-rules gives them). RabbitMQ ignores keys it does not know.
+ * Import order: vhosts, users, permissions, policies, exchanges, queues, bindings, topics, alert rules.
+ * What exists already is kept (an inequivalent exchange or queue is a 400 naming it; an existing topic is
+ * left as it is). Users and permissions of users, and alert rules, defined in the config file are skipped
+ * (the file wins); an imported alert rule is kept as if PUT through the API. topic_permissions, parameters and global_parameters are
  * accepted and ignored. The first failure stops the import with a 400 naming the entry; entries before it
  * stay applied, as in RabbitMQ.
  */
@@ -23,6 +27,7 @@ import { MANAGEMENT_OWNER } from './access.js';
 import { parseTags } from './access-control.js';
 import { fieldTableToJson, jsonToFieldTable } from './message-json.js';
 import { policyJson } from './policies.js';
+import { AlertRuleError, parseAlertRule, ruleToJson } from './alerts.js';
 import { ADMINISTRATOR_TAGS, HttpError, httpError, jsonObject, requireTag, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 import { RABBITMQ_API_VERSION } from './overview.js';
 
@@ -78,6 +83,8 @@ function exportAll(ctx: ManagementContext): Row {
     queues: sections.flatMap((s) => s.queues),
     exchanges: sections.flatMap((s) => s.exchanges),
     bindings: sections.flatMap((s) => s.bindings),
+    topics: [...ctx.streams.topics()].map((t) => ({ name: t.name, partitions: t.partitions.length, configs: { ...t.explicitConfigs } })),
+    alert_rules: ctx.alerts === undefined ? [] : ctx.alerts.listRules().map(ruleToJson),
   };
 }
 
@@ -144,6 +151,8 @@ function importDefinitions(ctx: ManagementContext, body: Row, only: VirtualHost 
     exchanges: section(body, 'exchanges'),
     queues: section(body, 'queues'),
     bindings: section(body, 'bindings'),
+    topics: only === null ? section(body, 'topics') : [],
+    alertRules: only === null ? section(body, 'alert_rules') : [],
   };
   core.batchDefinitions(() => {
     sections.vhosts.forEach((item, i) => step(`vhosts[${i}]`, () => core.addVhost(str(item, 'name', `vhosts[${i}]`))));
@@ -222,6 +231,35 @@ function importDefinitions(ctx: ManagementContext, body: Row, only: VirtualHost 
       });
     });
     core.definitionsChanged();
+  });
+  // topics and alert rules keep their own files (topic.json, alert-rules.json), outside the definitions
+  sections.topics.forEach((item, i) => {
+    const where = `topics[${i}]`;
+    const name = str(item, 'name', where);
+    if (ctx.streams.topic(name) !== undefined) return;
+    const partitions = item.partitions ?? 1;
+    if (typeof partitions !== 'number') throw httpError(400, `${where}: 'partitions' must be a number`);
+    const configs = item.configs ?? {};
+    if (typeof configs !== 'object' || configs === null || Array.isArray(configs) || Object.values(configs).some((v) => typeof v !== 'string')) {
+      throw httpError(400, `${where}: 'configs' must be an object of strings`);
+    }
+    step(`${where} '${name}'`, () => ctx.streams.createTopic(name, partitions, configs as Record<string, string>));
+  });
+  sections.alertRules.forEach((item, i) => {
+    const where = `alert_rules[${i}]`;
+    const name = str(item, 'name', where);
+    const engine = ctx.alerts;
+    if (engine === undefined) throw httpError(400, `${where}: alerts are not enabled on this broker`);
+    if (engine.isConfigRule(name)) return;
+    const { name: _name, ...fields } = item;
+    let rule;
+    try {
+      rule = parseAlertRule(name, fields);
+    } catch (err) {
+      if (err instanceof AlertRuleError) throw httpError(400, `${where} '${name}': ${err.message}`);
+      throw err;
+    }
+    engine.setRule(rule);
   });
   return { skippedUsers };
 }

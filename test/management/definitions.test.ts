@@ -5,6 +5,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp from 'amqplib';
+import { Kafka, logLevel } from 'kafkajs';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { api, get } from './helpers.js';
 
@@ -89,6 +90,35 @@ describe('management API: definitions', () => {
     await targetConn.close();
     assert.equal((await get(target, '/api/queues/orders/orders.new')).type, 'quorum');
     assert.equal((await get(target, '/api/queues/%2F/defs.q1')).policy, 'defs-limit');
+  });
+
+  test('Kafka topics (partitions, explicit configs) and alert rules are exported and imported too', async () => {
+    const kafka = new Kafka({ clientId: 'defs-admin', brokers: [`127.0.0.1:${source.kafkaPort}`], logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic: 'defs.events', numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '3600000' }] }] });
+    } finally {
+      await admin.disconnect();
+    }
+    const rule = { kind: 'queue_depth', queue: '^defs\\.', vhost: '/', threshold: 100, for_ms: 5000 };
+    assert.equal((await api(source, 'PUT', '/api/alert-rules/defs-depth', { body: rule })).status, 201);
+    const exported = await get(source, '/api/definitions');
+    assert.deepEqual(exported.topics.find((t: any) => t.name === 'defs.events'), { name: 'defs.events', partitions: 3, configs: { 'retention.ms': '3600000' } });
+    assert.deepEqual(exported.alert_rules.find((r: any) => r.name === 'defs-depth'), { name: 'defs-depth', ...rule });
+
+    const imported = await api(target, 'POST', '/api/definitions', { body: exported });
+    assert.equal(imported.status, 204, JSON.stringify(imported.body));
+    const topic = await get(target, '/api/streams/topics/defs.events');
+    assert.deepEqual([topic.partitions, topic.configs], [3, { 'retention.ms': '3600000' }]);
+    const targetRules = await get(target, '/api/alert-rules');
+    assert.deepEqual(targetRules.find((r: any) => r.name === 'defs-depth'), { name: 'defs-depth', ...rule });
+    const reexported = await get(target, '/api/definitions');
+    assert.deepEqual(reexported.topics.find((t: any) => t.name === 'defs.events'), { name: 'defs.events', partitions: 3, configs: { 'retention.ms': '3600000' } });
+    // a bad topic entry is a 400 naming it
+    const bad = await api(target, 'POST', '/api/definitions', { body: { topics: [{ name: 'defs.bad', partitions: 0 }] } });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.reason, /topics\[0\] 'defs.bad'/);
   });
 
   test('importing the same document twice changes nothing the second time', async () => {
