@@ -59,6 +59,8 @@ export class QueueCounters {
   ack = 0;
   /** messages handed back unacknowledged (nack/reject with requeue, channel or connection closed, recover) */
   requeue = 0;
+  /** messages a consumer refused with basic.nack or basic.reject, requeued or not */
+  nack = 0;
   /**
    * Messages that left the queue undelivered, by reason: dead-lettered when the queue has a dead-letter
    * exchange, dropped when it has none (RabbitMQ's dead_letter_strategy "disabled" counts these too).

@@ -82,6 +82,7 @@ const QUEUE_COUNTERS: ReadonlyArray<[string, string, (c: QueueCounters) => numbe
   ['acknowledged', 'Messages acknowledged', (c) => c.ack],
   ['redelivered', 'Deliveries and gets of messages delivered before', (c) => c.redeliver],
   ['requeued', 'Messages put back for redelivery (nack/reject with requeue, consumer gone)', (c) => c.requeue],
+  ['nacked', 'Messages consumers refused with basic.nack or basic.reject, requeued or not', (c) => c.nack],
 ];
 
 export function renderMetrics(ctx: ManagementContext): string {

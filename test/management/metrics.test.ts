@@ -65,6 +65,40 @@ test('metrics scraped while AMQP traffic flows show depths, publishes, deliverie
   }
 });
 
+test('nacks, rejects, requeues and redeliveries are counted per queue; the alarm gauges read 1 while an alarm is on', async () => {
+  const conn = await amqp.connect(broker.url);
+  try {
+    const ch = await conn.createChannel();
+    await ch.assertQueue('refused', { durable: false });
+    for (let i = 0; i < 3; i++) ch.sendToQueue('refused', Buffer.from(`r${i}`));
+    await ch.checkQueue('refused');
+    const seen: string[] = [];
+    await ch.consume('refused', (msg) => {
+      if (msg === null) return;
+      seen.push(`${msg.content}${msg.fields.redelivered ? '*' : ''}`);
+      if (msg.content.toString() === 'r0' && !msg.fields.redelivered) ch.nack(msg, false, true); // back, redelivered
+      else if (msg.content.toString() === 'r1') ch.reject(msg, false); // dropped (no dead-letter exchange)
+      else ch.ack(msg);
+    });
+    await waitFor(() => broker.core.vhosts.get('/')!.queues.get('refused')!.counters.ack === 2, 10_000, 'r2 and the redelivered r0 acked');
+    const q = '{vhost="/",queue="refused"}';
+    let m = await scrape();
+    assert.equal(m.get(`postbox_queue_messages_nacked_total${q}`), 2);
+    assert.equal(m.get(`postbox_queue_messages_requeued_total${q}`), 1);
+    assert.equal(m.get(`postbox_queue_messages_redelivered_total${q}`), 1);
+    assert.equal(m.get(`postbox_queue_messages_dead_lettered_total{vhost="/",queue="refused",reason="rejected"}`), 1);
+    broker.core.alarm!.memory.setLimit(1);
+    broker.core.alarm!.disk.setLimit(Number.MAX_SAFE_INTEGER);
+    m = await scrape();
+    assert.equal(m.get('rabbitmq_alarms_memory_used_watermark'), 1);
+    assert.equal(m.get('rabbitmq_alarms_free_disk_space_watermark'), 1);
+  } finally {
+    broker.core.alarm!.memory.setLimit(Number.MAX_SAFE_INTEGER);
+    broker.core.alarm!.disk.setLimit(0);
+    await conn.close();
+  }
+});
+
 test('dead-lettered messages are counted by reason', async () => {
   const conn = await amqp.connect(broker.url);
   try {

@@ -544,6 +544,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
   private release1(entry: Unacked, requeue: boolean | null, requeued: Unacked[]): void {
     if (entry.consumer !== null) entry.consumer.unacked--;
     this.unackedTotal--;
+    if (requeue !== null) entry.queue.counters.nack++;
     if (requeue === true) requeued.push(entry);
     else if (requeue === false) entry.queue.reject(entry);
     else entry.queue.settle(entry.segment, entry.offset, entry.publishedAt);
