@@ -10,17 +10,16 @@
  *
  *   node dist/bench/kafka-throughput.js [--sizes 100,1024] [--mib 1024] [--json out.json]
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostbox } from './lib/brokers.js';
 import { fmtInt, intFlag, machineInfo, nowMs, parseArgs, table } from './lib/common.js';
+import { runKcat, writeRecordsFile } from './lib/kcat.js';
 
 /** Block size of the disk write test: large enough that syscall cost is noise. */
 const DISK_BLOCK_BYTES = 1024 * 1024;
-/** A kcat run must finish within this, ms. */
-const KCAT_TIMEOUT_MS = 600_000;
 
 interface SizeResult {
   recordBytes: number;
@@ -30,21 +29,6 @@ interface SizeResult {
   /** share of the machine's CPU time the hypervisor gave to others during each run (/proc/stat steal), % */
   produceStealPct: number;
   consumeStealPct: number;
-}
-
-interface KcatRun {
-  seconds: number;
-  stealPct: number;
-}
-
-/** Cumulative steal time of all CPUs in clock ticks (Linux /proc/stat), or NaN elsewhere. */
-function stealTicks(): number {
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
-    return Number(fields[8]);
-  } catch {
-    return NaN;
-  }
 }
 
 /**
@@ -78,54 +62,6 @@ function bufferedWriteMBps(totalBytes: number): number {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/**
- * Runs kcat to completion: its wall time, and how much CPU a virtual machine's host took away meanwhile (a
- * run with a high steal share measured the neighbours as much as the broker).
- */
-function runKcat(args: string[]): Promise<KcatRun> {
-  return new Promise((resolve, reject) => {
-    const start = nowMs();
-    const stealStart = stealTicks();
-    const child = spawn('kcat', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), KCAT_TIMEOUT_MS);
-    child.on('error', (err) => reject(new Error(`kcat: ${err.message} (apt-get install kcat)`)));
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      const seconds = (nowMs() - start) / 1000;
-      // steal is counted in USER_HZ (100) ticks per CPU
-      const stealPct = (100 * (stealTicks() - stealStart)) / (seconds * 100 * cpus().length);
-      if (code === 0) resolve({ seconds, stealPct });
-      else reject(new Error(`kcat ${args.join(' ')} exited ${String(code)}:\n${stderr}`));
-    });
-  });
-}
-
-/** A file of `records` lines, each `recordBytes` long including its newline, with varied (incompressible-ish) bytes. */
-function writeRecordsFile(path: string, recordBytes: number, records: number): void {
-  const line = Buffer.alloc(recordBytes);
-  const fd = openSync(path, 'w');
-  const chunk = Buffer.alloc(recordBytes * 1024);
-  let filled = 0;
-  let seed = 12345;
-  for (let i = 0; i < records; i++) {
-    for (let j = 0; j < recordBytes - 1; j++) {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      line[j] = 97 + (seed % 26);
-    }
-    line[recordBytes - 1] = 10;
-    line.copy(chunk, filled);
-    filled += recordBytes;
-    if (filled === chunk.length) {
-      writeSync(fd, chunk);
-      filled = 0;
-    }
-  }
-  if (filled > 0) writeSync(fd, chunk.subarray(0, filled));
-  closeSync(fd);
 }
 
 async function main(): Promise<void> {
