@@ -17,8 +17,9 @@
  */
 import fs from 'node:fs';
 import type { Logger } from '../log/logger.js';
+import type { UserConfig } from '../config/config.js';
 import { writeFileAtomic } from '../storage/files.js';
-import { httpError, jsonObject, requireTag, type ManagementContext, type Route } from './router.js';
+import { ADMINISTRATOR_TAGS, hasTag, httpError, jsonObject, requireTag, type ManagementContext, type Route } from './router.js';
 
 export const ALERT_KINDS = ['queue_depth', 'dead_letter_growth', 'no_consumers', 'processing_delay'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
@@ -311,13 +312,28 @@ export class AlertEngine {
 /** Who may change alert rules: those who may change policies. */
 const ALERT_WRITER_TAGS: readonly string[] = ['administrator', 'policymaker'];
 
+/**
+ * A policymaker changes rules of the vhosts it may use, as it does policies; a rule over every vhost (vhost
+ * '') watches queues it may not see, so only an administrator sets, replaces or deletes one.
+ */
+function requireRuleScope(user: UserConfig, ctx: ManagementContext, rule: AlertRule, action: string): void {
+  if (hasTag(user, ADMINISTRATOR_TAGS)) return;
+  if (rule.vhost === '') throw httpError(403, `user '${user.name}' may not ${action} alert rule '${rule.name}': a rule over every vhost needs the administrator tag`);
+  if (ctx.core.vhostFor(user, rule.vhost) === undefined) throw httpError(403, `user '${user.name}' may not ${action} alert rule '${rule.name}': no access to vhost '${rule.vhost}'`);
+}
+
 function engineOf(ctx: ManagementContext): AlertEngine {
   if (ctx.alerts === undefined) throw httpError(404, 'alerts are not enabled on this broker');
   return ctx.alerts;
 }
 
 export const alertRoutes: readonly Route[] = [
-  { method: 'GET', path: '/api/alerts', handler: (_req, ctx) => ({ status: 200, body: engineOf(ctx).states() }) },
+  {
+    method: 'GET',
+    path: '/api/alerts',
+    // a state names a queue and its depth: shown only to users who may use its vhost, as /api/queues is
+    handler: (req, ctx) => ({ status: 200, body: engineOf(ctx).states().filter((a) => ctx.core.vhostFor(req.user, a.vhost) !== undefined) }),
+  },
   { method: 'GET', path: '/api/alert-rules', handler: (_req, ctx) => ({ status: 200, body: engineOf(ctx).listRules().map(ruleToJson) }) },
   {
     method: 'GET',
@@ -341,9 +357,11 @@ export const alertRoutes: readonly Route[] = [
         throw err;
       }
       const engine = engineOf(ctx);
-      const existed = engine.rule(rule.name) !== undefined;
+      const existing = engine.rule(rule.name);
+      requireRuleScope(req.user, ctx, rule, 'set');
+      if (existing !== undefined) requireRuleScope(req.user, ctx, existing, 'replace');
       engine.setRule(rule);
-      return { status: existed ? 204 : 201 };
+      return { status: existing !== undefined ? 204 : 201 };
     },
   },
   {
@@ -351,7 +369,11 @@ export const alertRoutes: readonly Route[] = [
     path: '/api/alert-rules/:name',
     handler: (req, ctx) => {
       requireTag(req.user, ALERT_WRITER_TAGS, 'delete alert rules');
-      if (!engineOf(ctx).deleteRule(req.params.name!)) throw httpError(404, `no alert rule '${req.params.name}'`);
+      const engine = engineOf(ctx);
+      const rule = engine.rule(req.params.name!);
+      if (rule === undefined) throw httpError(404, `no alert rule '${req.params.name}'`);
+      requireRuleScope(req.user, ctx, rule, 'delete');
+      engine.deleteRule(rule.name);
       return { status: 204 };
     },
   },
