@@ -11,8 +11,11 @@
  *   - newer epoch: sequences restart (must be 0, but any start is accepted, as for an unknown producer)
  *   - a producer not seen yet (new, or its state aged out with retention): any sequence starts it
  *
- * State is rebuilt at open by reading the batch headers of the active segment, the only place a retry can
- * still refer to (a producer retries for seconds, not for a segment's lifetime).
+ * State is rebuilt at open by reading the batch headers of the active segment and of the sealed segments before
+ * it that were appended to within the last PRODUCER_RETRY_WINDOW_MS, up to PRODUCER_RECOVERY_MAX_BYTES: a retry
+ * can refer to a batch in a segment sealed since (a roll between the append and the restart), but not to one
+ * written longer ago than a producer retries. The byte bound keeps a restart quick after a burst: the batches
+ * a retry can refer to are the ones not yet answered when the broker stopped, so written just before it.
  */
 import {
   BASE_OFFSET_AT,
@@ -27,6 +30,14 @@ import type { PartitionLog } from '../../storage/partition/partition-log.js';
 
 /** Batches remembered per producer: Kafka's max.in.flight.requests.per.connection limit for idempotence. */
 export const DEDUPE_WINDOW = 5;
+/**
+ * How far back, ms, recovery at open looks for producers' batches: a producer retries a batch for at most its
+ * delivery timeout (librdkafka's message.timeout.ms defaults to 300 s, the Java client's delivery.timeout.ms
+ * to 120 s), so a segment last appended to longer ago holds nothing a retry can still refer to.
+ */
+export const PRODUCER_RETRY_WINDOW_MS = 5 * 60 * 1000;
+/** Most bytes of a partition's tail that recovery at open reads (at ~1 GB/s from the page cache, a fraction of a second). */
+export const PRODUCER_RECOVERY_MAX_BYTES = 256 * 1024 * 1024;
 /** Bytes read per step while rebuilding state at open. */
 const RECOVERY_READ_BYTES = 1024 * 1024;
 
@@ -99,9 +110,9 @@ export class ProducerStates {
     if (entry.batches.length > DEDUPE_WINDOW) entry.batches.shift();
   }
 
-  /** Rebuilds from the batch headers of the log's active segment. */
-  recover(log: PartitionLog): void {
-    let offset = log.activeBaseOffset;
+  /** Rebuilds from the batch headers of the log's last segments (see the header comment for which). */
+  recover(log: PartitionLog, now = Date.now()): void {
+    let offset = log.baseOffsetAppendedSince(now - PRODUCER_RETRY_WINDOW_MS, PRODUCER_RECOVERY_MAX_BYTES);
     if (offset < log.logStartOffset) offset = log.logStartOffset;
     const end = log.highWatermark;
     while (offset < end) {

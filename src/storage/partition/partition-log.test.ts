@@ -469,3 +469,22 @@ test('destroy removes every file and the directory', () => {
   assert.equal(fs.existsSync(dir), false);
   assert.throws(() => log.append(encodeBatch({ id: 1 }), 0), /destroyed/);
 });
+
+test('the recovery start for producer state goes back over recently appended segments, bounded by bytes', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 2048, indexIntervalBytes: 256 });
+  appendMany(log, 60);
+  log.flush();
+  assert.ok(log.segmentCount >= 4, `rolled into ${log.segmentCount} segments`);
+  // appendMany appends batch n at time 1000 + n
+  // every segment appended to since time 0: with room for everything, the scan starts at the log start
+  assert.equal(log.baseOffsetAppendedSince(0, Number.MAX_SAFE_INTEGER), log.logStartOffset);
+  // every sealed segment last appended to before `since`: only the active segment
+  assert.equal(log.baseOffsetAppendedSince(1_000 + 60, Number.MAX_SAFE_INTEGER), log.activeBaseOffset);
+  // a byte bound smaller than the active segment plus the one before it: only the active segment
+  assert.equal(log.baseOffsetAppendedSince(0, 1), log.activeBaseOffset);
+  // a bound of two full segments and the active one reaches back two sealed segments, not further
+  const twoBack = log.baseOffsetAppendedSince(0, 2 * 2048 + 2048);
+  assert.ok(twoBack > log.logStartOffset && twoBack < log.activeBaseOffset, `started at ${twoBack}`);
+  log.close();
+});

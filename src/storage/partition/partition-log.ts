@@ -275,9 +275,26 @@ export class PartitionLog implements SyncableLog {
     return this.totalBytes;
   }
 
-  /** Base offset of the active (last) segment: recovery of per-producer state scans from here. */
+  /** Base offset of the active (last) segment. */
   get activeBaseOffset(): bigint {
     return this.active.baseOffset;
+  }
+
+  /**
+   * Base offset of the oldest segment, counting back from the active one, that was appended to at or after
+   * `since` (ms since the epoch; after a restart a segment's last append is its file's mtime) while the
+   * segments from it to the end hold at most `maxBytes`; the active segment's own when no older one is.
+   */
+  baseOffsetAppendedSince(since: number, maxBytes: number): bigint {
+    let oldest = this.active;
+    let bytes = this.active.size;
+    for (let i = this.segments.length - 2; i >= 0; i--) {
+      const segment = this.segments[i]!;
+      bytes += segment.size;
+      if (segment.lastAppendTime < since || bytes > maxBytes) break;
+      oldest = segment;
+    }
+    return oldest.baseOffset;
   }
 
   get segmentCount(): number {
