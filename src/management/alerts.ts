@@ -228,11 +228,12 @@ export class AlertEngine {
 
   private condition(rule: AlertRule, q: QueueSample, t: Tracked, now: number): { holds: boolean; value: number; message: string } {
     const where = `queue '${q.name}' in vhost '${q.vhost}'`;
+    const messages = (n: number): string => `${n} message${n === 1 ? '' : 's'}`;
     switch (rule.kind) {
       case 'queue_depth':
-        return { holds: q.messages > rule.threshold, value: q.messages, message: `${where} holds ${q.messages} messages (threshold ${rule.threshold})` };
+        return { holds: q.messages > rule.threshold, value: q.messages, message: `${where} holds ${messages(q.messages)} (threshold ${rule.threshold})` };
       case 'no_consumers':
-        return { holds: q.messages > 0 && q.consumers === 0, value: q.consumers, message: `${where} has ${q.messages} messages and ${q.consumers} consumers` };
+        return { holds: q.messages > 0 && q.consumers === 0, value: q.consumers, message: `${where} has ${messages(q.messages)} and ${q.consumers === 0 ? 'no consumer' : `${q.consumers} consumer${q.consumers === 1 ? '' : 's'}`}` };
       case 'processing_delay': {
         const oldest = q.oldestReadyPublishedAt();
         const age = oldest === null ? 0 : Math.max(0, now - oldest);
@@ -245,7 +246,7 @@ export class AlertEngine {
         if (history.length > MAX_HISTORY) history.shift();
         const growth = q.deadLettered - history[0]!.count;
         // a window rule: it fires as soon as the growth within the window exceeds the threshold
-        return { holds: growth > rule.threshold, value: growth, message: `${growth} messages dead-lettered from ${where} within ${rule.forMs} ms (threshold ${rule.threshold})` };
+        return { holds: growth > rule.threshold, value: growth, message: `${messages(growth)} dead-lettered from ${where} within ${rule.forMs} ms (threshold ${rule.threshold})` };
       }
     }
   }
