@@ -4,7 +4,9 @@
  *
  * For each record size: kcat produces N records read from a file (acks=all, so every produce request is
  * answered after the fsync covering it), then a second kcat consumes them all from the beginning and exits
- * with the last one. Each is timed from process start to exit. The disk figure is the device's sequential
+ * with the last one, then the raw fetch client (workers/raw-fetch-consumer.ts) reads them all again counting
+ * records from batch headers: what the broker serves when the client costs next to nothing per record. Each
+ * is timed from process start to exit, with the broker's CPU per record from /proc. The disk figure is the device's sequential
  * write bandwidth for the same total size (dd with O_DIRECT; also shown: buffered writes ended by one
  * fdatasync).
  *
@@ -14,21 +16,21 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startPostbox } from './lib/brokers.js';
+import { compiledRoot, startPostbox } from './lib/brokers.js';
 import { fmtInt, intFlag, machineInfo, nowMs, parseArgs, table } from './lib/common.js';
-import { runKcat, writeRecordsFile } from './lib/kcat.js';
+import { runKcat, runTimed, writeRecordsFile, type KcatRun } from './lib/kcat.js';
 
 /** Block size of the disk write test: large enough that syscall cost is noise. */
 const DISK_BLOCK_BYTES = 1024 * 1024;
 
-interface SizeResult {
+/** Partition fetch size of the raw consumer, bytes: librdkafka's fetch.message.max.bytes and the Java client's default. */
+const RAW_FETCH_MAX_BYTES = 1024 * 1024;
+
+interface RunResult {
+  label: string;
   recordBytes: number;
   records: number;
-  produceSeconds: number;
-  consumeSeconds: number;
-  /** share of the machine's CPU time the hypervisor gave to others during each run (/proc/stat steal), % */
-  produceStealPct: number;
-  consumeStealPct: number;
+  run: KcatRun;
 }
 
 /**
@@ -75,7 +77,8 @@ async function main(): Promise<void> {
   // the physical limit: the device's direct-I/O bandwidth; the buffered figure when dd is unavailable
   const diskMBps = Number.isNaN(directMBps) ? bufferedMBps : directMBps;
   const broker = await startPostbox();
-  const results: SizeResult[] = [];
+  const results: RunResult[] = [];
+  const rawConsumer = join(compiledRoot(), 'bench', 'workers', 'raw-fetch-consumer.js');
   try {
     const bootstrap = `127.0.0.1:${broker.kafkaPort}`;
     for (const recordBytes of sizes) {
@@ -83,35 +86,30 @@ async function main(): Promise<void> {
       const file = join(work, `records-${recordBytes}`);
       writeRecordsFile(file, recordBytes, records);
       const topic = `bench-${recordBytes}`;
-      const produce = await runKcat(['-P', '-b', bootstrap, '-t', topic, '-X', 'acks=all', '-X', 'linger.ms=5', '-X', 'batch.num.messages=10000', '-X', 'queue.buffering.max.messages=1000000', '-l', file]);
+      const push = (label: string, run: KcatRun): void => void results.push({ label: `${recordBytes} B ${label}`, recordBytes, records, run });
+      push('produce (acks=all)', await runKcat(['-P', '-b', bootstrap, '-t', topic, '-X', 'acks=all', '-X', 'linger.ms=5', '-X', 'batch.num.messages=10000', '-X', 'queue.buffering.max.messages=1000000', '-l', file], broker.pid));
       // -c: exit with the last record; -e alone would add the final long-poll at the end of the log
       // (fetch.wait.max.ms, 500 ms) to the time, as it would against any Kafka broker
-      const consume = await runKcat(['-C', '-b', bootstrap, '-t', topic, '-o', 'beginning', '-c', String(records), '-e', '-q', '-f', '%s\n']);
+      push('consume', await runKcat(['-C', '-b', bootstrap, '-t', topic, '-o', 'beginning', '-c', String(records), '-e', '-q', '-f', '%s\n'], broker.pid));
+      const raw = await runTimed(process.execPath, [rawConsumer, String(broker.kafkaPort), topic, String(records), String(RAW_FETCH_MAX_BYTES)], broker.pid);
+      const counted = (JSON.parse(raw.stdout.trim().split('\n').pop()!) as { records: number }).records;
+      if (counted < records) throw new Error(`the raw consumer counted ${counted} of ${records} records`);
+      push('consume (raw fetch client)', raw.run);
       rmSync(file, { force: true });
-      results.push({
-        recordBytes,
-        records,
-        produceSeconds: produce.seconds,
-        consumeSeconds: consume.seconds,
-        produceStealPct: produce.stealPct,
-        consumeStealPct: consume.stealPct,
-      });
     }
   } finally {
     await broker.stop();
     rmSync(work, { recursive: true, force: true });
   }
-  const mbps = (r: SizeResult, seconds: number): number => (r.records * r.recordBytes) / seconds / 1e6;
-  const rows = results.flatMap((r) => [
-    [`${r.recordBytes} B produce (acks=all)`, fmtInt(r.records / r.produceSeconds), mbps(r, r.produceSeconds).toFixed(1), `${((100 * mbps(r, r.produceSeconds)) / diskMBps).toFixed(0)}%`, `${r.produceStealPct.toFixed(0)}%`],
-    [`${r.recordBytes} B consume`, fmtInt(r.records / r.consumeSeconds), mbps(r, r.consumeSeconds).toFixed(1), `${((100 * mbps(r, r.consumeSeconds)) / diskMBps).toFixed(0)}%`, `${r.consumeStealPct.toFixed(0)}%`],
-  ]);
+  const mbps = (r: RunResult): number => (r.records * r.recordBytes) / r.run.seconds / 1e6;
+  const usPerRecord = (r: RunResult): string => (r.run.brokerCpuSeconds === undefined ? 'n/a' : ((r.run.brokerCpuSeconds * 1e6) / r.records).toFixed(2));
+  const rows = results.map((r) => [r.label, fmtInt(r.records / r.run.seconds), mbps(r).toFixed(1), `${((100 * mbps(r)) / diskMBps).toFixed(0)}%`, usPerRecord(r), `${r.run.stealPct.toFixed(0)}%`]);
   console.log(`# Kafka throughput, Postbox with kcat — ${machineInfo()}`);
   console.log(
     `\n${(totalBytes / 2 ** 20).toFixed(0)} MiB of records per size; disk sequential write: ${directMBps.toFixed(1)} MB/s direct (dd oflag=direct, 1 MiB blocks), ` +
       `${bufferedMBps.toFixed(1)} MB/s buffered (1 MiB writes + one fdatasync); the ratios below are against ${diskMBps.toFixed(1)} MB/s\n`,
   );
-  console.log(table(['run', 'records/s', 'MB/s', 'of disk write', 'CPU stolen by host'], rows));
+  console.log(table(['run', 'records/s', 'MB/s', 'of disk write', 'broker CPU µs/record', 'CPU stolen by host'], rows));
   const json = flags.get('json');
   if (json !== undefined) writeFileSync(json, JSON.stringify({ machine: machineInfo(), directMBps, bufferedMBps, results }, null, 2) + '\n');
 }

@@ -1,11 +1,11 @@
-/** Running kcat (librdkafka's command-line client) from the Kafka benchmarks, and the record files it produces. */
+/** Running kcat (librdkafka's command-line client) and other timed clients from the Kafka benchmarks, and the record files kcat produces. */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { cpuSeconds, nowMs } from './common.js';
 
-/** A kcat run must finish within this, ms. */
-const KCAT_TIMEOUT_MS = 600_000;
+/** A timed run must finish within this, ms. */
+const RUN_TIMEOUT_MS = 600_000;
 
 export interface KcatRun {
   seconds: number;
@@ -30,15 +30,22 @@ function stealTicks(): number {
  * with a high steal share measured the neighbours as much as the broker) and, given its pid, the broker's CPU.
  */
 export function runKcat(args: string[], brokerPid?: number): Promise<KcatRun> {
+  return runTimed('kcat', args, brokerPid).then((r) => r.run);
+}
+
+/** Runs a command to completion and times it as runKcat does; also returns the tail of its stdout. */
+export function runTimed(command: string, args: string[], brokerPid?: number): Promise<{ run: KcatRun; stdout: string }> {
   return new Promise((resolve, reject) => {
     const start = nowMs();
     const stealStart = stealTicks();
     const cpuStart = brokerPid === undefined ? undefined : cpuSeconds(brokerPid);
-    const child = spawn('kcat', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(command, args, { stdio: ['ignore', command === 'kcat' ? 'ignore' : 'pipe', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), KCAT_TIMEOUT_MS);
-    child.on('error', (err) => reject(new Error(`kcat: ${err.message} (apt-get install kcat)`)));
+    let stdout = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+    child.stdout?.on('data', (c: Buffer) => (stdout = (stdout + c.toString()).slice(-4000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+    child.on('error', (err) => reject(new Error(`${command}: ${err.message}${command === 'kcat' ? ' (apt-get install kcat)' : ''}`)));
     child.on('exit', (code) => {
       clearTimeout(timer);
       const seconds = (nowMs() - start) / 1000;
@@ -46,8 +53,8 @@ export function runKcat(args: string[], brokerPid?: number): Promise<KcatRun> {
       const stealPct = (100 * (stealTicks() - stealStart)) / (seconds * 100 * cpus().length);
       const cpuEnd = brokerPid === undefined ? undefined : cpuSeconds(brokerPid);
       const brokerCpuSeconds = cpuStart === undefined || cpuEnd === undefined ? undefined : cpuEnd - cpuStart;
-      if (code === 0) resolve({ seconds, stealPct, brokerCpuSeconds });
-      else reject(new Error(`kcat ${args.join(' ')} exited ${String(code)}:\n${stderr}`));
+      if (code === 0) resolve({ run: { seconds, stealPct, brokerCpuSeconds }, stdout });
+      else reject(new Error(`${command} ${args.join(' ')} exited ${String(code)}:\n${stderr}`));
     });
   });
 }

@@ -30,3 +30,21 @@ test('requests larger than a slab get their own buffer, and at most maxFree slab
   for (const v of lent) pool.release(v);
   assert.equal(pool.freeCount, 2);
 });
+
+test('requests up to maxSlabBytes get a pooled slab of the next power-of-two size, at most maxFreeLarge kept per size', () => {
+  const pool = new BufferPool(1024, 2, 8192, 1);
+  const a = pool.acquire(3000);
+  assert.equal(a.length, 3000);
+  assert.ok(pool.isLent(a));
+  assert.equal(a.buffer.byteLength, 4096, 'rounded up to 4 x the slab');
+  const b = pool.acquire(4096);
+  assert.equal(b.buffer.byteLength, 4096);
+  assert.ok(!pool.isLent(pool.acquire(8193)), 'past maxSlabBytes: a plain buffer');
+  pool.release(a);
+  pool.release(b);
+  assert.equal(pool.freeCount, 1, 'one 4 KiB slab kept, the other dropped');
+  const c = pool.acquire(2500);
+  assert.equal(c.buffer, a.buffer, 'the kept 4 KiB slab serves the next request of that size');
+  const d = pool.acquire(1024);
+  assert.equal(d.buffer.byteLength, 1024, 'a request that fits a slab still gets a slab');
+});

@@ -16,11 +16,17 @@ import { decodeBatchRecords, readBatchHeader } from '../../../storage/partition/
 import { BufferPool } from '../../../util/buffer-pool.js';
 
 /**
- * Record batches read for Fetch responses: 1 MiB slabs (the partition fetch size of librdkafka and
- * kafkajs), at most 8 kept free. The connection releases a response's slabs once the socket has taken
- * its bytes (connection.ts).
+ * Largest partition read served from pooled slabs, bytes: a client that raises its partition fetch size
+ * (max.partition.fetch.bytes, fetch.message.max.bytes) to a few MiB still reads into reused memory; one
+ * free slab of 2, 4 and 8 MiB is kept, so at most 14 MiB beside the 1 MiB slabs, and only once used.
  */
-export const FETCH_BUFFERS = new BufferPool(1024 * 1024, 8);
+const FETCH_POOLED_MAX_BYTES = 8 * 1024 * 1024;
+/**
+ * Record batches read for Fetch responses: 1 MiB slabs (the partition fetch size of librdkafka and
+ * kafkajs), at most 8 kept free, and larger ones up to FETCH_POOLED_MAX_BYTES. The connection releases a
+ * response's slabs once the socket has taken its bytes (connection.ts).
+ */
+export const FETCH_BUFFERS = new BufferPool(1024 * 1024, 8, FETCH_POOLED_MAX_BYTES);
 const acquireFetchBuffer = (size: number): Buffer => FETCH_BUFFERS.acquire(size);
 
 /** ListOffsets special timestamps. */
