@@ -17,6 +17,8 @@ export const EXIT_USAGE = 2;
 /** Where output goes: process.stdout and process.stderr, or a test's stand-ins. */
 export interface Output {
   write(text: string): unknown;
+  /** true when it is a terminal (consume then keeps its progress bar off the lines of bodies) */
+  readonly isTTY?: boolean;
 }
 
 export interface CliIo {

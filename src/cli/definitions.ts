@@ -8,7 +8,7 @@ import { CommandFailure, EXIT_OK, JSON_FLAG, jsonText, type CliCommand, type Com
 import { UsageError } from './http-client.js';
 import { ProgressBar } from './progress.js';
 
-/** Files from this size on get an upload progress bar (when stderr is a terminal); smaller ones go in a blink. */
+/** Uploads (the file's definitions as compact JSON) from this size on get a progress bar when stderr is a terminal; smaller ones go in a blink. */
 export const IMPORT_PROGRESS_MIN_BYTES = 256 * 1024;
 
 /** The sections of a definitions file counted in the summary, in the order RabbitMQ exports them. */
@@ -65,13 +65,16 @@ async function importDefinitions(run: CommandRun, file: string): Promise<number>
     throw new CommandFailure(`${file} is not valid JSON: ${(err as Error).message}`);
   }
   const definitions = asObject(parsed, file);
-  const bar = new ProgressBar(run.stderr, bytes.length, 'bytes sent', IMPORT_PROGRESS_MIN_BYTES);
+  // the bar counts the bytes of the request body, which is the file re-serialised without indentation (an
+  // exported file is indented, so its own size would leave the bar short of 100%): made at the first piece
+  let bar: ProgressBar | undefined;
   try {
     await run.client().request('POST', ['api', 'definitions'], definitions, (sent, total) => {
+      bar ??= new ProgressBar(run.stderr, total, 'bytes sent', IMPORT_PROGRESS_MIN_BYTES);
       bar.update(sent, sent < total ? 'bytes sent' : 'bytes sent; the broker is applying them');
     });
   } finally {
-    bar.finish();
+    bar?.finish();
   }
   const counts = sectionCounts(definitions);
   run.stdout.write(run.json ? jsonText({ file, result: 'imported', ...counts }) : `imported definitions from ${file}: ${countsText(counts)}\n`);
@@ -84,8 +87,8 @@ const definitions: CliCommand = {
   usage: ['postbox definitions export [--file <path>] [--json]', 'postbox definitions import --file <path> [--json]'],
   description: `export writes the broker's definitions (GET /api/definitions, RabbitMQ's format) to --file, or to
 stdout without it. import loads a definitions file (from Postbox or RabbitMQ) into the broker with one POST /api/definitions.
-For files of
-${IMPORT_PROGRESS_MIN_BYTES / 1024} KiB or more a progress bar on stderr (when it is a terminal) shows the upload
+For uploads of
+${IMPORT_PROGRESS_MIN_BYTES / 1024} KiB or more (the file as compact JSON) a progress bar on stderr (when it is a terminal) shows the upload
 and then that the broker is applying it. Both print a count of each section.`,
   flags: [{ name: 'file', type: 'string', value: '<path>', doc: 'the definitions file (export: default stdout)' }, JSON_FLAG],
   maxPositionals: 1,

@@ -177,6 +177,7 @@ would otherwise come back in the next batch.`,
     const requeue = run.flags.requeue === true;
     const got: GotMessage[] = [];
     const bar = new ProgressBar(run.stderr, requeue ? 0 : count, 'consumed');
+    const stdoutIsTerminal = run.stdout.isTTY === true;
     try {
       if (requeue) {
         got.push(...(await getMessages(run, vhost, queue, count, 'ack_requeue_true')));
@@ -186,7 +187,11 @@ would otherwise come back in the next batch.`,
           const asked = Math.min(CONSUME_BATCH, count - got.length);
           const batch = await getMessages(run, vhost, queue, asked, 'ack_requeue_false');
           got.push(...batch);
-          if (!run.json) for (const m of batch) run.stdout.write(payloadLine(m));
+          if (!run.json) {
+            // bodies and bar on one terminal: the bodies go where the bar was, the bar is drawn again under them
+            if (stdoutIsTerminal) bar.clear();
+            for (const m of batch) run.stdout.write(payloadLine(m));
+          }
           bar.update(got.length);
           if (batch.length < asked) break;
         }

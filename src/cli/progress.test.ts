@@ -48,3 +48,14 @@ test('a new label redraws the bar even at the same percentage', () => {
   assert.equal(out.written.length, 2);
   assert.match(out.written[1]!, /100% 10\/10 applying$/);
 });
+
+test('clear() erases the bar, and the next update draws it again even at the same percentage', () => {
+  const out = stream(true);
+  const bar = new ProgressBar(out, 1000, 'consumed');
+  bar.clear(); // nothing drawn yet: nothing to erase
+  bar.update(500);
+  bar.clear();
+  bar.update(500);
+  bar.finish();
+  assert.deepEqual(out.written, ['\r\x1b[2K[###############...............] 50% 500/1000 consumed', '\r\x1b[2K', '\r\x1b[2K[###############...............] 50% 500/1000 consumed', '\n']);
+});

@@ -69,6 +69,17 @@ export class ProgressBar {
     this.stream.write(REWRITE_LINE + renderProgress(done, this.total, label));
   }
 
+  /**
+   * erase the bar from its line, so output to the same terminal (stdout) starts at the line's beginning; the
+   * next update() draws it again below that output
+   */
+  clear(): void {
+    if (!this.drawn) return;
+    this.drawn = false;
+    this.lastPercent = -1;
+    this.stream.write(REWRITE_LINE);
+  }
+
   /** end the line the bar is on, so what follows starts on a fresh line */
   finish(): void {
     if (!this.drawn) return;

@@ -32,6 +32,28 @@ export function runCli(args: readonly string[]): Promise<CliResult> {
   });
 }
 
+/** `arg` quoted for /bin/sh. */
+function shellQuote(arg: string): string {
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Run `postbox <args> --host 127.0.0.1 --http-port <broker's>` with a terminal as its stdout and stderr, as a
+ * user at a shell would: util-linux `script` gives it a pseudo-terminal, so progress bars are drawn. What the
+ * terminal showed comes back as `stdout` (both streams, merged as on a screen, "\n" written as "\r\n").
+ */
+export function cliInTerminal(target: CliTarget, ...args: string[]): Promise<CliResult> {
+  const command = [process.execPath, CLI_PATH, ...args, '--host', '127.0.0.1', '--http-port', String(target.httpPort)].map(shellQuote).join(' ');
+  const env: Record<string, string | undefined> = { ...process.env, TERM: 'dumb' };
+  for (const name of Object.keys(env)) if (name.startsWith('POSTBOX_')) delete env[name];
+  return new Promise((resolve) => {
+    execFile('script', ['--quiet', '--return', '--command', command, '/dev/null'], { encoding: 'utf8', env, timeout: CLI_GUARD_MS, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 /** Run `postbox <args> --host 127.0.0.1 --http-port <broker's>`. */
 export function cli(target: CliTarget, ...args: string[]): Promise<CliResult> {
   return runCli([...args, '--host', '127.0.0.1', '--http-port', String(target.httpPort)]);
