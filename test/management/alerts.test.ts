@@ -51,6 +51,13 @@ async function alertState(rule: string, queue: string, predicate: (a: AlertJson 
   }
 }
 
+/** waits until the webhook got `rule`'s resolution, then returns the (state, queue) of each post for it */
+async function webhookPosts(rule: string): Promise<string[][]> {
+  const deadline = Date.now() + 5000;
+  while (!events.some((e) => e.alert === rule && e.state === 'resolved') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  return events.filter((e) => e.alert === rule).map((e) => [e.state, e.queue]);
+}
+
 test('alert rules are set, listed, read and deleted through the API, with 400 for a bad rule and 403 without the tag', async () => {
   const put = await api(broker, 'PUT', '/api/alert-rules/crud', { body: { kind: 'queue_depth', queue: '^crud$', threshold: 3, for_ms: 0 } });
   assert.equal(put.status, 201);
@@ -78,10 +85,7 @@ test('queue build-up fires after the depth stays over the threshold, posts to th
     assert.equal(firing!.value, 10);
     await ch.purgeQueue('buildup');
     await alertState('depth', 'buildup', (a) => a?.state === 'ok');
-    const deadline = Date.now() + 5000;
-    while (!events.some((e) => e.alert === 'depth' && e.state === 'resolved') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    const mine = events.filter((e) => e.alert === 'depth').map((e) => [e.state, e.queue]);
-    assert.deepEqual(mine, [['firing', 'buildup'], ['resolved', 'buildup']]);
+    assert.deepEqual(await webhookPosts('depth'), [['firing', 'buildup'], ['resolved', 'buildup']]);
   } finally {
     await conn.close();
   }
@@ -97,6 +101,7 @@ test('no consumers on a queue that has messages fires, and clears when a consume
     await alertState('idle', 'idle', (a) => a?.state === 'firing');
     await ch.consume('idle', () => undefined, { noAck: false });
     await alertState('idle', 'idle', (a) => a?.state === 'ok');
+    assert.deepEqual(await webhookPosts('idle'), [['firing', 'idle'], ['resolved', 'idle']]);
   } finally {
     await conn.close();
   }
@@ -125,6 +130,7 @@ test('dead-letter growth fires when rejected messages are dead-lettered faster t
     // nothing more is dead-lettered: once the window slides past the burst the alert resolves
     const resolved = await alertState('dlx', 'work', (a) => a?.state === 'ok');
     assert.equal(resolved!.value, 0);
+    assert.deepEqual(await webhookPosts('dlx'), [['firing', 'work'], ['resolved', 'work']]);
   } finally {
     await conn.close();
   }
@@ -141,6 +147,7 @@ test('processing delay fires when the oldest ready message is older than the thr
     assert.ok(firing!.value > 200);
     await ch.get('slow', { noAck: true });
     await alertState('slow', 'slow', (a) => a?.state === 'ok');
+    assert.deepEqual(await webhookPosts('slow'), [['firing', 'slow'], ['resolved', 'slow']]);
   } finally {
     await conn.close();
   }

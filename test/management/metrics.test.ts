@@ -26,7 +26,30 @@ async function scrape(): Promise<Map<string, number>> {
   return values;
 }
 
+/**
+ * Checks a histogram's shape and unit: `le` bounds increasing, cumulative counts never falling and ending at
+ * `_count`, and `_sum` in seconds: no sample can exceed `elapsedSeconds`, the time since the first of them
+ * could start (an unconverted millisecond sum would be a thousand times that).
+ */
+function assertSecondsHistogram(m: Map<string, number>, name: string, elapsedSeconds: number): void {
+  const buckets = [...m]
+    .filter(([key]) => key.startsWith(`${name}_bucket{le="`) && !key.includes('+Inf'))
+    .map(([key, value]) => [Number(/le="([^"]+)"/.exec(key)![1]), value] as const);
+  assert.ok(buckets.length >= 5, `${name} has buckets`);
+  for (let i = 1; i < buckets.length; i++) {
+    assert.ok(buckets[i]![0] > buckets[i - 1]![0], `${name} bounds increase: ${buckets[i - 1]![0]} then ${buckets[i]![0]}`);
+    assert.ok(buckets[i]![1] >= buckets[i - 1]![1], `${name} counts are cumulative`);
+  }
+  const count = m.get(`${name}_count`)!;
+  assert.ok(buckets[buckets.length - 1]![1] <= count);
+  assert.equal(m.get(`${name}_bucket{le="+Inf"}`), count);
+  assert.ok(buckets[0]![0] <= 0.001, `${name}: the first bound is at most a millisecond, in seconds (${buckets[0]![0]})`);
+  const sum = m.get(`${name}_sum`)!;
+  assert.ok(sum > 0 && sum <= count * elapsedSeconds, `${name}_sum ${sum} s for ${count} samples within ${elapsedSeconds} s`);
+}
+
 test('metrics scraped while AMQP traffic flows show depths, publishes, deliveries, acks and latency', async () => {
+  const started = Date.now();
   const conn = await amqp.connect(broker.url);
   try {
     const ch = await conn.createConfirmChannel();
@@ -58,6 +81,9 @@ test('metrics scraped while AMQP traffic flows show depths, publishes, deliverie
     assert.ok((m.get('postbox_message_latency_seconds_count') ?? 0) >= 20);
     assert.equal(m.get('postbox_message_latency_seconds_bucket{le="+Inf"}'), m.get('postbox_message_latency_seconds_count'));
     assert.ok((m.get('postbox_fsync_round_seconds_count') ?? 0) > 0, 'persistent publishes with confirms took fsync rounds');
+    const elapsedSeconds = (Date.now() - started) / 1000;
+    assertSecondsHistogram(m, 'postbox_message_latency_seconds', elapsedSeconds);
+    assertSecondsHistogram(m, 'postbox_fsync_round_seconds', elapsedSeconds);
     assert.equal(m.get('rabbitmq_alarms_free_disk_space_watermark'), 0);
     assert.equal(m.get('rabbitmq_alarms_memory_used_watermark'), 0);
   } finally {
