@@ -26,6 +26,8 @@ const RECORDS_PER_PARTITION = 2;
 const GROUP = 'dashboard-billing';
 const ALERTING_QUEUE = 'dashboard.alerting';
 const CLIENT_ID = 'dashboard-test';
+const BOUND_EXCHANGE = 'dashboard.routing';
+const BOUND_KEY = 'orders.gold';
 
 /** the cells of one row of a page table (by its aria-label), keyed by column header */
 type Row = Record<string, string>;
@@ -258,6 +260,26 @@ describe('web dashboard in headless Chromium', () => {
   test("the bindings page lists the queue's binding from the default exchange", async () => {
     await openSection(page, 'Bindings', 'Bindings');
     await waitForRow(page, 'Bindings', { Destination: QUEUE }, { Source: '(default exchange)', Type: 'queue', 'Routing key': QUEUE });
+  });
+
+  test("a binding's page shows its ends, routing key and arguments, and unbinding it there removes it from the broker", async () => {
+    await channel.assertExchange(BOUND_EXCHANGE, 'direct', { durable: false });
+    await channel.bindQueue(QUEUE, BOUND_EXCHANGE, BOUND_KEY, { tier: 'gold' });
+    await openSection(page, 'Bindings', 'Bindings');
+    await waitForRow(page, 'Bindings', { Source: BOUND_EXCHANGE }, { Destination: QUEUE, 'Routing key': BOUND_KEY, Arguments: 'tier: gold' });
+    await page.getByRole('link', { name: BOUND_KEY, exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: `Binding ${BOUND_EXCHANGE} → ${QUEUE}` }).waitFor({ timeout: GUARD_MS });
+    const facts = page.locator('table.facts');
+    await facts.getByText(BOUND_KEY, { exact: true }).waitFor({ timeout: GUARD_MS });
+    await facts.getByText('tier: gold', { exact: true }).waitFor({ timeout: GUARD_MS });
+    await page.getByRole('button', { name: 'Unbind', exact: true }).click();
+    await page.getByRole('button', { name: 'Yes, unbind' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Bindings' }).waitFor({ timeout: GUARD_MS });
+    const auth = 'Basic ' + Buffer.from('guest:guest').toString('base64');
+    const left = await fetch(`${broker.httpUrl}/api/bindings/%2F/e/${BOUND_EXCHANGE}/q/${QUEUE}`, { headers: { Authorization: auth } });
+    assert.deepEqual(await left.json(), [], 'the binding is gone from the broker');
+    await waitForRow(page, 'Bindings', { Destination: QUEUE }, { Source: '(default exchange)' });
+    assert.equal(await page.evaluate(findRow, { label: 'Bindings', match: { Source: BOUND_EXCHANGE } }), null, 'the list no longer shows it');
   });
 
   test("the connections page lists the test's AMQP connection, and its page shows its channel", async () => {

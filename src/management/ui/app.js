@@ -6,7 +6,7 @@ import { h, replace } from './dom.js';
 import { POLL_INTERVAL_MS, Sampler } from './sampler.js';
 import { overviewPage } from './overview.js';
 import { queueListPage, queuePage } from './queues.js';
-import { bindingListPage, exchangeListPage, exchangePage } from './exchanges.js';
+import { bindingListPage, bindingPage, exchangeListPage, exchangePage } from './exchanges.js';
 import { connectionListPage, connectionPage } from './connections.js';
 import { groupListPage, groupPage, topicListPage, topicPage } from './streams.js';
 import { alertListPage } from './alerts.js';
@@ -19,6 +19,7 @@ const PAGES = [
   { path: ['exchanges'], section: 'exchanges', page: exchangeListPage },
   { path: ['exchanges', ':vhost', ':name'], section: 'exchanges', page: exchangePage },
   { path: ['bindings'], section: 'bindings', page: bindingListPage },
+  { path: ['bindings', ':vhost', ':source', ':kind', ':destination', ':props'], section: 'bindings', page: bindingPage },
   { path: ['topics'], section: 'topics', page: topicListPage },
   { path: ['topics', ':name'], section: 'topics', page: topicPage },
   { path: ['groups'], section: 'groups', page: groupListPage },

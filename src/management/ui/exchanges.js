@@ -1,4 +1,5 @@
-// Exchanges (list and one exchange's page, with its bindings and a publish form) and the bindings list.
+// Exchanges (list and one exchange's page, with its bindings and a publish form), the bindings list and one
+// binding's page (its ends, routing key and arguments, and unbinding it).
 import { DataTable, count, exchangeName, facts, h, link, listPage, panel, plain, problem, rate, replace, yesNo } from './dom.js';
 import { publishForm } from './forms.js';
 
@@ -23,6 +24,17 @@ function destination(b, vhost) {
 
 function source(b, vhost) {
   return b.source === '' ? '(default exchange)' : link(['exchanges', b.vhost ?? vhost, b.source], b.source);
+}
+
+/** 'q' or 'e': how the management API's binding paths name the destination's kind */
+function destinationKind(b) {
+  return b.destination_type === 'exchange' ? 'e' : 'q';
+}
+
+/** the binding's routing key as a link to its page (`(empty)` for an empty key) */
+export function bindingLink(b, vhost) {
+  const key = b.routing_key ?? '';
+  return link(['bindings', b.vhost ?? vhost, exchangeName(b.source), destinationKind(b), b.destination, b.properties_key ?? key], key === '' ? '(empty)' : key);
 }
 
 export function exchangeListPage(context) {
@@ -50,7 +62,7 @@ export function exchangePage(context, { vhost, name }) {
   const detailsPanel = panel('Details');
   const bindingColumns = (other) => [
     other,
-    { label: 'Routing key', cell: (b) => b.routing_key ?? '' },
+    { label: 'Routing key', cell: (b) => bindingLink(b, vhost), sort: (b) => b.routing_key ?? '' },
     { label: 'Arguments', cell: (b) => plain(b.arguments) },
   ];
   const outgoing = new DataTable({ label: 'Bindings from this exchange', empty: 'No bindings from this exchange.', columns: bindingColumns({ label: 'To', cell: (b) => destination(b, vhost), sort: (b) => b.destination }) });
@@ -118,9 +130,99 @@ export function bindingListPage(context) {
       { label: 'Source', cell: (b) => source(b, b.vhost), sort: (b) => b.source },
       { label: 'Destination', cell: (b) => destination(b, b.vhost), sort: (b) => b.destination },
       { label: 'Type', cell: (b) => b.destination_type ?? '–' },
-      { label: 'Routing key', cell: (b) => b.routing_key ?? '' },
+      { label: 'Routing key', cell: (b) => bindingLink(b, b.vhost), sort: (b) => b.routing_key ?? '' },
       { label: 'Arguments', cell: (b) => plain(b.arguments) },
     ],
   });
   return listPage({ title: 'Bindings', table, load: () => context.api.get('/api/bindings') });
+}
+
+/**
+ * One binding: GET /api/bindings/:vhost/e/:source/(q|e)/:destination/:props, and unbinding it (DELETE on the
+ * same path) after an in-page confirmation. Bindings from the default exchange are implicit and stay.
+ */
+export function bindingPage(context, params) {
+  const { api } = context;
+  const { vhost, source: sourceName, kind, destination: destinationName } = params;
+  const template = `/api/bindings/:vhost/e/:source/${kind === 'e' ? 'e' : 'q'}/:destination/:props`;
+  const detailsPanel = panel('Details');
+  const unbindPanel = panel('Unbind');
+  const element = h(
+    'div',
+    { class: 'page' },
+    h('p', { class: 'crumbs' }, link(['bindings'], 'Bindings'), ' › virtual host ', h('code', {}, vhost)),
+    h('h1', {}, 'Binding ', h('span', { class: 'name' }, `${sourceName} → ${destinationName}`)),
+    h('div', { class: 'grid two' }, detailsPanel.element, unbindPanel.element),
+  );
+  let unbindShown = false;
+
+  async function refresh() {
+    let b;
+    try {
+      b = await api.call('GET', template, params);
+    } catch (err) {
+      const gone = err?.status === 404;
+      replace(detailsPanel.body, gone ? h('p', { class: 'error', role: 'alert' }, `This binding does not exist (any more) in virtual host '${vhost}'.`) : problem(err));
+      if (gone) replace(unbindPanel.body, h('p', { class: 'hint' }, 'Nothing to unbind.'));
+      unbindShown = false;
+      return;
+    }
+    replace(
+      detailsPanel.body,
+      facts([
+        ['Virtual host', b.vhost ?? vhost],
+        ['Source', source(b, vhost)],
+        ['Destination', destination(b, vhost)],
+        ['Destination type', b.destination_type ?? '–'],
+        ['Routing key', b.routing_key === '' ? '(empty)' : b.routing_key],
+        ['Arguments', plain(b.arguments)],
+        ['Properties key', h('code', {}, b.properties_key ?? '–')],
+      ]),
+    );
+    if (!unbindShown) {
+      unbindShown = true;
+      replace(
+        unbindPanel.body,
+        b.source === ''
+          ? h('p', { class: 'hint' }, 'Every queue is bound to the default exchange by its name; that binding cannot be removed.')
+          : unbindForm(api, template, params),
+      );
+    }
+  }
+
+  return { title: `Binding ${sourceName} → ${destinationName}`, element, refresh };
+}
+
+/** "Unbind": DELETE on the binding's path after an in-page confirmation, then back to the bindings list */
+function unbindForm(api, template, params) {
+  const status = h('p', { class: 'form-status', role: 'status' });
+  const confirmBox = h('div', { class: 'confirm', hidden: true });
+  const start = h('button', { type: 'button', class: 'danger' }, 'Unbind');
+  const yes = h('button', { type: 'button', class: 'danger' }, 'Yes, unbind');
+  const no = h('button', { type: 'button' }, 'Cancel');
+  replace(confirmBox, h('p', {}, `Remove this binding? Messages from '${params.source}' stop reaching '${params.destination}' through it.`), h('div', { class: 'actions' }, yes, no));
+  start.addEventListener('click', () => {
+    confirmBox.hidden = false;
+    start.hidden = true;
+    status.textContent = '';
+    no.focus();
+  });
+  no.addEventListener('click', () => {
+    confirmBox.hidden = true;
+    start.hidden = false;
+  });
+  yes.addEventListener('click', async () => {
+    yes.disabled = true;
+    try {
+      await api.call('DELETE', template, params);
+      location.hash = '#/bindings';
+    } catch (err) {
+      status.className = 'form-status error';
+      status.textContent = `Unbind failed: ${err.message}`;
+      yes.disabled = false;
+      confirmBox.hidden = true;
+      start.hidden = false;
+    }
+  });
+  return h('div', { class: 'action-form' }, h('p', { class: 'hint' }, 'Removes the binding; the exchange and the destination stay.'), h('div', { class: 'actions' }, start), confirmBox, status);
 }

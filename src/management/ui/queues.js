@@ -2,6 +2,7 @@
 // and bindings, and the actions get messages, publish a message and purge.
 import { LineChart } from './charts.js';
 import { DataTable, badge, cards, count, exchangeName, facts, h, link, panel, plain, problem, rate, replace, yesNo } from './dom.js';
+import { bindingLink } from './exchanges.js';
 import { field, publishForm } from './forms.js';
 import { DEPTH_SERIES, WINDOW_MS, queueKey } from './sampler.js';
 
@@ -79,7 +80,7 @@ export function queuePage(context, { vhost, name }) {
     empty: 'No bindings.',
     columns: [
       { label: 'From', cell: (b) => (b.source === '' ? '(default exchange)' : link(['exchanges', b.vhost ?? vhost, b.source], b.source)), sort: (b) => b.source },
-      { label: 'Routing key', cell: (b) => b.routing_key ?? '' },
+      { label: 'Routing key', cell: (b) => bindingLink(b, vhost), sort: (b) => b.routing_key ?? '' },
       { label: 'Arguments', cell: (b) => plain(b.arguments) },
     ],
   });
