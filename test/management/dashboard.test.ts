@@ -348,4 +348,15 @@ describe('web dashboard in headless Chromium', () => {
     assert.ok(existsSync(file));
     assert.deepEqual(pageProblems, []);
   });
+
+  // after the screenshot, which shows the alert firing
+  test('the alert clears on the alerts page and the nav count goes once the queue is drained, with no console error', async () => {
+    await channel.purgeQueue(ALERTING_QUEUE);
+    await openSection(page, 'Alerts', 'Alerts');
+    await waitForRow(page, 'Alerts', { Name: 'dashboard-depth' }, { State: 'ok' });
+    await cardValue(page, 'Firing', '0');
+    // the nav count is refreshed by its own poll of /api/alerts; with nothing firing it is hidden
+    await page.waitForFunction(() => (document.querySelector('nav[aria-label="Main"] .nav-count') as HTMLElement | null)?.hidden === true, undefined, { timeout: GUARD_MS });
+    assert.deepEqual(pageProblems, []);
+  });
 });
