@@ -6,6 +6,8 @@
  *   POST   /api/bindings/{vhost}/e/{source}/q/{queue}                 { routing_key?, arguments? } → 201 + Location
  *   GET    /api/bindings/{vhost}/e/{source}/q/{queue}/{props}         one binding
  *   DELETE /api/bindings/{vhost}/e/{source}/q/{queue}/{props}         → 204; 404 when missing
+ * A queue's implicit binding from the default exchange (amq.default in paths) is listed and read like any
+ * other; creating or deleting a binding of the default exchange is refused with 403, as RabbitMQ does.
  * and the same with e/{source}/e/{destination} for exchange-to-exchange bindings.
  */
 import { argumentsKey, type Binding, type Destination, type Exchange } from '../core/exchange/exchange.js';
@@ -15,7 +17,8 @@ import { exchangeIn } from './exchanges.js';
 import { listReply } from './listing.js';
 import { jsonToFieldTable } from './message-json.js';
 import { httpError, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
-import { bindingJson, DEFAULT_EXCHANGE_PATH_NAME, propertiesKey, vhostBindings } from './shapes.js';
+import { bindingJson, DEFAULT_EXCHANGE_PATH_NAME, defaultBindingJson, propertiesKey, vhostBindings } from './shapes.js';
+import type { Queue } from '../core/queue/queue.js';
 
 type Kind = 'q' | 'e';
 
@@ -44,16 +47,44 @@ function between(e: Ends): Binding[] {
   return e.source.bindings.filter((b) => b.destination === e.destination);
 }
 
+/** Every binding between the two ends as JSON: a queue's implicit one from the default exchange included, as in the listings. */
+function betweenJson(e: Ends): Record<string, unknown>[] {
+  if (isDefaultToQueue(e)) return [defaultBindingJson(e.destination as Queue)];
+  return between(e).map((b) => bindingJson(e.vhost.name, b));
+}
+
+/** the default exchange and a queue: their one binding is implicit (routing key = the queue's name) */
+function isDefaultToQueue(e: Ends): boolean {
+  return e.source.name === '' && e.destination.kind === 'queue';
+}
+
+function notFound(req: ApiRequest, e: Ends): Error {
+  return httpError(404, `no binding '${req.params.props!}' from '${e.source.name}' to '${e.destination.name}' in vhost '${e.vhost.name}'`);
+}
+
 function one(req: ApiRequest, e: Ends): Binding {
   const props = req.params.props!;
   const found = between(e).find((b) => propertiesKey(b.routingKey, b.argumentsKey) === props);
-  if (found === undefined) throw httpError(404, `no binding '${props}' from '${e.source.name}' to '${e.destination.name}' in vhost '${e.vhost.name}'`);
+  if (found === undefined) throw notFound(req, e);
   return found;
+}
+
+function oneJson(req: ApiRequest, e: Ends): Record<string, unknown> {
+  if (!isDefaultToQueue(e)) return bindingJson(e.vhost.name, one(req, e));
+  const implicit = defaultBindingJson(e.destination as Queue);
+  if (implicit.properties_key !== req.params.props) throw notFound(req, e);
+  return implicit;
+}
+
+/** RabbitMQ refuses binding to or unbinding from the default exchange with 403, whatever the user's rights */
+function refuseDefaultExchange(e: Ends, what: string): void {
+  if (e.source.name === '') throw httpError(403, `${what} the default exchange is not permitted: every queue is bound to it by its name`);
 }
 
 function create(req: ApiRequest, ctx: ManagementContext, kind: Kind): ApiReply {
   const e = ends(req, ctx, kind);
   requireBindAccess(req, ctx, kind, e);
+  refuseDefaultExchange(e, 'binding to');
   const body = optionalJsonObject(req);
   const routingKey = stringField(body, 'routing_key', '');
   const args = jsonToFieldTable(body.arguments, 'arguments');
@@ -68,6 +99,8 @@ function create(req: ApiRequest, ctx: ManagementContext, kind: Kind): ApiReply {
 function remove(req: ApiRequest, ctx: ManagementContext, kind: Kind): ApiReply {
   const e = ends(req, ctx, kind);
   requireBindAccess(req, ctx, kind, e);
+  if (isDefaultToQueue(e)) oneJson(req, e); // 404 for a key that is not the implicit binding's
+  refuseDefaultExchange(e, 'unbinding from');
   const b = one(req, e);
   if (kind === 'q') e.vhost.unbindQueue(e.destination.name, e.source.name, b.routingKey, b.arguments, null);
   else e.vhost.unbindExchange(e.destination.name, e.source.name, b.routingKey, b.arguments);
@@ -82,7 +115,7 @@ function routesFor(kind: Kind): Route[] {
       path: base,
       handler: (req, ctx) => {
         const e = ends(req, ctx, kind);
-        return { status: 200, body: between(e).map((b) => bindingJson(e.vhost.name, b)) };
+        return { status: 200, body: betweenJson(e) };
       },
     },
     { method: 'POST', path: base, handler: (req, ctx) => create(req, ctx, kind) },
@@ -91,7 +124,7 @@ function routesFor(kind: Kind): Route[] {
       path: `${base}/:props`,
       handler: (req, ctx) => {
         const e = ends(req, ctx, kind);
-        return { status: 200, body: bindingJson(e.vhost.name, one(req, e)) };
+        return { status: 200, body: oneJson(req, e) };
       },
     },
     { method: 'DELETE', path: `${base}/:props`, handler: (req, ctx) => remove(req, ctx, kind) },

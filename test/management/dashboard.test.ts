@@ -260,6 +260,12 @@ describe('web dashboard in headless Chromium', () => {
   test("the bindings page lists the queue's binding from the default exchange", async () => {
     await openSection(page, 'Bindings', 'Bindings');
     await waitForRow(page, 'Bindings', { Destination: QUEUE }, { Source: '(default exchange)', Type: 'queue', 'Routing key': QUEUE });
+    // its routing key leads to its page, which explains why it cannot be unbound
+    const row = page.locator('table[aria-label="Bindings"] tbody tr', { hasText: '(default exchange)' }).filter({ hasText: QUEUE });
+    await row.locator('td').nth(4).getByRole('link', { name: QUEUE, exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: `Binding amq.default → ${QUEUE}` }).waitFor({ timeout: GUARD_MS });
+    await page.getByText('that binding cannot be removed').waitFor({ timeout: GUARD_MS });
+    assert.equal(await page.getByRole('button', { name: 'Unbind', exact: true }).count(), 0);
   });
 
   test("a binding's page shows its ends, routing key and arguments, and unbinding it there removes it from the broker", async () => {

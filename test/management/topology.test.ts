@@ -104,6 +104,20 @@ describe('management API: exchanges, queues and bindings', () => {
     assert.equal((await api(broker, 'DELETE', '/api/exchanges/%2F/amq.direct')).status, 403);
   });
 
+  test("a queue's implicit binding from the default exchange is read like any other binding, and cannot be deleted", async () => {
+    assert.equal((await api(broker, 'PUT', '/api/queues/%2F/topo.implicit', { body: { durable: false } })).status, 201);
+    const implicit = { source: '', vhost: '/', destination: 'topo.implicit', destination_type: 'queue', routing_key: 'topo.implicit', arguments: {}, properties_key: 'topo.implicit' };
+    assert.deepEqual(await get(broker, '/api/bindings/%2F/e/amq.default/q/topo.implicit'), [implicit]);
+    assert.deepEqual(await get(broker, '/api/bindings/%2F/e/amq.default/q/topo.implicit/topo.implicit'), implicit);
+    assert.equal((await api(broker, 'GET', '/api/bindings/%2F/e/amq.default/q/topo.implicit/other')).status, 404);
+    assert.equal((await api(broker, 'DELETE', '/api/bindings/%2F/e/amq.default/q/topo.implicit/other')).status, 404);
+    const refused = await api(broker, 'DELETE', '/api/bindings/%2F/e/amq.default/q/topo.implicit/topo.implicit');
+    assert.equal(refused.status, 403);
+    assert.match(refused.body.reason, /default exchange/);
+    assert.deepEqual(await get(broker, '/api/bindings/%2F/e/amq.default/q/topo.implicit'), [implicit], 'still there');
+    assert.equal((await api(broker, 'DELETE', '/api/queues/%2F/topo.implicit')).status, 204);
+  });
+
   test('bad declarations are 400 with the broker\'s reason; unknown vhosts and names are 404', async () => {
     const cases: Array<[string, string, unknown, number, RegExp]> = [
       ['PUT', '/api/exchanges/%2F/topo.bad', { type: 'nonsense' }, 400, /invalid exchange type/],
