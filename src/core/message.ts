@@ -112,8 +112,13 @@ export function recordIsPersistent(payload: Buffer): boolean {
   return payload.length > 1 && (payload[1]! & RECORD_FLAG_PERSISTENT) !== 0;
 }
 
-/** Parse an AMQP expiration property (a non-negative integer string, ms); throws on anything else. */
+/** The largest expiration property, ms: RabbitMQ's MAX_EXPIRY_TIMER (2^32 − 1). */
+export const MAX_EXPIRATION_MS = 4_294_967_295;
+
+/** Parse an AMQP expiration property (a non-negative integer string, ms, at most MAX_EXPIRATION_MS); throws on anything else. */
 export function parseExpiration(text: string): number {
   if (!/^\d{1,15}$/.test(text)) throw new Error(`invalid expiration '${text}'`);
-  return Number(text);
+  const ms = Number(text);
+  if (ms > MAX_EXPIRATION_MS) throw new Error(`invalid expiration '${text}': value_too_large`);
+  return ms;
 }

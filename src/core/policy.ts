@@ -13,7 +13,7 @@
  */
 import { brokerError, Errors } from '../errors/errors.js';
 import type { FieldValue } from './field-table.js';
-import type { AppliedPolicy } from './queue/settings.js';
+import { MAX_EXPIRY_MS, type AppliedPolicy } from './queue/settings.js';
 
 /**
  * What a policy applies to. `classic_queues`, `quorum_queues` and `streams` are RabbitMQ 3.12's narrower
@@ -45,23 +45,27 @@ function isInteger(v: FieldValue): v is number {
 }
 
 const nonNegativeInteger: KeyCheck = (v) => (isInteger(v) && v >= 0 ? null : 'expected a non-negative integer');
-const positiveInteger: KeyCheck = (v) => (isInteger(v) && v > 0 ? null : 'expected a positive integer');
+/** a duration in ms up to MAX_EXPIRY_MS (2^32 − 1, RabbitMQ's limit); `positive`: 0 refused too */
+const duration =
+  (positive: boolean): KeyCheck =>
+  (v) =>
+    isInteger(v) && (positive ? v > 0 : v >= 0) && v <= MAX_EXPIRY_MS ? null : `expected ${positive ? 'a positive' : 'a non-negative'} integer up to ${MAX_EXPIRY_MS} (ms)`;
 const aString: KeyCheck = (v) => (typeof v === 'string' ? null : 'expected a string');
 const overflowMode: KeyCheck = (v) =>
   v === 'drop-head' || v === 'reject-publish' || v === 'reject-publish-dlx' ? null : 'expected drop-head, reject-publish or reject-publish-dlx';
 
 /** The queue keys Postbox applies, with their checks (RabbitMQ's names, plus Postbox's native retry). */
 export const QUEUE_POLICY_KEYS: Readonly<Record<string, KeyCheck>> = Object.freeze({
-  'message-ttl': nonNegativeInteger,
-  expires: positiveInteger,
+  'message-ttl': duration(false),
+  expires: duration(true),
   'dead-letter-exchange': aString,
   'dead-letter-routing-key': aString,
   'max-length': nonNegativeInteger,
   'max-length-bytes': nonNegativeInteger,
   overflow: overflowMode,
   'delivery-limit': nonNegativeInteger,
-  'retry-backoff': nonNegativeInteger,
-  'retry-backoff-max': nonNegativeInteger,
+  'retry-backoff': duration(false),
+  'retry-backoff-max': duration(false),
 });
 
 /**

@@ -197,6 +197,26 @@ describe('length limits, priorities, delivery limits, retry backoff, single acti
     await ch.deleteQueue('quorum.bad');
   });
 
+  test('a single active consumer keeps the queue when a consumer with a higher x-priority arrives; that one takes over only when it goes', async () => {
+    await ch.assertQueue('sac.prio', { arguments: { 'x-single-active-consumer': true } });
+    const first = await conn.createChannel();
+    await first.prefetch(10);
+    const second = await conn.createChannel();
+    const got: string[] = [];
+    const firstTag = (await first.consume('sac.prio', (m) => m && got.push(`first:${m.content}`), { noAck: false })).consumerTag;
+    for (const b of ['a', 'b']) ch.sendToQueue('sac.prio', text(b));
+    while (got.length < 2) await new Promise((r) => setTimeout(r, 5));
+    await second.consume('sac.prio', (m) => m && got.push(`second:${m.content}`), { noAck: true, priority: 10 });
+    for (const b of ['c', 'd']) ch.sendToQueue('sac.prio', text(b));
+    while (got.length < 4) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(got, ['first:a', 'first:b', 'first:c', 'first:d'], 'never two active consumers');
+    await first.cancel(firstTag);
+    await first.close(); // its four unacked messages go back, to the consumer that takes over
+    while (got.length < 8) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(got.slice(4).sort(), ['second:a', 'second:b', 'second:c', 'second:d']);
+    await second.close();
+  });
+
   test('x-queue-type classic and quorum are accepted; an unknown type is refused with 406', async () => {
     await ch.assertQueue('type.classic', { arguments: { 'x-queue-type': 'classic' } });
     await ch.assertQueue('type.quorum', { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-cancel-on-ha-failover': true } });

@@ -80,6 +80,76 @@ describe('message TTL, queue expiry and dead-lettering', () => {
     });
   });
 
+  test('TTLs, expirations and x-expires past 2^32 - 1 ms are refused with 406 (RabbitMQ\'s limit); a dead-letter routing key needs a dead-letter exchange', async () => {
+    const tooLong = 2 ** 32;
+    for (const [name, args, pattern] of [
+      ['ttl.huge', { 'x-message-ttl': tooLong }, /x-message-ttl.*value_too_large/],
+      ['expires.huge', { 'x-expires': tooLong }, /x-expires.*value_too_large/],
+      ['backoff.huge', { 'x-retry-backoff': 1, 'x-retry-backoff-max': tooLong }, /x-retry-backoff-max.*value_too_large/],
+      ['dlrk.alone', { 'x-dead-letter-routing-key': 'k' }, /routing_key_but_no_dlx_defined/],
+    ] as const) {
+      const bad = await conn.createChannel();
+      const reason = await expectChannelClose(bad, 406, () => bad.assertQueue(name, { arguments: args }));
+      assert.match(reason, pattern);
+    }
+    const bad = await conn.createChannel();
+    await bad.assertQueue('ttl.bad.expiration');
+    const reason = await expectChannelClose(bad, 406, async () => {
+      bad.sendToQueue('ttl.bad.expiration', text('x'), { expiration: String(tooLong) });
+      await bad.checkQueue('ttl.bad.expiration');
+    });
+    assert.match(reason, /expiration.*value_too_large/);
+    await ch.assertQueue('ttl.longest', { arguments: { 'x-message-ttl': tooLong - 1, 'x-expires': tooLong - 1 } });
+  });
+
+  test('TTLs and x-expires longer than a timer can wait (2^31 - 1 ms) neither fire early nor spin', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      const thirtyDays = 30 * 24 * 3600 * 1000;
+      const c = await conn.createChannel();
+      await c.assertQueue('long.expires', { arguments: { 'x-expires': thirtyDays } });
+      await c.assertQueue('long.ttl', { arguments: { 'x-message-ttl': thirtyDays } });
+      c.sendToQueue('long.ttl', text('kept'));
+      c.sendToQueue('long.ttl', text('kept too'), { expiration: String(thirtyDays) });
+      // a few hundred ms: a timer that overflowed would have fired (after 1 ms) many times by now
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(broker.core.vhosts.get('/')!.queues.has('long.expires'), 'x-expires of 30 days has not deleted the queue');
+      assert.equal(await readyCount(c, 'long.ttl'), 2);
+      assert.deepEqual(warnings, []);
+      await c.deleteQueue('long.expires');
+      await c.deleteQueue('long.ttl');
+      await c.close();
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  test('a message requeued while every consumer is at its prefetch limit still expires on time', async () => {
+    await ch.assertExchange('dlx.busy', 'fanout');
+    await ch.assertQueue('dead.busy');
+    await ch.bindQueue('dead.busy', 'dlx.busy', '');
+    await ch.assertQueue('work.busy', { arguments: { 'x-message-ttl': 200, 'x-dead-letter-exchange': 'dlx.busy' } });
+    const busy = await conn.createChannel();
+    await busy.prefetch(1);
+    const held = new Promise<ConsumeMessage>((resolve) => void busy.consume('work.busy', (m) => m && resolve(m)));
+    ch.sendToQueue('work.busy', text('held'));
+    await held; // the busy consumer keeps it unacked: no credit left
+    const other = await conn.createChannel();
+    await other.prefetch(1);
+    const taken = new Promise<ConsumeMessage>((resolve) => void other.consume('work.busy', (m) => m && resolve(m)));
+    ch.sendToQueue('work.busy', text('requeued'));
+    await taken;
+    await other.close(); // 'requeued' goes back to a queue whose only consumer has no credit
+    // a guard, not a timing assertion: the 200 ms TTL has long passed when it trips
+    const guard = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the requeued message was not dead-lettered within 10 s')), 10_000).unref());
+    const dead = await Promise.race([next(ch, 'dead.busy'), guard]);
+    assert.equal(dead.content.toString(), 'requeued');
+    assert.equal((dead.properties.headers as any)['x-death'][0].reason, 'expired');
+    await busy.close();
+  });
+
   test('rejected and nacked messages without requeue are dead-lettered with reason rejected', async () => {
     await ch.assertExchange('dlx.rej', 'fanout');
     await ch.assertQueue('dead.rej');

@@ -143,6 +143,8 @@ describe('management API: policies', () => {
       [{ body: { pattern: '.*', definition: { 'max-length': -1 } } }, /'max-length'.*non-negative integer/],
       [{ body: { pattern: '.*', definition: { 'message-ttl': 'soon' } } }, /'message-ttl'/],
       [{ body: { pattern: '.*', definition: { expires: 0 } } }, /'expires'.*positive integer/],
+      [{ body: { pattern: '.*', definition: { 'message-ttl': 2 ** 32 } } }, /'message-ttl'.*up to 4294967295/],
+      [{ body: { pattern: '.*', definition: { expires: 2 ** 32 } } }, /'expires'.*up to 4294967295/],
       [{ body: { pattern: '.*', definition: { overflow: 'explode' } } }, /'overflow'/],
       [{ body: { pattern: '.*', definition: { 'dead-letter-exchange': 5 } } }, /'dead-letter-exchange'.*string/],
       [{ body: { pattern: '.*', definition: {} } }, /at least one key/],

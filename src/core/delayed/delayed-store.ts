@@ -30,16 +30,15 @@ import { PositionRing } from '../../util/position-ring.js';
 import type { Exchange } from '../exchange/exchange.js';
 import { delayOf } from '../exchange/delayed.js';
 import { decodeRecord, RECORD_FLAG_PERSISTENT, type Message } from '../message.js';
-import type { Queue } from '../queue/queue.js';
+import { ENQUEUED_DURABLE, type Queue } from '../queue/queue.js';
 import { DueHeap } from './due-heap.js';
+import { timerDelay } from '../../util/timers.js';
 
 export const DELAYED_RECORD_VERSION = 1;
 /** version byte + due time */
 export const DELAYED_RECORD_HEADER_BYTES = 9;
 /** Due messages routed per event-loop turn before yielding (keeps sockets served when many fall due at once). */
 const DUE_BATCH = 1024;
-/** Longest single timer wait, ms: setTimeout's limit is 2^31-1; a longer wait re-arms when it fires. */
-const MAX_TIMER_WAIT_MS = 2 ** 31 - 1;
 const EMPTY = Buffer.alloc(0);
 
 /** A log record as the SegmentLog's recovery visitor sees it. */
@@ -201,7 +200,7 @@ export class DelayedStore implements DurabilityListener {
     const due = this.heap.topDue();
     if (due === Infinity) return;
     const now = Date.now();
-    const wait = Math.min(MAX_TIMER_WAIT_MS, Math.max(0, Math.ceil(due - now)));
+    const wait = timerDelay(Math.ceil(due - now)); // a longer wait re-arms when it fires
     this.timer = setTimeout(this.fireBound, wait);
     this.timer.unref();
     this.armedAt = now + wait;
@@ -258,7 +257,7 @@ export class DelayedStore implements DurabilityListener {
       const message = decodeRecord(payload.subarray(DELAYED_RECORD_HEADER_BYTES));
       message.publishedAt = Date.now(); // a TTL runs from here, as with the plugin (which republishes)
       this.routing.route(this.exchange, message, routed);
-      for (let i = 0; i < routed.length; i++) if (routed[i]!.enqueue(message)) needsSync = true;
+      for (let i = 0; i < routed.length; i++) if (routed[i]!.enqueue(message) === ENQUEUED_DURABLE) needsSync = true; // not REJECTED (a full reject-publish queue): nothing to sync
     } catch (error) {
       this.storage.delayedMessageLost(this.routing.name, this.exchange.name, `record ${segment}:${offset}: ${(error as Error).message}`);
     }

@@ -18,6 +18,7 @@ import type { DeathReason } from './dead-letter.js';
 import { resolveSettings, type AppliedPolicy, type QueueSettings } from './settings.js';
 import { QueueCounters, type BrokerStats, type LatencyHistogram } from '../stats.js';
 import type { ConsumerOwnerDetails } from '../clients.js';
+import { timerDelay } from '../../util/timers.js';
 
 /** Deliveries made in one drain call before yielding to the event loop (keeps other sockets served). */
 const DRAIN_BATCH = 512;
@@ -451,7 +452,8 @@ export class Queue implements Destination {
     if (this.expiryTimer !== null && this.expiryTimerAt <= earliest) return;
     if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
     this.expiryTimerAt = earliest;
-    this.expiryTimer = setTimeout(() => this.expireHeads(), Math.max(0, earliest - Date.now()) + 1);
+    // a head due past setTimeout's limit: the timer fires early, expires nothing and arms again
+    this.expiryTimer = setTimeout(() => this.expireHeads(), timerDelay(earliest - Date.now() + 1));
     this.expiryTimer.unref();
   }
 
@@ -485,15 +487,20 @@ export class Queue implements Destination {
 
   /** the queue was used (declared, consumed from, got from): restart its x-expires clock */
   touch(): void {
-    const expires = this.settings.expires;
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     this.idleTimer = null;
-    if (expires === null || this.deleted) return;
+    if (this.settings.expires === null || this.deleted) return;
+    this.armIdle(Date.now() + this.settings.expires);
+  }
+
+  /** the x-expires timer, for a queue unused until `expiresAt`; past setTimeout's limit it waits in steps */
+  private armIdle(expiresAt: number): void {
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
       if (this.consumers.length > 0) this.touch();
+      else if (Date.now() < expiresAt) this.armIdle(expiresAt);
       else this.context.expireQueue(this);
-    }, expires);
+    }, timerDelay(expiresAt - Date.now()));
     this.idleTimer.unref();
   }
 
@@ -505,7 +512,7 @@ export class Queue implements Destination {
     let delivered = 0;
     while (this.readyCount > 0 && this.consumers.length > 0) {
       const consumer = this.pickConsumer();
-      if (consumer === null) return;
+      if (consumer === null) break; // every consumer at its prefetch: the heads still expire on time
       if (delivered === DRAIN_BATCH) {
         this.scheduleDrain();
         return;
@@ -644,7 +651,7 @@ export class Queue implements Destination {
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     if (this.retrying.length === 0 || this.deleted) return;
-    this.retryTimer = setTimeout(() => this.releaseRetries(), Math.max(0, this.retrying[0]!.due - Date.now()) + 1);
+    this.retryTimer = setTimeout(() => this.releaseRetries(), timerDelay(this.retrying[0]!.due - Date.now() + 1));
     this.retryTimer.unref();
   }
 
@@ -660,9 +667,11 @@ export class Queue implements Destination {
   }
 
   addConsumer(consumer: Consumer): void {
-    // kept sorted by priority, highest first; equal priorities in subscription order
+    // kept sorted by priority, highest first; equal priorities in subscription order. With a single active
+    // consumer, subscription order alone (a classic queue in RabbitMQ ignores x-priority there): the active
+    // one, the first, keeps the queue until it goes away, however high a newcomer's priority
     let at = this.consumers.length;
-    while (at > 0 && this.consumers[at - 1]!.priority < consumer.priority) at--;
+    if (!this.settings.singleActiveConsumer) while (at > 0 && this.consumers[at - 1]!.priority < consumer.priority) at--;
     this.consumers.splice(at, 0, consumer);
     if (this.nextConsumer > at) this.nextConsumer++;
     this.hadConsumer = true;

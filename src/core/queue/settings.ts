@@ -5,6 +5,7 @@
  */
 import { brokerError, Errors } from '../../errors/errors.js';
 import type { FieldTable, FieldValue } from '../field-table.js';
+import { MAX_EXPIRATION_MS } from '../message.js';
 
 export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
 export type QueueType = 'classic' | 'quorum';
@@ -38,6 +39,11 @@ export interface AppliedPolicy {
 
 /** the longest requeue delay when x-retry-backoff is set and x-retry-backoff-max is not, ms */
 export const DEFAULT_RETRY_BACKOFF_MAX_MS = 60_000;
+/**
+ * The longest TTL, queue expiry or retry delay, ms: RabbitMQ's MAX_EXPIRY_TIMER (2^32 − 1, about 49.7 days),
+ * the same bound as a message's expiration. Larger values are refused with 406 (value_too_large).
+ */
+export const MAX_EXPIRY_MS = MAX_EXPIRATION_MS;
 
 function num(v: FieldValue | undefined): number | null {
   if (typeof v === 'number' && Number.isFinite(v)) return v;
@@ -63,21 +69,27 @@ function invalid(key: string, why: string): never {
 
 /** Refuse arguments RabbitMQ refuses (406 PRECONDITION_FAILED), before a queue is created. */
 export function validateQueueArguments(args: FieldTable): void {
-  const nonNegative = (key: string): void => {
+  const nonNegative = (key: string, max = Number.MAX_SAFE_INTEGER): void => {
     const v = args[key];
     if (v === undefined) return;
     const n = num(v);
     if (n === null || !Number.isInteger(n) || n < 0) invalid(key, `expected a non-negative integer, got ${String(v)}`);
+    if (n > max) invalid(key, `value_too_large: ${n} is more than ${max} ms`);
   };
-  nonNegative('x-message-ttl');
+  nonNegative('x-message-ttl', MAX_EXPIRY_MS);
   nonNegative('x-max-length');
   nonNegative('x-max-length-bytes');
   nonNegative('x-delivery-limit');
-  nonNegative('x-retry-backoff');
-  nonNegative('x-retry-backoff-max');
+  nonNegative('x-retry-backoff', MAX_EXPIRY_MS);
+  nonNegative('x-retry-backoff-max', MAX_EXPIRY_MS);
   if (args['x-expires'] !== undefined) {
     const n = num(args['x-expires']);
     if (n === null || !Number.isInteger(n) || n <= 0) invalid('x-expires', `expected a positive integer, got ${String(args['x-expires'])}`);
+    if (n > MAX_EXPIRY_MS) invalid('x-expires', `value_too_large: ${n} is more than ${MAX_EXPIRY_MS} ms`);
+  }
+  if (args['x-dead-letter-routing-key'] !== undefined && args['x-dead-letter-exchange'] === undefined) {
+    // RabbitMQ checks the arguments alone (a dead-letter exchange from a policy does not count)
+    invalid('x-dead-letter-routing-key', 'routing_key_but_no_dlx_defined');
   }
   if (args['x-max-priority'] !== undefined) {
     const n = num(args['x-max-priority']);

@@ -357,8 +357,8 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     if (scan.expiration !== undefined) {
       try {
         message.expirationMs = parseExpiration(scan.expiration);
-      } catch {
-        throw brokerError(Errors.PRECONDITION_FAILED, `invalid expiration '${scan.expiration}'`);
+      } catch (err) {
+        throw brokerError(Errors.PRECONDITION_FAILED, (err as Error).message);
       }
     }
     if (this.transactional) {
