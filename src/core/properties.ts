@@ -138,45 +138,78 @@ function fieldValueEnd(buf: Buffer, tag: number, at: number): number {
 }
 
 /**
- * An integer header read straight from the property list, without decoding the table (no allocation):
- * the publish path of the delayed exchange reads `x-delay` this way. Returns null when the header is
- * absent or not an integer.
+ * Where header `key`'s value starts in a property list (the index of its type tag), found without decoding
+ * the table (no allocation); -1 when there are no headers or no such key.
  */
-export function readIntegerHeader(props: Buffer, key: string): number | null {
-  if (props.length < 2) return null;
+function headerValueAt(props: Buffer, key: string): number {
+  if (props.length < 2) return -1;
   const flags = props.readUInt16BE(0);
-  if ((flags & PROP_HEADERS) === 0) return null;
+  if ((flags & PROP_HEADERS) === 0) return -1;
   let at = fieldsStart(props);
   if (flags & PROP_CONTENT_TYPE) at += 1 + props[at]!;
   if (flags & PROP_CONTENT_ENCODING) at += 1 + props[at]!;
-  if (at + 4 > props.length) return null;
+  if (at + 4 > props.length) return -1;
   const end = at + 4 + props.readUInt32BE(at);
-  if (end > props.length) return null;
+  if (end > props.length) return -1;
   at += 4;
   const keyLength = Buffer.byteLength(key);
   while (at < end) {
     const n = props[at]!;
     const matches = n === keyLength && props.toString('latin1', at + 1, at + 1 + n) === key;
     at += 1 + n;
-    const tag = props[at]!;
-    const valueAt = at + 1;
-    if (matches) {
-      switch (tag) {
-        case 0x62: return props.readInt8(valueAt);
-        case 0x42: return props[valueAt]!;
-        case 0x73: return props.readInt16BE(valueAt);
-        case 0x75: return props.readUInt16BE(valueAt);
-        case 0x49: return props.readInt32BE(valueAt);
-        case 0x69: return props.readUInt32BE(valueAt);
-        case 0x6c: return Number(props.readBigInt64BE(valueAt));
-        default: return null;
-      }
-    }
-    const next = fieldValueEnd(props, tag, valueAt);
-    if (next < 0) return null;
+    if (matches) return at;
+    const next = fieldValueEnd(props, props[at]!, at + 1);
+    if (next < 0) return -1;
     at = next;
   }
-  return null;
+  return -1;
+}
+
+/** The integer at `at` (a type tag), or null when the value there is not an integer (any AMQP width). */
+function integerAt(props: Buffer, at: number): number | null {
+  const valueAt = at + 1;
+  switch (props[at]) {
+    case 0x62: return props.readInt8(valueAt);
+    case 0x42: return props[valueAt]!;
+    case 0x73: return props.readInt16BE(valueAt);
+    case 0x75: return props.readUInt16BE(valueAt);
+    case 0x49: return props.readInt32BE(valueAt);
+    case 0x69: return props.readUInt32BE(valueAt);
+    case 0x6c: return Number(props.readBigInt64BE(valueAt));
+    default: return null;
+  }
+}
+
+/**
+ * An integer header read straight from the property list, without decoding the table (no allocation).
+ * Returns null when the header is absent or not an integer.
+ */
+export function readIntegerHeader(props: Buffer, key: string): number | null {
+  const at = headerValueAt(props, key);
+  return at < 0 ? null : integerAt(props, at);
+}
+
+/**
+ * A header read as an integer the way the delayed-message plugin reads `x-delay`: an integer of any width
+ * as is, a long string holding an integer (`"500"`, `"-5"`) parsed, a float, double or decimal truncated
+ * toward zero. Null when absent or anything else (a string that is not an integer, a table, ...).
+ */
+export function readIntegerLikeHeader(props: Buffer, key: string): number | null {
+  const at = headerValueAt(props, key);
+  if (at < 0) return null;
+  const integer = integerAt(props, at);
+  if (integer !== null) return integer;
+  const valueAt = at + 1;
+  switch (props[at]) {
+    case 0x53: {
+      const text = props.toString('utf8', valueAt + 4, valueAt + 4 + props.readUInt32BE(valueAt));
+      return /^[+-]?\d{1,15}$/.test(text) ? Number(text) : null;
+    }
+    case 0x66: return Math.trunc(props.readFloatBE(valueAt));
+    case 0x64: return Math.trunc(props.readDoubleBE(valueAt));
+    case 0x44: return Math.trunc(props.readUInt32BE(valueAt + 1) / 10 ** props[valueAt]!);
+    default: return null;
+  }
 }
 
 /**

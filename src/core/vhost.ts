@@ -170,27 +170,40 @@ export class VirtualHost implements QueueContext {
   /**
    * Route a message from an exchange to the set of queues it reaches (each once), following
    * exchange-to-exchange bindings and alternate exchanges. `out` is cleared first.
+   *
+   * With `holders` (publishing and dead-lettering; not the would-it-route checks), a delayed exchange the
+   * message enters with a positive x-delay, `exchange` itself or one reached through exchange-to-exchange
+   * bindings, is where the route stops: it goes into `holders` (cleared first) for the caller to hold the
+   * message there, as the plugin's exchange delays whatever enters it. A held message is not unroutable.
    */
-  route(exchange: Exchange, message: Message, out: Queue[]): void {
+  route(exchange: Exchange, message: Message, out: Queue[], holders: Exchange[] | null = null): void {
     out.length = 0;
+    if (holders !== null) {
+      holders.length = 0;
+      if (exchange.delayed !== null && exchange.delayed.delays(message)) {
+        holders.push(exchange);
+        return;
+      }
+    }
     const epoch = ++this.routeEpoch;
-    this.routeFrom(exchange, message, out, epoch, 0);
+    const holding = holders === null ? null : message;
+    this.routeFrom(exchange, message, out, epoch, 0, holding, holders);
     const extra = senderSelectedKeys(message);
     if (extra !== null) {
-      for (const key of extra) this.routeFrom(exchange, { routingKey: key, headers: () => message.headers() }, out, epoch, 0);
+      for (const key of extra) this.routeFrom(exchange, { routingKey: key, headers: () => message.headers() }, out, epoch, 0, holding, holders);
     }
     let current = exchange;
     let hops = 0;
-    while (out.length === 0 && current.alternateExchange !== undefined && hops < MAX_ROUTE_DEPTH) {
+    while (out.length === 0 && (holders === null || holders.length === 0) && current.alternateExchange !== undefined && hops < MAX_ROUTE_DEPTH) {
       const ae = this.exchanges.get(current.alternateExchange);
       if (ae === undefined || ae.routeMark === epoch) break;
-      this.routeFrom(ae, message, out, epoch, 0);
+      this.routeFrom(ae, message, out, epoch, 0, holding, holders);
       current = ae;
       hops++;
     }
   }
 
-  private routeFrom(exchange: Exchange, message: RoutingInput, out: Queue[], epoch: number, depth: number): void {
+  private routeFrom(exchange: Exchange, message: RoutingInput, out: Queue[], epoch: number, depth: number, holding: Message | null, holders: Exchange[] | null): void {
     exchange.routeMark = epoch;
     const destinations = (this.routeScratch[depth] ??= []);
     destinations.length = 0;
@@ -205,7 +218,13 @@ export class VirtualHost implements QueueContext {
         }
       } else if (depth < MAX_ROUTE_DEPTH) {
         const e = d as Exchange;
-        if (e.routeMark !== epoch) this.routeFrom(e, message, out, epoch, depth + 1);
+        if (e.routeMark === epoch) continue;
+        if (holding !== null && e.delayed !== null && e.delayed.delays(holding)) {
+          e.routeMark = epoch;
+          holders!.push(e);
+        } else {
+          this.routeFrom(e, message, out, epoch, depth + 1, holding, holders);
+        }
       }
     }
   }
@@ -541,11 +560,15 @@ export class VirtualHost implements QueueContext {
     if (dlx === undefined) return;
     const { message: dead, deaths } = deadLetter(message, queue.name, reason, dlx.name, s.deadLetterRoutingKey, new Date());
     const targets: Queue[] = [];
-    this.route(dlx, dead, targets);
+    const holders: Exchange[] = [];
+    this.route(dlx, dead, targets, holders);
     for (const target of targets) {
       if (isDeathCycle(deaths, target.name)) continue;
       target.enqueue(dead);
     }
+    // a delayed exchange on the way (the dead-letter exchange itself, say) holds it: with the plugin,
+    // dead-lettering routes through the delayed exchange like any publish
+    for (const holder of holders) holder.delayed!.hold(dead);
   }
 
   expireQueue(queue: Queue): void {

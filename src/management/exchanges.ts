@@ -122,9 +122,11 @@ async function publish(req: ApiRequest, ctx: ManagementContext): Promise<ApiRepl
     needsSync = exchange.delayed.hold(message);
   } else {
     const queues: Queue[] = [];
-    vhost.route(exchange, message, queues);
-    routed = queues.length > 0;
+    const holders: Exchange[] = [];
+    vhost.route(exchange, message, queues, holders);
+    routed = queues.length > 0 || holders.length > 0;
     for (const q of queues) if (q.enqueue(message) === ENQUEUED_DURABLE) needsSync = true;
+    for (const holder of holders) if (holder.delayed!.hold(message)) needsSync = true;
   }
   if (!routed) counters.dropUnroutable++;
   else exchange.counters.publishOut++;

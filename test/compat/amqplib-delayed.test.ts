@@ -38,7 +38,7 @@ describe('amqplib: x-delayed-message exchanges', () => {
     return ch;
   }
 
-  test('a delayed message arrives after its delay, routed by the inner direct type, with its x-delay header kept', async () => {
+  test('a delayed message arrives after its delay, routed by the inner direct type, with its x-delay header negated as the plugin delivers it', async () => {
     const ch = await channel();
     await ch.assertExchange('dl.direct', DELAYED, { durable: false, ...delayedArgs('direct') });
     const { queue } = await ch.assertQueue('', { exclusive: true });
@@ -53,7 +53,8 @@ describe('amqplib: x-delayed-message exchanges', () => {
     assert.equal(first![0].content.toString(), 'late');
     assert.equal(second![0].content.toString(), 'later');
     assert.ok(first![1] - publishedAt >= 300, `arrived after ${first![1] - publishedAt} ms`);
-    assert.equal(first![0].properties.headers?.['x-delay'], 300);
+    assert.equal(first![0].properties.headers?.['x-delay'], -300);
+    assert.equal(second![0].properties.headers?.['x-delay'], -400);
     assert.equal(first![0].fields.exchange, 'dl.direct');
     assert.equal(first![0].fields.routingKey, 'k');
     await ch.close();
@@ -131,7 +132,56 @@ describe('amqplib: x-delayed-message exchanges', () => {
     await ch.close();
   });
 
-  test('without a positive integer x-delay a message is routed at once', async () => {
+  test('an x-delay written as a string of digits or as a float delays too (truncated), as the plugin reads it', async () => {
+    const ch = await channel();
+    await ch.assertExchange('dl.lenient', DELAYED, { durable: false, ...delayedArgs('direct') });
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(queue, 'dl.lenient', 'k');
+    const publishedAt = Date.now();
+    ch.publish('dl.lenient', 'k', text('string'), { headers: { 'x-delay': '300' } });
+    ch.publish('dl.lenient', 'k', text('float'), { headers: { 'x-delay': 300.7 } });
+    // basic.get on the same channel is handled after the publishes: nothing was routed at once
+    assert.equal(await ch.get(queue, { noAck: true }), false);
+    const got = collect(ch, queue, 2, { noAck: true });
+    const messages = await got.done;
+    assert.ok(Date.now() - publishedAt >= 300, `arrived after ${Date.now() - publishedAt} ms`);
+    assert.deepEqual(
+      messages.map((m) => [m.content.toString(), m.properties.headers?.['x-delay']]),
+      [
+        ['string', -300],
+        ['float', -300],
+      ],
+    );
+    await ch.close();
+  });
+
+  test('a message that reaches a delayed exchange through an exchange-to-exchange binding, or is dead-lettered into one, is held there too', async () => {
+    const ch = await channel();
+    await ch.assertExchange('dl.behind', DELAYED, { durable: false, ...delayedArgs('fanout') });
+    await ch.assertExchange('dl.front', 'direct', { durable: false });
+    await ch.bindExchange('dl.behind', 'dl.front', 'k');
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(queue, 'dl.behind', '');
+    await ch.assertQueue('dl.work', { exclusive: true, arguments: { 'x-dead-letter-exchange': 'dl.behind' } });
+    const publishedAt = Date.now();
+    ch.publish('dl.front', 'k', text('through e2e'), { headers: { 'x-delay': 300 } });
+    ch.sendToQueue('dl.work', text('dead-lettered'), { headers: { 'x-delay': 300 } });
+    const rejected = await ch.get('dl.work', { noAck: false });
+    assert.ok(rejected !== false);
+    ch.reject(rejected, false);
+    // basic.get on the same channel is handled after the publish and the reject: neither was routed at once
+    assert.equal(await ch.get(queue, { noAck: true }), false);
+    const got = collect(ch, queue, 2, { noAck: true });
+    const messages = await got.done;
+    assert.ok(Date.now() - publishedAt >= 300, `arrived after ${Date.now() - publishedAt} ms`);
+    assert.deepEqual(messages.map((m) => m.content.toString()).sort(), ['dead-lettered', 'through e2e']);
+    for (const m of messages) assert.equal(m.properties.headers?.['x-delay'], -300);
+    const dead = messages.find((m) => m.content.toString() === 'dead-lettered')!;
+    assert.equal((dead.properties.headers?.['x-death'] as Array<{ reason: string }>)[0]!.reason, 'rejected');
+    await ch.close();
+  });
+
+  test('without a positive x-delay (absent, zero, negative, not a number) a message is routed at once', async () => {
     const ch = await channel();
     await ch.assertExchange('dl.now', DELAYED, { durable: false, ...delayedArgs('direct') });
     const { queue } = await ch.assertQueue('', { exclusive: true });
@@ -141,8 +191,9 @@ describe('amqplib: x-delayed-message exchanges', () => {
     ch.publish('dl.now', 'k', text('zero'), { headers: { 'x-delay': 0 } });
     ch.publish('dl.now', 'k', text('negative'), { headers: { 'x-delay': -500 } });
     ch.publish('dl.now', 'k', text('text'), { headers: { 'x-delay': 'soon' } });
+    ch.publish('dl.now', 'k', text('negative text'), { headers: { 'x-delay': '-500' } });
     // basic.get on the same channel is handled after the publishes: routed ones are in the queue
-    assert.deepEqual(await drainBodies(ch, queue), ['no header', 'other headers', 'zero', 'negative', 'text']);
+    assert.deepEqual(await drainBodies(ch, queue), ['no header', 'other headers', 'zero', 'negative', 'text', 'negative text']);
     await ch.close();
   });
 

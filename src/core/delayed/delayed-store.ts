@@ -28,7 +28,7 @@ import type { SegmentLog } from '../../storage/log.js';
 import type { DurabilityListener, SyncScheduler } from '../../storage/sync.js';
 import { PositionRing } from '../../util/position-ring.js';
 import type { Exchange } from '../exchange/exchange.js';
-import { delayOf } from '../exchange/delayed.js';
+import { delayOf, markReleased } from '../exchange/delayed.js';
 import { decodeRecord, RECORD_FLAG_PERSISTENT, type Message } from '../message.js';
 import { ENQUEUED_DURABLE, type Queue } from '../queue/queue.js';
 import { DueHeap } from './due-heap.js';
@@ -256,6 +256,8 @@ export class DelayedStore implements DurabilityListener {
       if (payload[0] !== DELAYED_RECORD_VERSION) throw new Error(`unknown delayed record version ${payload[0]}`);
       const message = decodeRecord(payload.subarray(DELAYED_RECORD_HEADER_BYTES));
       message.publishedAt = Date.now(); // a TTL runs from here, as with the plugin (which republishes)
+      const delay = delayOf(message);
+      if (delay > 0) markReleased(message, delay); // x-delay: -delay, as the plugin delivers it
       this.routing.route(this.exchange, message, routed);
       for (let i = 0; i < routed.length; i++) if (routed[i]!.enqueue(message) === ENQUEUED_DURABLE) needsSync = true; // not REJECTED (a full reject-publish queue): nothing to sync
     } catch (error) {

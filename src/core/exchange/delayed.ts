@@ -8,7 +8,7 @@ import { brokerError, Errors } from '../../errors/errors.js';
 import type { FieldTable } from '../field-table.js';
 import { EXCHANGE_TYPES, type Binding, type Destination, type ExchangeRouter, type RoutingInput } from './exchange.js';
 import type { Message } from '../message.js';
-import { readIntegerHeader } from '../properties.js';
+import { editProperties, readIntegerLikeHeader } from '../properties.js';
 
 export const DELAYED_EXCHANGE_TYPE = 'x-delayed-message';
 /** exchange argument naming the type whose routing rules apply */
@@ -30,13 +30,24 @@ export function delayedInnerType(args: FieldTable): string {
 }
 
 /**
- * The delay a message asks for, in milliseconds; 0 = route at once. As the plugin, only an integer header
- * value delays (any integer width); absent, zero, negative, fractional or non-numeric values do not.
+ * The delay a message asks for, in milliseconds; 0 = route at once. As the plugin reads it: an integer of
+ * any width, a string holding an integer, or a float/double/decimal truncated; absent, zero, negative or
+ * other values do not delay (a released message carries its delay negated, so it is not held again).
  */
 export function delayOf(message: Message): number {
   // read from the raw property list: decoding the whole headers table per publish would be garbage
-  const value = readIntegerHeader(message.properties, DELAY_HEADER);
+  const value = readIntegerLikeHeader(message.properties, DELAY_HEADER);
   return value !== null && value > 0 ? value : 0;
+}
+
+/**
+ * A held message as it leaves the exchange: its `x-delay` header set to minus the delay (a signed 32-bit
+ * integer when it fits), as the plugin's swap_delay_header does, so consumers can tell it was delayed and
+ * an exchange it passes on to does not hold it again.
+ */
+export function markReleased(message: Message, delay: number): void {
+  const headers = message.headers() ?? {};
+  message.setProperties(editProperties(message.properties, { ...headers, [DELAY_HEADER]: -delay }, false));
 }
 
 /** Routes with the inner type's router; exists so the vhost can tell which rules a binding follows. */

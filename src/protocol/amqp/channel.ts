@@ -221,6 +221,8 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
   private replyConsumerTag: Buffer | null = null;
   private replyToken = '';
   private readonly routed: Queue[] = [];
+  /** delayed exchanges reached through exchange-to-exchange bindings that hold the message being routed */
+  private readonly holders: Exchange[] = [];
   private readonly scan = newPropertyScan();
   private readonly confirmBound: () => void;
 
@@ -401,14 +403,23 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
       if (routedCount > 0) needsSync = exchange.delayed.hold(message);
     } else {
       const routed = this.routed;
-      this.vhost.route(exchange, message, routed);
+      const holders = this.holders;
+      this.vhost.route(exchange, message, routed, holders);
       routedCount = routed.length;
       for (let i = 0; i < routed.length; i++) {
         const result = routed[i]!.enqueue(message);
         if (result === ENQUEUED_DURABLE) needsSync = true;
         else if (result === REJECTED) rejected = true;
       }
+      // a delayed exchange behind an exchange-to-exchange binding holds it, judged for `mandatory` as above
+      for (let i = 0; i < holders.length; i++) {
+        const delayed = holders[i]!.delayed!;
+        const reach = mandatory ? delayed.routableNow(message) : 1;
+        if (reach > 0 && delayed.hold(message)) needsSync = true;
+        routedCount += reach;
+      }
       routed.length = 0;
+      holders.length = 0;
     }
     if (routedCount === 0) {
       if (mandatory) counters.returnUnroutable++;
