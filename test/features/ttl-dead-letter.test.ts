@@ -71,6 +71,19 @@ describe('message TTL, queue expiry and dead-lettering', () => {
     assert.equal(m.content.toString(), 'fresh');
   });
 
+  test('only the head expires, as in RabbitMQ: a short-lived message behind a long-lived one waits, then goes as soon as it is at the head', async () => {
+    await ch.assertQueue('ttl.head');
+    ch.sendToQueue('ttl.head', text('long'), { expiration: '60000' });
+    ch.sendToQueue('ttl.head', text('short'), { expiration: '50' });
+    await new Promise((r) => setTimeout(r, 300)); // 'short' is past its TTL but not at the head
+    assert.equal(await readyCount(ch, 'ttl.head'), 2);
+    const head = await ch.get('ttl.head', { noAck: true });
+    assert.ok(head !== false);
+    assert.equal(head.content.toString(), 'long');
+    assert.equal(await ch.get('ttl.head', { noAck: true }), false, "'short' expired when it reached the head");
+    assert.equal(await readyCount(ch, 'ttl.head'), 0);
+  });
+
   test('an invalid expiration property closes the channel with 406', async () => {
     const bad = await conn.createChannel();
     await bad.assertQueue('ttl.bad');
