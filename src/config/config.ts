@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { isLogLevel, type LogLevel } from '../log/logger.js';
 import { DEFAULT_PARTITION_SEGMENT_BYTES } from '../storage/partition/partition-log.js';
 import { DEFAULT_STATS_INTERVAL_MS } from '../core/stats.js';
+import { MAX_TIMER_MS } from '../util/timers.js';
 
 export type FsyncPolicy = 'always' | 'never';
 
@@ -139,7 +140,8 @@ function parseValue(setting: Setting, raw: unknown, source: string): unknown {
     case 'port':
     case 'int': {
       const n = Number(text);
-      const max = setting.kind === 'port' ? 65535 : Number.MAX_SAFE_INTEGER;
+      // an interval in ms drives a timer: setTimeout/setInterval cannot wait longer than MAX_TIMER_MS
+      const max = setting.kind === 'port' ? 65535 : setting.unit === 'ms' ? MAX_TIMER_MS : Number.MAX_SAFE_INTEGER;
       if (!Number.isInteger(n) || n < 0 || n > max) throw new ConfigError(`${source}: ${setting.flag} must be an integer 0..${max}, got '${text}'`);
       return n;
     }

@@ -42,3 +42,8 @@ test('the guest user exists by default and is limited to loopback', () => {
   assert.deepEqual(custom.users.map((u) => u.name).sort(), ['app', 'guest']);
   assert.deepEqual([...custom.vhosts], ['/', 'v']);
 });
+
+test('an interval in ms longer than a timer can wait (2^31 - 1) is refused, naming the setting', () => {
+  assert.throws(() => buildConfig({ flags: { '--alert-interval': String(2 ** 31) }, env: {} }), (err: unknown) => err instanceof ConfigError && /--alert-interval must be an integer 0\.\.2147483647/.test(err.message));
+  assert.equal(buildConfig({ flags: { '--stats-interval': String(2 ** 31 - 1) }, env: {} }).statsIntervalMs, 2 ** 31 - 1);
+});
