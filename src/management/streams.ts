@@ -89,9 +89,11 @@ function createTopic(req: ApiRequest, ctx: ManagementContext): ApiReply {
   return { status: 201, body: topicJson(topic) };
 }
 
-function deleteTopic(req: ApiRequest, ctx: ManagementContext): ApiReply {
+async function deleteTopic(req: ApiRequest, ctx: ManagementContext): Promise<ApiReply> {
   requireTag(req.user, ADMINISTRATOR_TAGS, 'delete topics');
-  ctx.streams.deleteTopic(topicNamed(ctx, req.params.name!).name);
+  const name = topicNamed(ctx, req.params.name!).name;
+  ctx.streams.deleteTopic(name);
+  await ctx.groups.forgetTopic(name); // the groups' committed offsets for it go too, as in Kafka
   return { status: 204 };
 }
 

@@ -117,6 +117,29 @@ test('deleting a topic removes it from the listing', async () => {
   assert.ok(!(await admin.listTopics()).includes('short-lived'));
 });
 
+test("deleting a topic drops the groups' committed offsets for it: a topic created again under its name starts without them", async () => {
+  await admin.createTopics({ topics: [{ topic: 'reborn', numPartitions: 2 }] });
+  await admin.createTopics({ topics: [{ topic: 'survivor', numPartitions: 1 }] });
+  await admin.setOffsets({ groupId: 'reborn-readers', topic: 'reborn', partitions: [{ partition: 0, offset: '0' }, { partition: 1, offset: '0' }] });
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    await producer.send({ topic: 'reborn', acks: -1, messages: Array.from({ length: 10 }, (_, i) => ({ partition: 0, value: `old-${i}` })) });
+    await producer.send({ topic: 'survivor', acks: -1, messages: [{ value: 'stays' }] });
+    await admin.setOffsets({ groupId: 'reborn-readers', topic: 'reborn', partitions: [{ partition: 0, offset: '10' }, { partition: 1, offset: '0' }] });
+    await admin.setOffsets({ groupId: 'reborn-readers', topic: 'survivor', partitions: [{ partition: 0, offset: '1' }] });
+    const committed = async (topic: string): Promise<string[]> =>
+      (await admin.fetchOffsets({ groupId: 'reborn-readers', topics: [topic] }))[0]!.partitions.sort((a, b) => a.partition - b.partition).map((p) => p.offset);
+    assert.deepEqual(await committed('reborn'), ['10', '0']);
+    await admin.deleteTopics({ topics: ['reborn'] });
+    await admin.createTopics({ topics: [{ topic: 'reborn', numPartitions: 2 }] });
+    assert.deepEqual(await committed('reborn'), ['-1', '-1'], 'no committed offsets for the new topic');
+    assert.deepEqual(await committed('survivor'), ['1'], "the group's offsets for other topics stay");
+  } finally {
+    await producer.disconnect();
+  }
+});
+
 test('describe configs reports explicit and default topic configs', async () => {
   await admin.createTopics({ topics: [{ topic: 'configured', numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '3600000' }] }] });
   const described = await admin.describeConfigs({ resources: [{ type: 2, name: 'configured' }], includeSynonyms: false });

@@ -27,6 +27,12 @@ export const COMPACTION_GARBAGE_FACTOR = 2;
 
 export type { StoredOffset };
 
+/**
+ * The offset a commit record carries to say "no committed offset" (forgetTopic): int64's minimum, which no
+ * client commits (they commit offsets >= 0, or -1/-2 that kafkajs's resetOffsets stores as they are).
+ */
+const FORGOTTEN_OFFSET = -0x8000000000000000n;
+
 /** topic → partition → committed offset */
 export type GroupOffsets = Map<string, Map<number, StoredOffset>>;
 
@@ -113,6 +119,24 @@ export class OffsetStore implements DurabilityListener {
     return this.write(encodeDeleteGroupRecord(groupId), () => this.byGroup.delete(groupId));
   }
 
+  /**
+   * Removes every group's committed offsets for `topic` (the topic was deleted: Kafka drops them, so a
+   * topic created again under the name starts without them). Written as commits of FORGOTTEN_OFFSET,
+   * which applyCommit takes as "no committed offset"; resolves once durable. Groups left without any
+   * offset go.
+   */
+  forgetTopic(topic: string): Promise<void> {
+    const writes: Promise<void>[] = [];
+    for (const [groupId, topics] of this.byGroup) {
+      const partitions = topics.get(topic);
+      if (partitions === undefined) continue;
+      const now = Date.now();
+      const gone: StoredOffset[] = [...partitions.keys()].map((partition) => ({ topic, partition, offset: FORGOTTEN_OFFSET, leaderEpoch: -1, commitTimestampMs: now, metadata: null }));
+      writes.push(this.write(encodeCommitRecord(groupId, gone), () => this.applyCommit(groupId, gone)));
+    }
+    return Promise.all(writes).then(() => undefined);
+  }
+
   onDurable(round: number): void {
     const pending = this.pending;
     let done = 0;
@@ -182,12 +206,19 @@ export class OffsetStore implements DurabilityListener {
     }
     for (const o of offsets) {
       let topic = group.get(o.topic);
+      if (o.offset === FORGOTTEN_OFFSET) {
+        // no committed offset any more (a deleted topic's, forgetTopic)
+        topic?.delete(o.partition);
+        if (topic !== undefined && topic.size === 0) group.delete(o.topic);
+        continue;
+      }
       if (topic === undefined) {
         topic = new Map();
         group.set(o.topic, topic);
       }
       topic.set(o.partition, o);
     }
+    if (group.size === 0) this.byGroup.delete(groupId);
   }
 
   /** Compacts when the log outgrew both the floor and COMPACTION_GARBAGE_FACTOR × the live snapshot. */

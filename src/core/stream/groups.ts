@@ -187,6 +187,11 @@ export class GroupCoordinator {
     return coordinator;
   }
 
+  /** A topic was deleted: every group's committed offsets for it go (as in Kafka); resolves once durable. */
+  forgetTopic(topic: string): Promise<void> {
+    return this.offsets.forgetTopic(topic);
+  }
+
   // ---- membership -------------------------------------------------------------------------------------
 
   join(request: JoinRequest): Promise<JoinOutcome> {

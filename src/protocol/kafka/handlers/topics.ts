@@ -169,6 +169,7 @@ const DELETE_TOPICS: KafkaHandler<typeof DELETE_TOPICS_API.apiKey> = {
   maxVersion: 6,
   handle(context, request, version) {
     const streams = context.streams;
+    const forgotten: Promise<void>[] = [];
     const wanted: Array<{ name: string | null; topicId: Buffer }> =
       version >= 6 ? request.topics.map((t) => ({ name: t.name, topicId: t.topicId })) : request.topicNames.map((name) => ({ name, topicId: ZERO_UUID }));
     const responses = wanted.map((w) => {
@@ -181,9 +182,12 @@ const DELETE_TOPICS: KafkaHandler<typeof DELETE_TOPICS_API.apiKey> = {
         return { name, topicId: w.topicId, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: 'This server does not host this topic.' };
       }
       streams.deleteTopic(topic.name);
+      forgotten.push(context.groups.forgetTopic(topic.name)); // its committed offsets go too, as in Kafka
       return { name: topic.name, topicId: topic.id, errorCode: KafkaErrorCode.NONE, errorMessage: null };
     });
-    return { throttleTimeMs: 0, responses };
+    const response = { throttleTimeMs: 0, responses };
+    // answered once the offsets' removal is durable: a topic created again right after starts without them
+    return forgotten.length === 0 ? response : Promise.all(forgotten).then(() => response);
   },
 };
 
