@@ -10,7 +10,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { startTestBroker, tempDataDir, waitFor, type TestBroker } from '../helpers/broker.js';
 import { RawKafkaClient, encodeBatch } from '../helpers/kafka-raw.js';
 import { findPython, findRepoFile, run } from '../helpers/external.js';
-import { CREATE_PARTITIONS_API, ALTER_CONFIGS_API, INCREMENTAL_ALTER_CONFIGS_API } from '../../src/protocol/kafka/generated/messages.js';
+import { CREATE_PARTITIONS_API, CREATE_TOPICS_API, ALTER_CONFIGS_API, INCREMENTAL_ALTER_CONFIGS_API } from '../../src/protocol/kafka/generated/messages.js';
 
 const TOPIC_RESOURCE = 2;
 const BROKER_RESOURCE = 4;
@@ -136,6 +136,52 @@ test('explicit assignments are accepted when every new partition names this brok
   const { results } = await grow(3, [[0], [0]]);
   assert.deepEqual(results, [{ name: topic, errorCode: NONE, errorMessage: null }]);
   assert.equal(await partitionCount(admin, topic), 3);
+});
+
+test('createTopics with a manual assignment: this broker alone per partition is accepted, anything else refused as a KRaft controller does', async () => {
+  const nodeId = (await admin.describeCluster()).brokers[0]!.nodeId;
+  await admin.createTopics({ topics: [{ topic: 'manual', replicaAssignment: [{ partition: 0, replicas: [nodeId] }, { partition: 1, replicas: [nodeId] }] }] });
+  assert.equal(await partitionCount(admin, 'manual'), 2);
+  const create = (name: string, assignments: Array<[number, number[]]>, numPartitions = -1, replicationFactor = -1) =>
+    raw.request(CREATE_TOPICS_API.apiKey, 4, {
+      topics: [{ name, numPartitions, replicationFactor, assignments: assignments.map(([partitionIndex, brokerIds]) => ({ partitionIndex, brokerIds })), configs: [] }],
+      timeoutMs: 1000,
+      validateOnly: false,
+    });
+  const cases: Array<[string, Array<[number, number[]]>, number, number, number]> = [
+    ['unknown-broker', [[0, [nodeId + 7]]], -1, -1, INVALID_REPLICA_ASSIGNMENT],
+    ['repeated-broker', [[0, [nodeId, nodeId]]], -1, -1, INVALID_REPLICA_ASSIGNMENT],
+    ['no-replicas', [[0, []]], -1, -1, INVALID_REPLICA_ASSIGNMENT],
+    ['gap', [[0, [nodeId]], [2, [nodeId]]], -1, -1, INVALID_REPLICA_ASSIGNMENT],
+    ['with-count', [[0, [nodeId]]], 1, -1, INVALID_REQUEST],
+    ['with-factor', [[0, [nodeId]]], -1, 1, INVALID_REQUEST],
+  ];
+  for (const [name, assignments, numPartitions, replicationFactor, expected] of cases) {
+    const { topics } = await create(name, assignments, numPartitions, replicationFactor);
+    assert.equal(topics[0]!.errorCode, expected, name);
+    assert.ok((topics[0]!.errorMessage ?? '').length > 0, name);
+  }
+  const names = await admin.listTopics();
+  for (const [name] of cases) assert.ok(!names.includes(name), `${name} was not created`);
+});
+
+test('max.message.bytes bounds the whole batch as Kafka does, its 12-byte offset and length prefix included', async () => {
+  // one record, no key, no headers, a 400-byte value, uncompressed: a 61-byte batch header and a 409-byte record
+  const BATCH = 470;
+  const topic = 'bounded';
+  await admin.createTopics({ topics: [{ topic, configEntries: [{ name: 'max.message.bytes', value: String(BATCH) }] }] });
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    await producer.send({ topic, acks: -1, messages: [{ value: 'v'.repeat(400) }] });
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: TOPIC_RESOURCE, name: topic, configEntries: [{ name: 'max.message.bytes', value: String(BATCH - 1) }] }] });
+    assert.equal(await rejection(producer.send({ topic, acks: -1, messages: [{ value: 'v'.repeat(400) }] })), 'MESSAGE_TOO_LARGE');
+    await producer.send({ topic, acks: -1, messages: [{ value: 'v'.repeat(399) }] });
+  } finally {
+    await producer.disconnect();
+  }
+  const offsets = await admin.fetchTopicOffsets(topic);
+  assert.equal(offsets[0]!.high, '2');
 });
 
 test('alterConfigs replaces the whole set of explicit configs: a config not listed goes back to its default', async () => {

@@ -12,7 +12,7 @@ import { KafkaErrorCode } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
 import type { Partition } from '../../../core/stream/topics.js';
 import { batchIdentity, type BatchIdentity } from '../../../core/stream/producer-state.js';
-import { BATCH_LENGTH_OVERHEAD, MAGIC_AT, RECORD_BATCH_MAGIC, batchSizeAt, lastOffsetDeltaAt, validateBatches } from '../../../storage/partition/record-batch.js';
+import { MAGIC_AT, RECORD_BATCH_MAGIC, batchSizeAt, lastOffsetDeltaAt, validateBatches } from '../../../storage/partition/record-batch.js';
 import { CorruptBatchError } from '../../../storage/partition/errors.js';
 
 function partitionResponse(index: number, errorCode: number, baseOffset: bigint, logStartOffset: bigint, errorMessage: string | null = null): ProduceResponsePartitionProduceResponse {
@@ -62,7 +62,7 @@ function appendToPartition(context: KafkaContext, partition: Partition, records:
   const identities: Array<BatchIdentity | null> = [];
   for (let at = 0; at < records.length; ) {
     const size = batchSizeAt(records, at);
-    if (size - BATCH_LENGTH_OVERHEAD > config.maxMessageBytes) {
+    if (size > config.maxMessageBytes) {
       response.errorCode = KafkaErrorCode.MESSAGE_TOO_LARGE;
       response.errorMessage = `batch of ${size} bytes is larger than max.message.bytes ${config.maxMessageBytes}`;
       return Appended.Refused;

@@ -4,6 +4,7 @@ import {
   DELETE_TOPICS_API,
   DESCRIBE_CONFIGS_API,
   METADATA_API,
+  type CreateTopicsRequest,
   type CreateTopicsResponseCreatableTopicResult,
   type DescribeConfigsResult,
   type MetadataResponseTopic,
@@ -102,6 +103,30 @@ function describeTopicConfigs(topic: Topic, keys: readonly string[] | null): Arr
   return out;
 }
 
+/**
+ * A manual partition assignment is checked as a KRaft controller does: numPartitions and replicationFactor
+ * must then be -1 (INVALID_REQUEST), the partition indexes must be 0..N-1, and each partition must name a
+ * non-empty list of registered brokers without repeats (INVALID_REPLICA_ASSIGNMENT). This broker is the only
+ * one, so every list must be exactly [nodeId].
+ */
+function manualAssignmentProblem(t: CreateTopicsRequest['topics'][number], nodeId: number): { errorCode: number; message: string } | null {
+  if (t.numPartitions !== -1) return { errorCode: KafkaErrorCode.INVALID_REQUEST, message: 'A manual partition assignment was specified, but numPartitions was not set to -1.' };
+  if (t.replicationFactor !== -1) return { errorCode: KafkaErrorCode.INVALID_REQUEST, message: 'A manual partition assignment was specified, but replicationFactor was not set to -1.' };
+  const indexes = new Set(t.assignments.map((a) => a.partitionIndex));
+  for (let i = 0; i < t.assignments.length; i++) {
+    if (!indexes.has(i)) return { errorCode: KafkaErrorCode.INVALID_REPLICA_ASSIGNMENT, message: 'partitions should be a consecutive 0-based integer sequence' };
+  }
+  for (const a of t.assignments) {
+    if (a.brokerIds.length === 0) return { errorCode: KafkaErrorCode.INVALID_REPLICA_ASSIGNMENT, message: `The manual partition assignment includes an empty replica list for partition ${a.partitionIndex}.` };
+    if (new Set(a.brokerIds).size !== a.brokerIds.length) return { errorCode: KafkaErrorCode.INVALID_REPLICA_ASSIGNMENT, message: `The manual partition assignment includes the broker ${a.brokerIds[0]} more than once in partition ${a.partitionIndex}.` };
+    const unknown = a.brokerIds.find((id) => id !== nodeId);
+    if (unknown !== undefined) {
+      return { errorCode: KafkaErrorCode.INVALID_REPLICA_ASSIGNMENT, message: `The manual partition assignment includes broker ${unknown}, but no such broker is registered (this broker, node id ${nodeId}, is the only one).` };
+    }
+  }
+  return null;
+}
+
 const CREATE_TOPICS: KafkaHandler<typeof CREATE_TOPICS_API.apiKey> = {
   apiKey: CREATE_TOPICS_API.apiKey,
   minVersion: 0,
@@ -122,7 +147,15 @@ const CREATE_TOPICS: KafkaHandler<typeof CREATE_TOPICS_API.apiKey> = {
       };
       results.push(result);
       const partitions = t.assignments.length > 0 ? t.assignments.length : t.numPartitions === -1 ? streams.defaultPartitions : t.numPartitions;
-      if (t.replicationFactor > 1 || t.assignments.some((a) => a.brokerIds.length > 1)) {
+      if (t.assignments.length > 0) {
+        const refused = manualAssignmentProblem(t, context.identity().nodeId);
+        if (refused !== null) {
+          result.errorCode = refused.errorCode;
+          result.errorMessage = refused.message;
+          continue;
+        }
+      }
+      if (t.replicationFactor > 1) {
         result.errorCode = KafkaErrorCode.INVALID_REPLICATION_FACTOR;
         result.errorMessage = `Replication factor: ${t.replicationFactor} larger than available brokers: 1.`;
         continue;
