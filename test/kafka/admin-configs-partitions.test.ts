@@ -310,6 +310,30 @@ test('retention.ms lowered by alterConfigs deletes the old segments on the next 
   assert.equal(rest.filter((r) => r.value!.startsWith('new-')).length, 20);
 });
 
+test('a quiet topic whose records are all past retention.ms is emptied, the active segment too; segment.ms rolls by record age', async () => {
+  const topic = 'quiet';
+  await admin.createTopics({ topics: [{ topic, configEntries: [{ name: 'segment.ms', value: '60000' }] }] });
+  const producer = kafka.producer();
+  await producer.connect();
+  const DAY = 86_400_000;
+  try {
+    const first = Date.now() - 9 * DAY;
+    await producer.send({ topic, acks: -1, messages: [{ value: 'a', timestamp: String(first) }] });
+    await producer.send({ topic, acks: -1, messages: [{ value: 'b', timestamp: String(first + 60_000) }] });
+    const log = broker.streams.topic(topic)!.partitions[0]!.log;
+    assert.equal(log.segmentCount, 1, 'exactly segment.ms after the first record: same segment');
+    await producer.send({ topic, acks: -1, messages: [{ value: 'c', timestamp: String(first + 60_001) }] });
+    assert.equal(log.segmentCount, 2, 'past segment.ms: a new segment');
+    // every record is 9 days old, past the default 7-day retention: both segments go, the active one too
+    await waitFor(() => log.logStartOffset === 3n, 10_000, 'retention to delete the expired active segment');
+  } finally {
+    await producer.disconnect();
+  }
+  const [offsets] = await admin.fetchTopicOffsets(topic);
+  assert.deepEqual([offsets!.low, offsets!.high], ['3', '3']);
+  assert.deepEqual((await configsOf(admin, topic)).get('segment.ms'), ['60000', false]);
+});
+
 test('grown partitions and altered configs survive a broker restart, and a stray partition directory past the count is removed', async () => {
   const dataDir = tempDataDir();
   let other = await startTestBroker({ dataDir });

@@ -9,6 +9,8 @@ import { BrokerError, Errors } from '../../errors/errors.js';
 export const DEFAULT_DELETE_RETENTION_MS = 86_400_000;
 /** Kafka's retention.ms default: 7 days. */
 export const DEFAULT_RETENTION_MS = 604_800_000;
+/** Kafka's segment.ms default: 7 days. */
+export const DEFAULT_SEGMENT_MS = 604_800_000;
 /** Kafka's max.message.bytes default (a batch, after compression). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 
@@ -18,6 +20,8 @@ export interface TopicConfig {
   cleanupDelete: boolean;
   cleanupCompact: boolean;
   segmentBytes: number;
+  /** segment.ms: the active segment rolls once its first record is this old (default 7 days) */
+  segmentMs: number;
   deleteRetentionMs: number;
   maxMessageBytes: number;
 }
@@ -40,6 +44,7 @@ export const TOPIC_CONFIGS: readonly TopicConfigDescription[] = [
   { name: 'retention.ms', defaultValue: () => String(DEFAULT_RETENTION_MS), applied: true },
   { name: 'retention.bytes', defaultValue: () => '-1', applied: true },
   { name: 'segment.bytes', defaultValue: (segmentBytes) => String(segmentBytes), applied: true },
+  { name: 'segment.ms', defaultValue: () => String(DEFAULT_SEGMENT_MS), applied: true },
   { name: 'delete.retention.ms', defaultValue: () => String(DEFAULT_DELETE_RETENTION_MS), applied: true },
   { name: 'max.message.bytes', defaultValue: () => String(DEFAULT_MAX_MESSAGE_BYTES), applied: true },
   stored('compression.type', 'producer'),
@@ -58,7 +63,6 @@ export const TOPIC_CONFIGS: readonly TopicConfigDescription[] = [
   stored('preallocate', 'false'),
   stored('segment.index.bytes', '10485760'),
   stored('segment.jitter.ms', '0'),
-  stored('segment.ms', '604800000'),
   stored('unclean.leader.election.enable', 'false'),
   stored('follower.replication.throttled.replicas', '', true),
   stored('leader.replication.throttled.replicas', '', true),
@@ -74,6 +78,7 @@ export function defaultTopicConfig(segmentBytes: number): TopicConfig {
     cleanupDelete: true,
     cleanupCompact: false,
     segmentBytes,
+    segmentMs: DEFAULT_SEGMENT_MS,
     deleteRetentionMs: DEFAULT_DELETE_RETENTION_MS,
     maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   };
@@ -110,6 +115,9 @@ export function parseTopicConfig(config: TopicConfig, name: string, value: strin
     }
     case 'segment.bytes':
       config.segmentBytes = integer(name, value, 1);
+      return;
+    case 'segment.ms':
+      config.segmentMs = integer(name, value, 1);
       return;
     case 'delete.retention.ms':
       config.deleteRetentionMs = integer(name, value, 0);

@@ -303,7 +303,7 @@ export class StreamStore implements DurabilityListener {
     Object.assign(topic.config, config);
     topic.explicitConfigs = explicit;
     for (const p of topic.partitions) {
-      p.log.setLimits({ segmentBytes: config.segmentBytes, retentionMs: config.retentionMs, retentionBytes: config.retentionBytes });
+      p.log.setLimits({ segmentBytes: config.segmentBytes, segmentMs: config.segmentMs, retentionMs: config.retentionMs, retentionBytes: config.retentionBytes });
       // compaction is due at the next pass whatever happened before (delete.retention.ms or the policy changed)
       p.compactedEnd = -1n;
     }
@@ -445,6 +445,7 @@ export class StreamStore implements DurabilityListener {
       dir: path.join(topic.dir, String(index)),
       scheduler: this.options.scheduler,
       segmentBytes: topic.config.segmentBytes,
+      segmentMs: topic.config.segmentMs,
       retentionMs: topic.config.retentionMs,
       retentionBytes: topic.config.retentionBytes,
       logger: (line, routine) => {

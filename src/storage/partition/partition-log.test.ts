@@ -166,7 +166,7 @@ test('offsetForTimestamp finds the first batch whose maxTimestamp reaches the ti
   reopened.close();
 });
 
-test('retention by time deletes whole old segments, never the active one, and advances logStartOffset', () => {
+test('retention by time deletes whole old segments, the active one last (rolled first, as Kafka), and advances logStartOffset', () => {
   const dir = temporaryDir();
   const log = openLog(dir, { segmentBytes: 2048, retentionMs: 1000 });
   const appended = appendMany(log, 100, 0, (id) => ({ baseTimestamp: id < 50 ? 1_000 : 5_000 }));
@@ -184,12 +184,58 @@ test('retention by time deletes whole old segments, never the active one, and ad
   assert.equal(segmentFiles(dir).length, log.segmentCount);
   assert.equal(segmentFiles(dir, '.index').filter((n) => n.slice(0, 20) < segmentFiles(dir)[0]!.slice(0, 20)).length, 0, 'their index files went too');
   const everything = log.enforceRetention(1_000_000);
-  assert.equal(log.segmentCount, 1, 'the active segment stays');
+  assert.equal(log.segmentCount, 1, 'an empty active segment is left');
   assert.ok(everything > 0);
-  assert.equal(log.highWatermark, appended[99]!.baseOffset + BigInt(appended[99]!.recordCount));
+  const end = appended[99]!.baseOffset + BigInt(appended[99]!.recordCount);
+  assert.equal(log.highWatermark, end);
+  assert.equal(log.logStartOffset, end, 'the expired active segment went too: nothing is left to read');
+  assert.equal(log.read(end, 100).length, 0);
+  assert.equal(log.enforceRetention(2_000_000), 0, 'an empty active segment is never deleted');
   log.close();
   const reopened = openLog(dir);
   assert.equal(reopened.logStartOffset, log.logStartOffset);
+  reopened.close();
+});
+
+test('retention by time deletes an expired active segment of a quiet log, and appends go on after it', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { retentionMs: 1000 });
+  const appended = appendMany(log, 10, 0, () => ({ baseTimestamp: 500 }));
+  assert.equal(log.segmentCount, 1, 'a single, active segment');
+  assert.equal(log.enforceRetention(1_400), 0, 'not expired yet');
+  assert.equal(log.enforceRetention(1_600), 1);
+  const end = appended[9]!.baseOffset + BigInt(appended[9]!.recordCount);
+  assert.equal(log.logStartOffset, end);
+  assert.equal(segmentFiles(dir).length, 1, 'only the new, empty active segment file is left');
+  const next = log.append(encodeBatch({ id: 10, baseTimestamp: 2_000 }), 2_000);
+  assert.equal(next.baseOffset, end, 'offsets continue where they stopped');
+  log.close();
+  const reopened = openLog(dir);
+  assert.equal(reopened.logStartOffset, end);
+  assert.equal(batchId(readAll(reopened)[0]!), 10);
+  reopened.close();
+});
+
+test('segmentMs rolls the active segment once a batch is more than segmentMs newer than its first, also after a reopen', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentMs: 1000 });
+  log.append(encodeBatch({ id: 0, baseTimestamp: 10_000 }), 10_000);
+  log.append(encodeBatch({ id: 1, baseTimestamp: 11_000 }), 11_000);
+  assert.equal(log.segmentCount, 1, 'exactly segmentMs later: no roll');
+  log.append(encodeBatch({ id: 2, baseTimestamp: 11_001 }), 11_001);
+  assert.equal(log.segmentCount, 2, 'past segmentMs: rolled');
+  log.append(encodeBatch({ id: 3, baseTimestamp: 11_500 }), 11_500);
+  assert.equal(log.segmentCount, 2, 'the new segment counts from its own first batch');
+  log.close();
+  const reopened = openLog(dir, { segmentMs: 1000 });
+  reopened.append(encodeBatch({ id: 4, baseTimestamp: 12_001 }), 12_001);
+  assert.equal(reopened.segmentCount, 2, 'the reopened active segment still counts from 11001');
+  reopened.append(encodeBatch({ id: 5, baseTimestamp: 12_002 }), 12_002);
+  assert.equal(reopened.segmentCount, 3);
+  reopened.setLimits({ segmentBytes: 1024 * 1024, retentionMs: null, retentionBytes: null, segmentMs: null });
+  reopened.append(encodeBatch({ id: 6, baseTimestamp: 99_000 }), 99_000);
+  assert.equal(reopened.segmentCount, 3, 'segmentMs null: no roll by age');
+  assert.deepEqual(readAll(reopened).map(batchId), [0, 1, 2, 3, 4, 5, 6]);
   reopened.close();
 });
 

@@ -113,7 +113,9 @@ export interface PartitionLogOptions {
   segmentBytes?: number;
   /** Bytes of batches between sparse index entries (default DEFAULT_INDEX_INTERVAL_BYTES). */
   indexIntervalBytes?: number;
-  /** enforceRetention() deletes sealed segments whose newest batch is older than this; null: keep forever. */
+  /** Roll the active segment when its first batch is older than this (Kafka's segment.ms); null: never by age. */
+  segmentMs?: number | null;
+  /** enforceRetention() deletes segments whose newest batch is older than this; null: keep forever. */
   retentionMs?: number | null;
   /** enforceRetention() deletes the oldest sealed segments while the rest still hold this many bytes; null: no limit. */
   retentionBytes?: number | null;
@@ -161,6 +163,7 @@ export class PartitionLog implements SyncableLog {
   private segmentBytes: number;
   private readonly indexIntervalBytes: number;
   private retentionMs: number | null;
+  private segmentMs: number | null;
   private retentionBytes: number | null;
   private readonly verifyAllOnOpen: boolean;
   /** `routine` is true for lines that report nothing wrong (a clean recovery summary) */
@@ -222,32 +225,37 @@ export class PartitionLog implements SyncableLog {
     this.indexIntervalBytes = options.indexIntervalBytes ?? DEFAULT_INDEX_INTERVAL_BYTES;
     this.retentionMs = options.retentionMs ?? null;
     this.retentionBytes = options.retentionBytes ?? null;
+    this.segmentMs = options.segmentMs ?? null;
     this.leaderEpoch = options.leaderEpoch ?? 0;
     this.verifyAllOnOpen = options.verifyAllOnOpen ?? false;
     this.logger = options.logger ?? ((line) => process.stderr.write(line + '\n'));
     this.syncEnabled = options.scheduler.policy === 'always';
     this.scanContext = { dir: this.dir, indexIntervalBytes: this.indexIntervalBytes, syncEnabled: this.syncEnabled, logger: this.logger };
-    PartitionLog.checkLimits(this.segmentBytes, this.retentionMs, this.retentionBytes);
+    PartitionLog.checkLimits(this.segmentBytes, this.retentionMs, this.retentionBytes, this.segmentMs);
     if (!Number.isInteger(this.indexIntervalBytes) || this.indexIntervalBytes < 1) {
       throw new RangeError(`indexIntervalBytes ${this.indexIntervalBytes} must be a positive integer`);
     }
   }
 
-  private static checkLimits(segmentBytes: number, retentionMs: number | null, retentionBytes: number | null): void {
+  private static checkLimits(segmentBytes: number, retentionMs: number | null, retentionBytes: number | null, segmentMs: number | null): void {
     if (!Number.isInteger(segmentBytes) || segmentBytes < MIN_PARTITION_SEGMENT_BYTES || segmentBytes > MAX_PARTITION_SEGMENT_BYTES) {
       throw new RangeError(`segmentBytes ${segmentBytes} outside ${MIN_PARTITION_SEGMENT_BYTES}..${MAX_PARTITION_SEGMENT_BYTES}`);
     }
     if (retentionMs !== null && !(retentionMs >= 0)) throw new RangeError(`retentionMs ${retentionMs} must be >= 0`);
     if (retentionBytes !== null && !(retentionBytes >= 0)) throw new RangeError(`retentionBytes ${retentionBytes} must be >= 0`);
+    if (segmentMs !== null && !(segmentMs >= 1)) throw new RangeError(`segmentMs ${segmentMs} must be >= 1`);
   }
 
   /**
-   * Changes the roll size and retention limits of an open log. A new segmentBytes applies from the next
-   * append (the active segment rolls once it would pass the new size); the retention limits from the next
-   * enforceRetention(). Throws RangeError for values the constructor would refuse, changing nothing.
+   * Changes the roll limits and retention limits of an open log. A new segmentBytes or segmentMs applies
+   * from the next append (the active segment rolls once the batch would pass the new size, or once it is
+   * older than the new age); the retention limits from the next enforceRetention(). Throws RangeError for
+   * values the constructor would refuse, changing nothing.
    */
-  setLimits(limits: { segmentBytes: number; retentionMs: number | null; retentionBytes: number | null }): void {
-    PartitionLog.checkLimits(limits.segmentBytes, limits.retentionMs, limits.retentionBytes);
+  setLimits(limits: { segmentBytes: number; retentionMs: number | null; retentionBytes: number | null; segmentMs?: number | null }): void {
+    const segmentMs = limits.segmentMs ?? null;
+    PartitionLog.checkLimits(limits.segmentBytes, limits.retentionMs, limits.retentionBytes, segmentMs);
+    this.segmentMs = segmentMs;
     this.segmentBytes = limits.segmentBytes;
     this.retentionMs = limits.retentionMs;
     this.retentionBytes = limits.retentionBytes;
@@ -321,9 +329,15 @@ export class PartitionLog implements SyncableLog {
       let segment = this.active;
       if (
         segment.lastBatchPosition !== 0 &&
-        (segment.size + size > this.segmentBytes || offset + BigInt(lastOffsetDelta) - segment.baseOffset > MAX_RELATIVE_OFFSET)
+        (segment.size + size > this.segmentBytes ||
+          offset + BigInt(lastOffsetDelta) - segment.baseOffset > MAX_RELATIVE_OFFSET ||
+          this.agedOut(segment, maxTimestamp, now))
       ) {
         segment = this.roll();
+      }
+      if (segment.lastBatchPosition === 0) {
+        segment.rollTimestamp = maxTimestamp;
+        segment.createdAt = now;
       }
       const position = segment.size;
       if (segment.bytesSinceIndexEntry >= this.indexIntervalBytes) {
@@ -342,6 +356,17 @@ export class PartitionLog implements SyncableLog {
       at += size;
     }
     return { baseOffset, lastOffset: this.nextOffset - 1n, logAppendTime: -1 };
+  }
+
+  /**
+   * segment.ms as Kafka applies it: the time from the segment's first batch to the batch being appended,
+   * by their timestamps when both have one, else by the clock since the segment's first append.
+   */
+  private agedOut(segment: PartitionSegment, maxTimestamp: number, now: number): boolean {
+    const segmentMs = this.segmentMs;
+    if (segmentMs === null) return false;
+    const waited = segment.rollTimestamp >= 0 && maxTimestamp >= 0 ? maxTimestamp - segment.rollTimestamp : now - segment.createdAt;
+    return waited > segmentMs;
   }
 
   /**
@@ -435,19 +460,25 @@ export class PartitionLog implements SyncableLog {
   }
 
   /**
-   * Deletes sealed segments, oldest first: those whose newest batch is older than retentionMs, then
-   * those beyond retentionBytes (while the segments left still hold at least retentionBytes). Never the
-   * active segment. Returns the number deleted; logStartOffset moves to the first segment left.
+   * Deletes segments, oldest first: those whose newest batch is older than retentionMs, then sealed ones
+   * beyond retentionBytes (while the segments left still hold at least retentionBytes). When every batch
+   * of the active segment is older than retentionMs too, it is rolled and deleted as Kafka does, so a
+   * quiet topic does not keep expired records; only once all of it is durable (else the next pass does it).
+   * Returns the number deleted; logStartOffset moves to the first segment left (the end, if none is left).
    */
   enforceRetention(now: number): number {
     if (this.state !== LogState.Open) throw this.notOpenError();
     let deleted = 0;
     const retentionMs = this.retentionMs;
     if (retentionMs !== null) {
-      while (this.segments.length > 1) {
+      for (;;) {
         const oldest = this.segments[0]!;
         const newest = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : oldest.lastAppendTime;
         if (now - newest <= retentionMs) break;
+        if (this.segments.length === 1) {
+          if (oldest.lastBatchPosition === 0 || !this.activeDurable()) break;
+          this.roll();
+        }
         this.deleteOldest();
         deleted++;
       }
@@ -674,6 +705,13 @@ export class PartitionLog implements SyncableLog {
     if (!this.syncEnabled) return;
     this.activeSyncPending = true;
     this.scheduler.markUnsynced(this);
+  }
+
+  /** Every byte of the active segment is written and (with fsync on) synced: nothing in it is still awaited. */
+  private activeDurable(): boolean {
+    if (!this.syncEnabled) return true; // nothing is awaited: roll() writes the buffer out
+    const active = this.active;
+    return active.flushedSize === active.size && !this.activeSyncPending && !this.activeInFlight && !this.syncInFlight;
   }
 
   /** Seals the active segment and starts the next one at the current end offset. */
@@ -948,6 +986,13 @@ export class PartitionLog implements SyncableLog {
     if (last !== null && last.nextOffset === resumeAt) {
       this.active = last;
       last.fd = fs.openSync(last.logPath, 'r+');
+      if (last.lastBatchPosition !== 0) {
+        // segment.ms counts from the first batch's timestamp; without one, from this open (as Kafka does)
+        const first = Buffer.alloc(BATCH_HEADER_BYTES);
+        readFully(last.fd, first, BATCH_HEADER_BYTES, PARTITION_SEGMENT_HEADER_BYTES);
+        last.rollTimestamp = maxTimestampAt(first, 0);
+        last.createdAt = Date.now();
+      }
       // a sealed segment became the last one (a newer, empty one was removed): its index goes back into memory
       if (last.memoryIndex === null && !trustIndexFiles(last, last.fd, last.size, true)) {
         throw new Error(`partition ${this.dir}: index files of ${segmentBaseName(last.baseOffset)} unreadable right after writing them`);

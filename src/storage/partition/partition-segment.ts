@@ -60,6 +60,10 @@ export class PartitionSegment {
   maxTimestamp = -1;
   /** Time of the last append (or the file's mtime at open): retention age when batches carry no timestamps. */
   lastAppendTime = 0;
+  /** maxTimestamp of the segment's first batch (-1: none, or no timestamp): segment.ms counts from it, as in Kafka. */
+  rollTimestamp = -1;
+  /** Time of the first append (or of the open, for a non-empty active segment): segment.ms without timestamps. */
+  createdAt = 0;
   /** Position of the last batch, 0 while the segment is empty. */
   lastBatchPosition = 0;
   bytesSinceIndexEntry = 0;
