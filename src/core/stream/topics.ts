@@ -24,6 +24,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../log/logger.js';
 import { BrokerError, Errors } from '../../errors/errors.js';
+import { emptyCompactionResult, type CompactionResult } from '../../storage/partition/compaction.js';
 import { PartitionLog, DEFAULT_PARTITION_SEGMENT_BYTES, MIN_PARTITION_SEGMENT_BYTES, MAX_PARTITION_SEGMENT_BYTES } from '../../storage/partition/partition-log.js';
 import type { SyncScheduler, DurabilityListener } from '../../storage/sync.js';
 import { batchKeysAllPresent } from '../../storage/partition/records.js';
@@ -65,6 +66,8 @@ export class Partition {
   /** log end and time of the last compaction pass (compacted topics) */
   compactedEnd = -1n;
   compactedAt = 0;
+  /** the compaction pass in progress: one segment per event-loop turn (null when none) */
+  compaction: Generator<void, CompactionResult, void> | null = null;
   /** called once each at the next advance of the high watermark (fetches waiting for data) */
   private waiters: Array<() => void> = [];
 
@@ -340,6 +343,7 @@ export class StreamStore implements DurabilityListener {
     this.topicsByName.delete(name);
     topic.deleted = true;
     for (const p of topic.partitions) {
+      this.stopCompaction(p);
       p.log.destroy();
       p.notifyAppend();
     }
@@ -412,17 +416,47 @@ export class StreamStore implements DurabilityListener {
   /**
    * Compacts when there is something new to clean: data appended since the last pass, or a tombstone
    * lifetime (delete.retention.ms) passed since then. A pass reads every sealed segment, so an idle
-   * compacted topic is not re-read each interval.
+   * compacted topic is not re-read each interval. The pass runs one segment per turn of the event loop
+   * (setImmediate between steps), so clients are served while a large log is compacted; a partition has
+   * at most one pass at a time.
    */
   private compact(topic: Topic, partition: Partition, now: number): void {
+    if (partition.compaction !== null) return;
     const end = partition.log.highWatermark;
     if (end === partition.compactedEnd && now - partition.compactedAt < topic.config.deleteRetentionMs) return;
     partition.compactedEnd = end;
     partition.compactedAt = now;
-    const result = partition.log.compact(now, { deleteRetentionMs: topic.config.deleteRetentionMs });
-    if (result.recordsRemoved > 0) {
-      this.options.logger.debug(() => `stream ${topic.name}-${partition.index}: compaction removed ${result.recordsRemoved} record(s), ${result.bytesBefore - result.bytesAfter} byte(s)`);
-    }
+    const steps = partition.log.compactionSteps(now, { deleteRetentionMs: topic.config.deleteRetentionMs });
+    partition.compaction = steps;
+    const step = (): void => {
+      if (partition.compaction !== steps) return; // ended by stopCompaction()
+      let next: IteratorResult<void, CompactionResult>;
+      try {
+        next = steps.next();
+      } catch (err) {
+        partition.compaction = null;
+        if (!this.closed) this.options.logger.warn(`stream ${topic.name}-${partition.index}: compaction failed: ${(err as Error).message}`);
+        return;
+      }
+      if (next.done !== true) {
+        setImmediate(step);
+        return;
+      }
+      partition.compaction = null;
+      const result = next.value;
+      if (result.recordsRemoved > 0) {
+        this.options.logger.debug(() => `stream ${topic.name}-${partition.index}: compaction removed ${result.recordsRemoved} record(s), ${result.bytesBefore - result.bytesAfter} byte(s)`);
+      }
+    };
+    step();
+  }
+
+  /** Ends a partition's compaction pass at once: its files closed, any unfinished .cleaned file removed. */
+  private stopCompaction(partition: Partition): void {
+    const steps = partition.compaction;
+    if (steps === null) return;
+    partition.compaction = null;
+    steps.return(emptyCompactionResult(0));
   }
 
   async close(): Promise<void> {
@@ -432,6 +466,7 @@ export class StreamStore implements DurabilityListener {
     this.options.scheduler.removeListener(this);
     for (const topic of this.topicsByName.values()) {
       for (const p of topic.partitions) {
+        this.stopCompaction(p);
         p.notifyAppend();
         p.log.close();
       }

@@ -150,6 +150,111 @@ test('compaction keeps the latest value of every key across segments and leaves 
   log.close();
 });
 
+test('a pass in steps serves appends, rolls and retention between steps, and cleans exactly what was superseded when it began', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir);
+  const before = produceRounds(log, 6, 12);
+  const activeBase = log.activeBaseOffset;
+  const steps = log.compactionSteps(T0 + 200_000, { deleteRetentionMs: HOUR });
+  const during: Seen[] = [];
+  let stepCount = 0;
+  let n = 0;
+  for (;;) {
+    const next = steps.next();
+    if (next.done === true) {
+      assert.ok(next.value.recordsRemoved > 0);
+      break;
+    }
+    stepCount++;
+    // between steps: new values for old keys, enough to roll segments
+    during.push(...produce(log, [[`k${n % 12}`, `during ${n}`], [`k${(n + 5) % 12}`, `during ${n} too`]], T0 + 100_000 + n));
+    n++;
+  }
+  assert.ok(stepCount > 5, `${stepCount} steps: one per segment read, one per segment cleaned`);
+  assert.ok(log.activeBaseOffset > activeBase, 'the log rolled during the pass');
+  const records = recordsOf(log);
+  // below the old active base: exactly the records that were the latest of their key when the pass began
+  assert.deepEqual(
+    records.filter((r) => r.offset < activeBase),
+    latestOnly(before, activeBase).filter((r) => r.offset < activeBase),
+  );
+  // everything from the old active segment on, including all that was appended during the pass, is there
+  const all = [...before, ...during];
+  assert.deepEqual(
+    records.filter((r) => r.offset >= activeBase),
+    all.filter((r) => r.offset >= activeBase),
+  );
+  // the next pass, run at once, ends where a single pass over everything would
+  log.compact(T0 + 200_000, { deleteRetentionMs: HOUR });
+  assert.deepEqual(recordsOf(log), latestOnly(all, log.activeBaseOffset));
+  log.close();
+});
+
+test('a pass in steps skips segments retention deleted meanwhile, and ends quietly when the log closes', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir);
+  const produced = produceRounds(log, 6, 12);
+  const steps = log.compactionSteps(T0 + 200_000, { deleteRetentionMs: HOUR });
+  for (let i = 0; i < 3; i++) assert.equal(steps.next().done, false);
+  const segmentsBefore = log.segmentCount;
+  log.setLimits({ segmentBytes: SEGMENT_BYTES, retentionMs: null, retentionBytes: 3 * SEGMENT_BYTES });
+  assert.ok(log.enforceRetention(T0 + 200_000) > 0);
+  assert.ok(log.segmentCount < segmentsBefore);
+  let next = steps.next();
+  while (next.done !== true) next = steps.next();
+  const start = log.logStartOffset;
+  assert.deepEqual(recordsOf(log), latestOnly(produced, log.activeBaseOffset).filter((r) => r.offset >= start));
+  // a second pass, closed after its first step: the next step ends it without touching the closed log
+  produceRounds(log, 2, 12);
+  const closing = log.compactionSteps(T0 + 300_000, { deleteRetentionMs: HOUR });
+  assert.equal(closing.next().done, false);
+  log.close();
+  assert.equal(closing.next().done, true);
+  assert.equal(fs.readdirSync(dir).filter((name) => name.endsWith(CLEANED_FILE_SUFFIX) || name.endsWith(SWAP_FILE_SUFFIX)).length, 0);
+});
+
+test('a pass stopped in the middle of cleaning a segment (return(), close, or retention taking the segment) leaves no .cleaned file and loses nothing', () => {
+  const leftovers = (dir: string): string[] => fs.readdirSync(dir).filter((name) => name.endsWith(CLEANED_FILE_SUFFIX) || name.endsWith(SWAP_FILE_SUFFIX));
+  const options = { deleteRetentionMs: HOUR, stepBytes: 150 };
+  /** steps until a .cleaned file exists: the pass is inside a segment's cleaning */
+  const intoCleaning = (dir: string, steps: Generator<void, unknown, void>): void => {
+    for (let i = 0; leftovers(dir).length === 0; i++) {
+      assert.ok(i < 1000, 'the pass never started writing a cleaned segment');
+      assert.equal(steps.next().done, false);
+    }
+  };
+  for (const stop of ['return', 'close', 'retention'] as const) {
+    const dir = temporaryDir();
+    const log = openLog(dir, { segmentBytes: 4096 });
+    const produced = produceRounds(log, 8, 12);
+    const steps = log.compactionSteps(T0 + 200_000, options);
+    intoCleaning(dir, steps);
+    if (stop === 'return') {
+      steps.return({} as never);
+    } else if (stop === 'close') {
+      log.close();
+      assert.equal(steps.next().done, true, stop);
+    } else {
+      log.setLimits({ segmentBytes: 4096, retentionMs: null, retentionBytes: 1 });
+      assert.ok(log.enforceRetention(T0) > 0);
+      let next = steps.next();
+      while (next.done !== true) next = steps.next();
+    }
+    assert.deepEqual(leftovers(dir), [], stop);
+    const reopened = stop === 'close' ? openLog(dir, { segmentBytes: 4096 }) : log;
+    if (stop === 'return') {
+      assert.deepEqual(recordsOf(reopened), produced, 'nothing was cleaned yet: every record is there');
+    } else {
+      const start = reopened.logStartOffset;
+      const records = recordsOf(reopened);
+      // every latest record of its key from the log start on is still there
+      for (const r of latestOnly(produced, reopened.activeBaseOffset)) if (r.offset >= start) assert.ok(records.some((x) => x.offset === r.offset), `${stop}: offset ${r.offset}`);
+    }
+    reopened.close();
+    assert.deepEqual(leftovers(dir), [], stop);
+  }
+});
+
 test('kept records keep their offsets; a rewritten batch keeps its baseOffset, lastOffsetDelta and producer fields', () => {
   const dir = temporaryDir();
   const log = openLog(dir);

@@ -101,6 +101,8 @@ const BASE_SEQUENCE_AT = PRODUCER_ID_AT + 10;
 export interface CompactionOptions {
   /** Kafka's delete.retention.ms: see the header comment for how a tombstone's age is measured. */
   deleteRetentionMs: number;
+  /** PartitionLog.compactionSteps(): bytes read per step before it yields (default 8 MiB). */
+  stepBytes?: number;
 }
 
 export interface CompactionResult {
@@ -175,37 +177,61 @@ export class KeyOffsetMap {
  * into a reused block: valid only during the call. Throws (a plain Error) when the sizes do not add up.
  */
 export function forEachStoredBatch(fd: number, start: number, end: number, visit: (batch: Buffer, position: number) => void): void {
+  const walk = storedBatches(fd, start, end);
+  for (let next = walk.next(); next.done !== true; next = walk.next()) visit(next.value, walk.position);
+}
+
+/** An iterator over stored batches that also tells where the batch it returned last starts. */
+export interface StoredBatchWalk extends Iterator<Buffer, void, void> {
+  readonly position: number;
+}
+
+/**
+ * The stored batches in [start, end) of the file, in order, one next() at a time (so a caller can stop
+ * between two). Each Buffer is a view into a reused block: valid until the next call. Throws (a plain
+ * Error) when the sizes do not add up.
+ */
+export function storedBatches(fd: number, start: number, end: number): StoredBatchWalk {
   const block = Buffer.allocUnsafe(Math.min(BATCH_WALK_BLOCK_BYTES, Math.max(end - start, BATCH_HEADER_BYTES)));
   let blockStart = start;
   let blockEnd = start;
   let position = start;
-  while (position < end) {
-    if (position + BATCH_LENGTH_OVERHEAD > blockEnd) {
-      const length = Math.min(block.length, end - position);
-      if (length < BATCH_LENGTH_OVERHEAD) throw new Error(`incomplete batch at position ${position}`);
-      readFully(fd, block, length, position);
-      blockStart = position;
-      blockEnd = position + length;
-    }
-    const size = BATCH_LENGTH_OVERHEAD + block.readInt32BE(position - blockStart + BATCH_LENGTH_AT);
-    if (size < BATCH_HEADER_BYTES || size > MAX_BATCH_BYTES || position + size > end) {
-      throw new Error(`batch of ${size} bytes at position ${position} does not fit in ${end} bytes`);
-    }
-    let batch: Buffer;
-    if (position + size <= blockEnd) {
-      batch = block.subarray(position - blockStart, position - blockStart + size);
-    } else if (size <= block.length) {
-      readFully(fd, block, Math.min(block.length, end - position), position);
-      blockStart = position;
-      blockEnd = position + Math.min(block.length, end - position);
-      batch = block.subarray(0, size);
-    } else {
-      batch = Buffer.allocUnsafe(size);
-      readFully(fd, batch, size, position);
-    }
-    visit(batch, position);
-    position += size;
-  }
+  let size = 0;
+  const walk = {
+    position: start,
+    next(): IteratorResult<Buffer, void> {
+      position += size;
+      size = 0;
+      if (position >= end) return { done: true, value: undefined };
+      if (position + BATCH_LENGTH_OVERHEAD > blockEnd) {
+        const length = Math.min(block.length, end - position);
+        if (length < BATCH_LENGTH_OVERHEAD) throw new Error(`incomplete batch at position ${position}`);
+        readFully(fd, block, length, position);
+        blockStart = position;
+        blockEnd = position + length;
+      }
+      const batchSize = BATCH_LENGTH_OVERHEAD + block.readInt32BE(position - blockStart + BATCH_LENGTH_AT);
+      if (batchSize < BATCH_HEADER_BYTES || batchSize > MAX_BATCH_BYTES || position + batchSize > end) {
+        throw new Error(`batch of ${batchSize} bytes at position ${position} does not fit in ${end} bytes`);
+      }
+      let batch: Buffer;
+      if (position + batchSize <= blockEnd) {
+        batch = block.subarray(position - blockStart, position - blockStart + batchSize);
+      } else if (batchSize <= block.length) {
+        readFully(fd, block, Math.min(block.length, end - position), position);
+        blockStart = position;
+        blockEnd = position + Math.min(block.length, end - position);
+        batch = block.subarray(0, batchSize);
+      } else {
+        batch = Buffer.allocUnsafe(batchSize);
+        readFully(fd, batch, batchSize, position);
+      }
+      size = batchSize;
+      walk.position = position;
+      return { done: false, value: batch };
+    },
+  };
+  return walk;
 }
 
 /** Counters of one segment's cleaning. */
@@ -312,6 +338,18 @@ export interface CleanedSegment extends CleaningCounts {
  * its sparse index computed as append() would. Returns null, writing nothing, when no record goes.
  */
 export function cleanSegmentFile(input: SegmentCleaningInput): CleanedSegment | null {
+  const steps = cleanSegmentFileSteps(input, Number.POSITIVE_INFINITY);
+  for (;;) {
+    const next = steps.next();
+    if (next.done === true) return next.value;
+  }
+}
+
+/**
+ * cleanSegmentFile() in steps: it yields after each `stepBytes` of the segment read. Ended early with
+ * return() (or by a throw), it removes its unfinished `.cleaned` file.
+ */
+export function* cleanSegmentFileSteps(input: SegmentCleaningInput, stepBytes: number): Generator<void, CleanedSegment | null, void> {
   const cleanedPath = input.logPath + CLEANED_FILE_SUFFIX;
   const result: CleanedSegment = {
     batchesRemoved: 0,
@@ -326,32 +364,40 @@ export function cleanSegmentFile(input: SegmentCleaningInput): CleanedSegment | 
     index: new MemoryIndex(),
   };
   const sourceFd = fs.openSync(input.logPath, 'r');
-  const writing: { output: CleanedFileWriter | null } = { output: null };
+  let output: CleanedFileWriter | null = null;
   let finished = false;
   try {
-    forEachStoredBatch(sourceFd, PARTITION_SEGMENT_HEADER_BYTES, input.size, (batch) => {
+    const walk = storedBatches(sourceFd, PARTITION_SEGMENT_HEADER_BYTES, input.size);
+    let stepStart = PARTITION_SEGMENT_HEADER_BYTES;
+    for (let next = walk.next(); next.done !== true; next = walk.next()) {
+      const batch = next.value;
+      if (walk.position - stepStart >= stepBytes) {
+        // the batch stays valid: the walk reads nothing until its next call
+        stepStart = walk.position;
+        yield;
+      }
       const left = cleanBatch(batch, input.keys, input.removeTombstones, result);
-      if (left === batch && writing.output === null) {
+      if (left === batch && output === null) {
         account(result, batch, input); // still identical to the original: nothing to write yet
-        return;
+        continue;
       }
-      if (writing.output === null) {
+      if (output === null) {
         unlinkIfExists(cleanedPath);
-        writing.output = new CleanedFileWriter(cleanedPath);
-        writing.output.copyFrom(sourceFd, result.size); // the unchanged prefix, segment header included
+        output = new CleanedFileWriter(cleanedPath);
+        output.copyFrom(sourceFd, result.size); // the unchanged prefix, segment header included
       }
-      if (left === null) return;
+      if (left === null) continue;
       account(result, left, input);
-      writing.output.write(left);
-    });
-    if (writing.output === null) return null;
-    writing.output.finish(input.sync);
+      output.write(left);
+    }
+    if (output === null) return null;
+    output.finish(input.sync);
     finished = true;
     return result;
   } finally {
     closeQuietly(sourceFd);
-    if (writing.output !== null && !finished) {
-      writing.output.abandon();
+    if (output !== null && !finished) {
+      output.abandon();
       unlinkIfExists(cleanedPath);
     }
   }

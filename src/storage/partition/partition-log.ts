@@ -41,10 +41,10 @@ import type { SyncScheduler, SyncableLog } from '../sync.js';
 import {
   DEFAULT_DELETE_RETENTION_MS,
   KeyOffsetMap,
-  cleanSegmentFile,
+  cleanSegmentFileSteps,
   discardCleanedSegment,
   emptyCompactionResult,
-  forEachStoredBatch,
+  storedBatches,
   isCompactionTemporaryFile,
   recoverInterruptedCompaction,
   swapInCleanedSegment,
@@ -105,6 +105,9 @@ export const PARTITION_WRITE_BUFFER_BYTES = 256 * 1024;
 const LOCATE_BLOCK_BYTES = 8 * 1024;
 
 const EMPTY = Buffer.alloc(0);
+
+/** Bytes a compaction step reads (building the key map or cleaning a segment) before it lets others run: 8 MiB by default. */
+const COMPACTION_STEP_BYTES = 8 * 1024 * 1024;
 
 export interface PartitionLogOptions {
   dir: string;
@@ -494,62 +497,126 @@ export class PartitionLog implements SyncableLog {
   }
 
   /**
-   * Compacts the log (cleanup.policy=compact; semantics, tombstone age and crash safety: compaction.ts):
-   * keeps the latest record of every key in the sealed segments whose .log is durable and indexed,
-   * oldest first, stopping at the first that is not yet. Offsets never change. Synchronous. Should a
-   * file operation fail midway, the error is thrown and the files stay recoverable: reopen the log.
+   * Compacts the log at once (cleanup.policy=compact): compactionSteps() run to the end. Synchronous.
    */
   compact(now: number, options: CompactionOptions = { deleteRetentionMs: DEFAULT_DELETE_RETENTION_MS }): CompactionResult {
+    const steps = this.compactionSteps(now, options);
+    for (;;) {
+      const next = steps.next();
+      if (next.done === true) return next.value;
+    }
+  }
+
+  /**
+   * Compaction (semantics, tombstone age and crash safety: compaction.ts) in steps of one segment each, so
+   * the caller can let other work run between them: the key map is built from every segment as it was when
+   * the first step ran (each segment read by one step), then the sealed segments whose .log is durable and
+   * indexed are cleaned oldest first (one per step), stopping at the first that is not yet. Offsets never
+   * change. Between steps the log may take appends (their keys are not in the map: their older records are
+   * kept, which is safe), roll, or lose segments to retention (skipped); once the log is closed or destroyed
+   * the next step ends the pass, and return() ends it at once (closing its files, removing any unfinished
+   * .cleaned file). Should a file operation fail midway, the step throws and the files stay
+   * recoverable: reopen the log.
+   */
+  *compactionSteps(now: number, options: CompactionOptions = { deleteRetentionMs: DEFAULT_DELETE_RETENTION_MS }): Generator<void, CompactionResult, void> {
     if (this.state !== LogState.Open) throw this.notOpenError();
     const deleteRetentionMs = options.deleteRetentionMs;
     if (!(deleteRetentionMs >= 0)) throw new RangeError(`deleteRetentionMs ${deleteRetentionMs} must be >= 0`);
+    const stepBytes = options.stepBytes ?? COMPACTION_STEP_BYTES;
     const result = emptyCompactionResult(this.totalBytes);
     this.flush(); // the key map reads the active segment's batches from its file
     const keys = new KeyOffsetMap();
-    for (const segment of this.segments) {
-      forEachStoredBatch(this.readFdFor(segment), PARTITION_SEGMENT_HEADER_BYTES, segment.flushedSize, (batch) => keys.addBatch(batch));
+    const reads = this.segments.map((segment) => ({ segment, end: segment.flushedSize }));
+    const sealed = this.segments.slice(0, -1);
+    for (const { segment, end } of reads) {
+      if (segment.deleted) continue;
+      // an fd of its own: the log's cached read fds may be closed or reused between steps
+      const fd = fs.openSync(segment.logPath, 'r');
+      try {
+        const walk = storedBatches(fd, PARTITION_SEGMENT_HEADER_BYTES, end);
+        let stepStart = PARTITION_SEGMENT_HEADER_BYTES;
+        for (let next = walk.next(); next.done !== true; next = walk.next()) {
+          keys.addBatch(next.value);
+          if (walk.position - stepStart >= stepBytes) {
+            stepStart = walk.position;
+            yield;
+            if (this.state !== LogState.Open) return result;
+          }
+        }
+      } finally {
+        closeQuietly(fd);
+      }
+      yield;
+      if (this.state !== LogState.Open) return result;
     }
-    for (let i = 0; i < this.segments.length - 1; i++) {
-      const segment = this.segments[i]!;
+    for (const segment of sealed) {
+      if (segment.deleted || !this.segments.includes(segment)) continue; // deleted by retention since the pass began
       // awaiting its fsync (fd still open) or its index files: it and every later segment wait for the next pass
       if (segment.fd >= 0 || this.indexWritePending.includes(segment)) break;
       result.segmentsExamined++;
       const newest = segment.maxTimestamp >= 0 ? segment.maxTimestamp : segment.lastAppendTime;
-      const cleaned = cleanSegmentFile({
-        logPath: segment.logPath,
-        baseOffset: segment.baseOffset,
-        size: segment.size,
-        keys,
-        removeTombstones: now - newest > deleteRetentionMs,
-        indexIntervalBytes: this.indexIntervalBytes,
-        sync: this.syncEnabled,
-      });
-      if (cleaned === null) continue;
-      result.batchesRemoved += cleaned.batchesRemoved;
-      result.recordsRemoved += cleaned.recordsRemoved;
-      result.tombstonesRemoved += cleaned.tombstonesRemoved;
-      result.batchesKeptOpaque += cleaned.batchesKeptOpaque;
-      if (cleaned.lastBatchPosition === 0 && i > 0) {
-        // nothing kept: the segment goes (the first one stays, header only, to hold logStartOffset)
-        discardCleanedSegment(segment.logPath);
-        this.deleteSegmentAt(i--);
-        result.segmentsRemoved++;
+      const cleaning = cleanSegmentFileSteps(
+        {
+          logPath: segment.logPath,
+          baseOffset: segment.baseOffset,
+          size: segment.size,
+          keys,
+          removeTombstones: now - newest > deleteRetentionMs,
+          indexIntervalBytes: this.indexIntervalBytes,
+          sync: this.syncEnabled,
+        },
+        stepBytes,
+      );
+      let step = cleaning.next();
+      try {
+        while (step.done !== true) {
+          yield;
+          if (this.state !== LogState.Open) return result;
+          if (segment.deleted) break;
+          step = cleaning.next();
+        }
+      } finally {
+        // stopped early (the log closed, the segment deleted, or this pass ended by return()): the
+        // cleaning removes its unfinished .cleaned file
+        if (step.done !== true) cleaning.return(null);
+      }
+      if (step.done !== true) continue;
+      const cleaned = step.value;
+      const i = this.segments.indexOf(segment);
+      if (cleaned !== null && i < 0) {
+        discardCleanedSegment(segment.logPath); // retention took the segment during its last step
         continue;
       }
-      this.forgetSegment(segment); // before the swap: no read may use its fds or positions again
-      swapInCleanedSegment(segment.logPath, this.syncEnabled ? this.directoryFd : -1);
-      const replacement = new PartitionSegment(this.dir, segment.baseOffset);
-      replacement.size = replacement.flushedSize = cleaned.size;
-      replacement.nextOffset = cleaned.nextOffset;
-      replacement.maxTimestamp = cleaned.maxTimestamp;
-      replacement.lastAppendTime = segment.lastAppendTime;
-      replacement.lastBatchPosition = cleaned.lastBatchPosition;
-      replacement.bytesSinceIndexEntry = cleaned.bytesSinceIndexEntry;
-      replacement.memoryIndex = cleaned.index;
-      this.segments[i] = replacement;
-      this.totalBytes += cleaned.size - segment.size;
-      this.writeIndexFiles(replacement); // step 5: the cleaned .log is durable already
-      result.segmentsRewritten++;
+      if (cleaned !== null) {
+        result.batchesRemoved += cleaned.batchesRemoved;
+        result.recordsRemoved += cleaned.recordsRemoved;
+        result.tombstonesRemoved += cleaned.tombstonesRemoved;
+        result.batchesKeptOpaque += cleaned.batchesKeptOpaque;
+        if (cleaned.lastBatchPosition === 0 && i > 0) {
+          // nothing kept: the segment goes (the first one stays, header only, to hold logStartOffset)
+          discardCleanedSegment(segment.logPath);
+          this.deleteSegmentAt(i);
+          result.segmentsRemoved++;
+        } else {
+          this.forgetSegment(segment); // before the swap: no read may use its fds or positions again
+          swapInCleanedSegment(segment.logPath, this.syncEnabled ? this.directoryFd : -1);
+          const replacement = new PartitionSegment(this.dir, segment.baseOffset);
+          replacement.size = replacement.flushedSize = cleaned.size;
+          replacement.nextOffset = cleaned.nextOffset;
+          replacement.maxTimestamp = cleaned.maxTimestamp;
+          replacement.lastAppendTime = segment.lastAppendTime;
+          replacement.lastBatchPosition = cleaned.lastBatchPosition;
+          replacement.bytesSinceIndexEntry = cleaned.bytesSinceIndexEntry;
+          replacement.memoryIndex = cleaned.index;
+          this.segments[i] = replacement;
+          this.totalBytes += cleaned.size - segment.size;
+          this.writeIndexFiles(replacement); // step 5: the cleaned .log is durable already
+          result.segmentsRewritten++;
+        }
+      }
+      result.bytesAfter = this.totalBytes;
+      yield;
+      if (this.state !== LogState.Open) return result;
     }
     result.bytesAfter = this.totalBytes;
     return result;
