@@ -2,7 +2,8 @@
  * Consumer-group rebalances through the Python Kafka clients from Debian (.ci/run installs them):
  * confluent-kafka (librdkafka 2.0.2) and kafka-python 2.0.2. test/compat/kafka_rebalance.py runs two
  * members of one group on a 4-partition topic and prints what each was assigned and received; this file
- * checks it. The script's waits are guards; nothing here asserts on time.
+ * checks it. test/compat/kafka_static_member.py restarts a static member (group.instance.id) with
+ * confluent-kafka. The scripts' waits are guards; nothing here asserts on time.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -71,4 +72,27 @@ test('with librdkafka, a second member joining splits 4 partitions, and after it
 
 test('with kafka-python, a second member joining splits 4 partitions, and after it leaves the first takes them all over and consumes on from the commits', async () => {
   checkRebalance(await runRebalance('kafka', 'install it with `apt-get install python3-kafka`', 'kafka-python'));
+});
+
+test('with librdkafka, a static member (group.instance.id) restarted within its session gets its partitions back and resumes at its commits, with no rebalance for the others', async () => {
+  const python = await findPython('confluent_kafka', 'install it with `apt-get install python3-confluent-kafka`');
+  const broker = await startTestBroker();
+  try {
+    const { code, stdout, stderr } = await run(python, [findRepoFile('test/compat/kafka_static_member.py'), String(broker.kafkaPort)]);
+    assert.equal(code, 0, `kafka_static_member.py failed (exit ${String(code)}):\n${stdout}\n${stderr}`);
+    const lines = stdout.trim().split('\n');
+    const report = JSON.parse(lines[lines.length - 1]!) as { a: number[]; b: number[]; b2: number[]; aEventsAfterRestart: unknown[]; b2Received: Array<[number, string]> };
+    assert.ok(report.a.length > 0 && report.b.length > 0);
+    assert.deepEqual([...report.a, ...report.b].sort(), ALL);
+    assert.deepEqual(report.b2, report.b, 'the restarted member owns what it owned before');
+    assert.deepEqual(report.aEventsAfterRestart, [], 'the other member saw no revoke and no new assignment');
+    // it resumed at the commits: only the second round, from its own partitions
+    assert.deepEqual(report.b2Received, report.b.map((p) => [p, `second-p${p}`]));
+    // closed static members send no LeaveGroup: both instances stay members until their sessions time out
+    const group = broker.groups.describeGroup('static-group')!;
+    assert.equal(group.state, 'Stable');
+    assert.deepEqual(group.members.map((m) => m.groupInstanceId).sort(), ['member-a', 'member-b']);
+  } finally {
+    await broker.stop();
+  }
 });

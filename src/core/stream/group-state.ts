@@ -28,9 +28,15 @@
  * removed, which triggers a rebalance. Member ids handed out with MEMBER_ID_REQUIRED (JoinGroup v4+) are
  * pending until that member joins with the id, or dropped after its session timeout.
  *
- * Static membership (group.instance.id) is recorded and reported, and LeaveGroup may name a member by it,
- * but a member is otherwise treated as dynamic: a restarted static member joins as a new member and the
- * group rebalances (Kafka would hand it the old member's assignment without one).
+ * Static membership (group.instance.id), as Kafka's coordinator (KIP-345): a member that joins with an
+ * instance id skips the MEMBER_ID_REQUIRED round. One that joins without a member id under an instance id
+ * the group knows (a restarted consumer) replaces that member: it gets a new member id and keeps the old
+ * member's assignment; the old member id is fenced (FENCED_INSTANCE_ID on whatever it still sends or waits
+ * for). In a Stable group, when it rejoins with the same protocols and metadata, that is all: the join is
+ * answered at once with the current generation and no rebalance (the answer names the leader as it was,
+ * so the member does not assign); otherwise (its subscription changed, which Kafka would not act on until
+ * the next rebalance), or while a rebalance is under way, the group rebalances. A static member that goes
+ * away without LeaveGroup is removed when its session times out, as any member.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -53,7 +59,8 @@ export type GroupError =
   | 'unknown-partition'
   | 'metadata-too-large'
   | 'non-empty-group'
-  | 'group-not-found';
+  | 'group-not-found'
+  | 'fenced-instance-id';
 
 /** How long a group starting from Empty waits for more members before its first generation, ms.
  * Kafka waits 3000 ms; one broker serving tests and small deployments wants the first generation quickly,
@@ -229,6 +236,8 @@ export class ConsumerGroup {
   protocolName: string | null = null;
   leaderId: string | null = null;
   readonly members = new Map<string, GroupMember>();
+  /** static members: group instance id → member id */
+  private readonly staticMembers = new Map<string, string>();
   /** ids handed out with 'member-id-required', and when each is dropped if unused (ms) */
   readonly pendingMembers = new Map<string, number>();
   /** when the group last became Empty after a generation (ms), 0 if never */
@@ -259,10 +268,14 @@ export class ConsumerGroup {
   /** Handles a JoinGroup; `reply` is called now or when the join phase completes. */
   join(request: JoinRequest, now: number, reply: JoinReply): void {
     if (this.state === 'Dead') return reply(joinError('coordinator-not-available', request.memberId));
+    const instanceId = request.groupInstanceId;
     if (request.memberId === '') {
+      const known = instanceId === null ? undefined : this.members.get(this.staticMembers.get(instanceId) ?? '');
+      if (known !== undefined) return this.replaceStaticMember(known, request, now, reply);
       if (!this.acceptsProtocols(request, null)) return reply(joinError('inconsistent-protocol', ''));
       const memberId = newMemberId(request.groupInstanceId ?? request.clientId);
-      if (request.requireKnownMemberId) {
+      // a static member needs no MEMBER_ID_REQUIRED round trip: its instance id names it
+      if (request.requireKnownMemberId && instanceId === null) {
         this.pendingMembers.set(memberId, now + request.sessionTimeoutMs);
         return reply(joinError('member-id-required', memberId));
       }
@@ -275,6 +288,8 @@ export class ConsumerGroup {
       this.addMember(request.memberId, request, now, reply);
       return;
     }
+    const fenced = this.instanceProblem(request.memberId, instanceId);
+    if (fenced !== 'none') return reply(joinError(fenced, request.memberId));
     const member = this.members.get(request.memberId);
     if (member === undefined) return reply(joinError('unknown-member', request.memberId));
     if (!this.acceptsProtocols(request, member)) return reply(joinError('inconsistent-protocol', request.memberId));
@@ -300,6 +315,57 @@ export class ConsumerGroup {
     }
   }
 
+  /**
+   * Kafka's static-member checks: a member id other than the one the instance id now belongs to is fenced;
+   * an instance id the group does not know, given with a member id, names nobody.
+   */
+  private instanceProblem(memberId: string, instanceId: string | null): GroupError {
+    if (instanceId === null) return 'none';
+    const current = this.staticMembers.get(instanceId);
+    if (current === undefined) return this.members.has(memberId) ? 'none' : 'unknown-member';
+    return current === memberId ? 'none' : 'fenced-instance-id';
+  }
+
+  /** A known static member joins again without its member id (it restarted): see the header comment. */
+  private replaceStaticMember(old: GroupMember, request: JoinRequest, now: number, reply: JoinReply): void {
+    if (!this.acceptsProtocols(request, old)) return reply(joinError('inconsistent-protocol', ''));
+    const leaderBefore = this.leaderId ?? '';
+    const unchanged = old.sameProtocols(request.protocols);
+    const member = new GroupMember(newMemberId(request.groupInstanceId!), request, now);
+    member.assignment = old.assignment;
+    member.assignedPartitions = old.assignedPartitions;
+    const oldJoin = old.joinReply;
+    const oldSync = old.syncReply;
+    old.joinReply = null;
+    old.syncReply = null;
+    this.members.delete(old.memberId);
+    this.members.set(member.memberId, member);
+    this.staticMembers.set(request.groupInstanceId!, member.memberId);
+    if (this.leaderId === old.memberId) this.leaderId = member.memberId;
+    oldJoin?.(joinError('fenced-instance-id', old.memberId));
+    oldSync?.(syncError('fenced-instance-id'));
+    switch (this.state) {
+      case 'Stable':
+        if (unchanged && this.selectProtocol() === this.protocolName) {
+          // no rebalance: the current generation, and the leader as it was so that this member does not assign
+          return reply({ ...this.joinAnswer(member), leaderId: leaderBefore, members: [] });
+        }
+        member.joinReply = reply;
+        this.prepareRebalance(now);
+        return;
+      case 'CompletingRebalance':
+        // the leader may be assigning to the old member id: assign again
+        member.joinReply = reply;
+        this.prepareRebalance(now);
+        return;
+      default:
+        // PreparingRebalance: it takes the old member's place in the join phase
+        member.joinReply = reply;
+        this.tryCompleteJoin(now);
+        return;
+    }
+  }
+
   /** Kafka's supportsProtocols: a protocol type and protocols, and one protocol every other member has. */
   private acceptsProtocols(request: JoinRequest, self: GroupMember | null): boolean {
     if (request.protocolType === '' || request.protocols.length === 0) return false;
@@ -314,6 +380,7 @@ export class ConsumerGroup {
     member.joinReply = reply;
     if (this.members.size === 0) this.protocolType = request.protocolType;
     this.members.set(memberId, member);
+    if (request.groupInstanceId !== null) this.staticMembers.set(request.groupInstanceId, memberId);
     if (this.leaderId === null || !this.members.has(this.leaderId)) this.leaderId = memberId;
     if (this.state === 'PreparingRebalance' && this.initialDelayPhase) this.newMemberAdded = true;
     this.maybePrepareRebalance(now);
@@ -371,7 +438,7 @@ export class ConsumerGroup {
     this.joinDeadline = 0;
     this.initialDelayPhase = false;
     // members that did not rejoin in time are out (Kafka removes dynamic members that did not rejoin)
-    for (const m of [...this.members.values()]) if (m.joinReply === null) this.members.delete(m.memberId);
+    for (const m of [...this.members.values()]) if (m.joinReply === null) this.dropMember(m);
     this.generationId++;
     if (this.members.size === 0) {
       this.state = 'Empty';
@@ -432,6 +499,8 @@ export class ConsumerGroup {
 
   sync(request: SyncRequest, now: number, reply: SyncReply): void {
     if (this.state === 'Dead') return reply(syncError('coordinator-not-available'));
+    const fenced = this.instanceProblem(request.memberId, request.groupInstanceId);
+    if (fenced !== 'none') return reply(syncError(fenced));
     const member = this.members.get(request.memberId);
     if (member === undefined) return reply(syncError('unknown-member'));
     if (request.generationId !== this.generationId) return reply(syncError('illegal-generation'));
@@ -494,8 +563,10 @@ export class ConsumerGroup {
 
   // ---- Heartbeat, LeaveGroup, commits -------------------------------------------------------------------
 
-  heartbeat(memberId: string, generationId: number, now: number): GroupError {
+  heartbeat(memberId: string, generationId: number, now: number, groupInstanceId: string | null = null): GroupError {
     if (this.state === 'Dead') return 'coordinator-not-available';
+    const fenced = this.instanceProblem(memberId, groupInstanceId);
+    if (fenced !== 'none') return fenced;
     const member = this.members.get(memberId);
     if (member === undefined) return 'unknown-member';
     if (generationId !== this.generationId) return 'illegal-generation';
@@ -508,8 +579,13 @@ export class ConsumerGroup {
     const results: Array<LeavingMember & { error: GroupError }> = [];
     for (const l of leaving) {
       let memberId = l.memberId;
-      if (memberId === '' && l.groupInstanceId !== null) {
-        for (const m of this.members.values()) if (m.groupInstanceId === l.groupInstanceId) memberId = m.memberId;
+      if (l.groupInstanceId !== null) {
+        const current = this.staticMembers.get(l.groupInstanceId);
+        if (memberId === '' && current !== undefined) memberId = current;
+        else if (current !== undefined && current !== memberId) {
+          results.push({ ...l, error: 'fenced-instance-id' });
+          continue;
+        }
       }
       if (this.pendingMembers.delete(memberId)) {
         results.push({ ...l, error: 'none' });
@@ -534,6 +610,8 @@ export class ConsumerGroup {
   validateCommit(generationId: number, memberId: string, groupInstanceId: string | null, now: number): GroupError {
     if (this.state === 'Dead') return 'coordinator-not-available';
     if (generationId >= 0 || memberId !== '' || groupInstanceId !== null) {
+      const fenced = this.instanceProblem(memberId, groupInstanceId);
+      if (fenced !== 'none') return fenced;
       const member = this.members.get(memberId);
       if (member === undefined) return 'unknown-member';
       if (generationId !== this.generationId) return 'illegal-generation';
@@ -555,7 +633,15 @@ export class ConsumerGroup {
       m.syncReply = null;
     }
     this.members.clear();
+    this.staticMembers.clear();
     this.pendingMembers.clear();
+  }
+
+  /** Forgets a member (and its instance id, if it still names it). */
+  private dropMember(member: GroupMember): void {
+    this.members.delete(member.memberId);
+    const instanceId = member.groupInstanceId;
+    if (instanceId !== null && this.staticMembers.get(instanceId) === member.memberId) this.staticMembers.delete(instanceId);
   }
 
   private removeMember(member: GroupMember, now: number): void {
@@ -566,7 +652,7 @@ export class ConsumerGroup {
     member.syncReply = null;
     joinReply?.(joinError('unknown-member', member.memberId));
     syncReply?.(syncError('unknown-member'));
-    this.members.delete(member.memberId);
+    this.dropMember(member);
     if (this.leaderId === member.memberId) this.leaderId = this.members.size > 0 ? this.members.keys().next().value! : null;
     if (this.state === 'Stable' || this.state === 'CompletingRebalance') this.maybePrepareRebalance(now);
     else if (this.state === 'PreparingRebalance') this.tryCompleteJoin(now);

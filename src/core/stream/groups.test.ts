@@ -226,6 +226,98 @@ test('a member that stops heartbeating is expired after its session timeout and 
   }
 });
 
+/** two static members, 'inst-a' (the leader) and 'inst-b', Stable in generation 1 with assignments 'A' and 'B' */
+async function staticPair(h: Harness): Promise<{ a: JoinOutcome; b: JoinOutcome }> {
+  const aJoining = h.groups.join(request({ groupInstanceId: 'inst-a', requireKnownMemberId: true, protocols: [{ name: 'range', metadata: Buffer.from('a-meta') }] }));
+  const bJoining = h.groups.join(request({ groupInstanceId: 'inst-b', requireKnownMemberId: true, protocols: [{ name: 'range', metadata: Buffer.from('b-meta') }] }));
+  passInitialDelay(h);
+  const [a, b] = await Promise.all([aJoining, bJoining]);
+  assert.equal(a.error, 'none', 'a static member needs no member-id-required round');
+  assert.equal(a.leaderId, a.memberId);
+  assert.match(a.memberId, /^inst-a-/);
+  const bSync = h.groups.sync({ groupId: 'g', generationId: 1, memberId: b.memberId, groupInstanceId: 'inst-b', protocolType: null, protocolName: null, assignments: [] });
+  const aSync = await h.groups.sync({
+    groupId: 'g',
+    generationId: 1,
+    memberId: a.memberId,
+    groupInstanceId: 'inst-a',
+    protocolType: null,
+    protocolName: null,
+    assignments: [
+      { memberId: a.memberId, assignment: Buffer.from('A'), partitions: null },
+      { memberId: b.memberId, assignment: Buffer.from('B'), partitions: null },
+    ],
+  });
+  assert.equal(aSync.assignment.toString(), 'A');
+  assert.equal((await bSync).assignment.toString(), 'B');
+  return { a, b };
+}
+
+test('a restarted static member takes its old place without a rebalance: new member id, same generation and assignment, old id fenced', async () => {
+  const h = open();
+  try {
+    const { a, b } = await staticPair(h);
+    const rejoined = await h.groups.join(request({ groupInstanceId: 'inst-b', requireKnownMemberId: true, protocols: [{ name: 'range', metadata: Buffer.from('b-meta') }] }));
+    assert.equal(rejoined.error, 'none');
+    assert.notEqual(rejoined.memberId, b.memberId);
+    assert.equal(rejoined.generationId, 1, 'no new generation');
+    assert.equal(rejoined.leaderId, a.memberId);
+    assert.deepEqual(rejoined.members, []);
+    assert.equal(h.groups.describeGroup('g')!.state, 'Stable');
+    assert.equal(h.groups.heartbeat('g', a.memberId, 1, 'inst-a'), 'none', 'the other member is not disturbed');
+    const synced = await h.groups.sync({ groupId: 'g', generationId: 1, memberId: rejoined.memberId, groupInstanceId: 'inst-b', protocolType: null, protocolName: null, assignments: [] });
+    assert.equal(synced.error, 'none');
+    assert.equal(synced.assignment.toString(), 'B', 'the old member\'s assignment');
+    assert.equal(h.groups.heartbeat('g', b.memberId, 1, 'inst-b'), 'fenced-instance-id');
+    assert.equal(h.groups.heartbeat('g', b.memberId, 1), 'unknown-member');
+    assert.equal(h.groups.heartbeat('g', rejoined.memberId, 1, 'inst-b'), 'none');
+    assert.deepEqual(h.groups.describeGroup('g')!.members.map((m) => m.memberId).sort(), [a.memberId, rejoined.memberId].sort());
+    // the leader restarting: the answer names the old leader id, so the new one does not assign
+    const leader = await h.groups.join(request({ groupInstanceId: 'inst-a', protocols: [{ name: 'range', metadata: Buffer.from('a-meta') }] }));
+    assert.equal(leader.generationId, 1);
+    assert.equal(leader.leaderId, a.memberId);
+    assert.notEqual(leader.memberId, a.memberId);
+    assert.equal(h.groups.describeGroup('g')!.state, 'Stable');
+    const leaderSync = await h.groups.sync({ groupId: 'g', generationId: 1, memberId: leader.memberId, groupInstanceId: 'inst-a', protocolType: null, protocolName: null, assignments: [] });
+    assert.equal(leaderSync.assignment.toString(), 'A');
+    const leave = h.groups.leave('g', [{ memberId: a.memberId, groupInstanceId: 'inst-a' }]);
+    assert.equal(leave.members[0]!.error, 'fenced-instance-id', 'the old id cannot make the new one leave');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a restarted static member with a new subscription, or during a rebalance, rebalances the group; an expired one frees its instance id', async () => {
+  const h = open();
+  try {
+    const { a, b } = await staticPair(h);
+    const changed = h.groups.join(request({ groupInstanceId: 'inst-b', protocols: [{ name: 'range', metadata: Buffer.from('b-meta-2') }] }));
+    assert.equal(await peek(changed), undefined);
+    assert.equal(h.groups.describeGroup('g')!.state, 'PreparingRebalance');
+    assert.equal(h.groups.heartbeat('g', a.memberId, 1, 'inst-a'), 'rebalance-in-progress');
+    const aAgain = h.groups.join(request({ memberId: a.memberId, groupInstanceId: 'inst-a', protocols: [{ name: 'range', metadata: Buffer.from('a-meta') }] }));
+    const [bNew, aNew] = await Promise.all([changed, aAgain]);
+    assert.equal(bNew.generationId, 2);
+    assert.equal(aNew.leaderId, a.memberId);
+    assert.deepEqual(aNew.members.map((m) => [m.groupInstanceId, m.metadata.toString()]).sort(), [['inst-a', 'a-meta'], ['inst-b', 'b-meta-2']]);
+    // the old b, still waiting in a join it sent before the restart was noticed, is fenced
+    const stale = await h.groups.join(request({ memberId: b.memberId, groupInstanceId: 'inst-b' }));
+    assert.equal(stale.error, 'fenced-instance-id');
+    // b goes away without LeaveGroup (static members do not send one): its session expires, and inst-b is free
+    const sync = (o: JoinOutcome, instance: string) => h.groups.sync({ groupId: 'g', generationId: 2, memberId: o.memberId, groupInstanceId: instance, protocolType: null, protocolName: null, assignments: [] });
+    await Promise.all([sync(aNew, 'inst-a'), sync(bNew, 'inst-b')]);
+    for (let i = 0; i < 12; i++) {
+      h.advance(1000);
+      h.groups.heartbeat('g', a.memberId, h.groups.describeGroup('g')!.generationId, 'inst-a');
+    }
+    assert.deepEqual(h.groups.describeGroup('g')!.members.map((m) => m.memberId), [a.memberId]);
+    const fresh = h.groups.join(request({ groupInstanceId: 'inst-b', requireKnownMemberId: true }));
+    assert.equal(await peek(fresh), undefined, 'joins as a new member: a rebalance');
+  } finally {
+    await h.close();
+  }
+});
+
 test('a member that does not rejoin within the rebalance timeout is left out of the next generation', async () => {
   const h = open();
   try {

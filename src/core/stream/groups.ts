@@ -224,11 +224,11 @@ export class GroupCoordinator {
     return new Promise<SyncOutcome>((resolve) => group.sync(request, this.clock(), resolve));
   }
 
-  heartbeat(groupId: string, memberId: string, generationId: number): GroupError {
+  heartbeat(groupId: string, memberId: string, generationId: number, groupInstanceId: string | null = null): GroupError {
     if (this.closed) return 'coordinator-not-available';
     const group = this.groups.get(groupId);
     if (group === undefined) return groupId === '' ? 'invalid-group-id' : 'unknown-member';
-    return group.heartbeat(memberId, generationId, this.clock());
+    return group.heartbeat(memberId, generationId, this.clock(), groupInstanceId);
   }
 
   leave(groupId: string, members: readonly LeavingMember[]): LeaveOutcome {

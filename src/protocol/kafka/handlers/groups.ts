@@ -55,6 +55,7 @@ const GROUP_ERROR_CODES: Readonly<Record<GroupError, number>> = Object.freeze({
   'metadata-too-large': KafkaErrorCode.OFFSET_METADATA_TOO_LARGE,
   'non-empty-group': KafkaErrorCode.NON_EMPTY_GROUP,
   'group-not-found': KafkaErrorCode.GROUP_ID_NOT_FOUND,
+  'fenced-instance-id': KafkaErrorCode.FENCED_INSTANCE_ID,
 });
 
 export function kafkaGroupErrorCode(error: GroupError): number {
@@ -177,8 +178,8 @@ const HEARTBEAT: KafkaHandler<typeof HEARTBEAT_API.apiKey> = {
   apiKey: HEARTBEAT_API.apiKey,
   minVersion: 0,
   maxVersion: 4,
-  handle(context, request) {
-    const error = context.groups.heartbeat(request.groupId, request.memberId, request.generationId);
+  handle(context, request, version) {
+    const error = context.groups.heartbeat(request.groupId, request.memberId, request.generationId, version >= 3 ? request.groupInstanceId : null);
     return { throttleTimeMs: 0, errorCode: kafkaGroupErrorCode(error) };
   },
 };
