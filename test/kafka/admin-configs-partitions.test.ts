@@ -10,7 +10,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { startTestBroker, tempDataDir, waitFor, type TestBroker } from '../helpers/broker.js';
 import { RawKafkaClient, encodeBatch } from '../helpers/kafka-raw.js';
 import { findPython, findRepoFile, run } from '../helpers/external.js';
-import { CREATE_PARTITIONS_API, CREATE_TOPICS_API, ALTER_CONFIGS_API, INCREMENTAL_ALTER_CONFIGS_API } from '../../src/protocol/kafka/generated/messages.js';
+import { CREATE_PARTITIONS_API, CREATE_TOPICS_API, DESCRIBE_CONFIGS_API, ALTER_CONFIGS_API, INCREMENTAL_ALTER_CONFIGS_API } from '../../src/protocol/kafka/generated/messages.js';
 
 const TOPIC_RESOURCE = 2;
 const BROKER_RESOURCE = 4;
@@ -182,6 +182,34 @@ test('max.message.bytes bounds the whole batch as Kafka does, its 12-byte offset
   }
   const offsets = await admin.fetchTopicOffsets(topic);
   assert.equal(offsets[0]!.high, '2');
+});
+
+test('describeConfigs of the broker reports its settings under Kafka\'s names, read-only; another broker id is INVALID_REQUEST', async () => {
+  const nodeId = String((await admin.describeCluster()).brokers[0]!.nodeId);
+  const { resources } = await admin.describeConfigs({ resources: [{ type: BROKER_RESOURCE, name: nodeId }], includeSynonyms: false });
+  const entries = new Map(resources[0]!.configEntries.map((e) => [e.configName, e]));
+  assert.equal(entries.get('num.partitions')!.configValue, '1');
+  assert.equal(entries.get('auto.create.topics.enable')!.configValue, 'true');
+  assert.equal(entries.get('broker.id')!.configValue, nodeId);
+  assert.equal(entries.get('advertised.listeners')!.configValue, `PLAINTEXT://127.0.0.1:${broker.kafkaPort}`);
+  assert.equal(entries.get('log.retention.check.interval.ms')!.configValue, '50');
+  assert.equal(entries.get('message.max.bytes')!.configValue, '1048588');
+  assert.equal(entries.get('num.partitions')!.readOnly, true);
+  // only the keys asked for
+  const some = await admin.describeConfigs({ resources: [{ type: BROKER_RESOURCE, name: nodeId, configNames: ['log.segment.bytes'] }], includeSynonyms: false });
+  assert.deepEqual(some.resources[0]!.configEntries.map((e) => [e.configName, e.configValue]), [['log.segment.bytes', String(64 * 1024 * 1024)]]);
+  // kafkajs sends a broker resource to that broker; the raw client asks this one about another
+  const other = await raw.request(DESCRIBE_CONFIGS_API.apiKey, 1, {
+    resources: [
+      { resourceType: BROKER_RESOURCE, resourceName: String(Number(nodeId) + 5), configurationKeys: null },
+      { resourceType: BROKER_RESOURCE, resourceName: '', configurationKeys: ['num.partitions'] },
+    ],
+    includeSynonyms: false,
+    includeDocumentation: false,
+  });
+  assert.equal(other.results[0]!.errorCode, INVALID_REQUEST);
+  assert.match(other.results[0]!.errorMessage ?? '', /Unexpected broker id/);
+  assert.deepEqual(other.results[1]!.configs.map((c) => [c.name, c.value]), [['num.partitions', '1']], 'the empty name means this broker');
 });
 
 test('alterConfigs replaces the whole set of explicit configs: a config not listed goes back to its default', async () => {

@@ -161,7 +161,8 @@ export class GroupCoordinator {
   /** groups whose DELETE GROUP record is written but not yet durable */
   private readonly deleting = new Set<string>();
   private readonly clock: () => number;
-  private readonly initialRebalanceDelayMs: number;
+  /** how long a group starting from Empty waits for more members (Kafka's group.initial.rebalance.delay.ms) */
+  readonly initialRebalanceDelayMs: number;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
 

@@ -219,6 +219,11 @@ export class StreamStore implements DurabilityListener {
     return this.parseConfigs(configs);
   }
 
+  /** How often retention and compaction run, ms (Kafka's log.retention.check.interval.ms). */
+  get retentionCheckMs(): number {
+    return this.options.retentionCheckMs;
+  }
+
   /** The default segment.bytes of topics that do not set it (the broker's setting). */
   get defaultSegmentBytes(): number {
     return this.options.segmentBytes ?? DEFAULT_PARTITION_SEGMENT_BYTES;

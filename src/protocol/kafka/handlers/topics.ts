@@ -12,7 +12,8 @@ import {
 import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
 import { AUTHORIZED_OPERATIONS_OMITTED, type AnyKafkaHandler, type KafkaContext, type KafkaHandler } from './context.js';
 import { topicNameProblem, type Topic } from '../../../core/stream/topics.js';
-import { TOPIC_CONFIGS } from '../../../core/stream/topic-config.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_MS, DEFAULT_SEGMENT_MS, TOPIC_CONFIGS } from '../../../core/stream/topic-config.js';
+import { MAX_SESSION_TIMEOUT_MS, MIN_SESSION_TIMEOUT_MS } from '../../../core/stream/groups.js';
 
 const ZERO_UUID = Buffer.alloc(16);
 /** DescribeConfigs resource types (Kafka's ConfigResource.Type). */
@@ -20,6 +21,7 @@ const RESOURCE_TOPIC = 2;
 const RESOURCE_BROKER = 4;
 /** DescribeConfigs config sources. */
 const SOURCE_DYNAMIC_TOPIC = 1;
+const SOURCE_STATIC_BROKER = 4;
 const SOURCE_DEFAULT = 5;
 
 function topicMetadata(context: KafkaContext, topic: Topic): MetadataResponseTopic {
@@ -224,6 +226,36 @@ const DELETE_TOPICS: KafkaHandler<typeof DELETE_TOPICS_API.apiKey> = {
   },
 };
 
+/**
+ * The broker settings a Kafka admin tool asks about, under Kafka's names, with the values this broker
+ * runs with (from its flags, environment and config file: read-only here, as Kafka's static configs).
+ */
+function brokerConfigs(context: KafkaContext): Array<{ name: string; value: string }> {
+  const id = context.identity();
+  const streams = context.streams;
+  const listener = `PLAINTEXT://${id.host.includes(':') ? `[${id.host}]` : id.host}:${id.port}`;
+  return [
+    { name: 'broker.id', value: String(id.nodeId) },
+    { name: 'node.id', value: String(id.nodeId) },
+    { name: 'advertised.listeners', value: listener },
+    { name: 'auto.create.topics.enable', value: String(streams.autoCreateTopics) },
+    { name: 'num.partitions', value: String(streams.defaultPartitions) },
+    { name: 'default.replication.factor', value: '1' },
+    { name: 'min.insync.replicas', value: '1' },
+    { name: 'offsets.topic.replication.factor', value: '1' },
+    { name: 'log.segment.bytes', value: String(streams.defaultSegmentBytes) },
+    { name: 'log.retention.ms', value: String(DEFAULT_RETENTION_MS) },
+    { name: 'log.retention.bytes', value: '-1' },
+    { name: 'log.retention.check.interval.ms', value: String(streams.retentionCheckMs) },
+    { name: 'log.cleanup.policy', value: 'delete' },
+    { name: 'log.roll.ms', value: String(DEFAULT_SEGMENT_MS) },
+    { name: 'message.max.bytes', value: String(DEFAULT_MAX_MESSAGE_BYTES) },
+    { name: 'group.initial.rebalance.delay.ms', value: String(context.groups.initialRebalanceDelayMs) },
+    { name: 'group.min.session.timeout.ms', value: String(MIN_SESSION_TIMEOUT_MS) },
+    { name: 'group.max.session.timeout.ms', value: String(MAX_SESSION_TIMEOUT_MS) },
+  ];
+}
+
 const DESCRIBE_CONFIGS: KafkaHandler<typeof DESCRIBE_CONFIGS_API.apiKey> = {
   apiKey: DESCRIBE_CONFIGS_API.apiKey,
   minVersion: 0,
@@ -232,8 +264,26 @@ const DESCRIBE_CONFIGS: KafkaHandler<typeof DESCRIBE_CONFIGS_API.apiKey> = {
     const results: DescribeConfigsResult[] = request.resources.map((r) => {
       const base = { resourceType: r.resourceType, resourceName: r.resourceName };
       if (r.resourceType === RESOURCE_BROKER) {
-        // no broker-level configs are described; an empty, successful answer keeps admin tools working
-        return { ...base, errorCode: KafkaErrorCode.NONE, errorMessage: null, configs: [] };
+        const nodeId = context.identity().nodeId;
+        if (r.resourceName !== '' && r.resourceName !== String(nodeId)) {
+          const message = `Unexpected broker id, expected ${nodeId} or empty string, but received ${r.resourceName}`;
+          return { ...base, errorCode: KafkaErrorCode.INVALID_REQUEST, errorMessage: message, configs: [] };
+        }
+        const wanted = r.configurationKeys;
+        const configs = brokerConfigs(context)
+          .filter((c) => wanted === null || wanted.includes(c.name))
+          .map((c) => ({
+            name: c.name,
+            value: c.value,
+            readOnly: true,
+            isDefault: false,
+            configSource: SOURCE_STATIC_BROKER,
+            isSensitive: false,
+            synonyms: [],
+            configType: 0,
+            documentation: null,
+          }));
+        return { ...base, errorCode: KafkaErrorCode.NONE, errorMessage: null, configs };
       }
       if (r.resourceType !== RESOURCE_TOPIC) {
         return { ...base, errorCode: KafkaErrorCode.INVALID_REQUEST, errorMessage: `resource type ${r.resourceType} is not described by this broker`, configs: [] };
