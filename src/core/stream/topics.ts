@@ -66,7 +66,7 @@ export class Partition {
   /** log end and time of the last compaction pass (compacted topics) */
   compactedEnd = -1n;
   compactedAt = 0;
-  /** the compaction pass in progress: one segment per event-loop turn (null when none) */
+  /** the compaction pass in progress, one step (about 8 MiB read) per event-loop turn; null when none */
   compaction: Generator<void, CompactionResult, void> | null = null;
   /** called once each at the next advance of the high watermark (fetches waiting for data) */
   private waiters: Array<() => void> = [];
@@ -421,9 +421,9 @@ export class StreamStore implements DurabilityListener {
   /**
    * Compacts when there is something new to clean: data appended since the last pass, or a tombstone
    * lifetime (delete.retention.ms) passed since then. A pass reads every sealed segment, so an idle
-   * compacted topic is not re-read each interval. The pass runs one segment per turn of the event loop
-   * (setImmediate between steps), so clients are served while a large log is compacted; a partition has
-   * at most one pass at a time.
+   * compacted topic is not re-read each interval. The pass runs one step (about 8 MiB read) per turn of
+   * the event loop (setImmediate between steps), so clients are served while a large log is compacted; a
+   * partition has at most one pass at a time.
    */
   private compact(topic: Topic, partition: Partition, now: number): void {
     if (partition.compaction !== null) return;

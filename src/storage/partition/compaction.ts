@@ -1,6 +1,6 @@
 /**
  * Log compaction (cleanup.policy=compact), as Kafka's log cleaner does it: keep only the latest record
- * of every key. PartitionLog.compact() drives it; this file holds the parts that touch records and
+ * of every key. PartitionLog.compactionSteps() drives it; this file holds the parts that touch records and
  * files. Records: records.ts. Segment layout: format.ts.
  *
  * One pass:
@@ -172,15 +172,6 @@ export class KeyOffsetMap {
   }
 }
 
-/**
- * Calls `visit` with each stored batch in [start, end) of the file, in order. The Buffer is a view
- * into a reused block: valid only during the call. Throws (a plain Error) when the sizes do not add up.
- */
-export function forEachStoredBatch(fd: number, start: number, end: number, visit: (batch: Buffer, position: number) => void): void {
-  const walk = storedBatches(fd, start, end);
-  for (let next = walk.next(); next.done !== true; next = walk.next()) visit(next.value, walk.position);
-}
-
 /** An iterator over stored batches that also tells where the batch it returned last starts. */
 export interface StoredBatchWalk extends Iterator<Buffer, void, void> {
   readonly position: number;
@@ -334,20 +325,10 @@ export interface CleanedSegment extends CleaningCounts {
 }
 
 /**
- * Writes the cleaned copy of a segment to `<logPath>.cleaned` (step 1 of the header drawing), with
- * its sparse index computed as append() would. Returns null, writing nothing, when no record goes.
- */
-export function cleanSegmentFile(input: SegmentCleaningInput): CleanedSegment | null {
-  const steps = cleanSegmentFileSteps(input, Number.POSITIVE_INFINITY);
-  for (;;) {
-    const next = steps.next();
-    if (next.done === true) return next.value;
-  }
-}
-
-/**
- * cleanSegmentFile() in steps: it yields after each `stepBytes` of the segment read. Ended early with
- * return() (or by a throw), it removes its unfinished `.cleaned` file.
+ * Writes the cleaned copy of a segment to `<logPath>.cleaned` (step 1 of the header drawing), with its
+ * sparse index computed as append() would; returns null, writing nothing, when no record goes. It yields
+ * after each `stepBytes` of the segment read (PartitionLog.compactionSteps() lets others run there).
+ * Ended early with return() (or by a throw), it removes its unfinished `.cleaned` file.
  */
 export function* cleanSegmentFileSteps(input: SegmentCleaningInput, stepBytes: number): Generator<void, CleanedSegment | null, void> {
   const cleanedPath = input.logPath + CLEANED_FILE_SUFFIX;

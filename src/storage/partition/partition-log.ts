@@ -11,7 +11,8 @@
  * copies it into a per-log write buffer that the SyncScheduler flushes once per event-loop turn. An
  * acks=-1/1 answer waits for scheduler.requestRound() to complete: the round's fdatasync covers every
  * batch appended before the request. The active segment rolls when a batch would take it past
- * `segmentBytes` (a batch larger than that gets a segment of its own).
+ * `segmentBytes` (a batch larger than that gets a segment of its own), or is more than `segmentMs` newer
+ * than the segment's first batch (Kafka's segment.ms).
  *
  * Each segment keeps a sparse index: one (relative offset, position, largest timestamp so far) entry
  * per `indexIntervalBytes` of batches. The active segment's index is in memory (16 bytes an entry); a
@@ -28,8 +29,9 @@
  * damaged one are deleted: nothing in them can have been reported durable. Segment state and both
  * recovery paths: partition-segment.ts.
  *
- * compact() (cleanup.policy=compact, compaction.ts) rewrites sealed segments keeping the latest record
- * of every key. Offsets never change, so a compacted log has gaps: between batches of a segment and
+ * enforceRetention() deletes whole segments by age and size, the active one too once all of it is past
+ * retentionMs (rolled first). compact() / compactionSteps() (cleanup.policy=compact, compaction.ts)
+ * rewrite sealed segments keeping the latest record of every key. Offsets never change, so a compacted log has gaps: between batches of a segment and
  * between segments. A read at an offset in a gap returns the next batch that exists (its baseOffset
  * is then greater than the offset asked for), exactly as Kafka answers a fetch there.
  */
@@ -508,10 +510,11 @@ export class PartitionLog implements SyncableLog {
   }
 
   /**
-   * Compaction (semantics, tombstone age and crash safety: compaction.ts) in steps of one segment each, so
-   * the caller can let other work run between them: the key map is built from every segment as it was when
-   * the first step ran (each segment read by one step), then the sealed segments whose .log is durable and
-   * indexed are cleaned oldest first (one per step), stopping at the first that is not yet. Offsets never
+   * Compaction (semantics, tombstone age and crash safety: compaction.ts) in steps, so the caller can let
+   * other work run between them: each step reads about `options.stepBytes` (default 8 MiB) and ends at a
+   * segment's end at the latest. The key map is built from every segment as it was when the first step ran,
+   * then the sealed segments whose .log is durable and indexed are cleaned oldest first, stopping at the
+   * first that is not yet; a cleaned segment is swapped in within the step that finishes it. Offsets never
    * change. Between steps the log may take appends (their keys are not in the map: their older records are
    * kept, which is safe), roll, or lose segments to retention (skipped); once the log is closed or destroyed
    * the next step ends the pass, and return() ends it at once (closing its files, removing any unfinished
