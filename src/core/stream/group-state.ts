@@ -322,7 +322,7 @@ export class ConsumerGroup {
   private instanceProblem(memberId: string, instanceId: string | null): GroupError {
     if (instanceId === null) return 'none';
     const current = this.staticMembers.get(instanceId);
-    if (current === undefined) return this.members.has(memberId) ? 'none' : 'unknown-member';
+    if (current === undefined) return 'unknown-member';
     return current === memberId ? 'none' : 'fenced-instance-id';
   }
 

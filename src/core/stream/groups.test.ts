@@ -271,6 +271,7 @@ test('a restarted static member takes its old place without a rebalance: new mem
     assert.equal(h.groups.heartbeat('g', b.memberId, 1, 'inst-b'), 'fenced-instance-id');
     assert.equal(h.groups.heartbeat('g', b.memberId, 1), 'unknown-member');
     assert.equal(h.groups.heartbeat('g', rejoined.memberId, 1, 'inst-b'), 'none');
+    assert.equal(h.groups.heartbeat('g', rejoined.memberId, 1, 'inst-unknown'), 'unknown-member', 'an instance id the group does not know names nobody');
     assert.deepEqual(h.groups.describeGroup('g')!.members.map((m) => m.memberId).sort(), [a.memberId, rejoined.memberId].sort());
     // the leader restarting: the answer names the old leader id, so the new one does not assign
     const leader = await h.groups.join(request({ groupInstanceId: 'inst-a', protocols: [{ name: 'range', metadata: Buffer.from('a-meta') }] }));
