@@ -127,10 +127,10 @@ export class OffsetStore implements DurabilityListener {
    */
   forgetTopic(topic: string): Promise<void> {
     const writes: Promise<void>[] = [];
+    const now = Date.now();
     for (const [groupId, topics] of this.byGroup) {
       const partitions = topics.get(topic);
       if (partitions === undefined) continue;
-      const now = Date.now();
       const gone: StoredOffset[] = [...partitions.keys()].map((partition) => ({ topic, partition, offset: FORGOTTEN_OFFSET, leaderEpoch: -1, commitTimestampMs: now, metadata: null }));
       writes.push(this.write(encodeCommitRecord(groupId, gone), () => this.applyCommit(groupId, gone)));
     }

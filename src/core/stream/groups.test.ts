@@ -441,6 +441,31 @@ test('committed offsets survive a reopen, and a torn tail of the offsets log is 
   }
 });
 
+test('forgetting a deleted topic drops every group\'s offsets for it, durably; a group left with none is gone', async () => {
+  const first = open();
+  const dir = first.dir;
+  first.streams.createTopic('u', 1, {});
+  const commit = (h: Harness, groupId: string, topic: string, offset: bigint) =>
+    h.groups.commitOffsets({ groupId, generationId: -1, memberId: '', groupInstanceId: null, offsets: [{ topic, partition: 0, offset, leaderEpoch: -1, metadata: null }] });
+  await commit(first, 'both', 't', 4n);
+  await commit(first, 'both', 'u', 6n);
+  await commit(first, 'only-t', 't', 9n);
+  await first.groups.forgetTopic('t');
+  const check = (h: Harness): void => {
+    assert.deepEqual(h.groups.fetchOffsets('both', null), [{ topic: 'u', partitions: [{ partition: 0, offset: 6n, leaderEpoch: -1, metadata: null }] }]);
+    assert.deepEqual(h.groups.fetchOffsets('only-t', null), []);
+    assert.equal(h.groups.describeGroup('only-t'), null, 'no offsets and no members: gone');
+  };
+  check(first);
+  await first.close();
+  const reopened = open(dir);
+  try {
+    check(reopened);
+  } finally {
+    await reopened.close();
+  }
+});
+
 test('the offsets log is compacted once it outgrows its live content, keeping every latest offset', async () => {
   const h = open(undefined, { offsetLogCompactionMinBytes: 2048 });
   const dir = h.dir;

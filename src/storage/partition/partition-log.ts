@@ -553,7 +553,7 @@ export class PartitionLog implements SyncableLog {
       if (this.state !== LogState.Open) return result;
     }
     for (const segment of sealed) {
-      if (segment.deleted || !this.segments.includes(segment)) continue; // deleted by retention since the pass began
+      if (segment.deleted) continue; // deleted by retention since the pass began (forgetSegment marks every removal)
       // awaiting its fsync (fd still open) or its index files: it and every later segment wait for the next pass
       if (segment.fd >= 0 || this.indexWritePending.includes(segment)) break;
       result.segmentsExamined++;
@@ -584,12 +584,9 @@ export class PartitionLog implements SyncableLog {
         if (step.done !== true) cleaning.return(null);
       }
       if (step.done !== true) continue;
+      // the step that finished the cleaning ran after the last check: the segment is still in the log
       const cleaned = step.value;
       const i = this.segments.indexOf(segment);
-      if (cleaned !== null && i < 0) {
-        discardCleanedSegment(segment.logPath); // retention took the segment during its last step
-        continue;
-      }
       if (cleaned !== null) {
         result.batchesRemoved += cleaned.batchesRemoved;
         result.recordsRemoved += cleaned.recordsRemoved;
