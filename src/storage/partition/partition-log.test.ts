@@ -237,6 +237,15 @@ test('segmentMs rolls the active segment once a batch is more than segmentMs new
   assert.equal(reopened.segmentCount, 3, 'segmentMs null: no roll by age');
   assert.deepEqual(readAll(reopened).map(batchId), [0, 1, 2, 3, 4, 5, 6]);
   reopened.close();
+  // batches without a timestamp (-1): segmentMs counts by the clock from the segment's first append
+  const untimed = openLog(temporaryDir(), { segmentMs: 1000 });
+  const noTime = (id: number) => encodeBatch({ id, baseTimestamp: -1, maxTimestamp: -1 });
+  untimed.append(noTime(0), 50_000);
+  untimed.append(noTime(1), 51_000);
+  assert.equal(untimed.segmentCount, 1, 'exactly segmentMs after the first append: no roll');
+  untimed.append(noTime(2), 51_001);
+  assert.equal(untimed.segmentCount, 2);
+  untimed.close();
 });
 
 test('retention by size deletes the oldest segments while the rest still hold retentionBytes', () => {
