@@ -19,9 +19,9 @@ after(async () => {
 });
 
 /** Writes `bytes` in the given pieces (one write per piece, each after the previous is flushed) and collects `frames` response frames. */
-async function exchange(pieces: Buffer[], frames: number): Promise<Buffer[]> {
+async function exchange(pieces: Buffer[], frames: number, port = broker.kafkaPort): Promise<Buffer[]> {
   const socket = new Socket();
-  await new Promise<void>((resolve, reject) => socket.connect(broker.kafkaPort, '127.0.0.1', resolve).once('error', reject));
+  await new Promise<void>((resolve, reject) => socket.connect(port, '127.0.0.1', resolve).once('error', reject));
   socket.setNoDelay(true);
   let received = Buffer.alloc(0);
   const out: Buffer[] = [];
@@ -103,3 +103,74 @@ test('random and mutated frames close only their own connection; a bystander kee
     bystander.close();
   }
 });
+
+/**
+ * Produce requests larger than a connection's receive buffer (64 KiB) and than one socket read, pipelined in
+ * one stream cut at random points, through both read paths: the shared read buffer (the default) and
+ * Node's 'data' events (POSTBOX_SOCKET_READS=stream). Every record is stored intact and in order, and a
+ * Metadata request pipelined between them is answered. The receive buffer grows, moves and is reused here;
+ * the last request (2.2 MB, three topics) is larger than the room reserved ahead, so its buffer grows as
+ * its bytes arrive.
+ */
+for (const reads of ['shared', 'stream'] as const) {
+  test(`large pipelined produce requests cut at random points are stored intact (${reads} reads)`, async () => {
+    if (reads === 'stream') process.env.POSTBOX_SOCKET_READS = 'stream';
+    const own = await startTestBroker();
+    delete process.env.POSTBOX_SOCKET_READS;
+    try {
+      let seed = reads === 'shared' ? 0x1234567 : 0x7654321;
+      const random = (n: number): number => {
+        seed ^= seed << 13;
+        seed ^= seed >>> 17;
+        seed ^= seed << 5;
+        return (seed >>> 0) % n;
+      };
+      const value = (request: number, record: number): string => `r${request}-${record}-`.padEnd(20_000 + ((request * 7 + record * 13) % 5000), String.fromCharCode(97 + ((request + record) % 26)));
+      const requests: Buffer[] = [];
+      const sent: string[] = [];
+      let correlationId = 1;
+      for (let r = 0; r < 6; r++) {
+        // 6 to 40 records of 20-25 KB: requests of 120 KB to about 1 MB
+        const records = Array.from({ length: 6 + random(35) }, (_, i) => ({ value: value(r, i) }));
+        sent.push(...records.map((x) => x.value));
+        const batch = await encodeBatch({ records });
+        requests.push(encodeRequest(0, 7, correlationId++, 'big', { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: `big-${reads}`, partitionData: [{ index: 0, records: batch }] }] }));
+        if (r === 2) requests.push(encodeRequest(3, 9, correlationId++, 'big', { topics: [{ name: `big-${reads}`, topicId: Buffer.alloc(16) }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }));
+      }
+      const side: Record<string, string[]> = {};
+      const topicData = [];
+      for (const suffix of ['a', 'b', 'c']) {
+        const records = Array.from({ length: 36 }, (_, i) => ({ value: value(100 + suffix.charCodeAt(0), i) }));
+        side[suffix] = records.map((x) => x.value);
+        topicData.push({ name: `big-${reads}-${suffix}`, partitionData: [{ index: 0, records: await encodeBatch({ records }) }] });
+      }
+      requests.push(encodeRequest(0, 7, correlationId++, 'big', { transactionalId: null, acks: -1, timeoutMs: 5000, topicData }));
+      assert.ok(requests[requests.length - 1]!.length > 2_000_000);
+      const whole = Buffer.concat(requests);
+      const pieces: Buffer[] = [];
+      for (let at = 0; at < whole.length; ) {
+        const length = Math.min(whole.length - at, 1 + random(200_000));
+        pieces.push(whole.subarray(at, at + length));
+        at += length;
+      }
+      const answers = await exchange(pieces, requests.length, own.kafkaPort);
+      assert.equal(answers.length, requests.length);
+      // every answer is for its own request, in order (the correlation id leads each response frame)
+      assert.deepEqual(answers.map((a) => a.readInt32BE(0)), Array.from(requests, (_, i) => i + 1));
+      const client = await RawKafkaClient.connect(own.kafkaPort);
+      try {
+        const stored = await client.readToEnd(`big-${reads}`, 0, 0n);
+        assert.equal(stored.length, sent.length);
+        assert.ok(stored.every((s, i) => s.value === sent[i]), 'every record stored intact and in order');
+        for (const suffix of ['a', 'b', 'c']) {
+          const values = (await client.readToEnd(`big-${reads}-${suffix}`, 0, 0n)).map((r) => r.value);
+          assert.ok(values.length === 36 && values.every((v, i) => v === side[suffix]![i]), `topic ${suffix} of the 2.2 MB request`);
+        }
+      } finally {
+        client.close();
+      }
+    } finally {
+      await own.stop();
+    }
+  });
+}

@@ -19,6 +19,7 @@ import { KafkaErrorCode } from './errors.js';
 import type { KafkaContext, KafkaSession } from './handlers/context.js';
 import { handlerFor, apiVersionsBody } from './handlers/index.js';
 import { FETCH_BUFFERS } from './handlers/fetch.js';
+import { readIntoSharedBuffer, SHARED_READ_BUFFER_BYTES } from '../../util/shared-read-buffer.js';
 
 export { ADVERTISED_APIS } from './handlers/index.js';
 export type { KafkaBrokerIdentity } from './handlers/context.js';
@@ -29,19 +30,35 @@ export const MAX_REQUEST_BYTES = 100 * 1024 * 1024;
 export const MAX_IN_FLIGHT = 128;
 
 /**
- * Produce frames that span socket chunks are assembled here instead of in a fresh buffer: the Produce
- * handler appends (copies or writes) every batch before handle() returns and keeps no reference to the
- * request's bytes, and a frame is assembled only once all its bytes are here and then handled at once, so
- * one buffer serves every connection. It grows to the largest such frame up to PRODUCE_SCRATCH_MAX_BYTES;
- * larger frames get their own buffer. This spares a 1 MB allocation per request and the garbage
- * collections those trigger (about a sixth of the broker's CPU when producing 1 KiB records).
+ * What the socket reads is copied into the connection's receive buffer at once, and frames are cut out
+ * of that buffer: the socket's own buffer is then free for the next read (a server's sockets all read into
+ * one shared buffer: ../../util/shared-read-buffer.ts). When a frame's size is read, room is made for the
+ * whole frame (up to RESERVE_AHEAD_BYTES, as large as clients' default requests) plus one read, so its bytes
+ * are copied once; a larger frame's room doubles as its bytes arrive, so a client that only announces a
+ * large frame costs at most that much. The buffer is RECEIVE_BUFFER_BYTES until a larger frame comes; a
+ * larger one (up to SPARE_BUFFER_MAX_BYTES) goes back to a few spares shared by all connections whenever
+ * nothing is pending (a producer's request often ends a read), and the next large frame of any connection
+ * takes one from there: the memory is reused, and idle connections hold no large buffers.
  */
-const PRODUCE_SCRATCH_MAX_BYTES = 8 * 1024 * 1024;
-let produceScratch: Buffer = Buffer.alloc(0);
+const RECEIVE_BUFFER_BYTES = 64 * 1024;
+/** Room made for a frame as soon as its size is known: Kafka clients' default largest request (1 MiB). */
+const RESERVE_AHEAD_BYTES = 1024 * 1024;
+/** Large receive buffers kept for reuse, and the largest kept. */
+const SPARE_BUFFERS_MAX = 4;
+const SPARE_BUFFER_MAX_BYTES = 4 * 1024 * 1024;
+const spareBuffers: Buffer[] = [];
+const NO_BYTES = Buffer.alloc(0);
 
-/** The api key of a request frame (size prefix included) whose first bytes are `head`. */
-function frameApiKey(head: Buffer): number {
-  return head.length >= FRAME_SIZE_BYTES + 2 ? head.readInt16BE(FRAME_SIZE_BYTES) : -1;
+/** A receive buffer of at least `size` bytes: a spare one large enough, else a new one. */
+function receiveBuffer(size: number): Buffer {
+  for (let i = spareBuffers.length - 1; i >= 0; i--) {
+    const spare = spareBuffers[i]!;
+    if (spare.length >= size) {
+      spareBuffers.splice(i, 1);
+      return spare;
+    }
+  }
+  return Buffer.allocUnsafe(Math.max(size, RECEIVE_BUFFER_BYTES));
 }
 
 interface Slot {
@@ -51,8 +68,10 @@ interface Slot {
 }
 
 export class KafkaConnection implements KafkaSession, ClientConnection {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** received bytes not yet cut into frames: [recvStart, recvEnd) of recv */
+  private recv: Buffer = NO_BYTES;
+  private recvStart = 0;
+  private recvEnd = 0;
   private closed = false;
   private readonly slots: Slot[] = [];
   private paused = false;
@@ -64,72 +83,94 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
   clientId = '';
   private readonly connectedAt = Date.now();
 
+  /** `readBuffer`: the server's shared read buffer (null: read 'data' events, as Node delivers them) */
   constructor(
     private readonly socket: Socket,
     private readonly context: KafkaContext,
     private readonly logger: Logger,
+    readBuffer: Buffer | null = null,
   ) {
     this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
     this.clientHost = `/${socket.remoteAddress ?? ''}`;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    const onBytes = (bytes: Buffer, length: number): void => this.onBytes(bytes, length);
+    if (readBuffer === null || !readIntoSharedBuffer(socket, readBuffer, onBytes)) socket.on('data', (chunk: Buffer) => onBytes(chunk, chunk.length));
     socket.on('error', (err) => this.logger.debug(() => `kafka connection ${this.name}: ${err.message}`));
     socket.on('close', () => (this.closed = true));
   }
 
-  private onData(chunk: Buffer): void {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
+  /** The first `length` bytes of `bytes` were read: copied here before the socket reads again. */
+  private onBytes(bytes: Buffer, length: number): void {
+    if (this.closed) return;
+    if (this.recvEnd + length > this.recv.length) this.makeRoom(length);
+    bytes.copy(this.recv, this.recvEnd, 0, length);
+    this.recvEnd += length;
     this.drainFrames();
   }
 
+  /** Room for `more` bytes after the pending ones: they move to the buffer's start, or to a larger buffer. */
+  private makeRoom(more: number): void {
+    const pending = this.recvEnd - this.recvStart;
+    const needed = pending + more;
+    if (needed > this.recv.length) {
+      const larger = receiveBuffer(Math.max(needed, 2 * this.recv.length));
+      this.recv.copy(larger, 0, this.recvStart, this.recvEnd);
+      this.releaseLarge();
+      this.recv = larger;
+    } else if (this.recvStart > 0) {
+      this.recv.copy(this.recv, 0, this.recvStart, this.recvEnd);
+    }
+    this.recvStart = 0;
+    this.recvEnd = pending;
+  }
+
+  /** A receive buffer larger than the usual goes to the spares (or to the garbage collector when they are full). */
+  private releaseLarge(): void {
+    if (this.recv.length <= RECEIVE_BUFFER_BYTES) return;
+    if (spareBuffers.length < SPARE_BUFFERS_MAX && this.recv.length <= SPARE_BUFFER_MAX_BYTES) spareBuffers.push(this.recv);
+    this.recv = NO_BYTES;
+  }
+
   /**
-   * Cuts whole frames out of the received chunks. A frame's bytes are copied at most once, when they span
-   * chunks, and only once all of them are here (a 1 MB produce request arrives in dozens of chunks).
+   * Cuts whole frames out of the receive buffer and handles them. A Produce is handled from a view of the
+   * buffer: its handler appends (copies or writes) every batch before it returns and keeps no reference to
+   * the request's bytes. Any other request gets a copy of its own, as its handler may keep parts of it.
    */
   private drainFrames(): void {
-    while (!this.closed && !this.paused && !this.heldByAlarm && this.pendingBytes >= FRAME_SIZE_BYTES) {
-      const size = this.peekSize();
+    while (!this.closed && !this.paused && !this.heldByAlarm) {
+      const pending = this.recvEnd - this.recvStart;
+      if (pending < FRAME_SIZE_BYTES) break;
+      const recv = this.recv;
+      const size = recv.readInt32BE(this.recvStart);
       if (size < 0 || size > MAX_REQUEST_BYTES) {
         this.fail(`request size ${size} outside 0..${MAX_REQUEST_BYTES}`);
         return;
       }
-      if (this.pendingBytes >= FRAME_SIZE_BYTES + 2 && this.context.publishBlocked() && this.peekApiKey() === PRODUCE_API.apiKey) {
+      const apiKey = pending >= FRAME_SIZE_BYTES + 2 ? recv.readInt16BE(this.recvStart + FRAME_SIZE_BYTES) : -1;
+      if (apiKey === PRODUCE_API.apiKey && this.context.publishBlocked()) {
         this.heldByAlarm = true;
         this.socket.pause();
         return;
       }
-      if (this.pendingBytes < FRAME_SIZE_BYTES + size) return;
-      const frame = this.take(FRAME_SIZE_BYTES + size).subarray(FRAME_SIZE_BYTES);
-      this.onFrame(frame);
+      if (pending < FRAME_SIZE_BYTES + size) {
+        // room for the whole frame (up to RESERVE_AHEAD_BYTES) and the read that completes it
+        const wanted = Math.max(pending, Math.min(FRAME_SIZE_BYTES + size, RESERVE_AHEAD_BYTES)) + SHARED_READ_BUFFER_BYTES;
+        if (this.recvStart + wanted > recv.length) this.makeRoom(wanted - pending);
+        break;
+      }
+      const start = this.recvStart + FRAME_SIZE_BYTES;
+      this.recvStart = start + size;
+      const view = recv.subarray(start, start + size);
+      this.onFrame(apiKey === PRODUCE_API.apiKey ? view : Buffer.from(view));
       if (this.slots.length >= MAX_IN_FLIGHT && !this.paused) {
         this.paused = true;
         this.socket.pause();
       }
     }
-  }
-
-  /** The int32 size prefix at the head of the pending bytes (which may span chunks). */
-  private peekSize(): number {
-    return this.peekHead(FRAME_SIZE_BYTES).readInt32BE(0);
-  }
-
-  /** The api key (int16 after the size prefix) of the frame at the head of the pending bytes. */
-  private peekApiKey(): number {
-    return this.peekHead(FRAME_SIZE_BYTES + 2).readInt16BE(FRAME_SIZE_BYTES);
-  }
-
-  /** The first `n` pending bytes (at least `n` are pending): a view of the first chunk, or a copy. */
-  private peekHead(n: number): Buffer {
-    const first = this.pending[0]!;
-    if (first.length >= n) return first;
-    const head = Buffer.allocUnsafe(n);
-    let filled = 0;
-    for (const chunk of this.pending) {
-      filled += chunk.copy(head, filled, 0, Math.min(chunk.length, n - filled));
-      if (filled === n) break;
+    if (this.recvStart === this.recvEnd) {
+      this.recvStart = this.recvEnd = 0;
+      this.releaseLarge();
     }
-    return head;
   }
 
   /** the resource alarm cleared: read on (a held Produce is handled now) */
@@ -138,37 +179,6 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
     this.heldByAlarm = false;
     if (!this.paused) this.socket.resume();
     this.drainFrames();
-  }
-
-  /**
-   * Removes the first `length` pending bytes (one whole frame) and returns them: a view when they lie in
-   * one chunk, else a copy (into the shared produce scratch for a Produce frame).
-   */
-  private take(length: number): Buffer {
-    this.pendingBytes -= length;
-    const first = this.pending[0]!;
-    if (first.length >= length) {
-      if (first.length === length) this.pending.shift();
-      else this.pending[0] = first.subarray(length);
-      return first.subarray(0, length);
-    }
-    let out: Buffer;
-    if (frameApiKey(first) === PRODUCE_API.apiKey && length <= PRODUCE_SCRATCH_MAX_BYTES) {
-      if (produceScratch.length < length) produceScratch = Buffer.allocUnsafe(Math.min(PRODUCE_SCRATCH_MAX_BYTES, Math.max(length, 2 * produceScratch.length)));
-      out = produceScratch.subarray(0, length);
-    } else {
-      out = Buffer.allocUnsafe(length);
-    }
-    let filled = 0;
-    while (filled < length) {
-      const chunk = this.pending[0]!;
-      const n = Math.min(chunk.length, length - filled);
-      chunk.copy(out, filled, 0, n);
-      filled += n;
-      if (n === chunk.length) this.pending.shift();
-      else this.pending[0] = chunk.subarray(n);
-    }
-    return out;
   }
 
   private onFrame(frame: Buffer): void {

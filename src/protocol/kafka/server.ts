@@ -7,6 +7,7 @@ import type { KafkaBrokerIdentity, KafkaContext } from './handlers/context.js';
 import type { StreamStore } from '../../core/stream/topics.js';
 import type { GroupCoordinator } from '../../core/stream/groups.js';
 import { listenOnAll } from '../../util/listen.js';
+import { SHARED_READ_BUFFER_BYTES, sharedReadsEnabled } from '../../util/shared-read-buffer.js';
 
 export interface KafkaServerOptions {
   /** host advertised in Metadata (clients connect to it); defaults to the first listen address */
@@ -23,6 +24,8 @@ export class KafkaServer {
   private advertisedHost = '127.0.0.1';
   private readonly context: KafkaContext;
   private blockedReason: string | null = null;
+  /** every connection's sockets read into this one buffer (null: POSTBOX_SOCKET_READS=stream) */
+  private readonly readBuffer = sharedReadsEnabled() ? Buffer.allocUnsafe(SHARED_READ_BUFFER_BYTES) : null;
 
   constructor(
     private readonly options: KafkaServerOptions,
@@ -45,7 +48,7 @@ export class KafkaServer {
 
   async listen(hosts: readonly string[], port: number): Promise<number> {
     const listening = await listenOnAll('kafka', hosts, port, () => createServer((socket) => {
-      const c = new KafkaConnection(socket, this.context, this.logger);
+      const c = new KafkaConnection(socket, this.context, this.logger, this.readBuffer);
       this.connections.add(c);
       this.options.clients?.add(c);
       socket.on('close', () => {
