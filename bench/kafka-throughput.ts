@@ -14,7 +14,9 @@
  * kcat runs with librdkafka's defaults but for acks=all, linger.ms=5 and batch.num.messages=10000. Its default
  * queue.buffering.max.messages (100,000) is kept: a queue of a million 1 KiB records makes kcat copy the whole
  * file into new memory first, which on the benchmark VM cost kcat about 1 CPU-s more per GiB, taken from the
- * two cores it shares with the broker (bench/results/2026-12-06-kafka-direct-io.md).
+ * two cores it shares with the broker (bench/results/2026-12-06-kafka-direct-io.md). kcat also runs with glibc
+ * malloc settings that keep the memory it frees for reuse (KCAT_ENV in lib/kcat.ts): without them kcat's
+ * consumer spent most of its CPU taking new memory on the benchmark VM.
  *
  *   node dist/bench/kafka-throughput.js [--sizes 100,1024] [--mib 1024] [--json out.json]
  */
@@ -24,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compiledRoot, startPostbox } from './lib/brokers.js';
 import { fmtInt, intFlag, machineInfo, nowMs, parseArgs, table } from './lib/common.js';
-import { runKcat, runTimed, writeRecordsFile, type KcatRun } from './lib/kcat.js';
+import { KCAT_ENV, runKcat, runTimed, writeRecordsFile, type KcatRun } from './lib/kcat.js';
 
 /** Block size of the disk write test: large enough that syscall cost is noise. */
 const DISK_BLOCK_BYTES = 1024 * 1024;
@@ -120,9 +122,10 @@ async function main(): Promise<void> {
       `(median of dd oflag=direct, 1 MiB blocks: ${directRuns.map((v) => v.toFixed(1)).join(', ')}), ` +
       `${bufferedMBps.toFixed(1)} MB/s buffered (1 MiB writes + one fdatasync); the ratios below are against ${diskMBps.toFixed(1)} MB/s\n`,
   );
+  console.log(`kcat environment: ${Object.entries(KCAT_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
   console.log(table(['run', 'records/s', 'MB/s', 'of disk write', 'broker CPU µs/record', 'CPU stolen by host'], rows));
   const json = flags.get('json');
-  if (json !== undefined) writeFileSync(json, JSON.stringify({ machine: machineInfo(), directMBps, directRuns, bufferedMBps, results }, null, 2) + '\n');
+  if (json !== undefined) writeFileSync(json, JSON.stringify({ machine: machineInfo(), kcatEnv: KCAT_ENV, directMBps, directRuns, bufferedMBps, results }, null, 2) + '\n');
 }
 
 main().catch((err: unknown) => {

@@ -7,6 +7,17 @@ import { cpuSeconds, nowMs } from './common.js';
 /** A timed run must finish within this, ms. */
 const RUN_TIMEOUT_MS = 600_000;
 
+/**
+ * glibc malloc settings kcat runs with: memory it frees is kept for its next allocations instead of being
+ * given back to the kernel (allocations up to 64 MiB come from the heap, which is trimmed only past 1 GiB
+ * free). By default librdkafka's fetch buffers (about 1 MB each) are mapped and unmapped one by one; on a
+ * VM where memory new to the process costs a host page fault that made kcat's consumer spend 3.4 CPU-s per
+ * GiB of 1 KiB records instead of 1.5, and read 282–332 MB/s instead of 744–1148, while the broker's
+ * share stayed under 0.5 CPU-s (bench/results/2026-12-06-kafka-direct-io.md). The load generator is
+ * tuned so that the benchmark measures the broker; the broker itself runs with the defaults.
+ */
+export const KCAT_ENV: Readonly<Record<string, string>> = Object.freeze({ MALLOC_MMAP_THRESHOLD_: String(64 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_: String(1024 * 1024 * 1024) });
+
 export interface KcatRun {
   seconds: number;
   /** share of the machine's CPU time the hypervisor gave to others during the run (/proc/stat steal), % */
@@ -39,7 +50,8 @@ export function runTimed(command: string, args: string[], brokerPid?: number): P
     const start = nowMs();
     const stealStart = stealTicks();
     const cpuStart = brokerPid === undefined ? undefined : cpuSeconds(brokerPid);
-    const child = spawn(command, args, { stdio: ['ignore', command === 'kcat' ? 'ignore' : 'pipe', 'pipe'] });
+    const env = command === 'kcat' ? { ...process.env, ...KCAT_ENV } : process.env;
+    const child = spawn(command, args, { stdio: ['ignore', command === 'kcat' ? 'ignore' : 'pipe', 'pipe'], env });
     let stderr = '';
     let stdout = '';
     child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));

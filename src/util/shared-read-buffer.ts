@@ -4,7 +4,7 @@
  * Node hands every read of a socket over as a new Buffer of fresh memory (up to 64 KiB). A producer
  * sending 1 GiB makes about 16,000 of them, and the external memory they add starts a full mark-compact
  * every few MB: 45 per GiB of 1 KiB records in the Kafka listener, and the broker's CPU per record fell
- * from 3.1–3.5 µs to about 1.5 once its sockets read into one reused buffer
+ * from 3.1–3.5 µs to 1.1–1.9 once its sockets read into one reused buffer
  * (bench/results/2026-12-06-kafka-direct-io.md). `net.Socket`'s documented `onread` option does exactly
  * that, but only for sockets a program constructs itself: a `net.Server` builds its accepted sockets without
  * it. readIntoSharedBuffer() does for an accepted socket what that option does in the constructor: it fills
