@@ -12,8 +12,8 @@
  * the buffer to the socket's handle (`useUserBuffer`). From then on Node calls `onBytes(buffer, length)`
  * for every read, and 'end', 'close', 'error', pause() and resume() work as for any socket.
  *
- * That relies on Node internals that the option itself is built on, unchanged from Node 12 to 24 (checked
- * here on 20, 22 and 24). Where they are missing or differ, nothing is changed and false is returned: the
+ * That relies on the Node internals the option itself is built on (since Node 12.10; checked here on 20.20,
+ * 22.23 and 24.22). Where they are missing or differ, nothing is changed and false is returned: the
  * caller then reads 'data' events as usual. POSTBOX_SOCKET_READS=stream forces that (a troubleshooting
  * switch, docs/configuration.md).
  *
