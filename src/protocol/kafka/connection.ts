@@ -19,6 +19,7 @@ import { KafkaErrorCode } from './errors.js';
 import type { KafkaContext, KafkaSession } from './handlers/context.js';
 import { handlerFor, apiVersionsBody } from './handlers/index.js';
 import { FETCH_BUFFERS } from './handlers/fetch.js';
+import { BufferPool } from '../../util/buffer-pool.js';
 import { readIntoSharedBuffer, SHARED_READ_BUFFER_BYTES } from '../../util/shared-read-buffer.js';
 
 export { ADVERTISED_APIS } from './handlers/index.js';
@@ -36,30 +37,16 @@ export const MAX_IN_FLIGHT = 128;
  * whole frame (up to RESERVE_AHEAD_BYTES, as large as clients' default requests) plus one read, so its bytes
  * are copied once; a larger frame's room doubles as its bytes arrive, so a client that only announces a
  * large frame costs at most that much. The buffer is RECEIVE_BUFFER_BYTES until a larger frame comes; a
- * larger one (up to SPARE_BUFFER_MAX_BYTES) goes back to a few spares shared by all connections whenever
- * nothing is pending (a producer's request often ends a read), and the next large frame of any connection
- * takes one from there: the memory is reused, and idle connections hold no large buffers.
+ * larger one goes back to RECEIVE_BUFFERS, shared by all connections, whenever nothing is pending (a
+ * producer's request often ends a read), and the next large frame of any connection takes it from there:
+ * the memory is reused, and idle connections hold no large buffers.
  */
 const RECEIVE_BUFFER_BYTES = 64 * 1024;
 /** Room made for a frame as soon as its size is known: Kafka clients' default largest request (1 MiB). */
 const RESERVE_AHEAD_BYTES = 1024 * 1024;
-/** Large receive buffers kept for reuse, and the largest kept. */
-const SPARE_BUFFERS_MAX = 4;
-const SPARE_BUFFER_MAX_BYTES = 4 * 1024 * 1024;
-const spareBuffers: Buffer[] = [];
+/** Receive buffers up to 4 MiB come from here; two of each size are kept free. */
+const RECEIVE_BUFFERS = new BufferPool(RECEIVE_BUFFER_BYTES, 2, 4 * 1024 * 1024, 2);
 const NO_BYTES = Buffer.alloc(0);
-
-/** A receive buffer of at least `size` bytes: a spare one large enough, else a new one. */
-function receiveBuffer(size: number): Buffer {
-  for (let i = spareBuffers.length - 1; i >= 0; i--) {
-    const spare = spareBuffers[i]!;
-    if (spare.length >= size) {
-      spareBuffers.splice(i, 1);
-      return spare;
-    }
-  }
-  return Buffer.allocUnsafe(Math.max(size, RECEIVE_BUFFER_BYTES));
-}
 
 interface Slot {
   done: boolean;
@@ -113,7 +100,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
     const pending = this.recvEnd - this.recvStart;
     const needed = pending + more;
     if (needed > this.recv.length) {
-      const larger = receiveBuffer(Math.max(needed, 2 * this.recv.length));
+      const larger = RECEIVE_BUFFERS.acquire(Math.max(needed, 2 * this.recv.length, RECEIVE_BUFFER_BYTES));
       this.recv.copy(larger, 0, this.recvStart, this.recvEnd);
       this.releaseLarge();
       this.recv = larger;
@@ -124,10 +111,10 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
     this.recvEnd = pending;
   }
 
-  /** A receive buffer larger than the usual goes to the spares (or to the garbage collector when they are full). */
+  /** A receive buffer larger than the usual goes back to the pool (which drops what it does not keep). */
   private releaseLarge(): void {
     if (this.recv.length <= RECEIVE_BUFFER_BYTES) return;
-    if (spareBuffers.length < SPARE_BUFFERS_MAX && this.recv.length <= SPARE_BUFFER_MAX_BYTES) spareBuffers.push(this.recv);
+    RECEIVE_BUFFERS.release(this.recv);
     this.recv = NO_BYTES;
   }
 
