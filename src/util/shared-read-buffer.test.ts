@@ -16,7 +16,7 @@ async function sharedServer(bufferBytes: number): Promise<{ server: Server; port
     received.set(id, []);
     sockets.push(socket);
     taken.push(
-      readIntoSharedBuffer(socket, shared, (bytes, length) => {
+      readIntoSharedBuffer(socket, shared, (length, bytes) => {
         assert.equal(bytes, shared, 'reads arrive in the shared buffer itself');
         received.get(id)!.push(Buffer.from(bytes.subarray(0, length)));
       }),

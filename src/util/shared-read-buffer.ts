@@ -9,7 +9,7 @@
  * that, but only for sockets a program constructs itself: a `net.Server` builds its accepted sockets without
  * it. readIntoSharedBuffer() does for an accepted socket what that option does in the constructor: it fills
  * the socket's two onread slots (found by their symbols' names, which every socket carries, null) and hands
- * the buffer to the socket's handle (`useUserBuffer`). From then on Node calls `onBytes(buffer, length)`
+ * the buffer to the socket's handle (`useUserBuffer`). From then on Node calls `onRead(length, buffer)`
  * for every read, and 'end', 'close', 'error', pause() and resume() work as for any socket.
  *
  * That relies on the Node internals the option itself is built on (since Node 12.10; checked here on 20.20,
@@ -17,8 +17,8 @@
  * caller then reads 'data' events as usual. POSTBOX_SOCKET_READS=stream forces that (a troubleshooting
  * switch, docs/configuration.md).
  *
- * The buffer may be shared by every socket: Node reads into it and calls onBytes() at once, one read at a
- * time, so onBytes() must copy what it keeps before it returns.
+ * The buffer may be shared by every socket: Node reads into it and calls onRead() at once, one read at a
+ * time, so onRead() must copy what it keeps before it returns.
  */
 import type { Socket } from 'node:net';
 
@@ -51,19 +51,17 @@ function onreadSlots(socket: Socket): OnreadSlots | null {
 
 /**
  * Makes `socket` (just accepted, nothing read from it yet by anyone) read into `buffer` and call
- * `onBytes(buffer, length)` for each read, with no 'data' events. False, changing nothing, where this
- * Node does not allow it; the caller then listens to 'data'.
+ * `onRead(length, buffer)` for each read (the `onread` option's callback: Node calls it directly; it
+ * returns nothing, as `false` would pause reading), with no 'data' events. False, changing nothing, where
+ * this Node does not allow it; the caller then listens to 'data'.
  */
-export function readIntoSharedBuffer(socket: Socket, buffer: Buffer, onBytes: (bytes: Buffer, length: number) => void): boolean {
+export function readIntoSharedBuffer(socket: Socket, buffer: Buffer, onRead: (length: number, bytes: Buffer) => void): boolean {
   const slots = onreadSlots(socket);
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: unknown } })._handle;
   if (slots === null || handle === undefined || handle === null || typeof handle.useUserBuffer !== 'function') return false;
   const target = socket as unknown as Record<symbol, unknown>;
   target[slots.buffer] = buffer;
-  target[slots.callback] = (length: number, bytes: Buffer): undefined => {
-    onBytes(bytes, length);
-    return undefined; // anything but false: reading goes on (pause() stops it)
-  };
+  target[slots.callback] = onRead;
   try {
     (handle.useUserBuffer as (b: Buffer) => void).call(handle, buffer);
   } catch {

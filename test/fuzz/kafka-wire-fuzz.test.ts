@@ -9,6 +9,7 @@ import { Socket } from 'node:net';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { RawKafkaClient, encodeBatch } from '../helpers/kafka-raw.js';
 import { encodeRequest } from '../../src/protocol/kafka/envelope.js';
+import { KafkaConnection } from '../../src/protocol/kafka/connection.js';
 
 let broker: TestBroker;
 before(async () => {
@@ -166,6 +167,10 @@ for (const reads of ['shared', 'stream'] as const) {
           const values = (await client.readToEnd(`big-${reads}-${suffix}`, 0, 0n)).map((r) => r.value);
           assert.ok(values.length === 36 && values.every((v, i) => v === side[suffix]![i]), `topic ${suffix} of the 2.2 MB request`);
         }
+        // the path under test is the one taken: every open Kafka connection reads the way this run asked
+        const open = [...own.core.clients].filter((c): c is KafkaConnection => c instanceof KafkaConnection);
+        assert.ok(open.length > 0);
+        assert.ok(open.every((c) => c.sharedReads === (reads === 'shared')), `every connection reads ${reads}`);
       } finally {
         client.close();
       }

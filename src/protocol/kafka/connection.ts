@@ -69,8 +69,10 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
   readonly clientHost: string;
   clientId = '';
   private readonly connectedAt = Date.now();
+  /** the socket reads into the server's shared buffer (false: 'data' events, as Node delivers them) */
+  readonly sharedReads: boolean;
 
-  /** `readBuffer`: the server's shared read buffer (null: read 'data' events, as Node delivers them) */
+  /** `readBuffer`: the server's shared read buffer (null: read 'data' events) */
   constructor(
     private readonly socket: Socket,
     private readonly context: KafkaContext,
@@ -80,14 +82,14 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
     this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
     this.clientHost = `/${socket.remoteAddress ?? ''}`;
     socket.setNoDelay(true);
-    const onBytes = (bytes: Buffer, length: number): void => this.onBytes(bytes, length);
-    if (readBuffer === null || !readIntoSharedBuffer(socket, readBuffer, onBytes)) socket.on('data', (chunk: Buffer) => onBytes(chunk, chunk.length));
+    this.sharedReads = readBuffer !== null && readIntoSharedBuffer(socket, readBuffer, (length, bytes) => this.onRead(length, bytes));
+    if (!this.sharedReads) socket.on('data', (chunk: Buffer) => this.onRead(chunk.length, chunk));
     socket.on('error', (err) => this.logger.debug(() => `kafka connection ${this.name}: ${err.message}`));
     socket.on('close', () => (this.closed = true));
   }
 
   /** The first `length` bytes of `bytes` were read: copied here before the socket reads again. */
-  private onBytes(bytes: Buffer, length: number): void {
+  private onRead(length: number, bytes: Buffer): void {
     if (this.closed) return;
     if (this.recvEnd + length > this.recv.length) this.makeRoom(length);
     bytes.copy(this.recv, this.recvEnd, 0, length);
