@@ -25,7 +25,7 @@ import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compiledRoot, startPostbox } from './lib/brokers.js';
-import { fmtInt, intFlag, machineInfo, nowMs, parseArgs, table } from './lib/common.js';
+import { fmtInt, intFlag, machineInfo, nowMs, parseArgs, summarize, table } from './lib/common.js';
 import { KCAT_ENV, runKcat, runTimed, writeRecordsFile, type KcatRun } from './lib/kcat.js';
 
 /** Block size of the disk write test: large enough that syscall cost is noise. */
@@ -109,8 +109,8 @@ async function main(): Promise<void> {
     await broker.stop();
     rmSync(work, { recursive: true, force: true });
   }
-  const measured = directRuns.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
-  const directMBps = measured.length === 0 ? NaN : measured[Math.floor((measured.length - 1) / 2)]!;
+  const measured = Float64Array.from(directRuns.filter((v) => !Number.isNaN(v)));
+  const directMBps = summarize(measured, measured.length).p50; // NaN when dd never ran
   // the physical limit: the device's direct-I/O bandwidth; the buffered figure when dd is unavailable
   const diskMBps = Number.isNaN(directMBps) ? bufferedMBps : directMBps;
   const mbps = (r: RunResult): number => (r.records * r.recordBytes) / r.run.seconds / 1e6;
