@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { buildConfig, ConfigError, type Config } from './config/config.js';
 import { DiskAlarm, MemoryAlarm, ResourceAlarms } from './core/alarms.js';
 import { BrokerCore } from './core/core.js';
+import { checkDataDirFormats } from './storage/format-check.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { ManagementServer } from './management/http.js';
 import { AlertEngine, AlertRuleError, parseAlertRule, type QueueSample } from './management/alerts.js';
@@ -42,6 +43,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
 
 export async function startWithConfig(config: Config, givenLogger?: Logger): Promise<RunningBroker> {
   const logger = givenLogger ?? createLogger(config.logLevel);
+  // before anything in the data directory changes: refuse files written by a newer Postbox
+  checkDataDirFormats(resolve(config.dataDir));
   const core = BrokerCore.open({
     dataDir: resolve(config.dataDir),
     fsync: config.fsync,

@@ -5,6 +5,7 @@ import { buildConfig, ConfigError, readConfigFile, renderSettingsHelp, SETTINGS 
 import { startWithConfig } from '../broker.js';
 import { createLogger } from '../log/logger.js';
 import { POSTBOX_VERSION } from '../version.js';
+import { UnsupportedFormatError } from '../storage/format-error.js';
 import { BENCH_COMMANDS } from './bench.js';
 import { runCommand, type CliCommand } from './command.js';
 import { DEFINITIONS_COMMANDS } from './definitions.js';
@@ -135,7 +136,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 main(process.argv.slice(2)).catch((err) => {
-  if (err instanceof ConfigError) process.stderr.write(`postbox: ${err.message}\n`);
+  if (err instanceof ConfigError || err instanceof UnsupportedFormatError) process.stderr.write(`postbox: ${err.message}\n`);
   else process.stderr.write(`postbox: ${(err as Error)?.stack ?? err}\n`);
   process.exit(1);
 });

@@ -86,12 +86,14 @@ export class BrokerCore implements VhostContext {
   /** Open the data directory: wipe transient queues, load definitions, recover every durable queue. */
   static open(options: CoreOptions): BrokerCore {
     const core = new BrokerCore(options);
+    // read first: a definitions file of a newer version refuses the start before anything is wiped
+    const definitions = loadDefinitions(options.dataDir);
     mkdirSync(options.dataDir, { recursive: true });
     rmSync(core.transientDir, { recursive: true, force: true });
     mkdirSync(core.queuesDir, { recursive: true });
     mkdirSync(core.transientDir, { recursive: true });
     for (const name of options.vhosts) core.vhosts.set(name, new VirtualHost(name, core));
-    core.recover(loadDefinitions(options.dataDir));
+    core.recover(definitions);
     core.removeDelayedLeftovers();
     core.loading = false;
     core.stats.start(
@@ -139,6 +141,7 @@ export class BrokerCore implements VhostContext {
         scheduler: this.scheduler,
         segmentBytes: this.options.segmentBytes,
         logger: (line) => log.info(`queue '${q.name}' in vhost '${q.vhost}': ${line}`),
+        errorLogger: (line) => log.error(`queue '${q.name}' in vhost '${q.vhost}': ${line}`),
         onRecovered: (segment, offset, length, payload, deliveries) => queue.restoreRecord(segment, offset, length, payload, deliveries),
       });
       // transient messages do not survive a restart (as in RabbitMQ): attachLog acks them away
@@ -187,6 +190,7 @@ export class BrokerCore implements VhostContext {
         if (restore) this.options.logger.info(text);
         else this.options.logger.debug(text);
       },
+      errorLogger: (line) => this.options.logger.error(`delayed exchange '${exchange}' in vhost '${vhost}': ${line}`),
       onRecovered,
     });
   }

@@ -8,6 +8,7 @@
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { writeFileAtomic } from '../storage/files.js';
+import { UnsupportedFormatError } from '../storage/format-error.js';
 import { join } from 'node:path';
 import { AmqpDecimal, type FieldTable, type FieldValue } from './field-table.js';
 import type { Policy } from './policy.js';
@@ -99,7 +100,7 @@ export function loadDefinitions(dataDir: string): Definitions {
   const path = join(dataDir, DEFINITIONS_FILE);
   if (!existsSync(path)) return emptyDefinitions();
   const raw = JSON.parse(readFileSync(path, 'utf8'));
-  if (raw.version !== DEFINITIONS_VERSION) throw new Error(`${path}: unsupported definitions version ${raw.version}`);
+  if (raw.version !== DEFINITIONS_VERSION) throw new UnsupportedFormatError(path, raw.version, DEFINITIONS_VERSION, 'definitions');
   return {
     exchanges: raw.exchanges.map((e: any) => ({ ...e, arguments: decodeTable(e.arguments) })),
     queues: raw.queues.map((q: any) => ({ ...q, arguments: decodeTable(q.arguments) })),

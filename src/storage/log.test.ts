@@ -376,26 +376,57 @@ test('a segment cut inside a record header loses only that record', () => {
   assertAppendsStillWork(result.dir, result.log, expected);
 });
 
-test('a corrupted payload byte drops that record and everything after it', () => {
-  const result = damageAndReopen((file, positions) => {
-    const bytes = fs.readFileSync(file);
-    bytes[positions[7]!.offset + RECORD_HEADER_BYTES + 2]! ^= 0x40;
-    fs.writeFileSync(file, bytes);
-  });
-  const expected = result.positions.slice(0, 7).map((p) => p.payload);
-  assert.deepEqual(result.recovered, expected);
-  assert.ok(result.lines.some((line) => line.includes('CRC mismatch')), result.lines.join('\n'));
-  assertAppendsStillWork(result.dir, result.log, expected);
+test('a corrupted payload byte costs only that record: the records after it are recovered and the bytes saved aside', () => {
+  const errors: string[] = [];
+  const dir = temporaryDir();
+  const log = openLog(dir);
+  const positions = appendMany(log, 20);
+  log.close();
+  const file = path.join(dir, segmentFileName(1));
+  const bytes = fs.readFileSync(file);
+  const damaged = positions[7]!;
+  bytes[damaged.offset + RECORD_HEADER_BYTES + 2]! ^= 0x40;
+  fs.writeFileSync(file, bytes);
+  const reopened = openLog(dir, { errorLogger: (line) => errors.push(line) });
+  const expected = positions.filter((_, n) => n !== 7).map((p) => p.payload);
+  assert.deepEqual(recoveredPayloads(reopened), expected);
+  assert.equal(fs.statSync(file).size, bytes.length, 'nothing truncated');
+  const side = `${file}.damaged-${damaged.offset}`;
+  assert.deepEqual(fs.readFileSync(side), bytes.subarray(damaged.offset, damaged.offset + RECORD_HEADER_BYTES + damaged.payload.length));
+  assert.equal(errors.length, 1, errors.join('\n'));
+  assert.match(errors[0]!, /DAMAGED: skipped \d+ byte\(s\) in 1 range\(s\).*CRC mismatch.*recovered the 19 intact record\(s\)/);
+  assert.ok(errors[0]!.includes(side), errors[0]);
+  // acks and appends after the hole land on the right records, and survive another restart
+  reopened.ack(positions[8]!.segment, positions[8]!.offset);
+  assert.equal(reopened.ack(damaged.segment, damaged.offset), false, 'the damaged record is not live');
+  assertAppendsStillWork(dir, reopened, expected.filter((_, n) => n !== 7));
 });
 
-test('a corrupted CRC byte drops that record and everything after it', () => {
+test('a corrupted length or CRC byte costs only that record, found by scanning forward', () => {
+  for (const at of [0, 1, 5]) {
+    const result = damageAndReopen((file, positions) => {
+      const bytes = fs.readFileSync(file);
+      bytes[positions[15]!.offset + at]! ^= 0x01 << at;
+      fs.writeFileSync(file, bytes);
+    });
+    const expected = result.positions.filter((_, n) => n !== 15).map((p) => p.payload);
+    assert.deepEqual(result.recovered, expected, `byte ${at}`);
+    assert.ok(fs.existsSync(path.join(result.dir, `${segmentFileName(1)}.damaged-${result.positions[15]!.offset}`)));
+    assertAppendsStillWork(result.dir, result.log, expected);
+  }
+});
+
+test('damage in the last record with nothing valid after it is a torn tail: truncated, no side file', () => {
   const result = damageAndReopen((file, positions) => {
     const bytes = fs.readFileSync(file);
-    bytes[positions[15]!.offset + 5]! ^= 0x01;
+    bytes[positions[19]!.offset + RECORD_HEADER_BYTES]! ^= 0x08;
     fs.writeFileSync(file, bytes);
   });
-  assert.deepEqual(result.recovered, result.positions.slice(0, 15).map((p) => p.payload));
-  assertAppendsStillWork(result.dir, result.log, result.positions.slice(0, 15).map((p) => p.payload));
+  const expected = result.positions.slice(0, 19).map((p) => p.payload);
+  assert.deepEqual(result.recovered, expected);
+  assert.equal(fs.readdirSync(result.dir).some((name) => name.includes('.damaged-')), false);
+  assert.ok(result.lines.some((line) => line.includes('CRC mismatch') && line.includes('dropped')), result.lines.join('\n'));
+  assertAppendsStillWork(result.dir, result.log, expected);
 });
 
 test('garbage and zero-filled tails after the last record are dropped', () => {
@@ -427,30 +458,51 @@ test('an ack entry pointing into a dropped tail never acks a later record at tha
   again.close();
 });
 
-test('a segment with a bad magic or version is moved aside as .corrupt and the rest recovers', () => {
-  for (const [at, value] of [
-    [0, 0x51], // magic
-    [5, 0x02], // version
-  ] as const) {
-    const dir = temporaryDir();
-    const log = openLog(dir, { segmentBytes: 600 });
-    const positions = appendMany(log, 30);
-    log.close();
-    const damaged = path.join(dir, segmentFileName(2));
-    const bytes = fs.readFileSync(damaged);
-    bytes[at] = value;
-    fs.writeFileSync(damaged, bytes);
-    const lines: string[] = [];
-    const reopened = openLog(dir, { segmentBytes: 600 }, lines);
-    assert.ok(fs.existsSync(damaged + '.corrupt'));
-    assert.equal(fs.existsSync(damaged), false);
-    assert.ok(lines.some((line) => line.includes('moved aside')), lines.join('\n'));
-    const expected = positions.filter((p) => p.segment !== 2).map((p) => p.payload);
-    assert.deepEqual(recoveredPayloads(reopened), expected);
-    const added = appendSplit(reopened, payloadFor(500));
-    assert.deepEqual(reopened.read(added.segment, added.offset, added.payload.length), added.payload);
-    reopened.close();
-  }
+test('a segment with a bad magic is moved aside as .corrupt at error level and the rest recovers', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 600 });
+  const positions = appendMany(log, 30);
+  log.close();
+  const damaged = path.join(dir, segmentFileName(2));
+  const bytes = fs.readFileSync(damaged);
+  bytes[0] = 0x51;
+  fs.writeFileSync(damaged, bytes);
+  const errors: string[] = [];
+  const reopened = openLog(dir, { segmentBytes: 600, errorLogger: (line) => errors.push(line) });
+  assert.ok(fs.existsSync(damaged + '.corrupt'));
+  assert.equal(fs.existsSync(damaged), false);
+  assert.ok(errors.some((line) => line.includes('bad magic') && line.includes('moved aside')), errors.join('\n'));
+  const expected = positions.filter((p) => p.segment !== 2).map((p) => p.payload);
+  assert.deepEqual(recoveredPayloads(reopened), expected);
+  const added = appendSplit(reopened, payloadFor(500));
+  assert.deepEqual(reopened.read(added.segment, added.offset, added.payload.length), added.payload);
+  reopened.close();
+});
+
+test('a segment in an unknown format version stops the open, naming the file and both versions', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir);
+  appendMany(log, 5);
+  log.close();
+  const file = path.join(dir, segmentFileName(1));
+  const bytes = fs.readFileSync(file);
+  bytes.writeUInt16BE(99, 4);
+  fs.writeFileSync(file, bytes);
+  assert.throws(() => openLog(dir), (error: Error) => error.message.includes(file) && error.message.includes('version 99 (this Postbox reads 1)'));
+  assert.deepEqual(fs.readFileSync(file), bytes, 'the file is left as it was');
+  assert.deepEqual(segmentFiles(dir), [segmentFileName(1)]);
+});
+
+test('a segment header torn before it landed holds no record and is removed', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir);
+  const positions = appendMany(log, 3);
+  log.close();
+  fs.writeFileSync(path.join(dir, segmentFileName(2)), Buffer.alloc(16)); // zero-filled header
+  const reopened = openLog(dir);
+  assert.deepEqual(recoveredPayloads(reopened), positions.map((p) => p.payload));
+  assert.equal(fs.readdirSync(dir).some((name) => name.endsWith('.corrupt')), false);
+  reopened.close();
 });
 
 test('an empty segment file left by a crash during a roll is removed', () => {

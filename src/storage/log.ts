@@ -12,10 +12,13 @@
  * through a read-ahead block: one readSync into a fresh Buffer that is never written again, so the
  * subarrays handed out stay valid for as long as the caller holds them.
  *
- * Recovery at open() scans every segment, truncates a torn or corrupt tail (first record whose
- * header is incomplete, whose length runs past end of file, or whose CRC does not match), moves
- * files with a bad header aside as `.corrupt`, applies the ack files and deletes fully acked
- * segments. It is synchronous: a broker cannot serve a queue before it knows what is in it.
+ * Recovery at open() scans every segment (segment-scan.ts). A record that does not check out
+ * (incomplete header, length past end of file, CRC mismatch) followed by no good record is a torn
+ * tail and is truncated; one followed by good records is damage: only the bad bytes are skipped, saved
+ * to a `.damaged-<offset>` side file and reported at error level (damage.ts). A file with a bad header
+ * is moved aside as `.corrupt` (error level); one in a format version this Postbox does not read stops
+ * the open (UnsupportedFormatError). Then the ack files are applied and fully acked segments deleted.
+ * It is synchronous: a broker cannot serve a queue before it knows what is in it.
  */
 
 import fs from 'node:fs';
@@ -30,7 +33,9 @@ import {
   MAX_SEGMENT_NUMBER,
   MIN_RECORD_PAYLOAD_BYTES,
   RECORD_HEADER_BYTES,
+  SEGMENT_FORMAT_VERSION,
   SEGMENT_HEADER_BYTES,
+  SEGMENT_MAGIC,
   ackFileName,
   checkSegmentHeader,
   encodeSegmentHeader,
@@ -42,6 +47,9 @@ import {
   writeRecordHeader,
 } from './format.js';
 import { closeQuietly, readFully, readdirOrEmpty, unlinkIfExists, writeFully } from './files.js';
+import { isDamagedFileName, saveDamagedBytes } from './damage.js';
+import { checkFormatVersion } from './format-error.js';
+import { scanSegmentRecords, type SegmentScanResult } from './segment-scan.js';
 import { INITIAL_INDEX_CAPACITY, Segment } from './segment.js';
 import type { SyncScheduler, SyncableLog } from './sync.js';
 
@@ -74,6 +82,8 @@ export interface SegmentLogOptions {
   verifyOnRead?: boolean;
   /** One line per notable event (recovery summary, dropped tails, corrupt files). Default: stderr. */
   logger?: (line: string) => void;
+  /** One line per damage found at open (damaged records skipped, corrupt files moved aside). Default: `logger`. */
+  errorLogger?: (line: string) => void;
   /**
    * Called for each live record during open, in append order, instead of collecting them for
    * takeRecovered(). `payload` is only valid during the call, so recovery holds one segment at a time.
@@ -103,6 +113,9 @@ const enum LogState {
 interface RecoveryTotals {
   droppedBytes: number;
   corruptFiles: number;
+  /** damaged bytes skipped (kept in side files), in ranges */
+  damagedBytes: number;
+  damagedRanges: number;
 }
 
 export class SegmentLog implements SyncableLog {
@@ -117,6 +130,7 @@ export class SegmentLog implements SyncableLog {
   private readonly readAheadBytes: number;
   private readonly verifyOnRead: boolean;
   private readonly logger: (line: string) => void;
+  private readonly errorLogger: (line: string) => void;
   private readonly syncEnabled: boolean;
   private readonly onRecovered: SegmentLogOptions['onRecovered'];
   private state = LogState.Open;
@@ -163,6 +177,7 @@ export class SegmentLog implements SyncableLog {
     this.readAheadBytes = options.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES;
     this.verifyOnRead = options.verifyOnRead ?? false;
     this.logger = options.logger ?? ((line) => process.stderr.write(line + '\n'));
+    this.errorLogger = options.errorLogger ?? this.logger;
     this.syncEnabled = options.scheduler.policy === 'always';
     this.onRecovered = options.onRecovered;
     const minimumSegment = SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES + MIN_RECORD_PAYLOAD_BYTES;
@@ -366,7 +381,7 @@ export class SegmentLog implements SyncableLog {
     this.liveByteCount = 0;
     this.recovered = null;
     for (const name of readdirOrEmpty(this.dir)) {
-      if (parseSegmentFileName(name) > 0 || parseAckFileName(name) > 0 || name.endsWith(CORRUPT_FILE_SUFFIX)) {
+      if (parseSegmentFileName(name) > 0 || parseAckFileName(name) > 0 || name.endsWith(CORRUPT_FILE_SUFFIX) || isDamagedFileName(name)) {
         unlinkIfExists(path.join(this.dir, name));
       }
     }
@@ -662,7 +677,7 @@ export class SegmentLog implements SyncableLog {
     }
     numbers.sort((a, b) => a - b);
     const highest = numbers.length > 0 ? numbers[numbers.length - 1]! : 0;
-    const totals: RecoveryTotals = { droppedBytes: 0, corruptFiles: 0 };
+    const totals: RecoveryTotals = { droppedBytes: 0, corruptFiles: 0, damagedBytes: 0, damagedRanges: 0 };
     const recovered: RecoveredRecord[] = [];
     let last: Segment | null = null;
     for (const number of numbers) {
@@ -687,9 +702,10 @@ export class SegmentLog implements SyncableLog {
     this.recovered = recovered;
     this.recoveryScan = null;
     this.lastSegment = this.active.number;
+    const damage = totals.damagedRanges > 0 ? `skipped ${totals.damagedBytes} damaged byte(s) in ${totals.damagedRanges} range(s), ` : '';
     this.logger(
       `storage ${this.dir}: recovered ${recoveredSegments} segment(s), ${this.liveRecordCount} live record(s) ` +
-        `(${this.liveByteCount} payload bytes), dropped ${totals.droppedBytes} byte(s), ` +
+        `(${this.liveByteCount} payload bytes), dropped ${totals.droppedBytes} byte(s), ${damage}` +
         `${totals.corruptFiles} corrupt file(s) moved aside, in ${Date.now() - started} ms`,
     );
   }
@@ -714,42 +730,27 @@ export class SegmentLog implements SyncableLog {
       }
       bytes = this.scanBufferFor(size);
       readFully(fd, bytes, size, 0);
+      checkFormatVersion(segmentPath, bytes, size, SEGMENT_MAGIC, SEGMENT_FORMAT_VERSION);
       const problem = checkSegmentHeader(bytes, number);
       if (problem !== null) {
+        if (size <= SEGMENT_HEADER_BYTES) {
+          // no room for a record: a creation torn before its header landed. Nothing to keep.
+          this.logger(`storage ${this.dir}: ${name} (${problem}) holds no record, removed`);
+          unlinkIfExists(segmentPath);
+          unlinkIfExists(ackPath);
+          return null;
+        }
         this.moveAside(segmentPath, ackPath, `${name}: ${problem}`);
         totals.corruptFiles++;
         return null;
       }
-      let reason = '';
-      let at = SEGMENT_HEADER_BYTES;
-      for (;;) {
-        if (at === size) break;
-        if (at + RECORD_HEADER_BYTES > size) {
-          reason = 'incomplete record header';
-          break;
-        }
-        const length = readRecordLength(bytes, at);
-        if (length < MIN_RECORD_PAYLOAD_BYTES || length > MAX_RECORD_PAYLOAD_BYTES) {
-          reason = `invalid record length ${length}`;
-          break;
-        }
-        const payloadStart = at + RECORD_HEADER_BYTES;
-        if (payloadStart + length > size) {
-          reason = `record length ${length} runs past end of file`;
-          break;
-        }
-        if (crc32c(bytes.subarray(payloadStart, payloadStart + length)) !== readRecordCrc(bytes, at)) {
-          reason = 'CRC mismatch';
-          break;
-        }
-        segment.addRecord(at, length);
-        at = payloadStart + length;
-      }
-      validEnd = at;
+      const scan = scanSegmentRecords(bytes, size, segment);
+      validEnd = scan.validEnd;
+      if (scan.skipped.length > 0) this.reportDamage(segmentPath, bytes, scan, totals);
       if (validEnd < size) {
         fs.ftruncateSync(fd, validEnd);
         totals.droppedBytes += size - validEnd;
-        this.logger(`storage ${this.dir}: ${name}: dropped ${size - validEnd} byte(s) at offset ${validEnd} (${reason})`);
+        this.logger(`storage ${this.dir}: ${name}: dropped ${size - validEnd} byte(s) at offset ${validEnd} (${scan.tornReason})`);
       }
     } finally {
       // sealed segments keep no fd; the active one is reopened by recover()
@@ -773,6 +774,26 @@ export class SegmentLog implements SyncableLog {
       else recovered.push({ segment: number, offset, length, payload: copy ? Buffer.from(view) : view, deliveries: delivered });
     }
     return segment;
+  }
+
+  /** Saves each damaged range of a segment to its side file and reports the segment in one error line. */
+  private reportDamage(segmentPath: string, bytes: Buffer, scan: SegmentScanResult, totals: RecoveryTotals): void {
+    const sideFiles: string[] = [];
+    let skippedBytes = 0;
+    for (const range of scan.skipped) {
+      const damaged = bytes.subarray(range.offset, range.offset + range.bytes);
+      sideFiles.push(saveDamagedBytes(segmentPath, range.offset, damaged, this.syncEnabled));
+      skippedBytes += range.bytes;
+    }
+    totals.damagedBytes += skippedBytes;
+    totals.damagedRanges += scan.skipped.length;
+    const first = scan.skipped[0]!;
+    this.errorLogger(
+      `storage ${this.dir}: ${path.basename(segmentPath)} is DAMAGED: skipped ${skippedBytes} byte(s) in ` +
+        `${scan.skipped.length} range(s) (first at offset ${first.offset}: ${first.reason}), ` +
+        `recovered the ${scan.records} intact record(s) around them; the skipped bytes are kept in ` +
+        `${sideFiles.map((file) => path.join(this.dir, file)).join(', ')}`,
+    );
   }
 
   /** a buffer for a whole segment file of `size` bytes (reused across segments when visiting) */
@@ -843,7 +864,7 @@ export class SegmentLog implements SyncableLog {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-    this.logger(`storage ${this.dir}: ${problem}; moved aside to ${path.basename(segmentPath)}${CORRUPT_FILE_SUFFIX}`);
+    this.errorLogger(`storage ${this.dir}: ${problem}; moved aside to ${path.basename(segmentPath)}${CORRUPT_FILE_SUFFIX}`);
   }
 
   private notOpenError(): Error {

@@ -86,6 +86,21 @@ export class Segment {
     this.liveBytes += payloadLength;
   }
 
+  /**
+   * Indexes `byteCount` bytes at `offset` that recovery skipped as damaged (damage.ts): an entry that
+   * is acked from the start and holds no live payload, so the record before it keeps its length, acks
+   * naming the damaged offset are ignored, and the segment is still deleted once the rest is acked.
+   */
+  addSkipped(offset: number, byteCount: number): void {
+    const index = this.recordCount;
+    if (index === this.offsets.length) this.grow();
+    this.offsets[index] = offset;
+    this.indexEnd = offset + byteCount;
+    this.recordCount = index + 1;
+    this.acked[index >>> 3] = this.acked[index >>> 3]! | (1 << (index & 7));
+    this.ackedCount++;
+  }
+
   /** Index of the record starting at `offset`, or -1. */
   findRecord(offset: number): number {
     const hint = this.ackHint;

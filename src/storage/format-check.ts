@@ -1,0 +1,97 @@
+/**
+ * Before the broker changes anything in its data directory (recovery truncates torn tails, deletes acked
+ * segments, rewrites index files, wipes transient queues), it reads the format header of every data
+ * file that has one and refuses to start when one was written in a format version this Postbox does not
+ * read (UnsupportedFormatError: one line naming the file, the version found and the version supported).
+ * Checking first, for the whole directory, is what lets the refusal leave the directory exactly as it
+ * was, wherever the newer file sits.
+ *
+ *   <dataDir>/queues/<queue>/NNNNNNNN.seg          "PBSG" + version   (storage/format.ts)
+ *   <dataDir>/delayed/<exchange>/NNNNNNNN.seg      "PBSG" + version
+ *   <dataDir>/streams/<topic>/<partition>/*.log    "PBKL" + version   (storage/partition/format.ts)
+ *                                       *.index    "PBKX" + version
+ *                                       *.timeindex "PBKT" + version
+ *   <dataDir>/groups/offsets.log                   "PBGO" + version   (core/stream/group-offset-log.ts)
+ *
+ * Ack files have no header (flat u32 entries: nothing to version). A file with another magic or too
+ * short for a header is not judged here: that is a torn creation or corruption, which each log's
+ * recovery handles (and reports) itself. The cost is one open and one 6-byte read per file.
+ */
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { closeQuietly, readdirOrEmpty } from './files.js';
+import { SEGMENT_FORMAT_VERSION, SEGMENT_MAGIC, parseSegmentFileName } from './format.js';
+import { checkFormatVersion } from './format-error.js';
+import {
+  OFFSET_INDEX_MAGIC,
+  PARTITION_FORMAT_VERSION,
+  PARTITION_SEGMENT_MAGIC,
+  TIME_INDEX_MAGIC,
+  parseSegmentFile,
+} from './partition/format.js';
+
+/** Bytes of a format header that name the format: magic u32 + version u16. */
+const VERSION_HEADER_BYTES = 6;
+
+/** "PBGO" and version of the group offsets log (drawn in core/stream/group-offset-log.ts, which checks it too). */
+const GROUP_OFFSETS_MAGIC = 0x5042474f;
+const GROUP_OFFSETS_FORMAT_VERSION = 1;
+const GROUP_OFFSETS_FILE = path.join('groups', 'offsets.log');
+/** A deleted topic's directory, renamed away and removed at open (core/stream/topics.ts). */
+const DELETED_TOPIC_PREFIX = '.deleted-';
+
+/** Throws UnsupportedFormatError for the first data file under `dataDir` in a format version this Postbox does not read. */
+export function checkDataDirFormats(dataDir: string): void {
+  const header = Buffer.alloc(VERSION_HEADER_BYTES);
+  for (const area of ['queues', 'delayed']) {
+    const root = path.join(dataDir, area);
+    for (const log of subdirectories(root)) {
+      for (const name of readdirOrEmpty(log)) {
+        if (parseSegmentFileName(name) > 0) checkFile(path.join(log, name), header, SEGMENT_MAGIC, SEGMENT_FORMAT_VERSION);
+      }
+    }
+  }
+  for (const topic of subdirectories(path.join(dataDir, 'streams'))) {
+    if (path.basename(topic).startsWith(DELETED_TOPIC_PREFIX)) continue; // removed at open, never read
+    for (const partition of subdirectories(topic)) {
+      for (const name of readdirOrEmpty(partition)) {
+        const parsed = parseSegmentFile(name);
+        if (parsed === null) continue;
+        const magic = parsed.suffix === '.log' ? PARTITION_SEGMENT_MAGIC : parsed.suffix === '.index' ? OFFSET_INDEX_MAGIC : TIME_INDEX_MAGIC;
+        checkFile(path.join(partition, name), header, magic, PARTITION_FORMAT_VERSION);
+      }
+    }
+  }
+  checkFile(path.join(dataDir, GROUP_OFFSETS_FILE), header, GROUP_OFFSETS_MAGIC, GROUP_OFFSETS_FORMAT_VERSION);
+}
+
+function checkFile(file: string, header: Buffer, magic: number, supported: number): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    const length = fs.readSync(fd, header, 0, VERSION_HEADER_BYTES, 0);
+    checkFormatVersion(file, header, length, magic, supported);
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+function subdirectories(dir: string): string[] {
+  const found: string[] = [];
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    if (entry.isDirectory()) found.push(path.join(dir, entry.name));
+  }
+  return found;
+}
