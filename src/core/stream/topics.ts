@@ -492,6 +492,7 @@ export class StreamStore implements DurabilityListener {
         if (routine === true) this.options.logger.debug(() => `stream ${topic.name}-${index}: ${line}`);
         else this.options.logger.warn(`stream ${topic.name}-${index}: ${line}`);
       },
+      errorLogger: (line) => this.options.logger.error(`stream ${topic.name}-${index}: ${line}`),
     });
     const partition = new Partition(topic, index, log);
     partition.producers.recover(log);

@@ -320,7 +320,11 @@ function batchPositions(file: string): number[] {
   return positions;
 }
 
-function damageAndReopen(damage: (file: string, positions: number[]) => void, options: Partial<PartitionLogOptions> = {}) {
+function damageAndReopen(
+  damage: (file: string, positions: number[]) => void,
+  options: Partial<PartitionLogOptions> = {},
+  reopenOptions: Partial<PartitionLogOptions> = {},
+) {
   const dir = temporaryDir();
   const log = openLog(dir, { segmentBytes: 8192, ...options });
   const appended = appendMany(log, 60);
@@ -329,7 +333,7 @@ function damageAndReopen(damage: (file: string, positions: number[]) => void, op
   const positions = batchPositions(file);
   damage(file, positions);
   const lines: string[] = [];
-  const reopened = openLog(dir, { segmentBytes: 8192 }, lines);
+  const reopened = openLog(dir, { segmentBytes: 8192, ...reopenOptions }, lines);
   return { dir, appended, positions, lines, log: reopened, kept: appended.length - positions.length };
 }
 
@@ -357,17 +361,39 @@ test('a corrupt last batch (CRC) is dropped even when the index files look intac
   result.log.close();
 });
 
-test('after a crash (no index written), a corrupt batch in the middle drops it and everything after it', () => {
-  const result = damageAndReopen((file, positions) => {
-    fs.rmSync(file.replace(/\.log$/, '.index'));
-    const bytes = fs.readFileSync(file);
-    bytes[positions[3]! + 20]! ^= 0x80; // inside the CRC-covered attributes/lastOffsetDelta
-    fs.writeFileSync(file, bytes);
-  });
-  const kept = result.appended.length - result.positions.length + 3;
-  assertHolds(result.log, result.appended.slice(0, kept));
-  assert.ok(result.lines.some((line) => line.includes('dropped')), result.lines.join('\n'));
+test('after a crash (no index written), a corrupt batch in the middle costs only that batch: the later ones keep their offsets', () => {
+  const errors: string[] = [];
+  const result = damageAndReopen(
+    (file) => {
+      fs.rmSync(file.replace(/\.log$/, '.index'));
+      const bytes = fs.readFileSync(file);
+      bytes[batchPositions(file)[3]! + 20]! ^= 0x80; // inside the CRC-covered attributes/lastOffsetDelta
+      fs.writeFileSync(file, bytes);
+    },
+    {},
+    { errorLogger: (line) => errors.push(line) },
+  );
+  const damaged = result.kept + 3;
+  const expected = result.appended.filter((_, n) => n !== damaged);
+  assertHolds(result.log, expected);
+  const highWatermark = result.appended[59]!.baseOffset + BigInt(result.appended[59]!.recordCount);
+  assert.equal(result.log.highWatermark, highWatermark, 'no offset is reused');
+  assert.equal(errors.length, 1, errors.join('\n'));
+  assert.match(errors[0]!, /DAMAGED at position \d+ .*skipped \d+ byte\(s\), kept in .*\.damaged-\d+/);
+  const side = fs.readdirSync(result.dir).filter((name) => name.includes('.damaged-'));
+  assert.equal(side.length, 1);
+  const damagedBatch = result.appended[damaged]!;
+  assert.equal(fs.statSync(path.join(result.dir, side[0]!)).size, damagedBatch.batch.length, 'exactly the damaged batch is set aside');
+  assert.ok(segmentFiles(result.dir).includes(String(result.appended[damaged + 1]!.baseOffset).padStart(20, '0') + '.log'), 'split at the next batch');
+  // a read inside the gap answers with the next batch; appends go on after the high watermark
+  const gap = result.log.read(damagedBatch.baseOffset, 1);
+  assert.equal(gap.readBigInt64BE(0), result.appended[damaged + 1]!.baseOffset);
+  const more = appendMany(result.log, 3, 700);
+  assert.equal(more[0]!.baseOffset, highWatermark);
   result.log.close();
+  const again = openLog(result.dir, { segmentBytes: 8192 });
+  assertHolds(again, [...expected, ...more]);
+  again.close();
 });
 
 test('garbage and zero-filled tails are dropped', () => {
@@ -379,7 +405,7 @@ test('garbage and zero-filled tails are dropped', () => {
   }
 });
 
-test('a torn sealed segment takes the segments after it with it', () => {
+test('a sealed segment cut inside its last batch is damage: that batch is set aside, the segments after it are kept', () => {
   const dir = temporaryDir();
   const log = openLog(dir, { segmentBytes: 2048 });
   const appended = appendMany(log, 80);
@@ -389,13 +415,14 @@ test('a torn sealed segment takes the segments after it with it', () => {
   fs.rmSync(torn.replace(/\.log$/, '.index'));
   const positions = batchPositions(torn);
   fs.truncateSync(torn, positions[positions.length - 1]! + 5);
-  const lines: string[] = [];
-  const reopened = openLog(dir, { segmentBytes: 2048 }, lines);
-  assert.equal(reopened.segmentCount, 3);
-  const survivors = readAll(reopened);
-  assertHolds(reopened, appended.slice(0, survivors.length));
-  assert.ok(lines.some((line) => line.includes('follows a damaged segment')), lines.join('\n'));
-  assert.deepEqual(segmentFiles(dir), logs.slice(0, 3));
+  const errors: string[] = [];
+  const reopened = openLog(dir, { segmentBytes: 2048, errorLogger: (line) => errors.push(line) });
+  assert.equal(reopened.segmentCount, logs.length);
+  const cutBase = BigInt(path.basename(logs[3]!, '.log'));
+  const lost = appended.findIndex((a) => a.baseOffset + BigInt(a.recordCount) === cutBase);
+  assertHolds(reopened, appended.filter((_, n) => n !== lost));
+  assert.ok(errors.some((line) => line.includes('DAMAGED') && line.includes('skipped 5 byte(s)')), errors.join('\n'));
+  assert.ok(fs.existsSync(`${torn}.damaged-${positions[positions.length - 1]!}`));
   reopened.close();
 });
 
@@ -434,6 +461,27 @@ test('a segment with a bad header is moved aside; offsets never go back below it
   assert.ok(reopened.highWatermark > lastBase && reopened.highWatermark <= highWatermark);
   reopened.append(encodeBatch({ id: 9 }), 0);
   reopened.close();
+});
+
+test('a segment or index file in an unknown format version stops the open and changes nothing', () => {
+  for (const suffix of ['.log', '.index', '.timeindex']) {
+    const dir = temporaryDir();
+    const log = openLog(dir, { segmentBytes: 2048 });
+    appendMany(log, 40);
+    log.close();
+    const file = path.join(dir, segmentFiles(dir)[1]!.replace(/\.log$/, suffix));
+    const bytes = fs.readFileSync(file);
+    bytes.writeUInt16BE(99, 4);
+    fs.writeFileSync(file, bytes);
+    const before = new Map(fs.readdirSync(dir).map((name) => [name, fs.readFileSync(path.join(dir, name))]));
+    assert.throws(
+      () => openLog(dir, { segmentBytes: 2048 }),
+      (error: Error) => error.message.includes(file) && error.message.includes('version 99 (this Postbox reads 1)'),
+      suffix,
+    );
+    const after = new Map(fs.readdirSync(dir).map((name) => [name, fs.readFileSync(path.join(dir, name))]));
+    assert.deepEqual(after, before, `${suffix}: the directory is as it was`);
+  }
 });
 
 // ---- validation ---------------------------------------------------------------------------------

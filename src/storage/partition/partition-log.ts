@@ -25,9 +25,11 @@
  * Recovery at open() is synchronous. A segment whose index files are intact and describe exactly the
  * .log's size (and whose last batch checks out) is trusted without reading its batches. Any other
  * segment (the active one after a crash, a sealed one whose index was never written) is scanned, every
- * batch's CRC checked, its torn or corrupt tail truncated and its index rebuilt. Segments after a
- * damaged one are deleted: nothing in them can have been reported durable. Segment state and both
- * recovery paths: partition-segment.ts.
+ * batch's CRC checked and its index rebuilt. A bad batch with nothing sound after it in the last segment
+ * is a torn tail, truncated; one followed by sound batches is damage: the segment is split around it,
+ * the damaged bytes kept in a side file, every later batch keeping its offset (batch-resync.ts). A file
+ * in a format version this Postbox does not read stops the open (UnsupportedFormatError). Segment state
+ * and both recovery paths: partition-segment.ts.
  *
  * enforceRetention() deletes whole segments by age and size, the active one too once all of it is past
  * retentionMs (rolled first). compact() / compactionSteps() (cleanup.policy=compact, compaction.ts)
@@ -54,11 +56,16 @@ import {
   type CompactionResult,
 } from './compaction.js';
 import { OffsetOutOfRangeError } from './errors.js';
+import { isDamagedFileName } from '../damage.js';
+import { checkFormatVersion } from '../format-error.js';
+import { isSplitTemporaryFile } from './batch-resync.js';
 import {
   CORRUPT_SEGMENT_SUFFIX,
   LOG_FILE_SUFFIX,
   MAX_OFFSET,
   OFFSET_INDEX_ENTRY_BYTES,
+  PARTITION_FORMAT_VERSION,
+  PARTITION_SEGMENT_MAGIC,
   OFFSET_INDEX_HEADER_BYTES,
   PARTITION_SEGMENT_HEADER_BYTES,
   TIME_INDEX_ENTRY_BYTES,
@@ -130,6 +137,8 @@ export interface PartitionLogOptions {
   verifyAllOnOpen?: boolean;
   /** One line per notable event (recovery summary, dropped tails, corrupt files). Default: stderr. */
   logger?: (line: string, routine?: boolean) => void;
+  /** One line per damage found at open (damaged batches skipped, corrupt files moved aside). Default: `logger`. */
+  errorLogger?: (line: string) => void;
 }
 
 export interface AppendResult {
@@ -173,6 +182,7 @@ export class PartitionLog implements SyncableLog {
   private readonly verifyAllOnOpen: boolean;
   /** `routine` is true for lines that report nothing wrong (a clean recovery summary) */
   private readonly logger: (line: string, routine?: boolean) => void;
+  private readonly errorLogger: (line: string) => void;
   private readonly syncEnabled: boolean;
   private readonly scanContext: SegmentScanContext;
   private state = LogState.Open;
@@ -235,7 +245,14 @@ export class PartitionLog implements SyncableLog {
     this.verifyAllOnOpen = options.verifyAllOnOpen ?? false;
     this.logger = options.logger ?? ((line) => process.stderr.write(line + '\n'));
     this.syncEnabled = options.scheduler.policy === 'always';
-    this.scanContext = { dir: this.dir, indexIntervalBytes: this.indexIntervalBytes, syncEnabled: this.syncEnabled, logger: this.logger };
+    this.errorLogger = options.errorLogger ?? ((line) => this.logger(line));
+    this.scanContext = {
+      dir: this.dir,
+      indexIntervalBytes: this.indexIntervalBytes,
+      syncEnabled: this.syncEnabled,
+      logger: this.logger,
+      errorLogger: this.errorLogger,
+    };
     PartitionLog.checkLimits(this.segmentBytes, this.retentionMs, this.retentionBytes, this.segmentMs);
     if (!Number.isInteger(this.indexIntervalBytes) || this.indexIntervalBytes < 1) {
       throw new RangeError(`indexIntervalBytes ${this.indexIntervalBytes} must be a positive integer`);
@@ -686,7 +703,13 @@ export class PartitionLog implements SyncableLog {
     this.indexWritePending.length = 0;
     this.activeSyncPending = this.directorySyncPending = false;
     for (const name of readdirOrEmpty(this.dir)) {
-      if (parseSegmentFile(name) !== null || name.endsWith(LOG_FILE_SUFFIX + CORRUPT_SEGMENT_SUFFIX) || isCompactionTemporaryFile(name)) {
+      if (
+        parseSegmentFile(name) !== null ||
+        name.endsWith(LOG_FILE_SUFFIX + CORRUPT_SEGMENT_SUFFIX) ||
+        isCompactionTemporaryFile(name) ||
+        isDamagedFileName(name) ||
+        isSplitTemporaryFile(name)
+      ) {
         unlinkIfExists(path.join(this.dir, name));
       }
     }
@@ -1012,6 +1035,7 @@ export class PartitionLog implements SyncableLog {
     const logBases: bigint[] = [];
     const indexBases = new Set<bigint>();
     for (const name of fs.readdirSync(this.dir)) {
+      if (isSplitTemporaryFile(name)) unlinkIfExists(path.join(this.dir, name)); // a split cut short: the damaged segment is whole
       const parsed = parseSegmentFile(name);
       if (parsed === null) continue;
       if (parsed.suffix === LOG_FILE_SUFFIX) logBases.push(parsed.baseOffset);
@@ -1021,7 +1045,18 @@ export class PartitionLog implements SyncableLog {
     for (const base of logBases) indexBases.delete(base);
     for (const base of indexBases) this.removeSegmentFiles(new PartitionSegment(this.dir, base)); // orphans
 
-    const totals: RecoveryTotals = { trusted: 0, scanned: 0, scannedBytes: 0, droppedBytes: 0, removed: 0, corrupt: 0, lostBase: -1n, emptyBase: -1n };
+    const totals: RecoveryTotals = {
+      trusted: 0,
+      scanned: 0,
+      scannedBytes: 0,
+      droppedBytes: 0,
+      removed: 0,
+      corrupt: 0,
+      damaged: 0,
+      damagedBytes: 0,
+      lostBase: -1n,
+      emptyBase: -1n,
+    };
     const recoveryBlock = { buffer: Buffer.allocUnsafe(0) };
     let damaged = false;
     for (let i = 0; i < logBases.length; i++) {
@@ -1040,7 +1075,8 @@ export class PartitionLog implements SyncableLog {
         damaged = true;
         continue;
       }
-      if (!this.recoverSegment(segment, i === logBases.length - 1, totals, recoveryBlock)) continue;
+      if (!this.recoverSegment(segment, this.holdsLastData(logBases, i), totals, recoveryBlock)) continue;
+      if (segment.splitBase >= 0n && logBases[i + 1] !== segment.splitBase) logBases.splice(i + 1, 0, segment.splitBase);
       this.segments.push(segment);
       this.totalBytes += segment.size;
       if (segment.truncated) damaged = true;
@@ -1069,11 +1105,12 @@ export class PartitionLog implements SyncableLog {
       this.segments.push(this.active);
     }
     // a clean open of a healthy partition is routine; one that repaired something is news
-    const repaired = totals.droppedBytes > 0 || totals.removed > 0 || totals.corrupt > 0;
+    const repaired = totals.droppedBytes > 0 || totals.removed > 0 || totals.corrupt > 0 || totals.damaged > 0;
     this.logger(
       `partition ${this.dir}: recovered ${this.segments.length} segment(s), offsets ${this.logStartOffset}..${this.nextOffset}, ` +
         `${this.totalBytes} bytes; ${totals.trusted} index(es) trusted, ${totals.scanned} segment(s) scanned ` +
         `(${totals.scannedBytes} bytes, CRC-checked), dropped ${totals.droppedBytes} byte(s), ` +
+        (totals.damaged > 0 ? `skipped ${totals.damagedBytes} damaged byte(s) in ${totals.damaged} range(s), ` : '') +
         `${totals.removed} segment(s) removed, ${totals.corrupt} moved aside, in ${Date.now() - started} ms`,
       !repaired,
     );
@@ -1100,12 +1137,13 @@ export class PartitionLog implements SyncableLog {
       }
       const header = Buffer.alloc(PARTITION_SEGMENT_HEADER_BYTES);
       const headerLength = fs.readSync(fd, header, 0, PARTITION_SEGMENT_HEADER_BYTES, 0);
+      checkFormatVersion(segment.logPath, header, headerLength, PARTITION_SEGMENT_MAGIC, PARTITION_FORMAT_VERSION);
       const problem = checkSegmentHeader(header, headerLength, segment.baseOffset);
       if (problem !== null || size > MAX_PARTITION_SEGMENT_BYTES + MAX_BATCH_BYTES) {
         fs.renameSync(segment.logPath, segment.logPath + CORRUPT_SEGMENT_SUFFIX);
         unlinkIfExists(segment.indexPath);
         unlinkIfExists(segment.timeIndexPath);
-        this.logger(`partition ${this.dir}: ${name}: ${problem ?? `${size} bytes`}; moved aside to ${name}${CORRUPT_SEGMENT_SUFFIX}`);
+        this.errorLogger(`partition ${this.dir}: ${name}: ${problem ?? `${size} bytes`}; moved aside to ${name}${CORRUPT_SEGMENT_SUFFIX}`);
         totals.corrupt++;
         if (segment.baseOffset > totals.lostBase) totals.lostBase = segment.baseOffset;
         return false;
@@ -1117,12 +1155,27 @@ export class PartitionLog implements SyncableLog {
       // the index files (if any) describe other bytes: never let them outlive this scan
       unlinkIfExists(segment.indexPath);
       unlinkIfExists(segment.timeIndexPath);
-      scanSegmentFile(segment, fd, size, this.scanContext, totals, recoveryBlock);
-      if (!isLast) this.writeIndexFiles(segment);
+      scanSegmentFile(segment, fd, size, this.scanContext, totals, recoveryBlock, isLast);
+      if (!isLast || segment.splitBase >= 0n) this.writeIndexFiles(segment);
       return true;
     } finally {
       closeQuietly(fd); // the active segment is reopened by recover()
     }
+  }
+
+  /**
+   * Whether segment `i` of `logBases` is the last one holding batches: no later .log has more than a
+   * header (a crash during a roll leaves an empty or header-only one). Only there can a bad tail be torn.
+   */
+  private holdsLastData(logBases: readonly bigint[], i: number): boolean {
+    for (let later = i + 1; later < logBases.length; later++) {
+      try {
+        if (fs.statSync(path.join(this.dir, segmentBaseName(logBases[later]!) + LOG_FILE_SUFFIX)).size > PARTITION_SEGMENT_HEADER_BYTES) return false;
+      } catch {
+        // gone: holds nothing
+      }
+    }
+    return true;
   }
 
   private removeSegmentFiles(segment: PartitionSegment): void {

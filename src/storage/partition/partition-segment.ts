@@ -10,10 +10,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readFully } from '../files.js';
+import { checkFormatVersion } from '../format-error.js';
+import { findNextBatch, saveDamagedRange, writeSplitSegment, type ResyncPoint } from './batch-resync.js';
 import {
   LOG_FILE_SUFFIX,
   MemoryIndex,
   OFFSET_INDEX_FILE_SUFFIX,
+  OFFSET_INDEX_MAGIC,
+  PARTITION_FORMAT_VERSION,
+  TIME_INDEX_MAGIC,
   PARTITION_SEGMENT_HEADER_BYTES,
   TIME_INDEX_FILE_SUFFIX,
   decodeIndexFiles,
@@ -40,6 +45,8 @@ export interface SegmentScanContext {
   indexIntervalBytes: number;
   syncEnabled: boolean;
   logger: (line: string) => void;
+  /** One line per damage found (damaged batches skipped): error level. */
+  errorLogger: (line: string) => void;
 }
 
 /** One segment's state: a few fields, plus the sparse index while it is in memory. */
@@ -76,6 +83,11 @@ export class PartitionSegment {
   deleted = false;
   /** Recovery truncated a torn or corrupt tail. */
   truncated = false;
+  /**
+   * Recovery found damage followed by sound batches and moved those into a new segment of this base
+   * offset (batch-resync.ts), which recovery then opens in turn; -1 when it did not.
+   */
+  splitBase = -1n;
 
   constructor(dir: string, baseOffset: bigint) {
     const base = path.join(dir, segmentBaseName(baseOffset));
@@ -94,6 +106,9 @@ export interface RecoveryTotals {
   droppedBytes: number;
   removed: number;
   corrupt: number;
+  /** Damaged ranges skipped (saved to side files) and their bytes. */
+  damaged: number;
+  damagedBytes: number;
   /** Highest base offset of a segment that was removed or moved aside: new offsets never go below it. */
   lostBase: bigint;
   /**
@@ -106,11 +121,18 @@ export interface RecoveryTotals {
 /** Adopts a segment's index files when they are intact, match the .log's size and name a sound last batch. */
 export function trustIndexFiles(segment: PartitionSegment, fd: number, size: number, isLast: boolean): boolean {
   let decoded: ReturnType<typeof decodeIndexFiles>;
+  let offsetIndex: Buffer;
+  let timeIndex: Buffer;
   try {
-    decoded = decodeIndexFiles(fs.readFileSync(segment.indexPath), fs.readFileSync(segment.timeIndexPath), segment.baseOffset);
+    offsetIndex = fs.readFileSync(segment.indexPath);
+    timeIndex = fs.readFileSync(segment.timeIndexPath);
   } catch {
     return false; // missing (never written before a crash) or unreadable
   }
+  // written by a newer Postbox: never "repair" it by rewriting it in this version's layout
+  checkFormatVersion(segment.indexPath, offsetIndex, offsetIndex.length, OFFSET_INDEX_MAGIC, PARTITION_FORMAT_VERSION);
+  checkFormatVersion(segment.timeIndexPath, timeIndex, timeIndex.length, TIME_INDEX_MAGIC, PARTITION_FORMAT_VERSION);
+  decoded = decodeIndexFiles(offsetIndex, timeIndex, segment.baseOffset);
   if (typeof decoded === 'string') return false;
   const { summary, index } = decoded;
   if (summary.logBytes !== size) return false;
@@ -138,8 +160,11 @@ export function trustIndexFiles(segment: PartitionSegment, fd: number, size: num
 }
 
 /**
- * Walks every batch, checking header, offsets and CRC; truncates at the first bad one; rebuilds the
- * index. Offsets must grow from batch to batch; gaps between batches are allowed (compaction leaves
+ * Walks every batch, checking header, offsets and CRC, and rebuilds the index. At the first bad batch:
+ * when a sound batch follows it in the file, the segment is split there (batch-resync.ts: the damaged
+ * bytes go to a side file, the rest to a new segment, segment.splitBase) and truncated; when none does,
+ * the rest is a torn tail if this is the last segment (truncated, as a crash leaves it), or damage at
+ * the end of a sealed one (saved to a side file, then truncated; the segments after it are kept). Offsets must grow from batch to batch; gaps between batches are allowed (compaction leaves
  * them where it removed whole batches), so a baseOffset is checked only for going backwards.
  */
 export function scanSegmentFile(
@@ -149,6 +174,7 @@ size: number,
 context: SegmentScanContext,
 totals: RecoveryTotals,
 recoveryBlock: { buffer: Buffer },
+isLast = true,
 ): void {
   if (recoveryBlock.buffer.length === 0) recoveryBlock.buffer = Buffer.allocUnsafe(RECOVERY_BLOCK_BYTES);
   let block = recoveryBlock.buffer;
@@ -157,8 +183,11 @@ recoveryBlock: { buffer: Buffer },
   let position = PARTITION_SEGMENT_HEADER_BYTES;
   let expected = segment.baseOffset;
   let reason = '';
+  /** where the bad batch's own length says the next one starts (-1: its header is unusable) */
+  let hint = -1;
   const index = segment.memoryIndex!;
   while (position < size) {
+    hint = -1;
     if (position + BATCH_HEADER_BYTES > blockEnd) {
       if (size - position < BATCH_HEADER_BYTES) {
         reason = 'incomplete batch header';
@@ -177,6 +206,7 @@ recoveryBlock: { buffer: Buffer },
       break;
     }
     const batchSize = batchSizeAt(block, at);
+    hint = position + batchSize;
     if (position + batchSize > size) {
       reason = `batch of ${batchSize} bytes runs past end of file`;
       break;
@@ -216,6 +246,13 @@ recoveryBlock: { buffer: Buffer },
   totals.scanned++;
   totals.scannedBytes += position;
   if (position < size) {
+    const resync = findNextBatch(fd, position + 1, size, hint, expected, segment.baseOffset + MAX_RELATIVE_OFFSET);
+    if (resync !== null || !isLast) {
+      reportDamage(segment, fd, size, position, expected, reason, resync, context, totals);
+      segment.size = segment.flushedSize = position;
+      segment.nextOffset = expected;
+      return;
+    }
     fs.ftruncateSync(fd, position);
     if (context.syncEnabled) fs.fdatasyncSync(fd);
     totals.droppedBytes += size - position;
@@ -229,3 +266,39 @@ recoveryBlock: { buffer: Buffer },
   segment.nextOffset = expected;
 }
 
+
+/**
+ * Damage at `position` (not a torn tail): saves the damaged bytes to a side file; when a sound batch
+ * follows (`resync`), copies everything from it into a new segment; then truncates this one at the damage.
+ */
+function reportDamage(
+  segment: PartitionSegment,
+  fd: number,
+  size: number,
+  position: number,
+  expected: bigint,
+  reason: string,
+  resync: ResyncPoint | null,
+  context: SegmentScanContext,
+  totals: RecoveryTotals,
+): void {
+  const name = path.basename(segment.logPath);
+  const damagedEnd = resync === null ? size : resync.position;
+  const sideFile = saveDamagedRange(fd, segment.logPath, position, damagedEnd, context.syncEnabled);
+  let moved = '';
+  if (resync !== null) {
+    const split = writeSplitSegment(fd, context.dir, resync.position, size, resync.baseOffset, context.syncEnabled);
+    segment.splitBase = resync.baseOffset;
+    moved = `; the ${size - resync.position} byte(s) of batches after it (offsets from ${resync.baseOffset} on, unchanged) ` +
+      `moved to the new segment ${path.basename(split)}`;
+  }
+  fs.ftruncateSync(fd, position);
+  if (context.syncEnabled) fs.fdatasyncSync(fd);
+  totals.damaged++;
+  totals.damagedBytes += damagedEnd - position;
+  context.errorLogger(
+    `partition ${context.dir}: ${name} is DAMAGED at position ${position} (offset ${expected} on; ${reason}): ` +
+      `skipped ${damagedEnd - position} byte(s), kept in ${path.join(context.dir, sideFile)}; ` +
+      `the batches before it are recovered${moved}; no offset is reused`,
+  );
+}
