@@ -100,7 +100,7 @@ export function loadDefinitions(dataDir: string): Definitions {
   const path = join(dataDir, DEFINITIONS_FILE);
   if (!existsSync(path)) return emptyDefinitions();
   const raw = JSON.parse(readFileSync(path, 'utf8'));
-  if (raw.version !== DEFINITIONS_VERSION) throw new UnsupportedFormatError(path, raw.version, DEFINITIONS_VERSION, 'definitions');
+  if (raw.version !== DEFINITIONS_VERSION) throw new UnsupportedFormatError(path, raw.version, DEFINITIONS_VERSION, 'definitions version');
   return {
     exchanges: raw.exchanges.map((e: any) => ({ ...e, arguments: decodeTable(e.arguments) })),
     queues: raw.queues.map((q: any) => ({ ...q, arguments: decodeTable(q.arguments) })),

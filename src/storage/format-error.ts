@@ -10,11 +10,11 @@ export class UnsupportedFormatError extends Error {
   constructor(
     readonly file: string,
     readonly found: number,
-    readonly supported: number,
-    what = 'format',
+    readonly supported: number | string,
+    what = 'format version',
   ) {
     super(
-      `${file}: ${what} version ${found} (this Postbox reads ${supported}); ` +
+      `${file}: ${what} ${found} (this Postbox reads ${supported}); ` +
         'written by a newer Postbox? Refusing to start; nothing in the data directory was changed',
     );
     this.name = 'UnsupportedFormatError';

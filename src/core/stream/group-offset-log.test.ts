@@ -215,3 +215,52 @@ test('a torn tombstone (a deletion never acknowledged) is cut off at open and th
     await second.close();
   }
 });
+
+test('a damaged commit in the middle of the offsets log costs only that commit: the later ones replay, the bytes are set aside', async () => {
+  const dir = tempDir();
+  const first = openStore(dir);
+  await first.store.commit('a', [offset('t', 0, 1n)]);
+  const file = path.join(dir, OFFSET_LOG_FILE);
+  const damagedAt = fs.statSync(file).size;
+  await first.store.commit('a', [offset('t', 0, 2n)]);
+  const damagedEnd = fs.statSync(file).size;
+  await first.store.commit('b', [offset('t', 1, 30n)]);
+  await first.store.commit('a', [offset('t', 2, 40n)]);
+  await first.close();
+  const bytes = fs.readFileSync(file);
+  bytes[damagedAt + 20]! ^= 0x10;
+  fs.writeFileSync(file, bytes);
+  const errors: string[] = [];
+  const scheduler = new SyncScheduler('always');
+  const store = OffsetStore.open({ dir, scheduler, warn: () => {}, error: (line) => errors.push(line), info: () => {} });
+  try {
+    assert.deepEqual(offsetsOf(store, 'a'), [['t', 0, 1n], ['t', 2, 40n]], 'the damaged commit falls back to the one before it');
+    assert.deepEqual(offsetsOf(store, 'b'), [['t', 1, 30n]]);
+    assert.equal(errors.length, 1, errors.join('\n'));
+    assert.match(errors[0]!, /DAMAGED: skipped \d+ byte\(s\) in 1 range\(s\).*replayed the 3 intact record\(s\)/);
+    assert.deepEqual(fs.readFileSync(`${file}.damaged-${damagedAt}`), bytes.subarray(damagedAt, damagedEnd));
+    await store.commit('b', [offset('t', 1, 31n)]);
+  } finally {
+    store.close();
+    await scheduler.close();
+  }
+  const again = openStore(dir);
+  try {
+    assert.deepEqual(offsetsOf(again.store, 'b'), [['t', 1, 31n]], 'appends after the damage replay');
+  } finally {
+    await again.close();
+  }
+});
+
+test('an offsets log in an unknown format version stops the open, naming the file and both versions', async () => {
+  const dir = tempDir();
+  const first = openStore(dir);
+  await first.store.commit('a', [offset('t', 0, 1n)]);
+  await first.close();
+  const file = path.join(dir, OFFSET_LOG_FILE);
+  const bytes = fs.readFileSync(file);
+  bytes.writeUInt16BE(99, 4);
+  fs.writeFileSync(file, bytes);
+  assert.throws(() => openStore(dir), (error: Error) => error.message.includes(file) && error.message.includes('version 99 (this Postbox reads 1)'));
+  assert.deepEqual(fs.readFileSync(file), bytes);
+});

@@ -47,10 +47,13 @@
  *   type 2 = DELETE GROUP (a tombstone, written when a group is deleted): forget every committed offset of
  *   the group recorded before it. Empty body. Part of format version 1 from the start.
  *
- * Recovery reads the file from the start and stops at the first record that is short, has an impossible
- * length, a wrong checksum or an undecodable body: everything from there on is a torn tail (an append the
- * crash interrupted, never acknowledged) and the file is truncated to the last good record. A record with a
- * good checksum and an unknown type was written by a newer Postbox: opening refuses rather than drop it.
+ * Recovery reads the file from the start. At a record that is short, has an impossible length, a wrong
+ * checksum or an undecodable body it looks for the next good record (storage/damage.ts): when there is
+ * none, everything from there on is a torn tail (an append the crash interrupted, never acknowledged) and
+ * the file is truncated to the last good record; when there is one, the bytes in between are damage: they
+ * are skipped (copied to offsets.log.damaged-<offset>, reported at error level) and replay goes on, so one
+ * bad commit costs that commit only. A record with a good checksum and an unknown type, or a file of an
+ * unknown format version, was written by a newer Postbox: opening refuses rather than drop it.
  *
  * Compaction rewrites the file as one COMMIT record per group (chunked) holding the live offsets (a deleted
  * group has none, so neither its commits nor its tombstone survive), followed by the records still waiting
@@ -63,6 +66,8 @@ import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { closeQuietly, unlinkIfExists, writeFully } from '../../storage/files.js';
 import type { SyncScheduler, SyncableLog } from '../../storage/sync.js';
+import { findNextValid, saveDamagedBytes } from '../../storage/damage.js';
+import { UnsupportedFormatError } from '../../storage/format-error.js';
 
 /** "PBGO" read as one big-endian u32. */
 export const OFFSET_LOG_MAGIC = 0x5042474f;
@@ -223,41 +228,59 @@ export interface ReplayResult {
   /** bytes of the file up to the end of the last good record */
   readonly validBytes: number;
   readonly records: number;
+  /** damaged ranges skipped (good records follow each), in file order */
+  readonly skipped: readonly { readonly offset: number; readonly bytes: number }[];
+}
+
+/** The record at `at` decoded, or null when it is not a whole record with a good checksum and body. */
+function recordAt(bytes: Buffer, at: number): OffsetRecord | number | null {
+  if (at + OFFSET_RECORD_HEADER_BYTES > bytes.length) return null;
+  const length = bytes.readUInt32BE(at);
+  if (length < RECORD_FIXED_BYTES || length > MAX_OFFSET_RECORD_BYTES) return null;
+  const start = at + OFFSET_RECORD_HEADER_BYTES;
+  const end = start + length;
+  if (end > bytes.length) return null;
+  if (crc32c(bytes.subarray(start, end)) !== bytes.readUInt32BE(at + 4)) return null;
+  try {
+    return decodeBody(bytes, start, end);
+  } catch (err) {
+    if (err instanceof TruncatedRecord) return null;
+    throw err;
+  }
 }
 
 /**
  * Replays the records of a whole file image (header included) into `visit`, stopping at the first bad one.
  * Throws when the header is not an offset log's or the file was written by a newer format.
  */
-export function replayOffsetLog(bytes: Buffer, visit: (record: OffsetRecord) => void): ReplayResult {
+export function replayOffsetLog(bytes: Buffer, visit: (record: OffsetRecord) => void, file = OFFSET_LOG_FILE): ReplayResult {
   if (bytes.length < OFFSET_LOG_HEADER_BYTES) throw new Error(`offset log is ${bytes.length} bytes, shorter than its header`);
   if (bytes.readUInt32BE(0) !== OFFSET_LOG_MAGIC) throw new Error('offset log does not start with the PBGO magic');
   const version = bytes.readUInt16BE(4);
-  if (version !== OFFSET_LOG_FORMAT_VERSION) throw new Error(`offset log format version ${version} is not ${OFFSET_LOG_FORMAT_VERSION}`);
+  if (version !== OFFSET_LOG_FORMAT_VERSION) throw new UnsupportedFormatError(file, version, OFFSET_LOG_FORMAT_VERSION);
+  const skipped: { offset: number; bytes: number }[] = [];
+  const isRecordAt = (at: number): boolean => recordAt(bytes, at) !== null;
   let at = OFFSET_LOG_HEADER_BYTES;
   let records = 0;
-  while (at + OFFSET_RECORD_HEADER_BYTES <= bytes.length) {
-    const length = bytes.readUInt32BE(at);
-    if (length < RECORD_FIXED_BYTES || length > MAX_OFFSET_RECORD_BYTES) break;
-    const start = at + OFFSET_RECORD_HEADER_BYTES;
-    const end = start + length;
-    if (end > bytes.length) break;
-    if (crc32c(bytes.subarray(start, end)) !== bytes.readUInt32BE(at + 4)) break;
-    let record: OffsetRecord | number;
-    try {
-      record = decodeBody(bytes, start, end);
-    } catch (err) {
-      if (err instanceof TruncatedRecord) break;
-      throw err;
+  while (at < bytes.length) {
+    let record = recordAt(bytes, at);
+    if (record === null) {
+      const length = at + OFFSET_RECORD_HEADER_BYTES <= bytes.length ? bytes.readUInt32BE(at) : 0;
+      const hint = length >= RECORD_FIXED_BYTES && length <= MAX_OFFSET_RECORD_BYTES ? at + OFFSET_RECORD_HEADER_BYTES + length : -1;
+      const next = findNextValid(at + 1, bytes.length - OFFSET_RECORD_HEADER_BYTES - RECORD_FIXED_BYTES + 1, hint, isRecordAt);
+      if (next < 0) break; // a torn tail
+      skipped.push({ offset: at, bytes: next - at });
+      at = next;
+      record = recordAt(bytes, at)!;
     }
     if (typeof record === 'number') {
-      throw new Error(`offset log record at byte ${at} has type ${record}, unknown to this version (written by a newer Postbox?)`);
+      throw new UnsupportedFormatError(file, record, `${RECORD_TYPE_COMMIT} and ${RECORD_TYPE_DELETE_GROUP}`, `record type (at byte ${at})`);
     }
     visit(record);
     records++;
-    at = end;
+    at += OFFSET_RECORD_HEADER_BYTES + bytes.readUInt32BE(at);
   }
-  return { validBytes: at, records };
+  return { validBytes: at, records, skipped };
 }
 
 function encodeFileHeader(): Buffer {
@@ -283,6 +306,8 @@ export interface OffsetLogFileOptions {
   readonly dir: string;
   readonly scheduler: SyncScheduler;
   readonly warn: (line: string) => void;
+  /** damage found at open (skipped records, a file moved aside); default: `warn` */
+  readonly error?: (line: string) => void;
 }
 
 /** The open offsets.log: appends buffered until the scheduler flushes them, fsynced in its rounds. */
@@ -328,7 +353,7 @@ export class OffsetLogFile implements SyncableLog {
     if (bytes !== null && (bytes.readUInt32BE(0) !== OFFSET_LOG_MAGIC)) {
       const aside = `${file}${CORRUPT_SUFFIX}-${Date.now()}`;
       fs.renameSync(file, aside);
-      options.warn(`offset log ${file} has no offset-log header; moved aside to ${aside}, starting an empty one`);
+      (options.error ?? options.warn)(`offset log ${file} has no offset-log header; moved aside to ${aside}, starting an empty one`);
       bytes = null;
     }
     if (bytes === null) {
@@ -338,7 +363,17 @@ export class OffsetLogFile implements SyncableLog {
       syncDirectory(options.dir);
       return { log: new OffsetLogFile(options, file, fd, OFFSET_LOG_HEADER_BYTES), records: 0, droppedBytes: 0 };
     }
-    const { validBytes, records } = replayOffsetLog(bytes, visit);
+    const { validBytes, records, skipped } = replayOffsetLog(bytes, visit, file);
+    if (skipped.length > 0) {
+      const sync = options.scheduler.policy === 'always';
+      const sideFiles = skipped.map((range) => path.join(options.dir, saveDamagedBytes(file, range.offset, bytes!.subarray(range.offset, range.offset + range.bytes), sync)));
+      const skippedBytes = skipped.reduce((sum, range) => sum + range.bytes, 0);
+      (options.error ?? options.warn)(
+        `offset log ${file} is DAMAGED: skipped ${skippedBytes} byte(s) in ${skipped.length} range(s) (first at byte ${skipped[0]!.offset}), ` +
+          `replayed the ${records} intact record(s) around them (a skipped commit falls back to the group's previous offsets); ` +
+          `the skipped bytes are kept in ${sideFiles.join(', ')}`,
+      );
+    }
     const fd = fs.openSync(file, 'r+');
     const droppedBytes = bytes.length - validBytes;
     if (droppedBytes > 0) {

@@ -40,6 +40,8 @@ export interface OffsetStoreOptions {
   readonly dir: string;
   readonly scheduler: SyncScheduler;
   readonly warn: (line: string) => void;
+  /** damage found at open; default: `warn` */
+  readonly error?: (line: string) => void;
   readonly info: (line: string) => void;
   readonly compactionMinBytes?: number;
 }
@@ -76,7 +78,10 @@ export class OffsetStore implements DurabilityListener {
   static open(options: OffsetStoreOptions): OffsetStore {
     let records = 0;
     const store = new OffsetStore(options, (visit) => {
-      const opened = OffsetLogFile.open({ dir: options.dir, scheduler: options.scheduler, warn: options.warn }, visit);
+      const opened = OffsetLogFile.open(
+        { dir: options.dir, scheduler: options.scheduler, warn: options.warn, error: options.error ?? options.warn },
+        visit,
+      );
       records = opened.records;
       return opened.log;
     });

@@ -174,6 +174,7 @@ export class GroupCoordinator {
       dir: path.join(options.dataDir, 'groups'),
       scheduler: options.scheduler,
       warn: (line) => logger.warn(line),
+      error: (line) => logger.error(line),
       info: (line) => logger.info(line),
       ...(options.offsetLogCompactionMinBytes === undefined ? {} : { compactionMinBytes: options.offsetLogCompactionMinBytes }),
     });
