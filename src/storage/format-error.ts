@@ -15,7 +15,7 @@ export class UnsupportedFormatError extends Error {
   ) {
     super(
       `${file}: ${what} ${found} (this Postbox reads ${supported}); ` +
-        'written by a newer Postbox? Refusing to start; nothing in the data directory was changed',
+        'written by a newer Postbox? Refusing to open it (upgrade Postbox, or use a data directory this version wrote)',
     );
     this.name = 'UnsupportedFormatError';
   }
