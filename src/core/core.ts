@@ -9,6 +9,9 @@ import type { FsyncPolicy, UserConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { SegmentLog } from '../storage/log.js';
 import { SyncScheduler } from '../storage/sync.js';
+import { segmentFileName } from '../storage/format.js';
+import { UnsupportedFormatError } from '../storage/format-error.js';
+import { isKnownRecordVersion, KNOWN_RECORD_VERSIONS } from './message.js';
 import { emptyDefinitions, loadDefinitions, saveDefinitions, type Definitions } from './definitions.js';
 import { VirtualHost, type VhostContext } from './vhost.js';
 import type { Queue } from './queue/queue.js';
@@ -136,13 +139,21 @@ export class BrokerCore implements VhostContext {
       // the queue exists first, so the log can hand it each live record while it scans: only positions
       // (not bodies) stay in memory
       const queue = vhost(q.vhost).restoreQueue(q);
+      const queueDir = join(this.queuesDir, q.storage);
       const segmentLog = SegmentLog.open({
-        dir: join(this.queuesDir, q.storage),
+        dir: queueDir,
         scheduler: this.scheduler,
         segmentBytes: this.options.segmentBytes,
         logger: (line) => log.info(`queue '${q.name}' in vhost '${q.vhost}': ${line}`),
         errorLogger: (line) => log.error(`queue '${q.name}' in vhost '${q.vhost}': ${line}`),
-        onRecovered: (segment, offset, length, payload, deliveries) => queue.restoreRecord(segment, offset, length, payload, deliveries),
+        onRecovered: (segment, offset, length, payload, deliveries) => {
+          if (!isKnownRecordVersion(payload)) {
+            // its CRC holds, so a newer Postbox wrote it: refuse, never drop it
+            const file = `${join(queueDir, segmentFileName(segment))} (record at offset ${offset})`;
+            throw new UnsupportedFormatError(file, payload[0] ?? -1, KNOWN_RECORD_VERSIONS, 'message record version');
+          }
+          queue.restoreRecord(segment, offset, length, payload, deliveries);
+        },
       });
       // transient messages do not survive a restart (as in RabbitMQ): attachLog acks them away
       dropped += queue.attachLog(segmentLog);

@@ -87,6 +87,14 @@ export class Message {
   }
 }
 
+/** Whether this Postbox reads the record format version of `payload` (a newer Postbox may have written another). */
+export function isKnownRecordVersion(payload: Buffer): boolean {
+  return payload.length > 0 && (payload[0] === RECORD_VERSION || payload[0] === RECORD_VERSION_1);
+}
+
+/** The record format versions this Postbox reads, for error messages. */
+export const KNOWN_RECORD_VERSIONS = `${RECORD_VERSION_1} and ${RECORD_VERSION}`;
+
 /** Decode a record payload back to a Message (subarrays of the payload; no copies). */
 export function decodeRecord(payload: Buffer): Message {
   const version = payload[0];

@@ -25,6 +25,7 @@
  * queue). Messages whose due time passed while the broker was down are routed right after startup.
  */
 import type { SegmentLog } from '../../storage/log.js';
+import { UnsupportedFormatError } from '../../storage/format-error.js';
 import type { DurabilityListener, SyncScheduler } from '../../storage/sync.js';
 import { PositionRing } from '../../util/position-ring.js';
 import type { Exchange } from '../exchange/exchange.js';
@@ -92,7 +93,12 @@ export class DelayedStore implements DurabilityListener {
     const dropped = new PositionRing();
     const heap = this.heap;
     this.log = storage.openDelayedLog(routing.name, exchange.name, exchange.durable, restore, (segment, offset, length, payload) => {
-      const ok = payload.length > DELAYED_RECORD_HEADER_BYTES && payload[0] === DELAYED_RECORD_VERSION;
+      if (payload[0] !== DELAYED_RECORD_VERSION) {
+        // its CRC holds, so a newer Postbox wrote it: refuse, never drop it
+        const where = `delayed exchange '${exchange.name}' in vhost '${routing.name}', record ${segment}:${offset}`;
+        throw new UnsupportedFormatError(where, payload[0] ?? -1, DELAYED_RECORD_VERSION, 'delayed record version');
+      }
+      const ok = payload.length > DELAYED_RECORD_HEADER_BYTES;
       if (ok && (payload[DELAYED_RECORD_HEADER_BYTES + 1]! & RECORD_FLAG_PERSISTENT) !== 0) {
         heap.push(payload.readDoubleBE(1), segment, offset);
       } else {
