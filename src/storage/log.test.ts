@@ -400,6 +400,8 @@ test('a corrupted payload byte costs only that record: the records after it are 
   reopened.ack(positions[8]!.segment, positions[8]!.offset);
   assert.equal(reopened.ack(damaged.segment, damaged.offset), false, 'the damaged record is not live');
   assertAppendsStillWork(dir, reopened, expected.filter((_, n) => n !== 7));
+  // the reopen inside found the same damage again: the side file was kept, not written twice
+  assert.deepEqual(fs.readdirSync(dir).filter((name) => name.includes('.damaged-')), [path.basename(side)]);
 });
 
 test('a corrupted length or CRC byte costs only that record, found by scanning forward', () => {

@@ -1075,7 +1075,9 @@ export class PartitionLog implements SyncableLog {
         damaged = true;
         continue;
       }
-      if (!this.recoverSegment(segment, this.holdsLastData(logBases, i), totals, recoveryBlock)) continue;
+      const isLast = i === logBases.length - 1;
+      const tailMayBeTorn = (): boolean => isLast || this.holdsLastData(logBases, i);
+      if (!this.recoverSegment(segment, isLast, totals, recoveryBlock, tailMayBeTorn)) continue;
       if (segment.splitBase >= 0n && logBases[i + 1] !== segment.splitBase) logBases.splice(i + 1, 0, segment.splitBase);
       this.segments.push(segment);
       this.totalBytes += segment.size;
@@ -1122,6 +1124,7 @@ export class PartitionLog implements SyncableLog {
     isLast: boolean,
     totals: RecoveryTotals,
     recoveryBlock: { buffer: Buffer },
+    tailMayBeTorn: () => boolean,
   ): boolean {
     const name = path.basename(segment.logPath);
     const fd = fs.openSync(segment.logPath, 'r+');
@@ -1155,7 +1158,7 @@ export class PartitionLog implements SyncableLog {
       // the index files (if any) describe other bytes: never let them outlive this scan
       unlinkIfExists(segment.indexPath);
       unlinkIfExists(segment.timeIndexPath);
-      scanSegmentFile(segment, fd, size, this.scanContext, totals, recoveryBlock, isLast);
+      scanSegmentFile(segment, fd, size, this.scanContext, totals, recoveryBlock, tailMayBeTorn());
       if (!isLast || segment.splitBase >= 0n) this.writeIndexFiles(segment);
       return true;
     } finally {

@@ -163,8 +163,9 @@ export function trustIndexFiles(segment: PartitionSegment, fd: number, size: num
  * Walks every batch, checking header, offsets and CRC, and rebuilds the index. At the first bad batch:
  * when a sound batch follows it in the file, the segment is split there (batch-resync.ts: the damaged
  * bytes go to a side file, the rest to a new segment, segment.splitBase) and truncated; when none does,
- * the rest is a torn tail if this is the last segment (truncated, as a crash leaves it), or damage at
- * the end of a sealed one (saved to a side file, then truncated; the segments after it are kept). Offsets must grow from batch to batch; gaps between batches are allowed (compaction leaves
+ * the rest is a torn tail if no later segment holds batches (`tailMayBeTorn`: truncated, as a crash
+ * leaves it), or else damage at the end of a sealed one (saved to a side file, then truncated; the
+ * segments after it are kept). Offsets must grow from batch to batch; gaps between batches are allowed (compaction leaves
  * them where it removed whole batches), so a baseOffset is checked only for going backwards.
  */
 export function scanSegmentFile(
@@ -174,7 +175,7 @@ size: number,
 context: SegmentScanContext,
 totals: RecoveryTotals,
 recoveryBlock: { buffer: Buffer },
-isLast = true,
+tailMayBeTorn = true,
 ): void {
   if (recoveryBlock.buffer.length === 0) recoveryBlock.buffer = Buffer.allocUnsafe(RECOVERY_BLOCK_BYTES);
   let block = recoveryBlock.buffer;
@@ -247,7 +248,7 @@ isLast = true,
   totals.scannedBytes += position;
   if (position < size) {
     const resync = findNextBatch(fd, position + 1, size, hint, expected, segment.baseOffset + MAX_RELATIVE_OFFSET);
-    if (resync !== null || !isLast) {
+    if (resync !== null || !tailMayBeTorn) {
       reportDamage(segment, fd, size, position, expected, reason, resync, context, totals);
       segment.size = segment.flushedSize = position;
       segment.nextOffset = expected;
