@@ -63,16 +63,50 @@ export function findNextBatch(fd: number, from: number, size: number, hint: numb
     const batchSize = batchSizeAt(window, local);
     if (at + batchSize > size) return false;
     const baseOffset = window.readBigInt64BE(local + BASE_OFFSET_AT);
-    if (baseOffset < minimumOffset || baseOffset + BigInt(lastOffsetDeltaAt(window, local)) > maximumOffset) return false;
-    if (at + batchSize <= windowEnd) return batchCrcMatches(window, local, batchSize);
-    const whole = Buffer.allocUnsafe(batchSize);
-    readFully(fd, whole, batchSize, at);
-    return batchCrcMatches(whole, 0, batchSize);
+    const lastOffset = baseOffset + BigInt(lastOffsetDeltaAt(window, local));
+    if (baseOffset < minimumOffset || lastOffset > maximumOffset) return false;
+    if (at + batchSize <= windowEnd) {
+      if (!batchCrcMatches(window, local, batchSize)) return false;
+    } else {
+      const whole = Buffer.allocUnsafe(batchSize);
+      readFully(fd, whole, batchSize, at);
+      if (!batchCrcMatches(whole, 0, batchSize)) return false;
+    }
+    // the CRC does not cover baseOffset: one that the next batch's offset contradicts is damaged too
+    return !nextBatchFallsInside(fd, window, windowStart, windowEnd, at + batchSize, size, minimumOffset, lastOffset);
   };
   const found = findNextValid(from, size - BATCH_HEADER_BYTES + 1, hint, isBatchAt);
   if (found < 0) return null;
   if (found < windowStart || found + BATCH_HEADER_BYTES > windowEnd) load(found);
   return { position: found, baseOffset: window.readBigInt64BE(found - windowStart + BASE_OFFSET_AT) };
+}
+
+/**
+ * Whether the batch header at file position `next` (if there is a sound one) has a baseOffset in
+ * [expected, lastOffset]: inside the range the batch before it claims, so that batch's offset (which its
+ * CRC does not cover) is the damaged one. Only asked when a batch leaves a gap, which only compaction does.
+ */
+export function nextBatchFallsInside(
+  fd: number,
+  block: Buffer,
+  blockStart: number,
+  blockEnd: number,
+  next: number,
+  size: number,
+  expected: bigint,
+  lastOffset: bigint,
+): boolean {
+  if (size - next < BATCH_HEADER_BYTES) return false;
+  let header = block;
+  let at = next - blockStart;
+  if (next + BATCH_HEADER_BYTES > blockEnd) {
+    header = Buffer.allocUnsafe(BATCH_HEADER_BYTES);
+    readFully(fd, header, BATCH_HEADER_BYTES, next);
+    at = 0;
+  }
+  if (checkBatchHeader(header, at, BATCH_HEADER_BYTES, true) !== null) return false;
+  const nextBase = header.readBigInt64BE(at + BASE_OFFSET_AT);
+  return nextBase >= expected && nextBase <= lastOffset;
 }
 
 /** Saves bytes [from, to) of the segment `logPath` (open as `fd`) to a side file; returns the side file's name. */

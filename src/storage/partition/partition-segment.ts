@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readFully } from '../files.js';
 import { checkFormatVersion } from '../format-error.js';
-import { findNextBatch, saveDamagedRange, writeSplitSegment, type ResyncPoint } from './batch-resync.js';
+import { findNextBatch, nextBatchFallsInside, saveDamagedRange, writeSplitSegment, type ResyncPoint } from './batch-resync.js';
 import {
   LOG_FILE_SUFFIX,
   MemoryIndex,
@@ -231,6 +231,12 @@ tailMayBeTorn = true,
     }
     if (!batchCrcMatches(block, at, batchSize)) {
       reason = 'CRC mismatch';
+      break;
+    }
+    const lastOffset = baseOffset + BigInt(lastOffsetDeltaAt(block, at));
+    if (baseOffset > expected && nextBatchFallsInside(fd, block, blockStart, blockEnd, position + batchSize, size, expected, lastOffset)) {
+      // the CRC does not cover baseOffset: a gap that the next batch's offset contradicts is a damaged offset
+      reason = `batch offset ${baseOffset} contradicts the next batch's`;
       break;
     }
     if (segment.bytesSinceIndexEntry >= context.indexIntervalBytes) {
