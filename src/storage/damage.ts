@@ -37,10 +37,10 @@ export function isDamagedFileName(name: string): boolean {
 
 /**
  * The first position in [from, end) at which `isValidAt` holds, or -1. `hint` (or -1) is tried first:
- * where the damaged record's own length says the next record starts.
+ * where the damaged record's own length says the next record starts. (`from` >= `end` tries the hint only.)
  */
 export function findNextValid(from: number, end: number, hint: number, isValidAt: (at: number) => boolean): number {
-  if (hint >= from && hint < end && isValidAt(hint)) return hint;
+  if (hint >= 0 && hint < end && isValidAt(hint)) return hint;
   for (let at = from; at < end; at++) {
     if (isValidAt(at)) return at;
   }

@@ -460,7 +460,7 @@ test('an ack entry pointing into a dropped tail never acks a later record at tha
   again.close();
 });
 
-test('a segment with a bad magic is moved aside as .corrupt at error level and the rest recovers', () => {
+test('a segment whose header is damaged but whose records check out keeps its records; the header is rewritten', () => {
   const dir = temporaryDir();
   const log = openLog(dir, { segmentBytes: 600 });
   const positions = appendMany(log, 30);
@@ -468,6 +468,25 @@ test('a segment with a bad magic is moved aside as .corrupt at error level and t
   const damaged = path.join(dir, segmentFileName(2));
   const bytes = fs.readFileSync(damaged);
   bytes[0] = 0x51;
+  fs.writeFileSync(damaged, bytes);
+  const errors: string[] = [];
+  const reopened = openLog(dir, { segmentBytes: 600, errorLogger: (line) => errors.push(line) });
+  assert.deepEqual(recoveredPayloads(reopened), positions.map((p) => p.payload));
+  assert.ok(errors.some((line) => line.includes('DAMAGED header (bad magic')), errors.join('\n'));
+  assert.equal(fs.readFileSync(damaged)[0], 0x50, 'rewritten');
+  assert.equal(fs.readFileSync(`${damaged}.damaged-0`)[0], 0x51, 'the old header is kept');
+  reopened.close();
+});
+
+test('a segment with a bad magic and no record that checks out is moved aside as .corrupt at error level and the rest recovers', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 600 });
+  const positions = appendMany(log, 30);
+  log.close();
+  const damaged = path.join(dir, segmentFileName(2));
+  const bytes = fs.readFileSync(damaged);
+  bytes[0] = 0x51;
+  bytes.fill(0xee, SEGMENT_HEADER_BYTES); // and nothing after the header is a record
   fs.writeFileSync(damaged, bytes);
   const errors: string[] = [];
   const reopened = openLog(dir, { segmentBytes: 600, errorLogger: (line) => errors.push(line) });

@@ -732,19 +732,23 @@ export class SegmentLog implements SyncableLog {
       readFully(fd, bytes, size, 0);
       checkFormatVersion(segmentPath, bytes, size, SEGMENT_MAGIC, SEGMENT_FORMAT_VERSION);
       const problem = checkSegmentHeader(bytes, number);
-      if (problem !== null) {
-        if (size <= SEGMENT_HEADER_BYTES) {
-          // no room for a record: a creation torn before its header landed. Nothing to keep.
-          this.logger(`storage ${this.dir}: ${name} (${problem}) holds no record, removed`);
-          unlinkIfExists(segmentPath);
-          unlinkIfExists(ackPath);
-          return null;
-        }
-        this.moveAside(segmentPath, ackPath, `${name}: ${problem}`);
-        totals.corruptFiles++;
+      if (problem !== null && size <= SEGMENT_HEADER_BYTES) {
+        // no room for a record: a creation torn before its header landed. Nothing to keep.
+        this.logger(`storage ${this.dir}: ${name} (${problem}) holds no record, removed`);
+        unlinkIfExists(segmentPath);
+        unlinkIfExists(ackPath);
         return null;
       }
       const scan = scanSegmentRecords(bytes, size, segment);
+      if (problem !== null) {
+        if (scan.records === 0) {
+          this.moveAside(segmentPath, ackPath, `${name}: ${problem}`);
+          totals.corruptFiles++;
+          return null;
+        }
+        // the records check out: only the header is damaged. Keep its bytes, write it afresh.
+        this.repairHeader(fd, segmentPath, number, bytes, problem, scan.records);
+      }
       validEnd = scan.validEnd;
       if (scan.skipped.length > 0) this.reportDamage(segmentPath, bytes, scan, totals);
       if (validEnd < size) {
@@ -774,6 +778,17 @@ export class SegmentLog implements SyncableLog {
       else recovered.push({ segment: number, offset, length, payload: copy ? Buffer.from(view) : view, deliveries: delivered });
     }
     return segment;
+  }
+
+  /** Rewrites the damaged header of a segment whose records check out, its old bytes kept in a side file. */
+  private repairHeader(fd: number, segmentPath: string, number: number, bytes: Buffer, problem: string, records: number): void {
+    const sideFile = saveDamagedBytes(segmentPath, 0, bytes.subarray(0, SEGMENT_HEADER_BYTES), this.syncEnabled);
+    writeFully(fd, encodeSegmentHeader(number), SEGMENT_HEADER_BYTES, 0);
+    if (this.syncEnabled) fs.fdatasyncSync(fd);
+    this.errorLogger(
+      `storage ${this.dir}: ${path.basename(segmentPath)} has a DAMAGED header (${problem}) but ${records} record(s) that check out: ` +
+        `header rewritten, the old one kept in ${path.join(this.dir, sideFile)}`,
+    );
   }
 
   /** Saves each damaged range of a segment to its side file and reports the segment in one error line. */

@@ -443,7 +443,27 @@ test('an empty segment file left by a crash during a roll is removed, and the on
   reopened.close();
 });
 
-test('a segment with a bad header is moved aside; offsets never go back below it', () => {
+test('a segment whose header is damaged but whose batches check out keeps them; the header is rewritten', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 2048 });
+  const appended = appendMany(log, 40);
+  log.close();
+  const damaged = path.join(dir, segmentFiles(dir)[1]!);
+  const bytes = fs.readFileSync(damaged);
+  bytes[9] ^= 0x01; // the base offset in the header
+  fs.writeFileSync(damaged, bytes);
+  const errors: string[] = [];
+  const reopened = openLog(dir, { segmentBytes: 2048, errorLogger: (line) => errors.push(line) });
+  assertHolds(reopened, appended);
+  assert.ok(errors.some((line) => line.includes('DAMAGED header (header names base offset')), errors.join('\n'));
+  assert.ok(fs.existsSync(`${damaged}.damaged-0`));
+  reopened.close();
+  const again = openLog(dir, { segmentBytes: 2048, errorLogger: (line) => errors.push(line) });
+  assertHolds(again, appended);
+  again.close();
+});
+
+test('a segment with a bad header and no sound batch is moved aside; offsets never go back below it', () => {
   const dir = temporaryDir();
   const log = openLog(dir, { segmentBytes: 2048 });
   appendMany(log, 40);
@@ -452,6 +472,7 @@ test('a segment with a bad header is moved aside; offsets never go back below it
   const last = lastSegmentPath(dir);
   const bytes = fs.readFileSync(last);
   bytes[0] = 0x51;
+  bytes[PARTITION_SEGMENT_HEADER_BYTES + 20] ^= 0x01; // and the first batch fails its CRC
   fs.writeFileSync(last, bytes);
   const lines: string[] = [];
   const reopened = openLog(dir, { segmentBytes: 2048 }, lines);

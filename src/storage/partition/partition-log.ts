@@ -58,7 +58,7 @@ import {
 import { OffsetOutOfRangeError } from './errors.js';
 import { isDamagedFileName } from '../damage.js';
 import { checkFormatVersion } from '../format-error.js';
-import { isSplitTemporaryFile } from './batch-resync.js';
+import { findNextBatch, isSplitTemporaryFile, saveDamagedRange } from './batch-resync.js';
 import {
   CORRUPT_SEGMENT_SUFFIX,
   LOG_FILE_SUFFIX,
@@ -1142,7 +1142,25 @@ export class PartitionLog implements SyncableLog {
       const headerLength = fs.readSync(fd, header, 0, PARTITION_SEGMENT_HEADER_BYTES, 0);
       checkFormatVersion(segment.logPath, header, headerLength, PARTITION_SEGMENT_MAGIC, PARTITION_FORMAT_VERSION);
       const problem = checkSegmentHeader(header, headerLength, segment.baseOffset);
-      if (problem !== null || size > MAX_PARTITION_SEGMENT_BYTES + MAX_BATCH_BYTES) {
+      const sizeFits = size <= MAX_PARTITION_SEGMENT_BYTES + MAX_BATCH_BYTES;
+      if (problem !== null && sizeFits && size > PARTITION_SEGMENT_HEADER_BYTES && this.firstBatchSound(fd, size, segment.baseOffset)) {
+        // the batches check out: only the header is damaged. Keep its bytes, write it afresh, rescan.
+        const sideFile = saveDamagedRange(fd, segment.logPath, 0, Math.min(headerLength, PARTITION_SEGMENT_HEADER_BYTES), this.syncEnabled);
+        writeFully(fd, encodeSegmentHeader(segment.baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
+        if (this.syncEnabled) fs.fdatasyncSync(fd);
+        unlinkIfExists(segment.indexPath);
+        unlinkIfExists(segment.timeIndexPath);
+        totals.damaged++;
+        totals.damagedBytes += PARTITION_SEGMENT_HEADER_BYTES;
+        this.errorLogger(
+          `partition ${this.dir}: ${name} has a DAMAGED header (${problem}) but its batches check out: header rewritten, ` +
+            `the old one kept in ${path.join(this.dir, sideFile)}`,
+        );
+        scanSegmentFile(segment, fd, size, this.scanContext, totals, recoveryBlock, tailMayBeTorn());
+        if (!isLast || segment.splitBase >= 0n) this.writeIndexFiles(segment);
+        return true;
+      }
+      if (problem !== null || !sizeFits) {
         fs.renameSync(segment.logPath, segment.logPath + CORRUPT_SEGMENT_SUFFIX);
         unlinkIfExists(segment.indexPath);
         unlinkIfExists(segment.timeIndexPath);
@@ -1164,6 +1182,12 @@ export class PartitionLog implements SyncableLog {
     } finally {
       closeQuietly(fd); // the active segment is reopened by recover()
     }
+  }
+
+  /** Whether a sound batch of this segment's offsets starts right after the header (the header alone is damaged). */
+  private firstBatchSound(fd: number, size: number, baseOffset: bigint): boolean {
+    const maximum = baseOffset + MAX_RELATIVE_OFFSET;
+    return findNextBatch(fd, size, size, PARTITION_SEGMENT_HEADER_BYTES, baseOffset, maximum)?.position === PARTITION_SEGMENT_HEADER_BYTES;
   }
 
   /**
