@@ -7,7 +7,7 @@ import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { SyncScheduler } from '../../storage/sync.js';
 import { OffsetStore, type StoredOffset } from './group-offsets.js';
-import { OFFSET_LOG_FILE, encodeDeleteGroupRecord, replayOffsetLog, type OffsetRecord } from './group-offset-log.js';
+import { OFFSET_LOG_FILE, encodeCommitRecord, encodeDeleteGroupRecord, replayOffsetLog, type OffsetRecord } from './group-offset-log.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -263,4 +263,32 @@ test('an offsets log in an unknown format version stops the open, naming the fil
   fs.writeFileSync(file, bytes);
   assert.throws(() => openStore(dir), (error: Error) => error.message.includes(file) && error.message.includes('version 99 (this Postbox reads 1)'));
   assert.deepEqual(fs.readFileSync(file), bytes);
+});
+
+test('random flipped bytes in the offsets log each cost at most the commit they hit; every commit replayed is an original one', () => {
+  const records = Array.from({ length: 120 }, (_, n) => encodeCommitRecord(`group-${n % 7}`, [offset(`topic-${n % 3}`, n % 5, BigInt(n * 10))]));
+  const image = Buffer.concat([FILE_HEADER, ...records]);
+  const originals = new Set(records.map((record) => record.toString('hex')));
+  let state = 11;
+  const next = (): number => {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    return state / 0x80000000;
+  };
+  for (let round = 0; round < 300; round++) {
+    const damaged = Buffer.from(image);
+    const flips = 1 + Math.floor(next() * 3);
+    for (let f = 0; f < flips; f++) {
+      const at = FILE_HEADER.length + Math.floor(next() * (damaged.length - FILE_HEADER.length));
+      damaged[at]! ^= 1 << Math.floor(next() * 8);
+    }
+    const replayed: OffsetRecord[] = [];
+    const result = replayOffsetLog(damaged, (record) => replayed.push(record));
+    for (const record of replayed) {
+      assert.equal(record.type, 1);
+      if (record.type !== 1) continue;
+      assert.ok(originals.has(encodeCommitRecord(record.groupId, record.offsets).toString('hex')), `round ${round}: a commit never written`);
+    }
+    assert.equal(result.records, replayed.length);
+    assert.ok(records.length - replayed.length <= flips, `round ${round}: ${flips} flip(s) cost ${records.length - replayed.length} commit(s)`);
+  }
 });
