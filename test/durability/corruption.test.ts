@@ -202,7 +202,13 @@ test('a data file of an unknown format version stops the broker with one line na
       bytes.writeUInt16BE(99, 4);
       return 'format version 99 (this Postbox reads 1)';
     };
-    const cases: Array<[RegExp, (bytes: Buffer) => string]> = [
+    const definitionsVersion99 = (bytes: Buffer): [Buffer, string] => {
+      const text = bytes.toString('utf8').replace(/"version":\s*1\b/, '"version":99');
+      assert.notEqual(text, bytes.toString('utf8'));
+      return [Buffer.from(text), 'definitions version 99 (this Postbox reads 1)'];
+    };
+    const cases: Array<[RegExp, (bytes: Buffer) => string | [Buffer, string]]> = [
+      [/^definitions\.json$/, definitionsVersion99],
       [/^queues\/.*\.seg$/, headerVersion99],
       [/^streams\/.*\.log$/, headerVersion99],
       [/^streams\/.*\.index$/, headerVersion99],
@@ -224,8 +230,11 @@ test('a data file of an unknown format version stops the broker with one line na
         fs.cpSync(written, dir, { recursive: true });
         const [file] = findFiles(dir, pattern);
         assert.ok(file !== undefined, String(pattern));
-        const bytes = fs.readFileSync(file);
-        const expected = patch(bytes);
+        let bytes: Buffer = fs.readFileSync(file);
+        const patched = patch(bytes);
+        let expected: string;
+        if (typeof patched === 'string') expected = patched;
+        else [bytes, expected] = patched;
         fs.writeFileSync(file, bytes);
         const before = snapshot(dir);
         const { code, output } = await serveUntilExit(dir);
