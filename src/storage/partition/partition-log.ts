@@ -56,9 +56,9 @@ import {
   type CompactionResult,
 } from './compaction.js';
 import { OffsetOutOfRangeError } from './errors.js';
-import { isDamagedFileName } from '../damage.js';
+import { isDamagedFileName, saveDamagedBytes } from '../damage.js';
 import { checkFormatVersion } from '../format-error.js';
-import { findNextBatch, isSplitTemporaryFile, saveDamagedRange } from './batch-resync.js';
+import { findNextBatch, isSplitTemporaryFile } from './batch-resync.js';
 import {
   CORRUPT_SEGMENT_SUFFIX,
   LOG_FILE_SUFFIX,
@@ -1143,24 +1143,9 @@ export class PartitionLog implements SyncableLog {
       checkFormatVersion(segment.logPath, header, headerLength, PARTITION_SEGMENT_MAGIC, PARTITION_FORMAT_VERSION);
       const problem = checkSegmentHeader(header, headerLength, segment.baseOffset);
       const sizeFits = size <= MAX_PARTITION_SEGMENT_BYTES + MAX_BATCH_BYTES;
-      if (problem !== null && sizeFits && size > PARTITION_SEGMENT_HEADER_BYTES && this.firstBatchSound(fd, size, segment.baseOffset)) {
-        // the batches check out: only the header is damaged. Keep its bytes, write it afresh, rescan.
-        const sideFile = saveDamagedRange(fd, segment.logPath, 0, Math.min(headerLength, PARTITION_SEGMENT_HEADER_BYTES), this.syncEnabled);
-        writeFully(fd, encodeSegmentHeader(segment.baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
-        if (this.syncEnabled) fs.fdatasyncSync(fd);
-        unlinkIfExists(segment.indexPath);
-        unlinkIfExists(segment.timeIndexPath);
-        totals.damaged++;
-        totals.damagedBytes += PARTITION_SEGMENT_HEADER_BYTES;
-        this.errorLogger(
-          `partition ${this.dir}: ${name} has a DAMAGED header (${problem}) but its batches check out: header rewritten, ` +
-            `the old one kept in ${path.join(this.dir, sideFile)}`,
-        );
-        scanSegmentFile(segment, fd, size, this.scanContext, totals, recoveryBlock, tailMayBeTorn());
-        if (!isLast || segment.splitBase >= 0n) this.writeIndexFiles(segment);
-        return true;
-      }
-      if (problem !== null || !sizeFits) {
+      const headerOnly = problem !== null && sizeFits && size > PARTITION_SEGMENT_HEADER_BYTES && this.firstBatchSound(fd, size, segment.baseOffset);
+      if (headerOnly) this.repairHeader(segment, fd, header.subarray(0, headerLength), problem, totals);
+      else if (problem !== null || !sizeFits) {
         fs.renameSync(segment.logPath, segment.logPath + CORRUPT_SEGMENT_SUFFIX);
         unlinkIfExists(segment.indexPath);
         unlinkIfExists(segment.timeIndexPath);
@@ -1169,7 +1154,7 @@ export class PartitionLog implements SyncableLog {
         if (segment.baseOffset > totals.lostBase) totals.lostBase = segment.baseOffset;
         return false;
       }
-      if (!this.verifyAllOnOpen && trustIndexFiles(segment, fd, size, isLast)) {
+      if (!headerOnly && !this.verifyAllOnOpen && trustIndexFiles(segment, fd, size, isLast)) {
         totals.trusted++;
         return true;
       }
@@ -1182,6 +1167,19 @@ export class PartitionLog implements SyncableLog {
     } finally {
       closeQuietly(fd); // the active segment is reopened by recover()
     }
+  }
+
+  /** The batches of `segment` check out but its header does not: keeps the old header in a side file and writes it afresh. */
+  private repairHeader(segment: PartitionSegment, fd: number, header: Buffer, problem: string, totals: RecoveryTotals): void {
+    const sideFile = saveDamagedBytes(segment.logPath, 0, header, this.syncEnabled);
+    writeFully(fd, encodeSegmentHeader(segment.baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
+    if (this.syncEnabled) fs.fdatasyncSync(fd);
+    totals.damaged++;
+    totals.damagedBytes += header.length;
+    this.errorLogger(
+      `partition ${this.dir}: ${path.basename(segment.logPath)} has a DAMAGED header (${problem}) but its batches check out: ` +
+        `header rewritten, the old one kept in ${path.join(this.dir, sideFile)}`,
+    );
   }
 
   /** Whether a sound batch of this segment's offsets starts right after the header (the header alone is damaged). */
