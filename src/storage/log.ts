@@ -15,8 +15,9 @@
  * Recovery at open() scans every segment (segment-scan.ts). A record that does not check out
  * (incomplete header, length past end of file, CRC mismatch) followed by no good record is a torn
  * tail and is truncated; one followed by good records is damage: only the bad bytes are skipped, saved
- * to a `.damaged-<offset>` side file and reported at error level (damage.ts). A file with a bad header
- * is moved aside as `.corrupt` (error level); one in a format version this Postbox does not read stops
+ * to a `.damaged-<offset>` side file and reported at error level (damage.ts). A damaged header is
+ * rewritten when records after it check out; a file with nothing recognisable after a bad header is
+ * moved aside as `.corrupt` (error level); one in a format version this Postbox does not read stops
  * the open (UnsupportedFormatError). Then the ack files are applied and fully acked segments deleted.
  * It is synchronous: a broker cannot serve a queue before it knows what is in it.
  */
