@@ -72,6 +72,19 @@ export function saveDamagedBytes(file: string, offset: number | bigint, bytes: U
   return path.basename(target);
 }
 
+/**
+ * saveDamagedBytes for a log that keeps the damaged bytes in place (a queue segment, the offsets log):
+ * a side file that cannot be written (a full disk) is reported in the returned text instead of failing
+ * the open, since nothing is lost by it.
+ */
+export function trySaveDamagedBytes(file: string, offset: number, bytes: Uint8Array, sync: boolean): string {
+  try {
+    return path.join(path.dirname(file), saveDamagedBytes(file, offset, bytes, sync));
+  } catch (error) {
+    return `(no side file: ${(error as Error).message}; the bytes stay in ${path.basename(file)} at offset ${offset})`;
+  }
+}
+
 function readIfExists(file: string): Buffer | null {
   try {
     return fs.readFileSync(file);

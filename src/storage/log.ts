@@ -48,7 +48,7 @@ import {
   writeRecordHeader,
 } from './format.js';
 import { closeQuietly, readFully, readdirOrEmpty, unlinkIfExists, writeFully } from './files.js';
-import { isDamagedFileName, saveDamagedBytes } from './damage.js';
+import { isDamagedFileName, trySaveDamagedBytes } from './damage.js';
 import { checkFormatVersion } from './format-error.js';
 import { scanSegmentRecords, type SegmentScanResult } from './segment-scan.js';
 import { INITIAL_INDEX_CAPACITY, Segment } from './segment.js';
@@ -783,12 +783,12 @@ export class SegmentLog implements SyncableLog {
 
   /** Rewrites the damaged header of a segment whose records check out, its old bytes kept in a side file. */
   private repairHeader(fd: number, segmentPath: string, number: number, bytes: Buffer, problem: string, records: number): void {
-    const sideFile = saveDamagedBytes(segmentPath, 0, bytes.subarray(0, SEGMENT_HEADER_BYTES), this.syncEnabled);
+    const sideFile = trySaveDamagedBytes(segmentPath, 0, bytes.subarray(0, SEGMENT_HEADER_BYTES), this.syncEnabled);
     writeFully(fd, encodeSegmentHeader(number), SEGMENT_HEADER_BYTES, 0);
     if (this.syncEnabled) fs.fdatasyncSync(fd);
     this.errorLogger(
       `storage ${this.dir}: ${path.basename(segmentPath)} has a DAMAGED header (${problem}) but ${records} record(s) that check out: ` +
-        `header rewritten, the old one kept in ${path.join(this.dir, sideFile)}`,
+        `header rewritten, the old one kept in ${sideFile}`,
     );
   }
 
@@ -798,7 +798,7 @@ export class SegmentLog implements SyncableLog {
     let skippedBytes = 0;
     for (const range of scan.skipped) {
       const damaged = bytes.subarray(range.offset, range.offset + range.bytes);
-      sideFiles.push(saveDamagedBytes(segmentPath, range.offset, damaged, this.syncEnabled));
+      sideFiles.push(trySaveDamagedBytes(segmentPath, range.offset, damaged, this.syncEnabled));
       skippedBytes += range.bytes;
     }
     totals.damagedBytes += skippedBytes;
@@ -808,7 +808,7 @@ export class SegmentLog implements SyncableLog {
       `storage ${this.dir}: ${path.basename(segmentPath)} is DAMAGED: skipped ${skippedBytes} byte(s) in ` +
         `${scan.skipped.length} range(s) (first at offset ${first.offset}: ${first.reason}), ` +
         `recovered the ${scan.records} intact record(s) around them; the skipped bytes are kept in ` +
-        `${sideFiles.map((file) => path.join(this.dir, file)).join(', ')}`,
+        `${sideFiles.join(', ')}`,
     );
   }
 

@@ -66,7 +66,7 @@ import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { closeQuietly, unlinkIfExists, writeFully } from '../../storage/files.js';
 import type { SyncScheduler, SyncableLog } from '../../storage/sync.js';
-import { findNextValid, saveDamagedBytes } from '../../storage/damage.js';
+import { findNextValid, trySaveDamagedBytes } from '../../storage/damage.js';
 import { UnsupportedFormatError } from '../../storage/format-error.js';
 
 /** "PBGO" read as one big-endian u32. */
@@ -366,7 +366,7 @@ export class OffsetLogFile implements SyncableLog {
     const { validBytes, records, skipped } = replayOffsetLog(bytes, visit, file);
     if (skipped.length > 0) {
       const sync = options.scheduler.policy === 'always';
-      const sideFiles = skipped.map((range) => path.join(options.dir, saveDamagedBytes(file, range.offset, bytes!.subarray(range.offset, range.offset + range.bytes), sync)));
+      const sideFiles = skipped.map((range) => trySaveDamagedBytes(file, range.offset, bytes!.subarray(range.offset, range.offset + range.bytes), sync));
       const skippedBytes = skipped.reduce((sum, range) => sum + range.bytes, 0);
       (options.error ?? options.warn)(
         `offset log ${file} is DAMAGED: skipped ${skippedBytes} byte(s) in ${skipped.length} range(s) (first at byte ${skipped[0]!.offset}), ` +

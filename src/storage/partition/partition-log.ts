@@ -56,7 +56,7 @@ import {
   type CompactionResult,
 } from './compaction.js';
 import { OffsetOutOfRangeError } from './errors.js';
-import { isDamagedFileName, saveDamagedBytes } from '../damage.js';
+import { isDamagedFileName, trySaveDamagedBytes } from '../damage.js';
 import { checkFormatVersion } from '../format-error.js';
 import { findNextBatch, isSplitTemporaryFile } from './batch-resync.js';
 import {
@@ -1171,14 +1171,14 @@ export class PartitionLog implements SyncableLog {
 
   /** The batches of `segment` check out but its header does not: keeps the old header in a side file and writes it afresh. */
   private repairHeader(segment: PartitionSegment, fd: number, header: Buffer, problem: string, totals: RecoveryTotals): void {
-    const sideFile = saveDamagedBytes(segment.logPath, 0, header, this.syncEnabled);
+    const sideFile = trySaveDamagedBytes(segment.logPath, 0, header, this.syncEnabled);
     writeFully(fd, encodeSegmentHeader(segment.baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
     if (this.syncEnabled) fs.fdatasyncSync(fd);
     totals.damaged++;
     totals.damagedBytes += header.length;
     this.errorLogger(
       `partition ${this.dir}: ${path.basename(segment.logPath)} has a DAMAGED header (${problem}) but its batches check out: ` +
-        `header rewritten, the old one kept in ${path.join(this.dir, sideFile)}`,
+        `header rewritten, the old one kept in ${sideFile}`,
     );
   }
 
