@@ -7,6 +7,7 @@
  *   page=<n>&page_size=<m>       one page: { items, page, page_count, page_size, item_count,
  *                                filtered_count, total_count } instead of a bare array
  */
+import { LinearRegex } from '../util/linear-regex.js';
 import { httpError, type ApiReply, type ApiRequest } from './router.js';
 
 /** Rows per page when `page` is given without `page_size` (RabbitMQ's default). */
@@ -64,11 +65,12 @@ export function listReply(request: ApiRequest, rows: Row[]): ApiReply {
   const name = q.get('name');
   if (name !== null && name !== '') {
     if (q.get('use_regex') === 'true') {
-      let re: RegExp;
+      // a linear-time matcher: the pattern comes from the request, and RegExp backtracks ((a+)+$ ...)
+      let re: LinearRegex;
       try {
-        re = new RegExp(name);
-      } catch {
-        throw httpError(400, `'name' is not a valid regular expression: ${name}`);
+        re = new LinearRegex(name);
+      } catch (err) {
+        throw httpError(400, `'name' is not a supported regular expression (${(err as Error).message}): ${name}`);
       }
       out = out.filter((r) => re.test(String(r.name ?? '')));
     } else {

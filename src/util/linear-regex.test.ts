@@ -38,7 +38,7 @@ test('agrees with RegExp on patterns RabbitMQ users write', () => {
     '^orders\\.', '^orders\\.(eu|us)$', '^amq\\.gen-', '^q_\\d+$', 'queue-\\d{2}', '^(?<region>eu|us)',
     '(a|ab)(c|bcd)', '(a*)*', '(a+)+$', '(a|a)*b', '((a*)*b)*', '^(a?){3}a{3}$', 'x*y*z*', '(|a)+',
     '\\x41', '\\u0041', '\\t', '\\n', '\\0', 'a{', 'a{,2}', '{', '}', ']', 'a{2', '\\{', '\\$', '\\^',
-    '\\/', '[\\b]', 'Straße', '[éÉ]', 'a*?', 'a+?b', 'a{1,2}?', '.*', '^.*$', '(?:)', 'a||b', '(a|)',
+    '\\/', '[\\b]', '^(?!amq\\.).*', '^(?!amq\\.)', '^(?=orders)\\w+$', '^(?!a)(?!b).', '^(?!a|b$)', '^(?=a)(?!ab)', 'Straße', '[éÉ]', 'a*?', 'a+?b', 'a{1,2}?', '.*', '^.*$', '(?:)', 'a||b', '(a|)',
   ];
   for (const p of patterns) {
     agrees(p, INPUTS);
@@ -100,8 +100,13 @@ test('backreferences, lookaround and foreign escapes are refused with a message 
   const refused: Array<[string, RegExp]> = [
     ['(a)\\1', /backreference '\\1'/],
     ['(?<x>a)\\k<x>', /backreference '\\k'/],
-    ['a(?=b)', /lookahead '\(\?='/],
+    ['a(?=b)', /lookahead '\(\?=' is supported only right after the leading '\^'/],
     ['a(?!b)', /lookahead '\(\?!'/],
+    ['(?!a)b', /lookahead '\(\?!'/],
+    ['^a(?!b)', /lookahead '\(\?!'/],
+    ['^((?!a)b)', /lookahead '\(\?!'/],
+    ['^(?!a)b|c', /without a top-level '\|'/],
+    ['^(?!a)*b', /cannot take a quantifier/],
     ['(?<=a)b', /lookbehind '\(\?<='/],
     ['(?<!a)b', /lookbehind '\(\?<!'/],
     ['(?i)a', /group '\(\?i'/],

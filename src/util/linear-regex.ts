@@ -12,8 +12,10 @@
  *   literals, `.`, `[...]` / `[^...]` with ranges, `\d \D \w \W \s \S`, `\b \B`, `^ $` (whole input),
  *   `(...)`, `(?:...)`, `(?<name>...)`, `|`, `* + ? {m} {m,} {m,n}` (lazy `?` accepted; it cannot change
  *   whether there is a match), escapes `\t \n \r \f \v \0 \xHH \uHHHH` and any escaped punctuation.
- * Refused with a RegexError naming the construct: backreferences (`\1`, `\k<name>`), lookahead and
- * lookbehind (`(?=`, `(?!`, `(?<=`, `(?<!`), other `(?` groups, `\p{...}`, `\cX`, escapes of letters that
+ * Lookahead (`(?=...)`, `(?!...)`) only right after the pattern's leading `^` (as in `^(?!amq\.).*`, the
+ * way RabbitMQ's docs exclude amq.* names); it is checked once, at the start, by a second anchored program.
+ * Refused with a RegexError naming the construct: backreferences (`\1`, `\k<name>`), lookahead anywhere
+ * else, lookbehind (`(?<=`, `(?<!`), other `(?` groups, `\p{...}`, `\cX`, escapes of letters that
  * mean something else elsewhere (PCRE's `\A \z \Z \h`, ...), patterns longer than MAX_PATTERN_LENGTH and
  * programs larger than MAX_PROGRAM_SIZE (a big `{m,n}` copies its operand).
  */
@@ -114,14 +116,31 @@ const ANY_BUT_LINE_TERMINATOR: Node = { kind: 'set', ranges: LINE_TERMINATORS, n
 
 class Parser {
   private pos = 0;
+  /** group nesting at the current position */
+  private depth = 0;
+  /** lookaheads found right after the leading `^` (see StartCondition) */
+  readonly startConditions: Array<{ node: Node; negate: boolean }> = [];
 
   constructor(private readonly src: string) {}
 
   parse(): Node {
     const node = this.alternation();
     if (this.pos < this.src.length) throw new RegexError(`unmatched ')' at position ${this.pos}`);
+    if (this.startConditions.length > 0 && node.kind === 'alt') {
+      throw new RegexError("lookahead is supported only right after the leading '^' of a pattern without a top-level '|'");
+    }
     return node;
   }
+
+  /** a lookahead group starting here is one the matcher supports: top level, right after the leading ^ */
+  private atStartCondition(groupStart: number): boolean {
+    if (this.depth !== 0 || this.src.charCodeAt(0) !== 0x5e) return false;
+    // the first one right after the ^, each further one where the previous one ended
+    const expected = this.conditionEnds.length === 0 ? 1 : this.conditionEnds[this.conditionEnds.length - 1]!;
+    return expected === groupStart;
+  }
+
+  private readonly conditionEnds: number[] = [];
 
   private peek(offset = 0): number {
     return this.pos + offset < this.src.length ? this.src.charCodeAt(this.pos + offset) : -1;
@@ -234,7 +253,20 @@ class Parser {
     if (this.peek() === 0x3f /* ? */) {
       const rest = this.src.slice(this.pos, this.pos + 3);
       if (rest.startsWith('?:')) this.pos += 2;
-      else if (rest.startsWith('?=') || rest.startsWith('?!')) throw new RegexError(`lookahead '(${rest.slice(0, 2)}' is not supported`);
+      else if (rest.startsWith('?=') || rest.startsWith('?!')) {
+        if (!this.atStartCondition(start)) throw new RegexError(`lookahead '(${rest.slice(0, 2)}' is supported only right after the leading '^'`);
+        this.pos += 2;
+        this.depth++;
+        const node = this.alternation();
+        this.depth--;
+        if (this.peek() !== 0x29) throw new RegexError(`unterminated group opened at position ${start}`);
+        this.pos++;
+        // JavaScript lets a quantifier make a lookahead optional; that is not a start condition any more
+        if (this.quantifierAhead()) throw new RegexError(`a lookahead cannot take a quantifier (position ${this.pos})`);
+        this.startConditions.push({ node, negate: rest[1] === '!' });
+        this.conditionEnds.push(this.pos);
+        return { kind: 'seq', items: [] };
+      }
       else if (rest === '?<=' || rest === '?<!') throw new RegexError(`lookbehind '(${rest}' is not supported`);
       else if (rest.startsWith('?<')) {
         const m = /^\?<[A-Za-z_$][A-Za-z0-9_$]*>/.exec(this.src.slice(this.pos));
@@ -244,7 +276,9 @@ class Parser {
         throw new RegexError(`group '(${rest.slice(0, 2)}' is not supported`);
       }
     }
+    this.depth++;
     const inner = this.alternation();
+    this.depth--;
     if (this.peek() !== 0x29) throw new RegexError(`unterminated group opened at position ${start}`);
     this.pos++;
     // wrapped, so that a group holding only an anchor, `(^)*`, can take a quantifier as in JavaScript
@@ -507,8 +541,41 @@ export interface LinearRegexOptions {
   readonly ignoreCase?: boolean;
 }
 
+/**
+ * A lookahead right after the pattern's leading `^` (`^(?!amq\.).*`, as RabbitMQ's docs write policy
+ * patterns): `^` matches only at the start, so it is only ever tried there, and is one more anchored pass.
+ */
+interface StartCondition {
+  readonly program: Program;
+  readonly negate: boolean;
+}
+
 export class LinearRegex {
   readonly source: string;
+  private readonly main: Program;
+  private readonly conditions: readonly StartCondition[];
+
+  /** Compiles `pattern`; throws RegexError when it is malformed, unsupported or too large. */
+  constructor(pattern: string, options: LinearRegexOptions = {}) {
+    if (pattern.length > MAX_PATTERN_LENGTH) throw new RegexError(`pattern longer than ${MAX_PATTERN_LENGTH} characters`);
+    const parser = new Parser(pattern);
+    const tree = parser.parse();
+    const ignoreCase = options.ignoreCase === true;
+    this.source = pattern;
+    this.main = new Program(tree, ignoreCase);
+    const bol: Node = { kind: 'assert', what: 'bol' };
+    this.conditions = parser.startConditions.map((c) => ({ program: new Program({ kind: 'seq', items: [bol, c.node] }, ignoreCase), negate: c.negate }));
+  }
+
+  /** Whether the pattern matches anywhere in `input` (RegExp.prototype.test without the `g` flag). */
+  test(input: string): boolean {
+    for (const c of this.conditions) if (c.program.test(input) === c.negate) return false;
+    return this.main.test(input);
+  }
+}
+
+/** One compiled NFA and the scratch state its matcher reuses. */
+class Program {
   private readonly op: Int32Array;
   private readonly arg1: Int32Array;
   private readonly arg2: Int32Array;
@@ -521,18 +588,14 @@ export class LinearRegex {
   private readonly stack: Int32Array;
   private generation = 0;
 
-  /** Compiles `pattern`; throws RegexError when it is malformed, unsupported or too large. */
-  constructor(pattern: string, options: LinearRegexOptions = {}) {
-    if (pattern.length > MAX_PATTERN_LENGTH) throw new RegexError(`pattern longer than ${MAX_PATTERN_LENGTH} characters`);
-    const tree = new Parser(pattern).parse();
+  constructor(tree: Node, ignoreCase: boolean) {
     if (programSize(tree) + 1 > MAX_PROGRAM_SIZE) throw new RegexError(`pattern too large: it compiles to more than ${MAX_PROGRAM_SIZE} instructions`);
-    this.ignoreCase = options.ignoreCase === true;
-    const compiler = new Compiler(this.ignoreCase);
+    this.ignoreCase = ignoreCase;
+    const compiler = new Compiler(ignoreCase);
     compiler.compile(tree);
     compiler.op.push(OP_MATCH);
     compiler.arg1.push(0);
     compiler.arg2.push(0);
-    this.source = pattern;
     this.op = Int32Array.from(compiler.op);
     this.arg1 = Int32Array.from(compiler.arg1);
     this.arg2 = Int32Array.from(compiler.arg2);
@@ -544,7 +607,7 @@ export class LinearRegex {
     this.stack = new Int32Array(2 * n + 2);
   }
 
-  /** Whether the pattern matches anywhere in `input` (RegExp.prototype.test without the `g` flag). */
+  /** Whether the program matches anywhere in `input`. */
   test(input: string): boolean {
     const length = input.length;
     // generations: one per position, so `mark` tells which instructions a list already holds at it
