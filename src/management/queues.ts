@@ -13,7 +13,7 @@ import type { Queue, RequeueEntry } from '../core/queue/queue.js';
 import type { VirtualHost } from '../core/vhost.js';
 import { POSITION_REDELIVERED } from '../util/position-ring.js';
 import { boolField, MANAGEMENT_OWNER, optionalJsonObject, queryFlag, requireAccess, visibleVhosts } from './access.js';
-import { listReply } from './listing.js';
+import { listReply, mapRows } from './listing.js';
 import { jsonToFieldTable, payloadToJson, propertiesToJson, type PayloadEncoding } from './message-json.js';
 import { httpError, jsonObject, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 import { bindingJson, defaultBindingJson, queueJson } from './shapes.js';
@@ -143,16 +143,20 @@ function queueBindings(req: ApiRequest, ctx: ManagementContext): ApiReply {
   return { status: 200, body: out };
 }
 
+function* queuesOf(vhosts: readonly VirtualHost[]): Generator<Queue> {
+  for (const v of vhosts) yield* v.queues.values();
+}
+
 export const queueRoutes: readonly Route[] = [
   {
     method: 'GET',
     path: '/api/queues',
-    handler: (req, ctx) => listReply(req, visibleVhosts(ctx, req.user).flatMap((v) => [...v.queues.values()].map((q) => queueJson(q, ctx, false)))),
+    handler: (req, ctx) => listReply(req, mapRows(queuesOf(visibleVhosts(ctx, req.user)), (q) => queueJson(q, ctx, false))),
   },
   {
     method: 'GET',
     path: '/api/queues/:vhost',
-    handler: (req, ctx) => listReply(req, [...vhostFor(ctx, req.user, req.params.vhost!).queues.values()].map((q) => queueJson(q, ctx, false))),
+    handler: (req, ctx) => listReply(req, mapRows(vhostFor(ctx, req.user, req.params.vhost!).queues.values(), (q) => queueJson(q, ctx, false))),
   },
   { method: 'GET', path: '/api/queues/:vhost/:name', handler: (req, ctx) => ({ status: 200, body: queueJson(target(req, ctx).queue, ctx, true) }) },
   { method: 'PUT', path: '/api/queues/:vhost/:name', handler: declare },
