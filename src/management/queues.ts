@@ -119,15 +119,22 @@ function getMessages(req: ApiRequest, ctx: ManagementContext): ApiReply {
     const { message, position: p } = taken;
     queue.trackUnacked(taken);
     const entry: RequeueEntry = { segment: p.segment, offset: p.offset, length: p.length, expiresAt: p.expiresAt, deliveries: p.deliveries, bodySize: p.bodySize, priority: message.priority };
-    out.push({
-      payload_bytes: message.body.length,
-      redelivered: (p.flags & POSITION_REDELIVERED) !== 0,
-      exchange: message.exchange,
-      routing_key: message.routingKey,
-      message_count: queue.messageCount,
-      properties: propertiesToJson(message.properties),
-      ...payloadToJson(message.body, g.encoding, g.truncate),
-    });
+    try {
+      out.push({
+        payload_bytes: message.body.length,
+        redelivered: (p.flags & POSITION_REDELIVERED) !== 0,
+        exchange: message.exchange,
+        routing_key: message.routingKey,
+        message_count: queue.messageCount,
+        properties: propertiesToJson(message.properties),
+        ...payloadToJson(message.body, g.encoding, g.truncate),
+      });
+    } catch (err) {
+      // never leave a taken message unacknowledged behind an error answer: it goes back to the queue
+      requeue.push(entry);
+      queue.requeue(requeue);
+      throw err;
+    }
     if (g.ackmode === 'ack_requeue_false') queue.settle(p.segment, p.offset, message.publishedAt);
     else if (g.ackmode === 'reject_requeue_false') queue.reject(entry);
     else requeue.push(entry);
