@@ -206,6 +206,10 @@ export class BrokerCore implements VhostContext {
     });
   }
 
+  undecodableMessageDropped(vhost: string, queue: string, reason: string): void {
+    this.options.logger.error(`queue '${queue}' in vhost '${vhost}': a stored message was dropped, its properties cannot be decoded (${reason}); it was stored before publish-time checking`);
+  }
+
   delayedMessageLost(vhost: string, exchange: string, reason: string): void {
     this.options.logger.error(`delayed exchange '${exchange}' in vhost '${vhost}': a held message was dropped: ${reason}`);
   }

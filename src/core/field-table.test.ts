@@ -9,6 +9,7 @@ import {
   AmqpDecimal,
   MAX_FIELD_NESTING,
   arraySize,
+  checkTable,
   decodeTableAt,
   encodeTable,
   readArray,
@@ -260,6 +261,11 @@ test('malformed tables are 502 SYNTAX_ERROR', () => {
       (e: unknown) => e instanceof AmqpCodecError && e.replyCode === 502,
       name,
     );
+    assert.throws(
+      () => checkTable(buf, 0, buf.length),
+      (e: unknown) => e instanceof AmqpCodecError && e.replyCode === 502,
+      `checkTable: ${name}`,
+    );
   }
 });
 
@@ -281,6 +287,12 @@ test(`nesting is allowed up to ${MAX_FIELD_NESTING} levels and rejected beyond`,
   assert.doesNotThrow(() => readTable(nestedTables(MAX_FIELD_NESTING), 0));
   expectSyntaxError(() => readTable(nestedTables(MAX_FIELD_NESTING + 1), 0));
   expectSyntaxError(() => readTable(nestedTables(2_000), 0));
+  const deepest = nestedTables(MAX_FIELD_NESTING);
+  assert.doesNotThrow(() => checkTable(deepest, 0, deepest.length));
+  for (const levels of [MAX_FIELD_NESTING + 1, 2_000]) {
+    const tooDeep = nestedTables(levels);
+    expectSyntaxError(() => checkTable(tooDeep, 0, tooDeep.length));
+  }
   // arrays count too
   let arr = Buffer.from(u32(0));
   for (let i = 0; i < MAX_FIELD_NESTING + 1; i++) arr = Buffer.concat([Buffer.from(u32(arr.length + 1)), Buffer.from('A'), arr]);
@@ -351,12 +363,23 @@ test('fuzz: mutated tables either decode or throw AmqpCodecError 502', () => {
     const buf = Buffer.from(seed);
     for (let k = 1 + Math.floor(random() * 3); k > 0; k--) buf[Math.floor(random() * buf.length)] = Math.floor(random() * 256);
     const cut = random() < 0.2 ? Math.floor(random() * buf.length) : buf.length;
+    let readOk = true;
     try {
       readTable(buf.subarray(0, cut), 0);
       decoded++;
     } catch (e) {
       assert.ok(e instanceof AmqpCodecError && e.replyCode === 502, String(e));
+      readOk = false;
     }
+    // checkTable accepts exactly what readTable decodes
+    let checkOk = true;
+    try {
+      checkTable(buf, 0, cut);
+    } catch (e) {
+      assert.ok(e instanceof AmqpCodecError && e.replyCode === 502, String(e));
+      checkOk = false;
+    }
+    assert.equal(checkOk, readOk, `input ${buf.subarray(0, cut).toString('hex')}`);
   }
   assert.ok(decoded > 100, `only ${decoded} decoded`);
 });

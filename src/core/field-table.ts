@@ -32,7 +32,8 @@
  *   'V'  nothing                              null                null / undefined (array element)
  *
  * Decoding is strict: anything that runs past its enclosing length, an unknown tag, or nesting deeper than
- * MAX_FIELD_NESTING throws AmqpCodecError 502 SYNTAX_ERROR. Encoding a value that cannot be represented
+ * MAX_FIELD_NESTING throws AmqpCodecError 502 SYNTAX_ERROR. checkTable applies the same rules without
+ * decoding (no allocation): the publish path uses it so that nothing undecodable is ever stored. Encoding a value that cannot be represented
  * (a key over 255 bytes, a bigint outside int64, a cycle, a function) throws RangeError or TypeError: that
  * is a bug in the caller, not bad input from a peer.
  */
@@ -62,7 +63,12 @@ export class AmqpDecimal {
   ) {}
 }
 
-/** Deepest nesting of tables and arrays accepted in either direction; bounds recursion on hostile input. */
+/**
+ * Deepest nesting of tables and arrays accepted in either direction (the outermost table is level 1), so
+ * 64 levels: far beyond anything a real application sends (RabbitMQ's own headers, x-death included, use 3),
+ * and it bounds the recursion of every decoder, ours and the clients', on hostile input. A message whose
+ * headers nest deeper is refused at publish (502 SYNTAX_ERROR); RabbitMQ sets no limit.
+ */
 export const MAX_FIELD_NESTING = 64;
 
 /** Longest table key: keys are shortstr, so their UTF-8 length must fit one octet. */
@@ -261,6 +267,87 @@ function readValue(c: Cursor, end: number, depth: number): FieldValue {
     default:
       throw syntaxError(`field table: unknown value type 0x${tag.toString(16).padStart(2, '0')}`);
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Checking without decoding
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Throws AmqpCodecError 502 unless the table whose u32 length prefix is at `offset` would decode: every tag
+ * known, every length inside its enclosing block, nesting at most MAX_FIELD_NESTING. It walks the bytes
+ * once and allocates nothing (no table, no strings), so the publish path can afford it for every message
+ * that carries headers. `end` bounds the table (it must end exactly there or before).
+ */
+export function checkTable(buf: Buffer, offset: number, end: number): void {
+  const limit = end < buf.length ? end : buf.length;
+  const after = blockEnd(buf, offset, limit, 'field table');
+  checkTableEntries(buf, offset + 4, after, 1);
+}
+
+function checkTableEntries(buf: Buffer, at: number, end: number, depth: number): void {
+  if (depth > MAX_FIELD_NESTING) throw syntaxError(`field table nested deeper than ${MAX_FIELD_NESTING}`);
+  while (at < end) {
+    const keyEnd = at + 1 + buf[at]!;
+    // a value needs at least its tag byte after the key
+    if (keyEnd >= end) throw syntaxError('field table: entry truncated');
+    at = checkValue(buf, keyEnd, end, depth);
+  }
+}
+
+function checkArrayValues(buf: Buffer, at: number, end: number, depth: number): void {
+  if (depth > MAX_FIELD_NESTING) throw syntaxError(`field array nested deeper than ${MAX_FIELD_NESTING}`);
+  while (at < end) at = checkValue(buf, at, end, depth);
+}
+
+/** Checks the tagged value at `at` (the caller has checked at < end); returns the offset after it. */
+function checkValue(buf: Buffer, at: number, end: number, depth: number): number {
+  const tag = buf[at]!;
+  let size: number;
+  switch (tag) {
+    case TAG_VOID:
+      return at + 1;
+    case TAG_BOOLEAN:
+    case TAG_INT8:
+    case TAG_UINT8:
+      size = 1;
+      break;
+    case TAG_INT16:
+    case TAG_UINT16:
+      size = 2;
+      break;
+    case TAG_INT32:
+    case TAG_UINT32:
+    case TAG_FLOAT:
+      size = 4;
+      break;
+    case TAG_DECIMAL:
+      size = 5;
+      break;
+    case TAG_INT64:
+    case TAG_DOUBLE:
+    case TAG_TIMESTAMP:
+      size = 8;
+      break;
+    case TAG_LONGSTR:
+      return blockEnd(buf, at + 1, end, 'longstr field');
+    case TAG_BYTES:
+      return blockEnd(buf, at + 1, end, 'byte-array field');
+    case TAG_ARRAY: {
+      const after = blockEnd(buf, at + 1, end, 'field array');
+      checkArrayValues(buf, at + 5, after, depth + 1);
+      return after;
+    }
+    case TAG_TABLE: {
+      const after = blockEnd(buf, at + 1, end, 'field table');
+      checkTableEntries(buf, at + 5, after, depth + 1);
+      return after;
+    }
+    default:
+      throw syntaxError(`field table: unknown value type 0x${tag.toString(16).padStart(2, '0')}`);
+  }
+  if (at + 1 + size > end) throw syntaxError(`field value '${String.fromCharCode(tag)}' truncated`);
+  return at + 1 + size;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@
  *
  *   offset    size  field
  *   0         1     record version (= 2)
- *   1         1     flags: bit 0 = persistent (delivery-mode 2)
+ *   1         1     flags: bit 0 = persistent (delivery-mode 2); bit 1 = property list checked at publish
+ *                   (every record written since publish-time checking; one without it, from an older data
+ *                   directory, is checked when read back, and an undecodable one is never delivered)
  *   2         1     priority (0..255; 0 when the message has none)
  *   3         8     published at, ms since the epoch (f64): TTLs are measured from it, also after restarts
  *   11        1     E = exchange name length
@@ -24,11 +26,14 @@
  * Version 1 (the first development format: no priority, no time) is still read: test/fixtures has one.
  */
 import type { FieldTable } from './field-table.js';
-import { readHeaders } from './properties.js';
+import { AmqpCodecError } from '../errors/codec-error.js';
+import { checkProperties, readHeaders } from './properties.js';
 
 export const RECORD_VERSION = 2;
 const RECORD_VERSION_1 = 1;
 export const RECORD_FLAG_PERSISTENT = 1;
+/** set on every record written by a broker that checks the property list at publish (see the drawing) */
+export const RECORD_FLAG_PROPERTIES_CHECKED = 2;
 
 export class Message {
   exchange: string;
@@ -45,6 +50,8 @@ export class Message {
   /** encoded record header (everything before the property list), built once per message however many queues */
   private header: Buffer | null = null;
   private decodedHeaders: FieldTable | undefined | null = null;
+  /** why the property list cannot be decoded (a record stored before publish-time checking); null when it can */
+  undecodable: string | null = null;
 
   constructor(exchange: string, routingKey: string, properties: Buffer, body: Buffer, persistent: boolean, publishedAt = Date.now()) {
     this.exchange = exchange;
@@ -61,7 +68,7 @@ export class Message {
     const rkLen = Buffer.byteLength(this.routingKey);
     const h = Buffer.allocUnsafe(17 + exLen + rkLen);
     h[0] = RECORD_VERSION;
-    h[1] = this.persistent ? RECORD_FLAG_PERSISTENT : 0;
+    h[1] = (this.persistent ? RECORD_FLAG_PERSISTENT : 0) | RECORD_FLAG_PROPERTIES_CHECKED;
     h[2] = this.priority;
     h.writeDoubleBE(this.publishedAt, 3);
     h[11] = exLen;
@@ -113,6 +120,14 @@ export function decodeRecord(payload: Buffer): Message {
   const body = payload.subarray(at + 4 + propLen);
   const message = new Message(exchange, routingKey, properties, body, persistent, v2 ? payload.readDoubleBE(3) : 0);
   if (v2) message.priority = payload[2]!;
+  if ((payload[1]! & RECORD_FLAG_PROPERTIES_CHECKED) === 0) {
+    try {
+      checkProperties(properties);
+    } catch (err) {
+      if (!(err instanceof AmqpCodecError)) throw err;
+      message.undecodable = err.message;
+    }
+  }
   return message;
 }
 

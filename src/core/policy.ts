@@ -14,6 +14,7 @@
 import { brokerError, Errors } from '../errors/errors.js';
 import type { FieldValue } from './field-table.js';
 import { MAX_EXPIRY_MS, type AppliedPolicy } from './queue/settings.js';
+import { LinearRegex } from '../util/linear-regex.js';
 
 /**
  * What a policy applies to. `classic_queues`, `quorum_queues` and `streams` are RabbitMQ 3.12's narrower
@@ -123,9 +124,10 @@ export function validatePolicyDefinition(definition: unknown): Record<string, Fi
   return out;
 }
 
-export function compilePattern(pattern: string): RegExp {
+/** A policy's pattern as a linear-time matcher (util/linear-regex.ts: the subset, and why not RegExp). */
+export function compilePattern(pattern: string): LinearRegex {
   try {
-    return new RegExp(pattern);
+    return new LinearRegex(pattern);
   } catch (err) {
     return invalid(`invalid policy pattern '${pattern}': ${(err as Error).message}`);
   }
@@ -163,7 +165,7 @@ export function validatePolicy(input: {
 /** A stored policy with its compiled pattern and the object handed to the resources it applies to. */
 interface Entry {
   readonly policy: Policy;
-  readonly regex: RegExp;
+  readonly regex: LinearRegex;
   /** the same object for as long as the policy is unchanged, so "did the policy change" is an identity test */
   readonly applied: AppliedPolicy;
   /** definition order: ties in priority go to the larger (later) sequence */

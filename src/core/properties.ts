@@ -4,7 +4,8 @@
  * 13 headers, 12 delivery-mode, 11 priority, 10 correlation-id, 9 reply-to, 8 expiration, 7 message-id,
  * 6 timestamp, 5 type, 4 user-id, 3 app-id, 2 cluster-id; bit 0 = another flags word follows.
  */
-import { encodeTable, readTable, type FieldTable, type FieldValue } from './field-table.js';
+import { syntaxError } from '../errors/codec-error.js';
+import { checkTable, encodeTable, readTable, type FieldTable, type FieldValue } from './field-table.js';
 
 export const PROP_CONTENT_TYPE = 1 << 15;
 export const PROP_CONTENT_ENCODING = 1 << 14;
@@ -93,6 +94,31 @@ export function editProperties(props: Buffer, headers: FieldTable | undefined, d
   const head = Buffer.allocUnsafe(2);
   head.writeUInt16BE(outFlags, 0);
   return Buffer.concat([head, ...parts]);
+}
+
+/**
+ * Throws AmqpCodecError 502 unless the whole property list would decode: every present field inside the
+ * list, and the headers table valid by checkTable's rules. Allocates nothing. Used on records read back from
+ * a queue that were stored before publish-time checking existed (see RECORD_FLAG_PROPERTIES_CHECKED).
+ */
+export function checkProperties(props: Buffer): void {
+  if (props.length < 2) throw syntaxError('property list: flags truncated');
+  const flags = props.readUInt16BE(0);
+  let at = 2;
+  // bit 0 says another flags word follows (the basic class never needs one): step over them
+  for (let word = flags; (word & 1) !== 0; ) {
+    if (at + 2 > props.length) throw syntaxError('property list: flags truncated');
+    word = props.readUInt16BE(at);
+    at += 2;
+  }
+  for (let i = 0; i < PROPERTY_TYPES.length; i++) {
+    if ((flags & (1 << (15 - i))) === 0) continue;
+    const type = PROPERTY_TYPES[i]!;
+    if (type === 'table') checkTable(props, at, props.length);
+    else if (at >= props.length) throw syntaxError('property list: field truncated');
+    at = fieldEnd(props, type, at);
+    if (at > props.length) throw syntaxError('property list: field truncated');
+  }
 }
 
 /** the expiration property (a string of milliseconds), or undefined */

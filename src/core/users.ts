@@ -18,6 +18,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { UserConfig } from '../config/config.js';
 import { brokerError, Errors } from '../errors/errors.js';
+import { LinearRegex } from '../util/linear-regex.js';
 
 export const HASHING_SHA256 = 'rabbit_password_hashing_sha256';
 export const HASHING_SHA512 = 'rabbit_password_hashing_sha512';
@@ -72,9 +73,9 @@ export type AccessKind = 'configure' | 'write' | 'read';
 
 /** One user's compiled permissions in one vhost. */
 export class ResourceAccess {
-  private readonly configure: RegExp | null;
-  private readonly write: RegExp | null;
-  private readonly read: RegExp | null;
+  private readonly configure: NameMatcher | null;
+  private readonly write: NameMatcher | null;
+  private readonly read: NameMatcher | null;
 
   constructor(configure: string, write: string, read: string) {
     this.configure = compilePermission(configure);
@@ -90,13 +91,18 @@ export class ResourceAccess {
 }
 
 /** stands for '.*' (and '^.*$' ...): matches every name without running a regular expression */
-const MATCH_ALL = /(?:)/;
+const MATCH_ALL: NameMatcher = { test: () => true };
 
-function compilePermission(expression: string): RegExp | null {
-  // RabbitMQ: the empty expression grants nothing; any other is matched unanchored (re:run)
+interface NameMatcher {
+  test(name: string): boolean;
+}
+
+function compilePermission(expression: string): NameMatcher | null {
+  // RabbitMQ: the empty expression grants nothing; any other is matched unanchored (re:run), here by a
+  // linear-time matcher (util/linear-regex.ts) since the expression comes from an API user
   if (expression === '') return null;
   if (expression === FULL_PERMISSION || expression === '^.*$' || expression === '^.*') return MATCH_ALL;
-  return new RegExp(expression);
+  return new LinearRegex(expression);
 }
 
 /** RabbitMQ's words for a refused resource access; the default exchange is named amq.default. */
@@ -264,9 +270,9 @@ export class UserStore {
     if (user === undefined) throw brokerError(Errors.NOT_FOUND, `no user '${p.user}'`);
     for (const key of ['configure', 'write', 'read'] as const) {
       try {
-        new RegExp(p[key]);
-      } catch {
-        throw brokerError(Errors.PRECONDITION_FAILED, `permission '${key}' is not a valid regular expression: ${p[key]}`);
+        new LinearRegex(p[key]);
+      } catch (err) {
+        throw brokerError(Errors.PRECONDITION_FAILED, `permission '${key}' is not a supported regular expression (${(err as Error).message}): ${p[key]}`);
       }
     }
     let byVhost = this.grants.get(p.user);
@@ -313,7 +319,17 @@ export class UserStore {
       if (this.configUsers.has(u.name)) continue;
       this.put(u.name, { passwordHash: u.password_hash, hashingAlgorithm: u.hashing_algorithm, tags: u.tags });
     }
-    for (const p of permissions) if (this.managed.has(p.user)) this.setPermission(p);
+    // one permission that no longer compiles (a regex outside the supported subset) costs only itself
+    const refused: string[] = [];
+    for (const p of permissions) {
+      if (!this.managed.has(p.user)) continue;
+      try {
+        this.setPermission(p);
+      } catch (err) {
+        refused.push(`user '${p.user}' vhost '${p.vhost}': ${(err as Error).message}`);
+      }
+    }
+    if (refused.length > 0) throw new Error(`permissions not restored: ${refused.join('; ')}`);
   }
 
   private rebuildAccess(user: string): void {

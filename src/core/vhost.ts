@@ -44,6 +44,8 @@ export interface VhostContext extends DelayedStorage {
   definitionsChanged(): void;
   /** the broker's message statistics */
   readonly stats: BrokerStats;
+  /** a stored message whose properties cannot be decoded was dropped instead of delivered: log it */
+  undecodableMessageDropped(vhost: string, queue: string, reason: string): void;
 }
 
 const CC_KEY = Buffer.from('\x02CC', 'latin1');
@@ -573,6 +575,10 @@ export class VirtualHost implements QueueContext {
 
   expireQueue(queue: Queue): void {
     this.removeQueue(queue);
+  }
+
+  undecodableMessageDropped(queue: Queue, reason: string): void {
+    this.context.undecodableMessageDropped(this.name, queue.name, reason);
   }
 
   // ---------------------------------------------------------------- persistence

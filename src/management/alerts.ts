@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import type { Logger } from '../log/logger.js';
 import type { UserConfig } from '../config/config.js';
 import { writeFileAtomic } from '../storage/files.js';
+import { LinearRegex } from '../util/linear-regex.js';
 import { ADMINISTRATOR_TAGS, hasTag, httpError, jsonObject, requireTag, type ManagementContext, type Route } from './router.js';
 
 export const ALERT_KINDS = ['queue_depth', 'dead_letter_growth', 'no_consumers', 'processing_delay'] as const;
@@ -89,9 +90,9 @@ export function parseAlertRule(name: string, raw: unknown): AlertRule {
   const vhost = r.vhost ?? '';
   if (typeof queue !== 'string' || typeof vhost !== 'string') throw new AlertRuleError('queue and vhost must be strings');
   try {
-    new RegExp(queue);
-  } catch {
-    throw new AlertRuleError(`queue '${queue}' is not a valid regular expression`);
+    new LinearRegex(queue);
+  } catch (err) {
+    throw new AlertRuleError(`queue '${queue}' is not a supported regular expression: ${(err as Error).message}`);
   }
   const threshold = r.threshold ?? 0;
   const forMs = r.for_ms ?? 0;
@@ -118,6 +119,8 @@ export interface AlertEngineOptions {
 
 export class AlertEngine {
   private readonly rules = new Map<string, AlertRule>();
+  /** compiled queue patterns of the rules, by pattern */
+  private readonly matchers = new Map<string, LinearRegex>();
   private readonly apiRules = new Set<string>();
   private readonly tracked = new Map<string, Tracked>();
   private timer: NodeJS.Timeout | null = null;
@@ -171,6 +174,20 @@ export class AlertEngine {
     return [...this.tracked.values()].map(({ history: _history, ...state }) => state);
   }
 
+  /**
+   * The linear-time matcher for a rule's queue pattern (user-supplied: a backtracking RegExp could freeze
+   * the broker on every evaluation), compiled once; only the patterns of current rules are kept.
+   */
+  private matcher(pattern: string): LinearRegex {
+    let m = this.matchers.get(pattern);
+    if (m === undefined) {
+      if (this.matchers.size >= this.rules.size) this.matchers.clear();
+      m = new LinearRegex(pattern);
+      this.matchers.set(pattern, m);
+    }
+    return m;
+  }
+
   /** one evaluation pass over every rule and queue */
   evaluate(now: number): void {
     let samples: QueueSample[];
@@ -182,7 +199,7 @@ export class AlertEngine {
     }
     const seen = new Set<string>();
     for (const rule of this.rules.values()) {
-      const pattern = new RegExp(rule.queue);
+      const pattern = this.matcher(rule.queue);
       for (const q of samples) {
         if (rule.vhost !== '' && q.vhost !== rule.vhost) continue;
         if (!pattern.test(q.name)) continue;

@@ -131,8 +131,12 @@ function routesFor(kind: Kind): Route[] {
   ];
 }
 
+function* allBindings(vhosts: readonly VirtualHost[]): Generator<Record<string, unknown>> {
+  for (const v of vhosts) yield* vhostBindings(v);
+}
+
 export const bindingRoutes: readonly Route[] = [
-  { method: 'GET', path: '/api/bindings', handler: (req, ctx) => listReply(req, visibleVhosts(ctx, req.user).flatMap(vhostBindings)) },
+  { method: 'GET', path: '/api/bindings', handler: (req, ctx) => listReply(req, allBindings(visibleVhosts(ctx, req.user))) },
   { method: 'GET', path: '/api/bindings/:vhost', handler: (req, ctx) => listReply(req, vhostBindings(vhostFor(ctx, req.user, req.params.vhost!))) },
   ...routesFor('q'),
   ...routesFor('e'),

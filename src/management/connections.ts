@@ -11,8 +11,9 @@
  * A user sees and closes their own connections; monitoring sees every one; administrator closes every one.
  */
 import type { ClientConnection, ConnectionDetails } from '../core/clients.js';
+import type { VirtualHost } from '../core/vhost.js';
 import { visibleVhosts } from './access.js';
-import { listReply } from './listing.js';
+import { listReply, mapRows } from './listing.js';
 import { ADMINISTRATOR_TAGS, hasTag, httpError, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 import { channelJson, channelName, connectionJson, consumerJson, visibleConnections } from './shapes.js';
 
@@ -25,13 +26,12 @@ function connectionNamed(req: ApiRequest, ctx: ManagementContext, name: string):
   return found;
 }
 
-function channelRows(req: ApiRequest, ctx: ManagementContext, vhost: string | null): Record<string, unknown>[] {
-  const rows: Record<string, unknown>[] = [];
+/** channel rows, made lazily (a listing builds them inside its time slices) */
+function* channelRows(req: ApiRequest, ctx: ManagementContext, vhost: string | null): Generator<Record<string, unknown>> {
   for (const { connection, details } of visibleConnections(ctx, req.user)) {
     if (vhost !== null && details.vhost !== vhost) continue;
-    for (const ch of connection.channelDetails()) rows.push(channelJson(details, ch, ctx));
+    for (const ch of connection.channelDetails()) yield channelJson(details, ch, ctx);
   }
-  return rows;
 }
 
 function closeConnection(req: ApiRequest, ctx: ManagementContext): ApiReply {
@@ -45,15 +45,13 @@ function closeConnection(req: ApiRequest, ctx: ManagementContext): ApiReply {
   return { status: 204 };
 }
 
-function consumerRows(req: ApiRequest, ctx: ManagementContext, vhost: string | null): Record<string, unknown>[] {
-  const vhosts = vhost === null ? visibleVhosts(ctx, req.user) : [vhostFor(ctx, req.user, vhost)];
-  const rows: Record<string, unknown>[] = [];
-  for (const v of vhosts) for (const q of v.queues.values()) for (const c of q.consumers) rows.push(consumerJson(q, c, ctx));
-  return rows;
+/** consumer rows, made lazily */
+function* consumerRows(vhosts: readonly VirtualHost[], ctx: ManagementContext): Generator<Record<string, unknown>> {
+  for (const v of vhosts) for (const q of v.queues.values()) for (const c of q.consumers) yield consumerJson(q, c, ctx);
 }
 
 export const connectionRoutes: readonly Route[] = [
-  { method: 'GET', path: '/api/connections', handler: (req, ctx) => listReply(req, visibleConnections(ctx, req.user).map((c) => connectionJson(c.details, ctx))) },
+  { method: 'GET', path: '/api/connections', handler: (req, ctx) => listReply(req, mapRows(visibleConnections(ctx, req.user), (c) => connectionJson(c.details, ctx))) },
   {
     method: 'GET',
     path: '/api/vhosts/:vhost/connections',
@@ -61,9 +59,10 @@ export const connectionRoutes: readonly Route[] = [
       const v = vhostFor(ctx, req.user, req.params.vhost!);
       return listReply(
         req,
-        visibleConnections(ctx, req.user)
-          .filter((c) => c.details.vhost === v.name)
-          .map((c) => connectionJson(c.details, ctx)),
+        mapRows(
+          visibleConnections(ctx, req.user).filter((c) => c.details.vhost === v.name),
+          (c) => connectionJson(c.details, ctx),
+        ),
       );
     },
   },
@@ -74,7 +73,7 @@ export const connectionRoutes: readonly Route[] = [
     path: '/api/connections/:name/channels',
     handler: (req, ctx) => {
       const { connection, details } = connectionNamed(req, ctx, req.params.name!);
-      return listReply(req, connection.channelDetails().map((ch) => channelJson(details, ch, ctx)));
+      return listReply(req, mapRows(connection.channelDetails(), (ch) => channelJson(details, ch, ctx)));
     },
   },
   { method: 'GET', path: '/api/channels', handler: (req, ctx) => listReply(req, channelRows(req, ctx, null)) },
@@ -89,6 +88,6 @@ export const connectionRoutes: readonly Route[] = [
       throw httpError(404, `no channel '${req.params.name}'`);
     },
   },
-  { method: 'GET', path: '/api/consumers', handler: (req, ctx) => listReply(req, consumerRows(req, ctx, null)) },
-  { method: 'GET', path: '/api/consumers/:vhost', handler: (req, ctx) => listReply(req, consumerRows(req, ctx, req.params.vhost!)) },
+  { method: 'GET', path: '/api/consumers', handler: (req, ctx) => listReply(req, consumerRows(visibleVhosts(ctx, req.user), ctx)) },
+  { method: 'GET', path: '/api/consumers/:vhost', handler: (req, ctx) => listReply(req, consumerRows([vhostFor(ctx, req.user, req.params.vhost!)], ctx)) },
 ];

@@ -142,18 +142,23 @@ function bindingsWhere(req: ApiRequest, ctx: ManagementContext, side: 'source' |
   return { status: 200, body: out };
 }
 
+/** exchange rows, made lazily */
+function* exchangeRows(vhosts: readonly VirtualHost[]): Generator<Record<string, unknown>> {
+  for (const v of vhosts) for (const e of v.exchanges.values()) yield exchangeJson(e, v.name);
+}
+
 export const exchangeRoutes: readonly Route[] = [
   {
     method: 'GET',
     path: '/api/exchanges',
-    handler: (req, ctx) => listReply(req, visibleVhosts(ctx, req.user).flatMap((v) => [...v.exchanges.values()].map((e) => exchangeJson(e, v.name)))),
+    handler: (req, ctx) => listReply(req, exchangeRows(visibleVhosts(ctx, req.user))),
   },
   {
     method: 'GET',
     path: '/api/exchanges/:vhost',
     handler: (req, ctx) => {
       const v = vhostFor(ctx, req.user, req.params.vhost!);
-      return listReply(req, [...v.exchanges.values()].map((e) => exchangeJson(e, v.name)));
+      return listReply(req, exchangeRows([v]));
     },
   },
   {

@@ -20,7 +20,8 @@ import { streamRoutes } from './streams.js';
 import { uiRoutes } from './ui.js';
 import { alertRoutes } from './alerts.js';
 import { metricsRoutes } from './metrics.js';
-import { ANONYMOUS_USER, requireManagementTag, errorReply, httpError, Router, type ApiReply, type ApiRequest, type HttpMethod, type ManagementContext, type Route } from './router.js';
+import { ANONYMOUS_USER, requireManagementTag, errorReply, httpError, Router, type ApiReply, type ApiRequest, type HttpMethod, type JsonStream, type ManagementContext, type Route } from './router.js';
+import { Slicer } from './listing.js';
 import { listenOnAll } from '../util/listen.js';
 
 /** Every route the API serves. */
@@ -39,6 +40,8 @@ export const ROUTES: readonly Route[] = [
   ...uiRoutes(() => ROUTES),
 ];
 
+/** Largest piece of a streamed JSON reply, bytes (about; a piece ends after the row that passes it). */
+const STREAM_PIECE_BYTES = 64 * 1024;
 /** Largest request body accepted, bytes: policies and definitions are small; anything bigger is refused (413). */
 export const MAX_REQUEST_BODY_BYTES = 1024 * 1024;
 
@@ -147,6 +150,13 @@ export class ManagementServer {
     return user;
   }
 
+  private sendStream(res: ServerResponse, status: number, stream: JsonStream): Promise<void> {
+    return writeStream(res, status, stream).catch((err: unknown) => {
+      this.logger.error(`http: writing a streamed reply failed: ${(err as Error)?.stack ?? String(err)}`);
+      res.destroy();
+    });
+  }
+
   private send(res: ServerResponse, reply: ApiReply & { headers?: Readonly<Record<string, string>> }): void {
     if (res.headersSent) return;
     for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
@@ -155,6 +165,10 @@ export class ManagementServer {
       for (const [k, v] of Object.entries(reply.raw.headers ?? {})) res.setHeader(k, v);
       res.writeHead(reply.status, { 'Content-Type': reply.raw.contentType, 'Content-Length': reply.raw.bytes.byteLength });
       res.end(reply.raw.bytes);
+      return;
+    }
+    if (reply.stream !== undefined) {
+      void this.sendStream(res, reply.status, reply.stream);
       return;
     }
     if (reply.status === 204 || reply.body === undefined) {
@@ -166,6 +180,51 @@ export class ManagementServer {
     res.writeHead(reply.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
+}
+
+/**
+ * Writes a JsonStream as a chunked response: pieces of at most STREAM_PIECE_BYTES or LISTING_SLICE_MS of
+ * stringifying each, one event-loop turn between pieces, and a wait for 'drain' whenever the socket's
+ * buffer is full, so a client that reads slowly holds no more than one piece of text.
+ */
+async function writeStream(res: ServerResponse, status: number, stream: JsonStream): Promise<void> {
+  res.writeHead(status, { 'Content-Type': 'application/json' });
+  const slicer = new Slicer();
+  for (const part of stream.parts) {
+    if (typeof part === 'string') {
+      res.write(part);
+      continue;
+    }
+    let i = 0;
+    while (i < part.length) {
+      const pieces: string[] = [];
+      let bytes = 0;
+      do {
+        const text = JSON.stringify(part[i], jsonReplacer) ?? 'null';
+        pieces.push(i === 0 ? text : ',' + text);
+        bytes += text.length + 1;
+        i++;
+      } while (i < part.length && bytes < STREAM_PIECE_BYTES && !slicer.due());
+      const flushed = res.write(pieces.join(''));
+      if (res.destroyed) return;
+      if (!flushed) await drainedOrClosed(res);
+      else await slicer.next();
+      if (res.destroyed) return;
+    }
+  }
+  res.end();
+}
+
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {

@@ -23,7 +23,7 @@
  *
  * shortstr is one length octet then up to 255 bytes of UTF-8.
  */
-import { AmqpDecimal, encodeTable, readTable, type FieldTable, type FieldValue } from '../core/field-table.js';
+import { AmqpDecimal, encodeTable, MAX_FIELD_NESTING, readTable, type FieldTable, type FieldValue } from '../core/field-table.js';
 import { httpError } from './router.js';
 
 type WireType = 'shortstr' | 'table' | 'octet' | 'timestamp';
@@ -68,25 +68,29 @@ function fieldValueToJson(v: FieldValue): unknown {
 }
 
 /** A JSON value as a field table (arguments, headers); 400 naming `what` when it is not an object. */
-export function jsonToFieldTable(value: unknown, what: string): FieldTable {
+export function jsonToFieldTable(value: unknown, what: string, depth = 1): FieldTable {
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw httpError(400, `${what} must be a JSON object`);
+  if (depth > MAX_FIELD_NESTING) throw httpError(400, `${what}: tables and arrays nested deeper than ${MAX_FIELD_NESTING}`);
   const out: FieldTable = {};
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
     if (Buffer.byteLength(key) > MAX_SHORTSTR_BYTES) throw httpError(400, `${what}: key longer than ${MAX_SHORTSTR_BYTES} bytes`);
-    out[key] = jsonToFieldValue(v, `${what}.${key}`);
+    out[key] = jsonToFieldValue(v, `${what}.${key}`, depth);
   }
   return out;
 }
 
-function jsonToFieldValue(v: unknown, what: string): FieldValue {
+function jsonToFieldValue(v: unknown, what: string, depth: number): FieldValue {
   if (v === null || typeof v === 'boolean' || typeof v === 'string') return v;
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) throw httpError(400, `${what} is not a finite number`);
     return v;
   }
-  if (Array.isArray(v)) return v.map((x, i) => jsonToFieldValue(x, `${what}[${i}]`));
-  if (typeof v === 'object') return jsonToFieldTable(v, what);
+  if (Array.isArray(v)) {
+    if (depth + 1 > MAX_FIELD_NESTING) throw httpError(400, `${what}: tables and arrays nested deeper than ${MAX_FIELD_NESTING}`);
+    return v.map((x, i) => jsonToFieldValue(x, `${what}[${i}]`, depth + 1));
+  }
+  if (typeof v === 'object') return jsonToFieldTable(v, what, depth + 1);
   throw httpError(400, `${what} has a value JSON cannot carry`);
 }
 

@@ -13,7 +13,7 @@ import type { Queue, RequeueEntry } from '../core/queue/queue.js';
 import type { VirtualHost } from '../core/vhost.js';
 import { POSITION_REDELIVERED } from '../util/position-ring.js';
 import { boolField, MANAGEMENT_OWNER, optionalJsonObject, queryFlag, requireAccess, visibleVhosts } from './access.js';
-import { listReply } from './listing.js';
+import { listReply, mapRows } from './listing.js';
 import { jsonToFieldTable, payloadToJson, propertiesToJson, type PayloadEncoding } from './message-json.js';
 import { httpError, jsonObject, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 import { bindingJson, defaultBindingJson, queueJson } from './shapes.js';
@@ -119,15 +119,22 @@ function getMessages(req: ApiRequest, ctx: ManagementContext): ApiReply {
     const { message, position: p } = taken;
     queue.trackUnacked(taken);
     const entry: RequeueEntry = { segment: p.segment, offset: p.offset, length: p.length, expiresAt: p.expiresAt, deliveries: p.deliveries, bodySize: p.bodySize, priority: message.priority };
-    out.push({
-      payload_bytes: message.body.length,
-      redelivered: (p.flags & POSITION_REDELIVERED) !== 0,
-      exchange: message.exchange,
-      routing_key: message.routingKey,
-      message_count: queue.messageCount,
-      properties: propertiesToJson(message.properties),
-      ...payloadToJson(message.body, g.encoding, g.truncate),
-    });
+    try {
+      out.push({
+        payload_bytes: message.body.length,
+        redelivered: (p.flags & POSITION_REDELIVERED) !== 0,
+        exchange: message.exchange,
+        routing_key: message.routingKey,
+        message_count: queue.messageCount,
+        properties: propertiesToJson(message.properties),
+        ...payloadToJson(message.body, g.encoding, g.truncate),
+      });
+    } catch (err) {
+      // never leave a taken message unacknowledged behind an error answer: it goes back to the queue
+      requeue.push(entry);
+      queue.requeue(requeue);
+      throw err;
+    }
     if (g.ackmode === 'ack_requeue_false') queue.settle(p.segment, p.offset, message.publishedAt);
     else if (g.ackmode === 'reject_requeue_false') queue.reject(entry);
     else requeue.push(entry);
@@ -143,16 +150,20 @@ function queueBindings(req: ApiRequest, ctx: ManagementContext): ApiReply {
   return { status: 200, body: out };
 }
 
+function* queuesOf(vhosts: readonly VirtualHost[]): Generator<Queue> {
+  for (const v of vhosts) yield* v.queues.values();
+}
+
 export const queueRoutes: readonly Route[] = [
   {
     method: 'GET',
     path: '/api/queues',
-    handler: (req, ctx) => listReply(req, visibleVhosts(ctx, req.user).flatMap((v) => [...v.queues.values()].map((q) => queueJson(q, ctx, false)))),
+    handler: (req, ctx) => listReply(req, mapRows(queuesOf(visibleVhosts(ctx, req.user)), (q) => queueJson(q, ctx, false))),
   },
   {
     method: 'GET',
     path: '/api/queues/:vhost',
-    handler: (req, ctx) => listReply(req, [...vhostFor(ctx, req.user, req.params.vhost!).queues.values()].map((q) => queueJson(q, ctx, false))),
+    handler: (req, ctx) => listReply(req, mapRows(vhostFor(ctx, req.user, req.params.vhost!).queues.values(), (q) => queueJson(q, ctx, false))),
   },
   { method: 'GET', path: '/api/queues/:vhost/:name', handler: (req, ctx) => ({ status: 200, body: queueJson(target(req, ctx).queue, ctx, true) }) },
   { method: 'PUT', path: '/api/queues/:vhost/:name', handler: declare },

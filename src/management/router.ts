@@ -64,6 +64,17 @@ export interface ApiReply {
   readonly headers?: Readonly<Record<string, string>>;
   /** sent as is instead of `body` (the dashboard's static files) */
   readonly raw?: RawBody;
+  /** a long JSON body written in pieces instead of `body` (listings, definitions export) */
+  readonly stream?: JsonStream;
+}
+
+/**
+ * A JSON document written in pieces, yielding to the event loop between them: `parts` are written in order,
+ * a string as it is (JSON punctuation and small values), an array as its elements' JSON joined by commas
+ * (the brackets around them are parts of their own).
+ */
+export interface JsonStream {
+  readonly parts: ReadonlyArray<string | readonly unknown[]>;
 }
 
 /** A non-JSON reply body: bytes with their content type and any extra headers. */

@@ -193,11 +193,10 @@ export function defaultBindingJson(q: Queue): Record<string, unknown> {
 }
 
 /** Every binding of a vhost: implicit default-exchange ones first, then explicit ones. */
-export function vhostBindings(v: VirtualHost): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const q of v.queues.values()) out.push(defaultBindingJson(q));
-  for (const e of v.exchanges.values()) for (const b of e.bindings) out.push(bindingJson(v.name, b));
-  return out;
+/** every binding of a vhost as rows, made lazily (a listing builds them inside its time slices) */
+export function* vhostBindings(v: VirtualHost): Generator<Record<string, unknown>> {
+  for (const q of v.queues.values()) yield defaultBindingJson(q);
+  for (const e of v.exchanges.values()) for (const b of e.bindings) yield bindingJson(v.name, b);
 }
 
 /** true when `user` may see `connection` (its own, or every one for monitoring/administrator) */

@@ -15,7 +15,7 @@
 import type { Topic } from '../core/stream/topics.js';
 import type { GroupView } from '../core/stream/groups.js';
 import { optionalJsonObject } from './access.js';
-import { listReply } from './listing.js';
+import { listReply, mapRows } from './listing.js';
 import { ADMINISTRATOR_TAGS, httpError, requireTag, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 
 export function topicJson(t: Topic): Record<string, unknown> {
@@ -109,14 +109,14 @@ async function deleteGroup(req: ApiRequest, ctx: ManagementContext): Promise<Api
 }
 
 export const streamRoutes: readonly Route[] = [
-  { method: 'GET', path: '/api/streams/topics', handler: (req, ctx) => listReply(req, [...ctx.streams.topics()].map(topicJson)) },
+  { method: 'GET', path: '/api/streams/topics', handler: (req, ctx) => listReply(req, mapRows(ctx.streams.topics(), topicJson)) },
   { method: 'GET', path: '/api/streams/topics/:name', handler: (req, ctx) => ({ status: 200, body: topicJson(topicNamed(ctx, req.params.name!)) }) },
   { method: 'PUT', path: '/api/streams/topics/:name', handler: createTopic },
   { method: 'DELETE', path: '/api/streams/topics/:name', handler: deleteTopic },
   {
     method: 'GET',
     path: '/api/streams/groups',
-    handler: (_req, ctx) => ({ status: 200, body: ctx.groups.listGroups().map((g) => groupJson(g, ctx)) }),
+    handler: (req, ctx) => listReply(req, mapRows(ctx.groups.listGroups(), (g) => groupJson(g, ctx))),
   },
   {
     method: 'GET',

@@ -61,6 +61,8 @@ export interface QueueContext {
   deadLetter(queue: Queue, message: Message, reason: DeathReason): void;
   /** x-expires ran out: delete the queue */
   expireQueue(queue: Queue): void;
+  /** a message read back could not be decoded (stored before publish-time checking) and was dropped */
+  undecodableMessageDropped(queue: Queue, reason: string): void;
   /** the broker's statistics (the latency histogram acks are recorded in) */
   readonly stats: BrokerStats;
 }
@@ -422,7 +424,9 @@ export class Queue implements Destination {
     const offset = p.offset;
     const message = this.settings.deadLetterExchange !== null ? decodeRecord(this.log.read(segment, offset, p.length)) : null;
     this.log.ack(segment, offset);
-    if (message !== null) this.context.deadLetter(this, message, reason);
+    if (message === null) return;
+    if (message.undecodable !== null) this.context.undecodableMessageDropped(this, message.undecodable);
+    else this.context.deadLetter(this, message, reason);
   }
 
   /** drop-head overflow: remove heads until the limits hold */
@@ -519,7 +523,12 @@ export class Queue implements Destination {
       }
       const p = this.shiftHead();
       if (p === null) break;
-      this.handOver(consumer, this.readMessage(p), p);
+      const message = this.readMessage(p);
+      if (message.undecodable !== null) {
+        this.dropUndecodable(p, message.undecodable);
+        continue;
+      }
+      this.handOver(consumer, message, p);
       delivered++;
     }
     this.armExpiry();
@@ -528,7 +537,7 @@ export class Queue implements Destination {
   /** read a record back; a redelivered message of a queue that counts deliveries gets x-delivery-count */
   private readMessage(p: Position): Message {
     const message = decodeRecord(this.log.read(p.segment, p.offset, p.length));
-    if (p.deliveries > 0 && this.countsDeliveries()) {
+    if (p.deliveries > 0 && message.undecodable === null && this.countsDeliveries()) {
       message.properties = editProperties(message.properties, { ...(message.headers() ?? {}), 'x-delivery-count': p.deliveries }, false);
     }
     return message;
@@ -547,17 +556,35 @@ export class Queue implements Destination {
     });
   }
 
+  /**
+   * A message read back whose property list cannot be decoded (only a record stored before publish-time
+   * checking can be one): delivering it would kill the consumer's client, and dead-lettering must decode the
+   * headers to add x-death, so it is dropped, with one error line.
+   */
+  private dropUndecodable(p: Position, reason: string): void {
+    this.log.ack(p.segment, p.offset);
+    this.context.undecodableMessageDropped(this, reason);
+  }
+
   /** basic.get: take the head message, or null when empty */
   take(): Taken | null {
     this.touch();
-    const p = this.shiftHead();
-    this.armExpiry();
-    if (p === null) {
-      this.counters.getEmpty++;
-      return null;
+    for (;;) {
+      const p = this.shiftHead();
+      if (p === null) {
+        this.armExpiry();
+        this.counters.getEmpty++;
+        return null;
+      }
+      const message = this.readMessage(p);
+      if (message.undecodable !== null) {
+        this.dropUndecodable(p, message.undecodable);
+        continue;
+      }
+      this.armExpiry();
+      if ((p.flags & POSITION_REDELIVERED) !== 0) this.counters.redeliver++;
+      return { message, position: { ...p } };
     }
-    if ((p.flags & POSITION_REDELIVERED) !== 0) this.counters.redeliver++;
-    return { message: this.readMessage(p), position: { ...p } };
   }
 
   /** basic.get with no-ack=false (or the management API's get) now holds the taken message unacked */

@@ -10,7 +10,8 @@ import { POSITION_REDELIVERED, type Position } from '../../util/position-ring.js
 import type { DirectReplyTarget } from '../../core/vhost.js';
 import { BrokerError, brokerError, Errors } from '../../errors/errors.js';
 import type { DurabilityListener } from '../../storage/sync.js';
-import type { FieldTable } from '../../core/field-table.js';
+import { checkTable, type FieldTable } from '../../core/field-table.js';
+import { AmqpCodecError } from '../../errors/codec-error.js';
 import type { AmqpConnection } from './connection.js';
 import {
   CLASS_BASIC,
@@ -296,6 +297,18 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     const size = payload.readUInt32BE(4) * 0x100000000 + payload.readUInt32BE(8);
     const properties = payload.subarray(12);
     scanBasicProperties(properties, 0, properties.length, this.scan);
+    // Headers are checked once, here, so nothing stored can fail to decode later (in a consumer's client,
+    // the headers exchange, dead-lettering or the HTTP get); a message without headers, or with the empty
+    // table amqplib always sends (4 bytes: its length), skips it.
+    if (this.scan.headersEnd - this.scan.headersStart > 4) {
+      try {
+        checkTable(properties, this.scan.headersStart, this.scan.headersEnd);
+      } catch (err) {
+        if (!(err instanceof AmqpCodecError)) throw err;
+        // a connection error, as for any field that cannot be decoded (RabbitMQ's channel crashes: 541)
+        return this.connection.fatal(err.replyCode, `basic.publish headers: ${err.message}`, CLASS_BASIC, methodIdOf(M_BASIC_PUBLISH));
+      }
+    }
     if (size > this.connection.maxMessageBytes) {
       this.pending = null;
       throw brokerError(Errors.PRECONDITION_FAILED, `message size ${size} is larger than configured max size ${this.connection.maxMessageBytes}`);
