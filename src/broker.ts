@@ -61,6 +61,9 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     defaultPartitions: config.kafkaDefaultPartitions,
     segmentBytes: config.kafkaSegmentBytes,
     retentionCheckMs: Math.max(1, config.kafkaRetentionCheckMs),
+    maxTopics: config.kafkaMaxTopics,
+    maxPartitions: config.kafkaMaxPartitions,
+    maxPartitionsPerRequest: config.kafkaMaxPartitionsPerRequest,
   });
   core.onStorageFailure((error) => streams.storageFailed(error));
   const groups = GroupCoordinator.open({ dataDir: resolve(config.dataDir), scheduler: core.scheduler, logger, streams });

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { isLogLevel, type LogLevel } from '../log/logger.js';
 import { DEFAULT_PARTITION_SEGMENT_BYTES } from '../storage/partition/partition-log.js';
 import { DEFAULT_STATS_INTERVAL_MS } from '../core/stats.js';
+import { DEFAULT_MAX_PARTITIONS_PER_REQUEST, DEFAULT_MAX_PARTITIONS_TOTAL, DEFAULT_MAX_TOPICS } from '../core/stream/topics.js';
 import { MAX_TIMER_MS } from '../util/timers.js';
 
 export type FsyncPolicy = 'always' | 'never';
@@ -48,6 +49,12 @@ export interface Config {
   readonly kafkaRetentionCheckMs: number;
   /** Kafka partition segment size for topics that do not set segment.bytes */
   readonly kafkaSegmentBytes: number;
+  /** most Kafka topics in total */
+  readonly kafkaMaxTopics: number;
+  /** most Kafka partitions in total, over every topic */
+  readonly kafkaMaxPartitions: number;
+  /** most partitions one Kafka request may create (CreateTopics, CreatePartitions, auto-creation) */
+  readonly kafkaMaxPartitionsPerRequest: number;
   /** how often message rates are sampled (RabbitMQ's collect_statistics_interval) */
   readonly statsIntervalMs: number;
   readonly users: readonly UserConfig[];
@@ -120,6 +127,9 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'kafkaDefaultPartitions', flag: '--kafka-partitions', env: 'POSTBOX_KAFKA_PARTITIONS', file: 'kafkaPartitions', kind: 'int', unit: 'partitions', defaultValue: String(DEFAULT_KAFKA_PARTITIONS), doc: "partitions of an auto-created topic, and of CreateTopics with numPartitions -1 (Kafka's num.partitions)" },
   { key: 'kafkaRetentionCheckMs', flag: '--kafka-retention-check', env: 'POSTBOX_KAFKA_RETENTION_CHECK', file: 'kafkaRetentionCheck', kind: 'int', unit: 'ms', defaultValue: String(DEFAULT_KAFKA_RETENTION_CHECK_MS), doc: "how often topic retention (retention.ms, retention.bytes) and compaction run (Kafka's log.retention.check.interval.ms)" },
   { key: 'kafkaSegmentBytes', flag: '--kafka-segment-size', env: 'POSTBOX_KAFKA_SEGMENT_SIZE', file: 'kafkaSegmentSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_PARTITION_SEGMENT_BYTES), doc: "size at which a Kafka partition rolls to a new segment, for topics that do not set segment.bytes (Kafka's log.segment.bytes)" },
+  { key: 'kafkaMaxTopics', flag: '--kafka-max-topics', env: 'POSTBOX_KAFKA_MAX_TOPICS', file: 'kafkaMaxTopics', kind: 'int', unit: 'topics', defaultValue: String(DEFAULT_MAX_TOPICS), doc: 'most Kafka topics in total; creating one more (CreateTopics, auto-creation) is refused with POLICY_VIOLATION' },
+  { key: 'kafkaMaxPartitions', flag: '--kafka-max-partitions', env: 'POSTBOX_KAFKA_MAX_PARTITIONS', file: 'kafkaMaxPartitions', kind: 'int', unit: 'partitions', defaultValue: String(DEFAULT_MAX_PARTITIONS_TOTAL), doc: 'most Kafka partitions in total over every topic; growth past it is refused with POLICY_VIOLATION' },
+  { key: 'kafkaMaxPartitionsPerRequest', flag: '--kafka-max-partitions-per-request', env: 'POSTBOX_KAFKA_MAX_PARTITIONS_PER_REQUEST', file: 'kafkaMaxPartitionsPerRequest', kind: 'int', unit: 'partitions', defaultValue: String(DEFAULT_MAX_PARTITIONS_PER_REQUEST), doc: 'most partitions one Kafka request may create (CreateTopics, CreatePartitions, or the topics a Metadata or Produce request auto-creates); the rest get THROTTLING_QUOTA_EXCEEDED' },
   { key: 'statsIntervalMs', flag: '--stats-interval', env: 'POSTBOX_STATS_INTERVAL', file: 'statsInterval', kind: 'int', unit: 'ms', defaultValue: String(DEFAULT_STATS_INTERVAL_MS), doc: "how often message rates (the management API's *_details.rate) are sampled; a rate is the change over the last interval (RabbitMQ's collect_statistics_interval)" },
   { key: 'segmentBytes', flag: '--segment-size', env: 'POSTBOX_SEGMENT_SIZE', file: 'segmentSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_SEGMENT_BYTES), doc: 'size at which a queue log rolls to a new segment file' },
 ];

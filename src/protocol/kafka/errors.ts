@@ -32,6 +32,7 @@ export const KafkaErrorCode = Object.freeze({
   INVALID_CONFIG: 40,
   INVALID_REQUEST: 42,
   UNSUPPORTED_FOR_MESSAGE_FORMAT: 43,
+  POLICY_VIOLATION: 44,
   OUT_OF_ORDER_SEQUENCE_NUMBER: 45,
   INVALID_PRODUCER_EPOCH: 47,
   TRANSACTIONAL_ID_AUTHORIZATION_FAILED: 53,
@@ -42,6 +43,7 @@ export const KafkaErrorCode = Object.freeze({
   GROUP_ID_NOT_FOUND: 69,
   NON_EMPTY_GROUP: 68,
   INVALID_RECORD: 87,
+  THROTTLING_QUOTA_EXCEEDED: 89,
 });
 
 /** The Kafka error code for a failure thrown by the core or storage; anything else is a server error. */

@@ -8,9 +8,9 @@
  * of a batch already written is answered with the offset it got then and is not written again.
  */
 import { INIT_PRODUCER_ID_API, PRODUCE_API, type ProduceResponsePartitionProduceResponse, type ProduceResponseTopicProduceResponse } from '../generated/messages.js';
-import { KafkaErrorCode } from '../errors.js';
+import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
-import type { Partition } from '../../../core/stream/topics.js';
+import type { Partition, Topic } from '../../../core/stream/topics.js';
 import { batchIdentity, type BatchIdentity } from '../../../core/stream/producer-state.js';
 import { MAGIC_AT, RECORD_BATCH_MAGIC, batchSizeAt, lastOffsetDeltaAt, validateBatches } from '../../../storage/partition/record-batch.js';
 import { CorruptBatchError } from '../../../storage/partition/errors.js';
@@ -129,13 +129,26 @@ const PRODUCE: KafkaHandler<typeof PRODUCE_API.apiKey> = {
     const acks = request.acks;
     const responses: ProduceResponseTopicProduceResponse[] = [];
     let round = -1;
+    const budget = streams.creationBudget();
     for (const topicData of request.topicData) {
-      const topic = streams.topicOrCreate(topicData.name, true);
+      let topic: Topic | undefined;
+      // an auto-creation refused by a limit: every partition of the topic gets its error code
+      let refused: number = KafkaErrorCode.NONE;
+      try {
+        topic = streams.topicOrCreate(topicData.name, true, budget);
+      } catch (err) {
+        refused = kafkaErrorCodeOf(err);
+        if (refused === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
+      }
       const partitionResponses: ProduceResponsePartitionProduceResponse[] = [];
       responses.push({ name: topicData.name, partitionResponses });
       for (const p of topicData.partitionData) {
         const response = partitionResponse(p.index, KafkaErrorCode.NONE, -1n, -1n);
         partitionResponses.push(response);
+        if (refused !== KafkaErrorCode.NONE) {
+          response.errorCode = refused;
+          continue;
+        }
         if (acks !== 0 && acks !== 1 && acks !== -1) {
           response.errorCode = KafkaErrorCode.INVALID_REQUIRED_ACKS;
           continue;
