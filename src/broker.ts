@@ -64,6 +64,7 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     maxTopics: config.kafkaMaxTopics,
     maxPartitions: config.kafkaMaxPartitions,
     maxPartitionsPerRequest: config.kafkaMaxPartitionsPerRequest,
+    maxDecompressedBatchBytes: Math.max(1, config.kafkaMaxDecompressedBatchBytes),
   });
   core.onStorageFailure((error) => streams.storageFailed(error));
   const groups = GroupCoordinator.open({ dataDir: resolve(config.dataDir), scheduler: core.scheduler, logger, streams });

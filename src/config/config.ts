@@ -9,6 +9,7 @@ import { isLogLevel, type LogLevel } from '../log/logger.js';
 import { DEFAULT_PARTITION_SEGMENT_BYTES } from '../storage/partition/partition-log.js';
 import { DEFAULT_STATS_INTERVAL_MS } from '../core/stats.js';
 import { DEFAULT_MAX_PARTITIONS_PER_REQUEST, DEFAULT_MAX_PARTITIONS_TOTAL, DEFAULT_MAX_TOPICS } from '../core/stream/topics.js';
+import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES } from '../storage/partition/record-walk.js';
 import { MAX_TIMER_MS } from '../util/timers.js';
 
 export type FsyncPolicy = 'always' | 'never';
@@ -55,6 +56,8 @@ export interface Config {
   readonly kafkaMaxPartitions: number;
   /** most partitions one Kafka request may create (CreateTopics, CreatePartitions, auto-creation) */
   readonly kafkaMaxPartitionsPerRequest: number;
+  /** bound on one Kafka record batch's records once decompressed */
+  readonly kafkaMaxDecompressedBatchBytes: number;
   /** how often message rates are sampled (RabbitMQ's collect_statistics_interval) */
   readonly statsIntervalMs: number;
   readonly users: readonly UserConfig[];
@@ -130,6 +133,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'kafkaMaxTopics', flag: '--kafka-max-topics', env: 'POSTBOX_KAFKA_MAX_TOPICS', file: 'kafkaMaxTopics', kind: 'int', unit: 'topics', defaultValue: String(DEFAULT_MAX_TOPICS), doc: 'most Kafka topics in total; creating one more (CreateTopics, auto-creation) is refused with POLICY_VIOLATION' },
   { key: 'kafkaMaxPartitions', flag: '--kafka-max-partitions', env: 'POSTBOX_KAFKA_MAX_PARTITIONS', file: 'kafkaMaxPartitions', kind: 'int', unit: 'partitions', defaultValue: String(DEFAULT_MAX_PARTITIONS_TOTAL), doc: 'most Kafka partitions in total over every topic; growth past it is refused with POLICY_VIOLATION' },
   { key: 'kafkaMaxPartitionsPerRequest', flag: '--kafka-max-partitions-per-request', env: 'POSTBOX_KAFKA_MAX_PARTITIONS_PER_REQUEST', file: 'kafkaMaxPartitionsPerRequest', kind: 'int', unit: 'partitions', defaultValue: String(DEFAULT_MAX_PARTITIONS_PER_REQUEST), doc: 'most partitions one Kafka request may create (CreateTopics, CreatePartitions, or the topics a Metadata or Produce request auto-creates); the rest get THROTTLING_QUOTA_EXCEEDED' },
+  { key: 'kafkaMaxDecompressedBatchBytes', flag: '--kafka-max-decompressed-batch-size', env: 'POSTBOX_KAFKA_MAX_DECOMPRESSED_BATCH_SIZE', file: 'kafkaMaxDecompressedBatchSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES), doc: "most bytes one Kafka record batch's records may take once decompressed (a produced batch past it, or claiming more records than fit, gets MESSAGE_TOO_LARGE); max.message.bytes bounds the compressed batch" },
   { key: 'statsIntervalMs', flag: '--stats-interval', env: 'POSTBOX_STATS_INTERVAL', file: 'statsInterval', kind: 'int', unit: 'ms', defaultValue: String(DEFAULT_STATS_INTERVAL_MS), doc: "how often message rates (the management API's *_details.rate) are sampled; a rate is the change over the last interval (RabbitMQ's collect_statistics_interval)" },
   { key: 'segmentBytes', flag: '--segment-size', env: 'POSTBOX_SEGMENT_SIZE', file: 'segmentSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_SEGMENT_BYTES), doc: 'size at which a queue log rolls to a new segment file' },
 ];

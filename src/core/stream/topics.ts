@@ -27,7 +27,7 @@ import { BrokerError, Errors } from '../../errors/errors.js';
 import { emptyCompactionResult, type CompactionResult } from '../../storage/partition/compaction.js';
 import { PartitionLog, DEFAULT_PARTITION_SEGMENT_BYTES, MIN_PARTITION_SEGMENT_BYTES, MAX_PARTITION_SEGMENT_BYTES } from '../../storage/partition/partition-log.js';
 import type { SyncScheduler, DurabilityListener } from '../../storage/sync.js';
-import { batchKeysAllPresent } from '../../storage/partition/records.js';
+import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, walkProducedBatches, type BatchesSummary } from '../../storage/partition/record-walk.js';
 import { syncDirectory, writeFileAtomic } from '../../storage/files.js';
 import { ProducerStates } from './producer-state.js';
 import { TOPIC_CONFIGS, defaultTopicConfig, parseTopicConfig, type TopicConfig } from './topic-config.js';
@@ -71,6 +71,8 @@ export interface StreamStoreOptions {
   readonly maxPartitions?: number;
   /** most partitions one request may create (DEFAULT_MAX_PARTITIONS_PER_REQUEST) */
   readonly maxPartitionsPerRequest?: number;
+  /** bound on one batch's records once decompressed, bytes (DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES) */
+  readonly maxDecompressedBatchBytes?: number;
 }
 
 /**
@@ -234,12 +236,19 @@ export class StreamStore implements DurabilityListener {
     return this.options.scheduler.failure;
   }
 
+  /** Bound on one batch's records once decompressed, bytes: produce, time lookups and compaction walk no further. */
+  get maxDecompressedBatchBytes(): number {
+    return this.options.maxDecompressedBatchBytes ?? DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES;
+  }
+
   /**
-   * Why a produce request's batches cannot go to a compacted topic (a record without a key), or null.
-   * Compaction keeps the latest record per key, so a keyless record has nothing to be kept by.
+   * Walks every record of a produce request's batches (headers and CRCs already checked), in bounded memory:
+   * each batch's records must match its header's count and fit maxDecompressedBatchBytes once decompressed.
+   * Fills `summary` (records, whether every one has a key: compaction keeps the latest record per key, so a
+   * compacted topic refuses keyless ones). Throws CorruptBatchError, or BatchTooLargeError past the limit.
    */
-  nullKeyProblem(batches: Buffer): string | null {
-    return batchKeysAllPresent(batches) ? null : 'Compacted topic cannot accept message without key.';
+  walkProducedRecords(batches: Buffer, summary: BatchesSummary): void {
+    walkProducedBatches(batches, this.maxDecompressedBatchBytes, summary);
   }
 
   /** Rejects every producer waiting for durability: the scheduler failed and will complete no more rounds. */

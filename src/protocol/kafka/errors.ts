@@ -1,6 +1,6 @@
 /** Kafka protocol error codes used by the handlers (Kafka's own numbering), and the map from broker errors. */
 import { BrokerError } from '../../errors/errors.js';
-import { CorruptBatchError, OffsetOutOfRangeError } from '../../storage/partition/errors.js';
+import { BatchTooLargeError, CorruptBatchError, OffsetOutOfRangeError } from '../../storage/partition/errors.js';
 
 export const KafkaErrorCode = Object.freeze({
   UNKNOWN_SERVER_ERROR: -1,
@@ -49,6 +49,7 @@ export const KafkaErrorCode = Object.freeze({
 /** The Kafka error code for a failure thrown by the core or storage; anything else is a server error. */
 export function kafkaErrorCodeOf(err: unknown): number {
   if (err instanceof BrokerError && err.def.kafka >= 0) return err.def.kafka;
+  if (err instanceof BatchTooLargeError) return KafkaErrorCode.MESSAGE_TOO_LARGE;
   if (err instanceof CorruptBatchError) return KafkaErrorCode.CORRUPT_MESSAGE;
   if (err instanceof OffsetOutOfRangeError) return KafkaErrorCode.OFFSET_OUT_OF_RANGE;
   return KafkaErrorCode.UNKNOWN_SERVER_ERROR;

@@ -12,7 +12,9 @@ import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
 import type { Partition } from '../../../core/stream/topics.js';
 import { BASE_OFFSET_AT, BATCH_LENGTH_OVERHEAD, batchSizeAt } from '../../../storage/partition/record-batch.js';
-import { decodeBatchRecords, readBatchHeader } from '../../../storage/partition/records.js';
+import { readBatchHeader } from '../../../storage/partition/records.js';
+import { RecordWalk } from '../../../storage/partition/record-walk.js';
+import { CorruptBatchError } from '../../../storage/partition/errors.js';
 import { BufferPool } from '../../../util/buffer-pool.js';
 
 /**
@@ -36,6 +38,7 @@ const MAX_TIMESTAMP = -3n;
 /** Longest a fetch waits for data whatever the client asks, ms (clients ask for 500 ms to a few seconds). */
 const MAX_FETCH_WAIT_MS = 30_000;
 
+const NO_RECORDS = Buffer.alloc(0);
 const NO_EPOCH_END = Object.freeze({ epoch: -1, endOffset: -1n });
 const NO_LEADER = Object.freeze({ leaderId: -1, leaderEpoch: -1 });
 const NO_SNAPSHOT = Object.freeze({ endOffset: -1n, epoch: -1 });
@@ -153,7 +156,10 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
   },
 };
 
-function listOffset(partition: Partition, timestamp: bigint): { offset: bigint; timestamp: bigint } {
+/** Reused by every time lookup (they run synchronously, one at a time). */
+const TIME_WALK = new RecordWalk();
+
+function listOffset(partition: Partition, timestamp: bigint, maxDecompressedBytes: number): { offset: bigint; timestamp: bigint } {
   const log = partition.log;
   if (timestamp === LATEST_TIMESTAMP) return { offset: partition.highWatermark, timestamp: -1n };
   if (timestamp === EARLIEST_TIMESTAMP) return { offset: log.logStartOffset, timestamp: -1n };
@@ -164,14 +170,23 @@ function listOffset(partition: Partition, timestamp: bigint): { offset: bigint; 
   while (found !== null && found < partition.highWatermark) {
     const batch = log.read(found, 1);
     if (batch.length === 0) break;
-    const header = readBatchHeader(batch);
-    for (const record of decodeBatchRecords(batch.subarray(0, header.size))) {
-      const recordTimestamp = header.baseTimestamp + record.timestampDelta;
-      if (recordTimestamp >= target) {
-        const offset = header.baseOffset + BigInt(record.offsetDelta);
+    const header = readBatchHeader(batch.subarray(0, batchSizeAt(batch, 0)));
+    const walk = TIME_WALK;
+    try {
+      walk.startBatch(batch.subarray(0, header.size), maxDecompressedBytes);
+      while (walk.next()) {
+        const recordTimestamp = header.baseTimestamp + walk.timestampDelta;
+        if (recordTimestamp < target) continue;
+        const offset = header.baseOffset + BigInt(walk.offsetDelta);
         if (offset < found) continue;
         return offset < partition.highWatermark ? { offset, timestamp: BigInt(recordTimestamp) } : { offset: -1n, timestamp: -1n };
       }
+    } catch (err) {
+      // a stored batch that cannot be walked within the limits (stored before them, or damaged): its
+      // records are not looked at, and the lookup goes on with the next batch
+      if (!(err instanceof CorruptBatchError)) throw err;
+    } finally {
+      walk.start(NO_RECORDS, 0);
     }
     found = header.baseOffset + BigInt(header.lastOffsetDelta) + 1n;
   }
@@ -194,7 +209,7 @@ const LIST_OFFSETS: KafkaHandler<typeof LIST_OFFSETS_API.apiKey> = {
             if (partition === undefined) {
               return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, oldStyleOffsets: [], timestamp: -1n, offset: -1n, leaderEpoch: -1 };
             }
-            const { offset, timestamp } = listOffset(partition, p.timestamp);
+            const { offset, timestamp } = listOffset(partition, p.timestamp, context.streams.maxDecompressedBatchBytes);
             return {
               partitionIndex: p.partitionIndex,
               errorCode: KafkaErrorCode.NONE,

@@ -1,0 +1,153 @@
+/**
+ * Walking the records of one magic-2 batch without a JavaScript object per record, whatever the batch
+ * claims. Layout of the records area: records.ts.
+ *
+ * A batch's header claims a record count and its compressed body may expand a thousandfold: a 22 KB zstd
+ * body holding 38,000,000 seven-byte records decodes to 256 MiB, and one object per record made the heap
+ * 4.8 GB. Here:
+ *   - the records area is decompressed into one buffer, never past `maxDecompressedBytes` (the codecs stop
+ *     there: compression.ts), and a batch that would pass it throws BatchTooLargeError;
+ *   - a RecordWalk reads the records one at a time into its own fields (offsets, lengths, positions inside
+ *     the area), so walking costs the area and nothing per record;
+ *   - the count must match: the area must end exactly after the header's recordCount records, each exactly
+ *     as long as its length says (as Kafka's DefaultRecord and LogValidator check), else CorruptBatchError.
+ *
+ * Produce validation (every batch, before it is appended), ListOffsets by timestamp and compaction walk
+ * records this way.
+ */
+import { BatchTooLargeError, CorruptBatchError } from './errors.js';
+import { decompressRecords, CompressionCodec, COMPRESSION_CODEC_MASK } from './compression.js';
+import { ATTRIBUTES_AT, BATCH_HEADER_BYTES, BATCH_LENGTH_AT, BATCH_LENGTH_OVERHEAD, RECORD_COUNT_AT } from './record-batch.js';
+import { ByteCursor } from './varint.js';
+
+/**
+ * Default bound on the uncompressed records area of one batch, 64 MiB: 64 times Kafka's default
+ * max.message.bytes (1 MB, which bounds the compressed batch), so a well-compressed batch of text still
+ * fits, while what a bomb can make the broker decompress and walk per batch stays bounded.
+ */
+export const DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES = 64 * 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
+/** Smallest encoded record: length, attributes, timestampDelta, offsetDelta, keyLength, valueLength, header count, 1 byte each. */
+const MIN_RECORD_BYTES = 7;
+
+/** The records area of `batch` (one whole batch), decompressed, at most `maxBytes`; throws for a malformed or oversized one. */
+export function recordsArea(batch: Buffer, maxBytes: number): Buffer {
+  const codec = batch.readInt16BE(ATTRIBUTES_AT) & COMPRESSION_CODEC_MASK;
+  const body = batch.subarray(BATCH_HEADER_BYTES);
+  if (codec === CompressionCodec.None) {
+    if (body.length > maxBytes) throw new BatchTooLargeError(`records of ${body.length} bytes, limit ${maxBytes}`);
+    return body;
+  }
+  const recordCount = batch.readInt32BE(RECORD_COUNT_AT);
+  // a count that cannot fit in the limit is refused before anything is decompressed
+  if (recordCount > maxBytes / MIN_RECORD_BYTES) {
+    throw new BatchTooLargeError(`batch claims ${recordCount} records: at least ${recordCount * MIN_RECORD_BYTES} bytes, limit ${maxBytes}`);
+  }
+  return decompressRecords(codec, body, maxBytes);
+}
+
+/**
+ * One pass over the records of one batch. next() moves to the next record and sets the fields below
+ * (positions are inside `area`); it returns false after the last one, having checked that the area ends
+ * there. Reuse one walk for many batches with start().
+ */
+export class RecordWalk {
+  area: Buffer = EMPTY;
+  private cursor = new ByteCursor(EMPTY);
+  private count = 0;
+  /** records read so far; the current record's index is index - 1 */
+  read = 0;
+  /** the whole current record, its length varint included: [recordStart, recordEnd) */
+  recordStart = 0;
+  recordEnd = 0;
+  timestampDelta = 0;
+  offsetDelta = 0;
+  /** key bytes at [keyStart, keyStart + keyLength); keyLength -1: a null key */
+  keyStart = 0;
+  keyLength = -1;
+  /** -1: a null value (a tombstone on a compacted topic) */
+  valueLength = -1;
+
+  /** Walks `batch` (one whole batch, header checked by the caller): decompresses its records area within `maxBytes`. */
+  startBatch(batch: Buffer, maxBytes: number): this {
+    return this.start(recordsArea(batch, maxBytes), batch.readInt32BE(RECORD_COUNT_AT));
+  }
+
+  /** Walks `recordCount` records that must fill `area` exactly. */
+  start(area: Buffer, recordCount: number): this {
+    if (recordCount < 0 || recordCount > area.length / MIN_RECORD_BYTES) {
+      throw new CorruptBatchError(`recordCount ${recordCount} cannot fit in ${area.length} bytes of records`);
+    }
+    this.area = area;
+    this.cursor = new ByteCursor(area);
+    this.count = recordCount;
+    this.read = 0;
+    return this;
+  }
+
+  next(): boolean {
+    const cursor = this.cursor;
+    if (this.read === this.count) {
+      if (cursor.position !== this.area.length) {
+        throw new CorruptBatchError(`${this.area.length - cursor.position} byte(s) after the last of ${this.count} record(s) the batch claims`);
+      }
+      return false;
+    }
+    const start = cursor.position;
+    const length = cursor.varint('record length');
+    if (length < MIN_RECORD_BYTES - 1) throw new CorruptBatchError(`record ${this.read}: length ${length}`);
+    cursor.need(length, 'record');
+    const end = cursor.position + length;
+    cursor.end = end; // nothing of the record may be read past its own length
+    cursor.position += 1; // attributes (unused)
+    this.timestampDelta = cursor.varlong('record timestampDelta');
+    this.offsetDelta = cursor.varint('record offsetDelta');
+    const keyLength = cursor.varint('record key length');
+    if (keyLength < -1) throw new CorruptBatchError(`record ${this.read}: key length ${keyLength}`);
+    this.keyStart = cursor.position;
+    this.keyLength = keyLength;
+    if (keyLength > 0) cursor.need(keyLength, 'record key');
+    if (keyLength > 0) cursor.position += keyLength;
+    const valueLength = cursor.varint('record value length');
+    if (valueLength < -1 || valueLength > end - cursor.position) throw new CorruptBatchError(`record ${this.read}: value length ${valueLength}`);
+    this.valueLength = valueLength;
+    cursor.end = this.area.length;
+    cursor.position = end;
+    this.recordStart = start;
+    this.recordEnd = end;
+    this.read++;
+    return true;
+  }
+}
+
+/** Walks every record of every batch of a produce request's batches (headers and CRCs checked before). */
+export interface BatchesSummary {
+  records: number;
+  /** every record has a non-null key (a compacted topic refuses the others) */
+  allKeyed: boolean;
+}
+
+const producedWalk = new RecordWalk();
+
+/**
+ * Walks every record of the concatenated batches `batches` (headers already validated): each batch's
+ * records must match its recordCount and fit `maxDecompressedBytes` once decompressed. Throws
+ * CorruptBatchError or BatchTooLargeError. Synchronous, one walk at a time: the walk object is shared.
+ */
+export function walkProducedBatches(batches: Buffer, maxDecompressedBytes: number, summary: BatchesSummary): void {
+  summary.records = 0;
+  summary.allKeyed = true;
+  const walk = producedWalk;
+  let at = 0;
+  try {
+    while (at < batches.length) {
+      const size = BATCH_LENGTH_OVERHEAD + batches.readInt32BE(at + BATCH_LENGTH_AT);
+      walk.startBatch(batches.subarray(at, at + size), maxDecompressedBytes);
+      while (walk.next()) if (walk.keyLength < 0) summary.allKeyed = false;
+      summary.records += walk.read;
+      at += size;
+    }
+  } finally {
+    walk.start(EMPTY, 0); // the request's bytes (or their decompressed copy) are not kept past the walk
+  }
+}
