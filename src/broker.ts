@@ -69,7 +69,14 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
   core.onStorageFailure((error) => streams.storageFailed(error));
   const groups = GroupCoordinator.open({ dataDir: resolve(config.dataDir), scheduler: core.scheduler, logger, streams });
   const kafka = new KafkaServer(
-    { advertisedHost: config.advertisedHost === '' ? null : config.advertisedHost, clusterId: 'postbox', clients: core.clients },
+    {
+      advertisedHost: config.advertisedHost === '' ? null : config.advertisedHost,
+      clusterId: 'postbox',
+      clients: core.clients,
+      fetchMaxBytes: Math.max(1, config.kafkaFetchMaxBytes),
+      requestMaxBytes: Math.max(1, config.kafkaSocketRequestMaxBytes),
+      queuedMaxRequestBytes: Math.max(1, config.kafkaQueuedMaxRequestBytes),
+    },
     streams,
     groups,
     logger,
