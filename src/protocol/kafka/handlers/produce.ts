@@ -96,7 +96,7 @@ function appendToPartition(context: KafkaContext, partition: Partition, records:
   }
   try {
     // every record, decompressed within the broker's limit, without an object per record (record-walk.ts)
-    context.streams.walkProducedRecords(records, WALKED);
+    context.streams.walkProducedRecords(records, WALKED, config.cleanupCompact);
   } catch (err) {
     response.errorCode = kafkaErrorCodeOf(err);
     if (response.errorCode === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
