@@ -144,7 +144,8 @@ export function emptyCompactionResult(bytesBefore: number): CompactionResult {
 function startJudgeable(walk: RecordWalk, batch: Buffer): boolean {
   if ((batch.readInt16BE(ATTRIBUTES_AT) & CONTROL_FLAG) !== 0) return false;
   try {
-    walk.startBatch(batch, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES);
+    // whole: cleanBatch keeps positions of kept records across the walk
+    walk.startBatch(batch, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, true);
     // a first pass checks the whole batch, so a batch that fails half way is never half judged
     while (walk.next());
     walk.start(walk.area, walk.read);
@@ -163,7 +164,6 @@ function keyString(walk: RecordWalk): string {
 /** Reused by every compaction step (steps run synchronously, one at a time). */
 const KEY_WALK = new RecordWalk();
 const CLEAN_WALK = new RecordWalk();
-const NO_RECORDS = Buffer.alloc(0);
 
 /** Key (its bytes as a latin1 string) → offset of its latest record. */
 export class KeyOffsetMap {
@@ -181,7 +181,7 @@ export class KeyOffsetMap {
     while (walk.next()) {
       if (walk.keyLength >= 0) this.latest.set(keyString(walk), baseOffset + BigInt(walk.offsetDelta));
     }
-    walk.start(NO_RECORDS, 0);
+    walk.end();
   }
 
   /** Whether the walk's current record is the latest of its key (it must have one). */
@@ -301,7 +301,7 @@ export function cleanBatch(batch: Buffer, keys: KeyOffsetMap, removeTombstones: 
     counts.tombstonesRemoved += tombstones;
     return left;
   } finally {
-    walk.start(NO_RECORDS, 0);
+    walk.end();
   }
 }
 

@@ -332,3 +332,65 @@ function zstdDecompress(data: Buffer, maxBytes: number): Buffer {
     return Buffer.concat(chunks, total);
   });
 }
+
+/**
+ * A zstd records area read a chunk at a time (the record walk reads the largest codec of bombs this way):
+ * next() returns the next at most ZSTD_OUTPUT_CHUNK_BYTES of output, a view of one reused buffer valid until
+ * the next call, or null at the end; past `maxBytes` of output in total it throws BatchTooLargeError, and on
+ * malformed or truncated input CorruptBatchError. One reader (its own decompression context) serves every
+ * walk in turn: start() resets it.
+ */
+export class ZstdChunks {
+  private readonly context = new zstdBinding.DCtx();
+  private readonly output = Buffer.allocUnsafe(ZSTD_OUTPUT_CHUNK_BYTES);
+  private input: Buffer = EMPTY_INPUT;
+  private maxBytes = 0;
+  private total = 0;
+  private frameEnded = false;
+  private done = true;
+
+  start(data: Buffer, maxBytes: number): this {
+    this.context.reset(zstdBinding.ResetDirective.sessionOnly);
+    this.input = data;
+    this.maxBytes = maxBytes;
+    this.total = 0;
+    this.frameEnded = false;
+    this.done = false;
+    return this;
+  }
+
+  next(): Buffer | null {
+    while (!this.done) {
+      let result: [number, number, number];
+      try {
+        result = this.context.decompressStream(this.output, this.input) as [number, number, number];
+      } catch (error) {
+        this.done = true;
+        throw new CorruptBatchError(`zstd records do not decompress: ${(error as Error).message}`);
+      }
+      const [hint, produced, consumed] = result;
+      this.input = this.input.subarray(consumed);
+      if (produced === 0 && consumed === 0) {
+        // nothing left to flush: complete only when all input is used and the last frame ended
+        this.done = true;
+        if (this.input.length === 0 && this.frameEnded) break;
+        throw new CorruptBatchError(this.input.length === 0 ? 'zstd: truncated frame' : 'zstd: decoder makes no progress');
+      }
+      this.frameEnded = hint === 0;
+      this.total += produced;
+      if (this.total > this.maxBytes) {
+        this.done = true;
+        throw new BatchTooLargeError(`zstd: records decompress past ${this.maxBytes} bytes`);
+      }
+      if (this.input.length === 0 && produced < this.output.length) {
+        this.done = true;
+        if (!this.frameEnded) throw new CorruptBatchError('zstd: truncated frame');
+      }
+      if (produced > 0) return this.output.subarray(0, produced);
+    }
+    this.input = EMPTY_INPUT;
+    return null;
+  }
+}
+
+const EMPTY_INPUT = Buffer.alloc(0);

@@ -38,7 +38,6 @@ const MAX_TIMESTAMP = -3n;
 /** Longest a fetch waits for data whatever the client asks, ms (clients ask for 500 ms to a few seconds). */
 const MAX_FETCH_WAIT_MS = 30_000;
 
-const NO_RECORDS = Buffer.alloc(0);
 const NO_EPOCH_END = Object.freeze({ epoch: -1, endOffset: -1n });
 const NO_LEADER = Object.freeze({ leaderId: -1, leaderEpoch: -1 });
 const NO_SNAPSHOT = Object.freeze({ endOffset: -1n, epoch: -1 });
@@ -241,7 +240,7 @@ function listOffset(partition: Partition, timestamp: bigint, maxDecompressedByte
       // records are not looked at, and the lookup goes on with the next batch
       if (!(err instanceof CorruptBatchError)) throw err;
     } finally {
-      walk.start(NO_RECORDS, 0);
+      walk.end();
     }
     found = header.baseOffset + BigInt(header.lastOffsetDelta) + 1n;
   }
