@@ -88,3 +88,36 @@ test('the produced-batches walk reports whether every record has a key', () => {
   walkProducedBatches(encodeBatch({ records: [{ key: Buffer.from('k'), value: null }] }), LIMIT, summary);
   assert.deepEqual(summary, { records: 1, allKeyed: true });
 });
+
+test('zstd records split across 128 KiB chunks (inside a length, a key, a value) are walked exactly as decoded', () => {
+  let seed = 7;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const shapes = [
+    // many small records: chunk boundaries fall inside their length varints and fields
+    Array.from({ length: 60_000 }, (_, i) => ({ key: i % 3 === 0 ? null : Buffer.from(`k${i}`), value: Buffer.alloc(random(20), i), timestampDelta: i })),
+    // records larger than a chunk, of varied sizes
+    Array.from({ length: 12 }, (_, i) => ({ key: Buffer.alloc(random(300_000), 1), value: i % 4 === 0 ? null : Buffer.alloc(random(400_000), 2), timestampDelta: i * 3 })),
+  ];
+  for (const records of shapes) {
+    const batch = encodeBatch({ compression: CompressionCodec.Zstd, records });
+    const decoded = decodeBatchRecords(batch, { maxDecompressedBytes: 64 << 20 });
+    const walk = new RecordWalk().startBatch(batch, 64 << 20);
+    assert.equal(walk.whole, false, 'read a chunk at a time');
+    for (const record of decoded) {
+      assert.equal(walk.next(), true);
+      assert.equal(walk.timestampDelta, record.timestampDelta);
+      assert.equal(walk.keyLength, record.key === null ? -1 : record.key.length);
+      if (record.key !== null) assert.ok(walk.area.subarray(walk.keyStart, walk.keyStart + walk.keyLength).equals(record.key));
+      assert.equal(walk.valueLength, record.value === null ? -1 : record.value.length);
+      assert.ok(walk.area.subarray(walk.recordStart, walk.recordEnd).equals(record.bytes));
+    }
+    assert.equal(walk.next(), false);
+    // and the lengths-only walk agrees on the count
+    const summary = { records: 0, allKeyed: true };
+    walkProducedBatches(batch, 64 << 20, summary, false);
+    assert.equal(summary.records, records.length);
+  }
+});
