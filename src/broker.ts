@@ -64,11 +64,22 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     defaultPartitions: config.kafkaDefaultPartitions,
     segmentBytes: config.kafkaSegmentBytes,
     retentionCheckMs: Math.max(1, config.kafkaRetentionCheckMs),
+    maxTopics: config.kafkaMaxTopics,
+    maxPartitions: config.kafkaMaxPartitions,
+    maxPartitionsPerRequest: config.kafkaMaxPartitionsPerRequest,
+    maxDecompressedBatchBytes: Math.max(1, config.kafkaMaxDecompressedBatchBytes),
   });
   core.onStorageFailure((error) => streams.storageFailed(error));
   const groups = GroupCoordinator.open({ dataDir: resolve(config.dataDir), scheduler: core.scheduler, logger, streams });
   const kafka = new KafkaServer(
-    { advertisedHost: config.advertisedHost === '' ? null : config.advertisedHost, clusterId: 'postbox', clients: core.clients },
+    {
+      advertisedHost: config.advertisedHost === '' ? null : config.advertisedHost,
+      clusterId: 'postbox',
+      clients: core.clients,
+      fetchMaxBytes: Math.max(1, config.kafkaFetchMaxBytes),
+      requestMaxBytes: Math.max(1, config.kafkaSocketRequestMaxBytes),
+      queuedMaxRequestBytes: Math.max(1, config.kafkaQueuedMaxRequestBytes),
+    },
     streams,
     groups,
     logger,

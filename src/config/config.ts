@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { isLogLevel, type LogLevel } from '../log/logger.js';
 import { DEFAULT_PARTITION_SEGMENT_BYTES } from '../storage/partition/partition-log.js';
 import { DEFAULT_STATS_INTERVAL_MS } from '../core/stats.js';
+import { DEFAULT_MAX_PARTITIONS_PER_REQUEST, DEFAULT_MAX_PARTITIONS_TOTAL, DEFAULT_MAX_TOPICS } from '../core/stream/topics.js';
+import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES } from '../storage/partition/record-walk.js';
 import { MAX_TIMER_MS } from '../util/timers.js';
 
 export type FsyncPolicy = 'always' | 'never';
@@ -48,6 +50,20 @@ export interface Config {
   readonly kafkaRetentionCheckMs: number;
   /** Kafka partition segment size for topics that do not set segment.bytes */
   readonly kafkaSegmentBytes: number;
+  /** most Kafka topics in total */
+  readonly kafkaMaxTopics: number;
+  /** most Kafka partitions in total, over every topic */
+  readonly kafkaMaxPartitions: number;
+  /** most partitions one Kafka request may create (CreateTopics, CreatePartitions, auto-creation) */
+  readonly kafkaMaxPartitionsPerRequest: number;
+  /** bound on one Kafka record batch's records once decompressed */
+  readonly kafkaMaxDecompressedBatchBytes: number;
+  /** most record bytes in one Kafka Fetch response, whatever the client asks (Kafka's fetch.max.bytes) */
+  readonly kafkaFetchMaxBytes: number;
+  /** largest Kafka request frame; a larger one closes the connection (Kafka's socket.request.max.bytes) */
+  readonly kafkaSocketRequestMaxBytes: number;
+  /** bytes of large Kafka requests being received over every connection before reading pauses (Kafka's queued.max.request.bytes) */
+  readonly kafkaQueuedMaxRequestBytes: number;
   /** how often message rates are sampled (RabbitMQ's collect_statistics_interval) */
   readonly statsIntervalMs: number;
   readonly users: readonly UserConfig[];
@@ -84,6 +100,17 @@ export const DEFAULT_ALERT_INTERVAL_MS = 5000;
 export const DEFAULT_KAFKA_PARTITIONS = 1;
 /** Retention/compaction interval, 60 s: retention deletes whole segments, so a minute's lag is noise. */
 export const DEFAULT_KAFKA_RETENTION_CHECK_MS = 60_000;
+/** Most record bytes in one Fetch response: Kafka's fetch.max.bytes default, 55 MiB. */
+export const DEFAULT_KAFKA_FETCH_MAX_BYTES = 55 * 1024 * 1024;
+/** Largest Kafka request frame: Kafka's socket.request.max.bytes default, 100 MiB. */
+export const DEFAULT_KAFKA_SOCKET_REQUEST_MAX_BYTES = 100 * 1024 * 1024;
+/**
+ * Bytes of large requests (past a connection's 64 KiB receive buffer) being received at once over every
+ * Kafka connection, 256 MiB: two and a half of the largest request, so a few large producers proceed at
+ * once while ten clients each announcing a 99 MiB request hold at most this much. (Kafka's
+ * queued.max.request.bytes is unbounded by default.)
+ */
+export const DEFAULT_KAFKA_QUEUED_MAX_REQUEST_BYTES = 256 * 1024 * 1024;
 /** The Kafka port clients default to. */
 export const DEFAULT_KAFKA_PORT = 9092;
 /** Largest frame we offer in connection.tune, bytes (RabbitMQ's default). */
@@ -120,6 +147,13 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'kafkaDefaultPartitions', flag: '--kafka-partitions', env: 'POSTBOX_KAFKA_PARTITIONS', file: 'kafkaPartitions', kind: 'int', unit: 'partitions', defaultValue: String(DEFAULT_KAFKA_PARTITIONS), doc: "partitions of an auto-created topic, and of CreateTopics with numPartitions -1 (Kafka's num.partitions)" },
   { key: 'kafkaRetentionCheckMs', flag: '--kafka-retention-check', env: 'POSTBOX_KAFKA_RETENTION_CHECK', file: 'kafkaRetentionCheck', kind: 'int', unit: 'ms', defaultValue: String(DEFAULT_KAFKA_RETENTION_CHECK_MS), doc: "how often topic retention (retention.ms, retention.bytes) and compaction run (Kafka's log.retention.check.interval.ms)" },
   { key: 'kafkaSegmentBytes', flag: '--kafka-segment-size', env: 'POSTBOX_KAFKA_SEGMENT_SIZE', file: 'kafkaSegmentSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_PARTITION_SEGMENT_BYTES), doc: "size at which a Kafka partition rolls to a new segment, for topics that do not set segment.bytes (Kafka's log.segment.bytes)" },
+  { key: 'kafkaMaxTopics', flag: '--kafka-max-topics', env: 'POSTBOX_KAFKA_MAX_TOPICS', file: 'kafkaMaxTopics', kind: 'int', unit: 'topics', defaultValue: String(DEFAULT_MAX_TOPICS), doc: 'most Kafka topics in total; creating one more (CreateTopics, auto-creation) is refused with POLICY_VIOLATION' },
+  { key: 'kafkaMaxPartitions', flag: '--kafka-max-partitions', env: 'POSTBOX_KAFKA_MAX_PARTITIONS', file: 'kafkaMaxPartitions', kind: 'int', unit: 'partitions', defaultValue: String(DEFAULT_MAX_PARTITIONS_TOTAL), doc: 'most Kafka partitions in total over every topic; growth past it is refused with POLICY_VIOLATION' },
+  { key: 'kafkaMaxPartitionsPerRequest', flag: '--kafka-max-partitions-per-request', env: 'POSTBOX_KAFKA_MAX_PARTITIONS_PER_REQUEST', file: 'kafkaMaxPartitionsPerRequest', kind: 'int', unit: 'partitions', defaultValue: String(DEFAULT_MAX_PARTITIONS_PER_REQUEST), doc: 'most partitions one Kafka request may create (CreateTopics, CreatePartitions, or the topics a Metadata or Produce request auto-creates); the rest get THROTTLING_QUOTA_EXCEEDED' },
+  { key: 'kafkaMaxDecompressedBatchBytes', flag: '--kafka-max-decompressed-batch-size', env: 'POSTBOX_KAFKA_MAX_DECOMPRESSED_BATCH_SIZE', file: 'kafkaMaxDecompressedBatchSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES), doc: "most bytes one Kafka record batch's records may take once decompressed (a produced batch past it, or claiming more records than fit, gets MESSAGE_TOO_LARGE); max.message.bytes bounds the compressed batch" },
+  { key: 'kafkaFetchMaxBytes', flag: '--kafka-fetch-max-bytes', env: 'POSTBOX_KAFKA_FETCH_MAX_BYTES', file: 'kafkaFetchMaxBytes', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_KAFKA_FETCH_MAX_BYTES), doc: "most record bytes in one Fetch response whatever the client asks (at least one batch is always sent; Kafka's fetch.max.bytes)" },
+  { key: 'kafkaSocketRequestMaxBytes', flag: '--kafka-socket-request-max-bytes', env: 'POSTBOX_KAFKA_SOCKET_REQUEST_MAX_BYTES', file: 'kafkaSocketRequestMaxBytes', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_KAFKA_SOCKET_REQUEST_MAX_BYTES), doc: "largest Kafka request frame; a client announcing a larger one is disconnected (Kafka's socket.request.max.bytes)" },
+  { key: 'kafkaQueuedMaxRequestBytes', flag: '--kafka-queued-max-request-bytes', env: 'POSTBOX_KAFKA_QUEUED_MAX_REQUEST_BYTES', file: 'kafkaQueuedMaxRequestBytes', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_KAFKA_QUEUED_MAX_REQUEST_BYTES), doc: "bytes of large Kafka requests (past 64 KiB) being received at once over every connection; a connection whose next request does not fit stops being read until others are handled (Kafka's queued.max.request.bytes)" },
   { key: 'statsIntervalMs', flag: '--stats-interval', env: 'POSTBOX_STATS_INTERVAL', file: 'statsInterval', kind: 'int', unit: 'ms', defaultValue: String(DEFAULT_STATS_INTERVAL_MS), doc: "how often message rates (the management API's *_details.rate) are sampled; a rate is the change over the last interval (RabbitMQ's collect_statistics_interval)" },
   { key: 'segmentBytes', flag: '--segment-size', env: 'POSTBOX_SEGMENT_SIZE', file: 'segmentSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_SEGMENT_BYTES), doc: 'size at which a queue log rolls to a new segment file' },
 ];

@@ -44,6 +44,10 @@ export const Errors = Object.freeze({
   INVALID_TOPIC: def('INVALID_TOPIC', 406, 400, 17),
   INVALID_PARTITIONS: def('INVALID_PARTITIONS', 406, 400, 37),
   INVALID_CONFIG: def('INVALID_CONFIG', 406, 400, 40),
+  /** a broker limit (topics, partitions) refuses the request for good: Kafka's POLICY_VIOLATION, as a create-topic policy answers */
+  POLICY_VIOLATION: def('POLICY_VIOLATION', 406, 400, 44),
+  /** a per-request limit refuses part of a request; a later request may do it (Kafka's controller mutation quota, KIP-599) */
+  THROTTLING_QUOTA_EXCEEDED: def('THROTTLING_QUOTA_EXCEEDED', 406, 429, 89, true),
 });
 
 /** Thrown by the core; protocol adapters translate it with its definition. */

@@ -27,7 +27,7 @@ import { BrokerError, Errors } from '../../errors/errors.js';
 import { emptyCompactionResult, type CompactionResult } from '../../storage/partition/compaction.js';
 import { PartitionLog, DEFAULT_PARTITION_SEGMENT_BYTES, MIN_PARTITION_SEGMENT_BYTES, MAX_PARTITION_SEGMENT_BYTES } from '../../storage/partition/partition-log.js';
 import type { SyncScheduler, DurabilityListener } from '../../storage/sync.js';
-import { batchKeysAllPresent } from '../../storage/partition/records.js';
+import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, walkProducedBatches, type BatchesSummary } from '../../storage/partition/record-walk.js';
 import { syncDirectory, writeFileAtomic } from '../../storage/files.js';
 import { ProducerStates } from './producer-state.js';
 import { TOPIC_CONFIGS, defaultTopicConfig, parseTopicConfig, type TopicConfig } from './topic-config.js';
@@ -36,6 +36,20 @@ import { TOPIC_CONFIGS, defaultTopicConfig, parseTopicConfig, type TopicConfig }
 export const MAX_TOPIC_NAME_LENGTH = 249;
 /** Most partitions one topic may have here; a guard against a typo creating a million directories. */
 export const MAX_PARTITIONS = 10_000;
+/**
+ * Default limits on the topic catalogue. Every partition is a directory, a log with its index in memory and
+ * (while used) open files, so the counts are what a client could otherwise grow without bound: one Metadata
+ * request naming 10,000 unknown topics auto-creates 10,000 of them. 20,000 partitions keep a default broker
+ * well inside its memory and file budget; an operator who wants 100k raises the settings.
+ */
+export const DEFAULT_MAX_TOPICS = 10_000;
+export const DEFAULT_MAX_PARTITIONS_TOTAL = 20_000;
+/**
+ * Partitions one request may create (a CreateTopics, a CreatePartitions, or the topics a Metadata or Produce
+ * request auto-creates), 1,000: far more than any client creates at once, few enough that one request costs
+ * a bounded amount of file-system work while every other client waits.
+ */
+export const DEFAULT_MAX_PARTITIONS_PER_REQUEST = 1_000;
 const LEGAL_TOPIC_NAME = /^[a-zA-Z0-9._-]+$/;
 const TOPIC_FILE = 'topic.json';
 const DELETED_PREFIX = '.deleted-';
@@ -51,6 +65,22 @@ export interface StreamStoreOptions {
   readonly segmentBytes?: number;
   /** how often retention and compaction run, ms */
   readonly retentionCheckMs: number;
+  /** most topics in total (DEFAULT_MAX_TOPICS) */
+  readonly maxTopics?: number;
+  /** most partitions in total over every topic (DEFAULT_MAX_PARTITIONS_TOTAL) */
+  readonly maxPartitions?: number;
+  /** most partitions one request may create (DEFAULT_MAX_PARTITIONS_PER_REQUEST) */
+  readonly maxPartitionsPerRequest?: number;
+  /** bound on one batch's records once decompressed, bytes (DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES) */
+  readonly maxDecompressedBatchBytes?: number;
+}
+
+/**
+ * The partitions one client request may still create: handlers take one per request from
+ * StreamStore.creationBudget() and pass it to every creation the request makes.
+ */
+export class CreationBudget {
+  constructor(public remaining: number) {}
 }
 
 export class Partition {
@@ -135,11 +165,56 @@ export class StreamStore implements DurabilityListener {
   private retentionTimer: NodeJS.Timeout | null = null;
   private deletedCounter = 0;
   private closed = false;
+  /** partitions of every topic, kept with the catalogue (the limit checks read it) */
+  private partitionTotal = 0;
+  private readonly maxTopics: number;
+  private readonly maxPartitions: number;
+  private readonly maxPartitionsPerRequest: number;
   readonly producerIds: ProducerIds;
 
   private constructor(private readonly options: StreamStoreOptions) {
     this.root = path.join(options.dataDir, 'streams');
     this.producerIds = new ProducerIds(path.join(this.root, 'producer-ids'));
+    this.maxTopics = options.maxTopics ?? DEFAULT_MAX_TOPICS;
+    this.maxPartitions = options.maxPartitions ?? DEFAULT_MAX_PARTITIONS_TOTAL;
+    this.maxPartitionsPerRequest = options.maxPartitionsPerRequest ?? DEFAULT_MAX_PARTITIONS_PER_REQUEST;
+  }
+
+  /** A fresh budget for one client request (see CreationBudget). */
+  creationBudget(): CreationBudget {
+    return new CreationBudget(this.maxPartitionsPerRequest);
+  }
+
+  /** Partitions over every topic. */
+  get partitionCount(): number {
+    return this.partitionTotal;
+  }
+
+  /**
+   * Throws when `topics` new topics with `partitions` new partitions would pass a limit: POLICY_VIOLATION
+   * for the broker's totals and for more partitions than any one request may create, THROTTLING_QUOTA_EXCEEDED
+   * when only this request's remaining budget is short (a later request may do it).
+   */
+  private checkGrowth(topics: number, partitions: number, budget: CreationBudget | null): void {
+    if (topics > 0 && this.topicsByName.size + topics > this.maxTopics) {
+      throw new BrokerError(Errors.POLICY_VIOLATION, `The broker already has ${this.topicsByName.size} topic(s), its limit (--kafka-max-topics) is ${this.maxTopics}.`);
+    }
+    if (this.partitionTotal + partitions > this.maxPartitions) {
+      throw new BrokerError(
+        Errors.POLICY_VIOLATION,
+        `${partitions} more partition(s) would pass the broker's limit of ${this.maxPartitions} (--kafka-max-partitions); it has ${this.partitionTotal}.`,
+      );
+    }
+    if (budget === null) return;
+    if (partitions > this.maxPartitionsPerRequest) {
+      throw new BrokerError(Errors.POLICY_VIOLATION, `${partitions} partitions are more than one request may create (--kafka-max-partitions-per-request ${this.maxPartitionsPerRequest}).`);
+    }
+    if (partitions > budget.remaining) {
+      throw new BrokerError(
+        Errors.THROTTLING_QUOTA_EXCEEDED,
+        `This request already created partitions up to the limit of ${this.maxPartitionsPerRequest} per request (--kafka-max-partitions-per-request); ask again.`,
+      );
+    }
   }
 
   static open(options: StreamStoreOptions): StreamStore {
@@ -161,12 +236,19 @@ export class StreamStore implements DurabilityListener {
     return this.options.scheduler.failure;
   }
 
+  /** Bound on one batch's records once decompressed, bytes: produce, time lookups and compaction walk no further. */
+  get maxDecompressedBatchBytes(): number {
+    return this.options.maxDecompressedBatchBytes ?? DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES;
+  }
+
   /**
-   * Why a produce request's batches cannot go to a compacted topic (a record without a key), or null.
-   * Compaction keeps the latest record per key, so a keyless record has nothing to be kept by.
+   * Walks every record of a produce request's batches (headers and CRCs already checked), in bounded memory:
+   * each batch's records must match its header's count and fit maxDecompressedBatchBytes once decompressed.
+   * Fills `summary` (records, and with `readKeys` whether every one has a key: compaction keeps the latest
+   * record per key, so a compacted topic refuses keyless ones). Throws CorruptBatchError, or BatchTooLargeError past the limit.
    */
-  nullKeyProblem(batches: Buffer): string | null {
-    return batchKeysAllPresent(batches) ? null : 'Compacted topic cannot accept message without key.';
+  walkProducedRecords(batches: Buffer, summary: BatchesSummary, readKeys: boolean): void {
+    walkProducedBatches(batches, this.maxDecompressedBatchBytes, summary, readKeys);
   }
 
   /** Rejects every producer waiting for durability: the scheduler failed and will complete no more rounds. */
@@ -201,22 +283,30 @@ export class StreamStore implements DurabilityListener {
     return this.topicsByName.values();
   }
 
-  /** the topic, auto-created with the default partition count when allowed and the name is legal */
-  topicOrCreate(name: string, allowCreate: boolean): Topic | undefined {
+  /**
+   * The topic, auto-created with the default partition count when allowed and the name is legal. Creation
+   * counts against `budget` (the request's) and the broker's limits: past them it throws (checkGrowth).
+   */
+  topicOrCreate(name: string, allowCreate: boolean, budget: CreationBudget): Topic | undefined {
     const existing = this.topicsByName.get(name);
     if (existing !== undefined || !allowCreate || !this.options.autoCreateTopics || topicNameProblem(name) !== null) return existing;
-    return this.createTopic(name, this.options.defaultPartitions, {});
+    return this.createTopic(name, this.options.defaultPartitions, {}, budget);
   }
 
-  /** Validates without creating (CreateTopics validateOnly, and the first half of createTopic). */
-  validateNewTopic(name: string, partitions: number, configs: Readonly<Record<string, string | null>>): TopicConfig {
+  /**
+   * Validates without creating (CreateTopics validateOnly, and the first half of createTopic). `budget`:
+   * the partitions the request may still create (null: an operator's definitions, only the totals apply).
+   */
+  validateNewTopic(name: string, partitions: number, configs: Readonly<Record<string, string | null>>, budget: CreationBudget | null = null): TopicConfig {
     const problem = topicNameProblem(name);
     if (problem !== null) throw new BrokerError(Errors.INVALID_TOPIC, problem);
     if (this.topicsByName.has(name)) throw new BrokerError(Errors.TOPIC_EXISTS, `Topic '${name}' already exists.`);
     if (!Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS) {
       throw new BrokerError(Errors.INVALID_PARTITIONS, `Number of partitions must be between 1 and ${MAX_PARTITIONS}, got ${partitions}.`);
     }
-    return this.parseConfigs(configs);
+    const config = this.parseConfigs(configs);
+    this.checkGrowth(1, partitions, budget);
+    return config;
   }
 
   /** How often retention and compaction run, ms (Kafka's log.retention.check.interval.ms). */
@@ -252,7 +342,7 @@ export class StreamStore implements DurabilityListener {
    * Checks that `name` may grow to `count` partitions in total (the count is the new total, as in Kafka's
    * CreatePartitions): throws UNKNOWN_TOPIC, or INVALID_PARTITIONS when the count does not grow the topic.
    */
-  validatePartitionCount(name: string, count: number): Topic {
+  validatePartitionCount(name: string, count: number, budget: CreationBudget | null = null): Topic {
     const topic = this.existingTopic(name);
     const current = topic.partitions.length;
     if (!Number.isInteger(count) || count < current) {
@@ -260,6 +350,7 @@ export class StreamStore implements DurabilityListener {
     }
     if (count === current) throw new BrokerError(Errors.INVALID_PARTITIONS, `Topic already has ${current} partitions.`);
     if (count > MAX_PARTITIONS) throw new BrokerError(Errors.INVALID_PARTITIONS, `Number of partitions must be at most ${MAX_PARTITIONS}, got ${count}.`);
+    this.checkGrowth(0, count - current, budget);
     return topic;
   }
 
@@ -268,8 +359,8 @@ export class StreamStore implements DurabilityListener {
    * with the new count (atomically, durably), then makes the partitions visible. Existing partitions and
    * their data are untouched. Throws as validatePartitionCount does, or the file error (nothing changed).
    */
-  addPartitions(name: string, count: number): Topic {
-    const topic = this.validatePartitionCount(name, count);
+  addPartitions(name: string, count: number, budget: CreationBudget | null = null): Topic {
+    const topic = this.validatePartitionCount(name, count, budget);
     const added: Partition[] = [];
     try {
       for (let p = topic.partitions.length; p < count; p++) {
@@ -284,6 +375,8 @@ export class StreamStore implements DurabilityListener {
     }
     const before = topic.partitions.length;
     topic.partitions.push(...added);
+    this.partitionTotal += added.length;
+    if (budget !== null) budget.remaining -= added.length;
     this.options.logger.info(`stream topic '${name}' grown from ${before} to ${count} partition(s)`);
     return topic;
   }
@@ -324,8 +417,8 @@ export class StreamStore implements DurabilityListener {
     writeFileAtomic(path.join(topic.dir, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n');
   }
 
-  createTopic(name: string, partitions: number, configs: Readonly<Record<string, string | null>>): Topic {
-    const config = this.validateNewTopic(name, partitions, configs);
+  createTopic(name: string, partitions: number, configs: Readonly<Record<string, string | null>>, budget: CreationBudget | null = null): Topic {
+    const config = this.validateNewTopic(name, partitions, configs, budget);
     const explicit: Record<string, string> = {};
     for (const [key, value] of Object.entries(configs)) if (value !== null) explicit[key] = value;
     const dir = path.join(this.root, name);
@@ -338,6 +431,8 @@ export class StreamStore implements DurabilityListener {
     writeFileAtomic(path.join(dir, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n');
     syncDirectory(this.root);
     this.topicsByName.set(name, topic);
+    this.partitionTotal += partitions;
+    if (budget !== null) budget.remaining -= partitions;
     this.options.logger.info(`stream topic '${name}' created with ${partitions} partition(s)`);
     return topic;
   }
@@ -346,6 +441,7 @@ export class StreamStore implements DurabilityListener {
     const topic = this.topicsByName.get(name);
     if (topic === undefined) throw new BrokerError(Errors.UNKNOWN_TOPIC, `Topic '${name}' does not exist.`);
     this.topicsByName.delete(name);
+    this.partitionTotal -= topic.partitions.length;
     topic.deleted = true;
     for (const p of topic.partitions) {
       this.stopCompaction(p);
@@ -525,6 +621,8 @@ export class StreamStore implements DurabilityListener {
       this.removeUnlistedPartitions(topic, file.partitions);
       for (let p = 0; p < file.partitions; p++) topic.partitions.push(this.openPartition(topic, p));
       this.topicsByName.set(topic.name, topic);
+      // limits lowered below what exists keep what exists: they only refuse growth
+      this.partitionTotal += topic.partitions.length;
     }
     if (this.topicsByName.size > 0) this.options.logger.info(`streams: ${this.topicsByName.size} topic(s) recovered`);
   }

@@ -8,27 +8,39 @@
  * fills its slot when it settles, and the filled slots at the head are written. A request without an
  * answer (Produce with acks=0) takes no slot's bytes but keeps its place. At most MAX_IN_FLIGHT requests
  * wait per connection; past that the socket stops being read until answers leave.
+ *
+ * Bounds on what one client can make the broker hold (Kafka has the same three):
+ *   - a frame larger than the context's requestMaxBytes (socket.request.max.bytes) closes the connection;
+ *   - a frame larger than the receive buffer is received only once its size is reserved from the budget
+ *     shared by every connection (queuedRequests, queued.max.request.bytes); until then the socket is not
+ *     read, and the reservation is given back once the request is handled;
+ *   - while more than MAX_UNSENT_BYTES of answers wait in the socket (a client that does not read them),
+ *     the socket is not read either, until they drain.
  */
 import type { Socket } from 'node:net';
 import type { ChannelDetails, ClientConnection, ConnectionDetails } from '../../core/clients.js';
 import type { Logger } from '../../log/logger.js';
 import { KafkaCodecError } from './codec.js';
 import { decodeRequest, encodeResponse, encodeResponsePieces, FRAME_SIZE_BYTES, UnsupportedKafkaRequestError, type DecodedRequest } from './envelope.js';
-import { API_VERSIONS_API, PRODUCE_API } from './generated/messages.js';
+import { API_VERSIONS_API, FETCH_API, PRODUCE_API, type FetchResponse } from './generated/messages.js';
 import { KafkaErrorCode } from './errors.js';
 import type { KafkaContext, KafkaSession } from './handlers/context.js';
 import { handlerFor, apiVersionsBody } from './handlers/index.js';
-import { FETCH_BUFFERS } from './handlers/fetch.js';
+import { FETCH_BUFFERS, fetchResponseBytes } from './handlers/fetch.js';
 import { BufferPool } from '../../util/buffer-pool.js';
 import { readIntoSharedBuffer, SHARED_READ_BUFFER_BYTES } from '../../util/shared-read-buffer.js';
 
 export { ADVERTISED_APIS } from './handlers/index.js';
 export type { KafkaBrokerIdentity } from './handlers/context.js';
 
-/** Largest request accepted, bytes (Kafka's socket.request.max.bytes default, 100 MiB). */
-export const MAX_REQUEST_BYTES = 100 * 1024 * 1024;
 /** Requests a connection may have waiting for their answers before the broker stops reading it. */
 export const MAX_IN_FLIGHT = 128;
+/**
+ * Answer bytes a connection may have waiting in its socket before the broker stops reading its requests,
+ * 1 MiB: a consumer that reads its answers drains that in a moment, and one that does not gets at most one
+ * more answer queued (a Fetch answer is itself bounded by fetch.max.bytes).
+ */
+export const MAX_UNSENT_BYTES = 1024 * 1024;
 
 /**
  * What the socket reads is copied into the connection's receive buffer at once, and frames are cut out
@@ -52,6 +64,8 @@ interface Slot {
   done: boolean;
   /** the response frame as pieces to write in order (see encodeResponsePieces), or null: no answer */
   frame: Buffer[] | null;
+  /** record bytes of a Fetch answer, taken from the context's fetchMemory until the socket has them */
+  fetchBytes: number;
 }
 
 export class KafkaConnection implements KafkaSession, ClientConnection {
@@ -64,6 +78,22 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
   private paused = false;
   /** a Produce arrived while a resource alarm is on: reading waits for publishUnblocked() */
   private heldByAlarm = false;
+  /** answers waiting in the socket passed MAX_UNSENT_BYTES: reading waits for 'drain' */
+  private outputBlocked = false;
+  /** bytes of the frame being received, reserved from context.queuedRequests (0: none) */
+  private reservedBytes = 0;
+  /** waiting for room in context.queuedRequests: cancels the wait (null: not waiting) */
+  private cancelMemoryWait: (() => void) | null = null;
+  private readonly onDrain = (): void => {
+    this.outputBlocked = false;
+    this.resumeReading();
+    this.drainFrames();
+  };
+  private readonly onRequestMemory = (): void => {
+    this.cancelMemoryWait = null;
+    this.resumeReading();
+    this.drainFrames();
+  };
   /** "peer host:port -> local host:port", as AMQP connections are named in the management API */
   readonly name: string;
   readonly clientHost: string;
@@ -85,7 +115,35 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
     this.sharedReads = readBuffer !== null && readIntoSharedBuffer(socket, readBuffer, (length, bytes) => this.onRead(length, bytes));
     if (!this.sharedReads) socket.on('data', (chunk: Buffer) => this.onRead(chunk.length, chunk));
     socket.on('error', (err) => this.logger.debug(() => `kafka connection ${this.name}: ${err.message}`));
-    socket.on('close', () => (this.closed = true));
+    socket.on('close', () => this.released());
+  }
+
+  /** The socket is gone: what it held of the shared budgets goes back. */
+  private released(): void {
+    this.closed = true;
+    if (this.cancelMemoryWait !== null) {
+      this.cancelMemoryWait();
+      this.cancelMemoryWait = null;
+    }
+    this.giveBackReservation();
+    for (const slot of this.slots) {
+      if (slot.done && slot.fetchBytes > 0) {
+        this.context.fetchMemory.release(slot.fetchBytes);
+        slot.fetchBytes = 0;
+      }
+    }
+  }
+
+  private giveBackReservation(): void {
+    if (this.reservedBytes === 0) return;
+    this.context.queuedRequests.release(this.reservedBytes);
+    this.reservedBytes = 0;
+  }
+
+  /** Reads on unless something still holds reading. */
+  private resumeReading(): void {
+    if (this.closed || this.paused || this.heldByAlarm || this.outputBlocked || this.cancelMemoryWait !== null) return;
+    this.socket.resume();
   }
 
   /** The first `length` bytes of `bytes` were read: copied here before the socket reads again. */
@@ -126,13 +184,14 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
    * the request's bytes. Any other request gets a copy of its own, as its handler may keep parts of it.
    */
   private drainFrames(): void {
-    while (!this.closed && !this.paused && !this.heldByAlarm) {
+    while (!this.closed && !this.paused && !this.heldByAlarm && !this.outputBlocked && this.cancelMemoryWait === null) {
       const pending = this.recvEnd - this.recvStart;
       if (pending < FRAME_SIZE_BYTES) break;
       const recv = this.recv;
       const size = recv.readInt32BE(this.recvStart);
-      if (size < 0 || size > MAX_REQUEST_BYTES) {
-        this.fail(`request size ${size} outside 0..${MAX_REQUEST_BYTES}`);
+      const maxRequestBytes = this.context.requestMaxBytes;
+      if (size < 0 || size > maxRequestBytes) {
+        this.fail(`request size ${size} outside 0..${maxRequestBytes} (--kafka-socket-request-max-bytes)`);
         return;
       }
       const apiKey = pending >= FRAME_SIZE_BYTES + 2 ? recv.readInt16BE(this.recvStart + FRAME_SIZE_BYTES) : -1;
@@ -142,6 +201,15 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
         return;
       }
       if (pending < FRAME_SIZE_BYTES + size) {
+        // a frame larger than the receive buffer is received only within the shared budget
+        if (FRAME_SIZE_BYTES + size > RECEIVE_BUFFER_BYTES && this.reservedBytes === 0) {
+          if (!this.context.queuedRequests.tryTake(size)) {
+            this.socket.pause();
+            this.cancelMemoryWait = this.context.queuedRequests.whenAvailable(this.onRequestMemory);
+            break;
+          }
+          this.reservedBytes = size;
+        }
         // room for the whole frame (up to RESERVE_AHEAD_BYTES) and the read that completes it
         const wanted = Math.max(pending, Math.min(FRAME_SIZE_BYTES + size, RESERVE_AHEAD_BYTES)) + SHARED_READ_BUFFER_BYTES;
         if (this.recvStart + wanted > recv.length) this.makeRoom(wanted - pending);
@@ -151,6 +219,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
       this.recvStart = start + size;
       const view = recv.subarray(start, start + size);
       this.onFrame(apiKey === PRODUCE_API.apiKey ? view : Buffer.from(view));
+      this.giveBackReservation();
       if (this.slots.length >= MAX_IN_FLIGHT && !this.paused) {
         this.paused = true;
         this.socket.pause();
@@ -166,7 +235,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
   publishUnblocked(): void {
     if (!this.heldByAlarm || this.closed) return;
     this.heldByAlarm = false;
-    if (!this.paused) this.socket.resume();
+    this.resumeReading();
     this.drainFrames();
   }
 
@@ -190,7 +259,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
     }
     const { apiKey, apiVersion } = request;
     const correlationId = request.header.correlationId;
-    const slot: Slot = { done: false, frame: null };
+    const slot: Slot = { done: false, frame: null, fetchBytes: 0 };
     this.slots.push(slot);
     let result;
     try {
@@ -200,16 +269,22 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
     }
     if (result instanceof Promise) {
       result.then(
-        (body) => this.fill(slot, body === null ? null : encodeResponsePieces(apiKey, apiVersion, correlationId, body as never)),
+        (body) => this.answer(slot, apiKey, apiVersion, correlationId, body),
         (err: unknown) => this.handlerFailed(apiKey, apiVersion, err),
       );
     } else {
-      this.fill(slot, result === null ? null : encodeResponsePieces(apiKey, apiVersion, correlationId, result as never));
+      this.answer(slot, apiKey, apiVersion, correlationId, result);
     }
   }
 
+  private answer(slot: Slot, apiKey: number, apiVersion: number, correlationId: number, body: unknown): void {
+    // a Fetch answer's record bytes were taken from the fetch memory by its handler: given back once written
+    if (apiKey === FETCH_API.apiKey && body !== null) slot.fetchBytes = fetchResponseBytes(body as FetchResponse);
+    this.fill(slot, body === null ? null : encodeResponsePieces(apiKey as never, apiVersion, correlationId, body as never));
+  }
+
   private answerNow(frame: Buffer): void {
-    const slot: Slot = { done: false, frame: null };
+    const slot: Slot = { done: false, frame: null, fetchBytes: 0 };
     this.slots.push(slot);
     this.fill(slot, [frame]);
   }
@@ -217,24 +292,38 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
   private fill(slot: Slot, frame: Buffer[] | null): void {
     slot.done = true;
     slot.frame = frame;
+    if (this.closed) {
+      // nothing more is written: the answer's fetch memory goes back now
+      if (slot.fetchBytes > 0) this.context.fetchMemory.release(slot.fetchBytes);
+      slot.fetchBytes = 0;
+      return;
+    }
     let written = 0;
     const slots = this.slots;
     if (slots[0]!.done && !this.closed) {
       // every ready frame leaves in one writev
       this.socket.cork();
       while (written < slots.length && slots[written]!.done) {
-        const pieces = slots[written]!.frame;
-        if (pieces !== null) this.writePieces(pieces);
+        const done = slots[written]!;
+        if (done.frame !== null) this.writePieces(done.frame, done.fetchBytes);
+        else if (done.fetchBytes > 0) this.context.fetchMemory.release(done.fetchBytes);
+        done.fetchBytes = 0;
         written++;
       }
       this.socket.uncork();
+      if (!this.outputBlocked && this.socket.writableLength > MAX_UNSENT_BYTES) {
+        // the client is not reading its answers fast enough: read no more requests until they drain
+        this.outputBlocked = true;
+        this.socket.pause();
+        this.socket.once('drain', this.onDrain);
+      }
     } else {
       while (written < slots.length && slots[written]!.done) written++;
     }
     if (written > 0) slots.splice(0, written);
     if (this.paused && this.slots.length < MAX_IN_FLIGHT / 2 && !this.closed) {
       this.paused = false;
-      if (!this.heldByAlarm) this.socket.resume();
+      this.resumeReading();
       this.drainFrames();
     }
   }
@@ -243,18 +332,21 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
    * Writes one response frame's pieces. Pieces in pooled fetch buffers go back to the pool once the socket
    * has handed the frame to the kernel (the write callback); if the socket dies first they are garbage.
    */
-  private writePieces(pieces: Buffer[]): void {
+  private writePieces(pieces: Buffer[], fetchBytes: number): void {
     const last = pieces.length - 1;
     for (let i = 0; i < last; i++) this.socket.write(pieces[i]!);
     let pooled = false;
     for (let i = 0; i <= last && !pooled; i++) pooled = FETCH_BUFFERS.isLent(pieces[i]!);
-    if (!pooled) {
+    if (!pooled && fetchBytes === 0) {
       this.socket.write(pieces[last]!);
       return;
     }
+    const fetchMemory = this.context.fetchMemory;
     this.socket.write(pieces[last]!, (err) => {
+      // written, or the socket failed (destroyed: its queued writes are dropped with it)
+      if (fetchBytes > 0) fetchMemory.release(fetchBytes);
       if (err !== undefined && err !== null) return; // the socket failed: the bytes may still be queued in it
-      for (let i = 0; i <= last; i++) FETCH_BUFFERS.release(pieces[i]!);
+      if (pooled) for (let i = 0; i <= last; i++) FETCH_BUFFERS.release(pieces[i]!);
     });
   }
 
@@ -293,10 +385,11 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
       peerHost: s.remoteAddress ?? '',
       peerPort: s.remotePort ?? 0,
       connectedAt: this.connectedAt,
-      state: this.closed ? 'closed' : this.paused || this.heldByAlarm ? 'blocked' : 'running',
+      // blocked: not read for now (answers pending or unread, an alarm, or no room for its next large request)
+      state: this.closed ? 'closed' : this.paused || this.heldByAlarm || this.outputBlocked || this.cancelMemoryWait !== null ? 'blocked' : 'running',
       channels: 0,
       channelMax: 0,
-      frameMax: MAX_REQUEST_BYTES,
+      frameMax: this.context.requestMaxBytes,
       heartbeatSeconds: 0,
       authMechanism: '',
       clientProperties: { client_id: this.clientId },

@@ -1,6 +1,6 @@
 /** Kafka protocol error codes used by the handlers (Kafka's own numbering), and the map from broker errors. */
 import { BrokerError } from '../../errors/errors.js';
-import { CorruptBatchError, OffsetOutOfRangeError } from '../../storage/partition/errors.js';
+import { BatchTooLargeError, CorruptBatchError, OffsetOutOfRangeError } from '../../storage/partition/errors.js';
 
 export const KafkaErrorCode = Object.freeze({
   UNKNOWN_SERVER_ERROR: -1,
@@ -32,6 +32,7 @@ export const KafkaErrorCode = Object.freeze({
   INVALID_CONFIG: 40,
   INVALID_REQUEST: 42,
   UNSUPPORTED_FOR_MESSAGE_FORMAT: 43,
+  POLICY_VIOLATION: 44,
   OUT_OF_ORDER_SEQUENCE_NUMBER: 45,
   INVALID_PRODUCER_EPOCH: 47,
   TRANSACTIONAL_ID_AUTHORIZATION_FAILED: 53,
@@ -42,11 +43,13 @@ export const KafkaErrorCode = Object.freeze({
   GROUP_ID_NOT_FOUND: 69,
   NON_EMPTY_GROUP: 68,
   INVALID_RECORD: 87,
+  THROTTLING_QUOTA_EXCEEDED: 89,
 });
 
 /** The Kafka error code for a failure thrown by the core or storage; anything else is a server error. */
 export function kafkaErrorCodeOf(err: unknown): number {
   if (err instanceof BrokerError && err.def.kafka >= 0) return err.def.kafka;
+  if (err instanceof BatchTooLargeError) return KafkaErrorCode.MESSAGE_TOO_LARGE;
   if (err instanceof CorruptBatchError) return KafkaErrorCode.CORRUPT_MESSAGE;
   if (err instanceof OffsetOutOfRangeError) return KafkaErrorCode.OFFSET_OUT_OF_RANGE;
   return KafkaErrorCode.UNKNOWN_SERVER_ERROR;

@@ -7,6 +7,7 @@ import type { KafkaBrokerIdentity, KafkaContext } from './handlers/context.js';
 import type { StreamStore } from '../../core/stream/topics.js';
 import type { GroupCoordinator } from '../../core/stream/groups.js';
 import { listenOnAll } from '../../util/listen.js';
+import { ByteBudget } from '../../util/byte-budget.js';
 import { SHARED_READ_BUFFER_BYTES, sharedReadsEnabled } from '../../util/shared-read-buffer.js';
 
 export interface KafkaServerOptions {
@@ -15,7 +16,24 @@ export interface KafkaServerOptions {
   readonly clusterId: string;
   /** where open connections are listed for the management API (null: not listed) */
   readonly clients?: ClientRegistry | null;
+  /** Kafka's fetch.max.bytes (default DEFAULT_FETCH_MAX_BYTES) */
+  readonly fetchMaxBytes?: number;
+  /** Kafka's socket.request.max.bytes (default DEFAULT_REQUEST_MAX_BYTES) */
+  readonly requestMaxBytes?: number;
+  /** Kafka's queued.max.request.bytes (default DEFAULT_QUEUED_MAX_REQUEST_BYTES) */
+  readonly queuedMaxRequestBytes?: number;
 }
+
+/** Defaults for a server built without the settings (tests): Kafka's fetch.max.bytes and socket.request.max.bytes, and config.ts's. */
+const DEFAULT_FETCH_MAX_BYTES = 55 * 1024 * 1024;
+const DEFAULT_REQUEST_MAX_BYTES = 100 * 1024 * 1024;
+const DEFAULT_QUEUED_MAX_REQUEST_BYTES = 256 * 1024 * 1024;
+/**
+ * Record bytes of Fetch responses built and not yet written to the kernel, over every connection, 256 MiB:
+ * a handful of full 55 MiB responses. Past it a fetch sends what is left (nothing, when nothing is), and the
+ * consumer asks again. (Kafka sends from the page cache with sendfile and needs no such bound.)
+ */
+export const FETCH_MEMORY_BYTES = 256 * 1024 * 1024;
 
 export class KafkaServer {
   private readonly servers: Server[] = [];
@@ -33,7 +51,17 @@ export class KafkaServer {
     groups: GroupCoordinator,
     private readonly logger: Logger,
   ) {
-    this.context = { streams, groups, identity: () => this.identity(), logger, publishBlocked: () => this.blockedReason !== null };
+    this.context = {
+      streams,
+      groups,
+      identity: () => this.identity(),
+      logger,
+      publishBlocked: () => this.blockedReason !== null,
+      fetchMaxBytes: options.fetchMaxBytes ?? DEFAULT_FETCH_MAX_BYTES,
+      requestMaxBytes: options.requestMaxBytes ?? DEFAULT_REQUEST_MAX_BYTES,
+      queuedRequests: new ByteBudget(options.queuedMaxRequestBytes ?? DEFAULT_QUEUED_MAX_REQUEST_BYTES),
+      fetchMemory: new ByteBudget(FETCH_MEMORY_BYTES),
+    };
   }
 
   /**

@@ -79,10 +79,9 @@ import {
   CONTROL_FLAG,
   TIMESTAMP_TYPE_LOG_APPEND_TIME,
   buildBatch,
-  decodeBatchRecords,
   type CompressionCodec,
-  type DecodedRecord,
 } from './records.js';
+import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, RecordWalk } from './record-walk.js';
 
 /** Kafka's delete.retention.ms default, one day: how long a tombstone outlives its segment's newest record. */
 export const DEFAULT_DELETE_RETENTION_MS = 24 * 60 * 60 * 1000;
@@ -137,18 +136,36 @@ export function emptyCompactionResult(bytesBefore: number): CompactionResult {
   };
 }
 
-/** The records of a batch that compaction may judge, or null for one kept as it is (control, undecodable). */
-function judgeableRecords(batch: Buffer): DecodedRecord[] | null {
-  if ((batch.readInt16BE(ATTRIBUTES_AT) & CONTROL_FLAG) !== 0) return null;
+/**
+ * Starts `walk` over the records of a batch compaction may judge; false for one kept as it is (a control
+ * batch, or one whose records do not walk within DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES: damaged, or stored
+ * before the produce path enforced that limit). Records are walked without an object each (record-walk.ts).
+ */
+function startJudgeable(walk: RecordWalk, batch: Buffer): boolean {
+  if ((batch.readInt16BE(ATTRIBUTES_AT) & CONTROL_FLAG) !== 0) return false;
   try {
-    return decodeBatchRecords(batch);
+    // whole: cleanBatch keeps positions of kept records across the walk
+    walk.startBatch(batch, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, true);
+    // a first pass checks the whole batch, so a batch that fails half way is never half judged
+    while (walk.next());
+    walk.start(walk.area, walk.read);
+    return true;
   } catch (error) {
-    if (error instanceof CorruptBatchError) return null;
+    if (error instanceof CorruptBatchError) return false;
     throw error;
   }
 }
 
-/** Key (its bytes as a latin1 string: one char per byte, so distinct keys stay distinct) → offset of its latest record. */
+/** The key of the walk's current record as a map key (latin1: one char per byte, so distinct keys stay distinct). */
+function keyString(walk: RecordWalk): string {
+  return walk.area.toString('latin1', walk.keyStart, walk.keyStart + walk.keyLength);
+}
+
+/** Reused by every compaction step (steps run synchronously, one at a time). */
+const KEY_WALK = new RecordWalk();
+const CLEAN_WALK = new RecordWalk();
+
+/** Key (its bytes as a latin1 string) → offset of its latest record. */
 export class KeyOffsetMap {
   private readonly latest = new Map<string, bigint>();
 
@@ -158,13 +175,18 @@ export class KeyOffsetMap {
 
   /** Records the keys of one stored batch; later calls must be for later batches. */
   addBatch(batch: Buffer): void {
-    const records = judgeableRecords(batch);
-    if (records === null) return;
+    const walk = KEY_WALK;
+    if (!startJudgeable(walk, batch)) return;
     const baseOffset = batch.readBigInt64BE(BASE_OFFSET_AT);
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i]!;
-      if (record.key !== null) this.latest.set(record.key.toString('latin1'), baseOffset + BigInt(record.offsetDelta));
+    while (walk.next()) {
+      if (walk.keyLength >= 0) this.latest.set(keyString(walk), baseOffset + BigInt(walk.offsetDelta));
     }
+    walk.end();
+  }
+
+  /** Whether the walk's current record is the latest of its key (it must have one). */
+  isLatestOf(walk: RecordWalk, offset: bigint): boolean {
+    return this.latest.get(keyString(walk)) === offset;
   }
 
   isLatest(key: Buffer, offset: bigint): boolean {
@@ -238,52 +260,67 @@ interface CleaningCounts {
  * else a new batch of the kept records (header comment: which fields it keeps).
  */
 export function cleanBatch(batch: Buffer, keys: KeyOffsetMap, removeTombstones: boolean, counts: CleaningCounts): Buffer | null {
-  const records = judgeableRecords(batch);
-  if (records === null) {
+  const walk = CLEAN_WALK;
+  if (!startJudgeable(walk, batch)) {
     counts.batchesKeptOpaque++;
     return batch;
   }
-  const baseOffset = batch.readBigInt64BE(BASE_OFFSET_AT);
-  const kept: DecodedRecord[] = [];
-  let tombstones = 0;
-  for (let i = 0; i < records.length; i++) {
-    const record = records[i]!;
-    if (record.key !== null) {
-      if (!keys.isLatest(record.key, baseOffset + BigInt(record.offsetDelta))) continue;
-      if (record.value === null && removeTombstones) {
-        tombstones++;
-        continue;
+  try {
+    const baseOffset = batch.readBigInt64BE(BASE_OFFSET_AT);
+    // the kept records as [start, end) ranges of the area, merged when adjacent: no object per record
+    const ranges: number[] = [];
+    let kept = 0;
+    let tombstones = 0;
+    let largestKeptTimestampDelta = -Infinity;
+    while (walk.next()) {
+      if (walk.keyLength >= 0) {
+        if (!keys.isLatestOf(walk, baseOffset + BigInt(walk.offsetDelta))) continue;
+        if (walk.valueLength < 0 && removeTombstones) {
+          tombstones++;
+          continue;
+        }
       }
+      kept++;
+      if (walk.timestampDelta > largestKeptTimestampDelta) largestKeptTimestampDelta = walk.timestampDelta;
+      if (ranges.length > 0 && ranges[ranges.length - 1] === walk.recordStart) ranges[ranges.length - 1] = walk.recordEnd;
+      else ranges.push(walk.recordStart, walk.recordEnd);
     }
-    kept.push(record);
-  }
-  if (kept.length === records.length) return batch;
-  let left: Buffer | null = null;
-  if (kept.length > 0) {
-    left = rewrapKeptRecords(batch, baseOffset, kept);
-    if (left === null) {
-      counts.batchesKeptOpaque++;
-      return batch;
+    const total = walk.read;
+    if (kept === total) return batch;
+    let left: Buffer | null = null;
+    if (kept > 0) {
+      left = rewrapKeptRecords(batch, baseOffset, walk.area, ranges, kept, largestKeptTimestampDelta);
+      if (left === null) {
+        counts.batchesKeptOpaque++;
+        return batch;
+      }
+    } else {
+      counts.batchesRemoved++;
     }
-  } else {
-    counts.batchesRemoved++;
+    counts.recordsRemoved += total - kept;
+    counts.tombstonesRemoved += tombstones;
+    return left;
+  } finally {
+    walk.end();
   }
-  counts.recordsRemoved += records.length - kept.length;
-  counts.tombstonesRemoved += tombstones;
-  return left;
 }
 
-/** A new batch of `kept` records of `batch` (header comment: which fields it keeps); null when it cannot be built exactly. */
-function rewrapKeptRecords(batch: Buffer, baseOffset: bigint, kept: DecodedRecord[]): Buffer | null {
+/**
+ * A new batch of the `kept` records of `batch`, which lie at `ranges` ([start, end) pairs) of its records
+ * area (header comment: which fields it keeps); null when it cannot be built exactly.
+ */
+function rewrapKeptRecords(batch: Buffer, baseOffset: bigint, area: Buffer, ranges: readonly number[], kept: number, largestTimestampDelta: number): Buffer | null {
   const attributes = batch.readInt16BE(ATTRIBUTES_AT);
   const baseTimestamp = Number(batch.readBigInt64BE(BASE_TIMESTAMP_AT));
   let maxTimestamp = maxTimestampAt(batch, 0);
-  if ((attributes & TIMESTAMP_TYPE_LOG_APPEND_TIME) === 0) {
-    maxTimestamp = -1;
-    for (const record of kept) maxTimestamp = Math.max(maxTimestamp, baseTimestamp + record.timestampDelta);
-  }
+  if ((attributes & TIMESTAMP_TYPE_LOG_APPEND_TIME) === 0) maxTimestamp = Math.max(-1, baseTimestamp + largestTimestampDelta);
   // timestamps no clock produces (past 2^53 ms) cannot be carried over exactly: the batch stays whole
   if (!Number.isSafeInteger(baseTimestamp) || !Number.isSafeInteger(maxTimestamp)) return null;
+  let size = 0;
+  for (let i = 0; i < ranges.length; i += 2) size += ranges[i + 1]! - ranges[i]!;
+  const keptArea = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let i = 0; i < ranges.length; i += 2) at += area.copy(keptArea, at, ranges[i]!, ranges[i + 1]!);
   return buildBatch(
     {
       baseOffset,
@@ -297,8 +334,8 @@ function rewrapKeptRecords(batch: Buffer, baseOffset: bigint, kept: DecodedRecor
       producerEpoch: batch.readInt16BE(PRODUCER_EPOCH_AT),
       baseSequence: batch.readInt32BE(BASE_SEQUENCE_AT),
     },
-    Buffer.concat(kept.map((record) => record.bytes)),
-    kept.length,
+    keptArea,
+    kept,
   );
 }
 

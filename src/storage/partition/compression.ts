@@ -38,7 +38,7 @@ import { compressFrameSync, decompressFrameSync } from 'lz4-napi';
 import { compressSync as snappyCompressRaw, uncompressSync as snappyUncompressRaw } from 'snappy';
 import { compress as zstdCompress } from 'zstd-napi';
 import zstdBinding from 'zstd-napi/binding.js';
-import { CorruptBatchError } from './errors.js';
+import { BatchTooLargeError, CorruptBatchError } from './errors.js';
 
 /** Kafka's compression codecs: attributes & COMPRESSION_CODEC_MASK. */
 export const CompressionCodec = {
@@ -163,7 +163,7 @@ function gunzip(data: Buffer, maxBytes: number): Buffer {
       return zlib.gunzipSync(data, { maxOutputLength: maxBytes });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-        throw new CorruptBatchError(`gzip records decompress past ${maxBytes} bytes`);
+        throw new BatchTooLargeError(`gzip records decompress past ${maxBytes} bytes`);
       }
       throw error;
     }
@@ -223,7 +223,7 @@ function snappyRawBlock(block: Buffer, maxBytes: number): Buffer {
     if (byte < 0x80) break;
     weight *= 128;
   }
-  if (claimed > maxBytes) throw new CorruptBatchError(`snappy: block claims ${claimed} bytes, limit ${maxBytes}`);
+  if (claimed > maxBytes) throw new BatchTooLargeError(`snappy: block claims ${claimed} bytes, limit ${maxBytes}`);
   const output = guarded('snappy', () => snappyUncompressRaw(block, { asBuffer: true }));
   if (!Buffer.isBuffer(output) || output.length !== claimed) throw new CorruptBatchError('snappy: block length differs from its preamble');
   return output;
@@ -251,7 +251,7 @@ function lz4FrameBound(data: Buffer, maxBytes: number): number {
   if ((flags & LZ4_FLAG_CONTENT_SIZE) !== 0) {
     if (data.length - at < 8) throw new CorruptBatchError('lz4: truncated content size');
     const contentSize = data.readBigUInt64LE(at);
-    if (contentSize > BigInt(maxBytes)) throw new CorruptBatchError(`lz4: frame claims ${contentSize} bytes, limit ${maxBytes}`);
+    if (contentSize > BigInt(maxBytes)) throw new BatchTooLargeError(`lz4: frame claims ${contentSize} bytes, limit ${maxBytes}`);
     at += 8;
   }
   if ((flags & LZ4_FLAG_DICT_ID) !== 0) at += 4;
@@ -268,7 +268,7 @@ function lz4FrameBound(data: Buffer, maxBytes: number): number {
     if (size > blockMax || size > data.length - at - blockChecksum) throw new CorruptBatchError(`lz4: block of ${size} bytes does not fit`);
     at += size + blockChecksum;
     bound += stored ? size : blockMax;
-    if (bound > maxBytes + blockMax) throw new CorruptBatchError(`lz4: frame decompresses past ${maxBytes} bytes`);
+    if (bound > maxBytes + blockMax) throw new BatchTooLargeError(`lz4: frame decompresses past ${maxBytes} bytes`);
   }
   if ((flags & LZ4_FLAG_CONTENT_CHECKSUM) !== 0) at += LZ4_CHECKSUM_BYTES;
   if (at !== data.length) throw new CorruptBatchError(`lz4: ${data.length - at} byte(s) after the frame`);
@@ -278,7 +278,7 @@ function lz4FrameBound(data: Buffer, maxBytes: number): number {
 function lz4Decompress(data: Buffer, maxBytes: number): Buffer {
   lz4FrameBound(data, maxBytes);
   const output = guarded('lz4', () => decompressFrameSync(data));
-  if (output.length > maxBytes) throw new CorruptBatchError(`lz4: frame decompresses past ${maxBytes} bytes`);
+  if (output.length > maxBytes) throw new BatchTooLargeError(`lz4: frame decompresses past ${maxBytes} bytes`);
   return output;
 }
 
@@ -319,7 +319,7 @@ function zstdDecompress(data: Buffer, maxBytes: number): Buffer {
       }
       frameEnded = hint === 0;
       total += produced;
-      if (total > maxBytes) throw new CorruptBatchError(`zstd: records decompress past ${maxBytes} bytes`);
+      if (total > maxBytes) throw new BatchTooLargeError(`zstd: records decompress past ${maxBytes} bytes`);
       if (produced > 0) chunks.push(output.subarray(0, produced));
       input = input.subarray(consumed);
       if (input.length === 0 && produced < output.length) {
@@ -332,3 +332,65 @@ function zstdDecompress(data: Buffer, maxBytes: number): Buffer {
     return Buffer.concat(chunks, total);
   });
 }
+
+/**
+ * A zstd records area read a chunk at a time (the record walk reads the largest codec of bombs this way):
+ * next() returns the next at most ZSTD_OUTPUT_CHUNK_BYTES of output, a view of one reused buffer valid until
+ * the next call, or null at the end; past `maxBytes` of output in total it throws BatchTooLargeError, and on
+ * malformed or truncated input CorruptBatchError. One reader (its own decompression context) serves every
+ * walk in turn: start() resets it.
+ */
+export class ZstdChunks {
+  private readonly context = new zstdBinding.DCtx();
+  private readonly output = Buffer.allocUnsafe(ZSTD_OUTPUT_CHUNK_BYTES);
+  private input: Buffer = EMPTY_INPUT;
+  private maxBytes = 0;
+  private total = 0;
+  private frameEnded = false;
+  private done = true;
+
+  start(data: Buffer, maxBytes: number): this {
+    this.context.reset(zstdBinding.ResetDirective.sessionOnly);
+    this.input = data;
+    this.maxBytes = maxBytes;
+    this.total = 0;
+    this.frameEnded = false;
+    this.done = false;
+    return this;
+  }
+
+  next(): Buffer | null {
+    while (!this.done) {
+      let result: [number, number, number];
+      try {
+        result = this.context.decompressStream(this.output, this.input) as [number, number, number];
+      } catch (error) {
+        this.done = true;
+        throw new CorruptBatchError(`zstd records do not decompress: ${(error as Error).message}`);
+      }
+      const [hint, produced, consumed] = result;
+      this.input = this.input.subarray(consumed);
+      if (produced === 0 && consumed === 0) {
+        // nothing left to flush: complete only when all input is used and the last frame ended
+        this.done = true;
+        if (this.input.length === 0 && this.frameEnded) break;
+        throw new CorruptBatchError(this.input.length === 0 ? 'zstd: truncated frame' : 'zstd: decoder makes no progress');
+      }
+      this.frameEnded = hint === 0;
+      this.total += produced;
+      if (this.total > this.maxBytes) {
+        this.done = true;
+        throw new BatchTooLargeError(`zstd: records decompress past ${this.maxBytes} bytes`);
+      }
+      if (this.input.length === 0 && produced < this.output.length) {
+        this.done = true;
+        if (!this.frameEnded) throw new CorruptBatchError('zstd: truncated frame');
+      }
+      if (produced > 0) return this.output.subarray(0, produced);
+    }
+    this.input = EMPTY_INPUT;
+    return null;
+  }
+}
+
+const EMPTY_INPUT = Buffer.alloc(0);

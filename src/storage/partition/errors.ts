@@ -13,6 +13,18 @@ export class CorruptBatchError extends Error {
   }
 }
 
+/**
+ * A batch whose records, decompressed, would pass the broker's limit (or that claims more records than fit
+ * in it). A CorruptBatchError for every caller that only needs "cannot be read"; the produce path answers
+ * it with MESSAGE_TOO_LARGE, as Kafka answers a batch over its size limit (a Java producer then splits it).
+ */
+export class BatchTooLargeError extends CorruptBatchError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BatchTooLargeError';
+  }
+}
+
 /** A fetch asked for an offset outside [logStartOffset, highWatermark]. */
 export class OffsetOutOfRangeError extends Error {
   readonly code = 'OFFSET_OUT_OF_RANGE';

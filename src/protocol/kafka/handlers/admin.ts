@@ -16,7 +16,7 @@ import {
 } from '../generated/messages.js';
 import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
-import type { StreamStore } from '../../../core/stream/topics.js';
+import type { CreationBudget, StreamStore } from '../../../core/stream/topics.js';
 import { applyTopicConfigChanges, type TopicConfigChange } from '../../../core/stream/topic-config.js';
 
 /** Config resource types (Kafka's ConfigResource.Type). */
@@ -81,28 +81,35 @@ function assignmentProblem(context: KafkaContext, topic: CreatePartitionsTopic, 
   return null;
 }
 
-function createPartitions(context: KafkaContext, topic: CreatePartitionsTopic, validateOnly: boolean): Outcome {
+function createPartitions(context: KafkaContext, topic: CreatePartitionsTopic, validateOnly: boolean, budget: CreationBudget): Outcome {
   const streams = context.streams;
   const existing = streams.topic(topic.name);
   if (existing === undefined) return failure(KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `The topic '${topic.name}' does not exist.`);
-  const counted = attempt(() => streams.validatePartitionCount(topic.name, topic.count));
+  const current = existing.partitions.length;
+  const counted = attempt(() => streams.validatePartitionCount(topic.name, topic.count, budget));
   if (counted.errorCode !== KafkaErrorCode.NONE) return counted;
-  const problem = assignmentProblem(context, topic, existing.partitions.length);
+  const problem = assignmentProblem(context, topic, current);
   if (problem !== null) return failure(KafkaErrorCode.INVALID_REPLICA_ASSIGNMENT, problem);
-  if (validateOnly) return OK;
-  return attempt(() => streams.addPartitions(topic.name, topic.count));
+  if (validateOnly) {
+    budget.remaining -= topic.count - current; // a dry run is judged as the real request would be
+    return OK;
+  }
+  return attempt(() => streams.addPartitions(topic.name, topic.count, budget));
 }
 
 const CREATE_PARTITIONS: KafkaHandler<typeof CREATE_PARTITIONS_API.apiKey> = {
   apiKey: CREATE_PARTITIONS_API.apiKey,
   minVersion: 0,
   maxVersion: 3,
-  handle(context, request) {
+  handle(context, request, version) {
     const twice = duplicates(request.topics.map((t) => t.name));
+    const budget = context.streams.creationBudget();
     const results: CreatePartitionsTopicResult[] = request.topics.map((t) => {
       const outcome = twice.has(t.name)
         ? failure(KafkaErrorCode.INVALID_REQUEST, `Duplicate topic in request: ${t.name}`)
-        : createPartitions(context, t, request.validateOnly);
+        : createPartitions(context, t, request.validateOnly, budget);
+      // THROTTLING_QUOTA_EXCEEDED exists from CreatePartitions v3 (KIP-599); older clients get POLICY_VIOLATION
+      if (outcome.errorCode === KafkaErrorCode.THROTTLING_QUOTA_EXCEEDED && version < 3) return { name: t.name, ...outcome, errorCode: KafkaErrorCode.POLICY_VIOLATION };
       return { name: t.name, ...outcome };
     });
     return { throttleTimeMs: 0, results };

@@ -11,6 +11,7 @@ import type { Logger } from '../../../log/logger.js';
 import type { StreamStore } from '../../../core/stream/topics.js';
 import type { GroupCoordinator } from '../../../core/stream/groups.js';
 import type { KafkaRequests, KafkaResponses, ServedApiKey } from '../generated/messages.js';
+import type { ByteBudget } from '../../../util/byte-budget.js';
 
 export interface KafkaBrokerIdentity {
   readonly nodeId: number;
@@ -36,6 +37,17 @@ export interface KafkaContext {
   readonly logger: Logger;
   /** a resource alarm is on: Produce requests wait, unread, until it clears (as AMQP publishers are blocked) */
   readonly publishBlocked: () => boolean;
+  /** most record bytes in one Fetch response (Kafka's fetch.max.bytes) */
+  readonly fetchMaxBytes: number;
+  /** largest request frame (Kafka's socket.request.max.bytes) */
+  readonly requestMaxBytes: number;
+  /** large requests being received, over every connection (Kafka's queued.max.request.bytes) */
+  readonly queuedRequests: ByteBudget;
+  /**
+   * Record bytes of Fetch responses built and not yet handed to the kernel, over every connection: a fetch
+   * reads no more than what is left (FETCH_MEMORY_BYTES), so many large fetches at once do not fill the heap.
+   */
+  readonly fetchMemory: ByteBudget;
 }
 
 export interface KafkaHandler<K extends ServedApiKey> {

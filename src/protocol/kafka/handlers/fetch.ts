@@ -7,12 +7,14 @@
  * to become durable on any of the partitions asked for, then answers with what there is.
  * Fetch sessions (KIP-227) are not kept: every answer has session id 0, so clients send full fetches.
  */
-import { FETCH_API, LIST_OFFSETS_API, type FetchRequest, type FetchResponse, type FetchResponsePartitionData, type FetchableTopicResponse, type ListOffsetsPartitionResponse } from '../generated/messages.js';
+import { FETCH_API, LIST_OFFSETS_API, type FetchPartition, type FetchRequest, type FetchTopic, type FetchResponse, type FetchResponsePartitionData, type FetchableTopicResponse, type ListOffsetsPartitionResponse } from '../generated/messages.js';
 import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
 import type { Partition } from '../../../core/stream/topics.js';
 import { BASE_OFFSET_AT, BATCH_LENGTH_OVERHEAD, batchSizeAt } from '../../../storage/partition/record-batch.js';
-import { decodeBatchRecords, readBatchHeader } from '../../../storage/partition/records.js';
+import { readBatchHeader } from '../../../storage/partition/records.js';
+import { RecordWalk } from '../../../storage/partition/record-walk.js';
+import { CorruptBatchError } from '../../../storage/partition/errors.js';
 import { BufferPool } from '../../../util/buffer-pool.js';
 
 /**
@@ -73,10 +75,58 @@ interface FetchPass {
   partitions: Partition[];
 }
 
-/** One read over every partition asked for. */
+/**
+ * The request with every partition once. Kafka keeps a fetch's partitions in a map (the first occurrence's
+ * place, the last one's fetch offset and sizes), so a partition listed 30 times is read and answered once;
+ * the same here. The request itself is returned when nothing repeats (the usual case).
+ */
+export function withoutDuplicatePartitions(request: FetchRequest): FetchRequest {
+  let count = 0;
+  for (const t of request.topics) count += t.partitions.length;
+  if (count < 2) return request;
+  const seen = new Set<string>();
+  let repeated = false;
+  for (const t of request.topics) {
+    for (const p of t.partitions) {
+      const key = `${t.topic}\u0000${p.partition}`;
+      if (seen.has(key)) repeated = true;
+      else seen.add(key);
+    }
+  }
+  if (!repeated) return request;
+  const topics: FetchTopic[] = [];
+  const byName = new Map<string, FetchTopic>();
+  for (const t of request.topics) {
+    let target = byName.get(t.topic);
+    if (target === undefined) {
+      target = { ...t, partitions: [] };
+      byName.set(t.topic, target);
+      topics.push(target);
+    }
+    for (const p of t.partitions) {
+      const at = target.partitions.findIndex((q: FetchPartition) => q.partition === p.partition);
+      if (at >= 0) target.partitions[at] = p;
+      else target.partitions.push(p);
+    }
+  }
+  return { ...request, topics };
+}
+
+/** Record bytes of a Fetch response (what fetchOnce read for it): taken from context.fetchMemory until written. */
+export function fetchResponseBytes(response: FetchResponse): number {
+  let bytes = 0;
+  for (const t of response.responses) for (const p of t.partitions) if (p.records !== null) bytes += p.records.length;
+  return bytes;
+}
+
+/**
+ * One read over every partition asked for, within the smallest of the client's maxBytes, the broker's
+ * fetch.max.bytes and what is left of the fetch memory over every connection (the first partition with
+ * data still gets one whole batch when that is larger, as in Kafka, unless the memory is used up).
+ */
 function fetchOnce(context: KafkaContext, request: FetchRequest): FetchPass {
   const streams = context.streams;
-  let budget = request.maxBytes > 0 ? request.maxBytes : Number.MAX_SAFE_INTEGER;
+  let budget = Math.min(request.maxBytes > 0 ? request.maxBytes : Number.MAX_SAFE_INTEGER, context.fetchMaxBytes, context.fetchMemory.available);
   let bytes = 0;
   const partitions: Partition[] = [];
   const responses: FetchableTopicResponse[] = request.topics.map((t) => {
@@ -115,19 +165,26 @@ function fetchOnce(context: KafkaContext, request: FetchRequest): FetchPass {
   return { response: { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, sessionId: 0, responses, nodeEndpoints: [] }, bytes, partitions };
 }
 
+/** The pass's response, its record bytes taken from the fetch memory (the connection gives them back once written). */
+function taken(context: KafkaContext, pass: FetchPass): FetchResponse {
+  context.fetchMemory.take(pass.bytes);
+  return pass.response;
+}
+
 const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
   apiKey: FETCH_API.apiKey,
   minVersion: 0,
   // v13+ name topics by id
   maxVersion: 12,
-  handle(context, request) {
-    if (request.sessionId !== 0 && request.sessionEpoch > 0) {
+  handle(context, asked) {
+    if (asked.sessionId !== 0 && asked.sessionEpoch > 0) {
       // an incremental fetch in a session this broker never created (it creates none)
       return { throttleTimeMs: 0, errorCode: KafkaErrorCode.FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [], nodeEndpoints: [] };
     }
+    const request = withoutDuplicatePartitions(asked);
     const first = fetchOnce(context, request);
     const wait = Math.min(request.maxWaitMs, MAX_FETCH_WAIT_MS);
-    if (first.bytes >= request.minBytes || wait <= 0 || first.partitions.length === 0) return first.response;
+    if (first.bytes >= request.minBytes || wait <= 0 || first.partitions.length === 0) return taken(context, first);
     return new Promise<FetchResponse>((resolve) => {
       const cancels: Array<() => void> = [];
       let settled = false;
@@ -136,7 +193,7 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
         settled = true;
         clearTimeout(timer);
         for (const cancel of cancels) cancel();
-        resolve(fetchOnce(context, request).response);
+        resolve(taken(context, fetchOnce(context, request)));
       };
       const timer = setTimeout(finish, wait);
       timer.unref(); // a waiting fetch never keeps a closing broker process alive
@@ -153,7 +210,10 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
   },
 };
 
-function listOffset(partition: Partition, timestamp: bigint): { offset: bigint; timestamp: bigint } {
+/** Reused by every time lookup (they run synchronously, one at a time). */
+const TIME_WALK = new RecordWalk();
+
+function listOffset(partition: Partition, timestamp: bigint, maxDecompressedBytes: number): { offset: bigint; timestamp: bigint } {
   const log = partition.log;
   if (timestamp === LATEST_TIMESTAMP) return { offset: partition.highWatermark, timestamp: -1n };
   if (timestamp === EARLIEST_TIMESTAMP) return { offset: log.logStartOffset, timestamp: -1n };
@@ -164,14 +224,23 @@ function listOffset(partition: Partition, timestamp: bigint): { offset: bigint; 
   while (found !== null && found < partition.highWatermark) {
     const batch = log.read(found, 1);
     if (batch.length === 0) break;
-    const header = readBatchHeader(batch);
-    for (const record of decodeBatchRecords(batch.subarray(0, header.size))) {
-      const recordTimestamp = header.baseTimestamp + record.timestampDelta;
-      if (recordTimestamp >= target) {
-        const offset = header.baseOffset + BigInt(record.offsetDelta);
+    const header = readBatchHeader(batch.subarray(0, batchSizeAt(batch, 0)));
+    const walk = TIME_WALK;
+    try {
+      walk.startBatch(batch.subarray(0, header.size), maxDecompressedBytes);
+      while (walk.next()) {
+        const recordTimestamp = header.baseTimestamp + walk.timestampDelta;
+        if (recordTimestamp < target) continue;
+        const offset = header.baseOffset + BigInt(walk.offsetDelta);
         if (offset < found) continue;
         return offset < partition.highWatermark ? { offset, timestamp: BigInt(recordTimestamp) } : { offset: -1n, timestamp: -1n };
       }
+    } catch (err) {
+      // a stored batch that cannot be walked within the limits (stored before them, or damaged): its
+      // records are not looked at, and the lookup goes on with the next batch
+      if (!(err instanceof CorruptBatchError)) throw err;
+    } finally {
+      walk.end();
     }
     found = header.baseOffset + BigInt(header.lastOffsetDelta) + 1n;
   }
@@ -194,7 +263,7 @@ const LIST_OFFSETS: KafkaHandler<typeof LIST_OFFSETS_API.apiKey> = {
             if (partition === undefined) {
               return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, oldStyleOffsets: [], timestamp: -1n, offset: -1n, leaderEpoch: -1 };
             }
-            const { offset, timestamp } = listOffset(partition, p.timestamp);
+            const { offset, timestamp } = listOffset(partition, p.timestamp, context.streams.maxDecompressedBatchBytes);
             return {
               partitionIndex: p.partitionIndex,
               errorCode: KafkaErrorCode.NONE,

@@ -8,12 +8,13 @@
  * of a batch already written is answered with the offset it got then and is not written again.
  */
 import { INIT_PRODUCER_ID_API, PRODUCE_API, type ProduceResponsePartitionProduceResponse, type ProduceResponseTopicProduceResponse } from '../generated/messages.js';
-import { KafkaErrorCode } from '../errors.js';
+import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
-import type { Partition } from '../../../core/stream/topics.js';
+import type { Partition, Topic } from '../../../core/stream/topics.js';
 import { batchIdentity, type BatchIdentity } from '../../../core/stream/producer-state.js';
 import { MAGIC_AT, RECORD_BATCH_MAGIC, batchSizeAt, lastOffsetDeltaAt, validateBatches } from '../../../storage/partition/record-batch.js';
 import { CorruptBatchError } from '../../../storage/partition/errors.js';
+import type { BatchesSummary } from '../../../storage/partition/record-walk.js';
 
 function partitionResponse(index: number, errorCode: number, baseOffset: bigint, logStartOffset: bigint, errorMessage: string | null = null): ProduceResponsePartitionProduceResponse {
   return {
@@ -27,6 +28,9 @@ function partitionResponse(index: number, errorCode: number, baseOffset: bigint,
     currentLeader: { leaderId: -1, leaderEpoch: -1 },
   };
 }
+
+/** What the last walk of a request's records found (one at a time: handlers run synchronously). */
+const WALKED: BatchesSummary = { records: 0, allKeyed: true };
 
 /** What appendToPartition did: the answer must wait for durability in the first two cases. */
 const enum Appended {
@@ -90,13 +94,21 @@ function appendToPartition(context: KafkaContext, partition: Partition, records:
     identities.push(id);
     at += size;
   }
-  if (config.cleanupCompact) {
-    const problem = context.streams.nullKeyProblem(records);
-    if (problem !== null) {
-      response.errorCode = KafkaErrorCode.INVALID_RECORD;
-      response.errorMessage = problem;
-      return Appended.Refused;
-    }
+  try {
+    // every record, decompressed within the broker's limit, without an object per record (record-walk.ts)
+    context.streams.walkProducedRecords(records, WALKED, config.cleanupCompact);
+  } catch (err) {
+    response.errorCode = kafkaErrorCodeOf(err);
+    if (response.errorCode === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
+    response.errorMessage = (err as Error).message;
+    context.logger.warn(`kafka produce to ${partition.topic.name}-${partition.index}: ${(err as Error).message}`);
+    return Appended.Refused;
+  }
+  if (config.cleanupCompact && !WALKED.allKeyed) {
+    // compaction keeps the latest record per key: a keyless record has nothing to be kept by
+    response.errorCode = KafkaErrorCode.INVALID_RECORD;
+    response.errorMessage = 'Compacted topic cannot accept message without key.';
+    return Appended.Refused;
   }
   let result;
   try {
@@ -129,13 +141,26 @@ const PRODUCE: KafkaHandler<typeof PRODUCE_API.apiKey> = {
     const acks = request.acks;
     const responses: ProduceResponseTopicProduceResponse[] = [];
     let round = -1;
+    const budget = streams.creationBudget();
     for (const topicData of request.topicData) {
-      const topic = streams.topicOrCreate(topicData.name, true);
+      let topic: Topic | undefined;
+      // an auto-creation refused by a limit: every partition of the topic gets its error code
+      let refused: number = KafkaErrorCode.NONE;
+      try {
+        topic = streams.topicOrCreate(topicData.name, true, budget);
+      } catch (err) {
+        refused = kafkaErrorCodeOf(err);
+        if (refused === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
+      }
       const partitionResponses: ProduceResponsePartitionProduceResponse[] = [];
       responses.push({ name: topicData.name, partitionResponses });
       for (const p of topicData.partitionData) {
         const response = partitionResponse(p.index, KafkaErrorCode.NONE, -1n, -1n);
         partitionResponses.push(response);
+        if (refused !== KafkaErrorCode.NONE) {
+          response.errorCode = refused;
+          continue;
+        }
         if (acks !== 0 && acks !== 1 && acks !== -1) {
           response.errorCode = KafkaErrorCode.INVALID_REQUIRED_ACKS;
           continue;

@@ -60,6 +60,8 @@ const METADATA: KafkaHandler<typeof METADATA_API.apiKey> = {
     const all = request.topics === null || (version === 0 && request.topics.length === 0);
     const allowCreate = version < 4 ? true : request.allowAutoTopicCreation;
     const topics: MetadataResponseTopic[] = [];
+    // the topics this request may auto-create: past the budget or the broker's limits each gets an error code
+    const budget = streams.creationBudget();
     if (all) {
       for (const t of streams.topics()) topics.push(topicMetadata(context, t));
     } else {
@@ -75,9 +77,11 @@ const METADATA: KafkaHandler<typeof METADATA_API.apiKey> = {
         }
         let topic: Topic | undefined;
         try {
-          topic = streams.topicOrCreate(name, allowCreate);
+          topic = streams.topicOrCreate(name, allowCreate, budget);
         } catch (err) {
-          topics.push(missingTopic(name, kafkaErrorCodeOf(err)));
+          const code = kafkaErrorCodeOf(err);
+          if (code === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
+          topics.push(missingTopic(name, code));
           continue;
         }
         topics.push(topic === undefined ? missingTopic(name, KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION) : topicMetadata(context, topic));
@@ -133,9 +137,10 @@ const CREATE_TOPICS: KafkaHandler<typeof CREATE_TOPICS_API.apiKey> = {
   apiKey: CREATE_TOPICS_API.apiKey,
   minVersion: 0,
   maxVersion: 7,
-  handle(context, request) {
+  handle(context, request, version) {
     const streams = context.streams;
     const results: CreateTopicsResponseCreatableTopicResult[] = [];
+    const budget = streams.creationBudget();
     for (const t of request.topics) {
       const result: CreateTopicsResponseCreatableTopicResult = {
         name: t.name,
@@ -171,12 +176,13 @@ const CREATE_TOPICS: KafkaHandler<typeof CREATE_TOPICS_API.apiKey> = {
       for (const c of t.configs) configs[c.name] = c.value;
       try {
         if (request.validateOnly) {
-          streams.validateNewTopic(t.name, partitions, configs);
+          streams.validateNewTopic(t.name, partitions, configs, budget);
+          budget.remaining -= partitions; // a dry run is judged as the real request would be
           result.numPartitions = partitions;
           result.replicationFactor = 1;
           continue;
         }
-        const topic = streams.createTopic(t.name, partitions, configs);
+        const topic = streams.createTopic(t.name, partitions, configs, budget);
         result.topicId = topic.id;
         result.numPartitions = partitions;
         result.replicationFactor = 1;
@@ -190,7 +196,8 @@ const CREATE_TOPICS: KafkaHandler<typeof CREATE_TOPICS_API.apiKey> = {
       } catch (err) {
         const code = kafkaErrorCodeOf(err);
         if (code === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
-        result.errorCode = code;
+        // THROTTLING_QUOTA_EXCEEDED exists from CreateTopics v6 (KIP-599); older clients get POLICY_VIOLATION
+        result.errorCode = code === KafkaErrorCode.THROTTLING_QUOTA_EXCEEDED && version < 6 ? KafkaErrorCode.POLICY_VIOLATION : code;
         result.errorMessage = (err as Error).message;
       }
     }
