@@ -2,9 +2,11 @@
 /** The `postbox` command. `postbox serve` runs the broker; other subcommands are thin clients of the management API. */
 import { resolve } from 'node:path';
 import { buildConfig, ConfigError, readConfigFile, renderSettingsHelp, SETTINGS } from '../config/config.js';
-import { startWithConfig } from '../broker.js';
-import { createLogger } from '../log/logger.js';
+import { startWithConfig, type RunningBroker } from '../broker.js';
+import { createLogger, escapeLogText } from '../log/logger.js';
 import { POSTBOX_VERSION } from '../version.js';
+import { StartupError } from '../util/startup-error.js';
+import { didYouMean } from '../util/suggest.js';
 import { BENCH_COMMANDS } from './bench.js';
 import { runCommand, type CliCommand } from './command.js';
 import { DEFINITIONS_COMMANDS } from './definitions.js';
@@ -63,7 +65,7 @@ function parseFlags(argv: string[]): Record<string, string> {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (!known.has(name)) throw new ConfigError(`unknown flag '${name}' (see postbox serve --help)`);
+    if (!known.has(name)) throw new ConfigError(`unknown flag '${name}'${didYouMean(name, known)} (see postbox serve --help)`);
     let value: string | undefined = eq > 0 ? arg.slice(eq + 1) : argv[++i];
     if (value === undefined) throw new ConfigError(`flag ${name} needs a value`);
     flags[name] = value;
@@ -81,15 +83,13 @@ async function serve(argv: string[]): Promise<void> {
   const file = configFile ? readConfigFile(resolve(configFile)) : undefined;
   const config = buildConfig({ flags, env: process.env, file, configFile });
   const logger = createLogger(config.logLevel);
-  const broker = await startWithConfig(config, logger);
-  const hosts = config.hosts.map((h) => (h.includes(':') ? `[${h}]` : h) + ':' + broker.amqpPort).join(', ');
-  logger.notice(`Postbox ${VERSION} ready: amqp on ${hosts}; http on port ${broker.httpPort}; kafka on port ${broker.kafkaPort}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info(`${signal} received: closing connections and flushing`);
-    broker.close().then(
+  // The signal handlers go in before the broker starts, and so before "ready" is printed: whoever waits for
+  // that line (a supervisor, a test) may send SIGTERM the moment it reads it. A signal during startup stops
+  // the broker as soon as it has opened, without announcing it ready.
+  let broker: RunningBroker | null = null;
+  let stopSignal: string | null = null;
+  const shutdown = (running: RunningBroker): void => {
+    running.close().then(
       () => {
         logger.notice('stopped cleanly');
         process.exit(0);
@@ -100,8 +100,21 @@ async function serve(argv: string[]): Promise<void> {
       },
     );
   };
+  const stop = (signal: string): void => {
+    if (stopSignal !== null) return;
+    stopSignal = signal;
+    logger.info(`${signal} received: ${broker === null ? 'stopping once started' : 'closing connections and flushing'}`);
+    if (broker !== null) shutdown(broker);
+  };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  broker = await startWithConfig(config, logger);
+  if (stopSignal !== null) {
+    shutdown(broker);
+    return;
+  }
+  const hosts = config.hosts.map((h) => (h.includes(':') ? `[${h}]` : h) + ':' + broker.amqpPort).join(', ');
+  logger.notice(`Postbox ${VERSION} ready: amqp on ${hosts}; http on port ${broker.httpPort}; kafka on port ${broker.kafkaPort}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -135,7 +148,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 main(process.argv.slice(2)).catch((err) => {
-  if (err instanceof ConfigError) process.stderr.write(`postbox: ${err.message}\n`);
+  // the operator's to fix (a setting, a port in use, a data directory in use): one line, no stack trace
+  if (err instanceof ConfigError || err instanceof StartupError) process.stderr.write(`postbox: ${escapeLogText(err.message)}\n`);
   else process.stderr.write(`postbox: ${(err as Error)?.stack ?? err}\n`);
   process.exit(1);
 });
