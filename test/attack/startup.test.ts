@@ -186,9 +186,9 @@ for (const [flag, label] of [
       const ports = { '--amqp-port': '0', '--http-port': '0', '--kafka-port': '0', [flag]: String(taken.port) };
       const run = await runRefusedBroker(['--data-dir', dir, '--host', '127.0.0.1', ...Object.entries(ports).flat()]);
       assert.equal(run.started, false, run.output);
+      assert.deepEqual(snapshot(dir), before, 'the data directory changed');
       assert.equal(run.code, 1);
       assert.deepEqual(lines(run.output), [`postbox: cannot listen for ${label} on 127.0.0.1:${taken.port} (${flag}): address already in use`]);
-      assert.deepEqual(snapshot(dir), before);
     } finally {
       await new Promise<void>((r) => taken.server.close(() => r()));
       rmSync(dir, { recursive: true, force: true });
