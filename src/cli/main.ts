@@ -2,7 +2,7 @@
 /** The `postbox` command. `postbox serve` runs the broker; other subcommands are thin clients of the management API. */
 import { resolve } from 'node:path';
 import { buildConfig, ConfigError, readConfigFile, renderSettingsHelp, SETTINGS } from '../config/config.js';
-import { startWithConfig, type RunningBroker } from '../broker.js';
+import { startWithConfig } from '../broker.js';
 import { createLogger, escapeLogText } from '../log/logger.js';
 import { POSTBOX_VERSION } from '../version.js';
 import { StartupError } from '../util/startup-error.js';
@@ -83,13 +83,17 @@ async function serve(argv: string[]): Promise<void> {
   const file = configFile ? readConfigFile(resolve(configFile)) : undefined;
   const config = buildConfig({ flags, env: process.env, file, configFile });
   const logger = createLogger(config.logLevel);
-  // The signal handlers go in before the broker starts, and so before "ready" is printed: whoever waits for
-  // that line (a supervisor, a test) may send SIGTERM the moment it reads it. A signal during startup stops
-  // the broker as soon as it has opened, without announcing it ready.
-  let broker: RunningBroker | null = null;
-  let stopSignal: string | null = null;
-  const shutdown = (running: RunningBroker): void => {
-    running.close().then(
+  const broker = await startWithConfig(config, logger);
+  // The signal handlers go in before "ready" is printed: whoever waits for that line (a supervisor, a test)
+  // may send SIGTERM the moment it reads it, before this process runs another line. Until then a signal
+  // ends the process at once, as a crash would (storage is built to recover from one), so a startup that
+  // hangs (a stalled disk) can still be stopped with SIGTERM.
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${signal} received: closing connections and flushing`);
+    broker.close().then(
       () => {
         logger.notice('stopped cleanly');
         process.exit(0);
@@ -100,19 +104,8 @@ async function serve(argv: string[]): Promise<void> {
       },
     );
   };
-  const stop = (signal: string): void => {
-    if (stopSignal !== null) return;
-    stopSignal = signal;
-    logger.info(`${signal} received: ${broker === null ? 'stopping once started' : 'closing connections and flushing'}`);
-    if (broker !== null) shutdown(broker);
-  };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  broker = await startWithConfig(config, logger);
-  if (stopSignal !== null) {
-    shutdown(broker);
-    return;
-  }
   const hosts = config.hosts.map((h) => (h.includes(':') ? `[${h}]` : h) + ':' + broker.amqpPort).join(', ');
   logger.notice(`Postbox ${VERSION} ready: amqp on ${hosts}; http on port ${broker.httpPort}; kafka on port ${broker.kafkaPort}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
 }

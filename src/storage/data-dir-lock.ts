@@ -26,7 +26,7 @@
  */
 import { createConnection, createServer } from 'node:net';
 import { mkdirSync, openSync, readFileSync, closeSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { StartupError } from '../util/startup-error.js';
 import { unlinkIfExists, writeFully } from './files.js';
 
@@ -59,8 +59,37 @@ export interface DataDirLock {
 /** Lock `dir` (created when missing, and only then), or throw DataDirLockedError touching nothing. */
 export async function lockDataDir(dir: string): Promise<DataDirLock> {
   const absolute = resolve(dir);
-  mkdirSync(absolute, { recursive: true });
+  try {
+    makeDirectory(absolute);
+  } catch (err) {
+    throw new StartupError(`cannot use data directory ${absolute} (--data-dir): ${(err as Error).message}`);
+  }
   return process.platform === 'linux' ? lockWithAbstractSocket(absolute) : lockWithPidFile(absolute);
+}
+
+/**
+ * mkdir -p, one level at a time. Not mkdirSync's `recursive`: on a path where mkdir fails with ENOENT
+ * although the parent exists (under /proc, say) Node's recursive mkdir loops forever.
+ */
+function makeDirectory(dir: string): void {
+  try {
+    mkdirSync(dir);
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if (!statSync(dir).isDirectory()) throw new Error(`${dir} exists and is not a directory`);
+      return;
+    }
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw err;
+  }
+  makeDirectory(dirname(dir));
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(dir).isDirectory()) throw err;
+  }
 }
 
 function parsePid(text: string): number | null {

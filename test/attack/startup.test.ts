@@ -271,3 +271,20 @@ test('an unknown key in the config file is an error with a did-you-mean, and not
   assert.equal(flagRun.code, 1);
   assert.match(flagRun.output, /unknown flag '--amqp-prt' \(did you mean --amqp-port\?\)/);
 });
+
+test('a --data-dir that cannot be a directory is one line naming it, and the file is left alone', async () => {
+  const root = tempDataDir();
+  const file = join(root, 'not-a-directory');
+  writeFileSync(file, 'keep me');
+  try {
+    const run = await runRefusedBroker(['--data-dir', file, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0']);
+    assert.equal(run.started, false, run.output);
+    assert.equal(run.code, 1);
+    const said = lines(run.output);
+    assert.equal(said.length, 1, run.output);
+    assert.ok(said[0]!.startsWith(`postbox: cannot use data directory ${file} (--data-dir)`), said[0]);
+    assert.equal(readFileSync(file, 'utf8'), 'keep me');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
