@@ -17,8 +17,11 @@
  * directory as it found it), removed by a clean stop, and means nothing by itself (a `.lock` left by a
  * killed broker is ignored).
  *
- * Limit: abstract socket names are per network namespace. Two containers with their own network namespaces
- * sharing one volume do not see each other's lock; give each broker its own directory (docs/operations.md).
+ * Limits: abstract socket names are per network namespace, so two containers with their own network
+ * namespaces sharing one volume do not see each other's lock (give each broker its own directory). And any
+ * local user can bind a name, so one who can stat the directory can keep the broker from starting (as one
+ * who can open Kafka's `.lock` can flock it): the lock is against mistakes; neither costs data.
+ * docs/operations.md#the-data-directory
  *
  * Elsewhere (no abstract sockets: macOS, the BSDs, Windows) the lock is the `.lock` file itself, created
  * exclusively (O_EXCL) with the holder's PID. One naming a process that no longer exists is stale and is

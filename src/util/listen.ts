@@ -59,6 +59,8 @@ export function needsIpv6Only(host: string, hosts: readonly string[]): boolean {
   return isIPv6(host) && hosts.some((h) => isIPv4(h));
 }
 
+function ignoreHeldError(): void {}
+
 interface HeldAddress {
   readonly host: string;
   readonly server: Server;
@@ -109,8 +111,13 @@ export async function reserveListener(label: string, flag: string, hosts: readon
   for (const host of hosts) {
     const held: Socket[] = [];
     const server = createNetServer({ pauseOnConnect: true }, (socket) => {
-      if (held.length >= MAX_HELD_CONNECTIONS) socket.destroy();
-      else held.push(socket);
+      if (held.length >= MAX_HELD_CONNECTIONS) {
+        socket.destroy();
+        return;
+      }
+      // a held client that resets must not be an uncaught error; the real server brings its own handlers
+      socket.on('error', ignoreHeldError);
+      held.push(socket);
     });
     try {
       actual = await new Promise<number>((resolve, reject) => {
@@ -164,6 +171,7 @@ export async function adoptReservation<S extends Server>(reservation: ListenerRe
     server.on('error', (err) => error(`${reservation.label} listener ${at}: ${err.message}`));
     for (const socket of address.held.splice(0)) {
       if (socket.destroyed) continue;
+      socket.off('error', ignoreHeldError);
       server.emit('connection', socket);
       socket.resume();
     }
