@@ -1,17 +1,19 @@
 /** The composition root: builds storage, core and listeners from a frozen Config. No logic of its own. */
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { buildConfig, ConfigError, type Config } from './config/config.js';
 import { DiskAlarm, MemoryAlarm, ResourceAlarms } from './core/alarms.js';
 import { BrokerCore } from './core/core.js';
 import { checkDataDirFormats } from './storage/format-check.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { ManagementServer } from './management/http.js';
-import { AlertEngine, AlertRuleError, parseAlertRule, type QueueSample } from './management/alerts.js';
+import { AlertEngine, AlertRuleError, parseAlertRule, type AlertRule, type QueueSample } from './management/alerts.js';
 import { KafkaServer } from './protocol/kafka/server.js';
 import { StreamStore } from './core/stream/topics.js';
 import { GroupCoordinator } from './core/stream/groups.js';
 import { AmqpServer } from './protocol/amqp/server.js';
+import { lockDataDir, type DataDirLock } from './storage/data-dir-lock.js';
+import { reserveListener, type ListenerReservation } from './util/listen.js';
 import { POSTBOX_VERSION, PRODUCT_NAME } from './version.js';
 
 export interface BrokerOptions extends Partial<Config> {
@@ -30,7 +32,7 @@ export interface RunningBroker {
   /** Kafka-model topics */
   readonly streams: StreamStore;
   readonly groups: GroupCoordinator;
-  /** close connections (320), flush and fsync, release the data directory */
+  /** close connections (320), flush and fsync, release the data directory (its lock last) */
   close(): Promise<void>;
 }
 
@@ -41,12 +43,59 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   return startWithConfig(config, givenLogger);
 }
 
+/**
+ * Start order, so a broker that cannot run changes nothing on disk: check the configuration, lock the data
+ * directory (one broker per directory: storage/data-dir-lock.ts), bind every listener (a port in use is one
+ * clear error: util/listen.ts), and only then open storage (recovery, the transient/ wipe). The listeners
+ * start serving once everything is open.
+ */
 export async function startWithConfig(config: Config, givenLogger?: Logger): Promise<RunningBroker> {
   const logger = givenLogger ?? createLogger(config.logLevel);
+  if (config.kafkaDefaultPartitions < 1) throw new ConfigError(`--kafka-partitions must be at least 1, got ${config.kafkaDefaultPartitions}`);
+  const configRules = config.alertRules.map((raw) => {
+    try {
+      return parseAlertRule(String(raw.name), raw);
+    } catch (err) {
+      if (err instanceof AlertRuleError) throw new ConfigError(`config file: alert '${String(raw.name)}': ${err.message}`);
+      throw err;
+    }
+  });
+  const lock = await lockDataDir(config.dataDir);
+  const reservations: ListenerReservation[] = [];
+  try {
+    const warn = (line: string): void => logger.warn(line);
+    reservations.push(await reserveListener('AMQP', '--amqp-port', config.hosts, config.amqpPort, warn));
+    reservations.push(await reserveListener('the management HTTP API', '--http-port', config.hosts, config.httpPort, warn));
+    reservations.push(await reserveListener('Kafka', '--kafka-port', config.hosts, config.kafkaPort, warn));
+  } catch (err) {
+    for (const r of reservations) await r.cancel();
+    await lock.release();
+    throw err;
+  }
+  const [amqpAt, httpAt, kafkaAt] = reservations as [ListenerReservation, ListenerReservation, ListenerReservation];
+  try {
+    lock.writePidFile();
+    return await openAndServe(config, logger, configRules, amqpAt, httpAt, kafkaAt, lock);
+  } catch (err) {
+    for (const r of reservations) await r.cancel();
+    await lock.release();
+    throw err;
+  }
+}
+
+async function openAndServe(
+  config: Config,
+  logger: Logger,
+  configRules: AlertRule[],
+  amqpAt: ListenerReservation,
+  httpAt: ListenerReservation,
+  kafkaAt: ListenerReservation,
+  lock: DataDirLock,
+): Promise<RunningBroker> {
   // before anything in the data directory changes: refuse files written by a newer Postbox
-  checkDataDirFormats(resolve(config.dataDir));
+  checkDataDirFormats(lock.dir);
   const core = BrokerCore.open({
-    dataDir: resolve(config.dataDir),
+    dataDir: lock.dir,
     fsync: config.fsync,
     segmentBytes: config.segmentBytes,
     users: config.users,
@@ -55,9 +104,8 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     statsIntervalMs: config.statsIntervalMs,
   });
   const amqp = new AmqpServer(core, config, logger);
-  if (config.kafkaDefaultPartitions < 1) throw new ConfigError(`--kafka-partitions must be at least 1, got ${config.kafkaDefaultPartitions}`);
   const streams = StreamStore.open({
-    dataDir: resolve(config.dataDir),
+    dataDir: lock.dir,
     scheduler: core.scheduler,
     logger,
     autoCreateTopics: config.kafkaAutoCreateTopics,
@@ -70,7 +118,7 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     maxDecompressedBatchBytes: Math.max(1, config.kafkaMaxDecompressedBatchBytes),
   });
   core.onStorageFailure((error) => streams.storageFailed(error));
-  const groups = GroupCoordinator.open({ dataDir: resolve(config.dataDir), scheduler: core.scheduler, logger, streams });
+  const groups = GroupCoordinator.open({ dataDir: lock.dir, scheduler: core.scheduler, logger, streams });
   const kafka = new KafkaServer(
     {
       advertisedHost: config.advertisedHost === '' ? null : config.advertisedHost,
@@ -84,7 +132,7 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     groups,
     logger,
   );
-  const alarms = new ResourceAlarms(new DiskAlarm(resolve(config.dataDir), config.diskFreeLimitBytes, logger), new MemoryAlarm(config.memoryHighWatermarkBytes, logger));
+  const alarms = new ResourceAlarms(new DiskAlarm(lock.dir, config.diskFreeLimitBytes, logger), new MemoryAlarm(config.memoryHighWatermarkBytes, logger));
   alarms.onChange((reason) => {
     amqp.setBlocked(reason);
     kafka.setBlocked(reason);
@@ -93,15 +141,8 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
   alarms.start();
   const alerts = new AlertEngine({
     logger,
-    configRules: config.alertRules.map((raw) => {
-      try {
-        return parseAlertRule(String(raw.name), raw);
-      } catch (err) {
-        if (err instanceof AlertRuleError) throw new ConfigError(`config file: alert '${String(raw.name)}': ${err.message}`);
-        throw err;
-      }
-    }),
-    rulesFile: join(resolve(config.dataDir), 'alert-rules.json'),
+    configRules,
+    rulesFile: join(lock.dir, 'alert-rules.json'),
     webhookUrl: config.alertWebhook,
     intervalMs: config.alertIntervalMs,
     sample: () => {
@@ -134,15 +175,15 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     node: `postbox@${hostname()}`,
     diskFreeLimitBytes: config.diskFreeLimitBytes,
     listeners: () => [
-      ...config.hosts.map((ip_address) => ({ protocol: 'amqp' as const, ip_address, port: amqp.port })),
+      ...amqpAt.hosts.map((ip_address) => ({ protocol: 'amqp' as const, ip_address, port: amqp.port })),
       ...http.boundHosts.map((ip_address) => ({ protocol: 'http' as const, ip_address, port: http.port })),
-      ...config.hosts.map((ip_address) => ({ protocol: 'kafka' as const, ip_address, port: kafka.port })),
+      ...kafkaAt.hosts.map((ip_address) => ({ protocol: 'kafka' as const, ip_address, port: kafka.port })),
     ],
   });
   try {
-    await amqp.listen(config.hosts, config.amqpPort);
-    await http.listen(config.hosts, config.httpPort);
-    await kafka.listen(config.hosts, config.kafkaPort);
+    await amqp.listen(amqpAt);
+    await http.listen(httpAt);
+    await kafka.listen(kafkaAt);
   } catch (err) {
     alarms.stop();
     alerts.stop();
@@ -173,6 +214,7 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
         await groups.close();
         await streams.close();
         await core.close();
+        await lock.release();
       })();
       return closing;
     },

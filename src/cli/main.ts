@@ -3,9 +3,10 @@
 import { resolve } from 'node:path';
 import { buildConfig, ConfigError, readConfigFile, renderSettingsHelp, SETTINGS } from '../config/config.js';
 import { startWithConfig } from '../broker.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger, escapeLogText } from '../log/logger.js';
 import { POSTBOX_VERSION } from '../version.js';
-import { UnsupportedFormatError } from '../storage/format-error.js';
+import { StartupError } from '../util/startup-error.js';
+import { didYouMean } from '../util/suggest.js';
 import { BENCH_COMMANDS } from './bench.js';
 import { runCommand, type CliCommand } from './command.js';
 import { DEFINITIONS_COMMANDS } from './definitions.js';
@@ -64,7 +65,7 @@ function parseFlags(argv: string[]): Record<string, string> {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (!known.has(name)) throw new ConfigError(`unknown flag '${name}' (see postbox serve --help)`);
+    if (!known.has(name)) throw new ConfigError(`unknown flag '${name}'${didYouMean(name, known)} (see postbox serve --help)`);
     let value: string | undefined = eq > 0 ? arg.slice(eq + 1) : argv[++i];
     if (value === undefined) throw new ConfigError(`flag ${name} needs a value`);
     flags[name] = value;
@@ -83,8 +84,10 @@ async function serve(argv: string[]): Promise<void> {
   const config = buildConfig({ flags, env: process.env, file, configFile });
   const logger = createLogger(config.logLevel);
   const broker = await startWithConfig(config, logger);
-  const hosts = config.hosts.map((h) => (h.includes(':') ? `[${h}]` : h) + ':' + broker.amqpPort).join(', ');
-  logger.notice(`Postbox ${VERSION} ready: amqp on ${hosts}; http on port ${broker.httpPort}; kafka on port ${broker.kafkaPort}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
+  // The signal handlers go in before "ready" is printed: whoever waits for that line (a supervisor, a test)
+  // may send SIGTERM the moment it reads it, before this process runs another line. Until then a signal
+  // ends the process at once, as a crash would (storage is built to recover from one), so a startup that
+  // hangs (a stalled disk) can still be stopped with SIGTERM.
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -103,6 +106,8 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  const hosts = config.hosts.map((h) => (h.includes(':') ? `[${h}]` : h) + ':' + broker.amqpPort).join(', ');
+  logger.notice(`Postbox ${VERSION} ready: amqp on ${hosts}; http on port ${broker.httpPort}; kafka on port ${broker.kafkaPort}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -136,7 +141,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 main(process.argv.slice(2)).catch((err) => {
-  if (err instanceof ConfigError || err instanceof UnsupportedFormatError) process.stderr.write(`postbox: ${err.message}\n`);
+  // the operator's to fix (a setting, a port in use, a data directory in use): one line, no stack trace
+  if (err instanceof ConfigError || err instanceof StartupError) process.stderr.write(`postbox: ${escapeLogText(err.message)}\n`);
   else process.stderr.write(`postbox: ${(err as Error)?.stack ?? err}\n`);
   process.exit(1);
 });

@@ -11,6 +11,7 @@ import { DEFAULT_STATS_INTERVAL_MS } from '../core/stats.js';
 import { DEFAULT_MAX_PARTITIONS_PER_REQUEST, DEFAULT_MAX_PARTITIONS_TOTAL, DEFAULT_MAX_TOPICS } from '../core/stream/topics.js';
 import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES } from '../storage/partition/record-walk.js';
 import { MAX_TIMER_MS } from '../util/timers.js';
+import { didYouMean } from '../util/suggest.js';
 
 export type FsyncPolicy = 'always' | 'never';
 
@@ -221,9 +222,29 @@ export interface ConfigSources {
   readonly overrides?: Partial<Config>;
 }
 
+/** Config-file keys that are not settings of the table: users, vhosts, alert rules, the built-in guest. */
+export const FILE_ONLY_KEYS: readonly string[] = ['users', 'vhosts', 'alerts', 'defaultGuest'];
+
+/** Every key a config file may have. */
+export function knownFileKeys(): string[] {
+  return [...SETTINGS.map((s) => s.file), ...FILE_ONLY_KEYS];
+}
+
+/**
+ * A config file key that is neither a setting nor one of FILE_ONLY_KEYS is an error, as an unknown flag is:
+ * a misspelt key (`amqpPrt`) would otherwise leave its setting at the default without a word.
+ */
+function checkFileKeys(file: Readonly<Record<string, unknown>>, source: string): void {
+  const known = knownFileKeys();
+  for (const key of Object.keys(file)) {
+    if (!known.includes(key)) throw new ConfigError(`${source}: unknown key '${key}'${didYouMean(key, known)} (see docs/configuration.md)`);
+  }
+}
+
 export function buildConfig(sources: ConfigSources): Config {
   const out: Record<string, unknown> = {};
   const file = sources.file ?? {};
+  checkFileKeys(file, `config file ${sources.configFile ?? ''}`.trim());
   for (const s of SETTINGS) {
     let value = parseValue(s, s.defaultValue, 'default');
     if (file[s.file] !== undefined) value = parseValue(s, file[s.file], `config file ${sources.configFile ?? ''}`.trim());

@@ -22,7 +22,7 @@ import { alertRoutes } from './alerts.js';
 import { metricsRoutes } from './metrics.js';
 import { ANONYMOUS_USER, requireManagementTag, errorReply, httpError, Router, type ApiReply, type ApiRequest, type HttpMethod, type JsonStream, type ManagementContext, type Route } from './router.js';
 import { Slicer } from './listing.js';
-import { listenOnAll } from '../util/listen.js';
+import { adoptReservation, type ListenerReservation } from '../util/listen.js';
 
 /** Every route the API serves. */
 export const ROUTES: readonly Route[] = [
@@ -63,9 +63,9 @@ export class ManagementServer {
     return this.context.logger;
   }
 
-  /** listen on every host; the first bound port is reused for the others when port 0 was asked for */
-  async listen(hosts: readonly string[], port: number): Promise<number> {
-    const listening = await listenOnAll('http', hosts, port, () => createServer((req, res) => this.handle(req, res)), (l) => this.logger.warn(l), (l) => this.logger.error(l));
+  /** serve the addresses reserved for the management API (see util/listen.ts) */
+  async listen(reservation: ListenerReservation): Promise<number> {
+    const listening = await adoptReservation(reservation, () => createServer((req, res) => this.handle(req, res)), (l) => this.logger.error(l));
     this.servers.push(...listening.servers);
     this.boundHosts.push(...listening.hosts);
     this.port = listening.port;

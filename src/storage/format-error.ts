@@ -1,3 +1,5 @@
+import { StartupError } from '../util/startup-error.js';
+
 /**
  * A data file written in a format version this Postbox does not read: a newer Postbox wrote it (or an
  * operator copied a newer data directory). Recovery must not "repair" such a file — moving it aside
@@ -6,7 +8,7 @@
  * before it changes anything in the data directory.
  */
 
-export class UnsupportedFormatError extends Error {
+export class UnsupportedFormatError extends StartupError {
   constructor(
     readonly file: string,
     readonly found: number,

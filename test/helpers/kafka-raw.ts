@@ -90,9 +90,9 @@ export class RawKafkaClient {
 
   private constructor(readonly clientId: string) {}
 
-  static async connect(port: number, clientId = 'raw-test'): Promise<RawKafkaClient> {
+  static async connect(port: number, clientId = 'raw-test', host = '127.0.0.1'): Promise<RawKafkaClient> {
     const client = new RawKafkaClient(clientId);
-    await new Promise<void>((resolve, reject) => client.socket.connect(port, '127.0.0.1', resolve).once('error', reject));
+    await new Promise<void>((resolve, reject) => client.socket.connect(port, host, resolve).once('error', reject));
     client.socket.on('data', (chunk: Buffer) => client.onData(chunk));
     const failAll = (error: Error): void => {
       for (const w of client.waiting.values()) w.reject(error);

@@ -16,6 +16,40 @@ export interface BrokerProcess {
   readonly exited: Promise<number | string>;
 }
 
+/** How `postbox serve` ended when it was expected not to start. */
+export interface RefusedStart {
+  /** exit code (or signal name) */
+  readonly code: number | string;
+  /** stdout and stderr together */
+  readonly output: string;
+  /** it printed "ready" (so it did start; it was stopped with SIGTERM) */
+  readonly started: boolean;
+}
+
+/**
+ * Run `postbox serve` expecting it to refuse to start: resolves once it exits. If it gets ready instead it
+ * is stopped (SIGTERM, then SIGKILL) and `started` is true, so the test fails on an assertion, not a hang.
+ */
+export async function runRefusedBroker(args: string[], timeoutMs = 20_000): Promise<RefusedStart> {
+  const child = spawn(process.execPath, [CLI_PATH, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let started = false;
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const onData = (chunk: Buffer): void => {
+    out += chunk.toString();
+    if (!started && / ready: /.test(out)) {
+      started = true;
+      child.kill('SIGTERM');
+    }
+  };
+  child.stderr!.on('data', onData);
+  child.stdout!.on('data', onData);
+  const guard = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await exited;
+  clearTimeout(guard);
+  return { code, output: out, started };
+}
+
 export async function spawnBroker(dataDir: string, extraArgs: string[] = [], timeoutMs = 20_000): Promise<BrokerProcess> {
   const child = spawn(process.execPath, [CLI_PATH, 'serve', '--data-dir', dataDir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { BrokerCore } from '../../core/core.js';
 import type { Logger } from '../../log/logger.js';
 import { AmqpConnection, type AmqpLimits } from './connection.js';
-import { listenOnAll } from '../../util/listen.js';
+import { adoptReservation, type ListenerReservation } from '../../util/listen.js';
 
 export class AmqpServer {
   private readonly servers: Server[] = [];
@@ -16,9 +16,9 @@ export class AmqpServer {
     private readonly logger: Logger,
   ) {}
 
-  /** listen on every host (see listenOnAll) */
-  async listen(hosts: readonly string[], port: number): Promise<number> {
-    const listening = await listenOnAll('amqp', hosts, port, () => createServer((socket) => this.accept(socket)), (l) => this.logger.warn(l), (l) => this.logger.error(l));
+  /** serve the addresses reserved for AMQP (see util/listen.ts) */
+  async listen(reservation: ListenerReservation): Promise<number> {
+    const listening = await adoptReservation(reservation, () => createServer((socket) => this.accept(socket)), (l) => this.logger.error(l));
     this.servers.push(...listening.servers);
     this.port = listening.port;
     return listening.port;

@@ -6,8 +6,8 @@ import { KafkaConnection } from './connection.js';
 import type { KafkaBrokerIdentity, KafkaContext } from './handlers/context.js';
 import type { StreamStore } from '../../core/stream/topics.js';
 import type { GroupCoordinator } from '../../core/stream/groups.js';
-import { listenOnAll } from '../../util/listen.js';
 import { ByteBudget } from '../../util/byte-budget.js';
+import { adoptReservation, type ListenerReservation } from '../../util/listen.js';
 import { SHARED_READ_BUFFER_BYTES, sharedReadsEnabled } from '../../util/shared-read-buffer.js';
 
 export interface KafkaServerOptions {
@@ -74,8 +74,9 @@ export class KafkaServer {
     if (reason === null) for (const c of this.connections) c.publishUnblocked();
   }
 
-  async listen(hosts: readonly string[], port: number): Promise<number> {
-    const listening = await listenOnAll('kafka', hosts, port, () => createServer((socket) => {
+  /** serve the addresses reserved for Kafka (see util/listen.ts) */
+  async listen(reservation: ListenerReservation): Promise<number> {
+    const listening = await adoptReservation(reservation, () => createServer((socket) => {
       const c = new KafkaConnection(socket, this.context, this.logger, this.readBuffer);
       this.connections.add(c);
       this.options.clients?.add(c);
@@ -83,10 +84,10 @@ export class KafkaServer {
         this.connections.delete(c);
         this.options.clients?.delete(c);
       });
-    }), (l) => this.logger.warn(l), (l) => this.logger.error(l));
+    }), (l) => this.logger.error(l));
     this.servers.push(...listening.servers);
     this.port = listening.port;
-    const first = hosts[0] ?? '127.0.0.1';
+    const first = listening.hosts[0] ?? '127.0.0.1';
     this.advertisedHost = this.options.advertisedHost ?? (first === '0.0.0.0' || first === '::' ? 'localhost' : first);
     return listening.port;
   }
