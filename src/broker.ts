@@ -62,7 +62,6 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     segmentBytes: config.kafkaSegmentBytes,
     retentionCheckMs: Math.max(1, config.kafkaRetentionCheckMs),
   });
-  core.onStorageFailure((error) => streams.storageFailed(error));
   const groups = GroupCoordinator.open({ dataDir: resolve(config.dataDir), scheduler: core.scheduler, logger, streams });
   const kafka = new KafkaServer(
     { advertisedHost: config.advertisedHost === '' ? null : config.advertisedHost, clusterId: 'postbox', clients: core.clients },

@@ -14,6 +14,7 @@ import { VirtualHost, type VhostContext } from './vhost.js';
 import type { Queue } from './queue/queue.js';
 import type { RecoveryVisitor } from './delayed/delayed-store.js';
 import type { ResourceAlarms } from './alarms.js';
+import { QueueDurabilityGate } from './queue/durability-gate.js';
 import { BrokerStats, DEFAULT_STATS_INTERVAL_MS, type SampledExchange, type SampledQueue } from './stats.js';
 import { ClientRegistry } from './clients.js';
 import { UserStore } from './users.js';
@@ -54,8 +55,8 @@ export class BrokerCore implements VhostContext {
   private readonly delayedRestored = new Set<string>();
   private transientCounter = 0;
   private loading = true;
-  /** set when a write or fsync failed; the broker keeps serving reads but confirms nothing more */
-  storageFailure: Error | null = null;
+  /** holds queued messages back until their records are durable; drops them when the write failed */
+  readonly durabilityGate: QueueDurabilityGate;
   /** the disk alarm, when the broker runs one (publishers are blocked while its reason is set) */
   alarm: ResourceAlarms | null = null;
   private closed = false;
@@ -63,14 +64,24 @@ export class BrokerCore implements VhostContext {
 
   private constructor(private readonly options: CoreOptions) {
     this.scheduler = new SyncScheduler(options.fsync, {
-      // a failed write or fsync is not retried (the kernel may have dropped the pages): from then on no
-      // confirm is sent, so nothing is confirmed that might not be on disk
-      onError: (error) => {
-        this.storageFailure = error;
-        options.logger.error(`storage write/fsync failed, no further publisher confirms will be sent: ${error.message}`);
+      // a failed write or fsync is not retried in place (the kernel may have dropped the pages): what it
+      // covered is dropped and refused (nacked), and the logs start new segments (storage/sync.ts)
+      onError: (error, first) => {
+        if (first) {
+          options.logger.error(
+            `storage write/fsync failed (${error.message}): messages not yet on disk were refused (basic.nack, ` +
+              `Kafka error); publishing is retried and recovers by itself once writes succeed again`,
+          );
+        } else {
+          options.logger.debug(() => `storage write/fsync failed again: ${error.message}`);
+        }
         for (const listener of this.storageFailureListeners) listener(error);
       },
+      onRecovered: (failedRounds) => {
+        options.logger.warn(`storage recovered: writes and fsyncs succeed again (${failedRounds} failure(s) since it was last healthy)`);
+      },
     });
+    this.durabilityGate = new QueueDurabilityGate(this.scheduler);
     this.users = new UserStore(options.users, () => this.vhosts.keys());
     this.configVhosts = new Set(options.vhosts);
     this.queuesDir = join(options.dataDir, 'queues');
@@ -78,7 +89,12 @@ export class BrokerCore implements VhostContext {
     this.delayedDir = join(options.dataDir, 'delayed');
   }
 
-  /** `listener` runs once if a write or fsync fails (the scheduler then completes no more rounds). */
+  /** the last write or fsync error while storage has not recovered from it (null: healthy) */
+  get storageFailure(): Error | null {
+    return this.scheduler.failure;
+  }
+
+  /** `listener` runs on every write or fsync failure (after the rounds it failed were refused). */
   onStorageFailure(listener: (error: Error) => void): void {
     this.storageFailureListeners.push(listener);
   }
@@ -158,6 +174,10 @@ export class BrokerCore implements VhostContext {
   }
 
   // ---------------------------------------------------------------- VhostContext
+
+  queueAppended(queue: Queue): number {
+    return this.durabilityGate.appended(queue);
+  }
 
   openQueueLog(vhost: string, name: string, durable: boolean): { log: SegmentLog; storage: string } {
     const hash = createHash('sha256').update(vhost).update('\0').update(name).digest('hex').slice(0, 32);

@@ -42,6 +42,8 @@ export interface VhostContext extends DelayedStorage {
   openQueueLog(vhost: string, name: string, durable: boolean): { log: SegmentLog; storage: string };
   /** durable definitions changed: persist them */
   definitionsChanged(): void;
+  /** a queue appended a record: the durability round covering it (see Queue.releaseDurable) */
+  queueAppended(queue: Queue): number;
   /** the broker's message statistics */
   readonly stats: BrokerStats;
 }
@@ -573,6 +575,10 @@ export class VirtualHost implements QueueContext {
 
   expireQueue(queue: Queue): void {
     this.removeQueue(queue);
+  }
+
+  appended(queue: Queue): number {
+    return this.context.queueAppended(queue);
   }
 
   // ---------------------------------------------------------------- persistence

@@ -188,13 +188,15 @@ function alarms(_req: ApiRequest, ctx: ManagementContext): ApiReply {
 }
 
 /** RabbitMQ's aliveness test: a message through a test queue in the vhost, then the queue goes again */
-function aliveness(req: ApiRequest, ctx: ManagementContext): ApiReply {
+async function aliveness(req: ApiRequest, ctx: ManagementContext): Promise<ApiReply> {
   const vhost = vhostFor(ctx, req.user, req.params.vhost!);
   const existed = vhost.queues.has(ALIVENESS_QUEUE);
   const { queue } = vhost.declareQueue({ name: ALIVENESS_QUEUE, passive: false, durable: false, exclusive: false, autoDelete: false, arguments: {} }, MANAGEMENT_OWNER);
   const body = Buffer.from('test_message');
   const sent = new Message('', ALIVENESS_QUEUE, Buffer.from([0, 0]), body, false);
   queue.enqueue(sent);
+  // it becomes ready once its record is written (the durability round); a failed write drops it (503)
+  if (queue.hasPending) await new Promise<void>((resolve) => queue.afterPending(resolve));
   // the queue is the test's own (RabbitMQ's name): what comes back first is taken as the answer
   const taken = queue.take();
   if (taken !== null) queue.discard(taken.position.segment, taken.position.offset);
