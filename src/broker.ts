@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildConfig, ConfigError, type Config } from './config/config.js';
-import { DiskAlarm, MemoryAlarm, ResourceAlarms } from './core/alarms.js';
+import { DiskAlarm, MemoryAlarm, ResourceAlarms, diskCheckBytes } from './core/alarms.js';
 import { BrokerCore } from './core/core.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { ManagementServer } from './management/http.js';
@@ -76,6 +76,11 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
   });
   core.alarm = alarms;
   alarms.start();
+  // free space is re-checked by bytes written too (a fast publisher outruns the timer), and at once when
+  // a write fails for want of space
+  const checkDisk = (): void => alarms.disk.check();
+  core.scheduler.checkEvery(diskCheckBytes(config.diskFreeLimitBytes), checkDisk);
+  core.onStorageFailure(checkDisk);
   const alerts = new AlertEngine({
     logger,
     configRules: config.alertRules.map((raw) => {

@@ -141,6 +141,13 @@ export function renderMetrics(ctx: ManagementContext): string {
   const fsync = core.scheduler.durations;
   out.histogram('postbox_fsync_round_seconds', 'Duration of group-commit fsync rounds', SYNC_DURATION_BOUNDS_MS, fsync.counts, fsync.count, fsync.sumMs);
 
+  // ---- storage failures (storage/sync.ts)
+  const scheduler = core.scheduler;
+  out.family('postbox_storage_failed', '1 while storage has a write or fsync failure it has not recovered from (publishes are nacked)').sample('postbox_storage_failed', null, scheduler.failure === null ? 0 : 1);
+  out.family('postbox_storage_failures_total', 'Write and fsync failures; each refused everything not yet durable', 'counter').sample('postbox_storage_failures_total', null, scheduler.failureCount);
+  out.family('postbox_storage_unrepaired_logs', 'Logs that could not start a new segment after a failure yet (the disk still full)').sample('postbox_storage_unrepaired_logs', null, scheduler.brokenLogCount);
+  out.family('postbox_storage_written_bytes_total', 'Bytes the storage wrote to its logs', 'counter').sample('postbox_storage_written_bytes_total', null, scheduler.bytesWritten);
+
   // ---- resources and alarms
   const alarms = core.alarm;
   out.family('rabbitmq_process_resident_memory_bytes', 'Resident memory of the broker process').sample('rabbitmq_process_resident_memory_bytes', null, process.memoryUsage.rss());
