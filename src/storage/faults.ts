@@ -22,7 +22,7 @@
  *   every=N                instead of probabilities: every Nth write fails with the first kind named
  *                          (enospc, eio or torn) set to a non-zero value
  *   quota=BYTES            a simulated full disk: once BYTES were written in all, every write fails with
- *                          ENOSPC until the file named by free-file= exists (then the quota starts over)
+ *                          ENOSPC, except while the file named by free-file= exists (space freed)
  *   free-file=PATH         see quota
  */
 import fs from 'node:fs';
@@ -130,15 +130,9 @@ export class FaultInjector {
   private writeFault(length: number): FaultKind | null {
     const plan = this.plan;
     this.counts.writes++;
-    if (plan.quotaBytes > 0) {
-      if (this.quotaUsed + length > plan.quotaBytes) {
-        if (plan.freeFile !== '' && fs.existsSync(plan.freeFile)) {
-          fs.rmSync(plan.freeFile, { force: true });
-          this.quotaUsed = 0;
-        } else {
-          return 'enospc';
-        }
-      }
+    if (plan.quotaBytes > 0 && this.quotaUsed + length > plan.quotaBytes) {
+      if (plan.freeFile === '' || !fs.existsSync(plan.freeFile)) return 'enospc';
+    } else {
       this.quotaUsed += length;
     }
     if (this.bytes < plan.afterBytes) return null;

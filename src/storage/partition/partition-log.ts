@@ -961,7 +961,15 @@ export class PartitionLog implements SyncableLog {
     unlinkIfExists(segment.indexPath); // stale index files must never describe a new segment
     unlinkIfExists(segment.timeIndexPath);
     segment.fd = fs.openSync(segment.logPath, 'wx+');
-    writeFully(segment.fd, encodeSegmentHeader(baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
+    try {
+      writeFully(segment.fd, encodeSegmentHeader(baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
+    } catch (error) {
+      // the disk is full (say): no half-made file may block the next try at the same name
+      closeQuietly(segment.fd);
+      segment.fd = -1;
+      unlinkIfExists(segment.logPath);
+      throw error;
+    }
     this.totalBytes += PARTITION_SEGMENT_HEADER_BYTES;
     if (this.syncEnabled) {
       this.directorySyncPending = true;
