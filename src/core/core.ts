@@ -20,6 +20,9 @@ import { ClientRegistry } from './clients.js';
 import { UserStore } from './users.js';
 import { brokerError, Errors } from '../errors/errors.js';
 
+/** A storage failure is still reported (health checks, metrics) this long after it ended, ms: see storageFailureReported. */
+export const STORAGE_FAILURE_HOLD_MS = 10_000;
+
 /** Longest vhost name accepted, bytes of UTF-8 (it travels as an AMQP shortstr in connection.open). */
 export const MAX_VHOST_NAME_BYTES = 255;
 
@@ -92,6 +95,18 @@ export class BrokerCore implements VhostContext {
   /** the last write or fsync error while storage has not recovered from it (null: healthy) */
   get storageFailure(): Error | null {
     return this.scheduler.failure;
+  }
+
+  /**
+   * What health checks and metrics report: the current storage failure, or one that ended less than
+   * STORAGE_FAILURE_HOLD_MS ago. On a full disk storage recovers between two failing publishes (a new
+   * segment fits), so the health check would otherwise flap to OK while every publish is nacked.
+   */
+  get storageFailureReported(): Error | null {
+    const scheduler = this.scheduler;
+    if (scheduler.failure !== null) return scheduler.failure;
+    if (scheduler.lastFailure !== null && performance.now() - scheduler.lastFailureAt < STORAGE_FAILURE_HOLD_MS) return scheduler.lastFailure;
+    return null;
   }
 
   /** `listener` runs on every write or fsync failure (after the rounds it failed were refused). */

@@ -143,7 +143,7 @@ export function renderMetrics(ctx: ManagementContext): string {
 
   // ---- storage failures (storage/sync.ts)
   const scheduler = core.scheduler;
-  out.family('postbox_storage_failed', '1 while storage has a write or fsync failure it has not recovered from (publishes are nacked)').sample('postbox_storage_failed', null, scheduler.failure === null ? 0 : 1);
+  out.family('postbox_storage_failed', '1 while storage has a write or fsync failure it has not recovered from (publishes are nacked), and 10 s after').sample('postbox_storage_failed', null, core.storageFailureReported === null ? 0 : 1);
   out.family('postbox_storage_failures_total', 'Write and fsync failures; each refused everything not yet durable', 'counter').sample('postbox_storage_failures_total', null, scheduler.failureCount);
   out.family('postbox_storage_unrepaired_logs', 'Logs that could not start a new segment after a failure yet (the disk still full)').sample('postbox_storage_unrepaired_logs', null, scheduler.brokenLogCount);
   out.family('postbox_storage_written_bytes_total', 'Bytes the storage wrote to its logs', 'counter').sample('postbox_storage_written_bytes_total', null, scheduler.bytesWritten);

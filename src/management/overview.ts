@@ -184,7 +184,7 @@ function nodeJson(ctx: ManagementContext): Record<string, unknown> {
 function alarms(_req: ApiRequest, ctx: ManagementContext): ApiReply {
   const alarm = ctx.core.alarm;
   const reason = alarm?.reason ?? null;
-  const storage = ctx.core.storageFailure;
+  const storage = ctx.core.storageFailureReported;
   if (reason === null && storage === null) return { status: 200, body: { status: 'ok' } };
   const active: Array<{ node: string; resource: string; reason: string }> = alarm === null ? [] : alarm.active().map((a) => ({ node: ctx.node, ...a }));
   const reasons: string[] = [];
@@ -198,7 +198,7 @@ function alarms(_req: ApiRequest, ctx: ManagementContext): ApiReply {
 
 /** Every virtual host runs while the broker does, unless storage has failed (its messages cannot be stored). */
 function virtualHosts(_req: ApiRequest, ctx: ManagementContext): ApiReply {
-  const storage = ctx.core.storageFailure;
+  const storage = ctx.core.storageFailureReported;
   if (storage === null) return { status: 200, body: { status: 'ok' } };
   return { status: 503, body: { status: 'failed', reason: `storage failed, no virtual host can store messages: ${storage.message}` } };
 }

@@ -128,6 +128,9 @@ export class SyncScheduler {
   private failedSinceHealthy = 0;
   /** write and fsync failures since start (each failed every round issued before it) */
   failureCount = 0;
+  /** the last write or fsync error and when it happened (performance.now()), kept after recovery */
+  lastFailure: Error | null = null;
+  lastFailureAt = 0;
   /** bytes written by the logs since start (noteWritten), for the disk alarm's check by bytes */
   bytesWritten = 0;
   private bytesAtLastCheck = 0;
@@ -442,6 +445,8 @@ export class SyncScheduler {
     const first = this.failed === null;
     this.failed = error;
     this.failureCount++;
+    this.lastFailure = error;
+    this.lastFailureAt = performance.now();
     this.failedSinceHealthy += 1;
     const listeners = this.listeners;
     for (let i = 0; i < listeners.length; i++) listeners[i]!.onFailed?.(through, error);
