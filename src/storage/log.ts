@@ -574,25 +574,33 @@ export class SegmentLog implements SyncableLog {
     const size = this.durableSize;
     this.candidateSegment = durable;
     this.candidateSize = size;
+    let deleted = 0;
     for (const segment of [...this.segments.values()]) {
-      if (segment.number > durable) this.deleteSegment(segment);
+      if (segment.number > durable) {
+        this.deleteSegment(segment);
+        deleted++;
+      }
     }
     if (this.blockSegment >= durable) this.block = null;
     const mark = this.segments.get(durable);
-    if (mark === undefined || mark.size <= size) return;
-    const livesBefore = mark.liveRecords;
-    const bytesBefore = mark.liveBytes;
-    mark.dropRecordsFrom(size);
-    this.liveRecordCount -= livesBefore - mark.liveRecords;
-    this.liveByteCount -= bytesBefore - mark.liveBytes;
-    const written = mark.flushedSize;
-    mark.size = size;
-    mark.flushedSize = size;
-    if (written <= size) return;
+    this.logger(`storage ${this.dir}: a write or fsync failed: rolled back to ${durable}:${size}, ${deleted} later segment(s) deleted`);
+    if (mark === undefined) return;
+    if (mark.size > size) {
+      const livesBefore = mark.liveRecords;
+      const bytesBefore = mark.liveBytes;
+      mark.dropRecordsFrom(size);
+      this.liveRecordCount -= livesBefore - mark.liveRecords;
+      this.liveByteCount -= bytesBefore - mark.liveBytes;
+      mark.size = size;
+      mark.flushedSize = size;
+    }
+    // a torn write leaves bytes past flushedSize: whole records among them must not come back at recovery
     const fd = mark.fd >= 0 ? mark.fd : fs.openSync(mark.path, 'r+');
     try {
-      fs.ftruncateSync(fd, size);
-      if (this.syncEnabled) fs.fdatasyncSync(fd);
+      if (fs.fstatSync(fd).size > size) {
+        fs.ftruncateSync(fd, size);
+        if (this.syncEnabled) fs.fdatasyncSync(fd);
+      }
     } finally {
       if (fd !== mark.fd) closeQuietly(fd);
     }
@@ -634,6 +642,8 @@ export class SegmentLog implements SyncableLog {
   // ---- appending ---------------------------------------------------------------------------------
 
   private recordAppended(segment: Segment, offset: number, payloadLength: number): void {
+    // (flushQueued may be set by acks alone: markDirty would not be called for this record)
+    if (!this.exposed) this.scheduler.expose(this);
     segment.size += RECORD_HEADER_BYTES + payloadLength;
     segment.addRecord(offset, payloadLength);
     this.liveRecordCount++;

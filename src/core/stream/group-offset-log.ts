@@ -366,6 +366,7 @@ export class OffsetLogFile implements SyncableLog {
     if (this.closed) throw new Error(`offset log ${this.file} is closed`);
     this.buffered.push(record);
     this.bufferedBytes += record.length;
+    if (!this.exposed) this.options.scheduler.expose(this);
     if (!this.flushQueued) this.options.scheduler.markDirty(this);
   }
 
@@ -396,9 +397,12 @@ export class OffsetLogFile implements SyncableLog {
     this.buffered = [];
     this.bufferedBytes = 0;
     this.candidateBytes = this.durableBytes;
-    if (this.closed || this.fileBytes <= this.durableBytes) return;
-    fs.ftruncateSync(this.fd, this.durableBytes);
-    if (this.options.scheduler.policy === 'always') fs.fdatasyncSync(this.fd);
+    if (this.closed) return;
+    // a torn write leaves bytes past fileBytes: cut them off too
+    if (fs.fstatSync(this.fd).size > this.durableBytes) {
+      fs.ftruncateSync(this.fd, this.durableBytes);
+      if (this.options.scheduler.policy === 'always') fs.fdatasyncSync(this.fd);
+    }
     this.fileBytes = this.durableBytes;
   }
 

@@ -379,6 +379,7 @@ export class PartitionLog implements SyncableLog {
       segment.lastBatchPosition = position;
       if (maxTimestamp > segment.maxTimestamp) segment.maxTimestamp = maxTimestamp;
       segment.lastAppendTime = now;
+      if (!this.exposed) this.scheduler.expose(this);
       this.nextOffset = offset + BigInt(lastOffsetDelta) + 1n;
       segment.nextOffset = this.nextOffset;
       this.totalBytes += size;
@@ -802,16 +803,19 @@ export class PartitionLog implements SyncableLog {
         segment.fd = -1;
         segment.deleted = true;
         this.removeSegmentFiles(segment);
-      } else if (segment.baseOffset === base && segment.flushedSize > size) {
+      } else if (segment.baseOffset === base) {
+        // a torn write leaves bytes past flushedSize: whole batches among them must not come back
         const fd = segment.fd >= 0 ? segment.fd : fs.openSync(segment.logPath, 'r+');
         try {
-          fs.ftruncateSync(fd, size);
-          if (this.syncEnabled) fs.fdatasyncSync(fd);
+          if (fs.fstatSync(fd).size > size) {
+            fs.ftruncateSync(fd, size);
+            if (this.syncEnabled) fs.fdatasyncSync(fd);
+            unlinkIfExists(segment.indexPath); // they may describe the dropped bytes: rebuilt by the scan
+            unlinkIfExists(segment.timeIndexPath);
+          }
         } finally {
           if (fd !== segment.fd) closeQuietly(fd);
         }
-        unlinkIfExists(segment.indexPath); // they may describe the dropped bytes: rebuilt by the scan
-        unlinkIfExists(segment.timeIndexPath);
       }
     }
     for (const segment of this.segments) {
