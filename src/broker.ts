@@ -79,7 +79,7 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
   // free space is re-checked by bytes written too (a fast publisher outruns the timer), and at once when
   // a write fails for want of space
   const checkDisk = (): void => alarms.disk.check();
-  core.scheduler.checkEvery(diskCheckBytes(config.diskFreeLimitBytes), checkDisk);
+  for (const scheduler of core.schedulers) scheduler.checkEvery(diskCheckBytes(config.diskFreeLimitBytes), checkDisk);
   core.onStorageFailure(checkDisk);
   const alerts = new AlertEngine({
     logger,

@@ -60,16 +60,19 @@ export class BrokerCore implements VhostContext {
   private loading = true;
   /** holds queued messages back until their records are durable; drops them when the write failed */
   readonly durabilityGate: QueueDurabilityGate;
+  /** the logs of transient queues: rounds complete once written (policy 'never'), never fsynced */
+  readonly transientScheduler: SyncScheduler;
+  private readonly transientGate: QueueDurabilityGate;
   /** the disk alarm, when the broker runs one (publishers are blocked while its reason is set) */
   alarm: ResourceAlarms | null = null;
   private closed = false;
   private readonly storageFailureListeners: Array<(error: Error) => void> = [];
 
   private constructor(private readonly options: CoreOptions) {
-    this.scheduler = new SyncScheduler(options.fsync, {
+    const storageOptions = {
       // a failed write or fsync is not retried in place (the kernel may have dropped the pages): what it
       // covered is dropped and refused (nacked), and the logs start new segments (storage/sync.ts)
-      onError: (error, first) => {
+      onError: (error: Error, first: boolean) => {
         if (first) {
           options.logger.error(
             `storage write/fsync failed (${error.message}): messages not yet on disk were refused (basic.nack, ` +
@@ -80,11 +83,15 @@ export class BrokerCore implements VhostContext {
         }
         for (const listener of this.storageFailureListeners) listener(error);
       },
-      onRecovered: (failedRounds) => {
+      onRecovered: (failedRounds: number) => {
         options.logger.warn(`storage recovered: writes and fsyncs succeed again (${failedRounds} failure(s) since it was last healthy)`);
       },
-    });
+    };
+    this.scheduler = new SyncScheduler(options.fsync, storageOptions);
+    // transient queues lose their messages at a restart anyway: their rounds wait for the write, not an fsync
+    this.transientScheduler = new SyncScheduler('never', storageOptions);
     this.durabilityGate = new QueueDurabilityGate(this.scheduler);
+    this.transientGate = new QueueDurabilityGate(this.transientScheduler);
     this.users = new UserStore(options.users, () => this.vhosts.keys());
     this.configVhosts = new Set(options.vhosts);
     this.queuesDir = join(options.dataDir, 'queues');
@@ -94,7 +101,12 @@ export class BrokerCore implements VhostContext {
 
   /** the last write or fsync error while storage has not recovered from it (null: healthy) */
   get storageFailure(): Error | null {
-    return this.scheduler.failure;
+    return this.scheduler.failure ?? this.transientScheduler.failure;
+  }
+
+  /** both schedulers (durable and transient storage), for metrics and the disk check */
+  get schedulers(): readonly SyncScheduler[] {
+    return [this.scheduler, this.transientScheduler];
   }
 
   /**
@@ -103,9 +115,11 @@ export class BrokerCore implements VhostContext {
    * segment fits), so the health check would otherwise flap to OK while every publish is nacked.
    */
   get storageFailureReported(): Error | null {
-    const scheduler = this.scheduler;
-    if (scheduler.failure !== null) return scheduler.failure;
-    if (scheduler.lastFailure !== null && performance.now() - scheduler.lastFailureAt < STORAGE_FAILURE_HOLD_MS) return scheduler.lastFailure;
+    const current = this.storageFailure;
+    if (current !== null) return current;
+    for (const scheduler of this.schedulers) {
+      if (scheduler.lastFailure !== null && performance.now() - scheduler.lastFailureAt < STORAGE_FAILURE_HOLD_MS) return scheduler.lastFailure;
+    }
     return null;
   }
 
@@ -191,7 +205,7 @@ export class BrokerCore implements VhostContext {
   // ---------------------------------------------------------------- VhostContext
 
   queueAppended(queue: Queue): number {
-    return this.durabilityGate.appended(queue);
+    return (queue.durable ? this.durabilityGate : this.transientGate).appended(queue);
   }
 
   openQueueLog(vhost: string, name: string, durable: boolean): { log: SegmentLog; storage: string } {
@@ -201,7 +215,7 @@ export class BrokerCore implements VhostContext {
     if (durable && existsSync(dir)) rmSync(dir, { recursive: true, force: true }); // leftovers of a deleted queue
     const log = SegmentLog.open({
       dir,
-      scheduler: this.scheduler,
+      scheduler: durable ? this.scheduler : this.transientScheduler,
       segmentBytes: this.options.segmentBytes,
       logger: (line) => this.options.logger.debug(`queue '${name}' in vhost '${vhost}': ${line}`),
     });
@@ -335,6 +349,7 @@ export class BrokerCore implements VhostContext {
     this.closed = true;
     this.stats.stop();
     await this.scheduler.close();
+    await this.transientScheduler.close();
     for (const v of this.vhosts.values()) for (const q of v.queues.values()) q.close();
     for (const v of this.vhosts.values()) for (const e of v.exchanges.values()) e.delayed?.close();
     rmSync(this.transientDir, { recursive: true, force: true });
