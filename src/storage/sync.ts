@@ -455,7 +455,8 @@ export class SyncScheduler {
     for (const waiter of waiters) waiter.reject(error);
     if (this.onError !== undefined) {
       this.onError(error, first);
-      if (rollBackError !== null) this.onError(rollBackError, false);
+      // the cut itself failed: a nacked record might come back after a restart; say so as loudly
+      if (rollBackError !== null) this.onError(new Error(`cutting a log back after that failure failed too: ${rollBackError.message}`), true);
     } else if (waiters.length === 0) {
       throw error;
     }

@@ -21,6 +21,10 @@
  *   - nothing comes out that was not published, and no message comes out of `audit` twice;
  *   - messages whose confirm was still outstanding at the kill may or may not be there (at most once).
  * Counts (confirmed, nacked, outstanding, damaged, faults injected) are printed per iteration.
+ *
+ * A second test does the same over Kafka (kafkajs, acks=-1, no retries, one partition, no file damage):
+ * every acknowledged record is at its acknowledged offset after the restart, exactly once; no record whose
+ * produce failed (KAFKA_STORAGE_ERROR) is ever fetched, before or after the restart; offsets are dense.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,13 +33,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import amqp from 'amqplib';
+import { Kafka, logLevel } from 'kafkajs';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { seededRandom } from '../../src/storage/faults.js';
 import { RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, readRecordLength } from '../../src/storage/format.js';
 
 /** Recovery keeps the records after a damaged one (resync); until then they are lost with the segment's tail. */
 const RESYNC_RECOVERY = false;
-const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 4);
+const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 3);
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 /** Small segments so that rolls, sealed segments and deletions happen within a short run. */
 const SEGMENT_BYTES = 256 * 1024;
@@ -301,4 +306,121 @@ test(`confirmed messages survive storage faults, kill -9 and file damage exactly
   for (let i = 0; i < ITERATIONS; i++) nacks += await runIteration(i, Math.floor(random() * 2 ** 31), log);
   // the faults were really injected and refused publishes (else this run proved nothing)
   assert.ok(nacks > 0, `no publish was nacked in ${ITERATIONS} iteration(s): were faults injected? ${context()}`);
+});
+
+const KAFKA_ITERATIONS = Number(process.env.FUZZ_KAFKA_ITERATIONS ?? 2);
+
+async function runKafkaIteration(iteration: number, seed: number, log: (line: string) => void): Promise<number> {
+  const random = seededRandom(seed);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postbox-fault-fuzz-kafka-'));
+  dirs.push(dir);
+  const data = path.join(dir, 'data');
+  const plan = faultPlan(random, seed);
+  process.env.POSTBOX_FAULTS = plan;
+  let broker: BrokerProcess;
+  try {
+    broker = await spawnBroker(data, []);
+  } finally {
+    delete process.env.POSTBOX_FAULTS;
+  }
+  brokers.push(broker);
+  const kafka = new Kafka({ clientId: 'fault-fuzz', brokers: [`127.0.0.1:${broker.kafkaPort}`], logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: 'fuzz', numPartitions: 1 }] });
+  await admin.disconnect().catch(() => {});
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, retry: { retries: 0 } });
+  await producer.connect();
+  /** acknowledged value -> its offset */
+  const acked = new Map<string, bigint>();
+  const failed = new Set<string>();
+  const errorTypes = new Set<string>();
+  let sent = 0;
+  const inFlight = new Set<Promise<void>>();
+  const killAfterMs = 300 + Math.floor(random() * 1200);
+  const started = Date.now();
+  while (Date.now() - started < killAfterMs) {
+    while (inFlight.size < 8) {
+      const values = Array.from({ length: 1 + Math.floor(random() * 5) }, () => `ID:${sent++}:` + 'k'.repeat(Math.floor(random() * 2000)));
+      const p: Promise<void> = producer
+        .send({ topic: 'fuzz', acks: -1, messages: values.map((value) => ({ value })) })
+        .then(
+          (meta) => {
+            const base = BigInt(meta[0]!.baseOffset ?? '-1');
+            values.forEach((value, i) => acked.set(value.slice(0, value.indexOf(':', 3) + 1), base + BigInt(i)));
+          },
+          (err: Error) => {
+            // only a storage error from the broker means "not stored"; a dropped connection means "unknown"
+            let type: string | undefined;
+            for (let e: (Error & { type?: string; cause?: unknown }) | undefined = err; e !== undefined && type === undefined; e = e.cause as typeof e) type = e.type;
+            if (process.env.FUZZ_DEBUG) errorTypes.add(`${err.name}/${type}`);
+            if (type === 'KAFKA_STORAGE_ERROR') for (const value of values) failed.add(value.slice(0, value.indexOf(':', 3) + 1));
+          },
+        )
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+    await Promise.race(inFlight);
+  }
+  broker.child.kill('SIGKILL');
+  await broker.exited;
+  await Promise.allSettled([...inFlight]);
+  await producer.disconnect().catch(() => {});
+  const failures = (broker.output().match(/storage write\/fsync failed/g) ?? []).length;
+
+  const restarted = await spawnBroker(data, []);
+  brokers.push(restarted);
+  const reader = new Kafka({ clientId: 'fault-fuzz-reader', brokers: [`127.0.0.1:${restarted.kafkaPort}`], logLevel: logLevel.NOTHING });
+  const radmin = reader.admin();
+  await radmin.connect();
+  const [offsets] = await radmin.fetchTopicOffsets('fuzz');
+  await radmin.disconnect();
+  const end = BigInt(offsets!.high);
+  const seen = new Map<string, bigint[]>();
+  let last = -1n;
+  let gaps = 0;
+  if (end > 0n) {
+    const consumer = reader.consumer({ groupId: `fuzz-${iteration}` });
+    await consumer.connect();
+    await consumer.subscribe({ topic: 'fuzz', fromBeginning: true });
+    let count = 0n;
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const offset = BigInt(message.offset);
+        if (offset !== last + 1n) gaps++;
+        last = offset;
+        const value = message.value!.toString();
+        const id = value.slice(0, value.indexOf(':', 3) + 1);
+        seen.set(id, [...(seen.get(id) ?? []), offset]);
+        count++;
+      },
+    });
+    await until(() => count >= end, 'the topic to be read out', 30_000);
+    await consumer.disconnect();
+  }
+  restarted.child.kill('SIGKILL');
+  await restarted.exited;
+  log(
+    `kafka iteration ${iteration} seed ${seed}: ${sent} produced, ${acked.size} acknowledged, ${failed.size} failed with KAFKA_STORAGE_ERROR; ` +
+      `faults ${plan}; ${failures} storage failure line(s); ${end} record(s) after restart` +
+      (errorTypes.size > 0 ? `; errors ${[...errorTypes].join(', ')}` : ''),
+  );
+  const context = `(kafka iteration ${iteration}, seed ${seed}, replay with FUZZ_SEED=${SEED})`;
+  assert.equal(gaps, 0, `offsets are dense from 0 to the high watermark ${context}`);
+  for (const [id, offset] of acked) {
+    const at = seen.get(id);
+    assert.ok(at !== undefined, `acknowledged record ${id} is missing after the restart ${context}`);
+    assert.deepEqual(at, [offset], `acknowledged record ${id} is at its acknowledged offset ${offset}, exactly once ${context}`);
+  }
+  for (const id of failed) assert.ok(!seen.has(id), `record ${id} whose produce failed was fetched after the restart ${context}`);
+  for (const [id, at] of seen) assert.equal(at.length, 1, `record ${id} is stored ${at.length} times ${context}`);
+  return failed.size;
+}
+
+test(`Kafka: acknowledged records survive storage faults and kill -9 at their offsets exactly once, and failed produces are never fetched (seed ${SEED})`, async (t) => {
+  const random = seededRandom(SEED ^ 0x5bd1e995);
+  const log = (line: string): void => t.diagnostic(line);
+  let failed = 0;
+  for (let i = 0; i < KAFKA_ITERATIONS; i++) failed += await runKafkaIteration(i, Math.floor(random() * 2 ** 31), log);
+  log(`${failed} produce(s) failed with KAFKA_STORAGE_ERROR in all`);
 });
