@@ -25,6 +25,12 @@ import { QueueCounters, type BrokerStats, type LatencyHistogram } from '../stats
 import type { ConsumerOwnerDetails } from '../clients.js';
 import { timerDelay } from '../../util/timers.js';
 
+/**
+ * First chunk of a queue's ring of records waiting for their fsync round, slots (13 bytes each): a round
+ * is milliseconds, so it rarely holds more; created on the first publish, it grows by chunks if need be.
+ */
+const PENDING_INITIAL_SLOTS = 64;
+
 /** Deliveries made in one drain call before yielding to the event loop (keeps other sockets served). */
 const DRAIN_BATCH = 512;
 /** Expired head messages removed per timer run before yielding, so a mass expiry cannot stall the broker. */
@@ -137,7 +143,7 @@ export class Queue implements Destination {
    * is kept in its `deliveries` column (always 0 for a new message). pendingRounds[i] is the round of
    * the next pendingCounts[i] of them, from pendingHead on.
    */
-  private readonly pending = new PositionRing();
+  private pending: PositionRing = NO_PENDING;
   private pendingRounds: number[] = [];
   private pendingCounts: number[] = [];
   private pendingHead = 0;
@@ -349,6 +355,7 @@ export class Queue implements Destination {
     }
     const round = this.context.appended(this);
     const trackedBody = this.trackedSize(bodySize);
+    if (this.pending === NO_PENDING) this.pending = new PositionRing(PENDING_INITIAL_SLOTS);
     this.pending.push(segment, offset, length, 0, expiresAt, message.priority, trackedBody);
     this.pendingBodyBytes += trackedBody;
     const rounds = this.pendingRounds;
@@ -929,3 +936,5 @@ export class Queue implements Destination {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** the pending ring of a queue that never had a message (shared, always empty: never pushed to) */
+const NO_PENDING = new PositionRing(1);
