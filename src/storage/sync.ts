@@ -288,10 +288,7 @@ export class SyncScheduler {
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     return new Promise<void>((resolve, reject) => {
-      if (this.brokenLogs.length > 0 && this.failure !== null) {
-        reject(this.failure);
-        return;
-      }
+      // logs still unrepaired after a failure hold nothing unsynced (they were cut back): nothing to wait for
       this.closeWaiters.push({ resolve, reject });
       if (!this.flushGuarded()) return;
       if (this.unsyncedLogs.length > 0) this.roundRequested = true;
