@@ -122,7 +122,7 @@ export class SyncScheduler {
   /** logs holding bytes no completed round covers (rolled back on a failure) */
   private exposedLogs: SyncableLog[] = [];
   /** logs rolled back after a failure that could not be repaired yet */
-  private brokenLogs: SyncableLog[] = [];
+  private readonly brokenLogs = new Set<SyncableLog>();
   private retryTimer: NodeJS.Timeout | null = null;
   /** rounds failed since storage was last healthy */
   private failedSinceHealthy = 0;
@@ -185,7 +185,7 @@ export class SyncScheduler {
 
   /** Logs that could not be repaired after a failure yet (0 when healthy). */
   get brokenLogCount(): number {
-    return this.brokenLogs.length;
+    return this.brokenLogs.size;
   }
 
   /**
@@ -380,7 +380,7 @@ export class SyncScheduler {
       }
       exposed.length = kept;
     }
-    if (this.failed !== null && this.brokenLogs.length === 0 && this.pendingFailure === null) this.recovered();
+    if (this.failed !== null && this.brokenLogs.size === 0 && this.pendingFailure === null) this.recovered();
     // The next round (or the end of close()) starts at the end of this turn: requests made by the
     // listeners below join it, and a throwing listener cannot stall the scheduler.
     if (this.roundRequested || this.closeWaiters.length > 0) this.scheduleTick();
@@ -434,7 +434,7 @@ export class SyncScheduler {
       } catch (problem) {
         rollBackError ??= problem instanceof Error ? problem : new Error(String(problem));
       }
-      if (!this.brokenLogs.includes(log)) this.brokenLogs.push(log);
+      this.brokenLogs.add(log);
     }
     this.completed = through;
     this.issued = through;
@@ -462,21 +462,19 @@ export class SyncScheduler {
 
   /** Repairs the logs rolled back after a failure; those that cannot be yet are tried again later. */
   private retryRepairs(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     const broken = this.brokenLogs;
-    let kept = 0;
-    for (let i = 0; i < broken.length; i++) {
-      const log = broken[i]!;
+    for (const log of broken) {
       let repaired = false;
       try {
         repaired = log.repair();
       } catch {
         repaired = false;
       }
-      if (!repaired) broken[kept++] = log;
+      if (repaired) broken.delete(log);
     }
-    broken.length = kept;
-    if (kept > 0) {
+    if (broken.size > 0) {
       this.retryTimer = setTimeout(this.retryCallback, STORAGE_RETRY_INTERVAL_MS);
       this.retryTimer.unref();
       return;
@@ -487,8 +485,7 @@ export class SyncScheduler {
 
   /** `log` is gone (closed, destroyed): never roll it back or repair it again. */
   forget(log: SyncableLog): void {
-    const broken = this.brokenLogs.indexOf(log);
-    if (broken >= 0) this.brokenLogs.splice(broken, 1);
+    this.brokenLogs.delete(log);
     const exposed = this.exposedLogs.indexOf(log);
     if (exposed >= 0) this.exposedLogs.splice(exposed, 1);
     log.exposed = false;
