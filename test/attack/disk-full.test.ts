@@ -235,6 +235,13 @@ test('when the disk really fills, publishers get nacks, health reports it, nothi
   }
   await until(() => outstanding === 0, 'the publishes after freeing space to be settled');
   for (const n of afterIds) assert.ok(acked.has(n), `message ${n} published after space was freed is confirmed`);
+  // HTTP publish (503 while storage had failed) works again too
+  const viaHttp = await fetch(`http://127.0.0.1:${broker.httpPort}/api/exchanges/%2F/amq.default/publish`, {
+    method: 'POST',
+    headers: { authorization: 'Basic ' + Buffer.from('guest:guest').toString('base64'), 'content-type': 'application/json' },
+    body: JSON.stringify({ routing_key: 'http-after', properties: {}, payload: 'x', payload_encoding: 'string' }),
+  });
+  assert.equal(viaHttp.status, 200, await viaHttp.text());
   await until(() => canary.settled().open === 0, 'every tolerant-canary publish to be settled');
   const c = canary.settled();
   await canary.stop();
