@@ -567,7 +567,16 @@ export class Queue implements Destination {
     // copy the position out first: dead-lettering may enqueue into this very queue, which reuses it
     const segment = p.segment;
     const offset = p.offset;
-    const message = this.settings.deadLetterExchange !== null ? decodeRecord(this.log.read(segment, offset, p.length)) : null;
+    let message: Message | null = null;
+    if (this.settings.deadLetterExchange !== null) {
+      try {
+        message = decodeRecord(this.log.read(segment, offset, p.length));
+      } catch (error) {
+        // a record still waiting for its round whose write just failed (drop-head over pending ones):
+        // it cannot be read (RangeError: not written), and its publisher gets a nack with the round
+        if (!(error instanceof RangeError)) throw error;
+      }
+    }
     this.log.ack(segment, offset);
     if (message !== null) this.context.deadLetter(this, message, reason);
   }
