@@ -213,12 +213,21 @@ export class BrokerCore implements VhostContext {
     const storage = durable ? hash : `${++this.transientCounter}-${hash}`;
     const dir = join(durable ? this.queuesDir : this.transientDir, storage);
     if (durable && existsSync(dir)) rmSync(dir, { recursive: true, force: true }); // leftovers of a deleted queue
-    const log = SegmentLog.open({
-      dir,
-      scheduler: durable ? this.scheduler : this.transientScheduler,
-      segmentBytes: this.options.segmentBytes,
-      logger: (line) => this.options.logger.debug(`queue '${name}' in vhost '${vhost}': ${line}`),
-    });
+    let log: SegmentLog;
+    try {
+      log = SegmentLog.open({
+        dir,
+        scheduler: durable ? this.scheduler : this.transientScheduler,
+        segmentBytes: this.options.segmentBytes,
+        logger: (line) => this.options.logger.debug(`queue '${name}' in vhost '${vhost}': ${line}`),
+      });
+    } catch (err) {
+      // a full or failing disk refuses this one declaration (a channel error), nothing else
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOSPC' && code !== 'EIO' && code !== 'EDQUOT') throw err;
+      rmSync(dir, { recursive: true, force: true });
+      throw brokerError(Errors.RESOURCE_ERROR, `cannot create the storage of queue '${name}' in vhost '${vhost}': ${(err as Error).message}`);
+    }
     return { log, storage };
   }
 
