@@ -19,6 +19,8 @@ import path from 'node:path';
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { startCanary } from '../helpers/canary.js';
+import { startTestBroker } from '../helpers/broker.js';
+import { installFaults, parseFaultPlan } from '../../src/storage/faults.js';
 
 const TMPFS_BYTES = 64 * 1024 * 1024;
 const BODY_BYTES = 64 * 1024;
@@ -276,4 +278,35 @@ test('when the disk really fills, publishers get nacks, health reports it, nothi
   await reader.close();
   broker.child.kill('SIGTERM');
   await broker.exited;
+});
+
+test('a durable queue declared while every storage write fails is refused with 506 RESOURCE_ERROR on that connection only, and the broker keeps serving', async () => {
+  const broker = await startTestBroker();
+  const bystander = await amqp.connect(broker.url);
+  const conn = await amqp.connect(broker.url);
+  let connectionError = '';
+  const closed = new Promise<void>((resolve) => conn.once('close', () => resolve()));
+  try {
+    conn.on('error', (err: Error) => (connectionError = err.message));
+    const ch = await conn.createChannel();
+    ch.on('error', () => {});
+    installFaults(parseFaultPlan('every=1,enospc=1'));
+    try {
+      await assert.rejects(ch.assertQueue('declared-on-a-full-disk', { durable: true }));
+    } finally {
+      installFaults(null);
+    }
+    // 506 is a connection error in AMQP 0-9-1 ("lacked sufficient resources"): that connection closes
+    await closed;
+    assert.match(connectionError, /506 \(RESOURCE-ERROR\).*ENOSPC/);
+    const again = await bystander.createChannel();
+    await again.assertQueue('declared-on-a-full-disk', { durable: true });
+    again.sendToQueue('declared-on-a-full-disk', Buffer.from('ok'));
+    await until(async () => (await again.checkQueue('declared-on-a-full-disk')).messageCount === 1, 'the message');
+  } finally {
+    installFaults(null);
+    await conn.close().catch(() => {});
+    await bystander.close().catch(() => {});
+    await broker.stop();
+  }
 });
