@@ -1,8 +1,7 @@
 /**
  * A queue keeps positions, not bodies: each queued message is a 13-byte position in a PositionRing (plus
  * optional expiry/delivery-count/size columns); its record lives in the queue's SegmentLog and is read
- * back when delivered. A message published while a consumer has credit and nothing is queued is handed
- * over from memory (no read) after its record is appended.
+ * back when delivered (read-ahead blocks make that one read per many messages).
  *
  * A message is delivered (or taken) only once the durability round covering its record has completed:
  * until then it waits in `pending` (counted in the queue's length). If the round fails (a write or fsync
