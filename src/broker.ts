@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig, ConfigError, type Config } from './config/config.js';
-import { DiskAlarm, MemoryAlarm, ResourceAlarms } from './core/alarms.js';
+import { DiskAlarm, MemoryAlarm, ResourceAlarms, diskCheckBytes } from './core/alarms.js';
 import { BrokerCore } from './core/core.js';
 import { checkDataDirFormats } from './storage/format-check.js';
 import { createLogger, type Logger } from './log/logger.js';
@@ -117,7 +117,6 @@ async function openAndServe(
     maxPartitionsPerRequest: config.kafkaMaxPartitionsPerRequest,
     maxDecompressedBatchBytes: Math.max(1, config.kafkaMaxDecompressedBatchBytes),
   });
-  core.onStorageFailure((error) => streams.storageFailed(error));
   const groups = GroupCoordinator.open({ dataDir: lock.dir, scheduler: core.scheduler, logger, streams });
   const kafka = new KafkaServer(
     {
@@ -139,6 +138,11 @@ async function openAndServe(
   });
   core.alarm = alarms;
   alarms.start();
+  // free space is re-checked by bytes written too (a fast publisher outruns the timer), and at once when
+  // a write fails for want of space
+  const checkDisk = (): void => alarms.disk.check();
+  for (const scheduler of core.schedulers) scheduler.checkEvery(diskCheckBytes(config.diskFreeLimitBytes), checkDisk);
+  core.onStorageFailure(checkDisk);
   const alerts = new AlertEngine({
     logger,
     configRules,

@@ -2,6 +2,7 @@
 /** The `postbox` command. `postbox serve` runs the broker; other subcommands are thin clients of the management API. */
 import { resolve } from 'node:path';
 import { buildConfig, ConfigError, readConfigFile, renderSettingsHelp, SETTINGS } from '../config/config.js';
+import { installFaultsFromEnv } from '../storage/faults.js';
 import { startWithConfig } from '../broker.js';
 import { createLogger, escapeLogText } from '../log/logger.js';
 import { POSTBOX_VERSION } from '../version.js';
@@ -83,6 +84,9 @@ async function serve(argv: string[]): Promise<void> {
   const file = configFile ? readConfigFile(resolve(configFile)) : undefined;
   const config = buildConfig({ flags, env: process.env, file, configFile });
   const logger = createLogger(config.logLevel);
+  // TEST-ONLY: storage faults injected by POSTBOX_FAULTS (storage/faults.ts); never set in production
+  const faults = installFaultsFromEnv(process.env);
+  if (faults !== null) logger.warn(`POSTBOX_FAULTS is set: storage write and fsync faults are injected (testing only): ${process.env.POSTBOX_FAULTS}`);
   const broker = await startWithConfig(config, logger);
   // The signal handlers go in before "ready" is printed: whoever waits for that line (a supervisor, a test)
   // may send SIGTERM the moment it reads it, before this process runs another line. Until then a signal

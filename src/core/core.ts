@@ -17,10 +17,14 @@ import { VirtualHost, type VhostContext } from './vhost.js';
 import type { Queue } from './queue/queue.js';
 import type { RecoveryVisitor } from './delayed/delayed-store.js';
 import type { ResourceAlarms } from './alarms.js';
+import { QueueDurabilityGate } from './queue/durability-gate.js';
 import { BrokerStats, DEFAULT_STATS_INTERVAL_MS, type SampledExchange, type SampledQueue } from './stats.js';
 import { ClientRegistry } from './clients.js';
 import { UserStore } from './users.js';
 import { brokerError, Errors } from '../errors/errors.js';
+
+/** A storage failure is still reported (health checks, metrics) this long after it ended, ms: see storageFailureReported. */
+export const STORAGE_FAILURE_HOLD_MS = 10_000;
 
 /** Longest vhost name accepted, bytes of UTF-8 (it travels as an AMQP shortstr in connection.open). */
 export const MAX_VHOST_NAME_BYTES = 255;
@@ -57,23 +61,40 @@ export class BrokerCore implements VhostContext {
   private readonly delayedRestored = new Set<string>();
   private transientCounter = 0;
   private loading = true;
-  /** set when a write or fsync failed; the broker keeps serving reads but confirms nothing more */
-  storageFailure: Error | null = null;
+  /** holds queued messages back until their records are durable; drops them when the write failed */
+  readonly durabilityGate: QueueDurabilityGate;
+  /** the logs of transient queues: rounds complete once written (policy 'never'), never fsynced */
+  readonly transientScheduler: SyncScheduler;
+  private readonly transientGate: QueueDurabilityGate;
   /** the disk alarm, when the broker runs one (publishers are blocked while its reason is set) */
   alarm: ResourceAlarms | null = null;
   private closed = false;
   private readonly storageFailureListeners: Array<(error: Error) => void> = [];
 
   private constructor(private readonly options: CoreOptions) {
-    this.scheduler = new SyncScheduler(options.fsync, {
-      // a failed write or fsync is not retried (the kernel may have dropped the pages): from then on no
-      // confirm is sent, so nothing is confirmed that might not be on disk
-      onError: (error) => {
-        this.storageFailure = error;
-        options.logger.error(`storage write/fsync failed, no further publisher confirms will be sent: ${error.message}`);
+    const storageOptions = {
+      // a failed write or fsync is not retried in place (the kernel may have dropped the pages): what it
+      // covered is dropped and refused (nacked), and the logs start new segments (storage/sync.ts)
+      onError: (error: Error, first: boolean) => {
+        if (first) {
+          options.logger.error(
+            `storage write/fsync failed (${error.message}): messages not yet on disk were refused (basic.nack, ` +
+              `Kafka error); publishing is retried and recovers by itself once writes succeed again`,
+          );
+        } else {
+          options.logger.debug(() => `storage write/fsync failed again: ${error.message}`);
+        }
         for (const listener of this.storageFailureListeners) listener(error);
       },
-    });
+      onRecovered: (failedRounds: number) => {
+        options.logger.warn(`storage recovered: writes and fsyncs succeed again (${failedRounds} failure(s) since it was last healthy)`);
+      },
+    };
+    this.scheduler = new SyncScheduler(options.fsync, storageOptions);
+    // transient queues lose their messages at a restart anyway: their rounds wait for the write, not an fsync
+    this.transientScheduler = new SyncScheduler('never', storageOptions);
+    this.durabilityGate = new QueueDurabilityGate(this.scheduler);
+    this.transientGate = new QueueDurabilityGate(this.transientScheduler);
     this.users = new UserStore(options.users, () => this.vhosts.keys());
     this.configVhosts = new Set(options.vhosts);
     this.queuesDir = join(options.dataDir, 'queues');
@@ -81,7 +102,31 @@ export class BrokerCore implements VhostContext {
     this.delayedDir = join(options.dataDir, 'delayed');
   }
 
-  /** `listener` runs once if a write or fsync fails (the scheduler then completes no more rounds). */
+  /** the last write or fsync error while storage has not recovered from it (null: healthy) */
+  get storageFailure(): Error | null {
+    return this.scheduler.failure ?? this.transientScheduler.failure;
+  }
+
+  /** both schedulers (durable and transient storage), for metrics and the disk check */
+  get schedulers(): readonly SyncScheduler[] {
+    return [this.scheduler, this.transientScheduler];
+  }
+
+  /**
+   * What health checks and metrics report: the current storage failure, or one that ended less than
+   * STORAGE_FAILURE_HOLD_MS ago. On a full disk storage recovers between two failing publishes (a new
+   * segment fits), so the health check would otherwise flap to OK while every publish is nacked.
+   */
+  get storageFailureReported(): Error | null {
+    const current = this.storageFailure;
+    if (current !== null) return current;
+    for (const scheduler of this.schedulers) {
+      if (scheduler.lastFailure !== null && performance.now() - scheduler.lastFailureAt < STORAGE_FAILURE_HOLD_MS) return scheduler.lastFailure;
+    }
+    return null;
+  }
+
+  /** `listener` runs on every write or fsync failure (after the rounds it failed were refused). */
   onStorageFailure(listener: (error: Error) => void): void {
     this.storageFailureListeners.push(listener);
   }
@@ -173,17 +218,30 @@ export class BrokerCore implements VhostContext {
 
   // ---------------------------------------------------------------- VhostContext
 
+  queueAppended(queue: Queue): number {
+    return (queue.durable ? this.durabilityGate : this.transientGate).appended(queue);
+  }
+
   openQueueLog(vhost: string, name: string, durable: boolean): { log: SegmentLog; storage: string } {
     const hash = createHash('sha256').update(vhost).update('\0').update(name).digest('hex').slice(0, 32);
     const storage = durable ? hash : `${++this.transientCounter}-${hash}`;
     const dir = join(durable ? this.queuesDir : this.transientDir, storage);
     if (durable && existsSync(dir)) rmSync(dir, { recursive: true, force: true }); // leftovers of a deleted queue
-    const log = SegmentLog.open({
-      dir,
-      scheduler: this.scheduler,
-      segmentBytes: this.options.segmentBytes,
-      logger: (line) => this.options.logger.debug(`queue '${name}' in vhost '${vhost}': ${line}`),
-    });
+    let log: SegmentLog;
+    try {
+      log = SegmentLog.open({
+        dir,
+        scheduler: durable ? this.scheduler : this.transientScheduler,
+        segmentBytes: this.options.segmentBytes,
+        logger: (line) => this.options.logger.debug(`queue '${name}' in vhost '${vhost}': ${line}`),
+      });
+    } catch (err) {
+      // a full or failing disk refuses this one declaration (a channel error), nothing else
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOSPC' && code !== 'EIO' && code !== 'EDQUOT') throw err;
+      rmSync(dir, { recursive: true, force: true });
+      throw brokerError(Errors.RESOURCE_ERROR, `cannot create the storage of queue '${name}' in vhost '${vhost}': ${(err as Error).message}`);
+    }
     return { log, storage };
   }
 
@@ -319,6 +377,7 @@ export class BrokerCore implements VhostContext {
     this.closed = true;
     this.stats.stop();
     await this.scheduler.close();
+    await this.transientScheduler.close();
     for (const v of this.vhosts.values()) for (const q of v.queues.values()) q.close();
     for (const v of this.vhosts.values()) for (const e of v.exchanges.values()) e.delayed?.close();
     rmSync(this.transientDir, { recursive: true, force: true });

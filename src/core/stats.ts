@@ -69,6 +69,8 @@ export class QueueCounters {
   deadLetteredRejected = 0;
   deadLetteredMaxlen = 0;
   deadLetteredDeliveryLimit = 0;
+  /** messages dropped before delivery because their storage write or fsync failed (publishers nacked) */
+  storageFailed = 0;
   /** per-second rates over the last sampling interval, by Q_* index (filled by sampling) */
   readonly rates = new Float64Array(QUEUE_SAMPLE_SIZE);
   /** the values at the last sample, by Q_* index */

@@ -42,6 +42,8 @@ export interface VhostContext extends DelayedStorage {
   openQueueLog(vhost: string, name: string, durable: boolean): { log: SegmentLog; storage: string };
   /** durable definitions changed: persist them */
   definitionsChanged(): void;
+  /** a queue appended a record: the durability round covering it (see Queue.releaseDurable) */
+  queueAppended(queue: Queue): number;
   /** the broker's message statistics */
   readonly stats: BrokerStats;
   /** a stored message whose properties cannot be decoded was dropped instead of delivered: log it */
@@ -579,6 +581,10 @@ export class VirtualHost implements QueueContext {
 
   undecodableMessageDropped(queue: Queue, reason: string): void {
     this.context.undecodableMessageDropped(this.name, queue.name, reason);
+  }
+
+  appended(queue: Queue): number {
+    return this.context.queueAppended(queue);
   }
 
   // ---------------------------------------------------------------- persistence

@@ -65,15 +65,21 @@ function remove(req: ApiRequest, ctx: ManagementContext): ApiReply {
   return { status: 204 };
 }
 
-/** resolves once `round` is durable (the scheduler's group commit) */
+/** resolves once `round` is durable (the scheduler's group commit); rejects with a 503 when it failed */
 function whenDurable(scheduler: SyncScheduler, round: number): Promise<void> {
   if (scheduler.completedRound >= round) return Promise.resolve();
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const listener = {
       onDurable(): void {
         if (scheduler.completedRound < round) return;
         scheduler.removeListener(listener);
         resolve();
+      },
+      onFailed(through: number, error: Error): void {
+        if (through < round) return;
+        scheduler.removeListener(listener);
+        // the write failed: the message was dropped from its queues and will never be delivered
+        reject(httpError(503, `storage write failed (${error.message}): the message was not stored`));
       },
     };
     scheduler.addListener(listener);
@@ -98,7 +104,8 @@ async function publish(req: ApiRequest, ctx: ManagementContext): Promise<ApiRepl
   if (props.user_id !== undefined && props.user_id !== req.user.name) {
     throw httpError(400, `user_id property set to '${String(props.user_id)}' but authenticated user was '${req.user.name}'`);
   }
-  if (ctx.core.storageFailure !== null) throw httpError(503, 'storage failed: the broker accepts no more messages');
+  const failure = ctx.core.storageFailure;
+  if (failure !== null) throw httpError(503, `storage failed (${failure.message}): publishing is refused until writes succeed again`);
   // AMQP publishers are blocked and Kafka producers held while an alarm is on; an HTTP request cannot be
   // held open usefully, so it is refused and nothing is stored
   const alarm = ctx.core.alarm?.reason ?? null;

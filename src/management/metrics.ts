@@ -141,6 +141,20 @@ export function renderMetrics(ctx: ManagementContext): string {
   const fsync = core.scheduler.durations;
   out.histogram('postbox_fsync_round_seconds', 'Duration of group-commit fsync rounds', SYNC_DURATION_BOUNDS_MS, fsync.counts, fsync.count, fsync.sumMs);
 
+  // ---- storage failures (storage/sync.ts)
+  let failures = 0;
+  let unrepaired = 0;
+  let written = 0;
+  for (const s of core.schedulers) {
+    failures += s.failureCount;
+    unrepaired += s.brokenLogCount;
+    written += s.bytesWritten;
+  }
+  out.family('postbox_storage_failed', '1 while storage has a write or fsync failure it has not recovered from (publishes are nacked), and 10 s after').sample('postbox_storage_failed', null, core.storageFailureReported === null ? 0 : 1);
+  out.family('postbox_storage_failures_total', 'Write and fsync failures; each refused everything not yet durable', 'counter').sample('postbox_storage_failures_total', null, failures);
+  out.family('postbox_storage_unrepaired_logs', 'Logs that could not start a new segment after a failure yet (the disk still full)').sample('postbox_storage_unrepaired_logs', null, unrepaired);
+  out.family('postbox_storage_written_bytes_total', 'Bytes the storage wrote to its logs', 'counter').sample('postbox_storage_written_bytes_total', null, written);
+
   // ---- resources and alarms
   const alarms = core.alarm;
   out.family('rabbitmq_process_resident_memory_bytes', 'Resident memory of the broker process').sample('rabbitmq_process_resident_memory_bytes', null, process.memoryUsage.rss());

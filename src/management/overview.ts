@@ -177,24 +177,42 @@ function nodeJson(ctx: ManagementContext): Record<string, unknown> {
   };
 }
 
+/**
+ * The alarms health check: 503 while a resource alarm is in effect, or while storage has failed (a write
+ * or fsync error it has not recovered from: publishes are being nacked), listed as resource 'storage'.
+ */
 function alarms(_req: ApiRequest, ctx: ManagementContext): ApiReply {
   const alarm = ctx.core.alarm;
   const reason = alarm?.reason ?? null;
-  if (alarm === null || reason === null) return { status: 200, body: { status: 'ok' } };
-  return {
-    status: 503,
-    body: { status: 'failed', reason: `resource alarm in effect: ${reason}`, alarms: alarm.active().map((a) => ({ node: ctx.node, ...a })) },
-  };
+  const storage = ctx.core.storageFailureReported;
+  if (reason === null && storage === null) return { status: 200, body: { status: 'ok' } };
+  const active: Array<{ node: string; resource: string; reason: string }> = alarm === null ? [] : alarm.active().map((a) => ({ node: ctx.node, ...a }));
+  const reasons: string[] = [];
+  if (reason !== null) reasons.push(`resource alarm in effect: ${reason}`);
+  if (storage !== null) {
+    reasons.push(`storage failed: ${storage.message}`);
+    active.push({ node: ctx.node, resource: 'storage', reason: storage.message });
+  }
+  return { status: 503, body: { status: 'failed', reason: reasons.join('; '), alarms: active } };
+}
+
+/** Every virtual host runs while the broker does, unless storage has failed (its messages cannot be stored). */
+function virtualHosts(_req: ApiRequest, ctx: ManagementContext): ApiReply {
+  const storage = ctx.core.storageFailureReported;
+  if (storage === null) return { status: 200, body: { status: 'ok' } };
+  return { status: 503, body: { status: 'failed', reason: `storage failed, no virtual host can store messages: ${storage.message}` } };
 }
 
 /** RabbitMQ's aliveness test: a message through a test queue in the vhost, then the queue goes again */
-function aliveness(req: ApiRequest, ctx: ManagementContext): ApiReply {
+async function aliveness(req: ApiRequest, ctx: ManagementContext): Promise<ApiReply> {
   const vhost = vhostFor(ctx, req.user, req.params.vhost!);
   const existed = vhost.queues.has(ALIVENESS_QUEUE);
   const { queue } = vhost.declareQueue({ name: ALIVENESS_QUEUE, passive: false, durable: false, exclusive: false, autoDelete: false, arguments: {} }, MANAGEMENT_OWNER);
   const body = Buffer.from('test_message');
   const sent = new Message('', ALIVENESS_QUEUE, Buffer.from([0, 0]), body, false);
   queue.enqueue(sent);
+  // it becomes ready once its record is written (the durability round); a failed write drops it (503)
+  if (queue.hasPending) await new Promise<void>((resolve) => queue.afterPending(resolve));
   // the queue is the test's own (RabbitMQ's name): what comes back first is taken as the answer
   const taken = queue.take();
   if (taken !== null) queue.discard(taken.position.segment, taken.position.offset);
@@ -224,6 +242,6 @@ export const overviewRoutes: readonly Route[] = [
   },
   { method: 'GET', path: '/api/health/checks/alarms', handler: alarms },
   { method: 'GET', path: '/api/health/checks/local-alarms', handler: alarms },
-  { method: 'GET', path: '/api/health/checks/virtual-hosts', handler: () => ({ status: 200, body: { status: 'ok' } }) },
+  { method: 'GET', path: '/api/health/checks/virtual-hosts', handler: virtualHosts },
   { method: 'GET', path: '/api/aliveness-test/:vhost', handler: aliveness },
 ];

@@ -107,12 +107,14 @@ function parseGet(req: ApiRequest): GetRequest {
  * the ackmode: acked (ack_requeue_false), requeued as redelivered (ack/reject_requeue_true) or rejected,
  * which dead-letters (reject_requeue_false).
  */
-function getMessages(req: ApiRequest, ctx: ManagementContext): ApiReply {
+async function getMessages(req: ApiRequest, ctx: ManagementContext): Promise<ApiReply> {
   const { vhost, queue } = target(req, ctx);
   requireAccess(ctx, req.user, vhost, 'read', 'queue', queue.name);
   const g = parseGet(req);
   const out: Record<string, unknown>[] = [];
   const requeue: RequeueEntry[] = [];
+  // messages published just before may wait for their durability round
+  if (queue.hasPending) await new Promise<void>((resolve) => queue.afterPending(resolve));
   for (let i = 0; i < g.count; i++) {
     const taken = queue.take();
     if (taken === null) break;

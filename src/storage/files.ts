@@ -2,12 +2,13 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeAt } from './faults.js';
 
 /** write() until `length` bytes of `buffer` are written at `position` (null: at the fd's file position). */
 export function writeFully(fd: number, buffer: Buffer, length: number, position: number | null): void {
   let written = 0;
   while (written < length) {
-    const count = fs.writeSync(fd, buffer, written, length - written, position === null ? null : position + written);
+    const count = writeAt(fd, buffer, written, length - written, position === null ? null : position + written);
     if (count <= 0) throw new Error(`write returned ${count}`);
     written += count;
   }

@@ -125,6 +125,7 @@ export class SegmentLog implements SyncableLog {
   lastSegment = 0;
   flushQueued = false;
   syncQueued = false;
+  exposed = false;
 
   private readonly scheduler: SyncScheduler;
   private readonly segmentBytes: number;
@@ -167,6 +168,23 @@ export class SegmentLog implements SyncableLog {
   private sealedSyncing: Segment[] = [];
   private ackWriteSegments: Segment[] = [];
   private ackSyncSegments: Segment[] = [];
+  // Write failures (see sync.ts). The log remembers where the bytes covered by the last completed round
+  // end. A failed write does not throw out of append(): the log reports it to the scheduler and, until
+  // the scheduler rolls it back, counts further appends without writing them. rollBack() drops every
+  // record past the durable end (truncating the file, deleting later segments); repair() then starts a
+  // new segment, so nothing is appended again after bytes whose fsync failed.
+  /** End of the bytes the last completed round covers: segment number and size in it. */
+  private durableSegment = 0;
+  private durableSize = 0;
+  /** End of the bytes handed to the round in flight (policy 'never': of the bytes written). */
+  private candidateSegment = 0;
+  private candidateSize = 0;
+  /** A write failed: appends are counted, not written, until the scheduler rolls the log back. */
+  private writeError: Error | null = null;
+  /** Rolled back: the next append (or the scheduler's retry) starts a new segment first. */
+  private needsRepair = false;
+  /** Highest segment number this log ever used (a repair never reuses one). */
+  private highestSegment = 0;
   /** The scheduler has fdatasyncs in flight on fds of this log: closing them must wait. */
   private syncInFlight = false;
   private deferredCloses: number[] = [];
@@ -232,13 +250,23 @@ export class SegmentLog implements SyncableLog {
       throw new RangeError(`payload length ${payloadLength} outside ${MIN_RECORD_PAYLOAD_BYTES}..${MAX_RECORD_PAYLOAD_BYTES}`);
     }
     const size = RECORD_HEADER_BYTES + payloadLength;
+    if (this.needsRepair && this.writeError === null) this.repairOrFail();
     let segment = this.active;
-    if (segment.size + size > this.segmentBytes && segment.recordCount > 0) segment = this.roll();
+    if (this.writeError !== null) return this.appendUnwritten(segment, parts, payloadLength);
+    if (segment.size + size > this.segmentBytes && segment.recordCount > 0) {
+      segment = this.rollOrFail();
+      if (this.writeError !== null) return this.appendUnwritten(segment, parts, payloadLength);
+    }
     const offset = segment.size;
     if (size > WRITE_BUFFER_BYTES - this.writeLength) {
-      this.flush();
+      this.flushOrFail();
+      if (this.writeError !== null) return this.appendUnwritten(segment, parts, payloadLength);
       if (size > WRITE_BUFFER_BYTES) {
-        this.appendDirect(segment, parts, payloadLength);
+        try {
+          this.appendDirect(segment, parts, payloadLength);
+        } catch (error) {
+          this.failWrite(error);
+        }
         this.recordAppended(segment, offset, payloadLength);
         return offset;
       }
@@ -268,6 +296,54 @@ export class SegmentLog implements SyncableLog {
     this.recordAppended(segment, offset, payloadLength);
     if (!this.flushQueued) this.scheduler.markDirty(this);
     return offset;
+  }
+
+  /**
+   * After a failed write, until the scheduler rolls the log back: the record gets its position (the
+   * caller holds it until the rollback refuses it) but no byte of it is written.
+   */
+  private appendUnwritten(segment: Segment, parts: readonly Buffer[], payloadLength: number): number {
+    let total = 0;
+    for (let i = 0; i < parts.length; i++) total += parts[i]!.length;
+    if (total !== payloadLength) throw partsMismatchError(parts, payloadLength);
+    const offset = segment.size;
+    this.recordAppended(segment, offset, payloadLength);
+    if (!this.flushQueued) this.scheduler.markDirty(this);
+    return offset;
+  }
+
+  /** A write of this log failed: stop writing, and let the scheduler fail the rounds and roll back. */
+  private failWrite(error: unknown): void {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    if (this.writeError === null) this.writeError = failure;
+    this.writeLength = 0;
+    this.scheduler.writeFailed(failure);
+    if (!this.flushQueued) this.scheduler.markDirty(this); // stays exposed until the rollback
+  }
+
+  private flushOrFail(): void {
+    try {
+      this.flush();
+    } catch (error) {
+      this.failWrite(error);
+    }
+  }
+
+  private rollOrFail(): Segment {
+    try {
+      return this.roll();
+    } catch (error) {
+      this.failWrite(error);
+      return this.active;
+    }
+  }
+
+  private repairOrFail(): void {
+    try {
+      this.repairSegment();
+    } catch (error) {
+      this.failWrite(error);
+    }
   }
 
   /** The payload of the record at (segment, offset). The Buffer stays valid and unchanged forever. */
@@ -344,11 +420,19 @@ export class SegmentLog implements SyncableLog {
   flush(): void {
     if (this.state !== LogState.Open) return;
     const length = this.writeLength;
-    if (length > 0) {
+    if (this.writeError !== null) {
+      this.writeLength = 0; // rolled back by the scheduler: nothing of it may reach the file
+    } else if (length > 0) {
       const segment = this.active;
-      writeFully(segment.fd, this.writeBuffer, length, segment.flushedSize);
+      try {
+        writeFully(segment.fd, this.writeBuffer, length, segment.flushedSize);
+      } catch (error) {
+        this.failWrite(error);
+        throw error;
+      }
       segment.flushedSize += length;
       this.writeLength = 0;
+      this.scheduler.noteWritten(length);
       this.dataWritten();
     }
     if (this.ackWriteSegments.length > 0) this.flushAcks();
@@ -363,6 +447,7 @@ export class SegmentLog implements SyncableLog {
     for (const segment of [...this.segments.values()]) this.deleteSegment(segment);
     this.active = this.createSegment(next);
     this.lastSegment = next;
+    this.markAllDurable();
   }
 
   /** Deletes every file of the log (and the directory when it is then empty). Unusable until reset(). */
@@ -394,6 +479,9 @@ export class SegmentLog implements SyncableLog {
     if (this.directoryFd >= 0) this.closeFd(this.directoryFd);
     this.directoryFd = -1;
     this.state = LogState.Destroyed;
+    this.writeError = null;
+    this.needsRepair = false;
+    this.scheduler.forget(this);
   }
 
   /** Makes a destroyed log usable again, empty, starting at segment 1. */
@@ -403,6 +491,7 @@ export class SegmentLog implements SyncableLog {
     fs.mkdirSync(this.dir, { recursive: true });
     if (this.syncEnabled) this.directoryFd = fs.openSync(this.dir, 'r');
     this.active = this.createSegment(1);
+    this.markAllDurable();
   }
 
   /**
@@ -412,7 +501,14 @@ export class SegmentLog implements SyncableLog {
    */
   close(): void {
     if (this.state !== LogState.Open) return;
-    this.flush();
+    this.scheduler.forget(this);
+    if (this.writeError !== null || this.needsRepair) {
+      // a failure not rolled back yet: nothing more is written (what no round covers was refused)
+      this.writeError = null;
+      this.writeLength = 0;
+    } else {
+      this.flush();
+    }
     if (this.syncEnabled) this.syncPendingNow();
     this.state = LogState.Closed;
     for (const segment of this.segments.values()) {
@@ -430,6 +526,8 @@ export class SegmentLog implements SyncableLog {
   // ---- SyncableLog: called by the SyncScheduler -------------------------------------------------
 
   collectSyncFds(dataFds: number[], directoryFds: number[]): void {
+    this.candidateSegment = this.active.number;
+    this.candidateSize = this.active.flushedSize;
     if (this.directorySyncPending && this.directoryFd >= 0) directoryFds.push(this.directoryFd);
     this.directorySyncPending = false;
     if (this.activeSyncPending && this.active.fd >= 0) dataFds.push(this.active.fd);
@@ -471,9 +569,97 @@ export class SegmentLog implements SyncableLog {
     deferred.length = 0;
   }
 
+  roundCompleted(): boolean {
+    if (this.state !== LogState.Open) return false;
+    this.durableSegment = this.candidateSegment;
+    this.durableSize = this.candidateSize;
+    return this.active.number !== this.durableSegment || this.active.size !== this.durableSize;
+  }
+
+  /**
+   * Drops every record past the durable end: later segments are deleted, the durable one is truncated
+   * (and synced, so a crash cannot bring the dropped records back), and the next append starts a new
+   * segment (repair): nothing is written after bytes whose write or fsync failed.
+   */
+  rollBack(): void {
+    if (this.state !== LogState.Open) return;
+    this.writeError = null;
+    this.writeLength = 0;
+    this.needsRepair = true;
+    const durable = this.durableSegment;
+    const size = this.durableSize;
+    this.candidateSegment = durable;
+    this.candidateSize = size;
+    let deleted = 0;
+    for (const segment of [...this.segments.values()]) {
+      if (segment.number > durable) {
+        this.deleteSegment(segment);
+        deleted++;
+      }
+    }
+    if (this.blockSegment >= durable) this.block = null;
+    const mark = this.segments.get(durable);
+    this.logger(`storage ${this.dir}: a write or fsync failed: rolled back to ${durable}:${size}, ${deleted} later segment(s) deleted`);
+    if (mark === undefined) return;
+    if (mark.size > size) {
+      const livesBefore = mark.liveRecords;
+      const bytesBefore = mark.liveBytes;
+      mark.dropRecordsFrom(size);
+      this.liveRecordCount -= livesBefore - mark.liveRecords;
+      this.liveByteCount -= bytesBefore - mark.liveBytes;
+      mark.size = size;
+      mark.flushedSize = size;
+    }
+    // a torn write leaves bytes past flushedSize: whole records among them must not come back at recovery
+    const fd = mark.fd >= 0 ? mark.fd : fs.openSync(mark.path, 'r+');
+    try {
+      if (fs.fstatSync(fd).size > size) {
+        fs.ftruncateSync(fd, size);
+        if (this.syncEnabled) fs.fdatasyncSync(fd);
+      }
+    } finally {
+      if (fd !== mark.fd) closeQuietly(fd);
+    }
+  }
+
+  repair(): boolean {
+    if (this.state !== LogState.Open || !this.needsRepair) return true;
+    if (this.writeError !== null) return false;
+    try {
+      this.repairSegment();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** After a rollback: a new active segment; the old one (if still holding live records) is sealed. */
+  private repairSegment(): void {
+    const old = this.active;
+    const next = this.createSegment(this.highestSegment + 1, indexCapacityAfter(old));
+    this.active = next;
+    this.lastSegment = next.number;
+    this.needsRepair = false;
+    if (this.segments.get(old.number) !== old) return;
+    if (old.fullyAcked) this.deleteSegment(old);
+    else if (old.fd >= 0 && !old.dataSyncPending) {
+      this.closeFd(old.fd);
+      old.fd = -1;
+    }
+  }
+
+  /** Everything in the log is covered (after recovery, or after purge/reset started over). */
+  private markAllDurable(): void {
+    if (this.active.number > this.highestSegment) this.highestSegment = this.active.number;
+    this.durableSegment = this.candidateSegment = this.active.number;
+    this.durableSize = this.candidateSize = this.active.size;
+  }
+
   // ---- appending ---------------------------------------------------------------------------------
 
   private recordAppended(segment: Segment, offset: number, payloadLength: number): void {
+    // (flushQueued may be set by acks alone: markDirty would not be called for this record)
+    if (!this.exposed) this.scheduler.expose(this);
     segment.size += RECORD_HEADER_BYTES + payloadLength;
     segment.addRecord(offset, payloadLength);
     this.liveRecordCount++;
@@ -499,12 +685,17 @@ export class SegmentLog implements SyncableLog {
       writeFully(segment.fd, part, part.length, position);
       position += part.length;
     }
+    this.scheduler.noteWritten(position - segment.flushedSize);
     segment.flushedSize = position;
     this.dataWritten();
   }
 
   private dataWritten(): void {
-    if (!this.syncEnabled) return;
+    if (!this.syncEnabled) {
+      this.candidateSegment = this.active.number;
+      this.candidateSize = this.active.flushedSize;
+      return;
+    }
     this.activeSyncPending = true;
     this.scheduler.markUnsynced(this);
   }
@@ -516,7 +707,15 @@ export class SegmentLog implements SyncableLog {
       segment.ackWritePending = false;
       if (segment.ackBufferLength === 0 || segment.ackBuffer === null) continue;
       if (segment.ackFd < 0) segment.ackFd = fs.openSync(segment.ackPath, 'a');
-      writeFully(segment.ackFd, segment.ackBuffer, segment.ackBufferLength, null);
+      try {
+        writeFully(segment.ackFd, segment.ackBuffer, segment.ackBufferLength, null);
+      } catch (error) {
+        // a torn entry would shift every later one: cut the file back to whole entries, keep the
+        // buffer for the next flush (entries written twice are harmless), and fail the round
+        segment.ackWritePending = true;
+        realignAckFile(segment.ackFd);
+        throw error;
+      }
       segment.ackBufferLength = 0;
       if (this.syncEnabled && !segment.ackSyncPending) {
         segment.ackSyncPending = true;
@@ -531,23 +730,23 @@ export class SegmentLog implements SyncableLog {
   private roll(): Segment {
     this.flush();
     const sealed = this.active;
+    const sealedSyncPending = this.activeSyncPending;
+    // the new segment first: if it cannot be created, the active one stays as it was
+    const next = this.createSegment(Math.max(sealed.number, this.highestSegment) + 1, indexCapacityAfter(sealed));
+    this.active = next;
     if (sealed.fullyAcked) {
-      this.activeSyncPending = false; // its bytes are acked already: nothing worth syncing
-      this.active = this.createSegment(sealed.number + 1, indexCapacityAfter(sealed));
-      this.deleteSegment(sealed);
-      return this.active;
+      this.deleteSegment(sealed); // its bytes are acked already: nothing worth syncing
+      return next;
     }
-    if (this.activeSyncPending) {
+    if (sealedSyncPending) {
       // keep its fd open until the next round has fdatasync'ed it (onSyncDone closes it)
-      this.activeSyncPending = false;
       sealed.dataSyncPending = true;
       this.sealedAwaitingSync.push(sealed);
     } else {
       this.closeFd(sealed.fd);
       sealed.fd = -1;
     }
-    this.active = this.createSegment(sealed.number + 1, indexCapacityAfter(sealed));
-    return this.active;
+    return next;
   }
 
   private createSegment(number: number, indexCapacity: number = INITIAL_INDEX_CAPACITY): Segment {
@@ -558,7 +757,14 @@ export class SegmentLog implements SyncableLog {
     const fd = fs.openSync(segmentPath, 'wx+');
     const segment = new Segment(number, segmentPath, ackPath, indexCapacity);
     segment.fd = fd;
-    writeFully(fd, encodeSegmentHeader(number), SEGMENT_HEADER_BYTES, 0);
+    if (number > this.highestSegment) this.highestSegment = number;
+    try {
+      writeFully(fd, encodeSegmentHeader(number), SEGMENT_HEADER_BYTES, 0);
+    } catch (error) {
+      closeQuietly(fd);
+      unlinkIfExists(segmentPath);
+      throw error;
+    }
     segment.size = SEGMENT_HEADER_BYTES;
     segment.flushedSize = SEGMENT_HEADER_BYTES;
     this.segments.set(number, segment);
@@ -703,6 +909,7 @@ export class SegmentLog implements SyncableLog {
     this.recovered = recovered;
     this.recoveryScan = null;
     this.lastSegment = this.active.number;
+    this.markAllDurable();
     const damage = totals.damagedRanges > 0 ? `skipped ${totals.damagedBytes} damaged byte(s) in ${totals.damagedRanges} range(s), ` : '';
     this.logger(
       `storage ${this.dir}: recovered ${recoveredSegments} segment(s), ${this.liveRecordCount} live record(s) ` +
@@ -886,6 +1093,16 @@ export class SegmentLog implements SyncableLog {
   private notOpenError(): Error {
     const state = this.state === LogState.Closed ? 'closed' : 'destroyed';
     return new Error(`storage ${this.dir}: log is ${state}`);
+  }
+}
+
+/** Truncates an ack file to whole entries after a torn append (best effort: the round fails anyway). */
+function realignAckFile(fd: number): void {
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size % ACK_ENTRY_BYTES !== 0) fs.ftruncateSync(fd, size - (size % ACK_ENTRY_BYTES));
+  } catch {
+    // the failure is reported by the caller
   }
 }
 

@@ -155,6 +155,28 @@ export class Segment {
     return this.ackBufferLength === ACK_BUFFER_BYTES;
   }
 
+  /**
+   * Forgets every record at or past `offset` (a rollback after a failed write; nothing of them was ever
+   * handed out): the index ends before them and their acked bits are cleared.
+   */
+  dropRecordsFrom(offset: number): void {
+    let count = this.recordCount;
+    while (count > 0 && this.offsets[count - 1]! >= offset) {
+      const index = count - 1;
+      const length = this.recordLength(index);
+      const bit = 1 << (index & 7);
+      if ((this.acked[index >>> 3]! & bit) !== 0) {
+        this.acked[index >>> 3] = this.acked[index >>> 3]! & ~bit;
+        this.ackedCount--;
+      } else {
+        this.liveBytes -= length;
+      }
+      this.recordCount = count = index;
+      this.indexEnd = this.offsets[index]!;
+    }
+    if (this.ackHint > count) this.ackHint = count;
+  }
+
   private grow(): void {
     const capacity = Math.max(MIN_INDEX_CAPACITY, this.offsets.length * 2);
     const offsets = new Uint32Array(capacity);

@@ -16,18 +16,40 @@
  *
  * Policy 'never' skips the fdatasync: a round completes once its bytes were handed to the OS.
  *
- * A failed fsync is not retried (after a failed fsync the kernel may already have dropped the
- * dirty pages, so a retry can succeed without the data being on disk). The scheduler stops
- * completing rounds and reports the error: a broker must not confirm anything after that.
+ * Failures. A failed write (ENOSPC, EIO, a short write that cannot finish) or a failed fsync is not
+ * retried in place: after a failed fsync the kernel may already have dropped the dirty pages, so a retry
+ * can succeed without the data being on disk. Instead the scheduler fails every round issued so far:
+ *
+ *   write or fsync error ──► (the round in flight, if any, finishes first)
+ *                        ──► every exposed log rolls back: it drops, in memory and on disk, every byte
+ *                            no completed round covers (rollBack), so none of it is ever read, delivered
+ *                            or found again by recovery
+ *                        ──► completedRound = the last round issued; every listener.onFailed(through):
+ *                            whatever waited for those rounds is refused (basic.nack, a Kafka error)
+ *                        ──► each log gets ready to append again (repair: a new segment file); a log
+ *                            that cannot yet (the disk is still full) is retried every
+ *                            STORAGE_RETRY_INTERVAL_MS, and on its next append
+ *
+ * `failure` stays set from the error until a later round completes with every log repaired: while it
+ * is set the broker reports unhealthy storage (health checks, metrics). Nothing is confirmed that a
+ * completed round does not cover, and storage recovers by itself once writes and syncs succeed again.
  */
 
-import fs from 'node:fs';
+import { dataSync, directorySync } from './faults.js';
 
 export type FsyncPolicy = 'always' | 'never';
 
 export interface DurabilityListener {
   onDurable(round: number): void;
+  /**
+   * Every round up to `through` failed: nothing appended for them is durable, and the logs have dropped
+   * it. Called before any later round completes; completedRound is `through` by then.
+   */
+  onFailed?(through: number, error: Error): void;
 }
+
+/** How often a log that could not be repaired after a failure (the disk still full) is tried again, ms. */
+export const STORAGE_RETRY_INTERVAL_MS = 1000;
 
 /** What the scheduler needs from a log (SegmentLog implements it). */
 export interface SyncableLog {
@@ -45,6 +67,20 @@ export interface SyncableLog {
   collectSyncFds(dataFds: number[], directoryFds: number[]): void;
   /** The syncs collected from this log have all finished (successfully or not). */
   onSyncDone(): void;
+  /** In the scheduler's list of logs holding bytes no completed round covers; owned by the scheduler. */
+  exposed: boolean;
+  /**
+   * A round completed: what the log handed to it (collectSyncFds; with policy 'never', what flush()
+   * wrote) is durable now. Returns true while the log holds bytes that no completed round covers.
+   */
+  roundCompleted(): boolean;
+  /**
+   * A write or fsync failed: drop every byte no completed round covers, from memory and from the files
+   * (truncate), so it is never read or recovered. Must not write anything new.
+   */
+  rollBack(): void;
+  /** After rollBack: be ready to append again (e.g. start a new segment). False: not yet, try again later. */
+  repair(): boolean;
 }
 
 /** Upper bounds of the fsync-round duration histogram, ms (a round is one fdatasync per written file, in parallel). */
@@ -66,14 +102,40 @@ export class SyncDurations {
 }
 
 export interface SyncSchedulerOptions {
-  /** Called once with the first write or fsync error; without it the error is thrown (crashing the process). */
-  onError?: (error: Error) => void;
+  /**
+   * Called with each write or fsync error after the rounds it failed were refused (`first`: the first
+   * error since storage was last healthy). Without it the error is thrown (crashing the process).
+   */
+  onError?: (error: Error, first: boolean) => void;
+  /** Called when storage is healthy again after failures: a round completed with every log repaired. */
+  onRecovered?: (failedRounds: number) => void;
 }
 
 export class SyncScheduler {
   readonly policy: FsyncPolicy;
   private completed = 0;
+  /** the highest round requestRound() returned */
+  private issued = 0;
   private failed: Error | null = null;
+  /** a write failed: the rounds are failed as soon as no round is in flight */
+  private pendingFailure: Error | null = null;
+  /** logs holding bytes no completed round covers (rolled back on a failure) */
+  private exposedLogs: SyncableLog[] = [];
+  /** logs rolled back after a failure that could not be repaired yet */
+  private readonly brokenLogs = new Set<SyncableLog>();
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** rounds failed since storage was last healthy */
+  private failedSinceHealthy = 0;
+  /** write and fsync failures since start (each failed every round issued before it) */
+  failureCount = 0;
+  /** the last write or fsync error and when it happened (performance.now()), kept after recovery */
+  lastFailure: Error | null = null;
+  lastFailureAt = 0;
+  /** bytes written by the logs since start (noteWritten), for the disk alarm's check by bytes */
+  bytesWritten = 0;
+  private bytesAtLastCheck = 0;
+  private writeCheckBytes = 0;
+  private writeCheck: (() => void) | null = null;
 
   /** Round whose syncs are in flight, 0 when none. */
   private inFlightRound = 0;
@@ -94,7 +156,9 @@ export class SyncScheduler {
   /** Replaced (never mutated) on add/remove, so completing a round iterates without allocating. */
   private listeners: readonly DurabilityListener[] = [];
   private closeWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
-  private readonly onError: ((error: Error) => void) | undefined;
+  private readonly onError: SyncSchedulerOptions['onError'];
+  private readonly onRecovered: SyncSchedulerOptions['onRecovered'];
+  private readonly retryCallback: () => void;
 
   private readonly tickCallback: () => void;
   private readonly syncCallback: (error: NodeJS.ErrnoException | null) => void;
@@ -103,6 +167,8 @@ export class SyncScheduler {
     if (policy !== 'always' && policy !== 'never') throw new TypeError(`unknown fsync policy ${String(policy)}`);
     this.policy = policy;
     this.onError = options.onError;
+    this.onRecovered = options.onRecovered;
+    this.retryCallback = () => this.retryRepairs();
     this.tickCallback = () => this.tick();
     this.syncCallback = (error) => this.syncFinished(error);
   }
@@ -112,21 +178,63 @@ export class SyncScheduler {
     return this.completed;
   }
 
-  /** First write or fsync error; once set, no round completes again. */
+  /** The last write or fsync error, while storage has not recovered from it; null when healthy. */
   get failure(): Error | null {
     return this.failed;
+  }
+
+  /** Logs that could not be repaired after a failure yet (0 when healthy). */
+  get brokenLogCount(): number {
+    return this.brokenLogs.size;
+  }
+
+  /**
+   * Calls `check` (synchronously, from a log's flush) each time another `everyBytes` were written: the
+   * disk alarm re-checks free space by bytes written, not only by time.
+   */
+  checkEvery(everyBytes: number, check: () => void): void {
+    this.writeCheckBytes = everyBytes;
+    this.writeCheck = check;
+    this.bytesAtLastCheck = this.bytesWritten;
+  }
+
+  /** A log wrote `bytes` to the OS. */
+  noteWritten(bytes: number): void {
+    this.bytesWritten += bytes;
+    if (this.writeCheck !== null && this.bytesWritten - this.bytesAtLastCheck >= this.writeCheckBytes) {
+      this.bytesAtLastCheck = this.bytesWritten;
+      this.writeCheck();
+    }
+  }
+
+  /**
+   * A log's write failed outside flush() (e.g. a roll, a write straight to the file): every round issued
+   * so far fails at the end of this turn (or when the round in flight finishes).
+   */
+  writeFailed(error: Error): void {
+    if (this.pendingFailure === null) this.pendingFailure = error;
+    this.scheduleTick();
+  }
+
+  /** The log appended bytes that no completed round covers (called by markDirty and markUnsynced too). */
+  expose(log: SyncableLog): void {
+    if (log.exposed) return;
+    log.exposed = true;
+    this.exposedLogs.push(log);
   }
 
   /** The log has buffered bytes: flush it at the end of this event-loop turn. */
   markDirty(log: SyncableLog): void {
     if (log.flushQueued) return;
     log.flushQueued = true;
+    if (!log.exposed) this.expose(log);
     this.dirtyLogs.push(log);
     this.scheduleTick();
   }
 
   /** The log wrote bytes to the OS that the next round must sync (called by the log). */
   markUnsynced(log: SyncableLog): void {
+    if (!log.exposed) this.expose(log);
     if (log.syncQueued || this.policy === 'never') return;
     log.syncQueued = true;
     this.unsyncedLogs.push(log);
@@ -135,9 +243,13 @@ export class SyncScheduler {
   /** Returns the round covering every byte appended so far, and schedules it. */
   requestRound(): number {
     this.roundRequested = true;
-    if (this.inFlightRound !== 0) return this.inFlightRound + 1;
+    if (this.inFlightRound !== 0) {
+      this.issued = this.inFlightRound + 1;
+      return this.issued;
+    }
     this.scheduleTick();
-    return this.completed + 1;
+    this.issued = this.completed + 1;
+    return this.issued;
   }
 
   addListener(listener: DurabilityListener): void {
@@ -152,7 +264,10 @@ export class SyncScheduler {
     this.listeners = next;
   }
 
-  /** Synchronously writes every dirty log's buffered bytes to the OS. */
+  /**
+   * Synchronously writes every dirty log's buffered bytes to the OS. A write error fails the rounds
+   * (at the end of the turn, see writeFailed); the other logs are flushed all the same.
+   */
   flushNow(): void {
     const logs = this.dirtyLogs;
     if (logs.length === 0) return;
@@ -160,17 +275,20 @@ export class SyncScheduler {
     for (let i = 0; i < logs.length; i++) {
       const log = logs[i]!;
       log.flushQueued = false;
-      log.flush();
+      try {
+        log.flush();
+      } catch (error) {
+        this.writeFailed(error instanceof Error ? error : new Error(String(error)));
+      }
     }
   }
 
   /** Flushes, syncs everything written so far, completes every requested round; then resolves. */
   close(): Promise<void> {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     return new Promise<void>((resolve, reject) => {
-      if (this.failure !== null) {
-        reject(this.failure);
-        return;
-      }
+      // logs still unrepaired after a failure hold nothing unsynced (they were cut back): nothing to wait for
       this.closeWaiters.push({ resolve, reject });
       if (!this.flushGuarded()) return;
       if (this.unsyncedLogs.length > 0) this.roundRequested = true;
@@ -189,9 +307,11 @@ export class SyncScheduler {
 
   private tick(): void {
     this.tickScheduled = false;
-    if (this.failure !== null) return;
+    if (this.inFlightRound !== 0) {
+      this.flushNow(); // a write error waits for the round in flight (syncFinished)
+      return;
+    }
     if (!this.flushGuarded()) return;
-    if (this.inFlightRound !== 0) return;
     if (this.roundRequested) this.startRound();
     else if (this.closeWaiters.length > 0) this.settleClose();
   }
@@ -224,8 +344,8 @@ export class SyncScheduler {
     this.syncsOutstanding = total;
     this.roundError = null;
     this.roundStartedAt = performance.now();
-    for (let i = 0; i < dataFds.length; i++) fs.fdatasync(dataFds[i]!, this.syncCallback);
-    for (let i = 0; i < directoryFds.length; i++) fs.fsync(directoryFds[i]!, this.syncCallback);
+    for (let i = 0; i < dataFds.length; i++) dataSync(dataFds[i]!, this.syncCallback);
+    for (let i = 0; i < directoryFds.length; i++) directorySync(directoryFds[i]!, this.syncCallback);
     dataFds.length = 0;
     directoryFds.length = 0;
   }
@@ -238,8 +358,10 @@ export class SyncScheduler {
     for (let i = 0; i < logs.length; i++) logs[i]!.onSyncDone();
     const round = this.inFlightRound;
     this.inFlightRound = 0;
-    if (this.roundError !== null) {
-      this.fail(this.roundError);
+    const failure = this.roundError ?? this.pendingFailure;
+    this.roundError = null;
+    if (failure !== null) {
+      this.fail(failure);
       return;
     }
     this.durations.record(performance.now() - this.roundStartedAt);
@@ -248,6 +370,17 @@ export class SyncScheduler {
 
   private completeRound(round: number): void {
     this.completed = round;
+    const exposed = this.exposedLogs;
+    if (exposed.length > 0) {
+      let kept = 0;
+      for (let i = 0; i < exposed.length; i++) {
+        const log = exposed[i]!;
+        if (log.roundCompleted()) exposed[kept++] = log;
+        else log.exposed = false;
+      }
+      exposed.length = kept;
+    }
+    if (this.failed !== null && this.brokenLogs.size === 0 && this.pendingFailure === null) this.recovered();
     // The next round (or the end of close()) starts at the end of this turn: requests made by the
     // listeners below join it, and a throwing listener cannot stall the scheduler.
     if (this.roundRequested || this.closeWaiters.length > 0) this.scheduleTick();
@@ -267,25 +400,101 @@ export class SyncScheduler {
     for (const waiter of waiters) waiter.resolve();
   }
 
-  /** flushNow(); on a write error fails the scheduler and returns false. */
+  /** flushNow(); when a write failed (now or earlier in the turn) fails the rounds and returns false. */
   private flushGuarded(): boolean {
-    try {
-      this.flushNow();
-      return true;
-    } catch (error) {
-      this.fail(error instanceof Error ? error : new Error(String(error)));
-      return false;
-    }
+    this.flushNow();
+    const error = this.pendingFailure;
+    if (error === null) return true;
+    this.fail(error);
+    return false;
   }
 
+  /**
+   * Fails every round issued so far (no round is in flight): the exposed logs drop what no completed
+   * round covers, the listeners refuse what waited for those rounds, the logs are repaired.
+   */
   private fail(error: Error): void {
-    if (this.failed !== null) return;
-    this.failed = error;
+    this.pendingFailure = null;
+    const through = Math.max(this.issued, this.completed + 1);
+    // nothing buffered or written since the last completed round survives
+    const dirty = this.dirtyLogs;
+    this.dirtyLogs = [];
+    for (let i = 0; i < dirty.length; i++) dirty[i]!.flushQueued = false;
+    const unsynced = this.unsyncedLogs;
+    this.unsyncedLogs = [];
+    for (let i = 0; i < unsynced.length; i++) unsynced[i]!.syncQueued = false;
+    const exposed = this.exposedLogs;
+    this.exposedLogs = [];
+    let rollBackError: Error | null = null;
+    for (let i = 0; i < exposed.length; i++) {
+      const log = exposed[i]!;
+      log.exposed = false;
+      try {
+        log.rollBack();
+      } catch (problem) {
+        rollBackError ??= problem instanceof Error ? problem : new Error(String(problem));
+      }
+      this.brokenLogs.add(log);
+    }
+    this.completed = through;
+    this.issued = through;
     this.roundRequested = false;
+    const first = this.failed === null;
+    this.failed = error;
+    this.failureCount++;
+    this.lastFailure = error;
+    this.lastFailureAt = performance.now();
+    this.failedSinceHealthy += 1;
+    const listeners = this.listeners;
+    for (let i = 0; i < listeners.length; i++) listeners[i]!.onFailed?.(through, error);
     const waiters = this.closeWaiters;
     this.closeWaiters = [];
     for (const waiter of waiters) waiter.reject(error);
-    if (this.onError !== undefined) this.onError(error);
-    else if (waiters.length === 0) throw error;
+    if (this.onError !== undefined) {
+      this.onError(error, first);
+      // the cut itself failed: a nacked record might come back after a restart; say so as loudly
+      if (rollBackError !== null) this.onError(new Error(`cutting a log back after that failure failed too: ${rollBackError.message}`), true);
+    } else if (waiters.length === 0) {
+      throw error;
+    }
+    this.retryRepairs();
+  }
+
+  /** Repairs the logs rolled back after a failure; those that cannot be yet are tried again later. */
+  private retryRepairs(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const broken = this.brokenLogs;
+    for (const log of broken) {
+      let repaired = false;
+      try {
+        repaired = log.repair();
+      } catch {
+        repaired = false;
+      }
+      if (repaired) broken.delete(log);
+    }
+    if (broken.size > 0) {
+      this.retryTimer = setTimeout(this.retryCallback, STORAGE_RETRY_INTERVAL_MS);
+      this.retryTimer.unref();
+      return;
+    }
+    // every log is ready again: one round (it syncs the new segments) tells whether the disk is back
+    if (this.failed !== null && this.closeWaiters.length === 0) this.requestRound();
+  }
+
+  /** `log` is gone (closed, destroyed): never roll it back or repair it again. */
+  forget(log: SyncableLog): void {
+    this.brokenLogs.delete(log);
+    const exposed = this.exposedLogs.indexOf(log);
+    if (exposed >= 0) this.exposedLogs.splice(exposed, 1);
+    log.exposed = false;
+  }
+
+  private recovered(): void {
+    const failedRounds = this.failedSinceHealthy;
+    this.failed = null;
+    this.failedSinceHealthy = 0;
+    if (this.onRecovered !== undefined) this.onRecovered(failedRounds);
   }
 }

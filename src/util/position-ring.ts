@@ -81,8 +81,9 @@ export class PositionRing {
   /** an emptied chunk kept for the next growth */
   private spare: Chunk | null = null;
 
-  constructor() {
-    const chunk = new Chunk(INITIAL_SLOTS);
+  /** `initialSlots`: the first chunk's size (a ring that is usually nearly empty can start smaller) */
+  constructor(initialSlots: number = INITIAL_SLOTS) {
+    const chunk = new Chunk(initialSlots);
     this.chunks = [chunk];
     this.headChunk = chunk;
     this.tailChunk = chunk;

@@ -26,7 +26,7 @@
  */
 import type { SegmentLog } from '../../storage/log.js';
 import { UnsupportedFormatError } from '../../storage/format-error.js';
-import type { DurabilityListener, SyncScheduler } from '../../storage/sync.js';
+import { STORAGE_RETRY_INTERVAL_MS, type DurabilityListener, type SyncScheduler } from '../../storage/sync.js';
 import { PositionRing } from '../../util/position-ring.js';
 import type { Exchange } from '../exchange/exchange.js';
 import { delayOf, markReleased } from '../exchange/delayed.js';
@@ -171,6 +171,31 @@ export class DelayedStore implements DurabilityListener {
       rounds.splice(0, batches);
       sizes.splice(0, batches);
     }
+  }
+
+  /**
+   * The rounds up to `through` failed: the queue copies of messages routed in them were dropped, so
+   * those held records are not acked but held again, routed once more after STORAGE_RETRY_INTERVAL_MS.
+   * (A held record whose own write failed was dropped by the log: its publisher was nacked.)
+   */
+  onFailed(through: number): void {
+    const rounds = this.ackBatchRounds;
+    if (rounds.length === 0 || this.stopped) return;
+    const sizes = this.ackBatchSizes;
+    const waiting = this.acksWaiting;
+    const again = Date.now() + STORAGE_RETRY_INTERVAL_MS;
+    let batches = 0;
+    while (batches < rounds.length && rounds[batches]! <= through) {
+      for (let n = sizes[batches]!; n > 0; n--) {
+        this.heap.push(again, waiting.headSegment(), waiting.headOffset());
+        waiting.shift();
+      }
+      batches++;
+    }
+    if (batches === 0) return;
+    rounds.splice(0, batches);
+    sizes.splice(0, batches);
+    this.arm();
   }
 
   /** the exchange was deleted: drop every held message and the storage */

@@ -1,8 +1,12 @@
 /**
  * A queue keeps positions, not bodies: each queued message is a 13-byte position in a PositionRing (plus
  * optional expiry/delivery-count/size columns); its record lives in the queue's SegmentLog and is read
- * back when delivered. A message published while a consumer has credit and nothing is queued is handed
- * over from memory (no read) after its record is appended.
+ * back when delivered (read-ahead blocks make that one read per many messages).
+ *
+ * A message is delivered (or taken) only once the durability round covering its record has completed:
+ * until then it waits in `pending` (counted in the queue's length). If the round fails (a write or fsync
+ * error, see storage/sync.ts), the storage has dropped the record and the queue drops its position: a
+ * message whose publisher got a basic.nack is never delivered.
  *
  * Features (settings.ts): message TTL (queue and per message, expired at the head as RabbitMQ does),
  * dead-lettering, length limits with overflow behaviours, priorities (one ring per level), delivery limit
@@ -19,6 +23,12 @@ import { resolveSettings, type AppliedPolicy, type QueueSettings } from './setti
 import { QueueCounters, type BrokerStats, type LatencyHistogram } from '../stats.js';
 import type { ConsumerOwnerDetails } from '../clients.js';
 import { timerDelay } from '../../util/timers.js';
+
+/**
+ * First chunk of a queue's ring of records waiting for their fsync round, slots (13 bytes each): a round
+ * is milliseconds, so it rarely holds more; created on the first publish, it grows by chunks if need be.
+ */
+const PENDING_INITIAL_SLOTS = 64;
 
 /** Deliveries made in one drain call before yielding to the event loop (keeps other sockets served). */
 const DRAIN_BATCH = 512;
@@ -65,6 +75,11 @@ export interface QueueContext {
   undecodableMessageDropped(queue: Queue, reason: string): void;
   /** the broker's statistics (the latency histogram acks are recorded in) */
   readonly stats: BrokerStats;
+  /**
+   * `queue` appended a record: returns the durability round that covers it, and makes sure the queue
+   * hears (releaseDurable / dropFailed) when that round completes or fails
+   */
+  appended(queue: Queue): number;
 }
 
 export interface QueueOptions {
@@ -106,6 +121,8 @@ export class Queue implements Destination {
   unackedCount = 0;
   /** used by routing to add a queue once per message */
   routeMark = 0;
+  /** in the durability gate's list of queues with records waiting for their round (owned by the gate) */
+  awaitingRound = false;
   deleted = false;
   /** set once a consumer has subscribed (auto-delete needs it) */
   hadConsumer = false;
@@ -122,6 +139,19 @@ export class Queue implements Destination {
   private rings: PositionRing[];
   private readyCount = 0;
   private readyBodyBytes = 0;
+  /**
+   * Appended records whose durability round has not completed, in append order; the priority of each
+   * is kept in its `deliveries` column (always 0 for a new message). pendingRounds[i] is the round of
+   * the next pendingCounts[i] of them, from pendingHead on.
+   */
+  private pending: PositionRing = NO_PENDING;
+  private pendingRounds: number[] = [];
+  private pendingCounts: number[] = [];
+  private pendingHead = 0;
+  private pendingBodyBytes = 0;
+  /** gets waiting for every record pending when they came (afterPending): the last such round, and whom to call */
+  private waiterRounds: number[] = [];
+  private waiterCallbacks: Array<() => void> = [];
   private nextConsumer = 0;
   private drainScheduled = false;
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -140,11 +170,6 @@ export class Queue implements Destination {
   private readonly parts: Buffer[] = [];
   /** scratch for positions taken from the rings or rebuilt from a RequeueEntry */
   private readonly position = newPosition();
-  /**
-   * scratch for the direct hand-over in enqueue(): enqueue can run inside dead-lettering while a caller
-   * still holds `position`, so the two never share one object
-   */
-  private readonly handoverPosition = newPosition();
 
   constructor(
     options: QueueOptions,
@@ -201,7 +226,7 @@ export class Queue implements Destination {
   }
 
   get messageCount(): number {
-    return this.readyCount;
+    return this.readyCount + this.pending.size;
   }
 
   /** bytes of the queue's live records (ready, unacked and retrying messages, with their properties) */
@@ -285,8 +310,8 @@ export class Queue implements Destination {
   private overLimit(extraCount: number, extraBytes: number): boolean {
     const s = this.settings;
     return (
-      (s.maxLength !== null && this.readyCount + extraCount > s.maxLength) ||
-      (s.maxLengthBytes !== null && this.readyBodyBytes + extraBytes > s.maxLengthBytes)
+      (s.maxLength !== null && this.readyCount + this.pending.size + extraCount > s.maxLength) ||
+      (s.maxLengthBytes !== null && this.readyBodyBytes + this.pendingBodyBytes + extraBytes > s.maxLengthBytes)
     );
   }
 
@@ -316,33 +341,154 @@ export class Queue implements Destination {
     const offset = this.log.append(parts, length);
     const segment = this.log.lastSegment;
     parts[1] = parts[2] = parts[0] = EMPTY;
-    const expiresAt = this.expiryFor(message);
-    if (this.readyCount === 0 && this.consumers.length > 0) {
-      const consumer = this.pickConsumer();
-      if (consumer !== null) {
-        const p = this.handoverPosition;
-        p.segment = segment;
-        p.offset = offset;
-        p.length = length;
-        p.flags = 0;
-        p.expiresAt = expiresAt;
-        p.deliveries = 0;
-        p.bodySize = bodySize;
-        this.handOver(consumer, message, p);
+    let expiresAt = this.expiryFor(message);
+    if (expiresAt !== 0 && expiresAt <= Date.now()) {
+      // a TTL of 0 (or a past expiry): delivered only if a consumer can take it at once (when its round
+      // completes), else it expires now
+      if (this.readyCount === 0 && this.pending.size === 0 && this.pickConsumer() !== null) {
+        expiresAt = 0;
+      } else {
+        this.counters.deadLetteredExpired++;
+        this.log.ack(segment, offset);
+        this.context.deadLetter(this, message, 'expired');
         return result;
       }
     }
-    if (expiresAt !== 0 && expiresAt <= Date.now()) {
-      // a TTL of 0 (or a past expiry): it could not be delivered at once, so it expires now
-      this.counters.deadLetteredExpired++;
-      this.log.ack(segment, offset);
-      this.context.deadLetter(this, message, 'expired');
-      return result;
+    const round = this.context.appended(this);
+    const trackedBody = this.trackedSize(bodySize);
+    if (this.pending === NO_PENDING) this.pending = new PositionRing(PENDING_INITIAL_SLOTS);
+    this.pending.push(segment, offset, length, 0, expiresAt, message.priority, trackedBody);
+    this.pendingBodyBytes += trackedBody;
+    const rounds = this.pendingRounds;
+    if (rounds.length > this.pendingHead && rounds[rounds.length - 1] === round) this.pendingCounts[rounds.length - 1]!++;
+    else {
+      rounds.push(round);
+      this.pendingCounts.push(1);
     }
-    this.pushReady(segment, offset, length, 0, expiresAt, 0, this.trackedSize(bodySize), message.priority);
     this.enforceLimits();
-    if (expiresAt !== 0) this.armExpiry();
     return result;
+  }
+
+  /**
+   * The durability rounds up to `completed` completed: their records become ready (and are delivered).
+   * Returns true while records of later rounds still wait.
+   */
+  releaseDurable(completed: number): boolean {
+    const rounds = this.pendingRounds;
+    const counts = this.pendingCounts;
+    const pending = this.pending;
+    const p = this.position;
+    let head = this.pendingHead;
+    let released = 0;
+    while (head < rounds.length && rounds[head]! <= completed) {
+      for (let n = counts[head]!; n > 0; n--) {
+        pending.readHead(p);
+        pending.shift();
+        this.pendingBodyBytes -= p.bodySize;
+        this.pushReady(p.segment, p.offset, p.length, 0, p.expiresAt, 0, p.bodySize, p.deliveries);
+      }
+      released++;
+      head++;
+    }
+    if (released === 0) return head < rounds.length;
+    this.trimPendingRounds(head);
+    if (this.deleted) return false;
+    this.enforceLimits();
+    this.wakePendingWaiters();
+    if (this.consumers.length > 0) this.drain();
+    else this.armExpiry();
+    return this.pendingHead < rounds.length;
+  }
+
+  /**
+   * The durability rounds up to `through` failed: the storage dropped their records (and nacked their
+   * publishers), so their positions are forgotten without an ack. Returns true while later ones wait.
+   */
+  dropFailed(through: number): boolean {
+    const rounds = this.pendingRounds;
+    const counts = this.pendingCounts;
+    const pending = this.pending;
+    const p = this.position;
+    let head = this.pendingHead;
+    while (head < rounds.length && rounds[head]! <= through) {
+      for (let n = counts[head]!; n > 0; n--) {
+        pending.readHead(p);
+        pending.shift();
+        this.pendingBodyBytes -= p.bodySize;
+        this.counters.storageFailed++;
+      }
+      head++;
+    }
+    const dropped = head !== this.pendingHead;
+    this.trimPendingRounds(head);
+    if (dropped) this.wakePendingWaiters();
+    return this.pendingHead < rounds.length;
+  }
+
+  /**
+   * True while records wait for their durability round: a basic.get that finds nothing ready waits for
+   * them (afterPending), as a message published before the get on the same channel must be found.
+   */
+  get hasPending(): boolean {
+    return this.pending.size > 0;
+  }
+
+  /**
+   * `callback` runs once every record waiting now has been released or dropped (at once when none
+   * waits), so a get that follows sees every message published before it, in priority order.
+   */
+  afterPending(callback: () => void): void {
+    const rounds = this.pendingRounds;
+    if (this.pendingHead >= rounds.length) {
+      callback();
+      return;
+    }
+    this.waiterRounds.push(rounds[rounds.length - 1]!);
+    this.waiterCallbacks.push(callback);
+  }
+
+  private wakePendingWaiters(): void {
+    const targets = this.waiterRounds;
+    if (targets.length === 0) return;
+    const rounds = this.pendingRounds;
+    const headRound = this.pendingHead < rounds.length ? rounds[this.pendingHead]! : Infinity;
+    let woken = 0;
+    while (woken < targets.length && (targets[woken]! < headRound || this.deleted)) woken++;
+    if (woken === 0) return;
+    const callbacks = this.waiterCallbacks.splice(0, woken);
+    targets.splice(0, woken);
+    for (const callback of callbacks) callback();
+  }
+
+  /** removes the oldest record still waiting for its round into this.position (null when none) */
+  private shiftPending(): Position | null {
+    const pending = this.pending;
+    if (pending.size === 0) return null;
+    const p = pending.readHead(this.position);
+    pending.shift();
+    this.pendingBodyBytes -= p.bodySize;
+    p.deliveries = 0; // the column held its priority
+    let head = this.pendingHead;
+    const counts = this.pendingCounts;
+    while (head < counts.length && counts[head] === 0) head++;
+    if (head < counts.length) counts[head]!--;
+    while (head < counts.length && counts[head] === 0) head++;
+    this.trimPendingRounds(head);
+    return p;
+  }
+
+  private trimPendingRounds(head: number): void {
+    if (head === this.pendingRounds.length) {
+      this.pendingRounds.length = 0;
+      this.pendingCounts.length = 0;
+      this.pendingHead = 0;
+    } else if (head > 1024 && head * 2 > this.pendingRounds.length) {
+      this.pendingRounds = this.pendingRounds.slice(head);
+      this.pendingCounts = this.pendingCounts.slice(head);
+      this.pendingHead = 0;
+    } else {
+      this.pendingHead = head;
+    }
   }
 
   /** body sizes are kept (4 bytes a message) only for queues with a byte limit */
@@ -422,7 +568,16 @@ export class Queue implements Destination {
     // copy the position out first: dead-lettering may enqueue into this very queue, which reuses it
     const segment = p.segment;
     const offset = p.offset;
-    const message = this.settings.deadLetterExchange !== null ? decodeRecord(this.log.read(segment, offset, p.length)) : null;
+    let message: Message | null = null;
+    if (this.settings.deadLetterExchange !== null) {
+      try {
+        message = decodeRecord(this.log.read(segment, offset, p.length));
+      } catch (error) {
+        // a record still waiting for its round whose write just failed (drop-head over pending ones):
+        // it cannot be read (RangeError: not written), and its publisher gets a nack with the round
+        if (!(error instanceof RangeError)) throw error;
+      }
+    }
     this.log.ack(segment, offset);
     if (message === null) return;
     if (message.undecodable !== null) this.context.undecodableMessageDropped(this, message.undecodable);
@@ -434,8 +589,9 @@ export class Queue implements Destination {
     const s = this.settings;
     if (s.maxLength === null && s.maxLengthBytes === null) return;
     if (s.overflow !== 'drop-head') return;
-    while (this.readyCount > 0 && this.overLimit(0, 0)) {
-      const p = this.shiftHead();
+    while (this.overLimit(0, 0)) {
+      // the oldest message goes first: a ready one, else one still waiting for its round
+      const p = this.readyCount > 0 ? this.shiftHead() : this.shiftPending();
       if (p === null) break;
       this.dropPosition(p, 'maxlen');
     }
@@ -724,12 +880,17 @@ export class Queue implements Destination {
 
   /** remove all ready messages (not unacked ones, not those waiting out a retry); returns how many */
   purge(): number {
-    const n = this.readyCount;
+    const n = this.readyCount + this.pending.size;
     const log = this.log;
     for (const ring of this.rings) {
       ring.forEach((segment, offset) => log.ack(segment, offset));
       ring.clear();
     }
+    // records still waiting for their round: acked now (their positions are dropped when it ends)
+    this.pending.forEach((segment, offset) => log.ack(segment, offset));
+    this.pending.clear();
+    this.pendingBodyBytes = 0;
+    for (let i = this.pendingHead; i < this.pendingCounts.length; i++) this.pendingCounts[i] = 0;
     this.readyCount = 0;
     this.readyBodyBytes = 0;
     return n;
@@ -737,10 +898,14 @@ export class Queue implements Destination {
 
   /** delete the queue and its storage; consumers are told */
   destroy(): number {
-    const n = this.readyCount;
+    const n = this.readyCount + this.pending.size;
     this.deleted = true;
     this.stopTimers();
     for (const ring of this.rings) ring.clear();
+    this.pending.clear();
+    this.pendingBodyBytes = 0;
+    for (let i = this.pendingHead; i < this.pendingCounts.length; i++) this.pendingCounts[i] = 0;
+    this.wakePendingWaiters();
     this.readyCount = 0;
     this.readyBodyBytes = 0;
     this.retrying = [];
@@ -806,3 +971,5 @@ export class Queue implements Destination {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** the pending ring of a queue that never had a message (shared, always empty: never pushed to) */
+const NO_PENDING = new PositionRing(1);

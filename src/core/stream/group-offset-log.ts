@@ -314,6 +314,11 @@ export interface OffsetLogFileOptions {
 export class OffsetLogFile implements SyncableLog {
   flushQueued = false;
   syncQueued = false;
+  exposed = false;
+  /** bytes of the file the last completed round covers; what lies past them is cut off after a failure */
+  private durableBytes: number;
+  /** bytes handed to the round in flight (policy 'never': written) */
+  private candidateBytes: number;
 
   private fd: number;
   /** bytes in the file (written to the OS) */
@@ -333,6 +338,8 @@ export class OffsetLogFile implements SyncableLog {
   ) {
     this.fd = fd;
     this.fileBytes = size;
+    this.durableBytes = size;
+    this.candidateBytes = size;
   }
 
   /**
@@ -394,6 +401,7 @@ export class OffsetLogFile implements SyncableLog {
     if (this.closed) throw new Error(`offset log ${this.file} is closed`);
     this.buffered.push(record);
     this.bufferedBytes += record.length;
+    if (!this.exposed) this.options.scheduler.expose(this);
     if (!this.flushQueued) this.options.scheduler.markDirty(this);
   }
 
@@ -405,13 +413,40 @@ export class OffsetLogFile implements SyncableLog {
     const length = this.bufferedBytes;
     this.buffered = [];
     this.bufferedBytes = 0;
+    // positional, at the end of what was written: a torn write is overwritten by the next one or cut off
     writeFully(this.fd, bytes, length, this.fileBytes);
     this.fileBytes += length;
+    this.options.scheduler.noteWritten(length);
+    if (this.options.scheduler.policy !== 'always') this.candidateBytes = this.fileBytes;
     this.dataSyncPending = true;
     this.options.scheduler.markUnsynced(this);
   }
 
+  roundCompleted(): boolean {
+    this.durableBytes = this.candidateBytes;
+    return !this.closed && this.bytes !== this.durableBytes;
+  }
+
+  /** A write or fsync failed: records no completed round covers are cut off (their commits were refused). */
+  rollBack(): void {
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    this.candidateBytes = this.durableBytes;
+    if (this.closed) return;
+    // a torn write leaves bytes past fileBytes: cut them off too
+    if (fs.fstatSync(this.fd).size > this.durableBytes) {
+      fs.ftruncateSync(this.fd, this.durableBytes);
+      if (this.options.scheduler.policy === 'always') fs.fdatasyncSync(this.fd);
+    }
+    this.fileBytes = this.durableBytes;
+  }
+
+  repair(): boolean {
+    return true;
+  }
+
   collectSyncFds(dataFds: number[], _directoryFds: number[]): void {
+    this.candidateBytes = this.fileBytes;
     if (this.dataSyncPending && !this.closed) dataFds.push(this.fd);
     this.dataSyncPending = false;
     this.syncInFlight = true;
@@ -450,6 +485,7 @@ export class OffsetLogFile implements SyncableLog {
     this.closeFd(this.fd);
     this.fd = fd;
     this.fileBytes = size;
+    this.durableBytes = this.candidateBytes = size;
     this.buffered = [];
     this.bufferedBytes = 0;
     this.dataSyncPending = false;

@@ -155,11 +155,13 @@ export class OffsetStore implements DurabilityListener {
     this.maybeCompact();
   }
 
-  /** Rejects every waiting commit when the scheduler has failed (no round will complete again). */
-  checkStorage(): void {
-    const failure = this.options.scheduler.failure;
-    if (failure === null || this.pending.length === 0) return;
-    for (const w of this.pending.splice(0)) w.reject(failure);
+  /** The rounds through `through` failed: the commits waiting for them are refused (their records were cut off). */
+  onFailed(through: number, error: Error): void {
+    const pending = this.pending;
+    let failed = 0;
+    while (failed < pending.length && pending[failed]!.round <= through) failed++;
+    if (failed === 0) return;
+    for (const w of pending.splice(0, failed)) w.reject(error);
   }
 
   close(): void {

@@ -249,7 +249,6 @@ export class GroupCoordinator {
   /** Applies every passed deadline (the timer calls this; tests with a fake clock call it themselves). */
   checkTimeouts(now: number = this.clock()): void {
     if (this.closed) return;
-    this.offsets.checkStorage();
     // forgetIfIdle may delete the group being visited: deleting the current entry is safe for a Map iterator
     for (const group of this.groups.values()) {
       const expired = group.expire(now);

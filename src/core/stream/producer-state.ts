@@ -85,6 +85,11 @@ export class ProducerStates {
     return this.producers.size;
   }
 
+  /** Forgets every producer (before recover() reads them again from a log cut back after a failure). */
+  clear(): void {
+    this.producers.clear();
+  }
+
   check(id: BatchIdentity): SequenceCheck {
     const entry = this.producers.get(id.producerId);
     if (entry === undefined) return { kind: 'new' };

@@ -251,10 +251,6 @@ export class StreamStore implements DurabilityListener {
     walkProducedBatches(batches, this.maxDecompressedBatchBytes, summary, readKeys);
   }
 
-  /** Rejects every producer waiting for durability: the scheduler failed and will complete no more rounds. */
-  storageFailed(error: Error): void {
-    for (const w of this.durableWaiters.splice(0)) w.reject(error);
-  }
 
   get defaultPartitions(): number {
     return this.options.defaultPartitions;
@@ -467,9 +463,33 @@ export class StreamStore implements DurabilityListener {
   /** Resolves when `round` completed (acks=-1/1 wait for the round of their appends). */
   whenDurable(round: number): Promise<void> {
     const scheduler = this.options.scheduler;
-    if (scheduler.failure !== null) return Promise.reject(scheduler.failure);
     if (scheduler.completedRound >= round) return Promise.resolve();
     return new Promise((resolve, reject) => this.durableWaiters.push({ round, resolve, reject }));
+  }
+
+  /**
+   * The rounds up to `through` failed: every partition log was cut back to its durable end (its high
+   * watermark, which never passed a record of a failed round), so the ends waiting for those rounds are
+   * dropped, idempotent producers' sequences are read again from the log, and the producers waiting
+   * are answered with an error (KAFKA_STORAGE_ERROR).
+   */
+  onFailed(through: number, error: Error): void {
+    for (const p of this.pendingPartitions) {
+      p.pendingEnds.length = 0;
+      if (p.log.highWatermark < p.highWatermark) p.highWatermark = p.log.highWatermark;
+      p.producers.clear();
+      try {
+        p.producers.recover(p.log);
+      } catch (err) {
+        this.options.logger.warn(`stream partition ${p.log.dir}: producer state not rebuilt after a storage failure: ${(err as Error).message}`);
+      }
+      p.notifyAppend();
+    }
+    this.pendingPartitions = [];
+    const waiters = this.durableWaiters;
+    let failed = 0;
+    while (failed < waiters.length && waiters[failed]!.round <= through) failed++;
+    for (const w of waiters.splice(0, failed)) w.reject(error);
   }
 
   onDurable(round: number): void {

@@ -465,6 +465,20 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     this.sendConfirms();
   }
 
+  /**
+   * A write or fsync failed: publishes waiting for a round up to `through` were not stored (the queues
+   * dropped them, so they are never delivered): each gets a basic.nack, as RabbitMQ nacks what a queue
+   * could not take responsibility for.
+   */
+  onFailed(through: number): void {
+    const rounds = this.confirmRounds;
+    for (let i = this.confirmHead; i < this.confirmTail; i++) {
+      const round = rounds[i]!;
+      if (round > 0 && round <= through) rounds[i] = NACK_ROUND;
+    }
+    this.sendConfirms();
+  }
+
   /** ack every pending confirm whose round is complete, in publish order, as one multiple ack */
   private sendConfirms(): void {
     if (this.state !== State.Open) return;
@@ -796,10 +810,12 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     this.replyConsumerTag = null;
   }
 
-  private get(queueArg: string, noAck: boolean): void {
+  private get(queueArg: string, noAck: boolean, waited = false): void {
     const queueName = this.queueName(queueArg);
     this.checkAccess('read', 'queue', queueName);
     const queue = this.vhost.queueOrThrow(queueName, this.connection);
+    // messages published before the get may wait for their durability round: answer once it ends
+    if (!waited && queue.hasPending) return queue.afterPending(() => this.getAgain(queueArg, noAck));
     const taken = queue.take();
     if (taken === null) return this.send({ id: M_BASIC_GET_EMPTY, args: { clusterId: '' } });
     const tag = ++this.deliveryTag;
@@ -818,6 +834,16 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
       msg.properties,
       msg.body,
     );
+  }
+
+  private getAgain(queueArg: string, noAck: boolean): void {
+    if (this.state !== State.Open) return;
+    try {
+      this.get(queueArg, noAck, true);
+    } catch (err) {
+      if (err instanceof BrokerError) this.fail(err, 0, 0);
+      else throw err;
+    }
   }
 
   private commit(): void {

@@ -171,6 +171,7 @@ export class PartitionLog implements SyncableLog {
   readonly readCounters: ReadCounters = { logBytesRead: 0, indexBytesRead: 0, locateBytesRead: 0 };
   flushQueued = false;
   syncQueued = false;
+  exposed = false;
 
   private readonly scheduler: SyncScheduler;
   /** segmentBytes, retentionMs and retentionBytes change with setLimits() (a topic's configs altered live) */
@@ -232,6 +233,16 @@ export class PartitionLog implements SyncableLog {
   private indexWritePending: PartitionSegment[] = [];
   private syncInFlight = false;
   private deferredCloses: number[] = [];
+  // Write failures (see sync.ts): the end of what the last completed round covers (segment base offset,
+  // size in it) and of what the round in flight covers. After a failed write, appends get offsets but
+  // are not written until the scheduler rolls the log back to the durable end (the high watermark never
+  // passed them, so their offsets are handed out again); repair() then rolls to a new segment.
+  private durableBase = 0n;
+  private durableSize = 0;
+  private candidateBase = 0n;
+  private candidateSize = 0;
+  private writeError: Error | null = null;
+  private needsRepair = false;
 
   private constructor(options: PartitionLogOptions) {
     this.dir = options.dir;
@@ -287,6 +298,7 @@ export class PartitionLog implements SyncableLog {
   static open(options: PartitionLogOptions): PartitionLog {
     const log = new PartitionLog(options);
     log.recover();
+    log.markAllDurable();
     return log;
   }
 
@@ -340,6 +352,13 @@ export class PartitionLog implements SyncableLog {
   append(batches: Buffer, now: number, validated = false): AppendResult {
     if (this.state !== LogState.Open) throw this.notOpenError();
     if (!validated) validateBatches(batches);
+    if (this.needsRepair && this.writeError === null) {
+      try {
+        this.repairSegment();
+      } catch (error) {
+        this.failWrite(error);
+      }
+    }
     const baseOffset = this.nextOffset;
     let at = 0;
     while (at < batches.length) {
@@ -353,9 +372,14 @@ export class PartitionLog implements SyncableLog {
         segment.lastBatchPosition !== 0 &&
         (segment.size + size > this.segmentBytes ||
           offset + BigInt(lastOffsetDelta) - segment.baseOffset > MAX_RELATIVE_OFFSET ||
-          this.agedOut(segment, maxTimestamp, now))
+          this.agedOut(segment, maxTimestamp, now)) &&
+        this.writeError === null
       ) {
-        segment = this.roll();
+        try {
+          segment = this.roll();
+        } catch (error) {
+          this.failWrite(error);
+        }
       }
       if (segment.lastBatchPosition === 0) {
         segment.rollTimestamp = maxTimestamp;
@@ -372,6 +396,7 @@ export class PartitionLog implements SyncableLog {
       segment.lastBatchPosition = position;
       if (maxTimestamp > segment.maxTimestamp) segment.maxTimestamp = maxTimestamp;
       segment.lastAppendTime = now;
+      if (!this.exposed) this.scheduler.expose(this);
       this.nextOffset = offset + BigInt(lastOffsetDelta) + 1n;
       segment.nextOffset = this.nextOffset;
       this.totalBytes += size;
@@ -643,11 +668,19 @@ export class PartitionLog implements SyncableLog {
   flush(): void {
     if (this.state !== LogState.Open) return;
     const length = this.writeLength;
-    if (length > 0) {
+    if (this.writeError !== null) {
+      this.writeLength = 0; // rolled back by the scheduler: nothing of it may reach the file
+    } else if (length > 0) {
       const segment = this.active;
-      writeFully(segment.fd, this.writeBuffer, length, segment.flushedSize);
+      try {
+        writeFully(segment.fd, this.writeBuffer, length, segment.flushedSize);
+      } catch (error) {
+        this.failWrite(error);
+        throw error;
+      }
       segment.flushedSize += length;
       this.writeLength = 0;
+      this.scheduler.noteWritten(length);
       this.dataWritten();
     }
     const pending = this.indexWritePending;
@@ -666,6 +699,7 @@ export class PartitionLog implements SyncableLog {
    */
   close(): void {
     if (this.state !== LogState.Open) return;
+    this.scheduler.forget(this);
     this.flush();
     if (this.syncEnabled) {
       for (const segment of this.segments) if (segment.fd >= 0) fs.fdatasyncSync(segment.fd);
@@ -689,7 +723,10 @@ export class PartitionLog implements SyncableLog {
   /** Deletes every file of the partition (and the directory when it is then empty). */
   destroy(): void {
     if (this.state === LogState.Destroyed) return;
+    this.scheduler.forget(this);
     this.writeLength = 0;
+    this.writeError = null;
+    this.needsRepair = false;
     for (const segment of this.segments) {
       segment.deleted = true;
       if (segment.fd >= 0) this.closeFd(segment.fd);
@@ -724,6 +761,8 @@ export class PartitionLog implements SyncableLog {
   // ---- SyncableLog: called by the SyncScheduler -------------------------------------------------
 
   collectSyncFds(dataFds: number[], directoryFds: number[]): void {
+    this.candidateBase = this.active.baseOffset;
+    this.candidateSize = this.active.flushedSize;
     if (this.directorySyncPending && this.directoryFd >= 0) directoryFds.push(this.directoryFd);
     this.directorySyncPending = false;
     if (this.activeSyncPending && this.active.fd >= 0) {
@@ -763,21 +802,120 @@ export class PartitionLog implements SyncableLog {
     if (this.indexWritePending.length > 0 && this.state === LogState.Open && !this.flushQueued) this.scheduler.markDirty(this);
   }
 
+  roundCompleted(): boolean {
+    if (this.state !== LogState.Open) return false;
+    this.durableBase = this.candidateBase;
+    this.durableSize = this.candidateSize;
+    return this.active.baseOffset !== this.durableBase || this.active.size !== this.durableSize;
+  }
+
+  /**
+   * Cuts the files back to the durable end (later segments deleted, the durable one truncated and
+   * synced) and rebuilds the log's state from them, as an open would: the next offset goes back to the
+   * high watermark, so offsets no consumer could see are handed out again.
+   */
+  rollBack(): void {
+    if (this.state !== LogState.Open) return;
+    this.writeError = null;
+    this.writeLength = 0;
+    const base = this.durableBase;
+    const size = this.durableSize;
+    for (const segment of this.segments) {
+      if (segment.baseOffset > base) {
+        if (segment.fd >= 0) closeQuietly(segment.fd);
+        segment.fd = -1;
+        segment.deleted = true;
+        this.removeSegmentFiles(segment);
+      } else if (segment.baseOffset === base) {
+        // a torn write leaves bytes past flushedSize: whole batches among them must not come back
+        const fd = segment.fd >= 0 ? segment.fd : fs.openSync(segment.logPath, 'r+');
+        try {
+          if (fs.fstatSync(fd).size > size) {
+            fs.ftruncateSync(fd, size);
+            if (this.syncEnabled) fs.fdatasyncSync(fd);
+            unlinkIfExists(segment.indexPath); // they may describe the dropped bytes: rebuilt by the scan
+            unlinkIfExists(segment.timeIndexPath);
+          }
+        } finally {
+          if (fd !== segment.fd) closeQuietly(fd);
+        }
+      }
+    }
+    for (const segment of this.segments) {
+      if (segment.fd >= 0) closeQuietly(segment.fd);
+      segment.fd = -1;
+    }
+    for (const fd of this.deferredCloses) closeQuietly(fd);
+    this.deferredCloses = [];
+    this.closeReadFds();
+    if (this.directoryFd >= 0) closeQuietly(this.directoryFd);
+    this.directoryFd = -1;
+    this.segments = [];
+    this.sealedAwaitingSync = [];
+    this.sealedSyncing = [];
+    this.indexWritePending = [];
+    this.activeSyncPending = this.directorySyncPending = this.activeInFlight = this.syncInFlight = false;
+    this.totalBytes = 0;
+    this.scanSegment = this.hintSegment = this.scratchSegment = null;
+    this.hintOffset = -1n;
+    this.scratchEntry = -1;
+    this.recover();
+    this.markAllDurable();
+    this.needsRepair = true;
+  }
+
+  repair(): boolean {
+    if (this.state !== LogState.Open || !this.needsRepair) return true;
+    if (this.writeError !== null) return false;
+    try {
+      this.repairSegment();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** After a rollback: appends go to a new segment (unless the active one holds no batch yet). */
+  private repairSegment(): void {
+    if (this.active.lastBatchPosition !== 0) this.roll();
+    this.needsRepair = false;
+  }
+
+  private markAllDurable(): void {
+    this.durableBase = this.candidateBase = this.active.baseOffset;
+    this.durableSize = this.candidateSize = this.active.size;
+  }
+
   // ---- appending ---------------------------------------------------------------------------------
 
   /** Copies one batch into the write buffer (or straight to the file when large), with its offset and epoch set. */
   private writeBatch(segment: PartitionSegment, source: Buffer, at: number, size: number, offset: bigint): void {
+    if (this.writeError !== null) {
+      if (!this.flushQueued) this.scheduler.markDirty(this); // counted, not written: rolled back soon
+      return;
+    }
     if (size > PARTITION_WRITE_BUFFER_BYTES - this.writeLength) {
-      this.flush();
+      try {
+        this.flush();
+      } catch (error) {
+        this.failWrite(error);
+        return;
+      }
       if (size > PARTITION_WRITE_BUFFER_BYTES) {
         const prefix = this.directPrefix;
         source.copy(prefix, 0, at, at + prefix.length);
         prefix.writeBigInt64BE(offset, BASE_OFFSET_AT);
         prefix.writeInt32BE(this.leaderEpoch, PARTITION_LEADER_EPOCH_AT);
-        writeFully(segment.fd, prefix, prefix.length, segment.flushedSize);
-        const rest = source.subarray(at + prefix.length, at + size);
-        writeFully(segment.fd, rest, rest.length, segment.flushedSize + prefix.length);
+        try {
+          writeFully(segment.fd, prefix, prefix.length, segment.flushedSize);
+          const rest = source.subarray(at + prefix.length, at + size);
+          writeFully(segment.fd, rest, rest.length, segment.flushedSize + prefix.length);
+        } catch (error) {
+          this.failWrite(error);
+          return;
+        }
         segment.flushedSize += size;
+        this.scheduler.noteWritten(size);
         this.dataWritten();
         return;
       }
@@ -791,8 +929,21 @@ export class PartitionLog implements SyncableLog {
     if (!this.flushQueued) this.scheduler.markDirty(this);
   }
 
+  /** A write failed: stop writing, and let the scheduler fail the rounds and roll back. */
+  private failWrite(error: unknown): void {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    if (this.writeError === null) this.writeError = failure;
+    this.writeLength = 0;
+    this.scheduler.writeFailed(failure);
+    if (!this.flushQueued) this.scheduler.markDirty(this);
+  }
+
   private dataWritten(): void {
-    if (!this.syncEnabled) return;
+    if (!this.syncEnabled) {
+      this.candidateBase = this.active.baseOffset;
+      this.candidateSize = this.active.flushedSize;
+      return;
+    }
     this.activeSyncPending = true;
     this.scheduler.markUnsynced(this);
   }
@@ -808,13 +959,15 @@ export class PartitionLog implements SyncableLog {
   private roll(): PartitionSegment {
     this.flush();
     const sealed = this.active;
+    const sealedSyncPending = this.activeSyncPending;
+    // the new segment first: if it cannot be created, the active one stays as it was
+    const next = this.createSegment(this.nextOffset);
     if (!this.syncEnabled) {
       this.writeIndexFiles(sealed);
       this.closeFd(sealed.fd);
       sealed.fd = -1;
-    } else if (this.activeSyncPending) {
+    } else if (sealedSyncPending) {
       // keep the fd until the next round has fdatasync'ed it; onSyncDone then writes the index files
-      this.activeSyncPending = false;
       sealed.dataSyncPending = true;
       this.sealedAwaitingSync.push(sealed);
     } else if (this.activeInFlight) {
@@ -825,7 +978,6 @@ export class PartitionLog implements SyncableLog {
       sealed.fd = -1;
     }
     this.activeInFlight = false;
-    const next = this.createSegment(this.nextOffset);
     this.segments.push(next);
     this.active = next;
     return next;
@@ -836,7 +988,15 @@ export class PartitionLog implements SyncableLog {
     unlinkIfExists(segment.indexPath); // stale index files must never describe a new segment
     unlinkIfExists(segment.timeIndexPath);
     segment.fd = fs.openSync(segment.logPath, 'wx+');
-    writeFully(segment.fd, encodeSegmentHeader(baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
+    try {
+      writeFully(segment.fd, encodeSegmentHeader(baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
+    } catch (error) {
+      // the disk is full (say): no half-made file may block the next try at the same name
+      closeQuietly(segment.fd);
+      segment.fd = -1;
+      unlinkIfExists(segment.logPath);
+      throw error;
+    }
     this.totalBytes += PARTITION_SEGMENT_HEADER_BYTES;
     if (this.syncEnabled) {
       this.directorySyncPending = true;

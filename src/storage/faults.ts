@@ -1,0 +1,214 @@
+/**
+ * TEST-ONLY storage fault injection. Off by default and costs one null check per write or sync when off.
+ *
+ * The storage engine's data writes (files.ts writeFully: segment, ack, partition and offsets logs) and the
+ * group-commit syncs (sync.ts) go through writeAt() / dataSync() / directorySync() below. When an injector
+ * is installed they fail at the chosen or random points instead of reaching the disk:
+ *
+ *   enospc   write() fails with ENOSPC, nothing written
+ *   eio      write() fails with EIO, nothing written
+ *   torn     write() writes a random prefix of its bytes, then fails with ENOSPC (a disk filling mid-write)
+ *   short    write() writes a random prefix and returns its length (a legal short write; the caller loops)
+ *   fsync    fdatasync()/fsync() report EIO without syncing (the kernel may have dropped the dirty pages)
+ *
+ * It is installed by the `serve` command when the environment variable POSTBOX_FAULTS is set (test/helpers
+ * spawn brokers with it), or by tests calling installFaults(). Never set POSTBOX_FAULTS in production.
+ *
+ * POSTBOX_FAULTS is a comma-separated list of key=value:
+ *   seed=N                 PRNG seed (default 1): the same seed fails the same operations of the same run
+ *   enospc=P eio=P torn=P short=P fsync=P
+ *                          probability per write (per sync for fsync), 0..1
+ *   after=BYTES            no fault before this many bytes were written through writeAt() (default 0)
+ *   every=N                instead of probabilities: every Nth write fails with the first kind named
+ *                          (enospc, eio or torn) set to a non-zero value
+ *   quota=BYTES            a simulated full disk: once BYTES were written in all, every write fails with
+ *                          ENOSPC, except while the file named by free-file= exists (space freed)
+ *   free-file=PATH         see quota
+ */
+import fs from 'node:fs';
+
+export type FaultKind = 'enospc' | 'eio' | 'torn' | 'short' | 'fsync';
+
+export interface FaultPlan {
+  seed: number;
+  enospc: number;
+  eio: number;
+  torn: number;
+  short: number;
+  fsync: number;
+  afterBytes: number;
+  every: number;
+  quotaBytes: number;
+  freeFile: string;
+}
+
+/** Counts of injected faults, by kind (tests print them). */
+export interface FaultCounts {
+  writes: number;
+  syncs: number;
+  enospc: number;
+  eio: number;
+  torn: number;
+  short: number;
+  fsync: number;
+}
+
+export function parseFaultPlan(text: string): FaultPlan {
+  const plan: FaultPlan = { seed: 1, enospc: 0, eio: 0, torn: 0, short: 0, fsync: 0, afterBytes: 0, every: 0, quotaBytes: 0, freeFile: '' };
+  for (const item of text.split(',')) {
+    const trimmed = item.trim();
+    if (trimmed === '') continue;
+    const eq = trimmed.indexOf('=');
+    const key = eq < 0 ? trimmed : trimmed.slice(0, eq);
+    const value = eq < 0 ? '1' : trimmed.slice(eq + 1);
+    if (key === 'free-file') {
+      plan.freeFile = value;
+      continue;
+    }
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`POSTBOX_FAULTS: ${key}=${value} is not a non-negative number`);
+    switch (key) {
+      case 'seed':
+        plan.seed = n >>> 0;
+        break;
+      case 'enospc':
+      case 'eio':
+      case 'torn':
+      case 'short':
+      case 'fsync':
+        if (n > 1) throw new Error(`POSTBOX_FAULTS: ${key}=${value} is a probability (0..1)`);
+        plan[key] = n;
+        break;
+      case 'after':
+        plan.afterBytes = n;
+        break;
+      case 'every':
+        plan.every = Math.floor(n);
+        break;
+      case 'quota':
+        plan.quotaBytes = n;
+        break;
+      default:
+        throw new Error(`POSTBOX_FAULTS: unknown key '${key}' (seed, enospc, eio, torn, short, fsync, after, every, quota, free-file)`);
+    }
+  }
+  return plan;
+}
+
+/** mulberry32: a small seeded PRNG, so a run's faults can be replayed from its seed */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function errnoError(code: 'ENOSPC' | 'EIO', syscall: string): NodeJS.ErrnoException {
+  const text = code === 'ENOSPC' ? 'no space left on device' : 'i/o error';
+  const error: NodeJS.ErrnoException = new Error(`${code}: ${text} (injected by POSTBOX_FAULTS), ${syscall}`);
+  error.code = code;
+  error.errno = code === 'ENOSPC' ? -28 : -5;
+  error.syscall = syscall;
+  return error;
+}
+
+export class FaultInjector {
+  readonly counts: FaultCounts = { writes: 0, syncs: 0, enospc: 0, eio: 0, torn: 0, short: 0, fsync: 0 };
+  private readonly random: () => number;
+  private bytes = 0;
+  private quotaUsed = 0;
+
+  constructor(readonly plan: FaultPlan) {
+    this.random = seededRandom(plan.seed);
+  }
+
+  /** which fault (if any) the next write of `length` bytes gets */
+  private writeFault(length: number): FaultKind | null {
+    const plan = this.plan;
+    this.counts.writes++;
+    if (plan.quotaBytes > 0 && this.quotaUsed + length > plan.quotaBytes) {
+      if (plan.freeFile === '' || !fs.existsSync(plan.freeFile)) return 'enospc';
+    } else {
+      this.quotaUsed += length;
+    }
+    if (this.bytes < plan.afterBytes) return null;
+    if (plan.every > 0) {
+      if (this.counts.writes % plan.every !== 0) return null;
+      return plan.enospc > 0 ? 'enospc' : plan.eio > 0 ? 'eio' : 'torn';
+    }
+    let r = this.random();
+    if ((r -= plan.enospc) < 0) return 'enospc';
+    if ((r -= plan.eio) < 0) return 'eio';
+    if ((r -= plan.torn) < 0) return 'torn';
+    if ((r -= plan.short) < 0) return 'short';
+    return null;
+  }
+
+  write(fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number {
+    const fault = length > 0 ? this.writeFault(length) : null;
+    if (fault === null) {
+      const n = fs.writeSync(fd, buffer, offset, length, position);
+      this.bytes += n;
+      return n;
+    }
+    this.counts[fault]++;
+    if (fault === 'enospc') throw errnoError('ENOSPC', 'write');
+    if (fault === 'eio') throw errnoError('EIO', 'write');
+    const prefix = length > 1 ? 1 + Math.floor(this.random() * (length - 1)) : 0;
+    const n = prefix > 0 ? fs.writeSync(fd, buffer, offset, prefix, position) : 0;
+    this.bytes += n;
+    if (fault === 'short' && n > 0) return n;
+    throw errnoError('ENOSPC', 'write');
+  }
+
+  /** true: this sync fails with EIO (and is not performed) */
+  syncFails(): boolean {
+    this.counts.syncs++;
+    if (this.plan.fsync === 0 || this.bytes < this.plan.afterBytes) return false;
+    if (this.random() >= this.plan.fsync) return false;
+    this.counts.fsync++;
+    return true;
+  }
+}
+
+/** The installed injector; null (the default) in every real deployment. Process-wide by design: test-only. */
+let injector: FaultInjector | null = null;
+
+/** Installs an injector for `plan` (tests), or removes it (null). Returns the injector. */
+export function installFaults(plan: FaultPlan | null): FaultInjector | null {
+  injector = plan === null ? null : new FaultInjector(plan);
+  return injector;
+}
+
+/** Installs an injector from POSTBOX_FAULTS when it is set and not empty; returns it (null: none). */
+export function installFaultsFromEnv(env: Readonly<Record<string, string | undefined>>): FaultInjector | null {
+  const text = env.POSTBOX_FAULTS;
+  if (text === undefined || text.trim() === '') return null;
+  return installFaults(parseFaultPlan(text));
+}
+
+export function faultInjector(): FaultInjector | null {
+  return injector;
+}
+
+/** fs.writeSync, through the injector when one is installed. */
+export function writeAt(fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number {
+  if (injector === null) return fs.writeSync(fd, buffer, offset, length, position);
+  return injector.write(fd, buffer, offset, length, position);
+}
+
+/** fs.fdatasync, through the injector when one is installed. */
+export function dataSync(fd: number, callback: (error: NodeJS.ErrnoException | null) => void): void {
+  if (injector === null || !injector.syncFails()) fs.fdatasync(fd, callback);
+  else setImmediate(callback, errnoError('EIO', 'fdatasync'));
+}
+
+/** fs.fsync (directories), through the injector when one is installed. */
+export function directorySync(fd: number, callback: (error: NodeJS.ErrnoException | null) => void): void {
+  if (injector === null || !injector.syncFails()) fs.fsync(fd, callback);
+  else setImmediate(callback, errnoError('EIO', 'fsync'));
+}
