@@ -2,7 +2,7 @@
  * SegmentLog: an append-only log of opaque records in one directory (one log per queue).
  * Layout of the files: see format.ts. Durability: see sync.ts.
  *
- *   dir/00000007.seg  sealed   ─┐ read through one shared read-only fd (reopened per segment)
+ *   dir/00000007.seg  sealed   ─┐ read on demand
  *   dir/00000007.ack           ─┘ appended as its records are acked; both deleted when all are acked
  *   dir/00000008.seg  active   ◄── append(): write buffer ──(end of turn: one write() per log)──► OS
  *
@@ -11,6 +11,10 @@
  * rolls to a new file when a record would take it past `segmentBytes`. Reads of flushed data go
  * through a read-ahead block: one readSync into a fresh Buffer that is never written again, so the
  * subarrays handed out stay valid for as long as the caller holds them.
+ *
+ * The log holds no file descriptor of its own: every file (segments, ack files, the directory for its
+ * fsync) is a CachedFile whose descriptor the broker-wide FdCache opens on demand and closes when it
+ * needs room (fd-cache.ts), so the number of queues is not bounded by the process's descriptor limit.
  *
  * Recovery at open() scans every segment, truncates a torn or corrupt tail (first record whose
  * header is incomplete, whose length runs past end of file, or whose CRC does not match), moves
@@ -42,6 +46,7 @@ import {
   writeRecordHeader,
 } from './format.js';
 import { closeQuietly, readFully, readdirOrEmpty, unlinkIfExists, writeFully } from './files.js';
+import { CachedFile, FdCache, PRIVATE_CACHE_FILES } from './fd-cache.js';
 import { INITIAL_INDEX_CAPACITY, Segment } from './segment.js';
 import type { SyncScheduler, SyncableLog } from './sync.js';
 
@@ -80,6 +85,8 @@ export interface SegmentLogOptions {
    * `deliveries` counts the record's delivered markers (markDelivered), capped at 255.
    */
   onRecovered?: (segment: number, offset: number, length: number, payload: Buffer, deliveries: number) => void;
+  /** The broker's descriptor cache; without one the log makes a small private cache of its own. */
+  files?: FdCache;
 }
 
 export interface RecoveredRecord {
@@ -141,20 +148,17 @@ export class SegmentLog implements SyncableLog {
   private blockSegment = 0;
   private blockStart = 0;
   private blockEnd = 0;
-  /** Read-only fd of the sealed segment last read (sealed segments keep no fd of their own). */
-  private readFd = -1;
-  private readFdSegment = 0;
-
-  private directoryFd = -1;
+  /** where descriptors come from (shared by every log of a broker) */
+  private readonly files: FdCache;
+  /** the log's directory, fsynced after a segment file is created (policy 'always') */
+  private directoryFile: CachedFile | null = null;
   private directorySyncPending = false;
   private activeSyncPending = false;
   private sealedAwaitingSync: Segment[] = [];
-  private sealedSyncing: Segment[] = [];
   private ackWriteSegments: Segment[] = [];
   private ackSyncSegments: Segment[] = [];
-  /** The scheduler has fdatasyncs in flight on fds of this log: closing them must wait. */
-  private syncInFlight = false;
-  private deferredCloses: number[] = [];
+  /** files whose descriptors the scheduler is syncing (pinned in the cache until onSyncDone) */
+  private readonly pinned: CachedFile[] = [];
 
   private constructor(options: SegmentLogOptions) {
     this.dir = options.dir;
@@ -165,6 +169,7 @@ export class SegmentLog implements SyncableLog {
     this.logger = options.logger ?? ((line) => process.stderr.write(line + '\n'));
     this.syncEnabled = options.scheduler.policy === 'always';
     this.onRecovered = options.onRecovered;
+    this.files = options.files ?? new FdCache({ capacity: PRIVATE_CACHE_FILES, syncBeforeClose: this.syncEnabled });
     const minimumSegment = SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES + MIN_RECORD_PAYLOAD_BYTES;
     if (!Number.isInteger(this.segmentBytes) || this.segmentBytes < minimumSegment || this.segmentBytes > MAX_SEGMENT_BYTES) {
       throw new RangeError(`segmentBytes ${this.segmentBytes} outside ${minimumSegment}..${MAX_SEGMENT_BYTES}`);
@@ -330,7 +335,8 @@ export class SegmentLog implements SyncableLog {
     const length = this.writeLength;
     if (length > 0) {
       const segment = this.active;
-      writeFully(segment.fd, this.writeBuffer, length, segment.flushedSize);
+      writeFully(this.ensureCreated(segment), this.writeBuffer, length, segment.flushedSize);
+      this.files.written(segment.file);
       segment.flushedSize += length;
       this.writeLength = 0;
       this.dataWritten();
@@ -359,7 +365,6 @@ export class SegmentLog implements SyncableLog {
     if (wasOpen) {
       for (const segment of [...this.segments.values()]) this.deleteSegment(segment);
     }
-    this.closeReadFd();
     this.block = null;
     this.segments.clear();
     this.liveRecordCount = 0;
@@ -375,8 +380,8 @@ export class SegmentLog implements SyncableLog {
     } catch {
       // not empty (someone else's files) or already gone: leave it
     }
-    if (this.directoryFd >= 0) this.closeFd(this.directoryFd);
-    this.directoryFd = -1;
+    if (this.directoryFile !== null) this.files.release(this.directoryFile);
+    this.directoryFile = null;
     this.state = LogState.Destroyed;
   }
 
@@ -385,7 +390,7 @@ export class SegmentLog implements SyncableLog {
     if (this.state !== LogState.Destroyed) throw new Error(`storage ${this.dir}: reset() is only for a destroyed log`);
     this.state = LogState.Open;
     fs.mkdirSync(this.dir, { recursive: true });
-    if (this.syncEnabled) this.directoryFd = fs.openSync(this.dir, 'r');
+    if (this.syncEnabled) this.directoryFile = new CachedFile(this.dir, 'r', true);
     this.active = this.createSegment(1);
   }
 
@@ -399,60 +404,50 @@ export class SegmentLog implements SyncableLog {
     this.flush();
     if (this.syncEnabled) this.syncPendingNow();
     this.state = LogState.Closed;
-    for (const segment of this.segments.values()) {
-      if (segment.fd >= 0) this.closeFd(segment.fd);
-      if (segment.ackFd >= 0) this.closeFd(segment.ackFd);
-      segment.fd = -1;
-      segment.ackFd = -1;
-    }
-    this.closeReadFd();
-    if (this.directoryFd >= 0) this.closeFd(this.directoryFd);
-    this.directoryFd = -1;
+    for (const segment of this.segments.values()) this.releaseFiles(segment);
+    if (this.directoryFile !== null) this.files.release(this.directoryFile);
+    this.directoryFile = null;
     this.block = null;
   }
 
   // ---- SyncableLog: called by the SyncScheduler -------------------------------------------------
 
   collectSyncFds(dataFds: number[], directoryFds: number[]): void {
-    if (this.directorySyncPending && this.directoryFd >= 0) directoryFds.push(this.directoryFd);
+    // a file the cache closed since it was written was synced before the close: it has nothing left to sync
+    const directory = this.directoryFile;
+    if (this.directorySyncPending && directory !== null) this.collectFile(directory, directoryFds);
     this.directorySyncPending = false;
-    if (this.activeSyncPending && this.active.fd >= 0) dataFds.push(this.active.fd);
+    if (this.activeSyncPending) this.collectFile(this.active.file, dataFds);
     this.activeSyncPending = false;
     const sealed = this.sealedAwaitingSync;
     for (let i = 0; i < sealed.length; i++) {
       const segment = sealed[i]!;
       segment.dataSyncPending = false;
-      if (segment.fd >= 0) {
-        dataFds.push(segment.fd);
-        this.sealedSyncing.push(segment);
-      }
+      this.collectFile(segment.file, dataFds);
     }
     sealed.length = 0;
     const acks = this.ackSyncSegments;
     for (let i = 0; i < acks.length; i++) {
       const segment = acks[i]!;
       segment.ackSyncPending = false;
-      if (segment.ackFd >= 0) dataFds.push(segment.ackFd);
+      this.collectFile(segment.ackFile, dataFds);
     }
     acks.length = 0;
-    this.syncInFlight = true;
   }
 
   onSyncDone(): void {
-    this.syncInFlight = false;
-    const sealed = this.sealedSyncing;
-    for (let i = 0; i < sealed.length; i++) {
-      const segment = sealed[i]!;
-      // a sealed segment is read through readFd from now on; its own fd was kept only for this sync
-      if (segment.fd >= 0 && segment !== this.active) {
-        closeQuietly(segment.fd);
-        segment.fd = -1;
-      }
-    }
-    sealed.length = 0;
-    const deferred = this.deferredCloses;
-    for (let i = 0; i < deferred.length; i++) closeQuietly(deferred[i]!);
-    deferred.length = 0;
+    const pinned = this.pinned;
+    for (let i = 0; i < pinned.length; i++) this.files.unpin(pinned[i]!);
+    pinned.length = 0;
+  }
+
+  /** Hands an unsynced file's descriptor to a sync: pinned (kept open) until onSyncDone. */
+  private collectFile(file: CachedFile, fds: number[]): void {
+    if (!file.unsynced || file.fd < 0 || file.released) return;
+    file.unsynced = false;
+    this.files.pin(file);
+    this.pinned.push(file);
+    fds.push(file.fd);
   }
 
   // ---- appending ---------------------------------------------------------------------------------
@@ -476,11 +471,13 @@ export class SegmentLog implements SyncableLog {
     if (total !== payloadLength) throw partsMismatchError(parts, payloadLength);
     writeRecordHeader(this.directHeader, 0, payloadLength, crc);
     let position = segment.flushedSize;
-    writeFully(segment.fd, this.directHeader, RECORD_HEADER_BYTES, position);
+    const fd = this.ensureCreated(segment);
+    this.files.written(segment.file);
+    writeFully(fd, this.directHeader, RECORD_HEADER_BYTES, position);
     position += RECORD_HEADER_BYTES;
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i]!;
-      writeFully(segment.fd, part, part.length, position);
+      writeFully(fd, part, part.length, position);
       position += part.length;
     }
     segment.flushedSize = position;
@@ -499,8 +496,8 @@ export class SegmentLog implements SyncableLog {
       const segment = segments[i]!;
       segment.ackWritePending = false;
       if (segment.ackBufferLength === 0 || segment.ackBuffer === null) continue;
-      if (segment.ackFd < 0) segment.ackFd = fs.openSync(segment.ackPath, 'a');
-      writeFully(segment.ackFd, segment.ackBuffer, segment.ackBufferLength, null);
+      writeFully(this.files.fd(segment.ackFile), segment.ackBuffer, segment.ackBufferLength, null);
+      this.files.written(segment.ackFile);
       segment.ackBufferLength = 0;
       if (this.syncEnabled && !segment.ackSyncPending) {
         segment.ackSyncPending = true;
@@ -522,36 +519,47 @@ export class SegmentLog implements SyncableLog {
       return this.active;
     }
     if (this.activeSyncPending) {
-      // keep its fd open until the next round has fdatasync'ed it (onSyncDone closes it)
+      // the next round fdatasyncs it (or the cache does, should it close the descriptor first)
       this.activeSyncPending = false;
       sealed.dataSyncPending = true;
       this.sealedAwaitingSync.push(sealed);
-    } else {
-      this.closeFd(sealed.fd);
-      sealed.fd = -1;
     }
     this.active = this.createSegment(sealed.number + 1, indexCapacityAfter(sealed));
     return this.active;
   }
 
+  /** A new, empty active segment: in memory only until its first write creates the file (ensureCreated). */
   private createSegment(number: number, indexCapacity: number = INITIAL_INDEX_CAPACITY): Segment {
     if (number > MAX_SEGMENT_NUMBER) throw new RangeError(`storage ${this.dir}: segment numbers exhausted`);
     const segmentPath = path.join(this.dir, segmentFileName(number));
     const ackPath = path.join(this.dir, ackFileName(number));
-    unlinkIfExists(ackPath); // a stale ack file must never apply to a new segment of the same number
-    const fd = fs.openSync(segmentPath, 'wx+');
     const segment = new Segment(number, segmentPath, ackPath, indexCapacity);
-    segment.fd = fd;
-    writeFully(fd, encodeSegmentHeader(number), SEGMENT_HEADER_BYTES, 0);
+    segment.created = false;
     segment.size = SEGMENT_HEADER_BYTES;
     segment.flushedSize = SEGMENT_HEADER_BYTES;
     this.segments.set(number, segment);
+    return segment;
+  }
+
+  /** Creates the segment's file with its header, before the first record is written into it. */
+  private ensureCreated(segment: Segment): number {
+    if (segment.created) return this.files.fd(segment.file);
+    unlinkIfExists(segment.ackPath); // a stale ack file must never apply to a new segment of the same number
+    const fd = this.files.create(segment.file, 'wx+');
+    segment.created = true;
+    this.files.written(segment.file);
+    writeFully(fd, encodeSegmentHeader(segment.number), SEGMENT_HEADER_BYTES, 0);
     if (this.syncEnabled) {
+      const directory = this.directoryFile;
+      if (directory !== null) {
+        this.files.fd(directory); // open now: a file with a sync owed is never closed unsynced
+        this.files.written(directory);
+      }
       this.directorySyncPending = true;
       this.activeSyncPending = true;
       this.scheduler.markUnsynced(this);
     }
-    return segment;
+    return fd;
   }
 
   /** Closes a segment's fds, forgets it and unlinks its files (.seg first: an orphan .ack is harmless). */
@@ -559,44 +567,38 @@ export class SegmentLog implements SyncableLog {
     this.segments.delete(segment.number);
     this.liveRecordCount -= segment.liveRecords;
     this.liveByteCount -= segment.liveBytes;
-    if (segment.fd >= 0) this.closeFd(segment.fd);
-    if (segment.ackFd >= 0) this.closeFd(segment.ackFd);
-    segment.fd = -1;
-    segment.ackFd = -1;
+    this.releaseFiles(segment);
     segment.ackBuffer = null;
     segment.ackBufferLength = 0;
     if (segment.ackWritePending) removeFrom(this.ackWriteSegments, segment);
     if (segment.ackSyncPending) removeFrom(this.ackSyncSegments, segment);
     if (segment.dataSyncPending) removeFrom(this.sealedAwaitingSync, segment);
     segment.ackWritePending = segment.ackSyncPending = segment.dataSyncPending = false;
-    if (this.readFdSegment === segment.number) this.closeReadFd();
     if (this.blockSegment === segment.number) this.block = null;
     unlinkIfExists(segment.path);
     unlinkIfExists(segment.ackPath);
   }
 
-  private closeFd(fd: number): void {
-    if (this.syncInFlight) this.deferredCloses.push(fd);
-    else closeQuietly(fd);
-  }
-
-  private closeReadFd(): void {
-    if (this.readFd >= 0) closeQuietly(this.readFd); // read fds are never synced: close now
-    this.readFd = -1;
-    this.readFdSegment = 0;
+  /** The segment's files are done with: the cache closes them (after any sync in flight on them). */
+  private releaseFiles(segment: Segment): void {
+    this.files.release(segment.file);
+    this.files.release(segment.ackFile);
   }
 
   /** close() on a log with bytes not yet covered by a round: sync them synchronously. */
   private syncPendingNow(): void {
     const dataFds: number[] = [];
     const directoryFds: number[] = [];
-    const wasInFlight = this.syncInFlight;
-    const sealedInFlight = this.sealedSyncing.length;
+    const pinnedBefore = this.pinned.length; // pins of a round in flight stay until its onSyncDone
     this.collectSyncFds(dataFds, directoryFds);
-    this.syncInFlight = wasInFlight;
-    this.sealedSyncing.length = sealedInFlight; // close() closes the newly collected ones itself
-    for (const fd of dataFds) fs.fdatasyncSync(fd);
-    for (const fd of directoryFds) fs.fsyncSync(fd);
+    try {
+      for (const fd of dataFds) fs.fdatasyncSync(fd);
+      for (const fd of directoryFds) fs.fsyncSync(fd);
+    } finally {
+      const pinned = this.pinned;
+      for (let i = pinnedBefore; i < pinned.length; i++) this.files.unpin(pinned[i]!);
+      pinned.length = pinnedBefore;
+    }
   }
 
   // ---- reading -----------------------------------------------------------------------------------
@@ -615,8 +617,7 @@ export class SegmentLog implements SyncableLog {
     }
     const blockLength = Math.min(Math.max(this.readAheadBytes, end - offset), fileEnd - offset);
     const block = Buffer.allocUnsafe(blockLength);
-    const fd = segment.fd >= 0 ? segment.fd : this.readFdFor(segment);
-    readFully(fd, block, blockLength, offset);
+    readFully(this.files.fd(segment.file), block, blockLength, offset);
     this.block = block;
     this.blockSegment = segmentNumber;
     this.blockStart = offset;
@@ -637,20 +638,12 @@ export class SegmentLog implements SyncableLog {
     return payload;
   }
 
-  private readFdFor(segment: Segment): number {
-    if (this.readFdSegment === segment.number && this.readFd >= 0) return this.readFd;
-    this.closeReadFd();
-    this.readFd = fs.openSync(segment.path, 'r');
-    this.readFdSegment = segment.number;
-    return this.readFd;
-  }
-
   // ---- recovery ----------------------------------------------------------------------------------
 
   private recover(): void {
     const started = Date.now();
     fs.mkdirSync(this.dir, { recursive: true });
-    if (this.syncEnabled) this.directoryFd = fs.openSync(this.dir, 'r');
+    if (this.syncEnabled) this.directoryFile = new CachedFile(this.dir, 'r', true);
     const names = fs.readdirSync(this.dir);
     const numbers: number[] = [];
     const ackNumbers: number[] = [];
@@ -678,8 +671,7 @@ export class SegmentLog implements SyncableLog {
     }
     const recoveredSegments = this.segments.size;
     if (last !== null && last.number === highest && last.size < this.segmentBytes) {
-      last.fd = fs.openSync(last.path, 'r+');
-      this.active = last;
+      this.active = last; // its descriptor is opened by the first append or read
     } else {
       this.active = this.createSegment(highest + 1, last === null ? INITIAL_INDEX_CAPACITY : indexCapacityAfter(last));
       if (last !== null && last.fullyAcked) this.deleteSegment(last);

@@ -152,6 +152,14 @@ export class SyncScheduler {
     this.listeners = next;
   }
 
+  /**
+   * A sync issued outside a round failed (the FdCache syncs a file before closing its descriptor):
+   * the scheduler fails exactly as if a round's fdatasync had.
+   */
+  reportFailure(error: Error): void {
+    this.fail(error);
+  }
+
   /** Synchronously writes every dirty log's buffered bytes to the OS. */
   flushNow(): void {
     const logs = this.dirtyLogs;

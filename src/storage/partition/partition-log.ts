@@ -2,7 +2,7 @@
  * PartitionLog: the offset-addressed log of one Kafka topic partition, in one directory.
  * File layouts: format.ts (segments, indexes) and record-batch.ts (the batches). Durability: ../sync.ts.
  *
- *   00000000000000000000.log (+ .index, .timeindex)   sealed: read through one shared read-only fd
+ *   00000000000000000000.log (+ .index, .timeindex)   sealed: read on demand
  *   00000000000000052817.log (+ .index, .timeindex)   sealed
  *   00000000000000104033.log                          active ◄── append(): write buffer ──(end of turn)──► OS
  *
@@ -34,10 +34,15 @@
  * rewrite sealed segments keeping the latest record of every key. Offsets never change, so a compacted log has gaps: between batches of a segment and
  * between segments. A read at an offset in a gap returns the next batch that exists (its baseOffset
  * is then greater than the offset asked for), exactly as Kafka answers a fetch there.
+ *
+ * The log holds no descriptor of its own: its files are CachedFiles whose descriptors the broker-wide
+ * FdCache opens on demand and closes when it needs room (../fd-cache.ts), so an idle partition costs
+ * no descriptor and the number of partitions is not bounded by the process's descriptor limit.
  */
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { CachedFile, FdCache, PRIVATE_CACHE_FILES } from '../fd-cache.js';
 import { closeQuietly, readFully, readdirOrEmpty, unlinkIfExists, writeFully } from '../files.js';
 import type { SyncScheduler, SyncableLog } from '../sync.js';
 import {
@@ -130,6 +135,8 @@ export interface PartitionLogOptions {
   verifyAllOnOpen?: boolean;
   /** One line per notable event (recovery summary, dropped tails, corrupt files). Default: stderr. */
   logger?: (line: string, routine?: boolean) => void;
+  /** The broker's descriptor cache; without one the log makes a small private cache of its own. */
+  files?: FdCache;
 }
 
 export interface AppendResult {
@@ -199,19 +206,16 @@ export class PartitionLog implements SyncableLog {
   /** Size of the batch found by the last locate(). */
   private locatedSize = 0;
 
-  /** Read-only fds of the sealed segment (and index files) last read. */
-  private readFd = -1;
-  private readFdSegment: PartitionSegment | null = null;
-  private indexFd = -1;
-  private timeIndexFd = -1;
-  private indexFdSegment: PartitionSegment | null = null;
+  /** where descriptors come from (shared by every log of a broker) */
+  private readonly files: FdCache;
   private readonly entryScratch = Buffer.allocUnsafe(OFFSET_INDEX_ENTRY_BYTES);
   private readonly timeEntryScratch = Buffer.allocUnsafe(TIME_INDEX_ENTRY_BYTES);
   /** Which .index entry entryScratch holds (a binary search reads an entry's offset, then its position). */
   private scratchSegment: PartitionSegment | null = null;
   private scratchEntry = -1;
 
-  private directoryFd = -1;
+  /** the partition's directory, fsynced after a segment file is created (policy 'always') */
+  private directoryFile: CachedFile | null = null;
   private directorySyncPending = false;
   private activeSyncPending = false;
   /** The active segment's fd is in the round in flight. */
@@ -221,7 +225,8 @@ export class PartitionLog implements SyncableLog {
   /** Sealed segments whose .log is durable and whose index files are still to be written. */
   private indexWritePending: PartitionSegment[] = [];
   private syncInFlight = false;
-  private deferredCloses: number[] = [];
+  /** files whose descriptors the scheduler is syncing (pinned in the cache until onSyncDone) */
+  private readonly pinned: CachedFile[] = [];
 
   private constructor(options: PartitionLogOptions) {
     this.dir = options.dir;
@@ -235,6 +240,7 @@ export class PartitionLog implements SyncableLog {
     this.verifyAllOnOpen = options.verifyAllOnOpen ?? false;
     this.logger = options.logger ?? ((line) => process.stderr.write(line + '\n'));
     this.syncEnabled = options.scheduler.policy === 'always';
+    this.files = options.files ?? new FdCache({ capacity: PRIVATE_CACHE_FILES, syncBeforeClose: this.syncEnabled });
     this.scanContext = { dir: this.dir, indexIntervalBytes: this.indexIntervalBytes, syncEnabled: this.syncEnabled, logger: this.logger };
     PartitionLog.checkLimits(this.segmentBytes, this.retentionMs, this.retentionBytes, this.segmentMs);
     if (!Number.isInteger(this.indexIntervalBytes) || this.indexIntervalBytes < 1) {
@@ -555,7 +561,7 @@ export class PartitionLog implements SyncableLog {
     for (const segment of sealed) {
       if (segment.deleted) continue; // deleted by retention since the pass began (forgetSegment marks every removal)
       // awaiting its fsync (fd still open) or its index files: it and every later segment wait for the next pass
-      if (segment.fd >= 0 || this.indexWritePending.includes(segment)) break;
+      if (segment.dataSyncPending || this.sealedSyncing.includes(segment) || this.indexWritePending.includes(segment)) break;
       result.segmentsExamined++;
       const newest = segment.maxTimestamp >= 0 ? segment.maxTimestamp : segment.lastAppendTime;
       const cleaning = cleanSegmentFileSteps(
@@ -599,7 +605,7 @@ export class PartitionLog implements SyncableLog {
           result.segmentsRemoved++;
         } else {
           this.forgetSegment(segment); // before the swap: no read may use its fds or positions again
-          swapInCleanedSegment(segment.logPath, this.syncEnabled ? this.directoryFd : -1);
+          swapInCleanedSegment(segment.logPath, this.directoryFd());
           const replacement = new PartitionSegment(this.dir, segment.baseOffset);
           replacement.size = replacement.flushedSize = cleaned.size;
           replacement.nextOffset = cleaned.nextOffset;
@@ -628,7 +634,8 @@ export class PartitionLog implements SyncableLog {
     const length = this.writeLength;
     if (length > 0) {
       const segment = this.active;
-      writeFully(segment.fd, this.writeBuffer, length, segment.flushedSize);
+      writeFully(this.files.fd(segment.file), this.writeBuffer, length, segment.flushedSize);
+      this.files.written(segment.file);
       segment.flushedSize += length;
       this.writeLength = 0;
       this.dataWritten();
@@ -651,21 +658,21 @@ export class PartitionLog implements SyncableLog {
     if (this.state !== LogState.Open) return;
     this.flush();
     if (this.syncEnabled) {
-      for (const segment of this.segments) if (segment.fd >= 0) fs.fdatasyncSync(segment.fd);
-      if (this.directorySyncPending && this.directoryFd >= 0) fs.fsyncSync(this.directoryFd);
+      // what no round synced yet (a file the cache closed was synced before the close)
+      for (const segment of this.segments) if (segment.file.unsynced && segment.file.fd >= 0) fs.fdatasyncSync(segment.file.fd);
+      const directory = this.directoryFile;
+      if (this.directorySyncPending && directory !== null && directory.unsynced && directory.fd >= 0) fs.fsyncSync(directory.fd);
     }
     this.directorySyncPending = false;
     this.activeSyncPending = false;
     for (const segment of this.segments) {
       if (segment.memoryIndex !== null) this.writeIndexFiles(segment);
-      if (segment.fd >= 0) this.closeFd(segment.fd);
-      segment.fd = -1;
+      this.releaseFiles(segment);
     }
     this.sealedAwaitingSync.length = 0;
     this.indexWritePending.length = 0;
-    this.closeReadFds();
-    if (this.directoryFd >= 0) this.closeFd(this.directoryFd);
-    this.directoryFd = -1;
+    if (this.directoryFile !== null) this.files.release(this.directoryFile);
+    this.directoryFile = null;
     this.state = LogState.Closed;
   }
 
@@ -675,12 +682,10 @@ export class PartitionLog implements SyncableLog {
     this.writeLength = 0;
     for (const segment of this.segments) {
       segment.deleted = true;
-      if (segment.fd >= 0) this.closeFd(segment.fd);
-      segment.fd = -1;
+      this.releaseFiles(segment);
     }
-    this.closeReadFds();
-    if (this.directoryFd >= 0) this.closeFd(this.directoryFd);
-    this.directoryFd = -1;
+    if (this.directoryFile !== null) this.files.release(this.directoryFile);
+    this.directoryFile = null;
     this.segments = [];
     this.sealedAwaitingSync.length = 0;
     this.indexWritePending.length = 0;
@@ -701,10 +706,12 @@ export class PartitionLog implements SyncableLog {
   // ---- SyncableLog: called by the SyncScheduler -------------------------------------------------
 
   collectSyncFds(dataFds: number[], directoryFds: number[]): void {
-    if (this.directorySyncPending && this.directoryFd >= 0) directoryFds.push(this.directoryFd);
+    // a file the cache closed since it was written was synced before the close: nothing left to sync
+    const directory = this.directoryFile;
+    if (this.directorySyncPending && directory !== null) this.collectFile(directory, directoryFds);
     this.directorySyncPending = false;
-    if (this.activeSyncPending && this.active.fd >= 0) {
-      dataFds.push(this.active.fd);
+    if (this.activeSyncPending) {
+      this.collectFile(this.active.file, dataFds);
       this.activeInFlight = true;
     }
     this.activeSyncPending = false;
@@ -712,13 +719,20 @@ export class PartitionLog implements SyncableLog {
     for (let i = 0; i < sealed.length; i++) {
       const segment = sealed[i]!;
       segment.dataSyncPending = false;
-      if (segment.fd >= 0) {
-        dataFds.push(segment.fd);
-        this.sealedSyncing.push(segment);
-      }
+      this.collectFile(segment.file, dataFds);
+      this.sealedSyncing.push(segment); // its index files are written once this round is done
     }
     sealed.length = 0;
     this.syncInFlight = true;
+  }
+
+  /** Hands an unsynced file's descriptor to a sync: pinned (kept open) until onSyncDone. */
+  private collectFile(file: CachedFile, fds: number[]): void {
+    if (!file.unsynced || file.fd < 0 || file.released) return;
+    file.unsynced = false;
+    this.files.pin(file);
+    this.pinned.push(file);
+    fds.push(file.fd);
   }
 
   onSyncDone(): void {
@@ -728,14 +742,12 @@ export class PartitionLog implements SyncableLog {
     for (let i = 0; i < sealed.length; i++) {
       const segment = sealed[i]!;
       if (segment.deleted || segment === this.active) continue;
-      if (segment.fd >= 0) closeQuietly(segment.fd);
-      segment.fd = -1;
       this.indexWritePending.push(segment);
     }
     sealed.length = 0;
-    const deferred = this.deferredCloses;
-    for (let i = 0; i < deferred.length; i++) closeQuietly(deferred[i]!);
-    deferred.length = 0;
+    const pinned = this.pinned;
+    for (let i = 0; i < pinned.length; i++) this.files.unpin(pinned[i]!);
+    pinned.length = 0;
     // the index files are written by the next flush, which runs only if the scheduler has not failed
     if (this.indexWritePending.length > 0 && this.state === LogState.Open && !this.flushQueued) this.scheduler.markDirty(this);
   }
@@ -751,9 +763,11 @@ export class PartitionLog implements SyncableLog {
         source.copy(prefix, 0, at, at + prefix.length);
         prefix.writeBigInt64BE(offset, BASE_OFFSET_AT);
         prefix.writeInt32BE(this.leaderEpoch, PARTITION_LEADER_EPOCH_AT);
-        writeFully(segment.fd, prefix, prefix.length, segment.flushedSize);
+        const fd = this.files.fd(segment.file);
+        this.files.written(segment.file);
+        writeFully(fd, prefix, prefix.length, segment.flushedSize);
         const rest = source.subarray(at + prefix.length, at + size);
-        writeFully(segment.fd, rest, rest.length, segment.flushedSize + prefix.length);
+        writeFully(fd, rest, rest.length, segment.flushedSize + prefix.length);
         segment.flushedSize += size;
         this.dataWritten();
         return;
@@ -787,10 +801,9 @@ export class PartitionLog implements SyncableLog {
     const sealed = this.active;
     if (!this.syncEnabled) {
       this.writeIndexFiles(sealed);
-      this.closeFd(sealed.fd);
-      sealed.fd = -1;
     } else if (this.activeSyncPending) {
-      // keep the fd until the next round has fdatasync'ed it; onSyncDone then writes the index files
+      // the next round fdatasyncs it (or the cache, should it close the descriptor first); onSyncDone
+      // then writes the index files
       this.activeSyncPending = false;
       sealed.dataSyncPending = true;
       this.sealedAwaitingSync.push(sealed);
@@ -798,8 +811,6 @@ export class PartitionLog implements SyncableLog {
       this.sealedSyncing.push(sealed); // the round in flight covers all of it
     } else {
       this.writeIndexFiles(sealed); // every byte is durable already
-      this.closeFd(sealed.fd);
-      sealed.fd = -1;
     }
     this.activeInFlight = false;
     const next = this.createSegment(this.nextOffset);
@@ -812,10 +823,16 @@ export class PartitionLog implements SyncableLog {
     const segment = new PartitionSegment(this.dir, baseOffset);
     unlinkIfExists(segment.indexPath); // stale index files must never describe a new segment
     unlinkIfExists(segment.timeIndexPath);
-    segment.fd = fs.openSync(segment.logPath, 'wx+');
-    writeFully(segment.fd, encodeSegmentHeader(baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
+    const fd = this.files.create(segment.file, 'wx+');
+    this.files.written(segment.file);
+    writeFully(fd, encodeSegmentHeader(baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
     this.totalBytes += PARTITION_SEGMENT_HEADER_BYTES;
     if (this.syncEnabled) {
+      const directory = this.directoryFile;
+      if (directory !== null) {
+        this.files.fd(directory); // open now: a file with a sync owed is never closed unsynced
+        this.files.written(directory);
+      }
       this.directorySyncPending = true;
       this.activeSyncPending = true;
       this.scheduler.markUnsynced(this);
@@ -858,28 +875,24 @@ export class PartitionLog implements SyncableLog {
   /** Marks a segment deleted or replaced: closes its fds and drops every cached position in it. */
   private forgetSegment(segment: PartitionSegment): void {
     segment.deleted = true;
-    if (segment.fd >= 0) this.closeFd(segment.fd);
-    segment.fd = -1;
+    this.releaseFiles(segment);
     if (segment.dataSyncPending) removeFrom(this.sealedAwaitingSync, segment);
     segment.dataSyncPending = false;
-    if (this.readFdSegment === segment || this.indexFdSegment === segment) this.closeReadFds();
     if (this.hintSegment === segment) this.hintSegment = null;
     if (this.scanSegment === segment) this.scanSegment = null;
     if (this.scratchSegment === segment) this.scratchSegment = null;
   }
 
-  private closeFd(fd: number): void {
-    if (this.syncInFlight) this.deferredCloses.push(fd);
-    else closeQuietly(fd);
+  /** The segment's files are done with: the cache closes them (after any sync in flight on them). */
+  private releaseFiles(segment: PartitionSegment): void {
+    this.files.release(segment.file);
+    this.files.release(segment.indexFile);
+    this.files.release(segment.timeIndexFile);
   }
 
-  private closeReadFds(): void {
-    // read fds are never synced: close now
-    if (this.readFd >= 0) closeQuietly(this.readFd);
-    if (this.indexFd >= 0) closeQuietly(this.indexFd);
-    if (this.timeIndexFd >= 0) closeQuietly(this.timeIndexFd);
-    this.readFd = this.indexFd = this.timeIndexFd = -1;
-    this.readFdSegment = this.indexFdSegment = null;
+  /** The directory's descriptor for compaction's fsyncs between renames; -1 with policy 'never'. */
+  private directoryFd(): number {
+    return this.directoryFile === null ? -1 : this.files.fd(this.directoryFile);
   }
 
   // ---- reading -----------------------------------------------------------------------------------
@@ -944,12 +957,7 @@ export class PartitionLog implements SyncableLog {
   }
 
   private readFdFor(segment: PartitionSegment): number {
-    if (segment.fd >= 0) return segment.fd;
-    if (this.readFdSegment === segment) return this.readFd;
-    if (this.readFd >= 0) closeQuietly(this.readFd);
-    this.readFd = fs.openSync(segment.logPath, 'r');
-    this.readFdSegment = segment;
-    return this.readFd;
+    return this.files.fd(segment.file);
   }
 
   private entryCount(segment: PartitionSegment): number {
@@ -973,9 +981,8 @@ export class PartitionLog implements SyncableLog {
   private entryTimestamp(segment: PartitionSegment, k: number): number {
     const index = segment.memoryIndex;
     if (index !== null) return index.timestamps[k]!;
-    this.openIndexFds(segment);
     const scratch = this.timeEntryScratch;
-    readFully(this.timeIndexFd, scratch, TIME_INDEX_ENTRY_BYTES, TIME_INDEX_HEADER_BYTES + k * TIME_INDEX_ENTRY_BYTES);
+    readFully(this.files.fd(segment.timeIndexFile), scratch, TIME_INDEX_ENTRY_BYTES, TIME_INDEX_HEADER_BYTES + k * TIME_INDEX_ENTRY_BYTES);
     this.readCounters.indexBytesRead += TIME_INDEX_ENTRY_BYTES;
     return Number(scratch.readBigInt64BE(0));
   }
@@ -983,23 +990,11 @@ export class PartitionLog implements SyncableLog {
   /** Reads .index entry k into entryScratch. */
   private readIndexEntry(segment: PartitionSegment, k: number): void {
     if (this.scratchSegment === segment && this.scratchEntry === k) return;
-    this.openIndexFds(segment);
     this.scratchSegment = null;
-    readFully(this.indexFd, this.entryScratch, OFFSET_INDEX_ENTRY_BYTES, OFFSET_INDEX_HEADER_BYTES + k * OFFSET_INDEX_ENTRY_BYTES);
+    readFully(this.files.fd(segment.indexFile), this.entryScratch, OFFSET_INDEX_ENTRY_BYTES, OFFSET_INDEX_HEADER_BYTES + k * OFFSET_INDEX_ENTRY_BYTES);
     this.scratchSegment = segment;
     this.scratchEntry = k;
     this.readCounters.indexBytesRead += OFFSET_INDEX_ENTRY_BYTES;
-  }
-
-  private openIndexFds(segment: PartitionSegment): void {
-    if (this.indexFdSegment === segment) return;
-    if (this.indexFd >= 0) closeQuietly(this.indexFd);
-    if (this.timeIndexFd >= 0) closeQuietly(this.timeIndexFd);
-    this.indexFd = this.timeIndexFd = -1;
-    this.indexFdSegment = null;
-    this.indexFd = fs.openSync(segment.indexPath, 'r');
-    this.timeIndexFd = fs.openSync(segment.timeIndexPath, 'r');
-    this.indexFdSegment = segment;
   }
 
   // ---- recovery ----------------------------------------------------------------------------------
@@ -1007,8 +1002,8 @@ export class PartitionLog implements SyncableLog {
   private recover(): void {
     const started = Date.now();
     fs.mkdirSync(this.dir, { recursive: true });
-    if (this.syncEnabled) this.directoryFd = fs.openSync(this.dir, 'r');
-    recoverInterruptedCompaction(this.dir, this.directoryFd, this.logger);
+    if (this.syncEnabled) this.directoryFile = new CachedFile(this.dir, 'r', true);
+    recoverInterruptedCompaction(this.dir, this.directoryFd(), this.logger);
     const logBases: bigint[] = [];
     const indexBases = new Set<bigint>();
     for (const name of fs.readdirSync(this.dir)) {
@@ -1052,16 +1047,15 @@ export class PartitionLog implements SyncableLog {
     this.nextOffset = resumeAt;
     if (last !== null && last.nextOffset === resumeAt) {
       this.active = last;
-      last.fd = fs.openSync(last.logPath, 'r+');
       if (last.lastBatchPosition !== 0) {
         // segment.ms counts from the first batch's timestamp; without one, from this open (as Kafka does)
         const first = Buffer.alloc(BATCH_HEADER_BYTES);
-        readFully(last.fd, first, BATCH_HEADER_BYTES, PARTITION_SEGMENT_HEADER_BYTES);
+        readFully(this.files.fd(last.file), first, BATCH_HEADER_BYTES, PARTITION_SEGMENT_HEADER_BYTES);
         last.rollTimestamp = maxTimestampAt(first, 0);
         last.createdAt = Date.now();
       }
       // a sealed segment became the last one (a newer, empty one was removed): its index goes back into memory
-      if (last.memoryIndex === null && !trustIndexFiles(last, last.fd, last.size, true)) {
+      if (last.memoryIndex === null && !trustIndexFiles(last, this.files.fd(last.file), last.size, true)) {
         throw new Error(`partition ${this.dir}: index files of ${segmentBaseName(last.baseOffset)} unreadable right after writing them`);
       }
     } else {

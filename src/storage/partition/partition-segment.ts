@@ -9,6 +9,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { CachedFile } from '../fd-cache.js';
 import { readFully } from '../files.js';
 import {
   LOG_FILE_SUFFIX,
@@ -48,8 +49,11 @@ export class PartitionSegment {
   readonly logPath: string;
   readonly indexPath: string;
   readonly timeIndexPath: string;
-  /** fd of the .log: the active segment, and a sealed one until the round that syncs it; else -1. */
-  fd = -1;
+  /** the .log (its descriptor comes and goes with the log's FdCache) */
+  readonly file: CachedFile;
+  /** the .index and .timeindex, read through the cache while the segment is sealed */
+  readonly indexFile: CachedFile;
+  readonly timeIndexFile: CachedFile;
   /** Logical end: file size plus bytes in the write buffer. */
   size = PARTITION_SEGMENT_HEADER_BYTES;
   /** Bytes written to the file (== size once flushed). */
@@ -71,7 +75,7 @@ export class PartitionSegment {
   memoryIndex: MemoryIndex | null = new MemoryIndex();
   /** Entries in the index files (used when memoryIndex is null). */
   fileEntryCount = 0;
-  /** Sealed, waiting for the next round to fdatasync its .log (fd kept open for it). */
+  /** Sealed, waiting for the next round to fdatasync its .log. */
   dataSyncPending = false;
   deleted = false;
   /** Recovery truncated a torn or corrupt tail. */
@@ -84,6 +88,9 @@ export class PartitionSegment {
     this.logPath = base + LOG_FILE_SUFFIX;
     this.indexPath = base + OFFSET_INDEX_FILE_SUFFIX;
     this.timeIndexPath = base + TIME_INDEX_FILE_SUFFIX;
+    this.file = new CachedFile(this.logPath, 'r+');
+    this.indexFile = new CachedFile(this.indexPath, 'r');
+    this.timeIndexFile = new CachedFile(this.timeIndexPath, 'r');
   }
 }
 
