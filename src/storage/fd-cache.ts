@@ -30,8 +30,8 @@ import { closeQuietly } from './files.js';
 
 /** Fewest descriptors any cache gets: a log needs its active segment, an ack file and its directory at once. */
 export const MIN_OPEN_FILES = 8;
-/** Budget of a cache a log makes for itself when none is given (unit tests, tools): a handful of files. */
-export const PRIVATE_CACHE_FILES = 16;
+/** Budget of a cache a log makes for itself when none is given (unit tests, tools, benches): 64 files. */
+export const PRIVATE_CACHE_FILES = 64;
 
 export class CachedFile {
   /** the open descriptor, -1 while closed */

@@ -39,6 +39,26 @@ export function unlinkIfExists(file: string): void {
   }
 }
 
+/** The names in `dir`; none when it does not exist (any other error is thrown). */
+export function readdirIfExists(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+/**
+ * Creates `dir` (and its parents) if missing, before the first file goes into it. When it was missing and
+ * `sync` is set, its parent is fsynced so the new directory entry survives a power loss with the file.
+ */
+export function ensureDirectory(dir: string, sync: boolean): void {
+  if (fs.existsSync(dir)) return;
+  fs.mkdirSync(dir, { recursive: true });
+  if (sync) syncDirectory(path.dirname(dir));
+}
+
 export function readdirOrEmpty(dir: string): string[] {
   try {
     return fs.readdirSync(dir);

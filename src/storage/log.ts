@@ -45,7 +45,7 @@ import {
   segmentFileName,
   writeRecordHeader,
 } from './format.js';
-import { closeQuietly, readFully, readdirOrEmpty, unlinkIfExists, writeFully } from './files.js';
+import { closeQuietly, ensureDirectory, readFully, readdirIfExists, readdirOrEmpty, unlinkIfExists, writeFully } from './files.js';
 import { CachedFile, FdCache, PRIVATE_CACHE_FILES } from './fd-cache.js';
 import { INITIAL_INDEX_CAPACITY, Segment } from './segment.js';
 import type { SyncScheduler, SyncableLog } from './sync.js';
@@ -56,6 +56,12 @@ export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_READ_AHEAD_BYTES = 1024 * 1024;
 /** Write buffer per log, 256 KiB: one turn's appends of a busy queue fit in one write(). */
 export const WRITE_BUFFER_BYTES = 256 * 1024;
+/**
+ * A log's first write buffer, 16 KiB, allocated by its first append; it doubles (up to WRITE_BUFFER_BYTES)
+ * each time one turn's appends fill it. 100,000 queues that hold a few messages cost 16 KiB each, not 256.
+ */
+export const INITIAL_WRITE_BUFFER_BYTES = 16 * 1024;
+const NO_BUFFER = Buffer.alloc(0);
 /**
  * A recovered segment whose live payload is below this fraction of its size gets its live payloads
  * copied out, so the segment-sized scan buffer can be garbage-collected.
@@ -130,7 +136,7 @@ export class SegmentLog implements SyncableLog {
 
   private readonly segments = new Map<number, Segment>();
   private active!: Segment;
-  private readonly writeBuffer = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
+  private writeBuffer: Buffer = NO_BUFFER;
   private writeLength = 0;
   private readonly directHeader = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
 
@@ -224,13 +230,14 @@ export class SegmentLog implements SyncableLog {
     let segment = this.active;
     if (segment.size + size > this.segmentBytes && segment.recordCount > 0) segment = this.roll();
     const offset = segment.size;
-    if (size > WRITE_BUFFER_BYTES - this.writeLength) {
+    if (size > this.writeBuffer.length - this.writeLength) {
       this.flush();
       if (size > WRITE_BUFFER_BYTES) {
         this.appendDirect(segment, parts, payloadLength);
         this.recordAppended(segment, offset, payloadLength);
         return offset;
       }
+      if (this.writeBuffer.length < WRITE_BUFFER_BYTES) this.writeBuffer = grownBuffer(this.writeBuffer.length, size, INITIAL_WRITE_BUFFER_BYTES, WRITE_BUFFER_BYTES);
     }
     const buffer = this.writeBuffer;
     const start = this.writeLength;
@@ -389,7 +396,6 @@ export class SegmentLog implements SyncableLog {
   reset(): void {
     if (this.state !== LogState.Destroyed) throw new Error(`storage ${this.dir}: reset() is only for a destroyed log`);
     this.state = LogState.Open;
-    fs.mkdirSync(this.dir, { recursive: true });
     if (this.syncEnabled) this.directoryFile = new CachedFile(this.dir, 'r', true);
     this.active = this.createSegment(1);
   }
@@ -544,6 +550,7 @@ export class SegmentLog implements SyncableLog {
   /** Creates the segment's file with its header, before the first record is written into it. */
   private ensureCreated(segment: Segment): number {
     if (segment.created) return this.files.fd(segment.file);
+    ensureDirectory(this.dir, this.syncEnabled);
     unlinkIfExists(segment.ackPath); // a stale ack file must never apply to a new segment of the same number
     const fd = this.files.create(segment.file, 'wx+');
     segment.created = true;
@@ -642,9 +649,9 @@ export class SegmentLog implements SyncableLog {
 
   private recover(): void {
     const started = Date.now();
-    fs.mkdirSync(this.dir, { recursive: true });
+    // the directory itself is created by the first segment file (ensureCreated): an empty queue has none
     if (this.syncEnabled) this.directoryFile = new CachedFile(this.dir, 'r', true);
-    const names = fs.readdirSync(this.dir);
+    const names = readdirIfExists(this.dir);
     const numbers: number[] = [];
     const ackNumbers: number[] = [];
     for (const name of names) {
@@ -847,6 +854,16 @@ export class SegmentLog implements SyncableLog {
 /** index slots for the segment after `previous`: its record count and some headroom */
 function indexCapacityAfter(previous: Segment): number {
   return Math.max(INITIAL_INDEX_CAPACITY, Math.ceil(previous.recordCount * (1 + INDEX_CAPACITY_HEADROOM)));
+}
+
+/**
+ * A write buffer after `current` bytes were not enough: twice as large (at least `initial`), and large
+ * enough for `needed`, never above `max`. Only called with the old buffer flushed (empty).
+ */
+export function grownBuffer(current: number, needed: number, initial: number, max: number): Buffer {
+  let length = Math.max(initial, current * 2);
+  while (length < needed) length *= 2;
+  return Buffer.allocUnsafe(Math.min(length, max));
 }
 
 function removeFrom<T>(list: T[], item: T): void {

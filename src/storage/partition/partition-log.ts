@@ -43,8 +43,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CachedFile, FdCache, PRIVATE_CACHE_FILES } from '../fd-cache.js';
-import { closeQuietly, readFully, readdirOrEmpty, unlinkIfExists, writeFully } from '../files.js';
+import { closeQuietly, ensureDirectory, readFully, readdirIfExists, readdirOrEmpty, unlinkIfExists, writeFully } from '../files.js';
 import type { SyncScheduler, SyncableLog } from '../sync.js';
+import { INITIAL_WRITE_BUFFER_BYTES, grownBuffer } from '../log.js';
 import {
   DEFAULT_DELETE_RETENTION_MS,
   KeyOffsetMap,
@@ -190,12 +191,13 @@ export class PartitionLog implements SyncableLog {
   private nextOffset = 0n;
   private totalBytes = 0;
 
-  private readonly writeBuffer = Buffer.allocUnsafe(PARTITION_WRITE_BUFFER_BYTES);
+  /** grows from INITIAL_WRITE_BUFFER_BYTES by doubling, as a queue log's does (allocated by the first append) */
+  private writeBuffer: Buffer = EMPTY;
   private writeLength = 0;
   private readonly directPrefix = Buffer.allocUnsafe(PARTITION_LEADER_EPOCH_AT + 4);
 
   /** Header block for locating batches: bytes [scanStart, scanEnd) of scanSegment. */
-  private readonly scanBlock = Buffer.allocUnsafe(LOCATE_BLOCK_BYTES);
+  private scanBlock: Buffer = EMPTY; // allocated by the first locate (LOCATE_BLOCK_BYTES)
   private scanSegment: PartitionSegment | null = null;
   private scanStart = 0;
   private scanEnd = 0;
@@ -538,7 +540,7 @@ export class PartitionLog implements SyncableLog {
     const reads = this.segments.map((segment) => ({ segment, end: segment.flushedSize }));
     const sealed = this.segments.slice(0, -1);
     for (const { segment, end } of reads) {
-      if (segment.deleted) continue;
+      if (segment.deleted || !segment.created) continue;
       // an fd of its own: the log's cached read fds may be closed or reused between steps
       const fd = fs.openSync(segment.logPath, 'r');
       try {
@@ -634,7 +636,7 @@ export class PartitionLog implements SyncableLog {
     const length = this.writeLength;
     if (length > 0) {
       const segment = this.active;
-      writeFully(this.files.fd(segment.file), this.writeBuffer, length, segment.flushedSize);
+      writeFully(this.ensureCreated(segment), this.writeBuffer, length, segment.flushedSize);
       this.files.written(segment.file);
       segment.flushedSize += length;
       this.writeLength = 0;
@@ -666,7 +668,7 @@ export class PartitionLog implements SyncableLog {
     this.directorySyncPending = false;
     this.activeSyncPending = false;
     for (const segment of this.segments) {
-      if (segment.memoryIndex !== null) this.writeIndexFiles(segment);
+      if (segment.memoryIndex !== null && segment.created) this.writeIndexFiles(segment);
       this.releaseFiles(segment);
     }
     this.sealedAwaitingSync.length = 0;
@@ -756,14 +758,17 @@ export class PartitionLog implements SyncableLog {
 
   /** Copies one batch into the write buffer (or straight to the file when large), with its offset and epoch set. */
   private writeBatch(segment: PartitionSegment, source: Buffer, at: number, size: number, offset: bigint): void {
-    if (size > PARTITION_WRITE_BUFFER_BYTES - this.writeLength) {
+    if (size > this.writeBuffer.length - this.writeLength) {
       this.flush();
+      if (size <= PARTITION_WRITE_BUFFER_BYTES && this.writeBuffer.length < PARTITION_WRITE_BUFFER_BYTES) {
+        this.writeBuffer = grownBuffer(this.writeBuffer.length, size, INITIAL_WRITE_BUFFER_BYTES, PARTITION_WRITE_BUFFER_BYTES);
+      }
       if (size > PARTITION_WRITE_BUFFER_BYTES) {
         const prefix = this.directPrefix;
         source.copy(prefix, 0, at, at + prefix.length);
         prefix.writeBigInt64BE(offset, BASE_OFFSET_AT);
         prefix.writeInt32BE(this.leaderEpoch, PARTITION_LEADER_EPOCH_AT);
-        const fd = this.files.fd(segment.file);
+        const fd = this.ensureCreated(segment);
         this.files.written(segment.file);
         writeFully(fd, prefix, prefix.length, segment.flushedSize);
         const rest = source.subarray(at + prefix.length, at + size);
@@ -819,14 +824,34 @@ export class PartitionLog implements SyncableLog {
     return next;
   }
 
-  private createSegment(baseOffset: bigint): PartitionSegment {
+  /**
+   * A new active segment. `lazy`: only in memory until its first write (ensureCreated) — for the first
+   * segment of a partition with no files at all, where nothing is lost if it is never written.
+   */
+  private createSegment(baseOffset: bigint, lazy = false): PartitionSegment {
     const segment = new PartitionSegment(this.dir, baseOffset);
+    this.totalBytes += PARTITION_SEGMENT_HEADER_BYTES;
+    if (lazy) {
+      segment.created = false;
+      return segment;
+    }
+    this.createFile(segment);
+    return segment;
+  }
+
+  private ensureCreated(segment: PartitionSegment): number {
+    return segment.created ? this.files.fd(segment.file) : this.createFile(segment);
+  }
+
+  private createFile(segment: PartitionSegment): number {
+    const baseOffset = segment.baseOffset;
+    ensureDirectory(this.dir, this.syncEnabled);
     unlinkIfExists(segment.indexPath); // stale index files must never describe a new segment
     unlinkIfExists(segment.timeIndexPath);
     const fd = this.files.create(segment.file, 'wx+');
+    segment.created = true;
     this.files.written(segment.file);
     writeFully(fd, encodeSegmentHeader(baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
-    this.totalBytes += PARTITION_SEGMENT_HEADER_BYTES;
     if (this.syncEnabled) {
       const directory = this.directoryFile;
       if (directory !== null) {
@@ -837,7 +862,7 @@ export class PartitionLog implements SyncableLog {
       this.activeSyncPending = true;
       this.scheduler.markUnsynced(this);
     }
-    return segment;
+    return fd;
   }
 
   /** Writes a segment's .timeindex and .index from its in-memory index; a sealed one then drops it. */
@@ -945,6 +970,7 @@ export class PartitionLog implements SyncableLog {
     if (this.scanSegment === segment && position >= this.scanStart && position + BATCH_HEADER_BYTES <= this.scanEnd) {
       return position - this.scanStart;
     }
+    if (this.scanBlock.length === 0) this.scanBlock = Buffer.allocUnsafe(LOCATE_BLOCK_BYTES);
     const length = Math.min(LOCATE_BLOCK_BYTES, segment.flushedSize - position);
     if (length < BATCH_HEADER_BYTES) throw new Error(`partition ${this.dir}: truncated batch header at ${segment.baseOffset}:${position}`);
     readFully(this.readFdFor(segment), this.scanBlock, length, position);
@@ -1001,12 +1027,12 @@ export class PartitionLog implements SyncableLog {
 
   private recover(): void {
     const started = Date.now();
-    fs.mkdirSync(this.dir, { recursive: true });
+    // a new partition's directory is created by its first segment file (createFile): an empty one has none
     if (this.syncEnabled) this.directoryFile = new CachedFile(this.dir, 'r', true);
-    recoverInterruptedCompaction(this.dir, this.directoryFd(), this.logger);
+    if (fs.existsSync(this.dir)) recoverInterruptedCompaction(this.dir, this.directoryFd(), this.logger);
     const logBases: bigint[] = [];
     const indexBases = new Set<bigint>();
-    for (const name of fs.readdirSync(this.dir)) {
+    for (const name of readdirIfExists(this.dir)) {
       const parsed = parseSegmentFile(name);
       if (parsed === null) continue;
       if (parsed.suffix === LOG_FILE_SUFFIX) logBases.push(parsed.baseOffset);
@@ -1059,7 +1085,8 @@ export class PartitionLog implements SyncableLog {
         throw new Error(`partition ${this.dir}: index files of ${segmentBaseName(last.baseOffset)} unreadable right after writing them`);
       }
     } else {
-      this.active = this.createSegment(resumeAt);
+      // no file at all and nothing lost: the first segment is created by the first write
+      this.active = this.createSegment(resumeAt, this.segments.length === 0 && resumeAt === 0n);
       this.segments.push(this.active);
     }
     // a clean open of a healthy partition is routine; one that repaired something is news

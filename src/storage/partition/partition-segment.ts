@@ -58,6 +58,12 @@ export class PartitionSegment {
   size = PARTITION_SEGMENT_HEADER_BYTES;
   /** Bytes written to the file (== size once flushed). */
   flushedSize = PARTITION_SEGMENT_HEADER_BYTES;
+  /**
+   * The .log exists. A new partition's first segment (base offset 0, nothing before it) is created by its
+   * first write, so an empty partition costs a directory and no file or descriptor; a crash before that
+   * write loses nothing (the partition starts at offset 0 again).
+   */
+  created = true;
   /** The offset after the segment's last batch (== baseOffset while empty). */
   nextOffset: bigint;
   /** Largest batch maxTimestamp in the segment, -1 when none. */
