@@ -50,12 +50,16 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     vhosts: config.vhosts,
     logger,
     statsIntervalMs: config.statsIntervalMs,
+    storageOpenFiles: config.storageOpenFiles,
+    maxQueues: config.maxQueues,
+    maxQueuesPerVhost: config.maxQueuesPerVhost,
   });
   const amqp = new AmqpServer(core, config, logger);
   if (config.kafkaDefaultPartitions < 1) throw new ConfigError(`--kafka-partitions must be at least 1, got ${config.kafkaDefaultPartitions}`);
   const streams = StreamStore.open({
     dataDir: resolve(config.dataDir),
     scheduler: core.scheduler,
+    files: core.files,
     logger,
     autoCreateTopics: config.kafkaAutoCreateTopics,
     defaultPartitions: config.kafkaDefaultPartitions,

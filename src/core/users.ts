@@ -316,6 +316,12 @@ export class UserStore {
     for (const p of permissions) if (this.managed.has(p.user)) this.setPermission(p);
   }
 
+  /** Replaces every managed user and permission with `users` and `permissions` (undoing a change that could not be recorded). */
+  resetManaged(users: readonly UserDefinition[], permissions: readonly PermissionDefinition[]): void {
+    for (const name of [...this.managed.keys()]) this.delete(name);
+    this.restore(users, permissions);
+  }
+
   private rebuildAccess(user: string): void {
     this.generation++;
     const byVhost = this.grants.get(user);
