@@ -109,7 +109,7 @@ async function declareQueues(port: number, count: number): Promise<void> {
 }
 
 async function createPartitions(port: number, total: number): Promise<void> {
-  const kafka = new Kafka({ clientId: 'many-durable', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: 'many-durable', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING, requestTimeout: 600_000 });
   const admin = kafka.admin();
   await admin.connect();
   for (let t = 0; t * PARTITIONS_PER_TOPIC < total; t++) {
@@ -126,7 +126,7 @@ async function createPartitions(port: number, total: number): Promise<void> {
 }
 
 async function countPartitions(port: number, topics: number): Promise<number> {
-  const kafka = new Kafka({ clientId: 'many-durable', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: 'many-durable', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING, requestTimeout: 600_000 });
   const admin = kafka.admin();
   await admin.connect();
   const names = Array.from({ length: topics }, (_, t) => `many-${t}`);
