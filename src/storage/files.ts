@@ -41,6 +41,7 @@ export function unlinkIfExists(file: string): void {
 
 /** The names in `dir`; none when it does not exist (any other error is thrown). */
 export function readdirIfExists(dir: string): string[] {
+  if (!fs.existsSync(dir)) return []; // the usual case for an empty queue: no exception to build
   try {
     return fs.readdirSync(dir);
   } catch (error) {

@@ -47,7 +47,7 @@ import {
 } from './format.js';
 import { closeQuietly, ensureDirectory, readFully, readdirIfExists, readdirOrEmpty, unlinkIfExists, writeFully } from './files.js';
 import { CachedFile, FdCache, PRIVATE_CACHE_FILES } from './fd-cache.js';
-import { INITIAL_INDEX_CAPACITY, Segment } from './segment.js';
+import { INITIAL_INDEX_CAPACITY, MIN_INDEX_CAPACITY, Segment } from './segment.js';
 import type { SyncScheduler, SyncableLog } from './sync.js';
 
 /** Default segment size, 8 MiB: small enough that acked segments are freed soon, large enough that rolls are rare. */
@@ -680,7 +680,8 @@ export class SegmentLog implements SyncableLog {
     if (last !== null && last.number === highest && last.size < this.segmentBytes) {
       this.active = last; // its descriptor is opened by the first append or read
     } else {
-      this.active = this.createSegment(highest + 1, last === null ? INITIAL_INDEX_CAPACITY : indexCapacityAfter(last));
+      // a log with no records yet (most of 100,000 idle queues) starts with the smallest index
+      this.active = this.createSegment(highest + 1, last === null ? MIN_INDEX_CAPACITY : indexCapacityAfter(last));
       if (last !== null && last.fullyAcked) this.deleteSegment(last);
     }
     this.recovered = recovered;

@@ -18,7 +18,7 @@ import { CachedFile } from './fd-cache.js';
 /** Index slots allocated for a new segment when the log has no better estimate; doubled whenever full. */
 export const INITIAL_INDEX_CAPACITY = 1024;
 /** The smallest index: 16 slots (the acked bits of 8 slots share a byte). */
-const MIN_INDEX_CAPACITY = 16;
+export const MIN_INDEX_CAPACITY = 16;
 /** Acks buffered per segment before they are written to its ack file: 4 KiB = 1024 entries. */
 export const ACK_BUFFER_BYTES = 4096;
 
