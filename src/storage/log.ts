@@ -163,6 +163,12 @@ export class SegmentLog implements SyncableLog {
   private sealedAwaitingSync: Segment[] = [];
   private ackWriteSegments: Segment[] = [];
   private ackSyncSegments: Segment[] = [];
+  /**
+   * The active segment's file while the write buffer holds bytes for it: opened (or created) and pinned by
+   * the append that started the buffer, so the end-of-turn flush never has to open a file. Opening is
+   * where EMFILE/ENOSPC can strike: it fails that one append, never the flush every log shares.
+   */
+  private heldFile: CachedFile | null = null;
   /** files whose descriptors the scheduler is syncing (pinned in the cache until onSyncDone) */
   private readonly pinned: CachedFile[] = [];
 
@@ -239,6 +245,7 @@ export class SegmentLog implements SyncableLog {
       }
       if (this.writeBuffer.length < WRITE_BUFFER_BYTES) this.writeBuffer = grownBuffer(this.writeBuffer.length, size, INITIAL_WRITE_BUFFER_BYTES, WRITE_BUFFER_BYTES);
     }
+    if (this.writeLength === 0) this.holdActive(segment);
     const buffer = this.writeBuffer;
     const start = this.writeLength;
     const end = start + size;
@@ -300,7 +307,9 @@ export class SegmentLog implements SyncableLog {
     const target = this.segments.get(segment);
     if (target === undefined) return false;
     const index = target.findRecord(offset);
-    if (index < 0) return false;
+    if (index < 0 || target.isAcked(index)) return false;
+    // the ack file is opened before anything changes: if that fails, the ack fails and nothing is lost
+    if (!(target.liveRecords === 1 && target !== this.active)) this.holdAckFile(target);
     const length = target.markAcked(index);
     if (length < 0) return false;
     this.liveRecordCount--;
@@ -323,15 +332,34 @@ export class SegmentLog implements SyncableLog {
     if (this.state !== LogState.Open) throw this.notOpenError();
     const target = this.segments.get(segment);
     if (target === undefined) return;
+    this.holdAckFile(target);
     this.bufferAckEntry(target, (offset | ACK_DELIVERED_BIT) >>> 0);
+  }
+
+  /** Opens the segment's ack file and keeps it open (pinned) until flushAcks writes the entries buffered for it. */
+  private holdAckFile(target: Segment): void {
+    if (target.ackWritePending) return;
+    this.files.fd(target.ackFile);
+    this.files.pin(target.ackFile);
+    target.ackWritePending = true;
+    this.ackWriteSegments.push(target);
+  }
+
+  private holdActive(segment: Segment): void {
+    this.ensureCreated(segment);
+    this.files.pin(segment.file);
+    this.heldFile = segment.file;
+  }
+
+  private dropHold(): void {
+    const held = this.heldFile;
+    if (held === null) return;
+    this.heldFile = null;
+    this.files.unpin(held);
   }
 
   private bufferAckEntry(target: Segment, entry: number): void {
     const full = target.bufferAck(entry);
-    if (!target.ackWritePending) {
-      target.ackWritePending = true;
-      this.ackWriteSegments.push(target);
-    }
     if (full) this.flushAcks();
     else if (!this.flushQueued) this.scheduler.markDirty(this);
   }
@@ -342,7 +370,9 @@ export class SegmentLog implements SyncableLog {
     const length = this.writeLength;
     if (length > 0) {
       const segment = this.active;
-      writeFully(this.ensureCreated(segment), this.writeBuffer, length, segment.flushedSize);
+      const fd = this.ensureCreated(segment); // open: held since the append that started the buffer
+      this.dropHold();
+      writeFully(fd, this.writeBuffer, length, segment.flushedSize);
       this.files.written(segment.file);
       segment.flushedSize += length;
       this.writeLength = 0;
@@ -356,6 +386,7 @@ export class SegmentLog implements SyncableLog {
     if (this.state !== LogState.Open) throw this.notOpenError();
     const next = this.active.number + 1;
     this.writeLength = 0;
+    this.dropHold();
     this.activeSyncPending = false;
     for (const segment of [...this.segments.values()]) this.deleteSegment(segment);
     this.active = this.createSegment(next);
@@ -367,6 +398,7 @@ export class SegmentLog implements SyncableLog {
     if (this.state === LogState.Destroyed) return;
     const wasOpen = this.state === LogState.Open;
     this.writeLength = 0;
+    this.dropHold();
     this.activeSyncPending = false;
     this.directorySyncPending = false;
     if (wasOpen) {
@@ -501,8 +533,10 @@ export class SegmentLog implements SyncableLog {
     for (let i = 0; i < segments.length; i++) {
       const segment = segments[i]!;
       segment.ackWritePending = false;
+      const fd = this.files.fd(segment.ackFile); // open: held since the first entry was buffered
+      this.files.unpin(segment.ackFile);
       if (segment.ackBufferLength === 0 || segment.ackBuffer === null) continue;
-      writeFully(this.files.fd(segment.ackFile), segment.ackBuffer, segment.ackBufferLength, null);
+      writeFully(fd, segment.ackBuffer, segment.ackBufferLength, null);
       this.files.written(segment.ackFile);
       segment.ackBufferLength = 0;
       if (this.syncEnabled && !segment.ackSyncPending) {
@@ -577,7 +611,10 @@ export class SegmentLog implements SyncableLog {
     this.releaseFiles(segment);
     segment.ackBuffer = null;
     segment.ackBufferLength = 0;
-    if (segment.ackWritePending) removeFrom(this.ackWriteSegments, segment);
+    if (segment.ackWritePending) {
+      removeFrom(this.ackWriteSegments, segment);
+      this.files.unpin(segment.ackFile);
+    }
     if (segment.ackSyncPending) removeFrom(this.ackSyncSegments, segment);
     if (segment.dataSyncPending) removeFrom(this.sealedAwaitingSync, segment);
     segment.ackWritePending = segment.ackSyncPending = segment.dataSyncPending = false;

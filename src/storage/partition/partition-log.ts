@@ -229,6 +229,8 @@ export class PartitionLog implements SyncableLog {
   private syncInFlight = false;
   /** files whose descriptors the scheduler is syncing (pinned in the cache until onSyncDone) */
   private readonly pinned: CachedFile[] = [];
+  /** the active segment's file while the write buffer holds bytes for it (see SegmentLog.heldFile) */
+  private heldFile: CachedFile | null = null;
 
   private constructor(options: PartitionLogOptions) {
     this.dir = options.dir;
@@ -636,7 +638,9 @@ export class PartitionLog implements SyncableLog {
     const length = this.writeLength;
     if (length > 0) {
       const segment = this.active;
-      writeFully(this.ensureCreated(segment), this.writeBuffer, length, segment.flushedSize);
+      const fd = this.ensureCreated(segment); // open: held since the append that started the buffer
+      this.dropHold();
+      writeFully(fd, this.writeBuffer, length, segment.flushedSize);
       this.files.written(segment.file);
       segment.flushedSize += length;
       this.writeLength = 0;
@@ -646,7 +650,14 @@ export class PartitionLog implements SyncableLog {
     if (pending.length > 0 && this.scheduler.failure === null) {
       for (let i = 0; i < pending.length; i++) {
         const segment = pending[i]!;
-        if (!segment.deleted) this.writeIndexFiles(segment);
+        if (segment.deleted) continue;
+        try {
+          this.writeIndexFiles(segment);
+        } catch (error) {
+          // index files only spare the next open a scan: out of descriptors or space, the index stays in
+          // memory (close() tries again) and the flush every log shares goes on
+          this.logger(`partition ${this.dir}: index files of ${segmentBaseName(segment.baseOffset)} not written: ${(error as Error).message}`);
+        }
       }
       pending.length = 0;
     }
@@ -682,6 +693,7 @@ export class PartitionLog implements SyncableLog {
   destroy(): void {
     if (this.state === LogState.Destroyed) return;
     this.writeLength = 0;
+    this.dropHold();
     for (const segment of this.segments) {
       segment.deleted = true;
       this.releaseFiles(segment);
@@ -777,6 +789,12 @@ export class PartitionLog implements SyncableLog {
         this.dataWritten();
         return;
       }
+    }
+    if (this.writeLength === 0) {
+      // opened (or created) now, by the request: EMFILE/ENOSPC fail it, never the flush all logs share
+      this.ensureCreated(segment);
+      this.files.pin(segment.file);
+      this.heldFile = segment.file;
     }
     const buffer = this.writeBuffer;
     const start = this.writeLength;
@@ -906,6 +924,13 @@ export class PartitionLog implements SyncableLog {
     if (this.hintSegment === segment) this.hintSegment = null;
     if (this.scanSegment === segment) this.scanSegment = null;
     if (this.scratchSegment === segment) this.scratchSegment = null;
+  }
+
+  private dropHold(): void {
+    const held = this.heldFile;
+    if (held === null) return;
+    this.heldFile = null;
+    this.files.unpin(held);
   }
 
   /** The segment's files are done with: the cache closes them (after any sync in flight on them). */
