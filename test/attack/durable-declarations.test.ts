@@ -36,7 +36,7 @@ async function declareMany(url: string, names: string[], channels = 8): Promise<
   await conn.close();
 }
 
-// worst canary latency measured here: 9 ms
+// worst canary latency measured here: 23 ms
 test('a durable declaration appends to the journal and never rewrites definitions.json; everything is back after a restart', async () => {
   const dataDir = tempDataDir();
   let broker = await startTestBroker({ dataDir });
