@@ -20,7 +20,8 @@
  *
  * When every open descriptor is pinned the cache opens one more rather than failing (pins last one
  * fsync round, a few milliseconds); the budget is sized well below the process limit for that reason.
- * An open that still fails (EMFILE/ENFILE from other descriptors, ENOSPC …) throws to the one caller.
+ * When open() fails with EMFILE/ENFILE (client sockets took the rest) the cache closes some of its own
+ * descriptors and tries again; an open that still fails (or ENOSPC …) throws to the one caller.
  *
  * Per-message cost: fd() on an open file is a few pointer moves, no allocation.
  */
@@ -32,6 +33,8 @@ import { closeQuietly } from './files.js';
 export const MIN_OPEN_FILES = 8;
 /** Budget of a cache a log makes for itself when none is given (unit tests, tools, benches): 64 files. */
 export const PRIVATE_CACHE_FILES = 64;
+/** Descriptors the cache gives back, one at a time, when an open fails with EMFILE/ENFILE. */
+const OPEN_RETRIES = 8;
 
 export class CachedFile {
   /** the open descriptor, -1 while closed */
@@ -74,6 +77,7 @@ export class FdCache {
   /** descriptors open now */
   private openCount = 0;
   private generation = 1;
+  private readonly shared = new Map<string, CachedFile>();
   /** opened, closed to make room (evictions), and opens beyond capacity because every file was pinned */
   readonly counters = { opened: 0, evicted: 0, overCapacity: 0, openFailures: 0 };
 
@@ -84,6 +88,19 @@ export class FdCache {
     this.capacity = options.capacity;
     this.syncBeforeClose = options.syncBeforeClose;
     this.onSyncError = options.onSyncError;
+  }
+
+  /**
+   * The one handle of a directory many logs share (the queues/ directory, a topic's): a new log directory
+   * in it makes it unsynced, and the next round fsyncs it once for all of them.
+   */
+  sharedDirectory(dir: string): CachedFile {
+    let file = this.shared.get(dir);
+    if (file === undefined) {
+      file = new CachedFile(dir, 'r', true);
+      this.shared.set(dir, file);
+    }
+    return file;
   }
 
   /** Sets where sync-before-close failures go (the broker wires its storage-failure path here). */
@@ -108,13 +125,7 @@ export class FdCache {
     }
     if (file.released) throw new Error(`storage: ${file.path} was released`);
     if (this.openCount >= this.capacity) this.makeRoom();
-    let fd: number;
-    try {
-      fd = fs.openSync(file.path, file.flags);
-    } catch (error) {
-      this.counters.openFailures++;
-      throw error;
-    }
+    const fd = this.open(file.path, file.flags);
     file.fd = fd;
     file.usedIn = this.generation;
     this.openCount++;
@@ -127,7 +138,7 @@ export class FdCache {
   create(file: CachedFile, createFlags: string): number {
     if (file.fd >= 0) throw new Error(`storage: ${file.path} is open already`);
     if (this.openCount >= this.capacity) this.makeRoom();
-    const fd = fs.openSync(file.path, createFlags);
+    const fd = this.open(file.path, createFlags);
     file.fd = fd;
     file.usedIn = this.generation;
     this.openCount++;
@@ -197,19 +208,38 @@ export class FdCache {
     }
   }
 
-  private makeRoom(): void {
-    // from the least recently used end: the first file that is neither pinned nor failing its sync
+  /**
+   * open(), and when the process is out of descriptors (EMFILE/ENFILE: client sockets took them) the
+   * cache gives back some of its own and tries again, so a flush or a read is not failed for a
+   * descriptor the cache itself holds; only when it holds none that may close does the error go up.
+   */
+  private open(path: string, flags: string): number {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return fs.openSync(path, flags);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if ((code === 'EMFILE' || code === 'ENFILE') && attempt < OPEN_RETRIES && this.makeRoom()) continue;
+        this.counters.openFailures++;
+        throw error;
+      }
+    }
+  }
+
+  /** Closes the least recently used file that is neither pinned nor failing its sync; false when none. */
+  private makeRoom(): boolean {
     let file = this.tail;
     while (file !== null) {
       const before = file.prev;
       if (file.pins === 0 && (!file.unsynced || this.syncOut(file))) {
         this.closeNow(file);
         this.counters.evicted++;
-        return;
+        return true;
       }
       file = before;
     }
     this.counters.overCapacity++;
+    return false;
   }
 
   /** Syncs an unsynced file before its close; false (file left open and unsynced) when the sync failed. */

@@ -51,13 +51,13 @@ export function readdirIfExists(dir: string): string[] {
 }
 
 /**
- * Creates `dir` (and its parents) if missing, before the first file goes into it. When it was missing and
- * `sync` is set, its parent is fsynced so the new directory entry survives a power loss with the file.
+ * Creates `dir` (and its parents) if missing, before the first file goes into it. Returns true when it was
+ * missing: the caller then owes its parent an fsync (in its next round) for the new entry to survive a power loss.
  */
-export function ensureDirectory(dir: string, sync: boolean): void {
-  if (fs.existsSync(dir)) return;
+export function ensureDirectory(dir: string): boolean {
+  if (fs.existsSync(dir)) return false;
   fs.mkdirSync(dir, { recursive: true });
-  if (sync) syncDirectory(path.dirname(dir));
+  return true;
 }
 
 export function readdirOrEmpty(dir: string): string[] {

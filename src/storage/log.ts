@@ -163,12 +163,8 @@ export class SegmentLog implements SyncableLog {
   private sealedAwaitingSync: Segment[] = [];
   private ackWriteSegments: Segment[] = [];
   private ackSyncSegments: Segment[] = [];
-  /**
-   * The active segment's file while the write buffer holds bytes for it: opened (or created) and pinned by
-   * the append that started the buffer, so the end-of-turn flush never has to open a file. Opening is
-   * where EMFILE/ENOSPC can strike: it fails that one append, never the flush every log shares.
-   */
-  private heldFile: CachedFile | null = null;
+  /** the parent directory, owed an fsync since this log created its own directory in it */
+  private parentDirectory: CachedFile | null = null;
   /** files whose descriptors the scheduler is syncing (pinned in the cache until onSyncDone) */
   private readonly pinned: CachedFile[] = [];
 
@@ -245,7 +241,10 @@ export class SegmentLog implements SyncableLog {
       }
       if (this.writeBuffer.length < WRITE_BUFFER_BYTES) this.writeBuffer = grownBuffer(this.writeBuffer.length, size, INITIAL_WRITE_BUFFER_BYTES, WRITE_BUFFER_BYTES);
     }
-    if (this.writeLength === 0) this.holdActive(segment);
+    // the file is opened (or created) by the append that starts the buffer: EMFILE/ENOSPC there fail this
+    // one append, not the end-of-turn flush every log shares (which then finds it open, or reopens it
+    // after the cache closed it, shedding its own descriptors first if the process has none left)
+    if (this.writeLength === 0) this.ensureCreated(segment);
     const buffer = this.writeBuffer;
     const start = this.writeLength;
     const end = start + size;
@@ -336,26 +335,12 @@ export class SegmentLog implements SyncableLog {
     this.bufferAckEntry(target, (offset | ACK_DELIVERED_BIT) >>> 0);
   }
 
-  /** Opens the segment's ack file and keeps it open (pinned) until flushAcks writes the entries buffered for it. */
+  /** Opens the segment's ack file (failing this ack, not the shared flush, when it cannot) and queues its write. */
   private holdAckFile(target: Segment): void {
     if (target.ackWritePending) return;
     this.files.fd(target.ackFile);
-    this.files.pin(target.ackFile);
     target.ackWritePending = true;
     this.ackWriteSegments.push(target);
-  }
-
-  private holdActive(segment: Segment): void {
-    this.ensureCreated(segment);
-    this.files.pin(segment.file);
-    this.heldFile = segment.file;
-  }
-
-  private dropHold(): void {
-    const held = this.heldFile;
-    if (held === null) return;
-    this.heldFile = null;
-    this.files.unpin(held);
   }
 
   private bufferAckEntry(target: Segment, entry: number): void {
@@ -370,8 +355,7 @@ export class SegmentLog implements SyncableLog {
     const length = this.writeLength;
     if (length > 0) {
       const segment = this.active;
-      const fd = this.ensureCreated(segment); // open: held since the append that started the buffer
-      this.dropHold();
+      const fd = this.ensureCreated(segment);
       writeFully(fd, this.writeBuffer, length, segment.flushedSize);
       this.files.written(segment.file);
       segment.flushedSize += length;
@@ -386,7 +370,6 @@ export class SegmentLog implements SyncableLog {
     if (this.state !== LogState.Open) throw this.notOpenError();
     const next = this.active.number + 1;
     this.writeLength = 0;
-    this.dropHold();
     this.activeSyncPending = false;
     for (const segment of [...this.segments.values()]) this.deleteSegment(segment);
     this.active = this.createSegment(next);
@@ -398,7 +381,6 @@ export class SegmentLog implements SyncableLog {
     if (this.state === LogState.Destroyed) return;
     const wasOpen = this.state === LogState.Open;
     this.writeLength = 0;
-    this.dropHold();
     this.activeSyncPending = false;
     this.directorySyncPending = false;
     if (wasOpen) {
@@ -454,6 +436,11 @@ export class SegmentLog implements SyncableLog {
     // a file the cache closed since it was written was synced before the close: it has nothing left to sync
     const directory = this.directoryFile;
     if (this.directorySyncPending && directory !== null) this.collectFile(directory, directoryFds);
+    const parent = this.parentDirectory;
+    if (this.directorySyncPending && parent !== null) {
+      this.collectFile(parent, directoryFds);
+      this.parentDirectory = null;
+    }
     this.directorySyncPending = false;
     if (this.activeSyncPending) this.collectFile(this.active.file, dataFds);
     this.activeSyncPending = false;
@@ -533,10 +520,8 @@ export class SegmentLog implements SyncableLog {
     for (let i = 0; i < segments.length; i++) {
       const segment = segments[i]!;
       segment.ackWritePending = false;
-      const fd = this.files.fd(segment.ackFile); // open: held since the first entry was buffered
-      this.files.unpin(segment.ackFile);
       if (segment.ackBufferLength === 0 || segment.ackBuffer === null) continue;
-      writeFully(fd, segment.ackBuffer, segment.ackBufferLength, null);
+      writeFully(this.files.fd(segment.ackFile), segment.ackBuffer, segment.ackBufferLength, null);
       this.files.written(segment.ackFile);
       segment.ackBufferLength = 0;
       if (this.syncEnabled && !segment.ackSyncPending) {
@@ -584,7 +569,13 @@ export class SegmentLog implements SyncableLog {
   /** Creates the segment's file with its header, before the first record is written into it. */
   private ensureCreated(segment: Segment): number {
     if (segment.created) return this.files.fd(segment.file);
-    ensureDirectory(this.dir, this.syncEnabled);
+    if (ensureDirectory(this.dir) && this.syncEnabled) {
+      // the new directory's entry in its parent is fsynced by the next round (once for every log created in it)
+      const parent = this.files.sharedDirectory(path.dirname(this.dir));
+      this.files.fd(parent);
+      this.files.written(parent);
+      this.parentDirectory = parent;
+    }
     unlinkIfExists(segment.ackPath); // a stale ack file must never apply to a new segment of the same number
     const fd = this.files.create(segment.file, 'wx+');
     segment.created = true;
@@ -611,10 +602,7 @@ export class SegmentLog implements SyncableLog {
     this.releaseFiles(segment);
     segment.ackBuffer = null;
     segment.ackBufferLength = 0;
-    if (segment.ackWritePending) {
-      removeFrom(this.ackWriteSegments, segment);
-      this.files.unpin(segment.ackFile);
-    }
+    if (segment.ackWritePending) removeFrom(this.ackWriteSegments, segment);
     if (segment.ackSyncPending) removeFrom(this.ackSyncSegments, segment);
     if (segment.dataSyncPending) removeFrom(this.sealedAwaitingSync, segment);
     segment.ackWritePending = segment.ackSyncPending = segment.dataSyncPending = false;

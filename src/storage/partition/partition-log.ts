@@ -227,10 +227,11 @@ export class PartitionLog implements SyncableLog {
   /** Sealed segments whose .log is durable and whose index files are still to be written. */
   private indexWritePending: PartitionSegment[] = [];
   private syncInFlight = false;
+  /** the parent directory, owed an fsync since this log created its own directory in it */
+  private parentDirectory: CachedFile | null = null;
   /** files whose descriptors the scheduler is syncing (pinned in the cache until onSyncDone) */
   private readonly pinned: CachedFile[] = [];
-  /** the active segment's file while the write buffer holds bytes for it (see SegmentLog.heldFile) */
-  private heldFile: CachedFile | null = null;
+
 
   private constructor(options: PartitionLogOptions) {
     this.dir = options.dir;
@@ -638,8 +639,7 @@ export class PartitionLog implements SyncableLog {
     const length = this.writeLength;
     if (length > 0) {
       const segment = this.active;
-      const fd = this.ensureCreated(segment); // open: held since the append that started the buffer
-      this.dropHold();
+      const fd = this.ensureCreated(segment);
       writeFully(fd, this.writeBuffer, length, segment.flushedSize);
       this.files.written(segment.file);
       segment.flushedSize += length;
@@ -693,7 +693,6 @@ export class PartitionLog implements SyncableLog {
   destroy(): void {
     if (this.state === LogState.Destroyed) return;
     this.writeLength = 0;
-    this.dropHold();
     for (const segment of this.segments) {
       segment.deleted = true;
       this.releaseFiles(segment);
@@ -723,6 +722,11 @@ export class PartitionLog implements SyncableLog {
     // a file the cache closed since it was written was synced before the close: nothing left to sync
     const directory = this.directoryFile;
     if (this.directorySyncPending && directory !== null) this.collectFile(directory, directoryFds);
+    const parent = this.parentDirectory;
+    if (this.directorySyncPending && parent !== null) {
+      this.collectFile(parent, directoryFds);
+      this.parentDirectory = null;
+    }
     this.directorySyncPending = false;
     if (this.activeSyncPending) {
       this.collectFile(this.active.file, dataFds);
@@ -790,12 +794,9 @@ export class PartitionLog implements SyncableLog {
         return;
       }
     }
-    if (this.writeLength === 0) {
-      // opened (or created) now, by the request: EMFILE/ENOSPC fail it, never the flush all logs share
-      this.ensureCreated(segment);
-      this.files.pin(segment.file);
-      this.heldFile = segment.file;
-    }
+    // opened (or created) by the request that starts the buffer: EMFILE/ENOSPC fail it, not the flush all
+    // logs share (see SegmentLog.append)
+    if (this.writeLength === 0) this.ensureCreated(segment);
     const buffer = this.writeBuffer;
     const start = this.writeLength;
     source.copy(buffer, start, at, at + size);
@@ -863,7 +864,13 @@ export class PartitionLog implements SyncableLog {
 
   private createFile(segment: PartitionSegment): number {
     const baseOffset = segment.baseOffset;
-    ensureDirectory(this.dir, this.syncEnabled);
+    if (ensureDirectory(this.dir) && this.syncEnabled) {
+      // the new directory's entry in its parent is fsynced by the next round (once for every log created in it)
+      const parent = this.files.sharedDirectory(path.dirname(this.dir));
+      this.files.fd(parent);
+      this.files.written(parent);
+      this.parentDirectory = parent;
+    }
     unlinkIfExists(segment.indexPath); // stale index files must never describe a new segment
     unlinkIfExists(segment.timeIndexPath);
     const fd = this.files.create(segment.file, 'wx+');
@@ -924,13 +931,6 @@ export class PartitionLog implements SyncableLog {
     if (this.hintSegment === segment) this.hintSegment = null;
     if (this.scanSegment === segment) this.scanSegment = null;
     if (this.scratchSegment === segment) this.scratchSegment = null;
-  }
-
-  private dropHold(): void {
-    const held = this.heldFile;
-    if (held === null) return;
-    this.heldFile = null;
-    this.files.unpin(held);
   }
 
   /** The segment's files are done with: the cache closes them (after any sync in flight on them). */
