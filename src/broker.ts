@@ -102,11 +102,15 @@ async function openAndServe(
     vhosts: config.vhosts,
     logger,
     statsIntervalMs: config.statsIntervalMs,
+    storageOpenFiles: config.storageOpenFiles,
+    maxQueues: config.maxQueues,
+    maxQueuesPerVhost: config.maxQueuesPerVhost,
   });
   const amqp = new AmqpServer(core, config, logger);
   const streams = StreamStore.open({
     dataDir: lock.dir,
     scheduler: core.scheduler,
+    files: core.files,
     logger,
     autoCreateTopics: config.kafkaAutoCreateTopics,
     defaultPartitions: config.kafkaDefaultPartitions,

@@ -40,6 +40,12 @@ export interface Config {
   readonly heartbeatSeconds: number;
   readonly maxMessageBytes: number;
   readonly segmentBytes: number;
+  /** descriptors the storage keeps open at once; 0 = half the soft RLIMIT_NOFILE */
+  readonly storageOpenFiles: number;
+  /** most queues in the broker (0 = no limit) */
+  readonly maxQueues: number;
+  /** most queues in one vhost (0 = no limit) */
+  readonly maxQueuesPerVhost: number;
   readonly diskFreeLimitBytes: number;
   /** resident memory above which publishers are blocked; 0 = 40% of physical memory */
   readonly memoryHighWatermarkBytes: number;
@@ -124,6 +130,12 @@ export const DEFAULT_HEARTBEAT_SECONDS = 60;
 export const DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
 /** Free disk space below which publishers are blocked, bytes (RabbitMQ's default disk_free_limit, 50 MB). */
 export const DEFAULT_DISK_FREE_LIMIT_BYTES = 50_000_000;
+/**
+ * Most queues a broker holds by default, 200,000: twice the 100k durable queues a broker is meant to
+ * carry (each costs some kilobytes of memory and a directory, no open file), while a client declaring
+ * queues in a loop is stopped long before memory runs out.
+ */
+export const DEFAULT_MAX_QUEUES = 200_000;
 /** Segment file size at which a queue's log rolls to a new file, bytes. */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 
@@ -157,6 +169,9 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'kafkaQueuedMaxRequestBytes', flag: '--kafka-queued-max-request-bytes', env: 'POSTBOX_KAFKA_QUEUED_MAX_REQUEST_BYTES', file: 'kafkaQueuedMaxRequestBytes', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_KAFKA_QUEUED_MAX_REQUEST_BYTES), doc: "bytes of large Kafka requests (past 64 KiB) being received at once over every connection; a connection whose next request does not fit stops being read until others are handled (Kafka's queued.max.request.bytes)" },
   { key: 'statsIntervalMs', flag: '--stats-interval', env: 'POSTBOX_STATS_INTERVAL', file: 'statsInterval', kind: 'int', unit: 'ms', defaultValue: String(DEFAULT_STATS_INTERVAL_MS), doc: "how often message rates (the management API's *_details.rate) are sampled; a rate is the change over the last interval (RabbitMQ's collect_statistics_interval)" },
   { key: 'segmentBytes', flag: '--segment-size', env: 'POSTBOX_SEGMENT_SIZE', file: 'segmentSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_SEGMENT_BYTES), doc: 'size at which a queue log rolls to a new segment file' },
+  { key: 'storageOpenFiles', flag: '--storage-open-files', env: 'POSTBOX_STORAGE_OPEN_FILES', file: 'storageOpenFiles', kind: 'int', unit: 'files', defaultValue: '0', doc: 'most files the storage (queues, partitions) keeps open at once; the least recently used are closed and reopened on demand. 0 = half the soft open-file limit (ulimit -n), at most 4096' },
+  { key: 'maxQueues', flag: '--max-queues', env: 'POSTBOX_MAX_QUEUES', file: 'maxQueues', kind: 'int', unit: 'queues', defaultValue: String(DEFAULT_MAX_QUEUES), doc: "most queues in the broker, all vhosts together (RabbitMQ's cluster_queue_limit); one more queue.declare is refused with 406 PRECONDITION_FAILED. 0 = no limit" },
+  { key: 'maxQueuesPerVhost', flag: '--max-queues-per-vhost', env: 'POSTBOX_MAX_QUEUES_PER_VHOST', file: 'maxQueuesPerVhost', kind: 'int', unit: 'queues', defaultValue: '0', doc: "most queues in each vhost (RabbitMQ's max-queues vhost limit); one more queue.declare is refused with 406 PRECONDITION_FAILED. 0 = no limit" },
 ];
 
 export class ConfigError extends Error {}

@@ -138,7 +138,12 @@ export class MemoryAlarm {
   }
 
   check(): void {
-    const used = this.residentBytes();
+    let used: number;
+    try {
+      used = this.residentBytes();
+    } catch {
+      return; // reading RSS opens /proc/self/stat: out of descriptors (EMFILE), keep the state until the next check
+    }
     const high = used > this.limitBytes;
     if (high && this.reason === null) {
       this.reason = 'memory high watermark';

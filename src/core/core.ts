@@ -5,14 +5,15 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FsyncPolicy, UserConfig } from '../config/config.js';
+import { DEFAULT_MAX_QUEUES, type FsyncPolicy, type UserConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { SegmentLog } from '../storage/log.js';
 import { SyncScheduler } from '../storage/sync.js';
 import { segmentFileName } from '../storage/format.js';
 import { UnsupportedFormatError } from '../storage/format-error.js';
 import { isKnownRecordVersion, KNOWN_RECORD_VERSIONS } from './message.js';
-import { emptyDefinitions, loadDefinitions, saveDefinitions, type Definitions } from './definitions.js';
+import { FdCache, storageOpenFileBudget } from '../storage/fd-cache.js';
+import { DefinitionsStore, emptyDefinitions, type DefinitionChange, type Definitions, type JournalChange } from './definitions.js';
 import { VirtualHost, type VhostContext } from './vhost.js';
 import type { Queue } from './queue/queue.js';
 import type { RecoveryVisitor } from './delayed/delayed-store.js';
@@ -21,7 +22,7 @@ import { QueueDurabilityGate } from './queue/durability-gate.js';
 import { BrokerStats, DEFAULT_STATS_INTERVAL_MS, type SampledExchange, type SampledQueue } from './stats.js';
 import { ClientRegistry } from './clients.js';
 import { UserStore } from './users.js';
-import { brokerError, Errors } from '../errors/errors.js';
+import { BrokerError, brokerError, Errors } from '../errors/errors.js';
 
 /** A storage failure is still reported (health checks, metrics) this long after it ended, ms: see storageFailureReported. */
 export const STORAGE_FAILURE_HOLD_MS = 10_000;
@@ -38,11 +39,27 @@ export interface CoreOptions {
   readonly logger: Logger;
   /** how often message rates are sampled, ms (default DEFAULT_STATS_INTERVAL_MS) */
   readonly statsIntervalMs?: number;
+  /** descriptors the storage may hold open at once; 0 or absent = half the soft RLIMIT_NOFILE (fd-cache.ts) */
+  readonly storageOpenFiles?: number;
+  /** most queues in the broker, all vhosts together (0 = no limit; absent = DEFAULT_MAX_QUEUES) */
+  readonly maxQueues?: number;
+  /** most queues in any one vhost (RabbitMQ's max-queues vhost limit; 0 or absent = no limit) */
+  readonly maxQueuesPerVhost?: number;
 }
+
+
+/**
+ * How often descriptors unused since the previous sweep are closed, ms: a queue or partition idle for
+ * 30 to 60 s holds no descriptor, while a busy one never notices (reopening costs one open()).
+ */
+export const STORAGE_IDLE_SWEEP_MS = 30_000;
 
 export class BrokerCore implements VhostContext {
   readonly vhosts = new Map<string, VirtualHost>();
   readonly scheduler: SyncScheduler;
+  /** every descriptor of the storage (queue logs, delayed stores, Kafka partitions), under one budget */
+  readonly files: FdCache;
+  private readonly sweepTimer: NodeJS.Timeout;
   /** message counters, rates and latency (read by the management API and /metrics) */
   readonly stats = new BrokerStats();
   /** open client connections, registered by the protocol adapters */
@@ -53,6 +70,9 @@ export class BrokerCore implements VhostContext {
   /** > 0 while a batch of changes runs: definitions are written once at its end */
   private batchDepth = 0;
   private batchDirty = false;
+  /** definitions.json and its journal (set by open()) */
+  private definitionsStore!: DefinitionsStore;
+  private snapshotScheduled = false;
   private readonly queuesDir: string;
   private readonly transientDir: string;
   /** held messages of durable x-delayed-message exchanges, one directory each */
@@ -95,6 +115,15 @@ export class BrokerCore implements VhostContext {
     this.transientScheduler = new SyncScheduler('never', storageOptions);
     this.durabilityGate = new QueueDurabilityGate(this.scheduler);
     this.transientGate = new QueueDurabilityGate(this.transientScheduler);
+    const budget = storageOpenFileBudget(options.storageOpenFiles ?? 0);
+    this.files = new FdCache({
+      capacity: budget,
+      syncBeforeClose: options.fsync === 'always',
+      onSyncError: (error) => this.scheduler.reportFailure(error),
+    });
+    this.sweepTimer = setInterval(() => this.files.sweep(), STORAGE_IDLE_SWEEP_MS);
+    this.sweepTimer.unref();
+    options.logger.debug(() => `storage keeps at most ${budget} files open`);
     this.users = new UserStore(options.users, () => this.vhosts.keys());
     this.configVhosts = new Set(options.vhosts);
     this.queuesDir = join(options.dataDir, 'queues');
@@ -134,9 +163,14 @@ export class BrokerCore implements VhostContext {
   /** Open the data directory: wipe transient queues, load definitions, recover every durable queue. */
   static open(options: CoreOptions): BrokerCore {
     const core = new BrokerCore(options);
-    // read first: a definitions file of a newer version refuses the start before anything is wiped
-    const definitions = loadDefinitions(options.dataDir);
     mkdirSync(options.dataDir, { recursive: true });
+    // read first: a definitions file (or journal record) of a newer version refuses the start before anything is wiped
+    const { store, definitions } = DefinitionsStore.open({
+      dataDir: options.dataDir,
+      sync: options.fsync === 'always',
+      error: (line) => options.logger.error(line),
+    });
+    core.definitionsStore = store;
     rmSync(core.transientDir, { recursive: true, force: true });
     mkdirSync(core.queuesDir, { recursive: true });
     mkdirSync(core.transientDir, { recursive: true });
@@ -144,6 +178,7 @@ export class BrokerCore implements VhostContext {
     core.recover(definitions);
     core.removeDelayedLeftovers();
     core.loading = false;
+    if (store.snapshotDue) core.writeSnapshot(); // fold a long (or damaged) journal in at once
     core.stats.start(
       options.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS,
       () => core.allQueues(),
@@ -189,6 +224,7 @@ export class BrokerCore implements VhostContext {
         dir: queueDir,
         scheduler: this.scheduler,
         segmentBytes: this.options.segmentBytes,
+        files: this.files,
         logger: (line) => log.info(`queue '${q.name}' in vhost '${q.vhost}': ${line}`),
         errorLogger: (line) => log.error(`queue '${q.name}' in vhost '${q.vhost}': ${line}`),
         onRecovered: (segment, offset, length, payload, deliveries) => {
@@ -222,6 +258,19 @@ export class BrokerCore implements VhostContext {
     return (queue.durable ? this.durabilityGate : this.transientGate).appended(queue);
   }
 
+  checkQueueLimit(vhost: VirtualHost, name: string): void {
+    const perVhost = this.options.maxQueuesPerVhost ?? 0;
+    if (perVhost > 0 && vhost.queues.size >= perVhost) {
+      throw brokerError(Errors.PRECONDITION_FAILED, `cannot declare queue '${name}': queue limit in vhost '${vhost.name}' (${perVhost}) is reached`);
+    }
+    const total = this.options.maxQueues ?? DEFAULT_MAX_QUEUES;
+    if (total > 0) {
+      let count = 0;
+      for (const v of this.vhosts.values()) count += v.queues.size;
+      if (count >= total) throw brokerError(Errors.PRECONDITION_FAILED, `cannot declare queue '${name}': queue limit in cluster (${total}) is reached`);
+    }
+  }
+
   openQueueLog(vhost: string, name: string, durable: boolean): { log: SegmentLog; storage: string } {
     const hash = createHash('sha256').update(vhost).update('\0').update(name).digest('hex').slice(0, 32);
     const storage = durable ? hash : `${++this.transientCounter}-${hash}`;
@@ -233,6 +282,7 @@ export class BrokerCore implements VhostContext {
         dir,
         scheduler: durable ? this.scheduler : this.transientScheduler,
         segmentBytes: this.options.segmentBytes,
+        files: this.files,
         logger: (line) => this.options.logger.debug(`queue '${name}' in vhost '${vhost}': ${line}`),
       });
     } catch (err) {
@@ -254,6 +304,7 @@ export class BrokerCore implements VhostContext {
       dir,
       scheduler: this.scheduler,
       segmentBytes: this.options.segmentBytes,
+      files: this.files,
       logger: (line) => {
         const text = `delayed exchange '${exchange}' in vhost '${vhost}': ${line}`;
         if (restore) this.options.logger.info(text);
@@ -281,12 +332,95 @@ export class BrokerCore implements VhostContext {
     this.delayedRestored.clear();
   }
 
-  definitionsChanged(): void {
+  /**
+   * Makes a change of durable definitions durable, or throws a BrokerError (INTERNAL_ERROR: 541 on AMQP,
+   * 500 on HTTP) when the disk refuses it (ENOSPC, EIO, EMFILE …). Callers record a change BEFORE they
+   * apply it in memory, or undo it when this throws: memory never holds a definition the disk lacks.
+   * With `changes`, one journal record each (O(1)); without, a new snapshot of everything (O(n), for
+   * the rare changes that cascade, such as an exchange deletion), deferred to the end of a batch.
+   */
+  definitionsChanged(changes?: readonly DefinitionChange[]): void {
     if (this.loading || this.closed) return;
+    if (changes === undefined) {
+      if (this.batchDepth > 0) {
+        this.batchDirty = true;
+        return;
+      }
+      this.guardDefinitionsWrite(() => this.writeSnapshot());
+      return;
+    }
+    const records = changes.map((c) => this.journalChange(c));
+    this.guardDefinitionsWrite(() => this.definitionsStore.append(records));
+    // the caller applies the change in memory after this returns: the snapshot, built from memory, waits
+    // for the end of the turn (the journal keeps every record until the snapshot holds it)
+    if (this.definitionsStore.snapshotDue && !this.snapshotScheduled) {
+      this.snapshotScheduled = true;
+      setImmediate(() => this.scheduledSnapshot());
+    }
+  }
+
+  private scheduledSnapshot(): void {
+    this.snapshotScheduled = false;
+    if (this.closed || !this.definitionsStore.snapshotDue) return;
     if (this.batchDepth > 0) {
       this.batchDirty = true;
       return;
     }
+    try {
+      this.writeSnapshot();
+    } catch (err) {
+      // every change is durable in the journal; the snapshot is tried again after the next change
+      this.options.logger.warn(`definitions snapshot not written (the journal keeps every change): ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Runs `change` on the managed users and permissions, then records them; if that fails they are put
+   * back as they were and the error is thrown.
+   */
+  changeUsers<T>(change: () => T): T {
+    const before = this.users.managedDefinitions();
+    const result = change();
+    try {
+      this.definitionsChanged([{ set: 'users' }]);
+    } catch (err) {
+      this.users.resetManaged(before.users, before.permissions);
+      throw err;
+    }
+    return result;
+  }
+
+  private journalChange(change: DefinitionChange): JournalChange {
+    if (!('set' in change)) return change;
+    if (change.set === 'vhosts') return { set: 'vhosts', value: this.runtimeVhosts() };
+    if (change.set === 'users') {
+      const managed = this.users.managedDefinitions();
+      return { set: 'users', users: managed.users, permissions: managed.permissions };
+    }
+    const policies = [];
+    for (const v of this.vhosts.values()) policies.push(...v.listPolicies());
+    return { set: 'policies', value: policies };
+  }
+
+  private guardDefinitionsWrite(write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      if (err instanceof BrokerError) throw err;
+      const e = err as NodeJS.ErrnoException;
+      this.options.logger.error(`definitions could not be written, the change is refused: ${e.code ?? ''} ${e.message}`);
+      throw brokerError(Errors.INTERNAL_ERROR, `definitions could not be written to disk (${e.code ?? e.message}); the change was not made`);
+    }
+  }
+
+  private runtimeVhosts(): string[] {
+    const names: string[] = [];
+    for (const name of this.vhosts.keys()) if (!this.configVhosts.has(name)) names.push(name);
+    return names;
+  }
+
+  /** Writes every durable definition in memory as the new snapshot (and empties the journal). */
+  private writeSnapshot(): void {
     const all: Definitions = emptyDefinitions();
     for (const name of this.vhosts.keys()) if (!this.configVhosts.has(name)) all.vhosts.push(name);
     const managed = this.users.managedDefinitions();
@@ -299,7 +433,7 @@ export class BrokerCore implements VhostContext {
       all.bindings.push(...d.bindings);
       all.policies.push(...d.policies);
     }
-    saveDefinitions(this.options.dataDir, all);
+    this.definitionsStore.writeSnapshot(all);
   }
 
   // ---------------------------------------------------------------- users
@@ -340,7 +474,12 @@ export class BrokerCore implements VhostContext {
     if (name === '' || Buffer.byteLength(name) > MAX_VHOST_NAME_BYTES) throw brokerError(Errors.PRECONDITION_FAILED, `vhost name must be 1..${MAX_VHOST_NAME_BYTES} bytes`);
     if (this.vhosts.has(name)) return false;
     this.vhosts.set(name, new VirtualHost(name, this));
-    this.definitionsChanged();
+    try {
+      this.definitionsChanged([{ set: 'vhosts' }]);
+    } catch (err) {
+      this.vhosts.delete(name); // never a vhost that exists only in memory
+      throw err;
+    }
     return true;
   }
 
@@ -376,10 +515,12 @@ export class BrokerCore implements VhostContext {
     if (this.closed) return;
     this.closed = true;
     this.stats.stop();
+    clearInterval(this.sweepTimer);
     await this.scheduler.close();
     await this.transientScheduler.close();
     for (const v of this.vhosts.values()) for (const q of v.queues.values()) q.close();
     for (const v of this.vhosts.values()) for (const e of v.exchanges.values()) e.delayed?.close();
+    this.definitionsStore.close();
     rmSync(this.transientDir, { recursive: true, force: true });
   }
 }

@@ -1,13 +1,36 @@
 /**
- * Durable definitions (exchanges, queues, bindings, policies) in one JSON file per data directory, rewritten
- * atomically (write temp, fsync, rename, fsync dir) on every change. Field tables are stored with tagged
- * values so types that JSON lacks (bigint, bytes, timestamps, decimals) round-trip exactly.
- * `policies` was added within version 1: a file without the key has no policies. So were `vhosts` (vhosts
- * created at run time; config-file vhosts are not listed), `users` and `permissions` (users managed through
- * the management API, with password hashes, never passwords): a file without them has none.
+ * Durable definitions (exchanges, queues, bindings, policies, vhosts, managed users) of one data directory:
+ * a snapshot, `definitions.json`, plus an append-only journal of the changes since, `definitions.journal`.
+ *
+ * A change (a queue declared, a binding added …) is one journal record, appended and fdatasync'ed before the
+ * change is applied or answered, so a declaration costs O(1) however many definitions exist. When the
+ * journal holds more records than the snapshot holds definitions (and at least MIN_RECORDS_BEFORE_SNAPSHOT),
+ * the snapshot is rewritten (write temp, fsync, rename, fsync dir) and the journal emptied: O(1) amortised.
+ *
+ * definitions.journal, a sequence of records:
+ *
+ *   0        4        8
+ *   ┌────────┬────────┬───────────────────────────────┐
+ *   │ length │ crc32c │ payload: `length` bytes, UTF-8 JSON of one JournalRecord
+ *   │ u32 BE │ u32 BE │ (crc32c covers the payload)   │
+ *   └────────┴────────┴───────────────────────────────┘
+ *
+ * Every record states a final value (`put` a definition, `del` one by its key, `set` a whole small list),
+ * so replaying a record whose effect the snapshot already holds changes nothing: a crash between writing
+ * a new snapshot and emptying the journal is harmless. A record that fails its CRC (a torn tail after a
+ * crash, or a damaged byte) is skipped: replay resynchronises on the next record whose length and CRC
+ * check out, the damaged bytes are kept in a side file, and the journal is folded into a new snapshot.
+ *
+ * definitions.json keeps its format (version 1): data directories written before the journal load as
+ * they are. Field tables are stored with tagged values so types that JSON lacks (bigint, bytes,
+ * timestamps, decimals) round-trip exactly. `policies` was added within version 1: a file without the
+ * key has no policies. So were `vhosts` (vhosts created at run time; config-file vhosts are not listed),
+ * `users` and `permissions` (users managed through the management API, with password hashes, never
+ * passwords): a file without them has none.
  */
-import { readFileSync, existsSync } from 'node:fs';
-import { writeFileAtomic } from '../storage/files.js';
+import fs, { readFileSync, existsSync } from 'node:fs';
+import { crc32c } from '@node-rs/crc32';
+import { closeQuietly, readdirOrEmpty, writeFileAtomic, writeFully } from '../storage/files.js';
 import { UnsupportedFormatError } from '../storage/format-error.js';
 import { join } from 'node:path';
 import { AmqpDecimal, type FieldTable, type FieldValue } from './field-table.js';
@@ -16,6 +39,18 @@ import type { PermissionDefinition, UserDefinition } from './users.js';
 
 export const DEFINITIONS_FILE = 'definitions.json';
 export const DEFINITIONS_VERSION = 1;
+export const DEFINITIONS_JOURNAL_FILE = 'definitions.journal';
+/** Damaged journal bytes skipped at replay are kept in `definitions.journal.damaged-<ms>`. */
+export const DAMAGED_JOURNAL_SUFFIX = '.damaged-';
+/** length + crc32c before every journal record's payload */
+export const JOURNAL_RECORD_HEADER_BYTES = 8;
+/** Largest journal record, 64 MiB: far above any one change (a binding's arguments, a policy list). */
+export const MAX_JOURNAL_RECORD_BYTES = 64 * 1024 * 1024;
+/**
+ * The journal is folded into a new snapshot once it holds more records than the snapshot holds
+ * definitions, and at least this many: small brokers rewrite a small file rarely, large ones O(1) amortised.
+ */
+export const MIN_RECORDS_BEFORE_SNAPSHOT = 4096;
 
 export interface ExchangeDefinition {
   vhost: string;
@@ -112,7 +147,7 @@ export function loadDefinitions(dataDir: string): Definitions {
   };
 }
 
-export function saveDefinitions(dataDir: string, defs: Definitions): void {
+export function saveDefinitions(dataDir: string, defs: Definitions, sync = true): void {
   const path = join(dataDir, DEFINITIONS_FILE);
   const text = JSON.stringify(
     {
@@ -128,5 +163,300 @@ export function saveDefinitions(dataDir: string, defs: Definitions): void {
     null,
     1,
   );
-  writeFileAtomic(path, text);
+  if (sync) writeFileAtomic(path, text);
+  else {
+    fs.writeFileSync(`${path}.tmp`, text);
+    fs.renameSync(`${path}.tmp`, path);
+  }
+}
+
+// ---- the journal ---------------------------------------------------------------------------------------
+
+/**
+ * One change as a caller states it: a definition put or deleted, or a small list (vhosts, managed
+ * users with their permissions, policies) to be recorded whole as it now stands in memory.
+ */
+export type DefinitionChange =
+  | Exclude<JournalChange, { readonly set: string }>
+  | { readonly set: 'vhosts' | 'users' | 'policies' };
+
+/** One journal record, stated as its final value. Keys: vhost + name; a binding is its own key. */
+export type JournalChange =
+  | { readonly put: 'queue'; readonly value: QueueDefinition }
+  | { readonly del: 'queue'; readonly vhost: string; readonly name: string }
+  | { readonly put: 'exchange'; readonly value: ExchangeDefinition }
+  | { readonly del: 'exchange'; readonly vhost: string; readonly name: string }
+  | { readonly put: 'binding'; readonly value: BindingDefinition }
+  | { readonly del: 'binding'; readonly value: BindingDefinition }
+  | { readonly set: 'vhosts'; readonly value: string[] }
+  | { readonly set: 'users'; readonly users: UserDefinition[]; readonly permissions: PermissionDefinition[] }
+  | { readonly set: 'policies'; readonly value: Policy[] };
+
+function nameKey(vhost: string, name: string): string {
+  return `${vhost}\u0000${name}`;
+}
+
+function bindingKey(b: BindingDefinition, encodedArguments: unknown): string {
+  return [b.vhost, b.source, b.destinationType, b.destination, b.routingKey, JSON.stringify(encodedArguments)].join('\u0000');
+}
+
+function encodeChange(change: JournalChange): unknown {
+  if ('put' in change) {
+    if (change.put === 'queue') return { put: 'queue', value: { ...change.value, arguments: encodeTable(change.value.arguments) } };
+    if (change.put === 'exchange') return { put: 'exchange', value: { ...change.value, arguments: encodeTable(change.value.arguments) } };
+    return { put: 'binding', value: { ...change.value, arguments: encodeTable(change.value.arguments) } };
+  }
+  if ('del' in change) {
+    if (change.del === 'binding') return { del: 'binding', value: { ...change.value, arguments: encodeTable(change.value.arguments) } };
+    return change;
+  }
+  if (change.set === 'policies') return { set: 'policies', value: change.value.map((p) => ({ ...p, definition: encodeTable(p.definition) })) };
+  return change;
+}
+
+/** Definitions keyed for replay: maps keep first-insertion order, so arrays come back in declaration order. */
+class DefinitionIndex {
+  readonly exchanges = new Map<string, ExchangeDefinition>();
+  readonly queues = new Map<string, QueueDefinition>();
+  readonly bindings = new Map<string, BindingDefinition>();
+  policies: Policy[];
+  vhosts: string[];
+  users: UserDefinition[];
+  permissions: PermissionDefinition[];
+
+  constructor(defs: Definitions) {
+    for (const e of defs.exchanges) this.exchanges.set(nameKey(e.vhost, e.name), e);
+    for (const q of defs.queues) this.queues.set(nameKey(q.vhost, q.name), q);
+    for (const b of defs.bindings) this.bindings.set(bindingKey(b, encodeTable(b.arguments)), b);
+    this.policies = defs.policies;
+    this.vhosts = defs.vhosts;
+    this.users = defs.users;
+    this.permissions = defs.permissions;
+  }
+
+  /** Applies one decoded journal record; throws on a record of unknown shape. */
+  apply(raw: any): void {
+    if (raw.put === 'queue') this.queues.set(nameKey(raw.value.vhost, raw.value.name), { ...raw.value, arguments: decodeTable(raw.value.arguments) });
+    else if (raw.put === 'exchange') this.exchanges.set(nameKey(raw.value.vhost, raw.value.name), { ...raw.value, arguments: decodeTable(raw.value.arguments) });
+    else if (raw.put === 'binding') this.bindings.set(bindingKey(raw.value, raw.value.arguments), { ...raw.value, arguments: decodeTable(raw.value.arguments) });
+    else if (raw.del === 'queue') this.queues.delete(nameKey(raw.vhost, raw.name));
+    else if (raw.del === 'exchange') this.exchanges.delete(nameKey(raw.vhost, raw.name));
+    else if (raw.del === 'binding') this.bindings.delete(bindingKey(raw.value, raw.value.arguments));
+    else if (raw.set === 'vhosts' && Array.isArray(raw.value)) this.vhosts = raw.value;
+    else if (raw.set === 'users' && Array.isArray(raw.users) && Array.isArray(raw.permissions)) {
+      this.users = raw.users;
+      this.permissions = raw.permissions;
+    } else if (raw.set === 'policies' && Array.isArray(raw.value)) {
+      this.policies = raw.value.map((p: any) => ({ ...p, definition: decodeTable(p.definition) }));
+    } else throw new Error(`unknown journal record ${JSON.stringify(raw).slice(0, 200)}`);
+  }
+
+  definitions(): Definitions {
+    return {
+      exchanges: [...this.exchanges.values()],
+      queues: [...this.queues.values()],
+      bindings: [...this.bindings.values()],
+      policies: this.policies,
+      vhosts: this.vhosts,
+      users: this.users,
+      permissions: this.permissions,
+    };
+  }
+}
+
+/** How many definitions a snapshot holds (the journal may grow to that many records before a new one). */
+function definitionCount(defs: Definitions): number {
+  return defs.exchanges.length + defs.queues.length + defs.bindings.length + defs.policies.length + defs.vhosts.length + defs.users.length;
+}
+
+export interface DefinitionsStoreOptions {
+  readonly dataDir: string;
+  /** fdatasync each record before append() returns, and the snapshot before its rename (fsync policy 'always') */
+  readonly sync: boolean;
+  /** one line for damage found at replay (error level) */
+  readonly error: (line: string) => void;
+}
+
+/**
+ * The snapshot and its journal, open. append() makes changes durable one record at a time; the owner
+ * writes a new snapshot when snapshotDue says so (it builds the definitions from memory).
+ */
+export class DefinitionsStore {
+  private fd: number;
+  /** bytes of the journal that hold whole, synced records */
+  private journalBytes: number;
+  private journalRecords = 0;
+  /** definitions in the snapshot (sets how long the journal may grow) */
+  private snapshotCount: number;
+  /** a write or sync failed: the journal may hold a record memory does not; the next change rewrites the snapshot */
+  private suspect = false;
+  private readonly journalPath: string;
+
+  private constructor(
+    private readonly options: DefinitionsStoreOptions,
+    fd: number,
+    journalBytes: number,
+    journalRecords: number,
+    snapshotCount: number,
+  ) {
+    this.fd = fd;
+    this.journalBytes = journalBytes;
+    this.journalRecords = journalRecords;
+    this.snapshotCount = snapshotCount;
+    this.journalPath = join(options.dataDir, DEFINITIONS_JOURNAL_FILE);
+  }
+
+  /** Loads the snapshot, replays the journal onto it, and opens the journal for appending. */
+  static open(options: DefinitionsStoreOptions): { store: DefinitionsStore; definitions: Definitions } {
+    const snapshot = loadDefinitions(options.dataDir);
+    const journalPath = join(options.dataDir, DEFINITIONS_JOURNAL_FILE);
+    const replay = replayJournal(journalPath, snapshot, options.error);
+    const fd = fs.openSync(journalPath, 'a+');
+    const store = new DefinitionsStore(options, fd, replay.validBytes, replay.records, definitionCount(snapshot));
+    if (replay.damaged) store.suspect = true; // folded into a new snapshot by the first change (or the owner, now)
+    return { store, definitions: replay.definitions };
+  }
+
+  /** The journal is long enough (or untrustworthy) for the owner to write a new snapshot now. */
+  get snapshotDue(): boolean {
+    return this.suspect || this.journalRecords > Math.max(MIN_RECORDS_BEFORE_SNAPSHOT, this.snapshotCount);
+  }
+
+  /** Records still to be folded into the snapshot (for tests and the log). */
+  get pendingRecords(): number {
+    return this.journalRecords;
+  }
+
+  /**
+   * Appends `changes` as journal records and makes them durable. Throws (ENOSPC, EIO, EMFILE …) with the
+   * journal cut back to its previous end where possible; the caller then leaves memory unchanged.
+   */
+  append(changes: readonly JournalChange[]): void {
+    if (changes.length === 0) return;
+    const parts: Buffer[] = [];
+    for (const change of changes) {
+      const payload = Buffer.from(JSON.stringify(encodeChange(change)), 'utf8');
+      if (payload.length > MAX_JOURNAL_RECORD_BYTES) throw new RangeError(`definition change of ${payload.length} bytes is too large`);
+      const header = Buffer.allocUnsafe(JOURNAL_RECORD_HEADER_BYTES);
+      header.writeUInt32BE(payload.length, 0);
+      header.writeUInt32BE(crc32c(payload), 4);
+      parts.push(header, payload);
+    }
+    const bytes = Buffer.concat(parts);
+    try {
+      writeFully(this.fd, bytes, bytes.length, this.journalBytes);
+      if (this.options.sync) fs.fdatasyncSync(this.fd);
+    } catch (error) {
+      // the record may be partly (or, after a failed sync, wholly) on disk: cut it off, and distrust the
+      // journal until a snapshot written from memory replaces it
+      this.suspect = true;
+      try {
+        fs.ftruncateSync(this.fd, this.journalBytes);
+      } catch {
+        // a torn record left behind fails its CRC at replay and is skipped
+      }
+      throw error;
+    }
+    this.journalBytes += bytes.length;
+    this.journalRecords += changes.length;
+  }
+
+  /**
+   * Writes `defs` (all of memory) as the new snapshot, then empties the journal. Throws when the snapshot
+   * cannot be written; the journal is then left as it was (still valid).
+   */
+  writeSnapshot(defs: Definitions): void {
+    saveDefinitions(this.options.dataDir, defs, this.options.sync);
+    this.snapshotCount = definitionCount(defs);
+    this.suspect = false;
+    // from here the snapshot holds everything: the journal's records are redundant (and harmless if kept)
+    try {
+      fs.ftruncateSync(this.fd, 0);
+      if (this.options.sync) fs.fdatasyncSync(this.fd);
+      this.journalBytes = 0;
+      this.journalRecords = 0;
+    } catch {
+      // a journal that could not be emptied replays harmlessly onto the new snapshot; try again next time
+      const fresh = this.journalPath + '.tmp';
+      try {
+        fs.writeFileSync(fresh, Buffer.alloc(0));
+        fs.renameSync(fresh, this.journalPath);
+        closeQuietly(this.fd);
+        this.fd = fs.openSync(this.journalPath, 'a+');
+        this.journalBytes = 0;
+        this.journalRecords = 0;
+      } catch {
+        this.suspect = true;
+      }
+    }
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeQuietly(this.fd);
+    this.fd = -1;
+  }
+}
+
+interface JournalReplay {
+  definitions: Definitions;
+  records: number;
+  validBytes: number;
+  damaged: boolean;
+}
+
+/** Whether a whole record with a matching CRC starts at `at`. */
+function recordAt(bytes: Buffer, at: number): number {
+  if (at + JOURNAL_RECORD_HEADER_BYTES > bytes.length) return -1;
+  const length = bytes.readUInt32BE(at);
+  if (length === 0 || length > MAX_JOURNAL_RECORD_BYTES || at + JOURNAL_RECORD_HEADER_BYTES + length > bytes.length) return -1;
+  const payload = bytes.subarray(at + JOURNAL_RECORD_HEADER_BYTES, at + JOURNAL_RECORD_HEADER_BYTES + length);
+  return crc32c(payload) === bytes.readUInt32BE(at + 4) ? length : -1;
+}
+
+function replayJournal(journalPath: string, snapshot: Definitions, error: (line: string) => void): JournalReplay {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(journalPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { definitions: snapshot, records: 0, validBytes: 0, damaged: false };
+    throw err;
+  }
+  if (bytes.length === 0) return { definitions: snapshot, records: 0, validBytes: 0, damaged: false };
+  const index = new DefinitionIndex(snapshot);
+  let records = 0;
+  let damagedBytes = 0;
+  let damagedRuns = 0;
+  const damage: Buffer[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    const length = recordAt(bytes, at);
+    if (length < 0) {
+      // resynchronise: the next offset where a whole record with a good CRC starts
+      let next = at + 1;
+      while (next < bytes.length && recordAt(bytes, next) < 0) next++;
+      damage.push(bytes.subarray(at, next));
+      damagedBytes += next - at;
+      damagedRuns++;
+      at = next;
+      continue;
+    }
+    const payload = bytes.subarray(at + JOURNAL_RECORD_HEADER_BYTES, at + JOURNAL_RECORD_HEADER_BYTES + length);
+    index.apply(JSON.parse(payload.toString('utf8')));
+    records++;
+    at += JOURNAL_RECORD_HEADER_BYTES + length;
+  }
+  if (damagedBytes > 0) {
+    const side = `${journalPath}${DAMAGED_JOURNAL_SUFFIX}${Date.now()}`;
+    fs.writeFileSync(side, Buffer.concat(damage));
+    error(
+      `${journalPath}: ${damagedBytes} damaged byte(s) in ${damagedRuns} place(s) skipped (a torn write at a crash, or corruption); ` +
+        `${records} record(s) replayed; the damaged bytes are kept in ${side}`,
+    );
+  }
+  return { definitions: index.definitions(), records, validBytes: bytes.length, damaged: damagedBytes > 0 };
+}
+
+/** Journal side files of damage found before (left for the operator; never read). */
+export function damagedJournalFiles(dataDir: string): string[] {
+  return readdirOrEmpty(dataDir).filter((name) => name.startsWith(DEFINITIONS_JOURNAL_FILE + DAMAGED_JOURNAL_SUFFIX));
 }

@@ -332,6 +332,12 @@ export class UserStore {
     if (refused.length > 0) throw new Error(`permissions not restored: ${refused.join('; ')}`);
   }
 
+  /** Replaces every managed user and permission with `users` and `permissions` (undoing a change that could not be recorded). */
+  resetManaged(users: readonly UserDefinition[], permissions: readonly PermissionDefinition[]): void {
+    for (const name of [...this.managed.keys()]) this.delete(name);
+    this.restore(users, permissions);
+  }
+
   private rebuildAccess(user: string): void {
     this.generation++;
     const byVhost = this.grants.get(user);

@@ -25,7 +25,7 @@ import { Queue, type QueueContext } from './queue/queue.js';
 import { deadLetter, isDeathCycle, type DeathReason } from './queue/dead-letter.js';
 import { editProperties, headerRoutingKeys, PROP_HEADERS } from './properties.js';
 import { declaresQuorum, validateQueueArguments } from './queue/settings.js';
-import type { BindingDefinition, ExchangeDefinition, QueueDefinition } from './definitions.js';
+import type { BindingDefinition, DefinitionChange, ExchangeDefinition, QueueDefinition } from './definitions.js';
 import { PolicyRegistry, validatePolicy, type Policy } from './policy.js';
 import { randomBytes } from 'node:crypto';
 import type { BrokerStats } from './stats.js';
@@ -40,8 +40,13 @@ export interface DirectReplyTarget {
 export interface VhostContext extends DelayedStorage {
   /** create storage for a new queue; durable queues get a directory that survives restarts */
   openQueueLog(vhost: string, name: string, durable: boolean): { log: SegmentLog; storage: string };
-  /** durable definitions changed: persist them */
-  definitionsChanged(): void;
+  /** throws PRECONDITION_FAILED (RabbitMQ's words) when one more queue would pass a queue limit */
+  checkQueueLimit(vhost: VirtualHost, name: string): void;
+  /**
+   * Persist a change of durable definitions: `changes` as journal records, or (without) everything. Throws
+   * a BrokerError when the disk refuses it; callers record before applying, or undo when it throws.
+   */
+  definitionsChanged(changes?: readonly DefinitionChange[]): void;
   /** a queue appended a record: the durability round covering it (see Queue.releaseDurable) */
   queueAppended(queue: Queue): number;
   /** the broker's message statistics */
@@ -263,8 +268,16 @@ export class VirtualHost implements QueueContext {
     const args = Buffer.isBuffer(ae) ? { ...d.arguments, 'alternate-exchange': ae.toString('utf8') } : d.arguments;
     const exchange = new Exchange(d.name, d.type, d.durable, d.autoDelete, d.internal, args, createRouter(d.type, args));
     if (d.type === DELAYED_EXCHANGE_TYPE) exchange.delayed = new DelayedStore(this.context, this, exchange, false);
+    if (exchange.durable) {
+      const value: ExchangeDefinition = { vhost: this.name, name: d.name, type: d.type, autoDelete: d.autoDelete, internal: d.internal, arguments: args };
+      try {
+        this.context.definitionsChanged([{ put: 'exchange', value }]);
+      } catch (err) {
+        exchange.delayed?.destroy();
+        throw err;
+      }
+    }
     this.exchanges.set(d.name, exchange);
-    if (exchange.durable) this.context.definitionsChanged();
     return exchange;
   }
 
@@ -297,20 +310,41 @@ export class VirtualHost implements QueueContext {
   }
 
   private removeExchange(e: Exchange): void {
+    // recorded first (the exchange, its bindings either way): if the disk refuses, nothing changes
+    const changes: DefinitionChange[] = [];
+    if (e.durable) {
+      for (const b of e.bindings) if ((b.destination as Queue | Exchange).durable) changes.push({ del: 'binding', value: this.bindingDefinition(b) });
+      for (const source of this.exchanges.values()) {
+        if (!source.durable || source === e) continue;
+        for (const b of source.bindings) if (b.destination === e) changes.push({ del: 'binding', value: this.bindingDefinition(b) });
+      }
+      changes.push({ del: 'exchange', vhost: this.name, name: e.name });
+      this.context.definitionsChanged(changes);
+    }
     this.exchanges.delete(e.name);
     e.delayed?.destroy(); // held messages go with a delayed exchange
-    let durableChange = e.durable;
     // bindings where it is the destination
-    for (const source of this.exchanges.values()) {
+    for (const source of [...this.exchanges.values()]) {
       for (let i = source.bindings.length - 1; i >= 0; i--) {
         if (source.bindings[i]!.destination === e) {
           source.removeBindingAt(i);
-          if (source.durable) durableChange = true;
-          this.maybeAutoDeleteExchange(source);
+          this.maybeAutoDeleteExchangeQuietly(source);
         }
       }
     }
-    if (durableChange) this.context.definitionsChanged();
+  }
+
+  private bindingDefinition(b: Binding): BindingDefinition {
+    return { vhost: this.name, source: b.source, destination: b.destination.name, destinationType: b.destination.kind, routingKey: b.routingKey, arguments: b.arguments };
+  }
+
+  /** An auto-delete cascade after a change already made: a failure to record it leaves the exchange in place. */
+  private maybeAutoDeleteExchangeQuietly(e: Exchange): void {
+    try {
+      this.maybeAutoDeleteExchange(e);
+    } catch {
+      // definitionsChanged logged it; the exchange stays, on disk and in memory alike
+    }
   }
 
   private maybeAutoDeleteExchange(e: Exchange): void {
@@ -358,8 +392,17 @@ export class VirtualHost implements QueueContext {
       if (property !== null) throw brokerError(Errors.PRECONDITION_FAILED, `invalid property '${property}' for queue '${name}' in vhost '${this.name}'`);
     }
     // exclusive queues end with their connection, so even a durable one is never persisted (as RabbitMQ)
+    this.context.checkQueueLimit(this, name);
     const persisted = d.durable && !d.exclusive;
     const { log, storage } = this.context.openQueueLog(this.name, name, persisted);
+    if (persisted) {
+      try {
+        this.context.definitionsChanged([{ put: 'queue', value: { vhost: this.name, name, autoDelete: d.autoDelete, arguments: d.arguments, storage } }]);
+      } catch (err) {
+        log.destroy(); // never a queue that exists only in memory
+        throw err;
+      }
+    }
     const queue = new Queue(
       { name, vhost: this.name, durable: d.durable, exclusiveOwner: d.exclusive ? owner : null, autoDelete: d.autoDelete, arguments: d.arguments },
       this,
@@ -368,10 +411,7 @@ export class VirtualHost implements QueueContext {
     this.queues.set(name, queue);
     this.stats.counters.queueCreated++;
     queue.applyPolicy(this.policies.forQueue(name, queue.settings.queueType));
-    if (persisted) {
-      this.queueStorage.set(queue, storage);
-      this.context.definitionsChanged();
-    }
+    if (persisted) this.queueStorage.set(queue, storage);
     // every queue is bound to the default exchange implicitly (the default router looks queues up by name)
     return { queue, messageCount: 0, consumerCount: 0 };
   }
@@ -426,22 +466,28 @@ export class VirtualHost implements QueueContext {
   /** remove a queue: unbind it everywhere, cancel its consumers, delete its storage */
   removeQueue(q: Queue): number {
     if (this.queues.get(q.name) !== q) return 0;
+    if (q.durable) {
+      // recorded first: if the disk refuses, the queue stays (on disk and in memory alike)
+      const changes: DefinitionChange[] = [];
+      for (const source of this.exchanges.values()) {
+        if (!source.durable) continue;
+        for (const b of source.bindings) if (b.destination === q) changes.push({ del: 'binding', value: this.bindingDefinition(b) });
+      }
+      if (this.queueStorage.has(q)) changes.push({ del: 'queue', vhost: this.name, name: q.name });
+      if (changes.length > 0) this.context.definitionsChanged(changes);
+    }
     this.queues.delete(q.name);
-    let durableChange = q.durable;
     for (const source of [...this.exchanges.values()]) {
       for (let i = source.bindings.length - 1; i >= 0; i--) {
         if (source.bindings[i]!.destination === q) {
           source.removeBindingAt(i);
-          if (source.durable && q.durable) durableChange = true;
-          this.maybeAutoDeleteExchange(source);
+          this.maybeAutoDeleteExchangeQuietly(source);
         }
       }
     }
     this.queueStorage.delete(q);
     this.stats.queueDeleted(q.counters);
-    const n = q.destroy();
-    if (durableChange) this.context.definitionsChanged();
-    return n;
+    return q.destroy();
   }
 
   purgeQueue(name: string, owner: object | null): number {
@@ -479,7 +525,10 @@ export class VirtualHost implements QueueContext {
     const q = this.queueOrThrow(queueName, owner);
     const e = this.exchangeOrThrow(exchangeName);
     this.checkBindable(e, args);
-    if (e.addBinding(this.makeBinding(e.name, q, routingKey, args)) && e.durable && q.durable) this.context.definitionsChanged();
+    const binding = this.makeBinding(e.name, q, routingKey, args);
+    if (e.findBinding(q, routingKey, binding.argumentsKey) >= 0) return;
+    if (e.durable && q.durable) this.context.definitionsChanged([{ put: 'binding', value: this.bindingDefinition(binding) }]);
+    e.addBinding(binding);
   }
 
   unbindQueue(queueName: string, exchangeName: string, routingKey: string, args: FieldTable, owner: object | null): void {
@@ -488,9 +537,9 @@ export class VirtualHost implements QueueContext {
     const e = this.exchangeOrThrow(exchangeName);
     const i = e.findBinding(q, routingKey, argumentsKey(args));
     if (i < 0) return;
+    if (e.durable && q.durable) this.context.definitionsChanged([{ del: 'binding', value: this.bindingDefinition(e.bindings[i]!) }]);
     e.removeBindingAt(i);
-    if (e.durable && q.durable) this.context.definitionsChanged();
-    this.maybeAutoDeleteExchange(e);
+    this.maybeAutoDeleteExchangeQuietly(e);
   }
 
   bindExchange(destinationName: string, sourceName: string, routingKey: string, args: FieldTable): void {
@@ -498,8 +547,10 @@ export class VirtualHost implements QueueContext {
     const destination = this.exchangeOrThrow(destinationName);
     const source = this.exchangeOrThrow(sourceName);
     this.checkBindable(source, args);
-    const added = source.addBinding(this.makeBinding(source.name, destination, routingKey, args));
-    if (added && source.durable && destination.durable) this.context.definitionsChanged();
+    const binding = this.makeBinding(source.name, destination, routingKey, args);
+    if (source.findBinding(destination, routingKey, binding.argumentsKey) >= 0) return;
+    if (source.durable && destination.durable) this.context.definitionsChanged([{ put: 'binding', value: this.bindingDefinition(binding) }]);
+    source.addBinding(binding);
   }
 
   unbindExchange(destinationName: string, sourceName: string, routingKey: string, args: FieldTable): void {
@@ -508,9 +559,9 @@ export class VirtualHost implements QueueContext {
     const source = this.exchangeOrThrow(sourceName);
     const i = source.findBinding(destination, routingKey, argumentsKey(args));
     if (i < 0) return;
+    if (source.durable && destination.durable) this.context.definitionsChanged([{ del: 'binding', value: this.bindingDefinition(source.bindings[i]!) }]);
     source.removeBindingAt(i);
-    if (source.durable && destination.durable) this.context.definitionsChanged();
-    this.maybeAutoDeleteExchange(source);
+    this.maybeAutoDeleteExchangeQuietly(source);
   }
 
   // ---------------------------------------------------------------- policies
@@ -520,17 +571,31 @@ export class VirtualHost implements QueueContext {
    * to every queue and persist. Returns true when the policy is new.
    */
   setPolicy(input: { name: unknown; pattern: unknown; applyTo?: unknown; priority?: unknown; definition: unknown }): boolean {
-    const created = this.policies.set(validatePolicy({ ...input, vhost: this.name }));
+    const policy = validatePolicy({ ...input, vhost: this.name });
+    const previous = this.policies.get(policy.name);
+    const created = this.policies.set(policy);
+    try {
+      this.context.definitionsChanged([{ set: 'policies' }]);
+    } catch (err) {
+      if (previous === undefined) this.policies.delete(policy.name);
+      else this.policies.set(previous);
+      throw err;
+    }
     this.reapplyPolicies();
-    this.context.definitionsChanged();
     return created;
   }
 
   /** Remove a policy; NOT_FOUND when there is none of that name. */
   clearPolicy(name: string): void {
-    if (!this.policies.delete(name)) throw brokerError(Errors.NOT_FOUND, `no policy '${name}' in vhost '${this.name}'`);
+    const previous = this.policies.get(name);
+    if (previous === undefined || !this.policies.delete(name)) throw brokerError(Errors.NOT_FOUND, `no policy '${name}' in vhost '${this.name}'`);
+    try {
+      this.context.definitionsChanged([{ set: 'policies' }]);
+    } catch (err) {
+      this.policies.set(previous);
+      throw err;
+    }
     this.reapplyPolicies();
-    this.context.definitionsChanged();
   }
 
   listPolicies(): Policy[] {
@@ -576,7 +641,20 @@ export class VirtualHost implements QueueContext {
   }
 
   expireQueue(queue: Queue): void {
-    this.removeQueue(queue);
+    this.removeQueueQuietly(queue);
+  }
+
+  /**
+   * Removes a queue the broker itself retires (expired, auto-deleted when its last consumer went). If the
+   * disk refuses to record it the queue stays, in memory and on disk alike (the failure was logged), and
+   * whoever caused it (a timer, a consumer leaving) is not failed for it.
+   */
+  removeQueueQuietly(queue: Queue): void {
+    try {
+      this.removeQueue(queue);
+    } catch {
+      // definitionsChanged logged it
+    }
   }
 
   undecodableMessageDropped(queue: Queue, reason: string): void {

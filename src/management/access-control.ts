@@ -97,8 +97,7 @@ function putVhost(req: ApiRequest, ctx: ManagementContext): ApiReply {
   if (created) {
     // as RabbitMQ: the creator may use the new vhost (config users' access is fixed by the file)
     if (!ctx.core.users.isFromConfig(req.user.name) && ctx.core.users.get(req.user.name) !== undefined) {
-      ctx.core.users.setPermission({ user: req.user.name, vhost: name, configure: FULL_PERMISSION, write: FULL_PERMISSION, read: FULL_PERMISSION });
-      ctx.core.definitionsChanged();
+      ctx.core.changeUsers(() => ctx.core.users.setPermission({ user: req.user.name, vhost: name, configure: FULL_PERMISSION, write: FULL_PERMISSION, read: FULL_PERMISSION }));
     }
     ctx.logger.info(`vhost '${name}' created by '${req.user.name}' (management API)`);
   }
@@ -121,15 +120,15 @@ function putUser(req: ApiRequest, ctx: ManagementContext): ApiReply {
   fixedUser(ctx, name);
   const body = jsonObject(req);
   const tags = parseTags(body.tags);
-  let created: boolean;
-  if (typeof body.password === 'string') created = ctx.core.users.put(name, { password: body.password, tags });
+  let input: Parameters<typeof ctx.core.users.put>[1];
+  if (typeof body.password === 'string') input = { password: body.password, tags };
   else if (typeof body.password_hash === 'string') {
     const algorithm = body.hashing_algorithm;
     if (algorithm !== undefined && typeof algorithm !== 'string') throw httpError(400, "'hashing_algorithm' must be a string");
-    created = ctx.core.users.put(name, { passwordHash: body.password_hash, hashingAlgorithm: algorithm, tags });
+    input = { passwordHash: body.password_hash, hashingAlgorithm: algorithm, tags };
   } else if (body.password !== undefined || body.password_hash !== undefined) throw httpError(400, "'password' and 'password_hash' must be strings");
-  else created = ctx.core.users.put(name, { tags });
-  ctx.core.definitionsChanged();
+  else input = { tags };
+  const created = ctx.core.changeUsers(() => ctx.core.users.put(name, input));
   ctx.logger.info(`user '${name}' ${created ? 'created' : 'updated'} by '${req.user.name}' (management API)`);
   return { status: created ? 201 : 204 };
 }
@@ -138,8 +137,7 @@ function deleteUser(req: ApiRequest, ctx: ManagementContext): ApiReply {
   admin(req, 'delete users');
   const name = req.params.name!;
   fixedUser(ctx, name);
-  ctx.core.users.delete(name);
-  ctx.core.definitionsChanged();
+  ctx.core.changeUsers(() => ctx.core.users.delete(name));
   ctx.logger.info(`user '${name}' deleted by '${req.user.name}' (management API)`);
   return { status: 204 };
 }
@@ -160,8 +158,7 @@ function putPermission(req: ApiRequest, ctx: ManagementContext): ApiReply {
     if (typeof v !== 'string') throw httpError(400, `'${key}' is required (a regular expression string)`);
     return v;
   };
-  const created = ctx.core.users.setPermission({ user, vhost, configure: field('configure'), write: field('write'), read: field('read') });
-  ctx.core.definitionsChanged();
+  const created = ctx.core.changeUsers(() => ctx.core.users.setPermission({ user, vhost, configure: field('configure'), write: field('write'), read: field('read') }));
   return { status: created ? 201 : 204 };
 }
 
@@ -171,8 +168,7 @@ function deletePermission(req: ApiRequest, ctx: ManagementContext): ApiReply {
   const user = req.params.user!;
   if (ctx.core.users.get(user) === undefined) throw httpError(404, `no user '${user}'`);
   fixedUser(ctx, user);
-  ctx.core.users.clearPermission(user, vhost);
-  ctx.core.definitionsChanged();
+  ctx.core.changeUsers(() => ctx.core.users.clearPermission(user, vhost));
   return { status: 204 };
 }
 

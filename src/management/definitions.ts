@@ -185,8 +185,9 @@ function importDefinitions(ctx: ManagementContext, body: Row, only: VirtualHost 
       }
       const tags = parseTags(item.tags);
       step(where, () => {
-        if (typeof item.password === 'string') core.users.put(name, { password: item.password, tags });
-        else core.users.put(name, { passwordHash: str(item, 'password_hash', where), hashingAlgorithm: str(item, 'hashing_algorithm', where, 'rabbit_password_hashing_sha256'), tags });
+        // recorded one by one (and undone if the disk refuses), not only by the snapshot at the end
+        if (typeof item.password === 'string') core.changeUsers(() => core.users.put(name, { password: item.password as string, tags }));
+        else core.changeUsers(() => core.users.put(name, { passwordHash: str(item, 'password_hash', where), hashingAlgorithm: str(item, 'hashing_algorithm', where, 'rabbit_password_hashing_sha256'), tags }));
       });
     });
     sections.permissions.forEach((item, i) => {
@@ -194,7 +195,7 @@ function importDefinitions(ctx: ManagementContext, body: Row, only: VirtualHost 
       const user = str(item, 'user', where);
       if (core.users.isFromConfig(user)) return;
       const vhost = vhostOf(item, where).name;
-      step(where, () => core.users.setPermission({ user, vhost, configure: str(item, 'configure', where), write: str(item, 'write', where), read: str(item, 'read', where) }));
+      step(where, () => core.changeUsers(() => core.users.setPermission({ user, vhost, configure: str(item, 'configure', where), write: str(item, 'write', where), read: str(item, 'read', where) })));
     });
     sections.policies.forEach((item, i) => {
       const where = `policies[${i}]`;

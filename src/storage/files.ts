@@ -40,6 +40,27 @@ export function unlinkIfExists(file: string): void {
   }
 }
 
+/** The names in `dir`; none when it does not exist (any other error is thrown). */
+export function readdirIfExists(dir: string): string[] {
+  if (!fs.existsSync(dir)) return []; // the usual case for an empty queue: no exception to build
+  try {
+    return fs.readdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+/**
+ * Creates `dir` (and its parents) if missing, before the first file goes into it. Returns true when it was
+ * missing: the caller then owes its parent an fsync (in its next round) for the new entry to survive a power loss.
+ */
+export function ensureDirectory(dir: string): boolean {
+  if (fs.existsSync(dir)) return false;
+  fs.mkdirSync(dir, { recursive: true });
+  return true;
+}
+
 export function readdirOrEmpty(dir: string): string[] {
   try {
     return fs.readdirSync(dir);

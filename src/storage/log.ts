@@ -2,7 +2,7 @@
  * SegmentLog: an append-only log of opaque records in one directory (one log per queue).
  * Layout of the files: see format.ts. Durability: see sync.ts.
  *
- *   dir/00000007.seg  sealed   ─┐ read through one shared read-only fd (reopened per segment)
+ *   dir/00000007.seg  sealed   ─┐ read on demand
  *   dir/00000007.ack           ─┘ appended as its records are acked; both deleted when all are acked
  *   dir/00000008.seg  active   ◄── append(): write buffer ──(end of turn: one write() per log)──► OS
  *
@@ -11,6 +11,10 @@
  * rolls to a new file when a record would take it past `segmentBytes`. Reads of flushed data go
  * through a read-ahead block: one readSync into a fresh Buffer that is never written again, so the
  * subarrays handed out stay valid for as long as the caller holds them.
+ *
+ * The log holds no file descriptor of its own: every file (segments, ack files, the directory for its
+ * fsync) is a CachedFile whose descriptor the broker-wide FdCache opens on demand and closes when it
+ * needs room (fd-cache.ts), so the number of queues is not bounded by the process's descriptor limit.
  *
  * Recovery at open() scans every segment (segment-scan.ts). A record that does not check out
  * (incomplete header, length past end of file, CRC mismatch) followed by no good record is a torn
@@ -47,11 +51,12 @@ import {
   segmentFileName,
   writeRecordHeader,
 } from './format.js';
-import { closeQuietly, readFully, readdirOrEmpty, unlinkIfExists, writeFully } from './files.js';
+import { closeQuietly, ensureDirectory, readFully, readdirIfExists, readdirOrEmpty, unlinkIfExists, writeFully } from './files.js';
 import { isDamagedFileName, trySaveDamagedBytes } from './damage.js';
 import { checkFormatVersion } from './format-error.js';
 import { scanSegmentRecords, type SegmentScanResult } from './segment-scan.js';
-import { INITIAL_INDEX_CAPACITY, Segment } from './segment.js';
+import { CachedFile, FdCache, PRIVATE_CACHE_FILES } from './fd-cache.js';
+import { INITIAL_INDEX_CAPACITY, MIN_INDEX_CAPACITY, Segment } from './segment.js';
 import type { SyncScheduler, SyncableLog } from './sync.js';
 
 /** Default segment size, 8 MiB: small enough that acked segments are freed soon, large enough that rolls are rare. */
@@ -60,6 +65,12 @@ export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_READ_AHEAD_BYTES = 1024 * 1024;
 /** Write buffer per log, 256 KiB: one turn's appends of a busy queue fit in one write(). */
 export const WRITE_BUFFER_BYTES = 256 * 1024;
+/**
+ * A log's first write buffer, 16 KiB, allocated by its first append; it doubles (up to WRITE_BUFFER_BYTES)
+ * each time one turn's appends fill it. 100,000 queues that hold a few messages cost 16 KiB each, not 256.
+ */
+export const INITIAL_WRITE_BUFFER_BYTES = 16 * 1024;
+const NO_BUFFER = Buffer.alloc(0);
 /**
  * A recovered segment whose live payload is below this fraction of its size gets its live payloads
  * copied out, so the segment-sized scan buffer can be garbage-collected.
@@ -91,6 +102,8 @@ export interface SegmentLogOptions {
    * `deliveries` counts the record's delivered markers (markDelivered), capped at 255.
    */
   onRecovered?: (segment: number, offset: number, length: number, payload: Buffer, deliveries: number) => void;
+  /** The broker's descriptor cache; without one the log makes a small private cache of its own. */
+  files?: FdCache;
 }
 
 export interface RecoveredRecord {
@@ -139,7 +152,7 @@ export class SegmentLog implements SyncableLog {
 
   private readonly segments = new Map<number, Segment>();
   private active!: Segment;
-  private readonly writeBuffer = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
+  private writeBuffer: Buffer = NO_BUFFER;
   private writeLength = 0;
   private readonly directHeader = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
 
@@ -157,15 +170,13 @@ export class SegmentLog implements SyncableLog {
   private blockSegment = 0;
   private blockStart = 0;
   private blockEnd = 0;
-  /** Read-only fd of the sealed segment last read (sealed segments keep no fd of their own). */
-  private readFd = -1;
-  private readFdSegment = 0;
-
-  private directoryFd = -1;
+  /** where descriptors come from (shared by every log of a broker) */
+  private readonly files: FdCache;
+  /** the log's directory, fsynced after a segment file is created (policy 'always') */
+  private directoryFile: CachedFile | null = null;
   private directorySyncPending = false;
   private activeSyncPending = false;
   private sealedAwaitingSync: Segment[] = [];
-  private sealedSyncing: Segment[] = [];
   private ackWriteSegments: Segment[] = [];
   private ackSyncSegments: Segment[] = [];
   // Write failures (see sync.ts). The log remembers where the bytes covered by the last completed round
@@ -185,9 +196,10 @@ export class SegmentLog implements SyncableLog {
   private needsRepair = false;
   /** Highest segment number this log ever used (a repair never reuses one). */
   private highestSegment = 0;
-  /** The scheduler has fdatasyncs in flight on fds of this log: closing them must wait. */
-  private syncInFlight = false;
-  private deferredCloses: number[] = [];
+  /** the parent directory, owed an fsync since this log created its own directory in it */
+  private parentDirectory: CachedFile | null = null;
+  /** files whose descriptors the scheduler is syncing (pinned in the cache until onSyncDone) */
+  private readonly pinned: CachedFile[] = [];
 
   private constructor(options: SegmentLogOptions) {
     this.dir = options.dir;
@@ -199,6 +211,9 @@ export class SegmentLog implements SyncableLog {
     this.errorLogger = options.errorLogger ?? this.logger;
     this.syncEnabled = options.scheduler.policy === 'always';
     this.onRecovered = options.onRecovered;
+    this.files =
+      options.files ??
+      new FdCache({ capacity: PRIVATE_CACHE_FILES, syncBeforeClose: this.syncEnabled, onSyncError: (error) => this.scheduler.reportFailure(error) });
     const minimumSegment = SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES + MIN_RECORD_PAYLOAD_BYTES;
     if (!Number.isInteger(this.segmentBytes) || this.segmentBytes < minimumSegment || this.segmentBytes > MAX_SEGMENT_BYTES) {
       throw new RangeError(`segmentBytes ${this.segmentBytes} outside ${minimumSegment}..${MAX_SEGMENT_BYTES}`);
@@ -258,7 +273,7 @@ export class SegmentLog implements SyncableLog {
       if (this.writeError !== null) return this.appendUnwritten(segment, parts, payloadLength);
     }
     const offset = segment.size;
-    if (size > WRITE_BUFFER_BYTES - this.writeLength) {
+    if (size > this.writeBuffer.length - this.writeLength) {
       this.flushOrFail();
       if (this.writeError !== null) return this.appendUnwritten(segment, parts, payloadLength);
       if (size > WRITE_BUFFER_BYTES) {
@@ -270,7 +285,13 @@ export class SegmentLog implements SyncableLog {
         this.recordAppended(segment, offset, payloadLength);
         return offset;
       }
+      if (this.writeBuffer.length < WRITE_BUFFER_BYTES) this.writeBuffer = grownBuffer(this.writeBuffer.length, size, INITIAL_WRITE_BUFFER_BYTES, WRITE_BUFFER_BYTES);
     }
+    // the file is opened (or created) by the append that starts the buffer, so the end-of-turn flush every
+    // log shares finds it open (or reopens it after the cache closed it, shedding its own descriptors first
+    // if the process has none left). EMFILE/ENOSPC here is a failed write like any other (failWrite): what
+    // no completed round covers is refused and the log rolled back at the end of the turn, nothing thrown
+    if (this.writeLength === 0 && !this.openForAppend(segment)) return this.appendUnwritten(segment, parts, payloadLength);
     const buffer = this.writeBuffer;
     const start = this.writeLength;
     const end = start + size;
@@ -319,6 +340,17 @@ export class SegmentLog implements SyncableLog {
     this.writeLength = 0;
     this.scheduler.writeFailed(failure);
     if (!this.flushQueued) this.scheduler.markDirty(this); // stays exposed until the rollback
+  }
+
+  /** Opens (or creates) the segment's file for an append; false, the failure reported (failWrite), when it cannot. */
+  private openForAppend(segment: Segment): boolean {
+    try {
+      this.ensureCreated(segment);
+      return true;
+    } catch (error) {
+      this.failWrite(error);
+      return false;
+    }
   }
 
   private flushOrFail(): void {
@@ -380,7 +412,9 @@ export class SegmentLog implements SyncableLog {
     const target = this.segments.get(segment);
     if (target === undefined) return false;
     const index = target.findRecord(offset);
-    if (index < 0) return false;
+    if (index < 0 || target.isAcked(index)) return false;
+    // the ack file is opened before anything changes: if that fails, the ack fails and nothing is lost
+    if (!(target.liveRecords === 1 && target !== this.active)) this.holdAckFile(target);
     const length = target.markAcked(index);
     if (length < 0) return false;
     this.liveRecordCount--;
@@ -403,15 +437,20 @@ export class SegmentLog implements SyncableLog {
     if (this.state !== LogState.Open) throw this.notOpenError();
     const target = this.segments.get(segment);
     if (target === undefined) return;
+    this.holdAckFile(target);
     this.bufferAckEntry(target, (offset | ACK_DELIVERED_BIT) >>> 0);
+  }
+
+  /** Opens the segment's ack file (failing this ack, not the shared flush, when it cannot) and queues its write. */
+  private holdAckFile(target: Segment): void {
+    if (target.ackWritePending) return;
+    this.files.fd(target.ackFile);
+    target.ackWritePending = true;
+    this.ackWriteSegments.push(target);
   }
 
   private bufferAckEntry(target: Segment, entry: number): void {
     const full = target.bufferAck(entry);
-    if (!target.ackWritePending) {
-      target.ackWritePending = true;
-      this.ackWriteSegments.push(target);
-    }
     if (full) this.flushAcks();
     else if (!this.flushQueued) this.scheduler.markDirty(this);
   }
@@ -425,7 +464,9 @@ export class SegmentLog implements SyncableLog {
     } else if (length > 0) {
       const segment = this.active;
       try {
-        writeFully(segment.fd, this.writeBuffer, length, segment.flushedSize);
+        const fd = this.ensureCreated(segment);
+        this.written(segment.file);
+        writeFully(fd, this.writeBuffer, length, segment.flushedSize);
       } catch (error) {
         this.failWrite(error);
         throw error;
@@ -460,7 +501,6 @@ export class SegmentLog implements SyncableLog {
     if (wasOpen) {
       for (const segment of [...this.segments.values()]) this.deleteSegment(segment);
     }
-    this.closeReadFd();
     this.block = null;
     this.segments.clear();
     this.liveRecordCount = 0;
@@ -476,8 +516,8 @@ export class SegmentLog implements SyncableLog {
     } catch {
       // not empty (someone else's files) or already gone: leave it
     }
-    if (this.directoryFd >= 0) this.closeFd(this.directoryFd);
-    this.directoryFd = -1;
+    if (this.directoryFile !== null) this.files.release(this.directoryFile);
+    this.directoryFile = null;
     this.state = LogState.Destroyed;
     this.writeError = null;
     this.needsRepair = false;
@@ -488,8 +528,7 @@ export class SegmentLog implements SyncableLog {
   reset(): void {
     if (this.state !== LogState.Destroyed) throw new Error(`storage ${this.dir}: reset() is only for a destroyed log`);
     this.state = LogState.Open;
-    fs.mkdirSync(this.dir, { recursive: true });
-    if (this.syncEnabled) this.directoryFd = fs.openSync(this.dir, 'r');
+    if (this.syncEnabled) this.directoryFile = new CachedFile(this.dir, 'r', true);
     this.active = this.createSegment(1);
     this.markAllDurable();
   }
@@ -511,15 +550,9 @@ export class SegmentLog implements SyncableLog {
     }
     if (this.syncEnabled) this.syncPendingNow();
     this.state = LogState.Closed;
-    for (const segment of this.segments.values()) {
-      if (segment.fd >= 0) this.closeFd(segment.fd);
-      if (segment.ackFd >= 0) this.closeFd(segment.ackFd);
-      segment.fd = -1;
-      segment.ackFd = -1;
-    }
-    this.closeReadFd();
-    if (this.directoryFd >= 0) this.closeFd(this.directoryFd);
-    this.directoryFd = -1;
+    for (const segment of this.segments.values()) this.releaseFiles(segment);
+    if (this.directoryFile !== null) this.files.release(this.directoryFile);
+    this.directoryFile = null;
     this.block = null;
   }
 
@@ -528,45 +561,46 @@ export class SegmentLog implements SyncableLog {
   collectSyncFds(dataFds: number[], directoryFds: number[]): void {
     this.candidateSegment = this.active.number;
     this.candidateSize = this.active.flushedSize;
-    if (this.directorySyncPending && this.directoryFd >= 0) directoryFds.push(this.directoryFd);
+    // a file the cache closed since it was written was synced before the close: it has nothing left to sync
+    const directory = this.directoryFile;
+    if (this.directorySyncPending && directory !== null) this.collectFile(directory, directoryFds);
+    const parent = this.parentDirectory;
+    if (this.directorySyncPending && parent !== null) {
+      this.collectFile(parent, directoryFds);
+      this.parentDirectory = null;
+    }
     this.directorySyncPending = false;
-    if (this.activeSyncPending && this.active.fd >= 0) dataFds.push(this.active.fd);
+    if (this.activeSyncPending) this.collectFile(this.active.file, dataFds);
     this.activeSyncPending = false;
     const sealed = this.sealedAwaitingSync;
     for (let i = 0; i < sealed.length; i++) {
       const segment = sealed[i]!;
       segment.dataSyncPending = false;
-      if (segment.fd >= 0) {
-        dataFds.push(segment.fd);
-        this.sealedSyncing.push(segment);
-      }
+      this.collectFile(segment.file, dataFds);
     }
     sealed.length = 0;
     const acks = this.ackSyncSegments;
     for (let i = 0; i < acks.length; i++) {
       const segment = acks[i]!;
       segment.ackSyncPending = false;
-      if (segment.ackFd >= 0) dataFds.push(segment.ackFd);
+      this.collectFile(segment.ackFile, dataFds);
     }
     acks.length = 0;
-    this.syncInFlight = true;
   }
 
   onSyncDone(): void {
-    this.syncInFlight = false;
-    const sealed = this.sealedSyncing;
-    for (let i = 0; i < sealed.length; i++) {
-      const segment = sealed[i]!;
-      // a sealed segment is read through readFd from now on; its own fd was kept only for this sync
-      if (segment.fd >= 0 && segment !== this.active) {
-        closeQuietly(segment.fd);
-        segment.fd = -1;
-      }
-    }
-    sealed.length = 0;
-    const deferred = this.deferredCloses;
-    for (let i = 0; i < deferred.length; i++) closeQuietly(deferred[i]!);
-    deferred.length = 0;
+    const pinned = this.pinned;
+    for (let i = 0; i < pinned.length; i++) this.files.unpin(pinned[i]!);
+    pinned.length = 0;
+  }
+
+  /** Hands an unsynced file's descriptor to a sync: pinned (kept open) until onSyncDone. */
+  private collectFile(file: CachedFile, fds: number[]): void {
+    if (!file.unsynced || file.fd < 0 || file.released) return;
+    file.unsynced = false;
+    this.files.pin(file);
+    this.pinned.push(file);
+    fds.push(file.fd);
   }
 
   roundCompleted(): boolean {
@@ -610,15 +644,13 @@ export class SegmentLog implements SyncableLog {
       mark.size = size;
       mark.flushedSize = size;
     }
+    if (!mark.created) return; // its first write failed to create it: no byte of it is on disk
     // a torn write leaves bytes past flushedSize: whole records among them must not come back at recovery
-    const fd = mark.fd >= 0 ? mark.fd : fs.openSync(mark.path, 'r+');
-    try {
-      if (fs.fstatSync(fd).size > size) {
-        fs.ftruncateSync(fd, size);
-        if (this.syncEnabled) fs.fdatasyncSync(fd);
-      }
-    } finally {
-      if (fd !== mark.fd) closeQuietly(fd);
+    // (through the cache's descriptor; should that fail, the scheduler reports that the cut failed)
+    const fd = this.files.fd(mark.file);
+    if (fs.fstatSync(fd).size > size) {
+      fs.ftruncateSync(fd, size);
+      if (this.syncEnabled) fs.fdatasyncSync(fd);
     }
   }
 
@@ -637,15 +669,29 @@ export class SegmentLog implements SyncableLog {
   private repairSegment(): void {
     const old = this.active;
     const next = this.createSegment(this.highestSegment + 1, indexCapacityAfter(old));
+    // what the old segment kept is durable (rollBack synced its truncation): no sync is owed for it, and
+    // the cache closes its descriptor when it needs the room
+    this.activeSyncPending = false;
+    try {
+      // created now, not lazily by the next write: a repair is the probe that tells the scheduler storage
+      // works again, so it must fail (and storage stay reported failed) while no new file can be made
+      this.ensureCreated(next);
+    } catch (error) {
+      this.segments.delete(next.number);
+      throw error;
+    }
     this.active = next;
     this.lastSegment = next.number;
     this.needsRepair = false;
     if (this.segments.get(old.number) !== old) return;
     if (old.fullyAcked) this.deleteSegment(old);
-    else if (old.fd >= 0 && !old.dataSyncPending) {
-      this.closeFd(old.fd);
-      old.fd = -1;
-    }
+  }
+
+  /** `file` was written: with syncs on, it owes one (the cache syncs it before closing its descriptor). */
+  private written(file: CachedFile): void {
+    // transient logs (policy 'never') never sync: their files are closed without one, and no failure of a
+    // sync-before-close can be reported for them to the durable scheduler
+    if (this.syncEnabled) this.files.written(file);
   }
 
   /** Everything in the log is covered (after recovery, or after purge/reset started over). */
@@ -678,11 +724,13 @@ export class SegmentLog implements SyncableLog {
     if (total !== payloadLength) throw partsMismatchError(parts, payloadLength);
     writeRecordHeader(this.directHeader, 0, payloadLength, crc);
     let position = segment.flushedSize;
-    writeFully(segment.fd, this.directHeader, RECORD_HEADER_BYTES, position);
+    const fd = this.ensureCreated(segment);
+    this.written(segment.file);
+    writeFully(fd, this.directHeader, RECORD_HEADER_BYTES, position);
     position += RECORD_HEADER_BYTES;
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i]!;
-      writeFully(segment.fd, part, part.length, position);
+      writeFully(fd, part, part.length, position);
       position += part.length;
     }
     this.scheduler.noteWritten(position - segment.flushedSize);
@@ -706,14 +754,16 @@ export class SegmentLog implements SyncableLog {
       const segment = segments[i]!;
       segment.ackWritePending = false;
       if (segment.ackBufferLength === 0 || segment.ackBuffer === null) continue;
-      if (segment.ackFd < 0) segment.ackFd = fs.openSync(segment.ackPath, 'a');
+      const file = segment.ackFile;
       try {
-        writeFully(segment.ackFd, segment.ackBuffer, segment.ackBufferLength, null);
+        const fd = this.files.fd(file); // opened by the ack (holdAckFile): reopened only if the cache closed it
+        this.written(file);
+        writeFully(fd, segment.ackBuffer, segment.ackBufferLength, null);
       } catch (error) {
         // a torn entry would shift every later one: cut the file back to whole entries, keep the
         // buffer for the next flush (entries written twice are harmless), and fail the round
         segment.ackWritePending = true;
-        realignAckFile(segment.ackFd);
+        if (file.fd >= 0) realignAckFile(file.fd);
         throw error;
       }
       segment.ackBufferLength = 0;
@@ -731,6 +781,7 @@ export class SegmentLog implements SyncableLog {
     this.flush();
     const sealed = this.active;
     const sealedSyncPending = this.activeSyncPending;
+    this.activeSyncPending = false; // the new segment owes a sync once its first write creates it
     // the new segment first: if it cannot be created, the active one stays as it was
     const next = this.createSegment(Math.max(sealed.number, this.highestSegment) + 1, indexCapacityAfter(sealed));
     this.active = next;
@@ -739,41 +790,60 @@ export class SegmentLog implements SyncableLog {
       return next;
     }
     if (sealedSyncPending) {
-      // keep its fd open until the next round has fdatasync'ed it (onSyncDone closes it)
+      // the next round fdatasyncs it (or the cache does, should it close the descriptor first)
       sealed.dataSyncPending = true;
       this.sealedAwaitingSync.push(sealed);
-    } else {
-      this.closeFd(sealed.fd);
-      sealed.fd = -1;
     }
     return next;
   }
 
+  /** A new, empty active segment: in memory only until its first write creates the file (ensureCreated). */
   private createSegment(number: number, indexCapacity: number = INITIAL_INDEX_CAPACITY): Segment {
     if (number > MAX_SEGMENT_NUMBER) throw new RangeError(`storage ${this.dir}: segment numbers exhausted`);
     const segmentPath = path.join(this.dir, segmentFileName(number));
     const ackPath = path.join(this.dir, ackFileName(number));
-    unlinkIfExists(ackPath); // a stale ack file must never apply to a new segment of the same number
-    const fd = fs.openSync(segmentPath, 'wx+');
     const segment = new Segment(number, segmentPath, ackPath, indexCapacity);
-    segment.fd = fd;
+    segment.created = false; // the file is created by its first write (ensureCreated)
     if (number > this.highestSegment) this.highestSegment = number;
-    try {
-      writeFully(fd, encodeSegmentHeader(number), SEGMENT_HEADER_BYTES, 0);
-    } catch (error) {
-      closeQuietly(fd);
-      unlinkIfExists(segmentPath);
-      throw error;
-    }
     segment.size = SEGMENT_HEADER_BYTES;
     segment.flushedSize = SEGMENT_HEADER_BYTES;
     this.segments.set(number, segment);
+    return segment;
+  }
+
+  /** Creates the segment's file with its header, before the first record is written into it. */
+  private ensureCreated(segment: Segment): number {
+    if (segment.created) return this.files.fd(segment.file);
+    if (ensureDirectory(this.dir) && this.syncEnabled) {
+      // the new directory's entry in its parent is fsynced by the next round (once for every log created in it)
+      const parent = this.files.sharedDirectory(path.dirname(this.dir));
+      this.files.fd(parent);
+      this.written(parent);
+      this.parentDirectory = parent;
+    }
+    unlinkIfExists(segment.ackPath); // a stale ack file must never apply to a new segment of the same number
+    const fd = this.files.create(segment.file, 'wx+');
+    try {
+      writeFully(fd, encodeSegmentHeader(segment.number), SEGMENT_HEADER_BYTES, 0);
+    } catch (error) {
+      // (ENOSPC …) no file half made: the next attempt creates it afresh
+      this.files.close(segment.file);
+      unlinkIfExists(segment.path);
+      throw error;
+    }
+    segment.created = true;
+    this.written(segment.file);
     if (this.syncEnabled) {
+      const directory = this.directoryFile;
+      if (directory !== null) {
+        this.files.fd(directory); // open now: a file with a sync owed is never closed unsynced
+        this.written(directory);
+      }
       this.directorySyncPending = true;
       this.activeSyncPending = true;
       this.scheduler.markUnsynced(this);
     }
-    return segment;
+    return fd;
   }
 
   /** Closes a segment's fds, forgets it and unlinks its files (.seg first: an orphan .ack is harmless). */
@@ -781,44 +851,38 @@ export class SegmentLog implements SyncableLog {
     this.segments.delete(segment.number);
     this.liveRecordCount -= segment.liveRecords;
     this.liveByteCount -= segment.liveBytes;
-    if (segment.fd >= 0) this.closeFd(segment.fd);
-    if (segment.ackFd >= 0) this.closeFd(segment.ackFd);
-    segment.fd = -1;
-    segment.ackFd = -1;
+    this.releaseFiles(segment);
     segment.ackBuffer = null;
     segment.ackBufferLength = 0;
     if (segment.ackWritePending) removeFrom(this.ackWriteSegments, segment);
     if (segment.ackSyncPending) removeFrom(this.ackSyncSegments, segment);
     if (segment.dataSyncPending) removeFrom(this.sealedAwaitingSync, segment);
     segment.ackWritePending = segment.ackSyncPending = segment.dataSyncPending = false;
-    if (this.readFdSegment === segment.number) this.closeReadFd();
     if (this.blockSegment === segment.number) this.block = null;
     unlinkIfExists(segment.path);
     unlinkIfExists(segment.ackPath);
   }
 
-  private closeFd(fd: number): void {
-    if (this.syncInFlight) this.deferredCloses.push(fd);
-    else closeQuietly(fd);
-  }
-
-  private closeReadFd(): void {
-    if (this.readFd >= 0) closeQuietly(this.readFd); // read fds are never synced: close now
-    this.readFd = -1;
-    this.readFdSegment = 0;
+  /** The segment's files are done with: the cache closes them (after any sync in flight on them). */
+  private releaseFiles(segment: Segment): void {
+    this.files.release(segment.file);
+    this.files.release(segment.ackFile);
   }
 
   /** close() on a log with bytes not yet covered by a round: sync them synchronously. */
   private syncPendingNow(): void {
     const dataFds: number[] = [];
     const directoryFds: number[] = [];
-    const wasInFlight = this.syncInFlight;
-    const sealedInFlight = this.sealedSyncing.length;
+    const pinnedBefore = this.pinned.length; // pins of a round in flight stay until its onSyncDone
     this.collectSyncFds(dataFds, directoryFds);
-    this.syncInFlight = wasInFlight;
-    this.sealedSyncing.length = sealedInFlight; // close() closes the newly collected ones itself
-    for (const fd of dataFds) fs.fdatasyncSync(fd);
-    for (const fd of directoryFds) fs.fsyncSync(fd);
+    try {
+      for (const fd of dataFds) fs.fdatasyncSync(fd);
+      for (const fd of directoryFds) fs.fsyncSync(fd);
+    } finally {
+      const pinned = this.pinned;
+      for (let i = pinnedBefore; i < pinned.length; i++) this.files.unpin(pinned[i]!);
+      pinned.length = pinnedBefore;
+    }
   }
 
   // ---- reading -----------------------------------------------------------------------------------
@@ -837,8 +901,7 @@ export class SegmentLog implements SyncableLog {
     }
     const blockLength = Math.min(Math.max(this.readAheadBytes, end - offset), fileEnd - offset);
     const block = Buffer.allocUnsafe(blockLength);
-    const fd = segment.fd >= 0 ? segment.fd : this.readFdFor(segment);
-    readFully(fd, block, blockLength, offset);
+    readFully(this.files.fd(segment.file), block, blockLength, offset);
     this.block = block;
     this.blockSegment = segmentNumber;
     this.blockStart = offset;
@@ -859,21 +922,13 @@ export class SegmentLog implements SyncableLog {
     return payload;
   }
 
-  private readFdFor(segment: Segment): number {
-    if (this.readFdSegment === segment.number && this.readFd >= 0) return this.readFd;
-    this.closeReadFd();
-    this.readFd = fs.openSync(segment.path, 'r');
-    this.readFdSegment = segment.number;
-    return this.readFd;
-  }
-
   // ---- recovery ----------------------------------------------------------------------------------
 
   private recover(): void {
     const started = Date.now();
-    fs.mkdirSync(this.dir, { recursive: true });
-    if (this.syncEnabled) this.directoryFd = fs.openSync(this.dir, 'r');
-    const names = fs.readdirSync(this.dir);
+    // the directory itself is created by the first segment file (ensureCreated): an empty queue has none
+    if (this.syncEnabled) this.directoryFile = new CachedFile(this.dir, 'r', true);
+    const names = readdirIfExists(this.dir);
     const numbers: number[] = [];
     const ackNumbers: number[] = [];
     for (const name of names) {
@@ -900,10 +955,10 @@ export class SegmentLog implements SyncableLog {
     }
     const recoveredSegments = this.segments.size;
     if (last !== null && last.number === highest && last.size < this.segmentBytes) {
-      last.fd = fs.openSync(last.path, 'r+');
-      this.active = last;
+      this.active = last; // its descriptor is opened by the first append or read
     } else {
-      this.active = this.createSegment(highest + 1, last === null ? INITIAL_INDEX_CAPACITY : indexCapacityAfter(last));
+      // a log with no records yet (most of 100,000 idle queues) starts with the smallest index
+      this.active = this.createSegment(highest + 1, last === null ? MIN_INDEX_CAPACITY : indexCapacityAfter(last));
       if (last !== null && last.fullyAcked) this.deleteSegment(last);
     }
     this.recovered = recovered;
@@ -1109,6 +1164,16 @@ function realignAckFile(fd: number): void {
 /** index slots for the segment after `previous`: its record count and some headroom */
 function indexCapacityAfter(previous: Segment): number {
   return Math.max(INITIAL_INDEX_CAPACITY, Math.ceil(previous.recordCount * (1 + INDEX_CAPACITY_HEADROOM)));
+}
+
+/**
+ * A write buffer after `current` bytes were not enough: twice as large (at least `initial`), and large
+ * enough for `needed`, never above `max`. Only called with the old buffer flushed (empty).
+ */
+export function grownBuffer(current: number, needed: number, initial: number, max: number): Buffer {
+  let length = Math.max(initial, current * 2);
+  while (length < needed) length *= 2;
+  return Buffer.allocUnsafe(Math.min(length, max));
 }
 
 function removeFrom<T>(list: T[], item: T): void {

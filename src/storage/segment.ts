@@ -8,16 +8,17 @@
  * 4 bytes and 1 bit per record, plus the slack of its capacity: the log sizes a new segment's index
  * from its predecessor's record count, so a steady stream fills it without regrowing.
  *
- * File descriptors are owned and closed by the log (it may have to defer a close while an fsync
- * is in flight); this class only records them.
+ * File descriptors come from the broker's FdCache (fd-cache.ts) through the log, opened on demand and
+ * closed when the cache needs room; this class only names the two files.
  */
 
 import { ACK_ENTRY_BYTES, RECORD_HEADER_BYTES } from './format.js';
+import { CachedFile } from './fd-cache.js';
 
 /** Index slots allocated for a new segment when the log has no better estimate; doubled whenever full. */
 export const INITIAL_INDEX_CAPACITY = 1024;
 /** The smallest index: 16 slots (the acked bits of 8 slots share a byte). */
-const MIN_INDEX_CAPACITY = 16;
+export const MIN_INDEX_CAPACITY = 16;
 /** Acks buffered per segment before they are written to its ack file: 4 KiB = 1024 entries. */
 export const ACK_BUFFER_BYTES = 4096;
 
@@ -26,12 +27,17 @@ export class Segment {
   readonly path: string;
   readonly ackPath: string;
 
-  /** fd of the .seg file, -1 when closed (sealed segments are read through the log's read fd). */
-  fd = -1;
+  /** the .seg file (its descriptor comes and goes with the log's FdCache) */
+  readonly file: CachedFile;
   /** Logical end of the segment: file size plus bytes still in the log's write buffer. */
   size = 0;
   /** Bytes already written to the file (== size for a sealed segment). */
   flushedSize = 0;
+  /**
+   * The file exists. A new segment's file is created by the first write into it, so an empty queue has
+   * a directory and nothing else: no file to create, sync or hold open.
+   */
+  created = true;
 
   recordCount = 0;
   ackedCount = 0;
@@ -47,8 +53,8 @@ export class Segment {
   /** Index where the next ack is expected (acks mostly come in append order). */
   private ackHint = 0;
 
-  /** fd of the .ack file, -1 until the first ack write (opened append-only). */
-  ackFd = -1;
+  /** the .ack file, opened append-only on the first ack write */
+  readonly ackFile: CachedFile;
   /** Buffered ack entries not yet written to the ack file. */
   ackBuffer: Buffer | null = null;
   ackBufferLength = 0;
@@ -56,13 +62,15 @@ export class Segment {
   ackWritePending = false;
   /** In the log's list of segments whose ack file was written since its last sync. */
   ackSyncPending = false;
-  /** Sealed by a roll with data not yet synced; the log syncs then closes its fd in the next round. */
+  /** Sealed by a roll with data not yet synced: the log's next round syncs it. */
   dataSyncPending = false;
 
   constructor(number: number, path: string, ackPath: string, indexCapacity: number = INITIAL_INDEX_CAPACITY) {
     this.number = number;
     this.path = path;
     this.ackPath = ackPath;
+    this.file = new CachedFile(path, 'r+');
+    this.ackFile = new CachedFile(ackPath, 'a');
     const capacity = Math.max(MIN_INDEX_CAPACITY, Math.ceil(indexCapacity / 8) * 8);
     this.offsets = new Uint32Array(capacity);
     this.acked = new Uint8Array(capacity >>> 3);

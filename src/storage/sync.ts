@@ -265,6 +265,15 @@ export class SyncScheduler {
   }
 
   /**
+   * A sync issued outside a round failed (the FdCache syncs a file before closing its descriptor, possibly
+   * from inside an append): the rounds fail as if a round's fdatasync had, deferred to the end of the turn
+   * (see writeFailed) since rolling logs back synchronously there is unsafe.
+   */
+  reportFailure(error: Error): void {
+    this.writeFailed(error);
+  }
+
+  /**
    * Synchronously writes every dirty log's buffered bytes to the OS. A write error fails the rounds
    * (at the end of the turn, see writeFailed); the other logs are flushed all the same.
    */

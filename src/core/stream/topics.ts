@@ -30,6 +30,7 @@ import type { SyncScheduler, DurabilityListener } from '../../storage/sync.js';
 import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, walkProducedBatches, type BatchesSummary } from '../../storage/partition/record-walk.js';
 import { syncDirectory, writeFileAtomic } from '../../storage/files.js';
 import { ProducerStates } from './producer-state.js';
+import type { FdCache } from '../../storage/fd-cache.js';
 import { TOPIC_CONFIGS, defaultTopicConfig, parseTopicConfig, type TopicConfig } from './topic-config.js';
 
 /** Longest topic name, Kafka's limit (249: a partition directory name must stay under 255 bytes). */
@@ -73,6 +74,8 @@ export interface StreamStoreOptions {
   readonly maxPartitionsPerRequest?: number;
   /** bound on one batch's records once decompressed, bytes (DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES) */
   readonly maxDecompressedBatchBytes?: number;
+  /** the broker's descriptor cache (partitions hold no descriptor of their own); absent: one per partition */
+  readonly files?: FdCache;
 }
 
 /**
@@ -604,6 +607,7 @@ export class StreamStore implements DurabilityListener {
       segmentMs: topic.config.segmentMs,
       retentionMs: topic.config.retentionMs,
       retentionBytes: topic.config.retentionBytes,
+      files: this.options.files,
       logger: (line, routine) => {
         if (routine === true) this.options.logger.debug(() => `stream ${topic.name}-${index}: ${line}`);
         else this.options.logger.warn(`stream ${topic.name}-${index}: ${line}`);

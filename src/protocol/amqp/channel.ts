@@ -801,7 +801,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
 
   private removeConsumer(consumer: ChannelConsumer): void {
     this.consumers.delete(consumer.tag);
-    if (consumer.queue.removeConsumer(consumer)) this.vhost.removeQueue(consumer.queue);
+    if (consumer.queue.removeConsumer(consumer)) this.vhost.removeQueueQuietly(consumer.queue);
   }
 
   private dropReplyConsumer(): void {

@@ -119,8 +119,8 @@ export function checkSegmentHeader(bytes: Buffer, length: number, baseOffset: bi
   return null;
 }
 
-/** Initial entry slots of a segment's in-memory index; doubled when full. */
-const INITIAL_INDEX_CAPACITY = 64;
+/** Initial entry slots of a segment's in-memory index (128 bytes), doubled when full: 100,000 partitions, most of them small, each hold one. */
+const INITIAL_INDEX_CAPACITY = 8;
 
 /**
  * A segment's sparse index while it is in memory (the active segment, and a sealed one until its index

@@ -2,7 +2,7 @@
  * PartitionLog: the offset-addressed log of one Kafka topic partition, in one directory.
  * File layouts: format.ts (segments, indexes) and record-batch.ts (the batches). Durability: ../sync.ts.
  *
- *   00000000000000000000.log (+ .index, .timeindex)   sealed: read through one shared read-only fd
+ *   00000000000000000000.log (+ .index, .timeindex)   sealed: read on demand
  *   00000000000000052817.log (+ .index, .timeindex)   sealed
  *   00000000000000104033.log                          active ◄── append(): write buffer ──(end of turn)──► OS
  *
@@ -36,12 +36,18 @@
  * rewrite sealed segments keeping the latest record of every key. Offsets never change, so a compacted log has gaps: between batches of a segment and
  * between segments. A read at an offset in a gap returns the next batch that exists (its baseOffset
  * is then greater than the offset asked for), exactly as Kafka answers a fetch there.
+ *
+ * The log holds no descriptor of its own: its files are CachedFiles whose descriptors the broker-wide
+ * FdCache opens on demand and closes when it needs room (../fd-cache.ts), so an idle partition costs
+ * no descriptor and the number of partitions is not bounded by the process's descriptor limit.
  */
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { closeQuietly, readFully, readdirOrEmpty, unlinkIfExists, writeFully } from '../files.js';
+import { CachedFile, FdCache, PRIVATE_CACHE_FILES } from '../fd-cache.js';
+import { closeQuietly, ensureDirectory, readFully, readdirIfExists, readdirOrEmpty, unlinkIfExists, writeFully } from '../files.js';
 import type { SyncScheduler, SyncableLog } from '../sync.js';
+import { INITIAL_WRITE_BUFFER_BYTES, grownBuffer } from '../log.js';
 import {
   DEFAULT_DELETE_RETENTION_MS,
   KeyOffsetMap,
@@ -139,6 +145,8 @@ export interface PartitionLogOptions {
   logger?: (line: string, routine?: boolean) => void;
   /** One line per damage found at open (damaged batches skipped, corrupt files moved aside). Default: `logger`. */
   errorLogger?: (line: string) => void;
+  /** The broker's descriptor cache; without one the log makes a small private cache of its own. */
+  files?: FdCache;
 }
 
 export interface AppendResult {
@@ -194,12 +202,13 @@ export class PartitionLog implements SyncableLog {
   private nextOffset = 0n;
   private totalBytes = 0;
 
-  private readonly writeBuffer = Buffer.allocUnsafe(PARTITION_WRITE_BUFFER_BYTES);
+  /** grows from INITIAL_WRITE_BUFFER_BYTES by doubling, as a queue log's does (allocated by the first append) */
+  private writeBuffer: Buffer = EMPTY;
   private writeLength = 0;
   private readonly directPrefix = Buffer.allocUnsafe(PARTITION_LEADER_EPOCH_AT + 4);
 
   /** Header block for locating batches: bytes [scanStart, scanEnd) of scanSegment. */
-  private readonly scanBlock = Buffer.allocUnsafe(LOCATE_BLOCK_BYTES);
+  private scanBlock: Buffer = EMPTY; // allocated by the first locate (LOCATE_BLOCK_BYTES)
   private scanSegment: PartitionSegment | null = null;
   private scanStart = 0;
   private scanEnd = 0;
@@ -210,19 +219,16 @@ export class PartitionLog implements SyncableLog {
   /** Size of the batch found by the last locate(). */
   private locatedSize = 0;
 
-  /** Read-only fds of the sealed segment (and index files) last read. */
-  private readFd = -1;
-  private readFdSegment: PartitionSegment | null = null;
-  private indexFd = -1;
-  private timeIndexFd = -1;
-  private indexFdSegment: PartitionSegment | null = null;
+  /** where descriptors come from (shared by every log of a broker) */
+  private readonly files: FdCache;
   private readonly entryScratch = Buffer.allocUnsafe(OFFSET_INDEX_ENTRY_BYTES);
   private readonly timeEntryScratch = Buffer.allocUnsafe(TIME_INDEX_ENTRY_BYTES);
   /** Which .index entry entryScratch holds (a binary search reads an entry's offset, then its position). */
   private scratchSegment: PartitionSegment | null = null;
   private scratchEntry = -1;
 
-  private directoryFd = -1;
+  /** the partition's directory, fsynced after a segment file is created (policy 'always') */
+  private directoryFile: CachedFile | null = null;
   private directorySyncPending = false;
   private activeSyncPending = false;
   /** The active segment's fd is in the round in flight. */
@@ -232,7 +238,6 @@ export class PartitionLog implements SyncableLog {
   /** Sealed segments whose .log is durable and whose index files are still to be written. */
   private indexWritePending: PartitionSegment[] = [];
   private syncInFlight = false;
-  private deferredCloses: number[] = [];
   // Write failures (see sync.ts): the end of what the last completed round covers (segment base offset,
   // size in it) and of what the round in flight covers. After a failed write, appends get offsets but
   // are not written until the scheduler rolls the log back to the durable end (the high watermark never
@@ -243,6 +248,10 @@ export class PartitionLog implements SyncableLog {
   private candidateSize = 0;
   private writeError: Error | null = null;
   private needsRepair = false;
+  /** the parent directory, owed an fsync since this log created its own directory in it */
+  private parentDirectory: CachedFile | null = null;
+  /** files whose descriptors the scheduler is syncing (pinned in the cache until onSyncDone) */
+  private readonly pinned: CachedFile[] = [];
 
   private constructor(options: PartitionLogOptions) {
     this.dir = options.dir;
@@ -256,6 +265,9 @@ export class PartitionLog implements SyncableLog {
     this.verifyAllOnOpen = options.verifyAllOnOpen ?? false;
     this.logger = options.logger ?? ((line) => process.stderr.write(line + '\n'));
     this.syncEnabled = options.scheduler.policy === 'always';
+    this.files =
+      options.files ??
+      new FdCache({ capacity: PRIVATE_CACHE_FILES, syncBeforeClose: this.syncEnabled, onSyncError: (error) => this.scheduler.reportFailure(error) });
     this.errorLogger = options.errorLogger ?? ((line) => this.logger(line));
     this.scanContext = {
       dir: this.dir,
@@ -574,7 +586,7 @@ export class PartitionLog implements SyncableLog {
     const reads = this.segments.map((segment) => ({ segment, end: segment.flushedSize }));
     const sealed = this.segments.slice(0, -1);
     for (const { segment, end } of reads) {
-      if (segment.deleted) continue;
+      if (segment.deleted || !segment.created) continue;
       // an fd of its own: the log's cached read fds may be closed or reused between steps
       const fd = fs.openSync(segment.logPath, 'r');
       try {
@@ -597,7 +609,7 @@ export class PartitionLog implements SyncableLog {
     for (const segment of sealed) {
       if (segment.deleted) continue; // deleted by retention since the pass began (forgetSegment marks every removal)
       // awaiting its fsync (fd still open) or its index files: it and every later segment wait for the next pass
-      if (segment.fd >= 0 || this.indexWritePending.includes(segment)) break;
+      if (segment.dataSyncPending || this.sealedSyncing.includes(segment) || this.indexWritePending.includes(segment)) break;
       result.segmentsExamined++;
       const newest = segment.maxTimestamp >= 0 ? segment.maxTimestamp : segment.lastAppendTime;
       const cleaning = cleanSegmentFileSteps(
@@ -641,7 +653,7 @@ export class PartitionLog implements SyncableLog {
           result.segmentsRemoved++;
         } else {
           this.forgetSegment(segment); // before the swap: no read may use its fds or positions again
-          swapInCleanedSegment(segment.logPath, this.syncEnabled ? this.directoryFd : -1);
+          swapInCleanedSegment(segment.logPath, this.directoryFd());
           const replacement = new PartitionSegment(this.dir, segment.baseOffset);
           replacement.size = replacement.flushedSize = cleaned.size;
           replacement.nextOffset = cleaned.nextOffset;
@@ -673,7 +685,9 @@ export class PartitionLog implements SyncableLog {
     } else if (length > 0) {
       const segment = this.active;
       try {
-        writeFully(segment.fd, this.writeBuffer, length, segment.flushedSize);
+        const fd = this.ensureCreated(segment);
+        this.written(segment.file);
+        writeFully(fd, this.writeBuffer, length, segment.flushedSize);
       } catch (error) {
         this.failWrite(error);
         throw error;
@@ -687,7 +701,14 @@ export class PartitionLog implements SyncableLog {
     if (pending.length > 0 && this.scheduler.failure === null) {
       for (let i = 0; i < pending.length; i++) {
         const segment = pending[i]!;
-        if (!segment.deleted) this.writeIndexFiles(segment);
+        if (segment.deleted) continue;
+        try {
+          this.writeIndexFiles(segment);
+        } catch (error) {
+          // index files only spare the next open a scan: out of descriptors or space, the index stays in
+          // memory (close() tries again) and the flush every log shares goes on
+          this.logger(`partition ${this.dir}: index files of ${segmentBaseName(segment.baseOffset)} not written: ${(error as Error).message}`);
+        }
       }
       pending.length = 0;
     }
@@ -702,21 +723,21 @@ export class PartitionLog implements SyncableLog {
     this.scheduler.forget(this);
     this.flush();
     if (this.syncEnabled) {
-      for (const segment of this.segments) if (segment.fd >= 0) fs.fdatasyncSync(segment.fd);
-      if (this.directorySyncPending && this.directoryFd >= 0) fs.fsyncSync(this.directoryFd);
+      // what no round synced yet (a file the cache closed was synced before the close)
+      for (const segment of this.segments) if (segment.file.unsynced && segment.file.fd >= 0) fs.fdatasyncSync(segment.file.fd);
+      const directory = this.directoryFile;
+      if (this.directorySyncPending && directory !== null && directory.unsynced && directory.fd >= 0) fs.fsyncSync(directory.fd);
     }
     this.directorySyncPending = false;
     this.activeSyncPending = false;
     for (const segment of this.segments) {
-      if (segment.memoryIndex !== null) this.writeIndexFiles(segment);
-      if (segment.fd >= 0) this.closeFd(segment.fd);
-      segment.fd = -1;
+      if (segment.memoryIndex !== null && segment.created) this.writeIndexFiles(segment);
+      this.releaseFiles(segment);
     }
     this.sealedAwaitingSync.length = 0;
     this.indexWritePending.length = 0;
-    this.closeReadFds();
-    if (this.directoryFd >= 0) this.closeFd(this.directoryFd);
-    this.directoryFd = -1;
+    if (this.directoryFile !== null) this.files.release(this.directoryFile);
+    this.directoryFile = null;
     this.state = LogState.Closed;
   }
 
@@ -729,12 +750,10 @@ export class PartitionLog implements SyncableLog {
     this.needsRepair = false;
     for (const segment of this.segments) {
       segment.deleted = true;
-      if (segment.fd >= 0) this.closeFd(segment.fd);
-      segment.fd = -1;
+      this.releaseFiles(segment);
     }
-    this.closeReadFds();
-    if (this.directoryFd >= 0) this.closeFd(this.directoryFd);
-    this.directoryFd = -1;
+    if (this.directoryFile !== null) this.files.release(this.directoryFile);
+    this.directoryFile = null;
     this.segments = [];
     this.sealedAwaitingSync.length = 0;
     this.indexWritePending.length = 0;
@@ -763,10 +782,17 @@ export class PartitionLog implements SyncableLog {
   collectSyncFds(dataFds: number[], directoryFds: number[]): void {
     this.candidateBase = this.active.baseOffset;
     this.candidateSize = this.active.flushedSize;
-    if (this.directorySyncPending && this.directoryFd >= 0) directoryFds.push(this.directoryFd);
+    // a file the cache closed since it was written was synced before the close: nothing left to sync
+    const directory = this.directoryFile;
+    if (this.directorySyncPending && directory !== null) this.collectFile(directory, directoryFds);
+    const parent = this.parentDirectory;
+    if (this.directorySyncPending && parent !== null) {
+      this.collectFile(parent, directoryFds);
+      this.parentDirectory = null;
+    }
     this.directorySyncPending = false;
-    if (this.activeSyncPending && this.active.fd >= 0) {
-      dataFds.push(this.active.fd);
+    if (this.activeSyncPending) {
+      this.collectFile(this.active.file, dataFds);
       this.activeInFlight = true;
     }
     this.activeSyncPending = false;
@@ -774,13 +800,20 @@ export class PartitionLog implements SyncableLog {
     for (let i = 0; i < sealed.length; i++) {
       const segment = sealed[i]!;
       segment.dataSyncPending = false;
-      if (segment.fd >= 0) {
-        dataFds.push(segment.fd);
-        this.sealedSyncing.push(segment);
-      }
+      this.collectFile(segment.file, dataFds);
+      this.sealedSyncing.push(segment); // its index files are written once this round is done
     }
     sealed.length = 0;
     this.syncInFlight = true;
+  }
+
+  /** Hands an unsynced file's descriptor to a sync: pinned (kept open) until onSyncDone. */
+  private collectFile(file: CachedFile, fds: number[]): void {
+    if (!file.unsynced || file.fd < 0 || file.released) return;
+    file.unsynced = false;
+    this.files.pin(file);
+    this.pinned.push(file);
+    fds.push(file.fd);
   }
 
   onSyncDone(): void {
@@ -790,14 +823,12 @@ export class PartitionLog implements SyncableLog {
     for (let i = 0; i < sealed.length; i++) {
       const segment = sealed[i]!;
       if (segment.deleted || segment === this.active) continue;
-      if (segment.fd >= 0) closeQuietly(segment.fd);
-      segment.fd = -1;
       this.indexWritePending.push(segment);
     }
     sealed.length = 0;
-    const deferred = this.deferredCloses;
-    for (let i = 0; i < deferred.length; i++) closeQuietly(deferred[i]!);
-    deferred.length = 0;
+    const pinned = this.pinned;
+    for (let i = 0; i < pinned.length; i++) this.files.unpin(pinned[i]!);
+    pinned.length = 0;
     // the index files are written by the next flush, which runs only if the scheduler has not failed
     if (this.indexWritePending.length > 0 && this.state === LogState.Open && !this.flushQueued) this.scheduler.markDirty(this);
   }
@@ -822,34 +853,26 @@ export class PartitionLog implements SyncableLog {
     const size = this.durableSize;
     for (const segment of this.segments) {
       if (segment.baseOffset > base) {
-        if (segment.fd >= 0) closeQuietly(segment.fd);
-        segment.fd = -1;
         segment.deleted = true;
+        this.releaseFiles(segment);
         this.removeSegmentFiles(segment);
-      } else if (segment.baseOffset === base) {
+      } else if (segment.baseOffset === base && segment.created) {
         // a torn write leaves bytes past flushedSize: whole batches among them must not come back
-        const fd = segment.fd >= 0 ? segment.fd : fs.openSync(segment.logPath, 'r+');
-        try {
-          if (fs.fstatSync(fd).size > size) {
-            fs.ftruncateSync(fd, size);
-            if (this.syncEnabled) fs.fdatasyncSync(fd);
-            unlinkIfExists(segment.indexPath); // they may describe the dropped bytes: rebuilt by the scan
-            unlinkIfExists(segment.timeIndexPath);
-          }
-        } finally {
-          if (fd !== segment.fd) closeQuietly(fd);
+        // (cut through the cache's descriptor)
+        const fd = this.files.fd(segment.file);
+        if (fs.fstatSync(fd).size > size) {
+          fs.ftruncateSync(fd, size);
+          if (this.syncEnabled) fs.fdatasyncSync(fd);
+          unlinkIfExists(segment.indexPath); // they may describe the dropped bytes: rebuilt by the scan
+          unlinkIfExists(segment.timeIndexPath);
         }
       }
     }
-    for (const segment of this.segments) {
-      if (segment.fd >= 0) closeQuietly(segment.fd);
-      segment.fd = -1;
-    }
-    for (const fd of this.deferredCloses) closeQuietly(fd);
-    this.deferredCloses = [];
-    this.closeReadFds();
-    if (this.directoryFd >= 0) closeQuietly(this.directoryFd);
-    this.directoryFd = -1;
+    // every descriptor goes back to the cache (closed after any sync in flight on it): the state is
+    // rebuilt from the files below, with handles of its own
+    for (const segment of this.segments) this.releaseFiles(segment);
+    if (this.directoryFile !== null) this.files.release(this.directoryFile);
+    this.directoryFile = null;
     this.segments = [];
     this.sealedAwaitingSync = [];
     this.sealedSyncing = [];
@@ -894,12 +917,15 @@ export class PartitionLog implements SyncableLog {
       if (!this.flushQueued) this.scheduler.markDirty(this); // counted, not written: rolled back soon
       return;
     }
-    if (size > PARTITION_WRITE_BUFFER_BYTES - this.writeLength) {
+    if (size > this.writeBuffer.length - this.writeLength) {
       try {
         this.flush();
       } catch (error) {
         this.failWrite(error);
         return;
+      }
+      if (size <= PARTITION_WRITE_BUFFER_BYTES && this.writeBuffer.length < PARTITION_WRITE_BUFFER_BYTES) {
+        this.writeBuffer = grownBuffer(this.writeBuffer.length, size, INITIAL_WRITE_BUFFER_BYTES, PARTITION_WRITE_BUFFER_BYTES);
       }
       if (size > PARTITION_WRITE_BUFFER_BYTES) {
         const prefix = this.directPrefix;
@@ -907,9 +933,11 @@ export class PartitionLog implements SyncableLog {
         prefix.writeBigInt64BE(offset, BASE_OFFSET_AT);
         prefix.writeInt32BE(this.leaderEpoch, PARTITION_LEADER_EPOCH_AT);
         try {
-          writeFully(segment.fd, prefix, prefix.length, segment.flushedSize);
+          const fd = this.ensureCreated(segment);
+          this.written(segment.file);
+          writeFully(fd, prefix, prefix.length, segment.flushedSize);
           const rest = source.subarray(at + prefix.length, at + size);
-          writeFully(segment.fd, rest, rest.length, segment.flushedSize + prefix.length);
+          writeFully(fd, rest, rest.length, segment.flushedSize + prefix.length);
         } catch (error) {
           this.failWrite(error);
           return;
@@ -917,6 +945,16 @@ export class PartitionLog implements SyncableLog {
         segment.flushedSize += size;
         this.scheduler.noteWritten(size);
         this.dataWritten();
+        return;
+      }
+    }
+    // opened (or created) by the request that starts the buffer, not by the flush all logs share (see
+    // SegmentLog.append); EMFILE/ENOSPC here is a failed write like any other
+    if (this.writeLength === 0) {
+      try {
+        this.ensureCreated(segment);
+      } catch (error) {
+        this.failWrite(error);
         return;
       }
     }
@@ -936,6 +974,12 @@ export class PartitionLog implements SyncableLog {
     this.writeLength = 0;
     this.scheduler.writeFailed(failure);
     if (!this.flushQueued) this.scheduler.markDirty(this);
+  }
+
+  /** `file` was written: with syncs on, it owes one (the cache syncs it before closing its descriptor). */
+  private written(file: CachedFile): void {
+    // with policy 'never' nothing is synced, and no failed sync-before-close is reported for it
+    if (this.syncEnabled) this.files.written(file);
   }
 
   private dataWritten(): void {
@@ -964,18 +1008,15 @@ export class PartitionLog implements SyncableLog {
     const next = this.createSegment(this.nextOffset);
     if (!this.syncEnabled) {
       this.writeIndexFiles(sealed);
-      this.closeFd(sealed.fd);
-      sealed.fd = -1;
     } else if (sealedSyncPending) {
-      // keep the fd until the next round has fdatasync'ed it; onSyncDone then writes the index files
+      // the next round fdatasyncs it (or the cache, should it close the descriptor first); onSyncDone
+      // then writes the index files
       sealed.dataSyncPending = true;
       this.sealedAwaitingSync.push(sealed);
     } else if (this.activeInFlight) {
       this.sealedSyncing.push(sealed); // the round in flight covers all of it
     } else {
       this.writeIndexFiles(sealed); // every byte is durable already
-      this.closeFd(sealed.fd);
-      sealed.fd = -1;
     }
     this.activeInFlight = false;
     this.segments.push(next);
@@ -983,27 +1024,55 @@ export class PartitionLog implements SyncableLog {
     return next;
   }
 
-  private createSegment(baseOffset: bigint): PartitionSegment {
+  /**
+   * A new active segment. `lazy`: only in memory until its first write (ensureCreated) — for the first
+   * segment of a partition with no files at all, where nothing is lost if it is never written.
+   */
+  private createSegment(baseOffset: bigint, lazy = false): PartitionSegment {
     const segment = new PartitionSegment(this.dir, baseOffset);
+    if (lazy) segment.created = false;
+    else this.createFile(segment); // may throw (ENOSPC, EMFILE …): then nothing was counted
+    this.totalBytes += PARTITION_SEGMENT_HEADER_BYTES;
+    return segment;
+  }
+
+  private ensureCreated(segment: PartitionSegment): number {
+    return segment.created ? this.files.fd(segment.file) : this.createFile(segment);
+  }
+
+  private createFile(segment: PartitionSegment): number {
+    const baseOffset = segment.baseOffset;
+    if (ensureDirectory(this.dir) && this.syncEnabled) {
+      // the new directory's entry in its parent is fsynced by the next round (once for every log created in it)
+      const parent = this.files.sharedDirectory(path.dirname(this.dir));
+      this.files.fd(parent);
+      this.written(parent);
+      this.parentDirectory = parent;
+    }
     unlinkIfExists(segment.indexPath); // stale index files must never describe a new segment
     unlinkIfExists(segment.timeIndexPath);
-    segment.fd = fs.openSync(segment.logPath, 'wx+');
+    const fd = this.files.create(segment.file, 'wx+');
     try {
-      writeFully(segment.fd, encodeSegmentHeader(baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
+      writeFully(fd, encodeSegmentHeader(baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
     } catch (error) {
       // the disk is full (say): no half-made file may block the next try at the same name
-      closeQuietly(segment.fd);
-      segment.fd = -1;
+      this.files.close(segment.file);
       unlinkIfExists(segment.logPath);
       throw error;
     }
-    this.totalBytes += PARTITION_SEGMENT_HEADER_BYTES;
+    segment.created = true;
+    this.written(segment.file);
     if (this.syncEnabled) {
+      const directory = this.directoryFile;
+      if (directory !== null) {
+        this.files.fd(directory); // open now: a file with a sync owed is never closed unsynced
+        this.written(directory);
+      }
       this.directorySyncPending = true;
       this.activeSyncPending = true;
       this.scheduler.markUnsynced(this);
     }
-    return segment;
+    return fd;
   }
 
   /** Writes a segment's .timeindex and .index from its in-memory index; a sealed one then drops it. */
@@ -1041,28 +1110,24 @@ export class PartitionLog implements SyncableLog {
   /** Marks a segment deleted or replaced: closes its fds and drops every cached position in it. */
   private forgetSegment(segment: PartitionSegment): void {
     segment.deleted = true;
-    if (segment.fd >= 0) this.closeFd(segment.fd);
-    segment.fd = -1;
+    this.releaseFiles(segment);
     if (segment.dataSyncPending) removeFrom(this.sealedAwaitingSync, segment);
     segment.dataSyncPending = false;
-    if (this.readFdSegment === segment || this.indexFdSegment === segment) this.closeReadFds();
     if (this.hintSegment === segment) this.hintSegment = null;
     if (this.scanSegment === segment) this.scanSegment = null;
     if (this.scratchSegment === segment) this.scratchSegment = null;
   }
 
-  private closeFd(fd: number): void {
-    if (this.syncInFlight) this.deferredCloses.push(fd);
-    else closeQuietly(fd);
+  /** The segment's files are done with: the cache closes them (after any sync in flight on them). */
+  private releaseFiles(segment: PartitionSegment): void {
+    this.files.release(segment.file);
+    this.files.release(segment.indexFile);
+    this.files.release(segment.timeIndexFile);
   }
 
-  private closeReadFds(): void {
-    // read fds are never synced: close now
-    if (this.readFd >= 0) closeQuietly(this.readFd);
-    if (this.indexFd >= 0) closeQuietly(this.indexFd);
-    if (this.timeIndexFd >= 0) closeQuietly(this.timeIndexFd);
-    this.readFd = this.indexFd = this.timeIndexFd = -1;
-    this.readFdSegment = this.indexFdSegment = null;
+  /** The directory's descriptor for compaction's fsyncs between renames; -1 with policy 'never'. */
+  private directoryFd(): number {
+    return this.directoryFile === null ? -1 : this.files.fd(this.directoryFile);
   }
 
   // ---- reading -----------------------------------------------------------------------------------
@@ -1115,6 +1180,7 @@ export class PartitionLog implements SyncableLog {
     if (this.scanSegment === segment && position >= this.scanStart && position + BATCH_HEADER_BYTES <= this.scanEnd) {
       return position - this.scanStart;
     }
+    if (this.scanBlock.length === 0) this.scanBlock = Buffer.allocUnsafe(LOCATE_BLOCK_BYTES);
     const length = Math.min(LOCATE_BLOCK_BYTES, segment.flushedSize - position);
     if (length < BATCH_HEADER_BYTES) throw new Error(`partition ${this.dir}: truncated batch header at ${segment.baseOffset}:${position}`);
     readFully(this.readFdFor(segment), this.scanBlock, length, position);
@@ -1127,12 +1193,7 @@ export class PartitionLog implements SyncableLog {
   }
 
   private readFdFor(segment: PartitionSegment): number {
-    if (segment.fd >= 0) return segment.fd;
-    if (this.readFdSegment === segment) return this.readFd;
-    if (this.readFd >= 0) closeQuietly(this.readFd);
-    this.readFd = fs.openSync(segment.logPath, 'r');
-    this.readFdSegment = segment;
-    return this.readFd;
+    return this.files.fd(segment.file);
   }
 
   private entryCount(segment: PartitionSegment): number {
@@ -1156,9 +1217,8 @@ export class PartitionLog implements SyncableLog {
   private entryTimestamp(segment: PartitionSegment, k: number): number {
     const index = segment.memoryIndex;
     if (index !== null) return index.timestamps[k]!;
-    this.openIndexFds(segment);
     const scratch = this.timeEntryScratch;
-    readFully(this.timeIndexFd, scratch, TIME_INDEX_ENTRY_BYTES, TIME_INDEX_HEADER_BYTES + k * TIME_INDEX_ENTRY_BYTES);
+    readFully(this.files.fd(segment.timeIndexFile), scratch, TIME_INDEX_ENTRY_BYTES, TIME_INDEX_HEADER_BYTES + k * TIME_INDEX_ENTRY_BYTES);
     this.readCounters.indexBytesRead += TIME_INDEX_ENTRY_BYTES;
     return Number(scratch.readBigInt64BE(0));
   }
@@ -1166,35 +1226,23 @@ export class PartitionLog implements SyncableLog {
   /** Reads .index entry k into entryScratch. */
   private readIndexEntry(segment: PartitionSegment, k: number): void {
     if (this.scratchSegment === segment && this.scratchEntry === k) return;
-    this.openIndexFds(segment);
     this.scratchSegment = null;
-    readFully(this.indexFd, this.entryScratch, OFFSET_INDEX_ENTRY_BYTES, OFFSET_INDEX_HEADER_BYTES + k * OFFSET_INDEX_ENTRY_BYTES);
+    readFully(this.files.fd(segment.indexFile), this.entryScratch, OFFSET_INDEX_ENTRY_BYTES, OFFSET_INDEX_HEADER_BYTES + k * OFFSET_INDEX_ENTRY_BYTES);
     this.scratchSegment = segment;
     this.scratchEntry = k;
     this.readCounters.indexBytesRead += OFFSET_INDEX_ENTRY_BYTES;
-  }
-
-  private openIndexFds(segment: PartitionSegment): void {
-    if (this.indexFdSegment === segment) return;
-    if (this.indexFd >= 0) closeQuietly(this.indexFd);
-    if (this.timeIndexFd >= 0) closeQuietly(this.timeIndexFd);
-    this.indexFd = this.timeIndexFd = -1;
-    this.indexFdSegment = null;
-    this.indexFd = fs.openSync(segment.indexPath, 'r');
-    this.timeIndexFd = fs.openSync(segment.timeIndexPath, 'r');
-    this.indexFdSegment = segment;
   }
 
   // ---- recovery ----------------------------------------------------------------------------------
 
   private recover(): void {
     const started = Date.now();
-    fs.mkdirSync(this.dir, { recursive: true });
-    if (this.syncEnabled) this.directoryFd = fs.openSync(this.dir, 'r');
-    recoverInterruptedCompaction(this.dir, this.directoryFd, this.logger);
+    // a new partition's directory is created by its first segment file (createFile): an empty one has none
+    if (this.syncEnabled) this.directoryFile = new CachedFile(this.dir, 'r', true);
+    if (fs.existsSync(this.dir)) recoverInterruptedCompaction(this.dir, this.directoryFd(), this.logger);
     const logBases: bigint[] = [];
     const indexBases = new Set<bigint>();
-    for (const name of fs.readdirSync(this.dir)) {
+    for (const name of readdirIfExists(this.dir)) {
       if (isSplitTemporaryFile(name)) unlinkIfExists(path.join(this.dir, name)); // a split cut short: the damaged segment is whole
       const parsed = parseSegmentFile(name);
       if (parsed === null) continue;
@@ -1250,20 +1298,20 @@ export class PartitionLog implements SyncableLog {
     this.nextOffset = resumeAt;
     if (last !== null && last.nextOffset === resumeAt) {
       this.active = last;
-      last.fd = fs.openSync(last.logPath, 'r+');
       if (last.lastBatchPosition !== 0) {
         // segment.ms counts from the first batch's timestamp; without one, from this open (as Kafka does)
         const first = Buffer.alloc(BATCH_HEADER_BYTES);
-        readFully(last.fd, first, BATCH_HEADER_BYTES, PARTITION_SEGMENT_HEADER_BYTES);
+        readFully(this.files.fd(last.file), first, BATCH_HEADER_BYTES, PARTITION_SEGMENT_HEADER_BYTES);
         last.rollTimestamp = maxTimestampAt(first, 0);
         last.createdAt = Date.now();
       }
       // a sealed segment became the last one (a newer, empty one was removed): its index goes back into memory
-      if (last.memoryIndex === null && !trustIndexFiles(last, last.fd, last.size, true)) {
+      if (last.memoryIndex === null && !trustIndexFiles(last, this.files.fd(last.file), last.size, true)) {
         throw new Error(`partition ${this.dir}: index files of ${segmentBaseName(last.baseOffset)} unreadable right after writing them`);
       }
     } else {
-      this.active = this.createSegment(resumeAt);
+      // no file at all and nothing lost: the first segment is created by the first write
+      this.active = this.createSegment(resumeAt, this.segments.length === 0 && resumeAt === 0n);
       this.segments.push(this.active);
     }
     // a clean open of a healthy partition is routine; one that repaired something is news

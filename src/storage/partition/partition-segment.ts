@@ -9,6 +9,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { CachedFile } from '../fd-cache.js';
 import { readFully } from '../files.js';
 import { checkFormatVersion } from '../format-error.js';
 import { findNextBatch, nextBatchFallsInside, saveDamagedRange, writeSplitSegment, type ResyncPoint } from './batch-resync.js';
@@ -55,12 +56,21 @@ export class PartitionSegment {
   readonly logPath: string;
   readonly indexPath: string;
   readonly timeIndexPath: string;
-  /** fd of the .log: the active segment, and a sealed one until the round that syncs it; else -1. */
-  fd = -1;
+  /** the .log (its descriptor comes and goes with the log's FdCache) */
+  readonly file: CachedFile;
+  /** the .index and .timeindex, read through the cache while the segment is sealed */
+  readonly indexFile: CachedFile;
+  readonly timeIndexFile: CachedFile;
   /** Logical end: file size plus bytes in the write buffer. */
   size = PARTITION_SEGMENT_HEADER_BYTES;
   /** Bytes written to the file (== size once flushed). */
   flushedSize = PARTITION_SEGMENT_HEADER_BYTES;
+  /**
+   * The .log exists. A new partition's first segment (base offset 0, nothing before it) is created by its
+   * first write, so an empty partition costs a directory and no file or descriptor; a crash before that
+   * write loses nothing (the partition starts at offset 0 again).
+   */
+  created = true;
   /** The offset after the segment's last batch (== baseOffset while empty). */
   nextOffset: bigint;
   /** Largest batch maxTimestamp in the segment, -1 when none. */
@@ -78,7 +88,7 @@ export class PartitionSegment {
   memoryIndex: MemoryIndex | null = new MemoryIndex();
   /** Entries in the index files (used when memoryIndex is null). */
   fileEntryCount = 0;
-  /** Sealed, waiting for the next round to fdatasync its .log (fd kept open for it). */
+  /** Sealed, waiting for the next round to fdatasync its .log. */
   dataSyncPending = false;
   deleted = false;
   /** Recovery truncated a torn or corrupt tail. */
@@ -96,6 +106,9 @@ export class PartitionSegment {
     this.logPath = base + LOG_FILE_SUFFIX;
     this.indexPath = base + OFFSET_INDEX_FILE_SUFFIX;
     this.timeIndexPath = base + TIME_INDEX_FILE_SUFFIX;
+    this.file = new CachedFile(this.logPath, 'r+');
+    this.indexFile = new CachedFile(this.indexPath, 'r');
+    this.timeIndexFile = new CachedFile(this.timeIndexPath, 'r');
   }
 }
 
