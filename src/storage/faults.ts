@@ -212,3 +212,15 @@ export function directorySync(fd: number, callback: (error: NodeJS.ErrnoExceptio
   if (injector === null || !injector.syncFails()) fs.fsync(fd, callback);
   else setImmediate(callback, errnoError('EIO', 'fsync'));
 }
+
+/** fs.fdatasyncSync (the FdCache syncing a file before closing its descriptor), through the injector when one is installed. */
+export function dataSyncNow(fd: number): void {
+  if (injector !== null && injector.syncFails()) throw errnoError('EIO', 'fdatasync');
+  fs.fdatasyncSync(fd);
+}
+
+/** fs.fsyncSync (a directory, before the FdCache closes its descriptor), through the injector when one is installed. */
+export function directorySyncNow(fd: number): void {
+  if (injector !== null && injector.syncFails()) throw errnoError('EIO', 'fsync');
+  fs.fsyncSync(fd);
+}

@@ -28,6 +28,7 @@
 
 import fs from 'node:fs';
 import { closeQuietly } from './files.js';
+import { dataSyncNow, directorySyncNow } from './faults.js';
 
 /** Fewest descriptors any cache gets: a log needs its active segment, an ack file and its directory at once. */
 export const MIN_OPEN_FILES = 8;
@@ -245,8 +246,9 @@ export class FdCache {
   /** Syncs an unsynced file before its close; false (file left open and unsynced) when the sync failed. */
   private syncOut(file: CachedFile): boolean {
     try {
-      if (file.directory) fs.fsyncSync(file.fd);
-      else fs.fdatasyncSync(file.fd);
+      // through the fault injector (tests), like every other storage sync
+      if (file.directory) directorySyncNow(file.fd);
+      else dataSyncNow(file.fd);
     } catch (error) {
       // the error is now consumed for this descriptor: report it, or nobody ever will
       const failure = error instanceof Error ? error : new Error(String(error));
