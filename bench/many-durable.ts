@@ -44,7 +44,7 @@ interface Running {
 
 async function start(dataDir: string, fdLimit: number): Promise<Running> {
   const started = performance.now();
-  const command = `ulimit -n ${fdLimit} && exec "${process.execPath}" "${CLI}" serve --data-dir "${dataDir}" --host 127.0.0.1 --amqp-port 0 --http-port 0 --kafka-port 0 --log-level warn`;
+  const command = `ulimit -n ${fdLimit} && exec "${process.execPath}" "${CLI}" serve --data-dir "${dataDir}" --host 127.0.0.1 --amqp-port 0 --http-port 0 --kafka-port 0 --kafka-max-partitions-per-request 10000 --log-level warn`;
   const child = spawn('bash', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
