@@ -26,6 +26,7 @@ import { RawKafkaClient } from '../helpers/kafka-raw.js';
 import { encodeRequest } from '../../src/protocol/kafka/envelope.js';
 import { encodeBatch } from '../../src/storage/partition/records.js';
 import type { RunningBroker } from '../../src/broker.js';
+import { underKafkaAttack } from '../helpers/kafka-attack.js';
 
 const NONE = 0;
 const MAX_INT32 = 2 ** 31 - 1;
@@ -82,10 +83,7 @@ function vmRssMb(pid: number): number {
 
 test('a Fetch listing one partition 30 times with max_bytes 2^31-1 reads it once, within fetch.max.bytes', async () => {
   const fetchMaxBytes = 1024 * 1024;
-  const broker = await startTestBroker({ kafkaFetchMaxBytes: fetchMaxBytes });
-  const canary = await startCanary(broker.url);
-  const client = await RawKafkaClient.connect(broker.kafkaPort);
-  try {
+  await underKafkaAttack({ kafkaFetchMaxBytes: fetchMaxBytes }, async ({ broker, client }) => {
     const batchSize = await fill(client, 'amplified', 4);
     const response = await client.request(1, 11, fetchBody('amplified', 30, MAX_INT32));
     assert.equal(response.responses.length, 1);
@@ -94,20 +92,11 @@ test('a Fetch listing one partition 30 times with max_bytes 2^31-1 reads it once
     assert.equal(partitions[0]!.errorCode, NONE);
     const bytes = partitions[0]!.records?.length ?? 0;
     assert.ok(bytes > 0 && bytes <= fetchMaxBytes + batchSize, `${bytes} record bytes: within fetch.max.bytes (plus the one batch a consumer needs to progress)`);
-    await canary.check();
-  } finally {
-    client.close();
-    const report = await canary.stop();
-    console.log(`canary: ${report.confirmed} confirmed, worst latency ${report.worstLatencyMs.toFixed(0)} ms`);
-    await broker.stop();
-  }
+  });
 });
 
 test('a frame announcing more than socket.request.max.bytes closes that connection only', async () => {
-  const broker = await startTestBroker({ kafkaSocketRequestMaxBytes: 1024 * 1024 });
-  const canary = await startCanary(broker.url);
-  const client = await RawKafkaClient.connect(broker.kafkaPort);
-  try {
+  await underKafkaAttack({ kafkaSocketRequestMaxBytes: 1024 * 1024 }, async ({ broker, client }) => {
     const socket = await rawSocket(broker.kafkaPort);
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     const header = Buffer.alloc(4);
@@ -116,13 +105,7 @@ test('a frame announcing more than socket.request.max.bytes closes that connecti
     await closed;
     const metadata = await client.request(3, 9, { topics: [], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
     assert.equal(metadata.brokers.length, 1, 'other connections are served');
-    await canary.check();
-  } finally {
-    client.close();
-    const report = await canary.stop();
-    console.log(`canary: ${report.confirmed} confirmed, worst latency ${report.worstLatencyMs.toFixed(0)} ms`);
-    await broker.stop();
-  }
+  });
 });
 
 test('large requests are received within queued.max.request.bytes over every connection; the others wait unread and go on when room is made', async () => {

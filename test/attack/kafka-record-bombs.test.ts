@@ -18,11 +18,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { crc32c } from '@node-rs/crc32';
 import { compress as zstdCompress } from 'zstd-napi';
-import { startTestBroker, tempDataDir, waitFor } from '../helpers/broker.js';
+import { tempDataDir, waitFor } from '../helpers/broker.js';
 import { spawnBroker } from '../helpers/process.js';
 import { startCanary } from '../helpers/canary.js';
 import { RawKafkaClient } from '../helpers/kafka-raw.js';
 import { encodeBatch as encodeRecordBatch, encodeRecord, CompressionCodec, codecName } from '../../src/storage/partition/records.js';
+import { underKafkaAttack } from '../helpers/kafka-attack.js';
 
 const NONE = 0;
 const CORRUPT_MESSAGE = 2;
@@ -123,10 +124,7 @@ test('zstd bombs claiming 38,000,000 records are refused with MESSAGE_TOO_LARGE,
 });
 
 test('a bomb already stored (before the limits) costs ListOffsets by time nothing: it is skipped and the next record is found', async () => {
-  const broker = await startTestBroker();
-  const canary = await startCanary(broker.url);
-  const client = await RawKafkaClient.connect(broker.kafkaPort);
-  try {
+  await underKafkaAttack({}, async ({ broker, client }) => {
     const topic = broker.streams.createTopic('stored-bomb', 1, {});
     const log = topic.partitions[0]!.log;
     const t = Date.now();
@@ -137,23 +135,14 @@ test('a bomb already stored (before the limits) costs ListOffsets by time nothin
     broker.streams.appended(topic.partitions[0]!);
     await waitFor(() => topic.partitions[0]!.highWatermark >= end, 10_000, 'the appends to become durable');
     assert.deepEqual(await listOffsetByTime(client, 'stored-bomb', BigInt(t + 5)), { errorCode: NONE, offset: 38_000_000n });
-    await canary.check();
-  } finally {
-    client.close();
-    const report = await canary.stop();
-    console.log(`canary: ${report.confirmed} confirmed, worst latency ${report.worstLatencyMs.toFixed(0)} ms`);
-    await broker.stop();
-  }
+  });
 });
 
 const CODECS = [CompressionCodec.None, CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd];
 
 test('every codec: a batch past the decompressed limit gets MESSAGE_TOO_LARGE, a record count that does not match CORRUPT_MESSAGE', async () => {
   const limit = 256 * 1024;
-  const broker = await startTestBroker({ kafkaMaxDecompressedBatchBytes: limit });
-  const canary = await startCanary(broker.url);
-  const client = await RawKafkaClient.connect(broker.kafkaPort);
-  try {
+  await underKafkaAttack({ kafkaMaxDecompressedBatchBytes: limit }, async ({ broker, client }) => {
     const value = Buffer.alloc(1000, 'a');
     for (const codec of CODECS) {
       const name = codecName(codec);
@@ -175,11 +164,5 @@ test('every codec: a batch past the decompressed limit gets MESSAGE_TOO_LARGE, a
     await client.request(19, 7, { topics: [{ name: 'compacted', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [{ name: 'cleanup.policy', value: 'compact' }] }], timeoutMs: 5000, validateOnly: false });
     const keyless = encodeRecordBatch({ compression: CompressionCodec.Zstd, records: [{ key: Buffer.from('k'), value }, { key: null, value }] });
     assert.equal((await client.produce('compacted', 0, keyless)).errorCode, INVALID_RECORD);
-    await canary.check();
-  } finally {
-    client.close();
-    const report = await canary.stop();
-    console.log(`canary: ${report.confirmed} confirmed, worst latency ${report.worstLatencyMs.toFixed(0)} ms`);
-    await broker.stop();
-  }
+  });
 });

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { startTestBroker } from '../helpers/broker.js';
 import { startCanary } from '../helpers/canary.js';
 import { RawKafkaClient, encodeBatch } from '../helpers/kafka-raw.js';
+import { underKafkaAttack } from '../helpers/kafka-attack.js';
 
 const NONE = 0;
 const POLICY_VIOLATION = 44;
@@ -56,10 +57,7 @@ test('a Metadata request naming 10,000 unknown topics auto-creates at most the p
 });
 
 test('CreateTopics with 10,000 partitions is refused with POLICY_VIOLATION and creates nothing; the per-request budget spans the request', async () => {
-  const broker = await startTestBroker();
-  const canary = await startCanary(broker.url);
-  const client = await RawKafkaClient.connect(broker.kafkaPort);
-  try {
+  await underKafkaAttack({}, async ({ broker, client }) => {
     const topic = (name: string, numPartitions: number) => ({ name, numPartitions, replicationFactor: 1, assignments: [], configs: [] });
     const huge = await client.request(19, 7, { topics: [topic('huge', 10_000)], timeoutMs: 5000, validateOnly: false });
     assert.equal(huge.topics[0]!.errorCode, POLICY_VIOLATION);
@@ -73,20 +71,11 @@ test('CreateTopics with 10,000 partitions is refused with POLICY_VIOLATION and c
     const old = await client.request(19, 5, { topics: [topic('c', 600), topic('d', 600)], timeoutMs: 5000, validateOnly: false });
     assert.deepEqual(old.topics.map((t) => t.errorCode), [NONE, POLICY_VIOLATION]);
     assert.equal(broker.streams.partitionCount, 1200);
-    await canary.check();
-  } finally {
-    client.close();
-    const report = await canary.stop();
-    console.log(`canary: ${report.confirmed} confirmed, worst latency ${report.worstLatencyMs.toFixed(0)} ms`);
-    await broker.stop();
-  }
+  });
 });
 
 test('the total partition and topic limits refuse growth with POLICY_VIOLATION from CreateTopics, CreatePartitions, Metadata and Produce', async () => {
-  const broker = await startTestBroker({ kafkaMaxPartitions: 60, kafkaMaxTopics: 3 });
-  const canary = await startCanary(broker.url);
-  const client = await RawKafkaClient.connect(broker.kafkaPort);
-  try {
+  await underKafkaAttack({ kafkaMaxPartitions: 60, kafkaMaxTopics: 3 }, async ({ broker, client }) => {
     const created = await client.request(19, 7, { topics: [{ name: 'big', numPartitions: 48, replicationFactor: 1, assignments: [], configs: [] }], timeoutMs: 5000, validateOnly: false });
     assert.equal(created.topics[0]!.errorCode, NONE);
     // 48 + 13 partitions pass the total of 60
@@ -104,11 +93,5 @@ test('the total partition and topic limits refuse growth with POLICY_VIOLATION f
     await client.request(20, 4, { topicNames: ['m1'], timeoutMs: 5000 } as never);
     const after = await client.request(3, 9, metadataFor(['m3']));
     assert.equal(after.topics[0]!.errorCode, NONE);
-    await canary.check();
-  } finally {
-    client.close();
-    const report = await canary.stop();
-    console.log(`canary: ${report.confirmed} confirmed, worst latency ${report.worstLatencyMs.toFixed(0)} ms`);
-    await broker.stop();
-  }
+  });
 });
