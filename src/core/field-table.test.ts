@@ -1,3 +1,4 @@
+import { seededRandom } from '../util/seeded-random.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -344,14 +345,7 @@ test('tables amqplib encodes with its smaller integer types decode to the same n
 // ---- fuzz -------------------------------------------------------------------------------------------------
 
 test('fuzz: mutated tables either decode or throw AmqpCodecError 502', () => {
-  let a = 0x7ab1e >>> 0;
-  const random = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = seededRandom(0x7ab1e);
   const seed = encodeTable({
     s: 'string',
     n: [1, 2 ** 40, 0.5, null, true, { deep: new Date(0) }],

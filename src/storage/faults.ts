@@ -26,6 +26,7 @@
  *   free-file=PATH         see quota
  */
 import fs from 'node:fs';
+import { seededRandom } from '../util/seeded-random.js';
 
 export type FaultKind = 'enospc' | 'eio' | 'torn' | 'short' | 'fsync';
 
@@ -93,18 +94,6 @@ export function parseFaultPlan(text: string): FaultPlan {
     }
   }
   return plan;
-}
-
-/** mulberry32: a small seeded PRNG, so a run's faults can be replayed from its seed */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function errnoError(code: 'ENOSPC' | 'EIO', syscall: string): NodeJS.ErrnoException {

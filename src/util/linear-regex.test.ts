@@ -1,18 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LinearRegex, MAX_PATTERN_LENGTH, MAX_PROGRAM_SIZE, MAX_REPEAT, RegexError } from './linear-regex.js';
-
-/** a small deterministic generator (mulberry32), so a failure names a reproducible case */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from './seeded-random.js';
 
 function agrees(pattern: string, inputs: readonly string[], flags = ''): void {
   const ours = new LinearRegex(pattern, { ignoreCase: flags.includes('i') });

@@ -37,7 +37,7 @@ import path from 'node:path';
 import amqp from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
-import { seededRandom } from '../../src/storage/faults.js';
+import { seededRandom } from '../../src/util/seeded-random.js';
 import { RawKafkaClient, decodeRecords } from '../helpers/kafka-raw.js';
 import { RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, readRecordLength } from '../../src/storage/format.js';
 

@@ -62,6 +62,7 @@ import {
 } from '../../src/protocol/amqp/generated/spec.js';
 import { startTestBroker } from '../helpers/broker.js';
 import { CLIENT_PROPERTIES, RawClient, plainResponse, rawFrame } from '../wire/helpers/raw-client.js';
+import { seededRandom as prng } from '../../src/util/seeded-random.js';
 
 /** Fuzz connections per run (each is a whole TCP connection). */
 const ITERATIONS = Number(process.env.POSTBOX_FUZZ_ITERATIONS ?? 300);
@@ -77,18 +78,6 @@ const BROKER_FRAME_MAX = 131_072;
 const FILLER = Buffer.alloc(BROKER_FRAME_MAX + 16);
 
 const SEED = Number(process.env.POSTBOX_FUZZ_SEED ?? 0x5eed_f00d) >>> 0;
-
-/** mulberry32: small, fast, good enough to drive a fuzzer, and the same on every platform */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   private readonly next: () => number;

@@ -16,6 +16,7 @@ import {
   encodeBasicHeaderFrame,
   encodeMethodFrame,
 } from './generated/spec.js';
+import { seededRandom as prng } from '../../util/seeded-random.js';
 
 // ---- helpers ----------------------------------------------------------------------------------------------
 
@@ -52,17 +53,6 @@ function rawFrame(type: number, channel: number, payload: Buffer, end = 0xce, si
   head.writeUInt16BE(channel, 1);
   head.writeUInt32BE(size, 3);
   return Buffer.concat([head, payload, Buffer.from([end])]);
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const body = Buffer.alloc(5000);

@@ -47,6 +47,7 @@ import {
   type BasicProperties,
   type PropertyScan,
 } from './generated/spec.js';
+import { seededRandom as prng } from '../../util/seeded-random.js';
 
 // ---- helpers ----------------------------------------------------------------------------------------------
 
@@ -80,18 +81,6 @@ function loadAmqplibDefs(): AmqplibDefs | undefined {
   const path = findUp(join('node_modules', 'amqplib', 'lib', 'defs.js'));
   if (path === undefined) return undefined;
   return createRequire(import.meta.url)(path) as AmqplibDefs;
-}
-
-/** mulberry32: a small seeded PRNG so fuzz failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A table whose encoding amqplib produces identically (no small ints: amqplib picks b/s for those). */

@@ -14,6 +14,7 @@ import {
 import { ApiKey, KAFKA_APIS, REQUEST_ENCODERS, type MetadataRequest, type ServedApiKey } from './generated/messages.js';
 import { MESSAGE_SCHEMAS } from './generated/schemas.js';
 import { sampleMessage } from './test-samples.js';
+import { seededRandom as prng } from '../../util/seeded-random.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/[\s|]+/g, ''), 'hex');
 /** The frame without its int32 size prefix, as the connection's frame parser hands it over. */
@@ -191,18 +192,6 @@ test('every served request round-trips through encodeRequest and decodeRequest a
 // ---------------------------------------------------------------------------------------------------------
 // Fuzz
 // ---------------------------------------------------------------------------------------------------------
-
-/** mulberry32: a small seeded PRNG, so a failure names a reproducible case. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** decodeRequest either decodes or throws one of its two error types; a decoded body re-encodes. */
 function mustBehave(frame: Buffer, what: string): boolean {

@@ -18,6 +18,7 @@ import {
   type RecordInput,
 } from './records.js';
 import { ByteCursor, varintSize, varlongSize, writeVarint, writeVarlong } from './varint.js';
+import { seededRandom as random } from '../../util/seeded-random.js';
 
 const require = createRequire(import.meta.url);
 
@@ -28,18 +29,6 @@ const CODECS: ReadonlyArray<[string, CompressionCodec]> = [
   ['lz4', CompressionCodec.Lz4],
   ['zstd', CompressionCodec.Zstd],
 ];
-
-/** A small deterministic PRNG (mulberry32), so a failing fuzz case can be replayed from its seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Records exercising every field: null and empty keys/values, headers, negative and large deltas, a big value. */
 function sampleRecords(bigValueBytes = 200 * 1024): RecordInput[] {
