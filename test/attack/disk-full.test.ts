@@ -81,6 +81,20 @@ async function until(condition: () => boolean | Promise<boolean>, what: string, 
   }
 }
 
+/**
+ * The end of an attack: every tolerant-canary publish has been acked or nacked (none hangs), and a standard
+ * canary on a new connection is confirmed as usual; both worst latencies are reported.
+ */
+async function settleCanaries(t: TestContext, canary: Awaited<ReturnType<typeof tolerantCanary>>, url: string): Promise<void> {
+  await until(() => canary.settled().open === 0, 'every tolerant-canary publish to be settled');
+  const c = canary.settled();
+  await canary.stop();
+  const standard = await startCanary(url);
+  await standard.check();
+  const report = await standard.stop();
+  t.diagnostic(`tolerant canary: ${c.acked} acked, ${c.nacked} nacked, worst ${c.worstMs} ms; canary after: worst ${report.worstLatencyMs} ms`);
+}
+
 /** A canary that tolerates nacks: counts how its publishes were settled, and how many are still open. */
 async function tolerantCanary(url: string): Promise<{ settled(): { acked: number; nacked: number; open: number; worstMs: number }; stop(): Promise<void> }> {
   const conn: ChannelModel = await amqp.connect(url);
@@ -167,13 +181,7 @@ test('a publisher at full speed is blocked by the disk alarm well before the dis
   ch.sendToQueue('fill', Buffer.from('after'), { persistent: true });
   await ch.waitForConfirms();
   assert.equal((await http(broker, 'GET', '/api/health/checks/alarms')).status, 200);
-  const c = canary.settled();
-  await until(() => canary.settled().open === 0, 'every tolerant-canary publish to be settled');
-  await canary.stop();
-  const standard = await startCanary(url);
-  await standard.check();
-  const report = await standard.stop();
-  t.diagnostic(`tolerant canary: ${c.acked} acked, ${c.nacked} nacked, worst ${c.worstMs} ms; canary after: worst ${report.worstLatencyMs} ms`);
+  await settleCanaries(t, canary, url);
   await conn.close();
   broker.child.kill('SIGTERM');
   await broker.exited;
@@ -244,13 +252,7 @@ test('when the disk really fills, publishers get nacks, health reports it, nothi
     body: JSON.stringify({ routing_key: 'http-after', properties: {}, payload: 'x', payload_encoding: 'string' }),
   });
   assert.equal(viaHttp.status, 200, await viaHttp.text());
-  await until(() => canary.settled().open === 0, 'every tolerant-canary publish to be settled');
-  const c = canary.settled();
-  await canary.stop();
-  const standard = await startCanary(url);
-  await standard.check();
-  const report = await standard.stop();
-  t.diagnostic(`tolerant canary: ${c.acked} acked, ${c.nacked} nacked, worst ${c.worstMs} ms; canary after: worst ${report.worstLatencyMs} ms`);
+  await settleCanaries(t, canary, url);
   await conn.close();
 
   // kill -9 and restart: every confirmed message is there exactly once, no nacked one ever comes out

@@ -209,7 +209,8 @@ test('connections past the descriptor limit on all three listeners are dropped a
     await new Promise((resolve) => setTimeout(resolve, 500));
     await canary.check();
     await canary.stop();
-    assert.equal((await overview(broker.httpPort)).queues >= 0, true);
+    // the management listener serves a new connection again once the flood is gone
+    assert.equal(typeof (await overview(broker.httpPort)).queues, 'number');
     await stopGracefully(broker);
   } finally {
     broker.child.kill('SIGKILL');
