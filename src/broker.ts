@@ -153,22 +153,21 @@ async function openAndServe(
     rulesFile: join(lock.dir, 'alert-rules.json'),
     webhookUrl: config.alertWebhook,
     intervalMs: config.alertIntervalMs,
-    sample: () => {
-      const samples: QueueSample[] = [];
+    *sample(): Generator<QueueSample> {
       for (const vhost of core.vhosts.values()) {
         for (const q of vhost.queues.values()) {
           const c = q.counters;
-          samples.push({
+          yield {
+            id: q,
             vhost: vhost.name,
             name: q.name,
             messages: q.messageCount + q.unackedCount,
             consumers: q.consumers.length,
             deadLettered: c.deadLetteredExpired + c.deadLetteredRejected + c.deadLetteredMaxlen + c.deadLetteredDeliveryLimit,
             oldestReadyPublishedAt: () => q.oldestReadyPublishedAt(),
-          });
+          };
         }
       }
-      return samples;
     },
   });
   alerts.start();

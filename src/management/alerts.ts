@@ -14,12 +14,19 @@
  * it has held for less than `for_ms`, `firing` after that, and `ok` again (resolved) once it stops holding.
  * Rules come from the config file's `alerts` array and from `PUT /api/alert-rules/{name}`; the rules made
  * through the API are kept in <data-dir>/alert-rules.json.
+ *
+ * With 200,000 queues and MAX_ALERT_RULES rules, an evaluation must neither hold the event loop nor keep a
+ * state per (rule, queue): a pass runs in LISTING_SLICE_MS slices; each queue's matching rules are found once
+ * per rule change (the regular expressions run then, not at every pass) and kept as a few bytes; a pair has
+ * a state object only while it is pending or firing, and for RESOLVED_KEPT_MS after it resolves; and the
+ * dead-letter history is kept per queue (one entry per change of its count), not per pair.
  */
 import fs from 'node:fs';
 import type { Logger } from '../log/logger.js';
 import type { UserConfig } from '../config/config.js';
 import { writeFileAtomic } from '../storage/files.js';
 import { LinearRegex } from '../util/linear-regex.js';
+import { Slicer } from './listing.js';
 import { ADMINISTRATOR_TAGS, hasTag, httpError, jsonObject, requireTag, type ManagementContext, type Route } from './router.js';
 
 export const ALERT_KINDS = ['queue_depth', 'dead_letter_growth', 'no_consumers', 'processing_delay'] as const;
@@ -27,8 +34,16 @@ export type AlertKind = (typeof ALERT_KINDS)[number];
 
 /** A webhook call that takes longer than this is abandoned, ms. */
 export const WEBHOOK_TIMEOUT_MS = 5000;
-/** Dead-letter counts remembered per queue for dead_letter_growth windows (one per evaluation). */
-const MAX_HISTORY = 10_000;
+/**
+ * Changes of a queue's dead-letter count remembered for dead_letter_growth windows. A window that saw more
+ * changes than this is measured from an older count (the second-oldest entry is dropped), so growth over a
+ * very long window may be overstated, never missed.
+ */
+const MAX_HISTORY = 64;
+/** Most rules, from the config file and the API together: every rule is looked at for every queue at every pass. */
+export const MAX_ALERT_RULES = 100;
+/** A resolved pair stays in /api/alerts (state ok, with its resolution message) this long, ms. */
+export const RESOLVED_KEPT_MS = 5 * 60 * 1000;
 
 export interface AlertRule {
   readonly name: string;
@@ -45,6 +60,8 @@ export interface AlertRule {
 export interface QueueSample {
   readonly vhost: string;
   readonly name: string;
+  /** the queue itself (its identity keys the engine's state for it; a queue deleted and declared again starts afresh) */
+  readonly id: object;
   /** ready + unacknowledged */
   readonly messages: number;
   readonly consumers: number;
@@ -71,9 +88,25 @@ export interface AlertState {
 }
 
 interface Tracked extends AlertState {
-  /** dead-letter counts with their times, oldest first (dead_letter_growth) */
-  history: Array<{ at: number; count: number }>;
+  /** the queue's alert state that holds this pair */
+  readonly owner: QueueAlerts;
+  /** the last pass that saw the queue */
+  pass: number;
 }
+
+/** What the engine keeps per queue (by the queue's identity, so a deleted queue's goes with it). */
+interface QueueAlerts {
+  /** the rules generation `matches` was found for */
+  generation: number;
+  /** indexes in the rule list of the rules that match the queue */
+  matches: Uint8Array;
+  /** pairs that are pending, firing or recently resolved, by rule name */
+  tracked: Map<string, Tracked> | null;
+  /** dead-letter counts when they changed, oldest first: [at, count, at, count, ...] (only while a dead_letter_growth rule exists) */
+  deadLetters: number[] | null;
+}
+
+const NO_MATCHES = new Uint8Array(0);
 
 export class AlertRuleError extends Error {}
 
@@ -113,32 +146,52 @@ export interface AlertEngineOptions {
   readonly rulesFile: string | null;
   /** POSTed a JSON event when an alert fires or resolves; '' = none */
   readonly webhookUrl: string;
-  readonly sample: () => QueueSample[];
+  /** every queue now, made as it is iterated (a pass iterates it in slices) */
+  readonly sample: () => Iterable<QueueSample>;
   readonly intervalMs: number;
 }
 
+/** A rule refused because the broker holds MAX_ALERT_RULES already (HTTP 400, as a bad rule). */
+export class AlertRuleLimitError extends AlertRuleError {}
+
 export class AlertEngine {
   private readonly rules = new Map<string, AlertRule>();
-  /** compiled queue patterns of the rules, by pattern */
-  private readonly matchers = new Map<string, LinearRegex>();
   private readonly apiRules = new Set<string>();
-  private readonly tracked = new Map<string, Tracked>();
+  /** the rules as a list (indexes are what QueueAlerts.matches holds), their patterns compiled; rebuilt on change */
+  private ruleList: AlertRule[] = [];
+  private patterns: LinearRegex[] = [];
+  private generation = 0;
+  /** the longest dead_letter_growth window, ms; -1 = no such rule (no history is kept) */
+  private longestWindowMs = -1;
+  private readonly perQueue = new WeakMap<object, QueueAlerts>();
+  /** every pair that has a state (pending, firing, recently resolved) */
+  private readonly tracked = new Set<Tracked>();
   private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private pass = 0;
+  /** passes that went over every queue (a pass cut short by a rule change does not count) */
+  private completed = 0;
   private webhookFailing = false;
 
   constructor(private readonly options: AlertEngineOptions) {
     for (const rule of options.configRules) this.rules.set(rule.name, rule);
     if (options.rulesFile !== null) this.loadRules(options.rulesFile);
+    this.rulesChanged();
   }
 
   start(): void {
-    this.timer = setInterval(() => this.evaluate(Date.now()), this.options.intervalMs);
+    this.timer = setInterval(() => void this.evaluate(Date.now()), this.options.intervalMs);
     this.timer.unref();
   }
 
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  /** evaluations that went over every queue since the start (`postbox_alert_evaluations_total`) */
+  get evaluations(): number {
+    return this.completed;
   }
 
   listRules(): AlertRule[] {
@@ -154,10 +207,15 @@ export class AlertEngine {
     return this.rules.has(name) && !this.apiRules.has(name);
   }
 
+  /** adds or replaces a rule; AlertRuleLimitError when it would be one more than MAX_ALERT_RULES */
   setRule(rule: AlertRule): void {
+    if (!this.rules.has(rule.name) && this.rules.size >= MAX_ALERT_RULES) {
+      throw new AlertRuleLimitError(`there are already ${this.rules.size} alert rules, the most a broker keeps (each is evaluated against every queue)`);
+    }
     this.rules.set(rule.name, rule);
     this.apiRules.add(rule.name);
     this.forgetRule(rule.name);
+    this.rulesChanged();
     this.saveRules();
   }
 
@@ -165,107 +223,169 @@ export class AlertEngine {
     if (!this.rules.delete(name)) return false;
     this.apiRules.delete(name);
     this.forgetRule(name);
+    this.rulesChanged();
     this.saveRules();
     return true;
   }
 
-  /** every (rule, queue) pair that is pending or firing, and the ones that resolved at the last evaluation */
+  /** every (rule, queue) pair that is pending or firing, and the ones that resolved within RESOLVED_KEPT_MS */
   states(): AlertState[] {
-    return [...this.tracked.values()].map(({ history: _history, ...state }) => state);
+    const out: AlertState[] = [];
+    for (const t of this.tracked) out.push({ rule: t.rule, kind: t.kind, vhost: t.vhost, queue: t.queue, state: t.state, since: t.since, value: t.value, threshold: t.threshold, message: t.message });
+    return out;
   }
 
   /**
-   * The linear-time matcher for a rule's queue pattern (user-supplied: a backtracking RegExp could freeze
-   * the broker on every evaluation), compiled once; only the patterns of current rules are kept.
+   * One pass over every queue, in slices. A pass already running makes this one a no-op (a slow pass is not
+   * stacked); a rule change during a pass ends it (the next one starts from the new rules).
    */
-  private matcher(pattern: string): LinearRegex {
-    let m = this.matchers.get(pattern);
-    if (m === undefined) {
-      if (this.matchers.size >= this.rules.size) this.matchers.clear();
-      m = new LinearRegex(pattern);
-      this.matchers.set(pattern, m);
-    }
-    return m;
-  }
-
-  /** one evaluation pass over every rule and queue */
-  evaluate(now: number): void {
-    let samples: QueueSample[];
+  async evaluate(now: number): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    const pass = ++this.pass;
+    const generation = this.generation;
+    const slicer = new Slicer();
     try {
-      samples = this.options.sample();
-    } catch (err) {
-      this.options.logger.warn(`alerts: sampling queues failed: ${(err as Error).message}`);
-      return;
-    }
-    const seen = new Set<string>();
-    for (const rule of this.rules.values()) {
-      const pattern = this.matcher(rule.queue);
-      for (const q of samples) {
-        if (rule.vhost !== '' && q.vhost !== rule.vhost) continue;
-        if (!pattern.test(q.name)) continue;
-        const key = `${rule.name}\u0000${q.vhost}\u0000${q.name}`;
-        seen.add(key);
-        this.step(key, rule, q, now);
+      for (const q of this.options.sample()) {
+        if (this.generation !== generation) return;
+        this.evaluateQueue(q, now, pass);
+        if (slicer.due()) await slicer.next();
       }
-    }
-    // queues that went away (or rules that no longer match): a firing alert resolves, the rest is dropped
-    for (const [key, t] of this.tracked) {
-      if (seen.has(key)) continue;
-      if (t.state === 'firing') this.transition(t, 'ok', now, 'the queue is gone');
-      this.tracked.delete(key);
+      // queues that went away: a firing alert resolves, the rest is dropped
+      for (const t of this.tracked) {
+        if (t.pass === pass) continue;
+        if (t.state === 'firing') this.transition(t, 'ok', now, 'the queue is gone');
+        this.untrack(t);
+      }
+      this.completed++;
+    } catch (err) {
+      this.options.logger.warn(`alerts: evaluating rules failed: ${(err as Error).message}`);
+    } finally {
+      this.running = false;
     }
   }
 
-  private step(key: string, rule: AlertRule, q: QueueSample, now: number): void {
-    let t = this.tracked.get(key);
-    if (t === undefined) {
-      t = { rule: rule.name, kind: rule.kind, vhost: q.vhost, queue: q.name, state: 'ok', since: now, value: 0, threshold: rule.threshold, message: '', history: [] };
-      this.tracked.set(key, t);
+  private rulesChanged(): void {
+    this.generation++;
+    this.ruleList = [...this.rules.values()];
+    this.patterns = this.ruleList.map((r) => new LinearRegex(r.queue));
+    this.longestWindowMs = -1;
+    for (const r of this.ruleList) if (r.kind === 'dead_letter_growth') this.longestWindowMs = Math.max(this.longestWindowMs, r.forMs);
+  }
+
+  private evaluateQueue(q: QueueSample, now: number, pass: number): void {
+    let qa = this.perQueue.get(q.id);
+    // a queue first seen after the first pass is new: every dead letter it has counts as growth
+    const isNew = qa === undefined && pass > 1;
+    if (qa === undefined) {
+      qa = { generation: -1, matches: NO_MATCHES, tracked: null, deadLetters: null };
+      this.perQueue.set(q.id, qa);
     }
-    const { holds, value, message } = this.condition(rule, q, t, now);
-    t.value = value;
+    if (qa.generation !== this.generation) {
+      qa.matches = this.matchingRules(q);
+      qa.generation = this.generation;
+    }
+    if (this.longestWindowMs >= 0) this.recordDeadLetters(qa, q.deadLettered, now, isNew);
+    else qa.deadLetters = null;
+    const matches = qa.matches;
+    for (let i = 0; i < matches.length; i++) this.step(qa, this.ruleList[matches[i]!]!, q, now, pass);
+  }
+
+  /** the indexes of the rules that apply to the queue (the only place a rule's pattern runs) */
+  private matchingRules(q: QueueSample): Uint8Array {
+    let found: number[] | null = null;
+    for (let i = 0; i < this.ruleList.length; i++) {
+      const rule = this.ruleList[i]!;
+      if (rule.vhost !== '' && q.vhost !== rule.vhost) continue;
+      if (!this.patterns[i]!.test(q.name)) continue;
+      (found ??= []).push(i);
+    }
+    return found === null ? NO_MATCHES : Uint8Array.from(found);
+  }
+
+  private recordDeadLetters(qa: QueueAlerts, count: number, now: number, isNew: boolean): void {
+    let h = qa.deadLetters;
+    if (h === null) {
+      h = qa.deadLetters = isNew && count > 0 ? [now, 0] : [];
+    }
+    if (h.length === 0 || h[h.length - 1] !== count) {
+      if (h.length >= MAX_HISTORY * 2) h.splice(2, 2);
+      h.push(now, count);
+    }
+    // keep the last entry at or before the longest window's start (the baseline) and everything after it
+    let drop = 0;
+    while (drop + 2 < h.length && h[drop + 2]! <= now - this.longestWindowMs) drop += 2;
+    if (drop > 0) h.splice(0, drop);
+  }
+
+  private step(qa: QueueAlerts, rule: AlertRule, q: QueueSample, now: number, pass: number): void {
+    const value = this.value(rule, qa, q, now);
+    const holds = rule.kind === 'no_consumers' ? q.messages > 0 && q.consumers === 0 : value > rule.threshold;
+    let t = qa.tracked?.get(rule.name);
     if (!holds) {
-      if (t.state === 'firing') this.transition(t, 'ok', now, `resolved: ${message}`);
-      else if (t.state === 'pending') {
-        t.state = 'ok';
-        t.since = now;
-        t.message = message;
-      }
+      if (t === undefined) return;
+      t.pass = pass;
+      t.value = value;
+      if (t.state === 'firing') this.transition(t, 'ok', now, `resolved: ${this.describe(rule, q, value)}`);
+      else if (t.state === 'pending') this.untrack(t);
+      else if (now - t.since > RESOLVED_KEPT_MS) this.untrack(t);
       return;
     }
-    if (t.state === 'ok') {
+    if (t === undefined) {
+      t = { rule: rule.name, kind: rule.kind, vhost: q.vhost, queue: q.name, state: 'pending', since: now, value, threshold: rule.threshold, message: '', owner: qa, pass };
+      (qa.tracked ??= new Map()).set(rule.name, t);
+      this.tracked.add(t);
+    } else if (t.state === 'ok') {
       t.state = 'pending';
       t.since = now;
     }
-    t.message = message;
+    t.pass = pass;
+    t.value = value;
+    t.message = this.describe(rule, q, value);
     // for dead_letter_growth `for_ms` is the window the growth is measured over, not a duration to wait
     const holdFor = rule.kind === 'dead_letter_growth' ? 0 : rule.forMs;
-    if (t.state === 'pending' && now - t.since >= holdFor) this.transition(t, 'firing', now, message);
+    if (t.state === 'pending' && now - t.since >= holdFor) this.transition(t, 'firing', now, t.message);
   }
 
-  private condition(rule: AlertRule, q: QueueSample, t: Tracked, now: number): { holds: boolean; value: number; message: string } {
+  /** the measured value of a rule's condition (no_consumers: the consumer count) */
+  private value(rule: AlertRule, qa: QueueAlerts, q: QueueSample, now: number): number {
+    switch (rule.kind) {
+      case 'queue_depth':
+        return q.messages;
+      case 'no_consumers':
+        return q.consumers;
+      case 'processing_delay': {
+        const oldest = q.oldestReadyPublishedAt();
+        return oldest === null ? 0 : Math.max(0, now - oldest);
+      }
+      case 'dead_letter_growth': {
+        // growth since the count at the window's start: the last change at or before it, else the first seen
+        const h = qa.deadLetters!;
+        let baseline = h[1]!;
+        for (let i = 0; i < h.length && h[i]! <= now - rule.forMs; i += 2) baseline = h[i + 1]!;
+        return q.deadLettered - baseline;
+      }
+    }
+  }
+
+  private describe(rule: AlertRule, q: QueueSample, value: number): string {
     const where = `queue '${q.name}' in vhost '${q.vhost}'`;
     const messages = (n: number): string => `${n} message${n === 1 ? '' : 's'}`;
     switch (rule.kind) {
       case 'queue_depth':
-        return { holds: q.messages > rule.threshold, value: q.messages, message: `${where} holds ${messages(q.messages)} (threshold ${rule.threshold})` };
+        return `${where} holds ${messages(value)} (threshold ${rule.threshold})`;
       case 'no_consumers':
-        return { holds: q.messages > 0 && q.consumers === 0, value: q.consumers, message: `${where} has ${messages(q.messages)} and ${q.consumers === 0 ? 'no consumer' : `${q.consumers} consumer${q.consumers === 1 ? '' : 's'}`}` };
-      case 'processing_delay': {
-        const oldest = q.oldestReadyPublishedAt();
-        const age = oldest === null ? 0 : Math.max(0, now - oldest);
-        return { holds: age > rule.threshold, value: age, message: `the oldest ready message of ${where} is ${age} ms old (threshold ${rule.threshold} ms)` };
-      }
-      case 'dead_letter_growth': {
-        const history = t.history;
-        history.push({ at: now, count: q.deadLettered });
-        while (history.length > 1 && now - history[0]!.at > rule.forMs) history.shift();
-        if (history.length > MAX_HISTORY) history.shift();
-        const growth = q.deadLettered - history[0]!.count;
-        // a window rule: it fires as soon as the growth within the window exceeds the threshold
-        return { holds: growth > rule.threshold, value: growth, message: `${messages(growth)} dead-lettered from ${where} within ${rule.forMs} ms (threshold ${rule.threshold})` };
-      }
+        return `${where} has ${messages(q.messages)} and ${value === 0 ? 'no consumer' : `${value} consumer${value === 1 ? '' : 's'}`}`;
+      case 'processing_delay':
+        return `the oldest ready message of ${where} is ${value} ms old (threshold ${rule.threshold} ms)`;
+      case 'dead_letter_growth':
+        return `${messages(value)} dead-lettered from ${where} within ${rule.forMs} ms (threshold ${rule.threshold})`;
     }
+  }
+
+  private untrack(t: Tracked): void {
+    this.tracked.delete(t);
+    t.owner.tracked?.delete(t.rule);
   }
 
   private transition(t: Tracked, to: 'ok' | 'firing', now: number, message: string): void {
@@ -299,7 +419,7 @@ export class AlertEngine {
   }
 
   private forgetRule(name: string): void {
-    for (const [key, t] of this.tracked) if (t.rule === name) this.tracked.delete(key);
+    for (const t of this.tracked) if (t.rule === name) this.untrack(t);
   }
 
   private loadRules(file: string): void {
@@ -378,7 +498,12 @@ export const alertRoutes: readonly Route[] = [
       const existing = engine.rule(rule.name);
       requireRuleScope(req.user, ctx, rule, 'set');
       if (existing !== undefined) requireRuleScope(req.user, ctx, existing, 'replace');
-      engine.setRule(rule);
+      try {
+        engine.setRule(rule);
+      } catch (err) {
+        if (err instanceof AlertRuleError) throw httpError(400, err.message);
+        throw err;
+      }
       return { status: existing !== undefined ? 204 : 201 };
     },
   },

@@ -280,7 +280,12 @@ function importDefinitions(ctx: ManagementContext, body: Row, only: VirtualHost 
       if (err instanceof AlertRuleError) throw httpError(400, `${where} '${name}': ${err.message}`);
       throw err;
     }
-    engine.setRule(rule);
+    try {
+      engine.setRule(rule);
+    } catch (err) {
+      if (err instanceof AlertRuleError) throw httpError(400, `${where} '${name}': ${err.message}`);
+      throw err;
+    }
   });
   return { skippedUsers };
 }

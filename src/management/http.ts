@@ -20,7 +20,7 @@ import { streamRoutes } from './streams.js';
 import { uiRoutes } from './ui.js';
 import { alertRoutes } from './alerts.js';
 import { metricsRoutes } from './metrics.js';
-import { ANONYMOUS_USER, requireManagementTag, errorReply, httpError, Router, type ApiReply, type ApiRequest, type HttpMethod, type JsonStream, type ManagementContext, type Route } from './router.js';
+import { ANONYMOUS_USER, requireManagementTag, errorReply, httpError, Router, type ApiReply, type ApiRequest, type HttpMethod, type JsonStream, type ManagementContext, type Route, type TextStream } from './router.js';
 import { Slicer } from './listing.js';
 import { adoptReservation, type ListenerReservation } from '../util/listen.js';
 
@@ -171,6 +171,13 @@ export class ManagementServer {
       void this.sendStream(res, reply.status, reply.stream);
       return;
     }
+    if (reply.text !== undefined) {
+      void writeTextStream(res, reply.status, reply.text).catch((err: unknown) => {
+        this.logger.error(`http: writing a streamed reply failed: ${(err as Error)?.stack ?? String(err)}`);
+        res.destroy();
+      });
+      return;
+    }
     if (reply.status === 204 || reply.body === undefined) {
       res.writeHead(reply.status);
       res.end();
@@ -213,6 +220,37 @@ async function writeStream(res: ServerResponse, status: number, stream: JsonStre
     }
   }
   res.end();
+}
+
+/**
+ * Writes a TextStream as a chunked response: the pieces are drawn (and so made) within LISTING_SLICE_MS
+ * slices and written in chunks of about STREAM_PIECE_BYTES, one event-loop turn between chunks and a wait
+ * for 'drain' while the socket's buffer is full: a client that reads slowly holds one chunk of text.
+ */
+async function writeTextStream(res: ServerResponse, status: number, stream: TextStream): Promise<void> {
+  res.writeHead(status, { 'Content-Type': stream.contentType });
+  const slicer = new Slicer();
+  let chunk: string[] = [];
+  let bytes = 0;
+  for (const piece of stream.pieces) {
+    if (piece.length !== 0) {
+      chunk.push(piece);
+      bytes += piece.length;
+    }
+    if (bytes < STREAM_PIECE_BYTES && !slicer.due()) continue;
+    if (bytes !== 0) {
+      const flushed = res.write(chunk.join(''));
+      chunk = [];
+      bytes = 0;
+      if (res.destroyed) return;
+      if (!flushed) await drainedOrClosed(res);
+      else await slicer.next();
+    } else {
+      await slicer.next();
+    }
+    if (res.destroyed) return;
+  }
+  res.end(chunk.join(''));
 }
 
 function drainedOrClosed(res: ServerResponse): Promise<void> {

@@ -66,6 +66,19 @@ export interface ApiReply {
   readonly raw?: RawBody;
   /** a long JSON body written in pieces instead of `body` (listings, definitions export) */
   readonly stream?: JsonStream;
+  /** a long non-JSON body written in pieces instead of `body` (the Prometheus exposition) */
+  readonly text?: TextStream;
+}
+
+/**
+ * A text body made lazily, piece by piece (`pieces` is usually a generator that does its work as it is
+ * iterated), written in chunks with a turn of the event loop between them and back-pressure from the
+ * socket. An empty piece writes nothing: a generator yields one now and then from a long loop of its own
+ * to let the writer look at the clock.
+ */
+export interface TextStream {
+  readonly contentType: string;
+  readonly pieces: Iterable<string>;
 }
 
 /**

@@ -39,3 +39,24 @@ export async function get(broker: TestBroker, path: string, auth?: readonly [str
 export function seg(name: string): string {
   return encodeURIComponent(name);
 }
+
+/** Alert evaluations that went over every queue so far, from `postbox_alert_evaluations_total` in /metrics. */
+export async function alertEvaluations(broker: TestBroker): Promise<number> {
+  const text = await (await fetch(broker.httpUrl + '/metrics')).text();
+  const m = /^postbox_alert_evaluations_total (\d+)$/m.exec(text);
+  if (m === null) throw new Error('/metrics has no postbox_alert_evaluations_total');
+  return Number(m[1]);
+}
+
+/**
+ * Resolves once `passes` more alert evaluations have gone over every queue: whatever the queues held when
+ * this was called has then been seen by at least one whole pass (the one running now may have started before).
+ */
+export async function afterAlertEvaluations(broker: TestBroker, passes = 2, timeoutMs = 10_000): Promise<void> {
+  const start = await alertEvaluations(broker);
+  const deadline = Date.now() + timeoutMs;
+  while ((await alertEvaluations(broker)) < start + passes) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${passes} alert evaluations within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
