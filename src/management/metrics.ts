@@ -260,7 +260,7 @@ export function renderMetrics(ctx: ManagementContext): string {
 
 function channelCount(ctx: ManagementContext): number {
   let channels = 0;
-  for (const c of ctx.core.clients) channels += c.channelDetails().length;
+  for (const c of ctx.core.clients) channels += c.details().channels; // a count, not a row per channel
   return channels;
 }
 
