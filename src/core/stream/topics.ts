@@ -132,6 +132,9 @@ export class Partition {
   }
 }
 
+/** Longest a timed retention pass works before it lets the event loop run, ms. */
+const RETENTION_SLICE_MS = 2;
+
 export class Topic {
   readonly partitions: Partition[] = [];
   deleted = false;
@@ -168,6 +171,7 @@ export class StreamStore implements DurabilityListener {
   /** partitions with appends not yet durable */
   private pendingPartitions: Partition[] = [];
   private retentionTimer: NodeJS.Timeout | null = null;
+  private retentionRunning = false;
   private deletedCounter = 0;
   private closed = false;
   /** partitions of every topic, kept with the catalogue (the limit checks read it) */
@@ -227,7 +231,7 @@ export class StreamStore implements DurabilityListener {
     fs.mkdirSync(store.root, { recursive: true });
     store.recover();
     options.scheduler.addListener(store);
-    store.retentionTimer = setInterval(() => store.runRetention(Date.now()), options.retentionCheckMs);
+    store.retentionTimer = setInterval(() => void store.retentionPass(Date.now()), options.retentionCheckMs);
     store.retentionTimer.unref();
     return store;
   }
@@ -525,19 +529,48 @@ export class StreamStore implements DurabilityListener {
   runRetention(now: number): void {
     if (this.closed) return;
     for (const topic of this.topicsByName.values()) {
-      for (const p of topic.partitions) {
-        try {
-          if (topic.config.cleanupDelete) {
-            const deleted = p.log.enforceRetention(now);
-            if (deleted > 0) this.options.logger.debug(() => `stream ${topic.name}-${p.index}: retention deleted ${deleted} segment(s)`);
-          }
-          if (topic.config.cleanupCompact) this.compact(topic, p, now);
-        } catch (err) {
-          this.options.logger.warn(`stream ${topic.name}-${p.index}: retention failed: ${(err as Error).message}`);
-        }
-      }
+      for (const p of topic.partitions) this.retainPartition(topic, p, now);
     }
   }
+
+  /**
+   * The timer's retention pass: every partition, in RETENTION_SLICE_MS slices with an event-loop turn
+   * between them (200,000 partitions would otherwise be one long stall); a pass still running when the
+   * next is due makes that one a no-op.
+   */
+  private async retentionPass(now: number): Promise<void> {
+    if (this.retentionRunning || this.closed) return;
+    this.retentionRunning = true;
+    try {
+      let until = performance.now() + RETENTION_SLICE_MS;
+      for (const topic of [...this.topicsByName.values()]) {
+        for (const p of topic.partitions) {
+          if (this.closed) return;
+          if (this.topicsByName.get(topic.name) !== topic) break; // deleted meanwhile
+          this.retainPartition(topic, p, now);
+          if (performance.now() >= until) {
+            await new Promise<void>((resolve) => setImmediate(resolve));
+            until = performance.now() + RETENTION_SLICE_MS;
+          }
+        }
+      }
+    } finally {
+      this.retentionRunning = false;
+    }
+  }
+
+  private retainPartition(topic: Topic, p: Partition, now: number): void {
+    try {
+      if (topic.config.cleanupDelete) {
+        const deleted = p.log.enforceRetention(now);
+        if (deleted > 0) this.options.logger.debug(() => `stream ${topic.name}-${p.index}: retention deleted ${deleted} segment(s)`);
+      }
+      if (topic.config.cleanupCompact) this.compact(topic, p, now);
+    } catch (err) {
+      this.options.logger.warn(`stream ${topic.name}-${p.index}: retention failed: ${(err as Error).message}`);
+    }
+  }
+
 
   /**
    * Compacts when there is something new to clean: data appended since the last pass, or a tombstone
