@@ -7,6 +7,7 @@ import { BrokerCore } from './core/core.js';
 import { checkDataDirFormats } from './storage/format-check.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { ManagementServer } from './management/http.js';
+import { RequestGuard } from './management/request-guard.js';
 import { AlertEngine, AlertRuleError, parseAlertRule, type AlertRule, type QueueSample } from './management/alerts.js';
 import { KafkaServer } from './protocol/kafka/server.js';
 import { StreamStore } from './core/stream/topics.js';
@@ -181,6 +182,8 @@ async function openAndServe(
     version: POSTBOX_VERSION,
     node: `postbox@${hostname()}`,
     diskFreeLimitBytes: config.diskFreeLimitBytes,
+    guard: new RequestGuard({ allowedHosts: config.httpAllowedHosts.split(',').map((h) => h.trim()), advertisedHost: config.advertisedHost }),
+    metricsRequireAuth: config.metricsRequireAuth,
     listeners: () => [
       ...amqpAt.hosts.map((ip_address) => ({ protocol: 'amqp' as const, ip_address, port: amqp.port })),
       ...http.boundHosts.map((ip_address) => ({ protocol: 'http' as const, ip_address, port: http.port })),

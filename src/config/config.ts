@@ -46,6 +46,10 @@ export interface Config {
   readonly maxQueues: number;
   /** most queues in one vhost (0 = no limit) */
   readonly maxQueuesPerVhost: number;
+  /** Host names the management API answers to besides its built-in ones; '*' = any */
+  readonly httpAllowedHosts: string;
+  /** /metrics needs credentials */
+  readonly metricsRequireAuth: boolean;
   readonly diskFreeLimitBytes: number;
   /** resident memory above which publishers are blocked; 0 = 40% of physical memory */
   readonly memoryHighWatermarkBytes: number;
@@ -172,6 +176,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'storageOpenFiles', flag: '--storage-open-files', env: 'POSTBOX_STORAGE_OPEN_FILES', file: 'storageOpenFiles', kind: 'int', unit: 'files', defaultValue: '0', doc: 'most files the storage (queues, partitions) keeps open at once; the least recently used are closed and reopened on demand. 0 = half the soft open-file limit (ulimit -n), at most 4096' },
   { key: 'maxQueues', flag: '--max-queues', env: 'POSTBOX_MAX_QUEUES', file: 'maxQueues', kind: 'int', unit: 'queues', defaultValue: String(DEFAULT_MAX_QUEUES), doc: "most queues in the broker, all vhosts together (RabbitMQ's cluster_queue_limit); one more queue.declare is refused with 406 PRECONDITION_FAILED. 0 = no limit" },
   { key: 'maxQueuesPerVhost', flag: '--max-queues-per-vhost', env: 'POSTBOX_MAX_QUEUES_PER_VHOST', file: 'maxQueuesPerVhost', kind: 'int', unit: 'queues', defaultValue: '0', doc: "most queues in each vhost (RabbitMQ's max-queues vhost limit); one more queue.declare is refused with 406 PRECONDITION_FAILED. 0 = no limit" },
+  { key: 'httpAllowedHosts', flag: '--http-allowed-hosts', env: 'POSTBOX_HTTP_ALLOWED_HOSTS', file: 'httpAllowedHosts', kind: 'string', unit: 'names', defaultValue: '', doc: "comma-separated host names the management API answers to besides IP addresses, localhost, this machine's name and --advertised-host (a request with another Host is refused with 403: DNS rebinding); '*' = any" },
+  { key: 'metricsRequireAuth', flag: '--metrics-require-auth', env: 'POSTBOX_METRICS_REQUIRE_AUTH', file: 'metricsRequireAuth', kind: 'bool', unit: 'true/false', defaultValue: 'false', doc: "GET /metrics asks for the credentials of a user with a management tag (by default it is open, as RabbitMQ's Prometheus endpoint)" },
 ];
 
 export class ConfigError extends Error {}

@@ -113,11 +113,14 @@ export class ManagementServer {
     const path = query < 0 ? url : url.slice(0, query);
     let reply: ApiReply & { headers?: Readonly<Record<string, string>> };
     try {
+      const refused = this.context.guard?.check(req, body.length > 0);
+      if (refused !== undefined && refused !== null) throw refused;
       const match = this.router.match(method, path);
-      const user = match.kind === 'found' && match.route.public === true ? ANONYMOUS_USER : this.authenticate(req);
+      const isPublic = match.kind === 'found' && match.route.public === true && !(match.route.path === '/metrics' && this.context.metricsRequireAuth === true);
+      const user = isPublic ? ANONYMOUS_USER : this.authenticate(req);
       if (match.kind === 'not-found' || !METHODS.has(method)) throw httpError(404, 'Not Found');
       if (match.kind === 'method-not-allowed') throw httpError(405, `method ${method} not allowed`, { Allow: match.allowed.join(', ') });
-      if (match.route.public !== true) requireManagementTag(user);
+      if (!isPublic) requireManagementTag(user);
       const request: ApiRequest = {
         method: method as HttpMethod,
         params: match.params,

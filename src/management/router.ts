@@ -13,6 +13,7 @@ import type { VirtualHost } from '../core/vhost.js';
 import { BrokerError } from '../errors/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { AlertEngine } from './alerts.js';
+import type { RequestGuard } from './request-guard.js';
 
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
@@ -37,6 +38,10 @@ export interface ManagementContext {
   readonly diskFreeLimitBytes?: number;
   /** the alert rules and their states (absent: the routes answer 404) */
   readonly alerts?: AlertEngine;
+  /** refuses what a browser can be made to send (DNS rebinding, cross-site requests); absent = no such checks */
+  readonly guard?: RequestGuard;
+  /** GET /metrics needs credentials (--metrics-require-auth) */
+  readonly metricsRequireAuth?: boolean;
   listeners(): readonly ListenerInfo[];
 }
 
