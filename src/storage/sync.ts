@@ -16,6 +16,10 @@
  *
  * Policy 'never' skips the fdatasync: a round completes once its bytes were handed to the OS.
  *
+ * Appends nobody waits for (no confirm, no answer: see core/queue/queue.ts) do not request a round; they
+ * deferRound(): the next round anyone requests covers them, or one started DEFERRED_SYNC_INTERVAL_MS after
+ * the first of them, which bounds what a power loss or a failure's rollback can take of them.
+ *
  * Failures. A failed write (ENOSPC, EIO, a short write that cannot finish) or a failed fsync is not
  * retried in place: after a failed fsync the kernel may already have dropped the dirty pages, so a retry
  * can succeed without the data being on disk. Instead the scheduler fails every round issued so far:
