@@ -539,11 +539,15 @@ export class Queue implements Destination {
    */
   afterPending(callback: () => void): void {
     const rounds = this.pendingRounds;
-    if (this.pendingHead >= rounds.length) {
+    // the last round anything pending waits for (runs of round 0, records nobody waits for, go with the
+    // round before them; rounds only grow, so the last non-zero one is the highest)
+    let last = 0;
+    for (let i = rounds.length - 1; i >= this.pendingHead && last === 0; i--) last = rounds[i]!;
+    if (last === 0) {
       callback();
       return;
     }
-    this.waiterRounds.push(rounds[rounds.length - 1]!);
+    this.waiterRounds.push(last);
     this.waiterCallbacks.push(callback);
   }
 
@@ -694,12 +698,42 @@ export class Queue implements Destination {
     const s = this.settings;
     if (s.maxLength === null && s.maxLengthBytes === null) return;
     if (s.overflow !== 'drop-head') return;
+    let tookPending = false;
     while (this.overLimit(0, 0)) {
       // the oldest message goes first: a ready one, else one still waiting for its round
-      const p = this.readyCount > 0 ? this.shiftHead() : this.shiftPending();
+      const fromPending = this.readyCount === 0;
+      const p = fromPending ? this.shiftPending() : this.shiftHead();
       if (p === null) break;
+      if (fromPending) tookPending = true;
       this.dropPosition(p, 'maxlen');
     }
+    if (tookPending) this.releaseUnawaitedHead();
+  }
+
+  /**
+   * The messages that waited for a round went (drop-head took them): the ones nobody waits for that were
+   * queued behind them have nothing left to wait for, and become ready.
+   */
+  private releaseUnawaitedHead(): void {
+    const rounds = this.pendingRounds;
+    const counts = this.pendingCounts;
+    const pending = this.pending;
+    const p = this.position;
+    let head = this.pendingHead;
+    while (head < rounds.length && rounds[head] === 0) {
+      for (let n = counts[head]!; n > 0; n--) {
+        pending.readHead(p);
+        pending.shift();
+        this.pendingBodyBytes -= p.bodySize;
+        this.pushReady(p.segment, p.offset, p.length, 0, p.expiresAt, 0, p.bodySize, p.deliveries);
+      }
+      head++;
+    }
+    if (head === this.pendingHead) return;
+    this.trimPendingRounds(head);
+    this.wakePendingWaiters();
+    if (this.consumers.length > 0) this.scheduleDrain();
+    else this.armExpiry();
   }
 
   // ---------------------------------------------------------------- TTL
