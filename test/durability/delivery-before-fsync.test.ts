@@ -56,9 +56,9 @@ after(async () => {
 });
 
 /** Bodies delivered from `queue`, in order; the messages kept unacked by the caller. */
-async function consume(queue: string): Promise<{ bodies: string[]; messages: ConsumeMessage[] }> {
+async function consume(queue: string, args: Record<string, unknown> = {}): Promise<{ bodies: string[]; messages: ConsumeMessage[] }> {
   const seen = { bodies: [] as string[], messages: [] as ConsumeMessage[] };
-  await consumer.assertQueue(queue, { durable: true });
+  await consumer.assertQueue(queue, { durable: true, arguments: args });
   await consumer.consume(queue, (m) => {
     if (m === null) return;
     seen.bodies.push(m.content.toString());
@@ -110,6 +110,22 @@ test('a confirm-mode message waits for its fsync, and a non-confirm message publ
   assert.equal(answers.get('confirmed first'), 'ack');
   assert.deepEqual(got.bodies, ['confirmed first', 'plain second'], 'the queue keeps publish order');
   for (const m of got.messages) consumer.ack(m);
+});
+
+test('when drop-head takes the confirm-mode message a non-confirm one waited behind, the non-confirm one is delivered without waiting for the fsync', async () => {
+  const got = await consume('short.q', { 'x-max-length': 1 });
+  const answers = new Map<string, 'ack' | 'nack'>();
+  fs.writeFileSync(holdFile, '');
+  publishConfirmed('short.q', 'dropped head', answers);
+  plain.sendToQueue('short.q', Buffer.from('plain behind'), { persistent: true });
+  // x-max-length 1: the second message pushes the first out (drop-head), and nothing is left to wait for
+  await waitFor(() => got.bodies.length === 1, 10_000, 'the non-confirm message to be delivered while the fsync hangs');
+  assert.deepEqual(got.bodies, ['plain behind']);
+  fs.rmSync(holdFile);
+  await waitFor(() => answers.size === 1, 10_000, 'the confirm of the dropped message');
+  assert.equal(answers.get('dropped head'), 'ack', 'a message dropped by a length limit is still confirmed, as in RabbitMQ');
+  assert.deepEqual(got.bodies, ['plain behind'], 'the dropped message is never delivered');
+  consumer.ack(got.messages[0]!);
 });
 
 test('when the fsync fails, the confirm-mode message is nacked and never delivered; non-confirm messages delivered before it are lost quietly (ack and requeue of them break nothing) and do not come back after a restart', async () => {
