@@ -130,9 +130,11 @@ test('when drop-head takes the confirm-mode message a non-confirm one waited beh
 
 test('when the fsync fails, the confirm-mode message is nacked and never delivered; non-confirm messages delivered before it are lost quietly (ack and requeue of them break nothing) and do not come back after a restart', async () => {
   const got = await consume('failing.q');
+  await plain.assertQueue('idle.q', { durable: true }); // no consumer: its messages stay queued
   const answers = new Map<string, 'ack' | 'nack'>();
   fs.writeFileSync(holdFile, '');
   for (const body of ['early 1', 'early 2', 'early 3']) plain.sendToQueue('failing.q', Buffer.from(body), { persistent: true });
+  for (const body of ['queued 1', 'queued 2']) plain.sendToQueue('idle.q', Buffer.from(body), { persistent: true });
   await waitFor(() => got.bodies.length === 3, 10_000, 'the non-confirm messages to be delivered before their fsync');
   publishConfirmed('failing.q', 'refused', answers);
   await brokerCaughtUp('probe.failing');
@@ -153,6 +155,8 @@ test('when the fsync fails, the confirm-mode message is nacked and never deliver
   assert.deepEqual(got.bodies, ['early 1', 'early 2', 'early 3', 'stored']);
   consumer.ack(got.messages[3]!);
   assert.ok((await consumer.checkQueue('failing.q')).messageCount === 0); // a round trip: the ack is handled
+  // the queued ones whose records were rolled back left their queue (they would have nothing to deliver)
+  assert.equal((await plain.checkQueue('idle.q')).messageCount, 0, 'the rolled-back queued messages are gone from idle.q');
   assert.deepEqual(errors, [], 'no channel or connection was closed');
   assert.equal(broker.child.exitCode, null, 'the broker is still running');
 
@@ -167,6 +171,7 @@ test('when the fsync fails, the confirm-mode message is nacked and never deliver
     const ch = await again.createChannel();
     assert.equal((await ch.checkQueue('failing.q')).messageCount, 0, 'nothing of failing.q survives: the early messages were rolled back, the refused one too, the stored one was acked');
     assert.equal((await ch.checkQueue('mixed.q')).messageCount, 0);
+    assert.equal((await ch.checkQueue('idle.q')).messageCount, 0, 'the rolled-back queued messages do not come back');
   } finally {
     await again.close();
   }
