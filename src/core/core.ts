@@ -258,6 +258,10 @@ export class BrokerCore implements VhostContext {
     return (queue.durable ? this.durabilityGate : this.transientGate).appended(queue);
   }
 
+  queueAppendedUnawaited(queue: Queue): number {
+    return (queue.durable ? this.durabilityGate : this.transientGate).appendedUnawaited(queue);
+  }
+
   checkQueueLimit(vhost: VirtualHost, name: string): void {
     const perVhost = this.options.maxQueuesPerVhost ?? 0;
     if (perVhost > 0 && vhost.queues.size >= perVhost) {

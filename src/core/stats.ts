@@ -69,7 +69,11 @@ export class QueueCounters {
   deadLetteredRejected = 0;
   deadLetteredMaxlen = 0;
   deadLetteredDeliveryLimit = 0;
-  /** messages dropped before delivery because their storage write or fsync failed (publishers nacked) */
+  /**
+   * messages dropped because their storage write or fsync failed: before delivery when a publisher waited
+   * for them (nacked), or, for messages nobody waited for (delivered before their fsync), when the rollback
+   * took their records
+   */
   storageFailed = 0;
   /** per-second rates over the last sampling interval, by Q_* index (filled by sampling) */
   readonly rates = new Float64Array(QUEUE_SAMPLE_SIZE);

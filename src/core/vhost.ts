@@ -49,6 +49,8 @@ export interface VhostContext extends DelayedStorage {
   definitionsChanged(changes?: readonly DefinitionChange[]): void;
   /** a queue appended a record: the durability round covering it (see Queue.releaseDurable) */
   queueAppended(queue: Queue): number;
+  /** a queue appended a record nobody waits for: the round that will cover it (see Queue.enqueue) */
+  queueAppendedUnawaited(queue: Queue): number;
   /** the broker's message statistics */
   readonly stats: BrokerStats;
   /** a stored message whose properties cannot be decoded was dropped instead of delivered: log it */
@@ -633,7 +635,7 @@ export class VirtualHost implements QueueContext {
     this.route(dlx, dead, targets, holders);
     for (const target of targets) {
       if (isDeathCycle(deaths, target.name)) continue;
-      target.enqueue(dead);
+      target.enqueue(dead, false); // nobody waits for it: delivered before its fsync (at most once, as RabbitMQ's classic queues)
     }
     // a delayed exchange on the way (the dead-letter exchange itself, say) holds it: with the plugin,
     // dead-lettering routes through the delayed exchange like any publish
@@ -663,6 +665,10 @@ export class VirtualHost implements QueueContext {
 
   appended(queue: Queue): number {
     return this.context.queueAppended(queue);
+  }
+
+  appendedUnawaited(queue: Queue): number {
+    return this.context.queueAppendedUnawaited(queue);
   }
 
   // ---------------------------------------------------------------- persistence

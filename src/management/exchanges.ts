@@ -132,7 +132,7 @@ async function publish(req: ApiRequest, ctx: ManagementContext): Promise<ApiRepl
     const holders: Exchange[] = [];
     vhost.route(exchange, message, queues, holders);
     routed = queues.length > 0 || holders.length > 0;
-    for (const q of queues) if (q.enqueue(message) === ENQUEUED_DURABLE) needsSync = true;
+    for (const q of queues) if (q.enqueue(message, true) === ENQUEUED_DURABLE) needsSync = true; // the answer waits for the fsync (503 if it fails)
     for (const holder of holders) if (holder.delayed!.hold(message)) needsSync = true;
   }
   if (!routed) counters.dropUnroutable++;

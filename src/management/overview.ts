@@ -210,8 +210,9 @@ async function aliveness(req: ApiRequest, ctx: ManagementContext): Promise<ApiRe
   const { queue } = vhost.declareQueue({ name: ALIVENESS_QUEUE, passive: false, durable: false, exclusive: false, autoDelete: false, arguments: {} }, MANAGEMENT_OWNER);
   const body = Buffer.from('test_message');
   const sent = new Message('', ALIVENESS_QUEUE, Buffer.from([0, 0]), body, false);
-  queue.enqueue(sent);
-  // it becomes ready once its record is written (the durability round); a failed write drops it (503)
+  queue.enqueue(sent, false);
+  // nobody waits for a transient message: it is ready at once, and take() reads it back, which writes it
+  // first; a failed write loses it (take finds nothing: 503)
   if (queue.hasPending) await new Promise<void>((resolve) => queue.afterPending(resolve));
   // the queue is the test's own (RabbitMQ's name): what comes back first is taken as the answer
   const taken = queue.take();

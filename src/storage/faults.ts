@@ -24,6 +24,10 @@
  *   quota=BYTES            a simulated full disk: once BYTES were written in all, every write fails with
  *                          ENOSPC, except while the file named by free-file= exists (space freed)
  *   free-file=PATH         see quota
+ *   hold-file=PATH         while the file PATH exists, every group-commit sync (dataSync/directorySync) waits:
+ *                          it is issued once the file is gone (polled every HOLD_POLL_MS), so a test can keep
+ *                          a round in flight for as long as it likes (an fsync that hangs), without timing
+ *   fail-file=PATH         while the file PATH exists, every sync fails with EIO (a held one: when it is issued)
  */
 import fs from 'node:fs';
 import { seededRandom } from '../util/seeded-random.js';
@@ -41,7 +45,12 @@ export interface FaultPlan {
   every: number;
   quotaBytes: number;
   freeFile: string;
+  holdFile: string;
+  failFile: string;
 }
+
+/** How often a held sync (hold-file) checks whether its file is gone, ms. */
+export const HOLD_POLL_MS = 10;
 
 /** Counts of injected faults, by kind (tests print them). */
 export interface FaultCounts {
@@ -55,15 +64,17 @@ export interface FaultCounts {
 }
 
 export function parseFaultPlan(text: string): FaultPlan {
-  const plan: FaultPlan = { seed: 1, enospc: 0, eio: 0, torn: 0, short: 0, fsync: 0, afterBytes: 0, every: 0, quotaBytes: 0, freeFile: '' };
+  const plan: FaultPlan = { seed: 1, enospc: 0, eio: 0, torn: 0, short: 0, fsync: 0, afterBytes: 0, every: 0, quotaBytes: 0, freeFile: '', holdFile: '', failFile: '' };
   for (const item of text.split(',')) {
     const trimmed = item.trim();
     if (trimmed === '') continue;
     const eq = trimmed.indexOf('=');
     const key = eq < 0 ? trimmed : trimmed.slice(0, eq);
     const value = eq < 0 ? '1' : trimmed.slice(eq + 1);
-    if (key === 'free-file') {
-      plan.freeFile = value;
+    if (key === 'free-file' || key === 'hold-file' || key === 'fail-file') {
+      if (key === 'free-file') plan.freeFile = value;
+      else if (key === 'hold-file') plan.holdFile = value;
+      else plan.failFile = value;
       continue;
     }
     const n = Number(value);
@@ -90,7 +101,7 @@ export function parseFaultPlan(text: string): FaultPlan {
         plan.quotaBytes = n;
         break;
       default:
-        throw new Error(`POSTBOX_FAULTS: unknown key '${key}' (seed, enospc, eio, torn, short, fsync, after, every, quota, free-file)`);
+        throw new Error(`POSTBOX_FAULTS: unknown key '${key}' (seed, enospc, eio, torn, short, fsync, after, every, quota, free-file, hold-file, fail-file)`);
     }
   }
   return plan;
@@ -154,9 +165,35 @@ export class FaultInjector {
     throw errnoError('ENOSPC', 'write');
   }
 
+  /** held syncs (hold-file), issued in order once the file is gone */
+  private held: Array<() => void> = [];
+  private holdTimer: NodeJS.Timeout | null = null;
+
+  /** true: `issue` was kept, to run once the hold file is gone (see hold-file) */
+  holds(issue: () => void): boolean {
+    const file = this.plan.holdFile;
+    if (file === '' || !fs.existsSync(file)) return false;
+    this.held.push(issue);
+    if (this.holdTimer === null) this.holdTimer = setInterval(() => this.releaseHeld(), HOLD_POLL_MS);
+    return true;
+  }
+
+  private releaseHeld(): void {
+    if (fs.existsSync(this.plan.holdFile)) return;
+    if (this.holdTimer !== null) clearInterval(this.holdTimer);
+    this.holdTimer = null;
+    const held = this.held;
+    this.held = [];
+    for (const issue of held) issue();
+  }
+
   /** true: this sync fails with EIO (and is not performed) */
   syncFails(): boolean {
     this.counts.syncs++;
+    if (this.plan.failFile !== '' && fs.existsSync(this.plan.failFile)) {
+      this.counts.fsync++;
+      return true;
+    }
     if (this.plan.fsync === 0 || this.bytes < this.plan.afterBytes) return false;
     if (this.random() >= this.plan.fsync) return false;
     this.counts.fsync++;
@@ -192,12 +229,14 @@ export function writeAt(fd: number, buffer: Uint8Array, offset: number, length: 
 
 /** fs.fdatasync, through the injector when one is installed. */
 export function dataSync(fd: number, callback: (error: NodeJS.ErrnoException | null) => void): void {
+  if (injector !== null && injector.holds(() => dataSync(fd, callback))) return;
   if (injector === null || !injector.syncFails()) fs.fdatasync(fd, callback);
   else setImmediate(callback, errnoError('EIO', 'fdatasync'));
 }
 
 /** fs.fsync (directories), through the injector when one is installed. */
 export function directorySync(fd: number, callback: (error: NodeJS.ErrnoException | null) => void): void {
+  if (injector !== null && injector.holds(() => directorySync(fd, callback))) return;
   if (injector === null || !injector.syncFails()) fs.fsync(fd, callback);
   else setImmediate(callback, errnoError('EIO', 'fsync'));
 }

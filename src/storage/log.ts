@@ -404,6 +404,23 @@ export class SegmentLog implements SyncableLog {
   }
 
   /**
+   * True while a record starts at (segment, offset), acked or not; false for a position a rollback
+   * dropped (a message delivered before the fsync that failed, see sync.ts) or a deleted segment.
+   */
+  holds(segment: number, offset: number): boolean {
+    const target = this.segments.get(segment);
+    return target !== undefined && target.findRecord(offset) >= 0;
+  }
+
+  /**
+   * A write failed and the scheduler has not rolled the log back yet, or it was rolled back and not
+   * repaired: records past the durable end may be unreadable now and are dropped by the rollback.
+   */
+  get writeFailing(): boolean {
+    return this.writeError !== null || this.needsRepair;
+  }
+
+  /**
    * Records the ack of the record at (segment, offset). Returns false when no such live record
    * exists (unknown position, or acked before). Deletes a sealed segment once all of it is acked.
    */
@@ -894,7 +911,9 @@ export class SegmentLog implements SyncableLog {
       throw new RangeError(`storage ${this.dir}: segment ${segmentNumber} does not exist (deleted or never written)`);
     }
     const end = offset + RECORD_HEADER_BYTES + length;
-    if (segment === this.active && end > segment.flushedSize) this.flush();
+    // a record still in the write buffer is written first; should that write fail, the failure is the
+    // scheduler's (failWrite: the record is rolled back) and this read finds no record (RangeError below)
+    if (segment === this.active && end > segment.flushedSize) this.flushOrFail();
     const fileEnd = segment.flushedSize;
     if (offset < SEGMENT_HEADER_BYTES || end > fileEnd || length < MIN_RECORD_PAYLOAD_BYTES) {
       throw new RangeError(`storage ${this.dir}: no record of ${length} bytes at ${segmentNumber}:${offset}`);

@@ -164,8 +164,10 @@ export class Segment {
   }
 
   /**
-   * Forgets every record at or past `offset` (a rollback after a failed write; nothing of them was ever
-   * handed out): the index ends before them and their acked bits are cleared.
+   * Forgets every record at or past `offset` (a rollback after a failed write): the index ends before them
+   * and their acked bits are cleared. Records nobody waited for may have been delivered already (queue.ts):
+   * their acks and delivered markers, before or after this, name offsets no record holds any more, and are
+   * ignored (ack() returns false; recovery drops such entries from the ack file).
    */
   dropRecordsFrom(offset: number): void {
     let count = this.recordCount;

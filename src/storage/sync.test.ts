@@ -313,3 +313,32 @@ test('appends, acks, rolls and reads across many syncing rounds leave the right 
   for (const record of recovered) assert.deepEqual(record.payload, live.get(`${record.segment}:${record.offset}`));
   reopened.close();
 });
+
+test('an append nobody waits for starts no round of its own: deferRound hands out the covering round, which the next request or the deferred timer completes', async () => {
+  const scheduler = new SyncScheduler('always');
+  const log = openLog(temporaryDir(), scheduler);
+  log.append([Buffer.from('unawaited 1')], 'unawaited 1'.length);
+  const deferred = scheduler.deferRound();
+  assert.equal(deferred, scheduler.completedRound + 1);
+  await nextTurn();
+  await nextTurn();
+  assert.ok(scheduler.completedRound < deferred, 'no round started at the end of the turn, as a request would have');
+  // someone asks for a round: it covers the deferred append too
+  log.append([Buffer.from('awaited')], 'awaited'.length);
+  const requested = scheduler.requestRound();
+  assert.equal(requested, deferred, 'the round a request gets is the one the deferred append was told');
+  await waitForRound(scheduler, requested);
+  // with nobody asking, the deferred timer starts one (it is unref'd, as a broker's listeners keep the
+  // process alive: a guard timer stands in for them here, and fails the test should the round never come)
+  log.append([Buffer.from('unawaited 2')], 'unawaited 2'.length);
+  const later = scheduler.deferRound();
+  assert.ok(later > requested);
+  let guard: NodeJS.Timeout | null = null;
+  await Promise.race([
+    waitForRound(scheduler, later),
+    new Promise<void>((_, reject) => (guard = setTimeout(() => reject(new Error('the deferred round never came')), 10_000))),
+  ]);
+  if (guard !== null) clearTimeout(guard);
+  await scheduler.close();
+  log.close();
+});

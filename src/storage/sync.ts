@@ -16,6 +16,10 @@
  *
  * Policy 'never' skips the fdatasync: a round completes once its bytes were handed to the OS.
  *
+ * Appends nobody waits for (no confirm, no answer: see core/queue/queue.ts) do not request a round; they
+ * deferRound(): the next round anyone requests covers them, or one started DEFERRED_SYNC_INTERVAL_MS after
+ * the first of them, which bounds what a power loss or a failure's rollback can take of them.
+ *
  * Failures. A failed write (ENOSPC, EIO, a short write that cannot finish) or a failed fsync is not
  * retried in place: after a failed fsync the kernel may already have dropped the dirty pages, so a retry
  * can succeed without the data being on disk. Instead the scheduler fails every round issued so far:
@@ -47,6 +51,16 @@ export interface DurabilityListener {
    */
   onFailed?(through: number, error: Error): void;
 }
+
+/**
+ * Longest wait, ms, between an append nobody waits for (a persistent message from a publisher not in
+ * confirm mode, a dead-lettered copy: see deferRound) and the start of a round that covers it. Such an
+ * append does not start a round of its own (as before delivery waited for durability, and as RabbitMQ's
+ * message store syncs on a timer), but it is not left unsynced for long either: what a power loss, or a
+ * later failed write's rollback, can take away stays within about this window. 100 ms costs at most ten
+ * fdatasync rounds a second to a broker whose publishers never ask for confirms.
+ */
+export const DEFERRED_SYNC_INTERVAL_MS = 100;
 
 /** How often a log that could not be repaired after a failure (the disk still full) is tried again, ms. */
 export const STORAGE_RETRY_INTERVAL_MS = 1000;
@@ -159,6 +173,11 @@ export class SyncScheduler {
   private readonly onError: SyncSchedulerOptions['onError'];
   private readonly onRecovered: SyncSchedulerOptions['onRecovered'];
   private readonly retryCallback: () => void;
+  /** the periodic round for appends nobody waits for (deferRound), while one is owed */
+  private deferredTimer: NodeJS.Timeout | null = null;
+  /** the round deferRound() last handed out */
+  private deferredRound = 0;
+  private readonly deferredCallback: () => void;
 
   private readonly tickCallback: () => void;
   private readonly syncCallback: (error: NodeJS.ErrnoException | null) => void;
@@ -169,6 +188,7 @@ export class SyncScheduler {
     this.onError = options.onError;
     this.onRecovered = options.onRecovered;
     this.retryCallback = () => this.retryRepairs();
+    this.deferredCallback = () => this.deferredDue();
     this.tickCallback = () => this.tick();
     this.syncCallback = (error) => this.syncFinished(error);
   }
@@ -252,6 +272,28 @@ export class SyncScheduler {
     return this.issued;
   }
 
+  /**
+   * The round that will cover every byte appended so far, without starting it now: nobody waits for
+   * these bytes, so they join the next round anyone requests, or the one DEFERRED_SYNC_INTERVAL_MS
+   * from the first such append, whichever comes first. Appending alone (no request, no deferral)
+   * leaves bytes to be synced by whatever round comes next, with no bound.
+   */
+  deferRound(): number {
+    const round = this.inFlightRound !== 0 ? this.inFlightRound + 1 : this.completed + 1;
+    this.deferredRound = round;
+    // a requested round not yet started covers these bytes too
+    if (this.roundRequested || this.deferredTimer !== null) return round;
+    this.deferredTimer = setTimeout(this.deferredCallback, DEFERRED_SYNC_INTERVAL_MS);
+    this.deferredTimer.unref();
+    return round;
+  }
+
+  private deferredDue(): void {
+    this.deferredTimer = null;
+    if (this.completed >= this.deferredRound) return; // someone else's round covered them already
+    this.requestRound();
+  }
+
   addListener(listener: DurabilityListener): void {
     this.listeners = [...this.listeners, listener];
   }
@@ -296,6 +338,8 @@ export class SyncScheduler {
   close(): Promise<void> {
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    if (this.deferredTimer !== null) clearTimeout(this.deferredTimer);
+    this.deferredTimer = null;
     return new Promise<void>((resolve, reject) => {
       // logs still unrepaired after a failure hold nothing unsynced (they were cut back): nothing to wait for
       this.closeWaiters.push({ resolve, reject });

@@ -146,7 +146,7 @@ describe('poison AMQP headers', () => {
     const message = new Message('', queue, properties, Buffer.from(body), true);
     const header = message.recordHeader();
     header[1] = header[1]! & ~RECORD_FLAG_PROPERTIES_CHECKED; // recordHeader() is cached: this is what is written
-    q.enqueue(message);
+    q.enqueue(message, true); // awaited: it waits for its round, then is read back from the log as recovery would
   }
 
   test('an undecodable stored message is dropped, not delivered: the amqplib consumer gets the next one and stays connected', async () => {

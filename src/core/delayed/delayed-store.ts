@@ -290,7 +290,9 @@ export class DelayedStore implements DurabilityListener {
       const delay = delayOf(message);
       if (delay > 0) markReleased(message, delay); // x-delay: -delay, as the plugin delivers it
       this.routing.route(this.exchange, message, routed);
-      for (let i = 0; i < routed.length; i++) if (routed[i]!.enqueue(message) === ENQUEUED_DURABLE) needsSync = true; // not REJECTED (a full reject-publish queue): nothing to sync
+      // awaited: the held record is acked only once the copies' round completes, and routed again if it
+      // fails (onFailed), so a copy delivered before its fsync could be delivered twice: copies wait
+      for (let i = 0; i < routed.length; i++) if (routed[i]!.enqueue(message, true) === ENQUEUED_DURABLE) needsSync = true; // not REJECTED (a full reject-publish queue): nothing to sync
     } catch (error) {
       this.storage.delayedMessageLost(this.routing.name, this.exchange.name, `record ${segment}:${offset}: ${(error as Error).message}`);
     }

@@ -1,8 +1,11 @@
 /**
- * Holds queued messages back until the durability round covering their records completes, and drops
- * them when it fails (storage/sync.ts): a consumer never gets a message whose write or fsync failed, so
- * a message whose publisher was nacked is never delivered. One listener for every queue of the broker:
- * only queues with records waiting are visited when a round ends.
+ * Holds queued messages that someone waits for (a confirm, an HTTP answer, the delayed store's ack) back
+ * until the durability round covering their records completes, and drops them when it fails
+ * (storage/sync.ts): a consumer never gets a message whose write or fsync failed, so a message whose
+ * publisher was nacked is never delivered. Messages nobody waits for are delivered at once; the queues
+ * that hold them hear about a failure too, to forget the ones the rollback took (Queue.dropFailed). One
+ * listener for every queue of the broker: only queues with records not yet covered by a completed round
+ * are visited when a round ends.
  */
 import type { DurabilityListener, SyncScheduler } from '../../storage/sync.js';
 import type { Queue } from './queue.js';
@@ -20,6 +23,20 @@ export class QueueDurabilityGate implements DurabilityListener {
   /** `queue` appended a record: the round that covers it; the queue hears when that round ends. */
   appended(queue: Queue): number {
     const round = this.scheduler.requestRound();
+    if (!queue.awaitingRound) {
+      queue.awaitingRound = true;
+      this.waiting.push(queue);
+    }
+    return round;
+  }
+
+  /**
+   * `queue` appended a record nobody waits for: the round that will cover it, not started for it (it
+   * starts within DEFERRED_SYNC_INTERVAL_MS, or sooner if anyone requests one). The queue hears when that
+   * round completes or fails.
+   */
+  appendedUnawaited(queue: Queue): number {
+    const round = this.scheduler.deferRound();
     if (!queue.awaitingRound) {
       queue.awaitingRound = true;
       this.waiting.push(queue);

@@ -3,10 +3,23 @@
  * optional expiry/delivery-count/size columns); its record lives in the queue's SegmentLog and is read
  * back when delivered (read-ahead blocks make that one read per many messages).
  *
- * A message is delivered (or taken) only once the durability round covering its record has completed:
- * until then it waits in `pending` (counted in the queue's length). If the round fails (a write or fsync
- * error, see storage/sync.ts), the storage has dropped the record and the queue drops its position: a
- * message whose publisher got a basic.nack is never delivered.
+ * Delivery and durability (enqueue's `awaited`). A persistent message of a durable queue that someone
+ * waits for (a publisher in confirm mode, an HTTP publish, the delayed store before it acks its held copy)
+ * is delivered (or taken) only once the durability round covering its record has completed: until then
+ * it waits in `pending` (counted in the queue's length). If the round fails (a write or fsync error, see
+ * storage/sync.ts), the storage has dropped the record and the queue drops its position: a message whose
+ * publisher got a basic.nack is never delivered. Every other message (no confirm mode, a transaction, a
+ * dead-lettered copy, a transient message or queue) cannot be nacked, so it is delivered at once, before
+ * its fsync, as RabbitMQ's classic queues do; if a later failure rolls its record back, it is lost:
+ * dropFailed forgets the queued ones, and an unacked one's ack or requeue finds no record and is ignored.
+ *
+ * Order: the messages ready for delivery are a prefix of the queue. It ends at the first message waiting
+ * for its round; a message nobody waits for that comes behind it waits in `pending` too (with round 0,
+ * released with the one before it) instead of overtaking it. So a queue never reorders what it was given,
+ * whoever published it: one publisher's messages keep their order whatever mix of confirm mode it used,
+ * and a non-confirm publisher sharing a queue with a confirm one waits at most one round behind it. With
+ * nothing waiting, a message nobody waits for goes straight to a consumer with credit (from memory, no
+ * read back) or to the ready rings.
  *
  * Features (settings.ts): message TTL (queue and per message, expired at the head as RabbitMQ does),
  * dead-lettering, length limits with overflow behaviours, priorities (one ring per level), delivery limit
@@ -75,6 +88,11 @@ export interface QueueContext {
   undecodableMessageDropped(queue: Queue, reason: string): void;
   /** the broker's statistics (the latency histogram acks are recorded in) */
   readonly stats: BrokerStats;
+  /**
+   * `queue` appended a record nobody waits for: returns the round that will cover it (not started for
+   * it), and makes sure the queue hears (releaseDurable / dropFailed) when that round completes or fails
+   */
+  appendedUnawaited(queue: Queue): number;
   /**
    * `queue` appended a record: returns the durability round that covers it, and makes sure the queue
    * hears (releaseDurable / dropFailed) when that round completes or fails
@@ -149,6 +167,12 @@ export class Queue implements Destination {
   private pendingCounts: number[] = [];
   private pendingHead = 0;
   private pendingBodyBytes = 0;
+  /**
+   * The round that covers this queue's latest record nobody waits for (delivered or queued before its
+   * fsync), 0 once a completed round covers them all: until then a failure may roll some of them back,
+   * and dropFailed looks for them.
+   */
+  private unawaitedRound = 0;
   /** gets waiting for every record pending when they came (afterPending): the last such round, and whom to call */
   private waiterRounds: number[] = [];
   private waiterCallbacks: Array<() => void> = [];
@@ -170,6 +194,11 @@ export class Queue implements Destination {
   private readonly parts: Buffer[] = [];
   /** scratch for positions taken from the rings or rebuilt from a RequeueEntry */
   private readonly position = newPosition();
+  /**
+   * scratch for the direct hand-over in enqueue(): enqueue can run inside dead-lettering while a caller
+   * still holds `position`, so the two never share one object
+   */
+  private readonly handoverPosition = newPosition();
 
   constructor(
     options: QueueOptions,
@@ -316,10 +345,13 @@ export class Queue implements Destination {
   }
 
   /**
-   * Store a routed message and deliver it if a consumer can take it now. Returns ENQUEUED_DURABLE when
-   * the record must be fsynced before a publisher confirm, REJECTED when a reject-publish limit refused it.
+   * Store a routed message and deliver it if a consumer can take it now. `awaited`: someone is told
+   * whether it was stored (a publisher confirm, an HTTP publish answer, the delayed store's ack of its held
+   * copy); a persistent message of a durable queue is then delivered only after its fsync (see the header).
+   * Returns ENQUEUED_DURABLE when the record must be fsynced before a publisher confirm, REJECTED when a
+   * reject-publish limit refused it.
    */
-  enqueue(message: Message): EnqueueResult {
+  enqueue(message: Message, awaited: boolean): EnqueueResult {
     const s = this.settings;
     const bodySize = message.body.length;
     // as RabbitMQ: the limit is checked before any consumer could take the message, so a queue with
@@ -342,10 +374,15 @@ export class Queue implements Destination {
     const segment = this.log.lastSegment;
     parts[1] = parts[2] = parts[0] = EMPTY;
     let expiresAt = this.expiryFor(message);
-    if (expiresAt !== 0 && expiresAt <= Date.now()) {
+    const waits = awaited && result === ENQUEUED_DURABLE;
+    const expired = expiresAt !== 0 && expiresAt <= Date.now();
+    // the consumer that can take it at once: only when nothing is queued before it
+    let taker: Consumer | null = null;
+    if ((expired || !waits) && this.readyCount === 0 && this.pending.size === 0 && this.consumers.length > 0) taker = this.pickConsumer();
+    if (expired) {
       // a TTL of 0 (or a past expiry): delivered only if a consumer can take it at once (when its round
-      // completes), else it expires now
-      if (this.readyCount === 0 && this.pending.size === 0 && this.pickConsumer() !== null) {
+      // completes, if it waits for one), else it expires now
+      if (taker !== null) {
         expiresAt = 0;
       } else {
         this.counters.deadLetteredExpired++;
@@ -354,10 +391,42 @@ export class Queue implements Destination {
         return result;
       }
     }
-    const round = this.context.appended(this);
     const trackedBody = this.trackedSize(bodySize);
+    if (waits) {
+      this.pushPending(segment, offset, length, expiresAt, message.priority, trackedBody, this.context.appended(this));
+      this.enforceLimits();
+      return result;
+    }
+    // nobody waits for it: no round of its own, but the queue hears if a failure rolls it back
+    this.unawaitedRound = this.context.appendedUnawaited(this);
+    if (this.pending.size > 0) {
+      // behind a message waiting for its round: it waits with it, released (or dropped) after it
+      this.pushPending(segment, offset, length, expiresAt, message.priority, trackedBody, 0);
+      this.enforceLimits();
+      return result;
+    }
+    if (taker !== null) {
+      const p = this.handoverPosition;
+      p.segment = segment;
+      p.offset = offset;
+      p.length = length;
+      p.flags = 0;
+      p.expiresAt = expiresAt;
+      p.deliveries = 0;
+      p.bodySize = trackedBody;
+      this.handOver(taker, message, p);
+      return result;
+    }
+    this.pushReady(segment, offset, length, 0, expiresAt, 0, trackedBody, message.priority);
+    this.enforceLimits();
+    if (expiresAt !== 0) this.armExpiry();
+    return result;
+  }
+
+  /** a record joins `pending`, covered by `round` (0: nobody waits for it, it goes with the one before it) */
+  private pushPending(segment: number, offset: number, length: number, expiresAt: number, priority: number, trackedBody: number, round: number): void {
     if (this.pending === NO_PENDING) this.pending = new PositionRing(PENDING_INITIAL_SLOTS);
-    this.pending.push(segment, offset, length, 0, expiresAt, message.priority, trackedBody);
+    this.pending.push(segment, offset, length, 0, expiresAt, priority, trackedBody);
     this.pendingBodyBytes += trackedBody;
     const rounds = this.pendingRounds;
     if (rounds.length > this.pendingHead && rounds[rounds.length - 1] === round) this.pendingCounts[rounds.length - 1]!++;
@@ -365,15 +434,14 @@ export class Queue implements Destination {
       rounds.push(round);
       this.pendingCounts.push(1);
     }
-    this.enforceLimits();
-    return result;
   }
 
   /**
    * The durability rounds up to `completed` completed: their records become ready (and are delivered).
-   * Returns true while records of later rounds still wait.
+   * Returns true while records of later rounds still wait, or records nobody waits for are not covered.
    */
   releaseDurable(completed: number): boolean {
+    if (this.unawaitedRound !== 0 && this.unawaitedRound <= completed) this.unawaitedRound = 0;
     const rounds = this.pendingRounds;
     const counts = this.pendingCounts;
     const pending = this.pending;
@@ -390,19 +458,22 @@ export class Queue implements Destination {
       released++;
       head++;
     }
-    if (released === 0) return head < rounds.length;
+    if (released === 0) return head < rounds.length || this.unawaitedRound !== 0;
     this.trimPendingRounds(head);
     if (this.deleted) return false;
     this.enforceLimits();
     this.wakePendingWaiters();
     if (this.consumers.length > 0) this.drain();
     else this.armExpiry();
-    return this.pendingHead < rounds.length;
+    return this.pendingHead < this.pendingRounds.length || this.unawaitedRound !== 0;
   }
 
   /**
    * The durability rounds up to `through` failed: the storage dropped their records (and nacked their
-   * publishers), so their positions are forgotten without an ack. Returns true while later ones wait.
+   * publishers), so their positions are forgotten without an ack; so are the records nobody waited for
+   * behind them in `pending` (appended later to the same log, so rolled back too). Ready messages nobody
+   * waited for that the rollback took are forgotten as well (forgetRolledBack). Returns true while later
+   * ones wait.
    */
   dropFailed(through: number): boolean {
     const rounds = this.pendingRounds;
@@ -421,8 +492,37 @@ export class Queue implements Destination {
     }
     const dropped = head !== this.pendingHead;
     this.trimPendingRounds(head);
+    if (this.unawaitedRound !== 0) {
+      // every byte no completed round covered was rolled back (sync.ts), whatever round it was due in
+      this.unawaitedRound = 0;
+      if (!this.deleted) this.forgetRolledBack();
+    }
     if (dropped) this.wakePendingWaiters();
-    return this.pendingHead < rounds.length;
+    return this.pendingHead < this.pendingRounds.length;
+  }
+
+  /**
+   * After a rollback: ready messages whose records it took (delivered before their fsync and requeued, or
+   * never delivered) leave the rings, counted as storageFailed. Unacked ones are left to their consumers:
+   * their ack finds no record (ignored), a requeue forgets them (requeue). One pass over the ready
+   * messages per failure, never per message.
+   */
+  private forgetRolledBack(): void {
+    const log = this.log;
+    const p = this.position;
+    for (const ring of this.rings) {
+      for (let n = ring.size; n > 0; n--) {
+        ring.readHead(p);
+        ring.shift();
+        if (log.holds(p.segment, p.offset)) {
+          ring.push(p.segment, p.offset, p.length, p.flags, p.expiresAt, p.deliveries, p.bodySize);
+          continue;
+        }
+        this.readyCount--;
+        this.readyBodyBytes -= p.bodySize;
+        this.counters.storageFailed++;
+      }
+    }
   }
 
   /**
@@ -439,11 +539,15 @@ export class Queue implements Destination {
    */
   afterPending(callback: () => void): void {
     const rounds = this.pendingRounds;
-    if (this.pendingHead >= rounds.length) {
+    // the last round anything pending waits for (runs of round 0, records nobody waits for, go with the
+    // round before them; rounds only grow, so the last non-zero one is the highest)
+    let last = 0;
+    for (let i = rounds.length - 1; i >= this.pendingHead && last === 0; i--) last = rounds[i]!;
+    if (last === 0) {
       callback();
       return;
     }
-    this.waiterRounds.push(rounds[rounds.length - 1]!);
+    this.waiterRounds.push(last);
     this.waiterCallbacks.push(callback);
   }
 
@@ -546,7 +650,12 @@ export class Queue implements Destination {
     for (const ring of this.rings) {
       if (ring.size === 0) continue;
       const p = ring.readHead(scratch);
-      const publishedAt = decodeRecord(this.log.read(p.segment, p.offset, p.length)).publishedAt;
+      let publishedAt = 0;
+      try {
+        publishedAt = decodeRecord(this.log.read(p.segment, p.offset, p.length)).publishedAt;
+      } catch (error) {
+        if (!(error instanceof RangeError)) throw error; // a record a failed write took (readReady): not counted
+      }
       if (publishedAt > 0 && (oldest === null || publishedAt < oldest)) oldest = publishedAt;
     }
     return oldest;
@@ -573,8 +682,8 @@ export class Queue implements Destination {
       try {
         message = decodeRecord(this.log.read(segment, offset, p.length));
       } catch (error) {
-        // a record still waiting for its round whose write just failed (drop-head over pending ones):
-        // it cannot be read (RangeError: not written), and its publisher gets a nack with the round
+        // a record whose write just failed (drop-head over pending ones: its publisher gets a nack with
+        // the round), or one nobody waited for that a rollback took: it cannot be read (RangeError)
         if (!(error instanceof RangeError)) throw error;
       }
     }
@@ -589,12 +698,42 @@ export class Queue implements Destination {
     const s = this.settings;
     if (s.maxLength === null && s.maxLengthBytes === null) return;
     if (s.overflow !== 'drop-head') return;
+    let tookPending = false;
     while (this.overLimit(0, 0)) {
       // the oldest message goes first: a ready one, else one still waiting for its round
-      const p = this.readyCount > 0 ? this.shiftHead() : this.shiftPending();
+      const fromPending = this.readyCount === 0;
+      const p = fromPending ? this.shiftPending() : this.shiftHead();
       if (p === null) break;
+      if (fromPending) tookPending = true;
       this.dropPosition(p, 'maxlen');
     }
+    if (tookPending) this.releaseUnawaitedHead();
+  }
+
+  /**
+   * The messages that waited for a round went (drop-head took them): the ones nobody waits for that were
+   * queued behind them have nothing left to wait for, and become ready.
+   */
+  private releaseUnawaitedHead(): void {
+    const rounds = this.pendingRounds;
+    const counts = this.pendingCounts;
+    const pending = this.pending;
+    const p = this.position;
+    let head = this.pendingHead;
+    while (head < rounds.length && rounds[head] === 0) {
+      for (let n = counts[head]!; n > 0; n--) {
+        pending.readHead(p);
+        pending.shift();
+        this.pendingBodyBytes -= p.bodySize;
+        this.pushReady(p.segment, p.offset, p.length, 0, p.expiresAt, 0, p.bodySize, p.deliveries);
+      }
+      head++;
+    }
+    if (head === this.pendingHead) return;
+    this.trimPendingRounds(head);
+    this.wakePendingWaiters();
+    if (this.consumers.length > 0) this.scheduleDrain();
+    else this.armExpiry();
   }
 
   // ---------------------------------------------------------------- TTL
@@ -679,7 +818,8 @@ export class Queue implements Destination {
       }
       const p = this.shiftHead();
       if (p === null) break;
-      const message = this.readMessage(p);
+      const message = this.readReady(p);
+      if (message === null) continue;
       if (message.undecodable !== null) {
         this.dropUndecodable(p, message.undecodable);
         continue;
@@ -688,6 +828,22 @@ export class Queue implements Destination {
       delivered++;
     }
     this.armExpiry();
+  }
+
+  /**
+   * Reads a ready record back (readMessage); null when a failed write, or the rollback after it, took the
+   * record: a message nobody waited for, queued or requeued before its fsync. It is lost (nobody was
+   * promised it), counted as storageFailed; the rollback removes its bytes, so nothing is acked.
+   */
+  private readReady(p: Position): Message | null {
+    try {
+      return this.readMessage(p);
+    } catch (error) {
+      const log = this.log;
+      if (!(error instanceof RangeError) || (log.holds(p.segment, p.offset) && !log.writeFailing)) throw error;
+      this.counters.storageFailed++;
+      return null;
+    }
   }
 
   /** read a record back; a redelivered message of a queue that counts deliveries gets x-delivery-count */
@@ -732,7 +888,8 @@ export class Queue implements Destination {
         this.counters.getEmpty++;
         return null;
       }
-      const message = this.readMessage(p);
+      const message = this.readReady(p);
+      if (message === null) continue;
       if (message.undecodable !== null) {
         this.dropUndecodable(p, message.undecodable);
         continue;
@@ -808,6 +965,11 @@ export class Queue implements Destination {
       const old = entries[i]!;
       if (this.unackedCount > 0) this.unackedCount--;
       if (this.deleted) continue;
+      if (!this.log.holds(old.segment, old.offset)) {
+        // delivered before its fsync, and a failure rolled its record back: lost (see the header)
+        this.counters.storageFailed++;
+        continue;
+      }
       this.counters.requeue++;
       const e: RequeueEntry = { ...old, deliveries: old.deliveries + 1 };
       if (s.deliveryLimit !== null && e.deliveries > s.deliveryLimit) {

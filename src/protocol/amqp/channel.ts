@@ -420,7 +420,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
       this.vhost.route(exchange, message, routed, holders);
       routedCount = routed.length;
       for (let i = 0; i < routed.length; i++) {
-        const result = routed[i]!.enqueue(message);
+        const result = routed[i]!.enqueue(message, this.confirming); // a confirm waits for the fsync (queue.ts)
         if (result === ENQUEUED_DURABLE) needsSync = true;
         else if (result === REJECTED) rejected = true;
       }
