@@ -428,8 +428,8 @@ export class DefinitionsStore implements SyncableLog {
     this.needsRepair = false;
     // from here the snapshot holds everything: the journal's records are redundant (and harmless if kept:
     // every record states a final value, so replaying the old journal onto the new snapshot changes
-    // nothing). The cut is not synced here: the next round's fdatasync covers it together with the first
-    // record written after it (the file's size is part of what fdatasync makes durable).
+    // nothing). The cut is not synced here: the fdatasync of the first record written after it covers it
+    // (the file's size is part of what fdatasync makes durable); until then the old records replay harmlessly.
     try {
       fs.ftruncateSync(this.fd, 0);
       this.journalEmptied();
@@ -456,7 +456,6 @@ export class DefinitionsStore implements SyncableLog {
     // a round in flight covers what the snapshot now holds: it completes at 0 bytes
     this.durableBytes = 0;
     this.candidateBytes = 0;
-    if (this.owner !== null && this.options.sync) this.owner.scheduler.markUnsynced(this);
   }
 
   close(): void {
