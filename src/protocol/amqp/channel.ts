@@ -25,6 +25,7 @@ import {
   M_BASIC_CANCEL_OK,
   M_BASIC_CONSUME,
   M_BASIC_CONSUME_OK,
+  M_BASIC_DELIVER,
   M_BASIC_GET,
   M_BASIC_GET_EMPTY,
   M_BASIC_GET_OK,
@@ -628,6 +629,12 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
   deliverReply(message: Message): boolean {
     if (this.state !== State.Open || this.replyConsumerTag === null) return false;
     const tag = ++this.deliveryTag;
+    if (this.held.length > 0) {
+      // its consume-ok may be among the held replies: the reply must not overtake it
+      const args = { consumerTag: this.replyConsumerTag.toString(), deliveryTag: tag, redelivered: false, exchange: message.exchange, routingKey: message.routingKey };
+      this.hold(0, { id: M_BASIC_DELIVER, args }, message.properties, message.body, 0, 0);
+      return true;
+    }
     this.connection.writer.deliver(this.id, this.replyConsumerTag, tag, false, message.exchange, message.routingKey, message.properties, message.body);
     return true;
   }
