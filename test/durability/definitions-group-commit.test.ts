@@ -178,11 +178,11 @@ test('a declaration whose fsync fails closes the connection with 541 (HTTP 500);
   }
 });
 
-/** Channels each pipelining a batch of declarations in one write. */
+/** Channels pipelining declarations, each keeping KILL_WINDOW of them unanswered at all times. */
 const KILL_CHANNELS = 4;
-const KILL_BATCH = 1500;
-/** kill -9 once this many declare-oks arrived, so it lands with declarations still in flight */
-const KILL_AFTER_ANSWERS = 1;
+const KILL_WINDOW = 64;
+/** kill -9 once this many declare-oks arrived, so it lands with declarations in flight on every channel */
+const KILL_AFTER_ANSWERS = 2000;
 
 test('every durable queue whose declare-ok arrived survives kill -9, with declarations pipelined on several channels', async () => {
   const dataDir = tempDataDir('postbox-decl-kill-');
@@ -190,8 +190,10 @@ test('every durable queue whose declare-ok arrived survives kill -9, with declar
     const first = await spawnBroker(dataDir);
     const client = await RawClient.open(first.amqpPort);
     for (let ch = 1; ch <= KILL_CHANNELS; ch++) await client.openChannel(ch);
+    const sent = new Array<number>(KILL_CHANNELS + 1).fill(0);
+    const sendNext = (ch: number): Buffer => declare(ch, `kill-${ch}-${sent[ch]!++}`);
     const batch: Buffer[] = [];
-    for (let i = 0; i < KILL_BATCH; i++) for (let ch = 1; ch <= KILL_CHANNELS; ch++) batch.push(declare(ch, `kill-${ch}-${i}`));
+    for (let i = 0; i < KILL_WINDOW; i++) for (let ch = 1; ch <= KILL_CHANNELS; ch++) batch.push(sendNext(ch));
     client.write(Buffer.concat(batch));
     const acknowledged: string[] = [];
     let killed = false;
@@ -200,9 +202,12 @@ test('every durable queue whose declare-ok arrived survives kill -9, with declar
       if (next === null) break;
       if (next.method.id !== M_QUEUE_DECLARE_OK) continue;
       acknowledged.push(next.method.args.queue);
-      if (!killed && acknowledged.length >= KILL_AFTER_ANSWERS) {
+      if (killed) continue;
+      if (acknowledged.length >= KILL_AFTER_ANSWERS) {
         killed = true;
         first.child.kill('SIGKILL');
+      } else {
+        client.write(sendNext(next.channel)); // keep the window full
       }
     }
     assert.equal(await first.exited, 'SIGKILL');
@@ -213,7 +218,8 @@ test('every durable queue whose declare-ok arrived survives kill -9, with declar
       const response = await fetch(`http://127.0.0.1:${second.httpPort}/api/queues/%2F?columns=name`, { headers: { authorization: GUEST } });
       const names = new Set(((await response.json()) as Array<{ name: string }>).map((q) => q.name));
       const lost = acknowledged.filter((name) => !names.has(name));
-      assert.deepEqual(lost, [], `${lost.length} of ${acknowledged.length} acknowledged declarations lost (${KILL_CHANNELS * KILL_BATCH} sent)`);
+      const total = sent.reduce((a, b) => a + b, 0);
+      assert.deepEqual(lost, [], `${lost.length} of ${acknowledged.length} acknowledged declarations lost (${total} sent)`);
     } finally {
       second.child.kill('SIGKILL');
       await second.exited;
