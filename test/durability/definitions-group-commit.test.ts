@@ -15,6 +15,8 @@ import { RawClient } from '../wire/helpers/raw-client.js';
 import { faultInjector, installFaults, parseFaultPlan } from '../../src/storage/faults.js';
 import {
   M_BASIC_ACK,
+  M_BASIC_CONSUME,
+  M_BASIC_CONSUME_OK,
   M_BASIC_GET,
   M_BASIC_GET_OK,
   M_BASIC_QOS,
@@ -126,6 +128,34 @@ test('a publish pipelined right after a durable declaration routes to the new qu
     assert.equal(declared!.method.id, M_QUEUE_DECLARE_OK);
     // the confirm is not an answer to a method: it may come before or after the get-ok
     assert.deepEqual(rest.map((r) => r.method.id).sort(), [M_BASIC_GET_OK, M_BASIC_ACK].sort(), 'the publish did not reach the queue declared just before it');
+  } finally {
+    client.socket.destroy();
+    await broker.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a consumer started behind a held declare-ok gets its consume-ok before its first delivery', async () => {
+  const dataDir = tempDataDir();
+  const broker = await startTestBroker({ dataDir });
+  const client = await RawClient.open(broker.amqpPort);
+  try {
+    await client.openChannel(1);
+    await client.declareQueue(1, 'waiting', { durable: true });
+    client.send(1, { id: M_CONFIRM_SELECT, args: { nowait: false } });
+    await client.expect(M_CONFIRM_SELECT_OK, 1);
+    client.publish(1, '', 'waiting', Buffer.from('ready'), { deliveryMode: 2 });
+    await client.expect(M_BASIC_ACK, 1);
+    client.write(
+      Buffer.concat([
+        declare(1, 'another'), // its declare-ok waits for the fsync
+        encodeMethodFrame(1, { id: M_BASIC_CONSUME, args: { ticket: 0, queue: 'waiting', consumerTag: 'c1', noLocal: false, noAck: true, exclusive: false, nowait: false, arguments: {} } }),
+      ]),
+    );
+    assert.equal((await client.expect(M_QUEUE_DECLARE_OK, 1)).queue, 'another');
+    assert.equal((await client.expect(M_BASIC_CONSUME_OK, 1)).consumerTag, 'c1');
+    const delivery = await client.nextDelivery(1);
+    assert.equal(delivery.body.toString(), 'ready');
   } finally {
     client.socket.destroy();
     await broker.stop();
