@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { DEFAULT_MAX_QUEUES, type FsyncPolicy, type UserConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { SegmentLog } from '../storage/log.js';
-import { SyncScheduler } from '../storage/sync.js';
+import { SyncScheduler, type DurabilityListener } from '../storage/sync.js';
 import { segmentFileName } from '../storage/format.js';
 import { UnsupportedFormatError } from '../storage/format-error.js';
 import { isKnownRecordVersion, KNOWN_RECORD_VERSIONS } from './message.js';
 import { FdCache, storageOpenFileBudget } from '../storage/fd-cache.js';
-import { DefinitionsStore, emptyDefinitions, type DefinitionChange, type Definitions, type JournalChange } from './definitions.js';
+import { DefinitionsStore, emptyDefinitions, type DefinitionChange, type Definitions, type JournalChange, type JournalOwner } from './definitions.js';
 import { VirtualHost, type VhostContext } from './vhost.js';
 import type { Queue } from './queue/queue.js';
 import type { RecoveryVisitor } from './delayed/delayed-store.js';
@@ -54,7 +54,17 @@ export interface CoreOptions {
  */
 export const STORAGE_IDLE_SWEEP_MS = 30_000;
 
-export class BrokerCore implements VhostContext {
+/**
+ * Told when the definitions changes it waited for are durable (an AMQP channel holding its declare-ok,
+ * an HTTP request holding its 201): see BrokerCore.whenDefinitionsDurable.
+ */
+export interface DefinitionsWaiter {
+  definitionsDurable(): void;
+  /** the round failed: the change may be lost at a crash (memory is being rewritten to disk); answer 541 / 500 */
+  definitionsFailed(error: BrokerError): void;
+}
+
+export class BrokerCore implements VhostContext, JournalOwner {
   readonly vhosts = new Map<string, VirtualHost>();
   readonly scheduler: SyncScheduler;
   /** every descriptor of the storage (queue logs, delayed stores, Kafka partitions), under one budget */
@@ -73,6 +83,12 @@ export class BrokerCore implements VhostContext {
   /** definitions.json and its journal (set by open()) */
   private definitionsStore!: DefinitionsStore;
   private snapshotScheduled = false;
+  /** the scheduler round covering every definitions change made so far */
+  private definitionsRound = 0;
+  /** waiters for definitions rounds, in round order (rounds only grow): parallel arrays, head first */
+  private definitionWaiterRounds: number[] = [];
+  private definitionWaiters: DefinitionsWaiter[] = [];
+  private readonly definitionsListener: DurabilityListener;
   private readonly queuesDir: string;
   private readonly transientDir: string;
   /** held messages of durable x-delayed-message exchanges, one directory each */
@@ -121,6 +137,11 @@ export class BrokerCore implements VhostContext {
       syncBeforeClose: options.fsync === 'always',
       onSyncError: (error) => this.scheduler.reportFailure(error),
     });
+    this.definitionsListener = {
+      onDurable: (round) => this.definitionRoundsEnded(round, null),
+      onFailed: (through, error) => this.definitionRoundsEnded(through, error),
+    };
+    this.scheduler.addListener(this.definitionsListener);
     this.sweepTimer = setInterval(() => this.files.sweep(), STORAGE_IDLE_SWEEP_MS);
     this.sweepTimer.unref();
     options.logger.debug(() => `storage keeps at most ${budget} files open`);
@@ -179,6 +200,7 @@ export class BrokerCore implements VhostContext {
     core.removeDelayedLeftovers();
     core.loading = false;
     if (store.snapshotDue) core.writeSnapshot(); // fold a long (or damaged) journal in at once
+    store.attach(core); // from now on journal records are synced by the group-commit rounds
     core.stats.start(
       options.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS,
       () => core.allQueues(),
@@ -337,11 +359,12 @@ export class BrokerCore implements VhostContext {
   }
 
   /**
-   * Makes a change of durable definitions durable, or throws a BrokerError (INTERNAL_ERROR: 541 on AMQP,
-   * 500 on HTTP) when the disk refuses it (ENOSPC, EIO, EMFILE …). Callers record a change BEFORE they
-   * apply it in memory, or undo it when this throws: memory never holds a definition the disk lacks.
-   * With `changes`, one journal record each (O(1)); without, a new snapshot of everything (O(n), for
-   * the rare changes that cascade, such as an exchange deletion), deferred to the end of a batch.
+   * Records a change of durable definitions, or throws a BrokerError (INTERNAL_ERROR: 541 on AMQP, 500 on
+   * HTTP) when the disk refuses the write (ENOSPC, EIO, EMFILE …). Callers record a change BEFORE they
+   * apply it in memory, or undo it when this throws: memory never holds a definition the disk refused.
+   * With `changes`, one journal record each (O(1)), written at once and made durable by the next
+   * group-commit round (pendingDefinitionsRound: answers wait for it); without, a new snapshot of
+   * everything (O(n), for imports and vhost deletion), deferred to the end of a batch.
    */
   definitionsChanged(changes?: readonly DefinitionChange[]): void {
     if (this.loading || this.closed) return;
@@ -354,13 +377,76 @@ export class BrokerCore implements VhostContext {
       return;
     }
     const records = changes.map((c) => this.journalChange(c));
-    this.guardDefinitionsWrite(() => this.definitionsStore.append(records));
+    this.guardDefinitionsWrite(() => {
+      const round = this.definitionsStore.append(records);
+      if (round > this.definitionsRound) this.definitionsRound = round;
+    });
     // the caller applies the change in memory after this returns: the snapshot, built from memory, waits
     // for the end of the turn (the journal keeps every record until the snapshot holds it)
     if (this.definitionsStore.snapshotDue && !this.snapshotScheduled) {
       this.snapshotScheduled = true;
       setImmediate(() => this.scheduledSnapshot());
     }
+  }
+
+  /**
+   * The round an answer about definitions waits for: every definitions change made so far is durable
+   * once it completes. 0 when none is pending (answer at once). An answer waits for the latest change,
+   * whoever made it: a re-declare of a queue another client just declared is answered once that queue
+   * is on disk too.
+   */
+  pendingDefinitionsRound(): number {
+    return this.definitionsRound > this.scheduler.completedRound ? this.definitionsRound : 0;
+  }
+
+  /** `waiter` is told once `round` (from pendingDefinitionsRound) completed or failed; rounds end in order. */
+  whenDefinitionsDurable(round: number, waiter: DefinitionsWaiter): void {
+    this.definitionWaiterRounds.push(round);
+    this.definitionWaiters.push(waiter);
+  }
+
+  /** Resolves once every definitions change made so far is durable; rejects with INTERNAL_ERROR if its round failed. */
+  definitionsSettled(): Promise<void> {
+    const round = this.pendingDefinitionsRound();
+    if (round === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.whenDefinitionsDurable(round, { definitionsDurable: resolve, definitionsFailed: reject });
+    });
+  }
+
+  /** Rounds up to `through` completed (error null) or failed: tell their waiters, in order. */
+  private definitionRoundsEnded(through: number, error: Error | null): void {
+    const rounds = this.definitionWaiterRounds;
+    if (rounds.length === 0 || rounds[0]! > through) return;
+    const waiters = this.definitionWaiters;
+    let n = 0;
+    while (n < rounds.length && rounds[n]! <= through) n++;
+    const ended = waiters.slice(0, n);
+    this.definitionWaiterRounds = rounds.slice(n);
+    this.definitionWaiters = waiters.slice(n);
+    let failure: BrokerError | null = null;
+    if (error !== null) {
+      const e = error as NodeJS.ErrnoException;
+      this.options.logger.error(
+        `definitions changes could not be synced to disk (${e.code ?? e.message}): ${ended.length} answer(s) refused with 541 / HTTP 500; ` +
+          `the definitions in memory are rewritten to disk as a new snapshot once it takes writes again`,
+      );
+      failure = brokerError(Errors.INTERNAL_ERROR, `definitions could not be synced to disk (${e.code ?? e.message}); the change may not survive a restart`);
+    }
+    for (const waiter of ended) {
+      try {
+        if (failure === null) waiter.definitionsDurable();
+        else waiter.definitionsFailed(failure);
+      } catch (err) {
+        this.options.logger.error(`a definitions waiter failed: ${(err as Error)?.stack ?? String(err)}`);
+      }
+    }
+  }
+
+  /** JournalOwner: after a failed round, memory is written as a new snapshot (throws while the disk refuses). */
+  rewriteSnapshot(): void {
+    this.writeSnapshot();
+    this.options.logger.warn('definitions in memory rewritten to disk as a new snapshot after a failed sync');
   }
 
   private scheduledSnapshot(): void {

@@ -32,6 +32,7 @@ import fs, { readFileSync, existsSync } from 'node:fs';
 import { crc32c } from '@node-rs/crc32';
 import { closeQuietly, readdirOrEmpty, writeFileAtomic, writeFully } from '../storage/files.js';
 import { UnsupportedFormatError } from '../storage/format-error.js';
+import type { SyncableLog, SyncScheduler } from '../storage/sync.js';
 import { join } from 'node:path';
 import { AmqpDecimal, type FieldTable, type FieldValue } from './field-table.js';
 import type { Policy } from './policy.js';
@@ -271,19 +272,38 @@ function definitionCount(defs: Definitions): number {
 
 export interface DefinitionsStoreOptions {
   readonly dataDir: string;
-  /** fdatasync each record before append() returns, and the snapshot before its rename (fsync policy 'always') */
+  /** fsync policy 'always': journal records are fdatasync'ed by the group-commit rounds, the snapshot before its rename */
   readonly sync: boolean;
   /** one line for damage found at replay (error level) */
   readonly error: (line: string) => void;
 }
 
 /**
- * The snapshot and its journal, open. append() makes changes durable one record at a time; the owner
- * writes a new snapshot when snapshotDue says so (it builds the definitions from memory).
+ * What the journal needs from its owner: the group-commit scheduler that syncs it (a round covers every
+ * record appended before requestRound() returned it), and a way to rewrite the snapshot from memory when a
+ * failed round left the journal behind memory (repair).
  */
-export class DefinitionsStore {
+export interface JournalOwner {
+  readonly scheduler: SyncScheduler;
+  /** Writes every definition in memory as a new snapshot (writeSnapshot); throws when the disk refuses. */
+  rewriteSnapshot(): void;
+}
+
+/**
+ * The snapshot and its journal, open. append() writes changes as journal records (one write, no sync) and
+ * returns the group-commit round that makes them durable; the journal is one more log of the broker's
+ * SyncScheduler, so the records of every declaration made while a round is in flight share the next
+ * round's one fdatasync, and the event loop never waits for it. The owner writes a new snapshot when
+ * snapshotDue says so (it builds the definitions from memory).
+ *
+ * A failed round (the journal's fdatasync, or any other file's in the same round) leaves records memory
+ * holds that the disk may lack: rollBack cuts the journal back to what completed rounds cover and repair
+ * rewrites the snapshot from memory (retried by the scheduler until the disk takes it); until then append
+ * refuses every change, so memory never gets further ahead of the disk.
+ */
+export class DefinitionsStore implements SyncableLog {
   private fd: number;
-  /** bytes of the journal that hold whole, synced records */
+  /** bytes of the journal that hold whole, written records */
   private journalBytes: number;
   private journalRecords = 0;
   /** definitions in the snapshot (sets how long the journal may grow) */
@@ -291,6 +311,21 @@ export class DefinitionsStore {
   /** a write or sync failed: the journal may hold a record memory does not; the next change rewrites the snapshot */
   private suspect = false;
   private readonly journalPath: string;
+  private owner: JournalOwner | null = null;
+  // SyncableLog state (owned by the scheduler)
+  flushQueued = false;
+  syncQueued = false;
+  exposed = false;
+  /** journal bytes completed rounds cover */
+  private durableBytes: number;
+  /** journal bytes the round in flight covers once it completes */
+  private candidateBytes: number;
+  /** the scheduler is syncing the journal's descriptor: it is closed only after onSyncDone */
+  private syncing = false;
+  /** a descriptor replaced while a sync of it was in flight, closed at onSyncDone */
+  private retiredFd = -1;
+  /** a failed round left memory ahead of the journal: refuse changes until a snapshot from memory is written */
+  private needsRepair = false;
 
   private constructor(
     private readonly options: DefinitionsStoreOptions,
@@ -301,6 +336,8 @@ export class DefinitionsStore {
   ) {
     this.fd = fd;
     this.journalBytes = journalBytes;
+    this.durableBytes = journalBytes;
+    this.candidateBytes = journalBytes;
     this.journalRecords = journalRecords;
     this.snapshotCount = snapshotCount;
     this.journalPath = join(options.dataDir, DEFINITIONS_JOURNAL_FILE);
@@ -317,6 +354,11 @@ export class DefinitionsStore {
     return { store, definitions: replay.definitions };
   }
 
+  /** Joins the owner's group commit: from now on append() hands its records to the owner's scheduler. */
+  attach(owner: JournalOwner): void {
+    this.owner = owner;
+  }
+
   /** The journal is long enough (or untrustworthy) for the owner to write a new snapshot now. */
   get snapshotDue(): boolean {
     return this.suspect || this.journalRecords > Math.max(MIN_RECORDS_BEFORE_SNAPSHOT, this.snapshotCount);
@@ -328,11 +370,16 @@ export class DefinitionsStore {
   }
 
   /**
-   * Appends `changes` as journal records and makes them durable. Throws (ENOSPC, EIO, EMFILE …) with the
-   * journal cut back to its previous end where possible; the caller then leaves memory unchanged.
+   * Appends `changes` as journal records (written to the OS at once, not synced) and returns the
+   * scheduler round that makes them durable (0 when there is nothing to wait for). Throws (ENOSPC, EIO,
+   * EMFILE …, or while a failed round awaits repair) with the journal cut back to its previous end where
+   * possible; the caller then leaves memory unchanged.
    */
-  append(changes: readonly JournalChange[]): void {
-    if (changes.length === 0) return;
+  append(changes: readonly JournalChange[]): number {
+    if (changes.length === 0) return 0;
+    if (this.needsRepair) {
+      throw Object.assign(new Error('an earlier definitions sync failed and memory is not yet rewritten to disk (retried every second)'), { code: 'EIO' });
+    }
     const parts: Buffer[] = [];
     for (const change of changes) {
       const payload = Buffer.from(JSON.stringify(encodeChange(change)), 'utf8');
@@ -345,10 +392,10 @@ export class DefinitionsStore {
     const bytes = Buffer.concat(parts);
     try {
       writeFully(this.fd, bytes, bytes.length, this.journalBytes);
-      if (this.options.sync) fs.fdatasyncSync(this.fd);
+      if (this.options.sync && this.owner === null) fs.fdatasyncSync(this.fd); // no group commit to join (tools, tests)
     } catch (error) {
-      // the record may be partly (or, after a failed sync, wholly) on disk: cut it off, and distrust the
-      // journal until a snapshot written from memory replaces it
+      // the record may be partly on disk: cut it off, and distrust the journal until a snapshot written
+      // from memory replaces it
       this.suspect = true;
       try {
         fs.ftruncateSync(this.fd, this.journalBytes);
@@ -359,6 +406,15 @@ export class DefinitionsStore {
     }
     this.journalBytes += bytes.length;
     this.journalRecords += changes.length;
+    return this.requestRound();
+  }
+
+  /** The round covering everything written to the journal so far (0 without a scheduler). */
+  private requestRound(): number {
+    const scheduler = this.owner?.scheduler;
+    if (scheduler === undefined) return 0;
+    scheduler.markUnsynced(this);
+    return scheduler.requestRound();
   }
 
   /**
@@ -369,31 +425,98 @@ export class DefinitionsStore {
     saveDefinitions(this.options.dataDir, defs, this.options.sync);
     this.snapshotCount = definitionCount(defs);
     this.suspect = false;
-    // from here the snapshot holds everything: the journal's records are redundant (and harmless if kept)
+    this.needsRepair = false;
+    // from here the snapshot holds everything: the journal's records are redundant (and harmless if kept:
+    // every record states a final value, so replaying the old journal onto the new snapshot changes
+    // nothing). The cut is not synced here: the fdatasync of the first record written after it covers it
+    // (the file's size is part of what fdatasync makes durable); until then the old records replay harmlessly.
     try {
       fs.ftruncateSync(this.fd, 0);
-      if (this.options.sync) fs.fdatasyncSync(this.fd);
-      this.journalBytes = 0;
-      this.journalRecords = 0;
+      this.journalEmptied();
     } catch {
       // a journal that could not be emptied replays harmlessly onto the new snapshot; try again next time
       const fresh = this.journalPath + '.tmp';
       try {
         fs.writeFileSync(fresh, Buffer.alloc(0));
         fs.renameSync(fresh, this.journalPath);
-        closeQuietly(this.fd);
+        const old = this.fd;
         this.fd = fs.openSync(this.journalPath, 'a+');
-        this.journalBytes = 0;
-        this.journalRecords = 0;
+        if (this.syncing) this.retiredFd = old;
+        else closeQuietly(old);
+        this.journalEmptied();
       } catch {
         this.suspect = true;
       }
     }
   }
 
+  private journalEmptied(): void {
+    this.journalBytes = 0;
+    this.journalRecords = 0;
+    // a round in flight covers what the snapshot now holds: it completes at 0 bytes
+    this.durableBytes = 0;
+    this.candidateBytes = 0;
+  }
+
   close(): void {
     if (this.fd >= 0) closeQuietly(this.fd);
     this.fd = -1;
+    if (this.retiredFd >= 0) closeQuietly(this.retiredFd);
+    this.retiredFd = -1;
+  }
+
+  // ---- SyncableLog: called by the SyncScheduler -------------------------------------------------
+
+  /** Nothing is buffered: append() writes at once (so a full disk refuses the change before it is applied). */
+  flush(): void {}
+
+  collectSyncFds(dataFds: number[]): void {
+    this.candidateBytes = this.journalBytes;
+    if (this.fd < 0) return;
+    this.syncing = true;
+    dataFds.push(this.fd);
+  }
+
+  onSyncDone(): void {
+    this.syncing = false;
+    if (this.retiredFd >= 0) closeQuietly(this.retiredFd);
+    this.retiredFd = -1;
+  }
+
+  roundCompleted(): boolean {
+    // policy 'never' collects no syncs: a round covers what was written before it
+    this.durableBytes = this.options.sync ? this.candidateBytes : this.journalBytes;
+    return this.journalBytes !== this.durableBytes;
+  }
+
+  /**
+   * A round failed: records past what completed rounds cover may be lost, yet memory holds them. Cut
+   * them off (a cut that fails leaves records that replay harmlessly) and refuse changes until repair()
+   * has written memory as a new snapshot.
+   */
+  rollBack(): void {
+    this.needsRepair = true;
+    this.suspect = true;
+    this.candidateBytes = this.durableBytes;
+    if (this.fd < 0 || this.journalBytes === this.durableBytes) return;
+    try {
+      fs.ftruncateSync(this.fd, this.durableBytes);
+      this.journalBytes = this.durableBytes;
+    } catch {
+      // the snapshot written by repair() makes the journal redundant anyway
+    }
+  }
+
+  /** After rollBack: memory written as a new snapshot (synchronously, on this failure path only). */
+  repair(): boolean {
+    if (!this.needsRepair) return true;
+    if (this.owner === null || this.fd < 0) return false;
+    try {
+      this.owner.rewriteSnapshot();
+      return true;
+    } catch {
+      return false;
+    }
   }
 }
 

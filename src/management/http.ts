@@ -131,6 +131,9 @@ export class ManagementServer {
         json: () => parseJson(body),
       };
       reply = await match.route.handler(request, this.context);
+      // a change of definitions is answered once it is durable: the journal records the handler wrote are
+      // synced by the next group-commit round (shared with every other declaration), never on the event loop
+      if (method !== 'GET') await this.context.core.definitionsSettled();
     } catch (err) {
       reply = errorReply(err);
       if (reply.status >= 500) this.logger.error(`http ${method} ${path}: ${(err as Error)?.stack ?? String(err)}`);

@@ -25,6 +25,7 @@ import {
   M_BASIC_CANCEL_OK,
   M_BASIC_CONSUME,
   M_BASIC_CONSUME_OK,
+  M_BASIC_DELIVER,
   M_BASIC_GET,
   M_BASIC_GET_EMPTY,
   M_BASIC_GET_OK,
@@ -85,6 +86,7 @@ import {
 } from './generated/spec.js';
 import type { Exchange } from '../../core/exchange/exchange.js';
 import type { ChannelDetails, ConsumerOwnerDetails } from '../../core/clients.js';
+import type { DefinitionsWaiter } from '../../core/core.js';
 import { accessRefusedText, resourceName, type AccessKind } from '../../core/users.js';
 
 const DIRECT_REPLY_QUEUE = 'amq.rabbitmq.reply-to';
@@ -150,6 +152,7 @@ export class ChannelConsumer implements Consumer {
     const ch = this.channel;
     return (
       ch.flowActive &&
+      !ch.holdingReplies &&
       ch.connection.writable &&
       (this.prefetch === 0 || this.unacked < this.prefetch) &&
       (ch.globalPrefetch === 0 || ch.unackedTotal < ch.globalPrefetch)
@@ -181,9 +184,23 @@ interface TxPublish {
   readonly mandatory: boolean;
 }
 
+/**
+ * A reply held back (see Channel.held): the answer to a definitions method waiting for the round that
+ * makes the change durable (round > 0; method null for nowait), or any later reply queued behind one.
+ */
+interface HeldReply {
+  readonly round: number;
+  readonly method: AmqpMethod | null;
+  readonly properties: Buffer | null;
+  readonly body: Buffer | null;
+  /** the method answered, named in a 541 if its round fails */
+  readonly classId: number;
+  readonly methodId: number;
+}
+
 type TxAck = { readonly kind: 'ack' | 'reject'; readonly tag: number; readonly multiple: boolean; readonly requeue: boolean };
 
-export class Channel implements DurabilityListener, DirectReplyTarget {
+export class Channel implements DurabilityListener, DirectReplyTarget, DefinitionsWaiter {
   flowActive = true;
   globalPrefetch = 0;
   unackedTotal = 0;
@@ -226,6 +243,15 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
   private readonly holders: Exchange[] = [];
   private readonly scan = newPropertyScan();
   private readonly confirmBound: () => void;
+  /**
+   * Replies in method order, held back while the answer to a definitions method (declare-ok, bind-ok …)
+   * waits for the group-commit round that makes its change durable: every reply sent while one is held
+   * (a later declare-ok, get-ok, consume-ok, close-ok, confirms) queues behind it, so none overtakes it,
+   * and consumers get no deliveries meanwhile (a basic.deliver must not precede its consume-ok).
+   */
+  private held: HeldReply[] = [];
+  /** the highest definitions round this channel asked the core to be told about */
+  private waitingRound = 0;
 
   constructor(
     readonly id: number,
@@ -246,7 +272,70 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
   }
 
   private send(m: AmqpMethod): void {
+    if (this.held.length > 0) return this.hold(0, m, null, null, 0, 0);
     this.connection.writer.method(this.id, m);
+  }
+
+  private sendWithContent(m: AmqpMethod, properties: Buffer, body: Buffer): void {
+    if (this.held.length > 0) return this.hold(0, m, properties, body, 0, 0);
+    this.connection.writer.methodWithContent(this.id, m, properties, body);
+  }
+
+  /** true while replies are held back for a definitions round (consumers wait too) */
+  get holdingReplies(): boolean {
+    return this.held.length > 0;
+  }
+
+  private hold(round: number, method: AmqpMethod | null, properties: Buffer | null, body: Buffer | null, classId: number, methodId: number): void {
+    this.held.push({ round, method, properties, body, classId, methodId });
+  }
+
+  /**
+   * Answers a method that changed (or looked at) definitions: at once when no definitions change is
+   * waiting for its sync, else held until the round covering every change made so far is durable
+   * (group commit: all declarations made while a sync is in flight share the next one). `m` null: a
+   * nowait method, nothing to send, but a failure of its round still closes the connection (541).
+   */
+  private answerDefinitions(m: AmqpMethod | null, answered: AmqpMethod['id']): void {
+    const core = this.connection.core;
+    const round = core.pendingDefinitionsRound();
+    if (round === 0) {
+      if (m !== null) this.send(m);
+      return;
+    }
+    this.hold(round, m, null, null, classIdOf(answered), methodIdOf(answered));
+    if (round > this.waitingRound) {
+      this.waitingRound = round;
+      core.whenDefinitionsDurable(round, this);
+    }
+  }
+
+  /** DefinitionsWaiter: a round ended; send every held reply whose round is complete, in order. */
+  definitionsDurable(): void {
+    const completed = this.connection.core.scheduler.completedRound;
+    const held = this.held;
+    let n = 0;
+    while (n < held.length && held[n]!.round <= completed) n++;
+    if (n === 0) return;
+    const ready = held.splice(0, n);
+    const writer = this.connection.writer;
+    for (const r of ready) {
+      if (r.method === null) continue;
+      if (r.properties !== null) writer.methodWithContent(this.id, r.method, r.properties, r.body!);
+      else writer.method(this.id, r.method);
+    }
+    if (held.length === 0 && this.state === State.Open) this.resumeConsumers();
+  }
+
+  /**
+   * DefinitionsWaiter: the round a held reply waited for failed, so the change may not survive a restart.
+   * As RabbitMQ answers an internal error: the connection is closed with 541 (memory is rewritten to disk
+   * by the storage's repair, so a client that declares again finds or re-creates what it asked for).
+   */
+  definitionsFailed(error: BrokerError): void {
+    const failed = this.held.find((r) => r.round > 0);
+    this.held = [];
+    this.connection.fatal(ReplyCode.INTERNAL_ERROR, error.message, failed?.classId ?? 0, failed?.methodId ?? 0);
   }
 
   // ---------------------------------------------------------------- frames
@@ -540,6 +629,12 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
   deliverReply(message: Message): boolean {
     if (this.state !== State.Open || this.replyConsumerTag === null) return false;
     const tag = ++this.deliveryTag;
+    if (this.held.length > 0) {
+      // its consume-ok may be among the held replies: the reply must not overtake it
+      const args = { consumerTag: this.replyConsumerTag.toString(), deliveryTag: tag, redelivered: false, exchange: message.exchange, routingKey: message.routingKey };
+      this.hold(0, { id: M_BASIC_DELIVER, args }, message.properties, message.body, 0, 0);
+      return true;
+    }
     this.connection.writer.deliver(this.id, this.replyConsumerTag, tag, false, message.exchange, message.routingKey, message.properties, message.body);
     return true;
   }
@@ -664,8 +759,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
           owner,
         );
         this.lastQueueName = r.queue.name;
-        if (!a.nowait) this.send({ id: M_QUEUE_DECLARE_OK, args: { queue: r.queue.name, messageCount: r.messageCount, consumerCount: r.consumerCount } });
-        return;
+        return this.answerDefinitions(a.nowait ? null : { id: M_QUEUE_DECLARE_OK, args: { queue: r.queue.name, messageCount: r.messageCount, consumerCount: r.consumerCount } }, m.id);
       }
       case M_QUEUE_BIND: {
         const q = this.queueName(m.args.queue);
@@ -673,15 +767,14 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
         this.checkAccess('write', 'queue', q);
         this.checkAccess('read', 'exchange', m.args.exchange);
         vhost.bindQueue(q, m.args.exchange, key, m.args.arguments, owner);
-        if (!m.args.nowait) this.send({ id: M_QUEUE_BIND_OK, args: {} });
-        return;
+        return this.answerDefinitions(m.args.nowait ? null : { id: M_QUEUE_BIND_OK, args: {} }, m.id);
       }
       case M_QUEUE_UNBIND: {
         const q = this.queueName(m.args.queue);
         this.checkAccess('write', 'queue', q);
         this.checkAccess('read', 'exchange', m.args.exchange);
         vhost.unbindQueue(q, m.args.exchange, m.args.routingKey, m.args.arguments, owner);
-        return this.send({ id: M_QUEUE_UNBIND_OK, args: {} });
+        return this.answerDefinitions({ id: M_QUEUE_UNBIND_OK, args: {} }, m.id);
       }
       case M_QUEUE_PURGE: {
         const q = this.queueName(m.args.queue);
@@ -694,33 +787,28 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
         const q = this.queueName(m.args.queue);
         this.checkAccess('configure', 'queue', q);
         const n = vhost.deleteQueue(q, m.args.ifUnused, m.args.ifEmpty, owner);
-        if (!m.args.nowait) this.send({ id: M_QUEUE_DELETE_OK, args: { messageCount: n } });
-        return;
+        return this.answerDefinitions(m.args.nowait ? null : { id: M_QUEUE_DELETE_OK, args: { messageCount: n } }, m.id);
       }
       case M_EXCHANGE_DECLARE: {
         const a = m.args;
         if (!a.passive) this.checkAccess('configure', 'exchange', a.exchange);
         vhost.declareExchange({ name: a.exchange, type: a.type, passive: a.passive, durable: a.durable, autoDelete: a.autoDelete, internal: a.internal, arguments: a.arguments });
-        if (!a.nowait) this.send({ id: M_EXCHANGE_DECLARE_OK, args: {} });
-        return;
+        return this.answerDefinitions(a.nowait ? null : { id: M_EXCHANGE_DECLARE_OK, args: {} }, m.id);
       }
       case M_EXCHANGE_DELETE:
         this.checkAccess('configure', 'exchange', m.args.exchange);
         vhost.deleteExchange(m.args.exchange, m.args.ifUnused);
-        if (!m.args.nowait) this.send({ id: M_EXCHANGE_DELETE_OK, args: {} });
-        return;
+        return this.answerDefinitions(m.args.nowait ? null : { id: M_EXCHANGE_DELETE_OK, args: {} }, m.id);
       case M_EXCHANGE_BIND:
         this.checkAccess('write', 'exchange', m.args.destination);
         this.checkAccess('read', 'exchange', m.args.source);
         vhost.bindExchange(m.args.destination, m.args.source, m.args.routingKey, m.args.arguments);
-        if (!m.args.nowait) this.send({ id: M_EXCHANGE_BIND_OK, args: {} });
-        return;
+        return this.answerDefinitions(m.args.nowait ? null : { id: M_EXCHANGE_BIND_OK, args: {} }, m.id);
       case M_EXCHANGE_UNBIND:
         this.checkAccess('write', 'exchange', m.args.destination);
         this.checkAccess('read', 'exchange', m.args.source);
         vhost.unbindExchange(m.args.destination, m.args.source, m.args.routingKey, m.args.arguments);
-        if (!m.args.nowait) this.send({ id: M_EXCHANGE_UNBIND_OK, args: {} });
-        return;
+        return this.answerDefinitions(m.args.nowait ? null : { id: M_EXCHANGE_UNBIND_OK, args: {} }, m.id);
       case M_CONFIRM_SELECT:
         if (this.transactional) throw brokerError(Errors.PRECONDITION_FAILED, 'cannot switch from tx to confirm mode');
         if (!this.confirming) {
@@ -828,8 +916,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget {
     }
     const msg = taken.message;
     const redelivered = (p.flags & POSITION_REDELIVERED) !== 0;
-    this.connection.writer.methodWithContent(
-      this.id,
+    this.sendWithContent(
       { id: M_BASIC_GET_OK, args: { deliveryTag: tag, redelivered, exchange: msg.exchange, routingKey: msg.routingKey, messageCount: queue.messageCount } },
       msg.properties,
       msg.body,
