@@ -1,5 +1,16 @@
-/** The Kafka listener: one TCP server per configured address, one KafkaConnection per socket. */
-import { createServer, type Server } from 'node:net';
+/**
+ * The Kafka listeners: one TCP server per configured address (and one TLS server per address for the SSL
+ * listener), one KafkaConnection per socket.
+ *
+ * Each listener advertises itself: Metadata and FindCoordinator answer with the port of the listener the
+ * request came on (clients reconnect to the broker address they are given, so a client on the TLS port
+ * must be sent back to the TLS port, a plain one to the plain port), as a Kafka broker with a PLAINTEXT and
+ * an SSL listener does. A TLS connection reads 'data' events, not the shared read buffer (the cleartext
+ * comes out of Node's TLS layer, not from a socket handle).
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { certificateUser, handshakeFailure, type TlsCertificates } from '../../util/tls.js';
 import type { ClientRegistry } from '../../core/clients.js';
 import type { Logger } from '../../log/logger.js';
 import { KafkaConnection } from './connection.js';
@@ -39,8 +50,12 @@ export class KafkaServer {
   private readonly servers: Server[] = [];
   private readonly connections = new Set<KafkaConnection>();
   port = 0;
+  /** the SSL listener's port (0: not listening) */
+  tlsPort = 0;
   private advertisedHost = '127.0.0.1';
   private readonly context: KafkaContext;
+  /** the same, advertising the SSL listener */
+  private readonly tlsContext: KafkaContext;
   private blockedReason: string | null = null;
   /** every connection's sockets read into this one buffer (null: POSTBOX_SOCKET_READS=stream) */
   private readonly readBuffer = sharedReadsEnabled() ? Buffer.allocUnsafe(SHARED_READ_BUFFER_BYTES) : null;
@@ -62,6 +77,7 @@ export class KafkaServer {
       queuedRequests: new ByteBudget(options.queuedMaxRequestBytes ?? DEFAULT_QUEUED_MAX_REQUEST_BYTES),
       fetchMemory: new ByteBudget(FETCH_MEMORY_BYTES),
     };
+    this.tlsContext = { ...this.context, identity: () => this.identity(this.tlsPort) };
   }
 
   /**
@@ -76,24 +92,48 @@ export class KafkaServer {
 
   /** serve the addresses reserved for Kafka (see util/listen.ts) */
   async listen(reservation: ListenerReservation): Promise<number> {
-    const listening = await adoptReservation(reservation, () => createServer((socket) => {
-      const c = new KafkaConnection(socket, this.context, this.logger, this.readBuffer);
-      this.connections.add(c);
-      this.options.clients?.add(c);
-      socket.on('close', () => {
-        this.connections.delete(c);
-        this.options.clients?.delete(c);
-      });
-    }), (l) => this.logger.error(l));
+    const listening = await adoptReservation(reservation, () => createServer((socket) => this.accept(socket, this.context, this.readBuffer, null)), (l) => this.logger.error(l));
     this.servers.push(...listening.servers);
     this.port = listening.port;
-    const first = listening.hosts[0] ?? '127.0.0.1';
-    this.advertisedHost = this.options.advertisedHost ?? (first === '0.0.0.0' || first === '::' ? 'localhost' : first);
+    this.setAdvertisedHost(listening.hosts);
     return listening.port;
   }
 
-  private identity(): KafkaBrokerIdentity {
-    return { nodeId: 0, host: this.advertisedHost, port: this.port, clusterId: this.options.clusterId };
+  /** serve the addresses reserved for Kafka over TLS (security.protocol=SSL) */
+  async listenTls(reservation: ListenerReservation, tls: TlsCertificates): Promise<number> {
+    const listening = await adoptReservation(
+      reservation,
+      () => {
+        const server = createTlsServer(tls.serverOptions(), (socket) => this.accept(socket, this.tlsContext, null, certificateUser(socket)));
+        server.on('tlsClientError', (err: Error, socket: TLSSocket) => this.logger.warn(`Kafka over TLS: ${handshakeFailure(err, socket)}`));
+        tls.register(server);
+        return server;
+      },
+      (l) => this.logger.error(l),
+    );
+    this.servers.push(...listening.servers);
+    this.tlsPort = listening.port;
+    if (this.port === 0) this.setAdvertisedHost(listening.hosts);
+    return listening.port;
+  }
+
+  private accept(socket: Socket, context: KafkaContext, readBuffer: Buffer | null, principal: string | null): void {
+    const c = new KafkaConnection(socket, context, this.logger, readBuffer, principal);
+    this.connections.add(c);
+    this.options.clients?.add(c);
+    socket.on('close', () => {
+      this.connections.delete(c);
+      this.options.clients?.delete(c);
+    });
+  }
+
+  private setAdvertisedHost(hosts: readonly string[]): void {
+    const first = hosts[0] ?? '127.0.0.1';
+    this.advertisedHost = this.options.advertisedHost ?? (first === '0.0.0.0' || first === '::' ? 'localhost' : first);
+  }
+
+  private identity(port = this.port): KafkaBrokerIdentity {
+    return { nodeId: 0, host: this.advertisedHost, port, clusterId: this.options.clusterId };
   }
 
   async close(): Promise<void> {

@@ -28,6 +28,8 @@ export interface KafkaSession {
   readonly clientId: string;
   /** the remote host, as Kafka reports it in group member descriptions (e.g. '/127.0.0.1') */
   readonly clientHost: string;
+  /** the authenticated user (the CN of a verified TLS client certificate); null = not authenticated */
+  readonly principal: string | null;
 }
 
 export interface KafkaContext {
