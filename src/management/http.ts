@@ -6,8 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { TLSSocket } from 'node:tls';
-import { handshakeFailure, type TlsCertificates } from '../util/tls.js';
+import { closeFailedHandshakes, type TlsCertificates } from '../util/tls.js';
 import type { UserConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { isLoopbackAddress } from '../util/net.js';
@@ -83,7 +82,7 @@ export class ManagementServer {
       reservation,
       () => {
         const server = createHttpsServer(tls.serverOptions(), (req, res) => this.handle(req, res));
-        server.on('tlsClientError', (err: Error, socket: TLSSocket) => this.logger.warn(`management HTTP API over TLS: ${handshakeFailure(err, socket)}`));
+        closeFailedHandshakes(server, 'management HTTP API over TLS', (line) => this.logger.warn(line));
         tls.register(server);
         return server;
       },

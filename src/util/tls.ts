@@ -185,8 +185,14 @@ export function certificateUser(socket: unknown): string | null {
   return typeof cn === 'string' && cn !== '' ? cn : null;
 }
 
-/** A one-line reason for a failed TLS handshake, for the log. */
-export function handshakeFailure(err: Error, socket: TLSSocket): string {
-  const peer = socket.remoteAddress === undefined ? 'a client' : `${socket.remoteAddress}:${socket.remotePort}`;
-  return `TLS handshake with ${peer} failed: ${err.message}`;
+/**
+ * Log a failed TLS handshake in one line and close its socket. A server with a 'tlsClientError' listener
+ * leaves the socket to it: without the destroy() a client whose handshake timed out would keep its socket.
+ */
+export function closeFailedHandshakes(server: TlsServer, label: string, warn: (line: string) => void): void {
+  server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    const peer = socket.remoteAddress === undefined ? 'a client' : `${socket.remoteAddress}:${socket.remotePort}`;
+    warn(`${label}: TLS handshake with ${peer} failed: ${err.message}`);
+    socket.destroy();
+  });
 }

@@ -5,8 +5,8 @@
  * timer starts then.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import { certificateUser, handshakeFailure, type TlsCertificates } from '../../util/tls.js';
+import { createServer as createTlsServer } from 'node:tls';
+import { certificateUser, closeFailedHandshakes, type TlsCertificates } from '../../util/tls.js';
 import type { BrokerCore } from '../../core/core.js';
 import type { Logger } from '../../log/logger.js';
 import { AmqpConnection, type AmqpLimits } from './connection.js';
@@ -39,7 +39,7 @@ export class AmqpServer {
       reservation,
       () => {
         const server = createTlsServer(tls.serverOptions(), (socket) => this.accept(socket, certificateUser(socket)));
-        server.on('tlsClientError', (err: Error, socket: TLSSocket) => this.logger.warn(`AMQP over TLS: ${handshakeFailure(err, socket)}`));
+        closeFailedHandshakes(server, 'AMQP over TLS', (line) => this.logger.warn(line));
         tls.register(server);
         return server;
       },

@@ -9,8 +9,8 @@
  * comes out of Node's TLS layer, not from a socket handle).
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import { certificateUser, handshakeFailure, type TlsCertificates } from '../../util/tls.js';
+import { createServer as createTlsServer } from 'node:tls';
+import { certificateUser, closeFailedHandshakes, type TlsCertificates } from '../../util/tls.js';
 import type { ClientRegistry } from '../../core/clients.js';
 import type { Logger } from '../../log/logger.js';
 import { KafkaConnection } from './connection.js';
@@ -105,7 +105,7 @@ export class KafkaServer {
       reservation,
       () => {
         const server = createTlsServer(tls.serverOptions(), (socket) => this.accept(socket, this.tlsContext, null, certificateUser(socket)));
-        server.on('tlsClientError', (err: Error, socket: TLSSocket) => this.logger.warn(`Kafka over TLS: ${handshakeFailure(err, socket)}`));
+        closeFailedHandshakes(server, 'Kafka over TLS', (line) => this.logger.warn(line));
         tls.register(server);
         return server;
       },
