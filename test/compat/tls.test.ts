@@ -16,6 +16,10 @@ import { runRefusedBroker, spawnBroker } from '../helpers/process.js';
 import { findPython, requireCommand, run } from '../helpers/external.js';
 import { makeTestCertificates, type TestCertificates } from '../helpers/tls-certs.js';
 import { TLS_FILE_POLL_MS, TLS_RELOAD_SETTLE_MS } from '../../src/util/tls.js';
+import { buildConfig, ConfigError } from '../../src/config/config.js';
+
+/** kafkajs's ConfigResourceTypes.BROKER (not a named export of the CommonJS module) */
+const BROKER_RESOURCE = 4;
 
 let certs: TestCertificates;
 let broker: TestBroker;
@@ -113,6 +117,11 @@ test('kcat produces and consumes with security.protocol=SSL, and Metadata sends 
 
 test('kafkajs with ssl produces and consumes through the TLS listener (it reconnects to the advertised TLS port)', async () => {
   const kafka = new Kafka({ brokers: [`127.0.0.1:${broker.kafkaTlsPort}`], ssl: { ca: [readFileSync(certs.ca)], servername: 'localhost' }, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const described = await admin.describeConfigs({ resources: [{ type: BROKER_RESOURCE, name: '0', configNames: ['advertised.listeners'] }], includeSynonyms: false });
+  await admin.disconnect();
+  assert.deepEqual(described.resources[0]?.configEntries.map((e) => e.configValue), [`SSL://127.0.0.1:${broker.kafkaTlsPort}`]);
   const producer = kafka.producer();
   await producer.connect();
   await producer.send({ topic: 'tls-kafkajs', messages: [{ value: 'via kafkajs' }] });
@@ -248,6 +257,16 @@ test('a TLS key file that cannot be read, or a TLS port in use, stops postbox se
   } finally {
     taken.close();
   }
+});
+
+test('the TLS settings are checked together: a certificate needs its key, verifying peers needs the CA; -1 turns a port off, -2 is refused', () => {
+  const refused = (flags: Record<string, string>, pattern: RegExp): void => assert.throws(() => buildConfig({ flags }), (e: Error) => e instanceof ConfigError && pattern.test(e.message));
+  refused({ '--tls-cert': 'server.pem' }, /--tls-cert needs --tls-key/);
+  refused({ '--tls-key': 'server.key' }, /--tls-key needs --tls-cert/);
+  refused({ '--tls-cert': 'server.pem', '--tls-key': 'server.key', '--tls-verify-peer': 'true' }, /--tls-verify-peer needs --tls-ca/);
+  refused({ '--amqps-port': '-2' }, /--amqps-port must be a port 0\.\.65535, or -1 for off/);
+  const c = buildConfig({ flags: { '--amqp-port': '-1' }, env: { POSTBOX_KAFKA_TLS_PORT: '-1' } });
+  assert.deepEqual([c.amqpPort, c.kafkaTlsPort, c.amqpsPort, c.httpsPort, c.tlsVerifyPeer, c.tlsHandshakeTimeoutMs], [-1, -1, 5671, 15671, false, 5000]);
 });
 
 // ---------------------------------------------------------------- client certificates (--tls-verify-peer)

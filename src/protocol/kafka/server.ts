@@ -77,7 +77,7 @@ export class KafkaServer {
       queuedRequests: new ByteBudget(options.queuedMaxRequestBytes ?? DEFAULT_QUEUED_MAX_REQUEST_BYTES),
       fetchMemory: new ByteBudget(FETCH_MEMORY_BYTES),
     };
-    this.tlsContext = { ...this.context, identity: () => this.identity(this.tlsPort) };
+    this.tlsContext = { ...this.context, identity: () => this.identity(this.tlsPort, 'SSL') };
   }
 
   /**
@@ -132,8 +132,8 @@ export class KafkaServer {
     this.advertisedHost = this.options.advertisedHost ?? (first === '0.0.0.0' || first === '::' ? 'localhost' : first);
   }
 
-  private identity(port = this.port): KafkaBrokerIdentity {
-    return { nodeId: 0, host: this.advertisedHost, port, clusterId: this.options.clusterId };
+  private identity(port = this.port, securityProtocol: 'PLAINTEXT' | 'SSL' = 'PLAINTEXT'): KafkaBrokerIdentity {
+    return { nodeId: 0, host: this.advertisedHost, port, clusterId: this.options.clusterId, securityProtocol };
   }
 
   async close(): Promise<void> {

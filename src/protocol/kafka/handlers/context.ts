@@ -18,6 +18,8 @@ export interface KafkaBrokerIdentity {
   readonly host: string;
   readonly port: number;
   readonly clusterId: string;
+  /** the security protocol of the listener the request came on, as Kafka names it: 'PLAINTEXT' or 'SSL' */
+  readonly securityProtocol: 'PLAINTEXT' | 'SSL';
 }
 
 /** The connection a request came on (for client ids in group membership and logs). */
