@@ -196,3 +196,37 @@ export function closeFailedHandshakes(server: TlsServer, label: string, warn: (l
     socket.destroy();
   });
 }
+
+/** What the management API shows of a TLS connection (RabbitMQ's ssl_* and peer_cert_* connection fields). */
+export interface TlsConnectionInfo {
+  /** e.g. 'TLSv1.3' */
+  readonly protocol: string;
+  /** the cipher suite's standard name, e.g. 'TLS_AES_256_GCM_SHA384' */
+  readonly cipher: string;
+  /** the client certificate's subject, issuer and validity, when it sent one ('' otherwise) */
+  readonly peerCertSubject: string;
+  readonly peerCertIssuer: string;
+  readonly peerCertValidity: string;
+}
+
+function distinguishedName(fields: Record<string, unknown> | undefined): string {
+  if (fields === undefined) return '';
+  return Object.entries(fields)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`)
+    .join(',');
+}
+
+/** The TLS facts of a connection's socket; null for a plain socket. */
+export function tlsConnectionInfo(socket: unknown): TlsConnectionInfo | null {
+  if (!(socket instanceof TLSSocket)) return null;
+  const cipher = socket.getCipher() as { standardName?: string; name?: string } | undefined;
+  const peer = socket.getPeerCertificate();
+  const hasPeer = peer !== undefined && peer !== null && Object.keys(peer).length > 0;
+  return {
+    protocol: socket.getProtocol() ?? '',
+    cipher: cipher?.standardName ?? cipher?.name ?? '',
+    peerCertSubject: hasPeer ? distinguishedName(peer.subject as unknown as Record<string, unknown>) : '',
+    peerCertIssuer: hasPeer ? distinguishedName(peer.issuer as unknown as Record<string, unknown>) : '',
+    peerCertValidity: hasPeer ? `${peer.valid_from} - ${peer.valid_to}` : '',
+  };
+}

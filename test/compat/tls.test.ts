@@ -237,10 +237,11 @@ test('plain listeners set to port -1 are not listened on, while the TLS ones ser
   }
 });
 
-test('postbox serve with --amqp-port -1 opens no AMQP port and says so', async () => {
-  const result = await runRefusedBroker(['--data-dir', dataDir(), '--host', '127.0.0.1', '--amqp-port', '-1', '--http-port', '0', '--kafka-port', '0']);
+test('postbox serve with --amqp-port -1 opens no AMQP port and says so; --tls-verify-peer alone turns client certificates on', async () => {
+  const tls = ['--tls-cert', certs.cert, '--tls-key', certs.key, '--tls-ca', certs.ca, '--tls-verify-peer', '--amqps-port', '0', '--https-port', '0', '--kafka-tls-port', '0'];
+  const result = await runRefusedBroker(['--data-dir', dataDir(), '--host', '127.0.0.1', '--amqp-port', '-1', '--http-port', '0', '--kafka-port', '0', ...tls]);
   assert.ok(result.started, result.output);
-  assert.match(result.output, /ready: amqp off; http on port \d+; kafka on port \d+;/);
+  assert.match(result.output, /ready: amqp off; http on port \d+; kafka on port \d+; amqps on port \d+; https on port \d+; kafka SSL on port \d+; TLS certificate CN=localhost \(serial 03E9, valid until [^)]+\), client certificates required;/);
 });
 
 test('a TLS key file that cannot be read, or a TLS port in use, stops postbox serve with one line naming the flag', async () => {
@@ -280,8 +281,11 @@ test('with --tls-verify-peer a client certificate logs in with EXTERNAL as its C
     const conn = await amqp.connect(`amqps://localhost:${b.amqpsPort}`, withCert);
     const ch = await conn.createChannel();
     await ch.assertQueue('tls-external');
-    const connections = JSON.parse((await curl(`https://localhost:${b.httpsPort}/api/connections`, ['--cert', guest.cert, '--key', guest.key])).stdout) as Array<{ user: string; auth_mechanism: string }>;
-    assert.deepEqual(connections.map((c) => [c.user, c.auth_mechanism]), [['guest', 'EXTERNAL']]);
+    const connections = JSON.parse((await curl(`https://localhost:${b.httpsPort}/api/connections`, ['--cert', guest.cert, '--key', guest.key])).stdout) as Array<Record<string, unknown>>;
+    assert.deepEqual(
+      connections.map((c) => [c.user, c.auth_mechanism, c.ssl, c.ssl_protocol, c.peer_cert_subject, c.peer_cert_issuer]),
+      [['guest', 'EXTERNAL', true, 'TLSv1.3', 'CN=guest', 'CN=Postbox test CA']],
+    );
     await conn.close();
 
     // PLAIN still works for a client with a certificate

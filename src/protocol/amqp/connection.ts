@@ -2,6 +2,7 @@
  * One AMQP 0-9-1 connection: the handshake (start/secure/tune/open), frame dispatch to channels,
  * heartbeats, and connection-level errors. Owns no broker state: it talks to the BrokerCore.
  */
+import { tlsConnectionInfo } from '../../util/tls.js';
 import type { Socket } from 'node:net';
 import type { UserConfig } from '../../config/config.js';
 import type { BrokerCore } from '../../core/core.js';
@@ -502,6 +503,7 @@ export class AmqpConnection implements FrameSink, ClientConnection {
       clientProperties: this.clientProperties,
       recvBytes: s.bytesRead,
       sendBytes: s.bytesWritten,
+      tls: tlsConnectionInfo(s),
     };
   }
 

@@ -17,6 +17,7 @@
  *   - while more than MAX_UNSENT_BYTES of answers wait in the socket (a client that does not read them),
  *     the socket is not read either, until they drain.
  */
+import { tlsConnectionInfo } from '../../util/tls.js';
 import type { Socket } from 'node:net';
 import type { ChannelDetails, ClientConnection, ConnectionDetails } from '../../core/clients.js';
 import type { Logger } from '../../log/logger.js';
@@ -402,6 +403,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
       clientProperties: { client_id: this.clientId },
       recvBytes: s.bytesRead,
       sendBytes: s.bytesWritten,
+      tls: tlsConnectionInfo(s),
     };
   }
 
