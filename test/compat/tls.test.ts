@@ -191,6 +191,9 @@ test('a replaced certificate is served to new connections once the file watch se
     // polling notices within TLS_FILE_POLL_MS, then waits TLS_RELOAD_SETTLE_MS: a guard well above both
     await waitFor(() => b.tls!.reloads > 0, 5 * (TLS_FILE_POLL_MS + TLS_RELOAD_SETTLE_MS), 'the certificate reload');
     assert.equal(await servedFingerprint(b.amqpsPort), after);
+    // the open connection keeps the certificate it was made with
+    const openSocket = (open as unknown as { connection: { stream: TLSSocket } }).connection.stream;
+    assert.equal(openSocket.getPeerCertificate().fingerprint256, before);
     ch.sendToQueue('tls-reload', Buffer.from('still here'));
     const got = await ch.get('tls-reload', { noAck: true });
     assert.ok(got !== false && got.content.toString() === 'still here', 'the connection opened before the reload still works');
