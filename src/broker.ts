@@ -1,7 +1,7 @@
 /** The composition root: builds storage, core and listeners from a frozen Config. No logic of its own. */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { buildConfig, ConfigError, type Config } from './config/config.js';
+import { buildConfig, ConfigError, PORT_OFF, type Config } from './config/config.js';
 import { DiskAlarm, MemoryAlarm, ResourceAlarms, diskCheckBytes } from './core/alarms.js';
 import { BrokerCore } from './core/core.js';
 import { checkDataDirFormats } from './storage/format-check.js';
@@ -15,6 +15,7 @@ import { GroupCoordinator } from './core/stream/groups.js';
 import { AmqpServer } from './protocol/amqp/server.js';
 import { lockDataDir, type DataDirLock } from './storage/data-dir-lock.js';
 import { reserveListener, type ListenerReservation } from './util/listen.js';
+import { TlsCertificates, type TlsFiles } from './util/tls.js';
 import { POSTBOX_VERSION, PRODUCT_NAME } from './version.js';
 
 export interface BrokerOptions extends Partial<Config> {
@@ -24,17 +25,32 @@ export interface BrokerOptions extends Partial<Config> {
 
 export interface RunningBroker {
   readonly config: Config;
+  /** the AMQP listener's port (-1: turned off) */
   readonly amqpPort: number;
-  /** the management HTTP API's port */
+  /** the management HTTP API's port (-1: turned off) */
   readonly httpPort: number;
-  /** the Kafka listener's port */
+  /** the Kafka listener's port (-1: turned off) */
   readonly kafkaPort: number;
+  /** the AMQP-over-TLS listener's port (-1: no certificate given, or turned off) */
+  readonly amqpsPort: number;
+  /** the management API over TLS (-1: no certificate given, or turned off) */
+  readonly httpsPort: number;
+  /** the Kafka-over-TLS listener's port (-1: no certificate given, or turned off) */
+  readonly kafkaTlsPort: number;
+  /** the TLS certificates (null: no --tls-cert) */
+  readonly tls: TlsCertificates | null;
+  /** read the TLS certificate files again (SIGHUP); false when there is no TLS or the files are unusable (logged) */
+  reloadTls(reason: string): boolean;
   readonly core: BrokerCore;
   /** Kafka-model topics */
   readonly streams: StreamStore;
   readonly groups: GroupCoordinator;
   /** close connections (320), flush and fsync, release the data directory (its lock last) */
   close(): Promise<void>;
+}
+
+function listed<P extends string>(protocol: P, at: ListenerReservation | null): { protocol: P; ip_address: string; port: number }[] {
+  return at === null ? [] : at.hosts.map((ip_address) => ({ protocol, ip_address, port: at.port }));
 }
 
 /** Start a broker. Port 0 means an ephemeral port; read the bound one from the result. */
@@ -61,36 +77,63 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
       throw err;
     }
   });
+  // the certificate files are read before anything else is touched: a bad one stops the start in one line
+  const tls = config.tlsCert === '' ? null : new TlsCertificates(tlsFiles(config), logger);
   const lock = await lockDataDir(config.dataDir);
   const reservations: ListenerReservation[] = [];
+  const warn = (line: string): void => logger.warn(line);
+  const reserve = async (label: string, flag: string, port: number, on = true): Promise<ListenerReservation | null> => {
+    if (!on || port === PORT_OFF) return null;
+    const r = await reserveListener(label, flag, config.hosts, port, warn);
+    reservations.push(r);
+    return r;
+  };
+  let listeners: Listeners;
   try {
-    const warn = (line: string): void => logger.warn(line);
-    reservations.push(await reserveListener('AMQP', '--amqp-port', config.hosts, config.amqpPort, warn));
-    reservations.push(await reserveListener('the management HTTP API', '--http-port', config.hosts, config.httpPort, warn));
-    reservations.push(await reserveListener('Kafka', '--kafka-port', config.hosts, config.kafkaPort, warn));
+    listeners = {
+      amqp: await reserve('AMQP', '--amqp-port', config.amqpPort),
+      http: await reserve('the management HTTP API', '--http-port', config.httpPort),
+      kafka: await reserve('Kafka', '--kafka-port', config.kafkaPort),
+      amqps: await reserve('AMQP over TLS', '--amqps-port', config.amqpsPort, tls !== null),
+      https: await reserve('the management HTTP API over TLS', '--https-port', config.httpsPort, tls !== null),
+      kafkaTls: await reserve('Kafka over TLS', '--kafka-tls-port', config.kafkaTlsPort, tls !== null),
+    };
   } catch (err) {
     for (const r of reservations) await r.cancel();
     await lock.release();
     throw err;
   }
-  const [amqpAt, httpAt, kafkaAt] = reservations as [ListenerReservation, ListenerReservation, ListenerReservation];
   try {
     lock.writePidFile();
-    return await openAndServe(config, logger, configRules, amqpAt, httpAt, kafkaAt, lock);
+    return await openAndServe(config, logger, configRules, listeners, tls, lock);
   } catch (err) {
     for (const r of reservations) await r.cancel();
+    tls?.close();
     await lock.release();
     throw err;
   }
+}
+
+/** The reserved listeners; null: turned off (port -1), or a TLS listener without a certificate. */
+interface Listeners {
+  readonly amqp: ListenerReservation | null;
+  readonly http: ListenerReservation | null;
+  readonly kafka: ListenerReservation | null;
+  readonly amqps: ListenerReservation | null;
+  readonly https: ListenerReservation | null;
+  readonly kafkaTls: ListenerReservation | null;
+}
+
+function tlsFiles(config: Config): TlsFiles {
+  return { cert: config.tlsCert, key: config.tlsKey, ca: config.tlsCa, verifyPeer: config.tlsVerifyPeer, handshakeTimeoutMs: config.tlsHandshakeTimeoutMs };
 }
 
 async function openAndServe(
   config: Config,
   logger: Logger,
   configRules: AlertRule[],
-  amqpAt: ListenerReservation,
-  httpAt: ListenerReservation,
-  kafkaAt: ListenerReservation,
+  at: Listeners,
+  tls: TlsCertificates | null,
   lock: DataDirLock,
 ): Promise<RunningBroker> {
   // before anything in the data directory changes: refuse files written by a newer Postbox
@@ -184,16 +227,26 @@ async function openAndServe(
     diskFreeLimitBytes: config.diskFreeLimitBytes,
     guard: new RequestGuard({ allowedHosts: config.httpAllowedHosts.split(',').map((h) => h.trim()), advertisedHost: config.advertisedHost }),
     metricsRequireAuth: config.metricsRequireAuth,
+    // as RabbitMQ names them: amqp, amqp/ssl, http, https (and kafka, kafka/ssl)
     listeners: () => [
-      ...amqpAt.hosts.map((ip_address) => ({ protocol: 'amqp' as const, ip_address, port: amqp.port })),
-      ...http.boundHosts.map((ip_address) => ({ protocol: 'http' as const, ip_address, port: http.port })),
-      ...kafkaAt.hosts.map((ip_address) => ({ protocol: 'kafka' as const, ip_address, port: kafka.port })),
+      ...listed('amqp' as const, at.amqp),
+      ...listed('amqp/ssl' as const, at.amqps),
+      ...listed('http' as const, at.http),
+      ...listed('https' as const, at.https),
+      ...listed('kafka' as const, at.kafka),
+      ...listed('kafka/ssl' as const, at.kafkaTls),
     ],
   });
   try {
-    await amqp.listen(amqpAt);
-    await http.listen(httpAt);
-    await kafka.listen(kafkaAt);
+    if (at.amqp !== null) await amqp.listen(at.amqp);
+    if (at.http !== null) await http.listen(at.http);
+    if (at.kafka !== null) await kafka.listen(at.kafka);
+    if (tls !== null) {
+      if (at.amqps !== null) await amqp.listenTls(at.amqps, tls);
+      if (at.https !== null) await http.listenTls(at.https, tls);
+      if (at.kafkaTls !== null) await kafka.listenTls(at.kafkaTls, tls);
+      tls.watch();
+    }
   } catch (err) {
     alarms.stop();
     alerts.stop();
@@ -206,11 +259,19 @@ async function openAndServe(
     throw err;
   }
   let closing: Promise<void> | null = null;
+  const portOf = (r: ListenerReservation | null): number => (r === null ? PORT_OFF : r.port);
   return {
     config,
-    amqpPort: amqp.port,
-    httpPort: http.port,
-    kafkaPort: kafka.port,
+    amqpPort: portOf(at.amqp),
+    httpPort: portOf(at.http),
+    kafkaPort: portOf(at.kafka),
+    amqpsPort: portOf(at.amqps),
+    httpsPort: portOf(at.https),
+    kafkaTlsPort: portOf(at.kafkaTls),
+    tls,
+    reloadTls(reason: string): boolean {
+      return tls?.reload(reason) ?? false;
+    },
     core,
     streams,
     groups,
@@ -218,6 +279,7 @@ async function openAndServe(
       closing ??= (async () => {
         alarms.stop();
         alerts.stop();
+        tls?.close();
         await kafka.close();
         await http.close();
         await amqp.close();

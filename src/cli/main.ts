@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `postbox` command. `postbox serve` runs the broker; other subcommands are thin clients of the management API. */
 import { resolve } from 'node:path';
-import { buildConfig, ConfigError, readConfigFile, renderSettingsHelp, SETTINGS } from '../config/config.js';
+import { buildConfig, ConfigError, PORT_OFF, readConfigFile, renderSettingsHelp, SETTINGS } from '../config/config.js';
 import { installFaultsFromEnv } from '../storage/faults.js';
 import { startWithConfig } from '../broker.js';
 import { createLogger, escapeLogText } from '../log/logger.js';
@@ -59,6 +59,9 @@ ${renderSettingsHelp()}
   --help                      this text
 `;
 
+/** true/false settings: the flag alone means true */
+const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(SETTINGS.filter((s) => s.kind === 'bool').map((s) => s.flag));
+
 function parseFlags(argv: string[]): Record<string, string> {
   const flags: Record<string, string> = {};
   const known = new Set(['--config', ...SETTINGS.map((s) => s.flag)]);
@@ -67,7 +70,10 @@ function parseFlags(argv: string[]): Record<string, string> {
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(0, eq) : arg;
     if (!known.has(name)) throw new ConfigError(`unknown flag '${name}'${didYouMean(name, known)} (see postbox serve --help)`);
-    let value: string | undefined = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    let value: string | undefined;
+    if (eq > 0) value = arg.slice(eq + 1);
+    else if (BOOLEAN_FLAGS.has(name) && argv[i + 1] !== 'true' && argv[i + 1] !== 'false') value = 'true'; // `--tls-verify-peer` alone
+    else value = argv[++i];
     if (value === undefined) throw new ConfigError(`flag ${name} needs a value`);
     flags[name] = value;
   }
@@ -110,8 +116,19 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP reloads the TLS certificate files (util/tls.ts); without TLS it is ignored (not a hangup exit)
+  process.on('SIGHUP', () => {
+    if (broker.tls === null) logger.info('SIGHUP received: no TLS certificates to reload');
+    else broker.reloadTls('SIGHUP');
+  });
   const hosts = config.hosts.map((h) => (h.includes(':') ? `[${h}]` : h) + ':' + broker.amqpPort).join(', ');
-  logger.notice(`Postbox ${VERSION} ready: amqp on ${hosts}; http on port ${broker.httpPort}; kafka on port ${broker.kafkaPort}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
+  const on = (name: string, port: number, at: string): string => (port === PORT_OFF ? `${name} off` : `${name} on ${at}${port}`);
+  const tlsNote =
+    broker.tls === null
+      ? ''
+      : `; ${on('amqps', broker.amqpsPort, 'port ')}; ${on('https', broker.httpsPort, 'port ')}; ${on('kafka SSL', broker.kafkaTlsPort, 'port ')}; TLS certificate ${broker.tls.certificate}${config.tlsVerifyPeer ? ', client certificates required' : ''}`;
+  const amqpAt = broker.amqpPort === PORT_OFF ? 'amqp off' : `amqp on ${hosts}`;
+  logger.notice(`Postbox ${VERSION} ready: ${amqpAt}; ${on('http', broker.httpPort, 'port ')}; ${on('kafka', broker.kafkaPort, 'port ')}${tlsNote}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -31,6 +31,22 @@ export interface Config {
   readonly amqpPort: number;
   readonly httpPort: number;
   readonly kafkaPort: number;
+  /** AMQP over TLS (amqps) listener port; -1 = off. Listens only when tlsCert is set */
+  readonly amqpsPort: number;
+  /** management HTTP API over TLS (https) port; -1 = off. Listens only when tlsCert is set */
+  readonly httpsPort: number;
+  /** Kafka over TLS (SSL) listener port; -1 = off. Listens only when tlsCert is set */
+  readonly kafkaTlsPort: number;
+  /** PEM file with the server certificate (and its chain); '' = no TLS listener */
+  readonly tlsCert: string;
+  /** PEM file with the server certificate's private key */
+  readonly tlsKey: string;
+  /** PEM file with the CA certificates client certificates are verified against ('' = none) */
+  readonly tlsCa: string;
+  /** TLS listeners ask for a client certificate and refuse a client without a valid one */
+  readonly tlsVerifyPeer: boolean;
+  /** time a client has to finish the TLS handshake on a TLS listener */
+  readonly tlsHandshakeTimeoutMs: number;
   /** host the Kafka listener advertises in Metadata ('' = the first listen address) */
   readonly advertisedHost: string;
   readonly logLevel: LogLevel;
@@ -124,6 +140,19 @@ export const DEFAULT_KAFKA_SOCKET_REQUEST_MAX_BYTES = 100 * 1024 * 1024;
 export const DEFAULT_KAFKA_QUEUED_MAX_REQUEST_BYTES = 256 * 1024 * 1024;
 /** The Kafka port clients default to. */
 export const DEFAULT_KAFKA_PORT = 9092;
+/** The AMQP-over-TLS port RabbitMQ uses (IANA's amqps). */
+export const DEFAULT_AMQPS_PORT = 5671;
+/** The management-over-TLS port RabbitMQ's docs use. */
+export const DEFAULT_HTTPS_PORT = 15671;
+/** The port Kafka deployments conventionally give their SSL listener. */
+export const DEFAULT_KAFKA_TLS_PORT = 9093;
+/**
+ * Time a client has to complete the TLS handshake, ms: RabbitMQ's ssl_handshake_timeout default (5 s).
+ * Node's own default (120 s) would let a client that opens TCP and sends nothing hold a socket two minutes.
+ */
+export const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 5000;
+/** A listener port set to this is not listened on (RabbitMQ's way: a listener with no port). */
+export const PORT_OFF = -1;
 /** Largest frame we offer in connection.tune, bytes (RabbitMQ's default). */
 export const DEFAULT_FRAME_MAX = 131072;
 /** Channels per connection we offer in connection.tune (RabbitMQ's default). */
@@ -146,9 +175,17 @@ export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 export const SETTINGS: readonly Setting[] = [
   { key: 'dataDir', flag: '--data-dir', env: 'POSTBOX_DATA_DIR', file: 'dataDir', kind: 'string', unit: 'path', defaultValue: './data', doc: 'directory for queues, messages and definitions' },
   { key: 'hosts', flag: '--host', env: 'POSTBOX_HOST', file: 'host', kind: 'hosts', unit: 'addresses', defaultValue: '127.0.0.1,::1', doc: 'comma-separated addresses to listen on (0.0.0.0 and :: for all interfaces)' },
-  { key: 'amqpPort', flag: '--amqp-port', env: 'POSTBOX_AMQP_PORT', file: 'amqpPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_AMQP_PORT), doc: 'AMQP 0-9-1 listener port (0 = ephemeral)' },
-  { key: 'httpPort', flag: '--http-port', env: 'POSTBOX_HTTP_PORT', file: 'httpPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_HTTP_PORT), doc: 'management HTTP API port (policies, overview, health checks; 0 = ephemeral)' },
-  { key: 'kafkaPort', flag: '--kafka-port', env: 'POSTBOX_KAFKA_PORT', file: 'kafkaPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_KAFKA_PORT), doc: 'Kafka protocol listener port (0 = ephemeral)' },
+  { key: 'amqpPort', flag: '--amqp-port', env: 'POSTBOX_AMQP_PORT', file: 'amqpPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_AMQP_PORT), doc: 'AMQP 0-9-1 listener port (0 = ephemeral, -1 = off)' },
+  { key: 'httpPort', flag: '--http-port', env: 'POSTBOX_HTTP_PORT', file: 'httpPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_HTTP_PORT), doc: 'management HTTP API port (policies, overview, health checks; 0 = ephemeral, -1 = off)' },
+  { key: 'kafkaPort', flag: '--kafka-port', env: 'POSTBOX_KAFKA_PORT', file: 'kafkaPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_KAFKA_PORT), doc: 'Kafka protocol listener port (0 = ephemeral, -1 = off)' },
+  { key: 'amqpsPort', flag: '--amqps-port', env: 'POSTBOX_AMQPS_PORT', file: 'amqpsPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_AMQPS_PORT), doc: 'AMQP 0-9-1 over TLS listener port, when --tls-cert is set (0 = ephemeral, -1 = off)' },
+  { key: 'httpsPort', flag: '--https-port', env: 'POSTBOX_HTTPS_PORT', file: 'httpsPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_HTTPS_PORT), doc: 'management HTTP API over TLS port, when --tls-cert is set (0 = ephemeral, -1 = off)' },
+  { key: 'kafkaTlsPort', flag: '--kafka-tls-port', env: 'POSTBOX_KAFKA_TLS_PORT', file: 'kafkaTlsPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_KAFKA_TLS_PORT), doc: 'Kafka protocol over TLS (security.protocol=SSL) listener port, when --tls-cert is set (0 = ephemeral, -1 = off)' },
+  { key: 'tlsCert', flag: '--tls-cert', env: 'POSTBOX_TLS_CERT', file: 'tlsCert', kind: 'string', unit: 'path', defaultValue: '', doc: 'PEM file with the server certificate, followed by its intermediate CA certificates if any; empty = no TLS listener. Reloaded on SIGHUP and when it changes' },
+  { key: 'tlsKey', flag: '--tls-key', env: 'POSTBOX_TLS_KEY', file: 'tlsKey', kind: 'string', unit: 'path', defaultValue: '', doc: "PEM file with the server certificate's private key (unencrypted); needed with --tls-cert" },
+  { key: 'tlsCa', flag: '--tls-ca', env: 'POSTBOX_TLS_CA', file: 'tlsCa', kind: 'string', unit: 'path', defaultValue: '', doc: 'PEM file with the CA certificates client certificates are verified against; needed with --tls-verify-peer' },
+  { key: 'tlsVerifyPeer', flag: '--tls-verify-peer', env: 'POSTBOX_TLS_VERIFY_PEER', file: 'tlsVerifyPeer', kind: 'bool', unit: 'true/false', defaultValue: 'false', doc: "TLS listeners require a client certificate signed by --tls-ca (RabbitMQ's verify_peer with fail_if_no_peer_cert); AMQP then offers EXTERNAL, Kafka takes the certificate's CN as the user" },
+  { key: 'tlsHandshakeTimeoutMs', flag: '--tls-handshake-timeout', env: 'POSTBOX_TLS_HANDSHAKE_TIMEOUT', file: 'tlsHandshakeTimeout', kind: 'int', unit: 'ms', defaultValue: String(DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS), doc: "time a client has to complete the TLS handshake before it is disconnected (RabbitMQ's ssl_handshake_timeout)" },
   { key: 'advertisedHost', flag: '--advertised-host', env: 'POSTBOX_ADVERTISED_HOST', file: 'advertisedHost', kind: 'string', unit: 'host', defaultValue: '', doc: 'host Kafka clients are told to connect to (Metadata); empty = the first --host address' },
   { key: 'logLevel', flag: '--log-level', env: 'POSTBOX_LOG_LEVEL', file: 'logLevel', kind: 'level', unit: 'level', defaultValue: 'info', doc: 'debug, info, warn, error or silent' },
   { key: 'fsync', flag: '--fsync', env: 'POSTBOX_FSYNC', file: 'fsync', kind: 'fsync', unit: 'policy', defaultValue: 'always', doc: "'always': confirms wait for the group-commit fsync; 'never': confirms after the OS write (a power loss can lose confirmed messages)" },
@@ -193,11 +230,15 @@ function parseValue(setting: Setting, raw: unknown, source: string): unknown {
       if (hosts.length === 0) throw new ConfigError(`${source}: ${setting.flag} needs at least one address`);
       return hosts;
     }
-    case 'port':
+    case 'port': {
+      const n = Number(text);
+      if (!Number.isInteger(n) || n < PORT_OFF || n > 65535) throw new ConfigError(`${source}: ${setting.flag} must be a port 0..65535, or -1 for off, got '${text}'`);
+      return n;
+    }
     case 'int': {
       const n = Number(text);
       // an interval in ms drives a timer: setTimeout/setInterval cannot wait longer than MAX_TIMER_MS
-      const max = setting.kind === 'port' ? 65535 : setting.unit === 'ms' ? MAX_TIMER_MS : Number.MAX_SAFE_INTEGER;
+      const max = setting.unit === 'ms' ? MAX_TIMER_MS : Number.MAX_SAFE_INTEGER;
       if (!Number.isInteger(n) || n < 0 || n > max) throw new ConfigError(`${source}: ${setting.flag} must be an integer 0..${max}, got '${text}'`);
       return n;
     }
@@ -296,7 +337,17 @@ export function buildConfig(sources: ConfigSources): Config {
   if (config.channelMax < 1 || config.channelMax > 65535) throw new ConfigError('channel-max must be 1..65535');
   if (config.statsIntervalMs < 1) throw new ConfigError('stats-interval must be at least 1 ms');
   if (config.alertIntervalMs < 1) throw new ConfigError('alert-interval must be at least 1 ms');
+  checkTlsSettings(config);
   return Object.freeze(config);
+}
+
+/** The TLS files go together: a certificate needs its key, and verifying peers needs the CAs to verify them against. */
+function checkTlsSettings(config: Config): void {
+  if (config.tlsCert !== '' && config.tlsKey === '') throw new ConfigError('--tls-cert needs --tls-key (the certificate\'s private key)');
+  if (config.tlsKey !== '' && config.tlsCert === '') throw new ConfigError('--tls-key needs --tls-cert');
+  if (config.tlsVerifyPeer && config.tlsCert === '') throw new ConfigError('--tls-verify-peer needs --tls-cert and --tls-key (it applies to the TLS listeners)');
+  if (config.tlsVerifyPeer && config.tlsCa === '') throw new ConfigError('--tls-verify-peer needs --tls-ca (the CA certificates client certificates are verified against)');
+  if (config.tlsHandshakeTimeoutMs < 1) throw new ConfigError('--tls-handshake-timeout must be at least 1 ms');
 }
 
 export function readConfigFile(path: string): Record<string, unknown> {

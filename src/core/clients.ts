@@ -3,6 +3,7 @@
  * adapter adds to and removes from, and protocol-neutral descriptions the management API lists. The core
  * never calls into a connection on the message path; these are read on demand (a management request).
  */
+import type { TlsConnectionInfo } from '../util/tls.js';
 import type { FieldTable } from './field-table.js';
 
 /** One client connection as the management API shows it (RabbitMQ's field meanings). */
@@ -33,6 +34,8 @@ export interface ConnectionDetails {
   /** bytes received and sent on the socket */
   readonly recvBytes: number;
   readonly sendBytes: number;
+  /** the connection's TLS facts; null or absent for a plain connection */
+  readonly tls?: TlsConnectionInfo | null;
 }
 
 /** One channel of a connection. */

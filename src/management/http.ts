@@ -5,6 +5,8 @@
  * Every route but the public ones (the dashboard's files) needs a user with a management tag (router.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { closeFailedHandshakes, type TlsCertificates } from '../util/tls.js';
 import type { UserConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { isLoopbackAddress } from '../util/net.js';
@@ -56,6 +58,8 @@ export class ManagementServer {
   /** the hosts actually listened on */
   readonly boundHosts: string[] = [];
   port = 0;
+  /** the HTTPS port (0: not listening) */
+  tlsPort = 0;
 
   constructor(private readonly context: ManagementContext) {}
 
@@ -69,6 +73,23 @@ export class ManagementServer {
     this.servers.push(...listening.servers);
     this.boundHosts.push(...listening.hosts);
     this.port = listening.port;
+    return listening.port;
+  }
+
+  /** serve the addresses reserved for the management API over TLS (HTTPS) */
+  async listenTls(reservation: ListenerReservation, tls: TlsCertificates): Promise<number> {
+    const listening = await adoptReservation(
+      reservation,
+      () => {
+        const server = createHttpsServer(tls.serverOptions(), (req, res) => this.handle(req, res));
+        closeFailedHandshakes(server, 'management HTTP API over TLS', (line) => this.logger.warn(line));
+        tls.register(server);
+        return server;
+      },
+      (l) => this.logger.error(l),
+    );
+    this.servers.push(...listening.servers);
+    this.tlsPort = listening.port;
     return listening.port;
   }
 

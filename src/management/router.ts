@@ -18,7 +18,7 @@ import type { RequestGuard } from './request-guard.js';
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
 export interface ListenerInfo {
-  readonly protocol: 'amqp' | 'http' | 'kafka';
+  readonly protocol: 'amqp' | 'amqp/ssl' | 'http' | 'https' | 'kafka' | 'kafka/ssl';
   readonly ip_address: string;
   readonly port: number;
 }

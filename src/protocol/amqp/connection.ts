@@ -2,6 +2,7 @@
  * One AMQP 0-9-1 connection: the handshake (start/secure/tune/open), frame dispatch to channels,
  * heartbeats, and connection-level errors. Owns no broker state: it talks to the BrokerCore.
  */
+import { tlsConnectionInfo } from '../../util/tls.js';
 import type { Socket } from 'node:net';
 import type { UserConfig } from '../../config/config.js';
 import type { BrokerCore } from '../../core/core.js';
@@ -53,6 +54,14 @@ export interface AmqpLimits {
 const CLOSE_OK_TIMEOUT_MS = 3000;
 /** Time a client has to finish the handshake, ms (RabbitMQ's handshake_timeout). */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** SASL mechanisms offered in connection.start. */
+const MECHANISMS = Buffer.from('PLAIN AMQPLAIN');
+/**
+ * ...and on a TLS connection with a verified client certificate: EXTERNAL logs in as the user the
+ * certificate's subject CN names, with no password (RabbitMQ's rabbitmq_auth_mechanism_ssl, its default
+ * name_from = distinguished_name aside: CN, as its `ssl_cert_login_from = common_name`).
+ */
+const MECHANISMS_WITH_EXTERNAL = Buffer.from('PLAIN AMQPLAIN EXTERNAL');
 /** Output backlog above which consumers on this connection stop receiving, bytes. */
 export const OUTPUT_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 
@@ -103,6 +112,8 @@ export class AmqpConnection implements FrameSink, ClientConnection {
     private readonly limits: AmqpLimits,
     readonly logger: Logger,
     private readonly onGone: (c: AmqpConnection) => void,
+    /** the CN of the client's verified TLS certificate: EXTERNAL is offered and logs in as this user */
+    private readonly certificateUser: string | null = null,
   ) {
     this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
     this.frameMax = limits.frameMax;
@@ -157,7 +168,7 @@ export class AmqpConnection implements FrameSink, ClientConnection {
         versionMajor: 0,
         versionMinor: 9,
         serverProperties: serverProperties(),
-        mechanisms: Buffer.from('PLAIN AMQPLAIN'),
+        mechanisms: this.certificateUser === null ? MECHANISMS : MECHANISMS_WITH_EXTERNAL,
         locales: Buffer.from('en_US'),
       },
     });
@@ -352,6 +363,8 @@ export class AmqpConnection implements FrameSink, ClientConnection {
       }
       username = String(table.LOGIN ?? '');
       password = String(table.PASSWORD ?? '');
+    } else if (mechanism === 'EXTERNAL' && this.certificateUser !== null) {
+      return this.authenticateExternal(this.certificateUser);
     } else {
       return this.fatal(ReplyCode.COMMAND_INVALID, `unknown authentication mechanism '${mechanism}'`, 10, 11);
     }
@@ -360,6 +373,20 @@ export class AmqpConnection implements FrameSink, ClientConnection {
       this.logger.warn(`connection ${this.name}: login refused for user '${username}' (${mechanism})`);
       return this.refuse(mechanism);
     }
+    this.loggedIn(user);
+  }
+
+  /** EXTERNAL: the certificate names the user (the response, an authorization identity, is ignored, as RabbitMQ does) */
+  private authenticateExternal(name: string): void {
+    const user = this.core.users.identity(name);
+    if (user === undefined || (user.loopbackOnly && !this.isLoopback)) {
+      this.logger.warn(`connection ${this.name}: login refused for user '${name}' (EXTERNAL, from the client certificate's CN): ${user === undefined ? 'no such user' : 'this user may only connect from loopback'}`);
+      return this.refuse('EXTERNAL');
+    }
+    this.loggedIn(user);
+  }
+
+  private loggedIn(user: UserConfig): void {
     this.user = user;
     this.state = State.AwaitTuneOk;
     this.writer.method(0, {
@@ -476,6 +503,7 @@ export class AmqpConnection implements FrameSink, ClientConnection {
       clientProperties: this.clientProperties,
       recvBytes: s.bytesRead,
       sendBytes: s.bytesWritten,
+      tls: tlsConnectionInfo(s),
     };
   }
 

@@ -1,5 +1,12 @@
-/** The AMQP listener: one TCP server per configured address, one AmqpConnection per socket. */
+/**
+ * The AMQP listeners: one TCP server per configured address (and one TLS server per address for amqps),
+ * one AmqpConnection per socket. A TLS connection is handed over once its TLS handshake is done (bounded
+ * by --tls-handshake-timeout), as a TLSSocket, which the connection uses as any socket; the AMQP handshake
+ * timer starts then.
+ */
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { certificateUser, closeFailedHandshakes, type TlsCertificates } from '../../util/tls.js';
 import type { BrokerCore } from '../../core/core.js';
 import type { Logger } from '../../log/logger.js';
 import { AmqpConnection, type AmqpLimits } from './connection.js';
@@ -9,6 +16,8 @@ export class AmqpServer {
   private readonly servers: Server[] = [];
   readonly connections = new Set<AmqpConnection>();
   port = 0;
+  /** the amqps port (0: not listening) */
+  tlsPort = 0;
 
   constructor(
     private readonly core: BrokerCore,
@@ -24,8 +33,26 @@ export class AmqpServer {
     return listening.port;
   }
 
-  private accept(socket: Socket): void {
-    const connection = new AmqpConnection(socket, this.core, this.limits, this.logger, (c) => this.gone(c));
+  /** serve the addresses reserved for AMQP over TLS */
+  async listenTls(reservation: ListenerReservation, tls: TlsCertificates): Promise<number> {
+    const listening = await adoptReservation(
+      reservation,
+      () => {
+        const server = createTlsServer(tls.serverOptions(), (socket) => this.accept(socket, certificateUser(socket)));
+        closeFailedHandshakes(server, 'AMQP over TLS', (line) => this.logger.warn(line));
+        tls.register(server);
+        return server;
+      },
+      (l) => this.logger.error(l),
+    );
+    this.servers.push(...listening.servers);
+    this.tlsPort = listening.port;
+    return listening.port;
+  }
+
+  /** `certificateUser`: the CN of the client's verified certificate (TLS with --tls-verify-peer): EXTERNAL is offered */
+  private accept(socket: Socket, certificateUser: string | null = null): void {
+    const connection = new AmqpConnection(socket, this.core, this.limits, this.logger, (c) => this.gone(c), certificateUser);
     this.connections.add(connection);
     this.core.clients.add(connection);
     this.core.stats.counters.connectionCreated++;

@@ -17,6 +17,7 @@
  *   - while more than MAX_UNSENT_BYTES of answers wait in the socket (a client that does not read them),
  *     the socket is not read either, until they drain.
  */
+import { tlsConnectionInfo } from '../../util/tls.js';
 import type { Socket } from 'node:net';
 import type { ChannelDetails, ClientConnection, ConnectionDetails } from '../../core/clients.js';
 import type { Logger } from '../../log/logger.js';
@@ -108,6 +109,13 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
     private readonly context: KafkaContext,
     private readonly logger: Logger,
     readBuffer: Buffer | null = null,
+    /**
+     * The user the connection is authenticated as: the subject CN of the client's TLS certificate, verified
+     * against --tls-ca (the SSL listener with --tls-verify-peer); null = not authenticated. Kafka's
+     * principal for an SSL client (there `User:` + the certificate's DN, here the CN, as AMQP's EXTERNAL
+     * takes it); an authorization layer reads it from the session.
+     */
+    readonly principal: string | null = null,
   ) {
     this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
     this.clientHost = `/${socket.remoteAddress ?? ''}`;
@@ -377,8 +385,8 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
     return {
       name: this.name,
       protocol: 'Kafka',
-      // no SASL: a Kafka client is not authenticated and opens no vhost
-      user: '',
+      // no SASL: a Kafka client is authenticated only by a TLS client certificate, and opens no vhost
+      user: this.principal ?? '',
       vhost: '',
       host: s.localAddress ?? '',
       port: s.localPort ?? 0,
@@ -391,10 +399,11 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
       channelMax: 0,
       frameMax: this.context.requestMaxBytes,
       heartbeatSeconds: 0,
-      authMechanism: '',
+      authMechanism: this.principal === null ? '' : 'SSL',
       clientProperties: { client_id: this.clientId },
       recvBytes: s.bytesRead,
       sendBytes: s.bytesWritten,
+      tls: tlsConnectionInfo(s),
     };
   }
 

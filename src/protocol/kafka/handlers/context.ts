@@ -18,6 +18,8 @@ export interface KafkaBrokerIdentity {
   readonly host: string;
   readonly port: number;
   readonly clusterId: string;
+  /** the security protocol of the listener the request came on, as Kafka names it: 'PLAINTEXT' or 'SSL' */
+  readonly securityProtocol: 'PLAINTEXT' | 'SSL';
 }
 
 /** The connection a request came on (for client ids in group membership and logs). */
@@ -28,6 +30,8 @@ export interface KafkaSession {
   readonly clientId: string;
   /** the remote host, as Kafka reports it in group member descriptions (e.g. '/127.0.0.1') */
   readonly clientHost: string;
+  /** the authenticated user (the CN of a verified TLS client certificate); null = not authenticated */
+  readonly principal: string | null;
 }
 
 export interface KafkaContext {

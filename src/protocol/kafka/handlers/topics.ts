@@ -240,7 +240,7 @@ const DELETE_TOPICS: KafkaHandler<typeof DELETE_TOPICS_API.apiKey> = {
 function brokerConfigs(context: KafkaContext): Array<{ name: string; value: string }> {
   const id = context.identity();
   const streams = context.streams;
-  const listener = `PLAINTEXT://${id.host.includes(':') ? `[${id.host}]` : id.host}:${id.port}`;
+  const listener = `${id.securityProtocol}://${id.host.includes(':') ? `[${id.host}]` : id.host}:${id.port}`;
   return [
     { name: 'broker.id', value: String(id.nodeId) },
     { name: 'node.id', value: String(id.nodeId) },
