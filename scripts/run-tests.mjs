@@ -24,6 +24,8 @@ if (files.length === 0) {
   console.error('no test files found under dist/ (did the build run?)');
   process.exit(1);
 }
-const args = ['--test', '--test-reporter=spec', ...files];
+// a test that hangs fails after this long instead of holding the whole run until CI's limit
+const TEST_TIMEOUT_MS = 240_000;
+const args = ['--test', '--test-reporter=spec', `--test-timeout=${TEST_TIMEOUT_MS}`, ...files];
 const result = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
 process.exit(result.status ?? 1);
