@@ -31,7 +31,9 @@ import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import {
   ACK_DELIVERED_BIT,
-  ACK_ENTRY_BYTES,
+  ACK_FILE_HEADER,
+  ACK_FORMAT_VERSION,
+  ACK_HEADER_BYTES,
   CORRUPT_FILE_SUFFIX,
   MAX_RECORD_PAYLOAD_BYTES,
   MAX_SEGMENT_BYTES,
@@ -51,7 +53,8 @@ import {
   segmentFileName,
   writeRecordHeader,
 } from './format.js';
-import { closeQuietly, ensureDirectory, readFully, readdirIfExists, readdirOrEmpty, unlinkIfExists, writeFully } from './files.js';
+import { closeQuietly, ensureDirectory, readFully, readdirIfExists, readdirOrEmpty, syncDirectory, unlinkIfExists, writeFully } from './files.js';
+import { encodeAckFile, parseAckFile, wholeAckFileSize, type AckFileContents } from './ack-file.js';
 import { isDamagedFileName, trySaveDamagedBytes } from './damage.js';
 import { checkFormatVersion } from './format-error.js';
 import { scanSegmentRecords, type SegmentScanResult } from './segment-scan.js';
@@ -758,12 +761,16 @@ export class SegmentLog implements SyncableLog {
       try {
         const fd = this.files.fd(file); // opened by the ack (holdAckFile): reopened only if the cache closed it
         this.written(file);
+        if (!segment.ackHeaderWritten) {
+          writeFully(fd, ACK_FILE_HEADER, ACK_HEADER_BYTES, null); // a new ack file (opened for appending)
+          segment.ackHeaderWritten = true;
+        }
         writeFully(fd, segment.ackBuffer, segment.ackBufferLength, null);
       } catch (error) {
         // a torn entry would shift every later one: cut the file back to whole entries, keep the
         // buffer for the next flush (entries written twice are harmless), and fail the round
         segment.ackWritePending = true;
-        if (file.fd >= 0) realignAckFile(file.fd);
+        if (file.fd >= 0) realignAckFile(file.fd, segment);
         throw error;
       }
       segment.ackBufferLength = 0;
@@ -1086,10 +1093,12 @@ export class SegmentLog implements SyncableLog {
   }
 
   /**
-   * Applies a segment's ack file, and returns the delivered markers counted per record index (null
-   * when there are none). Entries that name no record are ignored; if any exist (or a partial entry),
-   * the file is rewritten with the valid entries only, so that an entry pointing into a dropped tail
-   * can never ack (or mark) a new record appended at that offset later.
+   * Applies a segment's ack file (ack-file.ts), and returns the delivered markers counted per record
+   * index (null when there are none). Entries that name no record are ignored; if any exist, or a
+   * partial entry, a damaged entry or header, or the file is in version 1, the file is rewritten in
+   * version 2 with the valid entries only: an entry pointing into a dropped tail can then never ack (or
+   * mark) a new record appended at that offset later, and the log only ever appends to version-2 files.
+   * Damaged entries are ignored (their records stay live), saved to side files and reported in one line.
    */
   private loadAcks(segment: Segment): Uint8Array | null {
     let bytes: Buffer;
@@ -1099,13 +1108,14 @@ export class SegmentLog implements SyncableLog {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw error;
     }
+    const contents = parseAckFile(segment.ackPath, bytes);
     let deliveries: Uint8Array | null = null;
-    const entries = Math.floor(bytes.length / ACK_ENTRY_BYTES);
-    let invalid = bytes.length % ACK_ENTRY_BYTES !== 0;
-    const valid = Buffer.allocUnsafe(entries * ACK_ENTRY_BYTES);
-    let validLength = 0;
-    for (let i = 0; i < entries; i++) {
-      const entry = bytes.readUInt32BE(i * ACK_ENTRY_BYTES);
+    const entries = contents.entries;
+    const valid = new Uint32Array(entries.length);
+    let validCount = 0;
+    let invalid = contents.tornBytes > 0 || contents.damaged.length > 0 || contents.version !== ACK_FORMAT_VERSION;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
       const delivered = entry >= ACK_DELIVERED_BIT;
       const index = segment.findRecord(delivered ? entry - ACK_DELIVERED_BIT : entry);
       if (index < 0) {
@@ -1115,24 +1125,43 @@ export class SegmentLog implements SyncableLog {
       if (delivered) {
         deliveries ??= new Uint8Array(segment.recordCount);
         if (deliveries[index]! < MAX_RECOVERED_DELIVERIES) deliveries[index]!++;
-      } else if (segment.markAcked(index) < 0) continue; // duplicate: harmless, keep the file as it is
-      valid.writeUInt32BE(entry, validLength);
-      validLength += ACK_ENTRY_BYTES;
+      } else if (segment.markAcked(index) < 0) continue; // duplicate: harmless, dropped if the file is rewritten
+      valid[validCount++] = entry;
     }
-    if (!invalid) return deliveries;
-    const temporary = segment.ackPath + '.tmp';
-    const fd = fs.openSync(temporary, 'w');
-    try {
-      writeFully(fd, valid, validLength, 0);
-      if (this.syncEnabled) fs.fdatasyncSync(fd);
-    } finally {
-      closeQuietly(fd);
+    if (contents.damaged.length > 0) this.reportAckDamage(segment.ackPath, bytes, contents);
+    if (invalid) {
+      const temporary = segment.ackPath + '.tmp';
+      const rewritten = encodeAckFile(valid, validCount);
+      const fd = fs.openSync(temporary, 'w');
+      try {
+        writeFully(fd, rewritten, rewritten.length, 0);
+        if (this.syncEnabled) fs.fdatasyncSync(fd);
+      } finally {
+        closeQuietly(fd);
+      }
+      fs.renameSync(temporary, segment.ackPath);
+      if (this.syncEnabled) syncDirectory(this.dir);
+      const converted = contents.version !== ACK_FORMAT_VERSION ? `, converted from format version ${contents.version} to ${ACK_FORMAT_VERSION}` : '';
+      this.logger(
+        `storage ${this.dir}: ${path.basename(segment.ackPath)}: kept ${validCount} of ${contents.total} ack entries${converted}`,
+      );
     }
-    fs.renameSync(temporary, segment.ackPath);
-    this.logger(
-      `storage ${this.dir}: ${path.basename(segment.ackPath)}: kept ${validLength / ACK_ENTRY_BYTES} of ${entries} ack entries`,
-    );
+    segment.ackHeaderWritten = true;
     return deliveries;
+  }
+
+  /** Saves the damaged ranges of an ack file to side files and reports the file in one error line. */
+  private reportAckDamage(ackPath: string, bytes: Buffer, contents: AckFileContents): void {
+    const sideFiles: string[] = [];
+    for (const range of contents.damaged) {
+      sideFiles.push(trySaveDamagedBytes(ackPath, range.offset, bytes.subarray(range.offset, range.offset + range.bytes), this.syncEnabled));
+    }
+    const header = contents.headerDamaged ? 'its header is damaged (rewritten), ' : '';
+    this.errorLogger(
+      `storage ${this.dir}: ${path.basename(ackPath)} is DAMAGED: ${header}${contents.damagedEntries} of ${contents.total} ack ` +
+        `entries failed their checksum and were ignored (the messages they named stay queued and are delivered again); ` +
+        `the damaged bytes are kept in ${sideFiles.join(', ')}`,
+    );
   }
 
   private moveAside(segmentPath: string, ackPath: string, problem: string): void {
@@ -1151,11 +1180,16 @@ export class SegmentLog implements SyncableLog {
   }
 }
 
-/** Truncates an ack file to whole entries after a torn append (best effort: the round fails anyway). */
-function realignAckFile(fd: number): void {
+/**
+ * Truncates an ack file to whole entries after a torn append, or to nothing when not even its header
+ * is whole (then the next write writes the header again). Best effort: the round fails anyway.
+ */
+function realignAckFile(fd: number, segment: Segment): void {
   try {
     const size = fs.fstatSync(fd).size;
-    if (size % ACK_ENTRY_BYTES !== 0) fs.ftruncateSync(fd, size - (size % ACK_ENTRY_BYTES));
+    const whole = wholeAckFileSize(size);
+    if (whole !== size) fs.ftruncateSync(fd, whole);
+    if (whole === 0) segment.ackHeaderWritten = false;
   } catch {
     // the failure is reported by the caller
   }
