@@ -10,6 +10,9 @@
  *   torn     write() writes a random prefix of its bytes, then fails with ENOSPC (a disk filling mid-write)
  *   short    write() writes a random prefix and returns its length (a legal short write; the caller loops)
  *   fsync    fdatasync()/fsync() report EIO without syncing (the kernel may have dropped the dirty pages)
+ *   emfile   open() of a storage file (through the FdCache) fails with EMFILE (the process is out of
+ *            descriptors: the cache's own retries after freeing some of its descriptors fail too)
+ *   openeio  open() of a storage file fails with EIO
  *
  * It is installed by the `serve` command when the environment variable POSTBOX_FAULTS is set (test/helpers
  * spawn brokers with it), or by tests calling installFaults(). Never set POSTBOX_FAULTS in production.
@@ -24,11 +27,14 @@
  *   quota=BYTES            a simulated full disk: once BYTES were written in all, every write fails with
  *                          ENOSPC, except while the file named by free-file= exists (space freed)
  *   free-file=PATH         see quota
+ *   emfile=P openeio=P     probability per open through the FdCache (open-match / open-while narrow it)
+ *   open-match=TEXT        only opens of paths containing TEXT fail (e.g. `.ack` for ack files)
+ *   open-while=PATH        opens fail only while the file PATH exists (a switch a test flips)
  */
 import fs from 'node:fs';
 import { seededRandom } from '../util/seeded-random.js';
 
-export type FaultKind = 'enospc' | 'eio' | 'torn' | 'short' | 'fsync';
+export type FaultKind = 'enospc' | 'eio' | 'torn' | 'short' | 'fsync' | 'emfile' | 'openeio';
 
 export interface FaultPlan {
   seed: number;
@@ -41,6 +47,10 @@ export interface FaultPlan {
   every: number;
   quotaBytes: number;
   freeFile: string;
+  emfile: number;
+  openeio: number;
+  openMatch: string;
+  openWhile: string;
 }
 
 /** Counts of injected faults, by kind (tests print them). */
@@ -52,18 +62,38 @@ export interface FaultCounts {
   torn: number;
   short: number;
   fsync: number;
+  opens: number;
+  emfile: number;
+  openeio: number;
 }
 
 export function parseFaultPlan(text: string): FaultPlan {
-  const plan: FaultPlan = { seed: 1, enospc: 0, eio: 0, torn: 0, short: 0, fsync: 0, afterBytes: 0, every: 0, quotaBytes: 0, freeFile: '' };
+  const plan: FaultPlan = {
+    seed: 1,
+    enospc: 0,
+    eio: 0,
+    torn: 0,
+    short: 0,
+    fsync: 0,
+    afterBytes: 0,
+    every: 0,
+    quotaBytes: 0,
+    freeFile: '',
+    emfile: 0,
+    openeio: 0,
+    openMatch: '',
+    openWhile: '',
+  };
   for (const item of text.split(',')) {
     const trimmed = item.trim();
     if (trimmed === '') continue;
     const eq = trimmed.indexOf('=');
     const key = eq < 0 ? trimmed : trimmed.slice(0, eq);
     const value = eq < 0 ? '1' : trimmed.slice(eq + 1);
-    if (key === 'free-file') {
-      plan.freeFile = value;
+    if (key === 'free-file' || key === 'open-match' || key === 'open-while') {
+      if (key === 'free-file') plan.freeFile = value;
+      else if (key === 'open-match') plan.openMatch = value;
+      else plan.openWhile = value;
       continue;
     }
     const n = Number(value);
@@ -77,6 +107,8 @@ export function parseFaultPlan(text: string): FaultPlan {
       case 'torn':
       case 'short':
       case 'fsync':
+      case 'emfile':
+      case 'openeio':
         if (n > 1) throw new Error(`POSTBOX_FAULTS: ${key}=${value} is a probability (0..1)`);
         plan[key] = n;
         break;
@@ -90,23 +122,25 @@ export function parseFaultPlan(text: string): FaultPlan {
         plan.quotaBytes = n;
         break;
       default:
-        throw new Error(`POSTBOX_FAULTS: unknown key '${key}' (seed, enospc, eio, torn, short, fsync, after, every, quota, free-file)`);
+        throw new Error(`POSTBOX_FAULTS: unknown key '${key}' (seed, enospc, eio, torn, short, fsync, after, every, quota, free-file, emfile, openeio, open-match, open-while)`);
     }
   }
   return plan;
 }
 
-function errnoError(code: 'ENOSPC' | 'EIO', syscall: string): NodeJS.ErrnoException {
-  const text = code === 'ENOSPC' ? 'no space left on device' : 'i/o error';
+const ERRNO = { ENOSPC: [-28, 'no space left on device'], EIO: [-5, 'i/o error'], EMFILE: [-24, 'too many open files'] } as const;
+
+function errnoError(code: 'ENOSPC' | 'EIO' | 'EMFILE', syscall: string): NodeJS.ErrnoException {
+  const [errno, text] = ERRNO[code];
   const error: NodeJS.ErrnoException = new Error(`${code}: ${text} (injected by POSTBOX_FAULTS), ${syscall}`);
   error.code = code;
-  error.errno = code === 'ENOSPC' ? -28 : -5;
+  error.errno = errno;
   error.syscall = syscall;
   return error;
 }
 
 export class FaultInjector {
-  readonly counts: FaultCounts = { writes: 0, syncs: 0, enospc: 0, eio: 0, torn: 0, short: 0, fsync: 0 };
+  readonly counts: FaultCounts = { writes: 0, syncs: 0, enospc: 0, eio: 0, torn: 0, short: 0, fsync: 0, opens: 0, emfile: 0, openeio: 0 };
   private readonly random: () => number;
   private bytes = 0;
   private quotaUsed = 0;
@@ -154,6 +188,24 @@ export class FaultInjector {
     throw errnoError('ENOSPC', 'write');
   }
 
+  /** fs.openSync, or an injected EMFILE/EIO for a path open-match and open-while select */
+  open(path: string, flags: string): number {
+    const plan = this.plan;
+    this.counts.opens++;
+    if ((plan.emfile > 0 || plan.openeio > 0) && path.includes(plan.openMatch) && (plan.openWhile === '' || fs.existsSync(plan.openWhile))) {
+      let r = this.random();
+      if ((r -= plan.emfile) < 0) {
+        this.counts.emfile++;
+        throw errnoError('EMFILE', 'open');
+      }
+      if ((r -= plan.openeio) < 0) {
+        this.counts.openeio++;
+        throw errnoError('EIO', 'open');
+      }
+    }
+    return fs.openSync(path, flags);
+  }
+
   /** true: this sync fails with EIO (and is not performed) */
   syncFails(): boolean {
     this.counts.syncs++;
@@ -188,6 +240,12 @@ export function faultInjector(): FaultInjector | null {
 export function writeAt(fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number {
   if (injector === null) return fs.writeSync(fd, buffer, offset, length, position);
   return injector.write(fd, buffer, offset, length, position);
+}
+
+/** fs.openSync (a storage file, by the FdCache), through the injector when one is installed. */
+export function openFile(path: string, flags: string): number {
+  if (injector === null) return fs.openSync(path, flags);
+  return injector.open(path, flags);
 }
 
 /** fs.fdatasync, through the injector when one is installed. */

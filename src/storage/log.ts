@@ -416,7 +416,8 @@ export class SegmentLog implements SyncableLog {
     if (target === undefined) return false;
     const index = target.findRecord(offset);
     if (index < 0 || target.isAcked(index)) return false;
-    // the ack file is opened before anything changes: if that fails, the ack fails and nothing is lost
+    // the ack file is opened now, so that a failure (EMFILE, EIO) is reported by this ack; either way the
+    // ack is recorded and its entry buffered until a flush can write it (see holdAckFile)
     if (!(target.liveRecords === 1 && target !== this.active)) this.holdAckFile(target);
     const length = target.markAcked(index);
     if (length < 0) return false;
@@ -444,18 +445,34 @@ export class SegmentLog implements SyncableLog {
     this.bufferAckEntry(target, (offset | ACK_DELIVERED_BIT) >>> 0);
   }
 
-  /** Opens the segment's ack file (failing this ack, not the shared flush, when it cannot) and queues its write. */
+  /**
+   * Queues the segment's ack file for the next flush and opens it. An ack file that cannot be opened
+   * (EMFILE once the FdCache has shed its own descriptors, EIO) does not fail the ack: it is a storage
+   * failure like a failed write (failWrite: the rounds in flight fail, storage reports itself failed), the
+   * entry stays buffered, and every flush, and the scheduler's repair probe, tries the open again until
+   * it works. Until then the ack holds in memory; a crash before it is written brings the message back
+   * (a redelivery), never loses one.
+   */
   private holdAckFile(target: Segment): void {
     if (target.ackWritePending) return;
-    this.files.fd(target.ackFile);
     target.ackWritePending = true;
     this.ackWriteSegments.push(target);
+    try {
+      this.files.fd(target.ackFile);
+    } catch (error) {
+      this.failWrite(error);
+    }
   }
 
   private bufferAckEntry(target: Segment, entry: number): void {
     const full = target.bufferAck(entry);
-    if (full) this.flushAcks();
-    else if (!this.flushQueued) this.scheduler.markDirty(this);
+    if (full && this.writeError === null) {
+      try {
+        this.flushAcks();
+      } catch (error) {
+        this.failWrite(error); // the entries stay buffered (the buffer grows) until a flush writes them
+      }
+    } else if (!this.flushQueued) this.scheduler.markDirty(this);
   }
 
   /** Writes buffered records and acks to the OS (no fsync). */
@@ -658,10 +675,13 @@ export class SegmentLog implements SyncableLog {
   }
 
   repair(): boolean {
-    if (this.state !== LogState.Open || !this.needsRepair) return true;
+    if (this.state !== LogState.Open) return true;
     if (this.writeError !== null) return false;
     try {
-      this.repairSegment();
+      if (this.needsRepair) this.repairSegment();
+      // acks whose ack file could not be opened or written wait in their buffers: writing them is part of
+      // the probe, so storage is reported healthy only once they reach their files
+      if (this.ackWriteSegments.length > 0) this.flushAcks();
       return true;
     } catch {
       return false;
@@ -771,6 +791,7 @@ export class SegmentLog implements SyncableLog {
         // buffer for the next flush (entries written twice are harmless), and fail the round
         segment.ackWritePending = true;
         if (file.fd >= 0) realignAckFile(file.fd, segment);
+        segments.splice(0, i); // the ones before it are written; it and the rest stay queued
         throw error;
       }
       segment.ackBufferLength = 0;

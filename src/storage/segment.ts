@@ -156,16 +156,25 @@ export class Segment {
     return length;
   }
 
-  /** Appends one ack entry (the u32 and its checksum) to the buffer; returns true when the buffer is now full. */
+  /**
+   * Appends one ack entry (the u32 and its checksum) to the buffer; returns true when it holds
+   * ACK_BUFFER_BYTES or more (time to write it). A buffer that could not be written (its ack file cannot
+   * be opened: a storage failure) grows instead of dropping entries: at most one entry per ack and
+   * delivery of this segment's records while storage is failed.
+   */
   bufferAck(entry: number): boolean {
     let buffer = this.ackBuffer;
     if (buffer === null) {
       buffer = Buffer.allocUnsafe(ACK_BUFFER_BYTES);
       this.ackBuffer = buffer;
+    } else if (this.ackBufferLength === buffer.length) {
+      const grown = Buffer.allocUnsafe(buffer.length * 2);
+      buffer.copy(grown, 0, 0, this.ackBufferLength);
+      this.ackBuffer = buffer = grown;
     }
     writeAckEntry(buffer, this.ackBufferLength, entry);
     this.ackBufferLength += ACK_ENTRY_BYTES;
-    return this.ackBufferLength === ACK_BUFFER_BYTES;
+    return this.ackBufferLength >= ACK_BUFFER_BYTES;
   }
 
   /**
