@@ -7,7 +7,8 @@
  *           an output buffer of GZIP_STEP_BYTES, and is called again for the next step (the engine keeps
  *           its state between calls; several gzip members are read one after the other, as gunzipSync
  *           does). writeSync and _writeState are Node internals (the same calls zlib's own synchronous
- *           functions make; checked on Node 20, 22 and 24): where they are missing, the area is
+ *           functions make; used here on Node 20): at load, a probe decompresses a known gzip stream this
+ *           way and compares; where the internals are missing or the probe disagrees, gzip areas are
  *           decompressed whole within the limit, in one step, as before.
  *   snappy  one step per xerial block (snappy-java and Kafka write blocks of 32 KiB of input); a plain
  *           raw snappy buffer without the framing has no blocks and is one step (snappy expands at most
@@ -80,12 +81,36 @@ export class GzipSteps implements DecompressionSteps {
     return this.done;
   }
 
-  /** Node's zlib internals the steps need are there (false: gzip areas are decompressed whole). */
+  /**
+   * Node's zlib internals the steps need are there and behave (false: gzip areas are decompressed whole):
+   * a known stream of several steps and two members decompresses to the same bytes stepwise.
+   */
   static supported(): boolean {
     const probe = zlib.createGunzip() as unknown as ZlibInternals & zlib.Gunzip;
-    const ok = typeof probe._handle?.writeSync === 'function' && probe._writeState instanceof Uint32Array;
+    const present = typeof probe._handle?.writeSync === 'function' && probe._writeState instanceof Uint32Array;
     probe.close();
-    return ok;
+    if (!present) return false;
+    try {
+      const expected = Buffer.alloc(3 * GZIP_STEP_BYTES + 123);
+      for (let i = 0; i < expected.length; i++) expected[i] = (i * 31) & 0xff;
+      const stream = Buffer.concat([zlib.gzipSync(expected.subarray(0, 1000)), zlib.gzipSync(expected.subarray(1000))]);
+      const steps = new GzipSteps(true).start(stream, expected.length);
+      const parts: Buffer[] = [];
+      for (let step = steps.next(); step !== null; step = steps.next()) parts.push(Buffer.from(step));
+      steps.dispose();
+      return Buffer.concat(parts).equals(expected);
+    } catch {
+      return false;
+    }
+  }
+
+  /** `stepwise`: use the engine (false: whole, where the probe failed) */
+  constructor(private readonly stepwise = GZIP_STEPWISE) {}
+
+  /** Frees the engine (a probe's reader). */
+  dispose(): void {
+    this.engine?.close();
+    this.engine = null;
   }
 
   start(data: Buffer, maxBytes: number): this {
@@ -95,7 +120,7 @@ export class GzipSteps implements DecompressionSteps {
     this.done = false;
     this.whole = null;
     this.error = null;
-    if (!GZIP_STEPWISE) {
+    if (!this.stepwise) {
       this.whole = gunzip(data, maxBytes);
       return this;
     }
@@ -152,7 +177,13 @@ export class GzipSteps implements DecompressionSteps {
   }
 }
 
+/** (the probe passes `stepwise` itself, so the constructor's default is not read before this is set) */
 const GZIP_STEPWISE = GzipSteps.supported();
+
+/** Whether gzip records are decompressed stepwise on this Node (false: whole, within the limit). */
+export function gzipStepwise(): boolean {
+  return GZIP_STEPWISE;
+}
 
 // ---- snappy ----------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import { MAX_RECORDS_PER_BATCH, RecordWalk, walkProducedBatches } from './record
 import { BATCH_HEADER_BYTES, RECORD_COUNT_AT } from './record-batch.js';
 import { compressSync as lz4CompressBlock } from 'lz4-napi';
 import { compressRecords } from './compression.js';
+import { GZIP_STEP_BYTES, GzipSteps, gzipStepwise } from './compression-steps.js';
 
 const CODECS = [CompressionCodec.None, CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd];
 const LIMIT = 1024 * 1024;
@@ -197,5 +198,23 @@ test('malformed gzip, snappy and lz4 records are CorruptBatchError on the stepwi
     const summary = { records: 0, allKeyed: true };
     walkProducedBatches(batch, 64 << 20, summary, false);
     assert.equal(summary.records, 200_000, codecName(codec));
+  }
+});
+
+test('gzip records decompress stepwise through zlib\'s engine on this Node, and as one whole step without it', () => {
+  assert.equal(gzipStepwise(), true, 'the probe found the zlib internals behaving');
+  const area = Buffer.alloc(5 * GZIP_STEP_BYTES + 77);
+  for (let i = 0; i < area.length; i++) area[i] = (i * 13) & 0xff;
+  const body = compressRecords(CompressionCodec.Gzip, area);
+  for (const stepwise of [true, false]) {
+    const steps = new GzipSteps(stepwise).start(body, area.length);
+    const parts: Buffer[] = [];
+    for (let step = steps.next(); step !== null; step = steps.next()) parts.push(Buffer.from(step));
+    assert.equal(parts.length, stepwise ? 6 : 1);
+    assert.ok(Buffer.concat(parts).equals(area));
+    assert.throws(() => {
+      const limited = new GzipSteps(stepwise).start(body, area.length - 1);
+      while (limited.next() !== null);
+    }, BatchTooLargeError);
   }
 });
