@@ -19,6 +19,7 @@ import { parseAckFile } from './ack-file.js';
 import { checkDataDirFormats } from './format-check.js';
 import { UnsupportedFormatError } from './format-error.js';
 import { seededRandom } from '../util/seeded-random.js';
+import { installFaults, parseFaultPlan } from './faults.js';
 
 const createdDirs: string[] = [];
 after(() => {
@@ -46,6 +47,8 @@ function appendNumbered(log: SegmentLog, count: number): number[] {
   }
   return offsets;
 }
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
 function liveNumbers(log: SegmentLog): number[] {
   return log.takeRecovered().map((record) => record.payload.readUInt32BE(0));
@@ -233,4 +236,43 @@ test('an ack file in a newer format version stops the start before anything is c
   });
   assert.throws(() => openLog(dir), UnsupportedFormatError);
   assert.deepEqual(fs.readFileSync(ackPath), bytes, 'left as it was');
+});
+
+test('acks while the ack file cannot be opened are kept (past one buffer\'s worth) and written once it can; nothing throws', async () => {
+  const dir = temporaryDir();
+  const errors: Error[] = [];
+  let recovered = 0;
+  const log = openLog(dir);
+  const offsets = appendNumbered(log, 1500);
+  log.close();
+  const faults = installFaults(parseFaultPlan('emfile=1,open-match=.ack'));
+  try {
+    const live = new SyncScheduler('always', { onError: (error) => errors.push(error), onRecovered: () => recovered++ });
+    const reopened = SegmentLog.open({ dir, scheduler: live, logger: () => {} });
+    assert.equal(reopened.takeRecovered().length, 1500);
+    // 1,000 acks: two ack buffers' worth, every open of the ack file failing
+    for (let n = 0; n < 1000; n++) assert.equal(reopened.ack(1, offsets[n]!), true);
+    assert.equal(reopened.liveRecords, 500, 'the acks hold in memory');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(errors.length > 0 && errors.every((error) => (error as NodeJS.ErrnoException).code === 'EMFILE'), errors.map(String).join('\n'));
+    assert.ok(live.failure !== null && live.brokenLogCount === 1, 'storage failed, the log awaits its repair');
+    assert.ok(faults!.counts.emfile > 0);
+    installFaults(null); // descriptors are back: the repair probe writes the waiting entries
+    await new Promise<void>((resolve, reject) => {
+      const deadline = Date.now() + 10_000;
+      const poll = (): void => {
+        if (live.brokenLogCount === 0 && recovered > 0) resolve();
+        else if (Date.now() > deadline) reject(new Error('no recovery'));
+        else setTimeout(poll, 20);
+      };
+      poll();
+    });
+    await live.close();
+    reopened.close();
+  } finally {
+    installFaults(null);
+  }
+  const after = openLog(dir);
+  assert.deepEqual(liveNumbers(after), range(1000, 1500));
+  after.close();
 });
