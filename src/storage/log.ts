@@ -22,7 +22,9 @@
  * to a `.damaged-<offset>` side file and reported at error level (damage.ts). A damaged header is
  * rewritten when records after it check out; a file with nothing recognisable after a bad header is
  * moved aside as `.corrupt` (error level); one in a format version this Postbox does not read stops
- * the open (UnsupportedFormatError). Then the ack files are applied and fully acked segments deleted.
+ * the open (UnsupportedFormatError). Then the ack files are applied, each entry checked against its
+ * CRC-32C (a damaged entry is ignored, its message stays live; version-1 files are converted: ack-file.ts),
+ * and fully acked segments deleted.
  * It is synchronous: a broker cannot serve a queue before it knows what is in it.
  */
 
