@@ -10,6 +10,9 @@
  *   torn     write() writes a random prefix of its bytes, then fails with ENOSPC (a disk filling mid-write)
  *   short    write() writes a random prefix and returns its length (a legal short write; the caller loops)
  *   fsync    fdatasync()/fsync() report EIO without syncing (the kernel may have dropped the dirty pages)
+ *   emfile   open() of a storage file (through the FdCache) fails with EMFILE (the process is out of
+ *            descriptors: the cache's own retries after freeing some of its descriptors fail too)
+ *   openeio  open() of a storage file fails with EIO
  *
  * It is installed by the `serve` command when the environment variable POSTBOX_FAULTS is set (test/helpers
  * spawn brokers with it), or by tests calling installFaults(). Never set POSTBOX_FAULTS in production.
@@ -28,11 +31,14 @@
  *                          it is issued once the file is gone (polled every HOLD_POLL_MS), so a test can keep
  *                          a round in flight for as long as it likes (an fsync that hangs), without timing
  *   fail-file=PATH         while the file PATH exists, every sync fails with EIO (a held one: when it is issued)
+ *   emfile=P openeio=P     probability per open through the FdCache (open-match / open-while narrow it)
+ *   open-match=TEXT        only opens of paths containing TEXT fail (e.g. `.ack` for ack files)
+ *   open-while=PATH        opens fail only while the file PATH exists (a switch a test flips)
  */
 import fs from 'node:fs';
 import { seededRandom } from '../util/seeded-random.js';
 
-export type FaultKind = 'enospc' | 'eio' | 'torn' | 'short' | 'fsync';
+export type FaultKind = 'enospc' | 'eio' | 'torn' | 'short' | 'fsync' | 'emfile' | 'openeio';
 
 export interface FaultPlan {
   seed: number;
@@ -47,6 +53,10 @@ export interface FaultPlan {
   freeFile: string;
   holdFile: string;
   failFile: string;
+  emfile: number;
+  openeio: number;
+  openMatch: string;
+  openWhile: string;
 }
 
 /** How often a held sync (hold-file) checks whether its file is gone, ms. */
@@ -61,20 +71,42 @@ export interface FaultCounts {
   torn: number;
   short: number;
   fsync: number;
+  opens: number;
+  emfile: number;
+  openeio: number;
 }
 
 export function parseFaultPlan(text: string): FaultPlan {
-  const plan: FaultPlan = { seed: 1, enospc: 0, eio: 0, torn: 0, short: 0, fsync: 0, afterBytes: 0, every: 0, quotaBytes: 0, freeFile: '', holdFile: '', failFile: '' };
+  const plan: FaultPlan = {
+    seed: 1,
+    enospc: 0,
+    eio: 0,
+    torn: 0,
+    short: 0,
+    fsync: 0,
+    afterBytes: 0,
+    every: 0,
+    quotaBytes: 0,
+    freeFile: '',
+    holdFile: '',
+    failFile: '',
+    emfile: 0,
+    openeio: 0,
+    openMatch: '',
+    openWhile: '',
+  };
   for (const item of text.split(',')) {
     const trimmed = item.trim();
     if (trimmed === '') continue;
     const eq = trimmed.indexOf('=');
     const key = eq < 0 ? trimmed : trimmed.slice(0, eq);
     const value = eq < 0 ? '1' : trimmed.slice(eq + 1);
-    if (key === 'free-file' || key === 'hold-file' || key === 'fail-file') {
+    if (key === 'free-file' || key === 'hold-file' || key === 'fail-file' || key === 'open-match' || key === 'open-while') {
       if (key === 'free-file') plan.freeFile = value;
       else if (key === 'hold-file') plan.holdFile = value;
-      else plan.failFile = value;
+      else if (key === 'fail-file') plan.failFile = value;
+      else if (key === 'open-match') plan.openMatch = value;
+      else plan.openWhile = value;
       continue;
     }
     const n = Number(value);
@@ -88,6 +120,8 @@ export function parseFaultPlan(text: string): FaultPlan {
       case 'torn':
       case 'short':
       case 'fsync':
+      case 'emfile':
+      case 'openeio':
         if (n > 1) throw new Error(`POSTBOX_FAULTS: ${key}=${value} is a probability (0..1)`);
         plan[key] = n;
         break;
@@ -101,23 +135,25 @@ export function parseFaultPlan(text: string): FaultPlan {
         plan.quotaBytes = n;
         break;
       default:
-        throw new Error(`POSTBOX_FAULTS: unknown key '${key}' (seed, enospc, eio, torn, short, fsync, after, every, quota, free-file, hold-file, fail-file)`);
+        throw new Error(`POSTBOX_FAULTS: unknown key '${key}' (seed, enospc, eio, torn, short, fsync, after, every, quota, free-file, hold-file, fail-file, emfile, openeio, open-match, open-while)`);
     }
   }
   return plan;
 }
 
-function errnoError(code: 'ENOSPC' | 'EIO', syscall: string): NodeJS.ErrnoException {
-  const text = code === 'ENOSPC' ? 'no space left on device' : 'i/o error';
+const ERRNO = { ENOSPC: [-28, 'no space left on device'], EIO: [-5, 'i/o error'], EMFILE: [-24, 'too many open files'] } as const;
+
+function errnoError(code: 'ENOSPC' | 'EIO' | 'EMFILE', syscall: string): NodeJS.ErrnoException {
+  const [errno, text] = ERRNO[code];
   const error: NodeJS.ErrnoException = new Error(`${code}: ${text} (injected by POSTBOX_FAULTS), ${syscall}`);
   error.code = code;
-  error.errno = code === 'ENOSPC' ? -28 : -5;
+  error.errno = errno;
   error.syscall = syscall;
   return error;
 }
 
 export class FaultInjector {
-  readonly counts: FaultCounts = { writes: 0, syncs: 0, enospc: 0, eio: 0, torn: 0, short: 0, fsync: 0 };
+  readonly counts: FaultCounts = { writes: 0, syncs: 0, enospc: 0, eio: 0, torn: 0, short: 0, fsync: 0, opens: 0, emfile: 0, openeio: 0 };
   private readonly random: () => number;
   private bytes = 0;
   private quotaUsed = 0;
@@ -187,6 +223,24 @@ export class FaultInjector {
     for (const issue of held) issue();
   }
 
+  /** fs.openSync, or an injected EMFILE/EIO for a path open-match and open-while select */
+  open(path: string, flags: string): number {
+    const plan = this.plan;
+    this.counts.opens++;
+    if ((plan.emfile > 0 || plan.openeio > 0) && path.includes(plan.openMatch) && (plan.openWhile === '' || fs.existsSync(plan.openWhile))) {
+      let r = this.random();
+      if ((r -= plan.emfile) < 0) {
+        this.counts.emfile++;
+        throw errnoError('EMFILE', 'open');
+      }
+      if ((r -= plan.openeio) < 0) {
+        this.counts.openeio++;
+        throw errnoError('EIO', 'open');
+      }
+    }
+    return fs.openSync(path, flags);
+  }
+
   /** true: this sync fails with EIO (and is not performed) */
   syncFails(): boolean {
     this.counts.syncs++;
@@ -225,6 +279,12 @@ export function faultInjector(): FaultInjector | null {
 export function writeAt(fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number {
   if (injector === null) return fs.writeSync(fd, buffer, offset, length, position);
   return injector.write(fd, buffer, offset, length, position);
+}
+
+/** fs.openSync (a storage file, by the FdCache), through the injector when one is installed. */
+export function openFile(path: string, flags: string): number {
+  if (injector === null) return fs.openSync(path, flags);
+  return injector.open(path, flags);
 }
 
 /** fs.fdatasync, through the injector when one is installed. */

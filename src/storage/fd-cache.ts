@@ -28,7 +28,7 @@
 
 import fs from 'node:fs';
 import { closeQuietly } from './files.js';
-import { dataSyncNow, directorySyncNow } from './faults.js';
+import { dataSyncNow, directorySyncNow, openFile } from './faults.js';
 
 /** Fewest descriptors any cache gets: a log needs its active segment, an ack file and its directory at once. */
 export const MIN_OPEN_FILES = 8;
@@ -217,7 +217,7 @@ export class FdCache {
   private open(path: string, flags: string): number {
     for (let attempt = 0; ; attempt++) {
       try {
-        return fs.openSync(path, flags);
+        return openFile(path, flags); // (through the fault injector in tests)
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if ((code === 'EMFILE' || code === 'ENFILE') && attempt < OPEN_RETRIES && this.makeRoom()) continue;

@@ -7,13 +7,15 @@
  * was, wherever the newer file sits.
  *
  *   <dataDir>/queues/<queue>/NNNNNNNN.seg          "PBSG" + version   (storage/format.ts)
+ *                            NNNNNNNN.ack          "PBAK" + u32 version, or no header (version 1)
  *   <dataDir>/delayed/<exchange>/NNNNNNNN.seg      "PBSG" + version
  *   <dataDir>/streams/<topic>/<partition>/*.log    "PBKL" + version   (storage/partition/format.ts)
  *                                       *.index    "PBKX" + version
  *                                       *.timeindex "PBKT" + version
  *   <dataDir>/groups/offsets.log                   "PBGO" + version   (core/stream/group-offset-log.ts)
  *
- * Ack files have no header (flat u32 entries: nothing to version). A file with another magic or too
+ * An ack file without the "PBAK" header is version 1 (read and converted); one whose header names a
+ * version other than 2 is refused like any other file. A file with another magic or too
  * short for a header is not judged here: that is a torn creation or corruption, which each log's
  * recovery handles (and reports) itself. The cost is one open and one 6-byte read per file.
  */
@@ -21,8 +23,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { closeQuietly, readdirOrEmpty } from './files.js';
-import { SEGMENT_FORMAT_VERSION, SEGMENT_MAGIC, parseSegmentFileName } from './format.js';
-import { checkFormatVersion } from './format-error.js';
+import {
+  ACK_FORMAT_VERSION,
+  ACK_HEADER_BYTES,
+  ACK_LEGACY_FORMAT_VERSION,
+  SEGMENT_FORMAT_VERSION,
+  SEGMENT_MAGIC,
+  ackFileVersion,
+  parseAckFileName,
+  parseSegmentFileName,
+} from './format.js';
+import { UnsupportedFormatError, checkFormatVersion } from './format-error.js';
+import { SUPPORTED_ACK_VERSIONS } from './ack-file.js';
 import {
   OFFSET_INDEX_MAGIC,
   PARTITION_FORMAT_VERSION,
@@ -44,11 +56,13 @@ const DELETED_TOPIC_PREFIX = '.deleted-';
 /** Throws UnsupportedFormatError for the first data file under `dataDir` in a format version this Postbox does not read. */
 export function checkDataDirFormats(dataDir: string): void {
   const header = Buffer.alloc(VERSION_HEADER_BYTES);
+  const ackHeader = Buffer.alloc(ACK_HEADER_BYTES);
   for (const area of ['queues', 'delayed']) {
     const root = path.join(dataDir, area);
     for (const log of subdirectories(root)) {
       for (const name of readdirOrEmpty(log)) {
         if (parseSegmentFileName(name) > 0) checkFile(path.join(log, name), header, SEGMENT_MAGIC, SEGMENT_FORMAT_VERSION);
+        else if (parseAckFileName(name) > 0) checkAckFile(path.join(log, name), ackHeader);
       }
     }
   }
@@ -77,6 +91,25 @@ function checkFile(file: string, header: Buffer, magic: number, supported: numbe
   try {
     const length = fs.readSync(fd, header, 0, VERSION_HEADER_BYTES, 0);
     checkFormatVersion(file, header, length, magic, supported);
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+function checkAckFile(file: string, header: Buffer): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    const length = fs.readSync(fd, header, 0, ACK_HEADER_BYTES, 0);
+    const version = ackFileVersion(header, length);
+    if (version !== -1 && version !== ACK_LEGACY_FORMAT_VERSION && version !== ACK_FORMAT_VERSION) {
+      throw new UnsupportedFormatError(file, version, SUPPORTED_ACK_VERSIONS, 'ack file format version');
+    }
   } finally {
     closeQuietly(fd);
   }

@@ -32,18 +32,36 @@
  *   A zero length is never written: crc32c of nothing is 0, so a zero-filled tail (which some
  *   filesystems leave after a crash) would otherwise parse as an endless run of valid empty records.
  *
- * Ack file = a flat sequence of 4-byte entries, appended as records are delivered and acknowledged:
+ * Ack file, format version 2 = an 8-byte header, then 8-byte entries appended as records are
+ * delivered and acknowledged:
  *
- *   bit 31  30 ............................................... 0
- *       +---+--------------------------------------------------+
- *       | D | offset of a record's header in the segment (u31) |   u32 big-endian
- *       +---+--------------------------------------------------+
+ *   byte  0     1     2     3     4     5     6     7
+ *       +-----+-----+-----+-----+-----+-----+-----+-----+
+ *       | 'P' | 'B' | 'A' | 'K' |  version u32 BE = 2   |     header
+ *       | 50  | 42  | 41  | 4b  | 00  | 00  | 00  | 02  |
+ *       +-----+-----+-----+-----+-----+-----+-----+-----+
+ *
+ *   entry (at 8 + 8k):
+ *   bit 31  30 ............................. 0
+ *       +---+---------------------------------+-----------------------------+
+ *       | D | offset of a record's header in  | crc32c of the 4 entry bytes |
+ *       |   | the segment (u31)               | before it, u32 BE           |
+ *       +---+---------------------------------+-----------------------------+
+ *        u32 big-endian                         u32 big-endian
  *    D = 0  the record is acked: it is gone.
  *    D = 1  the record was handed to a consumer that owes an ack ("delivered" marker). A live record
  *           with k markers was delivered k times without an ack: after a restart it comes back marked
  *           redelivered with a delivery count of k. Offsets fit 31 bits (MAX_SEGMENT_BYTES = 2^31).
- *    A trailing partial entry (torn write) is ignored; entries naming no record are ignored.
- *    Files written before markers existed hold D = 0 entries only and read the same way.
+ *    An entry whose checksum fails is damage: it is ignored (the record it may name stays live: a
+ *    redelivery is better than a lost message) and its bytes are kept in a side file (damage.ts).
+ *    A trailing partial entry (torn write) is dropped; entries naming no record are ignored.
+ *
+ * Ack file, format version 1 (Postbox before ack checksums; no header): 4-byte entries, the first u32
+ * of the entry above alone. Recovery still reads it, then rewrites the file in version 2 before the
+ * log appends to it (tmp file, fsync, rename), so an upgraded broker appends only to version-2 files.
+ * The two never mix up: a version-1 file never starts with "PBAK" followed by a u32 below 16 (a
+ * version-1 entry is a record offset, and no record starts inside the 16-byte segment header).
+ * A version number 3..15 after the magic is a newer format: the broker refuses to start.
  */
 
 /** "PBSG" read as one big-endian u32. */
@@ -53,10 +71,80 @@ export const SEGMENT_FORMAT_VERSION = 1;
 export const SEGMENT_HEADER_BYTES = 16;
 /** Bytes in a record header: length u32 + crc32c u32. */
 export const RECORD_HEADER_BYTES = 8;
-/** Bytes in one ack-file entry: one u32 offset. */
-export const ACK_ENTRY_BYTES = 4;
+/** Bytes in one ack-file entry (version 2): a u32 offset with the delivered bit, and its crc32c. */
+export const ACK_ENTRY_BYTES = 8;
+/** Bytes in one entry of a version-1 ack file: the u32 offset alone, no checksum. */
+export const ACK_V1_ENTRY_BYTES = 4;
+/** "PBAK" read as one big-endian u32: the magic of an ack file's header (version 2 on). */
+export const ACK_MAGIC = 0x5042414b;
+/** The ack file format this Postbox writes. Version 1 (headerless) is read and converted. */
+export const ACK_FORMAT_VERSION = 2;
+/** The headerless ack file format of Postbox before ack checksums. */
+export const ACK_LEGACY_FORMAT_VERSION = 1;
+/** Bytes in an ack file's header: magic u32 + version u32. */
+export const ACK_HEADER_BYTES = 8;
+/**
+ * A u32 after the ack magic below this is a format version: no version-1 entry is below 16 (a record
+ * offset, and records start after the 16-byte segment header), so a version-1 file is never mistaken for one.
+ */
+export const ACK_VERSION_LIMIT = 16;
 /** Bit 31 of an ack-file entry: a delivered marker, not an ack (see the drawing). */
 export const ACK_DELIVERED_BIT = 0x8000_0000;
+
+/** The header of a new ack file (shared, never written to: writeFully copies it out). */
+export const ACK_FILE_HEADER: Buffer = (() => {
+  const header = Buffer.alloc(ACK_HEADER_BYTES);
+  header.writeUInt32BE(ACK_MAGIC, 0);
+  header.writeUInt32BE(ACK_FORMAT_VERSION, 4);
+  return header;
+})();
+
+/**
+ * The format version an ack file's first bytes say: ACK_LEGACY_FORMAT_VERSION for a file without a
+ * header, else the version in the header (ACK_FORMAT_VERSION, or a newer one this Postbox does not read).
+ * `length` < ACK_HEADER_BYTES: -1 when the bytes are a prefix of a header (a creation torn by a crash).
+ */
+export function ackFileVersion(bytes: Uint8Array, length: number): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, Math.min(length, bytes.length));
+  if (length < ACK_HEADER_BYTES) {
+    for (let i = 0; i < length && i < 4; i++) if (view.getUint8(i) !== ((ACK_MAGIC >>> (24 - 8 * i)) & 0xff)) return ACK_LEGACY_FORMAT_VERSION;
+    return length === 0 ? ACK_LEGACY_FORMAT_VERSION : -1;
+  }
+  if (view.getUint32(0) !== ACK_MAGIC) return ACK_LEGACY_FORMAT_VERSION;
+  const version = view.getUint32(4);
+  return version < ACK_VERSION_LIMIT ? version : ACK_LEGACY_FORMAT_VERSION;
+}
+
+/** CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) lookup table, one byte per step. */
+const CRC32C_TABLE: Uint32Array = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/**
+ * CRC-32C of the four big-endian bytes of `value`: the checksum of an ack entry. Computed here (four
+ * table steps, no allocation) because the ack path runs once per message and a native call would need a
+ * Buffer view per entry. Equal to crc32c() of the same four bytes (a unit test holds it to that).
+ */
+export function crc32cOfUint32(value: number): number {
+  let c = 0xffffffff;
+  c = CRC32C_TABLE[(c ^ (value >>> 24)) & 0xff]! ^ (c >>> 8);
+  c = CRC32C_TABLE[(c ^ (value >>> 16)) & 0xff]! ^ (c >>> 8);
+  c = CRC32C_TABLE[(c ^ (value >>> 8)) & 0xff]! ^ (c >>> 8);
+  c = CRC32C_TABLE[(c ^ value) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** Writes one ack entry (version 2) at `at`: the u32 and its checksum. */
+export function writeAckEntry(target: Buffer, at: number, entry: number): void {
+  target.writeUInt32BE(entry >>> 0, at);
+  target.writeUInt32BE(crc32cOfUint32(entry >>> 0), at + 4);
+}
 
 /** Smallest payload: zero-length records are forbidden (see the drawing: a zero tail would look valid). */
 export const MIN_RECORD_PAYLOAD_BYTES = 1;

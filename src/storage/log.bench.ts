@@ -6,7 +6,8 @@
  * Appends RECORDS records of PAYLOAD_BYTES (two parts each, like a header + body) in batches of
  * BATCH_RECORDS per event-loop turn, asking for a durability round after every batch without
  * waiting for it (as a broker does), and stops the clock when the last round completes.
- * Then reads every record back once in order.
+ * Then reads every record back once in order, then acks every record in order (one ack-file entry
+ * each, one requestRound() per BATCH_RECORDS acks, the clock stopped when the last round completes).
  */
 
 import fs from 'node:fs';
@@ -72,6 +73,30 @@ async function runAppend(policy: FsyncPolicy, records: number): Promise<void> {
   const readSeconds = Number(process.hrtime.bigint() - readStarted) / 1e9;
   if (checksum !== records * 0x68) throw new Error('read back the wrong bytes');
 
+  const ackStarted = process.hrtime.bigint();
+  let ackRound = 0;
+  const acksDone = new Promise<void>((resolve) => {
+    scheduler.addListener({
+      onDurable(round) {
+        if (acked === records && round >= ackRound) resolve();
+      },
+    });
+  });
+  let acked = 0;
+  await new Promise<void>((resolve) => {
+    const batch = (): void => {
+      const end = Math.min(records, acked + BATCH_RECORDS);
+      for (let n = acked; n < end; n++) log.ack(segments[n]!, offsets[n]!);
+      acked = end;
+      ackRound = scheduler.requestRound();
+      if (acked < records) setImmediate(batch);
+      else resolve();
+    };
+    batch();
+  });
+  await acksDone;
+  const ackSeconds = Number(process.hrtime.bigint() - ackStarted) / 1e9;
+
   await scheduler.close();
   log.destroy();
   const megabytes = (records * PAYLOAD_BYTES) / MEGABYTE;
@@ -80,6 +105,7 @@ async function runAppend(policy: FsyncPolicy, records: number): Promise<void> {
     `${(megabytes / seconds).toFixed(1).padStart(8)} MB/s  (${seconds.toFixed(3)} s)`;
   console.log(line(`append, fsync ${policy}`, appendSeconds) + `  ${rounds} rounds`);
   console.log(line(`read back, fsync ${policy}`, readSeconds));
+  console.log(line(`ack, fsync ${policy}`, ackSeconds));
 }
 
 const records = Number(process.argv[2] ?? DEFAULT_RECORDS);

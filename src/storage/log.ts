@@ -22,7 +22,9 @@
  * to a `.damaged-<offset>` side file and reported at error level (damage.ts). A damaged header is
  * rewritten when records after it check out; a file with nothing recognisable after a bad header is
  * moved aside as `.corrupt` (error level); one in a format version this Postbox does not read stops
- * the open (UnsupportedFormatError). Then the ack files are applied and fully acked segments deleted.
+ * the open (UnsupportedFormatError). Then the ack files are applied, each entry checked against its
+ * CRC-32C (a damaged entry is ignored, its message stays live; version-1 files are converted: ack-file.ts),
+ * and fully acked segments deleted.
  * It is synchronous: a broker cannot serve a queue before it knows what is in it.
  */
 
@@ -31,7 +33,9 @@ import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import {
   ACK_DELIVERED_BIT,
-  ACK_ENTRY_BYTES,
+  ACK_FILE_HEADER,
+  ACK_FORMAT_VERSION,
+  ACK_HEADER_BYTES,
   CORRUPT_FILE_SUFFIX,
   MAX_RECORD_PAYLOAD_BYTES,
   MAX_SEGMENT_BYTES,
@@ -51,7 +55,8 @@ import {
   segmentFileName,
   writeRecordHeader,
 } from './format.js';
-import { closeQuietly, ensureDirectory, readFully, readdirIfExists, readdirOrEmpty, unlinkIfExists, writeFully } from './files.js';
+import { closeQuietly, ensureDirectory, readFully, readdirIfExists, readdirOrEmpty, syncDirectory, unlinkIfExists, writeFully } from './files.js';
+import { encodeAckFile, parseAckFile, wholeAckFileSize, type AckFileContents } from './ack-file.js';
 import { isDamagedFileName, trySaveDamagedBytes } from './damage.js';
 import { checkFormatVersion } from './format-error.js';
 import { scanSegmentRecords, type SegmentScanResult } from './segment-scan.js';
@@ -430,7 +435,8 @@ export class SegmentLog implements SyncableLog {
     if (target === undefined) return false;
     const index = target.findRecord(offset);
     if (index < 0 || target.isAcked(index)) return false;
-    // the ack file is opened before anything changes: if that fails, the ack fails and nothing is lost
+    // the ack file is opened now, so that a failure (EMFILE, EIO) is reported by this ack; either way the
+    // ack is recorded and its entry buffered until a flush can write it (see holdAckFile)
     if (!(target.liveRecords === 1 && target !== this.active)) this.holdAckFile(target);
     const length = target.markAcked(index);
     if (length < 0) return false;
@@ -458,18 +464,34 @@ export class SegmentLog implements SyncableLog {
     this.bufferAckEntry(target, (offset | ACK_DELIVERED_BIT) >>> 0);
   }
 
-  /** Opens the segment's ack file (failing this ack, not the shared flush, when it cannot) and queues its write. */
+  /**
+   * Queues the segment's ack file for the next flush and opens it. An ack file that cannot be opened
+   * (EMFILE once the FdCache has shed its own descriptors, EIO) does not fail the ack: it is a storage
+   * failure like a failed write (failWrite: the rounds in flight fail, storage reports itself failed), the
+   * entry stays buffered, and every flush, and the scheduler's repair probe, tries the open again until
+   * it works. Until then the ack holds in memory; a crash before it is written brings the message back
+   * (a redelivery), never loses one.
+   */
   private holdAckFile(target: Segment): void {
     if (target.ackWritePending) return;
-    this.files.fd(target.ackFile);
     target.ackWritePending = true;
     this.ackWriteSegments.push(target);
+    try {
+      this.files.fd(target.ackFile);
+    } catch (error) {
+      this.failWrite(error);
+    }
   }
 
   private bufferAckEntry(target: Segment, entry: number): void {
     const full = target.bufferAck(entry);
-    if (full) this.flushAcks();
-    else if (!this.flushQueued) this.scheduler.markDirty(this);
+    if (full && this.writeError === null) {
+      try {
+        this.flushAcks();
+      } catch (error) {
+        this.failWrite(error); // the entries stay buffered (the buffer grows) until a flush writes them
+      }
+    } else if (!this.flushQueued) this.scheduler.markDirty(this);
   }
 
   /** Writes buffered records and acks to the OS (no fsync). */
@@ -672,10 +694,13 @@ export class SegmentLog implements SyncableLog {
   }
 
   repair(): boolean {
-    if (this.state !== LogState.Open || !this.needsRepair) return true;
+    if (this.state !== LogState.Open) return true;
     if (this.writeError !== null) return false;
     try {
-      this.repairSegment();
+      if (this.needsRepair) this.repairSegment();
+      // acks whose ack file could not be opened or written wait in their buffers: writing them is part of
+      // the probe, so storage is reported healthy only once they reach their files
+      if (this.ackWriteSegments.length > 0) this.flushAcks();
       return true;
     } catch {
       return false;
@@ -775,12 +800,17 @@ export class SegmentLog implements SyncableLog {
       try {
         const fd = this.files.fd(file); // opened by the ack (holdAckFile): reopened only if the cache closed it
         this.written(file);
+        if (!segment.ackHeaderWritten) {
+          writeFully(fd, ACK_FILE_HEADER, ACK_HEADER_BYTES, null); // a new ack file (opened for appending)
+          segment.ackHeaderWritten = true;
+        }
         writeFully(fd, segment.ackBuffer, segment.ackBufferLength, null);
       } catch (error) {
         // a torn entry would shift every later one: cut the file back to whole entries, keep the
         // buffer for the next flush (entries written twice are harmless), and fail the round
         segment.ackWritePending = true;
-        if (file.fd >= 0) realignAckFile(file.fd);
+        if (file.fd >= 0) realignAckFile(file.fd, segment);
+        segments.splice(0, i); // the ones before it are written; it and the rest stay queued
         throw error;
       }
       segment.ackBufferLength = 0;
@@ -1105,10 +1135,12 @@ export class SegmentLog implements SyncableLog {
   }
 
   /**
-   * Applies a segment's ack file, and returns the delivered markers counted per record index (null
-   * when there are none). Entries that name no record are ignored; if any exist (or a partial entry),
-   * the file is rewritten with the valid entries only, so that an entry pointing into a dropped tail
-   * can never ack (or mark) a new record appended at that offset later.
+   * Applies a segment's ack file (ack-file.ts), and returns the delivered markers counted per record
+   * index (null when there are none). Entries that name no record are ignored; if any exist, or a
+   * partial entry, a damaged entry or header, or the file is in version 1, the file is rewritten in
+   * version 2 with the valid entries only: an entry pointing into a dropped tail can then never ack (or
+   * mark) a new record appended at that offset later, and the log only ever appends to version-2 files.
+   * Damaged entries are ignored (their records stay live), saved to side files and reported in one line.
    */
   private loadAcks(segment: Segment): Uint8Array | null {
     let bytes: Buffer;
@@ -1118,13 +1150,14 @@ export class SegmentLog implements SyncableLog {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw error;
     }
+    const contents = parseAckFile(segment.ackPath, bytes);
     let deliveries: Uint8Array | null = null;
-    const entries = Math.floor(bytes.length / ACK_ENTRY_BYTES);
-    let invalid = bytes.length % ACK_ENTRY_BYTES !== 0;
-    const valid = Buffer.allocUnsafe(entries * ACK_ENTRY_BYTES);
-    let validLength = 0;
-    for (let i = 0; i < entries; i++) {
-      const entry = bytes.readUInt32BE(i * ACK_ENTRY_BYTES);
+    const entries = contents.entries;
+    const valid = new Uint32Array(entries.length);
+    let validCount = 0;
+    let invalid = contents.tornBytes > 0 || contents.damaged.length > 0 || contents.version !== ACK_FORMAT_VERSION;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
       const delivered = entry >= ACK_DELIVERED_BIT;
       const index = segment.findRecord(delivered ? entry - ACK_DELIVERED_BIT : entry);
       if (index < 0) {
@@ -1134,24 +1167,43 @@ export class SegmentLog implements SyncableLog {
       if (delivered) {
         deliveries ??= new Uint8Array(segment.recordCount);
         if (deliveries[index]! < MAX_RECOVERED_DELIVERIES) deliveries[index]!++;
-      } else if (segment.markAcked(index) < 0) continue; // duplicate: harmless, keep the file as it is
-      valid.writeUInt32BE(entry, validLength);
-      validLength += ACK_ENTRY_BYTES;
+      } else if (segment.markAcked(index) < 0) continue; // duplicate: harmless, dropped if the file is rewritten
+      valid[validCount++] = entry;
     }
-    if (!invalid) return deliveries;
-    const temporary = segment.ackPath + '.tmp';
-    const fd = fs.openSync(temporary, 'w');
-    try {
-      writeFully(fd, valid, validLength, 0);
-      if (this.syncEnabled) fs.fdatasyncSync(fd);
-    } finally {
-      closeQuietly(fd);
+    if (contents.damaged.length > 0) this.reportAckDamage(segment.ackPath, bytes, contents);
+    if (invalid) {
+      const temporary = segment.ackPath + '.tmp';
+      const rewritten = encodeAckFile(valid, validCount);
+      const fd = fs.openSync(temporary, 'w');
+      try {
+        writeFully(fd, rewritten, rewritten.length, 0);
+        if (this.syncEnabled) fs.fdatasyncSync(fd);
+      } finally {
+        closeQuietly(fd);
+      }
+      fs.renameSync(temporary, segment.ackPath);
+      if (this.syncEnabled) syncDirectory(this.dir);
+      const converted = contents.version !== ACK_FORMAT_VERSION ? `, converted from format version ${contents.version} to ${ACK_FORMAT_VERSION}` : '';
+      this.logger(
+        `storage ${this.dir}: ${path.basename(segment.ackPath)}: kept ${validCount} of ${contents.total} ack entries${converted}`,
+      );
     }
-    fs.renameSync(temporary, segment.ackPath);
-    this.logger(
-      `storage ${this.dir}: ${path.basename(segment.ackPath)}: kept ${validLength / ACK_ENTRY_BYTES} of ${entries} ack entries`,
-    );
+    segment.ackHeaderWritten = true;
     return deliveries;
+  }
+
+  /** Saves the damaged ranges of an ack file to side files and reports the file in one error line. */
+  private reportAckDamage(ackPath: string, bytes: Buffer, contents: AckFileContents): void {
+    const sideFiles: string[] = [];
+    for (const range of contents.damaged) {
+      sideFiles.push(trySaveDamagedBytes(ackPath, range.offset, bytes.subarray(range.offset, range.offset + range.bytes), this.syncEnabled));
+    }
+    const header = contents.headerDamaged ? 'its header is damaged (rewritten), ' : '';
+    this.errorLogger(
+      `storage ${this.dir}: ${path.basename(ackPath)} is DAMAGED: ${header}${contents.damagedEntries} of ${contents.total} ack ` +
+        `entries failed their checksum and were ignored (the messages they named stay queued and are delivered again); ` +
+        `the damaged bytes are kept in ${sideFiles.join(', ')}`,
+    );
   }
 
   private moveAside(segmentPath: string, ackPath: string, problem: string): void {
@@ -1170,11 +1222,16 @@ export class SegmentLog implements SyncableLog {
   }
 }
 
-/** Truncates an ack file to whole entries after a torn append (best effort: the round fails anyway). */
-function realignAckFile(fd: number): void {
+/**
+ * Truncates an ack file to whole entries after a torn append, or to nothing when not even its header
+ * is whole (then the next write writes the header again). Best effort: the round fails anyway.
+ */
+function realignAckFile(fd: number, segment: Segment): void {
   try {
     const size = fs.fstatSync(fd).size;
-    if (size % ACK_ENTRY_BYTES !== 0) fs.ftruncateSync(fd, size - (size % ACK_ENTRY_BYTES));
+    const whole = wholeAckFileSize(size);
+    if (whole !== size) fs.ftruncateSync(fd, whole);
+    if (whole === 0) segment.ackHeaderWritten = false;
   } catch {
     // the failure is reported by the caller
   }

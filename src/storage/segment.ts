@@ -12,14 +12,14 @@
  * closed when the cache needs room; this class only names the two files.
  */
 
-import { ACK_ENTRY_BYTES, RECORD_HEADER_BYTES } from './format.js';
+import { ACK_ENTRY_BYTES, RECORD_HEADER_BYTES, writeAckEntry } from './format.js';
 import { CachedFile } from './fd-cache.js';
 
 /** Index slots allocated for a new segment when the log has no better estimate; doubled whenever full. */
 export const INITIAL_INDEX_CAPACITY = 1024;
 /** The smallest index: 16 slots (the acked bits of 8 slots share a byte). */
 export const MIN_INDEX_CAPACITY = 16;
-/** Acks buffered per segment before they are written to its ack file: 4 KiB = 1024 entries. */
+/** Acks buffered per segment before they are written to its ack file: 4 KiB = 512 entries. */
 export const ACK_BUFFER_BYTES = 4096;
 
 export class Segment {
@@ -58,6 +58,11 @@ export class Segment {
   /** Buffered ack entries not yet written to the ack file. */
   ackBuffer: Buffer | null = null;
   ackBufferLength = 0;
+  /**
+   * The ack file holds its version-2 header (ACK_FILE_HEADER): false until the first ack write of a new
+   * segment writes it, true for a segment whose ack file recovery found (or converted) in version 2.
+   */
+  ackHeaderWritten = false;
   /** In the log's list of segments with buffered acks. */
   ackWritePending = false;
   /** In the log's list of segments whose ack file was written since its last sync. */
@@ -151,16 +156,25 @@ export class Segment {
     return length;
   }
 
-  /** Appends one ack entry to the buffer; returns true when the buffer is now full. */
-  bufferAck(offset: number): boolean {
+  /**
+   * Appends one ack entry (the u32 and its checksum) to the buffer; returns true when it holds
+   * ACK_BUFFER_BYTES or more (time to write it). A buffer that could not be written (its ack file cannot
+   * be opened: a storage failure) grows instead of dropping entries: at most one entry per ack and
+   * delivery of this segment's records while storage is failed.
+   */
+  bufferAck(entry: number): boolean {
     let buffer = this.ackBuffer;
     if (buffer === null) {
       buffer = Buffer.allocUnsafe(ACK_BUFFER_BYTES);
       this.ackBuffer = buffer;
+    } else if (this.ackBufferLength === buffer.length) {
+      const grown = Buffer.allocUnsafe(buffer.length * 2);
+      buffer.copy(grown, 0, 0, this.ackBufferLength);
+      this.ackBuffer = buffer = grown;
     }
-    buffer.writeUInt32BE(offset, this.ackBufferLength);
+    writeAckEntry(buffer, this.ackBufferLength, entry);
     this.ackBufferLength += ACK_ENTRY_BYTES;
-    return this.ackBufferLength === ACK_BUFFER_BYTES;
+    return this.ackBufferLength >= ACK_BUFFER_BYTES;
   }
 
   /**

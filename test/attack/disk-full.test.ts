@@ -16,9 +16,9 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
+import amqp from 'amqplib';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
-import { startCanary } from '../helpers/canary.js';
+import { startCanary, startTolerantCanary, type TolerantCanary } from '../helpers/canary.js';
 import { startTestBroker } from '../helpers/broker.js';
 import { installFaults, parseFaultPlan } from '../../src/storage/faults.js';
 
@@ -85,7 +85,7 @@ async function until(condition: () => boolean | Promise<boolean>, what: string, 
  * The end of an attack: every tolerant-canary publish has been acked or nacked (none hangs), and a standard
  * canary on a new connection is confirmed as usual; both worst latencies are reported.
  */
-async function settleCanaries(t: TestContext, canary: Awaited<ReturnType<typeof tolerantCanary>>, url: string): Promise<void> {
+async function settleCanaries(t: TestContext, canary: TolerantCanary, url: string): Promise<void> {
   await until(() => canary.settled().open === 0, 'every tolerant-canary publish to be settled');
   const c = canary.settled();
   await canary.stop();
@@ -93,44 +93,6 @@ async function settleCanaries(t: TestContext, canary: Awaited<ReturnType<typeof 
   await standard.check();
   const report = await standard.stop();
   t.diagnostic(`tolerant canary: ${c.acked} acked, ${c.nacked} nacked, worst ${c.worstMs} ms; canary after: worst ${report.worstLatencyMs} ms`);
-}
-
-/** A canary that tolerates nacks: counts how its publishes were settled, and how many are still open. */
-async function tolerantCanary(url: string): Promise<{ settled(): { acked: number; nacked: number; open: number; worstMs: number }; stop(): Promise<void> }> {
-  const conn: ChannelModel = await amqp.connect(url);
-  const ch: ConfirmChannel = await conn.createConfirmChannel();
-  const queue = 'tolerant-canary';
-  await ch.assertQueue(queue, { durable: true });
-  let acked = 0;
-  let nacked = 0;
-  let open = 0;
-  let worst = 0;
-  let stopping = false;
-  const loop = (async () => {
-    while (!stopping) {
-      const started = performance.now();
-      open++;
-      await new Promise<void>((resolve) => {
-        ch.sendToQueue(queue, Buffer.from('canary'), { persistent: true }, (err) => {
-          open--;
-          if (err) nacked++;
-          else acked++;
-          worst = Math.max(worst, performance.now() - started);
-          resolve();
-        });
-      });
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
-  return {
-    settled: () => ({ acked, nacked, open, worstMs: Math.round(worst) }),
-    async stop() {
-      stopping = true;
-      await loop;
-      await ch.deleteQueue(queue).catch(() => {});
-      await conn.close().catch(() => {});
-    },
-  };
 }
 
 test('a publisher at full speed is blocked by the disk alarm well before the disk fills, and unblocked once space is freed', async (t) => {
@@ -143,7 +105,7 @@ test('a publisher at full speed is blocked by the disk alarm well before the dis
     if (process.env.DEBUG_DISK_FULL) console.log(broker.output());
   });
   const url = `amqp://guest:guest@127.0.0.1:${broker.amqpPort}`;
-  const canary = await tolerantCanary(url);
+  const canary = await startTolerantCanary(url, 'tolerant-canary');
   const conn = await amqp.connect(url);
   const ch = await conn.createConfirmChannel();
   await ch.assertQueue('fill', { durable: true });
@@ -197,7 +159,7 @@ test('when the disk really fills, publishers get nacks, health reports it, nothi
   let broker = await spawnBroker(data, ['--disk-free-limit', '0']);
   brokers.push(broker);
   let url = `amqp://guest:guest@127.0.0.1:${broker.amqpPort}`;
-  const canary = await tolerantCanary(url);
+  const canary = await startTolerantCanary(url, 'tolerant-canary');
   const conn = await amqp.connect(url);
   const ch = await conn.createConfirmChannel();
   await ch.assertQueue('full', { durable: true });

@@ -23,6 +23,7 @@ import { spawnBroker } from '../helpers/process.js';
 import { startCanary } from '../helpers/canary.js';
 import { RawKafkaClient } from '../helpers/kafka-raw.js';
 import { encodeBatch as encodeRecordBatch, encodeRecord, CompressionCodec, codecName } from '../../src/storage/partition/records.js';
+import { compressRecords } from '../../src/storage/partition/compression.js';
 import { underKafkaAttack } from '../helpers/kafka-attack.js';
 
 const NONE = 0;
@@ -165,4 +166,59 @@ test('every codec: a batch past the decompressed limit gets MESSAGE_TOO_LARGE, a
     const keyless = encodeRecordBatch({ compression: CompressionCodec.Zstd, records: [{ key: Buffer.from('k'), value }, { key: null, value }] });
     assert.equal((await client.produce('compacted', 0, keyless)).errorCode, INVALID_RECORD);
   });
+});
+
+/**
+ * gzip, snappy and lz4 bombs: 9,000,000 seven-byte records (63 MB, just under the 64 MiB limit) compressed
+ * to 61 KB (gzip) and 250 KB (lz4); for snappy, which expands at most ~21:1, 2,800,000 records (19.6 MB) in
+ * 930 KB (xerial blocks of 32 KiB), under the 1 MB max.message.bytes.
+ * Before stepwise decompression each was decompressed whole before its first record was read: the broker's
+ * peak memory (VmHWM) grew by 281 MB over the six bombs (80 -> 361 MB); now the walk holds one step (128 KiB
+ * of gzip, a 32 KiB snappy block, one lz4 block: 4 MiB, the format's largest, in these frames), refuses each
+ * batch at the first record past its claim, and the peak grew by 24-30 MB (the requests themselves, and the
+ * lz4 decoder's 4 MiB blocks). Worst canary latency measured: 105 ms (961 ms before).
+ */
+test('gzip, snappy and lz4 bombs are refused after one step of decompression: the broker\'s peak memory barely moves, and it keeps serving', async (t) => {
+  // built first: compressing 63 MB takes this process (and the canary's client in it) a while
+  const records = Buffer.allocUnsafe(9_000_000 * SEVEN_BYTE_RECORD.length);
+  for (let at = 0; at < records.length; at += SEVEN_BYTE_RECORD.length) SEVEN_BYTE_RECORD.copy(records, at);
+  // (snappy gets 19 MB of records: its ~21:1 ratio keeps the batch under the 1 MB max.message.bytes)
+  const bombs = [CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4].map((codec) => ({
+    codec,
+    body: compressRecords(codec, codec === CompressionCodec.Snappy ? records.subarray(0, 2_800_000 * SEVEN_BYTE_RECORD.length) : records),
+  }));
+  const dataDir = tempDataDir('postbox-bombs-stepwise-');
+  const broker = await spawnBroker(dataDir);
+  const pid = broker.child.pid!;
+  const canary = await startCanary(`amqp://guest:guest@127.0.0.1:${broker.amqpPort}`);
+  const client = await RawKafkaClient.connect(broker.kafkaPort);
+  try {
+    // a first sane batch of each codec, so that the decoders' own memory is in the baseline
+    for (const { codec } of bombs) {
+      const sane = batchAround(compressRecords(codec, Buffer.concat([SEVEN_BYTE_RECORD, SEVEN_BYTE_RECORD])), codec, 2);
+      assert.equal((await client.produce('stepwise-bomb', 0, sane)).errorCode, NONE, codecName(codec));
+    }
+    const before = memory(pid);
+    for (const { codec, body } of bombs) {
+      for (const claimed of [1000, 1_000_000]) {
+        const bomb = batchAround(body, codec, claimed);
+        assert.equal((await client.produce('stepwise-bomb', 0, bomb)).errorCode, CORRUPT_MESSAGE, `${codecName(codec)} (${body.length} bytes) claiming ${claimed}`);
+      }
+      await canary.check();
+      if (process.env.BOMB_DEBUG) t.diagnostic(`${codecName(codec)}: ${JSON.stringify(memory(pid))}`);
+    }
+    const after = memory(pid);
+    t.diagnostic(`bombs of ${bombs.map(({ codec, body }) => `${codecName(codec)} ${body.length} B`).join(', ')}: VmRSS ${before.rssMb} -> ${after.rssMb} MB, VmHWM ${before.hwmMb} -> ${after.hwmMb} MB`);
+    // the whole area of one bomb alone is 63 MB: a walk that held it would have raised the peak by that much
+    assert.ok(after.hwmMb - before.hwmMb < 63, `peak memory grew by ${after.hwmMb - before.hwmMb} MB`);
+    const written = await client.produce('stepwise-bomb', 0, batchAround(SEVEN_BYTE_RECORD, CompressionCodec.None, 1));
+    assert.deepEqual([written.errorCode, written.baseOffset], [NONE, 6n], 'no bomb took an offset');
+  } finally {
+    client.close();
+    const report = await canary.stop();
+    t.diagnostic(`canary: ${report.confirmed} confirmed, worst latency ${report.worstLatencyMs} ms`);
+    broker.child.kill('SIGTERM');
+    await broker.exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });

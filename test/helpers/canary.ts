@@ -79,3 +79,60 @@ export async function startCanary(url: string, queue = `canary-${process.pid}-${
     },
   };
 }
+
+export interface TolerantCanarySettled {
+  readonly acked: number;
+  readonly nacked: number;
+  /** publishes not settled yet */
+  readonly open: number;
+  readonly worstMs: number;
+}
+
+export interface TolerantCanary {
+  settled(): TolerantCanarySettled;
+  stop(): Promise<void>;
+}
+
+/** Pause between two tolerant-canary publishes, ms. */
+const TOLERANT_CANARY_INTERVAL_MS = 20;
+
+/**
+ * A canary for attacks that legitimately fail storage (a full disk, unopenable files): it publishes like the
+ * standard canary but counts nacks instead of failing on them, so a test can assert that every publish was
+ * settled (none hangs) and then run the standard canary once storage is back.
+ */
+export async function startTolerantCanary(url: string, queue = `tolerant-canary-${process.pid}`): Promise<TolerantCanary> {
+  const conn: ChannelModel = await amqp.connect(url);
+  const ch: ConfirmChannel = await conn.createConfirmChannel();
+  await ch.assertQueue(queue, { durable: true });
+  let acked = 0;
+  let nacked = 0;
+  let open = 0;
+  let worst = 0;
+  let stopping = false;
+  const loop = (async () => {
+    while (!stopping) {
+      const started = performance.now();
+      open++;
+      await new Promise<void>((resolve) => {
+        ch.sendToQueue(queue, Buffer.from('canary'), { persistent: true }, (err) => {
+          open--;
+          if (err) nacked++;
+          else acked++;
+          worst = Math.max(worst, performance.now() - started);
+          resolve();
+        });
+      });
+      await new Promise((r) => setTimeout(r, TOLERANT_CANARY_INTERVAL_MS));
+    }
+  })();
+  return {
+    settled: () => ({ acked, nacked, open, worstMs: Math.round(worst) }),
+    async stop() {
+      stopping = true;
+      await loop;
+      await ch.deleteQueue(queue).catch(() => {});
+      await conn.close().catch(() => {});
+    },
+  };
+}

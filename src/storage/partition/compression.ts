@@ -61,13 +61,13 @@ export const MAX_DECOMPRESSED_RECORDS_BYTES = 256 * 1024 * 1024;
 /** \x82 "SNAPPY" \0: the first bytes of a xerial snappy stream. */
 const XERIAL_MAGIC = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00]);
 /** Magic + version int32 + compatible-version int32. */
-const XERIAL_HEADER_BYTES = 16;
+export const XERIAL_HEADER_BYTES = 16;
 /** The version xerial snappy-java writes (and the oldest version that can read it): 1. */
 const XERIAL_VERSION = 1;
 /** Input bytes per xerial block, 32 KiB: snappy-java's default block size, which Kafka keeps. */
 const XERIAL_BLOCK_BYTES = 32 * 1024;
 /** Bytes of a xerial block's length prefix. */
-const XERIAL_BLOCK_LENGTH_BYTES = 4;
+export const XERIAL_BLOCK_LENGTH_BYTES = 4;
 /** A raw snappy buffer starts with its uncompressed length as an unsigned varint of at most 5 bytes. */
 const SNAPPY_PREAMBLE_MAX_BYTES = 5;
 
@@ -78,21 +78,21 @@ const LZ4_MIN_HEADER_BYTES = 7;
 /** FLG bits 7-6 must say version 01. */
 const LZ4_VERSION_MASK = 0xc0;
 const LZ4_VERSION_01 = 0x40;
-const LZ4_FLAG_BLOCK_CHECKSUM = 0x10;
-const LZ4_FLAG_CONTENT_SIZE = 0x08;
+export const LZ4_FLAG_BLOCK_CHECKSUM = 0x10;
+export const LZ4_FLAG_CONTENT_SIZE = 0x08;
 const LZ4_FLAG_CONTENT_CHECKSUM = 0x04;
 const LZ4_FLAG_RESERVED = 0x02;
-const LZ4_FLAG_DICT_ID = 0x01;
+export const LZ4_FLAG_DICT_ID = 0x01;
 /** BD: bit 7 and bits 3-0 are reserved (0); bits 6-4 give the block maximum size. */
 const LZ4_BD_RESERVED = 0x8f;
 /** Block maximum size per BD id 4..7: 64 KiB, 256 KiB, 1 MiB, 4 MiB. */
-const LZ4_BLOCK_MAX_BYTES: Readonly<Record<number, number>> = { 4: 64 << 10, 5: 256 << 10, 6: 1 << 20, 7: 4 << 20 };
+export const LZ4_BLOCK_MAX_BYTES: Readonly<Record<number, number>> = { 4: 64 << 10, 5: 256 << 10, 6: 1 << 20, 7: 4 << 20 };
 /** Bit 31 of a block size: the block is stored uncompressed. */
-const LZ4_BLOCK_UNCOMPRESSED = 0x80000000;
-const LZ4_CHECKSUM_BYTES = 4;
+export const LZ4_BLOCK_UNCOMPRESSED = 0x80000000;
+export const LZ4_CHECKSUM_BYTES = 4;
 
 /** Output chunk per zstd streaming call, 128 KiB (ZSTD_DStreamOutSize). */
-const ZSTD_OUTPUT_CHUNK_BYTES = 128 * 1024;
+export const ZSTD_OUTPUT_CHUNK_BYTES = 128 * 1024;
 
 export function codecName(codec: number): string {
   switch (codec) {
@@ -157,7 +157,7 @@ function guarded<T>(codec: string, decode: () => T): T {
   }
 }
 
-function gunzip(data: Buffer, maxBytes: number): Buffer {
+export function gunzip(data: Buffer, maxBytes: number): Buffer {
   return guarded('gzip', () => {
     try {
       return zlib.gunzipSync(data, { maxOutputLength: maxBytes });
@@ -172,7 +172,7 @@ function gunzip(data: Buffer, maxBytes: number): Buffer {
 
 // ---- snappy ----------------------------------------------------------------------------------------
 
-function isXerial(data: Buffer): boolean {
+export function isXerial(data: Buffer): boolean {
   return data.length >= XERIAL_HEADER_BYTES && data.subarray(0, XERIAL_MAGIC.length).equals(XERIAL_MAGIC);
 }
 
@@ -213,7 +213,7 @@ function snappyDecompress(data: Buffer, maxBytes: number): Buffer {
 }
 
 /** One raw snappy buffer, its claimed length checked against `maxBytes` before anything is allocated. */
-function snappyRawBlock(block: Buffer, maxBytes: number): Buffer {
+export function snappyRawBlock(block: Buffer, maxBytes: number): Buffer {
   let claimed = 0;
   let weight = 1;
   for (let i = 0; ; i++) {
@@ -235,7 +235,7 @@ function snappyRawBlock(block: Buffer, maxBytes: number): Buffer {
  * Walks one LZ4 frame's structure (header, block sizes, end mark, checksums present) and returns the
  * most bytes it can decode to; throws when the structure is broken or the bound passes `maxBytes`.
  */
-function lz4FrameBound(data: Buffer, maxBytes: number): number {
+export function lz4FrameBound(data: Buffer, maxBytes: number): number {
   if (data.length < LZ4_MIN_HEADER_BYTES) throw new CorruptBatchError('lz4: frame shorter than its header');
   if (data.readUInt32LE(0) !== LZ4_FRAME_MAGIC) throw new CorruptBatchError('lz4: not an LZ4 frame (bad magic)');
   const flags = data[4]!;
@@ -348,6 +348,11 @@ export class ZstdChunks {
   private total = 0;
   private frameEnded = false;
   private done = true;
+
+  /** true once next() returned the last output (the next call returns null) */
+  get finished(): boolean {
+    return this.done;
+  }
 
   start(data: Buffer, maxBytes: number): this {
     this.context.reset(zstdBinding.ResetDirective.sessionOnly);

@@ -4,9 +4,13 @@ import { BatchTooLargeError, CorruptBatchError } from './errors.js';
 import { CompressionCodec, codecName, decodeBatchRecords, encodeBatch, encodeRecord } from './records.js';
 import { MAX_RECORDS_PER_BATCH, RecordWalk, walkProducedBatches } from './record-walk.js';
 import { BATCH_HEADER_BYTES, RECORD_COUNT_AT } from './record-batch.js';
+import { compressSync as lz4CompressBlock } from 'lz4-napi';
+import { compressRecords } from './compression.js';
+import { GZIP_STEP_BYTES, GzipSteps, gzipStepwise } from './compression-steps.js';
 
 const CODECS = [CompressionCodec.None, CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd];
 const LIMIT = 1024 * 1024;
+const STEPPED_CODECS = [CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd];
 
 function sampleBatch(codec: CompressionCodec) {
   return encodeBatch({
@@ -89,7 +93,7 @@ test('the produced-batches walk reports whether every record has a key', () => {
   assert.deepEqual(summary, { records: 1, allKeyed: true });
 });
 
-test('zstd records split across 128 KiB chunks (inside a length, a key, a value) are walked exactly as decoded', () => {
+test('compressed records split across steps (inside a length, a key, a value) are walked exactly as decoded, for every codec', () => {
   let seed = 7;
   const random = (n: number): number => {
     seed = (seed * 1103515245 + 12345) % 2147483648;
@@ -101,11 +105,11 @@ test('zstd records split across 128 KiB chunks (inside a length, a key, a value)
     // records larger than a chunk, of varied sizes
     Array.from({ length: 12 }, (_, i) => ({ key: Buffer.alloc(random(300_000), 1), value: i % 4 === 0 ? null : Buffer.alloc(random(400_000), 2), timestampDelta: i * 3 })),
   ];
-  for (const records of shapes) {
-    const batch = encodeBatch({ compression: CompressionCodec.Zstd, records });
+  for (const [records, codec] of shapes.flatMap((shape) => STEPPED_CODECS.map((codec) => [shape, codec] as const))) {
+    const batch = encodeBatch({ compression: codec, records });
     const decoded = decodeBatchRecords(batch, { maxDecompressedBytes: 64 << 20 });
     const walk = new RecordWalk().startBatch(batch, 64 << 20);
-    assert.equal(walk.whole, false, 'read a chunk at a time');
+    assert.equal(walk.whole, false, `${codecName(codec)}: read a step at a time`);
     for (const record of decoded) {
       assert.equal(walk.next(), true);
       assert.equal(walk.timestampDelta, record.timestampDelta);
@@ -119,5 +123,98 @@ test('zstd records split across 128 KiB chunks (inside a length, a key, a value)
     const summary = { records: 0, allKeyed: true };
     walkProducedBatches(batch, 64 << 20, summary, false);
     assert.equal(summary.records, records.length);
+  }
+});
+
+/** A batch of `count` seven-byte records compressed with `codec` (a bomb: a small body, a large area). */
+function sevenByteRecords(codec: CompressionCodec, count: number): Buffer {
+  const record = encodeRecord({ key: null, value: null }, 0); // length 6, then 6 bytes: the smallest record
+  const area = Buffer.allocUnsafe(count * record.length);
+  for (let at = 0; at < area.length; at += record.length) record.copy(area, at);
+  const header = encodeBatch({ records: [{ key: null, value: null }] }).subarray(0, BATCH_HEADER_BYTES);
+  const batch = Buffer.concat([header, compressRecords(codec, area)]);
+  batch.writeInt32BE(batch.length - 12, 8);
+  batch.writeInt16BE(codec, 21);
+  batch.writeInt32BE(count, RECORD_COUNT_AT);
+  return batch;
+}
+
+test('a walk over any codec holds one step of decompressed records, never the whole area', () => {
+  for (const codec of STEPPED_CODECS) {
+    const batch = sevenByteRecords(codec, 1_000_000); // 7 MB of records
+    const walk = new RecordWalk().startBatch(batch, 64 << 20);
+    assert.equal(walk.whole, false, codecName(codec));
+    let largest = 0;
+    while (walk.skip()) largest = Math.max(largest, walk.area.length);
+    assert.equal(walk.read, 1_000_000);
+    // a step is 128 KiB (zstd, gzip), one 32 KiB xerial block (snappy) or one block of the lz4 frame (4 MiB,
+    // the largest the format allows, in the frames lz4-napi writes; 64 KiB in Kafka's), plus a carried record
+    const step = codec === CompressionCodec.Lz4 ? 4 << 20 : 128 * 1024;
+    assert.ok(largest <= step + 16, `${codecName(codec)}: largest area held ${largest} bytes`);
+    walk.end();
+  }
+});
+
+test('an lz4 frame of linked blocks (each may copy from the block before) is walked as decoded', () => {
+  const records = Array.from({ length: 20_000 }, (_, i) => ({ key: Buffer.from(`key-${i % 500}`), value: Buffer.from(`value ${i % 700} `.repeat(3)) }));
+  const area = Buffer.concat(records.map((record, i) => encodeRecord(record, i)));
+  // a frame written by hand: FLG 0x40 (version 01, blocks linked, no checksums), BD 0x40 (64 KiB blocks)
+  const parts: Buffer[] = [Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x40, 0x40, 0x00])];
+  const blockBytes = 64 * 1024;
+  for (let at = 0; at < area.length; at += blockBytes) {
+    const input = area.subarray(at, Math.min(area.length, at + blockBytes));
+    const dictionary = area.subarray(Math.max(0, at - blockBytes), at);
+    const block = (at === 0 ? lz4CompressBlock(input) : lz4CompressBlock(input, dictionary)).subarray(4); // (size prefix dropped)
+    const size = Buffer.alloc(4);
+    size.writeUInt32LE(block.length, 0);
+    parts.push(size, block);
+  }
+  parts.push(Buffer.alloc(4)); // end mark
+  const plain = encodeBatch({ records });
+  const frame = Buffer.concat(parts);
+  const batch = Buffer.concat([plain.subarray(0, BATCH_HEADER_BYTES), frame]);
+  batch.writeInt32BE(batch.length - 12, 8);
+  batch.writeInt16BE(CompressionCodec.Lz4, 21);
+  const walk = new RecordWalk().startBatch(batch, 64 << 20);
+  assert.equal(walk.whole, false);
+  for (let i = 0; i < records.length; i++) {
+    assert.equal(walk.next(), true);
+    assert.ok(walk.area.subarray(walk.keyStart, walk.keyStart + walk.keyLength).equals(records[i]!.key), `record ${i}`);
+  }
+  assert.equal(walk.next(), false);
+});
+
+test('malformed gzip, snappy and lz4 records are CorruptBatchError on the stepwise walk, and the next walk is sound', () => {
+  for (const codec of [CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4]) {
+    const batch = sevenByteRecords(codec, 200_000);
+    for (const cut of [BATCH_HEADER_BYTES + 20, Math.floor(batch.length / 2), batch.length - 3]) {
+      const truncated = Buffer.from(batch.subarray(0, cut));
+      truncated.writeInt32BE(truncated.length - 12, 8);
+      assert.throws(() => {
+        const walk = new RecordWalk().startBatch(truncated, 64 << 20);
+        while (walk.skip());
+      }, CorruptBatchError, `${codecName(codec)} cut at ${cut}`);
+    }
+    const summary = { records: 0, allKeyed: true };
+    walkProducedBatches(batch, 64 << 20, summary, false);
+    assert.equal(summary.records, 200_000, codecName(codec));
+  }
+});
+
+test('gzip records decompress stepwise through zlib\'s engine on this Node, and as one whole step without it', () => {
+  assert.equal(gzipStepwise(), true, 'the probe found the zlib internals behaving');
+  const area = Buffer.alloc(5 * GZIP_STEP_BYTES + 77);
+  for (let i = 0; i < area.length; i++) area[i] = (i * 13) & 0xff;
+  const body = compressRecords(CompressionCodec.Gzip, area);
+  for (const stepwise of [true, false]) {
+    const steps = new GzipSteps(stepwise).start(body, area.length);
+    const parts: Buffer[] = [];
+    for (let step = steps.next(); step !== null; step = steps.next()) parts.push(Buffer.from(step));
+    assert.equal(parts.length, stepwise ? 6 : 1);
+    assert.ok(Buffer.concat(parts).equals(area));
+    assert.throws(() => {
+      const limited = new GzipSteps(stepwise).start(body, area.length - 1);
+      while (limited.next() !== null);
+    }, BatchTooLargeError);
   }
 });

@@ -7,10 +7,10 @@
  * 4.8 GB. Here:
  *   - a header claiming more than MAX_RECORDS_PER_BATCH records, or more than fit in `maxDecompressedBytes`,
  *     is refused before anything is decompressed (BatchTooLargeError);
- *   - zstd records are decompressed a 128 KiB chunk at a time as the walk reads them (ZstdChunks), so a walk
- *     holds one chunk and one record; gzip, snappy and lz4 records are decompressed into one buffer (those
- *     decoders here have no bounded streaming form). Either way output stops at `maxDecompressedBytes`
- *     (BatchTooLargeError);
+ *   - compressed records are decompressed a step at a time as the walk reads them: zstd and gzip 128 KiB
+ *     of output per step, snappy one xerial block, lz4 one frame block (ZstdChunks, compression-steps.ts),
+ *     so a walk holds one step and one record. Output stops at `maxDecompressedBytes` (BatchTooLargeError).
+ *     A batch whose records fit one step is walked as a whole area (the produce path's fast length check);
  *   - a RecordWalk reads the records one at a time into its own fields (offsets, lengths, positions), so
  *     walking costs nothing per record;
  *   - the count must match: the area must end exactly after the header's recordCount records, each exactly
@@ -21,6 +21,7 @@
  */
 import { BatchTooLargeError, CorruptBatchError } from './errors.js';
 import { decompressRecords, CompressionCodec, COMPRESSION_CODEC_MASK, ZstdChunks } from './compression.js';
+import { GzipSteps, Lz4Steps, SnappySteps, type DecompressionSteps } from './compression-steps.js';
 import { ATTRIBUTES_AT, BATCH_HEADER_BYTES, BATCH_LENGTH_AT, BATCH_LENGTH_OVERHEAD, RECORD_COUNT_AT } from './record-batch.js';
 
 /**
@@ -68,18 +69,38 @@ const MAX_SAFE_ZIGZAG = Number.MAX_SAFE_INTEGER;
 /** Longest varint (int32) and varlong (int64), bytes. */
 const MAX_VARINT_BYTES = 5;
 const MAX_VARLONG_BYTES = 10;
-/** The zstd reader every walk shares (walks are synchronous and never interleave). */
+/** The stepwise readers every walk shares (walks are synchronous and never interleave). */
 const ZSTD_CHUNKS = new ZstdChunks();
+const GZIP_STEPS = new GzipSteps();
+const SNAPPY_STEPS = new SnappySteps();
+const LZ4_STEPS = new Lz4Steps();
+
+/** The stepwise reader of `codec`'s records area `body`, started; null for no compression or an unknown codec. */
+function stepsFor(codec: number, body: Buffer, maxBytes: number): DecompressionSteps | null {
+  switch (codec) {
+    case CompressionCodec.Zstd:
+      return ZSTD_CHUNKS.start(body, maxBytes);
+    case CompressionCodec.Gzip:
+      return GZIP_STEPS.start(body, maxBytes);
+    case CompressionCodec.Snappy:
+      return SNAPPY_STEPS.start(body, maxBytes);
+    case CompressionCodec.Lz4:
+      return LZ4_STEPS.start(body, maxBytes);
+    default:
+      return null;
+  }
+}
 
 /**
  * One pass over the records of one batch. next() moves to the next record and sets the fields below
  * (positions are inside `area`, valid until the next call); it returns false after the last one, having
  * checked that the records end there. Reuse one walk for many batches.
  *
- * A zstd batch is read a chunk of at most 128 KiB of output at a time (ZstdChunks): `area` is then the
- * current chunk, or a carry buffer joining the end of one chunk with the next when a record spans them
- * (it grows to the largest record), so the walk holds about one chunk and one record, not the whole area.
- * Other codecs decompress the whole area at once, within the same limit (startBatch's `maxBytes`).
+ * A compressed batch is read a step of output at a time (a chunk of at most 128 KiB for zstd and gzip, a
+ * block for snappy and lz4): `area` is then the current step, or a carry buffer joining the end of one
+ * step with the next when a record spans them (it grows to the largest record), so the walk holds about
+ * one step and one record, not the whole area. A batch whose whole area is its first step is walked as a
+ * whole area (`whole`), all within the same limit (startBatch's `maxBytes`).
  */
 export class RecordWalk {
   /** the bytes the current record's positions refer to */
@@ -87,7 +108,7 @@ export class RecordWalk {
   /** next unread byte of `area` */
   private position = 0;
   /** the rest of the records area still to come (null: `area` holds all of it) */
-  private chunks: ZstdChunks | null = null;
+  private chunks: DecompressionSteps | null = null;
   /** joins a record split across two chunks */
   private carry: Buffer = EMPTY;
   /** read position and end while one record's fields are parsed */
@@ -113,10 +134,15 @@ export class RecordWalk {
    */
   startBatch(batch: Buffer, maxBytes: number, whole = false): this {
     const codec = batch.readInt16BE(ATTRIBUTES_AT) & COMPRESSION_CODEC_MASK;
-    if (codec !== CompressionCodec.Zstd || whole) return this.start(recordsArea(batch, maxBytes), batch.readInt32BE(RECORD_COUNT_AT));
+    if (codec === CompressionCodec.None || whole) return this.start(recordsArea(batch, maxBytes), batch.readInt32BE(RECORD_COUNT_AT));
     const recordCount = claimedRecords(batch, maxBytes);
-    this.reset(EMPTY, recordCount);
-    this.chunks = ZSTD_CHUNKS.start(batch.subarray(BATCH_HEADER_BYTES), maxBytes);
+    const steps = stepsFor(codec, batch.subarray(BATCH_HEADER_BYTES), maxBytes);
+    if (steps === null) return this.start(recordsArea(batch, maxBytes), recordCount); // (throws: unknown codec)
+    const first = steps.next() ?? EMPTY;
+    // records that fit one step are a whole area (a view of the step, read before the reader is used again)
+    if (steps.finished) return this.start(first, recordCount);
+    this.reset(first, recordCount);
+    this.chunks = steps;
     return this;
   }
 
