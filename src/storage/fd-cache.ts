@@ -27,7 +27,7 @@
  */
 
 import fs from 'node:fs';
-import { closeQuietly } from './files.js';
+import { closeQuietly, readFully } from './files.js';
 import { dataSyncNow, directorySyncNow } from './faults.js';
 
 /** Fewest descriptors any cache gets: a log needs its active segment, an ack file and its directory at once. */
@@ -282,6 +282,54 @@ export class FdCache {
     if (file.next !== null) file.next.prev = file.prev;
     else if (this.tail === file) this.tail = file.prev;
     file.prev = file.next = null;
+  }
+}
+
+/**
+ * A byte range of a file whose descriptor is pinned in its cache until release(): what a Kafka Fetch
+ * answer streams to a socket, a chunk at a time, over many event-loop turns. While pinned the descriptor
+ * is neither closed to make room nor by a sweep, and a file released by its log meanwhile (a segment
+ * deleted by retention, replaced by compaction, its log closed) is closed only at the last unpin: the
+ * range reads the bytes of the file as it was when sliced (an open descriptor keeps an unlinked or
+ * renamed-over file readable on POSIX), never the bytes of a file put in its place.
+ */
+export class FileSlice {
+  private pinned = true;
+
+  /** Pins `file` (open, as fd() returned it) for the range [position, position + length). */
+  constructor(
+    private readonly cache: FdCache,
+    private readonly file: CachedFile,
+    private readonly fd: number,
+    readonly position: number,
+    readonly length: number,
+  ) {
+    cache.pin(file);
+  }
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  /**
+   * Reads `length` bytes at `at` of the range into `into` from `intoAt`. Throws on a read error or a short
+   * read (the file was cut), and after release().
+   */
+  read(into: Buffer, intoAt: number, at: number, length: number): void {
+    if (!this.pinned) throw new Error(`storage: ${this.file.path}: read of a released slice`);
+    if (at < 0 || length < 0 || at + length > this.length) throw new RangeError(`storage: ${this.file.path}: ${at}+${length} outside a slice of ${this.length} bytes`);
+    try {
+      readFully(this.fd, into.subarray(intoAt, intoAt + length), length, this.position + at);
+    } catch (error) {
+      throw new Error(`${this.file.path}: ${(error as Error).message}`);
+    }
+  }
+
+  /** The descriptor may be closed again (at once, if its log released the file meanwhile). Idempotent. */
+  release(): void {
+    if (!this.pinned) return;
+    this.pinned = false;
+    this.cache.unpin(this.file);
   }
 }
 
