@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CachedFile, FdCache, MIN_OPEN_FILES, storageOpenFileBudget } from './fd-cache.js';
+import { CachedFile, FdCache, FileSlice, MIN_OPEN_FILES, storageOpenFileBudget } from './fd-cache.js';
 
 function files(count: number): CachedFile[] {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postbox-fdcache-'));
@@ -90,4 +90,40 @@ test('the default budget is half the soft open-file limit, within its bounds; a 
   assert.equal(storageOpenFileBudget(0, 10), MIN_OPEN_FILES);
   assert.equal(storageOpenFileBudget(0, null), 512);
   assert.equal(storageOpenFileBudget(300, 1024), 300);
+});
+
+test('a FileSlice keeps its descriptor through evictions, sweeps and a release of its file, and reads the file it was cut from', () => {
+  const cache = new FdCache({ capacity: MIN_OPEN_FILES, syncBeforeClose: false });
+  const all = files(MIN_OPEN_FILES * 2);
+  const file = all[0]!;
+  const slice = new FileSlice(cache, file, cache.fd(file), 5, 1); // "file 0": the "0"
+  const fd = file.fd;
+  for (const f of all.slice(1)) cache.fd(f);
+  cache.sweep();
+  cache.sweep();
+  assert.equal(file.fd, fd, 'neither room-making nor sweeps closed it');
+  // the file is deleted and another put at its path (retention, compaction): the slice reads the old one
+  fs.unlinkSync(file.path);
+  fs.writeFileSync(file.path, 'other X');
+  cache.release(file);
+  assert.ok(isOpen(fd), 'released while pinned: still open');
+  const into = Buffer.alloc(3, '-');
+  slice.read(into, 1, 0, 1);
+  assert.equal(into.toString(), '-0-');
+  assert.throws(() => slice.read(into, 0, 0, 2), RangeError, 'not past the slice');
+  slice.release();
+  assert.equal(isOpen(fd), false, 'closed at the last unpin');
+  slice.release(); // idempotent
+  assert.throws(() => slice.read(into, 0, 0, 1), /released slice/);
+  cache.closeAll();
+});
+
+test('a FileSlice whose file was cut short fails its read with an error naming the file', () => {
+  const cache = new FdCache({ capacity: MIN_OPEN_FILES, syncBeforeClose: false });
+  const [file] = files(1);
+  const slice = new FileSlice(cache, file!, cache.fd(file!), 0, 6);
+  fs.truncateSync(file!.path, 2);
+  assert.throws(() => slice.read(Buffer.alloc(6), 0, 0, 6), (err: Error) => err.message.includes(file!.path) && /end of file/.test(err.message));
+  slice.release();
+  cache.closeAll();
 });

@@ -529,9 +529,10 @@ export class PartitionLog implements SyncableLog {
     if (firstBase >= end) return null;
     // the range may not pass maxBytes (but for the first batch), the flushed bytes, nor the batch at `end`
     let limit = Math.min(segment.flushedSize, position + Math.max(firstSize, maxBytes));
-    let endPosition = -1;
     if (end < segment.nextOffset) {
-      endPosition = this.locate(segment, end);
+      let endPosition = this.locate(segment, end);
+      // `end` inside a batch (not a high watermark, which is always a batch's end): that batch is below it
+      if (this.scanBlock.readBigInt64BE(endPosition - this.scanStart + BASE_OFFSET_AT) < end) endPosition += this.locatedSize;
       if (endPosition < limit) limit = endPosition;
     }
     let boundary = position + firstSize;
@@ -548,8 +549,7 @@ export class PartitionLog implements SyncableLog {
     // the next read on from here (a consumer's next fetch) starts at `boundary` without a search
     this.hintSegment = segment;
     this.hintPosition = boundary;
-    if (boundary === endPosition) this.hintOffset = end;
-    else if (boundary >= segment.flushedSize) this.hintOffset = segment.nextOffset;
+    if (boundary >= segment.flushedSize) this.hintOffset = segment.nextOffset;
     else this.hintOffset = this.scanBlock.readBigInt64BE(this.headerInBlock(segment, boundary) + BASE_OFFSET_AT);
     const file = segment.file;
     return new FileSlice(this.files, file, this.files.fd(file), position, boundary - position);
