@@ -177,7 +177,7 @@ test('connections owed 200 MiB answers they do not read cost the broker a few ch
     await canary.check();
     const answers = connections * partitions.length * batchesPerPartition;
     console.log(`spawned broker: VmRSS ${before} MB before, peak ${peak} MB with ${connections} unread answers of about ${answers / connections} MB each`);
-    // one chunk per connection (256 KiB) plus noise; answers built in memory took 256 MiB and more
+    // one chunk per connection (1 MiB) plus noise; answers built in memory took 256 MiB and more
     assert.ok(peak - before < 64, `VmRSS grew by ${peak - before} MB while owing ${answers} MB of answers`);
     assert.equal(states.filter((s) => s === 'blocked').length, connections, `every connection owed an answer is not read: states ${states.join(',')}`);
 
