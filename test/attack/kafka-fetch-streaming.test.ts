@@ -6,7 +6,9 @@
  *     reads its answer and gets every batch intact, in order;
  *   - a segment deleted by retention, or replaced by compaction, while an answer from it is being sent:
  *     the answer is the segment as it was when the fetch was answered, whole, and the deleted file's
- *     descriptor is closed once the answer is sent.
+ *     descriptor is closed once the answer is sent;
+ *   - a segment cut short under an answer (a short read): that connection is closed with one error line,
+ *     and everyone else is served.
  * Raw frames; a canary publishes with confirms over AMQP throughout.
  *
  * Measured (2 CPUs shared with other helpers' work): spawned broker, six connections each owed a 200 MB
@@ -19,7 +21,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
-import { readFileSync, readlinkSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, readlinkSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { startTestBroker, tempDataDir, waitFor, delay, type TestBroker } from '../helpers/broker.js';
@@ -28,6 +30,7 @@ import { startCanary } from '../helpers/canary.js';
 import { RawKafkaClient } from '../helpers/kafka-raw.js';
 import { decodeResponse, encodeRequest } from '../../src/protocol/kafka/envelope.js';
 import { encodeBatch } from '../../src/storage/partition/records.js';
+import { createLogger } from '../../src/log/logger.js';
 import { BASE_OFFSET_AT, batchCrcMatches, batchSizeAt, lastOffsetDeltaAt } from '../../src/storage/partition/record-batch.js';
 
 const NONE = 0;
@@ -321,6 +324,34 @@ test('a segment replaced by compaction while an answer from it is sent: the answ
     client.close();
     assert.equal(after.errorCode, NONE);
     assert.ok(after.records!.length < records.length / 2, 'compaction kept the latest record of each key');
+    await canary.check();
+  } finally {
+    const report = await canary.stop();
+    console.log(`canary: ${report.confirmed} confirmed, worst latency ${report.worstLatencyMs.toFixed(0)} ms`);
+    await broker.stop();
+  }
+});
+
+test('a segment cut short under an answer being sent closes that connection only, with one error line', async () => {
+  const lines: string[] = [];
+  const broker = await startTestBroker({ kafkaRetentionCheckMs: 3_600_000, logger: createLogger('warn', (line) => lines.push(line)) });
+  const canary = await startCanary(broker.url);
+  try {
+    const { socketClosed } = await streamWhile(broker, 'cut', [], (path) => truncateSync(path, 1024 * 1024));
+    assert.equal(socketClosed, true, 'the connection was closed: the answer cannot be completed');
+    const failures = lines.filter((line) => line.includes("a Fetch answer's records could not be read"));
+    assert.equal(failures.length, 1, lines.join('\n'));
+    assert.match(failures[0]!, /error/);
+    // everyone else is served: a new connection produces and fetches on another topic
+    const client = await RawKafkaClient.connect(broker.kafkaPort);
+    try {
+      assert.equal((await client.produce('after-cut', 0, encodeBatch({ records: [{ key: null, value: Buffer.from('still here') }] }))).errorCode, NONE);
+      const fetched = await client.fetch('after-cut', 0, 0n);
+      assert.equal(fetched.errorCode, NONE);
+      assert.ok(fetched.records!.includes(Buffer.from('still here')));
+    } finally {
+      client.close();
+    }
     await canary.check();
   } finally {
     const report = await canary.stop();
