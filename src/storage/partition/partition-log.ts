@@ -493,8 +493,8 @@ export class PartitionLog implements SyncableLog {
    * Where read(offset, maxBytes) would take its bytes from, without reading the records: the range of one
    * segment file holding whole batches, starting with the one that holds `offset` (at least that batch,
    * even when larger than maxBytes), up to about maxBytes, and only batches whose base offset is below
-   * `end` (the high watermark a fetch answers up to). The segment's descriptor is pinned in the cache
-   * until the slice is released, so the caller may read the range over many event-loop turns whatever
+   * `end` (the high watermark a fetch answers up to). The segment's file is held in the cache until the
+   * slice is released (FdCache.hold), so the caller may read the range over many event-loop turns whatever
    * retention, compaction or the cache do meanwhile. Null when no batch qualifies. Batch boundaries come
    * from the segment's offset index and batch headers, so a slice of many megabytes reads a few blocks.
    */
@@ -551,8 +551,7 @@ export class PartitionLog implements SyncableLog {
     this.hintPosition = boundary;
     if (boundary >= segment.flushedSize) this.hintOffset = segment.nextOffset;
     else this.hintOffset = this.scanBlock.readBigInt64BE(this.headerInBlock(segment, boundary) + BASE_OFFSET_AT);
-    const file = segment.file;
-    return new FileSlice(this.files, file, this.files.fd(file), position, boundary - position);
+    return new FileSlice(this.files, segment.file, position, boundary - position);
   }
 
   /** Position of the last index entry of `segment` at or before `position` (a batch start), or -1. */
