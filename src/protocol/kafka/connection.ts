@@ -56,8 +56,8 @@ export const MAX_UNSENT_BYTES = 1024 * 1024;
  * Bytes of a streamed Fetch answer read from segment files and written to the socket at a time, 1 MiB:
  * the partition fetch size of librdkafka and the Java client, so their usual answer is one read and one
  * write, as when answers were built whole. It is all the memory an answer of any size costs while it is
- * sent. 256 KiB chunks cost the broker about 1.6x the CPU per consumed record (each socket write costs the
- * kernel about as much as a larger one; bench/results/2026-12-07-fetch-streaming.md).
+ * sent. 256 KiB chunks cost the broker 1.5 to 1.8 times the CPU per consumed record (each socket write costs
+ * the kernel about as much as a larger one; bench/results/2026-12-07-fetch-streaming.md).
  */
 export const STREAM_CHUNK_BYTES = 1024 * 1024;
 /**
