@@ -8,7 +8,10 @@
  *     the answer is the segment as it was when the fetch was answered, whole, and the deleted file's
  *     descriptor is closed once the answer is sent;
  *   - a segment cut short under an answer (a short read): that connection is closed with one error line,
- *     and everyone else is served.
+ *     and everyone else is served;
+ *   - answers asked for in the same write as a streamed one (one in memory, 40 KB, and a small one) leave
+ *     after it in order and intact, wherever the streamed one's last chunk ends (a bug the first version
+ *     had: an answer in memory begun in a chunk's last bytes was sent again whole).
  * Raw frames; a canary publishes with confirms over AMQP throughout.
  *
  * Measured (2 CPUs shared with other helpers' work): spawned broker, six connections each owed a 200 MB
@@ -29,6 +32,7 @@ import { startTestBroker, tempDataDir, waitFor, delay, type TestBroker } from '.
 import { spawnBroker } from '../helpers/process.js';
 import { startCanary } from '../helpers/canary.js';
 import { RawKafkaClient } from '../helpers/kafka-raw.js';
+import { underKafkaAttack } from '../helpers/kafka-attack.js';
 import { decodeResponse, encodeRequest } from '../../src/protocol/kafka/envelope.js';
 import { encodeBatch } from '../../src/storage/partition/records.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -359,4 +363,77 @@ test('a segment cut short under an answer being sent closes that connection only
     console.log(`canary: ${report.confirmed} confirmed, worst latency ${report.worstLatencyMs.toFixed(0)} ms`);
     await broker.stop();
   }
+});
+
+/** A Fetch request for `partitions` of `topic` from offset 0, each up to `partitionMaxBytes`. */
+function fetchOf(correlationId: number, topic: string, partitions: number[], partitionMaxBytes: number): Buffer {
+  return encodeRequest(1, 11, correlationId, 'streaming-test', {
+    clusterId: null,
+    replicaId: -1,
+    replicaState: { replicaId: -1, replicaEpoch: -1n },
+    maxWaitMs: 0,
+    minBytes: 0,
+    maxBytes: MAX_INT32,
+    isolationLevel: 0,
+    sessionId: 0,
+    sessionEpoch: -1,
+    topics: [{ topic, topicId: Buffer.alloc(16), partitions: partitions.map((partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes, replicaDirectoryId: Buffer.alloc(16) })) }],
+    forgottenTopicsData: [],
+    rackId: '',
+  });
+}
+
+test('pipelined answers after a streamed one keep their order and bytes, whichever chunk boundary they straddle', async () => {
+  await underKafkaAttack({}, async ({ broker, client }) => {
+    // about 2.3 MB in 4 KB batches: the first answer's end can fall anywhere in a chunk, within 4 KB
+    const value = Buffer.alloc(4000, 7);
+    for (let i = 0; i < 560; i += 40) {
+      const sends: Array<Promise<{ errorCode: number }>> = [];
+      for (let j = i; j < i + 40; j++) sends.push(client.produce('pipelined', 0, encodeBatch({ records: [{ key: null, value }] })));
+      for (const r of await Promise.all(sends)) assert.equal(r.errorCode, NONE);
+    }
+    // for each size of the first answer, the second (a 40 KB answer held in memory: 1,000 unknown
+    // partitions) and a third (small) are asked for in the same write
+    const unknown = Array.from({ length: 1000 }, (_, i) => i);
+    for (const firstBytes of [1_000_000, 1_050_000, 1_060_000, 2_080_000, 2_110_000, 2_125_000]) {
+      const socket = await rawSocket(broker.kafkaPort);
+      try {
+        const frames: Buffer[] = [];
+        let buffered = Buffer.alloc(0);
+        let garbled = '';
+        socket.on('data', (chunk: Buffer) => {
+          buffered = Buffer.concat([buffered, chunk]);
+          while (garbled === '' && buffered.length >= 4) {
+            const size = buffered.readInt32BE(0);
+            // a size no answer here has: the stream lost its framing
+            if (size < 8 || size > 4 * 1024 * 1024) garbled = `a frame size of ${size} after ${frames.length} answer(s)`;
+            else if (buffered.length < 4 + size) break;
+            else {
+              frames.push(buffered.subarray(4, 4 + size));
+              buffered = buffered.subarray(4 + size);
+            }
+          }
+        });
+        socket.write(Buffer.concat([fetchOf(1, 'pipelined', [0], firstBytes), fetchOf(2, 'no-such-topic', unknown, 1024), fetchOf(3, 'pipelined', [0], 1)]));
+        await waitFor(() => frames.length === 3 || garbled !== '', 10_000, 'three answers');
+        assert.equal(garbled, '', `first answer of about ${firstBytes} bytes`);
+        assert.deepEqual(frames.map((f) => f.readInt32BE(0)), [1, 2, 3], 'the answers in request order');
+        const first = decodeResponse(1, 11, frames[0]!);
+        assert.equal(first.correlationId, 1);
+        const records = first.body.responses[0]!.partitions[0]!.records!;
+        assert.ok(records.length > firstBytes - 4100 && records.length <= firstBytes, `${records.length} record bytes for ${firstBytes}`);
+        checkRecordSet(records, 0n, null, `first answer of ${firstBytes}`);
+        const second = decodeResponse(1, 11, frames[1]!);
+        assert.equal(second.correlationId, 2);
+        assert.equal(second.body.responses[0]!.partitions.length, unknown.length);
+        assert.ok(second.body.responses[0]!.partitions.every((p) => p.errorCode === 3)); // UNKNOWN_TOPIC_OR_PARTITION
+        const third = decodeResponse(1, 11, frames[2]!);
+        assert.equal(third.correlationId, 3);
+        checkRecordSet(third.body.responses[0]!.partitions[0]!.records!, 0n, 1n, `third answer after ${firstBytes}`);
+        assert.equal(buffered.length, 0, 'nothing after the third answer');
+      } finally {
+        socket.destroy();
+      }
+    }
+  });
 });

@@ -459,11 +459,14 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
     const slots = this.slots;
     let filled = 0;
     while (filled < chunk.length && index < slots.length && slots[index]!.done) {
-      const frame = slots[index]!.frame;
+      const slot = slots[index]!;
+      const frame = slot.frame;
       if (frame === null) {
         index++;
         continue;
       }
+      // a frame begun in a chunk is sent through chunks to its end (it may be one in memory, after a streamed one)
+      slot.streamed = true;
       while (filled < chunk.length && this.streamPiece < frame.length) {
         const piece = frame[this.streamPiece]!;
         const count = Math.min(chunk.length - filled, piece.length - this.streamAt);
@@ -488,7 +491,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
         }
       }
       if (this.streamPiece < frame.length) break; // the chunk is full
-      slots[index]!.frame = null;
+      slot.frame = null;
       this.streamPiece = 0;
       index++;
     }
