@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CachedFile, FdCache, MIN_OPEN_FILES, storageOpenFileBudget } from './fd-cache.js';
+import { CachedFile, FdCache, FileSlice, MIN_OPEN_FILES, storageOpenFileBudget } from './fd-cache.js';
 
 function files(count: number): CachedFile[] {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postbox-fdcache-'));
@@ -90,4 +90,48 @@ test('the default budget is half the soft open-file limit, within its bounds; a 
   assert.equal(storageOpenFileBudget(0, 10), MIN_OPEN_FILES);
   assert.equal(storageOpenFileBudget(0, null), 512);
   assert.equal(storageOpenFileBudget(300, 1024), 300);
+});
+
+test('a held FileSlice costs no descriptor while it waits, and one released by its log meanwhile reads the file it was cut from', () => {
+  const cache = new FdCache({ capacity: MIN_OPEN_FILES, syncBeforeClose: false });
+  const all = files(MIN_OPEN_FILES * 2);
+  const file = all[0]!;
+  const slice = new FileSlice(cache, file, 5, 1); // "file 0": the "0"
+  cache.fd(file);
+  for (const f of all.slice(1)) cache.fd(f);
+  assert.equal(file.fd, -1, 'a held file may be closed to make room');
+  const into = Buffer.alloc(3, '-');
+  slice.read(into, 1, 0, 1);
+  assert.equal(into.toString(), '-0-', 'the read reopens it by its path');
+  for (const f of all.slice(1)) cache.fd(f);
+  assert.equal(file.fd, -1);
+  // the log releases it (retention, compaction), then deletes it and puts another file at its path
+  cache.release(file);
+  const fd = file.fd;
+  assert.ok(fd >= 0 && isOpen(fd), 'released while held: opened again and kept for the slice');
+  fs.unlinkSync(file.path);
+  fs.writeFileSync(file.path, 'other X');
+  for (const f of all.slice(1)) cache.fd(f);
+  cache.sweep();
+  cache.sweep();
+  assert.equal(file.fd, fd, 'neither room-making nor sweeps close it now');
+  into.fill('-');
+  slice.read(into, 1, 0, 1);
+  assert.equal(into.toString(), '-0-', 'the bytes of the file as it was');
+  assert.throws(() => slice.read(into, 0, 0, 2), RangeError, 'not past the slice');
+  slice.release();
+  assert.equal(isOpen(fd), false, 'closed with the last hold');
+  slice.release(); // idempotent
+  assert.throws(() => slice.read(into, 0, 0, 1), /released slice/);
+  cache.closeAll();
+});
+
+test('a FileSlice whose file was cut short fails its read with an error naming the file', () => {
+  const cache = new FdCache({ capacity: MIN_OPEN_FILES, syncBeforeClose: false });
+  const [file] = files(1);
+  const slice = new FileSlice(cache, file!, 0, 6);
+  fs.truncateSync(file!.path, 2);
+  assert.throws(() => slice.read(Buffer.alloc(6), 0, 0, 6), (err: Error) => err.message.includes(file!.path) && /end of file/.test(err.message));
+  slice.release();
+  cache.closeAll();
 });

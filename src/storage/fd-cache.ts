@@ -27,7 +27,7 @@
  */
 
 import fs from 'node:fs';
-import { closeQuietly } from './files.js';
+import { closeQuietly, readFully } from './files.js';
 import { dataSyncNow, directorySyncNow, openFile } from './faults.js';
 
 /** Fewest descriptors any cache gets: a log needs its active segment, an ack file and its directory at once. */
@@ -46,6 +46,10 @@ export class CachedFile {
   pins = 0;
   /** released by its log: closed once the last pin goes, never opened again */
   released = false;
+  /** FileSlices naming bytes of this file (answers not yet sent): see hold() */
+  holds = 0;
+  /** release() found holds and pinned the file open for them: unpinned with the last hold */
+  pinnedForHolds = false;
   /** sweep generation of the last use (sweep() closes files unused for a whole generation) */
   usedIn = 0;
   prev: CachedFile | null = null;
@@ -163,8 +167,37 @@ export class FdCache {
     if (file.pins === 0 && file.released && file.fd >= 0) this.closeNow(file);
   }
 
-  /** The log is done with `file` (deleted, replaced, log closed): close it now, or after its last pin. */
+  /**
+   * A FileSlice names bytes of `file` to be read later. Unlike a pin, a hold lets the cache close the
+   * descriptor to make room (the slice reopens it by its path, which still names the same file while the
+   * log has not released it), so answers waiting to be sent cost no descriptors. Only when the log releases
+   * the file (deleted, replaced) while it is held is the descriptor kept open (opened again if it was
+   * closed: the path goes right after) until the last hold goes.
+   */
+  hold(file: CachedFile): void {
+    file.holds++;
+  }
+
+  unhold(file: CachedFile): void {
+    if (file.holds > 0) file.holds--;
+    if (file.holds === 0 && file.pinnedForHolds) {
+      file.pinnedForHolds = false;
+      this.unpin(file);
+    }
+  }
+
+  /** The log is done with `file` (deleted, replaced, log closed): close it now, or after its last pin or hold. */
   release(file: CachedFile): void {
+    if (file.holds > 0 && !file.released && !file.pinnedForHolds) {
+      // slices still name its bytes, and its path is about to go: keep (or get) a descriptor for them
+      try {
+        this.fd(file);
+        this.pin(file);
+        file.pinnedForHolds = true;
+      } catch {
+        // no descriptor to be had (EMFILE): the slices' reads fail, and their connections are closed
+      }
+    }
     file.released = true;
     file.unsynced = false; // whoever releases a file has synced what must be synced, or no longer needs it
     if (file.fd >= 0 && file.pins === 0) this.closeNow(file);
@@ -282,6 +315,54 @@ export class FdCache {
     if (file.next !== null) file.next.prev = file.prev;
     else if (this.tail === file) this.tail = file.prev;
     file.prev = file.next = null;
+  }
+}
+
+/**
+ * A byte range of a file held in its cache until release(): what a Kafka Fetch answer streams to a socket,
+ * a chunk at a time, over many event-loop turns, possibly after waiting its turn behind other answers. While
+ * held, the cache may close the descriptor to make room (each read reopens it by its path, which still names
+ * the same file), but a file released by its log meanwhile (a segment deleted by retention, replaced by
+ * compaction, its log closed) keeps a descriptor open until the last hold goes (FdCache.hold): the range
+ * reads the bytes of the file as it was when sliced (an open descriptor keeps an unlinked or renamed-over
+ * file readable on POSIX), never the bytes of a file put in its place.
+ */
+export class FileSlice {
+  private held = true;
+
+  /** Holds `file` for the range [position, position + length). */
+  constructor(
+    private readonly cache: FdCache,
+    private readonly file: CachedFile,
+    readonly position: number,
+    readonly length: number,
+  ) {
+    cache.hold(file);
+  }
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  /**
+   * Reads `length` bytes at `at` of the range into `into` from `intoAt`. Throws on a read error or a short
+   * read (the file was cut), and after release().
+   */
+  read(into: Buffer, intoAt: number, at: number, length: number): void {
+    if (!this.held) throw new Error(`storage: ${this.file.path}: read of a released slice`);
+    if (at < 0 || length < 0 || at + length > this.length) throw new RangeError(`storage: ${this.file.path}: ${at}+${length} outside a slice of ${this.length} bytes`);
+    try {
+      readFully(this.cache.fd(this.file), into.subarray(intoAt, intoAt + length), length, this.position + at);
+    } catch (error) {
+      throw new Error(`${this.file.path}: ${(error as Error).message}`);
+    }
+  }
+
+  /** Nothing more is read (a released file's descriptor closes with its last hold). Idempotent. */
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.cache.unhold(this.file);
   }
 }
 

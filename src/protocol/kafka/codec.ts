@@ -588,6 +588,46 @@ export class KafkaWriter {
   }
 }
 
+/**
+ * Bytes a response carries without holding them: the stored records of a Fetch answer, read from their
+ * segment file only as the frame is written (connection.ts). The generated encoders see it as the Buffer
+ * of a `records` field and use only its `length` (the size prefix, the frame size) and raw(), which a
+ * GatheringWriter turns into a piece of its own; any other writer refuses it.
+ */
+export interface ByteSource {
+  readonly length: number;
+  /** Reads `length` bytes at `at` of the source into `into` from `intoAt`; throws when they cannot be read. */
+  read(into: Buffer, intoAt: number, at: number, length: number): void;
+  /** Nothing more is read from it. Idempotent. */
+  release(): void;
+}
+
+/** A piece of a response frame: bytes, or bytes still in their source. */
+export type FramePiece = Buffer | ByteSource;
+
+/** `records` standing for `source` in a response body, for the generated encoders (see ByteSource). */
+export function streamedBytes(source: ByteSource): Buffer {
+  return new StreamedBytes(source) as unknown as Buffer;
+}
+
+/** The source a streamedBytes() field stands for, or null for bytes at hand. */
+export function streamedSourceOf(field: Buffer): ByteSource | null {
+  return (field as unknown) instanceof StreamedBytes ? (field as unknown as StreamedBytes).source : null;
+}
+
+/** The source of a frame piece, or null for bytes at hand. */
+export function sourceOf(piece: FramePiece): ByteSource | null {
+  return Buffer.isBuffer(piece) ? null : (piece as ByteSource);
+}
+
+/** The marker class behind streamedBytes(): a length and where the bytes are. */
+class StreamedBytes {
+  constructor(readonly source: ByteSource) {}
+  get length(): number {
+    return this.source.length;
+  }
+}
+
 /** Chunk size of a GatheringWriter's own bytes. */
 const GATHER_CHUNK_BYTES = 16 * 1024;
 
@@ -599,7 +639,9 @@ const GATHER_CHUNK_BYTES = 16 * 1024;
  * are the KafkaWriter's: under- and over-counting fail loudly.
  */
 export class GatheringWriter extends KafkaWriter {
-  private readonly pieces: Buffer[] = [];
+  private readonly pieces: FramePiece[] = [];
+  /** pieces that are ByteSources */
+  private sources = 0;
   /** bytes in `pieces` */
   private piecesBytes = 0;
   /** start of the current chunk's bytes not yet in `pieces` */
@@ -633,12 +675,18 @@ export class GatheringWriter extends KafkaWriter {
   }
 
   override raw(v: Buffer): void {
-    if (v.length < this.threshold) return super.raw(v);
+    const streamed = (v as unknown) instanceof StreamedBytes;
+    if (v.length < this.threshold && !streamed) return super.raw(v);
     this.pushChunk();
     if (v.length > this.size - this.piecesBytes) {
       throw new KafkaCodecError(`writer overflow writing bytes at offset ${this.piecesBytes} of ${this.size}: the size was under-counted`);
     }
-    this.pieces.push(v);
+    if (streamed) {
+      this.pieces.push((v as unknown as StreamedBytes).source);
+      this.sources++;
+    } else {
+      this.pieces.push(v);
+    }
     this.piecesBytes += v.length;
   }
 
@@ -647,8 +695,15 @@ export class GatheringWriter extends KafkaWriter {
     return Buffer.concat(this.finishPieces());
   }
 
-  /** The written pieces, in order, after checking that exactly `size` bytes were written. */
+  /** The written pieces, in order, after checking that exactly `size` bytes were written; all bytes at hand. */
   finishPieces(): Buffer[] {
+    const pieces = this.finishFrame();
+    if (this.sources > 0) throw new KafkaCodecError('a frame with streamed bytes was asked for as buffers');
+    return pieces as Buffer[];
+  }
+
+  /** The written pieces, some of them sources of streamed bytes (ByteSource), after the size check. */
+  finishFrame(): FramePiece[] {
     this.pushChunk();
     if (this.piecesBytes !== this.size) {
       throw new KafkaCodecError(`writer finished at offset ${this.piecesBytes} of ${this.size}: the size was over-counted`);

@@ -14,20 +14,30 @@
  *   - a frame larger than the receive buffer is received only once its size is reserved from the budget
  *     shared by every connection (queuedRequests, queued.max.request.bytes); until then the socket is not
  *     read, and the reservation is given back once the request is handled;
- *   - while more than MAX_UNSENT_BYTES of answers wait in the socket (a client that does not read them),
- *     the socket is not read either, until they drain.
+ *   - while more than MAX_UNSENT_BYTES of answers wait to be sent (in the socket, or still in segment
+ *     files: a client that does not read them), the socket is not read either, until they drain.
+ *
+ * A Fetch answer's records are not in memory: its frame holds, per partition, a pinned slice of a
+ * segment file (codec.ts ByteSource, ../../storage/fd-cache.ts FileSlice). When the answer's turn comes,
+ * its bytes (the frame's own and the slices') are copied into the connection's chunk buffer,
+ * STREAM_CHUNK_BYTES at a time, and each chunk is written once the socket has taken the previous one (the
+ * write callback): an answer of any size costs one chunk of memory while it is sent. A chunk buffer is
+ * taken from the context's fetchMemory (shared by every connection) and given back when the connection has
+ * no streamed answer left to send. A slice that can no longer be read (short read, EIO) closes the
+ * connection: the frame's size was promised already (Kafka closes the connection on a failed send too).
  */
 import { tlsConnectionInfo } from '../../util/tls.js';
 import type { Socket } from 'node:net';
 import type { ChannelDetails, ClientConnection, ConnectionDetails } from '../../core/clients.js';
 import type { Logger } from '../../log/logger.js';
 import { KafkaCodecError } from './codec.js';
-import { decodeRequest, encodeResponse, encodeResponsePieces, FRAME_SIZE_BYTES, UnsupportedKafkaRequestError, type DecodedRequest } from './envelope.js';
+import { sourceOf, type FramePiece } from './codec.js';
+import { decodeRequest, encodeResponse, encodeResponseFrame, FRAME_SIZE_BYTES, UnsupportedKafkaRequestError, type DecodedRequest } from './envelope.js';
 import { API_VERSIONS_API, FETCH_API, PRODUCE_API, type FetchResponse } from './generated/messages.js';
 import { KafkaErrorCode } from './errors.js';
 import type { KafkaContext, KafkaSession } from './handlers/context.js';
 import { handlerFor, apiVersionsBody } from './handlers/index.js';
-import { FETCH_BUFFERS, fetchResponseBytes } from './handlers/fetch.js';
+import { releaseStreamedRecords } from './handlers/fetch.js';
 import { BufferPool } from '../../util/buffer-pool.js';
 import { readIntoSharedBuffer, SHARED_READ_BUFFER_BYTES } from '../../util/shared-read-buffer.js';
 
@@ -37,11 +47,28 @@ export type { KafkaBrokerIdentity } from './handlers/context.js';
 /** Requests a connection may have waiting for their answers before the broker stops reading it. */
 export const MAX_IN_FLIGHT = 128;
 /**
- * Answer bytes a connection may have waiting in its socket before the broker stops reading its requests,
- * 1 MiB: a consumer that reads its answers drains that in a moment, and one that does not gets at most one
- * more answer queued (a Fetch answer is itself bounded by fetch.max.bytes).
+ * Answer bytes a connection may have waiting to be sent (in its socket, or records still to be read from
+ * segment files) before the broker stops reading its requests, 1 MiB: a consumer that reads its answers
+ * drains that in a moment, and one that does not gets at most one more answer queued (whose records stay
+ * in their files until the socket takes them).
  */
 export const MAX_UNSENT_BYTES = 1024 * 1024;
+/**
+ * Bytes of a streamed Fetch answer read from segment files and written to the socket at a time, 1 MiB:
+ * the partition fetch size of librdkafka and the Java client, so their usual answer is one read and one
+ * write, as when answers were built whole. It is all the memory an answer of any size costs while it is
+ * sent. 256 KiB chunks cost the broker 1.5 to 1.8 times the CPU per consumed record (each socket write costs
+ * the kernel about as much as a larger one; bench/results/2026-12-07-fetch-streaming.md).
+ */
+export const STREAM_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Room in a chunk buffer beside STREAM_CHUNK_BYTES for the frame's own bytes (size, header, partition
+ * fields: about 100 bytes a partition), 16 KiB: so a 1 MiB partition answer is one write, not two.
+ */
+const STREAM_CHUNK_HEADROOM_BYTES = 16 * 1024;
+/** Chunk buffers of every connection: at most 16 kept free for the next streamed answer. */
+const STREAM_CHUNK_BUFFER_BYTES = STREAM_CHUNK_BYTES + STREAM_CHUNK_HEADROOM_BYTES;
+const STREAM_CHUNKS = new BufferPool(STREAM_CHUNK_BUFFER_BYTES, 16);
 
 /**
  * What the socket reads is copied into the connection's receive buffer at once, and frames are cut out
@@ -63,10 +90,16 @@ const NO_BYTES = Buffer.alloc(0);
 
 interface Slot {
   done: boolean;
-  /** the response frame as pieces to write in order (see encodeResponsePieces), or null: no answer */
-  frame: Buffer[] | null;
-  /** record bytes of a Fetch answer, taken from the context's fetchMemory until the socket has them */
-  fetchBytes: number;
+  /** the response frame as pieces to write in order (see encodeResponseFrame), or null: no answer */
+  frame: FramePiece[] | null;
+  /** the frame has pieces still in files (ByteSources): it is sent through the chunk buffer */
+  streamed: boolean;
+}
+
+/** The frame's ByteSources are not needed any more: their files are unpinned. */
+function releaseSources(frame: FramePiece[] | null): void {
+  if (frame === null) return;
+  for (let i = 0; i < frame.length; i++) sourceOf(frame[i]!)?.release();
 }
 
 export class KafkaConnection implements KafkaSession, ClientConnection {
@@ -81,14 +114,41 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
   private heldByAlarm = false;
   /** answers waiting in the socket passed MAX_UNSENT_BYTES: reading waits for 'drain' */
   private outputBlocked = false;
+  /** the answer at the head being streamed: its next piece, and bytes of that piece already sent */
+  private streamPiece = 0;
+  private streamAt = 0;
+  /** bytes of streamed answers' sources not yet read into the chunk buffer (they count as unsent) */
+  private streamedUnsent = 0;
+  /** the chunk buffer (taken from context.fetchMemory), null when the connection holds none */
+  private chunk: Buffer | null = null;
+  /** the chunk buffer is being written: not reused until the socket has taken it */
+  private chunkInFlight = false;
+  /** waiting for a chunk buffer in context.fetchMemory: cancels the wait (null: not waiting) */
+  private cancelChunkWait: (() => void) | null = null;
+  /** a 'drain' listener is registered */
+  private drainListening = false;
+  private readonly onChunkWritten = (err?: Error | null): void => {
+    this.chunkInFlight = false;
+    if (err !== undefined && err !== null) {
+      // the socket failed: its queued writes may still hold the buffer, which is left to the collector
+      this.chunk = null;
+      this.context.fetchMemory.release(STREAM_CHUNK_BUFFER_BYTES);
+      return;
+    }
+    if (this.closed) return this.giveBackChunk();
+    this.pump();
+  };
+  private readonly onChunkMemory = (): void => {
+    this.cancelChunkWait = null;
+    this.pump();
+  };
   /** bytes of the frame being received, reserved from context.queuedRequests (0: none) */
   private reservedBytes = 0;
   /** waiting for room in context.queuedRequests: cancels the wait (null: not waiting) */
   private cancelMemoryWait: (() => void) | null = null;
   private readonly onDrain = (): void => {
-    this.outputBlocked = false;
-    this.resumeReading();
-    this.drainFrames();
+    this.drainListening = false;
+    this.pump();
   };
   private readonly onRequestMemory = (): void => {
     this.cancelMemoryWait = null;
@@ -134,12 +194,25 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
       this.cancelMemoryWait = null;
     }
     this.giveBackReservation();
-    for (const slot of this.slots) {
-      if (slot.done && slot.fetchBytes > 0) {
-        this.context.fetchMemory.release(slot.fetchBytes);
-        slot.fetchBytes = 0;
-      }
+    if (this.cancelChunkWait !== null) {
+      this.cancelChunkWait();
+      this.cancelChunkWait = null;
     }
+    // answers not sent: their files are unpinned (those still being handled are, once they come: fill())
+    for (const slot of this.slots) {
+      if (slot.done) releaseSources(slot.frame);
+      slot.frame = null;
+    }
+    this.streamedUnsent = 0;
+    if (!this.chunkInFlight) this.giveBackChunk();
+  }
+
+  /** The chunk buffer goes back to the pool and its bytes to fetchMemory. */
+  private giveBackChunk(): void {
+    if (this.chunk === null) return;
+    STREAM_CHUNKS.release(this.chunk);
+    this.chunk = null;
+    this.context.fetchMemory.release(STREAM_CHUNK_BUFFER_BYTES);
   }
 
   private giveBackReservation(): void {
@@ -267,7 +340,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
     }
     const { apiKey, apiVersion } = request;
     const correlationId = request.header.correlationId;
-    const slot: Slot = { done: false, frame: null, fetchBytes: 0 };
+    const slot: Slot = { done: false, frame: null, streamed: false };
     this.slots.push(slot);
     let result;
     try {
@@ -286,76 +359,185 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
   }
 
   private answer(slot: Slot, apiKey: number, apiVersion: number, correlationId: number, body: unknown): void {
-    // a Fetch answer's record bytes were taken from the fetch memory by its handler: given back once written
-    if (apiKey === FETCH_API.apiKey && body !== null) slot.fetchBytes = fetchResponseBytes(body as FetchResponse);
-    this.fill(slot, body === null ? null : encodeResponsePieces(apiKey as never, apiVersion, correlationId, body as never));
+    const fetch = apiKey === FETCH_API.apiKey && body !== null;
+    if (this.closed) {
+      // never written: a Fetch answer's files are unpinned now
+      if (fetch) releaseStreamedRecords(body as FetchResponse);
+      slot.done = true;
+      return;
+    }
+    let frame: FramePiece[] | null = null;
+    if (body !== null) {
+      try {
+        frame = encodeResponseFrame(apiKey as never, apiVersion, correlationId, body as never);
+      } catch (err) {
+        if (fetch) releaseStreamedRecords(body as FetchResponse);
+        return this.handlerFailed(apiKey, apiVersion, err);
+      }
+    }
+    this.fill(slot, frame);
   }
 
   private answerNow(frame: Buffer): void {
-    const slot: Slot = { done: false, frame: null, fetchBytes: 0 };
+    const slot: Slot = { done: false, frame: null, streamed: false };
     this.slots.push(slot);
     this.fill(slot, [frame]);
   }
 
-  private fill(slot: Slot, frame: Buffer[] | null): void {
+  private fill(slot: Slot, frame: FramePiece[] | null): void {
     slot.done = true;
-    slot.frame = frame;
     if (this.closed) {
-      // nothing more is written: the answer's fetch memory goes back now
-      if (slot.fetchBytes > 0) this.context.fetchMemory.release(slot.fetchBytes);
-      slot.fetchBytes = 0;
+      // nothing more is written: the answer's files are unpinned now
+      releaseSources(frame);
       return;
     }
-    let written = 0;
-    const slots = this.slots;
-    if (slots[0]!.done && !this.closed) {
-      // every ready frame leaves in one writev
-      this.socket.cork();
-      while (written < slots.length && slots[written]!.done) {
-        const done = slots[written]!;
-        if (done.frame !== null) this.writePieces(done.frame, done.fetchBytes);
-        else if (done.fetchBytes > 0) this.context.fetchMemory.release(done.fetchBytes);
-        done.fetchBytes = 0;
-        written++;
+    slot.frame = frame;
+    if (frame !== null) {
+      for (let i = 0; i < frame.length; i++) {
+        const source = sourceOf(frame[i]!);
+        if (source === null) continue;
+        slot.streamed = true;
+        this.streamedUnsent += source.length;
       }
-      this.socket.uncork();
-      if (!this.outputBlocked && this.socket.writableLength > MAX_UNSENT_BYTES) {
-        // the client is not reading its answers fast enough: read no more requests until they drain
-        this.outputBlocked = true;
-        this.socket.pause();
-        this.socket.once('drain', this.onDrain);
-      }
-    } else {
-      while (written < slots.length && slots[written]!.done) written++;
     }
+    this.pump();
+  }
+
+  /**
+   * Writes the answers ready at the head of the order: a frame in memory at once (every such frame of a
+   * turn in one writev), a streamed one through the chunk buffer, one chunk per socket write; the frames
+   * behind a streamed one wait for it. Called again as chunks are taken by the socket, as the socket
+   * drains, and as answers come; it then decides whether the connection may be read.
+   */
+  private pump(): void {
+    if (this.closed) return;
+    const slots = this.slots;
+    let written = 0;
+    this.socket.cork();
+    while (written < slots.length && slots[written]!.done) {
+      const slot = slots[written]!;
+      const frame = slot.frame;
+      if (frame === null) {
+        written++;
+        continue;
+      }
+      if (!slot.streamed) {
+        for (let i = 0; i < frame.length; i++) this.socket.write(frame[i] as Buffer);
+        slot.frame = null;
+        written++;
+        continue;
+      }
+      if (this.chunkInFlight || !this.haveChunk()) break;
+      const finished = this.fillChunk(written);
+      if (finished < 0) break; // the connection failed
+      written = finished;
+    }
+    this.socket.uncork();
+    if (this.closed) return;
     if (written > 0) slots.splice(0, written);
-    if (this.paused && this.slots.length < MAX_IN_FLIGHT / 2 && !this.closed) {
+    if (!this.chunkInFlight && this.chunk !== null && (slots.length === 0 || !slots[0]!.streamed)) this.giveBackChunk();
+    this.checkOutput();
+    if (this.paused && this.slots.length < MAX_IN_FLIGHT / 2) {
       this.paused = false;
       this.resumeReading();
       this.drainFrames();
     }
   }
 
+  /** A chunk buffer is at hand, or taken now from fetchMemory; false: waiting for room there (pump() again). */
+  private haveChunk(): boolean {
+    if (this.chunk !== null) return true;
+    if (this.cancelChunkWait !== null) return false;
+    const memory = this.context.fetchMemory;
+    if (!memory.tryTake(STREAM_CHUNK_BUFFER_BYTES)) {
+      this.cancelChunkWait = memory.whenAvailable(this.onChunkMemory);
+      return false;
+    }
+    this.chunk = STREAM_CHUNKS.acquire(STREAM_CHUNK_BUFFER_BYTES);
+    return true;
+  }
+
   /**
-   * Writes one response frame's pieces. Pieces in pooled fetch buffers go back to the pool once the socket
-   * has handed the frame to the kernel (the write callback); if the socket dies first they are garbage.
+   * Copies the next bytes of the streamed frame at slots[index] (and of the ready frames after it while
+   * there is room) into the chunk buffer and writes it. Returns the index of the first slot not finished,
+   * or -1 when a source could not be read (the connection is closed).
    */
-  private writePieces(pieces: Buffer[], fetchBytes: number): void {
-    const last = pieces.length - 1;
-    for (let i = 0; i < last; i++) this.socket.write(pieces[i]!);
-    let pooled = false;
-    for (let i = 0; i <= last && !pooled; i++) pooled = FETCH_BUFFERS.isLent(pieces[i]!);
-    if (!pooled && fetchBytes === 0) {
-      this.socket.write(pieces[last]!);
+  private fillChunk(index: number): number {
+    const chunk = this.chunk!;
+    const slots = this.slots;
+    let filled = 0;
+    while (filled < chunk.length && index < slots.length && slots[index]!.done) {
+      const slot = slots[index]!;
+      const frame = slot.frame;
+      if (frame === null) {
+        index++;
+        continue;
+      }
+      // a frame begun in a chunk is sent through chunks to its end (it may be one in memory, after a streamed one)
+      slot.streamed = true;
+      while (filled < chunk.length && this.streamPiece < frame.length) {
+        const piece = frame[this.streamPiece]!;
+        const count = Math.min(chunk.length - filled, piece.length - this.streamAt);
+        const source = sourceOf(piece);
+        if (source === null) {
+          (piece as Buffer).copy(chunk, filled, this.streamAt, this.streamAt + count);
+        } else {
+          try {
+            source.read(chunk, filled, this.streamAt, count);
+          } catch (err) {
+            this.streamFailed(err);
+            return -1;
+          }
+          this.streamedUnsent -= count;
+        }
+        filled += count;
+        this.streamAt += count;
+        if (this.streamAt === piece.length) {
+          source?.release();
+          this.streamPiece++;
+          this.streamAt = 0;
+        }
+      }
+      if (this.streamPiece < frame.length) break; // the chunk is full
+      slot.frame = null;
+      this.streamPiece = 0;
+      index++;
+    }
+    this.chunkInFlight = true;
+    this.socket.write(filled === chunk.length ? chunk : chunk.subarray(0, filled), this.onChunkWritten);
+    return index;
+  }
+
+  /** A streamed answer's bytes could not be read: its frame cannot be completed, so the connection goes. */
+  private streamFailed(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.logger.error(`kafka connection ${this.name}: a Fetch answer's records could not be read (${message}); closing the connection`);
+    this.closed = true;
+    this.socket.destroy();
+    this.released();
+  }
+
+  /**
+   * Reading stops while more than MAX_UNSENT_BYTES of answers wait (a client that does not read them), and
+   * goes on once they are below it again: pump() runs at every 'drain' and every chunk the socket takes.
+   */
+  private checkOutput(): void {
+    const unsent = this.socket.writableLength + this.streamedUnsent;
+    if (unsent > MAX_UNSENT_BYTES) {
+      if (!this.outputBlocked) {
+        this.outputBlocked = true;
+        this.socket.pause();
+      }
+      if (!this.drainListening && this.socket.writableNeedDrain) {
+        this.drainListening = true;
+        this.socket.once('drain', this.onDrain);
+      }
       return;
     }
-    const fetchMemory = this.context.fetchMemory;
-    this.socket.write(pieces[last]!, (err) => {
-      // written, or the socket failed (destroyed: its queued writes are dropped with it)
-      if (fetchBytes > 0) fetchMemory.release(fetchBytes);
-      if (err !== undefined && err !== null) return; // the socket failed: the bytes may still be queued in it
-      if (pooled) for (let i = 0; i <= last; i++) FETCH_BUFFERS.release(pieces[i]!);
-    });
+    if (!this.outputBlocked) return;
+    this.outputBlocked = false;
+    this.resumeReading();
+    this.drainFrames();
   }
 
   /** a handler threw: a bug or an unexpected state, never the client's bytes (those fail in decode) */

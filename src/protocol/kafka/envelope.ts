@@ -20,7 +20,7 @@
  *   whose response always uses v0: a client that sent a version the broker does not know must still be able
  *   to read the (v0) answer that says so.
  */
-import { GatheringWriter, KafkaCodecError, KafkaReader, KafkaWriter } from './codec.js';
+import { GatheringWriter, KafkaCodecError, KafkaReader, KafkaWriter, type FramePiece } from './codec.js';
 import {
   API_VERSIONS_API,
   REQUEST_DECODERS,
@@ -172,6 +172,17 @@ export function encodeResponsePieces<K extends ServedApiKey>(apiKey: K, apiVersi
   const w = new GatheringWriter(FRAME_SIZE_BYTES + size, GATHER_THRESHOLD_BYTES);
   writeResponse(w, size, apiKey, apiVersion, correlationId, body);
   return w.finishPieces();
+}
+
+/**
+ * The same frame as encodeResponsePieces(), where a body may carry streamed bytes (streamedBytes(), the
+ * records of a Fetch answer still in their segment files): those are pieces of their own, ByteSources.
+ */
+export function encodeResponseFrame<K extends ServedApiKey>(apiKey: K, apiVersion: number, correlationId: number, body: KafkaResponses[K]): FramePiece[] {
+  const size = responseSize(apiKey, apiVersion, correlationId, body);
+  const w = new GatheringWriter(FRAME_SIZE_BYTES + size, GATHER_THRESHOLD_BYTES);
+  writeResponse(w, size, apiKey, apiVersion, correlationId, body);
+  return w.finishFrame();
 }
 
 /** Encodes a whole request frame (size prefix, header, body), as a client would: for tests and tools. */

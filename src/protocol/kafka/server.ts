@@ -42,9 +42,11 @@ const DEFAULT_FETCH_MAX_BYTES = 55 * 1024 * 1024;
 const DEFAULT_REQUEST_MAX_BYTES = 100 * 1024 * 1024;
 const DEFAULT_QUEUED_MAX_REQUEST_BYTES = 256 * 1024 * 1024;
 /**
- * Record bytes of Fetch responses built and not yet written to the kernel, over every connection, 256 MiB:
- * a handful of full 55 MiB responses. Past it a fetch sends what is left (nothing, when nothing is), and the
- * consumer asks again. (Kafka sends from the page cache with sendfile and needs no such bound.)
+ * Chunk buffers of Fetch answers being streamed from segment files, over every connection, 256 MiB: each
+ * connection sending a streamed answer holds one chunk (1 MiB and 16 KiB: connection.ts), so about 250
+ * connections stream at once and the others wait for a chunk to come back (their answers are late, never
+ * refused or cut). A Fetch answer of any size costs one chunk: records are not read into memory before their turn
+ * (connection.ts). (Kafka sends from the page cache with sendfile and needs no buffer at all.)
  */
 export const FETCH_MEMORY_BYTES = 256 * 1024 * 1024;
 

@@ -132,6 +132,69 @@ test('a read from the middle of a batch returns that whole batch; maxBytes bound
   log.close();
 });
 
+/** The bytes a slice names, read through it (and the slice released). */
+function sliceBytes(log: PartitionLog, offset: bigint, maxBytes: number, end: bigint): Buffer {
+  const slice = log.slice(offset, maxBytes, end);
+  if (slice === null) return Buffer.alloc(0);
+  const bytes = Buffer.alloc(slice.length);
+  slice.read(bytes, 0, 0, slice.length);
+  slice.release();
+  return bytes;
+}
+
+/** The batches of `bytes` whose base offset is below `end`. */
+function batchesBelow(bytes: Buffer, end: bigint): Buffer {
+  return Buffer.concat(splitBatches(bytes).filter((b) => b.readBigInt64BE(0) < end));
+}
+
+test('slice() names exactly the batches read() returns below an end offset, in sealed and active segments and across gaps', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 8 * 1024 });
+  const appended = appendMany(log, 120);
+  const last = appended[appended.length - 1]!;
+  const hw = last.baseOffset + BigInt(last.recordCount);
+  const ends = [hw, appended[60]!.baseOffset, appended[61]!.baseOffset + 1n, appended[119]!.baseOffset];
+  for (const end of ends) {
+    for (const maxBytes of [1, 200, 1000, 5000, 100_000]) {
+      for (let i = 0; i < appended.length; i += 7) {
+        for (const into of [0n, 1n]) {
+          const offset = appended[i]!.baseOffset + (into < BigInt(appended[i]!.recordCount) ? into : 0n);
+          const expected = offset >= end ? Buffer.alloc(0) : batchesBelow(log.read(offset, maxBytes), end);
+          assert.deepEqual(sliceBytes(log, offset, maxBytes, end), expected, `offset ${offset}, maxBytes ${maxBytes}, end ${end}`);
+        }
+      }
+    }
+  }
+  // a consumer reading on: each slice starts where the previous one ended, and together they are the log
+  const whole: Buffer[] = [];
+  let offset = 0n;
+  while (offset < hw) {
+    const bytes = sliceBytes(log, offset, 3000, hw);
+    const batches = splitBatches(bytes);
+    whole.push(...batches);
+    const lastBatch = batches[batches.length - 1]!;
+    offset = lastBatch.readBigInt64BE(0) + BigInt(lastBatch.readInt32BE(23)) + 1n;
+  }
+  assert.deepEqual(whole, readAll(log));
+  assert.equal(log.slice(hw, 1000, hw), null, 'nothing at the end');
+  assert.throws(() => log.slice(hw + 1n, 1000, hw + 1n), OffsetOutOfRangeError);
+  log.close();
+});
+
+test('a slice of many batches reads a few blocks of headers, not the records', () => {
+  const dir = temporaryDir();
+  const log = openLog(dir, { segmentBytes: 64 * 1024 * 1024 });
+  appendMany(log, 4000, 0, () => ({ recordCount: 4, recordBytes: 500 }));
+  log.flush();
+  const before = log.readCounters.logBytesRead;
+  const slice = log.slice(3n, 4 * 1024 * 1024, log.highWatermark)!;
+  const read = log.readCounters.logBytesRead - before;
+  assert.ok(slice.length > 2_000_000, `a slice of ${slice.length} bytes`);
+  assert.ok(read < 64 * 1024, `${read} bytes read to find it (${JSON.stringify(log.readCounters)})`);
+  slice.release();
+  log.close();
+});
+
 test('a read at the high watermark is empty; below the log start or above the high watermark it throws', () => {
   const dir = temporaryDir();
   const log = openLog(dir);

@@ -44,7 +44,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { CachedFile, FdCache, PRIVATE_CACHE_FILES } from '../fd-cache.js';
+import { CachedFile, FdCache, FileSlice, PRIVATE_CACHE_FILES } from '../fd-cache.js';
 import { closeQuietly, ensureDirectory, readFully, readdirIfExists, readdirOrEmpty, unlinkIfExists, writeFully } from '../files.js';
 import type { SyncScheduler, SyncableLog } from '../sync.js';
 import { INITIAL_WRITE_BUFFER_BYTES, grownBuffer } from '../log.js';
@@ -487,6 +487,89 @@ export class PartitionLog implements SyncableLog {
     this.hintOffset = bytes.readBigInt64BE(lastStart + BASE_OFFSET_AT) + BigInt(lastOffsetDeltaAt(bytes, lastStart)) + 1n;
     this.hintPosition = position + end;
     return end === length ? bytes : bytes.subarray(0, end);
+  }
+
+  /**
+   * Where read(offset, maxBytes) would take its bytes from, without reading the records: the range of one
+   * segment file holding whole batches, starting with the one that holds `offset` (at least that batch,
+   * even when larger than maxBytes), up to about maxBytes, and only batches whose base offset is below
+   * `end` (the high watermark a fetch answers up to). The segment's file is held in the cache until the
+   * slice is released (FdCache.hold), so the caller may read the range over many event-loop turns whatever
+   * retention, compaction or the cache do meanwhile. Null when no batch qualifies. Batch boundaries come
+   * from the segment's offset index and batch headers, so a slice of many megabytes reads a few blocks.
+   */
+  slice(offset: bigint, maxBytes: number, end: bigint): FileSlice | null {
+    if (this.state !== LogState.Open) throw this.notOpenError();
+    if (offset < this.logStartOffset || offset > this.nextOffset) {
+      throw new OffsetOutOfRangeError(offset, this.logStartOffset, this.nextOffset);
+    }
+    if (offset >= this.nextOffset || offset >= end) return null;
+    let index = this.segmentIndexFor(offset);
+    let segment = this.segments[index]!;
+    while (offset >= segment.nextOffset) {
+      // in a gap (as in read())
+      if (++index === this.segments.length) return null;
+      segment = this.segments[index]!;
+      if (offset < segment.baseOffset) offset = segment.baseOffset;
+    }
+    if (segment === this.active && this.writeLength > 0) this.flush();
+    let position: number;
+    let firstSize: number;
+    let firstBase: bigint;
+    if (this.hintSegment === segment && this.hintOffset === offset) {
+      position = this.hintPosition;
+      const at = this.headerInBlock(segment, position);
+      firstSize = batchSizeAt(this.scanBlock, at);
+      firstBase = this.scanBlock.readBigInt64BE(at + BASE_OFFSET_AT);
+    } else {
+      position = this.locate(segment, offset);
+      firstSize = this.locatedSize;
+      firstBase = this.scanBlock.readBigInt64BE(position - this.scanStart + BASE_OFFSET_AT);
+    }
+    if (firstBase >= end) return null;
+    // the range may not pass maxBytes (but for the first batch), the flushed bytes, nor the batch at `end`
+    let limit = Math.min(segment.flushedSize, position + Math.max(firstSize, maxBytes));
+    if (end < segment.nextOffset) {
+      let endPosition = this.locate(segment, end);
+      // `end` inside a batch (not a high watermark, which is always a batch's end): that batch is below it
+      if (this.scanBlock.readBigInt64BE(endPosition - this.scanStart + BASE_OFFSET_AT) < end) endPosition += this.locatedSize;
+      if (endPosition < limit) limit = endPosition;
+    }
+    let boundary = position + firstSize;
+    if (boundary < limit) {
+      // jump to the last indexed batch start within the limit, then walk batch headers to the limit
+      const indexed = this.lastIndexedPositionAtOrBefore(segment, limit);
+      if (indexed > boundary) boundary = indexed;
+      while (boundary + BATCH_HEADER_BYTES <= limit) {
+        const size = batchSizeAt(this.scanBlock, this.headerInBlock(segment, boundary));
+        if (boundary + size > limit) break;
+        boundary += size;
+      }
+    }
+    // the next read on from here (a consumer's next fetch) starts at `boundary` without a search
+    this.hintSegment = segment;
+    this.hintPosition = boundary;
+    if (boundary >= segment.flushedSize) this.hintOffset = segment.nextOffset;
+    else this.hintOffset = this.scanBlock.readBigInt64BE(this.headerInBlock(segment, boundary) + BASE_OFFSET_AT);
+    return new FileSlice(this.files, segment.file, position, boundary - position);
+  }
+
+  /** Position of the last index entry of `segment` at or before `position` (a batch start), or -1. */
+  private lastIndexedPositionAtOrBefore(segment: PartitionSegment, position: number): number {
+    let low = 0;
+    let high = this.entryCount(segment) - 1;
+    let found = -1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const at = this.entryPosition(segment, middle);
+      if (at <= position) {
+        found = at;
+        low = middle + 1;
+      } else {
+        high = middle - 1;
+      }
+    }
+    return found;
   }
 
   /** The base offset of the first batch whose maxTimestamp >= `timestamp` (ListOffsets by time), or null. */

@@ -48,8 +48,8 @@ export interface KafkaContext {
   /** large requests being received, over every connection (Kafka's queued.max.request.bytes) */
   readonly queuedRequests: ByteBudget;
   /**
-   * Record bytes of Fetch responses built and not yet handed to the kernel, over every connection: a fetch
-   * reads no more than what is left (FETCH_MEMORY_BYTES), so many large fetches at once do not fill the heap.
+   * Chunk buffers of Fetch answers being streamed from segment files, over every connection
+   * (FETCH_MEMORY_BYTES): a connection takes one chunk while it sends a streamed answer, or waits for one.
    */
   readonly fetchMemory: ByteBudget;
 }

@@ -11,25 +11,12 @@ import { FETCH_API, LIST_OFFSETS_API, type FetchPartition, type FetchRequest, ty
 import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
 import type { Partition } from '../../../core/stream/topics.js';
-import { BASE_OFFSET_AT, BATCH_LENGTH_OVERHEAD, batchSizeAt } from '../../../storage/partition/record-batch.js';
+import { batchSizeAt } from '../../../storage/partition/record-batch.js';
 import { readBatchHeader } from '../../../storage/partition/records.js';
 import { RecordWalk } from '../../../storage/partition/record-walk.js';
 import { CorruptBatchError } from '../../../storage/partition/errors.js';
-import { BufferPool } from '../../../util/buffer-pool.js';
-
-/**
- * Largest partition read served from pooled slabs, bytes: a client that raises its partition fetch size
- * (max.partition.fetch.bytes, fetch.message.max.bytes) to a few MiB still reads into reused memory; one
- * free slab of 2, 4 and 8 MiB is kept, so at most 14 MiB beside the 1 MiB slabs, and only once used.
- */
-const FETCH_POOLED_MAX_BYTES = 8 * 1024 * 1024;
-/**
- * Record batches read for Fetch responses: 1 MiB slabs (the partition fetch size of librdkafka and
- * kafkajs), at most 8 kept free, and larger ones up to FETCH_POOLED_MAX_BYTES. The connection releases a
- * response's slabs once the socket has taken its bytes (connection.ts).
- */
-export const FETCH_BUFFERS = new BufferPool(1024 * 1024, 8, FETCH_POOLED_MAX_BYTES);
-const acquireFetchBuffer = (size: number): Buffer => FETCH_BUFFERS.acquire(size);
+import { streamedBytes, streamedSourceOf } from '../codec.js';
+import type { FileSlice } from '../../../storage/fd-cache.js';
 
 /** ListOffsets special timestamps. */
 const LATEST_TIMESTAMP = -1n;
@@ -38,19 +25,11 @@ const MAX_TIMESTAMP = -3n;
 /** Longest a fetch waits for data whatever the client asks, ms (clients ask for 500 ms to a few seconds). */
 const MAX_FETCH_WAIT_MS = 30_000;
 
+/** The records of a partition with nothing to send. */
+const NO_RECORDS = Buffer.alloc(0);
 const NO_EPOCH_END = Object.freeze({ epoch: -1, endOffset: -1n });
 const NO_LEADER = Object.freeze({ leaderId: -1, leaderEpoch: -1 });
 const NO_SNAPSHOT = Object.freeze({ endOffset: -1n, epoch: -1 });
-
-/** The batches of `bytes` whose base offset is below `end` (whole batches only). */
-function belowOffset(bytes: Buffer, end: bigint): Buffer {
-  let at = 0;
-  while (at + BATCH_LENGTH_OVERHEAD <= bytes.length) {
-    if (bytes.readBigInt64BE(at + BASE_OFFSET_AT) >= end) break;
-    at += batchSizeAt(bytes, at);
-  }
-  return at >= bytes.length ? bytes : bytes.subarray(0, at);
-}
 
 function partitionData(index: number, errorCode: number, partition: Partition | undefined, records: Buffer | null): FetchResponsePartitionData {
   const hw = partition?.highWatermark ?? -1n;
@@ -73,6 +52,14 @@ interface FetchPass {
   response: FetchResponse;
   bytes: number;
   partitions: Partition[];
+  /** the records of the answer, pinned in their segment files until written (or the pass is dropped) */
+  slices: FileSlice[];
+}
+
+/** A pass not answered with (a waiting fetch looks again later): its files are unpinned. */
+function dropPass(pass: FetchPass): void {
+  for (const slice of pass.slices) slice.release();
+  pass.slices.length = 0;
 }
 
 /**
@@ -112,23 +99,32 @@ export function withoutDuplicatePartitions(request: FetchRequest): FetchRequest 
   return { ...request, topics };
 }
 
-/** Record bytes of a Fetch response (what fetchOnce read for it): taken from context.fetchMemory until written. */
-export function fetchResponseBytes(response: FetchResponse): number {
-  let bytes = 0;
-  for (const t of response.responses) for (const p of t.partitions) if (p.records !== null) bytes += p.records.length;
-  return bytes;
+/**
+ * Releases the streamed records of a Fetch answer that will not be written (its connection closed before
+ * the answer was encoded): their segment files are unpinned.
+ */
+export function releaseStreamedRecords(response: FetchResponse): void {
+  for (const t of response.responses) {
+    for (const p of t.partitions) {
+      if (p.records !== null) streamedSourceOf(p.records)?.release();
+    }
+  }
 }
 
 /**
- * One read over every partition asked for, within the smallest of the client's maxBytes, the broker's
- * fetch.max.bytes and what is left of the fetch memory over every connection (the first partition with
- * data still gets one whole batch when that is larger, as in Kafka, unless the memory is used up).
+ * One pass over every partition asked for, within the smaller of the client's maxBytes and the broker's
+ * fetch.max.bytes (the first partition with data still gets one whole batch when that is larger, as in
+ * Kafka). No record is read here: each partition's answer is a slice of one segment file (whole batches
+ * below the high watermark), pinned, and encoded by its length only; the connection copies the slices to
+ * the socket a chunk at a time when the answer's turn comes (connection.ts), so an answer costs no memory
+ * in proportion to its size.
  */
 function fetchOnce(context: KafkaContext, request: FetchRequest): FetchPass {
   const streams = context.streams;
-  let budget = Math.min(request.maxBytes > 0 ? request.maxBytes : Number.MAX_SAFE_INTEGER, context.fetchMaxBytes, context.fetchMemory.available);
+  let budget = Math.min(request.maxBytes > 0 ? request.maxBytes : Number.MAX_SAFE_INTEGER, context.fetchMaxBytes);
   let bytes = 0;
   const partitions: Partition[] = [];
+  const slices: FileSlice[] = [];
   const responses: FetchableTopicResponse[] = request.topics.map((t) => {
     const topic = streams.topic(t.topic);
     return {
@@ -143,11 +139,11 @@ function fetchOnce(context: KafkaContext, request: FetchRequest): FetchPass {
         if (offset < log.logStartOffset || offset > log.highWatermark) {
           return partitionData(p.partition, KafkaErrorCode.OFFSET_OUT_OF_RANGE, partition, null);
         }
-        if (offset >= partition.highWatermark || budget <= 0) return partitionData(p.partition, KafkaErrorCode.NONE, partition, Buffer.alloc(0));
-        let records: Buffer;
+        if (offset >= partition.highWatermark || budget <= 0) return partitionData(p.partition, KafkaErrorCode.NONE, partition, NO_RECORDS);
+        let slice: FileSlice | null;
         try {
           // the first partition with data may exceed the budget by one batch (clients must make progress)
-          records = belowOffset(log.read(offset, Math.min(p.partitionMaxBytes, budget), acquireFetchBuffer), partition.highWatermark);
+          slice = log.slice(offset, Math.min(p.partitionMaxBytes, budget), partition.highWatermark);
         } catch (err) {
           const code = kafkaErrorCodeOf(err);
           if (code === KafkaErrorCode.UNKNOWN_SERVER_ERROR) {
@@ -156,19 +152,15 @@ function fetchOnce(context: KafkaContext, request: FetchRequest): FetchPass {
           }
           return partitionData(p.partition, code, partition, null);
         }
-        budget -= records.length;
-        bytes += records.length;
-        return partitionData(p.partition, KafkaErrorCode.NONE, partition, records);
+        if (slice === null) return partitionData(p.partition, KafkaErrorCode.NONE, partition, NO_RECORDS);
+        slices.push(slice);
+        budget -= slice.length;
+        bytes += slice.length;
+        return partitionData(p.partition, KafkaErrorCode.NONE, partition, streamedBytes(slice));
       }),
     };
   });
-  return { response: { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, sessionId: 0, responses, nodeEndpoints: [] }, bytes, partitions };
-}
-
-/** The pass's response, its record bytes taken from the fetch memory (the connection gives them back once written). */
-function taken(context: KafkaContext, pass: FetchPass): FetchResponse {
-  context.fetchMemory.take(pass.bytes);
-  return pass.response;
+  return { response: { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, sessionId: 0, responses, nodeEndpoints: [] }, bytes, partitions, slices };
 }
 
 const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
@@ -184,7 +176,8 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
     const request = withoutDuplicatePartitions(asked);
     const first = fetchOnce(context, request);
     const wait = Math.min(request.maxWaitMs, MAX_FETCH_WAIT_MS);
-    if (first.bytes >= request.minBytes || wait <= 0 || first.partitions.length === 0) return taken(context, first);
+    if (first.bytes >= request.minBytes || wait <= 0 || first.partitions.length === 0) return first.response;
+    dropPass(first);
     return new Promise<FetchResponse>((resolve) => {
       const cancels: Array<() => void> = [];
       let settled = false;
@@ -193,14 +186,16 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
         settled = true;
         clearTimeout(timer);
         for (const cancel of cancels) cancel();
-        resolve(taken(context, fetchOnce(context, request)));
+        resolve(fetchOnce(context, request).response);
       };
       const timer = setTimeout(finish, wait);
       timer.unref(); // a waiting fetch never keeps a closing broker process alive
       const onData = (): void => {
         if (settled) return;
         const pass = fetchOnce(context, request);
-        if (pass.bytes >= request.minBytes) return finish();
+        const enough = pass.bytes >= request.minBytes;
+        dropPass(pass);
+        if (enough) return finish();
         // not enough yet: wait again on every partition (each waiter fires once)
         for (const cancel of cancels.splice(0)) cancel();
         for (const p of first.partitions) cancels.push(p.waitForAppend(onData));
