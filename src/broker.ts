@@ -174,6 +174,7 @@ async function openAndServe(
       fetchMaxBytes: Math.max(1, config.kafkaFetchMaxBytes),
       requestMaxBytes: Math.max(1, config.kafkaSocketRequestMaxBytes),
       queuedMaxRequestBytes: Math.max(1, config.kafkaQueuedMaxRequestBytes),
+      fetchMemoryBytes: Math.max(1, config.kafkaFetchMemoryBytes),
     },
     streams,
     groups,

@@ -91,6 +91,8 @@ export interface Config {
   readonly kafkaSocketRequestMaxBytes: number;
   /** bytes of large Kafka requests being received over every connection before reading pauses (Kafka's queued.max.request.bytes) */
   readonly kafkaQueuedMaxRequestBytes: number;
+  /** chunk buffers of Fetch answers being sent, over every connection, bytes */
+  readonly kafkaFetchMemoryBytes: number;
   /** how often message rates are sampled (RabbitMQ's collect_statistics_interval) */
   readonly statsIntervalMs: number;
   readonly users: readonly UserConfig[];
@@ -138,6 +140,8 @@ export const DEFAULT_KAFKA_SOCKET_REQUEST_MAX_BYTES = 100 * 1024 * 1024;
  * queued.max.request.bytes is unbounded by default.)
  */
 export const DEFAULT_KAFKA_QUEUED_MAX_REQUEST_BYTES = 256 * 1024 * 1024;
+/** Chunk buffers of Fetch answers being sent, over every connection: about 250 connections send at once (src/protocol/kafka/server.ts). */
+export const DEFAULT_KAFKA_FETCH_MEMORY_BYTES = 256 * 1024 * 1024;
 /** The Kafka port clients default to. */
 export const DEFAULT_KAFKA_PORT = 9092;
 /** The AMQP-over-TLS port RabbitMQ uses (IANA's amqps). */
@@ -208,6 +212,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'kafkaFetchMaxBytes', flag: '--kafka-fetch-max-bytes', env: 'POSTBOX_KAFKA_FETCH_MAX_BYTES', file: 'kafkaFetchMaxBytes', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_KAFKA_FETCH_MAX_BYTES), doc: "most record bytes in one Fetch response whatever the client asks (at least one batch is always sent; Kafka's fetch.max.bytes)" },
   { key: 'kafkaSocketRequestMaxBytes', flag: '--kafka-socket-request-max-bytes', env: 'POSTBOX_KAFKA_SOCKET_REQUEST_MAX_BYTES', file: 'kafkaSocketRequestMaxBytes', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_KAFKA_SOCKET_REQUEST_MAX_BYTES), doc: "largest Kafka request frame; a client announcing a larger one is disconnected (Kafka's socket.request.max.bytes)" },
   { key: 'kafkaQueuedMaxRequestBytes', flag: '--kafka-queued-max-request-bytes', env: 'POSTBOX_KAFKA_QUEUED_MAX_REQUEST_BYTES', file: 'kafkaQueuedMaxRequestBytes', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_KAFKA_QUEUED_MAX_REQUEST_BYTES), doc: "bytes of large Kafka requests (past 64 KiB) being received at once over every connection; a connection whose next request does not fit stops being read until others are handled (Kafka's queued.max.request.bytes)" },
+  { key: 'kafkaFetchMemoryBytes', flag: '--kafka-fetch-memory', env: 'POSTBOX_KAFKA_FETCH_MEMORY', file: 'kafkaFetchMemory', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_KAFKA_FETCH_MEMORY_BYTES), doc: 'memory for Fetch answers being sent, over every connection: each connection sending one holds a 1 MiB chunk (records are streamed from the segment files); a connection that finds none waits, and one whose chunk has waited 5 s in a socket that is not read is then closed' },
   { key: 'statsIntervalMs', flag: '--stats-interval', env: 'POSTBOX_STATS_INTERVAL', file: 'statsInterval', kind: 'int', unit: 'ms', defaultValue: String(DEFAULT_STATS_INTERVAL_MS), doc: "how often message rates (the management API's *_details.rate) are sampled; a rate is the change over the last interval (RabbitMQ's collect_statistics_interval)" },
   { key: 'segmentBytes', flag: '--segment-size', env: 'POSTBOX_SEGMENT_SIZE', file: 'segmentSize', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_SEGMENT_BYTES), doc: 'size at which a queue log rolls to a new segment file' },
   { key: 'storageOpenFiles', flag: '--storage-open-files', env: 'POSTBOX_STORAGE_OPEN_FILES', file: 'storageOpenFiles', kind: 'int', unit: 'files', defaultValue: '0', doc: 'most files the storage (queues, partitions) keeps open at once; the least recently used are closed and reopened on demand. 0 = half the soft open-file limit (ulimit -n), at most 4096' },

@@ -15,6 +15,11 @@ export class ByteBudget {
     return this.taken;
   }
 
+  /** Callers waiting for room (whenAvailable). */
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
   /** Bytes left before the capacity (0 when it is passed). */
   get available(): number {
     return Math.max(0, this.capacity - this.taken);

@@ -26,6 +26,7 @@
  * no streamed answer left to send. A slice that can no longer be read (short read, EIO) closes the
  * connection: the frame's size was promised already (Kafka closes the connection on a failed send too).
  */
+import type { StalledSender } from './stalled-senders.js';
 import { tlsConnectionInfo } from '../../util/tls.js';
 import type { Socket } from 'node:net';
 import type { ChannelDetails, ClientConnection, ConnectionDetails } from '../../core/clients.js';
@@ -102,7 +103,7 @@ function releaseSources(frame: FramePiece[] | null): void {
   for (let i = 0; i < frame.length; i++) sourceOf(frame[i]!)?.release();
 }
 
-export class KafkaConnection implements KafkaSession, ClientConnection {
+export class KafkaConnection implements KafkaSession, ClientConnection, StalledSender {
   /** received bytes not yet cut into frames: [recvStart, recvEnd) of recv */
   private recv: Buffer = NO_BYTES;
   private recvStart = 0;
@@ -129,6 +130,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
   private drainListening = false;
   private readonly onChunkWritten = (err?: Error | null): void => {
     this.chunkInFlight = false;
+    this.context.stalledSenders.written(this);
     if (err !== undefined && err !== null) {
       // the socket failed: its queued writes may still hold the buffer, which is left to the collector
       this.chunk = null;
@@ -189,6 +191,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
   /** The socket is gone: what it held of the shared budgets goes back. */
   private released(): void {
     this.closed = true;
+    this.context.stalledSenders.written(this);
     if (this.cancelMemoryWait !== null) {
       this.cancelMemoryWait();
       this.cancelMemoryWait = null;
@@ -451,6 +454,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
     const memory = this.context.fetchMemory;
     if (!memory.tryTake(STREAM_CHUNK_BUFFER_BYTES)) {
       this.cancelChunkWait = memory.whenAvailable(this.onChunkMemory);
+      this.context.stalledSenders.waiting();
       return false;
     }
     this.chunk = STREAM_CHUNKS.acquire(STREAM_CHUNK_BUFFER_BYTES);
@@ -504,8 +508,18 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
       index++;
     }
     this.chunkInFlight = true;
+    this.context.stalledSenders.writing(this);
     this.socket.write(filled === chunk.length ? chunk : chunk.subarray(0, filled), this.onChunkWritten);
     return index;
+  }
+
+  /** Its chunk has waited `heldMs` in the socket while another connection waits for one (stalled-senders.ts). */
+  closeStalled(heldMs: number): void {
+    if (this.closed) return;
+    this.logger.warn(`kafka connection ${this.name}: closed: it has not read its Fetch answer for ${Math.round(heldMs)} ms while other connections wait for answer memory`);
+    this.closed = true;
+    this.socket.destroy();
+    this.released();
   }
 
   /** A streamed answer's bytes could not be read: its frame cannot be completed, so the connection goes. */

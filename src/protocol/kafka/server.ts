@@ -10,6 +10,7 @@
  * 'data' events where it does not): that took the broker's CPU per produced 1 KiB record over TLS from
  * 3.5-4.0 µs to 2.8-2.9 (plain: 1.2-1.4; bench/results/2026-12-07-tls.md).
  */
+import { StalledSenders } from './stalled-senders.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { certificateUser, closeFailedHandshakes, type TlsCertificates } from '../../util/tls.js';
@@ -35,6 +36,8 @@ export interface KafkaServerOptions {
   readonly requestMaxBytes?: number;
   /** Kafka's queued.max.request.bytes (default DEFAULT_QUEUED_MAX_REQUEST_BYTES) */
   readonly queuedMaxRequestBytes?: number;
+  /** chunk buffers of Fetch answers being sent, over every connection (default FETCH_MEMORY_BYTES) */
+  readonly fetchMemoryBytes?: number;
 }
 
 /** Defaults for a server built without the settings (tests): Kafka's fetch.max.bytes and socket.request.max.bytes, and config.ts's. */
@@ -42,7 +45,8 @@ const DEFAULT_FETCH_MAX_BYTES = 55 * 1024 * 1024;
 const DEFAULT_REQUEST_MAX_BYTES = 100 * 1024 * 1024;
 const DEFAULT_QUEUED_MAX_REQUEST_BYTES = 256 * 1024 * 1024;
 /**
- * Chunk buffers of Fetch answers being streamed from segment files, over every connection, 256 MiB: each
+ * Chunk buffers of Fetch answers being streamed from segment files, over every connection, 256 MiB by default
+ * (--kafka-fetch-memory; a connection stalled on its chunk is closed when another waits: stalled-senders.ts): each
  * connection sending a streamed answer holds one chunk (1 MiB and 16 KiB: connection.ts), so about 250
  * connections stream at once and the others wait for a chunk to come back (their answers are late, never
  * refused or cut). A Fetch answer of any size costs one chunk: records are not read into memory before their turn
@@ -70,6 +74,7 @@ export class KafkaServer {
     groups: GroupCoordinator,
     private readonly logger: Logger,
   ) {
+    const fetchMemory = new ByteBudget(options.fetchMemoryBytes ?? FETCH_MEMORY_BYTES);
     this.context = {
       streams,
       groups,
@@ -79,7 +84,8 @@ export class KafkaServer {
       fetchMaxBytes: options.fetchMaxBytes ?? DEFAULT_FETCH_MAX_BYTES,
       requestMaxBytes: options.requestMaxBytes ?? DEFAULT_REQUEST_MAX_BYTES,
       queuedRequests: new ByteBudget(options.queuedMaxRequestBytes ?? DEFAULT_QUEUED_MAX_REQUEST_BYTES),
-      fetchMemory: new ByteBudget(FETCH_MEMORY_BYTES),
+      fetchMemory,
+      stalledSenders: new StalledSenders(fetchMemory),
     };
     this.tlsContext = { ...this.context, identity: () => this.identity(this.tlsPort, 'SSL') };
   }

@@ -7,6 +7,7 @@
  * `null` only when the protocol says there is no response (Produce with acks=0). The connection writes
  * responses in request order, whatever order the promises settle in.
  */
+import type { StalledSenders } from '../stalled-senders.js';
 import type { Logger } from '../../../log/logger.js';
 import type { StreamStore } from '../../../core/stream/topics.js';
 import type { GroupCoordinator } from '../../../core/stream/groups.js';
@@ -52,6 +53,8 @@ export interface KafkaContext {
    * (FETCH_MEMORY_BYTES): a connection takes one chunk while it sends a streamed answer, or waits for one.
    */
   readonly fetchMemory: ByteBudget;
+  /** connections whose chunk waits in their socket: the longest-stalled is closed when another needs a chunk */
+  readonly stalledSenders: StalledSenders;
 }
 
 export interface KafkaHandler<K extends ServedApiKey> {
