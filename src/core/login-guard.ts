@@ -28,7 +28,7 @@
  *
  * Lines (an operator greps, or points fail2ban at, `login failed from <address>:`):
  *   warn  login failed from 203.0.113.9: user 'admin' (AMQP PLAIN)
- *   warn  login failed from 203.0.113.9: 412 more failed logins in the last 60 s, users 'admin', 'root' and 3 others (AMQP PLAIN, HTTP basic); answers to it are now delayed 5000 ms
+ *   warn  login failed from 203.0.113.9: 412 more failed logins in the last 60 s, users 'admin', 'root', 'test', 'guest', 'rabbit' and others (AMQP PLAIN, HTTP basic); answers to it are now delayed 5000 ms
  *   warn  login succeeded from 203.0.113.9 as 'admin' after 3 failed logins (users 'admin'); its failures are forgotten
  */
 import type { Logger } from '../log/logger.js';
@@ -123,9 +123,9 @@ interface SourceRecord {
   unlogged: number;
   /** -Infinity until the first line */
   loggedAt: number;
-  /** distinct names tried since the last line, at most MAX_NAMES_LISTED, and how many others */
+  /** distinct names tried since the last line, at most MAX_NAMES_LISTED, and whether others were tried */
   names: string[];
-  otherNames: number;
+  otherNames: boolean;
   /** 'AMQP PLAIN', 'HTTP basic', ... since the last line */
   ways: string[];
   pending: number;
@@ -250,7 +250,7 @@ export class LoginGuard {
     this.stats.failures++;
     let record = this.live(key);
     if (record === undefined) {
-      record = { failures: 0, lastFailureAt: now, unlogged: 0, loggedAt: -Infinity, names: [], otherNames: 0, ways: [], pending: 0 };
+      record = { failures: 0, lastFailureAt: now, unlogged: 0, loggedAt: -Infinity, names: [], otherNames: false, ways: [], pending: 0 };
       this.sources.set(key, record);
       if (this.sources.size > this.maxSources) this.evictOldest();
     } else {
@@ -264,7 +264,7 @@ export class LoginGuard {
     const name = attempt.user.length > MAX_NAME_CHARS ? attempt.user.slice(0, MAX_NAME_CHARS) + '…' : attempt.user;
     if (!record.names.includes(name)) {
       if (record.names.length < MAX_NAMES_LISTED) record.names.push(name);
-      else record.otherNames++;
+      else record.otherNames = true;
     }
     const way = `${attempt.protocol} ${attempt.mechanism}`;
     if (!record.ways.includes(way) && record.ways.length < MAX_NAMES_LISTED) record.ways.push(way);
@@ -303,7 +303,7 @@ export class LoginGuard {
     record.unlogged = 0;
     record.loggedAt = now;
     record.names = [];
-    record.otherNames = 0;
+    record.otherNames = false;
     record.ways = [];
     if (unlogged === 0 && succeededAs === null) return;
     if (this.linesInInterval >= MAX_LINES_PER_INTERVAL) {
@@ -351,9 +351,9 @@ export function delayAfter(failures: number): number {
   return Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** doublings);
 }
 
-function namesText(names: readonly string[], others: number): string {
+function namesText(names: readonly string[], others: boolean): string {
   const listed = names.map((n) => `'${n}'`).join(', ');
-  return others === 0 ? listed : `${listed} and ${plural(others, 'other')}`;
+  return others ? `${listed} and others` : listed;
 }
 
 function plural(n: number, word: string): string {
