@@ -192,9 +192,6 @@ export class BrokerCore implements VhostContext, JournalOwner {
   static open(options: CoreOptions): BrokerCore {
     const core = new BrokerCore(options);
     mkdirSync(options.dataDir, { recursive: true });
-    // files with password hashes left readable by others (an older Postbox, a copy made by hand) are tightened
-    const tightened = tightenModes(credentialFiles(options.dataDir), PRIVATE_FILE_MODE);
-    if (tightened.length > 0) options.logger.warn(`files holding password hashes were readable by other users; set to mode 0600: ${tightened.join(', ')}`);
     // read first: a definitions file (or journal record) of a newer version refuses the start before anything is wiped
     const { store, definitions } = DefinitionsStore.open({
       dataDir: options.dataDir,
@@ -202,6 +199,10 @@ export class BrokerCore implements VhostContext, JournalOwner {
       error: (line) => options.logger.error(line),
     });
     core.definitionsStore = store;
+    // files with password hashes left readable by others (an older Postbox, a copy made by hand) are tightened,
+    // once they were read (a start refused by them changes nothing)
+    const tightened = tightenModes(credentialFiles(options.dataDir), PRIVATE_FILE_MODE);
+    if (tightened.length > 0) options.logger.warn(`files holding password hashes were readable by other users; set to mode 0600: ${tightened.join(', ')}`);
     rmSync(core.transientDir, { recursive: true, force: true });
     mkdirSync(core.queuesDir, { recursive: true });
     mkdirSync(core.transientDir, { recursive: true });
