@@ -61,6 +61,9 @@ test('200 wrong HTTP passwords from one address: logged in a line, slowed with o
     assert.equal(guard.stats.delayed + guard.stats.busy, 200 - FREE_FAILURES, 'every guess past the free ones was delayed or refused unchecked');
     assert.ok(guard.stats.busy >= 100, `most were refused at once (${guard.stats.busy})`);
     assert.ok(linesAbout(lines, '127.0.0.1').length <= MAX_LINES_PER_BURST - 1, linesAbout(lines, '127.0.0.1').join('\n'));
+    const metrics = await (await fetch(`${broker.httpUrl}/metrics`)).text();
+    assert.match(metrics, /^postbox_login_failures_total 200$/m);
+    assert.match(metrics, /^postbox_login_sources 1$/m);
     await canary.check();
 
     // another source: answered at once, right or wrong
