@@ -149,6 +149,7 @@ async function openAndServe(
     storageOpenFiles: config.storageOpenFiles,
     maxQueues: config.maxQueues,
     maxQueuesPerVhost: config.maxQueuesPerVhost,
+    allowMd5PasswordHashes: config.allowMd5PasswordHashes,
   });
   const amqp = new AmqpServer(core, config, logger);
   const streams = StreamStore.open({

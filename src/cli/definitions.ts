@@ -42,7 +42,8 @@ async function exportDefinitions(run: CommandRun, file: string | undefined): Pro
     return EXIT_OK;
   }
   try {
-    writeFileSync(file, jsonText(definitions));
+    // it holds users' password hashes: readable by its owner only (an existing file keeps its mode)
+    writeFileSync(file, jsonText(definitions), { mode: 0o600 });
   } catch (err) {
     throw new CommandFailure(`cannot write ${file}: ${(err as Error).message}`);
   }

@@ -66,6 +66,8 @@ export interface Config {
   readonly httpAllowedHosts: string;
   /** /metrics needs credentials */
   readonly metricsRequireAuth: boolean;
+  /** accept rabbit_password_hashing_md5 password hashes in imports and user changes */
+  readonly allowMd5PasswordHashes: boolean;
   readonly diskFreeLimitBytes: number;
   /** resident memory above which publishers are blocked; 0 = 40% of physical memory */
   readonly memoryHighWatermarkBytes: number;
@@ -220,6 +222,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'maxQueuesPerVhost', flag: '--max-queues-per-vhost', env: 'POSTBOX_MAX_QUEUES_PER_VHOST', file: 'maxQueuesPerVhost', kind: 'int', unit: 'queues', defaultValue: '0', doc: "most queues in each vhost (RabbitMQ's max-queues vhost limit); one more queue.declare is refused with 406 PRECONDITION_FAILED. 0 = no limit" },
   { key: 'httpAllowedHosts', flag: '--http-allowed-hosts', env: 'POSTBOX_HTTP_ALLOWED_HOSTS', file: 'httpAllowedHosts', kind: 'string', unit: 'names', defaultValue: '', doc: "comma-separated host names the management API answers to besides IP addresses, localhost, this machine's name and --advertised-host (a request with another Host is refused with 403: DNS rebinding); '*' = any" },
   { key: 'metricsRequireAuth', flag: '--metrics-require-auth', env: 'POSTBOX_METRICS_REQUIRE_AUTH', file: 'metricsRequireAuth', kind: 'bool', unit: 'true/false', defaultValue: 'false', doc: "GET /metrics asks for the credentials of a user with a management tag (by default it is open, as RabbitMQ's Prometheus endpoint)" },
+  { key: 'allowMd5PasswordHashes', flag: '--allow-md5-password-hashes', env: 'POSTBOX_ALLOW_MD5_PASSWORD_HASHES', file: 'allowMd5PasswordHashes', kind: 'bool', unit: 'true/false', defaultValue: 'false', doc: 'accept users with rabbit_password_hashing_md5 password hashes (RabbitMQ before 3.6) in definitions imports and PUT /api/users; by default they are refused with 400 naming the user' },
 ];
 
 export class ConfigError extends Error {}

@@ -13,7 +13,7 @@ import { segmentFileName } from '../storage/format.js';
 import { UnsupportedFormatError } from '../storage/format-error.js';
 import { isKnownRecordVersion, KNOWN_RECORD_VERSIONS } from './message.js';
 import { FdCache, storageOpenFileBudget } from '../storage/fd-cache.js';
-import { DefinitionsStore, emptyDefinitions, type DefinitionChange, type Definitions, type JournalChange, type JournalOwner } from './definitions.js';
+import { credentialFiles, DefinitionsStore, emptyDefinitions, type DefinitionChange, type Definitions, type JournalChange, type JournalOwner } from './definitions.js';
 import { VirtualHost, type VhostContext } from './vhost.js';
 import type { Queue } from './queue/queue.js';
 import type { RecoveryVisitor } from './delayed/delayed-store.js';
@@ -22,6 +22,8 @@ import { QueueDurabilityGate } from './queue/durability-gate.js';
 import { BrokerStats, DEFAULT_STATS_INTERVAL_MS, type SampledExchange, type SampledQueue } from './stats.js';
 import { ClientRegistry } from './clients.js';
 import { UserStore } from './users.js';
+import { PRIVATE_FILE_MODE, tightenModes } from '../storage/files.js';
+import { LoginGuard } from './login-guard.js';
 import { BrokerError, brokerError, Errors } from '../errors/errors.js';
 
 /** A storage failure is still reported (health checks, metrics) this long after it ended, ms: see storageFailureReported. */
@@ -45,6 +47,8 @@ export interface CoreOptions {
   readonly maxQueues?: number;
   /** most queues in any one vhost (RabbitMQ's max-queues vhost limit; 0 or absent = no limit) */
   readonly maxQueuesPerVhost?: number;
+  /** accept rabbit_password_hashing_md5 hashes in imports and user changes (refused by default: MD5 is fast to crack) */
+  readonly allowMd5PasswordHashes?: boolean;
 }
 
 
@@ -75,6 +79,8 @@ export class BrokerCore implements VhostContext, JournalOwner {
   /** open client connections, registered by the protocol adapters */
   readonly clients = new ClientRegistry();
   readonly users: UserStore;
+  /** failed logins of every protocol: logged per source and slowed (login-guard.ts); adapters call logins.attempt() */
+  readonly logins: LoginGuard;
   /** vhosts named in the config file: they exist at every start, so they are not deleted at run time */
   private readonly configVhosts: ReadonlySet<string>;
   /** > 0 while a batch of changes runs: definitions are written once at its end */
@@ -145,7 +151,8 @@ export class BrokerCore implements VhostContext, JournalOwner {
     this.sweepTimer = setInterval(() => this.files.sweep(), STORAGE_IDLE_SWEEP_MS);
     this.sweepTimer.unref();
     options.logger.debug(() => `storage keeps at most ${budget} files open`);
-    this.users = new UserStore(options.users, () => this.vhosts.keys());
+    this.users = new UserStore(options.users, () => this.vhosts.keys(), { allowMd5: options.allowMd5PasswordHashes === true });
+    this.logins = new LoginGuard({ logger: options.logger, flushTimer: true });
     this.configVhosts = new Set(options.vhosts);
     this.queuesDir = join(options.dataDir, 'queues');
     this.transientDir = join(options.dataDir, 'transient');
@@ -192,6 +199,10 @@ export class BrokerCore implements VhostContext, JournalOwner {
       error: (line) => options.logger.error(line),
     });
     core.definitionsStore = store;
+    // files with password hashes left readable by others (an older Postbox, a copy made by hand) are tightened,
+    // once they were read (a start refused by them changes nothing)
+    const tightened = tightenModes(credentialFiles(options.dataDir), PRIVATE_FILE_MODE);
+    if (tightened.length > 0) options.logger.warn(`files holding password hashes were readable by other users; set to mode 0600: ${tightened.join(', ')}`);
     rmSync(core.transientDir, { recursive: true, force: true });
     mkdirSync(core.queuesDir, { recursive: true });
     mkdirSync(core.transientDir, { recursive: true });
@@ -224,6 +235,10 @@ export class BrokerCore implements VhostContext, JournalOwner {
       this.users.restore(defs.users, defs.permissions);
     } catch (err) {
       log.warn(`managed users not fully restored: ${(err as Error).message}`);
+    }
+    if (this.users.md5Restored.length > 0 && this.options.allowMd5PasswordHashes !== true) {
+      const names = this.users.md5Restored.map((n) => `'${n}'`).join(', ');
+      log.warn(`users ${names} have MD5 password hashes (rabbit_password_hashing_md5, fast to crack): set their passwords again to store SHA-256 hashes`);
     }
     // policies first, so every restored queue starts with the policy that applies to it
     for (const p of defs.policies) {
@@ -605,6 +620,7 @@ export class BrokerCore implements VhostContext, JournalOwner {
     if (this.closed) return;
     this.closed = true;
     this.stats.stop();
+    this.logins.close();
     clearInterval(this.sweepTimer);
     await this.scheduler.close();
     await this.transientScheduler.close();

@@ -30,7 +30,7 @@
  */
 import fs, { readFileSync, existsSync } from 'node:fs';
 import { crc32c } from '@node-rs/crc32';
-import { closeQuietly, readdirOrEmpty, writeFileAtomic, writeFully } from '../storage/files.js';
+import { closeQuietly, PRIVATE_FILE_MODE, readdirOrEmpty, setMode, writeFileAtomic, writeFully } from '../storage/files.js';
 import { UnsupportedFormatError } from '../storage/format-error.js';
 import type { SyncableLog, SyncScheduler } from '../storage/sync.js';
 import { join } from 'node:path';
@@ -148,6 +148,24 @@ export function loadDefinitions(dataDir: string): Definitions {
   };
 }
 
+/** Writes `data` to a new `file` of mode 0600 (a leftover file of that name gets the mode too). */
+function writePrivateFile(file: string, data: string | Buffer): void {
+  const fd = fs.openSync(file, 'w', PRIVATE_FILE_MODE);
+  try {
+    setMode(fd, PRIVATE_FILE_MODE);
+    fs.writeFileSync(fd, data);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Every file of `dataDir` that holds users' password hashes: the snapshot, the journal, their temp and damaged copies. */
+export function credentialFiles(dataDir: string): string[] {
+  return readdirOrEmpty(dataDir)
+    .filter((name) => name.startsWith(DEFINITIONS_FILE) || name.startsWith(DEFINITIONS_JOURNAL_FILE))
+    .map((name) => join(dataDir, name));
+}
+
 export function saveDefinitions(dataDir: string, defs: Definitions, sync = true): void {
   const path = join(dataDir, DEFINITIONS_FILE);
   const text = JSON.stringify(
@@ -164,9 +182,10 @@ export function saveDefinitions(dataDir: string, defs: Definitions, sync = true)
     null,
     1,
   );
-  if (sync) writeFileAtomic(path, text);
+  // users' password hashes are in it: mode 0600, as every definitions file (see credentialFiles)
+  if (sync) writeFileAtomic(path, text, PRIVATE_FILE_MODE);
   else {
-    fs.writeFileSync(`${path}.tmp`, text);
+    writePrivateFile(`${path}.tmp`, text);
     fs.renameSync(`${path}.tmp`, path);
   }
 }
@@ -348,7 +367,7 @@ export class DefinitionsStore implements SyncableLog {
     const snapshot = loadDefinitions(options.dataDir);
     const journalPath = join(options.dataDir, DEFINITIONS_JOURNAL_FILE);
     const replay = replayJournal(journalPath, snapshot, options.error);
-    const fd = fs.openSync(journalPath, 'a+');
+    const fd = fs.openSync(journalPath, 'a+', PRIVATE_FILE_MODE);
     const store = new DefinitionsStore(options, fd, replay.validBytes, replay.records, definitionCount(snapshot));
     if (replay.damaged) store.suspect = true; // folded into a new snapshot by the first change (or the owner, now)
     return { store, definitions: replay.definitions };
@@ -437,10 +456,10 @@ export class DefinitionsStore implements SyncableLog {
       // a journal that could not be emptied replays harmlessly onto the new snapshot; try again next time
       const fresh = this.journalPath + '.tmp';
       try {
-        fs.writeFileSync(fresh, Buffer.alloc(0));
+        writePrivateFile(fresh, Buffer.alloc(0));
         fs.renameSync(fresh, this.journalPath);
         const old = this.fd;
-        this.fd = fs.openSync(this.journalPath, 'a+');
+        this.fd = fs.openSync(this.journalPath, 'a+', PRIVATE_FILE_MODE);
         if (this.syncing) this.retiredFd = old;
         else closeQuietly(old);
         this.journalEmptied();
@@ -570,7 +589,7 @@ function replayJournal(journalPath: string, snapshot: Definitions, error: (line:
   }
   if (damagedBytes > 0) {
     const side = `${journalPath}${DAMAGED_JOURNAL_SUFFIX}${Date.now()}`;
-    fs.writeFileSync(side, Buffer.concat(damage));
+    writePrivateFile(side, Buffer.concat(damage));
     error(
       `${journalPath}: ${damagedBytes} damaged byte(s) in ${damagedRuns} place(s) skipped (a torn write at a crash, or corruption); ` +
         `${records} record(s) replayed; the damaged bytes are kept in ${side}`,

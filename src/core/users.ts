@@ -13,7 +13,9 @@
  * against, with RabbitMQ's rules: unanchored matching, and an empty expression matches nothing.
  *
  * Password hashes (RabbitMQ's rabbit_password_hashing_*): base64(salt ‖ H(salt ‖ UTF-8 password)) with a
- * 4-byte random salt and H = SHA-256 (the default), SHA-512 or MD5.
+ * 4-byte random salt and H = SHA-256 (the default), SHA-512 or MD5. MD5 (RabbitMQ before 3.6) is refused for
+ * new hashes and imports unless the broker runs with --allow-md5-password-hashes: a GPU tries billions of MD5
+ * candidates a second. Users already stored with one are restored (and named in a warning at startup).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { UserConfig } from '../config/config.js';
@@ -151,7 +153,18 @@ interface ManagedUser {
   identity: UserConfig;
 }
 
+export interface UserStoreOptions {
+  /** accept rabbit_password_hashing_md5 in put() (imports, the management API) */
+  readonly allowMd5?: boolean;
+}
+
+/** The flag that lets MD5 password hashes in, as the refusal names it. */
+export const ALLOW_MD5_FLAG = '--allow-md5-password-hashes';
+
 export class UserStore {
+  /** managed users restored with an MD5 hash (told at startup) */
+  readonly md5Restored: string[] = [];
+  private restoring = false;
   private readonly configUsers = new Map<string, ConfigUser>();
   private readonly managed = new Map<string, ManagedUser>();
   /** permissions of managed users: user → vhost → permission */
@@ -165,6 +178,7 @@ export class UserStore {
   constructor(
     configUsers: readonly UserConfig[],
     private readonly vhostNames: () => Iterable<string>,
+    private readonly options: UserStoreOptions = {},
   ) {
     for (const u of configUsers) this.configUsers.set(u.name, { config: u, hash: hashPassword(u.password) });
   }
@@ -219,6 +233,12 @@ export class UserStore {
     let hash: string;
     let algorithm = input.hashingAlgorithm ?? HASHING_SHA256;
     if (DIGESTS[algorithm] === undefined) throw brokerError(Errors.PRECONDITION_FAILED, `unknown hashing algorithm '${algorithm}'`);
+    if (algorithm === HASHING_MD5 && (input.password !== undefined || input.passwordHash !== undefined) && this.options.allowMd5 !== true && !this.restoring) {
+      throw brokerError(
+        Errors.PRECONDITION_FAILED,
+        `user '${name}': password hashes of ${HASHING_MD5} are refused (MD5 is fast to crack); set a password to store it as ${HASHING_SHA256}, or start the broker with ${ALLOW_MD5_FLAG}`,
+      );
+    }
     if (input.password !== undefined) hash = hashPassword(input.password, algorithm);
     else if (input.passwordHash !== undefined) hash = input.passwordHash;
     else if (existing !== undefined) {
@@ -315,9 +335,15 @@ export class UserStore {
 
   /** restore managed users at startup (a name now in the config file stays a config user) */
   restore(users: readonly UserDefinition[], permissions: readonly PermissionDefinition[]): void {
-    for (const u of users) {
-      if (this.configUsers.has(u.name)) continue;
-      this.put(u.name, { passwordHash: u.password_hash, hashingAlgorithm: u.hashing_algorithm, tags: u.tags });
+    this.restoring = true;
+    try {
+      for (const u of users) {
+        if (this.configUsers.has(u.name)) continue;
+        this.put(u.name, { passwordHash: u.password_hash, hashingAlgorithm: u.hashing_algorithm, tags: u.tags });
+        if (u.hashing_algorithm === HASHING_MD5 && !this.md5Restored.includes(u.name)) this.md5Restored.push(u.name);
+      }
+    } finally {
+      this.restoring = false;
     }
     // one permission that no longer compiles (a regex outside the supported subset) costs only itself
     const refused: string[] = [];

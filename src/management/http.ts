@@ -138,7 +138,7 @@ export class ManagementServer {
       if (refused !== undefined && refused !== null) throw refused;
       const match = this.router.match(method, path);
       const isPublic = match.kind === 'found' && match.route.public === true && !(match.route.path === '/metrics' && this.context.metricsRequireAuth === true);
-      const user = isPublic ? ANONYMOUS_USER : this.authenticate(req);
+      const user = isPublic ? ANONYMOUS_USER : await this.authenticate(req);
       if (match.kind === 'not-found' || !METHODS.has(method)) throw httpError(404, 'Not Found');
       if (match.kind === 'method-not-allowed') throw httpError(405, `method ${method} not allowed`, { Allow: match.allowed.join(', ') });
       if (!isPublic) requireManagementTag(user);
@@ -163,18 +163,38 @@ export class ManagementServer {
     this.send(res, reply);
   }
 
-  /** the user named in the basic-auth header, or a 401 */
-  private authenticate(req: IncomingMessage): UserConfig {
+  /**
+   * The user named in the basic-auth header, or a 401. A request without credentials is a challenge, not a
+   * failed login; a wrong or malformed pair goes through the login guard (core/login-guard.ts): logged per
+   * source, and answered after a delay once the source has failed often.
+   */
+  private authenticate(req: IncomingMessage): Promise<UserConfig> {
     const challenge = { 'WWW-Authenticate': `Basic realm="${AUTH_REALM}"` };
     const header = req.headers.authorization;
-    if (header === undefined || !/^basic /i.test(header)) throw httpError(401, 'authentication required (HTTP basic auth)', challenge);
+    if (header === undefined || !/^basic /i.test(header)) return Promise.reject(httpError(401, 'authentication required (HTTP basic auth)', challenge));
     const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon < 0) throw httpError(401, 'malformed basic auth credentials', challenge);
-    const name = decoded.slice(0, colon);
-    const user = this.context.core.authenticate(name, decoded.slice(colon + 1), isLoopbackAddress(req.socket.remoteAddress));
-    if (user === undefined) throw httpError(401, `login failed for user '${name}'`, challenge);
-    return user;
+    const name = colon < 0 ? '' : decoded.slice(0, colon);
+    const fromLoopback = isLoopbackAddress(req.socket.remoteAddress);
+    return new Promise((resolve, reject) => {
+      let answered = false;
+      let cancel = (): void => {};
+      const onClose = (): void => cancel();
+      cancel = this.context.core.logins.attempt(
+        { source: req.socket.remoteAddress, protocol: 'HTTP', mechanism: 'basic', user: name },
+        () => (colon < 0 ? undefined : this.context.core.authenticate(name, decoded.slice(colon + 1), fromLoopback)),
+        (user, reason) => {
+          answered = true;
+          req.socket.off('close', onClose);
+          if (user !== undefined) resolve(user);
+          else if (colon < 0) reject(httpError(401, 'malformed basic auth credentials', challenge));
+          else if (reason === 'busy') reject(httpError(401, 'too many failed logins from your address: try again in a few seconds', challenge));
+          else reject(httpError(401, `login failed for user '${name}'`, challenge));
+        },
+      );
+      // a client that hangs up while its answer is held costs nothing more
+      if (!answered) req.socket.once('close', onClose);
+    });
   }
 
   private sendStream(res: ServerResponse, status: number, stream: JsonStream): Promise<void> {

@@ -189,6 +189,13 @@ export function* metricLines(ctx: ManagementContext): Generator<string> {
   yield family('postbox_storage_unrepaired_logs', 'Logs that could not start a new segment after a failure yet (the disk still full)') + sample('postbox_storage_unrepaired_logs', '', unrepaired);
   yield family('postbox_storage_written_bytes_total', 'Bytes the storage wrote to its logs', 'counter') + sample('postbox_storage_written_bytes_total', '', written);
 
+  // ---- failed logins (core/login-guard.ts)
+  const logins = core.logins.stats;
+  yield family('postbox_login_failures_total', 'Failed logins, every protocol (refused or refused unchecked)', 'counter') + sample('postbox_login_failures_total', '', logins.failures);
+  yield family('postbox_login_delayed_total', 'Login answers delayed because their source failed often', 'counter') + sample('postbox_login_delayed_total', '', logins.delayed);
+  yield family('postbox_login_refused_unchecked_total', 'Logins refused at once, unchecked, while an answer to their source was held', 'counter') + sample('postbox_login_refused_unchecked_total', '', logins.busy);
+  yield family('postbox_login_sources', 'Sources with failed logins remembered (bounded)') + sample('postbox_login_sources', '', core.logins.size);
+
   // ---- resources and alarms
   const alarms = core.alarm;
   yield family('rabbitmq_process_resident_memory_bytes', 'Resident memory of the broker process') + sample('rabbitmq_process_resident_memory_bytes', '', process.memoryUsage.rss());

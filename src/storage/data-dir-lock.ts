@@ -28,10 +28,10 @@
  * replaced; two brokers starting at the same moment over a stale file can race there.
  */
 import { createConnection, createServer } from 'node:net';
-import { mkdirSync, openSync, readFileSync, closeSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, closeSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { StartupError } from '../util/startup-error.js';
-import { unlinkIfExists, writeFully } from './files.js';
+import { PRIVATE_DIRECTORY_MODE, unlinkIfExists, writeFully } from './files.js';
 
 /** The file beside the data that names the holder's PID. */
 export const LOCK_FILE_NAME = '.lock';
@@ -63,7 +63,11 @@ export interface DataDirLock {
 export async function lockDataDir(dir: string): Promise<DataDirLock> {
   const absolute = resolve(dir);
   try {
+    const existed = existsSync(absolute);
     makeDirectory(absolute);
+    // a directory we create holds password hashes (definitions): its owner's alone. One that exists keeps
+    // the mode its operator gave it (a shared volume, say); the files with credentials are 0600 anyway.
+    if (!existed && process.platform !== 'win32') chmodSync(absolute, PRIVATE_DIRECTORY_MODE);
   } catch (err) {
     throw new StartupError(`cannot use data directory ${absolute} (--data-dir): ${(err as Error).message}`);
   }

@@ -79,14 +79,21 @@ export function syncDirectory(dir: string): void {
   }
 }
 
+/** Mode of files that hold credentials (password hashes): readable by the broker's user only. */
+export const PRIVATE_FILE_MODE = 0o600;
+/** Mode of a data directory the broker creates. */
+export const PRIVATE_DIRECTORY_MODE = 0o700;
+
 /**
  * Replaces `file` with `text` atomically and durably: write `<file>.tmp`, fsync it, rename it over `file`,
- * fsync the directory. After a crash the file holds either the old or the new text, never a mix.
+ * fsync the directory. After a crash the file holds either the old or the new text, never a mix. With
+ * `mode` the new file gets exactly that mode (a leftover temp file's looser mode included).
  */
-export function writeFileAtomic(file: string, text: string): void {
+export function writeFileAtomic(file: string, text: string, mode?: number): void {
   const temp = `${file}.tmp`;
-  const fd = fs.openSync(temp, 'w');
+  const fd = fs.openSync(temp, 'w', mode ?? 0o666);
   try {
+    if (mode !== undefined) setMode(fd, mode);
     writeFully(fd, Buffer.from(text), Buffer.byteLength(text), null);
     fs.fsyncSync(fd);
   } finally {
@@ -94,4 +101,30 @@ export function writeFileAtomic(file: string, text: string): void {
   }
   fs.renameSync(temp, file);
   syncDirectory(path.dirname(file));
+}
+
+/** fchmod, where modes mean something (not on Windows) */
+export function setMode(fd: number, mode: number): void {
+  if (process.platform !== 'win32') fs.fchmodSync(fd, mode);
+}
+
+/**
+ * Tightens `files` (those that exist) to `mode` where they allow more (group or others may read or write).
+ * Returns "name (was 0644)" for each one changed, for the caller's one warning line.
+ */
+export function tightenModes(files: readonly string[], mode: number): string[] {
+  if (process.platform === 'win32') return [];
+  const changed: string[] = [];
+  for (const file of files) {
+    let current: number;
+    try {
+      current = fs.statSync(file).mode & 0o777;
+    } catch {
+      continue;
+    }
+    if ((current & ~mode) === 0) continue;
+    fs.chmodSync(file, mode);
+    changed.push(`${path.basename(file)} (was 0${current.toString(8)})`);
+  }
+  return changed;
 }

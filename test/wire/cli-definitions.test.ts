@@ -1,7 +1,7 @@
 /** `postbox definitions export|import`: one broker's topology exported and imported into a fresh broker. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { startTestBroker, tempDataDir, type TestBroker } from '../helpers/broker.js';
@@ -44,6 +44,7 @@ test('definitions exported from one broker and imported into a fresh one give th
     const exported = await cli(source, 'definitions', 'export', '--file', file);
     assert.equal(exported.code, 0, exported.stderr);
     assert.match(exported.stdout, new RegExp(`^exported definitions to ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*\\b1 policies, 2 queues, 2 exchanges, 3 bindings\\n$`));
+    assert.equal(statSync(file).mode & 0o777, 0o600, 'the export holds password hashes: readable by its owner only');
     const written = JSON.parse(readFileSync(file, 'utf8'));
     assert.deepEqual(written.queues.map((q: any) => q.name).sort(), ['defs.audit-log', 'defs.new-orders']);
 

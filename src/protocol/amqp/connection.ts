@@ -69,6 +69,8 @@ const enum State {
   AwaitHeader,
   AwaitStartOk,
   AwaitSecureOk,
+  /** credentials received; the answer waits for the login guard (core/login-guard.ts) */
+  Authenticating,
   AwaitTuneOk,
   AwaitOpen,
   Open,
@@ -79,7 +81,7 @@ const enum State {
 let connectionCounter = 0;
 
 /** connection state names as RabbitMQ's management API shows them, by State */
-const STATE_NAMES = ['starting', 'starting', 'starting', 'tuning', 'opening', 'running', 'closing', 'closed'];
+const STATE_NAMES = ['starting', 'starting', 'starting', 'starting', 'tuning', 'opening', 'running', 'closing', 'closed'];
 
 export class AmqpConnection implements FrameSink, ClientConnection {
   readonly id = ++connectionCounter;
@@ -103,6 +105,8 @@ export class AmqpConnection implements FrameSink, ClientConnection {
   private handshakeTimer: NodeJS.Timeout | null;
   private closeTimer: NodeJS.Timeout | null = null;
   private startMechanism = '';
+  /** cancels a login answer the guard still holds (the connection went away first) */
+  private cancelLogin: (() => void) | null = null;
   private blockedNotified = false;
   private readingPaused = false;
 
@@ -344,49 +348,38 @@ export class AmqpConnection implements FrameSink, ClientConnection {
   }
 
   private authenticate(mechanism: string, response: Buffer): void {
-    let username = '';
-    let password = '';
+    let credentials: { username: string; password: string } | null;
     if (mechanism === 'PLAIN') {
       const parts = response.toString('utf8').split('\0');
-      if (parts.length !== 3) return this.refuse(mechanism);
-      username = parts[1]!;
-      password = parts[2]!;
+      credentials = parts.length === 3 ? { username: parts[1]!, password: parts[2]! } : null;
     } else if (mechanism === 'AMQPLAIN') {
-      let table: FieldTable;
-      try {
-        const framed = Buffer.allocUnsafe(response.length + 4);
-        framed.writeUInt32BE(response.length, 0);
-        response.copy(framed, 4);
-        table = readTable(framed, 0)[0];
-      } catch {
-        return this.refuse(mechanism);
-      }
-      username = String(table.LOGIN ?? '');
-      password = String(table.PASSWORD ?? '');
+      credentials = readAmqplain(response);
     } else if (mechanism === 'EXTERNAL' && this.certificateUser !== null) {
-      return this.authenticateExternal(this.certificateUser);
+      // EXTERNAL: the certificate names the user (the response, an authorization identity, is ignored, as
+      // RabbitMQ does); the user must exist and may have to come from loopback
+      const name = this.certificateUser;
+      const fromLoopback = this.isLoopback;
+      return this.attemptLogin(mechanism, name, () => {
+        const user = this.core.users.identity(name);
+        return user === undefined || (user.loopbackOnly && !fromLoopback) ? undefined : user;
+      });
     } else {
       return this.fatal(ReplyCode.COMMAND_INVALID, `unknown authentication mechanism '${mechanism}'`, 10, 11);
     }
-    const user = this.core.authenticate(username, password, this.isLoopback);
-    if (user === undefined) {
-      this.logger.warn(`connection ${this.name}: login refused for user '${username}' (${mechanism})`);
-      return this.refuse(mechanism);
-    }
-    this.loggedIn(user);
+    const fromLoopback = this.isLoopback;
+    this.attemptLogin(mechanism, credentials?.username ?? '', () => (credentials === null ? undefined : this.core.authenticate(credentials.username, credentials.password, fromLoopback)));
   }
 
-  /** EXTERNAL: the certificate names the user (the response, an authorization identity, is ignored, as RabbitMQ does) */
-  private authenticateExternal(name: string): void {
-    const user = this.core.users.identity(name);
-    if (user === undefined || (user.loopbackOnly && !this.isLoopback)) {
-      this.logger.warn(`connection ${this.name}: login refused for user '${name}' (EXTERNAL, from the client certificate's CN): ${user === undefined ? 'no such user' : 'this user may only connect from loopback'}`);
-      return this.refuse('EXTERNAL');
-    }
-    this.loggedIn(user);
+  /** the answer may be delayed (a source that failed often: core/login-guard.ts); frames meanwhile are unexpected */
+  private attemptLogin(mechanism: string, username: string, check: () => UserConfig | undefined): void {
+    this.state = State.Authenticating;
+    this.cancelLogin = this.core.logins.attempt({ source: this.socket.remoteAddress, protocol: 'AMQP', mechanism, user: username }, check, (user) => this.loginAnswered(mechanism, user));
   }
 
-  private loggedIn(user: UserConfig): void {
+  private loginAnswered(mechanism: string, user: UserConfig | undefined): void {
+    this.cancelLogin = null;
+    if (this.state !== State.Authenticating) return;
+    if (user === undefined) return this.refuse(mechanism);
     this.user = user;
     this.state = State.AwaitTuneOk;
     this.writer.method(0, {
@@ -395,8 +388,9 @@ export class AmqpConnection implements FrameSink, ClientConnection {
     });
   }
 
+  /** 403 as RabbitMQ answers it; the login guard has logged the failure (one line per source, not per attempt) */
   private refuse(mechanism: string): void {
-    this.fatal(ReplyCode.ACCESS_REFUSED, `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`, 10, 11);
+    this.fatal(ReplyCode.ACCESS_REFUSED, `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`, 10, 11, false);
   }
 
   /**
@@ -450,10 +444,11 @@ export class AmqpConnection implements FrameSink, ClientConnection {
   // ---------------------------------------------------------------- closing
 
   /** close the connection with a hard error (the spec's connection.close) */
-  fatal(replyCode: number, text: string, classId: number, methodId: number): void {
+  fatal(replyCode: number, text: string, classId: number, methodId: number, logged = true): void {
     if (this.state === State.Closing || this.state === State.Closed) return;
     const fullText = `${replyCodeName(replyCode)} - ${text}`;
-    this.logger.warn(`connection ${this.name}: closing with ${replyCode} ${fullText}`);
+    if (logged) this.logger.warn(`connection ${this.name}: closing with ${replyCode} ${fullText}`);
+    else this.logger.debug(() => `connection ${this.name}: closing with ${replyCode} ${fullText}`);
     if (this.state === State.AwaitHeader) {
       this.socket.destroy();
       return;
@@ -535,10 +530,26 @@ export class AmqpConnection implements FrameSink, ClientConnection {
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     if (this.handshakeTimer !== null) clearTimeout(this.handshakeTimer);
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    if (this.cancelLogin !== null) this.cancelLogin();
+    this.cancelLogin = null;
     this.releaseChannels();
     if (wasOpen) this.logger.debug(() => `connection ${this.name}: ${reason}`);
     this.onGone(this);
   }
+}
+
+/** LOGIN and PASSWORD of an AMQPLAIN response (a field table without its length prefix), or null when unreadable */
+function readAmqplain(response: Buffer): { username: string; password: string } | null {
+  let table: FieldTable;
+  try {
+    const framed = Buffer.allocUnsafe(response.length + 4);
+    framed.writeUInt32BE(response.length, 0);
+    response.copy(framed, 4);
+    table = readTable(framed, 0)[0];
+  } catch {
+    return null;
+  }
+  return { username: String(table.LOGIN ?? ''), password: String(table.PASSWORD ?? '') };
 }
 
 function replyCodeName(code: number): string {
