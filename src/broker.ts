@@ -131,10 +131,12 @@ async function openAndServe(
       fetchMaxBytes: Math.max(1, config.kafkaFetchMaxBytes),
       requestMaxBytes: Math.max(1, config.kafkaSocketRequestMaxBytes),
       queuedMaxRequestBytes: Math.max(1, config.kafkaQueuedMaxRequestBytes),
+      kafkaVhost: config.kafkaVhost,
     },
     streams,
     groups,
     logger,
+    core.users,
   );
   const alarms = new ResourceAlarms(new DiskAlarm(lock.dir, config.diskFreeLimitBytes, logger), new MemoryAlarm(config.memoryHighWatermarkBytes, logger));
   alarms.onChange((reason) => {

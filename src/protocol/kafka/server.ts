@@ -6,6 +6,7 @@ import { KafkaConnection } from './connection.js';
 import type { KafkaBrokerIdentity, KafkaContext } from './handlers/context.js';
 import type { StreamStore } from '../../core/stream/topics.js';
 import type { GroupCoordinator } from '../../core/stream/groups.js';
+import type { UserStore } from '../../core/users.js';
 import { ByteBudget } from '../../util/byte-budget.js';
 import { adoptReservation, type ListenerReservation } from '../../util/listen.js';
 import { SHARED_READ_BUFFER_BYTES, sharedReadsEnabled } from '../../util/shared-read-buffer.js';
@@ -22,6 +23,8 @@ export interface KafkaServerOptions {
   readonly requestMaxBytes?: number;
   /** Kafka's queued.max.request.bytes (default DEFAULT_QUEUED_MAX_REQUEST_BYTES) */
   readonly queuedMaxRequestBytes?: number;
+  /** the vhost whose permissions apply to topics and groups (default '/') */
+  readonly kafkaVhost?: string;
 }
 
 /** Defaults for a server built without the settings (tests): Kafka's fetch.max.bytes and socket.request.max.bytes, and config.ts's. */
@@ -50,6 +53,7 @@ export class KafkaServer {
     streams: StreamStore,
     groups: GroupCoordinator,
     private readonly logger: Logger,
+    users: UserStore,
   ) {
     this.context = {
       streams,
@@ -61,6 +65,8 @@ export class KafkaServer {
       requestMaxBytes: options.requestMaxBytes ?? DEFAULT_REQUEST_MAX_BYTES,
       queuedRequests: new ByteBudget(options.queuedMaxRequestBytes ?? DEFAULT_QUEUED_MAX_REQUEST_BYTES),
       fetchMemory: new ByteBudget(FETCH_MEMORY_BYTES),
+      users,
+      kafkaVhost: options.kafkaVhost ?? '/',
     };
   }
 

@@ -10,8 +10,9 @@
 import type { Logger } from '../../../log/logger.js';
 import type { StreamStore } from '../../../core/stream/topics.js';
 import type { GroupCoordinator } from '../../../core/stream/groups.js';
-import type { KafkaRequests, KafkaResponses, ServedApiKey } from '../generated/messages.js';
+import type { KafkaRequests, KafkaResponses, SaslAuthenticateResponse, SaslHandshakeResponse, ServedApiKey } from '../generated/messages.js';
 import type { ByteBudget } from '../../../util/byte-budget.js';
+import type { AccessKind, UserStore } from '../../../core/users.js';
 
 export interface KafkaBrokerIdentity {
   readonly nodeId: number;
@@ -20,8 +21,22 @@ export interface KafkaBrokerIdentity {
   readonly clusterId: string;
 }
 
-/** The connection a request came on (for client ids in group membership and logs). */
+/**
+ * The connection a request came on: client ids for group membership and logs, and who it is. Every request
+ * a handler sees comes from an authenticated connection (SASL, or the loopback guest): handlers only ask
+ * what the user may do with a topic or group (the user's permissions in the Kafka vhost).
+ */
 export interface KafkaSession {
+  /** the authenticated user's name */
+  readonly userName: string;
+  /** whether the user's `kind` permission expression in the Kafka vhost matches the topic or group `name` */
+  allows(kind: AccessKind, name: string): boolean;
+  /** Kafka's Describe: any of the three permissions matches `name` (Metadata lists only such topics) */
+  describes(name: string): boolean;
+  /** SaslHandshake: choose the mechanism (v0: the tokens follow as bare frames) */
+  saslHandshake(mechanism: string, version: number): SaslHandshakeResponse;
+  /** SaslAuthenticate: one SASL token */
+  saslAuthenticate(token: Buffer, version: number): SaslAuthenticateResponse;
   /** remote address:port */
   readonly name: string;
   /** the request header's client_id ('' when null) */
@@ -48,6 +63,10 @@ export interface KafkaContext {
    * reads no more than what is left (FETCH_MEMORY_BYTES), so many large fetches at once do not fill the heap.
    */
   readonly fetchMemory: ByteBudget;
+  /** the broker's users: SASL checks passwords and SCRAM proofs here, and permissions come from here */
+  readonly users: UserStore;
+  /** the vhost whose permissions apply to Kafka topics and groups (--kafka-vhost) */
+  readonly kafkaVhost: string;
 }
 
 export interface KafkaHandler<K extends ServedApiKey> {
