@@ -201,6 +201,10 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
     return this.currentAccess().allows(kind, name);
   }
 
+  isAdministrator(): boolean {
+    return this.user !== null && this.user.tags.includes('administrator') && this.context.users.identity(this.user.name) !== undefined;
+  }
+
   describes(name: string): boolean {
     const access = this.currentAccess();
     return access.allows('read', name) || access.allows('write', name) || access.allows('configure', name);

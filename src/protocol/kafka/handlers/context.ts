@@ -31,6 +31,8 @@ export interface KafkaSession {
   readonly userName: string;
   /** whether the user's `kind` permission expression in the Kafka vhost matches the topic or group `name` */
   allows(kind: AccessKind, name: string): boolean;
+  /** the user has the administrator tag (Kafka's cluster-level operations: broker configs) */
+  isAdministrator(): boolean;
   /** Kafka's Describe: any of the three permissions matches `name` (Metadata lists only such topics) */
   describes(name: string): boolean;
   /** SaslHandshake: choose the mechanism (v0: the tokens follow as bare frames) */

@@ -9,7 +9,7 @@
  */
 import { FETCH_API, LIST_OFFSETS_API, type FetchPartition, type FetchRequest, type FetchTopic, type FetchResponse, type FetchResponsePartitionData, type FetchableTopicResponse, type ListOffsetsPartitionResponse } from '../generated/messages.js';
 import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
-import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
+import type { AnyKafkaHandler, KafkaContext, KafkaHandler, KafkaSession } from './context.js';
 import type { Partition } from '../../../core/stream/topics.js';
 import { BASE_OFFSET_AT, BATCH_LENGTH_OVERHEAD, batchSizeAt } from '../../../storage/partition/record-batch.js';
 import { readBatchHeader } from '../../../storage/partition/records.js';
@@ -124,12 +124,16 @@ export function fetchResponseBytes(response: FetchResponse): number {
  * fetch.max.bytes and what is left of the fetch memory over every connection (the first partition with
  * data still gets one whole batch when that is larger, as in Kafka, unless the memory is used up).
  */
-function fetchOnce(context: KafkaContext, request: FetchRequest): FetchPass {
+function fetchOnce(context: KafkaContext, request: FetchRequest, session: KafkaSession): FetchPass {
   const streams = context.streams;
   let budget = Math.min(request.maxBytes > 0 ? request.maxBytes : Number.MAX_SAFE_INTEGER, context.fetchMaxBytes, context.fetchMemory.available);
   let bytes = 0;
   const partitions: Partition[] = [];
   const responses: FetchableTopicResponse[] = request.topics.map((t) => {
+    // reading needs read on the topic (Kafka: READ); refused partitions say so and disclose nothing
+    if (!session.allows('read', t.topic)) {
+      return { topic: t.topic, topicId: t.topicId, partitions: t.partitions.map((p) => partitionData(p.partition, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, undefined, null)) };
+    }
     const topic = streams.topic(t.topic);
     return {
       topic: t.topic,
@@ -176,13 +180,13 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
   minVersion: 0,
   // v13+ name topics by id
   maxVersion: 12,
-  handle(context, asked) {
+  handle(context, asked, _version, session) {
     if (asked.sessionId !== 0 && asked.sessionEpoch > 0) {
       // an incremental fetch in a session this broker never created (it creates none)
       return { throttleTimeMs: 0, errorCode: KafkaErrorCode.FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [], nodeEndpoints: [] };
     }
     const request = withoutDuplicatePartitions(asked);
-    const first = fetchOnce(context, request);
+    const first = fetchOnce(context, request, session);
     const wait = Math.min(request.maxWaitMs, MAX_FETCH_WAIT_MS);
     if (first.bytes >= request.minBytes || wait <= 0 || first.partitions.length === 0) return taken(context, first);
     return new Promise<FetchResponse>((resolve) => {
@@ -193,13 +197,13 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
         settled = true;
         clearTimeout(timer);
         for (const cancel of cancels) cancel();
-        resolve(taken(context, fetchOnce(context, request)));
+        resolve(taken(context, fetchOnce(context, request, session)));
       };
       const timer = setTimeout(finish, wait);
       timer.unref(); // a waiting fetch never keeps a closing broker process alive
       const onData = (): void => {
         if (settled) return;
-        const pass = fetchOnce(context, request);
+        const pass = fetchOnce(context, request, session);
         if (pass.bytes >= request.minBytes) return finish();
         // not enough yet: wait again on every partition (each waiter fires once)
         for (const cancel of cancels.splice(0)) cancel();
@@ -251,10 +255,16 @@ const LIST_OFFSETS: KafkaHandler<typeof LIST_OFFSETS_API.apiKey> = {
   apiKey: LIST_OFFSETS_API.apiKey,
   minVersion: 0,
   maxVersion: 6,
-  handle(context, request) {
+  handle(context, request, _version, session) {
     return {
       throttleTimeMs: 0,
       topics: request.topics.map((t) => {
+        if (!session.allows('read', t.name)) {
+          return {
+            name: t.name,
+            partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, oldStyleOffsets: [], timestamp: -1n, offset: -1n, leaderEpoch: -1 })),
+          };
+        }
         const topic = context.streams.topic(t.name);
         return {
           name: t.name,
