@@ -137,7 +137,9 @@ export class SaslExchange {
     const attrs = scramAttributes(withoutProof);
     if (attrs === null || attrs.length !== 2 || attrs[0]![0] !== 'c' || attrs[1]![0] !== 'r') return this.fail('a malformed SCRAM client-final message');
     if (attrs[0]![1] !== Buffer.from(this.gs2Header, 'utf8').toString('base64')) return this.fail('a SCRAM channel-binding attribute that differs from the client-first message');
-    if (attrs[1]![1] !== this.nonce) return this.fail('a SCRAM nonce that is not the one the server sent');
+    // Kafka's check (ScramSaslServer): the nonce ends with the one the server sent. librdkafka sends its own
+    // nonce in front of the whole server nonce again, which Kafka accepts, so must this
+    if (!attrs[1]![1].endsWith(this.nonce)) return this.fail('a SCRAM nonce that is not the one the server sent');
     const mechanism = this.mechanism as ScramMechanism;
     const credential = this.credential!;
     const proof = Buffer.from(text.slice(proofAt + 3), 'base64');
