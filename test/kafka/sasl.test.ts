@@ -68,24 +68,31 @@ for (const [mechanism, user, password] of [
   });
 }
 
-test('kcat with a wrong password reports an authentication failure, and the broker logs one line for it', async () => {
+test('kcat with a wrong password reports an authentication failure, and the broker logs one line per attempt', async () => {
   const before = logLines.length;
-  const result = await kcatRun(['-L', ...saslArgs('SCRAM-SHA-512', 'alice', 'wrong')]);
+  const result = await run(kcat, ['-b', bootstrap(), '-m', '3', '-L', ...saslArgs('SCRAM-SHA-512', 'alice', 'wrong')]);
   assert.notEqual(result.code, 0);
-  assert.match(result.stderr, /Authentication failed|SASL authentication error/i);
-  const lines = logLines.slice(before).filter((l) => l.includes("user 'alice'"));
-  assert.ok(lines.length >= 1, logLines.slice(before).join('\n'));
-  assert.match(lines[0]!, /SCRAM-SHA-512 login refused for user 'alice': wrong password/);
-  // one line per refused attempt (librdkafka may retry once before giving up)
-  assert.ok(lines.length <= 3, lines.join('\n'));
+  assert.match(result.stderr, /Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512/);
+  const lines = logLines.slice(before);
+  assert.ok(lines.length >= 1);
+  // librdkafka reconnects and tries again until it gives up: each connection is one line, naming the cause
+  const connections = new Set<string>();
+  for (const line of lines) {
+    assert.match(line, /kafka connection (\S+) -> \S+: SASL SCRAM-SHA-512 login refused for user 'alice': wrong password \(SASL_AUTHENTICATION_FAILED\); closing it/);
+    const from = /kafka connection (\S+) ->/.exec(line)![1]!;
+    assert.ok(!connections.has(from), `two lines for ${from}`);
+    connections.add(from);
+  }
 });
 
 test('a client from another address without SASL is refused; the same client with SASL is served', async () => {
   assert.ok(outside !== null, 'this machine has no non-loopback IPv4 address');
-  const refused = await kcatRun(['-L']);
+  const refused = await run(kcat, ['-b', bootstrap(), '-m', '3', '-L']);
   assert.notEqual(refused.code, 0, refused.stdout);
+  // the broker closes the connection at the first request past ApiVersions, as Kafka does: kcat times out
+  assert.match(refused.stderr, /Failed to acquire metadata/);
   // the guest cannot log in from there either, even with its password
-  const guest = await kcatRun(['-L', ...saslArgs('PLAIN', 'guest', 'guest')]);
+  const guest = await run(kcat, ['-b', bootstrap(), '-m', '3', '-L', ...saslArgs('PLAIN', 'guest', 'guest')]);
   assert.notEqual(guest.code, 0, guest.stdout);
   const served = await kcatRun(['-L', '-J', ...saslArgs('PLAIN', 'alice', 'alice-secret')]);
   assert.equal(served.code, 0, served.stderr);
