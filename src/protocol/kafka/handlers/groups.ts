@@ -64,10 +64,12 @@ export function kafkaGroupErrorCode(error: GroupError): number {
 
 // ---- FindCoordinator ------------------------------------------------------------------------------------
 
-function coordinatorFor(identity: KafkaBrokerIdentity, key: string, keyType: number, session: KafkaSession): FindCoordinatorResponseCoordinator {
-  if (keyType === KEY_TYPE_GROUP && !session.describes(key)) {
-    return { key, nodeId: -1, host: '', port: -1, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, errorMessage: `Authorization failed for group '${key}'.` };
-  }
+/**
+ * Where a group lives is not checked against the user's permissions (Kafka checks Describe here): it discloses
+ * nothing, and the JoinGroup that follows is refused with GROUP_AUTHORIZATION_FAILED, which clients report as
+ * such (kafkajs reports a refused FindCoordinator only as "coordinator not found").
+ */
+function coordinatorFor(identity: KafkaBrokerIdentity, key: string, keyType: number): FindCoordinatorResponseCoordinator {
   if (keyType === KEY_TYPE_GROUP) {
     return { key, nodeId: identity.nodeId, host: identity.host, port: identity.port, errorCode: KafkaErrorCode.NONE, errorMessage: null };
   }
@@ -87,13 +89,13 @@ const FIND_COORDINATOR: KafkaHandler<typeof FIND_COORDINATOR_API.apiKey> = {
   minVersion: 0,
   // v4 batches keys; v5 and v6 only add error codes and share groups
   maxVersion: 4,
-  handle(context, request, version, session) {
+  handle(context, request, version) {
     const identity = context.identity();
     if (version >= 4) {
-      const coordinators = request.coordinatorKeys.map((key) => coordinatorFor(identity, key, request.keyType, session));
+      const coordinators = request.coordinatorKeys.map((key) => coordinatorFor(identity, key, request.keyType));
       return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, errorMessage: null, nodeId: -1, host: '', port: -1, coordinators };
     }
-    const c = coordinatorFor(identity, request.key, request.keyType, session);
+    const c = coordinatorFor(identity, request.key, request.keyType);
     return { throttleTimeMs: 0, errorCode: c.errorCode, errorMessage: c.errorMessage, nodeId: c.nodeId, host: c.host, port: c.port, coordinators: [] };
   },
 };
