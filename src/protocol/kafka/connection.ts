@@ -564,8 +564,10 @@ export class KafkaConnection implements KafkaSession, ClientConnection {
     return {
       name: this.name,
       protocol: 'Kafka',
-      user: this.user?.name ?? '',
-      vhost: this.user === null ? '' : this.context.kafkaVhost,
+      // the user it authenticated as; a client that did not authenticate (the loopback guest) is listed
+      // without one, as before SASL existed
+      user: this.user === null || this.authMechanism === '' ? '' : this.user.name,
+      vhost: this.user === null || this.authMechanism === '' ? '' : this.context.kafkaVhost,
       host: s.localAddress ?? '',
       port: s.localPort ?? 0,
       peerHost: s.remoteAddress ?? '',
