@@ -9,7 +9,7 @@ import { Socket } from 'node:net';
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { findPython, findRepoFile, requireCommand, run } from '../helpers/external.js';
-import { nonLoopbackAddress, putUser } from '../helpers/kafka-sasl.js';
+import { managementApi, nonLoopbackAddress, putUser } from '../helpers/kafka-sasl.js';
 import { createLogger } from '../../src/log/logger.js';
 import { RawKafkaClient } from '../helpers/kafka-raw.js';
 import { KafkaErrorCode } from '../../src/protocol/kafka/errors.js';
@@ -215,5 +215,20 @@ test('SaslHandshake v1 lists the mechanisms, and an unknown mechanism gets UNSUP
     assert.deepEqual(answer.mechanisms, ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']);
   } finally {
     client.close();
+  }
+});
+
+test('the management API lists a SASL connection with its user, the Kafka vhost and the mechanism', async () => {
+  const admin = kafkajs({ mechanism: 'scram-sha-512', username: 'alice', password: 'alice-secret' } as SASLOptions).admin();
+  await admin.connect();
+  try {
+    await admin.listTopics();
+    const response = await managementApi(`http://127.0.0.1:${broker.httpPort}`, 'GET', '/api/connections');
+    const listed = ((await response.json()) as Array<{ protocol: string; user: string; vhost: string; auth_mechanism: string }>).filter((c) => c.protocol === 'Kafka' && c.user === 'alice');
+    assert.ok(listed.length >= 1);
+    assert.equal(listed[0]!.vhost, '/');
+    assert.equal(listed[0]!.auth_mechanism, 'SCRAM-SHA-512');
+  } finally {
+    await admin.disconnect();
   }
 });
