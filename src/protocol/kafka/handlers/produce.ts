@@ -150,7 +150,7 @@ const PRODUCE: KafkaHandler<typeof PRODUCE_API.apiKey> = {
       if (!session.allows('write', topicData.name)) refused = KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED;
       else {
         try {
-          topic = streams.topicOrCreate(topicData.name, session.allows('configure', topicData.name), budget);
+          topic = streams.topic(topicData.name) ?? streams.topicOrCreate(topicData.name, session.allows('configure', topicData.name), budget);
         } catch (err) {
           refused = kafkaErrorCodeOf(err);
           if (refused === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
