@@ -42,6 +42,7 @@ const SERVED_APIS = [
   ['InitProducerId', 22],
   ['DescribeConfigs', 32],
   ['AlterConfigs', 33],
+  ['SaslAuthenticate', 36],
   ['CreatePartitions', 37],
   ['DeleteGroups', 42],
   ['IncrementalAlterConfigs', 44],

@@ -176,10 +176,13 @@ async function openAndServe(
       requestMaxBytes: Math.max(1, config.kafkaSocketRequestMaxBytes),
       queuedMaxRequestBytes: Math.max(1, config.kafkaQueuedMaxRequestBytes),
       fetchMemoryBytes: Math.max(1, config.kafkaFetchMemoryBytes),
+      kafkaVhost: config.kafkaVhost,
+      logins: core.logins,
     },
     streams,
     groups,
     logger,
+    core.users,
   );
   const alarms = new ResourceAlarms(new DiskAlarm(lock.dir, config.diskFreeLimitBytes, logger), new MemoryAlarm(config.memoryHighWatermarkBytes, logger));
   alarms.onChange((reason) => {

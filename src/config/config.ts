@@ -73,6 +73,8 @@ export interface Config {
   readonly memoryHighWatermarkBytes: number;
   /** create a Kafka topic when a client produces to, or asks metadata for, one that does not exist */
   readonly kafkaAutoCreateTopics: boolean;
+  /** the vhost whose permissions apply to Kafka topics and groups */
+  readonly kafkaVhost: string;
   /** partitions of an auto-created topic (and of CreateTopics with numPartitions -1) */
   readonly kafkaDefaultPartitions: number;
   /** how often Kafka topic retention and compaction run */
@@ -203,6 +205,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'memoryHighWatermarkBytes', flag: '--memory-high-watermark', env: 'POSTBOX_MEMORY_HIGH_WATERMARK', file: 'memoryHighWatermark', kind: 'int', unit: 'bytes', defaultValue: '0', doc: "resident memory of the broker above which publishers are blocked (connection.blocked) until it falls back; 0 = 40% of physical memory (RabbitMQ's vm_memory_high_watermark)" },
   { key: 'alertWebhook', flag: '--alert-webhook', env: 'POSTBOX_ALERT_WEBHOOK', file: 'alertWebhook', kind: 'string', unit: 'URL', defaultValue: '', doc: 'URL that gets a JSON POST when an alert fires or resolves; empty = none (alerts are always shown at /api/alerts)' },
   { key: 'alertIntervalMs', flag: '--alert-interval', env: 'POSTBOX_ALERT_INTERVAL', file: 'alertInterval', kind: 'int', unit: 'ms', defaultValue: String(DEFAULT_ALERT_INTERVAL_MS), doc: 'how often alert rules are evaluated' },
+  { key: 'kafkaVhost', flag: '--kafka-vhost', env: 'POSTBOX_KAFKA_VHOST', file: 'kafkaVhost', kind: 'string', unit: 'vhost', defaultValue: '/', doc: "the vhost whose configure/write/read permissions apply to Kafka topics and groups (a Kafka user needs permissions there)" },
   { key: 'kafkaAutoCreateTopics', flag: '--kafka-auto-create-topics', env: 'POSTBOX_KAFKA_AUTO_CREATE_TOPICS', file: 'kafkaAutoCreateTopics', kind: 'bool', unit: 'true/false', defaultValue: 'true', doc: "create a topic with --kafka-partitions partitions when a client produces to or asks metadata for one that does not exist (Kafka's auto.create.topics.enable)" },
   { key: 'kafkaDefaultPartitions', flag: '--kafka-partitions', env: 'POSTBOX_KAFKA_PARTITIONS', file: 'kafkaPartitions', kind: 'int', unit: 'partitions', defaultValue: String(DEFAULT_KAFKA_PARTITIONS), doc: "partitions of an auto-created topic, and of CreateTopics with numPartitions -1 (Kafka's num.partitions)" },
   { key: 'kafkaRetentionCheckMs', flag: '--kafka-retention-check', env: 'POSTBOX_KAFKA_RETENTION_CHECK', file: 'kafkaRetentionCheck', kind: 'int', unit: 'ms', defaultValue: String(DEFAULT_KAFKA_RETENTION_CHECK_MS), doc: "how often topic retention (retention.ms, retention.bytes) and compaction run (Kafka's log.retention.check.interval.ms)" },

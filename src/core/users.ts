@@ -21,6 +21,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { UserConfig } from '../config/config.js';
 import { brokerError, Errors } from '../errors/errors.js';
 import { LinearRegex } from '../util/linear-regex.js';
+import { scramCredentials, scramFromDefinition, scramToDefinition, type ScramCredential, type ScramCredentials, type ScramCredentialsDefinition, type ScramMechanism } from './scram.js';
 
 export const HASHING_SHA256 = 'rabbit_password_hashing_sha256';
 export const HASHING_SHA512 = 'rabbit_password_hashing_sha512';
@@ -40,6 +41,11 @@ export interface UserDefinition {
   readonly password_hash: string;
   readonly hashing_algorithm: string;
   readonly tags: readonly string[];
+  /**
+   * SCRAM-SHA-256/512 credentials (./scram.ts), a Postbox extension of RabbitMQ's format: absent from a
+   * RabbitMQ export, whose users then log in with PLAIN only until their password is set again.
+   */
+  readonly postbox_scram_credentials?: ScramCredentialsDefinition;
 }
 
 /** One user's permissions in one vhost (RabbitMQ's definitions field names). */
@@ -59,6 +65,8 @@ export interface UserView {
   readonly hashingAlgorithm: string;
   /** true for users from the config file (read-only at run time) */
   readonly fromConfig: boolean;
+  /** the user's SCRAM credentials (none for a user imported with only a password hash) */
+  readonly scram: Partial<ScramCredentials>;
 }
 
 export interface UserInput {
@@ -67,6 +75,8 @@ export interface UserInput {
   /** or a ready hash (imports); '' means no password login */
   readonly passwordHash?: string;
   readonly hashingAlgorithm?: string;
+  /** with a ready hash: the SCRAM credentials that go with it (a Postbox export), if any */
+  readonly scram?: Partial<ScramCredentials>;
   readonly tags: readonly string[];
 }
 
@@ -142,6 +152,8 @@ interface ConfigUser {
   readonly config: UserConfig;
   /** a hash of the configured password, made at startup, so exports carry a working hash */
   readonly hash: string;
+  /** SCRAM credentials of the configured password, made at startup (kept in memory only) */
+  readonly scram: ScramCredentials;
 }
 
 interface ManagedUser {
@@ -149,6 +161,7 @@ interface ManagedUser {
   readonly hash: string;
   readonly algorithm: string;
   readonly tags: readonly string[];
+  readonly scram: Partial<ScramCredentials>;
   /** what authentication hands out; rebuilt when tags or permissions change */
   identity: UserConfig;
 }
@@ -180,7 +193,7 @@ export class UserStore {
     private readonly vhostNames: () => Iterable<string>,
     private readonly options: UserStoreOptions = {},
   ) {
-    for (const u of configUsers) this.configUsers.set(u.name, { config: u, hash: hashPassword(u.password) });
+    for (const u of configUsers) this.configUsers.set(u.name, { config: u, hash: hashPassword(u.password), scram: scramCredentials(u.password) });
   }
 
   // ---------------------------------------------------------------- authentication
@@ -201,6 +214,20 @@ export class UserStore {
     return user.identity;
   }
 
+  /**
+   * A user's SCRAM credential for `mechanism` and who it authenticates as, or undefined when there is no
+   * such user, it has no credential for the mechanism, or it may not connect from there. The proof is
+   * checked by the caller (protocol/kafka/sasl.ts).
+   */
+  scramCredential(username: string, mechanism: ScramMechanism, fromLoopback: boolean): { credential: ScramCredential; identity: UserConfig } | undefined {
+    const fixed = this.configUsers.get(username);
+    const identity = fixed?.config ?? this.managed.get(username)?.identity;
+    const credential = fixed?.scram[mechanism] ?? this.managed.get(username)?.scram[mechanism];
+    if (identity === undefined || credential === undefined) return undefined;
+    if (identity.loopbackOnly && !fromLoopback) return undefined;
+    return { credential, identity };
+  }
+
   // ---------------------------------------------------------------- users
 
   isFromConfig(name: string): boolean {
@@ -209,10 +236,10 @@ export class UserStore {
 
   get(name: string): UserView | undefined {
     const fixed = this.configUsers.get(name);
-    if (fixed !== undefined) return { name, tags: fixed.config.tags, passwordHash: fixed.hash, hashingAlgorithm: HASHING_SHA256, fromConfig: true };
+    if (fixed !== undefined) return { name, tags: fixed.config.tags, passwordHash: fixed.hash, hashingAlgorithm: HASHING_SHA256, fromConfig: true, scram: fixed.scram };
     const user = this.managed.get(name);
     if (user === undefined) return undefined;
-    return { name, tags: user.tags, passwordHash: user.hash, hashingAlgorithm: user.algorithm, fromConfig: false };
+    return { name, tags: user.tags, passwordHash: user.hash, hashingAlgorithm: user.algorithm, fromConfig: false, scram: user.scram };
   }
 
   list(): UserView[] {
@@ -232,6 +259,8 @@ export class UserStore {
     const existing = this.managed.get(name);
     let hash: string;
     let algorithm = input.hashingAlgorithm ?? HASHING_SHA256;
+    // a new password brings new SCRAM credentials; a ready hash only those given with it (none from RabbitMQ)
+    let scram: Partial<ScramCredentials> = {};
     if (DIGESTS[algorithm] === undefined) throw brokerError(Errors.PRECONDITION_FAILED, `unknown hashing algorithm '${algorithm}'`);
     if (algorithm === HASHING_MD5 && (input.password !== undefined || input.passwordHash !== undefined) && this.options.allowMd5 !== true && !this.restoring) {
       throw brokerError(
@@ -239,14 +268,19 @@ export class UserStore {
         `user '${name}': password hashes of ${HASHING_MD5} are refused (MD5 is fast to crack); set a password to store it as ${HASHING_SHA256}, or start the broker with ${ALLOW_MD5_FLAG}`,
       );
     }
-    if (input.password !== undefined) hash = hashPassword(input.password, algorithm);
-    else if (input.passwordHash !== undefined) hash = input.passwordHash;
-    else if (existing !== undefined) {
+    if (input.password !== undefined) {
+      hash = hashPassword(input.password, algorithm);
+      scram = scramCredentials(input.password);
+    } else if (input.passwordHash !== undefined) {
+      hash = input.passwordHash;
+      scram = input.scram ?? {};
+    } else if (existing !== undefined) {
       hash = existing.hash;
       algorithm = existing.algorithm;
+      scram = existing.scram;
     } else throw brokerError(Errors.PRECONDITION_FAILED, 'a new user needs a password or a password_hash');
     if (hash !== '' && Buffer.from(hash, 'base64').length <= SALT_BYTES) throw brokerError(Errors.PRECONDITION_FAILED, 'password_hash is not a salted hash (base64)');
-    const user: ManagedUser = { name, hash, algorithm, tags: Object.freeze([...input.tags]), identity: EMPTY_IDENTITY };
+    const user: ManagedUser = { name, hash, algorithm, tags: Object.freeze([...input.tags]), scram, identity: EMPTY_IDENTITY };
     this.managed.set(name, user);
     this.rebuildIdentity(user);
     return existing === undefined;
@@ -327,7 +361,10 @@ export class UserStore {
   /** managed users and their permissions, for the definitions file */
   managedDefinitions(): { users: UserDefinition[]; permissions: PermissionDefinition[] } {
     const users: UserDefinition[] = [];
-    for (const u of this.managed.values()) users.push({ name: u.name, password_hash: u.hash, hashing_algorithm: u.algorithm, tags: u.tags });
+    for (const u of this.managed.values()) {
+      const scram = scramToDefinition(u.scram);
+      users.push({ name: u.name, password_hash: u.hash, hashing_algorithm: u.algorithm, tags: u.tags, ...(Object.keys(scram).length > 0 ? { postbox_scram_credentials: scram } : {}) });
+    }
     const permissions: PermissionDefinition[] = [];
     for (const byVhost of this.grants.values()) permissions.push(...byVhost.values());
     return { users, permissions };
@@ -339,7 +376,13 @@ export class UserStore {
     try {
       for (const u of users) {
         if (this.configUsers.has(u.name)) continue;
-        this.put(u.name, { passwordHash: u.password_hash, hashingAlgorithm: u.hashing_algorithm, tags: u.tags });
+        let scram: Partial<ScramCredentials> = {};
+        try {
+          scram = scramFromDefinition(u.postbox_scram_credentials);
+        } catch {
+          // a damaged credential costs only SCRAM logins: PLAIN still works, and setting the password mends it
+        }
+        this.put(u.name, { passwordHash: u.password_hash, hashingAlgorithm: u.hashing_algorithm, tags: u.tags, scram });
         if (u.hashing_algorithm === HASHING_MD5 && !this.md5Restored.includes(u.name)) this.md5Restored.push(u.name);
       }
     } finally {

@@ -22,7 +22,8 @@
  */
 import type { Exchange } from '../core/exchange/exchange.js';
 import type { VirtualHost } from '../core/vhost.js';
-import { BrokerError } from '../errors/errors.js';
+import { BrokerError, brokerError, Errors } from '../errors/errors.js';
+import { scramFromDefinition, scramToDefinition } from '../core/scram.js';
 import { MANAGEMENT_OWNER } from './access.js';
 import { parseTags } from './access-control.js';
 import { fieldTableToJson, jsonToFieldTable } from './message-json.js';
@@ -93,7 +94,11 @@ async function exportAll(ctx: ManagementContext): Promise<Row> {
     rabbitmq_version: RABBITMQ_API_VERSION,
     product_name: ctx.productName,
     product_version: ctx.version,
-    users: ctx.core.users.list().map((u) => ({ name: u.name, password_hash: u.passwordHash, hashing_algorithm: u.hashingAlgorithm, tags: [...u.tags], limits: {} })),
+    // postbox_scram_credentials: Postbox's own field (RabbitMQ ignores it); users without it log in by PLAIN
+    users: ctx.core.users.list().map((u) => {
+      const scram = scramToDefinition(u.scram);
+      return { name: u.name, password_hash: u.passwordHash, hashing_algorithm: u.hashingAlgorithm, tags: [...u.tags], limits: {}, ...(Object.keys(scram).length > 0 ? { postbox_scram_credentials: scram } : {}) };
+    }),
     vhosts: vhosts.map((v) => ({ name: v.name, description: '', tags: [], metadata: { description: '', tags: [] } })),
     permissions: ctx.core.users.permissions(),
     topic_permissions: [],
@@ -187,7 +192,15 @@ function importDefinitions(ctx: ManagementContext, body: Row, only: VirtualHost 
       step(where, () => {
         // recorded one by one (and undone if the disk refuses), not only by the snapshot at the end
         if (typeof item.password === 'string') core.changeUsers(() => core.users.put(name, { password: item.password as string, tags }));
-        else core.changeUsers(() => core.users.put(name, { passwordHash: str(item, 'password_hash', where), hashingAlgorithm: str(item, 'hashing_algorithm', where, 'rabbit_password_hashing_sha256'), tags }));
+        else {
+          let scram;
+          try {
+            scram = scramFromDefinition(item.postbox_scram_credentials);
+          } catch (err) {
+            throw brokerError(Errors.PRECONDITION_FAILED, `${where}.postbox_scram_credentials: ${(err as Error).message}`);
+          }
+          core.changeUsers(() => core.users.put(name, { passwordHash: str(item, 'password_hash', where), hashingAlgorithm: str(item, 'hashing_algorithm', where, 'rabbit_password_hashing_sha256'), tags, scram }));
+        }
       });
     });
     sections.permissions.forEach((item, i) => {

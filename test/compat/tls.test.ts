@@ -115,6 +115,22 @@ test('kcat produces and consumes with security.protocol=SSL, and Metadata sends 
   assert.deepEqual(plain.brokers.map((b) => b.name), [`127.0.0.1:${broker.kafkaPort}`]);
 });
 
+test('kcat with security.protocol=SASL_SSL and SCRAM-SHA-256 logs in as a broker user over the TLS listener, and a wrong password is refused', async () => {
+  const kcat = await requireCommand('kcat', '-V', 'install it with `apt-get install kcat`');
+  const auth = { Authorization: 'Basic ' + Buffer.from('guest:guest').toString('base64'), 'Content-Type': 'application/json' };
+  assert.equal((await fetch(`${broker.httpUrl}/api/users/sasl-tls`, { method: 'PUT', headers: auth, body: JSON.stringify({ password: 's3cret', tags: '' }) })).status, 201);
+  assert.equal((await fetch(`${broker.httpUrl}/api/permissions/%2F/sasl-tls`, { method: 'PUT', headers: auth, body: JSON.stringify({ configure: '.*', write: '.*', read: '.*' }) })).status, 201);
+  const saslSsl = (password: string): string[] => ['-b', `127.0.0.1:${broker.kafkaTlsPort}`, '-X', 'security.protocol=SASL_SSL', '-X', `ssl.ca.location=${certs.ca}`, '-X', 'sasl.mechanisms=SCRAM-SHA-256', '-X', 'sasl.username=sasl-tls', '-X', `sasl.password=${password}`];
+  const produced = await run(kcat, [...saslSsl('s3cret'), '-P', '-t', 'sasl-ssl', '-X', 'acks=all'], 'secret one\n');
+  assert.equal(produced.code, 0, produced.stderr);
+  const consumed = await run(kcat, [...saslSsl('s3cret'), '-C', '-t', 'sasl-ssl', '-o', 'beginning', '-e', '-q']);
+  assert.equal(consumed.code, 0, consumed.stderr);
+  assert.equal(consumed.stdout.trim(), 'secret one');
+  const wrong = await run(kcat, [...saslSsl('guess'), '-L', '-m', '3']);
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.stderr, /Authentication failed/);
+});
+
 test('kafkajs with ssl produces and consumes through the TLS listener (it reconnects to the advertised TLS port)', async () => {
   const kafka = new Kafka({ brokers: [`127.0.0.1:${broker.kafkaTlsPort}`], ssl: { ca: [readFileSync(certs.ca)], servername: 'localhost' }, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
@@ -316,6 +332,10 @@ test('with --tls-verify-peer a client certificate logs in with EXTERNAL as its C
 test('with --tls-verify-peer a Kafka client certificate is the connection principal, and kcat without one is refused', async () => {
   const b = await startTestBroker({ tlsCert: certs.cert, tlsKey: certs.key, tlsCa: certs.ca, tlsVerifyPeer: true, amqpsPort: -1, httpsPort: -1, kafkaTlsPort: 0 });
   try {
+    // the certificate's CN names a user, who needs permissions in the Kafka vhost as after a SASL login
+    const auth = { Authorization: 'Basic ' + Buffer.from('guest:guest').toString('base64'), 'Content-Type': 'application/json' };
+    assert.equal((await fetch(`${b.httpUrl}/api/users/alice`, { method: 'PUT', headers: auth, body: JSON.stringify({ password: 'unused', tags: '' }) })).status, 201);
+    assert.equal((await fetch(`${b.httpUrl}/api/permissions/%2F/alice`, { method: 'PUT', headers: auth, body: JSON.stringify({ configure: '.*', write: '.*', read: '.*' }) })).status, 201);
     const alice = certs.issueClient('alice');
     const kafka = new Kafka({
       brokers: [`127.0.0.1:${b.kafkaTlsPort}`],
@@ -338,6 +358,10 @@ test('with --tls-verify-peer a Kafka client certificate is the connection princi
     assert.match(refused.stderr, /SSL/);
     const accepted = await run(kcat, ['-b', `127.0.0.1:${b.kafkaTlsPort}`, '-X', 'security.protocol=SSL', '-X', `ssl.ca.location=${certs.ca}`, '-X', `ssl.certificate.location=${alice.cert}`, '-X', `ssl.key.location=${alice.key}`, '-L', '-J']);
     assert.equal(accepted.code, 0, accepted.stderr);
+    // a trusted certificate whose CN names no user is refused
+    const nobody = certs.issueClient('nobody');
+    const stranger = await run(kcat, ['-b', `127.0.0.1:${b.kafkaTlsPort}`, '-X', 'security.protocol=SSL', '-X', `ssl.ca.location=${certs.ca}`, '-X', `ssl.certificate.location=${nobody.cert}`, '-X', `ssl.key.location=${nobody.key}`, '-L', '-m', '3']);
+    assert.notEqual(stranger.code, 0);
   } finally {
     await b.stop();
   }

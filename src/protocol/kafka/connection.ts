@@ -25,6 +25,18 @@
  * taken from the context's fetchMemory (shared by every connection) and given back when the connection has
  * no streamed answer left to send. A slice that can no longer be read (short read, EIO) closes the
  * connection: the frame's size was promised already (Kafka closes the connection on a failed send too).
+
+ * Authentication (SASL_PLAINTEXT, as a Kafka listener with PLAIN and SCRAM enabled): a connection is not
+ * anyone until it authenticates with SaslHandshake + SaslAuthenticate (or, after a v0 SaslHandshake, bare
+ * size-prefixed SASL tokens, as old clients send them), or until it sends its first other request from a
+ * loopback address while the user guest exists: it is then guest, as an AMQP client logging in as guest.
+ * Before that, only ApiVersions and the SASL requests are served; anything else is Kafka's
+ * ILLEGAL_SASL_STATE: one log line, and the connection is closed (Kafka closes it too). A connection that
+ * must authenticate gets HANDSHAKE_TIMEOUT_MS to do so, and frames of at most MAX_UNAUTHENTICATED_FRAME_BYTES
+ * meanwhile; one authentication per connection (no re-authentication). A refused login is answered with
+ * SASL_AUTHENTICATION_FAILED, logged in one line, and the connection is closed once the answer is written.
+ * On the TLS listener a verified client certificate whose CN names a user makes the connection that user
+ * at once (mechanism SSL), as a SASL login would.
  */
 import type { StalledSender } from './stalled-senders.js';
 import { tlsConnectionInfo } from '../../util/tls.js';
@@ -34,7 +46,11 @@ import type { Logger } from '../../log/logger.js';
 import { KafkaCodecError } from './codec.js';
 import { sourceOf, type FramePiece } from './codec.js';
 import { decodeRequest, encodeResponse, encodeResponseFrame, FRAME_SIZE_BYTES, UnsupportedKafkaRequestError, type DecodedRequest } from './envelope.js';
-import { API_VERSIONS_API, FETCH_API, PRODUCE_API, type FetchResponse } from './generated/messages.js';
+import { API_VERSIONS_API, FETCH_API, PRODUCE_API, SASL_AUTHENTICATE_API, SASL_HANDSHAKE_API, type FetchResponse, type SaslAuthenticateResponse, type SaslHandshakeResponse } from './generated/messages.js';
+import type { UserConfig } from '../../config/config.js';
+import { NO_ACCESS, type AccessKind, type ResourceAccess } from '../../core/users.js';
+import { isLoopbackAddress } from '../../util/net.js';
+import { authenticationFailedText, isSaslMechanism, SaslExchange, SASL_MECHANISMS, type SaslStep } from './sasl.js';
 import { KafkaErrorCode } from './errors.js';
 import type { KafkaContext, KafkaSession } from './handlers/context.js';
 import { handlerFor, apiVersionsBody } from './handlers/index.js';
@@ -88,6 +104,12 @@ const RESERVE_AHEAD_BYTES = 1024 * 1024;
 /** Receive buffers up to 4 MiB come from here; two of each size are kept free. */
 const RECEIVE_BUFFERS = new BufferPool(RECEIVE_BUFFER_BYTES, 2, 4 * 1024 * 1024, 2);
 const NO_BYTES = Buffer.alloc(0);
+/** Time a connection that must authenticate has to do so, from its connection or SaslHandshake: as AMQP's handshake. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Largest frame before authentication: Kafka's sasl.server.max.receive.size default (512 KiB). */
+export const MAX_UNAUTHENTICATED_FRAME_BYTES = 512 * 1024;
+/** The user an unauthenticated loopback connection is (RabbitMQ's default user, loopback-only). */
+const GUEST = 'guest';
 
 interface Slot {
   done: boolean;
@@ -164,6 +186,25 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
   private readonly connectedAt = Date.now();
   /** the socket reads into the server's shared buffer (false: 'data' events, as Node delivers them) */
   readonly sharedReads: boolean;
+  /** the authenticated user (null: not yet) */
+  private user: UserConfig | null = null;
+  /** how it authenticated: a SASL mechanism, or '' for the loopback guest */
+  private authMechanism = '';
+  /** a SASL login waiting for the login guard's answer: cancels it (the connection went away) */
+  private cancelLogin: (() => void) | null = null;
+  /** the user's permissions in the Kafka vhost, and the user store generation they were read at */
+  private access: ResourceAccess = NO_ACCESS;
+  private accessGeneration = -1;
+  /** the SASL exchange under way (null: none started, or it ended) */
+  private sasl: SaslExchange | null = null;
+  /** a SaslHandshake was received: no more guest, and no second authentication */
+  private saslStarted = false;
+  /** SaslHandshake v0: the next frames are bare SASL tokens, not Kafka requests */
+  private rawSasl = false;
+  /** an answer that ends the connection is queued: read nothing more, close once it is written */
+  private closeWhenAnswered = false;
+  private handshakeTimer: NodeJS.Timeout | null = null;
+  private readonly fromLoopback: boolean;
 
   /** `readBuffer`: the server's shared read buffer (null: read 'data' events) */
   constructor(
@@ -186,12 +227,181 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
     if (!this.sharedReads) socket.on('data', (chunk: Buffer) => this.onRead(chunk.length, chunk));
     socket.on('error', (err) => this.logger.debug(() => `kafka connection ${this.name}: ${err.message}`));
     socket.on('close', () => this.released());
+    this.fromLoopback = isLoopbackAddress(socket.remoteAddress);
+    // a client that cannot be guest must authenticate, in bounded time
+    if (!this.fromLoopback) this.startHandshakeTimer();
+    // a verified client certificate (TLS listener, --tls-verify-peer) names the user, as AMQP's EXTERNAL
+    if (principal !== null) {
+      const user = context.users.identity(principal);
+      if (user !== undefined && !(user.loopbackOnly && !this.fromLoopback)) this.authenticatedAs(user, 'SSL');
+      else this.fail(`the TLS client certificate's CN '${principal}' ${user === undefined ? 'names no user' : 'is a user that may only connect from loopback'}`);
+    }
+  }
+
+  // ---- authentication (see the header)
+
+  private startHandshakeTimer(): void {
+    if (this.handshakeTimer !== null) return;
+    this.handshakeTimer = setTimeout(() => {
+      this.handshakeTimer = null;
+      if (this.user === null) this.fail(`SASL authentication not completed in ${HANDSHAKE_TIMEOUT_MS} ms`);
+    }, HANDSHAKE_TIMEOUT_MS);
+    this.handshakeTimer.unref();
+  }
+
+  private stopHandshakeTimer(): void {
+    if (this.handshakeTimer === null) return;
+    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
+  }
+
+  /**
+   * The connection is `user` from now on. SASL calls this; so must a listener that authenticated the client
+   * another way (a TLS listener with a verified client certificate: the user named by its CN, mechanism
+   * 'EXTERNAL'), right after constructing the connection, before any request is read.
+   */
+  authenticatedAs(user: UserConfig, mechanism: string): void {
+    this.user = user;
+    this.authMechanism = mechanism;
+    this.accessGeneration = -1;
+    this.sasl = null;
+    this.stopHandshakeTimer();
+  }
+
+  /** an unauthenticated connection may still become the guest: loopback, no SASL started, guest exists */
+  private mayBeGuest(): boolean {
+    return this.fromLoopback && !this.saslStarted && this.context.users.identity(GUEST) !== undefined;
+  }
+
+  get userName(): string {
+    return this.user?.name ?? '';
+  }
+
+  allows(kind: AccessKind, name: string): boolean {
+    return this.currentAccess().allows(kind, name);
+  }
+
+  isAdministrator(): boolean {
+    return this.user !== null && this.user.tags.includes('administrator') && this.context.users.identity(this.user.name) !== undefined;
+  }
+
+  describes(name: string): boolean {
+    const access = this.currentAccess();
+    return access.allows('read', name) || access.allows('write', name) || access.allows('configure', name);
+  }
+
+  /** the user's permissions in the Kafka vhost, read again whenever any permission changed */
+  private currentAccess(): ResourceAccess {
+    const users = this.context.users;
+    if (this.accessGeneration !== users.generation) {
+      this.accessGeneration = users.generation;
+      const user = this.user;
+      // a user deleted since it authenticated has no access any more
+      this.access = user === null || users.identity(user.name) === undefined ? NO_ACCESS : users.access(user.name, this.context.kafkaVhost);
+    }
+    return this.access;
+  }
+
+  saslHandshake(mechanism: string, version: number): SaslHandshakeResponse {
+    const mechanisms = [...SASL_MECHANISMS];
+    if (this.user !== null || this.saslStarted) {
+      this.endAfterAnswer(`a second SaslHandshake (${this.user !== null ? 'already authenticated' : 'handshake already made'}; ILLEGAL_SASL_STATE)`);
+      return { errorCode: KafkaErrorCode.ILLEGAL_SASL_STATE, mechanisms };
+    }
+    this.saslStarted = true;
+    this.startHandshakeTimer();
+    if (!isSaslMechanism(mechanism)) {
+      this.endAfterAnswer(`SASL mechanism '${mechanism.slice(0, 64)}' is not enabled (UNSUPPORTED_SASL_MECHANISM)`);
+      return { errorCode: KafkaErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms };
+    }
+    this.sasl = new SaslExchange(mechanism, this.context.users, this.fromLoopback);
+    if (version === 0) this.rawSasl = true;
+    return { errorCode: KafkaErrorCode.NONE, mechanisms };
+  }
+
+  saslAuthenticate(token: Buffer, _version: number): SaslAuthenticateResponse | Promise<SaslAuthenticateResponse> {
+    const sasl = this.sasl;
+    if (sasl === null || this.rawSasl) {
+      this.endAfterAnswer('SaslAuthenticate without a SaslHandshake v1 before it (ILLEGAL_SASL_STATE)');
+      return { errorCode: KafkaErrorCode.ILLEGAL_SASL_STATE, errorMessage: 'SaslAuthenticate before SaslHandshake', authBytes: NO_BYTES, sessionLifetimeMs: 0n };
+    }
+    if (sasl.decides && this.context.logins !== undefined) {
+      // the deciding token goes through the login guard: logged per source, answered late for a source
+      // that failed often (the check runs when the delay ends), one answer held per source
+      return new Promise<SaslAuthenticateResponse>((resolve) => {
+        let step: SaslStep | null = null;
+        this.cancelLogin = this.context.logins!.attempt(
+          { source: this.socket.remoteAddress, protocol: 'Kafka', mechanism: sasl.mechanism, user: sasl.claimedUser(token) },
+          () => {
+            step = sasl.step(token);
+            return step.kind === 'done' ? step.user : undefined;
+          },
+          () => {
+            this.cancelLogin = null;
+            resolve(this.saslAnswer(sasl, step ?? { kind: 'failed', reason: 'another login from the same address is waiting', user: sasl.claimedUser(token) }, false));
+          },
+        );
+      });
+    }
+    return this.saslAnswer(sasl, sasl.step(token), true);
+  }
+
+  /** `logFailure`: false when the login guard has logged it (its lines are per source, rate-limited) */
+  private saslAnswer(sasl: SaslExchange, step: SaslStep, logFailure: boolean): SaslAuthenticateResponse {
+    if (step.kind === 'failed') {
+      this.sasl = null;
+      const reason = `SASL ${sasl.mechanism} login refused for user '${step.user.slice(0, 255)}': ${step.reason} (SASL_AUTHENTICATION_FAILED)`;
+      if (logFailure) this.endAfterAnswer(reason);
+      else this.endAfterAnswer(reason, true);
+      return { errorCode: KafkaErrorCode.SASL_AUTHENTICATION_FAILED, errorMessage: authenticationFailedText(sasl.mechanism), authBytes: NO_BYTES, sessionLifetimeMs: 0n };
+    }
+    if (step.kind === 'done') this.authenticated(step.user, sasl.mechanism);
+    return { errorCode: KafkaErrorCode.NONE, errorMessage: null, authBytes: step.token, sessionLifetimeMs: 0n };
+  }
+
+  private authenticated(user: UserConfig, mechanism: string): void {
+    this.authenticatedAs(user, mechanism);
+    this.logger.debug(() => `kafka connection ${this.name}: user '${user.name}' authenticated (SASL ${mechanism})`);
+  }
+
+  /** a bare SASL token after SaslHandshake v0: the answer is a bare frame too; a refusal just closes */
+  private onRawToken(token: Buffer): void {
+    const sasl = this.sasl!;
+    const step = sasl.step(token);
+    if (step.kind === 'failed') {
+      this.sasl = null;
+      this.rawSasl = false;
+      return this.fail(`SASL ${sasl.mechanism} login refused for user '${step.user.slice(0, 255)}': ${step.reason} (SASL_AUTHENTICATION_FAILED)`);
+    }
+    if (step.kind === 'done') {
+      this.rawSasl = false;
+      this.authenticated(step.user, sasl.mechanism);
+    }
+    const frame = Buffer.allocUnsafe(FRAME_SIZE_BYTES + step.token.length);
+    frame.writeInt32BE(step.token.length, 0);
+    step.token.copy(frame, FRAME_SIZE_BYTES);
+    this.answerNow(frame);
+  }
+
+  /** the answer being made is the connection's last: one log line now, the socket ends once it is written */
+  /** `quiet`: the reason is logged at debug only (a refused login the login guard has logged already) */
+  private endAfterAnswer(reason: string, quiet = false): void {
+    if (this.closeWhenAnswered) return;
+    this.closeWhenAnswered = true;
+    this.stopHandshakeTimer();
+    if (quiet) this.logger.debug(() => `kafka connection ${this.name}: ${reason}; closing it`);
+    else this.logger.warn(`kafka connection ${this.name}: ${reason}; closing it`);
   }
 
   /** The socket is gone: what it held of the shared budgets goes back. */
   private released(): void {
     this.closed = true;
     this.context.stalledSenders.written(this);
+    if (this.cancelLogin !== null) {
+      this.cancelLogin();
+      this.cancelLogin = null;
+    }
+    this.stopHandshakeTimer();
     if (this.cancelMemoryWait !== null) {
       this.cancelMemoryWait();
       this.cancelMemoryWait = null;
@@ -268,17 +478,19 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
    * the request's bytes. Any other request gets a copy of its own, as its handler may keep parts of it.
    */
   private drainFrames(): void {
-    while (!this.closed && !this.paused && !this.heldByAlarm && !this.outputBlocked && this.cancelMemoryWait === null) {
+    while (!this.closed && !this.closeWhenAnswered && !this.paused && !this.heldByAlarm && !this.outputBlocked && this.cancelMemoryWait === null) {
       const pending = this.recvEnd - this.recvStart;
       if (pending < FRAME_SIZE_BYTES) break;
       const recv = this.recv;
       const size = recv.readInt32BE(this.recvStart);
-      const maxRequestBytes = this.context.requestMaxBytes;
+      // before authentication, frames are bounded as Kafka bounds them (unless this may be the loopback guest)
+      const maxRequestBytes = this.user === null && !this.mayBeGuest() ? Math.min(MAX_UNAUTHENTICATED_FRAME_BYTES, this.context.requestMaxBytes) : this.context.requestMaxBytes;
       if (size < 0 || size > maxRequestBytes) {
-        this.fail(`request size ${size} outside 0..${maxRequestBytes} (--kafka-socket-request-max-bytes)`);
+        this.fail(`request size ${size} outside 0..${maxRequestBytes} (${this.user === null ? 'before authentication' : '--kafka-socket-request-max-bytes'})`);
         return;
       }
-      const apiKey = pending >= FRAME_SIZE_BYTES + 2 ? recv.readInt16BE(this.recvStart + FRAME_SIZE_BYTES) : -1;
+      // a bare SASL token (after SaslHandshake v0) has no API key
+      const apiKey = !this.rawSasl && pending >= FRAME_SIZE_BYTES + 2 ? recv.readInt16BE(this.recvStart + FRAME_SIZE_BYTES) : -1;
       if (apiKey === PRODUCE_API.apiKey && this.context.publishBlocked()) {
         this.heldByAlarm = true;
         this.socket.pause();
@@ -324,6 +536,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
   }
 
   private onFrame(frame: Buffer): void {
+    if (this.rawSasl) return this.onRawToken(frame);
     let request: DecodedRequest;
     try {
       request = decodeRequest(frame);
@@ -342,6 +555,13 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
       return this.fail(`API ${request.apiKey} v${request.apiVersion} is not served`);
     }
     const { apiKey, apiVersion } = request;
+    if (this.user === null && apiKey !== API_VERSIONS_API.apiKey && apiKey !== SASL_HANDSHAKE_API.apiKey && apiKey !== SASL_AUTHENTICATE_API.apiKey) {
+      if (!this.mayBeGuest()) {
+        const why = this.saslStarted ? 'before SASL authentication completed' : 'without SASL authentication, from an address other than loopback (or user guest is gone)';
+        return this.fail(`API ${apiKey} v${apiVersion} request ${why} (ILLEGAL_SASL_STATE)`);
+      }
+      this.authenticatedAs(this.context.users.identity(GUEST)!, '');
+    }
     const correlationId = request.header.correlationId;
     const slot: Slot = { done: false, frame: null, streamed: false };
     this.slots.push(slot);
@@ -439,8 +659,14 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
     if (this.closed) return;
     if (written > 0) slots.splice(0, written);
     if (!this.chunkInFlight && this.chunk !== null && (slots.length === 0 || !slots[0]!.streamed)) this.giveBackChunk();
+    if (this.closeWhenAnswered && slots.length === 0 && !this.closed) {
+      // the last answer is written: close once the socket has sent it
+      this.closed = true;
+      this.socket.end(() => this.socket.destroy());
+      return;
+    }
     this.checkOutput();
-    if (this.paused && this.slots.length < MAX_IN_FLIGHT / 2) {
+    if (this.paused && this.slots.length < MAX_IN_FLIGHT / 2 && !this.closed) {
       this.paused = false;
       this.resumeReading();
       this.drainFrames();
@@ -571,6 +797,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
 
   close(): void {
     this.closed = true;
+    this.stopHandshakeTimer();
     this.socket.destroy();
   }
 
@@ -581,9 +808,10 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
     return {
       name: this.name,
       protocol: 'Kafka',
-      // no SASL: a Kafka client is authenticated only by a TLS client certificate, and opens no vhost
-      user: this.principal ?? '',
-      vhost: '',
+      // the user it authenticated as; a client that did not authenticate (the loopback guest) is listed
+      // without one, as before SASL existed
+      user: this.user === null || this.authMechanism === '' ? '' : this.user.name,
+      vhost: this.user === null || this.authMechanism === '' ? '' : this.context.kafkaVhost,
       host: s.localAddress ?? '',
       port: s.localPort ?? 0,
       peerHost: s.remoteAddress ?? '',
@@ -595,7 +823,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
       channelMax: 0,
       frameMax: this.context.requestMaxBytes,
       heartbeatSeconds: 0,
-      authMechanism: this.principal === null ? '' : 'SSL',
+      authMechanism: this.authMechanism,
       clientProperties: { client_id: this.clientId },
       recvBytes: s.bytesRead,
       sendBytes: s.bytesWritten,

@@ -10,6 +10,7 @@
  * 'data' events where it does not): that took the broker's CPU per produced 1 KiB record over TLS from
  * 3.5-4.0 µs to 2.8-2.9 (plain: 1.2-1.4; bench/results/2026-12-07-tls.md).
  */
+import type { LoginGuard } from '../../core/login-guard.js';
 import { StalledSenders } from './stalled-senders.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
@@ -20,6 +21,7 @@ import { KafkaConnection } from './connection.js';
 import type { KafkaBrokerIdentity, KafkaContext } from './handlers/context.js';
 import type { StreamStore } from '../../core/stream/topics.js';
 import type { GroupCoordinator } from '../../core/stream/groups.js';
+import type { UserStore } from '../../core/users.js';
 import { ByteBudget } from '../../util/byte-budget.js';
 import { adoptReservation, type ListenerReservation } from '../../util/listen.js';
 import { SHARED_READ_BUFFER_BYTES, sharedReadsEnabled } from '../../util/shared-read-buffer.js';
@@ -38,6 +40,10 @@ export interface KafkaServerOptions {
   readonly queuedMaxRequestBytes?: number;
   /** chunk buffers of Fetch answers being sent, over every connection (default FETCH_MEMORY_BYTES) */
   readonly fetchMemoryBytes?: number;
+  /** the vhost whose permissions apply to topics and groups (default '/') */
+  readonly kafkaVhost?: string;
+  /** the broker's login guard (failed logins logged per source and slowed); absent: none */
+  readonly logins?: LoginGuard;
 }
 
 /** Defaults for a server built without the settings (tests): Kafka's fetch.max.bytes and socket.request.max.bytes, and config.ts's. */
@@ -73,6 +79,7 @@ export class KafkaServer {
     streams: StreamStore,
     groups: GroupCoordinator,
     private readonly logger: Logger,
+    users: UserStore,
   ) {
     const fetchMemory = new ByteBudget(options.fetchMemoryBytes ?? FETCH_MEMORY_BYTES);
     this.context = {
@@ -86,6 +93,9 @@ export class KafkaServer {
       queuedRequests: new ByteBudget(options.queuedMaxRequestBytes ?? DEFAULT_QUEUED_MAX_REQUEST_BYTES),
       fetchMemory,
       stalledSenders: new StalledSenders(fetchMemory),
+      users,
+      kafkaVhost: options.kafkaVhost ?? '/',
+      ...(options.logins !== undefined ? { logins: options.logins } : {}),
     };
     this.tlsContext = { ...this.context, identity: () => this.identity(this.tlsPort, 'SSL') };
   }

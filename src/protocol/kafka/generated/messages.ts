@@ -39,6 +39,7 @@ export const DELETE_TOPICS_API = Object.freeze({ apiKey: 20, name: 'DeleteTopics
 export const INIT_PRODUCER_ID_API = Object.freeze({ apiKey: 22, name: 'InitProducerId', minVersion: 0, maxVersion: 5, flexibleFrom: 2 }) satisfies KafkaApiInfo;
 export const DESCRIBE_CONFIGS_API = Object.freeze({ apiKey: 32, name: 'DescribeConfigs', minVersion: 0, maxVersion: 4, flexibleFrom: 4 }) satisfies KafkaApiInfo;
 export const ALTER_CONFIGS_API = Object.freeze({ apiKey: 33, name: 'AlterConfigs', minVersion: 0, maxVersion: 2, flexibleFrom: 2 }) satisfies KafkaApiInfo;
+export const SASL_AUTHENTICATE_API = Object.freeze({ apiKey: 36, name: 'SaslAuthenticate', minVersion: 0, maxVersion: 2, flexibleFrom: 2 }) satisfies KafkaApiInfo;
 export const CREATE_PARTITIONS_API = Object.freeze({ apiKey: 37, name: 'CreatePartitions', minVersion: 0, maxVersion: 3, flexibleFrom: 2 }) satisfies KafkaApiInfo;
 export const DELETE_GROUPS_API = Object.freeze({ apiKey: 42, name: 'DeleteGroups', minVersion: 0, maxVersion: 2, flexibleFrom: 2 }) satisfies KafkaApiInfo;
 export const INCREMENTAL_ALTER_CONFIGS_API = Object.freeze({ apiKey: 44, name: 'IncrementalAlterConfigs', minVersion: 0, maxVersion: 1, flexibleFrom: 1 }) satisfies KafkaApiInfo;
@@ -65,13 +66,14 @@ export const ApiKey = Object.freeze({
   InitProducerId: 22,
   DescribeConfigs: 32,
   AlterConfigs: 33,
+  SaslAuthenticate: 36,
   CreatePartitions: 37,
   DeleteGroups: 42,
   IncrementalAlterConfigs: 44,
 } as const);
 
 /** Every served API, by api key (ascending). */
-export const KAFKA_APIS: readonly KafkaApiInfo[] = Object.freeze([PRODUCE_API, FETCH_API, LIST_OFFSETS_API, METADATA_API, OFFSET_COMMIT_API, OFFSET_FETCH_API, FIND_COORDINATOR_API, JOIN_GROUP_API, HEARTBEAT_API, LEAVE_GROUP_API, SYNC_GROUP_API, DESCRIBE_GROUPS_API, LIST_GROUPS_API, SASL_HANDSHAKE_API, API_VERSIONS_API, CREATE_TOPICS_API, DELETE_TOPICS_API, INIT_PRODUCER_ID_API, DESCRIBE_CONFIGS_API, ALTER_CONFIGS_API, CREATE_PARTITIONS_API, DELETE_GROUPS_API, INCREMENTAL_ALTER_CONFIGS_API]);
+export const KAFKA_APIS: readonly KafkaApiInfo[] = Object.freeze([PRODUCE_API, FETCH_API, LIST_OFFSETS_API, METADATA_API, OFFSET_COMMIT_API, OFFSET_FETCH_API, FIND_COORDINATOR_API, JOIN_GROUP_API, HEARTBEAT_API, LEAVE_GROUP_API, SYNC_GROUP_API, DESCRIBE_GROUPS_API, LIST_GROUPS_API, SASL_HANDSHAKE_API, API_VERSIONS_API, CREATE_TOPICS_API, DELETE_TOPICS_API, INIT_PRODUCER_ID_API, DESCRIBE_CONFIGS_API, ALTER_CONFIGS_API, SASL_AUTHENTICATE_API, CREATE_PARTITIONS_API, DELETE_GROUPS_API, INCREMENTAL_ALTER_CONFIGS_API]);
 
 /** The served API with this key, or undefined. */
 export function kafkaApi(apiKey: number): KafkaApiInfo | undefined {
@@ -6879,6 +6881,94 @@ function encodeAlterConfigsResourceResponse(w: KafkaWriter, version: number, v: 
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// SaslAuthenticateRequest (api key 36)
+// ---------------------------------------------------------------------------------------------------------
+
+/** SaslAuthenticateRequest, versions 0-2, flexible 2+. */
+export interface SaslAuthenticateRequest {
+  /** The SASL authentication bytes from the client, as defined by the SASL mechanism. (versions 0+) */
+  authBytes: Buffer;
+}
+
+export function decodeSaslAuthenticateRequest(r: KafkaReader, version: number): SaslAuthenticateRequest {
+  let $authBytes: Buffer = (version >= 2 ? r.compactBytes() : r.bytes());
+  if (version >= 2) r.skipTaggedFields();
+  return { authBytes: $authBytes };
+}
+
+export function sizeSaslAuthenticateRequest(version: number, v: SaslAuthenticateRequest): number {
+  let s = 0;
+  s += sizeBytes(v.authBytes, version >= 2);
+  if (version >= 2) s += 1;
+  return s;
+}
+
+export function encodeSaslAuthenticateRequest(w: KafkaWriter, version: number, v: SaslAuthenticateRequest): void {
+  if (version >= 2) w.compactBytes(v.authBytes);
+  else w.bytes(v.authBytes);
+  if (version >= 2) w.uvarint(0);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// SaslAuthenticateResponse (api key 36)
+// ---------------------------------------------------------------------------------------------------------
+
+/** SaslAuthenticateResponse, versions 0-2, flexible 2+. */
+export interface SaslAuthenticateResponse {
+  /** The error code, or 0 if there was no error. (versions 0+) */
+  errorCode: number;
+  /** The error message, or null if there was no error. (versions 0+; nullable 0+) */
+  errorMessage: string | null;
+  /** The SASL authentication bytes from the server, as defined by the SASL mechanism. (versions 0+) */
+  authBytes: Buffer;
+  /** Number of milliseconds after which only re-authentication over the existing connection to create a new session can occur. (versions 1+; default 0) */
+  sessionLifetimeMs: bigint;
+}
+
+export function decodeSaslAuthenticateResponse(r: KafkaReader, version: number): SaslAuthenticateResponse {
+  let $errorCode: number = r.int16();
+  let $errorMessage: string | null = (version >= 2 ? r.compactNullableString() : r.nullableString());
+  let $authBytes: Buffer = (version >= 2 ? r.compactBytes() : r.bytes());
+  let $sessionLifetimeMs: bigint = 0n;
+  if (version >= 1) $sessionLifetimeMs = r.int64();
+  if (version >= 2) r.skipTaggedFields();
+  return {
+    errorCode: $errorCode,
+    errorMessage: $errorMessage,
+    authBytes: $authBytes,
+    sessionLifetimeMs: $sessionLifetimeMs,
+  };
+}
+
+export function sizeSaslAuthenticateResponse(version: number, v: SaslAuthenticateResponse): number {
+  let s = 0;
+  s += 2;
+  s += sizeString(v.errorMessage, version >= 2);
+  s += sizeBytes(v.authBytes, version >= 2);
+  if (version >= 1) s += 8;
+  if (version >= 2) s += 1;
+  return s;
+}
+
+export function encodeSaslAuthenticateResponse(w: KafkaWriter, version: number, v: SaslAuthenticateResponse): void {
+  w.int16(v.errorCode);
+  {
+    const x = v.errorMessage;
+    if (x === null) {
+      if (version >= 2) w.uvarint(0);
+      else w.int16(-1);
+    } else {
+      if (version >= 2) w.compactString(x);
+      else w.string(x);
+    }
+  }
+  if (version >= 2) w.compactBytes(v.authBytes);
+  else w.bytes(v.authBytes);
+  if (version >= 1) w.int64(v.sessionLifetimeMs);
+  if (version >= 2) w.uvarint(0);
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // CreatePartitionsRequest (api key 37)
 // ---------------------------------------------------------------------------------------------------------
 
@@ -7517,6 +7607,7 @@ export interface KafkaRequests {
   22: InitProducerIdRequest;
   32: DescribeConfigsRequest;
   33: AlterConfigsRequest;
+  36: SaslAuthenticateRequest;
   37: CreatePartitionsRequest;
   42: DeleteGroupsRequest;
   44: IncrementalAlterConfigsRequest;
@@ -7544,6 +7635,7 @@ export interface KafkaResponses {
   22: InitProducerIdResponse;
   32: DescribeConfigsResponse;
   33: AlterConfigsResponse;
+  36: SaslAuthenticateResponse;
   37: CreatePartitionsResponse;
   42: DeleteGroupsResponse;
   44: IncrementalAlterConfigsResponse;
@@ -7586,6 +7678,7 @@ export const REQUEST_DECODERS: { readonly [K in ServedApiKey]: BodyDecoder<Kafka
   22: decodeInitProducerIdRequest,
   32: decodeDescribeConfigsRequest,
   33: decodeAlterConfigsRequest,
+  36: decodeSaslAuthenticateRequest,
   37: decodeCreatePartitionsRequest,
   42: decodeDeleteGroupsRequest,
   44: decodeIncrementalAlterConfigsRequest,
@@ -7613,6 +7706,7 @@ export const RESPONSE_ENCODERS: { readonly [K in ServedApiKey]: BodyEncoder<Kafk
   22: { size: sizeInitProducerIdResponse, encode: encodeInitProducerIdResponse },
   32: { size: sizeDescribeConfigsResponse, encode: encodeDescribeConfigsResponse },
   33: { size: sizeAlterConfigsResponse, encode: encodeAlterConfigsResponse },
+  36: { size: sizeSaslAuthenticateResponse, encode: encodeSaslAuthenticateResponse },
   37: { size: sizeCreatePartitionsResponse, encode: encodeCreatePartitionsResponse },
   42: { size: sizeDeleteGroupsResponse, encode: encodeDeleteGroupsResponse },
   44: { size: sizeIncrementalAlterConfigsResponse, encode: encodeIncrementalAlterConfigsResponse },
@@ -7640,6 +7734,7 @@ export const REQUEST_ENCODERS: { readonly [K in ServedApiKey]: BodyEncoder<Kafka
   22: { size: sizeInitProducerIdRequest, encode: encodeInitProducerIdRequest },
   32: { size: sizeDescribeConfigsRequest, encode: encodeDescribeConfigsRequest },
   33: { size: sizeAlterConfigsRequest, encode: encodeAlterConfigsRequest },
+  36: { size: sizeSaslAuthenticateRequest, encode: encodeSaslAuthenticateRequest },
   37: { size: sizeCreatePartitionsRequest, encode: encodeCreatePartitionsRequest },
   42: { size: sizeDeleteGroupsRequest, encode: encodeDeleteGroupsRequest },
   44: { size: sizeIncrementalAlterConfigsRequest, encode: encodeIncrementalAlterConfigsRequest },
@@ -7667,6 +7762,7 @@ export const RESPONSE_DECODERS: { readonly [K in ServedApiKey]: BodyDecoder<Kafk
   22: decodeInitProducerIdResponse,
   32: decodeDescribeConfigsResponse,
   33: decodeAlterConfigsResponse,
+  36: decodeSaslAuthenticateResponse,
   37: decodeCreatePartitionsResponse,
   42: decodeDeleteGroupsResponse,
   44: decodeIncrementalAlterConfigsResponse,

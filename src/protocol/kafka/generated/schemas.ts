@@ -723,6 +723,21 @@ export const MESSAGE_SCHEMAS: readonly MessageSchema[] = [
     ],
   },
   {
+    name: 'SaslAuthenticateRequest', type: 'request', apiKey: 36, validVersions: [0,2], flexibleVersions: [2,32767],
+    fields: [
+      { name: 'authBytes', type: 'bytes', versions: [0,32767], nullableVersions: null },
+    ],
+  },
+  {
+    name: 'SaslAuthenticateResponse', type: 'response', apiKey: 36, validVersions: [0,2], flexibleVersions: [2,32767],
+    fields: [
+      { name: 'errorCode', type: 'int16', versions: [0,32767], nullableVersions: null },
+      { name: 'errorMessage', type: 'string', versions: [0,32767], nullableVersions: [0,32767] },
+      { name: 'authBytes', type: 'bytes', versions: [0,32767], nullableVersions: null },
+      { name: 'sessionLifetimeMs', type: 'int64', versions: [1,32767], nullableVersions: null, default: "0" },
+    ],
+  },
+  {
     name: 'CreatePartitionsRequest', type: 'request', apiKey: 37, validVersions: [0,3], flexibleVersions: [2,32767],
     fields: [
       { name: 'topics', type: '[]struct', versions: [0,32767], nullableVersions: null, fields: [

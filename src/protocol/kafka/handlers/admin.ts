@@ -15,7 +15,7 @@ import {
   type CreatePartitionsTopicResult,
 } from '../generated/messages.js';
 import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
-import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
+import type { AnyKafkaHandler, KafkaContext, KafkaHandler, KafkaSession } from './context.js';
 import type { CreationBudget, StreamStore } from '../../../core/stream/topics.js';
 import { applyTopicConfigChanges, type TopicConfigChange } from '../../../core/stream/topic-config.js';
 
@@ -101,13 +101,15 @@ const CREATE_PARTITIONS: KafkaHandler<typeof CREATE_PARTITIONS_API.apiKey> = {
   apiKey: CREATE_PARTITIONS_API.apiKey,
   minVersion: 0,
   maxVersion: 3,
-  handle(context, request, version) {
+  handle(context, request, version, session) {
     const twice = duplicates(request.topics.map((t) => t.name));
     const budget = context.streams.creationBudget();
     const results: CreatePartitionsTopicResult[] = request.topics.map((t) => {
       const outcome = twice.has(t.name)
         ? failure(KafkaErrorCode.INVALID_REQUEST, `Duplicate topic in request: ${t.name}`)
-        : createPartitions(context, t, request.validateOnly, budget);
+        : !session.allows('configure', t.name)
+          ? failure(KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, `Authorization failed: no configure permission on topic '${t.name}'.`)
+          : createPartitions(context, t, request.validateOnly, budget);
       // THROTTLING_QUOTA_EXCEEDED exists from CreatePartitions v3 (KIP-599); older clients get POLICY_VIOLATION
       if (outcome.errorCode === KafkaErrorCode.THROTTLING_QUOTA_EXCEEDED && version < 3) return { name: t.name, ...outcome, errorCode: KafkaErrorCode.POLICY_VIOLATION };
       return { name: t.name, ...outcome };
@@ -128,18 +130,23 @@ interface ConfigResource {
  * The outcome for a resource that is not a topic, or null for a topic (which the caller alters). A broker
  * resource with no configs changes nothing and succeeds; with configs it is refused (see the file comment).
  */
-function nonTopicOutcome(resource: ConfigResource): Outcome | null {
-  if (resource.resourceType === RESOURCE_TOPIC) return null;
+function nonTopicOutcome(resource: ConfigResource, session: KafkaSession): Outcome | null {
+  if (resource.resourceType === RESOURCE_TOPIC) {
+    // altering a topic's configs needs configure on it
+    return session.allows('configure', resource.resourceName) ? null : failure(KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, `Authorization failed: no configure permission on topic '${resource.resourceName}'.`);
+  }
   if (resource.resourceType === RESOURCE_BROKER || resource.resourceType === RESOURCE_BROKER_LOGGER) {
+    // the broker is the cluster: only an administrator may even ask (Kafka's ALTER_CONFIGS on the cluster)
+    if (!session.isAdministrator()) return failure(KafkaErrorCode.CLUSTER_AUTHORIZATION_FAILED, 'Cluster authorization failed: altering broker configs needs the administrator tag.');
     return resource.configs.length === 0 ? OK : failure(KafkaErrorCode.INVALID_REQUEST, BROKER_CONFIGS_MESSAGE);
   }
   return failure(KafkaErrorCode.INVALID_REQUEST, `Config resource type ${resource.resourceType} cannot be altered on this broker (only topics, type ${RESOURCE_TOPIC}).`);
 }
 
 /** The checks both alter APIs share: duplicates, the resource type, the topic's existence, repeated config names. */
-function preliminaryOutcome(streams: StreamStore, resource: ConfigResource, duplicated: boolean): Outcome | null {
+function preliminaryOutcome(streams: StreamStore, resource: ConfigResource, duplicated: boolean, session: KafkaSession): Outcome | null {
   if (duplicated) return failure(KafkaErrorCode.INVALID_REQUEST, `Duplicate resource in request: type ${resource.resourceType}, name '${resource.resourceName}'.`);
-  const other = nonTopicOutcome(resource);
+  const other = nonTopicOutcome(resource, session);
   if (other !== null) return other;
   if (streams.topic(resource.resourceName) === undefined) {
     return failure(KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `Topic '${resource.resourceName}' does not exist.`);
@@ -165,11 +172,11 @@ const ALTER_CONFIGS: KafkaHandler<typeof ALTER_CONFIGS_API.apiKey> = {
   apiKey: ALTER_CONFIGS_API.apiKey,
   minVersion: 0,
   maxVersion: 2,
-  handle(context, request) {
+  handle(context, request, _version, session) {
     const twice = resourceKeys(request.resources);
     const responses = request.resources.map((r) => {
       const base = { resourceType: r.resourceType, resourceName: r.resourceName };
-      const early = preliminaryOutcome(context.streams, r, twice.has(`${r.resourceType}\u0000${r.resourceName}`));
+      const early = preliminaryOutcome(context.streams, r, twice.has(`${r.resourceType}\u0000${r.resourceName}`), session);
       if (early !== null) return { ...base, ...early };
       // Kafka's legacy semantics: the configs given are the topic's whole explicit set; a null value is left out
       const explicit: Record<string, string> = {};
@@ -184,12 +191,12 @@ const INCREMENTAL_ALTER_CONFIGS: KafkaHandler<typeof INCREMENTAL_ALTER_CONFIGS_A
   apiKey: INCREMENTAL_ALTER_CONFIGS_API.apiKey,
   minVersion: 0,
   maxVersion: 1,
-  handle(context, request) {
+  handle(context, request, _version, session) {
     const streams = context.streams;
     const twice = resourceKeys(request.resources);
     const responses = request.resources.map((r) => {
       const base = { resourceType: r.resourceType, resourceName: r.resourceName };
-      const early = preliminaryOutcome(streams, r, twice.has(`${r.resourceType}\u0000${r.resourceName}`));
+      const early = preliminaryOutcome(streams, r, twice.has(`${r.resourceType}\u0000${r.resourceName}`), session);
       if (early !== null) return { ...base, ...early };
       const changes: TopicConfigChange[] = [];
       for (const c of r.configs) {

@@ -7,12 +7,14 @@
  * `null` only when the protocol says there is no response (Produce with acks=0). The connection writes
  * responses in request order, whatever order the promises settle in.
  */
+import type { LoginGuard } from '../../../core/login-guard.js';
 import type { StalledSenders } from '../stalled-senders.js';
 import type { Logger } from '../../../log/logger.js';
 import type { StreamStore } from '../../../core/stream/topics.js';
 import type { GroupCoordinator } from '../../../core/stream/groups.js';
-import type { KafkaRequests, KafkaResponses, ServedApiKey } from '../generated/messages.js';
+import type { KafkaRequests, KafkaResponses, SaslAuthenticateResponse, SaslHandshakeResponse, ServedApiKey } from '../generated/messages.js';
 import type { ByteBudget } from '../../../util/byte-budget.js';
+import type { AccessKind, UserStore } from '../../../core/users.js';
 
 export interface KafkaBrokerIdentity {
   readonly nodeId: number;
@@ -23,8 +25,24 @@ export interface KafkaBrokerIdentity {
   readonly securityProtocol: 'PLAINTEXT' | 'SSL';
 }
 
-/** The connection a request came on (for client ids in group membership and logs). */
+/**
+ * The connection a request came on: client ids for group membership and logs, and who it is. Every request
+ * a handler sees comes from an authenticated connection (SASL, or the loopback guest): handlers only ask
+ * what the user may do with a topic or group (the user's permissions in the Kafka vhost).
+ */
 export interface KafkaSession {
+  /** the authenticated user's name */
+  readonly userName: string;
+  /** whether the user's `kind` permission expression in the Kafka vhost matches the topic or group `name` */
+  allows(kind: AccessKind, name: string): boolean;
+  /** the user has the administrator tag (Kafka's cluster-level operations: broker configs) */
+  isAdministrator(): boolean;
+  /** Kafka's Describe: any of the three permissions matches `name` (Metadata lists only such topics) */
+  describes(name: string): boolean;
+  /** SaslHandshake: choose the mechanism (v0: the tokens follow as bare frames) */
+  saslHandshake(mechanism: string, version: number): SaslHandshakeResponse;
+  /** SaslAuthenticate: one SASL token */
+  saslAuthenticate(token: Buffer, version: number): SaslAuthenticateResponse | Promise<SaslAuthenticateResponse>;
   /** remote address:port */
   readonly name: string;
   /** the request header's client_id ('' when null) */
@@ -55,6 +73,12 @@ export interface KafkaContext {
   readonly fetchMemory: ByteBudget;
   /** connections whose chunk waits in their socket: the longest-stalled is closed when another needs a chunk */
   readonly stalledSenders: StalledSenders;
+  /** the broker's users: SASL checks passwords and SCRAM proofs here, and permissions come from here */
+  readonly users: UserStore;
+  /** the vhost whose permissions apply to Kafka topics and groups (--kafka-vhost) */
+  readonly kafkaVhost: string;
+  /** failed logins of every protocol, logged per source and slowed (core/login-guard.ts); absent: SASL answers at once */
+  readonly logins?: LoginGuard;
 }
 
 export interface KafkaHandler<K extends ServedApiKey> {

@@ -9,7 +9,7 @@
  */
 import { FETCH_API, LIST_OFFSETS_API, type FetchPartition, type FetchRequest, type FetchTopic, type FetchResponse, type FetchResponsePartitionData, type FetchableTopicResponse, type ListOffsetsPartitionResponse } from '../generated/messages.js';
 import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
-import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
+import type { AnyKafkaHandler, KafkaContext, KafkaHandler, KafkaSession } from './context.js';
 import type { Partition } from '../../../core/stream/topics.js';
 import { batchSizeAt } from '../../../storage/partition/record-batch.js';
 import { readBatchHeader } from '../../../storage/partition/records.js';
@@ -119,13 +119,17 @@ export function releaseStreamedRecords(response: FetchResponse): void {
  * the socket a chunk at a time when the answer's turn comes (connection.ts), so an answer costs no memory
  * in proportion to its size.
  */
-function fetchOnce(context: KafkaContext, request: FetchRequest): FetchPass {
+function fetchOnce(context: KafkaContext, request: FetchRequest, session: KafkaSession): FetchPass {
   const streams = context.streams;
   let budget = Math.min(request.maxBytes > 0 ? request.maxBytes : Number.MAX_SAFE_INTEGER, context.fetchMaxBytes);
   let bytes = 0;
   const partitions: Partition[] = [];
   const slices: FileSlice[] = [];
   const responses: FetchableTopicResponse[] = request.topics.map((t) => {
+    // reading needs read on the topic (Kafka: READ); refused partitions say so and disclose nothing
+    if (!session.allows('read', t.topic)) {
+      return { topic: t.topic, topicId: t.topicId, partitions: t.partitions.map((p) => partitionData(p.partition, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, undefined, null)) };
+    }
     const topic = streams.topic(t.topic);
     return {
       topic: t.topic,
@@ -168,13 +172,13 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
   minVersion: 0,
   // v13+ name topics by id
   maxVersion: 12,
-  handle(context, asked) {
+  handle(context, asked, _version, session) {
     if (asked.sessionId !== 0 && asked.sessionEpoch > 0) {
       // an incremental fetch in a session this broker never created (it creates none)
       return { throttleTimeMs: 0, errorCode: KafkaErrorCode.FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [], nodeEndpoints: [] };
     }
     const request = withoutDuplicatePartitions(asked);
-    const first = fetchOnce(context, request);
+    const first = fetchOnce(context, request, session);
     const wait = Math.min(request.maxWaitMs, MAX_FETCH_WAIT_MS);
     if (first.bytes >= request.minBytes || wait <= 0 || first.partitions.length === 0) return first.response;
     dropPass(first);
@@ -186,13 +190,13 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
         settled = true;
         clearTimeout(timer);
         for (const cancel of cancels) cancel();
-        resolve(fetchOnce(context, request).response);
+        resolve(fetchOnce(context, request, session).response);
       };
       const timer = setTimeout(finish, wait);
       timer.unref(); // a waiting fetch never keeps a closing broker process alive
       const onData = (): void => {
         if (settled) return;
-        const pass = fetchOnce(context, request);
+        const pass = fetchOnce(context, request, session);
         const enough = pass.bytes >= request.minBytes;
         dropPass(pass);
         if (enough) return finish();
@@ -246,10 +250,16 @@ const LIST_OFFSETS: KafkaHandler<typeof LIST_OFFSETS_API.apiKey> = {
   apiKey: LIST_OFFSETS_API.apiKey,
   minVersion: 0,
   maxVersion: 6,
-  handle(context, request) {
+  handle(context, request, _version, session) {
     return {
       throttleTimeMs: 0,
       topics: request.topics.map((t) => {
+        if (!session.allows('read', t.name)) {
+          return {
+            name: t.name,
+            partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, oldStyleOffsets: [], timestamp: -1n, offset: -1n, leaderEpoch: -1 })),
+          };
+        }
         const topic = context.streams.topic(t.name);
         return {
           name: t.name,

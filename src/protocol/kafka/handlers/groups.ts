@@ -24,7 +24,7 @@ import {
 } from '../generated/messages.js';
 import { KafkaReader } from '../codec.js';
 import { KafkaErrorCode } from '../errors.js';
-import { AUTHORIZED_OPERATIONS_OMITTED, type AnyKafkaHandler, type KafkaBrokerIdentity, type KafkaHandler } from './context.js';
+import { AUTHORIZED_OPERATIONS_OMITTED, type AnyKafkaHandler, type KafkaBrokerIdentity, type KafkaContext, type KafkaHandler, type KafkaSession } from './context.js';
 import type { AssignedTopic, FetchedTopic, GroupError, MemberAssignment } from '../../../core/stream/groups.js';
 
 /** FindCoordinator key types. */
@@ -64,6 +64,11 @@ export function kafkaGroupErrorCode(error: GroupError): number {
 
 // ---- FindCoordinator ------------------------------------------------------------------------------------
 
+/**
+ * Where a group lives is not checked against the user's permissions (Kafka checks Describe here): it discloses
+ * nothing, and the JoinGroup that follows is refused with GROUP_AUTHORIZATION_FAILED, which clients report as
+ * such (kafkajs reports a refused FindCoordinator only as "coordinator not found").
+ */
 function coordinatorFor(identity: KafkaBrokerIdentity, key: string, keyType: number): FindCoordinatorResponseCoordinator {
   if (keyType === KEY_TYPE_GROUP) {
     return { key, nodeId: identity.nodeId, host: identity.host, port: identity.port, errorCode: KafkaErrorCode.NONE, errorMessage: null };
@@ -102,6 +107,9 @@ const JOIN_GROUP: KafkaHandler<typeof JOIN_GROUP_API.apiKey> = {
   minVersion: 0,
   maxVersion: 9,
   async handle(context, request, version, session) {
+    if (!session.allows('read', request.groupId)) {
+      return { throttleTimeMs: 0, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, generationId: -1, protocolType: null, protocolName: version >= 7 ? null : '', leader: '', skipAssignment: false, memberId: request.memberId, members: [] };
+    }
     const outcome = await context.groups.join({
       groupId: request.groupId,
       memberId: request.memberId,
@@ -148,7 +156,8 @@ const SYNC_GROUP: KafkaHandler<typeof SYNC_GROUP_API.apiKey> = {
   apiKey: SYNC_GROUP_API.apiKey,
   minVersion: 0,
   maxVersion: 5,
-  async handle(context, request, version) {
+  async handle(context, request, version, session) {
+    if (!session.allows('read', request.groupId)) return { throttleTimeMs: 0, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, protocolType: null, protocolName: null, assignment: EMPTY };
     const readable = request.assignments.length > 0 && context.groups.protocolTypeOf(request.groupId) === CONSUMER_PROTOCOL_TYPE;
     const assignments: MemberAssignment[] = request.assignments.map((a) => ({
       memberId: a.memberId,
@@ -178,7 +187,8 @@ const HEARTBEAT: KafkaHandler<typeof HEARTBEAT_API.apiKey> = {
   apiKey: HEARTBEAT_API.apiKey,
   minVersion: 0,
   maxVersion: 4,
-  handle(context, request, version) {
+  handle(context, request, version, session) {
+    if (!session.allows('read', request.groupId)) return { throttleTimeMs: 0, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED };
     const error = context.groups.heartbeat(request.groupId, request.memberId, request.generationId, version >= 3 ? request.groupInstanceId : null);
     return { throttleTimeMs: 0, errorCode: kafkaGroupErrorCode(error) };
   },
@@ -188,7 +198,8 @@ const LEAVE_GROUP: KafkaHandler<typeof LEAVE_GROUP_API.apiKey> = {
   apiKey: LEAVE_GROUP_API.apiKey,
   minVersion: 0,
   maxVersion: 5,
-  handle(context, request, version) {
+  handle(context, request, version, session) {
+    if (!session.allows('read', request.groupId)) return { throttleTimeMs: 0, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, members: [] };
     // v0-2 name one member; v3+ a batch, possibly by group instance id
     const leaving = version >= 3 ? request.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId })) : [{ memberId: request.memberId, groupInstanceId: null }];
     const outcome = context.groups.leave(request.groupId, leaving);
@@ -209,9 +220,15 @@ const OFFSET_COMMIT: KafkaHandler<typeof OFFSET_COMMIT_API.apiKey> = {
   minVersion: 0,
   // v9 is the KIP-848 consumer protocol's (member epochs)
   maxVersion: 8,
-  async handle(context, request, version) {
+  async handle(context, request, version, session) {
+    // the group needs read; each topic needs read too (Kafka: READ on both), else its partitions are refused
+    if (!session.allows('read', request.groupId)) {
+      return { throttleTimeMs: 0, topics: request.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED })) })) };
+    }
+    const refusedTopics = request.topics.filter((t) => !session.allows('read', t.name));
     const offsets = [];
     for (const t of request.topics) {
+      if (refusedTopics.includes(t)) continue;
       for (const p of t.partitions) {
         offsets.push({
           topic: t.name,
@@ -234,7 +251,9 @@ const OFFSET_COMMIT: KafkaHandler<typeof OFFSET_COMMIT_API.apiKey> = {
     let i = 0;
     const topics: OffsetCommitResponseTopic[] = request.topics.map((t) => ({
       name: t.name,
-      partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: kafkaGroupErrorCode(results[i++]!.error) })),
+      partitions: refusedTopics.includes(t)
+        ? t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED }))
+        : t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: kafkaGroupErrorCode(results[i++]!.error) })),
     }));
     return { throttleTimeMs: 0, topics };
   },
@@ -250,24 +269,42 @@ function fetchedPartitions(t: FetchedTopic): OffsetFetchResponsePartition[] {
   }));
 }
 
+function refusedOffset(partitionIndex: number, errorCode: number): OffsetFetchResponsePartition {
+  return { partitionIndex, committedOffset: -1n, committedLeaderEpoch: -1, metadata: NO_METADATA, errorCode };
+}
+
+/** A group's offsets for the topics the user may read: topics asked for by name and refused say so, others are left out. */
+function fetchOffsetsFor(context: KafkaContext, session: KafkaSession, groupId: string, wanted: Array<{ topic: string; partitions: number[] }> | null): Array<{ name: string; partitions: OffsetFetchResponsePartition[] }> {
+  const allowed = wanted === null ? null : wanted.filter((t) => session.allows('read', t.topic));
+  const found = context.groups.fetchOffsets(groupId, allowed).filter((t) => session.allows('read', t.topic)).map((t) => ({ name: t.topic, partitions: fetchedPartitions(t) }));
+  if (wanted !== null) {
+    for (const t of wanted) if (!session.allows('read', t.topic)) found.push({ name: t.topic, partitions: t.partitions.map((i) => refusedOffset(i, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED)) });
+  }
+  return found;
+}
+
 const OFFSET_FETCH: KafkaHandler<typeof OFFSET_FETCH_API.apiKey> = {
   apiKey: OFFSET_FETCH_API.apiKey,
   minVersion: 0,
   // v8 batches groups; v9 adds KIP-848 member epochs
   maxVersion: 8,
-  handle(context, request, version) {
+  handle(context, request, version, session) {
     if (version >= 8) {
       const groups = request.groups.map((g) => {
+        if (!session.allows('read', g.groupId)) return { groupId: g.groupId, topics: [], errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED };
         const wanted = g.topics === null ? null : g.topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes }));
-        const topics = context.groups.fetchOffsets(g.groupId, wanted).map((t) => ({ name: t.topic, partitions: fetchedPartitions(t) }));
-        return { groupId: g.groupId, topics, errorCode: KafkaErrorCode.NONE };
+        return { groupId: g.groupId, topics: fetchOffsetsFor(context, session, g.groupId, wanted), errorCode: KafkaErrorCode.NONE };
       });
       return { throttleTimeMs: 0, topics: [], errorCode: KafkaErrorCode.NONE, groups };
     }
     // null topics (v2+) means every committed offset of the group
     const wanted = request.topics === null ? null : request.topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes }));
-    const topics = context.groups.fetchOffsets(request.groupId, wanted).map((t) => ({ name: t.topic, partitions: fetchedPartitions(t) }));
-    return { throttleTimeMs: 0, topics, errorCode: KafkaErrorCode.NONE, groups: [] };
+    if (!session.allows('read', request.groupId)) {
+      // v2+ carry a top-level error; v0-1 only per partition
+      const topics = version >= 2 ? [] : (wanted ?? []).map((t) => ({ name: t.topic, partitions: t.partitions.map((i) => refusedOffset(i, KafkaErrorCode.GROUP_AUTHORIZATION_FAILED)) }));
+      return { throttleTimeMs: 0, topics, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, groups: [] };
+    }
+    return { throttleTimeMs: 0, topics: fetchOffsetsFor(context, session, request.groupId, wanted), errorCode: KafkaErrorCode.NONE, groups: [] };
   },
 };
 
@@ -277,8 +314,11 @@ const DESCRIBE_GROUPS: KafkaHandler<typeof DESCRIBE_GROUPS_API.apiKey> = {
   apiKey: DESCRIBE_GROUPS_API.apiKey,
   minVersion: 0,
   maxVersion: 5,
-  handle(context, request) {
+  handle(context, request, _version, session) {
     const groups = request.groups.map((groupId) => {
+      if (!session.allows('read', groupId)) {
+        return { errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, groupId, groupState: '', protocolType: '', protocolData: '', members: [], authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED };
+      }
       const view = context.groups.describeGroup(groupId);
       if (view === null) {
         // Kafka describes a group it does not know as Dead, without an error
@@ -311,14 +351,14 @@ const LIST_GROUPS: KafkaHandler<typeof LIST_GROUPS_API.apiKey> = {
   apiKey: LIST_GROUPS_API.apiKey,
   minVersion: 0,
   maxVersion: 5,
-  handle(context, request, version) {
+  handle(context, request, version, session) {
     // filters match case-insensitively, as Kafka's; empty means no filter
     const states = version >= 4 ? request.statesFilter.map((s) => s.toLowerCase()) : [];
     const types = version >= 5 ? request.typesFilter.map((s) => s.toLowerCase()) : [];
     if (types.length > 0 && !types.includes(CLASSIC_GROUP_TYPE)) return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, groups: [] };
     const groups = context.groups
       .listGroups()
-      .filter((g) => states.length === 0 || states.includes(g.state.toLowerCase()))
+      .filter((g) => session.describes(g.groupId) && (states.length === 0 || states.includes(g.state.toLowerCase())))
       .map((g) => ({ groupId: g.groupId, protocolType: g.protocolType, groupState: g.state, groupType: CLASSIC_GROUP_TYPE }));
     return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, groups };
   },
@@ -331,12 +371,17 @@ const DELETE_GROUPS: KafkaHandler<typeof DELETE_GROUPS_API.apiKey> = {
   minVersion: 0,
   // v1 only changes throttling; v2 is flexible
   maxVersion: 2,
-  async handle(context, request) {
+  async handle(context, request, _version, session) {
     // as Kafka: a group named twice is deleted (and answered) once, in the order first named
     const groupIds = [...new Set(request.groupsNames)];
+    // deleting a group needs configure on its name (RabbitMQ: configure creates and deletes)
+    const permitted = groupIds.map((groupId) => session.allows('configure', groupId));
     // every deletion appends its record at once, so they share one fsync round
-    const errors = await Promise.all(groupIds.map((groupId) => context.groups.deleteGroup(groupId)));
-    return { throttleTimeMs: 0, results: groupIds.map((groupId, i) => ({ groupId, errorCode: kafkaGroupErrorCode(errors[i]!) })) };
+    const errors = await Promise.all(groupIds.map((groupId, i) => (permitted[i] ? context.groups.deleteGroup(groupId) : null)));
+    return {
+      throttleTimeMs: 0,
+      results: groupIds.map((groupId, i) => ({ groupId, errorCode: errors[i] === null ? KafkaErrorCode.GROUP_AUTHORIZATION_FAILED : kafkaGroupErrorCode(errors[i]!) })),
+    };
   },
 };
 

@@ -10,6 +10,7 @@ import { TOPIC_HANDLERS } from './topics.js';
 import { PRODUCE_HANDLERS } from './produce.js';
 import { FETCH_HANDLERS } from './fetch.js';
 import { ADMIN_HANDLERS } from './admin.js';
+import { SASL_HANDLERS } from './sasl.js';
 
 const API_VERSIONS_HANDLER: KafkaHandler<typeof API_VERSIONS_API.apiKey> = {
   apiKey: API_VERSIONS_API.apiKey,
@@ -18,7 +19,7 @@ const API_VERSIONS_HANDLER: KafkaHandler<typeof API_VERSIONS_API.apiKey> = {
   handle: () => apiVersionsBody(KafkaErrorCode.NONE),
 };
 
-const HANDLERS: readonly AnyKafkaHandler[] = [API_VERSIONS_HANDLER, ...TOPIC_HANDLERS, ...PRODUCE_HANDLERS, ...FETCH_HANDLERS, ...GROUP_HANDLERS, ...ADMIN_HANDLERS];
+const HANDLERS: readonly AnyKafkaHandler[] = [API_VERSIONS_HANDLER, ...TOPIC_HANDLERS, ...PRODUCE_HANDLERS, ...FETCH_HANDLERS, ...GROUP_HANDLERS, ...ADMIN_HANDLERS, ...SASL_HANDLERS];
 
 const BY_KEY = new Map<number, AnyKafkaHandler>();
 for (const h of HANDLERS) {

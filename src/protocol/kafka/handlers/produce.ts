@@ -136,7 +136,7 @@ const PRODUCE: KafkaHandler<typeof PRODUCE_API.apiKey> = {
   // v0-2 carry the legacy message formats: their batches are refused per partition, the API still answers
   minVersion: 0,
   maxVersion: 9,
-  handle(context, request) {
+  handle(context, request, _version, session) {
     const streams = context.streams;
     const acks = request.acks;
     const responses: ProduceResponseTopicProduceResponse[] = [];
@@ -146,11 +146,15 @@ const PRODUCE: KafkaHandler<typeof PRODUCE_API.apiKey> = {
       let topic: Topic | undefined;
       // an auto-creation refused by a limit: every partition of the topic gets its error code
       let refused: number = KafkaErrorCode.NONE;
-      try {
-        topic = streams.topicOrCreate(topicData.name, true, budget);
-      } catch (err) {
-        refused = kafkaErrorCodeOf(err);
-        if (refused === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
+      // producing needs write on the topic; creating it on the way needs configure too
+      if (!session.allows('write', topicData.name)) refused = KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED;
+      else {
+        try {
+          topic = streams.topic(topicData.name) ?? streams.topicOrCreate(topicData.name, session.allows('configure', topicData.name), budget);
+        } catch (err) {
+          refused = kafkaErrorCodeOf(err);
+          if (refused === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
+        }
       }
       const partitionResponses: ProduceResponsePartitionProduceResponse[] = [];
       responses.push({ name: topicData.name, partitionResponses });

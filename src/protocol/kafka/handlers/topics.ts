@@ -53,7 +53,7 @@ const METADATA: KafkaHandler<typeof METADATA_API.apiKey> = {
   minVersion: 0,
   // v10+ address topics by id; names are enough for the clients we serve
   maxVersion: 9,
-  handle(context, request, version) {
+  handle(context, request, version, session) {
     const id = context.identity();
     const streams = context.streams;
     // v0: an empty list means every topic; v1+: null means every topic, [] none
@@ -63,7 +63,8 @@ const METADATA: KafkaHandler<typeof METADATA_API.apiKey> = {
     // the topics this request may auto-create: past the budget or the broker's limits each gets an error code
     const budget = streams.creationBudget();
     if (all) {
-      for (const t of streams.topics()) topics.push(topicMetadata(context, t));
+      // only the topics the user may describe (any of its three permissions matches the name)
+      for (const t of streams.topics()) if (session.describes(t.name)) topics.push(topicMetadata(context, t));
     } else {
       for (const requested of request.topics ?? []) {
         const name = requested.name;
@@ -75,9 +76,14 @@ const METADATA: KafkaHandler<typeof METADATA_API.apiKey> = {
           topics.push(missingTopic(name, KafkaErrorCode.INVALID_TOPIC_EXCEPTION));
           continue;
         }
+        if (!session.describes(name)) {
+          topics.push(missingTopic(name, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED));
+          continue;
+        }
         let topic: Topic | undefined;
         try {
-          topic = streams.topicOrCreate(name, allowCreate, budget);
+          // auto-creation needs configure on the name
+          topic = streams.topicOrCreate(name, allowCreate && session.allows('configure', name), budget);
         } catch (err) {
           const code = kafkaErrorCodeOf(err);
           if (code === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
@@ -137,7 +143,7 @@ const CREATE_TOPICS: KafkaHandler<typeof CREATE_TOPICS_API.apiKey> = {
   apiKey: CREATE_TOPICS_API.apiKey,
   minVersion: 0,
   maxVersion: 7,
-  handle(context, request, version) {
+  handle(context, request, version, session) {
     const streams = context.streams;
     const results: CreateTopicsResponseCreatableTopicResult[] = [];
     const budget = streams.creationBudget();
@@ -153,6 +159,11 @@ const CREATE_TOPICS: KafkaHandler<typeof CREATE_TOPICS_API.apiKey> = {
         configs: [],
       };
       results.push(result);
+      if (!session.allows('configure', t.name)) {
+        result.errorCode = KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED;
+        result.errorMessage = `Authorization failed: user '${session.userName}' has no configure permission on topic '${t.name}' in vhost '${context.kafkaVhost}'.`;
+        continue;
+      }
       const partitions = t.assignments.length > 0 ? t.assignments.length : t.numPartitions === -1 ? streams.defaultPartitions : t.numPartitions;
       if (t.assignments.length > 0) {
         const refused = manualAssignmentProblem(t, context.identity().nodeId);
@@ -209,7 +220,7 @@ const DELETE_TOPICS: KafkaHandler<typeof DELETE_TOPICS_API.apiKey> = {
   apiKey: DELETE_TOPICS_API.apiKey,
   minVersion: 0,
   maxVersion: 6,
-  handle(context, request, version) {
+  handle(context, request, version, session) {
     const streams = context.streams;
     const forgotten: Promise<void>[] = [];
     const wanted: Array<{ name: string | null; topicId: Buffer }> =
@@ -218,6 +229,9 @@ const DELETE_TOPICS: KafkaHandler<typeof DELETE_TOPICS_API.apiKey> = {
       let name = w.name;
       if (name === null) {
         for (const t of streams.topics()) if (t.id.equals(w.topicId)) name = t.name;
+      }
+      if (name !== null && !session.allows('configure', name)) {
+        return { name, topicId: w.topicId, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, errorMessage: `Authorization failed: no configure permission on topic '${name}'.` };
       }
       const topic = name === null ? undefined : streams.topic(name);
       if (topic === undefined) {
@@ -267,7 +281,7 @@ const DESCRIBE_CONFIGS: KafkaHandler<typeof DESCRIBE_CONFIGS_API.apiKey> = {
   apiKey: DESCRIBE_CONFIGS_API.apiKey,
   minVersion: 0,
   maxVersion: 4,
-  handle(context, request) {
+  handle(context, request, _version, session) {
     const results: DescribeConfigsResult[] = request.resources.map((r) => {
       const base = { resourceType: r.resourceType, resourceName: r.resourceName };
       if (r.resourceType === RESOURCE_BROKER) {
@@ -294,6 +308,10 @@ const DESCRIBE_CONFIGS: KafkaHandler<typeof DESCRIBE_CONFIGS_API.apiKey> = {
       }
       if (r.resourceType !== RESOURCE_TOPIC) {
         return { ...base, errorCode: KafkaErrorCode.INVALID_REQUEST, errorMessage: `resource type ${r.resourceType} is not described by this broker`, configs: [] };
+      }
+      // Kafka's DescribeConfigs on a topic: here any permission that lets the user describe it
+      if (!session.describes(r.resourceName)) {
+        return { ...base, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, errorMessage: `Authorization failed for topic '${r.resourceName}'.`, configs: [] };
       }
       const topic = context.streams.topic(r.resourceName);
       if (topic === undefined) {
