@@ -22,7 +22,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { startTestBroker, tempDataDir, waitFor, delay } from '../helpers/broker.js';
 import { spawnBroker } from '../helpers/process.js';
 import { startCanary } from '../helpers/canary.js';
-import { RawKafkaClient } from '../helpers/kafka-raw.js';
+import { fetchFromStart, rawKafkaSocket, RawKafkaClient } from '../helpers/kafka-raw.js';
 import { encodeRequest } from '../../src/protocol/kafka/envelope.js';
 import { encodeBatch } from '../../src/storage/partition/records.js';
 import type { RunningBroker } from '../../src/broker.js';
@@ -30,24 +30,6 @@ import { underKafkaAttack } from '../helpers/kafka-attack.js';
 
 const NONE = 0;
 const MAX_INT32 = 2 ** 31 - 1;
-
-function fetchBody(topic: string, copies: number, maxBytes: number) {
-  const partition = { partition: 0, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: maxBytes, replicaDirectoryId: Buffer.alloc(16) };
-  return {
-    clusterId: null,
-    replicaId: -1,
-    replicaState: { replicaId: -1, replicaEpoch: -1n },
-    maxWaitMs: 0,
-    minBytes: 1,
-    maxBytes,
-    isolationLevel: 0,
-    sessionId: 0,
-    sessionEpoch: -1,
-    topics: [{ topic, topicId: Buffer.alloc(16), partitions: Array.from({ length: copies }, () => partition) }],
-    forgottenTopicsData: [],
-    rackId: '',
-  };
-}
 
 /** `batches` batches of ten 100 KB records (about 1 MB each) in partition 0 of `topic`. */
 async function fill(client: RawKafkaClient, topic: string, batches: number): Promise<number> {
@@ -70,13 +52,6 @@ function blockedKafkaConnections(broker: RunningBroker): number {
   return blocked;
 }
 
-async function rawSocket(port: number): Promise<Socket> {
-  const socket = new Socket();
-  await new Promise<void>((resolve, reject) => socket.connect(port, '127.0.0.1', resolve).once('error', reject));
-  socket.on('error', () => undefined);
-  return socket;
-}
-
 function vmRssMb(pid: number): number {
   return Math.round(Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
 }
@@ -85,7 +60,7 @@ test('a Fetch listing one partition 30 times with max_bytes 2^31-1 reads it once
   const fetchMaxBytes = 1024 * 1024;
   await underKafkaAttack({ kafkaFetchMaxBytes: fetchMaxBytes }, async ({ broker, client }) => {
     const batchSize = await fill(client, 'amplified', 4);
-    const response = await client.request(1, 11, fetchBody('amplified', 30, MAX_INT32));
+    const response = await client.request(1, 11, fetchFromStart('amplified', new Array<number>(30).fill(0), MAX_INT32));
     assert.equal(response.responses.length, 1);
     const partitions = response.responses[0]!.partitions;
     assert.equal(partitions.length, 1, 'the partition is answered once');
@@ -97,7 +72,7 @@ test('a Fetch listing one partition 30 times with max_bytes 2^31-1 reads it once
 
 test('a frame announcing more than socket.request.max.bytes closes that connection only', async () => {
   await underKafkaAttack({ kafkaSocketRequestMaxBytes: 1024 * 1024 }, async ({ broker, client }) => {
-    const socket = await rawSocket(broker.kafkaPort);
+    const socket = await rawKafkaSocket(broker.kafkaPort);
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     const header = Buffer.alloc(4);
     header.writeInt32BE(2 * 1024 * 1024);
@@ -117,7 +92,7 @@ test('large requests are received within queued.max.request.bytes over every con
     const header = Buffer.alloc(4);
     header.writeInt32BE(6 * 1024 * 1024);
     for (let i = 0; i < 10; i++) {
-      const socket = await rawSocket(broker.kafkaPort);
+      const socket = await rawKafkaSocket(broker.kafkaPort);
       socket.write(header);
       socket.write(Buffer.alloc(3 * 1024 * 1024, 1));
       sockets.push(socket);
@@ -142,12 +117,12 @@ test('a client that never reads its Fetch answers stops being read, and gets eve
   const broker = await startTestBroker();
   const canary = await startCanary(broker.url);
   const client = await RawKafkaClient.connect(broker.kafkaPort);
-  const socket = await rawSocket(broker.kafkaPort);
+  const socket = await rawKafkaSocket(broker.kafkaPort);
   try {
     await fill(client, 'unread', 2);
     // the socket is not read (no 'data' listener yet): 100 fetches of about 2 MB each are sent at once
     const requests = 100;
-    for (let i = 0; i < requests; i++) socket.write(encodeRequest(1, 11, i + 1, 'unread', fetchBody('unread', 1, 4 * 1024 * 1024)));
+    for (let i = 0; i < requests; i++) socket.write(encodeRequest(1, 11, i + 1, 'unread', fetchFromStart('unread', [0], 4 * 1024 * 1024)));
     await waitFor(() => blockedKafkaConnections(broker) === 1, 10_000, 'the broker to stop reading the client');
     await canary.check();
     // reading again: every answer arrives, in order
@@ -192,7 +167,7 @@ test('ten connections each sending most of a 99 MiB request: the broker holds wh
     const header = Buffer.alloc(4);
     header.writeInt32BE(99 * 1024 * 1024);
     for (let i = 0; i < 10; i++) {
-      const socket = await rawSocket(broker.kafkaPort);
+      const socket = await rawKafkaSocket(broker.kafkaPort);
       sockets.push(socket);
       sent.push(0);
       socket.write(header);

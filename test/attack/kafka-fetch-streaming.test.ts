@@ -31,7 +31,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { startTestBroker, tempDataDir, waitFor, delay, type TestBroker } from '../helpers/broker.js';
 import { spawnBroker } from '../helpers/process.js';
 import { startCanary } from '../helpers/canary.js';
-import { RawKafkaClient } from '../helpers/kafka-raw.js';
+import { fetchFromStartFrame, rawKafkaSocket, RawKafkaClient } from '../helpers/kafka-raw.js';
 import { underKafkaAttack } from '../helpers/kafka-attack.js';
 import { decodeResponse, encodeRequest } from '../../src/protocol/kafka/envelope.js';
 import { encodeBatch } from '../../src/storage/partition/records.js';
@@ -44,29 +44,6 @@ const MAX_INT32 = 2 ** 31 - 1;
 const RECORD_BYTES = 100_000;
 const RECORDS_PER_BATCH = 10;
 
-function fetchRequest(correlationId: number, topic: string, partitions: number[], maxBytes: number): Buffer {
-  return encodeRequest(1, 11, correlationId, 'streaming-test', {
-    clusterId: null,
-    replicaId: -1,
-    replicaState: { replicaId: -1, replicaEpoch: -1n },
-    maxWaitMs: 0,
-    minBytes: 1,
-    maxBytes,
-    isolationLevel: 0,
-    sessionId: 0,
-    sessionEpoch: -1,
-    topics: [
-      {
-        topic,
-        topicId: Buffer.alloc(16),
-        partitions: partitions.map((partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: maxBytes, replicaDirectoryId: Buffer.alloc(16) })),
-      },
-    ],
-    forgottenTopicsData: [],
-    rackId: '',
-  });
-}
-
 /** `batches` batches of about 1 MB into `partition`, 16 produce requests in flight; keys alternate 'a', 'b'. */
 async function fill(client: RawKafkaClient, topic: string, partition: number, batches: number): Promise<void> {
   for (let i = 0; i < batches; i += 16) {
@@ -78,13 +55,6 @@ async function fill(client: RawKafkaClient, topic: string, partition: number, ba
     }
     for (const r of await Promise.all(sends)) assert.equal(r.errorCode, NONE);
   }
-}
-
-async function rawSocket(port: number): Promise<Socket> {
-  const socket = new Socket();
-  await new Promise<void>((resolve, reject) => socket.connect(port, '127.0.0.1', resolve).once('error', reject));
-  socket.on('error', () => undefined);
-  return socket;
 }
 
 /** Reads one whole response frame from `socket` (its bytes after the size prefix). */
@@ -163,9 +133,9 @@ test('connections owed 200 MiB answers they do not read cost the broker a few ch
     await delay(300);
     const before = vmRssMb(pid);
     for (let i = 0; i < connections; i++) {
-      const socket = await rawSocket(broker.kafkaPort);
+      const socket = await rawKafkaSocket(broker.kafkaPort);
       socket.pause(); // not read: what the broker sends waits in the kernel's buffers, then in the broker
-      socket.write(fetchRequest(1, 'deep', partitions, MAX_INT32));
+      socket.write(fetchFromStartFrame(1, 'deep', partitions, MAX_INT32));
       sockets.push(socket);
     }
     // every one of them has its answer under way and is no longer read (the answer waits on the socket)
@@ -244,7 +214,7 @@ async function streamWhile(
   const kafka = new Kafka({ clientId: 'streaming-test', brokers: [`127.0.0.1:${broker.kafkaPort}`], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   const client = await RawKafkaClient.connect(broker.kafkaPort);
-  const socket = await rawSocket(broker.kafkaPort);
+  const socket = await rawKafkaSocket(broker.kafkaPort);
   try {
     await admin.connect();
     await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'segment.bytes', value: String(32 * 1024 * 1024) }, ...configEntries] }] });
@@ -254,7 +224,7 @@ async function streamWhile(
     const segmentPath = join(dir, readdirSync(dir).filter((name) => name.endsWith('.log')).sort()[0]!);
     assert.ok(statSync(segmentPath).size > 30 * 1024 * 1024, 'the first segment holds about 32 MiB');
     socket.pause();
-    socket.write(fetchRequest(1, topic, [0], MAX_INT32));
+    socket.write(fetchFromStartFrame(1, topic, [0], MAX_INT32));
     // the answer is under way: the broker stopped reading the connection, its socket buffers are full
     await waitFor(() => [...broker.core.clients].some((c) => c.details().protocol === 'Kafka' && c.details().state === 'blocked'), 10_000, 'the answer to be under way');
     await delay(200);
@@ -396,7 +366,7 @@ test('pipelined answers after a streamed one keep their order and bytes, whichev
     // partitions) and a third (small) are asked for in the same write
     const unknown = Array.from({ length: 1000 }, (_, i) => i);
     for (const firstBytes of [1_000_000, 1_050_000, 1_060_000, 2_080_000, 2_110_000, 2_125_000]) {
-      const socket = await rawSocket(broker.kafkaPort);
+      const socket = await rawKafkaSocket(broker.kafkaPort);
       try {
         const frames: Buffer[] = [];
         let buffered = Buffer.alloc(0);

@@ -15,38 +15,13 @@ import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
 import { startTestBroker, waitFor } from '../helpers/broker.js';
 import { startCanary } from '../helpers/canary.js';
-import { RawKafkaClient } from '../helpers/kafka-raw.js';
-import { encodeRequest } from '../../src/protocol/kafka/envelope.js';
+import { fetchFromStartFrame, rawKafkaSocket, RawKafkaClient } from '../helpers/kafka-raw.js';
 import { encodeBatch } from '../../src/storage/partition/records.js';
 import { createLogger } from '../../src/log/logger.js';
 
 const NONE = 0;
 /** one chunk buffer as connection.ts sizes it: 1 MiB and 16 KiB */
 const CHUNK = 1024 * 1024 + 16 * 1024;
-
-function fetchRequest(correlationId: number, topic: string, maxBytes: number): Buffer {
-  return encodeRequest(1, 11, correlationId, 'stalled-test', {
-    clusterId: null,
-    replicaId: -1,
-    replicaState: { replicaId: -1, replicaEpoch: -1n },
-    maxWaitMs: 0,
-    minBytes: 1,
-    maxBytes,
-    isolationLevel: 0,
-    sessionId: 0,
-    sessionEpoch: -1,
-    topics: [{ topic, topicId: Buffer.alloc(16), partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: maxBytes, replicaDirectoryId: Buffer.alloc(16) }] }],
-    forgottenTopicsData: [],
-    rackId: '',
-  });
-}
-
-async function rawSocket(port: number): Promise<Socket> {
-  const socket = new Socket();
-  await new Promise<void>((resolve, reject) => socket.connect(port, '127.0.0.1', resolve).once('error', reject));
-  socket.on('error', () => undefined);
-  return socket;
-}
 
 /** resolves with the size of the first whole response frame read from `socket` */
 function frameSize(socket: Socket): Promise<number> {
@@ -83,22 +58,22 @@ test('connections that do not read their Fetch answers cannot hold the answer me
     }
     const closed: boolean[] = [];
     for (let i = 0; i < 2; i++) {
-      const s = await rawSocket(broker.kafkaPort);
+      const s = await rawKafkaSocket(broker.kafkaPort);
       s.pause(); // never reads
       closed.push(false);
       s.once('close', () => (closed[i] = true));
       // an answer covers one segment of the partition, which loopback's socket buffers take whole: ten
       // pipelined fetches of it are more than they take
-      s.write(Buffer.concat(Array.from({ length: 10 }, (_, k) => fetchRequest(k + 1, 'stalled', 2 ** 31 - 1))));
+      s.write(Buffer.concat(Array.from({ length: 10 }, (_, k) => fetchFromStartFrame(k + 1, 'stalled', [0], 2 ** 31 - 1))));
       stalled.push(s);
     }
     // let both answers start: each takes a chunk that its socket will not take
     await new Promise((r) => setTimeout(r, 500));
 
     // a consumer that reads: its 1 MB answer needs a chunk
-    const reader = await rawSocket(broker.kafkaPort);
+    const reader = await rawKafkaSocket(broker.kafkaPort);
     const size = frameSize(reader);
-    reader.write(fetchRequest(7, 'stalled', 1024 * 1024));
+    reader.write(fetchFromStartFrame(7, 'stalled', [0], 1024 * 1024));
     const answered = await size; // the test's own timeout is the guard: before, this never came
     assert.ok(answered > 1_000_000, `a whole answer of ${answered} bytes`);
     assert.equal(lines.filter((l) => /has not read its Fetch answer for \d+ ms while other connections wait/.test(l)).length, 1, 'one stalled connection was closed, with one line');

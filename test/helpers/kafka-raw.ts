@@ -207,3 +207,43 @@ export function consumerAssignment(partitions: Record<string, number[]>): Buffer
   encodeConsumerProtocolAssignment(w, 0, value);
   return w.finish();
 }
+
+/**
+ * A Fetch (v11) body asking for `partitions` of `topic` from offset 0 (an index may be listed more than
+ * once, as hostile clients do), with `maxBytes` as the request's and every partition's limit, no wait.
+ */
+export function fetchFromStart(topic: string, partitions: readonly number[], maxBytes: number) {
+  return {
+    clusterId: null,
+    replicaId: -1,
+    replicaState: { replicaId: -1, replicaEpoch: -1n },
+    maxWaitMs: 0,
+    minBytes: 1,
+    maxBytes,
+    isolationLevel: 0,
+    sessionId: 0,
+    sessionEpoch: -1,
+    topics: [
+      {
+        topic,
+        topicId: Buffer.alloc(16),
+        partitions: partitions.map((partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: maxBytes, replicaDirectoryId: Buffer.alloc(16) })),
+      },
+    ],
+    forgottenTopicsData: [],
+    rackId: '',
+  };
+}
+
+/** fetchFromStart as a whole request frame, for a raw socket. */
+export function fetchFromStartFrame(correlationId: number, topic: string, partitions: readonly number[], maxBytes: number): Buffer {
+  return encodeRequest(1, 11, correlationId, 'raw-fetch', fetchFromStart(topic, partitions, maxBytes));
+}
+
+/** A bare TCP connection to a Kafka port (errors ignored: attack tests close them at will). */
+export async function rawKafkaSocket(port: number): Promise<Socket> {
+  const socket = new Socket();
+  await new Promise<void>((resolve, reject) => socket.connect(port, '127.0.0.1', resolve).once('error', reject));
+  socket.on('error', () => undefined);
+  return socket;
+}
