@@ -95,6 +95,11 @@ export class ResourceAccess {
     this.read = compilePermission(read);
   }
 
+  /** whether an operation of `kind` may touch some resource (the permission's expression is not empty) */
+  grantsAny(kind: AccessKind): boolean {
+    return (kind === 'configure' ? this.configure : kind === 'write' ? this.write : this.read) !== null;
+  }
+
   /** whether an operation of `kind` may touch the resource called `name` */
   allows(kind: AccessKind, name: string): boolean {
     const re = kind === 'configure' ? this.configure : kind === 'write' ? this.write : this.read;

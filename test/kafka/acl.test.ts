@@ -253,3 +253,30 @@ test('--kafka-vhost: permissions in that vhost apply, not those in /', async () 
     await other.stop();
   }
 });
+
+test('an idempotent producer needs write on some topic (InitProducerId, KIP-679), and describing the broker\'s configs needs the administrator or monitoring tag', async () => {
+  await putUser(httpUrl, 'watcher', 'x-pass', { configure: '', write: '', read: '^orders$' });
+  const tagged = await managementApi(httpUrl, 'PUT', '/api/users/watcher', { password: 'x-pass', tags: 'monitoring' });
+  assert.equal(tagged.status, 204);
+  const writer = await authenticated('writer', 'w-pass');
+  const reader = await authenticated('reader', 'r-pass');
+  const watcher = await authenticated('watcher', 'x-pass');
+  try {
+    const init = { transactionalId: null, transactionTimeoutMs: 60_000, producerId: -1n, producerEpoch: -1 };
+    assert.equal((await reader.request(22, 1, init)).errorCode, KafkaErrorCode.CLUSTER_AUTHORIZATION_FAILED);
+    const granted = await writer.request(22, 1, init);
+    assert.equal(granted.errorCode, KafkaErrorCode.NONE);
+    assert.ok(granted.producerId >= 0n);
+    const broker0 = { resources: [{ resourceType: 4, resourceName: '', configurationKeys: null }], includeSynonyms: false, includeDocumentation: false };
+    const refused = await writer.request(32, 1, broker0);
+    assert.equal(refused.results[0]!.errorCode, KafkaErrorCode.CLUSTER_AUTHORIZATION_FAILED);
+    assert.deepEqual(refused.results[0]!.configs, []);
+    const described = await watcher.request(32, 1, broker0);
+    assert.equal(described.results[0]!.errorCode, KafkaErrorCode.NONE);
+    assert.ok(described.results[0]!.configs.length > 0);
+  } finally {
+    writer.close();
+    reader.close();
+    watcher.close();
+  }
+});

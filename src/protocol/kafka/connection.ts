@@ -285,6 +285,15 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
     return this.user !== null && this.user.tags.includes('administrator') && this.context.users.identity(this.user.name) !== undefined;
   }
 
+  writesSomewhere(): boolean {
+    return this.currentAccess().grantsAny('write');
+  }
+
+  monitors(): boolean {
+    if (this.user === null || this.context.users.identity(this.user.name) === undefined) return false;
+    return this.user.tags.includes('administrator') || this.user.tags.includes('monitoring');
+  }
+
   describes(name: string): boolean {
     const access = this.currentAccess();
     return access.allows('read', name) || access.allows('write', name) || access.allows('configure', name);

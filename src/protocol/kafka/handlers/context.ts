@@ -37,6 +37,10 @@ export interface KafkaSession {
   allows(kind: AccessKind, name: string): boolean;
   /** the user has the administrator tag (Kafka's cluster-level operations: broker configs) */
   isAdministrator(): boolean;
+  /** the user may write to some topic (Kafka 3's rule for an idempotent producer's InitProducerId, KIP-679) */
+  writesSomewhere(): boolean;
+  /** the user may read the broker's own configuration: an administrator, or a user tagged monitoring */
+  monitors(): boolean;
   /** Kafka's Describe: any of the three permissions matches `name` (Metadata lists only such topics) */
   describes(name: string): boolean;
   /** SaslHandshake: choose the mechanism (v0: the tokens follow as bare frames) */

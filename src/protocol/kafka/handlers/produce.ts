@@ -213,7 +213,9 @@ const INIT_PRODUCER_ID: KafkaHandler<typeof INIT_PRODUCER_ID_API.apiKey> = {
   apiKey: INIT_PRODUCER_ID_API.apiKey,
   minVersion: 0,
   maxVersion: 4,
-  handle(context, request) {
+  handle(context, request, _version, session) {
+    // Kafka 3 (KIP-679): an idempotent producer needs write on some topic (or IdempotentWrite on the cluster)
+    if (!session.writesSomewhere()) return { throttleTimeMs: 0, errorCode: KafkaErrorCode.CLUSTER_AUTHORIZATION_FAILED, producerId: -1n, producerEpoch: -1 };
     if (request.transactionalId !== null) {
       // transactions are not supported (docs/compatibility.md): refuse clearly instead of half-working
       return { throttleTimeMs: 0, errorCode: KafkaErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1n, producerEpoch: -1 };

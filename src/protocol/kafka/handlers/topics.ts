@@ -285,6 +285,11 @@ const DESCRIBE_CONFIGS: KafkaHandler<typeof DESCRIBE_CONFIGS_API.apiKey> = {
     const results: DescribeConfigsResult[] = request.resources.map((r) => {
       const base = { resourceType: r.resourceType, resourceName: r.resourceName };
       if (r.resourceType === RESOURCE_BROKER) {
+        // Kafka: DescribeConfigs on the cluster; here an administrator or a monitoring user (RabbitMQ's tag
+        // for seeing the node)
+        if (!session.monitors()) {
+          return { ...base, errorCode: KafkaErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: 'Cluster authorization failed: describing the broker\'s configs needs the administrator or monitoring tag.', configs: [] };
+        }
         const nodeId = context.identity().nodeId;
         if (r.resourceName !== '' && r.resourceName !== String(nodeId)) {
           const message = `Unexpected broker id, expected ${nodeId} or empty string, but received ${r.resourceName}`;
