@@ -6,7 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { closeFailedHandshakes, type TlsCertificates } from '../util/tls.js';
+import type { TlsCertificates } from '../util/tls.js';
 import type { UserConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { isLoopbackAddress } from '../util/net.js';
@@ -80,12 +80,7 @@ export class ManagementServer {
   async listenTls(reservation: ListenerReservation, tls: TlsCertificates): Promise<number> {
     const listening = await adoptReservation(
       reservation,
-      () => {
-        const server = createHttpsServer(tls.serverOptions(), (req, res) => this.handle(req, res));
-        closeFailedHandshakes(server, 'management HTTP API over TLS', (line) => this.logger.warn(line));
-        tls.register(server);
-        return server;
-      },
+      () => tls.listener(createHttpsServer(tls.serverOptions(), (req, res) => this.handle(req, res)), 'management HTTP API over TLS', (line) => this.logger.warn(line)),
       (l) => this.logger.error(l),
     );
     this.servers.push(...listening.servers);

@@ -80,38 +80,33 @@ export function checkDataDirFormats(dataDir: string): void {
   checkFile(path.join(dataDir, GROUP_OFFSETS_FILE), header, GROUP_OFFSETS_MAGIC, GROUP_OFFSETS_FORMAT_VERSION);
 }
 
-function checkFile(file: string, header: Buffer, magic: number, supported: number): void {
+/** The first `bytes` bytes of `file` read into `header`: how many were read, or -1 when there is no such file. */
+function readHeader(file: string, header: Buffer, bytes: number): number {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return -1;
     throw error;
   }
   try {
-    const length = fs.readSync(fd, header, 0, VERSION_HEADER_BYTES, 0);
-    checkFormatVersion(file, header, length, magic, supported);
+    return fs.readSync(fd, header, 0, bytes, 0);
   } finally {
     closeQuietly(fd);
   }
 }
 
+function checkFile(file: string, header: Buffer, magic: number, supported: number): void {
+  const length = readHeader(file, header, VERSION_HEADER_BYTES);
+  if (length >= 0) checkFormatVersion(file, header, length, magic, supported);
+}
+
 function checkAckFile(file: string, header: Buffer): void {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
-  try {
-    const length = fs.readSync(fd, header, 0, ACK_HEADER_BYTES, 0);
-    const version = ackFileVersion(header, length);
-    if (version !== -1 && version !== ACK_LEGACY_FORMAT_VERSION && version !== ACK_FORMAT_VERSION) {
-      throw new UnsupportedFormatError(file, version, SUPPORTED_ACK_VERSIONS, 'ack file format version');
-    }
-  } finally {
-    closeQuietly(fd);
+  const length = readHeader(file, header, ACK_HEADER_BYTES);
+  if (length < 0) return;
+  const version = ackFileVersion(header, length);
+  if (version !== -1 && version !== ACK_LEGACY_FORMAT_VERSION && version !== ACK_FORMAT_VERSION) {
+    throw new UnsupportedFormatError(file, version, SUPPORTED_ACK_VERSIONS, 'ack file format version');
   }
 }
 

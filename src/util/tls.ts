@@ -115,13 +115,14 @@ export class TlsCertificates {
     };
   }
 
-  /** A TLS listener's server: it gets every reloaded context from now on. */
-  register(server: TlsServer): void {
+  /**
+   * A TLS listener's server, made ready: a failed handshake is logged in one line (`label` names the
+   * listener) and its socket closed, and the server gets every reloaded context from now on.
+   */
+  listener<S extends TlsServer>(server: S, label: string, warn: (line: string) => void): S {
+    closeFailedHandshakes(server, label, warn);
     this.servers.add(server);
-  }
-
-  unregister(server: TlsServer): void {
-    this.servers.delete(server);
+    return server;
   }
 
   get certificate(): string {
@@ -189,7 +190,7 @@ export function certificateUser(socket: unknown): string | null {
  * Log a failed TLS handshake in one line and close its socket. A server with a 'tlsClientError' listener
  * leaves the socket to it: without the destroy() a client whose handshake timed out would keep its socket.
  */
-export function closeFailedHandshakes(server: TlsServer, label: string, warn: (line: string) => void): void {
+function closeFailedHandshakes(server: TlsServer, label: string, warn: (line: string) => void): void {
   server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
     const peer = socket.remoteAddress === undefined ? 'a client' : `${socket.remoteAddress}:${socket.remotePort}`;
     warn(`${label}: TLS handshake with ${peer} failed: ${err.message}`);

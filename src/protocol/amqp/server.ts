@@ -6,7 +6,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { certificateUser, closeFailedHandshakes, type TlsCertificates } from '../../util/tls.js';
+import { certificateUser, type TlsCertificates } from '../../util/tls.js';
 import type { BrokerCore } from '../../core/core.js';
 import type { Logger } from '../../log/logger.js';
 import { AmqpConnection, type AmqpLimits } from './connection.js';
@@ -37,12 +37,7 @@ export class AmqpServer {
   async listenTls(reservation: ListenerReservation, tls: TlsCertificates): Promise<number> {
     const listening = await adoptReservation(
       reservation,
-      () => {
-        const server = createTlsServer(tls.serverOptions(), (socket) => this.accept(socket, certificateUser(socket)));
-        closeFailedHandshakes(server, 'AMQP over TLS', (line) => this.logger.warn(line));
-        tls.register(server);
-        return server;
-      },
+      () => tls.listener(createTlsServer(tls.serverOptions(), (socket) => this.accept(socket, certificateUser(socket))), 'AMQP over TLS', (line) => this.logger.warn(line)),
       (l) => this.logger.error(l),
     );
     this.servers.push(...listening.servers);

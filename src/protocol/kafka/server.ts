@@ -14,7 +14,7 @@ import type { LoginGuard } from '../../core/login-guard.js';
 import { StalledSenders } from './stalled-senders.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { certificateUser, closeFailedHandshakes, type TlsCertificates } from '../../util/tls.js';
+import { certificateUser, type TlsCertificates } from '../../util/tls.js';
 import type { ClientRegistry } from '../../core/clients.js';
 import type { Logger } from '../../log/logger.js';
 import { KafkaConnection } from './connection.js';
@@ -123,12 +123,7 @@ export class KafkaServer {
   async listenTls(reservation: ListenerReservation, tls: TlsCertificates): Promise<number> {
     const listening = await adoptReservation(
       reservation,
-      () => {
-        const server = createTlsServer(tls.serverOptions(), (socket) => this.accept(socket, this.tlsContext, this.readBuffer, certificateUser(socket)));
-        closeFailedHandshakes(server, 'Kafka over TLS', (line) => this.logger.warn(line));
-        tls.register(server);
-        return server;
-      },
+      () => tls.listener(createTlsServer(tls.serverOptions(), (socket) => this.accept(socket, this.tlsContext, this.readBuffer, certificateUser(socket))), 'Kafka over TLS', (line) => this.logger.warn(line)),
       (l) => this.logger.error(l),
     );
     this.servers.push(...listening.servers);
