@@ -8,7 +8,7 @@ import { checkDataDirFormats } from './storage/format-check.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { ManagementServer } from './management/http.js';
 import { RequestGuard } from './management/request-guard.js';
-import { AlertEngine, AlertRuleError, parseAlertRule, type AlertRule, type QueueSample } from './management/alerts.js';
+import { AlertEngine, AlertRuleError, MAX_ALERT_RULES, parseAlertRule, type AlertRule, type QueueSample } from './management/alerts.js';
 import { KafkaServer } from './protocol/kafka/server.js';
 import { StreamStore } from './core/stream/topics.js';
 import { GroupCoordinator } from './core/stream/groups.js';
@@ -77,6 +77,7 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
       throw err;
     }
   });
+  if (configRules.length > MAX_ALERT_RULES) throw new ConfigError(`config file: ${configRules.length} alerts, at most ${MAX_ALERT_RULES} (every rule is evaluated against every queue)`);
   // the certificate files are read before anything else is touched: a bad one stops the start in one line
   const tls = config.tlsCert === '' ? null : new TlsCertificates(tlsFiles(config), logger);
   const lock = await lockDataDir(config.dataDir);

@@ -98,15 +98,15 @@ interface Tracked extends AlertState {
 interface QueueAlerts {
   /** the rules generation `matches` was found for */
   generation: number;
-  /** indexes in the rule list of the rules that match the queue */
-  matches: Uint8Array;
+  /** indexes in the rule list of the rules that match the queue (16 bits: rules kept from an older rules file may pass MAX_ALERT_RULES) */
+  matches: Uint16Array;
   /** pairs that are pending, firing or recently resolved, by rule name */
   tracked: Map<string, Tracked> | null;
   /** dead-letter counts when they changed, oldest first: [at, count, at, count, ...] (only while a dead_letter_growth rule exists) */
   deadLetters: number[] | null;
 }
 
-const NO_MATCHES = new Uint8Array(0);
+const NO_MATCHES = new Uint16Array(0);
 
 export class AlertRuleError extends Error {}
 
@@ -292,7 +292,7 @@ export class AlertEngine {
   }
 
   /** the indexes of the rules that apply to the queue (the only place a rule's pattern runs) */
-  private matchingRules(q: QueueSample): Uint8Array {
+  private matchingRules(q: QueueSample): Uint16Array {
     let found: number[] | null = null;
     for (let i = 0; i < this.ruleList.length; i++) {
       const rule = this.ruleList[i]!;
@@ -300,7 +300,7 @@ export class AlertEngine {
       if (!this.patterns[i]!.test(q.name)) continue;
       (found ??= []).push(i);
     }
-    return found === null ? NO_MATCHES : Uint8Array.from(found);
+    return found === null ? NO_MATCHES : Uint16Array.from(found);
   }
 
   private recordDeadLetters(qa: QueueAlerts, count: number, now: number, isNew: boolean): void {

@@ -8,7 +8,8 @@ import { createServer } from 'node:http';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
-import { tempDataDir } from '../helpers/broker.js';
+import { startTestBroker, tempDataDir } from '../helpers/broker.js';
+import { MAX_ALERT_RULES } from '../../src/management/alerts.js';
 import { spawnBroker } from '../helpers/process.js';
 
 interface WebhookEvent {
@@ -82,5 +83,15 @@ test('alert rules and the webhook from the config file: the rule is listed, fire
     await broker.exited;
     await new Promise<void>((resolve) => webhook.close(() => resolve()));
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a config file with more alert rules than a broker keeps stops the start with one line naming the limit', async () => {
+  const dataDir = tempDataDir();
+  try {
+    const alertRules = Array.from({ length: MAX_ALERT_RULES + 1 }, (_, i) => ({ name: `r${i}`, kind: 'no_consumers' }));
+    await assert.rejects(startTestBroker({ dataDir, alertRules }), /config file: 101 alerts, at most 100/);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
