@@ -8,7 +8,7 @@
  * Here the answer memory is two chunks, two raw connections ask for a 40 MB partition ten times over and do not read, and
  * a third asks for 1 MB: it is answered once one of the stalled two has been closed (about 5 s later), with
  * a canary publishing over AMQP throughout. On the code before, the third waited forever.
- * Worst canary latency measured here: 16 ms.
+ * Worst canary latency measured here: 38-59 ms over five runs.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
