@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../log/logger.js';
-import { FAILURE_MEMORY_MS, FIRST_DELAY_MS, FREE_FAILURES, LOG_INTERVAL_MS, LoginGuard, MAX_DELAY_MS, MAX_LINES_PER_INTERVAL, MAX_SOURCES, delayAfter, type GuardClock } from './login-guard.js';
+import { FAILURE_MEMORY_MS, FIRST_DELAY_MS, FREE_FAILURES, LOG_INTERVAL_MS, LoginGuard, MAX_DELAY_MS, MAX_LINES_PER_INTERVAL, MAX_SOURCES, delayAfter, sourceKey, type GuardClock } from './login-guard.js';
 
 /** A clock the test moves by hand; timers fire when it passes them. */
 class ManualClock implements GuardClock {
@@ -157,7 +157,7 @@ test('the overflow of one interval is summed up in one line when the next begins
 
 test('an injected spray of 20,000 sources with a smaller bound keeps exactly that many records', () => {
   const { guard } = setup(100);
-  for (let i = 0; i < 20_000; i++) attempt(guard, `fd00::${i.toString(16)}`, 'u', false);
+  for (let i = 0; i < 20_000; i++) attempt(guard, `fd00:0:0:${i.toString(16)}::1`, 'u', false);
   assert.equal(guard.size, 100);
 });
 
@@ -186,4 +186,18 @@ test('an IPv4-mapped IPv6 address is the same source as its IPv4 address', () =>
   for (let i = 0; i < FREE_FAILURES; i++) attempt(guard, i % 2 === 0 ? '::ffff:192.0.2.1' : '192.0.2.1', 'a', false);
   assert.equal(guard.size, 1);
   assert.equal(guard.delayFor('::ffff:192.0.2.1'), FIRST_DELAY_MS);
+});
+
+test('every address of one IPv6 /64 is one source; another /64 is another; loopback ::1 stays itself', () => {
+  const { guard } = setup();
+  // a host rotating through its own /64 gets the free failures once, not once per address
+  for (let i = 0; i < FREE_FAILURES; i++) attempt(guard, `2001:db8:1:2:${(i + 1).toString(16)}::${i}`, 'a', false);
+  assert.equal(guard.size, 1);
+  assert.equal(guard.delayFor('2001:0db8:0001:0002:ffff:ffff:ffff:fffe'), FIRST_DELAY_MS);
+  assert.equal(guard.delayFor('2001:db8:1:3::1'), 0);
+  assert.equal(sourceKey('2001:db8:1:2:aaaa:bbbb:cccc:dddd'), '2001:db8:1:2::/64');
+  assert.equal(sourceKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+  assert.equal(sourceKey('64:ff9b::192.0.2.1'), '64:ff9b:0:0::/64');
+  assert.equal(sourceKey('::1'), '::1');
+  assert.equal(sourceKey('192.0.2.1'), '192.0.2.1');
 });

@@ -11,7 +11,8 @@
  *
  * and calls `cancel()` if its connection goes away first (nothing is then checked or answered).
  *
- * What it does, per source (an IP address; an IPv4-mapped IPv6 address counts as its IPv4 address):
+ * What it does, per source (an IPv4 address, an IPv4-mapped IPv6 address counting as its IPv4 address, or
+ * an IPv6 /64: see sourceKey()):
  * - The first FREE_FAILURES failed logins are answered at once. After that each attempt, successful or
  *   not, is answered after a delay that doubles from FIRST_DELAY_MS up to MAX_DELAY_MS; the credentials are
  *   checked when the delay ends. A successful login clears the source's record.
@@ -31,6 +32,7 @@
  *   warn  login failed from 203.0.113.9: 412 more failed logins in the last 60 s, users 'admin', 'root', 'test', 'guest', 'rabbit' and others (AMQP PLAIN, HTTP basic); answers to it are now delayed 5000 ms
  *   warn  login succeeded from 203.0.113.9 as 'admin' after 3 failed logins (users 'admin'); its failures are forgotten
  */
+import { isIPv6 } from 'node:net';
 import type { Logger } from '../log/logger.js';
 
 /** Failed logins from a source answered without delay: a person mistyping, or a client with a stale password reconnecting, is not slowed. */
@@ -131,10 +133,54 @@ interface SourceRecord {
   pending: number;
 }
 
-/** A record's key: IPv4-mapped IPv6 addresses (a dual-stack listener) are their IPv4 address. */
+/**
+ * Bits of an IPv6 address that name one source: a /64, the prefix one site or one host is given (RFC 6177,
+ * RFC 8273), so a host cannot get fresh free failures by rotating through the 2^64 addresses it owns.
+ */
+export const IPV6_SOURCE_PREFIX_BITS = 64;
+
+/**
+ * A record's key: an IPv4 address as it is; an IPv4-mapped IPv6 address (a dual-stack listener) as its IPv4
+ * address; loopback `::1` as it is; any other IPv6 address as its /64 (`2001:db8:1:2::/64`).
+ */
 export function sourceKey(address: string | undefined): string {
   if (address === undefined || address === '') return 'unknown';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+  if (address.startsWith('::ffff:') && address.includes('.')) return address.slice(7);
+  if (address === '::1' || !isIPv6(address)) return address;
+  const groups = ipv6Groups(address);
+  if (groups === null) return address;
+  const prefix = groups.slice(0, IPV6_SOURCE_PREFIX_BITS / 16).map((g) => g.toString(16)).join(':');
+  return `${prefix}::/${IPV6_SOURCE_PREFIX_BITS}`;
+}
+
+/** The eight 16-bit groups of an IPv6 address (zone id dropped), or null for a form this does not read. */
+function ipv6Groups(address: string): number[] | null {
+  const bare = address.split('%', 1)[0]!;
+  const halves = bare.split('::');
+  if (halves.length > 2) return null;
+  const parse = (part: string): number[] | null => {
+    if (part === '') return [];
+    const out: number[] = [];
+    for (const g of part.split(':')) {
+      // an embedded IPv4 tail (::ffff:1.2.3.4 handled above; 64:ff9b::1.2.3.4 here) is two groups
+      if (g.includes('.')) {
+        const o = g.split('.').map(Number);
+        if (o.length !== 4 || o.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) return null;
+        out.push(o[0]! * 256 + o[1]!, o[2]! * 256 + o[3]!);
+      } else {
+        const v = Number.parseInt(g, 16);
+        if (!/^[0-9a-fA-F]{1,4}$/.test(g) || Number.isNaN(v)) return null;
+        out.push(v);
+      }
+    }
+    return out;
+  };
+  const head = parse(halves[0]!);
+  const tail = halves.length === 2 ? parse(halves[1]!) : [];
+  if (head === null || tail === null) return null;
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return null;
+  return [...head, ...new Array<number>(missing).fill(0), ...tail];
 }
 
 export class LoginGuard {
