@@ -7,7 +7,12 @@
  *          from the first publish to the last delivery. The client runs in this process (it does its own
  *          TLS too), so the machine's two CPUs are shared by broker and client.
  *   kafka  kcat produces --kafka-count records of --body-size bytes (acks=1) then consumes them from the
- *          beginning, with security.protocol=PLAINTEXT or SSL; each timed from process start to exit.
+ *          beginning, with security.protocol=PLAINTEXT or SSL; each timed from process start to exit. Then
+ *          kafkajs (in this process) produces as many again, batches of KAFKAJS_BATCH with
+ *          KAFKAJS_IN_FLIGHT requests in flight. The two clients cut their TLS records differently:
+ *          librdkafka calls SSL_write once per piece of its request buffer (about 1 KiB records here:
+ *          about 155,000 TLS records per 300 MB), kafkajs writes whole requests (16 KiB records), and the
+ *          broker's TLS cost is mostly per record (bench/results/2026-12-07-tls.md).
  *
  * The certificate is a self-signed P-256 one made with openssl for the run (ECDHE + AES-GCM, what Node and
  * librdkafka choose by default); `--fsync never` so the figures are about the wire, not the disk.
@@ -26,6 +31,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
+import { Kafka, logLevel } from 'kafkajs';
 import { compiledRoot, freePort, killChild, onExit } from './lib/brokers.js';
 import { cpuSeconds, fmtInt, intFlag, machineInfo, nowMs, parseArgs, sleep, table } from './lib/common.js';
 import { runKcat, writeRecordsFile } from './lib/kcat.js';
@@ -36,6 +42,9 @@ const PREFETCH = 1000;
 const ACK_EVERY = 100;
 /** Messages the publisher writes before it waits for the socket to drain. */
 const PUBLISH_BURST = 500;
+/** Records per kafkajs send() and sends in flight (acks=1). */
+const KAFKAJS_BATCH = 1000;
+const KAFKAJS_IN_FLIGHT = 4;
 
 interface Running {
   pid: number;
@@ -128,6 +137,27 @@ async function amqpRun(url: string, options: object, count: number, body: Buffer
   return { seconds, cpuSeconds: cpu };
 }
 
+async function kafkajsProduce(port: number, ca: Buffer | null, topic: string, count: number, body: Buffer, pid: number): Promise<{ seconds: number; cpuSeconds: number }> {
+  const ssl = ca === null ? false : { ca: [ca], servername: 'localhost' };
+  const producer = new Kafka({ brokers: [`127.0.0.1:${port}`], ssl, logLevel: logLevel.NOTHING, clientId: 'tls-bench' }).producer();
+  await producer.connect();
+  const messages = Array.from({ length: KAFKAJS_BATCH }, () => ({ value: body }));
+  // the topic is made (and the connection warmed) outside the timed part
+  await producer.send({ topic, acks: 1, messages: messages.slice(0, 1) });
+  const cpuStart = cpuSeconds(pid)!;
+  const start = nowMs();
+  const inFlight: Promise<unknown>[] = [];
+  for (let sent = 0; sent < count; sent += KAFKAJS_BATCH) {
+    inFlight.push(producer.send({ topic, acks: 1, messages: messages.slice(0, Math.min(KAFKAJS_BATCH, count - sent)) }));
+    if (inFlight.length >= KAFKAJS_IN_FLIGHT) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+  const seconds = (nowMs() - start) / 1000;
+  const cpu = cpuSeconds(pid)! - cpuStart;
+  await producer.disconnect();
+  return { seconds, cpuSeconds: cpu };
+}
+
 async function main(): Promise<void> {
   const flags = parseArgs(process.argv.slice(2), FLAGS);
   if (flags.has('help')) {
@@ -170,7 +200,9 @@ async function main(): Promise<void> {
           figures.push({ workload: 'Kafka produce (kcat)', transport, messages: kafkaCount, seconds: produce.seconds, cpuSeconds: produce.brokerCpuSeconds ?? NaN });
           const consume = await runKcat([...connection, '-C', '-t', topic, '-o', 'beginning', '-c', String(kafkaCount), '-q', '-f', ''], broker.pid);
           figures.push({ workload: 'Kafka consume (kcat)', transport, messages: kafkaCount, seconds: consume.seconds, cpuSeconds: consume.brokerCpuSeconds ?? NaN });
-          log(`round ${round + 1} Kafka ${transport}: produce ${fmtInt(kafkaCount / produce.seconds)} rec/s, consume ${fmtInt(kafkaCount / consume.seconds)} rec/s`);
+          const kjs = await kafkajsProduce(transport === 'plain' ? broker.kafkaPort : broker.kafkaTlsPort, transport === 'plain' ? null : ca, `${topic}-kafkajs`, kafkaCount, body, broker.pid);
+          figures.push({ workload: 'Kafka produce (kafkajs)', transport, messages: kafkaCount, ...kjs });
+          log(`round ${round + 1} Kafka ${transport}: kcat produce ${fmtInt(kafkaCount / produce.seconds)} rec/s, consume ${fmtInt(kafkaCount / consume.seconds)} rec/s; kafkajs produce ${fmtInt(kafkaCount / kjs.seconds)} rec/s`);
         }
       }
     }
