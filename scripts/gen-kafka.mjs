@@ -18,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const specsDir = join(process.env.POSTBOX_SPECS_DIR ?? join(repoRoot, '..', 'shared', 'specs'), 'kafka-messages');
-const outDir = join(repoRoot, 'src', 'protocol', 'kafka', 'generated');
+// POSTBOX_GEN_OUT_DIR writes elsewhere (the test that checks the committed output is what this makes)
+const outDir = process.env.POSTBOX_GEN_OUT_DIR ?? join(repoRoot, 'src', 'protocol', 'kafka', 'generated');
 
 /** The APIs the broker serves: a request and a response codec each. Keys are checked against the specs. */
 const SERVED_APIS = [
