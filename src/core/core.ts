@@ -295,6 +295,10 @@ export class BrokerCore implements VhostContext, JournalOwner {
     return (queue.durable ? this.durabilityGate : this.transientGate).appended(queue);
   }
 
+  requestDurabilityRound(): number {
+    return this.scheduler.requestRound();
+  }
+
   queueAppendedUnawaited(queue: Queue): number {
     return (queue.durable ? this.durabilityGate : this.transientGate).appendedUnawaited(queue);
   }

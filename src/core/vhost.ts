@@ -21,7 +21,7 @@ import { DELAYED_EXCHANGE_TYPE, DelayedRouter, delayedInnerType } from './exchan
 import { DelayedStore, type DelayedStorage } from './delayed/delayed-store.js';
 import type { FieldTable } from './field-table.js';
 import type { Message } from './message.js';
-import { Queue, type QueueContext } from './queue/queue.js';
+import { ENQUEUED_DURABLE, Queue, REJECTED, type QueueContext } from './queue/queue.js';
 import { deadLetter, isDeathCycle, type DeathReason } from './queue/dead-letter.js';
 import { editProperties, headerRoutingKeys, PROP_HEADERS } from './properties.js';
 import { declaresQuorum, validateQueueArguments } from './queue/settings.js';
@@ -53,8 +53,40 @@ export interface VhostContext extends DelayedStorage {
   queueAppendedUnawaited(queue: Queue): number;
   /** the broker's message statistics */
   readonly stats: BrokerStats;
+  /** a round of the durability scheduler covering every record appended so far (a publish waits for it) */
+  requestDurabilityRound(): number;
   /** a stored message whose properties cannot be decoded was dropped instead of delivered: log it */
   undecodableMessageDropped(vhost: string, queue: string, reason: string): void;
+}
+
+/** Routing keys on the default exchange that address a direct reply-to consumer (RabbitMQ's). */
+export const DIRECT_REPLY_PREFIX = 'amq.rabbitmq.reply-to.';
+
+/** publish(): a copy in a durable queue is answered after its fsync: the outcome's round says which. */
+export const PUBLISH_CONFIRM = 1;
+/**
+ * publish(): the publisher wants unroutable messages back (AMQP `mandatory`): a delayed exchange holds the
+ * message only if it would reach a queue now, and `routed` counts the queues it would reach.
+ */
+export const PUBLISH_MANDATORY = 2;
+/** publish(): `routed` counts the queues a delayed exchange would reach now (an HTTP publish's `routed`). */
+export const PUBLISH_COUNT_REACH = 4;
+/** place(): the message comes out of a delayed exchange: delayed exchanges on its way do not hold it again. */
+const PUBLISH_RELEASED = 8;
+
+/** What publish() did with a message. One object per caller, reused: publish() overwrites it. */
+export interface PublishOutcome {
+  /** destinations reached: queues, a direct reply-to consumer, or a delayed exchange's hold (its reach, or 1) */
+  routed: number;
+  /** a queue's reject-publish limit refused it: a confirming publisher is nacked (RabbitMQ's rule) */
+  rejected: boolean;
+  /** the durability round the publisher waits for with PUBLISH_CONFIRM (0: nothing to wait for) */
+  round: number;
+}
+
+/** A fresh outcome for a caller to reuse. */
+export function publishOutcome(): PublishOutcome {
+  return { routed: 0, rejected: false, round: 0 };
 }
 
 const CC_KEY = Buffer.from('\x02CC', 'latin1');
@@ -150,6 +182,11 @@ export class VirtualHost implements QueueContext {
   readonly directReply = new Map<string, DirectReplyTarget>();
   /** one destination list per exchange-to-exchange depth, reused by every publish */
   private readonly routeScratch: Destination[][] = [];
+  /** publish()'s route results, reused by every publish */
+  private readonly publishQueues: Queue[] = [];
+  private readonly publishHolders: Exchange[] = [];
+  /** the outcome of dead-lettering and of releasing delayed messages (nobody outside reads it) */
+  private readonly internalOutcome = publishOutcome();
   private routeEpoch = 0;
   /** storage directory of each durable queue */
   private readonly queueStorage = new Map<Queue, string>();
@@ -177,6 +214,96 @@ export class VirtualHost implements QueueContext {
   }
 
   // ---------------------------------------------------------------- routing
+
+  /**
+   * Publishes a message arriving from a client (AMQP basic.publish, the HTTP API's publish): a direct
+   * reply-to key goes to its consumer; a delayed exchange (the one published to, or one reached through
+   * exchange-to-exchange bindings) holds it; otherwise a copy goes into every queue it routes to. Counts it in
+   * the broker's and the exchange's publish statistics. `flags`: PUBLISH_CONFIRM, PUBLISH_MANDATORY,
+   * PUBLISH_COUNT_REACH. The outcome is written into `out` (and returned); nothing here allocates per
+   * message. An unroutable mandatory message is the caller's to return (basic.return): it is counted here.
+   */
+  publish(exchange: Exchange, message: Message, flags: number, out: PublishOutcome): PublishOutcome {
+    const counters = this.stats.counters;
+    counters.publish++;
+    exchange.counters.publishIn++;
+    const mandatory = (flags & PUBLISH_MANDATORY) !== 0;
+    let routed = 0;
+    let rejected = false;
+    let needsSync = false;
+    if (exchange.name === '' && message.routingKey.startsWith(DIRECT_REPLY_PREFIX)) {
+      const target = this.directReply.get(message.routingKey.slice(DIRECT_REPLY_PREFIX.length));
+      if (target !== undefined && target.deliverReply(message)) routed = 1;
+    } else {
+      // a delayed exchange (this one, or one reached through exchange-to-exchange bindings) holds it; the
+      // reach of a held message is judged by the bindings at publish time
+      this.place(exchange, message, flags, null, out);
+      routed = out.routed;
+      rejected = out.rejected;
+      needsSync = out.round !== 0;
+    }
+    if (routed === 0) {
+      if (mandatory) counters.returnUnroutable++;
+      else counters.dropUnroutable++;
+    } else {
+      exchange.counters.publishOut++;
+    }
+    out.routed = routed;
+    out.rejected = rejected;
+    out.round = (flags & PUBLISH_CONFIRM) !== 0 && needsSync ? this.context.requestDurabilityRound() : 0;
+    return out;
+  }
+
+  /**
+   * The one way a message goes into queues: routes it from `exchange` and enqueues a copy in every queue
+   * reached (with PUBLISH_CONFIRM a durable copy is awaited: queue.ts), and a delayed exchange reached
+   * through exchange-to-exchange bindings holds it, unless PUBLISH_RELEASED says it comes out of one.
+   * `deaths` (dead-lettering) skips the queues that would close a death cycle. Writes `out`, with `round`
+   * 1 when a copy or a hold needs an fsync (the caller turns that into a round, or waits its own way).
+   */
+  private place(exchange: Exchange, message: Message, flags: number, deaths: readonly FieldTable[] | null, out: PublishOutcome): void {
+    const confirm = (flags & PUBLISH_CONFIRM) !== 0;
+    const mandatory = (flags & PUBLISH_MANDATORY) !== 0;
+    const countReach = mandatory || (flags & PUBLISH_COUNT_REACH) !== 0;
+    const queues = this.publishQueues;
+    const holders = this.publishHolders;
+    this.route(exchange, message, queues, (flags & PUBLISH_RELEASED) !== 0 ? null : holders);
+    let routed = 0;
+    let rejected = false;
+    let needsSync = false;
+    for (let i = 0; i < queues.length; i++) {
+      const queue = queues[i]!;
+      if (deaths !== null && isDeathCycle(deaths, queue.name)) continue;
+      routed++;
+      const result = queue.enqueue(message, confirm); // a confirm waits for the fsync (queue.ts)
+      if (result === ENQUEUED_DURABLE) needsSync = true;
+      else if (result === REJECTED) rejected = true;
+    }
+    // a delayed exchange behind an exchange-to-exchange binding holds it: with `mandatory` only if it
+    // would reach a queue now
+    for (let i = 0; i < holders.length; i++) {
+      const delayed = holders[i]!.delayed!;
+      const reach = countReach ? delayed.routableNow(message) : 1;
+      if ((reach > 0 || !mandatory) && delayed.hold(message)) needsSync = true;
+      routed += reach;
+    }
+    queues.length = 0;
+    holders.length = 0;
+    out.routed = routed;
+    out.rejected = rejected;
+    out.round = needsSync ? 1 : 0;
+  }
+
+  /**
+   * A message a delayed exchange held is due: routed from that exchange (delayed exchanges on the way do not
+   * hold it again) into its queues, each copy awaited (the held record is acked once the copies' round
+   * completes, and routed again if it fails, so a copy delivered before its fsync could be delivered
+   * twice). True when a copy needs an fsync. Not counted as a publish: it was counted when published.
+   */
+  publishReleased(exchange: Exchange, message: Message): boolean {
+    this.place(exchange, message, PUBLISH_CONFIRM | PUBLISH_RELEASED, null, this.internalOutcome);
+    return this.internalOutcome.round !== 0;
+  }
 
   /**
    * Route a message from an exchange to the set of queues it reaches (each once), following
@@ -630,16 +757,10 @@ export class VirtualHost implements QueueContext {
     const dlx = this.exchanges.get(s.deadLetterExchange);
     if (dlx === undefined) return;
     const { message: dead, deaths } = deadLetter(message, queue.name, reason, dlx.name, s.deadLetterRoutingKey, new Date());
-    const targets: Queue[] = [];
-    const holders: Exchange[] = [];
-    this.route(dlx, dead, targets, holders);
-    for (const target of targets) {
-      if (isDeathCycle(deaths, target.name)) continue;
-      target.enqueue(dead, false); // nobody waits for it: delivered before its fsync (at most once, as RabbitMQ's classic queues)
-    }
-    // a delayed exchange on the way (the dead-letter exchange itself, say) holds it: with the plugin,
+    // nobody waits for it: delivered before its fsync (at most once, as RabbitMQ's classic queues); a
+    // delayed exchange on the way (the dead-letter exchange itself, say) holds it: with the plugin,
     // dead-lettering routes through the delayed exchange like any publish
-    for (const holder of holders) holder.delayed!.hold(dead);
+    this.place(dlx, dead, 0, deaths, this.internalOutcome);
   }
 
   expireQueue(queue: Queue): void {

@@ -12,8 +12,7 @@
  * A publish of a persistent message to a durable queue is answered after the fsync that covers it.
  */
 import type { Exchange } from '../core/exchange/exchange.js';
-import { ENQUEUED_DURABLE, type Queue } from '../core/queue/queue.js';
-import type { VirtualHost } from '../core/vhost.js';
+import { PUBLISH_CONFIRM, PUBLISH_COUNT_REACH, publishOutcome, type VirtualHost } from '../core/vhost.js';
 import { Message, parseExpiration } from '../core/message.js';
 import type { SyncScheduler } from '../storage/sync.js';
 import { boolField, optionalJsonObject, queryFlag, requireAccess, stringField, visibleVhosts } from './access.js';
@@ -119,25 +118,9 @@ async function publish(req: ApiRequest, ctx: ManagementContext): Promise<ApiRepl
       throw httpError(400, `invalid expiration '${props.expiration}'`);
     }
   }
-  const counters = ctx.core.stats.counters;
-  counters.publish++;
-  exchange.counters.publishIn++;
-  let routed: boolean;
-  let needsSync = false;
-  if (exchange.delayed !== null && exchange.delayed.delays(message)) {
-    routed = exchange.delayed.routableNow(message) > 0;
-    needsSync = exchange.delayed.hold(message);
-  } else {
-    const queues: Queue[] = [];
-    const holders: Exchange[] = [];
-    vhost.route(exchange, message, queues, holders);
-    routed = queues.length > 0 || holders.length > 0;
-    for (const q of queues) if (q.enqueue(message, true) === ENQUEUED_DURABLE) needsSync = true; // the answer waits for the fsync (503 if it fails)
-    for (const holder of holders) if (holder.delayed!.hold(message)) needsSync = true;
-  }
-  if (!routed) counters.dropUnroutable++;
-  else exchange.counters.publishOut++;
-  if (needsSync) await whenDurable(ctx.core.scheduler, ctx.core.scheduler.requestRound());
+  const out = vhost.publish(exchange, message, PUBLISH_CONFIRM | PUBLISH_COUNT_REACH, publishOutcome());
+  if (out.round !== 0) await whenDurable(ctx.core.scheduler, out.round); // a persistent copy is answered after its fsync (503 if it fails)
+  const routed = out.routed > 0;
   return { status: 200, body: { routed } };
 }
 

@@ -31,7 +31,7 @@ import { PositionRing } from '../../util/position-ring.js';
 import type { Exchange } from '../exchange/exchange.js';
 import { delayOf, markReleased } from '../exchange/delayed.js';
 import { decodeRecord, RECORD_FLAG_PERSISTENT, type Message } from '../message.js';
-import { ENQUEUED_DURABLE, type Queue } from '../queue/queue.js';
+import type { Queue } from '../queue/queue.js';
 import { DueHeap } from './due-heap.js';
 import { timerDelay } from '../../util/timers.js';
 
@@ -57,10 +57,13 @@ export interface DelayedStorage {
   delayedMessageLost(vhost: string, exchange: string, reason: string): void;
 }
 
-/** How a due message is routed: the vhost's route(), which follows alternate and bound exchanges. */
+/** How a due message is routed: the vhost's, which follows alternate and bound exchanges. */
 export interface DelayedRouting {
   readonly name: string;
+  /** the queues the message would reach now (the mandatory check at publish) */
   route(exchange: Exchange, message: Message, out: Queue[]): void;
+  /** routes a due message into its queues, each copy awaited; true when a copy needs an fsync */
+  publishReleased(exchange: Exchange, message: Message): boolean;
 }
 
 export class DelayedStore implements DurabilityListener {
@@ -280,7 +283,6 @@ export class DelayedStore implements DurabilityListener {
 
   /** route one held record into its queues; true when a queue's copy needs a sync before the ack */
   private routeRecord(segment: number, offset: number): boolean {
-    const routed = this.routed;
     let needsSync = false;
     try {
       const payload = this.log.readAt(segment, offset);
@@ -289,14 +291,12 @@ export class DelayedStore implements DurabilityListener {
       message.publishedAt = Date.now(); // a TTL runs from here, as with the plugin (which republishes)
       const delay = delayOf(message);
       if (delay > 0) markReleased(message, delay); // x-delay: -delay, as the plugin delivers it
-      this.routing.route(this.exchange, message, routed);
       // awaited: the held record is acked only once the copies' round completes, and routed again if it
       // fails (onFailed), so a copy delivered before its fsync could be delivered twice: copies wait
-      for (let i = 0; i < routed.length; i++) if (routed[i]!.enqueue(message, true) === ENQUEUED_DURABLE) needsSync = true; // not REJECTED (a full reject-publish queue): nothing to sync
+      needsSync = this.routing.publishReleased(this.exchange, message);
     } catch (error) {
       this.storage.delayedMessageLost(this.routing.name, this.exchange.name, `record ${segment}:${offset}: ${(error as Error).message}`);
     }
-    routed.length = 0;
     return needsSync;
   }
 }

@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Message, parseExpiration } from '../../core/message.js';
-import { REJECTED, ENQUEUED_DURABLE, type Consumer, type Queue, type RequeueEntry } from '../../core/queue/queue.js';
+import type { Consumer, Queue, RequeueEntry } from '../../core/queue/queue.js';
 import { POSITION_REDELIVERED, type Position } from '../../util/position-ring.js';
-import type { DirectReplyTarget } from '../../core/vhost.js';
+import { DIRECT_REPLY_PREFIX, PUBLISH_CONFIRM, PUBLISH_MANDATORY, publishOutcome, type DirectReplyTarget } from '../../core/vhost.js';
 import { BrokerError, brokerError, Errors } from '../../errors/errors.js';
 import type { DurabilityListener } from '../../storage/sync.js';
 import { checkTable, type FieldTable } from '../../core/field-table.js';
@@ -96,7 +96,6 @@ const NACK_ROUND = -1;
 const INITIAL_CONFIRM_CAPACITY = 1024;
 /** A confirm-round list larger than this (512 KiB) is dropped once every publish is confirmed. */
 const KEEP_CONFIRM_CAPACITY = 65536;
-const DIRECT_REPLY_PREFIX = 'amq.rabbitmq.reply-to.';
 /** property-flag bits read on the publish path (see core/properties.ts) */
 const PROP_FLAG_REPLY_TO = 0x0200;
 const PROP_FLAG_USER_ID = 0x0010;
@@ -238,9 +237,8 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
   // direct reply-to
   private replyConsumerTag: Buffer | null = null;
   private replyToken = '';
-  private readonly routed: Queue[] = [];
-  /** delayed exchanges reached through exchange-to-exchange bindings that hold the message being routed */
-  private readonly holders: Exchange[] = [];
+  /** what the last publish did (VirtualHost.publish writes it) */
+  private readonly outcome = publishOutcome();
   private readonly scan = newPropertyScan();
   private readonly confirmBound: () => void;
   /**
@@ -489,47 +487,9 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
   }
 
   private publish(exchange: Exchange, message: Message, mandatory: boolean): void {
-    const counters = this.connection.core.stats.counters;
-    counters.publish++;
-    exchange.counters.publishIn++;
     this.publishCount++;
-    let needsSync = false;
-    let rejected = false;
-    let routedCount = 0;
-    if (exchange.name === '' && message.routingKey.startsWith(DIRECT_REPLY_PREFIX)) {
-      const target = this.vhost.directReply.get(message.routingKey.slice(DIRECT_REPLY_PREFIX.length));
-      if (target !== undefined && target.deliverReply(message)) routedCount = 1;
-    } else if (exchange.delayed !== null && exchange.delayed.delays(message)) {
-      // x-delayed-message: held, routed when due; `mandatory` is judged by the bindings at publish time
-      routedCount = mandatory ? exchange.delayed.routableNow(message) : 1;
-      if (routedCount > 0) needsSync = exchange.delayed.hold(message);
-    } else {
-      const routed = this.routed;
-      const holders = this.holders;
-      this.vhost.route(exchange, message, routed, holders);
-      routedCount = routed.length;
-      for (let i = 0; i < routed.length; i++) {
-        const result = routed[i]!.enqueue(message, this.confirming); // a confirm waits for the fsync (queue.ts)
-        if (result === ENQUEUED_DURABLE) needsSync = true;
-        else if (result === REJECTED) rejected = true;
-      }
-      // a delayed exchange behind an exchange-to-exchange binding holds it, judged for `mandatory` as above
-      for (let i = 0; i < holders.length; i++) {
-        const delayed = holders[i]!.delayed!;
-        const reach = mandatory ? delayed.routableNow(message) : 1;
-        if (reach > 0 && delayed.hold(message)) needsSync = true;
-        routedCount += reach;
-      }
-      routed.length = 0;
-      holders.length = 0;
-    }
-    if (routedCount === 0) {
-      if (mandatory) counters.returnUnroutable++;
-      else counters.dropUnroutable++;
-    } else {
-      exchange.counters.publishOut++;
-    }
-    if (routedCount === 0 && mandatory) {
+    const out = this.vhost.publish(exchange, message, (this.confirming ? PUBLISH_CONFIRM : 0) | (mandatory ? PUBLISH_MANDATORY : 0), this.outcome);
+    if (out.routed === 0 && mandatory) {
       this.connection.writer.methodWithContent(
         this.id,
         { id: M_BASIC_RETURN, args: { replyCode: ReplyCode.NO_ROUTE, replyText: 'NO_ROUTE', exchange: exchange.name, routingKey: message.routingKey } },
@@ -538,12 +498,11 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
       );
     }
     if (this.confirming) {
-      const scheduler = this.connection.core.scheduler;
       if (this.confirmTail === this.confirmRounds.length) this.makeConfirmRoom();
       this.publishSeq++;
       // a queue's reject-publish limit refused it: the publisher gets basic.nack (RabbitMQ's rule)
-      this.confirmRounds[this.confirmTail++] = rejected ? NACK_ROUND : needsSync ? scheduler.requestRound() : 0;
-      if (!needsSync && !this.confirmScheduled) {
+      this.confirmRounds[this.confirmTail++] = out.rejected ? NACK_ROUND : out.round;
+      if (out.round === 0 && !this.confirmScheduled) {
         this.confirmScheduled = true;
         setImmediate(this.confirmBound);
       }
