@@ -114,8 +114,7 @@ export class ManagementClient {
     try {
       reply = await this.send(method, path, headers, payload, onUpload);
     } catch (err) {
-      const why = (err as { code?: string }).code ?? (err as Error).message;
-      throw new ClientError(`cannot reach the management API at ${this.baseUrl} (${why}): is the broker running, and are --host and --http-port right?`, null);
+      throw new ClientError(this.unreachable(err as Error & { code?: string }), null);
     }
     let parsed: unknown;
     if (reply.text.length > 0) {
@@ -130,6 +129,17 @@ export class ManagementClient {
       throw new ClientError(`${typeof reason === 'string' ? reason : `HTTP ${reply.status}`} (HTTP ${reply.status})`, reply.status);
     }
     return { status: reply.status, body: parsed };
+  }
+
+  /** One line on why no HTTP answer came: nothing listening, or something that does not speak HTTP. */
+  private unreachable(err: Error & { code?: string }): string {
+    const why = err.code ?? err.message;
+    // llhttp's parse errors (HPE_*): bytes came back, but not HTTP (an AMQP server answers with its
+    // protocol header); a reset or hang-up before any answer: a server that closed on a request it did not understand
+    if (why.startsWith('HPE_') || why === 'ECONNRESET') {
+      return `${this.baseUrl.slice('http://'.length)} did not answer HTTP (${why}): is it the AMQP or Kafka port? --http-port is the management API's port (default ${DEFAULT_HTTP_PORT})`;
+    }
+    return `cannot reach the management API at ${this.baseUrl} (${why}): is the broker running, and are --host and --http-port right?`;
   }
 
   private send(method: string, path: string, headers: Record<string, string | number>, payload: Buffer | undefined, onUpload: UploadProgress | undefined): Promise<RawReply> {
