@@ -266,7 +266,8 @@ function parseValue(setting: Setting, raw: unknown, source: string): unknown {
   }
 }
 
-const DEFAULT_GUEST: UserConfig = Object.freeze({ name: 'guest', password: 'guest', vhosts: Object.freeze(['*']), loopbackOnly: true, tags: Object.freeze(['administrator']) });
+/** The built-in guest/guest user every broker has unless a config file defines its own guest or sets "defaultGuest": false. */
+export const DEFAULT_GUEST: UserConfig = Object.freeze({ name: 'guest', password: 'guest', vhosts: Object.freeze(['*']), loopbackOnly: true, tags: Object.freeze(['administrator']) });
 
 function parseUsers(raw: unknown, source: string): UserConfig[] {
   if (!Array.isArray(raw)) throw new ConfigError(`${source}: 'users' must be an array`);
