@@ -35,12 +35,14 @@ export class CommandFailure extends Error {}
 export interface FlagSpec {
   readonly name: string;
   readonly type: 'string' | 'boolean';
+  /** may be given several times (`--arg a=1 --arg b=2`): the value is then a string array */
+  readonly multiple?: boolean;
   /** how the value is shown in help, e.g. `<n>` */
   readonly value?: string;
   readonly doc: string;
 }
 
-export type Flags = Readonly<Record<string, string | boolean | undefined>>;
+export type Flags = Readonly<Record<string, string | boolean | string[] | undefined>>;
 
 /** What a subcommand's `run` gets. */
 export interface CommandRun extends CliIo {
@@ -170,11 +172,11 @@ export function parseFailure(err: Error & { code?: string }, known: readonly Pic
 }
 
 function parse(command: CliCommand, argv: readonly string[]): { flags: Flags; positionals: string[] } {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
-  for (const f of allFlags(command)) options[f.name] = f.name === 'help' ? { type: 'boolean', short: 'h' } : { type: f.type };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  for (const f of allFlags(command)) options[f.name] = f.name === 'help' ? { type: 'boolean', short: 'h' } : { type: f.type, multiple: f.multiple === true };
   try {
     const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
-    return { flags: values, positionals };
+    return { flags: values as Flags, positionals };
   } catch (err) {
     throw new UsageError(parseFailure(err as Error & { code?: string }, allFlags(command)));
   }

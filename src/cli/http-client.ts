@@ -46,7 +46,7 @@ export class ClientError extends Error {
 export class UsageError extends Error {}
 
 /** Resolve connection options: flag > env var > default. */
-export function clientOptions(flags: Readonly<Record<string, string | boolean | undefined>>, env: Readonly<Record<string, string | undefined>>): ClientOptions {
+export function clientOptions(flags: Readonly<Record<string, unknown>>, env: Readonly<Record<string, string | undefined>>): ClientOptions {
   const pick = (flag: string, envName: string, fallback: string): string => {
     const f = flags[flag];
     if (typeof f === 'string') return f;
@@ -99,10 +99,11 @@ export class ManagementClient {
    * `path` segments are encoded here: pass them raw, e.g. ['api', 'policies', '/', 'name'].
    * With `onUpload`, the JSON body is written in UPLOAD_CHUNK_BYTES pieces, each after the previous one was
    * taken by the connection, and `onUpload(sent, total)` is called after each: the upload's progress, not
-   * the server's.
+   * the server's. `query` becomes the query string.
    */
-  async request(method: string, segments: readonly string[], body?: unknown, onUpload?: UploadProgress): Promise<ApiResponse> {
-    const path = '/' + segments.map((s) => encodeURIComponent(s)).join('/');
+  async request(method: string, segments: readonly string[], body?: unknown, onUpload?: UploadProgress, query?: Readonly<Record<string, string>>): Promise<ApiResponse> {
+    const search = query === undefined || Object.keys(query).length === 0 ? '' : '?' + new URLSearchParams(query).toString();
+    const path = '/' + segments.map((s) => encodeURIComponent(s)).join('/') + search;
     const auth = Buffer.from(`${this.options.user}:${this.options.password}`).toString('base64');
     const headers: Record<string, string | number> = { Authorization: `Basic ${auth}`, Accept: ACCEPT };
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
