@@ -17,10 +17,10 @@ const topicCreate: CliCommand = {
   summary: 'create a Kafka topic',
   usage: ['postbox topics create <topic> [--partitions <n>] [--config <key>=<value> ...] [--if-not-exists] [--json]'],
   description: `Creates a topic (PUT /api/streams/topics/{name}) with --partitions partitions (default: the broker's
---default-partitions) and topic configs as kafka-topics.sh --config takes them. Example:
+--kafka-partitions) and topic configs as kafka-topics.sh --config takes them. Example:
   postbox topics create orders --partitions 6 --config retention.ms=86400000 --config cleanup.policy=delete`,
   flags: [
-    { name: 'partitions', type: 'string', value: '<n>', doc: "number of partitions (default: the broker's default)" },
+    { name: 'partitions', type: 'string', value: '<n>', doc: "number of partitions (default: the broker's --kafka-partitions)" },
     { name: 'config', type: 'string', multiple: true, value: '<key>=<value>', doc: 'a topic config, repeatable (retention.ms, retention.bytes, cleanup.policy, segment.bytes, ...)' },
     { name: 'if-not-exists', type: 'boolean', doc: 'a topic of that name already there is not an error' },
     { name: 'topic', type: 'string', value: '<topic>', doc: 'the topic, instead of the positional argument (kafka-topics.sh spelling)' },
