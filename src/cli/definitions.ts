@@ -5,6 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CommandFailure, EXIT_OK, JSON_FLAG, jsonText, type CliCommand, type CommandRun } from './command.js';
+import { closestMatch } from '../util/suggest.js';
 import { UsageError } from './http-client.js';
 import { ProgressBar } from './progress.js';
 
@@ -107,7 +108,9 @@ included); an export to stdout prints it on stderr, so stdout holds only the JSO
       if (file === undefined) throw new UsageError('definitions import needs --file <path>');
       return importDefinitions(run, file);
     }
-    throw new UsageError(action === undefined ? 'say export or import' : `unknown definitions command '${action}' (export or import)`);
+    if (action === undefined) throw new UsageError('say export or import');
+    const guess = closestMatch(action, ['export', 'import']);
+    throw new UsageError(`unknown action '${action}'${guess === undefined ? '' : ` (did you mean '${guess}'?)`}; the actions are export and import`);
   },
 };
 

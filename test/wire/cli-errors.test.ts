@@ -52,6 +52,9 @@ test('a mistyped command or action gets a did-you-mean', async () => {
   const policies = await cli(broker, 'policies', 'lst');
   assert.equal(policies.code, 2);
   assert.match(policies.stderr, /^postbox policies: unknown action 'lst' \(did you mean 'list'\?\); the actions are list, set and clear\nUsage:\n/);
+  const definitions = await cli(broker, 'definitions', 'exprot');
+  assert.equal(definitions.code, 2);
+  assert.match(definitions.stderr, /^postbox definitions: unknown action 'exprot' \(did you mean 'export'\?\); the actions are export and import\nUsage:\n/);
   const groups = await cli(broker, 'groups', 'reset-offset', 'g');
   assert.equal(groups.code, 2);
   assert.match(groups.stderr, /^postbox groups: unknown action 'reset-offset' \(did you mean 'reset-offsets'\?\)/);
