@@ -211,7 +211,11 @@ export async function runCommand(command: CliCommand, argv: readonly string[], i
       return EXIT_OK;
     }
     const max = command.maxPositionals ?? 0;
-    if (positionals.length > max) throw new UsageError(`unexpected argument '${positionals[max]}'`);
+    if (positionals.length > max) {
+      const extra = positionals[max]!;
+      if (subcommands.some((sub) => sub.name === extra)) throw new UsageError(`put the action first: ${path} ${command.name} ${extra} ...`);
+      throw new UsageError(`unexpected argument '${extra}'`);
+    }
     let client: ManagementClient | undefined;
     return await command.run({
       ...io,
