@@ -5,7 +5,7 @@
  * two phases. It is a smoke test of a deployment, not a benchmark suite: bench/ compares against RabbitMQ.
  *
  * The AMQP port: --amqp-port, else POSTBOX_AMQP_PORT, else the broker's AMQP listener as the management
- * API's overview lists it, else 5672.
+ * API's overview lists it; when the overview cannot be read, the bench stops with the reason.
  */
 import { DEFAULT_AMQP_PORT } from '../config/config.js';
 import { encodePublish, MiniAmqpClient } from './amqp-client.js';
@@ -57,7 +57,10 @@ function phase(messages: number, sizeBytes: number, elapsedMs: number): PhaseRes
   };
 }
 
-/** The AMQP port: flag, env, the overview's amqp listener, default. */
+/**
+ * The AMQP port: flag, env, else the overview's amqp listener. A failed overview (unreachable, refused,
+ * not HTTP) stops the bench with its reason: guessing a port could benchmark whatever else listens there.
+ */
 async function amqpPort(run: CommandRun): Promise<number> {
   const explicit = typeof run.flags['amqp-port'] === 'string' ? run.flags['amqp-port'] : run.env.POSTBOX_AMQP_PORT;
   if (explicit !== undefined && explicit !== '') {
@@ -65,15 +68,17 @@ async function amqpPort(run: CommandRun): Promise<number> {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--amqp-port must be a port 1..65535, got '${explicit}'`);
     return port;
   }
+  let body: unknown;
   try {
-    const { body } = await run.client().request('GET', ['api', 'overview']);
-    const listeners = (body as { listeners?: { protocol?: string; port?: number }[] } | undefined)?.listeners ?? [];
-    const amqp = listeners.find((l) => l.protocol === 'amqp' && typeof l.port === 'number');
-    if (amqp !== undefined) return amqp.port!;
+    ({ body } = await run.client().request('GET', ['api', 'overview']));
   } catch (err) {
     if (!(err instanceof ClientError)) throw err;
+    throw new ClientError(`cannot find the broker's AMQP port (give --amqp-port to skip this): ${err.message}`, err.status);
   }
-  return DEFAULT_AMQP_PORT;
+  const listeners = (body as { listeners?: { protocol?: string; port?: number }[] } | undefined)?.listeners ?? [];
+  const amqp = listeners.find((l) => l.protocol === 'amqp' && typeof l.port === 'number');
+  if (amqp === undefined) throw new CommandFailure(`the broker at ${run.client().baseUrl} lists no AMQP listener (is AMQP off?); give --amqp-port`);
+  return amqp.port!;
 }
 
 /** Wakes the bench loop when a confirm, a delivery or a failure arrives; no promise per message. */
@@ -227,7 +232,8 @@ const bench: CliCommand = {
   description: `Publishes --messages messages of --size bytes to a temporary queue with publisher confirms (at most
 ${MAX_UNCONFIRMED} unconfirmed), then consumes them with acks (prefetch ${BENCH_PREFETCH}), and prints messages per
 second and MiB per second of each phase. The AMQP port is --amqp-port, else POSTBOX_AMQP_PORT, else the AMQP
-listener the management API reports, else ${DEFAULT_AMQP_PORT}. --user and --password log in over AMQP too.`,
+listener the management API reports (when the API cannot be asked, the bench stops with the reason rather
+than guess ${DEFAULT_AMQP_PORT}). --user and --password log in over AMQP too.`,
   flags: [
     { name: 'messages', type: 'string', value: '<n>', doc: `messages to publish and consume (default ${DEFAULT_BENCH_MESSAGES})` },
     { name: 'size', type: 'string', value: '<bytes>', doc: `body size of each message (default ${DEFAULT_BENCH_MESSAGE_BYTES})` },

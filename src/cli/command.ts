@@ -4,6 +4,7 @@
  * exit codes: 0 done, 1 the API refused or could not be reached, 2 wrong usage (the help is printed).
  */
 import { parseArgs } from 'node:util';
+import { closestMatch } from '../util/suggest.js';
 import { ClientError, clientOptions, CONNECTION_FLAGS, ManagementClient, UsageError } from './http-client.js';
 import type { ProgressStream } from './progress.js';
 
@@ -34,12 +35,14 @@ export class CommandFailure extends Error {}
 export interface FlagSpec {
   readonly name: string;
   readonly type: 'string' | 'boolean';
+  /** may be given several times (`--arg a=1 --arg b=2`): the value is then a string array */
+  readonly multiple?: boolean;
   /** how the value is shown in help, e.g. `<n>` */
   readonly value?: string;
   readonly doc: string;
 }
 
-export type Flags = Readonly<Record<string, string | boolean | undefined>>;
+export type Flags = Readonly<Record<string, string | boolean | string[] | undefined>>;
 
 /** What a subcommand's `run` gets. */
 export interface CommandRun extends CliIo {
@@ -64,6 +67,11 @@ export interface CliCommand {
   readonly maxPositionals?: number;
   /** takes the --host/--http-port/--user/--password flags (default true) */
   readonly connects?: boolean;
+  /**
+   * Actions named by the word after the command (`postbox queues declare`), each a command of its own. Without
+   * such a word (nothing, or a flag first) the command's own `run` is the default action (the listing).
+   */
+  readonly subcommands?: readonly CliCommand[];
   run(run: CommandRun): Promise<number>;
 }
 
@@ -82,38 +90,132 @@ function allFlags(command: CliCommand): FlagSpec[] {
   return [...command.flags, ...(command.connects === false ? [] : CONNECTION_FLAG_SPECS), HELP_FLAG];
 }
 
-/** Flag help lines: `  --name <value>   doc`, aligned. */
-export function renderFlags(flags: readonly FlagSpec[]): string {
-  const left = flags.map((f) => `--${f.name}${f.value === undefined ? '' : ' ' + f.value}`);
-  const width = Math.max(...left.map((l) => l.length));
-  return flags.map((f, i) => `  ${left[i]!.padEnd(width)}  ${f.doc}`).join('\n');
+/** Help text is wrapped to this many columns (a common terminal width, leaving room for the indent). */
+export const HELP_WIDTH = 110;
+/** The doc column never starts further right than this, so the docs keep room even beside a long flag. */
+const HELP_MAX_LEFT = 34;
+
+/** Words of `text` in lines of at most `width` characters (a longer word gets a line of its own). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (word === '') continue;
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
 }
 
-export function commandHelp(command: CliCommand): string {
-  return `Usage:\n${command.usage.map((u) => '  ' + u).join('\n')}\n\n${command.description}\n\nFlags:\n${renderFlags(allFlags(command))}\n`;
+/**
+ * `  left  doc` rows with the docs in one column, wrapped under themselves: the flag tables of every
+ * `--help`. A left side wider than the column goes on a line of its own, its doc under the column.
+ */
+export function renderHelpRows(rows: readonly (readonly [string, string])[]): string {
+  const fits = rows.map(([left]) => left.length).filter((n) => n + 4 <= HELP_MAX_LEFT);
+  const column = Math.max(...fits, 0) + 4;
+  const indent = ' '.repeat(column);
+  const out: string[] = [];
+  for (const [left, doc] of rows) {
+    const docLines = wrap(doc, HELP_WIDTH - column);
+    const head = `  ${left}`;
+    if (head.length + 2 <= column) out.push(head.padEnd(column) + (docLines[0] ?? ''));
+    else out.push(head, indent + (docLines[0] ?? ''));
+    for (const more of docLines.slice(1)) out.push(indent + more);
+  }
+  return out.map((l) => l.trimEnd()).join('\n');
+}
+
+/** Flag help lines: `  --name <value>   doc`, aligned. */
+export function renderFlags(flags: readonly FlagSpec[]): string {
+  return renderHelpRows(flags.map((f) => [`--${f.name}${f.value === undefined ? '' : ' ' + f.value}`, f.doc]));
+}
+
+export function commandHelp(command: CliCommand, path = 'postbox'): string {
+  const subcommands = command.subcommands ?? [];
+  const usage = [...command.usage, ...subcommands.flatMap((sub) => sub.usage)];
+  const actions =
+    subcommands.length === 0
+      ? ''
+      : `\n\nActions (\`${path} ${command.name} <action> --help\` describes one):\n${renderHelpRows(subcommands.map((sub) => [sub.name, sub.summary]))}`;
+  return `Usage:\n${usage.map((u) => '  ' + u).join('\n')}\n\n${command.description}${actions}\n\nFlags:\n${renderFlags(allFlags(command))}\n`;
+}
+
+/** What a wrong usage prints after its reason: the usage lines and where the whole help is. */
+export function usageHint(command: CliCommand, path = 'postbox'): string {
+  const usage = [...command.usage, ...(command.subcommands ?? []).flatMap((sub) => sub.usage)];
+  return `Usage:\n${usage.map((u) => '  ' + u).join('\n')}\nRun '${path} ${command.name} --help' for every flag.\n`;
+}
+
+/** The option parseArgs stopped at, as the user typed it (`--bogus`, `-x`), from its message. */
+function optionInMessage(message: string): string {
+  return /'(-[^' ]*)/.exec(message)?.[1] ?? message;
+}
+
+/** parseArgs' failure put in our words: `unknown option --bogus (did you mean --vhost?)`, `--queue needs a value`. */
+export function parseFailure(err: Error & { code?: string }, known: readonly Pick<FlagSpec, 'name' | 'type'>[]): string {
+  const option = optionInMessage(err.message);
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const name = option.replace(/^-+/, '').split('=')[0]!;
+    const match = closestMatch(name, known.map((f) => f.name));
+    return `unknown option ${option}${match === undefined ? '' : ` (did you mean --${match}?)`}`;
+  }
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const flag = /(--[a-z0-9-]+)/.exec(err.message)?.[1] ?? option;
+    const spec = known.find((f) => `--${f.name}` === flag);
+    return spec?.type === 'boolean' ? `${flag} takes no value` : `${flag} needs a value`;
+  }
+  return err.message;
 }
 
 function parse(command: CliCommand, argv: readonly string[]): { flags: Flags; positionals: string[] } {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
-  for (const f of allFlags(command)) options[f.name] = f.name === 'help' ? { type: 'boolean', short: 'h' } : { type: f.type };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  for (const f of allFlags(command)) options[f.name] = f.name === 'help' ? { type: 'boolean', short: 'h' } : { type: f.type, multiple: f.multiple === true };
   try {
     const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
-    return { flags: values, positionals };
+    return { flags: values as Flags, positionals };
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(parseFailure(err as Error & { code?: string }, allFlags(command)));
   }
 }
 
-/** Parse, run and map failures to an exit code. Anything but a usage or client error is a bug and rethrown. */
-export async function runCommand(command: CliCommand, argv: readonly string[], io: CliIo): Promise<number> {
+/** The word that names a command's default action, the listing, explicitly: `postbox queues list`. */
+export const LIST_ACTION = 'list';
+
+/**
+ * Parse, run and map failures to an exit code. Anything but a usage or client error is a bug and rethrown.
+ * `path` is what comes before the command's name in messages (`postbox`, or `postbox queues` for an action).
+ */
+export async function runCommand(command: CliCommand, argv: readonly string[], io: CliIo, path = 'postbox'): Promise<number> {
+  const subcommands = command.subcommands ?? [];
+  const first = argv[0];
+  if (subcommands.length > 0 && first === LIST_ACTION && !subcommands.some((s) => s.name === LIST_ACTION)) return runCommand(command, argv.slice(1), io, path);
+  if (subcommands.length > 0 && first !== undefined && !first.startsWith('-')) {
+    const sub = subcommands.find((s) => s.name === first);
+    if (sub !== undefined) return runCommand(sub, argv.slice(1), io, `${path} ${command.name}`);
+    if ((command.maxPositionals ?? 0) === 0) {
+      const names = [LIST_ACTION, ...subcommands.map((s) => s.name)];
+      const match = closestMatch(first, names);
+      const reason = `unknown action '${first}'${match === undefined ? '' : ` (did you mean '${match}'?)`}; the actions are ${names.join(', ')}`;
+      io.stderr.write(`${path} ${command.name}: ${reason}\n${usageHint(command, path)}`);
+      return EXIT_USAGE;
+    }
+  }
   try {
     const { flags, positionals } = parse(command, argv);
     if (flags.help === true) {
-      io.stdout.write(commandHelp(command));
+      io.stdout.write(commandHelp(command, path));
       return EXIT_OK;
     }
     const max = command.maxPositionals ?? 0;
-    if (positionals.length > max) throw new UsageError(`unexpected argument '${positionals[max]}'`);
+    if (positionals.length > max) {
+      const extra = positionals[max]!;
+      if (subcommands.some((sub) => sub.name === extra)) throw new UsageError(`put the action first: ${path} ${command.name} ${extra} ...`);
+      throw new UsageError(`unexpected argument '${extra}'`);
+    }
     let client: ManagementClient | undefined;
     return await command.run({
       ...io,
@@ -124,15 +226,22 @@ export async function runCommand(command: CliCommand, argv: readonly string[], i
     });
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`postbox ${command.name}: ${err.message}\n\n${commandHelp(command)}`);
+      io.stderr.write(`${path} ${command.name}: ${err.message}\n${usageHint(command, path)}`);
       return EXIT_USAGE;
     }
     if (err instanceof ClientError || err instanceof CommandFailure) {
-      io.stderr.write(`postbox ${command.name}: ${err.message}\n`);
+      io.stderr.write(`${path} ${command.name}: ${err.message}\n`);
       return EXIT_FAILED;
     }
     throw err;
   }
+}
+
+/** The one positional argument a command needs (`postbox queues declare <name>`). */
+export function requiredPositional(run: CommandRun, what: string): string {
+  const value = run.positionals[0];
+  if (value === undefined || value === '') throw new UsageError(`say which ${what}`);
+  return value;
 }
 
 // ---------------------------------------------------------------- flag readers and formatting

@@ -5,14 +5,18 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CommandFailure, EXIT_OK, JSON_FLAG, jsonText, type CliCommand, type CommandRun } from './command.js';
+import { closestMatch } from '../util/suggest.js';
 import { UsageError } from './http-client.js';
 import { ProgressBar } from './progress.js';
 
 /** Uploads (the file's definitions as compact JSON) from this size on get a progress bar when stderr is a terminal; smaller ones go in a blink. */
 export const IMPORT_PROGRESS_MIN_BYTES = 256 * 1024;
 
-/** The sections of a definitions file counted in the summary, in the order RabbitMQ exports them. */
-const SECTIONS = ['users', 'vhosts', 'permissions', 'topic_permissions', 'parameters', 'global_parameters', 'policies', 'queues', 'exchanges', 'bindings'] as const;
+/**
+ * The sections of a definitions file counted in the summary: RabbitMQ's, in the order it exports them, then
+ * Postbox's own (Kafka topics and alert rules, which GET /api/definitions adds and POST imports).
+ */
+const SECTIONS = ['users', 'vhosts', 'permissions', 'topic_permissions', 'parameters', 'global_parameters', 'policies', 'queues', 'exchanges', 'bindings', 'topics', 'alert_rules'] as const;
 
 /** How many entries each section holds (sections that are absent are left out). */
 export function sectionCounts(definitions: Record<string, unknown>): Record<string, number> {
@@ -37,8 +41,11 @@ function asObject(value: unknown, what: string): Record<string, unknown> {
 async function exportDefinitions(run: CommandRun, file: string | undefined): Promise<number> {
   const { body } = await run.client().request('GET', ['api', 'definitions']);
   const definitions = asObject(body, 'the broker\'s definitions');
+  const counts = sectionCounts(definitions);
   if (file === undefined) {
+    // stdout carries the definitions and nothing else (it is piped or redirected): the summary goes to stderr
     run.stdout.write(jsonText(definitions));
+    run.stderr.write(run.json ? jsonText({ file: null, result: 'exported', ...counts }) : `exported definitions to stdout: ${countsText(counts)}\n`);
     return EXIT_OK;
   }
   try {
@@ -47,7 +54,6 @@ async function exportDefinitions(run: CommandRun, file: string | undefined): Pro
   } catch (err) {
     throw new CommandFailure(`cannot write ${file}: ${(err as Error).message}`);
   }
-  const counts = sectionCounts(definitions);
   run.stdout.write(run.json ? jsonText({ file, result: 'exported', ...counts }) : `exported definitions to ${file}: ${countsText(counts)}\n`);
   return EXIT_OK;
 }
@@ -84,13 +90,14 @@ async function importDefinitions(run: CommandRun, file: string): Promise<number>
 
 const definitions: CliCommand = {
   name: 'definitions',
-  summary: 'export or import exchanges, queues, bindings, policies, users and vhosts',
+  summary: 'export or import exchanges, queues, bindings, policies, users, vhosts, topics and alert rules',
   usage: ['postbox definitions export [--file <path>] [--json]', 'postbox definitions import --file <path> [--json]'],
   description: `export writes the broker's definitions (GET /api/definitions, RabbitMQ's format) to --file, or to
 stdout without it. import loads a definitions file (from Postbox or RabbitMQ) into the broker with one POST /api/definitions.
 For uploads of
 ${IMPORT_PROGRESS_MIN_BYTES / 1024} KiB or more (the file as compact JSON) a progress bar on stderr (when it is a terminal) shows the upload
-and then that the broker is applying it. Both print a count of each section.`,
+and then that the broker is applying it. Both print a count of each section (Kafka topics and alert rules
+included); an export to stdout prints it on stderr, so stdout holds only the JSON.`,
   flags: [{ name: 'file', type: 'string', value: '<path>', doc: 'the definitions file (export: default stdout)' }, JSON_FLAG],
   maxPositionals: 1,
   async run(run) {
@@ -101,7 +108,9 @@ and then that the broker is applying it. Both print a count of each section.`,
       if (file === undefined) throw new UsageError('definitions import needs --file <path>');
       return importDefinitions(run, file);
     }
-    throw new UsageError(action === undefined ? 'say export or import' : `unknown definitions command '${action}' (export or import)`);
+    if (action === undefined) throw new UsageError('say export or import');
+    const guess = closestMatch(action, ['export', 'import']);
+    throw new UsageError(`unknown action '${action}'${guess === undefined ? '' : ` (did you mean '${guess}'?)`}; the actions are export and import`);
   },
 };
 

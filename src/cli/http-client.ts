@@ -46,7 +46,7 @@ export class ClientError extends Error {
 export class UsageError extends Error {}
 
 /** Resolve connection options: flag > env var > default. */
-export function clientOptions(flags: Readonly<Record<string, string | boolean | undefined>>, env: Readonly<Record<string, string | undefined>>): ClientOptions {
+export function clientOptions(flags: Readonly<Record<string, unknown>>, env: Readonly<Record<string, string | undefined>>): ClientOptions {
   const pick = (flag: string, envName: string, fallback: string): string => {
     const f = flags[flag];
     if (typeof f === 'string') return f;
@@ -99,10 +99,11 @@ export class ManagementClient {
    * `path` segments are encoded here: pass them raw, e.g. ['api', 'policies', '/', 'name'].
    * With `onUpload`, the JSON body is written in UPLOAD_CHUNK_BYTES pieces, each after the previous one was
    * taken by the connection, and `onUpload(sent, total)` is called after each: the upload's progress, not
-   * the server's.
+   * the server's. `query` becomes the query string.
    */
-  async request(method: string, segments: readonly string[], body?: unknown, onUpload?: UploadProgress): Promise<ApiResponse> {
-    const path = '/' + segments.map((s) => encodeURIComponent(s)).join('/');
+  async request(method: string, segments: readonly string[], body?: unknown, onUpload?: UploadProgress, query?: Readonly<Record<string, string>>): Promise<ApiResponse> {
+    const search = query === undefined || Object.keys(query).length === 0 ? '' : '?' + new URLSearchParams(query).toString();
+    const path = '/' + segments.map((s) => encodeURIComponent(s)).join('/') + search;
     const auth = Buffer.from(`${this.options.user}:${this.options.password}`).toString('base64');
     const headers: Record<string, string | number> = { Authorization: `Basic ${auth}`, Accept: ACCEPT };
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
@@ -114,8 +115,7 @@ export class ManagementClient {
     try {
       reply = await this.send(method, path, headers, payload, onUpload);
     } catch (err) {
-      const why = (err as { code?: string }).code ?? (err as Error).message;
-      throw new ClientError(`cannot reach the management API at ${this.baseUrl} (${why}): is the broker running, and are --host and --http-port right?`, null);
+      throw new ClientError(this.unreachable(err as Error & { code?: string }), null);
     }
     let parsed: unknown;
     if (reply.text.length > 0) {
@@ -130,6 +130,17 @@ export class ManagementClient {
       throw new ClientError(`${typeof reason === 'string' ? reason : `HTTP ${reply.status}`} (HTTP ${reply.status})`, reply.status);
     }
     return { status: reply.status, body: parsed };
+  }
+
+  /** One line on why no HTTP answer came: nothing listening, or something that does not speak HTTP. */
+  private unreachable(err: Error & { code?: string }): string {
+    const why = err.code ?? err.message;
+    // llhttp's parse errors (HPE_*): bytes came back, but not HTTP (an AMQP server answers with its
+    // protocol header); a reset or hang-up before any answer: a server that closed on a request it did not understand
+    if (why.startsWith('HPE_') || why === 'ECONNRESET') {
+      return `${this.baseUrl.slice('http://'.length)} did not answer HTTP (${why}): is it the AMQP or Kafka port? --http-port is the management API's port (default ${DEFAULT_HTTP_PORT})`;
+    }
+    return `cannot reach the management API at ${this.baseUrl} (${why}): is the broker running, and are --host and --http-port right?`;
   }
 
   private send(method: string, path: string, headers: Record<string, string | number>, payload: Buffer | undefined, onUpload: UploadProgress | undefined): Promise<RawReply> {

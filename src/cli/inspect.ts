@@ -5,6 +5,8 @@
  */
 import { argumentsText, exchangeLabel, EXIT_OK, formatBytes, formatRate, JSON_FLAG, jsonText, num, VHOST_FLAG, vhostFlag, type CliCommand, type CommandRun } from './command.js';
 import { renderTable } from './http-client.js';
+import { GROUP_ACTIONS, TOPIC_ACTIONS } from './streams-admin.js';
+import { BINDING_ACTIONS, EXCHANGE_ACTIONS, QUEUE_ACTIONS } from './topology.js';
 
 // ---------------------------------------------------------------- API shapes (every field may be absent)
 
@@ -161,7 +163,8 @@ cannot be reached, so it also serves as a liveness check in scripts.`,
 const queues: CliCommand = {
   name: 'queues',
   summary: 'queues with message counts, consumers and rates',
-  usage: ['postbox queues [--vhost <vhost>] [--json]'],
+  usage: ['postbox queues [list] [--vhost <vhost>] [--json]'],
+  subcommands: QUEUE_ACTIONS,
   description: 'Lists queues (GET /api/queues) of every vhost, or of one with --vhost.',
   flags: [{ ...VHOST_FLAG, doc: 'only this virtual host (default: every vhost)' }, JSON_FLAG],
   async run(run) {
@@ -190,7 +193,8 @@ const queues: CliCommand = {
 const exchanges: CliCommand = {
   name: 'exchanges',
   summary: 'exchanges with type and flags',
-  usage: ['postbox exchanges [--vhost <vhost>] [--json]'],
+  usage: ['postbox exchanges [list] [--vhost <vhost>] [--json]'],
+  subcommands: EXCHANGE_ACTIONS,
   description: `Lists exchanges (GET /api/exchanges) of every vhost, or of one with --vhost. The default exchange,
 whose name is empty, is shown as ${exchangeLabel('')}.`,
   flags: [{ ...VHOST_FLAG, doc: 'only this virtual host (default: every vhost)' }, JSON_FLAG],
@@ -217,7 +221,8 @@ whose name is empty, is shown as ${exchangeLabel('')}.`,
 const bindings: CliCommand = {
   name: 'bindings',
   summary: 'bindings from exchanges to queues and exchanges',
-  usage: ['postbox bindings [--vhost <vhost>] [--json]'],
+  usage: ['postbox bindings [list] [--vhost <vhost>] [--json]'],
+  subcommands: BINDING_ACTIONS,
   description: `Lists bindings (GET /api/bindings) of every vhost, or of one with --vhost, including the default
 exchange's implicit binding to every queue.`,
   flags: [{ ...VHOST_FLAG, doc: 'only this virtual host (default: every vhost)' }, JSON_FLAG],
@@ -245,7 +250,8 @@ exchange's implicit binding to every queue.`,
 const topics: CliCommand = {
   name: 'topics',
   summary: 'Kafka topics with partitions, messages and size',
-  usage: ['postbox topics [--partitions] [--json]'],
+  usage: ['postbox topics [list] [--partitions] [--json]'],
+  subcommands: TOPIC_ACTIONS,
   description: `Lists Kafka topics (GET /api/streams/topics). With --partitions, also one row per partition with its
 log start offset, high watermark, size and segment count.`,
   flags: [{ name: 'partitions', type: 'boolean', doc: 'also list every partition' }, JSON_FLAG],
@@ -272,7 +278,8 @@ log start offset, high watermark, size and segment count.`,
 const groups: CliCommand = {
   name: 'groups',
   summary: 'Kafka consumer groups with members, committed offsets and lag',
-  usage: ['postbox groups [--json]'],
+  usage: ['postbox groups [list] [--json]'],
+  subcommands: GROUP_ACTIONS,
   description: `Lists Kafka consumer groups (GET /api/streams/groups): one row per group with its state, members and
 total lag, then one row per committed partition with its committed offset, high watermark and lag.`,
   flags: [JSON_FLAG],

@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 /** The `postbox` command. `postbox serve` runs the broker; other subcommands are thin clients of the management API. */
 import { resolve } from 'node:path';
-import { buildConfig, ConfigError, PORT_OFF, readConfigFile, renderSettingsHelp, SETTINGS } from '../config/config.js';
+import { buildConfig, ConfigError, PORT_OFF, readConfigFile, SETTINGS, settingsHelpRows } from '../config/config.js';
 import { installFaultsFromEnv } from '../storage/faults.js';
 import { startWithConfig } from '../broker.js';
 import { createLogger, escapeLogText } from '../log/logger.js';
 import { POSTBOX_VERSION } from '../version.js';
 import { StartupError } from '../util/startup-error.js';
-import { didYouMean } from '../util/suggest.js';
+import { closestMatch, didYouMean } from '../util/suggest.js';
 import { BENCH_COMMANDS } from './bench.js';
-import { runCommand, type CliCommand } from './command.js';
+import { LIST_ACTION, renderHelpRows, runCommand, type CliCommand } from './command.js';
 import { DEFINITIONS_COMMANDS } from './definitions.js';
 import { INSPECT_COMMANDS } from './inspect.js';
 import { MESSAGE_COMMANDS } from './messages.js';
@@ -23,6 +23,13 @@ const CLIENT_COMMANDS: readonly CliCommand[] = [...INSPECT_COMMANDS, ...MESSAGE_
 /** Column at which the one-line summaries start in `postbox --help`. */
 const HELP_SUMMARY_COLUMN = 28;
 
+/** `queues [list|declare|delete]`, `definitions export|import`, `status`: a command and its actions for the main help. */
+function commandWords(c: CliCommand): string {
+  if (c.name === 'definitions') return 'definitions export|import';
+  const actions = (c.subcommands ?? []).map((s) => s.name);
+  return actions.length === 0 ? c.name : `${c.name} [${[LIST_ACTION, ...actions].join('|')}]`;
+}
+
 function helpLine(command: string, summary: string): string {
   const left = `  postbox ${command}`;
   return left.length + 2 <= HELP_SUMMARY_COLUMN ? left.padEnd(HELP_SUMMARY_COLUMN) + summary : `${left}\n${' '.repeat(HELP_SUMMARY_COLUMN)}${summary}`;
@@ -35,7 +42,7 @@ Usage:
                             management HTTP API on port 15672)
 
 Clients of a running broker (through its management HTTP API; table output, or --json):
-${CLIENT_COMMANDS.map((c) => helpLine(c.name === 'definitions' ? 'definitions export|import' : c.name, c.summary)).join('\n')}
+${CLIENT_COMMANDS.map((c) => helpLine(commandWords(c), c.summary)).join('\n')}
 ${helpLine('policies list|set|clear', 'list, set or clear policies')}
 
   postbox --help            this text
@@ -53,10 +60,11 @@ Runs the broker until SIGTERM or SIGINT, then closes client connections with 320
 flushes and fsyncs, and exits 0. Precedence: flag > environment variable > config file > default.
 
 Flags:
-  --config <path>             JSON config file (settings below by their file key, plus "users" and "vhosts";
-                              see docs/configuration.md) (env POSTBOX_CONFIG)
-${renderSettingsHelp()}
-  --help                      this text
+${renderHelpRows([
+  ['--config <path>', 'JSON config file (settings below by their file key, plus "users", "vhosts", "alerts" and "defaultGuest"; see docs/configuration.md) (env POSTBOX_CONFIG)'],
+  ...settingsHelpRows(),
+  ['--help', 'this text'],
+])}
 `;
 
 /** true/false settings: the flag alone means true */
@@ -151,7 +159,9 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = await runCommand(client, rest, { env: process.env, stdout: process.stdout, stderr: process.stderr });
     return;
   }
-  process.stderr.write(`postbox: unknown command '${command}'\n\n${MAIN_HELP}`);
+  const match = closestMatch(command, [...CLIENT_COMMANDS.map((c) => c.name), 'serve', 'policies', 'help', 'version']);
+  const guess = match === undefined ? '' : ` (did you mean '${match}'?)`;
+  process.stderr.write(`postbox: unknown command '${command}'${guess}; 'postbox --help' lists the commands\n`);
   process.exit(2);
 }
 

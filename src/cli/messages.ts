@@ -153,11 +153,12 @@ async function getMessages(run: CommandRun, vhost: string, queue: string, count:
 const consume: CliCommand = {
   name: 'consume',
   summary: 'get messages from a queue and print their payloads',
-  usage: ['postbox consume --queue <name> [--count <n>] [--ack | --requeue] [--vhost <vhost>] [--json]'],
+  usage: ['postbox consume --queue <name> [--count <n>] [--ack | --peek | --requeue] [--vhost <vhost>] [--json]'],
   description: `Gets up to --count messages from a queue through the management API and prints each payload on a line
 of its own (a payload that is not UTF-8 is printed base64-encoded after '${BINARY_PAYLOAD_PREFIX}'), or all of them as
 RabbitMQ's get route returns them with --json. With --ack (the default) the messages are acknowledged and
-leave the queue; with --requeue they are put back, as a peek. A summary line goes to stderr; fewer messages
+leave the queue; with --peek (or --requeue, its other name) they are put back where they were, so nothing is
+removed (RabbitMQ's get with ackmode ack_requeue_true; they are marked redelivered). A summary line goes to stderr; fewer messages
 than --count means the queue ran empty. With --ack large counts are fetched ${CONSUME_BATCH} at a time with a
 progress bar on stderr when it is a terminal; --requeue fetches in one request, as requeued messages
 would otherwise come back in the next batch.`,
@@ -165,7 +166,8 @@ would otherwise come back in the next batch.`,
     { name: 'queue', type: 'string', value: '<name>', doc: 'the queue (required)' },
     { name: 'count', type: 'string', value: '<n>', doc: 'most messages to get (default 1)' },
     { name: 'ack', type: 'boolean', doc: 'acknowledge: the messages leave the queue (the default)' },
-    { name: 'requeue', type: 'boolean', doc: 'put the messages back in the queue' },
+    { name: 'peek', type: 'boolean', doc: 'look without removing: the messages are put back in the queue' },
+    { name: 'requeue', type: 'boolean', doc: 'the same as --peek (rabbitmqadmin\'s word)' },
     VHOST_FLAG,
     JSON_FLAG,
   ],
@@ -173,8 +175,8 @@ would otherwise come back in the next batch.`,
     const queue = requiredFlag(run.flags, 'queue');
     const vhost = stringFlag(run.flags, 'vhost', DEFAULT_CLI_VHOST);
     const count = integerFlag(run.flags, 'count', 1, 1, MAX_CLI_MESSAGES);
-    if (run.flags.ack === true && run.flags.requeue === true) throw new UsageError('give --ack or --requeue, not both');
-    const requeue = run.flags.requeue === true;
+    const requeue = run.flags.requeue === true || run.flags.peek === true;
+    if (run.flags.ack === true && requeue) throw new UsageError(`give --ack or --${run.flags.peek === true ? 'peek' : 'requeue'}, not both`);
     const got: GotMessage[] = [];
     const bar = new ProgressBar(run.stderr, requeue ? 0 : count, 'consumed');
     const stdoutIsTerminal = run.stdout.isTTY === true;

@@ -3,15 +3,18 @@
  * Exit codes: 0 done, 1 the API refused or could not be reached, 2 wrong usage.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_CLI_VHOST, type Output } from './command.js';
+import { closestMatch } from '../util/suggest.js';
+import { DEFAULT_CLI_VHOST, parseFailure, type Output } from './command.js';
 import { ClientError, clientOptions, CONNECTION_FLAGS, ManagementClient, renderTable, UsageError } from './http-client.js';
 
-export const POLICIES_HELP = `Usage:
+const POLICIES_USAGE = `Usage:
   postbox policies list [--vhost <vhost>] [--json]
   postbox policies set <name> <pattern> '<definition-json>' [--priority <n>] [--apply-to queues|classic_queues|quorum_queues|streams|exchanges|all]
                        [--vhost <vhost>] [--json]
   postbox policies clear <name> [--vhost <vhost>] [--json]
+`;
 
+export const POLICIES_HELP = `${POLICIES_USAGE}
 Lists, sets or clears policies through the management HTTP API (see docs/policies.md). Without --vhost,
 list shows every vhost and set/clear use '/'. A negative priority is written --priority=-1.
 
@@ -27,6 +30,8 @@ ${CONNECTION_FLAGS.map((f) => `  --${f.flag.padEnd(12)} ${f.doc} (env ${f.env})`
   --help         this text
 `;
 
+const POLICY_ACTIONS = ['list', 'set', 'clear'] as const;
+
 interface PolicyJson {
   vhost: string;
   name: string;
@@ -37,26 +42,23 @@ interface PolicyJson {
 }
 
 function parse(argv: string[]): { positionals: string[]; flags: Record<string, string | boolean | undefined> } {
+  const options = {
+    host: { type: 'string' },
+    'http-port': { type: 'string' },
+    user: { type: 'string' },
+    password: { type: 'string' },
+    vhost: { type: 'string' },
+    priority: { type: 'string' },
+    'apply-to': { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
   try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        host: { type: 'string' },
-        'http-port': { type: 'string' },
-        user: { type: 'string' },
-        password: { type: 'string' },
-        vhost: { type: 'string' },
-        priority: { type: 'string' },
-        'apply-to': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options });
     return { positionals, flags: values };
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    const known = Object.entries(options).map(([name, o]) => ({ name, type: o.type }));
+    throw new UsageError(parseFailure(err as Error & { code?: string }, known));
   }
 }
 
@@ -85,16 +87,18 @@ export async function runPolicies(argv: string[], env: Readonly<Record<string, s
       case 'clear':
         positionalCount(args, 'clear', 1, '<name>');
         return await clear(client, args[0]!, vhostFlag ?? DEFAULT_CLI_VHOST, json, stdout);
-      default:
-        throw new UsageError(`unknown policies command '${command}' (list, set or clear)`);
+      default: {
+        const guess = closestMatch(command, POLICY_ACTIONS);
+        throw new UsageError(`unknown action '${command}'${guess === undefined ? '' : ` (did you mean '${guess}'?)`}; the actions are list, set and clear`);
+      }
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      stderr.write(`postbox: ${err.message}\n\n${POLICIES_HELP}`);
+      stderr.write(`postbox policies: ${err.message}\n${POLICIES_USAGE}Run 'postbox policies --help' for every flag.\n`);
       return 2;
     }
     if (err instanceof ClientError) {
-      stderr.write(`postbox: ${err.message}\n`);
+      stderr.write(`postbox policies: ${err.message}\n`);
       return 1;
     }
     throw err;

@@ -230,6 +230,7 @@ export const SETTINGS: readonly Setting[] = [
 
 export class ConfigError extends Error {}
 
+/** `source` names the value: the flag, the env var, the config file's key. */
 function parseValue(setting: Setting, raw: unknown, source: string): unknown {
   const text = typeof raw === 'string' ? raw : String(raw);
   switch (setting.kind) {
@@ -238,34 +239,35 @@ function parseValue(setting: Setting, raw: unknown, source: string): unknown {
     case 'hosts': {
       const list = Array.isArray(raw) ? raw.map(String) : text.split(',');
       const hosts = list.map((h) => h.trim()).filter((h) => h.length > 0);
-      if (hosts.length === 0) throw new ConfigError(`${source}: ${setting.flag} needs at least one address`);
+      if (hosts.length === 0) throw new ConfigError(`${source} needs at least one address`);
       return hosts;
     }
     case 'port': {
       const n = Number(text);
-      if (!Number.isInteger(n) || n < PORT_OFF || n > 65535) throw new ConfigError(`${source}: ${setting.flag} must be a port 0..65535, or -1 for off, got '${text}'`);
+      if (!Number.isInteger(n) || n < PORT_OFF || n > 65535) throw new ConfigError(`${source} must be a port 0..65535, or -1 for off, got '${text}'`);
       return n;
     }
     case 'int': {
       const n = Number(text);
       // an interval in ms drives a timer: setTimeout/setInterval cannot wait longer than MAX_TIMER_MS
       const max = setting.unit === 'ms' ? MAX_TIMER_MS : Number.MAX_SAFE_INTEGER;
-      if (!Number.isInteger(n) || n < 0 || n > max) throw new ConfigError(`${source}: ${setting.flag} must be an integer 0..${max}, got '${text}'`);
+      if (!Number.isInteger(n) || n < 0 || n > max) throw new ConfigError(`${source} must be an integer 0..${max}, got '${text}'`);
       return n;
     }
     case 'level':
-      if (!isLogLevel(text)) throw new ConfigError(`${source}: ${setting.flag} must be debug, info, warn, error or silent, got '${text}'`);
+      if (!isLogLevel(text)) throw new ConfigError(`${source} must be debug, info, warn, error or silent, got '${text}'`);
       return text;
     case 'bool':
-      if (text !== 'true' && text !== 'false') throw new ConfigError(`${source}: ${setting.flag} must be 'true' or 'false', got '${text}'`);
+      if (text !== 'true' && text !== 'false') throw new ConfigError(`${source} must be 'true' or 'false', got '${text}'`);
       return text === 'true';
     case 'fsync':
-      if (text !== 'always' && text !== 'never') throw new ConfigError(`${source}: ${setting.flag} must be 'always' or 'never', got '${text}'`);
+      if (text !== 'always' && text !== 'never') throw new ConfigError(`${source} must be 'always' or 'never', got '${text}'`);
       return text;
   }
 }
 
-const DEFAULT_GUEST: UserConfig = Object.freeze({ name: 'guest', password: 'guest', vhosts: Object.freeze(['*']), loopbackOnly: true, tags: Object.freeze(['administrator']) });
+/** The built-in guest/guest user every broker has unless a config file defines its own guest or sets "defaultGuest": false. */
+export const DEFAULT_GUEST: UserConfig = Object.freeze({ name: 'guest', password: 'guest', vhosts: Object.freeze(['*']), loopbackOnly: true, tags: Object.freeze(['administrator']) });
 
 function parseUsers(raw: unknown, source: string): UserConfig[] {
   if (!Array.isArray(raw)) throw new ConfigError(`${source}: 'users' must be an array`);
@@ -319,12 +321,13 @@ export function buildConfig(sources: ConfigSources): Config {
   const file = sources.file ?? {};
   checkFileKeys(file, `config file ${sources.configFile ?? ''}`.trim());
   for (const s of SETTINGS) {
-    let value = parseValue(s, s.defaultValue, 'default');
-    if (file[s.file] !== undefined) value = parseValue(s, file[s.file], `config file ${sources.configFile ?? ''}`.trim());
+    // each source names the value as its user wrote it: `--amqp-port must be...`, `POSTBOX_AMQP_PORT must be...`
+    let value = parseValue(s, s.defaultValue, `the default of ${s.flag}`);
+    if (file[s.file] !== undefined) value = parseValue(s, file[s.file], `${`config file ${sources.configFile ?? ''}`.trim()}: '${s.file}'`);
     const envValue = sources.env?.[s.env];
-    if (envValue !== undefined && envValue !== '') value = parseValue(s, envValue, `env ${s.env}`);
+    if (envValue !== undefined && envValue !== '') value = parseValue(s, envValue, s.env);
     const flagValue = sources.flags?.[s.flag];
-    if (flagValue !== undefined) value = parseValue(s, flagValue, `flag ${s.flag}`);
+    if (flagValue !== undefined) value = parseValue(s, flagValue, s.flag);
     out[s.key] = value;
   }
   const users = file.users !== undefined ? parseUsers(file.users, 'config file') : [];
@@ -377,7 +380,7 @@ export function readConfigFile(path: string): Record<string, unknown> {
   }
 }
 
-export function renderSettingsHelp(): string {
-  const width = Math.max(...SETTINGS.map((s) => s.flag.length)) + 8;
-  return SETTINGS.map((s) => `  ${(s.flag + ' <' + s.unit + '>').padEnd(width + 10)} ${s.doc} (default ${s.defaultValue}; env ${s.env})`).join('\n');
+/** Each setting as `postbox serve --help` shows it: the flag with its unit, and its doc with default (when there is one) and env var. */
+export function settingsHelpRows(): [string, string][] {
+  return SETTINGS.map((s) => [`${s.flag} <${s.unit}>`, `${s.doc} (${s.defaultValue === '' ? '' : `default ${s.defaultValue}; `}env ${s.env})`]);
 }

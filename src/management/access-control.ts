@@ -18,6 +18,7 @@
  * file are fixed at run time: changing them answers 405 with the reason.
  */
 import { FULL_PERMISSION, type PermissionDefinition, type UserView } from '../core/users.js';
+import { DEFAULT_GUEST } from '../config/config.js';
 import type { VirtualHost } from '../core/vhost.js';
 import { optionalJsonObject, visibleVhosts } from './access.js';
 import { listReply } from './listing.js';
@@ -84,9 +85,17 @@ function existingVhost(ctx: ManagementContext, name: string): string {
 }
 
 function fixedUser(ctx: ManagementContext, name: string): void {
-  if (ctx.core.users.isFromConfig(name)) {
-    throw httpError(405, `user '${name}' is defined in the config file and cannot be changed through the API; edit the config file`);
+  if (!ctx.core.users.isFromConfig(name)) return;
+  if (ctx.core.users.identity(name) === DEFAULT_GUEST) {
+    // no config file defines it: it is the built-in guest, which only a config file can change or remove
+    throw httpError(
+      405,
+      `user '${name}' is the built-in default user and cannot be changed through the API: to change its password or tags, ` +
+        `define a user named '${name}' under "users" in a config file (postbox serve --config <file>); to remove it, set "defaultGuest": false there ` +
+        `(see docs/configuration.md); other users can be created through the API`,
+    );
   }
+  throw httpError(405, `user '${name}' is defined in the config file and cannot be changed through the API; edit the config file`);
 }
 
 function putVhost(req: ApiRequest, ctx: ManagementContext): ApiReply {

@@ -41,16 +41,26 @@ test('definitions exported from one broker and imported into a fresh one give th
     assert.equal(policy.code, 0, policy.stderr);
 
     const file = join(scratch, 'definitions.json');
+    await source.streams.createTopic('defs-topic', 3, { 'retention.ms': '3600000' });
+    const rule = await fetch(`${source.httpUrl}/api/alert-rules/defs-depth`, {
+      method: 'PUT',
+      headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'queue_depth', queue: '^defs\\.', threshold: 50, for_ms: 0 }),
+    });
+    assert.equal(rule.status, 201);
     const exported = await cli(source, 'definitions', 'export', '--file', file);
     assert.equal(exported.code, 0, exported.stderr);
-    assert.match(exported.stdout, new RegExp(`^exported definitions to ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*\\b1 policies, 2 queues, 2 exchanges, 3 bindings\\n$`));
+    const rules = JSON.parse(readFileSync(file, 'utf8')).alert_rules.length; // the broker may ship default rules besides ours
+    assert.ok(rules >= 1);
+    assert.match(exported.stdout, new RegExp(`^exported definitions to ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*\\b1 policies, 2 queues, 2 exchanges, 3 bindings, 1 topics, ${rules} alert_rules\\n$`));
     assert.equal(statSync(file).mode & 0o777, 0o600, 'the export holds password hashes: readable by its owner only');
     const written = JSON.parse(readFileSync(file, 'utf8'));
     assert.deepEqual(written.queues.map((q: any) => q.name).sort(), ['defs.audit-log', 'defs.new-orders']);
 
     const imported = await cli(target, 'definitions', 'import', '--file', file);
     assert.equal(imported.code, 0, imported.stderr);
-    assert.match(imported.stdout, /^imported definitions from .*: .*\b2 queues, 2 exchanges, 3 bindings\n$/);
+    assert.match(imported.stdout, new RegExp(`^imported definitions from .*: .*\\b2 queues, 2 exchanges, 3 bindings, 1 topics, ${rules} alert_rules\\n$`));
+    assert.equal(target.streams.topic('defs-topic')?.partitions.length, 3, 'the topic came across');
     assert.ok(!imported.stderr.includes('\r'), 'no progress bar when stderr is not a terminal');
 
     assert.deepEqual(await topology(target), await topology(source));
@@ -65,7 +75,7 @@ test('definitions exported from one broker and imported into a fresh one give th
   }
 });
 
-test('definitions export without --file prints the definitions JSON on stdout', async () => {
+test('definitions export without --file prints the definitions JSON on stdout and its summary on stderr', async () => {
   const broker = await startTestBroker();
   try {
     const conn = await amqp.connect(broker.url);
@@ -73,7 +83,15 @@ test('definitions export without --file prints the definitions JSON on stdout', 
     await conn.close();
     const r = await cli(broker, 'definitions', 'export');
     assert.equal(r.code, 0, r.stderr);
-    const definitions = JSON.parse(r.stdout);
+    const definitions = JSON.parse(r.stdout); // stdout is the JSON alone
+    const counts = ['users', 'vhosts', 'permissions', 'topic_permissions', 'parameters', 'global_parameters', 'policies', 'queues', 'exchanges', 'bindings', 'topics', 'alert_rules']
+      .filter((section) => Array.isArray(definitions[section]))
+      .map((section) => `${definitions[section].length} ${section}`);
+    assert.ok(counts.some((c) => c.endsWith(' topics')) && counts.some((c) => c.endsWith(' alert_rules')));
+    assert.equal(r.stderr, `exported definitions to stdout: ${counts.join(', ')}\n`, 'the summary goes to stderr');
+    const json = await cli(broker, 'definitions', 'export', '--json');
+    assert.equal(JSON.parse(json.stderr).result, 'exported');
+    assert.equal(JSON.parse(json.stdout).queues.length, definitions.queues.length);
     assert.ok(definitions.queues.some((q: any) => q.name === 'defs.stdout' && q.vhost === '/' && q.durable === true));
     assert.ok(Array.isArray(definitions.exchanges) && Array.isArray(definitions.bindings));
   } finally {

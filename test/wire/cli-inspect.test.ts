@@ -140,9 +140,9 @@ test('wrong credentials exit 1 with the broker\'s reason', async () => {
   assert.match(r.stderr, /\(HTTP 401\)\n$/);
 });
 
-test('wrong usage exits 2 and prints the command\'s help', async () => {
+test('wrong usage exits 2 and prints the reason and the command\'s usage', async () => {
   const cases: [string[], RegExp][] = [
-    [['queues', '--no-such-flag'], /Unknown option '--no-such-flag'/],
+    [['queues', '--no-such-flag'], /^postbox queues: unknown option --no-such-flag\n/],
     [['publish', '--count', 'many'], /--count must be a whole number/],
     [['consume'], /--queue is required/],
     [['consume', '--queue', 'q', '--ack', '--requeue'], /--ack or --requeue, not both/],
