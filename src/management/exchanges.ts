@@ -121,6 +121,7 @@ async function publish(req: ApiRequest, ctx: ManagementContext): Promise<ApiRepl
   }
   const counters = ctx.core.stats.counters;
   counters.publish++;
+  ctx.core.stats.messageSizes.observe(payload.length);
   exchange.counters.publishIn++;
   let routed: boolean;
   let needsSync = false;

@@ -489,8 +489,10 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
   }
 
   private publish(exchange: Exchange, message: Message, mandatory: boolean): void {
-    const counters = this.connection.core.stats.counters;
+    const stats = this.connection.core.stats;
+    const counters = stats.counters;
     counters.publish++;
+    stats.messageSizes.observe(message.body.length);
     exchange.counters.publishIn++;
     this.publishCount++;
     let needsSync = false;
@@ -538,6 +540,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
       );
     }
     if (this.confirming) {
+      counters.publishConfirm++;
       const scheduler = this.connection.core.scheduler;
       if (this.confirmTail === this.confirmRounds.length) this.makeConfirmRoom();
       this.publishSeq++;
@@ -578,8 +581,10 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
     const seqBase = this.publishSeq - tail + 1;
     let head = this.confirmHead;
     let runStart = head;
+    let nacked = 0;
     while (head < tail && rounds[head]! <= completed) {
       if (rounds[head] === NACK_ROUND) {
+        nacked++;
         // ack the run before it (multiple acks are cumulative), then nack this one alone
         if (head > runStart) this.send({ id: M_BASIC_ACK, args: { deliveryTag: seqBase + head - 1, multiple: head - runStart > 1 } });
         this.send({ id: M_BASIC_NACK, args: { deliveryTag: seqBase + head, multiple: false, requeue: false } });
@@ -589,6 +594,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
     }
     if (head > runStart) this.send({ id: M_BASIC_ACK, args: { deliveryTag: seqBase + head - 1, multiple: head - runStart > 1 } });
     if (head === this.confirmHead) return;
+    this.connection.core.stats.counters.confirmed += head - this.confirmHead - nacked;
     if (head === tail) {
       this.confirmHead = this.confirmTail = 0;
       if (rounds.length > KEEP_CONFIRM_CAPACITY) this.confirmRounds = new Float64Array(0);
