@@ -15,9 +15,13 @@ import type { ManagementContext } from './router.js';
 
 /**
  * Which exposition is being written, as RabbitMQ's `rabbitmq_identity_info{rabbitmq_endpoint}` names it:
- * dashboards select one endpoint so a node scraped at two paths is not counted twice.
+ * dashboards select one endpoint (their hidden `endpoint` variable takes the first value in alphabetical
+ * order) so a node scraped at two paths is not counted twice. `/metrics` is 'aggregated', the name of
+ * RabbitMQ's default endpoint, although Postbox's carries per-queue series too: a dashboard that sums them
+ * gets the same figures, and with RabbitMQ's example scrape setup (/metrics and /metrics/detailed) the
+ * dashboards pick it, not the detailed one ('per-object' would sort after 'detailed').
  */
-export type MetricsEndpoint = 'per-object' | 'detailed';
+export type MetricsEndpoint = 'aggregated' | 'per-object' | 'detailed';
 
 /** The `protocol` label of AMQP 0-9-1 series in rabbitmq_global_* (rabbit_global_counters). */
 export const AMQP_PROTOCOL_LABEL = '{protocol="amqp091"}';

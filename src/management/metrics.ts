@@ -26,6 +26,7 @@ import {
   nodeFamilies,
   processFamilies,
   type ChannelRow,
+  type MetricsEndpoint,
 } from './metrics-rabbitmq.js';
 
 /** A queue seen by a scrape: its labels formatted once, its values read as each family is written. */
@@ -49,14 +50,16 @@ const QUEUE_COUNTERS: ReadonlyArray<[string, string, (c: QueueCounters) => numbe
 ];
 
 /**
- * The exposition of /metrics and /metrics/per-object (Postbox's /metrics has always been per object, what
- * RabbitMQ serves with `prometheus.return_per_object_metrics = true`), made as it is iterated: per-queue and per-partition families are written from rows
- * gathered once (labels formatted once per object), and an empty piece is yielded every ROWS_PER_YIELD rows
- * of a loop that writes nothing, so with 100,000 queues no piece of the work holds the event loop for more
- * than the writer's slice (http.ts). Values are read as each family is written: a scrape is not a snapshot
- * (Prometheus's are not either), but every series of a family comes from one pass.
+ * The exposition of /metrics and /metrics/per-object, the same but for rabbitmq_identity_info's
+ * `rabbitmq_endpoint` (Postbox's /metrics has always had per-queue series, as RabbitMQ's does with
+ * `prometheus.return_per_object_metrics = true`), made as it is iterated: per-queue and per-partition
+ * families are written from rows gathered once (labels formatted once per object), and an empty piece is
+ * yielded every ROWS_PER_YIELD rows of a loop that writes nothing, so with 100,000 queues no piece of the
+ * work holds the event loop for more than the writer's slice (http.ts). Values are read as each family is
+ * written: a scrape is not a snapshot (Prometheus's are not either), but every series of a family comes
+ * from one pass.
  */
-export function* metricLines(ctx: ManagementContext): Generator<string> {
+export function* metricLines(ctx: ManagementContext, endpoint: MetricsEndpoint = 'aggregated'): Generator<string> {
   const core = ctx.core;
   const queues = yield* gatherQueues(ctx, null);
   let consumers = 0;
@@ -66,7 +69,7 @@ export function* metricLines(ctx: ManagementContext): Generator<string> {
   yield* gatherClients(ctx, connections, channels);
   const perQueue = (name: string, read: (q: Queue) => number): Generator<string> => perRow(name, queues, read);
 
-  yield identityFamilies(ctx, 'per-object');
+  yield identityFamilies(ctx, endpoint);
   // ---- RabbitMQ's names: object counts, queue depths and consumers
   yield family('rabbitmq_connections', 'Open client connections (AMQP and Kafka)') + sample('rabbitmq_connections', '', core.clients.size);
   yield family('rabbitmq_channels', 'Open AMQP channels') + sample('rabbitmq_channels', '', channels.length);
@@ -310,7 +313,7 @@ export const metricsRoutes: readonly Route[] = [
     method: 'GET',
     path: '/metrics/per-object',
     public: true,
-    handler: (_req, ctx) => ({ status: 200, text: { contentType: CONTENT_TYPE, pieces: metricLines(ctx) } }),
+    handler: (_req, ctx) => ({ status: 200, text: { contentType: CONTENT_TYPE, pieces: metricLines(ctx, 'per-object') } }),
   },
   {
     method: 'GET',
