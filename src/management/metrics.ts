@@ -85,6 +85,7 @@ export function* metricLines(ctx: ManagementContext, endpoint: MetricsEndpoint =
   yield* perQueue('rabbitmq_queue_consumers', (q) => q.consumers.length);
   yield family('rabbitmq_queue_messages_published_total', 'Messages routed to a queue', 'counter');
   yield* perQueue('rabbitmq_queue_messages_published_total', (q) => q.counters.publish);
+  yield* queueInfo('rabbitmq_queue_info', queues);
 
   // ---- broker-wide counters (deleted queues included), RabbitMQ's global names
   // the retired queues' counts, then every live queue's, added here so the loop can yield
@@ -192,6 +193,25 @@ function* gatherQueues(ctx: ManagementContext, vhosts: ReadonlySet<string> | nul
   return queues;
 }
 
+/**
+ * RabbitMQ's queue_info: a constant 1 whose labels say what each queue is (`queue_type` as RabbitMQ names its
+ * queue type modules; one node, so every queue's member here is its leader).
+ */
+function* queueInfo(name: string, queues: readonly QueueRow[]): Generator<string> {
+  yield family(name, "A metric with a constant '1' value and labels that provide some queue details");
+  let text = '';
+  for (let i = 0; i < queues.length; i++) {
+    const row = queues[i]!;
+    const type = row.item.settings.queueType === 'quorum' ? 'rabbit_quorum_queue' : 'rabbit_classic_queue';
+    text += sample(name, `${row.labels.slice(0, -1)},queue_type="${type}",membership="leader"}`, 1);
+    if (i % ROWS_PER_YIELD === ROWS_PER_YIELD - 1) {
+      yield text;
+      text = '';
+    }
+  }
+  yield text;
+}
+
 /** RabbitMQ's metric family names /metrics/detailed knows (its `family` parameter); others are ignored, as RabbitMQ does */
 export const DETAILED_FAMILIES: readonly string[] = [
   'queue_coarse_metrics',
@@ -241,6 +261,7 @@ export function* detailedLines(ctx: ManagementContext, families: ReadonlySet<str
       yield family(`${p}queue_messages`, 'Sum of ready and unacknowledged messages - total queue depth');
       yield* perRow(`${p}queue_messages`, queues, (q) => q.messageCount + q.unackedCount);
     }
+    yield* queueInfo(`${p}queue_info`, queues);
     if (has('queue_consumer_count') || has('queue_metrics')) {
       yield family(`${p}queue_consumers`, 'Consumers on a queue');
       yield* perRow(`${p}queue_consumers`, queues, (q) => q.consumers.length);

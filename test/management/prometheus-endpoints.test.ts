@@ -134,6 +134,7 @@ test('/metrics/per-object has a series per channel and per connection', async ()
   try {
     const ch = await conn.createChannel();
     await ch.assertQueue('per-channel', { durable: false });
+    await ch.assertQueue('per-channel-quorum', { durable: true, arguments: { 'x-queue-type': 'quorum' } });
     await ch.prefetch(7);
     await ch.consume('per-channel', () => {});
     ch.sendToQueue('per-channel', Buffer.from('x'));
@@ -148,6 +149,8 @@ test('/metrics/per-object has a series per channel and per connection', async ()
     assert.match(text, /^rabbitmq_channel_messages_published_total\{channel="[^"]+"\} 1$/m);
     assert.match(text, /^rabbitmq_connection_incoming_bytes_total\{connection="127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+"\} [1-9]\d*$/m);
     assert.match(text, /^rabbitmq_connection_channels\{connection="[^"]+"\} 1$/m);
+    assert.match(text, /^rabbitmq_queue_info\{vhost="\/",queue="per-channel",queue_type="rabbit_classic_queue",membership="leader"\} 1$/m);
+    assert.match(text, /^rabbitmq_queue_info\{vhost="\/",queue="per-channel-quorum",queue_type="rabbit_quorum_queue",membership="leader"\} 1$/m);
   } finally {
     await conn.close();
   }
@@ -174,6 +177,7 @@ test("/metrics/detailed writes only the families asked for, limited to the vhost
     const coarse = await scrape('/metrics/detailed?family=queue_coarse_metrics&vhost=%2F');
     assertWellFormed(coarse.text);
     assert.equal(coarse.values.get('rabbitmq_detailed_queue_messages_ready{vhost="/",queue="detailed-root"}'), 1);
+    assert.equal(coarse.values.get('rabbitmq_detailed_queue_info{vhost="/",queue="detailed-root",queue_type="rabbit_classic_queue",membership="leader"}'), 1);
     assert.equal(coarse.values.has('rabbitmq_detailed_queue_messages_ready{vhost="other",queue="detailed-other"}'), false, 'vhost=/ leaves out other');
     assert.equal(coarse.values.has('rabbitmq_detailed_queue_consumers{vhost="/",queue="detailed-root"}'), false, 'queue_consumer_count was not asked');
     assert.doesNotMatch(coarse.text, /^rabbitmq_queue_messages_ready/m, 'no /metrics families');
