@@ -120,8 +120,8 @@ export function alarmFamilies(ctx: ManagementContext): string {
 export function churnFamilies(ctx: ManagementContext, prefix = 'rabbitmq_'): string {
   const c = ctx.core.stats.counters;
   return (
-    single(`${prefix}connections_opened_total`, 'Total number of AMQP connections opened', c.connectionCreated, 'counter') +
-    single(`${prefix}connections_closed_total`, 'Total number of AMQP connections closed or terminated', c.connectionClosed, 'counter') +
+    single(`${prefix}connections_opened_total`, 'Total number of connections opened (AMQP and Kafka)', ctx.core.clients.opened, 'counter') +
+    single(`${prefix}connections_closed_total`, 'Total number of connections closed or terminated (AMQP and Kafka)', ctx.core.clients.closed, 'counter') +
     single(`${prefix}channels_opened_total`, 'Total number of channels opened', c.channelCreated, 'counter') +
     single(`${prefix}channels_closed_total`, 'Total number of channels closed', c.channelClosed, 'counter') +
     single(`${prefix}queues_declared_total`, 'Total number of queues declared', c.queueDeclared, 'counter') +
