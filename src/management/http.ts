@@ -64,10 +64,10 @@ export class ManagementServer {
   /** the HTTPS port (0: not listening) */
   tlsPort = 0;
 
-  /** `routes`: what this listener serves (the whole API by default; PROMETHEUS_ROUTES for the Prometheus port) */
   /** serves only some routes (the Prometheus port): any other path is a 404, credentials or not */
   private readonly partial: boolean;
 
+  /** `routes`: what this listener serves (the whole API by default; PROMETHEUS_ROUTES for the Prometheus port) */
   constructor(
     private readonly context: ManagementContext,
     routes: readonly Route[] = ROUTES,
