@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--client')) return client(arg('url', ''), queues, channels);
   const json = arg('json', '');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'postbox-flood-'));
-  const broker = await startBroker({ dataDir, hosts: ['127.0.0.1'], amqpPort: 0, httpPort: 0, kafkaPort: 0, logger: createLogger('warn') });
+  const broker = await startBroker({ dataDir, hosts: ['127.0.0.1'], amqpPort: 0, httpPort: 0, kafkaPort: 0, prometheusPort: -1, logger: createLogger('warn') });
   try {
     const scheduler = broker.core.scheduler;
     const roundsBefore = scheduler.durations.count;

@@ -74,7 +74,7 @@ async function startBroker(dir: string, cert: string, key: string, streamReads: 
   const entry = join(compiledRoot(), 'src', 'cli', 'main.js');
   const dataDir = mkdtempSync(join(tmpdir(), 'postbox-bench-tls-'));
   const [amqpPort, amqpsPort, kafkaPort, kafkaTlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const args = ['serve', '--data-dir', dataDir, '--host', '127.0.0.1', '--fsync', 'never', '--log-level', 'warn', '--http-port', '0', '--https-port', '-1'];
+  const args = ['serve', '--data-dir', dataDir, '--host', '127.0.0.1', '--fsync', 'never', '--log-level', 'warn', '--http-port', '0', '--https-port', '-1', '--prometheus-port', '-1'];
   args.push('--amqp-port', String(amqpPort), '--amqps-port', String(amqpsPort), '--kafka-port', String(kafkaPort), '--kafka-tls-port', String(kafkaTlsPort), '--tls-cert', cert, '--tls-key', key);
   const env = streamReads ? { ...process.env, POSTBOX_SOCKET_READS: 'stream' } : process.env;
   const child = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });

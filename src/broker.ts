@@ -6,7 +6,9 @@ import { DiskAlarm, MemoryAlarm, ResourceAlarms, diskCheckBytes } from './core/a
 import { BrokerCore } from './core/core.js';
 import { checkDataDirFormats } from './storage/format-check.js';
 import { createLogger, type Logger } from './log/logger.js';
-import { ManagementServer } from './management/http.js';
+import { ManagementServer, PROMETHEUS_ROUTES } from './management/http.js';
+import type { ManagementContext } from './management/router.js';
+import { clusterPermanentId } from './management/metrics-rabbitmq.js';
 import { RequestGuard } from './management/request-guard.js';
 import { AlertEngine, AlertRuleError, MAX_ALERT_RULES, parseAlertRule, type AlertRule, type QueueSample } from './management/alerts.js';
 import { KafkaServer } from './protocol/kafka/server.js';
@@ -29,6 +31,8 @@ export interface RunningBroker {
   readonly amqpPort: number;
   /** the management HTTP API's port (-1: turned off) */
   readonly httpPort: number;
+  /** the Prometheus listener's port (-1: turned off) */
+  readonly prometheusPort: number;
   /** the Kafka listener's port (-1: turned off) */
   readonly kafkaPort: number;
   /** the AMQP-over-TLS listener's port (-1: no certificate given, or turned off) */
@@ -94,6 +98,7 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
     listeners = {
       amqp: await reserve('AMQP', '--amqp-port', config.amqpPort),
       http: await reserve('the management HTTP API', '--http-port', config.httpPort),
+      prometheus: await reserve('the Prometheus metrics', '--prometheus-port', config.prometheusPort),
       kafka: await reserve('Kafka', '--kafka-port', config.kafkaPort),
       amqps: await reserve('AMQP over TLS', '--amqps-port', config.amqpsPort, tls !== null),
       https: await reserve('the management HTTP API over TLS', '--https-port', config.httpsPort, tls !== null),
@@ -119,6 +124,7 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
 interface Listeners {
   readonly amqp: ListenerReservation | null;
   readonly http: ListenerReservation | null;
+  readonly prometheus: ListenerReservation | null;
   readonly kafka: ListenerReservation | null;
   readonly amqps: ListenerReservation | null;
   readonly https: ListenerReservation | null;
@@ -221,7 +227,8 @@ async function openAndServe(
     },
   });
   alerts.start();
-  const http: ManagementServer = new ManagementServer({
+  const node = `postbox@${hostname()}`;
+  const managementContext: ManagementContext = {
     core,
     streams,
     groups,
@@ -229,7 +236,8 @@ async function openAndServe(
     logger,
     productName: PRODUCT_NAME,
     version: POSTBOX_VERSION,
-    node: `postbox@${hostname()}`,
+    node,
+    clusterPermanentId: clusterPermanentId(node, lock.dir),
     diskFreeLimitBytes: config.diskFreeLimitBytes,
     guard: new RequestGuard({ allowedHosts: config.httpAllowedHosts.split(',').map((h) => h.trim()), advertisedHost: config.advertisedHost }),
     metricsRequireAuth: config.metricsRequireAuth,
@@ -238,14 +246,19 @@ async function openAndServe(
       ...listed('amqp' as const, at.amqp),
       ...listed('amqp/ssl' as const, at.amqps),
       ...listed('http' as const, at.http),
+      ...listed('http/prometheus' as const, at.prometheus),
       ...listed('https' as const, at.https),
       ...listed('kafka' as const, at.kafka),
       ...listed('kafka/ssl' as const, at.kafkaTls),
     ],
-  });
+  };
+  const http = new ManagementServer(managementContext);
+  // the metrics alone, on their own port (RabbitMQ's 15692), under the same --metrics-require-auth rule
+  const prometheus = new ManagementServer(managementContext, PROMETHEUS_ROUTES);
   try {
     if (at.amqp !== null) await amqp.listen(at.amqp);
     if (at.http !== null) await http.listen(at.http);
+    if (at.prometheus !== null) await prometheus.listen(at.prometheus);
     if (at.kafka !== null) await kafka.listen(at.kafka);
     if (tls !== null) {
       if (at.amqps !== null) await amqp.listenTls(at.amqps, tls);
@@ -257,6 +270,7 @@ async function openAndServe(
     alarms.stop();
     alerts.stop();
     await kafka.close();
+    await prometheus.close();
     await http.close();
     await amqp.close();
     await groups.close();
@@ -270,6 +284,7 @@ async function openAndServe(
     config,
     amqpPort: portOf(at.amqp),
     httpPort: portOf(at.http),
+    prometheusPort: portOf(at.prometheus),
     kafkaPort: portOf(at.kafka),
     amqpsPort: portOf(at.amqps),
     httpsPort: portOf(at.https),
@@ -287,6 +302,7 @@ async function openAndServe(
         alerts.stop();
         tls?.close();
         await kafka.close();
+        await prometheus.close();
         await http.close();
         await amqp.close();
         await groups.close();

@@ -120,7 +120,7 @@ export async function startPostbox(logLevel = 'warn'): Promise<Broker> {
   const dataDir = mkdtempSync(join(tmpdir(), 'postbox-bench-'));
   const port = await freePort();
   const kafkaPort = await freePort();
-  const child = spawn(process.execPath, [entry, 'serve', '--amqp-port', String(port), '--http-port', '0', '--kafka-port', String(kafkaPort), '--data-dir', dataDir, '--host', '127.0.0.1', '--log-level', logLevel], {
+  const child = spawn(process.execPath, [entry, 'serve', '--amqp-port', String(port), '--http-port', '0', '--prometheus-port', '-1', '--kafka-port', String(kafkaPort), '--data-dir', dataDir, '--host', '127.0.0.1', '--log-level', logLevel], {
     stdio: ['ignore', 'inherit', 'pipe'],
   });
   let stderrTail = '';

@@ -136,7 +136,7 @@ async function serve(argv: string[]): Promise<void> {
       ? ''
       : `; ${on('amqps', broker.amqpsPort, 'port ')}; ${on('https', broker.httpsPort, 'port ')}; ${on('kafka SSL', broker.kafkaTlsPort, 'port ')}; TLS certificate ${broker.tls.certificate}${config.tlsVerifyPeer ? ', client certificates required' : ''}`;
   const amqpAt = broker.amqpPort === PORT_OFF ? 'amqp off' : `amqp on ${hosts}`;
-  logger.notice(`Postbox ${VERSION} ready: ${amqpAt}; ${on('http', broker.httpPort, 'port ')}; ${on('kafka', broker.kafkaPort, 'port ')}${tlsNote}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
+  logger.notice(`Postbox ${VERSION} ready: ${amqpAt}; ${on('http', broker.httpPort, 'port ')}; ${on('kafka', broker.kafkaPort, 'port ')}${tlsNote}; ${on('prometheus', broker.prometheusPort, 'port ')}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
 }
 
 async function main(argv: string[]): Promise<void> {

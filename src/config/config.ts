@@ -30,6 +30,8 @@ export interface Config {
   readonly hosts: readonly string[];
   readonly amqpPort: number;
   readonly httpPort: number;
+  /** the Prometheus listener's port (RabbitMQ's 15692: /metrics, /metrics/per-object, /metrics/detailed only); -1 = off */
+  readonly prometheusPort: number;
   readonly kafkaPort: number;
   /** AMQP over TLS (amqps) listener port; -1 = off. Listens only when tlsCert is set */
   readonly amqpsPort: number;
@@ -127,6 +129,8 @@ interface Setting {
 export const DEFAULT_AMQP_PORT = 5672;
 /** The management port RabbitMQ uses. */
 export const DEFAULT_HTTP_PORT = 15672;
+/** The port RabbitMQ's Prometheus plugin listens on; scrape configs and dashboards' docs point at it. */
+export const DEFAULT_PROMETHEUS_PORT = 15692;
 /** How often alert rules are evaluated, ms: alerts are about minutes, not milliseconds. */
 export const DEFAULT_ALERT_INTERVAL_MS = 5000;
 /** Partitions of an auto-created Kafka topic: Kafka's num.partitions default, so keyed order is total. */
@@ -187,6 +191,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'httpPort', flag: '--http-port', env: 'POSTBOX_HTTP_PORT', file: 'httpPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_HTTP_PORT), doc: 'management HTTP API port (policies, overview, health checks; 0 = ephemeral, -1 = off)' },
   { key: 'kafkaPort', flag: '--kafka-port', env: 'POSTBOX_KAFKA_PORT', file: 'kafkaPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_KAFKA_PORT), doc: 'Kafka protocol listener port (0 = ephemeral, -1 = off)' },
   { key: 'amqpsPort', flag: '--amqps-port', env: 'POSTBOX_AMQPS_PORT', file: 'amqpsPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_AMQPS_PORT), doc: 'AMQP 0-9-1 over TLS listener port, when --tls-cert is set (0 = ephemeral, -1 = off)' },
+  { key: 'prometheusPort', flag: '--prometheus-port', env: 'POSTBOX_PROMETHEUS_PORT', file: 'prometheusPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_PROMETHEUS_PORT), doc: 'Prometheus metrics listener (RabbitMQ\'s 15692), plain HTTP on the --host addresses, serving only /metrics, /metrics/per-object and /metrics/detailed (0 = ephemeral, -1 = off)' },
   { key: 'httpsPort', flag: '--https-port', env: 'POSTBOX_HTTPS_PORT', file: 'httpsPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_HTTPS_PORT), doc: 'management HTTP API over TLS port, when --tls-cert is set (0 = ephemeral, -1 = off)' },
   { key: 'kafkaTlsPort', flag: '--kafka-tls-port', env: 'POSTBOX_KAFKA_TLS_PORT', file: 'kafkaTlsPort', kind: 'port', unit: 'port', defaultValue: String(DEFAULT_KAFKA_TLS_PORT), doc: 'Kafka protocol over TLS (security.protocol=SSL) listener port, when --tls-cert is set (0 = ephemeral, -1 = off)' },
   { key: 'tlsCert', flag: '--tls-cert', env: 'POSTBOX_TLS_CERT', file: 'tlsCert', kind: 'string', unit: 'path', defaultValue: '', doc: 'PEM file with the server certificate, followed by its intermediate CA certificates if any; empty = no TLS listener. Reloaded on SIGHUP and when it changes' },
@@ -224,7 +229,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'maxQueues', flag: '--max-queues', env: 'POSTBOX_MAX_QUEUES', file: 'maxQueues', kind: 'int', unit: 'queues', defaultValue: String(DEFAULT_MAX_QUEUES), doc: "most queues in the broker, all vhosts together (RabbitMQ's cluster_queue_limit); one more queue.declare is refused with 406 PRECONDITION_FAILED. 0 = no limit" },
   { key: 'maxQueuesPerVhost', flag: '--max-queues-per-vhost', env: 'POSTBOX_MAX_QUEUES_PER_VHOST', file: 'maxQueuesPerVhost', kind: 'int', unit: 'queues', defaultValue: '0', doc: "most queues in each vhost (RabbitMQ's max-queues vhost limit); one more queue.declare is refused with 406 PRECONDITION_FAILED. 0 = no limit" },
   { key: 'httpAllowedHosts', flag: '--http-allowed-hosts', env: 'POSTBOX_HTTP_ALLOWED_HOSTS', file: 'httpAllowedHosts', kind: 'string', unit: 'names', defaultValue: '', doc: "comma-separated host names the management API answers to besides IP addresses, localhost, this machine's name and --advertised-host (a request with another Host is refused with 403: DNS rebinding); '*' = any" },
-  { key: 'metricsRequireAuth', flag: '--metrics-require-auth', env: 'POSTBOX_METRICS_REQUIRE_AUTH', file: 'metricsRequireAuth', kind: 'bool', unit: 'true/false', defaultValue: 'false', doc: "GET /metrics asks for the credentials of a user with a management tag (by default it is open, as RabbitMQ's Prometheus endpoint)" },
+  { key: 'metricsRequireAuth', flag: '--metrics-require-auth', env: 'POSTBOX_METRICS_REQUIRE_AUTH', file: 'metricsRequireAuth', kind: 'bool', unit: 'true/false', defaultValue: 'false', doc: "GET /metrics, /metrics/per-object and /metrics/detailed, on the management and the Prometheus port, ask for the credentials of a user with a management tag (by default they are open, as RabbitMQ's Prometheus endpoint)" },
   { key: 'allowMd5PasswordHashes', flag: '--allow-md5-password-hashes', env: 'POSTBOX_ALLOW_MD5_PASSWORD_HASHES', file: 'allowMd5PasswordHashes', kind: 'bool', unit: 'true/false', defaultValue: 'false', doc: 'accept users with rabbit_password_hashing_md5 password hashes (RabbitMQ before 3.6) in definitions imports and PUT /api/users; by default they are refused with 400 naming the user' },
 ];
 

@@ -76,13 +76,19 @@ export interface ConsumerOwnerDetails {
 /** The open client connections of a broker (all protocols that register). */
 export class ClientRegistry {
   private readonly connections = new Set<ClientConnection>();
+  /** connections ever added, every protocol (Prometheus's rabbitmq_connections_opened_total) */
+  opened = 0;
+  /** connections removed after being added */
+  closed = 0;
 
   add(connection: ClientConnection): void {
+    if (this.connections.has(connection)) return;
     this.connections.add(connection);
+    this.opened++;
   }
 
   delete(connection: ClientConnection): void {
-    this.connections.delete(connection);
+    if (this.connections.delete(connection)) this.closed++;
   }
 
   get size(): number {

@@ -189,6 +189,10 @@ export class BrokerCounters {
   queueDeclared = 0;
   queueCreated = 0;
   queueDeleted = 0;
+  /** of `publish`, messages published on AMQP channels in confirm mode (RabbitMQ's received_confirm) */
+  publishConfirm = 0;
+  /** publisher confirms sent (basic.ack per message, a multiple ack counting each message it covers) */
+  confirmed = 0;
   readonly rates = new Float64Array(BROKER_SAMPLE_SIZE);
   readonly previous = new Float64Array(BROKER_SAMPLE_SIZE);
 
@@ -203,6 +207,41 @@ export class BrokerCounters {
     out[B_QUEUE_DECLARED] = this.queueDeclared;
     out[B_QUEUE_CREATED] = this.queueCreated;
     out[B_QUEUE_DELETED] = this.queueDeleted;
+  }
+}
+
+// ---------------------------------------------------------------- message sizes
+
+/**
+ * Upper bounds of the message size buckets, bytes: RabbitMQ's (rabbit_msg_size_metrics), so its Overview
+ * dashboard's size panels, which select these exact `le` values, read Postbox's histogram.
+ */
+export const MESSAGE_SIZE_BUCKET_BOUNDS: readonly number[] = Object.freeze([100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 50_000_000, 100_000_000]);
+
+/** Body sizes of published messages (RabbitMQ's rabbitmq_message_size_bytes): a fixed-bucket histogram. */
+export class MessageSizeHistogram {
+  /** observations per bucket (not cumulative), by MESSAGE_SIZE_BUCKET_BOUNDS; the last is above the last bound */
+  readonly counts = new Float64Array(MESSAGE_SIZE_BUCKET_BOUNDS.length + 1);
+  count = 0;
+  /** sum of the sizes observed, bytes */
+  sum = 0;
+
+  /** one message of `bytes` (the publish path: comparisons and increments, no allocation) */
+  observe(bytes: number): void {
+    let i = 0;
+    if (bytes > 100) {
+      if (bytes <= 1000) i = 1;
+      else if (bytes <= 10_000) i = 2;
+      else if (bytes <= 100_000) i = 3;
+      else if (bytes <= 1_000_000) i = 4;
+      else if (bytes <= 10_000_000) i = 5;
+      else if (bytes <= 50_000_000) i = 6;
+      else if (bytes <= 100_000_000) i = 7;
+      else i = 8;
+    }
+    this.counts[i]!++;
+    this.count++;
+    this.sum += bytes;
   }
 }
 
@@ -304,6 +343,8 @@ interface SamplingPass {
 export class BrokerStats {
   readonly counters = new BrokerCounters();
   readonly latency = new LatencyHistogram();
+  /** body sizes of messages published over AMQP (and the management API) */
+  readonly messageSizes = new MessageSizeHistogram();
   /** counters of queues that were deleted, so broker-wide totals never go backwards */
   readonly retired = new QueueCounters();
   /** broker-wide sums of queue counters at the last sample, with their rates */

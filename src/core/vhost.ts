@@ -226,6 +226,7 @@ export class VirtualHost implements QueueContext {
   publish(exchange: Exchange, message: Message, flags: number, out: PublishOutcome): PublishOutcome {
     const counters = this.stats.counters;
     counters.publish++;
+    this.stats.messageSizes.observe(message.body.length);
     exchange.counters.publishIn++;
     const mandatory = (flags & PUBLISH_MANDATORY) !== 0;
     let routed = 0;

@@ -22,7 +22,7 @@ import { streamRoutes } from './streams.js';
 import { groupOffsetRoutes } from './group-offsets.js';
 import { uiRoutes } from './ui.js';
 import { alertRoutes } from './alerts.js';
-import { metricsRoutes } from './metrics.js';
+import { METRICS_PATHS, metricsRoutes } from './metrics.js';
 import { ANONYMOUS_USER, requireManagementTag, errorReply, httpError, Router, type ApiReply, type ApiRequest, type HttpMethod, type JsonStream, type ManagementContext, type Route, type TextStream } from './router.js';
 import { Slicer } from './listing.js';
 import { adoptReservation, type ListenerReservation } from '../util/listen.js';
@@ -54,16 +54,29 @@ const AUTH_REALM = 'Postbox Management';
 
 const METHODS: ReadonlySet<string> = new Set<HttpMethod>(['GET', 'PUT', 'POST', 'DELETE']);
 
+/** What the Prometheus listener (--prometheus-port, RabbitMQ's 15692) serves: the metrics, nothing else. */
+export const PROMETHEUS_ROUTES: readonly Route[] = metricsRoutes;
+
 export class ManagementServer {
   private readonly servers: Server[] = [];
-  private readonly router = new Router(ROUTES);
+  private readonly router: Router;
   /** the hosts actually listened on */
   readonly boundHosts: string[] = [];
   port = 0;
   /** the HTTPS port (0: not listening) */
   tlsPort = 0;
 
-  constructor(private readonly context: ManagementContext) {}
+  /** serves only some routes (the Prometheus port): any other path is a 404, credentials or not */
+  private readonly partial: boolean;
+
+  /** `routes`: what this listener serves (the whole API by default; PROMETHEUS_ROUTES for the Prometheus port) */
+  constructor(
+    private readonly context: ManagementContext,
+    routes: readonly Route[] = ROUTES,
+  ) {
+    this.router = new Router(routes);
+    this.partial = routes !== ROUTES;
+  }
 
   private get logger(): Logger {
     return this.context.logger;
@@ -134,7 +147,8 @@ export class ManagementServer {
       const refused = this.context.guard?.check(req, body.length > 0);
       if (refused !== undefined && refused !== null) throw refused;
       const match = this.router.match(method, path);
-      const isPublic = match.kind === 'found' && match.route.public === true && !(match.route.path === '/metrics' && this.context.metricsRequireAuth === true);
+      const isPublic = match.kind === 'found' && match.route.public === true && !(METRICS_PATHS.includes(match.route.path) && this.context.metricsRequireAuth === true);
+      if (this.partial && match.kind === 'not-found') throw httpError(404, 'Not Found (this port serves /metrics, /metrics/per-object and /metrics/detailed)');
       const user = isPublic ? ANONYMOUS_USER : await this.authenticate(req);
       if (match.kind === 'not-found' || !METHODS.has(method)) throw httpError(404, 'Not Found');
       if (match.kind === 'method-not-allowed') throw httpError(405, `method ${method} not allowed`, { Allow: match.allowed.join(', ') });

@@ -1,70 +1,36 @@
 /**
- * Prometheus metrics at `GET /metrics` (text exposition format 0.0.4), on the management port and without
- * authentication, as RabbitMQ's prometheus plugin serves them. Metric names follow RabbitMQ's
- * (`rabbitmq_queue_messages_ready`, `rabbitmq_connections`, ...) so existing Grafana dashboards work;
- * Postbox's own metrics are prefixed `postbox_`. Every value is read from counters the broker keeps anyway
- * (src/core/stats.ts, the sync scheduler, the stream store): a scrape allocates, the message path does not.
+ * Prometheus metrics (text exposition format 0.0.4), as RabbitMQ's prometheus plugin serves them: `GET
+ * /metrics` and `/metrics/per-object` (the same exposition: every queue, channel and connection has its own
+ * series) and `/metrics/detailed` (the families asked for), on the management port and on the Prometheus
+ * port (--prometheus-port, 15692), without authentication unless --metrics-require-auth. Names follow
+ * RabbitMQ's (`rabbitmq_queue_messages_ready`, `rabbitmq_identity_info`, ...) so its Grafana dashboards
+ * work, the Kafka model follows kafka_exporter's (metrics-kafka.ts); Postbox's own metrics are prefixed
+ * `postbox_`. Every value is read from counters the broker keeps anyway (src/core/stats.ts, the sync
+ * scheduler, the stream store): a scrape allocates, the message path does not.
  */
+import type { ConnectionDetails } from '../core/clients.js';
 import type { QueueCounters } from '../core/stats.js';
 import type { Queue } from '../core/queue/queue.js';
-import type { Partition } from '../core/stream/topics.js';
 import { SYNC_DURATION_BOUNDS_MS } from '../storage/sync.js';
-import type { ManagementContext, Route } from './router.js';
-
-/** The content type Prometheus expects for the text format. */
-const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-
-/**
- * Rows drawn between two empty pieces while a long loop only gathers (the writer looks at its clock at each
- * piece it is given, so a loop that yields nothing would hold the event loop for all 100,000 queues).
- */
-const ROWS_PER_YIELD = 256;
-
-/** The lines of the exposition: each metric family once, with HELP and TYPE, then its samples. */
-function family(name: string, help: string, type: 'gauge' | 'counter' | 'histogram' = 'gauge'): string {
-  return `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;
-}
-
-/** One sample line; `labels` is already formatted (`{a="b"}`) or ''. */
-function sample(name: string, labels: string, value: number): string {
-  return `${name}${labels} ${formatValue(value)}\n`;
-}
-
-/** a histogram from per-bucket counts (not cumulative) over ascending upper bounds in ms, reported in seconds */
-function histogram(name: string, help: string, boundsMs: ArrayLike<number>, counts: ArrayLike<number>, count: number, sumMs: number): string {
-  let text = family(name, help, 'histogram');
-  let cumulative = 0;
-  for (let i = 0; i < boundsMs.length; i++) {
-    cumulative += counts[i]!;
-    text += sample(`${name}_bucket`, formatLabels({ le: String(boundsMs[i]! / 1000) }), cumulative);
-  }
-  text += sample(`${name}_bucket`, '{le="+Inf"}', count);
-  text += sample(`${name}_sum`, '', sumMs / 1000);
-  text += sample(`${name}_count`, '', count);
-  return text;
-}
-
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-}
-
-function formatLabels(labels: Record<string, string | number>): string {
-  return '{' + Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(String(v))}"`).join(',') + '}';
-}
-
-function formatValue(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (value === Infinity) return '+Inf';
-  if (value === -Infinity) return '-Inf';
-  return String(value);
-}
+import { httpError, type ApiRequest, type ManagementContext, type Route } from './router.js';
+import { CONTENT_TYPE, escapeLabel, family, formatLabels, histogram, perRow, ROWS_PER_YIELD, sample, type Row } from './metrics-format.js';
+import { kafkaFamilies } from './metrics-kafka.js';
+import {
+  alarmFamilies,
+  churnFamilies,
+  clientFamilies,
+  gatherClients,
+  globalFamilies,
+  identityFamilies,
+  messageSizeFamily,
+  nodeFamilies,
+  processFamilies,
+  type ChannelRow,
+  type MetricsEndpoint,
+} from './metrics-rabbitmq.js';
 
 /** A queue seen by a scrape: its labels formatted once, its values read as each family is written. */
-interface QueueRow {
-  /** `{vhost="...",queue="..."}` */
-  readonly labels: string;
-  readonly queue: Queue;
-}
+type QueueRow = Row<Queue>;
 
 const DEAD_LETTER_REASONS: ReadonlyArray<[string, (c: QueueCounters) => number]> = [
   ['expired', (c) => c.deadLetteredExpired],
@@ -84,39 +50,29 @@ const QUEUE_COUNTERS: ReadonlyArray<[string, string, (c: QueueCounters) => numbe
 ];
 
 /**
- * The exposition, made as it is iterated: per-queue and per-partition families are written from rows
- * gathered once (labels formatted once per object), and an empty piece is yielded every ROWS_PER_YIELD rows
- * of a loop that writes nothing, so with 100,000 queues no piece of the work holds the event loop for more
- * than the writer's slice (http.ts). Values are read as each family is written: a scrape is not a snapshot
- * (Prometheus's are not either), but every series of a family comes from one pass.
+ * The exposition of /metrics and /metrics/per-object, the same but for rabbitmq_identity_info's
+ * `rabbitmq_endpoint` (Postbox's /metrics has always had per-queue series, as RabbitMQ's does with
+ * `prometheus.return_per_object_metrics = true`), made as it is iterated: per-queue and per-partition
+ * families are written from rows gathered once (labels formatted once per object), and an empty piece is
+ * yielded every ROWS_PER_YIELD rows of a loop that writes nothing, so with 100,000 queues no piece of the
+ * work holds the event loop for more than the writer's slice (http.ts). Values are read as each family is
+ * written: a scrape is not a snapshot (Prometheus's are not either), but every series of a family comes
+ * from one pass.
  */
-export function* metricLines(ctx: ManagementContext): Generator<string> {
+export function* metricLines(ctx: ManagementContext, endpoint: MetricsEndpoint = 'aggregated'): Generator<string> {
   const core = ctx.core;
-  const queues: QueueRow[] = [];
+  const queues = yield* gatherQueues(ctx, null);
   let consumers = 0;
-  for (const vhost of core.vhosts.values()) {
-    for (const q of vhost.queues.values()) {
-      consumers += q.consumers.length;
-      queues.push({ labels: `{vhost="${escapeLabel(vhost.name)}",queue="${escapeLabel(q.name)}"}`, queue: q });
-      if (queues.length % ROWS_PER_YIELD === 0) yield '';
-    }
-  }
-  function* perQueue(name: string, read: (q: Queue) => number): Generator<string> {
-    let text = '';
-    for (let i = 0; i < queues.length; i++) {
-      const row = queues[i]!;
-      text += sample(name, row.labels, read(row.queue));
-      if (i % ROWS_PER_YIELD === ROWS_PER_YIELD - 1) {
-        yield text;
-        text = '';
-      }
-    }
-    yield text;
-  }
+  for (let i = 0; i < queues.length; i++) consumers += queues[i]!.item.consumers.length;
+  const connections: Row<ConnectionDetails>[] = [];
+  const channels: Row<ChannelRow>[] = [];
+  yield* gatherClients(ctx, connections, channels);
+  const perQueue = (name: string, read: (q: Queue) => number): Generator<string> => perRow(name, queues, read);
 
+  yield identityFamilies(ctx, endpoint);
   // ---- RabbitMQ's names: object counts, queue depths and consumers
   yield family('rabbitmq_connections', 'Open client connections (AMQP and Kafka)') + sample('rabbitmq_connections', '', core.clients.size);
-  yield family('rabbitmq_channels', 'Open AMQP channels') + sample('rabbitmq_channels', '', channelCount(ctx));
+  yield family('rabbitmq_channels', 'Open AMQP channels') + sample('rabbitmq_channels', '', channels.length);
   yield family('rabbitmq_queues', 'Queues') + sample('rabbitmq_queues', '', queues.length);
   yield family('rabbitmq_consumers', 'Consumers on all queues') + sample('rabbitmq_consumers', '', consumers);
   yield family('rabbitmq_queue_messages_ready', 'Messages ready to be delivered to consumers');
@@ -129,22 +85,20 @@ export function* metricLines(ctx: ManagementContext): Generator<string> {
   yield* perQueue('rabbitmq_queue_consumers', (q) => q.consumers.length);
   yield family('rabbitmq_queue_messages_published_total', 'Messages routed to a queue', 'counter');
   yield* perQueue('rabbitmq_queue_messages_published_total', (q) => q.counters.publish);
+  yield* queueInfo('rabbitmq_queue_info', queues);
 
   // ---- broker-wide counters (deleted queues included), RabbitMQ's global names
   // the retired queues' counts, then every live queue's, added here so the loop can yield
   const totals = core.stats.totals([]);
   for (let i = 0; i < queues.length; i++) {
-    totals.add(queues[i]!.queue.counters);
+    totals.add(queues[i]!.item.counters);
     if (i % ROWS_PER_YIELD === ROWS_PER_YIELD - 1) yield '';
   }
-  const broker = core.stats.counters;
-  yield family('rabbitmq_global_messages_received_total', 'Messages published by clients', 'counter') + sample('rabbitmq_global_messages_received_total', '', broker.publish);
-  yield family('rabbitmq_global_messages_routed_total', 'Messages routed to queues', 'counter') + sample('rabbitmq_global_messages_routed_total', '', totals.publish);
-  yield family('rabbitmq_global_messages_delivered_total', 'Messages delivered to consumers or fetched', 'counter') + sample('rabbitmq_global_messages_delivered_total', '', totals.deliverGet);
-  yield family('rabbitmq_global_messages_acknowledged_total', 'Messages acknowledged', 'counter') + sample('rabbitmq_global_messages_acknowledged_total', '', totals.ack);
-  yield family('rabbitmq_global_messages_redelivered_total', 'Messages redelivered', 'counter') + sample('rabbitmq_global_messages_redelivered_total', '', totals.redeliver);
-  yield family('rabbitmq_global_messages_unroutable_returned_total', 'Unroutable mandatory messages returned', 'counter') + sample('rabbitmq_global_messages_unroutable_returned_total', '', broker.returnUnroutable);
-  yield family('rabbitmq_global_messages_unroutable_dropped_total', 'Unroutable messages dropped', 'counter') + sample('rabbitmq_global_messages_unroutable_dropped_total', '', broker.dropUnroutable);
+  let publishers = 0;
+  for (let i = 0; i < channels.length; i++) if (channels[i]!.item.channel.publish > 0) publishers++;
+  yield globalFamilies(ctx, totals, consumers, publishers);
+  yield churnFamilies(ctx);
+  yield messageSizeFamily(ctx);
 
   // ---- Postbox's own: per-queue rates as counters, dead letters by reason
   for (const [name, help, read] of QUEUE_COUNTERS) {
@@ -158,7 +112,7 @@ export function* metricLines(ctx: ManagementContext): Generator<string> {
     for (let i = 0; i < queues.length; i++) {
       const row = queues[i]!;
       const prefix = row.labels.slice(0, -1); // without the closing brace: the reason label follows
-      for (const [reason, read] of DEAD_LETTER_REASONS) text += sample('postbox_queue_messages_dead_lettered_total', `${prefix},reason="${reason}"}`, read(row.queue.counters));
+      for (const [reason, read] of DEAD_LETTER_REASONS) text += sample('postbox_queue_messages_dead_lettered_total', `${prefix},reason="${reason}"}`, read(row.item.counters));
       if (i % ROWS_PER_YIELD === ROWS_PER_YIELD - 1) {
         yield text;
         text = '';
@@ -197,54 +151,15 @@ export function* metricLines(ctx: ManagementContext): Generator<string> {
   yield family('postbox_login_sources', 'Sources with failed logins remembered (bounded)') + sample('postbox_login_sources', '', core.logins.size);
 
   // ---- resources and alarms
-  const alarms = core.alarm;
-  yield family('rabbitmq_process_resident_memory_bytes', 'Resident memory of the broker process') + sample('rabbitmq_process_resident_memory_bytes', '', process.memoryUsage.rss());
-  if (alarms !== null) {
-    yield family('rabbitmq_resident_memory_limit_bytes', 'Memory high watermark') + sample('rabbitmq_resident_memory_limit_bytes', '', alarms.memory.limit);
-    yield family('rabbitmq_alarms_memory_used_watermark', '1 while the memory alarm is on') + sample('rabbitmq_alarms_memory_used_watermark', '', alarms.memory.reason === null ? 0 : 1);
-    yield family('rabbitmq_alarms_free_disk_space_watermark', '1 while the disk alarm is on') + sample('rabbitmq_alarms_free_disk_space_watermark', '', alarms.disk.reason === null ? 0 : 1);
-    let free = NaN;
-    try {
-      free = alarms.disk.freeBytes();
-    } catch {
-      // reported as NaN: the data directory cannot be stat'ed right now
-    }
-    yield family('rabbitmq_disk_space_available_bytes', 'Free space on the data directory\'s disk') + sample('rabbitmq_disk_space_available_bytes', '', free);
-  }
+  yield nodeFamilies(ctx);
+  yield alarmFamilies(ctx);
+  yield processFamilies();
 
-  // ---- Kafka model: partitions and consumer-group lag
-  const partitions: Array<{ labels: string; partition: Partition }> = [];
-  for (const topic of ctx.streams.topics()) {
-    const name = escapeLabel(topic.name);
-    for (const p of topic.partitions) {
-      partitions.push({ labels: `{topic="${name}",partition="${p.index}"}`, partition: p });
-      if (partitions.length % ROWS_PER_YIELD === 0) yield '';
-    }
-  }
-  function* perPartition(name: string, help: string, read: (p: Partition) => number): Generator<string> {
-    let text = family(name, help);
-    for (let i = 0; i < partitions.length; i++) {
-      const row = partitions[i]!;
-      text += sample(name, row.labels, read(row.partition));
-      if (i % ROWS_PER_YIELD === ROWS_PER_YIELD - 1) {
-        yield text;
-        text = '';
-      }
-    }
-    yield text;
-  }
-  yield* perPartition('postbox_kafka_partition_high_watermark', 'Durable end offset of a partition', (p) => Number(p.highWatermark));
-  yield* perPartition('postbox_kafka_partition_log_start_offset', 'First offset still stored in a partition', (p) => Number(p.log.logStartOffset));
-  yield* perPartition('postbox_kafka_partition_size_bytes', 'Bytes of a partition\'s segment files', (p) => p.log.sizeBytes);
-  yield family('postbox_kafka_consumergroup_lag', 'High watermark minus the committed offset, per group and partition');
-  for (const group of ctx.groups.listGroups()) {
-    const name = escapeLabel(group.groupId);
-    let text = '';
-    for (const o of ctx.groups.committedOffsets(group.groupId)) {
-      text += sample('postbox_kafka_consumergroup_lag', `{group="${name}",topic="${escapeLabel(o.topic)}",partition="${o.partition}"}`, Number(o.lag ?? 0));
-    }
-    yield text;
-  }
+  // ---- channels and connections, one series each
+  yield* clientFamilies('rabbitmq_', connections, channels, null);
+
+  // ---- Kafka model: partitions and consumer-group lag, Postbox's and kafka_exporter's names
+  yield* kafkaFamilies(ctx);
 
   // ---- alerts
   if (ctx.alerts !== undefined) {
@@ -265,11 +180,148 @@ export function renderMetrics(ctx: ManagementContext): string {
   return text;
 }
 
-function channelCount(ctx: ManagementContext): number {
-  let channels = 0;
-  for (const c of ctx.core.clients) channels += c.details().channels; // a count, not a row per channel
-  return channels;
+/** the live queues (of the vhosts in `vhosts`, every vhost when null), labels formatted once */
+function* gatherQueues(ctx: ManagementContext, vhosts: ReadonlySet<string> | null): Generator<string, QueueRow[]> {
+  const queues: QueueRow[] = [];
+  for (const vhost of ctx.core.vhosts.values()) {
+    if (vhosts !== null && !vhosts.has(vhost.name)) continue;
+    for (const q of vhost.queues.values()) {
+      queues.push({ labels: `{vhost="${escapeLabel(vhost.name)}",queue="${escapeLabel(q.name)}"}`, item: q });
+      if (queues.length % ROWS_PER_YIELD === 0) yield '';
+    }
+  }
+  return queues;
 }
+
+/**
+ * RabbitMQ's queue_info: a constant 1 whose labels say what each queue is (`queue_type` as RabbitMQ names its
+ * queue type modules; one node, so every queue's member here is its leader).
+ */
+function* queueInfo(name: string, queues: readonly QueueRow[]): Generator<string> {
+  yield family(name, "A metric with a constant '1' value and labels that provide some queue details");
+  let text = '';
+  for (let i = 0; i < queues.length; i++) {
+    const row = queues[i]!;
+    const type = row.item.settings.queueType === 'quorum' ? 'rabbit_quorum_queue' : 'rabbit_classic_queue';
+    text += sample(name, `${row.labels.slice(0, -1)},queue_type="${type}",membership="leader"}`, 1);
+    if (i % ROWS_PER_YIELD === ROWS_PER_YIELD - 1) {
+      yield text;
+      text = '';
+    }
+  }
+  yield text;
+}
+
+/** RabbitMQ's metric family names /metrics/detailed knows (its `family` parameter); others are ignored, as RabbitMQ does */
+export const DETAILED_FAMILIES: readonly string[] = [
+  'queue_coarse_metrics',
+  'queue_consumer_count',
+  'queue_metrics',
+  'queue_delivery_metrics',
+  'exchange_metrics',
+  'channel_metrics',
+  'channel_exchange_metrics',
+  'connection_coarse_metrics',
+  'connection_metrics',
+  'connection_churn_metrics',
+  'node_coarse_metrics',
+  'node_metrics',
+  'vhost_status',
+  'exchange_bindings',
+  'exchange_names',
+];
+
+/** Per-queue delivery counters of /metrics/detailed's queue_delivery_metrics, RabbitMQ's names. */
+const QUEUE_DELIVERY: ReadonlyArray<[string, string, (c: QueueCounters) => number]> = [
+  ['queue_get_ack_total', 'Total number of messages fetched from a queue with basic.get in manual acknowledgement mode', (c) => c.get],
+  ['queue_get_total', 'Total number of messages fetched from a queue with basic.get in automatic acknowledgement mode', (c) => c.getNoAck],
+  ['queue_messages_delivered_ack_total', 'Total number of messages delivered from a queue to consumers in manual acknowledgement mode', (c) => c.deliver],
+  ['queue_messages_delivered_total', 'Total number of messages delivered from a queue to consumers in automatic acknowledgement mode', (c) => c.deliverNoAck],
+  ['queue_messages_redelivered_total', 'Total number of messages redelivered from a queue to consumers', (c) => c.redeliver],
+  ['queue_messages_acked_total', 'Total number of messages acknowledged by consumers on a queue', (c) => c.ack],
+  ['queue_get_empty_total', 'Total number of times basic.get operations fetched no message on a queue', (c) => c.getEmpty],
+];
+
+/**
+ * /metrics/detailed: only the metric families named by `family` parameters (RabbitMQ's names, above), with
+ * the `rabbitmq_detailed_` prefix (`rabbitmq_cluster_` for vhost_status, exchange_bindings, exchange_names),
+ * queue and exchange families limited to the vhosts named by `vhost` parameters (every vhost without one;
+ * a vhost that does not exist is ignored). Without `family`, only the identity families.
+ */
+export function* detailedLines(ctx: ManagementContext, families: ReadonlySet<string>, vhostFilter: ReadonlySet<string> | null): Generator<string> {
+  const p = 'rabbitmq_detailed_';
+  const has = (f: string): boolean => families.has(f);
+  if (has('queue_coarse_metrics') || has('queue_consumer_count') || has('queue_metrics') || has('queue_delivery_metrics')) {
+    const queues = yield* gatherQueues(ctx, vhostFilter);
+    if (has('queue_coarse_metrics')) {
+      yield family(`${p}queue_messages_ready`, 'Messages ready to be delivered to consumers');
+      yield* perRow(`${p}queue_messages_ready`, queues, (q) => q.messageCount);
+      yield family(`${p}queue_messages_unacked`, 'Messages delivered to consumers but not yet acknowledged');
+      yield* perRow(`${p}queue_messages_unacked`, queues, (q) => q.unackedCount);
+      yield family(`${p}queue_messages`, 'Sum of ready and unacknowledged messages - total queue depth');
+      yield* perRow(`${p}queue_messages`, queues, (q) => q.messageCount + q.unackedCount);
+    }
+    yield* queueInfo(`${p}queue_info`, queues);
+    if (has('queue_consumer_count') || has('queue_metrics')) {
+      yield family(`${p}queue_consumers`, 'Consumers on a queue');
+      yield* perRow(`${p}queue_consumers`, queues, (q) => q.consumers.length);
+    }
+    if (has('queue_delivery_metrics')) {
+      for (const [name, help, read] of QUEUE_DELIVERY) {
+        yield family(p + name, help, 'counter');
+        yield* perRow(p + name, queues, (q) => read(q.counters));
+      }
+    }
+  }
+  if (has('exchange_metrics') || has('exchange_bindings') || has('exchange_names')) {
+    const exchanges: Array<Row<{ publishIn: number; bindings: number }>> = [];
+    for (const vhost of ctx.core.vhosts.values()) {
+      if (vhostFilter !== null && !vhostFilter.has(vhost.name)) continue;
+      for (const e of vhost.exchanges.values()) {
+        if (e.name === '') continue; // the default exchange, as RabbitMQ leaves it out
+        exchanges.push({ labels: `{vhost="${escapeLabel(vhost.name)}",exchange="${escapeLabel(e.name)}",type="${escapeLabel(e.type)}"}`, item: { publishIn: e.counters.publishIn, bindings: e.bindings.length } });
+        if (exchanges.length % ROWS_PER_YIELD === 0) yield '';
+      }
+    }
+    if (has('exchange_metrics')) {
+      yield family(`${p}exchange_messages_published_total`, 'Total number of messages published into an exchange', 'counter');
+      yield* perRow(`${p}exchange_messages_published_total`, exchanges, (e) => e.publishIn);
+    }
+    if (has('exchange_bindings')) {
+      yield family('rabbitmq_cluster_exchange_bindings', 'Number of bindings for an exchange');
+      yield* perRow('rabbitmq_cluster_exchange_bindings', exchanges, (e) => e.bindings);
+    }
+    if (has('exchange_names')) {
+      yield family('rabbitmq_cluster_exchange_name', 'Enumerates exchanges without any additional info');
+      yield* perRow('rabbitmq_cluster_exchange_name', exchanges, () => 1);
+    }
+  }
+  if (has('vhost_status')) {
+    let text = family('rabbitmq_cluster_vhost_status', 'Whether a given vhost is running');
+    for (const vhost of ctx.core.vhosts.values()) text += sample('rabbitmq_cluster_vhost_status', `{vhost="${escapeLabel(vhost.name)}"}`, 1);
+    yield text;
+  }
+  if (has('channel_metrics') || has('channel_exchange_metrics') || has('connection_coarse_metrics') || has('connection_metrics')) {
+    const connections: Row<ConnectionDetails>[] = [];
+    const channels: Row<ChannelRow>[] = [];
+    yield* gatherClients(ctx, connections, channels);
+    yield* clientFamilies(p, connections, channels, families);
+  }
+  if (has('connection_churn_metrics')) yield churnFamilies(ctx, p);
+  if (has('node_coarse_metrics') || has('node_metrics')) yield nodeFamilies(ctx, p);
+  yield identityFamilies(ctx, 'detailed');
+}
+
+/** the `family` and `vhost` parameters of /metrics/detailed */
+function detailedRequest(req: ApiRequest, ctx: ManagementContext): { families: Set<string>; vhosts: Set<string> | null } {
+  const families = new Set(req.query.getAll('family').filter((f) => DETAILED_FAMILIES.includes(f)));
+  const named = req.query.getAll('vhost');
+  const vhosts = named.length === 0 ? null : new Set(named.filter((v) => ctx.core.vhosts.has(v)));
+  return { families, vhosts };
+}
+
+/** The paths the metrics are served at, on the management port and on the Prometheus port (--prometheus-port). */
+export const METRICS_PATHS: readonly string[] = ['/metrics', '/metrics/per-object', '/metrics/detailed'];
 
 export const metricsRoutes: readonly Route[] = [
   {
@@ -277,5 +329,21 @@ export const metricsRoutes: readonly Route[] = [
     path: '/metrics',
     public: true,
     handler: (_req, ctx) => ({ status: 200, text: { contentType: CONTENT_TYPE, pieces: metricLines(ctx) } }),
+  },
+  {
+    method: 'GET',
+    path: '/metrics/per-object',
+    public: true,
+    handler: (_req, ctx) => ({ status: 200, text: { contentType: CONTENT_TYPE, pieces: metricLines(ctx, 'per-object') } }),
+  },
+  {
+    method: 'GET',
+    path: '/metrics/detailed',
+    public: true,
+    handler: (req, ctx) => {
+      if (req.query.getAll('queue').some((q) => q !== '')) throw httpError(400, "the 'queue' filter of /metrics/detailed is not supported (use 'vhost' and 'family')");
+      const { families, vhosts } = detailedRequest(req, ctx);
+      return { status: 200, text: { contentType: CONTENT_TYPE, pieces: detailedLines(ctx, families, vhosts) } };
+    },
   },
 ];

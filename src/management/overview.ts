@@ -121,7 +121,7 @@ function overview(req: ApiRequest, ctx: ManagementContext): ApiReply {
 }
 
 /** open file descriptors and their limit, from /proc (Linux); 0 where it cannot be read */
-function fileDescriptors(): { used: number; total: number } {
+export function fileDescriptors(): { used: number; total: number } {
   let used = 0;
   let total = 0;
   try {

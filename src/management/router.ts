@@ -18,7 +18,7 @@ import type { RequestGuard } from './request-guard.js';
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
 export interface ListenerInfo {
-  readonly protocol: 'amqp' | 'amqp/ssl' | 'http' | 'https' | 'kafka' | 'kafka/ssl';
+  readonly protocol: 'amqp' | 'amqp/ssl' | 'http' | 'https' | 'kafka' | 'kafka/ssl' | 'http/prometheus';
   readonly ip_address: string;
   readonly port: number;
 }
@@ -40,8 +40,10 @@ export interface ManagementContext {
   readonly alerts?: AlertEngine;
   /** refuses what a browser can be made to send (DNS rebinding, cross-site requests); absent = no such checks */
   readonly guard?: RequestGuard;
-  /** GET /metrics needs credentials (--metrics-require-auth) */
+  /** GET /metrics (and /metrics/per-object, /metrics/detailed, on every port) needs credentials (--metrics-require-auth) */
   readonly metricsRequireAuth?: boolean;
+  /** rabbitmq_identity_info's rabbitmq_cluster_permanent_id (metrics-rabbitmq.ts: clusterPermanentId) */
+  readonly clusterPermanentId?: string;
   listeners(): readonly ListenerInfo[];
 }
 

@@ -84,7 +84,7 @@ test('a second broker on the same data directory exits with one line naming it a
     // what a second broker that ran recovery would delete: the live broker's transient/ directory
     writeFileSync(join(dir, 'transient', 'in-use-by-the-first-broker'), 'x');
     const before = snapshot(dir);
-    const second = await runRefusedBroker(['--data-dir', dir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0']);
+    const second = await runRefusedBroker(['--data-dir', dir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1']);
     assert.equal(second.started, false, `the second broker started:\n${second.output}`);
     assert.notEqual(second.code, 0);
     const said = lines(second.output);
@@ -133,7 +133,7 @@ test('a broker killed with kill -9 does not keep the next one from its data dire
 
 test('startBroker() twice on one data directory: the second throws DataDirLockedError, and the directory is free again once the first closes', async () => {
   const dir = tempDataDir();
-  const options = { dataDir: dir, hosts: ['127.0.0.1'], amqpPort: 0, httpPort: 0, kafkaPort: 0, logger: createLogger('silent') };
+  const options = { dataDir: dir, hosts: ['127.0.0.1'], amqpPort: 0, httpPort: 0, kafkaPort: 0, prometheusPort: -1, logger: createLogger('silent') };
   const first = await startBroker(options);
   try {
     await assert.rejects(startBroker(options), (err: Error) => {
@@ -223,7 +223,7 @@ test('SIGTERM the moment "ready" is printed stops the broker cleanly, every time
   const dir = tempDataDir();
   try {
     for (let attempt = 0; attempt < 6; attempt++) {
-      const child = spawn(process.execPath, [CLI_PATH, 'serve', '--data-dir', dir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0'], {
+      const child = spawn(process.execPath, [CLI_PATH, 'serve', '--data-dir', dir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1'], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
@@ -251,7 +251,7 @@ test('an unknown key in the config file is an error with a did-you-mean, and not
   const configFile = join(root, 'postbox.json');
   writeFileSync(configFile, JSON.stringify({ amqpPrt: 5, host: '127.0.0.1' }));
   try {
-    const run = await runRefusedBroker(['--config', configFile, '--data-dir', dir, '--http-port', '0', '--kafka-port', '0']);
+    const run = await runRefusedBroker(['--config', configFile, '--data-dir', dir, '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1']);
     assert.equal(run.started, false, run.output);
     assert.equal(run.code, 1);
     const said = lines(run.output);
@@ -277,7 +277,7 @@ test('a --data-dir that cannot be a directory is one line naming it, and the fil
   const file = join(root, 'not-a-directory');
   writeFileSync(file, 'keep me');
   try {
-    const run = await runRefusedBroker(['--data-dir', file, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0']);
+    const run = await runRefusedBroker(['--data-dir', file, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1']);
     assert.equal(run.started, false, run.output);
     assert.equal(run.code, 1);
     const said = lines(run.output);

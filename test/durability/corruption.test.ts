@@ -168,7 +168,7 @@ test('one flipped byte in a Kafka partition segment costs one batch: every later
 
 /** Runs `postbox serve` on `dir` until it exits; resolves with its exit code and everything it printed. */
 function serveUntilExit(dir: string): Promise<{ code: number | string; output: string }> {
-  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--data-dir', dir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0'], {
+  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--data-dir', dir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

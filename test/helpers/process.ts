@@ -31,7 +31,7 @@ export interface RefusedStart {
  * is stopped (SIGTERM, then SIGKILL) and `started` is true, so the test fails on an assertion, not a hang.
  */
 export async function runRefusedBroker(args: string[], timeoutMs = 20_000): Promise<RefusedStart> {
-  const child = spawn(process.execPath, [CLI_PATH, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--prometheus-port', '-1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let started = false;
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
@@ -51,7 +51,7 @@ export async function runRefusedBroker(args: string[], timeoutMs = 20_000): Prom
 }
 
 export async function spawnBroker(dataDir: string, extraArgs: string[] = [], timeoutMs = 20_000): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--data-dir', dataDir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', ...extraArgs], {
+  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--data-dir', dataDir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

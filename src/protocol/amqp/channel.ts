@@ -498,6 +498,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
       );
     }
     if (this.confirming) {
+      this.connection.core.stats.counters.publishConfirm++;
       if (this.confirmTail === this.confirmRounds.length) this.makeConfirmRoom();
       this.publishSeq++;
       // a queue's reject-publish limit refused it: the publisher gets basic.nack (RabbitMQ's rule)
@@ -537,8 +538,10 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
     const seqBase = this.publishSeq - tail + 1;
     let head = this.confirmHead;
     let runStart = head;
+    let nacked = 0;
     while (head < tail && rounds[head]! <= completed) {
       if (rounds[head] === NACK_ROUND) {
+        nacked++;
         // ack the run before it (multiple acks are cumulative), then nack this one alone
         if (head > runStart) this.send({ id: M_BASIC_ACK, args: { deliveryTag: seqBase + head - 1, multiple: head - runStart > 1 } });
         this.send({ id: M_BASIC_NACK, args: { deliveryTag: seqBase + head, multiple: false, requeue: false } });
@@ -548,6 +551,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
     }
     if (head > runStart) this.send({ id: M_BASIC_ACK, args: { deliveryTag: seqBase + head - 1, multiple: head - runStart > 1 } });
     if (head === this.confirmHead) return;
+    this.connection.core.stats.counters.confirmed += head - this.confirmHead - nacked;
     if (head === tail) {
       this.confirmHead = this.confirmTail = 0;
       if (rounds.length > KEEP_CONFIRM_CAPACITY) this.confirmRounds = new Float64Array(0);
