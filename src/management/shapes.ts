@@ -234,7 +234,9 @@ export function connectionJson(d: ConnectionDetails, ctx: ManagementContext): Re
     connected_at: d.connectedAt,
     client_properties: fieldTableToJson(d.clientProperties),
     recv_oct: d.recvBytes,
+    recv_oct_details: rate(d.recvRate),
     send_oct: d.sendBytes,
+    send_oct_details: rate(d.sendRate),
   };
 }
 
