@@ -26,6 +26,8 @@ const NARROW = { width: 760, height: 1000 };
 /** rates are sampled this often in the test broker, ms (so the traffic and rate columns fill quickly) */
 const STATS_INTERVAL_MS = 500;
 const IMAGES = join(process.cwd(), 'docs', 'images');
+/** how often the background publisher sends a 2 KiB message, ms */
+const TRICKLE_EVERY_MS = 100;
 
 const WORK_QUEUE = 'ops.work';
 const NEW_QUEUE = 'ops.created';
@@ -110,6 +112,8 @@ describe('web dashboard for RabbitMQ operators, in headless Chromium', () => {
   let kafkaAdmin: Admin;
   let browser: Browser;
   let page: Page;
+  /** a publisher that keeps some traffic flowing, so rates and traffic columns are not all zero */
+  let trickle: NodeJS.Timeout | undefined;
   const pageProblems: string[] = [];
 
   before(async () => {
@@ -121,6 +125,7 @@ describe('web dashboard for RabbitMQ operators, in headless Chromium', () => {
     channel.sendToQueue(WORK_QUEUE, Buffer.alloc(BIG_BODY_BYTES, 'b'));
     for (let i = 0; i < 5; i++) channel.sendToQueue(WORK_QUEUE, Buffer.from(`job ${i}`));
     assert.equal((await channel.checkQueue(WORK_QUEUE)).messageCount, 6);
+    trickle = setInterval(() => channel.sendToQueue(WORK_QUEUE, Buffer.alloc(2048, 't')), TRICKLE_EVERY_MS);
 
     const kafka = new Kafka({ clientId: KAFKA_CLIENT_ID, brokers: [`127.0.0.1:${broker.kafkaPort}`], logLevel: logLevel.NOTHING, retry: { retries: 3 } });
     kafkaAdmin = kafka.admin();
@@ -142,6 +147,7 @@ describe('web dashboard for RabbitMQ operators, in headless Chromium', () => {
   });
 
   after(async () => {
+    clearInterval(trickle);
     await browser?.close();
     await kafkaAdmin?.disconnect();
     await connection?.close().catch(() => {});
@@ -292,12 +298,46 @@ describe('web dashboard for RabbitMQ operators, in headless Chromium', () => {
     assert.equal((await api(broker, 'GET', `/api/queues/%2F/${seg(NEW_QUEUE)}`)).status, 404);
   });
 
+  test('the alerts page lists the default rules, and a default changed or deleted there is changed or gone in the broker', async () => {
+    await openSection(page, 'Alerts', 'Alerts');
+    for (const name of ['default.dead-letter-growth', 'default.no-consumers', 'default.resource-alarm', 'default.consumer-lag']) {
+      await waitForRow(page, 'Alert rules', { Name: `${name} default` });
+    }
+    const noConsumers = page.locator('table[aria-label="Alert rules"] tbody tr', { hasText: 'default.no-consumers' });
+    await noConsumers.getByRole('button', { name: 'Edit' }).click();
+    const form = page.getByRole('form', { name: 'Edit alert rule default.no-consumers' });
+    await form.getByLabel('For / window (ms)').fill('120000');
+    await form.getByRole('button', { name: 'Save rule' }).click();
+    await form.getByText('Rule saved.').waitFor({ timeout: GUARD_MS });
+    const changed = await get(broker, '/api/alert-rules/default.no-consumers');
+    assert.equal(changed.for_ms, 120_000);
+    assert.equal(changed.default, undefined, 'no longer the default as shipped');
+    await waitForRow(page, 'Alert rules', { Name: 'default.no-consumers' }, (r) => r['For / window'] === '2 min');
+
+    const deadLetters = page.locator('table[aria-label="Alert rules"] tbody tr', { hasText: 'default.dead-letter-growth' });
+    await deadLetters.getByRole('button', { name: 'Edit' }).click();
+    await page.getByRole('button', { name: 'Delete rule' }).click();
+    await page.getByText('it stays deleted after a restart').waitFor({ timeout: GUARD_MS });
+    await page.getByRole('button', { name: 'Yes, delete rule' }).click();
+    await page.waitForFunction(() => !document.querySelector('table[aria-label="Alert rules"]')?.textContent?.includes('default.dead-letter-growth'), undefined, { timeout: GUARD_MS });
+    assert.equal((await api(broker, 'GET', '/api/alert-rules/default.dead-letter-growth')).status, 404);
+    await page.screenshot({ path: join(IMAGES, 'dashboard-alerts.png'), fullPage: true });
+  });
+
   test("the connections page shows traffic rates, and a Kafka client's id, user and vhost", async () => {
     await openSection(page, 'Connections', 'Connections');
     const traffic = /^\d[\d,.]*\u00a0(B|KiB|MiB)\/s$/;
-    const amqpRow = await waitForRow(page, 'Connections', { Protocol: 'AMQP 0-9-1' }, (r) => traffic.test(r['From client']!) && traffic.test(r['To client']!));
+    // the background publisher's bytes arrive at a rate above zero
+    const amqpRow = await waitForRow(page, 'Connections', { Protocol: 'AMQP 0-9-1' }, (r) => traffic.test(r['From client']!) && r['From client'] !== '0\u00a0B/s' && traffic.test(r['To client']!));
     assert.equal(amqpRow.User, 'guest');
-    const kafkaRow = await waitForRow(page, 'Connections', { Client: KAFKA_CLIENT_ID }, (r) => traffic.test(r['From client']!));
+    // and a Kafka client asking for metadata meanwhile
+    const asking = setInterval(() => void kafkaAdmin.listTopics().catch(() => undefined), TRICKLE_EVERY_MS);
+    let kafkaRow: Row;
+    try {
+      kafkaRow = await waitForRow(page, 'Connections', { Client: KAFKA_CLIENT_ID }, (r) => traffic.test(r['From client']!) && r['From client'] !== '0\u00a0B/s');
+    } finally {
+      clearInterval(asking);
+    }
     assert.equal(kafkaRow.Protocol, 'Kafka');
     assert.equal(kafkaRow.User, 'guest');
     assert.equal(kafkaRow['Virtual host'], '/');
