@@ -3,7 +3,8 @@
  * playwright-core): adding and deleting queues, exchanges and bindings from the pages (each checked through
  * the API afterwards), a queue's rate chart, details and consumers, the connections' traffic columns and a
  * Kafka client's identity, and cards that keep words and units whole. Screenshots of the pages are saved to
- * docs/images/ (docs/dashboard.md shows them). Waits are guards on what the page shows, never timing assertions.
+ * test-artifacts/, or to the directory POSTBOX_DASHBOARD_SCREENSHOTS names (docs/images refreshes the ones
+ * docs/dashboard.md shows). Waits are guards on what the page shows, never timing assertions.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +26,7 @@ const WIDE = { width: 1400, height: 1000 };
 const NARROW = { width: 760, height: 1000 };
 /** rates are sampled this often in the test broker, ms (so the traffic and rate columns fill quickly) */
 const STATS_INTERVAL_MS = 500;
-const IMAGES = join(process.cwd(), 'docs', 'images');
+const IMAGES = process.env.POSTBOX_DASHBOARD_SCREENSHOTS ?? join(process.cwd(), 'test-artifacts');
 /** how often the background publisher sends a 2 KiB message, ms */
 const TRICKLE_EVERY_MS = 100;
 
