@@ -29,6 +29,9 @@ const STATS_INTERVAL_MS = 500;
 const IMAGES = process.env.POSTBOX_DASHBOARD_SCREENSHOTS ?? join(process.cwd(), 'test-artifacts');
 /** how often the background publisher sends a 2 KiB message, ms */
 const TRICKLE_EVERY_MS = 100;
+/** the burst while the queue page's card and chart are compared: this many messages every BURST_EVERY_MS */
+const BURST_MESSAGES = 3;
+const BURST_EVERY_MS = 10;
 
 const WORK_QUEUE = 'ops.work';
 const NEW_QUEUE = 'ops.created';
@@ -249,6 +252,27 @@ describe('web dashboard for RabbitMQ operators, in headless Chromium', () => {
       for (const series of ['publish', 'deliver', 'ack']) {
         assert.match((await legend.locator(`li[data-series="${series}"] strong`).textContent()) ?? '', /^\d[\d,]*\.\d\/s$/, `${series} rate`);
       }
+      // the cards and the depth chart come from one poll: while messages keep arriving (a burst of a few
+      // hundred a second, so two requests a few ms apart would see different depths), the Ready card and the
+      // chart's latest Ready value agree at every look
+      const burst = setInterval(() => {
+        for (let i = 0; i < BURST_MESSAGES; i++) channel.sendToQueue(WORK_QUEUE, Buffer.from('burst'));
+      }, BURST_EVERY_MS);
+      // forty looks 100 ms apart span at least one of the dashboard's 3-second polls
+      const looks: Array<[string, string]> = [];
+      for (let i = 0; i < 40; i++) {
+        looks.push(
+          await page.evaluate((name) => {
+            const card = document.querySelector('.card[aria-label="Ready"] .card-value')?.textContent ?? '';
+            const legend = document.querySelector(`ul[aria-label="Depth of ${name} legend"] li[data-series="ready"] strong`)?.textContent ?? '';
+            return [card, legend] as [string, string];
+          }, WORK_QUEUE),
+        );
+        await delay(100);
+      }
+      clearInterval(burst);
+      assert.deepEqual(looks.filter(([card, legend]) => card !== legend), [], 'card and chart disagree');
+      assert.ok(new Set(looks.map(([card]) => card)).size > 1, 'the queue grew while the test looked');
       // every column of the consumers table is within its panel: nothing is clipped or needs scrolling
       const fit = await page.evaluate(() => {
         const table = document.querySelector('table[aria-label="Consumers"]')!;
