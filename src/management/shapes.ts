@@ -153,6 +153,8 @@ export function queueJson(q: Queue, ctx: ManagementContext, withConsumers: boole
     single_active_consumer_tag: s.singleActiveConsumer && consumers.length > 0 ? consumers[0]!.tag : null,
     ...depthJson(q.messageCount, q.unackedCount, q.counters.rates),
     message_bytes: q.storedBytes,
+    // RabbitMQ's is the queue process's memory; a Postbox queue's is its index in typed arrays (bodies are on disk)
+    memory: q.indexBytes,
     ...consumerCapacity(q),
     head_message_timestamp: null,
     message_stats: queueMessageStats(q.counters),

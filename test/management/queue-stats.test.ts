@@ -161,6 +161,8 @@ describe('management API: queue counts and message rates', () => {
     // the listing carries it too
     const listed = (await get(broker, '/api/queues/%2F')).find((q: any) => q.name === 'stats.capacity');
     assert.equal(listed.consumer_utilisation, 0);
+    // memory: the queue's index in RAM, a positive byte count
+    assert.ok(Number.isInteger(listed.memory) && listed.memory > 0, `memory ${listed.memory}`);
     await consumer.close();
   });
 
