@@ -10,7 +10,7 @@ import { ManagementServer, PROMETHEUS_ROUTES } from './management/http.js';
 import type { ManagementContext } from './management/router.js';
 import { clusterPermanentId } from './management/metrics-rabbitmq.js';
 import { RequestGuard } from './management/request-guard.js';
-import { AlertEngine, AlertRuleError, MAX_ALERT_RULES, parseAlertRule, type AlertRule, type QueueSample } from './management/alerts.js';
+import { AlertEngine, AlertRuleError, MAX_ALERT_RULES, parseAlertRule, type AlertRule, type GroupSample, type QueueSample } from './management/alerts.js';
 import { KafkaServer } from './protocol/kafka/server.js';
 import { StreamStore } from './core/stream/topics.js';
 import { GroupCoordinator } from './core/stream/groups.js';
@@ -209,6 +209,16 @@ async function openAndServe(
     rulesFile: join(lock.dir, 'alert-rules.json'),
     webhookUrl: config.alertWebhook,
     intervalMs: config.alertIntervalMs,
+    defaultRules: config.alertDefaultRules,
+    kafkaVhost: config.kafkaVhost,
+    alarms: () => alarms.active(),
+    *groups(): Generator<GroupSample> {
+      for (const g of groups.listGroups()) {
+        let lag = 0;
+        for (const o of groups.committedOffsets(g.groupId)) if (o.lag !== null) lag += Number(o.lag);
+        yield { groupId: g.groupId, lag };
+      }
+    },
     *sample(): Generator<QueueSample> {
       for (const vhost of core.vhosts.values()) {
         for (const q of vhost.queues.values()) {

@@ -109,6 +109,8 @@ export interface Config {
   readonly alertWebhook: string;
   /** how often alert rules are evaluated */
   readonly alertIntervalMs: number;
+  /** start with the built-in default alert rules (dead-letter growth, no consumers, resource alarms, consumer lag) */
+  readonly alertDefaultRules: boolean;
   readonly configFile: string | undefined;
 }
 
@@ -209,6 +211,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'diskFreeLimitBytes', flag: '--disk-free-limit', env: 'POSTBOX_DISK_FREE_LIMIT', file: 'diskFreeLimit', kind: 'int', unit: 'bytes', defaultValue: String(DEFAULT_DISK_FREE_LIMIT_BYTES), doc: 'free space on the data directory\'s disk below which publishers are blocked (connection.blocked)' },
   { key: 'memoryHighWatermarkBytes', flag: '--memory-high-watermark', env: 'POSTBOX_MEMORY_HIGH_WATERMARK', file: 'memoryHighWatermark', kind: 'int', unit: 'bytes', defaultValue: '0', doc: "resident memory of the broker above which publishers are blocked (connection.blocked) until it falls back; 0 = 40% of physical memory (RabbitMQ's vm_memory_high_watermark)" },
   { key: 'alertWebhook', flag: '--alert-webhook', env: 'POSTBOX_ALERT_WEBHOOK', file: 'alertWebhook', kind: 'string', unit: 'URL', defaultValue: '', doc: 'URL that gets a JSON POST when an alert fires or resolves; empty = none (alerts are always shown at /api/alerts)' },
+  { key: 'alertDefaultRules', flag: '--alert-default-rules', env: 'POSTBOX_ALERT_DEFAULT_RULES', file: 'alertDefaultRules', kind: 'bool', unit: 'true/false', defaultValue: 'true', doc: 'start with the built-in alert rules (default.dead-letter-growth, default.no-consumers, default.resource-alarm, default.consumer-lag); each can be replaced or deleted through the API, false leaves them all out' },
   { key: 'alertIntervalMs', flag: '--alert-interval', env: 'POSTBOX_ALERT_INTERVAL', file: 'alertInterval', kind: 'int', unit: 'ms', defaultValue: String(DEFAULT_ALERT_INTERVAL_MS), doc: 'how often alert rules are evaluated' },
   { key: 'kafkaVhost', flag: '--kafka-vhost', env: 'POSTBOX_KAFKA_VHOST', file: 'kafkaVhost', kind: 'string', unit: 'vhost', defaultValue: '/', doc: "the vhost whose configure/write/read permissions apply to Kafka topics and groups (a Kafka user needs permissions there)" },
   { key: 'kafkaAutoCreateTopics', flag: '--kafka-auto-create-topics', env: 'POSTBOX_KAFKA_AUTO_CREATE_TOPICS', file: 'kafkaAutoCreateTopics', kind: 'bool', unit: 'true/false', defaultValue: 'true', doc: "create a topic with --kafka-partitions partitions when a client produces to or asks metadata for one that does not exist (Kafka's auto.create.topics.enable)" },

@@ -5,6 +5,7 @@
  */
 import type { TlsConnectionInfo } from '../util/tls.js';
 import type { FieldTable } from './field-table.js';
+import type { SampledConnection } from './stats.js';
 
 /** One client connection as the management API shows it (RabbitMQ's field meanings). */
 export interface ConnectionDetails {
@@ -34,6 +35,9 @@ export interface ConnectionDetails {
   /** bytes received and sent on the socket */
   readonly recvBytes: number;
   readonly sendBytes: number;
+  /** bytes per second received and sent over the last stats interval (the sampler's) */
+  readonly recvRate: number;
+  readonly sendRate: number;
   /** the connection's TLS facts; null or absent for a plain connection */
   readonly tls?: TlsConnectionInfo | null;
 }
@@ -55,8 +59,8 @@ export interface ChannelDetails {
   readonly publish: number;
 }
 
-/** A client connection a protocol adapter registered. */
-export interface ClientConnection {
+/** A client connection a protocol adapter registered (the stats sampler reads its traffic). */
+export interface ClientConnection extends SampledConnection {
   details(): ConnectionDetails;
   channelDetails(): ChannelDetails[];
   /** an operator (management API, vhost deletion) closes it; AMQP sends 320 CONNECTION_FORCED with `reason` */

@@ -216,6 +216,7 @@ export class BrokerCore implements VhostContext, JournalOwner {
       options.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS,
       () => core.allQueues(),
       () => core.allExchanges(),
+      () => core.clients,
     );
     return core;
   }

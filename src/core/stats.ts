@@ -310,6 +310,39 @@ export class LatencyHistogram {
 
 // ---------------------------------------------------------------- sampling
 
+/**
+ * A client connection's socket traffic rates (RabbitMQ's recv_oct_details / send_oct_details), filled by
+ * the sampler from the socket's own byte counters: nothing is counted per message.
+ */
+export class ConnectionTraffic {
+  /** bytes per second received from the client over the last sampling interval */
+  recvRate = 0;
+  /** bytes per second sent to the client over the last sampling interval */
+  sendRate = 0;
+  private previousRecv = 0;
+  private previousSend = 0;
+  private sampled = false;
+
+  /** a sample: the byte counts now, `seconds` after the previous sample (a first sample only records) */
+  update(recv: number, send: number, seconds: number): void {
+    const first = !this.sampled || seconds <= 0;
+    this.recvRate = first ? 0 : Math.max(0, (recv - this.previousRecv) / seconds);
+    this.sendRate = first ? 0 : Math.max(0, (send - this.previousSend) / seconds);
+    this.previousRecv = recv;
+    this.previousSend = send;
+    this.sampled = true;
+  }
+}
+
+/** What the sampler needs of a client connection. */
+export interface SampledConnection {
+  readonly traffic: ConnectionTraffic;
+  /** bytes received on the socket so far */
+  bytesReceived(): number;
+  /** bytes sent on the socket so far */
+  bytesSent(): number;
+}
+
 /** What the sampler needs of a queue. */
 export interface SampledQueue {
   readonly counters: QueueCounters;
@@ -333,6 +366,7 @@ interface SamplingPass {
   readonly seconds: number;
   queues: Iterator<SampledQueue> | null;
   exchanges: Iterator<SampledExchange> | null;
+  connections: Iterator<SampledConnection> | null;
   /** the live queues' counters visited so far */
   readonly sum: QueueCounters;
   ready: number;
@@ -361,16 +395,23 @@ export class BrokerStats {
   private passNumber = 0;
   private queues: (() => Iterable<SampledQueue>) | null = null;
   private exchanges: (() => Iterable<SampledExchange>) | null = null;
+  private connections: (() => Iterable<SampledConnection>) | null = null;
   private readonly scratch = new Float64Array(QUEUE_SAMPLE_SIZE);
   private readonly exchangeScratch = new Float64Array(EXCHANGE_SAMPLE_SIZE);
   private readonly brokerScratch = new Float64Array(BROKER_SAMPLE_SIZE);
 
-  /** start sampling every `intervalMs`; `queues` and `exchanges` list the live ones at each sample */
-  start(intervalMs: number, queues: () => Iterable<SampledQueue>, exchanges: () => Iterable<SampledExchange> = () => []): void {
+  /** start sampling every `intervalMs`; `queues`, `exchanges` and `connections` list the live ones at each sample */
+  start(
+    intervalMs: number,
+    queues: () => Iterable<SampledQueue>,
+    exchanges: () => Iterable<SampledExchange> = () => [],
+    connections: () => Iterable<SampledConnection> = () => [],
+  ): void {
     this.stop();
     this.intervalMs = intervalMs;
     this.queues = queues;
     this.exchanges = exchanges;
+    this.connections = connections;
     this.sample();
     this.timer = setInterval(() => this.sample(), intervalMs);
     this.timer.unref();
@@ -412,6 +453,7 @@ export class BrokerStats {
       seconds: this.sampledAt === 0 ? 0 : (now - this.sampledAt) / 1000,
       queues: this.queues === null ? null : this.queues()[Symbol.iterator](),
       exchanges: this.exchanges === null ? null : this.exchanges()[Symbol.iterator](),
+      connections: this.connections === null ? null : this.connections()[Symbol.iterator](),
       sum: new QueueCounters(),
       ready: 0,
       unacked: 0,
@@ -450,6 +492,14 @@ export class BrokerStats {
         if (due()) return void setImmediate(this.continueLater);
       }
       pass.exchanges = null;
+    }
+    if (pass.connections !== null) {
+      for (let r = pass.connections.next(); r.done !== true; r = pass.connections.next()) {
+        const c = r.value;
+        c.traffic.update(c.bytesReceived(), c.bytesSent(), pass.seconds);
+        if (due()) return void setImmediate(this.continueLater);
+      }
+      pass.connections = null;
     }
     // the totals: the retired queues' counts and every live queue's (a queue retired during the pass after
     // it was visited was taken out of the sum by queueDeleted)

@@ -8,12 +8,18 @@
  *                      within the last `for_ms` (a window, not a duration: growth is a rate)
  *   no_consumers       the queue has messages and no consumer for `for_ms` (threshold ignored)
  *   processing_delay   the oldest ready message is older than `threshold` ms for `for_ms`
+ * and two that watch something other than a queue:
+ *   resource_alarm     a resource alarm (memory high watermark, low disk) is on for `for_ms` (threshold ignored)
+ *   consumer_lag       a Kafka consumer group's lag (every partition's, summed) is above `threshold` for `for_ms`;
+ *                      `group` (a regular expression, default every group) picks the groups
  *
  * Each rule applies to the queues whose name matches `queue` (a regular expression, default every queue)
  * in `vhost` (default every vhost). A (rule, queue) pair is `ok` until its condition holds, `pending` while
  * it has held for less than `for_ms`, `firing` after that, and `ok` again (resolved) once it stops holding.
- * Rules come from the config file's `alerts` array and from `PUT /api/alert-rules/{name}`; the rules made
- * through the API are kept in <data-dir>/alert-rules.json.
+ * Rules come from the built-in defaults (DEFAULT_ALERT_RULES, unless --alert-default-rules=false), the
+ * config file's `alerts` array and `PUT /api/alert-rules/{name}`, a later source replacing an earlier rule of
+ * the same name. The rules made through the API are kept in <data-dir>/alert-rules.json, with the names of
+ * the defaults deleted through the API (so a default replaced or deleted stays so across restarts).
  *
  * With 200,000 queues and MAX_ALERT_RULES rules, an evaluation must neither hold the event loop nor keep a
  * state per (rule, queue): a pass runs in LISTING_SLICE_MS slices; each queue's matching rules are found once
@@ -29,8 +35,10 @@ import { LinearRegex } from '../util/linear-regex.js';
 import { Slicer } from './listing.js';
 import { ADMINISTRATOR_TAGS, hasTag, httpError, jsonObject, requireTag, type ManagementContext, type Route } from './router.js';
 
-export const ALERT_KINDS = ['queue_depth', 'dead_letter_growth', 'no_consumers', 'processing_delay'] as const;
+export const ALERT_KINDS = ['queue_depth', 'dead_letter_growth', 'no_consumers', 'processing_delay', 'resource_alarm', 'consumer_lag'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
+/** the kinds evaluated per queue (the others watch the node or Kafka consumer groups) */
+const QUEUE_KINDS: ReadonlySet<AlertKind> = new Set(['queue_depth', 'dead_letter_growth', 'no_consumers', 'processing_delay']);
 
 /** A webhook call that takes longer than this is abandoned, ms. */
 export const WEBHOOK_TIMEOUT_MS = 5000;
@@ -45,6 +53,25 @@ export const MAX_ALERT_RULES = 100;
 /** A resolved pair stays in /api/alerts (state ok, with its resolution message) this long, ms. */
 export const RESOLVED_KEPT_MS = 5 * 60 * 1000;
 
+/** How long the default rules let a condition hold before they fire, ms: long enough to ride out a deploy or a burst. */
+const DEFAULT_RULE_FOR_MS = 5 * 60 * 1000;
+/** Dead letters within DEFAULT_RULE_FOR_MS above which the default rule fires: a few are routine (a TTL, a reject), a stream of them is not. */
+const DEFAULT_DEAD_LETTER_THRESHOLD = 10;
+/** Messages a Kafka consumer group may lag (all partitions) before the default rule fires. */
+const DEFAULT_CONSUMER_LAG_THRESHOLD = 1000;
+
+/**
+ * The rules a broker starts with, so alerting works before anyone writes a rule. Each is an ordinary rule an
+ * operator can replace (PUT with its name) or delete (DELETE: remembered in alert-rules.json, so it stays
+ * deleted); --alert-default-rules=false leaves them all out. A config-file rule of the same name replaces one.
+ */
+export const DEFAULT_ALERT_RULES: readonly AlertRule[] = Object.freeze([
+  { name: 'default.dead-letter-growth', kind: 'dead_letter_growth', queue: '', vhost: '', group: '', threshold: DEFAULT_DEAD_LETTER_THRESHOLD, forMs: DEFAULT_RULE_FOR_MS },
+  { name: 'default.no-consumers', kind: 'no_consumers', queue: '', vhost: '', group: '', threshold: 0, forMs: DEFAULT_RULE_FOR_MS },
+  { name: 'default.resource-alarm', kind: 'resource_alarm', queue: '', vhost: '', group: '', threshold: 0, forMs: 0 },
+  { name: 'default.consumer-lag', kind: 'consumer_lag', queue: '', vhost: '', group: '', threshold: DEFAULT_CONSUMER_LAG_THRESHOLD, forMs: DEFAULT_RULE_FOR_MS },
+] satisfies AlertRule[]);
+
 export interface AlertRule {
   readonly name: string;
   readonly kind: AlertKind;
@@ -52,8 +79,23 @@ export interface AlertRule {
   readonly queue: string;
   /** vhost name; '' or absent = every vhost */
   readonly vhost: string;
+  /** consumer_lag: regular expression over Kafka consumer group ids; '' = every group */
+  readonly group: string;
   readonly threshold: number;
   readonly forMs: number;
+}
+
+/** What the engine needs of one Kafka consumer group at one moment. */
+export interface GroupSample {
+  readonly groupId: string;
+  /** messages behind the high watermarks, every partition with a committed offset summed */
+  readonly lag: number;
+}
+
+/** One resource alarm that is on. */
+export interface AlarmSample {
+  readonly resource: string;
+  readonly reason: string;
 }
 
 /** What the engine needs of one queue at one moment. */
@@ -76,8 +118,12 @@ export type AlertStateName = 'ok' | 'pending' | 'firing';
 export interface AlertState {
   readonly rule: string;
   readonly kind: AlertKind;
+  /** the queue's vhost; a consumer group's: the Kafka vhost; '' for the node */
   readonly vhost: string;
+  /** the queue; '' for a rule that watches the node or a consumer group */
   readonly queue: string;
+  /** what a rule that does not watch a queue watched: 'node' or `group <id>` */
+  readonly target?: string;
   state: AlertStateName;
   /** when the condition started to hold (pending/firing) or stopped (ok), ms since the epoch */
   since: number;
@@ -127,15 +173,25 @@ export function parseAlertRule(name: string, raw: unknown): AlertRule {
   } catch (err) {
     throw new AlertRuleError(`queue '${queue}' is not a supported regular expression: ${(err as Error).message}`);
   }
+  const group = r.group ?? '';
+  if (typeof group !== 'string') throw new AlertRuleError('group must be a string');
+  if (group !== '' && kind !== 'consumer_lag') throw new AlertRuleError('group applies to consumer_lag rules only');
+  try {
+    new LinearRegex(group);
+  } catch (err) {
+    throw new AlertRuleError(`group '${group}' is not a supported regular expression: ${(err as Error).message}`);
+  }
   const threshold = r.threshold ?? 0;
   const forMs = r.for_ms ?? 0;
   if (typeof threshold !== 'number' || !Number.isFinite(threshold) || threshold < 0) throw new AlertRuleError('threshold must be a number >= 0');
   if (typeof forMs !== 'number' || !Number.isInteger(forMs) || forMs < 0) throw new AlertRuleError('for_ms must be an integer >= 0');
-  return { name, kind: kind as AlertKind, queue, vhost, threshold, forMs };
+  return { name, kind: kind as AlertKind, queue, vhost, group, threshold, forMs };
 }
 
 export function ruleToJson(rule: AlertRule): Record<string, unknown> {
-  return { name: rule.name, kind: rule.kind, queue: rule.queue, vhost: rule.vhost, threshold: rule.threshold, for_ms: rule.forMs };
+  const json: Record<string, unknown> = { name: rule.name, kind: rule.kind, queue: rule.queue, vhost: rule.vhost, threshold: rule.threshold, for_ms: rule.forMs };
+  if (rule.kind === 'consumer_lag') json.group = rule.group;
+  return json;
 }
 
 export interface AlertEngineOptions {
@@ -148,6 +204,14 @@ export interface AlertEngineOptions {
   readonly webhookUrl: string;
   /** every queue now, made as it is iterated (a pass iterates it in slices) */
   readonly sample: () => Iterable<QueueSample>;
+  /** the resource alarms on now (read only while a resource_alarm rule exists) */
+  readonly alarms?: () => readonly AlarmSample[];
+  /** every Kafka consumer group with its lag (read only while a consumer_lag rule exists) */
+  readonly groups?: () => Iterable<GroupSample>;
+  /** the vhost Kafka clients use (consumer_lag alerts are shown to users of it) */
+  readonly kafkaVhost?: string;
+  /** start with DEFAULT_ALERT_RULES (default true) */
+  readonly defaultRules?: boolean;
   readonly intervalMs: number;
 }
 
@@ -157,6 +221,13 @@ export class AlertRuleLimitError extends AlertRuleError {}
 export class AlertEngine {
   private readonly rules = new Map<string, AlertRule>();
   private readonly apiRules = new Set<string>();
+  private readonly configRuleNames = new Set<string>();
+  /** the names of the built-in defaults this broker starts with (whether or not replaced since) */
+  private readonly defaultNames = new Set<string>();
+  /** defaults deleted through the API: kept in the rules file so they stay deleted */
+  private readonly deletedDefaults = new Set<string>();
+  /** state of targets that are not queues ('node', 'group:<id>'), as perQueue holds queues' */
+  private readonly otherTargets = new Map<string, QueueAlerts>();
   /** the rules as a list (indexes are what QueueAlerts.matches holds), their patterns compiled; rebuilt on change */
   private ruleList: AlertRule[] = [];
   private patterns: LinearRegex[] = [];
@@ -174,8 +245,24 @@ export class AlertEngine {
   private webhookFailing = false;
 
   constructor(private readonly options: AlertEngineOptions) {
-    for (const rule of options.configRules) this.rules.set(rule.name, rule);
-    if (options.rulesFile !== null) this.loadRules(options.rulesFile);
+    const saved = options.rulesFile === null ? null : readRulesFile(options.rulesFile);
+    if (saved !== null) for (const name of saved.deletedDefaults) this.deletedDefaults.add(name);
+    if (options.defaultRules !== false) {
+      for (const rule of DEFAULT_ALERT_RULES) {
+        this.defaultNames.add(rule.name);
+        if (!this.deletedDefaults.has(rule.name)) this.rules.set(rule.name, rule);
+      }
+    }
+    for (const rule of options.configRules) {
+      this.rules.set(rule.name, rule);
+      this.configRuleNames.add(rule.name);
+    }
+    if (saved !== null) {
+      for (const rule of saved.rules) {
+        this.rules.set(rule.name, rule);
+        this.apiRules.add(rule.name);
+      }
+    }
     this.rulesChanged();
   }
 
@@ -204,16 +291,30 @@ export class AlertEngine {
 
   /** the rule comes from the config file (and has not been replaced through the API) */
   isConfigRule(name: string): boolean {
-    return this.rules.has(name) && !this.apiRules.has(name);
+    return this.rules.has(name) && this.configRuleNames.has(name) && !this.apiRules.has(name);
+  }
+
+  /** the rule is a built-in default, as shipped (neither the config file nor the API replaced it) */
+  isDefaultRule(name: string): boolean {
+    return this.rules.has(name) && this.defaultNames.has(name) && !this.configRuleNames.has(name) && !this.apiRules.has(name);
+  }
+
+  /** rules an operator made (the built-in defaults, as shipped, are not counted against MAX_ALERT_RULES) */
+  private get operatorRuleCount(): number {
+    let n = 0;
+    for (const name of this.rules.keys()) if (!this.isDefaultRule(name)) n++;
+    return n;
   }
 
   /** adds or replaces a rule; AlertRuleLimitError when it would be one more than MAX_ALERT_RULES */
   setRule(rule: AlertRule): void {
-    if (!this.rules.has(rule.name) && this.rules.size >= MAX_ALERT_RULES) {
-      throw new AlertRuleLimitError(`there are already ${this.rules.size} alert rules, the most a broker keeps (each is evaluated against every queue)`);
+    const count = this.operatorRuleCount;
+    if ((!this.rules.has(rule.name) || this.isDefaultRule(rule.name)) && count >= MAX_ALERT_RULES) {
+      throw new AlertRuleLimitError(`there are already ${count} alert rules, the most a broker keeps (each is evaluated against every queue)`);
     }
     this.rules.set(rule.name, rule);
     this.apiRules.add(rule.name);
+    this.deletedDefaults.delete(rule.name);
     this.forgetRule(rule.name);
     this.rulesChanged();
     this.saveRules();
@@ -222,6 +323,8 @@ export class AlertEngine {
   deleteRule(name: string): boolean {
     if (!this.rules.delete(name)) return false;
     this.apiRules.delete(name);
+    // a default deleted (as shipped or as replaced) stays deleted across restarts
+    if (this.defaultNames.has(name)) this.deletedDefaults.add(name);
     this.forgetRule(name);
     this.rulesChanged();
     this.saveRules();
@@ -231,7 +334,10 @@ export class AlertEngine {
   /** every (rule, queue) pair that is pending or firing, and the ones that resolved within RESOLVED_KEPT_MS */
   states(): AlertState[] {
     const out: AlertState[] = [];
-    for (const t of this.tracked) out.push({ rule: t.rule, kind: t.kind, vhost: t.vhost, queue: t.queue, state: t.state, since: t.since, value: t.value, threshold: t.threshold, message: t.message });
+    for (const t of this.tracked) {
+      const state: AlertState = { rule: t.rule, kind: t.kind, vhost: t.vhost, queue: t.queue, state: t.state, since: t.since, value: t.value, threshold: t.threshold, message: t.message };
+      out.push(t.target === undefined ? state : { ...state, target: t.target });
+    }
     return out;
   }
 
@@ -251,10 +357,12 @@ export class AlertEngine {
         this.evaluateQueue(q, now, pass);
         if (slicer.due()) await slicer.next();
       }
+      if (this.generation !== generation) return;
+      this.evaluateOtherTargets(now, pass);
       // queues that went away: a firing alert resolves, the rest is dropped
       for (const t of this.tracked) {
         if (t.pass === pass) continue;
-        if (t.state === 'firing') this.transition(t, 'ok', now, 'the queue is gone');
+        if (t.state === 'firing') this.transition(t, 'ok', now, t.target === undefined ? 'the queue is gone' : `${t.target} is gone`);
         this.untrack(t);
       }
       this.completed++;
@@ -265,10 +373,83 @@ export class AlertEngine {
     }
   }
 
+  /** the rules that watch the node (resource_alarm) and Kafka consumer groups (consumer_lag) */
+  private evaluateOtherTargets(now: number, pass: number): void {
+    let alarmRules: number[] | null = null;
+    let lagRules: number[] | null = null;
+    for (let i = 0; i < this.ruleList.length; i++) {
+      const kind = this.ruleList[i]!.kind;
+      if (kind === 'resource_alarm') (alarmRules ??= []).push(i);
+      else if (kind === 'consumer_lag') (lagRules ??= []).push(i);
+    }
+    if (alarmRules !== null && this.options.alarms !== undefined) {
+      const alarms = this.options.alarms();
+      const reasons = alarms.map((a) => `${a.resource} (${a.reason})`).join(', ');
+      const target = this.otherTarget('node');
+      const sample: TargetSample = { vhost: '', name: '', target: 'node', value: alarms.length, detail: reasons };
+      for (const i of alarmRules) this.stepTarget(target, this.ruleList[i]!, sample, now, pass);
+    }
+    if (lagRules !== null && this.options.groups !== undefined) {
+      const vhost = this.options.kafkaVhost ?? '/';
+      for (const g of this.options.groups()) {
+        let target: QueueAlerts | null = null;
+        for (const i of lagRules) {
+          if (!this.patterns[i]!.test(g.groupId)) continue;
+          target ??= this.otherTarget(`group:${g.groupId}`);
+          this.stepTarget(target, this.ruleList[i]!, { vhost, name: g.groupId, target: `group ${g.groupId}`, value: g.lag, detail: '' }, now, pass);
+        }
+      }
+    }
+    // targets with nothing tracked any more are dropped (a group that went away)
+    for (const [key, qa] of this.otherTargets) if (qa.tracked === null || qa.tracked.size === 0) this.otherTargets.delete(key);
+  }
+
+  private otherTarget(key: string): QueueAlerts {
+    let qa = this.otherTargets.get(key);
+    if (qa === undefined) {
+      qa = { generation: this.generation, matches: NO_MATCHES, tracked: null, deadLetters: null };
+      this.otherTargets.set(key, qa);
+    }
+    return qa;
+  }
+
+  /** one (rule, target) step for a rule that does not watch a queue: fires while `value` is above the threshold */
+  private stepTarget(qa: QueueAlerts, rule: AlertRule, sample: TargetSample, now: number, pass: number): void {
+    const value = sample.value;
+    const holds = value > rule.threshold;
+    let t = qa.tracked?.get(rule.name);
+    if (!holds) {
+      if (t === undefined) return;
+      t.pass = pass;
+      t.value = value;
+      if (t.state === 'firing') this.transition(t, 'ok', now, `resolved: ${this.describeTarget(rule, sample)}`);
+      else if (t.state === 'pending') this.untrack(t);
+      else if (now - t.since > RESOLVED_KEPT_MS) this.untrack(t);
+      return;
+    }
+    if (t === undefined) {
+      t = { rule: rule.name, kind: rule.kind, vhost: sample.vhost, queue: '', target: sample.target, state: 'pending', since: now, value, threshold: rule.threshold, message: '', owner: qa, pass };
+      (qa.tracked ??= new Map()).set(rule.name, t);
+      this.tracked.add(t);
+    } else if (t.state === 'ok') {
+      t.state = 'pending';
+      t.since = now;
+    }
+    t.pass = pass;
+    t.value = value;
+    t.message = this.describeTarget(rule, sample);
+    if (t.state === 'pending' && now - t.since >= rule.forMs) this.transition(t, 'firing', now, t.message);
+  }
+
+  private describeTarget(rule: AlertRule, sample: TargetSample): string {
+    if (rule.kind === 'resource_alarm') return sample.value === 0 ? 'no resource alarm is on' : `resource alarm on: ${sample.detail}; publishers are blocked`;
+    return `Kafka consumer group '${sample.name}' lags ${sample.value} message${sample.value === 1 ? '' : 's'} behind (threshold ${rule.threshold})`;
+  }
+
   private rulesChanged(): void {
     this.generation++;
     this.ruleList = [...this.rules.values()];
-    this.patterns = this.ruleList.map((r) => new LinearRegex(r.queue));
+    this.patterns = this.ruleList.map((r) => new LinearRegex(r.kind === 'consumer_lag' ? r.group : r.queue));
     this.longestWindowMs = -1;
     for (const r of this.ruleList) if (r.kind === 'dead_letter_growth') this.longestWindowMs = Math.max(this.longestWindowMs, r.forMs);
   }
@@ -296,6 +477,7 @@ export class AlertEngine {
     let found: number[] | null = null;
     for (let i = 0; i < this.ruleList.length; i++) {
       const rule = this.ruleList[i]!;
+      if (!QUEUE_KINDS.has(rule.kind)) continue;
       if (rule.vhost !== '' && q.vhost !== rule.vhost) continue;
       if (!this.patterns[i]!.test(q.name)) continue;
       (found ??= []).push(i);
@@ -365,6 +547,8 @@ export class AlertEngine {
         for (let i = 0; i < h.length && h[i]! <= now - rule.forMs; i += 2) baseline = h[i + 1]!;
         return q.deadLettered - baseline;
       }
+      default:
+        return 0; // not a queue kind: never matched to a queue
     }
   }
 
@@ -380,6 +564,8 @@ export class AlertEngine {
         return `the oldest ready message of ${where} is ${value} ms old (threshold ${rule.threshold} ms)`;
       case 'dead_letter_growth':
         return `${messages(value)} dead-lettered from ${where} within ${rule.forMs} ms (threshold ${rule.threshold})`;
+      default:
+        return where;
     }
   }
 
@@ -393,7 +579,7 @@ export class AlertEngine {
     t.since = now;
     t.message = message;
     this.options.logger.warn(`alert ${to === 'firing' ? 'firing' : 'resolved'}: ${t.rule}: ${message}`);
-    this.postWebhook({ alert: t.rule, kind: t.kind, vhost: t.vhost, queue: t.queue, state: to === 'firing' ? 'firing' : 'resolved', value: t.value, threshold: t.threshold, message, at: new Date(now).toISOString() });
+    this.postWebhook({ alert: t.rule, kind: t.kind, vhost: t.vhost, queue: t.queue, ...(t.target === undefined ? {} : { target: t.target }), state: to === 'firing' ? 'firing' : 'resolved', value: t.value, threshold: t.threshold, message, at: new Date(now).toISOString() });
   }
 
   private postWebhook(event: Record<string, unknown>): void {
@@ -422,27 +608,45 @@ export class AlertEngine {
     for (const t of this.tracked) if (t.rule === name) this.untrack(t);
   }
 
-  private loadRules(file: string): void {
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      return; // none made through the API yet
-    }
-    const list = JSON.parse(text) as Array<Record<string, unknown>>;
-    for (const raw of list) {
-      const rule = parseAlertRule(String(raw.name), raw);
-      this.rules.set(rule.name, rule);
-      this.apiRules.add(rule.name);
-    }
-  }
-
   private saveRules(): void {
     const file = this.options.rulesFile;
     if (file === null) return;
     const list = [...this.apiRules].map((n) => this.rules.get(n)).filter((r): r is AlertRule => r !== undefined).map(ruleToJson);
-    writeFileAtomic(file, JSON.stringify(list, null, 2) + '\n');
+    // the plain list (the file's first form) unless a default was deleted, which must be remembered too
+    const doc = this.deletedDefaults.size === 0 ? list : { rules: list, deleted_defaults: [...this.deletedDefaults].sort() };
+    writeFileAtomic(file, JSON.stringify(doc, null, 2) + '\n');
   }
+}
+
+/** A rule of a kind that watches something other than a queue, at one moment. */
+interface TargetSample {
+  readonly vhost: string;
+  /** the consumer group's id; '' for the node */
+  readonly name: string;
+  /** 'node' or `group <id>` */
+  readonly target: string;
+  /** the measured value: active alarms, or the group's lag */
+  readonly value: number;
+  /** the alarms' reasons */
+  readonly detail: string;
+}
+
+/**
+ * <data-dir>/alert-rules.json: the rules made through the API, either as a list (the first form) or as
+ * `{ rules: [...], deleted_defaults: [names] }` once a built-in default was deleted. null when there is none.
+ */
+function readRulesFile(file: string): { rules: AlertRule[]; deletedDefaults: string[] } | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null; // none made through the API yet
+  }
+  const parsed = JSON.parse(text) as unknown;
+  const list = (Array.isArray(parsed) ? parsed : ((parsed as { rules?: unknown }).rules ?? [])) as Array<Record<string, unknown>>;
+  const deleted = Array.isArray(parsed) ? [] : ((parsed as { deleted_defaults?: unknown }).deleted_defaults ?? []);
+  if (!Array.isArray(list) || !Array.isArray(deleted)) throw new AlertRuleError(`${file}: expected a list of rules, or { rules, deleted_defaults }`);
+  return { rules: list.map((raw) => parseAlertRule(String(raw.name), raw)), deletedDefaults: deleted.map(String) };
 }
 
 // ---------------------------------------------------------------- HTTP routes
@@ -460,6 +664,13 @@ function requireRuleScope(user: UserConfig, ctx: ManagementContext, rule: AlertR
   if (ctx.core.vhostFor(user, rule.vhost) === undefined) throw httpError(403, `user '${user.name}' may not ${action} alert rule '${rule.name}': no access to vhost '${rule.vhost}'`);
 }
 
+/** a rule as the API lists it: a built-in default, as shipped, says so with `default: true` */
+function ruleListJson(engine: AlertEngine, rule: AlertRule): Record<string, unknown> {
+  const json = ruleToJson(rule);
+  if (engine.isDefaultRule(rule.name)) json.default = true;
+  return json;
+}
+
 function engineOf(ctx: ManagementContext): AlertEngine {
   if (ctx.alerts === undefined) throw httpError(404, 'alerts are not enabled on this broker');
   return ctx.alerts;
@@ -470,16 +681,17 @@ export const alertRoutes: readonly Route[] = [
     method: 'GET',
     path: '/api/alerts',
     // a state names a queue and its depth: shown only to users who may use its vhost, as /api/queues is
-    handler: (req, ctx) => ({ status: 200, body: engineOf(ctx).states().filter((a) => ctx.core.vhostFor(req.user, a.vhost) !== undefined) }),
+    // a resource alarm concerns the whole node: every management user sees it, as the overview shows alarms
+    handler: (req, ctx) => ({ status: 200, body: engineOf(ctx).states().filter((a) => a.kind === 'resource_alarm' || ctx.core.vhostFor(req.user, a.vhost) !== undefined) }),
   },
-  { method: 'GET', path: '/api/alert-rules', handler: (_req, ctx) => ({ status: 200, body: engineOf(ctx).listRules().map(ruleToJson) }) },
+  { method: 'GET', path: '/api/alert-rules', handler: (_req, ctx) => ({ status: 200, body: engineOf(ctx).listRules().map((r) => ruleListJson(engineOf(ctx), r)) }) },
   {
     method: 'GET',
     path: '/api/alert-rules/:name',
     handler: (req, ctx) => {
       const rule = engineOf(ctx).rule(req.params.name!);
       if (rule === undefined) throw httpError(404, `no alert rule '${req.params.name}'`);
-      return { status: 200, body: ruleToJson(rule) };
+      return { status: 200, body: ruleListJson(engineOf(ctx), rule) };
     },
   },
   {

@@ -109,7 +109,8 @@ async function exportAll(ctx: ManagementContext): Promise<Row> {
     exchanges: sections.flatMap((s) => s.exchanges),
     bindings: sections.flatMap((s) => s.bindings),
     topics: [...ctx.streams.topics()].map((t) => ({ name: t.name, partitions: t.partitions.length, configs: { ...t.explicitConfigs } })),
-    alert_rules: ctx.alerts === undefined ? [] : ctx.alerts.listRules().map(ruleToJson),
+    // the built-in defaults as shipped are left out: importing them would pin them as API rules
+    alert_rules: ctx.alerts === undefined ? [] : ctx.alerts.listRules().filter((r) => !ctx.alerts!.isDefaultRule(r.name)).map(ruleToJson),
   };
 }
 

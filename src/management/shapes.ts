@@ -114,6 +114,24 @@ export function depthJson(ready: number, unacked: number, rates: Float64Array): 
   };
 }
 
+/**
+ * RabbitMQ's consumer_capacity (and its older name consumer_utilisation): how much of the time the queue
+ * can hand a message to a consumer at once, 0..1; null without consumers. Postbox reads it at the moment of
+ * the request rather than averaging it over time: 1 when no message waits (the consumers keep up), else the
+ * share of consumers with prefetch room.
+ */
+function consumerCapacity(q: Queue): { consumer_capacity: number | null; consumer_utilisation: number | null } {
+  const consumers = q.consumers;
+  if (consumers.length === 0) return { consumer_capacity: null, consumer_utilisation: null };
+  let value = 1;
+  if (q.messageCount > 0) {
+    let withRoom = 0;
+    for (const c of consumers) if (c.hasCredit()) withRoom++;
+    value = withRoom / consumers.length;
+  }
+  return { consumer_capacity: value, consumer_utilisation: value };
+}
+
 export function queueJson(q: Queue, ctx: ManagementContext, withConsumers: boolean): Record<string, unknown> {
   const s = q.settings;
   const consumers = q.consumers;
@@ -135,6 +153,9 @@ export function queueJson(q: Queue, ctx: ManagementContext, withConsumers: boole
     single_active_consumer_tag: s.singleActiveConsumer && consumers.length > 0 ? consumers[0]!.tag : null,
     ...depthJson(q.messageCount, q.unackedCount, q.counters.rates),
     message_bytes: q.storedBytes,
+    // RabbitMQ's is the queue process's memory; a Postbox queue's is its index in typed arrays (bodies are on disk)
+    memory: q.indexBytes,
+    ...consumerCapacity(q),
     head_message_timestamp: null,
     message_stats: queueMessageStats(q.counters),
     dead_lettered: deadLetteredJson(q.counters),
@@ -234,7 +255,9 @@ export function connectionJson(d: ConnectionDetails, ctx: ManagementContext): Re
     connected_at: d.connectedAt,
     client_properties: fieldTableToJson(d.clientProperties),
     recv_oct: d.recvBytes,
+    recv_oct_details: rate(d.recvRate),
     send_oct: d.sendBytes,
+    send_oct_details: rate(d.sendRate),
   };
 }
 

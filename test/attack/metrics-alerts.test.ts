@@ -121,8 +121,10 @@ describe('metrics and alerts over many queues', () => {
     assert.equal((await api(broker, 'PUT', '/api/alert-rules/r0', { body: { kind: 'queue_depth', queue: '^scraped\\.00007$', threshold: 0, for_ms: 0 } })).status, 204);
 
     await afterAlertEvaluations(broker, 2, 60_000);
-    // nothing holds (the queues are empty): nothing is listed, though 100 rules match 20,000 queues
-    assert.deepEqual(await get(broker, '/api/alerts'), []);
+    // nothing holds (the queues are empty): nothing is listed, though 100 rules match 20,000 queues (the
+    // built-in defaults may list the canary's queue, which has messages and no consumer: not these rules')
+    const ours = (list: Array<{ rule: string }>) => list.filter((a) => !a.rule.startsWith('default.'));
+    assert.deepEqual(ours(await get(broker, '/api/alerts')), []);
 
     // one message in one queue: every rule over it fires, and only those pairs are listed
     const conn = await amqp.connect(broker.url);
@@ -137,7 +139,7 @@ describe('metrics and alerts over many queues', () => {
       }
       assert.equal(firing.length, MAX_ALERT_RULES);
       assert.deepEqual(new Set(firing.map((a) => a.queue)), new Set(['scraped.00007']));
-      const listed = (await get(broker, '/api/alerts')) as unknown[];
+      const listed = ours(await get(broker, '/api/alerts'));
       assert.equal(listed.length, MAX_ALERT_RULES);
     } finally {
       await conn.close();

@@ -146,6 +146,48 @@ describe('management API: connections, channels and consumers', () => {
     assert.equal(after.object_totals.connections, before.object_totals.connections);
   });
 
+  test("a connection's recv_oct_details and send_oct_details are its socket's byte rates over the last stats interval (AMQP and Kafka)", async () => {
+    const conn = await amqp.connect(url(GUEST), { clientProperties: { connection_name: 'traffic-test' } });
+    const kafka = new Kafka({ clientId: 'traffic-kafka-client', brokers: [`127.0.0.1:${broker.kafkaPort}`], logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const ch = await conn.createChannel();
+      await ch.assertQueue('traffic.q', { durable: false });
+      const find = async () => {
+        const list = await get(broker, '/api/connections');
+        return {
+          amqp: list.find((c: any) => c.client_properties.connection_name === 'traffic-test'),
+          kafka: list.find((c: any) => c.protocol === 'Kafka' && c.client_properties.client_id === 'traffic-kafka-client'),
+        };
+      };
+      broker.core.stats.sample();
+      const body = Buffer.alloc(10_000, 'x');
+      for (let i = 0; i < 20; i++) ch.sendToQueue('traffic.q', body);
+      await ch.checkQueue('traffic.q'); // a round trip: every publish has arrived
+      for (let i = 0; i < 5; i++) await admin.listTopics();
+      // at least a few ms apart, so the rate is over a non-zero interval
+      await new Promise((r) => setTimeout(r, 20));
+      broker.core.stats.sample();
+      const { amqp: a, kafka: k } = await find();
+      assert.ok(a.recv_oct >= 200_000, `recv_oct ${a.recv_oct}`);
+      assert.ok(a.recv_oct_details.rate > 0, `AMQP recv rate ${JSON.stringify(a.recv_oct_details)}`);
+      assert.ok(a.send_oct_details.rate > 0, `AMQP send rate ${JSON.stringify(a.send_oct_details)}`);
+      assert.ok(k.recv_oct_details.rate > 0, `Kafka recv rate ${JSON.stringify(k.recv_oct_details)}`);
+      assert.ok(k.send_oct_details.rate > 0, `Kafka send rate ${JSON.stringify(k.send_oct_details)}`);
+      // nothing moves between the next two samples: the rates fall to 0
+      broker.core.stats.sample();
+      await new Promise((r) => setTimeout(r, 20));
+      broker.core.stats.sample();
+      const quiet = await find();
+      assert.equal(quiet.amqp.recv_oct_details.rate, 0);
+      assert.equal(quiet.kafka.recv_oct_details.rate, 0);
+    } finally {
+      await admin.disconnect();
+      await conn.close();
+    }
+  });
+
   test('a Kafka client connection is listed with protocol Kafka and its client id, and DELETE closes it', async () => {
     const kafka = new Kafka({ clientId: 'listed-kafka-client', brokers: [`127.0.0.1:${broker.kafkaPort}`], logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
@@ -156,11 +198,15 @@ describe('management API: connections, channels and consumers', () => {
       const listed = mine(await get(broker, '/api/connections'));
       assert.ok(listed.length >= 1, 'the kafkajs admin connection is listed');
       const c = listed[0];
-      assert.equal(c.user, '');
+      // a loopback client without SASL is served as the guest, in the Kafka vhost
+      assert.equal(c.user, 'guest');
+      assert.equal(c.vhost, '/');
       assert.equal(c.channels, 0);
       assert.equal(c.port, broker.kafkaPort);
       assert.ok(c.recv_oct > 0 && c.send_oct > 0);
-      // a management-tagged user sees only its own connections: not an unauthenticated Kafka client's
+      assert.equal(typeof c.recv_oct_details.rate, 'number');
+      assert.equal(typeof c.send_oct_details.rate, 'number');
+      // a management-tagged user sees only its own connections: not the guest's Kafka client
       assert.equal(mine(await get(broker, '/api/connections', ['app', 'app-pw'])).length, 0);
       for (const each of listed) assert.equal((await api(broker, 'DELETE', `/api/connections/${encodeURIComponent(each.name)}`)).status, 204);
       const names = new Set(listed.map((l: any) => l.name));

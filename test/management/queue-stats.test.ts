@@ -143,6 +143,29 @@ describe('management API: queue counts and message rates', () => {
     await expiring.close();
   });
 
+  test("consumer_utilisation and consumer_capacity: null without consumers, 1 while consumers keep up, 0 while every consumer's prefetch is full and messages wait", async () => {
+    await ch.assertQueue('stats.capacity', { durable: false });
+    const read = async () => {
+      const q = await get(broker, '/api/queues/%2F/stats.capacity');
+      assert.equal(q.consumer_capacity, q.consumer_utilisation, 'the two names carry one value');
+      return q.consumer_utilisation;
+    };
+    assert.equal(await read(), null);
+    const consumer = await conn.createChannel();
+    await consumer.prefetch(1);
+    await consumer.consume('stats.capacity', () => undefined, { consumerTag: 'capacity-1' });
+    assert.equal(await read(), 1, 'nothing waits: the consumer keeps up');
+    await publish('stats.capacity', 3);
+    await waitFor(() => broker.core.vhosts.get('/')!.queues.get('stats.capacity')!.unackedCount === 1, 10_000, 'the consumer to hold its one prefetch');
+    assert.equal(await read(), 0, 'two wait, and the only consumer has no room');
+    // the listing carries it too
+    const listed = (await get(broker, '/api/queues/%2F')).find((q: any) => q.name === 'stats.capacity');
+    assert.equal(listed.consumer_utilisation, 0);
+    // memory: the queue's index in RAM, a positive byte count
+    assert.ok(Number.isInteger(listed.memory) && listed.memory > 0, `memory ${listed.memory}`);
+    await consumer.close();
+  });
+
   test('a deleted queue keeps its counts in the overview totals', async () => {
     await ch.assertQueue('stats.gone', { durable: false });
     await publish('stats.gone', 5);

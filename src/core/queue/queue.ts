@@ -258,6 +258,13 @@ export class Queue implements Destination {
     return this.readyCount + this.pending.size;
   }
 
+  /** bytes of RAM the queue's index of ready and not-yet-durable messages takes (bodies stay in the segments) */
+  get indexBytes(): number {
+    let bytes = this.pending.capacityBytes;
+    for (let i = 0; i < this.rings.length; i++) bytes += this.rings[i]!.capacityBytes;
+    return bytes;
+  }
+
   /** bytes of the queue's live records (ready, unacked and retrying messages, with their properties) */
   get storedBytes(): number {
     return this.log === undefined ? 0 : this.log.liveBytes;

@@ -6,9 +6,13 @@ function peer(c) {
   return c.peer_port === undefined ? c.peer_host : `${c.peer_host}:${c.peer_port}`;
 }
 
+/** the client's product and version (AMQP), else its client id (Kafka), else its connection_name */
 function client(c) {
   const p = c.client_properties ?? {};
-  return [p.product, p.version].filter((x) => typeof x === 'string' && x !== '').join(' ') || '–';
+  const product = [p.product, p.version].filter((x) => typeof x === 'string' && x !== '').join(' ');
+  if (product !== '') return product;
+  if (typeof p.client_id === 'string' && p.client_id !== '') return p.client_id;
+  return typeof p.connection_name === 'string' && p.connection_name !== '' ? p.connection_name : '–';
 }
 
 function byteRate(value) {
@@ -23,8 +27,8 @@ export function connectionListPage(context) {
     empty: 'No connections.',
     columns: [
       { label: 'Name', cell: (c) => link(['connections', c.name], c.name), sort: (c) => c.name },
-      { label: 'User', cell: (c) => c.user ?? '–' },
-      { label: 'Virtual host', cell: (c) => c.vhost ?? '–' },
+      { label: 'User', cell: (c) => c.user || '–' },
+      { label: 'Virtual host', cell: (c) => c.vhost || '–' },
       { label: 'Protocol', cell: (c) => c.protocol ?? '–' },
       { label: 'Client', cell: client },
       { label: 'Channels', cell: (c) => count(c.channels), sort: (c) => c.channels ?? 0, numeric: true },
@@ -70,8 +74,8 @@ export function connectionPage(context, { name }) {
         replace(
           detailsPanel.body,
           facts([
-            ['User', c.user ?? '–'],
-            ['Virtual host', c.vhost ?? '–'],
+            ['User', c.user || '–'],
+            ['Virtual host', c.vhost || '–'],
             ['Protocol', c.protocol ?? '–'],
             ['Client', client(c)],
             ['Client host', peer(c)],
@@ -83,7 +87,9 @@ export function connectionPage(context, { name }) {
             ['Frame max', count(c.frame_max)],
             ['Heartbeat', c.timeout === undefined ? '–' : `${c.timeout} s`],
             ['Received', bytes(c.recv_oct)],
+            ['Receive rate', byteRate(c.recv_oct_details?.rate)],
             ['Sent', bytes(c.send_oct)],
+            ['Send rate', byteRate(c.send_oct_details?.rate)],
             ['Client properties', plain(Object.fromEntries(Object.entries(c.client_properties ?? {}).filter(([key]) => key !== 'capabilities')))],
           ]),
         );

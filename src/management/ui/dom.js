@@ -64,7 +64,8 @@ export function bytes(value) {
     n /= 1024;
     unit++;
   }
-  return unit === 0 ? `${n} B` : `${decimal.format(n)} ${BYTE_UNITS[unit]}`;
+  // a no-break space: a number and its unit never part at a line end
+  return unit === 0 ? `${n}\u00a0B` : `${decimal.format(n)}\u00a0${BYTE_UNITS[unit]}`;
 }
 
 export function yesNo(value) {

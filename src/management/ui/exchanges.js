@@ -2,6 +2,7 @@
 // binding's page (its ends, routing key and arguments, and unbinding it).
 import { DataTable, count, exchangeName, facts, h, link, listPage, panel, plain, problem, rate, replace, yesNo } from './dom.js';
 import { publishForm } from './forms.js';
+import { addBindingForm, addExchangeForm, deleteForm } from './manage.js';
 
 function features(x) {
   const list = [];
@@ -52,7 +53,10 @@ export function exchangeListPage(context) {
       { label: 'Message rate out', cell: (x) => rate(statRate(x, 'publish_out')), sort: (x) => statRate(x, 'publish_out') ?? 0, numeric: true },
     ],
   });
-  return listPage({ title: 'Exchanges', table, load: () => context.api.get('/api/exchanges') });
+  const page = listPage({ title: 'Exchanges', table, load: () => context.api.get('/api/exchanges') });
+  const addPanel = panel('Add an exchange', addExchangeForm({ api: context.api, onCreated: () => page.refresh() }));
+  page.element.append(h('div', { class: 'grid two' }, addPanel.element));
+  return page;
 }
 
 export function exchangePage(context, { vhost, name }) {
@@ -70,6 +74,28 @@ export function exchangePage(context, { vhost, name }) {
   const outgoingPanel = panel('Bindings from this exchange', outgoing.element);
   const incomingPanel = panel('Bindings to this exchange', incoming.element);
   const publishPanel = panel('Publish message', publishForm({ api, vhost, exchange: name, onPublished: () => context.refreshNow() }));
+  // the default exchange and the amq.* ones are the broker's own: nothing binds from the default one, and
+  // neither kind is deleted (RabbitMQ refuses both)
+  const builtIn = name === 'amq.default' || name.startsWith('amq.');
+  const bindPanel = panel(
+    'Add binding from this exchange',
+    name === 'amq.default'
+      ? h('p', { class: 'hint' }, 'Every queue is bound to the default exchange by its name; no other binding can be added to it.')
+      : addBindingForm({ api, vhost, from: name, onBound: () => refresh() }),
+  );
+  const deletePanel = panel(
+    'Delete',
+    builtIn
+      ? h('p', { class: 'hint' }, 'The amq.* exchanges are the broker\'s own and cannot be deleted.')
+      : deleteForm({
+          label: 'Delete exchange',
+          what: `exchange '${name}' in virtual host '${vhost}' and its bindings`,
+          run: () => api.call('DELETE', '/api/exchanges/:vhost/:name', { vhost, name }),
+          onDeleted: () => {
+            location.hash = '#/exchanges';
+          },
+        }),
+  );
   const element = h(
     'div',
     { class: 'page' },
@@ -77,6 +103,7 @@ export function exchangePage(context, { vhost, name }) {
     h('h1', {}, 'Exchange ', h('span', { class: 'name' }, name)),
     h('div', { class: 'grid two' }, detailsPanel.element, publishPanel.element),
     h('div', { class: 'grid two' }, outgoingPanel.element, incomingPanel.element),
+    h('div', { class: 'grid two' }, bindPanel.element, deletePanel.element),
   );
 
   async function refresh() {

@@ -92,7 +92,7 @@ export function overviewPage(context) {
     const list = Array.isArray(alerts) ? alerts : [];
     const firing = list.filter((a) => a.state === 'firing');
     if (firing.length === 0) {
-      replace(alertsPanel.body, h('p', { class: 'ok-note' }, list.length === 0 ? 'No alert rules are configured.' : `No alerts firing (${list.length} ${list.length === 1 ? 'rule' : 'rules'} OK).`), link(['alerts'], 'All alerts'));
+      replace(alertsPanel.body, h('p', { class: 'ok-note' }, list.length === 0 ? 'No alerts firing.' : `No alerts firing (${list.length} pending or just resolved).`), link(['alerts'], 'All alerts'));
       return;
     }
     replace(

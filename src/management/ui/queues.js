@@ -1,10 +1,62 @@
 // Queues: the list (with depth and rates) and one queue's page: its counts and depth over time, consumers
 // and bindings, and the actions get messages, publish a message and purge.
 import { LineChart } from './charts.js';
-import { DataTable, badge, cards, count, exchangeName, facts, h, link, panel, plain, problem, rate, replace, yesNo } from './dom.js';
+import { DataTable, badge, bytes, cards, count, exchangeName, facts, h, link, panel, plain, problem, rate, replace, yesNo } from './dom.js';
 import { bindingLink } from './exchanges.js';
 import { field, publishForm } from './forms.js';
-import { DEPTH_SERIES, WINDOW_MS, queueKey } from './sampler.js';
+import { addBindingForm, addQueueForm, deleteForm } from './manage.js';
+import { DEPTH_SERIES, RATE_SERIES, WINDOW_MS, queueKey } from './sampler.js';
+
+/**
+ * The limits a queue runs with, from its arguments and its policy, resolved as the broker resolves them
+ * (core/queue/settings.ts): numeric limits take the lower of the two, the others prefer the argument.
+ * [label, argument, policy key, 'lower' | 'argument', unit]
+ */
+const LIMITS = [
+  ['Max length', 'x-max-length', 'max-length', 'lower', 'messages'],
+  ['Max length bytes', 'x-max-length-bytes', 'max-length-bytes', 'lower', 'bytes'],
+  ['Overflow', 'x-overflow', 'overflow', 'argument', ''],
+  ['Message TTL', 'x-message-ttl', 'message-ttl', 'lower', 'ms'],
+  ['Auto expire', 'x-expires', 'expires', 'lower', 'ms'],
+  ['Delivery limit', 'x-delivery-limit', 'delivery-limit', 'lower', ''],
+  ['Dead letter exchange', 'x-dead-letter-exchange', 'dead-letter-exchange', 'argument', ''],
+  ['Dead letter routing key', 'x-dead-letter-routing-key', 'dead-letter-routing-key', 'argument', ''],
+  ['Max priority', 'x-max-priority', null, 'argument', ''],
+  ['Single active consumer', 'x-single-active-consumer', null, 'argument', ''],
+];
+
+/** [[label, 'value (from argument|policy)'], ...] for the limits that are set */
+export function effectiveLimits(q) {
+  const args = q.arguments ?? {};
+  const policy = q.effective_policy_definition ?? {};
+  const out = [];
+  for (const [label, argKey, policyKey, rule, unit] of LIMITS) {
+    const a = args[argKey];
+    const p = policyKey === null ? undefined : policy[policyKey];
+    if (a === undefined && p === undefined) continue;
+    let value;
+    let from;
+    if (rule === 'lower' && a !== undefined && p !== undefined) {
+      value = Math.min(Number(a), Number(p));
+      from = 'lower of argument and policy';
+    } else if (a !== undefined) {
+      value = a;
+      from = 'argument';
+    } else {
+      value = p;
+      from = 'policy';
+    }
+    const shown = typeof value === 'number' ? `${count(value)}${unit ? '\u00a0' + unit : ''}` : String(value);
+    out.push([label, `${shown} (${from})`]);
+  }
+  return out;
+}
+
+/** 0..1 as a percentage, '–' when unknown */
+function percent(value) {
+  if (value === undefined || value === null || !Number.isFinite(Number(value))) return '–';
+  return `${Math.round(Number(value) * 100)}%`;
+}
 
 /** most messages one "Get messages" asks for */
 const MAX_GET_COUNT = 100;
@@ -44,7 +96,8 @@ export function queueListPage(context) {
     ],
   });
   const body = h('div', {}, table.element);
-  const element = h('div', { class: 'page' }, h('h1', {}, 'Queues'), body);
+  const addPanel = panel('Add a queue', addQueueForm({ api: context.api, onCreated: () => context.refreshNow() }));
+  const element = h('div', { class: 'page' }, h('h1', {}, 'Queues'), body, h('div', { class: 'grid two' }, addPanel.element));
   const render = () => {
     if (sampler.queues !== null) {
       if (table.element.parentNode !== body) replace(body, table.element);
@@ -61,18 +114,24 @@ export function queuePage(context, { vhost, name }) {
   const params = { vhost, name };
   const summary = h('div', {});
   const depth = new LineChart({ label: `Depth of ${name}`, series: DEPTH_SERIES, format: (v) => count(v), windowMs: WINDOW_MS, whole: true });
+  const rates = new LineChart({ label: `Message rates of ${name}`, series: RATE_SERIES, format: (v) => rate(v), windowMs: WINDOW_MS });
   const detailsPanel = panel('Details');
+  const ratesPanel = panel('Message rates', rates.element);
   const depthPanel = panel('Queued messages', depth.element);
   const consumers = new DataTable({
     label: 'Consumers',
     empty: 'No consumers.',
     columns: [
       { label: 'Consumer tag', cell: (c) => c.consumer_tag ?? '–' },
-      { label: 'Channel', cell: (c) => c.channel_details?.name ?? '–' },
-      { label: 'Ack required', cell: (c) => yesNo(c.ack_required) },
+      { label: 'Channel', cell: (c) => (c.channel_details?.number === undefined ? '–' : String(c.channel_details.number)), sort: (c) => c.channel_details?.number ?? 0, numeric: true },
+      { label: 'Connection', cell: (c) => (c.channel_details?.connection_name ? link(['connections', c.channel_details.connection_name], c.channel_details.connection_name) : '–'), sort: (c) => c.channel_details?.connection_name ?? '' },
+      { label: 'User', cell: (c) => c.channel_details?.user || '–' },
+      { label: 'Ack mode', cell: (c) => (c.ack_required === undefined ? '–' : c.ack_required ? 'manual' : 'auto'), sort: (c) => String(c.ack_required) },
+      { label: 'Prefetch', cell: (c) => (c.prefetch_count === 0 ? 'unlimited' : count(c.prefetch_count)), sort: (c) => c.prefetch_count ?? 0, numeric: true },
       { label: 'Exclusive', cell: (c) => yesNo(c.exclusive) },
-      { label: 'Prefetch', cell: (c) => count(c.prefetch_count), numeric: true },
-      { label: 'Active', cell: (c) => yesNo(c.active) },
+      { label: 'Active', cell: (c) => (c.activity_status ? badge(c.activity_status, c.activity_status === 'up' ? 'good' : 'muted') : yesNo(c.active)), sort: (c) => c.activity_status ?? '' },
+      { label: 'Priority', cell: (c) => count(c.priority), sort: (c) => c.priority ?? 0, numeric: true },
+      { label: 'Arguments', cell: (c) => plain(c.arguments) },
     ],
   });
   const bindings = new DataTable({
@@ -85,10 +144,23 @@ export function queuePage(context, { vhost, name }) {
     ],
   });
   const consumersPanel = panel('Consumers', consumers.element);
-  const bindingsPanel = panel('Bindings', bindings.element);
+  const bindingsTable = h('div', {}, bindings.element);
+  const bindingsPanel = panel('Bindings', bindingsTable, h('h3', {}, 'Add binding to this queue'), addBindingForm({ api, vhost, to: name, onBound: () => context.refreshNow() }));
   const getPanel = panel('Get messages', getMessagesForm(api, params, () => context.refreshNow()));
   const publishPanel = panel('Publish message', publishForm({ api, vhost, exchange: 'amq.default', routingKey: name, onPublished: () => context.refreshNow() }));
   const purgePanel = panel('Purge', purgeForm(api, params, () => context.refreshNow()));
+  const deletePanel = panel(
+    'Delete',
+    h('p', { class: 'hint' }, 'Deletes the queue, its messages and its bindings.'),
+    deleteForm({
+      label: 'Delete queue',
+      what: `queue '${name}' in virtual host '${vhost}' with every message in it`,
+      run: () => api.call('DELETE', '/api/queues/:vhost/:name', params),
+      onDeleted: () => {
+        location.hash = '#/queues';
+      },
+    }),
+  );
 
   const element = h(
     'div',
@@ -96,23 +168,25 @@ export function queuePage(context, { vhost, name }) {
     h('p', { class: 'crumbs' }, link(['queues'], 'Queues'), ' › virtual host ', h('code', {}, vhost)),
     h('h1', {}, 'Queue ', h('span', { class: 'name' }, name)),
     summary,
-    h('div', { class: 'grid two' }, detailsPanel.element, depthPanel.element),
-    h('div', { class: 'grid two' }, consumersPanel.element, bindingsPanel.element),
+    h('div', { class: 'grid two' }, ratesPanel.element, depthPanel.element),
+    h('div', { class: 'grid two' }, detailsPanel.element, bindingsPanel.element),
+    consumersPanel.element,
     h('div', { class: 'grid three' }, getPanel.element, publishPanel.element, purgePanel.element),
+    h('div', { class: 'grid three' }, deletePanel.element),
   );
 
-  const drawDepth = () => depth.update(sampler.queueHistory.get(queueKey(vhost, name)) ?? []);
-  const unsubscribe = sampler.subscribe(drawDepth);
-  drawDepth();
-
-  async function refresh() {
-    let q;
-    try {
-      q = await api.get('/api/queues/:vhost/:name', params);
-    } catch (err) {
-      replace(summary, err?.status === 404 ? h('p', { class: 'error', role: 'alert' }, `Queue '${name}' does not exist in virtual host '${vhost}'.`) : problem(err));
+  // the cards and both charts are drawn from the same sample (one GET /api/queues), so they always agree
+  let missing = false;
+  const drawSample = () => {
+    const history = sampler.queueHistory.get(queueKey(vhost, name)) ?? [];
+    depth.update(history);
+    rates.update(history);
+    const q = sampler.queue(vhost, name);
+    if (q === null) {
+      if (sampler.queuesError !== null) replace(summary, problem(sampler.queuesError));
       return;
     }
+    if (missing) return;
     replace(
       summary,
       cards([
@@ -120,11 +194,28 @@ export function queuePage(context, { vhost, name }) {
         { label: 'Unacked', value: count(q.messages_unacknowledged) },
         { label: 'Total', value: count(q.messages) },
         { label: 'Consumers', value: count(q.consumers) },
+        { label: 'Consumer utilisation', value: percent(q.consumer_utilisation) },
         { label: 'Incoming', value: rate(statRate(q, 'publish')) },
         { label: 'Deliver / get', value: rate(statRate(q, 'deliver_get')) },
         { label: 'Ack', value: rate(statRate(q, 'ack')) },
+        { label: 'Message bytes', value: bytes(q.message_bytes) },
       ]),
     );
+  };
+  const unsubscribe = sampler.subscribe(drawSample);
+  drawSample();
+
+  async function refresh() {
+    let q;
+    try {
+      q = await api.get('/api/queues/:vhost/:name', params);
+      missing = false;
+    } catch (err) {
+      missing = err?.status === 404;
+      replace(summary, missing ? h('p', { class: 'error', role: 'alert' }, `Queue '${name}' does not exist in virtual host '${vhost}'.`) : problem(err));
+      return;
+    }
+    if (summary.childElementCount === 0) drawSample();
     replace(
       detailsPanel.body,
       facts([
@@ -134,12 +225,20 @@ export function queuePage(context, { vhost, name }) {
         ['Durable', yesNo(q.durable)],
         ['Auto-delete', yesNo(q.auto_delete)],
         ['Exclusive', yesNo(q.exclusive)],
-        ['Policy', q.policy || '–'],
         ['Arguments', plain(q.arguments)],
-        q.memory !== undefined ? ['Memory', `${count(q.memory)} bytes`] : null,
+        ['Policy', q.policy || '–'],
+        ['Effective policy definition', plain(q.effective_policy_definition)],
+        ...effectiveLimits(q).map(([label, value]) => [`Effective ${label.toLowerCase()}`, value]),
+        ['Consumers', count(q.consumers)],
+        ['Consumer utilisation', percent(q.consumer_utilisation)],
+        ['Messages ready', count(q.messages_ready)],
+        ['Messages unacknowledged', count(q.messages_unacknowledged)],
+        ['Message bytes', bytes(q.message_bytes)],
+        q.memory !== undefined ? ['Memory', bytes(q.memory)] : null,
         ['Published', count(q.message_stats?.publish)],
         ['Delivered / got', count(q.message_stats?.deliver_get)],
         ['Acked', count(q.message_stats?.ack)],
+        ['Dead-lettered', count(deadLettered(q))],
       ]),
     );
     await Promise.all([refreshConsumers(q), refreshBindings()]);
@@ -162,14 +261,21 @@ export function queuePage(context, { vhost, name }) {
   async function refreshBindings() {
     try {
       const all = await api.get('/api/bindings/:vhost', { vhost });
-      replace(bindingsPanel.body, bindings.element);
+      replace(bindingsTable, bindings.element);
       bindings.update((all ?? []).filter((b) => b.destination === name && b.destination_type === 'queue'));
     } catch (err) {
-      replace(bindingsPanel.body, problem(err));
+      replace(bindingsTable, problem(err));
     }
   }
 
   return { title: `Queue ${name}`, element, refresh, dispose: unsubscribe };
+}
+
+/** messages dead-lettered (or dropped) from the queue, every reason; undefined when the API does not say */
+function deadLettered(q) {
+  const d = q.dead_lettered;
+  if (d === undefined || d === null) return undefined;
+  return ['expired', 'rejected', 'maxlen', 'delivery_limit'].reduce((n, k) => n + (Number(d[k]) || 0), 0);
 }
 
 /** "Get messages": POST /api/queues/:vhost/:name/get and show what came back */

@@ -62,10 +62,15 @@ export class Sampler {
     this.rates = [];
     /** [{ t, ready, unacked }] over all queues */
     this.totals = [];
-    /** queueKey → [{ t, ready, unacked }] */
+    /** queueKey → [{ t, ready, unacked, publish, deliver, ack }]: depth and message rates of each queue, per sample */
     this.queueHistory = new Map();
     this.previous = null;
     this.listeners = new Set();
+  }
+
+  /** the queue's row in the last sample (from GET /api/queues), or null */
+  queue(vhost, name) {
+    return this.queues?.find((q) => q.vhost === vhost && q.name === name) ?? null;
   }
 
   /** call `fn` after every sample; returns the unsubscribe function */
@@ -104,7 +109,8 @@ export class Sampler {
         seen.add(key);
         let history = this.queueHistory.get(key);
         if (history === undefined) this.queueHistory.set(key, (history = []));
-        history.push({ t, ready: number(q.messages_ready), unacked: number(q.messages_unacknowledged) });
+        // the queue's rates as the broker sampled them (message_stats.*_details), from the same poll as its depth
+        history.push({ t, ready: number(q.messages_ready), unacked: number(q.messages_unacknowledged), ...ratesOf(q.message_stats, null, 0) });
         trim(history, t);
       }
       for (const key of [...this.queueHistory.keys()]) if (!seen.has(key)) this.queueHistory.delete(key);

@@ -42,6 +42,7 @@ import {
 } from './generated/spec.js';
 import { Channel } from './channel.js';
 import type { ChannelDetails, ClientConnection, ConnectionDetails } from '../../core/clients.js';
+import { ConnectionTraffic } from '../../core/stats.js';
 
 export interface AmqpLimits {
   readonly frameMax: number;
@@ -89,6 +90,8 @@ export class AmqpConnection implements FrameSink, ClientConnection {
   /** ms since the epoch */
   readonly connectedAt = Date.now();
   readonly writer: FrameWriter;
+  /** socket traffic rates, filled by the stats sampler */
+  readonly traffic = new ConnectionTraffic();
   readonly channels = new Map<number, Channel>();
   vhost: VirtualHost | null = null;
   user: UserConfig | null = null;
@@ -498,8 +501,18 @@ export class AmqpConnection implements FrameSink, ClientConnection {
       clientProperties: this.clientProperties,
       recvBytes: s.bytesRead,
       sendBytes: s.bytesWritten,
+      recvRate: this.traffic.recvRate,
+      sendRate: this.traffic.sendRate,
       tls: tlsConnectionInfo(s),
     };
+  }
+
+  bytesReceived(): number {
+    return this.socket.bytesRead;
+  }
+
+  bytesSent(): number {
+    return this.socket.bytesWritten;
   }
 
   channelDetails(): ChannelDetails[] {

@@ -42,6 +42,7 @@ import type { StalledSender } from './stalled-senders.js';
 import { tlsConnectionInfo } from '../../util/tls.js';
 import type { Socket } from 'node:net';
 import type { ChannelDetails, ClientConnection, ConnectionDetails } from '../../core/clients.js';
+import { ConnectionTraffic } from '../../core/stats.js';
 import type { Logger } from '../../log/logger.js';
 import { KafkaCodecError } from './codec.js';
 import { sourceOf, type FramePiece } from './codec.js';
@@ -126,6 +127,8 @@ function releaseSources(frame: FramePiece[] | null): void {
 }
 
 export class KafkaConnection implements KafkaSession, ClientConnection, StalledSender {
+  /** socket traffic rates, filled by the stats sampler */
+  readonly traffic = new ConnectionTraffic();
   /** received bytes not yet cut into frames: [recvStart, recvEnd) of recv */
   private recv: Buffer = NO_BYTES;
   private recvStart = 0;
@@ -817,10 +820,10 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
     return {
       name: this.name,
       protocol: 'Kafka',
-      // the user it authenticated as; a client that did not authenticate (the loopback guest) is listed
-      // without one, as before SASL existed
-      user: this.user === null || this.authMechanism === '' ? '' : this.user.name,
-      vhost: this.user === null || this.authMechanism === '' ? '' : this.context.kafkaVhost,
+      // the user it authenticated as (SASL or a TLS client certificate), or the guest a loopback client
+      // without SASL is served as; '' before its first request decides which
+      user: this.user === null ? '' : this.user.name,
+      vhost: this.user === null ? '' : this.context.kafkaVhost,
       host: s.localAddress ?? '',
       port: s.localPort ?? 0,
       peerHost: s.remoteAddress ?? '',
@@ -836,8 +839,18 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
       clientProperties: { client_id: this.clientId },
       recvBytes: s.bytesRead,
       sendBytes: s.bytesWritten,
+      recvRate: this.traffic.recvRate,
+      sendRate: this.traffic.sendRate,
       tls: tlsConnectionInfo(s),
     };
+  }
+
+  bytesReceived(): number {
+    return this.socket.bytesRead;
+  }
+
+  bytesSent(): number {
+    return this.socket.bytesWritten;
   }
 
   channelDetails(): ChannelDetails[] {
