@@ -159,6 +159,44 @@ export interface SampledExchange {
   readonly counters: ExchangeCounters;
 }
 
+// ---------------------------------------------------------------- per-partition counters (streams)
+
+export const P_RECORDS_IN = 0;
+export const P_BYTES_IN = 1;
+export const P_RECORDS_OUT = 2;
+export const P_BYTES_OUT = 3;
+export const PARTITION_SAMPLE_SIZE = 4;
+
+/**
+ * Counters of one stream partition (Kafka UI's and Redpanda Console's produce/consume rates); every field
+ * only grows. Counted once per batch (produce) or per fetched slice (fetch), never per record.
+ */
+export class PartitionCounters {
+  /** records appended (by clients and the management API) */
+  recordsIn = 0;
+  /** bytes of record batches appended, as they came (compressed batches count compressed) */
+  bytesIn = 0;
+  /** records sent to consumers: from the fetch offset to the end of the batches sent */
+  recordsOut = 0;
+  /** bytes of record batches sent to consumers */
+  bytesOut = 0;
+  readonly rates = new Float64Array(PARTITION_SAMPLE_SIZE);
+  readonly previous = new Float64Array(PARTITION_SAMPLE_SIZE);
+  sampled = false;
+
+  snapshot(out: Float64Array): void {
+    out[P_RECORDS_IN] = this.recordsIn;
+    out[P_BYTES_IN] = this.bytesIn;
+    out[P_RECORDS_OUT] = this.recordsOut;
+    out[P_BYTES_OUT] = this.bytesOut;
+  }
+}
+
+/** What the sampler needs of a stream partition. */
+export interface SampledPartition {
+  readonly counters: PartitionCounters;
+}
+
 // ---------------------------------------------------------------- broker-wide counters
 
 export const B_PUBLISH = 0;
@@ -294,6 +332,7 @@ interface SamplingPass {
   readonly seconds: number;
   queues: Iterator<SampledQueue> | null;
   exchanges: Iterator<SampledExchange> | null;
+  partitions: Iterator<SampledPartition> | null;
   /** the live queues' counters visited so far */
   readonly sum: QueueCounters;
   ready: number;
@@ -320,6 +359,8 @@ export class BrokerStats {
   private passNumber = 0;
   private queues: (() => Iterable<SampledQueue>) | null = null;
   private exchanges: (() => Iterable<SampledExchange>) | null = null;
+  private partitions: (() => Iterable<SampledPartition>) | null = null;
+  private readonly partitionScratch = new Float64Array(PARTITION_SAMPLE_SIZE);
   private readonly scratch = new Float64Array(QUEUE_SAMPLE_SIZE);
   private readonly exchangeScratch = new Float64Array(EXCHANGE_SAMPLE_SIZE);
   private readonly brokerScratch = new Float64Array(BROKER_SAMPLE_SIZE);
@@ -333,6 +374,11 @@ export class BrokerStats {
     this.sample();
     this.timer = setInterval(() => this.sample(), intervalMs);
     this.timer.unref();
+  }
+
+  /** sample the stream partitions too (the stream store opens after the core, so it is added here) */
+  samplePartitions(partitions: () => Iterable<SampledPartition>): void {
+    this.partitions = partitions;
   }
 
   stop(): void {
@@ -371,6 +417,7 @@ export class BrokerStats {
       seconds: this.sampledAt === 0 ? 0 : (now - this.sampledAt) / 1000,
       queues: this.queues === null ? null : this.queues()[Symbol.iterator](),
       exchanges: this.exchanges === null ? null : this.exchanges()[Symbol.iterator](),
+      partitions: this.partitions === null ? null : this.partitions()[Symbol.iterator](),
       sum: new QueueCounters(),
       ready: 0,
       unacked: 0,
@@ -409,6 +456,16 @@ export class BrokerStats {
         if (due()) return void setImmediate(this.continueLater);
       }
       pass.exchanges = null;
+    }
+    if (pass.partitions !== null) {
+      for (let r = pass.partitions.next(); r.done !== true; r = pass.partitions.next()) {
+        const c = r.value.counters;
+        c.snapshot(this.partitionScratch);
+        updateRates(this.partitionScratch, c.previous, c.rates, pass.seconds, !c.sampled);
+        c.sampled = true;
+        if (due()) return void setImmediate(this.continueLater);
+      }
+      pass.partitions = null;
     }
     // the totals: the retired queues' counts and every live queue's (a queue retired during the pass after
     // it was visited was taken out of the sum by queueDeleted)
