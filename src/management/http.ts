@@ -19,6 +19,7 @@ import { connectionRoutes } from './connections.js';
 import { accessControlRoutes } from './access-control.js';
 import { definitionRoutes } from './definitions.js';
 import { streamRoutes } from './streams.js';
+import { streamMessageRoutes } from './stream-messages.js';
 import { uiRoutes } from './ui.js';
 import { alertRoutes } from './alerts.js';
 import { metricsRoutes } from './metrics.js';
@@ -37,6 +38,7 @@ export const ROUTES: readonly Route[] = [
   ...accessControlRoutes,
   ...definitionRoutes,
   ...streamRoutes,
+  ...streamMessageRoutes,
   ...alertRoutes,
   ...metricsRoutes,
   ...uiRoutes(() => ROUTES),

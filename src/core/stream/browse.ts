@@ -64,6 +64,8 @@ export interface BrowseResult {
   bytes: number;
   /** batches that could not be read within the limits (corrupt, or too large once decompressed), skipped */
   skippedBatches: number;
+  /** log bytes read */
+  scanned: number;
 }
 
 /** One walk shared by every browse and time lookup (they run synchronously, one at a time). */
@@ -87,17 +89,16 @@ export function browsePartition(partition: Partition, start: bigint, fromTimesta
   const log = partition.log;
   const end = partition.highWatermark;
   let offset = start < log.logStartOffset ? log.logStartOffset : start;
-  const result: BrowseResult = { records: [], nextOffset: offset > end ? end : offset, limited: false, bytes: 0, skippedBatches: 0 };
-  let scanned = 0;
+  const result: BrowseResult = { records: [], nextOffset: offset > end ? end : offset, limited: false, bytes: 0, skippedBatches: 0, scanned: 0 };
   let seekingTime = fromTimestamp !== null;
   while (offset < end) {
-    if (result.records.length >= limits.maxRecords || (result.records.length > 0 && result.bytes >= limits.maxBytes) || scanned >= limits.scanBytes) {
+    if (result.records.length >= limits.maxRecords || (result.records.length > 0 && result.bytes >= limits.maxBytes) || result.scanned >= limits.scanBytes) {
       result.limited = true;
       break;
     }
-    const chunk = log.read(offset, Math.min(BROWSE_READ_BYTES, Math.max(1, limits.scanBytes - scanned)));
+    const chunk = log.read(offset, Math.min(BROWSE_READ_BYTES, Math.max(1, limits.scanBytes - result.scanned)));
     if (chunk.length === 0) break;
-    scanned += chunk.length;
+    result.scanned += chunk.length;
     let at = 0;
     let stop = false;
     while (at + BATCH_LENGTH_OVERHEAD <= chunk.length && !stop) {
