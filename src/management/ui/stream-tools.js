@@ -58,7 +58,7 @@ export function browseForm(api, name, partitionCount) {
   const offsetField = field('Start offset', offset);
   const timeField = field('From time', at);
   const status = h('p', { class: 'form-status', role: 'status' });
-  const results = h('div', { class: 'records', 'aria-label': 'Records' });
+  const results = h('div', { class: 'records' });
   const button = h('button', { type: 'submit', class: 'primary' }, 'Browse');
   const showFields = () => {
     offsetField.hidden = from.value !== 'offset';
@@ -112,7 +112,7 @@ export function browseForm(api, name, partitionCount) {
         }
       },
     },
-    h('div', { class: 'field-row four' }, field('Partition', partition), field('Start at', from), offsetField, timeField, field('Records', max)),
+    h('div', { class: 'field-row four' }, field('Partition', partition), field('Start at', from), offsetField, timeField, field('Max records', max)),
     h('div', { class: 'actions' }, button),
     status,
     results,
