@@ -196,6 +196,7 @@ describe('management API: browsing, producing, rates and offset resets on Kafka 
     await admin.createTopics({ topics: [{ topic: 'browse.reset', numPartitions: 1 }] });
     await producer.send({ topic: 'browse.reset', acks: -1, messages: Array.from({ length: 10 }, (_, i) => ({ value: `r${i}`, timestamp: String(Date.now() - (10 - i) * 60_000) })) });
     const first = kafka.consumer({ groupId: 'resetters', ...CONSUMER_SETTINGS });
+    consumers.push(first);
     await first.connect();
     await first.subscribe({ topic: 'browse.reset', fromBeginning: true });
     let consumed = 0;
