@@ -286,6 +286,9 @@ async function produce(req: ApiRequest, ctx: ManagementContext): Promise<ApiRepl
   const name = req.params.name!;
   requireStreamAccess(ctx, req.user, 'write', 'topic', name);
   const topic = topicNamed(ctx, name);
+  // Kafka producers are held while a resource alarm is on; an HTTP request is refused instead (as the publish route)
+  const alarm = ctx.core.alarm?.reason ?? null;
+  if (alarm !== null) throw httpError(503, `resource alarm (${alarm}): producing is blocked until it clears`);
   const body = jsonObject(req);
   let partition: number | null = null;
   if (body.partition !== undefined && body.partition !== null && body.partition !== '') {
