@@ -89,7 +89,20 @@ export function topicListPage(context) {
       { label: 'Retention', cell: (t) => effective(t, 'retention.ms', duration) },
     ],
   });
-  return listPage({ title: 'Topics', table, load: () => context.api.get('/api/streams/topics') });
+  return listPage({
+    title: 'Topics',
+    table,
+    load: async () => {
+      const topics = await context.api.get('/api/streams/topics');
+      // the topic pages' charts start with what the list saw
+      const t = Date.now();
+      for (const topic of topics ?? []) {
+        const s = topic.message_stats;
+        remember(topicHistory, topic.name, { t, in: statRate(s, 'records_in'), out: statRate(s, 'records_out'), bytesIn: statRate(s, 'bytes_in'), bytesOut: statRate(s, 'bytes_out') });
+      }
+      return topics;
+    },
+  });
 }
 
 export function topicPage(context, { name }) {
@@ -205,7 +218,17 @@ export function groupListPage(context) {
       { label: 'Lag', cell: (g) => count(g.total_lag), sort: (g) => Number(g.total_lag) || 0, numeric: true },
     ],
   });
-  return listPage({ title: 'Consumer groups', table, load: () => context.api.get('/api/streams/groups') });
+  return listPage({
+    title: 'Consumer groups',
+    table,
+    load: async () => {
+      const groups = await context.api.get('/api/streams/groups');
+      // a group page's lag chart starts with the totals the list saw (its partitions' lines start on the page)
+      const t = Date.now();
+      for (const g of groups ?? []) remember(groupHistory, g.group_id, { t, total: Number(g.total_lag) || 0 });
+      return groups;
+    },
+  });
 }
 
 export function groupPage(context, { id }) {
