@@ -120,6 +120,12 @@ describe('dashboard Kafka pages in headless Chromium', () => {
     await cardValue(page, 'Produced', (t) => /^\d[\d,]*\.\d\/s$/.test(t) && t !== '0.0/s');
     await cardValue(page, 'Consumed', (t) => /^\d[\d,]*\.\d\/s$/.test(t) && t !== '0.0/s');
     await page.waitForFunction(() => Number(document.querySelector('canvas[aria-label^="Records per second"]')?.getAttribute('data-points')) >= 3, undefined, { timeout: GUARD_MS });
+    // one partition's rates: partition 0 gets nothing after the first six records, partition 1 the ticks
+    await page.getByLabel('Charts show').selectOption('0');
+    await page.waitForFunction(() => /Produced 0\.0\/s/.test(document.querySelector('canvas[aria-label^="Records per second"]')?.getAttribute('aria-label') ?? ''), undefined, { timeout: GUARD_MS });
+    await page.getByLabel('Charts show').selectOption('1');
+    await page.waitForFunction(() => /Produced [1-9][\d,]*\.\d\/s/.test(document.querySelector('canvas[aria-label^="Records per second"]')?.getAttribute('aria-label') ?? ''), undefined, { timeout: GUARD_MS });
+    await page.getByLabel('Charts show').selectOption('all');
     const config = page.getByRole('region', { name: 'Configuration' });
     const configRow = (name: string) => config.locator('tr').filter({ has: page.locator('th', { hasText: new RegExp(`^${name.replace(/\./g, '\\.')}$`) }) }).locator('td').textContent();
     assert.equal(await configRow('retention.ms'), '86400000 (1 d) topic');

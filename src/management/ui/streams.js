@@ -28,6 +28,24 @@ function remember(history, key, sample) {
   return list;
 }
 
+/** a topic's rates now, with each partition's (the charts show the topic or one partition) */
+function topicSample(t, topic) {
+  const s = topic.message_stats;
+  return {
+    t,
+    in: statRate(s, 'records_in'),
+    out: statRate(s, 'records_out'),
+    bytesIn: statRate(s, 'bytes_in'),
+    bytesOut: statRate(s, 'bytes_out'),
+    parts: (topic.partition_details ?? []).map((p) => ({
+      in: statRate(p.message_stats, 'records_in'),
+      out: statRate(p.message_stats, 'records_out'),
+      bytesIn: statRate(p.message_stats, 'bytes_in'),
+      bytesOut: statRate(p.message_stats, 'bytes_out'),
+    })),
+  };
+}
+
 function statRate(stats, name) {
   const n = Number(stats?.[`${name}_details`]?.rate);
   return Number.isFinite(n) ? n : null;
@@ -96,10 +114,7 @@ export function topicListPage(context) {
       const topics = await context.api.get('/api/streams/topics');
       // the topic pages' charts start with what the list saw
       const t = Date.now();
-      for (const topic of topics ?? []) {
-        const s = topic.message_stats;
-        remember(topicHistory, topic.name, { t, in: statRate(s, 'records_in'), out: statRate(s, 'records_out'), bytesIn: statRate(s, 'bytes_in'), bytesOut: statRate(s, 'bytes_out') });
-      }
+      for (const topic of topics ?? []) remember(topicHistory, topic.name, topicSample(t, topic));
       return topics;
     },
   });
@@ -142,6 +157,14 @@ export function topicPage(context, { name }) {
       { label: 'Segments', cell: (p) => count(p.segments), sort: (p) => Number(p.segments) || 0, numeric: true },
     ],
   });
+  /** which rates the charts show: the topic's ('all') or one partition's */
+  const chartPartition = h('select', { name: 'chart-partition', 'aria-label': 'Charts show', onchange: () => draw() }, h('option', { value: 'all' }, 'All partitions'));
+  function setChartPartitions(n) {
+    if (chartPartition.options.length === n + 1) return;
+    const chosen = chartPartition.value;
+    replace(chartPartition, h('option', { value: 'all' }, 'All partitions'), Array.from({ length: n }, (_, i) => h('option', { value: String(i) }, `Partition ${i}`)));
+    if ([...chartPartition.options].some((o) => o.value === chosen)) chartPartition.value = chosen;
+  }
   const browser = browseForm(api, name, 0);
   const producer = produceForm(api, name, 0, () => context.refreshNow());
   const partitionsPanel = panel('Partitions', partitions.element);
@@ -152,12 +175,17 @@ export function topicPage(context, { name }) {
     h('p', { class: 'crumbs' }, link(['topics'], 'Topics')),
     h('h1', {}, 'Topic ', h('span', { class: 'name' }, name)),
     summary,
+    h('p', { class: 'chart-choice' }, h('label', {}, 'Charts show ', chartPartition)),
     h('div', { class: 'grid two' }, panel('Records per second', records.element).element, panel('Bytes per second', traffic.element).element),
     h('div', { class: 'grid wide-left' }, partitionsPanel.element, configPanel.element),
     h('div', { class: 'grid wide-left' }, panel('Messages', browser.element).element, panel('Produce a record', producer.element).element),
   );
   const draw = () => {
-    const history = topicHistory.get(name) ?? [];
+    let history = topicHistory.get(name) ?? [];
+    if (chartPartition.value !== 'all') {
+      const p = Number(chartPartition.value);
+      history = history.map((x) => ({ t: x.t, in: x.parts?.[p]?.in ?? null, out: x.parts?.[p]?.out ?? null, bytesIn: x.parts?.[p]?.bytesIn ?? null, bytesOut: x.parts?.[p]?.bytesOut ?? null }));
+    }
     records.update(history);
     traffic.update(history);
   };
@@ -172,7 +200,8 @@ export function topicPage(context, { name }) {
       return;
     }
     const s = topic.message_stats;
-    remember(topicHistory, name, { t: Date.now(), in: statRate(s, 'records_in'), out: statRate(s, 'records_out'), bytesIn: statRate(s, 'bytes_in'), bytesOut: statRate(s, 'bytes_out') });
+    remember(topicHistory, name, topicSample(Date.now(), topic));
+    setChartPartitions(Number(topic.partitions) || 0);
     draw();
     replace(
       summary,
