@@ -214,6 +214,7 @@ function browse(req: ApiRequest, ctx: ManagementContext): ApiReply {
       previewBytes: MAX_PREVIEW_BYTES,
       scanBytes: scanLeft,
       maxDecompressedBytes: ctx.streams.maxDecompressedBatchBytes,
+      keepNewest: from === 'newest',
     });
     records.push(...read.records);
     scanLeft -= read.scanned;
@@ -265,16 +266,16 @@ function bytesField(body: Record<string, unknown>, name: string, encodingName: s
 function headersField(body: Record<string, unknown>): Array<{ key: string; value: Buffer | null }> {
   const v = body.headers;
   if (v === undefined || v === null) return [];
-  const pairs: Array<[unknown, unknown]> = Array.isArray(v)
-    ? v.map((h: unknown) => {
-        if (h === null || typeof h !== 'object') throw httpError(400, "'headers' must be an object or an array of {key, value}");
-        return [(h as { key?: unknown }).key, (h as { value?: unknown }).value];
-      })
-    : typeof v === 'object'
-      ? Object.entries(v as Record<string, unknown>)
-      : (() => {
-          throw httpError(400, "'headers' must be an object or an array of {key, value}");
-        })();
+  if (typeof v !== 'object') throw httpError(400, "'headers' must be an object or an array of {key, value}");
+  let pairs: Array<[unknown, unknown]>;
+  if (Array.isArray(v)) {
+    pairs = v.map((h: unknown) => {
+      if (h === null || typeof h !== 'object') throw httpError(400, "'headers' must be an object or an array of {key, value}");
+      return [(h as { key?: unknown }).key, (h as { value?: unknown }).value];
+    });
+  } else {
+    pairs = Object.entries(v as Record<string, unknown>);
+  }
   return pairs.map(([key, value]) => {
     if (typeof key !== 'string') throw httpError(400, 'a header key must be a string');
     if (value !== null && typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw httpError(400, `header '${key}' must have a string value`);

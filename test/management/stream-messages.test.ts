@@ -102,6 +102,11 @@ describe('management API: browsing, producing, rates and offset resets on Kafka 
     assert.deepEqual(fromTime.records.map((r: any) => r.value.data), ['new 0', 'new 1', 'new 2', 'new 3']);
     const iso = await get(broker, `/api/streams/topics/browse.time/messages?partition=0&from=timestamp&timestamp=${encodeURIComponent(new Date(boundary).toISOString())}`);
     assert.deepEqual(iso.records.map((r: any) => r.value.data), ['new 0', 'new 2']);
+    // the newest that fit when N do not: 1,000-byte values in 2,500 bytes of previews
+    await producer.send({ topic: 'browse.time', acks: -1, messages: Array.from({ length: 5 }, (_, i) => ({ partition: 0, value: `${i}`.repeat(1000) })) });
+    const fitting = await get(broker, '/api/streams/topics/browse.time/messages?partition=0&from=newest&max=5&max_bytes=2500');
+    assert.deepEqual(fitting.records.map((r: any) => r.value.data[0]), ['3', '4']);
+    assert.equal(fitting.limited, true);
     const earliest = await get(broker, '/api/streams/topics/browse.time/messages?partition=0&from=earliest&max=2');
     assert.deepEqual(earliest.records.map((r: any) => r.value.data), ['old 0', 'old 2']);
     assert.equal(earliest.limited, true);

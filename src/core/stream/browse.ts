@@ -31,6 +31,17 @@ export interface BrowseLimits {
   readonly scanBytes: number;
   /** bound on one batch's records once decompressed (the broker's maxDecompressedBatchBytes) */
   readonly maxDecompressedBytes: number;
+  /**
+   * Keep the newest records within the limits (read on to the high watermark, dropping the oldest kept
+   * ones), instead of stopping at the first limit reached: "the newest N" when N of them do not fit.
+   */
+  readonly keepNewest?: boolean;
+}
+
+function recordBytes(r: BrowsedRecord): number {
+  let n = previewSize(r.key) + previewSize(r.value);
+  for (const h of r.headers) n += Buffer.byteLength(h.key) + previewSize(h.value);
+  return n;
 }
 
 /** The first bytes of a key, value or header value, and how long the whole is. */
@@ -91,8 +102,10 @@ export function browsePartition(partition: Partition, start: bigint, fromTimesta
   let offset = start < log.logStartOffset ? log.logStartOffset : start;
   const result: BrowseResult = { records: [], nextOffset: offset > end ? end : offset, limited: false, bytes: 0, skippedBatches: 0, scanned: 0 };
   let seekingTime = fromTimestamp !== null;
+  const keepNewest = limits.keepNewest === true;
   while (offset < end) {
-    if (result.records.length >= limits.maxRecords || (result.records.length > 0 && result.bytes >= limits.maxBytes) || result.scanned >= limits.scanBytes) {
+    const full = !keepNewest && (result.records.length >= limits.maxRecords || (result.records.length > 0 && result.bytes >= limits.maxBytes));
+    if (full || result.scanned >= limits.scanBytes) {
       result.limited = true;
       break;
     }
@@ -136,7 +149,7 @@ export function browsePartition(partition: Partition, start: bigint, fromTimesta
             if (timestamp < fromTimestamp!) continue;
             seekingTime = false;
           }
-          if (result.records.length >= limits.maxRecords || (result.records.length > 0 && result.bytes >= limits.maxBytes)) {
+          if (!keepNewest && (result.records.length >= limits.maxRecords || (result.records.length > 0 && result.bytes >= limits.maxBytes))) {
             result.nextOffset = recordOffset;
             result.limited = true;
             stop = true;
@@ -146,9 +159,7 @@ export function browsePartition(partition: Partition, start: bigint, fromTimesta
           const key = preview(record.key, limits.previewBytes);
           const value = preview(record.value, limits.previewBytes);
           const headers = record.headers.map((h: RecordHeader) => ({ key: h.key, value: preview(h.value, limits.previewBytes) }));
-          result.bytes += previewSize(key) + previewSize(value);
-          for (const h of headers) result.bytes += Buffer.byteLength(h.key) + previewSize(h.value);
-          result.records.push({
+          const kept: BrowsedRecord = {
             partition: partition.index,
             offset: recordOffset,
             timestamp,
@@ -157,7 +168,14 @@ export function browsePartition(partition: Partition, start: bigint, fromTimesta
             value,
             headers,
             size: WALK.recordEnd - WALK.recordStart,
-          });
+          };
+          result.records.push(kept);
+          result.bytes += recordBytes(kept);
+          // the newest within the limits: the oldest kept ones make room (the newest one always stays)
+          while (keepNewest && result.records.length > 1 && (result.records.length > limits.maxRecords || result.bytes > limits.maxBytes)) {
+            result.bytes -= recordBytes(result.records.shift()!);
+            result.limited = true;
+          }
         }
       } catch (err) {
         if (!(err instanceof CorruptBatchError) && !(err instanceof BatchTooLargeError)) throw err;
