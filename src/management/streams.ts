@@ -16,22 +16,22 @@ import type { Topic } from '../core/stream/topics.js';
 import type { GroupView } from '../core/stream/groups.js';
 import { optionalJsonObject } from './access.js';
 import { TOPIC_CONFIGS } from '../core/stream/topic-config.js';
-import { PARTITION_SAMPLE_SIZE, P_BYTES_IN, P_BYTES_OUT, P_RECORDS_IN, P_RECORDS_OUT } from '../core/stats.js';
+import type { PartitionCounters } from '../core/stats.js';
 import { rate } from './shapes.js';
 import { listReply, mapRows } from './listing.js';
 import { ADMINISTRATOR_TAGS, httpError, requireTag, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 
 /** A partition's (or a sum of partitions') produce and consume counters with their rates, RabbitMQ-style. */
-function streamStats(recordsIn: number, bytesIn: number, recordsOut: number, bytesOut: number, r: ArrayLike<number>): Record<string, unknown> {
+function streamStats(c: Pick<PartitionCounters, 'recordsIn' | 'bytesIn' | 'recordsOut' | 'bytesOut' | 'recordsInRate' | 'bytesInRate' | 'recordsOutRate' | 'bytesOutRate'>): Record<string, unknown> {
   return {
-    records_in: recordsIn,
-    records_in_details: rate(r[P_RECORDS_IN]!),
-    bytes_in: bytesIn,
-    bytes_in_details: rate(r[P_BYTES_IN]!),
-    records_out: recordsOut,
-    records_out_details: rate(r[P_RECORDS_OUT]!),
-    bytes_out: bytesOut,
-    bytes_out_details: rate(r[P_BYTES_OUT]!),
+    records_in: c.recordsIn,
+    records_in_details: rate(c.recordsInRate),
+    bytes_in: c.bytesIn,
+    bytes_in_details: rate(c.bytesInRate),
+    records_out: c.recordsOut,
+    records_out_details: rate(c.recordsOutRate),
+    bytes_out: c.bytesOut,
+    bytes_out_details: rate(c.bytesOutRate),
   };
 }
 
@@ -49,29 +49,28 @@ function effectiveConfigs(t: Topic, defaultSegmentBytes: number): Record<string,
 export function topicJson(t: Topic, ctx: ManagementContext): Record<string, unknown> {
   let messages = 0;
   let size = 0;
-  const sum = new Float64Array(PARTITION_SAMPLE_SIZE);
-  let recordsIn = 0;
-  let bytesIn = 0;
-  let recordsOut = 0;
-  let bytesOut = 0;
+  const sum = { recordsIn: 0, bytesIn: 0, recordsOut: 0, bytesOut: 0, recordsInRate: 0, bytesInRate: 0, recordsOutRate: 0, bytesOutRate: 0 };
   const partitions = t.partitions.map((p) => {
     const start = Number(p.log.logStartOffset);
     const high = Number(p.highWatermark);
     messages += Math.max(0, high - start);
     size += p.log.sizeBytes;
     const c = p.counters;
-    for (let i = 0; i < PARTITION_SAMPLE_SIZE; i++) sum[i] += c.rates[i]!;
-    recordsIn += c.recordsIn;
-    bytesIn += c.bytesIn;
-    recordsOut += c.recordsOut;
-    bytesOut += c.bytesOut;
+    sum.recordsIn += c.recordsIn;
+    sum.bytesIn += c.bytesIn;
+    sum.recordsOut += c.recordsOut;
+    sum.bytesOut += c.bytesOut;
+    sum.recordsInRate += c.recordsInRate;
+    sum.bytesInRate += c.bytesInRate;
+    sum.recordsOutRate += c.recordsOutRate;
+    sum.bytesOutRate += c.bytesOutRate;
     return {
       partition: p.index,
       log_start_offset: start,
       high_watermark: high,
       size_bytes: p.log.sizeBytes,
       segments: p.log.segmentCount,
-      message_stats: streamStats(c.recordsIn, c.bytesIn, c.recordsOut, c.bytesOut, c.rates),
+      message_stats: streamStats(c),
     };
   });
   return {
@@ -82,7 +81,7 @@ export function topicJson(t: Topic, ctx: ManagementContext): Record<string, unkn
     effective_configs: effectiveConfigs(t, ctx.streams.defaultSegmentBytes),
     messages,
     size_bytes: size,
-    message_stats: streamStats(recordsIn, bytesIn, recordsOut, bytesOut, sum),
+    message_stats: streamStats(sum),
     partition_details: partitions,
   };
 }
