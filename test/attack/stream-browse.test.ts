@@ -7,9 +7,9 @@
  *
  * Measured here (2 CPUs shared with four other helpers' builds and tests), in-process broker: each browse of
  * the 50 MB record answers about 22 KB, and reads and checks (CRC-32C) the whole 50 MB batch synchronously,
- * so ten concurrent browses held a second canary for 438 ms at worst (about 40 ms each); RSS 107 MB before
- * the record, 141 MB after producing it and browsing it ten times (kafkajs' copies included). The file's
- * canary saw 1,260-1,683 ms at worst, while the 50 MB produce was written and fsynced. Printed, not asserted.
+ * so ten concurrent browses held a second canary for 438-504 ms at worst (about 40-50 ms each); RSS 107 MB
+ * before the record, 141-150 MB after producing it and browsing it ten times (kafkajs' copies included). The
+ * file's canary saw 876-1,683 ms at worst, while the 50 MB produce was written and fsynced. Printed, not asserted.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
