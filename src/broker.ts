@@ -173,6 +173,8 @@ async function openAndServe(
     maxPartitionsPerRequest: config.kafkaMaxPartitionsPerRequest,
     maxDecompressedBatchBytes: Math.max(1, config.kafkaMaxDecompressedBatchBytes),
   });
+  // the partitions' produce and consume rates come from the same sampler as the queues'
+  core.stats.samplePartitions(() => streams.allPartitions());
   const groups = GroupCoordinator.open({ dataDir: lock.dir, scheduler: core.scheduler, logger, streams });
   const kafka = new KafkaServer(
     {
@@ -244,6 +246,7 @@ async function openAndServe(
     groups,
     alerts,
     logger,
+    kafkaVhost: config.kafkaVhost,
     productName: PRODUCT_NAME,
     version: POSTBOX_VERSION,
     node,

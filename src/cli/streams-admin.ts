@@ -112,7 +112,7 @@ function resetTarget(run: CommandRun): Record<string, unknown> {
       // read here, in this machine's time zone when the text has none, as kafka-consumer-groups.sh does
       const ms = Date.parse(text);
       if (!Number.isFinite(ms)) throw new UsageError(`--to-datetime takes an ISO 8601 date-time such as 2026-12-07T09:30:00Z or 2026-12-07T09:30:00.000, got '${text}'`);
-      return { to: 'datetime', timestamp: ms };
+      return { to: 'timestamp', timestamp: ms };
     }
   }
 }
@@ -120,8 +120,8 @@ function resetTarget(run: CommandRun): Record<string, unknown> {
 interface PlannedOffset {
   topic?: string;
   partition?: number;
-  current_offset?: number | null;
-  new_offset?: number;
+  previous_offset?: number | null;
+  offset?: number;
 }
 
 const groupResetOffsets: CliCommand = {
@@ -134,8 +134,7 @@ const groupResetOffsets: CliCommand = {
   description: `Sets a consumer group's committed offsets, as kafka-consumer-groups.sh --reset-offsets does
 (POST /api/streams/groups/{id}/reset-offsets). Without --execute it only prints the plan: each partition
 with its current and new offset. --to-offset is kept within each partition's log start offset and high
-watermark; --to-datetime goes to the first record batch with a record at or after that time (the end when
-there is none), at batch granularity. Only a group without members can be reset: stop its consumers first.
+watermark; --to-datetime goes to the first record at or after that time (the end when there is none). Only a group without members can be reset: stop its consumers first.
 Example:
   postbox groups reset-offsets billing --topic orders --to-datetime 2026-12-07T09:30:00Z --execute`,
   flags: [
@@ -159,14 +158,14 @@ Example:
     if (allTopics === (topics.length > 0)) throw new UsageError('give --topic <topic> (one or more) or --all-topics');
     if (run.flags.execute === true && run.flags['dry-run'] === true) throw new UsageError('give --execute or --dry-run, not both');
     const execute = run.flags.execute === true;
-    const body = { ...resetTarget(run), ...(allTopics ? {} : { topics }), execute };
+    const body = { ...resetTarget(run), ...(allTopics ? {} : { topics }), dry_run: !execute };
     const { body: reply } = await run.client().request('POST', ['api', 'streams', 'groups', group, 'reset-offsets'], body);
     const offsets = ((reply as { offsets?: unknown } | undefined)?.offsets ?? []) as PlannedOffset[];
     if (!Array.isArray(offsets)) throw new CommandFailure('the broker\'s answer has no offsets');
     if (run.json) {
       run.stdout.write(jsonText(reply));
     } else {
-      const rows = offsets.map((o) => [group, String(o.topic ?? ''), String(o.partition ?? ''), o.current_offset === null || o.current_offset === undefined ? '-' : String(o.current_offset), String(o.new_offset ?? '')]);
+      const rows = offsets.map((o) => [group, String(o.topic ?? ''), String(o.partition ?? ''), o.previous_offset === null || o.previous_offset === undefined ? '-' : String(o.previous_offset), String(o.offset ?? '')]);
       run.stdout.write(renderTable(['group', 'topic', 'partition', 'current_offset', 'new_offset'], rows));
     }
     const n = `${offsets.length} partition${offsets.length === 1 ? '' : 's'}`;

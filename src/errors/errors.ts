@@ -48,6 +48,14 @@ export const Errors = Object.freeze({
   POLICY_VIOLATION: def('POLICY_VIOLATION', 406, 400, 44),
   /** a per-request limit refuses part of a request; a later request may do it (Kafka's controller mutation quota, KIP-599) */
   THROTTLING_QUOTA_EXCEEDED: def('THROTTLING_QUOTA_EXCEEDED', 406, 429, 89, true),
+  /** a record batch larger than the topic's max.message.bytes */
+  MESSAGE_TOO_LARGE: def('MESSAGE_TOO_LARGE', 406, 413, 10),
+  /** a record the topic cannot take (a keyless record on a compacted topic) */
+  INVALID_RECORD: def('INVALID_RECORD', 406, 400, 87),
+  /** a write or fsync failed: nothing more is acknowledged */
+  KAFKA_STORAGE_ERROR: def('KAFKA_STORAGE_ERROR', 541, 503, 56, true),
+  /** a consumer group still has members (deleting it, resetting its offsets) */
+  NON_EMPTY_GROUP: def('NON_EMPTY_GROUP', 405, 409, 68),
 });
 
 /** Thrown by the core; protocol adapters translate it with its definition. */

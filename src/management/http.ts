@@ -19,7 +19,7 @@ import { connectionRoutes } from './connections.js';
 import { accessControlRoutes } from './access-control.js';
 import { definitionRoutes } from './definitions.js';
 import { streamRoutes } from './streams.js';
-import { groupOffsetRoutes } from './group-offsets.js';
+import { streamMessageRoutes } from './stream-messages.js';
 import { uiRoutes } from './ui.js';
 import { alertRoutes } from './alerts.js';
 import { METRICS_PATHS, metricsRoutes } from './metrics.js';
@@ -38,7 +38,7 @@ export const ROUTES: readonly Route[] = [
   ...accessControlRoutes,
   ...definitionRoutes,
   ...streamRoutes,
-  ...groupOffsetRoutes,
+  ...streamMessageRoutes,
   ...alertRoutes,
   ...metricsRoutes,
   ...uiRoutes(() => ROUTES),

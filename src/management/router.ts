@@ -40,6 +40,8 @@ export interface ManagementContext {
   readonly alerts?: AlertEngine;
   /** refuses what a browser can be made to send (DNS rebinding, cross-site requests); absent = no such checks */
   readonly guard?: RequestGuard;
+  /** the vhost whose permissions apply to Kafka topics and groups (--kafka-vhost); absent: '/' */
+  readonly kafkaVhost?: string;
   /** GET /metrics (and /metrics/per-object, /metrics/detailed, on every port) needs credentials (--metrics-require-auth) */
   readonly metricsRequireAuth?: boolean;
   /** rabbitmq_identity_info's rabbitmq_cluster_permanent_id (metrics-rabbitmq.ts: clusterPermanentId) */

@@ -15,26 +15,73 @@
 import type { Topic } from '../core/stream/topics.js';
 import type { GroupView } from '../core/stream/groups.js';
 import { optionalJsonObject } from './access.js';
+import { TOPIC_CONFIGS } from '../core/stream/topic-config.js';
+import type { PartitionCounters } from '../core/stats.js';
+import { rate } from './shapes.js';
 import { listReply, mapRows } from './listing.js';
 import { ADMINISTRATOR_TAGS, httpError, requireTag, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 
-export function topicJson(t: Topic): Record<string, unknown> {
+/** A partition's (or a sum of partitions') produce and consume counters with their rates, RabbitMQ-style. */
+function streamStats(c: Pick<PartitionCounters, 'recordsIn' | 'bytesIn' | 'recordsOut' | 'bytesOut' | 'recordsInRate' | 'bytesInRate' | 'recordsOutRate' | 'bytesOutRate'>): Record<string, unknown> {
+  return {
+    records_in: c.recordsIn,
+    records_in_details: rate(c.recordsInRate),
+    bytes_in: c.bytesIn,
+    bytes_in_details: rate(c.bytesInRate),
+    records_out: c.recordsOut,
+    records_out_details: rate(c.recordsOutRate),
+    bytes_out: c.bytesOut,
+    bytes_out_details: rate(c.bytesOutRate),
+  };
+}
+
+/** The configs Postbox applies, each with the value in effect and where it comes from (the topic, or the broker's default). */
+function effectiveConfigs(t: Topic, defaultSegmentBytes: number): Record<string, { value: string; source: 'topic' | 'default' }> {
+  const out: Record<string, { value: string; source: 'topic' | 'default' }> = {};
+  for (const c of TOPIC_CONFIGS) {
+    if (!c.applied) continue;
+    const set = t.explicitConfigs[c.name];
+    out[c.name] = set === undefined ? { value: c.defaultValue(defaultSegmentBytes), source: 'default' } : { value: set, source: 'topic' };
+  }
+  return out;
+}
+
+export function topicJson(t: Topic, ctx: ManagementContext): Record<string, unknown> {
   let messages = 0;
   let size = 0;
+  const sum = { recordsIn: 0, bytesIn: 0, recordsOut: 0, bytesOut: 0, recordsInRate: 0, bytesInRate: 0, recordsOutRate: 0, bytesOutRate: 0 };
   const partitions = t.partitions.map((p) => {
     const start = Number(p.log.logStartOffset);
     const high = Number(p.highWatermark);
     messages += Math.max(0, high - start);
     size += p.log.sizeBytes;
-    return { partition: p.index, log_start_offset: start, high_watermark: high, size_bytes: p.log.sizeBytes, segments: p.log.segmentCount };
+    const c = p.counters;
+    sum.recordsIn += c.recordsIn;
+    sum.bytesIn += c.bytesIn;
+    sum.recordsOut += c.recordsOut;
+    sum.bytesOut += c.bytesOut;
+    sum.recordsInRate += c.recordsInRate;
+    sum.bytesInRate += c.bytesInRate;
+    sum.recordsOutRate += c.recordsOutRate;
+    sum.bytesOutRate += c.bytesOutRate;
+    return {
+      partition: p.index,
+      log_start_offset: start,
+      high_watermark: high,
+      size_bytes: p.log.sizeBytes,
+      segments: p.log.segmentCount,
+      message_stats: streamStats(c),
+    };
   });
   return {
     name: t.name,
     topic_id: t.id.toString('hex'),
     partitions: t.partitions.length,
     configs: { ...t.explicitConfigs },
+    effective_configs: effectiveConfigs(t, ctx.streams.defaultSegmentBytes),
     messages,
     size_bytes: size,
+    message_stats: streamStats(sum),
     partition_details: partitions,
   };
 }
@@ -86,7 +133,7 @@ function createTopic(req: ApiRequest, ctx: ManagementContext): ApiReply {
     configs[key] = String(value);
   }
   const topic = ctx.streams.createTopic(req.params.name!, partitions, configs);
-  return { status: 201, body: topicJson(topic) };
+  return { status: 201, body: topicJson(topic, ctx) };
 }
 
 async function deleteTopic(req: ApiRequest, ctx: ManagementContext): Promise<ApiReply> {
@@ -109,8 +156,8 @@ async function deleteGroup(req: ApiRequest, ctx: ManagementContext): Promise<Api
 }
 
 export const streamRoutes: readonly Route[] = [
-  { method: 'GET', path: '/api/streams/topics', handler: (req, ctx) => listReply(req, mapRows(ctx.streams.topics(), topicJson)) },
-  { method: 'GET', path: '/api/streams/topics/:name', handler: (req, ctx) => ({ status: 200, body: topicJson(topicNamed(ctx, req.params.name!)) }) },
+  { method: 'GET', path: '/api/streams/topics', handler: (req, ctx) => listReply(req, mapRows(ctx.streams.topics(), (t) => topicJson(t, ctx))) },
+  { method: 'GET', path: '/api/streams/topics/:name', handler: (req, ctx) => ({ status: 200, body: topicJson(topicNamed(ctx, req.params.name!), ctx) }) },
   { method: 'PUT', path: '/api/streams/topics/:name', handler: createTopic },
   { method: 'DELETE', path: '/api/streams/topics/:name', handler: deleteTopic },
   {

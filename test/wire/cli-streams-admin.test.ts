@@ -90,7 +90,7 @@ test('groups reset-offsets prints the plan without --execute, and commits it wit
 
   // one partition only, and an offset past the end kept at the end (as kafka-consumer-groups does)
   const json = await cliJson(broker, 'groups', 'reset-offsets', 'adm-billing', '--topic', 'adm-reset:1', '--to-offset', '99', '--execute');
-  assert.deepEqual(json, { group_id: 'adm-billing', executed: true, offsets: [{ topic: 'adm-reset', partition: 1, current_offset: 4, new_offset: 6 }] });
+  assert.deepEqual(json, { group_id: 'adm-billing', dry_run: false, offsets: [{ topic: 'adm-reset', partition: 1, previous_offset: 4, offset: 6 }] });
   assert.deepEqual(await committed('adm-billing', 'adm-reset'), ['4', '6']);
 
   const noTarget = await cli(broker, 'groups', 'reset-offsets', 'adm-billing', '--topic', 'adm-reset');
@@ -112,7 +112,7 @@ test('groups reset-offsets refuses a group with members, and groups delete remov
     await joined;
     const refused = await cli(broker, 'groups', 'reset-offsets', 'adm-live-group', '--topic', 'adm-live', '--to-earliest', '--execute');
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /^postbox groups reset-offsets: consumer group 'adm-live-group' has 1 member\(s\) \(state \w+\): offsets can only be reset while it has none; stop its consumers first \(HTTP 409\)\n$/);
+    assert.match(refused.stderr, /^postbox groups reset-offsets: Assignments can only be reset if the group 'adm-live-group' is inactive, but the current state is \w+\. \(HTTP 409\)\n$/);
     const busy = await cli(broker, 'groups', 'delete', 'adm-live-group');
     assert.equal(busy.code, 1);
     assert.match(busy.stderr, /has members \(HTTP 409\)\n$/);

@@ -349,6 +349,33 @@ export class GroupCoordinator {
     }
   }
 
+  /**
+   * Sets a group's committed offsets, as an operator does with kafka-consumer-groups --reset-offsets: only
+   * while nobody is in the group ('non-empty-group' while it has members or members joining, as Kafka's tool
+   * refuses an active group). Partitions must exist (the caller computed the offsets from them). Resolves
+   * once the offsets are durable.
+   */
+  async resetOffsets(groupId: string, offsets: ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly offset: bigint }>): Promise<GroupError> {
+    if (this.closed) return 'coordinator-not-available';
+    const problem = groupIdProblem(groupId);
+    if (problem !== null) return problem;
+    const group = this.groups.get(groupId);
+    if (group !== undefined && !group.idle) return 'non-empty-group';
+    if (this.deleting.has(groupId)) return 'group-not-found';
+    const now = this.clock();
+    try {
+      await this.offsets.commit(
+        groupId,
+        offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, leaderEpoch: -1, commitTimestampMs: now, metadata: '' })),
+      );
+    } catch (err) {
+      this.options.logger.warn(`consumer group '${groupId}': offset reset not durable: ${(err as Error).message}`);
+      return 'coordinator-not-available';
+    }
+    this.options.logger.info(`consumer group '${groupId}': ${offsets.length} committed offset(s) reset`);
+    return 'none';
+  }
+
   // ---- views (DescribeGroups, ListGroups, management API) --------------------------------------------
 
   /** The protocol type of a group with membership ('consumer' for Kafka consumers), else null. */

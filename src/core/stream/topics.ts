@@ -30,6 +30,7 @@ import type { SyncScheduler, DurabilityListener } from '../../storage/sync.js';
 import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, walkProducedBatches, type BatchesSummary } from '../../storage/partition/record-walk.js';
 import { syncDirectory, writeFileAtomic } from '../../storage/files.js';
 import { ProducerStates } from './producer-state.js';
+import { PartitionCounters } from '../stats.js';
 import type { FdCache } from '../../storage/fd-cache.js';
 import { TOPIC_CONFIGS, defaultTopicConfig, parseTopicConfig, type TopicConfig } from './topic-config.js';
 
@@ -90,6 +91,8 @@ export class CreationBudget {
 
 export class Partition {
   readonly producers = new ProducerStates();
+  /** records and bytes in (produce) and out (fetch), with their rates (sampled by BrokerStats) */
+  readonly counters = new PartitionCounters();
   /**
    * The end of what is durable: consumers read below it and ListOffsets(latest) reports it. A record
    * becomes visible only after the fsync that covers it, so no consumer ever sees a record a crash can
@@ -286,6 +289,11 @@ export class StreamStore implements DurabilityListener {
 
   topics(): IterableIterator<Topic> {
     return this.topicsByName.values();
+  }
+
+  /** Every partition of every topic (the stats sampler's rates). */
+  *allPartitions(): Generator<Partition> {
+    for (const topic of this.topicsByName.values()) yield* topic.partitions;
   }
 
   /**

@@ -351,6 +351,14 @@ export class PartitionLog implements SyncableLog {
     return oldest.baseOffset;
   }
 
+  /**
+   * The offset just past the batches the last read() or slice() returned (the next consumer read's start):
+   * a fetch counts the records it sends as this minus its fetch offset, without reading a record.
+   */
+  get lastReadEnd(): bigint {
+    return this.hintOffset;
+  }
+
   get segmentCount(): number {
     return this.segments.length;
   }

@@ -11,10 +11,7 @@ import { FETCH_API, LIST_OFFSETS_API, type FetchPartition, type FetchRequest, ty
 import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler, KafkaSession } from './context.js';
 import type { Partition } from '../../../core/stream/topics.js';
-import { batchSizeAt } from '../../../storage/partition/record-batch.js';
-import { readBatchHeader } from '../../../storage/partition/records.js';
-import { RecordWalk } from '../../../storage/partition/record-walk.js';
-import { CorruptBatchError } from '../../../storage/partition/errors.js';
+import { offsetForTime } from '../../../core/stream/browse.js';
 import { streamedBytes, streamedSourceOf } from '../codec.js';
 import type { FileSlice } from '../../../storage/fd-cache.js';
 
@@ -54,6 +51,20 @@ interface FetchPass {
   partitions: Partition[];
   /** the records of the answer, pinned in their segment files until written (or the pass is dropped) */
   slices: FileSlice[];
+  /** the partitions that have records in the answer, with the bytes and records of each (consume rates) */
+  sent: Partition[];
+  sentBytes: number[];
+  sentRecords: number[];
+}
+
+/** A pass answered with: its partitions' consume counters grow by what it sends (once per partition). */
+function countSent(pass: FetchPass): FetchResponse {
+  for (let i = 0; i < pass.sent.length; i++) {
+    const c = pass.sent[i]!.counters;
+    c.bytesOut += pass.sentBytes[i]!;
+    c.recordsOut += pass.sentRecords[i]!;
+  }
+  return pass.response;
 }
 
 /** A pass not answered with (a waiting fetch looks again later): its files are unpinned. */
@@ -125,6 +136,9 @@ function fetchOnce(context: KafkaContext, request: FetchRequest, session: KafkaS
   let bytes = 0;
   const partitions: Partition[] = [];
   const slices: FileSlice[] = [];
+  const sent: Partition[] = [];
+  const sentBytes: number[] = [];
+  const sentRecords: number[] = [];
   const responses: FetchableTopicResponse[] = request.topics.map((t) => {
     // reading needs read on the topic (Kafka: READ); refused partitions say so and disclose nothing
     if (!session.allows('read', t.topic)) {
@@ -158,13 +172,17 @@ function fetchOnce(context: KafkaContext, request: FetchRequest, session: KafkaS
         }
         if (slice === null) return partitionData(p.partition, KafkaErrorCode.NONE, partition, NO_RECORDS);
         slices.push(slice);
+        sent.push(partition);
+        sentBytes.push(slice.length);
+        // records from the fetch offset to the end of the slice's batches (the consumer skips the ones before)
+        sentRecords.push(Math.max(0, Number((log.lastReadEnd < partition.highWatermark ? log.lastReadEnd : partition.highWatermark) - offset)));
         budget -= slice.length;
         bytes += slice.length;
         return partitionData(p.partition, KafkaErrorCode.NONE, partition, streamedBytes(slice));
       }),
     };
   });
-  return { response: { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, sessionId: 0, responses, nodeEndpoints: [] }, bytes, partitions, slices };
+  return { response: { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, sessionId: 0, responses, nodeEndpoints: [] }, bytes, partitions, slices, sent, sentBytes, sentRecords };
 }
 
 const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
@@ -180,7 +198,7 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
     const request = withoutDuplicatePartitions(asked);
     const first = fetchOnce(context, request, session);
     const wait = Math.min(request.maxWaitMs, MAX_FETCH_WAIT_MS);
-    if (first.bytes >= request.minBytes || wait <= 0 || first.partitions.length === 0) return first.response;
+    if (first.bytes >= request.minBytes || wait <= 0 || first.partitions.length === 0) return countSent(first);
     dropPass(first);
     return new Promise<FetchResponse>((resolve) => {
       const cancels: Array<() => void> = [];
@@ -190,7 +208,7 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
         settled = true;
         clearTimeout(timer);
         for (const cancel of cancels) cancel();
-        resolve(fetchOnce(context, request, session).response);
+        resolve(countSent(fetchOnce(context, request, session)));
       };
       const timer = setTimeout(finish, wait);
       timer.unref(); // a waiting fetch never keeps a closing broker process alive
@@ -209,41 +227,12 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
   },
 };
 
-/** Reused by every time lookup (they run synchronously, one at a time). */
-const TIME_WALK = new RecordWalk();
-
 function listOffset(partition: Partition, timestamp: bigint, maxDecompressedBytes: number): { offset: bigint; timestamp: bigint } {
   const log = partition.log;
   if (timestamp === LATEST_TIMESTAMP) return { offset: partition.highWatermark, timestamp: -1n };
   if (timestamp === EARLIEST_TIMESTAMP) return { offset: log.logStartOffset, timestamp: -1n };
   if (timestamp === MAX_TIMESTAMP) return { offset: partition.highWatermark, timestamp: -1n };
-  const target = Number(timestamp);
-  let found = log.offsetForTimestamp(target);
-  // the index finds the first batch whose newest record is recent enough; the answer is its first such record
-  while (found !== null && found < partition.highWatermark) {
-    const batch = log.read(found, 1);
-    if (batch.length === 0) break;
-    const header = readBatchHeader(batch.subarray(0, batchSizeAt(batch, 0)));
-    const walk = TIME_WALK;
-    try {
-      walk.startBatch(batch.subarray(0, header.size), maxDecompressedBytes);
-      while (walk.next()) {
-        const recordTimestamp = header.baseTimestamp + walk.timestampDelta;
-        if (recordTimestamp < target) continue;
-        const offset = header.baseOffset + BigInt(walk.offsetDelta);
-        if (offset < found) continue;
-        return offset < partition.highWatermark ? { offset, timestamp: BigInt(recordTimestamp) } : { offset: -1n, timestamp: -1n };
-      }
-    } catch (err) {
-      // a stored batch that cannot be walked within the limits (stored before them, or damaged): its
-      // records are not looked at, and the lookup goes on with the next batch
-      if (!(err instanceof CorruptBatchError)) throw err;
-    } finally {
-      walk.end();
-    }
-    found = header.baseOffset + BigInt(header.lastOffsetDelta) + 1n;
-  }
-  return { offset: -1n, timestamp: -1n };
+  return offsetForTime(partition, Number(timestamp), maxDecompressedBytes);
 }
 
 const LIST_OFFSETS: KafkaHandler<typeof LIST_OFFSETS_API.apiKey> = {

@@ -120,6 +120,10 @@ function appendToPartition(context: KafkaContext, partition: Partition, records:
     return Appended.Refused;
   }
   response.baseOffset = result.baseOffset;
+  // the partition's produce rates: two field increments per partition of the request, none per record
+  const counters = partition.counters;
+  counters.recordsIn += WALKED.records;
+  counters.bytesIn += records.length;
   let offset = result.baseOffset;
   let i = 0;
   for (let at = 0; at < records.length; i++) {
