@@ -101,7 +101,12 @@ function appendToPartition(context: KafkaContext, partition: Partition, records:
     response.errorCode = kafkaErrorCodeOf(err);
     if (response.errorCode === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
     response.errorMessage = (err as Error).message;
-    context.logger.warn(`kafka produce to ${partition.topic.name}-${partition.index}: ${(err as Error).message}`);
+    if (response.errorCode === KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE) {
+      // lasts as long as the process (this Node has no zstd): one line, not one per produce
+      context.warnOnce('unsupported-compression', `kafka produce: batches are refused with UNSUPPORTED_COMPRESSION_TYPE: ${(err as Error).message}`);
+    } else {
+      context.logger.warn(`kafka produce to ${partition.topic.name}-${partition.index}: ${(err as Error).message}`);
+    }
     return Appended.Refused;
   }
   if (config.cleanupCompact && !WALKED.allKeyed) {

@@ -1,0 +1,62 @@
+/**
+ * On a Node whose node:zlib has no zstd (Node 20, and 22 before 22.15), the broker still starts and serves:
+ * a produced zstd batch gets UNSUPPORTED_COMPRESSION_TYPE (76, Kafka's answer for a codec it does not take),
+ * logged once however often it happens, and every other codec is served as before. On a Node that has zstd,
+ * the broker is started with a preload that removes zstd from node:zlib before Postbox loads, so this runs
+ * the same on Node 20, 22 and 24.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { crc32c } from '@node-rs/crc32';
+import { tempDataDir } from '../helpers/broker.js';
+import { spawnBroker } from '../helpers/process.js';
+import { RawKafkaClient } from '../helpers/kafka-raw.js';
+import { CompressionCodec, encodeBatch } from '../../src/storage/partition/records.js';
+
+const NONE = 0;
+const UNSUPPORTED_COMPRESSION_TYPE = 76;
+const HEADER_BYTES = 61;
+
+/** node:zlib without zstd: every zstd export deleted before anything else imports it */
+const WITHOUT_ZSTD = `data:text/javascript,${encodeURIComponent("import zlib from 'node:zlib'; for (const k of Object.keys(zlib)) if (/zstd/i.test(k)) delete zlib[k];")}`;
+
+/**
+ * A zstd batch made without a zstd library: its records area in one zstd frame of one raw (stored) block
+ * (magic, descriptor 0x20: single segment with a 1-byte content size, the size, block header: last, raw, size).
+ */
+function zstdBatch(values: string[]): Buffer {
+  const plain = encodeBatch({ records: values.map((value, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.from(value) })) });
+  const area = plain.subarray(HEADER_BYTES);
+  assert.ok(area.length < 256, 'a 1-byte content size');
+  const blockHeader = 1 | (0 << 1) | (area.length << 3);
+  const frame = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, area.length]), Buffer.from([blockHeader & 0xff, (blockHeader >> 8) & 0xff, blockHeader >> 16]), area]);
+  const batch = Buffer.concat([plain.subarray(0, HEADER_BYTES), frame]);
+  batch.writeInt32BE(batch.length - 12, 8);
+  batch.writeInt16BE(CompressionCodec.Zstd, 21);
+  batch.writeUInt32BE(crc32c(batch.subarray(21)), 17);
+  return batch;
+}
+
+test('without zstd in node:zlib, a zstd produce gets UNSUPPORTED_COMPRESSION_TYPE, logged once, and other codecs are served', async () => {
+  const dataDir = tempDataDir('postbox-no-zstd-');
+  const broker = await spawnBroker(dataDir, [], 20_000, [`--import=${WITHOUT_ZSTD}`]);
+  const client = await RawKafkaClient.connect(broker.kafkaPort);
+  try {
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await client.produce('no-zstd', 0, zstdBatch(['one', 'two']))).errorCode, UNSUPPORTED_COMPRESSION_TYPE, `zstd produce ${i}`);
+    }
+    const plain = await client.produce('no-zstd', 0, encodeBatch({ records: [{ key: null, value: Buffer.from('plain') }] }));
+    assert.deepEqual(plain, { errorCode: NONE, baseOffset: 0n }, 'no zstd batch took an offset');
+    const gzip = await client.produce('no-zstd', 0, encodeBatch({ compression: CompressionCodec.Gzip, records: [{ key: null, value: Buffer.from('gzip') }] }));
+    assert.deepEqual(gzip, { errorCode: NONE, baseOffset: 1n });
+    const lines = broker.output().split('\n').filter((line) => line.includes('UNSUPPORTED_COMPRESSION_TYPE'));
+    assert.equal(lines.length, 1, `one log line for three refusals:\n${broker.output()}`);
+    assert.match(lines[0]!, /zstd is not available on Node .* \(node:zlib has zstd from Node 22\.15 and 23\.8\)/);
+  } finally {
+    client.close();
+    broker.child.kill('SIGTERM');
+    await broker.exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
