@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { crc32c } from '@node-rs/crc32';
-import { tempDataDir } from '../helpers/broker.js';
+import { startTestBroker, tempDataDir, waitFor } from '../helpers/broker.js';
 import { spawnBroker } from '../helpers/process.js';
 import { RawKafkaClient } from '../helpers/kafka-raw.js';
 import { CompressionCodec, encodeBatch } from '../../src/storage/partition/records.js';
@@ -25,8 +25,8 @@ const WITHOUT_ZSTD = `data:text/javascript,${encodeURIComponent("import zlib fro
  * A zstd batch made without a zstd library: its records area in one zstd frame of one raw (stored) block
  * (magic, descriptor 0x20: single segment with a 1-byte content size, the size, block header: last, raw, size).
  */
-function zstdBatch(values: string[]): Buffer {
-  const plain = encodeBatch({ records: values.map((value, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.from(value) })) });
+function zstdBatch(values: string[], baseTimestamp = Date.now()): Buffer {
+  const plain = encodeBatch({ baseTimestamp, records: values.map((value, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.from(value) })) });
   const area = plain.subarray(HEADER_BYTES);
   assert.ok(area.length < 256, 'a 1-byte content size');
   const blockHeader = 1 | (0 << 1) | (area.length << 3);
@@ -53,6 +53,52 @@ test('without zstd in node:zlib, a zstd produce gets UNSUPPORTED_COMPRESSION_TYP
     const lines = broker.output().split('\n').filter((line) => line.includes('UNSUPPORTED_COMPRESSION_TYPE'));
     assert.equal(lines.length, 1, `one log line for three refusals:\n${broker.output()}`);
     assert.match(lines[0]!, /zstd is not available on Node .* \(node:zlib has zstd from Node 22\.15 and 23\.8\)/);
+  } finally {
+    client.close();
+    broker.child.kill('SIGTERM');
+    await broker.exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+async function listOffsetByTime(client: RawKafkaClient, topic: string, timestamp: bigint): Promise<{ errorCode: number; offset: bigint }> {
+  const response = await client.request(2, 6, {
+    replicaId: -1,
+    isolationLevel: 0,
+    timeoutMs: 0,
+    topics: [{ name: topic, partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp, maxNumOffsets: 1 }] }],
+  });
+  const p = response.topics[0]!.partitions[0]!;
+  return { errorCode: p.errorCode, offset: p.offset };
+}
+
+test('without zstd in node:zlib, zstd batches already stored are fetched as they are and a lookup by time answers their first offset', async () => {
+  const dataDir = tempDataDir('postbox-no-zstd-stored-');
+  const t = Date.now() - 60_000;
+  const stored = [zstdBatch(['a', 'b'], t), zstdBatch(['c', 'd'], t + 10_000)];
+  // stored below the produce path (as a broker on a Node with zstd would have stored them), then the broker stops
+  const writer = await startTestBroker({ dataDir });
+  const partition = writer.streams.createTopic('stored-zstd', 1, {}).partitions[0]!;
+  for (const batch of stored) partition.log.append(batch, t);
+  const end = partition.log.highWatermark;
+  writer.streams.appended(partition);
+  await waitFor(() => partition.highWatermark >= end, 10_000, 'the appends to become durable');
+  await writer.stop();
+  const broker = await spawnBroker(dataDir, [], 20_000, [`--import=${WITHOUT_ZSTD}`]);
+  const client = await RawKafkaClient.connect(broker.kafkaPort);
+  try {
+    // a time inside the second batch: its first offset, 2 (skipping the batch would answer "no such offset")
+    assert.deepEqual(await listOffsetByTime(client, 'stored-zstd', BigInt(t + 5_000)), { errorCode: NONE, offset: 2n });
+    assert.deepEqual(await listOffsetByTime(client, 'stored-zstd', BigInt(t - 1)), { errorCode: NONE, offset: 0n });
+    // both batches are served byte for byte as stored (from the magic byte on; the broker wrote the offsets)
+    const fetched = await client.fetch('stored-zstd', 0, 0n);
+    assert.equal(fetched.errorCode, NONE);
+    const served = fetched.records!;
+    assert.equal(served.length, stored[0]!.length + stored[1]!.length);
+    assert.deepEqual(served.subarray(16, stored[0]!.length), stored[0]!.subarray(16));
+    assert.deepEqual(served.subarray(stored[0]!.length + 16), stored[1]!.subarray(16));
+    assert.deepEqual([served.readBigInt64BE(0), served.readBigInt64BE(stored[0]!.length)], [0n, 2n]);
+    assert.equal(broker.output().split('\n').filter((line) => line.includes('UNSUPPORTED_COMPRESSION_TYPE')).length, 1, broker.output());
   } finally {
     client.close();
     broker.child.kill('SIGTERM');

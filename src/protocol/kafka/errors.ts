@@ -62,3 +62,11 @@ export function kafkaErrorCodeOf(err: unknown): number {
   if (err instanceof OffsetOutOfRangeError) return KafkaErrorCode.OFFSET_OUT_OF_RANGE;
   return KafkaErrorCode.UNKNOWN_SERVER_ERROR;
 }
+
+/**
+ * The one log line (per server, context.warnOnce) for a codec this Node cannot decompress: it lasts as long as
+ * the process, so it is said once, not per request.
+ */
+export function unsupportedCompressionNotice(err: Error): string {
+  return `kafka: ${err.message}: produced batches in that codec get UNSUPPORTED_COMPRESSION_TYPE; stored ones are served as they are, and a lookup by time answers such a batch's first offset`;
+}

@@ -8,13 +8,13 @@
  * Fetch sessions (KIP-227) are not kept: every answer has session id 0, so clients send full fetches.
  */
 import { FETCH_API, LIST_OFFSETS_API, type FetchPartition, type FetchRequest, type FetchTopic, type FetchResponse, type FetchResponsePartitionData, type FetchableTopicResponse, type ListOffsetsPartitionResponse } from '../generated/messages.js';
-import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
+import { KafkaErrorCode, kafkaErrorCodeOf, unsupportedCompressionNotice } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler, KafkaSession } from './context.js';
 import type { Partition } from '../../../core/stream/topics.js';
 import { batchSizeAt } from '../../../storage/partition/record-batch.js';
 import { readBatchHeader } from '../../../storage/partition/records.js';
 import { RecordWalk } from '../../../storage/partition/record-walk.js';
-import { CorruptBatchError } from '../../../storage/partition/errors.js';
+import { CorruptBatchError, UnsupportedCompressionError } from '../../../storage/partition/errors.js';
 import { streamedBytes, streamedSourceOf } from '../codec.js';
 import type { FileSlice } from '../../../storage/fd-cache.js';
 
@@ -212,7 +212,7 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
 /** Reused by every time lookup (they run synchronously, one at a time). */
 const TIME_WALK = new RecordWalk();
 
-function listOffset(partition: Partition, timestamp: bigint, maxDecompressedBytes: number): { offset: bigint; timestamp: bigint } {
+function listOffset(context: KafkaContext, partition: Partition, timestamp: bigint, maxDecompressedBytes: number): { offset: bigint; timestamp: bigint } {
   const log = partition.log;
   if (timestamp === LATEST_TIMESTAMP) return { offset: partition.highWatermark, timestamp: -1n };
   if (timestamp === EARLIEST_TIMESTAMP) return { offset: log.logStartOffset, timestamp: -1n };
@@ -235,6 +235,14 @@ function listOffset(partition: Partition, timestamp: bigint, maxDecompressedByte
         return offset < partition.highWatermark ? { offset, timestamp: BigInt(recordTimestamp) } : { offset: -1n, timestamp: -1n };
       }
     } catch (err) {
+      if (err instanceof UnsupportedCompressionError) {
+        // a stored batch in a codec this Node cannot read (zstd before Node 22.15): its newest record is recent
+        // enough (the index found it), so the answer is its first offset, which a consumer reads from without
+        // missing a record (skipping it would lose the records at and after the time)
+        context.warnOnce('unsupported-compression', unsupportedCompressionNotice(err));
+        const first = header.baseOffset > found ? header.baseOffset : found;
+        return first < partition.highWatermark ? { offset: first, timestamp: BigInt(header.baseTimestamp) } : { offset: -1n, timestamp: -1n };
+      }
       // a stored batch that cannot be walked within the limits (stored before them, or damaged): its
       // records are not looked at, and the lookup goes on with the next batch
       if (!(err instanceof CorruptBatchError)) throw err;
@@ -268,7 +276,7 @@ const LIST_OFFSETS: KafkaHandler<typeof LIST_OFFSETS_API.apiKey> = {
             if (partition === undefined) {
               return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, oldStyleOffsets: [], timestamp: -1n, offset: -1n, leaderEpoch: -1 };
             }
-            const { offset, timestamp } = listOffset(partition, p.timestamp, context.streams.maxDecompressedBatchBytes);
+            const { offset, timestamp } = listOffset(context, partition, p.timestamp, context.streams.maxDecompressedBatchBytes);
             return {
               partitionIndex: p.partitionIndex,
               errorCode: KafkaErrorCode.NONE,

@@ -8,7 +8,7 @@
  * of a batch already written is answered with the offset it got then and is not written again.
  */
 import { INIT_PRODUCER_ID_API, PRODUCE_API, type ProduceResponsePartitionProduceResponse, type ProduceResponseTopicProduceResponse } from '../generated/messages.js';
-import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
+import { KafkaErrorCode, kafkaErrorCodeOf, unsupportedCompressionNotice } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
 import type { Partition, Topic } from '../../../core/stream/topics.js';
 import { batchIdentity, type BatchIdentity } from '../../../core/stream/producer-state.js';
@@ -103,7 +103,7 @@ function appendToPartition(context: KafkaContext, partition: Partition, records:
     response.errorMessage = (err as Error).message;
     if (response.errorCode === KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE) {
       // lasts as long as the process (this Node has no zstd): one line, not one per produce
-      context.warnOnce('unsupported-compression', `kafka produce: batches are refused with UNSUPPORTED_COMPRESSION_TYPE: ${(err as Error).message}`);
+      context.warnOnce('unsupported-compression', unsupportedCompressionNotice(err as Error));
     } else {
       context.logger.warn(`kafka produce to ${partition.topic.name}-${partition.index}: ${(err as Error).message}`);
     }
