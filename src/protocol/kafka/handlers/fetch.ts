@@ -235,17 +235,19 @@ function listOffset(context: KafkaContext, partition: Partition, timestamp: bigi
         return offset < partition.highWatermark ? { offset, timestamp: BigInt(recordTimestamp) } : { offset: -1n, timestamp: -1n };
       }
     } catch (err) {
-      if (err instanceof UnsupportedCompressionError) {
-        // a stored batch in a codec this Node cannot read (zstd before Node 22.15): its newest record is recent
-        // enough (the index found it), so the answer is its first offset, which a consumer reads from without
-        // missing a record (skipping it would lose the records at and after the time)
-        context.warnOnce('unsupported-compression', unsupportedCompressionNotice(err));
-        const first = header.baseOffset > found ? header.baseOffset : found;
-        return first < partition.highWatermark ? { offset: first, timestamp: BigInt(header.baseTimestamp) } : { offset: -1n, timestamp: -1n };
-      }
-      // a stored batch that cannot be walked within the limits (stored before them, or damaged): its
-      // records are not looked at, and the lookup goes on with the next batch
+      // a stored batch that cannot be walked within the limits (stored before them, or damaged): its records
+      // are not looked at, and the lookup goes on with the next batch
       if (!(err instanceof CorruptBatchError)) throw err;
+      if (err instanceof UnsupportedCompressionError) {
+        // one in a codec this Node cannot read (zstd before Node 22.15): when its newest record is recent
+        // enough, the answer is its first offset, which a consumer reads from without missing a record
+        // (skipping the batch would leave its records at and after the time out of the answer)
+        context.warnOnce('unsupported-compression', unsupportedCompressionNotice(err));
+        if (header.maxTimestamp >= target) {
+          const first = header.baseOffset > found ? header.baseOffset : found;
+          return first < partition.highWatermark ? { offset: first, timestamp: BigInt(header.baseTimestamp) } : { offset: -1n, timestamp: -1n };
+        }
+      }
     } finally {
       walk.end();
     }
