@@ -3,7 +3,7 @@
  * a produced zstd batch gets UNSUPPORTED_COMPRESSION_TYPE (76, Kafka's answer for a codec it does not take),
  * logged once however often it happens, and every other codec is served as before. On a Node that has zstd,
  * the broker is started with a preload that removes zstd from node:zlib before Postbox loads, so this runs
- * the same on Node 20, 22 and 24.
+ * the same on Node 20, 22 and 24. Also: Produce before v7 may not carry zstd (KIP-110), whatever the Node.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +13,7 @@ import { startTestBroker, tempDataDir, waitFor } from '../helpers/broker.js';
 import { spawnBroker } from '../helpers/process.js';
 import { RawKafkaClient } from '../helpers/kafka-raw.js';
 import { CompressionCodec, encodeBatch } from '../../src/storage/partition/records.js';
+import { zstdUnavailableReason } from '../../src/storage/partition/zstd.js';
 
 const NONE = 0;
 const UNSUPPORTED_COMPRESSION_TYPE = 76;
@@ -104,5 +105,27 @@ test('without zstd in node:zlib, zstd batches already stored are fetched as they
     broker.child.kill('SIGTERM');
     await broker.exited;
     rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a zstd batch on Produce v3 to v6 gets UNSUPPORTED_COMPRESSION_TYPE, as from Kafka, and v7 takes it', async (t) => {
+  const broker = await startTestBroker();
+  const client = await RawKafkaClient.connect(broker.kafkaPort);
+  try {
+    const produce = async (version: number, records: Buffer): Promise<number> => {
+      const response = await client.request(0, version, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'zstd-versions', partitionData: [{ index: 0, records }] }] });
+      return response.responses[0]!.partitionResponses[0]!.errorCode as number;
+    };
+    for (const version of [3, 4, 5, 6]) assert.equal(await produce(version, zstdBatch(['old client'])), UNSUPPORTED_COMPRESSION_TYPE, `v${version}`);
+    assert.equal(await produce(3, encodeBatch({ compression: CompressionCodec.Gzip, records: [{ key: null, value: Buffer.from('gzip') }] })), NONE, 'gzip on v3');
+    const missing = zstdUnavailableReason();
+    if (missing !== null) {
+      t.diagnostic(`v7 left out: ${missing}`);
+      return;
+    }
+    assert.equal(await produce(7, zstdBatch(['new client'])), NONE, 'zstd on v7');
+  } finally {
+    client.close();
+    await broker.stop();
   }
 });
