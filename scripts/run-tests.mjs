@@ -7,7 +7,9 @@ import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
 const dist = join(root, 'dist');
-const filter = process.argv.slice(2);
+// path substrings: a file runs when its path contains one of them (argv, or POSTBOX_TEST_FILTER separated by
+// spaces when there are no arguments: .ci/run passes filters that way, through `npm test`)
+const filter = process.argv.length > 2 ? process.argv.slice(2) : (process.env.POSTBOX_TEST_FILTER ?? '').split(/\s+/).filter((x) => x !== '');
 
 function walk(dir, out) {
   for (const name of readdirSync(dir)) {
@@ -26,6 +28,13 @@ if (files.length === 0) {
 }
 // a test that hangs fails after this long instead of holding the whole run until CI's limit
 const TEST_TIMEOUT_MS = 240_000;
-const args = ['--test', '--test-reporter=spec', `--test-timeout=${TEST_TIMEOUT_MS}`, ...files];
+// test files run at once: node's default (CPUs - 1, at least 1) unless POSTBOX_TEST_CONCURRENCY says
+const concurrency = process.env.POSTBOX_TEST_CONCURRENCY;
+if (concurrency !== undefined && !/^[1-9][0-9]*$/.test(concurrency)) {
+  console.error(`POSTBOX_TEST_CONCURRENCY must be a positive integer, got '${concurrency}'`);
+  process.exit(1);
+}
+const args = ['--test', '--test-reporter=spec', `--test-timeout=${TEST_TIMEOUT_MS}`, ...(concurrency !== undefined ? [`--test-concurrency=${concurrency}`] : []), ...files];
+console.error(`node ${process.version}: ${files.length} test file(s)${concurrency !== undefined ? `, ${concurrency} at a time` : ''}`);
 const result = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
 process.exit(result.status ?? 1);

@@ -11,19 +11,21 @@
  * Measured here (2 CPUs shared with other helpers' work), spawned broker with default settings: VmRSS 72 MB
  * before and 74 MB after the three zstd bombs (VmHWM 74 MB: zstd records are walked 128 KiB at a time);
  * before streaming, with the area decompressed whole up to 64 MiB, 139 MB. Worst canary latency in this file:
- * 135 ms. The figures are printed, not asserted.
+ * 135 ms. With zstd from node:zlib (Node 22.23, no longer zstd-napi), the same spawned broker: VmRSS 88 MB
+ * before and 91 MB after the zstd bombs, VmHWM 91 MB; worst canary latency 71 ms. The figures are printed,
+ * not asserted. The zstd cases skip themselves on a Node without zstd in node:zlib (Node 20).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { crc32c } from '@node-rs/crc32';
-import { compress as zstdCompress } from 'zstd-napi';
 import { tempDataDir, waitFor } from '../helpers/broker.js';
 import { spawnBroker } from '../helpers/process.js';
 import { startCanary } from '../helpers/canary.js';
 import { RawKafkaClient } from '../helpers/kafka-raw.js';
 import { encodeBatch as encodeRecordBatch, encodeRecord, CompressionCodec, codecName } from '../../src/storage/partition/records.js';
 import { compressRecords } from '../../src/storage/partition/compression.js';
+import { zstdUnavailableReason } from '../../src/storage/partition/zstd.js';
 import { underKafkaAttack } from '../helpers/kafka-attack.js';
 
 const NONE = 0;
@@ -62,7 +64,7 @@ function batchAround(body: Buffer, codec: number, recordCount: number, timestamp
 function zstdBomb(frames: number, claimed: number): Buffer {
   const million = Buffer.allocUnsafe(1_000_000 * SEVEN_BYTE_RECORD.length);
   for (let at = 0; at < million.length; at += SEVEN_BYTE_RECORD.length) SEVEN_BYTE_RECORD.copy(million, at);
-  const frame = zstdCompress(million);
+  const frame = compressRecords(CompressionCodec.Zstd, million);
   return batchAround(Buffer.concat(Array.from({ length: frames }, () => frame)), CompressionCodec.Zstd, claimed);
 }
 
@@ -83,7 +85,10 @@ async function listOffsetByTime(client: RawKafkaClient, topic: string, timestamp
   return { errorCode: p.errorCode, offset: p.offset };
 }
 
-test('zstd bombs claiming 38,000,000 records are refused with MESSAGE_TOO_LARGE, the broker stays small and serving, and ListOffsets by time works', async () => {
+/** the zstd bombs need zstd in node:zlib (Node 22.15+, 23.8+) */
+const ZSTD_MISSING = zstdUnavailableReason() ?? false;
+
+test('zstd bombs claiming 38,000,000 records are refused with MESSAGE_TOO_LARGE, the broker stays small and serving, and ListOffsets by time works', { skip: ZSTD_MISSING }, async () => {
   const dataDir = tempDataDir('postbox-bombs-');
   const broker = await spawnBroker(dataDir);
   const pid = broker.child.pid!;
@@ -100,7 +105,7 @@ test('zstd bombs claiming 38,000,000 records are refused with MESSAGE_TOO_LARGE,
     const claimsFew = zstdBomb(38, 1000);
     assert.equal((await client.produce('bomb', 0, claimsFew)).errorCode, CORRUPT_MESSAGE);
     // an honest count of large records: 1,000 records of 100 KB, 100 MB decompressed, past the 64 MiB limit
-    const tenRecords = zstdCompress(Buffer.concat(Array.from({ length: 10 }, () => encodeRecord({ key: null, value: Buffer.alloc(100_000) }, 0))));
+    const tenRecords = compressRecords(CompressionCodec.Zstd, Buffer.concat(Array.from({ length: 10 }, () => encodeRecord({ key: null, value: Buffer.alloc(100_000) }, 0))));
     const honest = batchAround(Buffer.concat(Array.from({ length: 100 }, () => tenRecords)), CompressionCodec.Zstd, 1000);
     assert.equal((await client.produce('bomb', 0, honest)).errorCode, MESSAGE_TOO_LARGE);
     await canary.check();
@@ -124,7 +129,7 @@ test('zstd bombs claiming 38,000,000 records are refused with MESSAGE_TOO_LARGE,
   }
 });
 
-test('a bomb already stored (before the limits) costs ListOffsets by time nothing: it is skipped and the next record is found', async () => {
+test('a bomb already stored (before the limits) costs ListOffsets by time nothing: it is skipped and the next record is found', { skip: ZSTD_MISSING }, async () => {
   await underKafkaAttack({}, async ({ broker, client }) => {
     const topic = broker.streams.createTopic('stored-bomb', 1, {});
     const log = topic.partitions[0]!.log;
@@ -139,11 +144,15 @@ test('a bomb already stored (before the limits) costs ListOffsets by time nothin
   });
 });
 
-const CODECS = [CompressionCodec.None, CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd];
+/** every codec this Node has (zstd: where node:zlib has it; the test below says when it is left out) */
+const CODECS = [CompressionCodec.None, CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd].filter(
+  (codec) => codec !== CompressionCodec.Zstd || ZSTD_MISSING === false,
+);
 
-test('every codec: a batch past the decompressed limit gets MESSAGE_TOO_LARGE, a record count that does not match CORRUPT_MESSAGE', async () => {
+test('every codec: a batch past the decompressed limit gets MESSAGE_TOO_LARGE, a record count that does not match CORRUPT_MESSAGE', async (t) => {
   const limit = 256 * 1024;
   await underKafkaAttack({ kafkaMaxDecompressedBatchBytes: limit }, async ({ broker, client }) => {
+    if (ZSTD_MISSING !== false) t.diagnostic(`zstd left out: ${ZSTD_MISSING}`);
     const value = Buffer.alloc(1000, 'a');
     for (const codec of CODECS) {
       const name = codecName(codec);
@@ -163,7 +172,7 @@ test('every codec: a batch past the decompressed limit gets MESSAGE_TOO_LARGE, a
     }
     // a compacted topic still refuses keyless records, found by the same walk
     await client.request(19, 7, { topics: [{ name: 'compacted', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [{ name: 'cleanup.policy', value: 'compact' }] }], timeoutMs: 5000, validateOnly: false });
-    const keyless = encodeRecordBatch({ compression: CompressionCodec.Zstd, records: [{ key: Buffer.from('k'), value }, { key: null, value }] });
+    const keyless = encodeRecordBatch({ compression: ZSTD_MISSING === false ? CompressionCodec.Zstd : CompressionCodec.Lz4, records: [{ key: Buffer.from('k'), value }, { key: null, value }] });
     assert.equal((await client.produce('compacted', 0, keyless)).errorCode, INVALID_RECORD);
   });
 });

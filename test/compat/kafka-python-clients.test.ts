@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestBroker } from '../helpers/broker.js';
 import { findPython, findRepoFile, run } from '../helpers/external.js';
+import { zstdUnavailableReason } from '../../src/storage/partition/zstd.js';
 
 async function runSmoke(module: string, hint: string, script: string): Promise<string[]> {
   const python = await findPython(module, hint);
@@ -19,7 +20,8 @@ async function runSmoke(module: string, hint: string, script: string): Promise<s
   }
 }
 
-test('confluent-kafka creates a topic, produces idempotently with zstd, consumes in a group, commits and deletes', async () => {
+// zstd needs node:zlib's (Node 22.15+, 23.8+); without it the broker answers UNSUPPORTED_COMPRESSION_TYPE
+test('confluent-kafka creates a topic, produces idempotently with zstd, consumes in a group, commits and deletes', { skip: zstdUnavailableReason() ?? false }, async () => {
   const lines = await runSmoke('confluent_kafka', 'install it with `apt-get install python3-confluent-kafka`', 'test/compat/kafka_confluent_smoke.py');
   assert.deepEqual(lines, ['created ck-events', 'produced 100 idempotent', 'consumed 100 in key order', 'committed 100', 'watermarks match', 'deleted ck-events']);
 });

@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { requireCommand, run } from '../helpers/external.js';
+import { zstdUnavailableReason } from '../../src/storage/partition/zstd.js';
 
 let broker: TestBroker;
 let kcat: string;
@@ -35,7 +36,9 @@ test('kcat lists the broker and the topics with their partitions (-L -J)', async
 });
 
 for (const codec of ['none', 'gzip', 'snappy', 'lz4', 'zstd']) {
-  test(`kcat produces keyed records compressed with ${codec} (acks=all) and consumes them back in order`, async () => {
+  // zstd needs node:zlib's (Node 22.15+, 23.8+); without it the broker answers UNSUPPORTED_COMPRESSION_TYPE
+  const skip = codec === 'zstd' ? (zstdUnavailableReason() ?? false) : false;
+  test(`kcat produces keyed records compressed with ${codec} (acks=all) and consumes them back in order`, { skip }, async () => {
     const topic = `kcat-${codec}`;
     const lines = Array.from({ length: 200 }, (_, i) => `key${i % 7}\tvalue-${codec}-${i}`);
     await kcatOk(['-P', '-t', topic, '-K', '\t', '-z', codec, '-X', 'acks=all', '-X', 'linger.ms=50'], lines.join('\n') + '\n');

@@ -50,8 +50,9 @@ export async function runRefusedBroker(args: string[], timeoutMs = 20_000): Prom
   return { code, output: out, started };
 }
 
-export async function spawnBroker(dataDir: string, extraArgs: string[] = [], timeoutMs = 20_000): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--data-dir', dataDir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1', ...extraArgs], {
+/** `nodeArgs`: options for node itself, before the CLI (e.g. an --import preload) */
+export async function spawnBroker(dataDir: string, extraArgs: string[] = [], timeoutMs = 20_000, nodeArgs: string[] = []): Promise<BrokerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, CLI_PATH, 'serve', '--data-dir', dataDir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -9,7 +9,7 @@
  * maxDecompressedBatchBytes), and keeps only a bounded preview of each key, value and header value. Every
  * bound is per request: records returned, preview bytes returned, log bytes read.
  */
-import { BatchTooLargeError, CorruptBatchError } from '../../storage/partition/errors.js';
+import { BatchTooLargeError, CorruptBatchError, UnsupportedCompressionError } from '../../storage/partition/errors.js';
 import { RecordWalk } from '../../storage/partition/record-walk.js';
 import { batchSizeAt, BATCH_LENGTH_OVERHEAD } from '../../storage/partition/record-batch.js';
 import { CONTROL_FLAG, TIMESTAMP_TYPE_LOG_APPEND_TIME, decodeRecordsArea, encodeBatch, readBatchHeader, type RecordHeader } from '../../storage/partition/records.js';
@@ -199,7 +199,7 @@ export function browsePartition(partition: Partition, start: bigint, fromTimesta
  * finds the first batch whose newest record is recent enough; its records are walked for the first match.
  * A stored batch that cannot be walked within the limits is passed over.
  */
-export function offsetForTime(partition: Partition, timestamp: number, maxDecompressedBytes: number): { offset: bigint; timestamp: bigint } {
+export function offsetForTime(partition: Partition, timestamp: number, maxDecompressedBytes: number, onUnsupportedCompression?: (err: Error) => void): { offset: bigint; timestamp: bigint } {
   const log = partition.log;
   let found = log.offsetForTimestamp(timestamp);
   while (found !== null && found < partition.highWatermark) {
@@ -216,7 +216,19 @@ export function offsetForTime(partition: Partition, timestamp: number, maxDecomp
         return offset < partition.highWatermark ? { offset, timestamp: BigInt(recordTimestamp) } : { offset: -1n, timestamp: -1n };
       }
     } catch (err) {
+      // a stored batch that cannot be walked within the limits (stored before them, or damaged): its records
+      // are not looked at, and the lookup goes on with the next batch
       if (!(err instanceof CorruptBatchError) && !(err instanceof BatchTooLargeError)) throw err;
+      if (err instanceof UnsupportedCompressionError) {
+        // one in a codec this Node cannot read (zstd before Node 22.15): when its newest record is recent
+        // enough, the answer is its first offset, which a consumer reads from without missing a record
+        // (skipping the batch would leave its records at and after the time out of the answer)
+        onUnsupportedCompression?.(err);
+        if (header.maxTimestamp >= timestamp) {
+          const first = header.baseOffset > found ? header.baseOffset : found;
+          return first < partition.highWatermark ? { offset: first, timestamp: BigInt(header.baseTimestamp) } : { offset: -1n, timestamp: -1n };
+        }
+      }
     } finally {
       WALK.end();
     }

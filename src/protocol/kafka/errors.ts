@@ -1,6 +1,6 @@
 /** Kafka protocol error codes used by the handlers (Kafka's own numbering), and the map from broker errors. */
 import { BrokerError } from '../../errors/errors.js';
-import { BatchTooLargeError, CorruptBatchError, OffsetOutOfRangeError } from '../../storage/partition/errors.js';
+import { BatchTooLargeError, CorruptBatchError, OffsetOutOfRangeError, UnsupportedCompressionError } from '../../storage/partition/errors.js';
 
 export const KafkaErrorCode = Object.freeze({
   UNKNOWN_SERVER_ERROR: -1,
@@ -44,6 +44,7 @@ export const KafkaErrorCode = Object.freeze({
   KAFKA_STORAGE_ERROR: 56,
   SASL_AUTHENTICATION_FAILED: 58,
   FETCH_SESSION_ID_NOT_FOUND: 70,
+  UNSUPPORTED_COMPRESSION_TYPE: 76,
   MEMBER_ID_REQUIRED: 79,
   FENCED_INSTANCE_ID: 82,
   GROUP_ID_NOT_FOUND: 69,
@@ -55,8 +56,17 @@ export const KafkaErrorCode = Object.freeze({
 /** The Kafka error code for a failure thrown by the core or storage; anything else is a server error. */
 export function kafkaErrorCodeOf(err: unknown): number {
   if (err instanceof BrokerError && err.def.kafka >= 0) return err.def.kafka;
+  if (err instanceof UnsupportedCompressionError) return KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE;
   if (err instanceof BatchTooLargeError) return KafkaErrorCode.MESSAGE_TOO_LARGE;
   if (err instanceof CorruptBatchError) return KafkaErrorCode.CORRUPT_MESSAGE;
   if (err instanceof OffsetOutOfRangeError) return KafkaErrorCode.OFFSET_OUT_OF_RANGE;
   return KafkaErrorCode.UNKNOWN_SERVER_ERROR;
+}
+
+/**
+ * The one log line (per server, context.warnOnce) for a codec this Node cannot decompress: it lasts as long as
+ * the process, so it is said once, not per request.
+ */
+export function unsupportedCompressionNotice(err: Error): string {
+  return `kafka: ${err.message}: produced batches in that codec get UNSUPPORTED_COMPRESSION_TYPE; stored ones are served as they are, and a lookup by time answers such a batch's first offset`;
 }

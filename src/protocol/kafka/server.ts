@@ -82,11 +82,17 @@ export class KafkaServer {
     users: UserStore,
   ) {
     const fetchMemory = new ByteBudget(options.fetchMemoryBytes ?? FETCH_MEMORY_BYTES);
+    const warned = new Set<string>();
     this.context = {
       streams,
       groups,
       identity: () => this.identity(),
       logger,
+      warnOnce: (key, line) => {
+        if (warned.has(key)) return;
+        warned.add(key);
+        logger.warn(line);
+      },
       publishBlocked: () => this.blockedReason !== null,
       fetchMaxBytes: options.fetchMaxBytes ?? DEFAULT_FETCH_MAX_BYTES,
       requestMaxBytes: options.requestMaxBytes ?? DEFAULT_REQUEST_MAX_BYTES,

@@ -1,5 +1,5 @@
 /**
- * gzip, snappy and lz4 records areas decompressed a step at a time, like ZstdChunks (compression.ts) for
+ * gzip, snappy and lz4 records areas decompressed a step at a time, like ZstdSteps (zstd.ts) for
  * zstd, so that walking the records of any batch (record-walk.ts: produce validation, ListOffsets by
  * time) holds one step of output, not the whole area, whatever the batch claims:
  *

@@ -25,8 +25,9 @@
  *               |             |     |    |              |         |    | = stored) | checksum]
  *               +-------------+-----+----+--------------+---------+----+-----------+---------+--
  *               then an end mark u32 0, then a u32 content checksum if FLG bit 2.
- *   4 zstd    standard zstd frame(s) (zstd-napi), decoded as a stream so no frame header can make it
- *             allocate more than the limit.
+ *   4 zstd    standard zstd frame(s) (node:zlib's zstd, Node 22.15+ / 23.8+: zstd.ts), decoded as a stream so
+ *             no frame header can make it allocate more than the limit; on a Node without it, zstd calls
+ *             throw UnsupportedCompressionError.
  *
  * Every decoder is bounded by `maxBytes` of output (a compressed batch is a few KiB to a few MiB; a
  * "decompression bomb" must fail, not exhaust memory) and reports any malformed input as
@@ -36,8 +37,7 @@
 import zlib from 'node:zlib';
 import { compressFrameSync, decompressFrameSync } from 'lz4-napi';
 import { compressSync as snappyCompressRaw, uncompressSync as snappyUncompressRaw } from 'snappy';
-import { compress as zstdCompress } from 'zstd-napi';
-import zstdBinding from 'zstd-napi/binding.js';
+import { zstdCompress, zstdDecompress } from './zstd.js';
 import { BatchTooLargeError, CorruptBatchError } from './errors.js';
 
 /** Kafka's compression codecs: attributes & COMPRESSION_CODEC_MASK. */
@@ -91,9 +91,6 @@ export const LZ4_BLOCK_MAX_BYTES: Readonly<Record<number, number>> = { 4: 64 << 
 export const LZ4_BLOCK_UNCOMPRESSED = 0x80000000;
 export const LZ4_CHECKSUM_BYTES = 4;
 
-/** Output chunk per zstd streaming call, 128 KiB (ZSTD_DStreamOutSize). */
-export const ZSTD_OUTPUT_CHUNK_BYTES = 128 * 1024;
-
 export function codecName(codec: number): string {
   switch (codec) {
     case CompressionCodec.None:
@@ -141,7 +138,7 @@ export function decompressRecords(codec: number, data: Buffer, maxBytes = MAX_DE
     case CompressionCodec.Lz4:
       return lz4Decompress(data, maxBytes);
     case CompressionCodec.Zstd:
-      return zstdDecompress(data, maxBytes);
+      return guarded('zstd', () => zstdDecompress(data, maxBytes));
     default:
       throw new CorruptBatchError(`unsupported compression codec ${codec}`);
   }
@@ -281,121 +278,3 @@ function lz4Decompress(data: Buffer, maxBytes: number): Buffer {
   if (output.length > maxBytes) throw new BatchTooLargeError(`lz4: frame decompresses past ${maxBytes} bytes`);
   return output;
 }
-
-// ---- zstd ------------------------------------------------------------------------------------------
-
-/**
- * One decompression context reused by every call (creating one costs tens of microseconds and native
- * memory that only the garbage collector frees). Reset at the start of each use, so it carries no
- * state from one call to the next; calls are synchronous, so none overlap.
- */
-let zstdContext: InstanceType<typeof zstdBinding.DCtx> | null = null;
-
-function zstdDecompress(data: Buffer, maxBytes: number): Buffer {
-  return guarded('zstd', () => {
-    zstdContext ??= new zstdBinding.DCtx();
-    const context = zstdContext;
-    context.reset(zstdBinding.ResetDirective.sessionOnly);
-    // the first output chunk is the declared size when the frame header has one within the limit
-    let declared: number | null = null;
-    try {
-      declared = zstdBinding.getFrameContentSize(data);
-    } catch {
-      // not a frame header the library recognises: the streaming decoder below reports why
-    }
-    let chunkBytes = declared !== null && declared > 0 && declared <= maxBytes ? declared : ZSTD_OUTPUT_CHUNK_BYTES;
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let input = data;
-    let frameEnded = false;
-    for (;;) {
-      const output = Buffer.allocUnsafe(chunkBytes);
-      chunkBytes = ZSTD_OUTPUT_CHUNK_BYTES;
-      const [hint, produced, consumed] = context.decompressStream(output, input);
-      if (produced === 0 && consumed === 0) {
-        // nothing left to flush: complete only when all input is used and the last frame ended
-        if (input.length === 0 && frameEnded) break;
-        throw new CorruptBatchError(input.length === 0 ? 'zstd: truncated frame' : 'zstd: decoder makes no progress');
-      }
-      frameEnded = hint === 0;
-      total += produced;
-      if (total > maxBytes) throw new BatchTooLargeError(`zstd: records decompress past ${maxBytes} bytes`);
-      if (produced > 0) chunks.push(output.subarray(0, produced));
-      input = input.subarray(consumed);
-      if (input.length === 0 && produced < output.length) {
-        if (!frameEnded) throw new CorruptBatchError('zstd: truncated frame');
-        break;
-      }
-    }
-    // one exact-size buffer: records are views into it, and must not pin mostly-empty chunks
-    if (chunks.length === 1 && chunks[0]!.length === chunks[0]!.buffer.byteLength) return chunks[0]!;
-    return Buffer.concat(chunks, total);
-  });
-}
-
-/**
- * A zstd records area read a chunk at a time (the record walk reads the largest codec of bombs this way):
- * next() returns the next at most ZSTD_OUTPUT_CHUNK_BYTES of output, a view of one reused buffer valid until
- * the next call, or null at the end; past `maxBytes` of output in total it throws BatchTooLargeError, and on
- * malformed or truncated input CorruptBatchError. One reader (its own decompression context) serves every
- * walk in turn: start() resets it.
- */
-export class ZstdChunks {
-  private readonly context = new zstdBinding.DCtx();
-  private readonly output = Buffer.allocUnsafe(ZSTD_OUTPUT_CHUNK_BYTES);
-  private input: Buffer = EMPTY_INPUT;
-  private maxBytes = 0;
-  private total = 0;
-  private frameEnded = false;
-  private done = true;
-
-  /** true once next() returned the last output (the next call returns null) */
-  get finished(): boolean {
-    return this.done;
-  }
-
-  start(data: Buffer, maxBytes: number): this {
-    this.context.reset(zstdBinding.ResetDirective.sessionOnly);
-    this.input = data;
-    this.maxBytes = maxBytes;
-    this.total = 0;
-    this.frameEnded = false;
-    this.done = false;
-    return this;
-  }
-
-  next(): Buffer | null {
-    while (!this.done) {
-      let result: [number, number, number];
-      try {
-        result = this.context.decompressStream(this.output, this.input) as [number, number, number];
-      } catch (error) {
-        this.done = true;
-        throw new CorruptBatchError(`zstd records do not decompress: ${(error as Error).message}`);
-      }
-      const [hint, produced, consumed] = result;
-      this.input = this.input.subarray(consumed);
-      if (produced === 0 && consumed === 0) {
-        // nothing left to flush: complete only when all input is used and the last frame ended
-        this.done = true;
-        if (this.input.length === 0 && this.frameEnded) break;
-        throw new CorruptBatchError(this.input.length === 0 ? 'zstd: truncated frame' : 'zstd: decoder makes no progress');
-      }
-      this.frameEnded = hint === 0;
-      this.total += produced;
-      if (this.total > this.maxBytes) {
-        this.done = true;
-        throw new BatchTooLargeError(`zstd: records decompress past ${this.maxBytes} bytes`);
-      }
-      if (this.input.length === 0 && produced < this.output.length) {
-        this.done = true;
-        if (!this.frameEnded) throw new CorruptBatchError('zstd: truncated frame');
-      }
-      if (produced > 0) return this.output.subarray(0, produced);
-    }
-    this.input = EMPTY_INPUT;
-    return null;
-  }
-}
-
-const EMPTY_INPUT = Buffer.alloc(0);

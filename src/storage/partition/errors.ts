@@ -6,7 +6,7 @@
 
 /** A produce request's batch is malformed or fails its CRC; nothing of the request was appended. */
 export class CorruptBatchError extends Error {
-  readonly code = 'CORRUPT_MESSAGE';
+  readonly code: string = 'CORRUPT_MESSAGE';
   constructor(message: string) {
     super(message);
     this.name = 'CorruptBatchError';
@@ -22,6 +22,19 @@ export class BatchTooLargeError extends CorruptBatchError {
   constructor(message: string) {
     super(message);
     this.name = 'BatchTooLargeError';
+  }
+}
+
+/**
+ * A batch compressed with a codec this Node cannot decode (zstd before Node 22.15 / 23.8). A CorruptBatchError
+ * for callers that only need "cannot be read" (compaction keeps such a batch as it is); the produce path
+ * answers it with UNSUPPORTED_COMPRESSION_TYPE, as Kafka answers a codec it does not take.
+ */
+export class UnsupportedCompressionError extends CorruptBatchError {
+  override readonly code: string = 'UNSUPPORTED_COMPRESSION_TYPE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnsupportedCompressionError';
   }
 }
 

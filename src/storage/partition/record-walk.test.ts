@@ -7,10 +7,18 @@ import { BATCH_HEADER_BYTES, RECORD_COUNT_AT } from './record-batch.js';
 import { compressSync as lz4CompressBlock } from 'lz4-napi';
 import { compressRecords } from './compression.js';
 import { GZIP_STEP_BYTES, GzipSteps, gzipStepwise } from './compression-steps.js';
+import { zstdUnavailableReason } from './zstd.js';
 
-const CODECS = [CompressionCodec.None, CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd];
+/** zstd needs node:zlib's (Node 22.15+, 23.8+): without it, its cases are left out (the skipped test below says so) */
+const ZSTD_MISSING = zstdUnavailableReason();
+const withZstd = (codec: CompressionCodec): boolean => codec !== CompressionCodec.Zstd || ZSTD_MISSING === null;
+const CODECS = [CompressionCodec.None, CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd].filter(withZstd);
 const LIMIT = 1024 * 1024;
-const STEPPED_CODECS = [CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd];
+const STEPPED_CODECS = [CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd].filter(withZstd);
+/** the codec of the tests that need a compressed batch: zstd, or gzip where zstd is missing */
+const COMPRESSED = ZSTD_MISSING === null ? CompressionCodec.Zstd : CompressionCodec.Gzip;
+
+if (ZSTD_MISSING !== null) test('the zstd cases of these walks', { skip: ZSTD_MISSING }, () => {});
 
 function sampleBatch(codec: CompressionCodec) {
   return encodeBatch({
@@ -69,7 +77,7 @@ test('every truncation of a records area is refused, never read past', () => {
 });
 
 test('a batch claiming more records than the limits allow is BatchTooLargeError before anything is decompressed', () => {
-  const batch = sampleBatch(CompressionCodec.Zstd);
+  const batch = sampleBatch(COMPRESSED);
   const claims = Buffer.from(batch);
   claims.writeInt32BE(MAX_RECORDS_PER_BATCH + 1, RECORD_COUNT_AT);
   assert.throws(() => new RecordWalk().startBatch(claims, 1 << 30), BatchTooLargeError);

@@ -8,7 +8,7 @@
  *   - a header claiming more than MAX_RECORDS_PER_BATCH records, or more than fit in `maxDecompressedBytes`,
  *     is refused before anything is decompressed (BatchTooLargeError);
  *   - compressed records are decompressed a step at a time as the walk reads them: zstd and gzip 128 KiB
- *     of output per step, snappy one xerial block, lz4 one frame block (ZstdChunks, compression-steps.ts),
+ *     of output per step, snappy one xerial block, lz4 one frame block (zstd.ts, compression-steps.ts),
  *     so a walk holds one step and one record. Output stops at `maxDecompressedBytes` (BatchTooLargeError).
  *     A batch whose records fit one step is walked as a whole area (the produce path's fast length check);
  *   - a RecordWalk reads the records one at a time into its own fields (offsets, lengths, positions), so
@@ -20,7 +20,8 @@
  * records this way.
  */
 import { BatchTooLargeError, CorruptBatchError } from './errors.js';
-import { decompressRecords, CompressionCodec, COMPRESSION_CODEC_MASK, ZstdChunks } from './compression.js';
+import { decompressRecords, CompressionCodec, COMPRESSION_CODEC_MASK } from './compression.js';
+import { ZstdSteps } from './zstd.js';
 import { GzipSteps, Lz4Steps, SnappySteps, type DecompressionSteps } from './compression-steps.js';
 import { ATTRIBUTES_AT, BATCH_HEADER_BYTES, BATCH_LENGTH_AT, BATCH_LENGTH_OVERHEAD, RECORD_COUNT_AT } from './record-batch.js';
 
@@ -70,7 +71,7 @@ const MAX_SAFE_ZIGZAG = Number.MAX_SAFE_INTEGER;
 const MAX_VARINT_BYTES = 5;
 const MAX_VARLONG_BYTES = 10;
 /** The stepwise readers every walk shares (walks are synchronous and never interleave). */
-const ZSTD_CHUNKS = new ZstdChunks();
+const ZSTD_STEPS = new ZstdSteps();
 const GZIP_STEPS = new GzipSteps();
 const SNAPPY_STEPS = new SnappySteps();
 const LZ4_STEPS = new Lz4Steps();
@@ -79,7 +80,7 @@ const LZ4_STEPS = new Lz4Steps();
 function stepsFor(codec: number, body: Buffer, maxBytes: number): DecompressionSteps | null {
   switch (codec) {
     case CompressionCodec.Zstd:
-      return ZSTD_CHUNKS.start(body, maxBytes);
+      return ZSTD_STEPS.start(body, maxBytes);
     case CompressionCodec.Gzip:
       return GZIP_STEPS.start(body, maxBytes);
     case CompressionCodec.Snappy:

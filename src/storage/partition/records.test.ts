@@ -17,18 +17,25 @@ import {
   type DecodedRecord,
   type RecordInput,
 } from './records.js';
+import { zstdUnavailableReason } from './zstd.js';
 import { ByteCursor, varintSize, varlongSize, writeVarint, writeVarlong } from './varint.js';
 import { seededRandom as random } from '../../util/seeded-random.js';
 
 const require = createRequire(import.meta.url);
 
-const CODECS: ReadonlyArray<[string, CompressionCodec]> = [
+/** zstd needs node:zlib's (Node 22.15+, 23.8+): without it, its cases are skipped or left out (saying so) */
+const ZSTD_MISSING = zstdUnavailableReason();
+const ALL_CODECS: ReadonlyArray<[string, CompressionCodec]> = [
   ['none', CompressionCodec.None],
   ['gzip', CompressionCodec.Gzip],
   ['snappy', CompressionCodec.Snappy],
   ['lz4', CompressionCodec.Lz4],
   ['zstd', CompressionCodec.Zstd],
 ];
+/** the codecs this Node has */
+const CODECS = ALL_CODECS.filter(([, codec]) => codec !== CompressionCodec.Zstd || ZSTD_MISSING === null);
+
+if (ZSTD_MISSING !== null) test('the zstd cases of the codec loops below', { skip: ZSTD_MISSING }, () => {});
 
 /** Records exercising every field: null and empty keys/values, headers, negative and large deltas, a big value. */
 function sampleRecords(bigValueBytes = 200 * 1024): RecordInput[] {
@@ -86,8 +93,9 @@ test('varints and varlongs round-trip at their boundaries; overlong, oversized o
   assert.throws(() => new ByteCursor(Buffer.alloc(3)).slice(4, 'v'), CorruptBatchError);
 });
 
-for (const [name, codec] of CODECS) {
-  test(`a ${name} batch round-trips through encodeBatch and decodeBatchRecords with every header field`, () => {
+for (const [name, codec] of ALL_CODECS) {
+  const skip = codec === CompressionCodec.Zstd && ZSTD_MISSING !== null ? ZSTD_MISSING : false;
+  test(`a ${name} batch round-trips through encodeBatch and decodeBatchRecords with every header field`, { skip }, () => {
     const records = sampleRecords();
     const batch = encodeBatch({
       compression: codec,
@@ -208,7 +216,7 @@ test('lz4 frames from the lz4 command-line tool decode (content size, block and 
   assert.deepEqual(runTool('lz4', ['-d', '-c'], compressRecords(CompressionCodec.Lz4, data)), data);
 });
 
-test('zstd frames from the zstd command-line tool decode (with and without content size), and it decodes ours', (t) => {
+test('zstd frames from the zstd command-line tool decode (with and without content size), and it decodes ours', { skip: ZSTD_MISSING ?? false }, (t) => {
   if (!toolAvailable('zstd')) return t.skip('no zstd command');
   const data = Buffer.concat(sampleRecords(600 * 1024).map((r, i) => encodeRecord(r, i)));
   for (const args of [['-c', '-q'], ['-c', '-q', '--no-content-size', '-19'], ['-c', '-q', '--no-check']]) {
@@ -227,7 +235,7 @@ test('kafkajs with codec plugins built on these codecs reads our snappy, lz4 and
   const KafkaDecoder = require('kafkajs/src/protocol/decoder') as new (buffer: Buffer) => unknown;
   const saved = { ...kafkajs.CompressionCodecs };
   try {
-    for (const codec of [CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd]) {
+    for (const codec of [CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd].filter((c) => c !== CompressionCodec.Zstd || ZSTD_MISSING === null)) {
       kafkajs.CompressionCodecs[codec] = () => ({
         compress: async (encoder: { buffer: Buffer }) => compressRecords(codec, encoder.buffer),
         decompress: async (buffer: Buffer) => decompressRecords(codec, buffer),
@@ -249,7 +257,7 @@ test('kafkajs with codec plugins built on these codecs reads our snappy, lz4 and
 
 test('batchKeysAllPresent is false as soon as one record of one batch has a null key', () => {
   const keyed = encodeBatch({ records: [{ key: Buffer.from('a'), value: null }, { key: Buffer.alloc(0), value: Buffer.from('v') }] });
-  const unkeyed = encodeBatch({ compression: CompressionCodec.Zstd, records: [{ key: Buffer.from('a'), value: null }, { key: null, value: Buffer.from('v') }] });
+  const unkeyed = encodeBatch({ compression: ZSTD_MISSING === null ? CompressionCodec.Zstd : CompressionCodec.Gzip, records: [{ key: Buffer.from('a'), value: null }, { key: null, value: Buffer.from('v') }] });
   assert.equal(batchKeysAllPresent(keyed), true, 'an empty key is a key');
   assert.equal(batchKeysAllPresent(Buffer.concat([keyed, keyed])), true);
   assert.equal(batchKeysAllPresent(Buffer.concat([keyed, unkeyed])), false);

@@ -62,6 +62,8 @@ export interface KafkaContext {
   readonly groups: GroupCoordinator;
   readonly identity: () => KafkaBrokerIdentity;
   readonly logger: Logger;
+  /** logs `line` the first time `key` is seen by this server, and never again (a condition that lasts, e.g. no zstd on this Node) */
+  readonly warnOnce: (key: string, line: string) => void;
   /** a resource alarm is on: Produce requests wait, unread, until it clears (as AMQP publishers are blocked) */
   readonly publishBlocked: () => boolean;
   /** most record bytes in one Fetch response (Kafka's fetch.max.bytes) */

@@ -8,7 +8,7 @@
  * Fetch sessions (KIP-227) are not kept: every answer has session id 0, so clients send full fetches.
  */
 import { FETCH_API, LIST_OFFSETS_API, type FetchPartition, type FetchRequest, type FetchTopic, type FetchResponse, type FetchResponsePartitionData, type FetchableTopicResponse, type ListOffsetsPartitionResponse } from '../generated/messages.js';
-import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
+import { KafkaErrorCode, kafkaErrorCodeOf, unsupportedCompressionNotice } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler, KafkaSession } from './context.js';
 import type { Partition } from '../../../core/stream/topics.js';
 import { offsetForTime } from '../../../core/stream/browse.js';
@@ -227,12 +227,12 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
   },
 };
 
-function listOffset(partition: Partition, timestamp: bigint, maxDecompressedBytes: number): { offset: bigint; timestamp: bigint } {
+function listOffset(context: KafkaContext, partition: Partition, timestamp: bigint, maxDecompressedBytes: number): { offset: bigint; timestamp: bigint } {
   const log = partition.log;
   if (timestamp === LATEST_TIMESTAMP) return { offset: partition.highWatermark, timestamp: -1n };
   if (timestamp === EARLIEST_TIMESTAMP) return { offset: log.logStartOffset, timestamp: -1n };
   if (timestamp === MAX_TIMESTAMP) return { offset: partition.highWatermark, timestamp: -1n };
-  return offsetForTime(partition, Number(timestamp), maxDecompressedBytes);
+  return offsetForTime(partition, Number(timestamp), maxDecompressedBytes, (err) => context.warnOnce('unsupported-compression', unsupportedCompressionNotice(err)));
 }
 
 const LIST_OFFSETS: KafkaHandler<typeof LIST_OFFSETS_API.apiKey> = {
@@ -257,7 +257,7 @@ const LIST_OFFSETS: KafkaHandler<typeof LIST_OFFSETS_API.apiKey> = {
             if (partition === undefined) {
               return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, oldStyleOffsets: [], timestamp: -1n, offset: -1n, leaderEpoch: -1 };
             }
-            const { offset, timestamp } = listOffset(partition, p.timestamp, context.streams.maxDecompressedBatchBytes);
+            const { offset, timestamp } = listOffset(context, partition, p.timestamp, context.streams.maxDecompressedBatchBytes);
             return {
               partitionIndex: p.partitionIndex,
               errorCode: KafkaErrorCode.NONE,

@@ -8,11 +8,12 @@
  * of a batch already written is answered with the offset it got then and is not written again.
  */
 import { INIT_PRODUCER_ID_API, PRODUCE_API, type ProduceResponsePartitionProduceResponse, type ProduceResponseTopicProduceResponse } from '../generated/messages.js';
-import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
+import { KafkaErrorCode, kafkaErrorCodeOf, unsupportedCompressionNotice } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
 import type { Partition, Topic } from '../../../core/stream/topics.js';
 import { batchIdentity, type BatchIdentity } from '../../../core/stream/producer-state.js';
-import { MAGIC_AT, RECORD_BATCH_MAGIC, batchSizeAt, lastOffsetDeltaAt, validateBatches } from '../../../storage/partition/record-batch.js';
+import { ATTRIBUTES_AT, MAGIC_AT, RECORD_BATCH_MAGIC, batchSizeAt, lastOffsetDeltaAt, validateBatches } from '../../../storage/partition/record-batch.js';
+import { COMPRESSION_CODEC_MASK, CompressionCodec } from '../../../storage/partition/compression.js';
 import { CorruptBatchError } from '../../../storage/partition/errors.js';
 import type { BatchesSummary } from '../../../storage/partition/record-walk.js';
 
@@ -28,6 +29,9 @@ function partitionResponse(index: number, errorCode: number, baseOffset: bigint,
     currentLeader: { leaderId: -1, leaderEpoch: -1 },
   };
 }
+
+/** The first Produce version that may carry zstd batches (KIP-110): older ones get UNSUPPORTED_COMPRESSION_TYPE, as from Kafka. */
+const ZSTD_MIN_PRODUCE_VERSION = 7;
 
 /** What the last walk of a request's records found (one at a time: handlers run synchronously). */
 const WALKED: BatchesSummary = { records: 0, allKeyed: true };
@@ -45,7 +49,7 @@ const enum Appended {
  * connection's shared produce scratch (connection.ts), reused by the next request: nothing may keep a
  * reference to it past this call (the log copies or writes it; idempotence keeps numbers only).
  */
-function appendToPartition(context: KafkaContext, partition: Partition, records: Buffer, response: ProduceResponsePartitionProduceResponse): Appended {
+function appendToPartition(context: KafkaContext, partition: Partition, records: Buffer, version: number, response: ProduceResponsePartitionProduceResponse): Appended {
   const log = partition.log;
   response.logStartOffset = log.logStartOffset;
   // the legacy message formats (v0/v1) keep their magic byte at the same position as RecordBatch v2
@@ -66,6 +70,11 @@ function appendToPartition(context: KafkaContext, partition: Partition, records:
   const identities: Array<BatchIdentity | null> = [];
   for (let at = 0; at < records.length; ) {
     const size = batchSizeAt(records, at);
+    if (version < ZSTD_MIN_PRODUCE_VERSION && (records.readInt16BE(at + ATTRIBUTES_AT) & COMPRESSION_CODEC_MASK) === CompressionCodec.Zstd) {
+      response.errorCode = KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE;
+      response.errorMessage = `zstd batches need Produce v${ZSTD_MIN_PRODUCE_VERSION} or later (this request is v${version})`;
+      return Appended.Refused;
+    }
     if (size > config.maxMessageBytes) {
       response.errorCode = KafkaErrorCode.MESSAGE_TOO_LARGE;
       response.errorMessage = `batch of ${size} bytes is larger than max.message.bytes ${config.maxMessageBytes}`;
@@ -101,7 +110,12 @@ function appendToPartition(context: KafkaContext, partition: Partition, records:
     response.errorCode = kafkaErrorCodeOf(err);
     if (response.errorCode === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
     response.errorMessage = (err as Error).message;
-    context.logger.warn(`kafka produce to ${partition.topic.name}-${partition.index}: ${(err as Error).message}`);
+    if (response.errorCode === KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE) {
+      // lasts as long as the process (this Node has no zstd): one line, not one per produce
+      context.warnOnce('unsupported-compression', unsupportedCompressionNotice(err as Error));
+    } else {
+      context.logger.warn(`kafka produce to ${partition.topic.name}-${partition.index}: ${(err as Error).message}`);
+    }
     return Appended.Refused;
   }
   if (config.cleanupCompact && !WALKED.allKeyed) {
@@ -140,7 +154,7 @@ const PRODUCE: KafkaHandler<typeof PRODUCE_API.apiKey> = {
   // v0-2 carry the legacy message formats: their batches are refused per partition, the API still answers
   minVersion: 0,
   maxVersion: 9,
-  handle(context, request, _version, session) {
+  handle(context, request, version, session) {
     const streams = context.streams;
     const acks = request.acks;
     const responses: ProduceResponseTopicProduceResponse[] = [];
@@ -186,7 +200,7 @@ const PRODUCE: KafkaHandler<typeof PRODUCE_API.apiKey> = {
           response.errorCode = KafkaErrorCode.CORRUPT_MESSAGE;
           continue;
         }
-        switch (appendToPartition(context, partition, p.records, response)) {
+        switch (appendToPartition(context, partition, p.records, version, response)) {
           case Appended.Written:
             round = streams.appended(partition);
             break;
