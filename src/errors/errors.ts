@@ -52,6 +52,18 @@ export const Errors = Object.freeze({
   MESSAGE_TOO_LARGE: def('MESSAGE_TOO_LARGE', 406, 413, 10),
   /** a record the topic cannot take (a keyless record on a compacted topic) */
   INVALID_RECORD: def('INVALID_RECORD', 406, 400, 87),
+  /** a record batch that fails its checks (CRC, sizes, record count): Kafka's CORRUPT_MESSAGE */
+  CORRUPT_RECORD: def('CORRUPT_RECORD', 406, 400, 2),
+  /** a record format this broker does not store (Kafka's message formats v0/v1) */
+  UNSUPPORTED_RECORD_FORMAT: def('UNSUPPORTED_RECORD_FORMAT', 406, 400, 43),
+  /** a compression codec this broker (or this Node) cannot decode, or the sender's protocol version may not use */
+  UNSUPPORTED_COMPRESSION: def('UNSUPPORTED_COMPRESSION', 406, 400, 76),
+  /** an idempotent producer's epoch is older than the partition's current one */
+  PRODUCER_FENCED: def('PRODUCER_FENCED', 406, 409, 47),
+  /** an idempotent producer's sequence number is not the next one */
+  OUT_OF_ORDER_SEQUENCE: def('OUT_OF_ORDER_SEQUENCE', 406, 409, 45),
+  /** a read from an offset outside a partition's log (before its start or past its end) */
+  OFFSET_OUT_OF_RANGE: def('OFFSET_OUT_OF_RANGE', 406, 416, 1),
   /** a write or fsync failed: nothing more is acknowledged */
   KAFKA_STORAGE_ERROR: def('KAFKA_STORAGE_ERROR', 541, 503, 56, true),
   /** a consumer group still has members (deleting it, resetting its offsets) */

@@ -11,7 +11,6 @@
 import type { ConnectionDetails } from '../core/clients.js';
 import type { QueueCounters } from '../core/stats.js';
 import type { Queue } from '../core/queue/queue.js';
-import { SYNC_DURATION_BOUNDS_MS } from '../storage/sync.js';
 import { httpError, type ApiRequest, type ManagementContext, type Route } from './router.js';
 import { CONTENT_TYPE, escapeLabel, family, formatLabels, histogram, perRow, ROWS_PER_YIELD, sample, type Row } from './metrics-format.js';
 import { kafkaFamilies } from './metrics-kafka.js';
@@ -127,7 +126,7 @@ export function* metricLines(ctx: ManagementContext, endpoint: MetricsEndpoint =
   const latency = core.stats.latency;
   yield histogram('postbox_message_latency_seconds', 'Publish to acknowledgement time of acknowledged messages', latency.bounds, latency.counts, latency.count, latency.sumMs);
   const fsync = core.scheduler.durations;
-  yield histogram('postbox_fsync_round_seconds', 'Duration of group-commit fsync rounds', SYNC_DURATION_BOUNDS_MS, fsync.counts, fsync.count, fsync.sumMs);
+  yield histogram('postbox_fsync_round_seconds', 'Duration of group-commit fsync rounds', fsync.boundsMs, fsync.counts, fsync.count, fsync.sumMs);
 
   // ---- storage failures (storage/sync.ts)
   let failures = 0;

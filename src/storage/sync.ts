@@ -102,6 +102,8 @@ export const SYNC_DURATION_BOUNDS_MS: readonly number[] = Object.freeze([0.1, 0.
 
 /** How long completed fsync rounds took: counts per bucket of SYNC_DURATION_BOUNDS_MS (the last one is +Inf). */
 export class SyncDurations {
+  /** the buckets' upper bounds, ms (SYNC_DURATION_BOUNDS_MS) */
+  readonly boundsMs: readonly number[] = SYNC_DURATION_BOUNDS_MS;
   readonly counts = new Float64Array(SYNC_DURATION_BOUNDS_MS.length + 1);
   count = 0;
   sumMs = 0;

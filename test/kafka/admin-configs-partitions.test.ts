@@ -340,7 +340,9 @@ test('retention.ms lowered by alterConfigs deletes the old segments on the next 
 
 test('a quiet topic whose records are all past retention.ms is emptied, the active segment too; segment.ms rolls by record age', async () => {
   const topic = 'quiet';
-  await admin.createTopics({ topics: [{ topic, configEntries: [{ name: 'segment.ms', value: '60000' }] }] });
+  // no retention while the segments are counted (the timed retention pass could otherwise delete them
+  // between two sends on a slow machine); the default 7 days come back by the AlterConfigs below
+  await admin.createTopics({ topics: [{ topic, configEntries: [{ name: 'segment.ms', value: '60000' }, { name: 'retention.ms', value: '-1' }] }] });
   const producer = kafka.producer();
   await producer.connect();
   const DAY = 86_400_000;
@@ -352,6 +354,8 @@ test('a quiet topic whose records are all past retention.ms is emptied, the acti
     assert.equal(log.segmentCount, 1, 'exactly segment.ms after the first record: same segment');
     await producer.send({ topic, acks: -1, messages: [{ value: 'c', timestamp: String(first + 60_001) }] });
     assert.equal(log.segmentCount, 2, 'past segment.ms: a new segment');
+    // AlterConfigs replaces a topic's configs (as Kafka's): retention.ms is the default again
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: TOPIC_RESOURCE, name: topic, configEntries: [{ name: 'segment.ms', value: '60000' }] }] });
     // every record is 9 days old, past the default 7-day retention: both segments go, the active one too
     await waitFor(() => log.logStartOffset === 3n, 10_000, 'retention to delete the expired active segment');
   } finally {

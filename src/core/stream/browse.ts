@@ -14,6 +14,7 @@ import { RecordWalk } from '../../storage/partition/record-walk.js';
 import { batchSizeAt, BATCH_LENGTH_OVERHEAD } from '../../storage/partition/record-batch.js';
 import { CONTROL_FLAG, TIMESTAMP_TYPE_LOG_APPEND_TIME, decodeRecordsArea, encodeBatch, readBatchHeader, type RecordHeader } from '../../storage/partition/records.js';
 import { BrokerError, Errors } from '../../errors/errors.js';
+import { APPEND_REFUSED, appendBatches, appendOutcome } from './append.js';
 import type { Partition, StreamStore, Topic } from './topics.js';
 
 /** Log bytes one read step asks for, 256 KiB: a few hundred small records, one page of a browser. */
@@ -296,15 +297,10 @@ export function choosePartition(topic: Topic, record: RecordToProduce): Partitio
  */
 export async function produceRecord(streams: StreamStore, topic: Topic, record: RecordToProduce): Promise<{ partition: number; offset: bigint }> {
   const partition = choosePartition(topic, record);
-  if (streams.storageFailure !== null) throw new BrokerError(Errors.KAFKA_STORAGE_ERROR, `Storage failed: ${streams.storageFailure.message}`);
-  if (topic.config.cleanupCompact && record.key === null) throw new BrokerError(Errors.INVALID_RECORD, 'Compacted topic cannot accept message without key.');
   const batch = encodeBatch({ records: [{ key: record.key, value: record.value, headers: record.headers }] });
-  if (batch.length > topic.config.maxMessageBytes) {
-    throw new BrokerError(Errors.MESSAGE_TOO_LARGE, `batch of ${batch.length} bytes is larger than max.message.bytes ${topic.config.maxMessageBytes}`);
-  }
-  const result = partition.log.append(batch, Date.now(), true);
-  partition.counters.recordsIn += 1;
-  partition.counters.bytesIn += batch.length;
-  await streams.whenDurable(streams.appended(partition));
+  // the one way records enter a partition (append.ts): the checks, counters and durability round of a Produce
+  const result = appendBatches(streams, partition, batch, 0, appendOutcome());
+  if (result.status === APPEND_REFUSED) throw new BrokerError(result.error!, result.message ?? 'refused');
+  await streams.whenDurable(result.round);
   return { partition: partition.index, offset: result.baseOffset };
 }

@@ -1,6 +1,5 @@
 /** Kafka protocol error codes used by the handlers (Kafka's own numbering), and the map from broker errors. */
-import { BrokerError } from '../../errors/errors.js';
-import { BatchTooLargeError, CorruptBatchError, OffsetOutOfRangeError, UnsupportedCompressionError } from '../../storage/partition/errors.js';
+import { streamErrorDef } from '../../core/stream/errors.js';
 
 export const KafkaErrorCode = Object.freeze({
   UNKNOWN_SERVER_ERROR: -1,
@@ -53,14 +52,10 @@ export const KafkaErrorCode = Object.freeze({
   THROTTLING_QUOTA_EXCEEDED: 89,
 });
 
-/** The Kafka error code for a failure thrown by the core or storage; anything else is a server error. */
+/** The Kafka error code for a failure thrown by the core (through the registry); anything else is a server error. */
 export function kafkaErrorCodeOf(err: unknown): number {
-  if (err instanceof BrokerError && err.def.kafka >= 0) return err.def.kafka;
-  if (err instanceof UnsupportedCompressionError) return KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE;
-  if (err instanceof BatchTooLargeError) return KafkaErrorCode.MESSAGE_TOO_LARGE;
-  if (err instanceof CorruptBatchError) return KafkaErrorCode.CORRUPT_MESSAGE;
-  if (err instanceof OffsetOutOfRangeError) return KafkaErrorCode.OFFSET_OUT_OF_RANGE;
-  return KafkaErrorCode.UNKNOWN_SERVER_ERROR;
+  const def = streamErrorDef(err);
+  return def !== null && def.kafka >= 0 ? def.kafka : KafkaErrorCode.UNKNOWN_SERVER_ERROR;
 }
 
 /**
