@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { DEFAULT_MAX_QUEUES, type FsyncPolicy, type UserConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { SegmentLog } from '../storage/log.js';
-import { SyncScheduler, type DurabilityListener } from '../storage/sync.js';
+import { SyncScheduler } from '../storage/sync.js';
 import { segmentFileName } from '../storage/format.js';
 import { UnsupportedFormatError } from '../storage/format-error.js';
 import { isKnownRecordVersion, KNOWN_RECORD_VERSIONS } from './message.js';
@@ -66,6 +66,17 @@ export interface DefinitionsWaiter {
   definitionsDurable(): void;
   /** the round failed: the change may be lost at a crash (memory is being rewritten to disk); answer 541 / 500 */
   definitionsFailed(error: BrokerError): void;
+}
+
+/**
+ * Told when durability rounds complete (the store's group commit: every record appended before a round was
+ * requested is on disk once it completes) or fail. An adapter waiting for a round (publisher confirms)
+ * registers one with addDurabilityListener().
+ */
+export interface DurabilityListener {
+  onDurable(round: number): void;
+  /** every round up to `through` failed: nothing appended for them is durable, and the logs dropped it */
+  onFailed?(through: number, error: Error): void;
 }
 
 export class BrokerCore implements VhostContext, JournalOwner {
@@ -298,6 +309,40 @@ export class BrokerCore implements VhostContext, JournalOwner {
 
   requestDurabilityRound(): number {
     return this.scheduler.requestRound();
+  }
+
+  /** the newest durability round that completed: everything appended before it was requested is on disk */
+  get completedRound(): number {
+    return this.scheduler.completedRound;
+  }
+
+  addDurabilityListener(listener: DurabilityListener): void {
+    this.scheduler.addListener(listener);
+  }
+
+  removeDurabilityListener(listener: DurabilityListener): void {
+    this.scheduler.removeListener(listener);
+  }
+
+  /** Resolves once `round` is durable; rejects with the storage's error when a write or fsync of it failed. */
+  whenDurable(round: number): Promise<void> {
+    const scheduler = this.scheduler;
+    if (scheduler.completedRound >= round) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const listener: DurabilityListener = {
+        onDurable(): void {
+          if (scheduler.completedRound < round) return;
+          scheduler.removeListener(listener);
+          resolve();
+        },
+        onFailed(through: number, error: Error): void {
+          if (through < round) return;
+          scheduler.removeListener(listener);
+          reject(error);
+        },
+      };
+      scheduler.addListener(listener);
+    });
   }
 
   queueAppendedUnawaited(queue: Queue): number {

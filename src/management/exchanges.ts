@@ -14,7 +14,6 @@
 import type { Exchange } from '../core/exchange/exchange.js';
 import { PUBLISH_CONFIRM, PUBLISH_COUNT_REACH, publishOutcome, type VirtualHost } from '../core/vhost.js';
 import { Message, parseExpiration } from '../core/message.js';
-import type { SyncScheduler } from '../storage/sync.js';
 import { boolField, optionalJsonObject, queryFlag, requireAccess, stringField, visibleVhosts } from './access.js';
 import { listReply } from './listing.js';
 import { jsonToFieldTable, payloadFromJson, propertiesFromJson, propertiesToJson } from './message-json.js';
@@ -64,27 +63,6 @@ function remove(req: ApiRequest, ctx: ManagementContext): ApiReply {
   return { status: 204 };
 }
 
-/** resolves once `round` is durable (the scheduler's group commit); rejects with a 503 when it failed */
-function whenDurable(scheduler: SyncScheduler, round: number): Promise<void> {
-  if (scheduler.completedRound >= round) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const listener = {
-      onDurable(): void {
-        if (scheduler.completedRound < round) return;
-        scheduler.removeListener(listener);
-        resolve();
-      },
-      onFailed(through: number, error: Error): void {
-        if (through < round) return;
-        scheduler.removeListener(listener);
-        // the write failed: the message was dropped from its queues and will never be delivered
-        reject(httpError(503, `storage write failed (${error.message}): the message was not stored`));
-      },
-    };
-    scheduler.addListener(listener);
-  });
-}
-
 /**
  * Publish one message as a client would: routed through the exchange (a delayed exchange holds it), counted
  * in the broker's publish statistics. `routed` says whether any queue took it (or a delayed exchange
@@ -119,7 +97,13 @@ async function publish(req: ApiRequest, ctx: ManagementContext): Promise<ApiRepl
     }
   }
   const out = vhost.publish(exchange, message, PUBLISH_CONFIRM | PUBLISH_COUNT_REACH, publishOutcome());
-  if (out.round !== 0) await whenDurable(ctx.core.scheduler, out.round); // a persistent copy is answered after its fsync (503 if it fails)
+  if (out.round !== 0) {
+    // a persistent copy is answered after its fsync; when the write failed the message was dropped from its
+    // queues and will never be delivered
+    await ctx.core.whenDurable(out.round).catch((error: Error) => {
+      throw httpError(503, `storage write failed (${error.message}): the message was not stored`);
+    });
+  }
   const routed = out.routed > 0;
   return { status: 200, body: { routed } };
 }

@@ -31,7 +31,10 @@ import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, walkProducedBatches, type Batches
 import { syncDirectory, writeFileAtomic } from '../../storage/files.js';
 import { ProducerStates } from './producer-state.js';
 import { PartitionCounters } from '../stats.js';
-import type { FdCache } from '../../storage/fd-cache.js';
+import type { FdCache, FileSlice } from '../../storage/fd-cache.js';
+
+/** A piece of a partition's log a Fetch answer sends as it is stored (see readSlice()). */
+export type LogSlice = FileSlice;
 import { TOPIC_CONFIGS, defaultTopicConfig, parseTopicConfig, type TopicConfig } from './topic-config.js';
 
 /** Longest topic name, Kafka's limit (249: a partition directory name must stay under 255 bytes). */
@@ -115,6 +118,16 @@ export class Partition {
     readonly log: PartitionLog,
   ) {
     this.highWatermark = log.highWatermark;
+  }
+
+  /**
+   * What a consumer may read from `offset`: whole batches below the high watermark, at most about `maxBytes`
+   * (at least one batch, so a consumer always makes progress), as a slice of the log's file to send as it
+   * is; null when there is nothing there. Throws OffsetOutOfRangeError (streamErrorDef: OFFSET_OUT_OF_RANGE)
+   * outside the log.
+   */
+  readSlice(offset: bigint, maxBytes: number): LogSlice | null {
+    return this.log.slice(offset, maxBytes, this.highWatermark);
   }
 
   /** wake everyone waiting for data on this partition */

@@ -9,7 +9,6 @@ import type { Consumer, Queue, RequeueEntry } from '../../core/queue/queue.js';
 import { POSITION_REDELIVERED, type Position } from '../../util/position-ring.js';
 import { DIRECT_REPLY_PREFIX, PUBLISH_CONFIRM, PUBLISH_MANDATORY, publishOutcome, type DirectReplyTarget } from '../../core/vhost.js';
 import { BrokerError, brokerError, Errors } from '../../errors/errors.js';
-import type { DurabilityListener } from '../../storage/sync.js';
 import { checkTable, type FieldTable } from '../../core/field-table.js';
 import { AmqpCodecError } from '../../errors/codec-error.js';
 import type { AmqpConnection } from './connection.js';
@@ -86,7 +85,7 @@ import {
 } from './generated/spec.js';
 import type { Exchange } from '../../core/exchange/exchange.js';
 import type { ChannelDetails, ConsumerOwnerDetails } from '../../core/clients.js';
-import type { DefinitionsWaiter } from '../../core/core.js';
+import type { DefinitionsWaiter, DurabilityListener } from '../../core/core.js';
 import { accessRefusedText, resourceName, type AccessKind } from '../../core/users.js';
 
 const DIRECT_REPLY_QUEUE = 'amq.rabbitmq.reply-to';
@@ -310,7 +309,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
 
   /** DefinitionsWaiter: a round ended; send every held reply whose round is complete, in order. */
   definitionsDurable(): void {
-    const completed = this.connection.core.scheduler.completedRound;
+    const completed = this.connection.core.completedRound;
     const held = this.held;
     let n = 0;
     while (n < held.length && held[n]!.round <= completed) n++;
@@ -531,7 +530,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
   /** ack every pending confirm whose round is complete, in publish order, as one multiple ack */
   private sendConfirms(): void {
     if (this.state !== State.Open) return;
-    const completed = this.connection.core.scheduler.completedRound;
+    const completed = this.connection.core.completedRound;
     const rounds = this.confirmRounds;
     const tail = this.confirmTail;
     /** sequence number of the publish at index 0 (the one at tail - 1 is publishSeq) */
@@ -776,7 +775,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
         if (this.transactional) throw brokerError(Errors.PRECONDITION_FAILED, 'cannot switch from tx to confirm mode');
         if (!this.confirming) {
           this.confirming = true;
-          this.connection.core.scheduler.addListener(this);
+          this.connection.core.addDurabilityListener(this);
         }
         if (!m.args.nowait) this.send({ id: M_CONFIRM_SELECT_OK, args: {} });
         return;
@@ -951,7 +950,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
 
   /** give back everything this channel holds: consumers cancelled, unacked messages requeued in order */
   release(): void {
-    if (this.confirming) this.connection.core.scheduler.removeListener(this);
+    if (this.confirming) this.connection.core.removeDurabilityListener(this);
     this.confirming = false;
     this.pending = null;
     this.bodyParts = [];

@@ -10,10 +10,9 @@
 import { FETCH_API, LIST_OFFSETS_API, type FetchPartition, type FetchRequest, type FetchTopic, type FetchResponse, type FetchResponsePartitionData, type FetchableTopicResponse, type ListOffsetsPartitionResponse } from '../generated/messages.js';
 import { KafkaErrorCode, kafkaErrorCodeOf, unsupportedCompressionNotice } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler, KafkaSession } from './context.js';
-import type { Partition } from '../../../core/stream/topics.js';
+import type { LogSlice, Partition } from '../../../core/stream/topics.js';
 import { offsetForTime } from '../../../core/stream/browse.js';
 import { streamedBytes, streamedSourceOf } from '../codec.js';
-import type { FileSlice } from '../../../storage/fd-cache.js';
 
 /** ListOffsets special timestamps. */
 const LATEST_TIMESTAMP = -1n;
@@ -50,7 +49,7 @@ interface FetchPass {
   bytes: number;
   partitions: Partition[];
   /** the records of the answer, pinned in their segment files until written (or the pass is dropped) */
-  slices: FileSlice[];
+  slices: LogSlice[];
   /** the partitions that have records in the answer, with the bytes and records of each (consume rates) */
   sent: Partition[];
   sentBytes: number[];
@@ -135,7 +134,7 @@ function fetchOnce(context: KafkaContext, request: FetchRequest, session: KafkaS
   let budget = Math.min(request.maxBytes > 0 ? request.maxBytes : Number.MAX_SAFE_INTEGER, context.fetchMaxBytes);
   let bytes = 0;
   const partitions: Partition[] = [];
-  const slices: FileSlice[] = [];
+  const slices: LogSlice[] = [];
   const sent: Partition[] = [];
   const sentBytes: number[] = [];
   const sentRecords: number[] = [];
@@ -158,10 +157,10 @@ function fetchOnce(context: KafkaContext, request: FetchRequest, session: KafkaS
           return partitionData(p.partition, KafkaErrorCode.OFFSET_OUT_OF_RANGE, partition, null);
         }
         if (offset >= partition.highWatermark || budget <= 0) return partitionData(p.partition, KafkaErrorCode.NONE, partition, NO_RECORDS);
-        let slice: FileSlice | null;
+        let slice: LogSlice | null;
         try {
           // the first partition with data may exceed the budget by one batch (clients must make progress)
-          slice = log.slice(offset, Math.min(p.partitionMaxBytes, budget), partition.highWatermark);
+          slice = partition.readSlice(offset, Math.min(p.partitionMaxBytes, budget));
         } catch (err) {
           const code = kafkaErrorCodeOf(err);
           if (code === KafkaErrorCode.UNKNOWN_SERVER_ERROR) {
