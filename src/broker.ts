@@ -5,6 +5,7 @@ import { buildConfig, ConfigError, PORT_OFF, type Config } from './config/config
 import { DiskAlarm, MemoryAlarm, ResourceAlarms, diskCheckBytes } from './core/alarms.js';
 import { BrokerCore } from './core/core.js';
 import { checkDataDirFormats } from './storage/format-check.js';
+import { writeFileAtomic } from './storage/files.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { ManagementServer, PROMETHEUS_ROUTES } from './management/http.js';
 import type { ManagementContext } from './management/router.js';
@@ -209,6 +210,7 @@ async function openAndServe(
     logger,
     configRules,
     rulesFile: join(lock.dir, 'alert-rules.json'),
+    writeRulesFile: writeFileAtomic,
     webhookUrl: config.alertWebhook,
     intervalMs: config.alertIntervalMs,
     defaultRules: config.alertDefaultRules,

@@ -402,8 +402,6 @@ export interface SampledQueue {
   readonly unackedCount: number;
 }
 
-/** RabbitMQ's default collect_statistics_interval, ms: rates are per-second averages over this window. */
-export const DEFAULT_STATS_INTERVAL_MS = 5000;
 
 /** Longest a sampling pass works before it lets the event loop run, ms. */
 const SAMPLE_SLICE_MS = 2;

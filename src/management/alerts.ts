@@ -30,7 +30,6 @@
 import fs from 'node:fs';
 import type { Logger } from '../log/logger.js';
 import type { UserConfig } from '../config/config.js';
-import { writeFileAtomic } from '../storage/files.js';
 import { LinearRegex } from '../util/linear-regex.js';
 import { Slicer } from './listing.js';
 import { ADMINISTRATOR_TAGS, hasTag, httpError, jsonObject, requireTag, type ManagementContext, type Route } from './router.js';
@@ -200,6 +199,11 @@ export interface AlertEngineOptions {
   readonly configRules: readonly AlertRule[];
   /** where API-made rules are kept; null = not kept */
   readonly rulesFile: string | null;
+  /**
+   * replaces the rules file with `text`, atomically and durably (the composition root gives the storage's
+   * writeFileAtomic); absent = a plain write (tests)
+   */
+  readonly writeRulesFile?: (file: string, text: string) => void;
   /** POSTed a JSON event when an alert fires or resolves; '' = none */
   readonly webhookUrl: string;
   /** every queue now, made as it is iterated (a pass iterates it in slices) */
@@ -614,7 +618,7 @@ export class AlertEngine {
     const list = [...this.apiRules].map((n) => this.rules.get(n)).filter((r): r is AlertRule => r !== undefined).map(ruleToJson);
     // the plain list (the file's first form) unless a default was deleted, which must be remembered too
     const doc = this.deletedDefaults.size === 0 ? list : { rules: list, deleted_defaults: [...this.deletedDefaults].sort() };
-    writeFileAtomic(file, JSON.stringify(doc, null, 2) + '\n');
+    (this.options.writeRulesFile ?? fs.writeFileSync)(file, JSON.stringify(doc, null, 2) + '\n');
   }
 }
 

@@ -30,6 +30,7 @@ import type { SyncScheduler, DurabilityListener } from '../../storage/sync.js';
 import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, walkProducedBatches, type BatchesSummary } from '../../storage/partition/record-walk.js';
 import { syncDirectory, writeFileAtomic } from '../../storage/files.js';
 import { ProducerStates } from './producer-state.js';
+import { DEFAULT_MAX_PARTITIONS_PER_REQUEST, DEFAULT_MAX_PARTITIONS_TOTAL, DEFAULT_MAX_TOPICS } from '../../config/defaults.js';
 import { PartitionCounters } from '../stats.js';
 import type { FdCache, FileSlice } from '../../storage/fd-cache.js';
 
@@ -41,22 +42,6 @@ import { TOPIC_CONFIGS, defaultTopicConfig, parseTopicConfig, type TopicConfig }
 export const MAX_TOPIC_NAME_LENGTH = 249;
 /** Most partitions one topic may have here; a guard against a typo creating a million directories. */
 export const MAX_PARTITIONS = 10_000;
-/**
- * Default limits on the topic catalogue. Every partition is a directory, a log with its index in memory and
- * (while used) open files, so the counts are what a client could otherwise grow without bound: one Metadata
- * request naming 10,000 unknown topics auto-creates 10,000 of them. The totals admit 100k topics and 200k
- * partitions (open files are bounded by the descriptor cache whatever the count; 100k partitions beside
- * 100k durable queues measured 1.3 GiB RSS and a 4.9 s restart, bench/results/2026-12-07-many-durable.md);
- * the per-request budget below is what keeps one client request cheap.
- */
-export const DEFAULT_MAX_TOPICS = 100_000;
-export const DEFAULT_MAX_PARTITIONS_TOTAL = 200_000;
-/**
- * Partitions one request may create (a CreateTopics, a CreatePartitions, or the topics a Metadata or Produce
- * request auto-creates), 1,000: far more than any client creates at once, few enough that one request costs
- * a bounded amount of file-system work while every other client waits.
- */
-export const DEFAULT_MAX_PARTITIONS_PER_REQUEST = 1_000;
 const LEGAL_TOPIC_NAME = /^[a-zA-Z0-9._-]+$/;
 const TOPIC_FILE = 'topic.json';
 const DELETED_PREFIX = '.deleted-';

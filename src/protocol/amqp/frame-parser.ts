@@ -242,7 +242,9 @@ export class FrameParser {
   private beginStraddlingFrame(type: number, channel: number, size: number): void {
     this.frameType = type;
     this.frameChannel = channel;
-    this.payload = Buffer.allocUnsafe(size);
+    // memory of its own, not a slice of Node's shared pool (8 KiB on Node 20, 64 KiB on Node 24): a payload
+    // kept as a message body must not hold a pool slab, and other buffers' bytes, alive with it
+    this.payload = Buffer.allocUnsafeSlow(size);
     this.payloadFill = 0;
     this.state = size === 0 ? State.FrameEnd : State.Payload;
   }

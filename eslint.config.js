@@ -1,0 +1,74 @@
+// Lint: the layering of ../shared/ARCHITECTURE.md as import rules, and a few correctness rules.
+//
+//   protocol/, management/  →  core/  →  storage/  →  util/, log/, errors/
+//
+// Nothing imports protocol/ or management/ but the composition root (broker.ts) and the CLI; an adapter
+// reaches storage only through core entry points (VirtualHost.publish, core/stream/append.ts, Partition
+// readSlice, BrokerCore.whenDurable); storage knows nothing of routing, protocols or the core model; util/,
+// log/ and errors/ import nothing of the broker. config/ is the settings table every layer may read.
+import tseslint from 'typescript-eslint';
+
+/** An import rule forbidding `groups` (path globs relative to the importing file's tree), type imports included. */
+function forbid(groups, why) {
+  return ['error', { patterns: [{ group: groups, message: why }] }];
+}
+
+const ABOVE_CORE = ['**/protocol/**', '**/management/**', '**/cli/**', '**/broker.js', '**/index.js'];
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'test-artifacts/**', 'src/management/ui/**'] },
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parser: tseslint.parser },
+    plugins: { '@typescript-eslint': tseslint.plugin },
+    rules: {
+      'no-debugger': 'error',
+      'no-dupe-keys': 'error',
+      'no-duplicate-case': 'error',
+      'no-self-assign': 'error',
+      'no-unsafe-finally': 'error',
+      'no-unreachable': 'error',
+      'no-constant-binary-expression': 'error',
+      'no-cond-assign': ['error', 'except-parens'],
+      'no-fallthrough': 'error',
+      eqeqeq: ['error', 'always', { null: 'ignore' }],
+      '@typescript-eslint/no-unused-vars': 'off', // tsc's noUnusedLocals does it
+    },
+  },
+  {
+    files: ['src/protocol/**/*.ts', 'src/management/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid(['**/storage/**'], 'an adapter reaches storage through core entry points (ARCHITECTURE.md layering)'),
+    },
+  },
+  {
+    files: ['src/protocol/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid(['**/storage/**', '**/management/**', '**/cli/**'], 'a protocol adapter talks to core only (ARCHITECTURE.md layering)'),
+    },
+  },
+  {
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid(ABOVE_CORE, 'core never knows the protocols, the management API or the process around it (ARCHITECTURE.md layering)'),
+    },
+  },
+  {
+    files: ['src/storage/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid([...ABOVE_CORE, '**/core/**'], 'storage knows nothing of the core model, routing or protocols (ARCHITECTURE.md layering)'),
+    },
+  },
+  {
+    files: ['src/util/**/*.ts', 'src/log/**/*.ts', 'src/errors/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid([...ABOVE_CORE, '**/core/**', '**/storage/**', '**/config/**'], 'util/, log/ and errors/ are the bottom layer (ARCHITECTURE.md layering)'),
+    },
+  },
+  {
+    files: ['src/config/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid([...ABOVE_CORE, '**/core/**'], 'config/ is read by every layer, so it imports none above the bottom (ARCHITECTURE.md layering)'),
+    },
+  },
+);
