@@ -47,7 +47,7 @@ import path from 'node:path';
 import { CachedFile, FdCache, FileSlice, PRIVATE_CACHE_FILES } from '../fd-cache.js';
 import { closeQuietly, ensureDirectory, readFully, readdirIfExists, readdirOrEmpty, unlinkIfExists, writeFully } from '../files.js';
 import type { SyncScheduler, SyncableLog } from '../sync.js';
-import { INITIAL_WRITE_BUFFER_BYTES, grownBuffer } from '../log.js';
+import { INITIAL_WRITE_BUFFER_BYTES, grownBuffer } from '../segment-writer.js';
 import {
   DEFAULT_DELETE_RETENTION_MS,
   KeyOffsetMap,
