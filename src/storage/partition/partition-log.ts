@@ -44,10 +44,10 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { CachedFile, FdCache, FileSlice, PRIVATE_CACHE_FILES } from '../fd-cache.js';
-import { closeQuietly, ensureDirectory, readFully, readdirIfExists, readdirOrEmpty, unlinkIfExists, writeFully } from '../files.js';
+import { FdCache, FileSlice, PRIVATE_CACHE_FILES } from '../fd-cache.js';
+import { closeQuietly, readFully, readdirIfExists, readdirOrEmpty, unlinkIfExists, writeFully } from '../files.js';
 import type { SyncScheduler, SyncableLog } from '../sync.js';
-import { INITIAL_WRITE_BUFFER_BYTES, grownBuffer } from '../segment-writer.js';
+import { SegmentWriter } from '../segment-writer.js';
 import {
   DEFAULT_DELETE_RETENTION_MS,
   KeyOffsetMap,
@@ -202,9 +202,8 @@ export class PartitionLog implements SyncableLog {
   private nextOffset = 0n;
   private totalBytes = 0;
 
-  /** grows from INITIAL_WRITE_BUFFER_BYTES by doubling, as a queue log's does (allocated by the first append) */
-  private writeBuffer: Buffer = EMPTY;
-  private writeLength = 0;
+  /** the append buffer, the active segment's file and the fsync registration (../segment-writer.ts) */
+  private readonly writer: SegmentWriter<PartitionSegment, bigint>;
   private readonly directPrefix = Buffer.allocUnsafe(PARTITION_LEADER_EPOCH_AT + 4);
 
   /** Header block for locating batches: bytes [scanStart, scanEnd) of scanSegment. */
@@ -227,31 +226,13 @@ export class PartitionLog implements SyncableLog {
   private scratchSegment: PartitionSegment | null = null;
   private scratchEntry = -1;
 
-  /** the partition's directory, fsynced after a segment file is created (policy 'always') */
-  private directoryFile: CachedFile | null = null;
-  private directorySyncPending = false;
-  private activeSyncPending = false;
-  /** The active segment's fd is in the round in flight. */
-  private activeInFlight = false;
-  private sealedAwaitingSync: PartitionSegment[] = [];
-  private sealedSyncing: PartitionSegment[] = [];
   /** Sealed segments whose .log is durable and whose index files are still to be written. */
   private indexWritePending: PartitionSegment[] = [];
-  private syncInFlight = false;
-  // Write failures (see sync.ts): the end of what the last completed round covers (segment base offset,
-  // size in it) and of what the round in flight covers. After a failed write, appends get offsets but
-  // are not written until the scheduler rolls the log back to the durable end (the high watermark never
-  // passed them, so their offsets are handed out again); repair() then rolls to a new segment.
-  private durableBase = 0n;
-  private durableSize = 0;
-  private candidateBase = 0n;
-  private candidateSize = 0;
-  private writeError: Error | null = null;
+  // Write failures (see sync.ts): the writer keeps the end of what the last completed round covers (segment
+  // base offset, size in it) and of what the round in flight covers. After a failed write, appends get
+  // offsets but are not written until the scheduler rolls the log back to the durable end (the high
+  // watermark never passed them, so their offsets are handed out again); repair() then rolls to a new segment.
   private needsRepair = false;
-  /** the parent directory, owed an fsync since this log created its own directory in it */
-  private parentDirectory: CachedFile | null = null;
-  /** files whose descriptors the scheduler is syncing (pinned in the cache until onSyncDone) */
-  private readonly pinned: CachedFile[] = [];
 
   private constructor(options: PartitionLogOptions) {
     this.dir = options.dir;
@@ -269,6 +250,23 @@ export class PartitionLog implements SyncableLog {
       options.files ??
       new FdCache({ capacity: PRIVATE_CACHE_FILES, syncBeforeClose: this.syncEnabled, onSyncError: (error) => this.scheduler.reportFailure(error) });
     this.errorLogger = options.errorLogger ?? ((line) => this.logger(line));
+    this.writer = new SegmentWriter<PartitionSegment, bigint>({
+      dir: this.dir,
+      scheduler: this.scheduler,
+      files: this.files,
+      owner: this,
+      maxBufferBytes: PARTITION_WRITE_BUFFER_BYTES,
+      keyOf: (segment) => segment.baseOffset,
+      header: (segment) => encodeSegmentHeader(segment.baseOffset),
+      beforeCreate: (segment) => {
+        unlinkIfExists(segment.indexPath); // stale index files must never describe a new segment
+        unlinkIfExists(segment.timeIndexPath);
+      },
+      // its index files are written by the next flush, which runs only if the scheduler has not failed
+      onSealedSynced: (segment) => {
+        if (!segment.deleted) this.indexWritePending.push(segment);
+      },
+    });
     this.scanContext = {
       dir: this.dir,
       indexIntervalBytes: this.indexIntervalBytes,
@@ -364,11 +362,11 @@ export class PartitionLog implements SyncableLog {
   append(batches: Buffer, now: number, validated = false): AppendResult {
     if (this.state !== LogState.Open) throw this.notOpenError();
     if (!validated) validateBatches(batches);
-    if (this.needsRepair && this.writeError === null) {
+    if (this.needsRepair && this.writer.writeError === null) {
       try {
         this.repairSegment();
       } catch (error) {
-        this.failWrite(error);
+        this.writer.failWrite(error);
       }
     }
     const baseOffset = this.nextOffset;
@@ -385,12 +383,12 @@ export class PartitionLog implements SyncableLog {
         (segment.size + size > this.segmentBytes ||
           offset + BigInt(lastOffsetDelta) - segment.baseOffset > MAX_RELATIVE_OFFSET ||
           this.agedOut(segment, maxTimestamp, now)) &&
-        this.writeError === null
+        this.writer.writeError === null
       ) {
         try {
           segment = this.roll();
         } catch (error) {
-          this.failWrite(error);
+          this.writer.failWrite(error);
         }
       }
       if (segment.lastBatchPosition === 0) {
@@ -448,7 +446,7 @@ export class PartitionLog implements SyncableLog {
       segment = this.segments[index]!;
       if (offset < segment.baseOffset) offset = segment.baseOffset;
     }
-    if (segment === this.active && this.writeLength > 0) this.flush();
+    if (segment === this.active && this.writer.length > 0) this.flush();
     const available = segment.flushedSize;
     let position: number;
     let firstSize: number;
@@ -512,7 +510,7 @@ export class PartitionLog implements SyncableLog {
       segment = this.segments[index]!;
       if (offset < segment.baseOffset) offset = segment.baseOffset;
     }
-    if (segment === this.active && this.writeLength > 0) this.flush();
+    if (segment === this.active && this.writer.length > 0) this.flush();
     let position: number;
     let firstSize: number;
     let firstBase: bigint;
@@ -578,7 +576,7 @@ export class PartitionLog implements SyncableLog {
     for (let i = 0; i < this.segments.length; i++) {
       const segment = this.segments[i]!;
       if (segment.maxTimestamp < timestamp) continue;
-      if (segment === this.active && this.writeLength > 0) this.flush();
+      if (segment === this.active && this.writer.length > 0) this.flush();
       // entries' timestamps only grow: find the last entry before which every batch is older than `timestamp`
       let low = 0;
       let high = this.entryCount(segment) - 1;
@@ -692,7 +690,7 @@ export class PartitionLog implements SyncableLog {
     for (const segment of sealed) {
       if (segment.deleted) continue; // deleted by retention since the pass began (forgetSegment marks every removal)
       // awaiting its fsync (fd still open) or its index files: it and every later segment wait for the next pass
-      if (segment.dataSyncPending || this.sealedSyncing.includes(segment) || this.indexWritePending.includes(segment)) break;
+      if (segment.dataSyncPending || this.writer.sealedSyncing.includes(segment) || this.indexWritePending.includes(segment)) break;
       result.segmentsExamined++;
       const newest = segment.maxTimestamp >= 0 ? segment.maxTimestamp : segment.lastAppendTime;
       const cleaning = cleanSegmentFileSteps(
@@ -762,24 +760,7 @@ export class PartitionLog implements SyncableLog {
   /** Writes buffered batches to the OS (no fsync), and index files of sealed segments made durable. */
   flush(): void {
     if (this.state !== LogState.Open) return;
-    const length = this.writeLength;
-    if (this.writeError !== null) {
-      this.writeLength = 0; // rolled back by the scheduler: nothing of it may reach the file
-    } else if (length > 0) {
-      const segment = this.active;
-      try {
-        const fd = this.ensureCreated(segment);
-        this.written(segment.file);
-        writeFully(fd, this.writeBuffer, length, segment.flushedSize);
-      } catch (error) {
-        this.failWrite(error);
-        throw error;
-      }
-      segment.flushedSize += length;
-      this.writeLength = 0;
-      this.scheduler.noteWritten(length);
-      this.dataWritten();
-    }
+    this.writer.flushBuffer(this.active);
     const pending = this.indexWritePending;
     if (pending.length > 0 && this.scheduler.failure === null) {
       for (let i = 0; i < pending.length; i++) {
@@ -808,19 +789,18 @@ export class PartitionLog implements SyncableLog {
     if (this.syncEnabled) {
       // what no round synced yet (a file the cache closed was synced before the close)
       for (const segment of this.segments) if (segment.file.unsynced && segment.file.fd >= 0) fs.fdatasyncSync(segment.file.fd);
-      const directory = this.directoryFile;
-      if (this.directorySyncPending && directory !== null && directory.unsynced && directory.fd >= 0) fs.fsyncSync(directory.fd);
+      const directory = this.writer.directoryFile;
+      if (this.writer.directorySyncPending && directory !== null && directory.unsynced && directory.fd >= 0) fs.fsyncSync(directory.fd);
     }
-    this.directorySyncPending = false;
-    this.activeSyncPending = false;
+    this.writer.directorySyncPending = false;
+    this.writer.activeSyncPending = false;
     for (const segment of this.segments) {
       if (segment.memoryIndex !== null && segment.created) this.writeIndexFiles(segment);
       this.releaseFiles(segment);
     }
-    this.sealedAwaitingSync.length = 0;
+    this.writer.sealedAwaitingSync.length = 0;
     this.indexWritePending.length = 0;
-    if (this.directoryFile !== null) this.files.release(this.directoryFile);
-    this.directoryFile = null;
+    this.writer.releaseDirectory();
     this.state = LogState.Closed;
   }
 
@@ -828,19 +808,18 @@ export class PartitionLog implements SyncableLog {
   destroy(): void {
     if (this.state === LogState.Destroyed) return;
     this.scheduler.forget(this);
-    this.writeLength = 0;
-    this.writeError = null;
+    this.writer.length = 0;
+    this.writer.writeError = null;
     this.needsRepair = false;
     for (const segment of this.segments) {
       segment.deleted = true;
       this.releaseFiles(segment);
     }
-    if (this.directoryFile !== null) this.files.release(this.directoryFile);
-    this.directoryFile = null;
+    this.writer.releaseDirectory();
     this.segments = [];
-    this.sealedAwaitingSync.length = 0;
+    this.writer.sealedAwaitingSync.length = 0;
     this.indexWritePending.length = 0;
-    this.activeSyncPending = this.directorySyncPending = false;
+    this.writer.activeSyncPending = this.writer.directorySyncPending = false;
     for (const name of readdirOrEmpty(this.dir)) {
       if (
         parseSegmentFile(name) !== null ||
@@ -863,64 +842,17 @@ export class PartitionLog implements SyncableLog {
   // ---- SyncableLog: called by the SyncScheduler -------------------------------------------------
 
   collectSyncFds(dataFds: number[], directoryFds: number[]): void {
-    this.candidateBase = this.active.baseOffset;
-    this.candidateSize = this.active.flushedSize;
-    // a file the cache closed since it was written was synced before the close: nothing left to sync
-    const directory = this.directoryFile;
-    if (this.directorySyncPending && directory !== null) this.collectFile(directory, directoryFds);
-    const parent = this.parentDirectory;
-    if (this.directorySyncPending && parent !== null) {
-      this.collectFile(parent, directoryFds);
-      this.parentDirectory = null;
-    }
-    this.directorySyncPending = false;
-    if (this.activeSyncPending) {
-      this.collectFile(this.active.file, dataFds);
-      this.activeInFlight = true;
-    }
-    this.activeSyncPending = false;
-    const sealed = this.sealedAwaitingSync;
-    for (let i = 0; i < sealed.length; i++) {
-      const segment = sealed[i]!;
-      segment.dataSyncPending = false;
-      this.collectFile(segment.file, dataFds);
-      this.sealedSyncing.push(segment); // its index files are written once this round is done
-    }
-    sealed.length = 0;
-    this.syncInFlight = true;
-  }
-
-  /** Hands an unsynced file's descriptor to a sync: pinned (kept open) until onSyncDone. */
-  private collectFile(file: CachedFile, fds: number[]): void {
-    if (!file.unsynced || file.fd < 0 || file.released) return;
-    file.unsynced = false;
-    this.files.pin(file);
-    this.pinned.push(file);
-    fds.push(file.fd);
+    this.writer.collect(this.active, dataFds, directoryFds);
   }
 
   onSyncDone(): void {
-    this.syncInFlight = false;
-    this.activeInFlight = false;
-    const sealed = this.sealedSyncing;
-    for (let i = 0; i < sealed.length; i++) {
-      const segment = sealed[i]!;
-      if (segment.deleted || segment === this.active) continue;
-      this.indexWritePending.push(segment);
-    }
-    sealed.length = 0;
-    const pinned = this.pinned;
-    for (let i = 0; i < pinned.length; i++) this.files.unpin(pinned[i]!);
-    pinned.length = 0;
-    // the index files are written by the next flush, which runs only if the scheduler has not failed
+    this.writer.onSyncDone(this.active);
     if (this.indexWritePending.length > 0 && this.state === LogState.Open && !this.flushQueued) this.scheduler.markDirty(this);
   }
 
   roundCompleted(): boolean {
     if (this.state !== LogState.Open) return false;
-    this.durableBase = this.candidateBase;
-    this.durableSize = this.candidateSize;
-    return this.active.baseOffset !== this.durableBase || this.active.size !== this.durableSize;
+    return this.writer.roundCompleted(this.active);
   }
 
   /**
@@ -930,10 +862,9 @@ export class PartitionLog implements SyncableLog {
    */
   rollBack(): void {
     if (this.state !== LogState.Open) return;
-    this.writeError = null;
-    this.writeLength = 0;
-    const base = this.durableBase;
-    const size = this.durableSize;
+    this.writer.rollBackToDurable();
+    const base = this.writer.durableSegment;
+    const size = this.writer.durableSize;
     for (const segment of this.segments) {
       if (segment.baseOffset > base) {
         segment.deleted = true;
@@ -954,13 +885,10 @@ export class PartitionLog implements SyncableLog {
     // every descriptor goes back to the cache (closed after any sync in flight on it): the state is
     // rebuilt from the files below, with handles of its own
     for (const segment of this.segments) this.releaseFiles(segment);
-    if (this.directoryFile !== null) this.files.release(this.directoryFile);
-    this.directoryFile = null;
+    this.writer.releaseDirectory();
     this.segments = [];
-    this.sealedAwaitingSync = [];
-    this.sealedSyncing = [];
+    this.writer.clearPending();
     this.indexWritePending = [];
-    this.activeSyncPending = this.directorySyncPending = this.activeInFlight = this.syncInFlight = false;
     this.totalBytes = 0;
     this.scanSegment = this.hintSegment = this.scratchSegment = null;
     this.hintOffset = -1n;
@@ -972,7 +900,7 @@ export class PartitionLog implements SyncableLog {
 
   repair(): boolean {
     if (this.state !== LogState.Open || !this.needsRepair) return true;
-    if (this.writeError !== null) return false;
+    if (this.writer.writeError !== null) return false;
     try {
       this.repairSegment();
       return true;
@@ -988,105 +916,69 @@ export class PartitionLog implements SyncableLog {
   }
 
   private markAllDurable(): void {
-    this.durableBase = this.candidateBase = this.active.baseOffset;
-    this.durableSize = this.candidateSize = this.active.size;
+    this.writer.markAllDurable(this.active);
   }
 
   // ---- appending ---------------------------------------------------------------------------------
 
   /** Copies one batch into the write buffer (or straight to the file when large), with its offset and epoch set. */
   private writeBatch(segment: PartitionSegment, source: Buffer, at: number, size: number, offset: bigint): void {
-    if (this.writeError !== null) {
+    if (this.writer.writeError !== null) {
       if (!this.flushQueued) this.scheduler.markDirty(this); // counted, not written: rolled back soon
       return;
     }
-    if (size > this.writeBuffer.length - this.writeLength) {
+    if (size > this.writer.buffer.length - this.writer.length) {
       try {
         this.flush();
       } catch (error) {
-        this.failWrite(error);
+        this.writer.failWrite(error);
         return;
       }
-      if (size <= PARTITION_WRITE_BUFFER_BYTES && this.writeBuffer.length < PARTITION_WRITE_BUFFER_BYTES) {
-        this.writeBuffer = grownBuffer(this.writeBuffer.length, size, INITIAL_WRITE_BUFFER_BYTES, PARTITION_WRITE_BUFFER_BYTES);
-      }
+      if (size <= PARTITION_WRITE_BUFFER_BYTES) this.writer.grow(size);
       if (size > PARTITION_WRITE_BUFFER_BYTES) {
         const prefix = this.directPrefix;
         source.copy(prefix, 0, at, at + prefix.length);
         prefix.writeBigInt64BE(offset, BASE_OFFSET_AT);
         prefix.writeInt32BE(this.leaderEpoch, PARTITION_LEADER_EPOCH_AT);
         try {
-          const fd = this.ensureCreated(segment);
-          this.written(segment.file);
-          writeFully(fd, prefix, prefix.length, segment.flushedSize);
-          const rest = source.subarray(at + prefix.length, at + size);
-          writeFully(fd, rest, rest.length, segment.flushedSize + prefix.length);
+          this.writer.writeDirect(segment, [prefix, source.subarray(at + prefix.length, at + size)]);
         } catch (error) {
-          this.failWrite(error);
-          return;
+          this.writer.failWrite(error);
         }
-        segment.flushedSize += size;
-        this.scheduler.noteWritten(size);
-        this.dataWritten();
         return;
       }
     }
     // opened (or created) by the request that starts the buffer, not by the flush all logs share (see
     // SegmentLog.append); EMFILE/ENOSPC here is a failed write like any other
-    if (this.writeLength === 0) {
+    if (this.writer.length === 0) {
       try {
-        this.ensureCreated(segment);
+        this.writer.ensureCreated(segment);
       } catch (error) {
-        this.failWrite(error);
+        this.writer.failWrite(error);
         return;
       }
     }
-    const buffer = this.writeBuffer;
-    const start = this.writeLength;
+    const buffer = this.writer.buffer;
+    const start = this.writer.length;
     source.copy(buffer, start, at, at + size);
     buffer.writeBigInt64BE(offset, start + BASE_OFFSET_AT);
     buffer.writeInt32BE(this.leaderEpoch, start + PARTITION_LEADER_EPOCH_AT);
-    this.writeLength = start + size;
+    this.writer.length = start + size;
     if (!this.flushQueued) this.scheduler.markDirty(this);
-  }
-
-  /** A write failed: stop writing, and let the scheduler fail the rounds and roll back. */
-  private failWrite(error: unknown): void {
-    const failure = error instanceof Error ? error : new Error(String(error));
-    if (this.writeError === null) this.writeError = failure;
-    this.writeLength = 0;
-    this.scheduler.writeFailed(failure);
-    if (!this.flushQueued) this.scheduler.markDirty(this);
-  }
-
-  /** `file` was written: with syncs on, it owes one (the cache syncs it before closing its descriptor). */
-  private written(file: CachedFile): void {
-    // with policy 'never' nothing is synced, and no failed sync-before-close is reported for it
-    if (this.syncEnabled) this.files.written(file);
-  }
-
-  private dataWritten(): void {
-    if (!this.syncEnabled) {
-      this.candidateBase = this.active.baseOffset;
-      this.candidateSize = this.active.flushedSize;
-      return;
-    }
-    this.activeSyncPending = true;
-    this.scheduler.markUnsynced(this);
   }
 
   /** Every byte of the active segment is written and (with fsync on) synced: nothing in it is still awaited. */
   private activeDurable(): boolean {
     if (!this.syncEnabled) return true; // nothing is awaited: roll() writes the buffer out
     const active = this.active;
-    return active.flushedSize === active.size && !this.activeSyncPending && !this.activeInFlight && !this.syncInFlight;
+    return active.flushedSize === active.size && !this.writer.activeSyncPending && !this.writer.activeInFlight && !this.writer.syncInFlight;
   }
 
   /** Seals the active segment and starts the next one at the current end offset. */
   private roll(): PartitionSegment {
     this.flush();
     const sealed = this.active;
-    const sealedSyncPending = this.activeSyncPending;
+    const sealedSyncPending = this.writer.activeSyncPending;
     // the new segment first: if it cannot be created, the active one stays as it was
     const next = this.createSegment(this.nextOffset);
     if (!this.syncEnabled) {
@@ -1094,14 +986,13 @@ export class PartitionLog implements SyncableLog {
     } else if (sealedSyncPending) {
       // the next round fdatasyncs it (or the cache, should it close the descriptor first); onSyncDone
       // then writes the index files
-      sealed.dataSyncPending = true;
-      this.sealedAwaitingSync.push(sealed);
-    } else if (this.activeInFlight) {
-      this.sealedSyncing.push(sealed); // the round in flight covers all of it
+      this.writer.sealedOwesSync(sealed);
+    } else if (this.writer.activeInFlight) {
+      this.writer.sealedSyncing.push(sealed); // the round in flight covers all of it
     } else {
       this.writeIndexFiles(sealed); // every byte is durable already
     }
-    this.activeInFlight = false;
+    this.writer.activeInFlight = false;
     this.segments.push(next);
     this.active = next;
     return next;
@@ -1114,48 +1005,9 @@ export class PartitionLog implements SyncableLog {
   private createSegment(baseOffset: bigint, lazy = false): PartitionSegment {
     const segment = new PartitionSegment(this.dir, baseOffset);
     if (lazy) segment.created = false;
-    else this.createFile(segment); // may throw (ENOSPC, EMFILE …): then nothing was counted
+    else this.writer.createFile(segment); // may throw (ENOSPC, EMFILE …): then nothing was counted
     this.totalBytes += PARTITION_SEGMENT_HEADER_BYTES;
     return segment;
-  }
-
-  private ensureCreated(segment: PartitionSegment): number {
-    return segment.created ? this.files.fd(segment.file) : this.createFile(segment);
-  }
-
-  private createFile(segment: PartitionSegment): number {
-    const baseOffset = segment.baseOffset;
-    if (ensureDirectory(this.dir) && this.syncEnabled) {
-      // the new directory's entry in its parent is fsynced by the next round (once for every log created in it)
-      const parent = this.files.sharedDirectory(path.dirname(this.dir));
-      this.files.fd(parent);
-      this.written(parent);
-      this.parentDirectory = parent;
-    }
-    unlinkIfExists(segment.indexPath); // stale index files must never describe a new segment
-    unlinkIfExists(segment.timeIndexPath);
-    const fd = this.files.create(segment.file, 'wx+');
-    try {
-      writeFully(fd, encodeSegmentHeader(baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
-    } catch (error) {
-      // the disk is full (say): no half-made file may block the next try at the same name
-      this.files.close(segment.file);
-      unlinkIfExists(segment.logPath);
-      throw error;
-    }
-    segment.created = true;
-    this.written(segment.file);
-    if (this.syncEnabled) {
-      const directory = this.directoryFile;
-      if (directory !== null) {
-        this.files.fd(directory); // open now: a file with a sync owed is never closed unsynced
-        this.written(directory);
-      }
-      this.directorySyncPending = true;
-      this.activeSyncPending = true;
-      this.scheduler.markUnsynced(this);
-    }
-    return fd;
   }
 
   /** Writes a segment's .timeindex and .index from its in-memory index; a sealed one then drops it. */
@@ -1194,8 +1046,7 @@ export class PartitionLog implements SyncableLog {
   private forgetSegment(segment: PartitionSegment): void {
     segment.deleted = true;
     this.releaseFiles(segment);
-    if (segment.dataSyncPending) removeFrom(this.sealedAwaitingSync, segment);
-    segment.dataSyncPending = false;
+    this.writer.forget(segment);
     if (this.hintSegment === segment) this.hintSegment = null;
     if (this.scanSegment === segment) this.scanSegment = null;
     if (this.scratchSegment === segment) this.scratchSegment = null;
@@ -1210,7 +1061,8 @@ export class PartitionLog implements SyncableLog {
 
   /** The directory's descriptor for compaction's fsyncs between renames; -1 with policy 'never'. */
   private directoryFd(): number {
-    return this.directoryFile === null ? -1 : this.files.fd(this.directoryFile);
+    const directory = this.writer.directoryFile;
+    return directory === null ? -1 : this.files.fd(directory);
   }
 
   // ---- reading -----------------------------------------------------------------------------------
@@ -1321,7 +1173,7 @@ export class PartitionLog implements SyncableLog {
   private recover(): void {
     const started = Date.now();
     // a new partition's directory is created by its first segment file (createFile): an empty one has none
-    if (this.syncEnabled) this.directoryFile = new CachedFile(this.dir, 'r', true);
+    this.writer.openDirectory();
     if (fs.existsSync(this.dir)) recoverInterruptedCompaction(this.dir, this.directoryFd(), this.logger);
     const logBases: bigint[] = [];
     const indexBases = new Set<bigint>();
@@ -1503,9 +1355,4 @@ export class PartitionLog implements SyncableLog {
   private notOpenError(): Error {
     return new Error(`partition ${this.dir}: log is ${this.state === LogState.Closed ? 'closed' : 'destroyed'}`);
   }
-}
-
-function removeFrom<T>(list: T[], item: T): void {
-  const index = list.indexOf(item);
-  if (index >= 0) list.splice(index, 1);
 }
