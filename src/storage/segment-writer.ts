@@ -37,8 +37,8 @@
  *   reports the failure and rethrows (the log's callers decide: SegmentLog.flushOrFail swallows it,
  *   the scheduler's end-of-turn flush sees it). The rollback itself (what to truncate, what to rebuild)
  *   is each log's; rollBackToDurable() resets the writer's part. A failed fsync reaches the logs only
- *   through the scheduler (rollBack). The group-offsets log (group-offset-log.ts) has one file and
- *   no segments: it keeps its own file but follows the same rules.
+ *   through the scheduler (rollBack). The group offsets log (group-offset-log.ts) writes through a
+ *   writer too: one file that never rolls (created at open, replaced whole by its compaction).
  *
  * Every write goes through files.ts writeFully (faults.ts can fail it: ENOSPC, EIO, torn, short writes)
  * and every file is opened through the FdCache (faults.ts can fail the open: EMFILE, EIO).

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { SyncScheduler } from '../../storage/sync.js';
 import { OffsetStore, type StoredOffset } from './group-offsets.js';
-import { OFFSET_LOG_FILE, encodeCommitRecord, encodeDeleteGroupRecord, replayOffsetLog, type OffsetRecord } from './group-offset-log.js';
+import { OFFSET_LOG_FILE, encodeCommitRecord, encodeDeleteGroupRecord, replayOffsetLog, type OffsetRecord } from '../../storage/group-offset-log.js';
 
 const dirs: string[] = [];
 after(() => {
