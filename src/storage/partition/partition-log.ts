@@ -45,84 +45,51 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FdCache, FileSlice, PRIVATE_CACHE_FILES } from '../fd-cache.js';
-import { closeQuietly, readFully, readdirIfExists, readdirOrEmpty, unlinkIfExists, writeFully } from '../files.js';
+import { readFully, readdirOrEmpty, unlinkIfExists } from '../files.js';
 import type { SyncScheduler, SyncableLog } from '../sync.js';
 import { SegmentWriter } from '../segment-writer.js';
+import { isDamagedFileName } from '../damage.js';
 import {
   DEFAULT_DELETE_RETENTION_MS,
-  KeyOffsetMap,
-  cleanSegmentFileSteps,
-  discardCleanedSegment,
-  emptyCompactionResult,
-  storedBatches,
   isCompactionTemporaryFile,
   recoverInterruptedCompaction,
-  swapInCleanedSegment,
   type CompactionOptions,
   type CompactionResult,
 } from './compaction.js';
 import { OffsetOutOfRangeError } from './errors.js';
-import { isDamagedFileName, trySaveDamagedBytes } from '../damage.js';
-import { checkFormatVersion } from '../format-error.js';
-import { findNextBatch, isSplitTemporaryFile } from './batch-resync.js';
+import { isSplitTemporaryFile } from './batch-resync.js';
+import { CORRUPT_SEGMENT_SUFFIX, LOG_FILE_SUFFIX, MAX_OFFSET, PARTITION_SEGMENT_HEADER_BYTES, encodeSegmentHeader, parseSegmentFile, segmentBaseName } from './format.js';
 import {
-  CORRUPT_SEGMENT_SUFFIX,
-  LOG_FILE_SUFFIX,
-  MAX_OFFSET,
-  OFFSET_INDEX_ENTRY_BYTES,
-  PARTITION_FORMAT_VERSION,
-  PARTITION_SEGMENT_MAGIC,
-  OFFSET_INDEX_HEADER_BYTES,
-  PARTITION_SEGMENT_HEADER_BYTES,
-  TIME_INDEX_ENTRY_BYTES,
-  TIME_INDEX_HEADER_BYTES,
-  checkSegmentHeader,
-  encodeOffsetIndex,
-  encodeSegmentHeader,
-  encodeTimeIndex,
-  parseSegmentFile,
-  segmentBaseName,
-} from './format.js';
-import {
-  BASE_OFFSET_AT,
   BATCH_HEADER_BYTES,
-  BATCH_LENGTH_OVERHEAD,
-  MAX_BATCH_BYTES,
+  BASE_OFFSET_AT,
   PARTITION_LEADER_EPOCH_AT,
   batchSizeAt,
   lastOffsetDeltaAt,
   maxTimestampAt,
   validateBatches,
 } from './record-batch.js';
-import {
-  MAX_RELATIVE_OFFSET,
-  PartitionSegment,
-  scanSegmentFile,
-  trustIndexFiles,
-  type RecoveryTotals,
-  type SegmentScanContext,
-} from './partition-segment.js';
+import { MAX_RELATIVE_OFFSET, PartitionSegment, trustIndexFiles, writeIndexFiles } from './partition-segment.js';
+import { PartitionReader, segmentIndexFor, type ReadCounters } from './partition-reader.js';
+import { applyRetention, compactionPass, type CleanupHost } from './partition-cleanup.js';
+import { MAX_PARTITION_SEGMENT_BYTES, recoverSegments, removeSegmentFiles, type PartitionRecoveryContext } from './partition-recovery.js';
+
+export { MAX_PARTITION_SEGMENT_BYTES };
+export type { ReadCounters };
 
 /**
  * Default segment size, 64 MiB: retention frees space in steps of one segment, an unclean open rescans
  * at most about one segment per partition (tens of milliseconds), and a GiB of partition is 16 files.
  */
 export const DEFAULT_PARTITION_SEGMENT_BYTES = 64 * 1024 * 1024;
-/** Largest segment size, 1 GiB: with MAX_BATCH_BYTES every file position fits a u32 index entry. */
-export const MAX_PARTITION_SEGMENT_BYTES = 1024 * 1024 * 1024;
 /** Smallest segment size: a header and one minimal batch (tests use tiny segments). */
 export const MIN_PARTITION_SEGMENT_BYTES = PARTITION_SEGMENT_HEADER_BYTES + BATCH_HEADER_BYTES;
 /** Default sparse-index interval, 4 KiB (Kafka's index.interval.bytes): a lookup scans about one page of headers. */
 export const DEFAULT_INDEX_INTERVAL_BYTES = 4096;
 /** Write buffer per partition, 256 KiB: one turn's produce requests for a busy partition fit in one write(). */
 export const PARTITION_WRITE_BUFFER_BYTES = 256 * 1024;
-/** Block read while walking batch headers from an index entry: covers a default index interval and a header. */
-const LOCATE_BLOCK_BYTES = 8 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
-/** Bytes a compaction step reads (building the key map or cleaning a segment) before it lets others run: 8 MiB by default. */
-const COMPACTION_STEP_BYTES = 8 * 1024 * 1024;
 
 export interface PartitionLogOptions {
   dir: string;
@@ -156,16 +123,6 @@ export interface AppendResult {
   logAppendTime: number;
 }
 
-/** Bytes read from files by read() and offsetForTimestamp(), for tests and metrics. */
-export interface ReadCounters {
-  /** Bytes of .log files read: batch headers while locating, plus the batches returned. */
-  logBytesRead: number;
-  /** Bytes of .index/.timeindex files read by binary searches over sealed segments. */
-  indexBytesRead: number;
-  /** Of logBytesRead, the bytes read to locate a batch (not the returned batches). */
-  locateBytesRead: number;
-}
-
 const enum LogState {
   Open,
   Closed,
@@ -176,7 +133,7 @@ export class PartitionLog implements SyncableLog {
   readonly dir: string;
   /** Written into the partitionLeaderEpoch of every batch appended from now on. */
   leaderEpoch: number;
-  readonly readCounters: ReadCounters = { logBytesRead: 0, indexBytesRead: 0, locateBytesRead: 0 };
+  readonly readCounters: ReadCounters;
   flushQueued = false;
   syncQueued = false;
   exposed = false;
@@ -193,7 +150,7 @@ export class PartitionLog implements SyncableLog {
   private readonly logger: (line: string, routine?: boolean) => void;
   private readonly errorLogger: (line: string) => void;
   private readonly syncEnabled: boolean;
-  private readonly scanContext: SegmentScanContext;
+  private readonly recoveryContext: PartitionRecoveryContext;
   private state = LogState.Open;
 
   /** Ascending by base offset; the last one is the active segment. */
@@ -206,25 +163,12 @@ export class PartitionLog implements SyncableLog {
   private readonly writer: SegmentWriter<PartitionSegment, bigint>;
   private readonly directPrefix = Buffer.allocUnsafe(PARTITION_LEADER_EPOCH_AT + 4);
 
-  /** Header block for locating batches: bytes [scanStart, scanEnd) of scanSegment. */
-  private scanBlock: Buffer = EMPTY; // allocated by the first locate (LOCATE_BLOCK_BYTES)
-  private scanSegment: PartitionSegment | null = null;
-  private scanStart = 0;
-  private scanEnd = 0;
-  /** Where the last read() stopped: the batch of hintOffset starts at hintPosition of hintSegment. */
-  private hintSegment: PartitionSegment | null = null;
-  private hintOffset = -1n;
-  private hintPosition = 0;
-  /** Size of the batch found by the last locate(). */
-  private locatedSize = 0;
-
   /** where descriptors come from (shared by every log of a broker) */
   private readonly files: FdCache;
-  private readonly entryScratch = Buffer.allocUnsafe(OFFSET_INDEX_ENTRY_BYTES);
-  private readonly timeEntryScratch = Buffer.allocUnsafe(TIME_INDEX_ENTRY_BYTES);
-  /** Which .index entry entryScratch holds (a binary search reads an entry's offset, then its position). */
-  private scratchSegment: PartitionSegment | null = null;
-  private scratchEntry = -1;
+  /** retention and compaction's view of this log (partition-cleanup.ts) */
+  private readonly cleanupHost: CleanupHost;
+  /** finds batches through the sparse indexes (partition-reader.ts) */
+  private readonly reader: PartitionReader;
 
   /** Sealed segments whose .log is durable and whose index files are still to be written. */
   private indexWritePending: PartitionSegment[] = [];
@@ -250,6 +194,9 @@ export class PartitionLog implements SyncableLog {
       options.files ??
       new FdCache({ capacity: PRIVATE_CACHE_FILES, syncBeforeClose: this.syncEnabled, onSyncError: (error) => this.scheduler.reportFailure(error) });
     this.errorLogger = options.errorLogger ?? ((line) => this.logger(line));
+    this.reader = new PartitionReader(this.dir, this.files);
+    this.cleanupHost = this.makeCleanupHost();
+    this.readCounters = this.reader.readCounters;
     this.writer = new SegmentWriter<PartitionSegment, bigint>({
       dir: this.dir,
       scheduler: this.scheduler,
@@ -267,17 +214,56 @@ export class PartitionLog implements SyncableLog {
         if (!segment.deleted) this.indexWritePending.push(segment);
       },
     });
-    this.scanContext = {
+    this.recoveryContext = {
       dir: this.dir,
       indexIntervalBytes: this.indexIntervalBytes,
       syncEnabled: this.syncEnabled,
       logger: this.logger,
       errorLogger: this.errorLogger,
+      verifyAllOnOpen: this.verifyAllOnOpen,
     };
     PartitionLog.checkLimits(this.segmentBytes, this.retentionMs, this.retentionBytes, this.segmentMs);
     if (!Number.isInteger(this.indexIntervalBytes) || this.indexIntervalBytes < 1) {
       throw new RangeError(`indexIntervalBytes ${this.indexIntervalBytes} must be a positive integer`);
     }
+  }
+
+  /** What retention and compaction (partition-cleanup.ts) may do to this log. */
+  private makeCleanupHost(): CleanupHost {
+    const log = this;
+    return {
+      dir: this.dir,
+      get isOpen() {
+        return log.state === LogState.Open;
+      },
+      notOpenError: () => this.notOpenError(),
+      get segments() {
+        return log.segments;
+      },
+      get totalBytes() {
+        return log.totalBytes;
+      },
+      set totalBytes(bytes: number) {
+        log.totalBytes = bytes;
+      },
+      indexIntervalBytes: this.indexIntervalBytes,
+      syncEnabled: this.syncEnabled,
+      flush: () => this.flush(),
+      roll: () => {
+        this.roll();
+      },
+      activeDurable: () => this.activeDurable(),
+      deleteSegmentAt: (index) => this.deleteSegmentAt(index),
+      forgetSegment: (segment) => this.forgetSegment(segment),
+      replaceSegment: (index, replacement) => {
+        this.segments[index] = replacement;
+      },
+      // awaiting its fsync (fd still open) or its index files
+      awaitingIndexFiles: (segment) =>
+        segment.dataSyncPending || this.writer.sealedSyncing.includes(segment) || this.indexWritePending.includes(segment),
+      writeIndexFiles: (segment) => this.writeIndexFiles(segment),
+      directoryFd: () => this.directoryFd(),
+    };
   }
 
   private static checkLimits(segmentBytes: number, retentionMs: number | null, retentionBytes: number | null, segmentMs: number | null): void {
@@ -437,7 +423,7 @@ export class PartitionLog implements SyncableLog {
       throw new OffsetOutOfRangeError(offset, this.logStartOffset, this.nextOffset);
     }
     if (offset === this.nextOffset) return EMPTY;
-    let index = this.segmentIndexFor(offset);
+    let index = segmentIndexFor(this.segments, offset);
     let segment = this.segments[index]!;
     while (offset >= segment.nextOffset) {
       // in a gap (compaction removed the segment's last batches or the whole segment, or recovery lost
@@ -447,44 +433,7 @@ export class PartitionLog implements SyncableLog {
       if (offset < segment.baseOffset) offset = segment.baseOffset;
     }
     if (segment === this.active && this.writer.length > 0) this.flush();
-    const available = segment.flushedSize;
-    let position: number;
-    let firstSize: number;
-    if (this.hintSegment === segment && this.hintOffset === offset) {
-      // a consumer reading on from where its last read stopped: no search, the answer's first bytes tell its size
-      position = this.hintPosition;
-      firstSize = 0;
-    } else {
-      position = this.locate(segment, offset);
-      firstSize = this.locatedSize;
-    }
-    let length = Math.max(firstSize, BATCH_HEADER_BYTES, Math.min(maxBytes, available - position));
-    let bytes = allocate(length);
-    readFully(this.readFdFor(segment), bytes, length, position);
-    this.readCounters.logBytesRead += length;
-    if (firstSize === 0) {
-      firstSize = batchSizeAt(bytes, 0);
-      if (firstSize > length) {
-        const whole = Buffer.allocUnsafe(firstSize); // larger than asked for: `bytes` is dropped (not returned to a pool)
-        bytes.copy(whole, 0, 0, length);
-        readFully(this.readFdFor(segment), whole.subarray(length), firstSize - length, position + length);
-        this.readCounters.logBytesRead += firstSize - length;
-        bytes = whole;
-        length = firstSize;
-      }
-    }
-    let lastStart = 0;
-    let end = firstSize;
-    while (end + BATCH_LENGTH_OVERHEAD <= length) {
-      const size = batchSizeAt(bytes, end);
-      if (end + size > length) break;
-      lastStart = end;
-      end += size;
-    }
-    this.hintSegment = segment;
-    this.hintOffset = bytes.readBigInt64BE(lastStart + BASE_OFFSET_AT) + BigInt(lastOffsetDeltaAt(bytes, lastStart)) + 1n;
-    this.hintPosition = position + end;
-    return end === length ? bytes : bytes.subarray(0, end);
+    return this.reader.read(segment, offset, maxBytes, allocate);
   }
 
   /**
@@ -502,7 +451,7 @@ export class PartitionLog implements SyncableLog {
       throw new OffsetOutOfRangeError(offset, this.logStartOffset, this.nextOffset);
     }
     if (offset >= this.nextOffset || offset >= end) return null;
-    let index = this.segmentIndexFor(offset);
+    let index = segmentIndexFor(this.segments, offset);
     let segment = this.segments[index]!;
     while (offset >= segment.nextOffset) {
       // in a gap (as in read())
@@ -511,63 +460,7 @@ export class PartitionLog implements SyncableLog {
       if (offset < segment.baseOffset) offset = segment.baseOffset;
     }
     if (segment === this.active && this.writer.length > 0) this.flush();
-    let position: number;
-    let firstSize: number;
-    let firstBase: bigint;
-    if (this.hintSegment === segment && this.hintOffset === offset) {
-      position = this.hintPosition;
-      const at = this.headerInBlock(segment, position);
-      firstSize = batchSizeAt(this.scanBlock, at);
-      firstBase = this.scanBlock.readBigInt64BE(at + BASE_OFFSET_AT);
-    } else {
-      position = this.locate(segment, offset);
-      firstSize = this.locatedSize;
-      firstBase = this.scanBlock.readBigInt64BE(position - this.scanStart + BASE_OFFSET_AT);
-    }
-    if (firstBase >= end) return null;
-    // the range may not pass maxBytes (but for the first batch), the flushed bytes, nor the batch at `end`
-    let limit = Math.min(segment.flushedSize, position + Math.max(firstSize, maxBytes));
-    if (end < segment.nextOffset) {
-      let endPosition = this.locate(segment, end);
-      // `end` inside a batch (not a high watermark, which is always a batch's end): that batch is below it
-      if (this.scanBlock.readBigInt64BE(endPosition - this.scanStart + BASE_OFFSET_AT) < end) endPosition += this.locatedSize;
-      if (endPosition < limit) limit = endPosition;
-    }
-    let boundary = position + firstSize;
-    if (boundary < limit) {
-      // jump to the last indexed batch start within the limit, then walk batch headers to the limit
-      const indexed = this.lastIndexedPositionAtOrBefore(segment, limit);
-      if (indexed > boundary) boundary = indexed;
-      while (boundary + BATCH_HEADER_BYTES <= limit) {
-        const size = batchSizeAt(this.scanBlock, this.headerInBlock(segment, boundary));
-        if (boundary + size > limit) break;
-        boundary += size;
-      }
-    }
-    // the next read on from here (a consumer's next fetch) starts at `boundary` without a search
-    this.hintSegment = segment;
-    this.hintPosition = boundary;
-    if (boundary >= segment.flushedSize) this.hintOffset = segment.nextOffset;
-    else this.hintOffset = this.scanBlock.readBigInt64BE(this.headerInBlock(segment, boundary) + BASE_OFFSET_AT);
-    return new FileSlice(this.files, segment.file, position, boundary - position);
-  }
-
-  /** Position of the last index entry of `segment` at or before `position` (a batch start), or -1. */
-  private lastIndexedPositionAtOrBefore(segment: PartitionSegment, position: number): number {
-    let low = 0;
-    let high = this.entryCount(segment) - 1;
-    let found = -1;
-    while (low <= high) {
-      const middle = (low + high) >>> 1;
-      const at = this.entryPosition(segment, middle);
-      if (at <= position) {
-        found = at;
-        low = middle + 1;
-      } else {
-        high = middle - 1;
-      }
-    }
-    return found;
+    return this.reader.slice(segment, offset, maxBytes, end);
   }
 
   /** The base offset of the first batch whose maxTimestamp >= `timestamp` (ListOffsets by time), or null. */
@@ -577,24 +470,8 @@ export class PartitionLog implements SyncableLog {
       const segment = this.segments[i]!;
       if (segment.maxTimestamp < timestamp) continue;
       if (segment === this.active && this.writer.length > 0) this.flush();
-      // entries' timestamps only grow: find the last entry before which every batch is older than `timestamp`
-      let low = 0;
-      let high = this.entryCount(segment) - 1;
-      let start = PARTITION_SEGMENT_HEADER_BYTES;
-      while (low <= high) {
-        const middle = (low + high) >>> 1;
-        if (this.entryTimestamp(segment, middle) < timestamp) {
-          start = this.entryPosition(segment, middle);
-          low = middle + 1;
-        } else {
-          high = middle - 1;
-        }
-      }
-      for (let position = start; position < segment.flushedSize; ) {
-        const at = this.headerInBlock(segment, position);
-        if (maxTimestampAt(this.scanBlock, at) >= timestamp) return this.scanBlock.readBigInt64BE(at + BASE_OFFSET_AT);
-        position += batchSizeAt(this.scanBlock, at);
-      }
+      const found = this.reader.offsetForTimestamp(segment, timestamp);
+      if (found !== null) return found;
     }
     return null;
   }
@@ -607,30 +484,7 @@ export class PartitionLog implements SyncableLog {
    * Returns the number deleted; logStartOffset moves to the first segment left (the end, if none is left).
    */
   enforceRetention(now: number): number {
-    if (this.state !== LogState.Open) throw this.notOpenError();
-    let deleted = 0;
-    const retentionMs = this.retentionMs;
-    if (retentionMs !== null) {
-      for (;;) {
-        const oldest = this.segments[0]!;
-        const newest = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : oldest.lastAppendTime;
-        if (now - newest <= retentionMs) break;
-        if (this.segments.length === 1) {
-          if (oldest.lastBatchPosition === 0 || !this.activeDurable()) break;
-          this.roll();
-        }
-        this.deleteOldest();
-        deleted++;
-      }
-    }
-    const retentionBytes = this.retentionBytes;
-    if (retentionBytes !== null) {
-      while (this.segments.length > 1 && this.totalBytes - this.segments[0]!.size >= retentionBytes) {
-        this.deleteOldest();
-        deleted++;
-      }
-    }
-    return deleted;
+    return applyRetention(this.cleanupHost, { retentionMs: this.retentionMs, retentionBytes: this.retentionBytes }, now);
   }
 
   /**
@@ -644,117 +498,9 @@ export class PartitionLog implements SyncableLog {
     }
   }
 
-  /**
-   * Compaction (semantics, tombstone age and crash safety: compaction.ts) in steps, so the caller can let
-   * other work run between them: each step reads about `options.stepBytes` (default 8 MiB) and ends at a
-   * segment's end at the latest. The key map is built from every segment as it was when the first step ran,
-   * then the sealed segments whose .log is durable and indexed are cleaned oldest first, stopping at the
-   * first that is not yet; a cleaned segment is swapped in within the step that finishes it. Offsets never
-   * change. Between steps the log may take appends (their keys are not in the map: their older records are
-   * kept, which is safe), roll, or lose segments to retention (skipped); once the log is closed or destroyed
-   * the next step ends the pass, and return() ends it at once (closing its files, removing any unfinished
-   * .cleaned file). Should a file operation fail midway, the step throws and the files stay
-   * recoverable: reopen the log.
-   */
-  *compactionSteps(now: number, options: CompactionOptions = { deleteRetentionMs: DEFAULT_DELETE_RETENTION_MS }): Generator<void, CompactionResult, void> {
-    if (this.state !== LogState.Open) throw this.notOpenError();
-    const deleteRetentionMs = options.deleteRetentionMs;
-    if (!(deleteRetentionMs >= 0)) throw new RangeError(`deleteRetentionMs ${deleteRetentionMs} must be >= 0`);
-    const stepBytes = options.stepBytes ?? COMPACTION_STEP_BYTES;
-    const result = emptyCompactionResult(this.totalBytes);
-    this.flush(); // the key map reads the active segment's batches from its file
-    const keys = new KeyOffsetMap();
-    const reads = this.segments.map((segment) => ({ segment, end: segment.flushedSize }));
-    const sealed = this.segments.slice(0, -1);
-    for (const { segment, end } of reads) {
-      if (segment.deleted || !segment.created) continue;
-      // an fd of its own: the log's cached read fds may be closed or reused between steps
-      const fd = fs.openSync(segment.logPath, 'r');
-      try {
-        const walk = storedBatches(fd, PARTITION_SEGMENT_HEADER_BYTES, end);
-        let stepStart = PARTITION_SEGMENT_HEADER_BYTES;
-        for (let next = walk.next(); next.done !== true; next = walk.next()) {
-          keys.addBatch(next.value);
-          if (walk.position - stepStart >= stepBytes) {
-            stepStart = walk.position;
-            yield;
-            if (this.state !== LogState.Open) return result;
-          }
-        }
-      } finally {
-        closeQuietly(fd);
-      }
-      yield;
-      if (this.state !== LogState.Open) return result;
-    }
-    for (const segment of sealed) {
-      if (segment.deleted) continue; // deleted by retention since the pass began (forgetSegment marks every removal)
-      // awaiting its fsync (fd still open) or its index files: it and every later segment wait for the next pass
-      if (segment.dataSyncPending || this.writer.sealedSyncing.includes(segment) || this.indexWritePending.includes(segment)) break;
-      result.segmentsExamined++;
-      const newest = segment.maxTimestamp >= 0 ? segment.maxTimestamp : segment.lastAppendTime;
-      const cleaning = cleanSegmentFileSteps(
-        {
-          logPath: segment.logPath,
-          baseOffset: segment.baseOffset,
-          size: segment.size,
-          keys,
-          removeTombstones: now - newest > deleteRetentionMs,
-          indexIntervalBytes: this.indexIntervalBytes,
-          sync: this.syncEnabled,
-        },
-        stepBytes,
-      );
-      let step = cleaning.next();
-      try {
-        while (step.done !== true) {
-          yield;
-          if (this.state !== LogState.Open) return result;
-          if (segment.deleted) break;
-          step = cleaning.next();
-        }
-      } finally {
-        // stopped early (the log closed, the segment deleted, or this pass ended by return()): the
-        // cleaning removes its unfinished .cleaned file
-        if (step.done !== true) cleaning.return(null);
-      }
-      if (step.done !== true) continue;
-      // the step that finished the cleaning ran after the last check: the segment is still in the log
-      const cleaned = step.value;
-      const i = this.segments.indexOf(segment);
-      if (cleaned !== null) {
-        result.batchesRemoved += cleaned.batchesRemoved;
-        result.recordsRemoved += cleaned.recordsRemoved;
-        result.tombstonesRemoved += cleaned.tombstonesRemoved;
-        result.batchesKeptOpaque += cleaned.batchesKeptOpaque;
-        if (cleaned.lastBatchPosition === 0 && i > 0) {
-          // nothing kept: the segment goes (the first one stays, header only, to hold logStartOffset)
-          discardCleanedSegment(segment.logPath);
-          this.deleteSegmentAt(i);
-          result.segmentsRemoved++;
-        } else {
-          this.forgetSegment(segment); // before the swap: no read may use its fds or positions again
-          swapInCleanedSegment(segment.logPath, this.directoryFd());
-          const replacement = new PartitionSegment(this.dir, segment.baseOffset);
-          replacement.size = replacement.flushedSize = cleaned.size;
-          replacement.nextOffset = cleaned.nextOffset;
-          replacement.maxTimestamp = cleaned.maxTimestamp;
-          replacement.lastAppendTime = segment.lastAppendTime;
-          replacement.lastBatchPosition = cleaned.lastBatchPosition;
-          replacement.bytesSinceIndexEntry = cleaned.bytesSinceIndexEntry;
-          replacement.memoryIndex = cleaned.index;
-          this.segments[i] = replacement;
-          this.totalBytes += cleaned.size - segment.size;
-          this.writeIndexFiles(replacement); // step 5: the cleaned .log is durable already
-          result.segmentsRewritten++;
-        }
-      }
-      result.bytesAfter = this.totalBytes;
-      yield;
-      if (this.state !== LogState.Open) return result;
-    }
-    result.bytesAfter = this.totalBytes;
-    return result;
+  /** Compaction in steps (partition-cleanup.ts compactionPass): see there. */
+  compactionSteps(now: number, options: CompactionOptions = { deleteRetentionMs: DEFAULT_DELETE_RETENTION_MS }): Generator<void, CompactionResult, void> {
+    return compactionPass(this.cleanupHost, now, options);
   }
 
   /** Writes buffered batches to the OS (no fsync), and index files of sealed segments made durable. */
@@ -869,7 +615,7 @@ export class PartitionLog implements SyncableLog {
       if (segment.baseOffset > base) {
         segment.deleted = true;
         this.releaseFiles(segment);
-        this.removeSegmentFiles(segment);
+        removeSegmentFiles(segment);
       } else if (segment.baseOffset === base && segment.created) {
         // a torn write leaves bytes past flushedSize: whole batches among them must not come back
         // (cut through the cache's descriptor)
@@ -890,9 +636,7 @@ export class PartitionLog implements SyncableLog {
     this.writer.clearPending();
     this.indexWritePending = [];
     this.totalBytes = 0;
-    this.scanSegment = this.hintSegment = this.scratchSegment = null;
-    this.hintOffset = -1n;
-    this.scratchEntry = -1;
+    this.reader.reset();
     this.recover();
     this.markAllDurable();
     this.needsRepair = true;
@@ -1012,23 +756,7 @@ export class PartitionLog implements SyncableLog {
 
   /** Writes a segment's .timeindex and .index from its in-memory index; a sealed one then drops it. */
   private writeIndexFiles(segment: PartitionSegment): void {
-    const index = segment.memoryIndex;
-    if (index === null) return;
-    const summary = {
-      baseOffset: segment.baseOffset,
-      nextOffset: segment.nextOffset,
-      maxTimestamp: segment.maxTimestamp,
-      logBytes: segment.size,
-      lastBatchPosition: segment.lastBatchPosition,
-    };
-    fs.writeFileSync(segment.timeIndexPath, encodeTimeIndex(segment.baseOffset, index));
-    fs.writeFileSync(segment.indexPath, encodeOffsetIndex(summary, index));
-    segment.fileEntryCount = index.count;
-    if (segment !== this.active) segment.memoryIndex = null;
-  }
-
-  private deleteOldest(): void {
-    this.deleteSegmentAt(0);
+    writeIndexFiles(segment, segment === this.active);
   }
 
   /** Deletes the (sealed) segment at `index` of `segments` with its files. */
@@ -1047,9 +775,7 @@ export class PartitionLog implements SyncableLog {
     segment.deleted = true;
     this.releaseFiles(segment);
     this.writer.forget(segment);
-    if (this.hintSegment === segment) this.hintSegment = null;
-    if (this.scanSegment === segment) this.scanSegment = null;
-    if (this.scratchSegment === segment) this.scratchSegment = null;
+    this.reader.forget(segment);
   }
 
   /** The segment's files are done with: the cache closes them (after any sync in flight on them). */
@@ -1065,171 +791,17 @@ export class PartitionLog implements SyncableLog {
     return directory === null ? -1 : this.files.fd(directory);
   }
 
-  // ---- reading -----------------------------------------------------------------------------------
-
-  /** Index in `segments` of the last segment whose base offset is <= offset. */
-  private segmentIndexFor(offset: bigint): number {
-    const segments = this.segments;
-    let low = 0;
-    let high = segments.length - 1;
-    while (low < high) {
-      const middle = (low + high + 1) >>> 1;
-      if (segments[middle]!.baseOffset <= offset) low = middle;
-      else high = middle - 1;
-    }
-    return low;
-  }
-
-  /** Position of the batch holding `offset` (inside [baseOffset, nextOffset)); its size goes to locatedSize. */
-  private locate(segment: PartitionSegment, offset: bigint): number {
-    let position = PARTITION_SEGMENT_HEADER_BYTES;
-    const relative = Number(offset - segment.baseOffset);
-    let low = 0;
-    let high = this.entryCount(segment) - 1;
-    while (low <= high) {
-      const middle = (low + high) >>> 1;
-      if (this.entryRelativeOffset(segment, middle) <= relative) {
-        position = this.entryPosition(segment, middle);
-        low = middle + 1;
-      } else {
-        high = middle - 1;
-      }
-    }
-    const end = segment.flushedSize;
-    while (position < end) {
-      const at = this.headerInBlock(segment, position);
-      const block = this.scanBlock;
-      const size = batchSizeAt(block, at);
-      const last = block.readBigInt64BE(at + BASE_OFFSET_AT) + BigInt(lastOffsetDeltaAt(block, at));
-      if (last >= offset) {
-        this.locatedSize = size;
-        return position;
-      }
-      position += size;
-    }
-    throw new Error(`partition ${this.dir}: offset ${offset} not found in segment ${segment.baseOffset}`);
-  }
-
-  /** Makes the batch header at `position` of `segment` available in scanBlock; returns where it starts there. */
-  private headerInBlock(segment: PartitionSegment, position: number): number {
-    if (this.scanSegment === segment && position >= this.scanStart && position + BATCH_HEADER_BYTES <= this.scanEnd) {
-      return position - this.scanStart;
-    }
-    if (this.scanBlock.length === 0) this.scanBlock = Buffer.allocUnsafe(LOCATE_BLOCK_BYTES);
-    const length = Math.min(LOCATE_BLOCK_BYTES, segment.flushedSize - position);
-    if (length < BATCH_HEADER_BYTES) throw new Error(`partition ${this.dir}: truncated batch header at ${segment.baseOffset}:${position}`);
-    readFully(this.readFdFor(segment), this.scanBlock, length, position);
-    this.readCounters.logBytesRead += length;
-    this.readCounters.locateBytesRead += length;
-    this.scanSegment = segment;
-    this.scanStart = position;
-    this.scanEnd = position + length;
-    return 0;
-  }
-
-  private readFdFor(segment: PartitionSegment): number {
-    return this.files.fd(segment.file);
-  }
-
-  private entryCount(segment: PartitionSegment): number {
-    return segment.memoryIndex !== null ? segment.memoryIndex.count : segment.fileEntryCount;
-  }
-
-  private entryRelativeOffset(segment: PartitionSegment, k: number): number {
-    const index = segment.memoryIndex;
-    if (index !== null) return index.relativeOffsets[k]!;
-    this.readIndexEntry(segment, k);
-    return this.entryScratch.readUInt32BE(0);
-  }
-
-  private entryPosition(segment: PartitionSegment, k: number): number {
-    const index = segment.memoryIndex;
-    if (index !== null) return index.positions[k]!;
-    this.readIndexEntry(segment, k);
-    return this.entryScratch.readUInt32BE(4);
-  }
-
-  private entryTimestamp(segment: PartitionSegment, k: number): number {
-    const index = segment.memoryIndex;
-    if (index !== null) return index.timestamps[k]!;
-    const scratch = this.timeEntryScratch;
-    readFully(this.files.fd(segment.timeIndexFile), scratch, TIME_INDEX_ENTRY_BYTES, TIME_INDEX_HEADER_BYTES + k * TIME_INDEX_ENTRY_BYTES);
-    this.readCounters.indexBytesRead += TIME_INDEX_ENTRY_BYTES;
-    return Number(scratch.readBigInt64BE(0));
-  }
-
-  /** Reads .index entry k into entryScratch. */
-  private readIndexEntry(segment: PartitionSegment, k: number): void {
-    if (this.scratchSegment === segment && this.scratchEntry === k) return;
-    this.scratchSegment = null;
-    readFully(this.files.fd(segment.indexFile), this.entryScratch, OFFSET_INDEX_ENTRY_BYTES, OFFSET_INDEX_HEADER_BYTES + k * OFFSET_INDEX_ENTRY_BYTES);
-    this.scratchSegment = segment;
-    this.scratchEntry = k;
-    this.readCounters.indexBytesRead += OFFSET_INDEX_ENTRY_BYTES;
-  }
-
-  // ---- recovery ----------------------------------------------------------------------------------
+  // ---- recovery (partition-recovery.ts) --------------------------------------------------------------
 
   private recover(): void {
     const started = Date.now();
     // a new partition's directory is created by its first segment file (createFile): an empty one has none
     this.writer.openDirectory();
     if (fs.existsSync(this.dir)) recoverInterruptedCompaction(this.dir, this.directoryFd(), this.logger);
-    const logBases: bigint[] = [];
-    const indexBases = new Set<bigint>();
-    for (const name of readdirIfExists(this.dir)) {
-      if (isSplitTemporaryFile(name)) unlinkIfExists(path.join(this.dir, name)); // a split cut short: the damaged segment is whole
-      const parsed = parseSegmentFile(name);
-      if (parsed === null) continue;
-      if (parsed.suffix === LOG_FILE_SUFFIX) logBases.push(parsed.baseOffset);
-      else indexBases.add(parsed.baseOffset);
-    }
-    logBases.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const base of logBases) indexBases.delete(base);
-    for (const base of indexBases) this.removeSegmentFiles(new PartitionSegment(this.dir, base)); // orphans
-
-    const totals: RecoveryTotals = {
-      trusted: 0,
-      scanned: 0,
-      scannedBytes: 0,
-      droppedBytes: 0,
-      removed: 0,
-      corrupt: 0,
-      damaged: 0,
-      damagedBytes: 0,
-      lostBase: -1n,
-      emptyBase: -1n,
-    };
-    const recoveryBlock = { buffer: Buffer.allocUnsafe(0) };
-    let damaged = false;
-    for (let i = 0; i < logBases.length; i++) {
-      const base = logBases[i]!;
-      const segment = new PartitionSegment(this.dir, base);
-      const previous = this.segments.length > 0 ? this.segments[this.segments.length - 1]! : null;
-      if (damaged || (previous !== null && base < previous.nextOffset)) {
-        // nothing after a torn segment was reported durable; an overlapping segment cannot be trusted
-        this.logger(
-          `partition ${this.dir}: ${segmentBaseName(base)}${LOG_FILE_SUFFIX}: removed (` +
-            (damaged ? 'follows a damaged segment' : `overlaps offsets up to ${previous!.nextOffset}`) +
-            ')',
-        );
-        this.removeSegmentFiles(segment); // their offsets were never reported durable: they are reused
-        totals.removed++;
-        damaged = true;
-        continue;
-      }
-      const isLast = i === logBases.length - 1;
-      const tailMayBeTorn = (): boolean => isLast || this.holdsLastData(logBases, i);
-      if (!this.recoverSegment(segment, isLast, totals, recoveryBlock, tailMayBeTorn)) continue;
-      if (segment.splitBase >= 0n && logBases[i + 1] !== segment.splitBase) logBases.splice(i + 1, 0, segment.splitBase);
-      this.segments.push(segment);
-      this.totalBytes += segment.size;
-      if (segment.truncated) damaged = true;
-    }
-    const last = this.segments.length > 0 ? this.segments[this.segments.length - 1]! : null;
-    let resumeAt = last !== null ? last.nextOffset : 0n;
-    if (totals.lostBase >= resumeAt) resumeAt = totals.lostBase + 1n;
-    if (totals.emptyBase > resumeAt) resumeAt = totals.emptyBase;
+    const { segments, totalBytes, resumeAt, totals } = recoverSegments(this.recoveryContext);
+    this.segments = segments;
+    this.totalBytes += totalBytes;
+    const last = segments.length > 0 ? segments[segments.length - 1]! : null;
     this.nextOffset = resumeAt;
     if (last !== null && last.nextOffset === resumeAt) {
       this.active = last;
@@ -1259,97 +831,6 @@ export class PartitionLog implements SyncableLog {
         `${totals.removed} segment(s) removed, ${totals.corrupt} moved aside, in ${Date.now() - started} ms`,
       !repaired,
     );
-  }
-
-  /** Recovers one segment into `segment`; false when its files were removed or moved aside. */
-  private recoverSegment(
-    segment: PartitionSegment,
-    isLast: boolean,
-    totals: RecoveryTotals,
-    recoveryBlock: { buffer: Buffer },
-    tailMayBeTorn: () => boolean,
-  ): boolean {
-    const name = path.basename(segment.logPath);
-    const fd = fs.openSync(segment.logPath, 'r+');
-    try {
-      const stat = fs.fstatSync(fd);
-      const size = stat.size;
-      segment.lastAppendTime = stat.mtimeMs;
-      if (size === 0) {
-        this.logger(`partition ${this.dir}: ${name} is empty (a crash during a roll), removed`);
-        if (segment.baseOffset > totals.emptyBase) totals.emptyBase = segment.baseOffset;
-        this.removeSegmentFiles(segment);
-        return false;
-      }
-      const header = Buffer.alloc(PARTITION_SEGMENT_HEADER_BYTES);
-      const headerLength = fs.readSync(fd, header, 0, PARTITION_SEGMENT_HEADER_BYTES, 0);
-      checkFormatVersion(segment.logPath, header, headerLength, PARTITION_SEGMENT_MAGIC, PARTITION_FORMAT_VERSION);
-      const problem = checkSegmentHeader(header, headerLength, segment.baseOffset);
-      const sizeFits = size <= MAX_PARTITION_SEGMENT_BYTES + MAX_BATCH_BYTES;
-      const headerOnly = problem !== null && sizeFits && size > PARTITION_SEGMENT_HEADER_BYTES && this.firstBatchSound(fd, size, segment.baseOffset);
-      if (headerOnly) this.repairHeader(segment, fd, header.subarray(0, headerLength), problem, totals);
-      else if (problem !== null || !sizeFits) {
-        fs.renameSync(segment.logPath, segment.logPath + CORRUPT_SEGMENT_SUFFIX);
-        unlinkIfExists(segment.indexPath);
-        unlinkIfExists(segment.timeIndexPath);
-        this.errorLogger(`partition ${this.dir}: ${name}: ${problem ?? `${size} bytes`}; moved aside to ${name}${CORRUPT_SEGMENT_SUFFIX}`);
-        totals.corrupt++;
-        if (segment.baseOffset > totals.lostBase) totals.lostBase = segment.baseOffset;
-        return false;
-      }
-      if (!headerOnly && !this.verifyAllOnOpen && trustIndexFiles(segment, fd, size, isLast)) {
-        totals.trusted++;
-        return true;
-      }
-      // the index files (if any) describe other bytes: never let them outlive this scan
-      unlinkIfExists(segment.indexPath);
-      unlinkIfExists(segment.timeIndexPath);
-      scanSegmentFile(segment, fd, size, this.scanContext, totals, recoveryBlock, tailMayBeTorn());
-      if (!isLast || segment.splitBase >= 0n) this.writeIndexFiles(segment);
-      return true;
-    } finally {
-      closeQuietly(fd); // the active segment is reopened by recover()
-    }
-  }
-
-  /** The batches of `segment` check out but its header does not: keeps the old header in a side file and writes it afresh. */
-  private repairHeader(segment: PartitionSegment, fd: number, header: Buffer, problem: string, totals: RecoveryTotals): void {
-    const sideFile = trySaveDamagedBytes(segment.logPath, 0, header, this.syncEnabled);
-    writeFully(fd, encodeSegmentHeader(segment.baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
-    if (this.syncEnabled) fs.fdatasyncSync(fd);
-    totals.damaged++;
-    totals.damagedBytes += header.length;
-    this.errorLogger(
-      `partition ${this.dir}: ${path.basename(segment.logPath)} has a DAMAGED header (${problem}) but its batches check out: ` +
-        `header rewritten, the old one kept in ${sideFile}`,
-    );
-  }
-
-  /** Whether a sound batch of this segment's offsets starts right after the header (the header alone is damaged). */
-  private firstBatchSound(fd: number, size: number, baseOffset: bigint): boolean {
-    const maximum = baseOffset + MAX_RELATIVE_OFFSET;
-    return findNextBatch(fd, size, size, PARTITION_SEGMENT_HEADER_BYTES, baseOffset, maximum)?.position === PARTITION_SEGMENT_HEADER_BYTES;
-  }
-
-  /**
-   * Whether segment `i` of `logBases` is the last one holding batches: no later .log has more than a
-   * header (a crash during a roll leaves an empty or header-only one). Only there can a bad tail be torn.
-   */
-  private holdsLastData(logBases: readonly bigint[], i: number): boolean {
-    for (let later = i + 1; later < logBases.length; later++) {
-      try {
-        if (fs.statSync(path.join(this.dir, segmentBaseName(logBases[later]!) + LOG_FILE_SUFFIX)).size > PARTITION_SEGMENT_HEADER_BYTES) return false;
-      } catch {
-        // gone: holds nothing
-      }
-    }
-    return true;
-  }
-
-  private removeSegmentFiles(segment: PartitionSegment): void {
-    unlinkIfExists(segment.logPath);
-    unlinkIfExists(segment.indexPath);
-    unlinkIfExists(segment.timeIndexPath);
   }
 
   private notOpenError(): Error {
