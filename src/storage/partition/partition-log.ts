@@ -2,78 +2,43 @@
  * PartitionLog: the offset-addressed log of one Kafka topic partition, in one directory.
  * File layouts: format.ts (segments, indexes) and record-batch.ts (the batches). Durability: ../sync.ts.
  *
- *   00000000000000000000.log (+ .index, .timeindex)   sealed: read on demand
- *   00000000000000052817.log (+ .index, .timeindex)   sealed
- *   00000000000000104033.log                          active ◄── append(): write buffer ──(end of turn)──► OS
- *
  * append() validates every batch of a produce request (header, CRC-32C) before taking any, assigns
  * offsets by rewriting each batch's baseOffset (and partitionLeaderEpoch; both outside the CRC) and
- * copies it into a per-log write buffer that the SyncScheduler flushes once per event-loop turn. An
+ * copies it into the log's write buffer that the SyncScheduler flushes once per event-loop turn. An
  * acks=-1/1 answer waits for scheduler.requestRound() to complete: the round's fdatasync covers every
  * batch appended before the request. The active segment rolls when a batch would take it past
  * `segmentBytes` (a batch larger than that gets a segment of its own), or is more than `segmentMs` newer
- * than the segment's first batch (Kafka's segment.ms).
+ * than the segment's first batch (Kafka's segment.ms). Each append adds an entry to the active segment's
+ * sparse index every `indexIntervalBytes` of batches.
  *
- * Each segment keeps a sparse index: one (relative offset, position, largest timestamp so far) entry
- * per `indexIntervalBytes` of batches. The active segment's index is in memory (16 bytes an entry); a
- * sealed segment's is written to its .index/.timeindex files once the .log is durable, then dropped
- * from memory and binary-searched in the files with 8- and 12-byte reads. A fetch therefore reads
- * O(log entries) index bytes plus at most about one index interval of batch headers before it reads
- * the answer, wherever the offset is; a consumer reading on from where its last fetch ended skips even
- * that (the log remembers where the last read stopped).
- *
- * Recovery at open() is synchronous. A segment whose index files are intact and describe exactly the
- * .log's size (and whose last batch checks out) is trusted without reading its batches. Any other
- * segment (the active one after a crash, a sealed one whose index was never written) is scanned, every
- * batch's CRC checked and its index rebuilt. A bad batch with nothing sound after it in the last segment
- * is a torn tail, truncated; one followed by sound batches is damage: the segment is split around it,
- * the damaged bytes kept in a side file, every later batch keeping its offset (batch-resync.ts). A file
- * in a format version this Postbox does not read stops the open (UnsupportedFormatError). Segment state
- * and both recovery paths: partition-segment.ts.
- *
- * enforceRetention() deletes whole segments by age and size, the active one too once all of it is past
- * retentionMs (rolled first). compact() / compactionSteps() (cleanup.policy=compact, compaction.ts)
- * rewrite sealed segments keeping the latest record of every key. Offsets never change, so a compacted log has gaps: between batches of a segment and
- * between segments. A read at an offset in a gap returns the next batch that exists (its baseOffset
- * is then greater than the offset asked for), exactly as Kafka answers a fetch there.
- *
- * The log holds no descriptor of its own: its files are CachedFiles whose descriptors the broker-wide
- * FdCache opens on demand and closes when it needs room (../fd-cache.ts), so an idle partition costs
- * no descriptor and the number of partitions is not bounded by the process's descriptor limit.
+ * The rest is split by concern:
+ *   partition-segments.ts  the files: create, roll, sync (SegmentWriter), delete, close, roll back (the base class)
+ *   partition-reader.ts    read(), slice(), offsetForTimestamp() through the sparse indexes
+ *   partition-recovery.ts  open: which segments to trust, scan, repair or remove
+ *   partition-cleanup.ts   retention (enforceRetention) and the compaction-steps driver (compact, compactionSteps)
+ *   partition-segment.ts   one segment's state, its index files
  */
 
-import fs from 'node:fs';
-import path from 'node:path';
-import { FdCache, FileSlice, PRIVATE_CACHE_FILES } from '../fd-cache.js';
-import { readFully, readdirOrEmpty, unlinkIfExists } from '../files.js';
-import type { SyncScheduler, SyncableLog } from '../sync.js';
-import { SegmentWriter } from '../segment-writer.js';
-import { isDamagedFileName } from '../damage.js';
-import {
-  DEFAULT_DELETE_RETENTION_MS,
-  isCompactionTemporaryFile,
-  recoverInterruptedCompaction,
-  type CompactionOptions,
-  type CompactionResult,
-} from './compaction.js';
+import { FileSlice } from '../fd-cache.js';
+import { DEFAULT_DELETE_RETENTION_MS, type CompactionOptions, type CompactionResult } from './compaction.js';
 import { OffsetOutOfRangeError } from './errors.js';
-import { isSplitTemporaryFile } from './batch-resync.js';
-import { CORRUPT_SEGMENT_SUFFIX, LOG_FILE_SUFFIX, MAX_OFFSET, PARTITION_SEGMENT_HEADER_BYTES, encodeSegmentHeader, parseSegmentFile, segmentBaseName } from './format.js';
+import { MAX_OFFSET, PARTITION_SEGMENT_HEADER_BYTES } from './format.js';
 import {
-  BATCH_HEADER_BYTES,
   BASE_OFFSET_AT,
+  BATCH_HEADER_BYTES,
   PARTITION_LEADER_EPOCH_AT,
   batchSizeAt,
   lastOffsetDeltaAt,
   maxTimestampAt,
   validateBatches,
 } from './record-batch.js';
-import { MAX_RELATIVE_OFFSET, PartitionSegment, trustIndexFiles, writeIndexFiles } from './partition-segment.js';
-import { PartitionReader, segmentIndexFor, type ReadCounters } from './partition-reader.js';
+import { MAX_RELATIVE_OFFSET, PartitionSegment } from './partition-segment.js';
+import { segmentIndexFor, type ReadCounters } from './partition-reader.js';
 import { applyRetention, compactionPass, type CleanupHost } from './partition-cleanup.js';
-import { MAX_PARTITION_SEGMENT_BYTES, recoverSegments, removeSegmentFiles, type PartitionRecoveryContext } from './partition-recovery.js';
+import { MAX_PARTITION_SEGMENT_BYTES } from './partition-recovery.js';
+import { DEFAULT_INDEX_INTERVAL_BYTES, LogState, PARTITION_WRITE_BUFFER_BYTES, PartitionSegments, type PartitionFilesOptions } from './partition-segments.js';
 
-export { MAX_PARTITION_SEGMENT_BYTES };
+export { DEFAULT_INDEX_INTERVAL_BYTES, MAX_PARTITION_SEGMENT_BYTES, PARTITION_WRITE_BUFFER_BYTES };
 export type { ReadCounters };
 
 /**
@@ -83,21 +48,12 @@ export type { ReadCounters };
 export const DEFAULT_PARTITION_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Smallest segment size: a header and one minimal batch (tests use tiny segments). */
 export const MIN_PARTITION_SEGMENT_BYTES = PARTITION_SEGMENT_HEADER_BYTES + BATCH_HEADER_BYTES;
-/** Default sparse-index interval, 4 KiB (Kafka's index.interval.bytes): a lookup scans about one page of headers. */
-export const DEFAULT_INDEX_INTERVAL_BYTES = 4096;
-/** Write buffer per partition, 256 KiB: one turn's produce requests for a busy partition fit in one write(). */
-export const PARTITION_WRITE_BUFFER_BYTES = 256 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
-
-export interface PartitionLogOptions {
-  dir: string;
-  scheduler: SyncScheduler;
+export interface PartitionLogOptions extends PartitionFilesOptions {
   /** Roll the active segment when a batch would take it past this many bytes (default DEFAULT_PARTITION_SEGMENT_BYTES). */
   segmentBytes?: number;
-  /** Bytes of batches between sparse index entries (default DEFAULT_INDEX_INTERVAL_BYTES). */
-  indexIntervalBytes?: number;
   /** Roll the active segment when its first batch is older than this (Kafka's segment.ms); null: never by age. */
   segmentMs?: number | null;
   /** enforceRetention() deletes segments whose newest batch is older than this; null: keep forever. */
@@ -106,14 +62,6 @@ export interface PartitionLogOptions {
   retentionBytes?: number | null;
   /** Written into every appended batch's partitionLeaderEpoch (default 0); also settable as `leaderEpoch`. */
   leaderEpoch?: number;
-  /** Scan and CRC-check every segment at open, even those with intact index files (default false). */
-  verifyAllOnOpen?: boolean;
-  /** One line per notable event (recovery summary, dropped tails, corrupt files). Default: stderr. */
-  logger?: (line: string, routine?: boolean) => void;
-  /** One line per damage found at open (damaged batches skipped, corrupt files moved aside). Default: `logger`. */
-  errorLogger?: (line: string) => void;
-  /** The broker's descriptor cache; without one the log makes a small private cache of its own. */
-  files?: FdCache;
 }
 
 export interface AppendResult {
@@ -123,105 +71,29 @@ export interface AppendResult {
   logAppendTime: number;
 }
 
-const enum LogState {
-  Open,
-  Closed,
-  Destroyed,
-}
-
-export class PartitionLog implements SyncableLog {
-  readonly dir: string;
+export class PartitionLog extends PartitionSegments {
   /** Written into the partitionLeaderEpoch of every batch appended from now on. */
   leaderEpoch: number;
   readonly readCounters: ReadCounters;
-  flushQueued = false;
-  syncQueued = false;
-  exposed = false;
 
-  private readonly scheduler: SyncScheduler;
   /** segmentBytes, retentionMs and retentionBytes change with setLimits() (a topic's configs altered live) */
   private segmentBytes: number;
-  private readonly indexIntervalBytes: number;
   private retentionMs: number | null;
   private segmentMs: number | null;
   private retentionBytes: number | null;
-  private readonly verifyAllOnOpen: boolean;
-  /** `routine` is true for lines that report nothing wrong (a clean recovery summary) */
-  private readonly logger: (line: string, routine?: boolean) => void;
-  private readonly errorLogger: (line: string) => void;
-  private readonly syncEnabled: boolean;
-  private readonly recoveryContext: PartitionRecoveryContext;
-  private state = LogState.Open;
-
-  /** Ascending by base offset; the last one is the active segment. */
-  private segments: PartitionSegment[] = [];
-  private active!: PartitionSegment;
-  private nextOffset = 0n;
-  private totalBytes = 0;
-
-  /** the append buffer, the active segment's file and the fsync registration (../segment-writer.ts) */
-  private readonly writer: SegmentWriter<PartitionSegment, bigint>;
   private readonly directPrefix = Buffer.allocUnsafe(PARTITION_LEADER_EPOCH_AT + 4);
-
-  /** where descriptors come from (shared by every log of a broker) */
-  private readonly files: FdCache;
   /** retention and compaction's view of this log (partition-cleanup.ts) */
   private readonly cleanupHost: CleanupHost;
-  /** finds batches through the sparse indexes (partition-reader.ts) */
-  private readonly reader: PartitionReader;
-
-  /** Sealed segments whose .log is durable and whose index files are still to be written. */
-  private indexWritePending: PartitionSegment[] = [];
-  // Write failures (see sync.ts): the writer keeps the end of what the last completed round covers (segment
-  // base offset, size in it) and of what the round in flight covers. After a failed write, appends get
-  // offsets but are not written until the scheduler rolls the log back to the durable end (the high
-  // watermark never passed them, so their offsets are handed out again); repair() then rolls to a new segment.
-  private needsRepair = false;
 
   private constructor(options: PartitionLogOptions) {
-    this.dir = options.dir;
-    this.scheduler = options.scheduler;
+    super(options);
     this.segmentBytes = options.segmentBytes ?? DEFAULT_PARTITION_SEGMENT_BYTES;
-    this.indexIntervalBytes = options.indexIntervalBytes ?? DEFAULT_INDEX_INTERVAL_BYTES;
     this.retentionMs = options.retentionMs ?? null;
     this.retentionBytes = options.retentionBytes ?? null;
     this.segmentMs = options.segmentMs ?? null;
     this.leaderEpoch = options.leaderEpoch ?? 0;
-    this.verifyAllOnOpen = options.verifyAllOnOpen ?? false;
-    this.logger = options.logger ?? ((line) => process.stderr.write(line + '\n'));
-    this.syncEnabled = options.scheduler.policy === 'always';
-    this.files =
-      options.files ??
-      new FdCache({ capacity: PRIVATE_CACHE_FILES, syncBeforeClose: this.syncEnabled, onSyncError: (error) => this.scheduler.reportFailure(error) });
-    this.errorLogger = options.errorLogger ?? ((line) => this.logger(line));
-    this.reader = new PartitionReader(this.dir, this.files);
     this.cleanupHost = this.makeCleanupHost();
     this.readCounters = this.reader.readCounters;
-    this.writer = new SegmentWriter<PartitionSegment, bigint>({
-      dir: this.dir,
-      scheduler: this.scheduler,
-      files: this.files,
-      owner: this,
-      maxBufferBytes: PARTITION_WRITE_BUFFER_BYTES,
-      keyOf: (segment) => segment.baseOffset,
-      header: (segment) => encodeSegmentHeader(segment.baseOffset),
-      beforeCreate: (segment) => {
-        unlinkIfExists(segment.indexPath); // stale index files must never describe a new segment
-        unlinkIfExists(segment.timeIndexPath);
-      },
-      // its index files are written by the next flush, which runs only if the scheduler has not failed
-      onSealedSynced: (segment) => {
-        if (!segment.deleted) this.indexWritePending.push(segment);
-      },
-    });
-    this.recoveryContext = {
-      dir: this.dir,
-      indexIntervalBytes: this.indexIntervalBytes,
-      syncEnabled: this.syncEnabled,
-      logger: this.logger,
-      errorLogger: this.errorLogger,
-      verifyAllOnOpen: this.verifyAllOnOpen,
-    };
     PartitionLog.checkLimits(this.segmentBytes, this.retentionMs, this.retentionBytes, this.segmentMs);
     if (!Number.isInteger(this.indexIntervalBytes) || this.indexIntervalBytes < 1) {
       throw new RangeError(`indexIntervalBytes ${this.indexIntervalBytes} must be a positive integer`);
@@ -296,11 +168,6 @@ export class PartitionLog implements SyncableLog {
     log.recover();
     log.markAllDurable();
     return log;
-  }
-
-  /** The first offset still stored. */
-  get logStartOffset(): bigint {
-    return this.segments[0]!.baseOffset;
   }
 
   /** The offset the next appended record gets (Kafka's log end offset; with one replica also the high watermark). */
@@ -503,166 +370,6 @@ export class PartitionLog implements SyncableLog {
     return compactionPass(this.cleanupHost, now, options);
   }
 
-  /** Writes buffered batches to the OS (no fsync), and index files of sealed segments made durable. */
-  flush(): void {
-    if (this.state !== LogState.Open) return;
-    this.writer.flushBuffer(this.active);
-    const pending = this.indexWritePending;
-    if (pending.length > 0 && this.scheduler.failure === null) {
-      for (let i = 0; i < pending.length; i++) {
-        const segment = pending[i]!;
-        if (segment.deleted) continue;
-        try {
-          this.writeIndexFiles(segment);
-        } catch (error) {
-          // index files only spare the next open a scan: out of descriptors or space, the index stays in
-          // memory (close() tries again) and the flush every log shares goes on
-          this.logger(`partition ${this.dir}: index files of ${segmentBaseName(segment.baseOffset)} not written: ${(error as Error).message}`);
-        }
-      }
-      pending.length = 0;
-    }
-  }
-
-  /**
-   * Flushes, fdatasyncs whatever no round has synced yet (policy 'always'), writes every segment's
-   * index files (so the next open trusts them instead of scanning) and closes every fd.
-   */
-  close(): void {
-    if (this.state !== LogState.Open) return;
-    this.scheduler.forget(this);
-    this.flush();
-    if (this.syncEnabled) {
-      // what no round synced yet (a file the cache closed was synced before the close)
-      for (const segment of this.segments) if (segment.file.unsynced && segment.file.fd >= 0) fs.fdatasyncSync(segment.file.fd);
-      const directory = this.writer.directoryFile;
-      if (this.writer.directorySyncPending && directory !== null && directory.unsynced && directory.fd >= 0) fs.fsyncSync(directory.fd);
-    }
-    this.writer.directorySyncPending = false;
-    this.writer.activeSyncPending = false;
-    for (const segment of this.segments) {
-      if (segment.memoryIndex !== null && segment.created) this.writeIndexFiles(segment);
-      this.releaseFiles(segment);
-    }
-    this.writer.sealedAwaitingSync.length = 0;
-    this.indexWritePending.length = 0;
-    this.writer.releaseDirectory();
-    this.state = LogState.Closed;
-  }
-
-  /** Deletes every file of the partition (and the directory when it is then empty). */
-  destroy(): void {
-    if (this.state === LogState.Destroyed) return;
-    this.scheduler.forget(this);
-    this.writer.length = 0;
-    this.writer.writeError = null;
-    this.needsRepair = false;
-    for (const segment of this.segments) {
-      segment.deleted = true;
-      this.releaseFiles(segment);
-    }
-    this.writer.releaseDirectory();
-    this.segments = [];
-    this.writer.sealedAwaitingSync.length = 0;
-    this.indexWritePending.length = 0;
-    this.writer.activeSyncPending = this.writer.directorySyncPending = false;
-    for (const name of readdirOrEmpty(this.dir)) {
-      if (
-        parseSegmentFile(name) !== null ||
-        name.endsWith(LOG_FILE_SUFFIX + CORRUPT_SEGMENT_SUFFIX) ||
-        isCompactionTemporaryFile(name) ||
-        isDamagedFileName(name) ||
-        isSplitTemporaryFile(name)
-      ) {
-        unlinkIfExists(path.join(this.dir, name));
-      }
-    }
-    try {
-      fs.rmdirSync(this.dir);
-    } catch {
-      // not empty (someone else's files) or already gone: leave it
-    }
-    this.state = LogState.Destroyed;
-  }
-
-  // ---- SyncableLog: called by the SyncScheduler -------------------------------------------------
-
-  collectSyncFds(dataFds: number[], directoryFds: number[]): void {
-    this.writer.collect(this.active, dataFds, directoryFds);
-  }
-
-  onSyncDone(): void {
-    this.writer.onSyncDone(this.active);
-    if (this.indexWritePending.length > 0 && this.state === LogState.Open && !this.flushQueued) this.scheduler.markDirty(this);
-  }
-
-  roundCompleted(): boolean {
-    if (this.state !== LogState.Open) return false;
-    return this.writer.roundCompleted(this.active);
-  }
-
-  /**
-   * Cuts the files back to the durable end (later segments deleted, the durable one truncated and
-   * synced) and rebuilds the log's state from them, as an open would: the next offset goes back to the
-   * high watermark, so offsets no consumer could see are handed out again.
-   */
-  rollBack(): void {
-    if (this.state !== LogState.Open) return;
-    this.writer.rollBackToDurable();
-    const base = this.writer.durableSegment;
-    const size = this.writer.durableSize;
-    for (const segment of this.segments) {
-      if (segment.baseOffset > base) {
-        segment.deleted = true;
-        this.releaseFiles(segment);
-        removeSegmentFiles(segment);
-      } else if (segment.baseOffset === base && segment.created) {
-        // a torn write leaves bytes past flushedSize: whole batches among them must not come back
-        // (cut through the cache's descriptor)
-        const fd = this.files.fd(segment.file);
-        if (fs.fstatSync(fd).size > size) {
-          fs.ftruncateSync(fd, size);
-          if (this.syncEnabled) fs.fdatasyncSync(fd);
-          unlinkIfExists(segment.indexPath); // they may describe the dropped bytes: rebuilt by the scan
-          unlinkIfExists(segment.timeIndexPath);
-        }
-      }
-    }
-    // every descriptor goes back to the cache (closed after any sync in flight on it): the state is
-    // rebuilt from the files below, with handles of its own
-    for (const segment of this.segments) this.releaseFiles(segment);
-    this.writer.releaseDirectory();
-    this.segments = [];
-    this.writer.clearPending();
-    this.indexWritePending = [];
-    this.totalBytes = 0;
-    this.reader.reset();
-    this.recover();
-    this.markAllDurable();
-    this.needsRepair = true;
-  }
-
-  repair(): boolean {
-    if (this.state !== LogState.Open || !this.needsRepair) return true;
-    if (this.writer.writeError !== null) return false;
-    try {
-      this.repairSegment();
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  /** After a rollback: appends go to a new segment (unless the active one holds no batch yet). */
-  private repairSegment(): void {
-    if (this.active.lastBatchPosition !== 0) this.roll();
-    this.needsRepair = false;
-  }
-
-  private markAllDurable(): void {
-    this.writer.markAllDurable(this.active);
-  }
-
   // ---- appending ---------------------------------------------------------------------------------
 
   /** Copies one batch into the write buffer (or straight to the file when large), with its offset and epoch set. */
@@ -709,131 +416,5 @@ export class PartitionLog implements SyncableLog {
     buffer.writeInt32BE(this.leaderEpoch, start + PARTITION_LEADER_EPOCH_AT);
     this.writer.length = start + size;
     if (!this.flushQueued) this.scheduler.markDirty(this);
-  }
-
-  /** Every byte of the active segment is written and (with fsync on) synced: nothing in it is still awaited. */
-  private activeDurable(): boolean {
-    if (!this.syncEnabled) return true; // nothing is awaited: roll() writes the buffer out
-    const active = this.active;
-    return active.flushedSize === active.size && !this.writer.activeSyncPending && !this.writer.activeInFlight && !this.writer.syncInFlight;
-  }
-
-  /** Seals the active segment and starts the next one at the current end offset. */
-  private roll(): PartitionSegment {
-    this.flush();
-    const sealed = this.active;
-    const sealedSyncPending = this.writer.activeSyncPending;
-    // the new segment first: if it cannot be created, the active one stays as it was
-    const next = this.createSegment(this.nextOffset);
-    if (!this.syncEnabled) {
-      this.writeIndexFiles(sealed);
-    } else if (sealedSyncPending) {
-      // the next round fdatasyncs it (or the cache, should it close the descriptor first); onSyncDone
-      // then writes the index files
-      this.writer.sealedOwesSync(sealed);
-    } else if (this.writer.activeInFlight) {
-      this.writer.sealedSyncing.push(sealed); // the round in flight covers all of it
-    } else {
-      this.writeIndexFiles(sealed); // every byte is durable already
-    }
-    this.writer.activeInFlight = false;
-    this.segments.push(next);
-    this.active = next;
-    return next;
-  }
-
-  /**
-   * A new active segment. `lazy`: only in memory until its first write (ensureCreated) — for the first
-   * segment of a partition with no files at all, where nothing is lost if it is never written.
-   */
-  private createSegment(baseOffset: bigint, lazy = false): PartitionSegment {
-    const segment = new PartitionSegment(this.dir, baseOffset);
-    if (lazy) segment.created = false;
-    else this.writer.createFile(segment); // may throw (ENOSPC, EMFILE …): then nothing was counted
-    this.totalBytes += PARTITION_SEGMENT_HEADER_BYTES;
-    return segment;
-  }
-
-  /** Writes a segment's .timeindex and .index from its in-memory index; a sealed one then drops it. */
-  private writeIndexFiles(segment: PartitionSegment): void {
-    writeIndexFiles(segment, segment === this.active);
-  }
-
-  /** Deletes the (sealed) segment at `index` of `segments` with its files. */
-  private deleteSegmentAt(index: number): void {
-    const segment = this.segments[index]!;
-    this.segments.splice(index, 1);
-    this.totalBytes -= segment.size;
-    this.forgetSegment(segment);
-    unlinkIfExists(segment.logPath); // .log first: index files without a .log are removed at open
-    unlinkIfExists(segment.indexPath);
-    unlinkIfExists(segment.timeIndexPath);
-  }
-
-  /** Marks a segment deleted or replaced: closes its fds and drops every cached position in it. */
-  private forgetSegment(segment: PartitionSegment): void {
-    segment.deleted = true;
-    this.releaseFiles(segment);
-    this.writer.forget(segment);
-    this.reader.forget(segment);
-  }
-
-  /** The segment's files are done with: the cache closes them (after any sync in flight on them). */
-  private releaseFiles(segment: PartitionSegment): void {
-    this.files.release(segment.file);
-    this.files.release(segment.indexFile);
-    this.files.release(segment.timeIndexFile);
-  }
-
-  /** The directory's descriptor for compaction's fsyncs between renames; -1 with policy 'never'. */
-  private directoryFd(): number {
-    const directory = this.writer.directoryFile;
-    return directory === null ? -1 : this.files.fd(directory);
-  }
-
-  // ---- recovery (partition-recovery.ts) --------------------------------------------------------------
-
-  private recover(): void {
-    const started = Date.now();
-    // a new partition's directory is created by its first segment file (createFile): an empty one has none
-    this.writer.openDirectory();
-    if (fs.existsSync(this.dir)) recoverInterruptedCompaction(this.dir, this.directoryFd(), this.logger);
-    const { segments, totalBytes, resumeAt, totals } = recoverSegments(this.recoveryContext);
-    this.segments = segments;
-    this.totalBytes += totalBytes;
-    const last = segments.length > 0 ? segments[segments.length - 1]! : null;
-    this.nextOffset = resumeAt;
-    if (last !== null && last.nextOffset === resumeAt) {
-      this.active = last;
-      if (last.lastBatchPosition !== 0) {
-        // segment.ms counts from the first batch's timestamp; without one, from this open (as Kafka does)
-        const first = Buffer.alloc(BATCH_HEADER_BYTES);
-        readFully(this.files.fd(last.file), first, BATCH_HEADER_BYTES, PARTITION_SEGMENT_HEADER_BYTES);
-        last.rollTimestamp = maxTimestampAt(first, 0);
-        last.createdAt = Date.now();
-      }
-      // a sealed segment became the last one (a newer, empty one was removed): its index goes back into memory
-      if (last.memoryIndex === null && !trustIndexFiles(last, this.files.fd(last.file), last.size, true)) {
-        throw new Error(`partition ${this.dir}: index files of ${segmentBaseName(last.baseOffset)} unreadable right after writing them`);
-      }
-    } else {
-      // no file at all and nothing lost: the first segment is created by the first write
-      this.active = this.createSegment(resumeAt, this.segments.length === 0 && resumeAt === 0n);
-      this.segments.push(this.active);
-    }
-    // a clean open of a healthy partition is routine; one that repaired something is news
-    const repaired = totals.droppedBytes > 0 || totals.removed > 0 || totals.corrupt > 0 || totals.damaged > 0;
-    this.logger(
-      `partition ${this.dir}: recovered ${this.segments.length} segment(s), offsets ${this.logStartOffset}..${this.nextOffset}, ` +
-        `${this.totalBytes} bytes; ${totals.trusted} index(es) trusted, ${totals.scanned} segment(s) scanned ` +
-        `(${totals.scannedBytes} bytes, CRC-checked), dropped ${totals.droppedBytes} byte(s), ` +
-        (totals.damaged > 0 ? `skipped ${totals.damagedBytes} damaged byte(s) in ${totals.damaged} range(s), ` : '') +
-        `${totals.removed} segment(s) removed, ${totals.corrupt} moved aside, in ${Date.now() - started} ms`,
-      !repaired,
-    );
-  }
-
-  private notOpenError(): Error {
-    return new Error(`partition ${this.dir}: log is ${this.state === LogState.Closed ? 'closed' : 'destroyed'}`);
   }
 }
