@@ -12,7 +12,7 @@
  *   <dataDir>/streams/<topic>/<partition>/*.log    "PBKL" + version   (storage/partition/format.ts)
  *                                       *.index    "PBKX" + version
  *                                       *.timeindex "PBKT" + version
- *   <dataDir>/groups/offsets.log                   "PBGO" + version   (core/stream/group-offset-log.ts)
+ *   <dataDir>/groups/offsets.log                   "PBGO" + version   (group-offset-log.ts)
  *
  * An ack file without the "PBAK" header is version 1 (read and converted); one whose header names a
  * version other than 2 is refused like any other file. A file with another magic or too
@@ -46,7 +46,7 @@ import {
 /** Bytes of a format header that name the format: magic u32 + version u16. */
 const VERSION_HEADER_BYTES = 6;
 
-/** "PBGO" and version of the group offsets log (drawn in core/stream/group-offset-log.ts, which checks it too). */
+/** "PBGO" and version of the group offsets log (drawn in group-offset-log.ts, which checks it too). */
 const GROUP_OFFSETS_MAGIC = 0x5042474f;
 const GROUP_OFFSETS_FORMAT_VERSION = 1;
 const GROUP_OFFSETS_FILE = path.join('groups', 'offsets.log');

@@ -55,14 +55,15 @@ import {
   segmentFileName,
   writeRecordHeader,
 } from './format.js';
-import { closeQuietly, ensureDirectory, readFully, readdirIfExists, readdirOrEmpty, syncDirectory, unlinkIfExists, writeFully } from './files.js';
+import { closeQuietly, readFully, readdirIfExists, readdirOrEmpty, syncDirectory, unlinkIfExists, writeFully } from './files.js';
 import { encodeAckFile, parseAckFile, wholeAckFileSize, type AckFileContents } from './ack-file.js';
 import { isDamagedFileName, trySaveDamagedBytes } from './damage.js';
 import { checkFormatVersion } from './format-error.js';
 import { scanSegmentRecords, type SegmentScanResult } from './segment-scan.js';
-import { CachedFile, FdCache, PRIVATE_CACHE_FILES } from './fd-cache.js';
+import { FdCache, PRIVATE_CACHE_FILES } from './fd-cache.js';
 import { INITIAL_INDEX_CAPACITY, MIN_INDEX_CAPACITY, Segment } from './segment.js';
 import type { SyncScheduler, SyncableLog } from './sync.js';
+import { SegmentWriter } from './segment-writer.js';
 
 /** Default segment size, 8 MiB: small enough that acked segments are freed soon, large enough that rolls are rare. */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
@@ -70,12 +71,6 @@ export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_READ_AHEAD_BYTES = 1024 * 1024;
 /** Write buffer per log, 256 KiB: one turn's appends of a busy queue fit in one write(). */
 export const WRITE_BUFFER_BYTES = 256 * 1024;
-/**
- * A log's first write buffer, 16 KiB, allocated by its first append; it doubles (up to WRITE_BUFFER_BYTES)
- * each time one turn's appends fill it. 100,000 queues that hold a few messages cost 16 KiB each, not 256.
- */
-export const INITIAL_WRITE_BUFFER_BYTES = 16 * 1024;
-const NO_BUFFER = Buffer.alloc(0);
 /**
  * A recovered segment whose live payload is below this fraction of its size gets its live payloads
  * copied out, so the segment-sized scan buffer can be garbage-collected.
@@ -157,8 +152,8 @@ export class SegmentLog implements SyncableLog {
 
   private readonly segments = new Map<number, Segment>();
   private active!: Segment;
-  private writeBuffer: Buffer = NO_BUFFER;
-  private writeLength = 0;
+  /** the append buffer, the active segment's file and the fsync registration (segment-writer.ts) */
+  private readonly writer: SegmentWriter<Segment, number>;
   private readonly directHeader = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
 
   private liveRecordCount = 0;
@@ -177,34 +172,18 @@ export class SegmentLog implements SyncableLog {
   private blockEnd = 0;
   /** where descriptors come from (shared by every log of a broker) */
   private readonly files: FdCache;
-  /** the log's directory, fsynced after a segment file is created (policy 'always') */
-  private directoryFile: CachedFile | null = null;
-  private directorySyncPending = false;
-  private activeSyncPending = false;
-  private sealedAwaitingSync: Segment[] = [];
   private ackWriteSegments: Segment[] = [];
   private ackSyncSegments: Segment[] = [];
-  // Write failures (see sync.ts). The log remembers where the bytes covered by the last completed round
-  // end. A failed write does not throw out of append(): the log reports it to the scheduler and, until
-  // the scheduler rolls it back, counts further appends without writing them. rollBack() drops every
-  // record past the durable end (truncating the file, deleting later segments); repair() then starts a
-  // new segment, so nothing is appended again after bytes whose fsync failed.
-  /** End of the bytes the last completed round covers: segment number and size in it. */
-  private durableSegment = 0;
-  private durableSize = 0;
-  /** End of the bytes handed to the round in flight (policy 'never': of the bytes written). */
-  private candidateSegment = 0;
-  private candidateSize = 0;
-  /** A write failed: appends are counted, not written, until the scheduler rolls the log back. */
-  private writeError: Error | null = null;
+  // Write failures (see sync.ts). The writer remembers where the bytes covered by the last completed round
+  // end (segment number and size in it). A failed write does not throw out of append(): the log reports
+  // it to the scheduler (writer.failWrite) and, until the scheduler rolls it back, counts further appends
+  // without writing them. rollBack() drops every record past the durable end (truncating the file,
+  // deleting later segments); repair() then starts a new segment, so nothing is appended again after
+  // bytes whose fsync failed.
   /** Rolled back: the next append (or the scheduler's retry) starts a new segment first. */
   private needsRepair = false;
   /** Highest segment number this log ever used (a repair never reuses one). */
   private highestSegment = 0;
-  /** the parent directory, owed an fsync since this log created its own directory in it */
-  private parentDirectory: CachedFile | null = null;
-  /** files whose descriptors the scheduler is syncing (pinned in the cache until onSyncDone) */
-  private readonly pinned: CachedFile[] = [];
 
   private constructor(options: SegmentLogOptions) {
     this.dir = options.dir;
@@ -219,6 +198,17 @@ export class SegmentLog implements SyncableLog {
     this.files =
       options.files ??
       new FdCache({ capacity: PRIVATE_CACHE_FILES, syncBeforeClose: this.syncEnabled, onSyncError: (error) => this.scheduler.reportFailure(error) });
+    this.writer = new SegmentWriter<Segment, number>({
+      dir: this.dir,
+      scheduler: this.scheduler,
+      files: this.files,
+      owner: this,
+      maxBufferBytes: WRITE_BUFFER_BYTES,
+      keyOf: (segment) => segment.number,
+      header: (segment) => encodeSegmentHeader(segment.number),
+      // a stale ack file must never apply to a new segment of the same number
+      beforeCreate: (segment) => unlinkIfExists(segment.ackPath),
+    });
     const minimumSegment = SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES + MIN_RECORD_PAYLOAD_BYTES;
     if (!Number.isInteger(this.segmentBytes) || this.segmentBytes < minimumSegment || this.segmentBytes > MAX_SEGMENT_BYTES) {
       throw new RangeError(`segmentBytes ${this.segmentBytes} outside ${minimumSegment}..${MAX_SEGMENT_BYTES}`);
@@ -270,35 +260,36 @@ export class SegmentLog implements SyncableLog {
       throw new RangeError(`payload length ${payloadLength} outside ${MIN_RECORD_PAYLOAD_BYTES}..${MAX_RECORD_PAYLOAD_BYTES}`);
     }
     const size = RECORD_HEADER_BYTES + payloadLength;
-    if (this.needsRepair && this.writeError === null) this.repairOrFail();
+    const writer = this.writer;
+    if (this.needsRepair && writer.writeError === null) this.repairOrFail();
     let segment = this.active;
-    if (this.writeError !== null) return this.appendUnwritten(segment, parts, payloadLength);
+    if (writer.writeError !== null) return this.appendUnwritten(segment, parts, payloadLength);
     if (segment.size + size > this.segmentBytes && segment.recordCount > 0) {
       segment = this.rollOrFail();
-      if (this.writeError !== null) return this.appendUnwritten(segment, parts, payloadLength);
+      if (writer.writeError !== null) return this.appendUnwritten(segment, parts, payloadLength);
     }
     const offset = segment.size;
-    if (size > this.writeBuffer.length - this.writeLength) {
+    if (size > writer.buffer.length - writer.length) {
       this.flushOrFail();
-      if (this.writeError !== null) return this.appendUnwritten(segment, parts, payloadLength);
+      if (writer.writeError !== null) return this.appendUnwritten(segment, parts, payloadLength);
       if (size > WRITE_BUFFER_BYTES) {
         try {
           this.appendDirect(segment, parts, payloadLength);
         } catch (error) {
-          this.failWrite(error);
+          writer.failWrite(error);
         }
         this.recordAppended(segment, offset, payloadLength);
         return offset;
       }
-      if (this.writeBuffer.length < WRITE_BUFFER_BYTES) this.writeBuffer = grownBuffer(this.writeBuffer.length, size, INITIAL_WRITE_BUFFER_BYTES, WRITE_BUFFER_BYTES);
+      writer.grow(size);
     }
     // the file is opened (or created) by the append that starts the buffer, so the end-of-turn flush every
     // log shares finds it open (or reopens it after the cache closed it, shedding its own descriptors first
     // if the process has none left). EMFILE/ENOSPC here is a failed write like any other (failWrite): what
     // no completed round covers is refused and the log rolled back at the end of the turn, nothing thrown
-    if (this.writeLength === 0 && !this.openForAppend(segment)) return this.appendUnwritten(segment, parts, payloadLength);
-    const buffer = this.writeBuffer;
-    const start = this.writeLength;
+    if (writer.length === 0 && !this.openForAppend(segment)) return this.appendUnwritten(segment, parts, payloadLength);
+    const buffer = writer.buffer;
+    const start = writer.length;
     const end = start + size;
     const payloadStart = start + RECORD_HEADER_BYTES;
     let at = payloadStart;
@@ -318,7 +309,7 @@ export class SegmentLog implements SyncableLog {
         ? crc32c(parts[0]!)
         : crc32c(new Uint8Array(buffer.buffer, buffer.byteOffset + payloadStart, payloadLength));
     writeRecordHeader(buffer, start, payloadLength, crc);
-    this.writeLength = end;
+    writer.length = end;
     this.recordAppended(segment, offset, payloadLength);
     if (!this.flushQueued) this.scheduler.markDirty(this);
     return offset;
@@ -338,22 +329,13 @@ export class SegmentLog implements SyncableLog {
     return offset;
   }
 
-  /** A write of this log failed: stop writing, and let the scheduler fail the rounds and roll back. */
-  private failWrite(error: unknown): void {
-    const failure = error instanceof Error ? error : new Error(String(error));
-    if (this.writeError === null) this.writeError = failure;
-    this.writeLength = 0;
-    this.scheduler.writeFailed(failure);
-    if (!this.flushQueued) this.scheduler.markDirty(this); // stays exposed until the rollback
-  }
-
   /** Opens (or creates) the segment's file for an append; false, the failure reported (failWrite), when it cannot. */
   private openForAppend(segment: Segment): boolean {
     try {
-      this.ensureCreated(segment);
+      this.writer.ensureCreated(segment);
       return true;
     } catch (error) {
-      this.failWrite(error);
+      this.writer.failWrite(error);
       return false;
     }
   }
@@ -362,7 +344,7 @@ export class SegmentLog implements SyncableLog {
     try {
       this.flush();
     } catch (error) {
-      this.failWrite(error);
+      this.writer.failWrite(error);
     }
   }
 
@@ -370,7 +352,7 @@ export class SegmentLog implements SyncableLog {
     try {
       return this.roll();
     } catch (error) {
-      this.failWrite(error);
+      this.writer.failWrite(error);
       return this.active;
     }
   }
@@ -379,7 +361,7 @@ export class SegmentLog implements SyncableLog {
     try {
       this.repairSegment();
     } catch (error) {
-      this.failWrite(error);
+      this.writer.failWrite(error);
     }
   }
 
@@ -422,7 +404,7 @@ export class SegmentLog implements SyncableLog {
    * repaired: records past the durable end may be unreadable now and are dropped by the rollback.
    */
   get writeFailing(): boolean {
-    return this.writeError !== null || this.needsRepair;
+    return this.writer.writeError !== null || this.needsRepair;
   }
 
   /**
@@ -479,17 +461,17 @@ export class SegmentLog implements SyncableLog {
     try {
       this.files.fd(target.ackFile);
     } catch (error) {
-      this.failWrite(error);
+      this.writer.failWrite(error);
     }
   }
 
   private bufferAckEntry(target: Segment, entry: number): void {
     const full = target.bufferAck(entry);
-    if (full && this.writeError === null) {
+    if (full && this.writer.writeError === null) {
       try {
         this.flushAcks();
       } catch (error) {
-        this.failWrite(error); // the entries stay buffered (the buffer grows) until a flush writes them
+        this.writer.failWrite(error); // the entries stay buffered (the buffer grows) until a flush writes them
       }
     } else if (!this.flushQueued) this.scheduler.markDirty(this);
   }
@@ -497,24 +479,7 @@ export class SegmentLog implements SyncableLog {
   /** Writes buffered records and acks to the OS (no fsync). */
   flush(): void {
     if (this.state !== LogState.Open) return;
-    const length = this.writeLength;
-    if (this.writeError !== null) {
-      this.writeLength = 0; // rolled back by the scheduler: nothing of it may reach the file
-    } else if (length > 0) {
-      const segment = this.active;
-      try {
-        const fd = this.ensureCreated(segment);
-        this.written(segment.file);
-        writeFully(fd, this.writeBuffer, length, segment.flushedSize);
-      } catch (error) {
-        this.failWrite(error);
-        throw error;
-      }
-      segment.flushedSize += length;
-      this.writeLength = 0;
-      this.scheduler.noteWritten(length);
-      this.dataWritten();
-    }
+    this.writer.flushBuffer(this.active);
     if (this.ackWriteSegments.length > 0) this.flushAcks();
   }
 
@@ -522,8 +487,8 @@ export class SegmentLog implements SyncableLog {
   purge(): void {
     if (this.state !== LogState.Open) throw this.notOpenError();
     const next = this.active.number + 1;
-    this.writeLength = 0;
-    this.activeSyncPending = false;
+    this.writer.length = 0;
+    this.writer.activeSyncPending = false;
     for (const segment of [...this.segments.values()]) this.deleteSegment(segment);
     this.active = this.createSegment(next);
     this.lastSegment = next;
@@ -534,9 +499,9 @@ export class SegmentLog implements SyncableLog {
   destroy(): void {
     if (this.state === LogState.Destroyed) return;
     const wasOpen = this.state === LogState.Open;
-    this.writeLength = 0;
-    this.activeSyncPending = false;
-    this.directorySyncPending = false;
+    this.writer.length = 0;
+    this.writer.activeSyncPending = false;
+    this.writer.directorySyncPending = false;
     if (wasOpen) {
       for (const segment of [...this.segments.values()]) this.deleteSegment(segment);
     }
@@ -555,10 +520,9 @@ export class SegmentLog implements SyncableLog {
     } catch {
       // not empty (someone else's files) or already gone: leave it
     }
-    if (this.directoryFile !== null) this.files.release(this.directoryFile);
-    this.directoryFile = null;
+    this.writer.releaseDirectory();
     this.state = LogState.Destroyed;
-    this.writeError = null;
+    this.writer.writeError = null;
     this.needsRepair = false;
     this.scheduler.forget(this);
   }
@@ -567,7 +531,7 @@ export class SegmentLog implements SyncableLog {
   reset(): void {
     if (this.state !== LogState.Destroyed) throw new Error(`storage ${this.dir}: reset() is only for a destroyed log`);
     this.state = LogState.Open;
-    if (this.syncEnabled) this.directoryFile = new CachedFile(this.dir, 'r', true);
+    this.writer.openDirectory();
     this.active = this.createSegment(1);
     this.markAllDurable();
   }
@@ -580,73 +544,41 @@ export class SegmentLog implements SyncableLog {
   close(): void {
     if (this.state !== LogState.Open) return;
     this.scheduler.forget(this);
-    if (this.writeError !== null || this.needsRepair) {
+    if (this.writer.writeError !== null || this.needsRepair) {
       // a failure not rolled back yet: nothing more is written (what no round covers was refused)
-      this.writeError = null;
-      this.writeLength = 0;
+      this.writer.writeError = null;
+      this.writer.length = 0;
     } else {
       this.flush();
     }
     if (this.syncEnabled) this.syncPendingNow();
     this.state = LogState.Closed;
     for (const segment of this.segments.values()) this.releaseFiles(segment);
-    if (this.directoryFile !== null) this.files.release(this.directoryFile);
-    this.directoryFile = null;
+    this.writer.releaseDirectory();
     this.block = null;
   }
 
   // ---- SyncableLog: called by the SyncScheduler -------------------------------------------------
 
   collectSyncFds(dataFds: number[], directoryFds: number[]): void {
-    this.candidateSegment = this.active.number;
-    this.candidateSize = this.active.flushedSize;
-    // a file the cache closed since it was written was synced before the close: it has nothing left to sync
-    const directory = this.directoryFile;
-    if (this.directorySyncPending && directory !== null) this.collectFile(directory, directoryFds);
-    const parent = this.parentDirectory;
-    if (this.directorySyncPending && parent !== null) {
-      this.collectFile(parent, directoryFds);
-      this.parentDirectory = null;
-    }
-    this.directorySyncPending = false;
-    if (this.activeSyncPending) this.collectFile(this.active.file, dataFds);
-    this.activeSyncPending = false;
-    const sealed = this.sealedAwaitingSync;
-    for (let i = 0; i < sealed.length; i++) {
-      const segment = sealed[i]!;
-      segment.dataSyncPending = false;
-      this.collectFile(segment.file, dataFds);
-    }
-    sealed.length = 0;
+    const writer = this.writer;
+    writer.collect(this.active, dataFds, directoryFds);
     const acks = this.ackSyncSegments;
     for (let i = 0; i < acks.length; i++) {
       const segment = acks[i]!;
       segment.ackSyncPending = false;
-      this.collectFile(segment.ackFile, dataFds);
+      writer.collectFile(segment.ackFile, dataFds);
     }
     acks.length = 0;
   }
 
   onSyncDone(): void {
-    const pinned = this.pinned;
-    for (let i = 0; i < pinned.length; i++) this.files.unpin(pinned[i]!);
-    pinned.length = 0;
-  }
-
-  /** Hands an unsynced file's descriptor to a sync: pinned (kept open) until onSyncDone. */
-  private collectFile(file: CachedFile, fds: number[]): void {
-    if (!file.unsynced || file.fd < 0 || file.released) return;
-    file.unsynced = false;
-    this.files.pin(file);
-    this.pinned.push(file);
-    fds.push(file.fd);
+    this.writer.onSyncDone(this.active);
   }
 
   roundCompleted(): boolean {
     if (this.state !== LogState.Open) return false;
-    this.durableSegment = this.candidateSegment;
-    this.durableSize = this.candidateSize;
-    return this.active.number !== this.durableSegment || this.active.size !== this.durableSize;
+    return this.writer.roundCompleted(this.active);
   }
 
   /**
@@ -656,13 +588,10 @@ export class SegmentLog implements SyncableLog {
    */
   rollBack(): void {
     if (this.state !== LogState.Open) return;
-    this.writeError = null;
-    this.writeLength = 0;
+    this.writer.rollBackToDurable();
     this.needsRepair = true;
-    const durable = this.durableSegment;
-    const size = this.durableSize;
-    this.candidateSegment = durable;
-    this.candidateSize = size;
+    const durable = this.writer.durableSegment;
+    const size = this.writer.durableSize;
     let deleted = 0;
     for (const segment of [...this.segments.values()]) {
       if (segment.number > durable) {
@@ -695,7 +624,7 @@ export class SegmentLog implements SyncableLog {
 
   repair(): boolean {
     if (this.state !== LogState.Open) return true;
-    if (this.writeError !== null) return false;
+    if (this.writer.writeError !== null) return false;
     try {
       if (this.needsRepair) this.repairSegment();
       // acks whose ack file could not be opened or written wait in their buffers: writing them is part of
@@ -713,11 +642,11 @@ export class SegmentLog implements SyncableLog {
     const next = this.createSegment(this.highestSegment + 1, indexCapacityAfter(old));
     // what the old segment kept is durable (rollBack synced its truncation): no sync is owed for it, and
     // the cache closes its descriptor when it needs the room
-    this.activeSyncPending = false;
+    this.writer.activeSyncPending = false;
     try {
       // created now, not lazily by the next write: a repair is the probe that tells the scheduler storage
       // works again, so it must fail (and storage stay reported failed) while no new file can be made
-      this.ensureCreated(next);
+      this.writer.ensureCreated(next);
     } catch (error) {
       this.segments.delete(next.number);
       throw error;
@@ -729,18 +658,10 @@ export class SegmentLog implements SyncableLog {
     if (old.fullyAcked) this.deleteSegment(old);
   }
 
-  /** `file` was written: with syncs on, it owes one (the cache syncs it before closing its descriptor). */
-  private written(file: CachedFile): void {
-    // transient logs (policy 'never') never sync: their files are closed without one, and no failure of a
-    // sync-before-close can be reported for them to the durable scheduler
-    if (this.syncEnabled) this.files.written(file);
-  }
-
   /** Everything in the log is covered (after recovery, or after purge/reset started over). */
   private markAllDurable(): void {
     if (this.active.number > this.highestSegment) this.highestSegment = this.active.number;
-    this.durableSegment = this.candidateSegment = this.active.number;
-    this.durableSize = this.candidateSize = this.active.size;
+    this.writer.markAllDurable(this.active);
   }
 
   // ---- appending ---------------------------------------------------------------------------------
@@ -765,29 +686,7 @@ export class SegmentLog implements SyncableLog {
     }
     if (total !== payloadLength) throw partsMismatchError(parts, payloadLength);
     writeRecordHeader(this.directHeader, 0, payloadLength, crc);
-    let position = segment.flushedSize;
-    const fd = this.ensureCreated(segment);
-    this.written(segment.file);
-    writeFully(fd, this.directHeader, RECORD_HEADER_BYTES, position);
-    position += RECORD_HEADER_BYTES;
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
-      writeFully(fd, part, part.length, position);
-      position += part.length;
-    }
-    this.scheduler.noteWritten(position - segment.flushedSize);
-    segment.flushedSize = position;
-    this.dataWritten();
-  }
-
-  private dataWritten(): void {
-    if (!this.syncEnabled) {
-      this.candidateSegment = this.active.number;
-      this.candidateSize = this.active.flushedSize;
-      return;
-    }
-    this.activeSyncPending = true;
-    this.scheduler.markUnsynced(this);
+    this.writer.writeDirect(segment, [this.directHeader, ...parts]);
   }
 
   private flushAcks(): void {
@@ -799,7 +698,7 @@ export class SegmentLog implements SyncableLog {
       const file = segment.ackFile;
       try {
         const fd = this.files.fd(file); // opened by the ack (holdAckFile): reopened only if the cache closed it
-        this.written(file);
+        this.writer.written(file);
         if (!segment.ackHeaderWritten) {
           writeFully(fd, ACK_FILE_HEADER, ACK_HEADER_BYTES, null); // a new ack file (opened for appending)
           segment.ackHeaderWritten = true;
@@ -827,8 +726,8 @@ export class SegmentLog implements SyncableLog {
   private roll(): Segment {
     this.flush();
     const sealed = this.active;
-    const sealedSyncPending = this.activeSyncPending;
-    this.activeSyncPending = false; // the new segment owes a sync once its first write creates it
+    const sealedSyncPending = this.writer.activeSyncPending;
+    this.writer.activeSyncPending = false; // the new segment owes a sync once its first write creates it
     // the new segment first: if it cannot be created, the active one stays as it was
     const next = this.createSegment(Math.max(sealed.number, this.highestSegment) + 1, indexCapacityAfter(sealed));
     this.active = next;
@@ -836,11 +735,8 @@ export class SegmentLog implements SyncableLog {
       this.deleteSegment(sealed); // its bytes are acked already: nothing worth syncing
       return next;
     }
-    if (sealedSyncPending) {
-      // the next round fdatasyncs it (or the cache does, should it close the descriptor first)
-      sealed.dataSyncPending = true;
-      this.sealedAwaitingSync.push(sealed);
-    }
+    // the next round fdatasyncs it (or the cache does, should it close the descriptor first)
+    if (sealedSyncPending) this.writer.sealedOwesSync(sealed);
     return next;
   }
 
@@ -858,41 +754,6 @@ export class SegmentLog implements SyncableLog {
     return segment;
   }
 
-  /** Creates the segment's file with its header, before the first record is written into it. */
-  private ensureCreated(segment: Segment): number {
-    if (segment.created) return this.files.fd(segment.file);
-    if (ensureDirectory(this.dir) && this.syncEnabled) {
-      // the new directory's entry in its parent is fsynced by the next round (once for every log created in it)
-      const parent = this.files.sharedDirectory(path.dirname(this.dir));
-      this.files.fd(parent);
-      this.written(parent);
-      this.parentDirectory = parent;
-    }
-    unlinkIfExists(segment.ackPath); // a stale ack file must never apply to a new segment of the same number
-    const fd = this.files.create(segment.file, 'wx+');
-    try {
-      writeFully(fd, encodeSegmentHeader(segment.number), SEGMENT_HEADER_BYTES, 0);
-    } catch (error) {
-      // (ENOSPC …) no file half made: the next attempt creates it afresh
-      this.files.close(segment.file);
-      unlinkIfExists(segment.path);
-      throw error;
-    }
-    segment.created = true;
-    this.written(segment.file);
-    if (this.syncEnabled) {
-      const directory = this.directoryFile;
-      if (directory !== null) {
-        this.files.fd(directory); // open now: a file with a sync owed is never closed unsynced
-        this.written(directory);
-      }
-      this.directorySyncPending = true;
-      this.activeSyncPending = true;
-      this.scheduler.markUnsynced(this);
-    }
-    return fd;
-  }
-
   /** Closes a segment's fds, forgets it and unlinks its files (.seg first: an orphan .ack is harmless). */
   private deleteSegment(segment: Segment): void {
     this.segments.delete(segment.number);
@@ -903,7 +764,7 @@ export class SegmentLog implements SyncableLog {
     segment.ackBufferLength = 0;
     if (segment.ackWritePending) removeFrom(this.ackWriteSegments, segment);
     if (segment.ackSyncPending) removeFrom(this.ackSyncSegments, segment);
-    if (segment.dataSyncPending) removeFrom(this.sealedAwaitingSync, segment);
+    if (segment.dataSyncPending) removeFrom(this.writer.sealedAwaitingSync, segment);
     segment.ackWritePending = segment.ackSyncPending = segment.dataSyncPending = false;
     if (this.blockSegment === segment.number) this.block = null;
     unlinkIfExists(segment.path);
@@ -920,15 +781,13 @@ export class SegmentLog implements SyncableLog {
   private syncPendingNow(): void {
     const dataFds: number[] = [];
     const directoryFds: number[] = [];
-    const pinnedBefore = this.pinned.length; // pins of a round in flight stay until its onSyncDone
+    const pinnedBefore = this.writer.pinned.length; // pins of a round in flight stay until its onSyncDone
     this.collectSyncFds(dataFds, directoryFds);
     try {
       for (const fd of dataFds) fs.fdatasyncSync(fd);
       for (const fd of directoryFds) fs.fsyncSync(fd);
     } finally {
-      const pinned = this.pinned;
-      for (let i = pinnedBefore; i < pinned.length; i++) this.files.unpin(pinned[i]!);
-      pinned.length = pinnedBefore;
+      this.writer.unpinFrom(pinnedBefore);
     }
   }
 
@@ -976,7 +835,7 @@ export class SegmentLog implements SyncableLog {
   private recover(): void {
     const started = Date.now();
     // the directory itself is created by the first segment file (ensureCreated): an empty queue has none
-    if (this.syncEnabled) this.directoryFile = new CachedFile(this.dir, 'r', true);
+    this.writer.openDirectory();
     const names = readdirIfExists(this.dir);
     const numbers: number[] = [];
     const ackNumbers: number[] = [];
@@ -1240,16 +1099,6 @@ function realignAckFile(fd: number, segment: Segment): void {
 /** index slots for the segment after `previous`: its record count and some headroom */
 function indexCapacityAfter(previous: Segment): number {
   return Math.max(INITIAL_INDEX_CAPACITY, Math.ceil(previous.recordCount * (1 + INDEX_CAPACITY_HEADROOM)));
-}
-
-/**
- * A write buffer after `current` bytes were not enough: twice as large (at least `initial`), and large
- * enough for `needed`, never above `max`. Only called with the old buffer flushed (empty).
- */
-export function grownBuffer(current: number, needed: number, initial: number, max: number): Buffer {
-  let length = Math.max(initial, current * 2);
-  while (length < needed) length *= 2;
-  return Buffer.allocUnsafe(Math.min(length, max));
 }
 
 function removeFrom<T>(list: T[], item: T): void {

@@ -6,8 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { SyncScheduler } from '../../storage/sync.js';
+import { installFaults, parseFaultPlan } from '../../storage/faults.js';
 import { OffsetStore, type StoredOffset } from './group-offsets.js';
-import { OFFSET_LOG_FILE, encodeCommitRecord, encodeDeleteGroupRecord, replayOffsetLog, type OffsetRecord } from './group-offset-log.js';
+import { OFFSET_LOG_FILE, encodeCommitRecord, encodeDeleteGroupRecord, replayOffsetLog, type OffsetRecord } from '../../storage/group-offset-log.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -291,4 +292,45 @@ test('random flipped bytes in the offsets log each cost at most the commit they 
     assert.equal(result.records, replayed.length);
     assert.ok(records.length - replayed.length <= flips, `round ${round}: ${flips} flip(s) cost ${records.length - replayed.length} commit(s)`);
   }
+});
+
+/** Resolves once `done()` holds (checked every 10 ms), rejects after 10 s. */
+function waitFor(done: () => boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + 10_000;
+    const poll = (): void => {
+      if (done()) resolve();
+      else if (Date.now() > deadline) reject(new Error('timed out'));
+      else setTimeout(poll, 10);
+    };
+    poll();
+  });
+}
+
+test('an offset commit whose write is torn by a full disk is refused and its bytes cut off; commits after the disk recovers are durable', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, OFFSET_LOG_FILE);
+  const errors: Error[] = [];
+  const scheduler = new SyncScheduler('always', { onError: (error) => errors.push(error) });
+  const store = OffsetStore.open({ dir, scheduler, warn: () => {}, info: () => {} });
+  await store.commit('g', [offset('t', 0, 10n)]);
+  const durableBytes = fs.statSync(file).size;
+  installFaults(parseFaultPlan('seed=7,torn=1'));
+  try {
+    await assert.rejects(store.commit('g', [offset('t', 0, 20n, 'x'.repeat(1000))]), /ENOSPC/);
+  } finally {
+    installFaults(null);
+  }
+  assert.equal(fs.statSync(file).size, durableBytes, 'whatever the torn write left is cut off');
+  assert.deepEqual(offsetsOf(store, 'g'), [['t', 0, 10n]], 'the refused commit is not visible');
+  assert.ok(errors.length > 0 && scheduler.failure !== null);
+  scheduler.requestRound(); // storage is reported healthy again once a round completes
+  await waitFor(() => scheduler.failure === null);
+  await store.commit('g', [offset('t', 0, 30n)]);
+  assert.deepEqual(offsetsOf(store, 'g'), [['t', 0, 30n]]);
+  store.close();
+  await scheduler.close();
+  const reopened = openStore(dir);
+  assert.deepEqual(offsetsOf(reopened.store, 'g'), [['t', 0, 30n]]);
+  await reopened.close();
 });

@@ -1,5 +1,6 @@
 /**
- * Committed offsets of every consumer group, in memory and in the offsets log (group-offset-log.ts).
+ * Committed offsets of every consumer group, in memory and in the offsets log (storage/group-offset-log.ts,
+ * reached through its OffsetLog interface).
  *
  * A commit is appended to the log at once and applied to memory only when the fsync round covering it
  * completes, so a fetch never sees an offset a crash could take back, and the commit's promise resolves at
@@ -12,13 +13,14 @@
 import type { SyncScheduler, DurabilityListener } from '../../storage/sync.js';
 import {
   OffsetLogFile,
+  type OffsetLog,
   RECORD_TYPE_COMMIT,
   SNAPSHOT_ENTRIES_PER_RECORD,
   encodeCommitRecord,
   encodeDeleteGroupRecord,
   type OffsetRecord,
   type StoredOffset,
-} from './group-offset-log.js';
+} from '../../storage/group-offset-log.js';
 
 /** Never compact a log smaller than this, 4 MiB: replaying it takes milliseconds, rewriting it buys nothing. */
 export const DEFAULT_COMPACTION_MIN_BYTES = 4 * 1024 * 1024;
@@ -57,7 +59,7 @@ interface PendingWrite {
 
 export class OffsetStore implements DurabilityListener {
   private readonly byGroup = new Map<string, GroupOffsets>();
-  private readonly log: OffsetLogFile;
+  private readonly log: OffsetLog;
   private pending: PendingWrite[] = [];
   private readonly compactionMinBytes: number;
   /** the log size at which the next compaction check runs */
@@ -68,7 +70,7 @@ export class OffsetStore implements DurabilityListener {
 
   private constructor(
     private readonly options: OffsetStoreOptions,
-    open: (visit: (record: OffsetRecord) => void) => OffsetLogFile,
+    open: (visit: (record: OffsetRecord) => void) => OffsetLog,
   ) {
     this.compactionMinBytes = options.compactionMinBytes ?? DEFAULT_COMPACTION_MIN_BYTES;
     this.log = open((record) => this.replay(record));

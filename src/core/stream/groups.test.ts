@@ -8,7 +8,7 @@ import { createLogger } from '../../log/logger.js';
 import { StreamStore } from './topics.js';
 import { EMPTY_GROUP_RETENTION_MS, GroupCoordinator, type JoinOutcome, type JoinRequest } from './groups.js';
 import { INITIAL_REBALANCE_DELAY_MS } from './group-state.js';
-import { OFFSET_LOG_FILE, OFFSET_LOG_HEADER_BYTES } from './group-offset-log.js';
+import { OFFSET_LOG_FILE, OFFSET_LOG_HEADER_BYTES } from '../../storage/group-offset-log.js';
 
 const START = 1_000_000;
 

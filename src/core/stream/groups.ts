@@ -1,7 +1,7 @@
 /**
  * The consumer-group coordinator: membership and rebalances of consumer groups (group-state.ts, Kafka's
  * classic group protocol) and their durable committed offsets (group-offsets.ts, on disk under
- * <dataDir>/groups/, format in group-offset-log.ts). Protocol-neutral: member ids, protocol names, opaque
+ * <dataDir>/groups/, format in storage/group-offset-log.ts). Protocol-neutral: member ids, protocol names, opaque
  * metadata and assignment bytes, bigint offsets; errors come back as GroupError values.
  *
  * Membership is memory only, as in Kafka's coordinator between loads: after a restart every group is
@@ -15,7 +15,7 @@ import type { Logger } from '../../log/logger.js';
 import type { SyncScheduler } from '../../storage/sync.js';
 import type { StreamStore } from './topics.js';
 import { OffsetStore, type StoredOffset } from './group-offsets.js';
-import { MAX_GROUP_ID_BYTES } from './group-offset-log.js';
+import { MAX_GROUP_ID_BYTES } from '../../storage/group-offset-log.js';
 import {
   ConsumerGroup,
   INITIAL_REBALANCE_DELAY_MS,

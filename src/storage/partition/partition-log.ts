@@ -2,135 +2,58 @@
  * PartitionLog: the offset-addressed log of one Kafka topic partition, in one directory.
  * File layouts: format.ts (segments, indexes) and record-batch.ts (the batches). Durability: ../sync.ts.
  *
- *   00000000000000000000.log (+ .index, .timeindex)   sealed: read on demand
- *   00000000000000052817.log (+ .index, .timeindex)   sealed
- *   00000000000000104033.log                          active ◄── append(): write buffer ──(end of turn)──► OS
- *
  * append() validates every batch of a produce request (header, CRC-32C) before taking any, assigns
  * offsets by rewriting each batch's baseOffset (and partitionLeaderEpoch; both outside the CRC) and
- * copies it into a per-log write buffer that the SyncScheduler flushes once per event-loop turn. An
+ * copies it into the log's write buffer that the SyncScheduler flushes once per event-loop turn. An
  * acks=-1/1 answer waits for scheduler.requestRound() to complete: the round's fdatasync covers every
  * batch appended before the request. The active segment rolls when a batch would take it past
  * `segmentBytes` (a batch larger than that gets a segment of its own), or is more than `segmentMs` newer
- * than the segment's first batch (Kafka's segment.ms).
+ * than the segment's first batch (Kafka's segment.ms). Each append adds an entry to the active segment's
+ * sparse index every `indexIntervalBytes` of batches.
  *
- * Each segment keeps a sparse index: one (relative offset, position, largest timestamp so far) entry
- * per `indexIntervalBytes` of batches. The active segment's index is in memory (16 bytes an entry); a
- * sealed segment's is written to its .index/.timeindex files once the .log is durable, then dropped
- * from memory and binary-searched in the files with 8- and 12-byte reads. A fetch therefore reads
- * O(log entries) index bytes plus at most about one index interval of batch headers before it reads
- * the answer, wherever the offset is; a consumer reading on from where its last fetch ended skips even
- * that (the log remembers where the last read stopped).
- *
- * Recovery at open() is synchronous. A segment whose index files are intact and describe exactly the
- * .log's size (and whose last batch checks out) is trusted without reading its batches. Any other
- * segment (the active one after a crash, a sealed one whose index was never written) is scanned, every
- * batch's CRC checked and its index rebuilt. A bad batch with nothing sound after it in the last segment
- * is a torn tail, truncated; one followed by sound batches is damage: the segment is split around it,
- * the damaged bytes kept in a side file, every later batch keeping its offset (batch-resync.ts). A file
- * in a format version this Postbox does not read stops the open (UnsupportedFormatError). Segment state
- * and both recovery paths: partition-segment.ts.
- *
- * enforceRetention() deletes whole segments by age and size, the active one too once all of it is past
- * retentionMs (rolled first). compact() / compactionSteps() (cleanup.policy=compact, compaction.ts)
- * rewrite sealed segments keeping the latest record of every key. Offsets never change, so a compacted log has gaps: between batches of a segment and
- * between segments. A read at an offset in a gap returns the next batch that exists (its baseOffset
- * is then greater than the offset asked for), exactly as Kafka answers a fetch there.
- *
- * The log holds no descriptor of its own: its files are CachedFiles whose descriptors the broker-wide
- * FdCache opens on demand and closes when it needs room (../fd-cache.ts), so an idle partition costs
- * no descriptor and the number of partitions is not bounded by the process's descriptor limit.
+ * The rest is split by concern:
+ *   partition-segments.ts  the files: create, roll, sync (SegmentWriter), delete, close, roll back (the base class)
+ *   partition-reader.ts    read(), slice(), offsetForTimestamp() through the sparse indexes
+ *   partition-recovery.ts  open: which segments to trust, scan, repair or remove
+ *   partition-cleanup.ts   retention (enforceRetention) and the compaction-steps driver (compact, compactionSteps)
+ *   partition-segment.ts   one segment's state, its index files
  */
 
-import fs from 'node:fs';
-import path from 'node:path';
-import { CachedFile, FdCache, FileSlice, PRIVATE_CACHE_FILES } from '../fd-cache.js';
-import { closeQuietly, ensureDirectory, readFully, readdirIfExists, readdirOrEmpty, unlinkIfExists, writeFully } from '../files.js';
-import type { SyncScheduler, SyncableLog } from '../sync.js';
-import { INITIAL_WRITE_BUFFER_BYTES, grownBuffer } from '../log.js';
-import {
-  DEFAULT_DELETE_RETENTION_MS,
-  KeyOffsetMap,
-  cleanSegmentFileSteps,
-  discardCleanedSegment,
-  emptyCompactionResult,
-  storedBatches,
-  isCompactionTemporaryFile,
-  recoverInterruptedCompaction,
-  swapInCleanedSegment,
-  type CompactionOptions,
-  type CompactionResult,
-} from './compaction.js';
+import { FileSlice } from '../fd-cache.js';
+import { DEFAULT_DELETE_RETENTION_MS, type CompactionOptions, type CompactionResult } from './compaction.js';
 import { OffsetOutOfRangeError } from './errors.js';
-import { isDamagedFileName, trySaveDamagedBytes } from '../damage.js';
-import { checkFormatVersion } from '../format-error.js';
-import { findNextBatch, isSplitTemporaryFile } from './batch-resync.js';
-import {
-  CORRUPT_SEGMENT_SUFFIX,
-  LOG_FILE_SUFFIX,
-  MAX_OFFSET,
-  OFFSET_INDEX_ENTRY_BYTES,
-  PARTITION_FORMAT_VERSION,
-  PARTITION_SEGMENT_MAGIC,
-  OFFSET_INDEX_HEADER_BYTES,
-  PARTITION_SEGMENT_HEADER_BYTES,
-  TIME_INDEX_ENTRY_BYTES,
-  TIME_INDEX_HEADER_BYTES,
-  checkSegmentHeader,
-  encodeOffsetIndex,
-  encodeSegmentHeader,
-  encodeTimeIndex,
-  parseSegmentFile,
-  segmentBaseName,
-} from './format.js';
+import { MAX_OFFSET, PARTITION_SEGMENT_HEADER_BYTES } from './format.js';
 import {
   BASE_OFFSET_AT,
   BATCH_HEADER_BYTES,
-  BATCH_LENGTH_OVERHEAD,
-  MAX_BATCH_BYTES,
   PARTITION_LEADER_EPOCH_AT,
   batchSizeAt,
   lastOffsetDeltaAt,
   maxTimestampAt,
   validateBatches,
 } from './record-batch.js';
-import {
-  MAX_RELATIVE_OFFSET,
-  PartitionSegment,
-  scanSegmentFile,
-  trustIndexFiles,
-  type RecoveryTotals,
-  type SegmentScanContext,
-} from './partition-segment.js';
+import { MAX_RELATIVE_OFFSET, PartitionSegment } from './partition-segment.js';
+import { segmentIndexFor, type ReadCounters } from './partition-reader.js';
+import { applyRetention, compactionPass, type CleanupHost } from './partition-cleanup.js';
+import { MAX_PARTITION_SEGMENT_BYTES } from './partition-recovery.js';
+import { DEFAULT_INDEX_INTERVAL_BYTES, LogState, PARTITION_WRITE_BUFFER_BYTES, PartitionSegments, type PartitionFilesOptions } from './partition-segments.js';
+
+export { DEFAULT_INDEX_INTERVAL_BYTES, MAX_PARTITION_SEGMENT_BYTES, PARTITION_WRITE_BUFFER_BYTES };
+export type { ReadCounters };
 
 /**
  * Default segment size, 64 MiB: retention frees space in steps of one segment, an unclean open rescans
  * at most about one segment per partition (tens of milliseconds), and a GiB of partition is 16 files.
  */
 export const DEFAULT_PARTITION_SEGMENT_BYTES = 64 * 1024 * 1024;
-/** Largest segment size, 1 GiB: with MAX_BATCH_BYTES every file position fits a u32 index entry. */
-export const MAX_PARTITION_SEGMENT_BYTES = 1024 * 1024 * 1024;
 /** Smallest segment size: a header and one minimal batch (tests use tiny segments). */
 export const MIN_PARTITION_SEGMENT_BYTES = PARTITION_SEGMENT_HEADER_BYTES + BATCH_HEADER_BYTES;
-/** Default sparse-index interval, 4 KiB (Kafka's index.interval.bytes): a lookup scans about one page of headers. */
-export const DEFAULT_INDEX_INTERVAL_BYTES = 4096;
-/** Write buffer per partition, 256 KiB: one turn's produce requests for a busy partition fit in one write(). */
-export const PARTITION_WRITE_BUFFER_BYTES = 256 * 1024;
-/** Block read while walking batch headers from an index entry: covers a default index interval and a header. */
-const LOCATE_BLOCK_BYTES = 8 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
-/** Bytes a compaction step reads (building the key map or cleaning a segment) before it lets others run: 8 MiB by default. */
-const COMPACTION_STEP_BYTES = 8 * 1024 * 1024;
-
-export interface PartitionLogOptions {
-  dir: string;
-  scheduler: SyncScheduler;
+export interface PartitionLogOptions extends PartitionFilesOptions {
   /** Roll the active segment when a batch would take it past this many bytes (default DEFAULT_PARTITION_SEGMENT_BYTES). */
   segmentBytes?: number;
-  /** Bytes of batches between sparse index entries (default DEFAULT_INDEX_INTERVAL_BYTES). */
-  indexIntervalBytes?: number;
   /** Roll the active segment when its first batch is older than this (Kafka's segment.ms); null: never by age. */
   segmentMs?: number | null;
   /** enforceRetention() deletes segments whose newest batch is older than this; null: keep forever. */
@@ -139,14 +62,6 @@ export interface PartitionLogOptions {
   retentionBytes?: number | null;
   /** Written into every appended batch's partitionLeaderEpoch (default 0); also settable as `leaderEpoch`. */
   leaderEpoch?: number;
-  /** Scan and CRC-check every segment at open, even those with intact index files (default false). */
-  verifyAllOnOpen?: boolean;
-  /** One line per notable event (recovery summary, dropped tails, corrupt files). Default: stderr. */
-  logger?: (line: string, routine?: boolean) => void;
-  /** One line per damage found at open (damaged batches skipped, corrupt files moved aside). Default: `logger`. */
-  errorLogger?: (line: string) => void;
-  /** The broker's descriptor cache; without one the log makes a small private cache of its own. */
-  files?: FdCache;
 }
 
 export interface AppendResult {
@@ -156,130 +71,71 @@ export interface AppendResult {
   logAppendTime: number;
 }
 
-/** Bytes read from files by read() and offsetForTimestamp(), for tests and metrics. */
-export interface ReadCounters {
-  /** Bytes of .log files read: batch headers while locating, plus the batches returned. */
-  logBytesRead: number;
-  /** Bytes of .index/.timeindex files read by binary searches over sealed segments. */
-  indexBytesRead: number;
-  /** Of logBytesRead, the bytes read to locate a batch (not the returned batches). */
-  locateBytesRead: number;
-}
-
-const enum LogState {
-  Open,
-  Closed,
-  Destroyed,
-}
-
-export class PartitionLog implements SyncableLog {
-  readonly dir: string;
+export class PartitionLog extends PartitionSegments {
   /** Written into the partitionLeaderEpoch of every batch appended from now on. */
   leaderEpoch: number;
-  readonly readCounters: ReadCounters = { logBytesRead: 0, indexBytesRead: 0, locateBytesRead: 0 };
-  flushQueued = false;
-  syncQueued = false;
-  exposed = false;
+  readonly readCounters: ReadCounters;
 
-  private readonly scheduler: SyncScheduler;
   /** segmentBytes, retentionMs and retentionBytes change with setLimits() (a topic's configs altered live) */
   private segmentBytes: number;
-  private readonly indexIntervalBytes: number;
   private retentionMs: number | null;
   private segmentMs: number | null;
   private retentionBytes: number | null;
-  private readonly verifyAllOnOpen: boolean;
-  /** `routine` is true for lines that report nothing wrong (a clean recovery summary) */
-  private readonly logger: (line: string, routine?: boolean) => void;
-  private readonly errorLogger: (line: string) => void;
-  private readonly syncEnabled: boolean;
-  private readonly scanContext: SegmentScanContext;
-  private state = LogState.Open;
-
-  /** Ascending by base offset; the last one is the active segment. */
-  private segments: PartitionSegment[] = [];
-  private active!: PartitionSegment;
-  private nextOffset = 0n;
-  private totalBytes = 0;
-
-  /** grows from INITIAL_WRITE_BUFFER_BYTES by doubling, as a queue log's does (allocated by the first append) */
-  private writeBuffer: Buffer = EMPTY;
-  private writeLength = 0;
   private readonly directPrefix = Buffer.allocUnsafe(PARTITION_LEADER_EPOCH_AT + 4);
-
-  /** Header block for locating batches: bytes [scanStart, scanEnd) of scanSegment. */
-  private scanBlock: Buffer = EMPTY; // allocated by the first locate (LOCATE_BLOCK_BYTES)
-  private scanSegment: PartitionSegment | null = null;
-  private scanStart = 0;
-  private scanEnd = 0;
-  /** Where the last read() stopped: the batch of hintOffset starts at hintPosition of hintSegment. */
-  private hintSegment: PartitionSegment | null = null;
-  private hintOffset = -1n;
-  private hintPosition = 0;
-  /** Size of the batch found by the last locate(). */
-  private locatedSize = 0;
-
-  /** where descriptors come from (shared by every log of a broker) */
-  private readonly files: FdCache;
-  private readonly entryScratch = Buffer.allocUnsafe(OFFSET_INDEX_ENTRY_BYTES);
-  private readonly timeEntryScratch = Buffer.allocUnsafe(TIME_INDEX_ENTRY_BYTES);
-  /** Which .index entry entryScratch holds (a binary search reads an entry's offset, then its position). */
-  private scratchSegment: PartitionSegment | null = null;
-  private scratchEntry = -1;
-
-  /** the partition's directory, fsynced after a segment file is created (policy 'always') */
-  private directoryFile: CachedFile | null = null;
-  private directorySyncPending = false;
-  private activeSyncPending = false;
-  /** The active segment's fd is in the round in flight. */
-  private activeInFlight = false;
-  private sealedAwaitingSync: PartitionSegment[] = [];
-  private sealedSyncing: PartitionSegment[] = [];
-  /** Sealed segments whose .log is durable and whose index files are still to be written. */
-  private indexWritePending: PartitionSegment[] = [];
-  private syncInFlight = false;
-  // Write failures (see sync.ts): the end of what the last completed round covers (segment base offset,
-  // size in it) and of what the round in flight covers. After a failed write, appends get offsets but
-  // are not written until the scheduler rolls the log back to the durable end (the high watermark never
-  // passed them, so their offsets are handed out again); repair() then rolls to a new segment.
-  private durableBase = 0n;
-  private durableSize = 0;
-  private candidateBase = 0n;
-  private candidateSize = 0;
-  private writeError: Error | null = null;
-  private needsRepair = false;
-  /** the parent directory, owed an fsync since this log created its own directory in it */
-  private parentDirectory: CachedFile | null = null;
-  /** files whose descriptors the scheduler is syncing (pinned in the cache until onSyncDone) */
-  private readonly pinned: CachedFile[] = [];
+  /** retention and compaction's view of this log (partition-cleanup.ts) */
+  private readonly cleanupHost: CleanupHost;
 
   private constructor(options: PartitionLogOptions) {
-    this.dir = options.dir;
-    this.scheduler = options.scheduler;
+    super(options);
     this.segmentBytes = options.segmentBytes ?? DEFAULT_PARTITION_SEGMENT_BYTES;
-    this.indexIntervalBytes = options.indexIntervalBytes ?? DEFAULT_INDEX_INTERVAL_BYTES;
     this.retentionMs = options.retentionMs ?? null;
     this.retentionBytes = options.retentionBytes ?? null;
     this.segmentMs = options.segmentMs ?? null;
     this.leaderEpoch = options.leaderEpoch ?? 0;
-    this.verifyAllOnOpen = options.verifyAllOnOpen ?? false;
-    this.logger = options.logger ?? ((line) => process.stderr.write(line + '\n'));
-    this.syncEnabled = options.scheduler.policy === 'always';
-    this.files =
-      options.files ??
-      new FdCache({ capacity: PRIVATE_CACHE_FILES, syncBeforeClose: this.syncEnabled, onSyncError: (error) => this.scheduler.reportFailure(error) });
-    this.errorLogger = options.errorLogger ?? ((line) => this.logger(line));
-    this.scanContext = {
-      dir: this.dir,
-      indexIntervalBytes: this.indexIntervalBytes,
-      syncEnabled: this.syncEnabled,
-      logger: this.logger,
-      errorLogger: this.errorLogger,
-    };
+    this.cleanupHost = this.makeCleanupHost();
+    this.readCounters = this.reader.readCounters;
     PartitionLog.checkLimits(this.segmentBytes, this.retentionMs, this.retentionBytes, this.segmentMs);
     if (!Number.isInteger(this.indexIntervalBytes) || this.indexIntervalBytes < 1) {
       throw new RangeError(`indexIntervalBytes ${this.indexIntervalBytes} must be a positive integer`);
     }
+  }
+
+  /** What retention and compaction (partition-cleanup.ts) may do to this log. */
+  private makeCleanupHost(): CleanupHost {
+    const log = this;
+    return {
+      dir: this.dir,
+      get isOpen() {
+        return log.state === LogState.Open;
+      },
+      notOpenError: () => this.notOpenError(),
+      get segments() {
+        return log.segments;
+      },
+      get totalBytes() {
+        return log.totalBytes;
+      },
+      set totalBytes(bytes: number) {
+        log.totalBytes = bytes;
+      },
+      indexIntervalBytes: this.indexIntervalBytes,
+      syncEnabled: this.syncEnabled,
+      flush: () => this.flush(),
+      roll: () => {
+        this.roll();
+      },
+      activeDurable: () => this.activeDurable(),
+      deleteSegmentAt: (index) => this.deleteSegmentAt(index),
+      forgetSegment: (segment) => this.forgetSegment(segment),
+      replaceSegment: (index, replacement) => {
+        this.segments[index] = replacement;
+      },
+      // awaiting its fsync (fd still open) or its index files
+      awaitingIndexFiles: (segment) =>
+        segment.dataSyncPending || this.writer.sealedSyncing.includes(segment) || this.indexWritePending.includes(segment),
+      writeIndexFiles: (segment) => this.writeIndexFiles(segment),
+      directoryFd: () => this.directoryFd(),
+    };
   }
 
   private static checkLimits(segmentBytes: number, retentionMs: number | null, retentionBytes: number | null, segmentMs: number | null): void {
@@ -312,11 +168,6 @@ export class PartitionLog implements SyncableLog {
     log.recover();
     log.markAllDurable();
     return log;
-  }
-
-  /** The first offset still stored. */
-  get logStartOffset(): bigint {
-    return this.segments[0]!.baseOffset;
   }
 
   /** The offset the next appended record gets (Kafka's log end offset; with one replica also the high watermark). */
@@ -372,11 +223,11 @@ export class PartitionLog implements SyncableLog {
   append(batches: Buffer, now: number, validated = false): AppendResult {
     if (this.state !== LogState.Open) throw this.notOpenError();
     if (!validated) validateBatches(batches);
-    if (this.needsRepair && this.writeError === null) {
+    if (this.needsRepair && this.writer.writeError === null) {
       try {
         this.repairSegment();
       } catch (error) {
-        this.failWrite(error);
+        this.writer.failWrite(error);
       }
     }
     const baseOffset = this.nextOffset;
@@ -393,12 +244,12 @@ export class PartitionLog implements SyncableLog {
         (segment.size + size > this.segmentBytes ||
           offset + BigInt(lastOffsetDelta) - segment.baseOffset > MAX_RELATIVE_OFFSET ||
           this.agedOut(segment, maxTimestamp, now)) &&
-        this.writeError === null
+        this.writer.writeError === null
       ) {
         try {
           segment = this.roll();
         } catch (error) {
-          this.failWrite(error);
+          this.writer.failWrite(error);
         }
       }
       if (segment.lastBatchPosition === 0) {
@@ -447,7 +298,7 @@ export class PartitionLog implements SyncableLog {
       throw new OffsetOutOfRangeError(offset, this.logStartOffset, this.nextOffset);
     }
     if (offset === this.nextOffset) return EMPTY;
-    let index = this.segmentIndexFor(offset);
+    let index = segmentIndexFor(this.segments, offset);
     let segment = this.segments[index]!;
     while (offset >= segment.nextOffset) {
       // in a gap (compaction removed the segment's last batches or the whole segment, or recovery lost
@@ -456,45 +307,8 @@ export class PartitionLog implements SyncableLog {
       segment = this.segments[index]!;
       if (offset < segment.baseOffset) offset = segment.baseOffset;
     }
-    if (segment === this.active && this.writeLength > 0) this.flush();
-    const available = segment.flushedSize;
-    let position: number;
-    let firstSize: number;
-    if (this.hintSegment === segment && this.hintOffset === offset) {
-      // a consumer reading on from where its last read stopped: no search, the answer's first bytes tell its size
-      position = this.hintPosition;
-      firstSize = 0;
-    } else {
-      position = this.locate(segment, offset);
-      firstSize = this.locatedSize;
-    }
-    let length = Math.max(firstSize, BATCH_HEADER_BYTES, Math.min(maxBytes, available - position));
-    let bytes = allocate(length);
-    readFully(this.readFdFor(segment), bytes, length, position);
-    this.readCounters.logBytesRead += length;
-    if (firstSize === 0) {
-      firstSize = batchSizeAt(bytes, 0);
-      if (firstSize > length) {
-        const whole = Buffer.allocUnsafe(firstSize); // larger than asked for: `bytes` is dropped (not returned to a pool)
-        bytes.copy(whole, 0, 0, length);
-        readFully(this.readFdFor(segment), whole.subarray(length), firstSize - length, position + length);
-        this.readCounters.logBytesRead += firstSize - length;
-        bytes = whole;
-        length = firstSize;
-      }
-    }
-    let lastStart = 0;
-    let end = firstSize;
-    while (end + BATCH_LENGTH_OVERHEAD <= length) {
-      const size = batchSizeAt(bytes, end);
-      if (end + size > length) break;
-      lastStart = end;
-      end += size;
-    }
-    this.hintSegment = segment;
-    this.hintOffset = bytes.readBigInt64BE(lastStart + BASE_OFFSET_AT) + BigInt(lastOffsetDeltaAt(bytes, lastStart)) + 1n;
-    this.hintPosition = position + end;
-    return end === length ? bytes : bytes.subarray(0, end);
+    if (segment === this.active && this.writer.length > 0) this.flush();
+    return this.reader.read(segment, offset, maxBytes, allocate);
   }
 
   /**
@@ -512,7 +326,7 @@ export class PartitionLog implements SyncableLog {
       throw new OffsetOutOfRangeError(offset, this.logStartOffset, this.nextOffset);
     }
     if (offset >= this.nextOffset || offset >= end) return null;
-    let index = this.segmentIndexFor(offset);
+    let index = segmentIndexFor(this.segments, offset);
     let segment = this.segments[index]!;
     while (offset >= segment.nextOffset) {
       // in a gap (as in read())
@@ -520,64 +334,8 @@ export class PartitionLog implements SyncableLog {
       segment = this.segments[index]!;
       if (offset < segment.baseOffset) offset = segment.baseOffset;
     }
-    if (segment === this.active && this.writeLength > 0) this.flush();
-    let position: number;
-    let firstSize: number;
-    let firstBase: bigint;
-    if (this.hintSegment === segment && this.hintOffset === offset) {
-      position = this.hintPosition;
-      const at = this.headerInBlock(segment, position);
-      firstSize = batchSizeAt(this.scanBlock, at);
-      firstBase = this.scanBlock.readBigInt64BE(at + BASE_OFFSET_AT);
-    } else {
-      position = this.locate(segment, offset);
-      firstSize = this.locatedSize;
-      firstBase = this.scanBlock.readBigInt64BE(position - this.scanStart + BASE_OFFSET_AT);
-    }
-    if (firstBase >= end) return null;
-    // the range may not pass maxBytes (but for the first batch), the flushed bytes, nor the batch at `end`
-    let limit = Math.min(segment.flushedSize, position + Math.max(firstSize, maxBytes));
-    if (end < segment.nextOffset) {
-      let endPosition = this.locate(segment, end);
-      // `end` inside a batch (not a high watermark, which is always a batch's end): that batch is below it
-      if (this.scanBlock.readBigInt64BE(endPosition - this.scanStart + BASE_OFFSET_AT) < end) endPosition += this.locatedSize;
-      if (endPosition < limit) limit = endPosition;
-    }
-    let boundary = position + firstSize;
-    if (boundary < limit) {
-      // jump to the last indexed batch start within the limit, then walk batch headers to the limit
-      const indexed = this.lastIndexedPositionAtOrBefore(segment, limit);
-      if (indexed > boundary) boundary = indexed;
-      while (boundary + BATCH_HEADER_BYTES <= limit) {
-        const size = batchSizeAt(this.scanBlock, this.headerInBlock(segment, boundary));
-        if (boundary + size > limit) break;
-        boundary += size;
-      }
-    }
-    // the next read on from here (a consumer's next fetch) starts at `boundary` without a search
-    this.hintSegment = segment;
-    this.hintPosition = boundary;
-    if (boundary >= segment.flushedSize) this.hintOffset = segment.nextOffset;
-    else this.hintOffset = this.scanBlock.readBigInt64BE(this.headerInBlock(segment, boundary) + BASE_OFFSET_AT);
-    return new FileSlice(this.files, segment.file, position, boundary - position);
-  }
-
-  /** Position of the last index entry of `segment` at or before `position` (a batch start), or -1. */
-  private lastIndexedPositionAtOrBefore(segment: PartitionSegment, position: number): number {
-    let low = 0;
-    let high = this.entryCount(segment) - 1;
-    let found = -1;
-    while (low <= high) {
-      const middle = (low + high) >>> 1;
-      const at = this.entryPosition(segment, middle);
-      if (at <= position) {
-        found = at;
-        low = middle + 1;
-      } else {
-        high = middle - 1;
-      }
-    }
-    return found;
+    if (segment === this.active && this.writer.length > 0) this.flush();
+    return this.reader.slice(segment, offset, maxBytes, end);
   }
 
   /** The base offset of the first batch whose maxTimestamp >= `timestamp` (ListOffsets by time), or null. */
@@ -586,25 +344,9 @@ export class PartitionLog implements SyncableLog {
     for (let i = 0; i < this.segments.length; i++) {
       const segment = this.segments[i]!;
       if (segment.maxTimestamp < timestamp) continue;
-      if (segment === this.active && this.writeLength > 0) this.flush();
-      // entries' timestamps only grow: find the last entry before which every batch is older than `timestamp`
-      let low = 0;
-      let high = this.entryCount(segment) - 1;
-      let start = PARTITION_SEGMENT_HEADER_BYTES;
-      while (low <= high) {
-        const middle = (low + high) >>> 1;
-        if (this.entryTimestamp(segment, middle) < timestamp) {
-          start = this.entryPosition(segment, middle);
-          low = middle + 1;
-        } else {
-          high = middle - 1;
-        }
-      }
-      for (let position = start; position < segment.flushedSize; ) {
-        const at = this.headerInBlock(segment, position);
-        if (maxTimestampAt(this.scanBlock, at) >= timestamp) return this.scanBlock.readBigInt64BE(at + BASE_OFFSET_AT);
-        position += batchSizeAt(this.scanBlock, at);
-      }
+      if (segment === this.active && this.writer.length > 0) this.flush();
+      const found = this.reader.offsetForTimestamp(segment, timestamp);
+      if (found !== null) return found;
     }
     return null;
   }
@@ -617,30 +359,7 @@ export class PartitionLog implements SyncableLog {
    * Returns the number deleted; logStartOffset moves to the first segment left (the end, if none is left).
    */
   enforceRetention(now: number): number {
-    if (this.state !== LogState.Open) throw this.notOpenError();
-    let deleted = 0;
-    const retentionMs = this.retentionMs;
-    if (retentionMs !== null) {
-      for (;;) {
-        const oldest = this.segments[0]!;
-        const newest = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : oldest.lastAppendTime;
-        if (now - newest <= retentionMs) break;
-        if (this.segments.length === 1) {
-          if (oldest.lastBatchPosition === 0 || !this.activeDurable()) break;
-          this.roll();
-        }
-        this.deleteOldest();
-        deleted++;
-      }
-    }
-    const retentionBytes = this.retentionBytes;
-    if (retentionBytes !== null) {
-      while (this.segments.length > 1 && this.totalBytes - this.segments[0]!.size >= retentionBytes) {
-        this.deleteOldest();
-        deleted++;
-      }
-    }
-    return deleted;
+    return applyRetention(this.cleanupHost, { retentionMs: this.retentionMs, retentionBytes: this.retentionBytes }, now);
   }
 
   /**
@@ -654,866 +373,56 @@ export class PartitionLog implements SyncableLog {
     }
   }
 
-  /**
-   * Compaction (semantics, tombstone age and crash safety: compaction.ts) in steps, so the caller can let
-   * other work run between them: each step reads about `options.stepBytes` (default 8 MiB) and ends at a
-   * segment's end at the latest. The key map is built from every segment as it was when the first step ran,
-   * then the sealed segments whose .log is durable and indexed are cleaned oldest first, stopping at the
-   * first that is not yet; a cleaned segment is swapped in within the step that finishes it. Offsets never
-   * change. Between steps the log may take appends (their keys are not in the map: their older records are
-   * kept, which is safe), roll, or lose segments to retention (skipped); once the log is closed or destroyed
-   * the next step ends the pass, and return() ends it at once (closing its files, removing any unfinished
-   * .cleaned file). Should a file operation fail midway, the step throws and the files stay
-   * recoverable: reopen the log.
-   */
-  *compactionSteps(now: number, options: CompactionOptions = { deleteRetentionMs: DEFAULT_DELETE_RETENTION_MS }): Generator<void, CompactionResult, void> {
-    if (this.state !== LogState.Open) throw this.notOpenError();
-    const deleteRetentionMs = options.deleteRetentionMs;
-    if (!(deleteRetentionMs >= 0)) throw new RangeError(`deleteRetentionMs ${deleteRetentionMs} must be >= 0`);
-    const stepBytes = options.stepBytes ?? COMPACTION_STEP_BYTES;
-    const result = emptyCompactionResult(this.totalBytes);
-    this.flush(); // the key map reads the active segment's batches from its file
-    const keys = new KeyOffsetMap();
-    const reads = this.segments.map((segment) => ({ segment, end: segment.flushedSize }));
-    const sealed = this.segments.slice(0, -1);
-    for (const { segment, end } of reads) {
-      if (segment.deleted || !segment.created) continue;
-      // an fd of its own: the log's cached read fds may be closed or reused between steps
-      const fd = fs.openSync(segment.logPath, 'r');
-      try {
-        const walk = storedBatches(fd, PARTITION_SEGMENT_HEADER_BYTES, end);
-        let stepStart = PARTITION_SEGMENT_HEADER_BYTES;
-        for (let next = walk.next(); next.done !== true; next = walk.next()) {
-          keys.addBatch(next.value);
-          if (walk.position - stepStart >= stepBytes) {
-            stepStart = walk.position;
-            yield;
-            if (this.state !== LogState.Open) return result;
-          }
-        }
-      } finally {
-        closeQuietly(fd);
-      }
-      yield;
-      if (this.state !== LogState.Open) return result;
-    }
-    for (const segment of sealed) {
-      if (segment.deleted) continue; // deleted by retention since the pass began (forgetSegment marks every removal)
-      // awaiting its fsync (fd still open) or its index files: it and every later segment wait for the next pass
-      if (segment.dataSyncPending || this.sealedSyncing.includes(segment) || this.indexWritePending.includes(segment)) break;
-      result.segmentsExamined++;
-      const newest = segment.maxTimestamp >= 0 ? segment.maxTimestamp : segment.lastAppendTime;
-      const cleaning = cleanSegmentFileSteps(
-        {
-          logPath: segment.logPath,
-          baseOffset: segment.baseOffset,
-          size: segment.size,
-          keys,
-          removeTombstones: now - newest > deleteRetentionMs,
-          indexIntervalBytes: this.indexIntervalBytes,
-          sync: this.syncEnabled,
-        },
-        stepBytes,
-      );
-      let step = cleaning.next();
-      try {
-        while (step.done !== true) {
-          yield;
-          if (this.state !== LogState.Open) return result;
-          if (segment.deleted) break;
-          step = cleaning.next();
-        }
-      } finally {
-        // stopped early (the log closed, the segment deleted, or this pass ended by return()): the
-        // cleaning removes its unfinished .cleaned file
-        if (step.done !== true) cleaning.return(null);
-      }
-      if (step.done !== true) continue;
-      // the step that finished the cleaning ran after the last check: the segment is still in the log
-      const cleaned = step.value;
-      const i = this.segments.indexOf(segment);
-      if (cleaned !== null) {
-        result.batchesRemoved += cleaned.batchesRemoved;
-        result.recordsRemoved += cleaned.recordsRemoved;
-        result.tombstonesRemoved += cleaned.tombstonesRemoved;
-        result.batchesKeptOpaque += cleaned.batchesKeptOpaque;
-        if (cleaned.lastBatchPosition === 0 && i > 0) {
-          // nothing kept: the segment goes (the first one stays, header only, to hold logStartOffset)
-          discardCleanedSegment(segment.logPath);
-          this.deleteSegmentAt(i);
-          result.segmentsRemoved++;
-        } else {
-          this.forgetSegment(segment); // before the swap: no read may use its fds or positions again
-          swapInCleanedSegment(segment.logPath, this.directoryFd());
-          const replacement = new PartitionSegment(this.dir, segment.baseOffset);
-          replacement.size = replacement.flushedSize = cleaned.size;
-          replacement.nextOffset = cleaned.nextOffset;
-          replacement.maxTimestamp = cleaned.maxTimestamp;
-          replacement.lastAppendTime = segment.lastAppendTime;
-          replacement.lastBatchPosition = cleaned.lastBatchPosition;
-          replacement.bytesSinceIndexEntry = cleaned.bytesSinceIndexEntry;
-          replacement.memoryIndex = cleaned.index;
-          this.segments[i] = replacement;
-          this.totalBytes += cleaned.size - segment.size;
-          this.writeIndexFiles(replacement); // step 5: the cleaned .log is durable already
-          result.segmentsRewritten++;
-        }
-      }
-      result.bytesAfter = this.totalBytes;
-      yield;
-      if (this.state !== LogState.Open) return result;
-    }
-    result.bytesAfter = this.totalBytes;
-    return result;
-  }
-
-  /** Writes buffered batches to the OS (no fsync), and index files of sealed segments made durable. */
-  flush(): void {
-    if (this.state !== LogState.Open) return;
-    const length = this.writeLength;
-    if (this.writeError !== null) {
-      this.writeLength = 0; // rolled back by the scheduler: nothing of it may reach the file
-    } else if (length > 0) {
-      const segment = this.active;
-      try {
-        const fd = this.ensureCreated(segment);
-        this.written(segment.file);
-        writeFully(fd, this.writeBuffer, length, segment.flushedSize);
-      } catch (error) {
-        this.failWrite(error);
-        throw error;
-      }
-      segment.flushedSize += length;
-      this.writeLength = 0;
-      this.scheduler.noteWritten(length);
-      this.dataWritten();
-    }
-    const pending = this.indexWritePending;
-    if (pending.length > 0 && this.scheduler.failure === null) {
-      for (let i = 0; i < pending.length; i++) {
-        const segment = pending[i]!;
-        if (segment.deleted) continue;
-        try {
-          this.writeIndexFiles(segment);
-        } catch (error) {
-          // index files only spare the next open a scan: out of descriptors or space, the index stays in
-          // memory (close() tries again) and the flush every log shares goes on
-          this.logger(`partition ${this.dir}: index files of ${segmentBaseName(segment.baseOffset)} not written: ${(error as Error).message}`);
-        }
-      }
-      pending.length = 0;
-    }
-  }
-
-  /**
-   * Flushes, fdatasyncs whatever no round has synced yet (policy 'always'), writes every segment's
-   * index files (so the next open trusts them instead of scanning) and closes every fd.
-   */
-  close(): void {
-    if (this.state !== LogState.Open) return;
-    this.scheduler.forget(this);
-    this.flush();
-    if (this.syncEnabled) {
-      // what no round synced yet (a file the cache closed was synced before the close)
-      for (const segment of this.segments) if (segment.file.unsynced && segment.file.fd >= 0) fs.fdatasyncSync(segment.file.fd);
-      const directory = this.directoryFile;
-      if (this.directorySyncPending && directory !== null && directory.unsynced && directory.fd >= 0) fs.fsyncSync(directory.fd);
-    }
-    this.directorySyncPending = false;
-    this.activeSyncPending = false;
-    for (const segment of this.segments) {
-      if (segment.memoryIndex !== null && segment.created) this.writeIndexFiles(segment);
-      this.releaseFiles(segment);
-    }
-    this.sealedAwaitingSync.length = 0;
-    this.indexWritePending.length = 0;
-    if (this.directoryFile !== null) this.files.release(this.directoryFile);
-    this.directoryFile = null;
-    this.state = LogState.Closed;
-  }
-
-  /** Deletes every file of the partition (and the directory when it is then empty). */
-  destroy(): void {
-    if (this.state === LogState.Destroyed) return;
-    this.scheduler.forget(this);
-    this.writeLength = 0;
-    this.writeError = null;
-    this.needsRepair = false;
-    for (const segment of this.segments) {
-      segment.deleted = true;
-      this.releaseFiles(segment);
-    }
-    if (this.directoryFile !== null) this.files.release(this.directoryFile);
-    this.directoryFile = null;
-    this.segments = [];
-    this.sealedAwaitingSync.length = 0;
-    this.indexWritePending.length = 0;
-    this.activeSyncPending = this.directorySyncPending = false;
-    for (const name of readdirOrEmpty(this.dir)) {
-      if (
-        parseSegmentFile(name) !== null ||
-        name.endsWith(LOG_FILE_SUFFIX + CORRUPT_SEGMENT_SUFFIX) ||
-        isCompactionTemporaryFile(name) ||
-        isDamagedFileName(name) ||
-        isSplitTemporaryFile(name)
-      ) {
-        unlinkIfExists(path.join(this.dir, name));
-      }
-    }
-    try {
-      fs.rmdirSync(this.dir);
-    } catch {
-      // not empty (someone else's files) or already gone: leave it
-    }
-    this.state = LogState.Destroyed;
-  }
-
-  // ---- SyncableLog: called by the SyncScheduler -------------------------------------------------
-
-  collectSyncFds(dataFds: number[], directoryFds: number[]): void {
-    this.candidateBase = this.active.baseOffset;
-    this.candidateSize = this.active.flushedSize;
-    // a file the cache closed since it was written was synced before the close: nothing left to sync
-    const directory = this.directoryFile;
-    if (this.directorySyncPending && directory !== null) this.collectFile(directory, directoryFds);
-    const parent = this.parentDirectory;
-    if (this.directorySyncPending && parent !== null) {
-      this.collectFile(parent, directoryFds);
-      this.parentDirectory = null;
-    }
-    this.directorySyncPending = false;
-    if (this.activeSyncPending) {
-      this.collectFile(this.active.file, dataFds);
-      this.activeInFlight = true;
-    }
-    this.activeSyncPending = false;
-    const sealed = this.sealedAwaitingSync;
-    for (let i = 0; i < sealed.length; i++) {
-      const segment = sealed[i]!;
-      segment.dataSyncPending = false;
-      this.collectFile(segment.file, dataFds);
-      this.sealedSyncing.push(segment); // its index files are written once this round is done
-    }
-    sealed.length = 0;
-    this.syncInFlight = true;
-  }
-
-  /** Hands an unsynced file's descriptor to a sync: pinned (kept open) until onSyncDone. */
-  private collectFile(file: CachedFile, fds: number[]): void {
-    if (!file.unsynced || file.fd < 0 || file.released) return;
-    file.unsynced = false;
-    this.files.pin(file);
-    this.pinned.push(file);
-    fds.push(file.fd);
-  }
-
-  onSyncDone(): void {
-    this.syncInFlight = false;
-    this.activeInFlight = false;
-    const sealed = this.sealedSyncing;
-    for (let i = 0; i < sealed.length; i++) {
-      const segment = sealed[i]!;
-      if (segment.deleted || segment === this.active) continue;
-      this.indexWritePending.push(segment);
-    }
-    sealed.length = 0;
-    const pinned = this.pinned;
-    for (let i = 0; i < pinned.length; i++) this.files.unpin(pinned[i]!);
-    pinned.length = 0;
-    // the index files are written by the next flush, which runs only if the scheduler has not failed
-    if (this.indexWritePending.length > 0 && this.state === LogState.Open && !this.flushQueued) this.scheduler.markDirty(this);
-  }
-
-  roundCompleted(): boolean {
-    if (this.state !== LogState.Open) return false;
-    this.durableBase = this.candidateBase;
-    this.durableSize = this.candidateSize;
-    return this.active.baseOffset !== this.durableBase || this.active.size !== this.durableSize;
-  }
-
-  /**
-   * Cuts the files back to the durable end (later segments deleted, the durable one truncated and
-   * synced) and rebuilds the log's state from them, as an open would: the next offset goes back to the
-   * high watermark, so offsets no consumer could see are handed out again.
-   */
-  rollBack(): void {
-    if (this.state !== LogState.Open) return;
-    this.writeError = null;
-    this.writeLength = 0;
-    const base = this.durableBase;
-    const size = this.durableSize;
-    for (const segment of this.segments) {
-      if (segment.baseOffset > base) {
-        segment.deleted = true;
-        this.releaseFiles(segment);
-        this.removeSegmentFiles(segment);
-      } else if (segment.baseOffset === base && segment.created) {
-        // a torn write leaves bytes past flushedSize: whole batches among them must not come back
-        // (cut through the cache's descriptor)
-        const fd = this.files.fd(segment.file);
-        if (fs.fstatSync(fd).size > size) {
-          fs.ftruncateSync(fd, size);
-          if (this.syncEnabled) fs.fdatasyncSync(fd);
-          unlinkIfExists(segment.indexPath); // they may describe the dropped bytes: rebuilt by the scan
-          unlinkIfExists(segment.timeIndexPath);
-        }
-      }
-    }
-    // every descriptor goes back to the cache (closed after any sync in flight on it): the state is
-    // rebuilt from the files below, with handles of its own
-    for (const segment of this.segments) this.releaseFiles(segment);
-    if (this.directoryFile !== null) this.files.release(this.directoryFile);
-    this.directoryFile = null;
-    this.segments = [];
-    this.sealedAwaitingSync = [];
-    this.sealedSyncing = [];
-    this.indexWritePending = [];
-    this.activeSyncPending = this.directorySyncPending = this.activeInFlight = this.syncInFlight = false;
-    this.totalBytes = 0;
-    this.scanSegment = this.hintSegment = this.scratchSegment = null;
-    this.hintOffset = -1n;
-    this.scratchEntry = -1;
-    this.recover();
-    this.markAllDurable();
-    this.needsRepair = true;
-  }
-
-  repair(): boolean {
-    if (this.state !== LogState.Open || !this.needsRepair) return true;
-    if (this.writeError !== null) return false;
-    try {
-      this.repairSegment();
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  /** After a rollback: appends go to a new segment (unless the active one holds no batch yet). */
-  private repairSegment(): void {
-    if (this.active.lastBatchPosition !== 0) this.roll();
-    this.needsRepair = false;
-  }
-
-  private markAllDurable(): void {
-    this.durableBase = this.candidateBase = this.active.baseOffset;
-    this.durableSize = this.candidateSize = this.active.size;
+  /** Compaction in steps (partition-cleanup.ts compactionPass): see there. */
+  compactionSteps(now: number, options: CompactionOptions = { deleteRetentionMs: DEFAULT_DELETE_RETENTION_MS }): Generator<void, CompactionResult, void> {
+    return compactionPass(this.cleanupHost, now, options);
   }
 
   // ---- appending ---------------------------------------------------------------------------------
 
   /** Copies one batch into the write buffer (or straight to the file when large), with its offset and epoch set. */
   private writeBatch(segment: PartitionSegment, source: Buffer, at: number, size: number, offset: bigint): void {
-    if (this.writeError !== null) {
+    if (this.writer.writeError !== null) {
       if (!this.flushQueued) this.scheduler.markDirty(this); // counted, not written: rolled back soon
       return;
     }
-    if (size > this.writeBuffer.length - this.writeLength) {
+    if (size > this.writer.buffer.length - this.writer.length) {
       try {
         this.flush();
       } catch (error) {
-        this.failWrite(error);
+        this.writer.failWrite(error);
         return;
       }
-      if (size <= PARTITION_WRITE_BUFFER_BYTES && this.writeBuffer.length < PARTITION_WRITE_BUFFER_BYTES) {
-        this.writeBuffer = grownBuffer(this.writeBuffer.length, size, INITIAL_WRITE_BUFFER_BYTES, PARTITION_WRITE_BUFFER_BYTES);
-      }
+      if (size <= PARTITION_WRITE_BUFFER_BYTES) this.writer.grow(size);
       if (size > PARTITION_WRITE_BUFFER_BYTES) {
         const prefix = this.directPrefix;
         source.copy(prefix, 0, at, at + prefix.length);
         prefix.writeBigInt64BE(offset, BASE_OFFSET_AT);
         prefix.writeInt32BE(this.leaderEpoch, PARTITION_LEADER_EPOCH_AT);
         try {
-          const fd = this.ensureCreated(segment);
-          this.written(segment.file);
-          writeFully(fd, prefix, prefix.length, segment.flushedSize);
-          const rest = source.subarray(at + prefix.length, at + size);
-          writeFully(fd, rest, rest.length, segment.flushedSize + prefix.length);
+          this.writer.writeDirect(segment, [prefix, source.subarray(at + prefix.length, at + size)]);
         } catch (error) {
-          this.failWrite(error);
-          return;
+          this.writer.failWrite(error);
         }
-        segment.flushedSize += size;
-        this.scheduler.noteWritten(size);
-        this.dataWritten();
         return;
       }
     }
     // opened (or created) by the request that starts the buffer, not by the flush all logs share (see
     // SegmentLog.append); EMFILE/ENOSPC here is a failed write like any other
-    if (this.writeLength === 0) {
+    if (this.writer.length === 0) {
       try {
-        this.ensureCreated(segment);
+        this.writer.ensureCreated(segment);
       } catch (error) {
-        this.failWrite(error);
+        this.writer.failWrite(error);
         return;
       }
     }
-    const buffer = this.writeBuffer;
-    const start = this.writeLength;
+    const buffer = this.writer.buffer;
+    const start = this.writer.length;
     source.copy(buffer, start, at, at + size);
     buffer.writeBigInt64BE(offset, start + BASE_OFFSET_AT);
     buffer.writeInt32BE(this.leaderEpoch, start + PARTITION_LEADER_EPOCH_AT);
-    this.writeLength = start + size;
+    this.writer.length = start + size;
     if (!this.flushQueued) this.scheduler.markDirty(this);
   }
-
-  /** A write failed: stop writing, and let the scheduler fail the rounds and roll back. */
-  private failWrite(error: unknown): void {
-    const failure = error instanceof Error ? error : new Error(String(error));
-    if (this.writeError === null) this.writeError = failure;
-    this.writeLength = 0;
-    this.scheduler.writeFailed(failure);
-    if (!this.flushQueued) this.scheduler.markDirty(this);
-  }
-
-  /** `file` was written: with syncs on, it owes one (the cache syncs it before closing its descriptor). */
-  private written(file: CachedFile): void {
-    // with policy 'never' nothing is synced, and no failed sync-before-close is reported for it
-    if (this.syncEnabled) this.files.written(file);
-  }
-
-  private dataWritten(): void {
-    if (!this.syncEnabled) {
-      this.candidateBase = this.active.baseOffset;
-      this.candidateSize = this.active.flushedSize;
-      return;
-    }
-    this.activeSyncPending = true;
-    this.scheduler.markUnsynced(this);
-  }
-
-  /** Every byte of the active segment is written and (with fsync on) synced: nothing in it is still awaited. */
-  private activeDurable(): boolean {
-    if (!this.syncEnabled) return true; // nothing is awaited: roll() writes the buffer out
-    const active = this.active;
-    return active.flushedSize === active.size && !this.activeSyncPending && !this.activeInFlight && !this.syncInFlight;
-  }
-
-  /** Seals the active segment and starts the next one at the current end offset. */
-  private roll(): PartitionSegment {
-    this.flush();
-    const sealed = this.active;
-    const sealedSyncPending = this.activeSyncPending;
-    // the new segment first: if it cannot be created, the active one stays as it was
-    const next = this.createSegment(this.nextOffset);
-    if (!this.syncEnabled) {
-      this.writeIndexFiles(sealed);
-    } else if (sealedSyncPending) {
-      // the next round fdatasyncs it (or the cache, should it close the descriptor first); onSyncDone
-      // then writes the index files
-      sealed.dataSyncPending = true;
-      this.sealedAwaitingSync.push(sealed);
-    } else if (this.activeInFlight) {
-      this.sealedSyncing.push(sealed); // the round in flight covers all of it
-    } else {
-      this.writeIndexFiles(sealed); // every byte is durable already
-    }
-    this.activeInFlight = false;
-    this.segments.push(next);
-    this.active = next;
-    return next;
-  }
-
-  /**
-   * A new active segment. `lazy`: only in memory until its first write (ensureCreated) — for the first
-   * segment of a partition with no files at all, where nothing is lost if it is never written.
-   */
-  private createSegment(baseOffset: bigint, lazy = false): PartitionSegment {
-    const segment = new PartitionSegment(this.dir, baseOffset);
-    if (lazy) segment.created = false;
-    else this.createFile(segment); // may throw (ENOSPC, EMFILE …): then nothing was counted
-    this.totalBytes += PARTITION_SEGMENT_HEADER_BYTES;
-    return segment;
-  }
-
-  private ensureCreated(segment: PartitionSegment): number {
-    return segment.created ? this.files.fd(segment.file) : this.createFile(segment);
-  }
-
-  private createFile(segment: PartitionSegment): number {
-    const baseOffset = segment.baseOffset;
-    if (ensureDirectory(this.dir) && this.syncEnabled) {
-      // the new directory's entry in its parent is fsynced by the next round (once for every log created in it)
-      const parent = this.files.sharedDirectory(path.dirname(this.dir));
-      this.files.fd(parent);
-      this.written(parent);
-      this.parentDirectory = parent;
-    }
-    unlinkIfExists(segment.indexPath); // stale index files must never describe a new segment
-    unlinkIfExists(segment.timeIndexPath);
-    const fd = this.files.create(segment.file, 'wx+');
-    try {
-      writeFully(fd, encodeSegmentHeader(baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
-    } catch (error) {
-      // the disk is full (say): no half-made file may block the next try at the same name
-      this.files.close(segment.file);
-      unlinkIfExists(segment.logPath);
-      throw error;
-    }
-    segment.created = true;
-    this.written(segment.file);
-    if (this.syncEnabled) {
-      const directory = this.directoryFile;
-      if (directory !== null) {
-        this.files.fd(directory); // open now: a file with a sync owed is never closed unsynced
-        this.written(directory);
-      }
-      this.directorySyncPending = true;
-      this.activeSyncPending = true;
-      this.scheduler.markUnsynced(this);
-    }
-    return fd;
-  }
-
-  /** Writes a segment's .timeindex and .index from its in-memory index; a sealed one then drops it. */
-  private writeIndexFiles(segment: PartitionSegment): void {
-    const index = segment.memoryIndex;
-    if (index === null) return;
-    const summary = {
-      baseOffset: segment.baseOffset,
-      nextOffset: segment.nextOffset,
-      maxTimestamp: segment.maxTimestamp,
-      logBytes: segment.size,
-      lastBatchPosition: segment.lastBatchPosition,
-    };
-    fs.writeFileSync(segment.timeIndexPath, encodeTimeIndex(segment.baseOffset, index));
-    fs.writeFileSync(segment.indexPath, encodeOffsetIndex(summary, index));
-    segment.fileEntryCount = index.count;
-    if (segment !== this.active) segment.memoryIndex = null;
-  }
-
-  private deleteOldest(): void {
-    this.deleteSegmentAt(0);
-  }
-
-  /** Deletes the (sealed) segment at `index` of `segments` with its files. */
-  private deleteSegmentAt(index: number): void {
-    const segment = this.segments[index]!;
-    this.segments.splice(index, 1);
-    this.totalBytes -= segment.size;
-    this.forgetSegment(segment);
-    unlinkIfExists(segment.logPath); // .log first: index files without a .log are removed at open
-    unlinkIfExists(segment.indexPath);
-    unlinkIfExists(segment.timeIndexPath);
-  }
-
-  /** Marks a segment deleted or replaced: closes its fds and drops every cached position in it. */
-  private forgetSegment(segment: PartitionSegment): void {
-    segment.deleted = true;
-    this.releaseFiles(segment);
-    if (segment.dataSyncPending) removeFrom(this.sealedAwaitingSync, segment);
-    segment.dataSyncPending = false;
-    if (this.hintSegment === segment) this.hintSegment = null;
-    if (this.scanSegment === segment) this.scanSegment = null;
-    if (this.scratchSegment === segment) this.scratchSegment = null;
-  }
-
-  /** The segment's files are done with: the cache closes them (after any sync in flight on them). */
-  private releaseFiles(segment: PartitionSegment): void {
-    this.files.release(segment.file);
-    this.files.release(segment.indexFile);
-    this.files.release(segment.timeIndexFile);
-  }
-
-  /** The directory's descriptor for compaction's fsyncs between renames; -1 with policy 'never'. */
-  private directoryFd(): number {
-    return this.directoryFile === null ? -1 : this.files.fd(this.directoryFile);
-  }
-
-  // ---- reading -----------------------------------------------------------------------------------
-
-  /** Index in `segments` of the last segment whose base offset is <= offset. */
-  private segmentIndexFor(offset: bigint): number {
-    const segments = this.segments;
-    let low = 0;
-    let high = segments.length - 1;
-    while (low < high) {
-      const middle = (low + high + 1) >>> 1;
-      if (segments[middle]!.baseOffset <= offset) low = middle;
-      else high = middle - 1;
-    }
-    return low;
-  }
-
-  /** Position of the batch holding `offset` (inside [baseOffset, nextOffset)); its size goes to locatedSize. */
-  private locate(segment: PartitionSegment, offset: bigint): number {
-    let position = PARTITION_SEGMENT_HEADER_BYTES;
-    const relative = Number(offset - segment.baseOffset);
-    let low = 0;
-    let high = this.entryCount(segment) - 1;
-    while (low <= high) {
-      const middle = (low + high) >>> 1;
-      if (this.entryRelativeOffset(segment, middle) <= relative) {
-        position = this.entryPosition(segment, middle);
-        low = middle + 1;
-      } else {
-        high = middle - 1;
-      }
-    }
-    const end = segment.flushedSize;
-    while (position < end) {
-      const at = this.headerInBlock(segment, position);
-      const block = this.scanBlock;
-      const size = batchSizeAt(block, at);
-      const last = block.readBigInt64BE(at + BASE_OFFSET_AT) + BigInt(lastOffsetDeltaAt(block, at));
-      if (last >= offset) {
-        this.locatedSize = size;
-        return position;
-      }
-      position += size;
-    }
-    throw new Error(`partition ${this.dir}: offset ${offset} not found in segment ${segment.baseOffset}`);
-  }
-
-  /** Makes the batch header at `position` of `segment` available in scanBlock; returns where it starts there. */
-  private headerInBlock(segment: PartitionSegment, position: number): number {
-    if (this.scanSegment === segment && position >= this.scanStart && position + BATCH_HEADER_BYTES <= this.scanEnd) {
-      return position - this.scanStart;
-    }
-    if (this.scanBlock.length === 0) this.scanBlock = Buffer.allocUnsafe(LOCATE_BLOCK_BYTES);
-    const length = Math.min(LOCATE_BLOCK_BYTES, segment.flushedSize - position);
-    if (length < BATCH_HEADER_BYTES) throw new Error(`partition ${this.dir}: truncated batch header at ${segment.baseOffset}:${position}`);
-    readFully(this.readFdFor(segment), this.scanBlock, length, position);
-    this.readCounters.logBytesRead += length;
-    this.readCounters.locateBytesRead += length;
-    this.scanSegment = segment;
-    this.scanStart = position;
-    this.scanEnd = position + length;
-    return 0;
-  }
-
-  private readFdFor(segment: PartitionSegment): number {
-    return this.files.fd(segment.file);
-  }
-
-  private entryCount(segment: PartitionSegment): number {
-    return segment.memoryIndex !== null ? segment.memoryIndex.count : segment.fileEntryCount;
-  }
-
-  private entryRelativeOffset(segment: PartitionSegment, k: number): number {
-    const index = segment.memoryIndex;
-    if (index !== null) return index.relativeOffsets[k]!;
-    this.readIndexEntry(segment, k);
-    return this.entryScratch.readUInt32BE(0);
-  }
-
-  private entryPosition(segment: PartitionSegment, k: number): number {
-    const index = segment.memoryIndex;
-    if (index !== null) return index.positions[k]!;
-    this.readIndexEntry(segment, k);
-    return this.entryScratch.readUInt32BE(4);
-  }
-
-  private entryTimestamp(segment: PartitionSegment, k: number): number {
-    const index = segment.memoryIndex;
-    if (index !== null) return index.timestamps[k]!;
-    const scratch = this.timeEntryScratch;
-    readFully(this.files.fd(segment.timeIndexFile), scratch, TIME_INDEX_ENTRY_BYTES, TIME_INDEX_HEADER_BYTES + k * TIME_INDEX_ENTRY_BYTES);
-    this.readCounters.indexBytesRead += TIME_INDEX_ENTRY_BYTES;
-    return Number(scratch.readBigInt64BE(0));
-  }
-
-  /** Reads .index entry k into entryScratch. */
-  private readIndexEntry(segment: PartitionSegment, k: number): void {
-    if (this.scratchSegment === segment && this.scratchEntry === k) return;
-    this.scratchSegment = null;
-    readFully(this.files.fd(segment.indexFile), this.entryScratch, OFFSET_INDEX_ENTRY_BYTES, OFFSET_INDEX_HEADER_BYTES + k * OFFSET_INDEX_ENTRY_BYTES);
-    this.scratchSegment = segment;
-    this.scratchEntry = k;
-    this.readCounters.indexBytesRead += OFFSET_INDEX_ENTRY_BYTES;
-  }
-
-  // ---- recovery ----------------------------------------------------------------------------------
-
-  private recover(): void {
-    const started = Date.now();
-    // a new partition's directory is created by its first segment file (createFile): an empty one has none
-    if (this.syncEnabled) this.directoryFile = new CachedFile(this.dir, 'r', true);
-    if (fs.existsSync(this.dir)) recoverInterruptedCompaction(this.dir, this.directoryFd(), this.logger);
-    const logBases: bigint[] = [];
-    const indexBases = new Set<bigint>();
-    for (const name of readdirIfExists(this.dir)) {
-      if (isSplitTemporaryFile(name)) unlinkIfExists(path.join(this.dir, name)); // a split cut short: the damaged segment is whole
-      const parsed = parseSegmentFile(name);
-      if (parsed === null) continue;
-      if (parsed.suffix === LOG_FILE_SUFFIX) logBases.push(parsed.baseOffset);
-      else indexBases.add(parsed.baseOffset);
-    }
-    logBases.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const base of logBases) indexBases.delete(base);
-    for (const base of indexBases) this.removeSegmentFiles(new PartitionSegment(this.dir, base)); // orphans
-
-    const totals: RecoveryTotals = {
-      trusted: 0,
-      scanned: 0,
-      scannedBytes: 0,
-      droppedBytes: 0,
-      removed: 0,
-      corrupt: 0,
-      damaged: 0,
-      damagedBytes: 0,
-      lostBase: -1n,
-      emptyBase: -1n,
-    };
-    const recoveryBlock = { buffer: Buffer.allocUnsafe(0) };
-    let damaged = false;
-    for (let i = 0; i < logBases.length; i++) {
-      const base = logBases[i]!;
-      const segment = new PartitionSegment(this.dir, base);
-      const previous = this.segments.length > 0 ? this.segments[this.segments.length - 1]! : null;
-      if (damaged || (previous !== null && base < previous.nextOffset)) {
-        // nothing after a torn segment was reported durable; an overlapping segment cannot be trusted
-        this.logger(
-          `partition ${this.dir}: ${segmentBaseName(base)}${LOG_FILE_SUFFIX}: removed (` +
-            (damaged ? 'follows a damaged segment' : `overlaps offsets up to ${previous!.nextOffset}`) +
-            ')',
-        );
-        this.removeSegmentFiles(segment); // their offsets were never reported durable: they are reused
-        totals.removed++;
-        damaged = true;
-        continue;
-      }
-      const isLast = i === logBases.length - 1;
-      const tailMayBeTorn = (): boolean => isLast || this.holdsLastData(logBases, i);
-      if (!this.recoverSegment(segment, isLast, totals, recoveryBlock, tailMayBeTorn)) continue;
-      if (segment.splitBase >= 0n && logBases[i + 1] !== segment.splitBase) logBases.splice(i + 1, 0, segment.splitBase);
-      this.segments.push(segment);
-      this.totalBytes += segment.size;
-      if (segment.truncated) damaged = true;
-    }
-    const last = this.segments.length > 0 ? this.segments[this.segments.length - 1]! : null;
-    let resumeAt = last !== null ? last.nextOffset : 0n;
-    if (totals.lostBase >= resumeAt) resumeAt = totals.lostBase + 1n;
-    if (totals.emptyBase > resumeAt) resumeAt = totals.emptyBase;
-    this.nextOffset = resumeAt;
-    if (last !== null && last.nextOffset === resumeAt) {
-      this.active = last;
-      if (last.lastBatchPosition !== 0) {
-        // segment.ms counts from the first batch's timestamp; without one, from this open (as Kafka does)
-        const first = Buffer.alloc(BATCH_HEADER_BYTES);
-        readFully(this.files.fd(last.file), first, BATCH_HEADER_BYTES, PARTITION_SEGMENT_HEADER_BYTES);
-        last.rollTimestamp = maxTimestampAt(first, 0);
-        last.createdAt = Date.now();
-      }
-      // a sealed segment became the last one (a newer, empty one was removed): its index goes back into memory
-      if (last.memoryIndex === null && !trustIndexFiles(last, this.files.fd(last.file), last.size, true)) {
-        throw new Error(`partition ${this.dir}: index files of ${segmentBaseName(last.baseOffset)} unreadable right after writing them`);
-      }
-    } else {
-      // no file at all and nothing lost: the first segment is created by the first write
-      this.active = this.createSegment(resumeAt, this.segments.length === 0 && resumeAt === 0n);
-      this.segments.push(this.active);
-    }
-    // a clean open of a healthy partition is routine; one that repaired something is news
-    const repaired = totals.droppedBytes > 0 || totals.removed > 0 || totals.corrupt > 0 || totals.damaged > 0;
-    this.logger(
-      `partition ${this.dir}: recovered ${this.segments.length} segment(s), offsets ${this.logStartOffset}..${this.nextOffset}, ` +
-        `${this.totalBytes} bytes; ${totals.trusted} index(es) trusted, ${totals.scanned} segment(s) scanned ` +
-        `(${totals.scannedBytes} bytes, CRC-checked), dropped ${totals.droppedBytes} byte(s), ` +
-        (totals.damaged > 0 ? `skipped ${totals.damagedBytes} damaged byte(s) in ${totals.damaged} range(s), ` : '') +
-        `${totals.removed} segment(s) removed, ${totals.corrupt} moved aside, in ${Date.now() - started} ms`,
-      !repaired,
-    );
-  }
-
-  /** Recovers one segment into `segment`; false when its files were removed or moved aside. */
-  private recoverSegment(
-    segment: PartitionSegment,
-    isLast: boolean,
-    totals: RecoveryTotals,
-    recoveryBlock: { buffer: Buffer },
-    tailMayBeTorn: () => boolean,
-  ): boolean {
-    const name = path.basename(segment.logPath);
-    const fd = fs.openSync(segment.logPath, 'r+');
-    try {
-      const stat = fs.fstatSync(fd);
-      const size = stat.size;
-      segment.lastAppendTime = stat.mtimeMs;
-      if (size === 0) {
-        this.logger(`partition ${this.dir}: ${name} is empty (a crash during a roll), removed`);
-        if (segment.baseOffset > totals.emptyBase) totals.emptyBase = segment.baseOffset;
-        this.removeSegmentFiles(segment);
-        return false;
-      }
-      const header = Buffer.alloc(PARTITION_SEGMENT_HEADER_BYTES);
-      const headerLength = fs.readSync(fd, header, 0, PARTITION_SEGMENT_HEADER_BYTES, 0);
-      checkFormatVersion(segment.logPath, header, headerLength, PARTITION_SEGMENT_MAGIC, PARTITION_FORMAT_VERSION);
-      const problem = checkSegmentHeader(header, headerLength, segment.baseOffset);
-      const sizeFits = size <= MAX_PARTITION_SEGMENT_BYTES + MAX_BATCH_BYTES;
-      const headerOnly = problem !== null && sizeFits && size > PARTITION_SEGMENT_HEADER_BYTES && this.firstBatchSound(fd, size, segment.baseOffset);
-      if (headerOnly) this.repairHeader(segment, fd, header.subarray(0, headerLength), problem, totals);
-      else if (problem !== null || !sizeFits) {
-        fs.renameSync(segment.logPath, segment.logPath + CORRUPT_SEGMENT_SUFFIX);
-        unlinkIfExists(segment.indexPath);
-        unlinkIfExists(segment.timeIndexPath);
-        this.errorLogger(`partition ${this.dir}: ${name}: ${problem ?? `${size} bytes`}; moved aside to ${name}${CORRUPT_SEGMENT_SUFFIX}`);
-        totals.corrupt++;
-        if (segment.baseOffset > totals.lostBase) totals.lostBase = segment.baseOffset;
-        return false;
-      }
-      if (!headerOnly && !this.verifyAllOnOpen && trustIndexFiles(segment, fd, size, isLast)) {
-        totals.trusted++;
-        return true;
-      }
-      // the index files (if any) describe other bytes: never let them outlive this scan
-      unlinkIfExists(segment.indexPath);
-      unlinkIfExists(segment.timeIndexPath);
-      scanSegmentFile(segment, fd, size, this.scanContext, totals, recoveryBlock, tailMayBeTorn());
-      if (!isLast || segment.splitBase >= 0n) this.writeIndexFiles(segment);
-      return true;
-    } finally {
-      closeQuietly(fd); // the active segment is reopened by recover()
-    }
-  }
-
-  /** The batches of `segment` check out but its header does not: keeps the old header in a side file and writes it afresh. */
-  private repairHeader(segment: PartitionSegment, fd: number, header: Buffer, problem: string, totals: RecoveryTotals): void {
-    const sideFile = trySaveDamagedBytes(segment.logPath, 0, header, this.syncEnabled);
-    writeFully(fd, encodeSegmentHeader(segment.baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
-    if (this.syncEnabled) fs.fdatasyncSync(fd);
-    totals.damaged++;
-    totals.damagedBytes += header.length;
-    this.errorLogger(
-      `partition ${this.dir}: ${path.basename(segment.logPath)} has a DAMAGED header (${problem}) but its batches check out: ` +
-        `header rewritten, the old one kept in ${sideFile}`,
-    );
-  }
-
-  /** Whether a sound batch of this segment's offsets starts right after the header (the header alone is damaged). */
-  private firstBatchSound(fd: number, size: number, baseOffset: bigint): boolean {
-    const maximum = baseOffset + MAX_RELATIVE_OFFSET;
-    return findNextBatch(fd, size, size, PARTITION_SEGMENT_HEADER_BYTES, baseOffset, maximum)?.position === PARTITION_SEGMENT_HEADER_BYTES;
-  }
-
-  /**
-   * Whether segment `i` of `logBases` is the last one holding batches: no later .log has more than a
-   * header (a crash during a roll leaves an empty or header-only one). Only there can a bad tail be torn.
-   */
-  private holdsLastData(logBases: readonly bigint[], i: number): boolean {
-    for (let later = i + 1; later < logBases.length; later++) {
-      try {
-        if (fs.statSync(path.join(this.dir, segmentBaseName(logBases[later]!) + LOG_FILE_SUFFIX)).size > PARTITION_SEGMENT_HEADER_BYTES) return false;
-      } catch {
-        // gone: holds nothing
-      }
-    }
-    return true;
-  }
-
-  private removeSegmentFiles(segment: PartitionSegment): void {
-    unlinkIfExists(segment.logPath);
-    unlinkIfExists(segment.indexPath);
-    unlinkIfExists(segment.timeIndexPath);
-  }
-
-  private notOpenError(): Error {
-    return new Error(`partition ${this.dir}: log is ${this.state === LogState.Closed ? 'closed' : 'destroyed'}`);
-  }
-}
-
-function removeFrom<T>(list: T[], item: T): void {
-  const index = list.indexOf(item);
-  if (index >= 0) list.splice(index, 1);
 }

@@ -23,6 +23,8 @@ import {
   PARTITION_SEGMENT_HEADER_BYTES,
   TIME_INDEX_FILE_SUFFIX,
   decodeIndexFiles,
+  encodeOffsetIndex,
+  encodeTimeIndex,
   segmentBaseName,
 } from './format.js';
 import {
@@ -321,4 +323,21 @@ function reportDamage(
       `skipped ${damagedEnd - position} byte(s), kept in ${path.join(context.dir, sideFile)}; ` +
       `the batches before it are recovered${moved}; no offset is reused`,
   );
+}
+
+/** Writes a segment's .timeindex and .index from its in-memory index; unless `keepInMemory` (the active segment), drops it. */
+export function writeIndexFiles(segment: PartitionSegment, keepInMemory: boolean): void {
+  const index = segment.memoryIndex;
+  if (index === null) return;
+  const summary = {
+    baseOffset: segment.baseOffset,
+    nextOffset: segment.nextOffset,
+    maxTimestamp: segment.maxTimestamp,
+    logBytes: segment.size,
+    lastBatchPosition: segment.lastBatchPosition,
+  };
+  fs.writeFileSync(segment.timeIndexPath, encodeTimeIndex(segment.baseOffset, index));
+  fs.writeFileSync(segment.indexPath, encodeOffsetIndex(summary, index));
+  segment.fileEntryCount = index.count;
+  if (!keepInMemory) segment.memoryIndex = null;
 }

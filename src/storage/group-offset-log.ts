@@ -1,7 +1,9 @@
 /**
  * The committed-offsets log of the consumer-group coordinator: one append-only file,
  * <dataDir>/groups/offsets.log, replayed at open. It participates in the broker's group commit like every
- * other log (SyncableLog): an OffsetCommit is answered only after the fsync round that covers its record.
+ * other log (SyncableLog, its writes through a SegmentWriter: segment-writer.ts): an OffsetCommit is
+ * answered only after the fsync round that covers its record. What the offsets mean (commits applied
+ * once durable, compaction thresholds) is the group coordinator's, in core/stream/group-offsets.ts.
  *
  * File header (8 bytes, once at the start of the file):
  *
@@ -64,10 +66,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
-import { closeQuietly, unlinkIfExists, writeFully } from '../../storage/files.js';
-import type { SyncScheduler, SyncableLog } from '../../storage/sync.js';
-import { findNextValid, trySaveDamagedBytes } from '../../storage/damage.js';
-import { UnsupportedFormatError } from '../../storage/format-error.js';
+import { closeQuietly, syncDirectory, unlinkIfExists, writeFully } from './files.js';
+import type { SyncScheduler, SyncableLog } from './sync.js';
+import { findNextValid, trySaveDamagedBytes } from './damage.js';
+import { UnsupportedFormatError } from './format-error.js';
+import { CachedFile, FdCache, PRIVATE_CACHE_FILES } from './fd-cache.js';
+import { SegmentWriter, type WritableSegment } from './segment-writer.js';
 
 /** "PBGO" read as one big-endian u32. */
 export const OFFSET_LOG_MAGIC = 0x5042474f;
@@ -93,6 +97,11 @@ export const RECORD_TYPE_COMMIT = 1;
 export const RECORD_TYPE_DELETE_GROUP = 2;
 
 export const OFFSET_LOG_FILE = 'offsets.log';
+/**
+ * Largest write buffer of the offsets log, 256 KiB (like a queue's or a partition's): a turn's OffsetCommits
+ * of many groups fit in one write(); a larger record (a commit of thousands of partitions) is written by itself.
+ */
+const OFFSET_LOG_WRITE_BUFFER_BYTES = 256 * 1024;
 const TEMP_SUFFIX = '.tmp';
 const CORRUPT_SUFFIX = '.corrupt';
 
@@ -290,16 +299,19 @@ function encodeFileHeader(): Buffer {
   return header;
 }
 
-function syncDirectory(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 // ---- the file -------------------------------------------------------------------------------------------
+
+/**
+ * What the group coordinator (core/stream/group-offsets.ts) needs of the offsets log: append a record
+ * (durable once the scheduler's round that covers it completes), rewrite the whole log as a snapshot, close.
+ */
+export interface OffsetLog {
+  /** bytes of the log including appends not yet written to the OS */
+  readonly bytes: number;
+  append(record: Buffer): void;
+  rewrite(records: readonly Buffer[]): void;
+  close(): void;
+}
 
 export interface OffsetLogFileOptions {
   /** the directory holding offsets.log (created when missing) */
@@ -310,36 +322,66 @@ export interface OffsetLogFileOptions {
   readonly error?: (line: string) => void;
 }
 
-/** The open offsets.log: appends buffered until the scheduler flushes them, fsynced in its rounds. */
-export class OffsetLogFile implements SyncableLog {
+/** The log's one file, as the SegmentWriter sees it: a segment that is always the active one. */
+class OffsetLogSegment implements WritableSegment {
+  /** bytes in the file plus bytes in the write buffer */
+  size: number;
+  flushedSize: number;
+  created = true;
+  dataSyncPending = false;
+  constructor(
+    readonly file: CachedFile,
+    size: number,
+  ) {
+    this.size = size;
+    this.flushedSize = size;
+  }
+}
+
+/** The writer's key for the one segment: a rewrite does not change what a round covers (see rewrite). */
+const OFFSET_LOG_SEGMENT_KEY = 0;
+
+/**
+ * The open offsets.log: appends buffered in its SegmentWriter until the scheduler flushes them (one
+ * positional write at the end of what was written: a torn write is overwritten by the next one or cut
+ * off), fsynced in the scheduler's rounds. A failed write or fsync: rollBack cuts off what no completed
+ * round covers (those commits were refused). The file is created (with its header, fsynced) by open(),
+ * never by a write, and never rolls: compaction replaces it whole (rewrite).
+ */
+export class OffsetLogFile implements SyncableLog, OffsetLog {
   flushQueued = false;
   syncQueued = false;
   exposed = false;
-  /** bytes of the file the last completed round covers; what lies past them is cut off after a failure */
-  private durableBytes: number;
-  /** bytes handed to the round in flight (policy 'never': written) */
-  private candidateBytes: number;
 
-  private fd: number;
-  /** bytes in the file (written to the OS) */
-  private fileBytes: number;
-  private buffered: Buffer[] = [];
-  private bufferedBytes = 0;
-  private dataSyncPending = false;
-  private syncInFlight = false;
-  private readonly deferredCloses: number[] = [];
+  /** one file: a private cache, so the descriptor is opened (through faults.ts) and closed as every log's is */
+  private readonly files: FdCache;
+  private readonly writer: SegmentWriter<OffsetLogSegment, number>;
+  private segment: OffsetLogSegment;
+  private readonly syncEnabled: boolean;
   private closed = false;
 
   private constructor(
     private readonly options: OffsetLogFileOptions,
     readonly file: string,
-    fd: number,
     size: number,
   ) {
-    this.fd = fd;
-    this.fileBytes = size;
-    this.durableBytes = size;
-    this.candidateBytes = size;
+    const scheduler = options.scheduler;
+    this.syncEnabled = scheduler.policy === 'always';
+    this.files = new FdCache({ capacity: PRIVATE_CACHE_FILES, syncBeforeClose: this.syncEnabled, onSyncError: (error) => scheduler.reportFailure(error) });
+    this.segment = new OffsetLogSegment(new CachedFile(file, 'r+'), size);
+    this.writer = new SegmentWriter<OffsetLogSegment, number>({
+      dir: options.dir,
+      scheduler,
+      files: this.files,
+      owner: this,
+      maxBufferBytes: OFFSET_LOG_WRITE_BUFFER_BYTES,
+      keyOf: () => OFFSET_LOG_SEGMENT_KEY,
+      header: () => encodeFileHeader(),
+      beforeCreate: () => {
+        throw new Error(`offset log ${file}: the file is created by open(), never by a write`);
+      },
+    });
+    this.writer.markAllDurable(this.segment);
   }
 
   /**
@@ -365,10 +407,14 @@ export class OffsetLogFile implements SyncableLog {
     }
     if (bytes === null) {
       const fd = fs.openSync(file, 'w+');
-      writeFully(fd, encodeFileHeader(), OFFSET_LOG_HEADER_BYTES, 0);
-      fs.fsyncSync(fd);
+      try {
+        writeFully(fd, encodeFileHeader(), OFFSET_LOG_HEADER_BYTES, 0);
+        fs.fsyncSync(fd);
+      } finally {
+        closeQuietly(fd);
+      }
       syncDirectory(options.dir);
-      return { log: new OffsetLogFile(options, file, fd, OFFSET_LOG_HEADER_BYTES), records: 0, droppedBytes: 0 };
+      return { log: new OffsetLogFile(options, file, OFFSET_LOG_HEADER_BYTES), records: 0, droppedBytes: 0 };
     }
     const { validBytes, records, skipped } = replayOffsetLog(bytes, visit, file);
     if (skipped.length > 0) {
@@ -381,81 +427,101 @@ export class OffsetLogFile implements SyncableLog {
           `the skipped bytes are kept in ${sideFiles.join(', ')}`,
       );
     }
-    const fd = fs.openSync(file, 'r+');
     const droppedBytes = bytes.length - validBytes;
     if (droppedBytes > 0) {
-      fs.ftruncateSync(fd, validBytes);
-      fs.fsyncSync(fd);
+      const fd = fs.openSync(file, 'r+');
+      try {
+        fs.ftruncateSync(fd, validBytes);
+        fs.fsyncSync(fd);
+      } finally {
+        closeQuietly(fd);
+      }
       options.warn(`offset log ${file}: dropped a torn tail of ${droppedBytes} byte(s) after ${records} good record(s)`);
     }
-    return { log: new OffsetLogFile(options, file, fd, validBytes), records, droppedBytes };
+    return { log: new OffsetLogFile(options, file, validBytes), records, droppedBytes };
   }
 
   /** Bytes of the log including appends not yet written to the OS. */
   get bytes(): number {
-    return this.fileBytes + this.bufferedBytes;
+    return this.segment.size;
   }
 
   /** Queues a whole record (from encode*Record); the scheduler writes it at the end of this turn. */
   append(record: Buffer): void {
     if (this.closed) throw new Error(`offset log ${this.file} is closed`);
-    this.buffered.push(record);
-    this.bufferedBytes += record.length;
+    const writer = this.writer;
+    const segment = this.segment;
+    const length = record.length;
+    this.segment.size += length;
     if (!this.exposed) this.options.scheduler.expose(this);
+    if (length > writer.buffer.length - writer.length) {
+      try {
+        this.flush();
+      } catch {
+        // reported by the writer (failWrite): the rounds fail, and the rollback cuts this record off
+      }
+      if (length > OFFSET_LOG_WRITE_BUFFER_BYTES) {
+        if (writer.writeError === null) {
+          try {
+            writer.writeDirect(segment, [record]);
+          } catch (error) {
+            writer.failWrite(error);
+          }
+        }
+        if (!this.flushQueued) this.options.scheduler.markDirty(this);
+        return;
+      }
+      writer.grow(length);
+    }
+    record.copy(writer.buffer, writer.length);
+    writer.length += length;
     if (!this.flushQueued) this.options.scheduler.markDirty(this);
   }
 
   // ---- SyncableLog ------------------------------------------------------------------------------------
 
   flush(): void {
-    if (this.closed || this.bufferedBytes === 0) return;
-    const bytes = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered, this.bufferedBytes);
-    const length = this.bufferedBytes;
-    this.buffered = [];
-    this.bufferedBytes = 0;
-    // positional, at the end of what was written: a torn write is overwritten by the next one or cut off
-    writeFully(this.fd, bytes, length, this.fileBytes);
-    this.fileBytes += length;
-    this.options.scheduler.noteWritten(length);
-    if (this.options.scheduler.policy !== 'always') this.candidateBytes = this.fileBytes;
-    this.dataSyncPending = true;
-    this.options.scheduler.markUnsynced(this);
+    if (this.closed) return;
+    const segment = this.segment;
+    try {
+      this.writer.flushBuffer(segment);
+    } catch (error) {
+      segment.size = segment.flushedSize; // the buffered records are gone (failWrite); the rollback cuts the rest
+      throw error;
+    }
   }
 
   roundCompleted(): boolean {
-    this.durableBytes = this.candidateBytes;
-    return !this.closed && this.bytes !== this.durableBytes;
+    return this.writer.roundCompleted(this.segment) && !this.closed;
   }
 
   /** A write or fsync failed: records no completed round covers are cut off (their commits were refused). */
   rollBack(): void {
-    this.buffered = [];
-    this.bufferedBytes = 0;
-    this.candidateBytes = this.durableBytes;
+    const writer = this.writer;
+    writer.rollBackToDurable();
+    const durable = writer.durableSize;
+    const segment = this.segment;
     if (this.closed) return;
-    // a torn write leaves bytes past fileBytes: cut them off too
-    if (fs.fstatSync(this.fd).size > this.durableBytes) {
-      fs.ftruncateSync(this.fd, this.durableBytes);
-      if (this.options.scheduler.policy === 'always') fs.fdatasyncSync(this.fd);
+    // a torn write leaves bytes past what was written: cut them off too (through the cache's descriptor)
+    const fd = this.files.fd(segment.file);
+    if (fs.fstatSync(fd).size > durable) {
+      fs.ftruncateSync(fd, durable);
+      if (this.syncEnabled) fs.fdatasyncSync(fd);
     }
-    this.fileBytes = this.durableBytes;
+    segment.size = segment.flushedSize = durable;
   }
 
   repair(): boolean {
     return true;
   }
 
-  collectSyncFds(dataFds: number[], _directoryFds: number[]): void {
-    this.candidateBytes = this.fileBytes;
-    if (this.dataSyncPending && !this.closed) dataFds.push(this.fd);
-    this.dataSyncPending = false;
-    this.syncInFlight = true;
+  collectSyncFds(dataFds: number[], directoryFds: number[]): void {
+    // (a closed log's file is released: the writer hands no descriptor of it to the round)
+    this.writer.collect(this.segment, dataFds, directoryFds);
   }
 
   onSyncDone(): void {
-    this.syncInFlight = false;
-    for (const fd of this.deferredCloses) closeQuietly(fd);
-    this.deferredCloses.length = 0;
+    this.writer.onSyncDone(this.segment);
   }
 
   // ---- compaction and close -----------------------------------------------------------------------------
@@ -482,29 +548,28 @@ export class OffsetLogFile implements SyncableLog {
       unlinkIfExists(temp);
       throw err;
     }
-    this.closeFd(this.fd);
-    this.fd = fd;
-    this.fileBytes = size;
-    this.durableBytes = this.candidateBytes = size;
-    this.buffered = [];
-    this.bufferedBytes = 0;
-    this.dataSyncPending = false;
+    closeQuietly(fd); // the new file is opened again through the cache by the next write
+    // the old file's descriptor is closed once no sync in flight holds it (the cache's pins)
+    this.files.release(this.segment.file);
+    this.segment = new OffsetLogSegment(new CachedFile(this.file, 'r+'), size);
+    const writer = this.writer;
+    writer.length = 0;
+    writer.activeSyncPending = false;
+    writer.markAllDurable(this.segment);
   }
 
   /** Writes what is buffered and fsyncs it (unless fsync is off), then closes the file. */
   close(): void {
     if (this.closed) return;
     this.flush();
-    if (this.dataSyncPending && this.options.scheduler.policy === 'always') fs.fdatasyncSync(this.fd);
-    this.dataSyncPending = false;
+    const writer = this.writer;
+    const file = this.segment.file;
+    if (writer.activeSyncPending && this.syncEnabled && file.unsynced) {
+      fs.fdatasyncSync(this.files.fd(file));
+      file.unsynced = false;
+    }
+    writer.activeSyncPending = false;
     this.closed = true;
-    this.closeFd(this.fd);
-    this.fd = -1;
-  }
-
-  private closeFd(fd: number): void {
-    if (fd < 0) return;
-    if (this.syncInFlight) this.deferredCloses.push(fd);
-    else closeQuietly(fd);
+    this.files.release(file); // closed once no sync in flight holds it
   }
 }
