@@ -207,7 +207,7 @@ export class PartitionLog extends PartitionSegments {
    * a fetch counts the records it sends as this minus its fetch offset, without reading a record.
    */
   get lastReadEnd(): bigint {
-    return this.hintOffset;
+    return this.reader.lastReadEnd;
   }
 
   get segmentCount(): number {

@@ -76,6 +76,11 @@ export class PartitionReader {
     private readonly files: FdCache,
   ) {}
 
+  /** The offset just past the batches the last read() or slice() returned (-1 when none is cached). */
+  get lastReadEnd(): bigint {
+    return this.hintOffset;
+  }
+
   /** The segment is deleted or replaced: no cached position may point into it. */
   forget(segment: PartitionSegment): void {
     if (this.hintSegment === segment) this.hintSegment = null;
