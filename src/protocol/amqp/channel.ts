@@ -91,6 +91,11 @@ import { accessRefusedText, resourceName, type AccessKind } from '../../core/use
 const DIRECT_REPLY_QUEUE = 'amq.rabbitmq.reply-to';
 /** confirm-round marker of a publish refused by a queue limit: answered with basic.nack */
 const NACK_ROUND = -1;
+/**
+ * A body declared at most this large (bytes) is copied into one buffer of its size as its frames arrive; a
+ * larger one frame by frame, so a content header claiming a large size costs nothing until the bytes come.
+ */
+const BODY_PREALLOCATE_BYTES = 128 * 1024;
 /** Unconfirmed publishes the confirm-round list first has room for (8 KiB); it doubles when full. */
 const INITIAL_CONFIRM_CAPACITY = 1024;
 /** A confirm-round list larger than this (512 KiB) is dropped once every publish is confirmed. */
@@ -218,7 +223,10 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
   private pendingProperties: Buffer | null = null;
   private bodySize = 0;
   private bodyReceived = 0;
+  /** a body's frames so far: copies (frames are views of the connection's read buffer, reused by the next read) */
   private bodyParts: Buffer[] = [];
+  /** the body being assembled when its declared size is at most BODY_PREALLOCATE_BYTES (one copy, no concat) */
+  private body: Buffer | null = null;
   // publisher confirms: the sync round each unconfirmed publish waits for, in publish order, in
   // confirmRounds[confirmHead..confirmTail); sequence numbers are consecutive, the last one publishSeq.
   // A Float64Array, not a number[]: every young-generation GC copies a JS array of a window of thousands
@@ -381,7 +389,8 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
       return this.connection.fatal(ReplyCode.UNEXPECTED_FRAME, `expected content header for class 60, got one for class ${classId} instead`, 0, 0);
     }
     const size = payload.readUInt32BE(4) * 0x100000000 + payload.readUInt32BE(8);
-    const properties = payload.subarray(12);
+    // a copy: the frame is a view of the connection's read buffer, which the next read overwrites
+    const properties = Buffer.from(payload.subarray(12));
     scanBasicProperties(properties, 0, properties.length, this.scan);
     // Headers are checked once, here, so nothing stored can fail to decode later (in a consumer's client,
     // the headers exchange, dead-lettering or the HTTP get); a message without headers, or with the empty
@@ -413,15 +422,25 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
     if (received > this.bodySize) {
       return this.connection.fatal(ReplyCode.FRAME_ERROR, `content body exceeds the declared size ${this.bodySize}`, 0, 0);
     }
-    if (received === this.bodySize && this.bodyParts.length === 0) {
-      this.completePublish(payload);
-      return;
+    // the body is copied out of the frame (a view of the connection's read buffer): into a buffer of its
+    // declared size when that is small, else frame by frame (memory follows what arrived, not what a header
+    // claims) and joined at the end
+    if (this.bodySize <= BODY_PREALLOCATE_BYTES) {
+      this.body ??= Buffer.allocUnsafe(this.bodySize);
+      payload.copy(this.body, this.bodyReceived);
+    } else {
+      this.bodyParts.push(Buffer.from(payload));
     }
-    this.bodyParts.push(payload);
     this.bodyReceived = received;
     if (received === this.bodySize) {
-      const body = Buffer.concat(this.bodyParts, this.bodySize);
-      this.bodyParts = [];
+      let body: Buffer;
+      if (this.body !== null) {
+        body = this.body;
+        this.body = null;
+      } else {
+        body = Buffer.concat(this.bodyParts, this.bodySize);
+        this.bodyParts = [];
+      }
       this.completePublish(body);
     }
   }
@@ -954,6 +973,7 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
     this.confirming = false;
     this.pending = null;
     this.bodyParts = [];
+    this.body = null;
     this.txPublishes = [];
     this.txAcks = [];
     this.dropReplyConsumer();

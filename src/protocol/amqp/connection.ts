@@ -12,6 +12,7 @@ import { isLoopbackAddress } from '../../util/net.js';
 import type { Logger } from '../../log/logger.js';
 import { AmqpCodecError } from '../../errors/codec-error.js';
 import { readTable, type FieldTable } from '../../core/field-table.js';
+import { readIntoSharedBuffer } from '../../util/shared-read-buffer.js';
 import { FrameParser, PROTOCOL_HEADER, type FrameSink } from './frame-parser.js';
 import { FrameWriter } from './frame-writer.js';
 import {
@@ -121,6 +122,8 @@ export class AmqpConnection implements FrameSink, ClientConnection {
     private readonly onGone: (c: AmqpConnection) => void,
     /** the CN of the client's verified TLS certificate: EXTERNAL is offered and logs in as this user */
     private readonly certificateUser: string | null = null,
+    /** the server's shared read buffer (null: read 'data' events); frames are views of it while handled */
+    readBuffer: Buffer | null = null,
   ) {
     this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
     this.frameMax = limits.frameMax;
@@ -129,7 +132,10 @@ export class AmqpConnection implements FrameSink, ClientConnection {
     this.parser = new FrameParser(this, FRAME_MIN_SIZE);
     this.writer = new FrameWriter(socket, FRAME_MIN_SIZE);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // reads land in the listener's one buffer, overwritten by the next read of any socket: the parser and
+    // the channels copy what they keep (properties and bodies) before onRead returns
+    const shared = readBuffer !== null && readIntoSharedBuffer(socket, readBuffer, (length, bytes) => this.onData(length === bytes.length ? bytes : bytes.subarray(0, length)));
+    if (!shared) socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.logger.debug(() => `connection ${this.name}: socket error ${err.message}`));
     socket.on('close', () => this.teardown('socket closed'));
     socket.on('drain', () => this.resumeConsumers());

@@ -4,6 +4,7 @@
  * by --tls-handshake-timeout), as a TLSSocket, which the connection uses as any socket; the AMQP handshake
  * timer starts then.
  */
+import { SHARED_READ_BUFFER_BYTES, sharedReadsEnabled } from '../../util/shared-read-buffer.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { certificateUser, type TlsCertificates } from '../../util/tls.js';
@@ -13,6 +14,13 @@ import { AmqpConnection, type AmqpLimits } from './connection.js';
 import { adoptReservation, type ListenerReservation } from '../../util/listen.js';
 
 export class AmqpServer {
+  /**
+   * One read buffer for every socket of the listener (util/shared-read-buffer.ts): a read no longer brings a
+   * fresh 64 KiB of memory, whose external-memory accounting started a full mark-compact every ~150 ms at
+   * 5,000 msg/s and set the p99 of delivery latency (bench/results/2026-12-07-amqp-shared-reads.md).
+   * Null with POSTBOX_SOCKET_READS=stream: 'data' events.
+   */
+  private readonly readBuffer = sharedReadsEnabled() ? Buffer.allocUnsafe(SHARED_READ_BUFFER_BYTES) : null;
   private readonly servers: Server[] = [];
   readonly connections = new Set<AmqpConnection>();
   port = 0;
@@ -47,7 +55,7 @@ export class AmqpServer {
 
   /** `certificateUser`: the CN of the client's verified certificate (TLS with --tls-verify-peer): EXTERNAL is offered */
   private accept(socket: Socket, certificateUser: string | null = null): void {
-    const connection = new AmqpConnection(socket, this.core, this.limits, this.logger, (c) => this.gone(c), certificateUser);
+    const connection = new AmqpConnection(socket, this.core, this.limits, this.logger, (c) => this.gone(c), certificateUser, this.readBuffer);
     this.connections.add(connection);
     this.core.clients.add(connection);
     this.core.stats.counters.connectionCreated++;
