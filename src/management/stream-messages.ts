@@ -324,6 +324,8 @@ async function resetOffsets(req: ApiRequest, ctx: ManagementContext): Promise<Ap
   }
   // which partitions: one topic's (all, or those listed), or every topic the group has offsets for (--all-topics)
   const targets: Array<{ topic: Topic; partition: Partition }> = [];
+  /** partitions already in `targets`: a request naming one many times (or a huge list) stays linear */
+  const chosen = new Set<Partition>();
   // one topic (`topic`, `partitions`), or several (`topics: [{ topic, partitions? }]`, the CLI's repeated --topic)
   const selections: unknown[] = [];
   if (body.topic !== undefined && body.topic !== null) selections.push({ topic: body.topic, partitions: body.partitions });
@@ -346,17 +348,18 @@ async function resetOffsets(req: ApiRequest, ctx: ManagementContext): Promise<Ap
       for (const p of wanted ?? topic.partitions.map((q) => q.index)) {
         const partition = topic.partitions[p];
         if (partition === undefined) throw httpError(404, `topic '${topic.name}' has no partition ${p}`);
-        if (!targets.some((t) => t.partition === partition)) targets.push({ topic, partition });
+        if (chosen.has(partition)) continue;
+        chosen.add(partition);
+        targets.push({ topic, partition });
       }
     }
   } else {
-    const seen = new Set<string>();
     for (const o of ctx.groups.committedOffsets(id)) {
       const topic = ctx.streams.topic(o.topic);
       const partition = topic?.partitions[o.partition];
-      if (topic === undefined || partition === undefined || seen.has(`${o.topic}\u0000${o.partition}`)) continue;
+      if (topic === undefined || partition === undefined || chosen.has(partition)) continue;
       requireStreamAccess(ctx, req.user, 'read', 'topic', topic.name);
-      seen.add(`${o.topic}\u0000${o.partition}`);
+      chosen.add(partition);
       targets.push({ topic, partition });
     }
     if (targets.length === 0) throw httpError(400, `consumer group '${id}' has no committed offsets: name a 'topic' to reset`);
