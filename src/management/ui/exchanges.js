@@ -1,7 +1,7 @@
 // Exchanges (list and one exchange's page, with its bindings and a publish form), the bindings list and one
 // binding's page (its ends, routing key and arguments, and unbinding it).
 import { DataTable, count, exchangeName, facts, h, link, listPage, panel, plain, problem, rate, replace, yesNo } from './dom.js';
-import { publishForm } from './forms.js';
+import { confirmForm, publishForm } from './forms.js';
 import { addBindingForm, addExchangeForm, deleteForm } from './manage.js';
 
 function features(x) {
@@ -222,34 +222,15 @@ export function bindingPage(context, params) {
 
 /** "Unbind": DELETE on the binding's path after an in-page confirmation, then back to the bindings list */
 function unbindForm(api, template, params) {
-  const status = h('p', { class: 'form-status', role: 'status' });
-  const confirmBox = h('div', { class: 'confirm', hidden: true });
-  const start = h('button', { type: 'button', class: 'danger' }, 'Unbind');
-  const yes = h('button', { type: 'button', class: 'danger' }, 'Yes, unbind');
-  const no = h('button', { type: 'button' }, 'Cancel');
-  replace(confirmBox, h('p', {}, `Remove this binding? Messages from '${params.source}' stop reaching '${params.destination}' through it.`), h('div', { class: 'actions' }, yes, no));
-  start.addEventListener('click', () => {
-    confirmBox.hidden = false;
-    start.hidden = true;
-    status.textContent = '';
-    no.focus();
-  });
-  no.addEventListener('click', () => {
-    confirmBox.hidden = true;
-    start.hidden = false;
-  });
-  yes.addEventListener('click', async () => {
-    yes.disabled = true;
-    try {
-      await api.call('DELETE', template, params);
+  return confirmForm({
+    label: 'Unbind',
+    yes: 'unbind',
+    question: `Remove this binding? Messages from '${params.source}' stop reaching '${params.destination}' through it.`,
+    hint: 'Removes the binding; the exchange and the destination stay.',
+    run: () => api.call('DELETE', template, params),
+    failed: 'Unbind failed',
+    after: () => {
       location.hash = '#/bindings';
-    } catch (err) {
-      status.className = 'form-status error';
-      status.textContent = `Unbind failed: ${err.message}`;
-      yes.disabled = false;
-      confirmBox.hidden = true;
-      start.hidden = false;
-    }
+    },
   });
-  return h('div', { class: 'action-form' }, h('p', { class: 'hint' }, 'Removes the binding; the exchange and the destination stay.'), h('div', { class: 'actions' }, start), confirmBox, status);
 }

@@ -1,5 +1,5 @@
 // Forms shared by the queue and exchange pages: publishing a message through an exchange's publish route.
-import { h } from './dom.js';
+import { h, replace } from './dom.js';
 
 let fieldIds = 0;
 
@@ -9,17 +9,68 @@ export function field(label, control, hint) {
   return h('div', { class: 'field' }, h('label', { for: control.id }, label), control, hint ? h('small', { class: 'hint' }, hint) : null);
 }
 
-/** `name=value` lines as an object (blank lines skipped); throws naming a line without '=' */
-export function parseHeaders(text) {
-  const headers = {};
+/**
+ * `name=value` lines as [name, value] pairs, both trimmed (blank lines skipped); throws `<what> line N is not
+ * <shape>` for a line without a name before '='.
+ */
+export function nameValueLines(text, what, shape) {
+  const pairs = [];
   text.split('\n').forEach((line, i) => {
     const trimmed = line.trim();
     if (trimmed === '') return;
     const eq = trimmed.indexOf('=');
-    if (eq <= 0) throw new Error(`header line ${i + 1} is not name=value`);
-    headers[trimmed.slice(0, eq).trim()] = trimmed.slice(eq + 1).trim();
+    if (eq <= 0) throw new Error(`${what} line ${i + 1} is not ${shape}`);
+    pairs.push([trimmed.slice(0, eq).trim(), trimmed.slice(eq + 1).trim()]);
   });
-  return headers;
+  return pairs;
+}
+
+/** `name=value` lines as an object (blank lines skipped); throws naming a line without '=' */
+export function parseHeaders(text) {
+  return Object.fromEntries(nameValueLines(text, 'header', 'name=value'));
+}
+
+/**
+ * A dangerous action behind an in-page confirmation: the `label` button opens `question` with
+ * "Yes, <yes>" and Cancel; `run()` does it. On success `succeeded` (if given) is shown and `after()` runs; on
+ * a failure "<failed>: <message>". `hint` is a line above the button.
+ */
+export function confirmForm({ label, yes: yesText, question, hint, run, succeeded, failed, after }) {
+  const status = h('p', { class: 'form-status', role: 'status' });
+  const confirmBox = h('div', { class: 'confirm', hidden: true });
+  const start = h('button', { type: 'button', class: 'danger' }, label);
+  const yes = h('button', { type: 'button', class: 'danger' }, `Yes, ${yesText}`);
+  const no = h('button', { type: 'button' }, 'Cancel');
+  replace(confirmBox, h('p', {}, question), h('div', { class: 'actions' }, yes, no));
+  const close = () => {
+    confirmBox.hidden = true;
+    start.hidden = false;
+  };
+  start.addEventListener('click', () => {
+    confirmBox.hidden = false;
+    start.hidden = true;
+    status.textContent = '';
+    no.focus();
+  });
+  no.addEventListener('click', close);
+  yes.addEventListener('click', async () => {
+    yes.disabled = true;
+    try {
+      await run();
+      if (succeeded !== undefined) {
+        status.className = 'form-status ok';
+        status.textContent = succeeded;
+      }
+      after?.();
+    } catch (err) {
+      status.className = 'form-status error';
+      status.textContent = `${failed}: ${err.message}`;
+    } finally {
+      yes.disabled = false;
+      close();
+    }
+  });
+  return h('div', { class: 'action-form' }, hint ? h('p', { class: 'hint' }, hint) : null, h('div', { class: 'actions' }, start), confirmBox, status);
 }
 
 /**

@@ -3,7 +3,7 @@
 // (PUT/DELETE /api/queues/..., /api/exchanges/..., POST/DELETE /api/bindings/...). Every request goes out
 // as JSON from the dashboard's own origin, which is what the API's CSRF guard (request-guard.ts) accepts.
 import { h, replace } from './dom.js';
-import { field } from './forms.js';
+import { confirmForm, field, nameValueLines } from './forms.js';
 
 /** Queue types the broker declares (x-queue-type). */
 export const QUEUE_TYPES = ['classic', 'quorum'];
@@ -17,13 +17,7 @@ export const EXCHANGE_TYPES = ['direct', 'fanout', 'topic', 'headers', 'x-delaye
  */
 export function parseArguments(text) {
   const args = {};
-  text.split('\n').forEach((line, i) => {
-    const trimmed = line.trim();
-    if (trimmed === '') return;
-    const eq = trimmed.indexOf('=');
-    if (eq <= 0) throw new Error(`argument line ${i + 1} is not name = value`);
-    const key = trimmed.slice(0, eq).trim();
-    const raw = trimmed.slice(eq + 1).trim();
+  for (const [key, raw] of nameValueLines(text, 'argument', 'name = value')) {
     let value = raw;
     try {
       value = JSON.parse(raw);
@@ -31,7 +25,7 @@ export function parseArguments(text) {
       value = raw;
     }
     args[key] = value;
-  });
+  }
   return args;
 }
 
@@ -236,37 +230,13 @@ export function addBindingForm({ api, vhost, from, to, onBound }) {
  * question; `run()` deletes; `onDeleted()` runs after a success (usually: go back to the list).
  */
 export function deleteForm({ label, what, warning, run, onDeleted }) {
-  const status = h('p', { class: 'form-status', role: 'status' });
-  const confirmBox = h('div', { class: 'confirm', hidden: true });
-  const start = h('button', { type: 'button', class: 'danger' }, label);
-  const yes = h('button', { type: 'button', class: 'danger' }, `Yes, ${label.toLowerCase()}`);
-  const no = h('button', { type: 'button' }, 'Cancel');
-  replace(confirmBox, h('p', {}, `Delete ${what}? ${warning ?? 'This cannot be undone.'}`), h('div', { class: 'actions' }, yes, no));
-  start.addEventListener('click', () => {
-    confirmBox.hidden = false;
-    start.hidden = true;
-    status.textContent = '';
-    no.focus();
+  return confirmForm({
+    label,
+    yes: label.toLowerCase(),
+    question: `Delete ${what}? ${warning ?? 'This cannot be undone.'}`,
+    run,
+    succeeded: 'Deleted.',
+    failed: 'Delete failed',
+    after: onDeleted,
   });
-  no.addEventListener('click', () => {
-    confirmBox.hidden = true;
-    start.hidden = false;
-  });
-  yes.addEventListener('click', async () => {
-    yes.disabled = true;
-    try {
-      await run();
-      status.className = 'form-status ok';
-      status.textContent = 'Deleted.';
-      onDeleted?.();
-    } catch (err) {
-      status.className = 'form-status error';
-      status.textContent = `Delete failed: ${err.message}`;
-    } finally {
-      yes.disabled = false;
-      confirmBox.hidden = true;
-      start.hidden = false;
-    }
-  });
-  return h('div', { class: 'action-form' }, h('div', { class: 'actions' }, start), confirmBox, status);
 }

@@ -3,7 +3,7 @@
 import { LineChart } from './charts.js';
 import { DataTable, badge, bytes, cards, count, exchangeName, facts, h, link, panel, plain, problem, rate, replace, yesNo } from './dom.js';
 import { bindingLink } from './exchanges.js';
-import { field, publishForm } from './forms.js';
+import { confirmForm, field, publishForm } from './forms.js';
 import { addBindingForm, addQueueForm, deleteForm } from './manage.js';
 import { DEPTH_SERIES, RATE_SERIES, WINDOW_MS, queueKey } from './sampler.js';
 
@@ -342,37 +342,14 @@ function messageView(m, position) {
 
 /** "Purge": DELETE /api/queues/:vhost/:name/contents after an in-page confirmation */
 function purgeForm(api, params, onDone) {
-  const status = h('p', { class: 'form-status', role: 'status' });
-  const confirmBox = h('div', { class: 'confirm', hidden: true });
-  const start = h('button', { type: 'button', class: 'danger' }, 'Purge messages');
-  const yes = h('button', { type: 'button', class: 'danger' }, 'Yes, purge');
-  const no = h('button', { type: 'button' }, 'Cancel');
-  replace(confirmBox, h('p', {}, `Delete every ready message in '${params.name}'? This cannot be undone.`), h('div', { class: 'actions' }, yes, no));
-  start.addEventListener('click', () => {
-    confirmBox.hidden = false;
-    start.hidden = true;
-    status.textContent = '';
-    no.focus();
+  return confirmForm({
+    label: 'Purge messages',
+    yes: 'purge',
+    question: `Delete every ready message in '${params.name}'? This cannot be undone.`,
+    hint: 'Removes the messages waiting in the queue; unacknowledged ones stay.',
+    run: () => api.call('DELETE', '/api/queues/:vhost/:name/contents', params),
+    succeeded: 'Queue purged.',
+    failed: 'Purge failed',
+    after: onDone,
   });
-  no.addEventListener('click', () => {
-    confirmBox.hidden = true;
-    start.hidden = false;
-  });
-  yes.addEventListener('click', async () => {
-    yes.disabled = true;
-    try {
-      await api.call('DELETE', '/api/queues/:vhost/:name/contents', params);
-      status.className = 'form-status ok';
-      status.textContent = 'Queue purged.';
-      onDone?.();
-    } catch (err) {
-      status.className = 'form-status error';
-      status.textContent = `Purge failed: ${err.message}`;
-    } finally {
-      yes.disabled = false;
-      confirmBox.hidden = true;
-      start.hidden = false;
-    }
-  });
-  return h('div', { class: 'action-form' }, h('p', { class: 'hint' }, 'Removes the messages waiting in the queue; unacknowledged ones stay.'), h('div', { class: 'actions' }, start), confirmBox, status);
 }
