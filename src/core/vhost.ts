@@ -238,10 +238,9 @@ export class VirtualHost implements QueueContext {
     } else {
       // a delayed exchange (this one, or one reached through exchange-to-exchange bindings) holds it; the
       // reach of a held message is judged by the bindings at publish time
-      this.place(exchange, message, flags, null, out);
+      needsSync = this.place(exchange, message, flags, null, out);
       routed = out.routed;
       rejected = out.rejected;
-      needsSync = out.round !== 0;
     }
     if (routed === 0) {
       if (mandatory) counters.returnUnroutable++;
@@ -259,10 +258,10 @@ export class VirtualHost implements QueueContext {
    * The one way a message goes into queues: routes it from `exchange` and enqueues a copy in every queue
    * reached (with PUBLISH_CONFIRM a durable copy is awaited: queue.ts), and a delayed exchange reached
    * through exchange-to-exchange bindings holds it, unless PUBLISH_RELEASED says it comes out of one.
-   * `deaths` (dead-lettering) skips the queues that would close a death cycle. Writes `out`, with `round`
-   * 1 when a copy or a hold needs an fsync (the caller turns that into a round, or waits its own way).
+   * `deaths` (dead-lettering) skips the queues that would close a death cycle. Writes `routed` and `rejected`
+   * into `out`; returns true when a copy or a hold needs an fsync (the caller asks for a round, or not).
    */
-  private place(exchange: Exchange, message: Message, flags: number, deaths: readonly FieldTable[] | null, out: PublishOutcome): void {
+  private place(exchange: Exchange, message: Message, flags: number, deaths: readonly FieldTable[] | null, out: PublishOutcome): boolean {
     const confirm = (flags & PUBLISH_CONFIRM) !== 0;
     const mandatory = (flags & PUBLISH_MANDATORY) !== 0;
     const countReach = mandatory || (flags & PUBLISH_COUNT_REACH) !== 0;
@@ -292,7 +291,7 @@ export class VirtualHost implements QueueContext {
     holders.length = 0;
     out.routed = routed;
     out.rejected = rejected;
-    out.round = needsSync ? 1 : 0;
+    return needsSync;
   }
 
   /**
@@ -302,8 +301,7 @@ export class VirtualHost implements QueueContext {
    * twice). True when a copy needs an fsync. Not counted as a publish: it was counted when published.
    */
   publishReleased(exchange: Exchange, message: Message): boolean {
-    this.place(exchange, message, PUBLISH_CONFIRM | PUBLISH_RELEASED, null, this.internalOutcome);
-    return this.internalOutcome.round !== 0;
+    return this.place(exchange, message, PUBLISH_CONFIRM | PUBLISH_RELEASED, null, this.internalOutcome);
   }
 
   /**
