@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { buildConfig, ConfigError, PORT_OFF, type Config } from './config/config.js';
 import { DiskAlarm, MemoryAlarm, ResourceAlarms, diskCheckBytes } from './core/alarms.js';
 import { BrokerCore } from './core/core.js';
+import { FileStorageEngine } from './storage/file-engine.js';
 import { checkDataDirFormats } from './storage/format-check.js';
 import { writeFileAtomic } from './storage/files.js';
 import { createLogger, type Logger } from './log/logger.js';
@@ -146,15 +147,15 @@ async function openAndServe(
 ): Promise<RunningBroker> {
   // before anything in the data directory changes: refuse files written by a newer Postbox
   checkDataDirFormats(lock.dir);
+  const engine = new FileStorageEngine({ fsync: config.fsync, openFiles: config.storageOpenFiles, logger });
   const core = BrokerCore.open({
     dataDir: lock.dir,
-    fsync: config.fsync,
+    engine,
     segmentBytes: config.segmentBytes,
     users: config.users,
     vhosts: config.vhosts,
     logger,
     statsIntervalMs: config.statsIntervalMs,
-    storageOpenFiles: config.storageOpenFiles,
     maxQueues: config.maxQueues,
     maxQueuesPerVhost: config.maxQueuesPerVhost,
     allowMd5PasswordHashes: config.allowMd5PasswordHashes,

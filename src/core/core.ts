@@ -5,14 +5,16 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_MAX_QUEUES, type FsyncPolicy, type UserConfig } from '../config/config.js';
+import { DEFAULT_MAX_QUEUES, type UserConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { SegmentLog } from '../storage/log.js';
-import { SyncScheduler } from '../storage/sync.js';
+import type { SyncScheduler } from '../storage/sync.js';
 import { segmentFileName } from '../storage/format.js';
 import { UnsupportedFormatError } from '../storage/format-error.js';
 import { isKnownRecordVersion, KNOWN_RECORD_VERSIONS } from './message.js';
-import { FdCache, storageOpenFileBudget } from '../storage/fd-cache.js';
+import type { FdCache } from '../storage/fd-cache.js';
+import type { FileStorageEngine } from '../storage/file-engine.js';
+import type { DurabilityListener } from '../storage/stores.js';
 import { credentialFiles, DefinitionsStore, emptyDefinitions, type DefinitionChange, type Definitions, type JournalChange, type JournalOwner } from './definitions.js';
 import { VirtualHost, type VhostContext } from './vhost.js';
 import type { Queue } from './queue/queue.js';
@@ -35,15 +37,14 @@ export const MAX_VHOST_NAME_BYTES = 255;
 
 export interface CoreOptions {
   readonly dataDir: string;
-  readonly fsync: FsyncPolicy;
+  /** the storage engine the composition root built; the core closes it last */
+  readonly engine: FileStorageEngine;
   readonly segmentBytes: number;
   readonly users: readonly UserConfig[];
   readonly vhosts: readonly string[];
   readonly logger: Logger;
   /** how often message rates are sampled, ms (default DEFAULT_STATS_INTERVAL_MS) */
   readonly statsIntervalMs?: number;
-  /** descriptors the storage may hold open at once; 0 or absent = half the soft RLIMIT_NOFILE (fd-cache.ts) */
-  readonly storageOpenFiles?: number;
   /** most queues in the broker, all vhosts together (0 = no limit; absent = DEFAULT_MAX_QUEUES) */
   readonly maxQueues?: number;
   /** most queues in any one vhost (RabbitMQ's max-queues vhost limit; 0 or absent = no limit) */
@@ -52,12 +53,6 @@ export interface CoreOptions {
   readonly allowMd5PasswordHashes?: boolean;
 }
 
-
-/**
- * How often descriptors unused since the previous sweep are closed, ms: a queue or partition idle for
- * 30 to 60 s holds no descriptor, while a busy one never notices (reopening costs one open()).
- */
-export const STORAGE_IDLE_SWEEP_MS = 30_000;
 
 /**
  * Told when the definitions changes it waited for are durable (an AMQP channel holding its declare-ok,
@@ -69,23 +64,14 @@ export interface DefinitionsWaiter {
   definitionsFailed(error: BrokerError): void;
 }
 
-/**
- * Told when durability rounds complete (the store's group commit: every record appended before a round was
- * requested is on disk once it completes) or fail. An adapter waiting for a round (publisher confirms)
- * registers one with addDurabilityListener().
- */
-export interface DurabilityListener {
-  onDurable(round: number): void;
-  /** every round up to `through` failed: nothing appended for them is durable, and the logs dropped it */
-  onFailed?(through: number, error: Error): void;
-}
+/** Told when durability rounds complete (the store's group commit); adapters register one with addDurabilityListener(). */
+export type { DurabilityListener } from '../storage/stores.js';
 
 export class BrokerCore implements VhostContext, JournalOwner {
   readonly vhosts = new Map<string, VirtualHost>();
   readonly scheduler: SyncScheduler;
   /** every descriptor of the storage (queue logs, delayed stores, Kafka partitions), under one budget */
   readonly files: FdCache;
-  private readonly sweepTimer: NodeJS.Timeout;
   /** message counters, rates and latency (read by the management API and /metrics) */
   readonly stats = new BrokerStats();
   /** open client connections, registered by the protocol adapters */
@@ -123,46 +109,18 @@ export class BrokerCore implements VhostContext, JournalOwner {
   /** the disk alarm, when the broker runs one (publishers are blocked while its reason is set) */
   alarm: ResourceAlarms | null = null;
   private closed = false;
-  private readonly storageFailureListeners: Array<(error: Error) => void> = [];
 
   private constructor(private readonly options: CoreOptions) {
-    const storageOptions = {
-      // a failed write or fsync is not retried in place (the kernel may have dropped the pages): what it
-      // covered is dropped and refused (nacked), and the logs start new segments (storage/sync.ts)
-      onError: (error: Error, first: boolean) => {
-        if (first) {
-          options.logger.error(
-            `storage write/fsync failed (${error.message}): messages not yet on disk were refused (basic.nack, ` +
-              `Kafka error); publishing is retried and recovers by itself once writes succeed again`,
-          );
-        } else {
-          options.logger.debug(() => `storage write/fsync failed again: ${error.message}`);
-        }
-        for (const listener of this.storageFailureListeners) listener(error);
-      },
-      onRecovered: (failedRounds: number) => {
-        options.logger.warn(`storage recovered: writes and fsyncs succeed again (${failedRounds} failure(s) since it was last healthy)`);
-      },
-    };
-    this.scheduler = new SyncScheduler(options.fsync, storageOptions);
-    // transient queues lose their messages at a restart anyway: their rounds wait for the write, not an fsync
-    this.transientScheduler = new SyncScheduler('never', storageOptions);
+    this.scheduler = options.engine.durable;
+    this.transientScheduler = options.engine.transient;
+    this.files = options.engine.files;
     this.durabilityGate = new QueueDurabilityGate(this.scheduler);
     this.transientGate = new QueueDurabilityGate(this.transientScheduler);
-    const budget = storageOpenFileBudget(options.storageOpenFiles ?? 0);
-    this.files = new FdCache({
-      capacity: budget,
-      syncBeforeClose: options.fsync === 'always',
-      onSyncError: (error) => this.scheduler.reportFailure(error),
-    });
     this.definitionsListener = {
       onDurable: (round) => this.definitionRoundsEnded(round, null),
       onFailed: (through, error) => this.definitionRoundsEnded(through, error),
     };
     this.scheduler.addListener(this.definitionsListener);
-    this.sweepTimer = setInterval(() => this.files.sweep(), STORAGE_IDLE_SWEEP_MS);
-    this.sweepTimer.unref();
-    options.logger.debug(() => `storage keeps at most ${budget} files open`);
     this.users = new UserStore(options.users, () => this.vhosts.keys(), { allowMd5: options.allowMd5PasswordHashes === true });
     this.logins = new LoginGuard({ logger: options.logger, flushTimer: true });
     this.configVhosts = new Set(options.vhosts);
@@ -197,7 +155,7 @@ export class BrokerCore implements VhostContext, JournalOwner {
 
   /** `listener` runs on every write or fsync failure (after the rounds it failed were refused). */
   onStorageFailure(listener: (error: Error) => void): void {
-    this.storageFailureListeners.push(listener);
+    this.options.engine.onFailure(listener);
   }
 
   /** Open the data directory: wipe transient queues, load definitions, recover every durable queue. */
@@ -207,7 +165,7 @@ export class BrokerCore implements VhostContext, JournalOwner {
     // read first: a definitions file (or journal record) of a newer version refuses the start before anything is wiped
     const { store, definitions } = DefinitionsStore.open({
       dataDir: options.dataDir,
-      sync: options.fsync === 'always',
+      sync: options.engine.durable.policy === 'always',
       error: (line) => options.logger.error(line),
     });
     core.definitionsStore = store;
@@ -672,9 +630,7 @@ export class BrokerCore implements VhostContext, JournalOwner {
     this.closed = true;
     this.stats.stop();
     this.logins.close();
-    clearInterval(this.sweepTimer);
-    await this.scheduler.close();
-    await this.transientScheduler.close();
+    await this.options.engine.close();
     for (const v of this.vhosts.values()) for (const q of v.queues.values()) q.close();
     for (const v of this.vhosts.values()) for (const e of v.exchanges.values()) e.delayed?.close();
     this.definitionsStore.close();

@@ -40,17 +40,11 @@
  */
 
 import { dataSync, directorySync } from './faults.js';
+import type { Durability, DurabilityListener } from './stores.js';
 
 export type FsyncPolicy = 'always' | 'never';
 
-export interface DurabilityListener {
-  onDurable(round: number): void;
-  /**
-   * Every round up to `through` failed: nothing appended for them is durable, and the logs have dropped
-   * it. Called before any later round completes; completedRound is `through` by then.
-   */
-  onFailed?(through: number, error: Error): void;
-}
+export type { DurabilityListener } from './stores.js';
 
 /**
  * Longest wait, ms, between an append nobody waits for (a persistent message from a publisher not in
@@ -127,7 +121,7 @@ export interface SyncSchedulerOptions {
   onRecovered?: (failedRounds: number) => void;
 }
 
-export class SyncScheduler {
+export class SyncScheduler implements Durability {
   readonly policy: FsyncPolicy;
   private completed = 0;
   /** the highest round requestRound() returned */

@@ -1,0 +1,79 @@
+/**
+ * The store interfaces: the seam between the protocol-neutral core and a storage engine.
+ *
+ * The core reaches storage only through these types, so a second engine plugs in without touching it:
+ * the file engine (file-engine.ts and the logs it opens), the memory engine (memory/, for tests and anything
+ * that may be lost at a restart) and later a PostgreSQL engine for several stateless nodes
+ * (../shared/design/postgres-store.md). They are shaped for a networked engine: every write is part of a
+ * batch the engine makes durable in one group commit, and the core learns about that commit as a
+ * **durability round** rather than from a promise per message (habit 8: no promise per message).
+ *
+ * - `Durability` (this file): rounds, their listeners and the current failure.
+ * - `QueueStore` (queue-store.ts): a queue's messages: enqueue, read, settle, lease.
+ * - `LogStore` (log-store.ts): a Kafka partition's record batches: append, read, high watermark, time index.
+ * - `MetaStore` (meta-store.ts): definitions, group offsets with compare-and-set, producer state.
+ * - `StorageEngine` (this file): what the composition root builds and hands to the core.
+ */
+
+/**
+ * Told when durability rounds complete (the engine's group commit: every record written before a round was
+ * requested is durable once it completes) or fail.
+ */
+export interface DurabilityListener {
+  onDurable(round: number): void;
+  /**
+   * Every round up to `through` failed: nothing written for them is durable, and the stores have dropped
+   * it. Called before any later round completes; completedRound is `through` by then.
+   */
+  onFailed?(through: number, error: Error): void;
+}
+
+/**
+ * An engine's group commit as the core sees it. A write returns at once; its durability is the round that
+ * covers it. Rounds only grow, and complete in order.
+ */
+export interface Durability {
+  /** A round covering every write made so far, started as soon as possible (someone waits for it: a confirm). */
+  requestRound(): number;
+  /**
+   * A round covering every write made so far that nobody waits for at once (a persistent message without
+   * confirms): the engine may fold it into a later commit, within a bounded delay.
+   */
+  deferRound(): number;
+  /** the newest round that completed (succeeded or failed) */
+  readonly completedRound: number;
+  /** the last write or commit error while the engine has not recovered from it (null: healthy) */
+  readonly failure: Error | null;
+  /** the most recent failure, even after recovery, and when it happened (performance.now() ms) */
+  readonly lastFailure: Error | null;
+  readonly lastFailureAt: number;
+  /** commits that waited for the disk (or the database), for metrics */
+  readonly durations: CommitDurations;
+  addListener(listener: DurabilityListener): void;
+  removeListener(listener: DurabilityListener): void;
+}
+
+/** What an engine reports for metrics: how long its commits (fsync rounds, transactions) take, as a histogram. */
+export interface CommitDurations {
+  /** the buckets' upper bounds, ms; counts has one more entry, for +Inf */
+  readonly boundsMs: readonly number[];
+  readonly counts: ArrayLike<number>;
+  readonly count: number;
+  readonly sumMs: number;
+}
+
+/**
+ * A storage engine: built by the composition root (broker.ts), handed to the core, closed after it.
+ * `durable` covers what survives a restart; `transient` what a restart drops anyway (transient queues),
+ * whose rounds complete once written.
+ */
+export interface StorageEngine {
+  /** 'file', 'memory' (and later 'postgres'): logged at start and shown by the API */
+  readonly kind: string;
+  readonly durable: Durability;
+  readonly transient: Durability;
+  /** `listener` runs on every write or commit failure (after the rounds it failed were refused) */
+  onFailure(listener: (error: Error) => void): void;
+  /** Finish what is written (a last commit), then release every resource; the stores are closed by their owners first. */
+  close(): Promise<void>;
+}
