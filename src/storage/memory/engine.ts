@@ -1,0 +1,20 @@
+/**
+ * The memory engine: the store interfaces over plain memory, for tests (one test body runs over every
+ * engine, ARCHITECTURE.md habit 6) and for anything a restart may lose. Nothing survives close().
+ */
+import type { StorageEngine } from '../stores.js';
+import { MemoryDurability } from './durability.js';
+
+export class MemoryStorageEngine implements StorageEngine {
+  readonly kind = 'memory';
+  readonly durable = new MemoryDurability();
+  readonly transient = new MemoryDurability();
+
+  onFailure(_listener: (error: Error) => void): void {
+    // memory never fails a write
+  }
+
+  async close(): Promise<void> {
+    // nothing to finish: every round completes at the end of its turn
+  }
+}
