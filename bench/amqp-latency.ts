@@ -11,7 +11,9 @@
  *   transient   non-durable queue, delivery-mode 1
  *   persistent  durable queue, delivery-mode 2, no publisher confirms
  *   confirms    durable queue, delivery-mode 2, publisher in confirm mode (the pace does not wait for the
- *               confirms): a message is delivered only after the fsync that covers it
+ *               confirms): delivered at once, before its fsync, as RabbitMQ's classic queues do; run with
+ *               POSTBOX_DELIVER_AFTER_FSYNC=true in the environment (the Postbox child inherits it) to
+ *               measure the mode that delivers a confirm-mode message only after the fsync that covers it
  *
  * Each message is stamped just before its batch is written, so the pacing adds no measured latency, but it
  * does make arrivals bursty: about 25 messages every 5 ms at 5,000 msg/s.

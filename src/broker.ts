@@ -159,6 +159,7 @@ async function openAndServe(
     maxQueues: config.maxQueues,
     maxQueuesPerVhost: config.maxQueuesPerVhost,
     allowMd5PasswordHashes: config.allowMd5PasswordHashes,
+    deliverAfterFsync: config.deliverAfterFsync,
   });
   const amqp = new AmqpServer(core, config, logger);
   const streams = StreamStore.open({

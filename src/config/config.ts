@@ -69,6 +69,8 @@ export interface Config {
   readonly metricsRequireAuth: boolean;
   /** accept rabbit_password_hashing_md5 password hashes in imports and user changes */
   readonly allowMd5PasswordHashes: boolean;
+  /** hold a confirm-mode publisher's persistent messages back from consumers until the fsync that covers them */
+  readonly deliverAfterFsync: boolean;
   readonly diskFreeLimitBytes: number;
   /** resident memory above which publishers are blocked; 0 = 40% of physical memory */
   readonly memoryHighWatermarkBytes: number;
@@ -232,6 +234,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'maxQueuesPerVhost', flag: '--max-queues-per-vhost', env: 'POSTBOX_MAX_QUEUES_PER_VHOST', file: 'maxQueuesPerVhost', kind: 'int', unit: 'queues', defaultValue: '0', doc: "most queues in each vhost (RabbitMQ's max-queues vhost limit); one more queue.declare is refused with 406 PRECONDITION_FAILED. 0 = no limit" },
   { key: 'httpAllowedHosts', flag: '--http-allowed-hosts', env: 'POSTBOX_HTTP_ALLOWED_HOSTS', file: 'httpAllowedHosts', kind: 'string', unit: 'names', defaultValue: '', doc: "comma-separated host names the management API answers to besides IP addresses, localhost, this machine's name and --advertised-host (a request with another Host is refused with 403: DNS rebinding); '*' = any" },
   { key: 'metricsRequireAuth', flag: '--metrics-require-auth', env: 'POSTBOX_METRICS_REQUIRE_AUTH', file: 'metricsRequireAuth', kind: 'bool', unit: 'true/false', defaultValue: 'false', doc: "GET /metrics, /metrics/per-object and /metrics/detailed, on the management and the Prometheus port, ask for the credentials of a user with a management tag (by default they are open, as RabbitMQ's Prometheus endpoint)" },
+  { key: 'deliverAfterFsync', flag: '--deliver-after-fsync', env: 'POSTBOX_DELIVER_AFTER_FSYNC', file: 'deliverAfterFsync', kind: 'bool', unit: 'true/false', defaultValue: 'false', doc: "a persistent message from a publisher in confirm mode reaches consumers only after the fsync that covers it, so a message whose publisher gets basic.nack is never delivered (as RabbitMQ's quorum queues); by default it is delivered at once, before its fsync, as RabbitMQ's classic queues do (the confirm still waits for the fsync)" },
   { key: 'allowMd5PasswordHashes', flag: '--allow-md5-password-hashes', env: 'POSTBOX_ALLOW_MD5_PASSWORD_HASHES', file: 'allowMd5PasswordHashes', kind: 'bool', unit: 'true/false', defaultValue: 'false', doc: 'accept users with rabbit_password_hashing_md5 password hashes (RabbitMQ before 3.6) in definitions imports and PUT /api/users; by default they are refused with 400 naming the user' },
 ];
 

@@ -51,6 +51,8 @@ export interface CoreOptions {
   readonly maxQueuesPerVhost?: number;
   /** accept rabbit_password_hashing_md5 hashes in imports and user changes (refused by default: MD5 is fast to crack) */
   readonly allowMd5PasswordHashes?: boolean;
+  /** a confirm-mode publisher's persistent messages reach consumers only after their fsync (default: at once, see vhost.ts place()) */
+  readonly deliverAfterFsync?: boolean;
 }
 
 
@@ -74,6 +76,8 @@ export class BrokerCore implements VhostContext, JournalOwner {
   readonly files: FdCache;
   /** message counters, rates and latency (read by the management API and /metrics) */
   readonly stats = new BrokerStats();
+  /** see CoreOptions.deliverAfterFsync and VhostContext */
+  readonly deliverAfterFsync: boolean;
   /** open client connections, registered by the protocol adapters */
   readonly clients = new ClientRegistry();
   readonly users: UserStore;
@@ -111,6 +115,7 @@ export class BrokerCore implements VhostContext, JournalOwner {
   private closed = false;
 
   private constructor(private readonly options: CoreOptions) {
+    this.deliverAfterFsync = options.deliverAfterFsync === true;
     this.scheduler = options.engine.durable;
     this.transientScheduler = options.engine.transient;
     this.files = options.engine.files;

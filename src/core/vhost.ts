@@ -53,6 +53,11 @@ export interface VhostContext extends DelayedStorage {
   queueAppendedUnawaited(queue: Queue): number;
   /** the broker's message statistics */
   readonly stats: BrokerStats;
+  /**
+   * A confirm-mode publisher's persistent messages wait for their fsync before any consumer gets them
+   * (--deliver-after-fsync); false: they are delivered at once, as RabbitMQ's classic queues do.
+   */
+  readonly deliverAfterFsync: boolean;
   /** a round of the durability scheduler covering every record appended so far (a publish waits for it) */
   requestDurabilityRound(): number;
   /** a stored message whose properties cannot be decoded was dropped instead of delivered: log it */
@@ -263,6 +268,10 @@ export class VirtualHost implements QueueContext {
    */
   private place(exchange: Exchange, message: Message, flags: number, deaths: readonly FieldTable[] | null, out: PublishOutcome): boolean {
     const confirm = (flags & PUBLISH_CONFIRM) !== 0;
+    // a copy someone is told about waits for its fsync before delivery (queue.ts) when the broker promises
+    // never to deliver what may be nacked, and always for a released delayed message (see publishReleased);
+    // otherwise it goes to consumers at once and only the confirm waits for the round
+    const awaited = confirm && (this.context.deliverAfterFsync || (flags & PUBLISH_RELEASED) !== 0);
     const mandatory = (flags & PUBLISH_MANDATORY) !== 0;
     const countReach = mandatory || (flags & PUBLISH_COUNT_REACH) !== 0;
     const queues = this.publishQueues;
@@ -275,7 +284,7 @@ export class VirtualHost implements QueueContext {
       const queue = queues[i]!;
       if (deaths !== null && isDeathCycle(deaths, queue.name)) continue;
       routed++;
-      const result = queue.enqueue(message, confirm); // a confirm waits for the fsync (queue.ts)
+      const result = queue.enqueue(message, awaited);
       if (result === ENQUEUED_DURABLE) needsSync = true;
       else if (result === REJECTED) rejected = true;
     }

@@ -156,7 +156,7 @@ test('when the disk really fills, publishers get nacks, health reports it, nothi
   const ballast = path.join(dir, 'ballast');
   fs.writeFileSync(ballast, Buffer.alloc(24 * 1024 * 1024, 1));
   const data = path.join(dir, 'data');
-  let broker = await spawnBroker(data, ['--disk-free-limit', '0']);
+  let broker = await spawnBroker(data, ['--deliver-after-fsync', '--disk-free-limit', '0']);
   brokers.push(broker);
   let url = `amqp://guest:guest@127.0.0.1:${broker.amqpPort}`;
   const canary = await startTolerantCanary(url, 'tolerant-canary');
@@ -220,7 +220,7 @@ test('when the disk really fills, publishers get nacks, health reports it, nothi
   // kill -9 and restart: every confirmed message is there exactly once, no nacked one ever comes out
   broker.child.kill('SIGKILL');
   await broker.exited;
-  broker = await spawnBroker(data, ['--disk-free-limit', '0']);
+  broker = await spawnBroker(data, ['--deliver-after-fsync', '--disk-free-limit', '0']);
   brokers.push(broker);
   url = `amqp://guest:guest@127.0.0.1:${broker.amqpPort}`;
   const reader = await amqp.connect(url);

@@ -1,8 +1,10 @@
 /**
  * Delivery before the fsync (core/queue/queue.ts, header): a persistent message nobody waits for (its
  * publisher is not in confirm mode) is delivered at once, before the fsync that covers it, as RabbitMQ's
- * classic queues do; a confirm-mode publisher's message is delivered only after its fsync, never when it is
- * nacked, and a non-confirm message behind it in the same queue does not overtake it.
+ * classic queues do; with --deliver-after-fsync (which this file's broker runs with) a confirm-mode
+ * publisher's message is delivered only after its fsync, never when it is nacked, and a non-confirm message
+ * behind it in the same queue does not overtake it. The default (confirm-mode messages delivered at once
+ * too) is in confirm-delivery-default.test.ts.
  *
  * Deterministic, not timed: a real `postbox serve` child runs with POSTBOX_FAULTS hold-file (every fsync of
  * a round waits while the file exists: an fsync that hangs) and fail-file (every fsync fails with EIO while
@@ -31,7 +33,7 @@ const errors: Error[] = [];
 before(async () => {
   process.env.POSTBOX_FAULTS = `hold-file=${holdFile},fail-file=${failFile}`;
   try {
-    broker = await spawnBroker(data);
+    broker = await spawnBroker(data, ['--deliver-after-fsync']);
   } finally {
     delete process.env.POSTBOX_FAULTS;
   }
@@ -165,7 +167,7 @@ test('when the fsync fails, the confirm-mode message is nacked and never deliver
   broker.child.kill('SIGKILL');
   await broker.exited;
   await conn.close().catch(() => {});
-  const restarted = await spawnBroker(data);
+  const restarted = await spawnBroker(data, ['--deliver-after-fsync']);
   broker = restarted;
   const again = await amqp.connect(`amqp://guest:guest@127.0.0.1:${restarted.amqpPort}`);
   try {
