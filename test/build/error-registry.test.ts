@@ -2,7 +2,8 @@
  * Errors are data (ARCHITECTURE.md habit 10): every failure the broker reports is an entry of the registry
  * (src/errors/errors.ts), so one failure maps the same way on every protocol and the HTTP API. These read
  * the registry and the management API's sources: an entry's codes are real ones of each protocol, and no
- * management module answers with a status of its own (it throws apiError(Errors.X, reason)).
+ * management module answers with a status of its own (it throws apiError(Errors.X, reason)); the table of
+ * statuses in docs/management.md lists every entry where the API answers it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Errors } from '../../src/errors/errors.js';
 import { KafkaErrorCode } from '../../src/protocol/kafka/errors.js';
+import { errorName } from '../../src/management/router.js';
 
 /** the repository root: dist/test/build/ is three levels below it */
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
@@ -61,4 +63,27 @@ test('no management module answers with an HTTP status that is not a registry en
     });
   }
   assert.equal(problems.length, 0, `${problems.length} problem(s), the first ones:\n${problems.slice(0, 10).join('\n')}`);
+});
+
+test("docs/management.md's table of errors lists every registry entry under the HTTP status and `error` the API answers it with", () => {
+  const text = readFileSync(join(root, 'docs', 'management.md'), 'utf8');
+  const start = text.indexOf('\n## Errors\n');
+  assert.ok(start >= 0, 'docs/management.md has no "## Errors" section');
+  const section = text.slice(start + 1, text.indexOf('\n## ', start + 1));
+  const listed = new Map<string, number>();
+  const problems: string[] = [];
+  for (const row of section.split('\n').filter((l) => /^\| \d{3} \|/.test(l))) {
+    const [status, error, codes] = row.split('|').slice(1, 4).map((c) => c.trim());
+    if (error !== '`' + errorName(Number(status)) + '`') problems.push(`${status}: \`error\` is ${errorName(Number(status))}, the table says ${error}`);
+    for (const m of codes!.matchAll(/`([A-Z_]+)`/g)) {
+      if (listed.has(m[1]!)) problems.push(`${m[1]} is listed twice`);
+      listed.set(m[1]!, Number(status));
+    }
+  }
+  for (const [key, entry] of Object.entries(Errors)) {
+    if (!listed.has(key)) problems.push(`${key} (HTTP ${entry.http}) is not in the table`);
+    else if (listed.get(key) !== entry.http) problems.push(`${key} is listed under ${listed.get(key)}, the registry answers ${entry.http}`);
+  }
+  for (const key of listed.keys()) if (!(key in Errors)) problems.push(`${key} is in the table but not in the registry`);
+  assert.deepEqual(problems, []);
 });
