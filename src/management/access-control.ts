@@ -89,7 +89,8 @@ function fixedUser(ctx: ManagementContext, name: string): void {
   if (!ctx.core.users.isFromConfig(name)) return;
   if (ctx.core.users.identity(name) === DEFAULT_GUEST) {
     // no config file defines it: it is the built-in guest, which only a config file can change or remove
-    throw apiError(Errors.METHOD_NOT_ALLOWED,
+    throw apiError(
+      Errors.METHOD_NOT_ALLOWED,
       `user '${name}' is the built-in default user and cannot be changed through the API: to change its password or tags, ` +
         `define a user named '${name}' under "users" in a config file (postbox serve --config <file>); to remove it, set "defaultGuest": false there ` +
         `(see docs/configuration.md); other users can be created through the API`,
