@@ -3,7 +3,11 @@
  * maps the same way on every protocol. AMQP scope follows the spec: soft errors (4xx, 311-313) close the
  * channel, hard errors (3xx connection-forced, 5xx) close the connection.
  */
+/** Only this module can make an ErrorDef (def() below): a value of the type is a registry entry, not a literal. */
+declare const registered: unique symbol;
+
 export interface ErrorDef {
+  readonly [registered]: true;
   /** stable identifier, used in logs and the HTTP API */
   readonly code: string;
   /** AMQP 0-9-1 reply code */
@@ -16,7 +20,7 @@ export interface ErrorDef {
 }
 
 function def(code: string, amqp: number, http: number, kafka: number, retriable = false): ErrorDef {
-  return Object.freeze({ code, amqp, http, kafka, retriable });
+  return Object.freeze({ code, amqp, http, kafka, retriable }) as ErrorDef;
 }
 
 export const Errors = Object.freeze({
@@ -68,6 +72,26 @@ export const Errors = Object.freeze({
   KAFKA_STORAGE_ERROR: def('KAFKA_STORAGE_ERROR', 541, 503, 56, true),
   /** a consumer group still has members (deleting it, resetting its offsets) */
   NON_EMPTY_GROUP: def('NON_EMPTY_GROUP', 405, 409, 68),
+  /** no consumer group by that id (neither members nor committed offsets): Kafka's GROUP_ID_NOT_FOUND */
+  GROUP_NOT_FOUND: def('GROUP_NOT_FOUND', 404, 404, 69),
+  /** a consumer group id the broker does not take (an empty one): Kafka's INVALID_GROUP_ID */
+  INVALID_GROUP_ID: def('INVALID_GROUP_ID', 406, 400, 24),
+  /** the group coordinator cannot answer now (closing, or a group's record was not made durable); a retry may succeed */
+  COORDINATOR_NOT_AVAILABLE: def('COORDINATOR_NOT_AVAILABLE', 506, 503, 15, true),
+  // the management HTTP API's own failures (the request, not the broker's model, is at fault). AMQP and
+  // Kafka answer the same mistakes in their framing; their codes here are the nearest equivalent, -1 where none
+  /** a request that cannot be read: no body where one is needed, a body that is not JSON or not a JSON object, a malformed path (AMQP's syntax-error; Kafka's INVALID_REQUEST) */
+  BAD_REQUEST: def('BAD_REQUEST', 502, 400, 42),
+  /** a readable request with a field or query parameter missing, of the wrong type or out of range (RabbitMQ answers an invalid argument with precondition-failed; Kafka's INVALID_REQUEST) */
+  INVALID_ARGUMENT: def('INVALID_ARGUMENT', 406, 400, 42),
+  /** no credentials, or wrong ones (HTTP basic auth): sent with a WWW-Authenticate challenge. AMQP refuses a login with access-refused; Kafka's SASL_AUTHENTICATION_FAILED */
+  UNAUTHORIZED: def('UNAUTHORIZED', 403, 401, 58),
+  /** a method a path does not serve (sent with an Allow header), or a change to an object the API may not change (a user or vhost from the config file): AMQP's not-allowed */
+  METHOD_NOT_ALLOWED: def('METHOD_NOT_ALLOWED', 530, 405, -1),
+  /** a request body past the API's limit (the connection is then closed): AMQP's frame-error for a frame past frame_max; Kafka closes such a connection without a code */
+  REQUEST_TOO_LARGE: def('REQUEST_TOO_LARGE', 501, 413, -1),
+  /** a request body that is not application/json (what a cross-site form sends): AMQP's not-implemented is the nearest */
+  UNSUPPORTED_MEDIA_TYPE: def('UNSUPPORTED_MEDIA_TYPE', 540, 415, -1),
 });
 
 /** Thrown by the core; protocol adapters translate it with its definition. */

@@ -22,7 +22,8 @@ import { DEFAULT_GUEST } from '../config/config.js';
 import type { VirtualHost } from '../core/vhost.js';
 import { optionalJsonObject, visibleVhosts } from './access.js';
 import { listReply } from './listing.js';
-import { ADMINISTRATOR_TAGS, httpError, jsonObject, requireTag, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { ADMINISTRATOR_TAGS, apiError, jsonObject, requireTag, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 import { depthJson, queueMessageStats } from './shapes.js';
 import { QueueCounters, QUEUE_SAMPLE_SIZE } from '../core/stats.js';
 
@@ -71,7 +72,7 @@ export function parseTags(value: unknown): string[] {
   if (value === undefined || value === null) return [];
   if (typeof value === 'string') return value.split(',').map((t) => t.trim()).filter((t) => t !== '');
   if (Array.isArray(value) && value.every((t) => typeof t === 'string')) return value.map((t) => t.trim()).filter((t) => t !== '');
-  throw httpError(400, "'tags' must be a comma-separated string or an array of strings");
+  throw apiError(Errors.INVALID_ARGUMENT, "'tags' must be a comma-separated string or an array of strings");
 }
 
 function admin(req: ApiRequest, action: string): void {
@@ -80,7 +81,7 @@ function admin(req: ApiRequest, action: string): void {
 
 /** a vhost by name for administrator routes (an administrator manages vhosts it has no permissions in) */
 function existingVhost(ctx: ManagementContext, name: string): string {
-  if (!ctx.core.vhosts.has(name)) throw httpError(404, `no vhost '${name}'`);
+  if (!ctx.core.vhosts.has(name)) throw apiError(Errors.NOT_FOUND, `no vhost '${name}'`);
   return name;
 }
 
@@ -88,14 +89,14 @@ function fixedUser(ctx: ManagementContext, name: string): void {
   if (!ctx.core.users.isFromConfig(name)) return;
   if (ctx.core.users.identity(name) === DEFAULT_GUEST) {
     // no config file defines it: it is the built-in guest, which only a config file can change or remove
-    throw httpError(
-      405,
+    throw apiError(
+      Errors.METHOD_NOT_ALLOWED,
       `user '${name}' is the built-in default user and cannot be changed through the API: to change its password or tags, ` +
         `define a user named '${name}' under "users" in a config file (postbox serve --config <file>); to remove it, set "defaultGuest": false there ` +
         `(see docs/configuration.md); other users can be created through the API`,
     );
   }
-  throw httpError(405, `user '${name}' is defined in the config file and cannot be changed through the API; edit the config file`);
+  throw apiError(Errors.METHOD_NOT_ALLOWED, `user '${name}' is defined in the config file and cannot be changed through the API; edit the config file`);
 }
 
 function putVhost(req: ApiRequest, ctx: ManagementContext): ApiReply {
@@ -116,8 +117,8 @@ function putVhost(req: ApiRequest, ctx: ManagementContext): ApiReply {
 function deleteVhost(req: ApiRequest, ctx: ManagementContext): ApiReply {
   admin(req, 'delete vhosts');
   const name = req.params.name!;
-  if (!ctx.core.vhosts.has(name)) throw httpError(404, `no vhost '${name}'`);
-  if (ctx.core.isConfigVhost(name)) throw httpError(405, `vhost '${name}' is defined in the config file and cannot be deleted through the API; edit the config file`);
+  if (!ctx.core.vhosts.has(name)) throw apiError(Errors.NOT_FOUND, `no vhost '${name}'`);
+  if (ctx.core.isConfigVhost(name)) throw apiError(Errors.METHOD_NOT_ALLOWED, `vhost '${name}' is defined in the config file and cannot be deleted through the API; edit the config file`);
   ctx.core.deleteVhost(name);
   ctx.logger.info(`vhost '${name}' deleted by '${req.user.name}' (management API)`);
   return { status: 204 };
@@ -133,9 +134,9 @@ function putUser(req: ApiRequest, ctx: ManagementContext): ApiReply {
   if (typeof body.password === 'string') input = { password: body.password, tags };
   else if (typeof body.password_hash === 'string') {
     const algorithm = body.hashing_algorithm;
-    if (algorithm !== undefined && typeof algorithm !== 'string') throw httpError(400, "'hashing_algorithm' must be a string");
+    if (algorithm !== undefined && typeof algorithm !== 'string') throw apiError(Errors.INVALID_ARGUMENT, "'hashing_algorithm' must be a string");
     input = { passwordHash: body.password_hash, hashingAlgorithm: algorithm, tags };
-  } else if (body.password !== undefined || body.password_hash !== undefined) throw httpError(400, "'password' and 'password_hash' must be strings");
+  } else if (body.password !== undefined || body.password_hash !== undefined) throw apiError(Errors.INVALID_ARGUMENT, "'password' and 'password_hash' must be strings");
   else input = { tags };
   const created = ctx.core.changeUsers(() => ctx.core.users.put(name, input));
   ctx.logger.info(`user '${name}' ${created ? 'created' : 'updated'} by '${req.user.name}' (management API)`);
@@ -159,12 +160,12 @@ function putPermission(req: ApiRequest, ctx: ManagementContext): ApiReply {
   admin(req, 'set permissions');
   const vhost = existingVhost(ctx, req.params.vhost!);
   const user = req.params.user!;
-  if (ctx.core.users.get(user) === undefined) throw httpError(404, `no user '${user}'`);
+  if (ctx.core.users.get(user) === undefined) throw apiError(Errors.NOT_FOUND, `no user '${user}'`);
   fixedUser(ctx, user);
   const body = jsonObject(req);
   const field = (key: string): string => {
     const v = body[key];
-    if (typeof v !== 'string') throw httpError(400, `'${key}' is required (a regular expression string)`);
+    if (typeof v !== 'string') throw apiError(Errors.INVALID_ARGUMENT, `'${key}' is required (a regular expression string)`);
     return v;
   };
   const created = ctx.core.changeUsers(() => ctx.core.users.setPermission({ user, vhost, configure: field('configure'), write: field('write'), read: field('read') }));
@@ -175,7 +176,7 @@ function deletePermission(req: ApiRequest, ctx: ManagementContext): ApiReply {
   admin(req, 'clear permissions');
   const vhost = existingVhost(ctx, req.params.vhost!);
   const user = req.params.user!;
-  if (ctx.core.users.get(user) === undefined) throw httpError(404, `no user '${user}'`);
+  if (ctx.core.users.get(user) === undefined) throw apiError(Errors.NOT_FOUND, `no user '${user}'`);
   fixedUser(ctx, user);
   ctx.core.changeUsers(() => ctx.core.users.clearPermission(user, vhost));
   return { status: 204 };
@@ -210,7 +211,7 @@ export const accessControlRoutes: readonly Route[] = [
     handler: (req, ctx) => {
       admin(req, 'read users');
       const u = ctx.core.users.get(req.params.name!);
-      if (u === undefined) throw httpError(404, `no user '${req.params.name}'`);
+      if (u === undefined) throw apiError(Errors.NOT_FOUND, `no user '${req.params.name}'`);
       return { status: 200, body: userJson(u) };
     },
   },
@@ -221,7 +222,7 @@ export const accessControlRoutes: readonly Route[] = [
     path: '/api/users/:name/permissions',
     handler: (req, ctx) => {
       admin(req, 'list permissions');
-      if (ctx.core.users.get(req.params.name!) === undefined) throw httpError(404, `no user '${req.params.name}'`);
+      if (ctx.core.users.get(req.params.name!) === undefined) throw apiError(Errors.NOT_FOUND, `no user '${req.params.name}'`);
       return { status: 200, body: ctx.core.users.permissions().filter((p) => p.user === req.params.name) };
     },
   },
@@ -240,7 +241,7 @@ export const accessControlRoutes: readonly Route[] = [
       admin(req, 'read permissions');
       const vhost = existingVhost(ctx, req.params.vhost!);
       const p = permissionFor(ctx, vhost, req.params.user!);
-      if (p === undefined) throw httpError(404, `no permissions for user '${req.params.user}' in vhost '${vhost}'`);
+      if (p === undefined) throw apiError(Errors.NOT_FOUND, `no permissions for user '${req.params.user}' in vhost '${vhost}'`);
       return { status: 200, body: p };
     },
   },

@@ -5,7 +5,8 @@
 import type { UserConfig } from '../config/config.js';
 import { accessRefusedText, resourceName, type AccessKind } from '../core/users.js';
 import type { VirtualHost } from '../core/vhost.js';
-import { httpError, type ApiRequest, type ManagementContext } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { apiError, type ApiRequest, type ManagementContext } from './router.js';
 
 /**
  * The connection-level owner of what the API declares. Queues it declares are never exclusive, so this
@@ -27,14 +28,14 @@ export function visibleVhosts(ctx: ManagementContext, user: UserConfig): Virtual
  */
 export function requireAccess(ctx: ManagementContext, user: UserConfig, vhost: VirtualHost, kind: AccessKind, type: 'queue' | 'exchange', name: string): void {
   if (ctx.core.users.access(user.name, vhost.name).allows(kind, resourceName(type, name))) return;
-  throw httpError(403, accessRefusedText(type, name, vhost.name, user.name));
+  throw apiError(Errors.ACCESS_REFUSED, accessRefusedText(type, name, vhost.name, user.name));
 }
 
 /** The body as a JSON object; an empty body is `{}` (routes whose every field is optional). */
 export function optionalJsonObject(request: ApiRequest): Record<string, unknown> {
   if (!request.hasBody) return {};
   const body = request.json();
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw httpError(400, 'request body must be a JSON object');
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw apiError(Errors.BAD_REQUEST, 'request body must be a JSON object');
   return body as Record<string, unknown>;
 }
 
@@ -43,16 +44,16 @@ export function boolField(body: Record<string, unknown>, key: string, fallback: 
   if (v === undefined || v === null) return fallback;
   if (typeof v === 'boolean') return v;
   if (v === 'true' || v === 'false') return v === 'true';
-  throw httpError(400, `'${key}' must be true or false`);
+  throw apiError(Errors.INVALID_ARGUMENT, `'${key}' must be true or false`);
 }
 
 export function stringField(body: Record<string, unknown>, key: string, fallback?: string): string {
   const v = body[key];
   if (v === undefined || v === null) {
     if (fallback !== undefined) return fallback;
-    throw httpError(400, `'${key}' is required`);
+    throw apiError(Errors.INVALID_ARGUMENT, `'${key}' is required`);
   }
-  if (typeof v !== 'string') throw httpError(400, `'${key}' must be a string`);
+  if (typeof v !== 'string') throw apiError(Errors.INVALID_ARGUMENT, `'${key}' must be a string`);
   return v;
 }
 

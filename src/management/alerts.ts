@@ -32,7 +32,8 @@ import type { Logger } from '../log/logger.js';
 import type { UserConfig } from '../config/config.js';
 import { LinearRegex } from '../util/linear-regex.js';
 import { Slicer } from './listing.js';
-import { ADMINISTRATOR_TAGS, hasTag, httpError, jsonObject, requireTag, type ManagementContext, type Route } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { ADMINISTRATOR_TAGS, hasTag, apiError, jsonObject, requireTag, type ManagementContext, type Route } from './router.js';
 
 export const ALERT_KINDS = ['queue_depth', 'dead_letter_growth', 'no_consumers', 'processing_delay', 'resource_alarm', 'consumer_lag'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
@@ -664,8 +665,8 @@ const ALERT_WRITER_TAGS: readonly string[] = ['administrator', 'policymaker'];
  */
 function requireRuleScope(user: UserConfig, ctx: ManagementContext, rule: AlertRule, action: string): void {
   if (hasTag(user, ADMINISTRATOR_TAGS)) return;
-  if (rule.vhost === '') throw httpError(403, `user '${user.name}' may not ${action} alert rule '${rule.name}': a rule over every vhost needs the administrator tag`);
-  if (ctx.core.vhostFor(user, rule.vhost) === undefined) throw httpError(403, `user '${user.name}' may not ${action} alert rule '${rule.name}': no access to vhost '${rule.vhost}'`);
+  if (rule.vhost === '') throw apiError(Errors.ACCESS_REFUSED, `user '${user.name}' may not ${action} alert rule '${rule.name}': a rule over every vhost needs the administrator tag`);
+  if (ctx.core.vhostFor(user, rule.vhost) === undefined) throw apiError(Errors.ACCESS_REFUSED, `user '${user.name}' may not ${action} alert rule '${rule.name}': no access to vhost '${rule.vhost}'`);
 }
 
 /** a rule as the API lists it: a built-in default, as shipped, says so with `default: true` */
@@ -676,7 +677,7 @@ function ruleListJson(engine: AlertEngine, rule: AlertRule): Record<string, unkn
 }
 
 function engineOf(ctx: ManagementContext): AlertEngine {
-  if (ctx.alerts === undefined) throw httpError(404, 'alerts are not enabled on this broker');
+  if (ctx.alerts === undefined) throw apiError(Errors.NOT_FOUND, 'alerts are not enabled on this broker');
   return ctx.alerts;
 }
 
@@ -694,7 +695,7 @@ export const alertRoutes: readonly Route[] = [
     path: '/api/alert-rules/:name',
     handler: (req, ctx) => {
       const rule = engineOf(ctx).rule(req.params.name!);
-      if (rule === undefined) throw httpError(404, `no alert rule '${req.params.name}'`);
+      if (rule === undefined) throw apiError(Errors.NOT_FOUND, `no alert rule '${req.params.name}'`);
       return { status: 200, body: ruleListJson(engineOf(ctx), rule) };
     },
   },
@@ -707,7 +708,7 @@ export const alertRoutes: readonly Route[] = [
       try {
         rule = parseAlertRule(req.params.name!, jsonObject(req));
       } catch (err) {
-        if (err instanceof AlertRuleError) throw httpError(400, err.message);
+        if (err instanceof AlertRuleError) throw apiError(Errors.INVALID_ARGUMENT, err.message);
         throw err;
       }
       const engine = engineOf(ctx);
@@ -717,7 +718,7 @@ export const alertRoutes: readonly Route[] = [
       try {
         engine.setRule(rule);
       } catch (err) {
-        if (err instanceof AlertRuleError) throw httpError(400, err.message);
+        if (err instanceof AlertRuleError) throw apiError(Errors.INVALID_ARGUMENT, err.message);
         throw err;
       }
       return { status: existing !== undefined ? 204 : 201 };
@@ -730,7 +731,7 @@ export const alertRoutes: readonly Route[] = [
       requireTag(req.user, ALERT_WRITER_TAGS, 'delete alert rules');
       const engine = engineOf(ctx);
       const rule = engine.rule(req.params.name!);
-      if (rule === undefined) throw httpError(404, `no alert rule '${req.params.name}'`);
+      if (rule === undefined) throw apiError(Errors.NOT_FOUND, `no alert rule '${req.params.name}'`);
       requireRuleScope(req.user, ctx, rule, 'delete');
       engine.deleteRule(rule.name);
       return { status: 204 };

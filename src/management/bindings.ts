@@ -16,7 +16,8 @@ import { optionalJsonObject, requireAccess, stringField, visibleVhosts } from '.
 import { exchangeIn } from './exchanges.js';
 import { listReply } from './listing.js';
 import { jsonToFieldTable } from './message-json.js';
-import { httpError, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { apiError, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 import { bindingJson, DEFAULT_EXCHANGE_PATH_NAME, defaultBindingJson, propertiesKey, vhostBindings } from './shapes.js';
 import type { Queue } from '../core/queue/queue.js';
 
@@ -33,7 +34,7 @@ function ends(req: ApiRequest, ctx: ManagementContext, kind: Kind): Ends {
   const source = exchangeIn(vhost, req.params.source!);
   const name = req.params.destination!;
   const destination = kind === 'q' ? vhost.queues.get(name) : vhost.exchanges.get(name === DEFAULT_EXCHANGE_PATH_NAME ? '' : name);
-  if (destination === undefined) throw httpError(404, `no ${kind === 'q' ? 'queue' : 'exchange'} '${name}' in vhost '${vhost.name}'`);
+  if (destination === undefined) throw apiError(Errors.NOT_FOUND, `no ${kind === 'q' ? 'queue' : 'exchange'} '${name}' in vhost '${vhost.name}'`);
   return { vhost, source, destination };
 }
 
@@ -59,7 +60,7 @@ function isDefaultToQueue(e: Ends): boolean {
 }
 
 function notFound(req: ApiRequest, e: Ends): Error {
-  return httpError(404, `no binding '${req.params.props!}' from '${e.source.name}' to '${e.destination.name}' in vhost '${e.vhost.name}'`);
+  return apiError(Errors.NOT_FOUND, `no binding '${req.params.props!}' from '${e.source.name}' to '${e.destination.name}' in vhost '${e.vhost.name}'`);
 }
 
 function one(req: ApiRequest, e: Ends): Binding {
@@ -78,7 +79,7 @@ function oneJson(req: ApiRequest, e: Ends): Record<string, unknown> {
 
 /** RabbitMQ refuses binding to or unbinding from the default exchange with 403, whatever the user's rights */
 function refuseDefaultExchange(e: Ends, what: string): void {
-  if (e.source.name === '') throw httpError(403, `${what} the default exchange is not permitted: every queue is bound to it by its name`);
+  if (e.source.name === '') throw apiError(Errors.ACCESS_REFUSED, `${what} the default exchange is not permitted: every queue is bound to it by its name`);
 }
 
 function create(req: ApiRequest, ctx: ManagementContext, kind: Kind): ApiReply {

@@ -14,7 +14,8 @@ import type { ClientConnection, ConnectionDetails } from '../core/clients.js';
 import type { VirtualHost } from '../core/vhost.js';
 import { visibleVhosts } from './access.js';
 import { listReply, mapRows } from './listing.js';
-import { ADMINISTRATOR_TAGS, hasTag, httpError, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { ADMINISTRATOR_TAGS, hasTag, apiError, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 import { channelJson, channelName, connectionJson, consumerJson, visibleConnections } from './shapes.js';
 
 /** RabbitMQ's close reason when the request gives none. */
@@ -22,7 +23,7 @@ export const DEFAULT_CLOSE_REASON = 'Closed via management plugin';
 
 function connectionNamed(req: ApiRequest, ctx: ManagementContext, name: string): { connection: ClientConnection; details: ConnectionDetails } {
   const found = visibleConnections(ctx, req.user).find((c) => c.details.name === name);
-  if (found === undefined) throw httpError(404, `no connection '${name}'`);
+  if (found === undefined) throw apiError(Errors.NOT_FOUND, `no connection '${name}'`);
   return found;
 }
 
@@ -37,7 +38,7 @@ function* channelRows(req: ApiRequest, ctx: ManagementContext, vhost: string | n
 function closeConnection(req: ApiRequest, ctx: ManagementContext): ApiReply {
   const { connection, details } = connectionNamed(req, ctx, req.params.name!);
   if (details.user !== req.user.name && !hasTag(req.user, ADMINISTRATOR_TAGS)) {
-    throw httpError(403, `user '${req.user.name}' may not close connections of other users: needs the administrator tag`);
+    throw apiError(Errors.ACCESS_REFUSED, `user '${req.user.name}' may not close connections of other users: needs the administrator tag`);
   }
   const reason = req.header('x-reason') ?? DEFAULT_CLOSE_REASON;
   ctx.logger.info(`connection ${details.name} closed by '${req.user.name}' (management API): ${reason}`);
@@ -85,7 +86,7 @@ export const connectionRoutes: readonly Route[] = [
       for (const { connection, details } of visibleConnections(ctx, req.user)) {
         for (const ch of connection.channelDetails()) if (channelName(details.name, ch.number) === req.params.name) return { status: 200, body: channelJson(details, ch, ctx) };
       }
-      throw httpError(404, `no channel '${req.params.name}'`);
+      throw apiError(Errors.NOT_FOUND, `no channel '${req.params.name}'`);
     },
   },
   { method: 'GET', path: '/api/consumers', handler: (req, ctx) => listReply(req, consumerRows(visibleVhosts(ctx, req.user), ctx)) },

@@ -29,7 +29,7 @@ import { parseTags } from './access-control.js';
 import { fieldTableToJson, jsonToFieldTable } from './message-json.js';
 import { policyJson } from './policies.js';
 import { AlertRuleError, parseAlertRule, ruleToJson } from './alerts.js';
-import { ADMINISTRATOR_TAGS, HttpError, httpError, jsonObject, requireTag, vhostFor, type ApiReply, type ApiRequest, type JsonStream, type ManagementContext, type Route } from './router.js';
+import { ADMINISTRATOR_TAGS, ApiError, apiError, jsonObject, requireTag, vhostFor, type ApiReply, type ApiRequest, type JsonStream, type ManagementContext, type Route } from './router.js';
 import { Slicer } from './listing.js';
 import { RABBITMQ_API_VERSION } from './overview.js';
 
@@ -119,9 +119,9 @@ async function exportAll(ctx: ManagementContext): Promise<Row> {
 function section(body: Row, key: string): Row[] {
   const v = body[key];
   if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw httpError(400, `'${key}' must be an array`);
+  if (!Array.isArray(v)) throw apiError(Errors.INVALID_ARGUMENT, `'${key}' must be an array`);
   v.forEach((item, i) => {
-    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw httpError(400, `${key}[${i}] must be an object`);
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw apiError(Errors.INVALID_ARGUMENT, `${key}[${i}] must be an object`);
   });
   return v as Row[];
 }
@@ -130,16 +130,16 @@ function str(item: Row, key: string, where: string, fallback?: string): string {
   const v = item[key];
   if (v === undefined || v === null) {
     if (fallback !== undefined) return fallback;
-    throw httpError(400, `${where}: '${key}' is required`);
+    throw apiError(Errors.INVALID_ARGUMENT, `${where}: '${key}' is required`);
   }
-  if (typeof v !== 'string') throw httpError(400, `${where}: '${key}' must be a string`);
+  if (typeof v !== 'string') throw apiError(Errors.INVALID_ARGUMENT, `${where}: '${key}' must be a string`);
   return v;
 }
 
 function bool(item: Row, key: string, where: string, fallback: boolean): boolean {
   const v = item[key];
   if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'boolean') throw httpError(400, `${where}: '${key}' must be true or false`);
+  if (typeof v !== 'boolean') throw apiError(Errors.INVALID_ARGUMENT, `${where}: '${key}' must be true or false`);
   return v;
 }
 
@@ -148,8 +148,9 @@ function step(where: string, apply: () => void): void {
   try {
     apply();
   } catch (err) {
-    if (err instanceof HttpError) throw err;
-    if (err instanceof BrokerError) throw httpError(err.def.http >= 500 ? 400 : err.def.http, `${where}: ${err.message}`);
+    if (err instanceof ApiError) throw err;
+    // the core's refusal, named after the entry; one the core answers as a server-side failure (5xx) is the document's fault here
+    if (err instanceof BrokerError) throw apiError(err.def.http >= 500 ? Errors.INVALID_ARGUMENT : err.def, `${where}: ${err.message}`);
     throw err;
   }
 }
@@ -165,7 +166,7 @@ function importDefinitions(ctx: ManagementContext, body: Row, only: VirtualHost 
     if (only !== null) return only;
     const name = str(item, 'vhost', where);
     const v = core.vhosts.get(name);
-    if (v === undefined) throw httpError(400, `${where}: no vhost '${name}' (list it under 'vhosts')`);
+    if (v === undefined) throw apiError(Errors.INVALID_ARGUMENT, `${where}: no vhost '${name}' (list it under 'vhosts')`);
     return v;
   };
   // validate every section's shape before anything changes
@@ -262,7 +263,7 @@ function importDefinitions(ctx: ManagementContext, body: Row, only: VirtualHost 
       step(`${where} '${source}' → '${destination}'`, () => {
         if (type === 'queue') v.bindQueue(destination, source, routingKey, args, null);
         else if (type === 'exchange') v.bindExchange(destination, source, routingKey, args);
-        else throw httpError(400, `${where}: 'destination_type' must be 'queue' or 'exchange'`);
+        else throw apiError(Errors.INVALID_ARGUMENT, `${where}: 'destination_type' must be 'queue' or 'exchange'`);
       });
     });
     core.definitionsChanged();
@@ -273,10 +274,10 @@ function importDefinitions(ctx: ManagementContext, body: Row, only: VirtualHost 
     const name = str(item, 'name', where);
     if (ctx.streams.topic(name) !== undefined) return;
     const partitions = item.partitions ?? 1;
-    if (typeof partitions !== 'number') throw httpError(400, `${where}: 'partitions' must be a number`);
+    if (typeof partitions !== 'number') throw apiError(Errors.INVALID_PARTITIONS, `${where}: 'partitions' must be a number`);
     const configs = item.configs ?? {};
     if (typeof configs !== 'object' || configs === null || Array.isArray(configs) || Object.values(configs).some((v) => typeof v !== 'string')) {
-      throw httpError(400, `${where}: 'configs' must be an object of strings`);
+      throw apiError(Errors.INVALID_CONFIG, `${where}: 'configs' must be an object of strings`);
     }
     step(`${where} '${name}'`, () => ctx.streams.createTopic(name, partitions, configs as Record<string, string>));
   });
@@ -284,20 +285,20 @@ function importDefinitions(ctx: ManagementContext, body: Row, only: VirtualHost 
     const where = `alert_rules[${i}]`;
     const name = str(item, 'name', where);
     const engine = ctx.alerts;
-    if (engine === undefined) throw httpError(400, `${where}: alerts are not enabled on this broker`);
+    if (engine === undefined) throw apiError(Errors.PRECONDITION_FAILED, `${where}: alerts are not enabled on this broker`);
     if (engine.isConfigRule(name)) return;
     const { name: _name, ...fields } = item;
     let rule;
     try {
       rule = parseAlertRule(name, fields);
     } catch (err) {
-      if (err instanceof AlertRuleError) throw httpError(400, `${where} '${name}': ${err.message}`);
+      if (err instanceof AlertRuleError) throw apiError(Errors.INVALID_ARGUMENT, `${where} '${name}': ${err.message}`);
       throw err;
     }
     try {
       engine.setRule(rule);
     } catch (err) {
-      if (err instanceof AlertRuleError) throw httpError(400, `${where} '${name}': ${err.message}`);
+      if (err instanceof AlertRuleError) throw apiError(Errors.INVALID_ARGUMENT, `${where} '${name}': ${err.message}`);
       throw err;
     }
   });

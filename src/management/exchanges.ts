@@ -17,7 +17,8 @@ import { Message, parseExpiration } from '../core/message.js';
 import { boolField, optionalJsonObject, queryFlag, requireAccess, stringField, visibleVhosts } from './access.js';
 import { listReply } from './listing.js';
 import { jsonToFieldTable, payloadFromJson, propertiesFromJson, propertiesToJson } from './message-json.js';
-import { httpError, jsonObject, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { apiError, jsonObject, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 import { bindingJson, DEFAULT_EXCHANGE_PATH_NAME, exchangeJson } from './shapes.js';
 
 /** The exchange's real name for a path segment (`amq.default` is the default exchange, ''). */
@@ -27,7 +28,7 @@ export function exchangeName(segment: string): string {
 
 export function exchangeIn(vhost: VirtualHost, segment: string): Exchange {
   const e = vhost.exchanges.get(exchangeName(segment));
-  if (e === undefined) throw httpError(404, `no exchange '${segment}' in vhost '${vhost.name}'`);
+  if (e === undefined) throw apiError(Errors.NOT_FOUND, `no exchange '${segment}' in vhost '${vhost.name}'`);
   return e;
 }
 
@@ -72,28 +73,28 @@ async function publish(req: ApiRequest, ctx: ManagementContext): Promise<ApiRepl
   const { vhost, exchange } = target(req, ctx);
   requireAccess(ctx, req.user, vhost, 'write', 'exchange', exchange.name);
   const body = jsonObject(req);
-  if (exchange.internal) throw httpError(403, `cannot publish to internal exchange '${exchange.name}' in vhost '${vhost.name}'`);
+  if (exchange.internal) throw apiError(Errors.ACCESS_REFUSED, `cannot publish to internal exchange '${exchange.name}' in vhost '${vhost.name}'`);
   const routingKey = stringField(body, 'routing_key');
-  if (Buffer.byteLength(routingKey) > 255) throw httpError(400, "'routing_key' is longer than 255 bytes");
+  if (Buffer.byteLength(routingKey) > 255) throw apiError(Errors.INVALID_ARGUMENT, "'routing_key' is longer than 255 bytes");
   const properties = propertiesFromJson(body.properties);
   const payload = payloadFromJson(body.payload, body.payload_encoding);
   const props = propertiesToJson(properties);
   if (props.user_id !== undefined && props.user_id !== req.user.name) {
-    throw httpError(400, `user_id property set to '${String(props.user_id)}' but authenticated user was '${req.user.name}'`);
+    throw apiError(Errors.PRECONDITION_FAILED, `user_id property set to '${String(props.user_id)}' but authenticated user was '${req.user.name}'`);
   }
   const failure = ctx.core.storageFailure;
-  if (failure !== null) throw httpError(503, `storage failed (${failure.message}): publishing is refused until writes succeed again`);
+  if (failure !== null) throw apiError(Errors.KAFKA_STORAGE_ERROR, `storage failed (${failure.message}): publishing is refused until writes succeed again`);
   // AMQP publishers are blocked and Kafka producers held while an alarm is on; an HTTP request cannot be
   // held open usefully, so it is refused and nothing is stored
   const alarm = ctx.core.alarm?.reason ?? null;
-  if (alarm !== null) throw httpError(503, `resource alarm (${alarm}): publishing is blocked until it clears`);
+  if (alarm !== null) throw apiError(Errors.RESOURCE_ERROR, `resource alarm (${alarm}): publishing is blocked until it clears`);
   const message = new Message(exchange.name, routingKey, properties, payload, props.delivery_mode === 2);
   if (typeof props.priority === 'number') message.priority = props.priority;
   if (typeof props.expiration === 'string') {
     try {
       message.expirationMs = parseExpiration(props.expiration);
     } catch {
-      throw httpError(400, `invalid expiration '${props.expiration}'`);
+      throw apiError(Errors.PRECONDITION_FAILED, `invalid expiration '${props.expiration}'`);
     }
   }
   const out = vhost.publish(exchange, message, PUBLISH_CONFIRM | PUBLISH_COUNT_REACH, publishOutcome());
@@ -101,7 +102,7 @@ async function publish(req: ApiRequest, ctx: ManagementContext): Promise<ApiRepl
     // a persistent copy is answered after its fsync; when the write failed the message was dropped from its
     // queues and will never be delivered
     await ctx.core.whenDurable(out.round).catch((error: Error) => {
-      throw httpError(503, `storage write failed (${error.message}): the message was not stored`);
+      throw apiError(Errors.KAFKA_STORAGE_ERROR, `storage write failed (${error.message}): the message was not stored`);
     });
   }
   const routed = out.routed > 0;

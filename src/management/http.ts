@@ -23,7 +23,8 @@ import { streamMessageRoutes } from './stream-messages.js';
 import { uiRoutes } from './ui.js';
 import { alertRoutes } from './alerts.js';
 import { METRICS_PATHS, metricsRoutes } from './metrics.js';
-import { ANONYMOUS_USER, requireManagementTag, errorReply, httpError, Router, type ApiReply, type ApiRequest, type HttpMethod, type JsonStream, type ManagementContext, type Route, type TextStream } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { ANONYMOUS_USER, apiError, requireManagementTag, errorReply, Router, type ApiReply, type ApiRequest, type HttpMethod, type JsonStream, type ManagementContext, type Route, type TextStream } from './router.js';
 import { Slicer } from './listing.js';
 import { adoptReservation, type ListenerReservation } from '../util/listen.js';
 
@@ -126,7 +127,9 @@ export class ManagementServer {
       if (size > MAX_REQUEST_BODY_BYTES) {
         refused = true;
         res.setHeader('Connection', 'close');
-        this.send(res, errorReply(httpError(413, `request body larger than ${MAX_REQUEST_BODY_BYTES} bytes`)));
+        const reply = errorReply(apiError(Errors.REQUEST_TOO_LARGE, `request body larger than ${MAX_REQUEST_BODY_BYTES} bytes`));
+        this.logger.debug(() => `http ${req.method ?? 'GET'} ${(req.url ?? '/').split('?')[0]} → ${reply.status} ${reply.code}`);
+        this.send(res, reply);
         return;
       }
       chunks.push(chunk);
@@ -143,15 +146,17 @@ export class ManagementServer {
     const query = url.indexOf('?');
     const path = query < 0 ? url : url.slice(0, query);
     let reply: ApiReply & { headers?: Readonly<Record<string, string>> };
+    /** the registry code of a failure, for the log line */
+    let failure = '';
     try {
       const refused = this.context.guard?.check(req, body.length > 0);
       if (refused !== undefined && refused !== null) throw refused;
       const match = this.router.match(method, path);
       const isPublic = match.kind === 'found' && match.route.public === true && !(METRICS_PATHS.includes(match.route.path) && this.context.metricsRequireAuth === true);
-      if (this.partial && match.kind === 'not-found') throw httpError(404, 'Not Found (this port serves /metrics, /metrics/per-object and /metrics/detailed)');
+      if (this.partial && match.kind === 'not-found') throw apiError(Errors.NOT_FOUND, 'Not Found (this port serves /metrics, /metrics/per-object and /metrics/detailed)');
       const user = isPublic ? ANONYMOUS_USER : await this.authenticate(req);
-      if (match.kind === 'not-found' || !METHODS.has(method)) throw httpError(404, 'Not Found');
-      if (match.kind === 'method-not-allowed') throw httpError(405, `method ${method} not allowed`, { Allow: match.allowed.join(', ') });
+      if (match.kind === 'not-found' || !METHODS.has(method)) throw apiError(Errors.NOT_FOUND, 'Not Found');
+      if (match.kind === 'method-not-allowed') throw apiError(Errors.METHOD_NOT_ALLOWED, `method ${method} not allowed`, { Allow: match.allowed.join(', ') });
       if (!isPublic) requireManagementTag(user);
       const request: ApiRequest = {
         method: method as HttpMethod,
@@ -167,10 +172,12 @@ export class ManagementServer {
       // synced by the next group-commit round (shared with every other declaration), never on the event loop
       if (method !== 'GET') await this.context.core.definitionsSettled();
     } catch (err) {
-      reply = errorReply(err);
+      const refusal = errorReply(err);
+      reply = refusal;
+      failure = ` ${refusal.code}`;
       if (reply.status >= 500) this.logger.error(`http ${method} ${path}: ${(err as Error)?.stack ?? String(err)}`);
     }
-    this.logger.debug(() => `http ${method} ${path} → ${reply.status}`);
+    this.logger.debug(() => `http ${method} ${path} → ${reply.status}${failure}`);
     this.send(res, reply);
   }
 
@@ -182,7 +189,7 @@ export class ManagementServer {
   private authenticate(req: IncomingMessage): Promise<UserConfig> {
     const challenge = { 'WWW-Authenticate': `Basic realm="${AUTH_REALM}"` };
     const header = req.headers.authorization;
-    if (header === undefined || !/^basic /i.test(header)) return Promise.reject(httpError(401, 'authentication required (HTTP basic auth)', challenge));
+    if (header === undefined || !/^basic /i.test(header)) return Promise.reject(apiError(Errors.UNAUTHORIZED, 'authentication required (HTTP basic auth)', challenge));
     const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     const name = colon < 0 ? '' : decoded.slice(0, colon);
@@ -198,9 +205,9 @@ export class ManagementServer {
           answered = true;
           req.socket.off('close', onClose);
           if (user !== undefined) resolve(user);
-          else if (colon < 0) reject(httpError(401, 'malformed basic auth credentials', challenge));
-          else if (reason === 'busy') reject(httpError(401, 'too many failed logins from your address: try again in a few seconds', challenge));
-          else reject(httpError(401, `login failed for user '${name}'`, challenge));
+          else if (colon < 0) reject(apiError(Errors.UNAUTHORIZED, 'malformed basic auth credentials', challenge));
+          else if (reason === 'busy') reject(apiError(Errors.UNAUTHORIZED, 'too many failed logins from your address: try again in a few seconds', challenge));
+          else reject(apiError(Errors.UNAUTHORIZED, `login failed for user '${name}'`, challenge));
         },
       );
       // a client that hangs up while its answer is held costs nothing more
@@ -329,11 +336,11 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
 }
 
 function parseJson(body: Buffer): unknown {
-  if (body.length === 0) throw httpError(400, 'request body required (JSON)');
+  if (body.length === 0) throw apiError(Errors.BAD_REQUEST, 'request body required (JSON)');
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (err) {
-    throw httpError(400, `request body is not valid JSON: ${(err as Error).message}`);
+    throw apiError(Errors.BAD_REQUEST, `request body is not valid JSON: ${(err as Error).message}`);
   }
 }
 

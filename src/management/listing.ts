@@ -14,7 +14,8 @@
  * by http.ts) instead of one string of tens of megabytes.
  */
 import { LinearRegex } from '../util/linear-regex.js';
-import { httpError, type ApiReply, type ApiRequest } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { apiError, type ApiReply, type ApiRequest } from './router.js';
 
 /** Rows per page when `page` is given without `page_size` (RabbitMQ's default). */
 export const DEFAULT_PAGE_SIZE = 100;
@@ -92,7 +93,7 @@ function positiveInt(request: ApiRequest, name: string, fallback: number): numbe
   const raw = request.query.get(name);
   if (raw === null) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw httpError(400, `'${name}' must be a positive integer, got '${raw}'`);
+  if (!Number.isInteger(n) || n < 1) throw apiError(Errors.INVALID_ARGUMENT, `'${name}' must be a positive integer, got '${raw}'`);
   return n;
 }
 
@@ -153,7 +154,7 @@ export async function listReply(request: ApiRequest, rows: Iterable<Row>): Promi
       try {
         re = new LinearRegex(name);
       } catch (err) {
-        throw httpError(400, `'name' is not a supported regular expression (${(err as Error).message}): ${name}`);
+        throw apiError(Errors.INVALID_ARGUMENT, `'name' is not a supported regular expression (${(err as Error).message}): ${name}`);
       }
       matcher = (s) => re.test(s);
     } else {
@@ -163,7 +164,7 @@ export async function listReply(request: ApiRequest, rows: Iterable<Row>): Promi
   const paged = q.get('page') !== null;
   const page = paged ? positiveInt(request, 'page', 1) : 0;
   const pageSize = paged ? positiveInt(request, 'page_size', DEFAULT_PAGE_SIZE) : 0;
-  if (pageSize > MAX_PAGE_SIZE) throw httpError(400, `'page_size' must be at most ${MAX_PAGE_SIZE}`);
+  if (pageSize > MAX_PAGE_SIZE) throw apiError(Errors.INVALID_ARGUMENT, `'page_size' must be at most ${MAX_PAGE_SIZE}`);
   const sort = q.get('sort');
   const columnList = q.get('columns');
   const columns = columnList !== null && columnList !== '' ? columnList.split(',') : null;
@@ -193,7 +194,7 @@ export async function listReply(request: ApiRequest, rows: Iterable<Row>): Promi
 
   if (paged) {
     const pageCount = Math.ceil(kept.length / pageSize);
-    if (page > Math.max(1, pageCount)) throw httpError(400, `page ${page} is past the last page (${pageCount})`);
+    if (page > Math.max(1, pageCount)) throw apiError(Errors.INVALID_ARGUMENT, `page ${page} is past the last page (${pageCount})`);
     const items = order.slice((page - 1) * pageSize, page * pageSize).map((i) => (columns !== null ? pickColumns(kept[i]!, columns) : kept[i]!));
     return {
       status: 200,

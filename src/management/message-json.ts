@@ -24,7 +24,8 @@
  * shortstr is one length octet then up to 255 bytes of UTF-8.
  */
 import { AmqpDecimal, encodeTable, MAX_FIELD_NESTING, readTable, type FieldTable, type FieldValue } from '../core/field-table.js';
-import { httpError } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { apiError } from './router.js';
 
 type WireType = 'shortstr' | 'table' | 'octet' | 'timestamp';
 
@@ -70,11 +71,11 @@ function fieldValueToJson(v: FieldValue): unknown {
 /** A JSON value as a field table (arguments, headers); 400 naming `what` when it is not an object. */
 export function jsonToFieldTable(value: unknown, what: string, depth = 1): FieldTable {
   if (value === undefined || value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw httpError(400, `${what} must be a JSON object`);
-  if (depth > MAX_FIELD_NESTING) throw httpError(400, `${what}: tables and arrays nested deeper than ${MAX_FIELD_NESTING}`);
+  if (typeof value !== 'object' || Array.isArray(value)) throw apiError(Errors.INVALID_ARGUMENT, `${what} must be a JSON object`);
+  if (depth > MAX_FIELD_NESTING) throw apiError(Errors.INVALID_ARGUMENT, `${what}: tables and arrays nested deeper than ${MAX_FIELD_NESTING}`);
   const out: FieldTable = {};
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
-    if (Buffer.byteLength(key) > MAX_SHORTSTR_BYTES) throw httpError(400, `${what}: key longer than ${MAX_SHORTSTR_BYTES} bytes`);
+    if (Buffer.byteLength(key) > MAX_SHORTSTR_BYTES) throw apiError(Errors.INVALID_ARGUMENT, `${what}: key longer than ${MAX_SHORTSTR_BYTES} bytes`);
     out[key] = jsonToFieldValue(v, `${what}.${key}`, depth);
   }
   return out;
@@ -83,23 +84,23 @@ export function jsonToFieldTable(value: unknown, what: string, depth = 1): Field
 function jsonToFieldValue(v: unknown, what: string, depth: number): FieldValue {
   if (v === null || typeof v === 'boolean' || typeof v === 'string') return v;
   if (typeof v === 'number') {
-    if (!Number.isFinite(v)) throw httpError(400, `${what} is not a finite number`);
+    if (!Number.isFinite(v)) throw apiError(Errors.INVALID_ARGUMENT, `${what} is not a finite number`);
     return v;
   }
   if (Array.isArray(v)) {
-    if (depth + 1 > MAX_FIELD_NESTING) throw httpError(400, `${what}: tables and arrays nested deeper than ${MAX_FIELD_NESTING}`);
+    if (depth + 1 > MAX_FIELD_NESTING) throw apiError(Errors.INVALID_ARGUMENT, `${what}: tables and arrays nested deeper than ${MAX_FIELD_NESTING}`);
     return v.map((x, i) => jsonToFieldValue(x, `${what}[${i}]`, depth + 1));
   }
   if (typeof v === 'object') return jsonToFieldTable(v, what, depth + 1);
-  throw httpError(400, `${what} has a value JSON cannot carry`);
+  throw apiError(Errors.INVALID_ARGUMENT, `${what} has a value JSON cannot carry`);
 }
 
 /** Encode RabbitMQ-style JSON properties into the neutral property list; 400 on anything invalid. */
 export function propertiesFromJson(value: unknown): Buffer {
   if (value === undefined || value === null) value = {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw httpError(400, 'properties must be a JSON object');
+  if (typeof value !== 'object' || Array.isArray(value)) throw apiError(Errors.INVALID_ARGUMENT, 'properties must be a JSON object');
   const props = value as Record<string, unknown>;
-  for (const key of Object.keys(props)) if (!KNOWN.has(key)) throw httpError(400, `unknown message property '${key}'`);
+  for (const key of Object.keys(props)) if (!KNOWN.has(key)) throw apiError(Errors.INVALID_ARGUMENT, `unknown message property '${key}'`);
   const parts: Buffer[] = [];
   let flags = 0;
   for (let i = 0; i < PROPERTIES.length; i++) {
@@ -118,17 +119,17 @@ function encodeProperty(name: string, type: WireType, v: unknown): Buffer {
   switch (type) {
     case 'shortstr': {
       const text = name === 'expiration' && typeof v === 'number' ? String(v) : v;
-      if (typeof text !== 'string') throw httpError(400, `property '${name}' must be a string`);
+      if (typeof text !== 'string') throw apiError(Errors.INVALID_ARGUMENT, `property '${name}' must be a string`);
       const bytes = Buffer.from(text, 'utf8');
-      if (bytes.length > MAX_SHORTSTR_BYTES) throw httpError(400, `property '${name}' is longer than ${MAX_SHORTSTR_BYTES} bytes`);
+      if (bytes.length > MAX_SHORTSTR_BYTES) throw apiError(Errors.INVALID_ARGUMENT, `property '${name}' is longer than ${MAX_SHORTSTR_BYTES} bytes`);
       return Buffer.concat([Buffer.from([bytes.length]), bytes]);
     }
     case 'octet': {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255) throw httpError(400, `property '${name}' must be an integer 0..255`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255) throw apiError(Errors.INVALID_ARGUMENT, `property '${name}' must be an integer 0..255`);
       return Buffer.from([v]);
     }
     case 'timestamp': {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw httpError(400, `property '${name}' must be a non-negative integer (seconds since the epoch)`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw apiError(Errors.INVALID_ARGUMENT, `property '${name}' must be a non-negative integer (seconds since the epoch)`);
       const out = Buffer.allocUnsafe(8);
       out.writeUInt32BE(Math.floor(v / TWO_POW_32), 0);
       out.writeUInt32BE(v % TWO_POW_32, 4);
@@ -193,11 +194,11 @@ export function payloadToJson(body: Buffer, encoding: PayloadEncoding, truncate:
 
 /** The body of a publish: `payload` in `payload_encoding` ('string' or 'base64'); 400 otherwise. */
 export function payloadFromJson(payload: unknown, encoding: unknown): Buffer {
-  if (typeof payload !== 'string') throw httpError(400, "'payload' must be a string");
+  if (typeof payload !== 'string') throw apiError(Errors.INVALID_ARGUMENT, "'payload' must be a string");
   if (encoding === 'string') return Buffer.from(payload, 'utf8');
   if (encoding === 'base64') {
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(payload) || payload.length % 4 === 1) throw httpError(400, "'payload' is not valid base64");
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(payload) || payload.length % 4 === 1) throw apiError(Errors.INVALID_ARGUMENT, "'payload' is not valid base64");
     return Buffer.from(payload, 'base64');
   }
-  throw httpError(400, "'payload_encoding' must be 'string' or 'base64'");
+  throw apiError(Errors.INVALID_ARGUMENT, "'payload_encoding' must be 'string' or 'base64'");
 }

@@ -11,7 +11,8 @@
 import type { ConnectionDetails } from '../core/clients.js';
 import type { QueueCounters } from '../core/stats.js';
 import type { Queue } from '../core/queue/queue.js';
-import { httpError, type ApiRequest, type ManagementContext, type Route } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { apiError, type ApiRequest, type ManagementContext, type Route } from './router.js';
 import { CONTENT_TYPE, escapeLabel, family, formatLabels, histogram, perRow, ROWS_PER_YIELD, sample, type Row } from './metrics-format.js';
 import { kafkaFamilies } from './metrics-kafka.js';
 import {
@@ -340,7 +341,7 @@ export const metricsRoutes: readonly Route[] = [
     path: '/metrics/detailed',
     public: true,
     handler: (req, ctx) => {
-      if (req.query.getAll('queue').some((q) => q !== '')) throw httpError(400, "the 'queue' filter of /metrics/detailed is not supported (use 'vhost' and 'family')");
+      if (req.query.getAll('queue').some((q) => q !== '')) throw apiError(Errors.INVALID_ARGUMENT, "the 'queue' filter of /metrics/detailed is not supported (use 'vhost' and 'family')");
       const { families, vhosts } = detailedRequest(req, ctx);
       return { status: 200, text: { contentType: CONTENT_TYPE, pieces: detailedLines(ctx, families, vhosts) } };
     },

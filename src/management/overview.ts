@@ -22,7 +22,8 @@ import {
   type BrokerCounters,
 } from '../core/stats.js';
 import { MANAGEMENT_OWNER, visibleVhosts } from './access.js';
-import { httpError, MONITORING_TAGS, requireTag, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { apiError, MONITORING_TAGS, requireTag, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 import { deadLetteredJson, depthJson, overviewMessageStats, rate, visibleConnections } from './shapes.js';
 
 /**
@@ -237,7 +238,7 @@ export const overviewRoutes: readonly Route[] = [
     path: '/api/nodes/:name',
     handler: (req, ctx) => {
       requireTag(req.user, MONITORING_TAGS, 'read node statistics');
-      if (req.params.name !== ctx.node) throw httpError(404, `no node '${req.params.name}'`);
+      if (req.params.name !== ctx.node) throw apiError(Errors.NOT_FOUND, `no node '${req.params.name}'`);
       return { status: 200, body: nodeJson(ctx) };
     },
   },

@@ -8,7 +8,8 @@
  * Reads need any authenticated user with access to the vhost; writes need the administrator or policymaker tag.
  */
 import type { Policy } from '../core/policy.js';
-import { httpError, jsonObject, requireTag, vhostFor, type ApiReply, type Route } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { apiError, jsonObject, requireTag, vhostFor, type ApiReply, type Route } from './router.js';
 
 /** Tags allowed to change policies (RabbitMQ's policymaker can, and administrator includes it). */
 export const POLICY_WRITER_TAGS: readonly string[] = ['administrator', 'policymaker'];
@@ -46,7 +47,7 @@ export const policyRoutes: readonly Route[] = [
     handler: (req, ctx) => {
       const vhost = vhostFor(ctx, req.user, req.params.vhost!);
       const policy = vhost.policies.get(req.params.name!);
-      if (policy === undefined) throw httpError(404, `no policy '${req.params.name}' in vhost '${vhost.name}'`);
+      if (policy === undefined) throw apiError(Errors.NOT_FOUND, `no policy '${req.params.name}' in vhost '${vhost.name}'`);
       return ok(policyJson(policy));
     },
   },

@@ -15,7 +15,8 @@ import { POSITION_REDELIVERED } from '../util/position-ring.js';
 import { boolField, MANAGEMENT_OWNER, optionalJsonObject, queryFlag, requireAccess, visibleVhosts } from './access.js';
 import { listReply, mapRows } from './listing.js';
 import { jsonToFieldTable, payloadToJson, propertiesToJson, type PayloadEncoding } from './message-json.js';
-import { httpError, jsonObject, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { apiError, jsonObject, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 import { bindingJson, defaultBindingJson, queueJson } from './shapes.js';
 
 /** Most messages one get request takes; a guard against `count: 1e9` holding the event loop. */
@@ -26,7 +27,7 @@ type AckMode = (typeof ACK_MODES)[number];
 
 function queueIn(vhost: VirtualHost, name: string): Queue {
   const q = vhost.queues.get(name);
-  if (q === undefined) throw httpError(404, `no queue '${name}' in vhost '${vhost.name}'`);
+  if (q === undefined) throw apiError(Errors.NOT_FOUND, `no queue '${name}' in vhost '${vhost.name}'`);
   return q;
 }
 
@@ -38,7 +39,7 @@ function target(req: ApiRequest, ctx: ManagementContext): { vhost: VirtualHost; 
 function declare(req: ApiRequest, ctx: ManagementContext): ApiReply {
   const vhost = vhostFor(ctx, req.user, req.params.vhost!);
   const body = optionalJsonObject(req);
-  if (boolField(body, 'exclusive', false)) throw httpError(400, 'the management API cannot declare exclusive queues (they belong to a connection)');
+  if (boolField(body, 'exclusive', false)) throw apiError(Errors.INVALID_ARGUMENT, 'the management API cannot declare exclusive queues (they belong to a connection)');
   const name = req.params.name!;
   requireAccess(ctx, req.user, vhost, 'configure', 'queue', name);
   const existed = vhost.queues.has(name);
@@ -60,8 +61,8 @@ function declare(req: ApiRequest, ctx: ManagementContext): ApiReply {
 function remove(req: ApiRequest, ctx: ManagementContext): ApiReply {
   const { vhost, queue } = target(req, ctx);
   requireAccess(ctx, req.user, vhost, 'configure', 'queue', queue.name);
-  if (queryFlag(req, 'if-unused') && queue.consumers.length > 0) throw httpError(400, `queue '${queue.name}' in vhost '${vhost.name}' in use`);
-  if (queryFlag(req, 'if-empty') && queue.messageCount + queue.unackedCount > 0) throw httpError(400, `queue '${queue.name}' in vhost '${vhost.name}' not empty`);
+  if (queryFlag(req, 'if-unused') && queue.consumers.length > 0) throw apiError(Errors.PRECONDITION_FAILED, `queue '${queue.name}' in vhost '${vhost.name}' in use`);
+  if (queryFlag(req, 'if-empty') && queue.messageCount + queue.unackedCount > 0) throw apiError(Errors.PRECONDITION_FAILED, `queue '${queue.name}' in vhost '${vhost.name}' not empty`);
   // an exclusive queue may be deleted by an operator, as in RabbitMQ (its owner's consumers are cancelled)
   vhost.removeQueue(queue);
   ctx.logger.info(`queue '${queue.name}' deleted in vhost '${vhost.name}' by '${req.user.name}' (management API)`);
@@ -87,16 +88,16 @@ function parseGet(req: ApiRequest): GetRequest {
   const body = jsonObject(req);
   const count = body.count;
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_GET_COUNT) {
-    throw httpError(400, `'count' must be an integer 1..${MAX_GET_COUNT}`);
+    throw apiError(Errors.INVALID_ARGUMENT, `'count' must be an integer 1..${MAX_GET_COUNT}`);
   }
   const ackmode = body.ackmode;
-  if (typeof ackmode !== 'string' || !(ACK_MODES as readonly string[]).includes(ackmode)) throw httpError(400, `'ackmode' must be one of ${ACK_MODES.join(', ')}`);
+  if (typeof ackmode !== 'string' || !(ACK_MODES as readonly string[]).includes(ackmode)) throw apiError(Errors.INVALID_ARGUMENT, `'ackmode' must be one of ${ACK_MODES.join(', ')}`);
   const encoding = body.encoding ?? 'auto';
-  if (encoding !== 'auto' && encoding !== 'base64') throw httpError(400, "'encoding' must be 'auto' or 'base64'");
+  if (encoding !== 'auto' && encoding !== 'base64') throw apiError(Errors.INVALID_ARGUMENT, "'encoding' must be 'auto' or 'base64'");
   let truncate: number | null = null;
   if (body.truncate !== undefined && body.truncate !== null) {
     const t = typeof body.truncate === 'string' ? Number(body.truncate) : body.truncate;
-    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0) throw httpError(400, "'truncate' must be a non-negative integer (bytes)");
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0) throw apiError(Errors.INVALID_ARGUMENT, "'truncate' must be a non-negative integer (bytes)");
     truncate = t;
   }
   return { count, ackmode: ackmode as AckMode, encoding, truncate };

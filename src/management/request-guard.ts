@@ -20,7 +20,8 @@
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import { httpError, type HttpError } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { apiError, type ApiError } from './router.js';
 
 export interface RequestGuardOptions {
   /** names accepted in Host besides the built-in ones; ['*'] accepts any */
@@ -49,19 +50,19 @@ export class RequestGuard {
   }
 
   /** the refusal for this request, or null when it may go on to authentication and its route */
-  check(req: IncomingMessage, hasBody: boolean): HttpError | null {
+  check(req: IncomingMessage, hasBody: boolean): ApiError | null {
     const host = req.headers.host;
     if (host !== undefined && !this.anyHost && !this.isOwnHost(host)) {
-      return httpError(403, `Host '${host}' is not a name of this broker (add it to --http-allowed-hosts)`);
+      return apiError(Errors.ACCESS_REFUSED, `Host '${host}' is not a name of this broker (add it to --http-allowed-hosts)`);
     }
     const method = req.method ?? 'GET';
     if (SAFE_METHODS.has(method)) return null;
     const site = req.headers['sec-fetch-site'];
-    if (site === 'cross-site' || site === 'same-site') return httpError(403, `cross-origin ${method} refused (Sec-Fetch-Site: ${site})`);
+    if (site === 'cross-site' || site === 'same-site') return apiError(Errors.ACCESS_REFUSED, `cross-origin ${method} refused (Sec-Fetch-Site: ${site})`);
     const origin = req.headers.origin;
-    if (origin !== undefined && !sameOrigin(origin, host)) return httpError(403, `cross-origin ${method} refused (Origin: ${origin})`);
+    if (origin !== undefined && !sameOrigin(origin, host)) return apiError(Errors.ACCESS_REFUSED, `cross-origin ${method} refused (Origin: ${origin})`);
     if (hasBody && !isJsonContentType(req.headers['content-type'])) {
-      return httpError(415, `request body must be application/json (Content-Type: ${req.headers['content-type'] ?? 'none'})`);
+      return apiError(Errors.UNSUPPORTED_MEDIA_TYPE, `request body must be application/json (Content-Type: ${req.headers['content-type'] ?? 'none'})`);
     }
     return null;
   }

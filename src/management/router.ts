@@ -2,15 +2,15 @@
  * The management API's routing: a table of routes (method + path template) with one handler each, and the
  * helpers handlers share (vhost lookup, tag checks, errors). Handlers are functions of a parsed request,
  * synchronous or async (when they wait, e.g. for an fsync); node:http details stay in http.ts. Errors are
- * data: a handler throws a BrokerError from the registry (mapped with its HTTP status) or an HttpError for
- * HTTP-only failures.
+ * data: a handler throws an ApiError (apiError(Errors.X, reason)) or lets the core's BrokerError through;
+ * either is answered with its registry definition's HTTP status.
  */
 import type { UserConfig } from '../config/config.js';
 import type { BrokerCore } from '../core/core.js';
 import type { StreamStore } from '../core/stream/topics.js';
 import type { GroupCoordinator } from '../core/stream/groups.js';
 import type { VirtualHost } from '../core/vhost.js';
-import { BrokerError } from '../errors/errors.js';
+import { BrokerError, Errors, type ErrorDef } from '../errors/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { AlertEngine } from './alerts.js';
 import type { RequestGuard } from './request-guard.js';
@@ -61,7 +61,7 @@ export interface ApiRequest {
   header(name: string): string | undefined;
   /** true when the request carried a body */
   readonly hasBody: boolean;
-  /** the body parsed as JSON; a 400 HttpError when it is missing or not JSON */
+  /** the body parsed as JSON; a BAD_REQUEST ApiError when it is missing or not JSON */
   json(): unknown;
 }
 
@@ -120,16 +120,19 @@ export interface Route {
 /** The `user` of a request to a public route: no vhosts, no tags, so it may do nothing a user needs rights for. */
 export const ANONYMOUS_USER: UserConfig = Object.freeze({ name: '', password: '', vhosts: [], loopbackOnly: true, tags: [] });
 
-/** An HTTP-level failure; `error` is the short name RabbitMQ's management API uses for the status. */
-export class HttpError extends Error {
+/**
+ * A failure the management API answers with: a registry definition (its `http` is the status sent), the
+ * reason, and any response headers it needs (WWW-Authenticate on a 401, Allow on a 405). There is no way to
+ * answer with a bare status: a new kind of failure is a new entry in src/errors/errors.ts.
+ */
+export class ApiError extends BrokerError {
   constructor(
-    readonly status: number,
-    readonly error: string,
+    errorDef: ErrorDef,
     reason: string,
     readonly headers: Readonly<Record<string, string>> = {},
   ) {
-    super(reason);
-    this.name = 'HttpError';
+    super(errorDef, reason);
+    this.name = 'ApiError';
   }
 }
 
@@ -151,15 +154,21 @@ export function errorName(status: number): string {
   return ERROR_NAMES[status] ?? 'error';
 }
 
-export function httpError(status: number, reason: string, headers?: Record<string, string>): HttpError {
-  return new HttpError(status, errorName(status), reason, headers);
+/** The failure `errorDef` stands for, with this reason (and headers): what handlers throw. */
+export function apiError(errorDef: ErrorDef, reason: string, headers?: Readonly<Record<string, string>>): ApiError {
+  return new ApiError(errorDef, reason, headers);
 }
 
-/** The reply for a thrown error: `{ error, reason }` with the registry's or the HttpError's status. */
-export function errorReply(err: unknown): { status: number; body: { error: string; reason: string }; headers: Readonly<Record<string, string>> } {
-  if (err instanceof HttpError) return { status: err.status, body: { error: err.error, reason: err.message }, headers: err.headers };
-  if (err instanceof BrokerError) return { status: err.def.http, body: { error: errorName(err.def.http), reason: err.message }, headers: {} };
-  return { status: 500, body: { error: errorName(500), reason: 'internal error' }, headers: {} };
+/**
+ * The reply for a thrown error: `{ error, reason }` with the registry definition's HTTP status (an ApiError
+ * or a BrokerError from the core); anything else is a bug, answered as the registry's INTERNAL_ERROR.
+ */
+export function errorReply(err: unknown): { status: number; body: { error: string; reason: string }; headers: Readonly<Record<string, string>>; code: string } {
+  if (err instanceof BrokerError) {
+    return { status: err.def.http, body: { error: errorName(err.def.http), reason: err.message }, headers: err instanceof ApiError ? err.headers : {}, code: err.def.code };
+  }
+  const internal = Errors.INTERNAL_ERROR;
+  return { status: internal.http, body: { error: errorName(internal.http), reason: 'internal error' }, headers: {}, code: internal.code };
 }
 
 interface CompiledRoute {
@@ -197,7 +206,7 @@ export class Router {
       // decode each segment on its own so an encoded slash (%2F, the default vhost) stays inside its segment
       decoded = parts.map((p) => decodeURIComponent(p));
     } catch {
-      throw httpError(400, `malformed URL encoding in path '${rawPath}'`);
+      throw apiError(Errors.BAD_REQUEST, `malformed URL encoding in path '${rawPath}'`);
     }
     const allowed: HttpMethod[] = [];
     for (const c of this.routes) {
@@ -223,8 +232,8 @@ export class Router {
 /** The vhost named in the path: 404 when it does not exist, 403 when the user may not use it. */
 export function vhostFor(context: ManagementContext, user: UserConfig, name: string): VirtualHost {
   const vhost = context.core.vhosts.get(name);
-  if (vhost === undefined) throw httpError(404, `no vhost '${name}'`);
-  if (context.core.vhostFor(user, name) === undefined) throw httpError(403, `user '${user.name}' has no access to vhost '${name}'`);
+  if (vhost === undefined) throw apiError(Errors.NOT_FOUND, `no vhost '${name}'`);
+  if (context.core.vhostFor(user, name) === undefined) throw apiError(Errors.ACCESS_REFUSED, `user '${user.name}' has no access to vhost '${name}'`);
   return vhost;
 }
 
@@ -241,7 +250,7 @@ export const ADMINISTRATOR_TAGS: readonly string[] = ['administrator'];
 /** 403 unless the user has a tag that opens the management API (every authenticated, non-public route). */
 export function requireManagementTag(user: UserConfig): void {
   if (!user.tags.some((t) => MANAGEMENT_TAGS.includes(t))) {
-    throw httpError(403, `user '${user.name}' may not use the management API: needs one of the tags ${MANAGEMENT_TAGS.join(', ')}`);
+    throw apiError(Errors.ACCESS_REFUSED, `user '${user.name}' may not use the management API: needs one of the tags ${MANAGEMENT_TAGS.join(', ')}`);
   }
 }
 
@@ -252,13 +261,13 @@ export function hasTag(user: UserConfig, tags: readonly string[]): boolean {
 /** 403 unless the user has one of the tags. */
 export function requireTag(user: UserConfig, tags: readonly string[], action: string): void {
   if (!user.tags.some((t) => tags.includes(t))) {
-    throw httpError(403, `user '${user.name}' may not ${action}: needs the ${tags.join(' or ')} tag`);
+    throw apiError(Errors.ACCESS_REFUSED, `user '${user.name}' may not ${action}: needs the ${tags.join(' or ')} tag`);
   }
 }
 
 /** The request body as a JSON object, 400 otherwise. */
 export function jsonObject(request: ApiRequest): Record<string, unknown> {
   const body = request.json();
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw httpError(400, 'request body must be a JSON object');
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw apiError(Errors.BAD_REQUEST, 'request body must be a JSON object');
   return body as Record<string, unknown>;
 }

@@ -22,7 +22,7 @@ import type { AccessKind } from '../core/users.js';
 import type { Partition, Topic } from '../core/stream/topics.js';
 import { browsePartition, offsetForTime, produceRecord, type BrowsedRecord, type BytesPreview } from '../core/stream/browse.js';
 import { BrokerError, Errors } from '../errors/errors.js';
-import { httpError, jsonObject, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
+import { apiError, jsonObject, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 
 /** Records one browse returns by default, and at most (a larger `max` is clamped): a page, not an export. */
 export const DEFAULT_BROWSE_RECORDS = 50;
@@ -49,12 +49,12 @@ function kafkaVhost(ctx: ManagementContext): string {
 /** 403 unless the user's `kind` permission in the Kafka vhost matches `name`, as for a Kafka client of the user. */
 function requireStreamAccess(ctx: ManagementContext, user: UserConfig, kind: AccessKind, what: 'topic' | 'group', name: string): void {
   if (ctx.core.users.access(user.name, kafkaVhost(ctx)).allows(kind, name)) return;
-  throw httpError(403, `user '${user.name}' has no ${kind} permission on ${what} '${name}' in vhost '${kafkaVhost(ctx)}' (--kafka-vhost)`);
+  throw apiError(Errors.ACCESS_REFUSED, `user '${user.name}' has no ${kind} permission on ${what} '${name}' in vhost '${kafkaVhost(ctx)}' (--kafka-vhost)`);
 }
 
 function topicNamed(ctx: ManagementContext, name: string): Topic {
   const t = ctx.streams.topic(name);
-  if (t === undefined) throw httpError(404, `no topic '${name}'`);
+  if (t === undefined) throw apiError(Errors.UNKNOWN_TOPIC, `no topic '${name}'`);
   return t;
 }
 
@@ -62,9 +62,9 @@ function topicNamed(ctx: ManagementContext, name: string): Topic {
 
 /** a non-negative integer query value (as a bigint: offsets), 400 otherwise */
 function offsetParam(text: string, what: string): bigint {
-  if (!/^\d{1,19}$/.test(text.trim())) throw httpError(400, `'${what}' must be a non-negative integer offset, got '${text.slice(0, 40)}'`);
+  if (!/^\d{1,19}$/.test(text.trim())) throw apiError(Errors.INVALID_ARGUMENT, `'${what}' must be a non-negative integer offset, got '${text.slice(0, 40)}'`);
   const value = BigInt(text.trim());
-  if (value > 0x7fffffffffffffffn) throw httpError(400, `'${what}' is past the largest offset`);
+  if (value > 0x7fffffffffffffffn) throw apiError(Errors.INVALID_ARGUMENT, `'${what}' is past the largest offset`);
   return value;
 }
 
@@ -72,7 +72,7 @@ function offsetParam(text: string, what: string): bigint {
 function countParam(request: ApiRequest, name: string, fallback: number, max: number): number {
   const text = request.query.get(name);
   if (text === null || text === '') return fallback;
-  if (!/^\d+$/.test(text.trim())) throw httpError(400, `'${name}' must be a positive integer, got '${text.slice(0, 40)}'`);
+  if (!/^\d+$/.test(text.trim())) throw apiError(Errors.INVALID_ARGUMENT, `'${name}' must be a positive integer, got '${text.slice(0, 40)}'`);
   const n = Number(text.trim());
   return Math.max(1, Math.min(n, max));
 }
@@ -88,14 +88,14 @@ function timestampValue(value: unknown, what: string): number {
     const parsed = Date.parse(value);
     if (!Number.isNaN(parsed)) return parsed;
   }
-  throw httpError(400, `'${what}' must be ms since the epoch or an ISO-8601 time`);
+  throw apiError(Errors.INVALID_ARGUMENT, `'${what}' must be ms since the epoch or an ISO-8601 time`);
 }
 
 function partitionsOf(topic: Topic, text: string | null): Partition[] {
   if (text === null || text === '' || text === 'all') return topic.partitions;
-  if (!/^\d+$/.test(text.trim())) throw httpError(400, `'partition' must be a partition number or 'all', got '${text.slice(0, 40)}'`);
+  if (!/^\d+$/.test(text.trim())) throw apiError(Errors.INVALID_ARGUMENT, `'partition' must be a partition number or 'all', got '${text.slice(0, 40)}'`);
   const p = topic.partitions[Number(text.trim())];
-  if (p === undefined) throw httpError(404, `topic '${topic.name}' has no partition ${text.trim()} (it has ${topic.partitions.length})`);
+  if (p === undefined) throw apiError(Errors.UNKNOWN_TOPIC, `topic '${topic.name}' has no partition ${text.trim()} (it has ${topic.partitions.length})`);
   return [p];
 }
 
@@ -173,7 +173,7 @@ function browse(req: ApiRequest, ctx: ManagementContext): ApiReply {
   const topic = topicNamed(ctx, name);
   const partitions = partitionsOf(topic, req.query.get('partition'));
   const fromText = req.query.get('from') ?? (req.query.get('offset') !== null ? 'offset' : req.query.get('timestamp') !== null ? 'timestamp' : 'newest');
-  if (!['newest', 'earliest', 'offset', 'timestamp'].includes(fromText)) throw httpError(400, `'from' must be newest, earliest, offset or timestamp, got '${fromText.slice(0, 40)}'`);
+  if (!['newest', 'earliest', 'offset', 'timestamp'].includes(fromText)) throw apiError(Errors.INVALID_ARGUMENT, `'from' must be newest, earliest, offset or timestamp, got '${fromText.slice(0, 40)}'`);
   const from = fromText as From;
   const max = countParam(req, 'max', DEFAULT_BROWSE_RECORDS, MAX_BROWSE_RECORDS);
   const maxBytes = countParam(req, 'max_bytes', DEFAULT_BROWSE_BYTES, MAX_BROWSE_BYTES);
@@ -181,11 +181,11 @@ function browse(req: ApiRequest, ctx: ManagementContext): ApiReply {
   let timestamp: number | null = null;
   if (from === 'offset') {
     const text = req.query.get('offset');
-    if (text === null) throw httpError(400, "from=offset needs 'offset'");
+    if (text === null) throw apiError(Errors.INVALID_ARGUMENT, "from=offset needs 'offset'");
     offset = offsetParam(text, 'offset');
   } else if (from === 'timestamp') {
     const text = req.query.get('timestamp');
-    if (text === null) throw httpError(400, "from=timestamp needs 'timestamp'");
+    if (text === null) throw apiError(Errors.INVALID_ARGUMENT, "from=timestamp needs 'timestamp'");
     timestamp = timestampValue(text, 'timestamp');
   }
   const records: BrowsedRecord[] = [];
@@ -257,10 +257,10 @@ function bytesField(body: Record<string, unknown>, name: string, encodingName: s
   const v = body[name];
   if (v === undefined || v === null) return null;
   const encoding = body[encodingName] ?? 'string';
-  if (encoding !== 'string' && encoding !== 'base64') throw httpError(400, `'${encodingName}' must be 'string' or 'base64'`);
+  if (encoding !== 'string' && encoding !== 'base64') throw apiError(Errors.INVALID_ARGUMENT, `'${encodingName}' must be 'string' or 'base64'`);
   if (typeof v !== 'string') {
     if (encoding === 'string' && typeof v === 'object') return Buffer.from(JSON.stringify(v), 'utf8'); // a JSON value as its text
-    throw httpError(400, `'${name}' must be a string`);
+    throw apiError(Errors.INVALID_ARGUMENT, `'${name}' must be a string`);
   }
   return encoding === 'base64' ? Buffer.from(v, 'base64') : Buffer.from(v, 'utf8');
 }
@@ -268,19 +268,19 @@ function bytesField(body: Record<string, unknown>, name: string, encodingName: s
 function headersField(body: Record<string, unknown>): Array<{ key: string; value: Buffer | null }> {
   const v = body.headers;
   if (v === undefined || v === null) return [];
-  if (typeof v !== 'object') throw httpError(400, "'headers' must be an object or an array of {key, value}");
+  if (typeof v !== 'object') throw apiError(Errors.INVALID_ARGUMENT, "'headers' must be an object or an array of {key, value}");
   let pairs: Array<[unknown, unknown]>;
   if (Array.isArray(v)) {
     pairs = v.map((h: unknown) => {
-      if (h === null || typeof h !== 'object') throw httpError(400, "'headers' must be an object or an array of {key, value}");
+      if (h === null || typeof h !== 'object') throw apiError(Errors.INVALID_ARGUMENT, "'headers' must be an object or an array of {key, value}");
       return [(h as { key?: unknown }).key, (h as { value?: unknown }).value];
     });
   } else {
     pairs = Object.entries(v as Record<string, unknown>);
   }
   return pairs.map(([key, value]) => {
-    if (typeof key !== 'string') throw httpError(400, 'a header key must be a string');
-    if (value !== null && typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw httpError(400, `header '${key}' must have a string value`);
+    if (typeof key !== 'string') throw apiError(Errors.INVALID_ARGUMENT, 'a header key must be a string');
+    if (value !== null && typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw apiError(Errors.INVALID_ARGUMENT, `header '${key}' must have a string value`);
     return { key, value: value === null ? null : Buffer.from(String(value), 'utf8') };
   });
 }
@@ -291,16 +291,16 @@ async function produce(req: ApiRequest, ctx: ManagementContext): Promise<ApiRepl
   const topic = topicNamed(ctx, name);
   // Kafka producers are held while a resource alarm is on; an HTTP request is refused instead (as the publish route)
   const alarm = ctx.core.alarm?.reason ?? null;
-  if (alarm !== null) throw httpError(503, `resource alarm (${alarm}): producing is blocked until it clears`);
+  if (alarm !== null) throw apiError(Errors.RESOURCE_ERROR, `resource alarm (${alarm}): producing is blocked until it clears`);
   const body = jsonObject(req);
   let partition: number | null = null;
   if (body.partition !== undefined && body.partition !== null && body.partition !== '') {
     const p = typeof body.partition === 'string' && /^\d+$/.test(body.partition) ? Number(body.partition) : body.partition;
-    if (typeof p !== 'number' || !Number.isInteger(p) || p < 0) throw httpError(400, "'partition' must be a partition number");
+    if (typeof p !== 'number' || !Number.isInteger(p) || p < 0) throw apiError(Errors.INVALID_ARGUMENT, "'partition' must be a partition number");
     partition = p;
   }
   const record = { key: bytesField(body, 'key', 'key_encoding'), value: bytesField(body, 'value', 'value_encoding'), headers: headersField(body), partition };
-  if (partition !== null && topic.partitions[partition] === undefined) throw httpError(404, `topic '${name}' has no partition ${partition} (it has ${topic.partitions.length})`);
+  if (partition !== null && topic.partitions[partition] === undefined) throw apiError(Errors.UNKNOWN_TOPIC, `topic '${name}' has no partition ${partition} (it has ${topic.partitions.length})`);
   const written = await produceRecord(ctx.streams, topic, record);
   return { status: 200, body: { topic: name, partition: written.partition, offset: Number(written.offset) } };
 }
@@ -313,13 +313,13 @@ async function resetOffsets(req: ApiRequest, ctx: ManagementContext): Promise<Ap
   requireStreamAccess(ctx, req.user, 'read', 'group', id);
   const body = jsonObject(req);
   const to = body.to;
-  if (to !== 'earliest' && to !== 'latest' && to !== 'timestamp' && to !== 'offset') throw httpError(400, "'to' must be earliest, latest, timestamp or offset");
+  if (to !== 'earliest' && to !== 'latest' && to !== 'timestamp' && to !== 'offset') throw apiError(Errors.INVALID_ARGUMENT, "'to' must be earliest, latest, timestamp or offset");
   const dryRun = body.dry_run === true;
   let timestamp = 0;
   let offset = 0n;
   if (to === 'timestamp') timestamp = timestampValue(body.timestamp, 'timestamp');
   if (to === 'offset') {
-    if (typeof body.offset !== 'number' && typeof body.offset !== 'string') throw httpError(400, "to=offset needs 'offset'");
+    if (typeof body.offset !== 'number' && typeof body.offset !== 'string') throw apiError(Errors.INVALID_ARGUMENT, "to=offset needs 'offset'");
     offset = offsetParam(String(body.offset), 'offset');
   }
   // which partitions: one topic's (all, or those listed), or every topic the group has offsets for (--all-topics)
@@ -330,24 +330,24 @@ async function resetOffsets(req: ApiRequest, ctx: ManagementContext): Promise<Ap
   const selections: unknown[] = [];
   if (body.topic !== undefined && body.topic !== null) selections.push({ topic: body.topic, partitions: body.partitions });
   if (body.topics !== undefined && body.topics !== null) {
-    if (!Array.isArray(body.topics) || body.topics.length > MAX_RESET_TOPICS) throw httpError(400, `'topics' must be an array of at most ${MAX_RESET_TOPICS} { topic, partitions? }`);
+    if (!Array.isArray(body.topics) || body.topics.length > MAX_RESET_TOPICS) throw apiError(Errors.INVALID_ARGUMENT, `'topics' must be an array of at most ${MAX_RESET_TOPICS} { topic, partitions? }`);
     selections.push(...body.topics);
   }
   if (selections.length > 0) {
     for (const selection of selections) {
-      if (typeof selection !== 'object' || selection === null) throw httpError(400, "each of 'topics' must be { topic, partitions? }");
+      if (typeof selection !== 'object' || selection === null) throw apiError(Errors.INVALID_ARGUMENT, "each of 'topics' must be { topic, partitions? }");
       const { topic: name, partitions } = selection as { topic?: unknown; partitions?: unknown };
-      if (typeof name !== 'string') throw httpError(400, "'topic' must be a string");
+      if (typeof name !== 'string') throw apiError(Errors.INVALID_ARGUMENT, "'topic' must be a string");
       requireStreamAccess(ctx, req.user, 'read', 'topic', name);
       const topic = topicNamed(ctx, name);
       let wanted: number[] | null = null;
       if (partitions !== undefined && partitions !== null) {
-        if (!Array.isArray(partitions) || partitions.some((p) => typeof p !== 'number' || !Number.isInteger(p))) throw httpError(400, "'partitions' must be an array of partition numbers");
+        if (!Array.isArray(partitions) || partitions.some((p) => typeof p !== 'number' || !Number.isInteger(p))) throw apiError(Errors.INVALID_ARGUMENT, "'partitions' must be an array of partition numbers");
         wanted = partitions as number[];
       }
       for (const p of wanted ?? topic.partitions.map((q) => q.index)) {
         const partition = topic.partitions[p];
-        if (partition === undefined) throw httpError(404, `topic '${topic.name}' has no partition ${p}`);
+        if (partition === undefined) throw apiError(Errors.UNKNOWN_TOPIC, `topic '${topic.name}' has no partition ${p}`);
         if (chosen.has(partition)) continue;
         chosen.add(partition);
         targets.push({ topic, partition });
@@ -362,7 +362,7 @@ async function resetOffsets(req: ApiRequest, ctx: ManagementContext): Promise<Ap
       chosen.add(partition);
       targets.push({ topic, partition });
     }
-    if (targets.length === 0) throw httpError(400, `consumer group '${id}' has no committed offsets: name a 'topic' to reset`);
+    if (targets.length === 0) throw apiError(Errors.INVALID_ARGUMENT, `consumer group '${id}' has no committed offsets: name a 'topic' to reset`);
   }
   const group = ctx.groups.describeGroup(id);
   if (group !== null && group.members.length > 0) {
@@ -385,8 +385,8 @@ async function resetOffsets(req: ApiRequest, ctx: ManagementContext): Promise<Ap
   if (!dryRun) {
     const outcome = await ctx.groups.resetOffsets(id, planned);
     if (outcome === 'non-empty-group') throw new BrokerError(Errors.NON_EMPTY_GROUP, `Assignments can only be reset if the group '${id}' is inactive, but it has members.`);
-    if (outcome === 'invalid-group-id') throw httpError(400, 'a consumer group id cannot be empty');
-    if (outcome !== 'none') throw httpError(503, `consumer group '${id}': offsets not reset: ${outcome}`);
+    if (outcome === 'invalid-group-id') throw apiError(Errors.INVALID_GROUP_ID, 'a consumer group id cannot be empty');
+    if (outcome !== 'none') throw apiError(Errors.COORDINATOR_NOT_AVAILABLE, `consumer group '${id}': offsets not reset: ${outcome}`);
   }
   return {
     status: 200,

@@ -19,7 +19,8 @@ import { TOPIC_CONFIGS } from '../core/stream/topic-config.js';
 import type { PartitionCounters } from '../core/stats.js';
 import { rate } from './shapes.js';
 import { listReply, mapRows } from './listing.js';
-import { ADMINISTRATOR_TAGS, httpError, requireTag, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { ADMINISTRATOR_TAGS, apiError, requireTag, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 
 /** A partition's (or a sum of partitions') produce and consume counters with their rates, RabbitMQ-style. */
 function streamStats(c: Pick<PartitionCounters, 'recordsIn' | 'bytesIn' | 'recordsOut' | 'bytesOut' | 'recordsInRate' | 'bytesInRate' | 'recordsOutRate' | 'bytesOutRate'>): Record<string, unknown> {
@@ -116,7 +117,7 @@ export function groupJson(g: GroupView, ctx: ManagementContext): Record<string, 
 
 function topicNamed(ctx: ManagementContext, name: string): Topic {
   const t = ctx.streams.topic(name);
-  if (t === undefined) throw httpError(404, `no topic '${name}'`);
+  if (t === undefined) throw apiError(Errors.UNKNOWN_TOPIC, `no topic '${name}'`);
   return t;
 }
 
@@ -124,12 +125,12 @@ function createTopic(req: ApiRequest, ctx: ManagementContext): ApiReply {
   requireTag(req.user, ADMINISTRATOR_TAGS, 'create topics');
   const body = optionalJsonObject(req);
   const partitions = body.partitions ?? ctx.streams.defaultPartitions;
-  if (typeof partitions !== 'number' || !Number.isInteger(partitions)) throw httpError(400, "'partitions' must be an integer");
+  if (typeof partitions !== 'number' || !Number.isInteger(partitions)) throw apiError(Errors.INVALID_PARTITIONS, "'partitions' must be an integer");
   const raw = body.configs ?? {};
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw httpError(400, "'configs' must be an object of topic configs");
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw apiError(Errors.INVALID_CONFIG, "'configs' must be an object of topic configs");
   const configs: Record<string, string> = {};
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
-    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw httpError(400, `config '${key}' must be a string or number`);
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw apiError(Errors.INVALID_CONFIG, `config '${key}' must be a string or number`);
     configs[key] = String(value);
   }
   const topic = ctx.streams.createTopic(req.params.name!, partitions, configs);
@@ -149,10 +150,10 @@ async function deleteGroup(req: ApiRequest, ctx: ManagementContext): Promise<Api
   const id = req.params.id!;
   const outcome = await ctx.groups.deleteGroup(id);
   if (outcome === 'none') return { status: 204 };
-  if (outcome === 'group-not-found') throw httpError(404, `no consumer group '${id}'`);
-  if (outcome === 'non-empty-group') throw httpError(409, `consumer group '${id}' has members`);
-  if (outcome === 'invalid-group-id') throw httpError(400, 'a consumer group id cannot be empty');
-  throw httpError(503, `consumer group '${id}' could not be deleted: ${outcome}`);
+  if (outcome === 'group-not-found') throw apiError(Errors.GROUP_NOT_FOUND, `no consumer group '${id}'`);
+  if (outcome === 'non-empty-group') throw apiError(Errors.NON_EMPTY_GROUP, `consumer group '${id}' has members`);
+  if (outcome === 'invalid-group-id') throw apiError(Errors.INVALID_GROUP_ID, 'a consumer group id cannot be empty');
+  throw apiError(Errors.COORDINATOR_NOT_AVAILABLE, `consumer group '${id}' could not be deleted: ${outcome}`);
 }
 
 export const streamRoutes: readonly Route[] = [
@@ -170,7 +171,7 @@ export const streamRoutes: readonly Route[] = [
     path: '/api/streams/groups/:id',
     handler: (req, ctx) => {
       const g = ctx.groups.describeGroup(req.params.id!);
-      if (g === null) throw httpError(404, `no consumer group '${req.params.id}'`);
+      if (g === null) throw apiError(Errors.GROUP_NOT_FOUND, `no consumer group '${req.params.id}'`);
       return { status: 200, body: groupJson(g, ctx) };
     },
   },

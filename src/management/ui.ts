@@ -12,7 +12,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { httpError, type ApiReply, type Route } from './router.js';
+import { Errors } from '../errors/errors.js';
+import { apiError, type ApiReply, type Route } from './router.js';
 
 /** Where the dashboard's files live inside the repository. */
 const UI_SOURCE_DIR = join('src', 'management', 'ui');
@@ -73,13 +74,13 @@ function extensionOf(name: string): string {
 /** one dashboard file, or a 404 for anything that is not a plain file name with a known extension */
 function serveFile(name: string): ApiReply {
   const contentType = CONTENT_TYPES[extensionOf(name)];
-  if (!ASSET_NAME.test(name) || name.includes('..') || contentType === undefined) throw httpError(404, `no dashboard file '${name}'`);
-  if (UI_DIRECTORY === undefined) throw httpError(404, `the dashboard's files (${UI_SOURCE_DIR}) were not found`);
+  if (!ASSET_NAME.test(name) || name.includes('..') || contentType === undefined) throw apiError(Errors.NOT_FOUND, `no dashboard file '${name}'`);
+  if (UI_DIRECTORY === undefined) throw apiError(Errors.NOT_FOUND, `the dashboard's files (${UI_SOURCE_DIR}) were not found`);
   let bytes: Buffer;
   try {
     bytes = readFileSync(join(UI_DIRECTORY, name));
   } catch {
-    throw httpError(404, `no dashboard file '${name}'`);
+    throw apiError(Errors.NOT_FOUND, `no dashboard file '${name}'`);
   }
   return { status: 200, raw: { contentType, bytes, headers: SECURITY_HEADERS } };
 }
