@@ -60,8 +60,9 @@ export abstract class GroupOffsetTable<T> implements GroupOffsetStore, Durabilit
     return this.byGroup.get(groupId)?.get(topic)?.get(partition);
   }
 
-  setGeneration(groupId: string, generation: number): void {
-    this.generations.set(groupId, generation);
+  setGeneration(groupId: string, generation: number | null): void {
+    if (generation === null) this.generations.delete(groupId);
+    else this.generations.set(groupId, generation);
   }
 
   commit(groupId: string, offsets: readonly StoredOffset[], fence: CommitFence | null): Promise<CommitOutcome> {

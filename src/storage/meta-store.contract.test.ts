@@ -190,6 +190,9 @@ for (const engineCase of ENGINES) {
       assert.equal(await store.commit('g', [offset('t', 0, 6n)], { generation: 2 }), 'committed');
       assert.equal(await store.commit('g', [offset('t', 0, 7n)], null), 'committed', 'an unfenced commit (an operator reset) is not conditional');
       assert.deepEqual(rows(store, 'g'), [['t', 0, 7n, null]]);
+      store.setGeneration('g', null); // the group's membership was forgotten
+      assert.equal(await store.commit('g', [offset('t', 0, 50n)], { generation: 2 }), 'fenced');
+      store.setGeneration('g', 2);
       await store.deleteGroup('g');
       assert.equal(await store.commit('g', [offset('t', 0, 8n)], { generation: 2 }), 'fenced', 'a deleted group has no generation');
     } finally {

@@ -146,9 +146,10 @@ export interface GroupOffsetStore {
   get(groupId: string, topic: string, partition: number): StoredOffset | undefined;
   /**
    * The group entered `generation` (a rebalance completed): from now on a commit fenced with any other
-   * generation is refused. Kept as long as membership is (memory, for the file and memory engines).
+   * generation is refused. null: the group's membership is gone (forgotten), every fenced commit is
+   * refused. Kept as long as membership is (memory, for the file and memory engines).
    */
-  setGeneration(groupId: string, generation: number): void;
+  setGeneration(groupId: string, generation: number | null): void;
   /**
    * Commits `offsets` for `groupId`. With a fence, only while the group is in that generation (else
    * 'fenced' at once, nothing written: a group without a recorded generation refuses every fence); without

@@ -454,7 +454,10 @@ export class GroupCoordinator {
    */
   private forgetIfIdle(group: ConsumerGroup, now: number): void {
     if (!group.idle || this.offsets.has(group.groupId) || this.groups.get(group.groupId) !== group) return;
-    if (group.generationId === 0 || now - group.emptySinceMs >= EMPTY_GROUP_RETENTION_MS) this.groups.delete(group.groupId);
+    if (group.generationId === 0 || now - group.emptySinceMs >= EMPTY_GROUP_RETENTION_MS) {
+      this.groups.delete(group.groupId);
+      this.offsets.setGeneration(group.groupId, null); // so a store holds generations of live groups only
+    }
   }
 }
 
