@@ -18,7 +18,7 @@ import {
 } from '../meta-store.js';
 import type { Durability } from '../stores.js';
 
-/** Definitions as documents in memory: a change is applied at once, durable with the round it returns. */
+/** Definitions as documents in memory: a change is applied at once (O(1)), durable with the round it returns. */
 class MemoryDefinitionStore implements DefinitionStore {
   readonly snapshotDue = false;
   private closed = false;
@@ -33,15 +33,13 @@ class MemoryDefinitionStore implements DefinitionStore {
     if (changes.length === 0) return 0;
     // a copy, as a file or a database holds its own: later changes to the caller's objects do not reach it
     const copies = changes.map((change) => structuredClone(change));
-    const index = new DefinitionIndex(this.owner.definitions);
-    for (const change of copies) index.apply(change);
-    this.owner.definitions = index.definitions();
+    for (const change of copies) this.owner.definitions.apply(change);
     return this.durability.requestRound();
   }
 
   writeSnapshot(all: StoredDefinitions): void {
     if (this.closed) throw new Error('the definitions store is closed');
-    this.owner.definitions = structuredClone(all);
+    this.owner.definitions = new DefinitionIndex(structuredClone(all));
   }
 
   close(): void {
@@ -72,15 +70,15 @@ class MemoryGroupOffsetStore extends GroupOffsetTable<null> {
 }
 
 export class MemoryMetaStore implements MetaStore {
-  /** what the definitions store holds (and finds again when opened anew on this engine) */
-  definitions: StoredDefinitions = emptyStoredDefinitions();
+  /** what the definitions store holds, keyed (and found again when opened anew on this engine) */
+  definitions = new DefinitionIndex(emptyStoredDefinitions());
   /** what a closed group-offset store held, for the next one opened on this engine */
   groupOffsets: Map<string, GroupOffsets> | null = null;
 
   constructor(private readonly durability: Durability) {}
 
   openDefinitions(_open: DefinitionsOpenOptions): OpenedDefinitions {
-    return { store: new MemoryDefinitionStore(this, this.durability), definitions: structuredClone(this.definitions) };
+    return { store: new MemoryDefinitionStore(this, this.durability), definitions: structuredClone(this.definitions.definitions()) };
   }
 
   openGroupOffsets(): GroupOffsetStore {
