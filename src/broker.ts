@@ -147,7 +147,7 @@ async function openAndServe(
 ): Promise<RunningBroker> {
   // before anything in the data directory changes: refuse files written by a newer Postbox
   checkDataDirFormats(lock.dir);
-  const engine = new FileStorageEngine({ fsync: config.fsync, openFiles: config.storageOpenFiles, logger });
+  const engine = new FileStorageEngine({ dataDir: lock.dir, fsync: config.fsync, openFiles: config.storageOpenFiles, logger });
   const core = BrokerCore.open({
     dataDir: lock.dir,
     engine,
@@ -178,7 +178,7 @@ async function openAndServe(
   });
   // the partitions' produce and consume rates come from the same sampler as the queues'
   core.stats.samplePartitions(() => streams.allPartitions());
-  const groups = GroupCoordinator.open({ dataDir: lock.dir, scheduler: core.scheduler, logger, streams });
+  const groups = GroupCoordinator.open({ offsets: engine.meta.openGroupOffsets(), logger, streams });
   const kafka = new KafkaServer(
     {
       advertisedHost: config.advertisedHost === '' ? null : config.advertisedHost,

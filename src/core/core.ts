@@ -14,8 +14,16 @@ import { UnsupportedFormatError } from '../storage/format-error.js';
 import { isKnownRecordVersion, KNOWN_RECORD_VERSIONS } from './message.js';
 import type { FdCache } from '../storage/fd-cache.js';
 import type { FileStorageEngine } from '../storage/file-engine.js';
-import type { DurabilityListener } from '../storage/stores.js';
-import { credentialFiles, DefinitionsStore, emptyDefinitions, type DefinitionChange, type Definitions, type JournalChange, type JournalOwner } from './definitions.js';
+import type { DefinitionStore, DurabilityListener } from '../storage/stores.js';
+import {
+  emptyDefinitions,
+  fromStoredDefinitions,
+  toStoredChange,
+  toStoredDefinitions,
+  type DefinitionChange,
+  type Definitions,
+  type JournalChange,
+} from './definitions.js';
 import { VirtualHost, type VhostContext } from './vhost.js';
 import type { Queue } from './queue/queue.js';
 import type { RecoveryVisitor } from './delayed/delayed-store.js';
@@ -25,7 +33,6 @@ import { BrokerStats, type SampledExchange, type SampledQueue } from './stats.js
 import { DEFAULT_STATS_INTERVAL_MS } from '../config/defaults.js';
 import { ClientRegistry } from './clients.js';
 import { UserStore } from './users.js';
-import { PRIVATE_FILE_MODE, tightenModes } from '../storage/files.js';
 import { LoginGuard } from './login-guard.js';
 import { BrokerError, brokerError, Errors } from '../errors/errors.js';
 
@@ -69,7 +76,7 @@ export interface DefinitionsWaiter {
 /** Told when durability rounds complete (the store's group commit); adapters register one with addDurabilityListener(). */
 export type { DurabilityListener } from '../storage/stores.js';
 
-export class BrokerCore implements VhostContext, JournalOwner {
+export class BrokerCore implements VhostContext {
   readonly vhosts = new Map<string, VirtualHost>();
   readonly scheduler: SyncScheduler;
   /** every descriptor of the storage (queue logs, delayed stores, Kafka partitions), under one budget */
@@ -88,8 +95,8 @@ export class BrokerCore implements VhostContext, JournalOwner {
   /** > 0 while a batch of changes runs: definitions are written once at its end */
   private batchDepth = 0;
   private batchDirty = false;
-  /** definitions.json and its journal (set by open()) */
-  private definitionsStore!: DefinitionsStore;
+  /** the engine's definitions store (set by open()) */
+  private definitionsStore!: DefinitionStore;
   private snapshotScheduled = false;
   /** the scheduler round covering every definitions change made so far */
   private definitionsRound = 0;
@@ -167,26 +174,17 @@ export class BrokerCore implements VhostContext, JournalOwner {
   static open(options: CoreOptions): BrokerCore {
     const core = new BrokerCore(options);
     mkdirSync(options.dataDir, { recursive: true });
-    // read first: a definitions file (or journal record) of a newer version refuses the start before anything is wiped
-    const { store, definitions } = DefinitionsStore.open({
-      dataDir: options.dataDir,
-      sync: options.engine.durable.policy === 'always',
-      error: (line) => options.logger.error(line),
-    });
+    // read first: definitions of a newer format refuse the start before anything is wiped
+    const { store, definitions } = options.engine.meta.openDefinitions({ current: () => toStoredDefinitions(core.currentDefinitions()) });
     core.definitionsStore = store;
-    // files with password hashes left readable by others (an older Postbox, a copy made by hand) are tightened,
-    // once they were read (a start refused by them changes nothing)
-    const tightened = tightenModes(credentialFiles(options.dataDir), PRIVATE_FILE_MODE);
-    if (tightened.length > 0) options.logger.warn(`files holding password hashes were readable by other users; set to mode 0600: ${tightened.join(', ')}`);
     rmSync(core.transientDir, { recursive: true, force: true });
     mkdirSync(core.queuesDir, { recursive: true });
     mkdirSync(core.transientDir, { recursive: true });
     for (const name of options.vhosts) core.vhosts.set(name, new VirtualHost(name, core));
-    core.recover(definitions);
+    core.recover(fromStoredDefinitions(definitions));
     core.removeDelayedLeftovers();
     core.loading = false;
-    if (store.snapshotDue) core.writeSnapshot(); // fold a long (or damaged) journal in at once
-    store.attach(core); // from now on journal records are synced by the group-commit rounds
+    if (store.snapshotDue) core.writeSnapshot(); // fold a long (or damaged) change log in at once
     core.stats.start(
       options.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS,
       () => core.allQueues(),
@@ -405,9 +403,9 @@ export class BrokerCore implements VhostContext, JournalOwner {
       this.guardDefinitionsWrite(() => this.writeSnapshot());
       return;
     }
-    const records = changes.map((c) => this.journalChange(c));
+    const records = changes.map((c) => toStoredChange(this.journalChange(c)));
     this.guardDefinitionsWrite(() => {
-      const round = this.definitionsStore.append(records);
+      const round = this.definitionsStore.record(records);
       if (round > this.definitionsRound) this.definitionsRound = round;
     });
     // the caller applies the change in memory after this returns: the snapshot, built from memory, waits
@@ -472,12 +470,6 @@ export class BrokerCore implements VhostContext, JournalOwner {
     }
   }
 
-  /** JournalOwner: after a failed round, memory is written as a new snapshot (throws while the disk refuses). */
-  rewriteSnapshot(): void {
-    this.writeSnapshot();
-    this.options.logger.warn('definitions in memory rewritten to disk as a new snapshot after a failed sync');
-  }
-
   private scheduledSnapshot(): void {
     this.snapshotScheduled = false;
     if (this.closed || !this.definitionsStore.snapshotDue) return;
@@ -538,8 +530,13 @@ export class BrokerCore implements VhostContext, JournalOwner {
     return names;
   }
 
-  /** Writes every durable definition in memory as the new snapshot (and empties the journal). */
+  /** Writes every durable definition in memory as the store's new snapshot. */
   private writeSnapshot(): void {
+    this.definitionsStore.writeSnapshot(toStoredDefinitions(this.currentDefinitions()));
+  }
+
+  /** Every durable definition in memory. */
+  private currentDefinitions(): Definitions {
     const all: Definitions = emptyDefinitions();
     for (const name of this.vhosts.keys()) if (!this.configVhosts.has(name)) all.vhosts.push(name);
     const managed = this.users.managedDefinitions();
@@ -552,7 +549,7 @@ export class BrokerCore implements VhostContext, JournalOwner {
       all.bindings.push(...d.bindings);
       all.policies.push(...d.policies);
     }
-    this.definitionsStore.writeSnapshot(all);
+    return all;
   }
 
   // ---------------------------------------------------------------- users

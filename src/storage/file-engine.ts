@@ -7,6 +7,7 @@ import { FdCache, storageOpenFileBudget } from './fd-cache.js';
 import { SyncScheduler, type FsyncPolicy } from './sync.js';
 import type { Logger } from '../log/logger.js';
 import type { StorageEngine } from './stores.js';
+import { FileMetaStore } from './file-meta-store.js';
 
 /**
  * How often descriptors unused since the previous sweep are closed, ms: a queue or partition idle for
@@ -15,6 +16,8 @@ import type { StorageEngine } from './stores.js';
 export const STORAGE_IDLE_SWEEP_MS = 30_000;
 
 export interface FileEngineOptions {
+  /** the data directory (locked by the caller): definitions and group offsets live in it */
+  readonly dataDir: string;
   readonly fsync: FsyncPolicy;
   /** descriptors the storage may hold open at once; 0 or absent = half the soft RLIMIT_NOFILE (fd-cache.ts) */
   readonly openFiles?: number;
@@ -31,6 +34,8 @@ export class FileStorageEngine implements StorageEngine {
   readonly files: FdCache;
   /** the budget `files` was given */
   readonly openFileBudget: number;
+  /** definitions.json and its journal, groups/offsets.log */
+  readonly meta: FileMetaStore;
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly failureListeners: Array<(error: Error) => void> = [];
   private closed = false;
@@ -64,6 +69,7 @@ export class FileStorageEngine implements StorageEngine {
       syncBeforeClose: options.fsync === 'always',
       onSyncError: (error) => this.durable.reportFailure(error),
     });
+    this.meta = new FileMetaStore({ dataDir: options.dataDir, scheduler: this.durable, logger });
     this.sweepTimer = setInterval(() => this.files.sweep(), STORAGE_IDLE_SWEEP_MS);
     this.sweepTimer.unref();
     logger.debug(() => `storage keeps at most ${this.openFileBudget} files open`);

@@ -2,8 +2,8 @@
  * The committed-offsets log of the consumer-group coordinator: one append-only file,
  * <dataDir>/groups/offsets.log, replayed at open. It participates in the broker's group commit like every
  * other log (SyncableLog, its writes through a SegmentWriter: segment-writer.ts): an OffsetCommit is
- * answered only after the fsync round that covers its record. What the offsets mean (commits applied
- * once durable, compaction thresholds) is the group coordinator's, in core/stream/group-offsets.ts.
+ * answered only after the fsync round that covers its record. The store over it (commits applied once
+ * durable, compaction thresholds) is group-offsets-file.ts.
  *
  * File header (8 bytes, once at the start of the file):
  *
@@ -72,6 +72,7 @@ import { findNextValid, trySaveDamagedBytes } from './damage.js';
 import { UnsupportedFormatError } from './format-error.js';
 import { CachedFile, FdCache, PRIVATE_CACHE_FILES } from './fd-cache.js';
 import { SegmentWriter, type WritableSegment } from './segment-writer.js';
+import { MAX_GROUP_ID_BYTES, type StoredOffset } from './meta-store.js';
 
 /** "PBGO" read as one big-endian u32. */
 export const OFFSET_LOG_MAGIC = 0x5042474f;
@@ -88,8 +89,6 @@ const ENTRY_FIXED_BYTES = 30;
  * and small enough that a corrupt length cannot make recovery allocate gigabytes.
  */
 export const MAX_OFFSET_RECORD_BYTES = 64 * 1024 * 1024;
-/** Longest group id the format stores: a u16 length (Kafka's own strings stop at 32767 bytes). */
-export const MAX_GROUP_ID_BYTES = 0xffff;
 /** Entries per COMMIT record when compaction writes a group's snapshot (keeps each record modest). */
 export const SNAPSHOT_ENTRIES_PER_RECORD = 4096;
 
@@ -105,18 +104,8 @@ const OFFSET_LOG_WRITE_BUFFER_BYTES = 256 * 1024;
 const TEMP_SUFFIX = '.tmp';
 const CORRUPT_SUFFIX = '.corrupt';
 
-/** One committed offset as stored: plain data, no protocol types. */
-export interface StoredOffset {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: bigint;
-  /** the leader epoch the client saw with the offset, -1 when it sent none */
-  readonly leaderEpoch: number;
-  /** when the commit was made, ms since the epoch */
-  readonly commitTimestampMs: number;
-  /** the client's free-form string (Kafka's offset metadata), null when it sent none */
-  readonly metadata: string | null;
-}
+export type { StoredOffset };
+export { MAX_GROUP_ID_BYTES };
 
 export type OffsetRecord =
   | { readonly type: typeof RECORD_TYPE_COMMIT; readonly groupId: string; readonly offsets: readonly StoredOffset[] }
@@ -302,7 +291,7 @@ function encodeFileHeader(): Buffer {
 // ---- the file -------------------------------------------------------------------------------------------
 
 /**
- * What the group coordinator (core/stream/group-offsets.ts) needs of the offsets log: append a record
+ * What the group-offset store (group-offsets-file.ts) needs of the offsets log: append a record
  * (durable once the scheduler's round that covers it completes), rewrite the whole log as a snapshot, close.
  */
 export interface OffsetLog {

@@ -15,6 +15,8 @@
  * - `StorageEngine` (this file): what the composition root builds and hands to the core.
  */
 
+import type { MetaStore } from './meta-store.js';
+
 /**
  * Told when durability rounds complete (the engine's group commit: every record written before a round was
  * requested is durable once it completes) or fail.
@@ -72,8 +74,31 @@ export interface StorageEngine {
   readonly kind: string;
   readonly durable: Durability;
   readonly transient: Durability;
+  /** definitions and group offsets (meta-store.ts); their rounds are `durable`'s */
+  readonly meta: MetaStore;
   /** `listener` runs on every write or commit failure (after the rounds it failed were refused) */
   onFailure(listener: (error: Error) => void): void;
   /** Finish what is written (a last commit), then release every resource; the stores are closed by their owners first. */
   close(): Promise<void>;
 }
+
+// ---- the metadata store (meta-store.ts) -----------------------------------------------------------------
+
+export type {
+  BindingDocument,
+  CommitFence,
+  CommitOutcome,
+  DefinitionStore,
+  DefinitionsOpenOptions,
+  GroupOffsets,
+  GroupOffsetStore,
+  MetaStore,
+  NamedDocument,
+  OpenedDefinitions,
+  StoredDefinitionChange,
+  StoredDefinitions,
+  StoredOffset,
+} from './meta-store.js';
+export { MAX_GROUP_ID_BYTES } from './meta-store.js';
+/** A data file (or definitions snapshot) in a format version this Postbox does not read: the start is refused. */
+export { UnsupportedFormatError } from './format-error.js';

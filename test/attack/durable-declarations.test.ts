@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import amqp from 'amqplib';
 import { startCanary } from '../helpers/canary.js';
 import { startTestBroker, tempDataDir } from '../helpers/broker.js';
-import { DEFINITIONS_FILE, DEFINITIONS_JOURNAL_FILE, MIN_RECORDS_BEFORE_SNAPSHOT } from '../../src/core/definitions.js';
+import { DEFINITIONS_FILE, DEFINITIONS_JOURNAL_FILE, MIN_RECORDS_BEFORE_SNAPSHOT } from '../../src/storage/definitions-file.js';
 
 function inode(file: string): number | null {
   try {

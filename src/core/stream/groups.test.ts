@@ -9,6 +9,8 @@ import { StreamStore } from './topics.js';
 import { EMPTY_GROUP_RETENTION_MS, GroupCoordinator, type JoinOutcome, type JoinRequest } from './groups.js';
 import { INITIAL_REBALANCE_DELAY_MS } from './group-state.js';
 import { OFFSET_LOG_FILE, OFFSET_LOG_HEADER_BYTES } from '../../storage/group-offset-log.js';
+import { FileMetaStore } from '../../storage/file-meta-store.js';
+import type { FileGroupOffsetStore } from '../../storage/group-offsets-file.js';
 
 const START = 1_000_000;
 
@@ -16,6 +18,8 @@ interface Harness {
   readonly dir: string;
   readonly groups: GroupCoordinator;
   readonly streams: StreamStore;
+  /** the file engine's group-offset store the coordinator writes to */
+  readonly offsets: FileGroupOffsetStore;
   /** moves the fake clock and runs the coordinator's timer once */
   advance(ms: number): void;
   close(): Promise<void>;
@@ -32,17 +36,19 @@ function tempDir(): string {
   return dir;
 }
 
-function open(dir = tempDir(), extra: { offsetLogCompactionMinBytes?: number } = {}): Harness {
+function open(dir = tempDir(), extra: { compactionMinBytes?: number } = {}): Harness {
   const scheduler = new SyncScheduler('always');
   const logger = createLogger('silent');
   const streams = StreamStore.open({ dataDir: dir, scheduler, logger, autoCreateTopics: false, defaultPartitions: 1, retentionCheckMs: 60_000 });
   if (streams.topic('t') === undefined) streams.createTopic('t', 4, {});
   let now = START;
-  const groups = GroupCoordinator.open({ dataDir: dir, scheduler, logger, streams, clock: () => now, timer: false, ...extra });
+  const offsets = new FileMetaStore({ dataDir: dir, scheduler, logger }).openGroupOffsets(extra);
+  const groups = GroupCoordinator.open({ offsets, logger, streams, clock: () => now, timer: false });
   return {
     dir,
     groups,
     streams,
+    offsets,
     advance(ms) {
       now += ms;
       groups.checkTimeouts(now);
@@ -467,7 +473,7 @@ test('forgetting a deleted topic drops every group\'s offsets for it, durably; a
 });
 
 test('the offsets log is compacted once it outgrows its live content, keeping every latest offset', async () => {
-  const h = open(undefined, { offsetLogCompactionMinBytes: 2048 });
+  const h = open(undefined, { compactionMinBytes: 2048 });
   const dir = h.dir;
   for (let i = 0; i < 200; i++) {
     const results = await h.groups.commitOffsets({
@@ -479,9 +485,8 @@ test('the offsets log is compacted once it outgrows its live content, keeping ev
     });
     assert.ok(results.every((r) => r.error === 'none'));
   }
-  const stats = h.groups.offsetLogStats();
-  assert.ok(stats.compactions > 0, 'compacted at least once');
-  assert.ok(stats.bytes < 2 * 2048 + 1024, `log stays bounded (${stats.bytes} bytes)`);
+  assert.ok(h.offsets.compactions > 0, 'compacted at least once');
+  assert.ok(h.offsets.logBytes < 2 * 2048 + 1024, `log stays bounded (${h.offsets.logBytes} bytes)`);
   const expected = (g: number) => {
     const last = [197, 198, 199].find((i) => i % 3 === g)!;
     return [{ topic: 't', partitions: [0, 1, 2, 3].map((p) => ({ partition: p, offset: BigInt(last * 10 + p), leaderEpoch: -1, metadata: null })) }];

@@ -1,8 +1,9 @@
 /**
  * The consumer-group coordinator: membership and rebalances of consumer groups (group-state.ts, Kafka's
- * classic group protocol) and their durable committed offsets (group-offsets.ts, on disk under
- * <dataDir>/groups/, format in storage/group-offset-log.ts). Protocol-neutral: member ids, protocol names, opaque
- * metadata and assignment bytes, bigint offsets; errors come back as GroupError values.
+ * classic group protocol) and their durable committed offsets, kept by the engine's group-offset store
+ * (storage/meta-store.ts GroupOffsetStore, opened by the caller) with compare-and-set on the generation.
+ * Protocol-neutral: member ids, protocol names, opaque metadata and assignment bytes, bigint offsets;
+ * errors come back as GroupError values.
  *
  * Membership is memory only, as in Kafka's coordinator between loads: after a restart every group is
  * Empty with its committed offsets, and members rejoin (their heartbeats get 'unknown-member').
@@ -10,12 +11,9 @@
  * Time is one coarse shared timer (GROUP_TIMER_TICK_MS) that expires sessions and ends join and sync
  * phases; tests may pass their own clock and tick with checkTimeouts(now) instead.
  */
-import path from 'node:path';
 import type { Logger } from '../../log/logger.js';
-import type { SyncScheduler } from '../../storage/sync.js';
+import { MAX_GROUP_ID_BYTES, type GroupOffsetStore, type StoredOffset } from '../../storage/stores.js';
 import type { StreamStore } from './topics.js';
-import { OffsetStore, type StoredOffset } from './group-offsets.js';
-import { MAX_GROUP_ID_BYTES } from '../../storage/group-offset-log.js';
 import {
   ConsumerGroup,
   INITIAL_REBALANCE_DELAY_MS,
@@ -66,8 +64,8 @@ export const EMPTY_GROUP_RETENTION_MS = 10 * 60 * 1000;
 export const MAX_OFFSET_METADATA_BYTES = 4096;
 
 export interface GroupCoordinatorOptions {
-  readonly dataDir: string;
-  readonly scheduler: SyncScheduler;
+  /** the engine's group-offset store (MetaStore.openGroupOffsets); the coordinator closes it */
+  readonly offsets: GroupOffsetStore;
   readonly logger: Logger;
   readonly streams: StreamStore;
   /** ms since the epoch; Date.now unless a test drives time */
@@ -76,8 +74,6 @@ export interface GroupCoordinatorOptions {
   readonly timer?: boolean;
   /** the initial rebalance delay for groups starting from Empty, ms (default INITIAL_REBALANCE_DELAY_MS) */
   readonly initialRebalanceDelayMs?: number;
-  /** never compact an offsets log smaller than this, bytes (tests lower it) */
-  readonly offsetLogCompactionMinBytes?: number;
 }
 
 export interface OffsetCommitRequest {
@@ -157,7 +153,7 @@ export interface CommittedOffsetView {
 
 export class GroupCoordinator {
   private readonly groups = new Map<string, ConsumerGroup>();
-  private readonly offsets: OffsetStore;
+  private readonly offsets: GroupOffsetStore;
   /** groups whose DELETE GROUP record is written but not yet durable */
   private readonly deleting = new Set<string>();
   private readonly clock: () => number;
@@ -169,15 +165,7 @@ export class GroupCoordinator {
   private constructor(private readonly options: GroupCoordinatorOptions) {
     this.clock = options.clock ?? Date.now;
     this.initialRebalanceDelayMs = options.initialRebalanceDelayMs ?? INITIAL_REBALANCE_DELAY_MS;
-    const logger = options.logger;
-    this.offsets = OffsetStore.open({
-      dir: path.join(options.dataDir, 'groups'),
-      scheduler: options.scheduler,
-      warn: (line) => logger.warn(line),
-      error: (line) => logger.error(line),
-      info: (line) => logger.info(line),
-      ...(options.offsetLogCompactionMinBytes === undefined ? {} : { compactionMinBytes: options.offsetLogCompactionMinBytes }),
-    });
+    this.offsets = options.offsets;
   }
 
   static open(options: GroupCoordinatorOptions): GroupCoordinator {
@@ -212,9 +200,14 @@ export class GroupCoordinator {
     }
     const target = group;
     const rebalanceTimeoutMs = request.rebalanceTimeoutMs > 0 ? request.rebalanceTimeoutMs : request.sessionTimeoutMs;
+    const offsets = this.offsets;
     return new Promise<JoinOutcome>((resolve) => {
       const now = this.clock();
-      target.join({ ...request, rebalanceTimeoutMs }, now, resolve);
+      target.join({ ...request, rebalanceTimeoutMs }, now, (outcome) => {
+        // a member joined a generation: commits fenced with any other are refused by the store from now on
+        if (outcome.error === 'none' && !this.closed) offsets.setGeneration(request.groupId, outcome.generationId);
+        resolve(outcome);
+      });
       this.forgetIfIdle(target, now);
     });
   }
@@ -285,8 +278,11 @@ export class GroupCoordinator {
         acceptedResults.push(result);
       }
     }
+    // a member's commit is conditional on the generation it was checked against (compare-and-set in the store)
+    const fence = request.generationId >= 0 ? { generation: request.generationId } : null;
     try {
-      await this.offsets.commit(request.groupId, accepted);
+      const outcome = await this.offsets.commit(request.groupId, accepted, fence);
+      if (outcome === 'fenced') for (const r of acceptedResults) r.error = 'illegal-generation';
     } catch (err) {
       this.options.logger.warn(`consumer group '${request.groupId}': offset commit not durable: ${(err as Error).message}`);
       for (const r of acceptedResults) r.error = 'coordinator-not-available';
@@ -367,6 +363,7 @@ export class GroupCoordinator {
       await this.offsets.commit(
         groupId,
         offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, leaderEpoch: -1, commitTimestampMs: now, metadata: '' })),
+        null,
       );
     } catch (err) {
       this.options.logger.warn(`consumer group '${groupId}': offset reset not durable: ${(err as Error).message}`);
@@ -426,16 +423,6 @@ export class GroupCoordinator {
     return views;
   }
 
-  /** Bytes in the offsets log, and how often it was compacted since open. */
-  offsetLogStats(): { bytes: number; compactions: number } {
-    return { bytes: this.offsets.logBytes, compactions: this.offsets.compactions };
-  }
-
-  /** Rewrites the offsets log to its live content now. */
-  compactOffsetLog(): void {
-    this.offsets.compact();
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -467,7 +454,10 @@ export class GroupCoordinator {
    */
   private forgetIfIdle(group: ConsumerGroup, now: number): void {
     if (!group.idle || this.offsets.has(group.groupId) || this.groups.get(group.groupId) !== group) return;
-    if (group.generationId === 0 || now - group.emptySinceMs >= EMPTY_GROUP_RETENTION_MS) this.groups.delete(group.groupId);
+    if (group.generationId === 0 || now - group.emptySinceMs >= EMPTY_GROUP_RETENTION_MS) {
+      this.groups.delete(group.groupId);
+      this.offsets.setGeneration(group.groupId, null); // so a store holds generations of live groups only
+    }
   }
 }
 

@@ -4,11 +4,13 @@
  */
 import type { StorageEngine } from '../stores.js';
 import { MemoryDurability } from './durability.js';
+import { MemoryMetaStore } from './meta-store.js';
 
 export class MemoryStorageEngine implements StorageEngine {
   readonly kind = 'memory';
   readonly durable = new MemoryDurability();
   readonly transient = new MemoryDurability();
+  readonly meta = new MemoryMetaStore(this.durable);
 
   onFailure(_listener: (error: Error) => void): void {
     // memory never fails a write

@@ -5,10 +5,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
-import { SyncScheduler } from '../../storage/sync.js';
-import { installFaults, parseFaultPlan } from '../../storage/faults.js';
-import { OffsetStore, type StoredOffset } from './group-offsets.js';
-import { OFFSET_LOG_FILE, encodeCommitRecord, encodeDeleteGroupRecord, replayOffsetLog, type OffsetRecord } from '../../storage/group-offset-log.js';
+import { SyncScheduler } from './sync.js';
+import { installFaults, parseFaultPlan } from './faults.js';
+import { FileGroupOffsetStore } from './group-offsets-file.js';
+import type { StoredOffset } from './meta-store.js';
+import { OFFSET_LOG_FILE, encodeCommitRecord, encodeDeleteGroupRecord, replayOffsetLog, type OffsetRecord } from './group-offset-log.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -22,13 +23,13 @@ function tempDir(): string {
 }
 
 interface Opened {
-  readonly store: OffsetStore;
+  readonly store: FileGroupOffsetStore;
   close(): Promise<void>;
 }
 
 function openStore(dir: string): Opened {
   const scheduler = new SyncScheduler('always');
-  const store = OffsetStore.open({ dir, scheduler, warn: () => {}, info: () => {} });
+  const store = FileGroupOffsetStore.open({ dir, scheduler, warn: () => {}, info: () => {} });
   return {
     store,
     async close() {
@@ -43,7 +44,7 @@ function offset(topic: string, partition: number, at: bigint, metadata: string |
 }
 
 /** topic → partition → offset of one group, as plain arrays for deepEqual */
-function offsetsOf(store: OffsetStore, groupId: string): Array<[string, number, bigint]> | undefined {
+function offsetsOf(store: FileGroupOffsetStore, groupId: string): Array<[string, number, bigint]> | undefined {
   const group = store.offsetsOf(groupId);
   if (group === undefined) return undefined;
   const out: Array<[string, number, bigint]> = [];
@@ -133,8 +134,8 @@ test('replaying a tombstone forgets everything committed for the group before it
 test('a deletion shows only once its tombstone is durable, and the group stays deleted across a reopen', async () => {
   const dir = tempDir();
   const first = openStore(dir);
-  await first.store.commit('gone', [offset('t', 0, 10n, 'm'), offset('t', 1, 11n)]);
-  await first.store.commit('kept', [offset('t', 0, 3n)]);
+  await first.store.commit('gone', [offset('t', 0, 10n, 'm'), offset('t', 1, 11n)], null);
+  await first.store.commit('kept', [offset('t', 0, 3n)], null);
   const deleting = first.store.deleteGroup('gone');
   assert.equal(first.store.has('gone'), true, 'still there until the fsync covering the tombstone');
   await deleting;
@@ -147,7 +148,7 @@ test('a deletion shows only once its tombstone is durable, and the group stays d
     assert.equal(second.store.has('gone'), false);
     assert.deepEqual(offsetsOf(second.store, 'kept'), [['t', 0, 3n]]);
     // the same id committed again is a new group with only the new offsets
-    await second.store.commit('gone', [offset('t', 2, 1n)]);
+    await second.store.commit('gone', [offset('t', 2, 1n)], null);
   } finally {
     await second.close();
   }
@@ -163,8 +164,8 @@ test('compaction drops a deleted group entirely: no commit of it and no tombston
   const dir = tempDir();
   const opened = openStore(dir);
   try {
-    for (let i = 0; i < 20; i++) await opened.store.commit('deleted-group-id', [offset('topic-of-deleted', 0, BigInt(i))]);
-    await opened.store.commit('kept', [offset('t', 0, 3n)]);
+    for (let i = 0; i < 20; i++) await opened.store.commit('deleted-group-id', [offset('topic-of-deleted', 0, BigInt(i))], null);
+    await opened.store.commit('kept', [offset('t', 0, 3n)], null);
     await opened.store.deleteGroup('deleted-group-id');
     opened.store.compact();
     const bytes = fs.readFileSync(path.join(dir, OFFSET_LOG_FILE));
@@ -181,7 +182,7 @@ test('compaction drops a deleted group entirely: no commit of it and no tombston
 test('a compaction while a tombstone waits for its fsync keeps the tombstone after the snapshot', async () => {
   const dir = tempDir();
   const first = openStore(dir);
-  await first.store.commit('g', [offset('t', 0, 8n)]);
+  await first.store.commit('g', [offset('t', 0, 8n)], null);
   const deleting = first.store.deleteGroup('g');
   // the snapshot still holds g's offsets (the deletion is not durable); the pending tombstone follows them
   first.store.compact();
@@ -202,7 +203,7 @@ test('a compaction while a tombstone waits for its fsync keeps the tombstone aft
 test('a torn tombstone (a deletion never acknowledged) is cut off at open and the group keeps its offsets', async () => {
   const dir = tempDir();
   const first = openStore(dir);
-  await first.store.commit('g', [offset('t', 0, 8n)]);
+  await first.store.commit('g', [offset('t', 0, 8n)], null);
   await first.close();
   const file = path.join(dir, OFFSET_LOG_FILE);
   const goodBytes = fs.statSync(file).size;
@@ -220,27 +221,27 @@ test('a torn tombstone (a deletion never acknowledged) is cut off at open and th
 test('a damaged commit in the middle of the offsets log costs only that commit: the later ones replay, the bytes are set aside', async () => {
   const dir = tempDir();
   const first = openStore(dir);
-  await first.store.commit('a', [offset('t', 0, 1n)]);
+  await first.store.commit('a', [offset('t', 0, 1n)], null);
   const file = path.join(dir, OFFSET_LOG_FILE);
   const damagedAt = fs.statSync(file).size;
-  await first.store.commit('a', [offset('t', 0, 2n)]);
+  await first.store.commit('a', [offset('t', 0, 2n)], null);
   const damagedEnd = fs.statSync(file).size;
-  await first.store.commit('b', [offset('t', 1, 30n)]);
-  await first.store.commit('a', [offset('t', 2, 40n)]);
+  await first.store.commit('b', [offset('t', 1, 30n)], null);
+  await first.store.commit('a', [offset('t', 2, 40n)], null);
   await first.close();
   const bytes = fs.readFileSync(file);
   bytes[damagedAt + 20]! ^= 0x10;
   fs.writeFileSync(file, bytes);
   const errors: string[] = [];
   const scheduler = new SyncScheduler('always');
-  const store = OffsetStore.open({ dir, scheduler, warn: () => {}, error: (line) => errors.push(line), info: () => {} });
+  const store = FileGroupOffsetStore.open({ dir, scheduler, warn: () => {}, error: (line) => errors.push(line), info: () => {} });
   try {
     assert.deepEqual(offsetsOf(store, 'a'), [['t', 0, 1n], ['t', 2, 40n]], 'the damaged commit falls back to the one before it');
     assert.deepEqual(offsetsOf(store, 'b'), [['t', 1, 30n]]);
     assert.equal(errors.length, 1, errors.join('\n'));
     assert.match(errors[0]!, /DAMAGED: skipped \d+ byte\(s\) in 1 range\(s\).*replayed the 3 intact record\(s\)/);
     assert.deepEqual(fs.readFileSync(`${file}.damaged-${damagedAt}`), bytes.subarray(damagedAt, damagedEnd));
-    await store.commit('b', [offset('t', 1, 31n)]);
+    await store.commit('b', [offset('t', 1, 31n)], null);
   } finally {
     store.close();
     await scheduler.close();
@@ -256,7 +257,7 @@ test('a damaged commit in the middle of the offsets log costs only that commit: 
 test('an offsets log in an unknown format version stops the open, naming the file and both versions', async () => {
   const dir = tempDir();
   const first = openStore(dir);
-  await first.store.commit('a', [offset('t', 0, 1n)]);
+  await first.store.commit('a', [offset('t', 0, 1n)], null);
   await first.close();
   const file = path.join(dir, OFFSET_LOG_FILE);
   const bytes = fs.readFileSync(file);
@@ -312,12 +313,12 @@ test('an offset commit whose write is torn by a full disk is refused and its byt
   const file = path.join(dir, OFFSET_LOG_FILE);
   const errors: Error[] = [];
   const scheduler = new SyncScheduler('always', { onError: (error) => errors.push(error) });
-  const store = OffsetStore.open({ dir, scheduler, warn: () => {}, info: () => {} });
-  await store.commit('g', [offset('t', 0, 10n)]);
+  const store = FileGroupOffsetStore.open({ dir, scheduler, warn: () => {}, info: () => {} });
+  await store.commit('g', [offset('t', 0, 10n)], null);
   const durableBytes = fs.statSync(file).size;
   installFaults(parseFaultPlan('seed=7,torn=1'));
   try {
-    await assert.rejects(store.commit('g', [offset('t', 0, 20n, 'x'.repeat(1000))]), /ENOSPC/);
+    await assert.rejects(store.commit('g', [offset('t', 0, 20n, 'x'.repeat(1000))], null), /ENOSPC/);
   } finally {
     installFaults(null);
   }
@@ -326,7 +327,7 @@ test('an offset commit whose write is torn by a full disk is refused and its byt
   assert.ok(errors.length > 0 && scheduler.failure !== null);
   scheduler.requestRound(); // storage is reported healthy again once a round completes
   await waitFor(() => scheduler.failure === null);
-  await store.commit('g', [offset('t', 0, 30n)]);
+  await store.commit('g', [offset('t', 0, 30n)], null);
   assert.deepEqual(offsetsOf(store, 'g'), [['t', 0, 30n]]);
   store.close();
   await scheduler.close();

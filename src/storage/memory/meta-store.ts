@@ -1,0 +1,87 @@
+/**
+ * The memory engine's metadata store: definitions and group offsets in maps, kept by the engine until it
+ * closes (a store closed and opened again on the same engine finds what it held, as a file store finds its
+ * files), durable at the end of the turn (MemoryDurability).
+ */
+import { DefinitionIndex } from '../definition-index.js';
+import { GroupOffsetTable } from '../group-offset-table.js';
+import {
+  emptyStoredDefinitions,
+  type DefinitionStore,
+  type DefinitionsOpenOptions,
+  type GroupOffsets,
+  type GroupOffsetStore,
+  type MetaStore,
+  type OpenedDefinitions,
+  type StoredDefinitionChange,
+  type StoredDefinitions,
+} from '../meta-store.js';
+import type { Durability } from '../stores.js';
+
+/** Definitions as documents in memory: a change is applied at once (O(1)), durable with the round it returns. */
+class MemoryDefinitionStore implements DefinitionStore {
+  readonly snapshotDue = false;
+  private closed = false;
+
+  constructor(
+    private readonly owner: MemoryMetaStore,
+    private readonly durability: Durability,
+  ) {}
+
+  record(changes: readonly StoredDefinitionChange[]): number {
+    if (this.closed) throw new Error('the definitions store is closed');
+    if (changes.length === 0) return 0;
+    // a copy, as a file or a database holds its own: later changes to the caller's objects do not reach it
+    const copies = changes.map((change) => structuredClone(change));
+    for (const change of copies) this.owner.definitions.apply(change);
+    return this.durability.requestRound();
+  }
+
+  writeSnapshot(all: StoredDefinitions): void {
+    if (this.closed) throw new Error('the definitions store is closed');
+    this.owner.definitions = new DefinitionIndex(structuredClone(all));
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
+
+/** Group offsets in maps; writes apply when the memory round completes (the end of the turn). */
+class MemoryGroupOffsetStore extends GroupOffsetTable<null> {
+  constructor(
+    durability: Durability,
+    private readonly owner: MemoryMetaStore,
+    kept: Map<string, GroupOffsets> | null,
+  ) {
+    super(durability);
+    if (kept !== null) for (const [groupId, topics] of kept) for (const partitions of topics.values()) this.applyCommit(groupId, [...partitions.values()]);
+    durability.addListener(this);
+  }
+
+  protected persist(): null {
+    return null;
+  }
+
+  protected release(): void {
+    // the maps themselves: the writes still waiting are applied to them right after this
+    this.owner.groupOffsets = this.byGroup;
+  }
+}
+
+export class MemoryMetaStore implements MetaStore {
+  /** what the definitions store holds, keyed (and found again when opened anew on this engine) */
+  definitions = new DefinitionIndex(emptyStoredDefinitions());
+  /** what a closed group-offset store held, for the next one opened on this engine */
+  groupOffsets: Map<string, GroupOffsets> | null = null;
+
+  constructor(private readonly durability: Durability) {}
+
+  openDefinitions(_open: DefinitionsOpenOptions): OpenedDefinitions {
+    return { store: new MemoryDefinitionStore(this, this.durability), definitions: structuredClone(this.definitions.definitions()) };
+  }
+
+  openGroupOffsets(): GroupOffsetStore {
+    return new MemoryGroupOffsetStore(this.durability, this, this.groupOffsets);
+  }
+}
