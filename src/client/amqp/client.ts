@@ -269,8 +269,12 @@ export class AmqpClient implements FrameSink {
   }
 
   onFrame(type: number, channel: number, payload: Buffer): void {
+    // kept this small so that V8 inlines it, and the handler into it, in the parser's loop (the hot path)
     const handler = this.handler;
-    if (handler !== null && handler(type, channel, payload)) return;
+    if (handler === null || !handler(type, channel, payload)) this.queueFrame(type, channel, payload);
+  }
+
+  private queueFrame(type: number, channel: number, payload: Buffer): void {
     if (this.onFailure !== null && type === FRAME_METHOD && this.answeredClose(channel, payload)) return;
     this.frames.push({ type, channel, payload });
     this.wake();
