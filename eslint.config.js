@@ -2,7 +2,8 @@
 //
 //   protocol/, management/  →  core/  →  storage/  →  util/, log/, errors/
 //
-// Nothing imports protocol/ or management/ but the composition root (broker.ts) and the CLI; an adapter
+// Nothing imports protocol/ or management/ but the composition root (broker.ts), the CLI, and the AMQP client
+// (client/amqp: the generated codecs and the frame parser only, so that it shares no broker state); an adapter
 // reaches storage only through core entry points (VirtualHost.publish, core/stream/append.ts, Partition
 // readSlice, BrokerCore.whenDurable); storage knows nothing of routing, protocols or the core model; util/,
 // log/ and errors/ import nothing of the broker. config/ is the settings table every layer may read.
@@ -13,7 +14,7 @@ function forbid(groups, why) {
   return ['error', { patterns: [{ group: groups, message: why }] }];
 }
 
-const ABOVE_CORE = ['**/protocol/**', '**/management/**', '**/cli/**', '**/broker.js', '**/index.js'];
+const ABOVE_CORE = ['**/protocol/**', '**/management/**', '**/cli/**', '**/client/**', '**/broker.js', '**/index.js'];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'test-artifacts/**', 'src/management/ui/**'] },
@@ -44,7 +45,23 @@ export default tseslint.config(
   {
     files: ['src/protocol/**/*.ts'],
     rules: {
-      'no-restricted-imports': forbid(['**/storage/**', '**/management/**', '**/cli/**'], 'a protocol adapter talks to core only (ARCHITECTURE.md layering)'),
+      'no-restricted-imports': forbid(['**/storage/**', '**/management/**', '**/cli/**', '**/client/**'], 'a protocol adapter talks to core only (ARCHITECTURE.md layering)'),
+    },
+  },
+  {
+    // the AMQP client talks to a broker over a socket: of the broker it shares the codecs and nothing else
+    files: ['src/client/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/storage/**', '**/management/**', '**/cli/**', '**/broker.js'], message: 'the AMQP client shares no broker state (eslint.config.js)' },
+            { regex: '/protocol/(?!amqp/generated/spec\\.js$|amqp/frame-parser\\.js$)', message: 'of protocol/ the AMQP client imports the generated codecs and the frame parser only' },
+            { regex: '/core/(?!field-table\\.js$)', message: 'of core/ the AMQP client imports the field-table codec only' },
+          ],
+        },
+      ],
     },
   },
   {

@@ -1,9 +1,10 @@
 /**
- * Lean consumer worker: raw AMQP over net.Socket. basic.qos(prefetch), basic.consume with manual acks, and
+ * Lean consumer worker: the project's AMQP client (src/client/amqp) with a frame handler, no amqplib. basic.qos(prefetch), basic.consume with manual acks, and
  * a pre-encoded basic.ack with multiple=true every `ackEvery` deliveries (and for the last one). A delivery
  * counts once its last body frame arrives. Reports done after `count` deliveries, then deletes the queue.
  * In latency mode it reads the send time stamped at the start of each body.
  */
+import { contentBodySize, deliverTagOf } from '../../src/client/amqp/index.js';
 import {
   FRAME_BODY,
   FRAME_HEADER,
@@ -19,17 +20,15 @@ import {
   M_QUEUE_DELETE_OK,
 } from '../../src/protocol/amqp/generated/spec.js';
 import { nowMs, summarize } from '../lib/common.js';
-import { LeanConnection, deliverTag, encodeAck, setAckTag } from '../lib/lean-amqp.js';
+import { LEAN_CHANNEL, openLean, serverProduct } from '../lib/lean.js';
 import { BODY_SEQ_OFFSET, BODY_TIME_OFFSET, finish, fail, reportProgress, runWorker, type WorkerConfig } from './ipc.js';
 
 runWorker('consumer', async (config: WorkerConfig) => {
-  const c = await LeanConnection.open(config.url);
-  c.onFatal = fail;
+  const c = await openLean(config.url, fail);
   const declare = { ticket: 0, queue: config.queue, passive: false, durable: config.durable, exclusive: false, autoDelete: false, nowait: false, arguments: {} };
-  await c.call(1, { id: M_QUEUE_DECLARE, args: declare }, M_QUEUE_DECLARE_OK);
-  await c.call(1, { id: M_BASIC_QOS, args: { prefetchSize: 0, prefetchCount: config.prefetch, global: false } }, M_BASIC_QOS_OK);
+  await c.call(LEAN_CHANNEL, { id: M_QUEUE_DECLARE, args: declare }, M_QUEUE_DECLARE_OK);
+  await c.call(LEAN_CHANNEL, { id: M_BASIC_QOS, args: { prefetchSize: 0, prefetchCount: config.prefetch, global: false } }, M_BASIC_QOS_OK);
 
-  const ack = encodeAck(true);
   let received = 0;
   let firstAt = 0;
   let unacked = 0;
@@ -49,22 +48,21 @@ runWorker('consumer', async (config: WorkerConfig) => {
       latencies[samples++] = at - firstBodyFrame.readDoubleLE(BODY_TIME_OFFSET) + config.skewMs;
     }
     if (++unacked >= config.ackEvery || received === config.count) {
-      setAckTag(ack, tag);
-      c.socket.write(Buffer.from(ack)); // a copy: the socket may still hold the previous one
+      c.ack(LEAN_CHANNEL, tag, true);
       unacked = 0;
     }
     if (received === config.count) {
       stopProgress();
       const result = { count: received, firstAt, lastAt: at, latency: config.latency ? summarize(latencies, samples) : undefined };
-      c.hot = undefined;
-      c.call(1, { id: M_QUEUE_DELETE, args: { ticket: 0, queue: config.queue, ifUnused: false, ifEmpty: false, nowait: false } }, M_QUEUE_DELETE_OK)
-        .then(() => c.close())
+      c.handler = null;
+      c.call(LEAN_CHANNEL, { id: M_QUEUE_DELETE, args: { ticket: 0, queue: config.queue, ifUnused: false, ifEmpty: false, nowait: false } }, M_QUEUE_DELETE_OK)
+        .then(() => c.close().catch(() => c.destroy()))
         .then(() => finish(result), fail);
     }
   };
 
   let firstBody: Buffer | undefined;
-  c.hot = (type, channel, payload) => {
+  c.handler = (type, _channel, payload) => {
     if (type === FRAME_BODY) {
       if (!bodyStarted) {
         firstBody = payload;
@@ -76,21 +74,21 @@ runWorker('consumer', async (config: WorkerConfig) => {
         delivered(firstBody!);
       }
     } else if (type === FRAME_HEADER) {
-      // | u16 class | u16 weight | u64 body size | ...; bodies here are far below 2^32 bytes
-      bodyLeft = payload.readUInt32BE(8);
+      bodyLeft = contentBodySize(payload);
       bodyStarted = false;
       if (bodyLeft === 0) delivered(Buffer.alloc(12));
     } else if (type === FRAME_METHOD && payload.readUInt32BE(0) === M_BASIC_DELIVER) {
-      tag = deliverTag(payload);
-    } else if (type === FRAME_METHOD) {
-      c.handleMethod(channel, payload);
+      tag = deliverTagOf(payload);
+    } else {
+      return false;
     }
+    return true;
   };
-  // the hot handler is installed; consume-ok comes through handleMethod to the waiting call
+  // the handler is installed; consume-ok comes to the waiting call past the first deliveries
   await c.call(
-    1,
+    LEAN_CHANNEL,
     { id: M_BASIC_CONSUME, args: { ticket: 0, queue: config.queue, consumerTag: '', noLocal: false, noAck: false, exclusive: false, nowait: false, arguments: {} } },
     M_BASIC_CONSUME_OK,
   );
-  return { server: c.serverProduct, run: () => {} };
+  return { server: serverProduct(c), run: () => {} };
 });

@@ -1,10 +1,11 @@
 /**
- * Lean publisher worker: raw AMQP over net.Socket (see ../lib/lean-amqp.ts). Throughput mode writes batches
+ * Lean publisher worker: the project's AMQP client (src/client/amqp) with a frame handler, no amqplib. Throughput mode writes batches
  * of pre-encoded publishes (method + header + body frames, copied PUBLISH_BATCH times into one buffer) and
  * waits for 'drain' whenever the socket's buffer is full; with confirms it keeps at most `confirmWindow`
  * publishes unconfirmed, counting basic.ack (single and multiple) from the broker. Latency mode paces at
  * `rate` msg/s, stamping send time and sequence into each copy's body.
  */
+import { encodePublish } from '../../src/client/amqp/index.js';
 import {
   M_BASIC_ACK,
   M_BASIC_NACK,
@@ -15,9 +16,10 @@ import {
   M_QUEUE_DECLARE,
   M_QUEUE_DECLARE_OK,
   FRAME_METHOD,
+  decodeMethod,
 } from '../../src/protocol/amqp/generated/spec.js';
 import { nowMs } from '../lib/common.js';
-import { LeanConnection, ackFields, encodePublish } from '../lib/lean-amqp.js';
+import { LEAN_CHANNEL, openLean, serverProduct } from '../lib/lean.js';
 import { BODY_SEQ_OFFSET, BODY_TIME_OFFSET, finish, fail, makeBody, pace, reportProgress, runWorker, type WorkerConfig } from './ipc.js';
 
 /** Publishes per pre-built batch buffer (~170 bytes each for 100-byte bodies: ~85 KB per write). */
@@ -26,13 +28,12 @@ const PUBLISH_BATCH = 512;
 const PACE_TICK_MS = 5;
 
 runWorker('publisher', async (config: WorkerConfig) => {
-  const c = await LeanConnection.open(config.url);
-  c.onFatal = fail;
+  const c = await openLean(config.url, fail);
   const declare = { ticket: 0, queue: config.queue, passive: false, durable: config.durable, exclusive: false, autoDelete: false, nowait: false, arguments: {} };
-  await c.call(1, { id: M_QUEUE_DECLARE, args: declare }, M_QUEUE_DECLARE_OK);
-  if (config.confirms) await c.call(1, { id: M_CONFIRM_SELECT, args: { nowait: false } }, M_CONFIRM_SELECT_OK);
+  await c.call(LEAN_CHANNEL, { id: M_QUEUE_DECLARE, args: declare }, M_QUEUE_DECLARE_OK);
+  if (config.confirms) await c.call(LEAN_CHANNEL, { id: M_CONFIRM_SELECT, args: { nowait: false } }, M_CONFIRM_SELECT_OK);
 
-  const one = encodePublish(config.queue, makeBody(config.bodySize), config.deliveryMode);
+  const one = encodePublish(LEAN_CHANNEL, '', config.queue, makeBody(config.bodySize), { deliveryMode: config.deliveryMode }, c.frameMax);
   const size = one.bytes.length;
   const batch = Buffer.allocUnsafe(size * PUBLISH_BATCH);
   for (let i = 0; i < PUBLISH_BATCH; i++) one.bytes.copy(batch, i * size);
@@ -62,19 +63,18 @@ runWorker('publisher', async (config: WorkerConfig) => {
     }
   };
 
-  c.hot = (type, channel, payload) => {
-    if (type !== FRAME_METHOD) return;
+  // confirms come one frame per broker fsync round (a multiple ack), not one per publish: decoded whole
+  c.handler = (type, _channel, payload) => {
+    if (type !== FRAME_METHOD) return false;
     const id = payload.readUInt32BE(0);
-    if (id === M_BASIC_ACK || id === M_BASIC_NACK) {
-      const f = ackFields(payload);
-      if (id === M_BASIC_NACK) nacked++;
-      confirm(f.tag, f.multiple);
-      if (sent === config.count) {
-        if (lastAt > 0 && confirmed >= sent) complete();
-      } else if (!config.latency && !waitingForDrain) pump();
-      return;
-    }
-    c.handleMethod(channel, payload);
+    if (id !== M_BASIC_ACK && id !== M_BASIC_NACK) return false;
+    const m = decodeMethod(payload, 0, payload.length);
+    if (m.id === M_BASIC_NACK) nacked++;
+    if (m.id === M_BASIC_ACK || m.id === M_BASIC_NACK) confirm(m.args.deliveryTag, m.args.multiple);
+    if (sent === config.count) {
+      if (lastAt > 0 && confirmed >= sent) complete();
+    } else if (!config.latency && !waitingForDrain) pump();
+    return true;
   };
 
   const complete = (): void => {
@@ -83,7 +83,9 @@ runWorker('publisher', async (config: WorkerConfig) => {
     const confirmedAt = config.confirms ? nowMs() : undefined;
     stopProgress();
     if (nacked > 0) fail(new Error(`${nacked} publishes were nacked by the broker`));
-    c.close().then(() => finish({ count: sent, firstAt, lastAt, confirmedAt }), fail);
+    c.close()
+      .catch(() => c.destroy())
+      .then(() => finish({ count: sent, firstAt, lastAt, confirmedAt }), fail);
   };
 
   /**
@@ -92,7 +94,7 @@ runWorker('publisher', async (config: WorkerConfig) => {
    * then done.
    */
   const allWritten = (): void => {
-    c.call(1, { id: M_BASIC_QOS, args: { prefetchSize: 0, prefetchCount: 0, global: false } }, M_BASIC_QOS_OK).then(() => {
+    c.call(LEAN_CHANNEL, { id: M_BASIC_QOS, args: { prefetchSize: 0, prefetchCount: 0, global: false } }, M_BASIC_QOS_OK).then(() => {
       lastAt = nowMs();
       if (!config.confirms || confirmed >= sent) complete();
     }, fail);
@@ -130,7 +132,7 @@ runWorker('publisher', async (config: WorkerConfig) => {
   };
 
   return {
-    server: c.serverProduct,
+    server: serverProduct(c),
     run: () => {
       firstAt = nowMs();
       if (config.latency) pace(config.rate, config.count, PACE_TICK_MS, sendBatch, allWritten);

@@ -7,8 +7,22 @@
  * The AMQP port: --amqp-port, else POSTBOX_AMQP_PORT, else the broker's AMQP listener as the management
  * API's overview lists it; when the overview cannot be read, the bench stops with the reason.
  */
+import { once } from 'node:events';
+import { AmqpClient, CLIENT_PROPERTIES, contentBodySize, deliverTagOf, encodePublish } from '../client/amqp/index.js';
 import { DEFAULT_AMQP_PORT } from '../config/config.js';
-import { encodePublish, MiniAmqpClient } from './amqp-client.js';
+import {
+  FRAME_BODY,
+  FRAME_HEADER,
+  FRAME_METHOD,
+  M_BASIC_ACK,
+  M_BASIC_DELIVER,
+  M_BASIC_NACK,
+  M_BASIC_QOS,
+  M_BASIC_QOS_OK,
+  M_CONFIRM_SELECT,
+  M_CONFIRM_SELECT_OK,
+  decodeMethod,
+} from '../protocol/amqp/generated/spec.js';
 import { CommandFailure, DEFAULT_CLI_VHOST, EXIT_OK, integerFlag, JSON_FLAG, jsonText, stringFlag, VHOST_FLAG, type CliCommand, type CommandRun } from './command.js';
 import { ClientError, clientOptions, renderTable, UsageError } from './http-client.js';
 import { ProgressBar } from './progress.js';
@@ -29,6 +43,12 @@ const MS_PER_SECOND = 1000;
 const BYTES_PER_MIB = 1024 * 1024;
 /** basic properties delivery-mode of a transient message (the queue is temporary anyway). */
 const TRANSIENT_DELIVERY_MODE = 1;
+/** The one channel the bench uses. */
+const BENCH_CHANNEL = 1;
+/** Largest frame the bench asks for, bytes; the broker's offer wins when smaller. */
+const BENCH_FRAME_MAX = 128 * 1024;
+/** How long connecting, logging in and each setup step may take before the bench gives up, ms. */
+const AMQP_CONNECT_TIMEOUT_MS = 10_000;
 
 interface PhaseResult {
   messages: number;
@@ -121,6 +141,45 @@ class ConfirmTracker {
   }
 }
 
+/**
+ * Counts deliveries as their last body frame arrives and acks every ACK_EVERY-th (multiple), on the socket's
+ * data event: no promise or closure per message.
+ */
+class DeliveryCounter {
+  received = 0;
+  private deliveryTag = 0;
+  private bodyRemaining = 0;
+
+  constructor(
+    private readonly client: AmqpClient,
+    private readonly total: number,
+    private readonly onProgress: (received: number) => void,
+  ) {}
+
+  /** a FrameHandler's share: returns false for what it does not take */
+  onFrame(type: number, payload: Buffer): boolean {
+    if (type === FRAME_METHOD) {
+      if (payload.readUInt32BE(0) !== M_BASIC_DELIVER) return false;
+      this.deliveryTag = deliverTagOf(payload);
+    } else if (type === FRAME_HEADER) {
+      this.bodyRemaining = contentBodySize(payload);
+      if (this.bodyRemaining === 0) this.delivered();
+    } else if (type === FRAME_BODY) {
+      this.bodyRemaining -= payload.length;
+      if (this.bodyRemaining <= 0) this.delivered();
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  private delivered(): void {
+    this.received++;
+    if (this.received % ACK_EVERY === 0 || this.received === this.total) this.client.ack(BENCH_CHANNEL, this.deliveryTag, true);
+    this.onProgress(this.received);
+  }
+}
+
 export async function runBench(run: CommandRun, messages: number, sizeBytes: number): Promise<BenchResult> {
   const { host, user, password } = clientOptions(run.flags, run.env);
   const port = await amqpPort(run);
@@ -128,43 +187,48 @@ export async function runBench(run: CommandRun, messages: number, sizeBytes: num
   const signal = new Signal();
   const confirms = new ConfirmTracker(messages);
   let failure: Error | null = null;
-  let received = 0;
-  let consumeDone = false;
   const publishBar = new ProgressBar(run.stderr, messages, 'published and confirmed');
   const consumeBar = new ProgressBar(run.stderr, messages, 'consumed');
-  /** set once connected; deliveries only arrive after that */
-  let consumer: MiniAmqpClient | null = null;
-  const client = await MiniAmqpClient.connect(
-    { host, port, user, password, vhost },
-    {
-      onConfirm(tag, multiple, ok) {
-        confirms.confirm(tag, multiple, ok);
-        publishBar.update(confirms.count);
-        signal.wake();
-      },
-      onDelivery(tag) {
-        received++;
-        if (received % ACK_EVERY === 0 || received === messages) consumer?.ack(tag, true);
-        consumeBar.update(received);
-        if (received === messages) consumeDone = true;
-        signal.wake();
-      },
-      onFailure(error) {
-        failure = error;
-        signal.wake();
-      },
+  const client = await AmqpClient.open(port, {
+    host,
+    username: user,
+    password,
+    vhost,
+    frameMaxLimit: BENCH_FRAME_MAX,
+    clientProperties: { ...CLIENT_PROPERTIES, product: 'postbox bench' },
+    guardMs: AMQP_CONNECT_TIMEOUT_MS,
+    onFailure(error) {
+      failure = error;
+      signal.wake();
     },
-  ).catch((err: Error) => {
+  }).catch((err: Error) => {
     throw new CommandFailure(`cannot run the bench over AMQP at ${host}:${port}: ${err.message}`);
   });
-  consumer = client;
+  const deliveries = new DeliveryCounter(client, messages, (received) => {
+    consumeBar.update(received);
+    if (received === messages) signal.wake();
+  });
+  client.handler = (type, _channel, payload) => {
+    if (type === FRAME_METHOD) {
+      const id = payload.readUInt32BE(0);
+      if (id === M_BASIC_ACK || id === M_BASIC_NACK) {
+        const m = decodeMethod(payload, 0, payload.length);
+        if (m.id === M_BASIC_ACK || m.id === M_BASIC_NACK) confirms.confirm(m.args.deliveryTag, m.args.multiple, m.id === M_BASIC_ACK);
+        publishBar.update(confirms.count);
+        signal.wake();
+        return true;
+      }
+    }
+    return deliveries.onFrame(type, payload);
+  };
   const check = (): void => {
     if (failure !== null) throw new CommandFailure(`the bench failed: ${(failure as Error).message}`);
   };
   try {
-    const queue = await client.declareTemporaryQueue();
-    await client.confirmSelect();
-    const frame = encodePublish('', queue, Buffer.alloc(sizeBytes, 'x'), { deliveryMode: TRANSIENT_DELIVERY_MODE }, client.frameMax);
+    await client.openChannel(BENCH_CHANNEL);
+    const queue = (await client.declareQueue(BENCH_CHANNEL, '', { exclusive: true, autoDelete: true })).queue;
+    await client.call(BENCH_CHANNEL, { id: M_CONFIRM_SELECT, args: { nowait: false } }, M_CONFIRM_SELECT_OK);
+    const frame = encodePublish(BENCH_CHANNEL, '', queue, Buffer.alloc(sizeBytes, 'x'), { deliveryMode: TRANSIENT_DELIVERY_MODE }, client.frameMax).bytes;
     const perBatch = Math.max(1, Math.floor(PUBLISH_BATCH_BYTES / frame.length));
     const batch = Buffer.concat(new Array<Buffer>(perBatch).fill(frame));
 
@@ -177,9 +241,9 @@ export async function runBench(run: CommandRun, messages: number, sizeBytes: num
         continue;
       }
       const n = Math.min(perBatch, messages - published, MAX_UNCONFIRMED - (published - confirms.count));
-      const flowing = client.write(n === perBatch ? batch : batch.subarray(0, n * frame.length));
+      const flowing = client.socket.write(n === perBatch ? batch : batch.subarray(0, n * frame.length));
       published += n;
-      if (!flowing) await client.drained();
+      if (!flowing) await once(client.socket, 'drain');
     }
     while (confirms.count < messages) {
       check();
@@ -190,8 +254,9 @@ export async function runBench(run: CommandRun, messages: number, sizeBytes: num
     if (confirms.nacked > 0) throw new CommandFailure(`the broker refused ${confirms.nacked} of ${messages} messages (basic.nack)`);
 
     const consumeStart = performance.now();
-    await client.consume(queue, BENCH_PREFETCH);
-    while (!consumeDone) {
+    await client.call(BENCH_CHANNEL, { id: M_BASIC_QOS, args: { prefetchSize: 0, prefetchCount: BENCH_PREFETCH, global: false } }, M_BASIC_QOS_OK);
+    await client.consume(BENCH_CHANNEL, queue);
+    while (deliveries.received < messages) {
       check();
       await signal.wait();
     }
@@ -206,10 +271,14 @@ export async function runBench(run: CommandRun, messages: number, sizeBytes: num
       consume: phase(messages, sizeBytes, consumeMs),
       elapsed_ms: Math.round((publishMs + consumeMs) * 1000) / 1000,
     };
+  } catch (err) {
+    // a step the bench was waiting for rejects with the client's failure (a close, the end of the socket)
+    if (err instanceof CommandFailure || !(err instanceof Error)) throw err;
+    throw new CommandFailure(`the bench failed: ${err.message}`);
   } finally {
     publishBar.finish();
     consumeBar.finish();
-    await client.close();
+    await client.close().catch(() => client.destroy());
   }
 }
 

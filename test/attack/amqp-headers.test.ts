@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import amqp, { type ConsumeMessage } from 'amqplib';
 import { startTestBroker, waitFor, type TestBroker } from '../helpers/broker.js';
 import { startCanary, type Canary } from '../helpers/canary.js';
-import { RawClient, rawFrame } from '../wire/helpers/raw-client.js';
+import { AmqpClient, rawFrame } from '../../src/client/amqp/index.js';
 import { api } from '../management/helpers.js';
 import { Message, RECORD_FLAG_PROPERTIES_CHECKED } from '../../src/core/message.js';
 import { MAX_FIELD_NESTING } from '../../src/core/field-table.js';
@@ -98,7 +98,7 @@ describe('poison AMQP headers', () => {
         await ch.assertQueue(queue, { durable: true });
         if (exchange !== '') await ch.bindQueue(queue, exchange, queue);
 
-        const client = await RawClient.open(broker.amqpPort);
+        const client = await AmqpClient.open(broker.amqpPort);
         await client.openChannel(1);
         client.write(publishFrames(1, exchange, queue, headersOnly(table), Buffer.from('poison')));
         const close = await client.awaitClose();
@@ -122,7 +122,7 @@ describe('poison AMQP headers', () => {
   }
 
   test(`headers nested exactly ${MAX_FIELD_NESTING} deep are accepted and reach an amqplib consumer`, async () => {
-    const client = await RawClient.open(broker.amqpPort);
+    const client = await AmqpClient.open(broker.amqpPort);
     await client.openChannel(1);
     await client.declareQueue(1, 'deep.ok');
     client.write(publishFrames(1, '', 'deep.ok', headersOnly(nestedTable(MAX_FIELD_NESTING)), Buffer.from('deep')));

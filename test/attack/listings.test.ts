@@ -14,7 +14,7 @@ import { rmSync } from 'node:fs';
 import { tempDataDir, type TestBroker } from '../helpers/broker.js';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { startCanary, type Canary } from '../helpers/canary.js';
-import { RawClient } from '../wire/helpers/raw-client.js';
+import { AmqpClient } from '../../src/client/amqp/index.js';
 import { api } from '../management/helpers.js';
 import { M_CHANNEL_OPEN, M_CHANNEL_OPEN_OK, M_QUEUE_DECLARE, M_QUEUE_DECLARE_OK, encodeMethodFrame } from '../../src/protocol/amqp/generated/spec.js';
 
@@ -29,7 +29,7 @@ describe('unbounded listings', () => {
   /** what the HTTP helpers need of a broker: its URLs */
   let broker: TestBroker;
   let canary: Canary;
-  const clients: RawClient[] = [];
+  const clients: AmqpClient[] = [];
   const ports = new Set<number>();
 
   before(async () => {
@@ -38,7 +38,7 @@ describe('unbounded listings', () => {
     broker = { amqpPort: child.amqpPort, url: `amqp://guest:guest@127.0.0.1:${child.amqpPort}`, httpUrl: `http://127.0.0.1:${child.httpPort}` } as TestBroker;
     await Promise.all(
       Array.from({ length: CONNECTIONS }, async () => {
-        const client = await RawClient.open(broker.amqpPort);
+        const client = await AmqpClient.open(broker.amqpPort);
         clients.push(client);
         ports.add(client.socket.localPort!);
         const frames: Buffer[] = [];

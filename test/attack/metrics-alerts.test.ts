@@ -22,7 +22,7 @@ import amqp from 'amqplib';
 import { tempDataDir, type TestBroker } from '../helpers/broker.js';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { startCanary, type Canary } from '../helpers/canary.js';
-import { RawClient } from '../wire/helpers/raw-client.js';
+import { AmqpClient } from '../../src/client/amqp/index.js';
 import { afterAlertEvaluations, api, get } from '../management/helpers.js';
 import { MAX_ALERT_RULES } from '../../src/management/alerts.js';
 import { M_CHANNEL_OPEN, M_CHANNEL_OPEN_OK, M_QUEUE_DECLARE, M_QUEUE_DECLARE_OK, encodeMethodFrame } from '../../src/protocol/amqp/generated/spec.js';
@@ -47,7 +47,7 @@ describe('metrics and alerts over many queues', () => {
     dataDir = tempDataDir();
     child = await spawnBroker(dataDir, ['--alert-interval', String(ALERT_INTERVAL_MS)]);
     broker = { amqpPort: child.amqpPort, httpPort: child.httpPort, url: `amqp://guest:guest@127.0.0.1:${child.amqpPort}`, httpUrl: `http://127.0.0.1:${child.httpPort}` } as TestBroker;
-    const client = await RawClient.open(broker.amqpPort);
+    const client = await AmqpClient.open(broker.amqpPort);
     client.write(encodeMethodFrame(1, { id: M_CHANNEL_OPEN, args: { outOfBand: '' } }));
     await client.expect(M_CHANNEL_OPEN_OK);
     const declares: Buffer[] = [];

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import amqp from 'amqplib';
 import { startTestBroker, tempDataDir, waitFor } from '../helpers/broker.js';
 import { spawnBroker } from '../helpers/process.js';
-import { RawClient } from '../wire/helpers/raw-client.js';
+import { AmqpClient } from '../../src/client/amqp/index.js';
 import { faultInjector, installFaults, parseFaultPlan } from '../../src/storage/faults.js';
 import {
   M_BASIC_ACK,
@@ -47,7 +47,7 @@ function bind(channel: number, queue: string, exchange: string, routingKey: stri
 }
 
 /** The next `count` methods on any channel (content frames after a get-ok are read with it). */
-async function methods(client: RawClient, count: number): Promise<Array<{ channel: number; method: AmqpMethod }>> {
+async function methods(client: AmqpClient, count: number): Promise<Array<{ channel: number; method: AmqpMethod }>> {
   const out: Array<{ channel: number; method: AmqpMethod }> = [];
   while (out.length < count) {
     const next = await client.nextMethod();
@@ -61,7 +61,7 @@ async function methods(client: RawClient, count: number): Promise<Array<{ channe
 test('declarations pipelined on one channel share fsyncs and are answered in the order sent, a passive declare, qos, bind and get included', async () => {
   const dataDir = tempDataDir();
   const broker = await startTestBroker({ dataDir });
-  const client = await RawClient.open(broker.amqpPort);
+  const client = await AmqpClient.open(broker.amqpPort);
   try {
     await client.openChannel(1);
     await client.declareQueue(1, 'existing', { durable: true });
@@ -112,7 +112,7 @@ test('declarations pipelined on one channel share fsyncs and are answered in the
 test('a publish pipelined right after a durable declaration routes to the new queue; its confirm follows the declare-ok', async () => {
   const dataDir = tempDataDir();
   const broker = await startTestBroker({ dataDir });
-  const client = await RawClient.open(broker.amqpPort);
+  const client = await AmqpClient.open(broker.amqpPort);
   try {
     await client.openChannel(1);
     client.send(1, { id: M_CONFIRM_SELECT, args: { nowait: false } });
@@ -138,7 +138,7 @@ test('a publish pipelined right after a durable declaration routes to the new qu
 test('a consumer started behind a held declare-ok gets its consume-ok before its first delivery', async () => {
   const dataDir = tempDataDir();
   const broker = await startTestBroker({ dataDir });
-  const client = await RawClient.open(broker.amqpPort);
+  const client = await AmqpClient.open(broker.amqpPort);
   try {
     await client.openChannel(1);
     await client.declareQueue(1, 'waiting', { durable: true });
@@ -167,7 +167,7 @@ test('a declaration whose fsync fails closes the connection with 541 (HTTP 500);
   const dataDir = tempDataDir();
   let broker = await startTestBroker({ dataDir });
   try {
-    const client = await RawClient.open(broker.amqpPort);
+    const client = await AmqpClient.open(broker.amqpPort);
     await client.openChannel(1);
     await client.declareQueue(1, 'before', { durable: true });
     installFaults(parseFaultPlan('fsync=1')); // every fdatasync of a round reports EIO
@@ -218,7 +218,7 @@ test('every durable queue whose declare-ok arrived survives kill -9, with declar
   const dataDir = tempDataDir('postbox-decl-kill-');
   try {
     const first = await spawnBroker(dataDir);
-    const client = await RawClient.open(first.amqpPort);
+    const client = await AmqpClient.open(first.amqpPort);
     for (let ch = 1; ch <= KILL_CHANNELS; ch++) await client.openChannel(ch);
     const sent = new Array<number>(KILL_CHANNELS + 1).fill(0);
     const sendNext = (ch: number): Buffer => declare(ch, `kill-${ch}-${sent[ch]!++}`);

@@ -61,7 +61,7 @@ import {
   type BasicProperties,
 } from '../../src/protocol/amqp/generated/spec.js';
 import { startTestBroker } from '../helpers/broker.js';
-import { CLIENT_PROPERTIES, RawClient, plainResponse, rawFrame } from '../wire/helpers/raw-client.js';
+import { CLIENT_PROPERTIES, AmqpClient, plainResponse, rawFrame } from '../../src/client/amqp/index.js';
 import { seededRandom as prng } from '../../src/util/seeded-random.js';
 
 /** Fuzz connections per run (each is a whole TCP connection). */
@@ -283,7 +283,7 @@ interface Outcome {
   readonly closedBy: 'broker' | 'us';
 }
 
-async function writeInChunks(r: Rng, client: RawClient, bytes: Buffer): Promise<void> {
+async function writeInChunks(r: Rng, client: AmqpClient, bytes: Buffer): Promise<void> {
   if (r.chance(0.5)) {
     client.write(bytes);
     return;
@@ -298,7 +298,7 @@ async function writeInChunks(r: Rng, client: RawClient, bytes: Buffer): Promise<
 }
 
 /** the reply code of the connection.close among the frames the broker sent, if any */
-async function brokerCloseCode(client: RawClient): Promise<number | null> {
+async function brokerCloseCode(client: AmqpClient): Promise<number | null> {
   for (;;) {
     const frame = await client.nextFrame(CLOSE_GUARD_MS);
     if (frame === null) return null;
@@ -314,7 +314,7 @@ async function brokerCloseCode(client: RawClient): Promise<number | null> {
 
 async function fuzzOne(port: number, seed: number): Promise<Outcome> {
   const r = new Rng(seed);
-  const client = await RawClient.connect(port);
+  const client = await AmqpClient.connect(port);
   const mutations: string[] = [];
   const units: Buffer[] = [];
   const fuzzHandshake = r.chance(0.1);
@@ -368,7 +368,7 @@ async function fuzzOne(port: number, seed: number): Promise<Outcome> {
 test('the broker survives fuzzed AMQP traffic, closes every fuzzed connection and keeps serving others', async (t) => {
   const broker = await startTestBroker();
   try {
-    const bystander = await RawClient.open(broker.amqpPort);
+    const bystander = await AmqpClient.open(broker.amqpPort);
     await bystander.openChannel(1);
     const outcomes: Outcome[] = [];
     const failures: string[] = [];
@@ -403,7 +403,7 @@ test('the broker survives fuzzed AMQP traffic, closes every fuzzed connection an
     // the broker still serves a connection that was open all along, and a fresh one
     const before = await bystander.publishAndConsume(1, 'fuzz-bystander', Buffer.from('still here'));
     assert.equal(before.toString(), 'still here');
-    const fresh = await RawClient.open(broker.amqpPort);
+    const fresh = await AmqpClient.open(broker.amqpPort);
     await fresh.openChannel(1);
     const body = await fresh.publishAndConsume(1, 'after-fuzz', Buffer.from('round trip after fuzzing'));
     assert.equal(body.toString(), 'round trip after fuzzing');

@@ -21,20 +21,20 @@ import {
   type AmqpMethod,
 } from '../../src/protocol/amqp/generated/spec.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
-import { RawClient, methodPayload, rawFrame, type CloseReceived } from './helpers/raw-client.js';
+import { AmqpClient, methodPayload, rawFrame, type CloseReceived } from '../../src/client/amqp/index.js';
 
 let broker: TestBroker;
 /** open for the whole file; after every misbehaving connection it must still be served */
-let bystander: RawClient;
+let bystander: AmqpClient;
 /** owns an exclusive queue other connections may not touch */
-let owner: RawClient;
+let owner: AmqpClient;
 let round = 0;
 
 before(async () => {
   broker = await startTestBroker();
-  bystander = await RawClient.open(broker.amqpPort);
+  bystander = await AmqpClient.open(broker.amqpPort);
   await bystander.openChannel(1);
-  owner = await RawClient.open(broker.amqpPort);
+  owner = await AmqpClient.open(broker.amqpPort);
   await owner.openChannel(1);
   await owner.declareQueue(1, 'owned-exclusively', { exclusive: true });
 });
@@ -80,7 +80,7 @@ interface ErrorCase {
   /** what the reply text must say, when it matters */
   readonly text?: RegExp;
   /** misbehave on a connection whose channel 1 is open */
-  act(client: RawClient): Promise<void> | void;
+  act(client: AmqpClient): Promise<void> | void;
 }
 
 const cases: ErrorCase[] = [
@@ -302,7 +302,7 @@ const cases: ErrorCase[] = [
 
 for (const errorCase of cases) {
   test(errorCase.name, async () => {
-    const client = await RawClient.open(broker.amqpPort, { channelMax: errorCase.tune?.channelMax });
+    const client = await AmqpClient.open(broker.amqpPort, { channelMax: errorCase.tune?.channelMax });
     await client.openChannel(1);
     await errorCase.act(client);
     const close: CloseReceived = await client.awaitClose();
@@ -328,7 +328,7 @@ for (const errorCase of cases) {
 
 test('broker shutdown closes open connections with connection.close 320', async () => {
   const own = await startTestBroker();
-  const client = await RawClient.open(own.amqpPort);
+  const client = await AmqpClient.open(own.amqpPort);
   await client.openChannel(1);
   const stopping = own.stop();
   const close = await client.awaitClose();
@@ -342,7 +342,7 @@ test('a client that vanishes mid-frame leaves others undisturbed and its unacked
   await bystander.declareQueue(3, 'vanishing');
   for (let i = 0; i < 3; i++) bystander.publish(3, '', 'vanishing', Buffer.from(`m${i}`));
 
-  const leaver = await RawClient.open(broker.amqpPort);
+  const leaver = await AmqpClient.open(broker.amqpPort);
   await leaver.openChannel(1);
   await leaver.consume(1, 'vanishing');
   const held: string[] = [];

@@ -8,7 +8,7 @@ import {
   M_CONNECTION_UPDATE_SECRET_OK,
 } from '../../src/protocol/amqp/generated/spec.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from './helpers/raw-client.js';
+import { AmqpClient } from '../../src/client/amqp/index.js';
 
 let broker: TestBroker;
 before(async () => {
@@ -19,7 +19,7 @@ after(async () => {
 });
 
 test('connection.update-secret is answered with update-secret-ok and the connection stays usable', async () => {
-  const c = await RawClient.open(broker.amqpPort);
+  const c = await AmqpClient.open(broker.amqpPort);
   c.send(0, { id: M_CONNECTION_UPDATE_SECRET, args: { newSecret: Buffer.from('new-token'), reason: 'refresh' } });
   const reply = await c.nextMethod();
   assert.equal(reply?.method.id, M_CONNECTION_UPDATE_SECRET_OK);
@@ -30,7 +30,7 @@ test('connection.update-secret is answered with update-secret-ok and the connect
 });
 
 test('channel.flow(false) pauses deliveries to the channel and flow(true) resumes them', async () => {
-  const c = await RawClient.open(broker.amqpPort);
+  const c = await AmqpClient.open(broker.amqpPort);
   await c.openChannel(1);
   await c.declareQueue(1, 'flow-q');
   await c.consume(1, 'flow-q', 'flow-tag', true);

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from './helpers/raw-client.js';
+import { AmqpClient } from '../../src/client/amqp/index.js';
 
 let broker: TestBroker;
 
@@ -18,7 +18,7 @@ after(async () => {
 });
 
 test('a client that writes one byte at a time completes the handshake, publishes and consumes a message', async () => {
-  const client = await RawClient.connect(broker.amqpPort);
+  const client = await AmqpClient.connect(broker.amqpPort);
   client.dribble = true;
   await client.handshake({ frameMax: 4096 });
   await client.openChannel(1);
@@ -31,7 +31,7 @@ test('a client that writes one byte at a time completes the handshake, publishes
 });
 
 test('a client that writes all of its frames in one write is understood the same way', async () => {
-  const client = await RawClient.open(broker.amqpPort, { frameMax: 4096 });
+  const client = await AmqpClient.open(broker.amqpPort, { frameMax: 4096 });
   await client.openChannel(1);
   await client.declareQueue(1, 'one-write');
   const bodies = [Buffer.from('first'), Buffer.alloc(5000, 0x62), Buffer.alloc(0), Buffer.from('last')];

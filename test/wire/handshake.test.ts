@@ -17,7 +17,7 @@ import {
   M_CONNECTION_TUNE,
 } from '../../src/protocol/amqp/generated/spec.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
-import { RawClient, amqplainResponse, plainResponse, rawFrame } from './helpers/raw-client.js';
+import { AmqpClient, amqplainResponse, plainResponse, rawFrame } from '../../src/client/amqp/index.js';
 
 let broker: TestBroker;
 
@@ -36,7 +36,7 @@ after(async () => {
 });
 
 /** login and read connection.tune, leaving tune-ok to the test */
-async function untilTune(client: RawClient) {
+async function untilTune(client: AmqpClient) {
   await client.start();
   client.startOk('PLAIN', plainResponse('guest', 'guest'));
   return client.expect(M_CONNECTION_TUNE, 0);
@@ -50,7 +50,7 @@ for (const [what, header] of [
   ['an HTTP request', Buffer.from('GET / HTTP/1.1\r\n\r\n')],
 ] as const) {
   test(`a client that opens with ${what} gets the AMQP 0-9-1 header back and the socket closed`, async () => {
-    const client = await RawClient.connect(broker.amqpPort);
+    const client = await AmqpClient.connect(broker.amqpPort);
     client.write(header);
     await client.waitForEnd();
     assert.deepEqual(client.receivedBytes(), PROTOCOL_HEADER);
@@ -60,7 +60,7 @@ for (const [what, header] of [
 // ---------------------------------------------------------------- connection.start
 
 test('connection.start offers 0-9, the PLAIN and AMQPLAIN mechanisms and the capabilities RabbitMQ clients look for', async () => {
-  const client = await RawClient.connect(broker.amqpPort);
+  const client = await AmqpClient.connect(broker.amqpPort);
   const start = await client.start();
   assert.equal(start.versionMajor, 0);
   assert.equal(start.versionMinor, 9);
@@ -89,7 +89,7 @@ test('connection.start offers 0-9, the PLAIN and AMQPLAIN mechanisms and the cap
 // ---------------------------------------------------------------- SASL
 
 test('AMQPLAIN login with the right credentials opens the connection', async () => {
-  const client = await RawClient.connect(broker.amqpPort);
+  const client = await AmqpClient.connect(broker.amqpPort);
   await client.start();
   client.startOk('AMQPLAIN', amqplainResponse('guest', 'guest'));
   const tune = await client.expect(M_CONNECTION_TUNE, 0);
@@ -100,7 +100,7 @@ test('AMQPLAIN login with the right credentials opens the connection', async () 
 });
 
 test('AMQPLAIN login with a wrong password is refused with connection.close 403', async () => {
-  const client = await RawClient.connect(broker.amqpPort);
+  const client = await AmqpClient.connect(broker.amqpPort);
   await client.start();
   client.startOk('AMQPLAIN', amqplainResponse('guest', 'wrong'));
   const close = await client.awaitClose();
@@ -110,7 +110,7 @@ test('AMQPLAIN login with a wrong password is refused with connection.close 403'
 });
 
 test('PLAIN with an empty response gets connection.secure, and secure-ok with the credentials completes the login', async () => {
-  const client = await RawClient.connect(broker.amqpPort);
+  const client = await AmqpClient.connect(broker.amqpPort);
   await client.start();
   client.startOk('PLAIN', Buffer.alloc(0));
   await client.expect(M_CONNECTION_SECURE, 0);
@@ -123,7 +123,7 @@ test('PLAIN with an empty response gets connection.secure, and secure-ok with th
 });
 
 test('a wrong password is refused with connection.close 403 naming connection.start-ok', async () => {
-  const client = await RawClient.connect(broker.amqpPort);
+  const client = await AmqpClient.connect(broker.amqpPort);
   await client.start();
   client.startOk('PLAIN', plainResponse('guest', 'not-the-password'));
   const close = await client.awaitClose();
@@ -132,7 +132,7 @@ test('a wrong password is refused with connection.close 403 naming connection.st
 });
 
 test('an unknown user is refused with connection.close 403', async () => {
-  const client = await RawClient.connect(broker.amqpPort);
+  const client = await AmqpClient.connect(broker.amqpPort);
   await client.start();
   client.startOk('PLAIN', plainResponse('nobody', 'guest'));
   const close = await client.awaitClose();
@@ -142,7 +142,7 @@ test('an unknown user is refused with connection.close 403', async () => {
 // ---------------------------------------------------------------- connection.tune
 
 test('connection.tune offers the configured frame-max, channel-max and heartbeat', async () => {
-  const client = await RawClient.connect(broker.amqpPort);
+  const client = await AmqpClient.connect(broker.amqpPort);
   const tune = await untilTune(client);
   assert.equal(tune.frameMax, broker.config.frameMax);
   assert.equal(tune.channelMax, broker.config.channelMax);
@@ -151,7 +151,7 @@ test('connection.tune offers the configured frame-max, channel-max and heartbeat
 });
 
 test('a client frame-max above the broker offer is refused with 530 on connection.tune-ok', async () => {
-  const client = await RawClient.connect(broker.amqpPort);
+  const client = await AmqpClient.connect(broker.amqpPort);
   const tune = await untilTune(client);
   client.tuneOk(tune, { frameMax: tune.frameMax + 1 });
   const close = await client.awaitClose();
@@ -159,7 +159,7 @@ test('a client frame-max above the broker offer is refused with 530 on connectio
 });
 
 test('a client frame-max below the 4096 frame-min-size is refused with 530 on connection.tune-ok', async () => {
-  const client = await RawClient.connect(broker.amqpPort);
+  const client = await AmqpClient.connect(broker.amqpPort);
   const tune = await untilTune(client);
   client.tuneOk(tune, { frameMax: 4095 });
   const close = await client.awaitClose();
@@ -167,7 +167,7 @@ test('a client frame-max below the 4096 frame-min-size is refused with 530 on co
 });
 
 test('a client channel-max above the broker offer is refused with 530 on connection.tune-ok', async () => {
-  const client = await RawClient.connect(broker.amqpPort);
+  const client = await AmqpClient.connect(broker.amqpPort);
   const tune = await untilTune(client);
   client.tuneOk(tune, { channelMax: tune.channelMax + 1 });
   const close = await client.awaitClose();
@@ -175,7 +175,7 @@ test('a client channel-max above the broker offer is refused with 530 on connect
 });
 
 test('frame-max 0 in tune-ok means the broker frame-max: a frame of exactly that size is accepted', async () => {
-  const client = await RawClient.open(broker.amqpPort, { frameMax: 0 });
+  const client = await AmqpClient.open(broker.amqpPort, { frameMax: 0 });
   assert.equal(client.frameMax, broker.config.frameMax);
   await client.openChannel(1);
   // one body frame of frame-max bytes in all
@@ -187,7 +187,7 @@ test('frame-max 0 in tune-ok means the broker frame-max: a frame of exactly that
 });
 
 test('a frame larger than the negotiated frame-max closes the connection with 501', async () => {
-  const client = await RawClient.open(broker.amqpPort, { frameMax: 8192 });
+  const client = await AmqpClient.open(broker.amqpPort, { frameMax: 8192 });
   await client.openChannel(1);
   await client.declareQueue(1, 'frame-max-small');
   const publish = client.publishBytes(1, '', 'frame-max-small', Buffer.alloc(10));
@@ -199,7 +199,7 @@ test('a frame larger than the negotiated frame-max closes the connection with 50
 });
 
 test('deliveries are split into body frames no larger than the negotiated frame-max', async () => {
-  const client = await RawClient.open(broker.amqpPort, { frameMax: 4096 });
+  const client = await AmqpClient.open(broker.amqpPort, { frameMax: 4096 });
   await client.openChannel(1);
   await client.declareQueue(1, 'split-bodies');
   const body = Buffer.alloc(10_000);
@@ -227,7 +227,7 @@ test('deliveries are split into body frames no larger than the negotiated frame-
 // ---------------------------------------------------------------- connection.open
 
 test('connection.open of a vhost the user may not use is refused with 530', async () => {
-  const client = await RawClient.connect(broker.amqpPort);
+  const client = await AmqpClient.connect(broker.amqpPort);
   await client.start();
   client.startOk('PLAIN', plainResponse('limited', 'limited-pw'));
   const tune = await client.expect(M_CONNECTION_TUNE, 0);
@@ -239,7 +239,7 @@ test('connection.open of a vhost the user may not use is refused with 530', asyn
 });
 
 test('connection.open of a vhost that does not exist is refused with 530', async () => {
-  const client = await RawClient.connect(broker.amqpPort);
+  const client = await AmqpClient.connect(broker.amqpPort);
   const tune = await untilTune(client);
   client.tuneOk(tune);
   client.connectionOpen('no-such-vhost');
@@ -248,7 +248,7 @@ test('connection.open of a vhost that does not exist is refused with 530', async
 });
 
 test('a user allowed into a vhost other than the default opens it', async () => {
-  const client = await RawClient.open(broker.amqpPort, { vhost: 'other' });
+  const client = await AmqpClient.open(broker.amqpPort, { vhost: 'other' });
   await client.openChannel(1);
   const body = await client.publishAndConsume(1, 'in-other', Buffer.from('other vhost'));
   assert.equal(body.toString(), 'other vhost');
@@ -258,7 +258,7 @@ test('a user allowed into a vhost other than the default opens it', async () => 
 // ---------------------------------------------------------------- heartbeats
 
 test('with heartbeat=1 the broker sends heartbeat frames on an idle connection', async () => {
-  const client = await RawClient.open(broker.amqpPort, { heartbeat: 1 });
+  const client = await AmqpClient.open(broker.amqpPort, { heartbeat: 1 });
   // the broker must speak first: we send nothing until its heartbeat arrives
   const frame = await client.nextFrame();
   assert.ok(frame !== null, 'connection ended before a heartbeat arrived');
@@ -270,13 +270,13 @@ test('with heartbeat=1 the broker sends heartbeat frames on an idle connection',
 });
 
 test('a client that negotiated heartbeat=1 and then stays silent is disconnected by the broker', async () => {
-  const client = await RawClient.open(broker.amqpPort, { heartbeat: 1 });
+  const client = await AmqpClient.open(broker.amqpPort, { heartbeat: 1 });
   await client.waitForEnd(15_000);
   assert.ok(client.isEnded);
 });
 
 test('a client that keeps sending heartbeats stays connected past several heartbeat intervals', async () => {
-  const client = await RawClient.open(broker.amqpPort, { heartbeat: 1 });
+  const client = await AmqpClient.open(broker.amqpPort, { heartbeat: 1 });
   // answer each of the broker's heartbeats; four of them outlast the two silent intervals that end a connection
   for (let i = 0; i < 4; i++) {
     const frame = await client.nextFrame();
