@@ -1,6 +1,6 @@
 /**
- * SegmentLog: an append-only log of opaque records in one directory (one log per queue).
- * Layout of the files: see format.ts. Durability: see sync.ts.
+ * SegmentLog: an append-only log of opaque records in one directory (one log per queue): the file
+ * engine's QueueStore (queue-store.ts). Layout of the files: see format.ts. Durability: see sync.ts.
  *
  *   dir/00000007.seg  sealed   ─┐ read on demand
  *   dir/00000007.ack           ─┘ appended as its records are acked; both deleted when all are acked
@@ -64,6 +64,7 @@ import { FdCache, PRIVATE_CACHE_FILES } from './fd-cache.js';
 import { INITIAL_INDEX_CAPACITY, MIN_INDEX_CAPACITY, Segment } from './segment.js';
 import type { SyncScheduler, SyncableLog } from './sync.js';
 import { SegmentWriter } from './segment-writer.js';
+import type { QueueRecoveryVisitor, QueueStore } from './queue-store.js';
 
 /** Default segment size, 8 MiB: small enough that acked segments are freed soon, large enough that rolls are rare. */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
@@ -87,7 +88,7 @@ export interface SegmentLogOptions {
   dir: string;
   scheduler: SyncScheduler;
   /** Roll when the active segment would exceed this many bytes (default DEFAULT_SEGMENT_BYTES). */
-  segmentBytes?: number;
+  segmentBytes?: number | undefined;
   /** Bytes read per read-ahead block (default DEFAULT_READ_AHEAD_BYTES). */
   readAheadBytes?: number;
   /** Check the CRC of every record read back (default false; recovery always checks). */
@@ -101,7 +102,7 @@ export interface SegmentLogOptions {
    * takeRecovered(). `payload` is only valid during the call, so recovery holds one segment at a time.
    * `deliveries` counts the record's delivered markers (markDelivered), capped at 255.
    */
-  onRecovered?: (segment: number, offset: number, length: number, payload: Buffer, deliveries: number) => void;
+  onRecovered?: QueueRecoveryVisitor | undefined;
   /** The broker's descriptor cache; without one the log makes a small private cache of its own. */
   files?: FdCache;
 }
@@ -132,7 +133,7 @@ interface RecoveryTotals {
   damagedRanges: number;
 }
 
-export class SegmentLog implements SyncableLog {
+export class SegmentLog implements SyncableLog, QueueStore {
   readonly dir: string;
   /** Segment number of the last append. */
   lastSegment = 0;
@@ -388,6 +389,11 @@ export class SegmentLog implements SyncableLog {
     const index = target === undefined ? -1 : target.findRecord(offset);
     if (index < 0) throw new RangeError(`storage ${this.dir}: no record at ${segment}:${offset}`);
     return this.read(segment, offset, target!.recordLength(index));
+  }
+
+  /** The record's file and offset, for messages. */
+  describe(segment: number, offset: number): string {
+    return `${path.join(this.dir, segmentFileName(segment))} (record at offset ${offset})`;
   }
 
   /**
@@ -945,7 +951,7 @@ export class SegmentLog implements SyncableLog {
       const length = segment.recordLength(i);
       const view = bytes.subarray(offset + RECORD_HEADER_BYTES, offset + RECORD_HEADER_BYTES + length);
       const delivered = deliveries === null ? 0 : deliveries[i]!;
-      if (visit !== undefined) visit(number, offset, length, view, delivered);
+      if (visit !== undefined) visit(number, offset, length, view, delivered, this);
       else recovered.push({ segment: number, offset, length, payload: copy ? Buffer.from(view) : view, deliveries: delivered });
     }
     return segment;

@@ -1,7 +1,8 @@
 /**
  * A queue keeps positions, not bodies: each queued message is a 13-byte position in a PositionRing (plus
- * optional expiry/delivery-count/size columns); its record lives in the queue's SegmentLog and is read
- * back when delivered (read-ahead blocks make that one read per many messages).
+ * optional expiry/delivery-count/size columns); its record lives in the queue's QueueStore (storage/
+ * queue-store.ts: a segment log on disk, or memory) and is read back when delivered (the file engine's
+ * read-ahead blocks make that one read per many messages).
  *
  * Delivery and durability (enqueue's `awaited`). A persistent message of a durable queue that someone
  * waits for (a publisher in confirm mode, an HTTP publish, the delayed store before it acks its held copy)
@@ -25,7 +26,7 @@
  * dead-lettering, length limits with overflow behaviours, priorities (one ring per level), delivery limit
  * with x-delivery-count, native retry backoff, single active consumer, and x-expires.
  */
-import type { SegmentLog } from '../../storage/log.js';
+import type { QueueStore } from '../../storage/stores.js';
 import { newPosition, PositionRing, POSITION_REDELIVERED, type Position } from '../../util/position-ring.js';
 import type { FieldTable } from '../field-table.js';
 import { decodeRecord, parseExpiration, recordIsPersistent, type Message } from '../message.js';
@@ -152,7 +153,7 @@ export class Queue implements Destination {
   readonly counters = new QueueCounters();
   private readonly latency: LatencyHistogram;
 
-  private log!: SegmentLog;
+  private store!: QueueStore;
   /** ready messages, one ring per priority level (index = priority); one ring without priorities */
   private rings: PositionRing[];
   private readyCount = 0;
@@ -184,7 +185,7 @@ export class Queue implements Destination {
   /** messages waiting out a retry backoff before they are requeued, sorted by due time */
   private retrying: Array<{ due: number; entry: RequeueEntry }> = [];
   private retryTimer: NodeJS.Timeout | null = null;
-  /** positions of non-persistent records found at startup, acked once the log is attached */
+  /** positions of non-persistent records found at startup, acked once the store is attached */
   private restoredTransient: PositionRing | null = null;
   /**
    * persistent records found at startup that were delivered more often than x-delivery-limit allows
@@ -203,7 +204,7 @@ export class Queue implements Destination {
   constructor(
     options: QueueOptions,
     private readonly context: QueueContext,
-    log: SegmentLog | null,
+    store: QueueStore | null,
   ) {
     this.name = options.name;
     this.vhost = options.vhost;
@@ -215,7 +216,7 @@ export class Queue implements Destination {
     this.settings = resolveSettings(options.arguments, null);
     this.rings = [new PositionRing()];
     this.configureRings();
-    if (log !== null) this.log = log;
+    if (store !== null) this.store = store;
     this.touch();
   }
 
@@ -247,7 +248,7 @@ export class Queue implements Destination {
       for (let n = ring.size; n > 0; n--) {
         ring.readHead(p);
         ring.shift();
-        const bodySize = decodeRecord(this.log.read(p.segment, p.offset, p.length)).body.length;
+        const bodySize = decodeRecord(this.store.read(p.segment, p.offset, p.length)).body.length;
         ring.push(p.segment, p.offset, p.length, p.flags, p.expiresAt, p.deliveries, bodySize);
         this.readyBodyBytes += bodySize;
       }
@@ -267,14 +268,14 @@ export class Queue implements Destination {
 
   /** bytes of the queue's live records (ready, unacked and retrying messages, with their properties) */
   get storedBytes(): number {
-    return this.log === undefined ? 0 : this.log.liveBytes;
+    return this.store === undefined ? 0 : this.store.liveBytes;
   }
 
   // ---------------------------------------------------------------- startup
 
   /**
-   * One live record found while the log recovers (before attachLog). `deliveries` counts the times it
-   * was handed to a consumer that never acked it (the log's delivered markers): such a record comes back
+   * One live record found while the store is reopened (before attachStore). `deliveries` counts the times it
+   * was handed to a consumer that never acked it (the store's delivered markers): such a record comes back
    * redelivered, with its delivery count, as RabbitMQ does after a crash.
    */
   restoreRecord(segment: number, offset: number, length: number, payload: Buffer, deliveries = 0): void {
@@ -302,13 +303,13 @@ export class Queue implements Destination {
     this.pushReady(segment, offset, length, flags, expiresAt, deliveries, this.trackedSize(message.body.length), message.priority);
   }
 
-  /** the recovered log: transient records are dropped now (they do not survive a restart, as in RabbitMQ) */
-  attachLog(log: SegmentLog): number {
-    this.log = log;
+  /** the recovered store: transient records are dropped now (they do not survive a restart, as in RabbitMQ) */
+  attachStore(store: QueueStore): number {
+    this.store = store;
     const transient = this.restoredTransient;
     this.restoredTransient = null;
     if (transient === null) return 0;
-    transient.forEach((segment, offset) => log.ack(segment, offset));
+    transient.forEach((segment, offset) => store.ack(segment, offset));
     return transient.size;
   }
 
@@ -377,8 +378,8 @@ export class Queue implements Destination {
     parts[1] = message.properties;
     parts[2] = message.body;
     const length = parts[0].length + parts[1].length + parts[2].length;
-    const offset = this.log.append(parts, length);
-    const segment = this.log.lastSegment;
+    const offset = this.store.append(parts, length);
+    const segment = this.store.lastSegment;
     parts[1] = parts[2] = parts[0] = EMPTY;
     let expiresAt = this.expiryFor(message);
     const waits = awaited && result === ENQUEUED_DURABLE;
@@ -393,7 +394,7 @@ export class Queue implements Destination {
         expiresAt = 0;
       } else {
         this.counters.deadLetteredExpired++;
-        this.log.ack(segment, offset);
+        this.store.ack(segment, offset);
         this.context.deadLetter(this, message, 'expired');
         return result;
       }
@@ -478,7 +479,7 @@ export class Queue implements Destination {
   /**
    * The durability rounds up to `through` failed: the storage dropped their records (and nacked their
    * publishers), so their positions are forgotten without an ack; so are the records nobody waited for
-   * behind them in `pending` (appended later to the same log, so rolled back too). Ready messages nobody
+   * behind them in `pending` (appended later to the same store, so rolled back too). Ready messages nobody
    * waited for that the rollback took are forgotten as well (forgetRolledBack). Returns true while later
    * ones wait.
    */
@@ -515,13 +516,13 @@ export class Queue implements Destination {
    * messages per failure, never per message.
    */
   private forgetRolledBack(): void {
-    const log = this.log;
+    const store = this.store;
     const p = this.position;
     for (const ring of this.rings) {
       for (let n = ring.size; n > 0; n--) {
         ring.readHead(p);
         ring.shift();
-        if (log.holds(p.segment, p.offset)) {
+        if (store.holds(p.segment, p.offset)) {
           ring.push(p.segment, p.offset, p.length, p.flags, p.expiresAt, p.deliveries, p.bodySize);
           continue;
         }
@@ -648,7 +649,7 @@ export class Queue implements Destination {
 
   /**
    * Publish time of the oldest ready message (ms since the epoch), or null when none is ready or its time
-   * is unknown. Reads the head record of each priority level from the log: for monitoring (the
+   * is unknown. Reads the head record of each priority level from the store: for monitoring (the
    * processing-delay alert), not for the message path.
    */
   oldestReadyPublishedAt(): number | null {
@@ -659,7 +660,7 @@ export class Queue implements Destination {
       const p = ring.readHead(scratch);
       let publishedAt = 0;
       try {
-        publishedAt = decodeRecord(this.log.read(p.segment, p.offset, p.length)).publishedAt;
+        publishedAt = decodeRecord(this.store.read(p.segment, p.offset, p.length)).publishedAt;
       } catch (error) {
         if (!(error instanceof RangeError)) throw error; // a record a failed write took (readReady): not counted
       }
@@ -687,14 +688,14 @@ export class Queue implements Destination {
     let message: Message | null = null;
     if (this.settings.deadLetterExchange !== null) {
       try {
-        message = decodeRecord(this.log.read(segment, offset, p.length));
+        message = decodeRecord(this.store.read(segment, offset, p.length));
       } catch (error) {
         // a record whose write just failed (drop-head over pending ones: its publisher gets a nack with
         // the round), or one nobody waited for that a rollback took: it cannot be read (RangeError)
         if (!(error instanceof RangeError)) throw error;
       }
     }
-    this.log.ack(segment, offset);
+    this.store.ack(segment, offset);
     if (message === null) return;
     if (message.undecodable !== null) this.context.undecodableMessageDropped(this, message.undecodable);
     else this.context.deadLetter(this, message, reason);
@@ -846,8 +847,8 @@ export class Queue implements Destination {
     try {
       return this.readMessage(p);
     } catch (error) {
-      const log = this.log;
-      if (!(error instanceof RangeError) || (log.holds(p.segment, p.offset) && !log.writeFailing)) throw error;
+      const store = this.store;
+      if (!(error instanceof RangeError) || (store.holds(p.segment, p.offset) && !store.writeFailing)) throw error;
       this.counters.storageFailed++;
       return null;
     }
@@ -855,7 +856,7 @@ export class Queue implements Destination {
 
   /** read a record back; a redelivered message of a queue that counts deliveries gets x-delivery-count */
   private readMessage(p: Position): Message {
-    const message = decodeRecord(this.log.read(p.segment, p.offset, p.length));
+    const message = decodeRecord(this.store.read(p.segment, p.offset, p.length));
     if (p.deliveries > 0 && message.undecodable === null && this.countsDeliveries()) {
       message.properties = editProperties(message.properties, { ...(message.headers() ?? {}), 'x-delivery-count': p.deliveries }, false);
     }
@@ -881,7 +882,7 @@ export class Queue implements Destination {
    * headers to add x-death, so it is dropped, with one error line.
    */
   private dropUndecodable(p: Position, reason: string): void {
-    this.log.ack(p.segment, p.offset);
+    this.store.ack(p.segment, p.offset);
     this.context.undecodableMessageDropped(this, reason);
   }
 
@@ -916,11 +917,11 @@ export class Queue implements Destination {
 
   /**
    * A persistent message of a durable queue went to a consumer that owes an ack: a delivered marker in
-   * the log, so that if the broker dies before the ack, the message comes back redelivered with this
+   * the store, so that if the broker dies before the ack, the message comes back redelivered with this
    * delivery counted (storage/format.ts draws the marker).
    */
   private markDelivered(message: Message, p: Position): void {
-    if (message.persistent && this.durable) this.log.markDelivered(p.segment, p.offset);
+    if (message.persistent && this.durable) this.store.markDelivered(p.segment, p.offset);
   }
 
   /**
@@ -931,13 +932,13 @@ export class Queue implements Destination {
     if (this.unackedCount > 0) this.unackedCount--;
     this.counters.ack++;
     if (publishedAt > 0) this.latency.recordSince(publishedAt);
-    if (!this.deleted) this.log.ack(segment, offset);
+    if (!this.deleted) this.store.ack(segment, offset);
   }
 
   /** drop a message that was taken with no-ack */
   discard(segment: number, offset: number): void {
     this.counters.getNoAck++;
-    if (!this.deleted) this.log.ack(segment, offset);
+    if (!this.deleted) this.store.ack(segment, offset);
   }
 
   /** reject / nack without requeue: dead-letter with reason `rejected` (if configured) */
@@ -972,7 +973,7 @@ export class Queue implements Destination {
       const old = entries[i]!;
       if (this.unackedCount > 0) this.unackedCount--;
       if (this.deleted) continue;
-      if (!this.log.holds(old.segment, old.offset)) {
+      if (!this.store.holds(old.segment, old.offset)) {
         // delivered before its fsync, and a failure rolled its record back: lost (see the header)
         this.counters.storageFailed++;
         continue;
@@ -1050,13 +1051,13 @@ export class Queue implements Destination {
   /** remove all ready messages (not unacked ones, not those waiting out a retry); returns how many */
   purge(): number {
     const n = this.readyCount + this.pending.size;
-    const log = this.log;
+    const store = this.store;
     for (const ring of this.rings) {
-      ring.forEach((segment, offset) => log.ack(segment, offset));
+      ring.forEach((segment, offset) => store.ack(segment, offset));
       ring.clear();
     }
     // records still waiting for their round: acked now (their positions are dropped when it ends)
-    this.pending.forEach((segment, offset) => log.ack(segment, offset));
+    this.pending.forEach((segment, offset) => store.ack(segment, offset));
     this.pending.clear();
     this.pendingBodyBytes = 0;
     for (let i = this.pendingHead; i < this.pendingCounts.length; i++) this.pendingCounts[i] = 0;
@@ -1080,13 +1081,13 @@ export class Queue implements Destination {
     this.retrying = [];
     const consumers = this.consumers.splice(0);
     for (const c of consumers) c.cancelledByBroker(this);
-    this.log.destroy();
+    this.store.destroy();
     return n;
   }
 
   close(): void {
     this.stopTimers();
-    this.log.close();
+    this.store.close();
   }
 
   private stopTimers(): void {
@@ -1134,7 +1135,7 @@ export class Queue implements Destination {
       c.deliverNoAck++;
       // no ack will come: for latency, delivery is the end of the message's trip
       this.latency.recordSince(message.publishedAt);
-      this.log.ack(p.segment, p.offset);
+      this.store.ack(p.segment, p.offset);
     }
   }
 }
