@@ -109,8 +109,14 @@ function queueStoreContract(engineName: string, makeEngine: () => StorageEngine)
       const source = payloadFor(7, 64);
       const kept = Buffer.from(source);
       const r = append(store, source);
+      const whole = payloadFor(8, 64);
+      const wholeKept = Buffer.from(whole);
+      const offset = store.append([whole], 64); // one part, as a delayed store's or a small record's may be
+      const w = { segment: store.lastSegment, offset };
       source.fill(0xee);
+      whole.fill(0xee);
       assert.deepEqual(store.read(r.segment, r.offset, 64), kept);
+      assert.deepEqual(store.read(w.segment, w.offset, 64), wholeKept);
       const readOnce = store.read(r.segment, r.offset, 64);
       appendMany(store, 50, 100); // later appends never change a buffer handed out
       assert.deepEqual(readOnce, kept);
