@@ -35,10 +35,10 @@
  *   RAM (marked redelivered, with its delivery count); `markDelivered()` at delivery already recorded what a
  *   restart needs to flag it redelivered. A networked engine would clear the row's lease (and set its
  *   visible-at for a retry backoff) in the same round as the next acks.
- * - dead-letter: the core publishes a copy to the dead-letter exchange (a new record in another store)
- *   and acks this one. PostgreSQL would do both in one transaction (delete + insert with x-death), so a
- *   crash can neither lose nor duplicate the move; the file engine's order (copy appended first, the ack
- *   after) duplicates at worst, never loses.
+ * - dead-letter: the core acks this record and publishes a copy to the dead-letter exchange (a new record
+ *   in another store). PostgreSQL would do both in one transaction (delete + insert with x-death), so a
+ *   crash can neither lose nor duplicate the move; the file engine writes both in the same turn and one
+ *   round makes both durable, but a crash between the two writes could keep one without the other.
  *
  * Leases (not in this interface yet). The issue asks for a time-limited lease, which SQS visibility
  * timeouts and consumers on several nodes need. Its shape will be
