@@ -71,6 +71,26 @@ export default tseslint.config(
     },
   },
   {
+    // the queue side of the store seam (storage/queue-store.ts): the core opens queue stores through its
+    // StorageEngine, never an engine's own implementation (tests may build an engine to run a queue over)
+    files: ['src/core/**/*.ts'],
+    ignores: ['src/core/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ABOVE_CORE, message: 'core never knows the protocols, the management API or the process around it (ARCHITECTURE.md layering)' },
+            {
+              group: ['**/storage/log.js', '**/storage/log-recovery.js', '**/storage/memory/**'],
+              message: 'the core reaches queue records through storage/queue-store.ts (StorageEngine.openQueueStore), never an engine itself',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['src/storage/**/*.ts'],
     rules: {
       'no-restricted-imports': forbid([...ABOVE_CORE, '**/core/**'], 'storage knows nothing of the core model, routing or protocols (ARCHITECTURE.md layering)'),

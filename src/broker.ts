@@ -147,11 +147,16 @@ async function openAndServe(
 ): Promise<RunningBroker> {
   // before anything in the data directory changes: refuse files written by a newer Postbox
   checkDataDirFormats(lock.dir);
-  const engine = new FileStorageEngine({ dataDir: lock.dir, fsync: config.fsync, openFiles: config.storageOpenFiles, logger });
+  const engine = new FileStorageEngine({
+    fsync: config.fsync,
+    openFiles: config.storageOpenFiles,
+    logger,
+    dataDir: lock.dir,
+    queueSegmentBytes: config.segmentBytes,
+  });
   const core = BrokerCore.open({
     dataDir: lock.dir,
     engine,
-    segmentBytes: config.segmentBytes,
     users: config.users,
     vhosts: config.vhosts,
     logger,

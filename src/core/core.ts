@@ -3,18 +3,15 @@
  * group-commit scheduler. Protocol adapters talk to this and never to storage directly.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync, existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { DEFAULT_MAX_QUEUES, type UserConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { SegmentLog } from '../storage/log.js';
 import type { SyncScheduler } from '../storage/sync.js';
-import { segmentFileName } from '../storage/format.js';
 import { UnsupportedFormatError } from '../storage/format-error.js';
 import { isKnownRecordVersion, KNOWN_RECORD_VERSIONS } from './message.js';
 import type { FdCache } from '../storage/fd-cache.js';
 import type { FileStorageEngine } from '../storage/file-engine.js';
-import type { DefinitionStore, DurabilityListener } from '../storage/stores.js';
+import type { DefinitionStore, DurabilityListener, QueueRecoveryVisitor, QueueStore } from '../storage/stores.js';
 import {
   emptyDefinitions,
   fromStoredDefinitions,
@@ -26,7 +23,6 @@ import {
 } from './definitions.js';
 import { VirtualHost, type VhostContext } from './vhost.js';
 import type { Queue } from './queue/queue.js';
-import type { RecoveryVisitor } from './delayed/delayed-store.js';
 import type { ResourceAlarms } from './alarms.js';
 import { QueueDurabilityGate } from './queue/durability-gate.js';
 import { BrokerStats, type SampledExchange, type SampledQueue } from './stats.js';
@@ -46,7 +42,6 @@ export interface CoreOptions {
   readonly dataDir: string;
   /** the storage engine the composition root built; the core closes it last */
   readonly engine: FileStorageEngine;
-  readonly segmentBytes: number;
   readonly users: readonly UserConfig[];
   readonly vhosts: readonly string[];
   readonly logger: Logger;
@@ -104,11 +99,7 @@ export class BrokerCore implements VhostContext {
   private definitionWaiterRounds: number[] = [];
   private definitionWaiters: DefinitionsWaiter[] = [];
   private readonly definitionsListener: DurabilityListener;
-  private readonly queuesDir: string;
-  private readonly transientDir: string;
-  /** held messages of durable x-delayed-message exchanges, one directory each */
-  private readonly delayedDir: string;
-  /** delayed directories restored at startup; any other one there is a leftover */
+  /** the stores of durable delayed exchanges restored at startup; any other one is a leftover */
   private readonly delayedRestored = new Set<string>();
   private transientCounter = 0;
   private loading = true;
@@ -136,9 +127,6 @@ export class BrokerCore implements VhostContext {
     this.users = new UserStore(options.users, () => this.vhosts.keys(), { allowMd5: options.allowMd5PasswordHashes === true });
     this.logins = new LoginGuard({ logger: options.logger, flushTimer: true });
     this.configVhosts = new Set(options.vhosts);
-    this.queuesDir = join(options.dataDir, 'queues');
-    this.transientDir = join(options.dataDir, 'transient');
-    this.delayedDir = join(options.dataDir, 'delayed');
   }
 
   /** the last write or fsync error while storage has not recovered from it (null: healthy) */
@@ -177,9 +165,7 @@ export class BrokerCore implements VhostContext {
     // read first: definitions of a newer format refuse the start before anything is wiped
     const { store, definitions } = options.engine.meta.openDefinitions({ current: () => toStoredDefinitions(core.currentDefinitions()) });
     core.definitionsStore = store;
-    rmSync(core.transientDir, { recursive: true, force: true });
-    mkdirSync(core.queuesDir, { recursive: true });
-    mkdirSync(core.transientDir, { recursive: true });
+    options.engine.dropTransientQueueStores();
     for (const name of options.vhosts) core.vhosts.set(name, new VirtualHost(name, core));
     core.recover(fromStoredDefinitions(definitions));
     core.removeDelayedLeftovers();
@@ -230,25 +216,23 @@ export class BrokerCore implements VhostContext {
       // the queue exists first, so the log can hand it each live record while it scans: only positions
       // (not bodies) stay in memory
       const queue = vhost(q.vhost).restoreQueue(q);
-      const queueDir = join(this.queuesDir, q.storage);
-      const segmentLog = SegmentLog.open({
-        dir: queueDir,
-        scheduler: this.scheduler,
-        segmentBytes: this.options.segmentBytes,
-        files: this.files,
+      const store = this.options.engine.openQueueStore({
+        kind: 'queue',
+        name: q.storage,
+        durable: true,
+        restore: true,
         logger: (line) => log.info(`queue '${q.name}' in vhost '${q.vhost}': ${line}`),
         errorLogger: (line) => log.error(`queue '${q.name}' in vhost '${q.vhost}': ${line}`),
-        onRecovered: (segment, offset, length, payload, deliveries) => {
+        onRecovered: (segment, offset, length, payload, deliveries, opening) => {
           if (!isKnownRecordVersion(payload)) {
             // its CRC holds, so a newer Postbox wrote it: refuse, never drop it
-            const file = `${join(queueDir, segmentFileName(segment))} (record at offset ${offset})`;
-            throw new UnsupportedFormatError(file, payload[0] ?? -1, KNOWN_RECORD_VERSIONS, 'message record version');
+            throw new UnsupportedFormatError(opening.describe(segment, offset), payload[0] ?? -1, KNOWN_RECORD_VERSIONS, 'message record version');
           }
           queue.restoreRecord(segment, offset, length, payload, deliveries);
         },
       });
-      // transient messages do not survive a restart (as in RabbitMQ): attachLog acks them away
-      dropped += queue.attachLog(segmentLog);
+      // transient messages do not survive a restart (as in RabbitMQ): attachStore acks them away
+      dropped += queue.attachStore(store);
       messages += queue.messageCount;
       restored.push(queue);
     }
@@ -324,40 +308,36 @@ export class BrokerCore implements VhostContext {
     }
   }
 
-  openQueueLog(vhost: string, name: string, durable: boolean): { log: SegmentLog; storage: string } {
+  openQueueStore(vhost: string, name: string, durable: boolean): { store: QueueStore; storage: string } {
     const hash = createHash('sha256').update(vhost).update('\0').update(name).digest('hex').slice(0, 32);
+    // a transient queue's name is unique to this run (a restart drops every transient store)
     const storage = durable ? hash : `${++this.transientCounter}-${hash}`;
-    const dir = join(durable ? this.queuesDir : this.transientDir, storage);
-    if (durable && existsSync(dir)) rmSync(dir, { recursive: true, force: true }); // leftovers of a deleted queue
-    let log: SegmentLog;
+    let store: QueueStore;
     try {
-      log = SegmentLog.open({
-        dir,
-        scheduler: durable ? this.scheduler : this.transientScheduler,
-        segmentBytes: this.options.segmentBytes,
-        files: this.files,
+      store = this.options.engine.openQueueStore({
+        kind: 'queue',
+        name: storage,
+        durable,
+        restore: false,
         logger: (line) => this.options.logger.debug(`queue '${name}' in vhost '${vhost}': ${line}`),
       });
     } catch (err) {
       // a full or failing disk refuses this one declaration (a channel error), nothing else
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOSPC' && code !== 'EIO' && code !== 'EDQUOT') throw err;
-      rmSync(dir, { recursive: true, force: true });
       throw brokerError(Errors.RESOURCE_ERROR, `cannot create the storage of queue '${name}' in vhost '${vhost}': ${(err as Error).message}`);
     }
-    return { log, storage };
+    return { store, storage };
   }
 
-  openDelayedLog(vhost: string, exchange: string, durable: boolean, restore: boolean, onRecovered: RecoveryVisitor): SegmentLog {
+  openDelayedStore(vhost: string, exchange: string, durable: boolean, restore: boolean, onRecovered: QueueRecoveryVisitor): QueueStore {
     const hash = createHash('sha256').update(vhost).update('\0').update(exchange).digest('hex').slice(0, 32);
-    const dir = durable ? join(this.delayedDir, hash) : join(this.transientDir, `delayed-${++this.transientCounter}-${hash}`);
     if (restore) this.delayedRestored.add(hash);
-    else if (durable && existsSync(dir)) rmSync(dir, { recursive: true, force: true }); // leftovers of a deleted exchange
-    return SegmentLog.open({
-      dir,
-      scheduler: this.scheduler,
-      segmentBytes: this.options.segmentBytes,
-      files: this.files,
+    return this.options.engine.openQueueStore({
+      kind: 'delayed',
+      name: durable ? hash : `${++this.transientCounter}-${hash}`,
+      durable,
+      restore,
       logger: (line) => {
         const text = `delayed exchange '${exchange}' in vhost '${vhost}': ${line}`;
         if (restore) this.options.logger.info(text);
@@ -378,10 +358,7 @@ export class BrokerCore implements VhostContext {
 
   /** delete delayed storage no restored exchange owns (the exchange was deleted while files were left behind) */
   private removeDelayedLeftovers(): void {
-    if (!existsSync(this.delayedDir)) return;
-    for (const name of readdirSync(this.delayedDir)) {
-      if (!this.delayedRestored.has(name)) rmSync(join(this.delayedDir, name), { recursive: true, force: true });
-    }
+    this.options.engine.dropQueueStoresExcept('delayed', this.delayedRestored);
     this.delayedRestored.clear();
   }
 
@@ -636,6 +613,6 @@ export class BrokerCore implements VhostContext {
     for (const v of this.vhosts.values()) for (const q of v.queues.values()) q.close();
     for (const v of this.vhosts.values()) for (const e of v.exchanges.values()) e.delayed?.close();
     this.definitionsStore.close();
-    rmSync(this.transientDir, { recursive: true, force: true });
+    this.options.engine.dropTransientQueueStores();
   }
 }

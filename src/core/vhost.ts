@@ -3,7 +3,7 @@
  * deleting them. Every failure is a BrokerError from the registry; the protocol adapter maps it.
  */
 import { brokerError, Errors } from '../errors/errors.js';
-import type { SegmentLog } from '../storage/log.js';
+import type { QueueStore } from '../storage/stores.js';
 import { DirectRouter } from './exchange/direct.js';
 import {
   argumentsKey,
@@ -38,8 +38,8 @@ export interface DirectReplyTarget {
 
 /** What a vhost needs from the broker around it. */
 export interface VhostContext extends DelayedStorage {
-  /** create storage for a new queue; durable queues get a directory that survives restarts */
-  openQueueLog(vhost: string, name: string, durable: boolean): { log: SegmentLog; storage: string };
+  /** a new queue's store (storage/queue-store.ts); `storage` names it in the definitions of a durable queue */
+  openQueueStore(vhost: string, name: string, durable: boolean): { store: QueueStore; storage: string };
   /** throws PRECONDITION_FAILED (RabbitMQ's words) when one more queue would pass a queue limit */
   checkQueueLimit(vhost: VirtualHost, name: string): void;
   /**
@@ -531,19 +531,19 @@ export class VirtualHost implements QueueContext {
     // exclusive queues end with their connection, so even a durable one is never persisted (as RabbitMQ)
     this.context.checkQueueLimit(this, name);
     const persisted = d.durable && !d.exclusive;
-    const { log, storage } = this.context.openQueueLog(this.name, name, persisted);
+    const { store, storage } = this.context.openQueueStore(this.name, name, persisted);
     if (persisted) {
       try {
         this.context.definitionsChanged([{ put: 'queue', value: { vhost: this.name, name, autoDelete: d.autoDelete, arguments: d.arguments, storage } }]);
       } catch (err) {
-        log.destroy(); // never a queue that exists only in memory
+        store.destroy(); // never a queue that exists only in memory
         throw err;
       }
     }
     const queue = new Queue(
       { name, vhost: this.name, durable: d.durable, exclusiveOwner: d.exclusive ? owner : null, autoDelete: d.autoDelete, arguments: d.arguments },
       this,
-      log,
+      store,
     );
     this.queues.set(name, queue);
     this.stats.counters.queueCreated++;
@@ -567,7 +567,7 @@ export class VirtualHost implements QueueContext {
     }
   }
 
-  /** Restore a durable queue at startup; the caller recovers its log into it (restoreRecord, attachLog). */
+  /** Restore a durable queue at startup; the caller recovers its store into it (restoreRecord, attachStore). */
   restoreQueue(def: QueueDefinition): Queue {
     const queue = new Queue({ name: def.name, vhost: this.name, durable: true, exclusiveOwner: null, autoDelete: def.autoDelete, arguments: def.arguments }, this, null);
     this.queues.set(def.name, queue);

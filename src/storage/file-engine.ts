@@ -8,6 +8,11 @@ import { SyncScheduler, type FsyncPolicy } from './sync.js';
 import type { Logger } from '../log/logger.js';
 import type { StorageEngine } from './stores.js';
 import { FileMetaStore } from './file-meta-store.js';
+// ---- queue stores
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { SegmentLog } from './log.js';
+import type { QueueStoreKind, QueueStoreOptions } from './queue-store.js';
 
 /**
  * How often descriptors unused since the previous sweep are closed, ms: a queue or partition idle for
@@ -16,12 +21,15 @@ import { FileMetaStore } from './file-meta-store.js';
 export const STORAGE_IDLE_SWEEP_MS = 30_000;
 
 export interface FileEngineOptions {
-  /** the data directory (locked by the caller): definitions and group offsets live in it */
+  /** the data directory (locked by the caller): definitions, group offsets and queue stores (queues/, delayed/, transient/) live in it */
   readonly dataDir: string;
   readonly fsync: FsyncPolicy;
   /** descriptors the storage may hold open at once; 0 or absent = half the soft RLIMIT_NOFILE (fd-cache.ts) */
   readonly openFiles?: number;
   readonly logger: Logger;
+  // ---- queue stores
+  /** size at which a queue store's active segment rolls (default log.ts's DEFAULT_SEGMENT_BYTES) */
+  readonly queueSegmentBytes?: number;
 }
 
 export class FileStorageEngine implements StorageEngine {
@@ -39,8 +47,20 @@ export class FileStorageEngine implements StorageEngine {
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly failureListeners: Array<(error: Error) => void> = [];
   private closed = false;
+  // ---- queue stores
+  private readonly queueSegmentBytes: number | undefined;
+  /** durable queues' stores, one directory each (named by the core, kept in the definitions) */
+  private readonly queuesDir: string;
+  /** the held messages of durable x-delayed-message exchanges, one directory each */
+  private readonly delayedDir: string;
+  /** every transient store (queues and delayed exchanges): removed at startup and shutdown */
+  private readonly transientDir: string;
 
   constructor(options: FileEngineOptions) {
+    this.queueSegmentBytes = options.queueSegmentBytes;
+    this.queuesDir = join(options.dataDir, 'queues');
+    this.delayedDir = join(options.dataDir, 'delayed');
+    this.transientDir = join(options.dataDir, 'transient');
     const logger = options.logger;
     const schedulerOptions = {
       // a failed write or fsync is not retried in place (the kernel may have dropped the pages): what it
@@ -87,4 +107,50 @@ export class FileStorageEngine implements StorageEngine {
     await this.durable.close();
     await this.transient.close();
   }
+
+  // ---- queue stores (queue-store.ts): a SegmentLog in a directory per store
+
+  openQueueStore(options: QueueStoreOptions): SegmentLog {
+    const dir = this.queueStoreDir(options.kind, options.name, options.durable);
+    // a new store starts empty: files a deleted queue or exchange of the same name left behind go first
+    if (!options.restore && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+    const logger = options.logger ?? ignoreLine;
+    try {
+      return SegmentLog.open({
+        dir,
+        scheduler: options.durable ? this.durable : this.transient,
+        segmentBytes: this.queueSegmentBytes,
+        files: this.files,
+        logger,
+        errorLogger: options.errorLogger ?? logger,
+        onRecovered: options.onRecovered,
+      });
+    } catch (error) {
+      // a full or failing disk: nothing half-made stays behind (a restored store keeps its files)
+      if (!options.restore) rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  dropTransientQueueStores(): void {
+    rmSync(this.transientDir, { recursive: true, force: true });
+    if (this.closed) return; // at shutdown: nothing is created again
+    mkdirSync(this.queuesDir, { recursive: true });
+    mkdirSync(this.transientDir, { recursive: true });
+  }
+
+  dropQueueStoresExcept(kind: QueueStoreKind, keep: ReadonlySet<string>): void {
+    const dir = kind === 'queue' ? this.queuesDir : this.delayedDir;
+    if (!existsSync(dir)) return;
+    for (const name of readdirSync(dir)) {
+      if (!keep.has(name)) rmSync(join(dir, name), { recursive: true, force: true });
+    }
+  }
+
+  private queueStoreDir(kind: QueueStoreKind, name: string, durable: boolean): string {
+    if (kind === 'queue') return join(durable ? this.queuesDir : this.transientDir, name);
+    return durable ? join(this.delayedDir, name) : join(this.transientDir, `delayed-${name}`);
+  }
 }
+
+function ignoreLine(_line: string): void {}

@@ -1,6 +1,6 @@
 /**
- * SegmentLog: an append-only log of opaque records in one directory (one log per queue).
- * Layout of the files: see format.ts. Durability: see sync.ts.
+ * SegmentLog: an append-only log of opaque records in one directory (one log per queue): the file
+ * engine's QueueStore (queue-store.ts). Layout of the files: see format.ts. Durability: see sync.ts.
  *
  *   dir/00000007.seg  sealed   ─┐ read on demand
  *   dir/00000007.ack           ─┘ appended as its records are acked; both deleted when all are acked
@@ -16,7 +16,7 @@
  * fsync) is a CachedFile whose descriptor the broker-wide FdCache opens on demand and closes when it
  * needs room (fd-cache.ts), so the number of queues is not bounded by the process's descriptor limit.
  *
- * Recovery at open() scans every segment (segment-scan.ts). A record that does not check out
+ * Recovery at open() (log-recovery.ts, one segment at a time) scans every segment (segment-scan.ts). A record that does not check out
  * (incomplete header, length past end of file, CRC mismatch) followed by no good record is a torn
  * tail and is truncated; one followed by good records is damage: only the bad bytes are skipped, saved
  * to a `.damaged-<offset>` side file and reported at error level (damage.ts). A damaged header is
@@ -34,7 +34,6 @@ import { crc32c } from '@node-rs/crc32';
 import {
   ACK_DELIVERED_BIT,
   ACK_FILE_HEADER,
-  ACK_FORMAT_VERSION,
   ACK_HEADER_BYTES,
   CORRUPT_FILE_SUFFIX,
   MAX_RECORD_PAYLOAD_BYTES,
@@ -42,11 +41,8 @@ import {
   MAX_SEGMENT_NUMBER,
   MIN_RECORD_PAYLOAD_BYTES,
   RECORD_HEADER_BYTES,
-  SEGMENT_FORMAT_VERSION,
   SEGMENT_HEADER_BYTES,
-  SEGMENT_MAGIC,
   ackFileName,
-  checkSegmentHeader,
   encodeSegmentHeader,
   parseAckFileName,
   parseSegmentFileName,
@@ -55,15 +51,15 @@ import {
   segmentFileName,
   writeRecordHeader,
 } from './format.js';
-import { closeQuietly, readFully, readdirIfExists, readdirOrEmpty, syncDirectory, unlinkIfExists, writeFully } from './files.js';
-import { encodeAckFile, parseAckFile, wholeAckFileSize, type AckFileContents } from './ack-file.js';
-import { isDamagedFileName, trySaveDamagedBytes } from './damage.js';
-import { checkFormatVersion } from './format-error.js';
-import { scanSegmentRecords, type SegmentScanResult } from './segment-scan.js';
+import { readFully, readdirIfExists, readdirOrEmpty, unlinkIfExists, writeFully } from './files.js';
+import { wholeAckFileSize } from './ack-file.js';
+import { isDamagedFileName } from './damage.js';
 import { FdCache, PRIVATE_CACHE_FILES } from './fd-cache.js';
 import { INITIAL_INDEX_CAPACITY, MIN_INDEX_CAPACITY, Segment } from './segment.js';
 import type { SyncScheduler, SyncableLog } from './sync.js';
 import { SegmentWriter } from './segment-writer.js';
+import type { QueueRecoveryVisitor, QueueStore } from './queue-store.js';
+import { SegmentRecovery, type RecoveredRecord } from './log-recovery.js';
 
 /** Default segment size, 8 MiB: small enough that acked segments are freed soon, large enough that rolls are rare. */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
@@ -71,11 +67,6 @@ export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_READ_AHEAD_BYTES = 1024 * 1024;
 /** Write buffer per log, 256 KiB: one turn's appends of a busy queue fit in one write(). */
 export const WRITE_BUFFER_BYTES = 256 * 1024;
-/**
- * A recovered segment whose live payload is below this fraction of its size gets its live payloads
- * copied out, so the segment-sized scan buffer can be garbage-collected.
- */
-const RECOVERY_COPY_FRACTION = 0.5;
 /**
  * A new segment's index gets room for its predecessor's record count plus this fraction (1/16): the
  * records of a steady stream fit without regrowing it. Regrowing copies the index and leaves the old
@@ -87,7 +78,7 @@ export interface SegmentLogOptions {
   dir: string;
   scheduler: SyncScheduler;
   /** Roll when the active segment would exceed this many bytes (default DEFAULT_SEGMENT_BYTES). */
-  segmentBytes?: number;
+  segmentBytes?: number | undefined;
   /** Bytes read per read-ahead block (default DEFAULT_READ_AHEAD_BYTES). */
   readAheadBytes?: number;
   /** Check the CRC of every record read back (default false; recovery always checks). */
@@ -101,22 +92,12 @@ export interface SegmentLogOptions {
    * takeRecovered(). `payload` is only valid during the call, so recovery holds one segment at a time.
    * `deliveries` counts the record's delivered markers (markDelivered), capped at 255.
    */
-  onRecovered?: (segment: number, offset: number, length: number, payload: Buffer, deliveries: number) => void;
+  onRecovered?: QueueRecoveryVisitor | undefined;
   /** The broker's descriptor cache; without one the log makes a small private cache of its own. */
   files?: FdCache;
 }
 
-export interface RecoveredRecord {
-  segment: number;
-  offset: number;
-  length: number;
-  payload: Buffer;
-  /** delivered markers found for the record (markDelivered), capped at 255 */
-  deliveries: number;
-}
-
-/** Delivered markers counted per record during recovery saturate here (a Uint8Array). */
-const MAX_RECOVERED_DELIVERIES = 255;
+export type { RecoveredRecord } from './log-recovery.js';
 
 const enum LogState {
   Open,
@@ -124,15 +105,8 @@ const enum LogState {
   Destroyed,
 }
 
-interface RecoveryTotals {
-  droppedBytes: number;
-  corruptFiles: number;
-  /** damaged bytes skipped (kept in side files), in ranges */
-  damagedBytes: number;
-  damagedRanges: number;
-}
 
-export class SegmentLog implements SyncableLog {
+export class SegmentLog implements SyncableLog, QueueStore {
   readonly dir: string;
   /** Segment number of the last append. */
   lastSegment = 0;
@@ -159,11 +133,6 @@ export class SegmentLog implements SyncableLog {
   private liveRecordCount = 0;
   private liveByteCount = 0;
   private recovered: RecoveredRecord[] | null = [];
-  /**
-   * With an onRecovered visitor, recovery reads every segment into this one buffer (payloads are only
-   * valid during the visit): one segment-sized buffer, instead of one per segment left for the GC.
-   */
-  private recoveryScan: Buffer | null = null;
 
   /** Current read-ahead block: bytes [blockStart, blockEnd) of segment blockSegment. Never mutated. */
   private block: Buffer | null = null;
@@ -388,6 +357,11 @@ export class SegmentLog implements SyncableLog {
     const index = target === undefined ? -1 : target.findRecord(offset);
     if (index < 0) throw new RangeError(`storage ${this.dir}: no record at ${segment}:${offset}`);
     return this.read(segment, offset, target!.recordLength(index));
+  }
+
+  /** The record's file and offset, for messages. */
+  describe(segment: number, offset: number): string {
+    return `${path.join(this.dir, segmentFileName(segment))} (record at offset ${offset})`;
   }
 
   /**
@@ -847,14 +821,27 @@ export class SegmentLog implements SyncableLog {
     }
     numbers.sort((a, b) => a - b);
     const highest = numbers.length > 0 ? numbers[numbers.length - 1]! : 0;
-    const totals: RecoveryTotals = { droppedBytes: 0, corruptFiles: 0, damagedBytes: 0, damagedRanges: 0 };
-    const recovered: RecoveredRecord[] = [];
+    const recovery = new SegmentRecovery({
+      dir: this.dir,
+      segmentBytes: this.segmentBytes,
+      syncEnabled: this.syncEnabled,
+      logger: this.logger,
+      errorLogger: this.errorLogger,
+      onRecovered: this.onRecovered,
+      store: this,
+      adopt: (segment) => {
+        this.segments.set(segment.number, segment);
+        this.liveRecordCount += segment.liveRecords;
+        this.liveByteCount += segment.liveBytes;
+      },
+    });
     let last: Segment | null = null;
     for (const number of numbers) {
       const indexCapacity = last === null ? INITIAL_INDEX_CAPACITY : indexCapacityAfter(last);
-      const segment = this.recoverSegment(number, indexCapacity, totals, recovered);
+      const segment = recovery.recoverSegment(number, indexCapacity);
       if (segment !== null) last = segment;
     }
+    const totals = recovery.totals;
     for (const number of ackNumbers) {
       if (!this.segments.has(number)) unlinkIfExists(path.join(this.dir, ackFileName(number))); // orphan
     }
@@ -869,8 +856,7 @@ export class SegmentLog implements SyncableLog {
       this.active = this.createSegment(highest + 1, last === null ? MIN_INDEX_CAPACITY : indexCapacityAfter(last));
       if (last !== null && last.fullyAcked) this.deleteSegment(last);
     }
-    this.recovered = recovered;
-    this.recoveryScan = null;
+    this.recovered = recovery.recovered;
     this.lastSegment = this.active.number;
     this.markAllDurable();
     const damage = totals.damagedRanges > 0 ? `skipped ${totals.damagedBytes} damaged byte(s) in ${totals.damagedRanges} range(s), ` : '';
@@ -879,200 +865,6 @@ export class SegmentLog implements SyncableLog {
         `(${this.liveByteCount} payload bytes), dropped ${totals.droppedBytes} byte(s), ${damage}` +
         `${totals.corruptFiles} corrupt file(s) moved aside, in ${Date.now() - started} ms`,
     );
-  }
-
-  /** Scans one segment file; returns its state, or null when the file was removed or moved aside. */
-  private recoverSegment(number: number, indexCapacity: number, totals: RecoveryTotals, recovered: RecoveredRecord[]): Segment | null {
-    const name = segmentFileName(number);
-    const segmentPath = path.join(this.dir, name);
-    const ackPath = path.join(this.dir, ackFileName(number));
-    const fd = fs.openSync(segmentPath, 'r+');
-    let bytes: Buffer;
-    let validEnd: number;
-    const segment = new Segment(number, segmentPath, ackPath, indexCapacity);
-    try {
-      const size = fs.fstatSync(fd).size;
-      if (size === 0) {
-        // created but never written: a crash right after a roll. Nothing to keep.
-        this.logger(`storage ${this.dir}: ${name} is empty, removed`);
-        unlinkIfExists(segmentPath);
-        unlinkIfExists(ackPath);
-        return null;
-      }
-      bytes = this.scanBufferFor(size);
-      readFully(fd, bytes, size, 0);
-      checkFormatVersion(segmentPath, bytes, size, SEGMENT_MAGIC, SEGMENT_FORMAT_VERSION);
-      const problem = checkSegmentHeader(bytes, number);
-      if (problem !== null && size <= SEGMENT_HEADER_BYTES) {
-        // no room for a record: a creation torn before its header landed. Nothing to keep.
-        this.logger(`storage ${this.dir}: ${name} (${problem}) holds no record, removed`);
-        unlinkIfExists(segmentPath);
-        unlinkIfExists(ackPath);
-        return null;
-      }
-      const scan = scanSegmentRecords(bytes, size, segment);
-      if (problem !== null) {
-        if (scan.records === 0) {
-          this.moveAside(segmentPath, ackPath, `${name}: ${problem}`);
-          totals.corruptFiles++;
-          return null;
-        }
-        // the records check out: only the header is damaged. Keep its bytes, write it afresh.
-        this.repairHeader(fd, segmentPath, number, bytes, problem, scan.records);
-      }
-      validEnd = scan.validEnd;
-      if (scan.skipped.length > 0) this.reportDamage(segmentPath, bytes, scan, totals);
-      if (validEnd < size) {
-        fs.ftruncateSync(fd, validEnd);
-        totals.droppedBytes += size - validEnd;
-        this.logger(`storage ${this.dir}: ${name}: dropped ${size - validEnd} byte(s) at offset ${validEnd} (${scan.tornReason})`);
-      }
-    } finally {
-      // sealed segments keep no fd; the active one is reopened by recover()
-      closeQuietly(fd);
-    }
-    segment.size = validEnd;
-    segment.flushedSize = validEnd;
-    const deliveries = this.loadAcks(segment);
-    this.segments.set(number, segment);
-    this.liveRecordCount += segment.liveRecords;
-    this.liveByteCount += segment.liveBytes;
-    const visit = this.onRecovered;
-    const copy = segment.liveBytes < validEnd * RECOVERY_COPY_FRACTION;
-    for (let i = 0; i < segment.recordCount; i++) {
-      if (segment.isAcked(i)) continue;
-      const offset = segment.recordOffset(i);
-      const length = segment.recordLength(i);
-      const view = bytes.subarray(offset + RECORD_HEADER_BYTES, offset + RECORD_HEADER_BYTES + length);
-      const delivered = deliveries === null ? 0 : deliveries[i]!;
-      if (visit !== undefined) visit(number, offset, length, view, delivered);
-      else recovered.push({ segment: number, offset, length, payload: copy ? Buffer.from(view) : view, deliveries: delivered });
-    }
-    return segment;
-  }
-
-  /** Rewrites the damaged header of a segment whose records check out, its old bytes kept in a side file. */
-  private repairHeader(fd: number, segmentPath: string, number: number, bytes: Buffer, problem: string, records: number): void {
-    const sideFile = trySaveDamagedBytes(segmentPath, 0, bytes.subarray(0, SEGMENT_HEADER_BYTES), this.syncEnabled);
-    writeFully(fd, encodeSegmentHeader(number), SEGMENT_HEADER_BYTES, 0);
-    if (this.syncEnabled) fs.fdatasyncSync(fd);
-    this.errorLogger(
-      `storage ${this.dir}: ${path.basename(segmentPath)} has a DAMAGED header (${problem}) but ${records} record(s) that check out: ` +
-        `header rewritten, the old one kept in ${sideFile}`,
-    );
-  }
-
-  /** Saves each damaged range of a segment to its side file and reports the segment in one error line. */
-  private reportDamage(segmentPath: string, bytes: Buffer, scan: SegmentScanResult, totals: RecoveryTotals): void {
-    const sideFiles: string[] = [];
-    let skippedBytes = 0;
-    for (const range of scan.skipped) {
-      const damaged = bytes.subarray(range.offset, range.offset + range.bytes);
-      sideFiles.push(trySaveDamagedBytes(segmentPath, range.offset, damaged, this.syncEnabled));
-      skippedBytes += range.bytes;
-    }
-    totals.damagedBytes += skippedBytes;
-    totals.damagedRanges += scan.skipped.length;
-    const first = scan.skipped[0]!;
-    this.errorLogger(
-      `storage ${this.dir}: ${path.basename(segmentPath)} is DAMAGED: skipped ${skippedBytes} byte(s) in ` +
-        `${scan.skipped.length} range(s) (first at offset ${first.offset}: ${first.reason}), ` +
-        `recovered the ${scan.records} intact record(s) around them; the skipped bytes are kept in ` +
-        `${sideFiles.join(', ')}`,
-    );
-  }
-
-  /** a buffer for a whole segment file of `size` bytes (reused across segments when visiting) */
-  private scanBufferFor(size: number): Buffer {
-    if (this.onRecovered === undefined) return Buffer.allocUnsafe(size); // takeRecovered() keeps views of it
-    let scan = this.recoveryScan;
-    if (scan === null || scan.length < size) {
-      scan = Buffer.allocUnsafe(Math.max(size, this.segmentBytes));
-      this.recoveryScan = scan;
-    }
-    return scan;
-  }
-
-  /**
-   * Applies a segment's ack file (ack-file.ts), and returns the delivered markers counted per record
-   * index (null when there are none). Entries that name no record are ignored; if any exist, or a
-   * partial entry, a damaged entry or header, or the file is in version 1, the file is rewritten in
-   * version 2 with the valid entries only: an entry pointing into a dropped tail can then never ack (or
-   * mark) a new record appended at that offset later, and the log only ever appends to version-2 files.
-   * Damaged entries are ignored (their records stay live), saved to side files and reported in one line.
-   */
-  private loadAcks(segment: Segment): Uint8Array | null {
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(segment.ackPath);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw error;
-    }
-    const contents = parseAckFile(segment.ackPath, bytes);
-    let deliveries: Uint8Array | null = null;
-    const entries = contents.entries;
-    const valid = new Uint32Array(entries.length);
-    let validCount = 0;
-    let invalid = contents.tornBytes > 0 || contents.damaged.length > 0 || contents.version !== ACK_FORMAT_VERSION;
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i]!;
-      const delivered = entry >= ACK_DELIVERED_BIT;
-      const index = segment.findRecord(delivered ? entry - ACK_DELIVERED_BIT : entry);
-      if (index < 0) {
-        invalid = true;
-        continue;
-      }
-      if (delivered) {
-        deliveries ??= new Uint8Array(segment.recordCount);
-        if (deliveries[index]! < MAX_RECOVERED_DELIVERIES) deliveries[index]!++;
-      } else if (segment.markAcked(index) < 0) continue; // duplicate: harmless, dropped if the file is rewritten
-      valid[validCount++] = entry;
-    }
-    if (contents.damaged.length > 0) this.reportAckDamage(segment.ackPath, bytes, contents);
-    if (invalid) {
-      const temporary = segment.ackPath + '.tmp';
-      const rewritten = encodeAckFile(valid, validCount);
-      const fd = fs.openSync(temporary, 'w');
-      try {
-        writeFully(fd, rewritten, rewritten.length, 0);
-        if (this.syncEnabled) fs.fdatasyncSync(fd);
-      } finally {
-        closeQuietly(fd);
-      }
-      fs.renameSync(temporary, segment.ackPath);
-      if (this.syncEnabled) syncDirectory(this.dir);
-      const converted = contents.version !== ACK_FORMAT_VERSION ? `, converted from format version ${contents.version} to ${ACK_FORMAT_VERSION}` : '';
-      this.logger(
-        `storage ${this.dir}: ${path.basename(segment.ackPath)}: kept ${validCount} of ${contents.total} ack entries${converted}`,
-      );
-    }
-    segment.ackHeaderWritten = true;
-    return deliveries;
-  }
-
-  /** Saves the damaged ranges of an ack file to side files and reports the file in one error line. */
-  private reportAckDamage(ackPath: string, bytes: Buffer, contents: AckFileContents): void {
-    const sideFiles: string[] = [];
-    for (const range of contents.damaged) {
-      sideFiles.push(trySaveDamagedBytes(ackPath, range.offset, bytes.subarray(range.offset, range.offset + range.bytes), this.syncEnabled));
-    }
-    const header = contents.headerDamaged ? 'its header is damaged (rewritten), ' : '';
-    this.errorLogger(
-      `storage ${this.dir}: ${path.basename(ackPath)} is DAMAGED: ${header}${contents.damagedEntries} of ${contents.total} ack ` +
-        `entries failed their checksum and were ignored (the messages they named stay queued and are delivered again); ` +
-        `the damaged bytes are kept in ${sideFiles.join(', ')}`,
-    );
-  }
-
-  private moveAside(segmentPath: string, ackPath: string, problem: string): void {
-    fs.renameSync(segmentPath, segmentPath + CORRUPT_FILE_SUFFIX);
-    try {
-      fs.renameSync(ackPath, ackPath + CORRUPT_FILE_SUFFIX);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    this.errorLogger(`storage ${this.dir}: ${problem}; moved aside to ${path.basename(segmentPath)}${CORRUPT_FILE_SUFFIX}`);
   }
 
   private notOpenError(): Error {

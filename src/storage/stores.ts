@@ -16,6 +16,9 @@
  */
 
 import type { MetaStore } from './meta-store.js';
+// ---- queue stores (queue-store.ts)
+import type { QueueStore, QueueStoreKind, QueueStoreOptions } from './queue-store.js';
+export type { QueueRecoveryVisitor, QueueStore, QueueStoreKind, QueueStoreOptions } from './queue-store.js';
 
 /**
  * Told when durability rounds complete (the engine's group commit: every record written before a round was
@@ -80,6 +83,23 @@ export interface StorageEngine {
   onFailure(listener: (error: Error) => void): void;
   /** Finish what is written (a last commit), then release every resource; the stores are closed by their owners first. */
   close(): Promise<void>;
+
+  // ---- queue stores (queue-store.ts)
+  /**
+   * Opens (`restore`) or creates a queue store. Throws the engine's error when it cannot (a full disk: an
+   * ErrnoException with code ENOSPC, EIO or EDQUOT; whatever was partly created is removed again).
+   */
+  openQueueStore(options: QueueStoreOptions): QueueStore;
+  /**
+   * Drops every transient queue store (a restart loses them): called at startup before any is opened,
+   * and at shutdown once every store was closed. PostgreSQL: delete the node's transient queues' rows.
+   */
+  dropTransientQueueStores(): void;
+  /**
+   * Drops every durable queue store of `kind` whose name is not in `keep` (what a deleted owner left
+   * behind, found at startup once every owner was restored). PostgreSQL: one `DELETE ... WHERE name <> ALL($1)`.
+   */
+  dropQueueStoresExcept(kind: QueueStoreKind, keep: ReadonlySet<string>): void;
 }
 
 // ---- the metadata store (meta-store.ts) -----------------------------------------------------------------

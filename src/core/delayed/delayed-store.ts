@@ -1,7 +1,8 @@
 /**
- * The held messages of one x-delayed-message exchange: bodies in a SegmentLog on disk, positions in RAM.
+ * The held messages of one x-delayed-message exchange: bodies in a QueueStore (storage/queue-store.ts, kind
+ * 'delayed': a segment log on disk with the file engine), positions in RAM.
  *
- *   hold(message) ──append──► SegmentLog (<dataDir>/delayed/<hash>/ for a durable exchange)
+ *   hold(message) ──append──► QueueStore (<dataDir>/delayed/<hash>/ for a durable exchange, file engine)
  *                 ──push───► DueHeap: due time + segment/offset, 16 bytes per held message (the log's
  *                            segment index adds ~4.4 bytes: record lengths are read from it when due)
  *
@@ -24,9 +25,9 @@
  * one segment at a time; non-persistent messages are acked away (they do not survive a restart, as in a
  * queue). Messages whose due time passed while the broker was down are routed right after startup.
  */
-import type { SegmentLog } from '../../storage/log.js';
 import { UnsupportedFormatError } from '../../storage/format-error.js';
-import { STORAGE_RETRY_INTERVAL_MS, type DurabilityListener, type SyncScheduler } from '../../storage/sync.js';
+import { STORAGE_RETRY_INTERVAL_MS } from '../../storage/sync.js';
+import type { Durability, DurabilityListener, QueueRecoveryVisitor, QueueStore } from '../../storage/stores.js';
 import { PositionRing } from '../../util/position-ring.js';
 import type { Exchange } from '../exchange/exchange.js';
 import { delayOf, markReleased } from '../exchange/delayed.js';
@@ -42,17 +43,15 @@ export const DELAYED_RECORD_HEADER_BYTES = 9;
 const DUE_BATCH = 1024;
 const EMPTY = Buffer.alloc(0);
 
-/** A log record as the SegmentLog's recovery visitor sees it. */
-export type RecoveryVisitor = (segment: number, offset: number, length: number, payload: Buffer) => void;
-
 /** What a delayed store needs from the broker around it (BrokerCore provides it, through the vhost). */
 export interface DelayedStorage {
-  readonly scheduler: SyncScheduler;
+  /** the durable stores' rounds: the held record's ack waits for the round covering its queue copies */
+  readonly scheduler: Durability;
   /**
    * Storage for the held messages of an exchange. `restore`: reopen what a durable exchange left at the
    * last shutdown (calling `onRecovered` for each live record); otherwise start empty.
    */
-  openDelayedLog(vhost: string, exchange: string, durable: boolean, restore: boolean, onRecovered: RecoveryVisitor): SegmentLog;
+  openDelayedStore(vhost: string, exchange: string, durable: boolean, restore: boolean, onRecovered: QueueRecoveryVisitor): QueueStore;
   /** a held message could not be read back or routed when due: it is dropped, and this says why */
   delayedMessageLost(vhost: string, exchange: string, reason: string): void;
 }
@@ -68,8 +67,8 @@ export interface DelayedRouting {
 
 export class DelayedStore implements DurabilityListener {
   private readonly heap = new DueHeap();
-  private readonly log: SegmentLog;
-  private readonly scheduler: SyncScheduler;
+  private readonly log: QueueStore;
+  private readonly scheduler: Durability;
   private readonly parts: Buffer[] = [EMPTY, EMPTY, EMPTY, EMPTY];
   /** version + due time of the record being appended; append copies it at once, so one buffer serves all */
   private readonly recordStart = Buffer.allocUnsafe(DELAYED_RECORD_HEADER_BYTES);
@@ -95,7 +94,7 @@ export class DelayedStore implements DurabilityListener {
     this.scheduler = storage.scheduler;
     const dropped = new PositionRing();
     const heap = this.heap;
-    this.log = storage.openDelayedLog(routing.name, exchange.name, exchange.durable, restore, (segment, offset, length, payload) => {
+    this.log = storage.openDelayedStore(routing.name, exchange.name, exchange.durable, restore, (segment, offset, length, payload) => {
       if (payload[0] !== DELAYED_RECORD_VERSION) {
         // its CRC holds, so a newer Postbox wrote it: refuse, never drop it
         const where = `delayed exchange '${exchange.name}' in vhost '${routing.name}', record ${segment}:${offset}`;

@@ -7,7 +7,7 @@
  * listener for every queue of the broker: only queues with records not yet covered by a completed round
  * are visited when a round ends.
  */
-import type { DurabilityListener, SyncScheduler } from '../../storage/sync.js';
+import type { Durability, DurabilityListener } from '../../storage/stores.js';
 import type { Queue } from './queue.js';
 
 export class QueueDurabilityGate implements DurabilityListener {
@@ -16,7 +16,7 @@ export class QueueDurabilityGate implements DurabilityListener {
   /** the other list, swapped in while `waiting` is visited (queues may append during the visit) */
   private spare: Queue[] = [];
 
-  constructor(private readonly scheduler: SyncScheduler) {
+  constructor(private readonly scheduler: Durability) {
     scheduler.addListener(this);
   }
 

@@ -1,7 +1,8 @@
 /**
  * A queue keeps positions, not bodies: each queued message is a 13-byte position in a PositionRing (plus
- * optional expiry/delivery-count/size columns); its record lives in the queue's SegmentLog and is read
- * back when delivered (read-ahead blocks make that one read per many messages).
+ * optional expiry/delivery-count/size columns); its record lives in the queue's QueueStore (storage/
+ * queue-store.ts: a segment log on disk, or memory) and is read back when delivered (the file engine's
+ * read-ahead blocks make that one read per many messages).
  *
  * Delivery and durability (enqueue's `awaited`). A persistent message of a durable queue that someone
  * waits for (a publisher in confirm mode, an HTTP publish, the delayed store before it acks its held copy)
@@ -25,7 +26,7 @@
  * dead-lettering, length limits with overflow behaviours, priorities (one ring per level), delivery limit
  * with x-delivery-count, native retry backoff, single active consumer, and x-expires.
  */
-import type { SegmentLog } from '../../storage/log.js';
+import type { QueueStore } from '../../storage/stores.js';
 import { newPosition, PositionRing, POSITION_REDELIVERED, type Position } from '../../util/position-ring.js';
 import type { FieldTable } from '../field-table.js';
 import { decodeRecord, parseExpiration, recordIsPersistent, type Message } from '../message.js';
@@ -33,98 +34,19 @@ import type { Destination } from '../exchange/exchange.js';
 import { editProperties, readExpiration } from '../properties.js';
 import type { DeathReason } from './dead-letter.js';
 import { resolveSettings, type AppliedPolicy, type QueueSettings } from './settings.js';
-import { QueueCounters, type BrokerStats, type LatencyHistogram } from '../stats.js';
-import type { ConsumerOwnerDetails } from '../clients.js';
+import { QueueCounters, type LatencyHistogram } from '../stats.js';
 import { timerDelay } from '../../util/timers.js';
-
-/**
- * First chunk of a queue's ring of records waiting for their fsync round, slots (13 bytes each): a round
- * is milliseconds, so it rarely holds more; created on the first publish, it grows by chunks if need be.
- */
-const PENDING_INITIAL_SLOTS = 64;
+import { PendingRecords } from './pending.js';
+import { ENQUEUED, ENQUEUED_DURABLE, REJECTED, type Consumer, type EnqueueResult, type QueueContext, type QueueOptions, type RequeueEntry, type Taken } from './contracts.js';
 
 /** Deliveries made in one drain call before yielding to the event loop (keeps other sockets served). */
 const DRAIN_BATCH = 512;
 /** Expired head messages removed per timer run before yielding, so a mass expiry cannot stall the broker. */
 const EXPIRE_BATCH = 4096;
 
-/** What enqueue() did with a message. */
-export const ENQUEUED = 0;
-/** stored, and its record must be fsynced before a publisher confirm */
-export const ENQUEUED_DURABLE = 1;
-/** refused by an x-overflow reject-publish limit: the publisher gets a nack */
-export const REJECTED = 2;
-export type EnqueueResult = typeof ENQUEUED | typeof ENQUEUED_DURABLE | typeof REJECTED;
-
-/** A subscriber of a queue. The AMQP channel implements this; the core never sees the protocol. */
-export interface Consumer {
-  readonly tag: string;
-  readonly noAck: boolean;
-  readonly exclusive: boolean;
-  /** the connection-level owner, for exclusivity checks */
-  readonly owner: object;
-  /** consumer priority (AMQP `x-priority`): higher ones get messages first while they have credit */
-  readonly priority: number;
-  /** true when one more message may be delivered now (prefetch, flow, socket backpressure) */
-  hasCredit(): boolean;
-  /**
-   * Hand a message over; the consumer tracks the ack (unless noAck). `position` is reused by the queue:
-   * copy what you keep (a RequeueEntry) before returning.
-   */
-  deliver(queue: Queue, message: Message, position: Readonly<Position>): void;
-  /** the broker cancelled this consumer (queue deleted) */
-  cancelledByBroker(queue: Queue): void;
-  /** who holds it (connection, channel, prefetch), for listing consumers; management only */
-  ownerDetails?(): ConsumerOwnerDetails;
-}
-
-/** What a queue needs from its vhost. */
-export interface QueueContext {
-  /** republish a message to the queue's dead-letter exchange (the vhost routes it) */
-  deadLetter(queue: Queue, message: Message, reason: DeathReason): void;
-  /** x-expires ran out: delete the queue */
-  expireQueue(queue: Queue): void;
-  /** a message read back could not be decoded (stored before publish-time checking) and was dropped */
-  undecodableMessageDropped(queue: Queue, reason: string): void;
-  /** the broker's statistics (the latency histogram acks are recorded in) */
-  readonly stats: BrokerStats;
-  /**
-   * `queue` appended a record nobody waits for: returns the round that will cover it (not started for
-   * it), and makes sure the queue hears (releaseDurable / dropFailed) when that round completes or fails
-   */
-  appendedUnawaited(queue: Queue): number;
-  /**
-   * `queue` appended a record: returns the durability round that covers it, and makes sure the queue
-   * hears (releaseDurable / dropFailed) when that round completes or fails
-   */
-  appended(queue: Queue): number;
-}
-
-export interface QueueOptions {
-  readonly name: string;
-  readonly vhost: string;
-  readonly durable: boolean;
-  readonly exclusiveOwner: object | null;
-  readonly autoDelete: boolean;
-  readonly arguments: FieldTable;
-}
-
-/** A message taken out with basic.get */
-export interface Taken {
-  readonly message: Message;
-  readonly position: Position;
-}
-
-/** Everything needed to put a delivered message back (a copy of its Position). */
-export interface RequeueEntry {
-  readonly segment: number;
-  readonly offset: number;
-  readonly length: number;
-  readonly expiresAt: number;
-  readonly deliveries: number;
-  readonly bodySize: number;
-  readonly priority: number;
-}
+// what a queue gives and needs (its consumers, its vhost), in contracts.ts
+export { ENQUEUED, ENQUEUED_DURABLE, REJECTED } from './contracts.js';
+export type { Consumer, EnqueueResult, QueueContext, QueueOptions, RequeueEntry, Taken } from './contracts.js';
 
 export class Queue implements Destination {
   readonly kind = 'queue' as const;
@@ -152,30 +74,19 @@ export class Queue implements Destination {
   readonly counters = new QueueCounters();
   private readonly latency: LatencyHistogram;
 
-  private log!: SegmentLog;
+  private store!: QueueStore;
   /** ready messages, one ring per priority level (index = priority); one ring without priorities */
   private rings: PositionRing[];
   private readyCount = 0;
   private readyBodyBytes = 0;
-  /**
-   * Appended records whose durability round has not completed, in append order; the priority of each
-   * is kept in its `deliveries` column (always 0 for a new message). pendingRounds[i] is the round of
-   * the next pendingCounts[i] of them, from pendingHead on.
-   */
-  private pending: PositionRing = NO_PENDING;
-  private pendingRounds: number[] = [];
-  private pendingCounts: number[] = [];
-  private pendingHead = 0;
-  private pendingBodyBytes = 0;
+  /** appended records whose durability round has not completed, in append order (pending.ts) */
+  private readonly pending = new PendingRecords();
   /**
    * The round that covers this queue's latest record nobody waits for (delivered or queued before its
    * fsync), 0 once a completed round covers them all: until then a failure may roll some of them back,
    * and dropFailed looks for them.
    */
   private unawaitedRound = 0;
-  /** gets waiting for every record pending when they came (afterPending): the last such round, and whom to call */
-  private waiterRounds: number[] = [];
-  private waiterCallbacks: Array<() => void> = [];
   private nextConsumer = 0;
   private drainScheduled = false;
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -184,7 +95,7 @@ export class Queue implements Destination {
   /** messages waiting out a retry backoff before they are requeued, sorted by due time */
   private retrying: Array<{ due: number; entry: RequeueEntry }> = [];
   private retryTimer: NodeJS.Timeout | null = null;
-  /** positions of non-persistent records found at startup, acked once the log is attached */
+  /** positions of non-persistent records found at startup, acked once the store is attached */
   private restoredTransient: PositionRing | null = null;
   /**
    * persistent records found at startup that were delivered more often than x-delivery-limit allows
@@ -203,7 +114,7 @@ export class Queue implements Destination {
   constructor(
     options: QueueOptions,
     private readonly context: QueueContext,
-    log: SegmentLog | null,
+    store: QueueStore | null,
   ) {
     this.name = options.name;
     this.vhost = options.vhost;
@@ -215,7 +126,7 @@ export class Queue implements Destination {
     this.settings = resolveSettings(options.arguments, null);
     this.rings = [new PositionRing()];
     this.configureRings();
-    if (log !== null) this.log = log;
+    if (store !== null) this.store = store;
     this.touch();
   }
 
@@ -247,7 +158,7 @@ export class Queue implements Destination {
       for (let n = ring.size; n > 0; n--) {
         ring.readHead(p);
         ring.shift();
-        const bodySize = decodeRecord(this.log.read(p.segment, p.offset, p.length)).body.length;
+        const bodySize = decodeRecord(this.store.read(p.segment, p.offset, p.length)).body.length;
         ring.push(p.segment, p.offset, p.length, p.flags, p.expiresAt, p.deliveries, bodySize);
         this.readyBodyBytes += bodySize;
       }
@@ -267,14 +178,14 @@ export class Queue implements Destination {
 
   /** bytes of the queue's live records (ready, unacked and retrying messages, with their properties) */
   get storedBytes(): number {
-    return this.log === undefined ? 0 : this.log.liveBytes;
+    return this.store === undefined ? 0 : this.store.liveBytes;
   }
 
   // ---------------------------------------------------------------- startup
 
   /**
-   * One live record found while the log recovers (before attachLog). `deliveries` counts the times it
-   * was handed to a consumer that never acked it (the log's delivered markers): such a record comes back
+   * One live record found while the store is reopened (before attachStore). `deliveries` counts the times it
+   * was handed to a consumer that never acked it (the store's delivered markers): such a record comes back
    * redelivered, with its delivery count, as RabbitMQ does after a crash.
    */
   restoreRecord(segment: number, offset: number, length: number, payload: Buffer, deliveries = 0): void {
@@ -302,13 +213,13 @@ export class Queue implements Destination {
     this.pushReady(segment, offset, length, flags, expiresAt, deliveries, this.trackedSize(message.body.length), message.priority);
   }
 
-  /** the recovered log: transient records are dropped now (they do not survive a restart, as in RabbitMQ) */
-  attachLog(log: SegmentLog): number {
-    this.log = log;
+  /** the recovered store: transient records are dropped now (they do not survive a restart, as in RabbitMQ) */
+  attachStore(store: QueueStore): number {
+    this.store = store;
     const transient = this.restoredTransient;
     this.restoredTransient = null;
     if (transient === null) return 0;
-    transient.forEach((segment, offset) => log.ack(segment, offset));
+    transient.forEach((segment, offset) => store.ack(segment, offset));
     return transient.size;
   }
 
@@ -347,7 +258,7 @@ export class Queue implements Destination {
     const s = this.settings;
     return (
       (s.maxLength !== null && this.readyCount + this.pending.size + extraCount > s.maxLength) ||
-      (s.maxLengthBytes !== null && this.readyBodyBytes + this.pendingBodyBytes + extraBytes > s.maxLengthBytes)
+      (s.maxLengthBytes !== null && this.readyBodyBytes + this.pending.bodyBytes + extraBytes > s.maxLengthBytes)
     );
   }
 
@@ -377,8 +288,8 @@ export class Queue implements Destination {
     parts[1] = message.properties;
     parts[2] = message.body;
     const length = parts[0].length + parts[1].length + parts[2].length;
-    const offset = this.log.append(parts, length);
-    const segment = this.log.lastSegment;
+    const offset = this.store.append(parts, length);
+    const segment = this.store.lastSegment;
     parts[1] = parts[2] = parts[0] = EMPTY;
     let expiresAt = this.expiryFor(message);
     const waits = awaited && result === ENQUEUED_DURABLE;
@@ -393,14 +304,14 @@ export class Queue implements Destination {
         expiresAt = 0;
       } else {
         this.counters.deadLetteredExpired++;
-        this.log.ack(segment, offset);
+        this.store.ack(segment, offset);
         this.context.deadLetter(this, message, 'expired');
         return result;
       }
     }
     const trackedBody = this.trackedSize(bodySize);
     if (waits) {
-      this.pushPending(segment, offset, length, expiresAt, message.priority, trackedBody, this.context.appended(this));
+      this.pending.push(segment, offset, length, expiresAt, message.priority, trackedBody, this.context.appended(this));
       this.enforceLimits();
       return result;
     }
@@ -408,7 +319,7 @@ export class Queue implements Destination {
     this.unawaitedRound = this.context.appendedUnawaited(this);
     if (this.pending.size > 0) {
       // behind a message waiting for its round: it waits with it, released (or dropped) after it
-      this.pushPending(segment, offset, length, expiresAt, message.priority, trackedBody, 0);
+      this.pending.push(segment, offset, length, expiresAt, message.priority, trackedBody, 0);
       this.enforceLimits();
       return result;
     }
@@ -430,82 +341,50 @@ export class Queue implements Destination {
     return result;
   }
 
-  /** a record joins `pending`, covered by `round` (0: nobody waits for it, it goes with the one before it) */
-  private pushPending(segment: number, offset: number, length: number, expiresAt: number, priority: number, trackedBody: number, round: number): void {
-    if (this.pending === NO_PENDING) this.pending = new PositionRing(PENDING_INITIAL_SLOTS);
-    this.pending.push(segment, offset, length, 0, expiresAt, priority, trackedBody);
-    this.pendingBodyBytes += trackedBody;
-    const rounds = this.pendingRounds;
-    if (rounds.length > this.pendingHead && rounds[rounds.length - 1] === round) this.pendingCounts[rounds.length - 1]!++;
-    else {
-      rounds.push(round);
-      this.pendingCounts.push(1);
-    }
-  }
-
   /**
    * The durability rounds up to `completed` completed: their records become ready (and are delivered).
    * Returns true while records of later rounds still wait, or records nobody waits for are not covered.
    */
   releaseDurable(completed: number): boolean {
     if (this.unawaitedRound !== 0 && this.unawaitedRound <= completed) this.unawaitedRound = 0;
-    const rounds = this.pendingRounds;
-    const counts = this.pendingCounts;
     const pending = this.pending;
+    const released = pending.endRoundsThrough(completed);
+    if (released < 0) return pending.waitsForRounds || this.unawaitedRound !== 0;
     const p = this.position;
-    let head = this.pendingHead;
-    let released = 0;
-    while (head < rounds.length && rounds[head]! <= completed) {
-      for (let n = counts[head]!; n > 0; n--) {
-        pending.readHead(p);
-        pending.shift();
-        this.pendingBodyBytes -= p.bodySize;
-        this.pushReady(p.segment, p.offset, p.length, 0, p.expiresAt, 0, p.bodySize, p.deliveries);
-      }
-      released++;
-      head++;
+    for (let n = released; n > 0; n--) {
+      pending.shift(p);
+      this.pushReady(p.segment, p.offset, p.length, 0, p.expiresAt, 0, p.bodySize, p.deliveries);
     }
-    if (released === 0) return head < rounds.length || this.unawaitedRound !== 0;
-    this.trimPendingRounds(head);
     if (this.deleted) return false;
     this.enforceLimits();
-    this.wakePendingWaiters();
+    pending.wakeWaiters(false);
     if (this.consumers.length > 0) this.drain();
     else this.armExpiry();
-    return this.pendingHead < this.pendingRounds.length || this.unawaitedRound !== 0;
+    return pending.waitsForRounds || this.unawaitedRound !== 0;
   }
 
   /**
    * The durability rounds up to `through` failed: the storage dropped their records (and nacked their
    * publishers), so their positions are forgotten without an ack; so are the records nobody waited for
-   * behind them in `pending` (appended later to the same log, so rolled back too). Ready messages nobody
+   * behind them in `pending` (appended later to the same store, so rolled back too). Ready messages nobody
    * waited for that the rollback took are forgotten as well (forgetRolledBack). Returns true while later
    * ones wait.
    */
   dropFailed(through: number): boolean {
-    const rounds = this.pendingRounds;
-    const counts = this.pendingCounts;
     const pending = this.pending;
+    const dropped = pending.endRoundsThrough(through);
     const p = this.position;
-    let head = this.pendingHead;
-    while (head < rounds.length && rounds[head]! <= through) {
-      for (let n = counts[head]!; n > 0; n--) {
-        pending.readHead(p);
-        pending.shift();
-        this.pendingBodyBytes -= p.bodySize;
-        this.counters.storageFailed++;
-      }
-      head++;
+    for (let n = dropped; n > 0; n--) {
+      pending.shift(p);
+      this.counters.storageFailed++;
     }
-    const dropped = head !== this.pendingHead;
-    this.trimPendingRounds(head);
     if (this.unawaitedRound !== 0) {
       // every byte no completed round covered was rolled back (sync.ts), whatever round it was due in
       this.unawaitedRound = 0;
       if (!this.deleted) this.forgetRolledBack();
     }
-    if (dropped) this.wakePendingWaiters();
-    return this.pendingHead < this.pendingRounds.length;
+    if (dropped >= 0) pending.wakeWaiters(this.deleted);
+    return pending.waitsForRounds;
   }
 
   /**
@@ -515,13 +394,13 @@ export class Queue implements Destination {
    * messages per failure, never per message.
    */
   private forgetRolledBack(): void {
-    const log = this.log;
+    const store = this.store;
     const p = this.position;
     for (const ring of this.rings) {
       for (let n = ring.size; n > 0; n--) {
         ring.readHead(p);
         ring.shift();
-        if (log.holds(p.segment, p.offset)) {
+        if (store.holds(p.segment, p.offset)) {
           ring.push(p.segment, p.offset, p.length, p.flags, p.expiresAt, p.deliveries, p.bodySize);
           continue;
         }
@@ -545,61 +424,7 @@ export class Queue implements Destination {
    * waits), so a get that follows sees every message published before it, in priority order.
    */
   afterPending(callback: () => void): void {
-    const rounds = this.pendingRounds;
-    // the last round anything pending waits for (runs of round 0, records nobody waits for, go with the
-    // round before them; rounds only grow, so the last non-zero one is the highest)
-    let last = 0;
-    for (let i = rounds.length - 1; i >= this.pendingHead && last === 0; i--) last = rounds[i]!;
-    if (last === 0) {
-      callback();
-      return;
-    }
-    this.waiterRounds.push(last);
-    this.waiterCallbacks.push(callback);
-  }
-
-  private wakePendingWaiters(): void {
-    const targets = this.waiterRounds;
-    if (targets.length === 0) return;
-    const rounds = this.pendingRounds;
-    const headRound = this.pendingHead < rounds.length ? rounds[this.pendingHead]! : Infinity;
-    let woken = 0;
-    while (woken < targets.length && (targets[woken]! < headRound || this.deleted)) woken++;
-    if (woken === 0) return;
-    const callbacks = this.waiterCallbacks.splice(0, woken);
-    targets.splice(0, woken);
-    for (const callback of callbacks) callback();
-  }
-
-  /** removes the oldest record still waiting for its round into this.position (null when none) */
-  private shiftPending(): Position | null {
-    const pending = this.pending;
-    if (pending.size === 0) return null;
-    const p = pending.readHead(this.position);
-    pending.shift();
-    this.pendingBodyBytes -= p.bodySize;
-    p.deliveries = 0; // the column held its priority
-    let head = this.pendingHead;
-    const counts = this.pendingCounts;
-    while (head < counts.length && counts[head] === 0) head++;
-    if (head < counts.length) counts[head]!--;
-    while (head < counts.length && counts[head] === 0) head++;
-    this.trimPendingRounds(head);
-    return p;
-  }
-
-  private trimPendingRounds(head: number): void {
-    if (head === this.pendingRounds.length) {
-      this.pendingRounds.length = 0;
-      this.pendingCounts.length = 0;
-      this.pendingHead = 0;
-    } else if (head > 1024 && head * 2 > this.pendingRounds.length) {
-      this.pendingRounds = this.pendingRounds.slice(head);
-      this.pendingCounts = this.pendingCounts.slice(head);
-      this.pendingHead = 0;
-    } else {
-      this.pendingHead = head;
-    }
+    this.pending.afterAll(callback);
   }
 
   /** body sizes are kept (4 bytes a message) only for queues with a byte limit */
@@ -648,7 +473,7 @@ export class Queue implements Destination {
 
   /**
    * Publish time of the oldest ready message (ms since the epoch), or null when none is ready or its time
-   * is unknown. Reads the head record of each priority level from the log: for monitoring (the
+   * is unknown. Reads the head record of each priority level from the store: for monitoring (the
    * processing-delay alert), not for the message path.
    */
   oldestReadyPublishedAt(): number | null {
@@ -659,7 +484,7 @@ export class Queue implements Destination {
       const p = ring.readHead(scratch);
       let publishedAt = 0;
       try {
-        publishedAt = decodeRecord(this.log.read(p.segment, p.offset, p.length)).publishedAt;
+        publishedAt = decodeRecord(this.store.read(p.segment, p.offset, p.length)).publishedAt;
       } catch (error) {
         if (!(error instanceof RangeError)) throw error; // a record a failed write took (readReady): not counted
       }
@@ -687,14 +512,14 @@ export class Queue implements Destination {
     let message: Message | null = null;
     if (this.settings.deadLetterExchange !== null) {
       try {
-        message = decodeRecord(this.log.read(segment, offset, p.length));
+        message = decodeRecord(this.store.read(segment, offset, p.length));
       } catch (error) {
         // a record whose write just failed (drop-head over pending ones: its publisher gets a nack with
         // the round), or one nobody waited for that a rollback took: it cannot be read (RangeError)
         if (!(error instanceof RangeError)) throw error;
       }
     }
-    this.log.ack(segment, offset);
+    this.store.ack(segment, offset);
     if (message === null) return;
     if (message.undecodable !== null) this.context.undecodableMessageDropped(this, message.undecodable);
     else this.context.deadLetter(this, message, reason);
@@ -709,7 +534,7 @@ export class Queue implements Destination {
     while (this.overLimit(0, 0)) {
       // the oldest message goes first: a ready one, else one still waiting for its round
       const fromPending = this.readyCount === 0;
-      const p = fromPending ? this.shiftPending() : this.shiftHead();
+      const p = fromPending ? this.pending.shiftOldest(this.position) : this.shiftHead();
       if (p === null) break;
       if (fromPending) tookPending = true;
       this.dropPosition(p, 'maxlen');
@@ -722,26 +547,19 @@ export class Queue implements Destination {
    * queued behind them have nothing left to wait for, and become ready.
    */
   private releaseUnawaitedHead(): void {
-    const rounds = this.pendingRounds;
-    const counts = this.pendingCounts;
     const pending = this.pending;
+    const released = pending.endUnawaitedHead();
+    if (released < 0) return;
     const p = this.position;
-    let head = this.pendingHead;
-    while (head < rounds.length && rounds[head] === 0) {
-      for (let n = counts[head]!; n > 0; n--) {
-        pending.readHead(p);
-        pending.shift();
-        this.pendingBodyBytes -= p.bodySize;
-        this.pushReady(p.segment, p.offset, p.length, 0, p.expiresAt, 0, p.bodySize, p.deliveries);
-      }
-      head++;
+    for (let n = released; n > 0; n--) {
+      pending.shift(p);
+      this.pushReady(p.segment, p.offset, p.length, 0, p.expiresAt, 0, p.bodySize, p.deliveries);
     }
-    if (head === this.pendingHead) return;
-    this.trimPendingRounds(head);
-    this.wakePendingWaiters();
+    pending.wakeWaiters(this.deleted);
     if (this.consumers.length > 0) this.scheduleDrain();
     else this.armExpiry();
   }
+
 
   // ---------------------------------------------------------------- TTL
 
@@ -846,8 +664,8 @@ export class Queue implements Destination {
     try {
       return this.readMessage(p);
     } catch (error) {
-      const log = this.log;
-      if (!(error instanceof RangeError) || (log.holds(p.segment, p.offset) && !log.writeFailing)) throw error;
+      const store = this.store;
+      if (!(error instanceof RangeError) || (store.holds(p.segment, p.offset) && !store.writeFailing)) throw error;
       this.counters.storageFailed++;
       return null;
     }
@@ -855,7 +673,7 @@ export class Queue implements Destination {
 
   /** read a record back; a redelivered message of a queue that counts deliveries gets x-delivery-count */
   private readMessage(p: Position): Message {
-    const message = decodeRecord(this.log.read(p.segment, p.offset, p.length));
+    const message = decodeRecord(this.store.read(p.segment, p.offset, p.length));
     if (p.deliveries > 0 && message.undecodable === null && this.countsDeliveries()) {
       message.properties = editProperties(message.properties, { ...(message.headers() ?? {}), 'x-delivery-count': p.deliveries }, false);
     }
@@ -881,7 +699,7 @@ export class Queue implements Destination {
    * headers to add x-death, so it is dropped, with one error line.
    */
   private dropUndecodable(p: Position, reason: string): void {
-    this.log.ack(p.segment, p.offset);
+    this.store.ack(p.segment, p.offset);
     this.context.undecodableMessageDropped(this, reason);
   }
 
@@ -916,11 +734,11 @@ export class Queue implements Destination {
 
   /**
    * A persistent message of a durable queue went to a consumer that owes an ack: a delivered marker in
-   * the log, so that if the broker dies before the ack, the message comes back redelivered with this
+   * the store, so that if the broker dies before the ack, the message comes back redelivered with this
    * delivery counted (storage/format.ts draws the marker).
    */
   private markDelivered(message: Message, p: Position): void {
-    if (message.persistent && this.durable) this.log.markDelivered(p.segment, p.offset);
+    if (message.persistent && this.durable) this.store.markDelivered(p.segment, p.offset);
   }
 
   /**
@@ -931,13 +749,13 @@ export class Queue implements Destination {
     if (this.unackedCount > 0) this.unackedCount--;
     this.counters.ack++;
     if (publishedAt > 0) this.latency.recordSince(publishedAt);
-    if (!this.deleted) this.log.ack(segment, offset);
+    if (!this.deleted) this.store.ack(segment, offset);
   }
 
   /** drop a message that was taken with no-ack */
   discard(segment: number, offset: number): void {
     this.counters.getNoAck++;
-    if (!this.deleted) this.log.ack(segment, offset);
+    if (!this.deleted) this.store.ack(segment, offset);
   }
 
   /** reject / nack without requeue: dead-letter with reason `rejected` (if configured) */
@@ -972,7 +790,7 @@ export class Queue implements Destination {
       const old = entries[i]!;
       if (this.unackedCount > 0) this.unackedCount--;
       if (this.deleted) continue;
-      if (!this.log.holds(old.segment, old.offset)) {
+      if (!this.store.holds(old.segment, old.offset)) {
         // delivered before its fsync, and a failure rolled its record back: lost (see the header)
         this.counters.storageFailed++;
         continue;
@@ -1050,16 +868,14 @@ export class Queue implements Destination {
   /** remove all ready messages (not unacked ones, not those waiting out a retry); returns how many */
   purge(): number {
     const n = this.readyCount + this.pending.size;
-    const log = this.log;
+    const store = this.store;
     for (const ring of this.rings) {
-      ring.forEach((segment, offset) => log.ack(segment, offset));
+      ring.forEach((segment, offset) => store.ack(segment, offset));
       ring.clear();
     }
     // records still waiting for their round: acked now (their positions are dropped when it ends)
-    this.pending.forEach((segment, offset) => log.ack(segment, offset));
+    this.pending.forEach((segment, offset) => store.ack(segment, offset));
     this.pending.clear();
-    this.pendingBodyBytes = 0;
-    for (let i = this.pendingHead; i < this.pendingCounts.length; i++) this.pendingCounts[i] = 0;
     this.readyCount = 0;
     this.readyBodyBytes = 0;
     return n;
@@ -1072,21 +888,19 @@ export class Queue implements Destination {
     this.stopTimers();
     for (const ring of this.rings) ring.clear();
     this.pending.clear();
-    this.pendingBodyBytes = 0;
-    for (let i = this.pendingHead; i < this.pendingCounts.length; i++) this.pendingCounts[i] = 0;
-    this.wakePendingWaiters();
+    this.pending.wakeWaiters(true);
     this.readyCount = 0;
     this.readyBodyBytes = 0;
     this.retrying = [];
     const consumers = this.consumers.splice(0);
     for (const c of consumers) c.cancelledByBroker(this);
-    this.log.destroy();
+    this.store.destroy();
     return n;
   }
 
   close(): void {
     this.stopTimers();
-    this.log.close();
+    this.store.close();
   }
 
   private stopTimers(): void {
@@ -1134,11 +948,9 @@ export class Queue implements Destination {
       c.deliverNoAck++;
       // no ack will come: for latency, delivery is the end of the message's trip
       this.latency.recordSince(message.publishedAt);
-      this.log.ack(p.segment, p.offset);
+      this.store.ack(p.segment, p.offset);
     }
   }
 }
 
 const EMPTY = Buffer.alloc(0);
-/** the pending ring of a queue that never had a message (shared, always empty: never pushed to) */
-const NO_PENDING = new PositionRing(1);

@@ -5,6 +5,9 @@
 import type { StorageEngine } from '../stores.js';
 import { MemoryDurability } from './durability.js';
 import { MemoryMetaStore } from './meta-store.js';
+// ---- queue stores
+import type { QueueStoreKind, QueueStoreOptions } from '../queue-store.js';
+import { MemoryQueueStore } from './queue-store.js';
 
 export class MemoryStorageEngine implements StorageEngine {
   readonly kind = 'memory';
@@ -18,5 +21,19 @@ export class MemoryStorageEngine implements StorageEngine {
 
   async close(): Promise<void> {
     // nothing to finish: every round completes at the end of its turn
+  }
+
+  // ---- queue stores: each one lives as long as its owner holds it; a reopened name starts empty
+
+  openQueueStore(options: QueueStoreOptions): MemoryQueueStore {
+    return new MemoryQueueStore(`${options.kind} ${options.name}`);
+  }
+
+  dropTransientQueueStores(): void {
+    // nothing outlives its owner here
+  }
+
+  dropQueueStoresExcept(_kind: QueueStoreKind, _keep: ReadonlySet<string>): void {
+    // nothing outlives its owner here
   }
 }
