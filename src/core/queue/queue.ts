@@ -4,15 +4,16 @@
  * queue-store.ts: a segment log on disk, or memory) and is read back when delivered (the file engine's
  * read-ahead blocks make that one read per many messages).
  *
- * Delivery and durability (enqueue's `awaited`). A persistent message of a durable queue that someone
- * waits for (a publisher in confirm mode, an HTTP publish, the delayed store before it acks its held copy)
- * is delivered (or taken) only once the durability round covering its record has completed: until then
- * it waits in `pending` (counted in the queue's length). If the round fails (a write or fsync error, see
- * storage/sync.ts), the storage has dropped the record and the queue drops its position: a message whose
- * publisher got a basic.nack is never delivered. Every other message (no confirm mode, a transaction, a
- * dead-lettered copy, a transient message or queue) cannot be nacked, so it is delivered at once, before
- * its fsync, as RabbitMQ's classic queues do; if a later failure rolls its record back, it is lost:
- * dropFailed forgets the queued ones, and an unacked one's ack or requeue finds no record and is ignored.
+ * Delivery and durability (enqueue's `awaited`). An awaited persistent message of a durable queue (the
+ * delayed store before it acks its held copy; with --deliver-after-fsync also a publisher in confirm mode
+ * and an HTTP publish: VirtualHost.place decides) is delivered (or taken) only once the durability round
+ * covering its record has completed: until then it waits in `pending` (counted in the queue's length). If
+ * the round fails (a write or fsync error, see storage/sync.ts), the storage has dropped the record and the
+ * queue drops its position: such a message is never delivered once its publisher got a basic.nack. Every
+ * other message (by default a confirm-mode one too, a transaction, a dead-lettered copy, a transient
+ * message or queue) is delivered at once, before its fsync, as RabbitMQ's classic queues do; if a later
+ * failure rolls its record back, it is lost: dropFailed forgets the queued ones, and an unacked one's ack
+ * or requeue finds no record and is ignored (a confirm-mode publisher is nacked for it all the same).
  *
  * Order: the messages ready for delivery are a prefix of the queue. It ends at the first message waiting
  * for its round; a message nobody waits for that comes behind it waits in `pending` too (with round 0,
@@ -263,9 +264,9 @@ export class Queue implements Destination {
   }
 
   /**
-   * Store a routed message and deliver it if a consumer can take it now. `awaited`: someone is told
-   * whether it was stored (a publisher confirm, an HTTP publish answer, the delayed store's ack of its held
-   * copy); a persistent message of a durable queue is then delivered only after its fsync (see the header).
+   * Store a routed message and deliver it if a consumer can take it now. `awaited`: a persistent message of
+   * a durable queue is delivered only after its fsync (see the header; the caller sets it for the delayed
+   * store's held copies, and for confirms and HTTP publishes under --deliver-after-fsync).
    * Returns ENQUEUED_DURABLE when the record must be fsynced before a publisher confirm, REJECTED when a
    * reject-publish limit refused it.
    */
