@@ -25,9 +25,7 @@
  * one segment at a time; non-persistent messages are acked away (they do not survive a restart, as in a
  * queue). Messages whose due time passed while the broker was down are routed right after startup.
  */
-import { UnsupportedFormatError } from '../../storage/format-error.js';
-import { STORAGE_RETRY_INTERVAL_MS } from '../../storage/sync.js';
-import type { Durability, DurabilityListener, QueueRecoveryVisitor, QueueStore } from '../../storage/stores.js';
+import { UnsupportedFormatError, type Durability, type DurabilityListener, type QueueRecoveryVisitor, type QueueStore } from '../../storage/stores.js';
 import { PositionRing } from '../../util/position-ring.js';
 import type { Exchange } from '../exchange/exchange.js';
 import { delayOf, markReleased } from '../exchange/delayed.js';
@@ -35,6 +33,13 @@ import { decodeRecord, RECORD_FLAG_PERSISTENT, type Message } from '../message.j
 import type { Queue } from '../queue/queue.js';
 import { DueHeap } from './due-heap.js';
 import { timerDelay } from '../../util/timers.js';
+
+/**
+ * How long held messages whose queue copies a failed round dropped wait before they are routed again, ms:
+ * the pace at which the file engine retries a log it could not repair (storage/sync.ts), so a full disk is
+ * not hammered once per held message.
+ */
+export const HELD_RETRY_INTERVAL_MS = 1000;
 
 export const DELAYED_RECORD_VERSION = 1;
 /** version byte + due time */
@@ -177,7 +182,7 @@ export class DelayedStore implements DurabilityListener {
 
   /**
    * The rounds up to `through` failed: the queue copies of messages routed in them were dropped, so
-   * those held records are not acked but held again, routed once more after STORAGE_RETRY_INTERVAL_MS.
+   * those held records are not acked but held again, routed once more after HELD_RETRY_INTERVAL_MS.
    * (A held record whose own write failed was dropped by the log: its publisher was nacked.)
    */
   onFailed(through: number): void {
@@ -185,7 +190,7 @@ export class DelayedStore implements DurabilityListener {
     if (rounds.length === 0 || this.stopped) return;
     const sizes = this.ackBatchSizes;
     const waiting = this.acksWaiting;
-    const again = Date.now() + STORAGE_RETRY_INTERVAL_MS;
+    const again = Date.now() + HELD_RETRY_INTERVAL_MS;
     let batches = 0;
     while (batches < rounds.length && rounds[batches]! <= through) {
       for (let n = sizes[batches]!; n > 0; n--) {
