@@ -99,14 +99,19 @@ const methods = classes.flatMap((c) => c.methods);
 /**
  * Lines that read one non-bit field of `type` at `o` (bounded by `e`) into a new const `target`, advancing
  * `o`. `what` names the field in the error.
+ *
+ * Every decoder clamps `e` to the buffer's length, so a byte below `e` always exists; single bytes are still
+ * read into a local first and checked (`=== undefined` narrows it under noUncheckedIndexedAccess), which also
+ * reads a shortstr's length once instead of three times. For a shortstr, `o + 1 + length > e` is the whole
+ * bound: it holds whenever `o >= e`.
  */
 function readLines(type, target, what) {
   const fail = `throw truncated(${quote(what)})`;
   switch (type) {
     case 'octet':
-      return [`if (o + 1 > e) ${fail};`, `const ${target} = b[o];`, 'o += 1;'];
+      return [`const ${target} = b[o];`, `if (${target} === undefined || o + 1 > e) ${fail};`, 'o += 1;'];
     case 'short':
-      return [`if (o + 2 > e) ${fail};`, `const ${target} = (b[o] << 8) | b[o + 1];`, 'o += 2;'];
+      return [`if (o + 2 > e) ${fail};`, `const ${target} = b.readUInt16BE(o);`, 'o += 2;'];
     case 'long':
       return [`if (o + 4 > e) ${fail};`, `const ${target} = b.readUInt32BE(o);`, 'o += 4;'];
     case 'longlong':
@@ -114,9 +119,10 @@ function readLines(type, target, what) {
       return [`if (o + 8 > e) ${fail};`, `const ${target} = readUInt64(b, o);`, 'o += 8;'];
     case 'shortstr':
       return [
-        `if (o >= e || o + 1 + b[o] > e) ${fail};`,
-        `const ${target} = b.toString('utf8', o + 1, o + 1 + b[o]);`,
-        'o += 1 + b[o];',
+        `const ${target}Length = b[o];`,
+        `if (${target}Length === undefined || o + 1 + ${target}Length > e) ${fail};`,
+        `const ${target} = b.toString('utf8', o + 1, o + 1 + ${target}Length);`,
+        `o += 1 + ${target}Length;`,
       ];
     case 'longstr':
       return [
@@ -135,7 +141,7 @@ function readLines(type, target, what) {
   }
 }
 
-/** Lines that step `o` over one non-bit field of `type` without decoding it. */
+/** Lines that step `o` over one non-bit field of `type` without decoding it (in a block of their own). */
 function skipLines(type, what) {
   const fail = `throw truncated(${quote(what)})`;
   switch (type) {
@@ -149,7 +155,7 @@ function skipLines(type, what) {
     case 'timestamp':
       return [`if (o + 8 > e) ${fail};`, 'o += 8;'];
     case 'shortstr':
-      return [`if (o >= e || o + 1 + b[o] > e) ${fail};`, 'o += 1 + b[o];'];
+      return ['const length = b[o];', `if (length === undefined || o + 1 + length > e) ${fail};`, 'o += 1 + length;'];
     case 'longstr':
     case 'table':
       return [`if (o + 4 > e || o + 4 + b.readUInt32BE(o) > e) ${fail};`, 'o += 4 + b.readUInt32BE(o);'];
@@ -391,8 +397,9 @@ for (const m of methods) {
   for (const run of runs(m.fields)) {
     if (run.bits) {
       const bits = `bits${bitsN++}`;
-      body.push(`if (o >= e) throw truncated(${quote(`${m.dotted} ${run.fields[0].prop}`)});`);
-      body.push(`const ${bits} = b[o];`, 'o += 1;');
+      body.push(`const ${bits} = b[o];`);
+      body.push(`if (${bits} === undefined || o >= e) throw truncated(${quote(`${m.dotted} ${run.fields[0].prop}`)});`);
+      body.push('o += 1;');
       run.fields.forEach((f, i) => {
         const v = `v${names.length}`;
         body.push(`const ${v} = (${bits} & ${1 << i}) !== 0;`);
@@ -557,7 +564,7 @@ emit(
   '  let word = first;',
   '  while ((word & 1) !== 0) {',
   "    if (o + 2 > e) throw truncated('basic properties flags');",
-  '    word = (b[o] << 8) | b[o + 1];',
+  '    word = b.readUInt16BE(o);',
   '    o += 2;',
   '  }',
   '  return o;',
@@ -571,7 +578,7 @@ emit(
   '  const b = buf;',
   '  const e = end < buf.length ? end : buf.length;',
   "  if (offset < 0 || offset + 2 > e) throw truncated('basic properties flags');",
-  '  const flags = (b[offset] << 8) | b[offset + 1];',
+  '  const flags = b.readUInt16BE(offset);',
   '  let o = skipFlagWords(b, offset + 2, e, flags);',
   '  const p: BasicProperties = {};',
 );
@@ -648,7 +655,7 @@ emit(
   '  out.headersStart = -1;',
   '  out.headersEnd = -1;',
   "  if (offset < 0 || offset + 2 > e) throw truncated('basic properties flags');",
-  '  const flags = (b[offset] << 8) | b[offset + 1];',
+  '  const flags = b.readUInt16BE(offset);',
   '  let o = skipFlagWords(b, offset + 2, e, flags);',
 );
 props.forEach((p, i) => {
