@@ -148,8 +148,9 @@ export class KafkaReader {
     let value = 0;
     let scale = 1;
     for (let i = 0; i < MAX_UVARINT_BYTES; i++) {
-      if (this.offset >= this.end) throw new KafkaCodecError(`truncated unsigned varint at offset ${this.offset}`);
-      const byte = b[this.offset++];
+      const byte = b[this.offset];
+      if (byte === undefined || this.offset >= this.end) throw new KafkaCodecError(`truncated unsigned varint at offset ${this.offset}`);
+      this.offset++;
       if (i === MAX_UVARINT_BYTES - 1 && byte > 0x0f) {
         throw new KafkaCodecError(`unsigned varint ending at offset ${this.offset} does not fit in 32 bits`);
       }
@@ -172,8 +173,9 @@ export class KafkaReader {
     let value = 0n;
     let shift = 0n;
     for (let i = 0; i < MAX_VARLONG_BYTES; i++) {
-      if (this.offset >= this.end) throw new KafkaCodecError(`truncated varlong at offset ${this.offset}`);
-      const byte = b[this.offset++];
+      const byte = b[this.offset];
+      if (byte === undefined || this.offset >= this.end) throw new KafkaCodecError(`truncated varlong at offset ${this.offset}`);
+      this.offset++;
       if (i === MAX_VARLONG_BYTES - 1 && byte > 0x01) {
         throw new KafkaCodecError(`varlong ending at offset ${this.offset} does not fit in 64 bits`);
       }
