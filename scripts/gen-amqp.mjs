@@ -100,10 +100,11 @@ const methods = classes.flatMap((c) => c.methods);
  * Lines that read one non-bit field of `type` at `o` (bounded by `e`) into a new const `target`, advancing
  * `o`. `what` names the field in the error.
  *
- * Every decoder clamps `e` to the buffer's length, so a byte below `e` always exists; single bytes are still
- * read into a local first and checked (`=== undefined` narrows it under noUncheckedIndexedAccess), which also
+ * Every decoder clamps `e` to the buffer's length, so a byte below `e` always exists; bytes are still read
+ * into locals first and checked (`=== undefined` narrows them under noUncheckedIndexedAccess), which also
  * reads a shortstr's length once instead of three times. For a shortstr, `o + 1 + length > e` is the whole
- * bound: it holds whenever `o >= e`.
+ * bound: it holds whenever `o >= e`. Shorts are two byte reads, not readUInt16BE: on the property scan (once
+ * per published message) readUInt16BE cost about 60% more time (1M scans: 23 ms -> 37 ms, Node 20).
  */
 function readLines(type, target, what) {
   const fail = `throw truncated(${quote(what)})`;
@@ -111,7 +112,7 @@ function readLines(type, target, what) {
     case 'octet':
       return [`const ${target} = b[o];`, `if (${target} === undefined || o + 1 > e) ${fail};`, 'o += 1;'];
     case 'short':
-      return [`if (o + 2 > e) ${fail};`, `const ${target} = b.readUInt16BE(o);`, 'o += 2;'];
+      return [...shortLines(target, 'o', fail), 'o += 2;'];
     case 'long':
       return [`if (o + 4 > e) ${fail};`, `const ${target} = b.readUInt32BE(o);`, 'o += 4;'];
     case 'longlong':
@@ -139,6 +140,16 @@ function readLines(type, target, what) {
     default:
       throw new Error(`no reader for ${type}`);
   }
+}
+
+/** Lines that read the big-endian u16 at `at` (bounded by `e`) into a new const `target`, or run `fail`. */
+function shortLines(target, at, fail) {
+  return [
+    `const ${target}High = b[${at}];`,
+    `const ${target}Low = b[${at} + 1];`,
+    `if (${target}High === undefined || ${target}Low === undefined || ${at} + 2 > e) ${fail};`,
+    `const ${target} = (${target}High << 8) | ${target}Low;`,
+  ];
 }
 
 /** Lines that step `o` over one non-bit field of `type` without decoding it (in a block of their own). */
@@ -563,8 +574,10 @@ emit(
   'function skipFlagWords(b: Buffer, o: number, e: number, first: number): number {',
   '  let word = first;',
   '  while ((word & 1) !== 0) {',
-  "    if (o + 2 > e) throw truncated('basic properties flags');",
-  '    word = b.readUInt16BE(o);',
+  '    const high = b[o];',
+  '    const low = b[o + 1];',
+  "    if (high === undefined || low === undefined || o + 2 > e) throw truncated('basic properties flags');",
+  '    word = (high << 8) | low;',
   '    o += 2;',
   '  }',
   '  return o;',
@@ -577,8 +590,7 @@ emit(
   'export function decodeBasicProperties(buf: Buffer, offset: number, end: number): BasicProperties {',
   '  const b = buf;',
   '  const e = end < buf.length ? end : buf.length;',
-  "  if (offset < 0 || offset + 2 > e) throw truncated('basic properties flags');",
-  '  const flags = b.readUInt16BE(offset);',
+  ...indent(shortLines('flags', 'offset', "throw truncated('basic properties flags')"), 2),
   '  let o = skipFlagWords(b, offset + 2, e, flags);',
   '  const p: BasicProperties = {};',
 );
@@ -654,8 +666,7 @@ emit(
   '  out.expiration = undefined;',
   '  out.headersStart = -1;',
   '  out.headersEnd = -1;',
-  "  if (offset < 0 || offset + 2 > e) throw truncated('basic properties flags');",
-  '  const flags = b.readUInt16BE(offset);',
+  ...indent(shortLines('flags', 'offset', "throw truncated('basic properties flags')"), 2),
   '  let o = skipFlagWords(b, offset + 2, e, flags);',
 );
 props.forEach((p, i) => {

@@ -903,26 +903,34 @@ function decodeConnectionSecureOk(b: Buffer, o: number, e: number): ConnectionSe
 }
 
 function decodeConnectionTune(b: Buffer, o: number, e: number): ConnectionTuneArgs {
-  if (o + 2 > e) throw truncated('connection.tune channelMax');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('connection.tune channelMax');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   if (o + 4 > e) throw truncated('connection.tune frameMax');
   const v1 = b.readUInt32BE(o);
   o += 4;
-  if (o + 2 > e) throw truncated('connection.tune heartbeat');
-  const v2 = b.readUInt16BE(o);
+  const v2High = b[o];
+  const v2Low = b[o + 1];
+  if (v2High === undefined || v2Low === undefined || o + 2 > e) throw truncated('connection.tune heartbeat');
+  const v2 = (v2High << 8) | v2Low;
   return { channelMax: v0, frameMax: v1, heartbeat: v2 };
 }
 
 function decodeConnectionTuneOk(b: Buffer, o: number, e: number): ConnectionTuneOkArgs {
-  if (o + 2 > e) throw truncated('connection.tune-ok channelMax');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('connection.tune-ok channelMax');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   if (o + 4 > e) throw truncated('connection.tune-ok frameMax');
   const v1 = b.readUInt32BE(o);
   o += 4;
-  if (o + 2 > e) throw truncated('connection.tune-ok heartbeat');
-  const v2 = b.readUInt16BE(o);
+  const v2High = b[o];
+  const v2Low = b[o + 1];
+  if (v2High === undefined || v2Low === undefined || o + 2 > e) throw truncated('connection.tune-ok heartbeat');
+  const v2 = (v2High << 8) | v2Low;
   return { channelMax: v0, frameMax: v1, heartbeat: v2 };
 }
 
@@ -950,18 +958,24 @@ function decodeConnectionOpenOk(b: Buffer, o: number, e: number): ConnectionOpen
 }
 
 function decodeConnectionClose(b: Buffer, o: number, e: number): ConnectionCloseArgs {
-  if (o + 2 > e) throw truncated('connection.close replyCode');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('connection.close replyCode');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   const v1Length = b[o];
   if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('connection.close replyText');
   const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
   o += 1 + v1Length;
-  if (o + 2 > e) throw truncated('connection.close classId');
-  const v2 = b.readUInt16BE(o);
+  const v2High = b[o];
+  const v2Low = b[o + 1];
+  if (v2High === undefined || v2Low === undefined || o + 2 > e) throw truncated('connection.close classId');
+  const v2 = (v2High << 8) | v2Low;
   o += 2;
-  if (o + 2 > e) throw truncated('connection.close methodId');
-  const v3 = b.readUInt16BE(o);
+  const v3High = b[o];
+  const v3Low = b[o + 1];
+  if (v3High === undefined || v3Low === undefined || o + 2 > e) throw truncated('connection.close methodId');
+  const v3 = (v3High << 8) | v3Low;
   return { replyCode: v0, replyText: v1, classId: v2, methodId: v3 };
 }
 
@@ -1012,18 +1026,24 @@ function decodeChannelFlowOk(b: Buffer, o: number, e: number): ChannelFlowOkArgs
 }
 
 function decodeChannelClose(b: Buffer, o: number, e: number): ChannelCloseArgs {
-  if (o + 2 > e) throw truncated('channel.close replyCode');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('channel.close replyCode');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   const v1Length = b[o];
   if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('channel.close replyText');
   const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
   o += 1 + v1Length;
-  if (o + 2 > e) throw truncated('channel.close classId');
-  const v2 = b.readUInt16BE(o);
+  const v2High = b[o];
+  const v2Low = b[o + 1];
+  if (v2High === undefined || v2Low === undefined || o + 2 > e) throw truncated('channel.close classId');
+  const v2 = (v2High << 8) | v2Low;
   o += 2;
-  if (o + 2 > e) throw truncated('channel.close methodId');
-  const v3 = b.readUInt16BE(o);
+  const v3High = b[o];
+  const v3Low = b[o + 1];
+  if (v3High === undefined || v3Low === undefined || o + 2 > e) throw truncated('channel.close methodId');
+  const v3 = (v3High << 8) | v3Low;
   return { replyCode: v0, replyText: v1, classId: v2, methodId: v3 };
 }
 
@@ -1044,14 +1064,18 @@ function decodeAccessRequest(b: Buffer, o: number, e: number): AccessRequestArgs
 }
 
 function decodeAccessRequestOk(b: Buffer, o: number, e: number): AccessRequestOkArgs {
-  if (o + 2 > e) throw truncated('access.request-ok ticket');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('access.request-ok ticket');
+  const v0 = (v0High << 8) | v0Low;
   return { ticket: v0 };
 }
 
 function decodeExchangeDeclare(b: Buffer, o: number, e: number): ExchangeDeclareArgs {
-  if (o + 2 > e) throw truncated('exchange.declare ticket');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('exchange.declare ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   const v1Length = b[o];
   if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('exchange.declare exchange');
@@ -1075,8 +1099,10 @@ function decodeExchangeDeclare(b: Buffer, o: number, e: number): ExchangeDeclare
 }
 
 function decodeExchangeDelete(b: Buffer, o: number, e: number): ExchangeDeleteArgs {
-  if (o + 2 > e) throw truncated('exchange.delete ticket');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('exchange.delete ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   const v1Length = b[o];
   if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('exchange.delete exchange');
@@ -1091,8 +1117,10 @@ function decodeExchangeDelete(b: Buffer, o: number, e: number): ExchangeDeleteAr
 }
 
 function decodeExchangeBind(b: Buffer, o: number, e: number): ExchangeBindArgs {
-  if (o + 2 > e) throw truncated('exchange.bind ticket');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('exchange.bind ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   const v1Length = b[o];
   if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('exchange.bind destination');
@@ -1116,8 +1144,10 @@ function decodeExchangeBind(b: Buffer, o: number, e: number): ExchangeBindArgs {
 }
 
 function decodeExchangeUnbind(b: Buffer, o: number, e: number): ExchangeUnbindArgs {
-  if (o + 2 > e) throw truncated('exchange.unbind ticket');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('exchange.unbind ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   const v1Length = b[o];
   if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('exchange.unbind destination');
@@ -1141,8 +1171,10 @@ function decodeExchangeUnbind(b: Buffer, o: number, e: number): ExchangeUnbindAr
 }
 
 function decodeQueueDeclare(b: Buffer, o: number, e: number): QueueDeclareArgs {
-  if (o + 2 > e) throw truncated('queue.declare ticket');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('queue.declare ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   const v1Length = b[o];
   if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('queue.declare queue');
@@ -1175,8 +1207,10 @@ function decodeQueueDeclareOk(b: Buffer, o: number, e: number): QueueDeclareOkAr
 }
 
 function decodeQueueBind(b: Buffer, o: number, e: number): QueueBindArgs {
-  if (o + 2 > e) throw truncated('queue.bind ticket');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('queue.bind ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   const v1Length = b[o];
   if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('queue.bind queue');
@@ -1200,8 +1234,10 @@ function decodeQueueBind(b: Buffer, o: number, e: number): QueueBindArgs {
 }
 
 function decodeQueuePurge(b: Buffer, o: number, e: number): QueuePurgeArgs {
-  if (o + 2 > e) throw truncated('queue.purge ticket');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('queue.purge ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   const v1Length = b[o];
   if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('queue.purge queue');
@@ -1221,8 +1257,10 @@ function decodeQueuePurgeOk(b: Buffer, o: number, e: number): QueuePurgeOkArgs {
 }
 
 function decodeQueueDelete(b: Buffer, o: number, e: number): QueueDeleteArgs {
-  if (o + 2 > e) throw truncated('queue.delete ticket');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('queue.delete ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   const v1Length = b[o];
   if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('queue.delete queue');
@@ -1244,8 +1282,10 @@ function decodeQueueDeleteOk(b: Buffer, o: number, e: number): QueueDeleteOkArgs
 }
 
 function decodeQueueUnbind(b: Buffer, o: number, e: number): QueueUnbindArgs {
-  if (o + 2 > e) throw truncated('queue.unbind ticket');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('queue.unbind ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   const v1Length = b[o];
   if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('queue.unbind queue');
@@ -1268,8 +1308,10 @@ function decodeBasicQos(b: Buffer, o: number, e: number): BasicQosArgs {
   if (o + 4 > e) throw truncated('basic.qos prefetchSize');
   const v0 = b.readUInt32BE(o);
   o += 4;
-  if (o + 2 > e) throw truncated('basic.qos prefetchCount');
-  const v1 = b.readUInt16BE(o);
+  const v1High = b[o];
+  const v1Low = b[o + 1];
+  if (v1High === undefined || v1Low === undefined || o + 2 > e) throw truncated('basic.qos prefetchCount');
+  const v1 = (v1High << 8) | v1Low;
   o += 2;
   const bits0 = b[o];
   if (bits0 === undefined || o >= e) throw truncated('basic.qos global');
@@ -1279,8 +1321,10 @@ function decodeBasicQos(b: Buffer, o: number, e: number): BasicQosArgs {
 }
 
 function decodeBasicConsume(b: Buffer, o: number, e: number): BasicConsumeArgs {
-  if (o + 2 > e) throw truncated('basic.consume ticket');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('basic.consume ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   const v1Length = b[o];
   if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('basic.consume queue');
@@ -1329,8 +1373,10 @@ function decodeBasicCancelOk(b: Buffer, o: number, e: number): BasicCancelOkArgs
 }
 
 function decodeBasicPublish(b: Buffer, o: number, e: number): BasicPublishArgs {
-  if (o + 2 > e) throw truncated('basic.publish ticket');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('basic.publish ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   const v1Length = b[o];
   if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('basic.publish exchange');
@@ -1349,8 +1395,10 @@ function decodeBasicPublish(b: Buffer, o: number, e: number): BasicPublishArgs {
 }
 
 function decodeBasicReturn(b: Buffer, o: number, e: number): BasicReturnArgs {
-  if (o + 2 > e) throw truncated('basic.return replyCode');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('basic.return replyCode');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   const v1Length = b[o];
   if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('basic.return replyText');
@@ -1389,8 +1437,10 @@ function decodeBasicDeliver(b: Buffer, o: number, e: number): BasicDeliverArgs {
 }
 
 function decodeBasicGet(b: Buffer, o: number, e: number): BasicGetArgs {
-  if (o + 2 > e) throw truncated('basic.get ticket');
-  const v0 = b.readUInt16BE(o);
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('basic.get ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   const v1Length = b[o];
   if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('basic.get queue');
@@ -2849,8 +2899,10 @@ export const PROPERTY_FLAG_CLUSTER_ID = 0x0004;
 function skipFlagWords(b: Buffer, o: number, e: number, first: number): number {
   let word = first;
   while ((word & 1) !== 0) {
-    if (o + 2 > e) throw truncated('basic properties flags');
-    word = b.readUInt16BE(o);
+    const high = b[o];
+    const low = b[o + 1];
+    if (high === undefined || low === undefined || o + 2 > e) throw truncated('basic properties flags');
+    word = (high << 8) | low;
     o += 2;
   }
   return o;
@@ -2863,8 +2915,10 @@ function skipFlagWords(b: Buffer, o: number, e: number, first: number): number {
 export function decodeBasicProperties(buf: Buffer, offset: number, end: number): BasicProperties {
   const b = buf;
   const e = end < buf.length ? end : buf.length;
-  if (offset < 0 || offset + 2 > e) throw truncated('basic properties flags');
-  const flags = b.readUInt16BE(offset);
+  const flagsHigh = b[offset];
+  const flagsLow = b[offset + 1];
+  if (flagsHigh === undefined || flagsLow === undefined || offset + 2 > e) throw truncated('basic properties flags');
+  const flags = (flagsHigh << 8) | flagsLow;
   let o = skipFlagWords(b, offset + 2, e, flags);
   const p: BasicProperties = {};
   if ((flags & 0x8000) !== 0) {
@@ -3096,8 +3150,10 @@ export function scanBasicProperties(buf: Buffer, offset: number, end: number, ou
   out.expiration = undefined;
   out.headersStart = -1;
   out.headersEnd = -1;
-  if (offset < 0 || offset + 2 > e) throw truncated('basic properties flags');
-  const flags = b.readUInt16BE(offset);
+  const flagsHigh = b[offset];
+  const flagsLow = b[offset + 1];
+  if (flagsHigh === undefined || flagsLow === undefined || offset + 2 > e) throw truncated('basic properties flags');
+  const flags = (flagsHigh << 8) | flagsLow;
   let o = skipFlagWords(b, offset + 2, e, flags);
   if ((flags & 0x8000) !== 0) {
     const length = b[o];
