@@ -148,9 +148,8 @@ export class KafkaReader {
     let value = 0;
     let scale = 1;
     for (let i = 0; i < MAX_UVARINT_BYTES; i++) {
-      const byte = b[this.offset];
-      if (byte === undefined || this.offset >= this.end) throw new KafkaCodecError(`truncated unsigned varint at offset ${this.offset}`);
-      this.offset++;
+      if (this.offset >= this.end) throw new KafkaCodecError(`truncated unsigned varint at offset ${this.offset}`);
+      const byte = b[this.offset++]!; // offset < end <= buffer.length (the constructor checks end)
       if (i === MAX_UVARINT_BYTES - 1 && byte > 0x0f) {
         throw new KafkaCodecError(`unsigned varint ending at offset ${this.offset} does not fit in 32 bits`);
       }
@@ -173,9 +172,8 @@ export class KafkaReader {
     let value = 0n;
     let shift = 0n;
     for (let i = 0; i < MAX_VARLONG_BYTES; i++) {
-      const byte = b[this.offset];
-      if (byte === undefined || this.offset >= this.end) throw new KafkaCodecError(`truncated varlong at offset ${this.offset}`);
-      this.offset++;
+      if (this.offset >= this.end) throw new KafkaCodecError(`truncated varlong at offset ${this.offset}`);
+      const byte = b[this.offset++]!; // offset < end <= buffer.length (the constructor checks end)
       if (i === MAX_VARLONG_BYTES - 1 && byte > 0x01) {
         throw new KafkaCodecError(`varlong ending at offset ${this.offset} does not fit in 64 bits`);
       }
