@@ -99,14 +99,20 @@ const methods = classes.flatMap((c) => c.methods);
 /**
  * Lines that read one non-bit field of `type` at `o` (bounded by `e`) into a new const `target`, advancing
  * `o`. `what` names the field in the error.
+ *
+ * Every decoder clamps `e` to the buffer's length, so a byte below `e` always exists; bytes are still read
+ * into locals first and checked (`=== undefined` narrows them under noUncheckedIndexedAccess), which also
+ * reads a shortstr's length once instead of three times. For a shortstr, `o + 1 + length > e` is the whole
+ * bound: it holds whenever `o >= e`. Shorts are two byte reads, not readUInt16BE: on the property scan (once
+ * per published message) readUInt16BE cost about 60% more time (1M scans: 23 ms -> 37 ms, Node 20).
  */
 function readLines(type, target, what) {
   const fail = `throw truncated(${quote(what)})`;
   switch (type) {
     case 'octet':
-      return [`if (o + 1 > e) ${fail};`, `const ${target} = b[o];`, 'o += 1;'];
+      return [`const ${target} = b[o];`, `if (${target} === undefined || o + 1 > e) ${fail};`, 'o += 1;'];
     case 'short':
-      return [`if (o + 2 > e) ${fail};`, `const ${target} = (b[o] << 8) | b[o + 1];`, 'o += 2;'];
+      return [...shortLines(target, 'o', fail), 'o += 2;'];
     case 'long':
       return [`if (o + 4 > e) ${fail};`, `const ${target} = b.readUInt32BE(o);`, 'o += 4;'];
     case 'longlong':
@@ -114,9 +120,10 @@ function readLines(type, target, what) {
       return [`if (o + 8 > e) ${fail};`, `const ${target} = readUInt64(b, o);`, 'o += 8;'];
     case 'shortstr':
       return [
-        `if (o >= e || o + 1 + b[o] > e) ${fail};`,
-        `const ${target} = b.toString('utf8', o + 1, o + 1 + b[o]);`,
-        'o += 1 + b[o];',
+        `const ${target}Length = b[o];`,
+        `if (${target}Length === undefined || o + 1 + ${target}Length > e) ${fail};`,
+        `const ${target} = b.toString('utf8', o + 1, o + 1 + ${target}Length);`,
+        `o += 1 + ${target}Length;`,
       ];
     case 'longstr':
       return [
@@ -135,7 +142,17 @@ function readLines(type, target, what) {
   }
 }
 
-/** Lines that step `o` over one non-bit field of `type` without decoding it. */
+/** Lines that read the big-endian u16 at `at` (bounded by `e`) into a new const `target`, or run `fail`. */
+function shortLines(target, at, fail) {
+  return [
+    `const ${target}High = b[${at}];`,
+    `const ${target}Low = b[${at} + 1];`,
+    `if (${target}High === undefined || ${target}Low === undefined || ${at} + 2 > e) ${fail};`,
+    `const ${target} = (${target}High << 8) | ${target}Low;`,
+  ];
+}
+
+/** Lines that step `o` over one non-bit field of `type` without decoding it (in a block of their own). */
 function skipLines(type, what) {
   const fail = `throw truncated(${quote(what)})`;
   switch (type) {
@@ -149,7 +166,7 @@ function skipLines(type, what) {
     case 'timestamp':
       return [`if (o + 8 > e) ${fail};`, 'o += 8;'];
     case 'shortstr':
-      return [`if (o >= e || o + 1 + b[o] > e) ${fail};`, 'o += 1 + b[o];'];
+      return ['const length = b[o];', `if (length === undefined || o + 1 + length > e) ${fail};`, 'o += 1 + length;'];
     case 'longstr':
     case 'table':
       return [`if (o + 4 > e || o + 4 + b.readUInt32BE(o) > e) ${fail};`, 'o += 4 + b.readUInt32BE(o);'];
@@ -391,8 +408,9 @@ for (const m of methods) {
   for (const run of runs(m.fields)) {
     if (run.bits) {
       const bits = `bits${bitsN++}`;
-      body.push(`if (o >= e) throw truncated(${quote(`${m.dotted} ${run.fields[0].prop}`)});`);
-      body.push(`const ${bits} = b[o];`, 'o += 1;');
+      body.push(`const ${bits} = b[o];`);
+      body.push(`if (${bits} === undefined || o >= e) throw truncated(${quote(`${m.dotted} ${run.fields[0].prop}`)});`);
+      body.push('o += 1;');
       run.fields.forEach((f, i) => {
         const v = `v${names.length}`;
         body.push(`const ${v} = (${bits} & ${1 << i}) !== 0;`);
@@ -556,8 +574,10 @@ emit(
   'function skipFlagWords(b: Buffer, o: number, e: number, first: number): number {',
   '  let word = first;',
   '  while ((word & 1) !== 0) {',
-  "    if (o + 2 > e) throw truncated('basic properties flags');",
-  '    word = (b[o] << 8) | b[o + 1];',
+  '    const high = b[o];',
+  '    const low = b[o + 1];',
+  "    if (high === undefined || low === undefined || o + 2 > e) throw truncated('basic properties flags');",
+  '    word = (high << 8) | low;',
   '    o += 2;',
   '  }',
   '  return o;',
@@ -570,8 +590,7 @@ emit(
   'export function decodeBasicProperties(buf: Buffer, offset: number, end: number): BasicProperties {',
   '  const b = buf;',
   '  const e = end < buf.length ? end : buf.length;',
-  "  if (offset < 0 || offset + 2 > e) throw truncated('basic properties flags');",
-  '  const flags = (b[offset] << 8) | b[offset + 1];',
+  ...indent(shortLines('flags', 'offset', "throw truncated('basic properties flags')"), 2),
   '  let o = skipFlagWords(b, offset + 2, e, flags);',
   '  const p: BasicProperties = {};',
 );
@@ -647,8 +666,7 @@ emit(
   '  out.expiration = undefined;',
   '  out.headersStart = -1;',
   '  out.headersEnd = -1;',
-  "  if (offset < 0 || offset + 2 > e) throw truncated('basic properties flags');",
-  '  const flags = (b[offset] << 8) | b[offset + 1];',
+  ...indent(shortLines('flags', 'offset', "throw truncated('basic properties flags')"), 2),
   '  let o = skipFlagWords(b, offset + 2, e, flags);',
 );
 props.forEach((p, i) => {

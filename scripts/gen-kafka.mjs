@@ -469,9 +469,9 @@ function writeLines(field, expr, ctx) {
     const len = ctx.compact === 'true' ? ['w.compactArrayLength(x.length);'] : ctx.compact === 'false' ? ['w.arrayLength(x.length);'] : [`if (${ctx.compact}) w.compactArrayLength(x.length);`, 'else w.arrayLength(x.length);'];
     const elem =
       t.elem.kind === 'prim'
-        ? writePrimLines(t.elem.prim, 'x[i]', ctx)
-        : [`encode${t.elem.struct.tsName}(w, version, x[i]);`];
-    nonNull = [...len, ...(elem.length === 1 ? [`for (let i = 0; i < x.length; i++) ${elem[0]}`] : ['for (let i = 0; i < x.length; i++) {', ...indent(elem, 2), '}'])];
+        ? writePrimLines(t.elem.prim, 'item', ctx)
+        : [`encode${t.elem.struct.tsName}(w, version, item);`];
+    nonNull = [...len, ...(elem.length === 1 ? [`for (const item of x) ${elem[0]}`] : ['for (const item of x) {', ...indent(elem, 2), '}'])];
   }
   if (!canBeNull) {
     if (t.kind === 'prim') return writePrimLines(t.prim, expr, ctx);
@@ -503,8 +503,8 @@ function sizeLines(field, expr, acc, ctx) {
   if (e.kind === 'prim' && e.prim in FIXED_WIDTH) {
     body = [`${acc} += sizeArrayLength(x.length, ${c}) + x.length * ${FIXED_WIDTH[e.prim]};`];
   } else {
-    const one = e.kind === 'prim' ? `sizeString(x[i], ${c})` : `size${e.struct.tsName}(version, x[i])`;
-    body = [`${acc} += sizeArrayLength(x.length, ${c});`, `for (let i = 0; i < x.length; i++) ${acc} += ${one};`];
+    const one = e.kind === 'prim' ? `sizeString(item, ${c})` : `size${e.struct.tsName}(version, item)`;
+    body = [`${acc} += sizeArrayLength(x.length, ${c});`, `for (const item of x) ${acc} += ${one};`];
   }
   if (!canBeNull) return ['{', `  const x = ${expr};`, ...indent(body, 2), '}'];
   return ['{', `  const x = ${expr};`, `  if (x === null) ${acc} += sizeArrayLength(-1, ${c});`, '  else {', ...indent(body, 4), '  }', '}'];

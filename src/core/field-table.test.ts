@@ -121,7 +121,7 @@ test('small bigints come back as numbers, Uint8Array as Buffer, undefined keys a
 });
 
 test('encoding picks I for int32, l for other safe integers, d otherwise', () => {
-  const tagOf = (v: FieldValue): string => String.fromCharCode(encodeTable({ v })[6]);
+  const tagOf = (v: FieldValue): string => String.fromCharCode(encodeTable({ v }).readUInt8(6));
   assert.equal(tagOf(1), 'I');
   assert.equal(tagOf(-2147483648), 'I');
   assert.equal(tagOf(2147483648), 'l');

@@ -154,7 +154,7 @@ function readTableEntries(c: Cursor, end: number, depth: number): FieldTable {
   const table: FieldTable = {};
   while (c.pos < end) {
     const keyStart = c.pos + 1;
-    const keyEnd = keyStart + buf[c.pos];
+    const keyEnd = keyStart + buf[c.pos]!; // c.pos < end <= buf.length
     // a value needs at least its tag byte after the key
     if (keyEnd >= end) throw syntaxError('field table: entry truncated');
     const key = buf.toString('utf8', keyStart, keyEnd);
@@ -185,7 +185,7 @@ function need(c: Cursor, n: number, end: number, tag: number): void {
 /** Reads one tagged value at c.pos (the caller has checked c.pos < end). */
 function readValue(c: Cursor, end: number, depth: number): FieldValue {
   const buf = c.buf;
-  const tag = buf[c.pos++];
+  const tag = buf[c.pos++]!; // c.pos < end <= buf.length: the caller's check
   const at = c.pos;
   switch (tag) {
     case TAG_BOOLEAN:
@@ -199,7 +199,7 @@ function readValue(c: Cursor, end: number, depth: number): FieldValue {
     case TAG_UINT8:
       need(c, 1, end, tag);
       c.pos = at + 1;
-      return buf[at];
+      return buf[at]!;
     case TAG_INT16:
       need(c, 2, end, tag);
       c.pos = at + 2;
@@ -234,7 +234,7 @@ function readValue(c: Cursor, end: number, depth: number): FieldValue {
     case TAG_DECIMAL:
       need(c, 5, end, tag);
       c.pos = at + 5;
-      return new AmqpDecimal(buf[at], buf.readUInt32BE(at + 1));
+      return new AmqpDecimal(buf[at]!, buf.readUInt32BE(at + 1));
     case TAG_LONGSTR: {
       const after = blockEnd(buf, at, end, 'longstr field');
       c.pos = after;

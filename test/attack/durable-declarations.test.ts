@@ -105,7 +105,7 @@ test('a damaged journal record costs only that record: the ones after it are rep
     const bytes = fs.readFileSync(journal);
     const at = bytes.indexOf('"damaged"', damagedAt);
     assert.ok(at > 0);
-    bytes[at + 2] ^= 0x20; // one flipped bit inside the queue's name
+    bytes[at + 2] = bytes.readUInt8(at + 2) ^ 0x20; // one flipped bit inside the queue's name
     fs.writeFileSync(journal, bytes);
 
     broker = await startTestBroker({ dataDir });

@@ -192,7 +192,7 @@ test('a corrupt batch is refused with CORRUPT_MESSAGE and the connection keeps s
   const raw = await RawKafkaClient.connect(broker.kafkaPort);
   try {
     const batch = await encodeBatch({ records: [{ value: 'intact' }] });
-    batch[batch.length - 1] ^= 0xff; // the CRC no longer matches
+    batch[batch.length - 1] = batch.readUInt8(batch.length - 1) ^ 0xff; // the CRC no longer matches
     assert.equal((await raw.produce('corrupt-target', 0, batch)).errorCode, 2);
     const good = await encodeBatch({ records: [{ value: 'intact' }] });
     assert.deepEqual(await raw.produce('corrupt-target', 0, good), { errorCode: 0, baseOffset: 0n });

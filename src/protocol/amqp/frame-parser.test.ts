@@ -96,10 +96,10 @@ test('every two-way split of the stream yields the same frames', () => {
 test('one byte at a time yields the same frames, and they stay valid after the chunks are overwritten', () => {
   const sink = new Recorder();
   const parser = new FrameParser(sink, MAX_FRAME);
-  for (let i = 0; i < STREAM.length; i++) {
-    const chunk = Buffer.from([STREAM[i]]);
+  for (const byte of STREAM) {
+    const chunk = Buffer.from([byte]);
     parser.push(chunk);
-    chunk[0] ^= 0xff; // a caller reusing its chunk must not corrupt assembled frames
+    chunk[0] = byte ^ 0xff; // a caller reusing its chunk must not corrupt assembled frames
   }
   assert.deepEqual(sink.events, EXPECTED);
 });
@@ -136,6 +136,7 @@ test('a straddling frame is copied into a buffer of exactly its payload size', (
   parser.push(a);
   parser.push(b);
   const event = sink.events[1];
+  assert.ok(event, 'a frame event after the protocol header');
   assert.equal(event[0], 'frame');
   const payload = event[3] as Buffer;
   assert.equal(payload.length, body.length);
@@ -152,6 +153,7 @@ test('decoded method frames from a split stream are correct', () => {
   for (let i = 0; i <= input.length; i++) {
     const events = parse([input.subarray(0, i), input.subarray(i)]);
     const frame = events[1];
+    assert.ok(frame, `a frame event after the protocol header (split at ${i})`);
     assert.equal(frame[0], 'frame');
     const payload = frame[3] as Buffer;
     assert.deepEqual(decodeMethod(payload, 0, payload.length), m);
@@ -241,6 +243,11 @@ test('setMaxFrameSize applies to the next frame', () => {
 test('fuzz: random and mutated streams never throw, never hang, split the same way, and stop after an error', () => {
   const random = prng(0xf0220);
   const int = (n: number): number => Math.floor(random() * n);
+  const pick = <T>(items: readonly T[]): T => {
+    const item = items[int(items.length)];
+    assert.ok(item !== undefined, 'pick from a non-empty list');
+    return item;
+  };
   const seeds = [
     GOOD.subarray(7, -1),
     encodeMethodFrame(1, { id: M_BASIC_PUBLISH, args: { ticket: 0, exchange: 'e', routingKey: 'r', mandatory: false, immediate: false } }).subarray(7, -1),
@@ -253,9 +260,9 @@ test('fuzz: random and mutated streams never throw, never hang, split the same w
   for (let i = 0; i < 20_000; i++) {
     const parts: Buffer[] = [random() < 0.03 ? Buffer.from([65, 77, 81, 80, 0, 0, 9, int(3)]) : PROTOCOL_HEADER];
     for (let k = 1 + int(4); k > 0; k--) {
-      const payload = Buffer.from(random() < 0.7 ? seeds[int(seeds.length)] : Array.from({ length: int(64) }, () => int(256)));
+      const payload = Buffer.from(random() < 0.7 ? pick(seeds) : Array.from({ length: int(64) }, () => int(256)));
       if (random() < 0.5 && payload.length > 0) payload[int(payload.length)] = int(256);
-      const type = random() < 0.9 ? [FRAME_METHOD, FRAME_HEADER, FRAME_BODY, FRAME_HEARTBEAT][int(4)] : int(256);
+      const type = random() < 0.9 ? pick([FRAME_METHOD, FRAME_HEADER, FRAME_BODY, FRAME_HEARTBEAT]) : int(256);
       const size = random() < 0.95 ? payload.length : payload.length + int(5) - 2;
       parts.push(rawFrame(type, int(65536), payload, random() < 0.97 ? 0xce : int(256), Math.max(0, size)));
     }

@@ -232,7 +232,9 @@ test('every method survives encodeMethodFrame -> FrameParser -> decodeMethod wit
       const parser = new FrameParser(sink, 1 << 20);
       parser.push(Buffer.concat([PROTOCOL_HEADER, frame]));
       assert.equal(sink.frames.length, 1, info.name);
-      const { type, channel, payload } = sink.frames[0];
+      const first = sink.frames[0];
+      assert.ok(first, info.name);
+      const { type, channel, payload } = first;
       assert.equal(type, FRAME_METHOD);
       assert.equal(channel, 513);
       assert.deepEqual(decodeMethod(payload, 0, payload.length), m, `${info.name} variant ${variant}`);
@@ -452,7 +454,10 @@ function mutate(random: () => number, seed: Buffer): Buffer {
   const buf = Buffer.from(seed);
   switch (Math.floor(random() * 5)) {
     case 0: // flip a few bytes
-      for (let k = 1 + Math.floor(random() * 3); k > 0 && buf.length > 0; k--) buf[Math.floor(random() * buf.length)] ^= 1 << Math.floor(random() * 8);
+      for (let k = 1 + Math.floor(random() * 3); k > 0 && buf.length > 0; k--) {
+        const at = Math.floor(random() * buf.length);
+        buf[at] = buf.readUInt8(at) ^ (1 << Math.floor(random() * 8));
+      }
       return buf;
     case 1: // saturate a byte (huge lengths)
       if (buf.length > 0) buf[Math.floor(random() * buf.length)] = 0xff;
@@ -479,7 +484,9 @@ test('fuzz: decodeMethod and the property decoders throw only AmqpCodecError', (
   const started = Date.now();
   let decoded = 0;
   for (let i = 0; i < 20_000; i++) {
-    const input = i % 4 === 3 ? mutate(random, propertySeeds[i % 2]) : mutate(random, seeds[Math.floor(random() * seeds.length)]);
+    const seed = i % 4 === 3 ? propertySeeds[i % 2] : seeds[Math.floor(random() * seeds.length)];
+    assert.ok(seed !== undefined);
+    const input = mutate(random, seed);
     if (i % 4 === 3) {
       let p: BasicProperties | undefined;
       try {

@@ -149,7 +149,7 @@ export class KafkaReader {
     let scale = 1;
     for (let i = 0; i < MAX_UVARINT_BYTES; i++) {
       if (this.offset >= this.end) throw new KafkaCodecError(`truncated unsigned varint at offset ${this.offset}`);
-      const byte = b[this.offset++];
+      const byte = b[this.offset++]!; // offset < end <= buffer.length (the constructor checks end)
       if (i === MAX_UVARINT_BYTES - 1 && byte > 0x0f) {
         throw new KafkaCodecError(`unsigned varint ending at offset ${this.offset} does not fit in 32 bits`);
       }
@@ -173,7 +173,7 @@ export class KafkaReader {
     let shift = 0n;
     for (let i = 0; i < MAX_VARLONG_BYTES; i++) {
       if (this.offset >= this.end) throw new KafkaCodecError(`truncated varlong at offset ${this.offset}`);
-      const byte = b[this.offset++];
+      const byte = b[this.offset++]!; // offset < end <= buffer.length (the constructor checks end)
       if (i === MAX_VARLONG_BYTES - 1 && byte > 0x01) {
         throw new KafkaCodecError(`varlong ending at offset ${this.offset} does not fit in 64 bits`);
       }

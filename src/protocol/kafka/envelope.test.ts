@@ -215,6 +215,11 @@ test('random bytes into decodeRequest only ever decode or throw the two typed er
   const seed = 0x5eed;
   const rand = prng(seed);
   const byte = () => Math.floor(rand() * 256);
+  const pick = <T>(items: readonly T[]): T => {
+    const item = items[Math.floor(rand() * items.length)];
+    assert.ok(item !== undefined, 'pick from a non-empty list');
+    return item;
+  };
   const apis = KAFKA_APIS;
   let decoded = 0;
 
@@ -226,7 +231,7 @@ test('random bytes into decodeRequest only ever decode or throw the two typed er
 
   // 2. a valid header for a served API and version, then noise
   for (let i = 0; i < 20000; i++) {
-    const api = apis[Math.floor(rand() * apis.length)];
+    const api = pick(apis);
     const version = api.minVersion + Math.floor(rand() * (api.maxVersion - api.minVersion + 1));
     const head = Buffer.alloc(10);
     head.writeInt16BE(api.apiKey, 0);
@@ -248,12 +253,12 @@ test('random bytes into decodeRequest only ever decode or throw the two typed er
   }
   const SPECIAL = [0x00, 0x01, 0x7f, 0x80, 0xff];
   for (let i = 0; i < 30000; i++) {
-    let frame = Buffer.from(valid[Math.floor(rand() * valid.length)]);
+    let frame = Buffer.from(pick(valid));
     const edits = 1 + Math.floor(rand() * 4);
     for (let e = 0; e < edits && frame.length > 0; e++) {
       const at = Math.floor(rand() * frame.length);
       const kind = rand();
-      if (kind < 0.5) frame[at] = rand() < 0.5 ? byte() : SPECIAL[Math.floor(rand() * SPECIAL.length)];
+      if (kind < 0.5) frame[at] = rand() < 0.5 ? byte() : pick(SPECIAL);
       else if (kind < 0.7) frame = frame.subarray(0, at);
       else if (kind < 0.85) frame = Buffer.concat([frame.subarray(0, at), Buffer.from([byte()]), frame.subarray(at)]);
       else frame = Buffer.concat([frame.subarray(0, at), frame.subarray(at + 1)]);

@@ -150,7 +150,9 @@ function uvarint(out: Out, n: number): void {
 }
 
 function fixed(out: Out, type: string, v: unknown): void {
-  const b = Buffer.alloc(FIXED[type]);
+  const width = FIXED[type];
+  if (width === undefined) throw new Error(`${type} is not a fixed-width type`);
+  const b = Buffer.alloc(width);
   switch (type) {
     case 'bool':
       b[0] = v ? 1 : 0;

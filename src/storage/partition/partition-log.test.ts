@@ -513,7 +513,7 @@ test('a segment whose header is damaged but whose batches check out keeps them; 
   log.close();
   const damaged = path.join(dir, segmentFiles(dir)[1]!);
   const bytes = fs.readFileSync(damaged);
-  bytes[9] ^= 0x01; // the base offset in the header
+  bytes[9] = bytes.readUInt8(9) ^ 0x01; // the base offset in the header
   fs.writeFileSync(damaged, bytes);
   const errors: string[] = [];
   const reopened = openLog(dir, { segmentBytes: 2048, errorLogger: (line) => errors.push(line) });
@@ -535,7 +535,7 @@ test('a segment with a bad header and no sound batch is moved aside; offsets nev
   const last = lastSegmentPath(dir);
   const bytes = fs.readFileSync(last);
   bytes[0] = 0x51;
-  bytes[PARTITION_SEGMENT_HEADER_BYTES + 20] ^= 0x01; // and the first batch fails its CRC
+  bytes[PARTITION_SEGMENT_HEADER_BYTES + 20] = bytes.readUInt8(PARTITION_SEGMENT_HEADER_BYTES + 20) ^ 0x01; // and the first batch fails its CRC
   fs.writeFileSync(last, bytes);
   const lines: string[] = [];
   const reopened = openLog(dir, { segmentBytes: 2048 }, lines);

@@ -856,11 +856,11 @@ function writeShortstr(buf: Buffer, o: number, s: string): number {
 // ---- decoders: `b` payload, `o` offset just after the 4 id bytes, `e` end of the payload ----
 
 function decodeConnectionStart(b: Buffer, o: number, e: number): ConnectionStartArgs {
-  if (o + 1 > e) throw truncated('connection.start versionMajor');
   const v0 = b[o];
+  if (v0 === undefined || o + 1 > e) throw truncated('connection.start versionMajor');
   o += 1;
-  if (o + 1 > e) throw truncated('connection.start versionMinor');
   const v1 = b[o];
+  if (v1 === undefined || o + 1 > e) throw truncated('connection.start versionMinor');
   o += 1;
   if (o + 4 > e || o + 4 + b.readUInt32BE(o) > e) throw truncated('connection.start serverProperties');
   const v2 = decodeTableAt(b, o, e);
@@ -877,14 +877,16 @@ function decodeConnectionStartOk(b: Buffer, o: number, e: number): ConnectionSta
   if (o + 4 > e || o + 4 + b.readUInt32BE(o) > e) throw truncated('connection.start-ok clientProperties');
   const v0 = decodeTableAt(b, o, e);
   o += 4 + b.readUInt32BE(o);
-  if (o >= e || o + 1 + b[o] > e) throw truncated('connection.start-ok mechanism');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('connection.start-ok mechanism');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
   if (o + 4 > e || o + 4 + b.readUInt32BE(o) > e) throw truncated('connection.start-ok response');
   const v2 = Buffer.from(b.subarray(o + 4, o + 4 + b.readUInt32BE(o)));
   o += 4 + b.readUInt32BE(o);
-  if (o >= e || o + 1 + b[o] > e) throw truncated('connection.start-ok locale');
-  const v3 = b.toString('utf8', o + 1, o + 1 + b[o]);
+  const v3Length = b[o];
+  if (v3Length === undefined || o + 1 + v3Length > e) throw truncated('connection.start-ok locale');
+  const v3 = b.toString('utf8', o + 1, o + 1 + v3Length);
   return { clientProperties: v0, mechanism: v1, response: v2, locale: v3 };
 }
 
@@ -901,67 +903,86 @@ function decodeConnectionSecureOk(b: Buffer, o: number, e: number): ConnectionSe
 }
 
 function decodeConnectionTune(b: Buffer, o: number, e: number): ConnectionTuneArgs {
-  if (o + 2 > e) throw truncated('connection.tune channelMax');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('connection.tune channelMax');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   if (o + 4 > e) throw truncated('connection.tune frameMax');
   const v1 = b.readUInt32BE(o);
   o += 4;
-  if (o + 2 > e) throw truncated('connection.tune heartbeat');
-  const v2 = (b[o] << 8) | b[o + 1];
+  const v2High = b[o];
+  const v2Low = b[o + 1];
+  if (v2High === undefined || v2Low === undefined || o + 2 > e) throw truncated('connection.tune heartbeat');
+  const v2 = (v2High << 8) | v2Low;
   return { channelMax: v0, frameMax: v1, heartbeat: v2 };
 }
 
 function decodeConnectionTuneOk(b: Buffer, o: number, e: number): ConnectionTuneOkArgs {
-  if (o + 2 > e) throw truncated('connection.tune-ok channelMax');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('connection.tune-ok channelMax');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
   if (o + 4 > e) throw truncated('connection.tune-ok frameMax');
   const v1 = b.readUInt32BE(o);
   o += 4;
-  if (o + 2 > e) throw truncated('connection.tune-ok heartbeat');
-  const v2 = (b[o] << 8) | b[o + 1];
+  const v2High = b[o];
+  const v2Low = b[o + 1];
+  if (v2High === undefined || v2Low === undefined || o + 2 > e) throw truncated('connection.tune-ok heartbeat');
+  const v2 = (v2High << 8) | v2Low;
   return { channelMax: v0, frameMax: v1, heartbeat: v2 };
 }
 
 function decodeConnectionOpen(b: Buffer, o: number, e: number): ConnectionOpenArgs {
-  if (o >= e || o + 1 + b[o] > e) throw truncated('connection.open virtualHost');
-  const v0 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('connection.open capabilities');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e) throw truncated('connection.open insist');
+  const v0Length = b[o];
+  if (v0Length === undefined || o + 1 + v0Length > e) throw truncated('connection.open virtualHost');
+  const v0 = b.toString('utf8', o + 1, o + 1 + v0Length);
+  o += 1 + v0Length;
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('connection.open capabilities');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('connection.open insist');
   o += 1;
   const v2 = (bits0 & 1) !== 0;
   return { virtualHost: v0, capabilities: v1, insist: v2 };
 }
 
 function decodeConnectionOpenOk(b: Buffer, o: number, e: number): ConnectionOpenOkArgs {
-  if (o >= e || o + 1 + b[o] > e) throw truncated('connection.open-ok knownHosts');
-  const v0 = b.toString('utf8', o + 1, o + 1 + b[o]);
+  const v0Length = b[o];
+  if (v0Length === undefined || o + 1 + v0Length > e) throw truncated('connection.open-ok knownHosts');
+  const v0 = b.toString('utf8', o + 1, o + 1 + v0Length);
   return { knownHosts: v0 };
 }
 
 function decodeConnectionClose(b: Buffer, o: number, e: number): ConnectionCloseArgs {
-  if (o + 2 > e) throw truncated('connection.close replyCode');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('connection.close replyCode');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('connection.close replyText');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o + 2 > e) throw truncated('connection.close classId');
-  const v2 = (b[o] << 8) | b[o + 1];
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('connection.close replyText');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
+  const v2High = b[o];
+  const v2Low = b[o + 1];
+  if (v2High === undefined || v2Low === undefined || o + 2 > e) throw truncated('connection.close classId');
+  const v2 = (v2High << 8) | v2Low;
   o += 2;
-  if (o + 2 > e) throw truncated('connection.close methodId');
-  const v3 = (b[o] << 8) | b[o + 1];
+  const v3High = b[o];
+  const v3Low = b[o + 1];
+  if (v3High === undefined || v3Low === undefined || o + 2 > e) throw truncated('connection.close methodId');
+  const v3 = (v3High << 8) | v3Low;
   return { replyCode: v0, replyText: v1, classId: v2, methodId: v3 };
 }
 
 function decodeConnectionBlocked(b: Buffer, o: number, e: number): ConnectionBlockedArgs {
-  if (o >= e || o + 1 + b[o] > e) throw truncated('connection.blocked reason');
-  const v0 = b.toString('utf8', o + 1, o + 1 + b[o]);
+  const v0Length = b[o];
+  if (v0Length === undefined || o + 1 + v0Length > e) throw truncated('connection.blocked reason');
+  const v0 = b.toString('utf8', o + 1, o + 1 + v0Length);
   return { reason: v0 };
 }
 
@@ -969,14 +990,16 @@ function decodeConnectionUpdateSecret(b: Buffer, o: number, e: number): Connecti
   if (o + 4 > e || o + 4 + b.readUInt32BE(o) > e) throw truncated('connection.update-secret newSecret');
   const v0 = Buffer.from(b.subarray(o + 4, o + 4 + b.readUInt32BE(o)));
   o += 4 + b.readUInt32BE(o);
-  if (o >= e || o + 1 + b[o] > e) throw truncated('connection.update-secret reason');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('connection.update-secret reason');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
   return { newSecret: v0, reason: v1 };
 }
 
 function decodeChannelOpen(b: Buffer, o: number, e: number): ChannelOpenArgs {
-  if (o >= e || o + 1 + b[o] > e) throw truncated('channel.open outOfBand');
-  const v0 = b.toString('utf8', o + 1, o + 1 + b[o]);
+  const v0Length = b[o];
+  if (v0Length === undefined || o + 1 + v0Length > e) throw truncated('channel.open outOfBand');
+  const v0 = b.toString('utf8', o + 1, o + 1 + v0Length);
   return { outOfBand: v0 };
 }
 
@@ -987,42 +1010,50 @@ function decodeChannelOpenOk(b: Buffer, o: number, e: number): ChannelOpenOkArgs
 }
 
 function decodeChannelFlow(b: Buffer, o: number, e: number): ChannelFlowArgs {
-  if (o >= e) throw truncated('channel.flow active');
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('channel.flow active');
   o += 1;
   const v0 = (bits0 & 1) !== 0;
   return { active: v0 };
 }
 
 function decodeChannelFlowOk(b: Buffer, o: number, e: number): ChannelFlowOkArgs {
-  if (o >= e) throw truncated('channel.flow-ok active');
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('channel.flow-ok active');
   o += 1;
   const v0 = (bits0 & 1) !== 0;
   return { active: v0 };
 }
 
 function decodeChannelClose(b: Buffer, o: number, e: number): ChannelCloseArgs {
-  if (o + 2 > e) throw truncated('channel.close replyCode');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('channel.close replyCode');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('channel.close replyText');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o + 2 > e) throw truncated('channel.close classId');
-  const v2 = (b[o] << 8) | b[o + 1];
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('channel.close replyText');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
+  const v2High = b[o];
+  const v2Low = b[o + 1];
+  if (v2High === undefined || v2Low === undefined || o + 2 > e) throw truncated('channel.close classId');
+  const v2 = (v2High << 8) | v2Low;
   o += 2;
-  if (o + 2 > e) throw truncated('channel.close methodId');
-  const v3 = (b[o] << 8) | b[o + 1];
+  const v3High = b[o];
+  const v3Low = b[o + 1];
+  if (v3High === undefined || v3Low === undefined || o + 2 > e) throw truncated('channel.close methodId');
+  const v3 = (v3High << 8) | v3Low;
   return { replyCode: v0, replyText: v1, classId: v2, methodId: v3 };
 }
 
 function decodeAccessRequest(b: Buffer, o: number, e: number): AccessRequestArgs {
-  if (o >= e || o + 1 + b[o] > e) throw truncated('access.request realm');
-  const v0 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e) throw truncated('access.request exclusive');
+  const v0Length = b[o];
+  if (v0Length === undefined || o + 1 + v0Length > e) throw truncated('access.request realm');
+  const v0 = b.toString('utf8', o + 1, o + 1 + v0Length);
+  o += 1 + v0Length;
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('access.request exclusive');
   o += 1;
   const v1 = (bits0 & 1) !== 0;
   const v2 = (bits0 & 2) !== 0;
@@ -1033,23 +1064,29 @@ function decodeAccessRequest(b: Buffer, o: number, e: number): AccessRequestArgs
 }
 
 function decodeAccessRequestOk(b: Buffer, o: number, e: number): AccessRequestOkArgs {
-  if (o + 2 > e) throw truncated('access.request-ok ticket');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('access.request-ok ticket');
+  const v0 = (v0High << 8) | v0Low;
   return { ticket: v0 };
 }
 
 function decodeExchangeDeclare(b: Buffer, o: number, e: number): ExchangeDeclareArgs {
-  if (o + 2 > e) throw truncated('exchange.declare ticket');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('exchange.declare ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('exchange.declare exchange');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('exchange.declare type');
-  const v2 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e) throw truncated('exchange.declare passive');
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('exchange.declare exchange');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
+  const v2Length = b[o];
+  if (v2Length === undefined || o + 1 + v2Length > e) throw truncated('exchange.declare type');
+  const v2 = b.toString('utf8', o + 1, o + 1 + v2Length);
+  o += 1 + v2Length;
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('exchange.declare passive');
   o += 1;
   const v3 = (bits0 & 1) !== 0;
   const v4 = (bits0 & 2) !== 0;
@@ -1062,14 +1099,17 @@ function decodeExchangeDeclare(b: Buffer, o: number, e: number): ExchangeDeclare
 }
 
 function decodeExchangeDelete(b: Buffer, o: number, e: number): ExchangeDeleteArgs {
-  if (o + 2 > e) throw truncated('exchange.delete ticket');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('exchange.delete ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('exchange.delete exchange');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e) throw truncated('exchange.delete ifUnused');
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('exchange.delete exchange');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('exchange.delete ifUnused');
   o += 1;
   const v2 = (bits0 & 1) !== 0;
   const v3 = (bits0 & 2) !== 0;
@@ -1077,20 +1117,25 @@ function decodeExchangeDelete(b: Buffer, o: number, e: number): ExchangeDeleteAr
 }
 
 function decodeExchangeBind(b: Buffer, o: number, e: number): ExchangeBindArgs {
-  if (o + 2 > e) throw truncated('exchange.bind ticket');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('exchange.bind ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('exchange.bind destination');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('exchange.bind source');
-  const v2 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('exchange.bind routingKey');
-  const v3 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e) throw truncated('exchange.bind nowait');
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('exchange.bind destination');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
+  const v2Length = b[o];
+  if (v2Length === undefined || o + 1 + v2Length > e) throw truncated('exchange.bind source');
+  const v2 = b.toString('utf8', o + 1, o + 1 + v2Length);
+  o += 1 + v2Length;
+  const v3Length = b[o];
+  if (v3Length === undefined || o + 1 + v3Length > e) throw truncated('exchange.bind routingKey');
+  const v3 = b.toString('utf8', o + 1, o + 1 + v3Length);
+  o += 1 + v3Length;
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('exchange.bind nowait');
   o += 1;
   const v4 = (bits0 & 1) !== 0;
   if (o + 4 > e || o + 4 + b.readUInt32BE(o) > e) throw truncated('exchange.bind arguments');
@@ -1099,20 +1144,25 @@ function decodeExchangeBind(b: Buffer, o: number, e: number): ExchangeBindArgs {
 }
 
 function decodeExchangeUnbind(b: Buffer, o: number, e: number): ExchangeUnbindArgs {
-  if (o + 2 > e) throw truncated('exchange.unbind ticket');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('exchange.unbind ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('exchange.unbind destination');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('exchange.unbind source');
-  const v2 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('exchange.unbind routingKey');
-  const v3 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e) throw truncated('exchange.unbind nowait');
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('exchange.unbind destination');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
+  const v2Length = b[o];
+  if (v2Length === undefined || o + 1 + v2Length > e) throw truncated('exchange.unbind source');
+  const v2 = b.toString('utf8', o + 1, o + 1 + v2Length);
+  o += 1 + v2Length;
+  const v3Length = b[o];
+  if (v3Length === undefined || o + 1 + v3Length > e) throw truncated('exchange.unbind routingKey');
+  const v3 = b.toString('utf8', o + 1, o + 1 + v3Length);
+  o += 1 + v3Length;
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('exchange.unbind nowait');
   o += 1;
   const v4 = (bits0 & 1) !== 0;
   if (o + 4 > e || o + 4 + b.readUInt32BE(o) > e) throw truncated('exchange.unbind arguments');
@@ -1121,14 +1171,17 @@ function decodeExchangeUnbind(b: Buffer, o: number, e: number): ExchangeUnbindAr
 }
 
 function decodeQueueDeclare(b: Buffer, o: number, e: number): QueueDeclareArgs {
-  if (o + 2 > e) throw truncated('queue.declare ticket');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('queue.declare ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('queue.declare queue');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e) throw truncated('queue.declare passive');
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('queue.declare queue');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('queue.declare passive');
   o += 1;
   const v2 = (bits0 & 1) !== 0;
   const v3 = (bits0 & 2) !== 0;
@@ -1141,9 +1194,10 @@ function decodeQueueDeclare(b: Buffer, o: number, e: number): QueueDeclareArgs {
 }
 
 function decodeQueueDeclareOk(b: Buffer, o: number, e: number): QueueDeclareOkArgs {
-  if (o >= e || o + 1 + b[o] > e) throw truncated('queue.declare-ok queue');
-  const v0 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
+  const v0Length = b[o];
+  if (v0Length === undefined || o + 1 + v0Length > e) throw truncated('queue.declare-ok queue');
+  const v0 = b.toString('utf8', o + 1, o + 1 + v0Length);
+  o += 1 + v0Length;
   if (o + 4 > e) throw truncated('queue.declare-ok messageCount');
   const v1 = b.readUInt32BE(o);
   o += 4;
@@ -1153,20 +1207,25 @@ function decodeQueueDeclareOk(b: Buffer, o: number, e: number): QueueDeclareOkAr
 }
 
 function decodeQueueBind(b: Buffer, o: number, e: number): QueueBindArgs {
-  if (o + 2 > e) throw truncated('queue.bind ticket');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('queue.bind ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('queue.bind queue');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('queue.bind exchange');
-  const v2 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('queue.bind routingKey');
-  const v3 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e) throw truncated('queue.bind nowait');
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('queue.bind queue');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
+  const v2Length = b[o];
+  if (v2Length === undefined || o + 1 + v2Length > e) throw truncated('queue.bind exchange');
+  const v2 = b.toString('utf8', o + 1, o + 1 + v2Length);
+  o += 1 + v2Length;
+  const v3Length = b[o];
+  if (v3Length === undefined || o + 1 + v3Length > e) throw truncated('queue.bind routingKey');
+  const v3 = b.toString('utf8', o + 1, o + 1 + v3Length);
+  o += 1 + v3Length;
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('queue.bind nowait');
   o += 1;
   const v4 = (bits0 & 1) !== 0;
   if (o + 4 > e || o + 4 + b.readUInt32BE(o) > e) throw truncated('queue.bind arguments');
@@ -1175,14 +1234,17 @@ function decodeQueueBind(b: Buffer, o: number, e: number): QueueBindArgs {
 }
 
 function decodeQueuePurge(b: Buffer, o: number, e: number): QueuePurgeArgs {
-  if (o + 2 > e) throw truncated('queue.purge ticket');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('queue.purge ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('queue.purge queue');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e) throw truncated('queue.purge nowait');
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('queue.purge queue');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('queue.purge nowait');
   o += 1;
   const v2 = (bits0 & 1) !== 0;
   return { ticket: v0, queue: v1, nowait: v2 };
@@ -1195,14 +1257,17 @@ function decodeQueuePurgeOk(b: Buffer, o: number, e: number): QueuePurgeOkArgs {
 }
 
 function decodeQueueDelete(b: Buffer, o: number, e: number): QueueDeleteArgs {
-  if (o + 2 > e) throw truncated('queue.delete ticket');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('queue.delete ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('queue.delete queue');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e) throw truncated('queue.delete ifUnused');
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('queue.delete queue');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('queue.delete ifUnused');
   o += 1;
   const v2 = (bits0 & 1) !== 0;
   const v3 = (bits0 & 2) !== 0;
@@ -1217,18 +1282,23 @@ function decodeQueueDeleteOk(b: Buffer, o: number, e: number): QueueDeleteOkArgs
 }
 
 function decodeQueueUnbind(b: Buffer, o: number, e: number): QueueUnbindArgs {
-  if (o + 2 > e) throw truncated('queue.unbind ticket');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('queue.unbind ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('queue.unbind queue');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('queue.unbind exchange');
-  const v2 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('queue.unbind routingKey');
-  const v3 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('queue.unbind queue');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
+  const v2Length = b[o];
+  if (v2Length === undefined || o + 1 + v2Length > e) throw truncated('queue.unbind exchange');
+  const v2 = b.toString('utf8', o + 1, o + 1 + v2Length);
+  o += 1 + v2Length;
+  const v3Length = b[o];
+  if (v3Length === undefined || o + 1 + v3Length > e) throw truncated('queue.unbind routingKey');
+  const v3 = b.toString('utf8', o + 1, o + 1 + v3Length);
+  o += 1 + v3Length;
   if (o + 4 > e || o + 4 + b.readUInt32BE(o) > e) throw truncated('queue.unbind arguments');
   const v4 = decodeTableAt(b, o, e);
   return { ticket: v0, queue: v1, exchange: v2, routingKey: v3, arguments: v4 };
@@ -1238,28 +1308,34 @@ function decodeBasicQos(b: Buffer, o: number, e: number): BasicQosArgs {
   if (o + 4 > e) throw truncated('basic.qos prefetchSize');
   const v0 = b.readUInt32BE(o);
   o += 4;
-  if (o + 2 > e) throw truncated('basic.qos prefetchCount');
-  const v1 = (b[o] << 8) | b[o + 1];
+  const v1High = b[o];
+  const v1Low = b[o + 1];
+  if (v1High === undefined || v1Low === undefined || o + 2 > e) throw truncated('basic.qos prefetchCount');
+  const v1 = (v1High << 8) | v1Low;
   o += 2;
-  if (o >= e) throw truncated('basic.qos global');
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('basic.qos global');
   o += 1;
   const v2 = (bits0 & 1) !== 0;
   return { prefetchSize: v0, prefetchCount: v1, global: v2 };
 }
 
 function decodeBasicConsume(b: Buffer, o: number, e: number): BasicConsumeArgs {
-  if (o + 2 > e) throw truncated('basic.consume ticket');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('basic.consume ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.consume queue');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.consume consumerTag');
-  const v2 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e) throw truncated('basic.consume noLocal');
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('basic.consume queue');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
+  const v2Length = b[o];
+  if (v2Length === undefined || o + 1 + v2Length > e) throw truncated('basic.consume consumerTag');
+  const v2 = b.toString('utf8', o + 1, o + 1 + v2Length);
+  o += 1 + v2Length;
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('basic.consume noLocal');
   o += 1;
   const v3 = (bits0 & 1) !== 0;
   const v4 = (bits0 & 2) !== 0;
@@ -1271,40 +1347,47 @@ function decodeBasicConsume(b: Buffer, o: number, e: number): BasicConsumeArgs {
 }
 
 function decodeBasicConsumeOk(b: Buffer, o: number, e: number): BasicConsumeOkArgs {
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.consume-ok consumerTag');
-  const v0 = b.toString('utf8', o + 1, o + 1 + b[o]);
+  const v0Length = b[o];
+  if (v0Length === undefined || o + 1 + v0Length > e) throw truncated('basic.consume-ok consumerTag');
+  const v0 = b.toString('utf8', o + 1, o + 1 + v0Length);
   return { consumerTag: v0 };
 }
 
 function decodeBasicCancel(b: Buffer, o: number, e: number): BasicCancelArgs {
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.cancel consumerTag');
-  const v0 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e) throw truncated('basic.cancel nowait');
+  const v0Length = b[o];
+  if (v0Length === undefined || o + 1 + v0Length > e) throw truncated('basic.cancel consumerTag');
+  const v0 = b.toString('utf8', o + 1, o + 1 + v0Length);
+  o += 1 + v0Length;
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('basic.cancel nowait');
   o += 1;
   const v1 = (bits0 & 1) !== 0;
   return { consumerTag: v0, nowait: v1 };
 }
 
 function decodeBasicCancelOk(b: Buffer, o: number, e: number): BasicCancelOkArgs {
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.cancel-ok consumerTag');
-  const v0 = b.toString('utf8', o + 1, o + 1 + b[o]);
+  const v0Length = b[o];
+  if (v0Length === undefined || o + 1 + v0Length > e) throw truncated('basic.cancel-ok consumerTag');
+  const v0 = b.toString('utf8', o + 1, o + 1 + v0Length);
   return { consumerTag: v0 };
 }
 
 function decodeBasicPublish(b: Buffer, o: number, e: number): BasicPublishArgs {
-  if (o + 2 > e) throw truncated('basic.publish ticket');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('basic.publish ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.publish exchange');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.publish routingKey');
-  const v2 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e) throw truncated('basic.publish mandatory');
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('basic.publish exchange');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
+  const v2Length = b[o];
+  if (v2Length === undefined || o + 1 + v2Length > e) throw truncated('basic.publish routingKey');
+  const v2 = b.toString('utf8', o + 1, o + 1 + v2Length);
+  o += 1 + v2Length;
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('basic.publish mandatory');
   o += 1;
   const v3 = (bits0 & 1) !== 0;
   const v4 = (bits0 & 2) !== 0;
@@ -1312,48 +1395,59 @@ function decodeBasicPublish(b: Buffer, o: number, e: number): BasicPublishArgs {
 }
 
 function decodeBasicReturn(b: Buffer, o: number, e: number): BasicReturnArgs {
-  if (o + 2 > e) throw truncated('basic.return replyCode');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('basic.return replyCode');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.return replyText');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.return exchange');
-  const v2 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.return routingKey');
-  const v3 = b.toString('utf8', o + 1, o + 1 + b[o]);
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('basic.return replyText');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
+  const v2Length = b[o];
+  if (v2Length === undefined || o + 1 + v2Length > e) throw truncated('basic.return exchange');
+  const v2 = b.toString('utf8', o + 1, o + 1 + v2Length);
+  o += 1 + v2Length;
+  const v3Length = b[o];
+  if (v3Length === undefined || o + 1 + v3Length > e) throw truncated('basic.return routingKey');
+  const v3 = b.toString('utf8', o + 1, o + 1 + v3Length);
   return { replyCode: v0, replyText: v1, exchange: v2, routingKey: v3 };
 }
 
 function decodeBasicDeliver(b: Buffer, o: number, e: number): BasicDeliverArgs {
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.deliver consumerTag');
-  const v0 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
+  const v0Length = b[o];
+  if (v0Length === undefined || o + 1 + v0Length > e) throw truncated('basic.deliver consumerTag');
+  const v0 = b.toString('utf8', o + 1, o + 1 + v0Length);
+  o += 1 + v0Length;
   if (o + 8 > e) throw truncated('basic.deliver deliveryTag');
   const v1 = readUInt64(b, o);
   o += 8;
-  if (o >= e) throw truncated('basic.deliver redelivered');
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('basic.deliver redelivered');
   o += 1;
   const v2 = (bits0 & 1) !== 0;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.deliver exchange');
-  const v3 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.deliver routingKey');
-  const v4 = b.toString('utf8', o + 1, o + 1 + b[o]);
+  const v3Length = b[o];
+  if (v3Length === undefined || o + 1 + v3Length > e) throw truncated('basic.deliver exchange');
+  const v3 = b.toString('utf8', o + 1, o + 1 + v3Length);
+  o += 1 + v3Length;
+  const v4Length = b[o];
+  if (v4Length === undefined || o + 1 + v4Length > e) throw truncated('basic.deliver routingKey');
+  const v4 = b.toString('utf8', o + 1, o + 1 + v4Length);
   return { consumerTag: v0, deliveryTag: v1, redelivered: v2, exchange: v3, routingKey: v4 };
 }
 
 function decodeBasicGet(b: Buffer, o: number, e: number): BasicGetArgs {
-  if (o + 2 > e) throw truncated('basic.get ticket');
-  const v0 = (b[o] << 8) | b[o + 1];
+  const v0High = b[o];
+  const v0Low = b[o + 1];
+  if (v0High === undefined || v0Low === undefined || o + 2 > e) throw truncated('basic.get ticket');
+  const v0 = (v0High << 8) | v0Low;
   o += 2;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.get queue');
-  const v1 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e) throw truncated('basic.get noAck');
+  const v1Length = b[o];
+  if (v1Length === undefined || o + 1 + v1Length > e) throw truncated('basic.get queue');
+  const v1 = b.toString('utf8', o + 1, o + 1 + v1Length);
+  o += 1 + v1Length;
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('basic.get noAck');
   o += 1;
   const v2 = (bits0 & 1) !== 0;
   return { ticket: v0, queue: v1, noAck: v2 };
@@ -1363,24 +1457,27 @@ function decodeBasicGetOk(b: Buffer, o: number, e: number): BasicGetOkArgs {
   if (o + 8 > e) throw truncated('basic.get-ok deliveryTag');
   const v0 = readUInt64(b, o);
   o += 8;
-  if (o >= e) throw truncated('basic.get-ok redelivered');
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('basic.get-ok redelivered');
   o += 1;
   const v1 = (bits0 & 1) !== 0;
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.get-ok exchange');
-  const v2 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.get-ok routingKey');
-  const v3 = b.toString('utf8', o + 1, o + 1 + b[o]);
-  o += 1 + b[o];
+  const v2Length = b[o];
+  if (v2Length === undefined || o + 1 + v2Length > e) throw truncated('basic.get-ok exchange');
+  const v2 = b.toString('utf8', o + 1, o + 1 + v2Length);
+  o += 1 + v2Length;
+  const v3Length = b[o];
+  if (v3Length === undefined || o + 1 + v3Length > e) throw truncated('basic.get-ok routingKey');
+  const v3 = b.toString('utf8', o + 1, o + 1 + v3Length);
+  o += 1 + v3Length;
   if (o + 4 > e) throw truncated('basic.get-ok messageCount');
   const v4 = b.readUInt32BE(o);
   return { deliveryTag: v0, redelivered: v1, exchange: v2, routingKey: v3, messageCount: v4 };
 }
 
 function decodeBasicGetEmpty(b: Buffer, o: number, e: number): BasicGetEmptyArgs {
-  if (o >= e || o + 1 + b[o] > e) throw truncated('basic.get-empty clusterId');
-  const v0 = b.toString('utf8', o + 1, o + 1 + b[o]);
+  const v0Length = b[o];
+  if (v0Length === undefined || o + 1 + v0Length > e) throw truncated('basic.get-empty clusterId');
+  const v0 = b.toString('utf8', o + 1, o + 1 + v0Length);
   return { clusterId: v0 };
 }
 
@@ -1388,8 +1485,8 @@ function decodeBasicAck(b: Buffer, o: number, e: number): BasicAckArgs {
   if (o + 8 > e) throw truncated('basic.ack deliveryTag');
   const v0 = readUInt64(b, o);
   o += 8;
-  if (o >= e) throw truncated('basic.ack multiple');
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('basic.ack multiple');
   o += 1;
   const v1 = (bits0 & 1) !== 0;
   return { deliveryTag: v0, multiple: v1 };
@@ -1399,24 +1496,24 @@ function decodeBasicReject(b: Buffer, o: number, e: number): BasicRejectArgs {
   if (o + 8 > e) throw truncated('basic.reject deliveryTag');
   const v0 = readUInt64(b, o);
   o += 8;
-  if (o >= e) throw truncated('basic.reject requeue');
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('basic.reject requeue');
   o += 1;
   const v1 = (bits0 & 1) !== 0;
   return { deliveryTag: v0, requeue: v1 };
 }
 
 function decodeBasicRecoverAsync(b: Buffer, o: number, e: number): BasicRecoverAsyncArgs {
-  if (o >= e) throw truncated('basic.recover-async requeue');
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('basic.recover-async requeue');
   o += 1;
   const v0 = (bits0 & 1) !== 0;
   return { requeue: v0 };
 }
 
 function decodeBasicRecover(b: Buffer, o: number, e: number): BasicRecoverArgs {
-  if (o >= e) throw truncated('basic.recover requeue');
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('basic.recover requeue');
   o += 1;
   const v0 = (bits0 & 1) !== 0;
   return { requeue: v0 };
@@ -1426,8 +1523,8 @@ function decodeBasicNack(b: Buffer, o: number, e: number): BasicNackArgs {
   if (o + 8 > e) throw truncated('basic.nack deliveryTag');
   const v0 = readUInt64(b, o);
   o += 8;
-  if (o >= e) throw truncated('basic.nack multiple');
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('basic.nack multiple');
   o += 1;
   const v1 = (bits0 & 1) !== 0;
   const v2 = (bits0 & 2) !== 0;
@@ -1435,8 +1532,8 @@ function decodeBasicNack(b: Buffer, o: number, e: number): BasicNackArgs {
 }
 
 function decodeConfirmSelect(b: Buffer, o: number, e: number): ConfirmSelectArgs {
-  if (o >= e) throw truncated('confirm.select nowait');
   const bits0 = b[o];
+  if (bits0 === undefined || o >= e) throw truncated('confirm.select nowait');
   o += 1;
   const v0 = (bits0 & 1) !== 0;
   return { nowait: v0 };
@@ -2802,8 +2899,10 @@ export const PROPERTY_FLAG_CLUSTER_ID = 0x0004;
 function skipFlagWords(b: Buffer, o: number, e: number, first: number): number {
   let word = first;
   while ((word & 1) !== 0) {
-    if (o + 2 > e) throw truncated('basic properties flags');
-    word = (b[o] << 8) | b[o + 1];
+    const high = b[o];
+    const low = b[o + 1];
+    if (high === undefined || low === undefined || o + 2 > e) throw truncated('basic properties flags');
+    word = (high << 8) | low;
     o += 2;
   }
   return o;
@@ -2816,20 +2915,24 @@ function skipFlagWords(b: Buffer, o: number, e: number, first: number): number {
 export function decodeBasicProperties(buf: Buffer, offset: number, end: number): BasicProperties {
   const b = buf;
   const e = end < buf.length ? end : buf.length;
-  if (offset < 0 || offset + 2 > e) throw truncated('basic properties flags');
-  const flags = (b[offset] << 8) | b[offset + 1];
+  const flagsHigh = b[offset];
+  const flagsLow = b[offset + 1];
+  if (flagsHigh === undefined || flagsLow === undefined || offset + 2 > e) throw truncated('basic properties flags');
+  const flags = (flagsHigh << 8) | flagsLow;
   let o = skipFlagWords(b, offset + 2, e, flags);
   const p: BasicProperties = {};
   if ((flags & 0x8000) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property contentType');
-    const v = b.toString('utf8', o + 1, o + 1 + b[o]);
-    o += 1 + b[o];
+    const vLength = b[o];
+    if (vLength === undefined || o + 1 + vLength > e) throw truncated('basic property contentType');
+    const v = b.toString('utf8', o + 1, o + 1 + vLength);
+    o += 1 + vLength;
     p.contentType = v;
   }
   if ((flags & 0x4000) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property contentEncoding');
-    const v = b.toString('utf8', o + 1, o + 1 + b[o]);
-    o += 1 + b[o];
+    const vLength = b[o];
+    if (vLength === undefined || o + 1 + vLength > e) throw truncated('basic property contentEncoding');
+    const v = b.toString('utf8', o + 1, o + 1 + vLength);
+    o += 1 + vLength;
     p.contentEncoding = v;
   }
   if ((flags & 0x2000) !== 0) {
@@ -2839,39 +2942,43 @@ export function decodeBasicProperties(buf: Buffer, offset: number, end: number):
     p.headers = v;
   }
   if ((flags & 0x1000) !== 0) {
-    if (o + 1 > e) throw truncated('basic property deliveryMode');
     const v = b[o];
+    if (v === undefined || o + 1 > e) throw truncated('basic property deliveryMode');
     o += 1;
     p.deliveryMode = v;
   }
   if ((flags & 0x0800) !== 0) {
-    if (o + 1 > e) throw truncated('basic property priority');
     const v = b[o];
+    if (v === undefined || o + 1 > e) throw truncated('basic property priority');
     o += 1;
     p.priority = v;
   }
   if ((flags & 0x0400) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property correlationId');
-    const v = b.toString('utf8', o + 1, o + 1 + b[o]);
-    o += 1 + b[o];
+    const vLength = b[o];
+    if (vLength === undefined || o + 1 + vLength > e) throw truncated('basic property correlationId');
+    const v = b.toString('utf8', o + 1, o + 1 + vLength);
+    o += 1 + vLength;
     p.correlationId = v;
   }
   if ((flags & 0x0200) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property replyTo');
-    const v = b.toString('utf8', o + 1, o + 1 + b[o]);
-    o += 1 + b[o];
+    const vLength = b[o];
+    if (vLength === undefined || o + 1 + vLength > e) throw truncated('basic property replyTo');
+    const v = b.toString('utf8', o + 1, o + 1 + vLength);
+    o += 1 + vLength;
     p.replyTo = v;
   }
   if ((flags & 0x0100) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property expiration');
-    const v = b.toString('utf8', o + 1, o + 1 + b[o]);
-    o += 1 + b[o];
+    const vLength = b[o];
+    if (vLength === undefined || o + 1 + vLength > e) throw truncated('basic property expiration');
+    const v = b.toString('utf8', o + 1, o + 1 + vLength);
+    o += 1 + vLength;
     p.expiration = v;
   }
   if ((flags & 0x0080) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property messageId');
-    const v = b.toString('utf8', o + 1, o + 1 + b[o]);
-    o += 1 + b[o];
+    const vLength = b[o];
+    if (vLength === undefined || o + 1 + vLength > e) throw truncated('basic property messageId');
+    const v = b.toString('utf8', o + 1, o + 1 + vLength);
+    o += 1 + vLength;
     p.messageId = v;
   }
   if ((flags & 0x0040) !== 0) {
@@ -2881,27 +2988,31 @@ export function decodeBasicProperties(buf: Buffer, offset: number, end: number):
     p.timestamp = v;
   }
   if ((flags & 0x0020) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property type');
-    const v = b.toString('utf8', o + 1, o + 1 + b[o]);
-    o += 1 + b[o];
+    const vLength = b[o];
+    if (vLength === undefined || o + 1 + vLength > e) throw truncated('basic property type');
+    const v = b.toString('utf8', o + 1, o + 1 + vLength);
+    o += 1 + vLength;
     p.type = v;
   }
   if ((flags & 0x0010) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property userId');
-    const v = b.toString('utf8', o + 1, o + 1 + b[o]);
-    o += 1 + b[o];
+    const vLength = b[o];
+    if (vLength === undefined || o + 1 + vLength > e) throw truncated('basic property userId');
+    const v = b.toString('utf8', o + 1, o + 1 + vLength);
+    o += 1 + vLength;
     p.userId = v;
   }
   if ((flags & 0x0008) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property appId');
-    const v = b.toString('utf8', o + 1, o + 1 + b[o]);
-    o += 1 + b[o];
+    const vLength = b[o];
+    if (vLength === undefined || o + 1 + vLength > e) throw truncated('basic property appId');
+    const v = b.toString('utf8', o + 1, o + 1 + vLength);
+    o += 1 + vLength;
     p.appId = v;
   }
   if ((flags & 0x0004) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property clusterId');
-    const v = b.toString('utf8', o + 1, o + 1 + b[o]);
-    o += 1 + b[o];
+    const vLength = b[o];
+    if (vLength === undefined || o + 1 + vLength > e) throw truncated('basic property clusterId');
+    const v = b.toString('utf8', o + 1, o + 1 + vLength);
+    o += 1 + vLength;
     p.clusterId = v;
   }
   return p;
@@ -3039,16 +3150,20 @@ export function scanBasicProperties(buf: Buffer, offset: number, end: number, ou
   out.expiration = undefined;
   out.headersStart = -1;
   out.headersEnd = -1;
-  if (offset < 0 || offset + 2 > e) throw truncated('basic properties flags');
-  const flags = (b[offset] << 8) | b[offset + 1];
+  const flagsHigh = b[offset];
+  const flagsLow = b[offset + 1];
+  if (flagsHigh === undefined || flagsLow === undefined || offset + 2 > e) throw truncated('basic properties flags');
+  const flags = (flagsHigh << 8) | flagsLow;
   let o = skipFlagWords(b, offset + 2, e, flags);
   if ((flags & 0x8000) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property contentType');
-    o += 1 + b[o];
+    const length = b[o];
+    if (length === undefined || o + 1 + length > e) throw truncated('basic property contentType');
+    o += 1 + length;
   }
   if ((flags & 0x4000) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property contentEncoding');
-    o += 1 + b[o];
+    const length = b[o];
+    if (length === undefined || o + 1 + length > e) throw truncated('basic property contentEncoding');
+    o += 1 + length;
   }
   if ((flags & 0x2000) !== 0) {
     if (o + 4 > e || o + 4 + b.readUInt32BE(o) > e) throw truncated('basic property headers');
@@ -3057,54 +3172,62 @@ export function scanBasicProperties(buf: Buffer, offset: number, end: number, ou
     out.headersEnd = o;
   }
   if ((flags & 0x1000) !== 0) {
-    if (o + 1 > e) throw truncated('basic property deliveryMode');
     const v = b[o];
+    if (v === undefined || o + 1 > e) throw truncated('basic property deliveryMode');
     o += 1;
     out.deliveryMode = v;
   }
   if ((flags & 0x0800) !== 0) {
-    if (o + 1 > e) throw truncated('basic property priority');
     const v = b[o];
+    if (v === undefined || o + 1 > e) throw truncated('basic property priority');
     o += 1;
     out.priority = v;
   }
   if ((flags & 0x0400) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property correlationId');
-    o += 1 + b[o];
+    const length = b[o];
+    if (length === undefined || o + 1 + length > e) throw truncated('basic property correlationId');
+    o += 1 + length;
   }
   if ((flags & 0x0200) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property replyTo');
-    o += 1 + b[o];
+    const length = b[o];
+    if (length === undefined || o + 1 + length > e) throw truncated('basic property replyTo');
+    o += 1 + length;
   }
   if ((flags & 0x0100) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property expiration');
-    const v = b.toString('utf8', o + 1, o + 1 + b[o]);
-    o += 1 + b[o];
+    const vLength = b[o];
+    if (vLength === undefined || o + 1 + vLength > e) throw truncated('basic property expiration');
+    const v = b.toString('utf8', o + 1, o + 1 + vLength);
+    o += 1 + vLength;
     out.expiration = v;
   }
   if ((flags & 0x0080) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property messageId');
-    o += 1 + b[o];
+    const length = b[o];
+    if (length === undefined || o + 1 + length > e) throw truncated('basic property messageId');
+    o += 1 + length;
   }
   if ((flags & 0x0040) !== 0) {
     if (o + 8 > e) throw truncated('basic property timestamp');
     o += 8;
   }
   if ((flags & 0x0020) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property type');
-    o += 1 + b[o];
+    const length = b[o];
+    if (length === undefined || o + 1 + length > e) throw truncated('basic property type');
+    o += 1 + length;
   }
   if ((flags & 0x0010) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property userId');
-    o += 1 + b[o];
+    const length = b[o];
+    if (length === undefined || o + 1 + length > e) throw truncated('basic property userId');
+    o += 1 + length;
   }
   if ((flags & 0x0008) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property appId');
-    o += 1 + b[o];
+    const length = b[o];
+    if (length === undefined || o + 1 + length > e) throw truncated('basic property appId');
+    o += 1 + length;
   }
   if ((flags & 0x0004) !== 0) {
-    if (o >= e || o + 1 + b[o] > e) throw truncated('basic property clusterId');
-    o += 1 + b[o];
+    const length = b[o];
+    if (length === undefined || o + 1 + length > e) throw truncated('basic property clusterId');
+    o += 1 + length;
   }
   out.end = o;
 }

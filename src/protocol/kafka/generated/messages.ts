@@ -218,13 +218,13 @@ export function sizeConsumerProtocolSubscription(version: number, v: ConsumerPro
   {
     const x = v.topics;
     s += sizeArrayLength(x.length, false);
-    for (let i = 0; i < x.length; i++) s += sizeString(x[i], false);
+    for (const item of x) s += sizeString(item, false);
   }
   s += sizeBytes(v.userData, false);
   if (version >= 1) {
     const x = v.ownedPartitions;
     s += sizeArrayLength(x.length, false);
-    for (let i = 0; i < x.length; i++) s += sizeConsumerProtocolSubscriptionTopicPartition(version, x[i]);
+    for (const item of x) s += sizeConsumerProtocolSubscriptionTopicPartition(version, item);
   }
   if (version >= 2) s += 4;
   if (version >= 3) s += sizeString(v.rackId, false);
@@ -235,7 +235,7 @@ export function encodeConsumerProtocolSubscription(w: KafkaWriter, version: numb
   {
     const x = v.topics;
     w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.string(x[i]);
+    for (const item of x) w.string(item);
   }
   {
     const x = v.userData;
@@ -248,7 +248,7 @@ export function encodeConsumerProtocolSubscription(w: KafkaWriter, version: numb
   if (version >= 1) {
     const x = v.ownedPartitions;
     w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeConsumerProtocolSubscriptionTopicPartition(w, version, x[i]);
+    for (const item of x) encodeConsumerProtocolSubscriptionTopicPartition(w, version, item);
   }
   if (version >= 2) w.int32(v.generationId);
   if (version >= 3) {
@@ -296,7 +296,7 @@ function encodeConsumerProtocolSubscriptionTopicPartition(w: KafkaWriter, versio
   {
     const x = v.partitions;
     w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.int32(x[i]);
+    for (const item of x) w.int32(item);
   }
 }
 
@@ -329,7 +329,7 @@ export function sizeConsumerProtocolAssignment(version: number, v: ConsumerProto
   {
     const x = v.assignedPartitions;
     s += sizeArrayLength(x.length, false);
-    for (let i = 0; i < x.length; i++) s += sizeConsumerProtocolAssignmentTopicPartition(version, x[i]);
+    for (const item of x) s += sizeConsumerProtocolAssignmentTopicPartition(version, item);
   }
   s += sizeBytes(v.userData, false);
   return s;
@@ -339,7 +339,7 @@ export function encodeConsumerProtocolAssignment(w: KafkaWriter, version: number
   {
     const x = v.assignedPartitions;
     w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeConsumerProtocolAssignmentTopicPartition(w, version, x[i]);
+    for (const item of x) encodeConsumerProtocolAssignmentTopicPartition(w, version, item);
   }
   {
     const x = v.userData;
@@ -386,7 +386,7 @@ function encodeConsumerProtocolAssignmentTopicPartition(w: KafkaWriter, version:
   {
     const x = v.partitions;
     w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.int32(x[i]);
+    for (const item of x) w.int32(item);
   }
 }
 
@@ -430,7 +430,7 @@ export function sizeProduceRequest(version: number, v: ProduceRequest): number {
   {
     const x = v.topicData;
     s += sizeArrayLength(x.length, version >= 9);
-    for (let i = 0; i < x.length; i++) s += sizeProduceRequestTopicProduceData(version, x[i]);
+    for (const item of x) s += sizeProduceRequestTopicProduceData(version, item);
   }
   if (version >= 9) s += 1;
   return s;
@@ -453,7 +453,7 @@ export function encodeProduceRequest(w: KafkaWriter, version: number, v: Produce
     const x = v.topicData;
     if (version >= 9) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeProduceRequestTopicProduceData(w, version, x[i]);
+    for (const item of x) encodeProduceRequestTopicProduceData(w, version, item);
   }
   if (version >= 9) w.uvarint(0);
 }
@@ -523,7 +523,7 @@ function sizeProduceRequestTopicProduceData(version: number, v: ProduceRequestTo
   {
     const x = v.partitionData;
     s += sizeArrayLength(x.length, version >= 9);
-    for (let i = 0; i < x.length; i++) s += sizeProduceRequestPartitionProduceData(version, x[i]);
+    for (const item of x) s += sizeProduceRequestPartitionProduceData(version, item);
   }
   if (version >= 9) s += 1;
   return s;
@@ -536,7 +536,7 @@ function encodeProduceRequestTopicProduceData(w: KafkaWriter, version: number, v
     const x = v.partitionData;
     if (version >= 9) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeProduceRequestPartitionProduceData(w, version, x[i]);
+    for (const item of x) encodeProduceRequestPartitionProduceData(w, version, item);
   }
   if (version >= 9) w.uvarint(0);
 }
@@ -599,7 +599,7 @@ export function sizeProduceResponse(version: number, v: ProduceResponse): number
   {
     const x = v.responses;
     s += sizeArrayLength(x.length, version >= 9);
-    for (let i = 0; i < x.length; i++) s += sizeProduceResponseTopicProduceResponse(version, x[i]);
+    for (const item of x) s += sizeProduceResponseTopicProduceResponse(version, item);
   }
   if (version >= 1) s += 4;
   if (version >= 9) {
@@ -610,7 +610,7 @@ export function sizeProduceResponse(version: number, v: ProduceResponse): number
       {
         const x = v.nodeEndpoints;
         t += sizeArrayLength(x.length, true);
-        for (let i = 0; i < x.length; i++) t += sizeProduceResponseNodeEndpoint(version, x[i]);
+        for (const item of x) t += sizeProduceResponseNodeEndpoint(version, item);
       }
       s += 1 + sizeUvarint(t) + t;
     }
@@ -624,7 +624,7 @@ export function encodeProduceResponse(w: KafkaWriter, version: number, v: Produc
     const x = v.responses;
     if (version >= 9) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeProduceResponseTopicProduceResponse(w, version, x[i]);
+    for (const item of x) encodeProduceResponseTopicProduceResponse(w, version, item);
   }
   if (version >= 1) w.int32(v.throttleTimeMs);
   if (version >= 9) {
@@ -636,14 +636,14 @@ export function encodeProduceResponse(w: KafkaWriter, version: number, v: Produc
       {
         const x = v.nodeEndpoints;
         t += sizeArrayLength(x.length, true);
-        for (let i = 0; i < x.length; i++) t += sizeProduceResponseNodeEndpoint(version, x[i]);
+        for (const item of x) t += sizeProduceResponseNodeEndpoint(version, item);
       }
       w.uvarint(0);
       w.uvarint(t);
       {
         const x = v.nodeEndpoints;
         w.compactArrayLength(x.length);
-        for (let i = 0; i < x.length; i++) encodeProduceResponseNodeEndpoint(w, version, x[i]);
+        for (const item of x) encodeProduceResponseNodeEndpoint(w, version, item);
       }
     }
   }
@@ -801,7 +801,7 @@ function sizeProduceResponsePartitionProduceResponse(version: number, v: Produce
   if (version >= 8) {
     const x = v.recordErrors;
     s += sizeArrayLength(x.length, version >= 9);
-    for (let i = 0; i < x.length; i++) s += sizeProduceResponseBatchIndexAndErrorMessage(version, x[i]);
+    for (const item of x) s += sizeProduceResponseBatchIndexAndErrorMessage(version, item);
   }
   if (version >= 8) s += sizeString(v.errorMessage, version >= 9);
   if (version >= 9) {
@@ -827,7 +827,7 @@ function encodeProduceResponsePartitionProduceResponse(w: KafkaWriter, version: 
     const x = v.recordErrors;
     if (version >= 9) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeProduceResponseBatchIndexAndErrorMessage(w, version, x[i]);
+    for (const item of x) encodeProduceResponseBatchIndexAndErrorMessage(w, version, item);
   }
   if (version >= 8) {
     const x = v.errorMessage;
@@ -880,7 +880,7 @@ function sizeProduceResponseTopicProduceResponse(version: number, v: ProduceResp
   {
     const x = v.partitionResponses;
     s += sizeArrayLength(x.length, version >= 9);
-    for (let i = 0; i < x.length; i++) s += sizeProduceResponsePartitionProduceResponse(version, x[i]);
+    for (const item of x) s += sizeProduceResponsePartitionProduceResponse(version, item);
   }
   if (version >= 9) s += 1;
   return s;
@@ -893,7 +893,7 @@ function encodeProduceResponseTopicProduceResponse(w: KafkaWriter, version: numb
     const x = v.partitionResponses;
     if (version >= 9) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeProduceResponsePartitionProduceResponse(w, version, x[i]);
+    for (const item of x) encodeProduceResponsePartitionProduceResponse(w, version, item);
   }
   if (version >= 9) w.uvarint(0);
 }
@@ -1060,12 +1060,12 @@ export function sizeFetchRequest(version: number, v: FetchRequest): number {
   {
     const x = v.topics;
     s += sizeArrayLength(x.length, version >= 12);
-    for (let i = 0; i < x.length; i++) s += sizeFetchTopic(version, x[i]);
+    for (const item of x) s += sizeFetchTopic(version, item);
   }
   if (version >= 7) {
     const x = v.forgottenTopicsData;
     s += sizeArrayLength(x.length, version >= 12);
-    for (let i = 0; i < x.length; i++) s += sizeFetchRequestForgottenTopic(version, x[i]);
+    for (const item of x) s += sizeFetchRequestForgottenTopic(version, item);
   }
   if (version >= 11) s += sizeString(v.rackId, version >= 12);
   if (version >= 12) {
@@ -1099,13 +1099,13 @@ export function encodeFetchRequest(w: KafkaWriter, version: number, v: FetchRequ
     const x = v.topics;
     if (version >= 12) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeFetchTopic(w, version, x[i]);
+    for (const item of x) encodeFetchTopic(w, version, item);
   }
   if (version >= 7) {
     const x = v.forgottenTopicsData;
     if (version >= 12) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeFetchRequestForgottenTopic(w, version, x[i]);
+    for (const item of x) encodeFetchRequestForgottenTopic(w, version, item);
   }
   if (version >= 11) {
     if (version >= 12) w.compactString(v.rackId);
@@ -1309,7 +1309,7 @@ function sizeFetchTopic(version: number, v: FetchTopic): number {
   {
     const x = v.partitions;
     s += sizeArrayLength(x.length, version >= 12);
-    for (let i = 0; i < x.length; i++) s += sizeFetchPartition(version, x[i]);
+    for (const item of x) s += sizeFetchPartition(version, item);
   }
   if (version >= 12) s += 1;
   return s;
@@ -1325,7 +1325,7 @@ function encodeFetchTopic(w: KafkaWriter, version: number, v: FetchTopic): void 
     const x = v.partitions;
     if (version >= 12) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeFetchPartition(w, version, x[i]);
+    for (const item of x) encodeFetchPartition(w, version, item);
   }
   if (version >= 12) w.uvarint(0);
 }
@@ -1378,7 +1378,7 @@ function encodeFetchRequestForgottenTopic(w: KafkaWriter, version: number, v: Fe
     const x = v.partitions;
     if (version >= 12) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.int32(x[i]);
+    for (const item of x) w.int32(item);
   }
   if (version >= 12) w.uvarint(0);
 }
@@ -1458,7 +1458,7 @@ export function sizeFetchResponse(version: number, v: FetchResponse): number {
   {
     const x = v.responses;
     s += sizeArrayLength(x.length, version >= 12);
-    for (let i = 0; i < x.length; i++) s += sizeFetchableTopicResponse(version, x[i]);
+    for (const item of x) s += sizeFetchableTopicResponse(version, item);
   }
   if (version >= 12) {
     let tags = 0;
@@ -1468,7 +1468,7 @@ export function sizeFetchResponse(version: number, v: FetchResponse): number {
       {
         const x = v.nodeEndpoints;
         t += sizeArrayLength(x.length, true);
-        for (let i = 0; i < x.length; i++) t += sizeFetchResponseNodeEndpoint(version, x[i]);
+        for (const item of x) t += sizeFetchResponseNodeEndpoint(version, item);
       }
       s += 1 + sizeUvarint(t) + t;
     }
@@ -1485,7 +1485,7 @@ export function encodeFetchResponse(w: KafkaWriter, version: number, v: FetchRes
     const x = v.responses;
     if (version >= 12) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeFetchableTopicResponse(w, version, x[i]);
+    for (const item of x) encodeFetchableTopicResponse(w, version, item);
   }
   if (version >= 12) {
     let tags = 0;
@@ -1496,14 +1496,14 @@ export function encodeFetchResponse(w: KafkaWriter, version: number, v: FetchRes
       {
         const x = v.nodeEndpoints;
         t += sizeArrayLength(x.length, true);
-        for (let i = 0; i < x.length; i++) t += sizeFetchResponseNodeEndpoint(version, x[i]);
+        for (const item of x) t += sizeFetchResponseNodeEndpoint(version, item);
       }
       w.uvarint(0);
       w.uvarint(t);
       {
         const x = v.nodeEndpoints;
         w.compactArrayLength(x.length);
-        for (let i = 0; i < x.length; i++) encodeFetchResponseNodeEndpoint(w, version, x[i]);
+        for (const item of x) encodeFetchResponseNodeEndpoint(w, version, item);
       }
     }
   }
@@ -1744,7 +1744,7 @@ function sizeFetchResponsePartitionData(version: number, v: FetchResponsePartiti
     if (x === null) s += sizeArrayLength(-1, version >= 12);
     else {
       s += sizeArrayLength(x.length, version >= 12);
-      for (let i = 0; i < x.length; i++) s += sizeFetchResponseAbortedTransaction(version, x[i]);
+      for (const item of x) s += sizeFetchResponseAbortedTransaction(version, item);
     }
   }
   if (version >= 11) s += 4;
@@ -1788,7 +1788,7 @@ function encodeFetchResponsePartitionData(w: KafkaWriter, version: number, v: Fe
     } else {
       if (version >= 12) w.compactArrayLength(x.length);
       else w.arrayLength(x.length);
-      for (let i = 0; i < x.length; i++) encodeFetchResponseAbortedTransaction(w, version, x[i]);
+      for (const item of x) encodeFetchResponseAbortedTransaction(w, version, item);
     }
   }
   if (version >= 11) w.int32(v.preferredReadReplica);
@@ -1865,7 +1865,7 @@ function sizeFetchableTopicResponse(version: number, v: FetchableTopicResponse):
   {
     const x = v.partitions;
     s += sizeArrayLength(x.length, version >= 12);
-    for (let i = 0; i < x.length; i++) s += sizeFetchResponsePartitionData(version, x[i]);
+    for (const item of x) s += sizeFetchResponsePartitionData(version, item);
   }
   if (version >= 12) s += 1;
   return s;
@@ -1881,7 +1881,7 @@ function encodeFetchableTopicResponse(w: KafkaWriter, version: number, v: Fetcha
     const x = v.partitions;
     if (version >= 12) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeFetchResponsePartitionData(w, version, x[i]);
+    for (const item of x) encodeFetchResponsePartitionData(w, version, item);
   }
   if (version >= 12) w.uvarint(0);
 }
@@ -1972,7 +1972,7 @@ export function sizeListOffsetsRequest(version: number, v: ListOffsetsRequest): 
   {
     const x = v.topics;
     s += sizeArrayLength(x.length, version >= 6);
-    for (let i = 0; i < x.length; i++) s += sizeListOffsetsTopic(version, x[i]);
+    for (const item of x) s += sizeListOffsetsTopic(version, item);
   }
   if (version >= 10) s += 4;
   if (version >= 6) s += 1;
@@ -1986,7 +1986,7 @@ export function encodeListOffsetsRequest(w: KafkaWriter, version: number, v: Lis
     const x = v.topics;
     if (version >= 6) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeListOffsetsTopic(w, version, x[i]);
+    for (const item of x) encodeListOffsetsTopic(w, version, item);
   }
   if (version >= 10) w.int32(v.timeoutMs);
   if (version >= 6) w.uvarint(0);
@@ -2065,7 +2065,7 @@ function sizeListOffsetsTopic(version: number, v: ListOffsetsTopic): number {
   {
     const x = v.partitions;
     s += sizeArrayLength(x.length, version >= 6);
-    for (let i = 0; i < x.length; i++) s += sizeListOffsetsPartition(version, x[i]);
+    for (const item of x) s += sizeListOffsetsPartition(version, item);
   }
   if (version >= 6) s += 1;
   return s;
@@ -2078,7 +2078,7 @@ function encodeListOffsetsTopic(w: KafkaWriter, version: number, v: ListOffsetsT
     const x = v.partitions;
     if (version >= 6) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeListOffsetsPartition(w, version, x[i]);
+    for (const item of x) encodeListOffsetsPartition(w, version, item);
   }
   if (version >= 6) w.uvarint(0);
 }
@@ -2115,7 +2115,7 @@ export function sizeListOffsetsResponse(version: number, v: ListOffsetsResponse)
   {
     const x = v.topics;
     s += sizeArrayLength(x.length, version >= 6);
-    for (let i = 0; i < x.length; i++) s += sizeListOffsetsTopicResponse(version, x[i]);
+    for (const item of x) s += sizeListOffsetsTopicResponse(version, item);
   }
   if (version >= 6) s += 1;
   return s;
@@ -2127,7 +2127,7 @@ export function encodeListOffsetsResponse(w: KafkaWriter, version: number, v: Li
     const x = v.topics;
     if (version >= 6) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeListOffsetsTopicResponse(w, version, x[i]);
+    for (const item of x) encodeListOffsetsTopicResponse(w, version, item);
   }
   if (version >= 6) w.uvarint(0);
 }
@@ -2196,7 +2196,7 @@ function encodeListOffsetsPartitionResponse(w: KafkaWriter, version: number, v: 
   if (version === 0) {
     const x = v.oldStyleOffsets;
     w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.int64(x[i]);
+    for (const item of x) w.int64(item);
   }
   if (version >= 1) w.int64(v.timestamp);
   if (version >= 1) w.int64(v.offset);
@@ -2231,7 +2231,7 @@ function sizeListOffsetsTopicResponse(version: number, v: ListOffsetsTopicRespon
   {
     const x = v.partitions;
     s += sizeArrayLength(x.length, version >= 6);
-    for (let i = 0; i < x.length; i++) s += sizeListOffsetsPartitionResponse(version, x[i]);
+    for (const item of x) s += sizeListOffsetsPartitionResponse(version, item);
   }
   if (version >= 6) s += 1;
   return s;
@@ -2244,7 +2244,7 @@ function encodeListOffsetsTopicResponse(w: KafkaWriter, version: number, v: List
     const x = v.partitions;
     if (version >= 6) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeListOffsetsPartitionResponse(w, version, x[i]);
+    for (const item of x) encodeListOffsetsPartitionResponse(w, version, item);
   }
   if (version >= 6) w.uvarint(0);
 }
@@ -2299,7 +2299,7 @@ export function sizeMetadataRequest(version: number, v: MetadataRequest): number
     if (x === null) s += sizeArrayLength(-1, version >= 9);
     else {
       s += sizeArrayLength(x.length, version >= 9);
-      for (let i = 0; i < x.length; i++) s += sizeMetadataRequestTopic(version, x[i]);
+      for (const item of x) s += sizeMetadataRequestTopic(version, item);
     }
   }
   if (version >= 4) s += 1;
@@ -2319,7 +2319,7 @@ export function encodeMetadataRequest(w: KafkaWriter, version: number, v: Metada
     } else {
       if (version >= 9) w.compactArrayLength(x.length);
       else w.arrayLength(x.length);
-      for (let i = 0; i < x.length; i++) encodeMetadataRequestTopic(w, version, x[i]);
+      for (const item of x) encodeMetadataRequestTopic(w, version, item);
     }
   }
   if (version >= 4) w.bool(v.allowAutoTopicCreation);
@@ -2428,14 +2428,14 @@ export function sizeMetadataResponse(version: number, v: MetadataResponse): numb
   {
     const x = v.brokers;
     s += sizeArrayLength(x.length, version >= 9);
-    for (let i = 0; i < x.length; i++) s += sizeMetadataResponseBroker(version, x[i]);
+    for (const item of x) s += sizeMetadataResponseBroker(version, item);
   }
   if (version >= 2) s += sizeString(v.clusterId, version >= 9);
   if (version >= 1) s += 4;
   {
     const x = v.topics;
     s += sizeArrayLength(x.length, version >= 9);
-    for (let i = 0; i < x.length; i++) s += sizeMetadataResponseTopic(version, x[i]);
+    for (const item of x) s += sizeMetadataResponseTopic(version, item);
   }
   if (version >= 8 && version <= 10) s += 4;
   if (version >= 9) s += 1;
@@ -2448,7 +2448,7 @@ export function encodeMetadataResponse(w: KafkaWriter, version: number, v: Metad
     const x = v.brokers;
     if (version >= 9) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeMetadataResponseBroker(w, version, x[i]);
+    for (const item of x) encodeMetadataResponseBroker(w, version, item);
   }
   if (version >= 2) {
     const x = v.clusterId;
@@ -2465,7 +2465,7 @@ export function encodeMetadataResponse(w: KafkaWriter, version: number, v: Metad
     const x = v.topics;
     if (version >= 9) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeMetadataResponseTopic(w, version, x[i]);
+    for (const item of x) encodeMetadataResponseTopic(w, version, item);
   }
   if (version >= 8 && version <= 10) w.int32(v.clusterAuthorizedOperations);
   if (version >= 9) w.uvarint(0);
@@ -2609,19 +2609,19 @@ function encodeMetadataResponsePartition(w: KafkaWriter, version: number, v: Met
     const x = v.replicaNodes;
     if (version >= 9) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.int32(x[i]);
+    for (const item of x) w.int32(item);
   }
   {
     const x = v.isrNodes;
     if (version >= 9) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.int32(x[i]);
+    for (const item of x) w.int32(item);
   }
   if (version >= 5) {
     const x = v.offlineReplicas;
     if (version >= 9) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.int32(x[i]);
+    for (const item of x) w.int32(item);
   }
   if (version >= 9) w.uvarint(0);
 }
@@ -2678,7 +2678,7 @@ function sizeMetadataResponseTopic(version: number, v: MetadataResponseTopic): n
   {
     const x = v.partitions;
     s += sizeArrayLength(x.length, version >= 9);
-    for (let i = 0; i < x.length; i++) s += sizeMetadataResponsePartition(version, x[i]);
+    for (const item of x) s += sizeMetadataResponsePartition(version, item);
   }
   if (version >= 8) s += 4;
   if (version >= 9) s += 1;
@@ -2704,7 +2704,7 @@ function encodeMetadataResponseTopic(w: KafkaWriter, version: number, v: Metadat
     const x = v.partitions;
     if (version >= 9) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeMetadataResponsePartition(w, version, x[i]);
+    for (const item of x) encodeMetadataResponsePartition(w, version, item);
   }
   if (version >= 8) w.int32(v.topicAuthorizedOperations);
   if (version >= 9) w.uvarint(0);
@@ -2768,7 +2768,7 @@ export function sizeOffsetCommitRequest(version: number, v: OffsetCommitRequest)
   {
     const x = v.topics;
     s += sizeArrayLength(x.length, version >= 8);
-    for (let i = 0; i < x.length; i++) s += sizeOffsetCommitRequestTopic(version, x[i]);
+    for (const item of x) s += sizeOffsetCommitRequestTopic(version, item);
   }
   if (version >= 8) s += 1;
   return s;
@@ -2797,7 +2797,7 @@ export function encodeOffsetCommitRequest(w: KafkaWriter, version: number, v: Of
     const x = v.topics;
     if (version >= 8) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeOffsetCommitRequestTopic(w, version, x[i]);
+    for (const item of x) encodeOffsetCommitRequestTopic(w, version, item);
   }
   if (version >= 8) w.uvarint(0);
 }
@@ -2890,7 +2890,7 @@ function sizeOffsetCommitRequestTopic(version: number, v: OffsetCommitRequestTop
   {
     const x = v.partitions;
     s += sizeArrayLength(x.length, version >= 8);
-    for (let i = 0; i < x.length; i++) s += sizeOffsetCommitRequestPartition(version, x[i]);
+    for (const item of x) s += sizeOffsetCommitRequestPartition(version, item);
   }
   if (version >= 8) s += 1;
   return s;
@@ -2903,7 +2903,7 @@ function encodeOffsetCommitRequestTopic(w: KafkaWriter, version: number, v: Offs
     const x = v.partitions;
     if (version >= 8) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeOffsetCommitRequestPartition(w, version, x[i]);
+    for (const item of x) encodeOffsetCommitRequestPartition(w, version, item);
   }
   if (version >= 8) w.uvarint(0);
 }
@@ -2940,7 +2940,7 @@ export function sizeOffsetCommitResponse(version: number, v: OffsetCommitRespons
   {
     const x = v.topics;
     s += sizeArrayLength(x.length, version >= 8);
-    for (let i = 0; i < x.length; i++) s += sizeOffsetCommitResponseTopic(version, x[i]);
+    for (const item of x) s += sizeOffsetCommitResponseTopic(version, item);
   }
   if (version >= 8) s += 1;
   return s;
@@ -2952,7 +2952,7 @@ export function encodeOffsetCommitResponse(w: KafkaWriter, version: number, v: O
     const x = v.topics;
     if (version >= 8) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeOffsetCommitResponseTopic(w, version, x[i]);
+    for (const item of x) encodeOffsetCommitResponseTopic(w, version, item);
   }
   if (version >= 8) w.uvarint(0);
 }
@@ -3013,7 +3013,7 @@ function sizeOffsetCommitResponseTopic(version: number, v: OffsetCommitResponseT
   {
     const x = v.partitions;
     s += sizeArrayLength(x.length, version >= 8);
-    for (let i = 0; i < x.length; i++) s += sizeOffsetCommitResponsePartition(version, x[i]);
+    for (const item of x) s += sizeOffsetCommitResponsePartition(version, item);
   }
   if (version >= 8) s += 1;
   return s;
@@ -3026,7 +3026,7 @@ function encodeOffsetCommitResponseTopic(w: KafkaWriter, version: number, v: Off
     const x = v.partitions;
     if (version >= 8) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeOffsetCommitResponsePartition(w, version, x[i]);
+    for (const item of x) encodeOffsetCommitResponsePartition(w, version, item);
   }
   if (version >= 8) w.uvarint(0);
 }
@@ -3082,13 +3082,13 @@ export function sizeOffsetFetchRequest(version: number, v: OffsetFetchRequest): 
     if (x === null) s += sizeArrayLength(-1, version >= 6);
     else {
       s += sizeArrayLength(x.length, version >= 6);
-      for (let i = 0; i < x.length; i++) s += sizeOffsetFetchRequestTopic(version, x[i]);
+      for (const item of x) s += sizeOffsetFetchRequestTopic(version, item);
     }
   }
   if (version >= 8) {
     const x = v.groups;
     s += sizeArrayLength(x.length, true);
-    for (let i = 0; i < x.length; i++) s += sizeOffsetFetchRequestGroup(version, x[i]);
+    for (const item of x) s += sizeOffsetFetchRequestGroup(version, item);
   }
   if (version >= 7) s += 1;
   if (version >= 6) s += 1;
@@ -3109,13 +3109,13 @@ export function encodeOffsetFetchRequest(w: KafkaWriter, version: number, v: Off
     } else {
       if (version >= 6) w.compactArrayLength(x.length);
       else w.arrayLength(x.length);
-      for (let i = 0; i < x.length; i++) encodeOffsetFetchRequestTopic(w, version, x[i]);
+      for (const item of x) encodeOffsetFetchRequestTopic(w, version, item);
     }
   }
   if (version >= 8) {
     const x = v.groups;
     w.compactArrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeOffsetFetchRequestGroup(w, version, x[i]);
+    for (const item of x) encodeOffsetFetchRequestGroup(w, version, item);
   }
   if (version >= 7) w.bool(v.requireStable);
   if (version >= 6) w.uvarint(0);
@@ -3160,7 +3160,7 @@ function encodeOffsetFetchRequestTopic(w: KafkaWriter, version: number, v: Offse
     const x = v.partitionIndexes;
     if (version >= 6) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.int32(x[i]);
+    for (const item of x) w.int32(item);
   }
   if (version >= 6) w.uvarint(0);
 }
@@ -3202,7 +3202,7 @@ function encodeOffsetFetchRequestTopics(w: KafkaWriter, version: number, v: Offs
   {
     const x = v.partitionIndexes;
     w.compactArrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.int32(x[i]);
+    for (const item of x) w.int32(item);
   }
   w.uvarint(0);
 }
@@ -3250,7 +3250,7 @@ function sizeOffsetFetchRequestGroup(version: number, v: OffsetFetchRequestGroup
     if (x === null) s += sizeArrayLength(-1, true);
     else {
       s += sizeArrayLength(x.length, true);
-      for (let i = 0; i < x.length; i++) s += sizeOffsetFetchRequestTopics(version, x[i]);
+      for (const item of x) s += sizeOffsetFetchRequestTopics(version, item);
     }
   }
   s += 1;
@@ -3274,7 +3274,7 @@ function encodeOffsetFetchRequestGroup(w: KafkaWriter, version: number, v: Offse
       w.uvarint(0);
     } else {
       w.compactArrayLength(x.length);
-      for (let i = 0; i < x.length; i++) encodeOffsetFetchRequestTopics(w, version, x[i]);
+      for (const item of x) encodeOffsetFetchRequestTopics(w, version, item);
     }
   }
   w.uvarint(0);
@@ -3325,13 +3325,13 @@ export function sizeOffsetFetchResponse(version: number, v: OffsetFetchResponse)
   if (version <= 7) {
     const x = v.topics;
     s += sizeArrayLength(x.length, version >= 6);
-    for (let i = 0; i < x.length; i++) s += sizeOffsetFetchResponseTopic(version, x[i]);
+    for (const item of x) s += sizeOffsetFetchResponseTopic(version, item);
   }
   if (version >= 2 && version <= 7) s += 2;
   if (version >= 8) {
     const x = v.groups;
     s += sizeArrayLength(x.length, true);
-    for (let i = 0; i < x.length; i++) s += sizeOffsetFetchResponseGroup(version, x[i]);
+    for (const item of x) s += sizeOffsetFetchResponseGroup(version, item);
   }
   if (version >= 6) s += 1;
   return s;
@@ -3343,13 +3343,13 @@ export function encodeOffsetFetchResponse(w: KafkaWriter, version: number, v: Of
     const x = v.topics;
     if (version >= 6) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeOffsetFetchResponseTopic(w, version, x[i]);
+    for (const item of x) encodeOffsetFetchResponseTopic(w, version, item);
   }
   if (version >= 2 && version <= 7) w.int16(v.errorCode);
   if (version >= 8) {
     const x = v.groups;
     w.compactArrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeOffsetFetchResponseGroup(w, version, x[i]);
+    for (const item of x) encodeOffsetFetchResponseGroup(w, version, item);
   }
   if (version >= 6) w.uvarint(0);
 }
@@ -3441,7 +3441,7 @@ function sizeOffsetFetchResponseTopic(version: number, v: OffsetFetchResponseTop
   {
     const x = v.partitions;
     s += sizeArrayLength(x.length, version >= 6);
-    for (let i = 0; i < x.length; i++) s += sizeOffsetFetchResponsePartition(version, x[i]);
+    for (const item of x) s += sizeOffsetFetchResponsePartition(version, item);
   }
   if (version >= 6) s += 1;
   return s;
@@ -3454,7 +3454,7 @@ function encodeOffsetFetchResponseTopic(w: KafkaWriter, version: number, v: Offs
     const x = v.partitions;
     if (version >= 6) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeOffsetFetchResponsePartition(w, version, x[i]);
+    for (const item of x) encodeOffsetFetchResponsePartition(w, version, item);
   }
   if (version >= 6) w.uvarint(0);
 }
@@ -3543,7 +3543,7 @@ function sizeOffsetFetchResponseTopics(version: number, v: OffsetFetchResponseTo
   {
     const x = v.partitions;
     s += sizeArrayLength(x.length, true);
-    for (let i = 0; i < x.length; i++) s += sizeOffsetFetchResponsePartitions(version, x[i]);
+    for (const item of x) s += sizeOffsetFetchResponsePartitions(version, item);
   }
   s += 1;
   return s;
@@ -3554,7 +3554,7 @@ function encodeOffsetFetchResponseTopics(w: KafkaWriter, version: number, v: Off
   {
     const x = v.partitions;
     w.compactArrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeOffsetFetchResponsePartitions(w, version, x[i]);
+    for (const item of x) encodeOffsetFetchResponsePartitions(w, version, item);
   }
   w.uvarint(0);
 }
@@ -3589,7 +3589,7 @@ function sizeOffsetFetchResponseGroup(version: number, v: OffsetFetchResponseGro
   {
     const x = v.topics;
     s += sizeArrayLength(x.length, true);
-    for (let i = 0; i < x.length; i++) s += sizeOffsetFetchResponseTopics(version, x[i]);
+    for (const item of x) s += sizeOffsetFetchResponseTopics(version, item);
   }
   s += 2;
   s += 1;
@@ -3601,7 +3601,7 @@ function encodeOffsetFetchResponseGroup(w: KafkaWriter, version: number, v: Offs
   {
     const x = v.topics;
     w.compactArrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeOffsetFetchResponseTopics(w, version, x[i]);
+    for (const item of x) encodeOffsetFetchResponseTopics(w, version, item);
   }
   w.int16(v.errorCode);
   w.uvarint(0);
@@ -3644,7 +3644,7 @@ export function sizeFindCoordinatorRequest(version: number, v: FindCoordinatorRe
   if (version >= 4) {
     const x = v.coordinatorKeys;
     s += sizeArrayLength(x.length, true);
-    for (let i = 0; i < x.length; i++) s += sizeString(x[i], true);
+    for (const item of x) s += sizeString(item, true);
   }
   if (version >= 3) s += 1;
   return s;
@@ -3659,7 +3659,7 @@ export function encodeFindCoordinatorRequest(w: KafkaWriter, version: number, v:
   if (version >= 4) {
     const x = v.coordinatorKeys;
     w.compactArrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.compactString(x[i]);
+    for (const item of x) w.compactString(item);
   }
   if (version >= 3) w.uvarint(0);
 }
@@ -3729,7 +3729,7 @@ export function sizeFindCoordinatorResponse(version: number, v: FindCoordinatorR
   if (version >= 4) {
     const x = v.coordinators;
     s += sizeArrayLength(x.length, true);
-    for (let i = 0; i < x.length; i++) s += sizeFindCoordinatorResponseCoordinator(version, x[i]);
+    for (const item of x) s += sizeFindCoordinatorResponseCoordinator(version, item);
   }
   if (version >= 3) s += 1;
   return s;
@@ -3757,7 +3757,7 @@ export function encodeFindCoordinatorResponse(w: KafkaWriter, version: number, v
   if (version >= 4) {
     const x = v.coordinators;
     w.compactArrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeFindCoordinatorResponseCoordinator(w, version, x[i]);
+    for (const item of x) encodeFindCoordinatorResponseCoordinator(w, version, item);
   }
   if (version >= 3) w.uvarint(0);
 }
@@ -3891,7 +3891,7 @@ export function sizeJoinGroupRequest(version: number, v: JoinGroupRequest): numb
   {
     const x = v.protocols;
     s += sizeArrayLength(x.length, version >= 6);
-    for (let i = 0; i < x.length; i++) s += sizeJoinGroupRequestProtocol(version, x[i]);
+    for (const item of x) s += sizeJoinGroupRequestProtocol(version, item);
   }
   if (version >= 8) s += sizeString(v.reason, true);
   if (version >= 6) s += 1;
@@ -3921,7 +3921,7 @@ export function encodeJoinGroupRequest(w: KafkaWriter, version: number, v: JoinG
     const x = v.protocols;
     if (version >= 6) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeJoinGroupRequestProtocol(w, version, x[i]);
+    for (const item of x) encodeJoinGroupRequestProtocol(w, version, item);
   }
   if (version >= 8) {
     const x = v.reason;
@@ -4037,7 +4037,7 @@ export function sizeJoinGroupResponse(version: number, v: JoinGroupResponse): nu
   {
     const x = v.members;
     s += sizeArrayLength(x.length, version >= 6);
-    for (let i = 0; i < x.length; i++) s += sizeJoinGroupResponseMember(version, x[i]);
+    for (const item of x) s += sizeJoinGroupResponseMember(version, item);
   }
   if (version >= 6) s += 1;
   return s;
@@ -4075,7 +4075,7 @@ export function encodeJoinGroupResponse(w: KafkaWriter, version: number, v: Join
     const x = v.members;
     if (version >= 6) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeJoinGroupResponseMember(w, version, x[i]);
+    for (const item of x) encodeJoinGroupResponseMember(w, version, item);
   }
   if (version >= 6) w.uvarint(0);
 }
@@ -4256,7 +4256,7 @@ export function sizeLeaveGroupRequest(version: number, v: LeaveGroupRequest): nu
   if (version >= 3) {
     const x = v.members;
     s += sizeArrayLength(x.length, version >= 4);
-    for (let i = 0; i < x.length; i++) s += sizeLeaveGroupRequestMemberIdentity(version, x[i]);
+    for (const item of x) s += sizeLeaveGroupRequestMemberIdentity(version, item);
   }
   if (version >= 4) s += 1;
   return s;
@@ -4270,7 +4270,7 @@ export function encodeLeaveGroupRequest(w: KafkaWriter, version: number, v: Leav
     const x = v.members;
     if (version >= 4) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeLeaveGroupRequestMemberIdentity(w, version, x[i]);
+    for (const item of x) encodeLeaveGroupRequestMemberIdentity(w, version, item);
   }
   if (version >= 4) w.uvarint(0);
 }
@@ -4363,7 +4363,7 @@ export function sizeLeaveGroupResponse(version: number, v: LeaveGroupResponse): 
   if (version >= 3) {
     const x = v.members;
     s += sizeArrayLength(x.length, version >= 4);
-    for (let i = 0; i < x.length; i++) s += sizeLeaveGroupResponseMemberResponse(version, x[i]);
+    for (const item of x) s += sizeLeaveGroupResponseMemberResponse(version, item);
   }
   if (version >= 4) s += 1;
   return s;
@@ -4376,7 +4376,7 @@ export function encodeLeaveGroupResponse(w: KafkaWriter, version: number, v: Lea
     const x = v.members;
     if (version >= 4) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeLeaveGroupResponseMemberResponse(w, version, x[i]);
+    for (const item of x) encodeLeaveGroupResponseMemberResponse(w, version, item);
   }
   if (version >= 4) w.uvarint(0);
 }
@@ -4487,7 +4487,7 @@ export function sizeSyncGroupRequest(version: number, v: SyncGroupRequest): numb
   {
     const x = v.assignments;
     s += sizeArrayLength(x.length, version >= 4);
-    for (let i = 0; i < x.length; i++) s += sizeSyncGroupRequestAssignment(version, x[i]);
+    for (const item of x) s += sizeSyncGroupRequestAssignment(version, item);
   }
   if (version >= 4) s += 1;
   return s;
@@ -4529,7 +4529,7 @@ export function encodeSyncGroupRequest(w: KafkaWriter, version: number, v: SyncG
     const x = v.assignments;
     if (version >= 4) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeSyncGroupRequestAssignment(w, version, x[i]);
+    for (const item of x) encodeSyncGroupRequestAssignment(w, version, item);
   }
   if (version >= 4) w.uvarint(0);
 }
@@ -4668,7 +4668,7 @@ export function sizeDescribeGroupsRequest(version: number, v: DescribeGroupsRequ
   {
     const x = v.groups;
     s += sizeArrayLength(x.length, version >= 5);
-    for (let i = 0; i < x.length; i++) s += sizeString(x[i], version >= 5);
+    for (const item of x) s += sizeString(item, version >= 5);
   }
   if (version >= 3) s += 1;
   if (version >= 5) s += 1;
@@ -4680,9 +4680,9 @@ export function encodeDescribeGroupsRequest(w: KafkaWriter, version: number, v: 
     const x = v.groups;
     if (version >= 5) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) {
-      if (version >= 5) w.compactString(x[i]);
-      else w.string(x[i]);
+    for (const item of x) {
+      if (version >= 5) w.compactString(item);
+      else w.string(item);
     }
   }
   if (version >= 3) w.bool(v.includeAuthorizedOperations);
@@ -4721,7 +4721,7 @@ export function sizeDescribeGroupsResponse(version: number, v: DescribeGroupsRes
   {
     const x = v.groups;
     s += sizeArrayLength(x.length, version >= 5);
-    for (let i = 0; i < x.length; i++) s += sizeDescribeGroupsResponseDescribedGroup(version, x[i]);
+    for (const item of x) s += sizeDescribeGroupsResponseDescribedGroup(version, item);
   }
   if (version >= 5) s += 1;
   return s;
@@ -4733,7 +4733,7 @@ export function encodeDescribeGroupsResponse(w: KafkaWriter, version: number, v:
     const x = v.groups;
     if (version >= 5) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeDescribeGroupsResponseDescribedGroup(w, version, x[i]);
+    for (const item of x) encodeDescribeGroupsResponseDescribedGroup(w, version, item);
   }
   if (version >= 5) w.uvarint(0);
 }
@@ -4864,7 +4864,7 @@ function sizeDescribeGroupsResponseDescribedGroup(version: number, v: DescribeGr
   {
     const x = v.members;
     s += sizeArrayLength(x.length, version >= 5);
-    for (let i = 0; i < x.length; i++) s += sizeDescribeGroupsResponseDescribedGroupMember(version, x[i]);
+    for (const item of x) s += sizeDescribeGroupsResponseDescribedGroupMember(version, item);
   }
   if (version >= 3) s += 4;
   if (version >= 5) s += 1;
@@ -4885,7 +4885,7 @@ function encodeDescribeGroupsResponseDescribedGroup(w: KafkaWriter, version: num
     const x = v.members;
     if (version >= 5) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeDescribeGroupsResponseDescribedGroupMember(w, version, x[i]);
+    for (const item of x) encodeDescribeGroupsResponseDescribedGroupMember(w, version, item);
   }
   if (version >= 3) w.int32(v.authorizedOperations);
   if (version >= 5) w.uvarint(0);
@@ -4927,12 +4927,12 @@ export function sizeListGroupsRequest(version: number, v: ListGroupsRequest): nu
   if (version >= 4) {
     const x = v.statesFilter;
     s += sizeArrayLength(x.length, true);
-    for (let i = 0; i < x.length; i++) s += sizeString(x[i], true);
+    for (const item of x) s += sizeString(item, true);
   }
   if (version >= 5) {
     const x = v.typesFilter;
     s += sizeArrayLength(x.length, true);
-    for (let i = 0; i < x.length; i++) s += sizeString(x[i], true);
+    for (const item of x) s += sizeString(item, true);
   }
   if (version >= 3) s += 1;
   return s;
@@ -4942,12 +4942,12 @@ export function encodeListGroupsRequest(w: KafkaWriter, version: number, v: List
   if (version >= 4) {
     const x = v.statesFilter;
     w.compactArrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.compactString(x[i]);
+    for (const item of x) w.compactString(item);
   }
   if (version >= 5) {
     const x = v.typesFilter;
     w.compactArrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.compactString(x[i]);
+    for (const item of x) w.compactString(item);
   }
   if (version >= 3) w.uvarint(0);
 }
@@ -4988,7 +4988,7 @@ export function sizeListGroupsResponse(version: number, v: ListGroupsResponse): 
   {
     const x = v.groups;
     s += sizeArrayLength(x.length, version >= 3);
-    for (let i = 0; i < x.length; i++) s += sizeListGroupsResponseListedGroup(version, x[i]);
+    for (const item of x) s += sizeListGroupsResponseListedGroup(version, item);
   }
   if (version >= 3) s += 1;
   return s;
@@ -5001,7 +5001,7 @@ export function encodeListGroupsResponse(w: KafkaWriter, version: number, v: Lis
     const x = v.groups;
     if (version >= 3) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeListGroupsResponseListedGroup(w, version, x[i]);
+    for (const item of x) encodeListGroupsResponseListedGroup(w, version, item);
   }
   if (version >= 3) w.uvarint(0);
 }
@@ -5104,7 +5104,7 @@ export function sizeSaslHandshakeResponse(version: number, v: SaslHandshakeRespo
   {
     const x = v.mechanisms;
     s += sizeArrayLength(x.length, false);
-    for (let i = 0; i < x.length; i++) s += sizeString(x[i], false);
+    for (const item of x) s += sizeString(item, false);
   }
   return s;
 }
@@ -5114,7 +5114,7 @@ export function encodeSaslHandshakeResponse(w: KafkaWriter, version: number, v: 
   {
     const x = v.mechanisms;
     w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.string(x[i]);
+    for (const item of x) w.string(item);
   }
 }
 
@@ -5248,7 +5248,7 @@ export function sizeApiVersionsResponse(version: number, v: ApiVersionsResponse)
   {
     const x = v.apiKeys;
     s += sizeArrayLength(x.length, version >= 3);
-    for (let i = 0; i < x.length; i++) s += sizeApiVersionsResponseApiVersion(version, x[i]);
+    for (const item of x) s += sizeApiVersionsResponseApiVersion(version, item);
   }
   if (version >= 1) s += 4;
   if (version >= 3) {
@@ -5259,7 +5259,7 @@ export function sizeApiVersionsResponse(version: number, v: ApiVersionsResponse)
       {
         const x = v.supportedFeatures;
         t += sizeArrayLength(x.length, true);
-        for (let i = 0; i < x.length; i++) t += sizeApiVersionsResponseSupportedFeatureKey(version, x[i]);
+        for (const item of x) t += sizeApiVersionsResponseSupportedFeatureKey(version, item);
       }
       s += 1 + sizeUvarint(t) + t;
     }
@@ -5275,7 +5275,7 @@ export function sizeApiVersionsResponse(version: number, v: ApiVersionsResponse)
       {
         const x = v.finalizedFeatures;
         t += sizeArrayLength(x.length, true);
-        for (let i = 0; i < x.length; i++) t += sizeApiVersionsResponseFinalizedFeatureKey(version, x[i]);
+        for (const item of x) t += sizeApiVersionsResponseFinalizedFeatureKey(version, item);
       }
       s += 1 + sizeUvarint(t) + t;
     }
@@ -5296,7 +5296,7 @@ export function encodeApiVersionsResponse(w: KafkaWriter, version: number, v: Ap
     const x = v.apiKeys;
     if (version >= 3) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeApiVersionsResponseApiVersion(w, version, x[i]);
+    for (const item of x) encodeApiVersionsResponseApiVersion(w, version, item);
   }
   if (version >= 1) w.int32(v.throttleTimeMs);
   if (version >= 3) {
@@ -5311,14 +5311,14 @@ export function encodeApiVersionsResponse(w: KafkaWriter, version: number, v: Ap
       {
         const x = v.supportedFeatures;
         t += sizeArrayLength(x.length, true);
-        for (let i = 0; i < x.length; i++) t += sizeApiVersionsResponseSupportedFeatureKey(version, x[i]);
+        for (const item of x) t += sizeApiVersionsResponseSupportedFeatureKey(version, item);
       }
       w.uvarint(0);
       w.uvarint(t);
       {
         const x = v.supportedFeatures;
         w.compactArrayLength(x.length);
-        for (let i = 0; i < x.length; i++) encodeApiVersionsResponseSupportedFeatureKey(w, version, x[i]);
+        for (const item of x) encodeApiVersionsResponseSupportedFeatureKey(w, version, item);
       }
     }
     if (!(v.finalizedFeaturesEpoch === -1n)) {
@@ -5333,14 +5333,14 @@ export function encodeApiVersionsResponse(w: KafkaWriter, version: number, v: Ap
       {
         const x = v.finalizedFeatures;
         t += sizeArrayLength(x.length, true);
-        for (let i = 0; i < x.length; i++) t += sizeApiVersionsResponseFinalizedFeatureKey(version, x[i]);
+        for (const item of x) t += sizeApiVersionsResponseFinalizedFeatureKey(version, item);
       }
       w.uvarint(2);
       w.uvarint(t);
       {
         const x = v.finalizedFeatures;
         w.compactArrayLength(x.length);
-        for (let i = 0; i < x.length; i++) encodeApiVersionsResponseFinalizedFeatureKey(w, version, x[i]);
+        for (const item of x) encodeApiVersionsResponseFinalizedFeatureKey(w, version, item);
       }
     }
     if (!(v.zkMigrationReady === false)) {
@@ -5489,7 +5489,7 @@ export function sizeCreateTopicsRequest(version: number, v: CreateTopicsRequest)
   {
     const x = v.topics;
     s += sizeArrayLength(x.length, version >= 5);
-    for (let i = 0; i < x.length; i++) s += sizeCreateTopicsRequestCreatableTopic(version, x[i]);
+    for (const item of x) s += sizeCreateTopicsRequestCreatableTopic(version, item);
   }
   s += 4;
   if (version >= 1) s += 1;
@@ -5502,7 +5502,7 @@ export function encodeCreateTopicsRequest(w: KafkaWriter, version: number, v: Cr
     const x = v.topics;
     if (version >= 5) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeCreateTopicsRequestCreatableTopic(w, version, x[i]);
+    for (const item of x) encodeCreateTopicsRequestCreatableTopic(w, version, item);
   }
   w.int32(v.timeoutMs);
   if (version >= 1) w.bool(v.validateOnly);
@@ -5547,7 +5547,7 @@ function encodeCreateTopicsRequestCreatableReplicaAssignment(w: KafkaWriter, ver
     const x = v.brokerIds;
     if (version >= 5) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.int32(x[i]);
+    for (const item of x) w.int32(item);
   }
   if (version >= 5) w.uvarint(0);
 }
@@ -5641,12 +5641,12 @@ function sizeCreateTopicsRequestCreatableTopic(version: number, v: CreateTopicsR
   {
     const x = v.assignments;
     s += sizeArrayLength(x.length, version >= 5);
-    for (let i = 0; i < x.length; i++) s += sizeCreateTopicsRequestCreatableReplicaAssignment(version, x[i]);
+    for (const item of x) s += sizeCreateTopicsRequestCreatableReplicaAssignment(version, item);
   }
   {
     const x = v.configs;
     s += sizeArrayLength(x.length, version >= 5);
-    for (let i = 0; i < x.length; i++) s += sizeCreateTopicsRequestCreatableTopicConfig(version, x[i]);
+    for (const item of x) s += sizeCreateTopicsRequestCreatableTopicConfig(version, item);
   }
   if (version >= 5) s += 1;
   return s;
@@ -5661,13 +5661,13 @@ function encodeCreateTopicsRequestCreatableTopic(w: KafkaWriter, version: number
     const x = v.assignments;
     if (version >= 5) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeCreateTopicsRequestCreatableReplicaAssignment(w, version, x[i]);
+    for (const item of x) encodeCreateTopicsRequestCreatableReplicaAssignment(w, version, item);
   }
   {
     const x = v.configs;
     if (version >= 5) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeCreateTopicsRequestCreatableTopicConfig(w, version, x[i]);
+    for (const item of x) encodeCreateTopicsRequestCreatableTopicConfig(w, version, item);
   }
   if (version >= 5) w.uvarint(0);
 }
@@ -5704,7 +5704,7 @@ export function sizeCreateTopicsResponse(version: number, v: CreateTopicsRespons
   {
     const x = v.topics;
     s += sizeArrayLength(x.length, version >= 5);
-    for (let i = 0; i < x.length; i++) s += sizeCreateTopicsResponseCreatableTopicResult(version, x[i]);
+    for (const item of x) s += sizeCreateTopicsResponseCreatableTopicResult(version, item);
   }
   if (version >= 5) s += 1;
   return s;
@@ -5716,7 +5716,7 @@ export function encodeCreateTopicsResponse(w: KafkaWriter, version: number, v: C
     const x = v.topics;
     if (version >= 5) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeCreateTopicsResponseCreatableTopicResult(w, version, x[i]);
+    for (const item of x) encodeCreateTopicsResponseCreatableTopicResult(w, version, item);
   }
   if (version >= 5) w.uvarint(0);
 }
@@ -5862,7 +5862,7 @@ function sizeCreateTopicsResponseCreatableTopicResult(version: number, v: Create
     if (x === null) s += sizeArrayLength(-1, true);
     else {
       s += sizeArrayLength(x.length, true);
-      for (let i = 0; i < x.length; i++) s += sizeCreateTopicsResponseCreatableTopicConfigs(version, x[i]);
+      for (const item of x) s += sizeCreateTopicsResponseCreatableTopicConfigs(version, item);
     }
   }
   if (version >= 5) {
@@ -5901,7 +5901,7 @@ function encodeCreateTopicsResponseCreatableTopicResult(w: KafkaWriter, version:
       w.uvarint(0);
     } else {
       w.compactArrayLength(x.length);
-      for (let i = 0; i < x.length; i++) encodeCreateTopicsResponseCreatableTopicConfigs(w, version, x[i]);
+      for (const item of x) encodeCreateTopicsResponseCreatableTopicConfigs(w, version, item);
     }
   }
   if (version >= 5) {
@@ -5957,12 +5957,12 @@ export function sizeDeleteTopicsRequest(version: number, v: DeleteTopicsRequest)
   if (version >= 6) {
     const x = v.topics;
     s += sizeArrayLength(x.length, true);
-    for (let i = 0; i < x.length; i++) s += sizeDeleteTopicsRequestDeleteTopicState(version, x[i]);
+    for (const item of x) s += sizeDeleteTopicsRequestDeleteTopicState(version, item);
   }
   if (version <= 5) {
     const x = v.topicNames;
     s += sizeArrayLength(x.length, version >= 4);
-    for (let i = 0; i < x.length; i++) s += sizeString(x[i], version >= 4);
+    for (const item of x) s += sizeString(item, version >= 4);
   }
   s += 4;
   if (version >= 4) s += 1;
@@ -5973,15 +5973,15 @@ export function encodeDeleteTopicsRequest(w: KafkaWriter, version: number, v: De
   if (version >= 6) {
     const x = v.topics;
     w.compactArrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeDeleteTopicsRequestDeleteTopicState(w, version, x[i]);
+    for (const item of x) encodeDeleteTopicsRequestDeleteTopicState(w, version, item);
   }
   if (version <= 5) {
     const x = v.topicNames;
     if (version >= 4) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) {
-      if (version >= 4) w.compactString(x[i]);
-      else w.string(x[i]);
+    for (const item of x) {
+      if (version >= 4) w.compactString(item);
+      else w.string(item);
     }
   }
   w.int32(v.timeoutMs);
@@ -6056,7 +6056,7 @@ export function sizeDeleteTopicsResponse(version: number, v: DeleteTopicsRespons
   {
     const x = v.responses;
     s += sizeArrayLength(x.length, version >= 4);
-    for (let i = 0; i < x.length; i++) s += sizeDeleteTopicsResponseDeletableTopicResult(version, x[i]);
+    for (const item of x) s += sizeDeleteTopicsResponseDeletableTopicResult(version, item);
   }
   if (version >= 4) s += 1;
   return s;
@@ -6068,7 +6068,7 @@ export function encodeDeleteTopicsResponse(w: KafkaWriter, version: number, v: D
     const x = v.responses;
     if (version >= 4) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeDeleteTopicsResponseDeletableTopicResult(w, version, x[i]);
+    for (const item of x) encodeDeleteTopicsResponseDeletableTopicResult(w, version, item);
   }
   if (version >= 4) w.uvarint(0);
 }
@@ -6277,7 +6277,7 @@ export function sizeDescribeConfigsRequest(version: number, v: DescribeConfigsRe
   {
     const x = v.resources;
     s += sizeArrayLength(x.length, version >= 4);
-    for (let i = 0; i < x.length; i++) s += sizeDescribeConfigsResource(version, x[i]);
+    for (const item of x) s += sizeDescribeConfigsResource(version, item);
   }
   if (version >= 1) s += 1;
   if (version >= 3) s += 1;
@@ -6290,7 +6290,7 @@ export function encodeDescribeConfigsRequest(w: KafkaWriter, version: number, v:
     const x = v.resources;
     if (version >= 4) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeDescribeConfigsResource(w, version, x[i]);
+    for (const item of x) encodeDescribeConfigsResource(w, version, item);
   }
   if (version >= 1) w.bool(v.includeSynonyms);
   if (version >= 3) w.bool(v.includeDocumentation);
@@ -6334,7 +6334,7 @@ function sizeDescribeConfigsResource(version: number, v: DescribeConfigsResource
     if (x === null) s += sizeArrayLength(-1, version >= 4);
     else {
       s += sizeArrayLength(x.length, version >= 4);
-      for (let i = 0; i < x.length; i++) s += sizeString(x[i], version >= 4);
+      for (const item of x) s += sizeString(item, version >= 4);
     }
   }
   if (version >= 4) s += 1;
@@ -6353,9 +6353,9 @@ function encodeDescribeConfigsResource(w: KafkaWriter, version: number, v: Descr
     } else {
       if (version >= 4) w.compactArrayLength(x.length);
       else w.arrayLength(x.length);
-      for (let i = 0; i < x.length; i++) {
-        if (version >= 4) w.compactString(x[i]);
-        else w.string(x[i]);
+      for (const item of x) {
+        if (version >= 4) w.compactString(item);
+        else w.string(item);
       }
     }
   }
@@ -6393,7 +6393,7 @@ export function sizeDescribeConfigsResponse(version: number, v: DescribeConfigsR
   {
     const x = v.results;
     s += sizeArrayLength(x.length, version >= 4);
-    for (let i = 0; i < x.length; i++) s += sizeDescribeConfigsResult(version, x[i]);
+    for (const item of x) s += sizeDescribeConfigsResult(version, item);
   }
   if (version >= 4) s += 1;
   return s;
@@ -6405,7 +6405,7 @@ export function encodeDescribeConfigsResponse(w: KafkaWriter, version: number, v
     const x = v.results;
     if (version >= 4) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeDescribeConfigsResult(w, version, x[i]);
+    for (const item of x) encodeDescribeConfigsResult(w, version, item);
   }
   if (version >= 4) w.uvarint(0);
 }
@@ -6521,7 +6521,7 @@ function sizeDescribeConfigsResourceResult(version: number, v: DescribeConfigsRe
   if (version >= 1) {
     const x = v.synonyms;
     s += sizeArrayLength(x.length, version >= 4);
-    for (let i = 0; i < x.length; i++) s += sizeDescribeConfigsSynonym(version, x[i]);
+    for (const item of x) s += sizeDescribeConfigsSynonym(version, item);
   }
   if (version >= 3) s += 1;
   if (version >= 3) s += sizeString(v.documentation, version >= 4);
@@ -6550,7 +6550,7 @@ function encodeDescribeConfigsResourceResult(w: KafkaWriter, version: number, v:
     const x = v.synonyms;
     if (version >= 4) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeDescribeConfigsSynonym(w, version, x[i]);
+    for (const item of x) encodeDescribeConfigsSynonym(w, version, item);
   }
   if (version >= 3) w.int8(v.configType);
   if (version >= 3) {
@@ -6611,7 +6611,7 @@ function sizeDescribeConfigsResult(version: number, v: DescribeConfigsResult): n
   {
     const x = v.configs;
     s += sizeArrayLength(x.length, version >= 4);
-    for (let i = 0; i < x.length; i++) s += sizeDescribeConfigsResourceResult(version, x[i]);
+    for (const item of x) s += sizeDescribeConfigsResourceResult(version, item);
   }
   if (version >= 4) s += 1;
   return s;
@@ -6636,7 +6636,7 @@ function encodeDescribeConfigsResult(w: KafkaWriter, version: number, v: Describ
     const x = v.configs;
     if (version >= 4) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeDescribeConfigsResourceResult(w, version, x[i]);
+    for (const item of x) encodeDescribeConfigsResourceResult(w, version, item);
   }
   if (version >= 4) w.uvarint(0);
 }
@@ -6671,7 +6671,7 @@ export function sizeAlterConfigsRequest(version: number, v: AlterConfigsRequest)
   {
     const x = v.resources;
     s += sizeArrayLength(x.length, version >= 2);
-    for (let i = 0; i < x.length; i++) s += sizeAlterConfigsResource(version, x[i]);
+    for (const item of x) s += sizeAlterConfigsResource(version, item);
   }
   s += 1;
   if (version >= 2) s += 1;
@@ -6683,7 +6683,7 @@ export function encodeAlterConfigsRequest(w: KafkaWriter, version: number, v: Al
     const x = v.resources;
     if (version >= 2) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeAlterConfigsResource(w, version, x[i]);
+    for (const item of x) encodeAlterConfigsResource(w, version, item);
   }
   w.bool(v.validateOnly);
   if (version >= 2) w.uvarint(0);
@@ -6759,7 +6759,7 @@ function sizeAlterConfigsResource(version: number, v: AlterConfigsResource): num
   {
     const x = v.configs;
     s += sizeArrayLength(x.length, version >= 2);
-    for (let i = 0; i < x.length; i++) s += sizeAlterConfigsRequestAlterableConfig(version, x[i]);
+    for (const item of x) s += sizeAlterConfigsRequestAlterableConfig(version, item);
   }
   if (version >= 2) s += 1;
   return s;
@@ -6773,7 +6773,7 @@ function encodeAlterConfigsResource(w: KafkaWriter, version: number, v: AlterCon
     const x = v.configs;
     if (version >= 2) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeAlterConfigsRequestAlterableConfig(w, version, x[i]);
+    for (const item of x) encodeAlterConfigsRequestAlterableConfig(w, version, item);
   }
   if (version >= 2) w.uvarint(0);
 }
@@ -6809,7 +6809,7 @@ export function sizeAlterConfigsResponse(version: number, v: AlterConfigsRespons
   {
     const x = v.responses;
     s += sizeArrayLength(x.length, version >= 2);
-    for (let i = 0; i < x.length; i++) s += sizeAlterConfigsResourceResponse(version, x[i]);
+    for (const item of x) s += sizeAlterConfigsResourceResponse(version, item);
   }
   if (version >= 2) s += 1;
   return s;
@@ -6821,7 +6821,7 @@ export function encodeAlterConfigsResponse(w: KafkaWriter, version: number, v: A
     const x = v.responses;
     if (version >= 2) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeAlterConfigsResourceResponse(w, version, x[i]);
+    for (const item of x) encodeAlterConfigsResourceResponse(w, version, item);
   }
   if (version >= 2) w.uvarint(0);
 }
@@ -7001,7 +7001,7 @@ export function sizeCreatePartitionsRequest(version: number, v: CreatePartitions
   {
     const x = v.topics;
     s += sizeArrayLength(x.length, version >= 2);
-    for (let i = 0; i < x.length; i++) s += sizeCreatePartitionsTopic(version, x[i]);
+    for (const item of x) s += sizeCreatePartitionsTopic(version, item);
   }
   s += 4;
   s += 1;
@@ -7014,7 +7014,7 @@ export function encodeCreatePartitionsRequest(w: KafkaWriter, version: number, v
     const x = v.topics;
     if (version >= 2) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeCreatePartitionsTopic(w, version, x[i]);
+    for (const item of x) encodeCreatePartitionsTopic(w, version, item);
   }
   w.int32(v.timeoutMs);
   w.bool(v.validateOnly);
@@ -7054,7 +7054,7 @@ function encodeCreatePartitionsAssignment(w: KafkaWriter, version: number, v: Cr
     const x = v.brokerIds;
     if (version >= 2) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) w.int32(x[i]);
+    for (const item of x) w.int32(item);
   }
   if (version >= 2) w.uvarint(0);
 }
@@ -7096,7 +7096,7 @@ function sizeCreatePartitionsTopic(version: number, v: CreatePartitionsTopic): n
     if (x === null) s += sizeArrayLength(-1, version >= 2);
     else {
       s += sizeArrayLength(x.length, version >= 2);
-      for (let i = 0; i < x.length; i++) s += sizeCreatePartitionsAssignment(version, x[i]);
+      for (const item of x) s += sizeCreatePartitionsAssignment(version, item);
     }
   }
   if (version >= 2) s += 1;
@@ -7115,7 +7115,7 @@ function encodeCreatePartitionsTopic(w: KafkaWriter, version: number, v: CreateP
     } else {
       if (version >= 2) w.compactArrayLength(x.length);
       else w.arrayLength(x.length);
-      for (let i = 0; i < x.length; i++) encodeCreatePartitionsAssignment(w, version, x[i]);
+      for (const item of x) encodeCreatePartitionsAssignment(w, version, item);
     }
   }
   if (version >= 2) w.uvarint(0);
@@ -7152,7 +7152,7 @@ export function sizeCreatePartitionsResponse(version: number, v: CreatePartition
   {
     const x = v.results;
     s += sizeArrayLength(x.length, version >= 2);
-    for (let i = 0; i < x.length; i++) s += sizeCreatePartitionsTopicResult(version, x[i]);
+    for (const item of x) s += sizeCreatePartitionsTopicResult(version, item);
   }
   if (version >= 2) s += 1;
   return s;
@@ -7164,7 +7164,7 @@ export function encodeCreatePartitionsResponse(w: KafkaWriter, version: number, 
     const x = v.results;
     if (version >= 2) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeCreatePartitionsTopicResult(w, version, x[i]);
+    for (const item of x) encodeCreatePartitionsTopicResult(w, version, item);
   }
   if (version >= 2) w.uvarint(0);
 }
@@ -7240,7 +7240,7 @@ export function sizeDeleteGroupsRequest(version: number, v: DeleteGroupsRequest)
   {
     const x = v.groupsNames;
     s += sizeArrayLength(x.length, version >= 2);
-    for (let i = 0; i < x.length; i++) s += sizeString(x[i], version >= 2);
+    for (const item of x) s += sizeString(item, version >= 2);
   }
   if (version >= 2) s += 1;
   return s;
@@ -7251,9 +7251,9 @@ export function encodeDeleteGroupsRequest(w: KafkaWriter, version: number, v: De
     const x = v.groupsNames;
     if (version >= 2) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) {
-      if (version >= 2) w.compactString(x[i]);
-      else w.string(x[i]);
+    for (const item of x) {
+      if (version >= 2) w.compactString(item);
+      else w.string(item);
     }
   }
   if (version >= 2) w.uvarint(0);
@@ -7290,7 +7290,7 @@ export function sizeDeleteGroupsResponse(version: number, v: DeleteGroupsRespons
   {
     const x = v.results;
     s += sizeArrayLength(x.length, version >= 2);
-    for (let i = 0; i < x.length; i++) s += sizeDeleteGroupsResponseDeletableGroupResult(version, x[i]);
+    for (const item of x) s += sizeDeleteGroupsResponseDeletableGroupResult(version, item);
   }
   if (version >= 2) s += 1;
   return s;
@@ -7302,7 +7302,7 @@ export function encodeDeleteGroupsResponse(w: KafkaWriter, version: number, v: D
     const x = v.results;
     if (version >= 2) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeDeleteGroupsResponseDeletableGroupResult(w, version, x[i]);
+    for (const item of x) encodeDeleteGroupsResponseDeletableGroupResult(w, version, item);
   }
   if (version >= 2) w.uvarint(0);
 }
@@ -7367,7 +7367,7 @@ export function sizeIncrementalAlterConfigsRequest(version: number, v: Increment
   {
     const x = v.resources;
     s += sizeArrayLength(x.length, version >= 1);
-    for (let i = 0; i < x.length; i++) s += sizeIncrementalAlterConfigsRequestAlterConfigsResource(version, x[i]);
+    for (const item of x) s += sizeIncrementalAlterConfigsRequestAlterConfigsResource(version, item);
   }
   s += 1;
   if (version >= 1) s += 1;
@@ -7379,7 +7379,7 @@ export function encodeIncrementalAlterConfigsRequest(w: KafkaWriter, version: nu
     const x = v.resources;
     if (version >= 1) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeIncrementalAlterConfigsRequestAlterConfigsResource(w, version, x[i]);
+    for (const item of x) encodeIncrementalAlterConfigsRequestAlterConfigsResource(w, version, item);
   }
   w.bool(v.validateOnly);
   if (version >= 1) w.uvarint(0);
@@ -7460,7 +7460,7 @@ function sizeIncrementalAlterConfigsRequestAlterConfigsResource(version: number,
   {
     const x = v.configs;
     s += sizeArrayLength(x.length, version >= 1);
-    for (let i = 0; i < x.length; i++) s += sizeIncrementalAlterConfigsRequestAlterableConfig(version, x[i]);
+    for (const item of x) s += sizeIncrementalAlterConfigsRequestAlterableConfig(version, item);
   }
   if (version >= 1) s += 1;
   return s;
@@ -7474,7 +7474,7 @@ function encodeIncrementalAlterConfigsRequestAlterConfigsResource(w: KafkaWriter
     const x = v.configs;
     if (version >= 1) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeIncrementalAlterConfigsRequestAlterableConfig(w, version, x[i]);
+    for (const item of x) encodeIncrementalAlterConfigsRequestAlterableConfig(w, version, item);
   }
   if (version >= 1) w.uvarint(0);
 }
@@ -7510,7 +7510,7 @@ export function sizeIncrementalAlterConfigsResponse(version: number, v: Incremen
   {
     const x = v.responses;
     s += sizeArrayLength(x.length, version >= 1);
-    for (let i = 0; i < x.length; i++) s += sizeIncrementalAlterConfigsResponseAlterConfigsResourceResponse(version, x[i]);
+    for (const item of x) s += sizeIncrementalAlterConfigsResponseAlterConfigsResourceResponse(version, item);
   }
   if (version >= 1) s += 1;
   return s;
@@ -7522,7 +7522,7 @@ export function encodeIncrementalAlterConfigsResponse(w: KafkaWriter, version: n
     const x = v.responses;
     if (version >= 1) w.compactArrayLength(x.length);
     else w.arrayLength(x.length);
-    for (let i = 0; i < x.length; i++) encodeIncrementalAlterConfigsResponseAlterConfigsResourceResponse(w, version, x[i]);
+    for (const item of x) encodeIncrementalAlterConfigsResponseAlterConfigsResourceResponse(w, version, item);
   }
   if (version >= 1) w.uvarint(0);
 }
