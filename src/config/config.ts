@@ -187,6 +187,8 @@ export const DEFAULT_MAX_QUEUES = 200_000;
 /** Segment file size at which a queue's log rolls to a new file, bytes. */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 
+// one setting per line, so a table row reads (and diffs) as one line
+// prettier-ignore
 export const SETTINGS: readonly Setting[] = [
   { key: 'dataDir', flag: '--data-dir', env: 'POSTBOX_DATA_DIR', file: 'dataDir', kind: 'string', unit: 'path', defaultValue: './data', doc: 'directory for queues, messages and definitions' },
   { key: 'hosts', flag: '--host', env: 'POSTBOX_HOST', file: 'host', kind: 'hosts', unit: 'addresses', defaultValue: '127.0.0.1,::1', doc: 'comma-separated addresses to listen on (0.0.0.0 and :: for all interfaces)' },
