@@ -1,7 +1,10 @@
 // Lint: the layering of ../shared/ARCHITECTURE.md as import rules, and a few correctness rules.
 //
-//   protocol/, management/  →  core/  →  storage/  →  util/, log/, errors/
+//   protocol/, management/  →  core/  →  storage/  →  format/  →  util/, log/, errors/
 //
+// format/ holds byte layouts several layers share (Kafka record batches: storage writes them, core checks
+// and walks them, the adapters read them): pure functions over bytes, importing only util/ (and npm
+// codecs), so storage, core and the adapters may all import it.
 // Nothing imports protocol/ or management/ but the composition root (broker.ts) and the CLI; an adapter
 // reaches storage only through core entry points (VirtualHost.publish, core/stream/append.ts, Partition
 // readSlice, BrokerCore.whenDurable); storage knows nothing of routing, protocols or the core model; util/,
@@ -60,9 +63,18 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/format/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid(
+        [...ABOVE_CORE, '**/core/**', '**/storage/**', '**/config/**', '**/log/**', '**/errors/**'],
+        'format/ is byte layouts over util/ only (ARCHITECTURE.md layering)',
+      ),
+    },
+  },
+  {
     files: ['src/util/**/*.ts', 'src/log/**/*.ts', 'src/errors/**/*.ts'],
     rules: {
-      'no-restricted-imports': forbid([...ABOVE_CORE, '**/core/**', '**/storage/**', '**/config/**'], 'util/, log/ and errors/ are the bottom layer (ARCHITECTURE.md layering)'),
+      'no-restricted-imports': forbid([...ABOVE_CORE, '**/core/**', '**/storage/**', '**/format/**', '**/config/**'], 'util/, log/ and errors/ are the bottom layer (ARCHITECTURE.md layering)'),
     },
   },
   {

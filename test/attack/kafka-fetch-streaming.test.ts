@@ -34,9 +34,9 @@ import { startCanary } from '../helpers/canary.js';
 import { fetchFromStartFrame, rawKafkaSocket, RawKafkaClient } from '../helpers/kafka-raw.js';
 import { underKafkaAttack } from '../helpers/kafka-attack.js';
 import { decodeResponse, encodeRequest } from '../../src/protocol/kafka/envelope.js';
-import { encodeBatch } from '../../src/storage/partition/records.js';
+import { encodeBatch } from '../../src/format/kafka/records.js';
 import { createLogger } from '../../src/log/logger.js';
-import { BASE_OFFSET_AT, batchCrcMatches, batchSizeAt, lastOffsetDeltaAt } from '../../src/storage/partition/record-batch.js';
+import { BASE_OFFSET_AT, batchCrcMatches, batchSizeAt, lastOffsetDeltaAt } from '../../src/format/kafka/record-batch.js';
 
 const NONE = 0;
 const MAX_INT32 = 2 ** 31 - 1;

@@ -23,9 +23,9 @@ import { tempDataDir, waitFor } from '../helpers/broker.js';
 import { spawnBroker } from '../helpers/process.js';
 import { startCanary } from '../helpers/canary.js';
 import { RawKafkaClient } from '../helpers/kafka-raw.js';
-import { encodeBatch as encodeRecordBatch, encodeRecord, CompressionCodec, codecName } from '../../src/storage/partition/records.js';
-import { compressRecords } from '../../src/storage/partition/compression.js';
-import { zstdUnavailableReason } from '../../src/storage/partition/zstd.js';
+import { encodeBatch as encodeRecordBatch, encodeRecord, CompressionCodec, codecName } from '../../src/format/kafka/records.js';
+import { compressRecords } from '../../src/format/kafka/compression.js';
+import { zstdUnavailableReason } from '../../src/format/kafka/zstd.js';
 import { underKafkaAttack } from '../helpers/kafka-attack.js';
 
 const NONE = 0;

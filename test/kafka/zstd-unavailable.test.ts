@@ -12,8 +12,8 @@ import { crc32c } from '@node-rs/crc32';
 import { startTestBroker, tempDataDir, waitFor } from '../helpers/broker.js';
 import { spawnBroker } from '../helpers/process.js';
 import { RawKafkaClient } from '../helpers/kafka-raw.js';
-import { CompressionCodec, encodeBatch } from '../../src/storage/partition/records.js';
-import { zstdUnavailableReason } from '../../src/storage/partition/zstd.js';
+import { CompressionCodec, encodeBatch } from '../../src/format/kafka/records.js';
+import { zstdUnavailableReason } from '../../src/format/kafka/zstd.js';
 
 const NONE = 0;
 const UNSUPPORTED_COMPRESSION_TYPE = 76;

@@ -25,7 +25,7 @@ import {
   LAST_OFFSET_DELTA_AT,
   PRODUCER_EPOCH_AT,
   PRODUCER_ID_AT,
-} from '../../storage/partition/record-batch.js';
+} from '../../format/kafka/record-batch.js';
 import type { PartitionLog } from '../../storage/partition/partition-log.js';
 
 /** Batches remembered per producer: Kafka's max.in.flight.requests.per.connection limit for idempotence. */

@@ -1,7 +1,7 @@
 /**
  * Log compaction (cleanup.policy=compact), as Kafka's log cleaner does it: keep only the latest record
  * of every key. PartitionLog.compactionSteps() drives it; this file holds the parts that touch records and
- * files. Records: records.ts. Segment layout: format.ts.
+ * files. Records: ../../format/kafka/records.ts. Segment layout: format.ts.
  *
  * One pass:
  *
@@ -58,7 +58,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { closeQuietly, readFully, unlinkIfExists, writeFully } from '../files.js';
-import { CorruptBatchError } from './errors.js';
+import { CorruptBatchError } from '../../format/kafka/errors.js';
 import { LOG_FILE_SUFFIX, MemoryIndex, OFFSET_INDEX_FILE_SUFFIX, PARTITION_SEGMENT_HEADER_BYTES, TIME_INDEX_FILE_SUFFIX } from './format.js';
 import {
   ATTRIBUTES_AT,
@@ -73,15 +73,15 @@ import {
   PRODUCER_ID_AT,
   lastOffsetDeltaAt,
   maxTimestampAt,
-} from './record-batch.js';
+} from '../../format/kafka/record-batch.js';
 import {
   COMPRESSION_CODEC_MASK,
   CONTROL_FLAG,
   TIMESTAMP_TYPE_LOG_APPEND_TIME,
   buildBatch,
   type CompressionCodec,
-} from './records.js';
-import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, RecordWalk } from './record-walk.js';
+} from '../../format/kafka/records.js';
+import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, RecordWalk } from '../../format/kafka/record-walk.js';
 
 /** Kafka's delete.retention.ms default, one day: how long a tombstone outlives its segment's newest record. */
 export const DEFAULT_DELETE_RETENTION_MS = 24 * 60 * 60 * 1000;

@@ -1,6 +1,6 @@
 /**
  * PartitionLog: the offset-addressed log of one Kafka topic partition, in one directory.
- * File layouts: format.ts (segments, indexes) and record-batch.ts (the batches). Durability: ../sync.ts.
+ * File layouts: format.ts (segments, indexes) and ../../format/kafka/record-batch.ts (the batches). Durability: ../sync.ts.
  *
  * append() validates every batch of a produce request (header, CRC-32C) before taking any, assigns
  * offsets by rewriting each batch's baseOffset (and partitionLeaderEpoch; both outside the CRC) and
@@ -31,7 +31,7 @@ import {
   lastOffsetDeltaAt,
   maxTimestampAt,
   validateBatches,
-} from './record-batch.js';
+} from '../../format/kafka/record-batch.js';
 import { MAX_RELATIVE_OFFSET, PartitionSegment } from './partition-segment.js';
 import { segmentIndexFor, type ReadCounters } from './partition-reader.js';
 import { applyRetention, compactionPass, type CleanupHost } from './partition-cleanup.js';
