@@ -137,7 +137,7 @@ test('a bomb already stored (before the limits) costs ListOffsets by time nothin
     // appended below the produce path, as the old broker stored it
     log.append(zstdBomb(38, 38_000_000), t);
     log.append(batchAround(SEVEN_BYTE_RECORD, CompressionCodec.None, 1, t + 10), t);
-    const end = log.highWatermark;
+    const end = log.endOffset;
     broker.streams.appended(topic.partitions[0]!);
     await waitFor(() => topic.partitions[0]!.highWatermark >= end, 10_000, 'the appends to become durable');
     assert.deepEqual(await listOffsetByTime(client, 'stored-bomb', BigInt(t + 5)), { errorCode: NONE, offset: 38_000_000n });

@@ -81,7 +81,7 @@ test('without zstd in node:zlib, zstd batches already stored are fetched as they
   const writer = await startTestBroker({ dataDir });
   const partition = writer.streams.createTopic('stored-zstd', 1, {}).partitions[0]!;
   for (const batch of stored) partition.log.append(batch, t);
-  const end = partition.log.highWatermark;
+  const end = partition.log.endOffset;
   writer.streams.appended(partition);
   await waitFor(() => partition.highWatermark >= end, 10_000, 'the appends to become durable');
   await writer.stop();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SyncScheduler } from '../../storage/sync.js';
+import { FileStorageEngine } from '../../storage/file-engine.js';
 import { createLogger } from '../../log/logger.js';
 import { StreamStore } from './topics.js';
 import { EMPTY_GROUP_RETENTION_MS, GroupCoordinator, type JoinOutcome, type JoinRequest } from './groups.js';
@@ -33,9 +33,10 @@ function tempDir(): string {
 }
 
 function open(dir = tempDir(), extra: { offsetLogCompactionMinBytes?: number } = {}): Harness {
-  const scheduler = new SyncScheduler('always');
   const logger = createLogger('silent');
-  const streams = StreamStore.open({ dataDir: dir, scheduler, logger, autoCreateTopics: false, defaultPartitions: 1, retentionCheckMs: 60_000 });
+  const engine = new FileStorageEngine({ fsync: 'always', logger });
+  const scheduler = engine.durable;
+  const streams = StreamStore.open({ dataDir: dir, engine, logger, autoCreateTopics: false, defaultPartitions: 1, retentionCheckMs: 60_000 });
   if (streams.topic('t') === undefined) streams.createTopic('t', 4, {});
   let now = START;
   const groups = GroupCoordinator.open({ dataDir: dir, scheduler, logger, streams, clock: () => now, timer: false, ...extra });

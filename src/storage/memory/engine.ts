@@ -4,6 +4,8 @@
  */
 import type { StorageEngine } from '../stores.js';
 import { MemoryDurability } from './durability.js';
+import type { LogStore, LogStoreOptions } from '../log-store.js';
+import { MemoryLogData, MemoryLogStore } from './log-store.js';
 
 export class MemoryStorageEngine implements StorageEngine {
   readonly kind = 'memory';
@@ -16,5 +18,34 @@ export class MemoryStorageEngine implements StorageEngine {
 
   async close(): Promise<void> {
     // nothing to finish: every round completes at the end of its turn
+  }
+
+  // ---- Kafka partitions (log-store.ts) ----
+  /** every partition's batches by `<topic>/<partition>`, kept from a close to the next open */
+  private readonly logs = new Map<string, MemoryLogData>();
+
+  openLogStore(topic: string, partition: number, options: LogStoreOptions): LogStore {
+    const name = `${topic}/${partition}`;
+    let data = this.logs.get(name);
+    if (data === undefined) {
+      data = new MemoryLogData();
+      this.logs.set(name, data);
+    } else if (data.open) {
+      throw new Error(`partition ${name} is open already`);
+    }
+    return new MemoryLogStore(name, data, options.limits);
+  }
+
+  removeLogStoresFrom(topic: string, from: number): number[] {
+    const removed: number[] = [];
+    const prefix = `${topic}/`;
+    for (const [name, data] of this.logs) {
+      if (!name.startsWith(prefix) || data.open) continue;
+      const partition = Number(name.slice(prefix.length));
+      if (!Number.isInteger(partition) || partition < from) continue;
+      this.logs.delete(name);
+      removed.push(partition);
+    }
+    return removed;
   }
 }

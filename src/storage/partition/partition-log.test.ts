@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SyncScheduler } from '../sync.js';
 import { CorruptBatchError } from '../../format/kafka/errors.js';
-import { OffsetOutOfRangeError } from './errors.js';
+import { OffsetOutOfRangeError } from '../log-store.js';
 import { PARTITION_SEGMENT_HEADER_BYTES } from './format.js';
 import { PartitionLog, type PartitionLogOptions } from './partition-log.js';
 import { asStored, batchId, encodeBatch, splitBatches, type TestBatch } from '../../format/kafka/test-batches.js';
