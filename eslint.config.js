@@ -1,7 +1,10 @@
 // Lint: the layering of ../shared/ARCHITECTURE.md as import rules, and a few correctness rules.
 //
-//   protocol/, management/  →  core/  →  storage/  →  util/, log/, errors/
+//   protocol/, management/  →  core/  →  storage/  →  format/  →  util/, log/, errors/
 //
+// format/ holds byte layouts several layers share (Kafka record batches: storage writes them, core checks
+// and walks them, the adapters read them): pure functions over bytes, importing only util/ (and npm
+// codecs), so storage, core and the adapters may all import it.
 // Nothing imports protocol/ or management/ but the composition root (broker.ts), the CLI, and the AMQP client
 // (client/amqp: the generated codecs and the frame parser only, so that it shares no broker state); an adapter
 // reaches storage only through core entry points (VirtualHost.publish, core/stream/append.ts, Partition
@@ -97,9 +100,18 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/format/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid(
+        [...ABOVE_CORE, '**/core/**', '**/storage/**', '**/config/**', '**/log/**', '**/errors/**'],
+        'format/ is byte layouts over util/ only (ARCHITECTURE.md layering)',
+      ),
+    },
+  },
+  {
     files: ['src/util/**/*.ts', 'src/log/**/*.ts', 'src/errors/**/*.ts'],
     rules: {
-      'no-restricted-imports': forbid([...ABOVE_CORE, '**/core/**', '**/storage/**', '**/config/**'], 'util/, log/ and errors/ are the bottom layer (ARCHITECTURE.md layering)'),
+      'no-restricted-imports': forbid([...ABOVE_CORE, '**/core/**', '**/storage/**', '**/format/**', '**/config/**'], 'util/, log/ and errors/ are the bottom layer (ARCHITECTURE.md layering)'),
     },
   },
   {

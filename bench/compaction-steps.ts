@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { PartitionLog } from '../src/storage/partition/partition-log.js';
-import { CompressionCodec, encodeBatch } from '../src/storage/partition/records.js';
+import { CompressionCodec, encodeBatch } from '../src/format/kafka/records.js';
 import { SyncScheduler } from '../src/storage/sync.js';
 import { intFlag, machineInfo, parseArgs, table } from './lib/common.js';
 

@@ -169,8 +169,7 @@ async function openAndServe(
   const amqp = new AmqpServer(core, config, logger);
   const streams = StreamStore.open({
     dataDir: lock.dir,
-    scheduler: core.scheduler,
-    files: core.files,
+    engine,
     logger,
     autoCreateTopics: config.kafkaAutoCreateTopics,
     defaultPartitions: config.kafkaDefaultPartitions,

@@ -13,7 +13,7 @@ import { decodeResponse, encodeRequest } from '../../src/protocol/kafka/envelope
 
 const FETCH_API = 1;
 const FETCH_VERSION = 11;
-/** Record batch header fields (Kafka's RecordBatch v2): see src/storage/partition/record-batch.ts. */
+/** Record batch header fields (Kafka's RecordBatch v2): see src/format/kafka/record-batch.ts. */
 const BATCH_LENGTH_AT = 8;
 const LAST_OFFSET_DELTA_AT = 23;
 const RECORD_COUNT_AT = 57;

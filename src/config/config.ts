@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { isLogLevel, type LogLevel } from '../log/logger.js';
 import { DEFAULT_PARTITION_SEGMENT_BYTES } from '../storage/partition/partition-log.js';
 import { DEFAULT_MAX_PARTITIONS_PER_REQUEST, DEFAULT_MAX_PARTITIONS_TOTAL, DEFAULT_MAX_TOPICS, DEFAULT_STATS_INTERVAL_MS } from './defaults.js';
-import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES } from '../storage/partition/record-walk.js';
+import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES } from '../format/kafka/record-walk.js';
 import { MAX_TIMER_MS } from '../util/timers.js';
 import { didYouMean } from '../util/suggest.js';
 

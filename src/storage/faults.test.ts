@@ -7,7 +7,7 @@ import { SegmentLog } from './log.js';
 import { SyncScheduler, type FsyncPolicy } from './sync.js';
 import { installFaults, parseFaultPlan } from './faults.js';
 import { PartitionLog } from './partition/partition-log.js';
-import { batchId, encodeBatch, splitBatches } from './partition/test-batches.js';
+import { batchId, encodeBatch, splitBatches } from '../format/kafka/test-batches.js';
 
 const createdDirs: string[] = [];
 after(() => {

@@ -13,6 +13,10 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SegmentLog } from './log.js';
 import type { QueueStoreKind, QueueStoreOptions } from './queue-store.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { LogStore, LogStoreOptions } from './log-store.js';
+import { PartitionLog } from './partition/partition-log.js';
 
 /**
  * How often descriptors unused since the previous sweep are closed, ms: a queue or partition idle for
@@ -150,6 +154,35 @@ export class FileStorageEngine implements StorageEngine {
   private queueStoreDir(kind: QueueStoreKind, name: string, durable: boolean): string {
     if (kind === 'queue') return join(durable ? this.queuesDir : this.transientDir, name);
     return durable ? join(this.delayedDir, name) : join(this.transientDir, `delayed-${name}`);
+  }
+
+  // ---- Kafka partitions (log-store.ts) ----
+
+  /** A PartitionLog in `<topic>/<partition>/` (`topic`: the topic's directory), made durable by `durable`'s rounds. */
+  openLogStore(topic: string, partition: number, options: LogStoreOptions): LogStore {
+    const limits = options.limits;
+    return PartitionLog.open({
+      dir: path.join(topic, String(partition)),
+      scheduler: this.durable,
+      files: this.files,
+      segmentBytes: limits.segmentBytes,
+      segmentMs: limits.segmentMs ?? null,
+      retentionMs: limits.retentionMs,
+      retentionBytes: limits.retentionBytes,
+      logger: options.logger,
+      errorLogger: options.errorLogger,
+    });
+  }
+
+  /** Removes the partition directories of `topic` numbered `from` and above. */
+  removeLogStoresFrom(topic: string, from: number): number[] {
+    const removed: number[] = [];
+    for (const entry of fs.readdirSync(topic, { withFileTypes: true })) {
+      if (!entry.isDirectory() || !/^\d+$/.test(entry.name) || Number(entry.name) < from) continue;
+      fs.rmSync(path.join(topic, entry.name), { recursive: true, force: true });
+      removed.push(Number(entry.name));
+    }
+    return removed;
   }
 }
 

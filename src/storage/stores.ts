@@ -14,6 +14,10 @@
  * - `MetaStore` (meta-store.ts): definitions, group offsets with compare-and-set, producer state.
  * - `StorageEngine` (this file): what the composition root builds and hands to the core.
  */
+import type { LogStore, LogStoreOptions } from './log-store.js';
+
+export type { CompactionOptions, CompactionResult, LogAppendResult, LogLimits, LogSlice, LogStore, LogStoreOptions } from './log-store.js';
+export { DEFAULT_LOG_SEGMENT_BYTES, MAX_LOG_SEGMENT_BYTES, MIN_LOG_SEGMENT_BYTES, OffsetOutOfRangeError, emptyCompactionResult } from './log-store.js';
 
 import type { MetaStore } from './meta-store.js';
 // ---- queue stores (queue-store.ts)
@@ -100,6 +104,19 @@ export interface StorageEngine {
    * behind, found at startup once every owner was restored). PostgreSQL: one `DELETE ... WHERE name <> ALL($1)`.
    */
   dropQueueStoresExcept(kind: QueueStoreKind, keep: ReadonlySet<string>): void;
+
+  // ---- Kafka partitions (log-store.ts) ----
+  /**
+   * Opens the log of partition `partition` of the topic stored at `topic` (the file engine: the topic's
+   * directory, the log in its subdirectory `<partition>`; another engine: a key), creating an empty one or
+   * recovering what is stored. Its appends are made durable by `durable`'s rounds.
+   */
+  openLogStore(topic: string, partition: number, options: LogStoreOptions): LogStore;
+  /**
+   * Removes the stored logs of `topic`'s partitions numbered `from` and above that are not open (a grow
+   * interrupted before the topic's catalogue named them); returns their numbers.
+   */
+  removeLogStoresFrom(topic: string, from: number): number[];
 }
 
 // ---- the metadata store (meta-store.ts) -----------------------------------------------------------------

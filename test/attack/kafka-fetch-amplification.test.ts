@@ -24,7 +24,7 @@ import { spawnBroker } from '../helpers/process.js';
 import { startCanary } from '../helpers/canary.js';
 import { fetchFromStart, rawKafkaSocket, RawKafkaClient } from '../helpers/kafka-raw.js';
 import { encodeRequest } from '../../src/protocol/kafka/envelope.js';
-import { encodeBatch } from '../../src/storage/partition/records.js';
+import { encodeBatch } from '../../src/format/kafka/records.js';
 import type { RunningBroker } from '../../src/broker.js';
 import { underKafkaAttack } from '../helpers/kafka-attack.js';
 

@@ -34,9 +34,9 @@ import { startCanary } from '../helpers/canary.js';
 import { fetchFromStartFrame, rawKafkaSocket, RawKafkaClient } from '../helpers/kafka-raw.js';
 import { underKafkaAttack } from '../helpers/kafka-attack.js';
 import { decodeResponse, encodeRequest } from '../../src/protocol/kafka/envelope.js';
-import { encodeBatch } from '../../src/storage/partition/records.js';
+import { encodeBatch } from '../../src/format/kafka/records.js';
 import { createLogger } from '../../src/log/logger.js';
-import { BASE_OFFSET_AT, batchCrcMatches, batchSizeAt, lastOffsetDeltaAt } from '../../src/storage/partition/record-batch.js';
+import { BASE_OFFSET_AT, batchCrcMatches, batchSizeAt, lastOffsetDeltaAt } from '../../src/format/kafka/record-batch.js';
 
 const NONE = 0;
 const MAX_INT32 = 2 ** 31 - 1;
@@ -283,7 +283,10 @@ test('a segment replaced by compaction while an answer from it is sent: the answ
     let inodeAfter = 0;
     const { segmentPath, records, socketClosed } = await streamWhile(broker, 'compacted', [{ name: 'cleanup.policy', value: 'compact' }], (path) => {
       inodeBefore = statSync(path).ino;
-      const result = broker.streams.topic('compacted')!.partitions[0]!.log.compact(Date.now(), { deleteRetentionMs: 0 });
+      const steps = broker.streams.topic('compacted')!.partitions[0]!.log.compactionSteps(Date.now(), { deleteRetentionMs: 0 });
+      let step = steps.next();
+      while (step.done !== true) step = steps.next();
+      const result = step.value;
       assert.ok(result.segmentsRewritten + result.segmentsRemoved >= 1, 'compaction rewrote the first segment');
       inodeAfter = statSync(path).ino;
     });

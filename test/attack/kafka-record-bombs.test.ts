@@ -23,9 +23,9 @@ import { tempDataDir, waitFor } from '../helpers/broker.js';
 import { spawnBroker } from '../helpers/process.js';
 import { startCanary } from '../helpers/canary.js';
 import { RawKafkaClient } from '../helpers/kafka-raw.js';
-import { encodeBatch as encodeRecordBatch, encodeRecord, CompressionCodec, codecName } from '../../src/storage/partition/records.js';
-import { compressRecords } from '../../src/storage/partition/compression.js';
-import { zstdUnavailableReason } from '../../src/storage/partition/zstd.js';
+import { encodeBatch as encodeRecordBatch, encodeRecord, CompressionCodec, codecName } from '../../src/format/kafka/records.js';
+import { compressRecords } from '../../src/format/kafka/compression.js';
+import { zstdUnavailableReason } from '../../src/format/kafka/zstd.js';
 import { underKafkaAttack } from '../helpers/kafka-attack.js';
 
 const NONE = 0;
@@ -137,7 +137,7 @@ test('a bomb already stored (before the limits) costs ListOffsets by time nothin
     // appended below the produce path, as the old broker stored it
     log.append(zstdBomb(38, 38_000_000), t);
     log.append(batchAround(SEVEN_BYTE_RECORD, CompressionCodec.None, 1, t + 10), t);
-    const end = log.highWatermark;
+    const end = log.endOffset;
     broker.streams.appended(topic.partitions[0]!);
     await waitFor(() => topic.partitions[0]!.highWatermark >= end, 10_000, 'the appends to become durable');
     assert.deepEqual(await listOffsetByTime(client, 'stored-bomb', BigInt(t + 5)), { errorCode: NONE, offset: 38_000_000n });

@@ -16,7 +16,7 @@ import { Socket } from 'node:net';
 import { startTestBroker, waitFor } from '../helpers/broker.js';
 import { startCanary } from '../helpers/canary.js';
 import { fetchFromStartFrame, rawKafkaSocket, RawKafkaClient } from '../helpers/kafka-raw.js';
-import { encodeBatch } from '../../src/storage/partition/records.js';
+import { encodeBatch } from '../../src/format/kafka/records.js';
 import { createLogger } from '../../src/log/logger.js';
 
 const NONE = 0;

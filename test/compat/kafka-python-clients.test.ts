@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestBroker } from '../helpers/broker.js';
 import { findPython, findRepoFile, run } from '../helpers/external.js';
-import { zstdUnavailableReason } from '../../src/storage/partition/zstd.js';
+import { zstdUnavailableReason } from '../../src/format/kafka/zstd.js';
 
 async function runSmoke(module: string, hint: string, script: string): Promise<string[]> {
   const python = await findPython(module, hint);

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { requireCommand, run } from '../helpers/external.js';
-import { zstdUnavailableReason } from '../../src/storage/partition/zstd.js';
+import { zstdUnavailableReason } from '../../src/format/kafka/zstd.js';
 
 let broker: TestBroker;
 let kcat: string;

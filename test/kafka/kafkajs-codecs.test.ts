@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import kafkajs, { Kafka, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs';
 import { compressFrameSync, decompressFrameSync } from 'lz4-napi';
 import { compressSync as snappyCompress, uncompressSync as snappyUncompress } from 'snappy';
-import { compressRecords, decompressRecords, CompressionCodec } from '../../src/storage/partition/compression.js';
-import { zstdUnavailableReason } from '../../src/storage/partition/zstd.js';
+import { compressRecords, decompressRecords, CompressionCodec } from '../../src/format/kafka/compression.js';
+import { zstdUnavailableReason } from '../../src/format/kafka/zstd.js';
 import { startTestBroker, waitFor, type TestBroker } from '../helpers/broker.js';
 
 // CommonJS: the codec registry is reached through the default export

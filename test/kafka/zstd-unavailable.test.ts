@@ -12,8 +12,8 @@ import { crc32c } from '@node-rs/crc32';
 import { startTestBroker, tempDataDir, waitFor } from '../helpers/broker.js';
 import { spawnBroker } from '../helpers/process.js';
 import { RawKafkaClient } from '../helpers/kafka-raw.js';
-import { CompressionCodec, encodeBatch } from '../../src/storage/partition/records.js';
-import { zstdUnavailableReason } from '../../src/storage/partition/zstd.js';
+import { CompressionCodec, encodeBatch } from '../../src/format/kafka/records.js';
+import { zstdUnavailableReason } from '../../src/format/kafka/zstd.js';
 
 const NONE = 0;
 const UNSUPPORTED_COMPRESSION_TYPE = 76;
@@ -81,7 +81,7 @@ test('without zstd in node:zlib, zstd batches already stored are fetched as they
   const writer = await startTestBroker({ dataDir });
   const partition = writer.streams.createTopic('stored-zstd', 1, {}).partitions[0]!;
   for (const batch of stored) partition.log.append(batch, t);
-  const end = partition.log.highWatermark;
+  const end = partition.log.endOffset;
   writer.streams.appended(partition);
   await waitFor(() => partition.highWatermark >= end, 10_000, 'the appends to become durable');
   await writer.stop();

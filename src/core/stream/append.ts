@@ -10,10 +10,10 @@
  * record (record-walk.ts walks records without objects).
  */
 import { Errors, type ErrorDef } from '../../errors/errors.js';
-import { ATTRIBUTES_AT, MAGIC_AT, RECORD_BATCH_MAGIC, batchSizeAt, lastOffsetDeltaAt, validateBatches } from '../../storage/partition/record-batch.js';
-import { COMPRESSION_CODEC_MASK, CompressionCodec } from '../../storage/partition/compression.js';
-import { BatchTooLargeError, CorruptBatchError, UnsupportedCompressionError } from '../../storage/partition/errors.js';
-import type { BatchesSummary } from '../../storage/partition/record-walk.js';
+import { ATTRIBUTES_AT, MAGIC_AT, RECORD_BATCH_MAGIC, batchSizeAt, lastOffsetDeltaAt, validateBatches } from '../../format/kafka/record-batch.js';
+import { COMPRESSION_CODEC_MASK, CompressionCodec } from '../../format/kafka/compression.js';
+import { BatchTooLargeError, CorruptBatchError, UnsupportedCompressionError } from '../../format/kafka/errors.js';
+import type { BatchesSummary } from '../../format/kafka/record-walk.js';
 import { batchIdentity, type BatchIdentity } from './producer-state.js';
 import type { Partition, StreamStore } from './topics.js';
 

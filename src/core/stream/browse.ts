@@ -9,10 +9,10 @@
  * maxDecompressedBatchBytes), and keeps only a bounded preview of each key, value and header value. Every
  * bound is per request: records returned, preview bytes returned, log bytes read.
  */
-import { BatchTooLargeError, CorruptBatchError, UnsupportedCompressionError } from '../../storage/partition/errors.js';
-import { RecordWalk } from '../../storage/partition/record-walk.js';
-import { batchSizeAt, BATCH_LENGTH_OVERHEAD } from '../../storage/partition/record-batch.js';
-import { CONTROL_FLAG, TIMESTAMP_TYPE_LOG_APPEND_TIME, decodeRecordsArea, encodeBatch, readBatchHeader, type RecordHeader } from '../../storage/partition/records.js';
+import { BatchTooLargeError, CorruptBatchError, UnsupportedCompressionError } from '../../format/kafka/errors.js';
+import { RecordWalk } from '../../format/kafka/record-walk.js';
+import { batchSizeAt, BATCH_LENGTH_OVERHEAD } from '../../format/kafka/record-batch.js';
+import { CONTROL_FLAG, TIMESTAMP_TYPE_LOG_APPEND_TIME, decodeRecordsArea, encodeBatch, readBatchHeader, type RecordHeader } from '../../format/kafka/records.js';
 import { BrokerError, Errors } from '../../errors/errors.js';
 import { APPEND_REFUSED, appendBatches, appendOutcome } from './append.js';
 import type { Partition, StreamStore, Topic } from './topics.js';

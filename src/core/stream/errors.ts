@@ -1,10 +1,12 @@
 /**
  * The registry error (src/errors/errors.ts) for a failure a stream operation throws: the core's own
- * BrokerErrors, and the partition log's errors (storage/partition/errors.ts), so an adapter maps every
- * failure through the registry without knowing the storage engine's error classes.
+ * BrokerErrors, the record-batch format's errors (format/kafka/errors.ts) and the log store's
+ * OffsetOutOfRangeError (storage/log-store.ts), so an adapter maps every failure through the registry
+ * without knowing the storage engine's error classes.
  */
 import { BrokerError, Errors, type ErrorDef } from '../../errors/errors.js';
-import { BatchTooLargeError, CorruptBatchError, OffsetOutOfRangeError, UnsupportedCompressionError } from '../../storage/partition/errors.js';
+import { BatchTooLargeError, CorruptBatchError, UnsupportedCompressionError } from '../../format/kafka/errors.js';
+import { OffsetOutOfRangeError } from '../../storage/stores.js';
 
 /** The registry error `err` stands for, or null for anything else (a bug: the adapter's server error). */
 export function streamErrorDef(err: unknown): ErrorDef | null {

@@ -3,13 +3,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SyncScheduler } from '../../storage/sync.js';
+import { FileStorageEngine } from '../../storage/file-engine.js';
 import { createLogger } from '../../log/logger.js';
 import { StreamStore } from './topics.js';
 import { EMPTY_GROUP_RETENTION_MS, GroupCoordinator, type JoinOutcome, type JoinRequest } from './groups.js';
 import { INITIAL_REBALANCE_DELAY_MS } from './group-state.js';
 import { OFFSET_LOG_FILE, OFFSET_LOG_HEADER_BYTES } from '../../storage/group-offset-log.js';
-import { FileMetaStore } from '../../storage/file-meta-store.js';
 import type { FileGroupOffsetStore } from '../../storage/group-offsets-file.js';
 
 const START = 1_000_000;
@@ -37,12 +36,13 @@ function tempDir(): string {
 }
 
 function open(dir = tempDir(), extra: { compactionMinBytes?: number } = {}): Harness {
-  const scheduler = new SyncScheduler('always');
   const logger = createLogger('silent');
-  const streams = StreamStore.open({ dataDir: dir, scheduler, logger, autoCreateTopics: false, defaultPartitions: 1, retentionCheckMs: 60_000 });
+  const engine = new FileStorageEngine({ dataDir: dir, fsync: 'always', logger });
+  const scheduler = engine.durable;
+  const streams = StreamStore.open({ dataDir: dir, engine, logger, autoCreateTopics: false, defaultPartitions: 1, retentionCheckMs: 60_000 });
   if (streams.topic('t') === undefined) streams.createTopic('t', 4, {});
   let now = START;
-  const offsets = new FileMetaStore({ dataDir: dir, scheduler, logger }).openGroupOffsets(extra);
+  const offsets = engine.meta.openGroupOffsets(extra);
   const groups = GroupCoordinator.open({ offsets, logger, streams, clock: () => now, timer: false });
   return {
     dir,

@@ -11,11 +11,18 @@
  *   - newer epoch: sequences restart (must be 0, but any start is accepted, as for an unknown producer)
  *   - a producer not seen yet (new, or its state aged out with retention): any sequence starts it
  *
- * State is rebuilt at open by reading the batch headers of the active segment and of the sealed segments before
- * it that were appended to within the last PRODUCER_RETRY_WINDOW_MS, up to PRODUCER_RECOVERY_MAX_BYTES: a retry
- * can refer to a batch in a segment sealed since (a roll between the append and the restart), but not to one
+ * State is rebuilt at open by reading the batch headers the log store (storage/log-store.ts) appended within the
+ * last PRODUCER_RETRY_WINDOW_MS (LogStore.baseOffsetAppendedSince; the file engine answers in whole segments),
+ * up to PRODUCER_RECOVERY_MAX_BYTES: a retry can refer to a batch written just before a restart, but not to one
  * written longer ago than a producer retries. The byte bound keeps a restart quick after a burst: the batches
  * a retry can refer to are the ones not yet answered when the broker stopped, so written just before it.
+ *
+ * Where it lives: every stored batch carries its producer id, epoch and sequences in its header, so the state
+ * is derived from the log and needs no store of its own. It is checked here, before the append (append.ts),
+ * within the same synchronous turn, so no other append comes between the check and the write. An engine
+ * shared by several nodes keeps that true by letting one node append to a partition at a time (a lease with
+ * an epoch that fences the append transaction, ../shared/design/postgres-store.md): that node holds the
+ * state in memory and rebuilds it from the batch rows' producer columns when it takes the lease.
  */
 import {
   BASE_OFFSET_AT,
@@ -25,8 +32,8 @@ import {
   LAST_OFFSET_DELTA_AT,
   PRODUCER_EPOCH_AT,
   PRODUCER_ID_AT,
-} from '../../storage/partition/record-batch.js';
-import type { PartitionLog } from '../../storage/partition/partition-log.js';
+} from '../../format/kafka/record-batch.js';
+import type { LogStore } from '../../storage/stores.js';
 
 /** Batches remembered per producer: Kafka's max.in.flight.requests.per.connection limit for idempotence. */
 export const DEDUPE_WINDOW = 5;
@@ -115,11 +122,11 @@ export class ProducerStates {
     if (entry.batches.length > DEDUPE_WINDOW) entry.batches.shift();
   }
 
-  /** Rebuilds from the batch headers of the log's last segments (see the header comment for which). */
-  recover(log: PartitionLog, now = Date.now()): void {
+  /** Rebuilds from the batch headers of the log's recent appends (see the header comment for which). */
+  recover(log: LogStore, now = Date.now()): void {
     let offset = log.baseOffsetAppendedSince(now - PRODUCER_RETRY_WINDOW_MS, PRODUCER_RECOVERY_MAX_BYTES);
     if (offset < log.logStartOffset) offset = log.logStartOffset;
-    const end = log.highWatermark;
+    const end = log.endOffset;
     while (offset < end) {
       const bytes = log.read(offset, RECOVERY_READ_BYTES);
       if (bytes.length === 0) break;

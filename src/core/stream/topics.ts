@@ -24,18 +24,22 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../log/logger.js';
 import { BrokerError, Errors } from '../../errors/errors.js';
-import { emptyCompactionResult, type CompactionResult } from '../../storage/partition/compaction.js';
-import { PartitionLog, DEFAULT_PARTITION_SEGMENT_BYTES, MIN_PARTITION_SEGMENT_BYTES, MAX_PARTITION_SEGMENT_BYTES } from '../../storage/partition/partition-log.js';
-import type { SyncScheduler, DurabilityListener } from '../../storage/sync.js';
-import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, walkProducedBatches, type BatchesSummary } from '../../storage/partition/record-walk.js';
+import {
+  DEFAULT_LOG_SEGMENT_BYTES,
+  MAX_LOG_SEGMENT_BYTES,
+  MIN_LOG_SEGMENT_BYTES,
+  emptyCompactionResult,
+  type CompactionResult,
+  type DurabilityListener,
+  type LogSlice,
+  type LogStore,
+  type StorageEngine,
+} from '../../storage/stores.js';
+import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, walkProducedBatches, type BatchesSummary } from '../../format/kafka/record-walk.js';
 import { syncDirectory, writeFileAtomic } from '../../storage/files.js';
 import { ProducerStates } from './producer-state.js';
 import { DEFAULT_MAX_PARTITIONS_PER_REQUEST, DEFAULT_MAX_PARTITIONS_TOTAL, DEFAULT_MAX_TOPICS } from '../../config/defaults.js';
 import { PartitionCounters } from '../stats.js';
-import type { FdCache, FileSlice } from '../../storage/fd-cache.js';
-
-/** A piece of a partition's log a Fetch answer sends as it is stored (see readSlice()). */
-export type LogSlice = FileSlice;
 import { TOPIC_CONFIGS, defaultTopicConfig, parseTopicConfig, type TopicConfig } from './topic-config.js';
 
 /** Longest topic name, Kafka's limit (249: a partition directory name must stay under 255 bytes). */
@@ -48,7 +52,8 @@ const DELETED_PREFIX = '.deleted-';
 
 export interface StreamStoreOptions {
   readonly dataDir: string;
-  readonly scheduler: SyncScheduler;
+  /** where partitions' logs are stored (engine.openLogStore) and made durable (engine.durable's rounds) */
+  readonly engine: StorageEngine;
   readonly logger: Logger;
   /** create a topic with defaultPartitions when a client produces to or asks metadata for an unknown one */
   readonly autoCreateTopics: boolean;
@@ -65,8 +70,6 @@ export interface StreamStoreOptions {
   readonly maxPartitionsPerRequest?: number;
   /** bound on one batch's records once decompressed, bytes (DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES) */
   readonly maxDecompressedBatchBytes?: number;
-  /** the broker's descriptor cache (partitions hold no descriptor of their own); absent: one per partition */
-  readonly files?: FdCache;
 }
 
 /**
@@ -100,9 +103,9 @@ export class Partition {
   constructor(
     readonly topic: Topic,
     readonly index: number,
-    readonly log: PartitionLog,
+    readonly log: LogStore,
   ) {
-    this.highWatermark = log.highWatermark;
+    this.highWatermark = log.endOffset;
   }
 
   /**
@@ -231,7 +234,7 @@ export class StreamStore implements DurabilityListener {
     const store = new StreamStore(options);
     fs.mkdirSync(store.root, { recursive: true });
     store.recover();
-    options.scheduler.addListener(store);
+    options.engine.durable.addListener(store);
     store.retentionTimer = setInterval(() => void store.retentionPass(Date.now()), options.retentionCheckMs);
     store.retentionTimer.unref();
     return store;
@@ -243,7 +246,7 @@ export class StreamStore implements DurabilityListener {
 
   /** set when a write or fsync failed: nothing more is acknowledged */
   get storageFailure(): Error | null {
-    return this.options.scheduler.failure;
+    return this.options.engine.durable.failure;
   }
 
   /** Bound on one batch's records once decompressed, bytes: produce, time lookups and compaction walk no further. */
@@ -271,9 +274,9 @@ export class StreamStore implements DurabilityListener {
    * the durability round covering it completes. Returns that round.
    */
   appended(partition: Partition): number {
-    const round = this.options.scheduler.requestRound();
+    const round = this.options.engine.durable.requestRound();
     const pending = partition.pendingEnds;
-    const end = partition.log.highWatermark;
+    const end = partition.log.endOffset;
     const last = pending[pending.length - 1];
     if (last !== undefined && last.round === round) last.end = end;
     else pending.push({ round, end });
@@ -327,7 +330,7 @@ export class StreamStore implements DurabilityListener {
 
   /** The default segment.bytes of topics that do not set it (the broker's setting). */
   get defaultSegmentBytes(): number {
-    return this.options.segmentBytes ?? DEFAULT_PARTITION_SEGMENT_BYTES;
+    return this.options.segmentBytes ?? DEFAULT_LOG_SEGMENT_BYTES;
   }
 
   /** Defaults overlaid with `configs` (null values skipped); throws INVALID_CONFIG for an unknown name or bad value. */
@@ -337,8 +340,8 @@ export class StreamStore implements DurabilityListener {
       if (value === null) continue;
       parseTopicConfig(config, key, value);
     }
-    if (config.segmentBytes < MIN_PARTITION_SEGMENT_BYTES || config.segmentBytes > MAX_PARTITION_SEGMENT_BYTES) {
-      throw new BrokerError(Errors.INVALID_CONFIG, `segment.bytes must be between ${MIN_PARTITION_SEGMENT_BYTES} and ${MAX_PARTITION_SEGMENT_BYTES}`);
+    if (config.segmentBytes < MIN_LOG_SEGMENT_BYTES || config.segmentBytes > MAX_LOG_SEGMENT_BYTES) {
+      throw new BrokerError(Errors.INVALID_CONFIG, `segment.bytes must be between ${MIN_LOG_SEGMENT_BYTES} and ${MAX_LOG_SEGMENT_BYTES}`);
     }
     return config;
   }
@@ -374,11 +377,9 @@ export class StreamStore implements DurabilityListener {
     const topic = this.validatePartitionCount(name, count, budget);
     const added: Partition[] = [];
     try {
-      for (let p = topic.partitions.length; p < count; p++) {
-        // a directory left by an interrupted grow was removed at open; this one starts empty
-        fs.rmSync(path.join(topic.dir, String(p)), { recursive: true, force: true });
-        added.push(this.openPartition(topic, p));
-      }
+      // what an interrupted grow left was removed at open; these start empty
+      this.options.engine.removeLogStoresFrom(topic.dir, topic.partitions.length);
+      for (let p = topic.partitions.length; p < count; p++) added.push(this.openPartition(topic, p));
       this.writeTopicFile(topic, count, topic.explicitConfigs);
     } catch (err) {
       for (const p of added) p.log.destroy();
@@ -472,13 +473,12 @@ export class StreamStore implements DurabilityListener {
 
   /** A durability round covering everything appended so far. */
   durabilityRound(): number {
-    return this.options.scheduler.requestRound();
+    return this.options.engine.durable.requestRound();
   }
 
   /** Resolves when `round` completed (acks=-1/1 wait for the round of their appends). */
   whenDurable(round: number): Promise<void> {
-    const scheduler = this.options.scheduler;
-    if (scheduler.completedRound >= round) return Promise.resolve();
+    if (this.options.engine.durable.completedRound >= round) return Promise.resolve();
     return new Promise((resolve, reject) => this.durableWaiters.push({ round, resolve, reject }));
   }
 
@@ -491,12 +491,12 @@ export class StreamStore implements DurabilityListener {
   onFailed(through: number, error: Error): void {
     for (const p of this.pendingPartitions) {
       p.pendingEnds.length = 0;
-      if (p.log.highWatermark < p.highWatermark) p.highWatermark = p.log.highWatermark;
+      if (p.log.endOffset < p.highWatermark) p.highWatermark = p.log.endOffset;
       p.producers.clear();
       try {
         p.producers.recover(p.log);
       } catch (err) {
-        this.options.logger.warn(`stream partition ${p.log.dir}: producer state not rebuilt after a storage failure: ${(err as Error).message}`);
+        this.options.logger.warn(`stream partition ${p.log.name}: producer state not rebuilt after a storage failure: ${(err as Error).message}`);
       }
       p.notifyAppend();
     }
@@ -587,7 +587,7 @@ export class StreamStore implements DurabilityListener {
    */
   private compact(topic: Topic, partition: Partition, now: number): void {
     if (partition.compaction !== null) return;
-    const end = partition.log.highWatermark;
+    const end = partition.log.endOffset;
     if (end === partition.compactedEnd && now - partition.compactedAt < topic.config.deleteRetentionMs) return;
     partition.compactedEnd = end;
     partition.compactedAt = now;
@@ -628,7 +628,7 @@ export class StreamStore implements DurabilityListener {
     if (this.closed) return;
     this.closed = true;
     if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
-    this.options.scheduler.removeListener(this);
+    this.options.engine.durable.removeListener(this);
     for (const topic of this.topicsByName.values()) {
       for (const p of topic.partitions) {
         this.stopCompaction(p);
@@ -641,14 +641,9 @@ export class StreamStore implements DurabilityListener {
   }
 
   private openPartition(topic: Topic, index: number): Partition {
-    const log = PartitionLog.open({
-      dir: path.join(topic.dir, String(index)),
-      scheduler: this.options.scheduler,
-      segmentBytes: topic.config.segmentBytes,
-      segmentMs: topic.config.segmentMs,
-      retentionMs: topic.config.retentionMs,
-      retentionBytes: topic.config.retentionBytes,
-      files: this.options.files,
+    const config = topic.config;
+    const log = this.options.engine.openLogStore(topic.dir, index, {
+      limits: { segmentBytes: config.segmentBytes, segmentMs: config.segmentMs, retentionMs: config.retentionMs, retentionBytes: config.retentionBytes },
       logger: (line, routine) => {
         if (routine === true) this.options.logger.debug(() => `stream ${topic.name}-${index}: ${line}`);
         else this.options.logger.warn(`stream ${topic.name}-${index}: ${line}`);
@@ -694,10 +689,8 @@ export class StreamStore implements DurabilityListener {
 
   /** Removes partition directories numbered at or past `partitions`: a grow interrupted before its topic.json landed. */
   private removeUnlistedPartitions(topic: Topic, partitions: number): void {
-    for (const entry of fs.readdirSync(topic.dir, { withFileTypes: true })) {
-      if (!entry.isDirectory() || !/^\d+$/.test(entry.name) || Number(entry.name) < partitions) continue;
-      this.options.logger.warn(`stream topic '${topic.name}': partition directory ${entry.name} is past the ${partitions} in ${TOPIC_FILE} (interrupted grow); removing it`);
-      fs.rmSync(path.join(topic.dir, entry.name), { recursive: true, force: true });
+    for (const removed of this.options.engine.removeLogStoresFrom(topic.dir, partitions)) {
+      this.options.logger.warn(`stream topic '${topic.name}': partition ${removed} is past the ${partitions} in ${TOPIC_FILE} (interrupted grow); removed it`);
     }
   }
 }
@@ -732,3 +725,4 @@ export class ProducerIds {
 }
 
 export { TOPIC_CONFIGS };
+export type { LogSlice };

@@ -31,6 +31,8 @@
  * after the input buffer is reused must copy it.
  */
 
+import { VARINT_TRUNCATED, readUvarint, unzigzag32, uvarintRead, uvarintSize, varintSize, writeUvarint, zigzag32 } from '../../util/varint.js';
+
 /** Thrown for every malformed, truncated or unencodable Kafka payload. Nothing else escapes a decoder. */
 export class KafkaCodecError extends Error {
   constructor(message: string) {
@@ -41,8 +43,6 @@ export class KafkaCodecError extends Error {
 
 /** Longest string the protocol allows, in UTF-8 bytes: the int16 length prefix's maximum. */
 export const MAX_STRING_BYTES = 0x7fff;
-/** Longest unsigned varint, in bytes: 5 groups of 7 bits cover 32 bits. */
-const MAX_UVARINT_BYTES = 5;
 /** Longest varlong, in bytes: 10 groups of 7 bits cover 64 bits. */
 const MAX_VARLONG_BYTES = 10;
 /** Size of a UUID on the wire, in bytes. */
@@ -142,28 +142,26 @@ export class KafkaReader {
     return v;
   }
 
-  /** Unsigned varint, at most 32 bits, as a non-negative number. */
+  /** Unsigned varint, at most 32 bits, as a non-negative number (../../util/varint.ts). */
   uvarint(): number {
-    const b = this.buffer;
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < MAX_UVARINT_BYTES; i++) {
-      if (this.offset >= this.end) throw new KafkaCodecError(`truncated unsigned varint at offset ${this.offset}`);
-      const byte = b[this.offset++]!; // offset < end <= buffer.length (the constructor checks end)
-      if (i === MAX_UVARINT_BYTES - 1 && byte > 0x0f) {
-        throw new KafkaCodecError(`unsigned varint ending at offset ${this.offset} does not fit in 32 bits`);
-      }
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) return value;
-      scale *= 0x80;
+    const at = this.offset;
+    // the one-byte case inline (most compact lengths and tag counts); readUvarint() does the rest
+    if (at < this.end && this.buffer[at]! < 0x80) {
+      this.offset = at + 1;
+      return this.buffer[at]!;
     }
-    throw new KafkaCodecError(`unsigned varint ending at offset ${this.offset} is longer than 5 bytes`);
+    const value = readUvarint(this.buffer, at, this.end);
+    if (value < 0) {
+      if (value === VARINT_TRUNCATED) throw new KafkaCodecError(`truncated unsigned varint at offset ${this.offset}`);
+      throw new KafkaCodecError(`unsigned varint at offset ${this.offset} does not fit in 32 bits`);
+    }
+    this.offset = uvarintRead.end;
+    return value;
   }
 
   /** Zigzag-encoded 32-bit varint. */
   varint(): number {
-    const u = this.uvarint();
-    return (u >>> 1) ^ -(u & 1);
+    return unzigzag32(this.uvarint());
   }
 
   /** Zigzag-encoded 64-bit varint. */
@@ -361,17 +359,9 @@ export class KafkaReader {
 // Sizes
 // ---------------------------------------------------------------------------------------------------------
 
-export function sizeUvarint(n: number): number {
-  if (n < 0x80) return 1;
-  if (n < 0x4000) return 2;
-  if (n < 0x200000) return 3;
-  if (n < 0x10000000) return 4;
-  return 5;
-}
+export const sizeUvarint: (n: number) => number = uvarintSize;
 
-export function sizeVarint(n: number): number {
-  return sizeUvarint(((n << 1) ^ (n >> 31)) >>> 0);
-}
+export const sizeVarint: (n: number) => number = varintSize;
 
 export function sizeVarlong(n: bigint): number {
   let u = BigInt.asUintN(64, (n << 1n) ^ (n >> 63n));
@@ -491,18 +481,13 @@ export class KafkaWriter {
 
   uvarint(v: number): void {
     if (!(v >= 0 && v <= 0xffffffff && Number.isInteger(v))) throw new KafkaCodecError(`unsigned varint ${v} out of range`);
-    this.room(sizeUvarint(v), 'unsigned varint');
-    const b = this.buffer;
-    while (v >= 0x80) {
-      b[this.offset++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    b[this.offset++] = v;
+    this.room(uvarintSize(v), 'unsigned varint');
+    this.offset = writeUvarint(this.buffer, this.offset, v);
   }
 
   varint(v: number): void {
     if (!(v >= -0x80000000 && v <= 0x7fffffff && Number.isInteger(v))) throw new KafkaCodecError(`varint ${v} out of range`);
-    this.uvarint(((v << 1) ^ (v >> 31)) >>> 0);
+    this.uvarint(zigzag32(v));
   }
 
   varlong(v: bigint): void {

@@ -8,6 +8,8 @@ import { MemoryMetaStore } from './meta-store.js';
 // ---- queue stores
 import type { QueueStoreKind, QueueStoreOptions } from '../queue-store.js';
 import { MemoryQueueStore } from './queue-store.js';
+import type { LogStore, LogStoreOptions } from '../log-store.js';
+import { MemoryLogData, MemoryLogStore } from './log-store.js';
 
 export class MemoryStorageEngine implements StorageEngine {
   readonly kind = 'memory';
@@ -35,5 +37,34 @@ export class MemoryStorageEngine implements StorageEngine {
 
   dropQueueStoresExcept(_kind: QueueStoreKind, _keep: ReadonlySet<string>): void {
     // nothing outlives its owner here
+  }
+
+  // ---- Kafka partitions (log-store.ts) ----
+  /** every partition's batches by `<topic>/<partition>`, kept from a close to the next open */
+  private readonly logs = new Map<string, MemoryLogData>();
+
+  openLogStore(topic: string, partition: number, options: LogStoreOptions): LogStore {
+    const name = `${topic}/${partition}`;
+    let data = this.logs.get(name);
+    if (data === undefined) {
+      data = new MemoryLogData();
+      this.logs.set(name, data);
+    } else if (data.open) {
+      throw new Error(`partition ${name} is open already`);
+    }
+    return new MemoryLogStore(name, data, options.limits);
+  }
+
+  removeLogStoresFrom(topic: string, from: number): number[] {
+    const removed: number[] = [];
+    const prefix = `${topic}/`;
+    for (const [name, data] of this.logs) {
+      if (!name.startsWith(prefix) || data.open) continue;
+      const partition = Number(name.slice(prefix.length));
+      if (!Number.isInteger(partition) || partition < from) continue;
+      this.logs.delete(name);
+      removed.push(partition);
+    }
+    return removed;
   }
 }

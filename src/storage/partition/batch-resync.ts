@@ -27,7 +27,7 @@ import path from 'node:path';
 import { closeQuietly, readFully, syncDirectory, writeFully } from '../files.js';
 import { findNextValid, saveDamagedBytes } from '../damage.js';
 import { LOG_FILE_SUFFIX, PARTITION_SEGMENT_HEADER_BYTES, encodeSegmentHeader, segmentBaseName } from './format.js';
-import { BASE_OFFSET_AT, BATCH_HEADER_BYTES, batchCrcMatches, batchSizeAt, checkBatchHeader, lastOffsetDeltaAt } from './record-batch.js';
+import { BASE_OFFSET_AT, BATCH_HEADER_BYTES, batchCrcMatches, batchSizeAt, checkBatchHeader, lastOffsetDeltaAt } from '../../format/kafka/record-batch.js';
 
 /** Bytes read per step while looking for the next sound batch, and per step while copying a split tail: 1 MiB. */
 const RESYNC_WINDOW_BYTES = 1024 * 1024;

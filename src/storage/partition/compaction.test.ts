@@ -6,9 +6,9 @@ import path from 'node:path';
 import { SyncScheduler } from '../sync.js';
 import { CLEANED_FILE_SUFFIX, SWAP_FILE_SUFFIX } from './compaction.js';
 import { PartitionLog, type PartitionLogOptions } from './partition-log.js';
-import { CompressionCodec, decodeBatchRecords, encodeBatch, readBatchHeader } from './records.js';
-import { asStored, encodeBatch as encodeOpaqueBatch, splitBatches } from './test-batches.js';
-import { zstdUnavailableReason } from './zstd.js';
+import { CompressionCodec, decodeBatchRecords, encodeBatch, readBatchHeader } from '../../format/kafka/records.js';
+import { asStored, encodeBatch as encodeOpaqueBatch, splitBatches } from '../../format/kafka/test-batches.js';
+import { zstdUnavailableReason } from '../../format/kafka/zstd.js';
 
 const createdDirs: string[] = [];
 after(() => {

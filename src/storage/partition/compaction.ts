@@ -1,7 +1,7 @@
 /**
  * Log compaction (cleanup.policy=compact), as Kafka's log cleaner does it: keep only the latest record
  * of every key. PartitionLog.compactionSteps() drives it; this file holds the parts that touch records and
- * files. Records: records.ts. Segment layout: format.ts.
+ * files. Records: ../../format/kafka/records.ts. Segment layout: format.ts.
  *
  * One pass:
  *
@@ -58,7 +58,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { closeQuietly, readFully, unlinkIfExists, writeFully } from '../files.js';
-import { CorruptBatchError } from './errors.js';
+import { CorruptBatchError } from '../../format/kafka/errors.js';
+import { emptyCompactionResult, type CompactionOptions, type CompactionResult } from '../log-store.js';
 import { LOG_FILE_SUFFIX, MemoryIndex, OFFSET_INDEX_FILE_SUFFIX, PARTITION_SEGMENT_HEADER_BYTES, TIME_INDEX_FILE_SUFFIX } from './format.js';
 import {
   ATTRIBUTES_AT,
@@ -73,15 +74,15 @@ import {
   PRODUCER_ID_AT,
   lastOffsetDeltaAt,
   maxTimestampAt,
-} from './record-batch.js';
+} from '../../format/kafka/record-batch.js';
 import {
   COMPRESSION_CODEC_MASK,
   CONTROL_FLAG,
   TIMESTAMP_TYPE_LOG_APPEND_TIME,
   buildBatch,
   type CompressionCodec,
-} from './records.js';
-import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, RecordWalk } from './record-walk.js';
+} from '../../format/kafka/records.js';
+import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, RecordWalk } from '../../format/kafka/record-walk.js';
 
 /** Kafka's delete.retention.ms default, one day: how long a tombstone outlives its segment's newest record. */
 export const DEFAULT_DELETE_RETENTION_MS = 24 * 60 * 60 * 1000;
@@ -97,44 +98,7 @@ const CLEANED_WRITE_BUFFER_BYTES = 1024 * 1024;
 const PRODUCER_EPOCH_AT = PRODUCER_ID_AT + 8;
 const BASE_SEQUENCE_AT = PRODUCER_ID_AT + 10;
 
-export interface CompactionOptions {
-  /** Kafka's delete.retention.ms: see the header comment for how a tombstone's age is measured. */
-  deleteRetentionMs: number;
-  /** PartitionLog.compactionSteps(): bytes read per step before it yields (default 8 MiB). */
-  stepBytes?: number;
-}
-
-export interface CompactionResult {
-  /** Sealed segments looked at (all settled ones; the active segment never). */
-  segmentsExamined: number;
-  /** Segments replaced by a cleaned copy. */
-  segmentsRewritten: number;
-  /** Segments deleted because no record of theirs was kept. */
-  segmentsRemoved: number;
-  batchesRemoved: number;
-  recordsRemoved: number;
-  /** Of recordsRemoved, tombstones that were the latest of their key and old enough to go. */
-  tombstonesRemoved: number;
-  /** Kept as they are: control batches, batches whose records do not decode, and ones whose timestamps cannot be carried over. */
-  batchesKeptOpaque: number;
-  /** The log's sizeBytes before and after. */
-  bytesBefore: number;
-  bytesAfter: number;
-}
-
-export function emptyCompactionResult(bytesBefore: number): CompactionResult {
-  return {
-    segmentsExamined: 0,
-    segmentsRewritten: 0,
-    segmentsRemoved: 0,
-    batchesRemoved: 0,
-    recordsRemoved: 0,
-    tombstonesRemoved: 0,
-    batchesKeptOpaque: 0,
-    bytesBefore,
-    bytesAfter: bytesBefore,
-  };
-}
+export { emptyCompactionResult, type CompactionOptions, type CompactionResult };
 
 /**
  * Starts `walk` over the records of a batch compaction may judge; false for one kept as it is (a control

@@ -5,7 +5,7 @@
  *   00000000000000000000.log   00000000000000000000.index   00000000000000000000.timeindex
  *   00000000000000052817.log   00000000000000052817.index   00000000000000052817.timeindex ...
  *
- * .log file = segment header, then RecordBatch v2 batches (record-batch.ts) back to back, byte for byte
+ * .log file = segment header, then RecordBatch v2 batches (../../format/kafka/record-batch.ts) back to back, byte for byte
  * as they go on the wire, so a fetch is a plain read of a byte range:
  *
  *   byte  0     1     2     3     4     5     6     7     8                                          16

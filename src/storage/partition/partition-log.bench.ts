@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SyncScheduler } from '../sync.js';
 import { PartitionLog } from './partition-log.js';
-import { encodeBatch } from './test-batches.js';
+import { encodeBatch } from '../../format/kafka/test-batches.js';
 
 const megabytes = Number(process.argv[2] ?? 1024);
 const batchBytes = Number(process.argv[3] ?? 16 * 1024);

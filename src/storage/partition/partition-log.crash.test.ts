@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SyncScheduler } from '../sync.js';
 import { PartitionLog } from './partition-log.js';
-import { batchId, encodeBatch, splitBatches } from './test-batches.js';
+import { batchId, encodeBatch, splitBatches } from '../../format/kafka/test-batches.js';
 
 const createdDirs: string[] = [];
 after(() => {
@@ -40,7 +40,7 @@ function childSource(here: string): string {
   return `
     const { PartitionLog } = await import(${module('partition-log.js')});
     const { SyncScheduler } = await import(${module('../sync.js')});
-    const { encodeBatch, splitBatches } = await import(${module('test-batches.js')});
+    const { encodeBatch, splitBatches } = await import(${module('../../format/kafka/test-batches.js')});
     const scheduler = new SyncScheduler('always');
     const log = PartitionLog.open({ dir: process.env.LOG_DIR, scheduler, segmentBytes: ${SEGMENT_BYTES},
       indexIntervalBytes: ${INDEX_INTERVAL_BYTES}, logger: () => {} });

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SyncScheduler } from '../sync.js';
 import { PartitionLog } from './partition-log.js';
-import { batchId, encodeBatch } from './test-batches.js';
+import { batchId, encodeBatch } from '../../format/kafka/test-batches.js';
 
 const createdDirs: string[] = [];
 after(() => {

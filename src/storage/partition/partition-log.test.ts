@@ -4,10 +4,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SyncScheduler } from '../sync.js';
-import { CorruptBatchError, OffsetOutOfRangeError } from './errors.js';
+import { CorruptBatchError } from '../../format/kafka/errors.js';
+import { OffsetOutOfRangeError } from '../log-store.js';
 import { PARTITION_SEGMENT_HEADER_BYTES } from './format.js';
 import { PartitionLog, type PartitionLogOptions } from './partition-log.js';
-import { asStored, batchId, encodeBatch, splitBatches, type TestBatch } from './test-batches.js';
+import { asStored, batchId, encodeBatch, splitBatches, type TestBatch } from '../../format/kafka/test-batches.js';
 
 const createdDirs: string[] = [];
 after(() => {

@@ -1,6 +1,6 @@
 /**
  * PartitionLog: the offset-addressed log of one Kafka topic partition, in one directory.
- * File layouts: format.ts (segments, indexes) and record-batch.ts (the batches). Durability: ../sync.ts.
+ * File layouts: format.ts (segments, indexes) and ../../format/kafka/record-batch.ts (the batches). Durability: ../sync.ts.
  *
  * append() validates every batch of a produce request (header, CRC-32C) before taking any, assigns
  * offsets by rewriting each batch's baseOffset (and partitionLeaderEpoch; both outside the CRC) and
@@ -20,8 +20,9 @@
  */
 
 import { FileSlice } from '../fd-cache.js';
+import { DEFAULT_LOG_SEGMENT_BYTES, type LogAppendResult, type LogLimits, type LogStore } from '../log-store.js';
 import { DEFAULT_DELETE_RETENTION_MS, type CompactionOptions, type CompactionResult } from './compaction.js';
-import { OffsetOutOfRangeError } from './errors.js';
+import { OffsetOutOfRangeError } from '../log-store.js';
 import { MAX_OFFSET, PARTITION_SEGMENT_HEADER_BYTES } from './format.js';
 import {
   BASE_OFFSET_AT,
@@ -31,7 +32,7 @@ import {
   lastOffsetDeltaAt,
   maxTimestampAt,
   validateBatches,
-} from './record-batch.js';
+} from '../../format/kafka/record-batch.js';
 import { MAX_RELATIVE_OFFSET, PartitionSegment } from './partition-segment.js';
 import { segmentIndexFor, type ReadCounters } from './partition-reader.js';
 import { applyRetention, compactionPass, type CleanupHost } from './partition-cleanup.js';
@@ -42,10 +43,11 @@ export { DEFAULT_INDEX_INTERVAL_BYTES, MAX_PARTITION_SEGMENT_BYTES, PARTITION_WR
 export type { ReadCounters };
 
 /**
- * Default segment size, 64 MiB: retention frees space in steps of one segment, an unclean open rescans
- * at most about one segment per partition (tens of milliseconds), and a GiB of partition is 16 files.
+ * Default segment size, 64 MiB (the LogStore contract's default): retention frees space in steps of one
+ * segment, an unclean open rescans at most about one segment per partition (tens of milliseconds), and a
+ * GiB of partition is 16 files.
  */
-export const DEFAULT_PARTITION_SEGMENT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_PARTITION_SEGMENT_BYTES = DEFAULT_LOG_SEGMENT_BYTES;
 /** Smallest segment size: a header and one minimal batch (tests use tiny segments). */
 export const MIN_PARTITION_SEGMENT_BYTES = PARTITION_SEGMENT_HEADER_BYTES + BATCH_HEADER_BYTES;
 
@@ -64,14 +66,8 @@ export interface PartitionLogOptions extends PartitionFilesOptions {
   leaderEpoch?: number;
 }
 
-export interface AppendResult {
-  baseOffset: bigint;
-  lastOffset: bigint;
-  /** Kafka's produce-response log_append_time: -1, batches keep their CreateTime timestamps. */
-  logAppendTime: number;
-}
-
-export class PartitionLog extends PartitionSegments {
+/** The file engine's LogStore (../log-store.ts): the segment files of one partition directory. */
+export class PartitionLog extends PartitionSegments implements LogStore {
   /** Written into the partitionLeaderEpoch of every batch appended from now on. */
   leaderEpoch: number;
   readonly readCounters: ReadCounters;
@@ -153,7 +149,7 @@ export class PartitionLog extends PartitionSegments {
    * older than the new age); the retention limits from the next enforceRetention(). Throws RangeError for
    * values the constructor would refuse, changing nothing.
    */
-  setLimits(limits: { segmentBytes: number; retentionMs: number | null; retentionBytes: number | null; segmentMs?: number | null }): void {
+  setLimits(limits: LogLimits): void {
     const segmentMs = limits.segmentMs ?? null;
     PartitionLog.checkLimits(limits.segmentBytes, limits.retentionMs, limits.retentionBytes, segmentMs);
     this.segmentMs = segmentMs;
@@ -173,6 +169,16 @@ export class PartitionLog extends PartitionSegments {
   /** The offset the next appended record gets (Kafka's log end offset; with one replica also the high watermark). */
   get highWatermark(): bigint {
     return this.nextOffset;
+  }
+
+  /** LogStore.endOffset: the log end offset (highWatermark is its older name, kept for the storage tests). */
+  get endOffset(): bigint {
+    return this.nextOffset;
+  }
+
+  /** LogStore.name: the partition's directory. */
+  get name(): string {
+    return this.dir;
   }
 
   /** Bytes of all segment files, headers included, counting bytes still in the write buffer. */
@@ -220,7 +226,7 @@ export class PartitionLog extends PartitionSegments {
    * `validated`: the caller ran validateBatches() on these very bytes already (a produce request checks
    * them before its idempotence checks), so the CRC pass over every byte is not repeated here.
    */
-  append(batches: Buffer, now: number, validated = false): AppendResult {
+  append(batches: Buffer, now: number, validated = false): LogAppendResult {
     if (this.state !== LogState.Open) throw this.notOpenError();
     if (!validated) validateBatches(batches);
     if (this.needsRepair && this.writer.writeError === null) {

@@ -1,6 +1,6 @@
 /**
  * PartitionReader: how a PartitionLog finds and reads batches (read, slice, offsetForTimestamp) through each
- * segment's sparse index. File layouts: format.ts (the .index and .timeindex files), record-batch.ts.
+ * segment's sparse index. File layouts: format.ts (the .index and .timeindex files), ../../format/kafka/record-batch.ts.
  *
  * Each segment keeps a sparse index: one (relative offset, position, largest timestamp so far) entry
  * per `indexIntervalBytes` of batches (written by the log as it appends). The active segment's index is
@@ -19,7 +19,7 @@
 import { FdCache, FileSlice } from '../fd-cache.js';
 import { readFully } from '../files.js';
 import { OFFSET_INDEX_ENTRY_BYTES, OFFSET_INDEX_HEADER_BYTES, PARTITION_SEGMENT_HEADER_BYTES, TIME_INDEX_ENTRY_BYTES, TIME_INDEX_HEADER_BYTES } from './format.js';
-import { BASE_OFFSET_AT, BATCH_HEADER_BYTES, BATCH_LENGTH_OVERHEAD, batchSizeAt, lastOffsetDeltaAt, maxTimestampAt } from './record-batch.js';
+import { BASE_OFFSET_AT, BATCH_HEADER_BYTES, BATCH_LENGTH_OVERHEAD, batchSizeAt, lastOffsetDeltaAt, maxTimestampAt } from '../../format/kafka/record-batch.js';
 import type { PartitionSegment } from './partition-segment.js';
 
 /** Block read while walking batch headers from an index entry: covers a default index interval and a header. */

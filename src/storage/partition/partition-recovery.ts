@@ -33,7 +33,7 @@ import {
   parseSegmentFile,
   segmentBaseName,
 } from './format.js';
-import { MAX_BATCH_BYTES } from './record-batch.js';
+import { MAX_BATCH_BYTES } from '../../format/kafka/record-batch.js';
 import {
   MAX_RELATIVE_OFFSET,
   PartitionSegment,

@@ -1,6 +1,6 @@
 /**
  * One segment of a PartitionLog in memory, and the two ways recovery learns a segment's state at open:
- * trusting its index files, or scanning its .log batch by batch. Layouts: format.ts, record-batch.ts.
+ * trusting its index files, or scanning its .log batch by batch. Layouts: format.ts, ../../format/kafka/record-batch.ts.
  *
  * A stored batch is checked more loosely than a produced one (checkBatchHeader with `stored`): a
  * batch rewritten by compaction (compaction.ts) keeps its original lastOffsetDelta with fewer records,
@@ -35,7 +35,7 @@ import {
   batchSizeAt,
   lastOffsetDeltaAt,
   maxTimestampAt,
-} from './record-batch.js';
+} from '../../format/kafka/record-batch.js';
 
 /** Block read while scanning a segment at recovery, 1 MiB: few syscalls, bounded memory. */
 const RECOVERY_BLOCK_BYTES = 1024 * 1024;

@@ -35,7 +35,7 @@ import { isDamagedFileName } from '../damage.js';
 import { isCompactionTemporaryFile, recoverInterruptedCompaction } from './compaction.js';
 import { isSplitTemporaryFile } from './batch-resync.js';
 import { CORRUPT_SEGMENT_SUFFIX, LOG_FILE_SUFFIX, PARTITION_SEGMENT_HEADER_BYTES, encodeSegmentHeader, parseSegmentFile, segmentBaseName } from './format.js';
-import { BATCH_HEADER_BYTES, maxTimestampAt } from './record-batch.js';
+import { BATCH_HEADER_BYTES, maxTimestampAt } from '../../format/kafka/record-batch.js';
 import { PartitionSegment, trustIndexFiles, writeIndexFiles } from './partition-segment.js';
 import { PartitionReader } from './partition-reader.js';
 import { recoverSegments, removeSegmentFiles, type PartitionRecoveryContext } from './partition-recovery.js';

@@ -153,7 +153,7 @@ function fetchOnce(context: KafkaContext, request: FetchRequest, session: KafkaS
         partitions.push(partition);
         const log = partition.log;
         const offset = p.fetchOffset;
-        if (offset < log.logStartOffset || offset > log.highWatermark) {
+        if (offset < log.logStartOffset || offset > log.endOffset) {
           return partitionData(p.partition, KafkaErrorCode.OFFSET_OUT_OF_RANGE, partition, null);
         }
         if (offset >= partition.highWatermark || budget <= 0) return partitionData(p.partition, KafkaErrorCode.NONE, partition, NO_RECORDS);

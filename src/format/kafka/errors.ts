@@ -1,7 +1,8 @@
 /**
- * Typed failures of a partition log. `code` names the failure the way the protocol adapters' error
- * tables do (Kafka: CORRUPT_MESSAGE = 2, OFFSET_OUT_OF_RANGE = 1), so an adapter maps it without
- * parsing messages; storage itself knows nothing about protocols.
+ * Typed failures of reading a Kafka record batch (a batch that is malformed, too large once decompressed,
+ * or in a codec this Node cannot decode). `code` names the failure the way the protocol adapters' error
+ * tables do (Kafka: CORRUPT_MESSAGE = 2), so an adapter maps it without parsing messages
+ * (core/stream/errors.ts); nothing here knows a protocol.
  */
 
 /** A produce request's batch is malformed or fails its CRC; nothing of the request was appended. */
@@ -35,20 +36,5 @@ export class UnsupportedCompressionError extends CorruptBatchError {
   constructor(message: string) {
     super(message);
     this.name = 'UnsupportedCompressionError';
-  }
-}
-
-/** A fetch asked for an offset outside [logStartOffset, highWatermark]. */
-export class OffsetOutOfRangeError extends Error {
-  readonly code = 'OFFSET_OUT_OF_RANGE';
-  readonly offset: bigint;
-  readonly logStartOffset: bigint;
-  readonly highWatermark: bigint;
-  constructor(offset: bigint, logStartOffset: bigint, highWatermark: bigint) {
-    super(`offset ${offset} outside [${logStartOffset}, ${highWatermark}]`);
-    this.name = 'OffsetOutOfRangeError';
-    this.offset = offset;
-    this.logStartOffset = logStartOffset;
-    this.highWatermark = highWatermark;
   }
 }

@@ -1,16 +1,8 @@
 /**
- * Kafka's variable-length integers (the protobuf encoding with zigzag), as used inside magic-2 records.
- *
- * Unsigned base-128: 7 value bits per byte, least significant group first, high bit set on every
- * byte but the last. Signed values are zigzag-mapped first, so small magnitudes stay short:
- *
- *     value    0   -1    1   -2    2  ...  2147483647  -2147483648
- *     zigzag   0    1    2    3    4  ...  4294967294   4294967295
- *
- *   varint (int32):  1..5 bytes    0 → 00    -1 → 01    300 → d8 04    -2147483648 → ff ff ff ff 0f
- *   varlong (int64): 1..10 bytes   only values whose zigzag form is a safe integer (-2^52 .. 2^52 - 1)
- *                                  are decoded here: a timestamp delta past that is 140,000 years of
- *                                  milliseconds, so it is corrupt
+ * Kafka's variable-length integers inside magic-2 records, over the one varint implementation
+ * (../../util/varint.ts, drawn there): varints are int32, varlongs here only values whose zigzag form is a
+ * safe integer (-2^52 .. 2^52 - 1) are decoded; a timestamp delta past that is 140,000 years of
+ * milliseconds, so it is corrupt.
  *
  * A ByteCursor reads these and the fixed-size fields between them from a bounded window of a Buffer.
  * Every read checks the window first and throws CorruptBatchError, so no malformed input can surface
@@ -18,15 +10,23 @@
  */
 
 import { CorruptBatchError } from './errors.js';
+import {
+  MAX_UVARINT_BYTES,
+  VARINT_TRUNCATED,
+  readUvarint,
+  unzigzag32,
+  uvarintSize,
+  uvarintRead,
+  uvarlongSize,
+  writeUvarint,
+  writeUvarlong,
+  zigzag32,
+} from '../../util/varint.js';
 
 /** Longest varint: 5 groups of 7 bits hold 32 bits. */
-export const MAX_VARINT_BYTES = 5;
+export const MAX_VARINT_BYTES = MAX_UVARINT_BYTES;
 /** Longest varlong: 10 groups of 7 bits hold 64 bits. */
 export const MAX_VARLONG_BYTES = 10;
-/** The 5th varint byte may only carry the top 4 of 32 bits. */
-const LAST_VARINT_BYTE_MAX = 0x0f;
-/** 2^28: the weight of the 5th group, past what 32-bit bitwise operators can shift into. */
-const TWO_TO_28 = 0x10000000;
 /** Largest zigzag value a number holds exactly: 2^53 - 1, i.e. values -2^52 .. 2^52 - 1. */
 const MAX_SAFE_ZIGZAG = Number.MAX_SAFE_INTEGER;
 
@@ -60,20 +60,10 @@ export class ByteCursor {
 
   /** A zigzag varint (int32). */
   varint(what: string): number {
-    const bytes = this.bytes;
-    let unsigned = 0;
-    for (let i = 0; i < MAX_VARINT_BYTES; i++) {
-      if (this.position >= this.end) throw new CorruptBatchError(`${what}: varint runs past the end`);
-      const byte = bytes[this.position++]!;
-      if (i === MAX_VARINT_BYTES - 1) {
-        if (byte > LAST_VARINT_BYTE_MAX) throw new CorruptBatchError(`${what}: varint longer than 32 bits`);
-        unsigned += byte * TWO_TO_28;
-        return zigzagDecode(unsigned);
-      }
-      unsigned |= (byte & 0x7f) << (7 * i);
-      if (byte < 0x80) return zigzagDecode(unsigned >>> 0);
-    }
-    throw new CorruptBatchError(`${what}: unreachable varint state`);
+    const unsigned = readUvarint(this.bytes, this.position, this.end);
+    if (unsigned < 0) throw new CorruptBatchError(unsigned === VARINT_TRUNCATED ? `${what}: varint runs past the end` : `${what}: varint longer than 32 bits`);
+    this.position = uvarintRead.end;
+    return unzigzag32(unsigned);
   }
 
   /** A zigzag varlong (int64) in -2^52 .. 2^52 - 1; anything larger is corrupt. */
@@ -101,14 +91,9 @@ export class ByteCursor {
   }
 }
 
-/** Zigzag-decodes an unsigned 32-bit value held in a number. */
-function zigzagDecode(unsigned: number): number {
-  return unsigned % 2 === 0 ? unsigned / 2 : -(unsigned + 1) / 2;
-}
-
-function zigzag32(value: number): number {
+function checkedZigzag32(value: number): number {
   if (!Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) throw new RangeError(`varint ${value} is not an int32`);
-  return value >= 0 ? value * 2 : -value * 2 - 1;
+  return zigzag32(value);
 }
 
 function zigzag64(value: number): number {
@@ -117,40 +102,22 @@ function zigzag64(value: number): number {
   return zigzag;
 }
 
-function unsignedSize(unsigned: number): number {
-  let size = 1;
-  while (unsigned >= 128) {
-    unsigned = Math.floor(unsigned / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeUnsigned(bytes: Buffer, at: number, unsigned: number): number {
-  while (unsigned >= 128) {
-    bytes[at++] = (unsigned % 128) | 0x80;
-    unsigned = Math.floor(unsigned / 128);
-  }
-  bytes[at++] = unsigned;
-  return at;
-}
-
 /** Bytes the zigzag varint of an int32 takes. */
 export function varintSize(value: number): number {
-  return unsignedSize(zigzag32(value));
+  return uvarintSize(checkedZigzag32(value));
 }
 
 /** Writes the zigzag varint of an int32 at `at`; returns the position after it. */
 export function writeVarint(bytes: Buffer, at: number, value: number): number {
-  return writeUnsigned(bytes, at, zigzag32(value));
+  return writeUvarint(bytes, at, checkedZigzag32(value));
 }
 
 /** Bytes the zigzag varlong of an integer in -2^52 .. 2^52 - 1 takes. */
 export function varlongSize(value: number): number {
-  return unsignedSize(zigzag64(value));
+  return uvarlongSize(zigzag64(value));
 }
 
 /** Writes the zigzag varlong of an integer in -2^52 .. 2^52 - 1 at `at`; returns the position after it. */
 export function writeVarlong(bytes: Buffer, at: number, value: number): number {
-  return writeUnsigned(bytes, at, zigzag64(value));
+  return writeUvarlong(bytes, at, zigzag64(value));
 }

@@ -1,7 +1,7 @@
 /**
  * Micro-benchmark of the produce path's record walk over compressed batches (not run by the tests).
  *
- *   node dist/src/storage/partition/record-walk.bench.js [seconds per case]
+ *   node dist/src/format/kafka/record-walk.bench.js [seconds per case]
  *
  * For each codec and batch shape: walkProducedBatches (lengths only, as for a topic that is not compacted)
  * over the same batch repeatedly for SECONDS, printing decompressed MB/s and batches/s. Shapes: a Java
