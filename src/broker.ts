@@ -210,7 +210,7 @@ async function openAndServe(
   // free space is re-checked by bytes written too (a fast publisher outruns the timer), and at once when
   // a write fails for want of space
   const checkDisk = (): void => alarms.disk.check();
-  for (const scheduler of core.schedulers) scheduler.checkEvery(diskCheckBytes(config.diskFreeLimitBytes), checkDisk);
+  engine.checkEvery(diskCheckBytes(config.diskFreeLimitBytes), checkDisk);
   core.onStorageFailure(checkDisk);
   const alerts = new AlertEngine({
     logger,

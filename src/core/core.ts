@@ -6,12 +6,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { DEFAULT_MAX_QUEUES, type UserConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import type { SyncScheduler } from '../storage/sync.js';
-import { UnsupportedFormatError } from '../storage/format-error.js';
 import { isKnownRecordVersion, KNOWN_RECORD_VERSIONS } from './message.js';
-import type { FdCache } from '../storage/fd-cache.js';
-import type { FileStorageEngine } from '../storage/file-engine.js';
-import type { DefinitionStore, DurabilityListener, QueueRecoveryVisitor, QueueStore } from '../storage/stores.js';
+import { UnsupportedFormatError, type DefinitionStore, type Durability, type DurabilityListener, type QueueRecoveryVisitor, type QueueStore, type StorageEngine } from '../storage/stores.js';
 import {
   emptyDefinitions,
   fromStoredDefinitions,
@@ -41,7 +37,7 @@ export const MAX_VHOST_NAME_BYTES = 255;
 export interface CoreOptions {
   readonly dataDir: string;
   /** the storage engine the composition root built; the core closes it last */
-  readonly engine: FileStorageEngine;
+  readonly engine: StorageEngine;
   readonly users: readonly UserConfig[];
   readonly vhosts: readonly string[];
   readonly logger: Logger;
@@ -73,9 +69,8 @@ export type { DurabilityListener } from '../storage/stores.js';
 
 export class BrokerCore implements VhostContext {
   readonly vhosts = new Map<string, VirtualHost>();
-  readonly scheduler: SyncScheduler;
-  /** every descriptor of the storage (queue logs, delayed stores, Kafka partitions), under one budget */
-  readonly files: FdCache;
+  /** the rounds of durable storage (the engine's group commit) */
+  readonly scheduler: Durability;
   /** message counters, rates and latency (read by the management API and /metrics) */
   readonly stats = new BrokerStats();
   /** see CoreOptions.deliverAfterFsync and VhostContext */
@@ -106,7 +101,7 @@ export class BrokerCore implements VhostContext {
   /** holds queued messages back until their records are durable; drops them when the write failed */
   readonly durabilityGate: QueueDurabilityGate;
   /** the logs of transient queues: rounds complete once written (policy 'never'), never fsynced */
-  readonly transientScheduler: SyncScheduler;
+  readonly transientScheduler: Durability;
   private readonly transientGate: QueueDurabilityGate;
   /** the disk alarm, when the broker runs one (publishers are blocked while its reason is set) */
   alarm: ResourceAlarms | null = null;
@@ -116,7 +111,6 @@ export class BrokerCore implements VhostContext {
     this.deliverAfterFsync = options.deliverAfterFsync === true;
     this.scheduler = options.engine.durable;
     this.transientScheduler = options.engine.transient;
-    this.files = options.engine.files;
     this.durabilityGate = new QueueDurabilityGate(this.scheduler);
     this.transientGate = new QueueDurabilityGate(this.transientScheduler);
     this.definitionsListener = {
@@ -134,8 +128,13 @@ export class BrokerCore implements VhostContext {
     return this.scheduler.failure ?? this.transientScheduler.failure;
   }
 
-  /** both schedulers (durable and transient storage), for metrics and the disk check */
-  get schedulers(): readonly SyncScheduler[] {
+  /** the engine: its counters, for metrics */
+  get engine(): StorageEngine {
+    return this.options.engine;
+  }
+
+  /** both durabilities (durable and transient storage), for health checks */
+  get schedulers(): readonly Durability[] {
     return [this.scheduler, this.transientScheduler];
   }
 

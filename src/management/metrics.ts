@@ -130,14 +130,7 @@ export function* metricLines(ctx: ManagementContext, endpoint: MetricsEndpoint =
   yield histogram('postbox_fsync_round_seconds', 'Duration of group-commit fsync rounds', fsync.boundsMs, fsync.counts, fsync.count, fsync.sumMs);
 
   // ---- storage failures (storage/sync.ts)
-  let failures = 0;
-  let unrepaired = 0;
-  let written = 0;
-  for (const s of core.schedulers) {
-    failures += s.failureCount;
-    unrepaired += s.brokenLogCount;
-    written += s.bytesWritten;
-  }
+  const { failures, unrepairedStores: unrepaired, bytesWritten: written } = core.engine.storageCounters();
   yield family('postbox_storage_failed', '1 while storage has a write or fsync failure it has not recovered from (publishes are nacked), and 10 s after') + sample('postbox_storage_failed', '', core.storageFailureReported === null ? 0 : 1);
   yield family('postbox_storage_failures_total', 'Write and fsync failures; each refused everything not yet durable', 'counter') + sample('postbox_storage_failures_total', '', failures);
   yield family('postbox_storage_unrepaired_logs', 'Logs that could not start a new segment after a failure yet (the disk still full)') + sample('postbox_storage_unrepaired_logs', '', unrepaired);

@@ -6,7 +6,7 @@
 import { FdCache, storageOpenFileBudget } from './fd-cache.js';
 import { SyncScheduler, type FsyncPolicy } from './sync.js';
 import type { Logger } from '../log/logger.js';
-import type { StorageEngine } from './stores.js';
+import type { StorageCounters, StorageEngine } from './stores.js';
 import { FileMetaStore } from './file-meta-store.js';
 // ---- queue stores
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -97,6 +97,25 @@ export class FileStorageEngine implements StorageEngine {
     this.sweepTimer = setInterval(() => this.files.sweep(), STORAGE_IDLE_SWEEP_MS);
     this.sweepTimer.unref();
     logger.debug(() => `storage keeps at most ${this.openFileBudget} files open`);
+  }
+
+  storageCounters(): StorageCounters {
+    const schedulers = [this.durable, this.transient];
+    let failures = 0;
+    let unrepairedStores = 0;
+    let bytesWritten = 0;
+    for (const s of schedulers) {
+      failures += s.failureCount;
+      unrepairedStores += s.brokenLogCount;
+      bytesWritten += s.bytesWritten;
+    }
+    return { failures, unrepairedStores, bytesWritten };
+  }
+
+  /** `check` runs whenever about `everyBytes` more were written to any store (the disk-free check). */
+  checkEvery(everyBytes: number, check: () => void): void {
+    this.durable.checkEvery(everyBytes, check);
+    this.transient.checkEvery(everyBytes, check);
   }
 
   onFailure(listener: (error: Error) => void): void {

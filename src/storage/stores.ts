@@ -71,6 +71,16 @@ export interface CommitDurations {
   readonly sumMs: number;
 }
 
+/** An engine's counters since it started (Prometheus: postbox_storage_*). */
+export interface StorageCounters {
+  /** write and commit failures; each refused everything not yet durable */
+  readonly failures: number;
+  /** stores that could not start afresh after a failure yet (the disk still full) */
+  readonly unrepairedStores: number;
+  /** bytes written to the stores */
+  readonly bytesWritten: number;
+}
+
 /**
  * A storage engine: built by the composition root (broker.ts), handed to the core, closed after it.
  * `durable` covers what survives a restart; `transient` what a restart drops anyway (transient queues),
@@ -83,6 +93,8 @@ export interface StorageEngine {
   readonly transient: Durability;
   /** definitions and group offsets (meta-store.ts); their rounds are `durable`'s */
   readonly meta: MetaStore;
+  /** what the engine did so far, for metrics */
+  storageCounters(): StorageCounters;
   /** `listener` runs on every write or commit failure (after the rounds it failed were refused) */
   onFailure(listener: (error: Error) => void): void;
   /** Finish what is written (a last commit), then release every resource; the stores are closed by their owners first. */

@@ -2,7 +2,7 @@
  * The memory engine: the store interfaces over plain memory, for tests (one test body runs over every
  * engine, ARCHITECTURE.md habit 6) and for anything a restart may lose. Nothing survives close().
  */
-import type { StorageEngine } from '../stores.js';
+import type { StorageCounters, StorageEngine } from '../stores.js';
 import { MemoryDurability } from './durability.js';
 import { MemoryMetaStore } from './meta-store.js';
 // ---- queue stores
@@ -16,6 +16,10 @@ export class MemoryStorageEngine implements StorageEngine {
   readonly durable = new MemoryDurability();
   readonly transient = new MemoryDurability();
   readonly meta = new MemoryMetaStore(this.durable);
+
+  storageCounters(): StorageCounters {
+    return { failures: 0, unrepairedStores: 0, bytesWritten: 0 };
+  }
 
   onFailure(_listener: (error: Error) => void): void {
     // memory never fails a write
