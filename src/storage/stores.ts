@@ -9,19 +9,19 @@
  * **durability round** rather than from a promise per message (habit 8: no promise per message).
  *
  * - `Durability` (this file): rounds, their listeners and the current failure.
- * - `QueueStore` (queue-store.ts): a queue's messages: enqueue, read, settle, lease.
- * - `LogStore` (log-store.ts): a Kafka partition's record batches: append, read, high watermark, time index.
- * - `MetaStore` (meta-store.ts): definitions, group offsets with compare-and-set, producer state.
+ * - `QueueStore` (queue-store.ts): a queue's records: append, read, settle (ack, delivered marks), recovery.
+ *   Leases for SQS visibility timeouts are drawn there, not built: nothing calls one yet.
+ * - `LogStore` (log-store.ts): a Kafka partition's record batches: append, read, end offsets, time index,
+ *   retention and compaction. Producer state is rebuilt from the batches (core/stream/producer-state.ts).
+ * - `MetaStore` (meta-store.ts): definitions, group offsets with compare-and-set.
  * - `StorageEngine` (this file): what the composition root builds and hands to the core.
  */
 import type { LogStore, LogStoreOptions } from './log-store.js';
+import type { MetaStore } from './meta-store.js';
+import type { QueueStore, QueueStoreKind, QueueStoreOptions } from './queue-store.js';
 
 export type { CompactionOptions, CompactionResult, LogAppendResult, LogLimits, LogSlice, LogStore, LogStoreOptions } from './log-store.js';
 export { DEFAULT_LOG_SEGMENT_BYTES, MAX_LOG_SEGMENT_BYTES, MIN_LOG_SEGMENT_BYTES, OffsetOutOfRangeError, emptyCompactionResult } from './log-store.js';
-
-import type { MetaStore } from './meta-store.js';
-// ---- queue stores (queue-store.ts)
-import type { QueueStore, QueueStoreKind, QueueStoreOptions } from './queue-store.js';
 export type { QueueRecoveryVisitor, QueueStore, QueueStoreKind, QueueStoreOptions } from './queue-store.js';
 
 /**
