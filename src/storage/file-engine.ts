@@ -65,6 +65,8 @@ export class FileStorageEngine implements StorageEngine {
     this.queuesDir = join(options.dataDir, 'queues');
     this.delayedDir = join(options.dataDir, 'delayed');
     this.transientDir = join(options.dataDir, 'transient');
+    // the engine owns its directory: created here, before any store opens in it (broker.ts locked it already)
+    mkdirSync(options.dataDir, { recursive: true });
     const logger = options.logger;
     const schedulerOptions = {
       // a failed write or fsync is not retried in place (the kernel may have dropped the pages): what it
