@@ -1,7 +1,8 @@
 /**
- * The file engine: queue logs, partition logs, the group-offsets log and the definitions files in the data
- * directory, made durable by one group-commit fsync per round (sync.ts), with every descriptor under one
- * budget (fd-cache.ts). The composition root builds it and hands it to the core.
+ * The file engine: queue logs, partition logs, the group-offsets log, the definitions files and the topic
+ * catalogue (streams/) in the data directory, made durable by one group-commit fsync per round (sync.ts),
+ * with every descriptor under one budget (fd-cache.ts). The composition root builds it and hands it to the
+ * core.
  */
 import { FdCache, storageOpenFileBudget } from './fd-cache.js';
 import { SyncScheduler, type FsyncPolicy } from './sync.js';
