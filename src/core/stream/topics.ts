@@ -25,11 +25,11 @@ import {
   MAX_LOG_SEGMENT_BYTES,
   MIN_LOG_SEGMENT_BYTES,
   emptyCompactionResult,
+  type CatalogedTopic,
   type CompactionResult,
   type DurabilityListener,
   type LogSlice,
   type LogStore,
-  type CatalogedTopic,
   type StorageEngine,
   type StoredTopic,
   type TopicCatalog,
@@ -415,8 +415,6 @@ export class StreamStore implements DurabilityListener {
     this.options.logger.info(`stream topic '${name}' configs altered: ${JSON.stringify(explicit)}`);
     return topic;
   }
-
-
 
   createTopic(name: string, partitions: number, configs: Readonly<Record<string, string | null>>, budget: CreationBudget | null = null): Topic {
     const config = this.validateNewTopic(name, partitions, configs, budget);
