@@ -168,7 +168,6 @@ async function openAndServe(
   });
   const amqp = new AmqpServer(core, config, logger);
   const streams = StreamStore.open({
-    dataDir: lock.dir,
     engine,
     logger,
     autoCreateTopics: config.kafkaAutoCreateTopics,

@@ -3,7 +3,6 @@
  * group-commit scheduler. Protocol adapters talk to this and never to storage directly.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { DEFAULT_MAX_QUEUES, type UserConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { isKnownRecordVersion, KNOWN_RECORD_VERSIONS } from './message.js';
@@ -160,7 +159,6 @@ export class BrokerCore implements VhostContext {
   /** Open the data directory: wipe transient queues, load definitions, recover every durable queue. */
   static open(options: CoreOptions): BrokerCore {
     const core = new BrokerCore(options);
-    mkdirSync(options.dataDir, { recursive: true });
     // read first: definitions of a newer format refuse the start before anything is wiped
     const { store, definitions } = options.engine.meta.openDefinitions({ current: () => toStoredDefinitions(core.currentDefinitions()) });
     core.definitionsStore = store;

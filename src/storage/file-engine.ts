@@ -1,7 +1,8 @@
 /**
- * The file engine: queue logs, partition logs, the group-offsets log and the definitions files in the data
- * directory, made durable by one group-commit fsync per round (sync.ts), with every descriptor under one
- * budget (fd-cache.ts). The composition root builds it and hands it to the core.
+ * The file engine: queue logs, partition logs, the group-offsets log, the definitions files and the topic
+ * catalogue (streams/) in the data directory, made durable by one group-commit fsync per round (sync.ts),
+ * with every descriptor under one budget (fd-cache.ts). The composition root builds it and hands it to the
+ * core.
  */
 import { FdCache, storageOpenFileBudget } from './fd-cache.js';
 import { SyncScheduler, type FsyncPolicy } from './sync.js';
@@ -65,6 +66,8 @@ export class FileStorageEngine implements StorageEngine {
     this.queuesDir = join(options.dataDir, 'queues');
     this.delayedDir = join(options.dataDir, 'delayed');
     this.transientDir = join(options.dataDir, 'transient');
+    // the engine owns its directory: created here, before any store opens in it (broker.ts locked it already)
+    mkdirSync(options.dataDir, { recursive: true });
     const logger = options.logger;
     const schedulerOptions = {
       // a failed write or fsync is not retried in place (the kernel may have dropped the pages): what it

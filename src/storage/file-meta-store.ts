@@ -1,13 +1,15 @@
 /**
  * The file engine's metadata store (meta-store.ts): definitions in definitions.json and its journal
  * (definitions-file.ts), group offsets in groups/offsets.log (group-offsets-file.ts), both made durable by
- * the engine's `durable` scheduler rounds, both in the data directory.
+ * the engine's `durable` scheduler rounds; the topic catalogue in streams/ (topic-catalog-file.ts: a
+ * topic.json per topic and producer-ids, each written durably in place). All in the data directory.
  */
 import path from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { FileDefinitionStore } from './definitions-file.js';
 import { FileGroupOffsetStore } from './group-offsets-file.js';
-import type { DefinitionsOpenOptions, MetaStore, OpenedDefinitions } from './meta-store.js';
+import type { DefinitionsOpenOptions, MetaStore, OpenedDefinitions, OpenedTopicCatalog } from './meta-store.js';
+import { FileTopicCatalog, STREAMS_DIR } from './topic-catalog-file.js';
 import type { SyncScheduler } from './sync.js';
 
 /** The directory of the group offsets log, under the data directory. */
@@ -48,5 +50,10 @@ export class FileMetaStore implements MetaStore {
       info: (line) => logger.info(line),
       ...(open.compactionMinBytes === undefined ? {} : { compactionMinBytes: open.compactionMinBytes }),
     });
+  }
+
+  openTopicCatalog(): OpenedTopicCatalog {
+    const logger = this.options.logger;
+    return FileTopicCatalog.open({ root: path.join(this.options.dataDir, STREAMS_DIR), warn: (line) => logger.warn(line) });
   }
 }

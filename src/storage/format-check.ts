@@ -35,6 +35,7 @@ import {
 } from './format.js';
 import { UnsupportedFormatError, checkFormatVersion } from './format-error.js';
 import { SUPPORTED_ACK_VERSIONS } from './ack-file.js';
+import { DELETED_TOPIC_PREFIX, STREAMS_DIR } from './topic-catalog-file.js';
 import {
   OFFSET_INDEX_MAGIC,
   PARTITION_FORMAT_VERSION,
@@ -50,8 +51,6 @@ const VERSION_HEADER_BYTES = 6;
 const GROUP_OFFSETS_MAGIC = 0x5042474f;
 const GROUP_OFFSETS_FORMAT_VERSION = 1;
 const GROUP_OFFSETS_FILE = path.join('groups', 'offsets.log');
-/** A deleted topic's directory, renamed away and removed at open (core/stream/topics.ts). */
-const DELETED_TOPIC_PREFIX = '.deleted-';
 
 /** Throws UnsupportedFormatError for the first data file under `dataDir` in a format version this Postbox does not read. */
 export function checkDataDirFormats(dataDir: string): void {
@@ -66,7 +65,7 @@ export function checkDataDirFormats(dataDir: string): void {
       }
     }
   }
-  for (const topic of subdirectories(path.join(dataDir, 'streams'))) {
+  for (const topic of subdirectories(path.join(dataDir, STREAMS_DIR))) {
     if (path.basename(topic).startsWith(DELETED_TOPIC_PREFIX)) continue; // removed at open, never read
     for (const partition of subdirectories(topic)) {
       for (const name of readdirOrEmpty(partition)) {

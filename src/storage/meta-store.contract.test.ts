@@ -1,8 +1,9 @@
 /**
  * The metadata store's contract (meta-store.ts), one test body over every engine (ARCHITECTURE.md habit 6):
  * definitions recorded and loaded back, group offsets committed, read, deleted, and compare-and-set on the
- * generation. Tests named "file engine only: …" are about what only a file engine promises (a new engine over
- * the same data directory finds everything).
+ * generation; the topic catalogue (topics created, grown, altered, deleted, listed again; producer-id
+ * blocks). Tests named "file engine only: …" are about what only a file engine promises (a new engine over
+ * the same data directory finds everything, the bytes on disk).
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,8 @@ import path from 'node:path';
 import { createLogger } from '../log/logger.js';
 import { FileStorageEngine } from './file-engine.js';
 import { MemoryStorageEngine } from './memory/engine.js';
-import type { Durability, MetaStore, StorageEngine, StoredDefinitionChange, StoredDefinitions, StoredOffset } from './stores.js';
+import { MIN_LOG_SEGMENT_BYTES, type CatalogedTopic, type Durability, type LogLimits, type MetaStore, type StorageEngine, type StoredDefinitionChange, type StoredDefinitions, type StoredOffset, type StoredTopic } from './stores.js';
+import { encodeBatch } from '../format/kafka/records.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -78,6 +80,33 @@ const binding = (destination: string, routingKey: string) => ({
 
 function offset(topic: string, partition: number, at: bigint, metadata: string | null = null): StoredOffset {
   return { topic, partition, offset: at, leaderEpoch: 3, commitTimestampMs: 1_700_000_000_000, metadata };
+}
+
+const LOG_LIMITS: LogLimits = { segmentBytes: MIN_LOG_SEGMENT_BYTES, segmentMs: null, retentionMs: null, retentionBytes: null };
+const T0 = 1_700_000_000_000;
+
+/** Opens partition `partition` of the topic stored at `storage`, appends `n` one-record batches and closes it. */
+function writeRecords(engine: StorageEngine, storage: string, partition: number, n: number): void {
+  const log = engine.openLogStore(storage, partition, { limits: LOG_LIMITS, logger: () => undefined });
+  for (let i = 0; i < n; i++) log.append(encodeBatch({ baseTimestamp: T0, records: [{ key: null, value: Buffer.from(`r${i}`) }] }), T0);
+  log.close();
+}
+
+/** The log end of partition `partition` of the topic stored at `storage` (opened and closed again). */
+function endOf(engine: StorageEngine, storage: string, partition: number): bigint {
+  const log = engine.openLogStore(storage, partition, { limits: LOG_LIMITS, logger: () => undefined });
+  const end = log.endOffset;
+  log.close();
+  return end;
+}
+
+const topicRecord = (partitions: number, configs: Record<string, string> = {}, id = '0123456789abcdef0123456789abcdef'): StoredTopic => ({ id, partitions, configs });
+
+/** name → record, of a catalogue's listing */
+function listed(topics: readonly CatalogedTopic[]): Record<string, StoredTopic> {
+  const out: Record<string, StoredTopic> = {};
+  for (const t of topics) out[t.name] = t.topic;
+  return out;
 }
 
 /** a group's committed offsets as sorted [topic, partition, offset, metadata] rows */
@@ -219,6 +248,118 @@ for (const engineCase of ENGINES) {
       await engine.close();
     }
   });
+
+  test(`contract (${kind} engine): topics created, grown, altered and deleted are listed as they were left by a catalogue opened anew`, async () => {
+    const engine = engineCase.create();
+    try {
+      const first = engine.meta.openTopicCatalog();
+      assert.deepEqual(first.topics, [], 'a new engine has no topics');
+      const catalog = first.catalog;
+      const aStorage = catalog.prepareTopic('a');
+      catalog.createTopic('a', topicRecord(2, { 'retention.ms': '1000' }));
+      const bStorage = catalog.prepareTopic('b');
+      catalog.createTopic('b', topicRecord(1, {}, 'ffffffffffffffffffffffffffffffff'));
+      catalog.prepareTopic('c');
+      catalog.createTopic('c', topicRecord(1));
+      assert.notEqual(aStorage, bStorage, 'each topic has a place of its own');
+      catalog.updateTopic('a', topicRecord(3, { 'retention.ms': '1000' })); // a grow
+      catalog.updateTopic('b', topicRecord(1, { 'cleanup.policy': 'compact', 'segment.bytes': '2048' }, 'ffffffffffffffffffffffffffffffff')); // an alter
+      catalog.deleteTopic('c');
+      catalog.close();
+
+      const again = engine.meta.openTopicCatalog();
+      assert.deepEqual(listed(again.topics), {
+        a: topicRecord(3, { 'retention.ms': '1000' }),
+        b: topicRecord(1, { 'cleanup.policy': 'compact', 'segment.bytes': '2048' }, 'ffffffffffffffffffffffffffffffff'),
+      });
+      assert.deepEqual(
+        again.topics.map((t) => [t.name, t.storage]).sort(),
+        [
+          ['a', aStorage],
+          ['b', bStorage],
+        ],
+        'a listed topic names the place prepareTopic gave it',
+      );
+      again.catalog.close();
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test(`contract (${kind} engine): the catalogue refuses a second topic of one name, and changes to a topic it does not hold`, async () => {
+    const engine = engineCase.create();
+    try {
+      const { catalog } = engine.meta.openTopicCatalog();
+      catalog.prepareTopic('t');
+      catalog.createTopic('t', topicRecord(1));
+      assert.throws(() => catalog.prepareTopic('t'), /in the catalogue already/, 'preparing would empty a live topic');
+      assert.throws(() => catalog.createTopic('t', topicRecord(2)), /in the catalogue already/);
+      assert.throws(() => catalog.updateTopic('nope', topicRecord(2)), /not in the catalogue/);
+      assert.throws(() => catalog.deleteTopic('nope'), /not in the catalogue/);
+      catalog.deleteTopic('t');
+      assert.throws(() => catalog.deleteTopic('t'), /not in the catalogue/);
+      catalog.close();
+      assert.deepEqual(engine.meta.openTopicCatalog().topics, []);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test(`contract (${kind} engine): a topic's partition logs live in the place the catalogue gave it, and go with the topic`, async () => {
+    const engine = engineCase.create();
+    try {
+      const { catalog } = engine.meta.openTopicCatalog();
+      const storage = catalog.prepareTopic('t');
+      writeRecords(engine, storage, 0, 2);
+      writeRecords(engine, storage, 1, 3);
+      catalog.createTopic('t', topicRecord(2));
+      catalog.close();
+      const reopened = engine.meta.openTopicCatalog();
+      const [t] = reopened.topics;
+      assert.equal(t?.storage, storage);
+      assert.equal(endOf(engine, t.storage, 0), 2n);
+      assert.equal(endOf(engine, t.storage, 1), 3n);
+      reopened.catalog.deleteTopic('t');
+      const fresh = reopened.catalog.prepareTopic('t');
+      assert.equal(endOf(engine, fresh, 1), 0n, 'a topic created again under the name starts empty');
+      reopened.catalog.close();
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test(`contract (${kind} engine): a creation interrupted before its record landed leaves no topic, and the next creation of the name starts empty`, async () => {
+    const engine = engineCase.create();
+    try {
+      const first = engine.meta.openTopicCatalog();
+      const storage = first.catalog.prepareTopic('half');
+      writeRecords(engine, storage, 0, 4); // the partitions were opened, then the process stopped
+      first.catalog.close();
+      const again = engine.meta.openTopicCatalog();
+      assert.deepEqual(again.topics, []);
+      const fresh = again.catalog.prepareTopic('half');
+      assert.equal(endOf(engine, fresh, 0), 0n);
+      again.catalog.close();
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test(`contract (${kind} engine): producer-id blocks never overlap, also across catalogues opened anew`, async () => {
+    const engine = engineCase.create();
+    try {
+      const first = engine.meta.openTopicCatalog();
+      assert.equal(first.catalog.reserveProducerIds(1000), 0, 'a new engine starts at 0');
+      assert.equal(first.catalog.reserveProducerIds(1000), 1000);
+      assert.equal(first.catalog.reserveProducerIds(10), 2000);
+      first.catalog.close();
+      const again = engine.meta.openTopicCatalog();
+      assert.equal(again.catalog.reserveProducerIds(1000), 2010, 'after a reopen: past every block reserved before');
+      again.catalog.close();
+    } finally {
+      await engine.close();
+    }
+  });
 }
 
 test('file engine only: definitions and group offsets survive a new engine over the same data directory', async () => {
@@ -265,6 +406,99 @@ test('file engine only: a definitions snapshot is the version-1 definitions.json
     assert.deepEqual(journal.subarray(8), payload);
     assert.equal(journal.length, 8 + payload.length);
     store.close();
+  } finally {
+    await engine.close();
+  }
+});
+
+test('file engine only: the topic catalogue and its partition logs survive a new engine over the same data directory', async () => {
+  const dataDir = tempDir();
+  const first = new FileStorageEngine({ dataDir, fsync: 'always', logger });
+  const { catalog } = first.meta.openTopicCatalog();
+  const storage = catalog.prepareTopic('kept');
+  writeRecords(first, storage, 0, 2);
+  catalog.createTopic('kept', topicRecord(1, { 'retention.ms': '5' }));
+  assert.equal(catalog.reserveProducerIds(1000), 0);
+  catalog.close();
+  await first.close();
+
+  const second = new FileStorageEngine({ dataDir, fsync: 'always', logger });
+  try {
+    const opened = second.meta.openTopicCatalog();
+    assert.deepEqual(listed(opened.topics), { kept: topicRecord(1, { 'retention.ms': '5' }) });
+    assert.equal(endOf(second, opened.topics[0]!.storage, 0), 2n);
+    assert.equal(opened.catalog.reserveProducerIds(1000), 1000);
+    opened.catalog.close();
+  } finally {
+    await second.close();
+  }
+});
+
+test('file engine only: topic.json is the pretty-printed { id, partitions, configs } and producer-ids the next block start, byte for byte', async () => {
+  const dataDir = tempDir();
+  const engine = new FileStorageEngine({ dataDir, fsync: 'always', logger });
+  try {
+    const { catalog } = engine.meta.openTopicCatalog();
+    const dir = catalog.prepareTopic('t.1');
+    assert.equal(dir, path.join(dataDir, 'streams', 't.1'), "a topic's storage is its directory under streams/");
+    catalog.createTopic('t.1', { configs: { 'retention.ms': '1000', 'cleanup.policy': 'compact' }, partitions: 2, id: '00112233445566778899aabbccddeeff' });
+    const topicFile = path.join(dir, 'topic.json');
+    assert.equal(
+      fs.readFileSync(topicFile, 'utf8'),
+      '{\n  "id": "00112233445566778899aabbccddeeff",\n  "partitions": 2,\n  "configs": {\n    "retention.ms": "1000",\n    "cleanup.policy": "compact"\n  }\n}\n',
+    );
+    catalog.updateTopic('t.1', topicRecord(3, {}, '00112233445566778899aabbccddeeff'));
+    assert.equal(fs.readFileSync(topicFile, 'utf8'), '{\n  "id": "00112233445566778899aabbccddeeff",\n  "partitions": 3,\n  "configs": {}\n}\n');
+    assert.equal(fs.existsSync(`${topicFile}.tmp`), false);
+    catalog.reserveProducerIds(1000);
+    catalog.reserveProducerIds(1000);
+    assert.equal(fs.readFileSync(path.join(dataDir, 'streams', 'producer-ids'), 'utf8'), '2000\n');
+    catalog.close();
+  } finally {
+    await engine.close();
+  }
+});
+
+test('file engine only: an interrupted creation and a deleted topic leave nothing on disk once the catalogue opens again', async () => {
+  const dataDir = tempDir();
+  const streams = path.join(dataDir, 'streams');
+  const engine = new FileStorageEngine({ dataDir, fsync: 'always', logger });
+  try {
+    const first = engine.meta.openTopicCatalog();
+    const half = first.catalog.prepareTopic('half');
+    writeRecords(engine, half, 0, 1);
+    first.catalog.prepareTopic('gone');
+    first.catalog.createTopic('gone', topicRecord(1));
+    first.catalog.deleteTopic('gone');
+    assert.equal(fs.existsSync(path.join(streams, 'gone')), false, 'a deleted topic is renamed away at once');
+    first.catalog.close();
+    // what a crash during the background removal leaves
+    fs.mkdirSync(path.join(streams, '.deleted-old-1-0', '0'), { recursive: true });
+    fs.writeFileSync(path.join(streams, '.deleted-old-1-0', 'topic.json'), '{}');
+    assert.ok(fs.existsSync(path.join(half, '0')));
+
+    const again = engine.meta.openTopicCatalog();
+    assert.deepEqual(again.topics, []);
+    assert.deepEqual(
+      fs.readdirSync(streams).filter((name) => name !== 'producer-ids'),
+      [],
+      'no directory without topic.json, no renamed-away topic',
+    );
+    again.catalog.close();
+  } finally {
+    await engine.close();
+  }
+});
+
+test('file engine only: a topic.json that cannot be read refuses the open and is left as it is', async () => {
+  const dataDir = tempDir();
+  const dir = path.join(dataDir, 'streams', 'broken');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'topic.json'), '{ "id": ');
+  const engine = new FileStorageEngine({ dataDir, fsync: 'always', logger });
+  try {
+    assert.throws(() => engine.meta.openTopicCatalog(), /stream topic 'broken': unreadable topic\.json/);
+    assert.equal(fs.readFileSync(path.join(dir, 'topic.json'), 'utf8'), '{ "id": ');
   } finally {
     await engine.close();
   }

@@ -13,7 +13,7 @@
  *   Leases for SQS visibility timeouts are drawn there, not built: nothing calls one yet.
  * - `LogStore` (log-store.ts): a Kafka partition's record batches: append, read, end offsets, time index,
  *   retention and compaction. Producer state is rebuilt from the batches (core/stream/producer-state.ts).
- * - `MetaStore` (meta-store.ts): definitions, group offsets with compare-and-set.
+ * - `MetaStore` (meta-store.ts): definitions, group offsets with compare-and-set, the topic catalogue.
  * - `StorageEngine` (this file): what the composition root builds and hands to the core.
  */
 import type { LogStore, LogStoreOptions } from './log-store.js';
@@ -91,7 +91,7 @@ export interface StorageEngine {
   readonly kind: string;
   readonly durable: Durability;
   readonly transient: Durability;
-  /** definitions and group offsets (meta-store.ts); their rounds are `durable`'s */
+  /** definitions, group offsets and the topic catalogue (meta-store.ts); their rounds are `durable`'s */
   readonly meta: MetaStore;
   /** what the engine did so far, for metrics */
   storageCounters(): StorageCounters;
@@ -119,9 +119,10 @@ export interface StorageEngine {
 
   // ---- Kafka partitions (log-store.ts) ----
   /**
-   * Opens the log of partition `partition` of the topic stored at `topic` (the file engine: the topic's
-   * directory, the log in its subdirectory `<partition>`; another engine: a key), creating an empty one or
-   * recovering what is stored. Its appends are made durable by `durable`'s rounds.
+   * Opens the log of partition `partition` of the topic stored at `topic` (the storage name its topic
+   * catalogue gave: the file engine's is the topic's directory, the log in its subdirectory `<partition>`;
+   * another engine's a key), creating an empty one or recovering what is stored. Its appends are made
+   * durable by `durable`'s rounds.
    */
   openLogStore(topic: string, partition: number, options: LogStoreOptions): LogStore;
   /**
@@ -135,6 +136,7 @@ export interface StorageEngine {
 
 export type {
   BindingDocument,
+  CatalogedTopic,
   CommitFence,
   CommitOutcome,
   DefinitionStore,
@@ -144,9 +146,12 @@ export type {
   MetaStore,
   NamedDocument,
   OpenedDefinitions,
+  OpenedTopicCatalog,
   StoredDefinitionChange,
   StoredDefinitions,
   StoredOffset,
+  StoredTopic,
+  TopicCatalog,
 } from './meta-store.js';
 export { MAX_GROUP_ID_BYTES } from './meta-store.js';
 /** A data file (or definitions snapshot) in a format version this Postbox does not read: the start is refused. */

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { startTestBroker, tempDataDir } from '../helpers/broker.js';
+import { RawKafkaClient } from '../helpers/kafka-raw.js';
 
 /** a data directory written by the first format (message records version 1), kept as it was */
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/data-v1', import.meta.url));
@@ -84,6 +85,53 @@ test('a queue whose ack file is in the version-1 format (no checksums) keeps its
       await broker.stop();
     }
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Kafka topics written while core/stream/topics.ts still wrote the catalogue itself (c855c0f): 'fixture.t'
+ * created with 2 partitions, grown to 3, configs altered, two records in partition 2; 'fixture.plain' with one
+ * record; one producer id handed out (producer-ids holds 1000). The catalogue behind the engine reads them as they are.
+ */
+const STREAMS_V1_FIXTURE = fileURLToPath(new URL('../../../test/fixtures/data-streams-v1', import.meta.url));
+
+test('Kafka topics written before the topic catalogue moved behind the storage engine open with their ids, partitions, configs, records and producer ids', async () => {
+  const dir = tempDataDir('postbox-streams-v1-');
+  cpSync(STREAMS_V1_FIXTURE, dir, { recursive: true });
+  const topicFile = path.join(dir, 'streams', 'fixture.t', 'topic.json');
+  const topicText = readFileSync(topicFile, 'utf8');
+  const stored = JSON.parse(topicText) as { id: string };
+  const broker = await startTestBroker({ dataDir: dir });
+  try {
+    const topic = broker.streams.topic('fixture.t');
+    assert.ok(topic !== undefined);
+    assert.equal(topic.id.toString('hex'), stored.id);
+    assert.equal(topic.partitions.length, 3);
+    assert.deepEqual(topic.explicitConfigs, { 'retention.ms': '86400000', 'max.message.bytes': '500000' });
+    assert.equal(topic.config.retentionMs, 86_400_000);
+    assert.equal(topic.config.maxMessageBytes, 500_000);
+    assert.deepEqual(
+      [...broker.streams.topics()].map((t) => t.name).sort(),
+      ['fixture.plain', 'fixture.t'],
+    );
+    const client = await RawKafkaClient.connect(broker.kafkaPort);
+    try {
+      assert.deepEqual(
+        (await client.readRecords('fixture.t', 2, 0n, 2)).map((r) => r.value),
+        ['written before the catalogue moved', 'second'],
+      );
+      assert.deepEqual((await client.readRecords('fixture.plain', 0, 0n, 1)).map((r) => r.value), ['plain']);
+      const init = await client.request(22, 4, { transactionalId: null, transactionTimeoutMs: 60_000, producerId: -1n, producerEpoch: -1 });
+      assert.equal(init.errorCode, 0);
+      assert.equal(init.producerId, 1000n, 'the next producer id is past the block the old broker reserved');
+    } finally {
+      client.close();
+    }
+    assert.equal(readFileSync(topicFile, 'utf8'), topicText, 'opening rewrites nothing');
+    assert.equal(readFileSync(path.join(dir, 'streams', 'producer-ids'), 'utf8'), '2000\n');
+  } finally {
+    await broker.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -34,7 +34,7 @@ async function withStreams(make: (dataDir: string) => StorageEngine, body: (stre
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'postbox-append-engines-'));
   dirs.push(dataDir);
   const engine = make(dataDir);
-  const streams = StreamStore.open({ dataDir, engine, logger: createLogger('silent'), autoCreateTopics: false, defaultPartitions: 1, retentionCheckMs: 60_000 });
+  const streams = StreamStore.open({ engine, logger: createLogger('silent'), autoCreateTopics: false, defaultPartitions: 1, retentionCheckMs: 60_000 });
   try {
     await body(streams);
   } finally {

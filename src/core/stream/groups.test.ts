@@ -39,7 +39,7 @@ function open(dir = tempDir(), extra: { compactionMinBytes?: number } = {}): Har
   const logger = createLogger('silent');
   const engine = new FileStorageEngine({ dataDir: dir, fsync: 'always', logger });
   const scheduler = engine.durable;
-  const streams = StreamStore.open({ dataDir: dir, engine, logger, autoCreateTopics: false, defaultPartitions: 1, retentionCheckMs: 60_000 });
+  const streams = StreamStore.open({ engine, logger, autoCreateTopics: false, defaultPartitions: 1, retentionCheckMs: 60_000 });
   if (streams.topic('t') === undefined) streams.createTopic('t', 4, {});
   let now = START;
   const offsets = engine.meta.openGroupOffsets(extra);

@@ -1,27 +1,23 @@
 /**
- * The stream store: Kafka-model topics, each with N partitions, each partition one PartitionLog.
+ * The stream store: Kafka-model topics, each with N partitions, each partition one LogStore.
  * Protocol-neutral: the Kafka adapter maps requests onto it, the management API lists it.
  *
- * On disk, under <dataDir>/streams/:
+ * Storage is the engine's: the topic catalogue (StorageEngine.meta.openTopicCatalog(): each topic's id,
+ * partition count and explicitly set configs, and blocks of producer ids) and one LogStore per partition
+ * (StorageEngine.openLogStore(storage, partition), `storage` being the name the catalogue gave the topic).
+ * The file engine keeps them under <dataDir>/streams/ (drawn in storage/topic-catalog-file.ts).
  *
- *   <topic>/topic.json           { id, partitions, configs }, written at creation and rewritten whole when
- *                                partitions are added or configs altered (always temp file + fsync + rename)
- *   <topic>/<partition>/         one PartitionLog directory per partition (00000000000000000000.log, ...)
- *   .deleted-<topic>-<n>/        a deleted topic, renamed away at once and removed in the background
- *   producer-ids                 the next block of producer ids (InitProducerId), see ProducerIds
- *
- * A topic exists once its topic.json exists: creation makes the partition directories first and renames
- * topic.json into place last, so a crash in between leaves a directory without topic.json, removed at open.
- * Adding partitions works the same way: the new partition directories first, then the topic.json naming the
- * new count; partition directories past the count in topic.json (an interrupted grow) are removed at open.
- * Altered configs take effect in memory only after the new topic.json is in place.
+ * A topic exists once its catalogue record does: creation asks the catalogue for an empty place
+ * (prepareTopic), opens the partitions' logs there, and records the topic last (createTopic), so a crash in
+ * between leaves logs without a record, removed when the catalogue opens. Adding partitions works the same
+ * way: the new partitions' logs first, then the record naming the new count (updateTopic); logs past the
+ * count in the record (an interrupted grow) are removed at open with engine.removeLogStoresFrom. Altered
+ * configs take effect in memory only after the new record is durable.
  *
  * Retention runs on a timer (retentionCheckMs): every partition drops whole sealed segments older than
  * retention.ms or beyond retention.bytes; compacted topics are compacted on the same timer.
  */
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Logger } from '../../log/logger.js';
 import { BrokerError, Errors } from '../../errors/errors.js';
 import {
@@ -29,14 +25,16 @@ import {
   MAX_LOG_SEGMENT_BYTES,
   MIN_LOG_SEGMENT_BYTES,
   emptyCompactionResult,
+  type CatalogedTopic,
   type CompactionResult,
   type DurabilityListener,
   type LogSlice,
   type LogStore,
   type StorageEngine,
+  type StoredTopic,
+  type TopicCatalog,
 } from '../../storage/stores.js';
 import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, walkProducedBatches, type BatchesSummary } from '../../format/kafka/record-walk.js';
-import { syncDirectory, writeFileAtomic } from '../../storage/files.js';
 import { ProducerStates } from './producer-state.js';
 import { DEFAULT_MAX_PARTITIONS_PER_REQUEST, DEFAULT_MAX_PARTITIONS_TOTAL, DEFAULT_MAX_TOPICS } from '../../config/defaults.js';
 import { PartitionCounters } from '../stats.js';
@@ -47,12 +45,9 @@ export const MAX_TOPIC_NAME_LENGTH = 249;
 /** Most partitions one topic may have here; a guard against a typo creating a million directories. */
 export const MAX_PARTITIONS = 10_000;
 const LEGAL_TOPIC_NAME = /^[a-zA-Z0-9._-]+$/;
-const TOPIC_FILE = 'topic.json';
-const DELETED_PREFIX = '.deleted-';
 
 export interface StreamStoreOptions {
-  readonly dataDir: string;
-  /** where partitions' logs are stored (engine.openLogStore) and made durable (engine.durable's rounds) */
+  /** the topic catalogue (engine.meta), where partitions' logs are stored (engine.openLogStore) and made durable (engine.durable's rounds) */
   readonly engine: StorageEngine;
   readonly logger: Logger;
   /** create a topic with defaultPartitions when a client produces to or asks metadata for an unknown one */
@@ -150,14 +145,9 @@ export class Topic {
     readonly config: TopicConfig,
     /** the configs set explicitly, at creation or by an alter (DescribeConfigs reports the rest as defaults) */
     public explicitConfigs: Readonly<Record<string, string>>,
-    readonly dir: string,
+    /** where its partitions' logs are kept: the name the topic catalogue gave it, for engine.openLogStore */
+    readonly storage: string,
   ) {}
-}
-
-interface TopicFile {
-  id: string;
-  partitions: number;
-  configs: Record<string, string>;
 }
 
 export function topicNameProblem(name: string): string | null {
@@ -170,13 +160,12 @@ export function topicNameProblem(name: string): string | null {
 
 export class StreamStore implements DurabilityListener {
   private readonly topicsByName = new Map<string, Topic>();
-  private readonly root: string;
+  private readonly catalog: TopicCatalog;
   private readonly durableWaiters: Array<{ round: number; resolve: () => void; reject: (e: Error) => void }> = [];
   /** partitions with appends not yet durable */
   private pendingPartitions: Partition[] = [];
   private retentionTimer: NodeJS.Timeout | null = null;
   private retentionRunning = false;
-  private deletedCounter = 0;
   private closed = false;
   /** partitions of every topic, kept with the catalogue (the limit checks read it) */
   private partitionTotal = 0;
@@ -185,9 +174,12 @@ export class StreamStore implements DurabilityListener {
   private readonly maxPartitionsPerRequest: number;
   readonly producerIds: ProducerIds;
 
-  private constructor(private readonly options: StreamStoreOptions) {
-    this.root = path.join(options.dataDir, 'streams');
-    this.producerIds = new ProducerIds(path.join(this.root, 'producer-ids'));
+  private constructor(
+    private readonly options: StreamStoreOptions,
+    catalog: TopicCatalog,
+  ) {
+    this.catalog = catalog;
+    this.producerIds = new ProducerIds(catalog);
     this.maxTopics = options.maxTopics ?? DEFAULT_MAX_TOPICS;
     this.maxPartitions = options.maxPartitions ?? DEFAULT_MAX_PARTITIONS_TOTAL;
     this.maxPartitionsPerRequest = options.maxPartitionsPerRequest ?? DEFAULT_MAX_PARTITIONS_PER_REQUEST;
@@ -231,9 +223,9 @@ export class StreamStore implements DurabilityListener {
   }
 
   static open(options: StreamStoreOptions): StreamStore {
-    const store = new StreamStore(options);
-    fs.mkdirSync(store.root, { recursive: true });
-    store.recover();
+    const { catalog, topics } = options.engine.meta.openTopicCatalog();
+    const store = new StreamStore(options, catalog);
+    store.recover(topics);
     options.engine.durable.addListener(store);
     store.retentionTimer = setInterval(() => void store.retentionPass(Date.now()), options.retentionCheckMs);
     store.retentionTimer.unref();
@@ -378,9 +370,9 @@ export class StreamStore implements DurabilityListener {
     const added: Partition[] = [];
     try {
       // what an interrupted grow left was removed at open; these start empty
-      this.options.engine.removeLogStoresFrom(topic.dir, topic.partitions.length);
+      this.options.engine.removeLogStoresFrom(topic.storage, topic.partitions.length);
       for (let p = topic.partitions.length; p < count; p++) added.push(this.openPartition(topic, p));
-      this.writeTopicFile(topic, count, topic.explicitConfigs);
+      this.catalog.updateTopic(name, storedTopic(topic, count, topic.explicitConfigs));
     } catch (err) {
       for (const p of added) p.log.destroy();
       throw err;
@@ -412,7 +404,7 @@ export class StreamStore implements DurabilityListener {
     const topic = this.existingTopic(name);
     const config = this.parseConfigs(configs);
     const explicit = { ...configs };
-    this.writeTopicFile(topic, topic.partitions.length, explicit);
+    this.catalog.updateTopic(name, storedTopic(topic, topic.partitions.length, explicit));
     Object.assign(topic.config, config);
     topic.explicitConfigs = explicit;
     for (const p of topic.partitions) {
@@ -424,24 +416,22 @@ export class StreamStore implements DurabilityListener {
     return topic;
   }
 
-  private writeTopicFile(topic: Topic, partitions: number, configs: Readonly<Record<string, string>>): void {
-    const file: TopicFile = { id: topic.id.toString('hex'), partitions, configs: { ...configs } };
-    writeFileAtomic(path.join(topic.dir, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n');
-  }
-
   createTopic(name: string, partitions: number, configs: Readonly<Record<string, string | null>>, budget: CreationBudget | null = null): Topic {
     const config = this.validateNewTopic(name, partitions, configs, budget);
     const explicit: Record<string, string> = {};
     for (const [key, value] of Object.entries(configs)) if (value !== null) explicit[key] = value;
-    const dir = path.join(this.root, name);
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.mkdirSync(dir, { recursive: true });
+    // the catalogue gives an empty place, the partitions' logs are opened in it, and the record lands last
+    const storage = this.catalog.prepareTopic(name);
     const id = randomBytes(16);
-    const topic = new Topic(name, id, config, explicit, dir);
-    for (let p = 0; p < partitions; p++) topic.partitions.push(this.openPartition(topic, p));
-    const file: TopicFile = { id: id.toString('hex'), partitions, configs: explicit };
-    writeFileAtomic(path.join(dir, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n');
-    syncDirectory(this.root);
+    const topic = new Topic(name, id, config, explicit, storage);
+    try {
+      for (let p = 0; p < partitions; p++) topic.partitions.push(this.openPartition(topic, p));
+      this.catalog.createTopic(name, storedTopic(topic, partitions, explicit));
+    } catch (err) {
+      // nothing was recorded: the logs go (what stays of the place is removed when the catalogue next opens)
+      for (const p of topic.partitions) p.log.destroy();
+      throw err;
+    }
     this.topicsByName.set(name, topic);
     this.partitionTotal += partitions;
     if (budget !== null) budget.remaining -= partitions;
@@ -460,14 +450,7 @@ export class StreamStore implements DurabilityListener {
       p.log.destroy();
       p.notifyAppend();
     }
-    const away = path.join(this.root, `${DELETED_PREFIX}${name}-${process.pid}-${this.deletedCounter++}`);
-    try {
-      fs.renameSync(topic.dir, away);
-      syncDirectory(this.root);
-      fs.rm(away, { recursive: true, force: true }, () => undefined);
-    } catch (err) {
-      this.options.logger.warn(`stream topic '${name}': removing its directory failed: ${(err as Error).message}`);
-    }
+    this.catalog.deleteTopic(name);
     this.options.logger.info(`stream topic '${name}' deleted`);
   }
 
@@ -636,13 +619,14 @@ export class StreamStore implements DurabilityListener {
         p.log.close();
       }
     }
+    this.catalog.close();
     const failure = new Error('broker closing');
     for (const w of this.durableWaiters.splice(0)) w.reject(failure);
   }
 
   private openPartition(topic: Topic, index: number): Partition {
     const config = topic.config;
-    const log = this.options.engine.openLogStore(topic.dir, index, {
+    const log = this.options.engine.openLogStore(topic.storage, index, {
       limits: { segmentBytes: config.segmentBytes, segmentMs: config.segmentMs, retentionMs: config.retentionMs, retentionBytes: config.retentionBytes },
       logger: (line, routine) => {
         if (routine === true) this.options.logger.debug(() => `stream ${topic.name}-${index}: ${line}`);
@@ -655,31 +639,14 @@ export class StreamStore implements DurabilityListener {
     return partition;
   }
 
-  private recover(): void {
-    for (const entry of fs.readdirSync(this.root, { withFileTypes: true })) {
-      if (!entry.isDirectory()) continue;
-      const dir = path.join(this.root, entry.name);
-      if (entry.name.startsWith(DELETED_PREFIX)) {
-        fs.rmSync(dir, { recursive: true, force: true });
-        continue;
-      }
-      let file: TopicFile;
-      try {
-        file = JSON.parse(fs.readFileSync(path.join(dir, TOPIC_FILE), 'utf8')) as TopicFile;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-          // creation was interrupted before topic.json landed: the topic never existed
-          this.options.logger.warn(`stream topic directory '${entry.name}' has no ${TOPIC_FILE} (interrupted creation); removing it`);
-          fs.rmSync(dir, { recursive: true, force: true });
-          continue;
-        }
-        throw new Error(`stream topic '${entry.name}': unreadable ${TOPIC_FILE}: ${(err as Error).message}`);
-      }
+  /** Opens the catalogue's topics (what interrupted creations and deletions left is gone already). */
+  private recover(listed: readonly CatalogedTopic[]): void {
+    for (const { name, storage, topic: stored } of listed) {
       const config = defaultTopicConfig(this.defaultSegmentBytes);
-      for (const [key, value] of Object.entries(file.configs)) parseTopicConfig(config, key, value);
-      const topic = new Topic(entry.name, Buffer.from(file.id, 'hex'), config, file.configs, dir);
-      this.removeUnlistedPartitions(topic, file.partitions);
-      for (let p = 0; p < file.partitions; p++) topic.partitions.push(this.openPartition(topic, p));
+      for (const [key, value] of Object.entries(stored.configs)) parseTopicConfig(config, key, value);
+      const topic = new Topic(name, Buffer.from(stored.id, 'hex'), config, stored.configs, storage);
+      this.removeUnlistedPartitions(topic, stored.partitions);
+      for (let p = 0; p < stored.partitions; p++) topic.partitions.push(this.openPartition(topic, p));
       this.topicsByName.set(topic.name, topic);
       // limits lowered below what exists keep what exists: they only refuse growth
       this.partitionTotal += topic.partitions.length;
@@ -687,18 +654,23 @@ export class StreamStore implements DurabilityListener {
     if (this.topicsByName.size > 0) this.options.logger.info(`streams: ${this.topicsByName.size} topic(s) recovered`);
   }
 
-  /** Removes partition directories numbered at or past `partitions`: a grow interrupted before its topic.json landed. */
+  /** Removes partition logs numbered at or past `partitions`: a grow interrupted before its catalogue record landed. */
   private removeUnlistedPartitions(topic: Topic, partitions: number): void {
-    for (const removed of this.options.engine.removeLogStoresFrom(topic.dir, partitions)) {
-      this.options.logger.warn(`stream topic '${topic.name}': partition ${removed} is past the ${partitions} in ${TOPIC_FILE} (interrupted grow); removed it`);
+    for (const removed of this.options.engine.removeLogStoresFrom(topic.storage, partitions)) {
+      this.options.logger.warn(`stream topic '${topic.name}': partition ${removed} is past the ${partitions} in its catalogue record (interrupted grow); removed it`);
     }
   }
 }
 
+/** A topic's catalogue record with `partitions` partitions and `configs` set explicitly. */
+function storedTopic(topic: Topic, partitions: number, configs: Readonly<Record<string, string>>): StoredTopic {
+  return { id: topic.id.toString('hex'), partitions, configs: { ...configs } };
+}
+
 /**
- * Producer ids for idempotent producers. Ids are handed out from blocks of PRODUCER_ID_BLOCK; the end of
- * the current block is written (durably) before the first id of it is given out, so after a crash the
- * next id is past every id ever handed out. File: the decimal next-block start, one line.
+ * Producer ids for idempotent producers. Ids are handed out from blocks of PRODUCER_ID_BLOCK reserved in
+ * the topic catalogue (durably) before the first id of a block is given out, so after a crash the next id
+ * is past every id ever handed out.
  */
 export const PRODUCER_ID_BLOCK = 1000;
 
@@ -706,19 +678,14 @@ export class ProducerIds {
   private next = 0;
   private blockEnd = 0;
 
-  constructor(private readonly file: string) {
-    try {
-      const stored = Number.parseInt(fs.readFileSync(file, 'utf8').trim(), 10);
-      if (Number.isSafeInteger(stored) && stored >= 0) this.next = this.blockEnd = stored;
-    } catch {
-      // no file yet: start at 0
-    }
-  }
+  constructor(private readonly catalog: TopicCatalog) {}
 
+  /** The next producer id; throws (nothing handed out) when a new block could not be reserved. */
   allocate(): number {
     if (this.next >= this.blockEnd) {
-      this.blockEnd = this.next + PRODUCER_ID_BLOCK;
-      writeFileAtomic(this.file, `${this.blockEnd}\n`);
+      const start = this.catalog.reserveProducerIds(PRODUCER_ID_BLOCK);
+      this.next = start;
+      this.blockEnd = start + PRODUCER_ID_BLOCK;
     }
     return this.next++;
   }

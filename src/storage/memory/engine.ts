@@ -15,7 +15,8 @@ export class MemoryStorageEngine implements StorageEngine {
   readonly kind = 'memory';
   readonly durable = new MemoryDurability();
   readonly transient = new MemoryDurability();
-  readonly meta = new MemoryMetaStore(this.durable);
+  /** the topic catalogue drops a topic's partition logs here (a deleted topic, an unfinished creation) */
+  readonly meta = new MemoryMetaStore(this.durable, (storage) => void this.removeLogStoresFrom(storage, 0));
 
   storageCounters(): StorageCounters {
     return { failures: 0, unrepairedStores: 0, bytesWritten: 0 };
