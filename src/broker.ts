@@ -155,7 +155,6 @@ async function openAndServe(
     queueSegmentBytes: config.segmentBytes,
   });
   const core = BrokerCore.open({
-    dataDir: lock.dir,
     engine,
     users: config.users,
     vhosts: config.vhosts,

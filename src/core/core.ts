@@ -34,7 +34,6 @@ export const STORAGE_FAILURE_HOLD_MS = 10_000;
 export const MAX_VHOST_NAME_BYTES = 255;
 
 export interface CoreOptions {
-  readonly dataDir: string;
   /** the storage engine the composition root built; the core closes it last */
   readonly engine: StorageEngine;
   readonly users: readonly UserConfig[];
