@@ -68,8 +68,8 @@ export const Errors = Object.freeze({
   MESSAGE_TOO_LARGE: def('MESSAGE_TOO_LARGE', 406, 413, 10),
   /** a record the topic cannot take (a keyless record on a compacted topic) */
   INVALID_RECORD: def('INVALID_RECORD', 406, 400, 87),
-  /** a record batch that fails its checks (CRC, sizes, record count): Kafka's CORRUPT_MESSAGE */
-  CORRUPT_RECORD: def('CORRUPT_RECORD', 406, 400, 2),
+  /** a record batch that fails its checks (CRC, sizes, record count): Kafka's CORRUPT_MESSAGE, retriable as Kafka marks it (a batch damaged on the way may arrive whole) */
+  CORRUPT_RECORD: def('CORRUPT_RECORD', 406, 400, 2, true),
   /** a record format this broker does not store (Kafka's message formats v0/v1) */
   UNSUPPORTED_RECORD_FORMAT: def('UNSUPPORTED_RECORD_FORMAT', 406, 400, 43),
   /** a compression codec this broker (or this Node) cannot decode, or the sender's protocol version may not use */
