@@ -52,7 +52,8 @@ import type { UserConfig } from '../../config/config.js';
 import { NO_ACCESS, type AccessKind, type ResourceAccess } from '../../core/users.js';
 import { isLoopbackAddress } from '../../util/net.js';
 import { authenticationFailedText, isSaslMechanism, SaslExchange, SASL_MECHANISMS, type SaslStep } from './sasl.js';
-import { KafkaErrorCode } from './errors.js';
+import { KafkaProtocolState } from './errors.js';
+import { Errors } from '../../errors/errors.js';
 import type { KafkaContext, KafkaSession } from './handlers/context.js';
 import { handlerFor, apiVersionsBody } from './handlers/index.js';
 import { releaseStreamedRecords } from './handlers/fetch.js';
@@ -318,24 +319,24 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
     const mechanisms = [...SASL_MECHANISMS];
     if (this.user !== null || this.saslStarted) {
       this.endAfterAnswer(`a second SaslHandshake (${this.user !== null ? 'already authenticated' : 'handshake already made'}; ILLEGAL_SASL_STATE)`);
-      return { errorCode: KafkaErrorCode.ILLEGAL_SASL_STATE, mechanisms };
+      return { errorCode: KafkaProtocolState.ILLEGAL_SASL_STATE, mechanisms };
     }
     this.saslStarted = true;
     this.startHandshakeTimer();
     if (!isSaslMechanism(mechanism)) {
       this.endAfterAnswer(`SASL mechanism '${mechanism.slice(0, 64)}' is not enabled (UNSUPPORTED_SASL_MECHANISM)`);
-      return { errorCode: KafkaErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms };
+      return { errorCode: Errors.UNSUPPORTED_MECHANISM.kafka, mechanisms };
     }
     this.sasl = new SaslExchange(mechanism, this.context.users, this.fromLoopback);
     if (version === 0) this.rawSasl = true;
-    return { errorCode: KafkaErrorCode.NONE, mechanisms };
+    return { errorCode: KafkaProtocolState.NONE, mechanisms };
   }
 
   saslAuthenticate(token: Buffer, _version: number): SaslAuthenticateResponse | Promise<SaslAuthenticateResponse> {
     const sasl = this.sasl;
     if (sasl === null || this.rawSasl) {
       this.endAfterAnswer('SaslAuthenticate without a SaslHandshake v1 before it (ILLEGAL_SASL_STATE)');
-      return { errorCode: KafkaErrorCode.ILLEGAL_SASL_STATE, errorMessage: 'SaslAuthenticate before SaslHandshake', authBytes: NO_BYTES, sessionLifetimeMs: 0n };
+      return { errorCode: KafkaProtocolState.ILLEGAL_SASL_STATE, errorMessage: 'SaslAuthenticate before SaslHandshake', authBytes: NO_BYTES, sessionLifetimeMs: 0n };
     }
     if (sasl.decides && this.context.logins !== undefined) {
       // the deciding token goes through the login guard: logged per source, answered late for a source
@@ -365,10 +366,10 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
       const reason = `SASL ${sasl.mechanism} login refused for user '${step.user.slice(0, 255)}': ${step.reason} (SASL_AUTHENTICATION_FAILED)`;
       if (logFailure) this.endAfterAnswer(reason);
       else this.endAfterAnswer(reason, true);
-      return { errorCode: KafkaErrorCode.SASL_AUTHENTICATION_FAILED, errorMessage: authenticationFailedText(sasl.mechanism), authBytes: NO_BYTES, sessionLifetimeMs: 0n };
+      return { errorCode: Errors.UNAUTHORIZED.kafka, errorMessage: authenticationFailedText(sasl.mechanism), authBytes: NO_BYTES, sessionLifetimeMs: 0n };
     }
     if (step.kind === 'done') this.authenticated(step.user, sasl.mechanism);
-    return { errorCode: KafkaErrorCode.NONE, errorMessage: null, authBytes: step.token, sessionLifetimeMs: 0n };
+    return { errorCode: KafkaProtocolState.NONE, errorMessage: null, authBytes: step.token, sessionLifetimeMs: 0n };
   }
 
   private authenticated(user: UserConfig, mechanism: string): void {
@@ -555,7 +556,7 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
     } catch (err) {
       if (err instanceof UnsupportedKafkaRequestError && err.apiKey === API_VERSIONS_API.apiKey) {
         // the client asked for an ApiVersions version we do not know: answer with v0 and our versions
-        this.answerNow(encodeResponse(API_VERSIONS_API.apiKey, 0, err.correlationId, apiVersionsBody(KafkaErrorCode.UNSUPPORTED_VERSION)));
+        this.answerNow(encodeResponse(API_VERSIONS_API.apiKey, 0, err.correlationId, apiVersionsBody(Errors.NOT_IMPLEMENTED.kafka)));
         return;
       }
       if (err instanceof UnsupportedKafkaRequestError || err instanceof KafkaCodecError) return this.fail(err.message);

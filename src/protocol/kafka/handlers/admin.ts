@@ -5,7 +5,8 @@
  * message, the others in the same request still go through. validateOnly runs every check and changes
  * nothing. Broker resources cannot be altered here (Postbox's broker settings come from flags, environment
  * variables and the config file, read once at start), so a non-empty change to one is refused with
- * INVALID_REQUEST, the code Kafka gives for a broker config that cannot be updated dynamically.
+ * INVALID_REQUEST (the registry's INVALID_ARGUMENT), the code Kafka gives for a broker config that cannot be
+ * updated dynamically. Every refusal is a registry entry (src/errors/errors.ts): failure(Errors.X, message).
  */
 import {
   ALTER_CONFIGS_API,
@@ -14,7 +15,8 @@ import {
   type CreatePartitionsTopic,
   type CreatePartitionsTopicResult,
 } from '../generated/messages.js';
-import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
+import { KafkaProtocolState, kafkaFailureOf } from '../errors.js';
+import { Errors, type ErrorDef } from '../../../errors/errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler, KafkaSession } from './context.js';
 import type { CreationBudget, StreamStore } from '../../../core/stream/topics.js';
 import { applyTopicConfigChanges, type TopicConfigChange } from '../../../core/stream/topic-config.js';
@@ -36,10 +38,11 @@ interface Outcome {
   errorMessage: string | null;
 }
 
-const OK: Outcome = Object.freeze({ errorCode: KafkaErrorCode.NONE, errorMessage: null });
+const OK: Outcome = Object.freeze({ errorCode: KafkaProtocolState.NONE, errorMessage: null });
 
-function failure(errorCode: number, errorMessage: string): Outcome {
-  return { errorCode, errorMessage };
+/** A refusal: the registry entry's Kafka code, with the message for this resource. */
+function failure(error: ErrorDef, errorMessage: string): Outcome {
+  return { errorCode: error.kafka, errorMessage };
 }
 
 /** The outcome of a core call: its BrokerError as a Kafka error; anything else is a real failure and rethrown. */
@@ -48,9 +51,9 @@ function attempt(action: () => void): Outcome {
     action();
     return OK;
   } catch (err) {
-    const code = kafkaErrorCodeOf(err);
-    if (code === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
-    return failure(code, (err as Error).message);
+    const refused = kafkaFailureOf(err);
+    if (refused === null) throw err;
+    return failure(refused, (err as Error).message);
   }
 }
 
@@ -84,12 +87,12 @@ function assignmentProblem(context: KafkaContext, topic: CreatePartitionsTopic, 
 function createPartitions(context: KafkaContext, topic: CreatePartitionsTopic, validateOnly: boolean, budget: CreationBudget): Outcome {
   const streams = context.streams;
   const existing = streams.topic(topic.name);
-  if (existing === undefined) return failure(KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `The topic '${topic.name}' does not exist.`);
+  if (existing === undefined) return failure(Errors.UNKNOWN_TOPIC, `The topic '${topic.name}' does not exist.`);
   const current = existing.partitions.length;
   const counted = attempt(() => streams.validatePartitionCount(topic.name, topic.count, budget));
-  if (counted.errorCode !== KafkaErrorCode.NONE) return counted;
+  if (counted.errorCode !== KafkaProtocolState.NONE) return counted;
   const problem = assignmentProblem(context, topic, current);
-  if (problem !== null) return failure(KafkaErrorCode.INVALID_REPLICA_ASSIGNMENT, problem);
+  if (problem !== null) return failure(Errors.INVALID_REPLICA_ASSIGNMENT, problem);
   if (validateOnly) {
     budget.remaining -= topic.count - current; // a dry run is judged as the real request would be
     return OK;
@@ -106,12 +109,12 @@ const CREATE_PARTITIONS: KafkaHandler<typeof CREATE_PARTITIONS_API.apiKey> = {
     const budget = context.streams.creationBudget();
     const results: CreatePartitionsTopicResult[] = request.topics.map((t) => {
       const outcome = twice.has(t.name)
-        ? failure(KafkaErrorCode.INVALID_REQUEST, `Duplicate topic in request: ${t.name}`)
+        ? failure(Errors.INVALID_ARGUMENT, `Duplicate topic in request: ${t.name}`)
         : !session.allows('configure', t.name)
-          ? failure(KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, `Authorization failed: no configure permission on topic '${t.name}'.`)
+          ? failure(Errors.ACCESS_REFUSED, `Authorization failed: no configure permission on topic '${t.name}'.`)
           : createPartitions(context, t, request.validateOnly, budget);
       // THROTTLING_QUOTA_EXCEEDED exists from CreatePartitions v3 (KIP-599); older clients get POLICY_VIOLATION
-      if (outcome.errorCode === KafkaErrorCode.THROTTLING_QUOTA_EXCEEDED && version < 3) return { name: t.name, ...outcome, errorCode: KafkaErrorCode.POLICY_VIOLATION };
+      if (outcome.errorCode === Errors.THROTTLING_QUOTA_EXCEEDED.kafka && version < 3) return { name: t.name, ...outcome, errorCode: Errors.POLICY_VIOLATION.kafka };
       return { name: t.name, ...outcome };
     });
     return { throttleTimeMs: 0, results };
@@ -133,26 +136,26 @@ interface ConfigResource {
 function nonTopicOutcome(resource: ConfigResource, session: KafkaSession): Outcome | null {
   if (resource.resourceType === RESOURCE_TOPIC) {
     // altering a topic's configs needs configure on it
-    return session.allows('configure', resource.resourceName) ? null : failure(KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, `Authorization failed: no configure permission on topic '${resource.resourceName}'.`);
+    return session.allows('configure', resource.resourceName) ? null : failure(Errors.ACCESS_REFUSED, `Authorization failed: no configure permission on topic '${resource.resourceName}'.`);
   }
   if (resource.resourceType === RESOURCE_BROKER || resource.resourceType === RESOURCE_BROKER_LOGGER) {
     // the broker is the cluster: only an administrator may even ask (Kafka's ALTER_CONFIGS on the cluster)
-    if (!session.isAdministrator()) return failure(KafkaErrorCode.CLUSTER_AUTHORIZATION_FAILED, 'Cluster authorization failed: altering broker configs needs the administrator tag.');
-    return resource.configs.length === 0 ? OK : failure(KafkaErrorCode.INVALID_REQUEST, BROKER_CONFIGS_MESSAGE);
+    if (!session.isAdministrator()) return failure(Errors.CLUSTER_ACCESS_REFUSED, 'Cluster authorization failed: altering broker configs needs the administrator tag.');
+    return resource.configs.length === 0 ? OK : failure(Errors.INVALID_ARGUMENT, BROKER_CONFIGS_MESSAGE);
   }
-  return failure(KafkaErrorCode.INVALID_REQUEST, `Config resource type ${resource.resourceType} cannot be altered on this broker (only topics, type ${RESOURCE_TOPIC}).`);
+  return failure(Errors.INVALID_ARGUMENT, `Config resource type ${resource.resourceType} cannot be altered on this broker (only topics, type ${RESOURCE_TOPIC}).`);
 }
 
 /** The checks both alter APIs share: duplicates, the resource type, the topic's existence, repeated config names. */
 function preliminaryOutcome(streams: StreamStore, resource: ConfigResource, duplicated: boolean, session: KafkaSession): Outcome | null {
-  if (duplicated) return failure(KafkaErrorCode.INVALID_REQUEST, `Duplicate resource in request: type ${resource.resourceType}, name '${resource.resourceName}'.`);
+  if (duplicated) return failure(Errors.INVALID_ARGUMENT, `Duplicate resource in request: type ${resource.resourceType}, name '${resource.resourceName}'.`);
   const other = nonTopicOutcome(resource, session);
   if (other !== null) return other;
   if (streams.topic(resource.resourceName) === undefined) {
-    return failure(KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `Topic '${resource.resourceName}' does not exist.`);
+    return failure(Errors.UNKNOWN_TOPIC, `Topic '${resource.resourceName}' does not exist.`);
   }
   const repeated = duplicates(resource.configs.map((c) => c.name));
-  if (repeated.size > 0) return failure(KafkaErrorCode.INVALID_REQUEST, `Error due to duplicate config keys: ${[...repeated].join(', ')}`);
+  if (repeated.size > 0) return failure(Errors.INVALID_ARGUMENT, `Error due to duplicate config keys: ${[...repeated].join(', ')}`);
   return null;
 }
 
@@ -201,7 +204,7 @@ const INCREMENTAL_ALTER_CONFIGS: KafkaHandler<typeof INCREMENTAL_ALTER_CONFIGS_A
       const changes: TopicConfigChange[] = [];
       for (const c of r.configs) {
         const operation = OPERATIONS[c.configOperation];
-        if (operation === undefined) return { ...base, ...failure(KafkaErrorCode.INVALID_REQUEST, `Unknown config operation ${c.configOperation} for ${c.name}.`) };
+        if (operation === undefined) return { ...base, ...failure(Errors.INVALID_ARGUMENT, `Unknown config operation ${c.configOperation} for ${c.name}.`) };
         changes.push({ name: c.name, operation, value: c.value });
       }
       const topic = streams.topic(r.resourceName)!;
@@ -209,7 +212,7 @@ const INCREMENTAL_ALTER_CONFIGS: KafkaHandler<typeof INCREMENTAL_ALTER_CONFIGS_A
       const applied = attempt(() => {
         explicit = applyTopicConfigChanges(topic.explicitConfigs, changes, streams.defaultSegmentBytes);
       });
-      if (applied.errorCode !== KafkaErrorCode.NONE) return { ...base, ...applied };
+      if (applied.errorCode !== KafkaProtocolState.NONE) return { ...base, ...applied };
       return { ...base, ...replaceTopicConfigs(streams, r.resourceName, explicit, request.validateOnly) };
     });
     return { throttleTimeMs: 0, responses };

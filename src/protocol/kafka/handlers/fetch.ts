@@ -8,7 +8,8 @@
  * Fetch sessions (KIP-227) are not kept: every answer has session id 0, so clients send full fetches.
  */
 import { FETCH_API, LIST_OFFSETS_API, type FetchPartition, type FetchRequest, type FetchTopic, type FetchResponse, type FetchResponsePartitionData, type FetchableTopicResponse, type ListOffsetsPartitionResponse } from '../generated/messages.js';
-import { KafkaErrorCode, kafkaErrorCodeOf, unsupportedCompressionNotice } from '../errors.js';
+import { KafkaProtocolState, kafkaFailureOf, unsupportedCompressionNotice } from '../errors.js';
+import { Errors } from '../../../errors/errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler, KafkaSession } from './context.js';
 import type { LogSlice, Partition } from '../../../core/stream/topics.js';
 import { offsetForTime } from '../../../core/stream/browse.js';
@@ -141,7 +142,7 @@ function fetchOnce(context: KafkaContext, request: FetchRequest, session: KafkaS
   const responses: FetchableTopicResponse[] = request.topics.map((t) => {
     // reading needs read on the topic (Kafka: READ); refused partitions say so and disclose nothing
     if (!session.allows('read', t.topic)) {
-      return { topic: t.topic, topicId: t.topicId, partitions: t.partitions.map((p) => partitionData(p.partition, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, undefined, null)) };
+      return { topic: t.topic, topicId: t.topicId, partitions: t.partitions.map((p) => partitionData(p.partition, Errors.ACCESS_REFUSED.kafka, undefined, null)) };
     }
     const topic = streams.topic(t.topic);
     return {
@@ -149,27 +150,27 @@ function fetchOnce(context: KafkaContext, request: FetchRequest, session: KafkaS
       topicId: topic?.id ?? t.topicId,
       partitions: t.partitions.map((p) => {
         const partition = topic?.partitions[p.partition];
-        if (partition === undefined) return partitionData(p.partition, KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, undefined, null);
+        if (partition === undefined) return partitionData(p.partition, Errors.UNKNOWN_TOPIC.kafka, undefined, null);
         partitions.push(partition);
         const log = partition.log;
         const offset = p.fetchOffset;
         if (offset < log.logStartOffset || offset > log.endOffset) {
-          return partitionData(p.partition, KafkaErrorCode.OFFSET_OUT_OF_RANGE, partition, null);
+          return partitionData(p.partition, Errors.OFFSET_OUT_OF_RANGE.kafka, partition, null);
         }
-        if (offset >= partition.highWatermark || budget <= 0) return partitionData(p.partition, KafkaErrorCode.NONE, partition, NO_RECORDS);
+        if (offset >= partition.highWatermark || budget <= 0) return partitionData(p.partition, KafkaProtocolState.NONE, partition, NO_RECORDS);
         let slice: LogSlice | null;
         try {
           // the first partition with data may exceed the budget by one batch (clients must make progress)
           slice = partition.readSlice(offset, Math.min(p.partitionMaxBytes, budget));
         } catch (err) {
-          const code = kafkaErrorCodeOf(err);
-          if (code === KafkaErrorCode.UNKNOWN_SERVER_ERROR) {
+          const failure = kafkaFailureOf(err);
+          if (failure === null) {
             context.logger.error(`kafka fetch ${t.topic}-${p.partition} at ${offset}: ${(err as Error).message}`);
-            return partitionData(p.partition, KafkaErrorCode.KAFKA_STORAGE_ERROR, partition, null);
+            return partitionData(p.partition, Errors.KAFKA_STORAGE_ERROR.kafka, partition, null);
           }
-          return partitionData(p.partition, code, partition, null);
+          return partitionData(p.partition, failure.kafka, partition, null);
         }
-        if (slice === null) return partitionData(p.partition, KafkaErrorCode.NONE, partition, NO_RECORDS);
+        if (slice === null) return partitionData(p.partition, KafkaProtocolState.NONE, partition, NO_RECORDS);
         slices.push(slice);
         sent.push(partition);
         sentBytes.push(slice.length);
@@ -177,11 +178,11 @@ function fetchOnce(context: KafkaContext, request: FetchRequest, session: KafkaS
         sentRecords.push(Math.max(0, Number((log.lastReadEnd < partition.highWatermark ? log.lastReadEnd : partition.highWatermark) - offset)));
         budget -= slice.length;
         bytes += slice.length;
-        return partitionData(p.partition, KafkaErrorCode.NONE, partition, streamedBytes(slice));
+        return partitionData(p.partition, KafkaProtocolState.NONE, partition, streamedBytes(slice));
       }),
     };
   });
-  return { response: { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, sessionId: 0, responses, nodeEndpoints: [] }, bytes, partitions, slices, sent, sentBytes, sentRecords };
+  return { response: { throttleTimeMs: 0, errorCode: KafkaProtocolState.NONE, sessionId: 0, responses, nodeEndpoints: [] }, bytes, partitions, slices, sent, sentBytes, sentRecords };
 }
 
 const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
@@ -192,7 +193,7 @@ const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
   handle(context, asked, _version, session) {
     if (asked.sessionId !== 0 && asked.sessionEpoch > 0) {
       // an incremental fetch in a session this broker never created (it creates none)
-      return { throttleTimeMs: 0, errorCode: KafkaErrorCode.FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [], nodeEndpoints: [] };
+      return { throttleTimeMs: 0, errorCode: KafkaProtocolState.FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [], nodeEndpoints: [] };
     }
     const request = withoutDuplicatePartitions(asked);
     const first = fetchOnce(context, request, session);
@@ -245,7 +246,7 @@ const LIST_OFFSETS: KafkaHandler<typeof LIST_OFFSETS_API.apiKey> = {
         if (!session.allows('read', t.name)) {
           return {
             name: t.name,
-            partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, oldStyleOffsets: [], timestamp: -1n, offset: -1n, leaderEpoch: -1 })),
+            partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: Errors.ACCESS_REFUSED.kafka, oldStyleOffsets: [], timestamp: -1n, offset: -1n, leaderEpoch: -1 })),
           };
         }
         const topic = context.streams.topic(t.name);
@@ -254,12 +255,12 @@ const LIST_OFFSETS: KafkaHandler<typeof LIST_OFFSETS_API.apiKey> = {
           partitions: t.partitions.map((p): ListOffsetsPartitionResponse => {
             const partition = topic?.partitions[p.partitionIndex];
             if (partition === undefined) {
-              return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, oldStyleOffsets: [], timestamp: -1n, offset: -1n, leaderEpoch: -1 };
+              return { partitionIndex: p.partitionIndex, errorCode: Errors.UNKNOWN_TOPIC.kafka, oldStyleOffsets: [], timestamp: -1n, offset: -1n, leaderEpoch: -1 };
             }
             const { offset, timestamp } = listOffset(context, partition, p.timestamp, context.streams.maxDecompressedBatchBytes);
             return {
               partitionIndex: p.partitionIndex,
-              errorCode: KafkaErrorCode.NONE,
+              errorCode: KafkaProtocolState.NONE,
               oldStyleOffsets: offset >= 0n ? [offset] : [],
               timestamp,
               offset,

@@ -23,7 +23,8 @@ import {
   type OffsetFetchResponsePartition,
 } from '../generated/messages.js';
 import { KafkaReader } from '../codec.js';
-import { KafkaErrorCode } from '../errors.js';
+import { KafkaProtocolState } from '../errors.js';
+import { Errors } from '../../../errors/errors.js';
 import { AUTHORIZED_OPERATIONS_OMITTED, type AnyKafkaHandler, type KafkaBrokerIdentity, type KafkaContext, type KafkaHandler, type KafkaSession } from './context.js';
 import type { AssignedTopic, FetchedTopic, GroupError, MemberAssignment } from '../../../core/stream/groups.js';
 
@@ -41,21 +42,24 @@ const NO_METADATA = '';
 
 const EMPTY = Buffer.alloc(0);
 
+/** The coordinator's outcomes: broker failures through the registry, the group protocol's own states by name. */
 const GROUP_ERROR_CODES: Readonly<Record<GroupError, number>> = Object.freeze({
-  none: KafkaErrorCode.NONE,
-  'invalid-group-id': KafkaErrorCode.INVALID_GROUP_ID,
-  'invalid-session-timeout': KafkaErrorCode.INVALID_SESSION_TIMEOUT,
-  'member-id-required': KafkaErrorCode.MEMBER_ID_REQUIRED,
-  'unknown-member': KafkaErrorCode.UNKNOWN_MEMBER_ID,
-  'illegal-generation': KafkaErrorCode.ILLEGAL_GENERATION,
-  'rebalance-in-progress': KafkaErrorCode.REBALANCE_IN_PROGRESS,
-  'inconsistent-protocol': KafkaErrorCode.INCONSISTENT_GROUP_PROTOCOL,
-  'coordinator-not-available': KafkaErrorCode.COORDINATOR_NOT_AVAILABLE,
-  'unknown-partition': KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-  'metadata-too-large': KafkaErrorCode.OFFSET_METADATA_TOO_LARGE,
-  'non-empty-group': KafkaErrorCode.NON_EMPTY_GROUP,
-  'group-not-found': KafkaErrorCode.GROUP_ID_NOT_FOUND,
-  'fenced-instance-id': KafkaErrorCode.FENCED_INSTANCE_ID,
+  none: KafkaProtocolState.NONE,
+  // broker failures: the same failure on the HTTP API (and any protocol) is the same registry entry
+  'invalid-group-id': Errors.INVALID_GROUP_ID.kafka,
+  'coordinator-not-available': Errors.COORDINATOR_NOT_AVAILABLE.kafka,
+  'unknown-partition': Errors.UNKNOWN_TOPIC.kafka,
+  'metadata-too-large': Errors.OFFSET_METADATA_TOO_LARGE.kafka,
+  'non-empty-group': Errors.NON_EMPTY_GROUP.kafka,
+  'group-not-found': Errors.GROUP_NOT_FOUND.kafka,
+  // the classic group protocol's states: Kafka only
+  'invalid-session-timeout': KafkaProtocolState.INVALID_SESSION_TIMEOUT,
+  'member-id-required': KafkaProtocolState.MEMBER_ID_REQUIRED,
+  'unknown-member': KafkaProtocolState.UNKNOWN_MEMBER_ID,
+  'illegal-generation': KafkaProtocolState.ILLEGAL_GENERATION,
+  'rebalance-in-progress': KafkaProtocolState.REBALANCE_IN_PROGRESS,
+  'inconsistent-protocol': KafkaProtocolState.INCONSISTENT_GROUP_PROTOCOL,
+  'fenced-instance-id': KafkaProtocolState.FENCED_INSTANCE_ID,
 });
 
 export function kafkaGroupErrorCode(error: GroupError): number {
@@ -71,7 +75,7 @@ export function kafkaGroupErrorCode(error: GroupError): number {
  */
 function coordinatorFor(identity: KafkaBrokerIdentity, key: string, keyType: number): FindCoordinatorResponseCoordinator {
   if (keyType === KEY_TYPE_GROUP) {
-    return { key, nodeId: identity.nodeId, host: identity.host, port: identity.port, errorCode: KafkaErrorCode.NONE, errorMessage: null };
+    return { key, nodeId: identity.nodeId, host: identity.host, port: identity.port, errorCode: KafkaProtocolState.NONE, errorMessage: null };
   }
   const transaction = keyType === KEY_TYPE_TRANSACTION;
   return {
@@ -79,7 +83,7 @@ function coordinatorFor(identity: KafkaBrokerIdentity, key: string, keyType: num
     nodeId: -1,
     host: '',
     port: -1,
-    errorCode: transaction ? KafkaErrorCode.COORDINATOR_NOT_AVAILABLE : KafkaErrorCode.INVALID_REQUEST,
+    errorCode: transaction ? Errors.COORDINATOR_NOT_AVAILABLE.kafka : Errors.INVALID_ARGUMENT.kafka,
     errorMessage: transaction ? 'transactions are not supported by this broker' : `unknown coordinator key type ${keyType}`,
   };
 }
@@ -93,7 +97,7 @@ const FIND_COORDINATOR: KafkaHandler<typeof FIND_COORDINATOR_API.apiKey> = {
     const identity = context.identity();
     if (version >= 4) {
       const coordinators = request.coordinatorKeys.map((key) => coordinatorFor(identity, key, request.keyType));
-      return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, errorMessage: null, nodeId: -1, host: '', port: -1, coordinators };
+      return { throttleTimeMs: 0, errorCode: KafkaProtocolState.NONE, errorMessage: null, nodeId: -1, host: '', port: -1, coordinators };
     }
     const c = coordinatorFor(identity, request.key, request.keyType);
     return { throttleTimeMs: 0, errorCode: c.errorCode, errorMessage: c.errorMessage, nodeId: c.nodeId, host: c.host, port: c.port, coordinators: [] };
@@ -108,7 +112,7 @@ const JOIN_GROUP: KafkaHandler<typeof JOIN_GROUP_API.apiKey> = {
   maxVersion: 9,
   async handle(context, request, version, session) {
     if (!session.allows('read', request.groupId)) {
-      return { throttleTimeMs: 0, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, generationId: -1, protocolType: null, protocolName: version >= 7 ? null : '', leader: '', skipAssignment: false, memberId: request.memberId, members: [] };
+      return { throttleTimeMs: 0, errorCode: Errors.GROUP_ACCESS_REFUSED.kafka, generationId: -1, protocolType: null, protocolName: version >= 7 ? null : '', leader: '', skipAssignment: false, memberId: request.memberId, members: [] };
     }
     const outcome = await context.groups.join({
       groupId: request.groupId,
@@ -157,7 +161,7 @@ const SYNC_GROUP: KafkaHandler<typeof SYNC_GROUP_API.apiKey> = {
   minVersion: 0,
   maxVersion: 5,
   async handle(context, request, version, session) {
-    if (!session.allows('read', request.groupId)) return { throttleTimeMs: 0, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, protocolType: null, protocolName: null, assignment: EMPTY };
+    if (!session.allows('read', request.groupId)) return { throttleTimeMs: 0, errorCode: Errors.GROUP_ACCESS_REFUSED.kafka, protocolType: null, protocolName: null, assignment: EMPTY };
     const readable = request.assignments.length > 0 && context.groups.protocolTypeOf(request.groupId) === CONSUMER_PROTOCOL_TYPE;
     const assignments: MemberAssignment[] = request.assignments.map((a) => ({
       memberId: a.memberId,
@@ -188,7 +192,7 @@ const HEARTBEAT: KafkaHandler<typeof HEARTBEAT_API.apiKey> = {
   minVersion: 0,
   maxVersion: 4,
   handle(context, request, version, session) {
-    if (!session.allows('read', request.groupId)) return { throttleTimeMs: 0, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED };
+    if (!session.allows('read', request.groupId)) return { throttleTimeMs: 0, errorCode: Errors.GROUP_ACCESS_REFUSED.kafka };
     const error = context.groups.heartbeat(request.groupId, request.memberId, request.generationId, version >= 3 ? request.groupInstanceId : null);
     return { throttleTimeMs: 0, errorCode: kafkaGroupErrorCode(error) };
   },
@@ -199,12 +203,12 @@ const LEAVE_GROUP: KafkaHandler<typeof LEAVE_GROUP_API.apiKey> = {
   minVersion: 0,
   maxVersion: 5,
   handle(context, request, version, session) {
-    if (!session.allows('read', request.groupId)) return { throttleTimeMs: 0, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, members: [] };
+    if (!session.allows('read', request.groupId)) return { throttleTimeMs: 0, errorCode: Errors.GROUP_ACCESS_REFUSED.kafka, members: [] };
     // v0-2 name one member; v3+ a batch, possibly by group instance id
     const leaving = version >= 3 ? request.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId })) : [{ memberId: request.memberId, groupInstanceId: null }];
     const outcome = context.groups.leave(request.groupId, leaving);
     let errorCode = kafkaGroupErrorCode(outcome.error);
-    if (version < 3 && errorCode === KafkaErrorCode.NONE && outcome.members[0] !== undefined) errorCode = kafkaGroupErrorCode(outcome.members[0].error);
+    if (version < 3 && errorCode === KafkaProtocolState.NONE && outcome.members[0] !== undefined) errorCode = kafkaGroupErrorCode(outcome.members[0].error);
     return {
       throttleTimeMs: 0,
       errorCode,
@@ -223,7 +227,7 @@ const OFFSET_COMMIT: KafkaHandler<typeof OFFSET_COMMIT_API.apiKey> = {
   async handle(context, request, version, session) {
     // the group needs read; each topic needs read too (Kafka: READ on both), else its partitions are refused
     if (!session.allows('read', request.groupId)) {
-      return { throttleTimeMs: 0, topics: request.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED })) })) };
+      return { throttleTimeMs: 0, topics: request.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: Errors.GROUP_ACCESS_REFUSED.kafka })) })) };
     }
     const refusedTopics = request.topics.filter((t) => !session.allows('read', t.name));
     const offsets = [];
@@ -252,7 +256,7 @@ const OFFSET_COMMIT: KafkaHandler<typeof OFFSET_COMMIT_API.apiKey> = {
     const topics: OffsetCommitResponseTopic[] = request.topics.map((t) => ({
       name: t.name,
       partitions: refusedTopics.includes(t)
-        ? t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED }))
+        ? t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: Errors.ACCESS_REFUSED.kafka }))
         : t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: kafkaGroupErrorCode(results[i++]!.error) })),
     }));
     return { throttleTimeMs: 0, topics };
@@ -265,7 +269,7 @@ function fetchedPartitions(t: FetchedTopic): OffsetFetchResponsePartition[] {
     committedOffset: p.offset,
     committedLeaderEpoch: p.leaderEpoch,
     metadata: p.metadata ?? NO_METADATA,
-    errorCode: KafkaErrorCode.NONE,
+    errorCode: KafkaProtocolState.NONE,
   }));
 }
 
@@ -278,7 +282,7 @@ function fetchOffsetsFor(context: KafkaContext, session: KafkaSession, groupId: 
   const allowed = wanted === null ? null : wanted.filter((t) => session.allows('read', t.topic));
   const found = context.groups.fetchOffsets(groupId, allowed).filter((t) => session.allows('read', t.topic)).map((t) => ({ name: t.topic, partitions: fetchedPartitions(t) }));
   if (wanted !== null) {
-    for (const t of wanted) if (!session.allows('read', t.topic)) found.push({ name: t.topic, partitions: t.partitions.map((i) => refusedOffset(i, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED)) });
+    for (const t of wanted) if (!session.allows('read', t.topic)) found.push({ name: t.topic, partitions: t.partitions.map((i) => refusedOffset(i, Errors.ACCESS_REFUSED.kafka)) });
   }
   return found;
 }
@@ -291,20 +295,20 @@ const OFFSET_FETCH: KafkaHandler<typeof OFFSET_FETCH_API.apiKey> = {
   handle(context, request, version, session) {
     if (version >= 8) {
       const groups = request.groups.map((g) => {
-        if (!session.allows('read', g.groupId)) return { groupId: g.groupId, topics: [], errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED };
+        if (!session.allows('read', g.groupId)) return { groupId: g.groupId, topics: [], errorCode: Errors.GROUP_ACCESS_REFUSED.kafka };
         const wanted = g.topics === null ? null : g.topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes }));
-        return { groupId: g.groupId, topics: fetchOffsetsFor(context, session, g.groupId, wanted), errorCode: KafkaErrorCode.NONE };
+        return { groupId: g.groupId, topics: fetchOffsetsFor(context, session, g.groupId, wanted), errorCode: KafkaProtocolState.NONE };
       });
-      return { throttleTimeMs: 0, topics: [], errorCode: KafkaErrorCode.NONE, groups };
+      return { throttleTimeMs: 0, topics: [], errorCode: KafkaProtocolState.NONE, groups };
     }
     // null topics (v2+) means every committed offset of the group
     const wanted = request.topics === null ? null : request.topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes }));
     if (!session.allows('read', request.groupId)) {
       // v2+ carry a top-level error; v0-1 only per partition
-      const topics = version >= 2 ? [] : (wanted ?? []).map((t) => ({ name: t.topic, partitions: t.partitions.map((i) => refusedOffset(i, KafkaErrorCode.GROUP_AUTHORIZATION_FAILED)) }));
-      return { throttleTimeMs: 0, topics, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, groups: [] };
+      const topics = version >= 2 ? [] : (wanted ?? []).map((t) => ({ name: t.topic, partitions: t.partitions.map((i) => refusedOffset(i, Errors.GROUP_ACCESS_REFUSED.kafka)) }));
+      return { throttleTimeMs: 0, topics, errorCode: Errors.GROUP_ACCESS_REFUSED.kafka, groups: [] };
     }
-    return { throttleTimeMs: 0, topics: fetchOffsetsFor(context, session, request.groupId, wanted), errorCode: KafkaErrorCode.NONE, groups: [] };
+    return { throttleTimeMs: 0, topics: fetchOffsetsFor(context, session, request.groupId, wanted), errorCode: KafkaProtocolState.NONE, groups: [] };
   },
 };
 
@@ -317,17 +321,17 @@ const DESCRIBE_GROUPS: KafkaHandler<typeof DESCRIBE_GROUPS_API.apiKey> = {
   handle(context, request, _version, session) {
     const groups = request.groups.map((groupId) => {
       if (!session.allows('read', groupId)) {
-        return { errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, groupId, groupState: '', protocolType: '', protocolData: '', members: [], authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED };
+        return { errorCode: Errors.GROUP_ACCESS_REFUSED.kafka, groupId, groupState: '', protocolType: '', protocolData: '', members: [], authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED };
       }
       const view = context.groups.describeGroup(groupId);
       if (view === null) {
         // Kafka describes a group it does not know as Dead, without an error
-        return { errorCode: KafkaErrorCode.NONE, groupId, groupState: 'Dead', protocolType: '', protocolData: '', members: [], authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED };
+        return { errorCode: KafkaProtocolState.NONE, groupId, groupState: 'Dead', protocolType: '', protocolData: '', members: [], authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED };
       }
       // as in Kafka, the protocol, member metadata and assignments are shown only while Stable
       const stable = view.state === 'Stable';
       return {
-        errorCode: KafkaErrorCode.NONE,
+        errorCode: KafkaProtocolState.NONE,
         groupId,
         groupState: view.state,
         protocolType: view.protocolType,
@@ -355,12 +359,12 @@ const LIST_GROUPS: KafkaHandler<typeof LIST_GROUPS_API.apiKey> = {
     // filters match case-insensitively, as Kafka's; empty means no filter
     const states = version >= 4 ? request.statesFilter.map((s) => s.toLowerCase()) : [];
     const types = version >= 5 ? request.typesFilter.map((s) => s.toLowerCase()) : [];
-    if (types.length > 0 && !types.includes(CLASSIC_GROUP_TYPE)) return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, groups: [] };
+    if (types.length > 0 && !types.includes(CLASSIC_GROUP_TYPE)) return { throttleTimeMs: 0, errorCode: KafkaProtocolState.NONE, groups: [] };
     const groups = context.groups
       .listGroups()
       .filter((g) => session.describes(g.groupId) && (states.length === 0 || states.includes(g.state.toLowerCase())))
       .map((g) => ({ groupId: g.groupId, protocolType: g.protocolType, groupState: g.state, groupType: CLASSIC_GROUP_TYPE }));
-    return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, groups };
+    return { throttleTimeMs: 0, errorCode: KafkaProtocolState.NONE, groups };
   },
 };
 
@@ -380,7 +384,7 @@ const DELETE_GROUPS: KafkaHandler<typeof DELETE_GROUPS_API.apiKey> = {
     const errors = await Promise.all(groupIds.map((groupId, i) => (permitted[i] ? context.groups.deleteGroup(groupId) : null)));
     return {
       throttleTimeMs: 0,
-      results: groupIds.map((groupId, i) => ({ groupId, errorCode: errors[i] === null ? KafkaErrorCode.GROUP_AUTHORIZATION_FAILED : kafkaGroupErrorCode(errors[i]!) })),
+      results: groupIds.map((groupId, i) => ({ groupId, errorCode: errors[i] === null ? Errors.GROUP_ACCESS_REFUSED.kafka : kafkaGroupErrorCode(errors[i]!) })),
     };
   },
 };

@@ -3,7 +3,7 @@
  * itself lives here because its answer is this table.
  */
 import { API_VERSIONS_API, type ApiVersionsResponse, type ServedApiKey } from '../generated/messages.js';
-import { KafkaErrorCode } from '../errors.js';
+import { KafkaProtocolState } from '../errors.js';
 import type { AnyKafkaHandler, KafkaHandler } from './context.js';
 import { GROUP_HANDLERS } from './groups.js';
 import { TOPIC_HANDLERS } from './topics.js';
@@ -16,7 +16,7 @@ const API_VERSIONS_HANDLER: KafkaHandler<typeof API_VERSIONS_API.apiKey> = {
   apiKey: API_VERSIONS_API.apiKey,
   minVersion: 0,
   maxVersion: 3,
-  handle: () => apiVersionsBody(KafkaErrorCode.NONE),
+  handle: () => apiVersionsBody(KafkaProtocolState.NONE),
 };
 
 const HANDLERS: readonly AnyKafkaHandler[] = [API_VERSIONS_HANDLER, ...TOPIC_HANDLERS, ...PRODUCE_HANDLERS, ...FETCH_HANDLERS, ...GROUP_HANDLERS, ...ADMIN_HANDLERS, ...SASL_HANDLERS];

@@ -8,7 +8,7 @@
  * of a batch already written is answered with the offset it got then and is not written again.
  */
 import { INIT_PRODUCER_ID_API, PRODUCE_API, type ProduceResponsePartitionProduceResponse, type ProduceResponseTopicProduceResponse } from '../generated/messages.js';
-import { KafkaErrorCode, kafkaErrorCodeOf, unsupportedCompressionNotice } from '../errors.js';
+import { KafkaProtocolState, kafkaFailureOf, unsupportedCompressionNotice } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
 import type { Partition, Topic } from '../../../core/stream/topics.js';
 import { APPEND_NO_ZSTD, APPEND_REFUSED, appendBatches, appendOutcome } from '../../../core/stream/append.js';
@@ -71,33 +71,34 @@ const PRODUCE: KafkaHandler<typeof PRODUCE_API.apiKey> = {
     for (const topicData of request.topicData) {
       let topic: Topic | undefined;
       // an auto-creation refused by a limit: every partition of the topic gets its error code
-      let refused: number = KafkaErrorCode.NONE;
+      let refused: number = KafkaProtocolState.NONE;
       // producing needs write on the topic; creating it on the way needs configure too
-      if (!session.allows('write', topicData.name)) refused = KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED;
+      if (!session.allows('write', topicData.name)) refused = Errors.ACCESS_REFUSED.kafka;
       else {
         try {
           topic = streams.topic(topicData.name) ?? streams.topicOrCreate(topicData.name, session.allows('configure', topicData.name), budget);
         } catch (err) {
-          refused = kafkaErrorCodeOf(err);
-          if (refused === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
+          const failure = kafkaFailureOf(err);
+          if (failure === null) throw err;
+          refused = failure.kafka;
         }
       }
       const partitionResponses: ProduceResponsePartitionProduceResponse[] = [];
       responses.push({ name: topicData.name, partitionResponses });
       for (const p of topicData.partitionData) {
-        const response = partitionResponse(p.index, KafkaErrorCode.NONE, -1n, -1n);
+        const response = partitionResponse(p.index, KafkaProtocolState.NONE, -1n, -1n);
         partitionResponses.push(response);
-        if (refused !== KafkaErrorCode.NONE) {
+        if (refused !== KafkaProtocolState.NONE) {
           response.errorCode = refused;
           continue;
         }
         if (acks !== 0 && acks !== 1 && acks !== -1) {
-          response.errorCode = KafkaErrorCode.INVALID_REQUIRED_ACKS;
+          response.errorCode = KafkaProtocolState.INVALID_REQUIRED_ACKS;
           continue;
         }
         const partition = topic?.partitions[p.index];
         if (partition === undefined) {
-          response.errorCode = KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+          response.errorCode = Errors.UNKNOWN_TOPIC.kafka;
           continue;
         }
         round = Math.max(round, appendToPartition(context, partition, p.records ?? EMPTY, version, response));
@@ -110,7 +111,7 @@ const PRODUCE: KafkaHandler<typeof PRODUCE_API.apiKey> = {
       () => body,
       () => {
         // the fsync failed (or the broker is closing): nothing appended by this request may be acknowledged
-        for (const t of responses) for (const p of t.partitionResponses) if (p.errorCode === KafkaErrorCode.NONE) p.errorCode = KafkaErrorCode.KAFKA_STORAGE_ERROR;
+        for (const t of responses) for (const p of t.partitionResponses) if (p.errorCode === KafkaProtocolState.NONE) p.errorCode = Errors.KAFKA_STORAGE_ERROR.kafka;
         return body;
       },
     );
@@ -123,17 +124,17 @@ const INIT_PRODUCER_ID: KafkaHandler<typeof INIT_PRODUCER_ID_API.apiKey> = {
   maxVersion: 4,
   handle(context, request, _version, session) {
     // Kafka 3 (KIP-679): an idempotent producer needs write on some topic (or IdempotentWrite on the cluster)
-    if (!session.writesSomewhere()) return { throttleTimeMs: 0, errorCode: KafkaErrorCode.CLUSTER_AUTHORIZATION_FAILED, producerId: -1n, producerEpoch: -1 };
+    if (!session.writesSomewhere()) return { throttleTimeMs: 0, errorCode: Errors.CLUSTER_ACCESS_REFUSED.kafka, producerId: -1n, producerEpoch: -1 };
     if (request.transactionalId !== null) {
       // transactions are not supported (docs/compatibility.md): refuse clearly instead of half-working
-      return { throttleTimeMs: 0, errorCode: KafkaErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1n, producerEpoch: -1 };
+      return { throttleTimeMs: 0, errorCode: Errors.TRANSACTIONS_UNSUPPORTED.kafka, producerId: -1n, producerEpoch: -1 };
     }
     if (request.producerId >= 0n && request.producerEpoch >= 0) {
       // v3+: an existing producer bumps its epoch (after a sequence error) and keeps its id
-      if (request.producerEpoch >= 32766) return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, producerId: BigInt(context.streams.producerIds.allocate()), producerEpoch: 0 };
-      return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, producerId: request.producerId, producerEpoch: request.producerEpoch + 1 };
+      if (request.producerEpoch >= 32766) return { throttleTimeMs: 0, errorCode: KafkaProtocolState.NONE, producerId: BigInt(context.streams.producerIds.allocate()), producerEpoch: 0 };
+      return { throttleTimeMs: 0, errorCode: KafkaProtocolState.NONE, producerId: request.producerId, producerEpoch: request.producerEpoch + 1 };
     }
-    return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, producerId: BigInt(context.streams.producerIds.allocate()), producerEpoch: 0 };
+    return { throttleTimeMs: 0, errorCode: KafkaProtocolState.NONE, producerId: BigInt(context.streams.producerIds.allocate()), producerEpoch: 0 };
   },
 };
 

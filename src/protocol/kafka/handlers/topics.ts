@@ -9,7 +9,8 @@ import {
   type DescribeConfigsResult,
   type MetadataResponseTopic,
 } from '../generated/messages.js';
-import { KafkaErrorCode, kafkaErrorCodeOf } from '../errors.js';
+import { KafkaProtocolState, kafkaFailureOf } from '../errors.js';
+import { Errors, type ErrorDef } from '../../../errors/errors.js';
 import { AUTHORIZED_OPERATIONS_OMITTED, type AnyKafkaHandler, type KafkaContext, type KafkaHandler } from './context.js';
 import { topicNameProblem, type Topic } from '../../../core/stream/topics.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_MS, DEFAULT_SEGMENT_MS, TOPIC_CONFIGS } from '../../../core/stream/topic-config.js';
@@ -27,12 +28,12 @@ const SOURCE_DEFAULT = 5;
 function topicMetadata(context: KafkaContext, topic: Topic): MetadataResponseTopic {
   const nodeId = context.identity().nodeId;
   return {
-    errorCode: KafkaErrorCode.NONE,
+    errorCode: KafkaProtocolState.NONE,
     name: topic.name,
     topicId: topic.id,
     isInternal: false,
     partitions: topic.partitions.map((p) => ({
-      errorCode: KafkaErrorCode.NONE,
+      errorCode: KafkaProtocolState.NONE,
       partitionIndex: p.index,
       leaderId: nodeId,
       leaderEpoch: 0,
@@ -69,15 +70,15 @@ const METADATA: KafkaHandler<typeof METADATA_API.apiKey> = {
       for (const requested of request.topics ?? []) {
         const name = requested.name;
         if (name === null) {
-          topics.push(missingTopic(null, KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION));
+          topics.push(missingTopic(null, Errors.UNKNOWN_TOPIC.kafka));
           continue;
         }
         if (topicNameProblem(name) !== null) {
-          topics.push(missingTopic(name, KafkaErrorCode.INVALID_TOPIC_EXCEPTION));
+          topics.push(missingTopic(name, Errors.INVALID_TOPIC.kafka));
           continue;
         }
         if (!session.describes(name)) {
-          topics.push(missingTopic(name, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED));
+          topics.push(missingTopic(name, Errors.ACCESS_REFUSED.kafka));
           continue;
         }
         let topic: Topic | undefined;
@@ -85,12 +86,12 @@ const METADATA: KafkaHandler<typeof METADATA_API.apiKey> = {
           // auto-creation needs configure on the name
           topic = streams.topicOrCreate(name, allowCreate && session.allows('configure', name), budget);
         } catch (err) {
-          const code = kafkaErrorCodeOf(err);
-          if (code === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
-          topics.push(missingTopic(name, code));
+          const failure = kafkaFailureOf(err);
+          if (failure === null) throw err;
+          topics.push(missingTopic(name, failure.kafka));
           continue;
         }
-        topics.push(topic === undefined ? missingTopic(name, KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION) : topicMetadata(context, topic));
+        topics.push(topic === undefined ? missingTopic(name, Errors.UNKNOWN_TOPIC.kafka) : topicMetadata(context, topic));
       }
     }
     return {
@@ -117,23 +118,23 @@ function describeTopicConfigs(topic: Topic, keys: readonly string[] | null): Arr
 
 /**
  * A manual partition assignment is checked as a KRaft controller does: numPartitions and replicationFactor
- * must then be -1 (INVALID_REQUEST), the partition indexes must be 0..N-1, and each partition must name a
- * non-empty list of registered brokers without repeats (INVALID_REPLICA_ASSIGNMENT). This broker is the only
- * one, so every list must be exactly [nodeId].
+ * must then be -1 (INVALID_ARGUMENT: Kafka's INVALID_REQUEST), the partition indexes must be 0..N-1, and each
+ * partition must name a non-empty list of registered brokers without repeats (INVALID_REPLICA_ASSIGNMENT).
+ * This broker is the only one, so every list must be exactly [nodeId].
  */
-function manualAssignmentProblem(t: CreateTopicsRequest['topics'][number], nodeId: number): { errorCode: number; message: string } | null {
-  if (t.numPartitions !== -1) return { errorCode: KafkaErrorCode.INVALID_REQUEST, message: 'A manual partition assignment was specified, but numPartitions was not set to -1.' };
-  if (t.replicationFactor !== -1) return { errorCode: KafkaErrorCode.INVALID_REQUEST, message: 'A manual partition assignment was specified, but replicationFactor was not set to -1.' };
+function manualAssignmentProblem(t: CreateTopicsRequest['topics'][number], nodeId: number): { error: ErrorDef; message: string } | null {
+  if (t.numPartitions !== -1) return { error: Errors.INVALID_ARGUMENT, message: 'A manual partition assignment was specified, but numPartitions was not set to -1.' };
+  if (t.replicationFactor !== -1) return { error: Errors.INVALID_ARGUMENT, message: 'A manual partition assignment was specified, but replicationFactor was not set to -1.' };
   const indexes = new Set(t.assignments.map((a) => a.partitionIndex));
   for (let i = 0; i < t.assignments.length; i++) {
-    if (!indexes.has(i)) return { errorCode: KafkaErrorCode.INVALID_REPLICA_ASSIGNMENT, message: 'partitions should be a consecutive 0-based integer sequence' };
+    if (!indexes.has(i)) return { error: Errors.INVALID_REPLICA_ASSIGNMENT, message: 'partitions should be a consecutive 0-based integer sequence' };
   }
   for (const a of t.assignments) {
-    if (a.brokerIds.length === 0) return { errorCode: KafkaErrorCode.INVALID_REPLICA_ASSIGNMENT, message: `The manual partition assignment includes an empty replica list for partition ${a.partitionIndex}.` };
-    if (new Set(a.brokerIds).size !== a.brokerIds.length) return { errorCode: KafkaErrorCode.INVALID_REPLICA_ASSIGNMENT, message: `The manual partition assignment includes the broker ${a.brokerIds[0]} more than once in partition ${a.partitionIndex}.` };
+    if (a.brokerIds.length === 0) return { error: Errors.INVALID_REPLICA_ASSIGNMENT, message: `The manual partition assignment includes an empty replica list for partition ${a.partitionIndex}.` };
+    if (new Set(a.brokerIds).size !== a.brokerIds.length) return { error: Errors.INVALID_REPLICA_ASSIGNMENT, message: `The manual partition assignment includes the broker ${a.brokerIds[0]} more than once in partition ${a.partitionIndex}.` };
     const unknown = a.brokerIds.find((id) => id !== nodeId);
     if (unknown !== undefined) {
-      return { errorCode: KafkaErrorCode.INVALID_REPLICA_ASSIGNMENT, message: `The manual partition assignment includes broker ${unknown}, but no such broker is registered (this broker, node id ${nodeId}, is the only one).` };
+      return { error: Errors.INVALID_REPLICA_ASSIGNMENT, message: `The manual partition assignment includes broker ${unknown}, but no such broker is registered (this broker, node id ${nodeId}, is the only one).` };
     }
   }
   return null;
@@ -151,16 +152,16 @@ const CREATE_TOPICS: KafkaHandler<typeof CREATE_TOPICS_API.apiKey> = {
       const result: CreateTopicsResponseCreatableTopicResult = {
         name: t.name,
         topicId: ZERO_UUID,
-        errorCode: KafkaErrorCode.NONE,
+        errorCode: KafkaProtocolState.NONE,
         errorMessage: null,
-        topicConfigErrorCode: KafkaErrorCode.NONE,
+        topicConfigErrorCode: KafkaProtocolState.NONE,
         numPartitions: -1,
         replicationFactor: -1,
         configs: [],
       };
       results.push(result);
       if (!session.allows('configure', t.name)) {
-        result.errorCode = KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED;
+        result.errorCode = Errors.ACCESS_REFUSED.kafka;
         result.errorMessage = `Authorization failed: user '${session.userName}' has no configure permission on topic '${t.name}' in vhost '${context.kafkaVhost}'.`;
         continue;
       }
@@ -168,18 +169,18 @@ const CREATE_TOPICS: KafkaHandler<typeof CREATE_TOPICS_API.apiKey> = {
       if (t.assignments.length > 0) {
         const refused = manualAssignmentProblem(t, context.identity().nodeId);
         if (refused !== null) {
-          result.errorCode = refused.errorCode;
+          result.errorCode = refused.error.kafka;
           result.errorMessage = refused.message;
           continue;
         }
       }
       if (t.replicationFactor > 1) {
-        result.errorCode = KafkaErrorCode.INVALID_REPLICATION_FACTOR;
+        result.errorCode = Errors.INVALID_REPLICATION_FACTOR.kafka;
         result.errorMessage = `Replication factor: ${t.replicationFactor} larger than available brokers: 1.`;
         continue;
       }
       if (t.replicationFactor === 0 || t.replicationFactor < -1) {
-        result.errorCode = KafkaErrorCode.INVALID_REPLICATION_FACTOR;
+        result.errorCode = Errors.INVALID_REPLICATION_FACTOR.kafka;
         result.errorMessage = 'Replication factor must be larger than 0, or -1 to use the default value.';
         continue;
       }
@@ -205,10 +206,10 @@ const CREATE_TOPICS: KafkaHandler<typeof CREATE_TOPICS_API.apiKey> = {
           isSensitive: false,
         }));
       } catch (err) {
-        const code = kafkaErrorCodeOf(err);
-        if (code === KafkaErrorCode.UNKNOWN_SERVER_ERROR) throw err;
+        const failure = kafkaFailureOf(err);
+        if (failure === null) throw err;
         // THROTTLING_QUOTA_EXCEEDED exists from CreateTopics v6 (KIP-599); older clients get POLICY_VIOLATION
-        result.errorCode = code === KafkaErrorCode.THROTTLING_QUOTA_EXCEEDED && version < 6 ? KafkaErrorCode.POLICY_VIOLATION : code;
+        result.errorCode = failure === Errors.THROTTLING_QUOTA_EXCEEDED && version < 6 ? Errors.POLICY_VIOLATION.kafka : failure.kafka;
         result.errorMessage = (err as Error).message;
       }
     }
@@ -231,15 +232,15 @@ const DELETE_TOPICS: KafkaHandler<typeof DELETE_TOPICS_API.apiKey> = {
         for (const t of streams.topics()) if (t.id.equals(w.topicId)) name = t.name;
       }
       if (name !== null && !session.allows('configure', name)) {
-        return { name, topicId: w.topicId, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, errorMessage: `Authorization failed: no configure permission on topic '${name}'.` };
+        return { name, topicId: w.topicId, errorCode: Errors.ACCESS_REFUSED.kafka, errorMessage: `Authorization failed: no configure permission on topic '${name}'.` };
       }
       const topic = name === null ? undefined : streams.topic(name);
       if (topic === undefined) {
-        return { name, topicId: w.topicId, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: 'This server does not host this topic.' };
+        return { name, topicId: w.topicId, errorCode: Errors.UNKNOWN_TOPIC.kafka, errorMessage: 'This server does not host this topic.' };
       }
       streams.deleteTopic(topic.name);
       forgotten.push(context.groups.forgetTopic(topic.name)); // its committed offsets go too, as in Kafka
-      return { name: topic.name, topicId: topic.id, errorCode: KafkaErrorCode.NONE, errorMessage: null };
+      return { name: topic.name, topicId: topic.id, errorCode: KafkaProtocolState.NONE, errorMessage: null };
     });
     const response = { throttleTimeMs: 0, responses };
     // answered once the offsets' removal is durable: a topic created again right after starts without them
@@ -288,12 +289,12 @@ const DESCRIBE_CONFIGS: KafkaHandler<typeof DESCRIBE_CONFIGS_API.apiKey> = {
         // Kafka: DescribeConfigs on the cluster; here an administrator or a monitoring user (RabbitMQ's tag
         // for seeing the node)
         if (!session.monitors()) {
-          return { ...base, errorCode: KafkaErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: 'Cluster authorization failed: describing the broker\'s configs needs the administrator or monitoring tag.', configs: [] };
+          return { ...base, errorCode: Errors.CLUSTER_ACCESS_REFUSED.kafka, errorMessage: 'Cluster authorization failed: describing the broker\'s configs needs the administrator or monitoring tag.', configs: [] };
         }
         const nodeId = context.identity().nodeId;
         if (r.resourceName !== '' && r.resourceName !== String(nodeId)) {
           const message = `Unexpected broker id, expected ${nodeId} or empty string, but received ${r.resourceName}`;
-          return { ...base, errorCode: KafkaErrorCode.INVALID_REQUEST, errorMessage: message, configs: [] };
+          return { ...base, errorCode: Errors.INVALID_ARGUMENT.kafka, errorMessage: message, configs: [] };
         }
         const wanted = r.configurationKeys;
         const configs = brokerConfigs(context)
@@ -309,22 +310,22 @@ const DESCRIBE_CONFIGS: KafkaHandler<typeof DESCRIBE_CONFIGS_API.apiKey> = {
             configType: 0,
             documentation: null,
           }));
-        return { ...base, errorCode: KafkaErrorCode.NONE, errorMessage: null, configs };
+        return { ...base, errorCode: KafkaProtocolState.NONE, errorMessage: null, configs };
       }
       if (r.resourceType !== RESOURCE_TOPIC) {
-        return { ...base, errorCode: KafkaErrorCode.INVALID_REQUEST, errorMessage: `resource type ${r.resourceType} is not described by this broker`, configs: [] };
+        return { ...base, errorCode: Errors.INVALID_ARGUMENT.kafka, errorMessage: `resource type ${r.resourceType} is not described by this broker`, configs: [] };
       }
       // Kafka's DescribeConfigs on a topic: here any permission that lets the user describe it
       if (!session.describes(r.resourceName)) {
-        return { ...base, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, errorMessage: `Authorization failed for topic '${r.resourceName}'.`, configs: [] };
+        return { ...base, errorCode: Errors.ACCESS_REFUSED.kafka, errorMessage: `Authorization failed for topic '${r.resourceName}'.`, configs: [] };
       }
       const topic = context.streams.topic(r.resourceName);
       if (topic === undefined) {
-        return { ...base, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `Topic '${r.resourceName}' does not exist.`, configs: [] };
+        return { ...base, errorCode: Errors.UNKNOWN_TOPIC.kafka, errorMessage: `Topic '${r.resourceName}' does not exist.`, configs: [] };
       }
       return {
         ...base,
-        errorCode: KafkaErrorCode.NONE,
+        errorCode: KafkaProtocolState.NONE,
         errorMessage: null,
         configs: describeTopicConfigs(topic, r.configurationKeys).map((c) => ({
           name: c.name,
