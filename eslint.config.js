@@ -62,7 +62,10 @@ export default tseslint.config(
   {
     files: ['src/protocol/**/*.ts'],
     rules: {
-      'no-restricted-imports': forbid(['**/storage/**', '**/management/**', '**/cli/**', '**/client/**'], 'a protocol adapter talks to core only (ARCHITECTURE.md layering)'),
+      'no-restricted-imports': forbid(
+        ['**/storage/**', '**/management/**', '**/cli/**', '**/client/**'],
+        'a protocol adapter talks to core only (ARCHITECTURE.md layering)',
+      ),
     },
   },
   {
@@ -74,7 +77,10 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['**/storage/**', '**/management/**', '**/cli/**', '**/broker.js'], message: 'the AMQP client shares no broker state (eslint.config.js)' },
-            { regex: '/protocol/(?!amqp/generated/spec\\.js$|amqp/frame-parser\\.js$)', message: 'of protocol/ the AMQP client imports the generated codecs and the frame parser only' },
+            {
+              regex: '/protocol/(?!amqp/generated/spec\\.js$|amqp/frame-parser\\.js$)',
+              message: 'of protocol/ the AMQP client imports the generated codecs and the frame parser only',
+            },
             { regex: '/core/(?!field-table\\.js$)', message: 'of core/ the AMQP client imports the field-table codec only' },
           ],
         },
@@ -107,7 +113,10 @@ export default tseslint.config(
   {
     files: ['src/storage/**/*.ts'],
     rules: {
-      'no-restricted-imports': forbid([...ABOVE_CORE, '**/core/**'], 'storage knows nothing of the core model, routing or protocols (ARCHITECTURE.md layering)'),
+      'no-restricted-imports': forbid(
+        [...ABOVE_CORE, '**/core/**'],
+        'storage knows nothing of the core model, routing or protocols (ARCHITECTURE.md layering)',
+      ),
     },
   },
   {
@@ -122,13 +131,19 @@ export default tseslint.config(
   {
     files: ['src/util/**/*.ts', 'src/log/**/*.ts', 'src/errors/**/*.ts'],
     rules: {
-      'no-restricted-imports': forbid([...ABOVE_CORE, '**/core/**', '**/storage/**', '**/format/**', '**/config/**'], 'util/, log/ and errors/ are the bottom layer (ARCHITECTURE.md layering)'),
+      'no-restricted-imports': forbid(
+        [...ABOVE_CORE, '**/core/**', '**/storage/**', '**/format/**', '**/config/**'],
+        'util/, log/ and errors/ are the bottom layer (ARCHITECTURE.md layering)',
+      ),
     },
   },
   {
     files: ['src/config/**/*.ts'],
     rules: {
-      'no-restricted-imports': forbid([...ABOVE_CORE, '**/core/**'], 'config/ is read by every layer, so it imports none above the bottom (ARCHITECTURE.md layering)'),
+      'no-restricted-imports': forbid(
+        [...ABOVE_CORE, '**/core/**'],
+        'config/ is read by every layer, so it imports none above the bottom (ARCHITECTURE.md layering)',
+      ),
     },
   },
 );

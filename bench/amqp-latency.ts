@@ -58,7 +58,9 @@ async function main(): Promise<void> {
 
   const log = (line: string): void => void process.stderr.write(line + '\n');
   log(`machine: ${machineInfo()}`);
-  log(`rate ${rate} msg/s for ${durationSeconds} s (first ${warmupSeconds} s not recorded), body ${bodySize} B, prefetch ${prefetch}, ack multiple every ${ackEvery}`);
+  log(
+    `rate ${rate} msg/s for ${durationSeconds} s (first ${warmupSeconds} s not recorded), body ${bodySize} B, prefetch ${prefetch}, ack multiple every ${ackEvery}`,
+  );
 
   const running: Partial<Record<BrokerName, Broker>> = {};
   try {
@@ -124,7 +126,15 @@ async function main(): Promise<void> {
             .flatMap((r) =>
               brokers.map((name) => {
                 const res = r.results[name];
-                return [r.mode, name, ms(res, (l) => l.p50), ms(res, (l) => l.p99), ms(res, (l) => l.p999), ms(res, (l) => l.max), isResult(res) ? String(res.latency!.samples) : '-'];
+                return [
+                  r.mode,
+                  name,
+                  ms(res, (l) => l.p50),
+                  ms(res, (l) => l.p99),
+                  ms(res, (l) => l.p999),
+                  ms(res, (l) => l.max),
+                  isResult(res) ? String(res.latency!.samples) : '-',
+                ];
               }),
             ),
         ),
@@ -149,7 +159,11 @@ async function main(): Promise<void> {
         }
       }
     }
-    process.stdout.write(`servers: ${Object.entries(servers).map(([k, v]) => `${k} = ${v}`).join(', ')}\n${out.join('\n')}\n`);
+    process.stdout.write(
+      `servers: ${Object.entries(servers)
+        .map(([k, v]) => `${k} = ${v}`)
+        .join(', ')}\n${out.join('\n')}\n`,
+    );
 
     const jsonPath = flags.get('json');
     if (jsonPath) {

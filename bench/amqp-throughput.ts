@@ -146,7 +146,11 @@ async function main(): Promise<void> {
         }
       }
     }
-    process.stdout.write(`servers: ${Object.entries(serverNames).map(([k, v]) => `${k} = ${v}`).join(', ')}\n${out.join('\n')}\n`);
+    process.stdout.write(
+      `servers: ${Object.entries(serverNames)
+        .map(([k, v]) => `${k} = ${v}`)
+        .join(', ')}\n${out.join('\n')}\n`,
+    );
 
     const jsonPath = flags.get('json');
     if (jsonPath) {

@@ -55,7 +55,18 @@ function main(): void {
     console.log(
       table(
         ['log MB', 'segments', 'records', 'removed', 'MB after', 'pass ms', 'steps', 'longest step ms'],
-        [[(before / 1e6).toFixed(0), String(segments), String(n), String(removed), (log.sizeBytes / 1e6).toFixed(0), total.toFixed(0), String(count), longest.toFixed(1)]],
+        [
+          [
+            (before / 1e6).toFixed(0),
+            String(segments),
+            String(n),
+            String(removed),
+            (log.sizeBytes / 1e6).toFixed(0),
+            total.toFixed(0),
+            String(count),
+            longest.toFixed(1),
+          ],
+        ],
       ),
     );
   } finally {

@@ -51,7 +51,11 @@ async function main(): Promise<void> {
     delay.enable();
     const started = performance.now();
     const self = fileURLToPath(import.meta.url);
-    const child = spawn(process.execPath, [self, '--client', '--url', `amqp://guest:guest@127.0.0.1:${broker.amqpPort}`, '--queues', String(queues), '--channels', String(channels)], { stdio: 'inherit' });
+    const child = spawn(
+      process.execPath,
+      [self, '--client', '--url', `amqp://guest:guest@127.0.0.1:${broker.amqpPort}`, '--queues', String(queues), '--channels', String(channels)],
+      { stdio: 'inherit' },
+    );
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     const ms = performance.now() - started;
     delay.disable();

@@ -62,13 +62,39 @@ async function main(): Promise<void> {
   const readSlice = async (label: string, fromOffset: number, topicBytes: number): Promise<void> => {
     for (const cache of canDrop ? (['warm', 'cold'] as const) : (['warm'] as const)) {
       if (cache === 'cold') dropPageCache();
-      const run = await runKcat(['-C', '-b', bootstrap, '-t', TOPIC, '-p', '0', '-o', String(fromOffset), '-c', String(sliceRecords), '-e', '-q', '-f', '%s\n'], broker.pid);
+      const run = await runKcat(
+        ['-C', '-b', bootstrap, '-t', TOPIC, '-p', '0', '-o', String(fromOffset), '-c', String(sliceRecords), '-e', '-q', '-f', '%s\n'],
+        broker.pid,
+      );
       reads.push({ label, cache, topicBytes, fromOffset, records: sliceRecords, run });
     }
   };
   try {
     for (let slice = 0; slice < slices; slice++) {
-      produces.push(await runKcat(['-P', '-b', bootstrap, '-t', TOPIC, '-p', '0', '-X', 'acks=all', '-X', 'linger.ms=5', '-X', 'batch.num.messages=10000', '-X', 'queue.buffering.max.messages=1000000', '-l', file], broker.pid));
+      produces.push(
+        await runKcat(
+          [
+            '-P',
+            '-b',
+            bootstrap,
+            '-t',
+            TOPIC,
+            '-p',
+            '0',
+            '-X',
+            'acks=all',
+            '-X',
+            'linger.ms=5',
+            '-X',
+            'batch.num.messages=10000',
+            '-X',
+            'queue.buffering.max.messages=1000000',
+            '-l',
+            file,
+          ],
+          broker.pid,
+        ),
+      );
       if (slice === 0) await readSlice('offset 0, topic holding one slice', 0, sliceRecords * RECORD_BYTES);
     }
     const records = slices * sliceRecords;
@@ -82,17 +108,36 @@ async function main(): Promise<void> {
   }
 
   const mbps = (records: number, seconds: number): string => ((records * RECORD_BYTES) / seconds / 1e6).toFixed(1);
-  const usPerRecord = (run: KcatRun, records: number): string => (run.brokerCpuSeconds === undefined ? 'n/a' : ((run.brokerCpuSeconds * 1e6) / records).toFixed(2));
+  const usPerRecord = (run: KcatRun, records: number): string =>
+    run.brokerCpuSeconds === undefined ? 'n/a' : ((run.brokerCpuSeconds * 1e6) / records).toFixed(2);
   const gib = (bytes: number): string => (bytes / 2 ** 30).toFixed(1);
   console.log(`# Kafka: reading old offsets and appending as a partition grows, Postbox with kcat — ${machineInfo()}`);
-  console.log(`\n${slices} slices of ${fmtInt(sliceRecords)} records of ${RECORD_BYTES} B (${gib(sliceBytes)} GiB each) into one partition; produce acks=all\n`);
-  const produceRows = produces.map((run, i) => [`slice ${i + 1} (partition at ${gib(i * sliceRecords * RECORD_BYTES)} GiB)`, fmtInt(sliceRecords / run.seconds), mbps(sliceRecords, run.seconds), usPerRecord(run, sliceRecords), `${run.stealPct.toFixed(0)}%`]);
+  console.log(
+    `\n${slices} slices of ${fmtInt(sliceRecords)} records of ${RECORD_BYTES} B (${gib(sliceBytes)} GiB each) into one partition; produce acks=all\n`,
+  );
+  const produceRows = produces.map((run, i) => [
+    `slice ${i + 1} (partition at ${gib(i * sliceRecords * RECORD_BYTES)} GiB)`,
+    fmtInt(sliceRecords / run.seconds),
+    mbps(sliceRecords, run.seconds),
+    usPerRecord(run, sliceRecords),
+    `${run.stealPct.toFixed(0)}%`,
+  ]);
   console.log(table(['produce', 'records/s', 'MB/s', 'broker CPU µs/record', 'CPU stolen by host'], produceRows));
   console.log(canDrop ? '' : '\n(page cache not dropped: not root, so only warm reads)\n');
-  const readRows = reads.map((r) => [r.label, r.cache, gib(r.topicBytes), fmtInt(r.fromOffset), fmtInt(r.records / r.run.seconds), mbps(r.records, r.run.seconds), usPerRecord(r.run, r.records), `${r.run.stealPct.toFixed(0)}%`]);
+  const readRows = reads.map((r) => [
+    r.label,
+    r.cache,
+    gib(r.topicBytes),
+    fmtInt(r.fromOffset),
+    fmtInt(r.records / r.run.seconds),
+    mbps(r.records, r.run.seconds),
+    usPerRecord(r.run, r.records),
+    `${r.run.stealPct.toFixed(0)}%`,
+  ]);
   console.log(table(['read one slice from', 'cache', 'topic GiB', 'from offset', 'records/s', 'MB/s', 'broker CPU µs/record', 'CPU stolen by host'], readRows));
   const json = flags.get('json');
-  if (json !== undefined) writeFileSync(json, JSON.stringify({ machine: machineInfo(), recordBytes: RECORD_BYTES, sliceRecords, produces, reads }, null, 2) + '\n');
+  if (json !== undefined)
+    writeFileSync(json, JSON.stringify({ machine: machineInfo(), recordBytes: RECORD_BYTES, sliceRecords, produces, reads }, null, 2) + '\n');
 }
 
 main().catch((err: unknown) => {

@@ -48,7 +48,11 @@ interface RunResult {
 function directWriteMBps(totalBytes: number): number {
   const dir = mkdtempSync(join(tmpdir(), 'postbox-disk-'));
   try {
-    const result = spawnSync('dd', ['if=/dev/zero', `of=${join(dir, 'direct')}`, 'bs=1M', `count=${Math.ceil(totalBytes / DISK_BLOCK_BYTES)}`, 'oflag=direct'], { encoding: 'utf8' });
+    const result = spawnSync(
+      'dd',
+      ['if=/dev/zero', `of=${join(dir, 'direct')}`, 'bs=1M', `count=${Math.ceil(totalBytes / DISK_BLOCK_BYTES)}`, 'oflag=direct'],
+      { encoding: 'utf8' },
+    );
     const match = /(\d+) bytes .* copied, ([\d.]+) s/.exec(result.stderr ?? '');
     return match === null ? NaN : Number(match[1]) / Number(match[2]) / 1e6;
   } finally {
@@ -93,7 +97,10 @@ async function main(): Promise<void> {
       writeRecordsFile(file, recordBytes, records);
       const topic = `bench-${recordBytes}`;
       const push = (label: string, run: KcatRun): void => void results.push({ label: `${recordBytes} B ${label}`, recordBytes, records, run });
-      push('produce (acks=all)', await runKcat(['-P', '-b', bootstrap, '-t', topic, '-X', 'acks=all', '-X', 'linger.ms=5', '-X', 'batch.num.messages=10000', '-l', file], broker.pid));
+      push(
+        'produce (acks=all)',
+        await runKcat(['-P', '-b', bootstrap, '-t', topic, '-X', 'acks=all', '-X', 'linger.ms=5', '-X', 'batch.num.messages=10000', '-l', file], broker.pid),
+      );
       // -c: exit with the last record; -e alone would add the final long-poll at the end of the log
       // (fetch.wait.max.ms, 500 ms) to the time, as it would against any Kafka broker
       push('consume', await runKcat(['-C', '-b', bootstrap, '-t', topic, '-o', 'beginning', '-c', String(records), '-e', '-q', '-f', '%s\n'], broker.pid));
@@ -115,17 +122,29 @@ async function main(): Promise<void> {
   const diskMBps = Number.isNaN(directMBps) ? bufferedMBps : directMBps;
   const mbps = (r: RunResult): number => (r.records * r.recordBytes) / r.run.seconds / 1e6;
   const usPerRecord = (r: RunResult): string => (r.run.brokerCpuSeconds === undefined ? 'n/a' : ((r.run.brokerCpuSeconds * 1e6) / r.records).toFixed(2));
-  const rows = results.map((r) => [r.label, fmtInt(r.records / r.run.seconds), mbps(r).toFixed(1), `${((100 * mbps(r)) / diskMBps).toFixed(0)}%`, usPerRecord(r), `${r.run.stealPct.toFixed(0)}%`]);
+  const rows = results.map((r) => [
+    r.label,
+    fmtInt(r.records / r.run.seconds),
+    mbps(r).toFixed(1),
+    `${((100 * mbps(r)) / diskMBps).toFixed(0)}%`,
+    usPerRecord(r),
+    `${r.run.stealPct.toFixed(0)}%`,
+  ]);
   console.log(`# Kafka throughput, Postbox with kcat — ${machineInfo()}`);
   console.log(
     `\n${(totalBytes / 2 ** 20).toFixed(0)} MiB of records per size; disk sequential write: ${directMBps.toFixed(1)} MB/s direct ` +
       `(median of dd oflag=direct, 1 MiB blocks: ${directRuns.map((v) => v.toFixed(1)).join(', ')}), ` +
       `${bufferedMBps.toFixed(1)} MB/s buffered (1 MiB writes + one fdatasync); the ratios below are against ${diskMBps.toFixed(1)} MB/s\n`,
   );
-  console.log(`kcat environment: ${Object.entries(KCAT_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+  console.log(
+    `kcat environment: ${Object.entries(KCAT_ENV)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}\n`,
+  );
   console.log(table(['run', 'records/s', 'MB/s', 'of disk write', 'broker CPU µs/record', 'CPU stolen by host'], rows));
   const json = flags.get('json');
-  if (json !== undefined) writeFileSync(json, JSON.stringify({ machine: machineInfo(), kcatEnv: KCAT_ENV, directMBps, directRuns, bufferedMBps, results }, null, 2) + '\n');
+  if (json !== undefined)
+    writeFileSync(json, JSON.stringify({ machine: machineInfo(), kcatEnv: KCAT_ENV, directMBps, directRuns, bufferedMBps, results }, null, 2) + '\n');
 }
 
 main().catch((err: unknown) => {

@@ -58,7 +58,16 @@ async function start(dataDir: string, fdLimit: number): Promise<Running> {
     child.stdout!.on('data', onData);
     void exited.then((code) => reject(new Error(`broker exited (${code}) before ready:\n${out.slice(-4000)}`)));
   });
-  return { child, pid: child.pid!, amqpPort: ports[0]!, httpPort: ports[1]!, kafkaPort: ports[2]!, readyMs: performance.now() - started, output: () => out, exited };
+  return {
+    child,
+    pid: child.pid!,
+    amqpPort: ports[0]!,
+    httpPort: ports[1]!,
+    kafkaPort: ports[2]!,
+    readyMs: performance.now() - started,
+    output: () => out,
+    exited,
+  };
 }
 
 function openFds(pid: number): number {
@@ -120,7 +129,14 @@ async function createPartitions(port: number, total: number): Promise<void> {
   const producer = kafka.producer();
   await producer.connect();
   for (let t = 0; t * PARTITIONS_PER_TOPIC < total; t++) {
-    await producer.send({ topic: `many-${t}`, acks: -1, messages: [{ partition: 0, value: 'first' }, { partition: 1, value: 'second' }] });
+    await producer.send({
+      topic: `many-${t}`,
+      acks: -1,
+      messages: [
+        { partition: 0, value: 'first' },
+        { partition: 1, value: 'second' },
+      ],
+    });
   }
   await producer.disconnect();
 }

@@ -60,7 +60,14 @@ function main(): void {
     console.log(
       table(
         ['pass', 'write ms', 'system CPU ms', 'user CPU ms', 'MB/s into the cache', 'fdatasync ms'],
-        passes.map((p) => [p.label, p.writeMs.toFixed(0), p.systemMs.toFixed(0), p.userMs.toFixed(0), ((mib * BLOCK_BYTES) / p.writeMs / 1e3).toFixed(0), p.syncMs.toFixed(0)]),
+        passes.map((p) => [
+          p.label,
+          p.writeMs.toFixed(0),
+          p.systemMs.toFixed(0),
+          p.userMs.toFixed(0),
+          ((mib * BLOCK_BYTES) / p.writeMs / 1e3).toFixed(0),
+          p.syncMs.toFixed(0),
+        ]),
       ),
     );
   } finally {

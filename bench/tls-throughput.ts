@@ -66,7 +66,29 @@ interface Figure {
 function makeCertificate(dir: string): { cert: string; key: string } {
   const cert = join(dir, 'server.pem');
   const key = join(dir, 'server.key');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert, key };
 }
 
@@ -74,8 +96,37 @@ async function startBroker(dir: string, cert: string, key: string, streamReads: 
   const entry = join(compiledRoot(), 'src', 'cli', 'main.js');
   const dataDir = mkdtempSync(join(tmpdir(), 'postbox-bench-tls-'));
   const [amqpPort, amqpsPort, kafkaPort, kafkaTlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const args = ['serve', '--data-dir', dataDir, '--host', '127.0.0.1', '--fsync', 'never', '--log-level', 'warn', '--http-port', '0', '--https-port', '-1', '--prometheus-port', '-1'];
-  args.push('--amqp-port', String(amqpPort), '--amqps-port', String(amqpsPort), '--kafka-port', String(kafkaPort), '--kafka-tls-port', String(kafkaTlsPort), '--tls-cert', cert, '--tls-key', key);
+  const args = [
+    'serve',
+    '--data-dir',
+    dataDir,
+    '--host',
+    '127.0.0.1',
+    '--fsync',
+    'never',
+    '--log-level',
+    'warn',
+    '--http-port',
+    '0',
+    '--https-port',
+    '-1',
+    '--prometheus-port',
+    '-1',
+  ];
+  args.push(
+    '--amqp-port',
+    String(amqpPort),
+    '--amqps-port',
+    String(amqpsPort),
+    '--kafka-port',
+    String(kafkaPort),
+    '--kafka-tls-port',
+    String(kafkaTlsPort),
+    '--tls-cert',
+    cert,
+    '--tls-key',
+    key,
+  );
   const env = streamReads ? { ...process.env, POSTBOX_SOCKET_READS: 'stream' } : process.env;
   const child = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let out = '';
@@ -123,7 +174,7 @@ async function amqpRun(url: string, options: object, count: number, body: Buffer
   });
   const cpuStart = cpuSeconds(pid)!;
   const start = nowMs();
-  for (let sent = 0; sent < count; ) {
+  for (let sent = 0; sent < count;) {
     let ok = true;
     for (let i = 0; i < PUBLISH_BURST && sent < count; i++, sent++) ok = publisher.sendToQueue(queue, body);
     if (!ok) await new Promise<void>((r) => publisher.once('drain', () => r()));
@@ -137,7 +188,14 @@ async function amqpRun(url: string, options: object, count: number, body: Buffer
   return { seconds, cpuSeconds: cpu };
 }
 
-async function kafkajsProduce(port: number, ca: Buffer | null, topic: string, count: number, body: Buffer, pid: number): Promise<{ seconds: number; cpuSeconds: number }> {
+async function kafkajsProduce(
+  port: number,
+  ca: Buffer | null,
+  topic: string,
+  count: number,
+  body: Buffer,
+  pid: number,
+): Promise<{ seconds: number; cpuSeconds: number }> {
   const ssl = ca === null ? false : { ca: [ca], servername: 'localhost' };
   const producer = new Kafka({ brokers: [`127.0.0.1:${port}`], ssl, logLevel: logLevel.NOTHING, clientId: 'tls-bench' }).producer();
   await producer.connect();
@@ -195,14 +253,41 @@ async function main(): Promise<void> {
       if (only !== 'amqp') {
         for (const transport of ['plain', 'TLS'] as const) {
           const topic = `tls-bench-${transport === 'TLS' ? 'ssl' : 'plain'}-${round}`;
-          const connection = transport === 'plain' ? ['-b', `127.0.0.1:${broker.kafkaPort}`] : ['-b', `127.0.0.1:${broker.kafkaTlsPort}`, '-X', 'security.protocol=SSL', '-X', `ssl.ca.location=${cert}`];
-          const produce = await runKcat([...connection, '-P', '-t', topic, '-l', records, '-X', 'acks=1', '-X', 'linger.ms=5', '-X', 'batch.num.messages=10000'], broker.pid);
-          figures.push({ workload: 'Kafka produce (kcat)', transport, messages: kafkaCount, seconds: produce.seconds, cpuSeconds: produce.brokerCpuSeconds ?? NaN });
+          const connection =
+            transport === 'plain'
+              ? ['-b', `127.0.0.1:${broker.kafkaPort}`]
+              : ['-b', `127.0.0.1:${broker.kafkaTlsPort}`, '-X', 'security.protocol=SSL', '-X', `ssl.ca.location=${cert}`];
+          const produce = await runKcat(
+            [...connection, '-P', '-t', topic, '-l', records, '-X', 'acks=1', '-X', 'linger.ms=5', '-X', 'batch.num.messages=10000'],
+            broker.pid,
+          );
+          figures.push({
+            workload: 'Kafka produce (kcat)',
+            transport,
+            messages: kafkaCount,
+            seconds: produce.seconds,
+            cpuSeconds: produce.brokerCpuSeconds ?? NaN,
+          });
           const consume = await runKcat([...connection, '-C', '-t', topic, '-o', 'beginning', '-c', String(kafkaCount), '-q', '-f', ''], broker.pid);
-          figures.push({ workload: 'Kafka consume (kcat)', transport, messages: kafkaCount, seconds: consume.seconds, cpuSeconds: consume.brokerCpuSeconds ?? NaN });
-          const kjs = await kafkajsProduce(transport === 'plain' ? broker.kafkaPort : broker.kafkaTlsPort, transport === 'plain' ? null : ca, `${topic}-kafkajs`, kafkaCount, body, broker.pid);
+          figures.push({
+            workload: 'Kafka consume (kcat)',
+            transport,
+            messages: kafkaCount,
+            seconds: consume.seconds,
+            cpuSeconds: consume.brokerCpuSeconds ?? NaN,
+          });
+          const kjs = await kafkajsProduce(
+            transport === 'plain' ? broker.kafkaPort : broker.kafkaTlsPort,
+            transport === 'plain' ? null : ca,
+            `${topic}-kafkajs`,
+            kafkaCount,
+            body,
+            broker.pid,
+          );
           figures.push({ workload: 'Kafka produce (kafkajs)', transport, messages: kafkaCount, ...kjs });
-          log(`round ${round + 1} Kafka ${transport}: kcat produce ${fmtInt(kafkaCount / produce.seconds)} rec/s, consume ${fmtInt(kafkaCount / consume.seconds)} rec/s; kafkajs produce ${fmtInt(kafkaCount / kjs.seconds)} rec/s`);
+          log(
+            `round ${round + 1} Kafka ${transport}: kcat produce ${fmtInt(kafkaCount / produce.seconds)} rec/s, consume ${fmtInt(kafkaCount / consume.seconds)} rec/s; kafkajs produce ${fmtInt(kafkaCount / kjs.seconds)} rec/s`,
+          );
         }
       }
     }
@@ -210,8 +295,19 @@ async function main(): Promise<void> {
     await broker.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  const rows = figures.map((f) => [f.workload, f.transport, fmtInt(f.messages), fmtInt(f.messages / f.seconds), ((f.messages * bodySize) / f.seconds / 2 ** 20).toFixed(1), ((f.cpuSeconds / f.messages) * 1e6).toFixed(2)]);
-  process.stdout.write(`body ${bodySize} B${streamReads ? ', broker with POSTBOX_SOCKET_READS=stream' : ''}\n` + table(['workload', 'transport', 'messages', 'msg/s', 'MiB/s', 'broker CPU µs/msg'], rows) + '\n');
+  const rows = figures.map((f) => [
+    f.workload,
+    f.transport,
+    fmtInt(f.messages),
+    fmtInt(f.messages / f.seconds),
+    ((f.messages * bodySize) / f.seconds / 2 ** 20).toFixed(1),
+    ((f.cpuSeconds / f.messages) * 1e6).toFixed(2),
+  ]);
+  process.stdout.write(
+    `body ${bodySize} B${streamReads ? ', broker with POSTBOX_SOCKET_READS=stream' : ''}\n` +
+      table(['workload', 'transport', 'messages', 'msg/s', 'MiB/s', 'broker CPU µs/msg'], rows) +
+      '\n',
+  );
 }
 
 main().catch((err) => {

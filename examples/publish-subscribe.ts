@@ -31,12 +31,16 @@ export async function run(url: string, log: (line: string) => void): Promise<Pub
       const got: string[] = (received[name] = []);
       everyoneDone.push(
         new Promise<void>((resolve) => {
-          void ch.consume(queue, (msg) => {
-            if (msg === null) return;
-            got.push(msg.content.toString());
-            log(`${name}: ${msg.content.toString()}`);
-            if (got.length === EVENTS.length) resolve();
-          }, { noAck: true });
+          void ch.consume(
+            queue,
+            (msg) => {
+              if (msg === null) return;
+              got.push(msg.content.toString());
+              log(`${name}: ${msg.content.toString()}`);
+              if (got.length === EVENTS.length) resolve();
+            },
+            { noAck: true },
+          );
         }),
       );
     }

@@ -34,23 +34,30 @@ async function startServer(conn: ChannelModel, log: (line: string) => void): Pro
   await ch.consume(REQUESTS, (msg) => {
     if (msg === null) return;
     const n = Number(msg.content.toString());
-    setTimeout(() => {
-      log(`server: ${n}² = ${n * n} → ${msg.properties.replyTo}`);
-      ch.sendToQueue(msg.properties.replyTo, Buffer.from(String(n * n)), { correlationId: msg.properties.correlationId });
-      ch.ack(msg);
-    }, 100 - 4 * n);
+    setTimeout(
+      () => {
+        log(`server: ${n}² = ${n * n} → ${msg.properties.replyTo}`);
+        ch.sendToQueue(msg.properties.replyTo, Buffer.from(String(n * n)), { correlationId: msg.properties.correlationId });
+        ch.ack(msg);
+      },
+      100 - 4 * n,
+    );
   });
 }
 
 /** send every request at once, then wait for each reply, matched by correlation id */
 async function callAll(ch: Channel, replyTo: string, numbers: number[]): Promise<Call[]> {
   const pending = new Map<string, (reply: { body: string; correlationId: string }) => void>();
-  await ch.consume(replyTo, (msg) => {
-    if (msg === null) return;
-    const correlationId = msg.properties.correlationId as string;
-    pending.get(correlationId)?.({ body: msg.content.toString(), correlationId }); // unknown ids: ignore
-    pending.delete(correlationId);
-  }, { noAck: true });
+  await ch.consume(
+    replyTo,
+    (msg) => {
+      if (msg === null) return;
+      const correlationId = msg.properties.correlationId as string;
+      pending.get(correlationId)?.({ body: msg.content.toString(), correlationId }); // unknown ids: ignore
+      pending.delete(correlationId);
+    },
+    { noAck: true },
+  );
   const calls = numbers.map(async (request) => {
     const correlationId = randomUUID();
     const replied = new Promise<{ body: string; correlationId: string }>((resolve) => pending.set(correlationId, resolve));

@@ -40,7 +40,10 @@ async function retryQueue(conn: ChannelModel, log: (line: string) => void): Prom
   const ch = await conn.createChannel();
   // rejected from WORK → WAIT; expired from WAIT → back to WORK (both through the default exchange)
   await ch.assertQueue(WORK, { durable: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': WAIT } });
-  await ch.assertQueue(WAIT, { durable: true, arguments: { 'x-message-ttl': RETRY_DELAY_MS, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': WORK } });
+  await ch.assertQueue(WAIT, {
+    durable: true,
+    arguments: { 'x-message-ttl': RETRY_DELAY_MS, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': WORK },
+  });
   await ch.assertQueue(PARKED, { durable: true });
 
   const succeeded: string[] = [];

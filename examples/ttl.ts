@@ -31,20 +31,26 @@ export async function run(url: string, log: (line: string) => void): Promise<Ttl
     // watch the dead-letter queue
     const expired: TtlResult['expired'] = [];
     const twoExpired = new Promise<void>((resolve) => {
-      void ch.consume(EXPIRED, (msg: ConsumeMessage | null) => {
-        if (msg === null) return;
-        const death: XDeath = msg.properties.headers!['x-death']![0]!; // most recent first
-        const entry = {
-          body: msg.content.toString(),
-          reason: death.reason,
-          queue: death.queue,
-          count: death.count,
-          ...(death['original-expiration'] !== undefined && { originalExpiration: String(death['original-expiration']) }),
-        };
-        expired.push(entry);
-        log(`expired: "${entry.body}" from ${entry.queue}, reason ${entry.reason}${entry.originalExpiration ? `, original-expiration ${entry.originalExpiration}` : ''}`);
-        if (expired.length === 2) resolve();
-      }, { noAck: true });
+      void ch.consume(
+        EXPIRED,
+        (msg: ConsumeMessage | null) => {
+          if (msg === null) return;
+          const death: XDeath = msg.properties.headers!['x-death']![0]!; // most recent first
+          const entry = {
+            body: msg.content.toString(),
+            reason: death.reason,
+            queue: death.queue,
+            count: death.count,
+            ...(death['original-expiration'] !== undefined && { originalExpiration: String(death['original-expiration']) }),
+          };
+          expired.push(entry);
+          log(
+            `expired: "${entry.body}" from ${entry.queue}, reason ${entry.reason}${entry.originalExpiration ? `, original-expiration ${entry.originalExpiration}` : ''}`,
+          );
+          if (expired.length === 2) resolve();
+        },
+        { noAck: true },
+      );
     });
 
     // nobody consumes the quotes queue yet: both quotes go stale while they wait

@@ -32,7 +32,9 @@ function readDashboards() {
     } catch {
       // a copy without .git: the commit is unknown
     }
-    const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
     return { commit, dashboards: files.map((f) => [f, readFileSync(join(dir, f), 'utf8')]) };
   }
   const git = (...args) => execFileSync('git', ['--git-dir', source, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });

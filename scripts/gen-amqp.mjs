@@ -44,7 +44,10 @@ function primitiveOf(field) {
 }
 
 const words = (name) => name.split(/[-_ ]+/).filter(Boolean);
-const pascal = (name) => words(name).map((w) => w[0].toUpperCase() + w.slice(1)).join('');
+const pascal = (name) =>
+  words(name)
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join('');
 const camel = (name) => {
   const p = pascal(name);
   return p[0].toLowerCase() + p.slice(1);
@@ -132,11 +135,7 @@ function readLines(type, target, what) {
         'o += 4 + b.readUInt32BE(o);',
       ];
     case 'table':
-      return [
-        `if (o + 4 > e || o + 4 + b.readUInt32BE(o) > e) ${fail};`,
-        `const ${target} = decodeTableAt(b, o, e);`,
-        'o += 4 + b.readUInt32BE(o);',
-      ];
+      return [`if (o + 4 > e || o + 4 + b.readUInt32BE(o) > e) ${fail};`, `const ${target} = decodeTableAt(b, o, e);`, 'o += 4 + b.readUInt32BE(o);'];
     default:
       throw new Error(`no reader for ${type}`);
   }
@@ -340,9 +339,7 @@ emit(
 );
 for (const m of methods) {
   const fields = m.fields.map((f) => `{ name: '${f.prop}', type: '${f.type}' }`).join(', ');
-  emit(
-    `  { id: ${m.constName}, name: '${m.dotted}', synchronous: ${m.synchronous}, content: ${m.content}, fields: [${fields}] },`,
-  );
+  emit(`  { id: ${m.constName}, name: '${m.dotted}', synchronous: ${m.synchronous}, content: ${m.content}, fields: [${fields}] },`);
 }
 emit('];', '');
 
@@ -365,7 +362,11 @@ emit('    default:', '      return `unknown(${classIdOf(id)}.${methodIdOf(id)})`
 emit('/** True for the methods followed by a content header and body frames. */', 'export function methodHasContent(id: number): boolean {', '  switch (id) {');
 for (const m of methods.filter((x) => x.content)) emit(`    case ${m.constName}:`);
 emit('      return true;', '    default:', '      return false;', '  }', '}', '');
-emit('/** True for the methods the spec marks synchronous (a client waits for the matching -ok). */', 'export function methodIsSynchronous(id: number): boolean {', '  switch (id) {');
+emit(
+  '/** True for the methods the spec marks synchronous (a client waits for the matching -ok). */',
+  'export function methodIsSynchronous(id: number): boolean {',
+  '  switch (id) {',
+);
 for (const m of methods.filter((x) => x.synchronous)) emit(`    case ${m.constName}:`);
 emit('      return true;', '    default:', '      return false;', '  }', '}', '');
 
@@ -504,7 +505,11 @@ for (const m of methods) {
 emit('/** Method payload size (the 4 id bytes included) of any method. */', 'export function methodPayloadSize(m: AmqpMethod): number {', '  switch (m.id) {');
 for (const m of methods) emit(`    case ${m.constName}:`, `      return size${m.pascal}(m.args);`);
 emit('    default:', '      throw notAMethod(m);', '  }', '}', '');
-emit('/** Writes the payload of any method at `offset`; returns the offset after it. */', 'export function writeMethodPayload(buf: Buffer, offset: number, m: AmqpMethod): number {', '  switch (m.id) {');
+emit(
+  '/** Writes the payload of any method at `offset`; returns the offset after it. */',
+  'export function writeMethodPayload(buf: Buffer, offset: number, m: AmqpMethod): number {',
+  '  switch (m.id) {',
+);
 for (const m of methods) emit(`    case ${m.constName}:`, `      return write${m.pascal}(buf, offset, m.args);`);
 emit(
   '    default:',
@@ -601,7 +606,11 @@ props.forEach((p, i) => {
 });
 emit('  return p;', '}', '');
 
-emit('/** Encoded size of the properties: flags word plus each present property. */', 'export function basicPropertiesSize(p: BasicProperties): number {', '  let n = 2;');
+emit(
+  '/** Encoded size of the properties: flags word plus each present property. */',
+  'export function basicPropertiesSize(p: BasicProperties): number {',
+  '  let n = 2;',
+);
 for (const p of props) {
   const s = sizeExpr(p.type, `p.${p.prop}`);
   emit(`  if (p.${p.prop} != null) n += ${s};`);

@@ -182,7 +182,10 @@ function buildMessage(spec) {
     const present = intersect(versions, owner.valid);
     const nullable = intersect(parseRange(f.nullableVersions, what) ?? null, versions);
     const tagged = f.tag === undefined ? null : intersect(parseRange(f.taggedVersions, what) ?? versions, versions);
-    if (f.tag !== undefined && (tagged === null || intersect(tagged, flexible) === null || intersect(tagged, flexible)[0] !== tagged[0] || intersect(tagged, flexible)[1] !== tagged[1])) {
+    if (
+      f.tag !== undefined &&
+      (tagged === null || intersect(tagged, flexible) === null || intersect(tagged, flexible)[0] !== tagged[0] || intersect(tagged, flexible)[1] !== tagged[1])
+    ) {
       throw new Error(`${what}: tagged versions must lie inside the flexible versions`);
     }
     const field = {
@@ -419,8 +422,7 @@ function readLines(field, target, ctx) {
     pick(ctx.nullable, 'r.nullableArrayLength()', 'r.arrayLength()'),
   );
   const elemType = t.elem.kind === 'prim' ? TS_PRIM[t.elem.prim] : t.elem.struct.tsName;
-  const elem =
-    t.elem.kind === 'prim' ? readPrim(t.elem.prim, { compact: ctx.compact, nullable: 'false' }) : `decode${t.elem.struct.tsName}(r, version)`;
+  const elem = t.elem.kind === 'prim' ? readPrim(t.elem.prim, { compact: ctx.compact, nullable: 'false' }) : `decode${t.elem.struct.tsName}(r, version)`;
   const fill = [`const a: ${elemType}[] = [];`, `for (let i = 0; i < n; i++) a.push(${elem});`, `${target} = a;`];
   if (ctx.nullable === 'false') return ['{', `  const n = ${length};`, ...indent(fill, 2), '}'];
   return ['{', `  const n = ${length};`, '  if (n < 0) {', `    ${target} = null;`, '  } else {', ...indent(fill, 4), '  }', '}'];
@@ -466,11 +468,13 @@ function writeLines(field, expr, ctx) {
   if (t.kind === 'prim') {
     nonNull = writePrimLines(t.prim, 'x', ctx);
   } else {
-    const len = ctx.compact === 'true' ? ['w.compactArrayLength(x.length);'] : ctx.compact === 'false' ? ['w.arrayLength(x.length);'] : [`if (${ctx.compact}) w.compactArrayLength(x.length);`, 'else w.arrayLength(x.length);'];
-    const elem =
-      t.elem.kind === 'prim'
-        ? writePrimLines(t.elem.prim, 'item', ctx)
-        : [`encode${t.elem.struct.tsName}(w, version, item);`];
+    const len =
+      ctx.compact === 'true'
+        ? ['w.compactArrayLength(x.length);']
+        : ctx.compact === 'false'
+          ? ['w.arrayLength(x.length);']
+          : [`if (${ctx.compact}) w.compactArrayLength(x.length);`, 'else w.arrayLength(x.length);'];
+    const elem = t.elem.kind === 'prim' ? writePrimLines(t.elem.prim, 'item', ctx) : [`encode${t.elem.struct.tsName}(w, version, item);`];
     nonNull = [...len, ...(elem.length === 1 ? [`for (const item of x) ${elem[0]}`] : ['for (const item of x) {', ...indent(elem, 2), '}'])];
   }
   if (!canBeNull) {
@@ -560,7 +564,9 @@ function emitStruct(msg, struct, isRoot, out, needDefault) {
   const presentFields = struct.fields;
 
   // interface
-  out.push(`/** ${isRoot ? `${msg.name}, versions ${rangeText(msg.valid)}` : `${struct.specName} (in ${msg.name})`}${msg.flexible ? `, flexible ${rangeText(msg.flexible)}` : ''}. */`);
+  out.push(
+    `/** ${isRoot ? `${msg.name}, versions ${rangeText(msg.valid)}` : `${struct.specName} (in ${msg.name})`}${msg.flexible ? `, flexible ${rangeText(msg.flexible)}` : ''}. */`,
+  );
   out.push(`export interface ${name} {`);
   for (const f of presentFields) {
     const notes = [`versions ${rangeText(f.versions)}`];
@@ -576,7 +582,16 @@ function emitStruct(msg, struct, isRoot, out, needDefault) {
   if (needDefault.has(struct)) {
     out.push(`/** ${name} with every field at its default. */`);
     out.push(`export function default${name}(): ${name} {`);
-    out.push(...indent(objectLiteral('return ', struct.fields.map((f) => `${f.prop}: ${f.defaultExpr}`), ';'), 2));
+    out.push(
+      ...indent(
+        objectLiteral(
+          'return ',
+          struct.fields.map((f) => `${f.prop}: ${f.defaultExpr}`),
+          ';',
+        ),
+        2,
+      ),
+    );
     out.push('}', '');
   }
 
@@ -747,7 +762,7 @@ out.push(
   '// source: Apache Kafka message definitions (kafka-messages/*.json)',
   '//',
   '// For every message and nested struct: an interface, and decode / size / encode functions that take the',
-  '// message version and honour each field\'s versions, nullable versions, tagged versions and the flexible',
+  "// message version and honour each field's versions, nullable versions, tagged versions and the flexible",
   '// versions (compact lengths and a tagged-field section). A field absent from a version is skipped when',
   '// encoding and holds its default when decoding. Byte layouts of the primitives: see ../codec.ts.',
   '//',
@@ -909,7 +924,18 @@ const schemaOut = [
 ];
 
 // import only what the emitted code uses (noUnusedLocals)
-const CODEC_NAMES = ['EMPTY_BYTES', 'KafkaReader', 'KafkaWriter', 'isZeroUuid', 'nonNullable', 'sizeArrayLength', 'sizeBytes', 'sizeString', 'sizeUvarint', 'zeroUuid'];
+const CODEC_NAMES = [
+  'EMPTY_BYTES',
+  'KafkaReader',
+  'KafkaWriter',
+  'isZeroUuid',
+  'nonNullable',
+  'sizeArrayLength',
+  'sizeBytes',
+  'sizeString',
+  'sizeUvarint',
+  'zeroUuid',
+];
 const code = out.join('\n');
 const used = CODEC_NAMES.filter((n) => new RegExp(`\\b${n}\\b`).test(code.replace('%IMPORTS%', '')));
 out[out.indexOf('%IMPORTS%')] = `import { ${used.join(', ')} } from '../codec.js';`;

@@ -34,7 +34,13 @@ if (concurrency !== undefined && !/^[1-9][0-9]*$/.test(concurrency)) {
   console.error(`POSTBOX_TEST_CONCURRENCY must be a positive integer, got '${concurrency}'`);
   process.exit(1);
 }
-const args = ['--test', '--test-reporter=spec', `--test-timeout=${TEST_TIMEOUT_MS}`, ...(concurrency !== undefined ? [`--test-concurrency=${concurrency}`] : []), ...files];
+const args = [
+  '--test',
+  '--test-reporter=spec',
+  `--test-timeout=${TEST_TIMEOUT_MS}`,
+  ...(concurrency !== undefined ? [`--test-concurrency=${concurrency}`] : []),
+  ...files,
+];
 console.error(`node ${process.version}: ${files.length} test file(s)${concurrency !== undefined ? `, ${concurrency} at a time` : ''}`);
 const result = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
 process.exit(result.status ?? 1);

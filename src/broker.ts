@@ -83,7 +83,8 @@ export async function startWithConfig(config: Config, givenLogger?: Logger): Pro
       throw err;
     }
   });
-  if (configRules.length > MAX_ALERT_RULES) throw new ConfigError(`config file: ${configRules.length} alerts, at most ${MAX_ALERT_RULES} (every rule is evaluated against every queue)`);
+  if (configRules.length > MAX_ALERT_RULES)
+    throw new ConfigError(`config file: ${configRules.length} alerts, at most ${MAX_ALERT_RULES} (every rule is evaluated against every queue)`);
   // the certificate files are read before anything else is touched: a bad one stops the start in one line
   const tls = config.tlsCert === '' ? null : new TlsCertificates(tlsFiles(config), logger);
   const lock = await lockDataDir(config.dataDir);

@@ -120,9 +120,30 @@ export async function startPostbox(logLevel = 'warn'): Promise<Broker> {
   const dataDir = mkdtempSync(join(tmpdir(), 'postbox-bench-'));
   const port = await freePort();
   const kafkaPort = await freePort();
-  const child = spawn(process.execPath, [entry, 'serve', '--amqp-port', String(port), '--http-port', '0', '--prometheus-port', '-1', '--kafka-port', String(kafkaPort), '--data-dir', dataDir, '--host', '127.0.0.1', '--log-level', logLevel], {
-    stdio: ['ignore', 'inherit', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      entry,
+      'serve',
+      '--amqp-port',
+      String(port),
+      '--http-port',
+      '0',
+      '--prometheus-port',
+      '-1',
+      '--kafka-port',
+      String(kafkaPort),
+      '--data-dir',
+      dataDir,
+      '--host',
+      '127.0.0.1',
+      '--log-level',
+      logLevel,
+    ],
+    {
+      stdio: ['ignore', 'inherit', 'pipe'],
+    },
+  );
   let stderrTail = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (text: string) => {
@@ -135,7 +156,9 @@ export async function startPostbox(logLevel = 'warn'): Promise<Broker> {
   });
   try {
     await waitForPort(port, BROKER_START_TIMEOUT_MS, () =>
-      child.exitCode !== null || child.signalCode !== null ? `Postbox exited (${child.exitCode ?? child.signalCode}) before listening:\n${stderrTail}` : undefined,
+      child.exitCode !== null || child.signalCode !== null
+        ? `Postbox exited (${child.exitCode ?? child.signalCode}) before listening:\n${stderrTail}`
+        : undefined,
     );
   } catch (err) {
     killChild(child);
@@ -231,7 +254,9 @@ export async function startRabbitmq(): Promise<Broker> {
     const why = `${started.stdout ?? ''}${started.stderr ?? ''}${started.error ? String(started.error) : ''}${logHint()}`;
     stopNode();
     deregister();
-    throw new Error(`could not start RabbitMQ (rabbitmq-server -detached exited ${started.status}; run as root or the rabbitmq user, or pass --rabbitmq-url):\n${why}`);
+    throw new Error(
+      `could not start RabbitMQ (rabbitmq-server -detached exited ${started.status}; run as root or the rabbitmq user, or pass --rabbitmq-url):\n${why}`,
+    );
   }
   try {
     await waitForPort(port, BROKER_START_TIMEOUT_MS, () => undefined);

@@ -72,7 +72,10 @@ export function intFlag(flags: Map<string, string>, name: string, fallback: numb
 export function listFlag<T extends string>(flags: Map<string, string>, name: string, allowed: readonly T[], fallback: readonly T[]): T[] {
   const raw = flags.get(name);
   if (raw === undefined) return [...fallback];
-  const items = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const items = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   for (const item of items) {
     if (!(allowed as readonly string[]).includes(item)) throw new Error(`--${name}: '${item}' is not one of ${allowed.join(', ')}`);
   }

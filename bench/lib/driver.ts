@@ -185,7 +185,11 @@ export async function runPair(options: RunOptions): Promise<RunResult> {
       const timer = setInterval(() => {
         if (Date.now() - lastProgressAt > STALL_TIMEOUT_MS) {
           clearInterval(timer);
-          reject(new Error(`stalled on ${broker.name}: no delivery for ${STALL_TIMEOUT_MS / 1000} s at ${lastCount}/${config.count} consumed, ${published} published`));
+          reject(
+            new Error(
+              `stalled on ${broker.name}: no delivery for ${STALL_TIMEOUT_MS / 1000} s at ${lastCount}/${config.count} consumed, ${published} published`,
+            ),
+          );
         }
       }, 1000);
       consumerDone.finally(() => clearInterval(timer)).catch(() => {});
@@ -195,7 +199,11 @@ export async function runPair(options: RunOptions): Promise<RunResult> {
     sampler.start();
     publisher.post({ type: 'go' });
     const both = Promise.all([publisherDone, consumerDone]);
-    const [pub, con] = await withTimeout(Promise.race([both, stalled]), options.runTimeoutMs, `${client} run on ${broker.name} (${lastCount}/${config.count} consumed)`);
+    const [pub, con] = await withTimeout(
+      Promise.race([both, stalled]),
+      options.runTimeoutMs,
+      `${client} run on ${broker.name} (${lastCount}/${config.count} consumed)`,
+    );
     sampler.stop();
     stopPublisherProgress();
     stopConsumerProgress();

@@ -16,7 +16,10 @@ const RUN_TIMEOUT_MS = 600_000;
  * share stayed under 0.5 CPU-s (bench/results/2026-12-06-kafka-direct-io.md). The load generator is
  * tuned so that the benchmark measures the broker; the broker itself runs with the defaults.
  */
-export const KCAT_ENV: Readonly<Record<string, string>> = Object.freeze({ MALLOC_MMAP_THRESHOLD_: String(64 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_: String(1024 * 1024 * 1024) });
+export const KCAT_ENV: Readonly<Record<string, string>> = Object.freeze({
+  MALLOC_MMAP_THRESHOLD_: String(64 * 1024 * 1024),
+  MALLOC_TRIM_THRESHOLD_: String(1024 * 1024 * 1024),
+});
 
 export interface KcatRun {
   seconds: number;

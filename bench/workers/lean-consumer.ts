@@ -25,7 +25,16 @@ import { BODY_SEQ_OFFSET, BODY_TIME_OFFSET, finish, fail, reportProgress, runWor
 
 runWorker('consumer', async (config: WorkerConfig) => {
   const c = await openLean(config.url, fail);
-  const declare = { ticket: 0, queue: config.queue, passive: false, durable: config.durable, exclusive: false, autoDelete: false, nowait: false, arguments: {} };
+  const declare = {
+    ticket: 0,
+    queue: config.queue,
+    passive: false,
+    durable: config.durable,
+    exclusive: false,
+    autoDelete: false,
+    nowait: false,
+    arguments: {},
+  };
   await c.call(LEAN_CHANNEL, { id: M_QUEUE_DECLARE, args: declare }, M_QUEUE_DECLARE_OK);
   await c.call(LEAN_CHANNEL, { id: M_BASIC_QOS, args: { prefetchSize: 0, prefetchCount: config.prefetch, global: false } }, M_BASIC_QOS_OK);
 
@@ -87,7 +96,10 @@ runWorker('consumer', async (config: WorkerConfig) => {
   // the handler is installed; consume-ok comes to the waiting call past the first deliveries
   await c.call(
     LEAN_CHANNEL,
-    { id: M_BASIC_CONSUME, args: { ticket: 0, queue: config.queue, consumerTag: '', noLocal: false, noAck: false, exclusive: false, nowait: false, arguments: {} } },
+    {
+      id: M_BASIC_CONSUME,
+      args: { ticket: 0, queue: config.queue, consumerTag: '', noLocal: false, noAck: false, exclusive: false, nowait: false, arguments: {} },
+    },
     M_BASIC_CONSUME_OK,
   );
   return { server: serverProduct(c), run: () => {} };

@@ -29,7 +29,16 @@ const PACE_TICK_MS = 5;
 
 runWorker('publisher', async (config: WorkerConfig) => {
   const c = await openLean(config.url, fail);
-  const declare = { ticket: 0, queue: config.queue, passive: false, durable: config.durable, exclusive: false, autoDelete: false, nowait: false, arguments: {} };
+  const declare = {
+    ticket: 0,
+    queue: config.queue,
+    passive: false,
+    durable: config.durable,
+    exclusive: false,
+    autoDelete: false,
+    nowait: false,
+    arguments: {},
+  };
   await c.call(LEAN_CHANNEL, { id: M_QUEUE_DECLARE, args: declare }, M_QUEUE_DECLARE_OK);
   if (config.confirms) await c.call(LEAN_CHANNEL, { id: M_CONFIRM_SELECT, args: { nowait: false } }, M_CONFIRM_SELECT_OK);
 

@@ -30,7 +30,23 @@ function fetchRequest(topic: string, offset: bigint, maxBytes: number, correlati
     isolationLevel: 0,
     sessionId: 0,
     sessionEpoch: -1,
-    topics: [{ topic, topicId: Buffer.alloc(16), partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: offset, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: maxBytes, replicaDirectoryId: Buffer.alloc(16) }] }],
+    topics: [
+      {
+        topic,
+        topicId: Buffer.alloc(16),
+        partitions: [
+          {
+            partition: 0,
+            currentLeaderEpoch: -1,
+            fetchOffset: offset,
+            lastFetchedEpoch: -1,
+            logStartOffset: -1n,
+            partitionMaxBytes: maxBytes,
+            replicaDirectoryId: Buffer.alloc(16),
+          },
+        ],
+      },
+    ],
     forgottenTopicsData: [],
     rackId: '',
   });
@@ -38,7 +54,8 @@ function fetchRequest(topic: string, offset: bigint, maxBytes: number, correlati
 
 async function main(): Promise<void> {
   const [portText, topic, recordsText, maxBytesText] = process.argv.slice(2);
-  if (portText === undefined || topic === undefined || recordsText === undefined) throw new Error('usage: raw-fetch-consumer <port> <topic> <records> [maxBytes]');
+  if (portText === undefined || topic === undefined || recordsText === undefined)
+    throw new Error('usage: raw-fetch-consumer <port> <topic> <records> [maxBytes]');
   const want = Number(recordsText);
   const maxBytes = Number(maxBytesText ?? 4 * 1024 * 1024);
   const socket = new Socket();

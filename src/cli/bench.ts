@@ -23,7 +23,18 @@ import {
   M_CONFIRM_SELECT_OK,
   decodeMethod,
 } from '../protocol/amqp/generated/spec.js';
-import { CommandFailure, DEFAULT_CLI_VHOST, EXIT_OK, integerFlag, JSON_FLAG, jsonText, stringFlag, VHOST_FLAG, type CliCommand, type CommandRun } from './command.js';
+import {
+  CommandFailure,
+  DEFAULT_CLI_VHOST,
+  EXIT_OK,
+  integerFlag,
+  JSON_FLAG,
+  jsonText,
+  stringFlag,
+  VHOST_FLAG,
+  type CliCommand,
+  type CommandRun,
+} from './command.js';
 import { ClientError, clientOptions, renderTable, UsageError } from './http-client.js';
 import { ProgressBar } from './progress.js';
 
@@ -287,10 +298,19 @@ function seconds(ms: number): string {
 }
 
 export function benchTable(r: BenchResult): string {
-  const row = (name: string, p: PhaseResult): string[] => [name, String(p.messages), seconds(p.elapsed_ms), String(p.messages_per_second), p.mib_per_second.toFixed(1)];
+  const row = (name: string, p: PhaseResult): string[] => [
+    name,
+    String(p.messages),
+    seconds(p.elapsed_ms),
+    String(p.messages_per_second),
+    p.mib_per_second.toFixed(1),
+  ];
   return (
     `bench: ${r.messages} messages of ${r.size_bytes} bytes over AMQP at ${r.host}:${r.amqp_port}, publisher confirms on\n` +
-    renderTable(['phase', 'messages', 'elapsed', 'msg/s', 'MiB/s'], [row('publish', r.publish), row('consume', r.consume), ['total', String(r.messages), seconds(r.elapsed_ms), '', '']])
+    renderTable(
+      ['phase', 'messages', 'elapsed', 'msg/s', 'MiB/s'],
+      [row('publish', r.publish), row('consume', r.consume), ['total', String(r.messages), seconds(r.elapsed_ms), '', '']],
+    )
   );
 }
 
@@ -306,7 +326,7 @@ than guess ${DEFAULT_AMQP_PORT}). --user and --password log in over AMQP too.`,
   flags: [
     { name: 'messages', type: 'string', value: '<n>', doc: `messages to publish and consume (default ${DEFAULT_BENCH_MESSAGES})` },
     { name: 'size', type: 'string', value: '<bytes>', doc: `body size of each message (default ${DEFAULT_BENCH_MESSAGE_BYTES})` },
-    { name: 'amqp-port', type: 'string', value: '<port>', doc: 'the broker\'s AMQP port (env POSTBOX_AMQP_PORT)' },
+    { name: 'amqp-port', type: 'string', value: '<port>', doc: "the broker's AMQP port (env POSTBOX_AMQP_PORT)" },
     VHOST_FLAG,
     JSON_FLAG,
   ],

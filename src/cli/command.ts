@@ -160,7 +160,10 @@ export function parseFailure(err: Error & { code?: string }, known: readonly Pic
   const option = optionInMessage(err.message);
   if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
     const name = option.replace(/^-+/, '').split('=')[0]!;
-    const match = closestMatch(name, known.map((f) => f.name));
+    const match = closestMatch(
+      name,
+      known.map((f) => f.name),
+    );
     return `unknown option ${option}${match === undefined ? '' : ` (did you mean --${match}?)`}`;
   }
   if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {

@@ -16,7 +16,20 @@ export const IMPORT_PROGRESS_MIN_BYTES = 256 * 1024;
  * The sections of a definitions file counted in the summary: RabbitMQ's, in the order it exports them, then
  * Postbox's own (Kafka topics and alert rules, which GET /api/definitions adds and POST imports).
  */
-const SECTIONS = ['users', 'vhosts', 'permissions', 'topic_permissions', 'parameters', 'global_parameters', 'policies', 'queues', 'exchanges', 'bindings', 'topics', 'alert_rules'] as const;
+const SECTIONS = [
+  'users',
+  'vhosts',
+  'permissions',
+  'topic_permissions',
+  'parameters',
+  'global_parameters',
+  'policies',
+  'queues',
+  'exchanges',
+  'bindings',
+  'topics',
+  'alert_rules',
+] as const;
 
 /** How many entries each section holds (sections that are absent are left out). */
 export function sectionCounts(definitions: Record<string, unknown>): Record<string, number> {
@@ -40,7 +53,7 @@ function asObject(value: unknown, what: string): Record<string, unknown> {
 
 async function exportDefinitions(run: CommandRun, file: string | undefined): Promise<number> {
   const { body } = await run.client().request('GET', ['api', 'definitions']);
-  const definitions = asObject(body, 'the broker\'s definitions');
+  const definitions = asObject(body, "the broker's definitions");
   const counts = sectionCounts(definitions);
   if (file === undefined) {
     // stdout carries the definitions and nothing else (it is piped or redirected): the summary goes to stderr

@@ -101,7 +101,13 @@ export class ManagementClient {
    * taken by the connection, and `onUpload(sent, total)` is called after each: the upload's progress, not
    * the server's. `query` becomes the query string.
    */
-  async request(method: string, segments: readonly string[], body?: unknown, onUpload?: UploadProgress, query?: Readonly<Record<string, string>>): Promise<ApiResponse> {
+  async request(
+    method: string,
+    segments: readonly string[],
+    body?: unknown,
+    onUpload?: UploadProgress,
+    query?: Readonly<Record<string, string>>,
+  ): Promise<ApiResponse> {
     const search = query === undefined || Object.keys(query).length === 0 ? '' : '?' + new URLSearchParams(query).toString();
     const path = '/' + segments.map((s) => encodeURIComponent(s)).join('/') + search;
     const auth = Buffer.from(`${this.options.user}:${this.options.password}`).toString('base64');
@@ -143,14 +149,23 @@ export class ManagementClient {
     return `cannot reach the management API at ${this.baseUrl} (${why}): is the broker running, and are --host and --http-port right?`;
   }
 
-  private send(method: string, path: string, headers: Record<string, string | number>, payload: Buffer | undefined, onUpload: UploadProgress | undefined): Promise<RawReply> {
+  private send(
+    method: string,
+    path: string,
+    headers: Record<string, string | number>,
+    payload: Buffer | undefined,
+    onUpload: UploadProgress | undefined,
+  ): Promise<RawReply> {
     return new Promise<RawReply>((resolve, reject) => {
-      const req = httpRequest({ host: this.options.host, port: this.options.port, method, path, headers, agent: this.agent, timeout: REQUEST_TIMEOUT_MS }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      });
+      const req = httpRequest(
+        { host: this.options.host, port: this.options.port, method, path, headers, agent: this.agent, timeout: REQUEST_TIMEOUT_MS },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        },
+      );
       req.on('timeout', () => req.destroy(Object.assign(new Error(`no reply within ${REQUEST_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })));
       req.on('error', reject);
       if (payload === undefined) req.end();

@@ -3,7 +3,20 @@
  * of the management API (RabbitMQ's field names, plus Postbox's /api/streams routes for the Kafka side),
  * shown as a table, or passed through unchanged with --json.
  */
-import { argumentsText, exchangeLabel, EXIT_OK, formatBytes, formatRate, JSON_FLAG, jsonText, num, VHOST_FLAG, vhostFlag, type CliCommand, type CommandRun } from './command.js';
+import {
+  argumentsText,
+  exchangeLabel,
+  EXIT_OK,
+  formatBytes,
+  formatRate,
+  JSON_FLAG,
+  jsonText,
+  num,
+  VHOST_FLAG,
+  vhostFlag,
+  type CliCommand,
+  type CommandRun,
+} from './command.js';
 import { renderTable } from './http-client.js';
 import { GROUP_ACTIONS, TOPIC_ACTIONS } from './streams-admin.js';
 import { BINDING_ACTIONS, EXCHANGE_ACTIONS, QUEUE_ACTIONS } from './topology.js';
@@ -266,7 +279,14 @@ log start offset, high watermark, size and segment count.`,
     let text = renderTable(['topic', 'partitions', 'messages', 'size'], rows);
     if (run.flags.partitions === true) {
       const partitionRows = all.flatMap((t) =>
-        (t.partition_details ?? []).map((p) => [cell(t.name), cell(p.partition), cell(p.log_start_offset), cell(p.high_watermark), formatBytes(p.size_bytes), cell(p.segments)]),
+        (t.partition_details ?? []).map((p) => [
+          cell(t.name),
+          cell(p.partition),
+          cell(p.log_start_offset),
+          cell(p.high_watermark),
+          formatBytes(p.size_bytes),
+          cell(p.segments),
+        ]),
       );
       text += '\n' + renderTable(['topic', 'partition', 'log_start_offset', 'high_watermark', 'size', 'segments'], partitionRows);
     }

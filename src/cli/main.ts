@@ -61,7 +61,10 @@ flushes and fsyncs, and exits 0. Precedence: flag > environment variable > confi
 
 Flags:
 ${renderHelpRows([
-  ['--config <path>', 'JSON config file (settings below by their file key, plus "users", "vhosts", "alerts" and "defaultGuest"; see docs/configuration.md) (env POSTBOX_CONFIG)'],
+  [
+    '--config <path>',
+    'JSON config file (settings below by their file key, plus "users", "vhosts", "alerts" and "defaultGuest"; see docs/configuration.md) (env POSTBOX_CONFIG)',
+  ],
   ...settingsHelpRows(),
   ['--help', 'this text'],
 ])}
@@ -80,7 +83,8 @@ function parseFlags(argv: string[]): Record<string, string> {
     if (!known.has(name)) throw new ConfigError(`unknown flag '${name}'${didYouMean(name, known)} (see postbox serve --help)`);
     let value: string | undefined;
     if (eq > 0) value = arg.slice(eq + 1);
-    else if (BOOLEAN_FLAGS.has(name) && argv[i + 1] !== 'true' && argv[i + 1] !== 'false') value = 'true'; // `--tls-verify-peer` alone
+    else if (BOOLEAN_FLAGS.has(name) && argv[i + 1] !== 'true' && argv[i + 1] !== 'false')
+      value = 'true'; // `--tls-verify-peer` alone
     else value = argv[++i];
     if (value === undefined) throw new ConfigError(`flag ${name} needs a value`);
     flags[name] = value;
@@ -136,7 +140,9 @@ async function serve(argv: string[]): Promise<void> {
       ? ''
       : `; ${on('amqps', broker.amqpsPort, 'port ')}; ${on('https', broker.httpsPort, 'port ')}; ${on('kafka SSL', broker.kafkaTlsPort, 'port ')}; TLS certificate ${broker.tls.certificate}${config.tlsVerifyPeer ? ', client certificates required' : ''}`;
   const amqpAt = broker.amqpPort === PORT_OFF ? 'amqp off' : `amqp on ${hosts}`;
-  logger.notice(`Postbox ${VERSION} ready: ${amqpAt}; ${on('http', broker.httpPort, 'port ')}; ${on('kafka', broker.kafkaPort, 'port ')}${tlsNote}; ${on('prometheus', broker.prometheusPort, 'port ')}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`);
+  logger.notice(
+    `Postbox ${VERSION} ready: ${amqpAt}; ${on('http', broker.httpPort, 'port ')}; ${on('kafka', broker.kafkaPort, 'port ')}${tlsNote}; ${on('prometheus', broker.prometheusPort, 'port ')}; data in ${resolve(config.dataDir)}; fsync ${config.fsync}`,
+  );
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -77,14 +77,18 @@ function propertiesFlag(run: CommandRun): Record<string, unknown> {
   } catch (err) {
     throw new UsageError(`--properties is not valid JSON: ${(err as Error).message}`);
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError('--properties must be a JSON object, e.g. {"delivery_mode":2}');
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new UsageError('--properties must be a JSON object, e.g. {"delivery_mode":2}');
   return parsed as Record<string, unknown>;
 }
 
 const publish: CliCommand = {
   name: 'publish',
   summary: 'publish one or many messages to an exchange',
-  usage: ['postbox publish [--exchange <name>] [--routing-key <key>] [--count <n>] [--body <text> | --file <path>]', '                [--properties <json>] [--vhost <vhost>] [--json]'],
+  usage: [
+    'postbox publish [--exchange <name>] [--routing-key <key>] [--count <n>] [--body <text> | --file <path>]',
+    '                [--properties <json>] [--vhost <vhost>] [--json]',
+  ],
   description: `Publishes through the management API, one request per message, in order. With --count N it publishes
 N messages and replaces ${SEQUENCE_PLACEHOLDER} in the body with each message's number, 1 to N. A --file that is
 UTF-8 text is treated like --body; any other file is published byte for byte. Without --exchange the message
@@ -99,7 +103,12 @@ Example:
     { name: 'count', type: 'string', value: '<n>', doc: 'how many messages to publish (default 1)' },
     { name: 'body', type: 'string', value: '<text>', doc: `the message body; ${SEQUENCE_PLACEHOLDER} becomes the sequence number (default empty)` },
     { name: 'file', type: 'string', value: '<path>', doc: 'read the body from a file instead' },
-    { name: 'properties', type: 'string', value: '<json>', doc: 'message properties as RabbitMQ\'s API names them, e.g. {"delivery_mode":2,"headers":{"k":"v"}}' },
+    {
+      name: 'properties',
+      type: 'string',
+      value: '<json>',
+      doc: 'message properties as RabbitMQ\'s API names them, e.g. {"delivery_mode":2,"headers":{"k":"v"}}',
+    },
     VHOST_FLAG,
     JSON_FLAG,
   ],
@@ -167,7 +176,7 @@ would otherwise come back in the next batch.`,
     { name: 'count', type: 'string', value: '<n>', doc: 'most messages to get (default 1)' },
     { name: 'ack', type: 'boolean', doc: 'acknowledge: the messages leave the queue (the default)' },
     { name: 'peek', type: 'boolean', doc: 'look without removing: the messages are put back in the queue' },
-    { name: 'requeue', type: 'boolean', doc: 'the same as --peek (rabbitmqadmin\'s word)' },
+    { name: 'requeue', type: 'boolean', doc: "the same as --peek (rabbitmqadmin's word)" },
     VHOST_FLAG,
     JSON_FLAG,
   ],
@@ -202,7 +211,9 @@ would otherwise come back in the next batch.`,
       bar.finish();
     }
     if (run.json) run.stdout.write(jsonText(got));
-    run.stderr.write(`got ${got.length} message${got.length === 1 ? '' : 's'} from queue '${queue}' in vhost '${vhost}' (${requeue ? 'requeued' : 'acknowledged'})\n`);
+    run.stderr.write(
+      `got ${got.length} message${got.length === 1 ? '' : 's'} from queue '${queue}' in vhost '${vhost}' (${requeue ? 'requeued' : 'acknowledged'})\n`,
+    );
     return EXIT_OK;
   },
 };

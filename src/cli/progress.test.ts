@@ -57,5 +57,10 @@ test('clear() erases the bar, and the next update draws it again even at the sam
   bar.clear();
   bar.update(500);
   bar.finish();
-  assert.deepEqual(out.written, ['\r\x1b[2K[###############...............] 50% 500/1000 consumed', '\r\x1b[2K', '\r\x1b[2K[###############...............] 50% 500/1000 consumed', '\n']);
+  assert.deepEqual(out.written, [
+    '\r\x1b[2K[###############...............] 50% 500/1000 consumed',
+    '\r\x1b[2K',
+    '\r\x1b[2K[###############...............] 50% 500/1000 consumed',
+    '\n',
+  ]);
 });

@@ -21,7 +21,13 @@ const topicCreate: CliCommand = {
   postbox topics create orders --partitions 6 --config retention.ms=86400000 --config cleanup.policy=delete`,
   flags: [
     { name: 'partitions', type: 'string', value: '<n>', doc: "number of partitions (default: the broker's --kafka-partitions)" },
-    { name: 'config', type: 'string', multiple: true, value: '<key>=<value>', doc: 'a topic config, repeatable (retention.ms, retention.bytes, cleanup.policy, segment.bytes, ...)' },
+    {
+      name: 'config',
+      type: 'string',
+      multiple: true,
+      value: '<key>=<value>',
+      doc: 'a topic config, repeatable (retention.ms, retention.bytes, cleanup.policy, segment.bytes, ...)',
+    },
     { name: 'if-not-exists', type: 'boolean', doc: 'a topic of that name already there is not an error' },
     { name: 'topic', type: 'string', value: '<topic>', doc: 'the topic, instead of the positional argument (kafka-topics.sh spelling)' },
     JSON_FLAG,
@@ -41,14 +47,19 @@ const topicCreate: CliCommand = {
       result = 'exists';
     }
     if (run.json) run.stdout.write(jsonText({ topic: name, partitions: result === 'created' ? partitions : undefined, result }));
-    else run.stdout.write(result === 'created' ? `created topic '${name}' with ${String(partitions)} partition${partitions === 1 ? '' : 's'}\n` : `topic '${name}' already exists (unchanged)\n`);
+    else
+      run.stdout.write(
+        result === 'created'
+          ? `created topic '${name}' with ${String(partitions)} partition${partitions === 1 ? '' : 's'}\n`
+          : `topic '${name}' already exists (unchanged)\n`,
+      );
     return EXIT_OK;
   },
 };
 
 const topicDelete: CliCommand = {
   name: 'delete',
-  summary: 'delete a Kafka topic with its records and the groups\' offsets for it',
+  summary: "delete a Kafka topic with its records and the groups' offsets for it",
   usage: ['postbox topics delete <topic> [--json]'],
   description: `Deletes a topic (DELETE /api/streams/topics/{name}): its records, and every consumer group's committed
 offsets for it, as in Kafka.`,
@@ -90,7 +101,8 @@ function topicSelection(text: string): { topic: string; partitions?: number[] } 
     .slice(colon + 1)
     .split(',')
     .map((p) => p.trim());
-  if (colon === 0 || partitions.some((p) => !/^\d+$/.test(p))) throw new UsageError(`--topic takes <topic> or <topic>:<partition>,<partition>..., got '${text}'`);
+  if (colon === 0 || partitions.some((p) => !/^\d+$/.test(p)))
+    throw new UsageError(`--topic takes <topic> or <topic>:<partition>,<partition>..., got '${text}'`);
   return { topic: text.slice(0, colon), partitions: partitions.map(Number) };
 }
 
@@ -111,7 +123,8 @@ function resetTarget(run: CommandRun): Record<string, unknown> {
       const text = String(run.flags['to-datetime']);
       // read here, in this machine's time zone when the text has none, as kafka-consumer-groups.sh does
       const ms = Date.parse(text);
-      if (!Number.isFinite(ms)) throw new UsageError(`--to-datetime takes an ISO 8601 date-time such as 2026-12-07T09:30:00Z or 2026-12-07T09:30:00.000, got '${text}'`);
+      if (!Number.isFinite(ms))
+        throw new UsageError(`--to-datetime takes an ISO 8601 date-time such as 2026-12-07T09:30:00Z or 2026-12-07T09:30:00.000, got '${text}'`);
       return { to: 'timestamp', timestamp: ms };
     }
   }
@@ -126,7 +139,7 @@ interface PlannedOffset {
 
 const groupResetOffsets: CliCommand = {
   name: 'reset-offsets',
-  summary: 'move a group\'s committed offsets (a dry run printing the plan unless --execute)',
+  summary: "move a group's committed offsets (a dry run printing the plan unless --execute)",
   usage: [
     'postbox groups reset-offsets <group> (--topic <topic>[:<partition>,...] ... | --all-topics)',
     '                             (--to-earliest | --to-latest | --to-offset <n> | --to-datetime <iso>) [--execute] [--json]',
@@ -140,8 +153,8 @@ Example:
   flags: [
     { name: 'topic', type: 'string', multiple: true, value: '<topic>[:<partitions>]', doc: 'a topic, or some of its partitions (orders:0,2); repeatable' },
     { name: 'all-topics', type: 'boolean', doc: 'every topic the group has committed offsets for' },
-    { name: 'to-earliest', type: 'boolean', doc: 'to each partition\'s log start offset' },
-    { name: 'to-latest', type: 'boolean', doc: 'to each partition\'s end (high watermark): skip everything there now' },
+    { name: 'to-earliest', type: 'boolean', doc: "to each partition's log start offset" },
+    { name: 'to-latest', type: 'boolean', doc: "to each partition's end (high watermark): skip everything there now" },
     { name: 'to-offset', type: 'string', value: '<n>', doc: 'to this offset' },
     { name: 'to-datetime', type: 'string', value: '<iso>', doc: 'to the first record at or after this time, e.g. 2026-12-07T09:30:00Z (no zone: local time)' },
     { name: 'execute', type: 'boolean', doc: 'commit the new offsets (without it: a dry run)' },
@@ -155,21 +168,31 @@ Example:
     const topicFlags = run.flags.topic;
     const topics = Array.isArray(topicFlags) ? topicFlags.map(topicSelection) : [];
     const allTopics = run.flags['all-topics'] === true;
-    if (allTopics === (topics.length > 0)) throw new UsageError('give --topic <topic> (one or more) or --all-topics');
+    if (allTopics === topics.length > 0) throw new UsageError('give --topic <topic> (one or more) or --all-topics');
     if (run.flags.execute === true && run.flags['dry-run'] === true) throw new UsageError('give --execute or --dry-run, not both');
     const execute = run.flags.execute === true;
     const body = { ...resetTarget(run), ...(allTopics ? {} : { topics }), dry_run: !execute };
     const { body: reply } = await run.client().request('POST', ['api', 'streams', 'groups', group, 'reset-offsets'], body);
     const offsets = ((reply as { offsets?: unknown } | undefined)?.offsets ?? []) as PlannedOffset[];
-    if (!Array.isArray(offsets)) throw new CommandFailure('the broker\'s answer has no offsets');
+    if (!Array.isArray(offsets)) throw new CommandFailure("the broker's answer has no offsets");
     if (run.json) {
       run.stdout.write(jsonText(reply));
     } else {
-      const rows = offsets.map((o) => [group, String(o.topic ?? ''), String(o.partition ?? ''), o.previous_offset === null || o.previous_offset === undefined ? '-' : String(o.previous_offset), String(o.offset ?? '')]);
+      const rows = offsets.map((o) => [
+        group,
+        String(o.topic ?? ''),
+        String(o.partition ?? ''),
+        o.previous_offset === null || o.previous_offset === undefined ? '-' : String(o.previous_offset),
+        String(o.offset ?? ''),
+      ]);
       run.stdout.write(renderTable(['group', 'topic', 'partition', 'current_offset', 'new_offset'], rows));
     }
     const n = `${offsets.length} partition${offsets.length === 1 ? '' : 's'}`;
-    run.stderr.write(execute ? `reset the offsets of ${n} for consumer group '${group}'\n` : `dry run: nothing changed; add --execute to reset the offsets of ${n} for consumer group '${group}'\n`);
+    run.stderr.write(
+      execute
+        ? `reset the offsets of ${n} for consumer group '${group}'\n`
+        : `dry run: nothing changed; add --execute to reset the offsets of ${n} for consumer group '${group}'\n`,
+    );
     return EXIT_OK;
   },
 };

@@ -4,7 +4,19 @@
  * management API (PUT/DELETE /api/queues/{vhost}/{name}, /api/exchanges/{vhost}/{name}, POST/DELETE
  * /api/bindings/{vhost}/e/{source}/{q|e}/{destination}), so they work against RabbitMQ too.
  */
-import { CommandFailure, DEFAULT_CLI_VHOST, EXIT_OK, JSON_FLAG, jsonText, requiredFlag, stringFlag, VHOST_FLAG, type CliCommand, type CommandRun, type FlagSpec } from './command.js';
+import {
+  CommandFailure,
+  DEFAULT_CLI_VHOST,
+  EXIT_OK,
+  JSON_FLAG,
+  jsonText,
+  requiredFlag,
+  stringFlag,
+  VHOST_FLAG,
+  type CliCommand,
+  type CommandRun,
+  type FlagSpec,
+} from './command.js';
 import { UsageError } from './http-client.js';
 
 /** The name the API's paths give the default exchange, whose real name is empty (RabbitMQ's too). */
@@ -25,7 +37,8 @@ const AUTO_DELETE_FLAG: FlagSpec = { name: 'auto-delete', type: 'boolean', doc: 
 export function nameArgument(run: CommandRun, what: string, flag = 'name'): string {
   const fromFlag = run.flags[flag];
   const positional = run.positionals[0];
-  if (typeof fromFlag === 'string' && positional !== undefined && positional !== fromFlag) throw new UsageError(`give the ${what} once: '${positional}' or --${flag} '${fromFlag}'`);
+  if (typeof fromFlag === 'string' && positional !== undefined && positional !== fromFlag)
+    throw new UsageError(`give the ${what} once: '${positional}' or --${flag} '${fromFlag}'`);
   const name = positional ?? (typeof fromFlag === 'string' ? fromFlag : undefined);
   if (name === undefined || name === '') throw new UsageError(`say which ${what}`);
   return name;
@@ -74,7 +87,10 @@ const QUEUE_TYPES = ['classic', 'quorum', 'stream'] as const;
 const queueDeclare: CliCommand = {
   name: 'declare',
   summary: 'declare a queue (nothing changes when an equivalent one exists)',
-  usage: ['postbox queues declare <name> [--type classic|quorum|stream] [--durable | --transient] [--auto-delete]', '                       [--arg <key>=<value> ...] [--vhost <vhost>] [--json]'],
+  usage: [
+    'postbox queues declare <name> [--type classic|quorum|stream] [--durable | --transient] [--auto-delete]',
+    '                       [--arg <key>=<value> ...] [--vhost <vhost>] [--json]',
+  ],
   description: `Declares a queue (PUT /api/queues/{vhost}/{name}), durable unless --transient. A queue of that name
 with other properties is refused with the broker's reason (exit 1), as a passive AMQP declare would be; an
 equivalent one is left as it is. Example:
@@ -102,7 +118,13 @@ equivalent one is left as it is. Example:
     const body = { durable: durable(run), auto_delete: run.flags['auto-delete'] === true, arguments: args };
     const { status } = await run.client().request('PUT', ['api', 'queues', vhost, name], body);
     const result = declared(status);
-    run.stdout.write(run.json ? jsonText({ vhost, queue: name, result }) : result === 'created' ? `declared queue '${name}' in vhost '${vhost}'\n` : `queue '${name}' already exists in vhost '${vhost}' (unchanged)\n`);
+    run.stdout.write(
+      run.json
+        ? jsonText({ vhost, queue: name, result })
+        : result === 'created'
+          ? `declared queue '${name}' in vhost '${vhost}'\n`
+          : `queue '${name}' already exists in vhost '${vhost}' (unchanged)\n`,
+    );
     return EXIT_OK;
   },
 };
@@ -140,7 +162,10 @@ export const QUEUE_ACTIONS: readonly CliCommand[] = [queueDeclare, queueDelete];
 const exchangeDeclare: CliCommand = {
   name: 'declare',
   summary: 'declare an exchange (nothing changes when an equivalent one exists)',
-  usage: ['postbox exchanges declare <name> --type direct|fanout|topic|headers|x-delayed-message [--durable | --transient]', '                          [--auto-delete] [--internal] [--arg <key>=<value> ...] [--vhost <vhost>] [--json]'],
+  usage: [
+    'postbox exchanges declare <name> --type direct|fanout|topic|headers|x-delayed-message [--durable | --transient]',
+    '                          [--auto-delete] [--internal] [--arg <key>=<value> ...] [--vhost <vhost>] [--json]',
+  ],
   description: `Declares an exchange (PUT /api/exchanges/{vhost}/{name}), durable unless --transient. One of that name with
 other properties is refused with the broker's reason (exit 1). Example:
   postbox exchanges declare orders --type topic --arg alternate-exchange=unrouted`,
@@ -160,11 +185,21 @@ other properties is refused with the broker's reason (exit 1). Example:
     const name = nameArgument(run, 'exchange');
     const vhost = vhostOf(run);
     const type = requiredFlag(run.flags, 'type');
-    const body = { type, durable: durable(run), auto_delete: run.flags['auto-delete'] === true, internal: run.flags.internal === true, arguments: keyValueFlags(run, 'arg', argumentValue) };
+    const body = {
+      type,
+      durable: durable(run),
+      auto_delete: run.flags['auto-delete'] === true,
+      internal: run.flags.internal === true,
+      arguments: keyValueFlags(run, 'arg', argumentValue),
+    };
     const { status } = await run.client().request('PUT', ['api', 'exchanges', vhost, name], body);
     const result = declared(status);
     run.stdout.write(
-      run.json ? jsonText({ vhost, exchange: name, result }) : result === 'created' ? `declared ${type} exchange '${name}' in vhost '${vhost}'\n` : `exchange '${name}' already exists in vhost '${vhost}' (unchanged)\n`,
+      run.json
+        ? jsonText({ vhost, exchange: name, result })
+        : result === 'created'
+          ? `declared ${type} exchange '${name}' in vhost '${vhost}'\n`
+          : `exchange '${name}' already exists in vhost '${vhost}' (unchanged)\n`,
     );
     return EXIT_OK;
   },
@@ -250,7 +285,10 @@ function sameJson(a: unknown, b: unknown): boolean {
 const bindingAdd: CliCommand = {
   name: 'add',
   summary: 'bind a queue or an exchange to an exchange',
-  usage: ['postbox bindings add --source <exchange> --destination <name> [--destination-type queue|exchange]', '                     [--routing-key <key>] [--arg <key>=<value> ...] [--vhost <vhost>] [--json]'],
+  usage: [
+    'postbox bindings add --source <exchange> --destination <name> [--destination-type queue|exchange]',
+    '                     [--routing-key <key>] [--arg <key>=<value> ...] [--vhost <vhost>] [--json]',
+  ],
   description: `Adds a binding (POST /api/bindings/{vhost}/e/{source}/q/{queue}, or .../e/{exchange} with
 --destination-type exchange). Adding one that exists changes nothing. Example:
   postbox bindings add --source orders --destination new-orders --routing-key 'orders.new.#'`,
@@ -258,7 +296,19 @@ const bindingAdd: CliCommand = {
   async run(run) {
     const b = bindingEnds(run);
     await run.client().request('POST', bindingPath(b), { routing_key: b.routingKey, arguments: b.args });
-    run.stdout.write(run.json ? jsonText({ vhost: b.vhost, source: b.source, destination: b.destination, destination_type: b.kind === 'q' ? 'queue' : 'exchange', routing_key: b.routingKey, arguments: b.args, result: 'added' }) : `added ${bindingText(b)}\n`);
+    run.stdout.write(
+      run.json
+        ? jsonText({
+            vhost: b.vhost,
+            source: b.source,
+            destination: b.destination,
+            destination_type: b.kind === 'q' ? 'queue' : 'exchange',
+            routing_key: b.routingKey,
+            arguments: b.args,
+            result: 'added',
+          })
+        : `added ${bindingText(b)}\n`,
+    );
     return EXIT_OK;
   },
 };
@@ -266,7 +316,10 @@ const bindingAdd: CliCommand = {
 const bindingDelete: CliCommand = {
   name: 'delete',
   summary: 'remove a binding',
-  usage: ['postbox bindings delete --source <exchange> --destination <name> [--destination-type queue|exchange]', '                        [--routing-key <key>] [--arg <key>=<value> ...] [--vhost <vhost>] [--json]'],
+  usage: [
+    'postbox bindings delete --source <exchange> --destination <name> [--destination-type queue|exchange]',
+    '                        [--routing-key <key>] [--arg <key>=<value> ...] [--vhost <vhost>] [--json]',
+  ],
   description: `Removes the binding with that source, destination, routing key (and arguments, with --arg): looks it up
 (GET /api/bindings/{vhost}/e/{source}/q/{queue}) and deletes it by its properties key. No such binding, or
 several that differ only in their arguments when no --arg was given, exits 1.`,
@@ -282,7 +335,11 @@ several that differ only in their arguments when no --arg was given, exits 1.`,
     if (matches.length === 0) throw new CommandFailure(`no ${bindingText(b)}`);
     if (matches.length > 1) throw new CommandFailure(`${matches.length} bindings match, differing in their arguments: say which with --arg`);
     await client.request('DELETE', [...bindingPath(b), matches[0]!.properties_key ?? '~']);
-    run.stdout.write(run.json ? jsonText({ vhost: b.vhost, source: b.source, destination: b.destination, routing_key: b.routingKey, result: 'deleted' }) : `deleted ${bindingText(b)}\n`);
+    run.stdout.write(
+      run.json
+        ? jsonText({ vhost: b.vhost, source: b.source, destination: b.destination, routing_key: b.routingKey, result: 'deleted' })
+        : `deleted ${bindingText(b)}\n`,
+    );
     return EXIT_OK;
   },
 };

@@ -279,7 +279,13 @@ function parseValue(setting: Setting, raw: unknown, source: string): unknown {
 }
 
 /** The built-in guest/guest user every broker has unless a config file defines its own guest or sets "defaultGuest": false. */
-export const DEFAULT_GUEST: UserConfig = Object.freeze({ name: 'guest', password: 'guest', vhosts: Object.freeze(['*']), loopbackOnly: true, tags: Object.freeze(['administrator']) });
+export const DEFAULT_GUEST: UserConfig = Object.freeze({
+  name: 'guest',
+  password: 'guest',
+  vhosts: Object.freeze(['*']),
+  loopbackOnly: true,
+  tags: Object.freeze(['administrator']),
+});
 
 function parseUsers(raw: unknown, source: string): UserConfig[] {
   if (!Array.isArray(raw)) throw new ConfigError(`${source}: 'users' must be an array`);
@@ -288,7 +294,8 @@ function parseUsers(raw: unknown, source: string): UserConfig[] {
       throw new ConfigError(`${source}: users[${i}] needs string 'name' and 'password'`);
     }
     const vhosts = u.vhosts === undefined ? ['/'] : u.vhosts;
-    if (!Array.isArray(vhosts) || !vhosts.every((v: unknown) => typeof v === 'string')) throw new ConfigError(`${source}: users[${i}].vhosts must be an array of strings`);
+    if (!Array.isArray(vhosts) || !vhosts.every((v: unknown) => typeof v === 'string'))
+      throw new ConfigError(`${source}: users[${i}].vhosts must be an array of strings`);
     return Object.freeze({
       name: u.name,
       password: u.password,
@@ -369,10 +376,12 @@ export function buildConfig(sources: ConfigSources): Config {
 
 /** The TLS files go together: a certificate needs its key, and verifying peers needs the CAs to verify them against. */
 function checkTlsSettings(config: Config): void {
-  if (config.tlsCert !== '' && config.tlsKey === '') throw new ConfigError('--tls-cert needs --tls-key (the certificate\'s private key)');
+  if (config.tlsCert !== '' && config.tlsKey === '') throw new ConfigError("--tls-cert needs --tls-key (the certificate's private key)");
   if (config.tlsKey !== '' && config.tlsCert === '') throw new ConfigError('--tls-key needs --tls-cert');
-  if (config.tlsVerifyPeer && config.tlsCert === '') throw new ConfigError('--tls-verify-peer needs --tls-cert and --tls-key (it applies to the TLS listeners)');
-  if (config.tlsVerifyPeer && config.tlsCa === '') throw new ConfigError('--tls-verify-peer needs --tls-ca (the CA certificates client certificates are verified against)');
+  if (config.tlsVerifyPeer && config.tlsCert === '')
+    throw new ConfigError('--tls-verify-peer needs --tls-cert and --tls-key (it applies to the TLS listeners)');
+  if (config.tlsVerifyPeer && config.tlsCa === '')
+    throw new ConfigError('--tls-verify-peer needs --tls-ca (the CA certificates client certificates are verified against)');
   if (config.tlsHandshakeTimeoutMs < 1) throw new ConfigError('--tls-handshake-timeout must be at least 1 ms');
 }
 

@@ -6,7 +6,15 @@ import { createHash } from 'node:crypto';
 import { DEFAULT_MAX_QUEUES, type UserConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { isKnownRecordVersion, KNOWN_RECORD_VERSIONS } from './message.js';
-import { UnsupportedFormatError, type DefinitionStore, type Durability, type DurabilityListener, type QueueRecoveryVisitor, type QueueStore, type StorageEngine } from '../storage/stores.js';
+import {
+  UnsupportedFormatError,
+  type DefinitionStore,
+  type Durability,
+  type DurabilityListener,
+  type QueueRecoveryVisitor,
+  type QueueStore,
+  type StorageEngine,
+} from '../storage/stores.js';
 import {
   emptyDefinitions,
   fromStoredDefinitions,
@@ -50,7 +58,6 @@ export interface CoreOptions {
   /** a confirm-mode publisher's persistent messages reach consumers only after their fsync (default: at once, see vhost.ts place()) */
   readonly deliverAfterFsync?: boolean;
 }
-
 
 /**
  * Told when the definitions changes it waited for are durable (an AMQP channel holding its declare-ok,
@@ -345,7 +352,9 @@ export class BrokerCore implements VhostContext {
   }
 
   undecodableMessageDropped(vhost: string, queue: string, reason: string): void {
-    this.options.logger.error(`queue '${queue}' in vhost '${vhost}': a stored message was dropped, its properties cannot be decoded (${reason}); it was stored before publish-time checking`);
+    this.options.logger.error(
+      `queue '${queue}' in vhost '${vhost}': a stored message was dropped, its properties cannot be decoded (${reason}); it was stored before publish-time checking`,
+    );
   }
 
   delayedMessageLost(vhost: string, exchange: string, reason: string): void {
@@ -560,7 +569,8 @@ export class BrokerCore implements VhostContext {
 
   /** Create a vhost (persisted); returns false when it exists already. */
   addVhost(name: string): boolean {
-    if (name === '' || Buffer.byteLength(name) > MAX_VHOST_NAME_BYTES) throw brokerError(Errors.PRECONDITION_FAILED, `vhost name must be 1..${MAX_VHOST_NAME_BYTES} bytes`);
+    if (name === '' || Buffer.byteLength(name) > MAX_VHOST_NAME_BYTES)
+      throw brokerError(Errors.PRECONDITION_FAILED, `vhost name must be 1..${MAX_VHOST_NAME_BYTES} bytes`);
     if (this.vhosts.has(name)) return false;
     this.vhosts.set(name, new VirtualHost(name, this));
     try {

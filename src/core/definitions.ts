@@ -100,9 +100,7 @@ function decodeTable(t: Record<string, unknown>): FieldTable {
  * One change as a caller states it: a definition put or deleted, or a small list (vhosts, managed
  * users with their permissions, policies) to be recorded whole as it now stands in memory.
  */
-export type DefinitionChange =
-  | Exclude<JournalChange, { readonly set: string }>
-  | { readonly set: 'vhosts' | 'users' | 'policies' };
+export type DefinitionChange = Exclude<JournalChange, { readonly set: string }> | { readonly set: 'vhosts' | 'users' | 'policies' };
 
 /** One change with its lists filled in, stated as its final value. Keys: vhost + name; a binding is its own key. */
 export type JournalChange =
@@ -115,7 +113,6 @@ export type JournalChange =
   | { readonly set: 'vhosts'; readonly value: string[] }
   | { readonly set: 'users'; readonly users: UserDefinition[]; readonly permissions: PermissionDefinition[] }
   | { readonly set: 'policies'; readonly value: Policy[] };
-
 
 /** Every definition as the documents the metadata store keeps (field tables tagged). */
 export function toStoredDefinitions(defs: Definitions): StoredDefinitions {

@@ -320,7 +320,7 @@ test('tables encode byte-for-byte as amqplib encodes them', (t) => {
   if (codec === undefined) return t.skip('amqplib not installed');
   const table: FieldTable = {
     product: 'Postbox',
-    capabilities: { publisher_confirms: true, 'consumer_cancel_notify': true, 'connection.blocked': false },
+    capabilities: { publisher_confirms: true, consumer_cancel_notify: true, 'connection.blocked': false },
     'x-max-length': 100000,
     'x-negative': -40000,
     list: ['a', ['b'], { c: null }],

@@ -39,17 +39,7 @@
  */
 import { syntaxError } from '../errors/codec-error.js';
 
-export type FieldValue =
-  | boolean
-  | number
-  | bigint
-  | string
-  | Buffer
-  | Date
-  | AmqpDecimal
-  | null
-  | FieldValue[]
-  | FieldTable;
+export type FieldValue = boolean | number | bigint | string | Buffer | Date | AmqpDecimal | null | FieldValue[] | FieldTable;
 
 export interface FieldTable {
   [key: string]: FieldValue;

@@ -1,7 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../log/logger.js';
-import { FAILURE_MEMORY_MS, FIRST_DELAY_MS, FREE_FAILURES, LOG_INTERVAL_MS, LoginGuard, MAX_DELAY_MS, MAX_LINES_PER_INTERVAL, MAX_SOURCES, delayAfter, sourceKey, type GuardClock } from './login-guard.js';
+import {
+  FAILURE_MEMORY_MS,
+  FIRST_DELAY_MS,
+  FREE_FAILURES,
+  LOG_INTERVAL_MS,
+  LoginGuard,
+  MAX_DELAY_MS,
+  MAX_LINES_PER_INTERVAL,
+  MAX_SOURCES,
+  delayAfter,
+  sourceKey,
+  type GuardClock,
+} from './login-guard.js';
 
 /** A clock the test moves by hand; timers fire when it passes them. */
 class ManualClock implements GuardClock {
@@ -111,7 +123,10 @@ test('a right password from a slowed source is delayed, then succeeds and clears
   const about = lines.filter((l) => l.includes('203.0.113.9'));
   assert.equal(about.length, 3, about.join('\n')); // the first failure, the success after them, the first failure again
   assert.match(about[0]!, / warn  login failed from 203\.0\.113\.9: user 'user0' \(AMQP PLAIN\)$/);
-  assert.match(about[1]!, /login succeeded from 203\.0\.113\.9 as 'admin' after 13 failed logins \(12 of them not logged yet: users 'user1', 'user0' \(AMQP PLAIN\)\)/);
+  assert.match(
+    about[1]!,
+    /login succeeded from 203\.0\.113\.9 as 'admin' after 13 failed logins \(12 of them not logged yet: users 'user1', 'user0' \(AMQP PLAIN\)\)/,
+  );
 });
 
 test('a source failing without end gets one line per minute with the count and names, never one per guess', () => {
@@ -128,7 +143,10 @@ test('a source failing without end gets one line per minute with the count and n
   const about = lines.filter((l) => l.includes('198.51.100.7'));
   assert.ok(about.length <= 6, `${about.length} lines for 3000 guesses`);
   assert.ok(about.length >= 5, 'every minute is told');
-  assert.match(about[1]!, /login failed from 198\.51\.100\.7: \d+ more failed logins in the last 60 s, \d+ in all, users ('[^']+', ){4}'[^']+' and others \(AMQP PLAIN\); answers to it are now delayed 5000 ms/);
+  assert.match(
+    about[1]!,
+    /login failed from 198\.51\.100\.7: \d+ more failed logins in the last 60 s, \d+ in all, users ('[^']+', ){4}'[^']+' and others \(AMQP PLAIN\); answers to it are now delayed 5000 ms/,
+  );
   assert.ok(!lines.some((l) => l.includes('x\ny')), 'a line feed in a name is escaped by the logger');
   clock.advance(MAX_DELAY_MS); // the last one was held
   assert.equal(guard.stats.failures, 3000, 'held, busy and checked failures all counted');

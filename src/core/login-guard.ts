@@ -149,7 +149,10 @@ export function sourceKey(address: string | undefined): string {
   if (address === '::1' || !isIPv6(address)) return address;
   const groups = ipv6Groups(address);
   if (groups === null) return address;
-  const prefix = groups.slice(0, IPV6_SOURCE_PREFIX_BITS / 16).map((g) => g.toString(16)).join(':');
+  const prefix = groups
+    .slice(0, IPV6_SOURCE_PREFIX_BITS / 16)
+    .map((g) => g.toString(16))
+    .join(':');
   return `${prefix}::/${IPV6_SOURCE_PREFIX_BITS}`;
 }
 
@@ -274,7 +277,12 @@ export class LoginGuard {
     if (this.flushTimer !== null) clearInterval(this.flushTimer);
   }
 
-  private settle<T>(key: string, attempt: LoginAttempt, check: () => T | undefined, answer: (user: T | undefined, reason: RefusalReason | undefined) => void): void {
+  private settle<T>(
+    key: string,
+    attempt: LoginAttempt,
+    check: () => T | undefined,
+    answer: (user: T | undefined, reason: RefusalReason | undefined) => void,
+  ): void {
     const user = check();
     if (user === undefined) {
       this.failed(key, attempt);
@@ -369,7 +377,9 @@ export class LoginGuard {
     if (unlogged === 1 && record.failures === 1) {
       this.logger.warn(`login failed from ${key}: user ${names} (${ways})${slowed}`);
     } else {
-      this.logger.warn(`login failed from ${key}: ${plural(unlogged, 'more failed login')} in the last ${Math.round(LOG_INTERVAL_MS / 1000)} s, ${record.failures} in all, users ${names} (${ways})${slowed}`);
+      this.logger.warn(
+        `login failed from ${key}: ${plural(unlogged, 'more failed login')} in the last ${Math.round(LOG_INTERVAL_MS / 1000)} s, ${record.failures} in all, users ${names} (${ways})${slowed}`,
+      );
     }
   }
 

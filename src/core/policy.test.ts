@@ -27,7 +27,10 @@ test('the highest priority wins; on a tie the policy defined or updated last win
   assert.equal(r.forQueue('q')?.name, 'a');
   r.set(policy('c', '.*', -1 + 3, { 'max-length': 3 }));
   assert.equal(r.forQueue('q')?.name, 'c');
-  assert.deepEqual(r.list().map((p) => p.name), ['b', 'a', 'c']);
+  assert.deepEqual(
+    r.list().map((p) => p.name),
+    ['b', 'a', 'c'],
+  );
 });
 
 test('apply-to decides whether a policy is considered for queues, exchanges or both', () => {
@@ -52,7 +55,10 @@ test('the applied policy object stays the same until the policy is set again', (
 
 test('unknown keys and wrong values are refused as PRECONDITION_FAILED naming the key; ignored RabbitMQ keys are kept', () => {
   const refused = (definition: unknown, message: RegExp): void => {
-    assert.throws(() => validatePolicyDefinition(definition), (e: unknown) => e instanceof BrokerError && e.def.http === 400 && e.def.amqp === 406 && message.test(e.message));
+    assert.throws(
+      () => validatePolicyDefinition(definition),
+      (e: unknown) => e instanceof BrokerError && e.def.http === 400 && e.def.amqp === 406 && message.test(e.message),
+    );
   };
   refused({ 'x-max-length': 1 }, /unknown policy key 'x-max-length'/);
   refused({ 'max-length': 1.5 }, /'max-length'/);
@@ -60,10 +66,14 @@ test('unknown keys and wrong values are refused as PRECONDITION_FAILED naming th
   refused({ 'dead-letter-routing-key': true }, /'dead-letter-routing-key'/);
   refused({ 'delivery-limit': '3' }, /'delivery-limit'/);
   refused(null, /JSON object/);
-  assert.deepEqual(validatePolicyDefinition({ 'ha-mode': 'exactly', 'ha-params': 2, 'retry-backoff-max': 0 }), { 'ha-mode': 'exactly', 'ha-params': 2, 'retry-backoff-max': 0 });
+  assert.deepEqual(validatePolicyDefinition({ 'ha-mode': 'exactly', 'ha-params': 2, 'retry-backoff-max': 0 }), {
+    'ha-mode': 'exactly',
+    'ha-params': 2,
+    'retry-backoff-max': 0,
+  });
 });
 
-test("classic_queues and quorum_queues narrow a policy to one queue type; streams matches no queue; queues and all match both", () => {
+test('classic_queues and quorum_queues narrow a policy to one queue type; streams matches no queue; queues and all match both', () => {
   const r = new PolicyRegistry();
   r.set(policy('classic-only', '^q', 3, { 'max-length': 1 }, 'classic_queues'));
   r.set(policy('quorum-only', '^q', 2, { 'max-length': 2 }, 'quorum_queues'));
@@ -75,5 +85,8 @@ test("classic_queues and quorum_queues narrow a policy to one queue type; stream
   r.set(policy('any-queue', '^q', 5, { 'max-length': 4 }, 'queues'));
   assert.equal(r.forQueue('q1', 'classic')?.name, 'any-queue');
   assert.equal(r.forQueue('q1', 'quorum')?.name, 'any-queue');
-  assert.throws(() => policy('bad', '^q', 0, { 'max-length': 1 }, 'stream'), (e: unknown) => e instanceof BrokerError && /apply-to must be one of/.test(e.message));
+  assert.throws(
+    () => policy('bad', '^q', 0, { 'max-length': 1 }, 'stream'),
+    (e: unknown) => e instanceof BrokerError && /apply-to must be one of/.test(e.message),
+  );
 });

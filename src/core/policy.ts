@@ -50,7 +50,9 @@ const nonNegativeInteger: KeyCheck = (v) => (isInteger(v) && v >= 0 ? null : 'ex
 const duration =
   (positive: boolean): KeyCheck =>
   (v) =>
-    isInteger(v) && (positive ? v > 0 : v >= 0) && v <= MAX_EXPIRY_MS ? null : `expected ${positive ? 'a positive' : 'a non-negative'} integer up to ${MAX_EXPIRY_MS} (ms)`;
+    isInteger(v) && (positive ? v > 0 : v >= 0) && v <= MAX_EXPIRY_MS
+      ? null
+      : `expected ${positive ? 'a positive' : 'a non-negative'} integer up to ${MAX_EXPIRY_MS} (ms)`;
 const aString: KeyCheck = (v) => (typeof v === 'string' ? null : 'expected a string');
 const overflowMode: KeyCheck = (v) =>
   v === 'drop-head' || v === 'reject-publish' || v === 'reject-publish-dlx' ? null : 'expected drop-head, reject-publish or reject-publish-dlx';
@@ -134,14 +136,7 @@ export function compilePattern(pattern: string): LinearRegex {
 }
 
 /** Validate a policy as it arrives (HTTP, CLI, definitions file) and return it normalised and frozen. */
-export function validatePolicy(input: {
-  vhost: string;
-  name: unknown;
-  pattern: unknown;
-  applyTo?: unknown;
-  priority?: unknown;
-  definition: unknown;
-}): Policy {
+export function validatePolicy(input: { vhost: string; name: unknown; pattern: unknown; applyTo?: unknown; priority?: unknown; definition: unknown }): Policy {
   if (typeof input.name !== 'string' || input.name.length === 0) invalid('policy name must be a non-empty string');
   if (typeof input.pattern !== 'string') invalid(`policy '${input.name}': pattern must be a string`);
   compilePattern(input.pattern);

@@ -106,7 +106,7 @@ export function checkProperties(props: Buffer): void {
   const flags = props.readUInt16BE(0);
   let at = 2;
   // bit 0 says another flags word follows (the basic class never needs one): step over them
-  for (let word = flags; (word & 1) !== 0; ) {
+  for (let word = flags; (word & 1) !== 0;) {
     if (at + 2 > props.length) throw syntaxError('property list: flags truncated');
     word = props.readUInt16BE(at);
     at += 2;
@@ -195,14 +195,22 @@ function headerValueAt(props: Buffer, key: string): number {
 function integerAt(props: Buffer, at: number): number | null {
   const valueAt = at + 1;
   switch (props[at]) {
-    case 0x62: return props.readInt8(valueAt);
-    case 0x42: return props[valueAt]!;
-    case 0x73: return props.readInt16BE(valueAt);
-    case 0x75: return props.readUInt16BE(valueAt);
-    case 0x49: return props.readInt32BE(valueAt);
-    case 0x69: return props.readUInt32BE(valueAt);
-    case 0x6c: return Number(props.readBigInt64BE(valueAt));
-    default: return null;
+    case 0x62:
+      return props.readInt8(valueAt);
+    case 0x42:
+      return props[valueAt]!;
+    case 0x73:
+      return props.readInt16BE(valueAt);
+    case 0x75:
+      return props.readUInt16BE(valueAt);
+    case 0x49:
+      return props.readInt32BE(valueAt);
+    case 0x69:
+      return props.readUInt32BE(valueAt);
+    case 0x6c:
+      return Number(props.readBigInt64BE(valueAt));
+    default:
+      return null;
   }
 }
 
@@ -231,10 +239,14 @@ export function readIntegerLikeHeader(props: Buffer, key: string): number | null
       const text = props.toString('utf8', valueAt + 4, valueAt + 4 + props.readUInt32BE(valueAt));
       return /^[+-]?\d{1,15}$/.test(text) ? Number(text) : null;
     }
-    case 0x66: return Math.trunc(props.readFloatBE(valueAt));
-    case 0x64: return Math.trunc(props.readDoubleBE(valueAt));
-    case 0x44: return Math.trunc(props.readUInt32BE(valueAt + 1) / 10 ** props[valueAt]!);
-    default: return null;
+    case 0x66:
+      return Math.trunc(props.readFloatBE(valueAt));
+    case 0x64:
+      return Math.trunc(props.readDoubleBE(valueAt));
+    case 0x44:
+      return Math.trunc(props.readUInt32BE(valueAt + 1) / 10 ** props[valueAt]!);
+    default:
+      return null;
   }
 }
 

@@ -55,7 +55,12 @@ export function scramHash(mechanism: ScramMechanism, data: Buffer): Buffer {
 }
 
 /** One mechanism's credential for a password, with a fresh random salt. */
-export function scramCredential(mechanism: ScramMechanism, password: string, iterations: number = SCRAM_ITERATIONS, salt: Buffer = randomBytes(SCRAM_SALT_BYTES)): ScramCredential {
+export function scramCredential(
+  mechanism: ScramMechanism,
+  password: string,
+  iterations: number = SCRAM_ITERATIONS,
+  salt: Buffer = randomBytes(SCRAM_SALT_BYTES),
+): ScramCredential {
   const digest = scramDigest(mechanism);
   const length = digest === 'sha256' ? 32 : 64;
   const salted = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, length, digest);
@@ -72,7 +77,13 @@ export function scramToDefinition(credentials: Partial<ScramCredentials>): Scram
   const out: Partial<Record<ScramMechanism, ScramCredentialDefinition>> = {};
   for (const m of SCRAM_MECHANISMS) {
     const c = credentials[m];
-    if (c !== undefined) out[m] = { salt: c.salt.toString('base64'), iterations: c.iterations, stored_key: c.storedKey.toString('base64'), server_key: c.serverKey.toString('base64') };
+    if (c !== undefined)
+      out[m] = {
+        salt: c.salt.toString('base64'),
+        iterations: c.iterations,
+        stored_key: c.storedKey.toString('base64'),
+        server_key: c.serverKey.toString('base64'),
+      };
   }
   return out;
 }
@@ -90,13 +101,15 @@ export function scramFromDefinition(raw: unknown): Partial<ScramCredentials> {
     if (d === undefined) continue;
     if (typeof d !== 'object' || d === null) throw new Error(`${m} credential must be an object`);
     const { salt, iterations, stored_key: storedKey, server_key: serverKey } = d as Record<string, unknown>;
-    if (typeof salt !== 'string' || typeof storedKey !== 'string' || typeof serverKey !== 'string') throw new Error(`${m} credential needs base64 salt, stored_key and server_key`);
+    if (typeof salt !== 'string' || typeof storedKey !== 'string' || typeof serverKey !== 'string')
+      throw new Error(`${m} credential needs base64 salt, stored_key and server_key`);
     if (typeof iterations !== 'number' || !Number.isInteger(iterations) || iterations < SCRAM_ITERATIONS || iterations > MAX_SCRAM_ITERATIONS) {
       throw new Error(`${m} credential iterations must be an integer ${SCRAM_ITERATIONS}..${MAX_SCRAM_ITERATIONS}`);
     }
     const keyBytes = scramDigest(m) === 'sha256' ? 32 : 64;
     const c = { salt: Buffer.from(salt, 'base64'), iterations, storedKey: Buffer.from(storedKey, 'base64'), serverKey: Buffer.from(serverKey, 'base64') };
-    if (c.salt.length === 0 || c.storedKey.length !== keyBytes || c.serverKey.length !== keyBytes) throw new Error(`${m} credential has a wrong salt or key length`);
+    if (c.salt.length === 0 || c.storedKey.length !== keyBytes || c.serverKey.length !== keyBytes)
+      throw new Error(`${m} credential has a wrong salt or key length`);
     out[m] = c;
   }
   return out;

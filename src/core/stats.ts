@@ -402,7 +402,6 @@ export interface SampledQueue {
   readonly unackedCount: number;
 }
 
-
 /** Longest a sampling pass works before it lets the event loop run, ms. */
 const SAMPLE_SLICE_MS = 2;
 /** Queues or exchanges sampled between two looks at the clock. */

@@ -21,7 +21,15 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { UserConfig } from '../config/config.js';
 import { brokerError, Errors } from '../errors/errors.js';
 import { LinearRegex } from '../util/linear-regex.js';
-import { scramCredentials, scramFromDefinition, scramToDefinition, type ScramCredential, type ScramCredentials, type ScramCredentialsDefinition, type ScramMechanism } from './scram.js';
+import {
+  scramCredentials,
+  scramFromDefinition,
+  scramToDefinition,
+  type ScramCredential,
+  type ScramCredentials,
+  type ScramCredentialsDefinition,
+  type ScramMechanism,
+} from './scram.js';
 
 export const HASHING_SHA256 = 'rabbit_password_hashing_sha256';
 export const HASHING_SHA512 = 'rabbit_password_hashing_sha512';
@@ -241,7 +249,8 @@ export class UserStore {
 
   get(name: string): UserView | undefined {
     const fixed = this.configUsers.get(name);
-    if (fixed !== undefined) return { name, tags: fixed.config.tags, passwordHash: fixed.hash, hashingAlgorithm: HASHING_SHA256, fromConfig: true, scram: fixed.scram };
+    if (fixed !== undefined)
+      return { name, tags: fixed.config.tags, passwordHash: fixed.hash, hashingAlgorithm: HASHING_SHA256, fromConfig: true, scram: fixed.scram };
     const user = this.managed.get(name);
     if (user === undefined) return undefined;
     return { name, tags: user.tags, passwordHash: user.hash, hashingAlgorithm: user.algorithm, fromConfig: false, scram: user.scram };
@@ -260,7 +269,8 @@ export class UserStore {
   /** Create or replace a managed user; returns true when it is new. */
   put(name: string, input: UserInput): boolean {
     if (this.configUsers.has(name)) throw brokerError(Errors.PRECONDITION_FAILED, `user '${name}' is defined in the config file`);
-    if (name === '' || Buffer.byteLength(name) > MAX_USER_NAME_BYTES) throw brokerError(Errors.PRECONDITION_FAILED, `user name must be 1..${MAX_USER_NAME_BYTES} bytes`);
+    if (name === '' || Buffer.byteLength(name) > MAX_USER_NAME_BYTES)
+      throw brokerError(Errors.PRECONDITION_FAILED, `user name must be 1..${MAX_USER_NAME_BYTES} bytes`);
     const existing = this.managed.get(name);
     let hash: string;
     let algorithm = input.hashingAlgorithm ?? HASHING_SHA256;
@@ -284,7 +294,8 @@ export class UserStore {
       algorithm = existing.algorithm;
       scram = existing.scram;
     } else throw brokerError(Errors.PRECONDITION_FAILED, 'a new user needs a password or a password_hash');
-    if (hash !== '' && Buffer.from(hash, 'base64').length <= SALT_BYTES) throw brokerError(Errors.PRECONDITION_FAILED, 'password_hash is not a salted hash (base64)');
+    if (hash !== '' && Buffer.from(hash, 'base64').length <= SALT_BYTES)
+      throw brokerError(Errors.PRECONDITION_FAILED, 'password_hash is not a salted hash (base64)');
     const user: ManagedUser = { name, hash, algorithm, tags: Object.freeze([...input.tags]), scram, identity: EMPTY_IDENTITY };
     this.managed.set(name, user);
     this.rebuildIdentity(user);
@@ -368,7 +379,13 @@ export class UserStore {
     const users: UserDefinition[] = [];
     for (const u of this.managed.values()) {
       const scram = scramToDefinition(u.scram);
-      users.push({ name: u.name, password_hash: u.hash, hashing_algorithm: u.algorithm, tags: u.tags, ...(Object.keys(scram).length > 0 ? { postbox_scram_credentials: scram } : {}) });
+      users.push({
+        name: u.name,
+        password_hash: u.hash,
+        hashing_algorithm: u.algorithm,
+        tags: u.tags,
+        ...(Object.keys(scram).length > 0 ? { postbox_scram_credentials: scram } : {}),
+      });
     }
     const permissions: PermissionDefinition[] = [];
     for (const byVhost of this.grants.values()) permissions.push(...byVhost.values());

@@ -122,10 +122,23 @@ function vhostOverEngines(engineName: string, makeEngine: () => StorageEngine): 
     test('a confirmed persistent publish is routed into a durable queue, covered by a round, delivered, and freed by its ack', async () => {
       const context = new EngineContext(makeEngine());
       const vhost = new VirtualHost('/', context);
-      const exchange = vhost.declareExchange({ name: 'orders', type: 'direct', passive: false, durable: true, autoDelete: false, internal: false, arguments: {} });
+      const exchange = vhost.declareExchange({
+        name: 'orders',
+        type: 'direct',
+        passive: false,
+        durable: true,
+        autoDelete: false,
+        internal: false,
+        arguments: {},
+      });
       const { queue } = vhost.declareQueue({ name: 'orders.eu', passive: false, durable: true, exclusive: false, autoDelete: false, arguments: {} }, {});
       vhost.bindQueue('orders.eu', 'orders', 'eu', {}, null);
-      const outcome = vhost.publish(exchange, new Message('orders', 'eu', Buffer.from([0, 0]), Buffer.from('order 1'), true), PUBLISH_CONFIRM, publishOutcome());
+      const outcome = vhost.publish(
+        exchange,
+        new Message('orders', 'eu', Buffer.from([0, 0]), Buffer.from('order 1'), true),
+        PUBLISH_CONFIRM,
+        publishOutcome(),
+      );
       assert.equal(outcome.routed, 1);
       assert.ok(outcome.round > 0, 'a confirm waits for a round');
       assert.equal(liveRecords(context.stores), 1);

@@ -5,15 +5,7 @@
 import { brokerError, Errors } from '../errors/errors.js';
 import type { QueueStore } from '../storage/stores.js';
 import { DirectRouter } from './exchange/direct.js';
-import {
-  argumentsKey,
-  Exchange,
-  EXCHANGE_TYPES,
-  type Binding,
-  type Destination,
-  type ExchangeRouter,
-  type RoutingInput,
-} from './exchange/exchange.js';
+import { argumentsKey, Exchange, EXCHANGE_TYPES, type Binding, type Destination, type ExchangeRouter, type RoutingInput } from './exchange/exchange.js';
 import { FanoutRouter } from './exchange/fanout.js';
 import { HeadersRouter, parseMatchMode } from './exchange/headers.js';
 import { TopicRouter } from './exchange/topic.js';
@@ -121,9 +113,20 @@ const MAX_ROUTE_DEPTH = 64;
 
 /** Queue arguments whose values must match on re-declare (others are ignored, as RabbitMQ does). */
 const EQUIVALENCE_QUEUE_ARGS = [
-  'x-expires', 'x-message-ttl', 'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-max-length',
-  'x-max-length-bytes', 'x-max-priority', 'x-overflow', 'x-queue-mode', 'x-queue-type', 'x-single-active-consumer',
-  'x-delivery-limit', 'x-retry-backoff', 'x-retry-backoff-max',
+  'x-expires',
+  'x-message-ttl',
+  'x-dead-letter-exchange',
+  'x-dead-letter-routing-key',
+  'x-max-length',
+  'x-max-length-bytes',
+  'x-max-priority',
+  'x-overflow',
+  'x-queue-mode',
+  'x-queue-type',
+  'x-single-active-consumer',
+  'x-delivery-limit',
+  'x-retry-backoff',
+  'x-retry-backoff-max',
 ];
 
 class DefaultExchangeRouter implements ExchangeRouter {
@@ -349,7 +352,15 @@ export class VirtualHost implements QueueContext {
     }
   }
 
-  private routeFrom(exchange: Exchange, message: RoutingInput, out: Queue[], epoch: number, depth: number, holding: Message | null, holders: Exchange[] | null): void {
+  private routeFrom(
+    exchange: Exchange,
+    message: RoutingInput,
+    out: Queue[],
+    epoch: number,
+    depth: number,
+    holding: Message | null,
+    holders: Exchange[] | null,
+  ): void {
     exchange.routeMark = epoch;
     const destinations = (this.routeScratch[depth] ??= []);
     destinations.length = 0;
@@ -472,7 +483,14 @@ export class VirtualHost implements QueueContext {
   }
 
   private bindingDefinition(b: Binding): BindingDefinition {
-    return { vhost: this.name, source: b.source, destination: b.destination.name, destinationType: b.destination.kind, routingKey: b.routingKey, arguments: b.arguments };
+    return {
+      vhost: this.name,
+      source: b.source,
+      destination: b.destination.name,
+      destinationType: b.destination.kind,
+      routingKey: b.routingKey,
+      arguments: b.arguments,
+    };
   }
 
   /** An auto-delete cascade after a change already made: a failure to record it leaves the exchange in place. */
@@ -569,7 +587,11 @@ export class VirtualHost implements QueueContext {
 
   /** Restore a durable queue at startup; the caller recovers its store into it (restoreRecord, attachStore). */
   restoreQueue(def: QueueDefinition): Queue {
-    const queue = new Queue({ name: def.name, vhost: this.name, durable: true, exclusiveOwner: null, autoDelete: def.autoDelete, arguments: def.arguments }, this, null);
+    const queue = new Queue(
+      { name: def.name, vhost: this.name, durable: true, exclusiveOwner: null, autoDelete: def.autoDelete, arguments: def.arguments },
+      this,
+      null,
+    );
     this.queues.set(def.name, queue);
     this.queueStorage.set(queue, def.storage);
     queue.applyPolicy(this.policies.forQueue(def.name, queue.settings.queueType));
@@ -813,7 +835,14 @@ export class VirtualHost implements QueueContext {
       for (const b of e.bindings) {
         const dest = b.destination as Queue | Exchange;
         if (!dest.durable) continue;
-        bindings.push({ vhost: this.name, source: e.name, destination: b.destination.name, destinationType: b.destination.kind, routingKey: b.routingKey, arguments: b.arguments });
+        bindings.push({
+          vhost: this.name,
+          source: e.name,
+          destination: b.destination.name,
+          destinationType: b.destination.kind,
+          routingKey: b.routingKey,
+          arguments: b.arguments,
+        });
       }
     }
     const queues: QueueDefinition[] = [];

@@ -23,7 +23,17 @@ import type { VirtualHost } from '../core/vhost.js';
 import { optionalJsonObject, visibleVhosts } from './access.js';
 import { listReply } from './listing.js';
 import { Errors } from '../errors/errors.js';
-import { ADMINISTRATOR_TAGS, apiError, jsonObject, requireTag, vhostFor, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
+import {
+  ADMINISTRATOR_TAGS,
+  apiError,
+  jsonObject,
+  requireTag,
+  vhostFor,
+  type ApiReply,
+  type ApiRequest,
+  type ManagementContext,
+  type Route,
+} from './router.js';
 import { depthJson, queueMessageStats } from './shapes.js';
 import { QueueCounters, QUEUE_SAMPLE_SIZE } from '../core/stats.js';
 
@@ -64,13 +74,24 @@ function vhostJson(v: VirtualHost, ctx: ManagementContext): Record<string, unkno
 }
 
 function userJson(u: UserView): Record<string, unknown> {
-  return { name: u.name, password_hash: u.passwordHash, hashing_algorithm: u.hashingAlgorithm, tags: [...u.tags], limits: {}, postbox_config_file: u.fromConfig };
+  return {
+    name: u.name,
+    password_hash: u.passwordHash,
+    hashing_algorithm: u.hashingAlgorithm,
+    tags: [...u.tags],
+    limits: {},
+    postbox_config_file: u.fromConfig,
+  };
 }
 
 /** tags as RabbitMQ accepts them: an array, or one comma-separated string */
 export function parseTags(value: unknown): string[] {
   if (value === undefined || value === null) return [];
-  if (typeof value === 'string') return value.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  if (typeof value === 'string')
+    return value
+      .split(',')
+      .map((t) => t.trim())
+      .filter((t) => t !== '');
   if (Array.isArray(value) && value.every((t) => typeof t === 'string')) return value.map((t) => t.trim()).filter((t) => t !== '');
   throw apiError(Errors.INVALID_ARGUMENT, "'tags' must be a comma-separated string or an array of strings");
 }
@@ -107,7 +128,9 @@ function putVhost(req: ApiRequest, ctx: ManagementContext): ApiReply {
   if (created) {
     // as RabbitMQ: the creator may use the new vhost (config users' access is fixed by the file)
     if (!ctx.core.users.isFromConfig(req.user.name) && ctx.core.users.get(req.user.name) !== undefined) {
-      ctx.core.changeUsers(() => ctx.core.users.setPermission({ user: req.user.name, vhost: name, configure: FULL_PERMISSION, write: FULL_PERMISSION, read: FULL_PERMISSION }));
+      ctx.core.changeUsers(() =>
+        ctx.core.users.setPermission({ user: req.user.name, vhost: name, configure: FULL_PERMISSION, write: FULL_PERMISSION, read: FULL_PERMISSION }),
+      );
     }
     ctx.logger.info(`vhost '${name}' created by '${req.user.name}' (management API)`);
   }
@@ -118,7 +141,8 @@ function deleteVhost(req: ApiRequest, ctx: ManagementContext): ApiReply {
   admin(req, 'delete vhosts');
   const name = req.params.name!;
   if (!ctx.core.vhosts.has(name)) throw apiError(Errors.NOT_FOUND, `no vhost '${name}'`);
-  if (ctx.core.isConfigVhost(name)) throw apiError(Errors.METHOD_NOT_ALLOWED, `vhost '${name}' is defined in the config file and cannot be deleted through the API; edit the config file`);
+  if (ctx.core.isConfigVhost(name))
+    throw apiError(Errors.METHOD_NOT_ALLOWED, `vhost '${name}' is defined in the config file and cannot be deleted through the API; edit the config file`);
   ctx.core.deleteVhost(name);
   ctx.logger.info(`vhost '${name}' deleted by '${req.user.name}' (management API)`);
   return { status: 204 };
@@ -136,7 +160,8 @@ function putUser(req: ApiRequest, ctx: ManagementContext): ApiReply {
     const algorithm = body.hashing_algorithm;
     if (algorithm !== undefined && typeof algorithm !== 'string') throw apiError(Errors.INVALID_ARGUMENT, "'hashing_algorithm' must be a string");
     input = { passwordHash: body.password_hash, hashingAlgorithm: algorithm, tags };
-  } else if (body.password !== undefined || body.password_hash !== undefined) throw apiError(Errors.INVALID_ARGUMENT, "'password' and 'password_hash' must be strings");
+  } else if (body.password !== undefined || body.password_hash !== undefined)
+    throw apiError(Errors.INVALID_ARGUMENT, "'password' and 'password_hash' must be strings");
   else input = { tags };
   const created = ctx.core.changeUsers(() => ctx.core.users.put(name, input));
   ctx.logger.info(`user '${name}' ${created ? 'created' : 'updated'} by '${req.user.name}' (management API)`);
@@ -168,7 +193,9 @@ function putPermission(req: ApiRequest, ctx: ManagementContext): ApiReply {
     if (typeof v !== 'string') throw apiError(Errors.INVALID_ARGUMENT, `'${key}' is required (a regular expression string)`);
     return v;
   };
-  const created = ctx.core.changeUsers(() => ctx.core.users.setPermission({ user, vhost, configure: field('configure'), write: field('write'), read: field('read') }));
+  const created = ctx.core.changeUsers(() =>
+    ctx.core.users.setPermission({ user, vhost, configure: field('configure'), write: field('write'), read: field('read') }),
+  );
   return { status: created ? 201 : 204 };
 }
 
@@ -184,7 +211,15 @@ function deletePermission(req: ApiRequest, ctx: ManagementContext): ApiReply {
 
 export const accessControlRoutes: readonly Route[] = [
   { method: 'GET', path: '/api/whoami', handler: (req) => ({ status: 200, body: { name: req.user.name, tags: [...req.user.tags] } }) },
-  { method: 'GET', path: '/api/vhosts', handler: (req, ctx) => listReply(req, visibleVhosts(ctx, req.user).map((v) => vhostJson(v, ctx))) },
+  {
+    method: 'GET',
+    path: '/api/vhosts',
+    handler: (req, ctx) =>
+      listReply(
+        req,
+        visibleVhosts(ctx, req.user).map((v) => vhostJson(v, ctx)),
+      ),
+  },
   { method: 'GET', path: '/api/vhosts/:name', handler: (req, ctx) => ({ status: 200, body: vhostJson(vhostFor(ctx, req.user, req.params.name!), ctx) }) },
   { method: 'PUT', path: '/api/vhosts/:name', handler: putVhost },
   { method: 'DELETE', path: '/api/vhosts/:name', handler: deleteVhost },

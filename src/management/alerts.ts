@@ -66,10 +66,26 @@ const DEFAULT_CONSUMER_LAG_THRESHOLD = 1000;
  * deleted); --alert-default-rules=false leaves them all out. A config-file rule of the same name replaces one.
  */
 export const DEFAULT_ALERT_RULES: readonly AlertRule[] = Object.freeze([
-  { name: 'default.dead-letter-growth', kind: 'dead_letter_growth', queue: '', vhost: '', group: '', threshold: DEFAULT_DEAD_LETTER_THRESHOLD, forMs: DEFAULT_RULE_FOR_MS },
+  {
+    name: 'default.dead-letter-growth',
+    kind: 'dead_letter_growth',
+    queue: '',
+    vhost: '',
+    group: '',
+    threshold: DEFAULT_DEAD_LETTER_THRESHOLD,
+    forMs: DEFAULT_RULE_FOR_MS,
+  },
   { name: 'default.no-consumers', kind: 'no_consumers', queue: '', vhost: '', group: '', threshold: 0, forMs: DEFAULT_RULE_FOR_MS },
   { name: 'default.resource-alarm', kind: 'resource_alarm', queue: '', vhost: '', group: '', threshold: 0, forMs: 0 },
-  { name: 'default.consumer-lag', kind: 'consumer_lag', queue: '', vhost: '', group: '', threshold: DEFAULT_CONSUMER_LAG_THRESHOLD, forMs: DEFAULT_RULE_FOR_MS },
+  {
+    name: 'default.consumer-lag',
+    kind: 'consumer_lag',
+    queue: '',
+    vhost: '',
+    group: '',
+    threshold: DEFAULT_CONSUMER_LAG_THRESHOLD,
+    forMs: DEFAULT_RULE_FOR_MS,
+  },
 ] satisfies AlertRule[]);
 
 export interface AlertRule {
@@ -189,7 +205,14 @@ export function parseAlertRule(name: string, raw: unknown): AlertRule {
 }
 
 export function ruleToJson(rule: AlertRule): Record<string, unknown> {
-  const json: Record<string, unknown> = { name: rule.name, kind: rule.kind, queue: rule.queue, vhost: rule.vhost, threshold: rule.threshold, for_ms: rule.forMs };
+  const json: Record<string, unknown> = {
+    name: rule.name,
+    kind: rule.kind,
+    queue: rule.queue,
+    vhost: rule.vhost,
+    threshold: rule.threshold,
+    for_ms: rule.forMs,
+  };
   if (rule.kind === 'consumer_lag') json.group = rule.group;
   return json;
 }
@@ -340,7 +363,17 @@ export class AlertEngine {
   states(): AlertState[] {
     const out: AlertState[] = [];
     for (const t of this.tracked) {
-      const state: AlertState = { rule: t.rule, kind: t.kind, vhost: t.vhost, queue: t.queue, state: t.state, since: t.since, value: t.value, threshold: t.threshold, message: t.message };
+      const state: AlertState = {
+        rule: t.rule,
+        kind: t.kind,
+        vhost: t.vhost,
+        queue: t.queue,
+        state: t.state,
+        since: t.since,
+        value: t.value,
+        threshold: t.threshold,
+        message: t.message,
+      };
       out.push(t.target === undefined ? state : { ...state, target: t.target });
     }
     return out;
@@ -433,7 +466,20 @@ export class AlertEngine {
       return;
     }
     if (t === undefined) {
-      t = { rule: rule.name, kind: rule.kind, vhost: sample.vhost, queue: '', target: sample.target, state: 'pending', since: now, value, threshold: rule.threshold, message: '', owner: qa, pass };
+      t = {
+        rule: rule.name,
+        kind: rule.kind,
+        vhost: sample.vhost,
+        queue: '',
+        target: sample.target,
+        state: 'pending',
+        since: now,
+        value,
+        threshold: rule.threshold,
+        message: '',
+        owner: qa,
+        pass,
+      };
       (qa.tracked ??= new Map()).set(rule.name, t);
       this.tracked.add(t);
     } else if (t.state === 'ok') {
@@ -519,7 +565,19 @@ export class AlertEngine {
       return;
     }
     if (t === undefined) {
-      t = { rule: rule.name, kind: rule.kind, vhost: q.vhost, queue: q.name, state: 'pending', since: now, value, threshold: rule.threshold, message: '', owner: qa, pass };
+      t = {
+        rule: rule.name,
+        kind: rule.kind,
+        vhost: q.vhost,
+        queue: q.name,
+        state: 'pending',
+        since: now,
+        value,
+        threshold: rule.threshold,
+        message: '',
+        owner: qa,
+        pass,
+      };
       (qa.tracked ??= new Map()).set(rule.name, t);
       this.tracked.add(t);
     } else if (t.state === 'ok') {
@@ -584,13 +642,29 @@ export class AlertEngine {
     t.since = now;
     t.message = message;
     this.options.logger.warn(`alert ${to === 'firing' ? 'firing' : 'resolved'}: ${t.rule}: ${message}`);
-    this.postWebhook({ alert: t.rule, kind: t.kind, vhost: t.vhost, queue: t.queue, ...(t.target === undefined ? {} : { target: t.target }), state: to === 'firing' ? 'firing' : 'resolved', value: t.value, threshold: t.threshold, message, at: new Date(now).toISOString() });
+    this.postWebhook({
+      alert: t.rule,
+      kind: t.kind,
+      vhost: t.vhost,
+      queue: t.queue,
+      ...(t.target === undefined ? {} : { target: t.target }),
+      state: to === 'firing' ? 'firing' : 'resolved',
+      value: t.value,
+      threshold: t.threshold,
+      message,
+      at: new Date(now).toISOString(),
+    });
   }
 
   private postWebhook(event: Record<string, unknown>): void {
     const url = this.options.webhookUrl;
     if (url === '') return;
-    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event), signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS) }).then(
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(event),
+      signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+    }).then(
       (res) => {
         if (!res.ok) this.webhookFailed(`HTTP ${res.status}`);
         else if (this.webhookFailing) {
@@ -616,7 +690,10 @@ export class AlertEngine {
   private saveRules(): void {
     const file = this.options.rulesFile;
     if (file === null) return;
-    const list = [...this.apiRules].map((n) => this.rules.get(n)).filter((r): r is AlertRule => r !== undefined).map(ruleToJson);
+    const list = [...this.apiRules]
+      .map((n) => this.rules.get(n))
+      .filter((r): r is AlertRule => r !== undefined)
+      .map(ruleToJson);
     // the plain list (the file's first form) unless a default was deleted, which must be remembered too
     const doc = this.deletedDefaults.size === 0 ? list : { rules: list, deleted_defaults: [...this.deletedDefaults].sort() };
     (this.options.writeRulesFile ?? fs.writeFileSync)(file, JSON.stringify(doc, null, 2) + '\n');
@@ -665,8 +742,13 @@ const ALERT_WRITER_TAGS: readonly string[] = ['administrator', 'policymaker'];
  */
 function requireRuleScope(user: UserConfig, ctx: ManagementContext, rule: AlertRule, action: string): void {
   if (hasTag(user, ADMINISTRATOR_TAGS)) return;
-  if (rule.vhost === '') throw apiError(Errors.ACCESS_REFUSED, `user '${user.name}' may not ${action} alert rule '${rule.name}': a rule over every vhost needs the administrator tag`);
-  if (ctx.core.vhostFor(user, rule.vhost) === undefined) throw apiError(Errors.ACCESS_REFUSED, `user '${user.name}' may not ${action} alert rule '${rule.name}': no access to vhost '${rule.vhost}'`);
+  if (rule.vhost === '')
+    throw apiError(
+      Errors.ACCESS_REFUSED,
+      `user '${user.name}' may not ${action} alert rule '${rule.name}': a rule over every vhost needs the administrator tag`,
+    );
+  if (ctx.core.vhostFor(user, rule.vhost) === undefined)
+    throw apiError(Errors.ACCESS_REFUSED, `user '${user.name}' may not ${action} alert rule '${rule.name}': no access to vhost '${rule.vhost}'`);
 }
 
 /** a rule as the API lists it: a built-in default, as shipped, says so with `default: true` */
@@ -687,9 +769,23 @@ export const alertRoutes: readonly Route[] = [
     path: '/api/alerts',
     // a state names a queue and its depth: shown only to users who may use its vhost, as /api/queues is
     // a resource alarm concerns the whole node: every management user sees it, as the overview shows alarms
-    handler: (req, ctx) => ({ status: 200, body: engineOf(ctx).states().filter((a) => a.kind === 'resource_alarm' || ctx.core.vhostFor(req.user, a.vhost) !== undefined) }),
+    handler: (req, ctx) => ({
+      status: 200,
+      body: engineOf(ctx)
+        .states()
+        .filter((a) => a.kind === 'resource_alarm' || ctx.core.vhostFor(req.user, a.vhost) !== undefined),
+    }),
   },
-  { method: 'GET', path: '/api/alert-rules', handler: (_req, ctx) => ({ status: 200, body: engineOf(ctx).listRules().map((r) => ruleListJson(engineOf(ctx), r)) }) },
+  {
+    method: 'GET',
+    path: '/api/alert-rules',
+    handler: (_req, ctx) => ({
+      status: 200,
+      body: engineOf(ctx)
+        .listRules()
+        .map((r) => ruleListJson(engineOf(ctx), r)),
+    }),
+  },
   {
     method: 'GET',
     path: '/api/alert-rules/:name',

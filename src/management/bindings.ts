@@ -91,7 +91,15 @@ function create(req: ApiRequest, ctx: ManagementContext, kind: Kind): ApiReply {
   const args = jsonToFieldTable(body.arguments, 'arguments');
   if (kind === 'q') e.vhost.bindQueue(e.destination.name, e.source.name, routingKey, args, null);
   else e.vhost.bindExchange(e.destination.name, e.source.name, routingKey, args);
-  const location = ['bindings', e.vhost.name, 'e', e.source.name || DEFAULT_EXCHANGE_PATH_NAME, kind, e.destination.name, propertiesKey(routingKey, argumentsKey(args))]
+  const location = [
+    'bindings',
+    e.vhost.name,
+    'e',
+    e.source.name || DEFAULT_EXCHANGE_PATH_NAME,
+    kind,
+    e.destination.name,
+    propertiesKey(routingKey, argumentsKey(args)),
+  ]
     .map(encodeURIComponent)
     .join('/');
   return { status: 201, headers: { Location: location } };

@@ -52,7 +52,15 @@ function* consumerRows(vhosts: readonly VirtualHost[], ctx: ManagementContext): 
 }
 
 export const connectionRoutes: readonly Route[] = [
-  { method: 'GET', path: '/api/connections', handler: (req, ctx) => listReply(req, mapRows(visibleConnections(ctx, req.user), (c) => connectionJson(c.details, ctx))) },
+  {
+    method: 'GET',
+    path: '/api/connections',
+    handler: (req, ctx) =>
+      listReply(
+        req,
+        mapRows(visibleConnections(ctx, req.user), (c) => connectionJson(c.details, ctx)),
+      ),
+  },
   {
     method: 'GET',
     path: '/api/vhosts/:vhost/connections',
@@ -67,24 +75,36 @@ export const connectionRoutes: readonly Route[] = [
       );
     },
   },
-  { method: 'GET', path: '/api/connections/:name', handler: (req, ctx) => ({ status: 200, body: connectionJson(connectionNamed(req, ctx, req.params.name!).details, ctx) }) },
+  {
+    method: 'GET',
+    path: '/api/connections/:name',
+    handler: (req, ctx) => ({ status: 200, body: connectionJson(connectionNamed(req, ctx, req.params.name!).details, ctx) }),
+  },
   { method: 'DELETE', path: '/api/connections/:name', handler: closeConnection },
   {
     method: 'GET',
     path: '/api/connections/:name/channels',
     handler: (req, ctx) => {
       const { connection, details } = connectionNamed(req, ctx, req.params.name!);
-      return listReply(req, mapRows(connection.channelDetails(), (ch) => channelJson(details, ch, ctx)));
+      return listReply(
+        req,
+        mapRows(connection.channelDetails(), (ch) => channelJson(details, ch, ctx)),
+      );
     },
   },
   { method: 'GET', path: '/api/channels', handler: (req, ctx) => listReply(req, channelRows(req, ctx, null)) },
-  { method: 'GET', path: '/api/vhosts/:vhost/channels', handler: (req, ctx) => listReply(req, channelRows(req, ctx, vhostFor(ctx, req.user, req.params.vhost!).name)) },
+  {
+    method: 'GET',
+    path: '/api/vhosts/:vhost/channels',
+    handler: (req, ctx) => listReply(req, channelRows(req, ctx, vhostFor(ctx, req.user, req.params.vhost!).name)),
+  },
   {
     method: 'GET',
     path: '/api/channels/:name',
     handler: (req, ctx) => {
       for (const { connection, details } of visibleConnections(ctx, req.user)) {
-        for (const ch of connection.channelDetails()) if (channelName(details.name, ch.number) === req.params.name) return { status: 200, body: channelJson(details, ch, ctx) };
+        for (const ch of connection.channelDetails())
+          if (channelName(details.name, ch.number) === req.params.name) return { status: 200, body: channelJson(details, ch, ctx) };
       }
       throw apiError(Errors.NOT_FOUND, `no channel '${req.params.name}'`);
     },

@@ -29,7 +29,19 @@ import { parseTags } from './access-control.js';
 import { fieldTableToJson, jsonToFieldTable } from './message-json.js';
 import { policyJson } from './policies.js';
 import { AlertRuleError, parseAlertRule, ruleToJson } from './alerts.js';
-import { ADMINISTRATOR_TAGS, ApiError, apiError, jsonObject, requireTag, vhostFor, type ApiReply, type ApiRequest, type JsonStream, type ManagementContext, type Route } from './router.js';
+import {
+  ADMINISTRATOR_TAGS,
+  ApiError,
+  apiError,
+  jsonObject,
+  requireTag,
+  vhostFor,
+  type ApiReply,
+  type ApiRequest,
+  type JsonStream,
+  type ManagementContext,
+  type Route,
+} from './router.js';
 import { Slicer } from './listing.js';
 import { RABBITMQ_API_VERSION } from './overview.js';
 
@@ -41,7 +53,11 @@ function exportedExchange(e: Exchange): boolean {
 }
 
 /** a vhost's definitions as rows, built in time slices (100,000 queues are ~100 ms of work in one piece) */
-async function vhostSections(v: VirtualHost, withVhost: boolean, slicer: Slicer): Promise<{ policies: Row[]; queues: Row[]; exchanges: Row[]; bindings: Row[] }> {
+async function vhostSections(
+  v: VirtualHost,
+  withVhost: boolean,
+  slicer: Slicer,
+): Promise<{ policies: Row[]; queues: Row[]; exchanges: Row[]; bindings: Row[] }> {
   const tag = (row: Row): Row => (withVhost ? { vhost: v.name, ...row } : row);
   const queues: Row[] = [];
   for (const q of v.queues.values()) {
@@ -53,13 +69,17 @@ async function vhostSections(v: VirtualHost, withVhost: boolean, slicer: Slicer)
   const bindings: Row[] = [];
   for (const e of v.exchanges.values()) {
     if (exportedExchange(e)) {
-      exchanges.push(tag({ name: e.name, type: e.type, durable: e.durable, auto_delete: e.autoDelete, internal: e.internal, arguments: fieldTableToJson(e.arguments_) }));
+      exchanges.push(
+        tag({ name: e.name, type: e.type, durable: e.durable, auto_delete: e.autoDelete, internal: e.internal, arguments: fieldTableToJson(e.arguments_) }),
+      );
     }
     for (const b of e.bindings) {
       if (slicer.due()) await slicer.next();
       const d = b.destination;
       if (d.kind === 'queue' && (v.queues.get(d.name)?.exclusiveOwner ?? null) !== null) continue;
-      bindings.push(tag({ source: b.source, destination: d.name, destination_type: d.kind, routing_key: b.routingKey, arguments: fieldTableToJson(b.arguments) }));
+      bindings.push(
+        tag({ source: b.source, destination: d.name, destination_type: d.kind, routing_key: b.routingKey, arguments: fieldTableToJson(b.arguments) }),
+      );
     }
   }
   const policies = v.listPolicies().map((p) => {
@@ -97,7 +117,14 @@ async function exportAll(ctx: ManagementContext): Promise<Row> {
     // postbox_scram_credentials: Postbox's own field (RabbitMQ ignores it); users without it log in by PLAIN
     users: ctx.core.users.list().map((u) => {
       const scram = scramToDefinition(u.scram);
-      return { name: u.name, password_hash: u.passwordHash, hashing_algorithm: u.hashingAlgorithm, tags: [...u.tags], limits: {}, ...(Object.keys(scram).length > 0 ? { postbox_scram_credentials: scram } : {}) };
+      return {
+        name: u.name,
+        password_hash: u.passwordHash,
+        hashing_algorithm: u.hashingAlgorithm,
+        tags: [...u.tags],
+        limits: {},
+        ...(Object.keys(scram).length > 0 ? { postbox_scram_credentials: scram } : {}),
+      };
     }),
     vhosts: vhosts.map((v) => ({ name: v.name, description: '', tags: [], metadata: { description: '', tags: [] } })),
     permissions: ctx.core.users.permissions(),
@@ -110,7 +137,13 @@ async function exportAll(ctx: ManagementContext): Promise<Row> {
     bindings: sections.flatMap((s) => s.bindings),
     topics: [...ctx.streams.topics()].map((t) => ({ name: t.name, partitions: t.partitions.length, configs: { ...t.explicitConfigs } })),
     // the built-in defaults as shipped are left out: importing them would pin them as API rules
-    alert_rules: ctx.alerts === undefined ? [] : ctx.alerts.listRules().filter((r) => !ctx.alerts!.isDefaultRule(r.name)).map(ruleToJson),
+    alert_rules:
+      ctx.alerts === undefined
+        ? []
+        : ctx.alerts
+            .listRules()
+            .filter((r) => !ctx.alerts!.isDefaultRule(r.name))
+            .map(ruleToJson),
   };
 }
 
@@ -201,7 +234,14 @@ function importDefinitions(ctx: ManagementContext, body: Row, only: VirtualHost 
           } catch (err) {
             throw brokerError(Errors.PRECONDITION_FAILED, `${where}.postbox_scram_credentials: ${(err as Error).message}`);
           }
-          core.changeUsers(() => core.users.put(name, { passwordHash: str(item, 'password_hash', where), hashingAlgorithm: str(item, 'hashing_algorithm', where, 'rabbit_password_hashing_sha256'), tags, scram }));
+          core.changeUsers(() =>
+            core.users.put(name, {
+              passwordHash: str(item, 'password_hash', where),
+              hashingAlgorithm: str(item, 'hashing_algorithm', where, 'rabbit_password_hashing_sha256'),
+              tags,
+              scram,
+            }),
+          );
         }
       });
     });
@@ -210,12 +250,18 @@ function importDefinitions(ctx: ManagementContext, body: Row, only: VirtualHost 
       const user = str(item, 'user', where);
       if (core.users.isFromConfig(user)) return;
       const vhost = vhostOf(item, where).name;
-      step(where, () => core.changeUsers(() => core.users.setPermission({ user, vhost, configure: str(item, 'configure', where), write: str(item, 'write', where), read: str(item, 'read', where) })));
+      step(where, () =>
+        core.changeUsers(() =>
+          core.users.setPermission({ user, vhost, configure: str(item, 'configure', where), write: str(item, 'write', where), read: str(item, 'read', where) }),
+        ),
+      );
     });
     sections.policies.forEach((item, i) => {
       const where = `policies[${i}]`;
       const v = vhostOf(item, where);
-      step(where, () => v.setPolicy({ name: item.name, pattern: item.pattern, applyTo: item['apply-to'], priority: item.priority, definition: item.definition }));
+      step(where, () =>
+        v.setPolicy({ name: item.name, pattern: item.pattern, applyTo: item['apply-to'], priority: item.priority, definition: item.definition }),
+      );
     });
     sections.exchanges.forEach((item, i) => {
       const where = `exchanges[${i}]`;
@@ -330,7 +376,17 @@ export const definitionRoutes: readonly Route[] = [
       requireTag(req.user, ADMINISTRATOR_TAGS, 'export definitions');
       const v = vhostFor(ctx, req.user, req.params.vhost!);
       const sections = await vhostSections(v, false, new Slicer());
-      return { status: 200, stream: streamedObject({ rabbit_version: RABBITMQ_API_VERSION, rabbitmq_version: RABBITMQ_API_VERSION, product_name: ctx.productName, product_version: ctx.version, parameters: [], ...sections }) };
+      return {
+        status: 200,
+        stream: streamedObject({
+          rabbit_version: RABBITMQ_API_VERSION,
+          rabbitmq_version: RABBITMQ_API_VERSION,
+          product_name: ctx.productName,
+          product_version: ctx.version,
+          parameters: [],
+          ...sections,
+        }),
+      };
     },
   },
   {
@@ -339,4 +395,3 @@ export const definitionRoutes: readonly Route[] = [
     handler: (req, ctx) => importReply(ctx, req, vhostFor(ctx, req.user, req.params.vhost!)),
   },
 ];
-

@@ -24,7 +24,20 @@ import { uiRoutes } from './ui.js';
 import { alertRoutes } from './alerts.js';
 import { METRICS_PATHS, metricsRoutes } from './metrics.js';
 import { Errors } from '../errors/errors.js';
-import { ANONYMOUS_USER, apiError, requireManagementTag, errorReply, Router, type ApiReply, type ApiRequest, type HttpMethod, type JsonStream, type ManagementContext, type Route, type TextStream } from './router.js';
+import {
+  ANONYMOUS_USER,
+  apiError,
+  requireManagementTag,
+  errorReply,
+  Router,
+  type ApiReply,
+  type ApiRequest,
+  type HttpMethod,
+  type JsonStream,
+  type ManagementContext,
+  type Route,
+  type TextStream,
+} from './router.js';
 import { Slicer } from './listing.js';
 import { adoptReservation, type ListenerReservation } from '../util/listen.js';
 
@@ -85,7 +98,11 @@ export class ManagementServer {
 
   /** serve the addresses reserved for the management API (see util/listen.ts) */
   async listen(reservation: ListenerReservation): Promise<number> {
-    const listening = await adoptReservation(reservation, () => createServer((req, res) => this.handle(req, res)), (l) => this.logger.error(l));
+    const listening = await adoptReservation(
+      reservation,
+      () => createServer((req, res) => this.handle(req, res)),
+      (l) => this.logger.error(l),
+    );
     this.servers.push(...listening.servers);
     this.boundHosts.push(...listening.hosts);
     this.port = listening.port;
@@ -96,7 +113,12 @@ export class ManagementServer {
   async listenTls(reservation: ListenerReservation, tls: TlsCertificates): Promise<number> {
     const listening = await adoptReservation(
       reservation,
-      () => tls.listener(createHttpsServer(tls.serverOptions(), (req, res) => this.handle(req, res)), 'management HTTP API over TLS', (line) => this.logger.warn(line)),
+      () =>
+        tls.listener(
+          createHttpsServer(tls.serverOptions(), (req, res) => this.handle(req, res)),
+          'management HTTP API over TLS',
+          (line) => this.logger.warn(line),
+        ),
       (l) => this.logger.error(l),
     );
     this.servers.push(...listening.servers);
@@ -152,8 +174,10 @@ export class ManagementServer {
       const refused = this.context.guard?.check(req, body.length > 0);
       if (refused !== undefined && refused !== null) throw refused;
       const match = this.router.match(method, path);
-      const isPublic = match.kind === 'found' && match.route.public === true && !(METRICS_PATHS.includes(match.route.path) && this.context.metricsRequireAuth === true);
-      if (this.partial && match.kind === 'not-found') throw apiError(Errors.NOT_FOUND, 'Not Found (this port serves /metrics, /metrics/per-object and /metrics/detailed)');
+      const isPublic =
+        match.kind === 'found' && match.route.public === true && !(METRICS_PATHS.includes(match.route.path) && this.context.metricsRequireAuth === true);
+      if (this.partial && match.kind === 'not-found')
+        throw apiError(Errors.NOT_FOUND, 'Not Found (this port serves /metrics, /metrics/per-object and /metrics/detailed)');
       const user = isPublic ? ANONYMOUS_USER : await this.authenticate(req);
       if (match.kind === 'not-found' || !METHODS.has(method)) throw apiError(Errors.NOT_FOUND, 'Not Found');
       if (match.kind === 'method-not-allowed') throw apiError(Errors.METHOD_NOT_ALLOWED, `method ${method} not allowed`, { Allow: match.allowed.join(', ') });
@@ -189,7 +213,8 @@ export class ManagementServer {
   private authenticate(req: IncomingMessage): Promise<UserConfig> {
     const challenge = { 'WWW-Authenticate': `Basic realm="${AUTH_REALM}"` };
     const header = req.headers.authorization;
-    if (header === undefined || !/^basic /i.test(header)) return Promise.reject(apiError(Errors.UNAUTHORIZED, 'authentication required (HTTP basic auth)', challenge));
+    if (header === undefined || !/^basic /i.test(header))
+      return Promise.reject(apiError(Errors.UNAUTHORIZED, 'authentication required (HTTP basic auth)', challenge));
     const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     const name = colon < 0 ? '' : decoded.slice(0, colon);

@@ -125,11 +125,13 @@ function encodeProperty(name: string, type: WireType, v: unknown): Buffer {
       return Buffer.concat([Buffer.from([bytes.length]), bytes]);
     }
     case 'octet': {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255) throw apiError(Errors.INVALID_ARGUMENT, `property '${name}' must be an integer 0..255`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255)
+        throw apiError(Errors.INVALID_ARGUMENT, `property '${name}' must be an integer 0..255`);
       return Buffer.from([v]);
     }
     case 'timestamp': {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw apiError(Errors.INVALID_ARGUMENT, `property '${name}' must be a non-negative integer (seconds since the epoch)`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+        throw apiError(Errors.INVALID_ARGUMENT, `property '${name}' must be a non-negative integer (seconds since the epoch)`);
       const out = Buffer.allocUnsafe(8);
       out.writeUInt32BE(Math.floor(v / TWO_POW_32), 0);
       out.writeUInt32BE(v % TWO_POW_32, 4);

@@ -59,7 +59,13 @@ export function escapeLabel(value: string): string {
 }
 
 export function formatLabels(labels: Record<string, string | number>): string {
-  return '{' + Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(String(v))}"`).join(',') + '}';
+  return (
+    '{' +
+    Object.entries(labels)
+      .map(([k, v]) => `${k}="${escapeLabel(String(v))}"`)
+      .join(',') +
+    '}'
+  );
 }
 
 export function formatValue(value: number): string {

@@ -67,7 +67,9 @@ export function* kafkaFamilies(ctx: ManagementContext): Generator<string> {
   }
   yield family('kafka_consumergroup_members', 'Amount of members in a consumer group');
   yield* perRow('kafka_consumergroup_members', groups, (members) => members);
-  const committed = offsets.filter((o) => o.offset >= 0n).map((o) => ({ labels: `{consumergroup="${o.group}",topic="${o.topic}",partition="${o.partition}"}`, item: o }));
+  const committed = offsets
+    .filter((o) => o.offset >= 0n)
+    .map((o) => ({ labels: `{consumergroup="${o.group}",topic="${o.topic}",partition="${o.partition}"}`, item: o }));
   yield family('kafka_consumergroup_current_offset', 'Current Offset of a ConsumerGroup at Topic/Partition');
   yield* perRow('kafka_consumergroup_current_offset', committed, (o) => Number(o.offset));
   yield family('kafka_consumergroup_lag', 'Current Approximate Lag of a ConsumerGroup at Topic/Partition');

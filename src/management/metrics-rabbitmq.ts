@@ -57,7 +57,7 @@ export function identityFamilies(ctx: ManagementContext, endpoint: MetricsEndpoi
     rabbitmq_endpoint: endpoint,
   });
   return (
-    family('rabbitmq_build_info', 'RabbitMQ-compatible version info: the RabbitMQ release whose API Postbox follows, and Postbox\'s own', 'untyped') +
+    family('rabbitmq_build_info', "RabbitMQ-compatible version info: the RabbitMQ release whose API Postbox follows, and Postbox's own", 'untyped') +
     sample('rabbitmq_build_info', build, 1) +
     family('rabbitmq_identity_info', 'Node and cluster identity info (one node: the cluster is named after it)', 'untyped') +
     sample('rabbitmq_identity_info', identity, 1)
@@ -76,7 +76,7 @@ export function nodeFamilies(ctx: ManagementContext, prefix = 'rabbitmq_'): stri
     single(`${prefix}process_resident_memory_bytes`, 'Resident memory of the broker process', rss) +
     single(`${prefix}process_open_fds`, 'Open file descriptors', fds.used) +
     single(`${prefix}process_max_fds`, 'Open file descriptors limit', fds.total) +
-    single(`${prefix}erlang_uptime_seconds`, 'Node uptime (RabbitMQ\'s name; Postbox runs on Node.js, not Erlang)', uptime);
+    single(`${prefix}erlang_uptime_seconds`, "Node uptime (RabbitMQ's name; Postbox runs on Node.js, not Erlang)", uptime);
   const alarms = ctx.core.alarm;
   if (alarms !== null) {
     let free = NaN;
@@ -87,7 +87,7 @@ export function nodeFamilies(ctx: ManagementContext, prefix = 'rabbitmq_'): stri
     }
     text +=
       single(`${prefix}resident_memory_limit_bytes`, 'Memory high watermark', alarms.memory.limit) +
-      single(`${prefix}disk_space_available_bytes`, 'Free space on the data directory\'s disk', free) +
+      single(`${prefix}disk_space_available_bytes`, "Free space on the data directory's disk", free) +
       single(`${prefix}disk_space_available_limit_bytes`, 'Free disk space low watermark', alarms.disk.limit);
   }
   return text;
@@ -138,22 +138,47 @@ export function churnFamilies(ctx: ManagementContext, prefix = 'rabbitmq_'): str
 export function globalFamilies(ctx: ManagementContext, totals: QueueCounters, consumers: number, publishers: number): string {
   const b = ctx.core.stats.counters;
   const l = AMQP_PROTOCOL_LABEL;
-  const counter = (name: string, help: string, value: number): string => family(`rabbitmq_global_${name}`, help, 'counter') + sample(`rabbitmq_global_${name}`, l, value);
+  const counter = (name: string, help: string, value: number): string =>
+    family(`rabbitmq_global_${name}`, help, 'counter') + sample(`rabbitmq_global_${name}`, l, value);
   const gauge = (name: string, help: string, value: number): string => family(`rabbitmq_global_${name}`, help) + sample(`rabbitmq_global_${name}`, l, value);
   return (
     counter('messages_received_total', 'Total number of messages received from publishers', b.publish) +
     counter('messages_received_confirm_total', 'Total number of messages received from publishers expecting confirmations', b.publishConfirm) +
     counter('messages_routed_total', 'Total number of messages routed to queues (one per queue reached)', totals.publish) +
-    counter('messages_unroutable_dropped_total', 'Total number of messages published as non-mandatory into an exchange and dropped as unroutable', b.dropUnroutable) +
-    counter('messages_unroutable_returned_total', 'Total number of messages published as mandatory into an exchange and returned to the publisher as unroutable', b.returnUnroutable) +
+    counter(
+      'messages_unroutable_dropped_total',
+      'Total number of messages published as non-mandatory into an exchange and dropped as unroutable',
+      b.dropUnroutable,
+    ) +
+    counter(
+      'messages_unroutable_returned_total',
+      'Total number of messages published as mandatory into an exchange and returned to the publisher as unroutable',
+      b.returnUnroutable,
+    ) +
     counter('messages_confirmed_total', 'Total number of messages confirmed to publishers', b.confirmed) +
     gauge('publishers', 'Current number of publishers (channels that have published)', publishers) +
     gauge('consumers', 'Current number of consumers', consumers) +
     counter('messages_delivered_total', 'Total number of messages delivered to consumers (consume and get)', totals.deliverGet) +
-    counter('messages_delivered_consume_manual_ack_total', 'Total number of messages delivered to consumers using basic.consume with manual acknowledgment', totals.deliver) +
-    counter('messages_delivered_consume_auto_ack_total', 'Total number of messages delivered to consumers using basic.consume with automatic acknowledgment', totals.deliverNoAck) +
-    counter('messages_delivered_get_manual_ack_total', 'Total number of messages delivered to consumers using basic.get with manual acknowledgment', totals.get) +
-    counter('messages_delivered_get_auto_ack_total', 'Total number of messages delivered to consumers using basic.get with automatic acknowledgment', totals.getNoAck) +
+    counter(
+      'messages_delivered_consume_manual_ack_total',
+      'Total number of messages delivered to consumers using basic.consume with manual acknowledgment',
+      totals.deliver,
+    ) +
+    counter(
+      'messages_delivered_consume_auto_ack_total',
+      'Total number of messages delivered to consumers using basic.consume with automatic acknowledgment',
+      totals.deliverNoAck,
+    ) +
+    counter(
+      'messages_delivered_get_manual_ack_total',
+      'Total number of messages delivered to consumers using basic.get with manual acknowledgment',
+      totals.get,
+    ) +
+    counter(
+      'messages_delivered_get_auto_ack_total',
+      'Total number of messages delivered to consumers using basic.get with automatic acknowledgment',
+      totals.getNoAck,
+    ) +
     counter('messages_get_empty_total', 'Total number of times basic.get operations fetched no message', totals.getEmpty) +
     counter('messages_redelivered_total', 'Total number of messages redelivered to consumers', totals.redeliver) +
     counter('messages_acknowledged_total', 'Total number of messages acknowledged by consumers', totals.ack)
@@ -163,7 +188,10 @@ export function globalFamilies(ctx: ManagementContext, totals: QueueCounters, co
 /** rabbitmq_message_size_bytes{protocol="amqp091"}: body sizes of published messages, RabbitMQ's buckets */
 export function messageSizeFamily(ctx: ManagementContext): string {
   const h = ctx.core.stats.messageSizes;
-  return family('rabbitmq_message_size_bytes', 'Size of messages received from publishers', 'histogram') + histogramSamples('rabbitmq_message_size_bytes', MESSAGE_SIZE_LE, h.counts, h.count, h.sum, 'protocol="amqp091"');
+  return (
+    family('rabbitmq_message_size_bytes', 'Size of messages received from publishers', 'histogram') +
+    histogramSamples('rabbitmq_message_size_bytes', MESSAGE_SIZE_LE, h.counts, h.count, h.sum, 'protocol="amqp091"')
+  );
 }
 
 /** A channel seen by a scrape, with its connection. */
@@ -187,7 +215,12 @@ export function* gatherClients(ctx: ManagementContext, connections: Row<Connecti
 }
 
 /** RabbitMQ's channel_metrics, channel_exchange_metrics (published) and connection families, one series per object */
-export function* clientFamilies(prefix: string, connections: readonly Row<ConnectionDetails>[], channels: readonly Row<ChannelRow>[], families: ReadonlySet<string> | null): Generator<string> {
+export function* clientFamilies(
+  prefix: string,
+  connections: readonly Row<ConnectionDetails>[],
+  channels: readonly Row<ChannelRow>[],
+  families: ReadonlySet<string> | null,
+): Generator<string> {
   const wanted = (f: string): boolean => families === null || families.has(f);
   if (wanted('channel_metrics')) {
     const gauges: ReadonlyArray<[string, string, (c: ChannelDetails) => number]> = [
@@ -195,7 +228,7 @@ export function* clientFamilies(prefix: string, connections: readonly Row<Connec
       ['channel_messages_unacked', 'Delivered but not yet acknowledged messages', (c) => c.unacked],
       ['channel_messages_unconfirmed', 'Published but not yet confirmed messages', (c) => c.unconfirmed],
       ['consumer_prefetch', 'Limit of unacknowledged messages for each consumer', (c) => c.prefetchCount],
-      ['channel_prefetch', 'Limit of unacknowledged messages shared by a channel\'s consumers (global prefetch)', (c) => c.globalPrefetchCount],
+      ['channel_prefetch', "Limit of unacknowledged messages shared by a channel's consumers (global prefetch)", (c) => c.globalPrefetchCount],
     ];
     for (const [name, help, read] of gauges) {
       yield family(prefix + name, help);

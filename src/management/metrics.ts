@@ -112,7 +112,8 @@ export function* metricLines(ctx: ManagementContext, endpoint: MetricsEndpoint =
     for (let i = 0; i < queues.length; i++) {
       const row = queues[i]!;
       const prefix = row.labels.slice(0, -1); // without the closing brace: the reason label follows
-      for (const [reason, read] of DEAD_LETTER_REASONS) text += sample('postbox_queue_messages_dead_lettered_total', `${prefix},reason="${reason}"}`, read(row.item.counters));
+      for (const [reason, read] of DEAD_LETTER_REASONS)
+        text += sample('postbox_queue_messages_dead_lettered_total', `${prefix},reason="${reason}"}`, read(row.item.counters));
       if (i % ROWS_PER_YIELD === ROWS_PER_YIELD - 1) {
         yield text;
         text = '';
@@ -125,22 +126,49 @@ export function* metricLines(ctx: ManagementContext, endpoint: MetricsEndpoint =
   yield deadLettered;
 
   const latency = core.stats.latency;
-  yield histogram('postbox_message_latency_seconds', 'Publish to acknowledgement time of acknowledged messages', latency.bounds, latency.counts, latency.count, latency.sumMs);
+  yield histogram(
+    'postbox_message_latency_seconds',
+    'Publish to acknowledgement time of acknowledged messages',
+    latency.bounds,
+    latency.counts,
+    latency.count,
+    latency.sumMs,
+  );
   const fsync = core.scheduler.durations;
   yield histogram('postbox_fsync_round_seconds', 'Duration of group-commit fsync rounds', fsync.boundsMs, fsync.counts, fsync.count, fsync.sumMs);
 
   // ---- storage failures (storage/sync.ts)
   const { failures, unrepairedStores: unrepaired, bytesWritten: written } = core.engine.storageCounters();
-  yield family('postbox_storage_failed', '1 while storage has a write or fsync failure it has not recovered from (publishes are nacked), and 10 s after') + sample('postbox_storage_failed', '', core.storageFailureReported === null ? 0 : 1);
-  yield family('postbox_storage_failures_total', 'Write and fsync failures; each refused everything not yet durable', 'counter') + sample('postbox_storage_failures_total', '', failures);
-  yield family('postbox_storage_unrepaired_logs', 'Logs that could not start a new segment after a failure yet (the disk still full)') + sample('postbox_storage_unrepaired_logs', '', unrepaired);
-  yield family('postbox_storage_written_bytes_total', 'Bytes the storage wrote to its logs', 'counter') + sample('postbox_storage_written_bytes_total', '', written);
+  yield (
+    family('postbox_storage_failed', '1 while storage has a write or fsync failure it has not recovered from (publishes are nacked), and 10 s after') +
+    sample('postbox_storage_failed', '', core.storageFailureReported === null ? 0 : 1)
+  );
+  yield (
+    family('postbox_storage_failures_total', 'Write and fsync failures; each refused everything not yet durable', 'counter') +
+    sample('postbox_storage_failures_total', '', failures)
+  );
+  yield (
+    family('postbox_storage_unrepaired_logs', 'Logs that could not start a new segment after a failure yet (the disk still full)') +
+    sample('postbox_storage_unrepaired_logs', '', unrepaired)
+  );
+  yield (
+    family('postbox_storage_written_bytes_total', 'Bytes the storage wrote to its logs', 'counter') + sample('postbox_storage_written_bytes_total', '', written)
+  );
 
   // ---- failed logins (core/login-guard.ts)
   const logins = core.logins.stats;
-  yield family('postbox_login_failures_total', 'Failed logins, every protocol (refused or refused unchecked)', 'counter') + sample('postbox_login_failures_total', '', logins.failures);
-  yield family('postbox_login_delayed_total', 'Login answers delayed because their source failed often', 'counter') + sample('postbox_login_delayed_total', '', logins.delayed);
-  yield family('postbox_login_refused_unchecked_total', 'Logins refused at once, unchecked, while an answer to their source was held', 'counter') + sample('postbox_login_refused_unchecked_total', '', logins.busy);
+  yield (
+    family('postbox_login_failures_total', 'Failed logins, every protocol (refused or refused unchecked)', 'counter') +
+    sample('postbox_login_failures_total', '', logins.failures)
+  );
+  yield (
+    family('postbox_login_delayed_total', 'Login answers delayed because their source failed often', 'counter') +
+    sample('postbox_login_delayed_total', '', logins.delayed)
+  );
+  yield (
+    family('postbox_login_refused_unchecked_total', 'Logins refused at once, unchecked, while an answer to their source was held', 'counter') +
+    sample('postbox_login_refused_unchecked_total', '', logins.busy)
+  );
   yield family('postbox_login_sources', 'Sources with failed logins remembered (bounded)') + sample('postbox_login_sources', '', core.logins.size);
 
   // ---- resources and alarms
@@ -161,7 +189,9 @@ export function* metricLines(ctx: ManagementContext, endpoint: MetricsEndpoint =
     for (const rule of ctx.alerts.listRules()) firing.set(rule.name, 0);
     for (const s of ctx.alerts.states()) if (s.state === 'firing') firing.set(s.rule, (firing.get(s.rule) ?? 0) + 1);
     for (const [rule, n] of firing) text += sample('postbox_alerts_firing', formatLabels({ rule }), n);
-    text += family('postbox_alert_evaluations_total', 'Alert evaluations that went over every queue', 'counter') + sample('postbox_alert_evaluations_total', '', ctx.alerts.evaluations);
+    text +=
+      family('postbox_alert_evaluations_total', 'Alert evaluations that went over every queue', 'counter') +
+      sample('postbox_alert_evaluations_total', '', ctx.alerts.evaluations);
     yield text;
   }
 }
@@ -272,7 +302,10 @@ export function* detailedLines(ctx: ManagementContext, families: ReadonlySet<str
       if (vhostFilter !== null && !vhostFilter.has(vhost.name)) continue;
       for (const e of vhost.exchanges.values()) {
         if (e.name === '') continue; // the default exchange, as RabbitMQ leaves it out
-        exchanges.push({ labels: `{vhost="${escapeLabel(vhost.name)}",exchange="${escapeLabel(e.name)}",type="${escapeLabel(e.type)}"}`, item: { publishIn: e.counters.publishIn, bindings: e.bindings.length } });
+        exchanges.push({
+          labels: `{vhost="${escapeLabel(vhost.name)}",exchange="${escapeLabel(e.name)}",type="${escapeLabel(e.type)}"}`,
+          item: { publishIn: e.counters.publishIn, bindings: e.bindings.length },
+        });
         if (exchanges.length % ROWS_PER_YIELD === 0) yield '';
       }
     }
@@ -334,7 +367,8 @@ export const metricsRoutes: readonly Route[] = [
     path: '/metrics/detailed',
     public: true,
     handler: (req, ctx) => {
-      if (req.query.getAll('queue').some((q) => q !== '')) throw apiError(Errors.INVALID_ARGUMENT, "the 'queue' filter of /metrics/detailed is not supported (use 'vhost' and 'family')");
+      if (req.query.getAll('queue').some((q) => q !== ''))
+        throw apiError(Errors.INVALID_ARGUMENT, "the 'queue' filter of /metrics/detailed is not supported (use 'vhost' and 'family')");
       const { families, vhosts } = detailedRequest(req, ctx);
       return { status: 200, text: { contentType: CONTENT_TYPE, pieces: detailedLines(ctx, families, vhosts) } };
     },

@@ -208,7 +208,10 @@ function virtualHosts(_req: ApiRequest, ctx: ManagementContext): ApiReply {
 async function aliveness(req: ApiRequest, ctx: ManagementContext): Promise<ApiReply> {
   const vhost = vhostFor(ctx, req.user, req.params.vhost!);
   const existed = vhost.queues.has(ALIVENESS_QUEUE);
-  const { queue } = vhost.declareQueue({ name: ALIVENESS_QUEUE, passive: false, durable: false, exclusive: false, autoDelete: false, arguments: {} }, MANAGEMENT_OWNER);
+  const { queue } = vhost.declareQueue(
+    { name: ALIVENESS_QUEUE, passive: false, durable: false, exclusive: false, autoDelete: false, arguments: {} },
+    MANAGEMENT_OWNER,
+  );
   const body = Buffer.from('test_message');
   const sent = new Message('', ALIVENESS_QUEUE, Buffer.from([0, 0]), body, false);
   queue.enqueue(sent, false);

@@ -39,7 +39,8 @@ function target(req: ApiRequest, ctx: ManagementContext): { vhost: VirtualHost; 
 function declare(req: ApiRequest, ctx: ManagementContext): ApiReply {
   const vhost = vhostFor(ctx, req.user, req.params.vhost!);
   const body = optionalJsonObject(req);
-  if (boolField(body, 'exclusive', false)) throw apiError(Errors.INVALID_ARGUMENT, 'the management API cannot declare exclusive queues (they belong to a connection)');
+  if (boolField(body, 'exclusive', false))
+    throw apiError(Errors.INVALID_ARGUMENT, 'the management API cannot declare exclusive queues (they belong to a connection)');
   const name = req.params.name!;
   requireAccess(ctx, req.user, vhost, 'configure', 'queue', name);
   const existed = vhost.queues.has(name);
@@ -61,8 +62,10 @@ function declare(req: ApiRequest, ctx: ManagementContext): ApiReply {
 function remove(req: ApiRequest, ctx: ManagementContext): ApiReply {
   const { vhost, queue } = target(req, ctx);
   requireAccess(ctx, req.user, vhost, 'configure', 'queue', queue.name);
-  if (queryFlag(req, 'if-unused') && queue.consumers.length > 0) throw apiError(Errors.PRECONDITION_FAILED, `queue '${queue.name}' in vhost '${vhost.name}' in use`);
-  if (queryFlag(req, 'if-empty') && queue.messageCount + queue.unackedCount > 0) throw apiError(Errors.PRECONDITION_FAILED, `queue '${queue.name}' in vhost '${vhost.name}' not empty`);
+  if (queryFlag(req, 'if-unused') && queue.consumers.length > 0)
+    throw apiError(Errors.PRECONDITION_FAILED, `queue '${queue.name}' in vhost '${vhost.name}' in use`);
+  if (queryFlag(req, 'if-empty') && queue.messageCount + queue.unackedCount > 0)
+    throw apiError(Errors.PRECONDITION_FAILED, `queue '${queue.name}' in vhost '${vhost.name}' not empty`);
   // an exclusive queue may be deleted by an operator, as in RabbitMQ (its owner's consumers are cancelled)
   vhost.removeQueue(queue);
   ctx.logger.info(`queue '${queue.name}' deleted in vhost '${vhost.name}' by '${req.user.name}' (management API)`);
@@ -91,7 +94,8 @@ function parseGet(req: ApiRequest): GetRequest {
     throw apiError(Errors.INVALID_ARGUMENT, `'count' must be an integer 1..${MAX_GET_COUNT}`);
   }
   const ackmode = body.ackmode;
-  if (typeof ackmode !== 'string' || !(ACK_MODES as readonly string[]).includes(ackmode)) throw apiError(Errors.INVALID_ARGUMENT, `'ackmode' must be one of ${ACK_MODES.join(', ')}`);
+  if (typeof ackmode !== 'string' || !(ACK_MODES as readonly string[]).includes(ackmode))
+    throw apiError(Errors.INVALID_ARGUMENT, `'ackmode' must be one of ${ACK_MODES.join(', ')}`);
   const encoding = body.encoding ?? 'auto';
   if (encoding !== 'auto' && encoding !== 'base64') throw apiError(Errors.INVALID_ARGUMENT, "'encoding' must be 'auto' or 'base64'");
   let truncate: number | null = null;
@@ -121,7 +125,15 @@ async function getMessages(req: ApiRequest, ctx: ManagementContext): Promise<Api
     if (taken === null) break;
     const { message, position: p } = taken;
     queue.trackUnacked(taken);
-    const entry: RequeueEntry = { segment: p.segment, offset: p.offset, length: p.length, expiresAt: p.expiresAt, deliveries: p.deliveries, bodySize: p.bodySize, priority: message.priority };
+    const entry: RequeueEntry = {
+      segment: p.segment,
+      offset: p.offset,
+      length: p.length,
+      expiresAt: p.expiresAt,
+      deliveries: p.deliveries,
+      bodySize: p.bodySize,
+      priority: message.priority,
+    };
     try {
       out.push({
         payload_bytes: message.body.length,
@@ -161,12 +173,20 @@ export const queueRoutes: readonly Route[] = [
   {
     method: 'GET',
     path: '/api/queues',
-    handler: (req, ctx) => listReply(req, mapRows(queuesOf(visibleVhosts(ctx, req.user)), (q) => queueJson(q, ctx, false))),
+    handler: (req, ctx) =>
+      listReply(
+        req,
+        mapRows(queuesOf(visibleVhosts(ctx, req.user)), (q) => queueJson(q, ctx, false)),
+      ),
   },
   {
     method: 'GET',
     path: '/api/queues/:vhost',
-    handler: (req, ctx) => listReply(req, mapRows(vhostFor(ctx, req.user, req.params.vhost!).queues.values(), (q) => queueJson(q, ctx, false))),
+    handler: (req, ctx) =>
+      listReply(
+        req,
+        mapRows(vhostFor(ctx, req.user, req.params.vhost!).queues.values(), (q) => queueJson(q, ctx, false)),
+      ),
   },
   { method: 'GET', path: '/api/queues/:vhost/:name', handler: (req, ctx) => ({ status: 200, body: queueJson(target(req, ctx).queue, ctx, true) }) },
   { method: 'PUT', path: '/api/queues/:vhost/:name', handler: declare },

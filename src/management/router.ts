@@ -165,7 +165,12 @@ export function apiError(errorDef: ErrorDef, reason: string, headers?: Readonly<
  */
 export function errorReply(err: unknown): { status: number; body: { error: string; reason: string }; headers: Readonly<Record<string, string>>; code: string } {
   if (err instanceof BrokerError) {
-    return { status: err.def.http, body: { error: errorName(err.def.http), reason: err.message }, headers: err instanceof ApiError ? err.headers : {}, code: err.def.code };
+    return {
+      status: err.def.http,
+      body: { error: errorName(err.def.http), reason: err.message },
+      headers: err instanceof ApiError ? err.headers : {},
+      code: err.def.code,
+    };
   }
   const internal = Errors.INTERNAL_ERROR;
   return { status: internal.http, body: { error: errorName(internal.http), reason: 'internal error' }, headers: {}, code: internal.code };

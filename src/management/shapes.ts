@@ -210,7 +210,15 @@ export function bindingJson(vhost: string, b: Binding): Record<string, unknown> 
 
 /** The default exchange's implicit binding of a queue (listed as RabbitMQ lists it; it cannot be removed). */
 export function defaultBindingJson(q: Queue): Record<string, unknown> {
-  return { source: '', vhost: q.vhost, destination: q.name, destination_type: 'queue', routing_key: q.name, arguments: {}, properties_key: propertiesKey(q.name, '') };
+  return {
+    source: '',
+    vhost: q.vhost,
+    destination: q.name,
+    destination_type: 'queue',
+    routing_key: q.name,
+    arguments: {},
+    properties_key: propertiesKey(q.name, ''),
+  };
 }
 
 /** Every binding of a vhost: implicit default-exchange ones first, then explicit ones. */

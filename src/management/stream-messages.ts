@@ -173,7 +173,8 @@ function browse(req: ApiRequest, ctx: ManagementContext): ApiReply {
   const topic = topicNamed(ctx, name);
   const partitions = partitionsOf(topic, req.query.get('partition'));
   const fromText = req.query.get('from') ?? (req.query.get('offset') !== null ? 'offset' : req.query.get('timestamp') !== null ? 'timestamp' : 'newest');
-  if (!['newest', 'earliest', 'offset', 'timestamp'].includes(fromText)) throw apiError(Errors.INVALID_ARGUMENT, `'from' must be newest, earliest, offset or timestamp, got '${fromText.slice(0, 40)}'`);
+  if (!['newest', 'earliest', 'offset', 'timestamp'].includes(fromText))
+    throw apiError(Errors.INVALID_ARGUMENT, `'from' must be newest, earliest, offset or timestamp, got '${fromText.slice(0, 40)}'`);
   const from = fromText as From;
   const max = countParam(req, 'max', DEFAULT_BROWSE_RECORDS, MAX_BROWSE_RECORDS);
   const maxBytes = countParam(req, 'max_bytes', DEFAULT_BROWSE_BYTES, MAX_BROWSE_BYTES);
@@ -223,7 +224,13 @@ function browse(req: ApiRequest, ctx: ManagementContext): ApiReply {
     bytesLeft -= read.bytes;
     limited = limited || read.limited;
     skipped += read.skippedBatches;
-    positions.push({ partition: p.index, log_start_offset: Number(start), high_watermark: Number(end), start_offset: Number(at), next_offset: Number(read.nextOffset) });
+    positions.push({
+      partition: p.index,
+      log_start_offset: Number(start),
+      high_watermark: Number(end),
+      start_offset: Number(at),
+      next_offset: Number(read.nextOffset),
+    });
   }
   // over several partitions: by time (the newest N are the last N), then partition and offset
   if (partitions.length > 1) {
@@ -280,7 +287,8 @@ function headersField(body: Record<string, unknown>): Array<{ key: string; value
   }
   return pairs.map(([key, value]) => {
     if (typeof key !== 'string') throw apiError(Errors.INVALID_ARGUMENT, 'a header key must be a string');
-    if (value !== null && typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw apiError(Errors.INVALID_ARGUMENT, `header '${key}' must have a string value`);
+    if (value !== null && typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean')
+      throw apiError(Errors.INVALID_ARGUMENT, `header '${key}' must have a string value`);
     return { key, value: value === null ? null : Buffer.from(String(value), 'utf8') };
   });
 }
@@ -300,20 +308,21 @@ async function produce(req: ApiRequest, ctx: ManagementContext): Promise<ApiRepl
     partition = p;
   }
   const record = { key: bytesField(body, 'key', 'key_encoding'), value: bytesField(body, 'value', 'value_encoding'), headers: headersField(body), partition };
-  if (partition !== null && topic.partitions[partition] === undefined) throw apiError(Errors.UNKNOWN_TOPIC, `topic '${name}' has no partition ${partition} (it has ${topic.partitions.length})`);
+  if (partition !== null && topic.partitions[partition] === undefined)
+    throw apiError(Errors.UNKNOWN_TOPIC, `topic '${name}' has no partition ${partition} (it has ${topic.partitions.length})`);
   const written = await produceRecord(ctx.streams, topic, record);
   return { status: 200, body: { topic: name, partition: written.partition, offset: Number(written.offset) } };
 }
 
 // ---------------------------------------------------------------- reset offsets
 
-
 async function resetOffsets(req: ApiRequest, ctx: ManagementContext): Promise<ApiReply> {
   const id = req.params.id!;
   requireStreamAccess(ctx, req.user, 'read', 'group', id);
   const body = jsonObject(req);
   const to = body.to;
-  if (to !== 'earliest' && to !== 'latest' && to !== 'timestamp' && to !== 'offset') throw apiError(Errors.INVALID_ARGUMENT, "'to' must be earliest, latest, timestamp or offset");
+  if (to !== 'earliest' && to !== 'latest' && to !== 'timestamp' && to !== 'offset')
+    throw apiError(Errors.INVALID_ARGUMENT, "'to' must be earliest, latest, timestamp or offset");
   const dryRun = body.dry_run === true;
   let timestamp = 0;
   let offset = 0n;
@@ -330,7 +339,8 @@ async function resetOffsets(req: ApiRequest, ctx: ManagementContext): Promise<Ap
   const selections: unknown[] = [];
   if (body.topic !== undefined && body.topic !== null) selections.push({ topic: body.topic, partitions: body.partitions });
   if (body.topics !== undefined && body.topics !== null) {
-    if (!Array.isArray(body.topics) || body.topics.length > MAX_RESET_TOPICS) throw apiError(Errors.INVALID_ARGUMENT, `'topics' must be an array of at most ${MAX_RESET_TOPICS} { topic, partitions? }`);
+    if (!Array.isArray(body.topics) || body.topics.length > MAX_RESET_TOPICS)
+      throw apiError(Errors.INVALID_ARGUMENT, `'topics' must be an array of at most ${MAX_RESET_TOPICS} { topic, partitions? }`);
     selections.push(...body.topics);
   }
   if (selections.length > 0) {
@@ -342,7 +352,8 @@ async function resetOffsets(req: ApiRequest, ctx: ManagementContext): Promise<Ap
       const topic = topicNamed(ctx, name);
       let wanted: number[] | null = null;
       if (partitions !== undefined && partitions !== null) {
-        if (!Array.isArray(partitions) || partitions.some((p) => typeof p !== 'number' || !Number.isInteger(p))) throw apiError(Errors.INVALID_ARGUMENT, "'partitions' must be an array of partition numbers");
+        if (!Array.isArray(partitions) || partitions.some((p) => typeof p !== 'number' || !Number.isInteger(p)))
+          throw apiError(Errors.INVALID_ARGUMENT, "'partitions' must be an array of partition numbers");
         wanted = partitions as number[];
       }
       for (const p of wanted ?? topic.partitions.map((q) => q.index)) {
@@ -375,7 +386,8 @@ async function resetOffsets(req: ApiRequest, ctx: ManagementContext): Promise<Ap
     let target: bigint;
     if (to === 'earliest') target = start;
     else if (to === 'latest') target = end;
-    else if (to === 'offset') target = offset < start ? start : offset > end ? end : offset; // clamped, as Kafka's tool does
+    else if (to === 'offset')
+      target = offset < start ? start : offset > end ? end : offset; // clamped, as Kafka's tool does
     else {
       const found = offsetForTime(partition, timestamp, ctx.streams.maxDecompressedBatchBytes);
       target = found.offset < 0n ? end : found.offset;
@@ -384,7 +396,8 @@ async function resetOffsets(req: ApiRequest, ctx: ManagementContext): Promise<Ap
   });
   if (!dryRun) {
     const outcome = await ctx.groups.resetOffsets(id, planned);
-    if (outcome === 'non-empty-group') throw new BrokerError(Errors.NON_EMPTY_GROUP, `Assignments can only be reset if the group '${id}' is inactive, but it has members.`);
+    if (outcome === 'non-empty-group')
+      throw new BrokerError(Errors.NON_EMPTY_GROUP, `Assignments can only be reset if the group '${id}' is inactive, but it has members.`);
     if (outcome === 'invalid-group-id') throw apiError(Errors.INVALID_GROUP_ID, 'a consumer group id cannot be empty');
     if (outcome !== 'none') throw apiError(Errors.COORDINATOR_NOT_AVAILABLE, `consumer group '${id}': offsets not reset: ${outcome}`);
   }
@@ -393,7 +406,12 @@ async function resetOffsets(req: ApiRequest, ctx: ManagementContext): Promise<Ap
     body: {
       group_id: id,
       dry_run: dryRun,
-      offsets: planned.map((o) => ({ topic: o.topic, partition: o.partition, previous_offset: o.previous === null ? null : Number(o.previous), offset: Number(o.offset) })),
+      offsets: planned.map((o) => ({
+        topic: o.topic,
+        partition: o.partition,
+        previous_offset: o.previous === null ? null : Number(o.previous),
+        offset: Number(o.offset),
+      })),
     },
   };
 }

@@ -23,7 +23,9 @@ import { Errors } from '../errors/errors.js';
 import { ADMINISTRATOR_TAGS, apiError, requireTag, type ApiReply, type ApiRequest, type ManagementContext, type Route } from './router.js';
 
 /** A partition's (or a sum of partitions') produce and consume counters with their rates, RabbitMQ-style. */
-function streamStats(c: Pick<PartitionCounters, 'recordsIn' | 'bytesIn' | 'recordsOut' | 'bytesOut' | 'recordsInRate' | 'bytesInRate' | 'recordsOutRate' | 'bytesOutRate'>): Record<string, unknown> {
+function streamStats(
+  c: Pick<PartitionCounters, 'recordsIn' | 'bytesIn' | 'recordsOut' | 'bytesOut' | 'recordsInRate' | 'bytesInRate' | 'recordsOutRate' | 'bytesOutRate'>,
+): Record<string, unknown> {
   return {
     records_in: c.recordsIn,
     records_in_details: rate(c.recordsInRate),
@@ -130,7 +132,8 @@ function createTopic(req: ApiRequest, ctx: ManagementContext): ApiReply {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw apiError(Errors.INVALID_CONFIG, "'configs' must be an object of topic configs");
   const configs: Record<string, string> = {};
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
-    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw apiError(Errors.INVALID_CONFIG, `config '${key}' must be a string or number`);
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean')
+      throw apiError(Errors.INVALID_CONFIG, `config '${key}' must be a string or number`);
     configs[key] = String(value);
   }
   const topic = ctx.streams.createTopic(req.params.name!, partitions, configs);
@@ -157,14 +160,26 @@ async function deleteGroup(req: ApiRequest, ctx: ManagementContext): Promise<Api
 }
 
 export const streamRoutes: readonly Route[] = [
-  { method: 'GET', path: '/api/streams/topics', handler: (req, ctx) => listReply(req, mapRows(ctx.streams.topics(), (t) => topicJson(t, ctx))) },
+  {
+    method: 'GET',
+    path: '/api/streams/topics',
+    handler: (req, ctx) =>
+      listReply(
+        req,
+        mapRows(ctx.streams.topics(), (t) => topicJson(t, ctx)),
+      ),
+  },
   { method: 'GET', path: '/api/streams/topics/:name', handler: (req, ctx) => ({ status: 200, body: topicJson(topicNamed(ctx, req.params.name!), ctx) }) },
   { method: 'PUT', path: '/api/streams/topics/:name', handler: createTopic },
   { method: 'DELETE', path: '/api/streams/topics/:name', handler: deleteTopic },
   {
     method: 'GET',
     path: '/api/streams/groups',
-    handler: (req, ctx) => listReply(req, mapRows(ctx.groups.listGroups(), (g) => groupJson(g, ctx))),
+    handler: (req, ctx) =>
+      listReply(
+        req,
+        mapRows(ctx.groups.listGroups(), (g) => groupJson(g, ctx)),
+      ),
   },
   {
     method: 'GET',

@@ -6,15 +6,7 @@ import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { SegmentLog, type SegmentLogOptions } from './log.js';
 import { SyncScheduler } from './sync.js';
-import {
-  ACK_DELIVERED_BIT,
-  ACK_ENTRY_BYTES,
-  ACK_FORMAT_VERSION,
-  ACK_HEADER_BYTES,
-  ACK_MAGIC,
-  ackFileName,
-  crc32cOfUint32,
-} from './format.js';
+import { ACK_DELIVERED_BIT, ACK_ENTRY_BYTES, ACK_FORMAT_VERSION, ACK_HEADER_BYTES, ACK_MAGIC, ackFileName, crc32cOfUint32 } from './format.js';
 import { parseAckFile } from './ack-file.js';
 import { checkDataDirFormats } from './format-check.js';
 import { UnsupportedFormatError } from './format-error.js';
@@ -54,8 +46,7 @@ function liveNumbers(log: SegmentLog): number[] {
   return log.takeRecovered().map((record) => record.payload.readUInt32BE(0));
 }
 
-
-test('the ack entry checksum is the CRC-32C of the entry\'s four bytes', () => {
+test("the ack entry checksum is the CRC-32C of the entry's four bytes", () => {
   const random = seededRandom(7);
   const bytes = Buffer.alloc(4);
   for (const value of [0, 1, 16, 0x7fffffff, 0x80000010, 0xffffffff, ...Array.from({ length: 1000 }, () => Math.floor(random() * 2 ** 32))]) {
@@ -88,18 +79,35 @@ test('a version-1 ack file (no header, no checksums) is read as before and conve
   log.close();
   // what a Postbox before ack checksums wrote: acks of 0, 3, 5, two markers on 7, one on 8, a torn entry
   const old = Buffer.alloc(6 * 4 + 2);
-  [offsets[0]!, offsets[3]!, (offsets[7]! | ACK_DELIVERED_BIT) >>> 0, offsets[5]!, (offsets[7]! | ACK_DELIVERED_BIT) >>> 0, (offsets[8]! | ACK_DELIVERED_BIT) >>> 0].forEach(
-    (entry, i) => old.writeUInt32BE(entry, i * 4),
-  );
+  [
+    offsets[0]!,
+    offsets[3]!,
+    (offsets[7]! | ACK_DELIVERED_BIT) >>> 0,
+    offsets[5]!,
+    (offsets[7]! | ACK_DELIVERED_BIT) >>> 0,
+    (offsets[8]! | ACK_DELIVERED_BIT) >>> 0,
+  ].forEach((entry, i) => old.writeUInt32BE(entry, i * 4));
   fs.writeFileSync(path.join(dir, ackFileName(1)), old);
   assert.equal(parseAckFile('x', old).version, 1);
 
   const lines: string[] = [];
   const upgraded = openLog(dir, lines);
   const recovered = upgraded.takeRecovered();
-  assert.deepEqual(recovered.map((r) => r.payload.readUInt32BE(0)), [1, 2, 4, 6, 7, 8, 9, 10, 11]);
-  assert.deepEqual(recovered.filter((r) => r.deliveries > 0).map((r) => [r.payload.readUInt32BE(0), r.deliveries]), [[7, 2], [8, 1]]);
-  assert.ok(lines.some((line) => line.includes('kept 6 of 6 ack entries, converted from format version 1 to 2')), lines.join('\n'));
+  assert.deepEqual(
+    recovered.map((r) => r.payload.readUInt32BE(0)),
+    [1, 2, 4, 6, 7, 8, 9, 10, 11],
+  );
+  assert.deepEqual(
+    recovered.filter((r) => r.deliveries > 0).map((r) => [r.payload.readUInt32BE(0), r.deliveries]),
+    [
+      [7, 2],
+      [8, 1],
+    ],
+  );
+  assert.ok(
+    lines.some((line) => line.includes('kept 6 of 6 ack entries, converted from format version 1 to 2')),
+    lines.join('\n'),
+  );
   const converted = fs.readFileSync(path.join(dir, ackFileName(1)));
   assert.equal(converted.readUInt32BE(0), ACK_MAGIC);
   assert.equal(converted.length, ACK_HEADER_BYTES + 6 * ACK_ENTRY_BYTES);
@@ -109,7 +117,11 @@ test('a version-1 ack file (no header, no checksums) is read as before and conve
   const again: string[] = [];
   const reopened = openLog(dir, again);
   assert.deepEqual(liveNumbers(reopened), [1, 2, 4, 6, 7, 8, 9, 11]);
-  assert.deepEqual(again.filter((line) => line.includes('ack entries')), [], 'converted once: nothing to rewrite now');
+  assert.deepEqual(
+    again.filter((line) => line.includes('ack entries')),
+    [],
+    'converted once: nothing to rewrite now',
+  );
   reopened.close();
   checkDataDirFormats(temporaryDir()); // (an empty directory passes)
 });
@@ -125,7 +137,7 @@ test('a damaged ack entry is ignored: the record it named stays live, the bytes 
   // turn entry 5 (the ack of record 10) into an ack of record 11: a one-byte change in its offset
   const at = ACK_HEADER_BYTES + 5 * ACK_ENTRY_BYTES;
   assert.equal(bytes.readUInt32BE(at), offsets[10]);
-  assert.equal(offsets[11]! - offsets[10]! < 256 && (offsets[10]! >>> 8) === (offsets[11]! >>> 8), true, 'the two offsets differ in the last byte only');
+  assert.equal(offsets[11]! - offsets[10]! < 256 && offsets[10]! >>> 8 === offsets[11]! >>> 8, true, 'the two offsets differ in the last byte only');
   bytes[at + 3] = offsets[11]! & 0xff;
   fs.writeFileSync(ackPath, bytes);
 
@@ -229,16 +241,19 @@ test('an ack file in a newer format version stops the start before anything is c
   const bytes = fs.readFileSync(ackPath);
   bytes.writeUInt32BE(3, 4);
   fs.writeFileSync(ackPath, bytes);
-  assert.throws(() => checkDataDirFormats(dataDir), (error: Error) => {
-    assert.ok(error instanceof UnsupportedFormatError);
-    assert.match(error.message, /00000001\.ack: ack file format version 3 \(this Postbox reads 1 \(no header\) and 2\)/);
-    return true;
-  });
+  assert.throws(
+    () => checkDataDirFormats(dataDir),
+    (error: Error) => {
+      assert.ok(error instanceof UnsupportedFormatError);
+      assert.match(error.message, /00000001\.ack: ack file format version 3 \(this Postbox reads 1 \(no header\) and 2\)/);
+      return true;
+    },
+  );
   assert.throws(() => openLog(dir), UnsupportedFormatError);
   assert.deepEqual(fs.readFileSync(ackPath), bytes, 'left as it was');
 });
 
-test('acks while the ack file cannot be opened are kept (past one buffer\'s worth) and written once it can; nothing throws', async () => {
+test("acks while the ack file cannot be opened are kept (past one buffer's worth) and written once it can; nothing throws", async () => {
   const dir = temporaryDir();
   const errors: Error[] = [];
   let recovered = 0;

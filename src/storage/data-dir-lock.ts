@@ -45,7 +45,9 @@ export class DataDirLockedError extends StartupError {
     readonly dir: string,
     readonly holderPid: number | null,
   ) {
-    super(`data directory ${dir} is in use by another Postbox broker (${holderPid === null ? 'pid unknown' : `pid ${holderPid}`}); stop it or give this one another --data-dir`);
+    super(
+      `data directory ${dir} is in use by another Postbox broker (${holderPid === null ? 'pid unknown' : `pid ${holderPid}`}); stop it or give this one another --data-dir`,
+    );
     this.name = 'DataDirLockedError';
   }
 }

@@ -39,13 +39,7 @@ import { closeQuietly, PRIVATE_FILE_MODE, readdirOrEmpty, setMode, tightenModes,
 import { UnsupportedFormatError } from './format-error.js';
 import type { SyncableLog, SyncScheduler } from './sync.js';
 import { DefinitionIndex, definitionCount } from './definition-index.js';
-import {
-  emptyStoredDefinitions,
-  type DefinitionStore,
-  type OpenedDefinitions,
-  type StoredDefinitionChange,
-  type StoredDefinitions,
-} from './meta-store.js';
+import { emptyStoredDefinitions, type DefinitionStore, type OpenedDefinitions, type StoredDefinitionChange, type StoredDefinitions } from './meta-store.js';
 
 export const DEFINITIONS_FILE = 'definitions.json';
 export const DEFINITIONS_VERSION = 1;

@@ -135,7 +135,9 @@ export function parseFaultPlan(text: string): FaultPlan {
         plan.quotaBytes = n;
         break;
       default:
-        throw new Error(`POSTBOX_FAULTS: unknown key '${key}' (seed, enospc, eio, torn, short, fsync, after, every, quota, free-file, hold-file, fail-file, emfile, openeio, open-match, open-while)`);
+        throw new Error(
+          `POSTBOX_FAULTS: unknown key '${key}' (seed, enospc, eio, torn, short, fsync, after, every, quota, free-file, hold-file, fail-file, emfile, openeio, open-match, open-while)`,
+        );
     }
   }
   return plan;

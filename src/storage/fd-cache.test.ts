@@ -131,7 +131,10 @@ test('a FileSlice whose file was cut short fails its read with an error naming t
   const [file] = files(1);
   const slice = new FileSlice(cache, file!, 0, 6);
   fs.truncateSync(file!.path, 2);
-  assert.throws(() => slice.read(Buffer.alloc(6), 0, 0, 6), (err: Error) => err.message.includes(file!.path) && /end of file/.test(err.message));
+  assert.throws(
+    () => slice.read(Buffer.alloc(6), 0, 0, 6),
+    (err: Error) => err.message.includes(file!.path) && /end of file/.test(err.message),
+  );
   slice.release();
   cache.closeAll();
 });

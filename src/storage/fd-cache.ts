@@ -350,7 +350,8 @@ export class FileSlice {
    */
   read(into: Buffer, intoAt: number, at: number, length: number): void {
     if (!this.held) throw new Error(`storage: ${this.file.path}: read of a released slice`);
-    if (at < 0 || length < 0 || at + length > this.length) throw new RangeError(`storage: ${this.file.path}: ${at}+${length} outside a slice of ${this.length} bytes`);
+    if (at < 0 || length < 0 || at + length > this.length)
+      throw new RangeError(`storage: ${this.file.path}: ${at}+${length} outside a slice of ${this.length} bytes`);
     try {
       readFully(this.cache.fd(this.file), into.subarray(intoAt, intoAt + length), length, this.position + at);
     } catch (error) {

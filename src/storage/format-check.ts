@@ -36,13 +36,7 @@ import {
 import { UnsupportedFormatError, checkFormatVersion } from './format-error.js';
 import { SUPPORTED_ACK_VERSIONS } from './ack-file.js';
 import { DELETED_TOPIC_PREFIX, STREAMS_DIR } from './topic-catalog-file.js';
-import {
-  OFFSET_INDEX_MAGIC,
-  PARTITION_FORMAT_VERSION,
-  PARTITION_SEGMENT_MAGIC,
-  TIME_INDEX_MAGIC,
-  parseSegmentFile,
-} from './partition/format.js';
+import { OFFSET_INDEX_MAGIC, PARTITION_FORMAT_VERSION, PARTITION_SEGMENT_MAGIC, TIME_INDEX_MAGIC, parseSegmentFile } from './partition/format.js';
 
 /** Bytes of a format header that name the format: magic u32 + version u16. */
 const VERSION_HEADER_BYTES = 6;

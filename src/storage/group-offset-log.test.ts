@@ -106,7 +106,10 @@ test('a DELETE GROUP record is type 2 with an empty body, exactly as the format 
 test('replaying a tombstone forgets everything committed for the group before it, and only that group', async () => {
   const image = Buffer.concat([
     FILE_HEADER,
-    handCommit('a', [{ topic: 't', partition: 0, offset: 5n }, { topic: 'u', partition: 3, offset: 9n }]),
+    handCommit('a', [
+      { topic: 't', partition: 0, offset: 5n },
+      { topic: 'u', partition: 3, offset: 9n },
+    ]),
     handCommit('b', [{ topic: 't', partition: 1, offset: 7n }]),
     handTombstone('a'),
     handCommit('a', [{ topic: 't', partition: 2, offset: 1n }]),
@@ -115,7 +118,16 @@ test('replaying a tombstone forgets everything committed for the group before it
   const seen: OffsetRecord[] = [];
   const result = replayOffsetLog(image, (r) => seen.push(r));
   assert.equal(result.validBytes, image.length);
-  assert.deepEqual(seen.map((r) => [r.type, r.groupId]), [[1, 'a'], [1, 'b'], [2, 'a'], [1, 'a'], [2, 'never-committed']]);
+  assert.deepEqual(
+    seen.map((r) => [r.type, r.groupId]),
+    [
+      [1, 'a'],
+      [1, 'b'],
+      [2, 'a'],
+      [1, 'a'],
+      [2, 'never-committed'],
+    ],
+  );
 
   // a log in this layout (the first and only format, which had the tombstone from the start) opens as it is
   const dir = tempDir();
@@ -173,7 +185,10 @@ test('compaction drops a deleted group entirely: no commit of it and no tombston
     assert.equal(bytes.indexOf('topic-of-deleted'), -1);
     const seen: OffsetRecord[] = [];
     replayOffsetLog(bytes, (r) => seen.push(r));
-    assert.deepEqual(seen.map((r) => [r.type, r.groupId]), [[1, 'kept']]);
+    assert.deepEqual(
+      seen.map((r) => [r.type, r.groupId]),
+      [[1, 'kept']],
+    );
   } finally {
     await opened.close();
   }
@@ -190,7 +205,13 @@ test('a compaction while a tombstone waits for its fsync keeps the tombstone aft
   assert.equal(first.store.has('g'), false);
   const seen: OffsetRecord[] = [];
   replayOffsetLog(fs.readFileSync(path.join(dir, OFFSET_LOG_FILE)), (r) => seen.push(r));
-  assert.deepEqual(seen.map((r) => [r.type, r.groupId]), [[1, 'g'], [2, 'g']]);
+  assert.deepEqual(
+    seen.map((r) => [r.type, r.groupId]),
+    [
+      [1, 'g'],
+      [2, 'g'],
+    ],
+  );
   await first.close();
   const second = openStore(dir);
   try {
@@ -236,7 +257,14 @@ test('a damaged commit in the middle of the offsets log costs only that commit: 
   const scheduler = new SyncScheduler('always');
   const store = FileGroupOffsetStore.open({ dir, scheduler, warn: () => {}, error: (line) => errors.push(line), info: () => {} });
   try {
-    assert.deepEqual(offsetsOf(store, 'a'), [['t', 0, 1n], ['t', 2, 40n]], 'the damaged commit falls back to the one before it');
+    assert.deepEqual(
+      offsetsOf(store, 'a'),
+      [
+        ['t', 0, 1n],
+        ['t', 2, 40n],
+      ],
+      'the damaged commit falls back to the one before it',
+    );
     assert.deepEqual(offsetsOf(store, 'b'), [['t', 1, 30n]]);
     assert.equal(errors.length, 1, errors.join('\n'));
     assert.match(errors[0]!, /DAMAGED: skipped \d+ byte\(s\) in 1 range\(s\).*replayed the 3 intact record\(s\)/);
@@ -263,7 +291,10 @@ test('an offsets log in an unknown format version stops the open, naming the fil
   const bytes = fs.readFileSync(file);
   bytes.writeUInt16BE(99, 4);
   fs.writeFileSync(file, bytes);
-  assert.throws(() => openStore(dir), (error: Error) => error.message.includes(file) && error.message.includes('version 99 (this Postbox reads 1)'));
+  assert.throws(
+    () => openStore(dir),
+    (error: Error) => error.message.includes(file) && error.message.includes('version 99 (this Postbox reads 1)'),
+  );
   assert.deepEqual(fs.readFileSync(file), bytes);
 });
 

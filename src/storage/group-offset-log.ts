@@ -388,7 +388,7 @@ export class OffsetLogFile implements SyncableLog, OffsetLog {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     if (bytes !== null && bytes.length < OFFSET_LOG_HEADER_BYTES) bytes = null; // creation torn before its header landed
-    if (bytes !== null && (bytes.readUInt32BE(0) !== OFFSET_LOG_MAGIC)) {
+    if (bytes !== null && bytes.readUInt32BE(0) !== OFFSET_LOG_MAGIC) {
       const aside = `${file}${CORRUPT_SUFFIX}-${Date.now()}`;
       fs.renameSync(file, aside);
       (options.error ?? options.warn)(`offset log ${file} has no offset-log header; moved aside to ${aside}, starting an empty one`);

@@ -17,8 +17,7 @@ export const FORGOTTEN_OFFSET = -0x8000000000000000n;
 
 /** What a store writes for the engine: a group's commit, or the deletion of a group. */
 export type OffsetWrite =
-  | { readonly type: 'commit'; readonly groupId: string; readonly offsets: readonly StoredOffset[] }
-  | { readonly type: 'delete'; readonly groupId: string };
+  { readonly type: 'commit'; readonly groupId: string; readonly offsets: readonly StoredOffset[] } | { readonly type: 'delete'; readonly groupId: string };
 
 interface PendingWrite<T> {
   readonly round: number;
@@ -82,7 +81,14 @@ export abstract class GroupOffsetTable<T> implements GroupOffsetStore, Durabilit
     for (const [groupId, topics] of this.byGroup) {
       const partitions = topics.get(topic);
       if (partitions === undefined) continue;
-      const gone: StoredOffset[] = [...partitions.keys()].map((partition) => ({ topic, partition, offset: FORGOTTEN_OFFSET, leaderEpoch: -1, commitTimestampMs: now, metadata: null }));
+      const gone: StoredOffset[] = [...partitions.keys()].map((partition) => ({
+        topic,
+        partition,
+        offset: FORGOTTEN_OFFSET,
+        leaderEpoch: -1,
+        commitTimestampMs: now,
+        metadata: null,
+      }));
       writes.push(this.write({ type: 'commit', groupId, offsets: gone }, () => this.applyCommit(groupId, gone)));
     }
     return Promise.all(writes).then(() => undefined);

@@ -58,10 +58,7 @@ export class FileGroupOffsetStore extends GroupOffsetTable<Buffer> {
   static open(options: FileGroupOffsetStoreOptions): FileGroupOffsetStore {
     let records = 0;
     const store = new FileGroupOffsetStore(options, (visit) => {
-      const opened = OffsetLogFile.open(
-        { dir: options.dir, scheduler: options.scheduler, warn: options.warn, error: options.error ?? options.warn },
-        visit,
-      );
+      const opened = OffsetLogFile.open({ dir: options.dir, scheduler: options.scheduler, warn: options.warn, error: options.error ?? options.warn }, visit);
       records = opened.records;
       return opened.log;
     });

@@ -243,9 +243,7 @@ export class SegmentRecovery {
       fs.renameSync(temporary, segment.ackPath);
       if (this.options.syncEnabled) syncDirectory(this.options.dir);
       const converted = contents.version !== ACK_FORMAT_VERSION ? `, converted from format version ${contents.version} to ${ACK_FORMAT_VERSION}` : '';
-      this.options.logger(
-        `storage ${this.options.dir}: ${path.basename(segment.ackPath)}: kept ${validCount} of ${contents.total} ack entries${converted}`,
-      );
+      this.options.logger(`storage ${this.options.dir}: ${path.basename(segment.ackPath)}: kept ${validCount} of ${contents.total} ack entries${converted}`);
     }
     segment.ackHeaderWritten = true;
     return deliveries;

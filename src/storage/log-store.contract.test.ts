@@ -62,7 +62,8 @@ function recordsIn(bytes: Buffer): string[] {
   const out: string[] = [];
   for (const batch of splitBatches(bytes)) {
     const header = readBatchHeader(batch);
-    for (const r of decodeBatchRecords(batch)) out.push(`${header.baseOffset + BigInt(r.offsetDelta)}:${r.key?.toString() ?? ''}=${r.value?.toString() ?? 'null'}`);
+    for (const r of decodeBatchRecords(batch))
+      out.push(`${header.baseOffset + BigInt(r.offsetDelta)}:${r.key?.toString() ?? ''}=${r.value?.toString() ?? 'null'}`);
   }
   return out;
 }
@@ -103,16 +104,47 @@ function logStoreContract(engineUnderTest: EngineUnderTest): void {
     withLog(ONE_BATCH_PER_SEGMENT, (log) => {
       assert.equal(log.endOffset, 0n);
       assert.equal(log.logStartOffset, 0n);
-      const first = batchOf([['a', '1'], ['b', '2'], ['c', '3']], T0);
+      const first = batchOf(
+        [
+          ['a', '1'],
+          ['b', '2'],
+          ['c', '3'],
+        ],
+        T0,
+      );
       const second = batchOf([['d', '4']], T0);
       assert.deepEqual(log.append(first, T0), { baseOffset: 0n, lastOffset: 2n, logAppendTime: -1 });
       const before = log.sizeBytes;
       // two batches in one request: consecutive offsets, one result
-      const result = log.append(Buffer.concat([second, batchOf([['e', '5'], ['f', '6']], T0)]), T0);
+      const result = log.append(
+        Buffer.concat([
+          second,
+          batchOf(
+            [
+              ['e', '5'],
+              ['f', '6'],
+            ],
+            T0,
+          ),
+        ]),
+        T0,
+      );
       assert.equal(result.baseOffset, 3n);
       assert.equal(result.lastOffset, 5n);
       assert.equal(log.endOffset, 6n);
-      assert.ok(log.sizeBytes >= before + second.length + batchOf([['e', '5'], ['f', '6']], T0).length, 'sizeBytes counts every stored byte');
+      assert.ok(
+        log.sizeBytes >=
+          before +
+            second.length +
+            batchOf(
+              [
+                ['e', '5'],
+                ['f', '6'],
+              ],
+              T0,
+            ).length,
+        'sizeBytes counts every stored byte',
+      );
       assert.deepEqual(recordsIn(readAll(log, 0n)), ['0:a=1', '1:b=2', '2:c=3', '3:d=4', '4:e=5', '5:f=6']);
     }));
 
@@ -128,7 +160,15 @@ function logStoreContract(engineUnderTest: EngineUnderTest): void {
 
   test(`${name} engine: a read returns whole batches from the one holding the offset, at least one, within the budget`, () =>
     withLog(ONE_BATCH_PER_SEGMENT, (log) => {
-      const batches = [0, 1, 2, 3].map((i) => batchOf([[`k${i}`, `v${i}a`], [`k${i}`, `v${i}b`]], T0 + i));
+      const batches = [0, 1, 2, 3].map((i) =>
+        batchOf(
+          [
+            [`k${i}`, `v${i}a`],
+            [`k${i}`, `v${i}b`],
+          ],
+          T0 + i,
+        ),
+      );
       for (const batch of batches) log.append(batch, T0);
       // offset 3 is the second record of the second batch: the read starts with that whole batch
       const one = log.read(3n, 1);
@@ -166,7 +206,16 @@ function logStoreContract(engineUnderTest: EngineUnderTest): void {
 
   test(`${name} engine: offsetForTimestamp finds the first batch whose newest record is at or after the time`, () =>
     withLog(ONE_BATCH_PER_SEGMENT, (log) => {
-      log.append(batchOf([['a', '1'], ['b', '2']], T0 + 1000), T0);
+      log.append(
+        batchOf(
+          [
+            ['a', '1'],
+            ['b', '2'],
+          ],
+          T0 + 1000,
+        ),
+        T0,
+      );
       log.append(batchOf([['c', '3']], T0 + 2000), T0);
       log.append(batchOf([['d', '4']], T0 + 3000), T0);
       assert.equal(log.offsetForTimestamp(0), 0n);

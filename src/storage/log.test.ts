@@ -57,7 +57,10 @@ function appendMany(log: SegmentLog, count: number, first = 0): Position[] {
 }
 
 function segmentFiles(dir: string): string[] {
-  return fs.readdirSync(dir).filter((name) => name.endsWith('.seg')).sort();
+  return fs
+    .readdirSync(dir)
+    .filter((name) => name.endsWith('.seg'))
+    .sort();
 }
 
 function recoveredPayloads(log: SegmentLog): Buffer[] {
@@ -148,14 +151,20 @@ test('reopening shows only the unacked records, in append order', () => {
     recovered.map((r) => [r.segment, r.offset, r.length]),
     expected.map((p) => [p.segment, p.offset, p.payload.length]),
   );
-  assert.deepEqual(recovered.map((r) => r.payload), expected.map((p) => p.payload));
+  assert.deepEqual(
+    recovered.map((r) => r.payload),
+    expected.map((p) => p.payload),
+  );
   assert.deepEqual(reopened.takeRecovered(), [], 'recovered records are handed out once');
   assert.equal(reopened.liveRecords, expected.length);
-  assert.equal(reopened.liveBytes, expected.reduce((sum, p) => sum + p.payload.length, 0));
+  assert.equal(
+    reopened.liveBytes,
+    expected.reduce((sum, p) => sum + p.payload.length, 0),
+  );
   reopened.close();
 });
 
-test('delivered markers come back as each live record\'s delivery count; acked records and old ack files are unaffected', () => {
+test("delivered markers come back as each live record's delivery count; acked records and old ack files are unaffected", () => {
   const dir = temporaryDir();
   const log = openLog(dir, { segmentBytes: 1024 });
   const positions = appendMany(log, 30);
@@ -186,7 +195,12 @@ test('delivered markers come back as each live record\'s delivery count; acked r
   oldLog.close();
   const visited: Array<[number, number]> = [];
   openLog(old, { onRecovered: (_segment, _offset, _length, payload, deliveries) => visited.push([payload.readUInt32BE(0), deliveries]) }).close();
-  assert.deepEqual(visited, [[1, 0], [2, 0], [3, 0], [4, 0]]);
+  assert.deepEqual(visited, [
+    [1, 0],
+    [2, 0],
+    [3, 0],
+    [4, 0],
+  ]);
 });
 
 test('a delivered marker pointing into a dropped tail is discarded with it, and never marks a later record', () => {
@@ -198,12 +212,18 @@ test('a delivered marker pointing into a dropped tail is discarded with it, and 
   log.close();
   fs.truncateSync(path.join(dir, segmentFileName(1)), positions[4]!.offset + 4); // the marked record is torn
   const reopened = openLog(dir);
-  assert.deepEqual(reopened.takeRecovered().map((r) => r.deliveries), [1, 0, 0, 0]);
+  assert.deepEqual(
+    reopened.takeRecovered().map((r) => r.deliveries),
+    [1, 0, 0, 0],
+  );
   const replacement = appendSplit(reopened, payloadFor(99));
   assert.equal(replacement.offset, positions[4]!.offset, 'the new record reuses the torn offset');
   reopened.close();
   const again = openLog(dir);
-  assert.deepEqual(again.takeRecovered().map((r) => r.deliveries), [1, 0, 0, 0, 0]);
+  assert.deepEqual(
+    again.takeRecovered().map((r) => r.deliveries),
+    [1, 0, 0, 0, 0],
+  );
   again.close();
 });
 
@@ -320,7 +340,10 @@ test('an empty directory starts at segment 1, and reopening appends after the re
   assert.ok(second[0]!.offset > first[4]!.offset);
   reopened.close();
   const third = openLog(dir);
-  assert.deepEqual(recoveredPayloads(third), [...first, ...second].map((p) => p.payload));
+  assert.deepEqual(
+    recoveredPayloads(third),
+    [...first, ...second].map((p) => p.payload),
+  );
   third.close();
 });
 
@@ -375,7 +398,10 @@ test('a segment cut inside a record header loses only that record', () => {
   const result = damageAndReopen((file, positions) => fs.truncateSync(file, positions[12]!.offset + 5));
   const expected = result.positions.slice(0, 12).map((p) => p.payload);
   assert.deepEqual(result.recovered, expected);
-  assert.ok(result.lines.some((line) => line.includes('dropped 5 byte(s)')), result.lines.join('\n'));
+  assert.ok(
+    result.lines.some((line) => line.includes('dropped 5 byte(s)')),
+    result.lines.join('\n'),
+  );
   assertAppendsStillWork(result.dir, result.log, expected);
 });
 
@@ -402,9 +428,16 @@ test('a corrupted payload byte costs only that record: the records after it are 
   // acks and appends after the hole land on the right records, and survive another restart
   reopened.ack(positions[8]!.segment, positions[8]!.offset);
   assert.equal(reopened.ack(damaged.segment, damaged.offset), false, 'the damaged record is not live');
-  assertAppendsStillWork(dir, reopened, expected.filter((_, n) => n !== 7));
+  assertAppendsStillWork(
+    dir,
+    reopened,
+    expected.filter((_, n) => n !== 7),
+  );
   // the reopen inside found the same damage again: the side file was kept, not written twice
-  assert.deepEqual(fs.readdirSync(dir).filter((name) => name.includes('.damaged-')), [path.basename(side)]);
+  assert.deepEqual(
+    fs.readdirSync(dir).filter((name) => name.includes('.damaged-')),
+    [path.basename(side)],
+  );
 });
 
 test('a corrupted length or CRC byte costs only that record, found by scanning forward', () => {
@@ -429,8 +462,14 @@ test('damage in the last record with nothing valid after it is a torn tail: trun
   });
   const expected = result.positions.slice(0, 19).map((p) => p.payload);
   assert.deepEqual(result.recovered, expected);
-  assert.equal(fs.readdirSync(result.dir).some((name) => name.includes('.damaged-')), false);
-  assert.ok(result.lines.some((line) => line.includes('CRC mismatch') && line.includes('dropped')), result.lines.join('\n'));
+  assert.equal(
+    fs.readdirSync(result.dir).some((name) => name.includes('.damaged-')),
+    false,
+  );
+  assert.ok(
+    result.lines.some((line) => line.includes('CRC mismatch') && line.includes('dropped')),
+    result.lines.join('\n'),
+  );
   assertAppendsStillWork(result.dir, result.log, expected);
 });
 
@@ -439,7 +478,10 @@ test('garbage and zero-filled tails after the last record are dropped', () => {
     const result = damageAndReopen((file) => fs.appendFileSync(file, tail));
     const expected = result.positions.map((p) => p.payload);
     assert.deepEqual(result.recovered, expected);
-    assert.ok(result.lines.some((line) => line.includes(`dropped ${tail.length} byte(s)`)), result.lines.join('\n'));
+    assert.ok(
+      result.lines.some((line) => line.includes(`dropped ${tail.length} byte(s)`)),
+      result.lines.join('\n'),
+    );
     assertAppendsStillWork(result.dir, result.log, expected);
   }
 });
@@ -454,7 +496,10 @@ test('an ack entry pointing into a dropped tail never acks a later record at tha
   fs.truncateSync(path.join(dir, segmentFileName(1)), positions[9]!.offset + 4); // the acked record is torn
   fs.appendFileSync(path.join(dir, ackFileName(1)), Buffer.from([0, 0])); // and the ack file has a partial entry
   const reopened = openLog(dir);
-  assert.deepEqual(recoveredPayloads(reopened), positions.slice(1, 9).map((p) => p.payload));
+  assert.deepEqual(
+    recoveredPayloads(reopened),
+    positions.slice(1, 9).map((p) => p.payload),
+  );
   const replacement = appendSplit(reopened, payloadFor(99));
   assert.equal(replacement.offset, positions[9]!.offset, 'the new record reuses the torn offset');
   reopened.close();
@@ -474,8 +519,14 @@ test('a segment whose header is damaged but whose records check out keeps its re
   fs.writeFileSync(damaged, bytes);
   const errors: string[] = [];
   const reopened = openLog(dir, { segmentBytes: 600, errorLogger: (line) => errors.push(line) });
-  assert.deepEqual(recoveredPayloads(reopened), positions.map((p) => p.payload));
-  assert.ok(errors.some((line) => line.includes('DAMAGED header (bad magic')), errors.join('\n'));
+  assert.deepEqual(
+    recoveredPayloads(reopened),
+    positions.map((p) => p.payload),
+  );
+  assert.ok(
+    errors.some((line) => line.includes('DAMAGED header (bad magic')),
+    errors.join('\n'),
+  );
   assert.equal(fs.readFileSync(damaged)[0], 0x50, 'rewritten');
   assert.equal(fs.readFileSync(`${damaged}.damaged-0`)[0], 0x51, 'the old header is kept');
   reopened.close();
@@ -495,7 +546,10 @@ test('a segment with a bad magic and no record that checks out is moved aside as
   const reopened = openLog(dir, { segmentBytes: 600, errorLogger: (line) => errors.push(line) });
   assert.ok(fs.existsSync(damaged + '.corrupt'));
   assert.equal(fs.existsSync(damaged), false);
-  assert.ok(errors.some((line) => line.includes('bad magic') && line.includes('moved aside')), errors.join('\n'));
+  assert.ok(
+    errors.some((line) => line.includes('bad magic') && line.includes('moved aside')),
+    errors.join('\n'),
+  );
   const expected = positions.filter((p) => p.segment !== 2).map((p) => p.payload);
   assert.deepEqual(recoveredPayloads(reopened), expected);
   const added = appendSplit(reopened, payloadFor(500));
@@ -512,7 +566,10 @@ test('a segment in an unknown format version stops the open, naming the file and
   const bytes = fs.readFileSync(file);
   bytes.writeUInt16BE(99, 4);
   fs.writeFileSync(file, bytes);
-  assert.throws(() => openLog(dir), (error: Error) => error.message.includes(file) && error.message.includes('version 99 (this Postbox reads 1)'));
+  assert.throws(
+    () => openLog(dir),
+    (error: Error) => error.message.includes(file) && error.message.includes('version 99 (this Postbox reads 1)'),
+  );
   assert.deepEqual(fs.readFileSync(file), bytes, 'the file is left as it was');
   assert.deepEqual(segmentFiles(dir), [segmentFileName(1)]);
 });
@@ -524,8 +581,14 @@ test('a segment header torn before it landed holds no record and is removed', ()
   log.close();
   fs.writeFileSync(path.join(dir, segmentFileName(2)), Buffer.alloc(16)); // zero-filled header
   const reopened = openLog(dir);
-  assert.deepEqual(recoveredPayloads(reopened), positions.map((p) => p.payload));
-  assert.equal(fs.readdirSync(dir).some((name) => name.endsWith('.corrupt')), false);
+  assert.deepEqual(
+    recoveredPayloads(reopened),
+    positions.map((p) => p.payload),
+  );
+  assert.equal(
+    fs.readdirSync(dir).some((name) => name.endsWith('.corrupt')),
+    false,
+  );
   reopened.close();
 });
 
@@ -536,7 +599,10 @@ test('an empty segment file left by a crash during a roll is removed', () => {
   log.close();
   fs.writeFileSync(path.join(dir, segmentFileName(2)), Buffer.alloc(0));
   const reopened = openLog(dir);
-  assert.deepEqual(recoveredPayloads(reopened), positions.map((p) => p.payload));
+  assert.deepEqual(
+    recoveredPayloads(reopened),
+    positions.map((p) => p.payload),
+  );
   assert.equal(reopened.activeSegment, 3);
   reopened.close();
 });

@@ -105,7 +105,6 @@ const enum LogState {
   Destroyed,
 }
 
-
 export class SegmentLog implements SyncableLog, QueueStore {
   readonly dir: string;
   /** Segment number of the last append. */
@@ -273,10 +272,7 @@ export class SegmentLog implements SyncableLog, QueueStore {
     // One native call per record: a crc32c call costs ~250 ns whatever its length, so checksumming
     // the copied payload once beats chaining initialState over every part (see log.bench.ts).
     // (a plain Uint8Array view is cheaper to make than Buffer#subarray)
-    const crc =
-      parts.length === 1
-        ? crc32c(parts[0]!)
-        : crc32c(new Uint8Array(buffer.buffer, buffer.byteOffset + payloadStart, payloadLength));
+    const crc = parts.length === 1 ? crc32c(parts[0]!) : crc32c(new Uint8Array(buffer.buffer, buffer.byteOffset + payloadStart, payloadLength));
     writeRecordHeader(buffer, start, payloadLength, crc);
     writer.length = end;
     this.recordAppended(segment, offset, payloadLength);
@@ -337,12 +333,7 @@ export class SegmentLog implements SyncableLog, QueueStore {
   /** The payload of the record at (segment, offset). The Buffer stays valid and unchanged forever. */
   read(segment: number, offset: number, length: number): Buffer {
     const block = this.block;
-    if (
-      block !== null &&
-      this.blockSegment === segment &&
-      offset >= this.blockStart &&
-      offset + RECORD_HEADER_BYTES + length <= this.blockEnd
-    ) {
+    if (block !== null && this.blockSegment === segment && offset >= this.blockStart && offset + RECORD_HEADER_BYTES + length <= this.blockEnd) {
       return this.payloadFromBlock(block, segment, offset - this.blockStart, length);
     }
     return this.readMiss(segment, offset, length);
@@ -793,9 +784,7 @@ export class SegmentLog implements SyncableLog, QueueStore {
 
   private payloadFromBlock(block: Buffer, segment: number, at: number, length: number): Buffer {
     if (readRecordLength(block, at) !== length) {
-      throw new RangeError(
-        `storage ${this.dir}: record at ${segment}:${this.blockStart + at} holds ${readRecordLength(block, at)} bytes, not ${length}`,
-      );
+      throw new RangeError(`storage ${this.dir}: record at ${segment}:${this.blockStart + at} holds ${readRecordLength(block, at)} bytes, not ${length}`);
     }
     const payload = block.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + length);
     if (this.verifyOnRead && crc32c(payload) !== readRecordCrc(block, at)) {

@@ -13,7 +13,18 @@ import path from 'node:path';
 import { createLogger } from '../log/logger.js';
 import { FileStorageEngine } from './file-engine.js';
 import { MemoryStorageEngine } from './memory/engine.js';
-import { MIN_LOG_SEGMENT_BYTES, type CatalogedTopic, type Durability, type LogLimits, type MetaStore, type StorageEngine, type StoredDefinitionChange, type StoredDefinitions, type StoredOffset, type StoredTopic } from './stores.js';
+import {
+  MIN_LOG_SEGMENT_BYTES,
+  type CatalogedTopic,
+  type Durability,
+  type LogLimits,
+  type MetaStore,
+  type StorageEngine,
+  type StoredDefinitionChange,
+  type StoredDefinitions,
+  type StoredOffset,
+  type StoredTopic,
+} from './stores.js';
 import { encodeBatch } from '../format/kafka/records.js';
 
 const dirs: string[] = [];
@@ -100,7 +111,11 @@ function endOf(engine: StorageEngine, storage: string, partition: number): bigin
   return end;
 }
 
-const topicRecord = (partitions: number, configs: Record<string, string> = {}, id = '0123456789abcdef0123456789abcdef'): StoredTopic => ({ id, partitions, configs });
+const topicRecord = (partitions: number, configs: Record<string, string> = {}, id = '0123456789abcdef0123456789abcdef'): StoredTopic => ({
+  id,
+  partitions,
+  configs,
+});
 
 /** name → record, of a catalogue's listing */
 function listed(topics: readonly CatalogedTopic[]): Record<string, StoredTopic> {
@@ -147,7 +162,13 @@ for (const engineCase of ENGINES) {
 
       const again = engine.meta.openDefinitions({ current: NO_CURRENT });
       const d = again.definitions;
-      assert.deepEqual(d.queues.map((q) => [q.name, (q.arguments as Record<string, unknown>)['x-max-length']]), [['q1', 7], ['q3', 1]]);
+      assert.deepEqual(
+        d.queues.map((q) => [q.name, (q.arguments as Record<string, unknown>)['x-max-length']]),
+        [
+          ['q1', 7],
+          ['q3', 1],
+        ],
+      );
       assert.deepEqual(d.queues[0], queue('q1', 7), 'documents come back exactly as given (tagged values untouched)');
       assert.deepEqual(d.exchanges, [exchange('x')]);
       assert.deepEqual(d.bindings, [binding('q1', 'a.#')]);
@@ -165,12 +186,27 @@ for (const engineCase of ENGINES) {
     const engine = engineCase.create();
     try {
       const first = engine.meta.openDefinitions({ current: NO_CURRENT });
-      await durable(engine.durable, first.store.record([{ put: 'queue', value: queue('old') }, { put: 'exchange', value: exchange('old-x') }]));
+      await durable(
+        engine.durable,
+        first.store.record([
+          { put: 'queue', value: queue('old') },
+          { put: 'exchange', value: exchange('old-x') },
+        ]),
+      );
       first.store.writeSnapshot({ exchanges: [], queues: [queue('a'), queue('b')], bindings: [], policies: [], vhosts: [], users: [], permissions: [] });
-      await durable(engine.durable, first.store.record([{ del: 'queue', vhost: '/', name: 'a' }, { put: 'queue', value: queue('c') }]));
+      await durable(
+        engine.durable,
+        first.store.record([
+          { del: 'queue', vhost: '/', name: 'a' },
+          { put: 'queue', value: queue('c') },
+        ]),
+      );
       first.store.close();
       const again = engine.meta.openDefinitions({ current: NO_CURRENT });
-      assert.deepEqual(again.definitions.queues.map((q) => q.name), ['b', 'c']);
+      assert.deepEqual(
+        again.definitions.queues.map((q) => q.name),
+        ['b', 'c'],
+      );
       assert.deepEqual(again.definitions.exchanges, [], 'what the snapshot left out is gone');
       again.store.close();
     } finally {
@@ -185,11 +221,21 @@ for (const engineCase of ENGINES) {
       const committing = store.commit('g', [offset('t', 0, 10n, 'm'), offset('t', 1, 11n)], null);
       assert.equal(store.get('g', 't', 0), undefined, 'not visible before its round completes');
       assert.equal(await committing, 'committed');
-      assert.deepEqual(rows(store, 'g'), [['t', 0, 10n, 'm'], ['t', 1, 11n, null]]);
+      assert.deepEqual(rows(store, 'g'), [
+        ['t', 0, 10n, 'm'],
+        ['t', 1, 11n, null],
+      ]);
       assert.deepEqual(store.get('g', 't', 0), offset('t', 0, 10n, 'm'));
       await store.commit('g', [offset('t', 0, 12n)], null);
       await store.commit('h', [offset('u', 5, 1n)], null);
-      assert.deepEqual(rows(store, 'g'), [['t', 0, 12n, null], ['t', 1, 11n, null]], 'a later commit replaces that partition only');
+      assert.deepEqual(
+        rows(store, 'g'),
+        [
+          ['t', 0, 12n, null],
+          ['t', 1, 11n, null],
+        ],
+        'a later commit replaces that partition only',
+      );
       assert.deepEqual([...store.groupIds()].sort(), ['g', 'h']);
       const deleting = store.deleteGroup('g');
       assert.equal(store.has('g'), true, 'still there until the deletion is durable');
@@ -241,7 +287,10 @@ for (const engineCase of ENGINES) {
       first.close(); // a commit still waiting is finished by close
       assert.equal(await pending, 'committed');
       const second = engine.meta.openGroupOffsets();
-      assert.deepEqual(rows(second, 'a'), [['t', 0, 4n, null], ['t', 1, 2n, 'x']]);
+      assert.deepEqual(rows(second, 'a'), [
+        ['t', 0, 4n, null],
+        ['t', 1, 2n, 'x'],
+      ]);
       assert.equal(second.has('b'), false);
       second.close();
     } finally {
@@ -366,7 +415,13 @@ test('file engine only: definitions and group offsets survive a new engine over 
   const dataDir = tempDir();
   const first = new FileStorageEngine({ dataDir, fsync: 'always', logger });
   const defs = first.meta.openDefinitions({ current: NO_CURRENT });
-  await durable(first.durable, defs.store.record([{ put: 'queue', value: queue('kept') }, { set: 'vhosts', value: ['v1', 'v2'] }]));
+  await durable(
+    first.durable,
+    defs.store.record([
+      { put: 'queue', value: queue('kept') },
+      { set: 'vhosts', value: ['v1', 'v2'] },
+    ]),
+  );
   const offsets = first.meta.openGroupOffsets();
   await offsets.commit('g', [offset('t', 3, 30n, 'meta')], null);
   defs.store.close();
@@ -395,7 +450,11 @@ test('file engine only: a definitions snapshot is the version-1 definitions.json
     const { store } = engine.meta.openDefinitions({ current: NO_CURRENT });
     const all: StoredDefinitions = { exchanges: [exchange('x')], queues: [queue('q')], bindings: [], policies: [], vhosts: ['v'], users: [], permissions: [] };
     store.writeSnapshot(all);
-    const expected = JSON.stringify({ version: 1, exchanges: all.exchanges, queues: all.queues, bindings: [], policies: [], vhosts: ['v'], users: [], permissions: [] }, null, 1);
+    const expected = JSON.stringify(
+      { version: 1, exchanges: all.exchanges, queues: all.queues, bindings: [], policies: [], vhosts: ['v'], users: [], permissions: [] },
+      null,
+      1,
+    );
     assert.equal(fs.readFileSync(path.join(dataDir, 'definitions.json'), 'utf8'), expected);
     assert.equal(fs.statSync(path.join(dataDir, 'definitions.json')).mode & 0o777, 0o600);
     const change: StoredDefinitionChange = { del: 'queue', vhost: '/', name: 'q' };

@@ -261,7 +261,11 @@ queueStoreContract('file', () => fileEngine());
 queueStoreContract('memory', () => new MemoryStorageEngine());
 
 /** reopens `name` (restore) and collects what recovery hands over */
-function reopen(engine: StorageEngine, name: string, extra: Partial<QueueStoreOptions> = {}): { store: QueueStore; seen: Array<{ segment: number; offset: number; payload: Buffer; deliveries: number }> } {
+function reopen(
+  engine: StorageEngine,
+  name: string,
+  extra: Partial<QueueStoreOptions> = {},
+): { store: QueueStore; seen: Array<{ segment: number; offset: number; payload: Buffer; deliveries: number }> } {
   const seen: Array<{ segment: number; offset: number; payload: Buffer; deliveries: number }> = [];
   const store = engine.openQueueStore(
     options(name, {

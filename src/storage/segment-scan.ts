@@ -11,14 +11,7 @@
 
 import { crc32c } from '@node-rs/crc32';
 import { findNextValid } from './damage.js';
-import {
-  MAX_RECORD_PAYLOAD_BYTES,
-  MIN_RECORD_PAYLOAD_BYTES,
-  RECORD_HEADER_BYTES,
-  SEGMENT_HEADER_BYTES,
-  readRecordCrc,
-  readRecordLength,
-} from './format.js';
+import { MAX_RECORD_PAYLOAD_BYTES, MIN_RECORD_PAYLOAD_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, readRecordCrc, readRecordLength } from './format.js';
 import type { Segment } from './segment.js';
 
 /** Bytes recovery skipped: [offset, offset + bytes) of the segment, and why the first record there failed. */

@@ -50,7 +50,9 @@ const GENERATION_RESET = 0x3fff0000;
 const DIGIT: Ranges = [0x30, 0x39];
 const WORD: Ranges = [0x30, 0x39, 0x41, 0x5a, 0x5f, 0x5f, 0x61, 0x7a];
 // JavaScript's \s: WhiteSpace and LineTerminator
-const SPACE: Ranges = [0x09, 0x0d, 0x20, 0x20, 0xa0, 0xa0, 0x1680, 0x1680, 0x2000, 0x200a, 0x2028, 0x2029, 0x202f, 0x202f, 0x205f, 0x205f, 0x3000, 0x3000, 0xfeff, 0xfeff];
+const SPACE: Ranges = [
+  0x09, 0x0d, 0x20, 0x20, 0xa0, 0xa0, 0x1680, 0x1680, 0x2000, 0x200a, 0x2028, 0x2029, 0x202f, 0x202f, 0x205f, 0x205f, 0x3000, 0x3000, 0xfeff, 0xfeff,
+];
 // what `.` does not match (without the `s` flag)
 const LINE_TERMINATORS: Ranges = [0x0a, 0x0a, 0x0d, 0x0d, 0x2028, 0x2029];
 
@@ -266,8 +268,7 @@ class Parser {
         this.startConditions.push({ node, negate: rest[1] === '!' });
         this.conditionEnds.push(this.pos);
         return { kind: 'seq', items: [] };
-      }
-      else if (rest === '?<=' || rest === '?<!') throw new RegexError(`lookbehind '(${rest}' is not supported`);
+      } else if (rest === '?<=' || rest === '?<!') throw new RegexError(`lookbehind '(${rest}' is not supported`);
       else if (rest.startsWith('?<')) {
         const m = /^\?<[A-Za-z_$][A-Za-z0-9_$]*>/.exec(this.src.slice(this.pos));
         if (m === null) throw new RegexError(`invalid group name at position ${start}`);
@@ -313,13 +314,26 @@ class Parser {
   private classEscape(): Ranges | null {
     let set: Ranges;
     switch (this.peek()) {
-      case 0x64: set = DIGIT; break;
-      case 0x44: set = complement(DIGIT); break;
-      case 0x77: set = WORD; break;
-      case 0x57: set = complement(WORD); break;
-      case 0x73: set = SPACE; break;
-      case 0x53: set = complement(SPACE); break;
-      default: return null;
+      case 0x64:
+        set = DIGIT;
+        break;
+      case 0x44:
+        set = complement(DIGIT);
+        break;
+      case 0x77:
+        set = WORD;
+        break;
+      case 0x57:
+        set = complement(WORD);
+        break;
+      case 0x73:
+        set = SPACE;
+        break;
+      case 0x53:
+        set = complement(SPACE);
+        break;
+      default:
+        return null;
     }
     this.pos++;
     return set;
@@ -330,21 +344,28 @@ class Parser {
     const c = this.src.charCodeAt(this.pos);
     this.pos++;
     switch (c) {
-      case 0x74: return 0x09; // t
-      case 0x6e: return 0x0a; // n
-      case 0x76: return 0x0b; // v
-      case 0x66: return 0x0c; // f
-      case 0x72: return 0x0d; // r
+      case 0x74:
+        return 0x09; // t
+      case 0x6e:
+        return 0x0a; // n
+      case 0x76:
+        return 0x0b; // v
+      case 0x66:
+        return 0x0c; // f
+      case 0x72:
+        return 0x0d; // r
       case 0x30: // 0, not followed by a digit (that would be an octal escape)
         if (this.peek() >= 0x30 && this.peek() <= 0x39) throw new RegexError(`octal escape at position ${at} is not supported`);
         return 0;
-      case 0x78: { // xHH
+      case 0x78: {
+        // xHH
         const m = /^[0-9A-Fa-f]{2}/.exec(this.src.slice(this.pos, this.pos + 2));
         if (m === null) throw new RegexError(`'\\x' at position ${at} needs two hex digits`);
         this.pos += 2;
         return parseInt(m[0], 16);
       }
-      case 0x75: { // uHHHH
+      case 0x75: {
+        // uHHHH
         const m = /^[0-9A-Fa-f]{4}/.exec(this.src.slice(this.pos, this.pos + 4));
         if (m === null) throw new RegexError(`'\\u' at position ${at} needs four hex digits`);
         this.pos += 4;

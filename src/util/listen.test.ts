@@ -35,7 +35,15 @@ test('an http server adopts a reservation', async () => {
   const listening = await adoptReservation(reservation, () => createHttpServer((_req, res) => res.end('ok')), quiet);
   const res = await fetch(`http://127.0.0.1:${listening.port}/`);
   assert.equal(await res.text(), 'ok');
-  await Promise.all(listening.servers.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections(); })));
+  await Promise.all(
+    listening.servers.map(
+      (s) =>
+        new Promise<void>((r) => {
+          s.close(() => r());
+          s.closeAllConnections();
+        }),
+    ),
+  );
 });
 
 test('a port in use is a ListenError naming the listener, the address and the flag; a cancelled reservation frees its port', async () => {

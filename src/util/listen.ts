@@ -105,7 +105,13 @@ async function closeAddresses(addresses: readonly HeldAddress[]): Promise<void> 
 }
 
 /** Bind `port` on every one of `hosts` for one listener (step 1 above). */
-export async function reserveListener(label: string, flag: string, hosts: readonly string[], port: number, warn: (line: string) => void): Promise<ListenerReservation> {
+export async function reserveListener(
+  label: string,
+  flag: string,
+  hosts: readonly string[],
+  port: number,
+  warn: (line: string) => void,
+): Promise<ListenerReservation> {
   const addresses: HeldAddress[] = [];
   let actual = port;
   for (const host of hosts) {
@@ -152,7 +158,11 @@ export interface Listening<S extends Server> {
 }
 
 /** Serve the reserved addresses with servers made by `create` (step 2 above). */
-export async function adoptReservation<S extends Server>(reservation: ListenerReservation, create: () => S, error: (line: string) => void): Promise<Listening<S>> {
+export async function adoptReservation<S extends Server>(
+  reservation: ListenerReservation,
+  create: () => S,
+  error: (line: string) => void,
+): Promise<Listening<S>> {
   if (!(reservation instanceof Reservation) || reservation.adopted) throw new Error(`${reservation.label}: reservation already used`);
   reservation.adopted = true;
   const servers: S[] = [];

@@ -32,7 +32,11 @@ test('unshift puts a position before the head (requeue)', () => {
   ring.push(1, 100, 5, 0);
   ring.push(1, 200, 5, 0);
   ring.unshift(0, 50, 7, 1);
-  assert.deepEqual(drain(ring), [[0, 50, 7, 1], [1, 100, 5, 0], [1, 200, 5, 0]]);
+  assert.deepEqual(drain(ring), [
+    [0, 50, 7, 1],
+    [1, 100, 5, 0],
+    [1, 200, 5, 0],
+  ]);
 });
 
 test('a ring emptied after a large backlog still works and keeps order', () => {
@@ -41,7 +45,10 @@ test('a ring emptied after a large backlog still works and keeps order', () => {
   assert.equal(drain(ring).length, 200_000);
   ring.push(2, 7, 3, 0);
   ring.push(2, 8, 3, 0);
-  assert.deepEqual(drain(ring), [[2, 7, 3, 0], [2, 8, 3, 0]]);
+  assert.deepEqual(drain(ring), [
+    [2, 7, 3, 0],
+    [2, 8, 3, 0],
+  ]);
 });
 
 test('optional columns (expiry, deliveries, body size) appear when first used and survive growth', () => {

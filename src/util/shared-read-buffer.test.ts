@@ -5,7 +5,9 @@ import { once } from 'node:events';
 import { readIntoSharedBuffer, sharedReadsEnabled } from './shared-read-buffer.js';
 
 /** A server whose accepted sockets all read into one tiny shared buffer; each connection's bytes are collected apart. */
-async function sharedServer(bufferBytes: number): Promise<{ server: Server; port: number; received: Map<number, Buffer[]>; taken: boolean[]; sockets: Socket[] }> {
+async function sharedServer(
+  bufferBytes: number,
+): Promise<{ server: Server; port: number; received: Map<number, Buffer[]>; taken: boolean[]; sockets: Socket[] }> {
   const shared = Buffer.alloc(bufferBytes);
   const received = new Map<number, Buffer[]>();
   const taken: boolean[] = [];
@@ -51,7 +53,11 @@ test('accepted sockets read into the one shared buffer, each connection gets exa
   byContent.sort((a, b) => a.length - b.length);
   assert.ok(byContent[0]!.equals(sent[1]!), 'the second client’s 70,001 bytes, intact');
   assert.ok(byContent[1]!.equals(sent[0]!), 'the first client’s 100,000 bytes, intact');
-  for (const chunks of received.values()) assert.ok(chunks.every((c) => c.length <= 7), 'no read is larger than the buffer');
+  for (const chunks of received.values())
+    assert.ok(
+      chunks.every((c) => c.length <= 7),
+      'no read is larger than the buffer',
+    );
 });
 
 test('pause() stops reads into the shared buffer and resume() goes on where it stopped', async () => {
@@ -73,7 +79,10 @@ test('pause() stops reads into the shared buffer and resume() goes on where it s
 
 test('a socket that already reads into a buffer of its own is left alone', () => {
   const own = new Socket({ onread: { buffer: Buffer.alloc(16), callback: () => true } } as ConstructorParameters<typeof Socket>[0]);
-  assert.equal(readIntoSharedBuffer(own, Buffer.alloc(16), () => undefined), false);
+  assert.equal(
+    readIntoSharedBuffer(own, Buffer.alloc(16), () => undefined),
+    false,
+  );
   own.destroy();
 });
 

@@ -48,7 +48,11 @@ export function describeCertificate(pem: Buffer): string {
 }
 
 class TlsFileError extends Error {
-  constructor(readonly flag: string, readonly path: string, reason: string) {
+  constructor(
+    readonly flag: string,
+    readonly path: string,
+    reason: string,
+  ) {
     super(`${flag} ${path}: ${reason}`);
   }
 }

@@ -32,8 +32,22 @@ test('the zigzag form is the one Kafka draws: 0, -1, 1, -2 → 0, 1, 2, 3; the e
   assert.deepEqual([0, -1, 1, -2, 2].map(zigzag32), [0, 1, 2, 3, 4]);
   assert.equal(zigzag32(2147483647), 4294967294);
   assert.equal(zigzag32(-2147483648), 4294967295);
-  assert.deepEqual([...Buffer.from([0xd8, 0x04])], (() => { const b = Buffer.alloc(2); writeVarint(b, 0, 300); return [...b]; })());
-  assert.deepEqual([...Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f])], (() => { const b = Buffer.alloc(5); writeVarint(b, 0, -2147483648); return [...b]; })());
+  assert.deepEqual(
+    [...Buffer.from([0xd8, 0x04])],
+    (() => {
+      const b = Buffer.alloc(2);
+      writeVarint(b, 0, 300);
+      return [...b];
+    })(),
+  );
+  assert.deepEqual(
+    [...Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f])],
+    (() => {
+      const b = Buffer.alloc(5);
+      writeVarint(b, 0, -2147483648);
+      return [...b];
+    })(),
+  );
 });
 
 test('a uvarint written in more bytes than it needs is accepted; a 5th byte over 4 bits and a cut one are refused', () => {

@@ -130,7 +130,9 @@ test('a publisher at full speed is blocked by the disk alarm well before the dis
   await until(async () => (await http(broker, 'GET', '/api/health/checks/alarms')).status === 503, 'the alarms health check to fail');
   assert.equal(await metric(broker, 'rabbitmq_alarms_free_disk_space_watermark'), 1);
   const lowest = freeBytes(dir);
-  t.diagnostic(`${(sent * BODY_BYTES / 1e6).toFixed(0)} MB sent at ${((sent * BODY_BYTES) / 1e6 / seconds).toFixed(0)} MB/s; blocked with ${(blockedAt / 1e6).toFixed(1)} MB free (limit ${(limit / 1e6).toFixed(1)} MB), lowest ${(lowest / 1e6).toFixed(1)} MB`);
+  t.diagnostic(
+    `${((sent * BODY_BYTES) / 1e6).toFixed(0)} MB sent at ${((sent * BODY_BYTES) / 1e6 / seconds).toFixed(0)} MB/s; blocked with ${(blockedAt / 1e6).toFixed(1)} MB free (limit ${(limit / 1e6).toFixed(1)} MB), lowest ${(lowest / 1e6).toFixed(1)} MB`,
+  );
   assert.ok(lowest > 0, 'the disk never filled');
   assert.equal(await metric(broker, 'postbox_storage_failures_total'), 0, 'no write failed: the alarm came first');
 

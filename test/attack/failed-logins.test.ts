@@ -139,7 +139,13 @@ test('a client that hangs up while its answer is held is neither checked nor ans
   const guard = broker.core.logins;
   try {
     for (let i = 0; i < FREE_FAILURES; i++) assert.equal(await whoami(broker, 'wrong'), 401);
-    const req = http.request({ host: '127.0.0.1', port: broker.httpPort, path: '/api/whoami', agent: false, headers: { authorization: basic('guest', 'guest') } });
+    const req = http.request({
+      host: '127.0.0.1',
+      port: broker.httpPort,
+      path: '/api/whoami',
+      agent: false,
+      headers: { authorization: basic('guest', 'guest') },
+    });
     req.on('error', () => {});
     req.end();
     await waitFor(() => guard.stats.pending === 1, 10_000, 'the answer to be held');

@@ -38,7 +38,22 @@ interface LimitedBroker {
 
 /** `postbox serve` under `ulimit -n <limit>` (bash execs node, so the pid is the broker's). */
 async function spawnLimited(dataDir: string, limit: number, extra: string[] = []): Promise<LimitedBroker> {
-  const args = ['serve', '--data-dir', dataDir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1', ...extra];
+  const args = [
+    'serve',
+    '--data-dir',
+    dataDir,
+    '--host',
+    '127.0.0.1',
+    '--amqp-port',
+    '0',
+    '--http-port',
+    '0',
+    '--kafka-port',
+    '0',
+    '--prometheus-port',
+    '-1',
+    ...extra,
+  ];
   const quoted = [process.execPath, CLI_PATH, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const child = spawn('bash', ['-c', `ulimit -n ${limit} && exec ${quoted}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -92,7 +107,9 @@ function watchFds(pid: number): () => number {
 }
 
 async function overview(port: number): Promise<{ queues: number; messages: number }> {
-  const response = await fetch(`http://127.0.0.1:${port}/api/overview`, { headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` } });
+  const response = await fetch(`http://127.0.0.1:${port}/api/overview`, {
+    headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` },
+  });
   const body = (await response.json()) as { object_totals: { queues: number }; queue_totals: { messages: number } };
   return { queues: body.object_totals.queues, messages: body.queue_totals.messages };
 }

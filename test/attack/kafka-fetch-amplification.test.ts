@@ -66,7 +66,10 @@ test('a Fetch listing one partition 30 times with max_bytes 2^31-1 reads it once
     assert.equal(partitions.length, 1, 'the partition is answered once');
     assert.equal(partitions[0]!.errorCode, NONE);
     const bytes = partitions[0]!.records?.length ?? 0;
-    assert.ok(bytes > 0 && bytes <= fetchMaxBytes + batchSize, `${bytes} record bytes: within fetch.max.bytes (plus the one batch a consumer needs to progress)`);
+    assert.ok(
+      bytes > 0 && bytes <= fetchMaxBytes + batchSize,
+      `${bytes} record bytes: within fetch.max.bytes (plus the one batch a consumer needs to progress)`,
+    );
   });
 });
 
@@ -78,7 +81,12 @@ test('a frame announcing more than socket.request.max.bytes closes that connecti
     header.writeInt32BE(2 * 1024 * 1024);
     socket.write(header);
     await closed;
-    const metadata = await client.request(3, 9, { topics: [], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+    const metadata = await client.request(3, 9, {
+      topics: [],
+      allowAutoTopicCreation: false,
+      includeClusterAuthorizedOperations: false,
+      includeTopicAuthorizedOperations: false,
+    });
     assert.equal(metadata.brokers.length, 1, 'other connections are served');
   });
 });

@@ -109,7 +109,9 @@ function vmRssMb(pid: number): number {
 }
 
 async function kafkaConnectionStates(httpPort: number): Promise<string[]> {
-  const response = await fetch(`http://127.0.0.1:${httpPort}/api/connections`, { headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` } });
+  const response = await fetch(`http://127.0.0.1:${httpPort}/api/connections`, {
+    headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` },
+  });
   const list = (await response.json()) as Array<{ protocol: string; state: string }>;
   return list.filter((c) => c.protocol === 'Kafka').map((c) => c.state);
 }
@@ -217,16 +219,27 @@ async function streamWhile(
   const socket = await rawKafkaSocket(broker.kafkaPort);
   try {
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'segment.bytes', value: String(32 * 1024 * 1024) }, ...configEntries] }] });
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'segment.bytes', value: String(32 * 1024 * 1024) }, ...configEntries] }],
+    });
     await fill(client, topic, 0, 70);
     const log = broker.streams.topic(topic)!.partitions[0]!.log;
     const dir = join(broker.dataDir, 'streams', topic, '0');
-    const segmentPath = join(dir, readdirSync(dir).filter((name) => name.endsWith('.log')).sort()[0]!);
+    const segmentPath = join(
+      dir,
+      readdirSync(dir)
+        .filter((name) => name.endsWith('.log'))
+        .sort()[0]!,
+    );
     assert.ok(statSync(segmentPath).size > 30 * 1024 * 1024, 'the first segment holds about 32 MiB');
     socket.pause();
     socket.write(fetchFromStartFrame(1, topic, [0], MAX_INT32));
     // the answer is under way: the broker stopped reading the connection, its socket buffers are full
-    await waitFor(() => [...broker.core.clients].some((c) => c.details().protocol === 'Kafka' && c.details().state === 'blocked'), 10_000, 'the answer to be under way');
+    await waitFor(
+      () => [...broker.core.clients].some((c) => c.details().protocol === 'Kafka' && c.details().state === 'blocked'),
+      10_000,
+      'the answer to be under way',
+    );
     await delay(200);
     assert.ok(log.logStartOffset === 0n);
     meanwhile(segmentPath);
@@ -350,7 +363,21 @@ function fetchOf(correlationId: number, topic: string, partitions: number[], par
     isolationLevel: 0,
     sessionId: 0,
     sessionEpoch: -1,
-    topics: [{ topic, topicId: Buffer.alloc(16), partitions: partitions.map((partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes, replicaDirectoryId: Buffer.alloc(16) })) }],
+    topics: [
+      {
+        topic,
+        topicId: Buffer.alloc(16),
+        partitions: partitions.map((partition) => ({
+          partition,
+          currentLeaderEpoch: -1,
+          fetchOffset: 0n,
+          lastFetchedEpoch: -1,
+          logStartOffset: -1n,
+          partitionMaxBytes,
+          replicaDirectoryId: Buffer.alloc(16),
+        })),
+      },
+    ],
     forgottenTopicsData: [],
     rackId: '',
   });
@@ -390,7 +417,11 @@ test('pipelined answers after a streamed one keep their order and bytes, whichev
         socket.write(Buffer.concat([fetchOf(1, 'pipelined', [0], firstBytes), fetchOf(2, 'no-such-topic', unknown, 1024), fetchOf(3, 'pipelined', [0], 1)]));
         await waitFor(() => frames.length === 3 || garbled !== '', 10_000, 'three answers');
         assert.equal(garbled, '', `first answer of about ${firstBytes} bytes`);
-        assert.deepEqual(frames.map((f) => f.readInt32BE(0)), [1, 2, 3], 'the answers in request order');
+        assert.deepEqual(
+          frames.map((f) => f.readInt32BE(0)),
+          [1, 2, 3],
+          'the answers in request order',
+        );
         const first = decodeResponse(1, 11, frames[0]!);
         assert.equal(first.correlationId, 1);
         const records = first.body.responses[0]!.partitions[0]!.records!;

@@ -88,61 +88,72 @@ async function listOffsetByTime(client: RawKafkaClient, topic: string, timestamp
 /** the zstd bombs need zstd in node:zlib (Node 22.15+, 23.8+) */
 const ZSTD_MISSING = zstdUnavailableReason() ?? false;
 
-test('zstd bombs claiming 38,000,000 records are refused with MESSAGE_TOO_LARGE, the broker stays small and serving, and ListOffsets by time works', { skip: ZSTD_MISSING }, async () => {
-  const dataDir = tempDataDir('postbox-bombs-');
-  const broker = await spawnBroker(dataDir);
-  const pid = broker.child.pid!;
-  const canary = await startCanary(`amqp://guest:guest@127.0.0.1:${broker.amqpPort}`);
-  const client = await RawKafkaClient.connect(broker.kafkaPort);
-  try {
-    const before = memory(pid);
-    // 38 frames of 1,000,000 records: 266,000,000 bytes, just under the old 256 MiB decompression cap
-    const claimsAll = zstdBomb(38, 38_000_000);
-    assert.ok(claimsAll.length < 64 * 1024, `the bomb is small on the wire (${claimsAll.length} bytes)`);
-    assert.equal((await client.produce('bomb', 0, claimsAll)).errorCode, MESSAGE_TOO_LARGE);
-    // the same records under a modest claim: refused as soon as the walk finds records past the claimed 1,000
-    // (the rest is never decompressed)
-    const claimsFew = zstdBomb(38, 1000);
-    assert.equal((await client.produce('bomb', 0, claimsFew)).errorCode, CORRUPT_MESSAGE);
-    // an honest count of large records: 1,000 records of 100 KB, 100 MB decompressed, past the 64 MiB limit
-    const tenRecords = compressRecords(CompressionCodec.Zstd, Buffer.concat(Array.from({ length: 10 }, () => encodeRecord({ key: null, value: Buffer.alloc(100_000) }, 0))));
-    const honest = batchAround(Buffer.concat(Array.from({ length: 100 }, () => tenRecords)), CompressionCodec.Zstd, 1000);
-    assert.equal((await client.produce('bomb', 0, honest)).errorCode, MESSAGE_TOO_LARGE);
-    await canary.check();
-    const after = memory(pid);
-    console.log(`spawned broker: VmRSS ${before.rssMb} MB before, ${after.rssMb} MB after the bombs; VmHWM ${after.hwmMb} MB`);
-    // nothing was stored, and a lookup by time on the partition answers
-    const t = Date.now();
-    const good = batchAround(Buffer.concat([SEVEN_BYTE_RECORD, SEVEN_BYTE_RECORD]), CompressionCodec.None, 2, t);
-    const written = await client.produce('bomb', 0, good);
-    assert.equal(written.errorCode, NONE);
-    assert.equal(written.baseOffset, 0n, 'no bomb took an offset');
-    assert.deepEqual(await listOffsetByTime(client, 'bomb', BigInt(t - 1000)), { errorCode: NONE, offset: 0n });
-    await canary.check();
-  } finally {
-    client.close();
-    const report = await canary.stop();
-    console.log(`canary: ${report.confirmed} confirmed, worst latency ${report.worstLatencyMs.toFixed(0)} ms`);
-    broker.child.kill('SIGTERM');
-    await broker.exited;
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-});
+test(
+  'zstd bombs claiming 38,000,000 records are refused with MESSAGE_TOO_LARGE, the broker stays small and serving, and ListOffsets by time works',
+  { skip: ZSTD_MISSING },
+  async () => {
+    const dataDir = tempDataDir('postbox-bombs-');
+    const broker = await spawnBroker(dataDir);
+    const pid = broker.child.pid!;
+    const canary = await startCanary(`amqp://guest:guest@127.0.0.1:${broker.amqpPort}`);
+    const client = await RawKafkaClient.connect(broker.kafkaPort);
+    try {
+      const before = memory(pid);
+      // 38 frames of 1,000,000 records: 266,000,000 bytes, just under the old 256 MiB decompression cap
+      const claimsAll = zstdBomb(38, 38_000_000);
+      assert.ok(claimsAll.length < 64 * 1024, `the bomb is small on the wire (${claimsAll.length} bytes)`);
+      assert.equal((await client.produce('bomb', 0, claimsAll)).errorCode, MESSAGE_TOO_LARGE);
+      // the same records under a modest claim: refused as soon as the walk finds records past the claimed 1,000
+      // (the rest is never decompressed)
+      const claimsFew = zstdBomb(38, 1000);
+      assert.equal((await client.produce('bomb', 0, claimsFew)).errorCode, CORRUPT_MESSAGE);
+      // an honest count of large records: 1,000 records of 100 KB, 100 MB decompressed, past the 64 MiB limit
+      const tenRecords = compressRecords(
+        CompressionCodec.Zstd,
+        Buffer.concat(Array.from({ length: 10 }, () => encodeRecord({ key: null, value: Buffer.alloc(100_000) }, 0))),
+      );
+      const honest = batchAround(Buffer.concat(Array.from({ length: 100 }, () => tenRecords)), CompressionCodec.Zstd, 1000);
+      assert.equal((await client.produce('bomb', 0, honest)).errorCode, MESSAGE_TOO_LARGE);
+      await canary.check();
+      const after = memory(pid);
+      console.log(`spawned broker: VmRSS ${before.rssMb} MB before, ${after.rssMb} MB after the bombs; VmHWM ${after.hwmMb} MB`);
+      // nothing was stored, and a lookup by time on the partition answers
+      const t = Date.now();
+      const good = batchAround(Buffer.concat([SEVEN_BYTE_RECORD, SEVEN_BYTE_RECORD]), CompressionCodec.None, 2, t);
+      const written = await client.produce('bomb', 0, good);
+      assert.equal(written.errorCode, NONE);
+      assert.equal(written.baseOffset, 0n, 'no bomb took an offset');
+      assert.deepEqual(await listOffsetByTime(client, 'bomb', BigInt(t - 1000)), { errorCode: NONE, offset: 0n });
+      await canary.check();
+    } finally {
+      client.close();
+      const report = await canary.stop();
+      console.log(`canary: ${report.confirmed} confirmed, worst latency ${report.worstLatencyMs.toFixed(0)} ms`);
+      broker.child.kill('SIGTERM');
+      await broker.exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  },
+);
 
-test('a bomb already stored (before the limits) costs ListOffsets by time nothing: it is skipped and the next record is found', { skip: ZSTD_MISSING }, async () => {
-  await underKafkaAttack({}, async ({ broker, client }) => {
-    const topic = broker.streams.createTopic('stored-bomb', 1, {});
-    const log = topic.partitions[0]!.log;
-    const t = Date.now();
-    // appended below the produce path, as the old broker stored it
-    log.append(zstdBomb(38, 38_000_000), t);
-    log.append(batchAround(SEVEN_BYTE_RECORD, CompressionCodec.None, 1, t + 10), t);
-    const end = log.endOffset;
-    broker.streams.appended(topic.partitions[0]!);
-    await waitFor(() => topic.partitions[0]!.highWatermark >= end, 10_000, 'the appends to become durable');
-    assert.deepEqual(await listOffsetByTime(client, 'stored-bomb', BigInt(t + 5)), { errorCode: NONE, offset: 38_000_000n });
-  });
-});
+test(
+  'a bomb already stored (before the limits) costs ListOffsets by time nothing: it is skipped and the next record is found',
+  { skip: ZSTD_MISSING },
+  async () => {
+    await underKafkaAttack({}, async ({ broker, client }) => {
+      const topic = broker.streams.createTopic('stored-bomb', 1, {});
+      const log = topic.partitions[0]!.log;
+      const t = Date.now();
+      // appended below the produce path, as the old broker stored it
+      log.append(zstdBomb(38, 38_000_000), t);
+      log.append(batchAround(SEVEN_BYTE_RECORD, CompressionCodec.None, 1, t + 10), t);
+      const end = log.endOffset;
+      broker.streams.appended(topic.partitions[0]!);
+      await waitFor(() => topic.partitions[0]!.highWatermark >= end, 10_000, 'the appends to become durable');
+      assert.deepEqual(await listOffsetByTime(client, 'stored-bomb', BigInt(t + 5)), { errorCode: NONE, offset: 38_000_000n });
+    });
+  },
+);
 
 /** every codec this Node has (zstd: where node:zlib has it; the test below says when it is left out) */
 const CODECS = [CompressionCodec.None, CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd].filter(
@@ -171,8 +182,18 @@ test('every codec: a batch past the decompressed limit gets MESSAGE_TOO_LARGE, a
       }
     }
     // a compacted topic still refuses keyless records, found by the same walk
-    await client.request(19, 7, { topics: [{ name: 'compacted', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [{ name: 'cleanup.policy', value: 'compact' }] }], timeoutMs: 5000, validateOnly: false });
-    const keyless = encodeRecordBatch({ compression: ZSTD_MISSING === false ? CompressionCodec.Zstd : CompressionCodec.Lz4, records: [{ key: Buffer.from('k'), value }, { key: null, value }] });
+    await client.request(19, 7, {
+      topics: [{ name: 'compacted', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [{ name: 'cleanup.policy', value: 'compact' }] }],
+      timeoutMs: 5000,
+      validateOnly: false,
+    });
+    const keyless = encodeRecordBatch({
+      compression: ZSTD_MISSING === false ? CompressionCodec.Zstd : CompressionCodec.Lz4,
+      records: [
+        { key: Buffer.from('k'), value },
+        { key: null, value },
+      ],
+    });
     assert.equal((await client.produce('compacted', 0, keyless)).errorCode, INVALID_RECORD);
   });
 });
@@ -187,7 +208,7 @@ test('every codec: a batch past the decompressed limit gets MESSAGE_TOO_LARGE, a
  * batch at the first record past its claim, and the peak grew by 24-30 MB (the requests themselves, and the
  * lz4 decoder's 4 MiB blocks). Worst canary latency measured: 105 ms (961 ms before).
  */
-test('gzip, snappy and lz4 bombs are refused after one step of decompression: the broker\'s peak memory barely moves, and it keeps serving', async (t) => {
+test("gzip, snappy and lz4 bombs are refused after one step of decompression: the broker's peak memory barely moves, and it keeps serving", async (t) => {
   // built first: compressing 63 MB takes this process (and the canary's client in it) a while
   const records = Buffer.allocUnsafe(9_000_000 * SEVEN_BYTE_RECORD.length);
   for (let at = 0; at < records.length; at += SEVEN_BYTE_RECORD.length) SEVEN_BYTE_RECORD.copy(records, at);
@@ -211,13 +232,19 @@ test('gzip, snappy and lz4 bombs are refused after one step of decompression: th
     for (const { codec, body } of bombs) {
       for (const claimed of [1000, 1_000_000]) {
         const bomb = batchAround(body, codec, claimed);
-        assert.equal((await client.produce('stepwise-bomb', 0, bomb)).errorCode, CORRUPT_MESSAGE, `${codecName(codec)} (${body.length} bytes) claiming ${claimed}`);
+        assert.equal(
+          (await client.produce('stepwise-bomb', 0, bomb)).errorCode,
+          CORRUPT_MESSAGE,
+          `${codecName(codec)} (${body.length} bytes) claiming ${claimed}`,
+        );
       }
       await canary.check();
       if (process.env.BOMB_DEBUG) t.diagnostic(`${codecName(codec)}: ${JSON.stringify(memory(pid))}`);
     }
     const after = memory(pid);
-    t.diagnostic(`bombs of ${bombs.map(({ codec, body }) => `${codecName(codec)} ${body.length} B`).join(', ')}: VmRSS ${before.rssMb} -> ${after.rssMb} MB, VmHWM ${before.hwmMb} -> ${after.hwmMb} MB`);
+    t.diagnostic(
+      `bombs of ${bombs.map(({ codec, body }) => `${codecName(codec)} ${body.length} B`).join(', ')}: VmRSS ${before.rssMb} -> ${after.rssMb} MB, VmHWM ${before.hwmMb} -> ${after.hwmMb} MB`,
+    );
     // the whole area of one bomb alone is 63 MB: a walk that held it would have raised the peak by that much
     assert.ok(after.hwmMb - before.hwmMb < 63, `peak memory grew by ${after.hwmMb - before.hwmMb} MB`);
     const written = await client.produce('stepwise-bomb', 0, batchAround(SEVEN_BYTE_RECORD, CompressionCodec.None, 1));

@@ -53,7 +53,10 @@ test('connections that do not read their Fetch answers cannot hold the answer me
     // 40 batches of about 1 MB (loopback's socket buffers take up to 4 MiB sent and 32 MiB received here)
     for (let i = 0; i < 40; i += 8) {
       const sends: Array<Promise<{ errorCode: number }>> = [];
-      for (let j = i; j < i + 8; j++) sends.push(producer.produce('stalled', 0, encodeBatch({ records: Array.from({ length: 10 }, () => ({ key: null, value: Buffer.alloc(100_000, j) })) })));
+      for (let j = i; j < i + 8; j++)
+        sends.push(
+          producer.produce('stalled', 0, encodeBatch({ records: Array.from({ length: 10 }, () => ({ key: null, value: Buffer.alloc(100_000, j) })) })),
+        );
       for (const r of await Promise.all(sends)) assert.equal(r.errorCode, NONE);
     }
     const closed: boolean[] = [];
@@ -76,7 +79,11 @@ test('connections that do not read their Fetch answers cannot hold the answer me
     reader.write(fetchFromStartFrame(7, 'stalled', [0], 1024 * 1024));
     const answered = await size; // the test's own timeout is the guard: before, this never came
     assert.ok(answered > 1_000_000, `a whole answer of ${answered} bytes`);
-    assert.equal(lines.filter((l) => /has not read its Fetch answer for \d+ ms while other connections wait/.test(l)).length, 1, 'one stalled connection was closed, with one line');
+    assert.equal(
+      lines.filter((l) => /has not read its Fetch answer for \d+ ms while other connections wait/.test(l)).length,
+      1,
+      'one stalled connection was closed, with one line',
+    );
     // a paused socket does not see its end: reading again, the closed one reaches it
     for (const s of stalled) s.resume();
     await waitFor(() => closed.filter(Boolean).length >= 1, 10_000, 'the closed connection to reach its end');

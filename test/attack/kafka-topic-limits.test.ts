@@ -23,7 +23,12 @@ const POLICY_VIOLATION = 44;
 const THROTTLING_QUOTA_EXCEEDED = 89;
 
 function metadataFor(names: string[]) {
-  return { topics: names.map((name) => ({ topicId: Buffer.alloc(16), name })), allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false };
+  return {
+    topics: names.map((name) => ({ topicId: Buffer.alloc(16), name })),
+    allowAutoTopicCreation: true,
+    includeClusterAuthorizedOperations: false,
+    includeTopicAuthorizedOperations: false,
+  };
 }
 
 function topicDirectories(dataDir: string): number {
@@ -47,7 +52,10 @@ test('a Metadata request naming 10,000 unknown topics auto-creates at most the p
     await canary.check();
     // a topic already created is served as usual; a refused one can be created by a later request
     const again = await client.request(3, 9, metadataFor(['bomb-0', 'bomb-9999']));
-    assert.deepEqual(again.topics.map((t) => t.errorCode), [NONE, NONE]);
+    assert.deepEqual(
+      again.topics.map((t) => t.errorCode),
+      [NONE, NONE],
+    );
   } finally {
     client.close();
     const report = await canary.stop();
@@ -66,17 +74,27 @@ test('CreateTopics with 10,000 partitions is refused with POLICY_VIOLATION and c
     assert.equal(broker.streams.partitionCount, 0);
     // 600 + 600 in one request: the second passes the 1,000 left for the request (v7 knows code 89)
     const two = await client.request(19, 7, { topics: [topic('a', 600), topic('b', 600)], timeoutMs: 5000, validateOnly: false });
-    assert.deepEqual(two.topics.map((t) => t.errorCode), [NONE, THROTTLING_QUOTA_EXCEEDED]);
+    assert.deepEqual(
+      two.topics.map((t) => t.errorCode),
+      [NONE, THROTTLING_QUOTA_EXCEEDED],
+    );
     // a v5 client does not know 89: it gets POLICY_VIOLATION
     const old = await client.request(19, 5, { topics: [topic('c', 600), topic('d', 600)], timeoutMs: 5000, validateOnly: false });
-    assert.deepEqual(old.topics.map((t) => t.errorCode), [NONE, POLICY_VIOLATION]);
+    assert.deepEqual(
+      old.topics.map((t) => t.errorCode),
+      [NONE, POLICY_VIOLATION],
+    );
     assert.equal(broker.streams.partitionCount, 1200);
   });
 });
 
 test('the total partition and topic limits refuse growth with POLICY_VIOLATION from CreateTopics, CreatePartitions, Metadata and Produce', async () => {
   await underKafkaAttack({ kafkaMaxPartitions: 60, kafkaMaxTopics: 3 }, async ({ broker, client }) => {
-    const created = await client.request(19, 7, { topics: [{ name: 'big', numPartitions: 48, replicationFactor: 1, assignments: [], configs: [] }], timeoutMs: 5000, validateOnly: false });
+    const created = await client.request(19, 7, {
+      topics: [{ name: 'big', numPartitions: 48, replicationFactor: 1, assignments: [], configs: [] }],
+      timeoutMs: 5000,
+      validateOnly: false,
+    });
     assert.equal(created.topics[0]!.errorCode, NONE);
     // 48 + 13 partitions pass the total of 60
     const grow = await client.request(37, 3, { topics: [{ name: 'big', count: 61, assignments: null }], timeoutMs: 5000, validateOnly: false });
@@ -84,7 +102,10 @@ test('the total partition and topic limits refuse growth with POLICY_VIOLATION f
     assert.match(grow.results[0]!.errorMessage ?? '', /--kafka-max-partitions/);
     // two more topics fit in the limit of 3, the third does not
     const meta = await client.request(3, 9, metadataFor(['m1', 'm2', 'm3']));
-    assert.deepEqual(meta.topics.map((t) => t.errorCode), [NONE, NONE, POLICY_VIOLATION]);
+    assert.deepEqual(
+      meta.topics.map((t) => t.errorCode),
+      [NONE, NONE, POLICY_VIOLATION],
+    );
     const batch = await encodeBatch({ records: [{ value: 'x' }] });
     const produced = await client.produce('p1', 0, batch);
     assert.equal(produced.errorCode, POLICY_VIOLATION);

@@ -50,7 +50,12 @@ describe('unbounded listings', () => {
     const declares: Buffer[] = [];
     for (let i = 0; i < QUEUES; i++) {
       const queue = `listed.${String(i).padStart(5, '0')}`;
-      declares.push(encodeMethodFrame(1, { id: M_QUEUE_DECLARE, args: { ticket: 0, queue, passive: false, durable: false, exclusive: false, autoDelete: false, nowait: false, arguments: {} } }));
+      declares.push(
+        encodeMethodFrame(1, {
+          id: M_QUEUE_DECLARE,
+          args: { ticket: 0, queue, passive: false, durable: false, exclusive: false, autoDelete: false, nowait: false, arguments: {} },
+        }),
+      );
     }
     clients[0]!.write(Buffer.concat(declares));
     for (let i = 0; i < QUEUES; i++) await clients[0]!.expect(M_QUEUE_DECLARE_OK, 1);
@@ -87,7 +92,7 @@ describe('unbounded listings', () => {
     await canary.check();
   });
 
-  test('paged channels come in RabbitMQ\'s page shape, and the pages together are the whole listing', async () => {
+  test("paged channels come in RabbitMQ's page shape, and the pages together are the whole listing", async () => {
     const whole = (await getJson('/api/channels?columns=name')).body.map((c: any) => c.name);
     const seen: string[] = [];
     const first = await getJson('/api/channels?page=1&page_size=500&columns=name,number');

@@ -46,14 +46,24 @@ describe('metrics and alerts over many queues', () => {
   before(async () => {
     dataDir = tempDataDir();
     child = await spawnBroker(dataDir, ['--alert-interval', String(ALERT_INTERVAL_MS)]);
-    broker = { amqpPort: child.amqpPort, httpPort: child.httpPort, url: `amqp://guest:guest@127.0.0.1:${child.amqpPort}`, httpUrl: `http://127.0.0.1:${child.httpPort}` } as TestBroker;
+    broker = {
+      amqpPort: child.amqpPort,
+      httpPort: child.httpPort,
+      url: `amqp://guest:guest@127.0.0.1:${child.amqpPort}`,
+      httpUrl: `http://127.0.0.1:${child.httpPort}`,
+    } as TestBroker;
     const client = await AmqpClient.open(broker.amqpPort);
     client.write(encodeMethodFrame(1, { id: M_CHANNEL_OPEN, args: { outOfBand: '' } }));
     await client.expect(M_CHANNEL_OPEN_OK);
     const declares: Buffer[] = [];
     for (let i = 0; i < QUEUES; i++) {
       const queue = `scraped.${String(i).padStart(5, '0')}`;
-      declares.push(encodeMethodFrame(1, { id: M_QUEUE_DECLARE, args: { ticket: 0, queue, passive: false, durable: false, exclusive: false, autoDelete: false, nowait: false, arguments: {} } }));
+      declares.push(
+        encodeMethodFrame(1, {
+          id: M_QUEUE_DECLARE,
+          args: { ticket: 0, queue, passive: false, durable: false, exclusive: false, autoDelete: false, nowait: false, arguments: {} },
+        }),
+      );
     }
     client.write(Buffer.concat(declares));
     for (let i = 0; i < QUEUES; i++) await client.expect(M_QUEUE_DECLARE_OK, 1);
@@ -79,9 +89,12 @@ describe('metrics and alerts over many queues', () => {
     assert.equal(res.headers['content-length'], undefined);
     // (assert.ok, not assert.match: a failure must not print 20 MB)
     const queues = Number(/^rabbitmq_queues (\d+)$/m.exec(text)?.[1]);
-    assert.equal(queues, QUEUES + 1, 'the 20,000 and the canary\'s');
+    assert.equal(queues, QUEUES + 1, "the 20,000 and the canary's");
     assert.equal(text.match(/^rabbitmq_queue_messages_ready\{vhost="\/",queue="scraped\./gm)?.length, QUEUES);
-    assert.ok(/^postbox_queue_messages_dead_lettered_total\{vhost="\/",queue="scraped\.19999",reason="delivery_limit"\} 0$/m.test(text), 'the last queue\'s last series');
+    assert.ok(
+      /^postbox_queue_messages_dead_lettered_total\{vhost="\/",queue="scraped\.19999",reason="delivery_limit"\} 0$/m.test(text),
+      "the last queue's last series",
+    );
     assert.ok(/^postbox_alert_evaluations_total \d+\n$/m.test(text.slice(-200)), 'the exposition ends with its last family, whole');
     const answerBytes = Buffer.byteLength(text);
 
@@ -100,7 +113,9 @@ describe('metrics and alerts over many queues', () => {
     await canary.check();
     const grown = rssOf(child.child.pid!) - before;
     for (const s of sockets) s.destroy();
-    process.stderr.write(`metrics-alerts: RSS grew ${(grown / 1048576).toFixed(1)} MB with ${UNREAD_SCRAPES} unread scrapes of ${(answerBytes / 1048576).toFixed(1)} MB\n`);
+    process.stderr.write(
+      `metrics-alerts: RSS grew ${(grown / 1048576).toFixed(1)} MB with ${UNREAD_SCRAPES} unread scrapes of ${(answerBytes / 1048576).toFixed(1)} MB\n`,
+    );
     // the old code held ten whole answers (10 x ~22 MB); now a chunk and the rows of queues each (measured:
     // RSS +80 MB for the ten)
     assert.ok(grown < (UNREAD_SCRAPES * answerBytes) / 2, `RSS grew ${grown} bytes for ${UNREAD_SCRAPES} unread answers of ${answerBytes} bytes`);
@@ -118,7 +133,10 @@ describe('metrics and alerts over many queues', () => {
     assert.equal(refused.status, 400);
     assert.match(refused.body.reason, /already 100 alert rules/);
     // a replaced rule is not a new one
-    assert.equal((await api(broker, 'PUT', '/api/alert-rules/r0', { body: { kind: 'queue_depth', queue: '^scraped\\.00007$', threshold: 0, for_ms: 0 } })).status, 204);
+    assert.equal(
+      (await api(broker, 'PUT', '/api/alert-rules/r0', { body: { kind: 'queue_depth', queue: '^scraped\\.00007$', threshold: 0, for_ms: 0 } })).status,
+      204,
+    );
 
     await afterAlertEvaluations(broker, 2, 60_000);
     // nothing holds (the queues are empty): nothing is listed, though 100 rules match 20,000 queues (the

@@ -42,7 +42,10 @@ describe('regular expressions from users', () => {
   async function names(pattern: string): Promise<string[]> {
     const r = await api(broker, 'GET', `/api/queues/%2F?use_regex=true&name=${encodeURIComponent(pattern)}`);
     assert.equal(r.status, 200, JSON.stringify(r.body));
-    return r.body.map((q: { name: string }) => q.name).filter((n: string) => !n.startsWith('canary-')).sort();
+    return r.body
+      .map((q: { name: string }) => q.name)
+      .filter((n: string) => !n.startsWith('canary-'))
+      .sort();
   }
 
   test(`listing with ${EVIL_PATTERN} answers correctly while the canary keeps being served`, async () => {
@@ -107,7 +110,9 @@ describe('regular expressions from users', () => {
   });
 
   test('policies and permissions take the same subset: lookahead after ^ is accepted, a backreference refused', async () => {
-    const ok = await api(broker, 'PUT', '/api/policies/%2F/not-sys', { body: { pattern: '^(?!sys\\.).*', definition: { 'max-length': 100 }, 'apply-to': 'queues' } });
+    const ok = await api(broker, 'PUT', '/api/policies/%2F/not-sys', {
+      body: { pattern: '^(?!sys\\.).*', definition: { 'max-length': 100 }, 'apply-to': 'queues' },
+    });
     assert.ok(ok.status === 201 || ok.status === 204, `policy PUT answered ${ok.status}`);
     const q = await api(broker, 'GET', '/api/queues/%2F/orders.eu');
     assert.equal(q.body.policy, 'not-sys');

@@ -84,7 +84,20 @@ test('a second broker on the same data directory exits with one line naming it a
     // what a second broker that ran recovery would delete: the live broker's transient/ directory
     writeFileSync(join(dir, 'transient', 'in-use-by-the-first-broker'), 'x');
     const before = snapshot(dir);
-    const second = await runRefusedBroker(['--data-dir', dir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1']);
+    const second = await runRefusedBroker([
+      '--data-dir',
+      dir,
+      '--host',
+      '127.0.0.1',
+      '--amqp-port',
+      '0',
+      '--http-port',
+      '0',
+      '--kafka-port',
+      '0',
+      '--prometheus-port',
+      '-1',
+    ]);
     assert.equal(second.started, false, `the second broker started:\n${second.output}`);
     assert.notEqual(second.code, 0);
     const said = lines(second.output);
@@ -223,9 +236,13 @@ test('SIGTERM the moment "ready" is printed stops the broker cleanly, every time
   const dir = tempDataDir();
   try {
     for (let attempt = 0; attempt < 6; attempt++) {
-      const child = spawn(process.execPath, [CLI_PATH, 'serve', '--data-dir', dir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        [CLI_PATH, 'serve', '--data-dir', dir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1'],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let out = '';
       let sent = false;
       child.stderr.on('data', (chunk: Buffer) => {
@@ -264,7 +281,10 @@ test('an unknown key in the config file is an error with a did-you-mean, and not
   }
   // the keys that are not settings are still accepted, and so are misspelt flags refused with a suggestion
   assert.doesNotThrow(() => buildConfig({ file: { users: [], vhosts: ['/'], alerts: [], defaultGuest: true, amqpPort: 5 } }));
-  assert.throws(() => buildConfig({ file: { defaultGest: false } }), (e: Error) => e instanceof ConfigError && e.message.includes('did you mean defaultGuest?'));
+  assert.throws(
+    () => buildConfig({ file: { defaultGest: false } }),
+    (e: Error) => e instanceof ConfigError && e.message.includes('did you mean defaultGuest?'),
+  );
   mkdirSync(root, { recursive: true });
   const flagRun = await runRefusedBroker(['--data-dir', join(root, 'data'), '--amqp-prt', '5']);
   rmSync(root, { recursive: true, force: true });
@@ -277,7 +297,20 @@ test('a --data-dir that cannot be a directory is one line naming it, and the fil
   const file = join(root, 'not-a-directory');
   writeFileSync(file, 'keep me');
   try {
-    const run = await runRefusedBroker(['--data-dir', file, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1']);
+    const run = await runRefusedBroker([
+      '--data-dir',
+      file,
+      '--host',
+      '127.0.0.1',
+      '--amqp-port',
+      '0',
+      '--http-port',
+      '0',
+      '--kafka-port',
+      '0',
+      '--prometheus-port',
+      '-1',
+    ]);
     assert.equal(run.started, false, run.output);
     assert.equal(run.code, 1);
     const said = lines(run.output);

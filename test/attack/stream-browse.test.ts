@@ -47,7 +47,8 @@ describe('attack: the message browser and offset reset with hostile limits, offs
 
   test('limits far past the caps are clamped, and offsets out of range give an empty page or a 400', async () => {
     await admin.createTopics({ topics: [{ topic: 'attack.browse', numPartitions: 1 }] });
-    for (let i = 0; i < 3; i++) await producer.send({ topic: 'attack.browse', acks: -1, messages: Array.from({ length: 250 }, (_, j) => ({ value: `record ${i * 250 + j}` })) });
+    for (let i = 0; i < 3; i++)
+      await producer.send({ topic: 'attack.browse', acks: -1, messages: Array.from({ length: 250 }, (_, j) => ({ value: `record ${i * 250 + j}` })) });
     const huge = await get(broker, '/api/streams/topics/attack.browse/messages?from=earliest&max=1000000000000&max_bytes=1000000000000000');
     assert.equal(huge.max, MAX_BROWSE_RECORDS);
     assert.equal(huge.max_bytes, MAX_BROWSE_BYTES);
@@ -59,7 +60,15 @@ describe('attack: the message browser and offset reset with hostile limits, offs
     assert.equal(past.partitions[0].start_offset, 750);
     const future = await get(broker, `/api/streams/topics/attack.browse/messages?from=timestamp&timestamp=${Date.now() + 86_400_000}`);
     assert.deepEqual(future.records, []);
-    for (const query of ['from=offset&offset=-1', 'from=offset&offset=1e30', 'from=offset&offset=99999999999999999999', 'from=offset', 'from=sideways', 'max=-5', 'from=timestamp&timestamp=yesterday']) {
+    for (const query of [
+      'from=offset&offset=-1',
+      'from=offset&offset=1e30',
+      'from=offset&offset=99999999999999999999',
+      'from=offset',
+      'from=sideways',
+      'max=-5',
+      'from=timestamp&timestamp=yesterday',
+    ]) {
       const r = await api(broker, 'GET', `/api/streams/topics/attack.browse/messages?${query}`);
       assert.equal(r.status, 400, `${query}: ${JSON.stringify(r.body)}`);
     }
@@ -70,12 +79,27 @@ describe('attack: the message browser and offset reset with hostile limits, offs
   });
 
   test('a 50 MB value is previewed in MAX_PREVIEW_BYTES however often it is browsed', async () => {
-    await admin.createTopics({ topics: [{ topic: 'attack.huge', numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: String(64 * 1024 * 1024) }] }] });
+    await admin.createTopics({
+      topics: [{ topic: 'attack.huge', numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: String(64 * 1024 * 1024) }] }],
+    });
     const rssBefore = process.memoryUsage().rss;
-    await producer.send({ topic: 'attack.huge', acks: -1, messages: [{ key: 'big', value: Buffer.alloc(HUGE_VALUE_BYTES, 'a') }, { key: 'small', value: 'after the big one' }] });
+    await producer.send({
+      topic: 'attack.huge',
+      acks: -1,
+      messages: [
+        { key: 'big', value: Buffer.alloc(HUGE_VALUE_BYTES, 'a') },
+        { key: 'small', value: 'after the big one' },
+      ],
+    });
     // a canary of its own for the browsing alone (the 50 MB produce and its fsync stall everyone for a while)
     const browsing = await startCanary(broker.url);
-    const pages = await Promise.all(Array.from({ length: 10 }, () => fetch(`${broker.httpUrl}/api/streams/topics/attack.huge/messages?from=earliest`, { headers: { Authorization: 'Basic ' + Buffer.from('guest:guest').toString('base64') } })));
+    const pages = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        fetch(`${broker.httpUrl}/api/streams/topics/attack.huge/messages?from=earliest`, {
+          headers: { Authorization: 'Basic ' + Buffer.from('guest:guest').toString('base64') },
+        }),
+      ),
+    );
     for (const response of pages) {
       const text = await response.text();
       assert.equal(response.status, 200);
@@ -90,7 +114,9 @@ describe('attack: the message browser and offset reset with hostile limits, offs
     }
     const quiet = await browsing.stop();
     console.log(`browsing canary: ${quiet.confirmed} confirmed, worst latency ${quiet.worstLatencyMs} ms`);
-    console.log(`RSS ${Math.round(rssBefore / 1048576)} MB before the 50 MB record, ${Math.round(process.memoryUsage().rss / 1048576)} MB after producing it and browsing it ten times`);
+    console.log(
+      `RSS ${Math.round(rssBefore / 1048576)} MB before the 50 MB record, ${Math.round(process.memoryUsage().rss / 1048576)} MB after producing it and browsing it ten times`,
+    );
     await canary.check();
   });
 

@@ -51,7 +51,14 @@ function attacker(port: number, drip: boolean): Attacker {
 
 test('clients that never finish the TLS handshake are disconnected after the bound on every TLS listener, and everyone else is served', async () => {
   const certs = makeTestCertificates();
-  const broker = await startTestBroker({ tlsCert: certs.cert, tlsKey: certs.key, amqpsPort: 0, httpsPort: 0, kafkaTlsPort: 0, tlsHandshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS });
+  const broker = await startTestBroker({
+    tlsCert: certs.cert,
+    tlsKey: certs.key,
+    amqpsPort: 0,
+    httpsPort: 0,
+    kafkaTlsPort: 0,
+    tlsHandshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+  });
   const canary = await startCanary(broker.url);
   const attackers: Attacker[] = [];
   try {

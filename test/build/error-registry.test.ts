@@ -35,7 +35,10 @@ test('every registry entry carries its own name, an AMQP reply code, an HTTP err
     assert.equal(entry.code, key);
     assert.ok(AMQP_REPLY_CODES.has(entry.amqp), `${key}: ${entry.amqp} is not an AMQP 0-9-1 reply code`);
     assert.ok(Number.isInteger(entry.http) && entry.http >= 400 && entry.http <= 599, `${key}: ${entry.http} is not an HTTP error status`);
-    assert.ok(entry.kafka === -1 || (kafkaCodes.has(entry.kafka) && entry.kafka > 0), `${key}: Kafka error code ${entry.kafka} is not in protocol/kafka/errors.ts (-1 for none)`);
+    assert.ok(
+      entry.kafka === -1 || (kafkaCodes.has(entry.kafka) && entry.kafka > 0),
+      `${key}: Kafka error code ${entry.kafka} is not in protocol/kafka/errors.ts (-1 for none)`,
+    );
   }
 });
 
@@ -51,7 +54,8 @@ test('no management module answers with an HTTP status that is not a registry en
       // the status-number form is gone; a failure is apiError(Errors.X, ...) or the core's BrokerError
       if (/\bhttpError\b|\bHttpError\b/.test(line)) problems.push(`${at} (httpError is gone: throw apiError(Errors.X, reason))`);
       // a reply object with an error status of its own; the health checks' { status: 'failed' } bodies are RabbitMQ's shape, not errors
-      if (/\bstatus:\s*[45]\d\d\b/.test(line) && !line.includes("status: 'failed'")) problems.push(`${at} (an error reply must come from errorReply(): throw apiError(Errors.X, reason))`);
+      if (/\bstatus:\s*[45]\d\d\b/.test(line) && !line.includes("status: 'failed'"))
+        problems.push(`${at} (an error reply must come from errorReply(): throw apiError(Errors.X, reason))`);
       if (/\b(writeHead|statusCode\s*=)\s*\(?\s*[45]\d\d\b/.test(line)) problems.push(`${at} (an error status written by hand)`);
       for (const m of line.matchAll(/\b(?:apiError|new ApiError|brokerError|new BrokerError)\(\s*([^,]*),/g)) {
         const named = [...m[1]!.matchAll(/\bErrors\.([A-Z_]+)\b/g)].map((x) => x[1]!);
@@ -73,7 +77,10 @@ test("docs/management.md's table of errors lists every registry entry under the 
   const listed = new Map<string, number>();
   const problems: string[] = [];
   for (const row of section.split('\n').filter((l) => /^\| \d{3} \|/.test(l))) {
-    const [status, error, codes] = row.split('|').slice(1, 4).map((c) => c.trim());
+    const [status, error, codes] = row
+      .split('|')
+      .slice(1, 4)
+      .map((c) => c.trim());
     if (error !== '`' + errorName(Number(status)) + '`') problems.push(`${status}: \`error\` is ${errorName(Number(status))}, the table says ${error}`);
     for (const m of codes!.matchAll(/`([A-Z_]+)`/g)) {
       if (listed.has(m[1]!)) problems.push(`${m[1]} is listed twice`);

@@ -26,7 +26,9 @@ for (const { script, committed } of GENERATORS) {
     try {
       execFileSync(process.execPath, [join(root, script)], { env: { ...process.env, POSTBOX_GEN_OUT_DIR: out, POSTBOX_SPECS_DIR: specs }, stdio: 'pipe' });
       const made = readdirSync(out).sort();
-      const kept = readdirSync(join(root, committed)).filter((f) => f.endsWith('.ts')).sort();
+      const kept = readdirSync(join(root, committed))
+        .filter((f) => f.endsWith('.ts'))
+        .sort();
       assert.deepEqual(made, kept, 'the generator makes the files that are committed');
       for (const file of made) {
         const want = readFileSync(join(out, file), 'utf8');
@@ -36,7 +38,9 @@ for (const { script, committed } of GENERATORS) {
         const b = have.split('\n');
         let line = 0;
         while (line < a.length && a[line] === b[line]) line++;
-        assert.fail(`${committed}/${file} differs from the generator's output at line ${line + 1}: committed ${JSON.stringify(b[line])}, generated ${JSON.stringify(a[line])} (rerun node ${script})`);
+        assert.fail(
+          `${committed}/${file} differs from the generator's output at line ${line + 1}: committed ${JSON.stringify(b[line])}, generated ${JSON.stringify(a[line])} (rerun node ${script})`,
+        );
       }
     } finally {
       rmSync(out, { recursive: true, force: true });

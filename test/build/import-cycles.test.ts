@@ -30,7 +30,13 @@ function runtimeImports(file: string): string[] {
     const clause = m[1]!;
     const braces = /\{([^}]*)\}/.exec(clause);
     const outside = braces === null ? clause : clause.replace(braces[0], '');
-    const namesOnlyTypes = braces !== null && braces[1]!.split(',').map((x) => x.trim()).filter((x) => x !== '').every((x) => x.startsWith('type '));
+    const namesOnlyTypes =
+      braces !== null &&
+      braces[1]!
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== '')
+        .every((x) => x.startsWith('type '));
     if (namesOnlyTypes && !/[\w$*]/.test(outside.replace(/,/g, ''))) continue;
     out.push(resolve(dirname(file), m[2]!.replace(/\.js$/, '.ts')));
   }

@@ -35,7 +35,10 @@ const stateNames: ReadonlySet<string> = new Set(Object.keys(KafkaProtocolState))
 test('no Kafka handler answers a broker failure by its Kafka name or number: the registry entry gives the code', () => {
   const problems: string[] = [];
   const files = adapterSources(kafkaDir);
-  assert.ok(files.some((f) => f.endsWith(join('handlers', 'topics.ts'))) && files.some((f) => f.endsWith('connection.ts')), 'the scan finds the handlers and the connection');
+  assert.ok(
+    files.some((f) => f.endsWith(join('handlers', 'topics.ts'))) && files.some((f) => f.endsWith('connection.ts')),
+    'the scan finds the handlers and the connection',
+  );
   for (const file of files) {
     const where = relative(root, file);
     readFileSync(file, 'utf8')
@@ -49,7 +52,10 @@ test('no Kafka handler answers a broker failure by its Kafka name or number: the
           else {
             const code = (KafkaErrorCode as Record<string, number>)[name];
             const entries = Object.values(Errors).filter((e) => e.kafka === code);
-            const how = code === -1 ? 'kafkaFailureOf gives null for a failure with no Kafka code' : `answer ${entries.map((e) => `Errors.${e.code}.kafka`).join(' or ') || 'through a registry entry'}`;
+            const how =
+              code === -1
+                ? 'kafkaFailureOf gives null for a failure with no Kafka code'
+                : `answer ${entries.map((e) => `Errors.${e.code}.kafka`).join(' or ') || 'through a registry entry'}`;
             problems.push(`${at} (${name} is a broker failure: ${how})`);
           }
         }
@@ -66,7 +72,10 @@ test("no Kafka protocol state is a registry entry's Kafka code, and every other 
   const problems: string[] = [];
   for (const [name, code] of Object.entries(KafkaProtocolState)) {
     const entries = Object.values(Errors).filter((e) => e.kafka === code);
-    if (entries.length > 0) problems.push(`${name} (${code}) is a protocol state, but the registry's ${entries.map((e) => e.code).join(', ')} answer it: a broker failure belongs in the registry only`);
+    if (entries.length > 0)
+      problems.push(
+        `${name} (${code}) is a protocol state, but the registry's ${entries.map((e) => e.code).join(', ')} answer it: a broker failure belongs in the registry only`,
+      );
   }
   for (const [name, code] of Object.entries(KafkaErrorCode)) {
     if (stateNames.has(name)) continue;
@@ -84,7 +93,12 @@ function tableAfter(text: string, heading: string): string[][] {
   const rows: string[][] = [];
   for (const line of lines.slice(first + 2)) {
     if (!line.startsWith('|')) break;
-    rows.push(line.split('|').slice(1, -1).map((c) => c.trim()));
+    rows.push(
+      line
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    );
   }
   return rows;
 }
@@ -114,7 +128,8 @@ test("docs/compatibility.md's Kafka error codes list every registry entry under 
   for (const [code, name] of tableAfter(section, 'a Kafka handler answers them by name')) states.set(name!.replace(/`/g, ''), Number(code));
   for (const [name, code] of Object.entries(KafkaProtocolState)) {
     if (name === 'NONE') continue;
-    if (states.get(name) !== code) problems.push(`protocol state ${name} (${code}) is ${states.has(name) ? `listed as ${states.get(name)}` : 'not in the table'}`);
+    if (states.get(name) !== code)
+      problems.push(`protocol state ${name} (${code}) is ${states.has(name) ? `listed as ${states.get(name)}` : 'not in the table'}`);
   }
   for (const name of states.keys()) if (!stateNames.has(name)) problems.push(`${name} is in the protocol states' table but not in KafkaProtocolState`);
   assert.deepEqual(problems, []);

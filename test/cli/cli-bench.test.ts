@@ -18,11 +18,14 @@ test('bench publishes with confirms and consumes through a temporary queue, and 
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`^bench: 2000 messages of 100 bytes over AMQP at 127\\.0\\.0\\.1:${broker.amqpPort}, publisher confirms on\\n`));
   const rows = tableRows(r.stdout.slice(r.stdout.indexOf('\n') + 1));
-  assert.deepEqual(rows.map((row) => [row.phase, row.messages]), [
-    ['publish', '2000'],
-    ['consume', '2000'],
-    ['total', '2000'],
-  ]);
+  assert.deepEqual(
+    rows.map((row) => [row.phase, row.messages]),
+    [
+      ['publish', '2000'],
+      ['consume', '2000'],
+      ['total', '2000'],
+    ],
+  );
   for (const row of rows.slice(0, 2)) {
     assert.ok(Number(row['msg/s']) > 0, `${row.phase} msg/s is ${row['msg/s']}`);
     assert.match(row.elapsed!, /^\d+\.\d{3} s$/);

@@ -17,8 +17,23 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 /** The declarative part of what a broker reports, in a stable order, for comparing two brokers. */
 async function topology(broker: TestBroker): Promise<{ queues: unknown[]; exchanges: unknown[]; bindings: unknown[] }> {
   const queues = (await cliJson<any[]>(broker, 'queues')).map((q) => [q.vhost, q.name, q.durable, q.type, JSON.stringify(q.arguments ?? {})]);
-  const exchanges = (await cliJson<any[]>(broker, 'exchanges')).map((e) => [e.vhost, e.name, e.type, e.durable, e.auto_delete, e.internal, JSON.stringify(e.arguments ?? {})]);
-  const bindings = (await cliJson<any[]>(broker, 'bindings')).map((b) => [b.vhost, b.source, b.destination, b.destination_type, b.routing_key, JSON.stringify(b.arguments ?? {})]);
+  const exchanges = (await cliJson<any[]>(broker, 'exchanges')).map((e) => [
+    e.vhost,
+    e.name,
+    e.type,
+    e.durable,
+    e.auto_delete,
+    e.internal,
+    JSON.stringify(e.arguments ?? {}),
+  ]);
+  const bindings = (await cliJson<any[]>(broker, 'bindings')).map((b) => [
+    b.vhost,
+    b.source,
+    b.destination,
+    b.destination_type,
+    b.routing_key,
+    JSON.stringify(b.arguments ?? {}),
+  ]);
   const order = (rows: unknown[][]): unknown[] => rows.map((r) => JSON.stringify(r)).sort();
   return { queues: order(queues), exchanges: order(exchanges), bindings: order(bindings) };
 }
@@ -52,7 +67,12 @@ test('definitions exported from one broker and imported into a fresh one give th
     assert.equal(exported.code, 0, exported.stderr);
     const rules = JSON.parse(readFileSync(file, 'utf8')).alert_rules.length; // the broker may ship default rules besides ours
     assert.ok(rules >= 1);
-    assert.match(exported.stdout, new RegExp(`^exported definitions to ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*\\b1 policies, 2 queues, 2 exchanges, 3 bindings, 1 topics, ${rules} alert_rules\\n$`));
+    assert.match(
+      exported.stdout,
+      new RegExp(
+        `^exported definitions to ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*\\b1 policies, 2 queues, 2 exchanges, 3 bindings, 1 topics, ${rules} alert_rules\\n$`,
+      ),
+    );
     assert.equal(statSync(file).mode & 0o777, 0o600, 'the export holds password hashes: readable by its owner only');
     const written = JSON.parse(readFileSync(file, 'utf8'));
     assert.deepEqual(written.queues.map((q: any) => q.name).sort(), ['defs.audit-log', 'defs.new-orders']);
@@ -65,7 +85,10 @@ test('definitions exported from one broker and imported into a fresh one give th
 
     assert.deepEqual(await topology(target), await topology(source));
     const policies = await cliJson<any[]>(target, 'policies', 'list');
-    assert.deepEqual(policies.map((p) => [p.name, p.pattern, p.definition]), [['defs-limit', '^defs\\.', { 'max-length': 500 }]]);
+    assert.deepEqual(
+      policies.map((p) => [p.name, p.pattern, p.definition]),
+      [['defs-limit', '^defs\\.', { 'max-length': 500 }]],
+    );
     const summary = await cliJson(target, 'definitions', 'import', '--file', file);
     assert.equal(summary.result, 'imported');
     assert.equal(summary.queues, 2);
@@ -84,7 +107,20 @@ test('definitions export without --file prints the definitions JSON on stdout an
     const r = await cli(broker, 'definitions', 'export');
     assert.equal(r.code, 0, r.stderr);
     const definitions = JSON.parse(r.stdout); // stdout is the JSON alone
-    const counts = ['users', 'vhosts', 'permissions', 'topic_permissions', 'parameters', 'global_parameters', 'policies', 'queues', 'exchanges', 'bindings', 'topics', 'alert_rules']
+    const counts = [
+      'users',
+      'vhosts',
+      'permissions',
+      'topic_permissions',
+      'parameters',
+      'global_parameters',
+      'policies',
+      'queues',
+      'exchanges',
+      'bindings',
+      'topics',
+      'alert_rules',
+    ]
       .filter((section) => Array.isArray(definitions[section]))
       .map((section) => `${definitions[section].length} ${section}`);
     assert.ok(counts.some((c) => c.endsWith(' topics')) && counts.some((c) => c.endsWith(' alert_rules')));

@@ -26,17 +26,27 @@ function serve(args: string[], env: Record<string, string> = {}): { status: numb
 }
 
 test('status against the AMQP or Kafka port says the port did not answer HTTP', async () => {
-  for (const [port, why] of [[broker.amqpPort, 'HPE_INVALID_CONSTANT'], [broker.kafkaPort, 'ECONNRESET']] as const) {
+  for (const [port, why] of [
+    [broker.amqpPort, 'HPE_INVALID_CONSTANT'],
+    [broker.kafkaPort, 'ECONNRESET'],
+  ] as const) {
     const r = await runCli(['status', '--host', '127.0.0.1', '--http-port', String(port)]);
     assert.equal(r.code, 1);
-    assert.equal(r.stderr, `postbox status: 127.0.0.1:${port} did not answer HTTP (${why}): is it the AMQP or Kafka port? --http-port is the management API's port (default 15672)\n`);
+    assert.equal(
+      r.stderr,
+      `postbox status: 127.0.0.1:${port} did not answer HTTP (${why}): is it the AMQP or Kafka port? --http-port is the management API's port (default 15672)\n`,
+    );
   }
 });
 
 test('an unknown option is named in plain words, with a did-you-mean and the usage lines', async () => {
   const r = await cli(broker, 'queues', '--bogus');
   assert.equal(r.code, 2);
-  assert.equal(r.stderr, "postbox queues: unknown option --bogus\nUsage:\n  postbox queues [list] [--vhost <vhost>] [--json]\n" + r.stderr.slice(r.stderr.indexOf('  postbox queues declare')));
+  assert.equal(
+    r.stderr,
+    'postbox queues: unknown option --bogus\nUsage:\n  postbox queues [list] [--vhost <vhost>] [--json]\n' +
+      r.stderr.slice(r.stderr.indexOf('  postbox queues declare')),
+  );
   assert.match(r.stderr, /\nRun 'postbox queues --help' for every flag\.\n$/);
   const near = await cli(broker, 'publish', '--routing-kye', 'x');
   assert.equal(near.code, 2);
@@ -69,7 +79,7 @@ test('a bad setting value names the flag or the environment variable once', () =
   assert.equal(env.stderr, `postbox: POSTBOX_HEARTBEAT must be an integer 0..${Number.MAX_SAFE_INTEGER}, got 'soon'\n`);
 });
 
-test('serve --help puts every flag\'s description in one column and shows no empty default', () => {
+test("serve --help puts every flag's description in one column and shows no empty default", () => {
   const r = serve(['--help']);
   assert.equal(r.status, 0);
   assert.ok(!r.stdout.includes('(default ;'), 'an empty default is left out');
@@ -90,7 +100,7 @@ test('serve --help puts every flag\'s description in one column and shows no emp
   }
 });
 
-test('bench stops with the management API\'s error instead of trying port 5672', async () => {
+test("bench stops with the management API's error instead of trying port 5672", async () => {
   const port = await unusedPort();
   const r = await runCli(['bench', '--messages', '10', '--host', '127.0.0.1', '--http-port', String(port)]);
   assert.equal(r.code, 1);

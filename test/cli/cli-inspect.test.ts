@@ -91,7 +91,10 @@ test('queues --vhost shows only that vhost, and an unknown vhost exits 1 with th
     const och = await other.createChannel();
     await och.assertQueue('cli.elsewhere');
     const only = await cliJson<any[]>(broker, 'queues', '--vhost', OTHER_VHOST);
-    assert.deepEqual(only.map((q) => [q.vhost, q.name]), [[OTHER_VHOST, 'cli.elsewhere']]);
+    assert.deepEqual(
+      only.map((q) => [q.vhost, q.name]),
+      [[OTHER_VHOST, 'cli.elsewhere']],
+    );
     const all = await cliJson<any[]>(broker, 'queues');
     assert.ok(all.some((q) => q.name === 'cli.elsewhere') && all.some((q) => q.name === 'cli.q1'));
   } finally {
@@ -121,7 +124,11 @@ test('bindings lists queue and exchange bindings with their routing keys', async
   assert.ok(rows.some((r) => r.source === 'cli.topic' && r.destination === 'cli.fanout' && r.destination_type === 'exchange' && r.routing_key === 'audit.*'));
   assert.ok(rows.some((r) => r.source === '(AMQP default)' && r.destination === 'cli.q1' && r.routing_key === 'cli.q1'));
   const json = await cliJson<any[]>(broker, 'bindings', '--vhost', '/');
-  assert.ok(json.some((b) => b.source === 'cli.topic' && b.destination === 'cli.q1' && b.destination_type === 'queue' && b.routing_key === 'orders.#' && b.vhost === '/'));
+  assert.ok(
+    json.some(
+      (b) => b.source === 'cli.topic' && b.destination === 'cli.q1' && b.destination_type === 'queue' && b.routing_key === 'orders.#' && b.vhost === '/',
+    ),
+  );
 });
 
 test('an unreachable broker makes a command exit 1 with one clear line on stderr', async () => {
@@ -130,17 +137,22 @@ test('an unreachable broker makes a command exit 1 with one clear line on stderr
     const r = await runCli([...command, '--host', '127.0.0.1', '--http-port', String(port)]);
     assert.equal(r.code, 1, `${command.join(' ')}: ${r.stderr}`);
     assert.equal(r.stdout, '');
-    assert.match(r.stderr, new RegExp(`^postbox ${command[0]}: cannot reach the management API at http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\): is the broker running\\b.*\\n$`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^postbox ${command[0]}: cannot reach the management API at http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\): is the broker running\\b.*\\n$`,
+      ),
+    );
   }
 });
 
-test('wrong credentials exit 1 with the broker\'s reason', async () => {
+test("wrong credentials exit 1 with the broker's reason", async () => {
   const r = await cli(broker, 'status', '--user', 'guest', '--password', 'wrong');
   assert.equal(r.code, 1);
   assert.match(r.stderr, /\(HTTP 401\)\n$/);
 });
 
-test('wrong usage exits 2 and prints the reason and the command\'s usage', async () => {
+test("wrong usage exits 2 and prints the reason and the command's usage", async () => {
   const cases: [string[], RegExp][] = [
     [['queues', '--no-such-flag'], /^postbox queues: unknown option --no-such-flag\n/],
     [['publish', '--count', 'many'], /--count must be a whole number/],

@@ -42,7 +42,10 @@ test('the launcher works from any directory, and says what to run when the build
   const elsewhere = run(LAUNCHER, ['--version'], tmpdir());
   assert.deepEqual(elsewhere, { code: 0, stdout: `${PACKAGE.version}\n`, stderr: '' });
   // a copy of the launcher in a directory without dist/: one clear line, exit 1
-  const bare = spawnSync('sh', ['-c', `d=$(mktemp -d) && cp "${LAUNCHER}" "$d/postbox" && "$d/postbox" --help; code=$?; rm -rf "$d"; exit $code`], { encoding: 'utf8', timeout: GUARD_MS });
+  const bare = spawnSync('sh', ['-c', `d=$(mktemp -d) && cp "${LAUNCHER}" "$d/postbox" && "$d/postbox" --help; code=$?; rm -rf "$d"; exit $code`], {
+    encoding: 'utf8',
+    timeout: GUARD_MS,
+  });
   assert.equal(bare.status, 1);
   assert.match(bare.stderr, /dist\/src\/cli\/main\.js is missing: run 'npm ci' \(or 'npm run build'\)/);
 });

@@ -39,7 +39,10 @@ test('publish --count N puts N numbered messages in the queue, and consume gets 
 
   const consumed = await cli(broker, 'consume', '--queue', 'cli.bulk', '--count', String(BULK));
   assert.equal(consumed.code, 0, consumed.stderr);
-  assert.deepEqual(consumed.stdout.split('\n').slice(0, -1), Array.from({ length: BULK }, (_, i) => `order ${i + 1}`));
+  assert.deepEqual(
+    consumed.stdout.split('\n').slice(0, -1),
+    Array.from({ length: BULK }, (_, i) => `order ${i + 1}`),
+  );
   assert.equal(consumed.stderr, `got ${BULK} messages from queue 'cli.bulk' in vhost '/' (acknowledged)\n`);
   assert.equal(await readyCount(ch, 'cli.bulk'), 0);
 });
@@ -81,7 +84,10 @@ test('publish --file sends a text file with {n} numbered and a binary file byte 
     if (m === false) break;
     bodies.push(m.content);
   }
-  assert.deepEqual(bodies.map((b) => b.toString('hex')), [Buffer.from('line 1\n').toString('hex'), Buffer.from('line 2\n').toString('hex'), '00ff1080']);
+  assert.deepEqual(
+    bodies.map((b) => b.toString('hex')),
+    [Buffer.from('line 1\n').toString('hex'), Buffer.from('line 2\n').toString('hex'), '00ff1080'],
+  );
   const missing = await cli(broker, 'publish', '--routing-key', 'cli.files', '--file', join(scratch, 'absent'));
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /^postbox publish: cannot read --file .*absent/);
@@ -103,7 +109,13 @@ test('consume --requeue leaves the messages in the queue; consume stops early wh
 
   const all = await cli(broker, 'consume', '--queue', 'cli.peek', '--count', '10', '--ack');
   assert.equal(all.code, 0, all.stderr);
-  assert.deepEqual(all.stdout.split('\n').filter((l) => l !== '').sort(), ['p1', 'p2', 'p3', 'p4', 'p5']);
+  assert.deepEqual(
+    all.stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .sort(),
+    ['p1', 'p2', 'p3', 'p4', 'p5'],
+  );
   assert.match(all.stderr, /^got 5 messages from queue 'cli\.peek' in vhost '\/' \(acknowledged\)\n$/);
   assert.equal(await readyCount(ch, 'cli.peek'), 0);
 });

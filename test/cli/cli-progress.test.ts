@@ -71,7 +71,10 @@ test('publish and consume of many messages draw a bar that ends at 100% of the c
     // what the terminal shows once each erase-line has done its work: every body on a line of its own
     const shown = consumed.stdout.split('\r\n').map((line) => line.slice(line.lastIndexOf('\x1b[2K') + 1).replace(/^\[2K/, ''));
     const bodies = shown.filter((line) => /^m\d+$/.test(line));
-    assert.deepEqual(bodies, Array.from({ length: CONSUMED }, (_, i) => `m${i + 1}`));
+    assert.deepEqual(
+      bodies,
+      Array.from({ length: CONSUMED }, (_, i) => `m${i + 1}`),
+    );
     assert.match(consumed.stdout, new RegExp(`got ${CONSUMED} messages from queue 'progress.q'`));
     assert.equal(await readyCount(ch, 'progress.q'), 0);
   } finally {
@@ -81,7 +84,13 @@ test('publish and consume of many messages draw a bar that ends at 100% of the c
 
 test('definitions import of an indented export draws a bar that reaches 100% of the bytes sent, then says the broker is applying them', async () => {
   // an exported file is indented; the upload is the same definitions without indentation
-  const queues = Array.from({ length: 3000 }, (_, i) => ({ name: `progress.import.${i}`, vhost: '/', durable: true, auto_delete: false, arguments: { 'x-message-ttl': 60_000 } }));
+  const queues = Array.from({ length: 3000 }, (_, i) => ({
+    name: `progress.import.${i}`,
+    vhost: '/',
+    durable: true,
+    auto_delete: false,
+    arguments: { 'x-message-ttl': 60_000 },
+  }));
   const definitions = { vhosts: [{ name: '/' }], queues, exchanges: [], bindings: [] };
   const text = JSON.stringify(definitions, null, 2);
   assert.ok(JSON.stringify(definitions).length >= IMPORT_PROGRESS_MIN_BYTES, 'the upload is large enough for a bar');

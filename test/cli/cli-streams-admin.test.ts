@@ -35,11 +35,25 @@ async function committed(group: string, topic: string): Promise<string[]> {
 }
 
 test('topics create makes a topic Kafka clients see, with its partitions and configs; delete removes it', async () => {
-  const out = await cliOk(broker, 'topics', 'create', 'adm-orders', '--partitions', '3', '--config', 'retention.ms=3600000', '--config', 'cleanup.policy=delete');
+  const out = await cliOk(
+    broker,
+    'topics',
+    'create',
+    'adm-orders',
+    '--partitions',
+    '3',
+    '--config',
+    'retention.ms=3600000',
+    '--config',
+    'cleanup.policy=delete',
+  );
   assert.equal(out, "created topic 'adm-orders' with 3 partitions\n");
   const metadata = await admin.fetchTopicMetadata({ topics: ['adm-orders'] });
   assert.equal(metadata.topics[0]!.partitions.length, 3);
-  const configs = await admin.describeConfigs({ resources: [{ type: 2, name: 'adm-orders', configNames: ['retention.ms', 'cleanup.policy'] }], includeSynonyms: false });
+  const configs = await admin.describeConfigs({
+    resources: [{ type: 2, name: 'adm-orders', configNames: ['retention.ms', 'cleanup.policy'] }],
+    includeSynonyms: false,
+  });
   const entries = Object.fromEntries(configs.resources[0]!.configEntries.map((e) => [e.configName, e.configValue]));
   assert.deepEqual(entries, { 'retention.ms': '3600000', 'cleanup.policy': 'delete' });
 
@@ -60,9 +74,24 @@ test('groups reset-offsets prints the plan without --execute, and commits it wit
   const old = Date.parse('2026-01-01T00:00:00Z');
   const recent = Date.parse('2026-06-01T00:00:00Z');
   // two produce calls: two batches per partition, one old (offsets 0-3), one recent (offsets 4-5)
-  await producer.send({ topic: 'adm-reset', acks: -1, messages: [0, 0, 0, 0, 1, 1, 1, 1].map((partition, i) => ({ partition, value: `old-${i}`, timestamp: String(old) })) });
-  await producer.send({ topic: 'adm-reset', acks: -1, messages: [0, 0, 1, 1].map((partition, i) => ({ partition, value: `new-${i}`, timestamp: String(recent) })) });
-  await admin.setOffsets({ groupId: 'adm-billing', topic: 'adm-reset', partitions: [{ partition: 0, offset: '1' }, { partition: 1, offset: '2' }] });
+  await producer.send({
+    topic: 'adm-reset',
+    acks: -1,
+    messages: [0, 0, 0, 0, 1, 1, 1, 1].map((partition, i) => ({ partition, value: `old-${i}`, timestamp: String(old) })),
+  });
+  await producer.send({
+    topic: 'adm-reset',
+    acks: -1,
+    messages: [0, 0, 1, 1].map((partition, i) => ({ partition, value: `new-${i}`, timestamp: String(recent) })),
+  });
+  await admin.setOffsets({
+    groupId: 'adm-billing',
+    topic: 'adm-reset',
+    partitions: [
+      { partition: 0, offset: '1' },
+      { partition: 1, offset: '2' },
+    ],
+  });
 
   const dry = await cli(broker, 'groups', 'reset-offsets', 'adm-billing', '--topic', 'adm-reset', '--to-latest');
   assert.equal(dry.code, 0, dry.stderr);
@@ -112,7 +141,10 @@ test('groups reset-offsets refuses a group with members, and groups delete remov
     await joined;
     const refused = await cli(broker, 'groups', 'reset-offsets', 'adm-live-group', '--topic', 'adm-live', '--to-earliest', '--execute');
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /^postbox groups reset-offsets: Assignments can only be reset if the group 'adm-live-group' is inactive, but the current state is \w+\. \(HTTP 409\)\n$/);
+    assert.match(
+      refused.stderr,
+      /^postbox groups reset-offsets: Assignments can only be reset if the group 'adm-live-group' is inactive, but the current state is \w+\. \(HTTP 409\)\n$/,
+    );
     const busy = await cli(broker, 'groups', 'delete', 'adm-live-group');
     assert.equal(busy.code, 1);
     assert.match(busy.stderr, /has members \(HTTP 409\)\n$/);

@@ -65,7 +65,14 @@ test('topics lists each topic with its partitions and message count, and --parti
 test('groups shows a consumer group with its committed offsets and lag per partition', async () => {
   await admin.createTopics({ topics: [{ topic: 'cli-lag', numPartitions: 2 }], waitForLeaders: true });
   await produce('cli-lag', [10, 5]);
-  await admin.setOffsets({ groupId: 'cli-group', topic: 'cli-lag', partitions: [{ partition: 0, offset: '4' }, { partition: 1, offset: '5' }] });
+  await admin.setOffsets({
+    groupId: 'cli-group',
+    topic: 'cli-lag',
+    partitions: [
+      { partition: 0, offset: '4' },
+      { partition: 1, offset: '5' },
+    ],
+  });
 
   const json = await cliJson<any[]>(broker, 'groups');
   const group = json.find((g) => g.group_id === 'cli-group');

@@ -86,9 +86,23 @@ test('exchanges declare and bindings add route a message; bindings delete and ex
 
   // exchange to exchange
   await cliOk(broker, 'exchanges', 'declare', 'topo.fanout', '--type', 'fanout', '--transient');
-  await cliOk(broker, 'bindings', 'add', '--source', 'topo.events', '--destination', 'topo.fanout', '--destination-type', 'exchange', '--routing-key', 'audit.*');
+  await cliOk(
+    broker,
+    'bindings',
+    'add',
+    '--source',
+    'topo.events',
+    '--destination',
+    'topo.fanout',
+    '--destination-type',
+    'exchange',
+    '--routing-key',
+    'audit.*',
+  );
   const bindings = await cliJson<any[]>(broker, 'bindings');
-  assert.ok(bindings.some((b) => b.source === 'topo.events' && b.destination === 'topo.fanout' && b.destination_type === 'exchange' && b.routing_key === 'audit.*'));
+  assert.ok(
+    bindings.some((b) => b.source === 'topo.events' && b.destination === 'topo.fanout' && b.destination_type === 'exchange' && b.routing_key === 'audit.*'),
+  );
   const e = (await cliJson<any[]>(broker, 'exchanges')).find((x) => x.name === 'topo.fanout');
   assert.deepEqual([e.type, e.durable], ['fanout', false]);
 
@@ -128,7 +142,10 @@ test('consume --peek prints the messages and leaves them in the queue', async ()
 test('a mistyped action gets a did-you-mean and the usage, and "list" names the listing', async () => {
   const r = await cli(broker, 'queues', 'delcare', 'x');
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /^postbox queues: unknown action 'delcare' \(did you mean 'declare'\?\); the actions are list, declare, delete\nUsage:\n  postbox queues \[list\]/);
+  assert.match(
+    r.stderr,
+    /^postbox queues: unknown action 'delcare' \(did you mean 'declare'\?\); the actions are list, declare, delete\nUsage:\n  postbox queues \[list\]/,
+  );
   const list = await cliJson<any[]>(broker, 'queues', 'list');
   assert.ok(list.some((q) => q.name === 'topo.peek'));
 });

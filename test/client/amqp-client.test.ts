@@ -41,11 +41,20 @@ test('a frame handler takes the deliveries as they arrive, and the frame it decl
     else return type === FRAME_BODY;
     return true;
   };
-  const consume = { id: M_BASIC_CONSUME, args: { ticket: 0, queue: 'handler-q', consumerTag: 'h', noLocal: false, noAck: true, exclusive: false, nowait: false, arguments: {} } } as const;
+  const consume = {
+    id: M_BASIC_CONSUME,
+    args: { ticket: 0, queue: 'handler-q', consumerTag: 'h', noLocal: false, noAck: true, exclusive: false, nowait: false, arguments: {} },
+  } as const;
   assert.equal((await c.call(1, consume, M_BASIC_CONSUME_OK)).consumerTag, 'h');
   await waitFor(() => tags.length === 50, 10_000, '50 deliveries');
-  assert.deepEqual(tags, Array.from({ length: 50 }, (_, i) => i + 1));
-  assert.equal(bodyBytes, Array.from({ length: 50 }, (_, i) => `message ${i}`.length).reduce((a, b) => a + b));
+  assert.deepEqual(
+    tags,
+    Array.from({ length: 50 }, (_, i) => i + 1),
+  );
+  assert.equal(
+    bodyBytes,
+    Array.from({ length: 50 }, (_, i) => `message ${i}`.length).reduce((a, b) => a + b),
+  );
   await c.close();
 });
 
@@ -53,7 +62,10 @@ test('with onFailure, a channel.close for the call waiting on it rejects that ca
   const failures: Error[] = [];
   const c = await AmqpClient.open(broker.amqpPort, { onFailure: (err) => failures.push(err) });
   await c.openChannel(1);
-  const passive = { id: M_QUEUE_DECLARE, args: { ticket: 0, queue: 'no-such-queue', passive: true, durable: false, exclusive: false, autoDelete: false, nowait: false, arguments: {} } } as const;
+  const passive = {
+    id: M_QUEUE_DECLARE,
+    args: { ticket: 0, queue: 'no-such-queue', passive: true, durable: false, exclusive: false, autoDelete: false, nowait: false, arguments: {} },
+  } as const;
   await assert.rejects(c.call(1, passive, M_QUEUE_DECLARE_OK), /the broker closed channel 1: 404 NOT_FOUND.*\(in queue\.declare\)/);
   assert.deepEqual(failures, [], 'the waiting call heard it, not onFailure');
   // close-ok went out: the broker opens channel 1 again (before close-ok it would ignore channel.open there)

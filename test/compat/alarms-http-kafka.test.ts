@@ -65,12 +65,22 @@ test('while the disk alarm is on an HTTP publish is refused with 503 naming the 
   try {
     assert.equal((await http(broker, 'PUT', '/api/queues/%2F/alarm.http', { durable: false })).status, 201);
     broker.core.alarm!.disk.setLimit(Number.MAX_SAFE_INTEGER);
-    const refused = await http(broker, 'POST', '/api/exchanges/%2F/amq.default/publish', { routing_key: 'alarm.http', payload: 'x', payload_encoding: 'string', properties: {} });
+    const refused = await http(broker, 'POST', '/api/exchanges/%2F/amq.default/publish', {
+      routing_key: 'alarm.http',
+      payload: 'x',
+      payload_encoding: 'string',
+      properties: {},
+    });
     assert.equal(refused.status, 503);
     assert.match(refused.body.reason, /resource alarm \(low on disk\): publishing is blocked/);
     assert.equal((await http(broker, 'GET', '/api/queues/%2F/alarm.http')).body.messages, 0);
     broker.core.alarm!.disk.setLimit(0);
-    const accepted = await http(broker, 'POST', '/api/exchanges/%2F/amq.default/publish', { routing_key: 'alarm.http', payload: 'x', payload_encoding: 'string', properties: {} });
+    const accepted = await http(broker, 'POST', '/api/exchanges/%2F/amq.default/publish', {
+      routing_key: 'alarm.http',
+      payload: 'x',
+      payload_encoding: 'string',
+      properties: {},
+    });
     assert.deepEqual([accepted.status, accepted.body], [200, { routed: true }]);
     assert.equal((await http(broker, 'GET', '/api/queues/%2F/alarm.http')).body.messages, 1);
   } finally {

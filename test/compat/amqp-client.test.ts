@@ -83,7 +83,10 @@ test('amqp-client publishes in confirm mode and every publish resolves once conf
   await ch.confirmSelect();
   await ch.queueDeclare('ac-confirm', { durable: true });
   const tags = await Promise.all(Array.from({ length: 20 }, (_, i) => ch.basicPublish('', 'ac-confirm', `m${i}`, { deliveryMode: 2 })));
-  assert.deepEqual(tags, Array.from({ length: 20 }, (_, i) => i + 1));
+  assert.deepEqual(
+    tags,
+    Array.from({ length: 20 }, (_, i) => i + 1),
+  );
   const declared = await ch.queueDeclare('ac-confirm', { passive: true });
   assert.equal(declared.messageCount, 20);
   await client.close();

@@ -45,7 +45,10 @@ describe('amqplib: publisher confirms and transactions', () => {
     }
     await ch.waitForConfirms();
     assert.equal(acked.length, 50);
-    assert.deepEqual(acked, [...acked].sort((a, b) => a - b));
+    assert.deepEqual(
+      acked,
+      [...acked].sort((a, b) => a - b),
+    );
     await ch.deleteQueue('t.confirm.fan.1');
     await ch.close();
   });
@@ -96,7 +99,10 @@ describe('amqplib: publisher confirms and transactions', () => {
     await ch.checkQueue('t.tx.commit');
     assert.equal(got.messages.length, 0);
     await tx.commit();
-    assert.deepEqual((await got.done).map((m) => m.content.toString()), ['a', 'b', 'c']);
+    assert.deepEqual(
+      (await got.done).map((m) => m.content.toString()),
+      ['a', 'b', 'c'],
+    );
     await consumer.close();
     await ch.close();
   });

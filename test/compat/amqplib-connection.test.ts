@@ -30,10 +30,7 @@ describe('amqplib: connections', () => {
     const ch = await c.createChannel();
     await ch.checkExchange('amq.direct');
     await c.close();
-    await assert.rejects(
-      amqp.connect(`${base()}`, { credentials: amqp.credentials.amqplain('guest', 'nope') }),
-      /403 \(ACCESS-REFUSED\)/,
-    );
+    await assert.rejects(amqp.connect(`${base()}`, { credentials: amqp.credentials.amqplain('guest', 'nope') }), /403 \(ACCESS-REFUSED\)/);
   });
 
   test('opening an unknown vhost fails with 530 NOT_ALLOWED', async () => {
@@ -148,7 +145,10 @@ describe('amqplib: connections', () => {
     assert.equal(later.messages.length, 0);
     await hch.close();
     const again = await later.done;
-    assert.deepEqual(again.map((m) => m.content.toString()), ['m0', 'm1', 'm2']);
+    assert.deepEqual(
+      again.map((m) => m.content.toString()),
+      ['m0', 'm1', 'm2'],
+    );
     assert.ok(again.every((m) => m.fields.redelivered));
     await holder.close();
     await other.close();

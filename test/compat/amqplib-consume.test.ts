@@ -184,7 +184,11 @@ describe('amqplib: consuming and acknowledging', () => {
       if (m === false) break;
       back.push([m.content.toString(), m.fields.redelivered]);
     }
-    assert.deepEqual(back, [['m0', true], ['m1', true], ['m2', true]]);
+    assert.deepEqual(back, [
+      ['m0', true],
+      ['m1', true],
+      ['m2', true],
+    ]);
     ch.ack(ms[3]!);
     await ch.close();
   });
@@ -317,7 +321,10 @@ describe('amqplib: consuming and acknowledging', () => {
     await ch.recover();
     const all = await got.done;
     assert.deepEqual(bodies(all), ['r0', 'r1', 'r0', 'r1']);
-    assert.deepEqual(all.map((m) => m.fields.redelivered), [false, false, true, true]);
+    assert.deepEqual(
+      all.map((m) => m.fields.redelivered),
+      [false, false, true, true],
+    );
     ch.ack(all[3]!, true); // the old tags were forgotten by recover; only the new ones are ackable
     assert.equal(await readyCount(ch, 'c.recover'), 0);
     await ch.close();
@@ -411,7 +418,10 @@ describe('amqplib: consuming and acknowledging', () => {
     for (let i = 0; i < 3; i++) ch.sendToQueue('c.priority', text(`m${i}`));
     await waitForCount(high, 2);
     await waitFor(() => low.length >= 1, 10_000, 'overflow to the low-priority consumer');
-    assert.deepEqual(high.map((m) => m.content.toString()), ['m0', 'm1']);
+    assert.deepEqual(
+      high.map((m) => m.content.toString()),
+      ['m0', 'm1'],
+    );
     assert.deepEqual(low, ['m2']);
     await ch.close();
   });

@@ -68,16 +68,23 @@ describe('amqplib: x-delayed-message exchanges', () => {
     const arrivals: Array<[string, number]> = [];
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
-    await ch.consume(queue, (m) => {
-      if (m === null) return;
-      arrivals.push([m.content.toString(), Date.now()]);
-      if (arrivals.length === 2) finish();
-    }, { noAck: true });
+    await ch.consume(
+      queue,
+      (m) => {
+        if (m === null) return;
+        arrivals.push([m.content.toString(), Date.now()]);
+        if (arrivals.length === 2) finish();
+      },
+      { noAck: true },
+    );
     const publishedAt = Date.now();
     ch.publish('dl.order', '', text('600'), { headers: { 'x-delay': 600 } });
     ch.publish('dl.order', '', text('300'), { headers: { 'x-delay': 300 } });
     await done;
-    assert.deepEqual(arrivals.map((a) => a[0]), ['300', '600']);
+    assert.deepEqual(
+      arrivals.map((a) => a[0]),
+      ['300', '600'],
+    );
     assert.ok(arrivals[0]![1] - publishedAt >= 300);
     assert.ok(arrivals[1]![1] - publishedAt >= 600);
     await ch.close();
@@ -97,7 +104,10 @@ describe('amqplib: x-delayed-message exchanges', () => {
     ch.publish('dl.topic', 'orders.end', text('end'), { headers: { 'x-delay': 400 } });
     const messages = await got.done;
     assert.ok(Date.now() - publishedAt >= 400);
-    assert.deepEqual(messages.map((m) => m.content.toString()), ['order', 'end']);
+    assert.deepEqual(
+      messages.map((m) => m.content.toString()),
+      ['order', 'end'],
+    );
     assert.deepEqual(await drainBodies(ch, queue), []);
     await ch.close();
   });
@@ -112,7 +122,10 @@ describe('amqplib: x-delayed-message exchanges', () => {
     ch.publish('dl.headers', '', text('us'), { headers: { 'x-delay': 100, region: 'us' } });
     ch.publish('dl.headers', '', text('eu'), { headers: { 'x-delay': 100, region: 'eu' } });
     ch.publish('dl.headers', '', text('eu-end'), { headers: { 'x-delay': 300, region: 'eu' } });
-    assert.deepEqual((await got.done).map((m) => m.content.toString()), ['eu', 'eu-end']);
+    assert.deepEqual(
+      (await got.done).map((m) => m.content.toString()),
+      ['eu', 'eu-end'],
+    );
     await ch.close();
   });
 
@@ -272,7 +285,10 @@ describe('amqplib: x-delayed-message exchanges', () => {
     const got = collect(ch, queue, 1, { noAck: true });
     await got.consumerTag;
     ch.publish('dl.deleted', 'k', text('kept'), { headers: { 'x-delay': 400 } });
-    assert.deepEqual((await got.done).map((m) => m.content.toString()), ['kept']);
+    assert.deepEqual(
+      (await got.done).map((m) => m.content.toString()),
+      ['kept'],
+    );
     assert.deepEqual(await drainBodies(ch, queue), []);
     await ch.deleteExchange('dl.deleted');
     await ch.close();
@@ -316,7 +332,10 @@ describe('amqplib: x-delayed-message across a broker restart', () => {
     const got = collect(ch3, 'dl.restart.q', 2, { noAck: true });
     const messages: ConsumeMessage[] = await got.done;
     assert.ok(Date.now() - publishedAt >= 2000);
-    assert.deepEqual(messages.map((m) => m.content.toString()), ['first', 'second']);
+    assert.deepEqual(
+      messages.map((m) => m.content.toString()),
+      ['first', 'second'],
+    );
     assert.deepEqual(await drainBodies(ch3, 'dl.restart.q'), []);
     await conn.close();
   });

@@ -257,7 +257,10 @@ describe('amqplib: queues', () => {
     const bodies = Array.from({ length: 200 }, (_, i) => `m${i}`);
     for (const b of bodies) ch.sendToQueue('q.fifo', text(b));
     const got = collect(ch, 'q.fifo', bodies.length, { noAck: true });
-    assert.deepEqual((await got.done).map((m) => m.content.toString()), bodies);
+    assert.deepEqual(
+      (await got.done).map((m) => m.content.toString()),
+      bodies,
+    );
     await ch.close();
   });
 });

@@ -21,14 +21,32 @@ async function runSmoke(module: string, hint: string, script: string): Promise<s
 }
 
 // zstd needs node:zlib's (Node 22.15+, 23.8+); without it the broker answers UNSUPPORTED_COMPRESSION_TYPE
-test('confluent-kafka creates a topic, produces idempotently with zstd, consumes in a group, commits and deletes', { skip: zstdUnavailableReason() ?? false }, async () => {
-  const lines = await runSmoke('confluent_kafka', 'install it with `apt-get install python3-confluent-kafka`', 'test/compat/kafka_confluent_smoke.py');
-  assert.deepEqual(lines, ['created ck-events', 'produced 100 idempotent', 'consumed 100 in key order', 'committed 100', 'watermarks match', 'deleted ck-events']);
-});
+test(
+  'confluent-kafka creates a topic, produces idempotently with zstd, consumes in a group, commits and deletes',
+  { skip: zstdUnavailableReason() ?? false },
+  async () => {
+    const lines = await runSmoke('confluent_kafka', 'install it with `apt-get install python3-confluent-kafka`', 'test/compat/kafka_confluent_smoke.py');
+    assert.deepEqual(lines, [
+      'created ck-events',
+      'produced 100 idempotent',
+      'consumed 100 in key order',
+      'committed 100',
+      'watermarks match',
+      'deleted ck-events',
+    ]);
+  },
+);
 
 test('kafka-python creates a topic, produces with gzip, reads from the beginning and by time, consumes in a group and commits', async () => {
   const lines = await runSmoke('kafka', 'install it with `apt-get install python3-kafka`', 'test/compat/kafka_python_smoke.py');
-  assert.deepEqual(lines, ['created kp-orders', 'produced 60', 'read 60 from the beginning', 'offsets by time', 'group consumed and committed 60', 'deleted kp-orders']);
+  assert.deepEqual(lines, [
+    'created kp-orders',
+    'produced 60',
+    'read 60 from the beginning',
+    'offsets by time',
+    'group consumed and committed 60',
+    'deleted kp-orders',
+  ]);
 });
 
 test("kafka-python's delete_consumer_groups deletes a group with committed offsets and reports an unknown one", async () => {

@@ -54,7 +54,10 @@ function checkRebalance(report: RebalanceReport): void {
   assert.deepEqual([...a, ...b].sort(), ALL);
 
   // each member fetched exactly its own partitions, in order, and nothing of the other's
-  for (const [member, owned] of [['a', a], ['b', b]] as const) {
+  for (const [member, owned] of [
+    ['a', a],
+    ['b', b],
+  ] as const) {
     const received = report.beforeLeave[member];
     assert.deepEqual(Object.keys(received).map(Number).sort(), owned, `${member} received from its partitions only`);
     for (const p of owned) assert.deepEqual(received[String(p)], produced('before', p), `${member} partition ${p}`);
@@ -81,13 +84,22 @@ test('with librdkafka, a static member (group.instance.id) restarted within its 
     const { code, stdout, stderr } = await run(python, [findRepoFile('test/compat/kafka_static_member.py'), String(broker.kafkaPort)]);
     assert.equal(code, 0, `kafka_static_member.py failed (exit ${String(code)}):\n${stdout}\n${stderr}`);
     const lines = stdout.trim().split('\n');
-    const report = JSON.parse(lines[lines.length - 1]!) as { a: number[]; b: number[]; b2: number[]; aEventsAfterRestart: unknown[]; b2Received: Array<[number, string]> };
+    const report = JSON.parse(lines[lines.length - 1]!) as {
+      a: number[];
+      b: number[];
+      b2: number[];
+      aEventsAfterRestart: unknown[];
+      b2Received: Array<[number, string]>;
+    };
     assert.ok(report.a.length > 0 && report.b.length > 0);
     assert.deepEqual([...report.a, ...report.b].sort(), ALL);
     assert.deepEqual(report.b2, report.b, 'the restarted member owns what it owned before');
     assert.deepEqual(report.aEventsAfterRestart, [], 'the other member saw no revoke and no new assignment');
     // it resumed at the commits: only the second round, from its own partitions
-    assert.deepEqual(report.b2Received, report.b.map((p) => [p, `second-p${p}`]));
+    assert.deepEqual(
+      report.b2Received,
+      report.b.map((p) => [p, `second-p${p}`]),
+    );
     // closed static members send no LeaveGroup: both instances stay members until their sessions time out
     const group = broker.groups.describeGroup('static-group')!;
     assert.equal(group.state, 'Stable');

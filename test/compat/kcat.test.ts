@@ -29,8 +29,14 @@ async function kcatOk(args: string[], input?: string): Promise<string> {
 
 test('kcat lists the broker and the topics with their partitions (-L -J)', async () => {
   await broker.streams.createTopic('kcat-listed', 3, {});
-  const metadata = JSON.parse(await kcatOk(['-L', '-J'])) as { brokers: Array<{ id: number; name: string }>; topics: Array<{ topic: string; partitions: unknown[] }> };
-  assert.deepEqual(metadata.brokers.map((b) => b.id), [0]);
+  const metadata = JSON.parse(await kcatOk(['-L', '-J'])) as {
+    brokers: Array<{ id: number; name: string }>;
+    topics: Array<{ topic: string; partitions: unknown[] }>;
+  };
+  assert.deepEqual(
+    metadata.brokers.map((b) => b.id),
+    [0],
+  );
   const listed = metadata.topics.find((t) => t.topic === 'kcat-listed');
   assert.equal(listed?.partitions.length, 3);
 });
@@ -54,7 +60,10 @@ test('kcat consumes from an absolute offset and from the end minus N', async () 
   const topic = 'kcat-offsets';
   await kcatOk(['-P', '-t', topic, '-X', 'acks=all'], Array.from({ length: 30 }, (_, i) => `m${i}`).join('\n') + '\n');
   const fromTen = await kcatOk(['-C', '-t', topic, '-o', '10', '-e', '-q', '-f', '%o ']);
-  assert.deepEqual(fromTen.trim().split(' ').map(Number), Array.from({ length: 20 }, (_, i) => 10 + i));
+  assert.deepEqual(
+    fromTen.trim().split(' ').map(Number),
+    Array.from({ length: 20 }, (_, i) => 10 + i),
+  );
   const lastFive = await kcatOk(['-C', '-t', topic, '-o', '-5', '-e', '-q', '-f', '%s ']);
   assert.deepEqual(lastFive.trim().split(' '), ['m25', 'm26', 'm27', 'm28', 'm29']);
 });

@@ -110,17 +110,48 @@ test('kcat produces and consumes with security.protocol=SSL, and Metadata sends 
   assert.equal(consumed.code, 0, consumed.stderr);
   assert.deepEqual(consumed.stdout.trim().split('\n'), ['one', 'two', 'three']);
   const overTls = JSON.parse((await run(kcat, [...ssl, '-L', '-J'])).stdout) as { brokers: Array<{ name: string }> };
-  assert.deepEqual(overTls.brokers.map((b) => b.name), [`127.0.0.1:${broker.kafkaTlsPort}`]);
+  assert.deepEqual(
+    overTls.brokers.map((b) => b.name),
+    [`127.0.0.1:${broker.kafkaTlsPort}`],
+  );
   const plain = JSON.parse((await run(kcat, ['-b', `127.0.0.1:${broker.kafkaPort}`, '-L', '-J'])).stdout) as { brokers: Array<{ name: string }> };
-  assert.deepEqual(plain.brokers.map((b) => b.name), [`127.0.0.1:${broker.kafkaPort}`]);
+  assert.deepEqual(
+    plain.brokers.map((b) => b.name),
+    [`127.0.0.1:${broker.kafkaPort}`],
+  );
 });
 
 test('kcat with security.protocol=SASL_SSL and SCRAM-SHA-256 logs in as a broker user over the TLS listener, and a wrong password is refused', async () => {
   const kcat = await requireCommand('kcat', '-V', 'install it with `apt-get install kcat`');
   const auth = { Authorization: 'Basic ' + Buffer.from('guest:guest').toString('base64'), 'Content-Type': 'application/json' };
-  assert.equal((await fetch(`${broker.httpUrl}/api/users/sasl-tls`, { method: 'PUT', headers: auth, body: JSON.stringify({ password: 's3cret', tags: '' }) })).status, 201);
-  assert.equal((await fetch(`${broker.httpUrl}/api/permissions/%2F/sasl-tls`, { method: 'PUT', headers: auth, body: JSON.stringify({ configure: '.*', write: '.*', read: '.*' }) })).status, 201);
-  const saslSsl = (password: string): string[] => ['-b', `127.0.0.1:${broker.kafkaTlsPort}`, '-X', 'security.protocol=SASL_SSL', '-X', `ssl.ca.location=${certs.ca}`, '-X', 'sasl.mechanisms=SCRAM-SHA-256', '-X', 'sasl.username=sasl-tls', '-X', `sasl.password=${password}`];
+  assert.equal(
+    (await fetch(`${broker.httpUrl}/api/users/sasl-tls`, { method: 'PUT', headers: auth, body: JSON.stringify({ password: 's3cret', tags: '' }) })).status,
+    201,
+  );
+  assert.equal(
+    (
+      await fetch(`${broker.httpUrl}/api/permissions/%2F/sasl-tls`, {
+        method: 'PUT',
+        headers: auth,
+        body: JSON.stringify({ configure: '.*', write: '.*', read: '.*' }),
+      })
+    ).status,
+    201,
+  );
+  const saslSsl = (password: string): string[] => [
+    '-b',
+    `127.0.0.1:${broker.kafkaTlsPort}`,
+    '-X',
+    'security.protocol=SASL_SSL',
+    '-X',
+    `ssl.ca.location=${certs.ca}`,
+    '-X',
+    'sasl.mechanisms=SCRAM-SHA-256',
+    '-X',
+    'sasl.username=sasl-tls',
+    '-X',
+    `sasl.password=${password}`,
+  ];
   const produced = await run(kcat, [...saslSsl('s3cret'), '-P', '-t', 'sasl-ssl', '-X', 'acks=all'], 'secret one\n');
   assert.equal(produced.code, 0, produced.stderr);
   const consumed = await run(kcat, [...saslSsl('s3cret'), '-C', '-t', 'sasl-ssl', '-o', 'beginning', '-e', '-q']);
@@ -132,12 +163,22 @@ test('kcat with security.protocol=SASL_SSL and SCRAM-SHA-256 logs in as a broker
 });
 
 test('kafkajs with ssl produces and consumes through the TLS listener (it reconnects to the advertised TLS port)', async () => {
-  const kafka = new Kafka({ brokers: [`127.0.0.1:${broker.kafkaTlsPort}`], ssl: { ca: [readFileSync(certs.ca)], servername: 'localhost' }, logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    brokers: [`127.0.0.1:${broker.kafkaTlsPort}`],
+    ssl: { ca: [readFileSync(certs.ca)], servername: 'localhost' },
+    logLevel: logLevel.NOTHING,
+  });
   const admin = kafka.admin();
   await admin.connect();
-  const described = await admin.describeConfigs({ resources: [{ type: BROKER_RESOURCE, name: '0', configNames: ['advertised.listeners'] }], includeSynonyms: false });
+  const described = await admin.describeConfigs({
+    resources: [{ type: BROKER_RESOURCE, name: '0', configNames: ['advertised.listeners'] }],
+    includeSynonyms: false,
+  });
   await admin.disconnect();
-  assert.deepEqual(described.resources[0]?.configEntries.map((e) => e.configValue), [`SSL://127.0.0.1:${broker.kafkaTlsPort}`]);
+  assert.deepEqual(
+    described.resources[0]?.configEntries.map((e) => e.configValue),
+    [`SSL://127.0.0.1:${broker.kafkaTlsPort}`],
+  );
   const producer = kafka.producer();
   await producer.connect();
   await producer.send({ topic: 'tls-kafkajs', messages: [{ value: 'via kafkajs' }] });
@@ -173,10 +214,13 @@ test('curl --cacert reads the management API over HTTPS, which lists the TLS lis
 function connectWithVersion(port: number, version: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3'): Promise<string> {
   return new Promise((resolve, reject) => {
     // SECLEVEL=0: let this client offer TLS 1.1 at all (OpenSSL 3 refuses to by default), so the refusal is the broker's
-    const socket: TLSSocket = tlsConnect({ host: '127.0.0.1', port, ca: readFileSync(certs.ca), servername: 'localhost', minVersion: version, maxVersion: version, ciphers: 'DEFAULT@SECLEVEL=0' }, () => {
-      resolve(socket.getProtocol() ?? '');
-      socket.end();
-    });
+    const socket: TLSSocket = tlsConnect(
+      { host: '127.0.0.1', port, ca: readFileSync(certs.ca), servername: 'localhost', minVersion: version, maxVersion: version, ciphers: 'DEFAULT@SECLEVEL=0' },
+      () => {
+        resolve(socket.getProtocol() ?? '');
+        socket.end();
+      },
+    );
     socket.on('error', reject);
   });
 }
@@ -242,7 +286,16 @@ test('postbox serve reloads its certificate on SIGHUP', async () => {
 });
 
 test('plain listeners set to port -1 are not listened on, while the TLS ones serve', async () => {
-  const b = await startTestBroker({ tlsCert: certs.cert, tlsKey: certs.key, amqpPort: -1, httpPort: -1, kafkaPort: -1, amqpsPort: 0, httpsPort: 0, kafkaTlsPort: 0 });
+  const b = await startTestBroker({
+    tlsCert: certs.cert,
+    tlsKey: certs.key,
+    amqpPort: -1,
+    httpPort: -1,
+    kafkaPort: -1,
+    amqpsPort: 0,
+    httpsPort: 0,
+    kafkaTlsPort: 0,
+  });
   try {
     assert.deepEqual([b.amqpPort, b.httpPort, b.kafkaPort], [-1, -1, -1]);
     const result = await curl(`https://localhost:${b.httpsPort}/api/overview`);
@@ -257,21 +310,70 @@ test('plain listeners set to port -1 are not listened on, while the TLS ones ser
 });
 
 test('postbox serve with --amqp-port -1 opens no AMQP port and says so; --tls-verify-peer alone turns client certificates on', async () => {
-  const tls = ['--tls-cert', certs.cert, '--tls-key', certs.key, '--tls-ca', certs.ca, '--tls-verify-peer', '--amqps-port', '0', '--https-port', '0', '--kafka-tls-port', '0'];
+  const tls = [
+    '--tls-cert',
+    certs.cert,
+    '--tls-key',
+    certs.key,
+    '--tls-ca',
+    certs.ca,
+    '--tls-verify-peer',
+    '--amqps-port',
+    '0',
+    '--https-port',
+    '0',
+    '--kafka-tls-port',
+    '0',
+  ];
   const result = await runRefusedBroker(['--data-dir', dataDir(), '--host', '127.0.0.1', '--amqp-port', '-1', '--http-port', '0', '--kafka-port', '0', ...tls]);
   assert.ok(result.started, result.output);
-  assert.match(result.output, /ready: amqp off; http on port \d+; kafka on port \d+; amqps on port \d+; https on port \d+; kafka SSL on port \d+; TLS certificate CN=localhost \(serial 03E9, valid until [^)]+\), client certificates required;/);
+  assert.match(
+    result.output,
+    /ready: amqp off; http on port \d+; kafka on port \d+; amqps on port \d+; https on port \d+; kafka SSL on port \d+; TLS certificate CN=localhost \(serial 03E9, valid until [^)]+\), client certificates required;/,
+  );
 });
 
 test('a TLS key file that cannot be read, or a TLS port in use, stops postbox serve with one line naming the flag', async () => {
-  const missingKey = await runRefusedBroker(['--data-dir', dataDir(), '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--tls-cert', certs.cert, '--tls-key', `${certs.dir}/missing.key`]);
+  const missingKey = await runRefusedBroker([
+    '--data-dir',
+    dataDir(),
+    '--host',
+    '127.0.0.1',
+    '--amqp-port',
+    '0',
+    '--http-port',
+    '0',
+    '--kafka-port',
+    '0',
+    '--tls-cert',
+    certs.cert,
+    '--tls-key',
+    `${certs.dir}/missing.key`,
+  ]);
   assert.equal(missingKey.code, 1);
   assert.equal(missingKey.output.trim(), `postbox: cannot load the TLS certificate: --tls-key ${certs.dir}/missing.key: no such file`);
   const taken = createServer();
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
   const port = (taken.address() as AddressInfo).port;
   try {
-    const inUse = await runRefusedBroker(['--data-dir', dataDir(), '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--tls-cert', certs.cert, '--tls-key', certs.key, '--amqps-port', String(port)]);
+    const inUse = await runRefusedBroker([
+      '--data-dir',
+      dataDir(),
+      '--host',
+      '127.0.0.1',
+      '--amqp-port',
+      '0',
+      '--http-port',
+      '0',
+      '--kafka-port',
+      '0',
+      '--tls-cert',
+      certs.cert,
+      '--tls-key',
+      certs.key,
+      '--amqps-port',
+      String(port),
+    ]);
     assert.equal(inUse.code, 1);
     assert.equal(inUse.output.trim(), `postbox: cannot listen for AMQP over TLS on 127.0.0.1:${port} (--amqps-port): address already in use`);
   } finally {
@@ -280,7 +382,11 @@ test('a TLS key file that cannot be read, or a TLS port in use, stops postbox se
 });
 
 test('the TLS settings are checked together: a certificate needs its key, verifying peers needs the CA; -1 turns a port off, -2 is refused', () => {
-  const refused = (flags: Record<string, string>, pattern: RegExp): void => assert.throws(() => buildConfig({ flags }), (e: Error) => e instanceof ConfigError && pattern.test(e.message));
+  const refused = (flags: Record<string, string>, pattern: RegExp): void =>
+    assert.throws(
+      () => buildConfig({ flags }),
+      (e: Error) => e instanceof ConfigError && pattern.test(e.message),
+    );
   refused({ '--tls-cert': 'server.pem' }, /--tls-cert needs --tls-key/);
   refused({ '--tls-key': 'server.key' }, /--tls-key needs --tls-cert/);
   refused({ '--tls-cert': 'server.pem', '--tls-key': 'server.key', '--tls-verify-peer': 'true' }, /--tls-verify-peer needs --tls-ca/);
@@ -292,7 +398,15 @@ test('the TLS settings are checked together: a certificate needs its key, verify
 // ---------------------------------------------------------------- client certificates (--tls-verify-peer)
 
 test('with --tls-verify-peer a client certificate logs in with EXTERNAL as its CN, and clients without a valid one are refused', async () => {
-  const b = await startTestBroker({ tlsCert: certs.cert, tlsKey: certs.key, tlsCa: certs.ca, tlsVerifyPeer: true, amqpsPort: 0, httpsPort: 0, kafkaTlsPort: 0 });
+  const b = await startTestBroker({
+    tlsCert: certs.cert,
+    tlsKey: certs.key,
+    tlsCa: certs.ca,
+    tlsVerifyPeer: true,
+    amqpsPort: 0,
+    httpsPort: 0,
+    kafkaTlsPort: 0,
+  });
   try {
     const guest = certs.issueClient('guest');
     const ca = [readFileSync(certs.ca)];
@@ -300,7 +414,9 @@ test('with --tls-verify-peer a client certificate logs in with EXTERNAL as its C
     const conn = await amqp.connect(`amqps://localhost:${b.amqpsPort}`, withCert);
     const ch = await conn.createChannel();
     await ch.assertQueue('tls-external');
-    const connections = JSON.parse((await curl(`https://localhost:${b.httpsPort}/api/connections`, ['--cert', guest.cert, '--key', guest.key])).stdout) as Array<Record<string, unknown>>;
+    const connections = JSON.parse(
+      (await curl(`https://localhost:${b.httpsPort}/api/connections`, ['--cert', guest.cert, '--key', guest.key])).stdout,
+    ) as Array<Record<string, unknown>>;
     assert.deepEqual(
       connections.map((c) => [c.user, c.auth_mechanism, c.ssl, c.ssl_protocol, c.peer_cert_subject, c.peer_cert_issuer]),
       [['guest', 'EXTERNAL', true, 'TLSv1.3', 'CN=guest', 'CN=Postbox test CA']],
@@ -314,14 +430,26 @@ test('with --tls-verify-peer a client certificate logs in with EXTERNAL as its C
     // no certificate, or one from a CA the broker does not trust: the TLS handshake fails
     await assert.rejects(amqp.connect(`amqps://guest:guest@localhost:${b.amqpsPort}`, { ca }));
     const stranger = certs.issueClient('guest', { untrusted: true });
-    await assert.rejects(amqp.connect(`amqps://localhost:${b.amqpsPort}`, { ca, cert: readFileSync(stranger.cert), key: readFileSync(stranger.key), credentials: amqp.credentials.external() }));
+    await assert.rejects(
+      amqp.connect(`amqps://localhost:${b.amqpsPort}`, {
+        ca,
+        cert: readFileSync(stranger.cert),
+        key: readFileSync(stranger.key),
+        credentials: amqp.credentials.external(),
+      }),
+    );
     const noCurlCert = await curl(`https://localhost:${b.httpsPort}/api/overview`);
     assert.notEqual(noCurlCert.code, 0);
 
     // a certificate naming a user that does not exist: 403 ACCESS_REFUSED
     const nobody = certs.issueClient('nobody');
     await assert.rejects(
-      amqp.connect(`amqps://localhost:${b.amqpsPort}`, { ca, cert: readFileSync(nobody.cert), key: readFileSync(nobody.key), credentials: amqp.credentials.external() }),
+      amqp.connect(`amqps://localhost:${b.amqpsPort}`, {
+        ca,
+        cert: readFileSync(nobody.cert),
+        key: readFileSync(nobody.key),
+        credentials: amqp.credentials.external(),
+      }),
       /ACCESS_REFUSED|403/,
     );
   } finally {
@@ -330,12 +458,32 @@ test('with --tls-verify-peer a client certificate logs in with EXTERNAL as its C
 });
 
 test('with --tls-verify-peer a Kafka client certificate is the connection principal, and kcat without one is refused', async () => {
-  const b = await startTestBroker({ tlsCert: certs.cert, tlsKey: certs.key, tlsCa: certs.ca, tlsVerifyPeer: true, amqpsPort: -1, httpsPort: -1, kafkaTlsPort: 0 });
+  const b = await startTestBroker({
+    tlsCert: certs.cert,
+    tlsKey: certs.key,
+    tlsCa: certs.ca,
+    tlsVerifyPeer: true,
+    amqpsPort: -1,
+    httpsPort: -1,
+    kafkaTlsPort: 0,
+  });
   try {
     // the certificate's CN names a user, who needs permissions in the Kafka vhost as after a SASL login
     const auth = { Authorization: 'Basic ' + Buffer.from('guest:guest').toString('base64'), 'Content-Type': 'application/json' };
-    assert.equal((await fetch(`${b.httpUrl}/api/users/alice`, { method: 'PUT', headers: auth, body: JSON.stringify({ password: 'unused', tags: '' }) })).status, 201);
-    assert.equal((await fetch(`${b.httpUrl}/api/permissions/%2F/alice`, { method: 'PUT', headers: auth, body: JSON.stringify({ configure: '.*', write: '.*', read: '.*' }) })).status, 201);
+    assert.equal(
+      (await fetch(`${b.httpUrl}/api/users/alice`, { method: 'PUT', headers: auth, body: JSON.stringify({ password: 'unused', tags: '' }) })).status,
+      201,
+    );
+    assert.equal(
+      (
+        await fetch(`${b.httpUrl}/api/permissions/%2F/alice`, {
+          method: 'PUT',
+          headers: auth,
+          body: JSON.stringify({ configure: '.*', write: '.*', read: '.*' }),
+        })
+      ).status,
+      201,
+    );
     const alice = certs.issueClient('alice');
     const kafka = new Kafka({
       brokers: [`127.0.0.1:${b.kafkaTlsPort}`],
@@ -356,11 +504,38 @@ test('with --tls-verify-peer a Kafka client certificate is the connection princi
     const refused = await run(kcat, ['-b', `127.0.0.1:${b.kafkaTlsPort}`, '-X', 'security.protocol=SSL', '-X', `ssl.ca.location=${certs.ca}`, '-L', '-m', '3']);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /SSL/);
-    const accepted = await run(kcat, ['-b', `127.0.0.1:${b.kafkaTlsPort}`, '-X', 'security.protocol=SSL', '-X', `ssl.ca.location=${certs.ca}`, '-X', `ssl.certificate.location=${alice.cert}`, '-X', `ssl.key.location=${alice.key}`, '-L', '-J']);
+    const accepted = await run(kcat, [
+      '-b',
+      `127.0.0.1:${b.kafkaTlsPort}`,
+      '-X',
+      'security.protocol=SSL',
+      '-X',
+      `ssl.ca.location=${certs.ca}`,
+      '-X',
+      `ssl.certificate.location=${alice.cert}`,
+      '-X',
+      `ssl.key.location=${alice.key}`,
+      '-L',
+      '-J',
+    ]);
     assert.equal(accepted.code, 0, accepted.stderr);
     // a trusted certificate whose CN names no user is refused
     const nobody = certs.issueClient('nobody');
-    const stranger = await run(kcat, ['-b', `127.0.0.1:${b.kafkaTlsPort}`, '-X', 'security.protocol=SSL', '-X', `ssl.ca.location=${certs.ca}`, '-X', `ssl.certificate.location=${nobody.cert}`, '-X', `ssl.key.location=${nobody.key}`, '-L', '-m', '3']);
+    const stranger = await run(kcat, [
+      '-b',
+      `127.0.0.1:${b.kafkaTlsPort}`,
+      '-X',
+      'security.protocol=SSL',
+      '-X',
+      `ssl.ca.location=${certs.ca}`,
+      '-X',
+      `ssl.certificate.location=${nobody.cert}`,
+      '-X',
+      `ssl.key.location=${nobody.key}`,
+      '-L',
+      '-m',
+      '3',
+    ]);
     assert.notEqual(stranger.code, 0);
   } finally {
     await b.stop();

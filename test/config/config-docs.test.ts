@@ -29,8 +29,14 @@ test('flags beat env vars, which beat the config file, which beats defaults', ()
 });
 
 test('an invalid setting is refused with a message naming it', () => {
-  assert.throws(() => buildConfig({ flags: { '--fsync': 'sometimes' } }), (e: Error) => e instanceof ConfigError && e.message.includes('--fsync'));
-  assert.throws(() => buildConfig({ env: { POSTBOX_AMQP_PORT: '70000' } }), (e: Error) => e instanceof ConfigError && e.message.includes('POSTBOX_AMQP_PORT'));
+  assert.throws(
+    () => buildConfig({ flags: { '--fsync': 'sometimes' } }),
+    (e: Error) => e instanceof ConfigError && e.message.includes('--fsync'),
+  );
+  assert.throws(
+    () => buildConfig({ env: { POSTBOX_AMQP_PORT: '70000' } }),
+    (e: Error) => e instanceof ConfigError && e.message.includes('POSTBOX_AMQP_PORT'),
+  );
 });
 
 test('the guest user exists by default and is limited to loopback', () => {
@@ -44,6 +50,9 @@ test('the guest user exists by default and is limited to loopback', () => {
 });
 
 test('an interval in ms longer than a timer can wait (2^31 - 1) is refused, naming the setting', () => {
-  assert.throws(() => buildConfig({ flags: { '--alert-interval': String(2 ** 31) }, env: {} }), (err: unknown) => err instanceof ConfigError && /--alert-interval must be an integer 0\.\.2147483647/.test(err.message));
+  assert.throws(
+    () => buildConfig({ flags: { '--alert-interval': String(2 ** 31) }, env: {} }),
+    (err: unknown) => err instanceof ConfigError && /--alert-interval must be an integer 0\.\.2147483647/.test(err.message),
+  );
   assert.equal(buildConfig({ flags: { '--stats-interval': String(2 ** 31 - 1) }, env: {} }).statsIntervalMs, 2 ** 31 - 1);
 });

@@ -77,7 +77,11 @@ test('an ack entry changed by one byte to name the next message never hides it: 
       changed = offsets.findIndex((offset, n) => n >= 10 && n % 2 === 0 && offset >>> 8 === offsets[n + 1]! >>> 8);
       assert.ok(changed > 0);
       ackFile = findFile(dir, /^\d{8}\.ack$/)!;
-      await waitFor(() => ackFile !== undefined && fs.existsSync(ackFile) && entryAt(fs.readFileSync(ackFile), offsets[MESSAGES - 2]!) >= 0, 10_000, 'the last ack to reach the ack file');
+      await waitFor(
+        () => ackFile !== undefined && fs.existsSync(ackFile) && entryAt(fs.readFileSync(ackFile), offsets[MESSAGES - 2]!) >= 0,
+        10_000,
+        'the last ack to reach the ack file',
+      );
       await stop(first, 'SIGKILL'); // (the acks reached the OS: a kill -9 keeps them)
 
       const ack = fs.readFileSync(ackFile);
@@ -105,10 +109,16 @@ test('an ack entry changed by one byte to name the next message never hides it: 
       assert.deepEqual(missing, [], `confirmed, unacked and missing: ${missing.join(', ')}`);
       assert.ok(bodies.has(body(changed)), 'the message whose ack is unreadable comes back (a redelivery, not a loss)');
       assert.equal(bodies.size, MESSAGES / 2 + 1);
-      const errorLine = second.output().split('\n').find((line) => / error .*\.ack is DAMAGED/.test(line));
+      const errorLine = second
+        .output()
+        .split('\n')
+        .find((line) => / error .*\.ack is DAMAGED/.test(line));
       assert.ok(errorLine, second.output());
       assert.match(errorLine, /1 of \d+ ack entries failed their checksum/);
-      assert.ok(fs.readdirSync(path.dirname(ackFile)).some((name) => name.startsWith(`${path.basename(ackFile)}.damaged-`)), 'the damaged entry is kept in a side file');
+      assert.ok(
+        fs.readdirSync(path.dirname(ackFile)).some((name) => name.startsWith(`${path.basename(ackFile)}.damaged-`)),
+        'the damaged entry is kept in a side file',
+      );
       t.diagnostic(`${bodies.size} messages came back (message ${changed} again); ${errorLine}`);
     } finally {
       await stop(second);

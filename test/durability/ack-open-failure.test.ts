@@ -46,7 +46,10 @@ async function until(condition: () => Promise<boolean>, what: string, timeoutMs 
   }
 }
 
-for (const [kind, errno] of [['emfile', 'EMFILE'], ['openeio', 'EIO']] as const) {
+for (const [kind, errno] of [
+  ['emfile', 'EMFILE'],
+  ['openeio', 'EIO'],
+] as const) {
   test(`an ack whose ack file cannot be opened (${errno}) keeps the channel, fails storage until opens work again, and loses or resurrects nothing`, async (t) => {
     const dir = tempDataDir('postbox-ackopen-');
     const switchFile = path.join(os.tmpdir(), `postbox-ackopen-switch-${process.pid}`);
@@ -94,7 +97,9 @@ for (const [kind, errno] of [['emfile', 'EMFILE'], ['openeio', 'EIO']] as const)
       const standard = await startCanary(url);
       await standard.check();
       const report = await standard.stop();
-      t.diagnostic(`tolerant canary: ${settled.acked} acked, ${settled.nacked} nacked, worst ${settled.worstMs} ms; canary after: worst ${report.worstLatencyMs} ms`);
+      t.diagnostic(
+        `tolerant canary: ${settled.acked} acked, ${settled.nacked} nacked, worst ${settled.worstMs} ms; canary after: worst ${report.worstLatencyMs} ms`,
+      );
       assert.deepEqual(errors, []);
       assert.match(broker.output(), new RegExp(`error .*${errno}`), 'the failure was logged');
 

@@ -40,7 +40,10 @@ function snapshot(dir: string): Map<string, Buffer> {
 }
 
 function findFiles(dir: string, pattern: RegExp): string[] {
-  return [...snapshot(dir).keys()].filter((name) => pattern.test(name)).map((name) => path.join(dir, name)).sort();
+  return [...snapshot(dir).keys()]
+    .filter((name) => pattern.test(name))
+    .map((name) => path.join(dir, name))
+    .sort();
 }
 
 /** Offsets of the record headers of a queue segment (16-byte segment header, then length u32 + crc u32 + payload). */
@@ -93,7 +96,10 @@ test('one flipped byte in a queue segment costs one message: the 998 others come
       assert.equal(bodies.size, MESSAGES - 1, `${bodies.size} messages came back`);
       const damagedRecord = offsets.filter((offset) => offset <= flippedAt).length - 1;
       assert.equal(bodies.has(`message ${damagedRecord}`), false);
-      const errorLine = second.output().split('\n').find((line) => / error .*DAMAGED/.test(line));
+      const errorLine = second
+        .output()
+        .split('\n')
+        .find((line) => / error .*DAMAGED/.test(line));
       assert.ok(errorLine, second.output());
       t.diagnostic(`${bodies.size} of ${MESSAGES} messages came back; ${errorLine}`);
       assert.match(errorLine, /skipped \d+ byte\(s\) in 1 range\(s\).*recovered the 998 intact record\(s\)/);
@@ -153,7 +159,10 @@ test('one flipped byte in a Kafka partition segment costs one batch: every later
       const next = await reader.produce(TOPIC, 0, await encodeBatch({ records: [{ value: 'after' }] }), -1);
       assert.equal(next.baseOffset, highWatermark, 'a new batch gets the next offset, none is reused');
       reader.close();
-      const errorLine = second.output().split('\n').find((line) => / error .*DAMAGED/.test(line));
+      const errorLine = second
+        .output()
+        .split('\n')
+        .find((line) => / error .*DAMAGED/.test(line));
       assert.ok(errorLine, second.output());
       t.diagnostic(`${records.length} of ${BATCHES * RECORDS_PER_BATCH} records came back; ${errorLine}`);
       assert.match(errorLine, /skipped \d+ byte\(s\), kept in .*\.damaged-\d+/);
@@ -168,9 +177,13 @@ test('one flipped byte in a Kafka partition segment costs one batch: every later
 
 /** Runs `postbox serve` on `dir` until it exits; resolves with its exit code and everything it printed. */
 function serveUntilExit(dir: string): Promise<{ code: number | string; output: string }> {
-  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--data-dir', dir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI_PATH, 'serve', '--data-dir', dir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

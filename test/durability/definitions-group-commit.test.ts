@@ -38,7 +38,16 @@ const GUEST = `Basic ${Buffer.from('guest:guest').toString('base64')}`;
 function declare(channel: number, queue: string, options: { durable?: boolean; passive?: boolean; nowait?: boolean } = {}): Buffer {
   return encodeMethodFrame(channel, {
     id: M_QUEUE_DECLARE,
-    args: { ticket: 0, queue, passive: options.passive ?? false, durable: options.durable ?? true, exclusive: false, autoDelete: false, nowait: options.nowait ?? false, arguments: {} },
+    args: {
+      ticket: 0,
+      queue,
+      passive: options.passive ?? false,
+      durable: options.durable ?? true,
+      exclusive: false,
+      autoDelete: false,
+      nowait: options.nowait ?? false,
+      arguments: {},
+    },
   });
 }
 
@@ -149,7 +158,10 @@ test('a consumer started behind a held declare-ok gets its consume-ok before its
     client.write(
       Buffer.concat([
         declare(1, 'another'), // its declare-ok waits for the fsync
-        encodeMethodFrame(1, { id: M_BASIC_CONSUME, args: { ticket: 0, queue: 'waiting', consumerTag: 'c1', noLocal: false, noAck: true, exclusive: false, nowait: false, arguments: {} } }),
+        encodeMethodFrame(1, {
+          id: M_BASIC_CONSUME,
+          args: { ticket: 0, queue: 'waiting', consumerTag: 'c1', noLocal: false, noAck: true, exclusive: false, nowait: false, arguments: {} },
+        }),
       ]),
     );
     assert.equal((await client.expect(M_QUEUE_DECLARE_OK, 1)).queue, 'another');
@@ -194,13 +206,22 @@ test('a declaration whose fsync fails closes the connection with 541 (HTTP 500);
     // the changes whose sync failed stay in memory (the client was told 541: outcome unknown, as after
     // a lost connection) and were rewritten to disk with everything else
     const inMemory = [...broker.core.vhosts.get('/')!.queues.keys()].sort();
-    const bound = broker.core.vhosts.get('/')!.exchanges.get('amq.direct')!.bindings.map((b) => b.routingKey);
+    const bound = broker.core.vhosts
+      .get('/')!
+      .exchanges.get('amq.direct')!
+      .bindings.map((b) => b.routingKey);
     assert.ok(inMemory.includes('during') && inMemory.includes('after') && inMemory.includes('before'));
     await broker.stop();
 
     broker = await startTestBroker({ dataDir });
     assert.deepEqual([...broker.core.vhosts.get('/')!.queues.keys()].sort(), inMemory);
-    assert.deepEqual(broker.core.vhosts.get('/')!.exchanges.get('amq.direct')!.bindings.map((b) => b.routingKey), bound);
+    assert.deepEqual(
+      broker.core.vhosts
+        .get('/')!
+        .exchanges.get('amq.direct')!
+        .bindings.map((b) => b.routingKey),
+      bound,
+    );
   } finally {
     installFaults(null);
     await broker.stop();

@@ -60,7 +60,7 @@ test(
         const body = Buffer.alloc(BODY_BYTES, 0x61);
         const options = { persistent: true, headers: { 'x-delay': FAR_DELAY_MS } };
         let peakRss = idleRss;
-        for (let sent = 0; sent < MESSAGES; ) {
+        for (let sent = 0; sent < MESSAGES;) {
           const window = Math.min(CONFIRM_WINDOW, MESSAGES - sent);
           for (let i = 0; i < window; i++) ch.publish('delayed.1m', 'k', body, options);
           sent += window;

@@ -46,15 +46,22 @@ test('confirmed persistent messages held by a durable delayed exchange survive k
       const ch2 = await conn2.createChannel();
       const seen: number[] = [];
       await new Promise<void>((resolve) => {
-        void ch2.consume('delayed.crash.q', (m) => {
-          if (m === null) return;
-          seen.push(Number(m.content.toString()));
-          if (seen.length === CRASH_MESSAGES) resolve();
-        }, { noAck: true });
+        void ch2.consume(
+          'delayed.crash.q',
+          (m) => {
+            if (m === null) return;
+            seen.push(Number(m.content.toString()));
+            if (seen.length === CRASH_MESSAGES) resolve();
+          },
+          { noAck: true },
+        );
       });
       assert.ok(Date.now() - publishedAt >= CRASH_DELAY_MS);
       // due at the same millisecond or in publish order: they come out in publish order
-      assert.deepEqual(seen, Array.from({ length: CRASH_MESSAGES }, (_, i) => i));
+      assert.deepEqual(
+        seen,
+        Array.from({ length: CRASH_MESSAGES }, (_, i) => i),
+      );
       await conn2.close();
     } finally {
       second.child.kill('SIGTERM');
@@ -82,55 +89,59 @@ const FAR_DELAY_MS = 3_600_000;
  */
 const RSS_BUDGET_BYTES = 60 * 1024 * 1024;
 
-test('memory (light variant): 200k held 1 KB delayed messages (200 MB of bodies) add under 60 MB of RSS: bodies stay on disk', { timeout: 300_000 }, async () => {
-  const dir = tempDataDir('postbox-delayed-memory-');
-  const broker = await spawnBroker(dir);
-  try {
-    const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${broker.amqpPort}`);
-    const ch = await conn.createConfirmChannel();
-    await ch.assertExchange('delayed.memory', 'x-delayed-message', { durable: true, ...DELAYED_ARGS });
-    await ch.assertQueue('delayed.memory.q', { durable: true });
-    await ch.bindQueue('delayed.memory.q', 'delayed.memory', 'k');
+test(
+  'memory (light variant): 200k held 1 KB delayed messages (200 MB of bodies) add under 60 MB of RSS: bodies stay on disk',
+  { timeout: 300_000 },
+  async () => {
+    const dir = tempDataDir('postbox-delayed-memory-');
+    const broker = await spawnBroker(dir);
+    try {
+      const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${broker.amqpPort}`);
+      const ch = await conn.createConfirmChannel();
+      await ch.assertExchange('delayed.memory', 'x-delayed-message', { durable: true, ...DELAYED_ARGS });
+      await ch.assertQueue('delayed.memory.q', { durable: true });
+      await ch.bindQueue('delayed.memory.q', 'delayed.memory', 'k');
 
-    const body = Buffer.alloc(BODY_BYTES, 0x61);
-    const options = { persistent: true, headers: { 'x-delay': FAR_DELAY_MS } };
-    const publish = (count: number): Promise<void> => {
-      let sent = 0;
-      return new Promise<void>((resolve) => {
-        const pump = (): void => {
-          while (sent < count) {
-            sent++;
-            if (!ch.publish('delayed.memory', 'k', body, options)) {
-              ch.once('drain', pump);
-              return;
+      const body = Buffer.alloc(BODY_BYTES, 0x61);
+      const options = { persistent: true, headers: { 'x-delay': FAR_DELAY_MS } };
+      const publish = (count: number): Promise<void> => {
+        let sent = 0;
+        return new Promise<void>((resolve) => {
+          const pump = (): void => {
+            while (sent < count) {
+              sent++;
+              if (!ch.publish('delayed.memory', 'k', body, options)) {
+                ch.once('drain', pump);
+                return;
+              }
             }
-          }
-          resolve();
-        };
-        pump();
-      });
-    };
-    await publish(WARMUP_MESSAGES);
-    await ch.waitForConfirms();
-    await new Promise((r) => setTimeout(r, 500));
-    const baseRss = rssOf(broker.child.pid!);
+            resolve();
+          };
+          pump();
+        });
+      };
+      await publish(WARMUP_MESSAGES);
+      await ch.waitForConfirms();
+      await new Promise((r) => setTimeout(r, 500));
+      const baseRss = rssOf(broker.child.pid!);
 
-    await publish(HELD_MESSAGES);
-    // every publish is confirmed, so every message is held (and fsynced)
-    await ch.waitForConfirms();
-    assert.equal((await ch.checkQueue('delayed.memory.q')).messageCount, 0);
-    await new Promise((r) => setTimeout(r, 500));
-    const loadedRss = rssOf(broker.child.pid!);
-    const growth = loadedRss - baseRss;
-    console.log(
-      `RSS after ${WARMUP_MESSAGES} held ${(baseRss / 1048576).toFixed(1)} MB, after ${HELD_MESSAGES} more ` +
-        `${(loadedRss / 1048576).toFixed(1)} MB (+${(growth / 1048576).toFixed(1)} MB)`,
-    );
-    assert.ok(growth <= RSS_BUDGET_BYTES, `RSS grew by ${(growth / 1048576).toFixed(1)} MB`);
-    await conn.close();
-  } finally {
-    broker.child.kill('SIGTERM');
-    await broker.exited;
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+      await publish(HELD_MESSAGES);
+      // every publish is confirmed, so every message is held (and fsynced)
+      await ch.waitForConfirms();
+      assert.equal((await ch.checkQueue('delayed.memory.q')).messageCount, 0);
+      await new Promise((r) => setTimeout(r, 500));
+      const loadedRss = rssOf(broker.child.pid!);
+      const growth = loadedRss - baseRss;
+      console.log(
+        `RSS after ${WARMUP_MESSAGES} held ${(baseRss / 1048576).toFixed(1)} MB, after ${HELD_MESSAGES} more ` +
+          `${(loadedRss / 1048576).toFixed(1)} MB (+${(growth / 1048576).toFixed(1)} MB)`,
+      );
+      assert.ok(growth <= RSS_BUDGET_BYTES, `RSS grew by ${(growth / 1048576).toFixed(1)} MB`);
+      await conn.close();
+    } finally {
+      broker.child.kill('SIGTERM');
+      await broker.exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -172,7 +172,11 @@ test('when the fsync fails, the confirm-mode message is nacked and never deliver
   const again = await amqp.connect(`amqp://guest:guest@127.0.0.1:${restarted.amqpPort}`);
   try {
     const ch = await again.createChannel();
-    assert.equal((await ch.checkQueue('failing.q')).messageCount, 0, 'nothing of failing.q survives: the early messages were rolled back, the refused one too, the stored one was acked');
+    assert.equal(
+      (await ch.checkQueue('failing.q')).messageCount,
+      0,
+      'nothing of failing.q survives: the early messages were rolled back, the refused one too, the stored one was acked',
+    );
     assert.equal((await ch.checkQueue('mixed.q')).messageCount, 0);
     assert.equal((await ch.checkQueue('idle.q')).messageCount, 0, 'the rolled-back queued messages do not come back');
   } finally {

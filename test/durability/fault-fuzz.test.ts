@@ -102,7 +102,10 @@ function damage(dir: string, random: () => number): Damage {
   const result: Damage = { damaged: new Set(), behind: new Set(), notes: [] };
   let names: string[] = [];
   try {
-    names = fs.readdirSync(dir).filter((n) => n.endsWith('.seg')).sort();
+    names = fs
+      .readdirSync(dir)
+      .filter((n) => n.endsWith('.seg'))
+      .sort();
   } catch {
     return result;
   }
@@ -277,7 +280,10 @@ async function runIteration(iteration: number, seed: number, deliverAfterFsync: 
   restarted.child.kill('SIGKILL');
   await restarted.exited;
 
-  const recoveryLines = restarted.output().split('\n').filter((l) => /dropped [1-9]|moved aside|corrupt/.test(l));
+  const recoveryLines = restarted
+    .output()
+    .split('\n')
+    .filter((l) => /dropped [1-9]|moved aside|corrupt/.test(l));
   log(
     `iteration ${iteration} seed ${seed}${deliverAfterFsync ? ' --deliver-after-fsync' : ''}: ${id} published, ${acked.size} confirmed, ${nacked.size} nacked, ${unsettled.size} unsettled at kill; ` +
       `faults ${faults}; ${failures} storage failure line(s); damage: ${hurt.notes.join('; ') || 'none'}; ` +
@@ -322,7 +328,8 @@ async function runIteration(iteration: number, seed: number, deliverAfterFsync: 
     assert.ok((n >= 0 && n < id) || plainIds.has(n), `audit held a message nobody published (${n}) ${context}`);
     assert.equal(count, 1, `message ${n} came out of audit ${count} times ${context}`);
   }
-  if (damagedLost > 0) log(`  damaged: ${damagedLost} confirmed message(s) lost to damage of their own bytes (${hurt.behind.size} record(s) after the damage kept)`);
+  if (damagedLost > 0)
+    log(`  damaged: ${damagedLost} confirmed message(s) lost to damage of their own bytes (${hurt.behind.size} record(s) after the damage kept)`);
   return nacked.size;
 }
 
@@ -404,7 +411,8 @@ async function runKafkaIteration(iteration: number, seed: number, log: (line: st
           (err: Error) => {
             // only a storage error from the broker means "not stored"; a dropped connection means "unknown"
             let type: string | undefined;
-            for (let e: (Error & { type?: string; cause?: unknown }) | undefined = err; e !== undefined && type === undefined; e = e.cause as typeof e) type = e.type;
+            for (let e: (Error & { type?: string; cause?: unknown }) | undefined = err; e !== undefined && type === undefined; e = e.cause as typeof e)
+              type = e.type;
             if (process.env.FUZZ_DEBUG) errorTypes.add(`${err.name}/${type}`);
             if (type === 'KAFKA_STORAGE_ERROR') for (const value of values) failed.add(value.slice(0, value.indexOf(':', 3) + 1));
           },

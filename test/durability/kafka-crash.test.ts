@@ -76,7 +76,10 @@ test('every record acknowledged with acks=-1 is at its acknowledged offset after
           values.forEach((value, j) => assert.equal(byOffset.get(base + BigInt(j)), value, `partition ${p} offset ${base + BigInt(j)}`));
         }
         // offsets are dense: nothing duplicated or skipped in what survived
-        assert.deepEqual(records.map((r) => r.offset), Array.from({ length: records.length }, (_, i) => BigInt(i)));
+        assert.deepEqual(
+          records.map((r) => r.offset),
+          Array.from({ length: records.length }, (_, i) => BigInt(i)),
+        );
       }
       reader.close();
     } finally {

@@ -50,7 +50,9 @@ test('a million queued 100-byte persistent messages stay on disk: RSS grows by a
     }
     const loadedRss = rssOf(broker.child.pid!);
     const growth = loadedRss - idleRss;
-    console.log(`idle RSS ${(idleRss / 1048576).toFixed(1)} MB, with ${MESSAGES} queued ${(loadedRss / 1048576).toFixed(1)} MB (+${(growth / 1048576).toFixed(1)} MB)`);
+    console.log(
+      `idle RSS ${(idleRss / 1048576).toFixed(1)} MB, with ${MESSAGES} queued ${(loadedRss / 1048576).toFixed(1)} MB (+${(growth / 1048576).toFixed(1)} MB)`,
+    );
     assert.ok(growth <= RSS_BUDGET_BYTES, `RSS grew by ${(growth / 1048576).toFixed(1)} MB`);
 
     await ch.prefetch(2000);

@@ -79,7 +79,10 @@ test('a queue whose ack file is in the version-1 format (no checksums) keeps its
         if (m === false) break;
         bodies.push(m.content.toString());
       }
-      assert.deepEqual(bodies, [3, 5, 7, 9].map((n) => `ack-v1 message ${n}`));
+      assert.deepEqual(
+        bodies,
+        [3, 5, 7, 9].map((n) => `ack-v1 message ${n}`),
+      );
       await conn.close();
     } finally {
       await broker.stop();
@@ -111,17 +114,17 @@ test('Kafka topics written before the topic catalogue moved behind the storage e
     assert.deepEqual(topic.explicitConfigs, { 'retention.ms': '86400000', 'max.message.bytes': '500000' });
     assert.equal(topic.config.retentionMs, 86_400_000);
     assert.equal(topic.config.maxMessageBytes, 500_000);
-    assert.deepEqual(
-      [...broker.streams.topics()].map((t) => t.name).sort(),
-      ['fixture.plain', 'fixture.t'],
-    );
+    assert.deepEqual([...broker.streams.topics()].map((t) => t.name).sort(), ['fixture.plain', 'fixture.t']);
     const client = await RawKafkaClient.connect(broker.kafkaPort);
     try {
       assert.deepEqual(
         (await client.readRecords('fixture.t', 2, 0n, 2)).map((r) => r.value),
         ['written before the catalogue moved', 'second'],
       );
-      assert.deepEqual((await client.readRecords('fixture.plain', 0, 0n, 1)).map((r) => r.value), ['plain']);
+      assert.deepEqual(
+        (await client.readRecords('fixture.plain', 0, 0n, 1)).map((r) => r.value),
+        ['plain'],
+      );
       const init = await client.request(22, 4, { transactionalId: null, transactionTimeoutMs: 60_000, producerId: -1n, producerEpoch: -1 });
       assert.equal(init.errorCode, 0);
       assert.equal(init.producerId, 1000n, 'the next producer id is past the block the old broker reserved');

@@ -52,7 +52,13 @@ test('messages delivered but unacked when the broker is killed come back redeliv
     for (const body of ['m0', 'm1', 'm2']) a.ch.sendToQueue('work', Buffer.from(body), { persistent: true });
     await (a.ch as amqp.ConfirmChannel).waitForConfirms();
     const before = await takeUnacked(a.ch, 'work', 2);
-    assert.deepEqual(before.map((m) => [m.content.toString(), m.fields.redelivered]), [['m0', false], ['m1', false]]);
+    assert.deepEqual(
+      before.map((m) => [m.content.toString(), m.fields.redelivered]),
+      [
+        ['m0', false],
+        ['m1', false],
+      ],
+    );
     await kill(first);
 
     const second = await spawnBroker(dir);
@@ -60,7 +66,11 @@ test('messages delivered but unacked when the broker is killed come back redeliv
     const after = await takeUnacked(b.ch, 'work', 3);
     assert.deepEqual(
       after.map((m) => [m.content.toString(), m.fields.redelivered]),
-      [['m0', true], ['m1', true], ['m2', false]],
+      [
+        ['m0', true],
+        ['m1', true],
+        ['m2', false],
+      ],
     );
     for (const m of after) b.ch.ack(m);
     await b.ch.checkQueue('work');

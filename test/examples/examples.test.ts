@@ -107,7 +107,10 @@ describe('examples/ against a real broker', () => {
 
   test('delayed delivery: the delayed message arrives no earlier than its delay and after the undelayed one', async (t) => {
     const { delayMs, received } = await runExample(t, delayedDelivery);
-    assert.deepEqual(received.map((m) => m.body), ['welcome aboard', 'reminder: your trial ends tomorrow']);
+    assert.deepEqual(
+      received.map((m) => m.body),
+      ['welcome aboard', 'reminder: your trial ends tomorrow'],
+    );
     assert.ok(received[1]!.afterMs >= delayMs, `arrived ${received[1]!.afterMs} ms after publishing, delay ${delayMs} ms`);
   });
 });

@@ -80,7 +80,14 @@ describe('length limits, priorities, delivery limits, retry backoff, single acti
 
   test('a priority queue delivers the highest priority first and keeps FIFO within a priority', async () => {
     await ch.assertQueue('prio.q', { arguments: { 'x-max-priority': 10 } });
-    const sends: Array<[string, number | undefined]> = [['low1', 1], ['none', undefined], ['high1', 9], ['low2', 1], ['high2', 9], ['over', 200]];
+    const sends: Array<[string, number | undefined]> = [
+      ['low1', 1],
+      ['none', undefined],
+      ['high1', 9],
+      ['low2', 1],
+      ['high2', 9],
+      ['over', 200],
+    ];
     for (const [body, priority] of sends) ch.sendToQueue('prio.q', text(body), priority === undefined ? {} : { priority });
     // 200 is above the maximum: it counts as the maximum (10), as RabbitMQ does
     assert.deepEqual(await drainBodies(ch, 'prio.q'), ['over', 'high1', 'high2', 'low1', 'low2', 'none']);
@@ -150,7 +157,10 @@ describe('length limits, priorities, delivery limits, retry backoff, single acti
     await first.cancel(firstTag);
     for (const b of ['c', 'd']) ch.sendToQueue('sac.q', text(b));
     const taken = await secondDone.done;
-    assert.deepEqual(taken.map((m) => m.content.toString()), ['c', 'd']);
+    assert.deepEqual(
+      taken.map((m) => m.content.toString()),
+      ['c', 'd'],
+    );
     await first.close();
     await second.close();
   });
@@ -163,12 +173,23 @@ describe('length limits, priorities, delivery limits, retry backoff, single acti
     const standby = await conn.createChannel();
     const taken = collect(standby, 'sac.failover', 4, { noAck: true });
     for (const b of ['a', 'b']) ch.sendToQueue('sac.failover', text(b));
-    assert.deepEqual((await firstTwo.done).map((m) => m.content.toString()), ['a', 'b']);
+    assert.deepEqual(
+      (await firstTwo.done).map((m) => m.content.toString()),
+      ['a', 'b'],
+    );
     assert.equal(taken.messages.length, 0, 'the standby got nothing while the first consumer was active');
     await activeConn.close(); // without acking a or b
     for (const b of ['c', 'd']) ch.sendToQueue('sac.failover', text(b));
     const after = await taken.done;
-    assert.deepEqual(after.map((m) => [m.content.toString(), m.fields.redelivered]), [['a', true], ['b', true], ['c', false], ['d', false]]);
+    assert.deepEqual(
+      after.map((m) => [m.content.toString(), m.fields.redelivered]),
+      [
+        ['a', true],
+        ['b', true],
+        ['c', false],
+        ['d', false],
+      ],
+    );
     await standby.close();
   });
 

@@ -27,7 +27,12 @@ test('queue features survive a restart: TTL clocks keep running, priorities keep
       await ch.bindQueue('r.dead', 'r.dlx', '');
       await ch.assertQueue('r.work', { durable: true, arguments: { 'x-dead-letter-exchange': 'r.dlx', 'x-max-length': 1 } });
       ch.sendToQueue('r.ttl', text('expires'), { persistent: true });
-      for (const [b, p] of [['p1', 1], ['p5', 5], ['p3', 3]] as const) ch.sendToQueue('r.prio', text(b), { persistent: true, priority: p });
+      for (const [b, p] of [
+        ['p1', 1],
+        ['p5', 5],
+        ['p3', 3],
+      ] as const)
+        ch.sendToQueue('r.prio', text(b), { persistent: true, priority: p });
       ch.sendToQueue('r.work', text('dropped'), { persistent: true });
       ch.sendToQueue('r.work', text('kept'), { persistent: true });
       await ch.waitForConfirms();

@@ -31,7 +31,7 @@ describe('message TTL, queue expiry and dead-lettering', () => {
     assert.equal(dead.content.toString(), 'old');
     assert.equal(dead.fields.exchange, 'dlx.ttl');
     assert.equal(dead.fields.routingKey, 'work.ttl');
-    const headers = (dead.properties.headers as any);
+    const headers = dead.properties.headers as any;
     assert.equal(headers.keep, 'me');
     const [death] = headers['x-death'];
     assert.equal(death.reason, 'expired');
@@ -93,7 +93,7 @@ describe('message TTL, queue expiry and dead-lettering', () => {
     });
   });
 
-  test('TTLs, expirations and x-expires past 2^32 - 1 ms are refused with 406 (RabbitMQ\'s limit); a dead-letter routing key needs a dead-letter exchange', async () => {
+  test("TTLs, expirations and x-expires past 2^32 - 1 ms are refused with 406 (RabbitMQ's limit); a dead-letter routing key needs a dead-letter exchange", async () => {
     const tooLong = 2 ** 32;
     for (const [name, args, pattern] of [
       ['ttl.huge', { 'x-message-ttl': tooLong }, /x-message-ttl.*value_too_large/],
@@ -156,7 +156,9 @@ describe('message TTL, queue expiry and dead-lettering', () => {
     await taken;
     await other.close(); // 'requeued' goes back to a queue whose only consumer has no credit
     // a guard, not a timing assertion: the 200 ms TTL has long passed when it trips
-    const guard = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the requeued message was not dead-lettered within 10 s')), 10_000).unref());
+    const guard = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('the requeued message was not dead-lettered within 10 s')), 10_000).unref(),
+    );
     const dead = await Promise.race([next(ch, 'dead.busy'), guard]);
     assert.equal(dead.content.toString(), 'requeued');
     assert.equal((dead.properties.headers as any)['x-death'][0].reason, 'expired');
@@ -206,10 +208,13 @@ describe('message TTL, queue expiry and dead-lettering', () => {
     const headers = seen[2]!.properties.headers as any;
     const last = headers['x-death'] as Array<Record<string, unknown>>;
     // one entry per queue and reason, the most recent death first
-    assert.deepEqual(last.map((d) => [d.queue, d.reason, d.count, d.exchange]), [
-      ['retry.wait', 'expired', 2, 'retry.wait.x'],
-      ['retry.work', 'rejected', 2, 'retry.work.x'],
-    ]);
+    assert.deepEqual(
+      last.map((d) => [d.queue, d.reason, d.count, d.exchange]),
+      [
+        ['retry.wait', 'expired', 2, 'retry.wait.x'],
+        ['retry.work', 'rejected', 2, 'retry.work.x'],
+      ],
+    );
     assert.deepEqual(
       [headers['x-first-death-reason'], headers['x-first-death-queue'], headers['x-first-death-exchange']],
       ['rejected', 'retry.work', 'retry.work.x'],
@@ -231,7 +236,10 @@ describe('message TTL, queue expiry and dead-lettering', () => {
     await ch.bindQueue('cycle.observer', 'cycle.x', '');
     ch.sendToQueue('cycle.q', text('loop'));
     const seen = await next(ch, 'cycle.observer');
-    assert.deepEqual((seen.properties.headers as any)['x-death'].map((d: any) => [d.queue, d.reason]), [['cycle.q', 'expired']]);
+    assert.deepEqual(
+      (seen.properties.headers as any)['x-death'].map((d: any) => [d.queue, d.reason]),
+      [['cycle.q', 'expired']],
+    );
     assert.equal(await readyCount(ch, 'cycle.q'), 0);
     assert.equal(await readyCount(ch, 'cycle.observer'), 0);
   });
@@ -254,12 +262,14 @@ describe('message TTL, queue expiry and dead-lettering', () => {
     worker.reject(m!, false);
     const { done: observed } = collect(ch, 'loop.observer', 2, { noAck: true });
     const [afterReject, afterLoop] = await observed;
-    assert.deepEqual((afterReject!.properties.headers as any)['x-death'].map((d: any) => `${d.queue}/${d.reason}`), ['loop.C/rejected']);
-    assert.deepEqual((afterLoop!.properties.headers as any)['x-death'].map((d: any) => `${d.queue}/${d.reason}`), [
-      'loop.B/expired',
-      'loop.A/expired',
-      'loop.C/rejected',
-    ]);
+    assert.deepEqual(
+      (afterReject!.properties.headers as any)['x-death'].map((d: any) => `${d.queue}/${d.reason}`),
+      ['loop.C/rejected'],
+    );
+    assert.deepEqual(
+      (afterLoop!.properties.headers as any)['x-death'].map((d: any) => `${d.queue}/${d.reason}`),
+      ['loop.B/expired', 'loop.A/expired', 'loop.C/rejected'],
+    );
     assert.equal(await readyCount(ch, 'loop.A'), 0, 'the copy for loop.A was dropped as a cycle');
     assert.equal(await readyCount(ch, 'loop.B'), 0);
     await worker.close();

@@ -45,7 +45,12 @@ async function exchange(pieces: Buffer[], frames: number, port = broker.kafkaPor
 }
 
 function metadataRequest(correlationId: number): Buffer {
-  return encodeRequest(3, 9, correlationId, 'split', { topics: [{ name: 'split-topic', topicId: Buffer.alloc(16) }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+  return encodeRequest(3, 9, correlationId, 'split', {
+    topics: [{ name: 'split-topic', topicId: Buffer.alloc(16) }],
+    allowAutoTopicCreation: true,
+    includeClusterAuthorizedOperations: false,
+    includeTopicAuthorizedOperations: false,
+  });
 }
 
 test('two pipelined requests split at every byte boundary get the same answers as when sent whole', async () => {
@@ -56,7 +61,10 @@ test('two pipelined requests split at every byte boundary get the same answers a
     const got = await exchange([whole.subarray(0, cut), whole.subarray(cut)], 2);
     assert.deepEqual(got, expected, `split at byte ${cut}`);
   }
-  const byteByByte = await exchange(Array.from(whole, (b) => Buffer.from([b])), 2);
+  const byteByByte = await exchange(
+    Array.from(whole, (b) => Buffer.from([b])),
+    2,
+  );
   assert.deepEqual(byteByByte, expected);
 });
 
@@ -99,7 +107,10 @@ test('random and mutated frames close only their own connection; a bystander kee
       }
     }
     const values = (await bystander.readToEnd('fuzz-bystander', 0, 0n)).map((r) => r.value);
-    assert.deepEqual(values, Array.from({ length: 6 }, (_, i) => `still-${i * 25}`));
+    assert.deepEqual(
+      values,
+      Array.from({ length: 6 }, (_, i) => `still-${i * 25}`),
+    );
   } finally {
     bystander.close();
   }
@@ -126,7 +137,8 @@ for (const reads of ['shared', 'stream'] as const) {
         seed ^= seed << 5;
         return (seed >>> 0) % n;
       };
-      const value = (request: number, record: number): string => `r${request}-${record}-`.padEnd(20_000 + ((request * 7 + record * 13) % 5000), String.fromCharCode(97 + ((request + record) % 26)));
+      const value = (request: number, record: number): string =>
+        `r${request}-${record}-`.padEnd(20_000 + ((request * 7 + record * 13) % 5000), String.fromCharCode(97 + ((request + record) % 26)));
       const requests: Buffer[] = [];
       const sent: string[] = [];
       let correlationId = 1;
@@ -135,8 +147,23 @@ for (const reads of ['shared', 'stream'] as const) {
         const records = Array.from({ length: 6 + random(35) }, (_, i) => ({ value: value(r, i) }));
         sent.push(...records.map((x) => x.value));
         const batch = await encodeBatch({ records });
-        requests.push(encodeRequest(0, 7, correlationId++, 'big', { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: `big-${reads}`, partitionData: [{ index: 0, records: batch }] }] }));
-        if (r === 2) requests.push(encodeRequest(3, 9, correlationId++, 'big', { topics: [{ name: `big-${reads}`, topicId: Buffer.alloc(16) }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }));
+        requests.push(
+          encodeRequest(0, 7, correlationId++, 'big', {
+            transactionalId: null,
+            acks: -1,
+            timeoutMs: 5000,
+            topicData: [{ name: `big-${reads}`, partitionData: [{ index: 0, records: batch }] }],
+          }),
+        );
+        if (r === 2)
+          requests.push(
+            encodeRequest(3, 9, correlationId++, 'big', {
+              topics: [{ name: `big-${reads}`, topicId: Buffer.alloc(16) }],
+              allowAutoTopicCreation: true,
+              includeClusterAuthorizedOperations: false,
+              includeTopicAuthorizedOperations: false,
+            }),
+          );
       }
       const side: Record<string, string[]> = {};
       const topicData = [];
@@ -149,7 +176,7 @@ for (const reads of ['shared', 'stream'] as const) {
       assert.ok(requests[requests.length - 1]!.length > 2_000_000);
       const whole = Buffer.concat(requests);
       const pieces: Buffer[] = [];
-      for (let at = 0; at < whole.length; ) {
+      for (let at = 0; at < whole.length;) {
         const length = Math.min(whole.length - at, 1 + random(200_000));
         pieces.push(whole.subarray(at, at + length));
         at += length;
@@ -157,12 +184,18 @@ for (const reads of ['shared', 'stream'] as const) {
       const answers = await exchange(pieces, requests.length, own.kafkaPort);
       assert.equal(answers.length, requests.length);
       // every answer is for its own request, in order (the correlation id leads each response frame)
-      assert.deepEqual(answers.map((a) => a.readInt32BE(0)), Array.from(requests, (_, i) => i + 1));
+      assert.deepEqual(
+        answers.map((a) => a.readInt32BE(0)),
+        Array.from(requests, (_, i) => i + 1),
+      );
       const client = await RawKafkaClient.connect(own.kafkaPort);
       try {
         const stored = await client.readToEnd(`big-${reads}`, 0, 0n);
         assert.equal(stored.length, sent.length);
-        assert.ok(stored.every((s, i) => s.value === sent[i]), 'every record stored intact and in order');
+        assert.ok(
+          stored.every((s, i) => s.value === sent[i]),
+          'every record stored intact and in order',
+        );
         for (const suffix of ['a', 'b', 'c']) {
           const values = (await client.readToEnd(`big-${reads}-${suffix}`, 0, 0n)).map((r) => r.value);
           assert.ok(values.length === 36 && values.every((v, i) => v === side[suffix]![i]), `topic ${suffix} of the 2.2 MB request`);
@@ -170,7 +203,10 @@ for (const reads of ['shared', 'stream'] as const) {
         // the path under test is the one taken: every open Kafka connection reads the way this run asked
         const open = [...own.core.clients].filter((c): c is KafkaConnection => c instanceof KafkaConnection);
         assert.ok(open.length > 0);
-        assert.ok(open.every((c) => c.sharedReads === (reads === 'shared')), `every connection reads ${reads}`);
+        assert.ok(
+          open.every((c) => c.sharedReads === (reads === 'shared')),
+          `every connection reads ${reads}`,
+        );
       } finally {
         client.close();
       }

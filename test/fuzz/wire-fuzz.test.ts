@@ -141,16 +141,47 @@ function randomMethod(r: Rng): AmqpMethod {
   const tag = r.pick(['', 't1', 't2']);
   const deliveryTag = r.pick([0, 1, 2, 3, r.int(1_000_000)]);
   const methods: Array<() => AmqpMethod> = [
-    () => ({ id: M_QUEUE_DECLARE, args: { ticket: 0, queue, passive: r.chance(0.2), durable: r.chance(0.3), exclusive: r.chance(0.3), autoDelete: r.chance(0.3), nowait: r.chance(0.2), arguments: randomTable(r) } }),
+    () => ({
+      id: M_QUEUE_DECLARE,
+      args: {
+        ticket: 0,
+        queue,
+        passive: r.chance(0.2),
+        durable: r.chance(0.3),
+        exclusive: r.chance(0.3),
+        autoDelete: r.chance(0.3),
+        nowait: r.chance(0.2),
+        arguments: randomTable(r),
+      },
+    }),
     () => ({ id: M_QUEUE_BIND, args: { ticket: 0, queue, exchange, routingKey: key, nowait: r.chance(0.2), arguments: randomTable(r) } }),
     () => ({ id: M_QUEUE_UNBIND, args: { ticket: 0, queue, exchange, routingKey: key, arguments: {} } }),
     () => ({ id: M_QUEUE_PURGE, args: { ticket: 0, queue, nowait: r.chance(0.2) } }),
     () => ({ id: M_QUEUE_DELETE, args: { ticket: 0, queue, ifUnused: r.chance(0.3), ifEmpty: r.chance(0.3), nowait: r.chance(0.2) } }),
-    () => ({ id: M_EXCHANGE_DECLARE, args: { ticket: 0, exchange, type: r.pick(EXCHANGE_TYPES), passive: r.chance(0.2), durable: r.chance(0.3), autoDelete: r.chance(0.3), internal: r.chance(0.2), nowait: r.chance(0.2), arguments: randomTable(r) } }),
+    () => ({
+      id: M_EXCHANGE_DECLARE,
+      args: {
+        ticket: 0,
+        exchange,
+        type: r.pick(EXCHANGE_TYPES),
+        passive: r.chance(0.2),
+        durable: r.chance(0.3),
+        autoDelete: r.chance(0.3),
+        internal: r.chance(0.2),
+        nowait: r.chance(0.2),
+        arguments: randomTable(r),
+      },
+    }),
     () => ({ id: M_EXCHANGE_DELETE, args: { ticket: 0, exchange, ifUnused: r.chance(0.3), nowait: r.chance(0.2) } }),
-    () => ({ id: M_EXCHANGE_BIND, args: { ticket: 0, destination: r.pick(EXCHANGES), source: exchange, routingKey: key, nowait: r.chance(0.2), arguments: randomTable(r) } }),
+    () => ({
+      id: M_EXCHANGE_BIND,
+      args: { ticket: 0, destination: r.pick(EXCHANGES), source: exchange, routingKey: key, nowait: r.chance(0.2), arguments: randomTable(r) },
+    }),
     () => ({ id: M_BASIC_QOS, args: { prefetchSize: r.chance(0.1) ? 1 : 0, prefetchCount: r.int(5), global: r.chance(0.5) } }),
-    () => ({ id: M_BASIC_CONSUME, args: { ticket: 0, queue, consumerTag: tag, noLocal: false, noAck: r.chance(0.5), exclusive: r.chance(0.2), nowait: r.chance(0.2), arguments: {} } }),
+    () => ({
+      id: M_BASIC_CONSUME,
+      args: { ticket: 0, queue, consumerTag: tag, noLocal: false, noAck: r.chance(0.5), exclusive: r.chance(0.2), nowait: r.chance(0.2), arguments: {} },
+    }),
     () => ({ id: M_BASIC_CANCEL, args: { consumerTag: tag, nowait: r.chance(0.3) } }),
     () => ({ id: M_BASIC_GET, args: { ticket: 0, queue, noAck: r.chance(0.5) } }),
     () => ({ id: M_BASIC_ACK, args: { deliveryTag, multiple: r.chance(0.3) } }),
@@ -176,7 +207,10 @@ function validUnit(r: Rng): Buffer[] {
   if (roll < 0.3) {
     const body = r.bytes(r.pick([0, 1, 10, 300, 5000]));
     const frames = [
-      encodeMethodFrame(channel, { id: M_BASIC_PUBLISH, args: { ticket: 0, exchange: r.pick(EXCHANGES), routingKey: r.pick(QUEUES), mandatory: r.chance(0.3), immediate: r.chance(0.05) } }),
+      encodeMethodFrame(channel, {
+        id: M_BASIC_PUBLISH,
+        args: { ticket: 0, exchange: r.pick(EXCHANGES), routingKey: r.pick(QUEUES), mandatory: r.chance(0.3), immediate: r.chance(0.05) },
+      }),
       encodeBasicHeaderFrame(channel, body.length, randomProperties(r)),
     ];
     for (let o = 0; o < body.length; o += 4000) frames.push(rawFrame(FRAME_BODY, channel, body.subarray(o, Math.min(body.length, o + 4000))));
@@ -185,11 +219,14 @@ function validUnit(r: Rng): Buffer[] {
   if (roll < 0.35) return [rawFrame(FRAME_HEARTBEAT, 0, Buffer.alloc(0))];
   if (roll < 0.4) {
     return [
-      encodeMethodFrame(0, r.pick<AmqpMethod>([
-        { id: M_CONNECTION_UPDATE_SECRET, args: { newSecret: Buffer.from('s'), reason: 'r' } },
-        { id: M_CONNECTION_TUNE_OK, args: { channelMax: 0, frameMax: 0, heartbeat: 0 } },
-        { id: M_CONNECTION_OPEN, args: { virtualHost: '/', capabilities: '', insist: false } },
-      ])),
+      encodeMethodFrame(
+        0,
+        r.pick<AmqpMethod>([
+          { id: M_CONNECTION_UPDATE_SECRET, args: { newSecret: Buffer.from('s'), reason: 'r' } },
+          { id: M_CONNECTION_TUNE_OK, args: { channelMax: 0, frameMax: 0, heartbeat: 0 } },
+          { id: M_CONNECTION_OPEN, args: { virtualHost: '/', capabilities: '', insist: false } },
+        ]),
+      ),
     ];
   }
   return [encodeMethodFrame(channel, randomMethod(r))];
@@ -322,8 +359,19 @@ async function fuzzOne(port: number, seed: number): Promise<Outcome> {
     // fuzz the handshake itself: start-ok / tune-ok / open, mutated, right after the protocol header
     units.push(PROTOCOL_HEADER);
     for (const m of [
-      { id: M_CONNECTION_START_OK, args: { clientProperties: CLIENT_PROPERTIES, mechanism: r.pick(['PLAIN', 'AMQPLAIN', 'EXTERNAL']), response: plainResponse('guest', 'guest'), locale: 'en_US' } },
-      { id: M_CONNECTION_TUNE_OK, args: { channelMax: r.pick([0, 10, 2047, 65535]), frameMax: r.pick([0, 4096, 131072, 4095, 1 << 20]), heartbeat: r.pick([0, 0, 60]) } },
+      {
+        id: M_CONNECTION_START_OK,
+        args: {
+          clientProperties: CLIENT_PROPERTIES,
+          mechanism: r.pick(['PLAIN', 'AMQPLAIN', 'EXTERNAL']),
+          response: plainResponse('guest', 'guest'),
+          locale: 'en_US',
+        },
+      },
+      {
+        id: M_CONNECTION_TUNE_OK,
+        args: { channelMax: r.pick([0, 10, 2047, 65535]), frameMax: r.pick([0, 4096, 131072, 4095, 1 << 20]), heartbeat: r.pick([0, 0, 60]) },
+      },
       { id: M_CONNECTION_OPEN, args: { virtualHost: r.pick(['/', '/', 'nope']), capabilities: '', insist: false } },
     ] satisfies AmqpMethod[]) {
       const [name, mutate] = r.chance(0.4) ? r.pick(MUTATIONS) : MUTATIONS[0]!;
@@ -398,7 +446,11 @@ test('the broker survives fuzzed AMQP traffic, closes every fuzzed connection an
     assert.deepEqual(failures, [], `fuzz connections that failed (run seed ${SEED})`);
     assert.ok(outcomes.length > 0);
     const internal = outcomes.filter((o) => o.replyCode === 541);
-    assert.equal(internal.length, 0, `connections closed with 541 INTERNAL_ERROR (run seed ${SEED}); mutations: ${internal.map((o) => o.mutations.join('+')).join(' | ')}`);
+    assert.equal(
+      internal.length,
+      0,
+      `connections closed with 541 INTERNAL_ERROR (run seed ${SEED}); mutations: ${internal.map((o) => o.mutations.join('+')).join(' | ')}`,
+    );
 
     // the broker still serves a connection that was open all along, and a fresh one
     const before = await bystander.publishAndConsume(1, 'fuzz-bystander', Buffer.from('still here'));

@@ -21,7 +21,16 @@ export function tempDataDir(prefix = 'postbox-test-'): string {
 export async function startTestBroker(options: BrokerOptions = {}): Promise<TestBroker> {
   const dataDir = options.dataDir ?? tempDataDir();
   const logLevel = (process.env.POSTBOX_TEST_LOG as BrokerOptions['logLevel']) ?? 'silent';
-  const broker = await startBroker({ hosts: ['127.0.0.1'], amqpPort: 0, httpPort: 0, kafkaPort: 0, prometheusPort: -1, logger: createLogger(logLevel ?? 'silent'), ...options, dataDir });
+  const broker = await startBroker({
+    hosts: ['127.0.0.1'],
+    amqpPort: 0,
+    httpPort: 0,
+    kafkaPort: 0,
+    prometheusPort: -1,
+    logger: createLogger(logLevel ?? 'silent'),
+    ...options,
+    dataDir,
+  });
   return {
     ...broker,
     url: `amqp://guest:guest@127.0.0.1:${broker.amqpPort}`,

@@ -20,7 +20,9 @@ const require = createRequire(import.meta.url);
 const KafkajsDecoder = require('kafkajs/src/protocol/decoder') as new (buffer: Buffer) => unknown;
 const decodeMessages = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages') as (decoder: unknown) => Promise<KafkajsRecord[]>;
 
-const { RecordBatch: KafkajsRecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as { RecordBatch: (options: Record<string, unknown>) => Promise<{ buffer: Buffer }> };
+const { RecordBatch: KafkajsRecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as {
+  RecordBatch: (options: Record<string, unknown>) => Promise<{ buffer: Buffer }>;
+};
 const KafkajsRecord = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (options: Record<string, unknown>) => unknown;
 const KafkajsLong = require('kafkajs/src/utils/long.js') as { fromValue(v: bigint | number | string): unknown };
 
@@ -36,7 +38,12 @@ export interface BatchOptions {
 export async function encodeBatch(options: BatchOptions): Promise<Buffer> {
   const timestamp = options.timestamp ?? Date.now();
   const records = options.records.map((r, i) =>
-    KafkajsRecord({ offsetDelta: i, timestampDelta: r.timestampDelta ?? 0, key: r.key === undefined || r.key === null ? null : Buffer.from(r.key), value: r.value === null ? null : Buffer.from(r.value) }),
+    KafkajsRecord({
+      offsetDelta: i,
+      timestampDelta: r.timestampDelta ?? 0,
+      key: r.key === undefined || r.key === null ? null : Buffer.from(r.key),
+      value: r.value === null ? null : Buffer.from(r.value),
+    }),
   );
   const encoded = await KafkajsRecordBatch({
     firstTimestamp: timestamp,
@@ -133,7 +140,13 @@ export class RawKafkaClient {
   }
 
   /** Fetch v11 of one partition from `offset`: the raw record set and the high watermark. */
-  async fetch(topic: string, partition: number, offset: bigint, maxWaitMs = 0, maxBytes = 1 << 20): Promise<{ errorCode: number; highWatermark: bigint; logStartOffset: bigint; records: Buffer | null }> {
+  async fetch(
+    topic: string,
+    partition: number,
+    offset: bigint,
+    maxWaitMs = 0,
+    maxBytes = 1 << 20,
+  ): Promise<{ errorCode: number; highWatermark: bigint; logStartOffset: bigint; records: Buffer | null }> {
     const response = await this.request(1, 11, {
       clusterId: null,
       replicaId: -1,
@@ -144,7 +157,23 @@ export class RawKafkaClient {
       isolationLevel: 0,
       sessionId: 0,
       sessionEpoch: -1,
-      topics: [{ topic, topicId: Buffer.alloc(16), partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: offset, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: maxBytes, replicaDirectoryId: Buffer.alloc(16) }] }],
+      topics: [
+        {
+          topic,
+          topicId: Buffer.alloc(16),
+          partitions: [
+            {
+              partition,
+              currentLeaderEpoch: -1,
+              fetchOffset: offset,
+              lastFetchedEpoch: -1,
+              logStartOffset: -1n,
+              partitionMaxBytes: maxBytes,
+              replicaDirectoryId: Buffer.alloc(16),
+            },
+          ],
+        },
+      ],
       forgottenTopicsData: [],
       rackId: '',
     });
@@ -154,7 +183,12 @@ export class RawKafkaClient {
 
   /** Produce v7 of one record set to one partition: the partition's error code and base offset. */
   async produce(topic: string, partition: number, records: Buffer, acks = -1): Promise<{ errorCode: number; baseOffset: bigint }> {
-    const response = await this.request(0, 7, { transactionalId: null, acks, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: partition, records }] }] });
+    const response = await this.request(0, 7, {
+      transactionalId: null,
+      acks,
+      timeoutMs: 5000,
+      topicData: [{ name: topic, partitionData: [{ index: partition, records }] }],
+    });
     const p = response.responses[0]!.partitionResponses[0]!;
     return { errorCode: p.errorCode, baseOffset: p.baseOffset };
   }
@@ -227,7 +261,15 @@ export function fetchFromStart(topic: string, partitions: readonly number[], max
       {
         topic,
         topicId: Buffer.alloc(16),
-        partitions: partitions.map((partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: maxBytes, replicaDirectoryId: Buffer.alloc(16) })),
+        partitions: partitions.map((partition) => ({
+          partition,
+          currentLeaderEpoch: -1,
+          fetchOffset: 0n,
+          lastFetchedEpoch: -1,
+          logStartOffset: -1n,
+          partitionMaxBytes: maxBytes,
+          replicaDirectoryId: Buffer.alloc(16),
+        })),
       },
     ],
     forgottenTopicsData: [],

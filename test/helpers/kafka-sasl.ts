@@ -44,7 +44,6 @@ export function nonLoopbackAddress(): string | null {
 
 // ---- SASL over a raw client (SaslHandshake v1 + SaslAuthenticate v2)
 
-
 /** PLAIN on a raw client; returns SaslAuthenticate's error code (0: authenticated). */
 export async function rawPlain(client: RawKafkaClient, user: string, password: string): Promise<number> {
   const handshake = await client.request(17, 1, { mechanism: 'PLAIN' });
@@ -68,7 +67,13 @@ export async function rawScram(client: RawKafkaClient, mechanism: ScramMechanism
   const authMessage = `${clientFirstBare},${serverFirst},${withoutProof}`;
   const clientSignature = scramHmac(mechanism, credential.storedKey, authMessage);
   // ClientKey is not kept by scramCredential: recompute it from the salted password the way a client does
-  const salted = pbkdf2Sync(Buffer.from(password), Buffer.from(fields.s!, 'base64'), Number(fields.i), mechanism === 'SCRAM-SHA-256' ? 32 : 64, mechanism === 'SCRAM-SHA-256' ? 'sha256' : 'sha512');
+  const salted = pbkdf2Sync(
+    Buffer.from(password),
+    Buffer.from(fields.s!, 'base64'),
+    Number(fields.i),
+    mechanism === 'SCRAM-SHA-256' ? 32 : 64,
+    mechanism === 'SCRAM-SHA-256' ? 'sha256' : 'sha512',
+  );
   const clientKey = scramHmac(mechanism, salted, 'Client Key');
   const proof = Buffer.alloc(clientKey.length);
   for (let i = 0; i < proof.length; i++) proof[i] = clientKey[i]! ^ clientSignature[i]!;

@@ -107,12 +107,22 @@ test('Fetch and ListOffsets need read on the topic; Produce needs write (raw cod
     assert.equal(fetched.errorCode, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED);
     assert.equal(fetched.records, null);
     assert.equal((await reader.fetch('orders', 0, 0n)).errorCode, KafkaErrorCode.NONE);
-    const offsets = await writer.request(2, 1, { replicaId: -1, isolationLevel: 0, timeoutMs: 5000, topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp: -1n, maxNumOffsets: 1 }] }] });
+    const offsets = await writer.request(2, 1, {
+      replicaId: -1,
+      isolationLevel: 0,
+      timeoutMs: 5000,
+      topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp: -1n, maxNumOffsets: 1 }] }],
+    });
     assert.equal(offsets.topics[0]!.partitions[0]!.errorCode, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED);
     const batch = await encodeBatch({ records: [{ value: 'no' }] });
     assert.equal((await reader.produce('orders', 0, batch)).errorCode, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED);
     // a topic the user may describe by name but not the other way round: Metadata says so per topic
-    const metadata = await reader.request(3, 4, { topics: [{ topicId: Buffer.alloc(16), name: 'secret' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+    const metadata = await reader.request(3, 4, {
+      topics: [{ topicId: Buffer.alloc(16), name: 'secret' }],
+      allowAutoTopicCreation: false,
+      includeClusterAuthorizedOperations: false,
+      includeTopicAuthorizedOperations: false,
+    });
     assert.equal(metadata.topics[0]!.errorCode, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED);
     assert.deepEqual(metadata.topics[0]!.partitions, []);
   } finally {
@@ -125,7 +135,11 @@ test('creating a topic needs configure: CreateTopics is refused, and auto-creati
   const writer = await authenticated('writer', 'w-pass');
   const maker = await authenticated('maker', 'm-pass');
   try {
-    const created = await writer.request(19, 4, { topics: [{ name: 'orders-new', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] }], timeoutMs: 5000, validateOnly: false });
+    const created = await writer.request(19, 4, {
+      topics: [{ name: 'orders-new', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] }],
+      timeoutMs: 5000,
+      validateOnly: false,
+    });
     assert.equal(created.topics[0]!.errorCode, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED);
     const batch = await encodeBatch({ records: [{ value: 'v' }] });
     assert.equal((await writer.produce('orders-auto', 0, batch)).errorCode, KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
@@ -138,9 +152,15 @@ test('creating a topic needs configure: CreateTopics is refused, and auto-creati
     assert.notEqual(broker.streams.topic('orders'), undefined);
     const partitions = await writer.request(37, 2, { topics: [{ name: 'orders', count: 4, assignments: null }], timeoutMs: 5000, validateOnly: false });
     assert.equal(partitions.results[0]!.errorCode, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED);
-    const altered = await writer.request(44, 0, { resources: [{ resourceType: 2, resourceName: 'orders', configs: [{ name: 'retention.ms', configOperation: 0, value: '1000' }] }], validateOnly: false });
+    const altered = await writer.request(44, 0, {
+      resources: [{ resourceType: 2, resourceName: 'orders', configs: [{ name: 'retention.ms', configOperation: 0, value: '1000' }] }],
+      validateOnly: false,
+    });
     assert.equal(altered.responses[0]!.errorCode, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED);
-    const broker4 = await writer.request(44, 0, { resources: [{ resourceType: 4, resourceName: '0', configs: [{ name: 'log.retention.ms', configOperation: 0, value: '1' }] }], validateOnly: false });
+    const broker4 = await writer.request(44, 0, {
+      resources: [{ resourceType: 4, resourceName: '0', configs: [{ name: 'log.retention.ms', configOperation: 0, value: '1' }] }],
+      validateOnly: false,
+    });
     assert.equal(broker4.responses[0]!.errorCode, KafkaErrorCode.CLUSTER_AUTHORIZATION_FAILED);
   } finally {
     writer.close();
@@ -170,7 +190,9 @@ test('a group needs read on its name: JoinGroup, OffsetFetch and OffsetCommit ar
       memberId: '',
       groupInstanceId: null,
       retentionTimeMs: -1n,
-      topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, committedOffset: 0n, committedLeaderEpoch: -1, commitTimestamp: -1n, committedMetadata: null }] }],
+      topics: [
+        { name: 'orders', partitions: [{ partitionIndex: 0, committedOffset: 0n, committedLeaderEpoch: -1, commitTimestamp: -1n, committedMetadata: null }] },
+      ],
     });
     assert.equal(commit.topics[0]!.partitions[0]!.errorCode, KafkaErrorCode.GROUP_AUTHORIZATION_FAILED);
     // its own group, a topic it may not read: the topic is refused
@@ -185,7 +207,10 @@ test('a group needs read on its name: JoinGroup, OffsetFetch and OffsetCommit ar
         { name: 'orders', partitions: [{ partitionIndex: 0, committedOffset: 0n, committedLeaderEpoch: -1, commitTimestamp: -1n, committedMetadata: null }] },
       ],
     });
-    assert.deepEqual(commitSecret.topics.map((t) => t.partitions[0]!.errorCode), [KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, KafkaErrorCode.NONE]);
+    assert.deepEqual(
+      commitSecret.topics.map((t) => t.partitions[0]!.errorCode),
+      [KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, KafkaErrorCode.NONE],
+    );
   } finally {
     reader.close();
   }
@@ -254,7 +279,7 @@ test('--kafka-vhost: permissions in that vhost apply, not those in /', async () 
   }
 });
 
-test('an idempotent producer needs write on some topic (InitProducerId, KIP-679), and describing the broker\'s configs needs the administrator or monitoring tag', async () => {
+test("an idempotent producer needs write on some topic (InitProducerId, KIP-679), and describing the broker's configs needs the administrator or monitoring tag", async () => {
   await putUser(httpUrl, 'watcher', 'x-pass', { configure: '', write: '', read: '^orders$' });
   const tagged = await managementApi(httpUrl, 'PUT', '/api/users/watcher', { password: 'x-pass', tags: 'monitoring' });
   assert.equal(tagged.status, 204);

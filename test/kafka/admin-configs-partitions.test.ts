@@ -10,7 +10,13 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { startTestBroker, tempDataDir, waitFor, type TestBroker } from '../helpers/broker.js';
 import { RawKafkaClient, encodeBatch } from '../helpers/kafka-raw.js';
 import { findPython, findRepoFile, run } from '../helpers/external.js';
-import { CREATE_PARTITIONS_API, CREATE_TOPICS_API, DESCRIBE_CONFIGS_API, ALTER_CONFIGS_API, INCREMENTAL_ALTER_CONFIGS_API } from '../../src/protocol/kafka/generated/messages.js';
+import {
+  CREATE_PARTITIONS_API,
+  CREATE_TOPICS_API,
+  DESCRIBE_CONFIGS_API,
+  ALTER_CONFIGS_API,
+  INCREMENTAL_ALTER_CONFIGS_API,
+} from '../../src/protocol/kafka/generated/messages.js';
 
 const TOPIC_RESOURCE = 2;
 const BROKER_RESOURCE = 4;
@@ -86,7 +92,10 @@ test('createPartitions grows a topic: Metadata shows the new partitions at once,
     await producer.disconnect();
   }
   const records = await raw.readRecords(topic, 4, 0n, 1);
-  assert.deepEqual(records.map((r) => [r.offset, r.key, r.value]), [[0n, 'k', 'on a new partition']]);
+  assert.deepEqual(
+    records.map((r) => [r.offset, r.key, r.value]),
+    [[0n, 'k', 'on a new partition']],
+  );
   const offsets = await admin.fetchTopicOffsets(topic);
   const highs = offsets.sort((a, b) => a.partition - b.partition).map((o) => o.high);
   assert.deepEqual(highs, ['0', '0', '0', '0', '1']);
@@ -111,12 +120,19 @@ test('a count not above the current one is INVALID_PARTITIONS, an unknown topic 
     validateOnly: false,
   });
   // a topic named twice is refused both times (Kafka's rule), whatever the counts
-  assert.deepEqual(response.results.map((r) => [r.name, r.errorCode]), [
-    [topic, INVALID_REQUEST],
-    ['no-such-topic', UNKNOWN_TOPIC_OR_PARTITION],
-    [topic, INVALID_REQUEST],
-  ]);
-  const same = await raw.request(CREATE_PARTITIONS_API.apiKey, 0, { topics: [{ name: topic, count: 3, assignments: null }], timeoutMs: 1000, validateOnly: false });
+  assert.deepEqual(
+    response.results.map((r) => [r.name, r.errorCode]),
+    [
+      [topic, INVALID_REQUEST],
+      ['no-such-topic', UNKNOWN_TOPIC_OR_PARTITION],
+      [topic, INVALID_REQUEST],
+    ],
+  );
+  const same = await raw.request(CREATE_PARTITIONS_API.apiKey, 0, {
+    topics: [{ name: topic, count: 3, assignments: null }],
+    timeoutMs: 1000,
+    validateOnly: false,
+  });
   assert.equal(same.results[0]!.errorCode, INVALID_PARTITIONS);
   assert.match(same.results[0]!.errorMessage ?? '', /already has 3 partitions/);
   assert.equal(await partitionCount(admin, topic), 3);
@@ -126,7 +142,11 @@ test('explicit assignments are accepted when every new partition names this brok
   const topic = 'assigned';
   await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
   const grow = (count: number, assignments: number[][]) =>
-    raw.request(CREATE_PARTITIONS_API.apiKey, 1, { topics: [{ name: topic, count, assignments: assignments.map((brokerIds) => ({ brokerIds })) }], timeoutMs: 1000, validateOnly: false });
+    raw.request(CREATE_PARTITIONS_API.apiKey, 1, {
+      topics: [{ name: topic, count, assignments: assignments.map((brokerIds) => ({ brokerIds })) }],
+      timeoutMs: 1000,
+      validateOnly: false,
+    });
   for (const bad of [[[0]], [[0], [1]], [[0], [0, 0]], [[0], []]]) {
     const { results } = await grow(3, bad);
     assert.equal(results[0]!.errorCode, INVALID_REPLICA_ASSIGNMENT, JSON.stringify(bad));
@@ -140,11 +160,23 @@ test('explicit assignments are accepted when every new partition names this brok
 
 test('createTopics with a manual assignment: this broker alone per partition is accepted, anything else refused as a KRaft controller does', async () => {
   const nodeId = (await admin.describeCluster()).brokers[0]!.nodeId;
-  await admin.createTopics({ topics: [{ topic: 'manual', replicaAssignment: [{ partition: 0, replicas: [nodeId] }, { partition: 1, replicas: [nodeId] }] }] });
+  await admin.createTopics({
+    topics: [
+      {
+        topic: 'manual',
+        replicaAssignment: [
+          { partition: 0, replicas: [nodeId] },
+          { partition: 1, replicas: [nodeId] },
+        ],
+      },
+    ],
+  });
   assert.equal(await partitionCount(admin, 'manual'), 2);
   const create = (name: string, assignments: Array<[number, number[]]>, numPartitions = -1, replicationFactor = -1) =>
     raw.request(CREATE_TOPICS_API.apiKey, 4, {
-      topics: [{ name, numPartitions, replicationFactor, assignments: assignments.map(([partitionIndex, brokerIds]) => ({ partitionIndex, brokerIds })), configs: [] }],
+      topics: [
+        { name, numPartitions, replicationFactor, assignments: assignments.map(([partitionIndex, brokerIds]) => ({ partitionIndex, brokerIds })), configs: [] },
+      ],
       timeoutMs: 1000,
       validateOnly: false,
     });
@@ -152,7 +184,16 @@ test('createTopics with a manual assignment: this broker alone per partition is 
     ['unknown-broker', [[0, [nodeId + 7]]], -1, -1, INVALID_REPLICA_ASSIGNMENT],
     ['repeated-broker', [[0, [nodeId, nodeId]]], -1, -1, INVALID_REPLICA_ASSIGNMENT],
     ['no-replicas', [[0, []]], -1, -1, INVALID_REPLICA_ASSIGNMENT],
-    ['gap', [[0, [nodeId]], [2, [nodeId]]], -1, -1, INVALID_REPLICA_ASSIGNMENT],
+    [
+      'gap',
+      [
+        [0, [nodeId]],
+        [2, [nodeId]],
+      ],
+      -1,
+      -1,
+      INVALID_REPLICA_ASSIGNMENT,
+    ],
     ['with-count', [[0, [nodeId]]], 1, -1, INVALID_REQUEST],
     ['with-factor', [[0, [nodeId]]], -1, 1, INVALID_REQUEST],
   ];
@@ -174,7 +215,10 @@ test('max.message.bytes bounds the whole batch as Kafka does, its 12-byte offset
   await producer.connect();
   try {
     await producer.send({ topic, acks: -1, messages: [{ value: 'v'.repeat(400) }] });
-    await admin.alterConfigs({ validateOnly: false, resources: [{ type: TOPIC_RESOURCE, name: topic, configEntries: [{ name: 'max.message.bytes', value: String(BATCH - 1) }] }] });
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [{ type: TOPIC_RESOURCE, name: topic, configEntries: [{ name: 'max.message.bytes', value: String(BATCH - 1) }] }],
+    });
     assert.equal(await rejection(producer.send({ topic, acks: -1, messages: [{ value: 'v'.repeat(400) }] })), 'MESSAGE_TOO_LARGE');
     await producer.send({ topic, acks: -1, messages: [{ value: 'v'.repeat(399) }] });
   } finally {
@@ -184,7 +228,7 @@ test('max.message.bytes bounds the whole batch as Kafka does, its 12-byte offset
   assert.equal(offsets[0]!.high, '2');
 });
 
-test('describeConfigs of the broker reports its settings under Kafka\'s names, read-only; another broker id is INVALID_REQUEST', async () => {
+test("describeConfigs of the broker reports its settings under Kafka's names, read-only; another broker id is INVALID_REQUEST", async () => {
   const nodeId = String((await admin.describeCluster()).brokers[0]!.nodeId);
   const { resources } = await admin.describeConfigs({ resources: [{ type: BROKER_RESOURCE, name: nodeId }], includeSynonyms: false });
   const entries = new Map(resources[0]!.configEntries.map((e) => [e.configName, e]));
@@ -196,8 +240,14 @@ test('describeConfigs of the broker reports its settings under Kafka\'s names, r
   assert.equal(entries.get('message.max.bytes')!.configValue, '1048588');
   assert.equal(entries.get('num.partitions')!.readOnly, true);
   // only the keys asked for
-  const some = await admin.describeConfigs({ resources: [{ type: BROKER_RESOURCE, name: nodeId, configNames: ['log.segment.bytes'] }], includeSynonyms: false });
-  assert.deepEqual(some.resources[0]!.configEntries.map((e) => [e.configName, e.configValue]), [['log.segment.bytes', String(64 * 1024 * 1024)]]);
+  const some = await admin.describeConfigs({
+    resources: [{ type: BROKER_RESOURCE, name: nodeId, configNames: ['log.segment.bytes'] }],
+    includeSynonyms: false,
+  });
+  assert.deepEqual(
+    some.resources[0]!.configEntries.map((e) => [e.configName, e.configValue]),
+    [['log.segment.bytes', String(64 * 1024 * 1024)]],
+  );
   // kafkajs sends a broker resource to that broker; the raw client asks this one about another
   const other = await raw.request(DESCRIBE_CONFIGS_API.apiKey, 1, {
     resources: [
@@ -209,13 +259,39 @@ test('describeConfigs of the broker reports its settings under Kafka\'s names, r
   });
   assert.equal(other.results[0]!.errorCode, INVALID_REQUEST);
   assert.match(other.results[0]!.errorMessage ?? '', /Unexpected broker id/);
-  assert.deepEqual(other.results[1]!.configs.map((c) => [c.name, c.value]), [['num.partitions', '1']], 'the empty name means this broker');
+  assert.deepEqual(
+    other.results[1]!.configs.map((c) => [c.name, c.value]),
+    [['num.partitions', '1']],
+    'the empty name means this broker',
+  );
 });
 
 test('alterConfigs replaces the whole set of explicit configs: a config not listed goes back to its default', async () => {
   const topic = 'replaced';
-  await admin.createTopics({ topics: [{ topic, configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'max.message.bytes', value: '2000' }] }] });
-  await admin.alterConfigs({ validateOnly: false, resources: [{ type: TOPIC_RESOURCE, name: topic, configEntries: [{ name: 'retention.ms', value: '3600000' }, { name: 'max.message.bytes', value: '500' }] }] });
+  await admin.createTopics({
+    topics: [
+      {
+        topic,
+        configEntries: [
+          { name: 'cleanup.policy', value: 'compact' },
+          { name: 'max.message.bytes', value: '2000' },
+        ],
+      },
+    ],
+  });
+  await admin.alterConfigs({
+    validateOnly: false,
+    resources: [
+      {
+        type: TOPIC_RESOURCE,
+        name: topic,
+        configEntries: [
+          { name: 'retention.ms', value: '3600000' },
+          { name: 'max.message.bytes', value: '500' },
+        ],
+      },
+    ],
+  });
   const configs = await configsOf(admin, topic);
   assert.deepEqual(configs.get('retention.ms'), ['3600000', false]);
   assert.deepEqual(configs.get('max.message.bytes'), ['500', false]);
@@ -242,7 +318,12 @@ test('alterConfigs refuses unknown names and bad values with INVALID_CONFIG, bro
   assert.equal(await rejection(alter([{ name: 'segment.bytes', value: '1' }])), 'INVALID_CONFIG');
   await alter([{ name: 'retention.ms', value: '5' }], true);
   assert.deepEqual((await configsOf(admin, topic)).get('retention.ms'), ['1000000', false]);
-  assert.equal(await rejection(admin.alterConfigs({ validateOnly: false, resources: [{ type: BROKER_RESOURCE, name: '0', configEntries: [{ name: 'log.retention.ms', value: '1' }] }] })), 'INVALID_REQUEST');
+  assert.equal(
+    await rejection(
+      admin.alterConfigs({ validateOnly: false, resources: [{ type: BROKER_RESOURCE, name: '0', configEntries: [{ name: 'log.retention.ms', value: '1' }] }] }),
+    ),
+    'INVALID_REQUEST',
+  );
 
   // raw: one answer per resource; an unknown resource type or missing topic does not stop the others
   const response = await raw.request(ALTER_CONFIGS_API.apiKey, 2, {
@@ -250,14 +331,27 @@ test('alterConfigs refuses unknown names and bad values with INVALID_CONFIG, bro
       { resourceType: 99, resourceName: 'x', configs: [] },
       { resourceType: TOPIC_RESOURCE, resourceName: 'no-such-topic', configs: [] },
       { resourceType: BROKER_RESOURCE, resourceName: '0', configs: [{ name: 'num.io.threads', value: '2' }] },
-      { resourceType: TOPIC_RESOURCE, resourceName: topic, configs: [{ name: 'retention.ms', value: '1' }, { name: 'retention.ms', value: '2' }] },
+      {
+        resourceType: TOPIC_RESOURCE,
+        resourceName: topic,
+        configs: [
+          { name: 'retention.ms', value: '1' },
+          { name: 'retention.ms', value: '2' },
+        ],
+      },
       { resourceType: TOPIC_RESOURCE, resourceName: topic, configs: [{ name: 'retention.ms', value: '2000000' }] },
     ],
     validateOnly: false,
   });
-  assert.deepEqual(response.responses.map((r) => r.errorCode), [INVALID_REQUEST, UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST, INVALID_REQUEST, INVALID_REQUEST]);
+  assert.deepEqual(
+    response.responses.map((r) => r.errorCode),
+    [INVALID_REQUEST, UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST, INVALID_REQUEST, INVALID_REQUEST],
+  );
   assert.match(response.responses[2]!.errorMessage ?? '', /config file/);
-  const alone = await raw.request(ALTER_CONFIGS_API.apiKey, 0, { resources: [{ resourceType: TOPIC_RESOURCE, resourceName: topic, configs: [{ name: 'retention.ms', value: '2000000' }] }], validateOnly: false });
+  const alone = await raw.request(ALTER_CONFIGS_API.apiKey, 0, {
+    resources: [{ resourceType: TOPIC_RESOURCE, resourceName: topic, configs: [{ name: 'retention.ms', value: '2000000' }] }],
+    validateOnly: false,
+  });
   assert.deepEqual(alone.responses, [{ errorCode: NONE, errorMessage: null, resourceType: TOPIC_RESOURCE, resourceName: topic }]);
   assert.deepEqual((await configsOf(admin, topic)).get('retention.ms'), ['2000000', false]);
 });
@@ -267,7 +361,10 @@ test('incremental alter: SET and DELETE change one config each, APPEND and SUBTR
   await admin.createTopics({ topics: [{ topic, configEntries: [{ name: 'retention.bytes', value: '1000000' }] }] });
   const ok = async (configs: Parameters<typeof incremental>[1], validateOnly = false) => {
     const { responses } = await incremental(topic, configs, validateOnly);
-    assert.deepEqual(responses.map((r) => [r.errorCode, r.errorMessage]), [[NONE, null]]);
+    assert.deepEqual(
+      responses.map((r) => [r.errorCode, r.errorMessage]),
+      [[NONE, null]],
+    );
   };
   await ok([{ name: 'retention.ms', configOperation: SET, value: '120000' }]);
   let configs = await configsOf(admin, topic);
@@ -330,7 +427,10 @@ test('retention.ms lowered by alterConfigs deletes the old segments on the next 
   broker.streams.runRetention(Date.now());
   assert.equal(log.logStartOffset, 0n, 'the default 7-day retention deleted hour-old records');
   // replace semantics: segment.bytes is listed again so it stays
-  await admin.alterConfigs({ validateOnly: false, resources: [{ type: TOPIC_RESOURCE, name: topic, configEntries: [segmentBytes, { name: 'retention.ms', value: '60000' }] }] });
+  await admin.alterConfigs({
+    validateOnly: false,
+    resources: [{ type: TOPIC_RESOURCE, name: topic, configEntries: [segmentBytes, { name: 'retention.ms', value: '60000' }] }],
+  });
   await waitFor(() => log.logStartOffset > 0n, 10_000, 'retention to delete the old segments');
   broker.streams.runRetention(Date.now());
   const start = log.logStartOffset;
@@ -342,7 +442,17 @@ test('a quiet topic whose records are all past retention.ms is emptied, the acti
   const topic = 'quiet';
   // no retention while the segments are counted (the timed retention pass could otherwise delete them
   // between two sends on a slow machine); the default 7 days come back by the AlterConfigs below
-  await admin.createTopics({ topics: [{ topic, configEntries: [{ name: 'segment.ms', value: '60000' }, { name: 'retention.ms', value: '-1' }] }] });
+  await admin.createTopics({
+    topics: [
+      {
+        topic,
+        configEntries: [
+          { name: 'segment.ms', value: '60000' },
+          { name: 'retention.ms', value: '-1' },
+        ],
+      },
+    ],
+  });
   const producer = kafka.producer();
   await producer.connect();
   const DAY = 86_400_000;
@@ -355,7 +465,10 @@ test('a quiet topic whose records are all past retention.ms is emptied, the acti
     await producer.send({ topic, acks: -1, messages: [{ value: 'c', timestamp: String(first + 60_001) }] });
     assert.equal(log.segmentCount, 2, 'past segment.ms: a new segment');
     // AlterConfigs replaces a topic's configs (as Kafka's): retention.ms is the default again
-    await admin.alterConfigs({ validateOnly: false, resources: [{ type: TOPIC_RESOURCE, name: topic, configEntries: [{ name: 'segment.ms', value: '60000' }] }] });
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [{ type: TOPIC_RESOURCE, name: topic, configEntries: [{ name: 'segment.ms', value: '60000' }] }],
+    });
     // every record is 9 days old, past the default 7-day retention: both segments go, the active one too
     await waitFor(() => log.logStartOffset === 3n, 10_000, 'retention to delete the expired active segment');
   } finally {
@@ -374,7 +487,19 @@ test('grown partitions and altered configs survive a broker restart, and a stray
     await otherAdmin.connect();
     await otherAdmin.createTopics({ topics: [{ topic: 'kept', numPartitions: 1, configEntries: [{ name: 'retention.bytes', value: '123456' }] }] });
     await otherAdmin.createPartitions({ topicPartitions: [{ topic: 'kept', count: 3 }] });
-    await otherAdmin.alterConfigs({ validateOnly: false, resources: [{ type: TOPIC_RESOURCE, name: 'kept', configEntries: [{ name: 'retention.ms', value: '999000' }, { name: 'cleanup.policy', value: 'delete,compact' }] }] });
+    await otherAdmin.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: TOPIC_RESOURCE,
+          name: 'kept',
+          configEntries: [
+            { name: 'retention.ms', value: '999000' },
+            { name: 'cleanup.policy', value: 'delete,compact' },
+          ],
+        },
+      ],
+    });
     const otherRaw = await RawKafkaClient.connect(other.kafkaPort);
     const produced = await otherRaw.produce('kept', 2, await encodeBatch({ records: [{ key: 'k', value: 'before the restart' }] }));
     otherRaw.close();
@@ -401,7 +526,10 @@ test('grown partitions and altered configs survive a broker restart, and a stray
       assert.equal(config.cleanupCompact, true);
       const again = await RawKafkaClient.connect(other.kafkaPort);
       try {
-        assert.deepEqual((await again.readRecords('kept', 2, 0n, 1)).map((r) => r.value), ['before the restart']);
+        assert.deepEqual(
+          (await again.readRecords('kept', 2, 0n, 1)).map((r) => r.value),
+          ['before the restart'],
+        );
       } finally {
         again.close();
       }
@@ -418,5 +546,11 @@ test('confluent-kafka grows a topic and alters its configs; refusals come back a
   const python = await findPython('confluent_kafka', 'install it with `apt-get install python3-confluent-kafka`');
   const { code, stdout, stderr } = await run(python, [findRepoFile('test/compat/kafka_confluent_admin.py'), String(broker.kafkaPort)]);
   assert.equal(code, 0, `kafka_confluent_admin.py failed (exit ${String(code)}):\n${stdout}\n${stderr}`);
-  assert.deepEqual(stdout.trim().split('\n'), ['grown to 3', 'shrink refused INVALID_PARTITIONS', 'altered', 'unknown config INVALID_CONFIG', 'broker config INVALID_REQUEST']);
+  assert.deepEqual(stdout.trim().split('\n'), [
+    'grown to 3',
+    'shrink refused INVALID_PARTITIONS',
+    'altered',
+    'unknown config INVALID_CONFIG',
+    'broker config INVALID_REQUEST',
+  ]);
 });

@@ -100,14 +100,21 @@ test('deleting an empty group removes it and its offsets from listGroups, descri
     await withAdmin(kafka, (admin) => admin.createTopics({ topics: [{ topic: 'ledger', numPartitions: 1 }], waitForLeaders: true }));
     await produce(kafka, 'ledger', ['a', 'b', 'c']);
     assert.deepEqual(await consume(kafka, 'accounting', 'ledger', 3), ['a', 'b', 'c']);
-    await waitFor(() => broker.groups.fetchOffsets('accounting', [{ topic: 'ledger', partitions: [0] }])[0]!.partitions[0]!.offset === 3n, WAIT_MS, 'the commit');
+    await waitFor(
+      () => broker.groups.fetchOffsets('accounting', [{ topic: 'ledger', partitions: [0] }])[0]!.partitions[0]!.offset === 3n,
+      WAIT_MS,
+      'the commit',
+    );
     // a second group, standalone commits only, that must not be touched
     await withAdmin(kafka, (admin) => admin.setOffsets({ groupId: 'bystander', topic: 'ledger', partitions: [{ partition: 0, offset: '1' }] }));
 
     await withAdmin(kafka, async (admin) => {
       assert.deepEqual((await admin.listGroups()).groups.map((g) => g.groupId).sort(), ['accounting', 'bystander']);
       assert.deepEqual(await admin.deleteGroups(['accounting']), [{ groupId: 'accounting', errorCode: NONE }]);
-      assert.deepEqual((await admin.listGroups()).groups.map((g) => g.groupId), ['bystander']);
+      assert.deepEqual(
+        (await admin.listGroups()).groups.map((g) => g.groupId),
+        ['bystander'],
+      );
       assert.deepEqual(await committed(admin, 'accounting', 'ledger'), ['-1']);
       assert.deepEqual(await committed(admin, 'bystander', 'ledger'), ['1']);
       const [described] = (await admin.describeGroups(['accounting'])).groups;
@@ -119,14 +126,21 @@ test('deleting an empty group removes it and its offsets from listGroups, descri
     broker = await startTestBroker({ dataDir });
     kafka = kafkaFor(broker.kafkaPort);
     await withAdmin(kafka, async (admin) => {
-      assert.deepEqual((await admin.listGroups()).groups.map((g) => g.groupId), ['bystander']);
+      assert.deepEqual(
+        (await admin.listGroups()).groups.map((g) => g.groupId),
+        ['bystander'],
+      );
       assert.deepEqual(await committed(admin, 'accounting', 'ledger'), ['-1']);
       assert.deepEqual(await committed(admin, 'bystander', 'ledger'), ['1']);
     });
     // with nothing committed, a consumer of the same group id reads from the beginning again, and commits
     assert.deepEqual(await consume(kafka, 'accounting', 'ledger', 3), ['a', 'b', 'c']);
     await withAdmin(kafka, async (admin) => {
-      await waitFor(() => broker.groups.fetchOffsets('accounting', [{ topic: 'ledger', partitions: [0] }])[0]!.partitions[0]!.offset === 3n, WAIT_MS, 'the new commit');
+      await waitFor(
+        () => broker.groups.fetchOffsets('accounting', [{ topic: 'ledger', partitions: [0] }])[0]!.partitions[0]!.offset === 3n,
+        WAIT_MS,
+        'the new commit',
+      );
       assert.deepEqual(await committed(admin, 'accounting', 'ledger'), ['3']);
       assert.deepEqual((await admin.listGroups()).groups.map((g) => g.groupId).sort(), ['accounting', 'bystander']);
     });
@@ -187,9 +201,23 @@ test('each version answers per group in one request: deleted, unknown, empty id,
           memberId: '',
           groupInstanceId: null,
           retentionTimeMs: -1n,
-          topics: [{ name: 'versions', partitions: [0, 1].map((p) => ({ partitionIndex: p, committedOffset: 5n, committedLeaderEpoch: -1, commitTimestamp: -1n, committedMetadata: null })) }],
+          topics: [
+            {
+              name: 'versions',
+              partitions: [0, 1].map((p) => ({
+                partitionIndex: p,
+                committedOffset: 5n,
+                committedLeaderEpoch: -1,
+                commitTimestamp: -1n,
+                committedMetadata: null,
+              })),
+            },
+          ],
         });
-        assert.deepEqual(commit.topics[0]!.partitions.map((p) => p.errorCode), [NONE, NONE]);
+        assert.deepEqual(
+          commit.topics[0]!.partitions.map((p) => p.errorCode),
+          [NONE, NONE],
+        );
         const answer = await raw.request(DELETE_GROUPS, version, { groupsNames: [groupId, 'unknown', '', groupId] });
         assert.equal(answer.throttleTimeMs, 0);
         assert.deepEqual(
@@ -202,12 +230,23 @@ test('each version answers per group in one request: deleted, unknown, empty id,
           `version ${version}`,
         );
         const again = await raw.request(DELETE_GROUPS, version, { groupsNames: [groupId] });
-        assert.deepEqual(again.results.map((r) => [r.groupId, r.errorCode]), [[groupId, GROUP_ID_NOT_FOUND]]);
+        assert.deepEqual(
+          again.results.map((r) => [r.groupId, r.errorCode]),
+          [[groupId, GROUP_ID_NOT_FOUND]],
+        );
         const fetched = await raw.request(9, 6, { groupId, topics: null, groups: [], requireStable: false });
         assert.deepEqual(fetched.topics, []);
         // OffsetFetch v8 (batched groups) sees nothing either
-        const batched = await raw.request(9, 8, { groupId: '', topics: [], groups: [{ groupId, memberId: null, memberEpoch: -1, topics: null }], requireStable: false });
-        assert.deepEqual(batched.groups.map((g) => [g.groupId, g.topics.length, g.errorCode]), [[groupId, 0, NONE]]);
+        const batched = await raw.request(9, 8, {
+          groupId: '',
+          topics: [],
+          groups: [{ groupId, memberId: null, memberEpoch: -1, topics: null }],
+          requireStable: false,
+        });
+        assert.deepEqual(
+          batched.groups.map((g) => [g.groupId, g.topics.length, g.errorCode]),
+          [[groupId, 0, NONE]],
+        );
       }
       // an empty request is an empty answer
       assert.deepEqual((await raw.request(DELETE_GROUPS, 2, { groupsNames: [] })).results, []);
@@ -234,12 +273,29 @@ test('a group deleted right before kill -9 is still deleted after the restart', 
         memberId: '',
         groupInstanceId: null,
         retentionTimeMs: -1n,
-        topics: [{ name: 'doomed', partitions: [0, 1, 2].map((p) => ({ partitionIndex: p, committedOffset: BigInt(10 + p), committedLeaderEpoch: -1, commitTimestamp: -1n, committedMetadata: null })) }],
+        topics: [
+          {
+            name: 'doomed',
+            partitions: [0, 1, 2].map((p) => ({
+              partitionIndex: p,
+              committedOffset: BigInt(10 + p),
+              committedLeaderEpoch: -1,
+              commitTimestamp: -1n,
+              committedMetadata: null,
+            })),
+          },
+        ],
       });
-      assert.deepEqual(commit.topics[0]!.partitions.map((p) => p.errorCode), [NONE, NONE, NONE]);
+      assert.deepEqual(
+        commit.topics[0]!.partitions.map((p) => p.errorCode),
+        [NONE, NONE, NONE],
+      );
     }
     const answer = await raw.request(DELETE_GROUPS, 2, { groupsNames: ['victim'] });
-    assert.deepEqual(answer.results.map((r) => [r.groupId, r.errorCode]), [['victim', NONE]]);
+    assert.deepEqual(
+      answer.results.map((r) => [r.groupId, r.errorCode]),
+      [['victim', NONE]],
+    );
     // no clean shutdown: whatever was not fsynced before the answer is lost here
     child.child.kill('SIGKILL');
     await child.exited;
@@ -251,9 +307,15 @@ test('a group deleted right before kill -9 is still deleted after the restart', 
       const victim = await again.request(9, 6, { groupId: 'victim', topics: null, groups: [], requireStable: false });
       assert.deepEqual(victim.topics, []);
       const survivor = await again.request(9, 6, { groupId: 'survivor', topics: null, groups: [], requireStable: false });
-      assert.deepEqual(survivor.topics.map((t) => [t.name, t.partitions.map((p) => p.committedOffset)]), [['doomed', [10n, 11n, 12n]]]);
+      assert.deepEqual(
+        survivor.topics.map((t) => [t.name, t.partitions.map((p) => p.committedOffset)]),
+        [['doomed', [10n, 11n, 12n]]],
+      );
       const listed = await again.request(16, 4, { statesFilter: [], typesFilter: [] });
-      assert.deepEqual(listed.groups.map((g) => g.groupId), ['survivor']);
+      assert.deepEqual(
+        listed.groups.map((g) => g.groupId),
+        ['survivor'],
+      );
       const described = await again.request(15, 5, { groups: ['victim'], includeAuthorizedOperations: false });
       assert.equal(described.groups[0]!.groupState, 'Dead');
     } finally {

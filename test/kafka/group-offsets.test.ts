@@ -64,9 +64,17 @@ test('committed offsets survive a broker restart, and a consumer rejoining conti
     await admin.connect();
     await admin.createTopics({ topics: [{ topic: 'kept', numPartitions: 2 }], waitForLeaders: true });
     await admin.disconnect();
-    await produce(kafka, 'kept', [0, 1, 0, 1, 0, 1].map((partition, i) => ({ partition, value: `old-${i}` })));
+    await produce(
+      kafka,
+      'kept',
+      [0, 1, 0, 1, 0, 1].map((partition, i) => ({ partition, value: `old-${i}` })),
+    );
     assert.equal((await consume(kafka, 'keeper', 'kept', 6)).length, 6);
-    await waitFor(() => broker.groups.fetchOffsets('keeper', [{ topic: 'kept', partitions: [0, 1] }])[0]!.partitions.every((p) => p.offset === 3n), WAIT_MS, 'the commits');
+    await waitFor(
+      () => broker.groups.fetchOffsets('keeper', [{ topic: 'kept', partitions: [0, 1] }])[0]!.partitions.every((p) => p.offset === 3n),
+      WAIT_MS,
+      'the commits',
+    );
 
     await broker.close();
     broker = await startTestBroker({ dataDir });
@@ -75,7 +83,11 @@ test('committed offsets survive a broker restart, and a consumer rejoining conti
       [0, '3'],
       [1, '3'],
     ]);
-    await produce(kafka, 'kept', [0, 1, 0, 1].map((partition, i) => ({ partition, value: `new-${i}` })));
+    await produce(
+      kafka,
+      'kept',
+      [0, 1, 0, 1].map((partition, i) => ({ partition, value: `new-${i}` })),
+    );
     // offsets only grow within a partition, so a re-read old record would have arrived before these
     assert.deepEqual(await consume(kafka, 'keeper', 'kept', 4), ['0:3:new-0', '0:4:new-2', '1:3:new-1', '1:4:new-3']);
   } finally {
@@ -99,9 +111,23 @@ test('an offset commit acknowledged before kill -9 is there after the restart', 
       memberId: '',
       groupInstanceId: null,
       retentionTimeMs: -1n,
-      topics: [{ name: 'crash', partitions: [0, 1, 2].map((p) => ({ partitionIndex: p, committedOffset: BigInt(100 + p), committedLeaderEpoch: -1, commitTimestamp: -1n, committedMetadata: `p${p}` })) }],
+      topics: [
+        {
+          name: 'crash',
+          partitions: [0, 1, 2].map((p) => ({
+            partitionIndex: p,
+            committedOffset: BigInt(100 + p),
+            committedLeaderEpoch: -1,
+            commitTimestamp: -1n,
+            committedMetadata: `p${p}`,
+          })),
+        },
+      ],
     });
-    assert.deepEqual(answer.topics[0]!.partitions.map((p) => p.errorCode), [0, 0, 0]);
+    assert.deepEqual(
+      answer.topics[0]!.partitions.map((p) => p.errorCode),
+      [0, 0, 0],
+    );
     raw.close();
     child.child.kill('SIGKILL');
     await child.exited;
@@ -110,9 +136,19 @@ test('an offset commit acknowledged before kill -9 is there after the restart', 
     const again = await RawKafkaClient.connect(child.kafkaPort);
     const fetched = await again.request(9, 6, { groupId: 'survivor', topics: null, groups: [], requireStable: false });
     again.close();
-    assert.deepEqual(fetched.topics.map((t) => [t.name, t.partitions.map((p) => [p.partitionIndex, p.committedOffset, p.metadata])]), [
-      ['crash', [[0, 100n, 'p0'], [1, 101n, 'p1'], [2, 102n, 'p2']]],
-    ]);
+    assert.deepEqual(
+      fetched.topics.map((t) => [t.name, t.partitions.map((p) => [p.partitionIndex, p.committedOffset, p.metadata])]),
+      [
+        [
+          'crash',
+          [
+            [0, 100n, 'p0'],
+            [1, 101n, 'p1'],
+            [2, 102n, 'p2'],
+          ],
+        ],
+      ],
+    );
   } finally {
     child.child.kill('SIGKILL');
     await child.exited;
@@ -134,15 +170,25 @@ test("kafkajs' setOffsets and resetOffsets move an idle group's offsets, and its
         { partition: 0, value: 'c' },
         { partition: 1, value: 'd' },
       ]);
-      await admin.setOffsets({ groupId: 'tools-group', topic: 'tools', partitions: [{ partition: 0, offset: '2' }, { partition: 1, offset: '1' }] });
+      await admin.setOffsets({
+        groupId: 'tools-group',
+        topic: 'tools',
+        partitions: [
+          { partition: 0, offset: '2' },
+          { partition: 1, offset: '1' },
+        ],
+      });
       assert.deepEqual(await committed(kafka, 'tools-group', 'tools'), [
         [0, '2'],
         [1, '1'],
       ]);
-      assert.deepEqual(broker.groups.committedOffsets('tools-group').map((o) => [o.partition, o.committedOffset, o.highWatermark, o.lag]), [
-        [0, 2n, 3n, 1n],
-        [1, 1n, 1n, 0n],
-      ]);
+      assert.deepEqual(
+        broker.groups.committedOffsets('tools-group').map((o) => [o.partition, o.committedOffset, o.highWatermark, o.lag]),
+        [
+          [0, 2n, 3n, 1n],
+          [1, 1n, 1n, 0n],
+        ],
+      );
       assert.deepEqual(await consume(kafka, 'tools-group', 'tools', 1), ['0:2:c']);
 
       // resetOffsets stores kafkajs' "earliest" sentinel (-2), which its consumers resolve at start

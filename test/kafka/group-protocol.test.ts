@@ -89,10 +89,13 @@ test('FindCoordinator names this broker for groups, batched from v4, and has no 
   const txn = await c.request(FIND_COORDINATOR, 3, { key: 'tx', keyType: 1, coordinatorKeys: [] });
   assert.equal(txn.errorCode, COORDINATOR_NOT_AVAILABLE);
   const v4 = await c.request(FIND_COORDINATOR, 4, { key: '', keyType: 0, coordinatorKeys: ['a', 'b'] });
-  assert.deepEqual(v4.coordinators.map((x) => [x.key, x.errorCode, x.nodeId, x.port]), [
-    ['a', NONE, 0, broker.kafkaPort],
-    ['b', NONE, 0, broker.kafkaPort],
-  ]);
+  assert.deepEqual(
+    v4.coordinators.map((x) => [x.key, x.errorCode, x.nodeId, x.port]),
+    [
+      ['a', NONE, 0, broker.kafkaPort],
+      ['b', NONE, 0, broker.kafkaPort],
+    ],
+  );
 });
 
 test('JoinGroup v4+ hands a new member its id with MEMBER_ID_REQUIRED; v3 and older join at once', async () => {
@@ -105,7 +108,10 @@ test('JoinGroup v4+ hands a new member its id with MEMBER_ID_REQUIRED; v3 and ol
   assert.equal(v3.errorCode, NONE);
   assert.equal(v3.leader, v3.memberId);
   assert.equal(v3.protocolName, 'range');
-  assert.deepEqual(v3.members.map((m) => m.memberId), [v3.memberId]);
+  assert.deepEqual(
+    v3.members.map((m) => m.memberId),
+    [v3.memberId],
+  );
   const v7 = await c.request(JOIN_GROUP, 7, joinBody('ids-old', 'made-up-member'));
   assert.equal(v7.errorCode, UNKNOWN_MEMBER_ID);
   assert.equal(v7.protocolName, null);
@@ -137,7 +143,10 @@ test('a member that joins and then goes silent is expired after its session time
   assert.deepEqual(aSync.assignment, assignments[1]!.assignment);
   const view = broker.groups.describeGroup('expiry')!;
   assert.equal(view.state, 'Stable');
-  assert.deepEqual(view.members.map((m) => m.assignedPartitions).sort((x, y) => x![0]!.partitions[0]! - y![0]!.partitions[0]!), [[{ topic: 't', partitions: [0] }], [{ topic: 't', partitions: [1] }]]);
+  assert.deepEqual(
+    view.members.map((m) => m.assignedPartitions).sort((x, y) => x![0]!.partitions[0]! - y![0]!.partitions[0]!),
+    [[{ topic: 't', partitions: [0] }], [{ topic: 't', partitions: [1] }]],
+  );
 
   // from here on the silent member sends nothing; the other heartbeats until it is told to rejoin
   const deadline = Date.now() + 15_000;
@@ -152,12 +161,18 @@ test('a member that joins and then goes silent is expired after its session time
   assert.equal(rejoined.errorCode, NONE);
   assert.equal(rejoined.generationId, a.generationId + 1);
   assert.equal(rejoined.leader, a.memberId);
-  assert.deepEqual(rejoined.members.map((m) => m.memberId), [a.memberId]);
+  assert.deepEqual(
+    rejoined.members.map((m) => m.memberId),
+    [a.memberId],
+  );
   const late = await silent.request(HEARTBEAT, 3, { groupId: 'expiry', generationId: s.generationId, memberId: s.memberId, groupInstanceId: null });
   assert.equal(late.errorCode, UNKNOWN_MEMBER_ID);
   const described = await alive.request(DESCRIBE_GROUPS, 5, { groups: ['expiry'], includeAuthorizedOperations: false });
   assert.equal(described.groups[0]!.groupState, 'CompletingRebalance');
-  assert.deepEqual(described.groups[0]!.members.map((m) => [m.memberId, m.clientId, m.clientHost]), [[a.memberId, 'alive', '/127.0.0.1']]);
+  assert.deepEqual(
+    described.groups[0]!.members.map((m) => [m.memberId, m.clientId, m.clientHost]),
+    [[a.memberId, 'alive', '/127.0.0.1']],
+  );
 });
 
 test('Heartbeat and SyncGroup name stale generations and strangers as Kafka does', async () => {
@@ -166,7 +181,10 @@ test('Heartbeat and SyncGroup name stale generations and strangers as Kafka does
   assert.equal((await heartbeat(joined.generationId, joined.memberId)).errorCode, NONE);
   assert.equal((await heartbeat(joined.generationId - 1, joined.memberId)).errorCode, ILLEGAL_GENERATION);
   assert.equal((await heartbeat(joined.generationId, 'stranger')).errorCode, UNKNOWN_MEMBER_ID);
-  assert.equal((await c.request(HEARTBEAT, 4, { groupId: 'no-such-group', generationId: 1, memberId: 'm', groupInstanceId: null })).errorCode, UNKNOWN_MEMBER_ID);
+  assert.equal(
+    (await c.request(HEARTBEAT, 4, { groupId: 'no-such-group', generationId: 1, memberId: 'm', groupInstanceId: null })).errorCode,
+    UNKNOWN_MEMBER_ID,
+  );
   const stale = await c.request(SYNC_GROUP, 5, { ...syncBody('fences', joined), generationId: joined.generationId + 1 });
   assert.equal(stale.errorCode, ILLEGAL_GENERATION);
   const wrongName = await c.request(SYNC_GROUP, 5, { ...syncBody('fences', joined), protocolType: 'consumer', protocolName: 'roundrobin' });
@@ -196,10 +214,13 @@ test('OffsetCommit checks generation and member for an active group, and partiti
   assert.equal(await codeOf(commit(joined.generationId, joined.memberId, 0, 't', 'x'.repeat(5000))), OFFSET_METADATA_TOO_LARGE);
   assert.equal(await codeOf(commit(joined.generationId, joined.memberId)), NONE);
   const fetched = await c.request(OFFSET_FETCH, 7, { groupId: 'commits', topics: [{ name: 't', partitionIndexes: [0, 1] }], groups: [], requireStable: false });
-  assert.deepEqual(fetched.topics[0]!.partitions.map((p) => [p.partitionIndex, p.committedOffset, p.committedLeaderEpoch, p.metadata, p.errorCode]), [
-    [0, 17n, 4, 'note', NONE],
-    [1, -1n, -1, '', NONE],
-  ]);
+  assert.deepEqual(
+    fetched.topics[0]!.partitions.map((p) => [p.partitionIndex, p.committedOffset, p.committedLeaderEpoch, p.metadata, p.errorCode]),
+    [
+      [0, 17n, 4, 'note', NONE],
+      [1, -1n, -1, '', NONE],
+    ],
+  );
 });
 
 test('OffsetFetch reads every offset of a group with null topics, and several groups at once from v8', async () => {
@@ -214,7 +235,10 @@ test('OffsetFetch reads every offset of a group with null topics, and several gr
   });
   assert.equal(standalone.topics[0]!.partitions[0]!.errorCode, NONE);
   const all = await c.request(OFFSET_FETCH, 2, { groupId: 'standalone', topics: null, groups: [], requireStable: false });
-  assert.deepEqual(all.topics.map((t) => [t.name, t.partitions.map((p) => [p.partitionIndex, p.committedOffset])]), [['t', [[1, 3n]]]]);
+  assert.deepEqual(
+    all.topics.map((t) => [t.name, t.partitions.map((p) => [p.partitionIndex, p.committedOffset])]),
+    [['t', [[1, 3n]]]],
+  );
   const v0 = await c.request(OFFSET_FETCH, 0, { groupId: 'standalone', topics: [{ name: 't', partitionIndexes: [1] }], groups: [], requireStable: false });
   assert.equal(v0.topics[0]!.partitions[0]!.committedOffset, 3n);
   const batched = await c.request(OFFSET_FETCH, 8, {
@@ -248,16 +272,22 @@ test('LeaveGroup answers per member from v3 and with one top-level code before; 
     ],
   });
   assert.equal(v3.errorCode, NONE);
-  assert.deepEqual(v3.members.map((m) => [m.memberId, m.errorCode]), [
-    [joined.memberId, NONE],
-    ['stranger', UNKNOWN_MEMBER_ID],
-  ]);
+  assert.deepEqual(
+    v3.members.map((m) => [m.memberId, m.errorCode]),
+    [
+      [joined.memberId, NONE],
+      ['stranger', UNKNOWN_MEMBER_ID],
+    ],
+  );
   const described = await c.request(DESCRIBE_GROUPS, 0, { groups: ['leavers', 'never-seen'], includeAuthorizedOperations: false });
-  assert.deepEqual(described.groups.map((g) => [g.groupId, g.errorCode, g.groupState, g.protocolType, g.members.length]), [
-    ['leavers', NONE, 'Empty', 'consumer', 0],
-    // Kafka describes a group it does not know as Dead, without an error
-    ['never-seen', NONE, 'Dead', '', 0],
-  ]);
+  assert.deepEqual(
+    described.groups.map((g) => [g.groupId, g.errorCode, g.groupState, g.protocolType, g.members.length]),
+    [
+      ['leavers', NONE, 'Empty', 'consumer', 0],
+      // Kafka describes a group it does not know as Dead, without an error
+      ['never-seen', NONE, 'Dead', '', 0],
+    ],
+  );
 });
 
 test('ListGroups lists groups with their protocol type, and filters by state from v4', async () => {

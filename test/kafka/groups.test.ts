@@ -71,8 +71,14 @@ test('two consumers in one group split a four-partition topic, and the one left 
 
   await producer.send({ topic: 'split', messages: [0, 1, 2, 3].map((partition) => ({ partition, value: `to ${partition}` })) });
   await waitFor(() => a.receivedFrom.length + b.receivedFrom.length === 4, WAIT_MS, 'the four messages');
-  assert.ok(a.receivedFrom.every((p) => a.assigned().includes(p)), 'a consumed only its own partitions');
-  assert.ok(b.receivedFrom.every((p) => b.assigned().includes(p)), 'b consumed only its own partitions');
+  assert.ok(
+    a.receivedFrom.every((p) => a.assigned().includes(p)),
+    'a consumed only its own partitions',
+  );
+  assert.ok(
+    b.receivedFrom.every((p) => b.assigned().includes(p)),
+    'b consumed only its own partitions',
+  );
 
   await a.consumer.disconnect();
   await waitFor(() => b.assigned().length === 4, WAIT_MS, 'the remaining consumer to get every partition');
@@ -97,10 +103,13 @@ test("describeGroups and listGroups show a running group's members with client i
   assert.equal(group.protocolType, 'consumer');
   assert.equal(group.protocol, 'RoundRobinAssigner');
   const members = [...group.members].sort((x, y) => x.clientId.localeCompare(y.clientId));
-  assert.deepEqual(members.map((m) => [m.clientId, m.clientHost]), [
-    ['alpha', '/127.0.0.1'],
-    ['beta', '/127.0.0.1'],
-  ]);
+  assert.deepEqual(
+    members.map((m) => [m.clientId, m.clientHost]),
+    [
+      ['alpha', '/127.0.0.1'],
+      ['beta', '/127.0.0.1'],
+    ],
+  );
   const assigned = members.map((m) => AssignerProtocol.MemberAssignment.decode(m.memberAssignment)!.assignment['described']!);
   assert.deepEqual(assigned.flat().sort(), [0, 1]);
   assert.deepEqual(assigned[0], alpha.assigned());
@@ -110,7 +119,10 @@ test("describeGroups and listGroups show a running group's members with client i
 
   // the management view carries the same members, with the assignment read as topic partitions
   const view = broker.groups.describeGroup('described-group')!;
-  assert.deepEqual(view.members.map((m) => m.assignedPartitions?.map((t) => t.topic)), [['described'], ['described']]);
+  assert.deepEqual(
+    view.members.map((m) => m.assignedPartitions?.map((t) => t.topic)),
+    [['described'], ['described']],
+  );
   await alpha.consumer.disconnect();
   await beta.consumer.disconnect();
   const afterwards = await admin.describeGroups(['described-group']);

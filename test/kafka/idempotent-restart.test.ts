@@ -106,7 +106,15 @@ async function retriedBatchesAreNotWrittenTwiceAcrossARestart(broker: Restartabl
     const records = await client.readToEnd(TOPIC, 0, 0n);
     assert.deepEqual(
       records.map((r) => [r.offset, r.value]),
-      [[0n, 'plain'], [1n, 'a0'], [2n, 'a1'], [3n, 'a2'], [4n, 'b0'], [5n, 'b1'], [6n, 'c0']],
+      [
+        [0n, 'plain'],
+        [1n, 'a0'],
+        [2n, 'a1'],
+        [3n, 'a2'],
+        [4n, 'b0'],
+        [5n, 'b1'],
+        [6n, 'c0'],
+      ],
     );
 
     // a producer starting after the restart gets a fresh id: reusing the old one would make its first
@@ -125,7 +133,15 @@ async function retriedBatchesAreNotWrittenTwiceAcrossARestart(broker: Restartabl
 async function aRetryOfABatchInASealedSegmentIsNotWrittenTwice(broker: Restartable): Promise<void> {
   let client = await RawKafkaClient.connect(broker.port);
   const created = await client.request(19, 4, {
-    topics: [{ name: ROLLING_TOPIC, numPartitions: 1, replicationFactor: 1, assignments: [], configs: [{ name: 'segment.bytes', value: String(SMALL_SEGMENT_BYTES) }] }],
+    topics: [
+      {
+        name: ROLLING_TOPIC,
+        numPartitions: 1,
+        replicationFactor: 1,
+        assignments: [],
+        configs: [{ name: 'segment.bytes', value: String(SMALL_SEGMENT_BYTES) }],
+      },
+    ],
     timeoutMs: 5000,
     validateOnly: false,
   });
@@ -134,7 +150,10 @@ async function aRetryOfABatchInASealedSegmentIsNotWrittenTwice(broker: Restartab
   const batch = await encodeBatch({ records: [{ value: 'idempotent'.padEnd(150, '.') }], ...producer, firstSequence: 0 });
   assert.deepEqual(await client.produce(ROLLING_TOPIC, 0, batch, -1), { errorCode: NONE, baseOffset: 0n });
   // another producer's append does not fit: the segment rolls, the idempotent batch is in a sealed one
-  assert.deepEqual(await client.produce(ROLLING_TOPIC, 0, await encodeBatch({ records: [{ value: 'plain'.padEnd(150, '.') }] }), -1), { errorCode: NONE, baseOffset: 1n });
+  assert.deepEqual(await client.produce(ROLLING_TOPIC, 0, await encodeBatch({ records: [{ value: 'plain'.padEnd(150, '.') }] }), -1), {
+    errorCode: NONE,
+    baseOffset: 1n,
+  });
   client.close();
 
   await broker.restart();

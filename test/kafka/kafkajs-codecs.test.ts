@@ -35,12 +35,14 @@ CompressionCodecs[CompressionTypes.ZSTD] = () => ({
 });
 
 const ZSTD_MISSING = zstdUnavailableReason();
-const CODECS = ([
-  ['gzip', CompressionTypes.GZIP],
-  ['snappy', CompressionTypes.Snappy],
-  ['lz4', CompressionTypes.LZ4],
-  ['zstd', CompressionTypes.ZSTD],
-] as const).filter(([name]) => name !== 'zstd' || ZSTD_MISSING === null);
+const CODECS = (
+  [
+    ['gzip', CompressionTypes.GZIP],
+    ['snappy', CompressionTypes.Snappy],
+    ['lz4', CompressionTypes.LZ4],
+    ['zstd', CompressionTypes.ZSTD],
+  ] as const
+).filter(([name]) => name !== 'zstd' || ZSTD_MISSING === null);
 const PER_CODEC = 40;
 const WAIT_MS = 20_000;
 

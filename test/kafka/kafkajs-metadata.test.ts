@@ -71,7 +71,12 @@ test('an ApiVersions version the broker does not know gets UNSUPPORTED_VERSION w
 });
 
 test('a Metadata request that forbids auto-creation answers UNKNOWN_TOPIC_OR_PARTITION for a topic that does not exist', async () => {
-  const frame = encodeRequest(3, 4, 9, 'raw', { topics: [{ name: 'nope', topicId: Buffer.alloc(16) }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+  const frame = encodeRequest(3, 4, 9, 'raw', {
+    topics: [{ name: 'nope', topicId: Buffer.alloc(16) }],
+    allowAutoTopicCreation: false,
+    includeClusterAuthorizedOperations: false,
+    includeTopicAuthorizedOperations: false,
+  });
   const { body } = decodeResponse(3, 4, (await roundTrip(frame)).subarray(4));
   assert.equal(body.topics.length, 1);
   assert.equal(body.topics[0]!.name, 'nope');

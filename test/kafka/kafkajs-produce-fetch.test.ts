@@ -24,7 +24,12 @@ after(async () => {
 });
 
 /** Reads `count` records of `topic`-`partition` from `from` with a raw fetch (no consumer group). */
-async function readAll(topic: string, partition: number, from: bigint, count: number): Promise<Array<{ offset: string; key: string | null; value: string | null; headers: Record<string, string> }>> {
+async function readAll(
+  topic: string,
+  partition: number,
+  from: bigint,
+  count: number,
+): Promise<Array<{ offset: string; key: string | null; value: string | null; headers: Record<string, string> }>> {
   const raw = await RawKafkaClient.connect(broker.kafkaPort);
   try {
     const records = await raw.readRecords(topic, partition, from, count);
@@ -67,12 +72,23 @@ test('a keyed record always goes to the same partition of a multi-partition topi
   assert.equal(nonEmpty[0]!.high, '3');
 });
 
-for (const [name, codec] of [['none', CompressionTypes.None], ['gzip', CompressionTypes.GZIP]] as const) {
+for (const [name, codec] of [
+  ['none', CompressionTypes.None],
+  ['gzip', CompressionTypes.GZIP],
+] as const) {
   test(`a ${name}-compressed batch is stored and served back as sent`, async () => {
     const topic = `codec-${name}`;
-    await producer.send({ topic, acks: -1, compression: codec, messages: Array.from({ length: 20 }, (_, i) => ({ key: null, value: `${name}-${i}`.repeat(10) })) });
+    await producer.send({
+      topic,
+      acks: -1,
+      compression: codec,
+      messages: Array.from({ length: 20 }, (_, i) => ({ key: null, value: `${name}-${i}`.repeat(10) })),
+    });
     const got = await readAll(topic, 0, 0n, 20);
-    assert.deepEqual(got.map((r) => r.value), Array.from({ length: 20 }, (_, i) => `${name}-${i}`.repeat(10)));
+    assert.deepEqual(
+      got.map((r) => r.value),
+      Array.from({ length: 20 }, (_, i) => `${name}-${i}`.repeat(10)),
+    );
   });
 }
 
@@ -88,12 +104,18 @@ test('fetching from an offset in the middle of a batch returns that batch, and t
   try {
     const { records } = await raw.fetch('mid', 0, 4n);
     // the whole batch, from its first record (offset 0): the client skips what it did not ask for
-    assert.deepEqual((await decodeRecords(records)).map((r) => r.offset), [0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n]);
+    assert.deepEqual(
+      (await decodeRecords(records)).map((r) => r.offset),
+      [0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n],
+    );
   } finally {
     raw.close();
   }
   const got = await readAll('mid', 0, 4n, 6);
-  assert.deepEqual(got.map((r) => r.offset), ['4', '5', '6', '7', '8', '9']);
+  assert.deepEqual(
+    got.map((r) => r.offset),
+    ['4', '5', '6', '7', '8', '9'],
+  );
 });
 
 test('list offsets answers earliest, latest and by timestamp', async () => {
@@ -120,13 +142,27 @@ test('deleting a topic removes it from the listing', async () => {
 test("deleting a topic drops the groups' committed offsets for it: a topic created again under its name starts without them", async () => {
   await admin.createTopics({ topics: [{ topic: 'reborn', numPartitions: 2 }] });
   await admin.createTopics({ topics: [{ topic: 'survivor', numPartitions: 1 }] });
-  await admin.setOffsets({ groupId: 'reborn-readers', topic: 'reborn', partitions: [{ partition: 0, offset: '0' }, { partition: 1, offset: '0' }] });
+  await admin.setOffsets({
+    groupId: 'reborn-readers',
+    topic: 'reborn',
+    partitions: [
+      { partition: 0, offset: '0' },
+      { partition: 1, offset: '0' },
+    ],
+  });
   const producer = kafka.producer();
   await producer.connect();
   try {
     await producer.send({ topic: 'reborn', acks: -1, messages: Array.from({ length: 10 }, (_, i) => ({ partition: 0, value: `old-${i}` })) });
     await producer.send({ topic: 'survivor', acks: -1, messages: [{ value: 'stays' }] });
-    await admin.setOffsets({ groupId: 'reborn-readers', topic: 'reborn', partitions: [{ partition: 0, offset: '10' }, { partition: 1, offset: '0' }] });
+    await admin.setOffsets({
+      groupId: 'reborn-readers',
+      topic: 'reborn',
+      partitions: [
+        { partition: 0, offset: '10' },
+        { partition: 1, offset: '0' },
+      ],
+    });
     await admin.setOffsets({ groupId: 'reborn-readers', topic: 'survivor', partitions: [{ partition: 0, offset: '1' }] });
     const committed = async (topic: string): Promise<string[]> =>
       (await admin.fetchOffsets({ groupId: 'reborn-readers', topics: [topic] }))[0]!.partitions.sort((a, b) => a.partition - b.partition).map((p) => p.offset);
@@ -213,7 +249,8 @@ test('large produce requests from several connections at once land intact, and l
       return p;
     }),
   );
-  const value = (who: number, round: number, i: number): string => `${who}:${round}:${i}:`.padEnd(3000, String.fromCharCode(97 + ((who * 7 + round * 3 + i) % 26)));
+  const value = (who: number, round: number, i: number): string =>
+    `${who}:${round}:${i}:`.padEnd(3000, String.fromCharCode(97 + ((who * 7 + round * 3 + i) % 26)));
   const rounds = 6;
   const perRequest = 100;
   try {
@@ -233,12 +270,16 @@ test('large produce requests from several connections at once land intact, and l
     assert.equal(got.length, total);
     // every record exactly once, and each producer's records in the order it sent them
     const expected = new Set<string>();
-    for (let who = 0; who < producers.length; who++) for (let round = 0; round < rounds; round++) for (let i = 0; i < perRequest; i++) expected.add(value(who, round, i));
+    for (let who = 0; who < producers.length; who++)
+      for (let round = 0; round < rounds; round++) for (let i = 0; i < perRequest; i++) expected.add(value(who, round, i));
     for (const r of got) assert.ok(expected.delete(r.value!), `unexpected or repeated record ${r.value?.slice(0, 20)}`);
     assert.equal(expected.size, 0);
     for (let who = 0; who < producers.length; who++) {
       const mine = got.filter((r) => r.key === `${who}`).map((r) => r.value);
-      assert.deepEqual(mine, Array.from({ length: rounds * perRequest }, (_, n) => value(who, Math.floor(n / perRequest), n % perRequest)));
+      assert.deepEqual(
+        mine,
+        Array.from({ length: rounds * perRequest }, (_, n) => value(who, Math.floor(n / perRequest), n % perRequest)),
+      );
     }
   }
 });

@@ -35,7 +35,18 @@ async function earliest(topic: string): Promise<bigint> {
 
 test('retention.bytes deletes the oldest whole segments, and a fetch below the new start is out of range', async () => {
   const topic = 'retained-by-size';
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'segment.bytes', value: SEGMENT_BYTES }, { name: 'retention.bytes', value: '2048' }] }] });
+  await admin.createTopics({
+    topics: [
+      {
+        topic,
+        numPartitions: 1,
+        configEntries: [
+          { name: 'segment.bytes', value: SEGMENT_BYTES },
+          { name: 'retention.bytes', value: '2048' },
+        ],
+      },
+    ],
+  });
   for (let i = 0; i < 40; i++) await producer.send({ topic, acks: -1, messages: [{ value: `record-${i}-`.padEnd(100, 'x') }] });
   await waitFor(() => broker.streams.topic(topic)!.partitions[0]!.log.logStartOffset > 0n, 10_000, 'retention to delete a segment');
   // one more pass by hand: after it nothing is left to delete until the next append
@@ -47,13 +58,27 @@ test('retention.bytes deletes the oldest whole segments, and a fetch below the n
   assert.equal(errorCode, 1); // OFFSET_OUT_OF_RANGE
   // what is left is the newest records, intact and in order
   const rest = await raw.readRecords(topic, 0, start, Number(40n - start));
-  assert.deepEqual(rest.map((r) => r.offset), Array.from({ length: rest.length }, (_, i) => start + BigInt(i)));
+  assert.deepEqual(
+    rest.map((r) => r.offset),
+    Array.from({ length: rest.length }, (_, i) => start + BigInt(i)),
+  );
   assert.equal(rest[rest.length - 1]!.value, 'record-39-'.padEnd(100, 'x'));
 });
 
 test('retention.ms deletes segments whose newest record is older than the limit', async () => {
   const topic = 'retained-by-time';
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'segment.bytes', value: SEGMENT_BYTES }, { name: 'retention.ms', value: '60000' }] }] });
+  await admin.createTopics({
+    topics: [
+      {
+        topic,
+        numPartitions: 1,
+        configEntries: [
+          { name: 'segment.bytes', value: SEGMENT_BYTES },
+          { name: 'retention.ms', value: '60000' },
+        ],
+      },
+    ],
+  });
   const old = Date.now() - 3_600_000;
   for (let i = 0; i < 20; i++) await producer.send({ topic, acks: -1, messages: [{ value: `old-${i}-`.padEnd(100, 'x'), timestamp: String(old) }] });
   for (let i = 0; i < 20; i++) await producer.send({ topic, acks: -1, messages: [{ value: `new-${i}-`.padEnd(100, 'x') }] });
@@ -71,7 +96,17 @@ test('retention.ms deletes segments whose newest record is older than the limit'
 test('cleanup.policy=compact keeps the latest value per key and drops keys deleted by a tombstone', async () => {
   const topic = 'compacted';
   await admin.createTopics({
-    topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'segment.bytes', value: SEGMENT_BYTES }, { name: 'delete.retention.ms', value: '0' }] }],
+    topics: [
+      {
+        topic,
+        numPartitions: 1,
+        configEntries: [
+          { name: 'cleanup.policy', value: 'compact' },
+          { name: 'segment.bytes', value: SEGMENT_BYTES },
+          { name: 'delete.retention.ms', value: '0' },
+        ],
+      },
+    ],
   });
   const latest = new Map<string, string | null>();
   for (let round = 0; round < 6; round++) {
@@ -98,7 +133,10 @@ test('cleanup.policy=compact keeps the latest value per key and drops keys delet
   assert.deepEqual(Object.fromEntries([...byKey].map(([k, v]) => [k, v])), Object.fromEntries([...latest].map(([k, v]) => [k, [v]])));
   // offsets are kept: the records left have the offsets they were given, in increasing order
   const offsets = records.map((r) => r.offset);
-  assert.deepEqual(offsets, [...offsets].sort((a, b) => (a < b ? -1 : 1)));
+  assert.deepEqual(
+    offsets,
+    [...offsets].sort((a, b) => (a < b ? -1 : 1)),
+  );
   assert.equal(records[records.length - 1]!.offset, BigInt(end - 1));
 });
 

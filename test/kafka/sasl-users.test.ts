@@ -26,7 +26,9 @@ test('a managed user keeps its SCRAM credentials across a restart, and a definit
   try {
     let broker = await startTestBroker({ dataDir });
     await putUser(`http://127.0.0.1:${broker.httpPort}`, 'dora', 'dora-pass');
-    const exported = (await (await managementApi(`http://127.0.0.1:${broker.httpPort}`, 'GET', '/api/definitions')).json()) as { users: Array<Record<string, unknown>> };
+    const exported = (await (await managementApi(`http://127.0.0.1:${broker.httpPort}`, 'GET', '/api/definitions')).json()) as {
+      users: Array<Record<string, unknown>>;
+    };
     const dora = exported.users.find((u) => u.name === 'dora')!;
     const scram = dora.postbox_scram_credentials as Record<string, { iterations: number; salt: string }>;
     assert.equal(scram['SCRAM-SHA-256']!.iterations, 4096);
@@ -80,12 +82,25 @@ test('without a guest user, a loopback client without SASL is refused too', asyn
   const broker = await startTestBroker({ users: [{ name: 'only', password: 'only-pass', vhosts: ['/'], loopbackOnly: false, tags: [] }] });
   try {
     const anonymous = await RawKafkaClient.connect(broker.kafkaPort);
-    await assert.rejects(anonymous.request(3, 1, { topics: [], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }), /connection closed/);
+    await assert.rejects(
+      anonymous.request(3, 1, {
+        topics: [],
+        allowAutoTopicCreation: false,
+        includeClusterAuthorizedOperations: false,
+        includeTopicAuthorizedOperations: false,
+      }),
+      /connection closed/,
+    );
     anonymous.close();
     const named = await RawKafkaClient.connect(broker.kafkaPort);
     try {
       assert.equal(await rawScram(named, 'SCRAM-SHA-256', 'only', 'only-pass'), 0);
-      const metadata = await named.request(3, 1, { topics: [], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+      const metadata = await named.request(3, 1, {
+        topics: [],
+        allowAutoTopicCreation: false,
+        includeClusterAuthorizedOperations: false,
+        includeTopicAuthorizedOperations: false,
+      });
       assert.equal(metadata.brokers.length, 1);
     } finally {
       named.close();

@@ -151,7 +151,11 @@ test('confluent-kafka authenticates with SCRAM-SHA-512 and PLAIN, and reports a 
   const python = await findPython('confluent_kafka', 'install it with `apt-get install python3-confluent-kafka`');
   const result = await run(python, [findRepoFile('test/kafka/kafka_confluent_sasl.py'), bootstrap(), 'alice', 'alice-secret']);
   assert.equal(result.code, 0, result.stdout + result.stderr);
-  assert.deepEqual(result.stdout.trim().split('\n'), ['SCRAM-SHA-512 produced and consumed', 'PLAIN produced and consumed', 'wrong password: authentication failed']);
+  assert.deepEqual(result.stdout.trim().split('\n'), [
+    'SCRAM-SHA-512 produced and consumed',
+    'PLAIN produced and consumed',
+    'wrong password: authentication failed',
+  ]);
 });
 
 // ---- the v0 handshake over raw bytes (old clients): bare size-prefixed tokens follow the handshake
@@ -200,7 +204,14 @@ test('SaslHandshake v0 then a bare PLAIN token authenticates (old clients), and 
     socket.write(sizePrefixed(Buffer.from('\0alice\0alice-secret')));
     const [empty] = await next(1);
     assert.equal(empty!.length, 0);
-    socket.write(encodeRequest(3, 1, 2, 'old', { topics: [], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }));
+    socket.write(
+      encodeRequest(3, 1, 2, 'old', {
+        topics: [],
+        allowAutoTopicCreation: false,
+        includeClusterAuthorizedOperations: false,
+        includeTopicAuthorizedOperations: false,
+      }),
+    );
     const [metadata] = await next(1);
     assert.equal(metadata!.readInt32BE(0), 2);
   } finally {
@@ -225,7 +236,9 @@ test('the management API lists a SASL connection with its user, the Kafka vhost 
   try {
     await admin.listTopics();
     const response = await managementApi(`http://127.0.0.1:${broker.httpPort}`, 'GET', '/api/connections');
-    const listed = ((await response.json()) as Array<{ protocol: string; user: string; vhost: string; auth_mechanism: string }>).filter((c) => c.protocol === 'Kafka' && c.user === 'alice');
+    const listed = ((await response.json()) as Array<{ protocol: string; user: string; vhost: string; auth_mechanism: string }>).filter(
+      (c) => c.protocol === 'Kafka' && c.user === 'alice',
+    );
     assert.ok(listed.length >= 1);
     assert.equal(listed[0]!.vhost, '/');
     assert.equal(listed[0]!.auth_mechanism, 'SCRAM-SHA-512');

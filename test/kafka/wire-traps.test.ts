@@ -95,7 +95,23 @@ function fetchRequest(topic: string, offset: bigint): KafkaRequests[typeof FETCH
     isolationLevel: 0,
     sessionId: 0,
     sessionEpoch: -1,
-    topics: [{ topic, topicId: Buffer.alloc(16), partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: offset, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: 1 << 20, replicaDirectoryId: Buffer.alloc(16) }] }],
+    topics: [
+      {
+        topic,
+        topicId: Buffer.alloc(16),
+        partitions: [
+          {
+            partition: 0,
+            currentLeaderEpoch: -1,
+            fetchOffset: offset,
+            lastFetchedEpoch: -1,
+            logStartOffset: -1n,
+            partitionMaxBytes: 1 << 20,
+            replicaDirectoryId: Buffer.alloc(16),
+          },
+        ],
+      },
+    ],
     forgottenTopicsData: [],
     rackId: '',
   };
@@ -150,7 +166,12 @@ describe('acks=0', () => {
         socket.send(
           encodeRequest(PRODUCE, 7, 101, 'acks0', produceRequest(topic, records, 0)),
           encodeRequest(API_VERSIONS, 3, 102, 'acks0', { clientSoftwareName: 'raw', clientSoftwareVersion: '1' }),
-          encodeRequest(METADATA, 1, 103, 'acks0', { topics: [{ name: topic, topicId: Buffer.alloc(16) }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
+          encodeRequest(METADATA, 1, 103, 'acks0', {
+            topics: [{ name: topic, topicId: Buffer.alloc(16) }],
+            allowAutoTopicCreation: true,
+            includeClusterAuthorizedOperations: false,
+            includeTopicAuthorizedOperations: false,
+          }),
         );
         const first = await socket.waitForFrames(2);
         // responses leave in request order: had the produce been answered, its response would come first
@@ -170,12 +191,15 @@ describe('acks=0', () => {
       const fetched = await client.fetch(topic, 0, 0n);
       assert.equal(fetched.errorCode, NONE);
       assert.equal(fetched.highWatermark, 4n);
-      assert.deepEqual((await decodeRecords(fetched.records)).map((r) => [r.offset, r.value]), [
-        [0n, 'zero-1'],
-        [1n, 'zero-2'],
-        [2n, 'zero-3'],
-        [3n, 'one-1'],
-      ]);
+      assert.deepEqual(
+        (await decodeRecords(fetched.records)).map((r) => [r.offset, r.value]),
+        [
+          [0n, 'zero-1'],
+          [1n, 'zero-2'],
+          [2n, 'zero-3'],
+          [3n, 'one-1'],
+        ],
+      );
     });
   });
 });
@@ -186,12 +210,22 @@ describe('listen addresses', () => {
       const topic = 'over-ipv6';
       const socket = await FrameSocket.open('::1', broker.kafkaPort);
       try {
-        socket.send(encodeRequest(METADATA, 9, 1, 'v6', { topics: [{ name: topic, topicId: Buffer.alloc(16) }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }));
+        socket.send(
+          encodeRequest(METADATA, 9, 1, 'v6', {
+            topics: [{ name: topic, topicId: Buffer.alloc(16) }],
+            allowAutoTopicCreation: true,
+            includeClusterAuthorizedOperations: false,
+            includeTopicAuthorizedOperations: false,
+          }),
+        );
         const meta = decodeResponse(METADATA, 9, (await socket.waitForFrames(1))[0]!);
         assert.equal(meta.correlationId, 1);
         assert.equal(meta.body.topics[0]!.errorCode, NONE);
         // no advertised host: the first listen address, whichever address the client came in on
-        assert.deepEqual(meta.body.brokers.map((b) => [b.host, b.port]), [['127.0.0.1', broker.kafkaPort]]);
+        assert.deepEqual(
+          meta.body.brokers.map((b) => [b.host, b.port]),
+          [['127.0.0.1', broker.kafkaPort]],
+        );
 
         socket.send(encodeRequest(PRODUCE, 7, 2, 'v6', produceRequest(topic, await encodeBatch({ records: [{ key: 'k', value: 'via ::1' }] }), -1)));
         const produced = decodeResponse(PRODUCE, 7, (await socket.waitForFrames(2))[1]!);
@@ -203,12 +237,18 @@ describe('listen addresses', () => {
         assert.equal(fetched.correlationId, 3);
         const partition = fetched.body.responses[0]!.partitions[0]!;
         assert.equal(partition.errorCode, NONE);
-        assert.deepEqual((await decodeRecords(partition.records)).map((r) => [r.key, r.value]), [['k', 'via ::1']]);
+        assert.deepEqual(
+          (await decodeRecords(partition.records)).map((r) => [r.key, r.value]),
+          [['k', 'via ::1']],
+        );
       } finally {
         socket.close();
       }
       // the IPv4 listener shares the port and the data
-      assert.deepEqual((await client.readToEnd(topic, 0, 0n)).map((r) => r.value), ['via ::1']);
+      assert.deepEqual(
+        (await client.readToEnd(topic, 0, 0n)).map((r) => r.value),
+        ['via ::1'],
+      );
     });
   });
 });
@@ -230,7 +270,10 @@ describe('advertised host', () => {
   test('without an advertised host, Metadata advertises the first listen address', async () => {
     await withBroker({}, async (broker, client) => {
       const response = await metadata(client, 9, null);
-      assert.deepEqual(response.brokers.map((b) => [b.host, b.port]), [['127.0.0.1', broker.kafkaPort]]);
+      assert.deepEqual(
+        response.brokers.map((b) => [b.host, b.port]),
+        [['127.0.0.1', broker.kafkaPort]],
+      );
     });
   });
 });
@@ -288,7 +331,10 @@ describe('Metadata topic lists', () => {
         const none = await metadata(client, version, []);
         assert.deepEqual(none.topics, [], `v${version} []`);
         // the cluster is still described
-        assert.deepEqual(none.brokers.map((b) => b.port), [broker.kafkaPort]);
+        assert.deepEqual(
+          none.brokers.map((b) => b.port),
+          [broker.kafkaPort],
+        );
       }
       assert.deepEqual(topicNames(await metadata(client, 0, [])), ['alpha', 'beta'], 'v0 []');
       // an explicit list names only those topics, at any version

@@ -31,7 +31,11 @@ function zstdBatch(values: string[], baseTimestamp = Date.now()): Buffer {
   const area = plain.subarray(HEADER_BYTES);
   assert.ok(area.length < 256, 'a 1-byte content size');
   const blockHeader = 1 | (0 << 1) | (area.length << 3);
-  const frame = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, area.length]), Buffer.from([blockHeader & 0xff, (blockHeader >> 8) & 0xff, blockHeader >> 16]), area]);
+  const frame = Buffer.concat([
+    Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, area.length]),
+    Buffer.from([blockHeader & 0xff, (blockHeader >> 8) & 0xff, blockHeader >> 16]),
+    area,
+  ]);
   const batch = Buffer.concat([plain.subarray(0, HEADER_BYTES), frame]);
   batch.writeInt32BE(batch.length - 12, 8);
   batch.writeInt16BE(CompressionCodec.Zstd, 21);
@@ -51,7 +55,10 @@ test('without zstd in node:zlib, a zstd produce gets UNSUPPORTED_COMPRESSION_TYP
     assert.deepEqual(plain, { errorCode: NONE, baseOffset: 0n }, 'no zstd batch took an offset');
     const gzip = await client.produce('no-zstd', 0, encodeBatch({ compression: CompressionCodec.Gzip, records: [{ key: null, value: Buffer.from('gzip') }] }));
     assert.deepEqual(gzip, { errorCode: NONE, baseOffset: 1n });
-    const lines = broker.output().split('\n').filter((line) => line.includes('UNSUPPORTED_COMPRESSION_TYPE'));
+    const lines = broker
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('UNSUPPORTED_COMPRESSION_TYPE'));
     assert.equal(lines.length, 1, `one log line for three refusals:\n${broker.output()}`);
     assert.match(lines[0]!, /zstd is not available on Node .* \(node:zlib has zstd from Node 22\.15 and 23\.8\)/);
   } finally {
@@ -99,7 +106,14 @@ test('without zstd in node:zlib, zstd batches already stored are fetched as they
     assert.deepEqual(served.subarray(16, stored[0]!.length), stored[0]!.subarray(16));
     assert.deepEqual(served.subarray(stored[0]!.length + 16), stored[1]!.subarray(16));
     assert.deepEqual([served.readBigInt64BE(0), served.readBigInt64BE(stored[0]!.length)], [0n, 2n]);
-    assert.equal(broker.output().split('\n').filter((line) => line.includes('UNSUPPORTED_COMPRESSION_TYPE')).length, 1, broker.output());
+    assert.equal(
+      broker
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('UNSUPPORTED_COMPRESSION_TYPE')).length,
+      1,
+      broker.output(),
+    );
   } finally {
     client.close();
     broker.child.kill('SIGTERM');
@@ -113,11 +127,20 @@ test('a zstd batch on Produce v3 to v6 gets UNSUPPORTED_COMPRESSION_TYPE, as fro
   const client = await RawKafkaClient.connect(broker.kafkaPort);
   try {
     const produce = async (version: number, records: Buffer): Promise<number> => {
-      const response = await client.request(0, version, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'zstd-versions', partitionData: [{ index: 0, records }] }] });
+      const response = await client.request(0, version, {
+        transactionalId: null,
+        acks: -1,
+        timeoutMs: 5000,
+        topicData: [{ name: 'zstd-versions', partitionData: [{ index: 0, records }] }],
+      });
       return response.responses[0]!.partitionResponses[0]!.errorCode as number;
     };
     for (const version of [3, 4, 5, 6]) assert.equal(await produce(version, zstdBatch(['old client'])), UNSUPPORTED_COMPRESSION_TYPE, `v${version}`);
-    assert.equal(await produce(3, encodeBatch({ compression: CompressionCodec.Gzip, records: [{ key: null, value: Buffer.from('gzip') }] })), NONE, 'gzip on v3');
+    assert.equal(
+      await produce(3, encodeBatch({ compression: CompressionCodec.Gzip, records: [{ key: null, value: Buffer.from('gzip') }] })),
+      NONE,
+      'gzip on v3',
+    );
     const missing = zstdUnavailableReason();
     if (missing !== null) {
       t.diagnostic(`v7 left out: ${missing}`);

@@ -122,7 +122,7 @@ describe('management API: access by tag and vhost-scoped routes', () => {
     assert.equal((await api(broker, 'PUT', '/api/alert-rules/admin-wide', { body: rule })).status, 201);
     assert.equal((await api(broker, 'PUT', '/api/alert-rules/admin-wide', { auth: planner, body: { ...rule, vhost: '/' } })).status, 403);
     assert.equal((await api(broker, 'DELETE', '/api/alert-rules/admin-wide', { auth: planner })).status, 403);
-    assert.equal((await get(broker, '/api/alert-rules/admin-wide')).vhost, '', 'the administrator\'s rule is unchanged');
+    assert.equal((await get(broker, '/api/alert-rules/admin-wide')).vhost, '', "the administrator's rule is unchanged");
     assert.equal((await api(broker, 'DELETE', '/api/alert-rules/planner-own', { auth: planner })).status, 204);
     assert.equal((await api(broker, 'DELETE', '/api/alert-rules/admin-wide')).status, 204);
   });
@@ -133,7 +133,7 @@ describe('management API: access by tag and vhost-scoped routes', () => {
     assert.equal((await api(broker, 'PUT', '/api/policies/%2F/planned', { auth: planner, body: policy })).status, 201);
     assert.deepEqual(await get(broker, '/api/policies/%2F/planned', planner), { vhost: '/', name: 'planned', ...policy });
     assert.equal((await api(broker, 'PUT', '/api/policies/%2F/planned', { auth: planner, body: { ...policy, priority: 2 } })).status, 204);
-    assert.equal((await get(broker, '/api/policies/%2F/planned')).priority, 2, 'the administrator sees the policymaker\'s change');
+    assert.equal((await get(broker, '/api/policies/%2F/planned')).priority, 2, "the administrator sees the policymaker's change");
     assert.equal((await api(broker, 'DELETE', '/api/policies/%2F/planned', { auth: planner })).status, 204);
     assert.equal((await api(broker, 'GET', '/api/policies/%2F/planned', { auth: planner })).status, 404);
 
@@ -164,7 +164,7 @@ describe('management API: access by tag and vhost-scoped routes', () => {
     assert.equal((await api(broker, 'GET', '/api/policies/%2F/viewed')).status, 404);
   });
 
-  test('GET /api/consumers lists consumers in every vhost and /api/consumers/{vhost} only that vhost\'s', async () => {
+  test("GET /api/consumers lists consumers in every vhost and /api/consumers/{vhost} only that vhost's", async () => {
     await createVhost('consumers-b');
     const connA = await amqp.connect(amqpUrl('/'));
     const connB = await amqp.connect(amqpUrl('consumers-b'));
@@ -176,7 +176,11 @@ describe('management API: access by tag and vhost-scoped routes', () => {
       await chA.consume('cq-a', () => undefined, { consumerTag: 'tag-a' });
       await chB.consume('cq-b', () => undefined, { consumerTag: 'tag-b' });
 
-      const tagsOf = (rows: any[]): string[] => rows.filter((c) => c.consumer_tag.startsWith('tag-')).map((c) => `${c.queue.vhost}|${c.queue.name}|${c.consumer_tag}`).sort();
+      const tagsOf = (rows: any[]): string[] =>
+        rows
+          .filter((c) => c.consumer_tag.startsWith('tag-'))
+          .map((c) => `${c.queue.vhost}|${c.queue.name}|${c.consumer_tag}`)
+          .sort();
       assert.deepEqual(tagsOf(await get(broker, '/api/consumers')), ['/|cq-a|tag-a', 'consumers-b|cq-b|tag-b']);
       assert.deepEqual(tagsOf(await get(broker, '/api/consumers/consumers-b')), ['consumers-b|cq-b|tag-b']);
       assert.deepEqual(tagsOf(await get(broker, '/api/consumers/%2F')), ['/|cq-a|tag-a']);
@@ -192,7 +196,7 @@ describe('management API: access by tag and vhost-scoped routes', () => {
     }
   });
 
-  test('GET /api/vhosts/{vhost}/connections, /channels and /permissions list only that vhost\'s items', async () => {
+  test("GET /api/vhosts/{vhost}/connections, /channels and /permissions list only that vhost's items", async () => {
     await createVhost('conns-b');
     assert.equal((await api(broker, 'PUT', '/api/users/conns-user', { body: { password: 'conns-pw', tags: '' } })).status, 201);
     assert.equal((await api(broker, 'PUT', '/api/permissions/conns-b/conns-user', { body: { configure: '^c', write: '.*', read: '.*' } })).status, 201);
@@ -202,8 +206,16 @@ describe('management API: access by tag and vhost-scoped routes', () => {
       await connA.createChannel();
       await connB.createChannel();
       await connB.createChannel();
-      const mine = (rows: any[]): string[] => rows.map((c) => c.client_properties.connection_name as string).filter((n) => n?.startsWith('vhost-scope-')).sort();
-      const all = await eventually(() => get(broker, '/api/connections'), (rows: any[]) => mine(rows).length === 2, 'both connections listed');
+      const mine = (rows: any[]): string[] =>
+        rows
+          .map((c) => c.client_properties.connection_name as string)
+          .filter((n) => n?.startsWith('vhost-scope-'))
+          .sort();
+      const all = await eventually(
+        () => get(broker, '/api/connections'),
+        (rows: any[]) => mine(rows).length === 2,
+        'both connections listed',
+      );
       assert.deepEqual(mine(all), ['vhost-scope-a', 'vhost-scope-b']);
       const nameOf = (label: string): string => all.find((c: any) => c.client_properties.connection_name === label).name;
 
@@ -215,10 +227,18 @@ describe('management API: access by tag and vhost-scoped routes', () => {
       for (const c of connsA) assert.equal(c.vhost, '/');
 
       const channelsOf = (rows: any[], connection: string): number => rows.filter((ch) => ch.connection_details.name === connection).length;
-      const channelsB = await eventually(() => get(broker, '/api/vhosts/conns-b/channels'), (rows: any[]) => channelsOf(rows, nameOf('vhost-scope-b')) === 2, 'conns-b channels');
+      const channelsB = await eventually(
+        () => get(broker, '/api/vhosts/conns-b/channels'),
+        (rows: any[]) => channelsOf(rows, nameOf('vhost-scope-b')) === 2,
+        'conns-b channels',
+      );
       assert.equal(channelsOf(channelsB, nameOf('vhost-scope-a')), 0);
       for (const ch of channelsB) assert.equal(ch.vhost, 'conns-b');
-      const channelsA = await eventually(() => get(broker, '/api/vhosts/%2F/channels'), (rows: any[]) => channelsOf(rows, nameOf('vhost-scope-a')) === 1, "'/' channels");
+      const channelsA = await eventually(
+        () => get(broker, '/api/vhosts/%2F/channels'),
+        (rows: any[]) => channelsOf(rows, nameOf('vhost-scope-a')) === 1,
+        "'/' channels",
+      );
       assert.equal(channelsOf(channelsA, nameOf('vhost-scope-b')), 0);
       for (const ch of channelsA) assert.equal(ch.vhost, '/');
 
@@ -228,7 +248,10 @@ describe('management API: access by tag and vhost-scoped routes', () => {
         permsB.find((p: any) => p.user === 'conns-user'),
         { user: 'conns-user', vhost: 'conns-b', configure: '^c', write: '.*', read: '.*' },
       );
-      assert.ok(permsB.some((p: any) => p.user === 'guest'), "guest's '*' covers the new vhost");
+      assert.ok(
+        permsB.some((p: any) => p.user === 'guest'),
+        "guest's '*' covers the new vhost",
+      );
       const permsA = await get(broker, '/api/vhosts/%2F/permissions');
       for (const p of permsA) assert.equal(p.vhost, '/');
       assert.ok(!permsA.some((p: any) => p.user === 'conns-user'), "conns-user has no permissions in '/'");
@@ -268,7 +291,7 @@ describe('management API: access by tag and vhost-scoped routes', () => {
     }
   });
 
-  test('an alert rule from the config file fires when the queue builds up past the threshold, is shown only to users of the queue\'s vhost, and clears when consumed', async () => {
+  test("an alert rule from the config file fires when the queue builds up past the threshold, is shown only to users of the queue's vhost, and clears when consumed", async () => {
     assert.deepEqual(await get(broker, `/api/alert-rules/${CONFIG_RULE.name}`), { ...CONFIG_RULE, vhost: '' });
     type AlertJson = { rule: string; vhost: string; queue: string; state: string; value: number };
     const read = async (auth?: [string, string]): Promise<AlertJson | undefined> =>
@@ -286,7 +309,11 @@ describe('management API: access by tag and vhost-scoped routes', () => {
       assert.equal(await read(), undefined);
 
       ch.sendToQueue('cfg-buildup', Buffer.from('m2'));
-      const firing = await eventually(() => read(), (a) => a?.state === 'firing', 'the config rule firing');
+      const firing = await eventually(
+        () => read(),
+        (a) => a?.state === 'firing',
+        'the config rule firing',
+      );
       assert.equal(firing!.value, 3);
       assert.equal(firing!.vhost, '/');
       assert.equal((await read(creds(VIEWER)))?.state, 'firing', "a management user of '/' sees it");
@@ -299,7 +326,11 @@ describe('management API: access by tag and vhost-scoped routes', () => {
         ch.ack(m);
       });
       // it may clear while acks are in flight (2 is not over 2); wait for the drained queue
-      const cleared = await eventually(() => read(), (a) => a?.state === 'ok' && a.value === 0, 'the config rule clearing');
+      const cleared = await eventually(
+        () => read(),
+        (a) => a?.state === 'ok' && a.value === 0,
+        'the config rule clearing',
+      );
       assert.equal(cleared!.state, 'ok');
       assert.equal(consumed, 3);
       await conn.close();

@@ -72,7 +72,13 @@ describe('default alert rules on the engine, with a stepped clock', () => {
     await engine.evaluate(now);
     // waiting messages with no consumer, and a lagging group: pending, not firing, for under five minutes
     assert.deepEqual(firing(engine), []);
-    assert.deepEqual(engine.states().map((s) => `${s.rule} ${s.state}`).sort(), ['default.consumer-lag pending', 'default.no-consumers pending']);
+    assert.deepEqual(
+      engine
+        .states()
+        .map((s) => `${s.rule} ${s.state}`)
+        .sort(),
+      ['default.consumer-lag pending', 'default.no-consumers pending'],
+    );
     now += 4 * MINUTE_MS;
     await engine.evaluate(now);
     assert.deepEqual(firing(engine), []);
@@ -120,8 +126,22 @@ describe('default alert rules on a real broker', () => {
     const broker = await startTestBroker({ alertIntervalMs: INTERVAL_MS, memoryHighWatermarkBytes: 1 });
     try {
       const rules = (await get(broker, '/api/alert-rules')) as RuleJson[];
-      assert.deepEqual(rules.filter((r) => r.default === true).map((r) => r.name).sort(), DEFAULT_NAMES);
-      assert.deepEqual(await get(broker, '/api/alert-rules/default.no-consumers'), { name: 'default.no-consumers', kind: 'no_consumers', queue: '', vhost: '', threshold: 0, for_ms: 5 * MINUTE_MS, default: true });
+      assert.deepEqual(
+        rules
+          .filter((r) => r.default === true)
+          .map((r) => r.name)
+          .sort(),
+        DEFAULT_NAMES,
+      );
+      assert.deepEqual(await get(broker, '/api/alert-rules/default.no-consumers'), {
+        name: 'default.no-consumers',
+        kind: 'no_consumers',
+        queue: '',
+        vhost: '',
+        threshold: 0,
+        for_ms: 5 * MINUTE_MS,
+        default: true,
+      });
       let alert: AlertJson | undefined;
       for (let i = 0; i < 200 && alert?.state !== 'firing'; i++) {
         alert = ((await get(broker, '/api/alerts')) as AlertJson[]).find((a) => a.rule === 'default.resource-alarm');
@@ -141,10 +161,18 @@ describe('default alert rules on a real broker', () => {
     try {
       const first = await startTestBroker({ dataDir, alertIntervalMs: INTERVAL_MS });
       try {
-        assert.equal((await api(first, 'PUT', '/api/alert-rules/default.dead-letter-growth', { body: { kind: 'dead_letter_growth', threshold: 100, for_ms: 60_000 } })).status, 204);
+        assert.equal(
+          (await api(first, 'PUT', '/api/alert-rules/default.dead-letter-growth', { body: { kind: 'dead_letter_growth', threshold: 100, for_ms: 60_000 } }))
+            .status,
+          204,
+        );
         assert.equal((await api(first, 'DELETE', '/api/alert-rules/default.no-consumers')).status, 204);
         const exported = await get(first, '/api/definitions');
-        assert.deepEqual(exported.alert_rules.map((r: RuleJson) => r.name), ['default.dead-letter-growth'], 'only the replaced default is exported');
+        assert.deepEqual(
+          exported.alert_rules.map((r: RuleJson) => r.name),
+          ['default.dead-letter-growth'],
+          'only the replaced default is exported',
+        );
       } finally {
         await first.close();
       }
@@ -155,7 +183,14 @@ describe('default alert rules on a real broker', () => {
         const rules = (await get(second, '/api/alert-rules')) as RuleJson[];
         const byName = new Map(rules.map((r) => [r.name, r]));
         assert.equal(byName.has('default.no-consumers'), false, 'the deleted default stays deleted');
-        assert.deepEqual(byName.get('default.dead-letter-growth'), { name: 'default.dead-letter-growth', kind: 'dead_letter_growth', queue: '', vhost: '', threshold: 100, for_ms: 60_000 });
+        assert.deepEqual(byName.get('default.dead-letter-growth'), {
+          name: 'default.dead-letter-growth',
+          kind: 'dead_letter_growth',
+          queue: '',
+          vhost: '',
+          threshold: 100,
+          for_ms: 60_000,
+        });
         assert.equal(byName.get('default.resource-alarm')?.default, true);
         // putting a deleted default back makes it an operator's rule again
         assert.equal((await api(second, 'PUT', '/api/alert-rules/default.no-consumers', { body: { kind: 'no_consumers', for_ms: 60_000 } })).status, 201);
@@ -178,7 +213,10 @@ describe('default alert rules on a real broker', () => {
     try {
       assert.deepEqual(await get(broker, '/api/alert-rules'), []);
       assert.equal((await api(broker, 'PUT', '/api/alert-rules/mine', { body: { kind: 'no_consumers' } })).status, 201);
-      assert.deepEqual(((await get(broker, '/api/alert-rules')) as RuleJson[]).map((r) => r.name), ['mine']);
+      assert.deepEqual(
+        ((await get(broker, '/api/alert-rules')) as RuleJson[]).map((r) => r.name),
+        ['mine'],
+      );
     } finally {
       await broker.stop();
     }
@@ -197,7 +235,9 @@ describe('default alert rules on a real broker', () => {
       // a group that committed offset 0 and stopped: 5 behind
       await admin.setOffsets({ groupId: 'lag-billing', topic: 'lag-events', partitions: [{ partition: 0, offset: '0' }] });
       // the default waits five minutes: replace it with one that fires at once over 2 messages
-      const put = await api(broker, 'PUT', '/api/alert-rules/default.consumer-lag', { body: { kind: 'consumer_lag', group: '^lag-', threshold: 2, for_ms: 0 } });
+      const put = await api(broker, 'PUT', '/api/alert-rules/default.consumer-lag', {
+        body: { kind: 'consumer_lag', group: '^lag-', threshold: 2, for_ms: 0 },
+      });
       assert.equal(put.status, 204, JSON.stringify(put.body));
       let alert: AlertJson | undefined;
       for (let i = 0; i < 200 && alert?.state !== 'firing'; i++) {

@@ -85,7 +85,10 @@ test('queue build-up fires after the depth stays over the threshold, posts to th
     assert.equal(firing!.value, 10);
     await ch.purgeQueue('buildup');
     await alertState('depth', 'buildup', (a) => a?.state === 'ok');
-    assert.deepEqual(await webhookPosts('depth'), [['firing', 'buildup'], ['resolved', 'buildup']]);
+    assert.deepEqual(await webhookPosts('depth'), [
+      ['firing', 'buildup'],
+      ['resolved', 'buildup'],
+    ]);
   } finally {
     await conn.close();
   }
@@ -101,7 +104,10 @@ test('no consumers on a queue that has messages fires, and clears when a consume
     await alertState('idle', 'idle', (a) => a?.state === 'firing');
     await ch.consume('idle', () => undefined, { noAck: false });
     await alertState('idle', 'idle', (a) => a?.state === 'ok');
-    assert.deepEqual(await webhookPosts('idle'), [['firing', 'idle'], ['resolved', 'idle']]);
+    assert.deepEqual(await webhookPosts('idle'), [
+      ['firing', 'idle'],
+      ['resolved', 'idle'],
+    ]);
   } finally {
     await conn.close();
   }
@@ -129,7 +135,10 @@ test('dead-letter growth fires when rejected messages are dead-lettered faster t
     // nothing more is dead-lettered: once the window slides past the burst the alert resolves
     const resolved = await alertState('dlx', 'work', (a) => a?.state === 'ok');
     assert.equal(resolved!.value, 0);
-    assert.deepEqual(await webhookPosts('dlx'), [['firing', 'work'], ['resolved', 'work']]);
+    assert.deepEqual(await webhookPosts('dlx'), [
+      ['firing', 'work'],
+      ['resolved', 'work'],
+    ]);
   } finally {
     await conn.close();
   }
@@ -146,7 +155,10 @@ test('processing delay fires when the oldest ready message is older than the thr
     assert.ok(firing!.value > 200);
     await ch.get('slow', { noAck: true });
     await alertState('slow', 'slow', (a) => a?.state === 'ok');
-    assert.deepEqual(await webhookPosts('slow'), [['firing', 'slow'], ['resolved', 'slow']]);
+    assert.deepEqual(await webhookPosts('slow'), [
+      ['firing', 'slow'],
+      ['resolved', 'slow'],
+    ]);
   } finally {
     await conn.close();
   }
@@ -164,7 +176,10 @@ test('rules from the config file and from the API survive a restart (API rules a
   const second = await startTestBroker(options);
   try {
     // the built-in defaults are listed beside them, marked as such
-    const names = ((await get(second, '/api/alert-rules')) as Array<{ name: string; default?: boolean }>).filter((r) => r.default !== true).map((r) => r.name).sort();
+    const names = ((await get(second, '/api/alert-rules')) as Array<{ name: string; default?: boolean }>)
+      .filter((r) => r.default !== true)
+      .map((r) => r.name)
+      .sort();
     assert.deepEqual(names, ['from-api', 'from-config']);
   } finally {
     await second.stop();

@@ -36,7 +36,10 @@ function send(method: string, path: string, headers: Record<string, string>, bod
 
 /** the definitions body a hostile page would submit: a new administrator */
 function adminDefinitions(name: string): string {
-  return JSON.stringify({ users: [{ name, password: 'pw', tags: 'administrator' }], permissions: [{ user: name, vhost: '/', configure: '.*', write: '.*', read: '.*' }] });
+  return JSON.stringify({
+    users: [{ name, password: 'pw', tags: 'administrator' }],
+    permissions: [{ user: name, vhost: '/', configure: '.*', write: '.*', read: '.*' }],
+  });
 }
 
 async function userExists(name: string): Promise<boolean> {
@@ -46,28 +49,58 @@ async function userExists(name: string): Promise<boolean> {
 test('a text/plain form posted from another site to /api/definitions is refused and creates no administrator', async () => {
   const port = broker.httpPort;
   // what Chromium sends for an auto-submitted <form enctype="text/plain"> on http://evil.example
-  const csrf = await send('POST', '/api/definitions', { Host: `127.0.0.1:${port}`, Origin: 'http://evil.example', 'Sec-Fetch-Site': 'cross-site', 'Content-Type': 'text/plain' }, adminDefinitions('csrf-admin'));
+  const csrf = await send(
+    'POST',
+    '/api/definitions',
+    { Host: `127.0.0.1:${port}`, Origin: 'http://evil.example', 'Sec-Fetch-Site': 'cross-site', 'Content-Type': 'text/plain' },
+    adminDefinitions('csrf-admin'),
+  );
   assert.equal(csrf.status, 403);
   assert.match(csrf.text, /cross-origin POST refused/);
   // an older browser without Sec-Fetch-*: the Origin alone refuses it
-  const byOrigin = await send('POST', '/api/definitions', { Host: `127.0.0.1:${port}`, Origin: 'http://evil.example', 'Content-Type': 'text/plain' }, adminDefinitions('csrf-admin'));
+  const byOrigin = await send(
+    'POST',
+    '/api/definitions',
+    { Host: `127.0.0.1:${port}`, Origin: 'http://evil.example', 'Content-Type': 'text/plain' },
+    adminDefinitions('csrf-admin'),
+  );
   assert.equal(byOrigin.status, 403);
   // another port of the same host is another origin (and "same-site" to the browser)
-  const sameSite = await send('PUT', '/api/users/csrf-admin', { Host: `127.0.0.1:${port}`, Origin: 'http://127.0.0.1:8080', 'Sec-Fetch-Site': 'same-site', 'Content-Type': 'application/json' }, JSON.stringify({ password: 'pw', tags: 'administrator' }));
+  const sameSite = await send(
+    'PUT',
+    '/api/users/csrf-admin',
+    { Host: `127.0.0.1:${port}`, Origin: 'http://127.0.0.1:8080', 'Sec-Fetch-Site': 'same-site', 'Content-Type': 'application/json' },
+    JSON.stringify({ password: 'pw', tags: 'administrator' }),
+  );
   assert.equal(sameSite.status, 403);
   // no Origin at all (a form in a browser that sends none): the body is not JSON, so 415, as RabbitMQ answers
   const plain = await send('POST', '/api/definitions', { Host: `127.0.0.1:${port}`, 'Content-Type': 'text/plain' }, adminDefinitions('csrf-admin'));
   assert.equal(plain.status, 415);
-  const form = await send('PUT', '/api/users/csrf-admin', { Host: `127.0.0.1:${port}`, 'Content-Type': 'application/x-www-form-urlencoded' }, '{"password":"pw","tags":"administrator"}');
+  const form = await send(
+    'PUT',
+    '/api/users/csrf-admin',
+    { Host: `127.0.0.1:${port}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+    '{"password":"pw","tags":"administrator"}',
+  );
   assert.equal(form.status, 415);
   assert.equal(await userExists('csrf-admin'), false);
 });
 
-test('the dashboard\'s own requests (same origin, JSON) and tools without Origin (curl, rabbitmqadmin) still change things', async () => {
+test("the dashboard's own requests (same origin, JSON) and tools without Origin (curl, rabbitmqadmin) still change things", async () => {
   const port = broker.httpPort;
-  const sameOrigin = await send('PUT', '/api/users/ui-made', { Host: `127.0.0.1:${port}`, Origin: `http://127.0.0.1:${port}`, 'Sec-Fetch-Site': 'same-origin', 'Content-Type': 'application/json' }, JSON.stringify({ password: 'pw', tags: '' }));
+  const sameOrigin = await send(
+    'PUT',
+    '/api/users/ui-made',
+    { Host: `127.0.0.1:${port}`, Origin: `http://127.0.0.1:${port}`, 'Sec-Fetch-Site': 'same-origin', 'Content-Type': 'application/json' },
+    JSON.stringify({ password: 'pw', tags: '' }),
+  );
   assert.equal(sameOrigin.status, 201);
-  const tool = await send('POST', '/api/definitions', { Host: `localhost:${port}`, 'Content-Type': 'application/json; charset=utf-8' }, adminDefinitions('tool-made'));
+  const tool = await send(
+    'POST',
+    '/api/definitions',
+    { Host: `localhost:${port}`, 'Content-Type': 'application/json; charset=utf-8' },
+    adminDefinitions('tool-made'),
+  );
   assert.ok(tool.status === 204 || tool.status === 201, `status ${tool.status}`);
   // a request the user typed (Sec-Fetch-Site: none) and a DELETE with no body
   const typed = await send('DELETE', '/api/users/ui-made', { Host: `[::1]:${port}`, 'Sec-Fetch-Site': 'none' });

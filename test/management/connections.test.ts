@@ -109,11 +109,18 @@ describe('management API: connections, channels and consumers', () => {
     const appConn = await amqp.connect(url(APP));
     try {
       const asApp = await get(broker, '/api/connections', ['app', 'app-pw']);
-      assert.deepEqual(asApp.map((c: any) => c.user), ['app']);
+      assert.deepEqual(
+        asApp.map((c: any) => c.user),
+        ['app'],
+      );
       const asWatcher = await get(broker, '/api/connections', ['watcher', 'watcher-pw']);
       assert.deepEqual(asWatcher.map((c: any) => c.user).sort(), ['app', 'guest']);
       const guestName = asWatcher.find((c: any) => c.user === 'guest').name;
-      assert.equal((await api(broker, 'DELETE', `/api/connections/${encodeURIComponent(guestName)}`, { auth: ['app', 'app-pw'] })).status, 404, 'invisible to app');
+      assert.equal(
+        (await api(broker, 'DELETE', `/api/connections/${encodeURIComponent(guestName)}`, { auth: ['app', 'app-pw'] })).status,
+        404,
+        'invisible to app',
+      );
       const refused = await api(broker, 'DELETE', `/api/connections/${encodeURIComponent(guestName)}`, { auth: ['watcher', 'watcher-pw'] });
       assert.equal(refused.status, 403);
       assert.match(refused.body.reason, /administrator/);

@@ -19,7 +19,9 @@ function mode(path: string): number {
 
 /** the files of `dir` that hold password hashes */
 function definitionFiles(dir: string): string[] {
-  return readdirSync(dir).filter((n) => n.startsWith('definitions.')).map((n) => join(dir, n));
+  return readdirSync(dir)
+    .filter((n) => n.startsWith('definitions.'))
+    .map((n) => join(dir, n));
 }
 
 /** RabbitMQ's hash format: base64(4-byte salt ‖ H(salt ‖ password)) */
@@ -107,7 +109,9 @@ test('an export with an MD5 password hash is refused with 400 naming the user; S
     assert.match(refused.body.reason, /--allow-md5-password-hashes/);
     assert.equal((await api(broker, 'GET', '/api/users/old-md5-user')).status, 404, 'not created');
     // the same through PUT /api/users with a ready hash
-    const put = await api(broker, 'PUT', '/api/users/md5-put', { body: { password_hash: rabbitHash('pw', 'md5'), hashing_algorithm: 'rabbit_password_hashing_md5', tags: '' } });
+    const put = await api(broker, 'PUT', '/api/users/md5-put', {
+      body: { password_hash: rabbitHash('pw', 'md5'), hashing_algorithm: 'rabbit_password_hashing_md5', tags: '' },
+    });
     assert.equal(put.status, 400);
     assert.match(put.body.reason, /md5-put/);
 
@@ -130,7 +134,10 @@ test('an export with an MD5 password hash is refused with 400 naming the user; S
 test('with --allow-md5-password-hashes an MD5 user imports and logs in; restarted without it, it is kept and named in a warning', async () => {
   const dataDir = tempDataDir();
   const allowing = await startTestBroker({ dataDir, allowMd5PasswordHashes: true });
-  assert.equal((await api(allowing, 'POST', '/api/definitions', { body: rabbitExport([{ name: 'old-md5-user', password: 'pw1', digest: 'md5' }]) })).status, 204);
+  assert.equal(
+    (await api(allowing, 'POST', '/api/definitions', { body: rabbitExport([{ name: 'old-md5-user', password: 'pw1', digest: 'md5' }]) })).status,
+    204,
+  );
   assert.ok(await logsIn(allowing, 'old-md5-user', 'pw1'));
   await allowing.stop();
   const lines: string[] = [];

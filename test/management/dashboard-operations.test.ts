@@ -77,7 +77,10 @@ async function cardValue(page: Page, label: string, expected?: string | RegExp):
 }
 
 async function openSection(page: Page, name: string, heading: string | RegExp): Promise<void> {
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: new RegExp(`^${name}( \\d+.*)?$`) }).click();
+  await page
+    .getByRole('navigation', { name: 'Main' })
+    .getByRole('link', { name: new RegExp(`^${name}( \\d+.*)?$`) })
+    .click();
   await page.getByRole('heading', { level: 1, name: heading }).waitFor({ timeout: GUARD_MS });
 }
 
@@ -97,7 +100,8 @@ function brokenCards(): string[] {
     const value = card.querySelector('.card-value');
     const label = card.querySelector('.card-label');
     const valueText = value?.firstChild;
-    if (valueText?.nodeType === Node.TEXT_NODE && lineTops(valueText, 0, valueText.textContent!.length).size > 1) bad.push(`value '${valueText.textContent}' wraps`);
+    if (valueText?.nodeType === Node.TEXT_NODE && lineTops(valueText, 0, valueText.textContent!.length).size > 1)
+      bad.push(`value '${valueText.textContent}' wraps`);
     const labelText = label?.firstChild;
     if (labelText?.nodeType === Node.TEXT_NODE) {
       const text = labelText.textContent!;
@@ -172,7 +176,13 @@ describe('web dashboard for RabbitMQ operators, in headless Chromium', () => {
     const q = await get(broker, `/api/queues/%2F/${seg(NEW_QUEUE)}`);
     assert.equal(q.durable, true);
     assert.equal(q.auto_delete, false);
-    assert.deepEqual(q.arguments, { 'x-queue-type': 'quorum', 'x-message-ttl': 60000, 'x-max-length': 500, 'x-dead-letter-exchange': 'amq.fanout', 'x-overflow': 'reject-publish' });
+    assert.deepEqual(q.arguments, {
+      'x-queue-type': 'quorum',
+      'x-message-ttl': 60000,
+      'x-max-length': 500,
+      'x-dead-letter-exchange': 'amq.fanout',
+      'x-overflow': 'reject-publish',
+    });
     assert.equal(q.type, 'quorum');
     await waitForRow(page, 'Queues', { Name: NEW_QUEUE }, (r) => r.Features === 'D Args');
     await page.screenshot({ path: join(IMAGES, 'dashboard-queues.png'), fullPage: true });
@@ -247,7 +257,9 @@ describe('web dashboard for RabbitMQ operators, in headless Chromium', () => {
       await facts.getByText('1,000\u00a0messages (argument)', { exact: true }).waitFor({ timeout: GUARD_MS });
       await facts.getByText('Consumer utilisation').waitFor({ timeout: GUARD_MS });
       // the rate chart is drawn from the same samples as the cards
-      await page.waitForFunction(() => Number(document.querySelector('canvas[aria-label^="Message rates of"]')?.getAttribute('data-points')) >= 2, undefined, { timeout: GUARD_MS });
+      await page.waitForFunction(() => Number(document.querySelector('canvas[aria-label^="Message rates of"]')?.getAttribute('data-points')) >= 2, undefined, {
+        timeout: GUARD_MS,
+      });
       const legend = page.getByRole('list', { name: /^Message rates of .* legend$/ });
       for (const series of ['publish', 'deliver', 'ack']) {
         assert.match((await legend.locator(`li[data-series="${series}"] strong`).textContent()) ?? '', /^\d[\d,]*\.\d\/s$/, `${series} rate`);
@@ -271,7 +283,11 @@ describe('web dashboard for RabbitMQ operators, in headless Chromium', () => {
         await delay(100);
       }
       clearInterval(burst);
-      assert.deepEqual(looks.filter(([card, legend]) => card !== legend), [], 'card and chart disagree');
+      assert.deepEqual(
+        looks.filter(([card, legend]) => card !== legend),
+        [],
+        'card and chart disagree',
+      );
       assert.ok(new Set(looks.map(([card]) => card)).size > 1, 'the queue grew while the test looked');
       // every column of the consumers table is within its panel: nothing is clipped or needs scrolling
       const fit = await page.evaluate(() => {
@@ -344,7 +360,11 @@ describe('web dashboard for RabbitMQ operators, in headless Chromium', () => {
     await page.getByRole('button', { name: 'Delete rule' }).click();
     await page.getByText('it stays deleted after a restart').waitFor({ timeout: GUARD_MS });
     await page.getByRole('button', { name: 'Yes, delete rule' }).click();
-    await page.waitForFunction(() => !document.querySelector('table[aria-label="Alert rules"]')?.textContent?.includes('default.dead-letter-growth'), undefined, { timeout: GUARD_MS });
+    await page.waitForFunction(
+      () => !document.querySelector('table[aria-label="Alert rules"]')?.textContent?.includes('default.dead-letter-growth'),
+      undefined,
+      { timeout: GUARD_MS },
+    );
     assert.equal((await api(broker, 'GET', '/api/alert-rules/default.dead-letter-growth')).status, 404);
     await page.screenshot({ path: join(IMAGES, 'dashboard-alerts.png'), fullPage: true });
   });
@@ -353,13 +373,23 @@ describe('web dashboard for RabbitMQ operators, in headless Chromium', () => {
     await openSection(page, 'Connections', 'Connections');
     const traffic = /^\d[\d,.]*\u00a0(B|KiB|MiB)\/s$/;
     // the background publisher's bytes arrive at a rate above zero
-    const amqpRow = await waitForRow(page, 'Connections', { Protocol: 'AMQP 0-9-1' }, (r) => traffic.test(r['From client']!) && r['From client'] !== '0\u00a0B/s' && traffic.test(r['To client']!));
+    const amqpRow = await waitForRow(
+      page,
+      'Connections',
+      { Protocol: 'AMQP 0-9-1' },
+      (r) => traffic.test(r['From client']!) && r['From client'] !== '0\u00a0B/s' && traffic.test(r['To client']!),
+    );
     assert.equal(amqpRow.User, 'guest');
     // and a Kafka client asking for metadata meanwhile
     const asking = setInterval(() => void kafkaAdmin.listTopics().catch(() => undefined), TRICKLE_EVERY_MS);
     let kafkaRow: Row;
     try {
-      kafkaRow = await waitForRow(page, 'Connections', { Client: KAFKA_CLIENT_ID }, (r) => traffic.test(r['From client']!) && r['From client'] !== '0\u00a0B/s');
+      kafkaRow = await waitForRow(
+        page,
+        'Connections',
+        { Client: KAFKA_CLIENT_ID },
+        (r) => traffic.test(r['From client']!) && r['From client'] !== '0\u00a0B/s',
+      );
     } finally {
       clearInterval(asking);
     }

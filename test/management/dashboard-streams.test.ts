@@ -90,7 +90,10 @@ describe('dashboard Kafka pages in headless Chromium', () => {
     await audit.subscribe({ topic: TOPIC, fromBeginning: true });
     await audit.run({ eachMessage: async () => undefined });
     // light traffic on partition 1 so the rate charts have something to draw
-    traffic = setInterval(() => void producer.send({ topic: TOPIC, acks: 1, messages: [{ partition: 1, value: `tick ${Date.now()}` }] }).catch(() => undefined), 200);
+    traffic = setInterval(
+      () => void producer.send({ topic: TOPIC, acks: 1, messages: [{ partition: 1, value: `tick ${Date.now()}` }] }).catch(() => undefined),
+      200,
+    );
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
@@ -121,15 +124,30 @@ describe('dashboard Kafka pages in headless Chromium', () => {
     assert.equal(await cardValue(page, 'Cleanup', (t) => t !== ''), 'delete (default)');
     await cardValue(page, 'Produced', (t) => /^\d[\d,]*\.\d\/s$/.test(t) && t !== '0.0/s');
     await cardValue(page, 'Consumed', (t) => /^\d[\d,]*\.\d\/s$/.test(t) && t !== '0.0/s');
-    await page.waitForFunction(() => Number(document.querySelector('canvas[aria-label^="Records per second"]')?.getAttribute('data-points')) >= 3, undefined, { timeout: GUARD_MS });
+    await page.waitForFunction(() => Number(document.querySelector('canvas[aria-label^="Records per second"]')?.getAttribute('data-points')) >= 3, undefined, {
+      timeout: GUARD_MS,
+    });
     // one partition's rates: partition 0 gets nothing after the first six records, partition 1 the ticks
     await page.getByLabel('Charts show').selectOption('0');
-    await page.waitForFunction(() => /Produced 0\.0\/s/.test(document.querySelector('canvas[aria-label^="Records per second"]')?.getAttribute('aria-label') ?? ''), undefined, { timeout: GUARD_MS });
+    await page.waitForFunction(
+      () => /Produced 0\.0\/s/.test(document.querySelector('canvas[aria-label^="Records per second"]')?.getAttribute('aria-label') ?? ''),
+      undefined,
+      { timeout: GUARD_MS },
+    );
     await page.getByLabel('Charts show').selectOption('1');
-    await page.waitForFunction(() => /Produced [1-9][\d,]*\.\d\/s/.test(document.querySelector('canvas[aria-label^="Records per second"]')?.getAttribute('aria-label') ?? ''), undefined, { timeout: GUARD_MS });
+    await page.waitForFunction(
+      () => /Produced [1-9][\d,]*\.\d\/s/.test(document.querySelector('canvas[aria-label^="Records per second"]')?.getAttribute('aria-label') ?? ''),
+      undefined,
+      { timeout: GUARD_MS },
+    );
     await page.getByLabel('Charts show').selectOption('all');
     const config = page.getByRole('region', { name: 'Configuration' });
-    const configRow = (name: string) => config.locator('tr').filter({ has: page.locator('th', { hasText: new RegExp(`^${name.replace(/\./g, '\\.')}$`) }) }).locator('td').textContent();
+    const configRow = (name: string) =>
+      config
+        .locator('tr')
+        .filter({ has: page.locator('th', { hasText: new RegExp(`^${name.replace(/\./g, '\\.')}$`) }) })
+        .locator('td')
+        .textContent();
     assert.equal(await configRow('retention.ms'), '86400000 (1 d) topic');
     assert.equal(await configRow('cleanup.policy'), 'delete default');
     assert.equal(await configRow('retention.bytes'), '-1 (unlimited) default');
@@ -191,7 +209,9 @@ describe('dashboard Kafka pages in headless Chromium', () => {
     await cardValue(page, 'Total lag', (t) => t !== '1');
     const group = await get(broker, `/api/streams/groups/${GROUP}`);
     assert.equal(group.offsets.find((o: any) => o.partition === 0).committed_offset, 3);
-    await page.waitForFunction(() => Number(document.querySelector('canvas[aria-label^="Lag of"]')?.getAttribute('data-points')) >= 3, undefined, { timeout: GUARD_MS });
+    await page.waitForFunction(() => Number(document.querySelector('canvas[aria-label^="Lag of"]')?.getAttribute('data-points')) >= 3, undefined, {
+      timeout: GUARD_MS,
+    });
     await page.screenshot({ path: join(images, 'dashboard-group.png'), fullPage: true });
 
     // a consumer of the group reads on from offset 3 on partition 0
@@ -207,6 +227,9 @@ describe('dashboard Kafka pages in headless Chromium', () => {
     await reset.getByRole('button', { name: 'Reset offsets' }).click();
     await reset.getByRole('button', { name: 'Yes, reset' }).click();
     await reset.getByText(/Reset failed: Assignments can only be reset if the group 'order-billing' is inactive/).waitFor({ timeout: GUARD_MS });
-    assert.deepEqual(pageProblems.filter((p) => !/409/.test(p)), []);
+    assert.deepEqual(
+      pageProblems.filter((p) => !/409/.test(p)),
+      [],
+    );
   });
 });

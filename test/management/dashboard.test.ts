@@ -55,7 +55,8 @@ async function waitForRow(page: Page, label: string, match: Row, expected: Row =
   for (;;) {
     const row = await page.evaluate(findRow, { label, match });
     if (row !== null && Object.entries(expected).every(([k, v]) => row[k] === v)) return row;
-    if (Date.now() > deadline) assert.fail(`table '${label}': expected a row ${JSON.stringify(match)} with ${JSON.stringify(expected)}, saw ${JSON.stringify(row)}`);
+    if (Date.now() > deadline)
+      assert.fail(`table '${label}': expected a row ${JSON.stringify(match)} with ${JSON.stringify(expected)}, saw ${JSON.stringify(row)}`);
     await delay(100);
   }
 }
@@ -74,7 +75,10 @@ async function cardValue(page: Page, label: string, expected?: string): Promise<
 
 async function openSection(page: Page, name: string, heading: string | RegExp): Promise<void> {
   // the Alerts link may carry a count of firing alerts after its label
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: new RegExp(`^${name}( \\d+.*)?$`) }).click();
+  await page
+    .getByRole('navigation', { name: 'Main' })
+    .getByRole('link', { name: new RegExp(`^${name}( \\d+.*)?$`) })
+    .click();
   await page.getByRole('heading', { level: 1, name: heading }).waitFor({ timeout: GUARD_MS });
 }
 
@@ -137,7 +141,11 @@ describe('web dashboard in headless Chromium', () => {
     assert.match(index.headers.get('content-type') ?? '', /^text\/html/);
     assert.match(index.headers.get('content-security-policy') ?? '', /default-src 'self'/);
     assert.match(await index.text(), /<script type="module" src="\/ui\/app\.js">/);
-    for (const [file, type] of [['app.js', /^text\/javascript/], ['style.css', /^text\/css/], ['favicon.svg', /^image\/svg\+xml/]] as const) {
+    for (const [file, type] of [
+      ['app.js', /^text\/javascript/],
+      ['style.css', /^text\/css/],
+      ['favicon.svg', /^image\/svg\+xml/],
+    ] as const) {
       const res = await fetch(`${broker.httpUrl}/ui/${file}`);
       assert.equal(res.status, 200, file);
       assert.match(res.headers.get('content-type') ?? '', type, file);
@@ -171,14 +179,20 @@ describe('web dashboard in headless Chromium', () => {
     await cardValue(page, 'Ready', '3');
     assert.ok(Number(await cardValue(page, 'Connections')) >= 1, 'the AMQP connection is counted');
     // the rate chart has gathered at least two samples and its legend shows a rate for each series
-    await page.waitForFunction(() => Number(document.querySelector('canvas[aria-label^="Message rates"]')?.getAttribute('data-points')) >= 2, undefined, { timeout: GUARD_MS });
+    await page.waitForFunction(() => Number(document.querySelector('canvas[aria-label^="Message rates"]')?.getAttribute('data-points')) >= 2, undefined, {
+      timeout: GUARD_MS,
+    });
     const legend = page.getByRole('list', { name: 'Message rates legend' });
     for (const series of ['publish', 'deliver', 'ack']) {
       assert.match((await legend.locator(`li[data-series="${series}"] strong`).textContent()) ?? '', /^\d[\d,]*\.\d\/s$/, `${series} rate`);
     }
     // the depth chart draws one bar for the queue, 3 ready and 0 unacked
     const depths = page.locator('canvas[aria-label^="Queue depths"]');
-    await page.waitForFunction(() => document.querySelector('canvas[aria-label^="Queue depths"]')?.getAttribute('aria-label')?.includes('dashboard.orders 3 Ready 0 Unacked'), undefined, { timeout: GUARD_MS });
+    await page.waitForFunction(
+      () => document.querySelector('canvas[aria-label^="Queue depths"]')?.getAttribute('aria-label')?.includes('dashboard.orders 3 Ready 0 Unacked'),
+      undefined,
+      { timeout: GUARD_MS },
+    );
     assert.equal(await depths.getAttribute('data-bars'), '1');
     // and the canvases really have ink on them
     const painted = await page.evaluate(() =>
@@ -319,7 +333,12 @@ describe('web dashboard in headless Chromium', () => {
     assert.equal(member['Assigned partitions'], `${TOPIC}: 0, 1, 2`);
     for (let partition = 0; partition < TOPIC_PARTITIONS; partition++) {
       const committed = String(RECORDS_PER_PARTITION);
-      await waitForRow(page, 'Committed offsets', { Topic: TOPIC, Partition: String(partition) }, { 'Committed offset': committed, 'High watermark': committed, Lag: '0' });
+      await waitForRow(
+        page,
+        'Committed offsets',
+        { Topic: TOPIC, Partition: String(partition) },
+        { 'Committed offset': committed, 'High watermark': committed, Lag: '0' },
+      );
     }
   });
 
@@ -342,13 +361,17 @@ describe('web dashboard in headless Chromium', () => {
     await cardValue(page, 'Firing', '1');
     // the nav count is refreshed by its own poll of /api/alerts, which may land after the page's
     const navCount = page.getByRole('navigation', { name: 'Main' }).locator('.nav-count');
-    await page.waitForFunction(() => document.querySelector('nav[aria-label="Main"] .nav-count')?.textContent === '1', undefined, { timeout: GUARD_MS }).catch(() => undefined);
+    await page
+      .waitForFunction(() => document.querySelector('nav[aria-label="Main"] .nav-count')?.textContent === '1', undefined, { timeout: GUARD_MS })
+      .catch(() => undefined);
     assert.equal(await navCount.textContent(), '1');
   });
 
   test('a screenshot of the overview is saved, and no page logged a console error or threw', async () => {
     await openSection(page, 'Overview', 'Overview');
-    await page.waitForFunction(() => Number(document.querySelector('canvas[aria-label^="Message rates"]')?.getAttribute('data-points')) >= 2, undefined, { timeout: GUARD_MS });
+    await page.waitForFunction(() => Number(document.querySelector('canvas[aria-label^="Message rates"]')?.getAttribute('data-points')) >= 2, undefined, {
+      timeout: GUARD_MS,
+    });
     mkdirSync(ARTIFACTS, { recursive: true });
     const file = join(ARTIFACTS, 'dashboard.png');
     await page.screenshot({ path: file, fullPage: true });
@@ -363,7 +386,9 @@ describe('web dashboard in headless Chromium', () => {
     await waitForRow(page, 'Alerts', { Name: 'dashboard-depth' }, { State: 'ok' });
     await cardValue(page, 'Firing', '0');
     // the nav count is refreshed by its own poll of /api/alerts; with nothing firing it is hidden
-    await page.waitForFunction(() => (document.querySelector('nav[aria-label="Main"] .nav-count') as HTMLElement | null)?.hidden === true, undefined, { timeout: GUARD_MS });
+    await page.waitForFunction(() => (document.querySelector('nav[aria-label="Main"] .nav-count') as HTMLElement | null)?.hidden === true, undefined, {
+      timeout: GUARD_MS,
+    });
     assert.deepEqual(pageProblems, []);
   });
 });

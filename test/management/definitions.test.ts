@@ -53,7 +53,9 @@ describe('management API: definitions', () => {
     await ch.bindQueue('defs.q2', 'defs.ae', '');
     await ch.bindExchange('defs.e2e', 'defs.in', 'b.*');
     await ch.bindQueue('defs.exclusive', 'defs.in', 'x');
-    await api(source, 'PUT', '/api/policies/%2F/defs-limit', { body: { pattern: '^defs\\.', definition: { 'max-length': 1000 }, priority: 1, 'apply-to': 'queues' } });
+    await api(source, 'PUT', '/api/policies/%2F/defs-limit', {
+      body: { pattern: '^defs\\.', definition: { 'max-length': 1000 }, priority: 1, 'apply-to': 'queues' },
+    });
     await api(source, 'PUT', '/api/queues/orders/orders.new', { body: { durable: true, arguments: { 'x-queue-type': 'quorum' } } });
 
     const exported = await get(source, '/api/definitions');
@@ -62,21 +64,27 @@ describe('management API: definitions', () => {
     assert.ok(!exported.queues.some((q: any) => q.name === 'defs.exclusive'), 'exclusive queues are not exported');
     assert.ok(!exported.bindings.some((b: any) => b.destination === 'defs.exclusive'));
     assert.ok(!exported.exchanges.some((e: any) => e.name === '' || e.name.startsWith('amq.')));
-    assert.deepEqual(exported.queues.find((q: any) => q.name === 'defs.q1'), {
-      name: 'defs.q1',
-      vhost: '/',
-      durable: true,
-      auto_delete: false,
-      arguments: { 'x-max-length': 500, 'x-dead-letter-exchange': 'defs.ae' },
-    });
-    assert.deepEqual(exported.bindings.find((b: any) => b.destination === 'defs.e2e'), {
-      source: 'defs.in',
-      vhost: '/',
-      destination: 'defs.e2e',
-      destination_type: 'exchange',
-      routing_key: 'b.*',
-      arguments: {},
-    });
+    assert.deepEqual(
+      exported.queues.find((q: any) => q.name === 'defs.q1'),
+      {
+        name: 'defs.q1',
+        vhost: '/',
+        durable: true,
+        auto_delete: false,
+        arguments: { 'x-max-length': 500, 'x-dead-letter-exchange': 'defs.ae' },
+      },
+    );
+    assert.deepEqual(
+      exported.bindings.find((b: any) => b.destination === 'defs.e2e'),
+      {
+        source: 'defs.in',
+        vhost: '/',
+        destination: 'defs.e2e',
+        destination_type: 'exchange',
+        routing_key: 'b.*',
+        arguments: {},
+      },
+    );
     await conn.close();
 
     const imported = await api(target, 'POST', '/api/definitions', { body: exported });
@@ -84,7 +92,9 @@ describe('management API: definitions', () => {
     const reexported = await get(target, '/api/definitions');
     assert.deepEqual(topology(reexported), topology(exported));
     // the imported topology routes, and the imported user logs in with its password
-    const published = await api(target, 'POST', '/api/exchanges/%2F/defs.in/publish', { body: { properties: {}, routing_key: 'a.b', payload: 'hi', payload_encoding: 'string' } });
+    const published = await api(target, 'POST', '/api/exchanges/%2F/defs.in/publish', {
+      body: { properties: {}, routing_key: 'a.b', payload: 'hi', payload_encoding: 'string' },
+    });
     assert.deepEqual(published.body, { routed: true });
     const targetConn = await amqp.connect(`amqp://ops:ops-pw@127.0.0.1:${target.amqpPort}/orders`);
     await targetConn.close();
@@ -104,17 +114,29 @@ describe('management API: definitions', () => {
     const rule = { kind: 'queue_depth', queue: '^defs\\.', vhost: '/', threshold: 100, for_ms: 5000 };
     assert.equal((await api(source, 'PUT', '/api/alert-rules/defs-depth', { body: rule })).status, 201);
     const exported = await get(source, '/api/definitions');
-    assert.deepEqual(exported.topics.find((t: any) => t.name === 'defs.events'), { name: 'defs.events', partitions: 3, configs: { 'retention.ms': '3600000' } });
-    assert.deepEqual(exported.alert_rules.find((r: any) => r.name === 'defs-depth'), { name: 'defs-depth', ...rule });
+    assert.deepEqual(
+      exported.topics.find((t: any) => t.name === 'defs.events'),
+      { name: 'defs.events', partitions: 3, configs: { 'retention.ms': '3600000' } },
+    );
+    assert.deepEqual(
+      exported.alert_rules.find((r: any) => r.name === 'defs-depth'),
+      { name: 'defs-depth', ...rule },
+    );
 
     const imported = await api(target, 'POST', '/api/definitions', { body: exported });
     assert.equal(imported.status, 204, JSON.stringify(imported.body));
     const topic = await get(target, '/api/streams/topics/defs.events');
     assert.deepEqual([topic.partitions, topic.configs], [3, { 'retention.ms': '3600000' }]);
     const targetRules = await get(target, '/api/alert-rules');
-    assert.deepEqual(targetRules.find((r: any) => r.name === 'defs-depth'), { name: 'defs-depth', ...rule });
+    assert.deepEqual(
+      targetRules.find((r: any) => r.name === 'defs-depth'),
+      { name: 'defs-depth', ...rule },
+    );
     const reexported = await get(target, '/api/definitions');
-    assert.deepEqual(reexported.topics.find((t: any) => t.name === 'defs.events'), { name: 'defs.events', partitions: 3, configs: { 'retention.ms': '3600000' } });
+    assert.deepEqual(
+      reexported.topics.find((t: any) => t.name === 'defs.events'),
+      { name: 'defs.events', partitions: 3, configs: { 'retention.ms': '3600000' } },
+    );
     // a bad topic entry is a 400 naming it
     const bad = await api(target, 'POST', '/api/definitions', { body: { topics: [{ name: 'defs.bad', partitions: 0 }] } });
     assert.equal(bad.status, 400);
@@ -134,7 +156,15 @@ describe('management API: definitions', () => {
       product_name: 'RabbitMQ',
       product_version: '3.10.8',
       // password "guest" hashed by RabbitMQ 3.10 (rabbit_password_hashing_sha256)
-      users: [{ name: 'rabbit-user', password_hash: 'nCHnMopkaI92y8+Lfbpc52XidhbE6IwKaj8kUVQ8JGMdj6sN', hashing_algorithm: 'rabbit_password_hashing_sha256', tags: ['management'], limits: {} }],
+      users: [
+        {
+          name: 'rabbit-user',
+          password_hash: 'nCHnMopkaI92y8+Lfbpc52XidhbE6IwKaj8kUVQ8JGMdj6sN',
+          hashing_algorithm: 'rabbit_password_hashing_sha256',
+          tags: ['management'],
+          limits: {},
+        },
+      ],
       vhosts: [{ name: 'from-rabbit' }],
       permissions: [{ user: 'rabbit-user', vhost: 'from-rabbit', configure: '.*', write: '.*', read: '.*' }],
       topic_permissions: [],
@@ -154,7 +184,7 @@ describe('management API: definitions', () => {
     assert.deepEqual((await get(target, '/api/bindings/from-rabbit/e/px/q/pq'))[0].arguments, { foo: 'bar' });
   });
 
-  test('per-vhost export and import move one vhost\'s topology into another vhost', async () => {
+  test("per-vhost export and import move one vhost's topology into another vhost", async () => {
     const one = await get(source, '/api/definitions/%2F');
     assert.ok(one.queues.some((q: any) => q.name === 'defs.q1' && q.vhost === undefined));
     await api(target, 'PUT', '/api/vhosts/copy');
@@ -170,7 +200,10 @@ describe('management API: definitions', () => {
       [{ queues: [{ vhost: '/' }] }, /queues\[0\]: 'name' is required/],
       [{ queues: [{ name: 'q', vhost: 'nowhere' }] }, /queues\[0\]: no vhost 'nowhere'/],
       [{ exchanges: [{ name: 'x', vhost: '/', type: 'bogus' }] }, /exchanges\[0\] 'x': invalid exchange type/],
-      [{ bindings: [{ source: 'missing', vhost: '/', destination: 'defs.q1', destination_type: 'queue', routing_key: '' }] }, /bindings\[0\].*no exchange 'missing'/],
+      [
+        { bindings: [{ source: 'missing', vhost: '/', destination: 'defs.q1', destination_type: 'queue', routing_key: '' }] },
+        /bindings\[0\].*no exchange 'missing'/,
+      ],
       [{ users: [{ name: 'x', tags: [] }] }, /users\[0\]: 'password_hash' is required/],
       [[1, 2], /JSON object/],
     ];

@@ -110,7 +110,11 @@ test('a body past the limit is 413 payload_too_large, the registry REQUEST_TOO_L
 
 test('a body that is not application/json is 415, the registry UNSUPPORTED_MEDIA_TYPE', async () => {
   // what a cross-site form sends (the api() helper always sends application/json)
-  const res = await fetch(broker.httpUrl + '/api/definitions', { method: 'POST', headers: { Authorization: 'Basic ' + Buffer.from('guest:guest').toString('base64'), 'Content-Type': 'text/plain' }, body: '{}' });
+  const res = await fetch(broker.httpUrl + '/api/definitions', {
+    method: 'POST',
+    headers: { Authorization: 'Basic ' + Buffer.from('guest:guest').toString('base64'), 'Content-Type': 'text/plain' },
+    body: '{}',
+  });
   const r = { status: res.status, body: (await res.json()) as unknown, code: () => registryEntryFor('POST', '/api/definitions', res.status) };
   // `error` is 'error' for 415: the API has no RabbitMQ name for that status (RabbitMQ answers it without a body)
   assert.deepEqual([r.status, r.body], [415, { error: 'error', reason: 'request body must be application/json (Content-Type: text/plain)' }]);
@@ -134,7 +138,9 @@ test('a query parameter out of range is 400 bad_request, the registry INVALID_AR
 
 test('deleting a queue that is not empty with if-empty is 400, the registry PRECONDITION_FAILED', async () => {
   assert.equal((await api(broker, 'PUT', '/api/queues/%2F/registry-full', { body: { durable: false } })).status, 201);
-  const published = await api(broker, 'POST', '/api/exchanges/%2F/amq.default/publish', { body: { properties: {}, routing_key: 'registry-full', payload: 'x', payload_encoding: 'string' } });
+  const published = await api(broker, 'POST', '/api/exchanges/%2F/amq.default/publish', {
+    body: { properties: {}, routing_key: 'registry-full', payload: 'x', payload_encoding: 'string' },
+  });
   assert.deepEqual(published.body, { routed: true });
   const r = await refused('DELETE', '/api/queues/%2F/registry-full?if-empty=true');
   assert.deepEqual([r.status, r.body], [400, { error: 'bad_request', reason: "queue 'registry-full' in vhost '/' not empty" }]);

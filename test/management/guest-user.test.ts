@@ -11,7 +11,10 @@ import { api } from './helpers.js';
 test('PUT and DELETE /api/users/guest on the built-in guest answer 405 saying how to change or remove it', async () => {
   const broker = await startTestBroker();
   try {
-    for (const [method, body] of [['PUT', { password: 'new-pw', tags: 'administrator' }], ['DELETE', undefined]] as const) {
+    for (const [method, body] of [
+      ['PUT', { password: 'new-pw', tags: 'administrator' }],
+      ['DELETE', undefined],
+    ] as const) {
       const r = await api(broker, method, '/api/users/guest', body === undefined ? {} : { body });
       assert.equal(r.status, 405, method);
       assert.equal(

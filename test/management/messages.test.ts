@@ -59,7 +59,12 @@ describe('management API: publish, get and purge', () => {
     await ch.assertExchange('msg.topic', 'topic', { durable: false });
     await ch.assertQueue('msg.bound', { durable: false });
     await ch.bindQueue('msg.bound', 'msg.topic', 'orders.*');
-    const sent = await publish('msg.topic', { properties: { headers: { kind: 'order' } }, routing_key: 'orders.new', payload: 'AAEC/w==', payload_encoding: 'base64' });
+    const sent = await publish('msg.topic', {
+      properties: { headers: { kind: 'order' } },
+      routing_key: 'orders.new',
+      payload: 'AAEC/w==',
+      payload_encoding: 'base64',
+    });
     assert.deepEqual(sent.body, { routed: true });
     const m = await ch.get('msg.bound', { noAck: true });
     assert.ok(m);
@@ -79,7 +84,10 @@ describe('management API: publish, get and purge', () => {
     assert.equal(first.body.length, 2);
     assert.deepEqual([first.body[0].payload, first.body[0].payload_encoding], [Buffer.from([0xff, 0x00, 0x41]).toString('base64'), 'base64']);
     assert.deepEqual([first.body[1].payload, first.body[1].payload_encoding, first.body[1].payload_bytes], ['a fair', 'string', 26]);
-    assert.deepEqual(first.body.map((m: any) => m.message_count), [1, 0]);
+    assert.deepEqual(
+      first.body.map((m: any) => m.message_count),
+      [1, 0],
+    );
     const again = await getMessages('msg.peek', { count: 1, ackmode: 'reject_requeue_true', encoding: 'base64' });
     assert.equal(again.body[0].redelivered, true);
     assert.equal(again.body[0].payload_encoding, 'base64');
@@ -88,7 +96,7 @@ describe('management API: publish, get and purge', () => {
     assert.equal(q.message_stats.redeliver, 1);
   });
 
-  test('get with reject_requeue_false dead-letters the message to the queue\'s dead-letter exchange', async () => {
+  test("get with reject_requeue_false dead-letters the message to the queue's dead-letter exchange", async () => {
     await ch.assertExchange('msg.dlx', 'fanout', { durable: false });
     await ch.assertQueue('msg.dead', { durable: false });
     await ch.bindQueue('msg.dead', 'msg.dlx', '');
@@ -115,13 +123,43 @@ describe('management API: publish, get and purge', () => {
   test('bad publish and get requests are 400 or 404 with a reason', async () => {
     await ch.assertQueue('msg.bad', { durable: false });
     const cases: Array<[string, string, unknown, number, RegExp]> = [
-      ['POST', '/api/exchanges/%2F/no-such-exchange/publish', { properties: {}, routing_key: 'k', payload: 'x', payload_encoding: 'string' }, 404, /no exchange/],
+      [
+        'POST',
+        '/api/exchanges/%2F/no-such-exchange/publish',
+        { properties: {}, routing_key: 'k', payload: 'x', payload_encoding: 'string' },
+        404,
+        /no exchange/,
+      ],
       ['POST', '/api/exchanges/%2F/amq.default/publish', { properties: {}, routing_key: 'k', payload: 'x' }, 400, /payload_encoding/],
       ['POST', '/api/exchanges/%2F/amq.default/publish', { properties: {}, routing_key: 'k', payload: '***', payload_encoding: 'base64' }, 400, /base64/],
-      ['POST', '/api/exchanges/%2F/amq.default/publish', { properties: { delivery_mode: 'yes' }, routing_key: 'k', payload: 'x', payload_encoding: 'string' }, 400, /delivery_mode/],
-      ['POST', '/api/exchanges/%2F/amq.default/publish', { properties: { colour: 'red' }, routing_key: 'k', payload: 'x', payload_encoding: 'string' }, 400, /colour/],
-      ['POST', '/api/exchanges/%2F/amq.default/publish', { properties: { user_id: 'someone-else' }, routing_key: 'k', payload: 'x', payload_encoding: 'string' }, 400, /user_id/],
-      ['POST', '/api/exchanges/no-such-vhost/amq.default/publish', { properties: {}, routing_key: 'k', payload: 'x', payload_encoding: 'string' }, 404, /vhost/],
+      [
+        'POST',
+        '/api/exchanges/%2F/amq.default/publish',
+        { properties: { delivery_mode: 'yes' }, routing_key: 'k', payload: 'x', payload_encoding: 'string' },
+        400,
+        /delivery_mode/,
+      ],
+      [
+        'POST',
+        '/api/exchanges/%2F/amq.default/publish',
+        { properties: { colour: 'red' }, routing_key: 'k', payload: 'x', payload_encoding: 'string' },
+        400,
+        /colour/,
+      ],
+      [
+        'POST',
+        '/api/exchanges/%2F/amq.default/publish',
+        { properties: { user_id: 'someone-else' }, routing_key: 'k', payload: 'x', payload_encoding: 'string' },
+        400,
+        /user_id/,
+      ],
+      [
+        'POST',
+        '/api/exchanges/no-such-vhost/amq.default/publish',
+        { properties: {}, routing_key: 'k', payload: 'x', payload_encoding: 'string' },
+        404,
+        /vhost/,
+      ],
       ['POST', '/api/queues/%2F/msg.bad/get', { count: 1, ackmode: 'sometimes' }, 400, /ackmode/],
       ['POST', '/api/queues/%2F/msg.bad/get', { ackmode: 'ack_requeue_true' }, 400, /count/],
       ['POST', '/api/queues/%2F/msg.bad/get', { count: 1, ackmode: 'ack_requeue_true', encoding: 'hex' }, 400, /encoding/],

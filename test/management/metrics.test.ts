@@ -102,8 +102,10 @@ test('nacks, rejects, requeues and redeliveries are counted per queue; the alarm
     await ch.consume('refused', (msg) => {
       if (msg === null) return;
       seen.push(`${msg.content}${msg.fields.redelivered ? '*' : ''}`);
-      if (msg.content.toString() === 'r0' && !msg.fields.redelivered) ch.nack(msg, false, true); // back, redelivered
-      else if (msg.content.toString() === 'r1') ch.reject(msg, false); // dropped (no dead-letter exchange)
+      if (msg.content.toString() === 'r0' && !msg.fields.redelivered)
+        ch.nack(msg, false, true); // back, redelivered
+      else if (msg.content.toString() === 'r1')
+        ch.reject(msg, false); // dropped (no dead-letter exchange)
       else ch.ack(msg);
     });
     await waitFor(() => broker.core.vhosts.get('/')!.queues.get('refused')!.counters.ack === 2, 10_000, 'r2 and the redelivered r0 acked');
@@ -150,7 +152,14 @@ test('Kafka partitions and consumer-group lag are exported', async () => {
   try {
     await admin.createTopics({ topics: [{ topic: 'metered-topic', numPartitions: 2 }] });
     await producer.send({ topic: 'metered-topic', acks: -1, messages: Array.from({ length: 8 }, (_, i) => ({ value: `v${i}`, partition: i % 2 })) });
-    await admin.setOffsets({ groupId: 'lagging', topic: 'metered-topic', partitions: [{ partition: 0, offset: '1' }, { partition: 1, offset: '4' }] });
+    await admin.setOffsets({
+      groupId: 'lagging',
+      topic: 'metered-topic',
+      partitions: [
+        { partition: 0, offset: '1' },
+        { partition: 1, offset: '4' },
+      ],
+    });
     const m = await scrape();
     assert.equal(m.get('postbox_kafka_partition_high_watermark{topic="metered-topic",partition="0"}'), 4);
     assert.equal(m.get('postbox_kafka_partition_high_watermark{topic="metered-topic",partition="1"}'), 4);

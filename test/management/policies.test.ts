@@ -83,7 +83,10 @@ describe('management API: policies', () => {
     const expected = { vhost: '/', name: 'crud', pattern: '^crud\\.', 'apply-to': 'queues', definition: { 'max-length': 7 }, priority: 3 };
     assert.deepEqual((await api(broker, 'GET', '/api/policies/%2F/crud')).body, expected);
     assert.ok((await api(broker, 'GET', '/api/policies')).body.some((p: any) => p.name === 'crud' && p.vhost === '/'));
-    assert.deepEqual((await api(broker, 'GET', '/api/policies/%2F')).body.filter((p: any) => p.name === 'crud'), [expected]);
+    assert.deepEqual(
+      (await api(broker, 'GET', '/api/policies/%2F')).body.filter((p: any) => p.name === 'crud'),
+      [expected],
+    );
     assert.deepEqual((await api(broker, 'GET', '/api/policies/other')).body, []);
     assert.equal((await deletePolicy(broker, 'crud')).status, 204);
     const gone = await api(broker, 'GET', '/api/policies/%2F/crud');
@@ -95,7 +98,10 @@ describe('management API: policies', () => {
   });
 
   test('a policy left out of apply-to defaults to all and priority to 0; RabbitMQ keys Postbox ignores are kept', async () => {
-    assert.equal((await putPolicy(broker, 'defaults', { pattern: 'nothing-matches-this', definition: { 'ha-mode': 'all', 'queue-mode': 'lazy' } })).status, 201);
+    assert.equal(
+      (await putPolicy(broker, 'defaults', { pattern: 'nothing-matches-this', definition: { 'ha-mode': 'all', 'queue-mode': 'lazy' } })).status,
+      201,
+    );
     const p = (await api(broker, 'GET', '/api/policies/%2F/defaults')).body;
     assert.equal(p['apply-to'], 'all');
     assert.equal(p.priority, 0);
@@ -111,7 +117,11 @@ describe('management API: policies', () => {
       assert.equal(typeof r.body.reason, 'string');
       assert.match(r.headers.get('www-authenticate') ?? '', /^Basic /);
     }
-    assert.equal((await putPolicy(broker, 'x', { pattern: 'x', definition: { 'max-length': 1 } }).then(() => api(broker, 'DELETE', '/api/policies/%2F/x', { auth: null }))).status, 401);
+    assert.equal(
+      (await putPolicy(broker, 'x', { pattern: 'x', definition: { 'max-length': 1 } }).then(() => api(broker, 'DELETE', '/api/policies/%2F/x', { auth: null })))
+        .status,
+      401,
+    );
     assert.equal((await deletePolicy(broker, 'x')).status, 204);
   });
 
@@ -165,7 +175,10 @@ describe('management API: policies', () => {
 
   test("a policy's max-length and message-ttl reach the settings of matching queues only", async () => {
     await declareQueues(broker, { 'match.a': {}, 'match.b': {}, 'nomatch.match': {} });
-    assert.equal((await putPolicy(broker, 'limits', { pattern: '^match\\.', definition: { 'max-length': 10, 'message-ttl': 60000 }, 'apply-to': 'queues' })).status, 201);
+    assert.equal(
+      (await putPolicy(broker, 'limits', { pattern: '^match\\.', definition: { 'max-length': 10, 'message-ttl': 60000 }, 'apply-to': 'queues' })).status,
+      201,
+    );
     for (const name of ['match.a', 'match.b']) {
       assert.equal(settings(broker, name).maxLength, 10);
       assert.equal(settings(broker, name).messageTtl, 60000);
@@ -177,7 +190,10 @@ describe('management API: policies', () => {
     await declareQueues(broker, { 'match.later': {} });
     assert.equal(settings(broker, 'match.later').maxLength, 10);
     // a policy for exchanges only does not touch queues; an unanchored pattern matches anywhere in the name
-    assert.equal((await putPolicy(broker, 'exchanges-only', { pattern: 'match', definition: { 'max-length': 1 }, priority: 100, 'apply-to': 'exchanges' })).status, 201);
+    assert.equal(
+      (await putPolicy(broker, 'exchanges-only', { pattern: 'match', definition: { 'max-length': 1 }, priority: 100, 'apply-to': 'exchanges' })).status,
+      201,
+    );
     assert.equal(settings(broker, 'match.a').maxLength, 10);
     assert.equal(settings(broker, 'nomatch.match').maxLength, null);
     assert.equal((await deletePolicy(broker, 'exchanges-only')).status, 204);
@@ -242,7 +258,10 @@ describe('management API: policies', () => {
       await ch.assertQueue('policy.dead', { durable: false });
       await ch.bindQueue('policy.dead', 'policy.dlx', '');
       await ch.assertQueue('acting.ttl', { durable: false });
-      assert.equal((await putPolicy(broker, 'acting-ttl', { pattern: '^acting\\.ttl$', definition: { 'message-ttl': 30, 'dead-letter-exchange': 'policy.dlx' } })).status, 201);
+      assert.equal(
+        (await putPolicy(broker, 'acting-ttl', { pattern: '^acting\\.ttl$', definition: { 'message-ttl': 30, 'dead-letter-exchange': 'policy.dlx' } })).status,
+        201,
+      );
       ch.sendToQueue('acting.ttl', Buffer.from('stale'));
       const dead = await new Promise<amqp.ConsumeMessage>((resolve) => {
         void ch.consume('policy.dead', (m) => m && resolve(m), { noAck: true });
@@ -267,7 +286,8 @@ describe('management API: policies', () => {
       assert.equal((await ch.checkQueue('acting.bytes')).messageCount, 2, 'the 500 queued bytes were cut to 200');
       ch.sendToQueue('acting.bytes', Buffer.alloc(100, 48 + 6));
       const left: string[] = [];
-      for (let m = await ch.get('acting.bytes', { noAck: true }); m !== false; m = await ch.get('acting.bytes', { noAck: true })) left.push(m.content.toString()[0]!);
+      for (let m = await ch.get('acting.bytes', { noAck: true }); m !== false; m = await ch.get('acting.bytes', { noAck: true }))
+        left.push(m.content.toString()[0]!);
       assert.deepEqual(left, ['5', '6'], 'the newest messages stay');
     } finally {
       await conn.close();
@@ -313,9 +333,19 @@ describe('policies across a broker restart', () => {
     try {
       await declareQueues(broker, { 'kept.q': { 'x-dead-letter-exchange': 'own' } }, true);
       await putPolicy(broker, 'kept-low', { pattern: '^kept', definition: { 'max-length': 1 }, priority: 0 });
-      await putPolicy(broker, 'kept', { pattern: '^kept\\.', definition: { 'max-length': 42, 'message-ttl': 9000, 'dead-letter-exchange': 'pol' }, priority: 7, 'apply-to': 'queues' });
+      await putPolicy(broker, 'kept', {
+        pattern: '^kept\\.',
+        definition: { 'max-length': 42, 'message-ttl': 9000, 'dead-letter-exchange': 'pol' },
+        priority: 7,
+        'apply-to': 'queues',
+      });
       await putPolicy(broker, 'kept-tie', { pattern: '^kept\\.', definition: { 'max-length': 43 }, priority: 7 });
-      await putPolicy(broker, 'kept', { pattern: '^kept\\.', definition: { 'max-length': 42, 'message-ttl': 9000, 'dead-letter-exchange': 'pol' }, priority: 7, 'apply-to': 'queues' });
+      await putPolicy(broker, 'kept', {
+        pattern: '^kept\\.',
+        definition: { 'max-length': 42, 'message-ttl': 9000, 'dead-letter-exchange': 'pol' },
+        priority: 7,
+        'apply-to': 'queues',
+      });
       assert.equal(settings(broker, 'kept.q').maxLength, 42);
     } finally {
       await broker.stop();
@@ -326,7 +356,14 @@ describe('policies across a broker restart', () => {
       assert.deepEqual(listed.map((p: any) => p.name).sort(), ['kept', 'kept-low', 'kept-tie']);
       assert.deepEqual(
         listed.find((p: any) => p.name === 'kept'),
-        { vhost: '/', name: 'kept', pattern: '^kept\\.', 'apply-to': 'queues', definition: { 'max-length': 42, 'message-ttl': 9000, 'dead-letter-exchange': 'pol' }, priority: 7 },
+        {
+          vhost: '/',
+          name: 'kept',
+          pattern: '^kept\\.',
+          'apply-to': 'queues',
+          definition: { 'max-length': 42, 'message-ttl': 9000, 'dead-letter-exchange': 'pol' },
+          priority: 7,
+        },
       );
       // the restored queue has its policy (the tie still goes to the one defined last before the restart)
       assert.equal(settings(broker, 'kept.q').maxLength, 42);
@@ -400,7 +437,9 @@ describe('postbox policies (CLI)', () => {
     assert.match(header!, /^vhost\s+name\s+pattern\s+apply-to\s+priority\s+definition$/);
     assert.match(row!, /^\/\s+cli-limits\s+\^cli\\\.\s+all\s+-1\s+\{"max-length":13\}$/);
     const json = await cli('list', '--vhost', '/', '--json');
-    assert.deepEqual(JSON.parse(json.stdout), [{ vhost: '/', name: 'cli-limits', pattern: '^cli\\.', 'apply-to': 'all', definition: { 'max-length': 13 }, priority: -1 }]);
+    assert.deepEqual(JSON.parse(json.stdout), [
+      { vhost: '/', name: 'cli-limits', pattern: '^cli\\.', 'apply-to': 'all', definition: { 'max-length': 13 }, priority: -1 },
+    ]);
 
     const clear = await cli('clear', 'cli-limits');
     assert.equal(clear.code, 0, clear.stderr);
@@ -430,6 +469,7 @@ describe('postbox policies (CLI)', () => {
     const { stdout } = await run(process.execPath, [CLI_PATH, '--help'], { encoding: 'utf8' });
     assert.match(stdout, /postbox policies/);
     const help = await run(process.execPath, [CLI_PATH, 'policies', '--help'], { encoding: 'utf8' });
-    for (const flag of ['--host', '--http-port', '--user', '--password', '--vhost', '--priority', '--apply-to', '--json']) assert.ok(help.stdout.includes(flag), `help lacks ${flag}`);
+    for (const flag of ['--host', '--http-port', '--user', '--password', '--vhost', '--priority', '--apply-to', '--json'])
+      assert.ok(help.stdout.includes(flag), `help lacks ${flag}`);
   });
 });

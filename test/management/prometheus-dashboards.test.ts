@@ -21,7 +21,8 @@ import { startTestBroker, waitFor, delay, type TestBroker } from '../helpers/bro
 const FIXTURE = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'rabbitmq-dashboards.promql');
 
 const PROMETHEUS = spawnSync('prometheus', ['--version'], { encoding: 'utf8' });
-const SKIP = PROMETHEUS.error !== undefined || PROMETHEUS.status !== 0 ? 'prometheus is not installed (apt-get install -y --no-install-recommends prometheus)' : false;
+const SKIP =
+  PROMETHEUS.error !== undefined || PROMETHEUS.status !== 0 ? 'prometheus is not installed (apt-get install -y --no-install-recommends prometheus)' : false;
 
 /**
  * Dashboards whose expressions cannot return data from Postbox, by design. Every expression of every other
@@ -30,7 +31,7 @@ const SKIP = PROMETHEUS.error !== undefined || PROMETHEUS.status !== 0 ? 'promet
 const NOT_POSTBOX: Readonly<Record<string, string>> = {
   'Erlang-BEAM.json': 'Erlang VM internals (erlang_vm_*): Postbox runs on Node.js',
   'Erlang-Distribution.json': 'Erlang distribution links between cluster nodes: Postbox is one Node.js process',
-  'Erlang-Distributions-Compare.json': 'Erlang distribution, PerfTest, node-exporter and cAdvisor metrics: none is the broker\'s',
+  'Erlang-Distributions-Compare.json': "Erlang distribution, PerfTest, node-exporter and cAdvisor metrics: none is the broker's",
   'Erlang-Memory-Allocators.json': 'Erlang VM memory allocators (erlang_vm_allocators)',
   'inet_tcp_metrics.json': 'Erlang distribution TCP metrics (inet_tcp_metrics_*)',
   'RabbitMQ-PerfTest.json': 'metrics of the PerfTest load tool (perftest_*), not of the broker',
@@ -161,7 +162,11 @@ async function startKafkaLag(kafkaPort: number): Promise<{ producer: Producer; c
   await admin.disconnect();
   const producer = kafka.producer();
   await producer.connect();
-  await producer.send({ topic: 'dash-events', acks: -1, messages: Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, value: `first ${i}`, partition: i % 2 })) });
+  await producer.send({
+    topic: 'dash-events',
+    acks: -1,
+    messages: Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, value: `first ${i}`, partition: i % 2 })),
+  });
   const consumer = kafka.consumer({ groupId: 'dash-readers' });
   await consumer.connect();
   await consumer.subscribe({ topic: 'dash-events', fromBeginning: true });
@@ -175,7 +180,11 @@ async function startKafkaLag(kafkaPort: number): Promise<{ producer: Producer; c
     },
   });
   await waitFor(() => read === 30, 20_000, 'the group to read the first 30 records');
-  await producer.send({ topic: 'dash-events', acks: -1, messages: Array.from({ length: 25 }, (_, i) => ({ key: `k${i}`, value: `later ${i}`, partition: i % 2 })) });
+  await producer.send({
+    topic: 'dash-events',
+    acks: -1,
+    messages: Array.from({ length: 25 }, (_, i) => ({ key: `k${i}`, value: `later ${i}`, partition: i % 2 })),
+  });
   return { producer, consumer };
 }
 
@@ -209,7 +218,12 @@ before(async () => {
   let output = '';
   prometheus = spawn(
     'prometheus',
-    [`--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    [
+      `--config.file=${join(promDir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(promDir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   prometheus.stdout!.on('data', (c: Buffer) => (output += c.toString()));
@@ -344,7 +358,7 @@ test("every expression of RabbitMQ's Grafana dashboards returns data from Postbo
   assert.ok(Number(detailed!.value[1]) >= 4, '/metrics/detailed?family=queue_coarse_metrics lists the queues');
 });
 
-test('Kafka lag panels on kafka_exporter names return data, and the lag is the group\'s', { skip: SKIP }, async () => {
+test("Kafka lag panels on kafka_exporter names return data, and the lag is the group's", { skip: SKIP }, async () => {
   const variables: Record<string, string> = { ...INTERVALS };
   const failures: string[] = [];
   for (const [i, expr] of KAFKA_LAG.entries()) {

@@ -79,7 +79,10 @@ test('the Prometheus port serves /metrics with rabbitmq_identity_info and rabbit
   const perObject = await scrape('/metrics/per-object');
   assert.match(perObject.text, /rabbitmq_endpoint="per-object"/);
   const overview = await (await fetch(`${broker.httpUrl}/api/overview`, { headers: { Authorization: basic(GUEST) } })).json();
-  assert.ok(overview.listeners.some((l: { protocol: string; port: number }) => l.protocol === 'http/prometheus' && l.port === broker.prometheusPort), 'the listener is listed as RabbitMQ lists it');
+  assert.ok(
+    overview.listeners.some((l: { protocol: string; port: number }) => l.protocol === 'http/prometheus' && l.port === broker.prometheusPort),
+    'the listener is listed as RabbitMQ lists it',
+  );
   const identityOnManagementPort = await (await fetch(`${broker.httpUrl}/metrics`)).text();
   assert.match(identityOnManagementPort, /^rabbitmq_identity_info\{/m, '/metrics stays on the management port');
 });
@@ -198,7 +201,9 @@ test("/metrics/detailed writes only the families asked for, limited to the vhost
     assert.equal(coarse.values.has('rabbitmq_detailed_queue_consumers{vhost="/",queue="detailed-root"}'), false, 'queue_consumer_count was not asked');
     assert.doesNotMatch(coarse.text, /^rabbitmq_queue_messages_ready/m, 'no /metrics families');
 
-    const several = await scrape('/metrics/detailed?family=queue_consumer_count&family=vhost_status&family=exchange_names&family=connection_churn_metrics&family=no_such_family');
+    const several = await scrape(
+      '/metrics/detailed?family=queue_consumer_count&family=vhost_status&family=exchange_names&family=connection_churn_metrics&family=no_such_family',
+    );
     assertWellFormed(several.text);
     assert.equal(several.values.get('rabbitmq_detailed_queue_consumers{vhost="other",queue="detailed-other"}'), 0, 'every vhost without vhost=');
     assert.equal(several.values.get('rabbitmq_cluster_vhost_status{vhost="other"}'), 1);

@@ -202,7 +202,9 @@ describe('management API: queue counts and message rates', () => {
     for (let i = 0; i < 30; i++) ch.publish('stats.x', i < 20 ? 'bound' : 'nowhere', Buffer.from('m'));
     await ch.waitForConfirms();
     // one through the management API's publish route as well
-    const published = await api(broker, 'POST', '/api/exchanges/%2F/stats.x/publish', { body: { properties: {}, routing_key: 'bound', payload: 'x', payload_encoding: 'string' } });
+    const published = await api(broker, 'POST', '/api/exchanges/%2F/stats.x/publish', {
+      body: { properties: {}, routing_key: 'bound', payload: 'x', payload_encoding: 'string' },
+    });
     assert.equal(published.status, 200);
     const x = await get(broker, '/api/exchanges/%2F/stats.x');
     assert.equal(x.message_stats.publish_in, 31);
@@ -218,7 +220,11 @@ describe('management API: queue counts and message rates', () => {
       }
     })();
     try {
-      const rated = await waitFor200(broker, '/api/exchanges/%2F/stats.x', (e) => e.message_stats.publish_in_details.rate > 0 && e.message_stats.publish_out_details.rate > 0);
+      const rated = await waitFor200(
+        broker,
+        '/api/exchanges/%2F/stats.x',
+        (e) => e.message_stats.publish_in_details.rate > 0 && e.message_stats.publish_out_details.rate > 0,
+      );
       assert.ok(rated.message_stats.publish_in > 31);
     } finally {
       flowing = false;

@@ -81,34 +81,66 @@ describe('management API: browsing, producing, rates and offset resets on Kafka 
     assert.ok(Math.abs(text.timestamp - Date.now()) < 60_000, `timestamp ${text.timestamp} is about now`);
 
     const from2 = await get(broker, '/api/streams/topics/browse.mixed/messages?partition=0&from=offset&offset=2');
-    assert.deepEqual(from2.records.map((r: any) => r.offset), [2, 3]);
+    assert.deepEqual(
+      from2.records.map((r: any) => r.offset),
+      [2, 3],
+    );
     assert.equal(from2.partitions[0].next_offset, 4);
   });
 
   test('the newest N records, and records from a time, are browsed over every partition', async () => {
     await admin.createTopics({ topics: [{ topic: 'browse.time', numPartitions: 2 }] });
     const before = Date.now();
-    await producer.send({ topic: 'browse.time', acks: -1, messages: Array.from({ length: 6 }, (_, i) => ({ partition: i % 2, value: `old ${i}`, timestamp: String(before - 3_600_000 + i) })) });
+    await producer.send({
+      topic: 'browse.time',
+      acks: -1,
+      messages: Array.from({ length: 6 }, (_, i) => ({ partition: i % 2, value: `old ${i}`, timestamp: String(before - 3_600_000 + i) })),
+    });
     const boundary = before - 1_800_000;
-    await producer.send({ topic: 'browse.time', acks: -1, messages: Array.from({ length: 4 }, (_, i) => ({ partition: i % 2, value: `new ${i}`, timestamp: String(before + i) })) });
+    await producer.send({
+      topic: 'browse.time',
+      acks: -1,
+      messages: Array.from({ length: 4 }, (_, i) => ({ partition: i % 2, value: `new ${i}`, timestamp: String(before + i) })),
+    });
 
     const newest = await get(broker, '/api/streams/topics/browse.time/messages?from=newest&max=3');
     assert.equal(newest.records.length, 3);
-    assert.deepEqual(newest.records.map((r: any) => r.value.data), ['new 1', 'new 2', 'new 3']);
+    assert.deepEqual(
+      newest.records.map((r: any) => r.value.data),
+      ['new 1', 'new 2', 'new 3'],
+    );
     const newestOfOne = await get(broker, '/api/streams/topics/browse.time/messages?partition=1&from=newest&max=2');
-    assert.deepEqual(newestOfOne.records.map((r: any) => r.value.data), ['new 1', 'new 3']);
+    assert.deepEqual(
+      newestOfOne.records.map((r: any) => r.value.data),
+      ['new 1', 'new 3'],
+    );
 
     const fromTime = await get(broker, `/api/streams/topics/browse.time/messages?from=timestamp&timestamp=${boundary}`);
-    assert.deepEqual(fromTime.records.map((r: any) => r.value.data), ['new 0', 'new 1', 'new 2', 'new 3']);
-    const iso = await get(broker, `/api/streams/topics/browse.time/messages?partition=0&from=timestamp&timestamp=${encodeURIComponent(new Date(boundary).toISOString())}`);
-    assert.deepEqual(iso.records.map((r: any) => r.value.data), ['new 0', 'new 2']);
+    assert.deepEqual(
+      fromTime.records.map((r: any) => r.value.data),
+      ['new 0', 'new 1', 'new 2', 'new 3'],
+    );
+    const iso = await get(
+      broker,
+      `/api/streams/topics/browse.time/messages?partition=0&from=timestamp&timestamp=${encodeURIComponent(new Date(boundary).toISOString())}`,
+    );
+    assert.deepEqual(
+      iso.records.map((r: any) => r.value.data),
+      ['new 0', 'new 2'],
+    );
     // the newest that fit when N do not: 1,000-byte values in 2,500 bytes of previews
     await producer.send({ topic: 'browse.time', acks: -1, messages: Array.from({ length: 5 }, (_, i) => ({ partition: 0, value: `${i}`.repeat(1000) })) });
     const fitting = await get(broker, '/api/streams/topics/browse.time/messages?partition=0&from=newest&max=5&max_bytes=2500');
-    assert.deepEqual(fitting.records.map((r: any) => r.value.data[0]), ['3', '4']);
+    assert.deepEqual(
+      fitting.records.map((r: any) => r.value.data[0]),
+      ['3', '4'],
+    );
     assert.equal(fitting.limited, true);
     const earliest = await get(broker, '/api/streams/topics/browse.time/messages?partition=0&from=earliest&max=2');
-    assert.deepEqual(earliest.records.map((r: any) => r.value.data), ['old 0', 'old 2']);
+    assert.deepEqual(
+      earliest.records.map((r: any) => r.value.data),
+      ['old 0', 'old 2'],
+    );
     assert.equal(earliest.limited, true);
   });
 
@@ -117,7 +149,10 @@ describe('management API: browsing, producing, rates and offset resets on Kafka 
     const values = Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: `compressed record ${i} `.repeat(20), headers: { n: String(i) } }));
     await producer.send({ topic: 'browse.gzip', acks: -1, compression: CompressionTypes.GZIP, messages: values });
     const page = await get(broker, '/api/streams/topics/browse.gzip/messages?partition=0&from=offset&offset=10&max=5');
-    assert.deepEqual(page.records.map((r: any) => r.offset), [10, 11, 12, 13, 14]);
+    assert.deepEqual(
+      page.records.map((r: any) => r.offset),
+      [10, 11, 12, 13, 14],
+    );
     assert.equal(page.records[0].key.data, 'k10');
     assert.equal(page.records[0].value.data, 'compressed record 10 '.repeat(20));
     assert.deepEqual(page.records[4].headers, [{ key: 'n', value: { encoding: 'text', data: '14', size: 2, truncated: false } }]);
@@ -133,7 +168,21 @@ describe('management API: browsing, producing, rates and offset resets on Kafka 
     });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.deepEqual(r.body, { topic: 'browse.produced', partition: 2, offset: 0 });
-    const consumed = await run(kcat, ['-b', `127.0.0.1:${broker.kafkaPort}`, '-C', '-t', 'browse.produced', '-p', '2', '-o', 'beginning', '-e', '-q', '-f', '%k|%h|%s\\n']);
+    const consumed = await run(kcat, [
+      '-b',
+      `127.0.0.1:${broker.kafkaPort}`,
+      '-C',
+      '-t',
+      'browse.produced',
+      '-p',
+      '2',
+      '-o',
+      'beginning',
+      '-e',
+      '-q',
+      '-f',
+      '%k|%h|%s\\n',
+    ]);
     assert.equal(consumed.code, 0, consumed.stderr);
     assert.equal(consumed.stdout.trim(), 'customer-7|origin=dashboard|{"total": 42}');
 
@@ -143,7 +192,9 @@ describe('management API: browsing, producing, rates and offset resets on Kafka 
     assert.equal(a.body.partition, b.body.partition);
     assert.equal(b.body.offset, a.body.offset + 1);
     // base64 values, and the refusals
-    const raw = await api(broker, 'POST', '/api/streams/topics/browse.produced/messages', { body: { value: Buffer.from([1, 2, 3]).toString('base64'), value_encoding: 'base64', partition: 0 } });
+    const raw = await api(broker, 'POST', '/api/streams/topics/browse.produced/messages', {
+      body: { value: Buffer.from([1, 2, 3]).toString('base64'), value_encoding: 'base64', partition: 0 },
+    });
     assert.equal(raw.status, 200);
     const back = await get(broker, `/api/streams/topics/browse.produced/messages?partition=0&from=offset&offset=${raw.body.offset}`);
     assert.equal(back.records[0].value.data, Buffer.from([1, 2, 3]).toString('base64'));
@@ -151,7 +202,11 @@ describe('management API: browsing, producing, rates and offset resets on Kafka 
     assert.equal((await api(broker, 'POST', '/api/streams/topics/no.such.topic/messages', { body: { value: 'x' } })).status, 404);
     // a form from another site is refused before it is read (request-guard.ts), as every state-changing route
     const auth = 'Basic ' + Buffer.from('guest:guest').toString('base64');
-    const form = await fetch(`${broker.httpUrl}/api/streams/topics/browse.produced/messages`, { method: 'POST', headers: { Authorization: auth, 'Content-Type': 'text/plain' }, body: 'value=x' });
+    const form = await fetch(`${broker.httpUrl}/api/streams/topics/browse.produced/messages`, {
+      method: 'POST',
+      headers: { Authorization: auth, 'Content-Type': 'text/plain' },
+      body: 'value=x',
+    });
     assert.equal(form.status, 415);
     const crossSite = await fetch(`${broker.httpUrl}/api/streams/topics/browse.produced/messages`, {
       method: 'POST',
@@ -171,7 +226,15 @@ describe('management API: browsing, producing, rates and offset resets on Kafka 
     let seen = 0;
     await consumer.run({ eachMessage: async () => void seen++ });
     const rated = until('non-zero produce and consume rates', async () => {
-      await producer.send({ topic: 'browse.rates', acks: -1, messages: [{ partition: 0, value: 'x'.repeat(100) }, { partition: 0, value: 'y'.repeat(100) }, { partition: 1, value: 'z' }] });
+      await producer.send({
+        topic: 'browse.rates',
+        acks: -1,
+        messages: [
+          { partition: 0, value: 'x'.repeat(100) },
+          { partition: 0, value: 'y'.repeat(100) },
+          { partition: 1, value: 'z' },
+        ],
+      });
       const t = await get(broker, '/api/streams/topics/browse.rates');
       const s = t.message_stats;
       return s.records_in_details.rate > 0 && s.bytes_in_details.rate > 0 && s.records_out_details.rate > 0 && s.bytes_out_details.rate > 0 ? t : undefined;
@@ -199,7 +262,11 @@ describe('management API: browsing, producing, rates and offset resets on Kafka 
 
   test("resetting a group's offsets is refused while it has members, and a consumer then resumes from the new position", async () => {
     await admin.createTopics({ topics: [{ topic: 'browse.reset', numPartitions: 1 }] });
-    await producer.send({ topic: 'browse.reset', acks: -1, messages: Array.from({ length: 10 }, (_, i) => ({ value: `r${i}`, timestamp: String(Date.now() - (10 - i) * 60_000) })) });
+    await producer.send({
+      topic: 'browse.reset',
+      acks: -1,
+      messages: Array.from({ length: 10 }, (_, i) => ({ value: `r${i}`, timestamp: String(Date.now() - (10 - i) * 60_000) })),
+    });
     const first = kafka.consumer({ groupId: 'resetters', ...CONSUMER_SETTINGS });
     consumers.push(first);
     await first.connect();
@@ -226,7 +293,9 @@ describe('management API: browsing, producing, rates and offset resets on Kafka 
     // out of range: clamped into the log, as kafka-consumer-groups does
     const past = await api(broker, 'POST', '/api/streams/groups/resetters/reset-offsets', { body: { to: 'offset', offset: 1_000_000, dry_run: true } });
     assert.equal(past.body.offsets[0].offset, 10);
-    const byTime = await api(broker, 'POST', '/api/streams/groups/resetters/reset-offsets', { body: { to: 'timestamp', timestamp: Date.now() - 4.5 * 60_000, dry_run: true } });
+    const byTime = await api(broker, 'POST', '/api/streams/groups/resetters/reset-offsets', {
+      body: { to: 'timestamp', timestamp: Date.now() - 4.5 * 60_000, dry_run: true },
+    });
     assert.equal(byTime.body.offsets[0].offset, 6);
 
     const reset = await api(broker, 'POST', '/api/streams/groups/resetters/reset-offsets', { body: { to: 'offset', offset: 7, topic: 'browse.reset' } });

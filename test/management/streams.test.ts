@@ -45,7 +45,11 @@ describe('management API: Kafka topics and consumer groups', () => {
 
   test('a topic produced to with kafkajs shows its partitions, high watermarks, message count and size', async () => {
     await admin.createTopics({ topics: [{ topic: 'mgmt.events', numPartitions: 2, configEntries: [{ name: 'retention.ms', value: '3600000' }] }] });
-    await producer.send({ topic: 'mgmt.events', acks: -1, messages: Array.from({ length: 6 }, (_, i) => ({ partition: i % 2, key: `k${i}`, value: `event ${i}` })) });
+    await producer.send({
+      topic: 'mgmt.events',
+      acks: -1,
+      messages: Array.from({ length: 6 }, (_, i) => ({ partition: i % 2, key: `k${i}`, value: `event ${i}` })),
+    });
     const topics = await get(broker, '/api/streams/topics');
     const t = topics.find((x: any) => x.name === 'mgmt.events');
     assert.ok(t, 'listed');
@@ -97,7 +101,9 @@ describe('management API: Kafka topics and consumer groups', () => {
   });
 
   test('a topic created over HTTP is usable by kafkajs, and deleted over HTTP it is gone', async () => {
-    const created = await api(broker, 'PUT', '/api/streams/topics/mgmt.http', { body: { partitions: 3, configs: { 'cleanup.policy': 'delete', 'retention.ms': 60000 } } });
+    const created = await api(broker, 'PUT', '/api/streams/topics/mgmt.http', {
+      body: { partitions: 3, configs: { 'cleanup.policy': 'delete', 'retention.ms': 60000 } },
+    });
     assert.equal(created.status, 201);
     assert.equal(created.body.partitions, 3);
     assert.deepEqual(created.body.configs, { 'cleanup.policy': 'delete', 'retention.ms': '60000' });
@@ -108,7 +114,10 @@ describe('management API: Kafka topics and consumer groups', () => {
     assert.equal((await api(broker, 'PUT', '/api/streams/topics/mgmt.zero', { body: { partitions: 0 } })).status, 400);
     assert.equal((await api(broker, 'PUT', '/api/streams/topics/mgmt.cfg', { body: { configs: { 'retention.ms': 'soon' } } })).status, 400);
     await admin.setOffsets({ groupId: 'mgmt-http-readers', topic: 'mgmt.http', partitions: [{ partition: 0, offset: '0' }] });
-    assert.deepEqual((await get(broker, '/api/streams/groups/mgmt-http-readers')).offsets.map((o: { topic: string }) => o.topic), ['mgmt.http']);
+    assert.deepEqual(
+      (await get(broker, '/api/streams/groups/mgmt-http-readers')).offsets.map((o: { topic: string }) => o.topic),
+      ['mgmt.http'],
+    );
     assert.equal((await api(broker, 'DELETE', '/api/streams/topics/mgmt.http')).status, 204);
     assert.equal((await api(broker, 'GET', '/api/streams/topics/mgmt.http')).status, 404);
     // the group's only offsets were for the deleted topic: they went with it (kafkajs' setOffsets joined the

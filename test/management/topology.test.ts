@@ -18,10 +18,23 @@ describe('management API: exchanges, queues and bindings', () => {
   after(() => closeAmqplib(conn, broker));
 
   test('an exchange and a queue declared over HTTP and bound over HTTP route an amqplib publish', async () => {
-    assert.equal((await api(broker, 'PUT', '/api/exchanges/%2F/topo.orders', { body: { type: 'topic', durable: true, arguments: { 'alternate-exchange': 'topo.ae' } } })).status, 201);
-    assert.equal((await api(broker, 'PUT', '/api/exchanges/%2F/topo.orders', { body: { type: 'topic', durable: true, arguments: { 'alternate-exchange': 'topo.ae' } } })).status, 204, 'an equivalent re-declare');
+    assert.equal(
+      (await api(broker, 'PUT', '/api/exchanges/%2F/topo.orders', { body: { type: 'topic', durable: true, arguments: { 'alternate-exchange': 'topo.ae' } } }))
+        .status,
+      201,
+    );
+    assert.equal(
+      (await api(broker, 'PUT', '/api/exchanges/%2F/topo.orders', { body: { type: 'topic', durable: true, arguments: { 'alternate-exchange': 'topo.ae' } } }))
+        .status,
+      204,
+      'an equivalent re-declare',
+    );
     assert.equal((await api(broker, 'PUT', '/api/queues/%2F/topo.eu', { body: { durable: true, arguments: { 'x-max-length': 1000 } } })).status, 201);
-    assert.equal((await api(broker, 'PUT', '/api/queues/%2F/topo.eu', { body: { durable: true, arguments: { 'x-max-length': 1000 } } })).status, 204, 'an equivalent re-declare');
+    assert.equal(
+      (await api(broker, 'PUT', '/api/queues/%2F/topo.eu', { body: { durable: true, arguments: { 'x-max-length': 1000 } } })).status,
+      204,
+      'an equivalent re-declare',
+    );
     assert.equal((await api(broker, 'PUT', '/api/queues/%2F/topo.defaults', {})).status, 201, 'no body: the defaults');
     const defaults = await get(broker, '/api/queues/%2F/topo.defaults');
     assert.deepEqual([defaults.durable, defaults.auto_delete, defaults.exclusive, defaults.arguments], [true, false, false, {}]);
@@ -31,7 +44,17 @@ describe('management API: exchanges, queues and bindings', () => {
 
     const e = await get(broker, '/api/exchanges/%2F/topo.orders');
     const { message_stats: stats, ...shape } = e;
-    assert.deepEqual(shape, { name: 'topo.orders', vhost: '/', type: 'topic', durable: true, auto_delete: false, internal: false, arguments: { 'alternate-exchange': 'topo.ae' }, incoming: [], outgoing: [] });
+    assert.deepEqual(shape, {
+      name: 'topo.orders',
+      vhost: '/',
+      type: 'topic',
+      durable: true,
+      auto_delete: false,
+      internal: false,
+      arguments: { 'alternate-exchange': 'topo.ae' },
+      incoming: [],
+      outgoing: [],
+    });
     assert.deepEqual([stats.publish_in, stats.publish_out], [0, 0]);
     const q = await get(broker, '/api/queues/%2F/topo.eu');
     assert.deepEqual(q.arguments, { 'x-max-length': 1000 });
@@ -45,7 +68,7 @@ describe('management API: exchanges, queues and bindings', () => {
     assert.equal((await ch.checkQueue('topo.eu')).messageCount, 0);
   });
 
-  test('bindings are listed per vhost, per pair and per end, the default exchange\'s included, and deleted by properties key', async () => {
+  test("bindings are listed per vhost, per pair and per end, the default exchange's included, and deleted by properties key", async () => {
     await api(broker, 'PUT', '/api/exchanges/%2F/topo.headers', { body: { type: 'headers', durable: false } });
     await api(broker, 'PUT', '/api/queues/%2F/topo.h', { body: { durable: false } });
     await api(broker, 'POST', '/api/bindings/%2F/e/topo.headers/q/topo.h', { body: { routing_key: '', arguments: { 'x-match': 'any', kind: 'a' } } });
@@ -55,7 +78,10 @@ describe('management API: exchanges, queues and bindings', () => {
     assert.notEqual(pair[0].properties_key, pair[1].properties_key, 'arguments make the key');
     assert.deepEqual(pair[0].arguments, { 'x-match': 'any', kind: 'a' });
     const all = await get(broker, '/api/bindings/%2F');
-    assert.ok(all.some((b: any) => b.source === '' && b.destination === 'topo.h' && b.routing_key === 'topo.h'), 'the implicit default-exchange binding');
+    assert.ok(
+      all.some((b: any) => b.source === '' && b.destination === 'topo.h' && b.routing_key === 'topo.h'),
+      'the implicit default-exchange binding',
+    );
     assert.ok((await get(broker, '/api/bindings')).length >= all.length);
     assert.equal((await get(broker, '/api/queues/%2F/topo.h/bindings')).length, 3);
     assert.equal((await get(broker, '/api/exchanges/%2F/topo.headers/bindings/source')).length, 2);
@@ -63,7 +89,10 @@ describe('management API: exchanges, queues and bindings', () => {
     assert.deepEqual((await get(broker, `/api/bindings/%2F/e/topo.headers/q/topo.h/${encodeURIComponent(key)}`)).arguments.kind, 'a');
     assert.equal((await api(broker, 'DELETE', `/api/bindings/%2F/e/topo.headers/q/topo.h/${encodeURIComponent(key)}`)).status, 204);
     assert.equal((await api(broker, 'DELETE', `/api/bindings/%2F/e/topo.headers/q/topo.h/${encodeURIComponent(key)}`)).status, 404);
-    assert.deepEqual((await get(broker, '/api/bindings/%2F/e/topo.headers/q/topo.h')).map((b: any) => b.arguments.kind), ['b']);
+    assert.deepEqual(
+      (await get(broker, '/api/bindings/%2F/e/topo.headers/q/topo.h')).map((b: any) => b.arguments.kind),
+      ['b'],
+    );
   });
 
   test('exchange-to-exchange bindings are made and removed over HTTP', async () => {
@@ -75,10 +104,19 @@ describe('management API: exchanges, queues and bindings', () => {
     const e2e = await get(broker, '/api/bindings/%2F/e/topo.front/e/topo.back');
     assert.equal(e2e[0].destination_type, 'exchange');
     assert.equal((await get(broker, '/api/exchanges/%2F/topo.back/bindings/destination')).length, 1);
-    const published = await api(broker, 'POST', '/api/exchanges/%2F/topo.front/publish', { body: { properties: {}, routing_key: 'k', payload: 'via e2e', payload_encoding: 'string' } });
+    const published = await api(broker, 'POST', '/api/exchanges/%2F/topo.front/publish', {
+      body: { properties: {}, routing_key: 'k', payload: 'via e2e', payload_encoding: 'string' },
+    });
     assert.deepEqual(published.body, { routed: true });
     assert.equal((await api(broker, 'DELETE', `/api/bindings/%2F/e/topo.front/e/topo.back/${e2e[0].properties_key}`)).status, 204);
-    assert.deepEqual((await api(broker, 'POST', '/api/exchanges/%2F/topo.front/publish', { body: { properties: {}, routing_key: 'k', payload: 'x', payload_encoding: 'string' } })).body, { routed: false });
+    assert.deepEqual(
+      (
+        await api(broker, 'POST', '/api/exchanges/%2F/topo.front/publish', {
+          body: { properties: {}, routing_key: 'k', payload: 'x', payload_encoding: 'string' },
+        })
+      ).body,
+      { routed: false },
+    );
   });
 
   test('exchanges and queues are deleted over HTTP, with if-unused and if-empty honoured', async () => {
@@ -106,7 +144,15 @@ describe('management API: exchanges, queues and bindings', () => {
 
   test("a queue's implicit binding from the default exchange is read like any other binding, and cannot be deleted", async () => {
     assert.equal((await api(broker, 'PUT', '/api/queues/%2F/topo.implicit', { body: { durable: false } })).status, 201);
-    const implicit = { source: '', vhost: '/', destination: 'topo.implicit', destination_type: 'queue', routing_key: 'topo.implicit', arguments: {}, properties_key: 'topo.implicit' };
+    const implicit = {
+      source: '',
+      vhost: '/',
+      destination: 'topo.implicit',
+      destination_type: 'queue',
+      routing_key: 'topo.implicit',
+      arguments: {},
+      properties_key: 'topo.implicit',
+    };
     assert.deepEqual(await get(broker, '/api/bindings/%2F/e/amq.default/q/topo.implicit'), [implicit]);
     assert.deepEqual(await get(broker, '/api/bindings/%2F/e/amq.default/q/topo.implicit/topo.implicit'), implicit);
     assert.equal((await api(broker, 'GET', '/api/bindings/%2F/e/amq.default/q/topo.implicit/other')).status, 404);
@@ -118,7 +164,7 @@ describe('management API: exchanges, queues and bindings', () => {
     assert.equal((await api(broker, 'DELETE', '/api/queues/%2F/topo.implicit')).status, 204);
   });
 
-  test('bad declarations are 400 with the broker\'s reason; unknown vhosts and names are 404', async () => {
+  test("bad declarations are 400 with the broker's reason; unknown vhosts and names are 404", async () => {
     const cases: Array<[string, string, unknown, number, RegExp]> = [
       ['PUT', '/api/exchanges/%2F/topo.bad', { type: 'nonsense' }, 400, /invalid exchange type/],
       ['PUT', '/api/exchanges/%2F/topo.bad', {}, 400, /'type' is required/],

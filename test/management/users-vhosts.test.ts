@@ -53,7 +53,10 @@ describe('management API: authentication, vhosts, users and permissions', () => 
 
   test('a management user sees only its vhosts and may not manage users, vhosts, definitions or read nodes', async () => {
     const viewer = ['viewer', 'viewer-pw'] as const;
-    assert.deepEqual((await get(broker, '/api/vhosts', viewer)).map((v: any) => v.name), ['/']);
+    assert.deepEqual(
+      (await get(broker, '/api/vhosts', viewer)).map((v: any) => v.name),
+      ['/'],
+    );
     assert.equal((await api(broker, 'GET', '/api/queues/other', { auth: viewer })).status, 403);
     assert.deepEqual(await get(broker, '/api/whoami', viewer), { name: 'viewer', tags: ['management'] });
     for (const [method, path, body] of [
@@ -101,7 +104,10 @@ describe('management API: authentication, vhosts, users and permissions', () => 
     assert.deepEqual(await get(broker, '/api/permissions/%2F/bob'), { user: 'bob', vhost: '/', configure: '.*', write: '.*', read: '.*' });
     const conn = await amqp.connect(`amqp://bob:bob-pw@127.0.0.1:${broker.amqpPort}`);
     await conn.close();
-    assert.deepEqual((await get(broker, '/api/vhosts', ['bob', 'bob-pw'])).map((v: any) => v.name), ['/']);
+    assert.deepEqual(
+      (await get(broker, '/api/vhosts', ['bob', 'bob-pw'])).map((v: any) => v.name),
+      ['/'],
+    );
     await assert.rejects(amqp.connect(`amqp://bob:wrong@127.0.0.1:${broker.amqpPort}`), /ACCESS_REFUSED|403/);
     assert.ok((await get(broker, '/api/users/bob/permissions')).some((p: any) => p.vhost === '/'));
     assert.ok((await get(broker, '/api/users')).some((u: any) => u.name === 'guest' && u.tags.includes('administrator')));

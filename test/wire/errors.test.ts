@@ -54,7 +54,16 @@ async function bystanderStillServed(): Promise<void> {
 function queueDeclare(queue: string, options: { passive?: boolean; durable?: boolean } = {}): AmqpMethod {
   return {
     id: M_QUEUE_DECLARE,
-    args: { ticket: 0, queue, passive: options.passive ?? false, durable: options.durable ?? false, exclusive: false, autoDelete: false, nowait: false, arguments: {} },
+    args: {
+      ticket: 0,
+      queue,
+      passive: options.passive ?? false,
+      durable: options.durable ?? false,
+      exclusive: false,
+      autoDelete: false,
+      nowait: false,
+      arguments: {},
+    },
   };
 }
 
@@ -253,7 +262,10 @@ const cases: ErrorCase[] = [
     act: async (c) => {
       await c.declareQueue(1, 'tag-reuse');
       await c.consume(1, 'tag-reuse', 'same-tag');
-      c.send(1, { id: M_BASIC_CONSUME, args: { ticket: 0, queue: 'tag-reuse', consumerTag: 'same-tag', noLocal: false, noAck: false, exclusive: false, nowait: false, arguments: {} } });
+      c.send(1, {
+        id: M_BASIC_CONSUME,
+        args: { ticket: 0, queue: 'tag-reuse', consumerTag: 'same-tag', noLocal: false, noAck: false, exclusive: false, nowait: false, arguments: {} },
+      });
     },
   },
   {

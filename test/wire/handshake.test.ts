@@ -219,7 +219,10 @@ test('deliveries are split into body frames no larger than the negotiated frame-
     parts.push(frame.payload);
     received += frame.payload.length;
   }
-  assert.ok(sizes.every((s) => s <= 4096), `body frame sizes ${sizes.join(', ')}`);
+  assert.ok(
+    sizes.every((s) => s <= 4096),
+    `body frame sizes ${sizes.join(', ')}`,
+  );
   assert.ok(Buffer.concat(parts).equals(body));
   await client.close();
 });

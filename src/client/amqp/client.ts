@@ -488,7 +488,8 @@ export class AmqpClient implements FrameSink {
   async awaitClose(guardMs = this.guardMs): Promise<CloseReceived> {
     for (;;) {
       const frame = await this.nextFrame(guardMs);
-      if (frame === null) throw new Error(`amqp client: socket ended without connection.close or channel.close${this.parseError !== null ? ` (${this.parseError})` : ''}`);
+      if (frame === null)
+        throw new Error(`amqp client: socket ended without connection.close or channel.close${this.parseError !== null ? ` (${this.parseError})` : ''}`);
       if (frame.type !== FRAME_METHOD) continue;
       const m = decodeMethod(frame.payload, 0, frame.payload.length);
       if (m.id === M_CONNECTION_CLOSE) {
@@ -549,7 +550,11 @@ export class AmqpClient implements FrameSink {
   }
 
   /** queue.declare (a server-named queue for ''); strict like `expect`: the reply must be the next method */
-  async declareQueue(channel: number, queue: string, options: { exclusive?: boolean; durable?: boolean; autoDelete?: boolean } = {}): Promise<ArgsOf<typeof M_QUEUE_DECLARE_OK>> {
+  async declareQueue(
+    channel: number,
+    queue: string,
+    options: { exclusive?: boolean; durable?: boolean; autoDelete?: boolean } = {},
+  ): Promise<ArgsOf<typeof M_QUEUE_DECLARE_OK>> {
     this.send(channel, {
       id: M_QUEUE_DECLARE,
       args: {
@@ -568,7 +573,10 @@ export class AmqpClient implements FrameSink {
 
   /** basic.consume; resolves with the consumer tag. Set `handler` first when deliveries should go to it. */
   async consume(channel: number, queue: string, consumerTag = '', noAck = false): Promise<string> {
-    const method: AmqpMethod = { id: M_BASIC_CONSUME, args: { ticket: 0, queue, consumerTag, noLocal: false, noAck, exclusive: false, nowait: false, arguments: {} } };
+    const method: AmqpMethod = {
+      id: M_BASIC_CONSUME,
+      args: { ticket: 0, queue, consumerTag, noLocal: false, noAck, exclusive: false, nowait: false, arguments: {} },
+    };
     // with a handler taking deliveries, confirms and content, the reply may come after some of them
     if (this.handler !== null) return (await this.call(channel, method, M_BASIC_CONSUME_OK)).consumerTag;
     this.send(channel, method);

@@ -75,7 +75,14 @@ export interface EncodedPublish {
  * The frames of one basic.publish of `body` (method, content header, body frames split at `frameMax`; 0 means
  * no limit) in one buffer.
  */
-export function encodePublish(channel: number, exchange: string, routingKey: string, body: Buffer, properties: BasicProperties, frameMax: number): EncodedPublish {
+export function encodePublish(
+  channel: number,
+  exchange: string,
+  routingKey: string,
+  body: Buffer,
+  properties: BasicProperties,
+  frameMax: number,
+): EncodedPublish {
   const method: AmqpMethod = { id: M_BASIC_PUBLISH, args: { ticket: 0, exchange, routingKey, mandatory: false, immediate: false } };
   const header = encodeBasicHeaderFrame(channel, body.length, properties);
   const maxPiece = frameMax === 0 ? Math.max(body.length, 1) : frameMax - FRAME_OVERHEAD;

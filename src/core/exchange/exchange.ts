@@ -61,9 +61,7 @@ export class Exchange implements Destination {
   }
 
   findBinding(destination: Destination, routingKey: string, argumentsKey: string): number {
-    return this.bindings.findIndex(
-      (b) => b.destination === destination && b.routingKey === routingKey && b.argumentsKey === argumentsKey,
-    );
+    return this.bindings.findIndex((b) => b.destination === destination && b.routingKey === routingKey && b.argumentsKey === argumentsKey);
   }
 
   addBinding(binding: Binding): boolean {
@@ -94,7 +92,9 @@ function canonicalValue(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canonicalValue);
   if (v !== null && typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    return Object.keys(o).sort().map((k) => [k, canonicalValue(o[k])]);
+    return Object.keys(o)
+      .sort()
+      .map((k) => [k, canonicalValue(o[k])]);
   }
   return v;
 }

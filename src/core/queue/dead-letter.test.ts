@@ -9,12 +9,16 @@ function death(queue: string, reason: string): FieldTable {
   return { count: 1n, reason, queue, time: new Date(0), exchange: '', 'routing-keys': [queue] };
 }
 
-test('a cycle is dropped only when no death from the newest back to the target queue\'s latest death was a rejection', () => {
+test("a cycle is dropped only when no death from the newest back to the target queue's latest death was a rejection", () => {
   // newest first, as x-death is written
   assert.equal(isDeathCycle([death('b', 'expired'), death('a', 'expired')], 'a'), true, 'a TTL loop a -> b -> a');
-  assert.equal(isDeathCycle([death('b', 'expired'), death('a', 'expired'), death('c', 'rejected')], 'a'), true, 'a rejection before the loop does not break it');
+  assert.equal(
+    isDeathCycle([death('b', 'expired'), death('a', 'expired'), death('c', 'rejected')], 'a'),
+    true,
+    'a rejection before the loop does not break it',
+  );
   assert.equal(isDeathCycle([death('b', 'rejected'), death('a', 'expired')], 'a'), false, 'a rejection inside the loop breaks it');
-  assert.equal(isDeathCycle([death('a', 'rejected')], 'a'), false, 'the target\'s own death was a rejection');
+  assert.equal(isDeathCycle([death('a', 'rejected')], 'a'), false, "the target's own death was a rejection");
   assert.equal(isDeathCycle([death('b', 'expired'), death('c', 'expired')], 'a'), false, 'never died in the target');
 });
 

@@ -54,7 +54,15 @@ class TestConsumer implements Consumer {
     this.received.push({
       body: message.body.toString(),
       redelivered: (p.flags & POSITION_REDELIVERED) !== 0,
-      entry: { segment: p.segment, offset: p.offset, length: p.length, expiresAt: p.expiresAt, deliveries: p.deliveries, bodySize: p.bodySize, priority: message.priority },
+      entry: {
+        segment: p.segment,
+        offset: p.offset,
+        length: p.length,
+        expiresAt: p.expiresAt,
+        deliveries: p.deliveries,
+        bodySize: p.bodySize,
+        priority: message.priority,
+      },
     });
   }
 

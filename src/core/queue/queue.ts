@@ -38,7 +38,17 @@ import { resolveSettings, type AppliedPolicy, type QueueSettings } from './setti
 import { QueueCounters, type LatencyHistogram } from '../stats.js';
 import { timerDelay } from '../../util/timers.js';
 import { PendingRecords } from './pending.js';
-import { ENQUEUED, ENQUEUED_DURABLE, REJECTED, type Consumer, type EnqueueResult, type QueueContext, type QueueOptions, type RequeueEntry, type Taken } from './contracts.js';
+import {
+  ENQUEUED,
+  ENQUEUED_DURABLE,
+  REJECTED,
+  type Consumer,
+  type EnqueueResult,
+  type QueueContext,
+  type QueueOptions,
+  type RequeueEntry,
+  type Taken,
+} from './contracts.js';
 
 /** Deliveries made in one drain call before yielding to the event loop (keeps other sockets served). */
 const DRAIN_BATCH = 512;
@@ -433,7 +443,16 @@ export class Queue implements Destination {
     return this.settings.maxLengthBytes === null ? 0 : bodySize;
   }
 
-  private pushReady(segment: number, offset: number, length: number, flags: number, expiresAt: number, deliveries: number, bodySize: number, priority: number): void {
+  private pushReady(
+    segment: number,
+    offset: number,
+    length: number,
+    flags: number,
+    expiresAt: number,
+    deliveries: number,
+    bodySize: number,
+    priority: number,
+  ): void {
     const level = priority < this.rings.length ? priority : this.rings.length - 1;
     this.rings[level]!.push(segment, offset, length, flags, expiresAt, deliveries, bodySize);
     this.readyCount++;
@@ -561,7 +580,6 @@ export class Queue implements Destination {
     else this.armExpiry();
   }
 
-
   // ---------------------------------------------------------------- TTL
 
   /** arm one timer for the earliest head expiry (only heads expire, as in RabbitMQ) */
@@ -620,12 +638,15 @@ export class Queue implements Destination {
 
   /** the x-expires timer, for a queue unused until `expiresAt`; past setTimeout's limit it waits in steps */
   private armIdle(expiresAt: number): void {
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = null;
-      if (this.consumers.length > 0) this.touch();
-      else if (Date.now() < expiresAt) this.armIdle(expiresAt);
-      else this.context.expireQueue(this);
-    }, timerDelay(expiresAt - Date.now()));
+    this.idleTimer = setTimeout(
+      () => {
+        this.idleTimer = null;
+        if (this.consumers.length > 0) this.touch();
+        else if (Date.now() < expiresAt) this.armIdle(expiresAt);
+        else this.context.expireQueue(this);
+      },
+      timerDelay(expiresAt - Date.now()),
+    );
     this.idleTimer.unref();
   }
 

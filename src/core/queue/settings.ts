@@ -97,7 +97,8 @@ export function validateQueueArguments(args: FieldTable): void {
   }
   if (args['x-overflow'] !== undefined) {
     const o = str(args['x-overflow']);
-    if (o !== 'drop-head' && o !== 'reject-publish' && o !== 'reject-publish-dlx') invalid('x-overflow', `expected drop-head, reject-publish or reject-publish-dlx, got ${String(args['x-overflow'])}`);
+    if (o !== 'drop-head' && o !== 'reject-publish' && o !== 'reject-publish-dlx')
+      invalid('x-overflow', `expected drop-head, reject-publish or reject-publish-dlx, got ${String(args['x-overflow'])}`);
   }
   if (args['x-queue-type'] !== undefined) {
     const t = str(args['x-queue-type']);

@@ -51,7 +51,19 @@ for (const { name, make } of ENGINES) {
   test(`${name} engine: appended records become readable once their durability round completes`, () =>
     withStreams(make, async (streams) => {
       const partition = streams.createTopic('t', 1, {}).partitions[0]!;
-      const outcome = appendBatches(streams, partition, encodeBatch({ baseTimestamp: T0, records: [{ key: null, value: Buffer.from('a') }, { key: null, value: Buffer.from('b') }] }), 0, appendOutcome());
+      const outcome = appendBatches(
+        streams,
+        partition,
+        encodeBatch({
+          baseTimestamp: T0,
+          records: [
+            { key: null, value: Buffer.from('a') },
+            { key: null, value: Buffer.from('b') },
+          ],
+        }),
+        0,
+        appendOutcome(),
+      );
       assert.equal(outcome.status, APPEND_WRITTEN);
       assert.equal(outcome.baseOffset, 0n);
       assert.equal(outcome.records, 2);
@@ -70,7 +82,10 @@ for (const { name, make } of ENGINES) {
   test(`${name} engine: a time lookup finds the first record at or after the time`, () =>
     withStreams(make, async (streams) => {
       const partition = streams.createTopic('t', 1, {}).partitions[0]!;
-      const batch = encodeBatch({ baseTimestamp: T0, records: [0, 10, 20].map((delta) => ({ key: null, value: Buffer.from(String(delta)), timestampDelta: delta })) });
+      const batch = encodeBatch({
+        baseTimestamp: T0,
+        records: [0, 10, 20].map((delta) => ({ key: null, value: Buffer.from(String(delta)), timestampDelta: delta })),
+      });
       await streams.whenDurable(appendBatches(streams, partition, batch, 0, appendOutcome()).round);
       assert.deepEqual(offsetForTime(partition, T0 + 5, 1 << 20), { offset: 1n, timestamp: BigInt(T0 + 10) });
       assert.deepEqual(offsetForTime(partition, T0 + 21, 1 << 20), { offset: -1n, timestamp: -1n });
@@ -98,7 +113,13 @@ for (const { name, make } of ENGINES) {
       const topic = streams.createTopic('t', 1, { 'retention.ms': '1000', 'segment.bytes': '100' });
       const partition = topic.partitions[0]!;
       for (let i = 0; i < 3; i++) {
-        const outcome = appendBatches(streams, partition, encodeBatch({ baseTimestamp: T0 + i * 1000, records: [{ key: null, value: Buffer.alloc(120, i) }] }), 0, appendOutcome());
+        const outcome = appendBatches(
+          streams,
+          partition,
+          encodeBatch({ baseTimestamp: T0 + i * 1000, records: [{ key: null, value: Buffer.alloc(120, i) }] }),
+          0,
+          appendOutcome(),
+        );
         await streams.whenDurable(outcome.round);
       }
       streams.runRetention(T0 + 2500);

@@ -82,7 +82,11 @@ export function appendBatches(streams: StreamStore, partition: Partition, record
   if (records.length === 0) return refuse(out, Errors.CORRUPT_RECORD, 'no record batch');
   // the legacy message formats (v0/v1) keep their magic byte at the same position as RecordBatch v2
   if (records.length > MAGIC_AT && records.readInt8(MAGIC_AT) !== RECORD_BATCH_MAGIC) {
-    return refuse(out, Errors.UNSUPPORTED_RECORD_FORMAT, `record batch magic ${records.readInt8(MAGIC_AT)} is not supported (only magic 2, Kafka 0.11+ clients)`);
+    return refuse(
+      out,
+      Errors.UNSUPPORTED_RECORD_FORMAT,
+      `record batch magic ${records.readInt8(MAGIC_AT)} is not supported (only magic 2, Kafka 0.11+ clients)`,
+    );
   }
   try {
     validateBatches(records);

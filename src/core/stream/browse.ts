@@ -12,7 +12,14 @@
 import { BatchTooLargeError, CorruptBatchError, UnsupportedCompressionError } from '../../format/kafka/errors.js';
 import { RecordWalk } from '../../format/kafka/record-walk.js';
 import { batchSizeAt, BATCH_LENGTH_OVERHEAD } from '../../format/kafka/record-batch.js';
-import { CONTROL_FLAG, TIMESTAMP_TYPE_LOG_APPEND_TIME, decodeRecordsArea, encodeBatch, readBatchHeader, type RecordHeader } from '../../format/kafka/records.js';
+import {
+  CONTROL_FLAG,
+  TIMESTAMP_TYPE_LOG_APPEND_TIME,
+  decodeRecordsArea,
+  encodeBatch,
+  readBatchHeader,
+  type RecordHeader,
+} from '../../format/kafka/records.js';
 import { BrokerError, Errors } from '../../errors/errors.js';
 import { APPEND_REFUSED, appendBatches, appendOutcome } from './append.js';
 import type { Partition, StreamStore, Topic } from './topics.js';
@@ -200,7 +207,12 @@ export function browsePartition(partition: Partition, start: bigint, fromTimesta
  * finds the first batch whose newest record is recent enough; its records are walked for the first match.
  * A stored batch that cannot be walked within the limits is passed over.
  */
-export function offsetForTime(partition: Partition, timestamp: number, maxDecompressedBytes: number, onUnsupportedCompression?: (err: Error) => void): { offset: bigint; timestamp: bigint } {
+export function offsetForTime(
+  partition: Partition,
+  timestamp: number,
+  maxDecompressedBytes: number,
+  onUnsupportedCompression?: (err: Error) => void,
+): { offset: bigint; timestamp: bigint } {
   const log = partition.log;
   let found = log.offsetForTimestamp(timestamp);
   while (found !== null && found < partition.highWatermark) {

@@ -179,7 +179,11 @@ export class GroupMember {
   rebalanceTimeoutMs: number;
   protocols: readonly GroupProtocol[];
 
-  constructor(readonly memberId: string, request: JoinRequest, now: number) {
+  constructor(
+    readonly memberId: string,
+    request: JoinRequest,
+    now: number,
+  ) {
     this.joinedAtMs = now;
     this.groupInstanceId = request.groupInstanceId;
     this.clientId = request.clientId;
@@ -504,7 +508,10 @@ export class ConsumerGroup {
     const member = this.members.get(request.memberId);
     if (member === undefined) return reply(syncError('unknown-member'));
     if (request.generationId !== this.generationId) return reply(syncError('illegal-generation'));
-    if ((request.protocolType !== null && request.protocolType !== this.protocolType) || (request.protocolName !== null && request.protocolName !== this.protocolName)) {
+    if (
+      (request.protocolType !== null && request.protocolType !== this.protocolType) ||
+      (request.protocolName !== null && request.protocolName !== this.protocolName)
+    ) {
       return reply(syncError('inconsistent-protocol'));
     }
     member.touch(now);

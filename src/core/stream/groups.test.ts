@@ -100,7 +100,15 @@ async function stableMember(h: Harness, over: Partial<JoinRequest> = {}): Promis
   h.advance(INITIAL_REBALANCE_DELAY_MS);
   const joined = await joining;
   assert.equal(joined.error, 'none');
-  const synced = await h.groups.sync({ groupId: 'g', generationId: joined.generationId, memberId: joined.memberId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [{ memberId: joined.memberId, assignment: Buffer.from('all'), partitions: null }] });
+  const synced = await h.groups.sync({
+    groupId: 'g',
+    generationId: joined.generationId,
+    memberId: joined.memberId,
+    groupInstanceId: null,
+    protocolType: null,
+    protocolName: null,
+    assignments: [{ memberId: joined.memberId, assignment: Buffer.from('all'), partitions: null }],
+  });
   assert.equal(synced.error, 'none');
   return joined;
 }
@@ -117,7 +125,10 @@ test('the first member leads, and its JoinGroup waits out the initial rebalance 
     assert.equal(joined.generationId, 1);
     assert.equal(joined.leaderId, joined.memberId);
     assert.equal(joined.protocolName, 'range');
-    assert.deepEqual(joined.members.map((m) => m.metadata.toString()), ['meta']);
+    assert.deepEqual(
+      joined.members.map((m) => m.metadata.toString()),
+      ['meta'],
+    );
     assert.equal(h.groups.describeGroup('g')!.state, 'CompletingRebalance');
   } finally {
     await h.close();
@@ -157,7 +168,15 @@ test('a second member rebalances the group: followers wait in SyncGroup for the 
     assert.equal(aJoined.leaderId, a.memberId);
     assert.deepEqual(aJoined.members.map((m) => m.metadata.toString()).sort(), ['b-meta', 'meta']);
     assert.deepEqual(bJoined.members, []);
-    const bSync = h.groups.sync({ groupId: 'g', generationId: 2, memberId: bJoined.memberId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [] });
+    const bSync = h.groups.sync({
+      groupId: 'g',
+      generationId: 2,
+      memberId: bJoined.memberId,
+      groupInstanceId: null,
+      protocolType: null,
+      protocolName: null,
+      assignments: [],
+    });
     assert.equal(await peek(bSync), undefined);
     const aSync = await h.groups.sync({
       groupId: 'g',
@@ -175,7 +194,10 @@ test('a second member rebalances the group: followers wait in SyncGroup for the 
     assert.equal((await bSync).assignment.toString(), '2,3');
     const view = h.groups.describeGroup('g')!;
     assert.equal(view.state, 'Stable');
-    assert.deepEqual(view.members.map((m) => m.assignedPartitions?.[0]?.partitions).sort(), [[0, 1], [2, 3]]);
+    assert.deepEqual(view.members.map((m) => m.assignedPartitions?.[0]?.partitions).sort(), [
+      [0, 1],
+      [2, 3],
+    ]);
     assert.equal(h.groups.heartbeat('g', a.memberId, 1), 'illegal-generation');
     assert.equal(h.groups.heartbeat('g', 'nobody', 2), 'unknown-member');
   } finally {
@@ -201,7 +223,10 @@ test('the chosen protocol is one every member supports, by vote; a member sharin
     // candidates: range, roundrobin; votes: a roundrobin, b range, c range
     for (const o of outcomes) assert.equal(o.protocolName, 'range');
     const leader = outcomes.find((o) => o.members.length > 0)!;
-    assert.deepEqual(leader.members.map((m) => m.metadata.toString()), ['range', 'range', 'range']);
+    assert.deepEqual(
+      leader.members.map((m) => m.metadata.toString()),
+      ['range', 'range', 'range'],
+    );
   } finally {
     await h.close();
   }
@@ -214,7 +239,16 @@ test('a member that stops heartbeating is expired after its session timeout and 
     const b = h.groups.join(request({ sessionTimeoutMs: 5000 }));
     passInitialDelay(h);
     const [aJoined, bJoined] = await Promise.all([a, b]);
-    const sync = (o: JoinOutcome) => h.groups.sync({ groupId: 'g', generationId: o.generationId, memberId: o.memberId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [] });
+    const sync = (o: JoinOutcome) =>
+      h.groups.sync({
+        groupId: 'g',
+        generationId: o.generationId,
+        memberId: o.memberId,
+        groupInstanceId: null,
+        protocolType: null,
+        protocolName: null,
+        assignments: [],
+      });
     await Promise.all([sync(aJoined), sync(bJoined)]);
     assert.equal(h.groups.describeGroup('g')!.state, 'Stable');
     // b keeps heartbeating, a goes silent
@@ -222,10 +256,16 @@ test('a member that stops heartbeating is expired after its session timeout and 
       h.advance(400);
       assert.equal(h.groups.heartbeat('g', bJoined.memberId, 1), i < 2 ? 'none' : 'rebalance-in-progress');
     }
-    assert.deepEqual(h.groups.describeGroup('g')!.members.map((m) => m.memberId), [bJoined.memberId]);
+    assert.deepEqual(
+      h.groups.describeGroup('g')!.members.map((m) => m.memberId),
+      [bJoined.memberId],
+    );
     const rejoined = await h.groups.join(request({ memberId: bJoined.memberId, sessionTimeoutMs: 5000 }));
     assert.equal(rejoined.generationId, 2);
-    assert.deepEqual(rejoined.members.map((m) => m.memberId), [bJoined.memberId]);
+    assert.deepEqual(
+      rejoined.members.map((m) => m.memberId),
+      [bJoined.memberId],
+    );
     assert.equal(h.groups.heartbeat('g', aJoined.memberId, 1), 'unknown-member');
   } finally {
     await h.close();
@@ -234,14 +274,26 @@ test('a member that stops heartbeating is expired after its session timeout and 
 
 /** two static members, 'inst-a' (the leader) and 'inst-b', Stable in generation 1 with assignments 'A' and 'B' */
 async function staticPair(h: Harness): Promise<{ a: JoinOutcome; b: JoinOutcome }> {
-  const aJoining = h.groups.join(request({ groupInstanceId: 'inst-a', requireKnownMemberId: true, protocols: [{ name: 'range', metadata: Buffer.from('a-meta') }] }));
-  const bJoining = h.groups.join(request({ groupInstanceId: 'inst-b', requireKnownMemberId: true, protocols: [{ name: 'range', metadata: Buffer.from('b-meta') }] }));
+  const aJoining = h.groups.join(
+    request({ groupInstanceId: 'inst-a', requireKnownMemberId: true, protocols: [{ name: 'range', metadata: Buffer.from('a-meta') }] }),
+  );
+  const bJoining = h.groups.join(
+    request({ groupInstanceId: 'inst-b', requireKnownMemberId: true, protocols: [{ name: 'range', metadata: Buffer.from('b-meta') }] }),
+  );
   passInitialDelay(h);
   const [a, b] = await Promise.all([aJoining, bJoining]);
   assert.equal(a.error, 'none', 'a static member needs no member-id-required round');
   assert.equal(a.leaderId, a.memberId);
   assert.match(a.memberId, /^inst-a-/);
-  const bSync = h.groups.sync({ groupId: 'g', generationId: 1, memberId: b.memberId, groupInstanceId: 'inst-b', protocolType: null, protocolName: null, assignments: [] });
+  const bSync = h.groups.sync({
+    groupId: 'g',
+    generationId: 1,
+    memberId: b.memberId,
+    groupInstanceId: 'inst-b',
+    protocolType: null,
+    protocolName: null,
+    assignments: [],
+  });
   const aSync = await h.groups.sync({
     groupId: 'g',
     generationId: 1,
@@ -263,7 +315,9 @@ test('a restarted static member takes its old place without a rebalance: new mem
   const h = open();
   try {
     const { a, b } = await staticPair(h);
-    const rejoined = await h.groups.join(request({ groupInstanceId: 'inst-b', requireKnownMemberId: true, protocols: [{ name: 'range', metadata: Buffer.from('b-meta') }] }));
+    const rejoined = await h.groups.join(
+      request({ groupInstanceId: 'inst-b', requireKnownMemberId: true, protocols: [{ name: 'range', metadata: Buffer.from('b-meta') }] }),
+    );
     assert.equal(rejoined.error, 'none');
     assert.notEqual(rejoined.memberId, b.memberId);
     assert.equal(rejoined.generationId, 1, 'no new generation');
@@ -271,21 +325,43 @@ test('a restarted static member takes its old place without a rebalance: new mem
     assert.deepEqual(rejoined.members, []);
     assert.equal(h.groups.describeGroup('g')!.state, 'Stable');
     assert.equal(h.groups.heartbeat('g', a.memberId, 1, 'inst-a'), 'none', 'the other member is not disturbed');
-    const synced = await h.groups.sync({ groupId: 'g', generationId: 1, memberId: rejoined.memberId, groupInstanceId: 'inst-b', protocolType: null, protocolName: null, assignments: [] });
+    const synced = await h.groups.sync({
+      groupId: 'g',
+      generationId: 1,
+      memberId: rejoined.memberId,
+      groupInstanceId: 'inst-b',
+      protocolType: null,
+      protocolName: null,
+      assignments: [],
+    });
     assert.equal(synced.error, 'none');
-    assert.equal(synced.assignment.toString(), 'B', 'the old member\'s assignment');
+    assert.equal(synced.assignment.toString(), 'B', "the old member's assignment");
     assert.equal(h.groups.heartbeat('g', b.memberId, 1, 'inst-b'), 'fenced-instance-id');
     assert.equal(h.groups.heartbeat('g', b.memberId, 1), 'unknown-member');
     assert.equal(h.groups.heartbeat('g', rejoined.memberId, 1, 'inst-b'), 'none');
     assert.equal(h.groups.heartbeat('g', rejoined.memberId, 1, 'inst-unknown'), 'unknown-member', 'an instance id the group does not know names nobody');
-    assert.deepEqual(h.groups.describeGroup('g')!.members.map((m) => m.memberId).sort(), [a.memberId, rejoined.memberId].sort());
+    assert.deepEqual(
+      h.groups
+        .describeGroup('g')!
+        .members.map((m) => m.memberId)
+        .sort(),
+      [a.memberId, rejoined.memberId].sort(),
+    );
     // the leader restarting: the answer names the old leader id, so the new one does not assign
     const leader = await h.groups.join(request({ groupInstanceId: 'inst-a', protocols: [{ name: 'range', metadata: Buffer.from('a-meta') }] }));
     assert.equal(leader.generationId, 1);
     assert.equal(leader.leaderId, a.memberId);
     assert.notEqual(leader.memberId, a.memberId);
     assert.equal(h.groups.describeGroup('g')!.state, 'Stable');
-    const leaderSync = await h.groups.sync({ groupId: 'g', generationId: 1, memberId: leader.memberId, groupInstanceId: 'inst-a', protocolType: null, protocolName: null, assignments: [] });
+    const leaderSync = await h.groups.sync({
+      groupId: 'g',
+      generationId: 1,
+      memberId: leader.memberId,
+      groupInstanceId: 'inst-a',
+      protocolType: null,
+      protocolName: null,
+      assignments: [],
+    });
     assert.equal(leaderSync.assignment.toString(), 'A');
     const leave = h.groups.leave('g', [{ memberId: a.memberId, groupInstanceId: 'inst-a' }]);
     assert.equal(leave.members[0]!.error, 'fenced-instance-id', 'the old id cannot make the new one leave');
@@ -306,18 +382,33 @@ test('a restarted static member with a new subscription, or during a rebalance, 
     const [bNew, aNew] = await Promise.all([changed, aAgain]);
     assert.equal(bNew.generationId, 2);
     assert.equal(aNew.leaderId, a.memberId);
-    assert.deepEqual(aNew.members.map((m) => [m.groupInstanceId, m.metadata.toString()]).sort(), [['inst-a', 'a-meta'], ['inst-b', 'b-meta-2']]);
+    assert.deepEqual(aNew.members.map((m) => [m.groupInstanceId, m.metadata.toString()]).sort(), [
+      ['inst-a', 'a-meta'],
+      ['inst-b', 'b-meta-2'],
+    ]);
     // the old b, still waiting in a join it sent before the restart was noticed, is fenced
     const stale = await h.groups.join(request({ memberId: b.memberId, groupInstanceId: 'inst-b' }));
     assert.equal(stale.error, 'fenced-instance-id');
     // b goes away without LeaveGroup (static members do not send one): its session expires, and inst-b is free
-    const sync = (o: JoinOutcome, instance: string) => h.groups.sync({ groupId: 'g', generationId: 2, memberId: o.memberId, groupInstanceId: instance, protocolType: null, protocolName: null, assignments: [] });
+    const sync = (o: JoinOutcome, instance: string) =>
+      h.groups.sync({
+        groupId: 'g',
+        generationId: 2,
+        memberId: o.memberId,
+        groupInstanceId: instance,
+        protocolType: null,
+        protocolName: null,
+        assignments: [],
+      });
     await Promise.all([sync(aNew, 'inst-a'), sync(bNew, 'inst-b')]);
     for (let i = 0; i < 12; i++) {
       h.advance(1000);
       h.groups.heartbeat('g', a.memberId, h.groups.describeGroup('g')!.generationId, 'inst-a');
     }
-    assert.deepEqual(h.groups.describeGroup('g')!.members.map((m) => m.memberId), [a.memberId]);
+    assert.deepEqual(
+      h.groups.describeGroup('g')!.members.map((m) => m.memberId),
+      [a.memberId],
+    );
     const fresh = h.groups.join(request({ groupInstanceId: 'inst-b', requireKnownMemberId: true }));
     assert.equal(await peek(fresh), undefined, 'joins as a new member: a rebalance');
   } finally {
@@ -338,7 +429,10 @@ test('a member that does not rejoin within the rebalance timeout is left out of 
     const joined = await b;
     assert.equal(joined.error, 'none');
     assert.equal(joined.leaderId, joined.memberId);
-    assert.deepEqual(joined.members.map((m) => m.memberId), [joined.memberId]);
+    assert.deepEqual(
+      joined.members.map((m) => m.memberId),
+      [joined.memberId],
+    );
     assert.equal(h.groups.heartbeat('g', a.memberId, 1), 'unknown-member');
   } finally {
     await h.close();
@@ -353,7 +447,15 @@ test('a member waiting in SyncGroup hears rebalance-in-progress when a new membe
     passInitialDelay(h);
     const [aj, bj] = await Promise.all([a, b]);
     const follower = aj.members.length > 0 ? bj : aj;
-    const waiting = h.groups.sync({ groupId: 'g', generationId: 1, memberId: follower.memberId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [] });
+    const waiting = h.groups.sync({
+      groupId: 'g',
+      generationId: 1,
+      memberId: follower.memberId,
+      groupInstanceId: null,
+      protocolType: null,
+      protocolName: null,
+      assignments: [],
+    });
     void h.groups.join(request());
     assert.equal((await waiting).error, 'rebalance-in-progress');
     assert.equal(h.groups.describeGroup('g')!.state, 'PreparingRebalance');
@@ -366,8 +468,14 @@ test('the last member leaving empties the group, which is forgotten a while late
   const h = open();
   try {
     const a = await stableMember(h);
-    const left = h.groups.leave('g', [{ memberId: a.memberId, groupInstanceId: null }, { memberId: 'ghost', groupInstanceId: null }]);
-    assert.deepEqual(left.members.map((m) => m.error), ['none', 'unknown-member']);
+    const left = h.groups.leave('g', [
+      { memberId: a.memberId, groupInstanceId: null },
+      { memberId: 'ghost', groupInstanceId: null },
+    ]);
+    assert.deepEqual(
+      left.members.map((m) => m.error),
+      ['none', 'unknown-member'],
+    );
     const emptied = h.groups.describeGroup('g')!;
     assert.deepEqual([emptied.state, emptied.protocolType, emptied.generationId, emptied.members.length], ['Empty', 'consumer', 2, 0]);
     h.advance(EMPTY_GROUP_RETENTION_MS);
@@ -381,24 +489,68 @@ test('the last member leaving empties the group, which is forgotten a while late
 test('offsets commit standalone to an Empty group, but only from the current generation while it has members', async () => {
   const h = open();
   try {
-    const standalone = await h.groups.commitOffsets({ groupId: 'g', generationId: -1, memberId: '', groupInstanceId: null, offsets: [{ topic: 't', partition: 0, offset: 5n, leaderEpoch: -1, metadata: null }] });
-    assert.deepEqual(standalone.map((r) => r.error), ['none']);
+    const standalone = await h.groups.commitOffsets({
+      groupId: 'g',
+      generationId: -1,
+      memberId: '',
+      groupInstanceId: null,
+      offsets: [{ topic: 't', partition: 0, offset: 5n, leaderEpoch: -1, metadata: null }],
+    });
+    assert.deepEqual(
+      standalone.map((r) => r.error),
+      ['none'],
+    );
     assert.equal(h.groups.describeGroup('g')!.state, 'Empty');
     const a = await stableMember(h);
     const commit = (generationId: number, memberId: string) =>
-      h.groups.commitOffsets({ groupId: 'g', generationId, memberId, groupInstanceId: null, offsets: [{ topic: 't', partition: 1, offset: 7n, leaderEpoch: 3, metadata: 'm' }] });
-    assert.deepEqual((await commit(-1, '')).map((r) => r.error), ['unknown-member']);
-    assert.deepEqual((await commit(0, a.memberId)).map((r) => r.error), ['illegal-generation']);
-    assert.deepEqual((await commit(a.generationId, 'ghost')).map((r) => r.error), ['unknown-member']);
-    assert.deepEqual((await commit(a.generationId, a.memberId)).map((r) => r.error), ['none']);
-    const unknown = await h.groups.commitOffsets({ groupId: 'g', generationId: a.generationId, memberId: a.memberId, groupInstanceId: null, offsets: [{ topic: 'nope', partition: 0, offset: 1n, leaderEpoch: -1, metadata: null }, { topic: 't', partition: 9, offset: 1n, leaderEpoch: -1, metadata: null }] });
-    assert.deepEqual(unknown.map((r) => r.error), ['unknown-partition', 'unknown-partition']);
+      h.groups.commitOffsets({
+        groupId: 'g',
+        generationId,
+        memberId,
+        groupInstanceId: null,
+        offsets: [{ topic: 't', partition: 1, offset: 7n, leaderEpoch: 3, metadata: 'm' }],
+      });
+    assert.deepEqual(
+      (await commit(-1, '')).map((r) => r.error),
+      ['unknown-member'],
+    );
+    assert.deepEqual(
+      (await commit(0, a.memberId)).map((r) => r.error),
+      ['illegal-generation'],
+    );
+    assert.deepEqual(
+      (await commit(a.generationId, 'ghost')).map((r) => r.error),
+      ['unknown-member'],
+    );
+    assert.deepEqual(
+      (await commit(a.generationId, a.memberId)).map((r) => r.error),
+      ['none'],
+    );
+    const unknown = await h.groups.commitOffsets({
+      groupId: 'g',
+      generationId: a.generationId,
+      memberId: a.memberId,
+      groupInstanceId: null,
+      offsets: [
+        { topic: 'nope', partition: 0, offset: 1n, leaderEpoch: -1, metadata: null },
+        { topic: 't', partition: 9, offset: 1n, leaderEpoch: -1, metadata: null },
+      ],
+    });
+    assert.deepEqual(
+      unknown.map((r) => r.error),
+      ['unknown-partition', 'unknown-partition'],
+    );
     const fetched = h.groups.fetchOffsets('g', [{ topic: 't', partitions: [0, 1, 2] }]);
-    assert.deepEqual(fetched, [{ topic: 't', partitions: [
-      { partition: 0, offset: 5n, leaderEpoch: -1, metadata: null },
-      { partition: 1, offset: 7n, leaderEpoch: 3, metadata: 'm' },
-      { partition: 2, offset: -1n, leaderEpoch: -1, metadata: null },
-    ] }]);
+    assert.deepEqual(fetched, [
+      {
+        topic: 't',
+        partitions: [
+          { partition: 0, offset: 5n, leaderEpoch: -1, metadata: null },
+          { partition: 1, offset: 7n, leaderEpoch: 3, metadata: 'm' },
+          { partition: 2, offset: -1n, leaderEpoch: -1, metadata: null },
+        ],
+      },
+    ]);
     assert.equal(h.groups.fetchOffsets('g', null)[0]!.partitions.length, 2);
     assert.deepEqual(h.groups.fetchOffsets('other', null), []);
   } finally {
@@ -409,7 +561,13 @@ test('offsets commit standalone to an Empty group, but only from the current gen
 test('a committed offset becomes visible only once the fsync covering it completed', async () => {
   const h = open();
   try {
-    const committing = h.groups.commitOffsets({ groupId: 'g', generationId: -1, memberId: '', groupInstanceId: null, offsets: [{ topic: 't', partition: 0, offset: 42n, leaderEpoch: -1, metadata: null }] });
+    const committing = h.groups.commitOffsets({
+      groupId: 'g',
+      generationId: -1,
+      memberId: '',
+      groupInstanceId: null,
+      offsets: [{ topic: 't', partition: 0, offset: 42n, leaderEpoch: -1, metadata: null }],
+    });
     assert.equal(h.groups.fetchOffsets('g', [{ topic: 't', partitions: [0] }])[0]!.partitions[0]!.offset, -1n);
     await committing;
     assert.equal(h.groups.fetchOffsets('g', [{ topic: 't', partitions: [0] }])[0]!.partitions[0]!.offset, 42n);
@@ -422,7 +580,13 @@ test('committed offsets survive a reopen, and a torn tail of the offsets log is 
   const first = open();
   const dir = first.dir;
   const commit = (h: Harness, offset: bigint) =>
-    h.groups.commitOffsets({ groupId: 'g', generationId: -1, memberId: '', groupInstanceId: null, offsets: [{ topic: 't', partition: 2, offset, leaderEpoch: -1, metadata: 'kept' }] });
+    h.groups.commitOffsets({
+      groupId: 'g',
+      generationId: -1,
+      memberId: '',
+      groupInstanceId: null,
+      offsets: [{ topic: 't', partition: 2, offset, leaderEpoch: -1, metadata: 'kept' }],
+    });
   await commit(first, 10n);
   await commit(first, 11n);
   await first.close();
@@ -447,12 +611,18 @@ test('committed offsets survive a reopen, and a torn tail of the offsets log is 
   }
 });
 
-test('forgetting a deleted topic drops every group\'s offsets for it, durably; a group left with none is gone', async () => {
+test("forgetting a deleted topic drops every group's offsets for it, durably; a group left with none is gone", async () => {
   const first = open();
   const dir = first.dir;
   first.streams.createTopic('u', 1, {});
   const commit = (h: Harness, groupId: string, topic: string, offset: bigint) =>
-    h.groups.commitOffsets({ groupId, generationId: -1, memberId: '', groupInstanceId: null, offsets: [{ topic, partition: 0, offset, leaderEpoch: -1, metadata: null }] });
+    h.groups.commitOffsets({
+      groupId,
+      generationId: -1,
+      memberId: '',
+      groupInstanceId: null,
+      offsets: [{ topic, partition: 0, offset, leaderEpoch: -1, metadata: null }],
+    });
   await commit(first, 'both', 't', 4n);
   await commit(first, 'both', 'u', 6n);
   await commit(first, 'only-t', 't', 9n);
@@ -505,7 +675,13 @@ test('the offsets log is compacted once it outgrows its live content, keeping ev
 test('lag is the high watermark minus the committed offset, and deleting an empty group forgets its offsets durably', async () => {
   const h = open();
   const dir = h.dir;
-  await h.groups.commitOffsets({ groupId: 'g', generationId: -1, memberId: '', groupInstanceId: null, offsets: [{ topic: 't', partition: 3, offset: 0n, leaderEpoch: -1, metadata: null }] });
+  await h.groups.commitOffsets({
+    groupId: 'g',
+    generationId: -1,
+    memberId: '',
+    groupInstanceId: null,
+    offsets: [{ topic: 't', partition: 3, offset: 0n, leaderEpoch: -1, metadata: null }],
+  });
   const [view] = h.groups.committedOffsets('g');
   assert.equal(view!.highWatermark, h.streams.topic('t')!.partitions[3]!.highWatermark);
   assert.equal(view!.lag, view!.highWatermark! - 0n);
@@ -534,7 +710,13 @@ test('deleting a group: an empty id is invalid, a member still joining makes it 
     h.advance(INITIAL_REBALANCE_DELAY_MS);
     const joined = await joining;
     h.groups.leave('g', [{ memberId: joined.memberId, groupInstanceId: null }]);
-    await h.groups.commitOffsets({ groupId: 'g', generationId: -1, memberId: '', groupInstanceId: null, offsets: [{ topic: 't', partition: 0, offset: 4n, leaderEpoch: -1, metadata: null }] });
+    await h.groups.commitOffsets({
+      groupId: 'g',
+      generationId: -1,
+      memberId: '',
+      groupInstanceId: null,
+      offsets: [{ topic: 't', partition: 0, offset: 4n, leaderEpoch: -1, metadata: null }],
+    });
     const first = h.groups.deleteGroup('g');
     const second = h.groups.deleteGroup('g');
     assert.deepEqual(await Promise.all([first, second]), ['none', 'group-not-found']);

@@ -351,7 +351,10 @@ export class GroupCoordinator {
    * refuses an active group). Partitions must exist (the caller computed the offsets from them). Resolves
    * once the offsets are durable.
    */
-  async resetOffsets(groupId: string, offsets: ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly offset: bigint }>): Promise<GroupError> {
+  async resetOffsets(
+    groupId: string,
+    offsets: ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly offset: bigint }>,
+  ): Promise<GroupError> {
     if (this.closed) return 'coordinator-not-available';
     const problem = groupIdProblem(groupId);
     if (problem !== null) return problem;

@@ -48,7 +48,6 @@ export const PRODUCER_RECOVERY_MAX_BYTES = 256 * 1024 * 1024;
 /** Bytes read per step while rebuilding state at open. */
 const RECOVERY_READ_BYTES = 1024 * 1024;
 
-
 interface RememberedBatch {
   firstSequence: number;
   lastSequence: number;

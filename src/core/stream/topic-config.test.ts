@@ -26,10 +26,15 @@ test('set and delete change only the named configs, in order, without touching t
 });
 
 test('append and subtract start from the default of an unset list config and never duplicate an item', () => {
-  assert.deepEqual(applyTopicConfigChanges({}, [{ name: 'cleanup.policy', operation: 'append', value: 'compact' }], SEGMENT_BYTES), { 'cleanup.policy': 'delete,compact' });
-  assert.deepEqual(applyTopicConfigChanges({ 'cleanup.policy': 'compact' }, [{ name: 'cleanup.policy', operation: 'append', value: ' compact , delete' }], SEGMENT_BYTES), {
-    'cleanup.policy': 'compact,delete',
+  assert.deepEqual(applyTopicConfigChanges({}, [{ name: 'cleanup.policy', operation: 'append', value: 'compact' }], SEGMENT_BYTES), {
+    'cleanup.policy': 'delete,compact',
   });
+  assert.deepEqual(
+    applyTopicConfigChanges({ 'cleanup.policy': 'compact' }, [{ name: 'cleanup.policy', operation: 'append', value: ' compact , delete' }], SEGMENT_BYTES),
+    {
+      'cleanup.policy': 'compact,delete',
+    },
+  );
   assert.deepEqual(applyTopicConfigChanges({}, [{ name: 'cleanup.policy', operation: 'subtract', value: 'delete' }], SEGMENT_BYTES), { 'cleanup.policy': '' });
   assert.deepEqual(applyTopicConfigChanges({}, [{ name: 'leader.replication.throttled.replicas', operation: 'append', value: '0:0' }], SEGMENT_BYTES), {
     'leader.replication.throttled.replicas': '0:0',

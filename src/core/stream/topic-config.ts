@@ -86,7 +86,8 @@ export function defaultTopicConfig(segmentBytes: number): TopicConfig {
 
 function integer(name: string, value: string, min: number): number {
   const n = Number(value.trim());
-  if (!Number.isSafeInteger(n) || n < min) throw new BrokerError(Errors.INVALID_CONFIG, `Invalid value ${value} for configuration ${name}: must be an integer >= ${min}`);
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new BrokerError(Errors.INVALID_CONFIG, `Invalid value ${value} for configuration ${name}: must be an integer >= ${min}`);
   return n;
 }
 
@@ -95,7 +96,10 @@ export function parseTopicConfig(config: TopicConfig, name: string, value: strin
   if (!KNOWN.has(name)) throw new BrokerError(Errors.INVALID_CONFIG, `Unknown topic config name: ${name}`);
   switch (name) {
     case 'cleanup.policy': {
-      const parts = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      const parts = value
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
       if (parts.length === 0 || parts.some((p) => p !== 'delete' && p !== 'compact')) {
         throw new BrokerError(Errors.INVALID_CONFIG, `Invalid value ${value} for configuration cleanup.policy: String must be one of: compact, delete`);
       }
@@ -140,7 +144,10 @@ export interface TopicConfigChange {
 }
 
 function listItems(value: string): string[] {
-  return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 /**

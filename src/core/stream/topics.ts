@@ -202,7 +202,10 @@ export class StreamStore implements DurabilityListener {
    */
   private checkGrowth(topics: number, partitions: number, budget: CreationBudget | null): void {
     if (topics > 0 && this.topicsByName.size + topics > this.maxTopics) {
-      throw new BrokerError(Errors.POLICY_VIOLATION, `The broker already has ${this.topicsByName.size} topic(s), its limit (--kafka-max-topics) is ${this.maxTopics}.`);
+      throw new BrokerError(
+        Errors.POLICY_VIOLATION,
+        `The broker already has ${this.topicsByName.size} topic(s), its limit (--kafka-max-topics) is ${this.maxTopics}.`,
+      );
     }
     if (this.partitionTotal + partitions > this.maxPartitions) {
       throw new BrokerError(
@@ -212,7 +215,10 @@ export class StreamStore implements DurabilityListener {
     }
     if (budget === null) return;
     if (partitions > this.maxPartitionsPerRequest) {
-      throw new BrokerError(Errors.POLICY_VIOLATION, `${partitions} partitions are more than one request may create (--kafka-max-partitions-per-request ${this.maxPartitionsPerRequest}).`);
+      throw new BrokerError(
+        Errors.POLICY_VIOLATION,
+        `${partitions} partitions are more than one request may create (--kafka-max-partitions-per-request ${this.maxPartitionsPerRequest}).`,
+      );
     }
     if (partitions > budget.remaining) {
       throw new BrokerError(
@@ -255,7 +261,6 @@ export class StreamStore implements DurabilityListener {
   walkProducedRecords(batches: Buffer, summary: BatchesSummary, readKeys: boolean): void {
     walkProducedBatches(batches, this.maxDecompressedBatchBytes, summary, readKeys);
   }
-
 
   get defaultPartitions(): number {
     return this.options.defaultPartitions;
@@ -408,7 +413,12 @@ export class StreamStore implements DurabilityListener {
     Object.assign(topic.config, config);
     topic.explicitConfigs = explicit;
     for (const p of topic.partitions) {
-      p.log.setLimits({ segmentBytes: config.segmentBytes, segmentMs: config.segmentMs, retentionMs: config.retentionMs, retentionBytes: config.retentionBytes });
+      p.log.setLimits({
+        segmentBytes: config.segmentBytes,
+        segmentMs: config.segmentMs,
+        retentionMs: config.retentionMs,
+        retentionBytes: config.retentionBytes,
+      });
       // compaction is due at the next pass whatever happened before (delete.retention.ms or the policy changed)
       p.compactedEnd = -1n;
     }
@@ -560,7 +570,6 @@ export class StreamStore implements DurabilityListener {
     }
   }
 
-
   /**
    * Compacts when there is something new to clean: data appended since the last pass, or a tombstone
    * lifetime (delete.retention.ms) passed since then. A pass reads every sealed segment, so an idle
@@ -593,7 +602,10 @@ export class StreamStore implements DurabilityListener {
       partition.compaction = null;
       const result = next.value;
       if (result.recordsRemoved > 0) {
-        this.options.logger.debug(() => `stream ${topic.name}-${partition.index}: compaction removed ${result.recordsRemoved} record(s), ${result.bytesBefore - result.bytesAfter} byte(s)`);
+        this.options.logger.debug(
+          () =>
+            `stream ${topic.name}-${partition.index}: compaction removed ${result.recordsRemoved} record(s), ${result.bytesBefore - result.bytesAfter} byte(s)`,
+        );
       }
     };
     step();
@@ -657,7 +669,9 @@ export class StreamStore implements DurabilityListener {
   /** Removes partition logs numbered at or past `partitions`: a grow interrupted before its catalogue record landed. */
   private removeUnlistedPartitions(topic: Topic, partitions: number): void {
     for (const removed of this.options.engine.removeLogStoresFrom(topic.storage, partitions)) {
-      this.options.logger.warn(`stream topic '${topic.name}': partition ${removed} is past the ${partitions} in its catalogue record (interrupted grow); removed it`);
+      this.options.logger.warn(
+        `stream topic '${topic.name}': partition ${removed} is past the ${partitions} in its catalogue record (interrupted grow); removed it`,
+      );
     }
   }
 }

@@ -318,7 +318,10 @@ export class Lz4Steps implements DecompressionSteps {
         block.copy(this.framed, LZ4_SIZE_PREFIX_BYTES);
         const input = this.framed.subarray(0, LZ4_SIZE_PREFIX_BYTES + size);
         try {
-          output = this.linked && this.windowLength > 0 ? lz4UncompressBlock(input, this.window.subarray(LZ4_WINDOW_BYTES - this.windowLength)) : lz4UncompressBlock(input);
+          output =
+            this.linked && this.windowLength > 0
+              ? lz4UncompressBlock(input, this.window.subarray(LZ4_WINDOW_BYTES - this.windowLength))
+              : lz4UncompressBlock(input);
         } catch (error) {
           this.done = true;
           this.data = EMPTY;

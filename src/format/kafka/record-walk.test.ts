@@ -32,7 +32,7 @@ function sampleBatch(codec: CompressionCodec) {
   });
 }
 
-test('a walk sees the fields decodeBatchRecords decodes, for every codec, and each record\'s exact bytes', () => {
+test("a walk sees the fields decodeBatchRecords decodes, for every codec, and each record's exact bytes", () => {
   for (const codec of CODECS) {
     const batch = sampleBatch(codec);
     const decoded = decodeBatchRecords(batch);
@@ -57,10 +57,19 @@ test('a record count that differs from the records is CorruptBatchError, whether
       const walk = new RecordWalk().start(area, count);
       while (walk.next());
     }, CorruptBatchError);
-    const batch = encodeBatch({ records: [{ key: null, value: Buffer.from('v') }, { key: null, value: null }] });
+    const batch = encodeBatch({
+      records: [
+        { key: null, value: Buffer.from('v') },
+        { key: null, value: null },
+      ],
+    });
     batch.writeInt32BE(count, RECORD_COUNT_AT);
     for (const readKeys of [true, false]) {
-      assert.throws(() => walkProducedBatches(batch, LIMIT, { records: 0, allKeyed: true }, readKeys), CorruptBatchError, `count ${count}, readKeys ${readKeys}`);
+      assert.throws(
+        () => walkProducedBatches(batch, LIMIT, { records: 0, allKeyed: true }, readKeys),
+        CorruptBatchError,
+        `count ${count}, readKeys ${readKeys}`,
+      );
     }
   }
 });
@@ -86,10 +95,14 @@ test('a batch claiming more records than the limits allow is BatchTooLargeError 
   assert.throws(() => new RecordWalk().startBatch(claims, 1024), BatchTooLargeError);
   // decompressing past the limit
   for (const codec of CODECS) {
-    assert.throws(() => {
-      const walk = new RecordWalk().startBatch(sampleBatch(codec), 100);
-      while (walk.next());
-    }, BatchTooLargeError, codecName(codec));
+    assert.throws(
+      () => {
+        const walk = new RecordWalk().startBatch(sampleBatch(codec), 100);
+        while (walk.next());
+      },
+      BatchTooLargeError,
+      codecName(codec),
+    );
   }
 });
 
@@ -111,7 +124,11 @@ test('compressed records split across steps (inside a length, a key, a value) ar
     // many small records: chunk boundaries fall inside their length varints and fields
     Array.from({ length: 60_000 }, (_, i) => ({ key: i % 3 === 0 ? null : Buffer.from(`k${i}`), value: Buffer.alloc(random(20), i), timestampDelta: i })),
     // records larger than a chunk, of varied sizes
-    Array.from({ length: 12 }, (_, i) => ({ key: Buffer.alloc(random(300_000), 1), value: i % 4 === 0 ? null : Buffer.alloc(random(400_000), 2), timestampDelta: i * 3 })),
+    Array.from({ length: 12 }, (_, i) => ({
+      key: Buffer.alloc(random(300_000), 1),
+      value: i % 4 === 0 ? null : Buffer.alloc(random(400_000), 2),
+      timestampDelta: i * 3,
+    })),
   ];
   for (const [records, codec] of shapes.flatMap((shape) => STEPPED_CODECS.map((codec) => [shape, codec] as const))) {
     const batch = encodeBatch({ compression: codec, records });
@@ -198,10 +215,14 @@ test('malformed gzip, snappy and lz4 records are CorruptBatchError on the stepwi
     for (const cut of [BATCH_HEADER_BYTES + 20, Math.floor(batch.length / 2), batch.length - 3]) {
       const truncated = Buffer.from(batch.subarray(0, cut));
       truncated.writeInt32BE(truncated.length - 12, 8);
-      assert.throws(() => {
-        const walk = new RecordWalk().startBatch(truncated, 64 << 20);
-        while (walk.skip());
-      }, CorruptBatchError, `${codecName(codec)} cut at ${cut}`);
+      assert.throws(
+        () => {
+          const walk = new RecordWalk().startBatch(truncated, 64 << 20);
+          while (walk.skip());
+        },
+        CorruptBatchError,
+        `${codecName(codec)} cut at ${cut}`,
+      );
     }
     const summary = { records: 0, allKeyed: true };
     walkProducedBatches(batch, 64 << 20, summary, false);
@@ -209,7 +230,7 @@ test('malformed gzip, snappy and lz4 records are CorruptBatchError on the stepwi
   }
 });
 
-test('gzip records decompress stepwise through zlib\'s engine on this Node, and as one whole step without it', () => {
+test("gzip records decompress stepwise through zlib's engine on this Node, and as one whole step without it", () => {
   assert.equal(gzipStepwise(), true, 'the probe found the zlib internals behaving');
   const area = Buffer.alloc(5 * GZIP_STEP_BYTES + 77);
   for (let i = 0; i < area.length; i++) area[i] = (i * 13) & 0xff;

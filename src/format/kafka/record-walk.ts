@@ -186,7 +186,12 @@ export class RecordWalk {
         if (this.carry.length < rest) this.carry = Buffer.allocUnsafe(Math.max(rest, CARRY_KEPT_BYTES));
         this.area.copy(this.carry, 0, this.position, this.area.length);
       } else if (rest > 0) {
-        this.carry.copy(this.carry, 0, this.area.byteOffset - this.carry.byteOffset + this.position, this.area.byteOffset - this.carry.byteOffset + this.area.length);
+        this.carry.copy(
+          this.carry,
+          0,
+          this.area.byteOffset - this.carry.byteOffset + this.position,
+          this.area.byteOffset - this.carry.byteOffset + this.area.length,
+        );
       }
       const chunk = chunks.next();
       if (chunk === null) {

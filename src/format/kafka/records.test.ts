@@ -44,7 +44,15 @@ function sampleRecords(bigValueBytes = 200 * 1024): RecordInput[] {
   return [
     { key: Buffer.from('user-1'), value: Buffer.from('{"name":"Ada"}'), headers: [{ key: 'trace', value: Buffer.from('abc') }] },
     { key: null, value: Buffer.from('no key'), timestampDelta: -3 },
-    { key: Buffer.alloc(0), value: null, timestampDelta: 2 ** 40, headers: [{ key: 'ünïcødé', value: null }, { key: '', value: Buffer.alloc(0) }] },
+    {
+      key: Buffer.alloc(0),
+      value: null,
+      timestampDelta: 2 ** 40,
+      headers: [
+        { key: 'ünïcødé', value: null },
+        { key: '', value: Buffer.alloc(0) },
+      ],
+    },
     { key: Buffer.from('user-1'), value: big, offsetDelta: 5, timestampDelta: 1 },
   ];
 }
@@ -134,7 +142,10 @@ test('a batch encoded by kafkajs (none, gzip) decodes to its records, and kafkaj
     { key: null, value: Buffer.from('x'.repeat(5000)), offsetDelta: 1, timestampDelta: 15 },
     { key: Buffer.from('c'), value: null, offsetDelta: 2, timestampDelta: 30 },
   ];
-  for (const [name, codec] of [['none', 0], ['gzip', 1]] as const) {
+  for (const [name, codec] of [
+    ['none', 0],
+    ['gzip', 1],
+  ] as const) {
     const theirs = await RecordBatch({
       compression: codec,
       firstTimestamp: 1_600_000_000_000,
@@ -163,7 +174,13 @@ test('a batch encoded by kafkajs (none, gzip) decodes to its records, and kafkaj
     const decoded = await decodeKafkajsBatch(new KafkaDecoder(ours));
     assert.deepEqual(
       decoded.records.map((r) => [r.offset, r.timestamp, r.key, r.value, r.headers]),
-      records.map((r, i) => [String(i), String(1_600_000_000_000 + (r.timestampDelta ?? 0)), r.key, r.value, Object.fromEntries((r.headers ?? []).map((h) => [h.key, h.value]))]),
+      records.map((r, i) => [
+        String(i),
+        String(1_600_000_000_000 + (r.timestampDelta ?? 0)),
+        r.key,
+        r.value,
+        Object.fromEntries((r.headers ?? []).map((h) => [h.key, h.value])),
+      ]),
       `kafkajs decodes our ${name} batch`,
     );
   }
@@ -177,7 +194,7 @@ test('snappy is xerial-framed (magic, version 1, 32 KiB blocks); raw snappy with
   assert.equal(framed.readInt32BE(8), 1, 'version');
   assert.equal(framed.readInt32BE(12), 1, 'compatible version');
   const blockInputs: number[] = [];
-  for (let at = 16; at < framed.length; ) {
+  for (let at = 16; at < framed.length;) {
     const length = framed.readInt32BE(at);
     const block = framed.subarray(at + 4, at + 4 + length);
     blockInputs.push(decompressRecords(CompressionCodec.Snappy, block).length);
@@ -219,7 +236,11 @@ test('lz4 frames from the lz4 command-line tool decode (content size, block and 
 test('zstd frames from the zstd command-line tool decode (with and without content size), and it decodes ours', { skip: ZSTD_MISSING ?? false }, (t) => {
   if (!toolAvailable('zstd')) return t.skip('no zstd command');
   const data = Buffer.concat(sampleRecords(600 * 1024).map((r, i) => encodeRecord(r, i)));
-  for (const args of [['-c', '-q'], ['-c', '-q', '--no-content-size', '-19'], ['-c', '-q', '--no-check']]) {
+  for (const args of [
+    ['-c', '-q'],
+    ['-c', '-q', '--no-content-size', '-19'],
+    ['-c', '-q', '--no-check'],
+  ]) {
     assert.deepEqual(decompressRecords(CompressionCodec.Zstd, runTool('zstd', args, data)), data, `zstd ${args.join(' ')}`);
   }
   const twoFrames = Buffer.concat([runTool('zstd', ['-c', '-q'], data.subarray(0, 1000)), runTool('zstd', ['-c', '-q'], data.subarray(1000))]);
@@ -235,7 +256,9 @@ test('kafkajs with codec plugins built on these codecs reads our snappy, lz4 and
   const KafkaDecoder = require('kafkajs/src/protocol/decoder') as new (buffer: Buffer) => unknown;
   const saved = { ...kafkajs.CompressionCodecs };
   try {
-    for (const codec of [CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd].filter((c) => c !== CompressionCodec.Zstd || ZSTD_MISSING === null)) {
+    for (const codec of [CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd].filter(
+      (c) => c !== CompressionCodec.Zstd || ZSTD_MISSING === null,
+    )) {
       kafkajs.CompressionCodecs[codec] = () => ({
         compress: async (encoder: { buffer: Buffer }) => compressRecords(codec, encoder.buffer),
         decompress: async (buffer: Buffer) => decompressRecords(codec, buffer),
@@ -246,9 +269,15 @@ test('kafkajs with codec plugins built on these codecs reads our snappy, lz4 and
         lastOffsetDelta: 2,
         records: values.map((value, i) => KafkaRecord({ offsetDelta: i, key: Buffer.from(`k${i}`), value })),
       });
-      assert.deepEqual(decodeBatchRecords(theirs.buffer).map((r) => r.value), values);
+      assert.deepEqual(
+        decodeBatchRecords(theirs.buffer).map((r) => r.value),
+        values,
+      );
       const ours = encodeBatch({ compression: codec, records: values.map((value, i) => ({ key: Buffer.from(`k${i}`), value })) });
-      assert.deepEqual((await decodeKafkajsBatch(new KafkaDecoder(ours))).records.map((r) => r.value), values);
+      assert.deepEqual(
+        (await decodeKafkajsBatch(new KafkaDecoder(ours))).records.map((r) => r.value),
+        values,
+      );
     }
   } finally {
     Object.assign(kafkajs.CompressionCodecs, saved);
@@ -256,8 +285,19 @@ test('kafkajs with codec plugins built on these codecs reads our snappy, lz4 and
 });
 
 test('batchKeysAllPresent is false as soon as one record of one batch has a null key', () => {
-  const keyed = encodeBatch({ records: [{ key: Buffer.from('a'), value: null }, { key: Buffer.alloc(0), value: Buffer.from('v') }] });
-  const unkeyed = encodeBatch({ compression: ZSTD_MISSING === null ? CompressionCodec.Zstd : CompressionCodec.Gzip, records: [{ key: Buffer.from('a'), value: null }, { key: null, value: Buffer.from('v') }] });
+  const keyed = encodeBatch({
+    records: [
+      { key: Buffer.from('a'), value: null },
+      { key: Buffer.alloc(0), value: Buffer.from('v') },
+    ],
+  });
+  const unkeyed = encodeBatch({
+    compression: ZSTD_MISSING === null ? CompressionCodec.Zstd : CompressionCodec.Gzip,
+    records: [
+      { key: Buffer.from('a'), value: null },
+      { key: null, value: Buffer.from('v') },
+    ],
+  });
   assert.equal(batchKeysAllPresent(keyed), true, 'an empty key is a key');
   assert.equal(batchKeysAllPresent(Buffer.concat([keyed, keyed])), true);
   assert.equal(batchKeysAllPresent(Buffer.concat([keyed, unkeyed])), false);
@@ -265,10 +305,16 @@ test('batchKeysAllPresent is false as soon as one record of one batch has a null
 });
 
 test('a compacted batch (fewer records than lastOffsetDelta + 1, gaps in offsetDelta) decodes', () => {
-  const kept = [encodeRecord({ key: Buffer.from('k1'), value: Buffer.from('v'), offsetDelta: 2 }, 0), encodeRecord({ key: Buffer.from('k2'), value: null, offsetDelta: 7 }, 0)];
+  const kept = [
+    encodeRecord({ key: Buffer.from('k1'), value: Buffer.from('v'), offsetDelta: 2 }, 0),
+    encodeRecord({ key: Buffer.from('k2'), value: null, offsetDelta: 7 }, 0),
+  ];
   const batch = buildBatch({ compression: CompressionCodec.Gzip, lastOffsetDelta: 9, baseTimestamp: 5 }, Buffer.concat(kept), 2);
   assert.equal(readBatchHeader(batch).lastOffsetDelta, 9);
-  assert.deepEqual(decodeBatchRecords(batch).map((r) => r.offsetDelta), [2, 7]);
+  assert.deepEqual(
+    decodeBatchRecords(batch).map((r) => r.offsetDelta),
+    [2, 7],
+  );
 });
 
 test('malformed records are CorruptBatchError: bad lengths, trailing bytes, impossible counts, CRC and size mismatches', () => {
@@ -324,10 +370,14 @@ function mutate(batch: Buffer, next: () => number, fixCrc: boolean): Buffer {
       bytes = bytes.subarray(0, 21 + pick(bytes.length - 21));
       break;
     case 3: // insert random bytes in the records area
-      bytes = Buffer.concat([bytes.subarray(0, 61 + pick(bytes.length - 61)), Buffer.from(Array.from({ length: 1 + pick(8) }, () => pick(256))), bytes.subarray(61)]);
+      bytes = Buffer.concat([
+        bytes.subarray(0, 61 + pick(bytes.length - 61)),
+        Buffer.from(Array.from({ length: 1 + pick(8) }, () => pick(256))),
+        bytes.subarray(61),
+      ]);
       break;
     case 4: // a random recordCount
-      bytes.writeInt32BE(next() < 0.5 ? pick(40) : (pick(2 ** 32) | 0), 57);
+      bytes.writeInt32BE(next() < 0.5 ? pick(40) : pick(2 ** 32) | 0, 57);
       break;
     default: // a random batchLength
       bytes.writeInt32BE(pick(2 ** 32) | 0, 8);

@@ -89,16 +89,26 @@ test('zstdFrames reads the declared content size of every frame, or -1 when one 
   assert.deepEqual(decompressRecords(CompressionCodec.Zstd, Buffer.concat([ours, tool.stdout])), Buffer.concat([data, data]));
 });
 
-test('where node:zlib has no zstd, zstd calls throw UnsupportedCompressionError (a CorruptBatchError) and nothing else breaks', { skip: zstdAvailable() ? 'this Node has zstd (the broker test with zstd removed covers it)' : false }, () => {
-  assert.throws(() => compressRecords(CompressionCodec.Zstd, Buffer.from('x')), UnsupportedCompressionError);
-  assert.throws(() => decompressRecords(CompressionCodec.Zstd, Buffer.from('x')), UnsupportedCompressionError);
-  assert.throws(() => new ZstdSteps().start(Buffer.from('x'), 100), (error: unknown) => error instanceof CorruptBatchError && error instanceof UnsupportedCompressionError);
-  assert.deepEqual(decompressRecords(CompressionCodec.Gzip, compressRecords(CompressionCodec.Gzip, Buffer.from('still here'))), Buffer.from('still here'));
-});
+test(
+  'where node:zlib has no zstd, zstd calls throw UnsupportedCompressionError (a CorruptBatchError) and nothing else breaks',
+  { skip: zstdAvailable() ? 'this Node has zstd (the broker test with zstd removed covers it)' : false },
+  () => {
+    assert.throws(() => compressRecords(CompressionCodec.Zstd, Buffer.from('x')), UnsupportedCompressionError);
+    assert.throws(() => decompressRecords(CompressionCodec.Zstd, Buffer.from('x')), UnsupportedCompressionError);
+    assert.throws(
+      () => new ZstdSteps().start(Buffer.from('x'), 100),
+      (error: unknown) => error instanceof CorruptBatchError && error instanceof UnsupportedCompressionError,
+    );
+    assert.deepEqual(decompressRecords(CompressionCodec.Gzip, compressRecords(CompressionCodec.Gzip, Buffer.from('still here'))), Buffer.from('still here'));
+  },
+);
 
 test('one reader decodes stream after stream: after a complete one without a reset, after one left half read with one', { skip }, () => {
   const steps = new ZstdSteps();
-  const streams = [sample(1000), sample(3 * ZSTD_OUTPUT_CHUNK_BYTES + 5), sample(20_000).reverse()].map((data) => ({ data, zstd: compressRecords(CompressionCodec.Zstd, data) }));
+  const streams = [sample(1000), sample(3 * ZSTD_OUTPUT_CHUNK_BYTES + 5), sample(20_000).reverse()].map((data) => ({
+    data,
+    zstd: compressRecords(CompressionCodec.Zstd, data),
+  }));
   for (let round = 0; round < 3; round++) {
     for (const { data, zstd } of streams) assert.deepEqual(stepwise(steps, zstd, data.length).output, data, `round ${round}, ${data.length} bytes`);
     // left after its first step (a walk that stopped early): the next stream still decodes from its start

@@ -39,13 +39,27 @@ export function alertListPage(context) {
     keyOf: (a) => `${a.name ?? a.rule ?? ''} ${target(a)}`,
     empty: 'Nothing is pending or firing.',
     columns: [
-      { label: 'State', cell: (a) => badge(a.state ?? '–', STATE_TONES[a.state] ?? 'muted'), sort: (a) => (STATE_ORDER.includes(a.state) ? STATE_ORDER.indexOf(a.state) : STATE_ORDER.length) },
+      {
+        label: 'State',
+        cell: (a) => badge(a.state ?? '–', STATE_TONES[a.state] ?? 'muted'),
+        sort: (a) => (STATE_ORDER.includes(a.state) ? STATE_ORDER.indexOf(a.state) : STATE_ORDER.length),
+      },
       { label: 'Name', cell: (a) => a.name ?? a.rule ?? '–' },
       { label: 'Rule', cell: (a) => a.rule ?? a.kind ?? '–' },
       { label: 'Target', cell: target },
       { label: 'Since', cell: (a) => time(a.since), sort: (a) => String(a.since ?? '') },
-      { label: 'Value', cell: (a) => (typeof a.value === 'number' ? count(a.value) : String(a.value ?? '–')), sort: (a) => Number(a.value) || 0, numeric: true },
-      { label: 'Threshold', cell: (a) => (typeof a.threshold === 'number' ? count(a.threshold) : String(a.threshold ?? '–')), sort: (a) => Number(a.threshold) || 0, numeric: true },
+      {
+        label: 'Value',
+        cell: (a) => (typeof a.value === 'number' ? count(a.value) : String(a.value ?? '–')),
+        sort: (a) => Number(a.value) || 0,
+        numeric: true,
+      },
+      {
+        label: 'Threshold',
+        cell: (a) => (typeof a.threshold === 'number' ? count(a.threshold) : String(a.threshold ?? '–')),
+        sort: (a) => Number(a.threshold) || 0,
+        numeric: true,
+      },
       { label: 'Message', cell: (a) => a.message ?? '' },
     ],
   });
@@ -61,7 +75,12 @@ export function alertListPage(context) {
       { label: 'Name', cell: (r) => h('span', {}, r.name, r.default ? [' ', badge('default', 'muted')] : null), sort: (r) => r.name },
       { label: 'Kind', cell: (r) => r.kind },
       { label: 'Watches', cell: ruleTarget },
-      { label: 'Threshold', cell: (r) => (r.kind === 'no_consumers' || r.kind === 'resource_alarm' ? '–' : count(r.threshold)), sort: (r) => r.threshold ?? 0, numeric: true },
+      {
+        label: 'Threshold',
+        cell: (r) => (r.kind === 'no_consumers' || r.kind === 'resource_alarm' ? '–' : count(r.threshold)),
+        sort: (r) => r.threshold ?? 0,
+        numeric: true,
+      },
       { label: 'For / window', cell: (r) => duration(r.for_ms), sort: (r) => r.for_ms ?? 0, numeric: true },
       { label: 'Actions', cell: (r) => h('button', { type: 'button', class: 'link-button', onclick: () => edit(r) }, 'Edit') },
     ],
@@ -69,7 +88,11 @@ export function alertListPage(context) {
   const editor = h('div', {});
   const rulesPanel = panel(
     'Rules',
-    h('p', { class: 'hint' }, 'Rules marked default ship with the broker. Change or delete one here (or with PUT/DELETE /api/alert-rules/{name}); the change survives restarts. --alert-default-rules=false starts without them.'),
+    h(
+      'p',
+      { class: 'hint' },
+      'Rules marked default ship with the broker. Change or delete one here (or with PUT/DELETE /api/alert-rules/{name}); the change survives restarts. --alert-default-rules=false starts without them.',
+    ),
     ruleTable.element,
     editor,
   );

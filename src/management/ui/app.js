@@ -47,18 +47,22 @@ let session = null;
 
 function matchPage(hash) {
   const raw = hash.replace(/^#\/?/, '');
-  const parts = raw === '' ? [] : raw.split('/').map((p) => {
-    try {
-      return decodeURIComponent(p);
-    } catch {
-      return p;
-    }
-  });
+  const parts =
+    raw === ''
+      ? []
+      : raw.split('/').map((p) => {
+          try {
+            return decodeURIComponent(p);
+          } catch {
+            return p;
+          }
+        });
   if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
   for (const entry of PAGES) {
     if (entry.path.length !== parts.length) continue;
     const params = {};
-    if (entry.path.every((segment, i) => (segment.startsWith(':') ? ((params[segment.slice(1)] = parts[i]), true) : segment === parts[i]))) return { entry, params };
+    if (entry.path.every((segment, i) => (segment.startsWith(':') ? ((params[segment.slice(1)] = parts[i]), true) : segment === parts[i])))
+      return { entry, params };
   }
   return null;
 }
@@ -153,7 +157,13 @@ async function startSession(api) {
     { class: 'top' },
     h('a', { class: 'brand', href: '#/' }, h('span', { class: 'logo', 'aria-hidden': 'true' }), 'Postbox'),
     nav,
-    h('div', { class: 'user' }, updated, h('span', { class: 'who' }, api.credentials.username), h('button', { type: 'button', class: 'link', onclick: () => endSession('Logged out.') }, 'Log out')),
+    h(
+      'div',
+      { class: 'user' },
+      updated,
+      h('span', { class: 'who' }, api.credentials.username),
+      h('button', { type: 'button', class: 'link', onclick: () => endSession('Logged out.') }, 'Log out'),
+    ),
   );
   replace(root, header, banner, main);
 
@@ -184,7 +194,11 @@ async function startSession(api) {
     if (found === null) {
       current.page = null;
       document.title = 'Not found · Postbox';
-      replace(main, h('h1', {}, 'Page not found'), h('p', {}, 'No dashboard page at ', h('code', {}, location.hash), '. ', h('a', { href: '#/' }, 'Back to the overview'), '.'));
+      replace(
+        main,
+        h('h1', {}, 'Page not found'),
+        h('p', {}, 'No dashboard page at ', h('code', {}, location.hash), '. ', h('a', { href: '#/' }, 'Back to the overview'), '.'),
+      );
       return;
     }
     const page = found.entry.page(context, found.params);

@@ -106,10 +106,19 @@ export class LineChart {
     replace(
       this.legend,
       values.map(({ s, value }) =>
-        h('li', { dataset: { series: s.key } }, h('span', { class: 'swatch', style: `background:${s.color}` }), `${s.label} `, h('strong', {}, value === null ? '–' : this.format(value))),
+        h(
+          'li',
+          { dataset: { series: s.key } },
+          h('span', { class: 'swatch', style: `background:${s.color}` }),
+          `${s.label} `,
+          h('strong', {}, value === null ? '–' : this.format(value)),
+        ),
       ),
     );
-    this.canvas.setAttribute('aria-label', `${this.label}: ${values.map(({ s, value }) => `${s.label} ${value === null ? 'no data' : this.format(value)}`).join(', ')}`);
+    this.canvas.setAttribute(
+      'aria-label',
+      `${this.label}: ${values.map(({ s, value }) => `${s.label} ${value === null ? 'no data' : this.format(value)}`).join(', ')}`,
+    );
     this.draw();
   }
 
@@ -244,7 +253,11 @@ export class BarChart {
     const right = width - 70;
     const top = BAR_CHART_PADDING;
     let max = 0;
-    for (const item of this.items) max = Math.max(max, this.series.reduce((sum, s) => sum + (Number(item[s.key]) || 0), 0));
+    for (const item of this.items)
+      max = Math.max(
+        max,
+        this.series.reduce((sum, s) => sum + (Number(item[s.key]) || 0), 0),
+      );
     const ceiling = niceCeiling(max);
     const scale = (v) => (v / ceiling) * (right - left);
 

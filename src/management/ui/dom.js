@@ -127,11 +127,23 @@ export class DataTable {
       'tr',
       {},
       columns.map((c, i) =>
-        h('th', { scope: 'col', class: c.numeric ? 'numeric' : undefined }, h('button', { type: 'button', class: 'sort', onclick: () => this.sortBy(i) }, c.label)),
+        h(
+          'th',
+          { scope: 'col', class: c.numeric ? 'numeric' : undefined },
+          h('button', { type: 'button', class: 'sort', onclick: () => this.sortBy(i) }, c.label),
+        ),
       ),
     );
     const table = h('table', { class: 'data', 'aria-label': label }, h('thead', {}, this.head), this.body);
-    this.filterInput = filter ? h('input', { type: 'search', class: 'filter', placeholder: 'Filter by name', 'aria-label': `Filter ${label}`, oninput: (e) => this.setFilter(e.target.value) }) : null;
+    this.filterInput = filter
+      ? h('input', {
+          type: 'search',
+          class: 'filter',
+          placeholder: 'Filter by name',
+          'aria-label': `Filter ${label}`,
+          oninput: (e) => this.setFilter(e.target.value),
+        })
+      : null;
     this.element = h('div', { class: 'table-wrap' }, this.filterInput, h('div', { class: 'scroll' }, table));
   }
 
@@ -166,12 +178,21 @@ export class DataTable {
       th.setAttribute('aria-sort', i === this.sortColumn ? (this.descending ? 'descending' : 'ascending') : 'none');
     });
     if (rows.length === 0) {
-      replace(this.body, h('tr', { class: 'empty' }, h('td', { colspan: this.columns.length }, this.rows.length === 0 ? this.empty : 'No rows match the filter.')));
+      replace(
+        this.body,
+        h('tr', { class: 'empty' }, h('td', { colspan: this.columns.length }, this.rows.length === 0 ? this.empty : 'No rows match the filter.')),
+      );
       return;
     }
     replace(
       this.body,
-      rows.map((r) => h('tr', {}, this.columns.map((c) => h('td', { class: c.numeric ? 'numeric' : undefined }, c.cell(r))))),
+      rows.map((r) =>
+        h(
+          'tr',
+          {},
+          this.columns.map((c) => h('td', { class: c.numeric ? 'numeric' : undefined }, c.cell(r))),
+        ),
+      ),
     );
   }
 }
@@ -219,7 +240,14 @@ export function cards(items) {
   return h(
     'div',
     { class: 'cards' },
-    items.map(({ label, value, tone }) => h('div', { class: `card${tone ? ' ' + tone : ''}`, role: 'group', 'aria-label': label }, h('div', { class: 'card-value' }, value), h('div', { class: 'card-label' }, label))),
+    items.map(({ label, value, tone }) =>
+      h(
+        'div',
+        { class: `card${tone ? ' ' + tone : ''}`, role: 'group', 'aria-label': label },
+        h('div', { class: 'card-value' }, value),
+        h('div', { class: 'card-label' }, label),
+      ),
+    ),
   );
 }
 

@@ -69,8 +69,16 @@ export function exchangePage(context, { vhost, name }) {
     { label: 'Routing key', cell: (b) => bindingLink(b, vhost), sort: (b) => b.routing_key ?? '' },
     { label: 'Arguments', cell: (b) => plain(b.arguments) },
   ];
-  const outgoing = new DataTable({ label: 'Bindings from this exchange', empty: 'No bindings from this exchange.', columns: bindingColumns({ label: 'To', cell: (b) => destination(b, vhost), sort: (b) => b.destination }) });
-  const incoming = new DataTable({ label: 'Bindings to this exchange', empty: 'No bindings to this exchange.', columns: bindingColumns({ label: 'From', cell: (b) => source(b, vhost), sort: (b) => b.source }) });
+  const outgoing = new DataTable({
+    label: 'Bindings from this exchange',
+    empty: 'No bindings from this exchange.',
+    columns: bindingColumns({ label: 'To', cell: (b) => destination(b, vhost), sort: (b) => b.destination }),
+  });
+  const incoming = new DataTable({
+    label: 'Bindings to this exchange',
+    empty: 'No bindings to this exchange.',
+    columns: bindingColumns({ label: 'From', cell: (b) => source(b, vhost), sort: (b) => b.source }),
+  });
   const outgoingPanel = panel('Bindings from this exchange', outgoing.element);
   const incomingPanel = panel('Bindings to this exchange', incoming.element);
   const publishPanel = panel('Publish message', publishForm({ api, vhost, exchange: name, onPublished: () => context.refreshNow() }));
@@ -86,7 +94,7 @@ export function exchangePage(context, { vhost, name }) {
   const deletePanel = panel(
     'Delete',
     builtIn
-      ? h('p', { class: 'hint' }, 'The amq.* exchanges are the broker\'s own and cannot be deleted.')
+      ? h('p', { class: 'hint' }, "The amq.* exchanges are the broker's own and cannot be deleted.")
       : deleteForm({
           label: 'Delete exchange',
           what: `exchange '${name}' in virtual host '${vhost}' and its bindings`,
@@ -189,7 +197,10 @@ export function bindingPage(context, params) {
       b = await api.call('GET', template, params);
     } catch (err) {
       const gone = err?.status === 404;
-      replace(detailsPanel.body, gone ? h('p', { class: 'error', role: 'alert' }, `This binding does not exist (any more) in virtual host '${vhost}'.`) : problem(err));
+      replace(
+        detailsPanel.body,
+        gone ? h('p', { class: 'error', role: 'alert' }, `This binding does not exist (any more) in virtual host '${vhost}'.`) : problem(err),
+      );
       if (gone) replace(unbindPanel.body, h('p', { class: 'hint' }, 'Nothing to unbind.'));
       unbindShown = false;
       return;

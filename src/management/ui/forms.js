@@ -79,7 +79,12 @@ export function confirmForm({ label, yes: yesText, question, hint, run, succeede
  */
 export function publishForm({ api, vhost, exchange, routingKey, onPublished }) {
   const key = h('input', { name: 'routing_key', value: routingKey ?? '', readonly: routingKey !== undefined });
-  const mode = h('select', { name: 'delivery_mode' }, h('option', { value: '1' }, '1 - Non-persistent'), h('option', { value: '2', selected: true }, '2 - Persistent'));
+  const mode = h(
+    'select',
+    { name: 'delivery_mode' },
+    h('option', { value: '1' }, '1 - Non-persistent'),
+    h('option', { value: '2', selected: true }, '2 - Persistent'),
+  );
   const contentType = h('input', { name: 'content_type', placeholder: 'e.g. text/plain' });
   const headers = h('textarea', { name: 'headers', rows: 2, placeholder: 'name=value, one a line' });
   const payload = h('textarea', { name: 'payload', rows: 4, required: true });
@@ -107,12 +112,17 @@ export function publishForm({ api, vhost, exchange, routingKey, onPublished }) {
         status.className = 'form-status';
         status.textContent = 'Publishing…';
         try {
-          const reply = await api.call('POST', '/api/exchanges/:vhost/:name/publish', { vhost, name: exchange }, {
-            properties,
-            routing_key: key.value,
-            payload: payload.value,
-            payload_encoding: 'string',
-          });
+          const reply = await api.call(
+            'POST',
+            '/api/exchanges/:vhost/:name/publish',
+            { vhost, name: exchange },
+            {
+              properties,
+              routing_key: key.value,
+              payload: payload.value,
+              payload_encoding: 'string',
+            },
+          );
           const routed = reply?.routed !== false;
           status.className = routed ? 'form-status ok' : 'form-status warn';
           status.textContent = routed ? 'Message published.' : 'Message published, but not routed.';

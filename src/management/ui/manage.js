@@ -49,7 +49,10 @@ function vhostSelect(api) {
       const names = (Array.isArray(list) ? list : []).map((v) => v.name).filter((n) => typeof n === 'string');
       if (names.length === 0) return;
       const current = select.value;
-      replace(select, names.sort((a, b) => (a === '/' ? -1 : b === '/' ? 1 : a.localeCompare(b))).map((n) => h('option', { value: n, selected: n === current }, n)));
+      replace(
+        select,
+        names.sort((a, b) => (a === '/' ? -1 : b === '/' ? 1 : a.localeCompare(b))).map((n) => h('option', { value: n, selected: n === current }, n)),
+      );
     })
     .catch(() => {});
   return select;
@@ -86,7 +89,11 @@ function wholeNumber(label, input) {
 export function addQueueForm({ api, onCreated }) {
   const vhost = vhostSelect(api);
   const name = h('input', { name: 'name', required: true, autocomplete: 'off' });
-  const type = h('select', { name: 'type' }, QUEUE_TYPES.map((t) => h('option', { value: t }, t)));
+  const type = h(
+    'select',
+    { name: 'type' },
+    QUEUE_TYPES.map((t) => h('option', { value: t }, t)),
+  );
   const durable = checkbox('durable', true);
   const autoDelete = checkbox('auto_delete', false);
   const ttl = h('input', { name: 'x-message-ttl', type: 'number', min: 0, placeholder: 'ms' });
@@ -113,13 +120,23 @@ export function addQueueForm({ api, onCreated }) {
             if (queueName === '') throw new Error('a queue needs a name');
             const args = parseArguments(more.value);
             if (type.value !== 'classic') args['x-queue-type'] = type.value;
-            for (const [label, input, key] of [['Message TTL', ttl, 'x-message-ttl'], ['Auto expire', expires, 'x-expires'], ['Max length', maxLength, 'x-max-length'], ['Max length bytes', maxBytes, 'x-max-length-bytes']]) {
+            for (const [label, input, key] of [
+              ['Message TTL', ttl, 'x-message-ttl'],
+              ['Auto expire', expires, 'x-expires'],
+              ['Max length', maxLength, 'x-max-length'],
+              ['Max length bytes', maxBytes, 'x-max-length-bytes'],
+            ]) {
               const n = wholeNumber(label, input);
               if (n !== undefined) args[key] = n;
             }
             if (dlx.value.trim() !== '') args['x-dead-letter-exchange'] = dlx.value.trim();
             if (dlk.value.trim() !== '') args['x-dead-letter-routing-key'] = dlk.value.trim();
-            await api.call('PUT', '/api/queues/:vhost/:name', { vhost: vhost.value, name: queueName }, { durable: durable.checked, auto_delete: autoDelete.checked, arguments: args });
+            await api.call(
+              'PUT',
+              '/api/queues/:vhost/:name',
+              { vhost: vhost.value, name: queueName },
+              { durable: durable.checked, auto_delete: autoDelete.checked, arguments: args },
+            );
             return `Queue '${queueName}' added.`;
           },
           onCreated,
@@ -142,7 +159,11 @@ export function addQueueForm({ api, onCreated }) {
 export function addExchangeForm({ api, onCreated }) {
   const vhost = vhostSelect(api);
   const name = h('input', { name: 'name', required: true, autocomplete: 'off' });
-  const type = h('select', { name: 'type' }, EXCHANGE_TYPES.map((t) => h('option', { value: t }, t)));
+  const type = h(
+    'select',
+    { name: 'type' },
+    EXCHANGE_TYPES.map((t) => h('option', { value: t }, t)),
+  );
   const durable = checkbox('durable', true);
   const autoDelete = checkbox('auto_delete', false);
   const internal = checkbox('internal', false);
@@ -165,7 +186,12 @@ export function addExchangeForm({ api, onCreated }) {
             if (exchangeName === '') throw new Error('an exchange needs a name');
             const args = parseArguments(more.value);
             if (alternate.value.trim() !== '') args['alternate-exchange'] = alternate.value.trim();
-            await api.call('PUT', '/api/exchanges/:vhost/:name', { vhost: vhost.value, name: exchangeName }, { type: type.value, durable: durable.checked, auto_delete: autoDelete.checked, internal: internal.checked, arguments: args });
+            await api.call(
+              'PUT',
+              '/api/exchanges/:vhost/:name',
+              { vhost: vhost.value, name: exchangeName },
+              { type: type.value, durable: durable.checked, auto_delete: autoDelete.checked, internal: internal.checked, arguments: args },
+            );
             return `Exchange '${exchangeName}' added.`;
           },
           onCreated,
@@ -210,7 +236,12 @@ export function addBindingForm({ api, vhost, from, to, onBound }) {
             const kind = from !== undefined ? toKind.value : 'q';
             const source = from !== undefined ? from : otherName;
             const destination = from !== undefined ? otherName : to;
-            await api.call('POST', `/api/bindings/:vhost/e/:source/${kind}/:destination`, { vhost, source, destination }, { routing_key: key.value, arguments: parseArguments(args.value) });
+            await api.call(
+              'POST',
+              `/api/bindings/:vhost/e/:source/${kind}/:destination`,
+              { vhost, source, destination },
+              { routing_key: key.value, arguments: parseArguments(args.value) },
+            );
             return `Bound '${source}' → '${destination}'.`;
           },
           onBound,

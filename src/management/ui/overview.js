@@ -64,7 +64,9 @@ export function overviewPage(context) {
     queued.update(sampler.totals);
     if (sampler.queues !== null) {
       replace(depthPanel.body, depths.element);
-      depths.update(sampler.queues.map((q) => ({ name: q.vhost === '/' ? q.name : `${q.vhost} / ${q.name}`, ready: q.messages_ready, unacked: q.messages_unacknowledged })));
+      depths.update(
+        sampler.queues.map((q) => ({ name: q.vhost === '/' ? q.name : `${q.vhost} / ${q.name}`, ready: q.messages_ready, unacked: q.messages_unacknowledged })),
+      );
     } else if (sampler.queuesError !== null) {
       replace(depthPanel.body, problem(sampler.queuesError));
     }
@@ -92,7 +94,11 @@ export function overviewPage(context) {
     const list = Array.isArray(alerts) ? alerts : [];
     const firing = list.filter((a) => a.state === 'firing');
     if (firing.length === 0) {
-      replace(alertsPanel.body, h('p', { class: 'ok-note' }, list.length === 0 ? 'No alerts firing.' : `No alerts firing (${list.length} pending or just resolved).`), link(['alerts'], 'All alerts'));
+      replace(
+        alertsPanel.body,
+        h('p', { class: 'ok-note' }, list.length === 0 ? 'No alerts firing.' : `No alerts firing (${list.length} pending or just resolved).`),
+        link(['alerts'], 'All alerts'),
+      );
       return;
     }
     replace(

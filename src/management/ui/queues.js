@@ -123,13 +123,26 @@ export function queuePage(context, { vhost, name }) {
     empty: 'No consumers.',
     columns: [
       { label: 'Consumer tag', cell: (c) => c.consumer_tag ?? '–' },
-      { label: 'Channel', cell: (c) => (c.channel_details?.number === undefined ? '–' : String(c.channel_details.number)), sort: (c) => c.channel_details?.number ?? 0, numeric: true },
-      { label: 'Connection', cell: (c) => (c.channel_details?.connection_name ? link(['connections', c.channel_details.connection_name], c.channel_details.connection_name) : '–'), sort: (c) => c.channel_details?.connection_name ?? '' },
+      {
+        label: 'Channel',
+        cell: (c) => (c.channel_details?.number === undefined ? '–' : String(c.channel_details.number)),
+        sort: (c) => c.channel_details?.number ?? 0,
+        numeric: true,
+      },
+      {
+        label: 'Connection',
+        cell: (c) => (c.channel_details?.connection_name ? link(['connections', c.channel_details.connection_name], c.channel_details.connection_name) : '–'),
+        sort: (c) => c.channel_details?.connection_name ?? '',
+      },
       { label: 'User', cell: (c) => c.channel_details?.user || '–' },
       { label: 'Ack mode', cell: (c) => (c.ack_required === undefined ? '–' : c.ack_required ? 'manual' : 'auto'), sort: (c) => String(c.ack_required) },
       { label: 'Prefetch', cell: (c) => (c.prefetch_count === 0 ? 'unlimited' : count(c.prefetch_count)), sort: (c) => c.prefetch_count ?? 0, numeric: true },
       { label: 'Exclusive', cell: (c) => yesNo(c.exclusive) },
-      { label: 'Active', cell: (c) => (c.activity_status ? badge(c.activity_status, c.activity_status === 'up' ? 'good' : 'muted') : yesNo(c.active)), sort: (c) => c.activity_status ?? '' },
+      {
+        label: 'Active',
+        cell: (c) => (c.activity_status ? badge(c.activity_status, c.activity_status === 'up' ? 'good' : 'muted') : yesNo(c.active)),
+        sort: (c) => c.activity_status ?? '',
+      },
       { label: 'Priority', cell: (c) => count(c.priority), sort: (c) => c.priority ?? 0, numeric: true },
       { label: 'Arguments', cell: (c) => plain(c.arguments) },
     ],
@@ -138,17 +151,35 @@ export function queuePage(context, { vhost, name }) {
     label: 'Bindings',
     empty: 'No bindings.',
     columns: [
-      { label: 'From', cell: (b) => (b.source === '' ? '(default exchange)' : link(['exchanges', b.vhost ?? vhost, b.source], b.source)), sort: (b) => b.source },
+      {
+        label: 'From',
+        cell: (b) => (b.source === '' ? '(default exchange)' : link(['exchanges', b.vhost ?? vhost, b.source], b.source)),
+        sort: (b) => b.source,
+      },
       { label: 'Routing key', cell: (b) => bindingLink(b, vhost), sort: (b) => b.routing_key ?? '' },
       { label: 'Arguments', cell: (b) => plain(b.arguments) },
     ],
   });
   const consumersPanel = panel('Consumers', consumers.element);
   const bindingsTable = h('div', {}, bindings.element);
-  const bindingsPanel = panel('Bindings', bindingsTable, h('h3', {}, 'Add binding to this queue'), addBindingForm({ api, vhost, to: name, onBound: () => context.refreshNow() }));
-  const getPanel = panel('Get messages', getMessagesForm(api, params, () => context.refreshNow()));
-  const publishPanel = panel('Publish message', publishForm({ api, vhost, exchange: 'amq.default', routingKey: name, onPublished: () => context.refreshNow() }));
-  const purgePanel = panel('Purge', purgeForm(api, params, () => context.refreshNow()));
+  const bindingsPanel = panel(
+    'Bindings',
+    bindingsTable,
+    h('h3', {}, 'Add binding to this queue'),
+    addBindingForm({ api, vhost, to: name, onBound: () => context.refreshNow() }),
+  );
+  const getPanel = panel(
+    'Get messages',
+    getMessagesForm(api, params, () => context.refreshNow()),
+  );
+  const publishPanel = panel(
+    'Publish message',
+    publishForm({ api, vhost, exchange: 'amq.default', routingKey: name, onPublished: () => context.refreshNow() }),
+  );
+  const purgePanel = panel(
+    'Purge',
+    purgeForm(api, params, () => context.refreshNow()),
+  );
   const deletePanel = panel(
     'Delete',
     h('p', { class: 'hint' }, 'Deletes the queue, its messages and its bindings.'),
@@ -305,7 +336,10 @@ function getMessagesForm(api, params, onDone) {
           const messages = await api.call('POST', '/api/queues/:vhost/:name/get', params, { count: wanted, ackmode: ackmode.value, encoding: 'auto' });
           const list = Array.isArray(messages) ? messages : [];
           status.textContent = list.length === 0 ? 'Queue is empty.' : `${list.length} ${list.length === 1 ? 'message' : 'messages'}.`;
-          replace(results, list.map((m, i) => messageView(m, i + 1)));
+          replace(
+            results,
+            list.map((m, i) => messageView(m, i + 1)),
+          );
           onDone?.();
         } catch (err) {
           status.className = 'form-status error';
@@ -334,7 +368,15 @@ function messageView(m, position) {
       ['Redelivered', yesNo(m.redelivered)],
       ['Remaining in queue', count(m.message_count)],
       ['Properties', plain(m.properties)],
-      ['Payload', h('span', {}, `${payload.length} ${m.payload_encoding === 'base64' ? 'base64 characters' : 'characters'}`, m.payload_encoding ? ` · encoding ${m.payload_encoding}` : '')],
+      [
+        'Payload',
+        h(
+          'span',
+          {},
+          `${payload.length} ${m.payload_encoding === 'base64' ? 'base64 characters' : 'characters'}`,
+          m.payload_encoding ? ` · encoding ${m.payload_encoding}` : '',
+        ),
+      ],
     ]),
     h('pre', { class: 'payload' }, payload),
   );

@@ -30,15 +30,26 @@ function hexOf(base64) {
 /** a key, value or header value preview from the API: text, pretty JSON, or hex of binary data */
 export function previewNode(preview, { block = false } = {}) {
   if (preview === null || preview === undefined) return h('span', { class: 'muted' }, 'null');
-  const note = preview.truncated ? h('small', { class: 'hint' }, ` (first ${count(preview.encoding === 'base64' ? atob(preview.data).length : new TextEncoder().encode(preview.data).length)} of ${count(preview.size)} bytes)`) : null;
+  const note = preview.truncated
+    ? h(
+        'small',
+        { class: 'hint' },
+        ` (first ${count(preview.encoding === 'base64' ? atob(preview.data).length : new TextEncoder().encode(preview.data).length)} of ${count(preview.size)} bytes)`,
+      )
+    : null;
   if (preview.encoding === 'base64') return h('span', { class: 'binary' }, badge('binary', 'muted'), ' ', h('code', {}, hexOf(preview.data)), note);
-  if (block || preview.encoding === 'json') return h('div', {}, preview.encoding === 'json' ? badge('JSON', 'good') : null, h('pre', { class: 'payload' }, preview.data), note);
+  if (block || preview.encoding === 'json')
+    return h('div', {}, preview.encoding === 'json' ? badge('JSON', 'good') : null, h('pre', { class: 'payload' }, preview.data), note);
   return h('span', {}, h('code', {}, preview.data), note);
 }
 
 function headersNode(headers) {
   if (!Array.isArray(headers) || headers.length === 0) return '–';
-  return h('ul', { class: 'record-headers' }, headers.map((hd) => h('li', {}, h('strong', {}, hd.key), ': ', previewNode(hd.value))));
+  return h(
+    'ul',
+    { class: 'record-headers' },
+    headers.map((hd) => h('li', {}, h('strong', {}, hd.key), ': ', previewNode(hd.value))),
+  );
 }
 
 /** Message browser: GET /api/streams/topics/:name/messages with the form's position, shown as a table of records. */
@@ -70,7 +81,11 @@ export function browseForm(api, name, partitionCount) {
 
   function setPartitions(n) {
     const chosen = partition.value;
-    replace(partition, h('option', { value: 'all' }, 'All partitions'), Array.from({ length: n }, (_, i) => h('option', { value: String(i) }, `Partition ${i}`)));
+    replace(
+      partition,
+      h('option', { value: 'all' }, 'All partitions'),
+      Array.from({ length: n }, (_, i) => h('option', { value: String(i) }, `Partition ${i}`)),
+    );
     if (chosen !== '' && [...partition.options].some((o) => o.value === chosen)) partition.value = chosen;
   }
 
@@ -81,7 +96,11 @@ export function browseForm(api, name, partitionCount) {
       'aria-label': 'Browse messages',
       onsubmit: async (event) => {
         event.preventDefault();
-        const query = new URLSearchParams({ partition: partition.value, from: from.value, max: String(Math.min(Math.max(Number(max.value) || 1, 1), MAX_BROWSE_RECORDS)) });
+        const query = new URLSearchParams({
+          partition: partition.value,
+          from: from.value,
+          max: String(Math.min(Math.max(Number(max.value) || 1, 1), MAX_BROWSE_RECORDS)),
+        });
         if (from.value === 'offset') query.set('offset', String(Math.max(0, Math.floor(Number(offset.value) || 0))));
         if (from.value === 'timestamp') {
           const ms = localTime(at.value);
@@ -127,7 +146,17 @@ function recordsTable(records) {
     h(
       'table',
       { class: 'data records-table', 'aria-label': 'Records' },
-      h('thead', {}, h('tr', {}, ['Partition', 'Offset', 'Timestamp', 'Key', 'Headers', 'Value'].map((c) => h('th', { scope: 'col', class: c === 'Partition' || c === 'Offset' ? 'numeric' : undefined }, c)))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['Partition', 'Offset', 'Timestamp', 'Key', 'Headers', 'Value'].map((c) =>
+            h('th', { scope: 'col', class: c === 'Partition' || c === 'Offset' ? 'numeric' : undefined }, c),
+          ),
+        ),
+      ),
       h(
         'tbody',
         {},
@@ -158,7 +187,11 @@ export function produceForm(api, name, partitionCount, onProduced) {
   const button = h('button', { type: 'submit', class: 'primary' }, 'Produce record');
   function setPartitions(n) {
     const chosen = partition.value;
-    replace(partition, h('option', { value: '' }, 'By key (or round robin)'), Array.from({ length: n }, (_, i) => h('option', { value: String(i) }, `Partition ${i}`)));
+    replace(
+      partition,
+      h('option', { value: '' }, 'By key (or round robin)'),
+      Array.from({ length: n }, (_, i) => h('option', { value: String(i) }, `Partition ${i}`)),
+    );
     if ([...partition.options].some((o) => o.value === chosen)) partition.value = chosen;
   }
   setPartitions(partitionCount);
@@ -262,7 +295,9 @@ export function resetForm(api, id, onReset) {
       const reply = await api.send('POST', `/api/streams/groups/${encodeURIComponent(id)}/reset-offsets`, request);
       replace(plan, planTable(reply.offsets ?? []));
       status.className = dryRun ? 'form-status' : 'form-status ok';
-      status.textContent = dryRun ? 'Preview only: nothing changed yet.' : `Offsets reset on ${reply.offsets.length} ${reply.offsets.length === 1 ? 'partition' : 'partitions'}.`;
+      status.textContent = dryRun
+        ? 'Preview only: nothing changed yet.'
+        : `Offsets reset on ${reply.offsets.length} ${reply.offsets.length === 1 ? 'partition' : 'partitions'}.`;
       if (!dryRun) onReset?.();
     } catch (err) {
       status.className = 'form-status error';
@@ -273,7 +308,8 @@ export function resetForm(api, id, onReset) {
   preview.addEventListener('click', () => send(true));
   start.addEventListener('click', () => {
     const where = topic.value === '' ? 'every topic the group has offsets for' : `topic '${topic.value}'`;
-    const target = to.value === 'offset' ? `offset ${offset.value}` : to.value === 'timestamp' ? `the time ${at.value || '(none chosen)'}` : `the ${to.value} offsets`;
+    const target =
+      to.value === 'offset' ? `offset ${offset.value}` : to.value === 'timestamp' ? `the time ${at.value || '(none chosen)'}` : `the ${to.value} offsets`;
     confirmText.textContent = `Move the committed offsets of '${id}' on ${where} to ${target}? Its consumers will read from there when they rejoin.`;
     confirmBox.hidden = false;
     start.hidden = true;
@@ -297,11 +333,19 @@ export function resetForm(api, id, onReset) {
   /** the topics to offer, and whether the group has members (the broker refuses a reset then) */
   function update(topics, members) {
     const chosen = topic.value;
-    replace(topic, h('option', { value: '' }, 'Every topic with committed offsets'), topics.map((t) => h('option', { value: t }, t)));
+    replace(
+      topic,
+      h('option', { value: '' }, 'Every topic with committed offsets'),
+      topics.map((t) => h('option', { value: t }, t)),
+    );
     if ([...topic.options].some((o) => o.value === chosen)) topic.value = chosen;
     membersNote.hidden = members === 0;
   }
-  const membersNote = h('p', { class: 'hint warn-note', hidden: true }, 'The group has members: the broker refuses a reset until they leave (as kafka-consumer-groups does).');
+  const membersNote = h(
+    'p',
+    { class: 'hint warn-note', hidden: true },
+    'The group has members: the broker refuses a reset until they leave (as kafka-consumer-groups does).',
+  );
 
   const element = h(
     'form',
@@ -320,11 +364,28 @@ function planTable(offsets) {
   return h(
     'table',
     { class: 'data', 'aria-label': 'New offsets' },
-    h('thead', {}, h('tr', {}, ['Topic', 'Partition', 'Committed', 'New offset'].map((c) => h('th', { scope: 'col' }, c)))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['Topic', 'Partition', 'Committed', 'New offset'].map((c) => h('th', { scope: 'col' }, c)),
+      ),
+    ),
     h(
       'tbody',
       {},
-      offsets.map((o) => h('tr', {}, h('td', {}, o.topic), h('td', { class: 'numeric' }, String(o.partition)), h('td', { class: 'numeric' }, count(o.previous_offset)), h('td', { class: 'numeric' }, count(o.offset)))),
+      offsets.map((o) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, o.topic),
+          h('td', { class: 'numeric' }, String(o.partition)),
+          h('td', { class: 'numeric' }, count(o.previous_offset)),
+          h('td', { class: 'numeric' }, count(o.offset)),
+        ),
+      ),
     ),
   );
 }

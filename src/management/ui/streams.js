@@ -67,7 +67,9 @@ function effective(t, name, format = (v) => v) {
     const set = t.configs?.[name];
     return set === undefined ? '–' : format(set);
   }
-  return e.source === 'default' ? h('span', { title: 'broker default: the topic does not set it' }, format(e.value), ' ', h('small', { class: 'hint' }, '(default)')) : format(e.value);
+  return e.source === 'default'
+    ? h('span', { title: 'broker default: the topic does not set it' }, format(e.value), ' ', h('small', { class: 'hint' }, '(default)'))
+    : format(e.value);
 }
 
 function retentionBytes(v) {
@@ -152,17 +154,35 @@ export function topicPage(context, { name }) {
       { label: 'Size', cell: (p) => bytes(p.size_bytes), sort: (p) => Number(p.size_bytes) || 0, numeric: true },
       { label: 'In', cell: (p) => rate(statRate(p.message_stats, 'records_in')), sort: (p) => statRate(p.message_stats, 'records_in') ?? 0, numeric: true },
       { label: 'Out', cell: (p) => rate(statRate(p.message_stats, 'records_out')), sort: (p) => statRate(p.message_stats, 'records_out') ?? 0, numeric: true },
-      { label: 'Bytes in', cell: (p) => `${bytes(Math.round(statRate(p.message_stats, 'bytes_in') ?? 0))}/s`, sort: (p) => statRate(p.message_stats, 'bytes_in') ?? 0, numeric: true },
-      { label: 'Bytes out', cell: (p) => `${bytes(Math.round(statRate(p.message_stats, 'bytes_out') ?? 0))}/s`, sort: (p) => statRate(p.message_stats, 'bytes_out') ?? 0, numeric: true },
+      {
+        label: 'Bytes in',
+        cell: (p) => `${bytes(Math.round(statRate(p.message_stats, 'bytes_in') ?? 0))}/s`,
+        sort: (p) => statRate(p.message_stats, 'bytes_in') ?? 0,
+        numeric: true,
+      },
+      {
+        label: 'Bytes out',
+        cell: (p) => `${bytes(Math.round(statRate(p.message_stats, 'bytes_out') ?? 0))}/s`,
+        sort: (p) => statRate(p.message_stats, 'bytes_out') ?? 0,
+        numeric: true,
+      },
       { label: 'Segments', cell: (p) => count(p.segments), sort: (p) => Number(p.segments) || 0, numeric: true },
     ],
   });
   /** which rates the charts show: the topic's ('all') or one partition's */
-  const chartPartition = h('select', { name: 'chart-partition', 'aria-label': 'Charts show', onchange: () => draw() }, h('option', { value: 'all' }, 'All partitions'));
+  const chartPartition = h(
+    'select',
+    { name: 'chart-partition', 'aria-label': 'Charts show', onchange: () => draw() },
+    h('option', { value: 'all' }, 'All partitions'),
+  );
   function setChartPartitions(n) {
     if (chartPartition.options.length === n + 1) return;
     const chosen = chartPartition.value;
-    replace(chartPartition, h('option', { value: 'all' }, 'All partitions'), Array.from({ length: n }, (_, i) => h('option', { value: String(i) }, `Partition ${i}`)));
+    replace(
+      chartPartition,
+      h('option', { value: 'all' }, 'All partitions'),
+      Array.from({ length: n }, (_, i) => h('option', { value: String(i) }, `Partition ${i}`)),
+    );
     if ([...chartPartition.options].some((o) => o.value === chosen)) chartPartition.value = chosen;
   }
   const browser = browseForm(api, name, 0);
@@ -184,7 +204,13 @@ export function topicPage(context, { name }) {
     let history = topicHistory.get(name) ?? [];
     if (chartPartition.value !== 'all') {
       const p = Number(chartPartition.value);
-      history = history.map((x) => ({ t: x.t, in: x.parts?.[p]?.in ?? null, out: x.parts?.[p]?.out ?? null, bytesIn: x.parts?.[p]?.bytesIn ?? null, bytesOut: x.parts?.[p]?.bytesOut ?? null }));
+      history = history.map((x) => ({
+        t: x.t,
+        in: x.parts?.[p]?.in ?? null,
+        out: x.parts?.[p]?.out ?? null,
+        bytesIn: x.parts?.[p]?.bytesIn ?? null,
+        bytesOut: x.parts?.[p]?.bytesOut ?? null,
+      }));
     }
     records.update(history);
     traffic.update(history);
@@ -218,12 +244,19 @@ export function topicPage(context, { name }) {
     partitions.update(topic.partition_details ?? []);
     browser.setPartitions(Number(topic.partitions) || 0);
     producer.setPartitions(Number(topic.partitions) || 0);
-    const names = Object.keys(topic.effective_configs ?? {}).concat(Object.keys(topic.configs ?? {}).filter((k) => !(k in (topic.effective_configs ?? {})))).sort();
+    const names = Object.keys(topic.effective_configs ?? {})
+      .concat(Object.keys(topic.configs ?? {}).filter((k) => !(k in (topic.effective_configs ?? {}))))
+      .sort();
     const shown = names.map((k) => {
       const e = topic.effective_configs?.[k];
       const value = e?.value ?? topic.configs?.[k];
       const source = e?.source ?? 'topic';
-      const pretty = k === 'retention.ms' || k === 'segment.ms' || k === 'delete.retention.ms' ? ` (${duration(value)})` : k === 'retention.bytes' || k === 'segment.bytes' || k === 'max.message.bytes' ? ` (${retentionBytes(value)})` : '';
+      const pretty =
+        k === 'retention.ms' || k === 'segment.ms' || k === 'delete.retention.ms'
+          ? ` (${duration(value)})`
+          : k === 'retention.bytes' || k === 'segment.bytes' || k === 'max.message.bytes'
+            ? ` (${retentionBytes(value)})`
+            : '';
       return [k, h('span', {}, String(value), pretty, ' ', badge(source === 'topic' ? 'topic' : 'default', source === 'topic' ? 'good' : 'muted'))];
     });
     replace(configPanel.body, shown.length === 0 ? h('p', { class: 'hint' }, 'Defaults only.') : facts(shown));
@@ -313,7 +346,10 @@ export function groupPage(context, { id }) {
       lagShape = shape;
       lagChart = new LineChart({
         label: `Lag of ${id}`,
-        series: [{ key: 'total', label: 'Total', color: '#1d2433' }, ...lines.map((p, i) => ({ key: p.key, label: p.label, color: PARTITION_COLORS[i % PARTITION_COLORS.length] }))],
+        series: [
+          { key: 'total', label: 'Total', color: '#1d2433' },
+          ...lines.map((p, i) => ({ key: p.key, label: p.label, color: PARTITION_COLORS[i % PARTITION_COLORS.length] })),
+        ],
         format: (v) => count(v),
         windowMs: WINDOW_MS,
         whole: true,

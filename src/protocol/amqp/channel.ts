@@ -171,7 +171,12 @@ export class ChannelConsumer implements Consumer {
   }
 
   ownerDetails(): ConsumerOwnerDetails {
-    return { connection: this.channel.connection, channelNumber: this.channel.id, prefetchCount: this.prefetch, arguments: this.priority !== 0 ? { 'x-priority': this.priority } : {} };
+    return {
+      connection: this.channel.connection,
+      channelNumber: this.channel.id,
+      prefetchCount: this.prefetch,
+      arguments: this.priority !== 0 ? { 'x-priority': this.priority } : {},
+    };
   }
 }
 
@@ -612,7 +617,13 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
     const tag = ++this.deliveryTag;
     if (this.held.length > 0) {
       // its consume-ok may be among the held replies: the reply must not overtake it
-      const args = { consumerTag: this.replyConsumerTag.toString(), deliveryTag: tag, redelivered: false, exchange: message.exchange, routingKey: message.routingKey };
+      const args = {
+        consumerTag: this.replyConsumerTag.toString(),
+        deliveryTag: tag,
+        redelivered: false,
+        exchange: message.exchange,
+        routingKey: message.routingKey,
+      };
       this.hold(0, { id: M_BASIC_DELIVER, args }, message.properties, message.body, 0, 0);
       return true;
     }
@@ -740,7 +751,10 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
           owner,
         );
         this.lastQueueName = r.queue.name;
-        return this.answerDefinitions(a.nowait ? null : { id: M_QUEUE_DECLARE_OK, args: { queue: r.queue.name, messageCount: r.messageCount, consumerCount: r.consumerCount } }, m.id);
+        return this.answerDefinitions(
+          a.nowait ? null : { id: M_QUEUE_DECLARE_OK, args: { queue: r.queue.name, messageCount: r.messageCount, consumerCount: r.consumerCount } },
+          m.id,
+        );
       }
       case M_QUEUE_BIND: {
         const q = this.queueName(m.args.queue);
@@ -773,7 +787,15 @@ export class Channel implements DurabilityListener, DirectReplyTarget, Definitio
       case M_EXCHANGE_DECLARE: {
         const a = m.args;
         if (!a.passive) this.checkAccess('configure', 'exchange', a.exchange);
-        vhost.declareExchange({ name: a.exchange, type: a.type, passive: a.passive, durable: a.durable, autoDelete: a.autoDelete, internal: a.internal, arguments: a.arguments });
+        vhost.declareExchange({
+          name: a.exchange,
+          type: a.type,
+          passive: a.passive,
+          durable: a.durable,
+          autoDelete: a.autoDelete,
+          internal: a.internal,
+          arguments: a.arguments,
+        });
         return this.answerDefinitions(a.nowait ? null : { id: M_EXCHANGE_DECLARE_OK, args: {} }, m.id);
       }
       case M_EXCHANGE_DELETE:

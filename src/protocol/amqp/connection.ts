@@ -134,7 +134,9 @@ export class AmqpConnection implements FrameSink, ClientConnection {
     socket.setNoDelay(true);
     // reads land in the listener's one buffer, overwritten by the next read of any socket: the parser and
     // the channels copy what they keep (properties and bodies) before onRead returns
-    const shared = readBuffer !== null && readIntoSharedBuffer(socket, readBuffer, (length, bytes) => this.onData(length === bytes.length ? bytes : bytes.subarray(0, length)));
+    const shared =
+      readBuffer !== null &&
+      readIntoSharedBuffer(socket, readBuffer, (length, bytes) => this.onData(length === bytes.length ? bytes : bytes.subarray(0, length)));
     if (!shared) socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.logger.debug(() => `connection ${this.name}: socket error ${err.message}`));
     socket.on('close', () => this.teardown('socket closed'));
@@ -376,13 +378,17 @@ export class AmqpConnection implements FrameSink, ClientConnection {
       return this.fatal(ReplyCode.COMMAND_INVALID, `unknown authentication mechanism '${mechanism}'`, 10, 11);
     }
     const fromLoopback = this.isLoopback;
-    this.attemptLogin(mechanism, credentials?.username ?? '', () => (credentials === null ? undefined : this.core.authenticate(credentials.username, credentials.password, fromLoopback)));
+    this.attemptLogin(mechanism, credentials?.username ?? '', () =>
+      credentials === null ? undefined : this.core.authenticate(credentials.username, credentials.password, fromLoopback),
+    );
   }
 
   /** the answer may be delayed (a source that failed often: core/login-guard.ts); frames meanwhile are unexpected */
   private attemptLogin(mechanism: string, username: string, check: () => UserConfig | undefined): void {
     this.state = State.Authenticating;
-    this.cancelLogin = this.core.logins.attempt({ source: this.socket.remoteAddress, protocol: 'AMQP', mechanism, user: username }, check, (user) => this.loginAnswered(mechanism, user));
+    this.cancelLogin = this.core.logins.attempt({ source: this.socket.remoteAddress, protocol: 'AMQP', mechanism, user: username }, check, (user) =>
+      this.loginAnswered(mechanism, user),
+    );
   }
 
   private loginAnswered(mechanism: string, user: UserConfig | undefined): void {

@@ -72,7 +72,15 @@ const STREAM = Buffer.concat([
 
 const EXPECTED: Event[] = [
   ['header', true, PROTOCOL_HEADER],
-  ['frame', FRAME_METHOD, 1, encodeMethodFrame(1, { id: M_BASIC_PUBLISH, args: { ticket: 0, exchange: 'amq.direct', routingKey: 'k', mandatory: true, immediate: false } }).subarray(7, -1)],
+  [
+    'frame',
+    FRAME_METHOD,
+    1,
+    encodeMethodFrame(1, { id: M_BASIC_PUBLISH, args: { ticket: 0, exchange: 'amq.direct', routingKey: 'k', mandatory: true, immediate: false } }).subarray(
+      7,
+      -1,
+    ),
+  ],
   ['frame', FRAME_HEADER, 1, encodeBasicHeaderFrame(1, 5003, { contentType: 'text/plain', deliveryMode: 2, headers: { a: 1 } }).subarray(7, -1)],
   ['frame', FRAME_BODY, 1, body],
   ['frame', FRAME_BODY, 1, Buffer.from('end')],
@@ -148,7 +156,10 @@ test('a straddling frame is copied into a buffer of exactly its payload size', (
 });
 
 test('decoded method frames from a split stream are correct', () => {
-  const m = { id: M_QUEUE_DECLARE, args: { ticket: 0, queue: 'orders', passive: false, durable: true, exclusive: false, autoDelete: true, nowait: true, arguments: { 'x-max-length': 10 } } } as const;
+  const m = {
+    id: M_QUEUE_DECLARE,
+    args: { ticket: 0, queue: 'orders', passive: false, durable: true, exclusive: false, autoDelete: true, nowait: true, arguments: { 'x-max-length': 10 } },
+  } as const;
   const input = Buffer.concat([PROTOCOL_HEADER, encodeMethodFrame(4, m)]);
   for (let i = 0; i <= input.length; i++) {
     const events = parse([input.subarray(0, i), input.subarray(i)]);
@@ -174,9 +185,21 @@ interface Malformed {
 }
 
 const MALFORMED: Malformed[] = [
-  { name: 'AMQP 0-9-0 header', input: Buffer.from('AMQP\x00\x00\x09\x00', 'latin1'), expected: [['header', false, Buffer.from('AMQP\x00\x00\x09\x00', 'latin1')]] },
-  { name: 'AMQP 0-8 style header', input: Buffer.from('AMQP\x01\x01\x00\x09', 'latin1'), expected: [['header', false, Buffer.from('AMQP\x01\x01\x00\x09', 'latin1')]] },
-  { name: 'AMQP 1.0 header', input: Buffer.from('AMQP\x00\x01\x00\x00', 'latin1'), expected: [['header', false, Buffer.from('AMQP\x00\x01\x00\x00', 'latin1')]] },
+  {
+    name: 'AMQP 0-9-0 header',
+    input: Buffer.from('AMQP\x00\x00\x09\x00', 'latin1'),
+    expected: [['header', false, Buffer.from('AMQP\x00\x00\x09\x00', 'latin1')]],
+  },
+  {
+    name: 'AMQP 0-8 style header',
+    input: Buffer.from('AMQP\x01\x01\x00\x09', 'latin1'),
+    expected: [['header', false, Buffer.from('AMQP\x01\x01\x00\x09', 'latin1')]],
+  },
+  {
+    name: 'AMQP 1.0 header',
+    input: Buffer.from('AMQP\x00\x01\x00\x00', 'latin1'),
+    expected: [['header', false, Buffer.from('AMQP\x00\x01\x00\x00', 'latin1')]],
+  },
   { name: 'HTTP request, rejected at the first byte', input: Buffer.from('GET / HTTP/1.1\r\n\r\n'), expected: [['header', false, Buffer.from('G')]] },
   { name: 'lower-case amqp', input: Buffer.from('amqp\x00\x00\x09\x01', 'latin1'), expected: [['header', false, Buffer.from('a')]] },
   {
@@ -187,7 +210,10 @@ const MALFORMED: Malformed[] = [
   {
     name: 'frame end missing (size field one too small)',
     input: Buffer.concat([PROTOCOL_HEADER, rawFrame(FRAME_BODY, 1, Buffer.from('abcd'), 0xce, 3)]),
-    expected: [['header', true, PROTOCOL_HEADER], ['error', 501]],
+    expected: [
+      ['header', true, PROTOCOL_HEADER],
+      ['error', 501],
+    ],
   },
   {
     name: 'oversize frame, reported from its header alone',
@@ -198,11 +224,32 @@ const MALFORMED: Malformed[] = [
   {
     name: 'size field of 4 GiB',
     input: Buffer.concat([PROTOCOL_HEADER, Buffer.from([FRAME_BODY, 0, 1, 0xff, 0xff, 0xff, 0xff])]),
-    expected: [['header', true, PROTOCOL_HEADER], ['error', 501]],
+    expected: [
+      ['header', true, PROTOCOL_HEADER],
+      ['error', 501],
+    ],
   },
-  { name: 'frame type 0', input: Buffer.concat([PROTOCOL_HEADER, rawFrame(0, 0, Buffer.alloc(0))]), expected: [['header', true, PROTOCOL_HEADER], ['error', 501]] },
-  { name: 'frame type 4', input: Buffer.concat([PROTOCOL_HEADER, rawFrame(4, 0, Buffer.alloc(1))]), expected: [['header', true, PROTOCOL_HEADER], ['error', 501]] },
-  { name: 'frame type 206', input: Buffer.concat([PROTOCOL_HEADER, GOOD, rawFrame(206, 0, Buffer.alloc(1))]), expected: [['header', true, PROTOCOL_HEADER], GOOD_EVENT, ['error', 501]] },
+  {
+    name: 'frame type 0',
+    input: Buffer.concat([PROTOCOL_HEADER, rawFrame(0, 0, Buffer.alloc(0))]),
+    expected: [
+      ['header', true, PROTOCOL_HEADER],
+      ['error', 501],
+    ],
+  },
+  {
+    name: 'frame type 4',
+    input: Buffer.concat([PROTOCOL_HEADER, rawFrame(4, 0, Buffer.alloc(1))]),
+    expected: [
+      ['header', true, PROTOCOL_HEADER],
+      ['error', 501],
+    ],
+  },
+  {
+    name: 'frame type 206',
+    input: Buffer.concat([PROTOCOL_HEADER, GOOD, rawFrame(206, 0, Buffer.alloc(1))]),
+    expected: [['header', true, PROTOCOL_HEADER], GOOD_EVENT, ['error', 501]],
+  },
 ];
 
 test('malformed input gets the right reply code, once, and nothing after it', () => {
@@ -211,7 +258,10 @@ test('malformed input gets the right reply code, once, and nothing after it', ()
     const input = Buffer.concat([c.input, GOOD, GOOD]);
     const whole = parse([input], c.maxFrameSize);
     assert.deepEqual(whole, c.expected, c.name);
-    const bytewise = parse(Array.from(input, (b) => Buffer.from([b])), c.maxFrameSize);
+    const bytewise = parse(
+      Array.from(input, (b) => Buffer.from([b])),
+      c.maxFrameSize,
+    );
     assert.deepEqual(bytewise, c.expected, `${c.name} (one byte at a time)`);
   }
 });
@@ -234,7 +284,10 @@ test('setMaxFrameSize applies to the next frame', () => {
   parser.push(Buffer.concat([PROTOCOL_HEADER, rawFrame(FRAME_BODY, 1, Buffer.alloc(200))]));
   parser.setMaxFrameSize(100);
   parser.push(rawFrame(FRAME_BODY, 1, Buffer.alloc(200)));
-  assert.deepEqual(sink.events.map((e) => e[0]), ['header', 'frame', 'error']);
+  assert.deepEqual(
+    sink.events.map((e) => e[0]),
+    ['header', 'frame', 'error'],
+  );
   assert.equal(parser.closed, true);
 });
 
@@ -251,7 +304,10 @@ test('fuzz: random and mutated streams never throw, never hang, split the same w
   const seeds = [
     GOOD.subarray(7, -1),
     encodeMethodFrame(1, { id: M_BASIC_PUBLISH, args: { ticket: 0, exchange: 'e', routingKey: 'r', mandatory: false, immediate: false } }).subarray(7, -1),
-    encodeMethodFrame(1, { id: M_QUEUE_DECLARE, args: { ticket: 0, queue: 'q', passive: false, durable: true, exclusive: false, autoDelete: false, nowait: false, arguments: { a: [1, 'b'] } } }).subarray(7, -1),
+    encodeMethodFrame(1, {
+      id: M_QUEUE_DECLARE,
+      args: { ticket: 0, queue: 'q', passive: false, durable: true, exclusive: false, autoDelete: false, nowait: false, arguments: { a: [1, 'b'] } },
+    }).subarray(7, -1),
     encodeBasicHeaderFrame(1, 10, { headers: { h: true }, priority: 1 }).subarray(7, -1),
   ];
   const started = Date.now();
@@ -271,7 +327,7 @@ test('fuzz: random and mutated streams never throw, never hang, split the same w
 
     const whole = parse([input], 512);
     const chunks: Buffer[] = [];
-    for (let pos = 0; pos < input.length; ) {
+    for (let pos = 0; pos < input.length;) {
       const n = 1 + int(40);
       chunks.push(input.subarray(pos, pos + n));
       pos += n;

@@ -57,9 +57,7 @@ export const FRAME_HEADER_SIZE = 7;
 export const FRAME_OVERHEAD = 8;
 
 /** The protocol header this broker speaks. */
-export const PROTOCOL_HEADER: Buffer = Buffer.from([
-  0x41, 0x4d, 0x51, 0x50, 0, PROTOCOL_MAJOR, PROTOCOL_MINOR, PROTOCOL_REVISION,
-]);
+export const PROTOCOL_HEADER: Buffer = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, PROTOCOL_MAJOR, PROTOCOL_MINOR, PROTOCOL_REVISION]);
 
 /** Bytes of 'AMQP' that must open the protocol header; a mismatch there is rejected without waiting. */
 const PROTOCOL_NAME_SIZE = 4;
@@ -233,10 +231,7 @@ export class FrameParser {
       return false;
     }
     if (size + FRAME_OVERHEAD > this.maxFrameSize) {
-      this.frameError(
-        ReplyCode.FRAME_ERROR,
-        `frame of ${size + FRAME_OVERHEAD} bytes exceeds the negotiated frame-max of ${this.maxFrameSize}`,
-      );
+      this.frameError(ReplyCode.FRAME_ERROR, `frame of ${size + FRAME_OVERHEAD} bytes exceeds the negotiated frame-max of ${this.maxFrameSize}`);
       return false;
     }
     return true;

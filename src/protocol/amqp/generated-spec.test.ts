@@ -243,7 +243,10 @@ test('every method survives encodeMethodFrame -> FrameParser -> decodeMethod wit
 });
 
 test('writeMethodFrame writes the same bytes into a larger buffer at an offset', () => {
-  const m = methodOf(METHOD_INFO.find((i) => i.id === M_QUEUE_DECLARE)!, 0);
+  const m = methodOf(
+    METHOD_INFO.find((i) => i.id === M_QUEUE_DECLARE)!,
+    0,
+  );
   const expected = encodeMethodFrame(3, m);
   const buf = Buffer.alloc(expected.length + 20, 0xaa);
   assert.equal(writeMethodFrame(buf, 10, 3, m), 10 + expected.length);
@@ -467,12 +470,12 @@ function mutate(random: () => number, seed: Buffer): Buffer {
     case 3: // random tail after a valid id
       for (let i = 4; i < buf.length; i++) buf[i] = Math.floor(random() * 256);
       return buf;
-    default: // insert random bytes
-      {
-        const at = Math.floor(random() * (buf.length + 1));
-        const extra = Buffer.from(Array.from({ length: 1 + Math.floor(random() * 6) }, () => Math.floor(random() * 256)));
-        return Buffer.concat([buf.subarray(0, at), extra, buf.subarray(at)]);
-      }
+    default: {
+      // insert random bytes
+      const at = Math.floor(random() * (buf.length + 1));
+      const extra = Buffer.from(Array.from({ length: 1 + Math.floor(random() * 6) }, () => Math.floor(random() * 256)));
+      return Buffer.concat([buf.subarray(0, at), extra, buf.subarray(at)]);
+    }
   }
 }
 

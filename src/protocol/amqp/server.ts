@@ -35,7 +35,11 @@ export class AmqpServer {
 
   /** serve the addresses reserved for AMQP (see util/listen.ts) */
   async listen(reservation: ListenerReservation): Promise<number> {
-    const listening = await adoptReservation(reservation, () => createServer((socket) => this.accept(socket)), (l) => this.logger.error(l));
+    const listening = await adoptReservation(
+      reservation,
+      () => createServer((socket) => this.accept(socket)),
+      (l) => this.logger.error(l),
+    );
     this.servers.push(...listening.servers);
     this.port = listening.port;
     return listening.port;
@@ -45,7 +49,12 @@ export class AmqpServer {
   async listenTls(reservation: ListenerReservation, tls: TlsCertificates): Promise<number> {
     const listening = await adoptReservation(
       reservation,
-      () => tls.listener(createTlsServer(tls.serverOptions(), (socket) => this.accept(socket, certificateUser(socket))), 'AMQP over TLS', (line) => this.logger.warn(line)),
+      () =>
+        tls.listener(
+          createTlsServer(tls.serverOptions(), (socket) => this.accept(socket, certificateUser(socket))),
+          'AMQP over TLS',
+          (line) => this.logger.warn(line),
+        ),
       (l) => this.logger.error(l),
     );
     this.servers.push(...listening.servers);
@@ -74,7 +83,7 @@ export class AmqpServer {
   /** stop accepting, close every connection with 320 CONNECTION_FORCED, wait for sockets to go */
   async close(): Promise<void> {
     for (const s of this.servers) s.close();
-    for (const c of this.connections) c.forceClose('broker forced connection closure with reason \'shutdown\'');
+    for (const c of this.connections) c.forceClose("broker forced connection closure with reason 'shutdown'");
     const deadline = Date.now() + 2000;
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     for (const c of this.connections) c.socket.destroy();

@@ -43,7 +43,11 @@ test('unsigned varints: 7 bits a byte, low group first, at most 32 bits', () => 
   ];
   for (const [n, bytes] of cases) {
     assert.equal(sizeUvarint(n), bytes.length / 2, `size of ${n}`);
-    assert.deepStrictEqual(written(bytes.length / 2, (w) => w.uvarint(n)), hex(bytes), `write ${n}`);
+    assert.deepStrictEqual(
+      written(bytes.length / 2, (w) => w.uvarint(n)),
+      hex(bytes),
+      `write ${n}`,
+    );
     assert.equal(reader(bytes).uvarint(), n, `read ${n}`);
   }
   assert.throws(() => reader('ffffffff1f').uvarint(), KafkaCodecError); // 33 bits
@@ -63,7 +67,10 @@ test('zigzag varints and varlongs', () => {
   ];
   for (const [n, bytes] of ints) {
     assert.equal(sizeVarint(n), bytes.length / 2);
-    assert.deepStrictEqual(written(bytes.length / 2, (w) => w.varint(n)), hex(bytes));
+    assert.deepStrictEqual(
+      written(bytes.length / 2, (w) => w.varint(n)),
+      hex(bytes),
+    );
     assert.equal(reader(bytes).varint(), n);
   }
   const longs: [bigint, string][] = [
@@ -75,7 +82,10 @@ test('zigzag varints and varlongs', () => {
   ];
   for (const [n, bytes] of longs) {
     assert.equal(sizeVarlong(n), bytes.length / 2);
-    assert.deepStrictEqual(written(bytes.length / 2, (w) => w.varlong(n)), hex(bytes));
+    assert.deepStrictEqual(
+      written(bytes.length / 2, (w) => w.varlong(n)),
+      hex(bytes),
+    );
     assert.equal(reader(bytes).varlong(), n);
   }
   assert.throws(() => reader('ffffffffffffffffff03').varlong(), KafkaCodecError);
@@ -88,9 +98,18 @@ test('strings: int16 or compact lengths, null as -1 or 0, UTF-8 bytes counted', 
   assert.equal(reader('04 616263').compactString(), 'abc');
   assert.equal(reader('00').compactNullableString(), null);
   assert.equal(reader('0000').string(), '');
-  assert.deepStrictEqual(written(sizeString('é', false), (w) => w.string('é')), hex('0002 c3a9'));
-  assert.deepStrictEqual(written(sizeString('é', true), (w) => w.compactString('é')), hex('03 c3a9'));
-  assert.deepStrictEqual(written(sizeString(null, true), (w) => w.compactNullableString(null)), hex('00'));
+  assert.deepStrictEqual(
+    written(sizeString('é', false), (w) => w.string('é')),
+    hex('0002 c3a9'),
+  );
+  assert.deepStrictEqual(
+    written(sizeString('é', true), (w) => w.compactString('é')),
+    hex('03 c3a9'),
+  );
+  assert.deepStrictEqual(
+    written(sizeString(null, true), (w) => w.compactNullableString(null)),
+    hex('00'),
+  );
   assert.throws(() => reader('ffff').string(), /non-nullable/);
   assert.throws(() => reader('00').compactString(), /non-nullable/);
   assert.throws(() => reader('fffe').nullableString(), /invalid string length -2/);

@@ -79,9 +79,7 @@ export class KafkaReader {
   /** Throws unless `n` more bytes are available. */
   need(n: number, what: string): void {
     if (n > this.end - this.offset) {
-      throw new KafkaCodecError(
-        `truncated ${what} at offset ${this.offset}: needs ${n} bytes, ${this.end - this.offset} left`,
-      );
+      throw new KafkaCodecError(`truncated ${what} at offset ${this.offset}: needs ${n} bytes, ${this.end - this.offset} left`);
     }
   }
 
@@ -418,9 +416,7 @@ export class KafkaWriter {
 
   protected room(n: number, what: string): void {
     if (n > this.buffer.length - this.offset) {
-      throw new KafkaCodecError(
-        `writer overflow writing ${what} at offset ${this.offset} of ${this.buffer.length}: the size was under-counted`,
-      );
+      throw new KafkaCodecError(`writer overflow writing ${what} at offset ${this.offset} of ${this.buffer.length}: the size was under-counted`);
     }
   }
 

@@ -47,7 +47,16 @@ import type { Logger } from '../../log/logger.js';
 import { KafkaCodecError } from './codec.js';
 import { sourceOf, type FramePiece } from './codec.js';
 import { decodeRequest, encodeResponse, encodeResponseFrame, FRAME_SIZE_BYTES, UnsupportedKafkaRequestError, type DecodedRequest } from './envelope.js';
-import { API_VERSIONS_API, FETCH_API, PRODUCE_API, SASL_AUTHENTICATE_API, SASL_HANDSHAKE_API, type FetchResponse, type SaslAuthenticateResponse, type SaslHandshakeResponse } from './generated/messages.js';
+import {
+  API_VERSIONS_API,
+  FETCH_API,
+  PRODUCE_API,
+  SASL_AUTHENTICATE_API,
+  SASL_HANDSHAKE_API,
+  type FetchResponse,
+  type SaslAuthenticateResponse,
+  type SaslHandshakeResponse,
+} from './generated/messages.js';
 import type { UserConfig } from '../../config/config.js';
 import { NO_ACCESS, type AccessKind, type ResourceAccess } from '../../core/users.js';
 import { isLoopbackAddress } from '../../util/net.js';
@@ -238,7 +247,8 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
     if (principal !== null) {
       const user = context.users.identity(principal);
       if (user !== undefined && !(user.loopbackOnly && !this.fromLoopback)) this.authenticatedAs(user, 'SSL');
-      else this.fail(`the TLS client certificate's CN '${principal}' ${user === undefined ? 'names no user' : 'is a user that may only connect from loopback'}`);
+      else
+        this.fail(`the TLS client certificate's CN '${principal}' ${user === undefined ? 'names no user' : 'is a user that may only connect from loopback'}`);
     }
   }
 
@@ -336,7 +346,12 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
     const sasl = this.sasl;
     if (sasl === null || this.rawSasl) {
       this.endAfterAnswer('SaslAuthenticate without a SaslHandshake v1 before it (ILLEGAL_SASL_STATE)');
-      return { errorCode: KafkaProtocolState.ILLEGAL_SASL_STATE, errorMessage: 'SaslAuthenticate before SaslHandshake', authBytes: NO_BYTES, sessionLifetimeMs: 0n };
+      return {
+        errorCode: KafkaProtocolState.ILLEGAL_SASL_STATE,
+        errorMessage: 'SaslAuthenticate before SaslHandshake',
+        authBytes: NO_BYTES,
+        sessionLifetimeMs: 0n,
+      };
     }
     if (sasl.decides && this.context.logins !== undefined) {
       // the deciding token goes through the login guard: logged per source, answered late for a source
@@ -351,7 +366,9 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
           },
           () => {
             this.cancelLogin = null;
-            resolve(this.saslAnswer(sasl, step ?? { kind: 'failed', reason: 'another login from the same address is waiting', user: sasl.claimedUser(token) }, false));
+            resolve(
+              this.saslAnswer(sasl, step ?? { kind: 'failed', reason: 'another login from the same address is waiting', user: sasl.claimedUser(token) }, false),
+            );
           },
         );
       });
@@ -497,7 +514,8 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
       const recv = this.recv;
       const size = recv.readInt32BE(this.recvStart);
       // before authentication, frames are bounded as Kafka bounds them (unless this may be the loopback guest)
-      const maxRequestBytes = this.user === null && !this.mayBeGuest() ? Math.min(MAX_UNAUTHENTICATED_FRAME_BYTES, this.context.requestMaxBytes) : this.context.requestMaxBytes;
+      const maxRequestBytes =
+        this.user === null && !this.mayBeGuest() ? Math.min(MAX_UNAUTHENTICATED_FRAME_BYTES, this.context.requestMaxBytes) : this.context.requestMaxBytes;
       if (size < 0 || size > maxRequestBytes) {
         this.fail(`request size ${size} outside 0..${maxRequestBytes} (${this.user === null ? 'before authentication' : '--kafka-socket-request-max-bytes'})`);
         return;
@@ -570,7 +588,9 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
     const { apiKey, apiVersion } = request;
     if (this.user === null && apiKey !== API_VERSIONS_API.apiKey && apiKey !== SASL_HANDSHAKE_API.apiKey && apiKey !== SASL_AUTHENTICATE_API.apiKey) {
       if (!this.mayBeGuest()) {
-        const why = this.saslStarted ? 'before SASL authentication completed' : 'without SASL authentication, from an address other than loopback (or user guest is gone)';
+        const why = this.saslStarted
+          ? 'before SASL authentication completed'
+          : 'without SASL authentication, from an address other than loopback (or user guest is gone)';
         return this.fail(`API ${apiKey} v${apiVersion} request ${why} (ILLEGAL_SASL_STATE)`);
       }
       this.authenticatedAs(this.context.users.identity(GUEST)!, '');
@@ -755,7 +775,9 @@ export class KafkaConnection implements KafkaSession, ClientConnection, StalledS
   /** Its chunk has waited `heldMs` in the socket while another connection waits for one (stalled-senders.ts). */
   closeStalled(heldMs: number): void {
     if (this.closed) return;
-    this.logger.warn(`kafka connection ${this.name}: closed: it has not read its Fetch answer for ${Math.round(heldMs)} ms while other connections wait for answer memory`);
+    this.logger.warn(
+      `kafka connection ${this.name}: closed: it has not read its Fetch answer for ${Math.round(heldMs)} ms while other connections wait for answer memory`,
+    );
     this.closed = true;
     this.socket.destroy();
     this.released();

@@ -140,8 +140,7 @@ test('an unknown api key is a typed error carrying the correlation id', () => {
   const frame = hex('0004 0001 0000002a 0000');
   assert.throws(
     () => decodeRequest(frame),
-    (e: unknown) =>
-      e instanceof UnsupportedKafkaRequestError && e.reason === 'unknown-api-key' && e.apiKey === 4 && e.correlationId === 42,
+    (e: unknown) => e instanceof UnsupportedKafkaRequestError && e.reason === 'unknown-api-key' && e.apiKey === 4 && e.correlationId === 42,
   );
 });
 

@@ -141,7 +141,14 @@ function withContext(e: unknown, what: string): unknown {
 const GATHER_THRESHOLD_BYTES = 16 * 1024;
 
 /** Writes a whole response frame (size prefix, header, body) of `size` body+header bytes into `w`. */
-function writeResponse<K extends ServedApiKey>(w: KafkaWriter, size: number, apiKey: K, apiVersion: number, correlationId: number, body: KafkaResponses[K]): void {
+function writeResponse<K extends ServedApiKey>(
+  w: KafkaWriter,
+  size: number,
+  apiKey: K,
+  apiVersion: number,
+  correlationId: number,
+  body: KafkaResponses[K],
+): void {
   w.int32(size);
   encodeResponseHeader(w, responseHeaderVersion(apiKey, apiVersion), { correlationId });
   RESPONSE_ENCODERS[apiKey].encode(w, apiVersion, body);
@@ -208,11 +215,7 @@ export function encodeRequest<K extends ServedApiKey>(
  * Decodes a response frame (the bytes after the size prefix), as a client would: for tests and tools. A
  * response does not name its api key or version; the caller knows them from the request it sent.
  */
-export function decodeResponse<K extends ServedApiKey>(
-  apiKey: K,
-  apiVersion: number,
-  frame: Buffer,
-): { correlationId: number; body: KafkaResponses[K] } {
+export function decodeResponse<K extends ServedApiKey>(apiKey: K, apiVersion: number, frame: Buffer): { correlationId: number; body: KafkaResponses[K] } {
   const r = new KafkaReader(frame);
   const api = servedApi(apiKey);
   try {

@@ -144,7 +144,10 @@ test('the per-API version constants come from the specs', () => {
   assert.equal(messages.kafkaApi(3)?.name, 'Metadata');
   assert.equal(messages.kafkaApi(4), undefined);
   const keys = messages.KAFKA_APIS.map((a) => a.apiKey);
-  assert.deepStrictEqual(keys, [...keys].sort((a, b) => a - b));
+  assert.deepStrictEqual(
+    keys,
+    [...keys].sort((a, b) => a - b),
+  );
   for (const api of messages.KAFKA_APIS) {
     assert.equal(typeof messages.REQUEST_DECODERS[api.apiKey as messages.ServedApiKey], 'function');
     assert.equal(typeof messages.RESPONSE_ENCODERS[api.apiKey as messages.ServedApiKey].encode, 'function');

@@ -113,13 +113,20 @@ export class SaslExchange {
     const second = first < 0 ? -1 : text.indexOf(',', first + 1);
     if (second < 0) return this.fail('a malformed SCRAM client-first message');
     const flag = text.slice(0, first);
-    if (flag !== 'n' && flag !== 'y') return this.fail(flag.startsWith('p=') ? 'SCRAM channel binding, which is not offered' : 'a malformed SCRAM client-first message');
+    if (flag !== 'n' && flag !== 'y')
+      return this.fail(flag.startsWith('p=') ? 'SCRAM channel binding, which is not offered' : 'a malformed SCRAM client-first message');
     const authzid = text.slice(first + 1, second);
     this.gs2Header = text.slice(0, second + 1);
     this.clientFirstBare = text.slice(second + 1);
     const attrs = scramAttributes(this.clientFirstBare);
     if (attrs === null || attrs[0]?.[0] !== 'n' || attrs[1]?.[0] !== 'r') return this.fail('a malformed SCRAM client-first message');
-    if (attrs.length > 2) return this.fail(`SCRAM extensions (${attrs.slice(2).map((a) => a[0]).join(',')}), which are not supported`);
+    if (attrs.length > 2)
+      return this.fail(
+        `SCRAM extensions (${attrs
+          .slice(2)
+          .map((a) => a[0])
+          .join(',')}), which are not supported`,
+      );
     const user = scramName(attrs[0][1]);
     if (user === null) return this.fail('a malformed SCRAM user name');
     this.user = user;
@@ -147,7 +154,8 @@ export class SaslExchange {
     const withoutProof = text.slice(0, proofAt);
     const attrs = scramAttributes(withoutProof);
     if (attrs === null || attrs.length !== 2 || attrs[0]![0] !== 'c' || attrs[1]![0] !== 'r') return this.fail('a malformed SCRAM client-final message');
-    if (attrs[0]![1] !== Buffer.from(this.gs2Header, 'utf8').toString('base64')) return this.fail('a SCRAM channel-binding attribute that differs from the client-first message');
+    if (attrs[0]![1] !== Buffer.from(this.gs2Header, 'utf8').toString('base64'))
+      return this.fail('a SCRAM channel-binding attribute that differs from the client-first message');
     // Kafka's check (ScramSaslServer): the nonce ends with the one the server sent. librdkafka sends its own
     // nonce in front of the whole server nonce again, which Kafka accepts, so must this
     if (!attrs[1]![1].endsWith(this.nonce)) return this.fail('a SCRAM nonce that is not the one the server sent');

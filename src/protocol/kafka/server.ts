@@ -118,7 +118,11 @@ export class KafkaServer {
 
   /** serve the addresses reserved for Kafka (see util/listen.ts) */
   async listen(reservation: ListenerReservation): Promise<number> {
-    const listening = await adoptReservation(reservation, () => createServer((socket) => this.accept(socket, this.context, this.readBuffer, null)), (l) => this.logger.error(l));
+    const listening = await adoptReservation(
+      reservation,
+      () => createServer((socket) => this.accept(socket, this.context, this.readBuffer, null)),
+      (l) => this.logger.error(l),
+    );
     this.servers.push(...listening.servers);
     this.port = listening.port;
     this.setAdvertisedHost(listening.hosts);
@@ -129,7 +133,12 @@ export class KafkaServer {
   async listenTls(reservation: ListenerReservation, tls: TlsCertificates): Promise<number> {
     const listening = await adoptReservation(
       reservation,
-      () => tls.listener(createTlsServer(tls.serverOptions(), (socket) => this.accept(socket, this.tlsContext, this.readBuffer, certificateUser(socket))), 'Kafka over TLS', (line) => this.logger.warn(line)),
+      () =>
+        tls.listener(
+          createTlsServer(tls.serverOptions(), (socket) => this.accept(socket, this.tlsContext, this.readBuffer, certificateUser(socket))),
+          'Kafka over TLS',
+          (line) => this.logger.warn(line),
+        ),
       (l) => this.logger.error(l),
     );
     this.servers.push(...listening.servers);

@@ -12,7 +12,16 @@
  * key, or an expired tombstone), never the newest batch, and never rewrites a batch that keeps some of its
  * records (the file engine re-wraps those). Offsets never move; logStartOffset moves only with retention.
  */
-import { BASE_OFFSET_AT, PARTITION_LEADER_EPOCH_AT, batchSizeAt, lastOffsetDeltaAt, maxTimestampAt, validateBatches, RECORD_COUNT_AT, ATTRIBUTES_AT } from '../../format/kafka/record-batch.js';
+import {
+  BASE_OFFSET_AT,
+  PARTITION_LEADER_EPOCH_AT,
+  batchSizeAt,
+  lastOffsetDeltaAt,
+  maxTimestampAt,
+  validateBatches,
+  RECORD_COUNT_AT,
+  ATTRIBUTES_AT,
+} from '../../format/kafka/record-batch.js';
 import { CONTROL_FLAG } from '../../format/kafka/records.js';
 import { CorruptBatchError } from '../../format/kafka/errors.js';
 import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, RecordWalk } from '../../format/kafka/record-walk.js';
@@ -125,14 +134,14 @@ export class MemoryLogStore implements LogStore {
     const data = this.data;
     const baseOffset = data.nextOffset;
     let end = baseOffset;
-    for (let at = 0; at < batches.length; ) {
+    for (let at = 0; at < batches.length;) {
       const size = batchSizeAt(batches, at);
       end += BigInt(lastOffsetDeltaAt(batches, at)) + 1n;
       at += size;
     }
     if (end - 1n > MAX_OFFSET) throw new RangeError(`partition ${this.name}: offsets exhausted`);
     let offset = baseOffset;
-    for (let at = 0; at < batches.length; ) {
+    for (let at = 0; at < batches.length;) {
       const size = batchSizeAt(batches, at);
       const bytes = Buffer.allocUnsafe(size);
       batches.copy(bytes, 0, at, at + size);

@@ -129,7 +129,7 @@ export function writeSplitSegment(fd: number, dir: string, position: number, siz
     writeFully(out, encodeSegmentHeader(baseOffset), PARTITION_SEGMENT_HEADER_BYTES, 0);
     const block = Buffer.allocUnsafe(Math.min(RESYNC_WINDOW_BYTES, size - position));
     let written = PARTITION_SEGMENT_HEADER_BYTES;
-    for (let at = position; at < size; ) {
+    for (let at = position; at < size;) {
       const length = Math.min(block.length, size - at);
       readFully(fd, block, length, at);
       writeFully(out, block, length, written);

@@ -49,7 +49,12 @@ const text = (bytes: Buffer | null): string | null => (bytes === null ? null : b
 const bytesOf = (value: string | null): Buffer | null => (value === null ? null : Buffer.from(value));
 
 /** Appends one batch of [key, value] pairs at `timestamp`; returns them with their offsets. */
-function produce(log: PartitionLog, pairs: Array<[string | null, string | null]>, timestamp: number, compression: CompressionCodec = CompressionCodec.None): Seen[] {
+function produce(
+  log: PartitionLog,
+  pairs: Array<[string | null, string | null]>,
+  timestamp: number,
+  compression: CompressionCodec = CompressionCodec.None,
+): Seen[] {
   const batch = encodeBatch({
     compression,
     baseTimestamp: timestamp,
@@ -98,10 +103,7 @@ function latestOnly(produced: Seen[], activeBase: bigint, tombstonesGone = false
   const latest = new Map<string, bigint>();
   for (const record of produced) if (record.key !== null) latest.set(record.key, record.offset);
   return produced.filter(
-    (record) =>
-      record.offset >= activeBase ||
-      record.key === null ||
-      (latest.get(record.key) === record.offset && !(tombstonesGone && record.value === null)),
+    (record) => record.offset >= activeBase || record.key === null || (latest.get(record.key) === record.offset && !(tombstonesGone && record.value === null)),
   );
 }
 
@@ -110,7 +112,7 @@ function produceRounds(log: PartitionLog, rounds: number, keys: number, compress
   const produced: Seen[] = [];
   let n = 0;
   for (let round = 0; round < rounds; round++) {
-    for (let k = 0; k < keys; ) {
+    for (let k = 0; k < keys;) {
       const size = Math.min(1 + (n % 3), keys - k);
       const pairs: Array<[string | null, string | null]> = [];
       for (let i = 0; i < size; i++, k++) pairs.push([`k${k}`, `value ${round} of k${k}, ${'x'.repeat((n * 7) % 40)}`]);
@@ -125,7 +127,17 @@ test('compaction keeps the latest value of every key across segments and leaves 
   const dir = temporaryDir();
   const log = openLog(dir);
   const produced = produceRounds(log, 6, 12);
-  produced.push(...produce(log, [[null, 'keyless 1'], ['k3', 'newest k3'], [null, 'keyless 2']], T0 + 99_000));
+  produced.push(
+    ...produce(
+      log,
+      [
+        [null, 'keyless 1'],
+        ['k3', 'newest k3'],
+        [null, 'keyless 2'],
+      ],
+      T0 + 99_000,
+    ),
+  );
   produced.push(...produceRounds(log, 1, 4));
   assert.ok(log.segmentCount > 4, `${log.segmentCount} segments`);
   const before = log.sizeBytes;
@@ -168,7 +180,16 @@ test('a pass in steps serves appends, rolls and retention between steps, and cle
     }
     stepCount++;
     // between steps: new values for old keys, enough to roll segments
-    during.push(...produce(log, [[`k${n % 12}`, `during ${n}`], [`k${(n + 5) % 12}`, `during ${n} too`]], T0 + 100_000 + n));
+    during.push(
+      ...produce(
+        log,
+        [
+          [`k${n % 12}`, `during ${n}`],
+          [`k${(n + 5) % 12}`, `during ${n} too`],
+        ],
+        T0 + 100_000 + n,
+      ),
+    );
     n++;
   }
   assert.ok(stepCount > 5, `${stepCount} steps: one per segment read, one per segment cleaned`);
@@ -204,7 +225,10 @@ test('a pass in steps skips segments retention deleted meanwhile, and ends quiet
   let next = steps.next();
   while (next.done !== true) next = steps.next();
   const start = log.logStartOffset;
-  assert.deepEqual(recordsOf(log), latestOnly(produced, log.activeBaseOffset).filter((r) => r.offset >= start));
+  assert.deepEqual(
+    recordsOf(log),
+    latestOnly(produced, log.activeBaseOffset).filter((r) => r.offset >= start),
+  );
   // a second pass, closed after its first step: the next step ends it without touching the closed log
   produceRounds(log, 2, 12);
   const closing = log.compactionSteps(T0 + 300_000, { deleteRetentionMs: HOUR });
@@ -249,7 +273,12 @@ test('a pass stopped in the middle of cleaning a segment (return(), close, or re
       const start = reopened.logStartOffset;
       const records = recordsOf(reopened);
       // every latest record of its key from the log start on is still there
-      for (const r of latestOnly(produced, reopened.activeBaseOffset)) if (r.offset >= start) assert.ok(records.some((x) => x.offset === r.offset), `${stop}: offset ${r.offset}`);
+      for (const r of latestOnly(produced, reopened.activeBaseOffset))
+        if (r.offset >= start)
+          assert.ok(
+            records.some((x) => x.offset === r.offset),
+            `${stop}: offset ${r.offset}`,
+          );
     }
     reopened.close();
     assert.deepEqual(leftovers(dir), [], stop);
@@ -259,8 +288,24 @@ test('a pass stopped in the middle of cleaning a segment (return(), close, or re
 test('kept records keep their offsets; a rewritten batch keeps its baseOffset, lastOffsetDelta and producer fields', () => {
   const dir = temporaryDir();
   const log = openLog(dir);
-  const first = produce(log, [['a', '1'], ['b', '1'], ['c', '1'], ['d', '1']], T0);
-  produce(log, [['b', '2'], ['d', '2']], T0 + 10);
+  const first = produce(
+    log,
+    [
+      ['a', '1'],
+      ['b', '1'],
+      ['c', '1'],
+      ['d', '1'],
+    ],
+    T0,
+  );
+  produce(
+    log,
+    [
+      ['b', '2'],
+      ['d', '2'],
+    ],
+    T0 + 10,
+  );
   produceRounds(log, 3, 10); // fills and seals the first segment
   const original = batchesOf(log)[0]!;
   log.compact(T0, { deleteRetentionMs: HOUR });
@@ -308,18 +353,32 @@ test('a read at a removed offset returns the next batch that exists, inside a se
 test('a tombstone is kept while its segment is younger than deleteRetentionMs, then removed', () => {
   const dir = temporaryDir();
   const log = openLog(dir);
-  const produced = produce(log, [['gone', 'old value'], ['stays', 'v']], T0);
+  const produced = produce(
+    log,
+    [
+      ['gone', 'old value'],
+      ['stays', 'v'],
+    ],
+    T0,
+  );
   produced.push(...produce(log, [['gone', null]], T0 + 1000));
   produced.push(...produceRounds(log, 3, 10));
   const activeBase = log.activeBaseOffset;
   const young = log.compact(T0 + 1000 + HOUR, { deleteRetentionMs: HOUR });
   assert.equal(young.tombstonesRemoved, 0);
   const tombstone = recordsOf(log).filter((r) => r.key === 'gone');
-  assert.deepEqual(tombstone.map((r) => r.value), [null], 'the old value went, the tombstone stays');
+  assert.deepEqual(
+    tombstone.map((r) => r.value),
+    [null],
+    'the old value went, the tombstone stays',
+  );
   assert.deepEqual(recordsOf(log), latestOnly(produced, activeBase));
   const old = log.compact(T0 + 60_000 + HOUR + 1, { deleteRetentionMs: HOUR });
   assert.equal(old.tombstonesRemoved, 1);
-  assert.deepEqual(recordsOf(log).filter((r) => r.key === 'gone'), []);
+  assert.deepEqual(
+    recordsOf(log).filter((r) => r.key === 'gone'),
+    [],
+  );
   assert.deepEqual(recordsOf(log), latestOnly(produced, activeBase, true));
   assert.ok(recordsOf(log).some((r) => r.key === 'stays'));
   log.close();
@@ -432,8 +491,14 @@ test('a crash leftover .cleaned file (never committed) is deleted at open; the o
   fs.writeFileSync(path.join(crashed, torn + CLEANED_FILE_SUFFIX), fs.readFileSync(path.join(pair.compacted, torn)).subarray(0, 100));
   const lines: string[] = [];
   const log = openLog(crashed, {}, lines);
-  assert.ok(lines.some((line) => line.includes('uncommitted compaction rewrite')), lines.join('\n'));
-  assert.deepEqual(fs.readdirSync(crashed).filter((n) => n.endsWith(CLEANED_FILE_SUFFIX)), []);
+  assert.ok(
+    lines.some((line) => line.includes('uncommitted compaction rewrite')),
+    lines.join('\n'),
+  );
+  assert.deepEqual(
+    fs.readdirSync(crashed).filter((n) => n.endsWith(CLEANED_FILE_SUFFIX)),
+    [],
+  );
   assert.deepEqual(recordsOf(log), pair.before);
   log.compact(T0, { deleteRetentionMs: HOUR });
   assert.deepEqual(recordsOf(log), pair.after, 'and compaction runs again from scratch');
@@ -443,18 +508,27 @@ test('a crash leftover .cleaned file (never committed) is deleted at open; the o
 test('a committed swap interrupted at any step is finished at open and never loses a kept record', () => {
   const pair = compactedPair();
   const steps: Array<[string, (dir: string, name: string) => void]> = [
-    ['swap file written, old index files still there', (dir, name) => {
-      fs.copyFileSync(path.join(pair.compacted, name), path.join(dir, name + SWAP_FILE_SUFFIX));
-    }],
-    ['swap file written, .index removed, .timeindex not yet', (dir, name) => {
-      fs.copyFileSync(path.join(pair.compacted, name), path.join(dir, name + SWAP_FILE_SUFFIX));
-      fs.rmSync(path.join(dir, name.replace(/\.log$/, '.index')));
-    }],
-    ['renamed over the .log, index files not yet rewritten', (dir, name) => {
-      fs.copyFileSync(path.join(pair.compacted, name), path.join(dir, name));
-      fs.rmSync(path.join(dir, name.replace(/\.log$/, '.index')));
-      fs.rmSync(path.join(dir, name.replace(/\.log$/, '.timeindex')));
-    }],
+    [
+      'swap file written, old index files still there',
+      (dir, name) => {
+        fs.copyFileSync(path.join(pair.compacted, name), path.join(dir, name + SWAP_FILE_SUFFIX));
+      },
+    ],
+    [
+      'swap file written, .index removed, .timeindex not yet',
+      (dir, name) => {
+        fs.copyFileSync(path.join(pair.compacted, name), path.join(dir, name + SWAP_FILE_SUFFIX));
+        fs.rmSync(path.join(dir, name.replace(/\.log$/, '.index')));
+      },
+    ],
+    [
+      'renamed over the .log, index files not yet rewritten',
+      (dir, name) => {
+        fs.copyFileSync(path.join(pair.compacted, name), path.join(dir, name));
+        fs.rmSync(path.join(dir, name.replace(/\.log$/, '.index')));
+        fs.rmSync(path.join(dir, name.replace(/\.log$/, '.timeindex')));
+      },
+    ],
   ];
   for (const [step, crash] of steps) {
     const crashed = copyDir(pair.original);
@@ -471,9 +545,17 @@ test('a committed swap interrupted at any step is finished at open and never los
     crash(crashed, interrupted);
     const lines: string[] = [];
     const log = openLog(crashed, {}, lines);
-    assert.deepEqual(fs.readdirSync(crashed).filter((n) => n.endsWith(SWAP_FILE_SUFFIX)), [], step);
+    assert.deepEqual(
+      fs.readdirSync(crashed).filter((n) => n.endsWith(SWAP_FILE_SUFFIX)),
+      [],
+      step,
+    );
     const records = recordsOf(log);
-    for (const kept of pair.after) assert.ok(records.some((r) => r.offset === kept.offset && r.value === kept.value), `${step}: offset ${kept.offset}`);
+    for (const kept of pair.after)
+      assert.ok(
+        records.some((r) => r.offset === kept.offset && r.value === kept.value),
+        `${step}: offset ${kept.offset}`,
+      );
     log.compact(T0, { deleteRetentionMs: HOUR });
     assert.deepEqual(recordsOf(log), pair.after, `${step}: compaction completes`);
     log.close();
@@ -513,7 +595,13 @@ test('batches whose records do not decode are kept as they are, and the rest sti
   const opaque = encodeOpaqueBatch({ id: 7, recordCount: 2, recordBytes: 40 });
   const { baseOffset } = log.append(opaque, T0);
   // a batch with a timestamp no clock gives (2^62 ms) that loses one of its records: kept whole
-  const farFuture = encodeBatch({ baseTimestamp: 2 ** 62, records: [{ key: Buffer.from('k0'), value: null }, { key: Buffer.from('far'), value: Buffer.from('x') }] });
+  const farFuture = encodeBatch({
+    baseTimestamp: 2 ** 62,
+    records: [
+      { key: Buffer.from('k0'), value: null },
+      { key: Buffer.from('far'), value: Buffer.from('x') },
+    ],
+  });
   const { baseOffset: farOffset } = log.append(farFuture, T0);
   const produced = produceRounds(log, 5, 8);
   const activeBase = log.activeBaseOffset;
@@ -522,7 +610,10 @@ test('batches whose records do not decode are kept as they are, and the rest sti
   const stored = batchesOf(log);
   assert.deepEqual(stored[0], asStored(opaque, baseOffset), 'byte for byte as appended');
   assert.deepEqual(stored[1], asStored(farFuture, farOffset, 0));
-  assert.deepEqual(stored.slice(2).flatMap((batch) => decodeBatchRecords(batch).map((r) => text(r.value))), latestOnly(produced, activeBase).map((r) => r.value));
+  assert.deepEqual(
+    stored.slice(2).flatMap((batch) => decodeBatchRecords(batch).map((r) => text(r.value))),
+    latestOnly(produced, activeBase).map((r) => r.value),
+  );
   log.close();
 });
 
@@ -566,9 +657,20 @@ test('random appends, compactions and reopenings always leave exactly the latest
       const expected = latestOnly(produced, compactedBefore);
       const got = recordsOf(log);
       // everything cleaned so far obeys the rule; records after the last pass are all still there
-      for (const record of expected) assert.ok(got.some((r) => r.offset === record.offset && r.value === record.value), `step ${step}: ${record.offset} kept`);
-      for (const record of got) assert.ok(produced.some((r) => r.offset === record.offset && r.value === record.value && r.key === record.key), `step ${step}: ${record.offset} was produced`);
-      assert.ok(got.every((r, i) => i === 0 || r.offset > got[i - 1]!.offset), 'offsets only grow');
+      for (const record of expected)
+        assert.ok(
+          got.some((r) => r.offset === record.offset && r.value === record.value),
+          `step ${step}: ${record.offset} kept`,
+        );
+      for (const record of got)
+        assert.ok(
+          produced.some((r) => r.offset === record.offset && r.value === record.value && r.key === record.key),
+          `step ${step}: ${record.offset} was produced`,
+        );
+      assert.ok(
+        got.every((r, i) => i === 0 || r.offset > got[i - 1]!.offset),
+        'offsets only grow',
+      );
     } else if (action === 1) {
       log.close();
       log = openLog(dir, { segmentBytes: 1500 });

@@ -75,13 +75,7 @@ import {
   lastOffsetDeltaAt,
   maxTimestampAt,
 } from '../../format/kafka/record-batch.js';
-import {
-  COMPRESSION_CODEC_MASK,
-  CONTROL_FLAG,
-  TIMESTAMP_TYPE_LOG_APPEND_TIME,
-  buildBatch,
-  type CompressionCodec,
-} from '../../format/kafka/records.js';
+import { COMPRESSION_CODEC_MASK, CONTROL_FLAG, TIMESTAMP_TYPE_LOG_APPEND_TIME, buildBatch, type CompressionCodec } from '../../format/kafka/records.js';
 import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, RecordWalk } from '../../format/kafka/record-walk.js';
 
 /** Kafka's delete.retention.ms default, one day: how long a tombstone outlives its segment's newest record. */
@@ -273,7 +267,14 @@ export function cleanBatch(batch: Buffer, keys: KeyOffsetMap, removeTombstones: 
  * A new batch of the `kept` records of `batch`, which lie at `ranges` ([start, end) pairs) of its records
  * area (header comment: which fields it keeps); null when it cannot be built exactly.
  */
-function rewrapKeptRecords(batch: Buffer, baseOffset: bigint, area: Buffer, ranges: readonly number[], kept: number, largestTimestampDelta: number): Buffer | null {
+function rewrapKeptRecords(
+  batch: Buffer,
+  baseOffset: bigint,
+  area: Buffer,
+  ranges: readonly number[],
+  kept: number,
+  largestTimestampDelta: number,
+): Buffer | null {
   const attributes = batch.readInt16BE(ATTRIBUTES_AT);
   const baseTimestamp = Number(batch.readBigInt64BE(BASE_TIMESTAMP_AT));
   let maxTimestamp = maxTimestampAt(batch, 0);
@@ -413,7 +414,7 @@ class CleanedFileWriter {
 
   /** Copies bytes [0, length) of another file. */
   copyFrom(sourceFd: number, length: number): void {
-    for (let at = 0; at < length; ) {
+    for (let at = 0; at < length;) {
       const count = Math.min(this.buffer.length - this.buffered, length - at);
       readFully(sourceFd, this.buffer.subarray(this.buffered), count, at);
       this.buffered += count;

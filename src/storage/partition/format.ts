@@ -208,11 +208,7 @@ function headerAndEntriesCrc(bytes: Buffer, crcAt: number, entriesAt: number): n
  * Decodes a segment's .index and .timeindex file contents. Returns the summary and the entries, or the
  * reason the pair cannot be trusted for `baseOffset`.
  */
-export function decodeIndexFiles(
-  offsetIndex: Buffer,
-  timeIndex: Buffer,
-  baseOffset: bigint,
-): { summary: SegmentSummary; index: MemoryIndex } | string {
+export function decodeIndexFiles(offsetIndex: Buffer, timeIndex: Buffer, baseOffset: bigint): { summary: SegmentSummary; index: MemoryIndex } | string {
   if (offsetIndex.length < OFFSET_INDEX_HEADER_BYTES) return `.index is ${offsetIndex.length} bytes`;
   if (offsetIndex.readUInt32BE(0) !== OFFSET_INDEX_MAGIC) return '.index has a bad magic';
   if (offsetIndex.readUInt16BE(4) !== PARTITION_FORMAT_VERSION) return '.index has an unsupported version';

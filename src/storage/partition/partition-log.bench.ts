@@ -40,7 +40,9 @@ try {
   log.close();
   const appendMs = milliseconds(started);
   const bytes = log.sizeBytes;
-  console.log(`append: ${batches} batches of ${batchBytes} B, ${(bytes / 1e6).toFixed(0)} MB in ${appendMs.toFixed(0)} ms = ${(bytes / 1e6 / (appendMs / 1000)).toFixed(0)} MB/s (no fsync)`);
+  console.log(
+    `append: ${batches} batches of ${batchBytes} B, ${(bytes / 1e6).toFixed(0)} MB in ${appendMs.toFixed(0)} ms = ${(bytes / 1e6 / (appendMs / 1000)).toFixed(0)} MB/s (no fsync)`,
+  );
 
   started = process.hrtime.bigint();
   const trusted = PartitionLog.open(options);

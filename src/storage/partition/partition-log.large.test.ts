@@ -25,7 +25,9 @@ test('a fetch from an old offset of a 200 MB partition reads only about one inde
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postbox-partition-large-'));
   createdDirs.push(dir);
   // the CRC does not cover baseOffset, so the same few batches can be appended over and over
-  const templates = Array.from({ length: TEMPLATES }, (_, id) => encodeBatch({ id, recordCount: RECORDS_PER_BATCH, recordBytes: RECORD_BYTES, baseTimestamp: id }));
+  const templates = Array.from({ length: TEMPLATES }, (_, id) =>
+    encodeBatch({ id, recordCount: RECORDS_PER_BATCH, recordBytes: RECORD_BYTES, baseTimestamp: id }),
+  );
   const options = { dir, scheduler: new SyncScheduler('never'), logger: (line: string) => t.diagnostic(line) };
   const log = PartitionLog.open(options);
   let started = process.hrtime.bigint();

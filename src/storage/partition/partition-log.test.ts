@@ -45,7 +45,10 @@ function appendMany(log: PartitionLog, count: number, first = 0, spec: (id: numb
 }
 
 function segmentFiles(dir: string, suffix = '.log'): string[] {
-  return fs.readdirSync(dir).filter((name) => name.endsWith(suffix)).sort();
+  return fs
+    .readdirSync(dir)
+    .filter((name) => name.endsWith(suffix))
+    .sort();
 }
 
 /** Reads the whole log from its start, one read() after another. */
@@ -89,7 +92,10 @@ test('batches read back byte for byte, with broker-assigned offsets, across segm
     const first = splitBatches(log.read(a.baseOffset, 1))[0]!;
     assert.deepEqual(first, asStored(a.batch, a.baseOffset));
   }
-  assert.equal(log.sizeBytes, segmentFiles(dir).reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0));
+  assert.equal(
+    log.sizeBytes,
+    segmentFiles(dir).reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0),
+  );
   log.close();
 });
 
@@ -104,7 +110,10 @@ test('a multi-batch produce request gets contiguous offsets that respect each re
   assert.equal(result.logAppendTime, -1);
   assert.equal(log.highWatermark, 16n);
   const stored = splitBatches(log.read(3n, 1 << 20));
-  assert.deepEqual(stored.map((b) => b.readBigInt64BE(0)), [3n, 8n, 9n]);
+  assert.deepEqual(
+    stored.map((b) => b.readBigInt64BE(0)),
+    [3n, 8n, 9n],
+  );
   assert.deepEqual(stored.map(batchId), [2, 3, 4]);
   assert.deepEqual(stored[2], asStored(parts[2]!, 9n), 'a compressed batch is stored as received');
   log.close();
@@ -203,7 +212,10 @@ test('a read at the high watermark is empty; below the log start or above the hi
   appendMany(log, 5);
   assert.equal(log.read(log.highWatermark, 100).length, 0);
   assert.throws(() => log.read(log.highWatermark + 1n, 100), OffsetOutOfRangeError);
-  assert.throws(() => log.read(-1n, 100), (error: unknown) => error instanceof OffsetOutOfRangeError && error.code === 'OFFSET_OUT_OF_RANGE');
+  assert.throws(
+    () => log.read(-1n, 100),
+    (error: unknown) => error instanceof OffsetOutOfRangeError && error.code === 'OFFSET_OUT_OF_RANGE',
+  );
   log.close();
 });
 
@@ -405,7 +417,10 @@ test('a segment cut in the middle of a batch loses that batch only, with a log l
   const result = damageAndReopen((file, positions) => fs.truncateSync(file, positions[positions.length - 1]! + 30));
   const expected = result.appended.slice(0, -1);
   assertHolds(result.log, expected);
-  assert.ok(result.lines.some((line) => /dropped 30 byte\(s\)/.test(line)), result.lines.join('\n'));
+  assert.ok(
+    result.lines.some((line) => /dropped 30 byte\(s\)/.test(line)),
+    result.lines.join('\n'),
+  );
   const next = appendMany(result.log, 2, 500);
   assert.equal(next[0]!.baseOffset, result.appended[59]!.baseOffset, 'the lost offsets are assigned again');
   result.log.close();
@@ -421,7 +436,10 @@ test('a corrupt last batch (CRC) is dropped even when the index files look intac
     fs.writeFileSync(file, bytes);
   });
   assertHolds(result.log, result.appended.slice(0, -1));
-  assert.ok(result.lines.some((line) => line.includes('CRC mismatch')), result.lines.join('\n'));
+  assert.ok(
+    result.lines.some((line) => line.includes('CRC mismatch')),
+    result.lines.join('\n'),
+  );
   result.log.close();
 });
 
@@ -464,7 +482,10 @@ test('garbage and zero-filled tails are dropped', () => {
   for (const tail of [Buffer.from('not a batch, just noise'), Buffer.alloc(4096)]) {
     const result = damageAndReopen((file) => fs.appendFileSync(file, tail));
     assertHolds(result.log, result.appended);
-    assert.ok(result.lines.some((line) => line.includes(`dropped ${tail.length} byte(s)`)), result.lines.join('\n'));
+    assert.ok(
+      result.lines.some((line) => line.includes(`dropped ${tail.length} byte(s)`)),
+      result.lines.join('\n'),
+    );
     result.log.close();
   }
 });
@@ -484,8 +505,14 @@ test('a sealed segment cut inside its last batch is damage: that batch is set as
   assert.equal(reopened.segmentCount, logs.length);
   const cutBase = BigInt(path.basename(logs[3]!, '.log'));
   const lost = appended.findIndex((a) => a.baseOffset + BigInt(a.recordCount) === cutBase);
-  assertHolds(reopened, appended.filter((_, n) => n !== lost));
-  assert.ok(errors.some((line) => line.includes('DAMAGED') && line.includes('skipped 5 byte(s)')), errors.join('\n'));
+  assertHolds(
+    reopened,
+    appended.filter((_, n) => n !== lost),
+  );
+  assert.ok(
+    errors.some((line) => line.includes('DAMAGED') && line.includes('skipped 5 byte(s)')),
+    errors.join('\n'),
+  );
   assert.ok(fs.existsSync(`${torn}.damaged-${positions[positions.length - 1]!}`));
   reopened.close();
 });
@@ -500,7 +527,10 @@ test('an empty segment file left by a crash during a roll is removed, and the on
   fs.writeFileSync(empty, Buffer.alloc(0));
   const lines: string[] = [];
   const reopened = openLog(dir, { segmentBytes: 2048 }, lines);
-  assert.ok(lines.some((line) => line.includes('is empty')), lines.join('\n'));
+  assert.ok(
+    lines.some((line) => line.includes('is empty')),
+    lines.join('\n'),
+  );
   assert.equal(reopened.highWatermark, highWatermark);
   const more = appendMany(reopened, 5, 100);
   assertHolds(reopened, [...appended, ...more]);
@@ -519,7 +549,10 @@ test('a segment whose header is damaged but whose batches check out keeps them; 
   const errors: string[] = [];
   const reopened = openLog(dir, { segmentBytes: 2048, errorLogger: (line) => errors.push(line) });
   assertHolds(reopened, appended);
-  assert.ok(errors.some((line) => line.includes('DAMAGED header (header names base offset')), errors.join('\n'));
+  assert.ok(
+    errors.some((line) => line.includes('DAMAGED header (header names base offset')),
+    errors.join('\n'),
+  );
   assert.ok(fs.existsSync(`${damaged}.damaged-0`));
   reopened.close();
   const again = openLog(dir, { segmentBytes: 2048, errorLogger: (line) => errors.push(line) });
@@ -541,7 +574,10 @@ test('a segment with a bad header and no sound batch is moved aside; offsets nev
   const lines: string[] = [];
   const reopened = openLog(dir, { segmentBytes: 2048 }, lines);
   assert.ok(fs.existsSync(last + '.corrupt'));
-  assert.ok(lines.some((line) => line.includes('moved aside')), lines.join('\n'));
+  assert.ok(
+    lines.some((line) => line.includes('moved aside')),
+    lines.join('\n'),
+  );
   const lastBase = BigInt(path.basename(last, '.log'));
   assert.ok(reopened.highWatermark > lastBase && reopened.highWatermark <= highWatermark);
   reopened.append(encodeBatch({ id: 9 }), 0);

@@ -127,8 +127,7 @@ export class PartitionLog extends PartitionSegments implements LogStore {
         this.segments[index] = replacement;
       },
       // awaiting its fsync (fd still open) or its index files
-      awaitingIndexFiles: (segment) =>
-        segment.dataSyncPending || this.writer.sealedSyncing.includes(segment) || this.indexWritePending.includes(segment),
+      awaitingIndexFiles: (segment) => segment.dataSyncPending || this.writer.sealedSyncing.includes(segment) || this.indexWritePending.includes(segment),
       writeIndexFiles: (segment) => this.writeIndexFiles(segment),
       directoryFd: () => this.directoryFd(),
     };

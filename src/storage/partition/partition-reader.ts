@@ -18,7 +18,13 @@
 
 import { FdCache, FileSlice } from '../fd-cache.js';
 import { readFully } from '../files.js';
-import { OFFSET_INDEX_ENTRY_BYTES, OFFSET_INDEX_HEADER_BYTES, PARTITION_SEGMENT_HEADER_BYTES, TIME_INDEX_ENTRY_BYTES, TIME_INDEX_HEADER_BYTES } from './format.js';
+import {
+  OFFSET_INDEX_ENTRY_BYTES,
+  OFFSET_INDEX_HEADER_BYTES,
+  PARTITION_SEGMENT_HEADER_BYTES,
+  TIME_INDEX_ENTRY_BYTES,
+  TIME_INDEX_HEADER_BYTES,
+} from './format.js';
 import { BASE_OFFSET_AT, BATCH_HEADER_BYTES, BATCH_LENGTH_OVERHEAD, batchSizeAt, lastOffsetDeltaAt, maxTimestampAt } from '../../format/kafka/record-batch.js';
 import type { PartitionSegment } from './partition-segment.js';
 
@@ -216,7 +222,7 @@ export class PartitionReader {
         high = middle - 1;
       }
     }
-    for (let position = start; position < segment.flushedSize; ) {
+    for (let position = start; position < segment.flushedSize;) {
       const at = this.headerInBlock(segment, position);
       if (maxTimestampAt(this.scanBlock, at) >= timestamp) return this.scanBlock.readBigInt64BE(at + BASE_OFFSET_AT);
       position += batchSizeAt(this.scanBlock, at);

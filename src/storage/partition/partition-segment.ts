@@ -184,13 +184,13 @@ export function trustIndexFiles(segment: PartitionSegment, fd: number, size: num
  * them where it removed whole batches), so a baseOffset is checked only for going backwards.
  */
 export function scanSegmentFile(
-segment: PartitionSegment,
-fd: number,
-size: number,
-context: SegmentScanContext,
-totals: RecoveryTotals,
-recoveryBlock: { buffer: Buffer },
-tailMayBeTorn = true,
+  segment: PartitionSegment,
+  fd: number,
+  size: number,
+  context: SegmentScanContext,
+  totals: RecoveryTotals,
+  recoveryBlock: { buffer: Buffer },
+  tailMayBeTorn = true,
 ): void {
   if (recoveryBlock.buffer.length === 0) recoveryBlock.buffer = Buffer.allocUnsafe(RECOVERY_BLOCK_BYTES);
   let block = recoveryBlock.buffer;
@@ -288,7 +288,6 @@ tailMayBeTorn = true,
   segment.nextOffset = expected;
 }
 
-
 /**
  * Damage at `position` (not a torn tail): saves the damaged bytes to a side file; when a sound batch
  * follows (`resync`), copies everything from it into a new segment; then truncates this one at the damage.
@@ -311,7 +310,8 @@ function reportDamage(
   if (resync !== null) {
     const split = writeSplitSegment(fd, context.dir, resync.position, size, resync.baseOffset, context.syncEnabled);
     segment.splitBase = resync.baseOffset;
-    moved = `; the ${size - resync.position} byte(s) of batches after it (offsets from ${resync.baseOffset} on, unchanged) ` +
+    moved =
+      `; the ${size - resync.position} byte(s) of batches after it (offsets from ${resync.baseOffset} on, unchanged) ` +
       `moved to the new segment ${path.basename(split)}`;
   }
   fs.ftruncateSync(fd, position);

@@ -26,7 +26,7 @@ export function runCli(args: readonly string[]): Promise<CliResult> {
   for (const name of Object.keys(env)) if (name.startsWith('POSTBOX_')) delete env[name];
   return new Promise((resolve) => {
     execFile(process.execPath, [CLI_PATH, ...args], { encoding: 'utf8', env, timeout: CLI_GUARD_MS, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1;
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
       resolve({ code, stdout, stderr });
     });
   });
@@ -47,10 +47,15 @@ export function cliInTerminal(target: CliTarget, ...args: string[]): Promise<Cli
   const env: Record<string, string | undefined> = { ...process.env, TERM: 'dumb' };
   for (const name of Object.keys(env)) if (name.startsWith('POSTBOX_')) delete env[name];
   return new Promise((resolve) => {
-    execFile('script', ['--quiet', '--return', '--command', command, '/dev/null'], { encoding: 'utf8', env, timeout: CLI_GUARD_MS, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      'script',
+      ['--quiet', '--return', '--command', command, '/dev/null'],
+      { encoding: 'utf8', env, timeout: CLI_GUARD_MS, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 

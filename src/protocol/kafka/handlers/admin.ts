@@ -79,7 +79,8 @@ function assignmentProblem(context: KafkaContext, topic: CreatePartitionsTopic, 
     if (brokers.length !== 1) {
       return `Inconsistent replication factor between partitions, partition 0 has 1 while partition ${partition} has ${brokers.length}: this broker is the only one (node id ${nodeId}).`;
     }
-    if (brokers[0] !== nodeId) return `Unknown broker(s) in replica assignment: ${brokers[0]} for partition ${partition}; the only broker is node id ${nodeId}.`;
+    if (brokers[0] !== nodeId)
+      return `Unknown broker(s) in replica assignment: ${brokers[0]} for partition ${partition}; the only broker is node id ${nodeId}.`;
   }
   return null;
 }
@@ -114,7 +115,8 @@ const CREATE_PARTITIONS: KafkaHandler<typeof CREATE_PARTITIONS_API.apiKey> = {
           ? failure(Errors.ACCESS_REFUSED, `Authorization failed: no configure permission on topic '${t.name}'.`)
           : createPartitions(context, t, request.validateOnly, budget);
       // THROTTLING_QUOTA_EXCEEDED exists from CreatePartitions v3 (KIP-599); older clients get POLICY_VIOLATION
-      if (outcome.errorCode === Errors.THROTTLING_QUOTA_EXCEEDED.kafka && version < 3) return { name: t.name, ...outcome, errorCode: Errors.POLICY_VIOLATION.kafka };
+      if (outcome.errorCode === Errors.THROTTLING_QUOTA_EXCEEDED.kafka && version < 3)
+        return { name: t.name, ...outcome, errorCode: Errors.POLICY_VIOLATION.kafka };
       return { name: t.name, ...outcome };
     });
     return { throttleTimeMs: 0, results };
@@ -136,14 +138,20 @@ interface ConfigResource {
 function nonTopicOutcome(resource: ConfigResource, session: KafkaSession): Outcome | null {
   if (resource.resourceType === RESOURCE_TOPIC) {
     // altering a topic's configs needs configure on it
-    return session.allows('configure', resource.resourceName) ? null : failure(Errors.ACCESS_REFUSED, `Authorization failed: no configure permission on topic '${resource.resourceName}'.`);
+    return session.allows('configure', resource.resourceName)
+      ? null
+      : failure(Errors.ACCESS_REFUSED, `Authorization failed: no configure permission on topic '${resource.resourceName}'.`);
   }
   if (resource.resourceType === RESOURCE_BROKER || resource.resourceType === RESOURCE_BROKER_LOGGER) {
     // the broker is the cluster: only an administrator may even ask (Kafka's ALTER_CONFIGS on the cluster)
-    if (!session.isAdministrator()) return failure(Errors.CLUSTER_ACCESS_REFUSED, 'Cluster authorization failed: altering broker configs needs the administrator tag.');
+    if (!session.isAdministrator())
+      return failure(Errors.CLUSTER_ACCESS_REFUSED, 'Cluster authorization failed: altering broker configs needs the administrator tag.');
     return resource.configs.length === 0 ? OK : failure(Errors.INVALID_ARGUMENT, BROKER_CONFIGS_MESSAGE);
   }
-  return failure(Errors.INVALID_ARGUMENT, `Config resource type ${resource.resourceType} cannot be altered on this broker (only topics, type ${RESOURCE_TOPIC}).`);
+  return failure(
+    Errors.INVALID_ARGUMENT,
+    `Config resource type ${resource.resourceType} cannot be altered on this broker (only topics, type ${RESOURCE_TOPIC}).`,
+  );
 }
 
 /** The checks both alter APIs share: duplicates, the resource type, the topic's existence, repeated config names. */

@@ -7,7 +7,17 @@
  * to become durable on any of the partitions asked for, then answers with what there is.
  * Fetch sessions (KIP-227) are not kept: every answer has session id 0, so clients send full fetches.
  */
-import { FETCH_API, LIST_OFFSETS_API, type FetchPartition, type FetchRequest, type FetchTopic, type FetchResponse, type FetchResponsePartitionData, type FetchableTopicResponse, type ListOffsetsPartitionResponse } from '../generated/messages.js';
+import {
+  FETCH_API,
+  LIST_OFFSETS_API,
+  type FetchPartition,
+  type FetchRequest,
+  type FetchTopic,
+  type FetchResponse,
+  type FetchResponsePartitionData,
+  type FetchableTopicResponse,
+  type ListOffsetsPartitionResponse,
+} from '../generated/messages.js';
 import { KafkaProtocolState, kafkaFailureOf, unsupportedCompressionNotice } from '../errors.js';
 import { Errors } from '../../../errors/errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler, KafkaSession } from './context.js';
@@ -142,7 +152,11 @@ function fetchOnce(context: KafkaContext, request: FetchRequest, session: KafkaS
   const responses: FetchableTopicResponse[] = request.topics.map((t) => {
     // reading needs read on the topic (Kafka: READ); refused partitions say so and disclose nothing
     if (!session.allows('read', t.topic)) {
-      return { topic: t.topic, topicId: t.topicId, partitions: t.partitions.map((p) => partitionData(p.partition, Errors.ACCESS_REFUSED.kafka, undefined, null)) };
+      return {
+        topic: t.topic,
+        topicId: t.topicId,
+        partitions: t.partitions.map((p) => partitionData(p.partition, Errors.ACCESS_REFUSED.kafka, undefined, null)),
+      };
     }
     const topic = streams.topic(t.topic);
     return {
@@ -182,7 +196,15 @@ function fetchOnce(context: KafkaContext, request: FetchRequest, session: KafkaS
       }),
     };
   });
-  return { response: { throttleTimeMs: 0, errorCode: KafkaProtocolState.NONE, sessionId: 0, responses, nodeEndpoints: [] }, bytes, partitions, slices, sent, sentBytes, sentRecords };
+  return {
+    response: { throttleTimeMs: 0, errorCode: KafkaProtocolState.NONE, sessionId: 0, responses, nodeEndpoints: [] },
+    bytes,
+    partitions,
+    slices,
+    sent,
+    sentBytes,
+    sentRecords,
+  };
 }
 
 const FETCH: KafkaHandler<typeof FETCH_API.apiKey> = {
@@ -232,7 +254,9 @@ function listOffset(context: KafkaContext, partition: Partition, timestamp: bigi
   if (timestamp === LATEST_TIMESTAMP) return { offset: partition.highWatermark, timestamp: -1n };
   if (timestamp === EARLIEST_TIMESTAMP) return { offset: log.logStartOffset, timestamp: -1n };
   if (timestamp === MAX_TIMESTAMP) return { offset: partition.highWatermark, timestamp: -1n };
-  return offsetForTime(partition, Number(timestamp), maxDecompressedBytes, (err) => context.warnOnce('unsupported-compression', unsupportedCompressionNotice(err)));
+  return offsetForTime(partition, Number(timestamp), maxDecompressedBytes, (err) =>
+    context.warnOnce('unsupported-compression', unsupportedCompressionNotice(err)),
+  );
 }
 
 const LIST_OFFSETS: KafkaHandler<typeof LIST_OFFSETS_API.apiKey> = {
@@ -246,7 +270,14 @@ const LIST_OFFSETS: KafkaHandler<typeof LIST_OFFSETS_API.apiKey> = {
         if (!session.allows('read', t.name)) {
           return {
             name: t.name,
-            partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: Errors.ACCESS_REFUSED.kafka, oldStyleOffsets: [], timestamp: -1n, offset: -1n, leaderEpoch: -1 })),
+            partitions: t.partitions.map((p) => ({
+              partitionIndex: p.partitionIndex,
+              errorCode: Errors.ACCESS_REFUSED.kafka,
+              oldStyleOffsets: [],
+              timestamp: -1n,
+              offset: -1n,
+              leaderEpoch: -1,
+            })),
           };
         }
         const topic = context.streams.topic(t.name);
@@ -255,7 +286,14 @@ const LIST_OFFSETS: KafkaHandler<typeof LIST_OFFSETS_API.apiKey> = {
           partitions: t.partitions.map((p): ListOffsetsPartitionResponse => {
             const partition = topic?.partitions[p.partitionIndex];
             if (partition === undefined) {
-              return { partitionIndex: p.partitionIndex, errorCode: Errors.UNKNOWN_TOPIC.kafka, oldStyleOffsets: [], timestamp: -1n, offset: -1n, leaderEpoch: -1 };
+              return {
+                partitionIndex: p.partitionIndex,
+                errorCode: Errors.UNKNOWN_TOPIC.kafka,
+                oldStyleOffsets: [],
+                timestamp: -1n,
+                offset: -1n,
+                leaderEpoch: -1,
+              };
             }
             const { offset, timestamp } = listOffset(context, partition, p.timestamp, context.streams.maxDecompressedBatchBytes);
             return {

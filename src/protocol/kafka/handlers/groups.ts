@@ -25,7 +25,14 @@ import {
 import { KafkaReader } from '../codec.js';
 import { KafkaProtocolState } from '../errors.js';
 import { Errors } from '../../../errors/errors.js';
-import { AUTHORIZED_OPERATIONS_OMITTED, type AnyKafkaHandler, type KafkaBrokerIdentity, type KafkaContext, type KafkaHandler, type KafkaSession } from './context.js';
+import {
+  AUTHORIZED_OPERATIONS_OMITTED,
+  type AnyKafkaHandler,
+  type KafkaBrokerIdentity,
+  type KafkaContext,
+  type KafkaHandler,
+  type KafkaSession,
+} from './context.js';
 import type { AssignedTopic, FetchedTopic, GroupError, MemberAssignment } from '../../../core/stream/groups.js';
 
 /** FindCoordinator key types. */
@@ -112,7 +119,17 @@ const JOIN_GROUP: KafkaHandler<typeof JOIN_GROUP_API.apiKey> = {
   maxVersion: 9,
   async handle(context, request, version, session) {
     if (!session.allows('read', request.groupId)) {
-      return { throttleTimeMs: 0, errorCode: Errors.GROUP_ACCESS_REFUSED.kafka, generationId: -1, protocolType: null, protocolName: version >= 7 ? null : '', leader: '', skipAssignment: false, memberId: request.memberId, members: [] };
+      return {
+        throttleTimeMs: 0,
+        errorCode: Errors.GROUP_ACCESS_REFUSED.kafka,
+        generationId: -1,
+        protocolType: null,
+        protocolName: version >= 7 ? null : '',
+        leader: '',
+        skipAssignment: false,
+        memberId: request.memberId,
+        members: [],
+      };
     }
     const outcome = await context.groups.join({
       groupId: request.groupId,
@@ -161,7 +178,8 @@ const SYNC_GROUP: KafkaHandler<typeof SYNC_GROUP_API.apiKey> = {
   minVersion: 0,
   maxVersion: 5,
   async handle(context, request, version, session) {
-    if (!session.allows('read', request.groupId)) return { throttleTimeMs: 0, errorCode: Errors.GROUP_ACCESS_REFUSED.kafka, protocolType: null, protocolName: null, assignment: EMPTY };
+    if (!session.allows('read', request.groupId))
+      return { throttleTimeMs: 0, errorCode: Errors.GROUP_ACCESS_REFUSED.kafka, protocolType: null, protocolName: null, assignment: EMPTY };
     const readable = request.assignments.length > 0 && context.groups.protocolTypeOf(request.groupId) === CONSUMER_PROTOCOL_TYPE;
     const assignments: MemberAssignment[] = request.assignments.map((a) => ({
       memberId: a.memberId,
@@ -205,7 +223,10 @@ const LEAVE_GROUP: KafkaHandler<typeof LEAVE_GROUP_API.apiKey> = {
   handle(context, request, version, session) {
     if (!session.allows('read', request.groupId)) return { throttleTimeMs: 0, errorCode: Errors.GROUP_ACCESS_REFUSED.kafka, members: [] };
     // v0-2 name one member; v3+ a batch, possibly by group instance id
-    const leaving = version >= 3 ? request.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId })) : [{ memberId: request.memberId, groupInstanceId: null }];
+    const leaving =
+      version >= 3
+        ? request.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId }))
+        : [{ memberId: request.memberId, groupInstanceId: null }];
     const outcome = context.groups.leave(request.groupId, leaving);
     let errorCode = kafkaGroupErrorCode(outcome.error);
     if (version < 3 && errorCode === KafkaProtocolState.NONE && outcome.members[0] !== undefined) errorCode = kafkaGroupErrorCode(outcome.members[0].error);
@@ -227,7 +248,13 @@ const OFFSET_COMMIT: KafkaHandler<typeof OFFSET_COMMIT_API.apiKey> = {
   async handle(context, request, version, session) {
     // the group needs read; each topic needs read too (Kafka: READ on both), else its partitions are refused
     if (!session.allows('read', request.groupId)) {
-      return { throttleTimeMs: 0, topics: request.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: Errors.GROUP_ACCESS_REFUSED.kafka })) })) };
+      return {
+        throttleTimeMs: 0,
+        topics: request.topics.map((t) => ({
+          name: t.name,
+          partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: Errors.GROUP_ACCESS_REFUSED.kafka })),
+        })),
+      };
     }
     const refusedTopics = request.topics.filter((t) => !session.allows('read', t.name));
     const offsets = [];
@@ -278,11 +305,20 @@ function refusedOffset(partitionIndex: number, errorCode: number): OffsetFetchRe
 }
 
 /** A group's offsets for the topics the user may read: topics asked for by name and refused say so, others are left out. */
-function fetchOffsetsFor(context: KafkaContext, session: KafkaSession, groupId: string, wanted: Array<{ topic: string; partitions: number[] }> | null): Array<{ name: string; partitions: OffsetFetchResponsePartition[] }> {
+function fetchOffsetsFor(
+  context: KafkaContext,
+  session: KafkaSession,
+  groupId: string,
+  wanted: Array<{ topic: string; partitions: number[] }> | null,
+): Array<{ name: string; partitions: OffsetFetchResponsePartition[] }> {
   const allowed = wanted === null ? null : wanted.filter((t) => session.allows('read', t.topic));
-  const found = context.groups.fetchOffsets(groupId, allowed).filter((t) => session.allows('read', t.topic)).map((t) => ({ name: t.topic, partitions: fetchedPartitions(t) }));
+  const found = context.groups
+    .fetchOffsets(groupId, allowed)
+    .filter((t) => session.allows('read', t.topic))
+    .map((t) => ({ name: t.topic, partitions: fetchedPartitions(t) }));
   if (wanted !== null) {
-    for (const t of wanted) if (!session.allows('read', t.topic)) found.push({ name: t.topic, partitions: t.partitions.map((i) => refusedOffset(i, Errors.ACCESS_REFUSED.kafka)) });
+    for (const t of wanted)
+      if (!session.allows('read', t.topic)) found.push({ name: t.topic, partitions: t.partitions.map((i) => refusedOffset(i, Errors.ACCESS_REFUSED.kafka)) });
   }
   return found;
 }
@@ -305,7 +341,10 @@ const OFFSET_FETCH: KafkaHandler<typeof OFFSET_FETCH_API.apiKey> = {
     const wanted = request.topics === null ? null : request.topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes }));
     if (!session.allows('read', request.groupId)) {
       // v2+ carry a top-level error; v0-1 only per partition
-      const topics = version >= 2 ? [] : (wanted ?? []).map((t) => ({ name: t.topic, partitions: t.partitions.map((i) => refusedOffset(i, Errors.GROUP_ACCESS_REFUSED.kafka)) }));
+      const topics =
+        version >= 2
+          ? []
+          : (wanted ?? []).map((t) => ({ name: t.topic, partitions: t.partitions.map((i) => refusedOffset(i, Errors.GROUP_ACCESS_REFUSED.kafka)) }));
       return { throttleTimeMs: 0, topics, errorCode: Errors.GROUP_ACCESS_REFUSED.kafka, groups: [] };
     }
     return { throttleTimeMs: 0, topics: fetchOffsetsFor(context, session, request.groupId, wanted), errorCode: KafkaProtocolState.NONE, groups: [] };
@@ -321,12 +360,28 @@ const DESCRIBE_GROUPS: KafkaHandler<typeof DESCRIBE_GROUPS_API.apiKey> = {
   handle(context, request, _version, session) {
     const groups = request.groups.map((groupId) => {
       if (!session.allows('read', groupId)) {
-        return { errorCode: Errors.GROUP_ACCESS_REFUSED.kafka, groupId, groupState: '', protocolType: '', protocolData: '', members: [], authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED };
+        return {
+          errorCode: Errors.GROUP_ACCESS_REFUSED.kafka,
+          groupId,
+          groupState: '',
+          protocolType: '',
+          protocolData: '',
+          members: [],
+          authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
+        };
       }
       const view = context.groups.describeGroup(groupId);
       if (view === null) {
         // Kafka describes a group it does not know as Dead, without an error
-        return { errorCode: KafkaProtocolState.NONE, groupId, groupState: 'Dead', protocolType: '', protocolData: '', members: [], authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED };
+        return {
+          errorCode: KafkaProtocolState.NONE,
+          groupId,
+          groupState: 'Dead',
+          protocolType: '',
+          protocolData: '',
+          members: [],
+          authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
+        };
       }
       // as in Kafka, the protocol, member metadata and assignments are shown only while Stable
       const stable = view.state === 'Stable';

@@ -19,7 +19,15 @@ const API_VERSIONS_HANDLER: KafkaHandler<typeof API_VERSIONS_API.apiKey> = {
   handle: () => apiVersionsBody(KafkaProtocolState.NONE),
 };
 
-const HANDLERS: readonly AnyKafkaHandler[] = [API_VERSIONS_HANDLER, ...TOPIC_HANDLERS, ...PRODUCE_HANDLERS, ...FETCH_HANDLERS, ...GROUP_HANDLERS, ...ADMIN_HANDLERS, ...SASL_HANDLERS];
+const HANDLERS: readonly AnyKafkaHandler[] = [
+  API_VERSIONS_HANDLER,
+  ...TOPIC_HANDLERS,
+  ...PRODUCE_HANDLERS,
+  ...FETCH_HANDLERS,
+  ...GROUP_HANDLERS,
+  ...ADMIN_HANDLERS,
+  ...SASL_HANDLERS,
+];
 
 const BY_KEY = new Map<number, AnyKafkaHandler>();
 for (const h of HANDLERS) {

@@ -7,7 +7,12 @@
  * Idempotent batches (producerId >= 0) are checked against the partition's producer state first: a retry
  * of a batch already written is answered with the offset it got then and is not written again.
  */
-import { INIT_PRODUCER_ID_API, PRODUCE_API, type ProduceResponsePartitionProduceResponse, type ProduceResponseTopicProduceResponse } from '../generated/messages.js';
+import {
+  INIT_PRODUCER_ID_API,
+  PRODUCE_API,
+  type ProduceResponsePartitionProduceResponse,
+  type ProduceResponseTopicProduceResponse,
+} from '../generated/messages.js';
 import { KafkaProtocolState, kafkaFailureOf, unsupportedCompressionNotice } from '../errors.js';
 import type { AnyKafkaHandler, KafkaContext, KafkaHandler } from './context.js';
 import type { Partition, Topic } from '../../../core/stream/topics.js';
@@ -16,7 +21,13 @@ import { Errors } from '../../../errors/errors.js';
 
 const EMPTY = Buffer.alloc(0);
 
-function partitionResponse(index: number, errorCode: number, baseOffset: bigint, logStartOffset: bigint, errorMessage: string | null = null): ProduceResponsePartitionProduceResponse {
+function partitionResponse(
+  index: number,
+  errorCode: number,
+  baseOffset: bigint,
+  logStartOffset: bigint,
+  errorMessage: string | null = null,
+): ProduceResponsePartitionProduceResponse {
   return {
     index,
     errorCode,
@@ -39,7 +50,13 @@ const APPENDED = appendOutcome();
  * Appends one partition's records through the core (core/stream/append.ts) and fills `response`
  * (errorCode, baseOffset, errorMessage). Returns the durability round the answer waits for, or -1.
  */
-function appendToPartition(context: KafkaContext, partition: Partition, records: Buffer, version: number, response: ProduceResponsePartitionProduceResponse): number {
+function appendToPartition(
+  context: KafkaContext,
+  partition: Partition,
+  records: Buffer,
+  version: number,
+  response: ProduceResponsePartitionProduceResponse,
+): number {
   response.logStartOffset = partition.log.logStartOffset;
   const out = appendBatches(context.streams, partition, records, version < ZSTD_MIN_PRODUCE_VERSION ? APPEND_NO_ZSTD : 0, APPENDED);
   if (out.status !== APPEND_REFUSED) {
@@ -111,7 +128,8 @@ const PRODUCE: KafkaHandler<typeof PRODUCE_API.apiKey> = {
       () => body,
       () => {
         // the fsync failed (or the broker is closing): nothing appended by this request may be acknowledged
-        for (const t of responses) for (const p of t.partitionResponses) if (p.errorCode === KafkaProtocolState.NONE) p.errorCode = Errors.KAFKA_STORAGE_ERROR.kafka;
+        for (const t of responses)
+          for (const p of t.partitionResponses) if (p.errorCode === KafkaProtocolState.NONE) p.errorCode = Errors.KAFKA_STORAGE_ERROR.kafka;
         return body;
       },
     );
@@ -131,7 +149,8 @@ const INIT_PRODUCER_ID: KafkaHandler<typeof INIT_PRODUCER_ID_API.apiKey> = {
     }
     if (request.producerId >= 0n && request.producerEpoch >= 0) {
       // v3+: an existing producer bumps its epoch (after a sequence error) and keeps its id
-      if (request.producerEpoch >= 32766) return { throttleTimeMs: 0, errorCode: KafkaProtocolState.NONE, producerId: BigInt(context.streams.producerIds.allocate()), producerEpoch: 0 };
+      if (request.producerEpoch >= 32766)
+        return { throttleTimeMs: 0, errorCode: KafkaProtocolState.NONE, producerId: BigInt(context.streams.producerIds.allocate()), producerEpoch: 0 };
       return { throttleTimeMs: 0, errorCode: KafkaProtocolState.NONE, producerId: request.producerId, producerEpoch: request.producerEpoch + 1 };
     }
     return { throttleTimeMs: 0, errorCode: KafkaProtocolState.NONE, producerId: BigInt(context.streams.producerIds.allocate()), producerEpoch: 0 };

@@ -111,7 +111,11 @@ function describeTopicConfigs(topic: Topic, keys: readonly string[] | null): Arr
   for (const c of TOPIC_CONFIGS) {
     if (keys !== null && !keys.includes(c.name)) continue;
     const explicit = topic.explicitConfigs[c.name];
-    out.push(explicit !== undefined ? { name: c.name, value: explicit, isDefault: false } : { name: c.name, value: c.defaultValue(topic.config.segmentBytes), isDefault: true });
+    out.push(
+      explicit !== undefined
+        ? { name: c.name, value: explicit, isDefault: false }
+        : { name: c.name, value: c.defaultValue(topic.config.segmentBytes), isDefault: true },
+    );
   }
   return out;
 }
@@ -123,18 +127,31 @@ function describeTopicConfigs(topic: Topic, keys: readonly string[] | null): Arr
  * This broker is the only one, so every list must be exactly [nodeId].
  */
 function manualAssignmentProblem(t: CreateTopicsRequest['topics'][number], nodeId: number): { error: ErrorDef; message: string } | null {
-  if (t.numPartitions !== -1) return { error: Errors.INVALID_ARGUMENT, message: 'A manual partition assignment was specified, but numPartitions was not set to -1.' };
-  if (t.replicationFactor !== -1) return { error: Errors.INVALID_ARGUMENT, message: 'A manual partition assignment was specified, but replicationFactor was not set to -1.' };
+  if (t.numPartitions !== -1)
+    return { error: Errors.INVALID_ARGUMENT, message: 'A manual partition assignment was specified, but numPartitions was not set to -1.' };
+  if (t.replicationFactor !== -1)
+    return { error: Errors.INVALID_ARGUMENT, message: 'A manual partition assignment was specified, but replicationFactor was not set to -1.' };
   const indexes = new Set(t.assignments.map((a) => a.partitionIndex));
   for (let i = 0; i < t.assignments.length; i++) {
     if (!indexes.has(i)) return { error: Errors.INVALID_REPLICA_ASSIGNMENT, message: 'partitions should be a consecutive 0-based integer sequence' };
   }
   for (const a of t.assignments) {
-    if (a.brokerIds.length === 0) return { error: Errors.INVALID_REPLICA_ASSIGNMENT, message: `The manual partition assignment includes an empty replica list for partition ${a.partitionIndex}.` };
-    if (new Set(a.brokerIds).size !== a.brokerIds.length) return { error: Errors.INVALID_REPLICA_ASSIGNMENT, message: `The manual partition assignment includes the broker ${a.brokerIds[0]} more than once in partition ${a.partitionIndex}.` };
+    if (a.brokerIds.length === 0)
+      return {
+        error: Errors.INVALID_REPLICA_ASSIGNMENT,
+        message: `The manual partition assignment includes an empty replica list for partition ${a.partitionIndex}.`,
+      };
+    if (new Set(a.brokerIds).size !== a.brokerIds.length)
+      return {
+        error: Errors.INVALID_REPLICA_ASSIGNMENT,
+        message: `The manual partition assignment includes the broker ${a.brokerIds[0]} more than once in partition ${a.partitionIndex}.`,
+      };
     const unknown = a.brokerIds.find((id) => id !== nodeId);
     if (unknown !== undefined) {
-      return { error: Errors.INVALID_REPLICA_ASSIGNMENT, message: `The manual partition assignment includes broker ${unknown}, but no such broker is registered (this broker, node id ${nodeId}, is the only one).` };
+      return {
+        error: Errors.INVALID_REPLICA_ASSIGNMENT,
+        message: `The manual partition assignment includes broker ${unknown}, but no such broker is registered (this broker, node id ${nodeId}, is the only one).`,
+      };
     }
   }
   return null;
@@ -232,7 +249,12 @@ const DELETE_TOPICS: KafkaHandler<typeof DELETE_TOPICS_API.apiKey> = {
         for (const t of streams.topics()) if (t.id.equals(w.topicId)) name = t.name;
       }
       if (name !== null && !session.allows('configure', name)) {
-        return { name, topicId: w.topicId, errorCode: Errors.ACCESS_REFUSED.kafka, errorMessage: `Authorization failed: no configure permission on topic '${name}'.` };
+        return {
+          name,
+          topicId: w.topicId,
+          errorCode: Errors.ACCESS_REFUSED.kafka,
+          errorMessage: `Authorization failed: no configure permission on topic '${name}'.`,
+        };
       }
       const topic = name === null ? undefined : streams.topic(name);
       if (topic === undefined) {
@@ -289,7 +311,12 @@ const DESCRIBE_CONFIGS: KafkaHandler<typeof DESCRIBE_CONFIGS_API.apiKey> = {
         // Kafka: DescribeConfigs on the cluster; here an administrator or a monitoring user (RabbitMQ's tag
         // for seeing the node)
         if (!session.monitors()) {
-          return { ...base, errorCode: Errors.CLUSTER_ACCESS_REFUSED.kafka, errorMessage: 'Cluster authorization failed: describing the broker\'s configs needs the administrator or monitoring tag.', configs: [] };
+          return {
+            ...base,
+            errorCode: Errors.CLUSTER_ACCESS_REFUSED.kafka,
+            errorMessage: "Cluster authorization failed: describing the broker's configs needs the administrator or monitoring tag.",
+            configs: [],
+          };
         }
         const nodeId = context.identity().nodeId;
         if (r.resourceName !== '' && r.resourceName !== String(nodeId)) {
@@ -313,7 +340,12 @@ const DESCRIBE_CONFIGS: KafkaHandler<typeof DESCRIBE_CONFIGS_API.apiKey> = {
         return { ...base, errorCode: KafkaProtocolState.NONE, errorMessage: null, configs };
       }
       if (r.resourceType !== RESOURCE_TOPIC) {
-        return { ...base, errorCode: Errors.INVALID_ARGUMENT.kafka, errorMessage: `resource type ${r.resourceType} is not described by this broker`, configs: [] };
+        return {
+          ...base,
+          errorCode: Errors.INVALID_ARGUMENT.kafka,
+          errorMessage: `resource type ${r.resourceType} is not described by this broker`,
+          configs: [],
+        };
       }
       // Kafka's DescribeConfigs on a topic: here any permission that lets the user describe it
       if (!session.describes(r.resourceName)) {
