@@ -8,8 +8,10 @@
 // Nothing imports protocol/ or management/ but the composition root (broker.ts), the CLI, and the AMQP client
 // (client/amqp: the generated codecs and the frame parser only, so that it shares no broker state); an adapter
 // reaches storage only through core entry points (VirtualHost.publish, core/stream/append.ts, Partition
-// readSlice, BrokerCore.whenDurable); storage knows nothing of routing, protocols or the core model; util/,
-// log/ and errors/ import nothing of the broker. config/ is the settings table every layer may read.
+// readSlice, BrokerCore.whenDurable); core/ reaches storage only through the store interfaces (storage/stores.ts)
+// and the engine it is handed, with no file I/O of its own; storage knows nothing of routing, protocols or the
+// core model; util/, log/ and errors/ import nothing of the broker. config/ is the settings table every layer
+// may read.
 import tseslint from 'typescript-eslint';
 
 /** An import rule forbidding `groups` (path globs relative to the importing file's tree), type imports included. */
