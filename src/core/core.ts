@@ -1,6 +1,7 @@
 /**
- * The protocol-neutral broker core: virtual hosts, users, queue storage, durable definitions and the
- * group-commit scheduler. Protocol adapters talk to this and never to storage directly.
+ * The protocol-neutral broker core: virtual hosts, users, queues and durable definitions, over the storage
+ * engine the composition root hands it (storage/stores.ts: its durability rounds, queue stores and metadata
+ * store). Protocol adapters talk to this and never to storage directly.
  */
 import { createHash } from 'node:crypto';
 import { DEFAULT_MAX_QUEUES, type UserConfig } from '../config/config.js';
