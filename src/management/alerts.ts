@@ -454,24 +454,45 @@ export class AlertEngine {
   /** one (rule, target) step for a rule that does not watch a queue: fires while `value` is above the threshold */
   private stepTarget(qa: QueueAlerts, rule: AlertRule, sample: TargetSample, now: number, pass: number): void {
     const value = sample.value;
-    const holds = value > rule.threshold;
-    let t = qa.tracked?.get(rule.name);
-    if (!holds) {
-      if (t === undefined) return;
-      t.pass = pass;
-      t.value = value;
-      if (t.state === 'firing') this.transition(t, 'ok', now, `resolved: ${this.describeTarget(rule, sample)}`);
-      else if (t.state === 'pending') this.untrack(t);
-      else if (now - t.since > RESOLVED_KEPT_MS) this.untrack(t);
+    const t = qa.tracked?.get(rule.name);
+    if (value <= rule.threshold) {
+      if (t !== undefined) this.clear(t, value, now, pass, t.state === 'firing' ? this.describeTarget(rule, sample) : '');
       return;
     }
+    this.raise(qa, t, rule, sample.vhost, '', sample.target, value, this.describeTarget(rule, sample), rule.forMs, now, pass);
+  }
+
+  /** A pair whose condition no longer holds: a firing alert resolves; a pending one, or a resolved one kept long enough, is forgotten. */
+  private clear(t: Tracked, value: number, now: number, pass: number, message: string): void {
+    t.pass = pass;
+    t.value = value;
+    if (t.state === 'firing') this.transition(t, 'ok', now, `resolved: ${message}`);
+    else if (t.state === 'pending') this.untrack(t);
+    else if (now - t.since > RESOLVED_KEPT_MS) this.untrack(t);
+  }
+
+  /** A pair whose condition holds: tracked (pending) from now if it was not, firing once it held `holdFor` ms. */
+  private raise(
+    qa: QueueAlerts,
+    tracked: Tracked | undefined,
+    rule: AlertRule,
+    vhost: string,
+    queue: string,
+    target: string | undefined,
+    value: number,
+    message: string,
+    holdFor: number,
+    now: number,
+    pass: number,
+  ): void {
+    let t = tracked;
     if (t === undefined) {
       t = {
         rule: rule.name,
         kind: rule.kind,
-        vhost: sample.vhost,
-        queue: '',
-        target: sample.target,
+        vhost,
+        queue,
+        target,
         state: 'pending',
         since: now,
         value,
@@ -488,8 +509,8 @@ export class AlertEngine {
     }
     t.pass = pass;
     t.value = value;
-    t.message = this.describeTarget(rule, sample);
-    if (t.state === 'pending' && now - t.since >= rule.forMs) this.transition(t, 'firing', now, t.message);
+    t.message = message;
+    if (t.state === 'pending' && now - t.since >= holdFor) this.transition(t, 'firing', now, message);
   }
 
   private describeTarget(rule: AlertRule, sample: TargetSample): string {
@@ -554,42 +575,14 @@ export class AlertEngine {
   private step(qa: QueueAlerts, rule: AlertRule, q: QueueSample, now: number, pass: number): void {
     const value = this.value(rule, qa, q, now);
     const holds = rule.kind === 'no_consumers' ? q.messages > 0 && q.consumers === 0 : value > rule.threshold;
-    let t = qa.tracked?.get(rule.name);
+    const t = qa.tracked?.get(rule.name);
     if (!holds) {
-      if (t === undefined) return;
-      t.pass = pass;
-      t.value = value;
-      if (t.state === 'firing') this.transition(t, 'ok', now, `resolved: ${this.describe(rule, q, value)}`);
-      else if (t.state === 'pending') this.untrack(t);
-      else if (now - t.since > RESOLVED_KEPT_MS) this.untrack(t);
+      if (t !== undefined) this.clear(t, value, now, pass, t.state === 'firing' ? this.describe(rule, q, value) : '');
       return;
     }
-    if (t === undefined) {
-      t = {
-        rule: rule.name,
-        kind: rule.kind,
-        vhost: q.vhost,
-        queue: q.name,
-        state: 'pending',
-        since: now,
-        value,
-        threshold: rule.threshold,
-        message: '',
-        owner: qa,
-        pass,
-      };
-      (qa.tracked ??= new Map()).set(rule.name, t);
-      this.tracked.add(t);
-    } else if (t.state === 'ok') {
-      t.state = 'pending';
-      t.since = now;
-    }
-    t.pass = pass;
-    t.value = value;
-    t.message = this.describe(rule, q, value);
     // for dead_letter_growth `for_ms` is the window the growth is measured over, not a duration to wait
     const holdFor = rule.kind === 'dead_letter_growth' ? 0 : rule.forMs;
-    if (t.state === 'pending' && now - t.since >= holdFor) this.transition(t, 'firing', now, t.message);
+    this.raise(qa, t, rule, q.vhost, q.name, undefined, value, this.describe(rule, q, value), holdFor, now, pass);
   }
 
   /** the measured value of a rule's condition (no_consumers: the consumer count) */
