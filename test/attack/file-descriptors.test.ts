@@ -15,7 +15,7 @@ import amqp from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
 import { startCanary } from '../helpers/canary.js';
 import { tempDataDir } from '../helpers/broker.js';
-import { CLI_PATH } from '../helpers/process.js';
+import { CLI_PATH, serveArgs } from '../helpers/process.js';
 
 /** The usual default soft limit of open files (ulimit -n). */
 const FD_LIMIT = 1024;
@@ -38,22 +38,7 @@ interface LimitedBroker {
 
 /** `postbox serve` under `ulimit -n <limit>` (bash execs node, so the pid is the broker's). */
 async function spawnLimited(dataDir: string, limit: number, extra: string[] = []): Promise<LimitedBroker> {
-  const args = [
-    'serve',
-    '--data-dir',
-    dataDir,
-    '--host',
-    '127.0.0.1',
-    '--amqp-port',
-    '0',
-    '--http-port',
-    '0',
-    '--kafka-port',
-    '0',
-    '--prometheus-port',
-    '-1',
-    ...extra,
-  ];
+  const args = ['serve', ...serveArgs(dataDir), ...extra];
   const quoted = [process.execPath, CLI_PATH, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const child = spawn('bash', ['-c', `ulimit -n ${limit} && exec ${quoted}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

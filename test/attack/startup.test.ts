@@ -17,7 +17,7 @@ import { createLogger } from '../../src/log/logger.js';
 import { DataDirLockedError } from '../../src/storage/data-dir-lock.js';
 import { buildConfig, ConfigError } from '../../src/config/config.js';
 import { tempDataDir, startTestBroker } from '../helpers/broker.js';
-import { CLI_PATH, runRefusedBroker, spawnBroker, type BrokerProcess } from '../helpers/process.js';
+import { CLI_PATH, runRefusedBroker, serveArgs, spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { RawKafkaClient } from '../helpers/kafka-raw.js';
 
 const QUEUE = 'orders';
@@ -84,20 +84,7 @@ test('a second broker on the same data directory exits with one line naming it a
     // what a second broker that ran recovery would delete: the live broker's transient/ directory
     writeFileSync(join(dir, 'transient', 'in-use-by-the-first-broker'), 'x');
     const before = snapshot(dir);
-    const second = await runRefusedBroker([
-      '--data-dir',
-      dir,
-      '--host',
-      '127.0.0.1',
-      '--amqp-port',
-      '0',
-      '--http-port',
-      '0',
-      '--kafka-port',
-      '0',
-      '--prometheus-port',
-      '-1',
-    ]);
+    const second = await runRefusedBroker([...serveArgs(dir)]);
     assert.equal(second.started, false, `the second broker started:\n${second.output}`);
     assert.notEqual(second.code, 0);
     const said = lines(second.output);
@@ -297,20 +284,7 @@ test('a --data-dir that cannot be a directory is one line naming it, and the fil
   const file = join(root, 'not-a-directory');
   writeFileSync(file, 'keep me');
   try {
-    const run = await runRefusedBroker([
-      '--data-dir',
-      file,
-      '--host',
-      '127.0.0.1',
-      '--amqp-port',
-      '0',
-      '--http-port',
-      '0',
-      '--kafka-port',
-      '0',
-      '--prometheus-port',
-      '-1',
-    ]);
+    const run = await runRefusedBroker([...serveArgs(file)]);
     assert.equal(run.started, false, run.output);
     assert.equal(run.code, 1);
     const said = lines(run.output);

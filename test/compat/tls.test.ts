@@ -12,7 +12,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import amqp from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
 import { startTestBroker, tempDataDir, waitFor, type TestBroker } from '../helpers/broker.js';
-import { runRefusedBroker, spawnBroker } from '../helpers/process.js';
+import { runRefusedBroker, serveArgs, spawnBroker } from '../helpers/process.js';
 import { findPython, requireCommand, run } from '../helpers/external.js';
 import { makeTestCertificates, type TestCertificates } from '../helpers/tls-certs.js';
 import { TLS_FILE_POLL_MS, TLS_RELOAD_SETTLE_MS } from '../../src/util/tls.js';
@@ -334,46 +334,14 @@ test('postbox serve with --amqp-port -1 opens no AMQP port and says so; --tls-ve
 });
 
 test('a TLS key file that cannot be read, or a TLS port in use, stops postbox serve with one line naming the flag', async () => {
-  const missingKey = await runRefusedBroker([
-    '--data-dir',
-    dataDir(),
-    '--host',
-    '127.0.0.1',
-    '--amqp-port',
-    '0',
-    '--http-port',
-    '0',
-    '--kafka-port',
-    '0',
-    '--tls-cert',
-    certs.cert,
-    '--tls-key',
-    `${certs.dir}/missing.key`,
-  ]);
+  const missingKey = await runRefusedBroker([...serveArgs(dataDir()), '--tls-cert', certs.cert, '--tls-key', `${certs.dir}/missing.key`]);
   assert.equal(missingKey.code, 1);
   assert.equal(missingKey.output.trim(), `postbox: cannot load the TLS certificate: --tls-key ${certs.dir}/missing.key: no such file`);
   const taken = createServer();
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
   const port = (taken.address() as AddressInfo).port;
   try {
-    const inUse = await runRefusedBroker([
-      '--data-dir',
-      dataDir(),
-      '--host',
-      '127.0.0.1',
-      '--amqp-port',
-      '0',
-      '--http-port',
-      '0',
-      '--kafka-port',
-      '0',
-      '--tls-cert',
-      certs.cert,
-      '--tls-key',
-      certs.key,
-      '--amqps-port',
-      String(port),
-    ]);
+    const inUse = await runRefusedBroker([...serveArgs(dataDir()), '--tls-cert', certs.cert, '--tls-key', certs.key, '--amqps-port', String(port)]);
     assert.equal(inUse.code, 1);
     assert.equal(inUse.output.trim(), `postbox: cannot listen for AMQP over TLS on 127.0.0.1:${port} (--amqps-port): address already in use`);
   } finally {

@@ -5,6 +5,11 @@ import { fileURLToPath } from 'node:url';
 /** dist/src/cli/main.js, from dist/test/helpers/process.js */
 export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
+/** `postbox serve`'s arguments for a test broker: `dataDir`, loopback only, every listener on an ephemeral port, no Prometheus port. */
+export function serveArgs(dataDir: string): string[] {
+  return ['--data-dir', dataDir, '--host', '127.0.0.1', '--amqp-port', '0', '--http-port', '0', '--kafka-port', '0', '--prometheus-port', '-1'];
+}
+
 export interface BrokerProcess {
   readonly child: ChildProcess;
   readonly amqpPort: number;
@@ -52,30 +57,9 @@ export async function runRefusedBroker(args: string[], timeoutMs = 20_000): Prom
 
 /** `nodeArgs`: options for node itself, before the CLI (e.g. an --import preload) */
 export async function spawnBroker(dataDir: string, extraArgs: string[] = [], timeoutMs = 20_000, nodeArgs: string[] = []): Promise<BrokerProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      ...nodeArgs,
-      CLI_PATH,
-      'serve',
-      '--data-dir',
-      dataDir,
-      '--host',
-      '127.0.0.1',
-      '--amqp-port',
-      '0',
-      '--http-port',
-      '0',
-      '--kafka-port',
-      '0',
-      '--prometheus-port',
-      '-1',
-      ...extraArgs,
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, [...nodeArgs, CLI_PATH, 'serve', ...serveArgs(dataDir), ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   const [port, httpPort, kafkaPort] = await new Promise<[number, number, number]>((resolve, reject) => {
