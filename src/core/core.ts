@@ -9,6 +9,7 @@ import type { Logger } from '../log/logger.js';
 import { isKnownRecordVersion, KNOWN_RECORD_VERSIONS } from './message.js';
 import {
   UnsupportedFormatError,
+  whenDurable as whenRoundDurable,
   type DefinitionStore,
   type Durability,
   type DurabilityListener,
@@ -276,23 +277,7 @@ export class BrokerCore implements VhostContext {
 
   /** Resolves once `round` is durable; rejects with the storage's error when a write or fsync of it failed. */
   whenDurable(round: number): Promise<void> {
-    const scheduler = this.scheduler;
-    if (scheduler.completedRound >= round) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const listener: DurabilityListener = {
-        onDurable(): void {
-          if (scheduler.completedRound < round) return;
-          scheduler.removeListener(listener);
-          resolve();
-        },
-        onFailed(through: number, error: Error): void {
-          if (through < round) return;
-          scheduler.removeListener(listener);
-          reject(error);
-        },
-      };
-      scheduler.addListener(listener);
-    });
+    return whenRoundDurable(this.scheduler, round);
   }
 
   queueAppendedUnawaited(queue: Queue): number {

@@ -15,8 +15,8 @@ import { FileStorageEngine } from './file-engine.js';
 import { MemoryStorageEngine } from './memory/engine.js';
 import {
   MIN_LOG_SEGMENT_BYTES,
+  whenDurable,
   type CatalogedTopic,
-  type Durability,
   type LogLimits,
   type MetaStore,
   type StorageEngine,
@@ -52,26 +52,6 @@ const ENGINES: readonly EngineCase[] = [
   { kind: 'file', create: () => new FileStorageEngine({ dataDir: tempDir(), fsync: 'always', logger }) },
   { kind: 'memory', create: () => new MemoryStorageEngine() },
 ];
-
-/** Resolves once `round` of `durability` completed; rejects if it failed. */
-function durable(durability: Durability, round: number): Promise<void> {
-  if (durability.completedRound >= round) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const listener = {
-      onDurable(): void {
-        if (durability.completedRound < round) return;
-        durability.removeListener(listener);
-        resolve();
-      },
-      onFailed(through: number, error: Error): void {
-        if (through < round) return;
-        durability.removeListener(listener);
-        reject(error);
-      },
-    };
-    durability.addListener(listener);
-  });
-}
 
 const NO_CURRENT = (): StoredDefinitions => {
   throw new Error('the store asked for memory it should not need here');
@@ -157,7 +137,7 @@ for (const engineCase of ENGINES) {
       ];
       const round = first.store.record(changes);
       assert.ok(round > 0, 'a change is durable with a round');
-      await durable(engine.durable, round);
+      await whenDurable(engine.durable, round);
       first.store.close();
 
       const again = engine.meta.openDefinitions({ current: NO_CURRENT });
@@ -186,7 +166,7 @@ for (const engineCase of ENGINES) {
     const engine = engineCase.create();
     try {
       const first = engine.meta.openDefinitions({ current: NO_CURRENT });
-      await durable(
+      await whenDurable(
         engine.durable,
         first.store.record([
           { put: 'queue', value: queue('old') },
@@ -194,7 +174,7 @@ for (const engineCase of ENGINES) {
         ]),
       );
       first.store.writeSnapshot({ exchanges: [], queues: [queue('a'), queue('b')], bindings: [], policies: [], vhosts: [], users: [], permissions: [] });
-      await durable(
+      await whenDurable(
         engine.durable,
         first.store.record([
           { del: 'queue', vhost: '/', name: 'a' },
@@ -415,7 +395,7 @@ test('file engine only: definitions and group offsets survive a new engine over 
   const dataDir = tempDir();
   const first = new FileStorageEngine({ dataDir, fsync: 'always', logger });
   const defs = first.meta.openDefinitions({ current: NO_CURRENT });
-  await durable(
+  await whenDurable(
     first.durable,
     defs.store.record([
       { put: 'queue', value: queue('kept') },
@@ -458,7 +438,7 @@ test('file engine only: a definitions snapshot is the version-1 definitions.json
     assert.equal(fs.readFileSync(path.join(dataDir, 'definitions.json'), 'utf8'), expected);
     assert.equal(fs.statSync(path.join(dataDir, 'definitions.json')).mode & 0o777, 0o600);
     const change: StoredDefinitionChange = { del: 'queue', vhost: '/', name: 'q' };
-    await durable(engine.durable, store.record([change]));
+    await whenDurable(engine.durable, store.record([change]));
     const journal = fs.readFileSync(path.join(dataDir, 'definitions.journal'));
     const payload = Buffer.from(JSON.stringify(change), 'utf8');
     assert.equal(journal.readUInt32BE(0), payload.length);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createLogger } from '../log/logger.js';
 import { FileStorageEngine } from './file-engine.js';
 import { MemoryStorageEngine } from './memory/engine.js';
-import type { Durability, QueueStore, QueueStoreOptions, StorageEngine } from './stores.js';
+import { whenDurable, type Durability, type QueueStore, type QueueStoreOptions, type StorageEngine } from './stores.js';
 
 const createdDirs: string[] = [];
 after(() => {
@@ -69,22 +69,7 @@ function before(a: Appended, b: Appended): boolean {
 
 /** resolves once a round requested now completed (rejects if it failed) */
 function roundCompleted(durability: Durability): Promise<void> {
-  const round = durability.requestRound();
-  return new Promise((resolve, reject) => {
-    const listener = {
-      onDurable(): void {
-        if (durability.completedRound < round) return;
-        durability.removeListener(listener);
-        resolve();
-      },
-      onFailed(through: number, error: Error): void {
-        if (through < round) return;
-        durability.removeListener(listener);
-        reject(error);
-      },
-    };
-    durability.addListener(listener);
-  });
+  return whenDurable(durability, durability.requestRound());
 }
 
 function queueStoreContract(engineName: string, makeEngine: () => StorageEngine): void {

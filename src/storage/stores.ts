@@ -62,6 +62,29 @@ export interface Durability {
   removeListener(listener: DurabilityListener): void;
 }
 
+/**
+ * Resolves once `round` of `durability` completed; rejects with the engine's error when it failed. One
+ * promise per call: for waits per request (an HTTP publish, an admin change, a test), not per message.
+ */
+export function whenDurable(durability: Durability, round: number): Promise<void> {
+  if (durability.completedRound >= round) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const listener: DurabilityListener = {
+      onDurable(): void {
+        if (durability.completedRound < round) return;
+        durability.removeListener(listener);
+        resolve();
+      },
+      onFailed(through: number, error: Error): void {
+        if (through < round) return;
+        durability.removeListener(listener);
+        reject(error);
+      },
+    };
+    durability.addListener(listener);
+  });
+}
+
 /** What an engine reports for metrics: how long its commits (fsync rounds, transactions) take, as a histogram. */
 export interface CommitDurations {
   /** the buckets' upper bounds, ms; counts has one more entry, for +Inf */
