@@ -39,6 +39,7 @@
  * completed round does not cover, and storage recovers by itself once writes and syncs succeed again.
  */
 
+import { withListener, withoutListener } from './listeners.js';
 import { dataSync, directorySync } from './faults.js';
 import type { Durability, DurabilityListener } from './stores.js';
 
@@ -291,15 +292,11 @@ export class SyncScheduler implements Durability {
   }
 
   addListener(listener: DurabilityListener): void {
-    this.listeners = [...this.listeners, listener];
+    this.listeners = withListener(this.listeners, listener);
   }
 
   removeListener(listener: DurabilityListener): void {
-    const index = this.listeners.indexOf(listener);
-    if (index < 0) return;
-    const next = this.listeners.slice();
-    next.splice(index, 1);
-    this.listeners = next;
+    this.listeners = withoutListener(this.listeners, listener);
   }
 
   /**

@@ -4,6 +4,7 @@
  * once written). Completion is never synchronous inside requestRound(), so a caller can register what
  * waits for the round after it got the number, exactly as with the file engine.
  */
+import { withListener, withoutListener } from '../listeners.js';
 import type { CommitDurations, Durability, DurabilityListener } from '../stores.js';
 
 const NO_DURATIONS: CommitDurations = Object.freeze({ boundsMs: [], counts: [0], count: 0, sumMs: 0 });
@@ -38,15 +39,11 @@ export class MemoryDurability implements Durability {
   }
 
   addListener(listener: DurabilityListener): void {
-    this.listeners = [...this.listeners, listener];
+    this.listeners = withListener(this.listeners, listener);
   }
 
   removeListener(listener: DurabilityListener): void {
-    const index = this.listeners.indexOf(listener);
-    if (index < 0) return;
-    const next = this.listeners.slice();
-    next.splice(index, 1);
-    this.listeners = next;
+    this.listeners = withoutListener(this.listeners, listener);
   }
 
   private complete(): void {
