@@ -14,9 +14,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { waitFor } from '../helpers/broker.js';
+import { consumeInto, publishConfirmed } from '../helpers/confirm-channels.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postbox-confirm-delivery-'));
 const data = path.join(dir, 'data');
@@ -54,28 +55,11 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function consume(queue: string): Promise<{ bodies: string[]; messages: ConsumeMessage[] }> {
-  const seen = { bodies: [] as string[], messages: [] as ConsumeMessage[] };
-  await consumer.assertQueue(queue, { durable: true });
-  await consumer.consume(queue, (m) => {
-    if (m === null) return;
-    seen.bodies.push(m.content.toString());
-    seen.messages.push(m);
-  });
-  return seen;
-}
-
-function publishConfirmed(queue: string, body: string, answers: Map<string, 'ack' | 'nack'>): void {
-  confirm.sendToQueue(queue, Buffer.from(body), { persistent: true }, (err) => {
-    answers.set(body, err === null || err === undefined ? 'ack' : 'nack');
-  });
-}
-
 test('a confirm-mode message reaches its consumer while the fsync that covers it hangs, and is confirmed once the fsync completes', async () => {
-  const got = await consume('early.q');
+  const got = await consumeInto(consumer, 'early.q');
   const answers = new Map<string, 'ack' | 'nack'>();
   fs.writeFileSync(holdFile, '');
-  publishConfirmed('early.q', 'before its fsync', answers);
+  publishConfirmed(confirm, 'early.q', 'before its fsync', answers);
   await waitFor(() => got.bodies.length === 1, 10_000, 'the confirm-mode message to be delivered before its fsync');
   assert.equal(answers.size, 0, 'no confirm before the fsync');
   fs.rmSync(holdFile);
@@ -86,11 +70,11 @@ test('a confirm-mode message reaches its consumer while the fsync that covers it
 });
 
 test('when the fsync fails, the confirm-mode message already delivered is nacked, its ack breaks nothing, and it does not come back after a restart', async () => {
-  const got = await consume('failing.q');
+  const got = await consumeInto(consumer, 'failing.q');
   const answers = new Map<string, 'ack' | 'nack'>();
   fs.writeFileSync(holdFile, '');
-  publishConfirmed('failing.q', 'delivered then nacked', answers);
-  publishConfirmed('failing.q', 'kept unacked', answers);
+  publishConfirmed(confirm, 'failing.q', 'delivered then nacked', answers);
+  publishConfirmed(confirm, 'failing.q', 'kept unacked', answers);
   await waitFor(() => got.bodies.length === 2, 10_000, 'both confirm-mode messages to be delivered before their fsync');
   // the held fsync runs now, and fails: the round fails, the log rolls back, the publisher is nacked
   fs.writeFileSync(failFile, '');
@@ -100,7 +84,7 @@ test('when the fsync fails, the confirm-mode message already delivered is nacked
   assert.equal(answers.get('kept unacked'), 'nack');
   fs.rmSync(failFile);
   consumer.ack(got.messages[0]!); // its record was rolled back: harmless
-  publishConfirmed('failing.q', 'stored', answers);
+  publishConfirmed(confirm, 'failing.q', 'stored', answers);
   await waitFor(() => answers.size === 3 && got.bodies.length === 3, 10_000, 'the next message to be confirmed and delivered');
   assert.equal(answers.get('stored'), 'ack');
   assert.deepEqual(got.bodies, ['delivered then nacked', 'kept unacked', 'stored']);

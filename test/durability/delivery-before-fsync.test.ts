@@ -15,9 +15,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { waitFor } from '../helpers/broker.js';
+import { consumeInto, publishConfirmed } from '../helpers/confirm-channels.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postbox-deliver-before-fsync-'));
 const data = path.join(dir, 'data');
@@ -57,39 +58,20 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** Bodies delivered from `queue`, in order; the messages kept unacked by the caller. */
-async function consume(queue: string, args: Record<string, unknown> = {}, durable = true): Promise<{ bodies: string[]; messages: ConsumeMessage[] }> {
-  const seen = { bodies: [] as string[], messages: [] as ConsumeMessage[] };
-  await consumer.assertQueue(queue, { durable, arguments: args });
-  await consumer.consume(queue, (m) => {
-    if (m === null) return;
-    seen.bodies.push(m.content.toString());
-    seen.messages.push(m);
-  });
-  return seen;
-}
-
-/** Publishes with confirm; resolves 'ack' or 'nack' when the broker answers. */
-function publishConfirmed(queue: string, body: string, answers: Map<string, 'ack' | 'nack'>): void {
-  confirm.sendToQueue(queue, Buffer.from(body), { persistent: true }, (err) => {
-    answers.set(body, err === null || err === undefined ? 'ack' : 'nack');
-  });
-}
-
 /**
  * Every frame published so far on this connection has been handled: a non-confirm message to a probe
  * queue comes back (channels of one connection share one socket, which the broker reads in order). The
  * probe queue is transient: a durable one's declare-ok would wait for the very fsync the test holds.
  */
 async function brokerCaughtUp(probe: string): Promise<void> {
-  const got = await consume(probe, {}, false);
+  const got = await consumeInto(consumer, probe, {}, false);
   plain.sendToQueue(probe, Buffer.from('probe'), { persistent: true });
   await waitFor(() => got.bodies.length === 1, 10_000, `the probe through ${probe}`);
   consumer.ack(got.messages[0]!);
 }
 
 test('a persistent message from a publisher not in confirm mode reaches its consumer while the fsync that covers it hangs', async () => {
-  const got = await consume('plain.q');
+  const got = await consumeInto(consumer, 'plain.q');
   fs.writeFileSync(holdFile, '');
   plain.sendToQueue('plain.q', Buffer.from('plain 1'), { persistent: true });
   await waitFor(() => got.bodies.length === 1, 10_000, 'the non-confirm message to be delivered before its fsync');
@@ -99,10 +81,10 @@ test('a persistent message from a publisher not in confirm mode reaches its cons
 });
 
 test('a confirm-mode message waits for its fsync, and a non-confirm message published after it to the same queue does not overtake it', async () => {
-  const got = await consume('mixed.q');
+  const got = await consumeInto(consumer, 'mixed.q');
   const answers = new Map<string, 'ack' | 'nack'>();
   fs.writeFileSync(holdFile, '');
-  publishConfirmed('mixed.q', 'confirmed first', answers);
+  publishConfirmed(confirm, 'mixed.q', 'confirmed first', answers);
   plain.sendToQueue('mixed.q', Buffer.from('plain second'), { persistent: true });
   await brokerCaughtUp('probe.mixed');
   // both are stored and the broker has moved on; the fsync cannot complete while the hold file exists
@@ -116,10 +98,10 @@ test('a confirm-mode message waits for its fsync, and a non-confirm message publ
 });
 
 test('when drop-head takes the confirm-mode message a non-confirm one waited behind, the non-confirm one is delivered without waiting for the fsync', async () => {
-  const got = await consume('short.q', { 'x-max-length': 1 });
+  const got = await consumeInto(consumer, 'short.q', { 'x-max-length': 1 });
   const answers = new Map<string, 'ack' | 'nack'>();
   fs.writeFileSync(holdFile, '');
-  publishConfirmed('short.q', 'dropped head', answers);
+  publishConfirmed(confirm, 'short.q', 'dropped head', answers);
   plain.sendToQueue('short.q', Buffer.from('plain behind'), { persistent: true });
   // x-max-length 1: the second message pushes the first out (drop-head), and nothing is left to wait for
   await waitFor(() => got.bodies.length === 1, 10_000, 'the non-confirm message to be delivered while the fsync hangs');
@@ -132,14 +114,14 @@ test('when drop-head takes the confirm-mode message a non-confirm one waited beh
 });
 
 test('when the fsync fails, the confirm-mode message is nacked and never delivered; non-confirm messages delivered before it are lost quietly (ack and requeue of them break nothing) and do not come back after a restart', async () => {
-  const got = await consume('failing.q');
+  const got = await consumeInto(consumer, 'failing.q');
   await plain.assertQueue('idle.q', { durable: true }); // no consumer: its messages stay queued
   const answers = new Map<string, 'ack' | 'nack'>();
   fs.writeFileSync(holdFile, '');
   for (const body of ['early 1', 'early 2', 'early 3']) plain.sendToQueue('failing.q', Buffer.from(body), { persistent: true });
   for (const body of ['queued 1', 'queued 2']) plain.sendToQueue('idle.q', Buffer.from(body), { persistent: true });
   await waitFor(() => got.bodies.length === 3, 10_000, 'the non-confirm messages to be delivered before their fsync');
-  publishConfirmed('failing.q', 'refused', answers);
+  publishConfirmed(confirm, 'failing.q', 'refused', answers);
   await brokerCaughtUp('probe.failing');
   assert.deepEqual(got.bodies, ['early 1', 'early 2', 'early 3']);
   // the held fsyncs run now, and fail: every round in flight fails, the logs roll back
@@ -151,7 +133,7 @@ test('when the fsync fails, the confirm-mode message is nacked and never deliver
   // the records of the three early messages were rolled back: acking one, and requeueing another, are harmless
   consumer.ack(got.messages[0]!);
   consumer.nack(got.messages[2]!, false, true);
-  publishConfirmed('failing.q', 'stored', answers);
+  publishConfirmed(confirm, 'failing.q', 'stored', answers);
   await waitFor(() => answers.size === 2 && got.bodies.length === 4, 10_000, 'the next confirm-mode message to be confirmed and delivered');
   assert.equal(answers.get('stored'), 'ack');
   // 'refused' never came, and the requeued 'early 3' (its record gone) was not delivered again before 'stored'
